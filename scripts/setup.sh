@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything Wharf needs on a fresh Debian 12 machine (run as root).
+# Idempotent: each step checks first and is quick when the tool is already there.
+# Pinned versions live here and nowhere else.
+set -euo pipefail
+
+TRUNK_VERSION=0.21.14
+# Must equal the wasm-bindgen in Cargo.lock (the workspace pins it with "=").
+WASM_BINDGEN_VERSION=0.2.130
+DEB_PACKAGES=(chromium nginx libnginx-mod-http-lua lua-resty-core prometheus prometheus-alertmanager ripgrep git)
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # NB: the packaged services (nginx, prometheus) are started by Wharf itself with
+  # generated configs; policy-rc.d keeps the package scripts from starting them.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+  log "building trunk $TRUNK_VERSION (once; several minutes)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+  log "building wasm-bindgen-cli $WASM_BINDGEN_VERSION (once)"
+  # NB: no --locked: its lock names a webpki-roots the registry does not serve.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+if ! command -v cargo-nextest >/dev/null; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --version 0.9.143 --locked
+fi
+
+if [ -f "$here/end2end/package.json" ]; then
+  if [ ! -d "$here/end2end/node_modules" ] || [ "$here/end2end/package-lock.json" -nt "$here/end2end/node_modules/.installed" ]; then
+    log "installing npm packages for the end-to-end suite and wasm-opt"
+    (cd "$here/end2end" && npm ci --no-audit --no-fund && touch node_modules/.installed)
+  fi
+fi
+log "tools ready"
