@@ -50,7 +50,7 @@ fi
 if [ -f "$here/end2end/package.json" ]; then
   if [ ! -d "$here/end2end/node_modules" ] || [ "$here/end2end/package-lock.json" -nt "$here/end2end/node_modules/.installed" ]; then
     log "installing npm packages for the end-to-end suite and wasm-opt"
-    (cd "$here/end2end" && npm ci --no-audit --no-fund && touch node_modules/.installed)
+    (cd "$here/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && touch node_modules/.installed)
   fi
 fi
 log "tools ready"

@@ -1,1 +1,57 @@
-//! placeholder
+//! Wharf's console: the Leptos single-page app, the types it shares with the server, and
+//! the server functions it calls. Built with `csr` into Wasm by Trunk (see `frontend/`),
+//! and with `ssr` into the `wharf` server, which serves the server functions.
+//!
+//! Find a feature by its folder: `auth/` (login, sessions, the tenant check),
+//! `workloads/` (apps, pods, services), `pages/` (one module per page), `components/`.
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod time;
+pub mod workloads;
+
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use components::shell::Shell;
+use i18n::{I18n, Lang};
+use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+/// Light or dark; kept in local storage like the language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Theme {
+    Light,
+    Dark,
+}
+
+#[derive(Clone, Copy)]
+pub struct ThemeCtx(pub RwSignal<Theme>);
+
+/// The root component: language and theme, then the routes.
+#[component]
+pub fn App() -> impl IntoView {
+    let lang = RwSignal::new(components::prefs::load_lang().unwrap_or(Lang::En));
+    let theme = RwSignal::new(components::prefs::load_theme().unwrap_or(Theme::Light));
+    provide_context(I18n(lang));
+    provide_context(ThemeCtx(theme));
+    Effect::new(move |_| components::prefs::apply(lang.get(), theme.get()));
+
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <ParentRoute path=path!("") view=Shell>
+                    <Route path=path!("/") view=pages::home::Home/>
+                    <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>
+                    <Route path=path!("/t/:tenant/deploy") view=pages::deploy::DeployPage/>
+                    <Route path=path!("/t/:tenant/apps/:ns/:name") view=pages::app_detail::AppPage/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,1 +1,172 @@
-//! placeholder
+//! Wharf's demo cluster: an embedded stand-in for a Kubernetes API server.
+//!
+//! It serves the real Kubernetes REST API over HTTPS (discovery, CRUD, list and
+//! watch with resourceVersion semantics, the three patch types, status and
+//! scale subresources, CRDs served dynamically), closely enough that kube-rs and
+//! `kubectl` use it unchanged through an ordinary kubeconfig. It exists for
+//! demos and tests: it is **not** a replacement for a real cluster (no RBAC,
+//! no admission webhooks, no OpenAPI schemas, one stored version per resource).
+//!
+//! ```no_run
+//! # async fn demo() -> sim::Result<()> {
+//! let sim = sim::start(sim::SimConfig::default()).await?;
+//! println!("{}", sim.kubeconfig_yaml());
+//! let store = sim.store(); // in-process API for controllers
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`store`] (objects, watches, the controllers' API), [`api`] (HTTP),
+//! [`kinds`] (validation and defaults), [`resources`] (what is served),
+//! [`persist`] (WAL and snapshots), `tls`, `server`, `seed`.
+
+pub mod api;
+pub mod error;
+pub mod kinds;
+pub mod persist;
+pub mod resources;
+mod seed;
+mod server;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use crate::error::{ApiError, Error, Result};
+pub use crate::resources::{ResourceId, ResourceInfo};
+pub use crate::store::Store;
+
+/// How to run the demo cluster.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free one (see [`Sim::addr`]).
+    pub listen: SocketAddr,
+    /// Where state, the CA and the token live; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Where to write the kubeconfig, if anywhere.
+    pub kubeconfig_out: Option<PathBuf>,
+    /// How many Ready nodes a fresh cluster gets.
+    pub nodes: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            data_dir: None,
+            kubeconfig_out: None,
+            nodes: 3,
+        }
+    }
+}
+
+/// A running demo cluster. Dropping it without [`Sim::shutdown`] leaves the server running.
+pub struct Sim {
+    addr: SocketAddr,
+    kubeconfig: String,
+    store: Store,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Starts the demo cluster: opens or creates its state, seeds a fresh one,
+/// binds `config.listen` and serves in the background.
+pub async fn start(config: SimConfig) -> Result<Sim> {
+    start_with_routes(config, None).await
+}
+
+/// Like [`start`], with extra routes (pod logs, exec, attach, metrics...) that
+/// take precedence over the generic API and sit behind the same bearer-token auth.
+pub async fn start_with_routes(config: SimConfig, extra: Option<axum::Router>) -> Result<Sim> {
+    let dir = config.data_dir.as_deref();
+    let store = match dir {
+        Some(dir) => {
+            let rec = persist::open(dir)?;
+            Store::from_parts(rec.rv, rec.objects, Some(rec.wal))
+        }
+        None => Store::in_memory(),
+    };
+    let ca = tls::Ca::load_or_create(dir)?;
+    let token = load_or_create_token(dir)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| Error::io(config.listen.to_string(), e))?;
+    let addr = listener.local_addr().map_err(|e| Error::io(config.listen.to_string(), e))?;
+    let tls_config = ca.server_config(addr.ip())?;
+    seed::seed(&store, config.nodes, addr.port())?;
+
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let server = format!("https://{host}:{}", addr.port());
+    let kubeconfig = kubeconfig_yaml(&server, &ca.cert_pem, &token);
+    if let Some(path) = &config.kubeconfig_out {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        persist::write_atomic(path, kubeconfig.as_bytes())?;
+    }
+    let state = api::AppState { store: store.clone(), token: Arc::from(token.as_str()), server_address: Arc::from(server.as_str()) };
+    let app = api::router(state, extra);
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, tls_config, app, rx));
+    tracing::info!(%addr, "demo cluster listening");
+    Ok(Sim { addr, kubeconfig, store, shutdown: tx, task })
+}
+
+impl Sim {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// A kubeconfig for this cluster: server `https://ADDR`, the CA, the bearer token, context `wharf-demo`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig.clone()
+    }
+    /// The in-process API (see [`store`]).
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+    /// Stops serving, drops open connections and, with a data dir, writes a snapshot.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        if let Err(e) = self.store.checkpoint() {
+            tracing::warn!("snapshot on shutdown failed: {e}");
+        }
+    }
+}
+
+fn load_or_create_token(dir: Option<&std::path::Path>) -> Result<String> {
+    if let Some(dir) = dir {
+        let p = dir.join("token");
+        if p.exists() {
+            let t = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+            if !t.trim().is_empty() {
+                return Ok(t.trim().to_string());
+            }
+        }
+    }
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    if let Some(dir) = dir {
+        persist::write_atomic(&dir.join("token"), token.as_bytes())?;
+    }
+    Ok(token)
+}
+
+fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: wharf-demo\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: wharf-demo\n  user:\n    token: {token}\ncontexts:\n- name: wharf-demo\n  context:\n    cluster: wharf-demo\n    user: wharf-demo\n    namespace: default\ncurrent-context: wharf-demo\n"
+    )
+}

@@ -1,1 +1,107 @@
-//! Shared helpers for the integration tests.
+//! Helpers for the integration tests: [`spawn_app`] starts a demo cluster (in memory, port 0)
+//! and the console in front of it, exactly as `wharf demo` does, and returns handles to talk
+//! to both over real HTTP.
+
+use anyhow::{Context, Result};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use server::demo::seed::DEMO_PASSWORD;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// The console's own client, for arranging and checking cluster state.
+    pub kube: kube::Client,
+    pub cluster: sim::Sim,
+    _site: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> Result<TestApp> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cluster = sim::start(sim::SimConfig { listen: "127.0.0.1:0".parse()?, data_dir: None, kubeconfig_out: None, nodes: 2 }).await?;
+    let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
+    server::bootstrap::install_crds(&kube).await?;
+    server::demo::seed::identities(&kube).await?;
+    let (state, _watchers) = server::console::prepare(kube.clone(), Default::default()).await?;
+    let site = tempfile::tempdir()?;
+    std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>")?;
+    let (addr, _task) = server::console::start(state, site.path().to_path_buf(), "127.0.0.1:0".parse()?).await?;
+    Ok(TestApp { addr, kube, cluster, _site: site })
+}
+
+/// A browser-like HTTP client: keeps the session cookie the server set and sends it back.
+pub struct Session {
+    pub http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A client without a session.
+    pub fn anonymous(&self) -> Session {
+        Session {
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            base: self.url(""),
+            cookie: None,
+        }
+    }
+
+    /// A client logged in as `user` (one of the demo users).
+    pub async fn login(&self, user: &str) -> Result<Session> {
+        let mut s = self.anonymous();
+        let res = s
+            .http
+            .post(self.url("/api/login"))
+            .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == StatusCode::OK, "login as {user} failed: {}", res.status());
+        let set_cookie = res.headers().get(reqwest::header::SET_COOKIE).context("login set no cookie")?.to_str()?.to_string();
+        s.cookie = Some(set_cookie.split(';').next().unwrap_or_default().to_string());
+        Ok(s)
+    }
+}
+
+impl Session {
+    /// Calls a server function by its endpoint name with JSON arguments.
+    pub async fn call(&self, endpoint: &str, args: Value) -> Result<(StatusCode, Value)> {
+        let mut req = self.http.post(format!("{}/api/{endpoint}", self.base)).json(&args);
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        let res = req.send().await.context("calling the server function")?;
+        let status = res.status();
+        let text = res.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
+    }
+
+    /// The `Cookie` header of this session, for WebSocket handshakes.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,7 @@
+//! Pieces several pages share: the shell (navigation, tenant picker, user menu),
+//! preferences, time-ago labels, status badges, error banners.
+
+pub mod badges;
+pub mod live;
+pub mod prefs;
+pub mod shell;

@@ -1,0 +1,120 @@
+//! The frame around every signed-in page: brand, tenant picker, navigation, language and
+//! theme switches, the user and logout. It loads "who am I" once and shares it.
+
+use crate::auth::{logout, whoami, Me};
+use crate::error::AppError;
+use crate::i18n::{t, I18n, Lang};
+use crate::{Theme, ThemeCtx};
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+use leptos_router::hooks::{use_location, use_navigate};
+
+/// The signed-in user, for pages below the shell.
+#[derive(Clone, Copy)]
+pub struct MeCtx(pub RwSignal<Option<Me>>);
+
+pub fn use_me() -> RwSignal<Option<Me>> {
+    expect_context::<MeCtx>().0
+}
+
+/// The tenant named in the current path (`/t/<tenant>/...`).
+pub fn tenant_of_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/t/")?;
+    Some(rest.split('/').next()?.to_string()).filter(|t| !t.is_empty())
+}
+
+#[component]
+pub fn Shell() -> impl IntoView {
+    let me_sig = RwSignal::new(None::<Me>);
+    provide_context(MeCtx(me_sig));
+    let navigate = use_navigate();
+    let loaded = Resource::new(|| (), |_| whoami());
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| match loaded.get() {
+        Some(Ok(m)) => me_sig.set(Some(m)),
+        Some(Err(AppError::Unauthenticated)) => navigate("/login", Default::default()),
+        Some(Err(e)) => error.set(Some(e.to_string())),
+        None => {}
+    });
+
+    view! {
+        <div class="shell">
+            <TopBar/>
+            <main class="content">
+                {move || error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+                <Show when=move || me_sig.with(Option::is_some) fallback=|| view! { <p class="loading">"…"</p> }>
+                    <Outlet/>
+                </Show>
+            </main>
+        </div>
+    }
+}
+
+#[component]
+fn TopBar() -> impl IntoView {
+    let me_sig = use_me();
+    let lang = expect_context::<I18n>().0;
+    let theme = expect_context::<ThemeCtx>().0;
+    let location = use_location();
+    let navigate = use_navigate();
+    let current_tenant = Memo::new(move |_| tenant_of_path(&location.pathname.get()));
+
+    let on_pick = {
+        let navigate = navigate.clone();
+        move |ev: leptos::ev::Event| {
+            let value = event_target_value(&ev);
+            if !value.is_empty() {
+                navigate(&format!("/t/{value}"), Default::default());
+            }
+        }
+    };
+    let do_logout = move |_| {
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let _ = logout().await;
+            navigate("/login", Default::default());
+        });
+    };
+
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">"⚓ Wharf"</A>
+            <select class="tenant-picker" data-testid="tenant-picker" on:change=on_pick
+                prop:value=move || current_tenant.get().unwrap_or_default()>
+                <option value="" disabled=true>{t("Tenant…", "租户…")}</option>
+                {move || me_sig.get().map(|m| m.tenants.into_iter().map(|tn| {
+                    let label = format!("{} · {}", tn.display_name, tn.role.label());
+                    view! { <option value=tn.name.clone()>{label}</option> }
+                }).collect_view())}
+            </select>
+            <nav class="nav">
+                {move || current_tenant.get().map(|tn| view! {
+                    <A href=format!("/t/{tn}")>{t("Workloads", "工作负载")}</A>
+                })}
+            </nav>
+            <div class="spacer"></div>
+            <button class="link" data-testid="lang-toggle" on:click=move |_| lang.update(|l| *l = if *l == Lang::En { Lang::Zh } else { Lang::En })>
+                {move || if lang.get() == Lang::En { "中文" } else { "English" }}
+            </button>
+            <button class="link" data-testid="theme-toggle" title=move || t("Light / dark", "浅色 / 深色")()
+                on:click=move |_| theme.update(|th| *th = if *th == Theme::Light { Theme::Dark } else { Theme::Light })>
+                {move || if theme.get() == Theme::Light { "☾" } else { "☀" }}
+            </button>
+            <span class="user" data-testid="user-name">{move || me_sig.get().map(|m| m.display_name).unwrap_or_default()}</span>
+            <button class="link" data-testid="logout" on:click=do_logout>{t("Log out", "退出")}</button>
+        </header>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tenant_of_path;
+
+    #[test]
+    fn the_tenant_comes_from_the_path() {
+        assert_eq!(tenant_of_path("/t/alpha/apps/a/b").as_deref(), Some("alpha"));
+        assert_eq!(tenant_of_path("/t/beta").as_deref(), Some("beta"));
+        assert_eq!(tenant_of_path("/t/"), None);
+        assert_eq!(tenant_of_path("/login"), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! `/t/:tenant/apps/:ns/:name`: one app. Live status and pods, scale, upgrade the image
+//! (with rollout progress), restart, delete with confirmation, events, and YAML editing.
+
+use super::param;
+use crate::components::badges::{health_class, health_text, Ago, PodStatus};
+use crate::components::live::{follow, Link, LinkDot};
+use crate::components::shell::use_me;
+use crate::i18n::{t, t_now};
+use crate::workloads::{app_events, delete_app, get_yaml, put_yaml, restart_app, scale_app, set_image, LiveMessage, WorkloadView};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+#[component]
+pub fn AppPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let ns = param("ns");
+    let name = param("name");
+    let me = use_me();
+    let data = RwSignal::new(None::<WorkloadView>);
+    let link = RwSignal::new(Link::Connecting);
+    let notice = RwSignal::new(None::<Result<String, String>>);
+
+    Effect::new(move |_| {
+        let tn = tenant.get();
+        follow::<LiveMessage, _>(format!("/ws/workloads/{tn}"), link, move |m| match m {
+            LiveMessage::Snapshot(v) => data.set(Some(v)),
+            LiveMessage::Error(e) => notice.set(Some(Err(e))),
+        });
+    });
+    let app = Memo::new(move |_| {
+        data.with(|d| d.as_ref().and_then(|d| d.apps.iter().find(|a| a.namespace == ns.get() && a.name == name.get()).cloned()))
+    });
+    let pods = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| d.pods.iter().filter(|p| p.namespace == ns.get() && p.app.as_deref() == Some(name.get().as_str())).cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
+    let can_change = Memo::new(move |_| {
+        me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
+    });
+
+    // Runs an action and reports how it went in the notice banner.
+    let run = move |label: &'static str, fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::error::AppError>>>>| {
+        notice.set(None);
+        leptos::task::spawn_local(async move {
+            notice.set(Some(fut.await.map(|_| label.to_string()).map_err(|e| e.to_string())));
+        });
+    };
+
+    let replicas_input = RwSignal::new(String::new());
+    let image_input = RwSignal::new(String::new());
+    Effect::new(move |prev: Option<bool>| {
+        // fill the inputs once, when the app first appears
+        if prev != Some(true) {
+            if let Some(a) = app.get() {
+                replicas_input.set(a.replicas.to_string());
+                image_input.set(a.image.clone());
+                return true;
+            }
+            return false;
+        }
+        true
+    });
+
+    let do_scale = move |_| match replicas_input.get().trim().parse::<i32>() {
+        Ok(n) => run(t_now("Scaling…", "正在扩缩容…"), Box::pin(scale_app(tenant.get(), ns.get(), name.get(), n))),
+        Err(_) => notice.set(Some(Err(format!("replicas: '{}' is not a whole number", replicas_input.get())))),
+    };
+    let do_image = move |_| run(t_now("Rolling out the new image…", "正在滚动升级…"), Box::pin(set_image(tenant.get(), ns.get(), name.get(), image_input.get().trim().to_string())));
+    let do_restart = move |_| run(t_now("Restarting…", "正在重启…"), Box::pin(restart_app(tenant.get(), ns.get(), name.get())));
+
+    let confirm_open = RwSignal::new(false);
+    let confirm_text = RwSignal::new(String::new());
+    let deleted = RwSignal::new(false);
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if deleted.get() {
+            navigate(&format!("/t/{}", tenant.get_untracked()), Default::default());
+        }
+    });
+    let do_delete = move |_| {
+        let (tn, n, a) = (tenant.get(), ns.get(), name.get());
+        leptos::task::spawn_local(async move {
+            match delete_app(tn, n, a).await {
+                Ok(()) => deleted.set(true),
+                Err(e) => notice.set(Some(Err(e.to_string()))),
+            }
+        });
+    };
+
+    view! {
+        <div class="page">
+            <div class="page-head">
+                <h1><span class="muted">{move || ns.get()} " / "</span><span data-testid="app-name">{move || name.get()}</span> <LinkDot link/></h1>
+                <div class="spacer"></div>
+                {move || app.get().map(|a| view! { <span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span> })}
+            </div>
+            {move || notice.get().map(|n| match n {
+                Ok(m) => view! { <div class="banner ok" data-testid="notice">{m}</div> }.into_any(),
+                Err(e) => view! { <div class="banner error" data-testid="action-error">{e}</div> }.into_any(),
+            })}
+            <Show when=move || app.get().is_some() || data.get().is_none()
+                fallback=|| view! { <div class="empty" data-testid="app-gone">{t("This app does not exist (any more).", "该应用不存在(或已删除)。")}</div> }>
+                <section class="cards">
+                    <div class="card">
+                        <h3>{t("Replicas", "副本")}</h3>
+                        <p class="big" data-testid="rollout">{move || app.get().map(|a| format!("{} / {}", a.ready, a.replicas))}</p>
+                        <p class="muted">{t("updated", "已更新")} " " {move || app.get().map(|a| a.updated)}</p>
+                        <Show when=move || can_change.get()>
+                            <div class="inline">
+                                <input class="small" data-testid="scale-input" bind:value=replicas_input/>
+                                <button data-testid="scale-button" on:click=do_scale>{t("Scale", "扩缩容")}</button>
+                            </div>
+                        </Show>
+                    </div>
+                    <div class="card wide">
+                        <h3>{t("Image", "镜像")}</h3>
+                        <p class="mono" data-testid="app-image">{move || app.get().map(|a| a.image)}</p>
+                        <Show when=move || can_change.get()>
+                            <div class="inline">
+                                <input class="mono" data-testid="image-input" bind:value=image_input/>
+                                <button data-testid="image-button" on:click=do_image>{t("Upgrade", "升级")}</button>
+                                <button data-testid="restart-button" on:click=do_restart>{t("Restart", "重启")}</button>
+                                <button class="danger" data-testid="delete-button" on:click=move |_| confirm_open.set(true)>{t("Delete", "删除")}</button>
+                            </div>
+                        </Show>
+                    </div>
+                </section>
+                <Show when=move || confirm_open.get()>
+                    <div class="modal-backdrop">
+                        <div class="modal" data-testid="delete-dialog">
+                            <h3>{t("Delete this app?", "确认删除该应用?")}</h3>
+                            <p>{t("Its pods and its Service go too. Type the app's name to confirm:", "其容器组和服务将一并删除。请输入应用名称确认:")}</p>
+                            <input data-testid="delete-confirm-input" bind:value=confirm_text/>
+                            <div class="inline">
+                                <button on:click=move |_| confirm_open.set(false)>{t("Cancel", "取消")}</button>
+                                <button class="danger" data-testid="delete-confirm" disabled=move || confirm_text.get() != name.get() on:click=do_delete>
+                                    {t("Delete", "删除")}
+                                </button>
+                            </div>
+                        </div>
+                    </div>
+                </Show>
+                <h2>{t("Pods", "容器组")}</h2>
+                <table class="grid" data-testid="app-pods">
+                    <thead><tr><th>{t("Name", "名称")}</th><th>{t("Status", "状态")}</th><th>{t("Ready", "就绪")}</th><th>{t("Restarts", "重启")}</th><th>{t("Image", "镜像")}</th><th>{t("Node", "节点")}</th><th>{t("Age", "创建")}</th></tr></thead>
+                    <tbody>
+                        <For each=move || pods.get() key=|p| (p.name.clone(), p.status.clone(), p.ready.clone(), p.restarts) let:p>
+                            <tr data-testid="pod-row" data-name=p.name.clone()>
+                                <td class="mono">{p.name.clone()}</td>
+                                <td><PodStatus status=p.status.clone()/></td>
+                                <td>{p.ready.clone()}</td>
+                                <td>{p.restarts}</td>
+                                <td class="mono" data-testid="pod-image">{p.image.clone()}</td>
+                                <td>{p.node.clone()}</td>
+                                <td><Ago at=p.created/></td>
+                            </tr>
+                        </For>
+                    </tbody>
+                </table>
+                <Events tenant ns name/>
+                <YamlEditor tenant ns name can_change/>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn Events(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let events = Resource::new(move || (tenant.get(), ns.get(), name.get(), refresh.get()), |(t, n, a, _)| app_events(t, n, a));
+    view! {
+        <h2>{t("Events", "事件")} " " <button class="link" data-testid="events-refresh" on:click=move |_| refresh.update(|r| *r += 1)>"↻"</button></h2>
+        <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
+            {move || events.get().map(|r| match r {
+                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No events.", "暂无事件。")}</p> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="grid" data-testid="events-table">
+                        <thead><tr><th>{t("Type", "类型")}</th><th>{t("Reason", "原因")}</th><th>{t("Object", "对象")}</th><th>{t("Message", "消息")}</th><th>{t("Count", "次数")}</th><th>{t("Last seen", "最近")}</th></tr></thead>
+                        <tbody>{rows.into_iter().map(|e| { let class = if e.kind == "Warning" { "warn" } else { "" }; view! {
+                            <tr class=class>
+                                <td>{e.kind}</td><td>{e.reason}</td><td class="mono">{e.object}</td><td>{e.message}</td><td>{e.count}</td><td><Ago at=e.last_seen/></td>
+                            </tr>
+                        }}).collect_view()}</tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn YamlEditor(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let text = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let load = move || {
+        error.set(None);
+        saved.set(false);
+        leptos::task::spawn_local(async move {
+            match get_yaml(tenant.get_untracked(), ns.get_untracked(), "Deployment".into(), name.get_untracked()).await {
+                Ok(y) => text.set(y),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let save = move |_| {
+        error.set(None);
+        saved.set(false);
+        leptos::task::spawn_local(async move {
+            match put_yaml(tenant.get_untracked(), ns.get_untracked(), "Deployment".into(), name.get_untracked(), text.get_untracked()).await {
+                Ok(y) => {
+                    text.set(y);
+                    saved.set(true);
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <h2>"YAML " <button class="link" data-testid="yaml-open" on:click=move |_| { open.update(|o| *o = !*o); if open.get_untracked() { load() } }>
+            {move || if open.get() { t_now("hide", "收起") } else { t_now("view / edit", "查看 / 编辑") }}
+        </button></h2>
+        <Show when=move || open.get()>
+            <div class="yaml-editor">
+                <textarea class="mono" rows="24" spellcheck="false" data-testid="yaml-text" readonly=move || !can_change.get() bind:value=text></textarea>
+                <div class="yaml-side">
+                    <Show when=move || can_change.get()>
+                        <button class="primary" data-testid="yaml-save" on:click=save>{t("Save", "保存")}</button>
+                        <button data-testid="yaml-reload" on:click=move |_| load()>{t("Reload", "重新加载")}</button>
+                    </Show>
+                    {move || error.get().map(|e| view! { <pre class="banner error" data-testid="yaml-error">{e}</pre> })}
+                    {move || saved.get().then(|| view! { <div class="banner ok" data-testid="yaml-saved">{t("Saved.", "已保存。")}</div> })}
+                </div>
+            </div>
+        </Show>
+    }
+}

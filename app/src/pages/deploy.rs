@@ -1,0 +1,155 @@
+//! `/t/:tenant/deploy`: the deploy form. Checked as you submit (the same checks the server
+//! makes), then the Deployment and its Service are created and the app's page opens.
+
+use super::param;
+use crate::components::shell::use_me;
+use crate::i18n::t;
+use crate::workloads::{deploy_app, validate, DeployForm};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+/// `KEY=value` lines into pairs; a line without `=` is an error naming the line.
+pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| format!("environment line {}: write KEY=value", i + 1))
+        })
+        .collect()
+}
+
+#[component]
+pub fn DeployPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let me = use_me();
+    let namespaces = Memo::new(move |_| {
+        me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get())).map(|t| t.namespaces.clone()).unwrap_or_default())
+    });
+    let defaults = DeployForm::default();
+    let namespace = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let image = RwSignal::new(String::new());
+    let replicas = RwSignal::new(defaults.replicas.to_string());
+    let port = RwSignal::new(defaults.port.map(|p| p.to_string()).unwrap_or_default());
+    let env = RwSignal::new(String::new());
+    let cpu_request = RwSignal::new(defaults.cpu_request.clone());
+    let cpu_limit = RwSignal::new(defaults.cpu_limit.clone());
+    let memory_request = RwSignal::new(defaults.memory_request.clone());
+    let memory_limit = RwSignal::new(defaults.memory_limit.clone());
+    let errors = RwSignal::new(Vec::<String>::new());
+    let busy = RwSignal::new(false);
+    let navigate = use_navigate();
+
+    Effect::new(move |_| {
+        if namespace.get_untracked().is_empty() {
+            if let Some(first) = namespaces.get().first() {
+                namespace.set(first.clone());
+            }
+        }
+    });
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut problems = Vec::new();
+        let replicas_n = replicas.get().trim().parse::<i32>().unwrap_or_else(|_| {
+            problems.push(format!("replicas: '{}' is not a whole number", replicas.get()));
+            0
+        });
+        let port_n = match port.get().trim() {
+            "" => None,
+            p => match p.parse::<u16>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    problems.push(format!("port: '{p}' is not a port number (1-65535)"));
+                    None
+                }
+            },
+        };
+        let env_pairs = parse_env(&env.get()).unwrap_or_else(|e| {
+            problems.push(e);
+            Vec::new()
+        });
+        let form = DeployForm {
+            namespace: namespace.get(),
+            name: name.get().trim().to_string(),
+            image: image.get().trim().to_string(),
+            replicas: replicas_n,
+            port: port_n,
+            env: env_pairs,
+            cpu_request: cpu_request.get().trim().to_string(),
+            cpu_limit: cpu_limit.get().trim().to_string(),
+            memory_request: memory_request.get().trim().to_string(),
+            memory_limit: memory_limit.get().trim().to_string(),
+        };
+        problems.extend(validate::deploy_form(&form));
+        errors.set(problems.clone());
+        if !problems.is_empty() {
+            return;
+        }
+        busy.set(true);
+        let navigate = navigate.clone();
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            let (ns, app) = (form.namespace.clone(), form.name.clone());
+            match deploy_app(tn.clone(), form).await {
+                Ok(()) => navigate(&format!("/t/{tn}/apps/{ns}/{app}"), Default::default()),
+                Err(e) => errors.set(vec![e.to_string()]),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <div class="page narrow">
+            <h1>{t("Deploy an app", "部署应用")}</h1>
+            <form class="form" on:submit=submit data-testid="deploy-form" novalidate=true>
+                <label>{t("Namespace", "命名空间")}
+                    <select data-testid="deploy-namespace" on:change=move |ev| namespace.set(event_target_value(&ev)) prop:value=move || namespace.get()>
+                        {move || namespaces.get().into_iter().map(|ns| view! { <option value=ns.clone()>{ns.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>{t("Name", "名称")}
+                    <input data-testid="deploy-name" placeholder="shop-web" bind:value=name/>
+                </label>
+                <label>{t("Image", "镜像")}
+                    <input data-testid="deploy-image" placeholder="registry.example.com/team/app:1.0" bind:value=image/>
+                </label>
+                <div class="row">
+                    <label>{t("Replicas", "副本数")}<input data-testid="deploy-replicas" bind:value=replicas/></label>
+                    <label>{t("Container port", "容器端口")}<input data-testid="deploy-port" bind:value=port/></label>
+                </div>
+                <div class="row">
+                    <label>{t("CPU request", "CPU 请求")}<input data-testid="deploy-cpu-request" bind:value=cpu_request/></label>
+                    <label>{t("CPU limit", "CPU 上限")}<input data-testid="deploy-cpu-limit" bind:value=cpu_limit/></label>
+                    <label>{t("Memory request", "内存请求")}<input data-testid="deploy-memory-request" bind:value=memory_request/></label>
+                    <label>{t("Memory limit", "内存上限")}<input data-testid="deploy-memory-limit" bind:value=memory_limit/></label>
+                </div>
+                <label>{t("Environment (KEY=value, one per line)", "环境变量(每行 KEY=value)")}
+                    <textarea data-testid="deploy-env" rows="4" bind:value=env></textarea>
+                </label>
+                <Show when=move || !errors.with(Vec::is_empty)>
+                    <ul class="banner error" data-testid="deploy-errors">
+                        {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                    </ul>
+                </Show>
+                <button type="submit" class="primary" data-testid="deploy-submit" disabled=move || busy.get()>
+                    {t("Deploy", "部署")}
+                </button>
+            </form>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_env;
+
+    #[test]
+    fn env_lines_become_pairs_and_bad_lines_are_named() {
+        assert_eq!(parse_env("A=1\n\nB = two=2\n").unwrap(), vec![("A".into(), "1".into()), ("B".into(), " two=2".into())]);
+        assert_eq!(parse_env("A=1\nnope").unwrap_err(), "environment line 2: write KEY=value");
+    }
+}

@@ -1,0 +1,15 @@
+//! One module per page a user would name.
+
+pub mod app_detail;
+pub mod deploy;
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod workloads;
+
+/// Reads a route parameter as a reactive string ("" when absent).
+pub fn param(name: &'static str) -> leptos::prelude::Memo<String> {
+    use leptos::prelude::*;
+    let params = leptos_router::hooks::use_params_map();
+    Memo::new(move |_| params.with(|p| p.get(name).unwrap_or_default()))
+}

@@ -1,0 +1,67 @@
+//! `AppState`: everything a server function needs, built once by the `wharf` binary and
+//! handed to every request through Leptos context (server functions) or axum state
+//! (WebSockets, downloads).
+
+use crate::auth::ssr::SessionKey;
+use crds::{Tenant, User};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::runtime::reflector::{ObjectRef, Store};
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a session cookie stays valid.
+    pub session_ttl_secs: i64,
+    /// Mark cookies `Secure` (the console is served over TLS, directly or behind a proxy).
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false }
+    }
+}
+
+/// The shared, watcher-fed view of the cluster. Every page reads from here; nothing lists
+/// the API server per request.
+#[derive(Clone)]
+pub struct Cache {
+    pub tenants: Store<Tenant>,
+    pub users: Store<User>,
+    pub deployments: Store<Deployment>,
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    /// Bumped on every watched change; live views wait on it.
+    pub changed: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Cache {
+    pub fn user(&self, name: &str) -> Option<Arc<User>> {
+        self.users.get(&ObjectRef::new(name))
+    }
+    pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.tenants.get(&ObjectRef::new(name))
+    }
+    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.tenants.state()
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub client: kube::Client,
+    pub cache: Cache,
+    pub session_key: SessionKey,
+    pub settings: Arc<Settings>,
+    /// A valid argon2 hash of nothing in particular: checked against for unknown users so
+    /// that a failed login takes as long whether or not the name exists.
+    pub dummy_hash: String,
+}
+
+impl AppState {
+    /// The state of the current request (provided by the server-function handler).
+    pub fn get() -> AppState {
+        leptos::prelude::expect_context::<AppState>()
+    }
+}

@@ -1,0 +1,380 @@
+//! Server side of workloads: rows built from the watcher cache, and changes made through
+//! `kube::Api` in the namespaces of a [`TenantScope`].
+
+use super::{validate, AppHealth, AppRow, DeployForm, EventRow, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS};
+use crate::auth::ssr::TenantScope;
+use crate::error::AppError;
+use crate::state::{AppState, Cache};
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Pod, Service};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::ResourceExt;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
+
+/// k8s-openapi keeps times as `jiff` timestamps; the shared types use chrono.
+pub fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
+}
+
+fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<DateTime<Utc>> {
+    meta.creation_timestamp.as_ref().map(|t| to_chrono(&t.0))
+}
+
+pub fn app_row(d: &Deployment) -> AppRow {
+    let spec = d.spec.as_ref();
+    let status = d.status.clone().unwrap_or_default();
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let current = status.replicas.unwrap_or(0);
+    let observed = status.observed_generation.unwrap_or(0);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let health = if desired == 0 && current == 0 {
+        AppHealth::Stopped
+    } else if observed < generation || updated < desired || current > desired {
+        AppHealth::Progressing
+    } else if ready < desired {
+        AppHealth::Degraded
+    } else {
+        AppHealth::Running
+    };
+    let image = spec
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    AppRow {
+        namespace: d.namespace().unwrap_or_default(),
+        name: d.name_any(),
+        image,
+        replicas: desired,
+        ready,
+        updated,
+        health,
+        created: created(&d.metadata),
+    }
+}
+
+/// STATUS as `kubectl get pods` shows it.
+pub fn pod_status(p: &Pod) -> String {
+    if p.metadata.deletion_timestamp.is_some() {
+        return "Terminating".into();
+    }
+    let status = p.status.clone().unwrap_or_default();
+    for cs in status.init_container_statuses.iter().flatten() {
+        if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+            return format!("Init:{}", w.reason.clone().unwrap_or_default());
+        }
+    }
+    for cs in status.container_statuses.iter().flatten() {
+        let state = cs.state.clone().unwrap_or_default();
+        if let Some(reason) = state.waiting.and_then(|w| w.reason) {
+            return reason;
+        }
+        if let Some(t) = state.terminated {
+            if status.phase.as_deref() == Some("Running") || t.exit_code != 0 {
+                return t.reason.unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
+            }
+        }
+    }
+    status.phase.unwrap_or_else(|| "Pending".into())
+}
+
+pub fn pod_row(p: &Pod) -> PodRow {
+    let status = p.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let spec = p.spec.clone().unwrap_or_default();
+    let total = spec.containers.len();
+    let ready = statuses.iter().filter(|c| c.ready).count();
+    PodRow {
+        namespace: p.namespace().unwrap_or_default(),
+        name: p.name_any(),
+        app: p.labels().get("app").cloned(),
+        status: pod_status(p),
+        ready: format!("{ready}/{total}"),
+        restarts: statuses.iter().map(|c| c.restart_count).sum(),
+        node: spec.node_name.clone().unwrap_or_default(),
+        ip: status.pod_ip.unwrap_or_default(),
+        image: spec.containers.first().and_then(|c| c.image.clone()).unwrap_or_default(),
+        containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
+        created: created(&p.metadata),
+    }
+}
+
+pub fn service_row(s: &Service) -> ServiceRow {
+    let spec = s.spec.clone().unwrap_or_default();
+    let ports = spec
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|p| format!("{}/{}", p.port, p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ServiceRow {
+        namespace: s.namespace().unwrap_or_default(),
+        name: s.name_any(),
+        kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+        cluster_ip: spec.cluster_ip.unwrap_or_default(),
+        ports,
+        created: created(&s.metadata),
+    }
+}
+
+/// The tenant's view, sorted by namespace and name.
+pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
+    let mine = |ns: Option<String>| ns.is_some_and(|ns| scope.contains(&ns));
+    let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| mine(d.namespace())).map(|d| app_row(d)).collect();
+    let mut pods: Vec<PodRow> = cache.pods.state().iter().filter(|p| mine(p.namespace())).map(|p| pod_row(p)).collect();
+    let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| mine(s.namespace())).map(|s| service_row(s)).collect();
+    apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    WorkloadView { apps, pods, services }
+}
+
+fn invalid(errors: Vec<String>) -> Result<(), AppError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(errors.join("; ")))
+    }
+}
+
+fn deployments(state: &AppState, scope: &TenantScope, namespace: &str) -> Result<Api<Deployment>, AppError> {
+    Ok(Api::namespaced(state.client.clone(), scope.namespace(namespace)?))
+}
+
+pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
+    let mut resources = json!({});
+    let mut put = |section: &str, key: &str, value: &str| {
+        if !value.is_empty() {
+            resources[section][key] = json!(value);
+        }
+    };
+    put("requests", "cpu", &form.cpu_request);
+    put("limits", "cpu", &form.cpu_limit);
+    put("requests", "memory", &form.memory_request);
+    put("limits", "memory", &form.memory_limit);
+    let env: Vec<_> = form.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    let ports: Vec<_> = form.port.iter().map(|p| json!({"name": "http", "containerPort": p})).collect();
+    let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": form.name, "namespace": form.namespace, "labels": labels},
+        "spec": {
+            "replicas": form.replicas,
+            "selector": {"matchLabels": {"app": form.name}},
+            "template": {
+                "metadata": {"labels": {"app": form.name}},
+                "spec": {"containers": [{
+                    "name": form.name,
+                    "image": form.image,
+                    "ports": ports,
+                    "env": env,
+                    "resources": resources,
+                }]}
+            }
+        }
+    }))
+    .map_err(|e| AppError::Internal(format!("building the Deployment: {e}")))
+}
+
+pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> Result<(), AppError> {
+    invalid(validate::deploy_form(&form))?;
+    let api = deployments(state, scope, &form.namespace)?;
+    let deployment = deployment_of(&form)?;
+    match api.create(&PostParams::default(), &deployment).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AppError::Conflict(format!("an app named '{}' already exists in '{}'", form.name, form.namespace)))
+        }
+        other => other?,
+    };
+    if let Some(port) = form.port {
+        let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
+            "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
+        }))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        if let Err(e) = services.create(&PostParams::default(), &service).await {
+            // NB: the app without its Service is half an app: take the Deployment back.
+            let _ = api.delete(&form.name, &DeleteParams::background()).await;
+            return Err(e.into());
+        }
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");
+    Ok(())
+}
+
+pub async fn scale(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, replicas: i32) -> Result<(), AppError> {
+    invalid(validate::replicas(replicas).err().into_iter().collect())?;
+    let api = deployments(state, scope, namespace)?;
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": replicas}}))).await?;
+    Ok(())
+}
+
+pub async fn set_image(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+    invalid(validate::image(image).err().into_iter().collect())?;
+    let api = deployments(state, scope, namespace)?;
+    let current = api.get(name).await?;
+    let container = current
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .map(|c| c.name.clone())
+        .ok_or_else(|| AppError::Invalid(format!("'{name}' has no container to upgrade")))?;
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    Ok(())
+}
+
+pub async fn restart(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+    let api = deployments(state, scope, namespace)?;
+    let now = Utc::now().to_rfc3339();
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    Ok(())
+}
+
+pub async fn delete(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+    let api = deployments(state, scope, namespace)?;
+    api.delete(name, &DeleteParams::background()).await?;
+    let services: Api<Service> = Api::namespaced(state.client.clone(), namespace);
+    if let Some(svc) = services.get_opt(name).await? {
+        // Only the Service the deploy form made goes with the app.
+        if svc.labels().get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1) {
+            services.delete(name, &DeleteParams::background()).await?;
+        }
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, "deleted");
+    Ok(())
+}
+
+pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<EventRow>, AppError> {
+    let api: Api<Event> = Api::namespaced(state.client.clone(), scope.namespace(namespace)?);
+    let prefix = format!("{name}-");
+    let mut rows: Vec<EventRow> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref().is_some_and(|n| n == name || n.starts_with(&prefix)))
+        .map(|e| EventRow {
+            kind: e.type_.unwrap_or_else(|| "Normal".into()),
+            reason: e.reason.unwrap_or_default(),
+            message: e.message.unwrap_or_default(),
+            object: format!(
+                "{}/{}",
+                e.involved_object.kind.unwrap_or_default().to_lowercase(),
+                e.involved_object.name.unwrap_or_default()
+            ),
+            count: e.count.unwrap_or(1),
+            last_seen: e.last_timestamp.map(|t| to_chrono(&t.0)).or(e.event_time.map(|t| to_chrono(&t.0))).or(e.metadata.creation_timestamp.map(|t| to_chrono(&t.0))),
+        })
+        .collect();
+    rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    rows.truncate(100);
+    Ok(rows)
+}
+
+fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
+    let gvk = match kind {
+        "Deployment" => GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "Service" => GroupVersionKind::gvk("", "v1", "Service"),
+        "Pod" => GroupVersionKind::gvk("", "v1", "Pod"),
+        "ConfigMap" => GroupVersionKind::gvk("", "v1", "ConfigMap"),
+        other => {
+            return Err(AppError::Invalid(format!(
+                "kind '{other}' cannot be edited here (one of: {})",
+                EDITABLE_KINDS.join(", ")
+            )))
+        }
+    };
+    let plural = format!("{}s", kind.to_lowercase());
+    Ok(ApiResource::from_gvk_with_plural(&gvk, &plural))
+}
+
+fn dynamic(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str) -> Result<Api<DynamicObject>, AppError> {
+    let ar = api_resource(kind)?;
+    Ok(Api::namespaced_with(state.client.clone(), scope.namespace(namespace)?, &ar))
+}
+
+fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
+    obj.metadata.managed_fields = None;
+    serde_yaml::to_string(&obj).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+pub async fn get_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str) -> Result<String, AppError> {
+    let api = dynamic(state, scope, namespace, kind)?;
+    to_yaml(api.get(name).await?)
+}
+
+pub async fn put_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str, yaml: &str) -> Result<String, AppError> {
+    let api = dynamic(state, scope, namespace, kind)?;
+    let obj: DynamicObject = serde_yaml::from_str(yaml).map_err(|e| AppError::Invalid(format!("YAML: {e}")))?;
+    let said_kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
+    if said_kind != kind {
+        return Err(AppError::Invalid(format!("kind must stay '{kind}' (the YAML says '{said_kind}')")));
+    }
+    if obj.metadata.name.as_deref() != Some(name) {
+        return Err(AppError::Invalid(format!("metadata.name must stay '{name}'")));
+    }
+    if obj.metadata.namespace.as_deref().is_some_and(|ns| ns != namespace) {
+        return Err(AppError::Invalid(format!("metadata.namespace must stay '{namespace}'")));
+    }
+    let mut obj = obj;
+    obj.metadata.namespace = Some(namespace.to_string());
+    let labels: BTreeMap<String, String> = obj.metadata.labels.clone().unwrap_or_default();
+    tracing::info!(user = scope.user(), ns = %namespace, %kind, %name, labels = labels.len(), "replacing from YAML");
+    let pp = PostParams { field_manager: Some("wharf".into()), ..PostParams::default() };
+    to_yaml(api.replace(name, &pp, &obj).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_form_becomes_a_deployment_with_limits_env_and_port() {
+        let form = DeployForm {
+            namespace: "alpha".into(),
+            name: "shop".into(),
+            image: "nginx:1.25".into(),
+            replicas: 2,
+            env: vec![("MODE".into(), "prod".into())],
+            ..DeployForm::default()
+        };
+        let d = deployment_of(&form).unwrap();
+        let spec = d.spec.unwrap();
+        assert_eq!(spec.replicas, Some(2));
+        let c = &spec.template.spec.unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("nginx:1.25"));
+        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
+        assert_eq!(c.env.as_ref().unwrap()[0].name, "MODE");
+        let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!(limits["memory"].0, "512Mi");
+    }
+
+    #[test]
+    fn pod_status_prefers_the_waiting_reason_like_kubectl() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "c", "ready": false, "restartCount": 4, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+            }]}
+        }))
+        .unwrap();
+        assert_eq!(pod_status(&pod), "CrashLoopBackOff");
+        assert_eq!(pod_row(&pod).restarts, 4);
+    }
+}

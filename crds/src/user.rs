@@ -1,0 +1,43 @@
+//! `User`: a person who logs into the console, with a role in each tenant they belong to.
+//! The password hash is not here but in a Secret in [`crate::SYSTEM_NAMESPACE`], so that
+//! reading users (e.g. to list members) never exposes credentials.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(group = "wharf.dev", version = "v1alpha1", kind = "User", shortname = "wu")]
+#[serde(rename_all = "camelCase")]
+pub struct UserSpec {
+    #[serde(default)]
+    pub display_name: String,
+    /// A platform admin sees and changes every tenant.
+    #[serde(default)]
+    pub platform_admin: bool,
+    #[serde(default)]
+    pub memberships: Vec<Membership>,
+    /// Name of the Secret in `wharf-system` whose `passwordHash` key holds the argon2 PHC string.
+    pub password_secret: String,
+    /// A disabled user cannot log in; existing sessions stop working at their next request.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Membership {
+    pub tenant: String,
+    pub role: Role,
+}
+
+/// What a member may do inside a tenant. Ordered: each role can do what the one before can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything of the tenant; changes nothing; no shell.
+    Viewer,
+    /// Deploys, scales, edits and opens shells in the tenant's namespaces.
+    Developer,
+    /// A developer who also manages the tenant's members and settings.
+    Admin,
+}

@@ -1,0 +1,44 @@
+// Page objects for the console: each method is something a user does.
+import { expect, Page, APIRequestContext } from '@playwright/test';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+
+export const PASSWORD = 'wharf-demo';
+export const KUBECONFIG = path.resolve(__dirname, '../../target/e2e-demo/kubeconfig');
+
+export async function login(page: Page, user: string, password = PASSWORD) {
+  await page.goto('/login');
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+}
+
+export async function loginAs(page: Page, user: string) {
+  await login(page, user);
+  await expect(page.getByTestId('user-name')).toHaveText(user);
+}
+
+/** Calls a server function directly, as a script would, with the page's cookies. */
+export async function callServerFn(request: APIRequestContext, name: string, args: object) {
+  return request.post(`/api/${name}`, { data: args, headers: { 'content-type': 'application/json' } });
+}
+
+export function kubectl(...args: string[]): string {
+  return execFileSync('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8' });
+}
+
+/** A name no other test uses, so specs never depend on each other's leftovers. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}`;
+}
+
+export async function deploy(page: Page, tenant: string, app: { name: string; image: string; replicas?: number; port?: number }) {
+  await page.goto(`/t/${tenant}`);
+  await page.getByTestId('deploy-button').click();
+  await page.getByTestId('deploy-name').fill(app.name);
+  await page.getByTestId('deploy-image').fill(app.image);
+  await page.getByTestId('deploy-replicas').fill(String(app.replicas ?? 1));
+  await page.getByTestId('deploy-port').fill(String(app.port ?? 8080));
+  await page.getByTestId('deploy-submit').click();
+  await expect(page.getByTestId('app-name')).toHaveText(app.name);
+}

@@ -1,0 +1,89 @@
+//! Where the store's bytes live, behind a small trait so that every layer
+//! above it runs on disk or in memory alike (after tantivy's `Directory`).
+//!
+//! Paths are relative, `/`-separated names such as `streams/7/0000000000000003.seg`.
+//! Files are append-only while written; the only in-place change is the
+//! truncation of a torn tail during recovery. Whole files that must change
+//! atomically (the manifest) go through [`Directory::atomic_write`].
+
+mod file;
+mod memory;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use file::FileDirectory;
+pub use memory::MemoryDirectory;
+
+use crate::Result;
+
+/// A file opened for positioned reads. Reads of a file that is still being
+/// appended to see every byte appended before the read started.
+pub trait ReadFile: Send + Sync {
+    /// Fill `buf` from `offset`; an error if the file is shorter.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Current length in bytes.
+    fn len(&self) -> Result<u64>;
+}
+
+/// A file opened for appending.
+pub trait AppendFile: Send {
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+    /// Make every appended byte durable (fsync).
+    fn sync(&mut self) -> Result<()>;
+}
+
+/// The storage the store runs on.
+pub trait Directory: Send + Sync + 'static {
+    fn open_read(&self, path: &str) -> Result<Arc<dyn ReadFile>>;
+    /// Open for appending, creating the file (and its parent folders) if needed.
+    fn open_append(&self, path: &str) -> Result<Box<dyn AppendFile>>;
+    /// Cut a file to `len` bytes (recovery of a torn tail).
+    fn truncate(&self, path: &str, len: u64) -> Result<()>;
+    /// Replace a whole file atomically: readers see the old or the new content,
+    /// never a mix, even after a crash (temp file, fsync, rename, fsync folder).
+    fn atomic_write(&self, path: &str, data: &[u8]) -> Result<()>;
+    /// The whole content of a file, `None` if it does not exist.
+    fn read_all(&self, path: &str) -> Result<Option<Vec<u8>>>;
+    fn delete(&self, path: &str) -> Result<()>;
+    /// Names (not paths) of the files and folders directly inside `dir`; empty if it does not exist.
+    fn list(&self, dir: &str) -> Result<Vec<String>>;
+    /// Make the creation or removal of files in `dir` durable.
+    fn sync_dir(&self, dir: &str) -> Result<()>;
+}
+
+/// Counts the bytes the store reads, so the benchmark (and operators) can see
+/// how much of the disk a query touched; the OS's counters hide warm-cache reads.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    bytes: AtomicU64,
+}
+
+impl ReadStats {
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A [`ReadFile`] that counts what is read through it (into [`ReadStats`]).
+pub struct CountingReader {
+    pub inner: Arc<dyn ReadFile>,
+    pub stats: Arc<ReadStats>,
+}
+
+impl CountingReader {
+    pub fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.stats.add(buf.len());
+        self.inner.read_exact_at(offset, buf)
+    }
+
+    pub fn len(&self) -> Result<u64> {
+        self.inner.len()
+    }
+}

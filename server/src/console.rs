@@ -1,0 +1,83 @@
+//! The console's HTTP side: server functions under `/api`, WebSockets under `/ws`, health
+//! endpoints, and the single-page app (Trunk's `dist/`) for every other path.
+
+use crate::live;
+use anyhow::{Context, Result};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::provide_context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use wharf_app::error::AppError;
+use wharf_app::state::AppState;
+
+/// Largest body a server function accepts; bigger requests get 413 before any work.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Runs a server function. A failed one answers with the status its `AppError` stands for
+/// (400 bad input, 401, 403, 404, 409...), so scripts and proxies see what the user sees.
+async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let res = leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response();
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub fn router(state: AppState, site_dir: PathBuf) -> Router {
+    let index = ServeFile::new(site_dir.join("index.html"));
+    Router::new()
+        // NB: server functions read the body themselves, past axum's DefaultBodyLimit; this
+        // layer refuses an oversized body (413) before any of it is read.
+        .route("/api/{*fn_name}", post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)))
+        .route("/ws/workloads/{tenant}", get(live::workloads))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .fallback_service(ServeDir::new(site_dir).fallback(index))
+        .with_state(state)
+}
+
+/// Binds `addr` (port 0 picks one), serves in the background, returns the bound address.
+pub async fn start(state: AppState, site_dir: PathBuf, addr: SocketAddr) -> Result<(SocketAddr, tokio::task::JoinHandle<Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the console to {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = router(state, site_dir);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.context("console server stopped") });
+    Ok((bound, task))
+}
+
+/// Everything the console needs from a cluster: the CRDs and session key (created when
+/// missing), the watcher cache (filled before this returns), and the running watcher tasks
+/// for the caller to supervise.
+pub async fn prepare(client: kube::Client, settings: wharf_app::state::Settings) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
+    let session_key = crate::bootstrap::run(&client).await?;
+    let (cache, watchers) = crate::watchers::cache(&client);
+    let handles = watchers.into_iter().map(tokio::spawn).collect();
+    tokio::time::timeout(std::time::Duration::from_secs(60), crate::watchers::ready(&cache))
+        .await
+        .context("the cluster's objects were not listed within 60 s")?
+        .context("a watcher stopped before its first list")?;
+    let dummy_hash = tokio::task::spawn_blocking(|| wharf_app::auth::ssr::hash_password("not a password"))
+        .await?
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash };
+    Ok((state, handles))
+}

@@ -1,0 +1,109 @@
+//! The demo's tenants, users and apps. Idempotent: what exists is left alone, so a restarted
+//! demo keeps what people changed.
+
+use anyhow::{Context, Result};
+use crds::{Membership, Role, Tenant, TenantSpec, User, UserSpec, SYSTEM_NAMESPACE};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::ByteString;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use wharf_app::auth::ssr::hash_password;
+use wharf_app::workloads::{ssr::deployment_of, DeployForm};
+
+pub const DEMO_PASSWORD: &str = "wharf-demo";
+
+pub struct DemoUser {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub admin: bool,
+    pub memberships: &'static [(&'static str, Role)],
+}
+
+pub const USERS: &[DemoUser] = &[
+    DemoUser { name: "admin", what: "platform admin: sees every tenant", admin: true, memberships: &[] },
+    DemoUser { name: "alice", what: "developer in tenant alpha", admin: false, memberships: &[("alpha", Role::Developer)] },
+    DemoUser { name: "bob", what: "developer in tenant beta", admin: false, memberships: &[("beta", Role::Developer)] },
+    DemoUser { name: "vera", what: "viewer in tenant alpha (read-only)", admin: false, memberships: &[("alpha", Role::Viewer)] },
+];
+
+pub const TENANTS: &[(&str, &str, &[&str])] = &[("alpha", "Alpha Retail", &["alpha", "alpha-dev"]), ("beta", "Beta Finance", &["beta"])];
+
+async fn create_missing<K>(api: &Api<K>, obj: &K) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {:?}", obj.meta().name)),
+    }
+}
+
+/// Tenants, their namespaces, and the users with their password Secrets.
+pub async fn identities(client: &Client) -> Result<()> {
+    crate::bootstrap::ensure_namespace(client, SYSTEM_NAMESPACE).await?;
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    for (name, display, namespaces) in TENANTS {
+        for ns in *namespaces {
+            crate::bootstrap::ensure_namespace(client, ns).await?;
+        }
+        let mut t = Tenant::new(name, TenantSpec { display_name: display.to_string(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), description: None });
+        t.metadata.labels = Some(BTreeMap::from([("wharf.dev/demo".to_string(), "true".to_string())]));
+        create_missing(&tenants, &t).await?;
+    }
+    let users: Api<User> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
+    for u in USERS {
+        let secret_name = format!("wharf-user-{}", u.name);
+        if secrets.get_opt(&secret_name).await?.is_none() {
+            let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+            let secret = Secret {
+                metadata: ObjectMeta { name: Some(secret_name.clone()), namespace: Some(SYSTEM_NAMESPACE.into()), ..Default::default() },
+                data: Some(BTreeMap::from([("passwordHash".to_string(), ByteString(hash.into_bytes()))])),
+                ..Default::default()
+            };
+            create_missing(&secrets, &secret).await?;
+        }
+        let user = User::new(
+            u.name,
+            UserSpec {
+                display_name: u.name.to_string(),
+                platform_admin: u.admin,
+                memberships: u.memberships.iter().map(|(t, r)| Membership { tenant: t.to_string(), role: *r }).collect(),
+                password_secret: secret_name,
+                disabled: false,
+            },
+        );
+        create_missing(&users, &user).await?;
+    }
+    Ok(())
+}
+
+/// A few running apps, one of them leaking threads (what operators hunt on the dashboards).
+pub async fn apps(client: &Client) -> Result<()> {
+    let apps = [
+        ("alpha", "shop-web", "nginx:1.25", 2, 80, None),
+        ("alpha", "orders", "registry.local/alpha/orders:1.4.2", 1, 8080, Some("threads")),
+        ("beta", "billing", "registry.local/beta/billing:2.0.1", 2, 8080, None),
+    ];
+    for (ns, name, image, replicas, port, leak) in apps {
+        let form = DeployForm { namespace: ns.into(), name: name.into(), image: image.into(), replicas, port: Some(port), ..DeployForm::default() };
+        let mut d: Deployment = deployment_of(&form).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+        if let (Some(leak), Some(spec)) = (leak, d.spec.as_mut()) {
+            spec.template.metadata.get_or_insert_with(Default::default).annotations =
+                Some(BTreeMap::from([("sim.wharf.dev/leak".to_string(), leak.to_string())]));
+        }
+        create_missing(&Api::<Deployment>::namespaced(client.clone(), ns), &d).await?;
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name, "app.kubernetes.io/managed-by": "wharf"}},
+            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
+        }))?;
+        create_missing(&Api::<Service>::namespaced(client.clone(), ns), &svc).await?;
+    }
+    Ok(())
+}

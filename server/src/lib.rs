@@ -1,0 +1,14 @@
+//! The `wharf` server as a library, so integration tests start exactly what `main` starts:
+//! [`console::start`] binds the port it is given (0 in tests) and returns the bound address.
+//!
+//! * `bootstrap` — CRDs, the `wharf-system` namespace and the session key, created when missing
+//! * `watchers`  — the kube-runtime reflectors every page reads from
+//! * `console`   — the axum router: server functions, WebSockets, the single-page app
+//! * `live`      — the live workloads WebSocket
+//! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
+
+pub mod bootstrap;
+pub mod console;
+pub mod demo;
+pub mod live;
+pub mod watchers;

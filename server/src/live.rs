@@ -1,0 +1,73 @@
+//! `/ws/workloads/{tenant}`: the tenant's workload view, pushed whenever the cluster changes.
+//! Authorization happens before the upgrade: a stranger gets 401, another tenant's user 403,
+//! and no socket is opened.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use wharf_app::auth::ssr::{authorize, principal_from_headers, TenantScope};
+use wharf_app::auth::Role;
+use wharf_app::error::AppError;
+use wharf_app::state::AppState;
+use wharf_app::workloads::{ssr::view, LiveMessage};
+
+/// Changes closer together than this are sent as one snapshot.
+const COALESCE: Duration = Duration::from_millis(100);
+/// Pings keep proxies that cut idle connections (often after 60 s) from closing the feed.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+pub fn refuse(err: AppError) -> Response {
+    let code = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::FORBIDDEN);
+    (code, err.to_string()).into_response()
+}
+
+/// The principal and scope for a socket, or the refusal to send instead of upgrading.
+pub fn scope_for_socket(state: &AppState, headers: &HeaderMap, tenant: &str, need: Role) -> Result<TenantScope, Response> {
+    let who = principal_from_headers(state, headers).map_err(refuse)?;
+    authorize(state, &who, tenant, need).map_err(refuse)
+}
+
+pub async fn workloads(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
+        Ok(scope) => ws.on_upgrade(move |socket| push(socket, state, scope)),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn push(mut socket: WebSocket, state: AppState, scope: TenantScope) {
+    let mut changed = state.cache.changed.clone();
+    let mut last_sent = String::new();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        let snapshot = LiveMessage::Snapshot(view(&state.cache, &scope));
+        let text = match serde_json::to_string(&snapshot) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "serializing a workload view");
+                return;
+            }
+        };
+        if text != last_sent {
+            if socket.send(Message::Text(text.clone().into())).await.is_err() {
+                return;
+            }
+            last_sent = text;
+        }
+        tokio::select! {
+            r = changed.changed() => {
+                if r.is_err() { return; }
+                tokio::time::sleep(COALESCE).await;
+                changed.borrow_and_update();
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return; }
+            }
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

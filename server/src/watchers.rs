@@ -1,0 +1,59 @@
+//! The reflectors every page reads from: tenants, users, deployments, pods, services. Each is
+//! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
+//! bumps `Cache::changed`, which the live views wait on.
+
+use futures::{future::BoxFuture, FutureExt, StreamExt};
+use kube::api::Api;
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::hash::Hash;
+use tokio::sync::watch;
+use wharf_app::state::Cache;
+
+fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (reflector::Store<K>, BoxFuture<'static, ()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let kind = K::kind(&Default::default()).to_string();
+    let task = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o| {
+            // NB: managed fields are a third of a typical object and no page shows them.
+            o.managed_fields_mut().clear();
+        })
+        .reflect(writer)
+        .for_each(move |event| {
+            if let Err(e) = &event {
+                tracing::warn!(%kind, error = %e, "watch error (retrying with back-off)");
+            }
+            changed.send_modify(|v| *v = v.wrapping_add(1));
+            futures::future::ready(())
+        })
+        .boxed();
+    (reader, task)
+}
+
+/// Starts nothing by itself: returns the cache and the watcher futures for `main` to supervise.
+pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
+    let (tx, rx) = watch::channel(0u64);
+    let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), tx.clone());
+    let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), tx.clone());
+    let (deployments, t3) = reflect(Api::all(client.clone()), tx.clone());
+    let (pods, t4) = reflect(Api::all(client.clone()), tx.clone());
+    let (services, t5) = reflect(Api::all(client.clone()), tx);
+    (Cache { tenants, users, deployments, pods, services, changed: rx }, vec![t1, t2, t3, t4, t5])
+}
+
+/// Waits until every store has its first full list.
+pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped> {
+    cache.tenants.wait_until_ready().await?;
+    cache.users.wait_until_ready().await?;
+    cache.deployments.wait_until_ready().await?;
+    cache.pods.wait_until_ready().await?;
+    cache.services.wait_until_ready().await?;
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The resource endpoints: get, list, watch, create, update, patch, delete,
+//! deletecollection, and the status, scale and ephemeralcontainers subresources.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::body;
+use super::discovery::json_response;
+use super::patch::{self, PatchType};
+use super::path::ResourcePath;
+use super::AppState;
+use crate::error::ApiError;
+use crate::resources::ResourceInfo;
+use crate::store::{DeleteOptions, FieldSelector, LabelSelector, ListParams, Propagation, WriteOptions};
+
+pub type Params = HashMap<String, String>;
+
+pub async fn handle(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    rp: ResourcePath,
+) -> Result<Response, ApiError> {
+    let reg = app.store.registry();
+    let info = reg.lookup(&rp.group, &rp.version, &rp.plural).cloned().ok_or_else(ApiError::path_not_found)?;
+    drop(reg);
+    if !info.namespaced && rp.namespace.is_some() {
+        return Err(ApiError::path_not_found());
+    }
+    let q: Params = Query::<Params>::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+    let ns = rp.namespace.clone().unwrap_or_default();
+    let id = info.id();
+    let store = &app.store;
+    let wopts = WriteOptions {
+        dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+    };
+
+    match (rp.name.as_deref(), rp.subresource.as_deref()) {
+        (None, _) => match *method {
+            Method::GET if is_true(q.get("watch")) => super::watch::serve(app, &info, rp.namespace, &q),
+            Method::GET => list(app, &info, rp.namespace.as_deref(), &q),
+            Method::POST => {
+                let obj = body::decode(headers, &body)?;
+                if info.plural == "selfsubjectaccessreviews" {
+                    let mut obj = crate::kinds::check_body(&info, obj, wopts.strict)?;
+                    obj["status"] = json!({"allowed": true, "reason": "the demo cluster allows everything"});
+                    return Ok(respond(StatusCode::CREATED, &obj));
+                }
+                let out = store.create(&id, &ns, obj, &wopts)?;
+                Ok(respond(StatusCode::CREATED, &out))
+            }
+            Method::DELETE => {
+                let opts = delete_options(&q, headers, &body)?;
+                let deleted = store.delete_collection(&id, rp.namespace.as_deref(), &list_params(&q)?, &opts)?;
+                Ok(respond(StatusCode::OK, &list_json(&info, store.resource_version(), deleted, None)))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        (Some(name), None) => match *method {
+            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::PUT => {
+                let obj = body::decode(headers, &body)?;
+                Ok(respond(StatusCode::OK, &store.update(&id, &ns, name, obj, &wopts)?))
+            }
+            Method::PATCH => patch_object(app, &info, &ns, name, None, headers, &body, &wopts),
+            Method::DELETE => {
+                let opts = delete_options(&q, headers, &body)?;
+                let out = store.delete(&id, &ns, name, &opts)?;
+                let code = if out["metadata"]["deletionTimestamp"].is_string() { StatusCode::ACCEPTED } else { StatusCode::OK };
+                Ok(respond(code, &out))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        (Some(name), Some(sub)) if sub == "status" && info.has_status() => match *method {
+            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::PUT => {
+                let obj = body::decode(headers, &body)?;
+                Ok(respond(StatusCode::OK, &store.update_status(&id, &ns, name, obj, &wopts)?))
+            }
+            Method::PATCH => patch_object(app, &info, &ns, name, Some("status"), headers, &body, &wopts),
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        (Some(name), Some("ephemeralcontainers")) if info.plural == "pods" => match *method {
+            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::PUT => {
+                let obj = body::decode(headers, &body)?;
+                Ok(respond(StatusCode::OK, &store.update_ephemeral_containers(&ns, name, obj, &wopts)?))
+            }
+            Method::PATCH => patch_object(app, &info, &ns, name, Some("ephemeralcontainers"), headers, &body, &wopts),
+            _ => Err(ApiError::method_not_allowed()),
+        },
+        (Some(name), Some("scale")) if info.has_scale() => scale(app, &info, &ns, name, method, headers, &body, &wopts),
+        // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
+        _ => Err(ApiError::path_not_found()),
+    }
+}
+
+fn is_true(v: Option<&String>) -> bool {
+    v.is_some_and(|v| v == "true" || v == "1")
+}
+
+pub fn respond(code: StatusCode, v: &Value) -> Response {
+    raw_response(code, Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
+}
+
+fn raw_response(code: StatusCode, bytes: Bytes) -> Response {
+    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+pub fn list_params(q: &Params) -> Result<ListParams, ApiError> {
+    Ok(ListParams {
+        labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?,
+        fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))?,
+        limit: q.get("limit").and_then(|l| l.parse().ok()),
+        continue_token: q.get("continue").filter(|c| !c.is_empty()).cloned(),
+    })
+}
+
+fn list(app: &AppState, info: &ResourceInfo, ns: Option<&str>, q: &Params) -> Result<Response, ApiError> {
+    let page = app.store.list(&info.id(), ns, &list_params(q)?)?;
+    // NB: items are spliced in as stored bytes; nothing is re-serialized.
+    let mut out = Vec::with_capacity(page.items.iter().map(|b| b.len() + 1).sum::<usize>() + 256);
+    let mut md = json!({"resourceVersion": page.resource_version.to_string()});
+    if let Some(c) = &page.continue_token {
+        md["continue"] = json!(c);
+    }
+    let head = json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": md});
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    out.extend_from_slice(&head[..head.len() - 1]);
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(raw_response(StatusCode::OK, Bytes::from(out)))
+}
+
+fn list_json(info: &ResourceInfo, rv: u64, items: Vec<Value>, cont: Option<String>) -> Value {
+    let mut md = json!({"resourceVersion": rv.to_string()});
+    if let Some(c) = cont {
+        md["continue"] = json!(c);
+    }
+    json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": md, "items": items})
+}
+
+fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let b = if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else { super::body::decode(headers, body)? };
+    let policy = b["propagationPolicy"].as_str().map(String::from).or_else(|| q.get("propagationPolicy").cloned());
+    let orphan = b["orphanDependents"].as_bool().or_else(|| q.get("orphanDependents").map(|v| v == "true"));
+    let propagation = match (policy.as_deref(), orphan) {
+        (Some("Foreground"), _) => Propagation::Foreground,
+        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
+        (Some("Background") | None, _) => Propagation::Background,
+        (Some(other), _) => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
+    };
+    let dry_run = b["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All")) || q.get("dryRun").is_some_and(|v| v == "All");
+    Ok(DeleteOptions {
+        propagation,
+        dry_run,
+        precondition_uid: b["preconditions"]["uid"].as_str().map(String::from),
+        precondition_rv: b["preconditions"]["resourceVersion"].as_str().map(String::from),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patch_object(
+    app: &AppState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    wopts: &WriteOptions,
+) -> Result<Response, ApiError> {
+    let kind = PatchType::from_content_type(&body::content_type(headers))?;
+    let p = if kind == PatchType::Apply {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/yaml"));
+        body::decode(&h, body)?
+    } else {
+        serde_json::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+    };
+    let id = info.id();
+    let res = app.store.modify(&id, ns, name, sub, wopts, |current| patch::apply(kind, current, &p, info.custom));
+    match res {
+        // Server-side apply creates what does not exist yet.
+        Err(e) if e.code == 404 && kind == PatchType::Apply && sub.is_none() => {
+            let out = app.store.create(&id, ns, p, wopts)?;
+            Ok(respond(StatusCode::CREATED, &out))
+        }
+        other => Ok(respond(StatusCode::OK, &other?)),
+    }
+}
+
+fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
+    let md = &obj["metadata"];
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": md["name"], "namespace": md["namespace"], "uid": md["uid"],
+            "resourceVersion": md["resourceVersion"], "creationTimestamp": md["creationTimestamp"],
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(if info.custom { 0 } else { 1 })},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scale(
+    app: &AppState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    wopts: &WriteOptions,
+) -> Result<Response, ApiError> {
+    let id = info.id();
+    let new_scale = match *method {
+        Method::GET => return Ok(json_response(&scale_of(info, &app.store.get(&id, ns, name)?))),
+        Method::PUT => Some(body::decode(headers, body)?),
+        Method::PATCH => None,
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    let patch_body = match &new_scale {
+        Some(_) => None,
+        None => {
+            let kind = PatchType::from_content_type(&body::content_type(headers))?;
+            let p: Value = if kind == PatchType::Apply {
+                let mut h = HeaderMap::new();
+                h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/yaml"));
+                body::decode(&h, body)?
+            } else {
+                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+            };
+            // Scale has no merge-keyed lists: strategic behaves as merge here.
+            Some((if kind == PatchType::Strategic { PatchType::Merge } else { kind }, p))
+        }
+    };
+    let out = app.store.modify(&id, ns, name, None, wopts, |mut current| {
+        let scale = match (&new_scale, &patch_body) {
+            (Some(s), _) => s.clone(),
+            (None, Some((kind, p))) => patch::apply(*kind, scale_of(info, &current), p, false)?,
+            (None, None) => return Err(ApiError::bad_request("no scale given")),
+        };
+        let replicas = scale["spec"]["replicas"]
+            .as_i64()
+            .filter(|r| *r >= 0)
+            .ok_or_else(|| ApiError::invalid("Scale", "autoscaling", name, vec![("spec.replicas".into(), "Invalid value: must be greater than or equal to 0".into())]))?;
+        if let Some(rv) = scale["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
+            current["metadata"]["resourceVersion"] = json!(rv);
+        } else if let Some(md) = current["metadata"].as_object_mut() {
+            md.remove("resourceVersion");
+        }
+        current["spec"]["replicas"] = json!(replicas);
+        Ok(current)
+    })?;
+    Ok(json_response(&scale_of(info, &out)))
+}

@@ -1,0 +1,240 @@
+//! Admission for every kind: the body's shape (decoded into the k8s-openapi
+//! type for built-ins, with unknown-field detection under
+//! `fieldValidation=Strict`), name validation, and the defaults and
+//! server-set fields a real API server adds on create and update.
+
+mod defaults;
+mod name;
+mod strict;
+
+use k8s_openapi::api::{apps, batch, core::v1 as core, discovery};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use self::name::validate_name;
+use crate::error::ApiError;
+use crate::resources::ResourceInfo;
+use crate::store::IpAllocator;
+
+/// Checks a request body against the resource it is sent to and returns it
+/// normalized (unknown fields dropped, unless `strict`, where they are a 400).
+pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<Value, ApiError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+    };
+    let cannot = |what: String| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {what}",
+            info.kind, info.version, info.kind
+        ))
+    };
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), json!(info.kind));
+        }
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind of the provided object ({k}) does not match the resource it was sent to ({}, kind {})",
+                info.id().key(),
+                info.kind
+            )))
+        }
+    }
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), json!(info.api_version()));
+        }
+        Some(av) => {
+            let group = av.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+            if group != info.group || (!info.custom && av != info.api_version()) {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({av}) does not match the expected API version ({})",
+                    info.api_version()
+                )));
+            }
+        }
+    }
+    match map.get("metadata") {
+        None | Some(Value::Null) => {
+            map.insert("metadata".into(), json!({}));
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(cannot("metadata must be an object".into())),
+    }
+    if info.custom {
+        // The object's own schema is not enforced; its metadata is.
+        let md = roundtrip::<ObjectMeta>(&obj["metadata"]).map_err(cannot)?;
+        if strict {
+            strict::report(&obj["metadata"], &md, "metadata").map_err(cannot)?;
+        }
+        obj["metadata"] = md;
+        return Ok(obj);
+    }
+    let typed = typed_roundtrip(info, &obj).map_err(cannot)?;
+    if strict {
+        strict::report(&obj, &typed, "").map_err(cannot)?;
+    }
+    Ok(typed)
+}
+
+fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
+    let t: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    serde_json::to_value(&t).map_err(|e| e.to_string())
+}
+
+fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
+    match (info.group.as_str(), info.kind.as_str()) {
+        ("", "Pod") => roundtrip::<core::Pod>(obj),
+        ("", "Service") => roundtrip::<core::Service>(obj),
+        ("", "Endpoints") => roundtrip::<core::Endpoints>(obj),
+        ("", "ConfigMap") => roundtrip::<core::ConfigMap>(obj),
+        ("", "Secret") => roundtrip::<core::Secret>(obj),
+        ("", "Event") => roundtrip::<core::Event>(obj),
+        ("", "ServiceAccount") => roundtrip::<core::ServiceAccount>(obj),
+        ("", "PersistentVolumeClaim") => roundtrip::<core::PersistentVolumeClaim>(obj),
+        ("", "Node") => roundtrip::<core::Node>(obj),
+        ("", "Namespace") => roundtrip::<core::Namespace>(obj),
+        ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(obj),
+        ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
+        ("batch", "Job") => roundtrip::<batch::v1::Job>(obj),
+        ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => roundtrip::<apiext::CustomResourceDefinition>(obj),
+        ("authorization.k8s.io", "SelfSubjectAccessReview") => {
+            roundtrip::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>(obj)
+        }
+        _ => Ok(obj.clone()),
+    }
+}
+
+/// Kinds whose `metadata.generation` the server maintains.
+pub fn has_generation(info: &ResourceInfo) -> bool {
+    !matches!(
+        info.kind.as_str(),
+        "ConfigMap" | "Secret" | "Event" | "Endpoints" | "ServiceAccount" | "Namespace" | "Node" | "EndpointSlice" | "Pod"
+    ) || info.custom
+}
+
+/// Server-set fields and defaults for a new object (metadata.uid and name are already set).
+pub(crate) fn on_create(info: &ResourceInfo, obj: &mut Value, ips: &IpAllocator) -> Result<(), ApiError> {
+    if info.custom {
+        return Ok(());
+    }
+    match info.kind.as_str() {
+        "Service" => defaults::allocate_cluster_ip(obj, ips, info)?,
+        "Namespace" => {
+            let name = obj["metadata"]["name"].clone();
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            obj["status"] = json!({"phase": "Active"});
+        }
+        "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": defaults::qos_class(&obj["spec"])}),
+        "PersistentVolumeClaim" if obj["status"]["phase"].as_str().is_none() => {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        "Job" => defaults::job_selector(obj),
+        "CustomResourceDefinition" => obj["status"] = crd_status(obj),
+        _ => {}
+    }
+    defaults::apply(info, obj);
+    Ok(())
+}
+
+/// Server-set fields and defaults on update; `old` is the stored object.
+pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    if info.custom {
+        return Ok(());
+    }
+    match info.kind.as_str() {
+        "Service" => {
+            for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                if new["spec"].get(k).is_none_or(Value::is_null) {
+                    if let Some(v) = old["spec"].get(k) {
+                        new["spec"][k] = v.clone();
+                    }
+                }
+            }
+            let (o, n) = (&old["spec"]["clusterIP"], &new["spec"]["clusterIP"]);
+            if o != n {
+                let name = new["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                return Err(ApiError::invalid(
+                    "Service",
+                    "",
+                    &name,
+                    vec![("spec.clusterIP".into(), format!("Invalid value: {n}: field is immutable"))],
+                ));
+            }
+        }
+        "Job" if new["spec"]["selector"].is_null() => new["spec"]["selector"] = old["spec"]["selector"].clone(),
+        "Namespace" => {
+            let name = new["metadata"]["name"].clone();
+            new["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+        }
+        "CustomResourceDefinition" => new["status"] = crd_status(new),
+        _ => {}
+    }
+    defaults::apply(info, new);
+    Ok(())
+}
+
+/// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
+pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let invalid = |field: &str, msg: String| ApiError::invalid(&info.kind, &info.group, name, vec![(field.into(), msg)]);
+    match info.kind.as_str() {
+        "CustomResourceDefinition" if !info.custom => {
+            let want = format!(
+                "{}.{}",
+                obj["spec"]["names"]["plural"].as_str().unwrap_or_default(),
+                obj["spec"]["group"].as_str().unwrap_or_default()
+            );
+            if name != want {
+                return Err(invalid("metadata.name", format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group")));
+            }
+        }
+        "Deployment" | "ReplicaSet" if !info.custom => {
+            let sel = &obj["spec"]["selector"]["matchLabels"];
+            let labels = &obj["spec"]["template"]["metadata"]["labels"];
+            if let Some(sel) = sel.as_object() {
+                if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+                    return Err(invalid(
+                        "spec.template.metadata.labels",
+                        format!("Invalid value: {labels}: `selector` does not match template `labels`"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The status a CRD gets once "established" (names accepted, served immediately).
+pub(crate) fn crd_status(crd: &Value) -> Value {
+    let now = crate::store::now();
+    let names = crd["spec"]["names"].clone();
+    let mut accepted = names.clone();
+    if accepted["singular"].is_null() {
+        accepted["singular"] = json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
+    }
+    if accepted["listKind"].is_null() {
+        accepted["listKind"] = json!(format!("{}List", names["kind"].as_str().unwrap_or_default()));
+    }
+    let stored: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    json!({
+        "acceptedNames": accepted,
+        "storedVersions": stored,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ]
+    })
+}

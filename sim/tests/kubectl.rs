@@ -1,0 +1,122 @@
+//! The real `kubectl` against the sim's kubeconfig: apply, get, apply again
+//! (a strategic merge), scale, set image, api-resources, describe, delete.
+//! Uses `kubectl` from PATH, or `$WHARF_KUBECTL`.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+const APP: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - port: 80
+    targetPort: 80
+"#;
+
+async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
+    let bin = std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let out = tokio::process::Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}");
+    stdout
+}
+
+fn kubectl_available() -> bool {
+    let bin = std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    std::process::Command::new(bin).arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+}
+
+#[tokio::test]
+async fn kubectl_apply_get_scale_set_image_describe_delete() {
+    if !kubectl_available() {
+        eprintln!("kubectl not found; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let cache = dir.path().join("cache");
+    let sim = sim::start(sim::SimConfig { kubeconfig_out: Some(kc.clone()), ..Default::default() }).await.unwrap();
+    let store = sim.store();
+    let deployments = sim::ResourceId::new("apps", "deployments");
+    let app = dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    let app_s = app.to_str().unwrap();
+
+    let out = kubectl(&kc, &cache, &["apply", "-f", app_s]).await;
+    assert!(out.contains("deployment.apps/web created") && out.contains("service/web created"), "{out}");
+
+    let out = kubectl(&kc, &cache, &["get", "deployments,services"]).await;
+    assert!(out.contains("web"), "{out}");
+    let out = kubectl(&kc, &cache, &["get", "deploy", "web", "-o", "yaml"]).await;
+    assert!(out.contains("kubectl.kubernetes.io/last-applied-configuration") && out.contains("image: nginx:1.27"), "{out}");
+    let out = kubectl(&kc, &cache, &["get", "nodes", "-o", "json"]).await;
+    let nodes: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(nodes["items"].as_array().unwrap().len(), 3);
+
+    // Apply a change: new image, an added env var, the port list untouched.
+    let changed = APP.replace("image: nginx:1.27", "image: nginx:1.28\n        env:\n        - {name: MODE, value: demo}");
+    std::fs::write(&app, changed).unwrap();
+    let out = kubectl(&kc, &cache, &["apply", "-f", app_s]).await;
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    let d = store.get(&deployments, "default", "web").unwrap();
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "nginx:1.28");
+    assert_eq!(c["env"][0]["name"], "MODE");
+    assert_eq!(c["ports"][0]["containerPort"], 80);
+    assert_eq!(d["metadata"]["generation"], 2);
+
+    let out = kubectl(&kc, &cache, &["scale", "deployment/web", "--replicas=4"]).await;
+    assert!(out.contains("scaled"), "{out}");
+    assert_eq!(store.get(&deployments, "default", "web").unwrap()["spec"]["replicas"], 4);
+
+    kubectl(&kc, &cache, &["set", "image", "deployment/web", "web=nginx:1.29"]).await;
+    assert_eq!(store.get(&deployments, "default", "web").unwrap()["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.29");
+
+    let out = kubectl(&kc, &cache, &["api-resources"]).await;
+    for want in ["deployments", "deploy", "pods", "po", "customresourcedefinitions", "endpointslices"] {
+        assert!(out.split_whitespace().any(|w| w == want), "api-resources lacks {want}:\n{out}");
+    }
+    let out = kubectl(&kc, &cache, &["describe", "deployment", "web"]).await;
+    assert!(out.contains("nginx:1.29") && out.contains("RollingUpdate"), "{out}");
+    let out = kubectl(&kc, &cache, &["describe", "node", "demo-node-1"]).await;
+    assert!(out.contains("demo-node-1"), "{out}");
+
+    let out = kubectl(&kc, &cache, &["delete", "-f", app_s]).await;
+    assert!(out.contains("deleted"), "{out}");
+    assert!(store.get(&deployments, "default", "web").is_err());
+    sim.shutdown().await;
+}

@@ -1,0 +1,463 @@
+//! Containers' lives, as a kubelet drives them.
+//!
+//! A pod runs its init containers one after another, each to a successful end (a failed
+//! one restarts with back-off unless `restartPolicy: Never`, which fails the pod), then all
+//! its containers at once. A container pulls its image (ContainerCreating for a short,
+//! reproducible delay; images that fail to pull stay in ErrImagePull / ImagePullBackOff),
+//! runs (Running; Ready at once or after the readiness probe's `initialDelaySeconds`),
+//! and when it exits is restarted per the pod's `restartPolicy` after a CrashLoopBackOff
+//! delay of `base·2ⁿ` capped at `max` (reset after it ran for `2·max`), counting
+//! `restartCount` and keeping `lastState.terminated`. Each instance has its own log
+//! buffer; the one before the last restart is kept for `previous=true`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+
+use crate::http::{self, PageInfo};
+use crate::logs::generator::{seed_of, LineGenerator};
+use crate::logs::LogBuffer;
+use crate::metrics::{instance_seed, MetricsModel};
+use crate::plan::{ContainerPlan, Flavor, RestartPolicy, Workload};
+use crate::process;
+use crate::runtime::PodShared;
+use crate::state::{ContainerState, Terminated};
+
+/// Runs a whole pod until it is stopped (the future is dropped) or all its containers are
+/// done for good.
+pub(crate) async fn run_pod(pod: Arc<PodShared>) {
+    for plan in &pod.plan.init_containers {
+        let code = run_container(&pod, plan).await;
+        if code != 0 {
+            // Only reached with restartPolicy Never: the pod has failed.
+            return;
+        }
+    }
+    let all = pod
+        .plan
+        .containers
+        .iter()
+        .map(|plan| run_container(&pod, plan));
+    futures::future::join_all(all).await;
+}
+
+fn hex_digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// `docker.io/library/nginx@sha256:…` for `nginx:1.27`.
+fn image_id(image: &str) -> String {
+    let without_tag = match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    };
+    let repo = without_tag.split('@').next().unwrap_or(without_tag);
+    let full = match repo.split_once('/') {
+        None => format!("docker.io/library/{repo}"),
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            repo.to_string()
+        }
+        Some(_) => format!("docker.io/{repo}"),
+    };
+    format!("{full}@sha256:{}", hex_digest(&[image]))
+}
+
+fn between(seed: u64, min: Duration, max: Duration) -> Duration {
+    let span = max.saturating_sub(min).as_millis() as u64;
+    min + Duration::from_millis(if span == 0 { 0 } else { seed % (span + 1) })
+}
+
+fn backoff(pod: &PodShared, failures: u32) -> Duration {
+    let cfg = &pod.cfg;
+    let factor = 2u32.saturating_pow(failures.min(20));
+    cfg.backoff_base.saturating_mul(factor).min(cfg.backoff_max)
+}
+
+/// Runs one container until it is done for good; returns its last exit code. Never
+/// returns while it waits for an image that does not exist or while it keeps restarting.
+async fn run_container(pod: &PodShared, plan: &ContainerPlan) -> i32 {
+    let cfg = pod.cfg.clone();
+    pod.update(&plan.name, |c| {
+        c.state = ContainerState::waiting(
+            if plan.init {
+                "PodInitializing"
+            } else {
+                "ContainerCreating"
+            },
+            None,
+        )
+    });
+    pod.event(
+        plan,
+        "Normal",
+        "Pulling",
+        format!("Pulling image \"{}\"", plan.image),
+    );
+    let seed = seed_of(&[&pod.plan.uid, &plan.name]);
+    let pull = between(seed, cfg.start_delay_min, cfg.start_delay_max);
+    tokio::time::sleep(pull).await;
+    if plan.image_pull_fails {
+        image_pull_backoff(pod, plan).await;
+    }
+    pod.update(&plan.name, |c| c.image_id = image_id(&plan.image));
+    pod.event(
+        plan,
+        "Normal",
+        "Pulled",
+        format!(
+            "Successfully pulled image \"{}\" in {:.3}s. Image size: {} bytes.",
+            plan.image,
+            pull.as_secs_f64(),
+            20_000_000 + seed % 200_000_000
+        ),
+    );
+    let policy = pod.plan.restart_policy;
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let terminated = run_instance(pod, plan).await;
+        let code = terminated.exit_code;
+        let restarts = if plan.init {
+            policy != RestartPolicy::Never && code != 0
+        } else {
+            policy.restarts(code)
+        };
+        pod.update(&plan.name, |c| {
+            c.state = ContainerState::Terminated(terminated.clone());
+            c.ready = false;
+            c.started = false;
+        });
+        if !restarts {
+            return code;
+        }
+        if started.elapsed() > cfg.backoff_max.saturating_mul(2) {
+            failures = 0;
+        }
+        let delay = backoff(pod, failures);
+        failures += 1;
+        let message = format!(
+            "back-off {} restarting failed container={} pod={}",
+            human(delay),
+            plan.name,
+            pod.full_name()
+        );
+        pod.update(&plan.name, |c| {
+            c.last_state = Some(terminated.clone());
+            c.state = ContainerState::waiting("CrashLoopBackOff", Some(message));
+        });
+        pod.event(
+            plan,
+            "Warning",
+            "BackOff",
+            format!(
+                "Back-off restarting failed container {} in pod {}",
+                plan.name,
+                pod.full_name()
+            ),
+        );
+        tokio::time::sleep(delay).await;
+        pod.update(&plan.name, |c| c.restart_count += 1);
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else if s > 0 {
+        format!("{s}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// ErrImagePull, then ImagePullBackOff with growing delays, forever.
+async fn image_pull_backoff(pod: &PodShared, plan: &ContainerPlan) -> ! {
+    let id = image_id(&plan.image);
+    let reference = id.split('@').next().unwrap_or(&id).to_string();
+    let tag = plan
+        .image
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .filter(|t| !t.contains('/'))
+        .unwrap_or("latest");
+    let err = format!(
+        "rpc error: code = NotFound desc = failed to pull and unpack image \"{reference}:{tag}\": failed to resolve reference \"{reference}:{tag}\": {reference}:{tag}: not found"
+    );
+    let mut failures = 0;
+    loop {
+        pod.update(&plan.name, |c| {
+            c.state = ContainerState::waiting("ErrImagePull", Some(err.clone()))
+        });
+        pod.event(
+            plan,
+            "Warning",
+            "Failed",
+            format!("Failed to pull image \"{}\": {err}", plan.image),
+        );
+        pod.event(plan, "Warning", "Failed", "Error: ErrImagePull".into());
+        tokio::time::sleep(pod.cfg.start_delay_max).await;
+        let message = format!("Back-off pulling image \"{}\"", plan.image);
+        pod.update(&plan.name, |c| {
+            c.state = ContainerState::waiting("ImagePullBackOff", Some(message.clone()))
+        });
+        pod.event(plan, "Normal", "BackOff", message);
+        pod.event(plan, "Warning", "Failed", "Error: ImagePullBackOff".into());
+        tokio::time::sleep(backoff(pod, failures)).await;
+        failures += 1;
+        pod.event(
+            plan,
+            "Normal",
+            "Pulling",
+            format!("Pulling image \"{}\"", plan.image),
+        );
+    }
+}
+
+/// Closes the instance's log and drops its metrics however the instance ends (including
+/// the pod being stopped mid-run).
+struct InstanceGuard<'a> {
+    pod: &'a PodShared,
+    container: &'a str,
+    log: Arc<LogBuffer>,
+}
+
+impl Drop for InstanceGuard<'_> {
+    fn drop(&mut self) {
+        self.log.close();
+        self.pod.set_metrics(self.container, None);
+    }
+}
+
+/// One instance of a container, from creation to exit.
+async fn run_instance(pod: &PodShared, plan: &ContainerPlan) -> Terminated {
+    let restart_count = pod
+        .container_state(&plan.name)
+        .map_or(0, |c| c.restart_count);
+    let container_id = format!(
+        "containerd://{}",
+        hex_digest(&[&pod.plan.uid, &plan.name, &restart_count.to_string()])
+    );
+    let log = pod.new_log_instance(&plan.name);
+    let _guard = InstanceGuard {
+        pod,
+        container: &plan.name,
+        log: log.clone(),
+    };
+    let terminated =
+        |exit_code: i32, reason: &str, message: Option<String>, started_at| Terminated {
+            exit_code,
+            reason: reason.to_string(),
+            message,
+            started_at,
+            finished_at: Utc::now(),
+            container_id: container_id.clone(),
+        };
+    let cwd = match process::prepare_dirs(&pod.dir, plan).await {
+        Ok(cwd) => cwd,
+        Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
+    };
+    pod.event(
+        plan,
+        "Normal",
+        "Created",
+        format!("Created container: {}", plan.name),
+    );
+
+    // Ports are bound before the container counts as started, as a real server would.
+    let listeners = if plan.workload == Workload::App {
+        match http::bind_all(pod.ip, &plan.ports).await {
+            Ok(l) => l,
+            Err(msg) => {
+                log.push(format!("Error: {msg}"));
+                let now = Utc::now();
+                return terminated(1, "Error", Some(msg), Some(now));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+
+    let started_at = Utc::now();
+    pod.update(&plan.name, |c| {
+        c.container_id = container_id.clone();
+        c.state = ContainerState::Running { started_at };
+        c.started = true;
+        c.ready = !plan.init && plan.readiness_delay.is_none_or(|d| d.is_zero());
+    });
+    pod.event(
+        plan,
+        "Normal",
+        "Started",
+        format!("Started container {}", plan.name),
+    );
+    pod.set_metrics(
+        &plan.name,
+        Some(MetricsModel::new(
+            plan,
+            instance_seed(&pod.plan.uid, &plan.name, restart_count),
+            pod.cfg.leak_per_minute,
+        )),
+    );
+
+    match &plan.workload {
+        Workload::Command(argv) => {
+            let env = process::container_env(plan, &pod.plan.name, &cwd);
+            let exit = process::run_to_log(argv, &cwd, &env, log.clone()).await;
+            terminated(exit.code, exit.reason, exit.message, Some(started_at))
+        }
+        Workload::Task => {
+            let code = run_task(pod, plan, &log).await;
+            terminated(
+                code,
+                if code == 0 { "Completed" } else { "Error" },
+                None,
+                Some(started_at),
+            )
+        }
+        Workload::App => {
+            let code = run_app(pod, plan, &log, listeners, restart_count).await;
+            terminated(
+                code,
+                if code == 0 { "Completed" } else { "Error" },
+                None,
+                Some(started_at),
+            )
+        }
+    }
+}
+
+/// A simulated finite task: a few log lines, then exit (0 unless told otherwise).
+async fn run_task(pod: &PodShared, plan: &ContainerPlan, log: &LogBuffer) -> i32 {
+    log.push(format!("{} starting ({})", plan.name, plan.image));
+    if let Some(code) = plan.exit_code {
+        log.push(format!("{} failed with exit code {code}", plan.name));
+        return code;
+    }
+    let wait = plan.crash_after.unwrap_or(pod.cfg.task_duration);
+    tokio::time::sleep(wait / 2).await;
+    log.push(format!("{}: working…", plan.name));
+    tokio::time::sleep(wait / 2).await;
+    if plan.crash_after.is_some() {
+        log.push(format!("{}: error: task failed", plan.name));
+        return 1;
+    }
+    log.push(format!("{}: done", plan.name));
+    0
+}
+
+/// A simulated long-running app: serves its ports, writes logs, becomes ready, and exits
+/// only when told to by the pod spec.
+async fn run_app(
+    pod: &PodShared,
+    plan: &ContainerPlan,
+    log: &Arc<LogBuffer>,
+    listeners: Vec<tokio::net::TcpListener>,
+    restart_count: i32,
+) -> i32 {
+    let info = Arc::new(PageInfo {
+        namespace: pod.plan.namespace.clone(),
+        pod: pod.plan.name.clone(),
+        container: plan.name.clone(),
+        image: plan.image.clone(),
+        ip: pod.ip,
+        access_log: (plan.flavor == Flavor::Nginx).then(|| log.clone()),
+    });
+    let serving =
+        futures::future::join_all(listeners.into_iter().map(|l| http::serve(l, info.clone())));
+    let seed = instance_seed(&pod.plan.uid, &plan.name, restart_count);
+    let mut gen = LineGenerator::new(plan.flavor, seed, &plan.name, plan.ports.first().copied());
+    for line in gen.startup(Utc::now()) {
+        log.push(line);
+    }
+    let rate = plan.log_rate.unwrap_or(pod.cfg.log_lines_per_sec);
+    let leak = plan.leak;
+    let writing = async {
+        if rate <= 0.0 {
+            return std::future::pending::<()>().await;
+        }
+        let mut n: u64 = 0;
+        loop {
+            n += 1;
+            // Irregular but reproducible gaps around the mean rate.
+            let jitter =
+                0.5 + (seed_of(&[&seed.to_string(), &n.to_string()]) % 1000) as f64 / 1000.0;
+            tokio::time::sleep(Duration::from_secs_f64(jitter / rate)).await;
+            for line in gen.next_event(Utc::now()) {
+                log.push(line);
+            }
+            if let Some(leak) = leak {
+                if n.is_multiple_of(25) {
+                    let what = match leak {
+                        crate::plan::Leak::Threads => "threads",
+                        crate::plan::Leak::Sockets => "open sockets",
+                        crate::plan::Leak::Fds => "open files",
+                    };
+                    let line = gen.leak_warning(Utc::now(), what, n);
+                    log.push(line);
+                }
+            }
+        }
+    };
+    let readiness = async {
+        if let Some(delay) = plan.readiness_delay.filter(|d| !d.is_zero()) {
+            tokio::time::sleep(delay).await;
+            pod.update(&plan.name, |c| c.ready = true);
+        }
+        std::future::pending::<()>().await
+    };
+    let fate = async {
+        if let Some(code) = plan.exit_code {
+            code
+        } else if let Some(after) = plan.crash_after {
+            tokio::time::sleep(after).await;
+            1
+        } else {
+            std::future::pending().await
+        }
+    };
+    // NB: joined, not raced: a pod without ports has nothing to serve, and that must not
+    // stop its logs or readiness.
+    let background = futures::future::join3(serving, writing, readiness);
+    tokio::pin!(fate);
+    let code = tokio::select! {
+        code = &mut fate => code,
+        _ = background => fate.await,
+    };
+    if code != 0 {
+        for line in gen.crash(Utc::now(), code) {
+            log.push(line);
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_look_like_containerd_ones() {
+        assert!(image_id("nginx:1.27").starts_with("docker.io/library/nginx@sha256:"));
+        assert!(image_id("bitnami/redis").starts_with("docker.io/bitnami/redis@sha256:"));
+        assert!(image_id("registry.local:5000/team/app:v1")
+            .starts_with("registry.local:5000/team/app@sha256:"));
+    }
+
+    #[test]
+    fn delays_stay_in_range() {
+        let (a, b) = (Duration::from_millis(1000), Duration::from_millis(2000));
+        for s in 0..100 {
+            let d = between(seed_of(&[&s.to_string()]), a, b);
+            assert!(d >= a && d <= b);
+        }
+        assert_eq!(human(Duration::from_secs(80)), "1m20s");
+    }
+}

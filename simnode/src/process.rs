@@ -1,0 +1,303 @@
+//! Job containers' commands, run for real as local processes.
+//!
+//! Each container gets a scratch directory `<scratch>/<namespace>_<pod>/<container>/` as
+//! its working directory (or `workingDir` under it). Volumes are shared per pod: a
+//! `volumeMount` at `/workspace` becomes `<container dir>/workspace`, a symlink to
+//! `<pod dir>/volumes/<volume>/`, so init containers can hand files on (clone → build →
+//! image), and a `workingDir: /workspace` lands there. Absolute paths in commands are the
+//! host's: this is a stand-in for a container runtime, not an isolation boundary.
+//!
+//! The environment is the container's literal `env` plus `HOSTNAME`, `HOME` and the host's
+//! `PATH`. A program given by a path that does not exist on the host is looked up by its
+//! base name (so `/usr/local/bin/mvn` finds `mvn`, `/bin/bash` falls back to `/bin/sh`).
+//! Each process leads its own process group, and the whole group is killed when the
+//! container is stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+use crate::logs::LogBuffer;
+use crate::plan::ContainerPlan;
+use crate::{Error, Result};
+
+const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
+
+/// The scratch directory of a pod.
+pub fn pod_dir(scratch: &Path, namespace: &str, pod: &str) -> PathBuf {
+    scratch.join(format!("{namespace}_{pod}"))
+}
+
+/// Creates the container's directory, its volume links and working directory, and
+/// returns the working directory.
+pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBuf> {
+    let dir = pod_dir.join(&plan.name);
+    let io = |what: String| move |e| Error::io(what, e);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(io(format!("create {}", dir.display())))?;
+    for (volume, mount_path) in &plan.mounts {
+        let target = pod_dir.join("volumes").join(volume);
+        tokio::fs::create_dir_all(&target)
+            .await
+            .map_err(io(format!("create {}", target.display())))?;
+        let rel = mount_path.trim_start_matches('/');
+        if rel.is_empty() || rel.split('/').any(|p| p == "..") {
+            continue;
+        }
+        let link = dir.join(rel);
+        if tokio::fs::symlink_metadata(&link).await.is_ok() {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io(format!("create {}", parent.display())))?;
+        }
+        tokio::fs::symlink(&target, &link)
+            .await
+            .map_err(io(format!("link {}", link.display())))?;
+    }
+    let cwd = match plan
+        .working_dir
+        .as_deref()
+        .map(|w| w.trim_start_matches('/'))
+    {
+        Some(w) if !w.is_empty() && !w.split('/').any(|p| p == "..") => dir.join(w),
+        _ => dir,
+    };
+    tokio::fs::create_dir_all(&cwd)
+        .await
+        .map_err(io(format!("create {}", cwd.display())))?;
+    Ok(cwd)
+}
+
+/// The environment a container's processes get.
+pub fn container_env(plan: &ContainerPlan, pod: &str, home: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        ),
+        ("HOME".to_string(), home.display().to_string()),
+        ("HOSTNAME".to_string(), pod.to_string()),
+    ];
+    for (k, v) in &plan.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+/// Where to find `argv0` on this host (see the module docs).
+pub fn resolve_program(argv0: &str) -> String {
+    let path = Path::new(argv0);
+    if !argv0.contains('/') || path.exists() {
+        return argv0.to_string();
+    }
+    let base = path.file_name().and_then(|b| b.to_str()).unwrap_or(argv0);
+    if SHELLS.contains(&base) {
+        let candidate = format!("/bin/{base}");
+        if Path::new(&candidate).exists() {
+            return candidate;
+        }
+        return "/bin/sh".to_string();
+    }
+    base.to_string()
+}
+
+/// The message a container runtime gives when a program cannot start.
+pub fn start_error_message(argv0: &str, err: &std::io::Error) -> String {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        if argv0.contains('/') {
+            format!("exec: \"{argv0}\": stat {argv0}: no such file or directory")
+        } else {
+            format!("exec: \"{argv0}\": executable file not found in $PATH")
+        }
+    } else {
+        format!("exec: \"{argv0}\": {err}")
+    }
+}
+
+/// Kills a process group when dropped (the container stopped or the exec session ended).
+pub struct GroupKiller(Option<i32>);
+
+impl GroupKiller {
+    pub fn new(pid: Option<u32>) -> Self {
+        Self(pid.and_then(|p| i32::try_from(p).ok()))
+    }
+
+    /// The process exited normally: leave its group alone.
+    pub fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// How a process ended, as a container's terminated state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    pub reason: &'static str,
+    pub message: Option<String>,
+}
+
+/// Copies a pipe into the log, line by line.
+async fn pump(pipe: Option<impl AsyncRead + Unpin>, log: Arc<LogBuffer>) {
+    let Some(pipe) = pipe else { return };
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => log.push(&line),
+        }
+    }
+}
+
+/// Runs `argv` in `cwd` with `env`, its stdout and stderr going to `log` line by line,
+/// and returns its exit as a terminated state. Dropping the future kills the process group.
+pub async fn run_to_log(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    log: Arc<LogBuffer>,
+) -> Exit {
+    let Some(argv0) = argv.first() else {
+        return Exit {
+            code: 128,
+            reason: "StartError",
+            message: Some("no command specified".into()),
+        };
+    };
+    let mut cmd = tokio::process::Command::new(resolve_program(argv0));
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = start_error_message(argv0, &e);
+            log.push(format!("failed to start container process: {msg}"));
+            return Exit {
+                code: 128,
+                reason: "StartError",
+                message: Some(format!("failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: {msg}: unknown")),
+            };
+        }
+    };
+    let mut killer = GroupKiller::new(child.id());
+    let pumps = futures::future::join(
+        pump(child.stdout.take(), log.clone()),
+        pump(child.stderr.take(), log),
+    );
+    tokio::pin!(pumps);
+    let mut pumps_done = false;
+    let status = loop {
+        tokio::select! {
+            _ = &mut pumps, if !pumps_done => pumps_done = true,
+            status = child.wait() => break status,
+        }
+    };
+    if !pumps_done {
+        // NB: a background grandchild may hold the pipes open; don't wait for it forever.
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut pumps).await;
+    }
+    killer.disarm();
+    let code = match status {
+        Ok(s) => s.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + s.signal().unwrap_or(9)
+        }),
+        Err(e) => {
+            return Exit {
+                code: 128,
+                reason: "Error",
+                message: Some(format!("wait: {e}")),
+            };
+        }
+    };
+    Exit {
+        code,
+        reason: if code == 0 { "Completed" } else { "Error" },
+        message: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shells_and_missing_paths_resolve_on_the_host() {
+        assert_eq!(resolve_program("sh"), "sh");
+        assert_eq!(resolve_program("/bin/sh"), "/bin/sh");
+        assert_eq!(
+            resolve_program("/opt/nowhere/bin/bash").as_str(),
+            if Path::new("/bin/bash").exists() {
+                "/bin/bash"
+            } else {
+                "/bin/sh"
+            }
+        );
+        assert_eq!(resolve_program("/usr/local/nowhere/mvn"), "mvn");
+    }
+
+    #[tokio::test]
+    async fn output_goes_to_the_log_and_exit_code_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogBuffer::new(100, 1 << 20);
+        let argv: Vec<String> = ["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"]
+            .map(String::from)
+            .to_vec();
+        let exit = run_to_log(
+            &argv,
+            dir.path(),
+            &[("PATH".into(), std::env::var("PATH").unwrap())],
+            log.clone(),
+        )
+        .await;
+        assert_eq!(exit.code, 3);
+        assert_eq!(exit.reason, "Error");
+        let text: String = log
+            .snapshot()
+            .lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.text).to_string())
+            .collect();
+        assert!(
+            text.contains("out\n") && text.contains("err\n") && text.contains("partial\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_start_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogBuffer::new(100, 1 << 20);
+        let exit = run_to_log(&["no-such-program-xyz".to_string()], dir.path(), &[], log).await;
+        assert_eq!(exit.code, 128);
+        assert_eq!(exit.reason, "StartError");
+        assert!(exit
+            .message
+            .unwrap()
+            .contains("executable file not found in $PATH"));
+    }
+}

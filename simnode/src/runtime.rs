@@ -1,0 +1,731 @@
+//! [`NodeRuntime`]: the one entry point the demo cluster's controllers and API server use.
+//!
+//! The runtime hosts every simulated node's pods (nodes are only a scheduling notion here).
+//! A pod is started by uid with the IP the cluster gave it; its containers then live on
+//! their own (see [`crate::lifecycle`]) and every state change is announced on
+//! [`NodeRuntime::subscribe`], so a controller can write `pod.status` with
+//! [`PodRuntimeState::apply_to`]. Stopping a pod aborts its tasks, kills its processes and
+//! closes its listeners before `stop_pod` returns.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::stream::BoxStream;
+use futures::{Sink, Stream};
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+
+use crate::exec::protocol::{self, Protocol, Streams};
+use crate::exec::{self, AttachRequest, ExecRequest, Spawned};
+use crate::logs::{self, LogBuffer, LogOptions};
+use crate::metrics::{self, ContainerRow, ContainerUsage, MetricsModel, PodUsage};
+use crate::plan::{ContainerPlan, PodPlan};
+use crate::process;
+use crate::state::{ContainerRuntimeState, PodRuntimeState};
+use crate::{Error, Result};
+
+/// How the node behaves; [`NodeConfig::new`] gives realistic defaults,
+/// [`NodeConfig::fast`] quick ones for tests.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where pods' scratch directories go (`<scratch>/<ns>_<pod>/<container>/`).
+    pub scratch_dir: PathBuf,
+    /// Default log rate of simulated apps (a pod annotation may override it).
+    pub log_lines_per_sec: f64,
+    /// Whether exec and attach are allowed (the API server answers 403 otherwise).
+    pub allow_exec: bool,
+    /// ContainerCreating lasts between these two (picked per container, reproducibly).
+    pub start_delay_min: Duration,
+    pub start_delay_max: Duration,
+    /// CrashLoopBackOff: `base`, `2·base`, `4·base`, … capped at `max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a simulated task (a Job container with no command) runs.
+    pub task_duration: Duration,
+    /// Per container instance log buffer bounds.
+    pub log_buffer_lines: usize,
+    pub log_buffer_bytes: usize,
+    /// How fast a leaking count climbs.
+    pub leak_per_minute: f64,
+    /// Keep pods' scratch directories after they stop (default: remove them).
+    pub keep_scratch_dirs: bool,
+}
+
+impl NodeConfig {
+    /// Realistic defaults: 1–2 s to start, 10 s back-off base capped at 5 min, one log
+    /// line per second, exec allowed.
+    pub fn new(scratch_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            scratch_dir: scratch_dir.into(),
+            log_lines_per_sec: 1.0,
+            allow_exec: true,
+            start_delay_min: Duration::from_millis(1000),
+            start_delay_max: Duration::from_millis(2000),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            task_duration: Duration::from_secs(3),
+            log_buffer_lines: 10_000,
+            log_buffer_bytes: 4 << 20,
+            leak_per_minute: 6.0,
+            keep_scratch_dirs: false,
+        }
+    }
+
+    /// Quick timings for tests: 50–100 ms to start, 200 ms back-off base.
+    pub fn fast(scratch_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            start_delay_min: Duration::from_millis(50),
+            start_delay_max: Duration::from_millis(100),
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(2),
+            task_duration: Duration::from_millis(200),
+            log_lines_per_sec: 20.0,
+            ..Self::new(scratch_dir)
+        }
+    }
+}
+
+/// A kubelet-style event worth recording as a Kubernetes `Event` (involvedObject = the
+/// pod; `fieldPath` = `spec.containers{NAME}` or `spec.initContainers{NAME}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletEvent {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    /// `Pulling`, `Pulled`, `Created`, `Started`, `BackOff`, `Failed`, `Killing`.
+    pub reason: &'static str,
+    pub message: String,
+    pub field_path: Option<String>,
+}
+
+/// Something happened to a pod: its state changed (`event: None`; read
+/// [`NodeRuntime::pod_state`], which is `None` once the pod is stopped) or the kubelet
+/// would record an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEvent {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub event: Option<KubeletEvent>,
+}
+
+/// A container's log instances: the current one and the one before the last restart.
+#[derive(Debug, Default)]
+pub(crate) struct LogInstances {
+    pub current: Option<Arc<LogBuffer>>,
+    pub previous: Option<Arc<LogBuffer>>,
+}
+
+/// Per container data beside its state.
+#[derive(Debug, Default)]
+pub(crate) struct ContainerSlot {
+    pub logs: Mutex<LogInstances>,
+    pub metrics: Mutex<Option<MetricsModel>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // NB: state behind these locks is always left consistent between statements, so a
+    // panic elsewhere does not make it unusable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything about one running pod that its tasks and the runtime share.
+#[derive(Debug)]
+pub(crate) struct PodShared {
+    pub plan: PodPlan,
+    pub ip: Ipv4Addr,
+    pub dir: PathBuf,
+    pub cfg: Arc<NodeConfig>,
+    state: Mutex<PodRuntimeState>,
+    slots: HashMap<String, ContainerSlot>,
+    events: broadcast::Sender<PodEvent>,
+}
+
+impl PodShared {
+    pub fn state(&self) -> PodRuntimeState {
+        lock(&self.state).clone()
+    }
+
+    /// Changes one container's state and announces it.
+    pub fn update(&self, container: &str, f: impl FnOnce(&mut ContainerRuntimeState)) {
+        {
+            let mut s = lock(&self.state);
+            if let Some(c) = s.container_mut(container) {
+                f(c);
+            }
+        }
+        self.announce(None);
+    }
+
+    pub fn container_state(&self, container: &str) -> Option<ContainerRuntimeState> {
+        lock(&self.state).container(container).cloned()
+    }
+
+    /// Records a kubelet event about `container`.
+    pub fn event(
+        &self,
+        plan: &ContainerPlan,
+        type_: &'static str,
+        reason: &'static str,
+        message: String,
+    ) {
+        let kind = if plan.init {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        self.announce(Some(KubeletEvent {
+            type_,
+            reason,
+            message,
+            field_path: Some(format!("spec.{kind}{{{}}}", plan.name)),
+        }));
+    }
+
+    fn announce(&self, event: Option<KubeletEvent>) {
+        let _ = self.events.send(PodEvent {
+            uid: self.plan.uid.clone(),
+            namespace: self.plan.namespace.clone(),
+            name: self.plan.name.clone(),
+            event,
+        });
+    }
+
+    fn slot(&self, container: &str) -> Option<&ContainerSlot> {
+        self.slots.get(container)
+    }
+
+    /// Starts a new log instance for `container`, keeping the last one as `previous`.
+    pub fn new_log_instance(&self, container: &str) -> Arc<LogBuffer> {
+        let buf = LogBuffer::new(self.cfg.log_buffer_lines, self.cfg.log_buffer_bytes);
+        if let Some(slot) = self.slot(container) {
+            let mut logs = lock(&slot.logs);
+            let old = logs.current.replace(buf.clone());
+            if old.is_some() {
+                logs.previous = old;
+            }
+        }
+        buf
+    }
+
+    pub fn set_metrics(&self, container: &str, model: Option<MetricsModel>) {
+        if let Some(slot) = self.slot(container) {
+            *lock(&slot.metrics) = model;
+        }
+    }
+
+    /// `pod_name_namespace(uid)` as the kubelet writes it in messages.
+    pub fn full_name(&self) -> String {
+        format!(
+            "{}_{}({})",
+            self.plan.name, self.plan.namespace, self.plan.uid
+        )
+    }
+}
+
+struct PodEntry {
+    shared: Arc<PodShared>,
+    tasks: JoinSet<()>,
+}
+
+#[derive(Default)]
+struct Pods {
+    by_uid: HashMap<String, PodEntry>,
+    by_name: HashMap<(String, String), String>,
+}
+
+struct Inner {
+    cfg: Arc<NodeConfig>,
+    pods: Mutex<Pods>,
+    events: broadcast::Sender<PodEvent>,
+}
+
+/// The node side of the demo cluster. Cheap to clone; one per demo cluster.
+#[derive(Clone)]
+pub struct NodeRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NodeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRuntime")
+            .field("cfg", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeRuntime {
+    pub fn new(cfg: NodeConfig) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            inner: Arc::new(Inner {
+                cfg: Arc::new(cfg),
+                pods: Mutex::new(Pods::default()),
+                events,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.cfg
+    }
+
+    /// Starts everything a pod scheduled on this node runs: init containers in order, then
+    /// its containers with their ports, logs and metrics. Idempotent per pod uid (a second
+    /// call for a running uid does nothing). Fails only for a pod without uid, name or
+    /// containers, or when its scratch directory cannot be made.
+    pub async fn start_pod(&self, pod: &Pod, ip: Ipv4Addr) -> Result<()> {
+        let plan = PodPlan::from_pod(pod)?;
+        if lock(&self.inner.pods).by_uid.contains_key(&plan.uid) {
+            return Ok(());
+        }
+        let dir = process::pod_dir(&self.inner.cfg.scratch_dir, &plan.namespace, &plan.name);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let first_reason = if plan.init_containers.is_empty() {
+            "ContainerCreating"
+        } else {
+            "PodInitializing"
+        };
+        let state = PodRuntimeState {
+            namespace: plan.namespace.clone(),
+            name: plan.name.clone(),
+            uid: plan.uid.clone(),
+            pod_ip: ip,
+            start_time: Utc::now(),
+            restart_policy: plan.restart_policy,
+            init_containers: plan
+                .init_containers
+                .iter()
+                .map(|c| ContainerRuntimeState::new(&c.name, &c.image, "PodInitializing"))
+                .collect(),
+            containers: plan
+                .containers
+                .iter()
+                .map(|c| ContainerRuntimeState::new(&c.name, &c.image, first_reason))
+                .collect(),
+        };
+        let shared = Arc::new(PodShared {
+            slots: plan
+                .all_containers()
+                .map(|c| (c.name.clone(), ContainerSlot::default()))
+                .collect(),
+            plan,
+            ip,
+            dir,
+            cfg: self.inner.cfg.clone(),
+            state: Mutex::new(state),
+            events: self.inner.events.clone(),
+        });
+        let mut pods = lock(&self.inner.pods);
+        if pods.by_uid.contains_key(&shared.plan.uid) {
+            return Ok(());
+        }
+        let mut tasks = JoinSet::new();
+        tasks.spawn(crate::lifecycle::run_pod(shared.clone()));
+        let key = (shared.plan.namespace.clone(), shared.plan.name.clone());
+        pods.by_name.insert(key, shared.plan.uid.clone());
+        pods.by_uid.insert(
+            shared.plan.uid.clone(),
+            PodEntry {
+                shared: shared.clone(),
+                tasks,
+            },
+        );
+        drop(pods);
+        shared.announce(None);
+        Ok(())
+    }
+
+    /// Stops a pod: kills its processes, closes its ports, ends log followers, forgets its
+    /// state and removes its scratch directory (unless configured to keep it). Returns
+    /// once all of that is done; an unknown uid is ignored.
+    pub async fn stop_pod(&self, uid: &str) {
+        let entry = {
+            let mut pods = lock(&self.inner.pods);
+            let Some(entry) = pods.by_uid.remove(uid) else {
+                return;
+            };
+            let key = (
+                entry.shared.plan.namespace.clone(),
+                entry.shared.plan.name.clone(),
+            );
+            if pods.by_name.get(&key).is_some_and(|u| u == uid) {
+                pods.by_name.remove(&key);
+            }
+            entry
+        };
+        let PodEntry { shared, mut tasks } = entry;
+        tasks.shutdown().await;
+        for slot in shared.slots.values() {
+            if let Some(current) = &lock(&slot.logs).current {
+                current.close();
+            }
+            *lock(&slot.metrics) = None;
+        }
+        if !self.inner.cfg.keep_scratch_dirs {
+            let _ = tokio::fs::remove_dir_all(&shared.dir).await;
+        }
+        shared.announce(None);
+    }
+
+    /// Stops every pod (e.g. on shutdown).
+    pub async fn stop_all(&self) {
+        for uid in self.pod_uids() {
+            self.stop_pod(&uid).await;
+        }
+    }
+
+    /// Uids of the pods this runtime runs.
+    pub fn pod_uids(&self) -> Vec<String> {
+        lock(&self.inner.pods).by_uid.keys().cloned().collect()
+    }
+
+    /// The uid of the running pod with that namespace and name.
+    pub fn pod_uid(&self, namespace: &str, name: &str) -> Option<String> {
+        lock(&self.inner.pods)
+            .by_name
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// The pod's container states as the kubelet would report them; `None` if not running
+    /// here. Write it into the pod with [`PodRuntimeState::apply_to`].
+    pub fn pod_state(&self, uid: &str) -> Option<PodRuntimeState> {
+        self.shared(uid).map(|s| s.state())
+    }
+
+    /// Announces every state change and kubelet event of every pod. A lagging receiver
+    /// (`RecvError::Lagged`) should re-read all pods' states.
+    pub fn subscribe(&self) -> broadcast::Receiver<PodEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn shared(&self, uid: &str) -> Option<Arc<PodShared>> {
+        lock(&self.inner.pods)
+            .by_uid
+            .get(uid)
+            .map(|e| e.shared.clone())
+    }
+
+    fn shared_by_name(&self, namespace: &str, pod: &str) -> Result<Arc<PodShared>> {
+        let pods = lock(&self.inner.pods);
+        pods.by_name
+            .get(&(namespace.to_string(), pod.to_string()))
+            .and_then(|uid| pods.by_uid.get(uid))
+            .map(|e| e.shared.clone())
+            .ok_or_else(|| Error::PodNotFound {
+                namespace: namespace.into(),
+                name: pod.into(),
+            })
+    }
+
+    /// Which container a request means: the named one (containers and init containers),
+    /// or the only container. Errors as the API server words them.
+    pub fn resolve_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+    ) -> Result<String> {
+        let shared = self.shared_by_name(namespace, pod)?;
+        resolve(&shared, container).map(|c| c.name.clone())
+    }
+
+    /// `GET pods/NAME/log`: the container's log with the kubelet's options (see
+    /// [`LogOptions`]). With `follow` the stream ends when the container instance stops.
+    pub fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        opts: &LogOptions,
+    ) -> Result<BoxStream<'static, Bytes>> {
+        let shared = self.shared_by_name(namespace, pod)?;
+        let plan = resolve(&shared, opts.container.as_deref())?;
+        let slot = shared
+            .slot(&plan.name)
+            .ok_or_else(|| Error::ContainerNotFound {
+                pod: pod.into(),
+                container: plan.name.clone(),
+            })?;
+        let instances = lock(&slot.logs);
+        let buf = if opts.previous {
+            instances
+                .previous
+                .clone()
+                .ok_or_else(|| Error::PreviousNotFound {
+                    pod: pod.into(),
+                    container: plan.name.clone(),
+                })?
+        } else {
+            match instances.current.clone() {
+                Some(b) => b,
+                None => {
+                    let reason = shared
+                        .container_state(&plan.name)
+                        .and_then(|c| c.state.waiting_reason().map(str::to_string))
+                        .unwrap_or_else(|| "ContainerCreating".into());
+                    return Err(Error::ContainerWaiting {
+                        pod: pod.into(),
+                        container: plan.name.clone(),
+                        reason,
+                    });
+                }
+            }
+        };
+        Ok(logs::read(buf, opts))
+    }
+
+    /// Whether exec and attach are allowed (the API server answers 403 when not).
+    pub fn exec_allowed(&self) -> bool {
+        self.inner.cfg.allow_exec
+    }
+
+    /// Runs `req.command` in the container (a real process in its scratch directory, under
+    /// a pty when `tty`) and speaks the remotecommand protocol over an upgraded axum
+    /// socket whose negotiated subprotocol is `protocol` (one of [`crate::SUPPORTED_PROTOCOLS`];
+    /// anything else is treated as v4). Errors are reported on the error channel.
+    pub async fn exec(
+        &self,
+        socket: axum::extract::ws::WebSocket,
+        protocol: &str,
+        req: ExecRequest,
+    ) {
+        let proto = Protocol::parse(protocol).unwrap_or(Protocol::V4);
+        let streams = Streams {
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            tty: req.tty,
+        };
+        let spawned = self
+            .spawn_exec(&req)
+            .await
+            .unwrap_or_else(|e| Spawned::failed(e.to_string()));
+        protocol::serve_websocket(socket, proto, streams, &req.command, spawned).await;
+    }
+
+    /// [`exec`](Self::exec) over any frame stream and sink (for tests and other transports).
+    pub async fn exec_over<I, O>(
+        &self,
+        incoming: I,
+        outgoing: O,
+        protocol: Protocol,
+        req: ExecRequest,
+    ) where
+        I: Stream<Item = Bytes> + Unpin,
+        O: Sink<Bytes> + Unpin,
+    {
+        let streams = Streams {
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            tty: req.tty,
+        };
+        let spawned = self
+            .spawn_exec(&req)
+            .await
+            .unwrap_or_else(|e| Spawned::failed(e.to_string()));
+        protocol::run_session(incoming, outgoing, protocol, streams, &req.command, spawned).await;
+    }
+
+    /// Attaches to a running container: its live log as stdout, stdin echoed back.
+    pub async fn attach(
+        &self,
+        socket: axum::extract::ws::WebSocket,
+        protocol: &str,
+        req: AttachRequest,
+    ) {
+        let proto = Protocol::parse(protocol).unwrap_or(Protocol::V4);
+        let streams = Streams {
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            tty: req.tty,
+        };
+        let spawned = self
+            .spawn_attach(&req)
+            .unwrap_or_else(|e| Spawned::failed(e.to_string()));
+        protocol::serve_websocket(socket, proto, streams, &[], spawned).await;
+    }
+
+    /// [`attach`](Self::attach) over any frame stream and sink.
+    pub async fn attach_over<I, O>(
+        &self,
+        incoming: I,
+        outgoing: O,
+        protocol: Protocol,
+        req: AttachRequest,
+    ) where
+        I: Stream<Item = Bytes> + Unpin,
+        O: Sink<Bytes> + Unpin,
+    {
+        let streams = Streams {
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            tty: req.tty,
+        };
+        let spawned = self
+            .spawn_attach(&req)
+            .unwrap_or_else(|e| Spawned::failed(e.to_string()));
+        protocol::run_session(incoming, outgoing, protocol, streams, &[], spawned).await;
+    }
+
+    fn running_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+    ) -> Result<(Arc<PodShared>, ContainerPlan)> {
+        if !self.exec_allowed() {
+            return Err(Error::ExecForbidden);
+        }
+        let shared = self.shared_by_name(namespace, pod)?;
+        let plan = resolve(&shared, container)?.clone();
+        let running = shared
+            .container_state(&plan.name)
+            .is_some_and(|c| c.state.is_running());
+        if !running {
+            return Err(Error::ContainerNotRunning {
+                container: plan.name,
+            });
+        }
+        Ok((shared, plan))
+    }
+
+    async fn spawn_exec(&self, req: &ExecRequest) -> Result<Spawned> {
+        let (shared, plan) =
+            self.running_container(&req.namespace, &req.pod, req.container.as_deref())?;
+        if req.command.is_empty() {
+            return Err(Error::BadRequest(
+                "you must specify at least one command for the container".into(),
+            ));
+        }
+        let cwd = process::prepare_dirs(&shared.dir, &plan).await?;
+        let mut env = process::container_env(&plan, &shared.plan.name, &cwd);
+        let fail = |msg: String| {
+            Spawned::failed(format!(
+                "error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+            ))
+        };
+        Ok(if req.tty {
+            env.push(("TERM".into(), "xterm".into()));
+            exec::pty::spawn(&req.command, &cwd, &env).unwrap_or_else(fail)
+        } else {
+            exec::pipes::spawn(&req.command, &cwd, &env, req.stdin).unwrap_or_else(fail)
+        })
+    }
+
+    fn spawn_attach(&self, req: &AttachRequest) -> Result<Spawned> {
+        let (shared, plan) =
+            self.running_container(&req.namespace, &req.pod, req.container.as_deref())?;
+        let log = shared
+            .slot(&plan.name)
+            .and_then(|s| lock(&s.logs).current.clone())
+            .ok_or(Error::ContainerNotRunning {
+                container: plan.name.clone(),
+            })?;
+        Ok(exec::attach::spawn(log))
+    }
+
+    /// Prometheus text exposition of every container of every pod (cAdvisor's names).
+    pub fn metrics_text(&self) -> String {
+        let mut rows = Vec::new();
+        for shared in self.all_shared() {
+            let state = shared.state();
+            for plan in shared.plan.all_containers() {
+                let Some(c) = state.container(&plan.name) else {
+                    continue;
+                };
+                let sample = shared.slot(&plan.name).and_then(|s| {
+                    lock(&s.metrics)
+                        .as_ref()
+                        .map(|m| (m.sample(), m.started_wall))
+                });
+                rows.push(ContainerRow {
+                    namespace: shared.plan.namespace.clone(),
+                    pod: shared.plan.name.clone(),
+                    pod_uid: shared.plan.uid.clone(),
+                    container: plan.name.clone(),
+                    image: plan.image.clone(),
+                    container_id: c.container_id.clone(),
+                    restart_count: c.restart_count,
+                    cpu_limit_millicores: plan.cpu_limit_millicores,
+                    memory_limit_bytes: plan.memory_limit_bytes,
+                    sample,
+                });
+            }
+        }
+        rows.sort_by(|a, b| {
+            (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
+        });
+        metrics::render(&rows)
+    }
+
+    /// Usage of every pod with a running container, for `metrics.k8s.io` `PodMetrics`.
+    pub fn pod_metrics(&self) -> Vec<PodUsage> {
+        let mut out: Vec<PodUsage> = self
+            .all_shared()
+            .into_iter()
+            .filter_map(|shared| {
+                let containers: Vec<ContainerUsage> = shared
+                    .plan
+                    .containers
+                    .iter()
+                    .filter_map(|plan| {
+                        let slot = shared.slot(&plan.name)?;
+                        let m = lock(&slot.metrics);
+                        let s = m.as_ref()?.sample();
+                        Some(ContainerUsage {
+                            name: plan.name.clone(),
+                            cpu_nanocores: (s.cpu_cores * 1e9).round() as u64,
+                            memory_bytes: s.memory_working_set_bytes as u64,
+                        })
+                    })
+                    .collect();
+                (!containers.is_empty()).then(|| PodUsage {
+                    namespace: shared.plan.namespace.clone(),
+                    name: shared.plan.name.clone(),
+                    timestamp: Utc::now(),
+                    window: Duration::from_secs(15),
+                    containers,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        out
+    }
+
+    fn all_shared(&self) -> Vec<Arc<PodShared>> {
+        lock(&self.inner.pods)
+            .by_uid
+            .values()
+            .map(|e| e.shared.clone())
+            .collect()
+    }
+}
+
+fn resolve<'a>(shared: &'a PodShared, container: Option<&str>) -> Result<&'a ContainerPlan> {
+    let plan = &shared.plan;
+    match container.filter(|c| !c.is_empty()) {
+        Some(name) => plan
+            .all_containers()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::ContainerNotFound {
+                pod: plan.name.clone(),
+                container: name.into(),
+            }),
+        None if plan.containers.len() == 1 => Ok(&plan.containers[0]),
+        None => Err(Error::ContainerRequired {
+            pod: plan.name.clone(),
+            choices: plan.containers.iter().map(|c| c.name.clone()).collect(),
+        }),
+    }
+}

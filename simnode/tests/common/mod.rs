@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: a runtime in a temp dir, pods from JSON, and
+//! waiting for a condition with a deadline.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use simnode::{NodeConfig, NodeRuntime, PodRuntimeState};
+
+pub struct Node {
+    pub rt: NodeRuntime,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn node() -> Node {
+    node_with(|_| {})
+}
+
+pub fn node_with(f: impl FnOnce(&mut NodeConfig)) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = NodeConfig::fast(dir.path());
+    f(&mut cfg);
+    Node {
+        rt: NodeRuntime::new(cfg),
+        dir,
+    }
+}
+
+pub fn pod(json: serde_json::Value) -> Pod {
+    serde_json::from_value(json).unwrap()
+}
+
+/// A pod with one simulated app container.
+pub fn app_pod(name: &str, uid: &str, container: serde_json::Value) -> Pod {
+    pod(serde_json::json!({
+        "metadata": {"name": name, "namespace": "demo", "uid": uid},
+        "spec": {"containers": [container]}
+    }))
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `secs` seconds.
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the pod's state satisfies `pred`, returning that state.
+pub async fn wait_state(
+    rt: &NodeRuntime,
+    uid: &str,
+    what: &str,
+    pred: impl Fn(&PodRuntimeState) -> bool,
+) -> PodRuntimeState {
+    wait_for(20, what, || {
+        let s = rt.pod_state(uid).filter(|s| pred(s));
+        async move { s }
+    })
+    .await
+}
+
+/// Waits until the pod's first container runs.
+pub async fn wait_running(rt: &NodeRuntime, uid: &str) -> PodRuntimeState {
+    wait_state(rt, uid, "container running", |s| {
+        s.containers[0].state.is_running()
+    })
+    .await
+}
+
+pub fn ip(a: u8, b: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 77, a, b)
+}

@@ -1,0 +1,141 @@
+//! Every entry point refuses a stranger (401), a user of another tenant (403), and — where it
+//! changes something — a viewer (403). The list below must name every server function the
+//! binary registers; a new one that is not listed fails `every_server_function_is_covered`.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use wharf_tests::{spawn_app, TestApp};
+
+/// (endpoint, arguments aimed at tenant alpha, does it change anything?)
+fn entry_points() -> Vec<(&'static str, Value, bool)> {
+    let form = json!({"namespace": "alpha", "name": "probe", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
+        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+    let app = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop"});
+    let with = |extra: Value| {
+        let mut v = app.clone();
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    vec![
+        ("workloads", json!({"tenant": "alpha"}), false),
+        ("deploy_app", json!({"tenant": "alpha", "form": form}), true),
+        ("scale_app", with(json!({"replicas": 2})), true),
+        ("set_image", with(json!({"image": "nginx:1.27"})), true),
+        ("restart_app", app.clone(), true),
+        ("delete_app", app.clone(), true),
+        ("app_events", app.clone(), false),
+        ("get_yaml", with(json!({"kind": "Deployment"})), false),
+        ("put_yaml", with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})), true),
+    ]
+}
+
+/// Server functions anyone may call.
+const PUBLIC: &[&str] = &["login", "logout"];
+/// Server functions that need a session but no tenant.
+const SESSION_ONLY: &[&str] = &["whoami"];
+
+async fn deploy_shop(app: &TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let form = json!({"namespace": "alpha", "name": "shop", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
+        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+    let (status, body) = alice.call("deploy_app", json!({"tenant": "alpha", "form": form})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn every_server_function_is_covered() {
+    let listed: Vec<&str> = entry_points().iter().map(|(n, _, _)| *n).chain(PUBLIC.iter().copied()).chain(SESSION_ONLY.iter().copied()).collect();
+    let registered: Vec<String> = server_fn::axum::server_fn_paths().map(|(path, _)| path.trim_start_matches("/api/").to_string()).collect();
+    assert!(!registered.is_empty(), "no server functions registered");
+    for name in &registered {
+        assert!(listed.contains(&name.as_str()), "server function '{name}' has no authorization test: add it to entry_points()");
+    }
+}
+
+#[tokio::test]
+async fn strangers_get_401_everywhere() {
+    let app = spawn_app().await.unwrap();
+    let nobody = app.anonymous();
+    for (name, args, _) in entry_points() {
+        let (status, _) = nobody.call(name, args).await.unwrap();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    let (status, _) = nobody.call("whoami", json!({})).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
+    let app = spawn_app().await.unwrap();
+    deploy_shop(&app).await;
+    let bob = app.login("bob").await.unwrap();
+    for (name, args, _) in entry_points() {
+        let (status, body) = bob.call(name, args).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+    }
+    // reaching for alpha's namespace through bob's own tenant is refused too
+    let (status, _) = bob.call("get_yaml", json!({"tenant": "beta", "namespace": "alpha", "kind": "Deployment", "name": "shop"})).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob.call("scale_app", json!({"tenant": "beta", "namespace": "alpha", "name": "shop", "replicas": 0})).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let shop = deployments.get("shop").await.unwrap();
+    assert_eq!(shop.spec.unwrap().replicas, Some(1), "bob's calls changed alpha's app");
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_change() {
+    let app = spawn_app().await.unwrap();
+    deploy_shop(&app).await;
+    let vera = app.login("vera").await.unwrap();
+    for (name, args, changes) in entry_points() {
+        let (status, body) = vera.call(name, args).await.unwrap();
+        if changes {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_platform_admin_reaches_every_tenant() {
+    let app = spawn_app().await.unwrap();
+    let admin = app.login("admin").await.unwrap();
+    let (status, me) = admin.call("whoami", json!({})).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let tenants: Vec<&str> = me["tenants"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tenants, vec!["alpha", "beta"]);
+    for tenant in ["alpha", "beta"] {
+        let (status, _) = admin.call("workloads", json!({"tenant": tenant})).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn the_live_socket_checks_before_upgrading() {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
+    let app = spawn_app().await.unwrap();
+    let url = format!("ws://{}/ws/workloads/alpha", app.addr);
+    let attempt = |cookie: Option<String>| {
+        let mut req = url.clone().into_client_request().unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("cookie", HeaderValue::from_str(&c).unwrap());
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    let status_of = |r: Result<_, Error>| match r {
+        Ok(_) => 101,
+        Err(Error::Http(res)) => res.status().as_u16(),
+        Err(e) => panic!("unexpected: {e}"),
+    };
+    assert_eq!(status_of(attempt(None).await.map(|_| ())), 401);
+    let bob = app.login("bob").await.unwrap();
+    assert_eq!(status_of(attempt(bob.cookie().map(String::from)).await.map(|_| ())), 403);
+    let alice = app.login("alice").await.unwrap();
+    let (mut socket, _) = attempt(alice.cookie().map(String::from)).await.expect("alice may follow alpha");
+    use futures::StreamExt;
+    let first = socket.next().await.expect("a first message").expect("readable");
+    let text = first.into_text().unwrap();
+    assert!(text.starts_with("{\"Snapshot\""), "{text}");
+}
