@@ -26,7 +26,10 @@ const START: i64 = 1_714_521_600 * 1_000_000_000; // 2024-05-01T00:00:00Z
 const KEYWORD: &str = "OutOfMemoryError";
 
 fn main() {
-    let total_mb: u64 = std::env::var("WHARF_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(2100);
+    let total_mb: u64 = std::env::var("WHARF_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2100);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
     let cri = root.join(format!("cri-{total_mb}mb"));
     let raw_bytes = generate(&cri, total_mb * 1024 * 1024);
@@ -51,14 +54,23 @@ fn main() {
     // 1. five-minute windows
     let mut rng = StdRng::seed_from_u64(42);
     let pairs: Vec<(usize, i64)> = (0..100)
-        .map(|_| (rng.random_range(0..PODS), START + rng.random_range(0..(24 * 60 - 5)) * 60_000_000_000))
+        .map(|_| {
+            (
+                rng.random_range(0..PODS),
+                START + rng.random_range(0..(24 * 60 - 5)) * 60_000_000_000,
+            )
+        })
         .collect();
     let window = 5 * 60_000_000_000i64;
     let file_of = |pod: usize| cri.join(pod_dir(pod)).join("app/0.log");
     let wharf_one = |pod: usize, from: i64| -> (usize, u64) {
         let before = store.bytes_read();
-        let q = Query::new(StreamSelector::stream(&StreamKey::new("bench", pod_name(pod), "app")))
-            .range(Timestamp(from), Timestamp(from + window));
+        let q = Query::new(StreamSelector::stream(&StreamKey::new(
+            "bench",
+            pod_name(pod),
+            "app",
+        )))
+        .range(Timestamp(from), Timestamp(from + window));
         let n = store.query(&q).expect("query").lines.len();
         (n, store.bytes_read() - before)
     };
@@ -68,7 +80,12 @@ fn main() {
     for &(pod, from) in &pairs {
         let (w, _) = wharf_one(pod, from);
         let (n, _) = naive_one(pod, from);
-        assert_eq!(w, n, "wharf and naive disagree on pod {pod} at {}", Timestamp(from));
+        assert_eq!(
+            w,
+            n,
+            "wharf and naive disagree on pod {pod} at {}",
+            Timestamp(from)
+        );
     }
     let mut wharf_ms = Vec::new();
     let mut wharf_bytes = Vec::new();
@@ -97,7 +114,10 @@ fn main() {
     // 3. keyword over one hour of all pods
     let hour_from = START + 12 * 3_600_000_000_000;
     let q = Query::new(StreamSelector::namespaces(["bench"]))
-        .range(Timestamp(hour_from), Timestamp(hour_from + 3_600_000_000_000))
+        .range(
+            Timestamp(hour_from),
+            Timestamp(hour_from + 3_600_000_000_000),
+        )
         .filter(Filter::Keyword(KEYWORD.into()));
     let _ = store.query(&q).expect("keyword warm-up");
     let mut kw_s = Vec::new();
@@ -123,20 +143,53 @@ fn main() {
     println!("|--------------------------------|---------:|---------:|---------------:|---------------:|");
     let (w50, w99) = (p(&mut wharf_ms, 0.5), p(&mut wharf_ms, 0.99));
     let (n50, n99) = (p(&mut naive_ms, 0.5), p(&mut naive_ms, 0.99));
-    println!("| wharf query                    | {w50:8.3} | {w99:8.3} | {:11.3} MB | {:11.3} MB |", mb(p(&mut wharf_bytes, 0.5)), mb(p(&mut wharf_bytes, 0.99)));
-    println!("| naive (1 KiB buffer, from top) | {n50:8.1} | {n99:8.1} | {:11.3} MB | {:11.3} MB |", mb(p(&mut naive_bytes, 0.5)), mb(p(&mut naive_bytes, 0.99)));
-    println!("| rg over the raw file           | {:8.1} | {:8.1} | {:11.3} MB | {:11.3} MB |", p(&mut rg_ms, 0.5), p(&mut rg_ms, 0.99), mb(file_size as f64), mb(file_size as f64));
-    println!("raw bytes of the window itself: p50 {:.3} MB; speed-up vs naive: p50 {:.0}×, p99 {:.0}×", mb(p(&mut window_raw, 0.5)), n50 / w50, n99 / w99);
+    println!(
+        "| wharf query                    | {w50:8.3} | {w99:8.3} | {:11.3} MB | {:11.3} MB |",
+        mb(p(&mut wharf_bytes, 0.5)),
+        mb(p(&mut wharf_bytes, 0.99))
+    );
+    println!(
+        "| naive (1 KiB buffer, from top) | {n50:8.1} | {n99:8.1} | {:11.3} MB | {:11.3} MB |",
+        mb(p(&mut naive_bytes, 0.5)),
+        mb(p(&mut naive_bytes, 0.99))
+    );
+    println!(
+        "| rg over the raw file           | {:8.1} | {:8.1} | {:11.3} MB | {:11.3} MB |",
+        p(&mut rg_ms, 0.5),
+        p(&mut rg_ms, 0.99),
+        mb(file_size as f64),
+        mb(file_size as f64)
+    );
+    println!(
+        "raw bytes of the window itself: p50 {:.3} MB; speed-up vs naive: p50 {:.0}×, p99 {:.0}×",
+        mb(p(&mut window_raw, 0.5)),
+        n50 / w50,
+        n99 / w99
+    );
     println!();
     println!("2. ingest (one thread: CRI parse + store append + zstd)");
     println!("| lines/s | raw MB/s | bytes on disk | disk / raw |");
     println!("|--------:|---------:|--------------:|-----------:|");
-    println!("| {:7.0} | {:8.1} | {:10.1} MB | {:10.3} |", report.lines_appended as f64 / ingest_s, mb(raw_bytes as f64) / ingest_s, mb(disk as f64), disk as f64 / raw_bytes as f64);
+    println!(
+        "| {:7.0} | {:8.1} | {:10.1} MB | {:10.3} |",
+        report.lines_appended as f64 / ingest_s,
+        mb(raw_bytes as f64) / ingest_s,
+        mb(disk as f64),
+        disk as f64 / raw_bytes as f64
+    );
     println!();
-    println!("3. keyword {KEYWORD:?} over one hour of all {PODS} pods ({hits} hits, ≈ {:.1} MB raw)", mb(hour_raw));
+    println!(
+        "3. keyword {KEYWORD:?} over one hour of all {PODS} pods ({hits} hits, ≈ {:.1} MB raw)",
+        mb(hour_raw)
+    );
     println!("| best s | median s | GB/s raw (median) |");
     println!("|-------:|---------:|------------------:|");
-    println!("| {:6.3} | {:8.3} | {:17.2} |", kw_s[0], kw_s[1], hour_raw / kw_s[1] / 1e9);
+    println!(
+        "| {:6.3} | {:8.3} | {:17.2} |",
+        kw_s[0],
+        kw_s[1],
+        hour_raw / kw_s[1] / 1e9
+    );
 }
 
 fn ms(d: Duration) -> f64 {
@@ -148,12 +201,18 @@ fn pod_name(pod: usize) -> String {
 }
 
 fn pod_dir(pod: usize) -> String {
-    format!("bench_{}_{:08x}-0000-4000-8000-000000000000", pod_name(pod), pod)
+    format!(
+        "bench_{}_{:08x}-0000-4000-8000-000000000000",
+        pod_name(pod),
+        pod
+    )
 }
 
 /// The Docker-style reader: 1 KiB buffer, every line from the first parsed and compared.
 fn naive(path: &Path, from: i64, to: i64) -> (usize, u64) {
-    let Ok(f) = File::open(path) else { return (0, 0) };
+    let Ok(f) = File::open(path) else {
+        return (0, 0);
+    };
     let mut r = BufReader::with_capacity(1024, f);
     let mut line = Vec::new();
     let (mut n, mut scanned) = (0, 0u64);
@@ -163,8 +222,13 @@ fn naive(path: &Path, from: i64, to: i64) -> (usize, u64) {
             Ok(0) | Err(_) => break,
             Ok(k) => scanned += k as u64,
         }
-        let Some(sp) = line.iter().position(|&b| b == b' ') else { continue };
-        let Ok(ts) = Timestamp::parse_rfc3339(std::str::from_utf8(&line[..sp]).unwrap_or("")) else { continue };
+        let Some(sp) = line.iter().position(|&b| b == b' ') else {
+            continue;
+        };
+        let Ok(ts) = Timestamp::parse_rfc3339(std::str::from_utf8(&line[..sp]).unwrap_or(""))
+        else {
+            continue;
+        };
         if ts.0 >= to {
             break;
         }
@@ -205,13 +269,18 @@ fn generate(dir: &Path, target: u64) -> u64 {
         }
     }
     let _ = fs::remove_dir_all(dir);
-    eprintln!("generating {:.2} GB of CRI logs in {} …", target as f64 / 1e9, dir.display());
+    eprintln!(
+        "generating {:.2} GB of CRI logs in {} …",
+        target as f64 / 1e9,
+        dir.display()
+    );
     let per_pod = target / PODS as u64;
     let mut total = 0u64;
     for pod in 0..PODS {
         let cdir = dir.join(pod_dir(pod)).join("app");
         fs::create_dir_all(&cdir).expect("mkdir");
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(cdir.join("0.log")).expect("create"));
+        let mut w =
+            BufWriter::with_capacity(1 << 20, File::create(cdir.join("0.log")).expect("create"));
         let mut rng = StdRng::seed_from_u64(pod as u64);
         // ~190 bytes a line on average.
         let lines = per_pod / 190;
@@ -222,7 +291,16 @@ fn generate(dir: &Path, target: u64) -> u64 {
             let ts = START + i * step + rng.random_range(0..step.max(1));
             line.clear();
             fake_line(&mut rng, pod, &mut line);
-            let rec = format!("{} {} F {}\n", Timestamp(ts), if line.starts_with("ERROR") { "stderr" } else { "stdout" }, line);
+            let rec = format!(
+                "{} {} F {}\n",
+                Timestamp(ts),
+                if line.starts_with("ERROR") {
+                    "stderr"
+                } else {
+                    "stdout"
+                },
+                line
+            );
             w.write_all(rec.as_bytes()).expect("write");
             written += rec.len() as u64;
         }
@@ -233,7 +311,16 @@ fn generate(dir: &Path, target: u64) -> u64 {
     total
 }
 
-const PATHS: &[&str] = &["/", "/api/v1/orders", "/api/v1/cart/items", "/static/js/app.3f9a1c.js", "/healthz", "/api/v1/users/me", "/search?q=shoes&page=2", "/checkout/confirm"];
+const PATHS: &[&str] = &[
+    "/",
+    "/api/v1/orders",
+    "/api/v1/cart/items",
+    "/static/js/app.3f9a1c.js",
+    "/healthz",
+    "/api/v1/users/me",
+    "/search?q=shoes&page=2",
+    "/checkout/confirm",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
     "kube-probe/1.30",
@@ -253,7 +340,7 @@ fn fake_line(rng: &mut StdRng, pod: usize, out: &mut String) {
             rng.random_range(0..255),
             rng.random_range(0..255),
             rng.random_range(1..255),
-            if r % 5 == 0 { "POST" } else { "GET" },
+            if r.is_multiple_of(5) { "POST" } else { "GET" },
             PATHS[rng.random_range(0..PATHS.len())],
             [200, 200, 200, 201, 204, 304, 404, 500][rng.random_range(0..8)],
             rng.random_range(0..50_000),
@@ -275,6 +362,13 @@ fn fake_line(rng: &mut StdRng, pod: usize, out: &mut String) {
             rng.random_range(0..900)
         );
     } else {
-        let _ = write!(out, "{} worker-{} processed batch {} in {}ms", ["INFO", "DEBUG", "WARN"][rng.random_range(0..3)], rng.random_range(0..16), rng.random_range(0..1_000_000), rng.random_range(1..3000));
+        let _ = write!(
+            out,
+            "{} worker-{} processed batch {} in {}ms",
+            ["INFO", "DEBUG", "WARN"][rng.random_range(0..3)],
+            rng.random_range(0..16),
+            rng.random_range(0..1_000_000),
+            rng.random_range(1..3000)
+        );
     }
 }

@@ -28,7 +28,7 @@ pub fn encode(blocks: &[BlockMeta], out: &mut Vec<u8>) {
 
 /// `None` unless `bytes` is a whole number of entries.
 pub fn decode(bytes: &[u8]) -> Option<Vec<BlockMeta>> {
-    if bytes.len() % ENTRY_LEN != 0 {
+    if !bytes.len().is_multiple_of(ENTRY_LEN) {
         return None;
     }
     Some(
@@ -50,7 +50,9 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<BlockMeta>> {
 /// sequence numbers increase (contiguous unless recovery skipped a damaged
 /// block), timestamps never go back.
 pub fn is_well_formed(blocks: &[BlockMeta]) -> bool {
-    blocks.iter().all(|b| b.first_ts <= b.last_ts && b.line_count > 0)
+    blocks
+        .iter()
+        .all(|b| b.first_ts <= b.last_ts && b.line_count > 0)
         && blocks.windows(2).all(|w| {
             w[0].offset + u64::from(w[0].len) <= w[1].offset
                 && w[0].end_seq() <= w[1].first_seq
@@ -83,7 +85,10 @@ impl Span {
 
     /// Does a run of lines with these bounds (inclusive ts, half-open seq) meet the span?
     pub fn overlaps(&self, first_ts: i64, last_ts: i64, first_seq: u64, end_seq: u64) -> bool {
-        last_ts >= self.ts_lo && first_ts < self.ts_hi && end_seq > self.seq_lo && first_seq < self.seq_hi
+        last_ts >= self.ts_lo
+            && first_ts < self.ts_hi
+            && end_seq > self.seq_lo
+            && first_seq < self.seq_hi
     }
 
     pub fn contains(&self, ts: i64, seq: u64) -> bool {
@@ -93,7 +98,11 @@ impl Span {
 
 /// The contiguous range of items (blocks or segments, sorted) that overlap `span`,
 /// found by binary search. `key(i)` gives `(first_ts, last_ts, first_seq, end_seq)`.
-pub fn overlapping(n: usize, span: &Span, key: impl Fn(usize) -> (i64, i64, u64, u64)) -> Range<usize> {
+pub fn overlapping(
+    n: usize,
+    span: &Span,
+    key: impl Fn(usize) -> (i64, i64, u64, u64),
+) -> Range<usize> {
     if span.is_empty() {
         return 0..0;
     }
@@ -130,7 +139,14 @@ mod tests {
                 let first_ts = ts + d;
                 let last_ts = first_ts + i64::from(n % 3);
                 ts = last_ts;
-                let b = BlockMeta { offset: off, len: 100, line_count: n, first_seq: seq, first_ts, last_ts };
+                let b = BlockMeta {
+                    offset: off,
+                    len: 100,
+                    line_count: n,
+                    first_seq: seq,
+                    first_ts,
+                    last_ts,
+                };
                 off += 100;
                 seq += u64::from(n);
                 b

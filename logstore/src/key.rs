@@ -20,7 +20,11 @@ pub struct StreamKey {
 }
 
 impl StreamKey {
-    pub fn new(namespace: impl Into<String>, pod: impl Into<String>, container: impl Into<String>) -> Self {
+    pub fn new(
+        namespace: impl Into<String>,
+        pod: impl Into<String>,
+        container: impl Into<String>,
+    ) -> Self {
         StreamKey {
             namespace: namespace.into(),
             pod: pod.into(),
@@ -100,7 +104,7 @@ impl StreamSelector {
     pub fn matches(&self, key: &StreamKey, labels: &Labels) -> bool {
         self.namespaces
             .as_ref()
-            .is_none_or(|ns| ns.iter().any(|n| *n == key.namespace))
+            .is_none_or(|ns| ns.contains(&key.namespace))
             && self.pod.as_ref().is_none_or(|p| *p == key.pod)
             && self.container.as_ref().is_none_or(|c| *c == key.container)
             && self.labels.matches(labels)
@@ -164,7 +168,11 @@ impl LabelSelector {
             if term.is_empty() {
                 return Err(bad("empty requirement"));
             }
-            let valid_name = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+            let valid_name = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            };
             let req = if let Some((k, v)) = term.split_once("!=") {
                 Requirement::NotIn(k.trim().to_owned(), vec![v.trim().to_owned()])
             } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
@@ -179,10 +187,15 @@ impl LabelSelector {
                 Requirement::Exists(term.to_owned())
             };
             let key = match &req {
-                Requirement::In(k, _) | Requirement::NotIn(k, _) | Requirement::Exists(k) | Requirement::NotExists(k) => k,
+                Requirement::In(k, _)
+                | Requirement::NotIn(k, _)
+                | Requirement::Exists(k)
+                | Requirement::NotExists(k) => k,
             };
             if !valid_name(key) {
-                return Err(bad("label key must be non-empty and made of [A-Za-z0-9-_./]"));
+                return Err(bad(
+                    "label key must be non-empty and made of [A-Za-z0-9-_./]",
+                ));
             }
             requirements.push(req);
         }
@@ -218,7 +231,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -237,14 +253,24 @@ mod tests {
             ("tier notin (front)", false),
             ("app=web,tier notin (back),env notin (prod)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&l),
+                want,
+                "{sel}"
+            );
         }
     }
 
     #[test]
     fn selector_errors() {
         for sel in ["=x", "a,,b", "tier in front", "bad key!x"] {
-            assert!(matches!(LabelSelector::parse(sel), Err(Error::InvalidSelector { .. })), "{sel}");
+            assert!(
+                matches!(
+                    LabelSelector::parse(sel),
+                    Err(Error::InvalidSelector { .. })
+                ),
+                "{sel}"
+            );
         }
     }
 

@@ -88,6 +88,6 @@ pub use output::{format_line, write_line};
 pub use query::{Direction, Filter, Page, Query};
 pub use resume::{ResumeFilter, ResumePoint};
 pub use retention::{RetentionReport, RetentionRule};
-pub use store::{StreamHandle, StreamInfo, Store};
+pub use store::{Store, StreamHandle, StreamInfo};
 pub use tail::{Tail, TailRequest, TailStart};
 pub use time::Timestamp;

@@ -69,7 +69,10 @@ pub struct Position {
 impl Position {
     /// The opaque cursor string for this position.
     pub fn cursor(&self) -> String {
-        format!("c1-{:x}-{:x}-{:x}", self.ts.0 as u64, self.stream_id, self.seq)
+        format!(
+            "c1-{:x}-{:x}-{:x}",
+            self.ts.0 as u64, self.stream_id, self.seq
+        )
     }
 
     /// Parses a string made by [`Position::cursor`].
@@ -154,14 +157,29 @@ mod tests {
     #[test]
     fn cursor_round_trip() {
         for p in [
-            Position { ts: Timestamp(0), stream_id: 0, seq: 0 },
-            Position { ts: Timestamp(-5), stream_id: 7, seq: u64::MAX },
-            Position { ts: Timestamp(1_714_557_720_123_456_789), stream_id: 99, seq: 12 },
+            Position {
+                ts: Timestamp(0),
+                stream_id: 0,
+                seq: 0,
+            },
+            Position {
+                ts: Timestamp(-5),
+                stream_id: 7,
+                seq: u64::MAX,
+            },
+            Position {
+                ts: Timestamp(1_714_557_720_123_456_789),
+                stream_id: 99,
+                seq: 12,
+            },
         ] {
             assert_eq!(Position::from_cursor(&p.cursor()).unwrap(), p);
         }
         for bad in ["", "c1-1-2", "c1-x-1-2", "c2-1-2-3", "c1-1-2-3-4"] {
-            assert!(matches!(Position::from_cursor(bad), Err(Error::InvalidCursor(_))), "{bad}");
+            assert!(
+                matches!(Position::from_cursor(bad), Err(Error::InvalidCursor(_))),
+                "{bad}"
+            );
         }
     }
 

@@ -39,9 +39,15 @@ mod tests {
             truncated: false,
             text: b"GET / 200 \xff".to_vec(),
         };
-        assert_eq!(format_line(&e), "2024-05-01T10:02:00.500000000Z shop/web-0/nginx GET / 200 \u{fffd}");
+        assert_eq!(
+            format_line(&e),
+            "2024-05-01T10:02:00.500000000Z shop/web-0/nginx GET / 200 \u{fffd}"
+        );
         let mut buf = Vec::new();
         write_line(&mut buf, &e).unwrap();
-        assert_eq!(buf, b"2024-05-01T10:02:00.500000000Z shop/web-0/nginx GET / 200 \xff\n");
+        assert_eq!(
+            buf,
+            b"2024-05-01T10:02:00.500000000Z shop/web-0/nginx GET / 200 \xff\n"
+        );
     }
 }

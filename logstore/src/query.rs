@@ -107,7 +107,7 @@ pub struct Page {
 /// A compiled [`Filter`].
 pub(crate) enum Matcher {
     All,
-    Keyword(memmem::Finder<'static>),
+    Keyword(Box<memmem::Finder<'static>>),
     Regex(regex::bytes::Regex),
 }
 
@@ -116,11 +116,17 @@ impl Matcher {
         Ok(match filter {
             None => Matcher::All,
             Some(Filter::Keyword(k)) if k.is_empty() => Matcher::All,
-            Some(Filter::Keyword(k)) => Matcher::Keyword(memmem::Finder::new(k.as_bytes()).into_owned()),
-            Some(Filter::Regex(r)) => Matcher::Regex(regex::bytes::Regex::new(r).map_err(|e| Error::InvalidRegex {
-                pattern: r.clone(),
-                source: Box::new(e),
-            })?),
+            Some(Filter::Keyword(k)) => {
+                Matcher::Keyword(Box::new(memmem::Finder::new(k.as_bytes()).into_owned()))
+            }
+            Some(Filter::Regex(r)) => {
+                Matcher::Regex(
+                    regex::bytes::Regex::new(r).map_err(|e| Error::InvalidRegex {
+                        pattern: r.clone(),
+                        source: Box::new(e),
+                    })?,
+                )
+            }
         })
     }
 
@@ -190,11 +196,17 @@ impl<'a> StreamReader<'a> {
                     match self.shared.reader(&path) {
                         Ok(r) => self.reader = Some((path.clone(), r)),
                         // Deleted by retention since the query was planned: those lines are gone.
-                        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                        Err(Error::Io { source, .. })
+                            if source.kind() == std::io::ErrorKind::NotFound =>
+                        {
+                            return Ok(None)
+                        }
                         Err(e) => return Err(e),
                     }
                 }
-                let Some((_, reader)) = &self.reader else { return Ok(None) };
+                let Some((_, reader)) = &self.reader else {
+                    return Ok(None);
+                };
                 let block = with_decompressor(|d| segment::read_block(reader, &path, &meta, d))?;
                 Ok(Some(Arc::new(block)))
             }
@@ -219,7 +231,11 @@ impl<'a> StreamReader<'a> {
                         seq: block.first_seq + i as u64,
                     };
                     if let Some(after) = &self.after {
-                        let beyond = if self.forward { position > *after } else { position < *after };
+                        let beyond = if self.forward {
+                            position > *after
+                        } else {
+                            position < *after
+                        };
                         if !beyond {
                             continue;
                         }
@@ -240,7 +256,9 @@ impl<'a> StreamReader<'a> {
                 self.current = None;
             }
             let planned = if self.forward {
-                let Some(p) = self.blocks.get(self.next_block) else { return Ok(None) };
+                let Some(p) = self.blocks.get(self.next_block) else {
+                    return Ok(None);
+                };
                 self.next_block += 1;
                 p.clone()
             } else {
@@ -250,15 +268,25 @@ impl<'a> StreamReader<'a> {
                 self.next_block -= 1;
                 self.blocks[self.next_block].clone()
             };
-            let Some(block) = self.load(planned)? else { continue };
+            let Some(block) = self.load(planned)? else {
+                continue;
+            };
             if !matcher.block_may_match(&block) {
                 continue;
             }
             let first_seq = block.first_seq;
             let n = block.len();
-            let rel = |s: u64| usize::try_from(s.saturating_sub(first_seq)).unwrap_or(usize::MAX).min(n);
-            let lo = block.lower_bound(self.span.ts_lo).max(rel(self.span.seq_lo));
-            let hi = block.lower_bound(self.span.ts_hi).min(rel(self.span.seq_hi));
+            let rel = |s: u64| {
+                usize::try_from(s.saturating_sub(first_seq))
+                    .unwrap_or(usize::MAX)
+                    .min(n)
+            };
+            let lo = block
+                .lower_bound(self.span.ts_lo)
+                .max(rel(self.span.seq_lo));
+            let hi = block
+                .lower_bound(self.span.ts_hi)
+                .min(rel(self.span.seq_hi));
             if lo < hi {
                 self.current = Some((block, lo, hi));
             }
@@ -306,12 +334,18 @@ pub(crate) struct Plan<'m> {
 }
 
 /// Run a plan: returns the lines and whether the limit cut it.
-pub(crate) fn run(inner: &Inner, plan: &Plan<'_>, matcher: &Matcher) -> Result<(Vec<LogEntry>, bool)> {
+pub(crate) fn run(
+    inner: &Inner,
+    plan: &Plan<'_>,
+    matcher: &Matcher,
+) -> Result<(Vec<LogEntry>, bool)> {
     let mut readers = Vec::new();
     for stream in inner.select(plan.selector) {
         let mut span = plan.span;
         if let Some(bounds) = plan.seq_bounds {
-            let Some(&(lo, hi)) = bounds.get(&stream.id) else { continue };
+            let Some(&(lo, hi)) = bounds.get(&stream.id) else {
+                continue;
+            };
             span.seq_lo = span.seq_lo.max(lo);
             span.seq_hi = span.seq_hi.min(hi);
         }
@@ -351,7 +385,9 @@ pub(crate) fn run(inner: &Inner, plan: &Plan<'_>, matcher: &Matcher) -> Result<(
         heads.push(head);
     }
     while let Some(Head { reader, .. }) = heap.pop() {
-        let Some(entry) = heads[reader].take() else { continue };
+        let Some(entry) = heads[reader].take() else {
+            continue;
+        };
         out.push(entry);
         if out.len() >= limit {
             // Is there anything after? Only then is the page cut.
@@ -375,7 +411,10 @@ impl Store {
     /// [`Error::InvalidRegex`], [`Error::InvalidCursor`], and I/O or
     /// corruption errors of the segments read.
     pub fn query(&self, q: &Query) -> Result<Page> {
-        let (from, to) = (q.from.unwrap_or(Timestamp::MIN), q.to.unwrap_or(Timestamp::MAX));
+        let (from, to) = (
+            q.from.unwrap_or(Timestamp::MIN),
+            q.to.unwrap_or(Timestamp::MAX),
+        );
         if from > to {
             return Err(Error::InvalidRange {
                 from: from.to_string(),
@@ -406,7 +445,11 @@ impl Store {
             limit: q.limit,
         };
         let (lines, cut) = run(&self.inner, &plan, &matcher)?;
-        let next_cursor = if cut { lines.last().map(LogEntry::cursor) } else { None };
+        let next_cursor = if cut {
+            lines.last().map(LogEntry::cursor)
+        } else {
+            None
+        };
         Ok(Page { lines, next_cursor })
     }
 }

@@ -88,7 +88,10 @@ mod tests {
             next_seq: 5,
         };
         let mut f = ResumeFilter::new(Some(p));
-        let admitted: Vec<bool> = [9, 10, 10, 10, 10, 11, 10].iter().map(|&t| f.admit(Timestamp(t))).collect();
+        let admitted: Vec<bool> = [9, 10, 10, 10, 10, 11, 10]
+            .iter()
+            .map(|&t| f.admit(Timestamp(t)))
+            .collect();
         assert_eq!(admitted, [false, false, false, true, true, true, true]);
         let mut all = ResumeFilter::new(None);
         assert!(all.admit(Timestamp(0)));

@@ -41,21 +41,32 @@ pub struct RetentionReport {
 
 impl Store {
     /// Apply every rule, `now` being the reference time for ages.
-    pub fn apply_retention(&self, rules: &[RetentionRule], now: Timestamp) -> Result<RetentionReport> {
+    pub fn apply_retention(
+        &self,
+        rules: &[RetentionRule],
+        now: Timestamp,
+    ) -> Result<RetentionReport> {
         let inner = &self.inner;
         let sh = &inner.shared;
         let mut doomed: Vec<(u64, Arc<SealedSegment>)> = Vec::new();
         for rule in rules {
-            let streams = inner.select(&StreamSelector::namespaces(rule.namespaces.iter().cloned()));
+            let streams =
+                inner.select(&StreamSelector::namespaces(rule.namespaces.iter().cloned()));
             if let Some(age) = rule.max_age {
-                let cutoff = now.saturating_sub_nanos(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX)).0;
+                let cutoff = now
+                    .saturating_sub_nanos(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX))
+                    .0;
                 for s in &streams {
                     let mut st = s.lock();
                     if st.last_ts.is_some_and(|l| l < cutoff) {
                         st.flush_pending(sh)?;
                         st.seal_active(sh)?;
                     }
-                    doomed.extend(st.drop_front(|m| m.last_ts < cutoff).into_iter().map(|seg| (s.id, seg)));
+                    doomed.extend(
+                        st.drop_front(|m| m.last_ts < cutoff)
+                            .into_iter()
+                            .map(|seg| (s.id, seg)),
+                    );
                 }
             }
             if let Some(budget) = rule.max_bytes {

@@ -313,7 +313,13 @@ impl StreamHandle {
     }
 
     /// Append a text already cut to size (and marked) when `truncated`.
-    pub(crate) fn append_prepared(&self, ts: Timestamp, stream: LogStream, text: &[u8], truncated: bool) -> Result<Position> {
+    pub(crate) fn append_prepared(
+        &self,
+        ts: Timestamp,
+        stream: LogStream,
+        text: &[u8],
+        truncated: bool,
+    ) -> Result<Position> {
         let sh = &self.inner.shared;
         let flags = LineFlags::new(stream, truncated);
         let mut st = self.stream.lock();

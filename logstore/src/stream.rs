@@ -6,13 +6,15 @@ use std::cell::RefCell;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::directory::{AppendFile, CountingReader, Directory, ReadStats};
 use crate::config::Config;
+use crate::directory::{AppendFile, CountingReader, Directory, ReadStats};
 use crate::index::{self, Span};
 use crate::key::{Labels, StreamKey};
 use crate::manifest::stream_dir;
 use crate::segment::block::{BlockBuilder, BlockMeta, Compressor, DecodedBlock, Decompressor};
-use crate::segment::{self, parse_segment_file_name, segment_file_name, SealedSegment, SegmentMeta};
+use crate::segment::{
+    self, parse_segment_file_name, segment_file_name, SealedSegment, SegmentMeta,
+};
 use crate::{Error, Result};
 
 /// What every stream needs from the store.
@@ -46,7 +48,10 @@ impl Stream {
     }
 
     pub fn labels(&self) -> Arc<Labels> {
-        self.labels.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.labels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -83,7 +88,10 @@ thread_local! {
 }
 
 fn zstd_err(source: std::io::Error) -> Error {
-    Error::Io { path: "<zstd>".into(), source }
+    Error::Io {
+        path: "<zstd>".into(),
+        source,
+    }
 }
 
 /// Run `f` with this thread's decompressor.
@@ -162,7 +170,8 @@ impl StreamState {
         if self.active.is_none() {
             let id = self.next_segment_id;
             self.next_segment_id += 1;
-            let path: Arc<str> = format!("{}/{}", stream_dir(self.stream_id), segment_file_name(id)).into();
+            let path: Arc<str> =
+                format!("{}/{}", stream_dir(self.stream_id), segment_file_name(id)).into();
             let file = sh.dir.open_append(&path)?;
             self.active = Some(ActiveSegment {
                 id,
@@ -175,7 +184,9 @@ impl StreamState {
         let first_seq = self.next_seq - self.pending.len() as u64;
         let level = sh.config.compression_level;
         let pending = &self.pending;
-        let Some(active) = self.active.as_mut() else { return Ok(()) };
+        let Some(active) = self.active.as_mut() else {
+            return Ok(());
+        };
         let written = SCRATCH.with(|scratch| {
             let (raw, out) = &mut *scratch.borrow_mut();
             COMPRESSOR.with(|cell| {
@@ -183,7 +194,9 @@ impl StreamState {
                 if c.as_ref().is_none_or(|(l, _)| *l != level) {
                     *c = Some((level, Compressor::new(level).map_err(zstd_err)?));
                 }
-                let Some((_, comp)) = c.as_mut() else { return Err(Error::Closed) };
+                let Some((_, comp)) = c.as_mut() else {
+                    return Err(Error::Closed);
+                };
                 pending.encode(first_seq, comp, raw, out).map_err(zstd_err)
             })?;
             if let Err(e) = active.file.append(out) {
@@ -212,12 +225,15 @@ impl StreamState {
 
     /// Seal the active segment (index + footer); the next block starts a new one.
     pub fn seal_active(&mut self, sh: &Shared) -> Result<()> {
-        let Some(mut a) = self.active.take() else { return Ok(()) };
+        let Some(mut a) = self.active.take() else {
+            return Ok(());
+        };
         if a.blocks.is_empty() {
             drop(a.file);
             return sh.dir.delete(&a.path);
         }
-        let result = segment::write_seal(a.file.as_mut(), &a.blocks, a.size, sh.config.sync_on_seal);
+        let result =
+            segment::write_seal(a.file.as_mut(), &a.blocks, a.size, sh.config.sync_on_seal);
         let bytes = *result.as_ref().unwrap_or(&a.size);
         if let Some(meta) = SegmentMeta::from_blocks(a.id, &a.blocks, bytes) {
             // NB: even if the seal failed, the blocks are good; the next open
@@ -233,7 +249,8 @@ impl StreamState {
 
     /// Bytes on disk (sealed and active segments).
     pub fn disk_bytes(&self) -> u64 {
-        self.sealed.iter().map(|s| s.meta.bytes).sum::<u64>() + self.active.as_ref().map_or(0, |a| a.size)
+        self.sealed.iter().map(|s| s.meta.bytes).sum::<u64>()
+            + self.active.as_ref().map_or(0, |a| a.size)
     }
 
     /// First and last timestamp and line count of what is stored.
@@ -242,7 +259,12 @@ impl StreamState {
             .sealed
             .first()
             .map(|s| s.meta.first_ts)
-            .or_else(|| self.active.as_ref().and_then(|a| a.blocks.first()).map(|b| b.first_ts))
+            .or_else(|| {
+                self.active
+                    .as_ref()
+                    .and_then(|a| a.blocks.first())
+                    .map(|b| b.first_ts)
+            })
             .or_else(|| self.pending.ts.first().copied())?;
         Some((first, self.last_ts.unwrap_or(first)))
     }
@@ -270,10 +292,13 @@ impl StreamState {
                 });
             }
         }
-        if let (Some(&first_ts), Some(&last_ts)) = (self.pending.ts.first(), self.pending.ts.last()) {
+        if let (Some(&first_ts), Some(&last_ts)) = (self.pending.ts.first(), self.pending.ts.last())
+        {
             let first_seq = self.next_seq - self.pending.len() as u64;
             if span.overlaps(first_ts, last_ts, first_seq, self.next_seq) {
-                out.push(PlannedBlock::Memory(Arc::new(self.pending.snapshot(first_seq))));
+                out.push(PlannedBlock::Memory(Arc::new(
+                    self.pending.snapshot(first_seq),
+                )));
             }
         }
         out
@@ -281,7 +306,10 @@ impl StreamState {
 
     /// Drop sealed segments from the front while `drop(meta)` says so.
     /// Returns the dropped segments (their files are still there).
-    pub fn drop_front(&mut self, mut drop: impl FnMut(&SegmentMeta) -> bool) -> Vec<Arc<SealedSegment>> {
+    pub fn drop_front(
+        &mut self,
+        mut drop: impl FnMut(&SegmentMeta) -> bool,
+    ) -> Vec<Arc<SealedSegment>> {
         let n = self.sealed.iter().take_while(|s| drop(&s.meta)).count();
         self.sealed.drain(..n).collect()
     }
@@ -294,7 +322,9 @@ impl StreamState {
             match parse_segment_file_name(&name) {
                 Some(id) if id < min_segment => sh.dir.delete(&format!("{dir}/{name}"))?,
                 Some(id) => ids.push(id),
-                None => tracing::warn!(stream = stream_id, file = %name, "ignoring unknown file in stream folder"),
+                None => {
+                    tracing::warn!(stream = stream_id, file = %name, "ignoring unknown file in stream folder")
+                }
             }
         }
         ids.sort_unstable();
@@ -341,7 +371,11 @@ impl StreamState {
             .active
             .as_ref()
             .and_then(|a| a.blocks.last().map(|b| (a.path.clone(), *b)))
-            .or_else(|| st.sealed.last().and_then(|s| s.blocks.last().map(|b| (s.path.clone(), *b))));
+            .or_else(|| {
+                st.sealed
+                    .last()
+                    .and_then(|s| s.blocks.last().map(|b| (s.path.clone(), *b)))
+            });
         if let Some((_, b)) = &last_block {
             st.next_seq = b.end_seq();
             st.last_ts = Some(b.last_ts);
@@ -352,14 +386,18 @@ impl StreamState {
 
     /// How many stored lines carry the last timestamp (read from the newest blocks).
     fn count_at_last_ts(&self, sh: &Shared) -> Result<u64> {
-        let Some(last) = self.last_ts else { return Ok(0) };
+        let Some(last) = self.last_ts else {
+            return Ok(0);
+        };
         let span = Span {
             ts_lo: last,
             ..Span::ALL
         };
         let mut count = 0u64;
         for planned in self.plan(&span).iter().rev() {
-            let PlannedBlock::Disk { path, meta } = planned else { continue };
+            let PlannedBlock::Disk { path, meta } = planned else {
+                continue;
+            };
             let reader = sh.reader(path)?;
             let block = with_decompressor(|d| segment::read_block(&reader, path, meta, d))?;
             let n = block.len() - block.lower_bound(last);

@@ -73,7 +73,8 @@ impl Store {
             .map(|s| (s.id, s.lock().next_seq))
             .collect();
         // 3. History strictly below those marks.
-        let bounds: HashMap<u64, (u64, u64)> = owed.iter().map(|(&id, &hw)| (id, (0, hw))).collect();
+        let bounds: HashMap<u64, (u64, u64)> =
+            owed.iter().map(|(&id, &hw)| (id, (0, hw))).collect();
         let backlog = match &req.start {
             TailStart::Now => VecDeque::new(),
             TailStart::Last(n) => {
@@ -126,7 +127,10 @@ impl Tail {
             }
             match self.rx.recv().await {
                 Ok(entry) => {
-                    if !self.selector.matches(&entry.key, &self.store()?.streams_read_labels(entry.position.stream_id)) {
+                    if !self.selector.matches(
+                        &entry.key,
+                        &self.store()?.streams_read_labels(entry.position.stream_id),
+                    ) {
                         continue;
                     }
                     let sid = entry.position.stream_id;
@@ -163,7 +167,15 @@ impl Tail {
             None => inner
                 .select(&self.selector)
                 .iter()
-                .map(|s| (s.id, (self.owed.get(&s.id).copied().unwrap_or(0), s.lock().next_seq)))
+                .map(|s| {
+                    (
+                        s.id,
+                        (
+                            self.owed.get(&s.id).copied().unwrap_or(0),
+                            s.lock().next_seq,
+                        ),
+                    )
+                })
                 .collect(),
         };
         let plan = Plan {

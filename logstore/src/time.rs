@@ -81,7 +81,11 @@ pub(crate) fn parse_rfc3339_bytes(b: &[u8]) -> Option<Timestamp> {
     if b.len() < 20 {
         return None;
     }
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':'
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -91,7 +95,13 @@ pub(crate) fn parse_rfc3339_bytes(b: &[u8]) -> Option<Timestamp> {
     let hour = num(&b[11..13])?;
     let min = num(&b[14..16])?;
     let sec = num(&b[17..19])?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -132,7 +142,9 @@ pub(crate) fn parse_rfc3339_bytes(b: &[u8]) -> Option<Timestamp> {
     };
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac).map(Timestamp)
+    secs.checked_mul(1_000_000_000)?
+        .checked_add(frac)
+        .map(Timestamp)
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -181,13 +193,27 @@ mod tests {
         assert_eq!(t.to_string(), "2024-05-01T10:02:00.123456789Z");
         let t2 = Timestamp::parse_rfc3339("2024-05-01T12:02:00.5+02:00").unwrap();
         assert_eq!(t2.0, t.0 - 123_456_789 + 500_000_000);
-        assert_eq!(Timestamp::parse_rfc3339("2024-05-01T10:02:00Z").unwrap().0 % 1_000_000_000, 0);
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-05-01T10:02:00Z").unwrap().0 % 1_000_000_000,
+            0
+        );
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-02-30T00:00:00Z", "2024-05-01T10:02:00", "2024-05-01T10:02:00.Z", "2024-05-01T10:02:00Zjunk"] {
-            assert!(matches!(Timestamp::parse_rfc3339(s), Err(Error::BadTime { .. })), "{s}");
+        for s in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-05-01T10:02:00",
+            "2024-05-01T10:02:00.Z",
+            "2024-05-01T10:02:00Zjunk",
+        ] {
+            assert!(
+                matches!(Timestamp::parse_rfc3339(s), Err(Error::BadTime { .. })),
+                "{s}"
+            );
         }
     }
 

@@ -8,7 +8,12 @@ use logstore::cri::{ingest_dir, Follower};
 use logstore::*;
 
 fn cri(ts_sec: u64, stream: &str, tag: &str, text: &str) -> String {
-    format!("2024-05-01T10:{:02}:{:02}.{:09}Z {stream} {tag} {text}\n", ts_sec / 60, ts_sec % 60, ts_sec * 7)
+    format!(
+        "2024-05-01T10:{:02}:{:02}.{:09}Z {stream} {tag} {text}\n",
+        ts_sec / 60,
+        ts_sec % 60,
+        ts_sec * 7
+    )
 }
 
 fn all(store: &Store) -> Vec<String> {
@@ -22,7 +27,13 @@ fn all(store: &Store) -> Vec<String> {
 }
 
 fn append(path: &Path, s: &str) {
-    fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(s.as_bytes()).unwrap();
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(s.as_bytes())
+        .unwrap();
 }
 
 #[test]
@@ -32,21 +43,45 @@ fn ingests_partial_lines_rotation_and_gz_once() {
     fs::create_dir_all(&c).unwrap();
     // Oldest rotation compressed, next one plain, then the live file.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all((cri(1, "stdout", "F", "one") + &cri(2, "stdout", "P", "tw")).as_bytes()).unwrap();
+    gz.write_all((cri(1, "stdout", "F", "one") + &cri(2, "stdout", "P", "tw")).as_bytes())
+        .unwrap();
     fs::write(c.join("0.log.20240501-100002.gz"), gz.finish().unwrap()).unwrap();
-    fs::write(c.join("0.log.20240501-100005"), cri(3, "stdout", "F", "o") + &cri(4, "stderr", "F", "three") + "not a cri line\n").unwrap();
-    fs::write(c.join("0.log"), cri(5, "stdout", "F", "four \u{e9}") + &cri(6, "stdout", "F", "unterminated")[..40]).unwrap();
+    fs::write(
+        c.join("0.log.20240501-100005"),
+        cri(3, "stdout", "F", "o") + &cri(4, "stderr", "F", "three") + "not a cri line\n",
+    )
+    .unwrap();
+    fs::write(
+        c.join("0.log"),
+        cri(5, "stdout", "F", "four \u{e9}") + &cri(6, "stdout", "F", "unterminated")[..40],
+    )
+    .unwrap();
     let store = Store::in_memory(Config::default()).unwrap();
     let r = ingest_dir(tmp.path(), &store).unwrap();
-    assert_eq!(all(&store), ["shop/web-0/nginx|one", "shop/web-0/nginx|two", "shop/web-0/nginx|three", "shop/web-0/nginx|four é"]);
+    assert_eq!(
+        all(&store),
+        [
+            "shop/web-0/nginx|one",
+            "shop/web-0/nginx|two",
+            "shop/web-0/nginx|three",
+            "shop/web-0/nginx|four é"
+        ]
+    );
     assert_eq!(r.bad_lines, 1);
-    assert!(r.first_error.as_deref().unwrap().contains("0.log.20240501-100005"));
+    assert!(r
+        .first_error
+        .as_deref()
+        .unwrap()
+        .contains("0.log.20240501-100005"));
     // Again: nothing added twice.
     let r2 = ingest_dir(tmp.path(), &store).unwrap();
     assert_eq!(r2.lines_appended, 0);
     assert_eq!(all(&store).len(), 4);
     // The live line completes; a re-ingest picks up only it.
-    append(&c.join("0.log"), &cri(6, "stdout", "F", "unterminated")[40..]);
+    append(
+        &c.join("0.log"),
+        &cri(6, "stdout", "F", "unterminated")[40..],
+    );
     ingest_dir(tmp.path(), &store).unwrap();
     assert_eq!(all(&store).len(), 5);
     assert!(all(&store)[4].ends_with("|unterminated"));
@@ -65,7 +100,10 @@ fn follower_survives_rotation_by_rename() {
     append(&live, &cri(2, "stdout", "F", "b"));
     // Rotate: rename, write more to the renamed file (a late flush), create a new live file.
     fs::rename(&live, c.join("0.log.20240501-100002")).unwrap();
-    append(&c.join("0.log.20240501-100002"), &cri(3, "stdout", "F", "c"));
+    append(
+        &c.join("0.log.20240501-100002"),
+        &cri(3, "stdout", "F", "c"),
+    );
     append(&live, &cri(4, "stdout", "P", "d1 "));
     f.poll().unwrap();
     append(&live, &cri(5, "stdout", "F", "d2"));
@@ -78,7 +116,10 @@ fn follower_survives_rotation_by_rename() {
     fs::remove_file(c.join("0.log.20240501-100002")).unwrap();
     let r = f.poll().unwrap();
     assert_eq!(r.lines_appended, 0);
-    let got: Vec<String> = all(&store).into_iter().map(|s| s.split('|').nth(1).unwrap().to_owned()).collect();
+    let got: Vec<String> = all(&store)
+        .into_iter()
+        .map(|s| s.split('|').nth(1).unwrap().to_owned())
+        .collect();
     assert_eq!(got, ["a", "b", "c", "d1 d2"]);
     // A fresh ingester over the same store (a restart) adds nothing either.
     assert_eq!(ingest_dir(tmp.path(), &store).unwrap().lines_appended, 0);
@@ -92,10 +133,21 @@ async fn follow_runs_until_shutdown() {
     append(&c.join("0.log"), &cri(1, "stdout", "F", "x"));
     let store = Store::in_memory(Config::default()).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let mut tail = store.tail(TailRequest { selector: StreamSelector::default(), filter: None, start: TailStart::Last(10) }).unwrap();
-    let task = tokio::spawn(logstore::cri::follow(tmp.path().to_path_buf(), store.clone(), std::time::Duration::from_millis(10), async {
-        let _ = rx.await;
-    }));
+    let mut tail = store
+        .tail(TailRequest {
+            selector: StreamSelector::default(),
+            filter: None,
+            start: TailStart::Last(10),
+        })
+        .unwrap();
+    let task = tokio::spawn(logstore::cri::follow(
+        tmp.path().to_path_buf(),
+        store.clone(),
+        std::time::Duration::from_millis(10),
+        async {
+            let _ = rx.await;
+        },
+    ));
     assert_eq!(tail.next().await.unwrap().text, b"x");
     append(&c.join("0.log"), &cri(2, "stdout", "F", "y"));
     assert_eq!(tail.next().await.unwrap().text, b"y");

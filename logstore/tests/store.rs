@@ -66,8 +66,12 @@ fn roll_and_reopen(dir: Arc<dyn Directory>) {
     let store = Store::open(dir.clone(), small()).unwrap();
     let s = store.stream(&key("a", "p"), &Labels::new()).unwrap();
     for i in 0..2000 {
-        s.append(Timestamp(T0 + i * S / 10), LogStream::Stdout, format!("line {i} {}", "x".repeat(40)).as_bytes())
-            .unwrap();
+        s.append(
+            Timestamp(T0 + i * S / 10),
+            LogStream::Stdout,
+            format!("line {i} {}", "x".repeat(40)).as_bytes(),
+        )
+        .unwrap();
     }
     store.flush().unwrap();
     let segs = dir.list("streams/1").unwrap();
@@ -79,32 +83,66 @@ fn roll_and_reopen(dir: Arc<dyn Directory>) {
     let again = store.query(&Query::new(StreamSelector::default())).unwrap();
     assert_eq!(again.lines, all.lines);
     // Appends continue the sequence after a reopen.
-    let p = store.append(&key("a", "p"), &Labels::new(), Timestamp(T0 + 9999 * S), LogStream::Stderr, b"after").unwrap();
+    let p = store
+        .append(
+            &key("a", "p"),
+            &Labels::new(),
+            Timestamp(T0 + 9999 * S),
+            LogStream::Stderr,
+            b"after",
+        )
+        .unwrap();
     assert_eq!(p.seq, 2000);
     // Age roll: lines spanning more than segment_age start a new segment.
-    let age = Store::open(dir.clone(), Config { segment_bytes: u64::MAX, ..small() }).unwrap();
+    let age = Store::open(
+        dir.clone(),
+        Config {
+            segment_bytes: u64::MAX,
+            ..small()
+        },
+    )
+    .unwrap();
     let before = dir.list("streams/2").unwrap().len();
     let s2 = age.stream(&key("a", "aged"), &Labels::new()).unwrap();
     for i in 0..40 {
-        s2.append(Timestamp(T0 + i * 60 * S), LogStream::Stdout, b"tick").unwrap();
+        s2.append(Timestamp(T0 + i * 60 * S), LogStream::Stdout, b"tick")
+            .unwrap();
         s2.flush().unwrap();
     }
     assert_eq!(before, 0);
-    assert_eq!(dir.list("streams/2").unwrap().len(), 4, "40 minutes / 10-minute segments");
+    assert_eq!(
+        dir.list("streams/2").unwrap().len(),
+        4,
+        "40 minutes / 10-minute segments"
+    );
 }
 
 fn range_query_reads_only_the_window(dir: Arc<dyn Directory>) {
-    let store = Store::open(dir, Config { segment_bytes: 64 * 1024, ..small() }).unwrap();
+    let store = Store::open(
+        dir,
+        Config {
+            segment_bytes: 64 * 1024,
+            ..small()
+        },
+    )
+    .unwrap();
     let s = store.stream(&key("a", "p"), &Labels::new()).unwrap();
     for i in 0..20_000 {
-        s.append(Timestamp(T0 + i * S), LogStream::Stdout, format!("{i:08} some log text here").as_bytes())
-            .unwrap();
+        s.append(
+            Timestamp(T0 + i * S),
+            LogStream::Stdout,
+            format!("{i:08} some log text here").as_bytes(),
+        )
+        .unwrap();
     }
     store.flush().unwrap();
     let total = store.disk_bytes();
     let before = store.bytes_read();
     let page = store
-        .query(&Query::new(StreamSelector::stream(&key("a", "p"))).range(Timestamp(T0 + 10_000 * S), Timestamp(T0 + 10_300 * S)))
+        .query(
+            &Query::new(StreamSelector::stream(&key("a", "p")))
+                .range(Timestamp(T0 + 10_000 * S), Timestamp(T0 + 10_300 * S)),
+        )
         .unwrap();
     let read = store.bytes_read() - before;
     assert_eq!(page.lines.len(), 300);
@@ -112,7 +150,16 @@ fn range_query_reads_only_the_window(dir: Arc<dyn Directory>) {
     assert!(page.next_cursor.is_none());
     assert!(read * 20 < total, "read {read} of {total} bytes");
     // Empty and boundary ranges.
-    let q = |a: i64, b: i64| store.query(&Query::new(StreamSelector::default()).range(Timestamp(T0 + a * S), Timestamp(T0 + b * S))).unwrap().lines.len();
+    let q = |a: i64, b: i64| {
+        store
+            .query(
+                &Query::new(StreamSelector::default())
+                    .range(Timestamp(T0 + a * S), Timestamp(T0 + b * S)),
+            )
+            .unwrap()
+            .lines
+            .len()
+    };
     assert_eq!(q(5, 5), 0);
     assert_eq!(q(-100, 1), 1);
     assert_eq!(q(19_999, 30_000), 1);
@@ -125,30 +172,92 @@ fn merge_order_across_streams(dir: Arc<dyn Directory>) {
     let db = Labels::from([("app".to_string(), "db".to_string())]);
     // Three streams, interleaved timestamps, with ties.
     for i in 0..300i64 {
-        store.append(&key("shop", "web-0"), &web, Timestamp(T0 + i * 3 * S), LogStream::Stdout, format!("w0 {i}").as_bytes()).unwrap();
-        store.append(&key("shop", "web-1"), &web, Timestamp(T0 + (i * 2 + 1) * S), LogStream::Stdout, format!("w1 {i}").as_bytes()).unwrap();
-        store.append(&key("shop", "db-0"), &db, Timestamp(T0 + i * 3 * S), LogStream::Stdout, format!("d0 {i}").as_bytes()).unwrap();
-        store.append(&key("other", "x"), &web, Timestamp(T0 + i * S), LogStream::Stdout, b"other tenant").unwrap();
+        store
+            .append(
+                &key("shop", "web-0"),
+                &web,
+                Timestamp(T0 + i * 3 * S),
+                LogStream::Stdout,
+                format!("w0 {i}").as_bytes(),
+            )
+            .unwrap();
+        store
+            .append(
+                &key("shop", "web-1"),
+                &web,
+                Timestamp(T0 + (i * 2 + 1) * S),
+                LogStream::Stdout,
+                format!("w1 {i}").as_bytes(),
+            )
+            .unwrap();
+        store
+            .append(
+                &key("shop", "db-0"),
+                &db,
+                Timestamp(T0 + i * 3 * S),
+                LogStream::Stdout,
+                format!("d0 {i}").as_bytes(),
+            )
+            .unwrap();
+        store
+            .append(
+                &key("other", "x"),
+                &web,
+                Timestamp(T0 + i * S),
+                LogStream::Stdout,
+                b"other tenant",
+            )
+            .unwrap();
     }
-    let sel = StreamSelector::namespaces(["shop"]).with_labels(LabelSelector::parse("app=web").unwrap());
+    let sel =
+        StreamSelector::namespaces(["shop"]).with_labels(LabelSelector::parse("app=web").unwrap());
     let fwd = store.query(&Query::new(sel.clone())).unwrap().lines;
     assert_eq!(fwd.len(), 600);
     assert!(fwd.windows(2).all(|w| w[0].position < w[1].position));
-    assert!(fwd.iter().all(|l| l.key.namespace == "shop" && l.key.pod.starts_with("web")));
-    let mut back = store.query(&Query::new(sel).direction(Direction::Backward)).unwrap().lines;
+    assert!(fwd
+        .iter()
+        .all(|l| l.key.namespace == "shop" && l.key.pod.starts_with("web")));
+    let mut back = store
+        .query(&Query::new(sel).direction(Direction::Backward))
+        .unwrap()
+        .lines;
     back.reverse();
     assert_eq!(back, fwd);
-    let pods = store.query(&Query::new(StreamSelector::namespaces(["shop"]).with_pod("db-0"))).unwrap().lines;
+    let pods = store
+        .query(&Query::new(
+            StreamSelector::namespaces(["shop"]).with_pod("db-0"),
+        ))
+        .unwrap()
+        .lines;
     assert_eq!(pods.len(), 300);
-    assert_eq!(store.streams(&StreamSelector::namespaces(["shop"])).len(), 3);
+    assert_eq!(
+        store.streams(&StreamSelector::namespaces(["shop"])).len(),
+        3
+    );
 }
 
 fn paging_forward_and_backward(dir: Arc<dyn Directory>) {
     let store = Store::open(dir, small()).unwrap();
     for i in 0..500i64 {
         // Many equal timestamps across and within streams.
-        store.append(&key("a", "p1"), &Labels::new(), Timestamp(T0 + (i / 7) * S), LogStream::Stdout, format!("p1 {i}").as_bytes()).unwrap();
-        store.append(&key("a", "p2"), &Labels::new(), Timestamp(T0 + (i / 5) * S), LogStream::Stderr, format!("p2 {i}").as_bytes()).unwrap();
+        store
+            .append(
+                &key("a", "p1"),
+                &Labels::new(),
+                Timestamp(T0 + (i / 7) * S),
+                LogStream::Stdout,
+                format!("p1 {i}").as_bytes(),
+            )
+            .unwrap();
+        store
+            .append(
+                &key("a", "p2"),
+                &Labels::new(),
+                Timestamp(T0 + (i / 5) * S),
+                LogStream::Stderr,
+                format!("p2 {i}").as_bytes(),
+            )
+            .unwrap();
     }
     for direction in [Direction::Forward, Direction::Backward] {
         let base = Query::new(StreamSelector::namespaces(["a"]))
@@ -178,81 +287,239 @@ fn paging_forward_and_backward(dir: Arc<dyn Directory>) {
 fn filters_and_bad_input(dir: Arc<dyn Directory>) {
     let store = Store::open(dir, small()).unwrap();
     for i in 0..1000i64 {
-        let text = if i % 100 == 7 { format!("ERROR code={i}") } else { format!("info {i}") };
-        store.append(&key("a", "p"), &Labels::new(), Timestamp(T0 + i * S), LogStream::Stdout, text.as_bytes()).unwrap();
+        let text = if i % 100 == 7 {
+            format!("ERROR code={i}")
+        } else {
+            format!("info {i}")
+        };
+        store
+            .append(
+                &key("a", "p"),
+                &Labels::new(),
+                Timestamp(T0 + i * S),
+                LogStream::Stdout,
+                text.as_bytes(),
+            )
+            .unwrap();
     }
-    let kw = store.query(&Query::new(StreamSelector::default()).filter(Filter::Keyword("ERROR".into()))).unwrap();
+    let kw = store
+        .query(&Query::new(StreamSelector::default()).filter(Filter::Keyword("ERROR".into())))
+        .unwrap();
     assert_eq!(kw.lines.len(), 10);
-    let re = store.query(&Query::new(StreamSelector::default()).filter(Filter::Regex(r"code=\d*07$".into()))).unwrap();
-    assert_eq!(texts(&re.lines), vec!["ERROR code=107", "ERROR code=207", "ERROR code=307", "ERROR code=407", "ERROR code=507", "ERROR code=607", "ERROR code=707", "ERROR code=807", "ERROR code=907"]);
-    let bad_re = store.query(&Query::new(StreamSelector::default()).filter(Filter::Regex("(".into())));
+    let re = store
+        .query(&Query::new(StreamSelector::default()).filter(Filter::Regex(r"code=\d*07$".into())))
+        .unwrap();
+    assert_eq!(
+        texts(&re.lines),
+        vec![
+            "ERROR code=107",
+            "ERROR code=207",
+            "ERROR code=307",
+            "ERROR code=407",
+            "ERROR code=507",
+            "ERROR code=607",
+            "ERROR code=707",
+            "ERROR code=807",
+            "ERROR code=907"
+        ]
+    );
+    let bad_re =
+        store.query(&Query::new(StreamSelector::default()).filter(Filter::Regex("(".into())));
     assert!(matches!(bad_re, Err(Error::InvalidRegex { .. })));
-    let bad_range = store.query(&Query::new(StreamSelector::default()).range(Timestamp(T0 + S), Timestamp(T0)));
+    let bad_range =
+        store.query(&Query::new(StreamSelector::default()).range(Timestamp(T0 + S), Timestamp(T0)));
     let err = bad_range.unwrap_err();
     assert!(matches!(err, Error::InvalidRange { .. }));
     assert!(err.to_string().contains("is after"));
     let bad_cursor = store.query(&Query::new(StreamSelector::default()).cursor("nope"));
     assert!(matches!(bad_cursor, Err(Error::InvalidCursor(_))));
-    assert!(matches!(Timestamp::parse_rfc3339("10:02"), Err(Error::BadTime { .. })));
-    assert!(matches!(store.append(&StreamKey::new("a", "b/c", "d"), &Labels::new(), Timestamp(0), LogStream::Stdout, b"x"), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        Timestamp::parse_rfc3339("10:02"),
+        Err(Error::BadTime { .. })
+    ));
+    assert!(matches!(
+        store.append(
+            &StreamKey::new("a", "b/c", "d"),
+            &Labels::new(),
+            Timestamp(0),
+            LogStream::Stdout,
+            b"x"
+        ),
+        Err(Error::InvalidKey(_))
+    ));
 }
 
 fn retention_by_age_and_size(dir: Arc<dyn Directory>) {
-    let store = Store::open(dir.clone(), Config { segment_bytes: 2048, ..small() }).unwrap();
+    let store = Store::open(
+        dir.clone(),
+        Config {
+            segment_bytes: 2048,
+            ..small()
+        },
+    )
+    .unwrap();
     for i in 0..3000i64 {
         for (ns, pod) in [("t1", "a"), ("t1", "b"), ("t2", "c")] {
-            store.append(&key(ns, pod), &Labels::new(), Timestamp(T0 + i * S), LogStream::Stdout, format!("{pod} {i} {}", "y".repeat(30)).as_bytes()).unwrap();
+            store
+                .append(
+                    &key(ns, pod),
+                    &Labels::new(),
+                    Timestamp(T0 + i * S),
+                    LogStream::Stdout,
+                    format!("{pod} {i} {}", "y".repeat(30)).as_bytes(),
+                )
+                .unwrap();
         }
     }
     store.flush().unwrap();
-    let t2_before = store.query(&Query::new(StreamSelector::namespaces(["t2"]))).unwrap().lines;
+    let t2_before = store
+        .query(&Query::new(StreamSelector::namespaces(["t2"])))
+        .unwrap()
+        .lines;
     // Age: keep the last ~1000 s of tenant t1.
     let now = Timestamp(T0 + 3000 * S);
     let r = store
-        .apply_retention(&[RetentionRule { namespaces: vec!["t1".into()], max_age: Some(Duration::from_secs(1000)), max_bytes: None }], now)
+        .apply_retention(
+            &[RetentionRule {
+                namespaces: vec!["t1".into()],
+                max_age: Some(Duration::from_secs(1000)),
+                max_bytes: None,
+            }],
+            now,
+        )
         .unwrap();
     assert!(r.segments_deleted > 0);
-    let t1 = store.query(&Query::new(StreamSelector::namespaces(["t1"]))).unwrap().lines;
+    let t1 = store
+        .query(&Query::new(StreamSelector::namespaces(["t1"])))
+        .unwrap()
+        .lines;
     let oldest = t1.first().unwrap().position.ts;
-    assert!(oldest.0 >= T0 + 1000 * S - 600 * S, "whole segments only, none newer than the cutoff deleted");
-    assert!(t1.iter().filter(|l| l.position.ts.0 >= T0 + 2000 * S).count() == 2000, "everything inside the age kept");
+    assert!(
+        oldest.0 >= T0 + 1000 * S - 600 * S,
+        "whole segments only, none newer than the cutoff deleted"
+    );
+    assert!(
+        t1.iter()
+            .filter(|l| l.position.ts.0 >= T0 + 2000 * S)
+            .count()
+            == 2000,
+        "everything inside the age kept"
+    );
     // Other tenant untouched.
-    assert_eq!(store.query(&Query::new(StreamSelector::namespaces(["t2"]))).unwrap().lines, t2_before);
+    assert_eq!(
+        store
+            .query(&Query::new(StreamSelector::namespaces(["t2"])))
+            .unwrap()
+            .lines,
+        t2_before
+    );
     // Size: shrink t2 under a budget.
     let budget = 8 * 1024;
-    store.apply_retention(&[RetentionRule { namespaces: vec!["t2".into()], max_age: None, max_bytes: Some(budget) }], now).unwrap();
+    store
+        .apply_retention(
+            &[RetentionRule {
+                namespaces: vec!["t2".into()],
+                max_age: None,
+                max_bytes: Some(budget),
+            }],
+            now,
+        )
+        .unwrap();
     let t2_info = store.streams(&StreamSelector::namespaces(["t2"]));
-    assert!(t2_info[0].bytes_on_disk <= budget + 2048 + 1024, "{t2_info:?}");
-    let t2_after = store.query(&Query::new(StreamSelector::namespaces(["t2"]))).unwrap().lines;
+    assert!(
+        t2_info[0].bytes_on_disk <= budget + 2048 + 1024,
+        "{t2_info:?}"
+    );
+    let t2_after = store
+        .query(&Query::new(StreamSelector::namespaces(["t2"])))
+        .unwrap()
+        .lines;
     assert!(t2_after.len() < t2_before.len());
     assert_eq!(t2_after.last(), t2_before.last(), "the newest lines stay");
     // Survives reopen: deleted segments stay deleted.
     drop(store);
     let store = Store::open(dir, small()).unwrap();
-    assert_eq!(store.query(&Query::new(StreamSelector::namespaces(["t2"]))).unwrap().lines, t2_after);
+    assert_eq!(
+        store
+            .query(&Query::new(StreamSelector::namespaces(["t2"])))
+            .unwrap()
+            .lines,
+        t2_after
+    );
 }
 
 fn odd_lines_are_stored_safely(dir: Arc<dyn Directory>) {
-    let store = Store::open(dir.clone(), Config { max_line_bytes: 1 << 20, ..small() }).unwrap();
+    let store = Store::open(
+        dir.clone(),
+        Config {
+            max_line_bytes: 1 << 20,
+            ..small()
+        },
+    )
+    .unwrap();
     let k = key("a", "p");
-    store.append(&k, &Labels::new(), Timestamp(T0), LogStream::Stdout, b"\xff\xfe not utf-8 \x00 nul").unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0),
+            LogStream::Stdout,
+            b"\xff\xfe not utf-8 \x00 nul",
+        )
+        .unwrap();
     let huge = vec![b'z'; 10 * 1024 * 1024];
-    store.append(&k, &Labels::new(), Timestamp(T0 + 1), LogStream::Stdout, &huge).unwrap();
-    store.append(&k, &Labels::new(), Timestamp(T0 + 2), LogStream::Stdout, b"").unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 1),
+            LogStream::Stdout,
+            &huge,
+        )
+        .unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 2),
+            LogStream::Stdout,
+            b"",
+        )
+        .unwrap();
     // An earlier timestamp keeps arrival order (stored at the stream's last time).
-    store.append(&k, &Labels::new(), Timestamp(T0 - 5 * S), LogStream::Stderr, b"late").unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 - 5 * S),
+            LogStream::Stderr,
+            b"late",
+        )
+        .unwrap();
     store.flush().unwrap();
     drop(store);
     let store = Store::open(dir, small()).unwrap();
-    let lines = store.query(&Query::new(StreamSelector::default())).unwrap().lines;
+    let lines = store
+        .query(&Query::new(StreamSelector::default()))
+        .unwrap()
+        .lines;
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0].text, b"\xff\xfe not utf-8 \x00 nul");
     assert!(lines[1].truncated);
     assert!(lines[1].text.starts_with(&[b'z'; 1000]));
-    assert!(lines[1].text.ends_with(format!("{}]", 9 * 1024 * 1024).as_bytes()));
+    assert!(lines[1]
+        .text
+        .ends_with(format!("{}]", 9 * 1024 * 1024).as_bytes()));
     assert!(lines[1].text.len() < (1 << 20) + 100);
     assert_eq!(lines[2].text, b"");
-    assert_eq!((lines[3].text.as_slice(), lines[3].stream, lines[3].position.ts), (&b"late"[..], LogStream::Stderr, Timestamp(T0 + 2)));
+    assert_eq!(
+        (
+            lines[3].text.as_slice(),
+            lines[3].stream,
+            lines[3].position.ts
+        ),
+        (&b"late"[..], LogStream::Stderr, Timestamp(T0 + 2))
+    );
 }
 
 fn resume_point_counts_equal_timestamps(dir: Arc<dyn Directory>) {
@@ -261,31 +528,60 @@ fn resume_point_counts_equal_timestamps(dir: Arc<dyn Directory>) {
     assert!(store.resume_point(&k).is_none());
     // 600 lines, the last 300 share one timestamp (spanning blocks).
     for i in 0..600i64 {
-        store.append(&k, &Labels::new(), Timestamp(T0 + i.min(300)), LogStream::Stdout, format!("{i} padding padding").as_bytes()).unwrap();
+        store
+            .append(
+                &k,
+                &Labels::new(),
+                Timestamp(T0 + i.min(300)),
+                LogStream::Stdout,
+                format!("{i} padding padding").as_bytes(),
+            )
+            .unwrap();
     }
     store.flush().unwrap();
     drop(store);
     let store = Store::open(dir, small()).unwrap();
     let p = store.resume_point(&k).unwrap();
-    assert_eq!((p.last, p.lines_at_last, p.next_seq), (Timestamp(T0 + 300), 300, 600));
+    assert_eq!(
+        (p.last, p.lines_at_last, p.next_seq),
+        (Timestamp(T0 + 300), 300, 600)
+    );
     // A resumed source repeats from a second earlier: nothing is stored twice.
     let mut f = ResumeFilter::new(Some(p));
     for i in 0..700i64 {
         let ts = Timestamp(T0 + i.min(300) + if i >= 600 { 1 } else { 0 });
         if f.admit(ts) {
-            store.append(&k, &Labels::new(), ts, LogStream::Stdout, format!("{i} padding padding").as_bytes()).unwrap();
+            store
+                .append(
+                    &k,
+                    &Labels::new(),
+                    ts,
+                    LogStream::Stdout,
+                    format!("{i} padding padding").as_bytes(),
+                )
+                .unwrap();
         }
     }
-    let lines = store.query(&Query::new(StreamSelector::default())).unwrap().lines;
+    let lines = store
+        .query(&Query::new(StreamSelector::default()))
+        .unwrap()
+        .lines;
     assert_eq!(lines.len(), 700);
-    assert!(lines.iter().enumerate().all(|(i, l)| l.text.starts_with(format!("{i} ").as_bytes())));
+    assert!(lines
+        .iter()
+        .enumerate()
+        .all(|(i, l)| l.text.starts_with(format!("{i} ").as_bytes())));
 }
 
 #[test]
 fn crash_at_any_point_keeps_complete_blocks() {
     use rand::{Rng, SeedableRng};
     let dir = MemoryDirectory::new();
-    let cfg = Config { block_bytes: 1 << 30, segment_bytes: 6000, ..small() };
+    let cfg = Config {
+        block_bytes: 1 << 30,
+        segment_bytes: 6000,
+        ..small()
+    };
     let store = Store::open(Arc::new(dir.clone()), cfg.clone()).unwrap();
     let k = key("a", "p");
     let s = store.stream(&k, &Labels::new()).unwrap();
@@ -294,16 +590,28 @@ fn crash_at_any_point_keeps_complete_blocks() {
     let mut n = 0u64;
     for round in 0..60i64 {
         for j in 0..(round % 5 + 1) {
-            s.append(Timestamp(T0 + round * S + j), LogStream::Stdout, format!("r{round} j{j} {}", "q".repeat((round % 7) as usize * 9)).as_bytes()).unwrap();
+            s.append(
+                Timestamp(T0 + round * S + j),
+                LogStream::Stdout,
+                format!("r{round} j{j} {}", "q".repeat((round % 7) as usize * 9)).as_bytes(),
+            )
+            .unwrap();
             n += 1;
         }
         s.flush().unwrap();
         let files = dir.list("streams/1").unwrap();
         let last = files.last().unwrap();
         let path = format!("streams/1/{last}");
-        marks.push((path.clone(), dir.read_all(&path).unwrap().unwrap().len() as u64, n));
+        marks.push((
+            path.clone(),
+            dir.read_all(&path).unwrap().unwrap().len() as u64,
+            n,
+        ));
     }
-    let full = store.query(&Query::new(StreamSelector::default())).unwrap().lines;
+    let full = store
+        .query(&Query::new(StreamSelector::default()))
+        .unwrap()
+        .lines;
     let active = marks.last().unwrap().0.clone();
     let len = marks.last().unwrap().1;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -318,17 +626,46 @@ fn crash_at_any_point_keeps_complete_blocks() {
             .map(|m| m.2)
             .max()
             .unwrap_or(0);
-        let expect = expect.max(marks.iter().filter(|(p, _, _)| *p != active).map(|m| m.2).max().unwrap_or(0));
+        let expect = expect.max(
+            marks
+                .iter()
+                .filter(|(p, _, _)| *p != active)
+                .map(|m| m.2)
+                .max()
+                .unwrap_or(0),
+        );
         let reopened = Store::open(Arc::new(img.clone()), cfg.clone()).unwrap();
-        let got = reopened.query(&Query::new(StreamSelector::default())).unwrap().lines;
+        let got = reopened
+            .query(&Query::new(StreamSelector::default()))
+            .unwrap()
+            .lines;
         assert_eq!(got.len() as u64, expect, "cut at {cut}");
-        assert_eq!(got[..], full[..got.len()], "cut at {cut}: kept lines are intact");
+        assert_eq!(
+            got[..],
+            full[..got.len()],
+            "cut at {cut}: kept lines are intact"
+        );
         // The store goes on writing after the tear.
-        let p = reopened.append(&k, &Labels::new(), Timestamp(T0 + 100 * S), LogStream::Stdout, b"after crash").unwrap();
+        let p = reopened
+            .append(
+                &k,
+                &Labels::new(),
+                Timestamp(T0 + 100 * S),
+                LogStream::Stdout,
+                b"after crash",
+            )
+            .unwrap();
         assert_eq!(p.seq, expect);
         reopened.flush().unwrap();
         let again = Store::open(Arc::new(img), cfg.clone()).unwrap();
-        assert_eq!(again.query(&Query::new(StreamSelector::default())).unwrap().lines.len() as u64, expect + 1);
+        assert_eq!(
+            again
+                .query(&Query::new(StreamSelector::default()))
+                .unwrap()
+                .lines
+                .len() as u64,
+            expect + 1
+        );
     }
 }
 
@@ -338,11 +675,22 @@ fn torn_footer_and_flipped_bits() {
     let cfg = small();
     let store = Store::open(Arc::new(dir.clone()), cfg.clone()).unwrap();
     for i in 0..2000i64 {
-        store.append(&key("a", "p"), &Labels::new(), Timestamp(T0 + i), LogStream::Stdout, format!("{i} {}", "w".repeat(50)).as_bytes()).unwrap();
+        store
+            .append(
+                &key("a", "p"),
+                &Labels::new(),
+                Timestamp(T0 + i),
+                LogStream::Stdout,
+                format!("{i} {}", "w".repeat(50)).as_bytes(),
+            )
+            .unwrap();
     }
     store.seal_all().unwrap();
     assert!(dir.list("streams/1").unwrap().len() > 1);
-    let full = store.query(&Query::new(StreamSelector::default())).unwrap().lines;
+    let full = store
+        .query(&Query::new(StreamSelector::default()))
+        .unwrap()
+        .lines;
     let files = dir.list("streams/1").unwrap();
     let last = format!("streams/1/{}", files.last().unwrap());
     let len = dir.read_all(&last).unwrap().unwrap().len() as u64;
@@ -350,7 +698,12 @@ fn torn_footer_and_flipped_bits() {
     let img = image(&dir);
     img.truncate(&last, len - 10).unwrap();
     let s = Store::open(Arc::new(img.clone()), cfg.clone()).unwrap();
-    assert_eq!(s.query(&Query::new(StreamSelector::default())).unwrap().lines, full);
+    assert_eq!(
+        s.query(&Query::new(StreamSelector::default()))
+            .unwrap()
+            .lines,
+        full
+    );
     // A flipped bit in an old sealed block is reported, not silently served.
     let first = format!("streams/1/{}", files[0]);
     let mut data = img.read_all(&first).unwrap().unwrap();
@@ -363,12 +716,24 @@ fn torn_footer_and_flipped_bits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_seam_has_no_gap_and_no_duplicate() {
-    let store = Store::in_memory(Config { tail_capacity: 16, ..small() }).unwrap();
+    let store = Store::in_memory(Config {
+        tail_capacity: 16,
+        ..small()
+    })
+    .unwrap();
     let writers = 3;
     let per_writer = 2000u64;
     for w in 0..writers {
         for i in 0..100 {
-            store.append(&key("a", &format!("p{w}")), &Labels::new(), Timestamp(T0 + i), LogStream::Stdout, format!("{w}:{i}").as_bytes()).unwrap();
+            store
+                .append(
+                    &key("a", &format!("p{w}")),
+                    &Labels::new(),
+                    Timestamp(T0 + i),
+                    LogStream::Stdout,
+                    format!("{w}:{i}").as_bytes(),
+                )
+                .unwrap();
         }
     }
     let start = tokio::sync::Barrier::new(writers as usize + 1);
@@ -380,7 +745,15 @@ async fn tail_seam_has_no_gap_and_no_duplicate() {
         handles.push(tokio::spawn(async move {
             start.wait().await;
             for i in 100..per_writer {
-                store.append(&key("a", &format!("p{w}")), &Labels::new(), Timestamp(T0 + i as i64), LogStream::Stdout, format!("{w}:{i}").as_bytes()).unwrap();
+                store
+                    .append(
+                        &key("a", &format!("p{w}")),
+                        &Labels::new(),
+                        Timestamp(T0 + i as i64),
+                        LogStream::Stdout,
+                        format!("{w}:{i}").as_bytes(),
+                    )
+                    .unwrap();
                 if i % 50 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -390,7 +763,11 @@ async fn tail_seam_has_no_gap_and_no_duplicate() {
     start.wait().await;
     // Subscribe while the writers run; a capacity of 16 forces lag and catch-up.
     let mut tail = store
-        .tail(TailRequest { selector: StreamSelector::namespaces(["a"]), filter: None, start: TailStart::Last(10) })
+        .tail(TailRequest {
+            selector: StreamSelector::namespaces(["a"]),
+            filter: None,
+            start: TailStart::Last(10),
+        })
         .unwrap();
     let mut seen: Vec<Vec<u64>> = vec![Vec::new(); writers as usize];
     let mut got = 0;
@@ -407,7 +784,7 @@ async fn tail_seam_has_no_gap_and_no_duplicate() {
         seen[w].push(i);
         got += 1;
         slow += 1;
-        if slow % 500 == 0 {
+        if slow.is_multiple_of(500) {
             tokio::time::sleep(Duration::from_millis(5)).await; // be a slow reader now and then
         }
         if seen.iter().all(|s| s.last() == Some(&(per_writer - 1))) {
@@ -419,12 +796,20 @@ async fn tail_seam_has_no_gap_and_no_duplicate() {
     }
     for s in &seen {
         // Each stream: consecutive numbers from its first delivered line to the end.
-        assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "gap or duplicate: {:?}", &s[..s.len().min(20)]);
+        assert!(
+            s.windows(2).all(|w| w[1] == w[0] + 1),
+            "gap or duplicate: {:?}",
+            &s[..s.len().min(20)]
+        );
     }
     let firsts: u64 = seen.iter().map(|s| s[0]).sum();
     assert!(got > 0 && firsts < writers * per_writer);
     // The backlog was the last 10 lines at subscription time.
-    let from_backlog: usize = seen.iter().map(|s| s.len()).sum::<usize>() - seen.iter().map(|s| (per_writer - s[0]) as usize).sum::<usize>();
+    let from_backlog: usize = seen.iter().map(|s| s.len()).sum::<usize>()
+        - seen
+            .iter()
+            .map(|s| (per_writer - s[0]) as usize)
+            .sum::<usize>();
     assert_eq!(from_backlog, 0);
 }
 
@@ -433,23 +818,75 @@ async fn tail_from_cursor_continues_a_query() {
     let store = Store::in_memory(small()).unwrap();
     let k = key("a", "p");
     for i in 0..50i64 {
-        store.append(&k, &Labels::new(), Timestamp(T0 + i), LogStream::Stdout, format!("{i}").as_bytes()).unwrap();
+        store
+            .append(
+                &k,
+                &Labels::new(),
+                Timestamp(T0 + i),
+                LogStream::Stdout,
+                format!("{i}").as_bytes(),
+            )
+            .unwrap();
     }
-    let page = store.query(&Query::new(StreamSelector::default()).limit(20)).unwrap();
-    let mut tail = store
-        .tail(TailRequest { selector: StreamSelector::default(), filter: Some(Filter::Regex("^[0-9]+$".into())), start: TailStart::After(page.lines.last().unwrap().cursor()) })
+    let page = store
+        .query(&Query::new(StreamSelector::default()).limit(20))
         .unwrap();
-    store.append(&k, &Labels::new(), Timestamp(T0 + 50), LogStream::Stdout, b"50").unwrap();
-    store.append(&k, &Labels::new(), Timestamp(T0 + 51), LogStream::Stdout, b"skip me").unwrap();
-    store.append(&k, &Labels::new(), Timestamp(T0 + 52), LogStream::Stdout, b"52").unwrap();
+    let mut tail = store
+        .tail(TailRequest {
+            selector: StreamSelector::default(),
+            filter: Some(Filter::Regex("^[0-9]+$".into())),
+            start: TailStart::After(page.lines.last().unwrap().cursor()),
+        })
+        .unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 50),
+            LogStream::Stdout,
+            b"50",
+        )
+        .unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 51),
+            LogStream::Stdout,
+            b"skip me",
+        )
+        .unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 52),
+            LogStream::Stdout,
+            b"52",
+        )
+        .unwrap();
     let mut got = Vec::new();
     while got.len() < 32 {
         got.push(tail.next().await.unwrap().text_lossy().into_owned());
     }
     let want: Vec<String> = (20..51).chain([52]).map(|i| i.to_string()).collect();
     assert_eq!(got, want);
-    let mut now = store.tail(TailRequest { selector: StreamSelector::default(), filter: None, start: TailStart::Now }).unwrap();
-    store.append(&k, &Labels::new(), Timestamp(T0 + 60), LogStream::Stdout, b"new").unwrap();
+    let mut now = store
+        .tail(TailRequest {
+            selector: StreamSelector::default(),
+            filter: None,
+            start: TailStart::Now,
+        })
+        .unwrap();
+    store
+        .append(
+            &k,
+            &Labels::new(),
+            Timestamp(T0 + 60),
+            LogStream::Stdout,
+            b"new",
+        )
+        .unwrap();
     assert_eq!(now.next().await.unwrap().text, b"new");
     drop(store);
     drop(tail);

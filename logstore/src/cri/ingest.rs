@@ -134,13 +134,20 @@ impl Follower {
         let mut report = IngestReport::default();
         let mut dirs = Vec::new();
         for pod in read_dir_sorted(&self.root)? {
-            let Some(pod_name) = pod.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
-            let Some((ns, pod_n, _uid)) = parse_pod_dir(&pod_name) else { continue };
+            let Some(pod_name) = pod.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
+            let Some((ns, pod_n, _uid)) = parse_pod_dir(&pod_name) else {
+                continue;
+            };
             if !pod.is_dir() {
                 continue;
             }
             for cdir in read_dir_sorted(&pod)? {
-                let Some(container) = cdir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+                let Some(container) = cdir.file_name().and_then(|n| n.to_str()).map(str::to_owned)
+                else {
+                    continue;
+                };
                 if cdir.is_dir() {
                     dirs.push((cdir, StreamKey::new(ns, pod_n, container)));
                 }
@@ -152,12 +159,15 @@ impl Follower {
             }
             let first_pass = self.first_pass;
             let store = self.store.clone();
-            let c = self.containers.entry(cdir.clone()).or_insert_with(|| Container {
-                key,
-                handle: None,
-                files: HashMap::new(),
-                partial: None,
-            });
+            let c = self
+                .containers
+                .entry(cdir.clone())
+                .or_insert_with(|| Container {
+                    key,
+                    handle: None,
+                    files: HashMap::new(),
+                    partial: None,
+                });
             report.add(c.poll(&store, &cdir, first_pass)?);
         }
         self.first_pass = false;
@@ -198,8 +208,16 @@ impl Container {
         let mut report = IngestReport::default();
         let mut found: Vec<Candidate> = Vec::new();
         for path in read_dir_sorted(dir)? {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(LogFileName::parse) else { continue };
-            let Ok(meta) = fs::metadata(&path) else { continue }; // vanished meanwhile
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(LogFileName::parse)
+            else {
+                continue;
+            };
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            }; // vanished meanwhile
             if !meta.is_file() {
                 continue;
             }
@@ -211,7 +229,11 @@ impl Container {
             });
         }
         // A .gz next to its plain twin is the same content being compressed.
-        let plain: Vec<String> = found.iter().filter(|c| !c.name.gz).map(|c| c.name.plain_name()).collect();
+        let plain: Vec<String> = found
+            .iter()
+            .filter(|c| !c.name.gz)
+            .map(|c| c.name.plain_name())
+            .collect();
         found.retain(|c| !c.name.gz || !plain.contains(&c.name.plain_name()));
         self.files.retain(|id, _| found.iter().any(|c| c.id == *id));
         // Order by first timestamp (peeking new files), then name.
@@ -237,9 +259,15 @@ impl Container {
             }
             // Files present at start and compressed copies may hold stored lines.
             let arm = is_new && (first_pass || c.name.gz);
-            let mut filter = if arm { Some(ResumeFilter::new(handle.resume_point())) } else { None };
+            let mut filter = if arm {
+                Some(ResumeFilter::new(handle.resume_point()))
+            } else {
+                None
+            };
             let mut offset = state.offset;
-            if let (Some(f), Some(p), false, 0) = (&filter, handle.resume_point(), c.name.gz, offset) {
+            if let (Some(f), Some(p), false, 0) =
+                (&filter, handle.resume_point(), c.name.gz, offset)
+            {
                 // Skip a whole file that ends before the resume point, reading only its tail.
                 if !f.is_past_seam() && last_ts(&c.path, c.len).is_some_and(|t| t < p.last.0) {
                     state.offset = c.len;
@@ -341,12 +369,15 @@ impl Sink<'_> {
             total: 0,
         });
         let room = (self.max + 1).saturating_sub(p.buf.len());
-        p.buf.extend_from_slice(&rec.text[..rec.text.len().min(room)]);
+        p.buf
+            .extend_from_slice(&rec.text[..rec.text.len().min(room)]);
         p.total += rec.text.len();
         if rec.partial {
             return Ok(());
         }
-        let Some(p) = self.partial.take() else { return Ok(()) };
+        let Some(p) = self.partial.take() else {
+            return Ok(());
+        };
         if let Some(f) = self.filter.as_deref_mut() {
             if !f.admit(p.ts) {
                 self.report.lines_skipped += 1;

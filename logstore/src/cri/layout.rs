@@ -6,7 +6,8 @@
 pub fn parse_pod_dir(name: &str) -> Option<(&str, &str, &str)> {
     let mut parts = name.split('_');
     let (ns, pod, uid) = (parts.next()?, parts.next()?, parts.next()?);
-    (parts.next().is_none() && !ns.is_empty() && !pod.is_empty() && !uid.is_empty()).then_some((ns, pod, uid))
+    (parts.next().is_none() && !ns.is_empty() && !pod.is_empty() && !uid.is_empty())
+        .then_some((ns, pod, uid))
 }
 
 /// A log file name inside a container folder.
@@ -29,7 +30,8 @@ impl LogFileName {
         let restart = n.parse().ok()?;
         let rotated = match rest {
             "" => None,
-            r => Some(r.strip_prefix('.')?.to_owned()).filter(|s| !s.is_empty() && !s.ends_with(".tmp")),
+            r => Some(r.strip_prefix('.')?.to_owned())
+                .filter(|s| !s.is_empty() && !s.ends_with(".tmp")),
         };
         if rest.is_empty() && gz {
             return None;
@@ -37,7 +39,11 @@ impl LogFileName {
         if !rest.is_empty() && rotated.is_none() {
             return None;
         }
-        Some(LogFileName { restart, rotated, gz })
+        Some(LogFileName {
+            restart,
+            rotated,
+            gz,
+        })
     }
 
     /// The live file the kubelet still writes to.
@@ -60,7 +66,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(parse_pod_dir("shop_web-0_1234-abcd"), Some(("shop", "web-0", "1234-abcd")));
+        assert_eq!(
+            parse_pod_dir("shop_web-0_1234-abcd"),
+            Some(("shop", "web-0", "1234-abcd"))
+        );
         assert_eq!(parse_pod_dir("shop_web-0"), None);
         assert_eq!(parse_pod_dir("a_b_c_d"), None);
         let live = LogFileName::parse("0.log").unwrap();

@@ -33,7 +33,12 @@ pub fn parse_cri_line(line: &[u8]) -> Result<CriLine<'_>, &'static str> {
         [b'F'] => (false, &[][..]),
         _ => return Err("tag is neither P nor F"),
     };
-    Ok(CriLine { ts, stream, partial, text })
+    Ok(CriLine {
+        ts,
+        stream,
+        partial,
+        text,
+    })
 }
 
 #[cfg(test)]
@@ -46,12 +51,25 @@ mod tests {
         assert_eq!(l.stream, LogStream::Stderr);
         assert!(!l.partial);
         assert_eq!(l.text, b"oops: bad thing");
-        assert_eq!(l.ts, Timestamp::parse_rfc3339("2024-05-01T10:02:00.123456789Z").unwrap());
+        assert_eq!(
+            l.ts,
+            Timestamp::parse_rfc3339("2024-05-01T10:02:00.123456789Z").unwrap()
+        );
         let p = parse_cri_line(b"2024-05-01T10:02:00Z stdout P part one ").unwrap();
         assert!(p.partial);
         assert_eq!(p.text, b"part one ");
-        assert_eq!(parse_cri_line(b"2024-05-01T10:02:00Z stdout F").unwrap().text, b"");
-        assert_eq!(parse_cri_line(b"2024-05-01T10:02:00+02:00 stdout F x\r").unwrap().text, b"x");
+        assert_eq!(
+            parse_cri_line(b"2024-05-01T10:02:00Z stdout F")
+                .unwrap()
+                .text,
+            b""
+        );
+        assert_eq!(
+            parse_cri_line(b"2024-05-01T10:02:00+02:00 stdout F x\r")
+                .unwrap()
+                .text,
+            b"x"
+        );
     }
 
     #[test]
@@ -64,7 +82,11 @@ mod tests {
             b"yesterday stdout F x",
             b"2024-05-01T10:02:00Z stdout Fx",
         ] {
-            assert!(parse_cri_line(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_cri_line(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -31,7 +31,12 @@ impl MemoryDirectory {
 
     /// Names of every file, for tests.
     pub fn paths(&self) -> Vec<String> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -75,7 +80,10 @@ struct MemAppender {
 
 impl AppendFile for MemAppender {
     fn append(&mut self, data: &[u8]) -> Result<()> {
-        self.data.write().unwrap_or_else(|e| e.into_inner()).extend_from_slice(data);
+        self.data
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
         Ok(())
     }
 
@@ -130,12 +138,19 @@ impl Directory for MemoryDirectory {
     }
 
     fn delete(&self, path: &str) -> Result<()> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
         Ok(())
     }
 
     fn list(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", dir.trim_end_matches('/'))
+        };
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let mut names: Vec<String> = files
             .keys()

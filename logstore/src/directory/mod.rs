@@ -26,6 +26,9 @@ pub trait ReadFile: Send + Sync {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
     /// Current length in bytes.
     fn len(&self) -> Result<u64>;
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
 }
 
 /// A file opened for appending.
@@ -85,5 +88,9 @@ impl CountingReader {
 
     pub fn len(&self) -> Result<u64> {
         self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        self.inner.is_empty()
     }
 }

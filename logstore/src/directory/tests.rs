@@ -13,7 +13,10 @@ fn suite(dir: &dyn Directory) {
     let mut buf = [0u8; 5];
     r.read_exact_at(6, &mut buf).unwrap();
     assert_eq!(&buf, b"world");
-    assert!(r.read_exact_at(8, &mut buf).is_err(), "reading past the end fails");
+    assert!(
+        r.read_exact_at(8, &mut buf).is_err(),
+        "reading past the end fails"
+    );
     // truncate
     dir.truncate("a/b/one.seg", 5).unwrap();
     assert_eq!(dir.read_all("a/b/one.seg").unwrap().unwrap(), b"hello");

@@ -195,7 +195,8 @@ impl BlockBuilder {
     pub fn snapshot(&self, first_seq: u64) -> DecodedBlock {
         let mut raw = Vec::new();
         self.encode_raw(&mut raw);
-        DecodedBlock::from_raw(first_seq, self.ts.len(), raw).unwrap_or_else(|| DecodedBlock::empty(first_seq))
+        DecodedBlock::from_raw(first_seq, self.ts.len(), raw)
+            .unwrap_or_else(|| DecodedBlock::empty(first_seq))
     }
 }
 
@@ -209,7 +210,11 @@ impl Compressor {
     /// `level` 0 stores blocks uncompressed.
     pub fn new(level: i32) -> std::io::Result<Self> {
         Ok(Compressor {
-            zstd: if level == 0 { None } else { Some(zstd::bulk::Compressor::new(level)?) },
+            zstd: if level == 0 {
+                None
+            } else {
+                Some(zstd::bulk::Compressor::new(level)?)
+            },
             buf: Vec::new(),
         })
     }
@@ -246,7 +251,12 @@ impl Decompressor {
 
     /// Decompress a verified payload into `out`; `None` if it does not decode
     /// to exactly `header.raw_len` bytes.
-    pub fn decompress(&mut self, header: &BlockHeader, payload: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    pub fn decompress(
+        &mut self,
+        header: &BlockHeader,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
         out.clear();
         match header.codec {
             CODEC_NONE => out.extend_from_slice(payload),
@@ -378,9 +388,15 @@ mod tests {
         let header: [u8; HEADER_LEN] = out[..HEADER_LEN].try_into().unwrap();
         let h = BlockHeader::parse(&header).unwrap();
         assert!(h.verify(&header, &out[HEADER_LEN..]));
-        assert_eq!((h.first_seq, h.first_ts, h.last_ts, h.line_count), (40, 10, 12, 3));
+        assert_eq!(
+            (h.first_seq, h.first_ts, h.last_ts, h.line_count),
+            (40, 10, 12, 3)
+        );
         let mut raw = Vec::new();
-        Decompressor::new().unwrap().decompress(&h, &out[HEADER_LEN..], &mut raw).unwrap();
+        Decompressor::new()
+            .unwrap()
+            .decompress(&h, &out[HEADER_LEN..], &mut raw)
+            .unwrap();
         let d = DecodedBlock::from_raw(40, 3, raw).unwrap();
         assert_eq!(d.text(0), b"hello");
         assert_eq!(d.text(1), b"");

@@ -76,17 +76,25 @@ pub fn segment_file_name(id: u64) -> String {
 
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     let hex = name.strip_suffix(".seg")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 /// Append index and footer to a segment whose blocks end at `index_offset`.
-pub fn write_seal(file: &mut dyn AppendFile, blocks: &[BlockMeta], index_offset: u64, sync: bool) -> Result<u64> {
+pub fn write_seal(
+    file: &mut dyn AppendFile,
+    blocks: &[BlockMeta],
+    index_offset: u64,
+    sync: bool,
+) -> Result<u64> {
     let mut out = Vec::with_capacity(blocks.len() * index::ENTRY_LEN + FOOTER_LEN);
     index::encode(blocks, &mut out);
     let index_len = out.len();
     let meta = SegmentMeta::from_blocks(0, blocks, 0);
-    let (first_ts, last_ts, first_seq, lines) =
-        meta.map_or((0, 0, 0, 0), |m| (m.first_ts, m.last_ts, m.first_seq, m.line_count));
+    let (first_ts, last_ts, first_seq, lines) = meta.map_or((0, 0, 0, 0), |m| {
+        (m.first_ts, m.last_ts, m.first_seq, m.line_count)
+    });
     let mut footer = [0u8; FOOTER_LEN];
     footer[0..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     footer[4..8].copy_from_slice(&(blocks.len() as u32).to_le_bytes());
@@ -110,7 +118,11 @@ pub fn write_seal(file: &mut dyn AppendFile, blocks: &[BlockMeta], index_offset:
 
 /// Read the footer and index of a sealed segment; `Ok(None)` if the file has
 /// no valid footer (an active or torn segment).
-pub fn open_sealed(id: u64, path: &str, reader: &CountingReader) -> Result<Option<(SegmentMeta, Vec<BlockMeta>)>> {
+pub fn open_sealed(
+    id: u64,
+    path: &str,
+    reader: &CountingReader,
+) -> Result<Option<(SegmentMeta, Vec<BlockMeta>)>> {
     let len = reader.len()?;
     if len < FOOTER_LEN as u64 {
         return Ok(None);
@@ -142,26 +154,39 @@ pub fn open_sealed(id: u64, path: &str, reader: &CountingReader) -> Result<Optio
         return Ok(None);
     }
     let blocks = index::decode(&idx).ok_or_else(|| corrupt(path, "index length"))?;
-    if !index::is_well_formed(&blocks) || blocks.last().is_some_and(|b| b.offset + u64::from(b.len) > index_offset) {
+    if !index::is_well_formed(&blocks)
+        || blocks
+            .last()
+            .is_some_and(|b| b.offset + u64::from(b.len) > index_offset)
+    {
         return Err(corrupt(path, "index out of order"));
     }
-    let meta = SegmentMeta::from_blocks(id, &blocks, len).ok_or_else(|| corrupt(path, "sealed segment without blocks"))?;
+    let meta = SegmentMeta::from_blocks(id, &blocks, len)
+        .ok_or_else(|| corrupt(path, "sealed segment without blocks"))?;
     Ok(Some((meta, blocks)))
 }
 
 /// Scan an active segment from the start; returns its complete, checked
 /// blocks and the length they cover (everything after is a torn tail).
-pub fn recover_blocks(reader: &CountingReader, expected_first_seq: Option<u64>) -> Result<(Vec<BlockMeta>, u64)> {
+pub fn recover_blocks(
+    reader: &CountingReader,
+    expected_first_seq: Option<u64>,
+) -> Result<(Vec<BlockMeta>, u64)> {
     let len = reader.len()?;
     let mut blocks: Vec<BlockMeta> = Vec::new();
     let mut off = 0u64;
     let mut payload = Vec::new();
-    let mut dec = Decompressor::new().map_err(|e| crate::Error::Io { path: "zstd".into(), source: e })?;
+    let mut dec = Decompressor::new().map_err(|e| crate::Error::Io {
+        path: "zstd".into(),
+        source: e,
+    })?;
     let mut raw = Vec::new();
     while off + HEADER_LEN as u64 <= len {
         let mut hb = [0u8; HEADER_LEN];
         reader.read_exact_at(off, &mut hb)?;
-        let Some(h) = BlockHeader::parse(&hb) else { break };
+        let Some(h) = BlockHeader::parse(&hb) else {
+            break;
+        };
         let total = HEADER_LEN as u64 + u64::from(h.compressed_len);
         if off + total > len || h.line_count == 0 {
             break;
@@ -171,12 +196,16 @@ pub fn recover_blocks(reader: &CountingReader, expected_first_seq: Option<u64>) 
         // The checksum must hold and the block decode before it is trusted.
         let good = h.verify(&hb, &payload)
             && dec.decompress(&h, &payload, &mut raw).is_some()
-            && DecodedBlock::from_raw(h.first_seq, h.line_count as usize, std::mem::take(&mut raw)).is_some();
+            && DecodedBlock::from_raw(h.first_seq, h.line_count as usize, std::mem::take(&mut raw))
+                .is_some();
         if !good {
             // NB: a bad block followed by a good one is damage in the middle,
             // not a torn tail: skip just that block rather than cut good data.
             if valid_block_at(reader, off + total, len) {
-                tracing::warn!(offset = off, "skipping a corrupt block in the middle of a segment");
+                tracing::warn!(
+                    offset = off,
+                    "skipping a corrupt block in the middle of a segment"
+                );
                 off += total;
                 continue;
             }
@@ -209,27 +238,49 @@ fn valid_block_at(reader: &CountingReader, off: u64, len: u64) -> bool {
     if off + HEADER_LEN as u64 > len || reader.read_exact_at(off, &mut hb).is_err() {
         return false;
     }
-    let Some(h) = BlockHeader::parse(&hb) else { return false };
+    let Some(h) = BlockHeader::parse(&hb) else {
+        return false;
+    };
     if off + HEADER_LEN as u64 + u64::from(h.compressed_len) > len {
         return false;
     }
     let mut payload = vec![0u8; h.compressed_len as usize];
-    reader.read_exact_at(off + HEADER_LEN as u64, &mut payload).is_ok() && h.verify(&hb, &payload)
+    reader
+        .read_exact_at(off + HEADER_LEN as u64, &mut payload)
+        .is_ok()
+        && h.verify(&hb, &payload)
 }
 
 /// Read, check and decompress one block.
-pub fn read_block(reader: &CountingReader, path: &str, meta: &BlockMeta, dec: &mut Decompressor) -> Result<DecodedBlock> {
+pub fn read_block(
+    reader: &CountingReader,
+    path: &str,
+    meta: &BlockMeta,
+    dec: &mut Decompressor,
+) -> Result<DecodedBlock> {
     let mut buf = vec![0u8; meta.len as usize];
     reader.read_exact_at(meta.offset, &mut buf)?;
     let (hb, payload) = buf.split_at(HEADER_LEN);
     let hb: &[u8; HEADER_LEN] = hb.try_into().map_err(|_| corrupt(path, "short block"))?;
-    let h = BlockHeader::parse(hb).ok_or_else(|| corrupt(path, format!("no block at offset {}", meta.offset)))?;
+    let h = BlockHeader::parse(hb)
+        .ok_or_else(|| corrupt(path, format!("no block at offset {}", meta.offset)))?;
     if !h.verify(hb, payload) || h.first_seq != meta.first_seq || h.line_count != meta.line_count {
-        return Err(corrupt(path, format!("checksum mismatch in block at offset {}", meta.offset)));
+        return Err(corrupt(
+            path,
+            format!("checksum mismatch in block at offset {}", meta.offset),
+        ));
     }
     let mut raw = Vec::new();
-    dec.decompress(&h, payload, &mut raw)
-        .ok_or_else(|| corrupt(path, format!("block at offset {} does not decompress", meta.offset)))?;
-    DecodedBlock::from_raw(h.first_seq, h.line_count as usize, raw)
-        .ok_or_else(|| corrupt(path, format!("block at offset {} is malformed", meta.offset)))
+    dec.decompress(&h, payload, &mut raw).ok_or_else(|| {
+        corrupt(
+            path,
+            format!("block at offset {} does not decompress", meta.offset),
+        )
+    })?;
+    DecodedBlock::from_raw(h.first_seq, h.line_count as usize, raw).ok_or_else(|| {
+        corrupt(
+            path,
+            format!("block at offset {} is malformed", meta.offset),
+        )
+    })
 }

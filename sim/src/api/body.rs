@@ -1,4 +1,5 @@
-//! Request bodies: JSON or YAML (by Content-Type), malformed input → 400.
+//! Request bodies: JSON, YAML or Kubernetes protobuf (by Content-Type);
+//! malformed input → 400.
 
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -18,6 +19,9 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let ct = content_type(headers);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
+    }
+    if ct.starts_with(super::protobuf::CONTENT_TYPE) {
+        return super::protobuf::decode(body);
     }
     if ct.contains("yaml") {
         let v: serde_yaml::Value = serde_yaml::from_slice(body)

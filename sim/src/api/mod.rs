@@ -14,6 +14,7 @@ mod objects;
 mod openapi;
 pub mod patch;
 mod path;
+pub mod protobuf;
 mod watch;
 
 use std::sync::Arc;

@@ -1,0 +1,37 @@
+# The two commands (see README):  make demo   and   make test
+# Both install what is missing (scripts/setup.sh), build incrementally, then run.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: demo test setup site server unit e2e bench clean-demo
+
+demo: setup site server
+	./target/debug/wharf demo
+
+test: setup site server unit e2e
+
+setup:
+	@bash scripts/setup.sh
+
+# The console's Wasm side, built by Trunk into dist/ (offline: tools come from setup).
+site:
+	trunk build --offline
+
+server:
+	cargo build -p wharf-server
+
+# Unit and integration tests of every crate but the Wasm entry (see Cargo.toml default-members).
+unit:
+	cargo nextest run --no-fail-fast
+
+# The Playwright suite in Debian's Chromium against a fresh `wharf demo`.
+e2e:
+	cd end2end && npx playwright test
+
+bench:
+	cargo bench -p wharf-sim --bench scale
+	cargo bench -p wharf-logstore --bench window
+
+clean-demo:
+	rm -rf .wharf/demo
