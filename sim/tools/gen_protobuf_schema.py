@@ -29,9 +29,9 @@ for f in glob.glob(PB + '/**/mod.rs', recursive=True):
     mp = modpath(f)
     src = open(f).read()
     for sm in re.finditer(r'pub struct (\w+) \{(.*?)\n\}', src, re.S):
-        name, body = sm.group(1), sm.group(2)
+        name, body = sm.group(1), sm.group(2) + '\n'
         fields = []
-        for fm in re.finditer(r'#\[prost\(([^\]]*?)tag = "(\d+)"\)\]\s*pub (\w+):\s*([^,]*?(?:<[^;]*?>)?[^,]*?),\n', body, re.S):
+        for fm in re.finditer(r'#\[prost\(([^\]]*?)tag = "(\d+)"\)\]\s*pub (?:r#)?(\w+):\s*([^,]*?(?:<[^;]*?>)?[^,]*?),\n', body, re.S):
             attrs, tag, fname, ty = fm.group(1), int(fm.group(2)), fm.group(3), fm.group(4)
             fields.append((tag, attrs.strip().rstrip(','), fname, ' '.join(ty.split())))
         structs[mp + '::' + name] = fields

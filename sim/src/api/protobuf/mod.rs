@@ -192,7 +192,11 @@ fn message(buf: &[u8], fields: &'static [Field]) -> Result<Map<String, Value>, &
                 a.extend(values);
             }
         } else if let Some(v) = values.into_iter().next() {
-            out.insert(name.to_string(), v);
+            // NB: Go writes non-pointer fields even when empty; "" and the zero
+            // time mean "unset", as `omitempty` would have it in JSON.
+            if !(v.is_null() || v.as_str() == Some("")) {
+                out.insert(name.to_string(), v);
+            }
         }
     }
     Ok(out)
@@ -216,8 +220,8 @@ fn scalar(kind: Kind, val: Wire<'_>) -> Result<Value, &'static str> {
                 }
             }
             match chrono::DateTime::from_timestamp(secs, nanos) {
-                Some(t) => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                None => Value::Null,
+                Some(t) if secs != 0 || nanos != 0 => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                _ => Value::Null,
             }
         }
         (Kind::Quantity, Wire::Len(b)) => {
