@@ -46,6 +46,20 @@ impl Cache {
     pub fn tenants(&self) -> Vec<Arc<Tenant>> {
         self.tenants.state()
     }
+
+    /// A cache over the given pods and nothing else, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests(pods: Store<Pod>) -> Cache {
+        use kube::runtime::reflector::store;
+        Cache {
+            tenants: store().0,
+            users: store().0,
+            deployments: store().0,
+            pods,
+            services: store().0,
+            changed: tokio::sync::watch::channel(0).1,
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -155,3 +155,51 @@ async fn kube_runtime_watcher_works() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_lists_and_streaming_list_watches() {
+    use kube::runtime::{watcher, WatchStreamExt};
+    let (sim, client) = support::spawn().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("meta", "x")).await.unwrap();
+    let metas = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(metas.items[0].metadata.name.as_deref(), Some("meta"));
+
+    // sendInitialEvents=true: initial ADDED events, then the `initial-events-end` bookmark.
+    let config = watcher::Config::default().streaming_lists();
+    let mut objects = watcher(api.clone(), config).applied_objects().boxed();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), objects.try_next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.metadata.name.as_deref(), Some("meta"));
+    api.create(&PostParams::default(), &cm("later", "x")).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), objects.try_next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(next.metadata.name.as_deref(), Some("later"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_process_store_watch_for_controllers() {
+    use sim::store::{EventType, WatchParams as StoreWatch};
+    let (sim, client) = support::spawn().await;
+    let store = sim.store();
+    let mut w = store.watch(&sim::ResourceId::of::<ConfigMap>(), StoreWatch { namespace: Some("default".into()), ..Default::default() }).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("from-http", "x")).await.unwrap();
+    let ev = loop {
+        let ev = w.recv().await.unwrap().unwrap();
+        if ev.name == "from-http" {
+            break ev;
+        }
+    };
+    assert_eq!(ev.kind, EventType::Added);
+    let typed: ConfigMap = ev.object_as().unwrap();
+    assert_eq!(typed.metadata.labels.unwrap()["tier"], "x");
+
+    // Typed writes with the same semantics: a stale resourceVersion is a conflict.
+    let mut stale = store.get_typed::<ConfigMap>("default", "from-http").unwrap();
+    let mut fresh = stale.clone();
+    fresh.data = Some([("k".to_string(), "2".to_string())].into());
+    store.update_typed(&fresh).unwrap();
+    stale.data = Some([("k".to_string(), "3".to_string())].into());
+    assert_eq!(store.update_typed(&stale).unwrap_err().code, 409);
+    sim.shutdown().await;
+}

@@ -18,6 +18,7 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
     };
     vec![
         ("workloads", json!({"tenant": "alpha"}), false),
+        ("list_pods", json!({"tenant": "alpha", "query": {"app": null, "namespace": "alpha", "filter": "", "offset": 0, "limit": 50}}), false),
         ("deploy_app", json!({"tenant": "alpha", "form": form}), true),
         ("scale_app", with(json!({"replicas": 2})), true),
         ("set_image", with(json!({"image": "nginx:1.27"})), true),

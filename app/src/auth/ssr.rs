@@ -113,6 +113,12 @@ impl TenantScope {
     pub fn contains(&self, namespace: &str) -> bool {
         self.namespaces.iter().any(|n| n == namespace)
     }
+    /// A scope for unit tests of code that takes one; not reachable outside tests.
+    #[cfg(test)]
+    pub fn for_tests(tenant: &str, namespaces: &[&str]) -> TenantScope {
+        TenantScope { tenant: tenant.into(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), role: Role::Admin, user: "test".into() }
+    }
+
     /// The namespace if it belongs to this tenant, else `Forbidden` (and a 403).
     pub fn namespace<'a>(&self, namespace: &'a str) -> Result<&'a str, AppError> {
         if self.contains(namespace) {

@@ -3,5 +3,6 @@
 
 pub mod badges;
 pub mod live;
+pub mod pod_table;
 pub mod prefs;
 pub mod shell;

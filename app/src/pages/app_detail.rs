@@ -2,7 +2,8 @@
 //! (with rollout progress), restart, delete with confirmation, events, and YAML editing.
 
 use super::param;
-use crate::components::badges::{health_class, health_text, Ago, PodStatus};
+use crate::components::badges::{health_class, health_text, Ago};
+use crate::components::pod_table::PodTable;
 use crate::components::live::{follow, Link, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::{t, t_now};
@@ -29,13 +30,6 @@ pub fn AppPage() -> impl IntoView {
     });
     let app = Memo::new(move |_| {
         data.with(|d| d.as_ref().and_then(|d| d.apps.iter().find(|a| a.namespace == ns.get() && a.name == name.get()).cloned()))
-    });
-    let pods = Memo::new(move |_| {
-        data.with(|d| {
-            d.as_ref()
-                .map(|d| d.pods.iter().filter(|p| p.namespace == ns.get() && p.app.as_deref() == Some(name.get().as_str())).cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
-        })
     });
     let can_change = Memo::new(move |_| {
         me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
@@ -144,22 +138,10 @@ pub fn AppPage() -> impl IntoView {
                     </div>
                 </Show>
                 <h2>{t("Pods", "容器组")}</h2>
-                <table class="grid" data-testid="app-pods">
-                    <thead><tr><th>{t("Name", "名称")}</th><th>{t("Status", "状态")}</th><th>{t("Ready", "就绪")}</th><th>{t("Restarts", "重启")}</th><th>{t("Image", "镜像")}</th><th>{t("Node", "节点")}</th><th>{t("Age", "创建")}</th></tr></thead>
-                    <tbody>
-                        <For each=move || pods.get() key=|p| (p.name.clone(), p.status.clone(), p.ready.clone(), p.restarts) let:p>
-                            <tr data-testid="pod-row" data-name=p.name.clone()>
-                                <td class="mono">{p.name.clone()}</td>
-                                <td><PodStatus status=p.status.clone()/></td>
-                                <td>{p.ready.clone()}</td>
-                                <td>{p.restarts}</td>
-                                <td class="mono" data-testid="pod-image">{p.image.clone()}</td>
-                                <td>{p.node.clone()}</td>
-                                <td><Ago at=p.created/></td>
-                            </tr>
-                        </For>
-                    </tbody>
-                </table>
+                <div data-testid="app-pods">
+                    <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new())
+                        version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
+                </div>
                 <Events tenant ns name/>
                 <YamlEditor tenant ns name can_change/>
             </Show>

@@ -1,7 +1,8 @@
 //! `/t/:tenant`: the tenant's apps, pods and services, kept live over a WebSocket.
 
 use super::param;
-use crate::components::badges::{health_class, health_text, Ago, PodStatus};
+use crate::components::badges::{health_class, health_text, Ago};
+use crate::components::pod_table::PodTable;
 use crate::components::live::{follow, Link, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::t;
@@ -72,7 +73,7 @@ pub fn WorkloadsPage() -> impl IntoView {
                     {t("Apps", "应用")} " " {move || data.with(|d| d.as_ref().map(|d| d.apps.len()).unwrap_or(0))}
                 </button>
                 <button class:active=move || tab.get() == Tab::Pods data-testid="tab-pods" on:click=move |_| tab.set(Tab::Pods)>
-                    {t("Pods", "容器组")} " " {move || data.with(|d| d.as_ref().map(|d| d.pods.len()).unwrap_or(0))}
+                    {t("Pods", "容器组")} " " {move || data.with(|d| d.as_ref().map(|d| d.pod_total).unwrap_or(0))}
                 </button>
                 <button class:active=move || tab.get() == Tab::Services data-testid="tab-services" on:click=move |_| tab.set(Tab::Services)>
                     {t("Services", "服务")} " " {move || data.with(|d| d.as_ref().map(|d| d.services.len()).unwrap_or(0))}
@@ -110,25 +111,7 @@ pub fn WorkloadsPage() -> impl IntoView {
                         </table>
                     }.into_any(),
                     Tab::Pods => view! {
-                        <table class="grid" data-testid="pods-table">
-                            <thead><tr>
-                                <th>{t("Name", "名称")}</th><th>{t("Status", "状态")}</th><th>{t("Ready", "就绪")}</th>
-                                <th>{t("Restarts", "重启")}</th><th>{t("Node", "节点")}</th><th>"IP"</th><th>{t("Age", "创建")}</th>
-                            </tr></thead>
-                            <tbody>
-                                {v.pods.into_iter().filter(|p| matches(&p.name)).map(|p| view! {
-                                    <tr data-testid="pod-row" data-name=p.name.clone() data-app=p.app.clone().unwrap_or_default()>
-                                        <td class="mono">{p.name.clone()}</td>
-                                        <td><PodStatus status=p.status.clone()/></td>
-                                        <td>{p.ready.clone()}</td>
-                                        <td>{p.restarts}</td>
-                                        <td>{p.node.clone()}</td>
-                                        <td class="mono">{p.ip.clone()}</td>
-                                        <td><Ago at=p.created/></td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
+                        <PodTable tenant filter=filter version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                     }.into_any(),
                     Tab::Services => view! {
                         <table class="grid" data-testid="services-table">

@@ -67,12 +67,39 @@ pub struct ServiceRow {
     pub created: Option<DateTime<Utc>>,
 }
 
-/// Everything the workloads page shows for one tenant.
+/// What the live socket pushes for one tenant: apps and services whole, pods only counted —
+/// a tenant may have tens of thousands, so pod rows are fetched a page at a time with
+/// [`list_pods`], again whenever `version` moves.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadView {
     pub apps: Vec<AppRow>,
-    pub pods: Vec<PodRow>,
     pub services: Vec<ServiceRow>,
+    pub pod_total: usize,
+    /// Changes whenever anything the view is built from changed.
+    pub version: u64,
+}
+
+/// Which pods to list, and which slice of them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodQuery {
+    /// Only pods of this app (its `app` label).
+    pub app: Option<String>,
+    pub namespace: Option<String>,
+    /// Substring of the pod's name.
+    pub filter: String,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Largest page [`list_pods`] returns.
+pub const MAX_POD_PAGE: usize = 500;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodPage {
+    /// How many pods match, over all pages.
+    pub total: usize,
+    pub offset: usize,
+    pub rows: Vec<PodRow>,
 }
 
 /// The deploy form.
@@ -130,6 +157,13 @@ pub enum LiveMessage {
 pub async fn workloads(tenant: String) -> Result<WorkloadView, AppError> {
     let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
     Ok(ssr::view(&state.cache, &scope))
+}
+
+/// One page of the tenant's pods, sorted by namespace and name.
+#[server(prefix = "/api", endpoint = "list_pods", input = Json)]
+pub async fn list_pods(tenant: String, query: PodQuery) -> Result<PodPage, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
+    ssr::pods(&state.cache, &scope, &query)
 }
 
 #[server(prefix = "/api", endpoint = "deploy_app", input = Json)]

@@ -1,7 +1,7 @@
 //! Server side of workloads: rows built from the watcher cache, and changes made through
 //! `kube::Api` in the namespaces of a [`TenantScope`].
 
-use super::{validate, AppHealth, AppRow, DeployForm, EventRow, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS};
+use super::{validate, AppHealth, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE};
 use crate::auth::ssr::TenantScope;
 use crate::error::AppError;
 use crate::state::{AppState, Cache};
@@ -125,16 +125,52 @@ pub fn service_row(s: &Service) -> ServiceRow {
     }
 }
 
+fn in_scope(scope: &TenantScope, ns: Option<&str>) -> bool {
+    ns.is_some_and(|ns| scope.contains(ns))
+}
+
 /// The tenant's view, sorted by namespace and name.
 pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
-    let mine = |ns: Option<String>| ns.is_some_and(|ns| scope.contains(&ns));
-    let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| mine(d.namespace())).map(|d| app_row(d)).collect();
-    let mut pods: Vec<PodRow> = cache.pods.state().iter().filter(|p| mine(p.namespace())).map(|p| pod_row(p)).collect();
-    let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| mine(s.namespace())).map(|s| service_row(s)).collect();
+    let version = *cache.changed.borrow();
+    let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| in_scope(scope, d.metadata.namespace.as_deref())).map(|d| app_row(d)).collect();
+    let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| in_scope(scope, s.metadata.namespace.as_deref())).map(|s| service_row(s)).collect();
+    let pod_total = cache.pods.state().iter().filter(|p| in_scope(scope, p.metadata.namespace.as_deref())).count();
     apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    WorkloadView { apps, pods, services }
+    WorkloadView { apps, services, pod_total, version }
+}
+
+/// One page of the tenant's pods. Only the rows of the page are built.
+pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage, AppError> {
+    if let Some(ns) = &q.namespace {
+        scope.namespace(ns)?;
+    }
+    let limit = q.limit.clamp(1, MAX_POD_PAGE);
+    let filter = q.filter.trim();
+    let state = cache.pods.state();
+    let mut matching: Vec<&Pod> = state
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| in_scope(scope, p.metadata.namespace.as_deref()))
+        .filter(|p| q.namespace.as_deref().is_none_or(|ns| p.metadata.namespace.as_deref() == Some(ns)))
+        .filter(|p| q.app.as_deref().is_none_or(|app| p.labels().get("app").map(String::as_str) == Some(app)))
+        .filter(|p| filter.is_empty() || p.metadata.name.as_deref().is_some_and(|n| n.contains(filter)))
+        .collect();
+    let total = matching.len();
+    let key = |p: &&Pod| (p.metadata.namespace.clone(), p.metadata.name.clone());
+    // NB: only the page is sorted fully; the rest is partitioned around it (O(n)).
+    let offset = q.offset.min(total);
+    let end = (offset + limit).min(total);
+    if offset < total {
+        matching.select_nth_unstable_by_key(offset, key);
+        let rest = &mut matching[offset..];
+        if end - offset < rest.len() {
+            rest.select_nth_unstable_by_key(end - offset, key);
+        }
+        rest[..end - offset].sort_by_key(key);
+    }
+    let rows = matching[offset..end].iter().map(|p| pod_row(p)).collect();
+    Ok(PodPage { total, offset, rows })
 }
 
 fn invalid(errors: Vec<String>) -> Result<(), AppError> {
@@ -362,6 +398,29 @@ mod tests {
         assert_eq!(c.env.as_ref().unwrap()[0].name, "MODE");
         let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
         assert_eq!(limits["memory"].0, "512Mi");
+    }
+
+    #[test]
+    fn a_pod_page_is_the_right_slice_of_the_sorted_list() {
+        let (reader, mut writer) = kube::runtime::reflector::store::<Pod>();
+        let mut names: Vec<String> = (0..57).map(|i| format!("p-{:03}", (i * 37) % 57)).collect();
+        for n in &names {
+            let pod: Pod = serde_json::from_value(json!({"metadata": {"name": n, "namespace": "a", "labels": {"app": "x"}}})).unwrap();
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod));
+        }
+        names.sort();
+        let scope = TenantScope::for_tests("t", &["a"]);
+        let cache = Cache::for_tests(reader);
+        for (offset, limit) in [(0, 10), (10, 10), (50, 10), (56, 5), (60, 5)] {
+            let page = pods(&cache, &scope, &PodQuery { offset, limit, ..Default::default() }).unwrap();
+            assert_eq!(page.total, 57);
+            let got: Vec<&str> = page.rows.iter().map(|r| r.name.as_str()).collect();
+            let want: Vec<&str> = names.iter().skip(offset).take(limit).map(String::as_str).collect();
+            assert_eq!(got, want, "offset {offset}");
+        }
+        let filtered = pods(&cache, &scope, &PodQuery { filter: "p-05".into(), limit: 100, ..Default::default() }).unwrap();
+        assert_eq!(filtered.total, 7);
+        assert!(pods(&cache, &scope, &PodQuery { namespace: Some("b".into()), limit: 1, ..Default::default() }).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod body;
 mod discovery;
 mod objects;
 mod openapi;
+mod openapi_v2;
 pub mod patch;
 mod path;
 pub mod protobuf;
@@ -54,6 +55,10 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
     }
 }
 
+fn accepts(headers: &HeaderMap, what: &str) -> bool {
+    headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(what))
+}
+
 async fn route(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let p = uri.path().trim_end_matches('/');
     match p {
@@ -61,6 +66,8 @@ async fn route(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, 
         "/version" => return Ok(discovery::version()),
         "/api" => return Ok(discovery::core_versions(app)),
         "/apis" => return Ok(discovery::groups(app)),
+        // kubectl ≤ 1.29 asks for protobuf here; JSON clients get 404 (no schemas to give).
+        "/openapi/v2" | "/swagger-2.0.0.pb-v1" if accepts(headers, "protobuf") => return Ok(openapi_v2::response(app)),
         "/openapi/v2" => return Err(ApiError::path_not_found()),
         "/openapi/v3" => return Ok(openapi::root(app)),
         _ => {}

@@ -2,7 +2,7 @@
 //! learn that the server validates fields itself (`fieldValidation` on PATCH
 //! operations tagged with `x-kubernetes-group-version-kind`), so it skips
 //! client-side schema validation; for strategic-merge metadata kubectl then
-//! falls back to the types compiled into it. `/openapi/v2` answers 404.
+//! falls back to the types compiled into it. `/openapi/v2` is in `openapi_v2.rs`.
 
 use axum::response::Response;
 use serde_json::{json, Map, Value};

@@ -120,7 +120,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// The object as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.object).unwrap_or(Value::Null)
+    }
+    /// The object as a typed value (a k8s-openapi type, or your own).
+    pub fn object_as<K: serde::de::DeserializeOwned>(&self) -> Result<K, serde_json::Error> {
+        serde_json::from_slice(&self.object)
     }
 }
