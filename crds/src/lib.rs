@@ -33,6 +33,23 @@ mod tests {
         assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev"]);
     }
 
+    /// `deploy/crds.yaml` is generated from these types; this keeps it from drifting.
+    /// Regenerate with `WHARF_UPDATE_MANIFESTS=1 cargo test -p wharf-crds`.
+    #[test]
+    fn deploy_manifest_matches_the_types() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/crds.yaml");
+        let generated: String = all()
+            .iter()
+            .map(|c| format!("---\n{}", serde_yaml::to_string(c).expect("serialize")))
+            .collect();
+        let generated = format!("# Generated from crds/ by `WHARF_UPDATE_MANIFESTS=1 cargo test -p wharf-crds`; do not edit.\n{generated}");
+        if std::env::var_os("WHARF_UPDATE_MANIFESTS").is_some() {
+            std::fs::write(path, &generated).expect("write deploy/crds.yaml");
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(on_disk == generated, "deploy/crds.yaml is out of date: run WHARF_UPDATE_MANIFESTS=1 cargo test -p wharf-crds");
+    }
+
     #[test]
     fn definitions_round_trip_through_yaml() {
         for crd in all() {

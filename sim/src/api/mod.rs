@@ -1,6 +1,6 @@
 //! The HTTP side of the demo cluster: an axum router with bearer-token auth in
 //! front of discovery, OpenAPI stubs and the resource endpoints. Paths are
-//! parsed by hand ([`path`]) because the Kubernetes URL scheme (optional
+//! parsed by hand (`path.rs`) because the Kubernetes URL scheme (optional
 //! namespace, optional name, optional subresource) does not fit a route table.
 //!
 //! Other modules (logs, exec, attach, metrics) plug in by passing their own

@@ -16,18 +16,57 @@
 //! - Writes take one lock, so they are serialized; reads share it.
 //!
 //! # For controllers
+//! The store is the seam between the API server and the simulated cluster's
+//! controllers (Deployment → ReplicaSet → Pods, Jobs, Endpoints, the kubelet).
+//! They run in-process and call it directly; every call takes effect at once
+//! and is seen by HTTP watchers like any other write.
+//!
 //! ```ignore
+//! use k8s_openapi::api::apps::v1::Deployment;
+//! use sim::store::{EventType, WatchParams};
+//! use sim::ResourceId;
+//!
 //! let store = sim.store();
+//! // Typed reads and writes (k8s-openapi types).
 //! let dep: Deployment = store.get_typed("default", "web")?;
-//! let mut watch = store.watch(&ResourceId::of::<Pod>(), WatchParams { namespace: Some("default".into()), ..Default::default() })?;
-//! while let Some(ev) = watch.recv().await { let ev = ev?; /* ev.kind, ev.value() */ }
+//! // Read-modify-write that retries on conflicts: here, the status subresource.
+//! store.modify(&ResourceId::of::<Deployment>(), "default", "web", Some("status"), &Default::default(), |mut d| {
+//!     d["status"]["observedGeneration"] = d["metadata"]["generation"].clone();
+//!     Ok(d)
+//! })?;
+//! // Follow changes: current objects first (as ADDED), then every change.
+//! let mut watch = store.watch(&ResourceId::of::<Deployment>(), WatchParams::default())?;
+//! while let Some(ev) = watch.recv().await {
+//!     let ev = ev?; // Err(410) if this consumer fell too far behind: list and watch again
+//!     let dep: Deployment = ev.object_as()?;
+//!     match ev.kind { EventType::Added | EventType::Modified => {}, EventType::Deleted => {} }
+//! }
 //! ```
+//!
+//! - Reads: [`Store::get`], [`Store::get_typed`], [`Store::list`] (label and field
+//!   selectors, pages), [`Store::list_typed`].
+//! - Writes: [`Store::create`] / [`Store::create_typed`] (201 semantics:
+//!   generateName, uid, creationTimestamp, defaults, 409 AlreadyExists),
+//!   [`Store::update`] / [`Store::update_typed`] (status ignored for kinds with a
+//!   status subresource), [`Store::update_status`] / [`Store::update_status_typed`]
+//!   (only `status` changes), [`Store::modify`] (read-modify-write with conflict
+//!   retries, for any subresource), [`Store::delete`] (with [`Propagation`]) and
+//!   [`Store::delete_collection`].
+//! - Changes: [`Store::watch`] from "now" (current state as ADDED) or from a
+//!   resourceVersion ([`WatchParams::resource_version`]); [`Watch::recv`] or
+//!   [`Watch::into_stream`].
+//! - Errors are [`ApiError`]s with the HTTP code the API would answer (404, 409,
+//!   410, 422...), so callers can match on `code`.
+//!
 //! Every write goes through the same admission as the HTTP API: typed shape
 //! check, defaults, name validation, optimistic concurrency (a `resourceVersion`
-//! in the object must match the stored one, else `409 Conflict`), and
-//! `generation` bumps only on spec changes. `update` ignores `status` for kinds
-//! that have a status subresource; `update_status` changes only `status`.
-//! Deletion cascades through `ownerReferences` (see [`Propagation`]).
+//! in the object must match the stored one, else `409 Conflict`; leave it unset
+//! to overwrite), and `generation` bumps only on spec changes. A write that
+//! changes nothing does not bump the resourceVersion. Pods are deleted at once
+//! (no grace period); objects with finalizers get a `deletionTimestamp` and go
+//! when the last finalizer is removed. Deletion cascades through
+//! `ownerReferences` (see [`Propagation`]), so a controller that sets
+//! `ownerReferences` on what it creates gets cleanup for free.
 
 mod gc;
 mod object;

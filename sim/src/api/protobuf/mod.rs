@@ -5,7 +5,7 @@
 //! typed clients, which always *send* protobuf (they accept JSON back). The
 //! body is the 4-byte magic `k8s\0` and a `runtime.Unknown` message
 //! (`typeMeta`=1 {apiVersion=1, kind=2}, `raw`=2); `raw` is the object in the
-//! kind's protobuf encoding, decoded here with the tables in [`schema`].
+//! kind's protobuf encoding, decoded here with the tables in `schema.rs`.
 //! Other kinds answer 415, as a server without protobuf support would.
 
 mod schema;

@@ -1,0 +1,1 @@
+//! Wharf's nginx agent engine (placeholder while the crate is written).
