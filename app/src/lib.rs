@@ -3,12 +3,13 @@
 //! and with `ssr` into the `wharf` server, which serves the server functions.
 //!
 //! Find a feature by its folder: `auth/` (login, sessions, the tenant check),
-//! `workloads/` (apps, pods, services), `pages/` (one module per page), `components/`.
+//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `pages/` (one module per page), `components/`.
 
 pub mod auth;
 pub mod components;
 pub mod error;
 pub mod i18n;
+pub mod logs;
 pub mod pages;
 pub mod time;
 pub mod workloads;
@@ -50,6 +51,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>
                     <Route path=path!("/t/:tenant/deploy") view=pages::deploy::DeployPage/>
                     <Route path=path!("/t/:tenant/apps/:ns/:name") view=pages::app_detail::AppPage/>
+                    <Route path=path!("/t/:tenant/logs") view=pages::logs::LogsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

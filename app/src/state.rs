@@ -71,6 +71,8 @@ pub struct AppState {
     /// A valid argon2 hash of nothing in particular: checked against for unknown users so
     /// that a failed login takes as long whether or not the name exists.
     pub dummy_hash: String,
+    /// The log store the collector fills and the log viewer reads (see `crate::logs`).
+    pub logs: logstore::Store,
 }
 
 impl AppState {

@@ -48,6 +48,8 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         // layer refuses an oversized body (413) before any of it is read.
         .route("/api/{*fn_name}", post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)))
         .route("/ws/workloads/{tenant}", get(live::workloads))
+        .route("/ws/logs/{tenant}", get(crate::logs::socket::follow))
+        .route("/download/logs/{tenant}", get(crate::logs::download::download))
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -67,7 +69,19 @@ pub async fn start(state: AppState, site_dir: PathBuf, addr: SocketAddr) -> Resu
 /// Everything the console needs from a cluster: the CRDs and session key (created when
 /// missing), the watcher cache (filled before this returns), and the running watcher tasks
 /// for the caller to supervise.
+/// Logs are kept in memory only (tests and tools); `main` uses [`prepare_with_logs`].
 pub async fn prepare(client: kube::Client, settings: wharf_app::state::Settings) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
+    let logs = logstore::Store::in_memory(logstore::Config::default())?;
+    prepare_with_logs(client, settings, logs).await
+}
+
+/// [`prepare`] with the log store the collector fills and the log viewer reads (the collector
+/// itself is started by the caller: `crate::logs::collector::spawn`).
+pub async fn prepare_with_logs(
+    client: kube::Client,
+    settings: wharf_app::state::Settings,
+    logs: logstore::Store,
+) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
     let session_key = crate::bootstrap::run(&client).await?;
     let (cache, watchers) = crate::watchers::cache(&client);
     let handles = watchers.into_iter().map(tokio::spawn).collect();
@@ -78,6 +92,6 @@ pub async fn prepare(client: kube::Client, settings: wharf_app::state::Settings)
     let dummy_hash = tokio::task::spawn_blocking(|| wharf_app::auth::ssr::hash_password("not a password"))
         .await?
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash };
+    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs };
     Ok((state, handles))
 }

@@ -5,10 +5,12 @@
 //! * `watchers`  — the kube-runtime reflectors every page reads from
 //! * `console`   — the axum router: server functions, WebSockets, the single-page app
 //! * `live`      — the live workloads WebSocket
+//! * `logs`      — the log collector, the follow socket, the download, `wharf logs …`
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
 
 pub mod bootstrap;
 pub mod console;
 pub mod demo;
 pub mod live;
+pub mod logs;
 pub mod watchers;

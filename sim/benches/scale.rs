@@ -60,9 +60,14 @@ fn time_runs(samples: &mut [f64]) -> (f64, f64) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The API server alone: the simulated kubelet would otherwise start 10,000 pods.
+    // NB: set before any other thread reads the environment.
+    std::env::set_var("WHARF_SIM_KUBELET", "off");
     let rss_start = rss_mib();
     let sim = sim::start(sim::SimConfig::default()).await?;
-    let client = sim::testing::client(&sim).await.map_err(|e| e.to_string())?;
+    let client = sim::testing::client(&sim)
+        .await
+        .map_err(|e| e.to_string())?;
     let store = sim.store();
     let pods = ResourceId::core("pods");
     let w = WriteOptions::default();
@@ -97,7 +102,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Watch fan-out: a burst (1,000 pods created, updated, deleted as fast as the
     // store takes them), then a paced phase (200 updates/s) for delivery latency.
     let churn_ns = "bench";
-    store.create(&ResourceId::core("namespaces"), "", json!({"metadata": {"name": churn_ns}}), &w)?;
+    store.create(
+        &ResourceId::core("namespaces"),
+        "",
+        json!({"metadata": {"name": churn_ns}}),
+        &w,
+    )?;
     let epoch = Instant::now();
     let delivered = Arc::new(AtomicU64::new(0));
     let latencies: Arc<std::sync::Mutex<Vec<(bool, u64)>>> = Arc::default();
@@ -108,13 +118,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut handles = Vec::new();
     for _ in 0..WATCHERS {
         let api: Api<Pod> = Api::namespaced(client.clone(), churn_ns);
-        let mut stream = api.watch(&WatchParams::default().timeout(290).disable_bookmarks(), &start_rv).await?.boxed();
-        let (delivered, latencies, paced_phase) = (delivered.clone(), latencies.clone(), paced_phase.clone());
+        let mut stream = api
+            .watch(
+                &WatchParams::default().timeout(290).disable_bookmarks(),
+                &start_rv,
+            )
+            .await?
+            .boxed();
+        let (delivered, latencies, paced_phase) =
+            (delivered.clone(), latencies.clone(), paced_phase.clone());
         handles.push(tokio::spawn(async move {
             let mut seen = 0u64;
             let mut local = Vec::new();
             while seen < expected_per_watcher {
-                let Ok(Some(ev)) = stream.try_next().await else { break };
+                let Ok(Some(ev)) = stream.try_next().await else {
+                    break;
+                };
                 let p = match ev {
                     WatchEvent::Added(p) | WatchEvent::Modified(p) => Some(p),
                     WatchEvent::Deleted(_) => None,
@@ -122,9 +141,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 seen += 1;
                 delivered.fetch_add(1, Ordering::Relaxed);
-                if let Some(sent) = p.and_then(|p| p.metadata.annotations).and_then(|a| a.get("bench/sent-at-us").and_then(|v| v.parse::<u64>().ok())) {
+                if let Some(sent) = p.and_then(|p| p.metadata.annotations).and_then(|a| {
+                    a.get("bench/sent-at-us")
+                        .and_then(|v| v.parse::<u64>().ok())
+                }) {
                     let now = epoch.elapsed().as_micros() as u64;
-                    local.push((paced_phase.load(Ordering::Relaxed), now.saturating_sub(sent)));
+                    local.push((
+                        paced_phase.load(Ordering::Relaxed),
+                        now.saturating_sub(sent),
+                    ));
                 }
             }
             latencies.lock().map(|mut l| l.extend(local)).ok();
@@ -132,7 +157,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let t = Instant::now();
     for i in 0..CHURN {
-        store.create(&pods, churn_ns, pod(churn_ns, i, epoch.elapsed().as_micros() as u64), &w)?;
+        store.create(
+            &pods,
+            churn_ns,
+            pod(churn_ns, i, epoch.elapsed().as_micros() as u64),
+            &w,
+        )?;
         if i % 50 == 0 {
             tokio::task::yield_now().await;
         }
@@ -175,7 +205,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::timeout(Duration::from_secs(120), futures::future::join_all(handles)).await?;
     let lat = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     let pct = |paced: bool| {
-        let mut v: Vec<f64> = lat.iter().filter(|(p, _)| *p == paced).map(|(_, us)| *us as f64 / 1e3).collect();
+        let mut v: Vec<f64> = lat
+            .iter()
+            .filter(|(p, _)| *p == paced)
+            .map(|(_, us)| *us as f64 / 1e3)
+            .collect();
         if v.is_empty() {
             return (0.0, 0.0);
         }
@@ -185,14 +219,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (paced_p50, paced_p99) = pct(true);
 
     println!();
-    println!("wharf-sim scale benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "wharf-sim scale benchmark ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     println!("| measurement | value |");
     println!("|---|---|");
     println!("| store {PODS} pods via Store::create | {seed_ms:.0} ms total |");
     println!("| LIST {PODS} pods, kube-rs typed (p50 / p99, {RUNS} runs) | {typed_p50:.1} / {typed_p99:.1} ms |");
-    println!("| LIST {PODS} pods, raw JSON {:.1} MB (p50 / p99) | {raw_p50:.1} / {raw_p99:.1} ms |", bytes as f64 / 1e6);
+    println!(
+        "| LIST {PODS} pods, raw JSON {:.1} MB (p50 / p99) | {raw_p50:.1} / {raw_p99:.1} ms |",
+        bytes as f64 / 1e6
+    );
     println!("| watch fan-out, burst: {WATCHERS} watchers x {} events ({CHURN} pods created, updated, deleted) | {burst_n} delivered in {burst_s:.2} s = {:.0} events/s |", CHURN * 3, burst_n as f64 / burst_s);
-    println!("| burst writes through Store ({} writes) | {:.0} writes/s |", CHURN * 3, (CHURN * 3) as f64 / writes_s);
+    println!(
+        "| burst writes through Store ({} writes) | {:.0} writes/s |",
+        CHURN * 3,
+        (CHURN * 3) as f64 / writes_s
+    );
     println!("| delivery latency in the burst (p50 / p99; queueing behind the burst) | {burst_p50:.1} / {burst_p99:.1} ms |");
     println!("| delivery latency at 200 updates/s to {WATCHERS} watchers (p50 / p99) | {paced_p50:.2} / {paced_p99:.2} ms |");
     println!("| RSS: process start / sim empty / with {PODS} pods | {rss_start:.0} / {rss_empty:.0} / {rss_full:.0} MiB |");

@@ -4,11 +4,22 @@
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let mut args = std::env::args().skip(1);
-    let kubeconfig_out = Some(args.next().unwrap_or_else(|| "/tmp/wharf.kubeconfig".into()).into());
+    let kubeconfig_out = Some(
+        args.next()
+            .unwrap_or_else(|| "/tmp/wharf.kubeconfig".into())
+            .into(),
+    );
     let data_dir = args.next().map(Into::into);
-    let sim = sim::start(sim::SimConfig { kubeconfig_out, data_dir, ..Default::default() }).await?;
+    let sim = sim::start(sim::SimConfig {
+        kubeconfig_out,
+        data_dir,
+        ..Default::default()
+    })
+    .await?;
     println!("listening on https://{}", sim.addr());
     tokio::signal::ctrl_c().await?;
     sim.shutdown().await;

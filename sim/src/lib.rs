@@ -20,8 +20,10 @@
 //! [`persist`] (WAL and snapshots), `tls`, `server`, `seed`.
 
 pub mod api;
+pub mod controllers;
 pub mod error;
 pub mod kinds;
+pub mod node_api;
 pub mod persist;
 pub mod resources;
 mod seed;
@@ -39,6 +41,7 @@ use base64::Engine;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::controllers::NodeConfig;
 pub use crate::error::{ApiError, Error, Result};
 pub use crate::resources::{ResourceId, ResourceInfo};
 pub use crate::store::Store;
@@ -74,6 +77,7 @@ pub struct Sim {
     store: Store,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    control: controllers::ControlPlane,
 }
 
 /// Starts the demo cluster: opens or creates its state, seeds a fresh one,
@@ -85,6 +89,20 @@ pub async fn start(config: SimConfig) -> Result<Sim> {
 /// Like [`start`], with extra routes (pod logs, exec, attach, metrics...) that
 /// take precedence over the generic API and sit behind the same bearer-token auth.
 pub async fn start_with_routes(config: SimConfig, extra: Option<axum::Router>) -> Result<Sim> {
+    start_inner(config, extra, None).await
+}
+
+/// Like [`start`], with the node side's timings from `node` (e.g. [`NodeConfig::fast`]
+/// in tests); its `scratch_dir` and `allow_exec` are decided here.
+pub async fn start_with_node(config: SimConfig, node: NodeConfig) -> Result<Sim> {
+    start_inner(config, None, Some(node)).await
+}
+
+async fn start_inner(
+    config: SimConfig,
+    extra: Option<axum::Router>,
+    node: Option<NodeConfig>,
+) -> Result<Sim> {
     let dir = config.data_dir.as_deref();
     let store = match dir {
         Some(dir) => {
@@ -95,10 +113,27 @@ pub async fn start_with_routes(config: SimConfig, extra: Option<axum::Router>) -
     };
     let ca = tls::Ca::load_or_create(dir)?;
     let token = load_or_create_token(dir)?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| Error::io(config.listen.to_string(), e))?;
-    let addr = listener.local_addr().map_err(|e| Error::io(config.listen.to_string(), e))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(config.listen.to_string(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io(config.listen.to_string(), e))?;
     let tls_config = ca.server_config(addr.ip())?;
     seed::seed(&store, config.nodes, addr.port())?;
+    // The living cluster: controllers, scheduler, and pods run by one node runtime.
+    let (runtime, scratch) =
+        controllers::ControlPlane::runtime(dir, node, addr.ip().is_loopback())?;
+    let control = controllers::ControlPlane::start(&store, runtime, scratch, dir.is_some());
+    let node_routes = node_api::router(
+        store.clone(),
+        control.node_runtime().clone(),
+        control.pod_nodes(),
+    );
+    let extra = Some(match extra {
+        Some(e) => e.merge(node_routes),
+        None => node_routes,
+    });
 
     let host = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
@@ -114,12 +149,23 @@ pub async fn start_with_routes(config: SimConfig, extra: Option<axum::Router>) -
         }
         persist::write_atomic(path, kubeconfig.as_bytes())?;
     }
-    let state = api::AppState { store: store.clone(), token: Arc::from(token.as_str()), server_address: Arc::from(server.as_str()) };
-    let app = api::router(state, extra);
+    let state = api::AppState {
+        store: store.clone(),
+        token: Arc::from(token.as_str()),
+        server_address: Arc::from(server.as_str()),
+    };
+    let app = node_api::with_metrics_discovery(api::router(state, extra));
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, tls_config, app, rx));
     tracing::info!(%addr, "demo cluster listening");
-    Ok(Sim { addr, kubeconfig, store, shutdown: tx, task })
+    Ok(Sim {
+        addr,
+        kubeconfig,
+        store,
+        shutdown: tx,
+        task,
+        control,
+    })
 }
 
 impl Sim {
@@ -137,6 +183,7 @@ impl Sim {
     }
     /// Stops serving, drops open connections and, with a data dir, writes a snapshot.
     pub async fn shutdown(self) {
+        self.control.shutdown().await;
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         if let Err(e) = self.store.checkpoint() {

@@ -74,11 +74,15 @@ fn parse_frames(buf: &[u8]) -> (Vec<Value>, usize) {
     while buf.len() - pos >= 8 {
         let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
         let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        let Some(payload) = buf.get(pos + 8..pos + 8 + len) else { break };
+        let Some(payload) = buf.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
         if crc32(payload) != crc {
             break;
         }
-        let Ok(v) = serde_json::from_slice::<Value>(payload) else { break };
+        let Ok(v) = serde_json::from_slice::<Value>(payload) else {
+            break;
+        };
         out.push(v);
         pos += 8 + len;
     }
@@ -110,8 +114,16 @@ pub fn open(dir: &Path) -> Result<Recovered> {
     if snap_path.exists() {
         let buf = std::fs::read(&snap_path).map_err(|e| Error::io(&snap_path, e))?;
         let (frames, valid) = parse_frames(&buf);
-        if valid != buf.len() || frames.first().map(|f| f["op"] != "snapshot").unwrap_or(true) {
-            return Err(Error::Corrupt { path: snap_path.display().to_string(), message: "snapshot fails its checksums".into() });
+        if valid != buf.len()
+            || frames
+                .first()
+                .map(|f| f["op"] != "snapshot")
+                .unwrap_or(true)
+        {
+            return Err(Error::Corrupt {
+                path: snap_path.display().to_string(),
+                message: "snapshot fails its checksums".into(),
+            });
         }
         rv = frames[0]["rv"].as_u64().unwrap_or(0);
         for f in frames.into_iter().skip(1) {
@@ -126,7 +138,8 @@ pub fn open(dir: &Path) -> Result<Recovered> {
         .open(&wal_path)
         .map_err(|e| Error::io(&wal_path, e))?;
     let mut buf = Vec::new();
-    file.read_to_end(&mut buf).map_err(|e| Error::io(&wal_path, e))?;
+    file.read_to_end(&mut buf)
+        .map_err(|e| Error::io(&wal_path, e))?;
     let (frames, valid) = parse_frames(&buf);
     for f in frames {
         let frv = f["rv"].as_u64().unwrap_or(0);
@@ -138,18 +151,43 @@ pub fn open(dir: &Path) -> Result<Recovered> {
     }
     let dropped_bytes = (buf.len() - valid) as u64;
     if dropped_bytes > 0 {
-        tracing::warn!(dropped_bytes, "dropping a torn tail from {}", wal_path.display());
-        file.set_len(valid as u64).map_err(|e| Error::io(&wal_path, e))?;
+        tracing::warn!(
+            dropped_bytes,
+            "dropping a torn tail from {}",
+            wal_path.display()
+        );
+        file.set_len(valid as u64)
+            .map_err(|e| Error::io(&wal_path, e))?;
         file.sync_all().map_err(|e| Error::io(&wal_path, e))?;
     }
-    file.seek(SeekFrom::End(0)).map_err(|e| Error::io(&wal_path, e))?;
-    let objects = objects.into_iter().map(|((res, _, _), (obj, orv))| (res, obj, orv)).collect();
-    Ok(Recovered { rv, objects, wal: Wal { dir: dir.to_path_buf(), file, size: valid as u64 }, dropped_bytes })
+    file.seek(SeekFrom::End(0))
+        .map_err(|e| Error::io(&wal_path, e))?;
+    let objects = objects
+        .into_iter()
+        .map(|((res, _, _), (obj, orv))| (res, obj, orv))
+        .collect();
+    Ok(Recovered {
+        rv,
+        objects,
+        wal: Wal {
+            dir: dir.to_path_buf(),
+            file,
+            size: valid as u64,
+        },
+        dropped_bytes,
+    })
 }
 
 fn apply(objects: &mut HashMap<(ResourceId, String, String), (Value, u64)>, mut f: Value) {
-    let res = ResourceId::new(f["group"].as_str().unwrap_or_default(), f["resource"].as_str().unwrap_or_default());
-    let k = (res, f["ns"].as_str().unwrap_or_default().to_string(), f["name"].as_str().unwrap_or_default().to_string());
+    let res = ResourceId::new(
+        f["group"].as_str().unwrap_or_default(),
+        f["resource"].as_str().unwrap_or_default(),
+    );
+    let k = (
+        res,
+        f["ns"].as_str().unwrap_or_default().to_string(),
+        f["name"].as_str().unwrap_or_default().to_string(),
+    );
     let rv = f["rv"].as_u64().unwrap_or(0);
     match f["op"].as_str() {
         Some("put") => {
@@ -178,17 +216,27 @@ impl Wal {
     }
 
     /// Writes a snapshot of `tables` at `rv` and truncates the WAL.
-    pub fn snapshot(&mut self, rv: u64, tables: &HashMap<ResourceId, BTreeMap<(String, String), Entry>>) -> Result<()> {
+    pub fn snapshot(
+        &mut self,
+        rv: u64,
+        tables: &HashMap<ResourceId, BTreeMap<(String, String), Entry>>,
+    ) -> Result<()> {
         let tmp = self.dir.join(SNAPSHOT_TMP);
         let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(|e| Error::io(&tmp, e))?);
         let io = |e| Error::io(&tmp, e);
-        out.write_all(&frame(&serde_json::to_vec(&json!({"rv": rv, "op": "snapshot"})).unwrap_or_default())).map_err(io)?;
+        out.write_all(&frame(
+            &serde_json::to_vec(&json!({"rv": rv, "op": "snapshot"})).unwrap_or_default(),
+        ))
+        .map_err(io)?;
         for (res, table) in tables {
             for ((ns, name), e) in table {
-                out.write_all(&frame(&Record::put(e.rv, res, ns, name, &e.bytes).0)).map_err(io)?;
+                out.write_all(&frame(&Record::put(e.rv, res, ns, name, &e.bytes).0))
+                    .map_err(io)?;
             }
         }
-        let file = out.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
         file.sync_all().map_err(io)?;
         drop(file);
         let dest = self.dir.join(SNAPSHOT);
@@ -203,14 +251,18 @@ impl Wal {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
@@ -227,7 +279,11 @@ pub fn crc32(data: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             t[i] = c;
@@ -257,8 +313,24 @@ mod tests {
         let res = ResourceId::core("configmaps");
         {
             let mut r = open(dir.path()).unwrap();
-            r.wal.append(&Record::put(1, &res, "default", "a", br#"{"metadata":{"name":"a"}}"#)).unwrap();
-            r.wal.append(&Record::put(2, &res, "default", "b", br#"{"metadata":{"name":"b"}}"#)).unwrap();
+            r.wal
+                .append(&Record::put(
+                    1,
+                    &res,
+                    "default",
+                    "a",
+                    br#"{"metadata":{"name":"a"}}"#,
+                ))
+                .unwrap();
+            r.wal
+                .append(&Record::put(
+                    2,
+                    &res,
+                    "default",
+                    "b",
+                    br#"{"metadata":{"name":"b"}}"#,
+                ))
+                .unwrap();
         }
         let path = dir.path().join(WAL);
         let len = std::fs::metadata(&path).unwrap().len();

@@ -15,7 +15,12 @@ pub fn seed(store: &Store, nodes: usize, api_port: u16) -> Result<(), ApiError> 
     }
     let w = WriteOptions::default();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        store.create(&ResourceId::core("namespaces"), "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &w)?;
+        store.create(
+            &ResourceId::core("namespaces"),
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            &w,
+        )?;
     }
     let now = crate::store::now();
     for i in 1..=nodes {

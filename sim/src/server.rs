@@ -13,7 +13,12 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 /// Serves `app` on `listener` until `shutdown` turns true; then drops open connections.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let mut conns = JoinSet::new();
     loop {

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{Error, Result};
@@ -20,11 +23,20 @@ pub struct Ca {
 }
 
 fn ca_params() -> Result<CertificateParams> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Tls(e.to_string()))?;
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Tls(e.to_string()))?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, "wharf-demo-ca");
-    params.distinguished_name.push(DnType::OrganizationName, "Wharf demo cluster");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "wharf-demo-ca");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Wharf demo cluster");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+    ];
     Ok(params)
 }
 
@@ -36,13 +48,19 @@ impl Ca {
             if c.exists() && k.exists() {
                 let cert_pem = std::fs::read_to_string(&c).map_err(|e| Error::io(&c, e))?;
                 let key_pem = std::fs::read_to_string(&k).map_err(|e| Error::io(&k, e))?;
-                let key = KeyPair::from_pem(&key_pem).map_err(|e| Error::Tls(format!("{}: {e}", k.display())))?;
+                let key = KeyPair::from_pem(&key_pem)
+                    .map_err(|e| Error::Tls(format!("{}: {e}", k.display())))?;
                 return Ok(Ca { cert_pem, key });
             }
         }
         let key = KeyPair::generate().map_err(|e| Error::Tls(e.to_string()))?;
-        let cert = ca_params()?.self_signed(&key).map_err(|e| Error::Tls(e.to_string()))?;
-        let ca = Ca { cert_pem: cert.pem(), key };
+        let cert = ca_params()?
+            .self_signed(&key)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let ca = Ca {
+            cert_pem: cert.pem(),
+            key,
+        };
         if let Some(dir) = dir {
             write_atomic(&dir.join("ca.key"), ca.key.serialize_pem().as_bytes())?;
             write_atomic(&dir.join("ca.crt"), ca.cert_pem.as_bytes())?;
@@ -53,27 +71,42 @@ impl Ca {
     /// A rustls server config with a fresh leaf certificate for `listen_ip`.
     pub fn server_config(&self, listen_ip: IpAddr) -> Result<Arc<rustls::ServerConfig>> {
         let tls = |e: &dyn std::fmt::Display| Error::Tls(e.to_string());
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| tls(&e))?;
-        params.distinguished_name.push(DnType::CommonName, "wharf-demo-apiserver");
-        let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().map_err(|e| tls(&e))?, "::1".parse().map_err(|e| tls(&e))?];
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| tls(&e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wharf-demo-apiserver");
+        let mut ips: Vec<IpAddr> = vec![
+            "127.0.0.1".parse().map_err(|e| tls(&e))?,
+            "::1".parse().map_err(|e| tls(&e))?,
+        ];
         if !listen_ip.is_unspecified() && !ips.contains(&listen_ip) {
             ips.push(listen_ip);
         }
-        params.subject_alt_names.extend(ips.into_iter().map(SanType::IpAddress));
-        params.subject_alt_names.push(SanType::DnsName("kubernetes.default.svc".try_into().map_err(|e| tls(&e))?));
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params
+            .subject_alt_names
+            .extend(ips.into_iter().map(SanType::IpAddress));
+        params.subject_alt_names.push(SanType::DnsName(
+            "kubernetes.default.svc".try_into().map_err(|e| tls(&e))?,
+        ));
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let leaf_key = KeyPair::generate().map_err(|e| tls(&e))?;
         let issuer = Issuer::new(ca_params()?, &self.key);
         let cert = params.signed_by(&leaf_key, &issuer).map_err(|e| tls(&e))?;
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| tls(&e))?
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.der().clone()], key)
-            .map_err(|e| tls(&e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .map_err(|e| tls(&e))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }

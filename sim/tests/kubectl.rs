@@ -51,13 +51,20 @@ async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("running {bin}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
+    );
     stdout
 }
 
 fn kubectl_available() -> bool {
     let bin = std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    std::process::Command::new(bin).arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+    std::process::Command::new(bin)
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[tokio::test]
@@ -69,7 +76,12 @@ async fn kubectl_apply_get_scale_set_image_describe_delete() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let cache = dir.path().join("cache");
-    let sim = sim::start(sim::SimConfig { kubeconfig_out: Some(kc.clone()), ..Default::default() }).await.unwrap();
+    let sim = sim::start(sim::SimConfig {
+        kubeconfig_out: Some(kc.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let store = sim.store();
     let deployments = sim::ResourceId::new("apps", "deployments");
     let app = dir.path().join("app.yaml");
@@ -77,18 +89,36 @@ async fn kubectl_apply_get_scale_set_image_describe_delete() {
     let app_s = app.to_str().unwrap();
 
     let out = kubectl(&kc, &cache, &["apply", "-f", app_s]).await;
-    assert!(out.contains("deployment.apps/web created") && out.contains("service/web created"), "{out}");
+    assert!(
+        out.contains("deployment.apps/web created") && out.contains("service/web created"),
+        "{out}"
+    );
 
+    // Server-side printing: kubectl asks for a Table.
     let out = kubectl(&kc, &cache, &["get", "deployments,services"]).await;
-    assert!(out.contains("web"), "{out}");
+    assert!(
+        out.contains("UP-TO-DATE")
+            && out.contains("CLUSTER-IP")
+            && out.contains("deployment.apps/web"),
+        "{out}"
+    );
+    let out = kubectl(&kc, &cache, &["get", "nodes"]).await;
+    assert!(out.contains("demo-node-1   Ready"), "{out}");
     let out = kubectl(&kc, &cache, &["get", "deploy", "web", "-o", "yaml"]).await;
-    assert!(out.contains("kubectl.kubernetes.io/last-applied-configuration") && out.contains("image: nginx:1.27"), "{out}");
+    assert!(
+        out.contains("kubectl.kubernetes.io/last-applied-configuration")
+            && out.contains("image: nginx:1.27"),
+        "{out}"
+    );
     let out = kubectl(&kc, &cache, &["get", "nodes", "-o", "json"]).await;
     let nodes: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(nodes["items"].as_array().unwrap().len(), 3);
 
     // Apply a change: new image, an added env var, the port list untouched.
-    let changed = APP.replace("image: nginx:1.27", "image: nginx:1.28\n        env:\n        - {name: MODE, value: demo}");
+    let changed = APP.replace(
+        "image: nginx:1.27",
+        "image: nginx:1.28\n        env:\n        - {name: MODE, value: demo}",
+    );
     std::fs::write(&app, changed).unwrap();
     let out = kubectl(&kc, &cache, &["apply", "-f", app_s]).await;
     assert!(out.contains("deployment.apps/web configured"), "{out}");
@@ -101,17 +131,42 @@ async fn kubectl_apply_get_scale_set_image_describe_delete() {
 
     let out = kubectl(&kc, &cache, &["scale", "deployment/web", "--replicas=4"]).await;
     assert!(out.contains("scaled"), "{out}");
-    assert_eq!(store.get(&deployments, "default", "web").unwrap()["spec"]["replicas"], 4);
+    assert_eq!(
+        store.get(&deployments, "default", "web").unwrap()["spec"]["replicas"],
+        4
+    );
 
-    kubectl(&kc, &cache, &["set", "image", "deployment/web", "web=nginx:1.29"]).await;
-    assert_eq!(store.get(&deployments, "default", "web").unwrap()["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.29");
+    kubectl(
+        &kc,
+        &cache,
+        &["set", "image", "deployment/web", "web=nginx:1.29"],
+    )
+    .await;
+    assert_eq!(
+        store.get(&deployments, "default", "web").unwrap()["spec"]["template"]["spec"]
+            ["containers"][0]["image"],
+        "nginx:1.29"
+    );
 
     let out = kubectl(&kc, &cache, &["api-resources"]).await;
-    for want in ["deployments", "deploy", "pods", "po", "customresourcedefinitions", "endpointslices"] {
-        assert!(out.split_whitespace().any(|w| w == want), "api-resources lacks {want}:\n{out}");
+    for want in [
+        "deployments",
+        "deploy",
+        "pods",
+        "po",
+        "customresourcedefinitions",
+        "endpointslices",
+    ] {
+        assert!(
+            out.split_whitespace().any(|w| w == want),
+            "api-resources lacks {want}:\n{out}"
+        );
     }
     let out = kubectl(&kc, &cache, &["describe", "deployment", "web"]).await;
-    assert!(out.contains("nginx:1.29") && out.contains("RollingUpdate"), "{out}");
+    assert!(
+        out.contains("nginx:1.29") && out.contains("RollingUpdate"),
+        "{out}"
+    );
     let out = kubectl(&kc, &cache, &["describe", "node", "demo-node-1"]).await;
     assert!(out.contains("demo-node-1"), "{out}");
 
@@ -131,27 +186,118 @@ async fn kubectl_create_commands_send_protobuf() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let cache = dir.path().join("cache");
-    let sim = sim::start(sim::SimConfig { kubeconfig_out: Some(kc.clone()), ..Default::default() }).await.unwrap();
+    let sim = sim::start(sim::SimConfig {
+        kubeconfig_out: Some(kc.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let store = sim.store();
     kubectl(&kc, &cache, &["create", "namespace", "team-a"]).await;
-    kubectl(&kc, &cache, &["create", "configmap", "cfg", "-n", "team-a", "--from-literal=k=v"]).await;
-    kubectl(&kc, &cache, &["create", "secret", "generic", "pw", "-n", "team-a", "--from-literal=p=hunter2"]).await;
-    kubectl(&kc, &cache, &["create", "deployment", "api", "-n", "team-a", "--image=nginx:1.27", "--port=80", "--replicas=2"]).await;
-    kubectl(&kc, &cache, &["create", "job", "once", "-n", "team-a", "--image=busybox:1.36", "--", "echo", "hi"]).await;
-    assert_eq!(kubectl(&kc, &cache, &["auth", "can-i", "create", "pods"]).await.trim(), "yes");
+    kubectl(
+        &kc,
+        &cache,
+        &[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "team-a",
+            "--from-literal=k=v",
+        ],
+    )
+    .await;
+    kubectl(
+        &kc,
+        &cache,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "pw",
+            "-n",
+            "team-a",
+            "--from-literal=p=hunter2",
+        ],
+    )
+    .await;
+    kubectl(
+        &kc,
+        &cache,
+        &[
+            "create",
+            "deployment",
+            "api",
+            "-n",
+            "team-a",
+            "--image=nginx:1.27",
+            "--port=80",
+            "--replicas=2",
+        ],
+    )
+    .await;
+    kubectl(
+        &kc,
+        &cache,
+        &[
+            "create",
+            "job",
+            "once",
+            "-n",
+            "team-a",
+            "--image=busybox:1.36",
+            "--",
+            "echo",
+            "hi",
+        ],
+    )
+    .await;
+    assert_eq!(
+        kubectl(&kc, &cache, &["auth", "can-i", "create", "pods"])
+            .await
+            .trim(),
+        "yes"
+    );
 
-    let cm = store.get(&sim::ResourceId::core("configmaps"), "team-a", "cfg").unwrap();
+    let cm = store
+        .get(&sim::ResourceId::core("configmaps"), "team-a", "cfg")
+        .unwrap();
     assert_eq!(cm["data"]["k"], "v");
-    let secret = store.get(&sim::ResourceId::core("secrets"), "team-a", "pw").unwrap();
+    let secret = store
+        .get(&sim::ResourceId::core("secrets"), "team-a", "pw")
+        .unwrap();
     assert_eq!(secret["data"]["p"], "aHVudGVyMg==");
-    let d = store.get(&sim::ResourceId::new("apps", "deployments"), "team-a", "api").unwrap();
+    let d = store
+        .get(
+            &sim::ResourceId::new("apps", "deployments"),
+            "team-a",
+            "api",
+        )
+        .unwrap();
     assert_eq!(d["spec"]["replicas"], 2);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
-    assert!(d["metadata"].get("selfLink").is_none(), "empty proto strings are dropped");
-    let job = store.get(&sim::ResourceId::new("batch", "jobs"), "team-a", "once").unwrap();
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["command"], serde_json::json!(["echo", "hi"]));
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+    assert!(
+        d["metadata"].get("selfLink").is_none(),
+        "empty proto strings are dropped"
+    );
+    let job = store
+        .get(&sim::ResourceId::new("batch", "jobs"), "team-a", "once")
+        .unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"])
+    );
     // The namespace got its default ServiceAccount.
-    store.get(&sim::ResourceId::core("serviceaccounts"), "team-a", "default").unwrap();
+    store
+        .get(
+            &sim::ResourceId::core("serviceaccounts"),
+            "team-a",
+            "default",
+        )
+        .unwrap();
     sim.shutdown().await;
 }
 
@@ -161,7 +307,12 @@ async fn kubectl_create_commands_send_protobuf() {
 async fn kubectl_versions_1_27_to_1_33_apply() {
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
-    let sim = sim::start(sim::SimConfig { kubeconfig_out: Some(kc.clone()), ..Default::default() }).await.unwrap();
+    let sim = sim::start(sim::SimConfig {
+        kubeconfig_out: Some(kc.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let app = dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
     let app_s = app.to_str().unwrap();
@@ -173,11 +324,26 @@ async fn kubectl_versions_1_27_to_1_33_apply() {
         }
         ran += 1;
         let cache = dir.path().join(format!("cache-{minor}"));
-        for args in [vec!["apply", "-f", app_s], vec!["apply", "-f", app_s], vec!["get", "deploy", "web", "-o", "name"], vec!["delete", "-f", app_s]] {
+        for args in [
+            vec!["apply", "-f", app_s],
+            vec!["apply", "-f", app_s],
+            vec!["get", "deploy", "web", "-o", "name"],
+            vec!["delete", "-f", app_s],
+        ] {
             let out = tokio::process::Command::new(&bin)
-                .arg("--kubeconfig").arg(&kc).arg("--cache-dir").arg(&cache)
-                .args(&args).output().await.unwrap();
-            assert!(out.status.success(), "{bin} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{bin} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     eprintln!("ran {ran} kubectl versions");

@@ -1,6 +1,6 @@
 //! Helpers for the integration tests: [`spawn_app`] starts a demo cluster (in memory, port 0)
-//! and the console in front of it, exactly as `wharf demo` does, and returns handles to talk
-//! to both over real HTTP.
+//! and the console in front of it, exactly as `wharf demo` does (log store in a temporary
+//! folder, log collector running), and returns handles to talk to both over real HTTP.
 
 use anyhow::{Context, Result};
 use reqwest::StatusCode;
@@ -15,6 +15,12 @@ pub struct TestApp {
     /// The console's own client, for arranging and checking cluster state.
     pub kube: kube::Client,
     pub cluster: sim::Sim,
+    /// The console's state (its cache, its log store), for tests that look inside.
+    pub state: wharf_app::state::AppState,
+    /// The log store's folder (the store is `state.logs`).
+    pub logs_dir: tempfile::TempDir,
+    /// The running log collector.
+    pub collector: tokio::task::JoinHandle<()>,
     _site: tempfile::TempDir,
 }
 
@@ -24,11 +30,14 @@ pub async fn spawn_app() -> Result<TestApp> {
     let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
     server::bootstrap::install_crds(&kube).await?;
     server::demo::seed::identities(&kube).await?;
-    let (state, _watchers) = server::console::prepare(kube.clone(), Default::default()).await?;
+    let logs_dir = tempfile::tempdir()?;
+    let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
+    let (state, _watchers) = server::console::prepare_with_logs(kube.clone(), Default::default(), logs).await?;
+    let collector = server::logs::collector::spawn(&state);
     let site = tempfile::tempdir()?;
     std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>")?;
-    let (addr, _task) = server::console::start(state, site.path().to_path_buf(), "127.0.0.1:0".parse()?).await?;
-    Ok(TestApp { addr, kube, cluster, _site: site })
+    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), "127.0.0.1:0".parse()?).await?;
+    Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
 }
 
 /// A browser-like HTTP client: keeps the session cookie the server set and sends it back.

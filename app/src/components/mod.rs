@@ -1,8 +1,10 @@
 //! Pieces several pages share: the shell (navigation, tenant picker, user menu),
 //! preferences, time-ago labels, status badges, error banners.
 
+pub mod ansi;
 pub mod badges;
 pub mod live;
+pub mod log_view;
 pub mod pod_table;
 pub mod prefs;
 pub mod shell;

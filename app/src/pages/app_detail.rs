@@ -9,6 +9,7 @@ use crate::components::shell::use_me;
 use crate::i18n::{t, t_now};
 use crate::workloads::{app_events, delete_app, get_yaml, put_yaml, restart_app, scale_app, set_image, LiveMessage, WorkloadView};
 use leptos::prelude::*;
+use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 #[component]
@@ -89,6 +90,9 @@ pub fn AppPage() -> impl IntoView {
             <div class="page-head">
                 <h1><span class="muted">{move || ns.get()} " / "</span><span data-testid="app-name">{move || name.get()}</span> <LinkDot link/></h1>
                 <div class="spacer"></div>
+                <A href=move || format!("/t/{}/logs?ns={}&app={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&name.get())) attr:class="button" attr:data-testid="app-logs">
+                    {t("Logs", "日志")}
+                </A>
                 {move || app.get().map(|a| view! { <span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span> })}
             </div>
             {move || notice.get().map(|n| match n {

@@ -4,6 +4,7 @@ pub mod app_detail;
 pub mod deploy;
 pub mod home;
 pub mod login;
+pub mod logs;
 pub mod not_found;
 pub mod workloads;
 

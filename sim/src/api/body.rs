@@ -24,11 +24,14 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         return super::protobuf::decode(body);
     }
     if ct.contains("yaml") {
-        let v: serde_yaml::Value = serde_yaml::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
-        serde_json::to_value(v).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+        let v: serde_yaml::Value = serde_yaml::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
+        })?;
+        serde_json::to_value(v)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })
     }
 }

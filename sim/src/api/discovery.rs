@@ -10,7 +10,11 @@ use super::AppState;
 use crate::error::ApiError;
 
 pub fn json_response(v: &Value) -> Response {
-    ([(CONTENT_TYPE, "application/json")], serde_json::to_vec(v).unwrap_or_default()).into_response()
+    (
+        [(CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 pub fn version() -> Response {
@@ -36,20 +40,31 @@ pub fn core_versions(app: &AppState) -> Response {
 }
 
 fn group_json(group: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"name": group, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
 pub fn groups(app: &AppState) -> Response {
     let reg = app.store.registry();
-    let groups: Vec<Value> =
-        reg.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_json(&g, &vs)).collect();
+    let groups: Vec<Value> = reg
+        .groups()
+        .into_iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, vs)| group_json(&g, &vs))
+        .collect();
     json_response(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 pub fn group(app: &AppState, group: &str) -> Result<Response, ApiError> {
     let reg = app.store.registry();
-    let (g, vs) = reg.groups().into_iter().find(|(g, _)| g == group).ok_or_else(ApiError::path_not_found)?;
+    let (g, vs) = reg
+        .groups()
+        .into_iter()
+        .find(|(g, _)| g == group)
+        .ok_or_else(ApiError::path_not_found)?;
     let mut v = group_json(&g, &vs);
     v["kind"] = json!("APIGroup");
     v["apiVersion"] = json!("v1");
@@ -67,6 +82,12 @@ pub fn resources(app: &AppState, group: &str, version: &str) -> Result<Response,
     if list.is_empty() {
         return Err(ApiError::path_not_found());
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Ok(json_response(&json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list})))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(json_response(
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}),
+    ))
 }

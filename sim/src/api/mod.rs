@@ -16,6 +16,7 @@ mod openapi_v2;
 pub mod patch;
 mod path;
 pub mod protobuf;
+mod table;
 mod watch;
 
 use std::sync::Arc;
@@ -45,10 +46,19 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         Some(extra) => extra.merge(api),
         None => api,
     };
-    app.layer(axum::middleware::from_fn_with_state(state, auth::require_token))
+    app.layer(axum::middleware::from_fn_with_state(
+        state,
+        auth::require_token,
+    ))
 }
 
-async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match route(&app, &method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -56,10 +66,19 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
 }
 
 fn accepts(headers: &HeaderMap, what: &str) -> bool {
-    headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(what))
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(what))
 }
 
-async fn route(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn route(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = uri.path().trim_end_matches('/');
     match p {
         "/healthz" | "/readyz" | "/livez" => return Ok("ok".into_response()),
@@ -67,7 +86,9 @@ async fn route(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, 
         "/api" => return Ok(discovery::core_versions(app)),
         "/apis" => return Ok(discovery::groups(app)),
         // kubectl ≤ 1.29 asks for protobuf here; JSON clients get 404 (no schemas to give).
-        "/openapi/v2" | "/swagger-2.0.0.pb-v1" if accepts(headers, "protobuf") => return Ok(openapi_v2::response(app)),
+        "/openapi/v2" | "/swagger-2.0.0.pb-v1" if accepts(headers, "protobuf") => {
+            return Ok(openapi_v2::response(app))
+        }
         "/openapi/v2" => return Err(ApiError::path_not_found()),
         "/openapi/v3" => return Ok(openapi::root(app)),
         _ => {}
@@ -77,7 +98,9 @@ async fn route(app: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap, 
     }
     let parsed = path::parse(p).ok_or_else(ApiError::path_not_found)?;
     match parsed {
-        path::ApiPath::GroupVersion { group, version } => discovery::resources(app, &group, &version),
+        path::ApiPath::GroupVersion { group, version } => {
+            discovery::resources(app, &group, &version)
+        }
         path::ApiPath::Group { group } => discovery::group(app, &group),
         path::ApiPath::Resource(r) => objects::handle(app, method, uri, headers, body, r).await,
     }

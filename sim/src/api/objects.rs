@@ -13,10 +13,13 @@ use super::body;
 use super::discovery::json_response;
 use super::patch::{self, PatchType};
 use super::path::ResourcePath;
+use super::table::{wants_table, Include, Printer};
 use super::AppState;
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
-use crate::store::{DeleteOptions, FieldSelector, LabelSelector, ListParams, Propagation, WriteOptions};
+use crate::store::{
+    DeleteOptions, FieldSelector, LabelSelector, ListParams, Propagation, WriteOptions,
+};
 
 pub type Params = HashMap<String, String>;
 
@@ -29,12 +32,17 @@ pub async fn handle(
     rp: ResourcePath,
 ) -> Result<Response, ApiError> {
     let reg = app.store.registry();
-    let info = reg.lookup(&rp.group, &rp.version, &rp.plural).cloned().ok_or_else(ApiError::path_not_found)?;
+    let info = reg
+        .lookup(&rp.group, &rp.version, &rp.plural)
+        .cloned()
+        .ok_or_else(ApiError::path_not_found)?;
     drop(reg);
     if !info.namespaced && rp.namespace.is_some() {
         return Err(ApiError::path_not_found());
     }
-    let q: Params = Query::<Params>::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+    let q: Params = Query::<Params>::try_from_uri(uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
     let ns = rp.namespace.clone().unwrap_or_default();
     let id = info.id();
     let store = &app.store;
@@ -45,13 +53,18 @@ pub async fn handle(
 
     match (rp.name.as_deref(), rp.subresource.as_deref()) {
         (None, _) => match *method {
-            Method::GET if is_true(q.get("watch")) => super::watch::serve(app, &info, rp.namespace, &q),
-            Method::GET => list(app, &info, rp.namespace.as_deref(), &q),
+            Method::GET if is_true(q.get("watch")) => {
+                let include = Include::from_param(q.get("includeObject").map(String::as_str));
+                let table = wants_table(headers).then(|| (printer(app, &info), include));
+                super::watch::serve(app, &info, rp.namespace, &q, table)
+            }
+            Method::GET => list(app, &info, rp.namespace.as_deref(), &q, headers),
             Method::POST => {
                 let obj = body::decode(headers, &body)?;
                 if info.plural == "selfsubjectaccessreviews" {
                     let mut obj = crate::kinds::check_body(&info, obj, wopts.strict)?;
-                    obj["status"] = json!({"allowed": true, "reason": "the demo cluster allows everything"});
+                    obj["status"] =
+                        json!({"allowed": true, "reason": "the demo cluster allows everything"});
                     return Ok(respond(StatusCode::CREATED, &obj));
                 }
                 let out = store.create(&id, &ns, obj, &wopts)?;
@@ -59,45 +72,101 @@ pub async fn handle(
             }
             Method::DELETE => {
                 let opts = delete_options(&q, headers, &body)?;
-                let deleted = store.delete_collection(&id, rp.namespace.as_deref(), &list_params(&q)?, &opts)?;
-                Ok(respond(StatusCode::OK, &list_json(&info, store.resource_version(), deleted, None)))
+                let deleted = store.delete_collection(
+                    &id,
+                    rp.namespace.as_deref(),
+                    &list_params(&q)?,
+                    &opts,
+                )?;
+                Ok(respond(
+                    StatusCode::OK,
+                    &list_json(&info, store.resource_version(), deleted, None),
+                ))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some(name), None) => match *method {
-            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::GET if wants_table(headers) => {
+                let obj = store.get(&id, &ns, name)?;
+                let include = Include::from_param(q.get("includeObject").map(String::as_str));
+                let t = printer(app, &info).table(&[obj], include, None, None, true);
+                Ok(respond(StatusCode::OK, &t))
+            }
+            Method::GET => Ok(raw_response(
+                StatusCode::OK,
+                store.get_entry(&id, &ns, name)?.bytes,
+            )),
             Method::PUT => {
                 let obj = body::decode(headers, &body)?;
-                Ok(respond(StatusCode::OK, &store.update(&id, &ns, name, obj, &wopts)?))
+                Ok(respond(
+                    StatusCode::OK,
+                    &store.update(&id, &ns, name, obj, &wopts)?,
+                ))
             }
             Method::PATCH => patch_object(app, &info, &ns, name, None, headers, &body, &wopts),
             Method::DELETE => {
                 let opts = delete_options(&q, headers, &body)?;
                 let out = store.delete(&id, &ns, name, &opts)?;
-                let code = if out["metadata"]["deletionTimestamp"].is_string() { StatusCode::ACCEPTED } else { StatusCode::OK };
+                let code = if out["metadata"]["deletionTimestamp"].is_string() {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::OK
+                };
                 Ok(respond(code, &out))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some(name), Some(sub)) if sub == "status" && info.has_status() => match *method {
-            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::GET => Ok(raw_response(
+                StatusCode::OK,
+                store.get_entry(&id, &ns, name)?.bytes,
+            )),
             Method::PUT => {
                 let obj = body::decode(headers, &body)?;
-                Ok(respond(StatusCode::OK, &store.update_status(&id, &ns, name, obj, &wopts)?))
+                Ok(respond(
+                    StatusCode::OK,
+                    &store.update_status(&id, &ns, name, obj, &wopts)?,
+                ))
             }
-            Method::PATCH => patch_object(app, &info, &ns, name, Some("status"), headers, &body, &wopts),
+            Method::PATCH => patch_object(
+                app,
+                &info,
+                &ns,
+                name,
+                Some("status"),
+                headers,
+                &body,
+                &wopts,
+            ),
             _ => Err(ApiError::method_not_allowed()),
         },
         (Some(name), Some("ephemeralcontainers")) if info.plural == "pods" => match *method {
-            Method::GET => Ok(raw_response(StatusCode::OK, store.get_entry(&id, &ns, name)?.bytes)),
+            Method::GET => Ok(raw_response(
+                StatusCode::OK,
+                store.get_entry(&id, &ns, name)?.bytes,
+            )),
             Method::PUT => {
                 let obj = body::decode(headers, &body)?;
-                Ok(respond(StatusCode::OK, &store.update_ephemeral_containers(&ns, name, obj, &wopts)?))
+                Ok(respond(
+                    StatusCode::OK,
+                    &store.update_ephemeral_containers(&ns, name, obj, &wopts)?,
+                ))
             }
-            Method::PATCH => patch_object(app, &info, &ns, name, Some("ephemeralcontainers"), headers, &body, &wopts),
+            Method::PATCH => patch_object(
+                app,
+                &info,
+                &ns,
+                name,
+                Some("ephemeralcontainers"),
+                headers,
+                &body,
+                &wopts,
+            ),
             _ => Err(ApiError::method_not_allowed()),
         },
-        (Some(name), Some("scale")) if info.has_scale() => scale(app, &info, &ns, name, method, headers, &body, &wopts),
+        (Some(name), Some("scale")) if info.has_scale() => {
+            scale(app, &info, &ns, name, method, headers, &body, &wopts)
+        }
         // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
         _ => Err(ApiError::path_not_found()),
     }
@@ -112,7 +181,12 @@ pub fn respond(code: StatusCode, v: &Value) -> Response {
 }
 
 fn raw_response(code: StatusCode, bytes: Bytes) -> Response {
-    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
 }
 
 pub fn list_params(q: &Params) -> Result<ListParams, ApiError> {
@@ -124,8 +198,31 @@ pub fn list_params(q: &Params) -> Result<ListParams, ApiError> {
     })
 }
 
-fn list(app: &AppState, info: &ResourceInfo, ns: Option<&str>, q: &Params) -> Result<Response, ApiError> {
+/// The Table printer for a resource (with its CRD's printer columns, if custom).
+fn printer(app: &AppState, info: &ResourceInfo) -> Printer {
+    let crd = info.custom.then(|| {
+        let crds = crate::ResourceId::new("apiextensions.k8s.io", "customresourcedefinitions");
+        app.store
+            .get(&crds, "", &format!("{}.{}", info.plural, info.group))
+            .ok()
+    });
+    Printer::new(info, crd.flatten().as_ref())
+}
+
+fn list(
+    app: &AppState,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    q: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let page = app.store.list(&info.id(), ns, &list_params(q)?)?;
+    if wants_table(headers) {
+        let include = Include::from_param(q.get("includeObject").map(String::as_str));
+        let (rv, cont) = (Some(page.resource_version), page.continue_token.as_deref());
+        let t = printer(app, info).table(&page.values(), include, rv, cont, true);
+        return Ok(respond(StatusCode::OK, &t));
+    }
     // NB: items are spliced in as stored bytes; nothing is re-serialized.
     let mut out = Vec::with_capacity(page.items.iter().map(|b| b.len() + 1).sum::<usize>() + 256);
     let mut md = json!({"resourceVersion": page.resource_version.to_string()});
@@ -155,21 +252,39 @@ fn list_json(info: &ResourceInfo, rv: u64, items: Vec<Value>, cont: Option<Strin
 }
 
 fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
-    let b = if body.iter().all(u8::is_ascii_whitespace) { Value::Null } else { super::body::decode(headers, body)? };
-    let policy = b["propagationPolicy"].as_str().map(String::from).or_else(|| q.get("propagationPolicy").cloned());
-    let orphan = b["orphanDependents"].as_bool().or_else(|| q.get("orphanDependents").map(|v| v == "true"));
+    let b = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        super::body::decode(headers, body)?
+    };
+    let policy = b["propagationPolicy"]
+        .as_str()
+        .map(String::from)
+        .or_else(|| q.get("propagationPolicy").cloned());
+    let orphan = b["orphanDependents"]
+        .as_bool()
+        .or_else(|| q.get("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy.as_deref(), orphan) {
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
         (Some("Background") | None, _) => Propagation::Background,
-        (Some(other), _) => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
+        (Some(other), _) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown propagationPolicy {other:?}"
+            )))
+        }
     };
-    let dry_run = b["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All")) || q.get("dryRun").is_some_and(|v| v == "All");
+    let dry_run = b["dryRun"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v == "All"))
+        || q.get("dryRun").is_some_and(|v| v == "All");
     Ok(DeleteOptions {
         propagation,
         dry_run,
         precondition_uid: b["preconditions"]["uid"].as_str().map(String::from),
-        precondition_rv: b["preconditions"]["resourceVersion"].as_str().map(String::from),
+        precondition_rv: b["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(String::from),
     })
 }
 
@@ -187,13 +302,19 @@ fn patch_object(
     let kind = PatchType::from_content_type(&body::content_type(headers))?;
     let p = if kind == PatchType::Apply {
         let mut h = HeaderMap::new();
-        h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/yaml"));
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/yaml"),
+        );
         body::decode(&h, body)?
     } else {
-        serde_json::from_slice::<Value>(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
     let id = info.id();
-    let res = app.store.modify(&id, ns, name, sub, wopts, |current| patch::apply(kind, current, &p, info.custom));
+    let res = app.store.modify(&id, ns, name, sub, wopts, |current| {
+        patch::apply(kind, current, &p, info.custom)
+    });
     match res {
         // Server-side apply creates what does not exist yet.
         Err(e) if e.code == 404 && kind == PatchType::Apply && sub.is_none() => {
@@ -208,7 +329,12 @@ fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let md = &obj["metadata"];
     let selector = obj["spec"]["selector"]["matchLabels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     json!({
         "kind": "Scale",
@@ -235,7 +361,12 @@ fn scale(
 ) -> Result<Response, ApiError> {
     let id = info.id();
     let new_scale = match *method {
-        Method::GET => return Ok(json_response(&scale_of(info, &app.store.get(&id, ns, name)?))),
+        Method::GET => {
+            return Ok(json_response(&scale_of(
+                info,
+                &app.store.get(&id, ns, name)?,
+            )))
+        }
         Method::PUT => Some(body::decode(headers, body)?),
         Method::PATCH => None,
         _ => return Err(ApiError::method_not_allowed()),
@@ -246,32 +377,58 @@ fn scale(
             let kind = PatchType::from_content_type(&body::content_type(headers))?;
             let p: Value = if kind == PatchType::Apply {
                 let mut h = HeaderMap::new();
-                h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/yaml"));
+                h.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/yaml"),
+                );
                 body::decode(&h, body)?
             } else {
-                serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+                serde_json::from_slice(body)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
             };
             // Scale has no merge-keyed lists: strategic behaves as merge here.
-            Some((if kind == PatchType::Strategic { PatchType::Merge } else { kind }, p))
+            Some((
+                if kind == PatchType::Strategic {
+                    PatchType::Merge
+                } else {
+                    kind
+                },
+                p,
+            ))
         }
     };
-    let out = app.store.modify(&id, ns, name, None, wopts, |mut current| {
-        let scale = match (&new_scale, &patch_body) {
-            (Some(s), _) => s.clone(),
-            (None, Some((kind, p))) => patch::apply(*kind, scale_of(info, &current), p, false)?,
-            (None, None) => return Err(ApiError::bad_request("no scale given")),
-        };
-        let replicas = scale["spec"]["replicas"]
-            .as_i64()
-            .filter(|r| *r >= 0)
-            .ok_or_else(|| ApiError::invalid("Scale", "autoscaling", name, vec![("spec.replicas".into(), "Invalid value: must be greater than or equal to 0".into())]))?;
-        if let Some(rv) = scale["metadata"]["resourceVersion"].as_str().filter(|rv| !rv.is_empty()) {
-            current["metadata"]["resourceVersion"] = json!(rv);
-        } else if let Some(md) = current["metadata"].as_object_mut() {
-            md.remove("resourceVersion");
-        }
-        current["spec"]["replicas"] = json!(replicas);
-        Ok(current)
-    })?;
+    let out = app
+        .store
+        .modify(&id, ns, name, None, wopts, |mut current| {
+            let scale = match (&new_scale, &patch_body) {
+                (Some(s), _) => s.clone(),
+                (None, Some((kind, p))) => patch::apply(*kind, scale_of(info, &current), p, false)?,
+                (None, None) => return Err(ApiError::bad_request("no scale given")),
+            };
+            let replicas = scale["spec"]["replicas"]
+                .as_i64()
+                .filter(|r| *r >= 0)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        "autoscaling",
+                        name,
+                        vec![(
+                            "spec.replicas".into(),
+                            "Invalid value: must be greater than or equal to 0".into(),
+                        )],
+                    )
+                })?;
+            if let Some(rv) = scale["metadata"]["resourceVersion"]
+                .as_str()
+                .filter(|rv| !rv.is_empty())
+            {
+                current["metadata"]["resourceVersion"] = json!(rv);
+            } else if let Some(md) = current["metadata"].as_object_mut() {
+                md.remove("resourceVersion");
+            }
+            current["spec"]["replicas"] = json!(replicas);
+            Ok(current)
+        })?;
     Ok(json_response(&scale_of(info, &out)))
 }

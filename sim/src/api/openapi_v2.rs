@@ -50,19 +50,31 @@ fn query_param(name: &str) -> Msg {
 pub fn document(app: &AppState) -> Vec<u8> {
     let mut paths = Msg::default();
     for r in app.store.registry().all() {
-        let base = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+        let base = if r.group.is_empty() {
+            format!("/api/{}", r.version)
+        } else {
+            format!("/apis/{}/{}", r.group, r.version)
+        };
         let path = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
         } else {
             format!("{base}/{}/{{name}}", r.plural)
         };
-        let gvk_yaml = format!("group: \"{}\"\nkind: {}\nversion: {}\n", r.group, r.kind, r.version);
+        let gvk_yaml = format!(
+            "group: \"{}\"\nkind: {}\nversion: {}\n",
+            r.group, r.kind, r.version
+        );
         let mut op = Msg::default().str(5, &format!("patch{}", r.kind));
         for p in ["dryRun", "fieldManager", "fieldValidation", "force"] {
             op = op.msg(8, query_param(p));
         }
         // vendor_extension(13) = NamedAny{name, value: Any{yaml(2)}}
-        op = op.msg(13, Msg::default().str(1, "x-kubernetes-group-version-kind").msg(2, Msg::default().str(2, &gvk_yaml)));
+        op = op.msg(
+            13,
+            Msg::default()
+                .str(1, "x-kubernetes-group-version-kind")
+                .msg(2, Msg::default().str(2, &gvk_yaml)),
+        );
         let item = Msg::default().msg(8, op);
         paths = paths.msg(2, Msg::default().str(1, &path).msg(2, item));
     }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::objects::{list_params, Params};
+use super::table::{Include, Printer};
 use super::AppState;
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
@@ -33,14 +34,27 @@ fn line(kind: &str, object: &[u8]) -> Bytes {
 }
 
 fn error_line(e: &ApiError) -> Bytes {
-    line("ERROR", &serde_json::to_vec(&e.status()).unwrap_or_default())
+    line(
+        "ERROR",
+        &serde_json::to_vec(&e.status()).unwrap_or_default(),
+    )
 }
 
-pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: &Params) -> Result<Response, ApiError> {
+/// Serves a watch; with `table`, each event's object is a one-row Table (headers in the first).
+pub fn serve(
+    app: &AppState,
+    info: &ResourceInfo,
+    namespace: Option<String>,
+    q: &Params,
+    table: Option<(Printer, Include)>,
+) -> Result<Response, ApiError> {
     let lp = list_params(q)?;
     let rv = match q.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        ),
     };
     let initial_events = q.get("sendInitialEvents").is_some_and(|v| v == "true");
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
@@ -61,7 +75,11 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        line("BOOKMARK", &serde_json::to_vec(&json!({"kind": kind, "apiVersion": api_version, "metadata": md})).unwrap_or_default())
+        line(
+            "BOOKMARK",
+            &serde_json::to_vec(&json!({"kind": kind, "apiVersion": api_version, "metadata": md}))
+                .unwrap_or_default(),
+        )
     };
     let stream = match app.store.watch(&info.id(), params) {
         Err(e) if e.code == 410 => {
@@ -72,6 +90,20 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
         Ok(mut w) => {
             let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
             let start_rv = w.progress();
+            let mut headers_sent = false;
+            let mut render = move |ev: &crate::store::Event| -> Bytes {
+                match &table {
+                    None => line(ev.kind.as_str(), &ev.object),
+                    Some((printer, include)) => {
+                        let t = printer.table(&[ev.value()], *include, None, None, !headers_sent);
+                        headers_sent = true;
+                        line(
+                            ev.kind.as_str(),
+                            &serde_json::to_vec(&t).unwrap_or_default(),
+                        )
+                    }
+                }
+            };
             tokio::spawn(async move {
                 let deadline = tokio::time::sleep(timeout);
                 tokio::pin!(deadline);
@@ -84,7 +116,7 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
                     loop {
                         match tokio::time::timeout(Duration::ZERO, w.recv()).await {
                             Ok(Some(Ok(ev))) if ev.rv <= start_rv => {
-                                if tx.send(line(ev.kind.as_str(), &ev.object)).await.is_err() {
+                                if tx.send(render(&ev)).await.is_err() {
                                     return;
                                 }
                             }
@@ -93,7 +125,7 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
                                     return;
                                 }
                                 pending_initial = false;
-                                if tx.send(line(ev.kind.as_str(), &ev.object)).await.is_err() {
+                                if tx.send(render(&ev)).await.is_err() {
                                     return;
                                 }
                                 break;
@@ -114,7 +146,7 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
                         }
                         ev = w.recv() => match ev {
                             Some(Ok(ev)) => {
-                                if tx.send(line(ev.kind.as_str(), &ev.object)).await.is_err() { return; }
+                                if tx.send(render(&ev)).await.is_err() { return; }
                                 tick.reset();
                             }
                             Some(Err(e)) => { let _ = tx.send(error_line(&e)).await; return; }
@@ -123,7 +155,9 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
                     }
                 }
             });
-            let s = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+            let s = futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+            });
             Body::from_stream(s)
         }
     };
@@ -131,6 +165,13 @@ pub fn serve(app: &AppState, info: &ResourceInfo, namespace: Option<String>, q: 
 }
 
 fn stream_response(body: Body) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache, private")], body)
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache, private"),
+        ],
+        body,
+    )
         .into_response()
 }

@@ -15,7 +15,10 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 use super::events::{ObjectRef, Recorder, Source};
-use super::{controlled_by, controller_of, controller_ref, int_or, now, str_at, Action, Key, Queue, Reconciler};
+use super::{
+    controlled_by, controller_of, controller_ref, int_or, now, str_at, Action, Key, Queue,
+    Reconciler,
+};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Store, WriteOptions};
@@ -52,8 +55,17 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder) {
             }
         }
     });
-    super::spawn_resync(tasks, store, deployments(), Duration::from_secs(10), queue.clone());
-    let c = Arc::new(DeploymentController { store: store.clone(), events: events.clone() });
+    super::spawn_resync(
+        tasks,
+        store,
+        deployments(),
+        Duration::from_secs(10),
+        queue.clone(),
+    );
+    let c = Arc::new(DeploymentController {
+        store: store.clone(),
+        events: events.clone(),
+    });
     tasks.spawn(super::run_worker(c, queue));
 }
 
@@ -80,7 +92,10 @@ fn canonical(v: &Value) -> String {
 /// A pod template without the `pod-template-hash` label (and without an empty label map).
 fn template_without_hash(t: &Value) -> Value {
     let mut t = t.clone();
-    if let Some(labels) = t["metadata"].get_mut("labels").and_then(Value::as_object_mut) {
+    if let Some(labels) = t["metadata"]
+        .get_mut("labels")
+        .and_then(Value::as_object_mut)
+    {
         labels.remove(HASH_LABEL);
         if labels.is_empty() {
             if let Some(md) = t["metadata"].as_object_mut() {
@@ -111,7 +126,10 @@ pub fn pod_template_hash(template: &Value, collision_count: i64) -> String {
         feed(collision_count.to_string().as_bytes());
     }
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    h.to_string().bytes().map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char).collect()
+    h.to_string()
+        .bytes()
+        .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// An int-or-percent against `total`, rounding up (surge) or down (unavailable).
@@ -133,9 +151,16 @@ fn fenceposts(d: &Value, replicas: i64) -> (i64, i64) {
         return (0, 0);
     }
     let ru = &d["spec"]["strategy"]["rollingUpdate"];
-    let surge = scaled_value(if ru["maxSurge"].is_null() { &json!("25%") } else { &ru["maxSurge"] }, replicas, true);
-    let mut unavailable =
-        scaled_value(if ru["maxUnavailable"].is_null() { &json!("25%") } else { &ru["maxUnavailable"] }, replicas, false);
+    let quarter = json!("25%");
+    let or_quarter = |v: &'_ Value| {
+        if v.is_null() {
+            quarter.clone()
+        } else {
+            v.clone()
+        }
+    };
+    let surge = scaled_value(&or_quarter(&ru["maxSurge"]), replicas, true);
+    let mut unavailable = scaled_value(&or_quarter(&ru["maxUnavailable"]), replicas, false);
     if surge == 0 && unavailable == 0 {
         unavailable = 1;
     }
@@ -156,7 +181,9 @@ impl Rs {
         int_or(&self.obj["status"][k], 0)
     }
     fn revision(&self) -> i64 {
-        str_at(&self.obj, &["metadata", "annotations", REVISION]).parse().unwrap_or(0)
+        str_at(&self.obj, &["metadata", "annotations", REVISION])
+            .parse()
+            .unwrap_or(0)
     }
 }
 
@@ -174,12 +201,19 @@ impl Reconciler for DeploymentController {
             return Ok(Action::Done);
         }
         let uid = str_at(&d, &["metadata", "uid"]).to_string();
-        let list = self.store.list(&replicasets(), Some(ns), &ListParams::default())?;
+        let list = self
+            .store
+            .list(&replicasets(), Some(ns), &ListParams::default())?;
         let mut all: Vec<Rs> = list
             .values()
             .into_iter()
-            .filter(|rs| controlled_by(rs, &uid) && !rs["metadata"]["deletionTimestamp"].is_string())
-            .map(|obj| Rs { spec: int_or(&obj["spec"]["replicas"], 0), obj })
+            .filter(|rs| {
+                controlled_by(rs, &uid) && !rs["metadata"]["deletionTimestamp"].is_string()
+            })
+            .map(|obj| Rs {
+                spec: int_or(&obj["spec"]["replicas"], 0),
+                obj,
+            })
             .collect();
         all.sort_by(|a, b| {
             str_at(&a.obj, &["metadata", "creationTimestamp"])
@@ -187,7 +221,9 @@ impl Reconciler for DeploymentController {
                 .then_with(|| a.name().cmp(b.name()))
         });
         let template = template_without_hash(&d["spec"]["template"]);
-        let new_idx = all.iter().position(|rs| template_without_hash(&rs.obj["spec"]["template"]) == template);
+        let new_idx = all
+            .iter()
+            .position(|rs| template_without_hash(&rs.obj["spec"]["template"]) == template);
         let replicas = int_or(&d["spec"]["replicas"], 1).max(0);
         let (surge, max_unavailable) = fenceposts(&d, replicas);
         let paused = d["spec"]["paused"].as_bool() == Some(true);
@@ -195,7 +231,13 @@ impl Reconciler for DeploymentController {
 
         // The new ReplicaSet: found, given the newest revision if it is an old one
         // rolled back to, or created.
-        let max_old_revision = all.iter().enumerate().filter(|(i, _)| Some(*i) != new_idx).map(|(_, r)| r.revision()).max().unwrap_or(0);
+        let max_old_revision = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != new_idx)
+            .map(|(_, r)| r.revision())
+            .max()
+            .unwrap_or(0);
         let new_idx = match new_idx {
             Some(i) => {
                 if all[i].revision() <= max_old_revision {
@@ -230,7 +272,10 @@ impl Reconciler for DeploymentController {
                     self.scaling_event(&d, &rs_name, 0, initial);
                 }
                 created = Some(rs_name);
-                all.push(Rs { spec: initial, obj: rs });
+                all.push(Rs {
+                    spec: initial,
+                    obj: rs,
+                });
                 Some(all.len() - 1)
             }
         };
@@ -244,7 +289,14 @@ impl Reconciler for DeploymentController {
             }
             self.cleanup(&d, &all, new_i)?;
         }
-        self.sync_status(&d, &all, new_idx, replicas, max_unavailable, created.as_deref())?;
+        self.sync_status(
+            &d,
+            &all,
+            new_idx,
+            replicas,
+            max_unavailable,
+            created.as_deref(),
+        )?;
         Ok(Action::Done)
     }
 }
@@ -253,19 +305,32 @@ impl DeploymentController {
     fn scaling_event(&self, d: &Value, rs: &str, from: i64, to: i64) {
         let dir = if to > from { "up" } else { "down" };
         let msg = format!("Scaled {dir} replica set {rs} from {from} to {to}");
-        self.events.record(&ObjectRef::to(d), SOURCE, "Normal", "ScalingReplicaSet", &msg);
+        self.events.record(
+            &ObjectRef::to(d),
+            SOURCE,
+            "Normal",
+            "ScalingReplicaSet",
+            &msg,
+        );
     }
 
     fn patch_rs(&self, rs: &Value, mut f: impl FnMut(&mut Value)) -> Result<Value, ApiError> {
         let (ns, name) = super::key_of(rs);
         let uid = str_at(rs, &["metadata", "uid"]).to_string();
-        self.store.modify(&replicasets(), &ns, &name, None, &WriteOptions::default(), |mut cur| {
-            if str_at(&cur, &["metadata", "uid"]) != uid {
-                return Err(ApiError::not_found("replicasets.apps", &name));
-            }
-            f(&mut cur);
-            Ok(cur)
-        })
+        self.store.modify(
+            &replicasets(),
+            &ns,
+            &name,
+            None,
+            &WriteOptions::default(),
+            |mut cur| {
+                if str_at(&cur, &["metadata", "uid"]) != uid {
+                    return Err(ApiError::not_found("replicasets.apps", &name));
+                }
+                f(&mut cur);
+                Ok(cur)
+            },
+        )
     }
 
     /// Sets a ReplicaSet's replicas (and the desired/max annotations), recording the event.
@@ -274,13 +339,21 @@ impl DeploymentController {
         let replicas = int_or(&d["spec"]["replicas"], 1);
         let desired = replicas.to_string();
         let max = (replicas + surge).to_string();
-        let unchanged_annotations = str_at(&rs.obj, &["metadata", "annotations", "deployment.kubernetes.io/desired-replicas"]) == desired;
+        let unchanged_annotations = str_at(
+            &rs.obj,
+            &[
+                "metadata",
+                "annotations",
+                "deployment.kubernetes.io/desired-replicas",
+            ],
+        ) == desired;
         if from == to && unchanged_annotations {
             return Ok(());
         }
         rs.obj = self.patch_rs(&rs.obj, |cur| {
             cur["spec"]["replicas"] = json!(to);
-            cur["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(desired);
+            cur["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                json!(desired);
             cur["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] = json!(max);
         })?;
         rs.spec = to;
@@ -290,7 +363,13 @@ impl DeploymentController {
         Ok(())
     }
 
-    fn create_rs(&self, d: &Value, replicas: i64, revision: i64, surge: i64) -> Result<Value, ApiError> {
+    fn create_rs(
+        &self,
+        d: &Value,
+        replicas: i64,
+        revision: i64,
+        surge: i64,
+    ) -> Result<Value, ApiError> {
         let (ns, dname) = super::key_of(d);
         let mut collisions = int_or(&d["status"]["collisionCount"], 0);
         loop {
@@ -302,7 +381,8 @@ impl DeploymentController {
             let mut labels = template["metadata"]["labels"].clone();
             labels[HASH_LABEL] = json!(hash);
             let want = int_or(&d["spec"]["replicas"], 1);
-            let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
+            let mut spec =
+                json!({"replicas": replicas, "selector": selector, "template": template});
             if let Some(m) = d["spec"]["minReadySeconds"].as_i64().filter(|m| *m > 0) {
                 spec["minReadySeconds"] = json!(m);
             }
@@ -321,23 +401,39 @@ impl DeploymentController {
                 },
                 "spec": spec,
             });
-            match self.store.create(&replicasets(), &ns, rs, &WriteOptions::default()) {
+            match self
+                .store
+                .create(&replicasets(), &ns, rs, &WriteOptions::default())
+            {
                 Ok(rs) => return Ok(rs),
                 Err(e) if e.code == 409 && e.reason == "AlreadyExists" && collisions < 10 => {
                     // A ReplicaSet of that name with another template (or owner): bump collisionCount.
                     collisions += 1;
                     let n = collisions;
-                    self.store.modify(&deployments(), &ns, &dname, Some("status"), &WriteOptions::default(), |mut cur| {
-                        cur["status"]["collisionCount"] = json!(n);
-                        Ok(cur)
-                    })?;
+                    self.store.modify(
+                        &deployments(),
+                        &ns,
+                        &dname,
+                        Some("status"),
+                        &WriteOptions::default(),
+                        |mut cur| {
+                            cur["status"]["collisionCount"] = json!(n);
+                            Ok(cur)
+                        },
+                    )?;
                 }
                 Err(e) => return Err(e),
             }
         }
     }
 
-    fn recreate(&self, d: &Value, all: &mut [Rs], new_i: Option<usize>, replicas: i64) -> Result<(), ApiError> {
+    fn recreate(
+        &self,
+        d: &Value,
+        all: &mut [Rs],
+        new_i: Option<usize>,
+        replicas: i64,
+    ) -> Result<(), ApiError> {
         let mut old_running = false;
         for (i, rs) in all.iter_mut().enumerate() {
             if Some(i) == new_i {
@@ -359,7 +455,15 @@ impl DeploymentController {
         Ok(())
     }
 
-    fn rolling(&self, d: &Value, all: &mut [Rs], new_i: Option<usize>, replicas: i64, surge: i64, max_unavailable: i64) -> Result<(), ApiError> {
+    fn rolling(
+        &self,
+        d: &Value,
+        all: &mut [Rs],
+        new_i: Option<usize>,
+        replicas: i64,
+        surge: i64,
+        max_unavailable: i64,
+    ) -> Result<(), ApiError> {
         let Some(ni) = new_i else { return Ok(()) };
         // Scale the new ReplicaSet up within maxSurge (or down to replicas).
         let new_spec = all[ni].spec;
@@ -376,7 +480,12 @@ impl DeploymentController {
             self.scale(d, &mut all[ni], replicas, surge)?;
         }
         // Scale old ReplicaSets down without going under replicas - maxUnavailable.
-        let old_total: i64 = all.iter().enumerate().filter(|(i, _)| *i != ni).map(|(_, r)| r.spec).sum();
+        let old_total: i64 = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != ni)
+            .map(|(_, r)| r.spec)
+            .sum();
         if old_total == 0 {
             return Ok(());
         }
@@ -433,7 +542,10 @@ impl DeploymentController {
         empty.sort_by_key(|r| r.revision());
         let ns = str_at(d, &["metadata", "namespace"]);
         for rs in &empty[..empty.len() - limit] {
-            match self.store.delete(&replicasets(), ns, rs.name(), &DeleteOptions::default()) {
+            match self
+                .store
+                .delete(&replicasets(), ns, rs.name(), &DeleteOptions::default())
+            {
                 Ok(_) | Err(ApiError { code: 404, .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -467,12 +579,21 @@ impl DeploymentController {
         if let Some(c) = d["status"]["collisionCount"].as_i64() {
             status["collisionCount"] = json!(c);
         }
-        let old = d["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let old = d["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let ts = now();
         let condition = |type_: &str, ok: bool, reason: &str, message: String| -> Value {
             let status_s = if ok { "True" } else { "False" };
             match old.iter().find(|c| c["type"] == type_) {
-                Some(c) if c["status"] == status_s && c["reason"] == reason && c["message"] == message.as_str() => c.clone(),
+                Some(c)
+                    if c["status"] == status_s
+                        && c["reason"] == reason
+                        && c["message"] == message.as_str() =>
+                {
+                    c.clone()
+                }
                 Some(c) if c["status"] == status_s => json!({
                     "type": type_, "status": status_s, "reason": reason, "message": message,
                     "lastUpdateTime": ts, "lastTransitionTime": c["lastTransitionTime"],
@@ -484,26 +605,71 @@ impl DeploymentController {
             }
         };
         let available_cond = if available >= replicas - max_unavailable {
-            condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+            condition(
+                "Available",
+                true,
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+            )
         } else {
-            condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into())
+            condition(
+                "Available",
+                false,
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+            )
         };
         let new_name = new_i.map(|i| all[i].name().to_string());
         let complete = updated == replicas && total == replicas && available == replicas;
         let old_progressing = old.iter().find(|c| c["type"] == "Progressing");
         let progressing_cond = match (&new_name, created) {
-            (_, Some(rs)) => Some(condition("Progressing", true, "NewReplicaSetCreated", format!("Created new replica set \"{rs}\""))),
-            (Some(rs), None) if complete => Some(condition("Progressing", true, "NewReplicaSetAvailable", format!("ReplicaSet \"{rs}\" has successfully progressed."))),
+            (_, Some(rs)) => Some(condition(
+                "Progressing",
+                true,
+                "NewReplicaSetCreated",
+                format!("Created new replica set \"{rs}\""),
+            )),
+            (Some(rs), None) if complete => Some(condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{rs}\" has successfully progressed."),
+            )),
             (Some(rs), None) => {
-                let progressed = ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas"]
-                    .iter()
-                    .any(|k| d["status"][*k] != status[*k] && !(d["status"][*k].is_null() && status[*k] == 0));
+                let progressed = [
+                    "replicas",
+                    "updatedReplicas",
+                    "readyReplicas",
+                    "availableReplicas",
+                ]
+                .iter()
+                .any(|k| {
+                    d["status"][*k] != status[*k] && !(d["status"][*k].is_null() && status[*k] == 0)
+                });
                 match old_progressing {
-                    Some(c) if !progressed && c["reason"] != "NewReplicaSetAvailable" && c["message"].as_str().is_some_and(|m| m.contains(rs.as_str())) => Some(c.clone()),
-                    None if !progressed => Some(condition("Progressing", true, "FoundNewReplicaSet", format!("Found new replica set \"{rs}\""))),
+                    Some(c)
+                        if !progressed
+                            && c["reason"] != "NewReplicaSetAvailable"
+                            && c["message"]
+                                .as_str()
+                                .is_some_and(|m| m.contains(rs.as_str())) =>
+                    {
+                        Some(c.clone())
+                    }
+                    None if !progressed => Some(condition(
+                        "Progressing",
+                        true,
+                        "FoundNewReplicaSet",
+                        format!("Found new replica set \"{rs}\""),
+                    )),
                     _ => {
                         // Progress refreshes lastUpdateTime even when the message stays.
-                        let mut c = condition("Progressing", true, "ReplicaSetUpdated", format!("ReplicaSet \"{rs}\" is progressing."));
+                        let mut c = condition(
+                            "Progressing",
+                            true,
+                            "ReplicaSetUpdated",
+                            format!("ReplicaSet \"{rs}\" is progressing."),
+                        );
                         c["lastUpdateTime"] = json!(ts);
                         Some(c)
                     }
@@ -516,7 +682,10 @@ impl DeploymentController {
         // Keep Available first and Progressing second, as the real controller writes them.
         status["conditions"] = json!(conditions);
         if let Some(m) = status.as_object_mut() {
-            m.retain(|k, v| matches!(k.as_str(), "observedGeneration" | "replicas" | "conditions") || v.as_i64() != Some(0));
+            m.retain(|k, v| {
+                matches!(k.as_str(), "observedGeneration" | "replicas" | "conditions")
+                    || v.as_i64() != Some(0)
+            });
         }
 
         let (ns, name) = super::key_of(d);
@@ -524,13 +693,20 @@ impl DeploymentController {
         // The revision annotation lives in metadata: a main-resource update.
         if let Some(rev) = new_i.map(|i| all[i].revision().to_string()) {
             if str_at(d, &["metadata", "annotations", REVISION]) != rev {
-                match self.store.modify(&deployments(), &ns, &name, None, &WriteOptions::default(), |mut cur| {
-                    if str_at(&cur, &["metadata", "uid"]) != uid {
-                        return Err(ApiError::not_found("deployments.apps", &name));
-                    }
-                    cur["metadata"]["annotations"][REVISION] = json!(rev);
-                    Ok(cur)
-                }) {
+                match self.store.modify(
+                    &deployments(),
+                    &ns,
+                    &name,
+                    None,
+                    &WriteOptions::default(),
+                    |mut cur| {
+                        if str_at(&cur, &["metadata", "uid"]) != uid {
+                            return Err(ApiError::not_found("deployments.apps", &name));
+                        }
+                        cur["metadata"]["annotations"][REVISION] = json!(rev);
+                        Ok(cur)
+                    },
+                ) {
                     Ok(_) | Err(ApiError { code: 404, .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -539,14 +715,23 @@ impl DeploymentController {
         if d["status"] == status {
             return Ok(());
         }
-        match self.store.modify(&deployments(), &ns, &name, Some("status"), &WriteOptions::default(), |mut cur| {
-            if str_at(&cur, &["metadata", "uid"]) != uid || cur["metadata"]["generation"] != generation {
-                // Deleted, or changed since we read it: the watch brings us back.
-                return Err(ApiError::conflict("deployments.apps", &name));
-            }
-            cur["status"] = status.clone();
-            Ok(cur)
-        }) {
+        match self.store.modify(
+            &deployments(),
+            &ns,
+            &name,
+            Some("status"),
+            &WriteOptions::default(),
+            |mut cur| {
+                if str_at(&cur, &["metadata", "uid"]) != uid
+                    || cur["metadata"]["generation"] != generation
+                {
+                    // Deleted, or changed since we read it: the watch brings us back.
+                    return Err(ApiError::conflict("deployments.apps", &name));
+                }
+                cur["status"] = status.clone();
+                Ok(cur)
+            },
+        ) {
             Ok(_) | Err(ApiError { code: 404, .. }) => Ok(()),
             Err(e) if e.reason == "Conflict" => Ok(()),
             Err(e) => Err(e),
@@ -564,7 +749,9 @@ mod tests {
         let b = json!({"spec": {"containers": [{"image": "nginx", "name": "web"}]}, "metadata": {"labels": {"pod-template-hash": "x", "app": "web"}}});
         assert_eq!(pod_template_hash(&a, 0), pod_template_hash(&b, 0));
         assert_ne!(pod_template_hash(&a, 0), pod_template_hash(&a, 1));
-        assert!(pod_template_hash(&a, 0).chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+        assert!(pod_template_hash(&a, 0)
+            .chars()
+            .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
     }
 
     #[test]

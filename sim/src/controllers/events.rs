@@ -49,7 +49,10 @@ pub struct Source<'a> {
 
 impl<'a> Source<'a> {
     pub const fn component(component: &'a str) -> Self {
-        Source { component, host: None }
+        Source {
+            component,
+            host: None,
+        }
     }
 }
 
@@ -65,15 +68,29 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(store: Store) -> Recorder {
-        Recorder { store, seen: Default::default() }
+        Recorder {
+            store,
+            seen: Default::default(),
+        }
     }
 
     /// `type_` is `Normal` or `Warning`. Failures are logged, never returned: an Event
     /// that cannot be written must not fail the reconcile that reports it.
-    pub fn record(&self, obj: &ObjectRef, source: Source<'_>, type_: &str, reason: &str, message: &str) {
+    pub fn record(
+        &self,
+        obj: &ObjectRef,
+        source: Source<'_>,
+        type_: &str,
+        reason: &str,
+        message: &str,
+    ) {
         let res = ResourceId::core("events");
         // Cluster-scoped objects (nodes) get their Events in `default`, as the kubelet does.
-        let ns = if obj.namespace.is_empty() { "default" } else { obj.namespace.as_str() };
+        let ns = if obj.namespace.is_empty() {
+            "default"
+        } else {
+            obj.namespace.as_str()
+        };
         let key: AggKey = (
             obj.clone(),
             source.component.to_string(),
@@ -82,15 +99,22 @@ impl Recorder {
             reason.to_string(),
             message.to_string(),
         );
-        let existing = self.seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+        let existing = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
         if let Some(name) = existing {
             let ts = now();
-            let bumped = self.store.modify(&res, ns, &name, None, &WriteOptions::default(), |mut e| {
-                let n = e["count"].as_i64().unwrap_or(1) + 1;
-                e["count"] = json!(n);
-                e["lastTimestamp"] = json!(ts);
-                Ok(e)
-            });
+            let bumped =
+                self.store
+                    .modify(&res, ns, &name, None, &WriteOptions::default(), |mut e| {
+                        let n = e["count"].as_i64().unwrap_or(1) + 1;
+                        e["count"] = json!(n);
+                        e["lastTimestamp"] = json!(ts);
+                        Ok(e)
+                    });
             if bumped.is_ok() {
                 return;
             }

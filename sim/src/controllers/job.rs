@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use super::events::{ObjectRef, Recorder, Source};
-use super::{controlled_by, controller_of, int_or, label_selector, now, parse_time, pod, pod_from_template, str_at, Action, Key, Queue, Reconciler};
+use super::{
+    controlled_by, controller_of, int_or, label_selector, now, parse_time, pod, pod_from_template,
+    str_at, Action, Key, Queue, Reconciler,
+};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Propagation, Store, WriteOptions};
@@ -57,12 +60,18 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder) {
         }
     });
     super::spawn_resync(tasks, store, jobs(), Duration::from_secs(10), queue.clone());
-    let c = Arc::new(JobController { store: store.clone(), events: events.clone() });
+    let c = Arc::new(JobController {
+        store: store.clone(),
+        events: events.clone(),
+    });
     tasks.spawn(super::run_worker(c, queue));
 }
 
 fn condition_true(job: &Value, type_: &str) -> bool {
-    job["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+    job["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == type_ && c["status"] == "True")
+    })
 }
 
 fn finish_time(job: &Value) -> Option<chrono::DateTime<Utc>> {
@@ -84,7 +93,13 @@ fn failed_at(p: &Value) -> Option<chrono::DateTime<Utc>> {
         .max()
 }
 
-fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: &str, reason: &str, message: &str) {
+fn set_condition(
+    conditions: &mut Vec<Value>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+) {
     let ts = now();
     match conditions.iter_mut().find(|c| c["type"] == type_) {
         Some(c) if c["status"] == status => {
@@ -119,8 +134,19 @@ impl Reconciler for JobController {
         let Some(selector) = label_selector(&job["spec"]["selector"]) else {
             return Ok(Action::Done);
         };
-        let list = self.store.list(&pods_res, Some(ns), &ListParams { labels: selector, ..Default::default() })?;
-        let pods: Vec<Value> = list.values().into_iter().filter(|p| controlled_by(p, &uid)).collect();
+        let list = self.store.list(
+            &pods_res,
+            Some(ns),
+            &ListParams {
+                labels: selector,
+                ..Default::default()
+            },
+        )?;
+        let pods: Vec<Value> = list
+            .values()
+            .into_iter()
+            .filter(|p| controlled_by(p, &uid))
+            .collect();
         let mut active: Vec<&Value> = pods.iter().filter(|p| pod::active(p)).collect();
         let succeeded = pods.iter().filter(|p| pod::phase(p) == "Succeeded").count() as i64;
         let failed_pods: Vec<&Value> = pods.iter().filter(|p| pod::phase(p) == "Failed").collect();
@@ -136,23 +162,37 @@ impl Reconciler for JobController {
         if !status.is_object() {
             status = json!({});
         }
-        let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conditions: Vec<Value> =
+            status["conditions"].as_array().cloned().unwrap_or_default();
         let mut requeue = None;
 
         // Terminal decisions first.
         let restarts: i64 = active.iter().map(|p| pod::restarts(p)).sum();
-        let over_backoff = if on_failure { backoff_limit == 0 && restarts > 0 || backoff_limit > 0 && restarts >= backoff_limit } else { failed > backoff_limit };
+        let over_backoff = if on_failure {
+            backoff_limit == 0 && restarts > 0 || backoff_limit > 0 && restarts >= backoff_limit
+        } else {
+            failed > backoff_limit
+        };
         let started = parse_time(&status["startTime"]);
-        let deadline = spec["activeDeadlineSeconds"].as_i64().zip(started).map(|(s, t)| t + chrono::Duration::seconds(s));
+        let deadline = spec["activeDeadlineSeconds"]
+            .as_i64()
+            .zip(started)
+            .map(|(s, t)| t + chrono::Duration::seconds(s));
         let done = match completions {
             Some(c) => succeeded >= c,
             // Work queue style: done once one pod succeeded and none is left running.
             None => succeeded > 0 && active.is_empty(),
         };
         let failure = if over_backoff {
-            Some(("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+            Some((
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            ))
         } else if deadline.is_some_and(|d| d <= now_t) && !suspended {
-            Some(("DeadlineExceeded", "Job was active longer than specified deadline"))
+            Some((
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            ))
         } else {
             None
         };
@@ -163,10 +203,23 @@ impl Reconciler for JobController {
             }
             if done {
                 let msg = "Reached expected number of succeeded pods";
-                set_condition(&mut conditions, "SuccessCriteriaMet", "True", "CompletionsReached", msg);
-                set_condition(&mut conditions, "Complete", "True", "CompletionsReached", msg);
+                set_condition(
+                    &mut conditions,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    msg,
+                );
+                set_condition(
+                    &mut conditions,
+                    "Complete",
+                    "True",
+                    "CompletionsReached",
+                    msg,
+                );
                 status["completionTime"] = json!(now());
-                self.events.record(&job_ref, SOURCE, "Normal", "Completed", "Job completed");
+                self.events
+                    .record(&job_ref, SOURCE, "Normal", "Completed", "Job completed");
             } else if let Some((reason, msg)) = failure {
                 set_condition(&mut conditions, "FailureTarget", "True", reason, msg);
                 set_condition(&mut conditions, "Failed", "True", reason, msg);
@@ -177,45 +230,76 @@ impl Reconciler for JobController {
                 self.delete_pod(&job_ref, p)?;
             }
             if !condition_true(&job, "Suspended") {
-                set_condition(&mut conditions, "Suspended", "True", "JobSuspended", "Job suspended");
-                self.events.record(&job_ref, SOURCE, "Normal", "Suspended", "Job suspended");
+                set_condition(
+                    &mut conditions,
+                    "Suspended",
+                    "True",
+                    "JobSuspended",
+                    "Job suspended",
+                );
+                self.events
+                    .record(&job_ref, SOURCE, "Normal", "Suspended", "Job suspended");
             }
             if let Some(m) = status.as_object_mut() {
                 m.remove("startTime");
             }
         } else {
             if condition_true(&job, "Suspended") {
-                set_condition(&mut conditions, "Suspended", "False", "JobResumed", "Job resumed");
-                self.events.record(&job_ref, SOURCE, "Normal", "Resumed", "Job resumed");
+                set_condition(
+                    &mut conditions,
+                    "Suspended",
+                    "False",
+                    "JobResumed",
+                    "Job resumed",
+                );
+                self.events
+                    .record(&job_ref, SOURCE, "Normal", "Resumed", "Job resumed");
             }
             if status["startTime"].is_null() {
                 status["startTime"] = json!(now());
             }
-            let remaining = completions.map(|c| (c - succeeded).max(0)).unwrap_or(if succeeded > 0 { 0 } else { parallelism });
+            let remaining = completions
+                .map(|c| (c - succeeded).max(0))
+                .unwrap_or(if succeeded > 0 { 0 } else { parallelism });
             let want_active = parallelism.min(remaining);
             let missing = want_active - active.len() as i64;
             if missing > 0 {
                 // Back off after failures before replacing pods.
-                let wait = failed_pods.iter().filter_map(|p| failed_at(p)).max().and_then(|last| {
-                    let factor = 1u32 << (failed.clamp(1, 16) - 1) as u32;
-                    let backoff = BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX);
-                    let at = last + chrono::Duration::from_std(backoff).unwrap_or_default();
-                    (at > now_t).then(|| (at - now_t).to_std().unwrap_or_default())
-                });
+                let wait = failed_pods
+                    .iter()
+                    .filter_map(|p| failed_at(p))
+                    .max()
+                    .and_then(|last| {
+                        let factor = 1u32 << (failed.clamp(1, 16) - 1) as u32;
+                        let backoff = BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX);
+                        let at = last + chrono::Duration::from_std(backoff).unwrap_or_default();
+                        (at > now_t).then(|| (at - now_t).to_std().unwrap_or_default())
+                    });
                 match wait {
                     Some(w) if failed > 0 => requeue = Some(w),
                     _ => {
                         for _ in 0..missing {
                             let new = pod_from_template(&job, &spec["template"]);
-                            let p = self.store.create(&pods_res, ns, new, &WriteOptions::default())?;
+                            let p =
+                                self.store
+                                    .create(&pods_res, ns, new, &WriteOptions::default())?;
                             let msg = format!("Created pod: {}", str_at(&p, &["metadata", "name"]));
-                            self.events.record(&job_ref, SOURCE, "Normal", "SuccessfulCreate", &msg);
+                            self.events.record(
+                                &job_ref,
+                                SOURCE,
+                                "Normal",
+                                "SuccessfulCreate",
+                                &msg,
+                            );
                         }
                     }
                 }
             } else if missing < 0 {
                 // Parallelism lowered: delete the newest extra pods.
-                active.sort_by(|a, b| str_at(b, &["metadata", "creationTimestamp"]).cmp(str_at(a, &["metadata", "creationTimestamp"])));
+                active.sort_by(|a, b| {
+                    str_at(b, &["metadata", "creationTimestamp"])
+                        .cmp(str_at(a, &["metadata", "creationTimestamp"]))
+                });
                 for p in active.drain(..(-missing) as usize) {
                     self.delete_pod(&job_ref, p)?;
                 }
@@ -227,8 +311,19 @@ impl Reconciler for JobController {
         }
 
         // Counts from the pods as they are now (new pods count as active).
-        let list = self.store.list(&pods_res, Some(ns), &ListParams { labels: label_selector(&job["spec"]["selector"]).unwrap_or_default(), ..Default::default() })?;
-        let pods: Vec<Value> = list.values().into_iter().filter(|p| controlled_by(p, &uid)).collect();
+        let list = self.store.list(
+            &pods_res,
+            Some(ns),
+            &ListParams {
+                labels: label_selector(&job["spec"]["selector"]).unwrap_or_default(),
+                ..Default::default()
+            },
+        )?;
+        let pods: Vec<Value> = list
+            .values()
+            .into_iter()
+            .filter(|p| controlled_by(p, &uid))
+            .collect();
         let finished = condition_true(&json!({"status": {"conditions": conditions}}), "Complete")
             || condition_true(&json!({"status": {"conditions": conditions}}), "Failed");
         let active_now: Vec<&Value> = pods.iter().filter(|p| pod::active(p)).collect();
@@ -242,18 +337,36 @@ impl Reconciler for JobController {
             status["conditions"] = json!(conditions);
         }
         if let Some(m) = status.as_object_mut() {
-            m.retain(|k, v| matches!(k.as_str(), "ready" | "terminating" | "uncountedTerminatedPods") || v.as_i64() != Some(0));
+            m.retain(|k, v| {
+                matches!(
+                    k.as_str(),
+                    "ready" | "terminating" | "uncountedTerminatedPods"
+                ) || v.as_i64() != Some(0)
+            });
         }
         if job["status"] != status {
             self.store
-                .modify(&jobs(), ns, name, Some("status"), &WriteOptions::default(), |mut cur| {
-                    if str_at(&cur, &["metadata", "uid"]) != uid {
-                        return Err(ApiError::not_found("jobs.batch", name));
+                .modify(
+                    &jobs(),
+                    ns,
+                    name,
+                    Some("status"),
+                    &WriteOptions::default(),
+                    |mut cur| {
+                        if str_at(&cur, &["metadata", "uid"]) != uid {
+                            return Err(ApiError::not_found("jobs.batch", name));
+                        }
+                        cur["status"] = status.clone();
+                        Ok(cur)
+                    },
+                )
+                .or_else(|e| {
+                    if e.code == 404 {
+                        Ok(Value::Null)
+                    } else {
+                        Err(e)
                     }
-                    cur["status"] = status.clone();
-                    Ok(cur)
-                })
-                .or_else(|e| if e.code == 404 { Ok(Value::Null) } else { Err(e) })?;
+                })?;
         }
         Ok(requeue.map_or(Action::Done, Action::RequeueAfter))
     }
@@ -262,9 +375,20 @@ impl Reconciler for JobController {
 impl JobController {
     fn delete_pod(&self, job_ref: &ObjectRef, p: &Value) -> Result<(), ApiError> {
         let (ns, name) = super::key_of(p);
-        match self.store.delete(&ResourceId::core("pods"), &ns, &name, &DeleteOptions::default()) {
+        match self.store.delete(
+            &ResourceId::core("pods"),
+            &ns,
+            &name,
+            &DeleteOptions::default(),
+        ) {
             Ok(_) => {
-                self.events.record(job_ref, SOURCE, "Normal", "SuccessfulDelete", &format!("Deleted pod: {name}"));
+                self.events.record(
+                    job_ref,
+                    SOURCE,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {name}"),
+                );
                 Ok(())
             }
             Err(e) if e.code == 404 => Ok(()),
@@ -279,10 +403,15 @@ impl JobController {
         };
         let at = finish_time(job).unwrap_or(now_t) + chrono::Duration::seconds(ttl.max(0));
         if at > now_t {
-            return Ok(Action::RequeueAfter((at - now_t).to_std().unwrap_or_default()));
+            return Ok(Action::RequeueAfter(
+                (at - now_t).to_std().unwrap_or_default(),
+            ));
         }
         let (ns, name) = super::key_of(job);
-        let opts = DeleteOptions { propagation: Propagation::Background, ..Default::default() };
+        let opts = DeleteOptions {
+            propagation: Propagation::Background,
+            ..Default::default()
+        };
         match self.store.delete(&jobs(), &ns, &name, &opts) {
             Ok(_) | Err(ApiError { code: 404, .. }) => Ok(Action::Done),
             Err(e) => Err(e),

@@ -77,7 +77,8 @@ pub(crate) async fn run_worker<R: Reconciler>(r: Arc<R>, queue: Queue) {
                 let n = failures.entry(key.clone()).or_insert(0);
                 *n += 1;
                 // 50 ms, 100 ms, ... capped at 5 s: conflicts clear at once, real errors get logged.
-                let delay = Duration::from_millis(50u64.saturating_mul(1 << (*n).min(7))).min(Duration::from_secs(5));
+                let delay = Duration::from_millis(50u64.saturating_mul(1 << (*n).min(7)))
+                    .min(Duration::from_secs(5));
                 if *n > 3 {
                     tracing::warn!(controller = R::NAME, ns = %key.0, name = %key.1, failures = *n, "reconcile failed: {e}");
                 } else {
@@ -123,7 +124,13 @@ pub(crate) fn spawn_watch(
 }
 
 /// Every `period`, queues every object of `res` (a safety net behind the watches).
-pub(crate) fn spawn_resync(tasks: &mut JoinSet<()>, store: &Store, res: ResourceId, period: Duration, queue: Queue) {
+pub(crate) fn spawn_resync(
+    tasks: &mut JoinSet<()>,
+    store: &Store,
+    res: ResourceId,
+    period: Duration,
+    queue: Queue,
+) {
     let store = store.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(period);
@@ -142,7 +149,10 @@ pub(crate) fn spawn_resync(tasks: &mut JoinSet<()>, store: &Store, res: Resource
 
 /// `(namespace, name)` of a stored object.
 pub(crate) fn key_of(obj: &Value) -> Key {
-    (str_at(obj, &["metadata", "namespace"]).to_string(), str_at(obj, &["metadata", "name"]).to_string())
+    (
+        str_at(obj, &["metadata", "namespace"]).to_string(),
+        str_at(obj, &["metadata", "name"]).to_string(),
+    )
 }
 
 /// The string at `path`, or "".
@@ -160,7 +170,9 @@ pub(crate) fn int_or(v: &Value, default: i64) -> i64 {
 }
 
 pub(crate) fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 pub(crate) fn now() -> String {
@@ -179,7 +191,10 @@ pub(crate) fn label_selector(sel: &Value) -> Option<LabelSelector> {
     if let Some(exprs) = sel["matchExpressions"].as_array() {
         for e in exprs {
             let k = e["key"].as_str().unwrap_or_default();
-            let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             terms.push(match e["operator"].as_str().unwrap_or_default() {
                 "In" => format!("{k} in ({})", vals.join(",")),
                 "NotIn" => format!("{k} notin ({})", vals.join(",")),
@@ -203,7 +218,11 @@ pub(crate) fn map_selector(sel: &Value) -> Option<LabelSelector> {
 pub(crate) fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     obj["metadata"]["labels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -223,7 +242,10 @@ pub(crate) fn controller_ref(owner: &Value) -> Value {
 pub(crate) fn controlled_by(obj: &Value, uid: &str) -> bool {
     obj["metadata"]["ownerReferences"]
         .as_array()
-        .is_some_and(|refs| refs.iter().any(|r| r["controller"].as_bool() == Some(true) && r["uid"].as_str() == Some(uid)))
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["controller"].as_bool() == Some(true) && r["uid"].as_str() == Some(uid))
+        })
 }
 
 /// The kind and name of the controller owner of a stored object, read from its bytes
@@ -247,7 +269,11 @@ pub(crate) fn controller_of(bytes: &[u8]) -> Option<(String, String)> {
         controller: Option<bool>,
     }
     let p: Partial = serde_json::from_slice(bytes).ok()?;
-    p.metadata.owner_references.into_iter().find(|o| o.controller == Some(true)).map(|o| (o.kind, o.name))
+    p.metadata
+        .owner_references
+        .into_iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| (o.kind, o.name))
 }
 
 /// Pod helpers shared by the workload controllers.
@@ -268,14 +294,19 @@ pub(crate) mod pod {
         !terminal(p) && !deleting(p)
     }
     fn ready_condition(p: &Value) -> Option<&Value> {
-        p["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")
+        p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")
     }
     pub fn ready(p: &Value) -> bool {
         ready_condition(p).is_some_and(|c| c["status"] == "True")
     }
     /// When the pod became Ready, if it is.
     pub fn ready_since(p: &Value) -> Option<DateTime<Utc>> {
-        ready_condition(p).filter(|c| c["status"] == "True").and_then(|c| parse_time(&c["lastTransitionTime"]))
+        ready_condition(p)
+            .filter(|c| c["status"] == "True")
+            .and_then(|c| parse_time(&c["lastTransitionTime"]))
     }
     /// Ready for at least `min_ready` seconds; otherwise how long until it is (if ready).
     pub fn available(p: &Value, min_ready: i64, now: DateTime<Utc>) -> (bool, Option<Duration>) {
@@ -311,7 +342,10 @@ pub(crate) fn pod_from_template(owner: &Value, template: &Value) -> Value {
         "ownerReferences": [controller_ref(owner)],
     });
     for k in ["labels", "annotations"] {
-        if let Some(m) = template["metadata"][k].as_object().filter(|m| !m.is_empty()) {
+        if let Some(m) = template["metadata"][k]
+            .as_object()
+            .filter(|m| !m.is_empty())
+        {
             md[k] = Value::Object(m.clone());
         }
     }
@@ -320,7 +354,10 @@ pub(crate) fn pod_from_template(owner: &Value, template: &Value) -> Value {
 
 /// Whether the kubelet bridge should run (`WHARF_SIM_KUBELET=off|0|false` disables it).
 fn kubelet_enabled() -> bool {
-    !matches!(std::env::var("WHARF_SIM_KUBELET").as_deref(), Ok("off" | "0" | "false"))
+    !matches!(
+        std::env::var("WHARF_SIM_KUBELET").as_deref(),
+        Ok("off" | "0" | "false")
+    )
 }
 
 /// The running control plane: controller tasks, the node runtime and its scratch space.
@@ -335,7 +372,11 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// The node runtime, scratch directory chosen: `<data_dir>/nodes`, or a temporary
     /// directory for an ephemeral cluster. `node` supplies timings (its `scratch_dir` is replaced).
-    pub(crate) fn runtime(data_dir: Option<&Path>, node: Option<NodeConfig>, allow_exec: bool) -> crate::Result<(NodeRuntime, Option<tempfile_dir::TempDir>)> {
+    pub(crate) fn runtime(
+        data_dir: Option<&Path>,
+        node: Option<NodeConfig>,
+        allow_exec: bool,
+    ) -> crate::Result<(NodeRuntime, Option<tempfile_dir::TempDir>)> {
         let (scratch, temp) = match data_dir {
             Some(dir) => (dir.join("nodes"), None),
             None => {
@@ -351,7 +392,12 @@ impl ControlPlane {
     }
 
     /// Starts every controller on `store`; pods run on `runtime`.
-    pub(crate) fn start(store: &Store, runtime: NodeRuntime, temp: Option<tempfile_dir::TempDir>, persistent: bool) -> ControlPlane {
+    pub(crate) fn start(
+        store: &Store,
+        runtime: NodeRuntime,
+        temp: Option<tempfile_dir::TempDir>,
+        persistent: bool,
+    ) -> ControlPlane {
         let mut tasks = JoinSet::new();
         let recorder = events::Recorder::new(store.clone());
         deployment::spawn(&mut tasks, store, &recorder);
@@ -359,13 +405,24 @@ impl ControlPlane {
         job::spawn(&mut tasks, store, &recorder);
         endpoints::spawn(&mut tasks, store);
         scheduler::spawn(&mut tasks, store, &recorder);
-        let kubelet = kubelet_enabled().then(|| kubelet::spawn(&mut tasks, store, &recorder, runtime.clone(), persistent));
-        ControlPlane { tasks, runtime, kubelet, temp }
+        let kubelet = kubelet_enabled()
+            .then(|| kubelet::spawn(&mut tasks, store, &recorder, runtime.clone(), persistent));
+        ControlPlane {
+            tasks,
+            runtime,
+            kubelet,
+            temp,
+        }
     }
 
     /// The node runtime pods run on (logs, exec, metrics).
     pub fn node_runtime(&self) -> &NodeRuntime {
         &self.runtime
+    }
+
+    /// The kubelet bridge (which node runs which pod), `None` when it is off.
+    pub(crate) fn pod_nodes(&self) -> Option<Arc<kubelet::Kubelet>> {
+        self.kubelet.clone()
     }
 
     /// Stops the controllers, then every pod; removes a temporary scratch directory.
@@ -380,13 +437,6 @@ impl ControlPlane {
     }
 }
 
-/// Where a pod runs, for the node routes (metrics per node) — `None` when the kubelet is off.
-impl ControlPlane {
-    pub(crate) fn pod_nodes(&self) -> Option<Arc<kubelet::Kubelet>> {
-        self.kubelet.clone()
-    }
-}
-
 /// A tiny temporary directory (the `tempfile` crate is only a dev-dependency).
 pub(crate) mod tempfile_dir {
     use super::*;
@@ -396,7 +446,11 @@ pub(crate) mod tempfile_dir {
 
     impl TempDir {
         pub fn new() -> crate::Result<TempDir> {
-            let p = std::env::temp_dir().join(format!("wharf-sim-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+            let p = std::env::temp_dir().join(format!(
+                "wharf-sim-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
             std::fs::create_dir_all(&p).map_err(|e| crate::Error::io(&p, e))?;
             Ok(TempDir(p))
         }

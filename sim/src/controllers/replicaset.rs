@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
 use super::events::{ObjectRef, Recorder, Source};
-use super::{controlled_by, controller_of, int_or, label_selector, labels_of, pod, pod_from_template, str_at, Action, Key, Queue, Reconciler};
+use super::{
+    controlled_by, controller_of, int_or, label_selector, labels_of, pod, pod_from_template,
+    str_at, Action, Key, Queue, Reconciler,
+};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Store, WriteOptions};
@@ -47,12 +50,24 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder) {
         }
     });
     super::spawn_resync(tasks, store, rs_res, Duration::from_secs(10), queue.clone());
-    let c = Arc::new(ReplicaSetController { store: store.clone(), events: events.clone() });
+    let c = Arc::new(ReplicaSetController {
+        store: store.clone(),
+        events: events.clone(),
+    });
     tasks.spawn(super::run_worker(c, queue));
 }
 
 /// Deletion preference, smallest first (`controller.ActivePodsWithRanks`).
-fn deletion_rank(p: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>, std::cmp::Reverse<i64>, std::cmp::Reverse<String>) {
+fn deletion_rank(
+    p: &Value,
+) -> (
+    u8,
+    u8,
+    u8,
+    std::cmp::Reverse<String>,
+    std::cmp::Reverse<i64>,
+    std::cmp::Reverse<String>,
+) {
     let assigned = u8::from(!str_at(p, &["spec", "nodeName"]).is_empty());
     let phase = match pod::phase(p) {
         "Pending" => 0,
@@ -61,9 +76,18 @@ fn deletion_rank(p: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>, std::cmp:
     };
     let ready = u8::from(pod::ready(p));
     // Ready for a shorter time, more restarts, created later: deleted first.
-    let ready_since = pod::ready_since(p).map(|t| t.to_rfc3339()).unwrap_or_default();
+    let ready_since = pod::ready_since(p)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
     let created = str_at(p, &["metadata", "creationTimestamp"]).to_string();
-    (assigned, phase, ready, std::cmp::Reverse(ready_since), std::cmp::Reverse(pod::restarts(p)), std::cmp::Reverse(created))
+    (
+        assigned,
+        phase,
+        ready,
+        std::cmp::Reverse(ready_since),
+        std::cmp::Reverse(pod::restarts(p)),
+        std::cmp::Reverse(created),
+    )
 }
 
 impl Reconciler for ReplicaSetController {
@@ -87,23 +111,39 @@ impl Reconciler for ReplicaSetController {
         };
         let want = int_or(&rs["spec"]["replicas"], 1).max(0) as usize;
         let min_ready = int_or(&rs["spec"]["minReadySeconds"], 0);
-        let list = self.store.list(&pods_res, Some(ns), &ListParams { labels: selector, ..Default::default() })?;
-        let mut pods: Vec<Value> = list.values().into_iter().filter(|p| controlled_by(p, &uid) && pod::active(p)).collect();
+        let list = self.store.list(
+            &pods_res,
+            Some(ns),
+            &ListParams {
+                labels: selector,
+                ..Default::default()
+            },
+        )?;
+        let mut pods: Vec<Value> = list
+            .values()
+            .into_iter()
+            .filter(|p| controlled_by(p, &uid) && pod::active(p))
+            .collect();
         let rs_ref = ObjectRef::to(&rs);
 
         if pods.len() < want {
             let missing = (want - pods.len()).min(BURST);
             for _ in 0..missing {
                 let new = pod_from_template(&rs, &rs["spec"]["template"]);
-                match self.store.create(&pods_res, ns, new, &WriteOptions::default()) {
+                match self
+                    .store
+                    .create(&pods_res, ns, new, &WriteOptions::default())
+                {
                     Ok(p) => {
                         let msg = format!("Created pod: {}", str_at(&p, &["metadata", "name"]));
-                        self.events.record(&rs_ref, SOURCE, "Normal", "SuccessfulCreate", &msg);
+                        self.events
+                            .record(&rs_ref, SOURCE, "Normal", "SuccessfulCreate", &msg);
                         pods.push(p);
                     }
                     Err(e) => {
                         let msg = format!("Error creating: {}", e.message);
-                        self.events.record(&rs_ref, SOURCE, "Warning", "FailedCreate", &msg);
+                        self.events
+                            .record(&rs_ref, SOURCE, "Warning", "FailedCreate", &msg);
                         self.write_status(&rs, &pods, min_ready, Some(&e.message))?;
                         return Err(e);
                     }
@@ -115,9 +155,18 @@ impl Reconciler for ReplicaSetController {
             let victims: Vec<Value> = pods.drain(..extra).collect();
             for p in victims {
                 let pname = str_at(&p, &["metadata", "name"]);
-                match self.store.delete(&pods_res, ns, pname, &DeleteOptions::default()) {
+                match self
+                    .store
+                    .delete(&pods_res, ns, pname, &DeleteOptions::default())
+                {
                     Ok(_) | Err(ApiError { code: 404, .. }) => {
-                        self.events.record(&rs_ref, SOURCE, "Normal", "SuccessfulDelete", &format!("Deleted pod: {pname}"));
+                        self.events.record(
+                            &rs_ref,
+                            SOURCE,
+                            "Normal",
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {pname}"),
+                        );
                     }
                     Err(e) => return Err(e),
                 }
@@ -135,7 +184,13 @@ impl Reconciler for ReplicaSetController {
 
 impl ReplicaSetController {
     /// Writes the status if it changed; returns when a pod will become available.
-    fn write_status(&self, rs: &Value, pods: &[Value], min_ready: i64, failure: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    fn write_status(
+        &self,
+        rs: &Value,
+        pods: &[Value],
+        min_ready: i64,
+        failure: Option<&str>,
+    ) -> Result<Option<Duration>, ApiError> {
         let now = chrono::Utc::now();
         let template_labels = labels_of(&json!({"metadata": rs["spec"]["template"]["metadata"]}));
         let mut ready = 0;
@@ -144,7 +199,10 @@ impl ReplicaSetController {
         let mut next: Option<Duration> = None;
         for p in pods {
             let labels = labels_of(p);
-            if template_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            if template_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+            {
                 fully_labeled += 1;
             }
             if pod::ready(p) {
@@ -165,8 +223,15 @@ impl ReplicaSetController {
             "availableReplicas": available,
             "observedGeneration": rs["metadata"]["generation"],
         });
-        let old_conditions = rs["status"]["conditions"].as_array().cloned().unwrap_or_default();
-        let mut conditions: Vec<Value> = old_conditions.iter().filter(|c| c["type"] != "ReplicaFailure").cloned().collect();
+        let old_conditions = rs["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut conditions: Vec<Value> = old_conditions
+            .iter()
+            .filter(|c| c["type"] != "ReplicaFailure")
+            .cloned()
+            .collect();
         if let Some(msg) = failure {
             conditions.push(json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": msg, "lastTransitionTime": super::now()}));
         }
@@ -183,14 +248,23 @@ impl ReplicaSetController {
         let (ns, name) = super::key_of(rs);
         let rs_uid = str_at(rs, &["metadata", "uid"]).to_string();
         let res = ResourceId::new("apps", "replicasets");
-        match self.store.modify(&res, &ns, &name, Some("status"), &WriteOptions::default(), |mut cur| {
-            if str_at(&cur, &["metadata", "uid"]) != rs_uid {
-                return Err(ApiError::not_found("replicasets.apps", &name));
+        match self.store.modify(
+            &res,
+            &ns,
+            &name,
+            Some("status"),
+            &WriteOptions::default(),
+            |mut cur| {
+                if str_at(&cur, &["metadata", "uid"]) != rs_uid {
+                    return Err(ApiError::not_found("replicasets.apps", &name));
+                }
+                cur["status"] = status.clone();
+                Ok(cur)
+            },
+        ) {
+            Ok(_) | Err(ApiError { code: 404, .. }) => {
+                Ok(next.map(|d| d + Duration::from_millis(20)))
             }
-            cur["status"] = status.clone();
-            Ok(cur)
-        }) {
-            Ok(_) | Err(ApiError { code: 404, .. }) => Ok(next.map(|d| d + Duration::from_millis(20))),
             Err(e) => Err(e),
         }
     }

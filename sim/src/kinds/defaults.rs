@@ -30,8 +30,16 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
             default(&mut spec["strategy"], "type", json!("RollingUpdate"));
             if spec["strategy"]["type"] == "RollingUpdate" {
                 default(&mut spec["strategy"], "rollingUpdate", json!({}));
-                default(&mut spec["strategy"]["rollingUpdate"], "maxUnavailable", json!("25%"));
-                default(&mut spec["strategy"]["rollingUpdate"], "maxSurge", json!("25%"));
+                default(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxUnavailable",
+                    json!("25%"),
+                );
+                default(
+                    &mut spec["strategy"]["rollingUpdate"],
+                    "maxSurge",
+                    json!("25%"),
+                );
             }
             template_spec(spec);
         }
@@ -70,10 +78,13 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
         }
         "Secret" => {
             default(obj, "type", json!("Opaque"));
-            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+            if let Some(Value::Object(sd)) =
+                obj.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
                 default(obj, "data", json!({}));
                 for (k, v) in sd {
-                    let enc = base64::engine::general_purpose::STANDARD.encode(v.as_str().unwrap_or_default());
+                    let enc = base64::engine::general_purpose::STANDARD
+                        .encode(v.as_str().unwrap_or_default());
                     obj["data"][k] = json!(enc);
                 }
             }
@@ -124,7 +135,11 @@ fn container(c: &mut Value) {
     let image = c["image"].as_str().unwrap_or_default().to_string();
     let tag = image.rsplit('/').next().unwrap_or_default();
     let latest = !image.contains('@') && (!tag.contains(':') || tag.ends_with(":latest"));
-    default(c, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+    default(
+        c,
+        "imagePullPolicy",
+        json!(if latest { "Always" } else { "IfNotPresent" }),
+    );
     default(c, "terminationMessagePath", json!("/dev/termination-log"));
     default(c, "terminationMessagePolicy", json!("File"));
     default(c, "resources", json!({}));
@@ -137,10 +152,17 @@ fn container(c: &mut Value) {
 
 /// Guaranteed, Burstable or BestEffort, from the containers' requests and limits.
 pub fn qos_class(spec: &Value) -> &'static str {
-    let cs: Vec<&Value> = spec["containers"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let cs: Vec<&Value> = spec["containers"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let any = cs.iter().any(|c| {
-        c["resources"]["requests"].as_object().is_some_and(|m| !m.is_empty())
-            || c["resources"]["limits"].as_object().is_some_and(|m| !m.is_empty())
+        c["resources"]["requests"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+            || c["resources"]["limits"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
     });
     if !any {
         return "BestEffort";
@@ -148,7 +170,9 @@ pub fn qos_class(spec: &Value) -> &'static str {
     let guaranteed = cs.iter().all(|c| {
         let l = &c["resources"]["limits"];
         let r = &c["resources"]["requests"];
-        ["cpu", "memory"].iter().all(|k| l[*k].is_string() && (r[*k].is_null() || r[*k] == l[*k]))
+        ["cpu", "memory"]
+            .iter()
+            .all(|k| l[*k].is_string() && (r[*k].is_null() || r[*k] == l[*k]))
     });
     if guaranteed {
         "Guaranteed"
@@ -176,8 +200,15 @@ pub fn job_selector(obj: &mut Value) {
 }
 
 /// Gives a new Service its cluster IP (unless headless) and node ports.
-pub fn allocate_cluster_ip(obj: &mut Value, ips: &IpAllocator, info: &ResourceInfo) -> Result<(), ApiError> {
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+pub fn allocate_cluster_ip(
+    obj: &mut Value,
+    ips: &IpAllocator,
+    info: &ResourceInfo,
+) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let spec = &mut obj["spec"];
     if !spec.is_object() {
         *spec = json!({});
@@ -198,7 +229,9 @@ pub fn allocate_cluster_ip(obj: &mut Value, ips: &IpAllocator, info: &ResourceIn
             }
             ip.to_string()
         }
-        _ => ips.allocate().ok_or_else(|| ApiError::internal("no cluster IPs left in 10.96.0.0/12"))?,
+        _ => ips
+            .allocate()
+            .ok_or_else(|| ApiError::internal("no cluster IPs left in 10.96.0.0/12"))?,
     };
     spec["clusterIP"] = json!(ip);
     spec["clusterIPs"] = json!([ip]);

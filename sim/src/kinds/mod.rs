@@ -23,7 +23,9 @@ use crate::store::IpAllocator;
 /// normalized (unknown fields dropped, unless `strict`, where they are a 400).
 pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<Value, ApiError> {
     let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request was not a JSON object",
+        ));
     };
     let cannot = |what: String| {
         ApiError::bad_request(format!(
@@ -102,7 +104,9 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
         ("batch", "Job") => roundtrip::<batch::v1::Job>(obj),
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => roundtrip::<apiext::CustomResourceDefinition>(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            roundtrip::<apiext::CustomResourceDefinition>(obj)
+        }
         ("authorization.k8s.io", "SelfSubjectAccessReview") => {
             roundtrip::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>(obj)
         }
@@ -114,12 +118,24 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
 pub fn has_generation(info: &ResourceInfo) -> bool {
     !matches!(
         info.kind.as_str(),
-        "ConfigMap" | "Secret" | "Event" | "Endpoints" | "ServiceAccount" | "Namespace" | "Node" | "EndpointSlice" | "Pod"
+        "ConfigMap"
+            | "Secret"
+            | "Event"
+            | "Endpoints"
+            | "ServiceAccount"
+            | "Namespace"
+            | "Node"
+            | "EndpointSlice"
+            | "Pod"
     ) || info.custom
 }
 
 /// Server-set fields and defaults for a new object (metadata.uid and name are already set).
-pub(crate) fn on_create(info: &ResourceInfo, obj: &mut Value, ips: &IpAllocator) -> Result<(), ApiError> {
+pub(crate) fn on_create(
+    info: &ResourceInfo,
+    obj: &mut Value,
+    ips: &IpAllocator,
+) -> Result<(), ApiError> {
     if info.custom {
         return Ok(());
     }
@@ -130,7 +146,10 @@ pub(crate) fn on_create(info: &ResourceInfo, obj: &mut Value, ips: &IpAllocator)
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
             obj["status"] = json!({"phase": "Active"});
         }
-        "Pod" => obj["status"] = json!({"phase": "Pending", "qosClass": defaults::qos_class(&obj["spec"])}),
+        "Pod" => {
+            obj["status"] =
+                json!({"phase": "Pending", "qosClass": defaults::qos_class(&obj["spec"])})
+        }
         "PersistentVolumeClaim" if obj["status"]["phase"].as_str().is_none() => {
             obj["status"] = json!({"phase": "Pending"});
         }
@@ -158,16 +177,24 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
             }
             let (o, n) = (&old["spec"]["clusterIP"], &new["spec"]["clusterIP"]);
             if o != n {
-                let name = new["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let name = new["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 return Err(ApiError::invalid(
                     "Service",
                     "",
                     &name,
-                    vec![("spec.clusterIP".into(), format!("Invalid value: {n}: field is immutable"))],
+                    vec![(
+                        "spec.clusterIP".into(),
+                        format!("Invalid value: {n}: field is immutable"),
+                    )],
                 ));
             }
         }
-        "Job" if new["spec"]["selector"].is_null() => new["spec"]["selector"] = old["spec"]["selector"].clone(),
+        "Job" if new["spec"]["selector"].is_null() => {
+            new["spec"]["selector"] = old["spec"]["selector"].clone()
+        }
         "Namespace" => {
             let name = new["metadata"]["name"].clone();
             new["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
@@ -182,7 +209,9 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
 /// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let invalid = |field: &str, msg: String| ApiError::invalid(&info.kind, &info.group, name, vec![(field.into(), msg)]);
+    let invalid = |field: &str, msg: String| {
+        ApiError::invalid(&info.kind, &info.group, name, vec![(field.into(), msg)])
+    };
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {
             let want = format!(
@@ -191,7 +220,12 @@ pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError>
                 obj["spec"]["group"].as_str().unwrap_or_default()
             );
             if name != want {
-                return Err(invalid("metadata.name", format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group")));
+                return Err(invalid(
+                    "metadata.name",
+                    format!(
+                        "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
+                    ),
+                ));
             }
         }
         "Deployment" | "ReplicaSet" if !info.custom => {
@@ -201,7 +235,9 @@ pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError>
                 if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
                     return Err(invalid(
                         "spec.template.metadata.labels",
-                        format!("Invalid value: {labels}: `selector` does not match template `labels`"),
+                        format!(
+                            "Invalid value: {labels}: `selector` does not match template `labels`"
+                        ),
                     ));
                 }
             }
@@ -220,7 +256,10 @@ pub(crate) fn crd_status(crd: &Value) -> Value {
         accepted["singular"] = json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
     }
     if accepted["listKind"].is_null() {
-        accepted["listKind"] = json!(format!("{}List", names["kind"].as_str().unwrap_or_default()));
+        accepted["listKind"] = json!(format!(
+            "{}List",
+            names["kind"].as_str().unwrap_or_default()
+        ));
     }
     let stored: Vec<Value> = crd["spec"]["versions"]
         .as_array()

@@ -12,7 +12,8 @@ fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -25,7 +26,9 @@ fn is_subdomain(s: &str) -> bool {
 pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
     let problem = match info.kind.as_str() {
         "Namespace" if !is_label(name) => Some(LABEL_MSG),
-        "Service" if !(is_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => Some(DNS1035_MSG),
+        "Service" if !(is_label(name) && name.as_bytes()[0].is_ascii_lowercase()) => {
+            Some(DNS1035_MSG)
+        }
         _ if !is_subdomain(name) => Some(SUBDOMAIN_MSG),
         _ => None,
     };
@@ -35,7 +38,10 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
             &info.kind,
             &info.group,
             name,
-            vec![("metadata.name".into(), format!("Invalid value: \"{name}\": {msg}"))],
+            vec![(
+                "metadata.name".into(),
+                format!("Invalid value: \"{name}\": {msg}"),
+            )],
         )),
     }
 }

@@ -5,13 +5,20 @@
 /// `Err("strict decoding error: unknown field \"spec.foo\", ...")` if `input` has
 /// fields that `roundtrip` lost. Nulls and empty objects/arrays are not reported
 /// (the typed encoding omits them legitimately).
-pub fn report(input: &serde_json::Value, roundtrip: &serde_json::Value, prefix: &str) -> Result<(), String> {
+pub fn report(
+    input: &serde_json::Value,
+    roundtrip: &serde_json::Value,
+    prefix: &str,
+) -> Result<(), String> {
     let mut unknown = Vec::new();
     walk(input, roundtrip, prefix, &mut unknown);
     if unknown.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
     Err(format!("strict decoding error: {}", list.join(", ")))
 }
 
@@ -20,7 +27,11 @@ fn walk(input: &serde_json::Value, out: &serde_json::Value, path: &str, unknown:
     match (input, out) {
         (Value::Object(i), Value::Object(o)) => {
             for (k, v) in i {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match o.get(k) {
                     Some(ov) => walk(v, ov, &p, unknown),
                     None if trivially_empty(v) => {}
@@ -55,6 +66,9 @@ mod tests {
         let input = json!({"spec": {"replicas": 1, "bogus": 2, "template": {"x": null}}, "list": [{"a": 1, "b": 2}]});
         let out = json!({"spec": {"replicas": 1, "template": {}}, "list": [{"a": 1}]});
         let err = super::report(&input, &out, "").unwrap_err();
-        assert_eq!(err, "strict decoding error: unknown field \"list[0].b\", unknown field \"spec.bogus\"");
+        assert_eq!(
+            err,
+            "strict decoding error: unknown field \"list[0].b\", unknown field \"spec.bogus\""
+        );
     }
 }

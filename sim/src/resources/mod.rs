@@ -18,7 +18,10 @@ pub struct ResourceId {
 
 impl ResourceId {
     pub fn new(group: impl Into<String>, resource: impl Into<String>) -> Self {
-        ResourceId { group: group.into(), resource: resource.into() }
+        ResourceId {
+            group: group.into(),
+            resource: resource.into(),
+        }
     }
     /// A core (`v1`) resource such as `pods`.
     pub fn core(resource: &str) -> Self {
@@ -84,7 +87,16 @@ impl ResourceInfo {
         let verbs = if self.plural == "selfsubjectaccessreviews" {
             vec!["create"]
         } else {
-            vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+            vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
         };
         let mut main = json!({
             "name": self.plural,
@@ -101,17 +113,30 @@ impl ResourceInfo {
         }
         let mut out = vec![main];
         for sub in &self.subresources {
-            let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, Vec<&str>) = match sub.as_str() {
-                "status" => (&self.kind, None, None, vec!["get", "patch", "update"]),
-                "scale" => ("Scale", Some("autoscaling"), Some("v1"), vec!["get", "patch", "update"]),
-                "log" => ("Pod", None, None, vec!["get"]),
-                "exec" | "attach" | "portforward" => ("PodExecOptions", None, None, vec!["create", "get"]),
-                "ephemeralcontainers" => ("Pod", None, None, vec!["get", "patch", "update"]),
-                "binding" => ("Binding", None, None, vec!["create"]),
-                "eviction" => ("Eviction", Some("policy"), Some("v1"), vec!["create"]),
-                "proxy" => ("NodeProxyOptions", None, None, vec!["create", "delete", "get", "patch", "update"]),
-                _ => (&self.kind, None, None, vec!["get"]),
-            };
+            let (kind, group, version, verbs): (&str, Option<&str>, Option<&str>, Vec<&str>) =
+                match sub.as_str() {
+                    "status" => (&self.kind, None, None, vec!["get", "patch", "update"]),
+                    "scale" => (
+                        "Scale",
+                        Some("autoscaling"),
+                        Some("v1"),
+                        vec!["get", "patch", "update"],
+                    ),
+                    "log" => ("Pod", None, None, vec!["get"]),
+                    "exec" | "attach" | "portforward" => {
+                        ("PodExecOptions", None, None, vec!["create", "get"])
+                    }
+                    "ephemeralcontainers" => ("Pod", None, None, vec!["get", "patch", "update"]),
+                    "binding" => ("Binding", None, None, vec!["create"]),
+                    "eviction" => ("Eviction", Some("policy"), Some("v1"), vec!["create"]),
+                    "proxy" => (
+                        "NodeProxyOptions",
+                        None,
+                        None,
+                        vec!["create", "delete", "get", "patch", "update"],
+                    ),
+                    _ => (&self.kind, None, None, vec!["get"]),
+                };
             let mut e = json!({
                 "name": format!("{}/{}", self.plural, sub),
                 "singularName": "",
@@ -153,12 +178,16 @@ impl Registry {
 
     /// The resource served at `group/version/plural`.
     pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
     /// Any served version of a resource (the store keeps one version per resource).
     pub fn by_id(&self, id: &ResourceId) -> Option<&ResourceInfo> {
-        self.resources.iter().find(|r| r.group == id.group && r.plural == id.resource)
+        self.resources
+            .iter()
+            .find(|r| r.group == id.group && r.plural == id.resource)
     }
 
     /// Group versions served, grouped by group, in a stable order (core group first).
@@ -183,12 +212,21 @@ pub fn custom_resources(crd: &Value) -> Vec<ResourceInfo> {
     let spec = &crd["spec"];
     let names = &spec["names"];
     let str_list = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let group = spec["group"].as_str().unwrap_or_default().to_string();
     let plural = names["plural"].as_str().unwrap_or_default().to_string();
     let kind = names["kind"].as_str().unwrap_or_default().to_string();
-    let singular = names["singular"].as_str().map(String::from).unwrap_or_else(|| kind.to_lowercase());
+    let singular = names["singular"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| kind.to_lowercase());
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     let mut out = Vec::new();
     for v in spec["versions"].as_array().into_iter().flatten() {

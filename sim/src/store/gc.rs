@@ -42,7 +42,11 @@ pub(super) fn delete(
         let group = obj["spec"]["group"].as_str().unwrap_or_default();
         let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default();
         let cr = ResourceId::new(group, plural);
-        let keys: Vec<(String, String)> = st.tables.get(&cr).map(|t| t.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<(String, String)> = st
+            .tables
+            .get(&cr)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
         let mut deleted = Vec::new();
         for (ons, oname) in keys {
             st.remove(tx, &cr, &ons, &oname, &mut deleted)?;
@@ -53,7 +57,12 @@ pub(super) fn delete(
     match propagation {
         Propagation::Orphan => {
             for (dres, dns, dname) in dependents(st, &uid) {
-                if let Some(e) = st.tables.get(&dres).and_then(|t| t.get(&key(&dns, &dname))).cloned() {
+                if let Some(e) = st
+                    .tables
+                    .get(&dres)
+                    .and_then(|t| t.get(&key(&dns, &dname)))
+                    .cloned()
+                {
                     let mut d = e.value();
                     if let Some(refs) = d["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
@@ -74,7 +83,9 @@ pub(super) fn delete(
         Propagation::Background => {}
     }
 
-    let has_finalizers = obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let has_finalizers = obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
     if has_finalizers {
         if obj["metadata"]["deletionTimestamp"].is_string() {
             return Ok(obj);
@@ -92,10 +103,17 @@ pub(super) fn delete(
 }
 
 fn dependents(st: &State, uid: &str) -> Vec<(ResourceId, String, String)> {
-    st.dependents.get(uid).map(|d| d.iter().cloned().collect()).unwrap_or_default()
+    st.dependents
+        .get(uid)
+        .map(|d| d.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
-fn delete_namespace_contents(st: &mut State, tx: &broadcast::Sender<Arc<Event>>, ns: &str) -> Result<(), ApiError> {
+fn delete_namespace_contents(
+    st: &mut State,
+    tx: &broadcast::Sender<Arc<Event>>,
+    ns: &str,
+) -> Result<(), ApiError> {
     let mut victims = Vec::new();
     for (res, table) in &st.tables {
         if st.registry().by_id(res).is_some_and(|i| !i.namespaced) {
@@ -122,14 +140,26 @@ fn delete_namespace_contents(st: &mut State, tx: &broadcast::Sender<Arc<Event>>,
 
 impl State {
     /// Deletes, transitively, the dependents of the objects in `deleted`.
-    pub(super) fn collect_garbage(&mut self, tx: &broadcast::Sender<Arc<Event>>, mut deleted: Deleted) -> Result<(), ApiError> {
+    pub(super) fn collect_garbage(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        mut deleted: Deleted,
+    ) -> Result<(), ApiError> {
         while let Some((_, _, _, uid)) = deleted.pop() {
             for (dres, dns, dname) in dependents(self, &uid) {
-                let Some(e) = self.tables.get(&dres).and_then(|t| t.get(&key(&dns, &dname))).cloned() else {
+                let Some(e) = self
+                    .tables
+                    .get(&dres)
+                    .and_then(|t| t.get(&key(&dns, &dname)))
+                    .cloned()
+                else {
                     continue;
                 };
                 let mut d = e.value();
-                if d["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+                if d["metadata"]["finalizers"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty())
+                {
                     if !d["metadata"]["deletionTimestamp"].is_string() {
                         d["metadata"]["deletionTimestamp"] = json!(now());
                         self.commit(tx, &dres, &dns, &dname, EventType::Modified, d)?;

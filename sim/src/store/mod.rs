@@ -146,7 +146,10 @@ pub struct ObjectList {
 
 impl ObjectList {
     pub fn values(&self) -> Vec<Value> {
-        self.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect()
+        self.items
+            .iter()
+            .filter_map(|b| serde_json::from_slice(b).ok())
+            .collect()
     }
 }
 
@@ -177,7 +180,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("resource_version", &self.resource_version()).finish()
+        f.debug_struct("Store")
+            .field("resource_version", &self.resource_version())
+            .finish()
     }
 }
 
@@ -192,21 +197,46 @@ impl Store {
     }
 
     /// A store holding `objects` at `rv`, appending its changes to `wal` if given.
-    pub(crate) fn from_parts(rv: u64, objects: Vec<(ResourceId, Value, u64)>, wal: Option<Wal>) -> Store {
+    pub(crate) fn from_parts(
+        rv: u64,
+        objects: Vec<(ResourceId, Value, u64)>,
+        wal: Option<Wal>,
+    ) -> Store {
         let mut tables: HashMap<ResourceId, BTreeMap<Key, Entry>> = HashMap::new();
-        let mut dependents: HashMap<String, BTreeSet<(ResourceId, String, String)>> = HashMap::new();
+        let mut dependents: HashMap<String, BTreeSet<(ResourceId, String, String)>> =
+            HashMap::new();
         for (res, obj, obj_rv) in objects {
             let meta = Arc::new(Meta::of(&obj));
-            let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-            let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             for o in &meta.owners {
-                dependents.entry(o.clone()).or_default().insert((res.clone(), ns.clone(), name.clone()));
+                dependents.entry(o.clone()).or_default().insert((
+                    res.clone(),
+                    ns.clone(),
+                    name.clone(),
+                ));
             }
             let bytes = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
-            tables.entry(res).or_default().insert((ns, name), Entry { bytes, rv: obj_rv, meta });
+            tables.entry(res).or_default().insert(
+                (ns, name),
+                Entry {
+                    bytes,
+                    rv: obj_rv,
+                    meta,
+                },
+            );
         }
         let crds = tables
-            .get(&ResourceId::new("apiextensions.k8s.io", "customresourcedefinitions"))
+            .get(&ResourceId::new(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+            ))
             .map(|t| t.values().map(Entry::value).collect::<Vec<_>>())
             .unwrap_or_default();
         let registry = Arc::new(Registry::from_crds(crds.iter()));
@@ -263,7 +293,11 @@ impl Store {
 
     fn info(&self, st: &State, res: &ResourceId) -> Result<ResourceInfo, ApiError> {
         st.registry.by_id(res).cloned().ok_or_else(|| {
-            ApiError::new(404, "NotFound", format!("the server doesn't have a resource type \"{}\"", res.key()))
+            ApiError::new(
+                404,
+                "NotFound",
+                format!("the server doesn't have a resource type \"{}\"", res.key()),
+            )
         })
     }
 
@@ -283,7 +317,12 @@ impl Store {
     }
 
     /// Lists objects of a resource, in one namespace or (with `None`) all of them.
-    pub fn list(&self, res: &ResourceId, ns: Option<&str>, params: &ListParams) -> Result<ObjectList, ApiError> {
+    pub fn list(
+        &self,
+        res: &ResourceId,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ObjectList, ApiError> {
         let start_after = match &params.continue_token {
             Some(t) => Some(decode_continue(t)?),
             None => None,
@@ -291,7 +330,12 @@ impl Store {
         let st = self.read();
         let rv = st.rv;
         let Some(table) = st.tables.get(res) else {
-            return Ok(ObjectList { items: vec![], resource_version: rv, continue_token: None, remaining: None });
+            return Ok(ObjectList {
+                items: vec![],
+                resource_version: rv,
+                continue_token: None,
+                remaining: None,
+            });
         };
         let lower = match (&start_after, ns) {
             (Some(k), _) => std::ops::Bound::Excluded(k.clone()),
@@ -308,7 +352,14 @@ impl Store {
                     break;
                 }
             }
-            if !matches(&params.labels, &params.fields, ons, oname, &e.meta, &e.bytes) {
+            if !matches(
+                &params.labels,
+                &params.fields,
+                ons,
+                oname,
+                &e.meta,
+                &e.bytes,
+            ) {
                 continue;
             }
             if items.len() == limit {
@@ -318,14 +369,32 @@ impl Store {
             items.push(e.bytes.clone());
             last_key = Some((ons.clone(), oname.clone()));
         }
-        let continue_token = if more { last_key.map(|k| encode_continue(rv, &k)) } else { None };
-        Ok(ObjectList { items, resource_version: rv, continue_token, remaining: None })
+        let continue_token = if more {
+            last_key.map(|k| encode_continue(rv, &k))
+        } else {
+            None
+        };
+        Ok(ObjectList {
+            items,
+            resource_version: rv,
+            continue_token,
+            remaining: None,
+        })
     }
 
     /// Creates an object; `ns` is the namespace from the URL (ignored for cluster-scoped kinds).
-    pub fn create(&self, res: &ResourceId, ns: &str, obj: Value, opts: &WriteOptions) -> Result<Value, ApiError> {
+    pub fn create(
+        &self,
+        res: &ResourceId,
+        ns: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         let registry = self.registry();
-        let info = registry.by_id(res).cloned().ok_or_else(ApiError::path_not_found)?;
+        let info = registry
+            .by_id(res)
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
         let mut obj = kinds::check_body(&info, obj, opts.strict)?;
         let mut st = self.write();
         let ns = if info.namespaced {
@@ -352,8 +421,15 @@ impl Store {
         } else {
             String::new()
         };
-        let md = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
-        if md.get("name").and_then(Value::as_str).unwrap_or_default().is_empty() {
+        let md = obj["metadata"]
+            .as_object_mut()
+            .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+        if md
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
             match md.get("generateName").and_then(Value::as_str) {
                 Some(prefix) if !prefix.is_empty() => {
                     let name = format!("{prefix}{}", random_suffix());
@@ -364,19 +440,30 @@ impl Store {
                         &info.kind,
                         &info.group,
                         "",
-                        vec![("metadata.name".into(), "Required value: name or generateName is required".into())],
+                        vec![(
+                            "metadata.name".into(),
+                            "Required value: name or generateName is required".into(),
+                        )],
                     ))
                 }
             }
         }
-        let name = md.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = md
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         kinds::validate_name(&info, &name)?;
         if info.namespaced {
             md.insert("namespace".into(), json!(ns));
         } else {
             md.remove("namespace");
         }
-        if st.tables.get(res).is_some_and(|t| t.contains_key(&key(&ns, &name))) {
+        if st
+            .tables
+            .get(res)
+            .is_some_and(|t| t.contains_key(&key(&ns, &name)))
+        {
             return Err(ApiError::already_exists(&res.key(), &name));
         }
         md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -409,7 +496,12 @@ impl Store {
     fn after_create(&self, res: &ResourceId, _ns: &str, name: &str) -> Result<(), ApiError> {
         if *res == ResourceId::core("namespaces") {
             let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-            match self.create(&ResourceId::core("serviceaccounts"), name, sa, &WriteOptions::default()) {
+            match self.create(
+                &ResourceId::core("serviceaccounts"),
+                name,
+                sa,
+                &WriteOptions::default(),
+            ) {
                 Ok(_) | Err(ApiError { code: 409, .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -418,18 +510,45 @@ impl Store {
     }
 
     /// Replaces an object. For kinds with a status subresource, `status` is kept from the stored object.
-    pub fn update(&self, res: &ResourceId, ns: &str, name: &str, obj: Value, opts: &WriteOptions) -> Result<Value, ApiError> {
+    pub fn update(
+        &self,
+        res: &ResourceId,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         self.update_with(res, ns, name, obj, opts, UpdateMode::Main)
     }
 
     /// Replaces only `status` (the status subresource); everything else is kept.
-    pub fn update_status(&self, res: &ResourceId, ns: &str, name: &str, obj: Value, opts: &WriteOptions) -> Result<Value, ApiError> {
+    pub fn update_status(
+        &self,
+        res: &ResourceId,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         self.update_with(res, ns, name, obj, opts, UpdateMode::Status)
     }
 
     /// Replaces only `spec.ephemeralContainers` of a pod (the ephemeralcontainers subresource).
-    pub fn update_ephemeral_containers(&self, ns: &str, name: &str, obj: Value, opts: &WriteOptions) -> Result<Value, ApiError> {
-        self.update_with(&ResourceId::core("pods"), ns, name, obj, opts, UpdateMode::EphemeralContainers)
+    pub fn update_ephemeral_containers(
+        &self,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.update_with(
+            &ResourceId::core("pods"),
+            ns,
+            name,
+            obj,
+            opts,
+            UpdateMode::EphemeralContainers,
+        )
     }
 
     /// Reads, changes and writes an object, retrying on conflicts caused by
@@ -454,7 +573,9 @@ impl Store {
             let current = self.get(res, ns, name)?;
             let current_rv = current["metadata"]["resourceVersion"].clone();
             let mut new = change(current)?;
-            let explicit_rv = new["metadata"]["resourceVersion"].as_str().map(String::from);
+            let explicit_rv = new["metadata"]["resourceVersion"]
+                .as_str()
+                .map(String::from);
             if explicit_rv.is_none() {
                 if let Some(md) = new["metadata"].as_object_mut() {
                     md.insert("resourceVersion".into(), current_rv.clone());
@@ -477,7 +598,10 @@ impl Store {
         mode: UpdateMode,
     ) -> Result<Value, ApiError> {
         let registry = self.registry();
-        let info = registry.by_id(res).cloned().ok_or_else(ApiError::path_not_found)?;
+        let info = registry
+            .by_id(res)
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
         let obj = kinds::check_body(&info, obj, opts.strict)?;
         let ns = if info.namespaced { ns } else { "" };
         let body_name = obj["metadata"]["name"].as_str().unwrap_or_default();
@@ -526,7 +650,13 @@ impl Store {
             }
         };
         // Fields the server owns.
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             let v = old["metadata"].get(k).cloned();
             set_or_remove(&mut new["metadata"], k, v);
         }
@@ -547,7 +677,9 @@ impl Store {
             return Ok(if opts.dry_run { new } else { old });
         }
         let finalizers_done = new["metadata"]["deletionTimestamp"].is_string()
-            && new["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+            && new["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(|f| f.is_empty());
         let out = st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)?;
         if finalizers_done {
             let mut deleted = Vec::new();
@@ -559,9 +691,18 @@ impl Store {
 
     /// Deletes an object, handling finalizers and propagation to dependents.
     /// Returns the object as it was deleted (or, with finalizers, as marked for deletion).
-    pub fn delete(&self, res: &ResourceId, ns: &str, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
+    pub fn delete(
+        &self,
+        res: &ResourceId,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
         let registry = self.registry();
-        let info = registry.by_id(res).cloned().ok_or_else(ApiError::path_not_found)?;
+        let info = registry
+            .by_id(res)
+            .cloned()
+            .ok_or_else(ApiError::path_not_found)?;
         let ns = if info.namespaced { ns } else { "" };
         let mut st = self.write();
         let entry = st
@@ -570,8 +711,14 @@ impl Store {
             .and_then(|t| t.get(&key(ns, name)))
             .cloned()
             .ok_or_else(|| ApiError::not_found(&res.key(), name))?;
-        if opts.precondition_uid.as_ref().is_some_and(|u| *u != entry.meta.uid)
-            || opts.precondition_rv.as_ref().is_some_and(|r| *r != entry.rv.to_string())
+        if opts
+            .precondition_uid
+            .as_ref()
+            .is_some_and(|u| *u != entry.meta.uid)
+            || opts
+                .precondition_rv
+                .as_ref()
+                .is_some_and(|r| *r != entry.rv.to_string())
         {
             return Err(ApiError::conflict(&res.key(), name));
         }
@@ -589,7 +736,15 @@ impl Store {
         params: &ListParams,
         opts: &DeleteOptions,
     ) -> Result<Vec<Value>, ApiError> {
-        let list = self.list(res, ns, &ListParams { limit: None, continue_token: None, ..params.clone() })?;
+        let list = self.list(
+            res,
+            ns,
+            &ListParams {
+                limit: None,
+                continue_token: None,
+                ..params.clone()
+            },
+        )?;
         let mut out = Vec::new();
         for obj in list.values() {
             let ons = obj["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -609,7 +764,6 @@ impl Store {
         self.info(&st, res)?;
         watch::subscribe(&st, &self.inner.tx, res, params)
     }
-
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -666,7 +820,8 @@ pub(crate) fn matches(
         f => match meta.fields.iter().find(|(k, _)| *k == f) {
             Some((_, v)) => Some(v.clone()),
             None => {
-                let v = parsed.get_or_insert_with(|| serde_json::from_slice(bytes).unwrap_or(Value::Null));
+                let v = parsed
+                    .get_or_insert_with(|| serde_json::from_slice(bytes).unwrap_or(Value::Null));
                 object::field_of(v, f)
             }
         },
@@ -680,16 +835,23 @@ fn encode_continue(rv: u64, k: &Key) -> String {
 
 fn decode_continue(t: &str) -> Result<Key, ApiError> {
     let bad = || ApiError::bad_request("continue key is not valid: invalid continue token");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["ns"].as_str().ok_or_else(bad)?.to_string(), v["name"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["ns"].as_str().ok_or_else(bad)?.to_string(),
+        v["name"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// RFC 3339 in seconds, as Kubernetes timestamps are written.
@@ -747,14 +909,23 @@ impl State {
     ) -> Result<Value, ApiError> {
         let rv = self.rv + 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let bytes = Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?);
+        let bytes =
+            Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?);
         if let Some(wal) = self.wal.as_mut() {
-            wal.append(&Record::put(rv, res, ns, name, &bytes)).map_err(|e| ApiError::internal(e.to_string()))?;
+            wal.append(&Record::put(rv, res, ns, name, &bytes))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         self.rv = rv;
         let meta = Arc::new(Meta::of(&obj));
         let table = self.tables.entry(res.clone()).or_default();
-        let prev = table.insert(key(ns, name), Entry { bytes: bytes.clone(), rv, meta: meta.clone() });
+        let prev = table.insert(
+            key(ns, name),
+            Entry {
+                bytes: bytes.clone(),
+                rv,
+                meta: meta.clone(),
+            },
+        );
         if let Some(p) = &prev {
             for o in &p.meta.owners {
                 if let Some(d) = self.dependents.get_mut(o) {
@@ -763,14 +934,19 @@ impl State {
             }
         }
         for o in &meta.owners {
-            self.dependents.entry(o.clone()).or_default().insert((res.clone(), ns.to_string(), name.to_string()));
+            self.dependents.entry(o.clone()).or_default().insert((
+                res.clone(),
+                ns.to_string(),
+                name.to_string(),
+            ));
         }
         if res.group == "apiextensions.k8s.io" {
             self.rebuild_registry();
         }
         if let Some(wal) = self.wal.as_mut() {
             if wal.wants_snapshot() {
-                wal.snapshot(self.rv, &self.tables).map_err(|e| ApiError::internal(e.to_string()))?;
+                wal.snapshot(self.rv, &self.tables)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
             }
         }
         self.publish(
@@ -798,12 +974,17 @@ impl State {
         name: &str,
         deleted: &mut Vec<(ResourceId, String, String, String)>,
     ) -> Result<Value, ApiError> {
-        let Some(entry) = self.tables.get_mut(res).and_then(|t| t.remove(&key(ns, name))) else {
+        let Some(entry) = self
+            .tables
+            .get_mut(res)
+            .and_then(|t| t.remove(&key(ns, name)))
+        else {
             return Err(ApiError::not_found(&res.key(), name));
         };
         let rv = self.rv + 1;
         if let Some(wal) = self.wal.as_mut() {
-            wal.append(&Record::delete(rv, res, ns, name)).map_err(|e| ApiError::internal(e.to_string()))?;
+            wal.append(&Record::delete(rv, res, ns, name))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         self.rv = rv;
         let mut obj = entry.value();
@@ -820,7 +1001,12 @@ impl State {
         if res.group == "apiextensions.k8s.io" {
             self.rebuild_registry();
         }
-        deleted.push((res.clone(), ns.to_string(), name.to_string(), entry.meta.uid.clone()));
+        deleted.push((
+            res.clone(),
+            ns.to_string(),
+            name.to_string(),
+            entry.meta.uid.clone(),
+        ));
         self.publish(
             tx,
             Event {
@@ -852,7 +1038,10 @@ impl State {
     fn rebuild_registry(&mut self) {
         let crds: Vec<Value> = self
             .tables
-            .get(&ResourceId::new("apiextensions.k8s.io", "customresourcedefinitions"))
+            .get(&ResourceId::new(
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+            ))
             .map(|t| t.values().map(Entry::value).collect())
             .unwrap_or_default();
         self.registry = Arc::new(Registry::from_crds(crds.iter()));

@@ -43,17 +43,30 @@ impl Meta {
         let md = &obj["metadata"];
         let labels = md["labels"]
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let owners = md["ownerReferences"]
             .as_array()
-            .map(|a| a.iter().filter_map(|o| o["uid"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["uid"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let fields = INDEXED
             .iter()
             .filter_map(|path| field_of(obj, path).map(|v| (*path, v)))
             .collect();
-        Meta { uid: md["uid"].as_str().unwrap_or_default().to_string(), labels, owners, fields }
+        Meta {
+            uid: md["uid"].as_str().unwrap_or_default().to_string(),
+            labels,
+            owners,
+            fields,
+        }
     }
 }
 

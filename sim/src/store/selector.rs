@@ -30,7 +30,9 @@ impl LabelSelector {
                 continue;
             }
             reqs.push(parse_term(term).ok_or_else(|| {
-                ApiError::bad_request(format!("unable to parse requirement: invalid label selector term {term:?}"))
+                ApiError::bad_request(format!(
+                    "unable to parse requirement: invalid label selector term {term:?}"
+                ))
             })?);
         }
         Ok(LabelSelector { reqs })
@@ -79,9 +81,17 @@ fn parse_term(t: &str) -> Option<Req> {
         if let Some((k, rest)) = t.split_once(op) {
             let rest = rest.trim();
             let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
-            let vals = inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+            let vals = inner
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect();
             let k = k.trim().to_string();
-            return valid_key(&k).then_some(if ctor { Req::In(k, vals) } else { Req::NotIn(k, vals) });
+            return valid_key(&k).then_some(if ctor {
+                Req::In(k, vals)
+            } else {
+                Req::NotIn(k, vals)
+            });
         }
     }
     if let Some((k, v)) = t.split_once("!=") {
@@ -94,7 +104,9 @@ fn parse_term(t: &str) -> Option<Req> {
 }
 
 fn valid_key(k: &str) -> bool {
-    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 /// A parsed field selector: `metadata.name=x,status.phase!=Running`.
@@ -112,7 +124,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{term}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                )));
             };
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
@@ -142,7 +156,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -160,7 +177,11 @@ mod tests {
             ("app=web,tier in (front,back),!missing", true),
             ("missing notin (x)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&l),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("a b c").is_err());
     }
@@ -168,7 +189,11 @@ mod tests {
     #[test]
     fn field_selector_forms() {
         let f = FieldSelector::parse("metadata.name=x,status.phase!=Running").unwrap();
-        assert!(f.matches(|k| Some(if k == "metadata.name" { "x".into() } else { "Pending".into() })));
+        assert!(f.matches(|k| Some(if k == "metadata.name" {
+            "x".into()
+        } else {
+            "Pending".into()
+        })));
         assert!(!f.matches(|_| Some("Running".into())));
     }
 }

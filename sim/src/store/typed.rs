@@ -1,8 +1,8 @@
 //! Typed conveniences over the JSON store API, for k8s-openapi types:
 //! `store.get_typed::<Pod>("default", "web-1")`.
 
-use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -12,7 +12,8 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 
 fn from_value<K: DeserializeOwned>(v: Value) -> Result<K, ApiError> {
-    serde_json::from_value(v).map_err(|e| ApiError::internal(format!("stored object does not decode: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::internal(format!("stored object does not decode: {e}")))
 }
 
 fn to_value<K: Serialize + Resource>(obj: &K) -> Result<Value, ApiError> {
@@ -25,18 +26,33 @@ fn to_value<K: Serialize + Resource>(obj: &K) -> Result<Value, ApiError> {
 
 fn ns_name<K: Metadata<Ty = ObjectMeta>>(obj: &K) -> (String, String) {
     let md = obj.metadata();
-    (md.namespace.clone().unwrap_or_default(), md.name.clone().unwrap_or_default())
+    (
+        md.namespace.clone().unwrap_or_default(),
+        md.name.clone().unwrap_or_default(),
+    )
 }
 
 impl Store {
     /// Gets a typed object (`ns` is ignored for cluster-scoped kinds; pass "").
-    pub fn get_typed<K: Resource + DeserializeOwned>(&self, ns: &str, name: &str) -> Result<K, ApiError> {
+    pub fn get_typed<K: Resource + DeserializeOwned>(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<K, ApiError> {
         from_value(self.get(&ResourceId::of::<K>(), ns, name)?)
     }
 
     /// Lists typed objects in `ns` (`None`: all namespaces).
-    pub fn list_typed<K: Resource + DeserializeOwned>(&self, ns: Option<&str>, params: &ListParams) -> Result<Vec<K>, ApiError> {
-        self.list(&ResourceId::of::<K>(), ns, params)?.values().into_iter().map(from_value).collect()
+    pub fn list_typed<K: Resource + DeserializeOwned>(
+        &self,
+        ns: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Vec<K>, ApiError> {
+        self.list(&ResourceId::of::<K>(), ns, params)?
+            .values()
+            .into_iter()
+            .map(from_value)
+            .collect()
     }
 
     /// Creates a typed object in its `metadata.namespace` (or "default").
@@ -45,7 +61,12 @@ impl Store {
         K: Resource + Serialize + DeserializeOwned + Metadata<Ty = ObjectMeta>,
     {
         let (ns, _) = ns_name(obj);
-        from_value(self.create(&ResourceId::of::<K>(), &ns, to_value(obj)?, &WriteOptions::default())?)
+        from_value(self.create(
+            &ResourceId::of::<K>(),
+            &ns,
+            to_value(obj)?,
+            &WriteOptions::default(),
+        )?)
     }
 
     /// Replaces a typed object; a set `metadata.resourceVersion` must match (else 409).
@@ -54,7 +75,13 @@ impl Store {
         K: Resource + Serialize + DeserializeOwned + Metadata<Ty = ObjectMeta>,
     {
         let (ns, name) = ns_name(obj);
-        from_value(self.update(&ResourceId::of::<K>(), &ns, &name, to_value(obj)?, &WriteOptions::default())?)
+        from_value(self.update(
+            &ResourceId::of::<K>(),
+            &ns,
+            &name,
+            to_value(obj)?,
+            &WriteOptions::default(),
+        )?)
     }
 
     /// Replaces only the status of a typed object.
@@ -63,11 +90,22 @@ impl Store {
         K: Resource + Serialize + DeserializeOwned + Metadata<Ty = ObjectMeta>,
     {
         let (ns, name) = ns_name(obj);
-        from_value(self.update_status(&ResourceId::of::<K>(), &ns, &name, to_value(obj)?, &WriteOptions::default())?)
+        from_value(self.update_status(
+            &ResourceId::of::<K>(),
+            &ns,
+            &name,
+            to_value(obj)?,
+            &WriteOptions::default(),
+        )?)
     }
 
     /// Deletes a namespaced typed object with background propagation.
-    pub fn delete_typed<K: Resource<Scope = NamespaceResourceScope>>(&self, ns: &str, name: &str) -> Result<(), ApiError> {
-        self.delete(&ResourceId::of::<K>(), ns, name, &DeleteOptions::default()).map(|_| ())
+    pub fn delete_typed<K: Resource<Scope = NamespaceResourceScope>>(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        self.delete(&ResourceId::of::<K>(), ns, name, &DeleteOptions::default())
+            .map(|_| ())
     }
 }

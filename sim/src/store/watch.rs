@@ -68,17 +68,39 @@ pub(super) fn subscribe(
         }
         Some(rv) => {
             if rv < st.compacted_rv {
-                return Err(ApiError::gone(format!("too old resource version: {rv} ({})", st.compacted_rv + 1)));
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {rv} ({})",
+                    st.compacted_rv + 1
+                )));
             }
             // Future versions are accepted; events simply start after them.
-            for ev in st.history.iter().filter(|e| e.rv > rv && e.resource == *res) {
+            for ev in st
+                .history
+                .iter()
+                .filter(|e| e.rv > rv && e.resource == *res)
+            {
                 backlog.push_back(ev.clone());
             }
         }
     }
-    let mut w = Watch { res: res.clone(), params, backlog: VecDeque::new(), rx, last_rv: st.rv.max(start.unwrap_or(0)) };
+    let mut w = Watch {
+        res: res.clone(),
+        params,
+        backlog: VecDeque::new(),
+        rx,
+        last_rv: st.rv.max(start.unwrap_or(0)),
+    };
     // Filter the replayed history the same way live events are filtered.
-    w.backlog = backlog.into_iter().filter_map(|e| if start.is_some() { w.filter(&e) } else { Some(e) }).collect();
+    w.backlog = backlog
+        .into_iter()
+        .filter_map(|e| {
+            if start.is_some() {
+                w.filter(&e)
+            } else {
+                Some(e)
+            }
+        })
+        .collect();
     Ok(w)
 }
 
@@ -122,11 +144,23 @@ impl Watch {
         if e.resource != self.res {
             return None;
         }
-        if self.params.namespace.as_ref().is_some_and(|ns| *ns != e.namespace) {
+        if self
+            .params
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| *ns != e.namespace)
+        {
             return None;
         }
         let p = &self.params;
-        let now = matches(&p.labels, &p.fields, &e.namespace, &e.name, &e.meta, &e.object);
+        let now = matches(
+            &p.labels,
+            &p.fields,
+            &e.namespace,
+            &e.name,
+            &e.meta,
+            &e.object,
+        );
         if e.kind != EventType::Modified || (p.labels.is_empty() && p.fields.is_empty()) {
             return now.then(|| e.clone());
         }
@@ -143,7 +177,9 @@ impl Watch {
         if kind == e.kind {
             return Some(e.clone());
         }
-        Some(Arc::new(Event { kind, ..(**e).clone() }))
+        Some(Arc::new(Event {
+            kind,
+            ..(**e).clone()
+        }))
     }
 }
-

@@ -7,8 +7,12 @@ use std::future::Future;
 use std::time::Duration;
 
 pub async fn spawn() -> (sim::Sim, kube::Client) {
-    let sim = sim::start(sim::SimConfig::default()).await.expect("sim starts");
-    let client = sim::testing::client(&sim).await.expect("client from kubeconfig");
+    let sim = sim::start(sim::SimConfig::default())
+        .await
+        .expect("sim starts");
+    let client = sim::testing::client(&sim)
+        .await
+        .expect("client from kubeconfig");
     (sim, client)
 }
 
@@ -23,7 +27,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -33,13 +33,24 @@ impl PatchType {
 }
 
 /// Applies a parsed patch body to `current`.
-pub fn apply(kind: PatchType, current: Value, patch: &Value, custom: bool) -> Result<Value, ApiError> {
+pub fn apply(
+    kind: PatchType,
+    current: Value,
+    patch: &Value,
+    custom: bool,
+) -> Result<Value, ApiError> {
     match kind {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             let mut doc = current;
-            json_patch::patch(&mut doc, &ops.0).map_err(|e| ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &ops.0).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
             Ok(doc)
         }
         PatchType::Merge | PatchType::Apply => {

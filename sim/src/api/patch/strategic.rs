@@ -21,12 +21,20 @@ enum ListMerge {
 /// The merge strategy of list `field` whose enclosing list field (if any) is `parent`.
 fn list_merge(parent: Option<&str>, field: &str) -> ListMerge {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "resourceClaims" | "schedulingGates" => ListMerge::Key("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => ListMerge::Key("name"),
         "volumeMounts" => ListMerge::Key("mountPath"),
         "volumeDevices" => ListMerge::Key("devicePath"),
         "ports" => match parent {
-            Some("containers" | "initContainers" | "ephemeralContainers") => ListMerge::Key("containerPort"),
+            Some("containers" | "initContainers" | "ephemeralContainers") => {
+                ListMerge::Key("containerPort")
+            }
             _ => ListMerge::Key("port"),
         },
         "conditions" => ListMerge::Key("type"),
@@ -41,7 +49,9 @@ fn list_merge(parent: Option<&str>, field: &str) -> ListMerge {
 /// Applies `patch` to `original` and returns the result.
 pub fn apply(original: &Value, patch: &Value) -> Result<Value, ApiError> {
     let Some(p) = patch.as_object() else {
-        return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "strategic merge patch must be a JSON object",
+        ));
     };
     let mut out = original.clone();
     merge_object(&mut out, p, None)?;
@@ -56,11 +66,17 @@ fn directive(m: &Map<String, Value>) -> Option<&str> {
 fn strip(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect(),
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(
             a.iter()
-                .filter(|v| !v.as_object().is_some_and(|m| directive(m).is_some() && m.len() == 1))
+                .filter(|v| {
+                    !v.as_object()
+                        .is_some_and(|m| directive(m).is_some() && m.len() == 1)
+                })
                 .map(strip)
                 .collect(),
         ),
@@ -68,7 +84,11 @@ fn strip(v: &Value) -> Value {
     }
 }
 
-fn merge_object(orig: &mut Value, patch: &Map<String, Value>, parent_list: Option<&str>) -> Result<(), ApiError> {
+fn merge_object(
+    orig: &mut Value,
+    patch: &Map<String, Value>,
+    parent_list: Option<&str>,
+) -> Result<(), ApiError> {
     match directive(patch) {
         Some("replace") => {
             *orig = strip(&Value::Object(patch.clone()));
@@ -79,7 +99,11 @@ fn merge_object(orig: &mut Value, patch: &Map<String, Value>, parent_list: Optio
             return Ok(());
         }
         Some("merge") | None => {}
-        Some(other) => return Err(ApiError::bad_request(format!("unknown patch type: {other}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown patch type: {other}"
+            )))
+        }
     }
     if !orig.is_object() {
         *orig = Value::Object(Map::new());
@@ -87,7 +111,10 @@ fn merge_object(orig: &mut Value, patch: &Map<String, Value>, parent_list: Optio
     let mut orders: Vec<(&str, &Value)> = Vec::new();
     for (k, v) in patch {
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(list), Some(del)) = (orig.get_mut(field).and_then(Value::as_array_mut), v.as_array()) {
+            if let (Some(list), Some(del)) = (
+                orig.get_mut(field).and_then(Value::as_array_mut),
+                v.as_array(),
+            ) {
                 list.retain(|x| !del.contains(x));
             }
             continue;
@@ -122,7 +149,10 @@ fn merge_object(orig: &mut Value, patch: &Map<String, Value>, parent_list: Optio
         }
     }
     for (field, order) in orders {
-        if let (Some(list), Some(order)) = (orig.get_mut(field).and_then(Value::as_array_mut), order.as_array()) {
+        if let (Some(list), Some(order)) = (
+            orig.get_mut(field).and_then(Value::as_array_mut),
+            order.as_array(),
+        ) {
             reorder(list, order, list_merge(parent_list, field));
         }
     }
@@ -134,8 +164,16 @@ fn merge_object(orig: &mut Value, patch: &Map<String, Value>, parent_list: Optio
     Ok(())
 }
 
-fn merge_list(orig: &mut Value, patch: &[Value], how: ListMerge, field: &str) -> Result<(), ApiError> {
-    let replace_all = patch.iter().any(|i| i.as_object().is_some_and(|m| directive(m) == Some("replace")));
+fn merge_list(
+    orig: &mut Value,
+    patch: &[Value],
+    how: ListMerge,
+    field: &str,
+) -> Result<(), ApiError> {
+    let replace_all = patch.iter().any(|i| {
+        i.as_object()
+            .is_some_and(|m| directive(m) == Some("replace"))
+    });
     if replace_all || how == ListMerge::Replace || !orig.is_array() {
         let mut v = strip(&Value::Array(patch.to_vec()));
         if !replace_all && how != ListMerge::Replace {
@@ -147,7 +185,9 @@ fn merge_list(orig: &mut Value, patch: &[Value], how: ListMerge, field: &str) ->
         *orig = v;
         return Ok(());
     }
-    let Some(list) = orig.as_array_mut() else { return Ok(()) };
+    let Some(list) = orig.as_array_mut() else {
+        return Ok(());
+    };
     match how {
         ListMerge::Set => {
             for item in patch {
@@ -159,7 +199,9 @@ fn merge_list(orig: &mut Value, patch: &[Value], how: ListMerge, field: &str) ->
         ListMerge::Key(key) => {
             for item in patch {
                 let Some(pm) = item.as_object() else {
-                    return Err(ApiError::bad_request(format!("list {field} must contain objects with merge key {key}")));
+                    return Err(ApiError::bad_request(format!(
+                        "list {field} must contain objects with merge key {key}"
+                    )));
                 };
                 let id = pm.get(key);
                 let pos = id.and_then(|id| list.iter().position(|o| o.get(key) == Some(id)));
@@ -216,10 +258,13 @@ mod tests {
             {"name": "c", "image": "c:1"}
         ]}});
         let out = super::apply(&orig, &patch).unwrap();
-        assert_eq!(out, json!({"spec": {"containers": [
-            {"name": "a", "image": "a:2", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 81}]},
-            {"name": "c", "image": "c:1"}
-        ]}}));
+        assert_eq!(
+            out,
+            json!({"spec": {"containers": [
+                {"name": "a", "image": "a:2", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 81}]},
+                {"name": "c", "image": "c:1"}
+            ]}})
+        );
     }
 
     #[test]
@@ -229,8 +274,11 @@ mod tests {
         let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"], "labels": {"a": null}},
             "spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}, "args": ["2"]}});
         let out = super::apply(&orig, &patch).unwrap();
-        assert_eq!(out, json!({"metadata": {"finalizers": ["y"], "labels": {"b": "2"}},
-            "spec": {"strategy": {"type": "Recreate"}, "args": ["2"]}}));
+        assert_eq!(
+            out,
+            json!({"metadata": {"finalizers": ["y"], "labels": {"b": "2"}},
+            "spec": {"strategy": {"type": "Recreate"}, "args": ["2"]}})
+        );
     }
 
     #[test]

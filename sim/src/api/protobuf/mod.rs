@@ -46,15 +46,17 @@ pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 /// Decodes a protobuf-encoded object into its JSON form.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let bad = |m: &str| ApiError::bad_request(format!("unable to decode protobuf body: {m}"));
-    let rest = body.strip_prefix(b"k8s\0").ok_or_else(|| bad("missing the k8s protobuf prefix"))?;
+    let rest = body
+        .strip_prefix(b"k8s\0")
+        .ok_or_else(|| bad("missing the k8s protobuf prefix"))?;
     let mut av = String::new();
     let mut kind = String::new();
     let mut raw: &[u8] = &[];
     for (tag, val) in Reader(rest) {
-        match (tag, val.map_err(|e| bad(e))?) {
+        match (tag, val.map_err(&bad)?) {
             (1, Wire::Len(tm)) => {
                 for (t, v) in Reader(tm) {
-                    match (t, v.map_err(|e| bad(e))?) {
+                    match (t, v.map_err(&bad)?) {
                         (1, Wire::Len(s)) => av = String::from_utf8_lossy(s).into_owned(),
                         (2, Wire::Len(s)) => kind = String::from_utf8_lossy(s).into_owned(),
                         _ => {}
@@ -70,7 +72,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             "the demo cluster does not decode {kind} ({av}) from protobuf; send application/json"
         ))
     })?;
-    let mut obj = message(raw, fields).map_err(|e| bad(e))?;
+    let mut obj = message(raw, fields).map_err(bad)?;
     obj.insert("apiVersion".into(), json!(av));
     obj.insert("kind".into(), json!(kind));
     Ok(Value::Object(obj))
@@ -125,8 +127,13 @@ impl<'a> Iterator for Reader<'a> {
         let tag = (key >> 3) as u32;
         let val = match key & 7 {
             0 => self.varint().map(Wire::Varint),
-            1 => self.take(8).map(|b| Wire::Fixed64(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))),
-            2 => self.varint().and_then(|n| self.take(n as usize)).map(Wire::Len),
+            1 => self
+                .take(8)
+                .map(|b| Wire::Fixed64(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))),
+            2 => self
+                .varint()
+                .and_then(|n| self.take(n as usize))
+                .map(Wire::Len),
             5 => self.take(4).map(|_| Wire::Fixed32),
             _ => Err("unsupported wire type"),
         };
@@ -141,7 +148,9 @@ fn message(buf: &[u8], fields: &'static [Field]) -> Result<Map<String, Value>, &
     let mut out = Map::new();
     for (tag, val) in Reader(buf) {
         let val = val?;
-        let Some(f) = fields.iter().find(|f| f.0 == tag) else { continue };
+        let Some(f) = fields.iter().find(|f| f.0 == tag) else {
+            continue;
+        };
         let Field(_, name, kind, repeated) = *f;
         match kind {
             Kind::Inline(sub) => {
@@ -151,14 +160,18 @@ fn message(buf: &[u8], fields: &'static [Field]) -> Result<Map<String, Value>, &
                 continue;
             }
             Kind::MapStr | Kind::MapBytes | Kind::MapQuantity => {
-                let Wire::Len(entry) = val else { return Err("map entry is not length-delimited") };
+                let Wire::Len(entry) = val else {
+                    return Err("map entry is not length-delimited");
+                };
                 let (mut k, mut v) = (String::new(), Value::String(String::new()));
                 for (t, ev) in Reader(entry) {
                     match (t, ev?) {
                         (1, Wire::Len(s)) => k = String::from_utf8_lossy(s).into_owned(),
                         (2, Wire::Len(s)) => {
                             v = match kind {
-                                Kind::MapBytes => json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                                Kind::MapBytes => {
+                                    json!(base64::engine::general_purpose::STANDARD.encode(s))
+                                }
                                 Kind::MapQuantity => scalar(Kind::Quantity, Wire::Len(s))?,
                                 _ => json!(String::from_utf8_lossy(s)),
                             }
@@ -220,7 +233,9 @@ fn scalar(kind: Kind, val: Wire<'_>) -> Result<Value, &'static str> {
                 }
             }
             match chrono::DateTime::from_timestamp(secs, nanos) {
-                Some(t) if secs != 0 || nanos != 0 => json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                Some(t) if secs != 0 || nanos != 0 => {
+                    json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                }
                 _ => Value::Null,
             }
         }
@@ -269,10 +284,19 @@ mod tests {
     #[test]
     fn decodes_a_configmap() {
         let entry = [field(1, 2, b"k"), field(2, 2, b"v")].concat();
-        let meta = [field(1, 2, b"cfg"), field(11, 2, &[field(1, 2, b"app"), field(2, 2, b"web")].concat())].concat();
+        let meta = [
+            field(1, 2, b"cfg"),
+            field(11, 2, &[field(1, 2, b"app"), field(2, 2, b"web")].concat()),
+        ]
+        .concat();
         let raw = [field(1, 2, &meta), field(2, 2, &entry), field(4, 0, &[1])].concat();
         let type_meta = [field(1, 2, b"v1"), field(2, 2, b"ConfigMap")].concat();
-        let body = [b"k8s\0".to_vec(), field(1, 2, &type_meta), field(2, 2, &raw)].concat();
+        let body = [
+            b"k8s\0".to_vec(),
+            field(1, 2, &type_meta),
+            field(2, 2, &raw),
+        ]
+        .concat();
         let v = decode(&body).unwrap();
         assert_eq!(
             v,

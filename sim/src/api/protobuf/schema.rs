@@ -15,7 +15,9 @@ pub fn schema_for(api_version: &str, kind: &str) -> Option<&'static [F]> {
         ("v1", "Service") => Some(S_CORE_V1_SERVICE),
         ("apps/v1", "Deployment") => Some(S_APPS_V1_DEPLOYMENT),
         ("batch/v1", "Job") => Some(S_BATCH_V1_JOB),
-        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => Some(S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEW),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => {
+            Some(S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEW)
+        }
         ("v1", "Pod") => Some(S_CORE_V1_POD),
         _ => None,
     }
@@ -41,12 +43,15 @@ static S_META_V1_OBJECTMETA: &[F] = &[
     F(10, "deletionGracePeriodSeconds", K::Int, false),
     F(11, "labels", K::MapStr, false),
     F(12, "annotations", K::MapStr, false),
-    F(13, "ownerReferences", K::Msg(S_META_V1_OWNERREFERENCE), true),
+    F(
+        13,
+        "ownerReferences",
+        K::Msg(S_META_V1_OWNERREFERENCE),
+        true,
+    ),
     F(14, "finalizers", K::Str, true),
 ];
-static S_CORE_V1_NAMESPACESPEC: &[F] = &[
-    F(1, "finalizers", K::Str, true),
-];
+static S_CORE_V1_NAMESPACESPEC: &[F] = &[F(1, "finalizers", K::Str, true)];
 static S_CORE_V1_NAMESPACECONDITION: &[F] = &[
     F(1, "type", K::Str, false),
     F(2, "status", K::Str, false),
@@ -85,13 +90,16 @@ static S_CORE_V1_OBJECTREFERENCE: &[F] = &[
     F(6, "resourceVersion", K::Str, false),
     F(7, "fieldPath", K::Str, false),
 ];
-static S_CORE_V1_LOCALOBJECTREFERENCE: &[F] = &[
-    F(1, "name", K::Str, false),
-];
+static S_CORE_V1_LOCALOBJECTREFERENCE: &[F] = &[F(1, "name", K::Str, false)];
 static S_CORE_V1_SERVICEACCOUNT: &[F] = &[
     F(1, "metadata", K::Msg(S_META_V1_OBJECTMETA), false),
     F(2, "secrets", K::Msg(S_CORE_V1_OBJECTREFERENCE), true),
-    F(3, "imagePullSecrets", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), true),
+    F(
+        3,
+        "imagePullSecrets",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        true,
+    ),
     F(4, "automountServiceAccountToken", K::Bool, false),
 ];
 static S_CORE_V1_SERVICEPORT: &[F] = &[
@@ -102,12 +110,9 @@ static S_CORE_V1_SERVICEPORT: &[F] = &[
     F(4, "targetPort", K::IntOrString, false),
     F(5, "nodePort", K::Int, false),
 ];
-static S_CORE_V1_CLIENTIPCONFIG: &[F] = &[
-    F(1, "timeoutSeconds", K::Int, false),
-];
-static S_CORE_V1_SESSIONAFFINITYCONFIG: &[F] = &[
-    F(1, "clientIP", K::Msg(S_CORE_V1_CLIENTIPCONFIG), false),
-];
+static S_CORE_V1_CLIENTIPCONFIG: &[F] = &[F(1, "timeoutSeconds", K::Int, false)];
+static S_CORE_V1_SESSIONAFFINITYCONFIG: &[F] =
+    &[F(1, "clientIP", K::Msg(S_CORE_V1_CLIENTIPCONFIG), false)];
 static S_CORE_V1_SERVICESPEC: &[F] = &[
     F(1, "ports", K::Msg(S_CORE_V1_SERVICEPORT), true),
     F(2, "selector", K::MapStr, false),
@@ -122,7 +127,12 @@ static S_CORE_V1_SERVICESPEC: &[F] = &[
     F(11, "externalTrafficPolicy", K::Str, false),
     F(12, "healthCheckNodePort", K::Int, false),
     F(13, "publishNotReadyAddresses", K::Bool, false),
-    F(14, "sessionAffinityConfig", K::Msg(S_CORE_V1_SESSIONAFFINITYCONFIG), false),
+    F(
+        14,
+        "sessionAffinityConfig",
+        K::Msg(S_CORE_V1_SESSIONAFFINITYCONFIG),
+        false,
+    ),
     F(19, "ipFamilies", K::Str, true),
     F(17, "ipFamilyPolicy", K::Str, false),
     F(20, "allocateLoadBalancerNodePorts", K::Bool, false),
@@ -141,9 +151,8 @@ static S_CORE_V1_LOADBALANCERINGRESS: &[F] = &[
     F(3, "ipMode", K::Str, false),
     F(4, "ports", K::Msg(S_CORE_V1_PORTSTATUS), true),
 ];
-static S_CORE_V1_LOADBALANCERSTATUS: &[F] = &[
-    F(1, "ingress", K::Msg(S_CORE_V1_LOADBALANCERINGRESS), true),
-];
+static S_CORE_V1_LOADBALANCERSTATUS: &[F] =
+    &[F(1, "ingress", K::Msg(S_CORE_V1_LOADBALANCERINGRESS), true)];
 static S_META_V1_CONDITION: &[F] = &[
     F(1, "type", K::Str, false),
     F(2, "status", K::Str, false),
@@ -153,7 +162,12 @@ static S_META_V1_CONDITION: &[F] = &[
     F(6, "message", K::Str, false),
 ];
 static S_CORE_V1_SERVICESTATUS: &[F] = &[
-    F(1, "loadBalancer", K::Msg(S_CORE_V1_LOADBALANCERSTATUS), false),
+    F(
+        1,
+        "loadBalancer",
+        K::Msg(S_CORE_V1_LOADBALANCERSTATUS),
+        false,
+    ),
     F(2, "conditions", K::Msg(S_META_V1_CONDITION), true),
 ];
 static S_CORE_V1_SERVICE: &[F] = &[
@@ -168,12 +182,15 @@ static S_META_V1_LABELSELECTORREQUIREMENT: &[F] = &[
 ];
 static S_META_V1_LABELSELECTOR: &[F] = &[
     F(1, "matchLabels", K::MapStr, false),
-    F(2, "matchExpressions", K::Msg(S_META_V1_LABELSELECTORREQUIREMENT), true),
+    F(
+        2,
+        "matchExpressions",
+        K::Msg(S_META_V1_LABELSELECTORREQUIREMENT),
+        true,
+    ),
 ];
-static S_CORE_V1_HOSTPATHVOLUMESOURCE: &[F] = &[
-    F(1, "path", K::Str, false),
-    F(2, "type", K::Str, false),
-];
+static S_CORE_V1_HOSTPATHVOLUMESOURCE: &[F] =
+    &[F(1, "path", K::Str, false), F(2, "type", K::Str, false)];
 static S_CORE_V1_EMPTYDIRVOLUMESOURCE: &[F] = &[
     F(1, "medium", K::Str, false),
     F(2, "sizeLimit", K::Quantity, false),
@@ -221,7 +238,12 @@ static S_CORE_V1_ISCSIVOLUMESOURCE: &[F] = &[
     F(7, "portals", K::Str, true),
     F(8, "chapAuthDiscovery", K::Bool, false),
     F(11, "chapAuthSession", K::Bool, false),
-    F(10, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        10,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
     F(12, "initiatorName", K::Str, false),
 ];
 static S_CORE_V1_GLUSTERFSVOLUMESOURCE: &[F] = &[
@@ -240,13 +262,23 @@ static S_CORE_V1_RBDVOLUMESOURCE: &[F] = &[
     F(4, "pool", K::Str, false),
     F(5, "user", K::Str, false),
     F(6, "keyring", K::Str, false),
-    F(7, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        7,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
     F(8, "readOnly", K::Bool, false),
 ];
 static S_CORE_V1_FLEXVOLUMESOURCE: &[F] = &[
     F(1, "driver", K::Str, false),
     F(2, "fsType", K::Str, false),
-    F(3, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        3,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
     F(4, "readOnly", K::Bool, false),
     F(5, "options", K::MapStr, false),
 ];
@@ -254,14 +286,24 @@ static S_CORE_V1_CINDERVOLUMESOURCE: &[F] = &[
     F(1, "volumeID", K::Str, false),
     F(2, "fsType", K::Str, false),
     F(3, "readOnly", K::Bool, false),
-    F(4, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        4,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
 ];
 static S_CORE_V1_CEPHFSVOLUMESOURCE: &[F] = &[
     F(1, "monitors", K::Str, true),
     F(2, "path", K::Str, false),
     F(3, "user", K::Str, false),
     F(4, "secretFile", K::Str, false),
-    F(5, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        5,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
     F(6, "readOnly", K::Bool, false),
 ];
 static S_CORE_V1_FLOCKERVOLUMESOURCE: &[F] = &[
@@ -280,7 +322,12 @@ static S_CORE_V1_RESOURCEFIELDSELECTOR: &[F] = &[
 static S_CORE_V1_DOWNWARDAPIVOLUMEFILE: &[F] = &[
     F(1, "path", K::Str, false),
     F(2, "fieldRef", K::Msg(S_CORE_V1_OBJECTFIELDSELECTOR), false),
-    F(3, "resourceFieldRef", K::Msg(S_CORE_V1_RESOURCEFIELDSELECTOR), false),
+    F(
+        3,
+        "resourceFieldRef",
+        K::Msg(S_CORE_V1_RESOURCEFIELDSELECTOR),
+        false,
+    ),
     F(4, "mode", K::Int, false),
 ];
 static S_CORE_V1_DOWNWARDAPIVOLUMESOURCE: &[F] = &[
@@ -327,18 +374,15 @@ static S_CORE_V1_AZUREDISKVOLUMESOURCE: &[F] = &[
     F(5, "readOnly", K::Bool, false),
     F(6, "kind", K::Str, false),
 ];
-static S_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE: &[F] = &[
-    F(1, "pdID", K::Str, false),
-    F(2, "fsType", K::Str, false),
-];
+static S_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE: &[F] =
+    &[F(1, "pdID", K::Str, false), F(2, "fsType", K::Str, false)];
 static S_CORE_V1_SECRETPROJECTION: &[F] = &[
     F(1, "", K::Inline(S_CORE_V1_LOCALOBJECTREFERENCE), false),
     F(2, "items", K::Msg(S_CORE_V1_KEYTOPATH), true),
     F(4, "optional", K::Bool, false),
 ];
-static S_CORE_V1_DOWNWARDAPIPROJECTION: &[F] = &[
-    F(1, "items", K::Msg(S_CORE_V1_DOWNWARDAPIVOLUMEFILE), true),
-];
+static S_CORE_V1_DOWNWARDAPIPROJECTION: &[F] =
+    &[F(1, "items", K::Msg(S_CORE_V1_DOWNWARDAPIVOLUMEFILE), true)];
 static S_CORE_V1_CONFIGMAPPROJECTION: &[F] = &[
     F(1, "", K::Inline(S_CORE_V1_LOCALOBJECTREFERENCE), false),
     F(2, "items", K::Msg(S_CORE_V1_KEYTOPATH), true),
@@ -356,15 +400,28 @@ static S_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION: &[F] = &[
     F(5, "optional", K::Bool, false),
     F(4, "path", K::Str, false),
 ];
-static S_CORE_V1_PODCERTIFICATEPROJECTION: &[F] = &[
-    F(1, "signerName", K::Str, false),
-];
+static S_CORE_V1_PODCERTIFICATEPROJECTION: &[F] = &[F(1, "signerName", K::Str, false)];
 static S_CORE_V1_VOLUMEPROJECTION: &[F] = &[
     F(1, "secret", K::Msg(S_CORE_V1_SECRETPROJECTION), false),
-    F(2, "downwardAPI", K::Msg(S_CORE_V1_DOWNWARDAPIPROJECTION), false),
+    F(
+        2,
+        "downwardAPI",
+        K::Msg(S_CORE_V1_DOWNWARDAPIPROJECTION),
+        false,
+    ),
     F(3, "configMap", K::Msg(S_CORE_V1_CONFIGMAPPROJECTION), false),
-    F(4, "serviceAccountToken", K::Msg(S_CORE_V1_SERVICEACCOUNTTOKENPROJECTION), false),
-    F(5, "clusterTrustBundle", K::Msg(S_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION), false),
+    F(
+        4,
+        "serviceAccountToken",
+        K::Msg(S_CORE_V1_SERVICEACCOUNTTOKENPROJECTION),
+        false,
+    ),
+    F(
+        5,
+        "clusterTrustBundle",
+        K::Msg(S_CORE_V1_CLUSTERTRUSTBUNDLEPROJECTION),
+        false,
+    ),
     F(6, "", K::Inline(S_CORE_V1_PODCERTIFICATEPROJECTION), false),
 ];
 static S_CORE_V1_PROJECTEDVOLUMESOURCE: &[F] = &[
@@ -379,7 +436,12 @@ static S_CORE_V1_PORTWORXVOLUMESOURCE: &[F] = &[
 static S_CORE_V1_SCALEIOVOLUMESOURCE: &[F] = &[
     F(1, "gateway", K::Str, false),
     F(2, "system", K::Str, false),
-    F(3, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        3,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
     F(4, "sslEnabled", K::Bool, false),
     F(5, "protectionDomain", K::Str, false),
     F(6, "storagePool", K::Str, false),
@@ -393,14 +455,24 @@ static S_CORE_V1_STORAGEOSVOLUMESOURCE: &[F] = &[
     F(2, "volumeNamespace", K::Str, false),
     F(3, "fsType", K::Str, false),
     F(4, "readOnly", K::Bool, false),
-    F(5, "secretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        5,
+        "secretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
 ];
 static S_CORE_V1_CSIVOLUMESOURCE: &[F] = &[
     F(1, "driver", K::Str, false),
     F(2, "readOnly", K::Bool, false),
     F(3, "fsType", K::Str, false),
     F(4, "volumeAttributes", K::MapStr, false),
-    F(5, "nodePublishSecretRef", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), false),
+    F(
+        5,
+        "nodePublishSecretRef",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        false,
+    ),
 ];
 static S_CORE_V1_VOLUMERESOURCEREQUIREMENTS: &[F] = &[
     F(1, "limits", K::MapQuantity, false),
@@ -420,21 +492,44 @@ static S_CORE_V1_TYPEDOBJECTREFERENCE: &[F] = &[
 static S_CORE_V1_PERSISTENTVOLUMECLAIMSPEC: &[F] = &[
     F(1, "accessModes", K::Str, true),
     F(4, "selector", K::Msg(S_META_V1_LABELSELECTOR), false),
-    F(2, "resources", K::Msg(S_CORE_V1_VOLUMERESOURCEREQUIREMENTS), false),
+    F(
+        2,
+        "resources",
+        K::Msg(S_CORE_V1_VOLUMERESOURCEREQUIREMENTS),
+        false,
+    ),
     F(3, "volumeName", K::Str, false),
     F(5, "storageClassName", K::Str, false),
     F(6, "volumeMode", K::Str, false),
-    F(7, "dataSource", K::Msg(S_CORE_V1_TYPEDLOCALOBJECTREFERENCE), false),
-    F(8, "dataSourceRef", K::Msg(S_CORE_V1_TYPEDOBJECTREFERENCE), false),
+    F(
+        7,
+        "dataSource",
+        K::Msg(S_CORE_V1_TYPEDLOCALOBJECTREFERENCE),
+        false,
+    ),
+    F(
+        8,
+        "dataSourceRef",
+        K::Msg(S_CORE_V1_TYPEDOBJECTREFERENCE),
+        false,
+    ),
     F(9, "volumeAttributesClassName", K::Str, false),
 ];
 static S_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE: &[F] = &[
     F(1, "metadata", K::Msg(S_META_V1_OBJECTMETA), false),
-    F(2, "spec", K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMSPEC), false),
+    F(
+        2,
+        "spec",
+        K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMSPEC),
+        false,
+    ),
 ];
-static S_CORE_V1_EPHEMERALVOLUMESOURCE: &[F] = &[
-    F(1, "volumeClaimTemplate", K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE), false),
-];
+static S_CORE_V1_EPHEMERALVOLUMESOURCE: &[F] = &[F(
+    1,
+    "volumeClaimTemplate",
+    K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMTEMPLATE),
+    false,
+)];
 static S_CORE_V1_IMAGEVOLUMESOURCE: &[F] = &[
     F(1, "reference", K::Str, false),
     F(2, "pullPolicy", K::Str, false),
@@ -442,33 +537,103 @@ static S_CORE_V1_IMAGEVOLUMESOURCE: &[F] = &[
 static S_CORE_V1_VOLUMESOURCE: &[F] = &[
     F(1, "hostPath", K::Msg(S_CORE_V1_HOSTPATHVOLUMESOURCE), false),
     F(2, "emptyDir", K::Msg(S_CORE_V1_EMPTYDIRVOLUMESOURCE), false),
-    F(3, "gcePersistentDisk", K::Msg(S_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE), false),
-    F(4, "awsElasticBlockStore", K::Msg(S_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE), false),
+    F(
+        3,
+        "gcePersistentDisk",
+        K::Msg(S_CORE_V1_GCEPERSISTENTDISKVOLUMESOURCE),
+        false,
+    ),
+    F(
+        4,
+        "awsElasticBlockStore",
+        K::Msg(S_CORE_V1_AWSELASTICBLOCKSTOREVOLUMESOURCE),
+        false,
+    ),
     F(5, "gitRepo", K::Msg(S_CORE_V1_GITREPOVOLUMESOURCE), false),
     F(6, "secret", K::Msg(S_CORE_V1_SECRETVOLUMESOURCE), false),
     F(7, "nfs", K::Msg(S_CORE_V1_NFSVOLUMESOURCE), false),
     F(8, "iscsi", K::Msg(S_CORE_V1_ISCSIVOLUMESOURCE), false),
-    F(9, "glusterfs", K::Msg(S_CORE_V1_GLUSTERFSVOLUMESOURCE), false),
-    F(10, "persistentVolumeClaim", K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE), false),
+    F(
+        9,
+        "glusterfs",
+        K::Msg(S_CORE_V1_GLUSTERFSVOLUMESOURCE),
+        false,
+    ),
+    F(
+        10,
+        "persistentVolumeClaim",
+        K::Msg(S_CORE_V1_PERSISTENTVOLUMECLAIMVOLUMESOURCE),
+        false,
+    ),
     F(11, "rbd", K::Msg(S_CORE_V1_RBDVOLUMESOURCE), false),
     F(12, "flexVolume", K::Msg(S_CORE_V1_FLEXVOLUMESOURCE), false),
     F(13, "cinder", K::Msg(S_CORE_V1_CINDERVOLUMESOURCE), false),
     F(14, "cephfs", K::Msg(S_CORE_V1_CEPHFSVOLUMESOURCE), false),
     F(15, "flocker", K::Msg(S_CORE_V1_FLOCKERVOLUMESOURCE), false),
-    F(16, "downwardAPI", K::Msg(S_CORE_V1_DOWNWARDAPIVOLUMESOURCE), false),
+    F(
+        16,
+        "downwardAPI",
+        K::Msg(S_CORE_V1_DOWNWARDAPIVOLUMESOURCE),
+        false,
+    ),
     F(17, "fc", K::Msg(S_CORE_V1_FCVOLUMESOURCE), false),
-    F(18, "azureFile", K::Msg(S_CORE_V1_AZUREFILEVOLUMESOURCE), false),
-    F(19, "configMap", K::Msg(S_CORE_V1_CONFIGMAPVOLUMESOURCE), false),
-    F(20, "vsphereVolume", K::Msg(S_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE), false),
+    F(
+        18,
+        "azureFile",
+        K::Msg(S_CORE_V1_AZUREFILEVOLUMESOURCE),
+        false,
+    ),
+    F(
+        19,
+        "configMap",
+        K::Msg(S_CORE_V1_CONFIGMAPVOLUMESOURCE),
+        false,
+    ),
+    F(
+        20,
+        "vsphereVolume",
+        K::Msg(S_CORE_V1_VSPHEREVIRTUALDISKVOLUMESOURCE),
+        false,
+    ),
     F(21, "quobyte", K::Msg(S_CORE_V1_QUOBYTEVOLUMESOURCE), false),
-    F(22, "azureDisk", K::Msg(S_CORE_V1_AZUREDISKVOLUMESOURCE), false),
-    F(23, "photonPersistentDisk", K::Msg(S_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE), false),
-    F(26, "projected", K::Msg(S_CORE_V1_PROJECTEDVOLUMESOURCE), false),
-    F(24, "portworxVolume", K::Msg(S_CORE_V1_PORTWORXVOLUMESOURCE), false),
+    F(
+        22,
+        "azureDisk",
+        K::Msg(S_CORE_V1_AZUREDISKVOLUMESOURCE),
+        false,
+    ),
+    F(
+        23,
+        "photonPersistentDisk",
+        K::Msg(S_CORE_V1_PHOTONPERSISTENTDISKVOLUMESOURCE),
+        false,
+    ),
+    F(
+        26,
+        "projected",
+        K::Msg(S_CORE_V1_PROJECTEDVOLUMESOURCE),
+        false,
+    ),
+    F(
+        24,
+        "portworxVolume",
+        K::Msg(S_CORE_V1_PORTWORXVOLUMESOURCE),
+        false,
+    ),
     F(25, "scaleIO", K::Msg(S_CORE_V1_SCALEIOVOLUMESOURCE), false),
-    F(27, "storageos", K::Msg(S_CORE_V1_STORAGEOSVOLUMESOURCE), false),
+    F(
+        27,
+        "storageos",
+        K::Msg(S_CORE_V1_STORAGEOSVOLUMESOURCE),
+        false,
+    ),
     F(28, "csi", K::Msg(S_CORE_V1_CSIVOLUMESOURCE), false),
-    F(29, "ephemeral", K::Msg(S_CORE_V1_EPHEMERALVOLUMESOURCE), false),
+    F(
+        29,
+        "ephemeral",
+        K::Msg(S_CORE_V1_EPHEMERALVOLUMESOURCE),
+        false,
+    ),
     F(30, "image", K::Msg(S_CORE_V1_IMAGEVOLUMESOURCE), false),
 ];
 static S_CORE_V1_VOLUME: &[F] = &[
@@ -492,7 +657,12 @@ static S_CORE_V1_SECRETENVSOURCE: &[F] = &[
 ];
 static S_CORE_V1_ENVFROMSOURCE: &[F] = &[
     F(1, "prefix", K::Str, false),
-    F(2, "configMapRef", K::Msg(S_CORE_V1_CONFIGMAPENVSOURCE), false),
+    F(
+        2,
+        "configMapRef",
+        K::Msg(S_CORE_V1_CONFIGMAPENVSOURCE),
+        false,
+    ),
     F(3, "secretRef", K::Msg(S_CORE_V1_SECRETENVSOURCE), false),
 ];
 static S_CORE_V1_CONFIGMAPKEYSELECTOR: &[F] = &[
@@ -513,9 +683,24 @@ static S_CORE_V1_FILEKEYSELECTOR: &[F] = &[
 ];
 static S_CORE_V1_ENVVARSOURCE: &[F] = &[
     F(1, "fieldRef", K::Msg(S_CORE_V1_OBJECTFIELDSELECTOR), false),
-    F(2, "resourceFieldRef", K::Msg(S_CORE_V1_RESOURCEFIELDSELECTOR), false),
-    F(3, "configMapKeyRef", K::Msg(S_CORE_V1_CONFIGMAPKEYSELECTOR), false),
-    F(4, "secretKeyRef", K::Msg(S_CORE_V1_SECRETKEYSELECTOR), false),
+    F(
+        2,
+        "resourceFieldRef",
+        K::Msg(S_CORE_V1_RESOURCEFIELDSELECTOR),
+        false,
+    ),
+    F(
+        3,
+        "configMapKeyRef",
+        K::Msg(S_CORE_V1_CONFIGMAPKEYSELECTOR),
+        false,
+    ),
+    F(
+        4,
+        "secretKeyRef",
+        K::Msg(S_CORE_V1_SECRETKEYSELECTOR),
+        false,
+    ),
     F(5, "", K::Inline(S_CORE_V1_FILEKEYSELECTOR), false),
 ];
 static S_CORE_V1_ENVVAR: &[F] = &[
@@ -523,10 +708,8 @@ static S_CORE_V1_ENVVAR: &[F] = &[
     F(2, "value", K::Str, false),
     F(3, "valueFrom", K::Msg(S_CORE_V1_ENVVARSOURCE), false),
 ];
-static S_CORE_V1_RESOURCECLAIM: &[F] = &[
-    F(1, "name", K::Str, false),
-    F(2, "request", K::Str, false),
-];
+static S_CORE_V1_RESOURCECLAIM: &[F] =
+    &[F(1, "name", K::Str, false), F(2, "request", K::Str, false)];
 static S_CORE_V1_RESOURCEREQUIREMENTS: &[F] = &[
     F(1, "limits", K::MapQuantity, false),
     F(2, "requests", K::MapQuantity, false),
@@ -549,13 +732,8 @@ static S_CORE_V1_VOLUMEDEVICE: &[F] = &[
     F(1, "name", K::Str, false),
     F(2, "devicePath", K::Str, false),
 ];
-static S_CORE_V1_EXECACTION: &[F] = &[
-    F(1, "command", K::Str, true),
-];
-static S_CORE_V1_HTTPHEADER: &[F] = &[
-    F(1, "name", K::Str, false),
-    F(2, "value", K::Str, false),
-];
+static S_CORE_V1_EXECACTION: &[F] = &[F(1, "command", K::Str, true)];
+static S_CORE_V1_HTTPHEADER: &[F] = &[F(1, "name", K::Str, false), F(2, "value", K::Str, false)];
 static S_CORE_V1_HTTPGETACTION: &[F] = &[
     F(1, "path", K::Str, false),
     F(2, "port", K::IntOrString, false),
@@ -567,10 +745,7 @@ static S_CORE_V1_TCPSOCKETACTION: &[F] = &[
     F(1, "port", K::IntOrString, false),
     F(2, "host", K::Str, false),
 ];
-static S_CORE_V1_GRPCACTION: &[F] = &[
-    F(1, "port", K::Int, false),
-    F(2, "service", K::Str, false),
-];
+static S_CORE_V1_GRPCACTION: &[F] = &[F(1, "port", K::Int, false), F(2, "service", K::Str, false)];
 static S_CORE_V1_PROBEHANDLER: &[F] = &[
     F(1, "exec", K::Msg(S_CORE_V1_EXECACTION), false),
     F(2, "httpGet", K::Msg(S_CORE_V1_HTTPGETACTION), false),
@@ -586,9 +761,7 @@ static S_CORE_V1_PROBE: &[F] = &[
     F(6, "failureThreshold", K::Int, false),
     F(7, "terminationGracePeriodSeconds", K::Int, false),
 ];
-static S_CORE_V1_SLEEPACTION: &[F] = &[
-    F(1, "seconds", K::Int, false),
-];
+static S_CORE_V1_SLEEPACTION: &[F] = &[F(1, "seconds", K::Int, false)];
 static S_CORE_V1_LIFECYCLEHANDLER: &[F] = &[
     F(1, "exec", K::Msg(S_CORE_V1_EXECACTION), false),
     F(2, "httpGet", K::Msg(S_CORE_V1_HTTPGETACTION), false),
@@ -600,10 +773,7 @@ static S_CORE_V1_LIFECYCLE: &[F] = &[
     F(2, "preStop", K::Msg(S_CORE_V1_LIFECYCLEHANDLER), false),
     F(3, "stopSignal", K::Str, false),
 ];
-static S_CORE_V1_CAPABILITIES: &[F] = &[
-    F(1, "add", K::Str, true),
-    F(2, "drop", K::Str, true),
-];
+static S_CORE_V1_CAPABILITIES: &[F] = &[F(1, "add", K::Str, true), F(2, "drop", K::Str, true)];
 static S_CORE_V1_SELINUXOPTIONS: &[F] = &[
     F(1, "user", K::Str, false),
     F(2, "role", K::Str, false),
@@ -628,15 +798,30 @@ static S_CORE_V1_SECURITYCONTEXT: &[F] = &[
     F(1, "capabilities", K::Msg(S_CORE_V1_CAPABILITIES), false),
     F(2, "privileged", K::Bool, false),
     F(3, "seLinuxOptions", K::Msg(S_CORE_V1_SELINUXOPTIONS), false),
-    F(10, "windowsOptions", K::Msg(S_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS), false),
+    F(
+        10,
+        "windowsOptions",
+        K::Msg(S_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS),
+        false,
+    ),
     F(4, "runAsUser", K::Int, false),
     F(8, "runAsGroup", K::Int, false),
     F(5, "runAsNonRoot", K::Bool, false),
     F(6, "readOnlyRootFilesystem", K::Bool, false),
     F(7, "allowPrivilegeEscalation", K::Bool, false),
     F(9, "procMount", K::Str, false),
-    F(11, "seccompProfile", K::Msg(S_CORE_V1_SECCOMPPROFILE), false),
-    F(12, "appArmorProfile", K::Msg(S_CORE_V1_APPARMORPROFILE), false),
+    F(
+        11,
+        "seccompProfile",
+        K::Msg(S_CORE_V1_SECCOMPPROFILE),
+        false,
+    ),
+    F(
+        12,
+        "appArmorProfile",
+        K::Msg(S_CORE_V1_APPARMORPROFILE),
+        false,
+    ),
 ];
 static S_CORE_V1_CONTAINER: &[F] = &[
     F(1, "name", K::Str, false),
@@ -647,8 +832,18 @@ static S_CORE_V1_CONTAINER: &[F] = &[
     F(6, "ports", K::Msg(S_CORE_V1_CONTAINERPORT), true),
     F(19, "envFrom", K::Msg(S_CORE_V1_ENVFROMSOURCE), true),
     F(7, "env", K::Msg(S_CORE_V1_ENVVAR), true),
-    F(8, "resources", K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS), false),
-    F(23, "resizePolicy", K::Msg(S_CORE_V1_CONTAINERRESIZEPOLICY), true),
+    F(
+        8,
+        "resources",
+        K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS),
+        false,
+    ),
+    F(
+        23,
+        "resizePolicy",
+        K::Msg(S_CORE_V1_CONTAINERRESIZEPOLICY),
+        true,
+    ),
     F(24, "restartPolicy", K::Str, false),
     F(9, "volumeMounts", K::Msg(S_CORE_V1_VOLUMEMOUNT), true),
     F(21, "volumeDevices", K::Msg(S_CORE_V1_VOLUMEDEVICE), true),
@@ -659,7 +854,12 @@ static S_CORE_V1_CONTAINER: &[F] = &[
     F(13, "terminationMessagePath", K::Str, false),
     F(20, "terminationMessagePolicy", K::Str, false),
     F(14, "imagePullPolicy", K::Str, false),
-    F(15, "securityContext", K::Msg(S_CORE_V1_SECURITYCONTEXT), false),
+    F(
+        15,
+        "securityContext",
+        K::Msg(S_CORE_V1_SECURITYCONTEXT),
+        false,
+    ),
     F(16, "stdin", K::Bool, false),
     F(17, "stdinOnce", K::Bool, false),
     F(18, "tty", K::Bool, false),
@@ -673,8 +873,18 @@ static S_CORE_V1_EPHEMERALCONTAINERCOMMON: &[F] = &[
     F(6, "ports", K::Msg(S_CORE_V1_CONTAINERPORT), true),
     F(19, "envFrom", K::Msg(S_CORE_V1_ENVFROMSOURCE), true),
     F(7, "env", K::Msg(S_CORE_V1_ENVVAR), true),
-    F(8, "resources", K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS), false),
-    F(23, "resizePolicy", K::Msg(S_CORE_V1_CONTAINERRESIZEPOLICY), true),
+    F(
+        8,
+        "resources",
+        K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS),
+        false,
+    ),
+    F(
+        23,
+        "resizePolicy",
+        K::Msg(S_CORE_V1_CONTAINERRESIZEPOLICY),
+        true,
+    ),
     F(24, "restartPolicy", K::Str, false),
     F(9, "volumeMounts", K::Msg(S_CORE_V1_VOLUMEMOUNT), true),
     F(21, "volumeDevices", K::Msg(S_CORE_V1_VOLUMEDEVICE), true),
@@ -685,7 +895,12 @@ static S_CORE_V1_EPHEMERALCONTAINERCOMMON: &[F] = &[
     F(13, "terminationMessagePath", K::Str, false),
     F(20, "terminationMessagePolicy", K::Str, false),
     F(14, "imagePullPolicy", K::Str, false),
-    F(15, "securityContext", K::Msg(S_CORE_V1_SECURITYCONTEXT), false),
+    F(
+        15,
+        "securityContext",
+        K::Msg(S_CORE_V1_SECURITYCONTEXT),
+        false,
+    ),
     F(16, "stdin", K::Bool, false),
     F(17, "stdinOnce", K::Bool, false),
     F(18, "tty", K::Bool, false),
@@ -694,13 +909,15 @@ static S_CORE_V1_EPHEMERALCONTAINER: &[F] = &[
     F(1, "", K::Inline(S_CORE_V1_EPHEMERALCONTAINERCOMMON), false),
     F(2, "targetContainerName", K::Str, false),
 ];
-static S_CORE_V1_SYSCTL: &[F] = &[
-    F(1, "name", K::Str, false),
-    F(2, "value", K::Str, false),
-];
+static S_CORE_V1_SYSCTL: &[F] = &[F(1, "name", K::Str, false), F(2, "value", K::Str, false)];
 static S_CORE_V1_PODSECURITYCONTEXT: &[F] = &[
     F(1, "seLinuxOptions", K::Msg(S_CORE_V1_SELINUXOPTIONS), false),
-    F(8, "windowsOptions", K::Msg(S_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS), false),
+    F(
+        8,
+        "windowsOptions",
+        K::Msg(S_CORE_V1_WINDOWSSECURITYCONTEXTOPTIONS),
+        false,
+    ),
     F(2, "runAsUser", K::Int, false),
     F(6, "runAsGroup", K::Int, false),
     F(3, "runAsNonRoot", K::Bool, false),
@@ -709,8 +926,18 @@ static S_CORE_V1_PODSECURITYCONTEXT: &[F] = &[
     F(5, "fsGroup", K::Int, false),
     F(7, "sysctls", K::Msg(S_CORE_V1_SYSCTL), true),
     F(9, "fsGroupChangePolicy", K::Str, false),
-    F(10, "seccompProfile", K::Msg(S_CORE_V1_SECCOMPPROFILE), false),
-    F(11, "appArmorProfile", K::Msg(S_CORE_V1_APPARMORPROFILE), false),
+    F(
+        10,
+        "seccompProfile",
+        K::Msg(S_CORE_V1_SECCOMPPROFILE),
+        false,
+    ),
+    F(
+        11,
+        "appArmorProfile",
+        K::Msg(S_CORE_V1_APPARMORPROFILE),
+        false,
+    ),
     F(13, "seLinuxChangePolicy", K::Str, false),
 ];
 static S_CORE_V1_NODESELECTORREQUIREMENT: &[F] = &[
@@ -719,44 +946,102 @@ static S_CORE_V1_NODESELECTORREQUIREMENT: &[F] = &[
     F(3, "values", K::Str, true),
 ];
 static S_CORE_V1_NODESELECTORTERM: &[F] = &[
-    F(1, "matchExpressions", K::Msg(S_CORE_V1_NODESELECTORREQUIREMENT), true),
-    F(2, "matchFields", K::Msg(S_CORE_V1_NODESELECTORREQUIREMENT), true),
+    F(
+        1,
+        "matchExpressions",
+        K::Msg(S_CORE_V1_NODESELECTORREQUIREMENT),
+        true,
+    ),
+    F(
+        2,
+        "matchFields",
+        K::Msg(S_CORE_V1_NODESELECTORREQUIREMENT),
+        true,
+    ),
 ];
-static S_CORE_V1_NODESELECTOR: &[F] = &[
-    F(1, "nodeSelectorTerms", K::Msg(S_CORE_V1_NODESELECTORTERM), true),
-];
+static S_CORE_V1_NODESELECTOR: &[F] = &[F(
+    1,
+    "nodeSelectorTerms",
+    K::Msg(S_CORE_V1_NODESELECTORTERM),
+    true,
+)];
 static S_CORE_V1_PREFERREDSCHEDULINGTERM: &[F] = &[
     F(1, "weight", K::Int, false),
     F(2, "preference", K::Msg(S_CORE_V1_NODESELECTORTERM), false),
 ];
 static S_CORE_V1_NODEAFFINITY: &[F] = &[
-    F(1, "requiredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_NODESELECTOR), false),
-    F(2, "preferredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_PREFERREDSCHEDULINGTERM), true),
+    F(
+        1,
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_NODESELECTOR),
+        false,
+    ),
+    F(
+        2,
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_PREFERREDSCHEDULINGTERM),
+        true,
+    ),
 ];
 static S_CORE_V1_PODAFFINITYTERM: &[F] = &[
     F(1, "labelSelector", K::Msg(S_META_V1_LABELSELECTOR), false),
     F(2, "namespaces", K::Str, true),
     F(3, "topologyKey", K::Str, false),
-    F(4, "namespaceSelector", K::Msg(S_META_V1_LABELSELECTOR), false),
+    F(
+        4,
+        "namespaceSelector",
+        K::Msg(S_META_V1_LABELSELECTOR),
+        false,
+    ),
     F(5, "matchLabelKeys", K::Str, true),
     F(6, "mismatchLabelKeys", K::Str, true),
 ];
 static S_CORE_V1_WEIGHTEDPODAFFINITYTERM: &[F] = &[
     F(1, "weight", K::Int, false),
-    F(2, "podAffinityTerm", K::Msg(S_CORE_V1_PODAFFINITYTERM), false),
+    F(
+        2,
+        "podAffinityTerm",
+        K::Msg(S_CORE_V1_PODAFFINITYTERM),
+        false,
+    ),
 ];
 static S_CORE_V1_PODAFFINITY: &[F] = &[
-    F(1, "requiredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_PODAFFINITYTERM), true),
-    F(2, "preferredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_WEIGHTEDPODAFFINITYTERM), true),
+    F(
+        1,
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_PODAFFINITYTERM),
+        true,
+    ),
+    F(
+        2,
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_WEIGHTEDPODAFFINITYTERM),
+        true,
+    ),
 ];
 static S_CORE_V1_PODANTIAFFINITY: &[F] = &[
-    F(1, "requiredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_PODAFFINITYTERM), true),
-    F(2, "preferredDuringSchedulingIgnoredDuringExecution", K::Msg(S_CORE_V1_WEIGHTEDPODAFFINITYTERM), true),
+    F(
+        1,
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_PODAFFINITYTERM),
+        true,
+    ),
+    F(
+        2,
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        K::Msg(S_CORE_V1_WEIGHTEDPODAFFINITYTERM),
+        true,
+    ),
 ];
 static S_CORE_V1_AFFINITY: &[F] = &[
     F(1, "nodeAffinity", K::Msg(S_CORE_V1_NODEAFFINITY), false),
     F(2, "podAffinity", K::Msg(S_CORE_V1_PODAFFINITY), false),
-    F(3, "podAntiAffinity", K::Msg(S_CORE_V1_PODANTIAFFINITY), false),
+    F(
+        3,
+        "podAntiAffinity",
+        K::Msg(S_CORE_V1_PODANTIAFFINITY),
+        false,
+    ),
 ];
 static S_CORE_V1_TOLERATION: &[F] = &[
     F(1, "key", K::Str, false),
@@ -765,22 +1050,15 @@ static S_CORE_V1_TOLERATION: &[F] = &[
     F(4, "effect", K::Str, false),
     F(5, "tolerationSeconds", K::Int, false),
 ];
-static S_CORE_V1_HOSTALIAS: &[F] = &[
-    F(1, "ip", K::Str, false),
-    F(2, "hostnames", K::Str, true),
-];
-static S_CORE_V1_PODDNSCONFIGOPTION: &[F] = &[
-    F(1, "name", K::Str, false),
-    F(2, "value", K::Str, false),
-];
+static S_CORE_V1_HOSTALIAS: &[F] = &[F(1, "ip", K::Str, false), F(2, "hostnames", K::Str, true)];
+static S_CORE_V1_PODDNSCONFIGOPTION: &[F] =
+    &[F(1, "name", K::Str, false), F(2, "value", K::Str, false)];
 static S_CORE_V1_PODDNSCONFIG: &[F] = &[
     F(1, "nameservers", K::Str, true),
     F(2, "searches", K::Str, true),
     F(3, "options", K::Msg(S_CORE_V1_PODDNSCONFIGOPTION), true),
 ];
-static S_CORE_V1_PODREADINESSGATE: &[F] = &[
-    F(1, "conditionType", K::Str, false),
-];
+static S_CORE_V1_PODREADINESSGATE: &[F] = &[F(1, "conditionType", K::Str, false)];
 static S_CORE_V1_TOPOLOGYSPREADCONSTRAINT: &[F] = &[
     F(1, "maxSkew", K::Int, false),
     F(2, "topologyKey", K::Str, false),
@@ -791,25 +1069,24 @@ static S_CORE_V1_TOPOLOGYSPREADCONSTRAINT: &[F] = &[
     F(7, "nodeTaintsPolicy", K::Str, false),
     F(8, "matchLabelKeys", K::Str, true),
 ];
-static S_CORE_V1_PODOS: &[F] = &[
-    F(1, "name", K::Str, false),
-];
-static S_CORE_V1_PODSCHEDULINGGATE: &[F] = &[
-    F(1, "name", K::Str, false),
-];
+static S_CORE_V1_PODOS: &[F] = &[F(1, "name", K::Str, false)];
+static S_CORE_V1_PODSCHEDULINGGATE: &[F] = &[F(1, "name", K::Str, false)];
 static S_CORE_V1_PODRESOURCECLAIM: &[F] = &[
     F(1, "name", K::Str, false),
     F(3, "resourceClaimName", K::Str, false),
     F(4, "resourceClaimTemplateName", K::Str, false),
 ];
-static S_CORE_V1_WORKLOADREFERENCE: &[F] = &[
-    F(1, "name", K::Str, false),
-];
+static S_CORE_V1_WORKLOADREFERENCE: &[F] = &[F(1, "name", K::Str, false)];
 static S_CORE_V1_PODSPEC: &[F] = &[
     F(1, "volumes", K::Msg(S_CORE_V1_VOLUME), true),
     F(20, "initContainers", K::Msg(S_CORE_V1_CONTAINER), true),
     F(2, "containers", K::Msg(S_CORE_V1_CONTAINER), true),
-    F(34, "ephemeralContainers", K::Msg(S_CORE_V1_EPHEMERALCONTAINER), true),
+    F(
+        34,
+        "ephemeralContainers",
+        K::Msg(S_CORE_V1_EPHEMERALCONTAINER),
+        true,
+    ),
     F(3, "restartPolicy", K::Str, false),
     F(4, "terminationGracePeriodSeconds", K::Int, false),
     F(5, "activeDeadlineSeconds", K::Int, false),
@@ -823,8 +1100,18 @@ static S_CORE_V1_PODSPEC: &[F] = &[
     F(12, "hostPID", K::Bool, false),
     F(13, "hostIPC", K::Bool, false),
     F(27, "shareProcessNamespace", K::Bool, false),
-    F(14, "securityContext", K::Msg(S_CORE_V1_PODSECURITYCONTEXT), false),
-    F(15, "imagePullSecrets", K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE), true),
+    F(
+        14,
+        "securityContext",
+        K::Msg(S_CORE_V1_PODSECURITYCONTEXT),
+        false,
+    ),
+    F(
+        15,
+        "imagePullSecrets",
+        K::Msg(S_CORE_V1_LOCALOBJECTREFERENCE),
+        true,
+    ),
     F(16, "hostname", K::Str, false),
     F(17, "subdomain", K::Str, false),
     F(18, "affinity", K::Msg(S_CORE_V1_AFFINITY), false),
@@ -834,18 +1121,43 @@ static S_CORE_V1_PODSPEC: &[F] = &[
     F(24, "priorityClassName", K::Str, false),
     F(25, "priority", K::Int, false),
     F(26, "dnsConfig", K::Msg(S_CORE_V1_PODDNSCONFIG), false),
-    F(28, "readinessGates", K::Msg(S_CORE_V1_PODREADINESSGATE), true),
+    F(
+        28,
+        "readinessGates",
+        K::Msg(S_CORE_V1_PODREADINESSGATE),
+        true,
+    ),
     F(29, "runtimeClassName", K::Str, false),
     F(30, "enableServiceLinks", K::Bool, false),
     F(31, "preemptionPolicy", K::Str, false),
     F(32, "overhead", K::MapQuantity, false),
-    F(33, "topologySpreadConstraints", K::Msg(S_CORE_V1_TOPOLOGYSPREADCONSTRAINT), true),
+    F(
+        33,
+        "topologySpreadConstraints",
+        K::Msg(S_CORE_V1_TOPOLOGYSPREADCONSTRAINT),
+        true,
+    ),
     F(35, "setHostnameAsFQDN", K::Bool, false),
     F(36, "os", K::Msg(S_CORE_V1_PODOS), false),
     F(37, "hostUsers", K::Bool, false),
-    F(38, "schedulingGates", K::Msg(S_CORE_V1_PODSCHEDULINGGATE), true),
-    F(39, "resourceClaims", K::Msg(S_CORE_V1_PODRESOURCECLAIM), true),
-    F(40, "resources", K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS), false),
+    F(
+        38,
+        "schedulingGates",
+        K::Msg(S_CORE_V1_PODSCHEDULINGGATE),
+        true,
+    ),
+    F(
+        39,
+        "resourceClaims",
+        K::Msg(S_CORE_V1_PODRESOURCECLAIM),
+        true,
+    ),
+    F(
+        40,
+        "resources",
+        K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS),
+        false,
+    ),
     F(42, "", K::Inline(S_CORE_V1_WORKLOADREFERENCE), false),
 ];
 static S_CORE_V1_PODTEMPLATESPEC: &[F] = &[
@@ -858,7 +1170,12 @@ static S_APPS_V1_ROLLINGUPDATEDEPLOYMENT: &[F] = &[
 ];
 static S_APPS_V1_DEPLOYMENTSTRATEGY: &[F] = &[
     F(1, "type", K::Str, false),
-    F(2, "rollingUpdate", K::Msg(S_APPS_V1_ROLLINGUPDATEDEPLOYMENT), false),
+    F(
+        2,
+        "rollingUpdate",
+        K::Msg(S_APPS_V1_ROLLINGUPDATEDEPLOYMENT),
+        false,
+    ),
 ];
 static S_APPS_V1_DEPLOYMENTSPEC: &[F] = &[
     F(1, "replicas", K::Int, false),
@@ -899,30 +1216,41 @@ static S_BATCH_V1_PODFAILUREPOLICYONEXITCODESREQUIREMENT: &[F] = &[
     F(2, "operator", K::Str, false),
     F(3, "values", K::Int, true),
 ];
-static S_BATCH_V1_PODFAILUREPOLICYONPODCONDITIONSPATTERN: &[F] = &[
-    F(1, "type", K::Str, false),
-    F(2, "status", K::Str, false),
-];
+static S_BATCH_V1_PODFAILUREPOLICYONPODCONDITIONSPATTERN: &[F] =
+    &[F(1, "type", K::Str, false), F(2, "status", K::Str, false)];
 static S_BATCH_V1_PODFAILUREPOLICYRULE: &[F] = &[
     F(1, "action", K::Str, false),
-    F(2, "onExitCodes", K::Msg(S_BATCH_V1_PODFAILUREPOLICYONEXITCODESREQUIREMENT), false),
-    F(3, "onPodConditions", K::Msg(S_BATCH_V1_PODFAILUREPOLICYONPODCONDITIONSPATTERN), true),
+    F(
+        2,
+        "onExitCodes",
+        K::Msg(S_BATCH_V1_PODFAILUREPOLICYONEXITCODESREQUIREMENT),
+        false,
+    ),
+    F(
+        3,
+        "onPodConditions",
+        K::Msg(S_BATCH_V1_PODFAILUREPOLICYONPODCONDITIONSPATTERN),
+        true,
+    ),
 ];
-static S_BATCH_V1_PODFAILUREPOLICY: &[F] = &[
-    F(1, "rules", K::Msg(S_BATCH_V1_PODFAILUREPOLICYRULE), true),
-];
+static S_BATCH_V1_PODFAILUREPOLICY: &[F] =
+    &[F(1, "rules", K::Msg(S_BATCH_V1_PODFAILUREPOLICYRULE), true)];
 static S_BATCH_V1_SUCCESSPOLICYRULE: &[F] = &[
     F(1, "succeededIndexes", K::Str, false),
     F(2, "succeededCount", K::Int, false),
 ];
-static S_BATCH_V1_SUCCESSPOLICY: &[F] = &[
-    F(1, "rules", K::Msg(S_BATCH_V1_SUCCESSPOLICYRULE), true),
-];
+static S_BATCH_V1_SUCCESSPOLICY: &[F] =
+    &[F(1, "rules", K::Msg(S_BATCH_V1_SUCCESSPOLICYRULE), true)];
 static S_BATCH_V1_JOBSPEC: &[F] = &[
     F(1, "parallelism", K::Int, false),
     F(2, "completions", K::Int, false),
     F(3, "activeDeadlineSeconds", K::Int, false),
-    F(11, "podFailurePolicy", K::Msg(S_BATCH_V1_PODFAILUREPOLICY), false),
+    F(
+        11,
+        "podFailurePolicy",
+        K::Msg(S_BATCH_V1_PODFAILUREPOLICY),
+        false,
+    ),
     F(16, "successPolicy", K::Msg(S_BATCH_V1_SUCCESSPOLICY), false),
     F(7, "backoffLimit", K::Int, false),
     F(12, "backoffLimitPerIndex", K::Int, false),
@@ -958,7 +1286,12 @@ static S_BATCH_V1_JOBSTATUS: &[F] = &[
     F(11, "terminating", K::Int, false),
     F(7, "completedIndexes", K::Str, false),
     F(10, "failedIndexes", K::Str, false),
-    F(8, "uncountedTerminatedPods", K::Msg(S_BATCH_V1_UNCOUNTEDTERMINATEDPODS), false),
+    F(
+        8,
+        "uncountedTerminatedPods",
+        K::Msg(S_BATCH_V1_UNCOUNTEDTERMINATEDPODS),
+        false,
+    ),
     F(9, "ready", K::Int, false),
 ];
 static S_BATCH_V1_JOB: &[F] = &[
@@ -973,11 +1306,21 @@ static S_META_V1_FIELDSELECTORREQUIREMENT: &[F] = &[
 ];
 static S_AUTHORIZATION_V1_FIELDSELECTORATTRIBUTES: &[F] = &[
     F(1, "rawSelector", K::Str, false),
-    F(2, "requirements", K::Msg(S_META_V1_FIELDSELECTORREQUIREMENT), true),
+    F(
+        2,
+        "requirements",
+        K::Msg(S_META_V1_FIELDSELECTORREQUIREMENT),
+        true,
+    ),
 ];
 static S_AUTHORIZATION_V1_LABELSELECTORATTRIBUTES: &[F] = &[
     F(1, "rawSelector", K::Str, false),
-    F(2, "requirements", K::Msg(S_META_V1_LABELSELECTORREQUIREMENT), true),
+    F(
+        2,
+        "requirements",
+        K::Msg(S_META_V1_LABELSELECTORREQUIREMENT),
+        true,
+    ),
 ];
 static S_AUTHORIZATION_V1_RESOURCEATTRIBUTES: &[F] = &[
     F(1, "namespace", K::Str, false),
@@ -987,16 +1330,34 @@ static S_AUTHORIZATION_V1_RESOURCEATTRIBUTES: &[F] = &[
     F(5, "resource", K::Str, false),
     F(6, "subresource", K::Str, false),
     F(7, "name", K::Str, false),
-    F(8, "fieldSelector", K::Msg(S_AUTHORIZATION_V1_FIELDSELECTORATTRIBUTES), false),
-    F(9, "labelSelector", K::Msg(S_AUTHORIZATION_V1_LABELSELECTORATTRIBUTES), false),
+    F(
+        8,
+        "fieldSelector",
+        K::Msg(S_AUTHORIZATION_V1_FIELDSELECTORATTRIBUTES),
+        false,
+    ),
+    F(
+        9,
+        "labelSelector",
+        K::Msg(S_AUTHORIZATION_V1_LABELSELECTORATTRIBUTES),
+        false,
+    ),
 ];
-static S_AUTHORIZATION_V1_NONRESOURCEATTRIBUTES: &[F] = &[
-    F(1, "path", K::Str, false),
-    F(2, "verb", K::Str, false),
-];
+static S_AUTHORIZATION_V1_NONRESOURCEATTRIBUTES: &[F] =
+    &[F(1, "path", K::Str, false), F(2, "verb", K::Str, false)];
 static S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEWSPEC: &[F] = &[
-    F(1, "resourceAttributes", K::Msg(S_AUTHORIZATION_V1_RESOURCEATTRIBUTES), false),
-    F(2, "nonResourceAttributes", K::Msg(S_AUTHORIZATION_V1_NONRESOURCEATTRIBUTES), false),
+    F(
+        1,
+        "resourceAttributes",
+        K::Msg(S_AUTHORIZATION_V1_RESOURCEATTRIBUTES),
+        false,
+    ),
+    F(
+        2,
+        "nonResourceAttributes",
+        K::Msg(S_AUTHORIZATION_V1_NONRESOURCEATTRIBUTES),
+        false,
+    ),
 ];
 static S_AUTHORIZATION_V1_SUBJECTACCESSREVIEWSTATUS: &[F] = &[
     F(1, "allowed", K::Bool, false),
@@ -1006,8 +1367,18 @@ static S_AUTHORIZATION_V1_SUBJECTACCESSREVIEWSTATUS: &[F] = &[
 ];
 static S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEW: &[F] = &[
     F(1, "metadata", K::Msg(S_META_V1_OBJECTMETA), false),
-    F(2, "spec", K::Msg(S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEWSPEC), false),
-    F(3, "status", K::Msg(S_AUTHORIZATION_V1_SUBJECTACCESSREVIEWSTATUS), false),
+    F(
+        2,
+        "spec",
+        K::Msg(S_AUTHORIZATION_V1_SELFSUBJECTACCESSREVIEWSPEC),
+        false,
+    ),
+    F(
+        3,
+        "status",
+        K::Msg(S_AUTHORIZATION_V1_SUBJECTACCESSREVIEWSTATUS),
+        false,
+    ),
 ];
 static S_CORE_V1_PODCONDITION: &[F] = &[
     F(1, "type", K::Str, false),
@@ -1018,19 +1389,13 @@ static S_CORE_V1_PODCONDITION: &[F] = &[
     F(5, "reason", K::Str, false),
     F(6, "message", K::Str, false),
 ];
-static S_CORE_V1_HOSTIP: &[F] = &[
-    F(1, "ip", K::Str, false),
-];
-static S_CORE_V1_PODIP: &[F] = &[
-    F(1, "ip", K::Str, false),
-];
+static S_CORE_V1_HOSTIP: &[F] = &[F(1, "ip", K::Str, false)];
+static S_CORE_V1_PODIP: &[F] = &[F(1, "ip", K::Str, false)];
 static S_CORE_V1_CONTAINERSTATEWAITING: &[F] = &[
     F(1, "reason", K::Str, false),
     F(2, "message", K::Str, false),
 ];
-static S_CORE_V1_CONTAINERSTATERUNNING: &[F] = &[
-    F(1, "startedAt", K::Time, false),
-];
+static S_CORE_V1_CONTAINERSTATERUNNING: &[F] = &[F(1, "startedAt", K::Time, false)];
 static S_CORE_V1_CONTAINERSTATETERMINATED: &[F] = &[
     F(1, "exitCode", K::Int, false),
     F(2, "signal", K::Int, false),
@@ -1043,7 +1408,12 @@ static S_CORE_V1_CONTAINERSTATETERMINATED: &[F] = &[
 static S_CORE_V1_CONTAINERSTATE: &[F] = &[
     F(1, "waiting", K::Msg(S_CORE_V1_CONTAINERSTATEWAITING), false),
     F(2, "running", K::Msg(S_CORE_V1_CONTAINERSTATERUNNING), false),
-    F(3, "terminated", K::Msg(S_CORE_V1_CONTAINERSTATETERMINATED), false),
+    F(
+        3,
+        "terminated",
+        K::Msg(S_CORE_V1_CONTAINERSTATETERMINATED),
+        false,
+    ),
 ];
 static S_CORE_V1_VOLUMEMOUNTSTATUS: &[F] = &[
     F(1, "name", K::Str, false),
@@ -1056,9 +1426,8 @@ static S_CORE_V1_LINUXCONTAINERUSER: &[F] = &[
     F(2, "gid", K::Int, false),
     F(3, "supplementalGroups", K::Int, true),
 ];
-static S_CORE_V1_CONTAINERUSER: &[F] = &[
-    F(1, "linux", K::Msg(S_CORE_V1_LINUXCONTAINERUSER), false),
-];
+static S_CORE_V1_CONTAINERUSER: &[F] =
+    &[F(1, "linux", K::Msg(S_CORE_V1_LINUXCONTAINERUSER), false)];
 static S_CORE_V1_RESOURCEHEALTH: &[F] = &[
     F(1, "resourceID", K::Str, false),
     F(2, "health", K::Str, false),
@@ -1078,19 +1447,32 @@ static S_CORE_V1_CONTAINERSTATUS: &[F] = &[
     F(8, "containerID", K::Str, false),
     F(9, "started", K::Bool, false),
     F(10, "allocatedResources", K::MapQuantity, false),
-    F(11, "resources", K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS), false),
-    F(12, "volumeMounts", K::Msg(S_CORE_V1_VOLUMEMOUNTSTATUS), true),
+    F(
+        11,
+        "resources",
+        K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS),
+        false,
+    ),
+    F(
+        12,
+        "volumeMounts",
+        K::Msg(S_CORE_V1_VOLUMEMOUNTSTATUS),
+        true,
+    ),
     F(13, "user", K::Msg(S_CORE_V1_CONTAINERUSER), false),
-    F(14, "allocatedResourcesStatus", K::Msg(S_CORE_V1_RESOURCESTATUS), true),
+    F(
+        14,
+        "allocatedResourcesStatus",
+        K::Msg(S_CORE_V1_RESOURCESTATUS),
+        true,
+    ),
     F(15, "stopSignal", K::Str, false),
 ];
 static S_CORE_V1_PODRESOURCECLAIMSTATUS: &[F] = &[
     F(1, "name", K::Str, false),
     F(2, "resourceClaimName", K::Str, false),
 ];
-static S_CORE_V1_PODEXTENDEDRESOURCECLAIMSTATUS: &[F] = &[
-    F(2, "resourceClaimName", K::Str, false),
-];
+static S_CORE_V1_PODEXTENDEDRESOURCECLAIMSTATUS: &[F] = &[F(2, "resourceClaimName", K::Str, false)];
 static S_CORE_V1_PODSTATUS: &[F] = &[
     F(17, "observedGeneration", K::Int, false),
     F(1, "phase", K::Str, false),
@@ -1103,15 +1485,45 @@ static S_CORE_V1_PODSTATUS: &[F] = &[
     F(6, "podIP", K::Str, false),
     F(12, "podIPs", K::Msg(S_CORE_V1_PODIP), true),
     F(7, "startTime", K::Time, false),
-    F(10, "initContainerStatuses", K::Msg(S_CORE_V1_CONTAINERSTATUS), true),
-    F(8, "containerStatuses", K::Msg(S_CORE_V1_CONTAINERSTATUS), true),
+    F(
+        10,
+        "initContainerStatuses",
+        K::Msg(S_CORE_V1_CONTAINERSTATUS),
+        true,
+    ),
+    F(
+        8,
+        "containerStatuses",
+        K::Msg(S_CORE_V1_CONTAINERSTATUS),
+        true,
+    ),
     F(9, "qosClass", K::Str, false),
-    F(13, "ephemeralContainerStatuses", K::Msg(S_CORE_V1_CONTAINERSTATUS), true),
+    F(
+        13,
+        "ephemeralContainerStatuses",
+        K::Msg(S_CORE_V1_CONTAINERSTATUS),
+        true,
+    ),
     F(14, "resize", K::Str, false),
-    F(15, "resourceClaimStatuses", K::Msg(S_CORE_V1_PODRESOURCECLAIMSTATUS), true),
-    F(18, "", K::Inline(S_CORE_V1_PODEXTENDEDRESOURCECLAIMSTATUS), false),
+    F(
+        15,
+        "resourceClaimStatuses",
+        K::Msg(S_CORE_V1_PODRESOURCECLAIMSTATUS),
+        true,
+    ),
+    F(
+        18,
+        "",
+        K::Inline(S_CORE_V1_PODEXTENDEDRESOURCECLAIMSTATUS),
+        false,
+    ),
     F(19, "allocatedResources", K::MapQuantity, false),
-    F(20, "resources", K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS), false),
+    F(
+        20,
+        "resources",
+        K::Msg(S_CORE_V1_RESOURCEREQUIREMENTS),
+        false,
+    ),
 ];
 static S_CORE_V1_POD: &[F] = &[
     F(1, "metadata", K::Msg(S_META_V1_OBJECTMETA), false),

@@ -1,0 +1,172 @@
+//! Server side of the log viewer: pickers from the watcher cache, and queries, tails and
+//! downloads of the log store, always narrowed to a namespace of the caller's [`TenantScope`].
+
+use super::{LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE, MAX_TAIL};
+use crate::auth::ssr::TenantScope;
+use crate::error::AppError;
+use crate::state::{AppState, Cache};
+use crate::workloads::ssr::pod_status;
+use kube::ResourceExt;
+use logstore::{Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector, TailRequest, TailStart, Timestamp};
+
+/// The tenant's apps, each with the pods that carry its `app` label, sorted by name.
+pub fn sources(cache: &Cache, scope: &TenantScope) -> Vec<LogSource> {
+    let pods = cache.pods.state();
+    let mut out: Vec<LogSource> = cache
+        .deployments
+        .state()
+        .iter()
+        .filter(|d| d.namespace().is_some_and(|ns| scope.contains(&ns)))
+        .map(|d| {
+            let (ns, app) = (d.namespace().unwrap_or_default(), d.name_any());
+            let mut pods: Vec<SourcePod> = pods
+                .iter()
+                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && p.labels().get("app") == Some(&app))
+                .map(|p| SourcePod {
+                    name: p.name_any(),
+                    status: pod_status(p),
+                    containers: p.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect(),
+                })
+                .collect();
+            pods.sort_by(|a, b| a.name.cmp(&b.name));
+            LogSource { namespace: ns, app, pods }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.namespace, &a.app).cmp(&(&b.namespace, &b.app)));
+    out
+}
+
+/// The streams a selection picks. The namespace must be the tenant's (403 otherwise); the
+/// selector always names it, so no query ever reaches another tenant's streams.
+pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelector, AppError> {
+    if sel.namespace.is_empty() {
+        return Err(AppError::Invalid("ns: pick a namespace".into()));
+    }
+    let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
+    if let Some(app) = sel.app.as_deref().filter(|a| !a.is_empty()) {
+        s = s.with_labels(LabelSelector::equals([("app", app)]));
+    }
+    if let Some(pod) = sel.pod.as_deref().filter(|p| !p.is_empty()) {
+        s = s.with_pod(pod);
+    }
+    if let Some(c) = sel.container.as_deref().filter(|c| !c.is_empty()) {
+        s = s.with_container(c);
+    }
+    Ok(s)
+}
+
+/// The store's filter for a search, checked first so a bad regex gets a clear sentence (400).
+pub fn filter(search: &LogSearch) -> Result<Option<Filter>, AppError> {
+    search.compile().map_err(AppError::Invalid)?;
+    Ok(match (search.text.is_empty(), search.regex) {
+        (true, _) => None,
+        (false, true) => Some(Filter::Regex(search.text.clone())),
+        (false, false) => Some(Filter::Keyword(search.text.clone())),
+    })
+}
+
+/// An RFC 3339 time from a field (empty: no bound).
+pub fn time(field: &str, value: &str) -> Result<Option<Timestamp>, AppError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Timestamp::parse_rfc3339(value).map(Some).map_err(|e| AppError::Invalid(format!("{field}: {e}")))
+}
+
+/// The range `[from, to)`; `from` after `to` is refused.
+pub fn range(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestamp>), AppError> {
+    let (f, t) = (time("from", from)?, time("to", to)?);
+    if let (Some(f), Some(t)) = (f, t) {
+        if f > t {
+            return Err(AppError::Invalid(format!("the time range is backwards: from ({f}) is after to ({t})")));
+        }
+    }
+    Ok((f, t))
+}
+
+/// A store error as the user should see it: their input's fault (400) or ours (500, logged).
+pub fn store_error(err: logstore::Error) -> AppError {
+    use logstore::Error as E;
+    match err {
+        E::InvalidRange { .. } | E::BadTime { .. } | E::InvalidRegex { .. } | E::InvalidCursor(_) | E::InvalidSelector { .. } | E::InvalidKey(_) => {
+            AppError::Invalid(err.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "log store");
+            AppError::Internal("reading the log store failed".into())
+        }
+    }
+}
+
+pub fn line_of(e: &LogEntry) -> LogLine {
+    LogLine {
+        ts: e.position.ts.0,
+        time: e.position.ts.to_string(),
+        pod: e.key.pod.clone(),
+        container: e.key.container.clone(),
+        stderr: e.stream == logstore::LogStream::Stderr,
+        truncated: e.truncated,
+        text: e.text_lossy().into_owned(),
+    }
+}
+
+/// The store query behind a [`LogQuery`], checked against the scope.
+pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError> {
+    let (from, to) = range(&q.from, &q.to)?;
+    let mut query = Query::new(selector(scope, &q.selection)?)
+        .limit(q.limit.clamp(1, MAX_PAGE))
+        .direction(if q.backward { Direction::Backward } else { Direction::Forward });
+    query.from = from;
+    query.to = to;
+    query.filter = filter(&q.search)?;
+    query.cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    Ok(query)
+}
+
+#[tracing::instrument(skip_all, fields(user = scope.user(), tenant = scope.tenant(), ns = %q.selection.namespace))]
+pub async fn query(state: &AppState, scope: &TenantScope, q: LogQuery) -> Result<LogPage, AppError> {
+    let query = store_query(scope, &q)?;
+    let store = state.logs.clone();
+    // NB: segment reads are blocking file I/O.
+    let page = tokio::task::spawn_blocking(move || store.query(&query))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(store_error)?;
+    Ok(LogPage { lines: page.lines.iter().map(line_of).collect(), next_cursor: page.next_cursor })
+}
+
+/// The live tail a follow socket asks for: the last `link.last` lines, then new ones.
+pub fn tail_request(scope: &TenantScope, link: &LogLink) -> Result<TailRequest, AppError> {
+    Ok(TailRequest {
+        selector: selector(scope, &link.selection())?,
+        filter: filter(&link.search())?,
+        start: TailStart::Last(link.last.unwrap_or(1_000).min(MAX_TAIL)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_outside_the_tenant_is_refused_and_inside_always_names_the_namespace() {
+        let scope = TenantScope::for_tests("alpha", &["alpha"]);
+        let other = LogSelection { namespace: "beta".into(), ..Default::default() };
+        assert!(matches!(selector(&scope, &other), Err(AppError::Forbidden(_))));
+        let mine = LogSelection { namespace: "alpha".into(), app: Some("shop".into()), ..Default::default() };
+        let s = selector(&scope, &mine).unwrap();
+        assert_eq!(s.namespaces, Some(vec!["alpha".to_string()]));
+        let labels = logstore::Labels::from([("app".to_string(), "shop".to_string())]);
+        assert!(s.matches(&logstore::StreamKey::new("alpha", "shop-1", "c"), &labels));
+        assert!(!s.matches(&logstore::StreamKey::new("alpha", "other-1", "c"), &Default::default()));
+    }
+
+    #[test]
+    fn bad_input_gets_a_sentence() {
+        assert!(matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.contains("backwards")));
+        assert!(matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.starts_with("from: unparsable time")));
+        assert!(matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.contains("invalid regular expression")));
+        assert_eq!(filter(&LogSearch { text: "(".into(), regex: false }).unwrap(), Some(Filter::Keyword("(".into())));
+    }
+}

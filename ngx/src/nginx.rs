@@ -1,0 +1,201 @@
+//! Running the nginx binary: `-t`, `-s reload`, and a master process for a
+//! prefix (tests and `wharf demo`; production nginx is run by systemd).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use crate::error::NginxError;
+use crate::layout::NginxPaths;
+use crate::{Error, Result};
+
+fn spawn_err(bin: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Spawn { bin: bin.to_path_buf(), source: Arc::new(e) }
+}
+
+/// `nginx -t -p prefix -c conf`. On failure, nginx's first error with the
+/// file and line, relative to the directory of `conf`.
+pub async fn test_config(nginx_bin: &Path, prefix: &Path, conf: &Path) -> Result<()> {
+    let out = Command::new(nginx_bin)
+        .arg("-t")
+        .arg("-q")
+        .arg("-p")
+        .arg(prefix_arg(prefix))
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(spawn_err(nginx_bin))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let root = conf.parent();
+    Err(Error::Nginx(NginxError::parse(&text, root).unwrap_or_else(|| NginxError::plain(text.trim()))))
+}
+
+/// `nginx -s <signal>` for the master of this prefix and config.
+pub async fn signal(paths: &NginxPaths, signal: &str) -> Result<()> {
+    let out = Command::new(&paths.nginx_bin)
+        .arg("-p")
+        .arg(prefix_arg(&paths.prefix))
+        .arg("-c")
+        .arg(paths.live_conf())
+        .arg("-s")
+        .arg(signal)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(spawn_err(&paths.nginx_bin))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    Err(Error::Reload(NginxError::parse(&text, None).unwrap_or_else(|| NginxError::plain(text.trim()))))
+}
+
+/// nginx wants the prefix with a trailing slash to join relative paths.
+fn prefix_arg(prefix: &Path) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    if !prefix.as_os_str().to_string_lossy().ends_with('/') {
+        s.push("/");
+    }
+    PathBuf::from(s)
+}
+
+/// A foreground nginx master (`daemon off`) for one prefix, stopped on drop.
+#[derive(Debug)]
+pub struct NginxProcess {
+    child: Child,
+    pid: u32,
+    paths: NginxPaths,
+}
+
+impl NginxProcess {
+    /// Starts `nginx -p P -c <conf_dir>/current/nginx.conf -g 'daemon off;'`
+    /// and waits until `probe` accepts connections (the control port).
+    pub async fn start(paths: &NginxPaths, probe: SocketAddr, timeout: Duration) -> Result<Self> {
+        paths.prepare()?;
+        let mut child = Command::new(&paths.nginx_bin)
+            .arg("-p")
+            .arg(prefix_arg(&paths.prefix))
+            .arg("-c")
+            .arg(paths.live_conf())
+            .arg("-g")
+            .arg("daemon off;")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(spawn_err(&paths.nginx_bin))?;
+        let pid = child.id().unwrap_or(0);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().map_err(spawn_err(&paths.nginx_bin))? {
+                let mut text = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let _ = e.read_to_string(&mut text).await;
+                }
+                let log = std::fs::read_to_string(paths.error_log()).unwrap_or_default();
+                let err = NginxError::parse(&text, None)
+                    .or_else(|| NginxError::parse(&log, None))
+                    .unwrap_or_else(|| NginxError::plain(format!("nginx exited with {status}")));
+                return Err(Error::Nginx(err));
+            }
+            if tokio::net::TcpStream::connect(probe).await.is_ok() {
+                return Ok(NginxProcess { child, pid, paths: paths.clone() });
+            }
+            if Instant::now() > deadline {
+                let _ = terminate(pid, "KILL");
+                return Err(Error::Nginx(NginxError::plain(format!("nginx did not listen on {probe} within {timeout:?}"))));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn paths(&self) -> &NginxPaths {
+        &self.paths
+    }
+
+    /// How many reloads the master has started since its log began (counts
+    /// nginx's own `reconfiguring` notices, independent of any agent).
+    pub fn reloads_logged(&self) -> usize {
+        std::fs::read_to_string(self.paths.error_log()).unwrap_or_default().matches("reconfiguring").count()
+    }
+
+    /// Fast shutdown (SIGTERM) and wait for the master to exit.
+    pub async fn stop(mut self) -> Result<()> {
+        let _ = terminate(self.pid, "TERM");
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        self.pid = 0;
+        Ok(())
+    }
+}
+
+impl Drop for NginxProcess {
+    fn drop(&mut self) {
+        // NB: SIGKILL on the master would orphan its workers (they keep the
+        // ports); SIGTERM makes the master take them down.
+        if self.pid != 0 {
+            let _ = terminate(self.pid, "TERM");
+        }
+    }
+}
+
+/// Signals a pid with the `kill` utility (the workspace forbids `unsafe`,
+/// and pulling in a libc wrapper for one call is not worth it).
+fn terminate(pid: u32, sig: &str) -> std::io::Result<()> {
+    std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|_| ())
+}
+
+/// The master's pid from its pid file.
+pub fn master_pid(paths: &NginxPaths) -> Option<u32> {
+    std::fs::read_to_string(paths.pid_file()).ok()?.trim().parse().ok()
+}
+
+/// Pids of the master's workers that still accept connections, read from
+/// `/proc`. `None` when the master is not visible (another pid namespace).
+///
+/// NB: why this matters: after a reload the old workers keep their listening
+/// sockets until they process the master's SIGQUIT, so a new connection can
+/// still land on the old config for a moment after a new worker has answered.
+/// An old worker that got the signal retitles itself "worker process is
+/// shutting down" and closes its listeners; that is what we wait for.
+pub fn accepting_workers(master: u32) -> Option<Vec<u32>> {
+    if !Path::new(&format!("/proc/{master}")).exists() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if ppid != Some(master) {
+            continue;
+        }
+        let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let title = String::from_utf8_lossy(&title);
+        if title.contains("worker process") && !title.contains("shutting down") {
+            out.push(pid);
+        }
+    }
+    Some(out)
+}

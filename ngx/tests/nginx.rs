@@ -1,0 +1,262 @@
+//! Integration tests against Debian's real nginx: each test starts its own
+//! master on its own prefix and loopback ports, with tiny backends on
+//! 127.0.0.x answering their own name.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ngx::{Agent, Error, Mode, Outcome};
+use support::*;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Bodies seen over `n` requests to host/path.
+async fn bodies(node: &Node, host: &str, path: &str, n: usize) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for _ in 0..n {
+        if let Some((200, body)) = node.hit(host, path).await {
+            seen.insert(body);
+        }
+    }
+    seen
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Installs `state` on a fresh node, starts nginx, returns the agent.
+async fn boot(node: &mut Node, routes: Vec<ngx::Route>, upstreams: Vec<ngx::Upstream>) -> Agent {
+    let state = node.state(routes, upstreams);
+    let agent = Agent::start(node.agent_config()).unwrap();
+    let out = agent.apply(state).await.unwrap();
+    assert!(matches!(out, Outcome::Installed { .. }), "{out:?}");
+    node.start_nginx().await;
+    agent
+}
+
+async fn new_service_becomes_routable_and_scaling_spreads_traffic(mode: Mode) {
+    let (a, b) = (backend(2, "a").await, backend(3, "b").await);
+    let mut node = Node::new(mode);
+    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
+    eventually("route serves a", T, || async { (node.hit("shop.test", "/").await == Some((200, "a".into()))).then_some(()) }).await;
+    assert_eq!(node.hit("other.test", "/").await.map(|r| r.0), Some(404));
+
+    // Scale up: b joins.
+    let out = agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer(), b.peer()])])).await.unwrap();
+    match mode {
+        Mode::Dynamic => assert_eq!(out, Outcome::PeersPushed { upstreams: 1 }),
+        Mode::Static => assert!(matches!(out, Outcome::Reloaded { .. }), "{out:?}"),
+    }
+    // Applied means confirmed: traffic reaches both right away.
+    assert_eq!(bodies(&node, "shop.test", "/", 8).await, set(&["a", "b"]));
+
+    // Scale down to b only.
+    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![b.peer()])])).await.unwrap();
+    assert_eq!(bodies(&node, "shop.test", "/", 6).await, set(&["b"]));
+
+    let st = agent.status();
+    match mode {
+        Mode::Dynamic => {
+            assert_eq!(st.reload_count, 0, "endpoint changes must not reload in the dynamic mode");
+            assert_eq!(node.reloads_logged(), 0);
+            assert_eq!(st.peer_push_count, 2);
+        }
+        Mode::Static => assert_eq!(st.reload_count, 2),
+    }
+    assert!(st.in_sync(), "{st:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_new_service_routable_and_endpoint_changes_without_reload() {
+    new_service_becomes_routable_and_scaling_spreads_traffic(Mode::Dynamic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_new_service_routable_and_endpoint_changes_reload() {
+    new_service_becomes_routable_and_scaling_spreads_traffic(Mode::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_new_route_reloads_then_routes() {
+    let (a, b) = (backend(4, "a").await, backend(5, "b").await);
+    let mut node = Node::new(Mode::Dynamic);
+    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
+    let out = agent
+        .apply(node.state(
+            vec![route("shop/web", "shop.test", "/", "web"), route("shop/api", "api.test", "/", "api")],
+            vec![service("web", vec![a.peer()]), service("api", vec![b.peer()])],
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Reloaded { .. }), "{out:?}");
+    assert_eq!(node.hit("api.test", "/").await, Some((200, "b".into())));
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_burst_of_twenty_changes_is_at_most_two_reloads() {
+    let backs = [backend(6, "p0").await, backend(6, "p1").await, backend(6, "p2").await, backend(6, "p3").await];
+    let mut node = Node::new(Mode::Static);
+    let r = || vec![route("shop/web", "shop.test", "/", "web")];
+    let agent = boot(&mut node, r(), vec![service("web", vec![backs[0].peer()])]).await;
+    let mut last = 0;
+    for i in 0..20 {
+        let peers = vec![backs[i % 4].peer(), backs[(i + 1) % 4].peer()];
+        last = agent.submit(node.state(r(), vec![service("web", peers)]));
+    }
+    agent.wait(last).await.unwrap();
+    let st = agent.status();
+    assert!(st.reload_count <= 2, "20 changes gave {} reloads", st.reload_count);
+    assert!(node.reloads_logged() <= 2);
+    // The final state (i = 19: p3 and p0) is what serves.
+    assert_eq!(bodies(&node, "shop.test", "/", 8).await, set(&["p3", "p0"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_route_makes_it_404() {
+    let a = backend(7, "a").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let both = vec![route("shop/web", "shop.test", "/", "web"), route("shop/admin", "shop.test", "/admin", "web")];
+    let agent = boot(&mut node, both, vec![service("web", vec![a.peer()])]).await;
+    assert_eq!(node.hit("shop.test", "/admin/x").await, Some((200, "a".into())));
+    agent.apply(node.state(vec![route("shop/admin", "shop.test", "/admin", "web")], vec![service("web", vec![a.peer()])])).await.unwrap();
+    assert_eq!(node.hit("shop.test", "/").await.map(|r| r.0), Some(404));
+    assert_eq!(node.hit("shop.test", "/admin").await, Some((200, "a".into())));
+    agent.apply(node.state(vec![], vec![service("web", vec![a.peer()])])).await.unwrap();
+    assert_eq!(node.hit("shop.test", "/admin").await.map(|r| r.0), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_directive_is_rejected_with_nginx_message_and_old_config_serves() {
+    let a = backend(8, "a").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let good = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let agent = boot(&mut node, good.routes.clone(), good.upstreams.clone()).await;
+    let before = std::fs::read_link(node.paths.current_link()).unwrap();
+
+    let mut bad = good.clone();
+    bad.routes[0].directives = vec!["proxy_buffers banana".into()];
+    let err = agent.apply(bad).await.unwrap_err();
+    let Error::Nginx(e) = &err else { panic!("expected nginx's verdict, got {err:?}") };
+    assert!(e.message.contains("proxy_buffers"), "{e:?}");
+    assert_eq!(e.file.as_deref(), Some(std::path::Path::new("servers/shop.test.conf")));
+    assert!(e.line.is_some());
+
+    assert_eq!(std::fs::read_link(node.paths.current_link()).unwrap(), before, "live files must stay");
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+    let st = agent.status();
+    assert_eq!(st.last_error.as_ref().and_then(|l| l.nginx.clone()).as_ref(), Some(e));
+    assert_eq!(st.reload_count, 0);
+    assert_eq!(node.releases(), 1, "no staging left behind");
+
+    // The next good apply clears the error.
+    agent.apply(good).await.unwrap();
+    assert!(agent.status().last_error.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_is_rejected_before_nginx() {
+    let a = backend(9, "a").await;
+    let mut node = Node::new(Mode::Static);
+    let good = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let agent = boot(&mut node, good.routes.clone(), good.upstreams.clone()).await;
+    for d in ["client_max_body_size 1m; include /etc/passwd", "add_header X y } server { listen 9", "include /etc/nginx/nginx.conf", "add_header X \"open"] {
+        let mut bad = good.clone();
+        bad.routes[0].directives = vec![d.into()];
+        let err = agent.apply(bad).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{d}: {err:?}");
+    }
+    assert_eq!(node.releases(), 1);
+    assert_eq!(node.reloads_logged(), 0);
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_edit_is_reported_as_drift_with_a_diff() {
+    let a = backend(10, "a").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
+    assert!(agent.drift().await.unwrap().is_none());
+    assert!(agent.status().in_sync());
+
+    let file = node.live_file("servers/shop.test.conf");
+    let edited = std::fs::read_to_string(&file).unwrap().replace("server_name shop.test;", "server_name shop.test;\n    client_max_body_size 500m;");
+    std::fs::write(&file, edited).unwrap();
+
+    let d = agent.drift().await.unwrap().expect("drift");
+    assert_ne!(d.expected_sha, d.actual_sha);
+    assert_eq!(d.files.len(), 1);
+    assert!(d.diff.contains("+++ b/servers/shop.test.conf"), "{}", d.diff);
+    assert!(d.diff.contains("+    client_max_body_size 500m;"), "{}", d.diff);
+    let st = agent.status();
+    assert_eq!(st.on_disk_sha.as_deref(), Some(d.actual_sha.as_str()));
+    assert!(!st.in_sync());
+
+    // Repair puts the rendered files back.
+    agent.repair(&state).await.unwrap();
+    assert!(agent.drift().await.unwrap().is_none());
+}
+
+async fn restarted_agent_converges_without_reload(mode: Mode) {
+    let a = backend(11, "a").await;
+    let mut node = Node::new(mode);
+    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
+    agent.shutdown().await;
+
+    let agent = Agent::start(node.agent_config()).unwrap();
+    assert_eq!(agent.apply(state.clone()).await.unwrap(), Outcome::Unchanged);
+    assert_eq!(node.reloads_logged(), 0);
+    let st = agent.status();
+    assert_eq!(st.reload_count, 0);
+    assert!(st.in_sync(), "{st:?}");
+    assert!(agent.drift().await.unwrap().is_none());
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_restarted_agent_does_not_reload() {
+    restarted_agent_converges_without_reload(Mode::Dynamic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_restarted_agent_does_not_reload() {
+    restarted_agent_converges_without_reload(Mode::Static).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_reload_rolls_back_the_files() {
+    let a = backend(12, "a").await;
+    let mut node = Node::new(Mode::Static);
+    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
+    let before = std::fs::read_link(node.paths.current_link()).unwrap();
+
+    // Passes `nginx -t` (which binds nothing) but the reload cannot bind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut moved = state.clone();
+    moved.cluster.listen.http = taken.local_addr().unwrap().port();
+    let err = agent.apply(moved).await.unwrap_err();
+    assert!(matches!(err, Error::Reload(_)), "{err:?}");
+    assert!(err.to_string().contains("bind"), "{err}");
+    assert_eq!(std::fs::read_link(node.paths.current_link()).unwrap(), before);
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_restart_without_agent_keeps_dynamic_peers() {
+    let a = backend(13, "a").await;
+    let b = backend(13, "b").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let r = || vec![route("shop/web", "shop.test", "/", "web")];
+    let agent = boot(&mut node, r(), vec![service("web", vec![a.peer()])]).await;
+    agent.apply(node.state(r(), vec![service("web", vec![b.peer()])])).await.unwrap();
+    // nginx restarts on its own: the shared dict is empty, the seed file is not.
+    node.nginx.take().unwrap().stop().await.unwrap();
+    node.start_nginx().await;
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "b".into())));
+}

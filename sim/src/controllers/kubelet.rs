@@ -1,0 +1,435 @@
+//! The kubelet bridge: runs every pod bound to an existing node on the cluster's one
+//! [`NodeRuntime`] and writes what the runtime reports back into `pod.status`.
+//!
+//! - A pod bound to a node gets a loopback IP and `start_pod`; a pod that is deleted,
+//!   being deleted, or unbound is stopped (`Killing` events) and its IP released.
+//! - Every runtime state change queues a status write: `pod_state().apply_to()` plus
+//!   `hostIP` from the node and the `PodScheduled` condition. The write is a
+//!   read-modify-write of the status subresource that checks the uid, so status is
+//!   never written to a deleted pod or to a new pod of the same name.
+//! - Kubelet events (Pulling, Pulled, Created, Started, BackOff...) become Events.
+//! - On restart with a data dir, stored pods are adopted again: their recorded IP is
+//!   reserved and they start anew. Pods that had finished are left as they are.
+//!
+//! Pod IPs: each cluster in a process gets its own `127.<block>.x.y` range, so several
+//! demo clusters (tests run many at once) never bind the same address; a persistent
+//! cluster prefers block 1, the addresses simnode hands out (`127.1.0.1` upwards).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1 as core;
+use serde_json::Value;
+use simnode::{IpAllocator, NodeRuntime, PodEvent};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinSet;
+
+use super::events::{ObjectRef, Recorder, Source};
+use super::{pod, str_at, Action, Key, Queue, Reconciler};
+use crate::error::ApiError;
+use crate::resources::ResourceId;
+use crate::store::{EventType, FieldSelector, ListParams, Store, WriteOptions};
+
+/// Address blocks (second octet) taken by clusters in this process.
+static BLOCKS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
+
+/// This cluster's pod IPs: simnode's allocator (which hands out `127.1.x.y`) moved to
+/// `127.<block>.x.y`. About 65,000 pods per cluster.
+struct IpPool {
+    block: u8,
+    inner: IpAllocator,
+}
+
+impl IpPool {
+    fn new(persistent: bool) -> IpPool {
+        let mut used = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+        let block = if persistent && !used.contains(&1) {
+            1
+        } else {
+            // Spread clusters of different processes (test binaries) apart too.
+            let start = (std::process::id() % 253) as u16;
+            (0..253u16)
+                .map(|i| (2 + (start + i) % 253) as u8)
+                .find(|b| !used.contains(b))
+                .unwrap_or(2)
+        };
+        used.insert(block);
+        IpPool {
+            block,
+            inner: IpAllocator::new(),
+        }
+    }
+    fn inner_ip(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+        let o = ip.octets();
+        (o[0] == 127 && o[1] == self.block).then(|| Ipv4Addr::new(127, 1, o[2], o[3]))
+    }
+    fn allocate(&mut self) -> Option<Ipv4Addr> {
+        let ip = self.inner.allocate()?;
+        let o = ip.octets();
+        (o[1] == 1).then(|| Ipv4Addr::new(127, self.block, o[2], o[3]))
+    }
+    /// Takes `ip` if it is free (addresses outside this pool are accepted as they are).
+    fn reserve(&mut self, ip: Ipv4Addr) -> bool {
+        match self.inner_ip(ip) {
+            Some(i) => self.inner.reserve(i),
+            None => ip.is_loopback(),
+        }
+    }
+    fn release(&mut self, ip: Ipv4Addr) {
+        if let Some(i) = self.inner_ip(ip) {
+            self.inner.release(i);
+        }
+    }
+}
+
+impl Drop for IpPool {
+    fn drop(&mut self) {
+        BLOCKS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.block);
+    }
+}
+
+/// A pod this kubelet runs.
+#[derive(Debug, Clone)]
+struct Running {
+    uid: String,
+    ip: Ipv4Addr,
+    node: String,
+}
+
+struct State {
+    pods: HashMap<Key, Running>,
+    ips: IpPool,
+    /// Node name → its InternalIP (the pods' hostIP).
+    nodes: HashMap<String, String>,
+}
+
+/// The bridge; also answers "which node runs this pod" for the node routes.
+pub struct Kubelet {
+    store: Store,
+    runtime: NodeRuntime,
+    events: Recorder,
+    state: Mutex<State>,
+    status_queue: Queue,
+}
+
+impl Kubelet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node running pod `ns/name`, if this kubelet runs it.
+    pub fn node_of(&self, ns: &str, name: &str) -> Option<String> {
+        self.lock()
+            .pods
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|r| r.node.clone())
+    }
+
+    fn pod_ref(ns: &str, name: &str, uid: &str, field_path: Option<String>) -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            namespace: ns.into(),
+            name: name.into(),
+            uid: uid.into(),
+            field_path,
+        }
+    }
+
+    fn on_runtime_event(&self, ev: PodEvent) {
+        let key = (ev.namespace.clone(), ev.name.clone());
+        match ev.event {
+            None => self.status_queue.add(key),
+            Some(k) => {
+                let node = self
+                    .lock()
+                    .pods
+                    .get(&key)
+                    .filter(|r| r.uid == ev.uid)
+                    .map(|r| r.node.clone());
+                let obj = Self::pod_ref(&ev.namespace, &ev.name, &ev.uid, k.field_path);
+                let source = Source {
+                    component: "kubelet",
+                    host: node.as_deref(),
+                };
+                self.events
+                    .record(&obj, source, k.type_, k.reason, &k.message);
+            }
+        }
+    }
+
+    /// Stops a pod; `killed` records the Killing events a deletion causes.
+    async fn stop(&self, key: &Key, run: &Running, killed: bool) {
+        if killed {
+            if let Some(state) = self.runtime.pod_state(&run.uid) {
+                let obj = |c: &str| {
+                    Self::pod_ref(
+                        &key.0,
+                        &key.1,
+                        &run.uid,
+                        Some(format!("spec.containers{{{c}}}")),
+                    )
+                };
+                for c in state.containers.iter().filter(|c| c.state.is_running()) {
+                    let source = Source {
+                        component: "kubelet",
+                        host: Some(&run.node),
+                    };
+                    self.events.record(
+                        &obj(&c.name),
+                        source,
+                        "Normal",
+                        "Killing",
+                        &format!("Stopping container {}", c.name),
+                    );
+                }
+            }
+        }
+        self.runtime.stop_pod(&run.uid).await;
+        let mut st = self.lock();
+        if st.pods.get(key).is_some_and(|r| r.uid == run.uid) {
+            st.pods.remove(key);
+        }
+        st.ips.release(run.ip);
+    }
+
+    /// Writes the runtime's view of a pod into its status.
+    fn write_status(&self, key: &Key) -> Result<Action, ApiError> {
+        let (ns, name) = key;
+        let (run, host_ip) = {
+            let st = self.lock();
+            let Some(run) = st.pods.get(key).cloned() else {
+                return Ok(Action::Done);
+            };
+            let host = st.nodes.get(&run.node).cloned();
+            (run, host)
+        };
+        let Some(state) = self.runtime.pod_state(&run.uid) else {
+            return Ok(Action::Done);
+        };
+        let res = self.store.modify(
+            &ResourceId::core("pods"),
+            ns,
+            name,
+            Some("status"),
+            &WriteOptions::default(),
+            |mut cur| {
+                if str_at(&cur, &["metadata", "uid"]) != run.uid {
+                    return Err(ApiError::not_found("pods", name));
+                }
+                let mut status: core::PodStatus =
+                    serde_json::from_value(cur["status"].clone()).unwrap_or_default();
+                state.apply_to(&mut status);
+                if let Some(h) = &host_ip {
+                    status.host_ip = Some(h.clone());
+                    status.host_ips = Some(vec![core::HostIP { ip: h.clone() }]);
+                }
+                let conditions = status.conditions.get_or_insert_with(Vec::new);
+                if !conditions.iter().any(|c| c.type_ == "PodScheduled") {
+                    conditions.push(core::PodCondition {
+                        type_: "PodScheduled".into(),
+                        status: "True".into(),
+                        last_transition_time: Some(simnode::state::k8s_time(chrono::Utc::now())),
+                        ..Default::default()
+                    });
+                }
+                // The order kubectl describe shows.
+                let order = |t: &str| match t {
+                    "PodReadyToStartContainers" => 0,
+                    "Initialized" => 1,
+                    "Ready" => 2,
+                    "ContainersReady" => 3,
+                    "PodScheduled" => 4,
+                    _ => 5,
+                };
+                conditions.sort_by_key(|c| order(&c.type_));
+                cur["status"] =
+                    serde_json::to_value(&status).map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(cur)
+            },
+        );
+        match res {
+            Ok(_) | Err(ApiError { code: 404, .. }) => Ok(Action::Done),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn should_run(p: &Value, nodes: &HashMap<String, String>) -> bool {
+    let node = str_at(p, &["spec", "nodeName"]);
+    !node.is_empty() && nodes.contains_key(node) && !pod::deleting(p)
+}
+
+fn internal_ip(node: &Value) -> String {
+    node["status"]["addresses"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["type"] == "InternalIP"))
+        .and_then(|x| x["address"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Reconciler for Kubelet {
+    const NAME: &'static str = "kubelet";
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, ApiError> {
+        let (ns, name) = key;
+        let obj = match self.store.get(&ResourceId::core("pods"), ns, name) {
+            Ok(v) => Some(v),
+            Err(e) if e.code == 404 => None,
+            Err(e) => return Err(e),
+        };
+        let (tracked, want) = {
+            let st = self.lock();
+            (
+                st.pods.get(key).cloned(),
+                obj.as_ref().filter(|p| should_run(p, &st.nodes)),
+            )
+        };
+        if let Some(run) = &tracked {
+            let same = want.is_some_and(|p| str_at(p, &["metadata", "uid"]) == run.uid);
+            if same {
+                self.status_queue.add(key.clone());
+                return Ok(Action::Done);
+            }
+            let killed = obj.as_ref().is_none_or(pod::deleting);
+            self.stop(key, run, killed).await;
+        }
+        let Some(p) = want else {
+            return Ok(Action::Done);
+        };
+        if pod::terminal(p) {
+            // It finished before the cluster restarted; its status stays as it was.
+            return Ok(Action::Done);
+        }
+        let uid = str_at(p, &["metadata", "uid"]).to_string();
+        let node = str_at(p, &["spec", "nodeName"]).to_string();
+        let recorded: Option<Ipv4Addr> = p["status"]["podIP"].as_str().and_then(|s| s.parse().ok());
+        let ip = {
+            let mut st = self.lock();
+            let ip = match recorded {
+                Some(ip) if st.ips.reserve(ip) => Some(ip),
+                _ => st.ips.allocate(),
+            };
+            let Some(ip) = ip else {
+                return Err(ApiError::internal(
+                    "no pod IPs left in this demo cluster's range",
+                ));
+            };
+            st.pods.insert(key.clone(), Running { uid, ip, node });
+            ip
+        };
+        let typed: core::Pod =
+            serde_json::from_value(p.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Err(e) = self.runtime.start_pod(&typed, ip).await {
+            let mut st = self.lock();
+            st.pods.remove(key);
+            st.ips.release(ip);
+            return Err(ApiError::internal(format!("starting pod {ns}/{name}: {e}")));
+        }
+        Ok(Action::Done)
+    }
+}
+
+/// The status writer: a second worker, so status writes never wait behind pod starts.
+struct StatusWriter(Arc<Kubelet>);
+
+impl Reconciler for StatusWriter {
+    const NAME: &'static str = "kubelet-status";
+
+    async fn reconcile(&self, key: &Key) -> Result<Action, ApiError> {
+        self.0.write_status(key)
+    }
+}
+
+pub(crate) fn spawn(
+    tasks: &mut JoinSet<()>,
+    store: &Store,
+    events: &Recorder,
+    runtime: NodeRuntime,
+    persistent: bool,
+) -> Arc<Kubelet> {
+    let queue = Queue::new();
+    let kubelet = Arc::new(Kubelet {
+        store: store.clone(),
+        runtime: runtime.clone(),
+        events: events.clone(),
+        state: Mutex::new(State {
+            pods: HashMap::new(),
+            ips: IpPool::new(persistent),
+            nodes: HashMap::new(),
+        }),
+        status_queue: Queue::new(),
+    });
+
+    // Subscribe before anything starts, so no state change is missed.
+    let mut rx = runtime.subscribe();
+    let k = kubelet.clone();
+    tasks.spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => k.on_runtime_event(ev),
+                Err(RecvError::Lagged(_)) => {
+                    let keys: Vec<Key> = k.lock().pods.keys().cloned().collect();
+                    for key in keys {
+                        k.status_queue.add(key);
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+
+    let (k, q, s) = (kubelet.clone(), queue.clone(), store.clone());
+    super::spawn_watch(tasks, store, ResourceId::core("nodes"), move |ev| {
+        {
+            let mut st = k.lock();
+            if ev.kind == EventType::Deleted {
+                st.nodes.remove(&ev.name);
+            } else {
+                st.nodes.insert(ev.name.clone(), internal_ip(&ev.value()));
+            }
+        }
+        // Pods bound to this node may start (or stop) now.
+        let Ok(fields) = FieldSelector::parse(&format!("spec.nodeName={}", ev.name)) else {
+            return;
+        };
+        if let Ok(list) = s.list(
+            &ResourceId::core("pods"),
+            None,
+            &ListParams {
+                fields,
+                ..Default::default()
+            },
+        ) {
+            for p in list.values() {
+                q.add(super::key_of(&p));
+            }
+        }
+    });
+    let q = queue.clone();
+    super::spawn_watch(tasks, store, ResourceId::core("pods"), move |ev| {
+        let bound = ev
+            .meta
+            .fields
+            .iter()
+            .any(|(k, v)| *k == "spec.nodeName" && !v.is_empty());
+        let was_bound = ev
+            .prev
+            .as_ref()
+            .is_some_and(|(_, m)| m.fields.iter().any(|(k, _)| *k == "spec.nodeName"));
+        if bound || was_bound || ev.kind == EventType::Deleted {
+            q.add((ev.namespace.clone(), ev.name.clone()));
+        }
+    });
+    tasks.spawn(super::run_worker(kubelet.clone(), queue));
+    tasks.spawn(super::run_worker(
+        Arc::new(StatusWriter(kubelet.clone())),
+        kubelet.status_queue.clone(),
+    ));
+    kubelet
+}
