@@ -129,9 +129,9 @@ impl NginxProcess {
     }
 
     /// How many reloads the master has started since its log began (counts
-    /// nginx's own `reconfiguring` notices, independent of any agent).
+    /// nginx's own SIGHUP notices, independent of any agent).
     pub fn reloads_logged(&self) -> usize {
-        std::fs::read_to_string(self.paths.error_log()).unwrap_or_default().matches("reconfiguring").count()
+        std::fs::read_to_string(self.paths.error_log()).unwrap_or_default().matches("(SIGHUP) received").count()
     }
 
     /// Fast shutdown (SIGTERM) and wait for the master to exit.

@@ -1,22 +1,12 @@
 mod support;
-use std::time::Instant;
-use ngx::{Converger, Mode};
+use ngx::*;
 use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scratch() {
-    let backs = [backend(30, "a").await, backend(30, "b").await];
-    let mut node = Node::new(Mode::Static);
-    let mut c = Converger::new(node.converger_config()).unwrap();
-    let r = || vec![route("shop/web", "shop.test", "/", "web")];
-    c.apply(&node.state(r(), vec![service("web", vec![backs[0].peer()])])).await.unwrap();
-    node.start_nginx().await;
-    for i in 0..5 {
-        let st = node.state(r(), vec![service("web", vec![backs[i % 2].peer(), backs[(i+1)%2].peer()]), ]);
-        let mut st = st; st.upstreams[0].peers.truncate(1 + i % 2);
-        let t = Instant::now();
-        let plan = c.plan(&st).await.unwrap();
-        let tp = t.elapsed();
-        let out = c.execute(plan).await.unwrap();
-        eprintln!("plan {:?} total {:?} {:?}", tp, t.elapsed(), out);
-    }
+    let node = Node::new(Mode::Dynamic);
+    let routes: Vec<Route> = (0..5000).map(|i| Route { name: format!("r{i}"), host: format!("svc{i}.bench.test"), path: "/".into(),
+        target: Target::Service { namespace: "ns".into(), name: format!("svc{i}"), port: 80 }, directives: vec![], tls: None }).collect();
+    let st = node.state(routes, vec![]);
+    let r = render(&st, &node.opts).unwrap();
+    for (p, body) in &r.files { let f = std::path::Path::new("/tmp/big/conf").join(p); std::fs::create_dir_all(f.parent().unwrap()).unwrap(); std::fs::write(f, body).unwrap(); }
 }
