@@ -34,14 +34,30 @@ async fn render_5000(mode: Mode) -> (Duration, Duration, usize) {
             name: format!("ns{}/svc{i}", i % 50),
             host: format!("svc{i}.bench.test"),
             path: "/".into(),
-            target: Target::Service { namespace: format!("ns{}", i % 50), name: format!("svc{i}"), port: 80 },
-            directives: if i % 10 == 0 { vec!["client_max_body_size 10m".into()] } else { vec![] },
+            target: Target::Service {
+                namespace: format!("ns{}", i % 50),
+                name: format!("svc{i}"),
+                port: 80,
+            },
+            directives: if i % 10 == 0 {
+                vec!["client_max_body_size 10m".into()]
+            } else {
+                vec![]
+            },
             tls: None,
         })
         .collect();
     let upstreams: Vec<Upstream> = (0..5000u32)
         .map(|i| {
-            let peers = (0..3u32).map(|k| Peer::new(format!("10.{}.{}.{}:8080", i / 256 % 256, i % 256, k + 1).parse().unwrap())).collect();
+            let peers = (0..3u32)
+                .map(|k| {
+                    Peer::new(
+                        format!("10.{}.{}.{}:8080", i / 256 % 256, i % 256, k + 1)
+                            .parse()
+                            .unwrap(),
+                    )
+                })
+                .collect();
             Upstream::for_service(&format!("ns{}", i % 50), &format!("svc{i}"), 80, peers)
         })
         .collect();
@@ -56,17 +72,27 @@ async fn render_5000(mode: Mode) -> (Duration, Duration, usize) {
     times.sort();
     let rendered = rendered.unwrap();
     let bytes = rendered.files.values().map(|f| f.len()).sum();
+    // Stage (write + fsync every file) and `nginx -t`, as an apply does.
     let t = Instant::now();
-    ngx::validate::validate_files(&rendered.files, Path::new(NGINX)).await.unwrap();
+    ngx::validate::validate_files(&rendered.files, Path::new(NGINX))
+        .await
+        .unwrap();
     (times[2], t.elapsed(), bytes)
 }
 
 async fn event_to_traffic(mode: Mode, changes: usize) -> (Duration, Duration, u64) {
-    let backs = [backend(20, "e0").await, backend(20, "e1").await, backend(20, "e2").await];
+    let backs = [
+        backend(20, "e0").await,
+        backend(20, "e1").await,
+        backend(20, "e2").await,
+    ];
     let mut node = Node::new(mode);
     let r = || vec![support::route("shop/web", "shop.test", "/", "web")];
     let agent = Agent::start(node.agent_config()).unwrap();
-    agent.apply(node.state(r(), vec![service("web", vec![backs[0].peer()])])).await.unwrap();
+    agent
+        .apply(node.state(r(), vec![service("web", vec![backs[0].peer()])]))
+        .await
+        .unwrap();
     node.start_nginx().await;
     let mut lat = Vec::new();
     for i in 1..=changes {
@@ -79,7 +105,10 @@ async fn event_to_traffic(mode: Mode, changes: usize) -> (Duration, Duration, u6
                     break;
                 }
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "change {i} never reached traffic");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "change {i} never reached traffic"
+            );
         }
         lat.push(t.elapsed());
     }
@@ -96,7 +125,10 @@ async fn churn(mode: Mode) -> (u64, usize, u64, u64, u64) {
     node.opts.worker_processes = 2;
     let r = || vec![support::route("shop/web", "shop.test", "/", "web")];
     let agent = Arc::new(Agent::start(node.agent_config()).unwrap());
-    agent.apply(node.state(r(), vec![service("web", vec![backs[0].peer()])])).await.unwrap();
+    agent
+        .apply(node.state(r(), vec![service("web", vec![backs[0].peer()])]))
+        .await
+        .unwrap();
     node.start_nginx().await;
 
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -119,7 +151,12 @@ async fn churn(mode: Mode) -> (u64, usize, u64, u64, u64) {
     for i in 0..1000u32 {
         // A different non-empty subset of the six backends each time.
         let mask = (i * 37 % 63) + 1;
-        let peers: Vec<Peer> = backs.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0).map(|(_, b)| b.peer()).collect();
+        let peers: Vec<Peer> = backs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| mask & (1 << k) != 0)
+            .map(|(_, b)| b.peer())
+            .collect();
         last = agent.submit(node.state(r(), vec![service("web", peers)]));
         tokio::time::sleep_until((start + Duration::from_millis(10) * (i + 1)).into()).await;
     }
@@ -129,26 +166,57 @@ async fn churn(mode: Mode) -> (u64, usize, u64, u64, u64) {
         let _ = c.await;
     }
     let st = agent.status();
-    (st.reload_count, node.reloads_logged(), st.peer_push_count, ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    (
+        st.reload_count,
+        node.reloads_logged(),
+        st.peer_push_count,
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes --bench; a bare `cargo test --benches` passes nothing useful: run either way.
-    println!("wharf-ngx benchmark (nginx {NGINX}, {} cores)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "wharf-ngx benchmark (nginx {NGINX}, {} cores)\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     println!("| measure | dynamic | static |\n|---|---|---|");
     let (rd, td, bd) = render_5000(Mode::Dynamic).await;
     let (rs, ts, bs) = render_5000(Mode::Static).await;
-    println!("| render 5,000 services (median of 5) | {} ({} KiB) | {} ({} KiB) |", ms(rd), bd / 1024, ms(rs), bs / 1024);
-    println!("| nginx -t of that tree | {} | {} |", ms(td), ms(ts));
+    println!(
+        "| render 5,000 services (median of 5) | {} ({} KiB) | {} ({} KiB) |",
+        ms(rd),
+        bd / 1024,
+        ms(rs),
+        bs / 1024
+    );
+    println!(
+        "| stage (write+fsync) and nginx -t of that tree | {} | {} |",
+        ms(td),
+        ms(ts)
+    );
     let (d50, d99, dr) = event_to_traffic(Mode::Dynamic, 50).await;
     let (s50, s99, sr) = event_to_traffic(Mode::Static, 50).await;
-    println!("| endpoint change -> traffic, p50 (50 changes) | {} | {} |", ms(d50), ms(s50));
-    println!("| endpoint change -> traffic, p99 | {} | {} |", ms(d99), ms(s99));
+    println!(
+        "| endpoint change -> traffic, p50 (50 changes) | {} | {} |",
+        ms(d50),
+        ms(s50)
+    );
+    println!(
+        "| endpoint change -> traffic, p99 | {} | {} |",
+        ms(d99),
+        ms(s99)
+    );
     println!("| reloads for those 50 changes | {dr} | {sr} |");
     let (dr, dl, dp, dok, dfail) = churn(Mode::Dynamic).await;
     let (sr, sl, sp, sok, sfail) = churn(Mode::Static).await;
-    println!("| churn 1,000 changes / 10 s: reloads (agent / nginx log) | {dr} / {dl} | {sr} / {sl} |");
+    println!(
+        "| churn 1,000 changes / 10 s: reloads (agent / nginx log) | {dr} / {dl} | {sr} / {sl} |"
+    );
     println!("| churn: peer pushes | {dp} | {sp} |");
     println!("| churn: requests ok / failed | {dok} / {dfail} | {sok} / {sfail} |");
 }

@@ -31,7 +31,10 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     pub fn new(converger: ConvergerConfig) -> Self {
-        AgentConfig { converger, coalesce_window: Duration::from_millis(200) }
+        AgentConfig {
+            converger,
+            coalesce_window: Duration::from_millis(200),
+        }
     }
 }
 
@@ -61,15 +64,32 @@ impl Agent {
     pub fn start(cfg: AgentConfig) -> Result<Agent> {
         let converger = Converger::new(cfg.converger)?;
         let (desired, desired_rx) = watch::channel(None);
-        let (reports_tx, reports) = watch::channel(Report { seq: 0, result: None });
+        let (reports_tx, reports) = watch::channel(Report {
+            seq: 0,
+            result: None,
+        });
         let (status_tx, status) = watch::channel(converger.status().clone());
         let status_tx = Arc::new(status_tx);
         let converger = Arc::new(Mutex::new(converger));
         let task = tokio::spawn(
-            run(desired_rx, reports_tx, status_tx.clone(), converger.clone(), cfg.coalesce_window)
-                .instrument(info_span!("ngx-agent")),
+            run(
+                desired_rx,
+                reports_tx,
+                status_tx.clone(),
+                converger.clone(),
+                cfg.coalesce_window,
+            )
+            .instrument(info_span!("ngx-agent")),
         );
-        Ok(Agent { desired, reports, status, status_tx, converger, seq: AtomicU64::new(0), task })
+        Ok(Agent {
+            desired,
+            reports,
+            status,
+            status_tx,
+            converger,
+            seq: AtomicU64::new(0),
+            task,
+        })
     }
 
     /// Hands over a new desired state and returns at once with its sequence
@@ -90,7 +110,10 @@ impl Agent {
     /// Waits until submission `seq` is covered and returns that apply's result.
     pub async fn wait(&self, seq: u64) -> Result<Outcome> {
         let mut rx = self.reports.clone();
-        let report = rx.wait_for(|r| r.seq >= seq).await.map_err(|_| Error::Stopped)?;
+        let report = rx
+            .wait_for(|r| r.seq >= seq)
+            .await
+            .map_err(|_| Error::Stopped)?;
         report.result.clone().unwrap_or(Err(Error::Stopped))
     }
 
@@ -146,18 +169,26 @@ async fn run(
     while desired.changed().await.is_ok() {
         loop {
             // `None` is the shutdown signal.
-            let Some((seq, state)) = desired.borrow_and_update().clone() else { return };
+            let Some((seq, state)) = desired.borrow_and_update().clone() else {
+                return;
+            };
             let mut conv = converger.lock().await;
             let plan = match conv.plan(&state).await {
                 Ok(p) => p,
                 Err(e) => {
                     status.send_replace(conv.status().clone());
-                    reports.send_replace(Report { seq, result: Some(Err(e)) });
+                    reports.send_replace(Report {
+                        seq,
+                        result: Some(Err(e)),
+                    });
                     break;
                 }
             };
             let reloads = plan.action == Action::Reload;
-            if let Some(wait_until) = last_reload.map(|t| t + window).filter(|t| reloads && *t > Instant::now()) {
+            if let Some(wait_until) = last_reload
+                .map(|t| t + window)
+                .filter(|t| reloads && *t > Instant::now())
+            {
                 drop(conv);
                 // Let the burst finish; then apply whatever is latest.
                 tokio::time::sleep_until(wait_until.into()).await;
@@ -168,7 +199,10 @@ async fn run(
                 last_reload = Some(Instant::now());
             }
             status.send_replace(conv.status().clone());
-            reports.send_replace(Report { seq, result: Some(result) });
+            reports.send_replace(Report {
+                seq,
+                result: Some(result),
+            });
             break;
         }
     }

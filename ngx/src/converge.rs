@@ -41,7 +41,11 @@ pub struct ConvergerConfig {
 
 impl ConvergerConfig {
     pub fn new(paths: NginxPaths, render: RenderOptions) -> Self {
-        ConvergerConfig { paths, render, reload_timeout: Duration::from_secs(15) }
+        ConvergerConfig {
+            paths,
+            render,
+            reload_timeout: Duration::from_secs(15),
+        }
     }
 
     pub fn control_addr(&self) -> SocketAddr {
@@ -95,13 +99,21 @@ impl Converger {
     /// agent restart finds the previous release and nginx still serving it).
     pub fn new(cfg: ConvergerConfig) -> Result<Self> {
         cfg.paths.prepare()?;
-        let mut status = Status { mode: Some(cfg.render.mode), ..Status::default() };
+        let mut status = Status {
+            mode: Some(cfg.render.mode),
+            ..Status::default()
+        };
         if let Some(release) = cfg.paths.current_release() {
             if let Ok(tree) = layout::read_tree(&release) {
                 status.on_disk_sha = Some(tree_sha(&tree));
             }
         }
-        Ok(Converger { cfg, status, live: None, pushed: None })
+        Ok(Converger {
+            cfg,
+            status,
+            live: None,
+            pushed: None,
+        })
     }
 
     pub fn config(&self) -> &ConvergerConfig {
@@ -114,17 +126,37 @@ impl Converger {
 
     /// The sha nginx's workers serve, `None` if nothing answers.
     pub async fn served_sha(&self) -> Option<String> {
-        let r = http::request(self.cfg.control_addr(), "GET", "/wharf/config-sha", None, None, Duration::from_secs(2)).await.ok()?;
+        let r = http::request(
+            self.cfg.control_addr(),
+            "GET",
+            "/wharf/config-sha",
+            None,
+            None,
+            Duration::from_secs(2),
+        )
+        .await
+        .ok()?;
         (r.status == 200).then(|| r.body.trim().to_string())
     }
 
     /// The peer table nginx holds (dynamic mode).
     pub async fn held_peers(&self) -> Result<PeerTable> {
-        let r = http::request(self.cfg.control_addr(), "GET", "/wharf/upstreams", None, None, Duration::from_secs(5))
-            .await
-            .map_err(|e| Error::Control(format!("GET /wharf/upstreams: {e}")))?;
+        let r = http::request(
+            self.cfg.control_addr(),
+            "GET",
+            "/wharf/upstreams",
+            None,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| Error::Control(format!("GET /wharf/upstreams: {e}")))?;
         if r.status != 200 {
-            return Err(Error::Control(format!("GET /wharf/upstreams answered {}: {}", r.status, r.body.trim())));
+            return Err(Error::Control(format!(
+                "GET /wharf/upstreams answered {}: {}",
+                r.status,
+                r.body.trim()
+            )));
         }
         PeerTable::from_wire(&r.body)
     }
@@ -155,9 +187,14 @@ impl Converger {
             }
             Some(_) => Action::Nothing,
             None => {
-                let on_disk = self.cfg.paths.current_release().and_then(|r| NginxPaths::release_sha(&r));
+                let on_disk = self
+                    .cfg
+                    .paths
+                    .current_release()
+                    .and_then(|r| NginxPaths::release_sha(&r));
                 let seed = std::fs::read_to_string(self.cfg.paths.peers_file()).unwrap_or_default();
-                let seed_ok = self.cfg.render.mode == Mode::Static || seed == rendered.peers.to_wire();
+                let seed_ok =
+                    self.cfg.render.mode == Mode::Static || seed == rendered.peers.to_wire();
                 if on_disk.as_deref() == Some(rendered.sha256.as_str()) && seed_ok {
                     Action::Nothing
                 } else {
@@ -165,19 +202,34 @@ impl Converger {
                 }
             }
         };
-        if action == Action::Nothing && self.live.as_ref().map(|l| &l.sha256) != Some(&rendered.sha256) {
+        if action == Action::Nothing
+            && self.live.as_ref().map(|l| &l.sha256) != Some(&rendered.sha256)
+        {
             // Adopted after a restart: remember the tree as the drift baseline.
             self.live = Some(rendered.clone());
         }
-        Ok(Plan { generation: desired.generation, rendered, action })
+        Ok(Plan {
+            generation: desired.generation,
+            rendered,
+            action,
+        })
     }
 
     /// Carries out a plan.
     pub async fn execute(&mut self, plan: Plan) -> Result<Outcome> {
         let result = match plan.action {
             Action::Nothing => Ok(Outcome::Unchanged),
-            Action::PushPeers => self.push(&plan.rendered.peers).await.map(|_| Outcome::PeersPushed { upstreams: plan.rendered.peers.len() }),
-            Action::Reload | Action::Install => self.release(&plan.rendered, plan.action == Action::Reload).await,
+            Action::PushPeers => {
+                self.push(&plan.rendered.peers)
+                    .await
+                    .map(|_| Outcome::PeersPushed {
+                        upstreams: plan.rendered.peers.len(),
+                    })
+            }
+            Action::Reload | Action::Install => {
+                self.release(&plan.rendered, plan.action == Action::Reload)
+                    .await
+            }
         };
         match &result {
             Ok(_) => {
@@ -219,13 +271,21 @@ impl Converger {
     }
 
     fn refresh_on_disk(&mut self) {
-        self.status.on_disk_sha =
-            self.cfg.paths.current_release().and_then(|r| layout::read_tree(&r).ok()).map(|t| tree_sha(&t));
+        self.status.on_disk_sha = self
+            .cfg
+            .paths
+            .current_release()
+            .and_then(|r| layout::read_tree(&r).ok())
+            .map(|t| tree_sha(&t));
     }
 
     fn record_error(&mut self, e: &Error) {
         warn!(error = %e, "nginx apply failed");
-        self.status.last_error = Some(LastError { at: Utc::now(), message: e.to_string(), nginx: e.nginx().cloned() });
+        self.status.last_error = Some(LastError {
+            at: Utc::now(),
+            message: e.to_string(),
+            nginx: e.nginx().cloned(),
+        });
     }
 
     /// Dynamic mode: seed file, POST, read back.
@@ -233,15 +293,28 @@ impl Converger {
         let wire = table.to_wire();
         layout::write_atomic(&self.cfg.paths.peers_file(), wire.as_bytes())?;
         let addr = self.cfg.control_addr();
-        let r = http::request(addr, "POST", "/wharf/upstreams", None, Some(wire.as_bytes()), Duration::from_secs(10))
-            .await
-            .map_err(|e| Error::Control(format!("POST /wharf/upstreams: {e}")))?;
+        let r = http::request(
+            addr,
+            "POST",
+            "/wharf/upstreams",
+            None,
+            Some(wire.as_bytes()),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| Error::Control(format!("POST /wharf/upstreams: {e}")))?;
         if r.status != 200 {
-            return Err(Error::Control(format!("POST /wharf/upstreams answered {}: {}", r.status, r.body.trim())));
+            return Err(Error::Control(format!(
+                "POST /wharf/upstreams answered {}: {}",
+                r.status,
+                r.body.trim()
+            )));
         }
         let held = self.held_peers().await?;
         if &held != table {
-            return Err(Error::Control("nginx holds a different peer table than the one pushed".into()));
+            return Err(Error::Control(
+                "nginx holds a different peer table than the one pushed".into(),
+            ));
         }
         debug!(upstreams = table.len(), "peers pushed");
         self.pushed = Some(held);
@@ -255,7 +328,9 @@ impl Converger {
         let started = Instant::now();
         let paths = self.cfg.paths.clone();
         let staging = layout::write_staging(&paths, &rendered.files)?;
-        if let Err(e) = nginx::test_config(&paths.nginx_bin, &paths.prefix, &staging.join("nginx.conf")).await {
+        if let Err(e) =
+            nginx::test_config(&paths.nginx_bin, &paths.prefix, &staging.join("nginx.conf")).await
+        {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
@@ -276,7 +351,9 @@ impl Converger {
             self.live = Some(rendered.clone());
             layout::prune(&paths, None);
             info!(sha = %rendered.sha256, "release installed; nginx is not running");
-            return Ok(Outcome::Installed { sha: rendered.sha256.clone() });
+            return Ok(Outcome::Installed {
+                sha: rendered.sha256.clone(),
+            });
         }
         // Peers first: old workers keep what they use, new workers find theirs.
         if dynamic {
@@ -308,14 +385,19 @@ impl Converger {
         layout::prune(&paths, previous.as_deref());
         let took = started.elapsed();
         info!(sha = %rendered.sha256, ?took, "reloaded");
-        Ok(Outcome::Reloaded { sha: rendered.sha256.clone(), took })
+        Ok(Outcome::Reloaded {
+            sha: rendered.sha256.clone(),
+            took,
+        })
     }
 
     async fn reload_and_confirm(&self, sha: &str) -> Result<()> {
         let log = self.cfg.paths.error_log();
         let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let master = nginx::master_pid(&self.cfg.paths);
-        let old_workers = master.and_then(nginx::accepting_workers).unwrap_or_default();
+        let old_workers = master
+            .and_then(nginx::accepting_workers)
+            .unwrap_or_default();
         nginx::signal(&self.cfg.paths, "reload").await?;
         let deadline = Instant::now() + self.cfg.reload_timeout;
         let mut pause = Duration::from_millis(2);
@@ -350,6 +432,10 @@ impl Converger {
 fn fatal_since(log: &std::path::Path, offset: u64) -> Option<NginxError> {
     let bytes = std::fs::read(log).ok()?;
     let tail = String::from_utf8_lossy(bytes.get(offset as usize..)?);
-    let fatal: String = tail.lines().filter(|l| l.contains("[emerg]") || l.contains("[alert]")).collect::<Vec<_>>().join("\n");
+    let fatal: String = tail
+        .lines()
+        .filter(|l| l.contains("[emerg]") || l.contains("[alert]"))
+        .collect::<Vec<_>>()
+        .join("\n");
     NginxError::parse(&fatal, None::<&std::path::Path>)
 }

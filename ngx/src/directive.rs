@@ -75,7 +75,9 @@ pub fn check(directive: &str) -> Result<String> {
     for c in trimmed.chars() {
         match c {
             ';' | '{' | '}' | '#' | '\\' | '`' => return Err(bad(format!("contains `{c}`"))),
-            c if c.is_control() && c != '\t' => return Err(bad("contains a control character or line break".into())),
+            c if c.is_control() && c != '\t' => {
+                return Err(bad("contains a control character or line break".into()))
+            }
             _ => {}
         }
     }
@@ -84,7 +86,10 @@ pub fn check(directive: &str) -> Result<String> {
         return Err(bad("is empty".into()));
     };
     if !ALLOWED.contains(&name.as_str()) {
-        return Err(bad(format!("`{name}` is not allowed in a route (allowed: {})", ALLOWED.join(", "))));
+        return Err(bad(format!(
+            "`{name}` is not allowed in a route (allowed: {})",
+            ALLOWED.join(", ")
+        )));
     }
     if args.is_empty() {
         return Err(bad("has no value".into()));
@@ -113,7 +118,9 @@ fn tokenize(s: &str) -> std::result::Result<Vec<String>, String> {
                         tok.push(q);
                         break;
                     }
-                    Some('"') | Some('\'') => return Err("has a quote inside a quoted value".into()),
+                    Some('"') | Some('\'') => {
+                        return Err("has a quote inside a quoted value".into())
+                    }
                     Some(x) => tok.push(x),
                     None => return Err("has an unterminated quote".into()),
                 }
@@ -144,12 +151,18 @@ pub fn check_host(host: &str) -> Result<()> {
     let ok = !name.is_empty()
         && host.len() <= 253
         && name.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
         });
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("host `{host}`"), "must be a DNS name, optionally starting with `*.`"))
+        Err(Error::invalid(
+            format!("host `{host}`"),
+            "must be a DNS name, optionally starting with `*.`",
+        ))
     }
 }
 
@@ -157,11 +170,16 @@ pub fn check_host(host: &str) -> Result<()> {
 pub fn check_path(path: &str) -> Result<()> {
     let ok = path.starts_with('/')
         && path.len() <= 1024
-        && path.chars().all(|c| c.is_ascii_graphic() && !matches!(c, ';' | '{' | '}' | '#' | '\\' | '"' | '\'' | '$'));
+        && path.chars().all(|c| {
+            c.is_ascii_graphic() && !matches!(c, ';' | '{' | '}' | '#' | '\\' | '"' | '\'' | '$')
+        });
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("path `{path}`"), "must start with `/` and contain no spaces, quotes, `;`, `{`, `}`, `#`, `$` or `\\`"))
+        Err(Error::invalid(
+            format!("path `{path}`"),
+            "must start with `/` and contain no spaces, quotes, `;`, `{`, `}`, `#`, `$` or `\\`",
+        ))
     }
 }
 
@@ -169,23 +187,33 @@ pub fn check_path(path: &str) -> Result<()> {
 pub fn check_label(what: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{what} `{s}`"), "must be a DNS label ([a-z0-9-], at most 63)"))
+        Err(Error::invalid(
+            format!("{what} `{s}`"),
+            "must be a DNS label ([a-z0-9-], at most 63)",
+        ))
     }
 }
 
 /// An external upstream's name.
 pub fn check_external_name(s: &str) -> Result<()> {
-    let ok = !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("upstream name `{s}`"), "must be [A-Za-z0-9_-], at most 63"))
+        Err(Error::invalid(
+            format!("upstream name `{s}`"),
+            "must be [A-Za-z0-9_-], at most 63",
+        ))
     }
 }
 
@@ -195,18 +223,27 @@ pub fn check_size(what: &str, s: &str) -> Result<()> {
     if !digits.is_empty() && digits.len() <= 12 && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{what} `{s}`"), "must be a size like 1m, 512k or 0"))
+        Err(Error::invalid(
+            format!("{what} `{s}`"),
+            "must be a size like 1m, 512k or 0",
+        ))
     }
 }
 
 /// A file path rendered into the config (TLS certificates).
 pub fn check_file_path(what: &str, p: &std::path::Path) -> Result<()> {
     let s = p.to_string_lossy();
-    let ok = p.is_absolute() && s.chars().all(|c| c.is_ascii_graphic() && !matches!(c, ';' | '{' | '}' | '#' | '\\' | '"' | '\'' | '$'));
+    let ok = p.is_absolute()
+        && s.chars().all(|c| {
+            c.is_ascii_graphic() && !matches!(c, ';' | '{' | '}' | '#' | '\\' | '"' | '\'' | '$')
+        });
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{what} `{s}`"), "must be an absolute path without spaces or nginx syntax"))
+        Err(Error::invalid(
+            format!("{what} `{s}`"),
+            "must be an absolute path without spaces or nginx syntax",
+        ))
     }
 }
 
@@ -216,9 +253,18 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_directives() {
-        assert_eq!(check("client_max_body_size 20m").unwrap(), "client_max_body_size 20m");
-        assert_eq!(check("  proxy_read_timeout   120s; ").unwrap(), "proxy_read_timeout 120s");
-        assert_eq!(check("add_header X-Frame-Options \"SAMEORIGIN always\"").unwrap(), "add_header X-Frame-Options \"SAMEORIGIN always\"");
+        assert_eq!(
+            check("client_max_body_size 20m").unwrap(),
+            "client_max_body_size 20m"
+        );
+        assert_eq!(
+            check("  proxy_read_timeout   120s; ").unwrap(),
+            "proxy_read_timeout 120s"
+        );
+        assert_eq!(
+            check("add_header X-Frame-Options \"SAMEORIGIN always\"").unwrap(),
+            "add_header X-Frame-Options \"SAMEORIGIN always\""
+        );
         assert!(check("proxy_set_header X-Real-IP $remote_addr").is_ok());
         // Nonsense arguments are nginx -t's business, not ours.
         assert!(check("proxy_buffers banana").is_ok());
@@ -242,9 +288,20 @@ mod tests {
 
     #[test]
     fn refuses_directives_outside_the_allowlist() {
-        for d in ["include /etc/nginx/x.conf", "root /", "proxy_pass http://evil", "access_log /tmp/x", "content_by_lua_block", "alias /etc/", "load_module x.so"] {
+        for d in [
+            "include /etc/nginx/x.conf",
+            "root /",
+            "proxy_pass http://evil",
+            "access_log /tmp/x",
+            "content_by_lua_block",
+            "alias /etc/",
+            "load_module x.so",
+        ] {
             let err = check(d).unwrap_err().to_string();
-            assert!(err.contains("not allowed") || err.contains("contains"), "{d}: {err}");
+            assert!(
+                err.contains("not allowed") || err.contains("contains"),
+                "{d}: {err}"
+            );
         }
         assert!(check("client_max_body_size").is_err());
     }

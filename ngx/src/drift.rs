@@ -38,7 +38,10 @@ pub enum Change {
 }
 
 /// `None` when both trees hold the same files with the same bytes.
-pub fn compare(expected: &BTreeMap<PathBuf, String>, actual: &BTreeMap<PathBuf, String>) -> Option<Drift> {
+pub fn compare(
+    expected: &BTreeMap<PathBuf, String>,
+    actual: &BTreeMap<PathBuf, String>,
+) -> Option<Drift> {
     if expected == actual {
         return None;
     }
@@ -57,12 +60,34 @@ pub fn compare(expected: &BTreeMap<PathBuf, String>, actual: &BTreeMap<PathBuf, 
         };
         let name = path.display().to_string();
         let text = TextDiff::from_lines(e.unwrap_or(&empty), a.unwrap_or(&empty));
-        let old = if e.is_some() { format!("a/{name}") } else { "/dev/null".into() };
-        let new = if a.is_some() { format!("b/{name}") } else { "/dev/null".into() };
-        diff.push_str(&text.unified_diff().context_radius(3).header(&old, &new).to_string());
-        files.push(FileDrift { path: path.clone(), change });
+        let old = if e.is_some() {
+            format!("a/{name}")
+        } else {
+            "/dev/null".into()
+        };
+        let new = if a.is_some() {
+            format!("b/{name}")
+        } else {
+            "/dev/null".into()
+        };
+        diff.push_str(
+            &text
+                .unified_diff()
+                .context_radius(3)
+                .header(&old, &new)
+                .to_string(),
+        );
+        files.push(FileDrift {
+            path: path.clone(),
+            change,
+        });
     }
-    Some(Drift { expected_sha: tree_sha(expected), actual_sha: tree_sha(actual), files, diff })
+    Some(Drift {
+        expected_sha: tree_sha(expected),
+        actual_sha: tree_sha(actual),
+        files,
+        diff,
+    })
 }
 
 #[cfg(test)]
@@ -81,7 +106,11 @@ mod tests {
         let d = compare(&a, &b).unwrap();
         assert_ne!(d.expected_sha, d.actual_sha);
         assert_eq!(d.files.len(), 2);
-        assert!(d.diff.contains("--- a/nginx.conf\n+++ b/nginx.conf\n"), "{}", d.diff);
+        assert!(
+            d.diff.contains("--- a/nginx.conf\n+++ b/nginx.conf\n"),
+            "{}",
+            d.diff
+        );
         assert!(d.diff.contains("-b\n+B\n"));
         assert!(d.diff.contains("--- /dev/null\n+++ b/extra.conf\n"));
     }

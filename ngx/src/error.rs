@@ -57,12 +57,22 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), reason: reason.into() }
+        Error::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |e| Error::Io { context, path, source: Arc::new(e) }
+        move |e| Error::Io {
+            context,
+            path,
+            source: Arc::new(e),
+        }
     }
 
     /// nginx's own message, when this error carries one.
@@ -94,7 +104,11 @@ fn location(file: &Option<PathBuf>, line: &Option<u32>) -> String {
 
 impl NginxError {
     pub(crate) fn plain(message: impl Into<String>) -> Self {
-        NginxError { message: message.into(), file: None, line: None }
+        NginxError {
+            message: message.into(),
+            file: None,
+            line: None,
+        }
     }
 
     /// Picks the first `[emerg]`/`[alert]`/`[crit]`/`[error]` line out of nginx's
@@ -120,7 +134,11 @@ impl NginxError {
                     if let Some(rel) = root.and_then(|r| file.strip_prefix(r).ok()) {
                         file = rel.to_path_buf();
                     }
-                    err = NginxError { message: after[..idx].trim().to_string(), file: Some(file), line: Some(n) };
+                    err = NginxError {
+                        message: after[..idx].trim().to_string(),
+                        file: Some(file),
+                        line: Some(n),
+                    };
                 }
             }
         }
@@ -137,7 +155,10 @@ mod tests {
     fn parses_test_output_with_location() {
         let out = "nginx: [emerg] invalid number of arguments in \"proxy_buffers\" directive in /tmp/p/conf/.staging/servers/a.conf:12\nnginx: configuration file /tmp/p/conf/.staging/nginx.conf test failed\n";
         let e = NginxError::parse(out, Some(Path::new("/tmp/p/conf/.staging"))).unwrap();
-        assert_eq!(e.message, "invalid number of arguments in \"proxy_buffers\" directive");
+        assert_eq!(
+            e.message,
+            "invalid number of arguments in \"proxy_buffers\" directive"
+        );
         assert_eq!(e.file.as_deref(), Some(Path::new("servers/a.conf")));
         assert_eq!(e.line, Some(12));
     }
@@ -146,7 +167,10 @@ mod tests {
     fn parses_error_log_line_without_location() {
         let out = "2024/01/01 00:00:00 [notice] 1#1: signal\n2024/01/01 00:00:00 [emerg] 12#12: bind() to 127.0.0.1:80 failed (98: Address already in use)\n";
         let e = NginxError::parse(out, None).unwrap();
-        assert_eq!(e.message, "bind() to 127.0.0.1:80 failed (98: Address already in use)");
+        assert_eq!(
+            e.message,
+            "bind() to 127.0.0.1:80 failed (98: Address already in use)"
+        );
         assert_eq!(e.line, None);
     }
 }

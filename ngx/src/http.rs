@@ -32,7 +32,10 @@ pub async fn request(
         let host = host.map(str::to_string).unwrap_or_else(|| addr.to_string());
         let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n");
         if let Some(b) = body {
-            req.push_str(&format!("Content-Length: {}\r\nContent-Type: text/plain\r\n", b.len()));
+            req.push_str(&format!(
+                "Content-Length: {}\r\nContent-Type: text/plain\r\n",
+                b.len()
+            ));
         }
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
@@ -45,7 +48,12 @@ pub async fn request(
         parse(&buf)
     })
     .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{method} {addr}{path} timed out")))?
+    .map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{method} {addr}{path} timed out"),
+        )
+    })?
 }
 
 /// GET with a Host header.
@@ -55,8 +63,18 @@ pub async fn get(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<Re
 
 fn parse(buf: &[u8]) -> std::io::Result<Response> {
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response");
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(bad)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
     let head = std::str::from_utf8(&buf[..split]).map_err(|_| bad())?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok(Response { status, body: String::from_utf8_lossy(&buf[split + 4..]).into_owned() })
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&buf[split + 4..]).into_owned(),
+    })
 }

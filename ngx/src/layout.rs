@@ -40,8 +40,16 @@ pub struct NginxPaths {
 }
 
 impl NginxPaths {
-    pub fn new(nginx_bin: impl Into<PathBuf>, prefix: impl Into<PathBuf>, conf_dir: impl Into<PathBuf>) -> Self {
-        NginxPaths { nginx_bin: nginx_bin.into(), prefix: prefix.into(), conf_dir: conf_dir.into() }
+    pub fn new(
+        nginx_bin: impl Into<PathBuf>,
+        prefix: impl Into<PathBuf>,
+        conf_dir: impl Into<PathBuf>,
+    ) -> Self {
+        NginxPaths {
+            nginx_bin: nginx_bin.into(),
+            prefix: prefix.into(),
+            conf_dir: conf_dir.into(),
+        }
     }
 
     /// The `-c` argument nginx runs with.
@@ -71,7 +79,12 @@ impl NginxPaths {
 
     /// Creates the directories nginx and the agent expect (idempotent).
     pub fn prepare(&self) -> Result<()> {
-        for d in [self.prefix.join("logs"), self.prefix.join("temp"), self.prefix.join("wharf"), self.releases()] {
+        for d in [
+            self.prefix.join("logs"),
+            self.prefix.join("temp"),
+            self.prefix.join("wharf"),
+            self.releases(),
+        ] {
             fs::create_dir_all(&d).map_err(Error::io("creating", &d))?;
         }
         Ok(())
@@ -80,7 +93,11 @@ impl NginxPaths {
     /// The release `current` points at, if any.
     pub fn current_release(&self) -> Option<PathBuf> {
         let target = fs::read_link(self.current_link()).ok()?;
-        Some(if target.is_absolute() { target } else { self.conf_dir.join(target) })
+        Some(if target.is_absolute() {
+            target
+        } else {
+            self.conf_dir.join(target)
+        })
     }
 
     /// The sha a release directory was named after (`<sha>-<n>`).
@@ -92,23 +109,61 @@ impl NginxPaths {
 }
 
 /// Writes `files` under a fresh staging directory and fsyncs them.
-pub(crate) fn write_staging(paths: &NginxPaths, files: &BTreeMap<PathBuf, String>) -> Result<PathBuf> {
+pub(crate) fn write_staging(
+    paths: &NginxPaths,
+    files: &BTreeMap<PathBuf, String>,
+) -> Result<PathBuf> {
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
         .tempdir_in(paths.releases())
         .map_err(Error::io("creating staging dir in", paths.releases()))?
         .keep();
+    let mut written = Vec::with_capacity(files.len());
     for (rel, body) in files {
         let path = staging.join(rel);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(Error::io("creating", parent))?;
         }
         let mut f = fs::File::create(&path).map_err(Error::io("writing", &path))?;
-        f.write_all(body.as_bytes()).map_err(Error::io("writing", &path))?;
-        f.sync_all().map_err(Error::io("syncing", &path))?;
+        f.write_all(body.as_bytes())
+            .map_err(Error::io("writing", &path))?;
+        written.push((path, f));
     }
+    sync_all_parallel(written)?;
     sync_tree_dirs(&staging)?;
     Ok(staging)
+}
+
+/// fsyncs files from a few threads at once.
+///
+/// NB: one fsync after another costs ~2 ms each here, 10 s for 5,000 hosts;
+/// concurrent fsyncs share journal commits, so a handful of threads make the
+/// same durability cheap.
+fn sync_all_parallel(files: Vec<(PathBuf, fs::File)>) -> Result<()> {
+    const THREADS: usize = 8;
+    if files.len() < 16 {
+        for (path, f) in &files {
+            f.sync_all().map_err(Error::io("syncing", path))?;
+        }
+        return Ok(());
+    }
+    let chunk = files.len().div_ceil(THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    for (path, f) in part {
+                        f.sync_all().map_err(Error::io("syncing", path))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or(Err(Error::Stopped)))
+    })
 }
 
 fn sync_tree_dirs(dir: &Path) -> Result<()> {
@@ -122,7 +177,9 @@ fn sync_tree_dirs(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("syncing", dir))
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("syncing", dir))
 }
 
 /// Moves a tested staging tree into `releases/<sha>-<n>`.
@@ -154,13 +211,15 @@ pub(crate) fn flip(paths: &NginxPaths, release: &Path) -> Result<()> {
 /// Removes releases beyond the newest [`KEEP`] (never the current one or `keep_also`).
 pub(crate) fn prune(paths: &NginxPaths, keep_also: Option<&Path>) {
     let current = paths.current_release();
-    let Ok(entries) = fs::read_dir(paths.releases()) else { return };
+    let Ok(entries) = fs::read_dir(paths.releases()) else {
+        return;
+    };
     let mut releases: Vec<(std::time::SystemTime, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    releases.sort_by(|a, b| b.0.cmp(&a.0));
+    releases.sort_by_key(|r| std::cmp::Reverse(r.0));
     for (_, path) in releases.into_iter().skip(KEEP) {
         if Some(&path) != current.as_ref() && Some(path.as_path()) != keep_also {
             let _ = fs::remove_dir_all(&path);
@@ -195,9 +254,13 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) -> Result<
 /// Writes a file via temp + rename + fsync (the peers seed).
 pub(crate) fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("creating temp file in", dir))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(Error::io("creating temp file in", dir))?;
     tmp.write_all(body).map_err(Error::io("writing", path))?;
-    tmp.as_file().sync_all().map_err(Error::io("syncing", path))?;
-    tmp.persist(path).map_err(|e| Error::io("renaming to", path)(e.error))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(Error::io("syncing", path))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("renaming to", path)(e.error))?;
     sync_dir(dir)
 }

@@ -109,7 +109,11 @@ fn root_path() -> String {
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Target {
     /// A Kubernetes Service port; its peers are the ready endpoints.
-    Service { namespace: String, name: String, port: u16 },
+    Service {
+        namespace: String,
+        name: String,
+        port: u16,
+    },
     /// A hand-written upstream for a service outside Kubernetes.
     External { name: String },
 }
@@ -120,7 +124,11 @@ impl Target {
     /// dotted form cannot collide between the two kinds.
     pub fn upstream_name(&self) -> String {
         match self {
-            Target::Service { namespace, name, port } => format!("k8s.{namespace}.{name}.{port}"),
+            Target::Service {
+                namespace,
+                name,
+                port,
+            } => format!("k8s.{namespace}.{name}.{port}"),
             Target::External { name } => format!("ext.{name}"),
         }
     }
@@ -146,13 +154,23 @@ pub struct Upstream {
 impl Upstream {
     /// The upstream of a Service port, from its ready endpoints.
     pub fn for_service(namespace: &str, name: &str, port: u16, peers: Vec<Peer>) -> Self {
-        let target = Target::Service { namespace: namespace.into(), name: name.into(), port };
-        Upstream { name: target.upstream_name(), peers }
+        let target = Target::Service {
+            namespace: namespace.into(),
+            name: name.into(),
+            port,
+        };
+        Upstream {
+            name: target.upstream_name(),
+            peers,
+        }
     }
 
     /// A hand-written upstream for a service outside Kubernetes.
     pub fn external(name: &str, peers: Vec<Peer>) -> Self {
-        Upstream { name: Target::External { name: name.into() }.upstream_name(), peers }
+        Upstream {
+            name: Target::External { name: name.into() }.upstream_name(),
+            peers,
+        }
     }
 }
 
@@ -174,6 +192,10 @@ fn one() -> u32 {
 
 impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
-        Peer { addr, weight: 1, backup: false }
+        Peer {
+            addr,
+            weight: 1,
+            backup: false,
+        }
     }
 }

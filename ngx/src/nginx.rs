@@ -14,7 +14,10 @@ use crate::layout::NginxPaths;
 use crate::{Error, Result};
 
 fn spawn_err(bin: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Spawn { bin: bin.to_path_buf(), source: Arc::new(e) }
+    move |e| Error::Spawn {
+        bin: bin.to_path_buf(),
+        source: Arc::new(e),
+    }
 }
 
 /// `nginx -t -p prefix -c conf`. On failure, nginx's first error with the
@@ -36,7 +39,9 @@ pub async fn test_config(nginx_bin: &Path, prefix: &Path, conf: &Path) -> Result
     }
     let text = String::from_utf8_lossy(&out.stderr);
     let root = conf.parent();
-    Err(Error::Nginx(NginxError::parse(&text, root).unwrap_or_else(|| NginxError::plain(text.trim()))))
+    Err(Error::Nginx(
+        NginxError::parse(&text, root).unwrap_or_else(|| NginxError::plain(text.trim())),
+    ))
 }
 
 /// `nginx -s <signal>` for the master of this prefix and config.
@@ -56,7 +61,9 @@ pub async fn signal(paths: &NginxPaths, signal: &str) -> Result<()> {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stderr);
-    Err(Error::Reload(NginxError::parse(&text, None).unwrap_or_else(|| NginxError::plain(text.trim()))))
+    Err(Error::Reload(
+        NginxError::parse(&text, None).unwrap_or_else(|| NginxError::plain(text.trim())),
+    ))
 }
 
 /// nginx wants the prefix with a trailing slash to join relative paths.
@@ -110,11 +117,17 @@ impl NginxProcess {
                 return Err(Error::Nginx(err));
             }
             if tokio::net::TcpStream::connect(probe).await.is_ok() {
-                return Ok(NginxProcess { child, pid, paths: paths.clone() });
+                return Ok(NginxProcess {
+                    child,
+                    pid,
+                    paths: paths.clone(),
+                });
             }
             if Instant::now() > deadline {
                 let _ = terminate(pid, "KILL");
-                return Err(Error::Nginx(NginxError::plain(format!("nginx did not listen on {probe} within {timeout:?}"))));
+                return Err(Error::Nginx(NginxError::plain(format!(
+                    "nginx did not listen on {probe} within {timeout:?}"
+                ))));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -131,7 +144,10 @@ impl NginxProcess {
     /// How many reloads the master has started since its log began (counts
     /// nginx's own SIGHUP notices, independent of any agent).
     pub fn reloads_logged(&self) -> usize {
-        std::fs::read_to_string(self.paths.error_log()).unwrap_or_default().matches("(SIGHUP) received").count()
+        std::fs::read_to_string(self.paths.error_log())
+            .unwrap_or_default()
+            .matches("(SIGHUP) received")
+            .count()
     }
 
     /// Fast shutdown (SIGTERM) and wait for the master to exit.
@@ -167,7 +183,11 @@ fn terminate(pid: u32, sig: &str) -> std::io::Result<()> {
 
 /// The master's pid from its pid file.
 pub fn master_pid(paths: &NginxPaths) -> Option<u32> {
-    std::fs::read_to_string(paths.pid_file()).ok()?.trim().parse().ok()
+    std::fs::read_to_string(paths.pid_file())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Pids of the master's workers that still accept connections, read from
@@ -184,10 +204,21 @@ pub fn accepting_workers(master: u32) -> Option<Vec<u32>> {
     }
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
         if ppid != Some(master) {
             continue;
         }

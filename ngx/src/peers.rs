@@ -49,7 +49,12 @@ impl PeerTable {
             out.push_str(name);
             for p in peers {
                 let flag = if p.backup { 'b' } else { 'p' };
-                out.push_str(&format!(" {},{},{},{flag}", p.addr.ip(), p.addr.port(), p.weight.clamp(1, 100)));
+                out.push_str(&format!(
+                    " {},{},{},{flag}",
+                    p.addr.ip(),
+                    p.addr.port(),
+                    p.weight.clamp(1, 100)
+                ));
             }
             out.push('\n');
         }
@@ -66,11 +71,17 @@ impl PeerTable {
             let mut peers = Vec::new();
             for tok in parts {
                 let f: Vec<&str> = tok.split(',').collect();
-                let [ip, port, weight, flag] = f[..] else { return Err(bad(line)) };
+                let [ip, port, weight, flag] = f[..] else {
+                    return Err(bad(line));
+                };
                 let ip: IpAddr = ip.parse().map_err(|_| bad(line))?;
                 let port: u16 = port.parse().map_err(|_| bad(line))?;
                 let weight: u32 = weight.parse().map_err(|_| bad(line))?;
-                peers.push(Peer { addr: SocketAddr::new(ip, port), weight, backup: flag == "b" });
+                peers.push(Peer {
+                    addr: SocketAddr::new(ip, port),
+                    weight,
+                    backup: flag == "b",
+                });
             }
             t.insert(name, peers);
         }
@@ -104,14 +115,29 @@ mod tests {
         t.insert(
             "k8s.default.web.80".into(),
             vec![
-                Peer { addr: "10.0.0.2:8080".parse().unwrap(), weight: 1, backup: false },
-                Peer { addr: "10.0.0.1:8080".parse().unwrap(), weight: 3, backup: false },
-                Peer { addr: "[::1]:81".parse().unwrap(), weight: 1, backup: true },
+                Peer {
+                    addr: "10.0.0.2:8080".parse().unwrap(),
+                    weight: 1,
+                    backup: false,
+                },
+                Peer {
+                    addr: "10.0.0.1:8080".parse().unwrap(),
+                    weight: 3,
+                    backup: false,
+                },
+                Peer {
+                    addr: "[::1]:81".parse().unwrap(),
+                    weight: 1,
+                    backup: true,
+                },
             ],
         );
         t.insert("ext.empty".into(), vec![]);
         let wire = t.to_wire();
-        assert_eq!(wire, "ext.empty\nk8s.default.web.80 10.0.0.1,8080,3,p 10.0.0.2,8080,1,p ::1,81,1,b\n");
+        assert_eq!(
+            wire,
+            "ext.empty\nk8s.default.web.80 10.0.0.1,8080,3,p 10.0.0.2,8080,1,p ::1,81,1,b\n"
+        );
         assert_eq!(PeerTable::from_wire(&wire).unwrap(), t);
     }
 }

@@ -10,7 +10,11 @@ use crate::render::{render, RenderOptions, RenderedConfig};
 use crate::{nginx, Error, Result};
 
 /// Renders `desired` and tests it; returns the rendered tree for display.
-pub async fn validate_state(desired: &DesiredState, opts: &RenderOptions, nginx_bin: &Path) -> Result<RenderedConfig> {
+pub async fn validate_state(
+    desired: &DesiredState,
+    opts: &RenderOptions,
+    nginx_bin: &Path,
+) -> Result<RenderedConfig> {
     let rendered = render(desired, opts)?;
     validate_files(&rendered.files, nginx_bin).await?;
     Ok(rendered)
@@ -26,8 +30,15 @@ pub async fn validate_text(nginx_conf: &str, nginx_bin: &Path) -> Result<()> {
 /// Tests a whole tree (paths relative to the directory of `nginx.conf`).
 /// Errors name files relative to that root.
 pub async fn validate_files(files: &BTreeMap<PathBuf, String>, nginx_bin: &Path) -> Result<()> {
-    let tmp = tempfile::Builder::new().prefix("wharf-ngx-validate-").tempdir().map_err(Error::io("creating temp dir in", std::env::temp_dir()))?;
-    let paths = NginxPaths::new(nginx_bin, tmp.path().join("prefix"), tmp.path().join("conf"));
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-ngx-validate-")
+        .tempdir()
+        .map_err(Error::io("creating temp dir in", std::env::temp_dir()))?;
+    let paths = NginxPaths::new(
+        nginx_bin,
+        tmp.path().join("prefix"),
+        tmp.path().join("conf"),
+    );
     paths.prepare()?;
     let staging = crate::layout::write_staging(&paths, files)?;
     nginx::test_config(nginx_bin, &paths.prefix, &staging.join("nginx.conf")).await

@@ -40,12 +40,26 @@ async fn boot(node: &mut Node, routes: Vec<ngx::Route>, upstreams: Vec<ngx::Upst
 async fn new_service_becomes_routable_and_scaling_spreads_traffic(mode: Mode) {
     let (a, b) = (backend(2, "a").await, backend(3, "b").await);
     let mut node = Node::new(mode);
-    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
-    eventually("route serves a", T, || async { (node.hit("shop.test", "/").await == Some((200, "a".into()))).then_some(()) }).await;
+    let agent = boot(
+        &mut node,
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    )
+    .await;
+    eventually("route serves a", T, || async {
+        (node.hit("shop.test", "/").await == Some((200, "a".into()))).then_some(())
+    })
+    .await;
     assert_eq!(node.hit("other.test", "/").await.map(|r| r.0), Some(404));
 
     // Scale up: b joins.
-    let out = agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer(), b.peer()])])).await.unwrap();
+    let out = agent
+        .apply(node.state(
+            vec![route("shop/web", "shop.test", "/", "web")],
+            vec![service("web", vec![a.peer(), b.peer()])],
+        ))
+        .await
+        .unwrap();
     match mode {
         Mode::Dynamic => assert_eq!(out, Outcome::PeersPushed { upstreams: 1 }),
         Mode::Static => assert!(matches!(out, Outcome::Reloaded { .. }), "{out:?}"),
@@ -54,13 +68,22 @@ async fn new_service_becomes_routable_and_scaling_spreads_traffic(mode: Mode) {
     assert_eq!(bodies(&node, "shop.test", "/", 8).await, set(&["a", "b"]));
 
     // Scale down to b only.
-    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![b.peer()])])).await.unwrap();
+    agent
+        .apply(node.state(
+            vec![route("shop/web", "shop.test", "/", "web")],
+            vec![service("web", vec![b.peer()])],
+        ))
+        .await
+        .unwrap();
     assert_eq!(bodies(&node, "shop.test", "/", 6).await, set(&["b"]));
 
     let st = agent.status();
     match mode {
         Mode::Dynamic => {
-            assert_eq!(st.reload_count, 0, "endpoint changes must not reload in the dynamic mode");
+            assert_eq!(
+                st.reload_count, 0,
+                "endpoint changes must not reload in the dynamic mode"
+            );
             assert_eq!(node.reloads_logged(), 0);
             assert_eq!(st.peer_push_count, 2);
         }
@@ -83,11 +106,22 @@ async fn static_new_service_routable_and_endpoint_changes_reload() {
 async fn dynamic_new_route_reloads_then_routes() {
     let (a, b) = (backend(4, "a").await, backend(5, "b").await);
     let mut node = Node::new(Mode::Dynamic);
-    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
+    let agent = boot(
+        &mut node,
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    )
+    .await;
     let out = agent
         .apply(node.state(
-            vec![route("shop/web", "shop.test", "/", "web"), route("shop/api", "api.test", "/", "api")],
-            vec![service("web", vec![a.peer()]), service("api", vec![b.peer()])],
+            vec![
+                route("shop/web", "shop.test", "/", "web"),
+                route("shop/api", "api.test", "/", "api"),
+            ],
+            vec![
+                service("web", vec![a.peer()]),
+                service("api", vec![b.peer()]),
+            ],
         ))
         .await
         .unwrap();
@@ -98,7 +132,12 @@ async fn dynamic_new_route_reloads_then_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_burst_of_twenty_changes_is_at_most_two_reloads() {
-    let backs = [backend(6, "p0").await, backend(6, "p1").await, backend(6, "p2").await, backend(6, "p3").await];
+    let backs = [
+        backend(6, "p0").await,
+        backend(6, "p1").await,
+        backend(6, "p2").await,
+        backend(6, "p3").await,
+    ];
     let mut node = Node::new(Mode::Static);
     let r = || vec![route("shop/web", "shop.test", "/", "web")];
     let agent = boot(&mut node, r(), vec![service("web", vec![backs[0].peer()])]).await;
@@ -109,7 +148,11 @@ async fn static_burst_of_twenty_changes_is_at_most_two_reloads() {
     }
     agent.wait(last).await.unwrap();
     let st = agent.status();
-    assert!(st.reload_count <= 2, "20 changes gave {} reloads", st.reload_count);
+    assert!(
+        st.reload_count <= 2,
+        "20 changes gave {} reloads",
+        st.reload_count
+    );
     assert!(node.reloads_logged() <= 2);
     // The final state (i = 19: p3 and p0) is what serves.
     assert_eq!(bodies(&node, "shop.test", "/", 8).await, set(&["p3", "p0"]));
@@ -119,36 +162,75 @@ async fn static_burst_of_twenty_changes_is_at_most_two_reloads() {
 async fn removing_a_route_makes_it_404() {
     let a = backend(7, "a").await;
     let mut node = Node::new(Mode::Dynamic);
-    let both = vec![route("shop/web", "shop.test", "/", "web"), route("shop/admin", "shop.test", "/admin", "web")];
+    let both = vec![
+        route("shop/web", "shop.test", "/", "web"),
+        route("shop/admin", "shop.test", "/admin", "web"),
+    ];
     let agent = boot(&mut node, both, vec![service("web", vec![a.peer()])]).await;
-    assert_eq!(node.hit("shop.test", "/admin/x").await, Some((200, "a".into())));
-    agent.apply(node.state(vec![route("shop/admin", "shop.test", "/admin", "web")], vec![service("web", vec![a.peer()])])).await.unwrap();
+    assert_eq!(
+        node.hit("shop.test", "/admin/x").await,
+        Some((200, "a".into()))
+    );
+    agent
+        .apply(node.state(
+            vec![route("shop/admin", "shop.test", "/admin", "web")],
+            vec![service("web", vec![a.peer()])],
+        ))
+        .await
+        .unwrap();
     assert_eq!(node.hit("shop.test", "/").await.map(|r| r.0), Some(404));
-    assert_eq!(node.hit("shop.test", "/admin").await, Some((200, "a".into())));
-    agent.apply(node.state(vec![], vec![service("web", vec![a.peer()])])).await.unwrap();
-    assert_eq!(node.hit("shop.test", "/admin").await.map(|r| r.0), Some(404));
+    assert_eq!(
+        node.hit("shop.test", "/admin").await,
+        Some((200, "a".into()))
+    );
+    agent
+        .apply(node.state(vec![], vec![service("web", vec![a.peer()])]))
+        .await
+        .unwrap();
+    assert_eq!(
+        node.hit("shop.test", "/admin").await.map(|r| r.0),
+        Some(404)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_directive_is_rejected_with_nginx_message_and_old_config_serves() {
     let a = backend(8, "a").await;
     let mut node = Node::new(Mode::Dynamic);
-    let good = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let good = node.state(
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    );
     let agent = boot(&mut node, good.routes.clone(), good.upstreams.clone()).await;
     let before = std::fs::read_link(node.paths.current_link()).unwrap();
 
     let mut bad = good.clone();
     bad.routes[0].directives = vec!["proxy_buffers banana".into()];
     let err = agent.apply(bad).await.unwrap_err();
-    let Error::Nginx(e) = &err else { panic!("expected nginx's verdict, got {err:?}") };
+    let Error::Nginx(e) = &err else {
+        panic!("expected nginx's verdict, got {err:?}")
+    };
     assert!(e.message.contains("proxy_buffers"), "{e:?}");
-    assert_eq!(e.file.as_deref(), Some(std::path::Path::new("servers/shop.test.conf")));
+    assert_eq!(
+        e.file.as_deref(),
+        Some(std::path::Path::new("servers/shop.test.conf"))
+    );
     assert!(e.line.is_some());
 
-    assert_eq!(std::fs::read_link(node.paths.current_link()).unwrap(), before, "live files must stay");
+    assert_eq!(
+        std::fs::read_link(node.paths.current_link()).unwrap(),
+        before,
+        "live files must stay"
+    );
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
     let st = agent.status();
-    assert_eq!(st.last_error.as_ref().and_then(|l| l.nginx.clone()).as_ref(), Some(e));
+    assert_eq!(
+        st.last_error
+            .as_ref()
+            .and_then(|l| l.nginx.clone())
+            .as_ref(),
+        Some(e)
+    );
     assert_eq!(st.reload_count, 0);
     assert_eq!(node.releases(), 1, "no staging left behind");
 
@@ -161,9 +243,17 @@ async fn invalid_directive_is_rejected_with_nginx_message_and_old_config_serves(
 async fn injection_is_rejected_before_nginx() {
     let a = backend(9, "a").await;
     let mut node = Node::new(Mode::Static);
-    let good = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let good = node.state(
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    );
     let agent = boot(&mut node, good.routes.clone(), good.upstreams.clone()).await;
-    for d in ["client_max_body_size 1m; include /etc/passwd", "add_header X y } server { listen 9", "include /etc/nginx/nginx.conf", "add_header X \"open"] {
+    for d in [
+        "client_max_body_size 1m; include /etc/passwd",
+        "add_header X y } server { listen 9",
+        "include /etc/nginx/nginx.conf",
+        "add_header X \"open",
+    ] {
         let mut bad = good.clone();
         bad.routes[0].directives = vec![d.into()];
         let err = agent.apply(bad).await.unwrap_err();
@@ -178,20 +268,34 @@ async fn injection_is_rejected_before_nginx() {
 async fn hand_edit_is_reported_as_drift_with_a_diff() {
     let a = backend(10, "a").await;
     let mut node = Node::new(Mode::Dynamic);
-    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let state = node.state(
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    );
     let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
     assert!(agent.drift().await.unwrap().is_none());
     assert!(agent.status().in_sync());
 
     let file = node.live_file("servers/shop.test.conf");
-    let edited = std::fs::read_to_string(&file).unwrap().replace("server_name shop.test;", "server_name shop.test;\n    client_max_body_size 500m;");
+    let edited = std::fs::read_to_string(&file).unwrap().replace(
+        "server_name shop.test;",
+        "server_name shop.test;\n    client_max_body_size 500m;",
+    );
     std::fs::write(&file, edited).unwrap();
 
     let d = agent.drift().await.unwrap().expect("drift");
     assert_ne!(d.expected_sha, d.actual_sha);
     assert_eq!(d.files.len(), 1);
-    assert!(d.diff.contains("+++ b/servers/shop.test.conf"), "{}", d.diff);
-    assert!(d.diff.contains("+    client_max_body_size 500m;"), "{}", d.diff);
+    assert!(
+        d.diff.contains("+++ b/servers/shop.test.conf"),
+        "{}",
+        d.diff
+    );
+    assert!(
+        d.diff.contains("+    client_max_body_size 500m;"),
+        "{}",
+        d.diff
+    );
     let st = agent.status();
     assert_eq!(st.on_disk_sha.as_deref(), Some(d.actual_sha.as_str()));
     assert!(!st.in_sync());
@@ -204,12 +308,18 @@ async fn hand_edit_is_reported_as_drift_with_a_diff() {
 async fn restarted_agent_converges_without_reload(mode: Mode) {
     let a = backend(11, "a").await;
     let mut node = Node::new(mode);
-    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let state = node.state(
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    );
     let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
     agent.shutdown().await;
 
     let agent = Agent::start(node.agent_config()).unwrap();
-    assert_eq!(agent.apply(state.clone()).await.unwrap(), Outcome::Unchanged);
+    assert_eq!(
+        agent.apply(state.clone()).await.unwrap(),
+        Outcome::Unchanged
+    );
     assert_eq!(node.reloads_logged(), 0);
     let st = agent.status();
     assert_eq!(st.reload_count, 0);
@@ -232,7 +342,10 @@ async fn static_restarted_agent_does_not_reload() {
 async fn failed_reload_rolls_back_the_files() {
     let a = backend(12, "a").await;
     let mut node = Node::new(Mode::Static);
-    let state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]);
+    let state = node.state(
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    );
     let agent = boot(&mut node, state.routes.clone(), state.upstreams.clone()).await;
     let before = std::fs::read_link(node.paths.current_link()).unwrap();
 
@@ -243,7 +356,10 @@ async fn failed_reload_rolls_back_the_files() {
     let err = agent.apply(moved).await.unwrap_err();
     assert!(matches!(err, Error::Reload(_)), "{err:?}");
     assert!(err.to_string().contains("bind"), "{err}");
-    assert_eq!(std::fs::read_link(node.paths.current_link()).unwrap(), before);
+    assert_eq!(
+        std::fs::read_link(node.paths.current_link()).unwrap(),
+        before
+    );
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
 }
 
@@ -254,7 +370,10 @@ async fn nginx_restart_without_agent_keeps_dynamic_peers() {
     let mut node = Node::new(Mode::Dynamic);
     let r = || vec![route("shop/web", "shop.test", "/", "web")];
     let agent = boot(&mut node, r(), vec![service("web", vec![a.peer()])]).await;
-    agent.apply(node.state(r(), vec![service("web", vec![b.peer()])])).await.unwrap();
+    agent
+        .apply(node.state(r(), vec![service("web", vec![b.peer()])]))
+        .await
+        .unwrap();
     // nginx restarts on its own: the shared dict is empty, the seed file is not.
     node.nginx.take().unwrap().stop().await.unwrap();
     node.start_nginx().await;

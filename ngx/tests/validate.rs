@@ -12,11 +12,18 @@ use support::*;
 async fn a_good_state_validates_and_a_bad_one_names_the_line() {
     let node = Node::new(Mode::Dynamic);
     let mut state = node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![]);
-    let rendered = validate_state(&state, &node.opts, Path::new(NGINX)).await.unwrap();
+    let rendered = validate_state(&state, &node.opts, Path::new(NGINX))
+        .await
+        .unwrap();
     assert!(rendered.files.contains_key(Path::new("lua.conf")));
 
-    state.routes[0].directives = vec!["client_max_body_size 10m".into(), "proxy_read_timeout soon".into()];
-    let err = validate_state(&state, &node.opts, Path::new(NGINX)).await.unwrap_err();
+    state.routes[0].directives = vec![
+        "client_max_body_size 10m".into(),
+        "proxy_read_timeout soon".into(),
+    ];
+    let err = validate_state(&state, &node.opts, Path::new(NGINX))
+        .await
+        .unwrap_err();
     let e = err.nginx().expect("nginx's message");
     assert!(e.message.contains("proxy_read_timeout"), "{e:?}");
     assert_eq!(e.file.as_deref(), Some(Path::new("servers/shop.test.conf")));
@@ -24,14 +31,28 @@ async fn a_good_state_validates_and_a_bad_one_names_the_line() {
     let text = &rendered.files[Path::new("servers/shop.test.conf")];
     // The line nginx names is the offending directive in our own rendering.
     let ours = ngx::render(&state, &node.opts).unwrap();
-    assert!(ours.files[Path::new("servers/shop.test.conf")].lines().nth(line - 1).unwrap().contains("proxy_read_timeout soon"));
+    assert!(ours.files[Path::new("servers/shop.test.conf")]
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .contains("proxy_read_timeout soon"));
     assert!(!text.is_empty());
 }
 
 #[tokio::test]
 async fn hand_written_text_is_checked_too() {
-    validate_text("events {}\nhttp { server { listen 127.0.0.1:1; } }\n", Path::new(NGINX)).await.unwrap();
-    let err = validate_text("events {}\nhttp {\n  server { lisen 80; }\n}\n", Path::new(NGINX)).await.unwrap_err();
+    validate_text(
+        "events {}\nhttp { server { listen 127.0.0.1:1; } }\n",
+        Path::new(NGINX),
+    )
+    .await
+    .unwrap();
+    let err = validate_text(
+        "events {}\nhttp {\n  server { lisen 80; }\n}\n",
+        Path::new(NGINX),
+    )
+    .await
+    .unwrap_err();
     let Error::Nginx(e) = err else { panic!() };
     assert!(e.message.contains("unknown directive \"lisen\""), "{e:?}");
     assert_eq!(e.file.as_deref(), Some(Path::new("nginx.conf")));

@@ -27,6 +27,9 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
         ("app_events", app.clone(), false),
         ("get_yaml", with(json!({"kind": "Deployment"})), false),
         ("put_yaml", with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})), true),
+        ("log_sources", json!({"tenant": "alpha"}), false),
+        ("query_logs", json!({"tenant": "alpha", "query": {"selection": {"namespace": "alpha", "app": "shop", "pod": null, "container": null},
+            "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}), false),
     ]
 }
 
@@ -139,4 +142,45 @@ async fn the_live_socket_checks_before_upgrading() {
     let first = socket.next().await.expect("a first message").expect("readable");
     let text = first.into_text().unwrap();
     assert!(text.starts_with("{\"Snapshot\""), "{text}");
+}
+
+#[tokio::test]
+async fn the_log_socket_and_download_check_first() {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
+    let app = spawn_app().await.unwrap();
+    let query = "ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T11:00:00Z";
+    let socket = |tenant: &str, cookie: Option<&str>| {
+        let mut req = format!("ws://{}/ws/logs/{tenant}?{query}", app.addr).into_client_request().unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
+        }
+        async move {
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => 101,
+                Err(Error::Http(res)) => res.status().as_u16(),
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+    };
+    let download = |tenant: &str, cookie: Option<&str>| {
+        let mut req = reqwest::Client::new().get(app.url(&format!("/download/logs/{tenant}?{query}")));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    assert_eq!(socket("alpha", None).await, 401);
+    assert_eq!(download("alpha", None).await, 401);
+    assert_eq!(socket("alpha", bob.cookie()).await, 403);
+    assert_eq!(download("alpha", bob.cookie()).await, 403);
+    // through one's own tenant, another tenant's namespace is still refused
+    assert_eq!(socket("beta", bob.cookie()).await, 403);
+    assert_eq!(download("beta", bob.cookie()).await, 403);
+    // a viewer may read
+    assert_eq!(socket("alpha", vera.cookie()).await, 101);
+    assert_eq!(download("alpha", vera.cookie()).await, 200);
+    // a plain GET (no upgrade) is refused before anything else too
+    let plain = reqwest::Client::new().get(app.url(&format!("/ws/logs/alpha?{query}"))).header("cookie", bob.cookie().unwrap()).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::FORBIDDEN);
 }

@@ -268,8 +268,9 @@ mod tests {
         assert_eq!(runs[1].style, Style::default());
         assert_eq!(runs[2].style.inline(), "color:#ff8700;");
         assert_eq!(runs[4].style.fg, Some(Color::Rgb(1, 2, 3)));
-        assert_eq!(parse("\u{1b}[92mok\u{1b}]0;title\u{7}!")[0].style.class(), "ansi-fg-10");
-        assert_eq!(parse("\u{1b}[92mok\u{1b}]0;title\u{7}!")[1].text, "!");
+        let osc = parse("\u{1b}[92mok\u{1b}]0;title\u{7}!");
+        assert_eq!(osc.len(), 1);
+        assert_eq!((osc[0].text.as_str(), osc[0].style.class().as_str()), ("ok!", "ansi-fg-10"));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn TopBar() -> impl IntoView {
             </select>
             <nav class="nav">
                 {move || current_tenant.get().map(|tn| view! {
-                    <A href=format!("/t/{tn}")>{t("Workloads", "工作负载")}</A>
+                    <A href=format!("/t/{tn}") exact=true>{t("Workloads", "工作负载")}</A>
                     <A href=format!("/t/{tn}/logs") attr:data-testid="nav-logs">{t("Logs", "日志")}</A>
                 })}
             </nav>

@@ -70,7 +70,7 @@ impl LogSearch {
 
 fn first_line(s: &str) -> String {
     // regex errors draw a caret diagram over several lines; the last line says what is wrong.
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().trim_start_matches("error: ").to_string()
+    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().trim_start_matches("error: ").to_string()
 }
 
 /// One page of a time range.

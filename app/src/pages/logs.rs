@@ -260,19 +260,25 @@ pub fn LogsPage() -> impl IntoView {
                     <option value="/" disabled=true>{t("App…", "应用…")}</option>
                     {move || sources.get().unwrap_or_default().into_iter().map(|s| {
                         let v = format!("{}/{}", s.namespace, s.app);
-                        view! { <option value=v.clone()>{v.clone()}</option> }
+                        // NB: `selected` per option: the select's value alone is lost when its options arrive later.
+                        let (n, a) = (s.namespace.clone(), s.app.clone());
+                        view! { <option value=v.clone() prop:selected=move || ns.get() == n && app.get() == a>{v.clone()}</option> }
                     }).collect_view()}
                 </select>
                 <select data-testid="logs-pod" on:change=move |ev| { pod.set(event_target_value(&ev)); container.set(String::new()); } prop:value=move || pod.get()>
                     <option value="">{t("All pods (merged)", "全部容器组(合并)")}</option>
                     {move || current_source.get().map(|s| s.pods.into_iter().map(|p| {
                         let label = format!("{} · {}", p.name, p.status);
-                        view! { <option value=p.name.clone()>{label}</option> }
+                        let name = p.name.clone();
+                        view! { <option value=p.name.clone() prop:selected=move || pod.get() == name>{label}</option> }
                     }).collect_view())}
                 </select>
                 <select data-testid="logs-container" on:change=move |ev| container.set(event_target_value(&ev)) prop:value=move || container.get()>
                     <option value="">{t("All containers", "全部容器")}</option>
-                    {move || containers.get().into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                    {move || containers.get().into_iter().map(|c| {
+                        let name = c.clone();
+                        view! { <option value=c.clone() prop:selected=move || container.get() == name>{c.clone()}</option> }
+                    }).collect_view()}
                 </select>
                 <div class="segmented">
                     <button class:active=move || range.get() == "5m" data-testid="range-5m" on:click=preset("5m")>{t("5 min", "5 分钟")}</button>

@@ -6,7 +6,10 @@ pub(crate) fn state() -> DesiredState {
         generation: 1,
         cluster: ClusterSpec {
             name: "edge".into(),
-            listen: Listen { http: 8080, https: None },
+            listen: Listen {
+                http: 8080,
+                https: None,
+            },
             defaults: Defaults::default(),
             tenants: vec![],
             namespaces: vec!["shop".into()],
@@ -16,7 +19,11 @@ pub(crate) fn state() -> DesiredState {
                 name: "shop/web".into(),
                 host: "shop.example.com".into(),
                 path: "/".into(),
-                target: Target::Service { namespace: "shop".into(), name: "web".into(), port: 80 },
+                target: Target::Service {
+                    namespace: "shop".into(),
+                    name: "web".into(),
+                    port: 80,
+                },
                 directives: vec!["client_max_body_size 20m".into()],
                 tls: None,
             },
@@ -24,21 +31,42 @@ pub(crate) fn state() -> DesiredState {
                 name: "shop/legacy".into(),
                 host: "shop.example.com".into(),
                 path: "/billing".into(),
-                target: Target::External { name: "billing".into() },
+                target: Target::External {
+                    name: "billing".into(),
+                },
                 directives: vec![],
                 tls: None,
             },
         ],
         upstreams: vec![
-            Upstream::for_service("shop", "web", 80, vec![Peer::new("10.0.0.2:8080".parse().unwrap()), Peer::new("10.0.0.1:8080".parse().unwrap())]),
-            Upstream::external("billing", vec![Peer::new("192.168.1.10:9000".parse().unwrap())]),
-            Upstream::for_service("shop", "unused", 80, vec![Peer::new("10.0.0.9:80".parse().unwrap())]),
+            Upstream::for_service(
+                "shop",
+                "web",
+                80,
+                vec![
+                    Peer::new("10.0.0.2:8080".parse().unwrap()),
+                    Peer::new("10.0.0.1:8080".parse().unwrap()),
+                ],
+            ),
+            Upstream::external(
+                "billing",
+                vec![Peer::new("192.168.1.10:9000".parse().unwrap())],
+            ),
+            Upstream::for_service(
+                "shop",
+                "unused",
+                80,
+                vec![Peer::new("10.0.0.9:80".parse().unwrap())],
+            ),
         ],
     }
 }
 
 fn opts(mode: Mode) -> RenderOptions {
-    RenderOptions { mode, ..RenderOptions::detect(9000) }
+    RenderOptions {
+        mode,
+        ..RenderOptions::detect(9000)
+    }
 }
 
 #[test]
@@ -50,7 +78,10 @@ fn rendering_is_deterministic_whatever_the_input_order() {
     b.upstreams[2].peers.reverse();
     b.generation = 7;
     for mode in [Mode::Dynamic, Mode::Static] {
-        let (ra, rb) = (render(&a, &opts(mode)).unwrap(), render(&b, &opts(mode)).unwrap());
+        let (ra, rb) = (
+            render(&a, &opts(mode)).unwrap(),
+            render(&b, &opts(mode)).unwrap(),
+        );
         assert_eq!(ra.files, rb.files);
         assert_eq!(ra.sha256, rb.sha256);
         assert_eq!(ra.sha256, tree_sha(&ra.files));
@@ -61,11 +92,19 @@ fn rendering_is_deterministic_whatever_the_input_order() {
 fn peers_change_the_files_only_in_static_mode() {
     let a = state();
     let mut b = state();
-    b.upstreams[0].peers.push(Peer::new("10.0.0.3:8080".parse().unwrap()));
-    let (da, db) = (render(&a, &opts(Mode::Dynamic)).unwrap(), render(&b, &opts(Mode::Dynamic)).unwrap());
+    b.upstreams[0]
+        .peers
+        .push(Peer::new("10.0.0.3:8080".parse().unwrap()));
+    let (da, db) = (
+        render(&a, &opts(Mode::Dynamic)).unwrap(),
+        render(&b, &opts(Mode::Dynamic)).unwrap(),
+    );
     assert_eq!(da.sha256, db.sha256);
     assert_ne!(da.peers, db.peers);
-    let (sa, sb) = (render(&a, &opts(Mode::Static)).unwrap(), render(&b, &opts(Mode::Static)).unwrap());
+    let (sa, sb) = (
+        render(&a, &opts(Mode::Static)).unwrap(),
+        render(&b, &opts(Mode::Static)).unwrap(),
+    );
     assert_ne!(sa.sha256, sb.sha256);
     assert!(sb.files[Path::new("upstreams.conf")].contains("server 10.0.0.3:8080;"));
 }
@@ -94,7 +133,10 @@ fn route_directives_land_in_their_location() {
 fn injection_and_conflicts_are_refused() {
     let mut s = state();
     s.routes[0].directives = vec!["client_max_body_size 1m; include /etc/shadow".into()];
-    assert!(matches!(render(&s, &opts(Mode::Dynamic)), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        render(&s, &opts(Mode::Dynamic)),
+        Err(Error::Invalid { .. })
+    ));
     let mut s = state();
     s.routes[1].path = "/".into();
     let err = render(&s, &opts(Mode::Dynamic)).unwrap_err().to_string();

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ngx::{
-    AgentConfig, ClusterSpec, ConvergerConfig, Defaults, DesiredState, Listen, Mode, NginxPaths, NginxProcess, Peer,
-    RenderOptions, Route, Target, Upstream,
+    AgentConfig, ClusterSpec, ConvergerConfig, Defaults, DesiredState, Listen, Mode, NginxPaths,
+    NginxProcess, Peer, RenderOptions, Route, Target, Upstream,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -39,12 +39,16 @@ impl Backend {
 
 /// Starts a backend on `127.0.0.<host>` and a free port.
 pub async fn backend(host: u8, name: &str) -> Backend {
-    let listener = TcpListener::bind((Ipv4Addr::new(127, 0, 0, host), 0)).await.expect("bind backend");
+    let listener = TcpListener::bind((Ipv4Addr::new(127, 0, 0, host), 0))
+        .await
+        .expect("bind backend");
     let addr = listener.local_addr().unwrap();
     let body = name.to_string();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { continue };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::with_capacity(1024);
@@ -62,7 +66,8 @@ pub async fn backend(host: u8, name: &str) -> Backend {
                     };
                     let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
                     buf.drain(..end);
-                    let close = head.starts_with("get") && head.contains("http/1.0") || head.contains("connection: close");
+                    let close = head.starts_with("get") && head.contains("http/1.0")
+                        || head.contains("connection: close");
                     let resp = format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{}",
                         body.len(),
@@ -76,12 +81,20 @@ pub async fn backend(host: u8, name: &str) -> Backend {
             });
         }
     });
-    Backend { addr, name: name.to_string(), task }
+    Backend {
+        addr,
+        name: name.to_string(),
+        task,
+    }
 }
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `f` until it yields `Some` or the deadline passes.
@@ -95,7 +108,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -111,9 +127,15 @@ pub struct Node {
 
 impl Node {
     pub fn new(mode: Mode) -> Node {
-        let dir = tempfile::Builder::new().prefix("wharf-ngx-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("wharf-ngx-test-")
+            .tempdir()
+            .unwrap();
         // Workers run as `nobody` when the tests run as root: let them in.
-        let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        let _ = std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
         let paths = NginxPaths::new(NGINX, dir.path().join("prefix"), dir.path().join("conf"));
         let mut opts = RenderOptions::detect(free_port());
         if mode == Mode::Dynamic {
@@ -124,7 +146,13 @@ impl Node {
         opts.listen_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
         opts.shared_dict_size = "4m".into();
         let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        Node { dir, paths, opts, http, nginx: None }
+        Node {
+            dir,
+            paths,
+            opts,
+            http,
+            nginx: None,
+        }
     }
 
     pub fn converger_config(&self) -> ConvergerConfig {
@@ -141,7 +169,9 @@ impl Node {
 
     /// Starts nginx on the installed release.
     pub async fn start_nginx(&mut self) {
-        let p = NginxProcess::start(&self.paths, self.control(), Duration::from_secs(10)).await.expect("start nginx");
+        let p = NginxProcess::start(&self.paths, self.control(), Duration::from_secs(10))
+            .await
+            .expect("start nginx");
         self.nginx = Some(p);
     }
 
@@ -155,8 +185,14 @@ impl Node {
             generation: 1,
             cluster: ClusterSpec {
                 name: "test".into(),
-                listen: Listen { http: self.http.port(), https: None },
-                defaults: Defaults { upstream_keepalive: 8, ..Defaults::default() },
+                listen: Listen {
+                    http: self.http.port(),
+                    https: None,
+                },
+                defaults: Defaults {
+                    upstream_keepalive: 8,
+                    ..Defaults::default()
+                },
                 tenants: vec![],
                 namespaces: vec![],
             },
@@ -167,7 +203,10 @@ impl Node {
 
     /// GET through nginx: `(status, body)`, or `None` if nginx did not answer.
     pub async fn hit(&self, host: &str, path: &str) -> Option<(u16, String)> {
-        ngx::http::get(self.http, host, path).await.ok().map(|r| (r.status, r.body))
+        ngx::http::get(self.http, host, path)
+            .await
+            .ok()
+            .map(|r| (r.status, r.body))
     }
 
     pub fn live_file(&self, rel: &str) -> std::path::PathBuf {
@@ -175,7 +214,9 @@ impl Node {
     }
 
     pub fn releases(&self) -> usize {
-        std::fs::read_dir(self.paths.releases()).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(self.paths.releases())
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     pub fn conf_dir(&self) -> &Path {
@@ -188,7 +229,11 @@ pub fn route(name: &str, host: &str, path: &str, svc: &str) -> Route {
         name: name.into(),
         host: host.into(),
         path: path.into(),
-        target: Target::Service { namespace: "shop".into(), name: svc.into(), port: 80 },
+        target: Target::Service {
+            namespace: "shop".into(),
+            name: svc.into(),
+            port: 80,
+        },
         directives: vec![],
         tls: None,
     }

@@ -127,7 +127,7 @@ pub fn query_of(ns: &str, pod: Option<String>, container: Option<String>, from: 
         return Err(CliError::Usage(format!("--from ({from}) is after --to ({to})")));
     }
     if let Some(re) = &grep {
-        regex::bytes::Regex::new(re).map_err(|e| CliError::Usage(format!("--grep: invalid regular expression {re:?}: {}", e.to_string().lines().last().unwrap_or_default().trim())))?;
+        regex::bytes::Regex::new(re).map_err(|e| CliError::Usage(format!("--grep: invalid regular expression {re:?}: {}", e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: "))))?;
     }
     let mut selector = StreamSelector::namespaces([ns]);
     selector.pod = pod;
