@@ -32,6 +32,8 @@ e2e:
 bench:
 	cargo bench -p wharf-sim --bench scale
 	cargo bench -p wharf-logstore --bench window
+	cargo bench -p wharf-tests --bench console_scale
+	cargo bench -p wharf-ngx --bench reload
 
 clean-demo:
 	rm -rf .wharf/demo
