@@ -53,4 +53,10 @@ if [ -f "$here/end2end/package.json" ]; then
     (cd "$here/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && touch node_modules/.installed)
   fi
 fi
+# The browser libraries the console serves (xterm.js for the web terminal), pinned in
+# frontend/package-lock.json; Trunk copies them into dist/.
+if [ ! -d "$here/frontend/node_modules/xterm" ] || [ "$here/frontend/package-lock.json" -nt "$here/frontend/node_modules/.installed" ]; then
+  log "installing the console's browser libraries (xterm.js)"
+  (cd "$here/frontend" && npm ci --no-audit --no-fund && touch node_modules/.installed)
+fi
 log "tools ready"

@@ -3,14 +3,17 @@
 //! and with `ssr` into the `wharf` server, which serves the server functions.
 //!
 //! Find a feature by its folder: `auth/` (login, sessions, the tenant check),
-//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `pages/` (one module per page), `components/`.
+//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `terminal/` (the web terminal's protocol and audit), `monitoring/` (dashboards, alert rules, alerts), `nginx/` (NgFront: nginx clusters), `pages/` (one module per page), `components/`.
 
 pub mod auth;
 pub mod components;
 pub mod error;
 pub mod i18n;
 pub mod logs;
+pub mod monitoring;
+pub mod nginx;
 pub mod pages;
+pub mod terminal;
 pub mod time;
 pub mod workloads;
 
@@ -52,6 +55,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant/deploy") view=pages::deploy::DeployPage/>
                     <Route path=path!("/t/:tenant/apps/:ns/:name") view=pages::app_detail::AppPage/>
                     <Route path=path!("/t/:tenant/logs") view=pages::logs::LogsPage/>
+                    <Route path=path!("/t/:tenant/terminal") view=pages::terminal::TerminalPage/>
+                    <Route path=path!("/t/:tenant/monitoring") view=pages::monitoring::MonitoringPage/>
+                    <Route path=path!("/t/:tenant/alerts") view=pages::alerts::AlertsPage/>
+                    <Route path=path!("/t/:tenant/nginx") view=pages::nginx::NginxPage/>
                 </ParentRoute>
             </Routes>
         </Router>

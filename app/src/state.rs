@@ -3,7 +3,7 @@
 //! (WebSockets, downloads).
 
 use crate::auth::ssr::SessionKey;
-use crds::{Tenant, User};
+use crds::{NginxCluster, NginxRoute, NginxUpstream, Tenant, User};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -15,11 +15,15 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// Mark cookies `Secure` (the console is served over TLS, directly or behind a proxy).
     pub secure_cookies: bool,
+    /// The nginx binary the console validates candidate configs with (`nginx -t`).
+    pub nginx_bin: std::path::PathBuf,
+    /// Prometheus, Alertmanager and the alert rule files (all unset: monitoring is off).
+    pub monitoring: crate::monitoring::ssr::MonitoringSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false }
+        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default() }
     }
 }
 
@@ -32,6 +36,10 @@ pub struct Cache {
     pub deployments: Store<Deployment>,
     pub pods: Store<Pod>,
     pub services: Store<Service>,
+    /// nginx clusters, routes and external upstreams (the NgFront page).
+    pub nginx_clusters: Store<NginxCluster>,
+    pub nginx_routes: Store<NginxRoute>,
+    pub nginx_upstreams: Store<NginxUpstream>,
     /// Bumped on every watched change; live views wait on it.
     pub changed: tokio::sync::watch::Receiver<u64>,
 }
@@ -57,6 +65,9 @@ impl Cache {
             deployments: store().0,
             pods,
             services: store().0,
+            nginx_clusters: store().0,
+            nginx_routes: store().0,
+            nginx_upstreams: store().0,
             changed: tokio::sync::watch::channel(0).1,
         }
     }
@@ -73,6 +84,8 @@ pub struct AppState {
     pub dummy_hash: String,
     /// The log store the collector fills and the log viewer reads (see `crate::logs`).
     pub logs: logstore::Store,
+    /// Alerts received from Alertmanager and the HTTP client for Prometheus.
+    pub monitoring: crate::monitoring::ssr::Monitoring,
 }
 
 impl AppState {

@@ -3,9 +3,11 @@
 //!
 //! One module per resource; [`all`] lists every definition the server installs at start.
 
+pub mod nginx;
 pub mod tenant;
 pub mod user;
 
+pub use nginx::{NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
 pub use tenant::{Tenant, TenantSpec};
 pub use user::{Membership, Role, User, UserSpec};
 
@@ -20,7 +22,7 @@ pub const SYSTEM_NAMESPACE: &str = "wharf-system";
 
 /// Every custom resource definition Wharf needs, ready to be applied.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Tenant::crd(), User::crd()]
+    vec![Tenant::crd(), User::crd(), NginxCluster::crd(), NginxRoute::crd(), NginxUpstream::crd()]
 }
 
 #[cfg(test)]
@@ -30,7 +32,7 @@ mod tests {
     #[test]
     fn definitions_are_named_after_their_plural_and_group() {
         let names: Vec<String> = all().into_iter().filter_map(|c| c.metadata.name).collect();
-        assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev"]);
+        assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev", "nginxclusters.wharf.dev", "nginxroutes.wharf.dev", "nginxupstreams.wharf.dev"]);
     }
 
     /// `deploy/crds.yaml` is generated from these types; this keeps it from drifting.
@@ -56,7 +58,8 @@ mod tests {
             let yaml = serde_yaml::to_string(&crd).expect("serialize");
             let back: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("parse");
             assert_eq!(back.spec.group, GROUP);
-            assert_eq!(back.spec.scope, "Cluster");
+            let namespaced = ["nginxroutes.wharf.dev", "nginxupstreams.wharf.dev"].contains(&back.metadata.name.as_deref().unwrap_or_default());
+            assert_eq!(back.spec.scope, if namespaced { "Namespaced" } else { "Cluster" });
         }
     }
 }

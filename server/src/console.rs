@@ -50,9 +50,13 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         .route("/ws/workloads/{tenant}", get(live::workloads))
         .route("/ws/logs/{tenant}", get(crate::logs::socket::follow))
         .route("/download/logs/{tenant}", get(crate::logs::download::download))
+        .route("/download/nginx/{tenant}/{cluster}/{node}", get(crate::nginx::download::download))
+        .route("/hooks/alertmanager", post(crate::monitoring::webhook::alertmanager))
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // NB: after the body limit: uploads stream their body and have their own (larger) limit.
+        .merge(crate::terminal::routes(crate::terminal::TerminalSettings::from_env()))
         .fallback_service(ServeDir::new(site_dir).fallback(index))
         .with_state(state)
 }
@@ -92,6 +96,6 @@ pub async fn prepare_with_logs(
     let dummy_hash = tokio::task::spawn_blocking(|| wharf_app::auth::ssr::hash_password("not a password"))
         .await?
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs };
+    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs, monitoring: Default::default() };
     Ok((state, handles))
 }

@@ -6,6 +6,9 @@
 //! * `console`   — the axum router: server functions, WebSockets, the single-page app
 //! * `live`      — the live workloads WebSocket
 //! * `logs`      — the log collector, the follow socket, the download, `wharf logs …`
+//! * `terminal`  — the web terminal: exec socket, file transfer through tar, audit trail
+//! * `nginx`     — `wharf ng-agent` (watchers → `ngx`), the node config download, the demo's nginx nodes
+//! * `monitoring` — Prometheus and Alertmanager for the demo and tests, the Alertmanager webhook
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
 
 pub mod bootstrap;
@@ -13,4 +16,7 @@ pub mod console;
 pub mod demo;
 pub mod live;
 pub mod logs;
+pub mod monitoring;
+pub mod nginx;
+pub mod terminal;
 pub mod watchers;

@@ -4,6 +4,7 @@
 //! * `wharf serve` — the console against a real cluster (kubeconfig or in-cluster config)
 //! * `wharf sim`   — the demo cluster alone, writing a kubeconfig for kubectl
 //! * `wharf logs`  — query a log store, ingest kubelet CRI log files into one
+//! * `wharf ng-agent` — keep one nginx server in step with an `NginxCluster`
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +55,17 @@ enum Command {
         /// The log store's folder: the collector writes every container's log there.
         #[arg(long, env = "WHARF_LOGS_DIR", default_value = ".wharf/logs")]
         logs: PathBuf,
+        /// Prometheus for dashboards and alert rules (e.g. http://prometheus:9090).
+        #[arg(long, env = "WHARF_PROMETHEUS_URL")]
+        prometheus_url: Option<String>,
+        #[arg(long, env = "WHARF_ALERTMANAGER_URL")]
+        alertmanager_url: Option<String>,
+        /// Where the console writes one rule file per app; Prometheus must load `<dir>/*.rules.yml`.
+        #[arg(long, env = "WHARF_RULES_DIR")]
+        rules_dir: Option<PathBuf>,
+        /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.
+        #[arg(long, env = "WHARF_ALERT_WEBHOOK_TOKEN", hide_env_values = true)]
+        webhook_token: Option<String>,
     },
     /// Run the demo cluster alone.
     Sim {
@@ -66,6 +78,37 @@ enum Command {
         /// Keep state in memory only.
         #[arg(long)]
         ephemeral: bool,
+    },
+    /// Keep one nginx server in step with an NginxCluster (run one beside every nginx).
+    NgAgent {
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// The NginxCluster this node belongs to.
+        #[arg(long)]
+        cluster: String,
+        /// This node's name in the cluster's status.
+        #[arg(long)]
+        node: String,
+        /// Where releases and the `current` link live; nginx runs with -c <conf-dir>/current/nginx.conf.
+        #[arg(long)]
+        conf_dir: PathBuf,
+        #[arg(long, default_value = "/usr/sbin/nginx")]
+        nginx: PathBuf,
+        /// nginx's -p (logs, pid, temp); default <conf-dir>/runtime.
+        #[arg(long)]
+        prefix: Option<PathBuf>,
+        /// The local control server's port (config sha, dynamic upstreams).
+        #[arg(long, default_value_t = 18080)]
+        control_port: u16,
+        /// Override the cluster's HTTP port on this node.
+        #[arg(long)]
+        http_port: Option<u16>,
+        #[arg(long, default_value_t = 10)]
+        heartbeat_secs: u64,
+        /// Also run the nginx master (foreground, stopped with the agent) instead of
+        /// following one that systemd runs.
+        #[arg(long)]
+        start_nginx: bool,
     },
     /// Operators' commands on a log store.
     Logs {
@@ -117,6 +160,8 @@ async fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
         Command::Demo { listen, data, site_dir, fresh, logs } => {
+            let nginx_bin = PathBuf::from("/usr/sbin/nginx");
+            server::nginx::demo::stop_leftovers(&data, &nginx_bin).await;
             if fresh && data.exists() {
                 std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
             }
@@ -124,18 +169,41 @@ async fn main() -> Result<()> {
             server::bootstrap::install_crds(&client).await?;
             server::demo::seed::identities(&client).await?;
             server::demo::seed::apps(&client).await?;
+            server::demo::seed::nginx(&client).await?;
+            let nginx_client = client.clone();
             let store = open_logs(&logs.unwrap_or_else(|| data.join("logs")))?;
-            let (state, mut tasks) = server::console::prepare_with_logs(client, Settings::default(), store.clone()).await?;
+            // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
+            let webhook_host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
+            let monitoring = server::monitoring::StackConfig::local(&data.join("monitoring"), &_cluster.kubeconfig_yaml(), webhook_host)?;
+            let settings = Settings { monitoring: monitoring.settings(), ..Settings::default() };
+            let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
             let (addr, console) = server::console::start(state, site_dir, listen).await?;
+            let mut stack = server::monitoring::Stack::start(monitoring).await.context("starting Prometheus and Alertmanager")?;
+            println!("  Prometheus:  http://{}   Alertmanager: http://{}", stack.config.prometheus_addr, stack.config.alertmanager_addr);
+            // NB: the children die with the task (kill_on_drop) when the demo stops
+            tasks.push(tokio::spawn(async move {
+                let why = stack.exited().await;
+                tracing::error!("{why}");
+            }));
+            let nginx = server::nginx::demo::start(&nginx_client, &data, &nginx_bin, std::time::Duration::from_secs(2)).await?;
             println!("{}", server::demo::banner(addr, &kubeconfig));
+            println!("{}", nginx.banner());
             let outcome = supervise(console, tasks).await;
+            nginx.stop().await;
             flush_logs(store).await;
             outcome
         }
-        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs } => {
+        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token } => {
             let client = client_for(kubeconfig).await?;
-            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies };
+            let monitoring = wharf_app::monitoring::ssr::MonitoringSettings {
+                prometheus_url,
+                alertmanager_url,
+                rules_dir,
+                promtool: None,
+                webhook_token: webhook_token.map(wharf_app::monitoring::ssr::Token::new),
+            };
+            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, ..Settings::default() };
             let store = open_logs(&logs)?;
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
@@ -153,6 +221,27 @@ async fn main() -> Result<()> {
             }
             Err(server::logs::cli::CliError::Failed(e)) => Err(e),
         },
+        Command::NgAgent { kubeconfig, cluster, node, conf_dir, nginx, prefix, control_port, http_port, heartbeat_secs, start_nginx } => {
+            let client = client_for(kubeconfig).await?;
+            let paths = ngx::NginxPaths::new(&nginx, prefix.unwrap_or_else(|| conf_dir.join("runtime")), &conf_dir);
+            let mut opts = ngx::RenderOptions::detect(control_port);
+            opts.http_port = http_port;
+            let mut cfg = server::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
+            cfg.heartbeat = std::time::Duration::from_secs(heartbeat_secs.max(1));
+            let mut agent = server::nginx::agent::NodeAgent::start(client, cfg).await?;
+            tracing::info!(%cluster, %node, mode = ?agent.engine.status().mode, "ng-agent running");
+            let _nginx = if start_nginx {
+                agent.first_apply(std::time::Duration::from_secs(60)).await?;
+                let probe = SocketAddr::from(([127, 0, 0, 1], control_port));
+                Some(ngx::NginxProcess::start(&paths, probe, std::time::Duration::from_secs(10)).await.context("starting nginx")?)
+            } else {
+                None
+            };
+            tokio::select! {
+                _ = agent.stopped() => anyhow::bail!("the agent stopped unexpectedly"),
+                _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
+            }
+        }
         Command::Sim { listen, data, kubeconfig_out, ephemeral } => {
             let cluster = sim::start(sim::SimConfig {
                 listen,

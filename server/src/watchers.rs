@@ -1,4 +1,5 @@
-//! The reflectors every page reads from: tenants, users, deployments, pods, services. Each is
+//! The reflectors every page reads from: tenants, users, deployments, pods, services, nginx
+//! clusters, routes and upstreams. Each is
 //! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
 //! bumps `Cache::changed`, which the live views wait on.
 
@@ -44,8 +45,11 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), tx.clone());
     let (deployments, t3) = reflect(Api::all(client.clone()), tx.clone());
     let (pods, t4) = reflect(Api::all(client.clone()), tx.clone());
-    let (services, t5) = reflect(Api::all(client.clone()), tx);
-    (Cache { tenants, users, deployments, pods, services, changed: rx }, vec![t1, t2, t3, t4, t5])
+    let (services, t5) = reflect(Api::all(client.clone()), tx.clone());
+    let (nginx_clusters, t6) = reflect(Api::<crds::NginxCluster>::all(client.clone()), tx.clone());
+    let (nginx_routes, t7) = reflect(Api::<crds::NginxRoute>::all(client.clone()), tx.clone());
+    let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), tx);
+    (Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, changed: rx }, vec![t1, t2, t3, t4, t5, t6, t7, t8])
 }
 
 /// Waits until every store has its first full list.
@@ -55,5 +59,8 @@ pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped>
     cache.deployments.wait_until_ready().await?;
     cache.pods.wait_until_ready().await?;
     cache.services.wait_until_ready().await?;
+    cache.nginx_clusters.wait_until_ready().await?;
+    cache.nginx_routes.wait_until_ready().await?;
+    cache.nginx_upstreams.wait_until_ready().await?;
     Ok(())
 }

@@ -25,6 +25,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> Result<TestApp> {
+    spawn_app_with(Default::default(), "127.0.0.1:0".parse()?).await
+}
+
+/// [`spawn_app`] with the given settings (e.g. monitoring) and console address.
+pub async fn spawn_app_with(settings: wharf_app::state::Settings, listen: SocketAddr) -> Result<TestApp> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cluster = sim::start(sim::SimConfig { listen: "127.0.0.1:0".parse()?, data_dir: None, kubeconfig_out: None, nodes: 2 }).await?;
     let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
@@ -32,11 +37,11 @@ pub async fn spawn_app() -> Result<TestApp> {
     server::demo::seed::identities(&kube).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
-    let (state, _watchers) = server::console::prepare_with_logs(kube.clone(), Default::default(), logs).await?;
+    let (state, _watchers) = server::console::prepare_with_logs(kube.clone(), settings, logs).await?;
     let collector = server::logs::collector::spawn(&state);
     let site = tempfile::tempdir()?;
     std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>")?;
-    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), "127.0.0.1:0".parse()?).await?;
+    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), listen).await?;
     Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
 }
 

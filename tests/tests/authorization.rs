@@ -30,6 +30,18 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
         ("log_sources", json!({"tenant": "alpha"}), false),
         ("query_logs", json!({"tenant": "alpha", "query": {"selection": {"namespace": "alpha", "app": "shop", "pod": null, "container": null},
             "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}), false),
+        // admins only: a viewer is refused like for a change
+        ("terminal_sessions", json!({"tenant": "alpha"}), true),
+        ("nginx_clusters", json!({"tenant": "alpha"}), false),
+        ("nginx_config", json!({"tenant": "alpha", "cluster": "alpha-edge"}), false),
+        ("nginx_drift", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), false),
+        ("validate_nginx_change", json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": []}}), true),
+        ("apply_nginx_change", json!({"tenant": "alpha", "change": {"kind": "RemoveExternal", "namespace": "alpha", "name": "legacy"}}), true),
+        ("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": {"App": {"namespace": "alpha", "name": "shop"}}, "minutes": 60}), false),
+        ("query_promql", json!({"tenant": "alpha", "query": "container_threads", "minutes": 60}), false),
+        ("alert_rules", app.clone(), false),
+        ("set_alert_rules", with(json!({"thresholds": {"threads": "100"}})), true),
+        ("list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null}), false),
     ]
 }
 
@@ -44,6 +56,45 @@ async fn deploy_shop(app: &TestApp) {
         "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
     let (status, body) = alice.call("deploy_app", json!({"tenant": "alpha", "form": form})).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
+    nginx_cluster_of_alpha(app).await;
+}
+
+/// An nginx cluster serving only alpha, with a node that has reported (what an agent writes).
+async fn nginx_cluster_of_alpha(app: &TestApp) {
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    let c: crds::NginxCluster = serde_json::from_value(json!({"apiVersion": "wharf.dev/v1alpha1", "kind": "NginxCluster",
+        "metadata": {"name": "alpha-edge"}, "spec": {"tenants": ["alpha"], "listen": {"http": 8081}}})).unwrap();
+    let clusters: Api<crds::NginxCluster> = Api::all(app.kube.clone());
+    clusters.create(&PostParams::default(), &c).await.unwrap();
+    let node = json!({"status": {"nodes": {"n1": {"heartbeat": chrono::Utc::now().to_rfc3339(), "heartbeatSeconds": 10}}}});
+    clusters.patch_status("alpha-edge", &PatchParams::default(), &Patch::Merge(&node)).await.unwrap();
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({"metadata": {"name": crds::nginx::node_configmap("alpha-edge", "n1"), "namespace": "wharf-system"},
+        "data": {"config": "# ==> nginx.conf <==\n", "drift.diff": ""}})).unwrap();
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(app.kube.clone(), "wharf-system").create(&PostParams::default(), &cm).await.unwrap();
+    wharf_tests::eventually(std::time::Duration::from_secs(20), "the console to see the nginx cluster", || async {
+        app.state.cache.nginx_clusters.state().iter().any(|c| c.status.as_ref().is_some_and(|s| s.nodes.contains_key("n1"))).then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_nginx_download_checks_first() {
+    let app = spawn_app().await.unwrap();
+    nginx_cluster_of_alpha(&app).await;
+    let get = |tenant: &str, cookie: Option<&str>| {
+        let mut req = reqwest::Client::new().get(app.url(&format!("/download/nginx/{tenant}/alpha-edge/n1")));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    assert_eq!(get("alpha", None).await, 401);
+    assert_eq!(get("alpha", bob.cookie()).await, 403);
+    // through one's own tenant, another tenant's cluster is not even visible
+    assert_eq!(get("beta", bob.cookie()).await, 404);
+    assert_eq!(get("alpha", vera.cookie()).await, 200);
 }
 
 #[tokio::test]
@@ -183,4 +234,38 @@ async fn the_log_socket_and_download_check_first() {
     // a plain GET (no upgrade) is refused before anything else too
     let plain = reqwest::Client::new().get(app.url(&format!("/ws/logs/alpha?{query}"))).header("cookie", bob.cookie().unwrap()).send().await.unwrap();
     assert_eq!(plain.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_terminal_socket_upload_and_download_check_first() {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
+    let app = spawn_app().await.unwrap();
+    let query = "ns=alpha&pod=shop-1&path=%2Ftmp%2Fx";
+    let socket = |tenant: &str, cookie: Option<&str>| {
+        let mut req = format!("ws://{}/ws/terminal/{tenant}?{query}", app.addr).into_client_request().unwrap();
+        if let Some(c) = cookie {
+            req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
+        }
+        async move {
+            match tokio_tungstenite::connect_async(req).await {
+                Ok(_) => 101,
+                Err(Error::Http(res)) => res.status().as_u16(),
+                Err(e) => panic!("unexpected: {e}"),
+            }
+        }
+    };
+    let http = |method: &str, what: &str, tenant: &str, cookie: Option<&str>| {
+        let url = app.url(&format!("/{what}/terminal/{tenant}?{query}"));
+        let mut req = if method == "POST" { reqwest::Client::new().post(url).body("x") } else { reqwest::Client::new().get(url) };
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    for (tenant, cookie, want) in [("alpha", None, 401), ("alpha", bob.cookie(), 403), ("beta", bob.cookie(), 403), ("alpha", vera.cookie(), 403)] {
+        assert_eq!(socket(tenant, cookie).await, want, "socket {tenant} {cookie:?}");
+        assert_eq!(http("POST", "upload", tenant, cookie).await, want, "upload {tenant} {cookie:?}");
+        assert_eq!(http("GET", "download", tenant, cookie).await, want, "download {tenant} {cookie:?}");
+    }
 }

@@ -3,8 +3,10 @@
 
 pub mod ansi;
 pub mod badges;
+pub mod chart;
 pub mod live;
 pub mod log_view;
 pub mod pod_table;
 pub mod prefs;
 pub mod shell;
+pub mod xterm;

@@ -91,6 +91,10 @@ fn TopBar() -> impl IntoView {
                 {move || current_tenant.get().map(|tn| view! {
                     <A href=format!("/t/{tn}") exact=true>{t("Workloads", "工作负载")}</A>
                     <A href=format!("/t/{tn}/logs") attr:data-testid="nav-logs">{t("Logs", "日志")}</A>
+                    <A href=format!("/t/{tn}/nginx") attr:data-testid="nav-nginx">{t("Nginx", "Nginx")}</A>
+                    <A href=format!("/t/{tn}/monitoring") attr:data-testid="nav-monitoring">{t("Monitoring", "监控")}</A>
+                    <A href=format!("/t/{tn}/alerts") attr:data-testid="nav-alerts">{t("Alerts", "告警")}</A>
+                    <A href=format!("/t/{tn}/terminal") attr:data-testid="nav-terminal">{t("Terminal", "终端")}</A>
                 })}
             </nav>
             <div class="spacer"></div>

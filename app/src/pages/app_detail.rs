@@ -93,6 +93,14 @@ pub fn AppPage() -> impl IntoView {
                 <A href=move || format!("/t/{}/logs?ns={}&app={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&name.get())) attr:class="button" attr:data-testid="app-logs">
                     {t("Logs", "日志")}
                 </A>
+                <A href=move || format!("/t/{}/monitoring?app={}/{}", tenant.get(), ns.get(), name.get()) attr:class="button" attr:data-testid="app-monitoring">
+                    {t("Monitoring", "监控")}
+                </A>
+                <Show when=move || can_change.get()>
+                    <A href=move || format!("/t/{}/terminal?ns={}&app={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&name.get())) attr:class="button" attr:data-testid="app-terminal">
+                        {t("Terminal", "终端")}
+                    </A>
+                </Show>
                 {move || app.get().map(|a| view! { <span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span> })}
             </div>
             {move || notice.get().map(|n| match n {
@@ -146,6 +154,7 @@ pub fn AppPage() -> impl IntoView {
                     <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new())
                         version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 </div>
+                <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
                 <Events tenant ns name/>
                 <YamlEditor tenant ns name can_change/>
             </Show>

@@ -39,6 +39,7 @@ pub fn DeployPage() -> impl IntoView {
     let cpu_limit = RwSignal::new(defaults.cpu_limit.clone());
     let memory_request = RwSignal::new(defaults.memory_request.clone());
     let memory_limit = RwSignal::new(defaults.memory_limit.clone());
+    let alerts = RwSignal::new(crate::monitoring::AlertThresholds::default());
     let errors = RwSignal::new(Vec::<String>::new());
     let busy = RwSignal::new(false);
     let navigate = use_navigate();
@@ -83,6 +84,7 @@ pub fn DeployPage() -> impl IntoView {
             cpu_limit: cpu_limit.get().trim().to_string(),
             memory_request: memory_request.get().trim().to_string(),
             memory_limit: memory_limit.get().trim().to_string(),
+            alerts: alerts.get(),
         };
         problems.extend(validate::deploy_form(&form));
         errors.set(problems.clone());
@@ -130,6 +132,21 @@ pub fn DeployPage() -> impl IntoView {
                 <label>{t("Environment (KEY=value, one per line)", "环境变量(每行 KEY=value)")}
                     <textarea data-testid="deploy-env" rows="4" bind:value=env></textarea>
                 </label>
+                <fieldset class="thresholds">
+                    <legend>{t("Alert when (empty: no alert)", "告警阈值(留空则不告警)")}</legend>
+                    <div class="row">
+                        <label>{t("CPU % of limit", "CPU 占上限 %")}<input data-testid="deploy-alert-cpu" placeholder="80"
+                            on:input=move |ev| alerts.update(|a| a.cpu_percent = event_target_value(&ev))/></label>
+                        <label>{t("Memory % of limit", "内存占上限 %")}<input data-testid="deploy-alert-memory" placeholder="90"
+                            on:input=move |ev| alerts.update(|a| a.memory_percent = event_target_value(&ev))/></label>
+                        <label>{t("Threads", "线程数")}<input data-testid="deploy-alert-threads" placeholder="500"
+                            on:input=move |ev| alerts.update(|a| a.threads = event_target_value(&ev))/></label>
+                        <label>{t("Sockets", "套接字数")}<input data-testid="deploy-alert-sockets" placeholder="1000"
+                            on:input=move |ev| alerts.update(|a| a.sockets = event_target_value(&ev))/></label>
+                        <label>{t("For", "持续")}<input data-testid="deploy-alert-duration" placeholder="1m"
+                            on:input=move |ev| alerts.update(|a| a.duration = event_target_value(&ev))/></label>
+                    </div>
+                </fieldset>
                 <Show when=move || !errors.with(Vec::is_empty)>
                     <ul class="banner error" data-testid="deploy-errors">
                         {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}

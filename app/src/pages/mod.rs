@@ -1,11 +1,15 @@
 //! One module per page a user would name.
 
+pub mod alerts;
 pub mod app_detail;
 pub mod deploy;
 pub mod home;
 pub mod login;
 pub mod logs;
+pub mod monitoring;
+pub mod nginx;
 pub mod not_found;
+pub mod terminal;
 pub mod workloads;
 
 /// Reads a route parameter as a reactive string ("" when absent).

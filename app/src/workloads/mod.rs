@@ -116,6 +116,9 @@ pub struct DeployForm {
     pub cpu_limit: String,
     pub memory_request: String,
     pub memory_limit: String,
+    /// Alert thresholds written into the app's Prometheus rule file (absent in older clients).
+    #[serde(default)]
+    pub alerts: crate::monitoring::AlertThresholds,
 }
 
 impl Default for DeployForm {
@@ -131,6 +134,7 @@ impl Default for DeployForm {
             cpu_limit: "500m".into(),
             memory_request: "128Mi".into(),
             memory_limit: "512Mi".into(),
+            alerts: Default::default(),
         }
     }
 }

@@ -224,6 +224,8 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
 pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> Result<(), AppError> {
     invalid(validate::deploy_form(&form))?;
     let api = deployments(state, scope, &form.namespace)?;
+    // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
+    let rules = if form.alerts.is_empty() { None } else { Some(state.settings.monitoring.rule_store()?) };
     let deployment = deployment_of(&form)?;
     match api.create(&PostParams::default(), &deployment).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {
@@ -247,6 +249,12 @@ pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> 
         }
     }
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");
+    if let (Some(rules), Ok(thresholds)) = (rules, form.alerts.parse()) {
+        rules
+            .apply(&state.monitoring.http, &form.namespace, &form.name, &thresholds)
+            .await
+            .map_err(|e| AppError::Invalid(format!("The app is deployed, but its alert thresholds were not applied: {e}")))?;
+    }
     Ok(())
 }
 

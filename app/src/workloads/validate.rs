@@ -152,6 +152,9 @@ pub fn deploy_form(form: &DeployForm) -> Vec<String> {
             check(Err(format!("environment variable '{k}' is given twice")));
         }
     }
+    if let Err(alerts) = form.alerts.parse() {
+        errors.extend(alerts);
+    }
     errors
 }
 

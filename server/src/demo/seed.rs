@@ -107,3 +107,38 @@ pub async fn apps(client: &Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// The demo's nginx cluster `edge` serving both tenants, and a route per seeded app (the
+/// apps listen on 80 and 8080). Run after [`apps`]; idempotent like the rest.
+pub async fn nginx(client: &Client) -> Result<()> {
+    use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
+    let cluster = NginxCluster::new(
+        crate::nginx::demo::CLUSTER,
+        NginxClusterSpec {
+            display_name: "Edge (shared)".into(),
+            tenants: vec!["alpha".into(), "beta".into()],
+            namespaces: vec![],
+            listen: NginxListen { http: 8081, https: None },
+            defaults: Default::default(),
+        },
+    );
+    create_missing(&Api::<NginxCluster>::all(client.clone()), &cluster).await?;
+    let routes = [("alpha", "shop-web", "shop.alpha.demo", 80), ("alpha", "orders", "orders.alpha.demo", 8080), ("beta", "billing", "billing.beta.demo", 8080)];
+    for (ns, name, host, port) in routes {
+        let mut r = NginxRoute::new(
+            name,
+            NginxRouteSpec {
+                cluster: crate::nginx::demo::CLUSTER.into(),
+                host: host.into(),
+                path: "/".into(),
+                service: Some(RouteService { name: name.into(), port }),
+                upstream: None,
+                directives: vec![],
+                tls_secret: None,
+            },
+        );
+        r.metadata.namespace = Some(ns.into());
+        create_missing(&Api::<NginxRoute>::namespaced(client.clone(), ns), &r).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! From custom resources to an `ngx::DesiredState`: the one translation both the agent
+//! (`server/src/nginx/agent.rs`, with the ready endpoints) and the console (validation and
+//! the config view, without them) use, so what the console checks is what nodes render.
+
+use crds::nginx::{NginxCluster, NginxRoute, NginxUpstream};
+use crds::Tenant;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+use ngx::{ClusterSpec, Defaults, DesiredState, Listen, Peer, Route, Target, Upstream};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// The objects a cluster's desired state is made of (each list may hold other clusters'
+/// and other namespaces' objects: they are filtered here).
+#[derive(Default, Clone)]
+pub struct Inputs {
+    pub tenants: Vec<Arc<Tenant>>,
+    pub routes: Vec<Arc<NginxRoute>>,
+    pub upstreams: Vec<Arc<NginxUpstream>>,
+    pub services: Vec<Arc<Service>>,
+    pub slices: Vec<Arc<EndpointSlice>>,
+}
+
+/// The label EndpointSlices carry to name their Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Namespaces the cluster serves: its tenants' and the ones it names.
+pub fn served_namespaces(cluster: &NginxCluster, tenants: &[Arc<Tenant>]) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = cluster.spec.namespaces.iter().cloned().collect();
+    for t in tenants {
+        if cluster.spec.tenants.iter().any(|n| *n == t.name_any()) {
+            out.extend(t.spec.namespaces.iter().cloned());
+        }
+    }
+    out
+}
+
+/// The nginx upstream name of an `NginxUpstream`: namespace and name joined by `_`, which
+/// neither may contain, so two namespaces never collide.
+pub fn external_name(namespace: &str, name: &str) -> String {
+    format!("{namespace}_{name}")
+}
+
+/// `namespace/name`: how routes are named in the rendered config and its errors.
+pub fn route_id(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn cluster_spec(cluster: &NginxCluster, namespaces: &BTreeSet<String>) -> ClusterSpec {
+    let d = &cluster.spec.defaults;
+    let base = Defaults::default();
+    ClusterSpec {
+        name: cluster.name_any(),
+        listen: Listen { http: cluster.spec.listen.http, https: cluster.spec.listen.https },
+        defaults: Defaults {
+            client_max_body_size: d.client_max_body_size.clone().unwrap_or(base.client_max_body_size),
+            proxy_connect_timeout_secs: d.proxy_connect_timeout_secs.unwrap_or(base.proxy_connect_timeout_secs),
+            proxy_read_timeout_secs: d.proxy_read_timeout_secs.unwrap_or(base.proxy_read_timeout_secs),
+            proxy_send_timeout_secs: d.proxy_send_timeout_secs.unwrap_or(base.proxy_send_timeout_secs),
+            upstream_keepalive: d.upstream_keepalive.unwrap_or(base.upstream_keepalive),
+            worker_connections: base.worker_connections,
+            access_log: d.access_log.unwrap_or(base.access_log),
+        },
+        tenants: cluster.spec.tenants.clone(),
+        namespaces: namespaces.iter().cloned().collect(),
+    }
+}
+
+/// The engine's route for a route object; `None` when it names neither a Service nor an upstream.
+pub fn route_of(r: &NginxRoute) -> Option<Route> {
+    let ns = r.namespace().unwrap_or_default();
+    let target = match (&r.spec.service, &r.spec.upstream) {
+        (Some(s), _) => Target::Service { namespace: ns.clone(), name: s.name.clone(), port: s.port },
+        (None, Some(u)) => Target::External { name: external_name(&ns, u) },
+        (None, None) => return None,
+    };
+    Some(Route {
+        name: route_id(&ns, &r.name_any()),
+        host: r.spec.host.clone(),
+        path: if r.spec.path.is_empty() { "/".into() } else { r.spec.path.clone() },
+        target,
+        directives: r.spec.directives.clone(),
+        // NB: TLS secrets are not synced to nodes yet; the route is served on HTTP.
+        tls: None,
+    })
+}
+
+/// Parses `ip:port` (IPv6 as `[ip]:port`); the error is a sentence for the console.
+pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse::<SocketAddr>().map_err(|_| format!("`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)"))
+}
+
+/// Ready endpoints of one Service port, as peers on the pods' target port.
+fn service_peers(ns: &str, name: &str, port: u16, services: &HashMap<(&str, &str), &Service>, slices: &HashMap<(String, String), Vec<&EndpointSlice>>) -> Vec<Peer> {
+    let Some(svc) = services.get(&(ns, name)) else { return Vec::new() };
+    let Some(sp) = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|ps| ps.iter().find(|p| p.port == i32::from(port))) else {
+        return Vec::new();
+    };
+    let port_name = sp.name.clone().unwrap_or_default();
+    let mut peers = BTreeSet::new();
+    for slice in slices.get(&(ns.to_string(), name.to_string())).into_iter().flatten() {
+        let Some(target) = slice.ports.iter().flatten().find(|p| p.name.clone().unwrap_or_default() == port_name).and_then(|p| p.port) else {
+            continue;
+        };
+        let Ok(target) = u16::try_from(target) else { continue };
+        for ep in &slice.endpoints {
+            if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                continue;
+            }
+            for a in &ep.addresses {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    peers.insert(Peer::new(SocketAddr::new(ip, target)));
+                }
+            }
+        }
+    }
+    peers.into_iter().collect()
+}
+
+/// The desired state of `cluster`: the routes of the namespaces it serves that name it,
+/// with the ready endpoints of their Services and the servers of their upstreams. Routes
+/// that point nowhere are left out; unparsable upstream servers are skipped (the console
+/// refuses them before they are stored).
+pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
+    let name = cluster.name_any();
+    let namespaces = served_namespaces(cluster, &inputs.tenants);
+    let serves = |o: &dyn Fn() -> (Option<String>, String)| {
+        let (ns, c) = o();
+        c == name && ns.is_some_and(|ns| namespaces.contains(&ns))
+    };
+    let mut routes: Vec<Route> = inputs.routes.iter().filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone()))).filter_map(|r| route_of(r)).collect();
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    let services: HashMap<(&str, &str), &Service> =
+        inputs.services.iter().filter_map(|s| Some(((s.metadata.namespace.as_deref()?, s.metadata.name.as_deref()?), s.as_ref()))).collect();
+    let mut slices: HashMap<(String, String), Vec<&EndpointSlice>> = HashMap::new();
+    for s in &inputs.slices {
+        if let (Some(ns), Some(svc)) = (s.namespace(), s.labels().get(SERVICE_NAME_LABEL)) {
+            slices.entry((ns, svc.clone())).or_default().push(s.as_ref());
+        }
+    }
+    let mut upstreams = Vec::new();
+    let mut seen = BTreeSet::new();
+    for r in &routes {
+        if let Target::Service { namespace, name, port } = &r.target {
+            if seen.insert(r.target.upstream_name()) {
+                upstreams.push(Upstream::for_service(namespace, name, *port, service_peers(namespace, name, *port, &services, &slices)));
+            }
+        }
+    }
+    for u in inputs.upstreams.iter().filter(|u| serves(&|| (u.namespace(), u.spec.cluster.clone()))) {
+        let peers = u.spec.servers.iter().filter_map(|s| parse_server(s).ok()).map(Peer::new).collect();
+        upstreams.push(Upstream::external(&external_name(&u.namespace().unwrap_or_default(), &u.name_any()), peers));
+    }
+    DesiredState {
+        generation: cluster.metadata.generation.and_then(|g| u64::try_from(g).ok()).unwrap_or(0),
+        cluster: cluster_spec(cluster, &namespaces),
+        routes,
+        upstreams,
+    }
+}

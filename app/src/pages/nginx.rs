@@ -1,0 +1,351 @@
+//! `/t/:tenant/nginx`: NgFront. The nginx clusters that serve the tenant, each node with its
+//! state (in sync, drifted, failing, stale); the routes and external upstreams of the
+//! tenant's namespaces, with their extra directives editable; every change checked with
+//! `nginx -t` on the server before it is stored; a cluster's generated config, highlighted;
+//! a node's files to download and its drift against the rendered config, unified or side by side.
+
+use super::param;
+use crate::i18n::t;
+use crate::nginx::{
+    apply_nginx_change, highlight, nginx_clusters, nginx_config, nginx_drift, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView, NginxChange, NodeState,
+    NodeView, RouteView, Validation,
+};
+use leptos::prelude::*;
+
+/// How often the list re-reads the clusters' status (agents report every few seconds).
+const REFRESH_MS: u64 = 3_000;
+
+fn state_badge(s: NodeState) -> (&'static str, &'static str) {
+    match s {
+        NodeState::InSync => ("badge ok", "in sync"),
+        NodeState::Drifted => ("badge busy", "drifted"),
+        NodeState::Failing => ("badge bad", "failing"),
+        NodeState::Stale => ("badge idle", "stale"),
+        NodeState::Pending => ("badge idle", "pending"),
+    }
+}
+
+fn lines_of(text: &str) -> Vec<String> {
+    text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// What a validation or apply said, with nginx's message and the lines it points at.
+#[component]
+fn ValidationView(result: RwSignal<Option<Result<Validation, String>>>) -> impl IntoView {
+    move || {
+        result.get().map(|r| match r {
+            Ok(v) if v.ok => view! { <div class="banner ok" data-testid="validation">{t("nginx -t: the configuration is valid.", "nginx -t：配置有效。")}</div> }.into_any(),
+            Ok(v) => {
+                let place = v.nginx.as_ref().and_then(|n| Some(format!("{}:{}", n.file.clone()?, n.line?))).unwrap_or_default();
+                let line = v.nginx.as_ref().and_then(|n| n.line);
+                view! {
+                    <div class="banner error" data-testid="validation">
+                        <div>{v.message.clone().unwrap_or_default()}</div>
+                        <div class="mono" data-testid="validation-place">{place}</div>
+                        <pre class="ng-excerpt">{v.excerpt.into_iter().map(|(n, text)| {
+                            let class = if Some(n) == line { "ng-line ng-bad" } else { "ng-line" };
+                            view! { <div class=class><span class="ng-num">{n}</span>{text}</div> }
+                        }).collect_view()}</pre>
+                    </div>
+                }
+                .into_any()
+            }
+            Err(e) => view! { <div class="banner error" data-testid="validation">{e}</div> }.into_any(),
+        })
+    }
+}
+
+#[component]
+fn ConfigText(text: String) -> impl IntoView {
+    view! {
+        <pre class="ng-config">{text.lines().enumerate().map(|(i, line)| view! {
+            <div class="ng-line"><span class="ng-num">{i + 1}</span>{highlight(line).into_iter().map(|(tok, s)| view! { <span class=tok.class()>{s}</span> }).collect_view()}</div>
+        }).collect_view()}</pre>
+    }
+}
+
+#[component]
+fn DriftPanel(drift: DriftView) -> impl IntoView {
+    let side = RwSignal::new(true);
+    let rows = side_by_side(&drift.diff);
+    let unified = drift.diff.clone();
+    let empty = drift.diff.is_empty();
+    view! {
+        <div class="card wide ng-drift" data-testid="drift">
+            <div class="page-head">
+                <h3>{t("Drift of ", "漂移：")}{drift.node.clone()}</h3>
+                <span class="mono muted">{format!("rendered {} · on disk {}", short(&drift.rendered_sha), short(&drift.on_disk_sha))}</span>
+                <div class="spacer"></div>
+                <button class:active=move || side.get() on:click=move |_| side.set(true)>{t("Side by side", "并排")}</button>
+                <button class:active=move || !side.get() on:click=move |_| side.set(false)>{t("Unified", "统一")}</button>
+            </div>
+            {empty.then(|| view! { <p class="muted">{t("No drift: the node's files are the rendered ones.", "无漂移：节点文件与生成的配置一致。")}</p> })}
+            <Show when=move || side.get() fallback={
+                let unified = unified.clone();
+                move || view! { <pre class="ng-config" data-testid="drift-unified">{unified.lines().map(|l| {
+                    let class = if l.starts_with('+') { "ng-line ng-add" } else if l.starts_with('-') { "ng-line ng-del" } else { "ng-line" };
+                    view! { <div class=class>{l.to_string()}</div> }
+                }).collect_view()}</pre> }
+            }>
+                <table class="ng-side" data-testid="drift-side">
+                    <tr><th colspan="2">{t("rendered", "生成的")}</th><th colspan="2">{t("on the node", "节点上")}</th></tr>
+                    {rows.clone().into_iter().map(|r| {
+                        let cell = |c: Option<(u32, String)>| match c {
+                            Some((n, text)) => view! { <td class="ng-num">{(n > 0).then_some(n)}</td><td class="mono">{text}</td> }.into_any(),
+                            None => view! { <td class="ng-num"></td><td></td> }.into_any(),
+                        };
+                        view! { <tr class=format!("ng-{}", r.kind)>{cell(r.left)}{cell(r.right)}</tr> }
+                    }).collect_view()}
+                </table>
+            </Show>
+        </div>
+    }
+}
+
+fn short(sha: &Option<String>) -> String {
+    sha.as_deref().map(|s| s.chars().take(12).collect()).unwrap_or_else(|| "—".into())
+}
+
+#[component]
+pub fn NginxPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let clusters = RwSignal::new(None::<Vec<ClusterView>>);
+    let error = RwSignal::new(None::<String>);
+    let refresh = RwSignal::new(0u32);
+    let selected = RwSignal::new(String::new());
+    let config = RwSignal::new(None::<ConfigView>);
+    let drift = RwSignal::new(None::<DriftView>);
+    // The route editor.
+    let editing = RwSignal::new(None::<RouteView>);
+    let directives = RwSignal::new(String::new());
+    let edit_result = RwSignal::new(None::<Result<Validation, String>>);
+    // The external upstream form.
+    let ext_ns = RwSignal::new(String::new());
+    let ext_name = RwSignal::new(String::new());
+    let ext_host = RwSignal::new(String::new());
+    let ext_path = RwSignal::new("/".to_string());
+    let ext_servers = RwSignal::new(String::new());
+    let ext_directives = RwSignal::new(String::new());
+    let ext_result = RwSignal::new(None::<Result<Validation, String>>);
+    let busy = RwSignal::new(false);
+
+    Effect::new(move |_| {
+        let (tn, _) = (tenant.get(), refresh.get());
+        leptos::task::spawn_local(async move {
+            match nginx_clusters(tn).await {
+                Ok(cs) => {
+                    if selected.get_untracked().is_empty() || !cs.iter().any(|c| c.name == selected.get_untracked()) {
+                        if let Some(first) = cs.first() {
+                            selected.set(first.name.clone());
+                        }
+                    }
+                    error.set(None);
+                    clusters.set(Some(cs));
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    });
+    if let Ok(handle) = set_interval_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)) {
+        on_cleanup(move || handle.clear());
+    }
+    let current = Memo::new(move |_| clusters.with(|cs| cs.as_ref().and_then(|cs| cs.iter().find(|c| c.name == selected.get()).cloned())));
+    Effect::new(move |_| {
+        if let Some(c) = current.get() {
+            if ext_ns.get_untracked().is_empty() || !c.namespaces.contains(&ext_ns.get_untracked()) {
+                ext_ns.set(c.namespaces.first().cloned().unwrap_or_default());
+            }
+        }
+    });
+
+    let show_config = move |_| {
+        let (tn, c) = (tenant.get_untracked(), selected.get_untracked());
+        leptos::task::spawn_local(async move {
+            match nginx_config(tn, c).await {
+                Ok(v) => config.set(Some(v)),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    let show_drift = move |c: String, node: String| {
+        let tn = tenant.get_untracked();
+        leptos::task::spawn_local(async move {
+            match nginx_drift(tn, c, node).await {
+                Ok(v) => drift.set(Some(v)),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+    // Validate (apply = false) or validate-and-store (apply = true).
+    let run = move |change: NginxChange, apply: bool, into: RwSignal<Option<Result<Validation, String>>>| {
+        let tn = tenant.get_untracked();
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = if apply { apply_nginx_change(tn, change).await } else { validate_nginx_change(tn, change).await };
+            busy.set(false);
+            let ok = matches!(&answer, Ok(v) if v.ok);
+            into.set(Some(answer.map_err(|e| e.to_string())));
+            if apply && ok {
+                refresh.update(|n| *n += 1);
+            }
+        });
+    };
+    let edit_change = move || {
+        editing.get_untracked().map(|r| NginxChange::SetDirectives { namespace: r.namespace, route: r.name, directives: lines_of(&directives.get_untracked()) })
+    };
+    let ext_change = move || NginxChange::AddExternal {
+        cluster: selected.get_untracked(),
+        namespace: ext_ns.get_untracked(),
+        name: ext_name.get_untracked().trim().to_string(),
+        host: ext_host.get_untracked(),
+        path: ext_path.get_untracked(),
+        servers: ext_servers.get_untracked().split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        directives: lines_of(&ext_directives.get_untracked()),
+    };
+
+    let node_row = move |cluster: String, n: NodeView, whole: bool| {
+        let (class, label) = state_badge(n.state);
+        let tn = tenant.get_untracked();
+        let href = format!("/download/nginx/{tn}/{cluster}/{}", n.name);
+        let name = n.name.clone();
+        let err = n.last_error.clone().map(|e| {
+            let place = e.nginx.as_ref().and_then(|m| Some(format!(" ({}:{})", m.file.clone()?, m.line?))).unwrap_or_default();
+            format!("{}{place}", e.message)
+        });
+        view! {
+            <tr data-testid=format!("node-{}", n.name)>
+                <td class="mono">{n.name.clone()}</td>
+                <td><span class=class data-testid=format!("node-state-{}", n.name)>{label}</span></td>
+                <td>{n.mode.clone().unwrap_or_default()}</td>
+                <td class="mono">{short(&n.rendered_sha)}</td>
+                <td class="mono">{short(&n.on_disk_sha)}</td>
+                <td>{n.reload_count}</td>
+                <td class="muted">{n.heartbeat.clone().unwrap_or_default()}</td>
+                <td class="ng-err">{err}</td>
+                <td>{whole.then(|| view! {
+                    <a class="button" href=href.clone() download="" data-testid=format!("download-{name}")>{t("Download", "下载")}</a>
+                    " "
+                    <button data-testid=format!("diff-{name}") on:click={let name = name.clone(); move |_| show_drift(cluster.clone(), name.clone())}>{t("Drift", "漂移")}</button>
+                })}</td>
+            </tr>
+        }
+    };
+
+    view! {
+        <div class="page ng-page">
+            <div class="page-head">
+                <h1>{t("Nginx clusters", "Nginx 集群")}</h1>
+                <div class="spacer"></div>
+                <button on:click=move |_| refresh.update(|n| *n += 1)>{t("Refresh", "刷新")}</button>
+            </div>
+            {move || error.get().map(|e| view! { <div class="banner error" data-testid="ng-error">{e}</div> })}
+            {move || clusters.get().map(|cs| if cs.is_empty() {
+                view! { <div class="empty">{t("No nginx cluster serves this tenant.", "没有为此租户服务的 Nginx 集群。")}</div> }.into_any()
+            } else {
+                view! {
+                    <div class="cards" data-testid="ng-clusters">
+                        {cs.into_iter().map(|c| {
+                            let name = c.name.clone();
+                            let whole = c.whole_config;
+                            view! {
+                                <div class="card wide" class:ng-selected={let n = name.clone(); move || selected.get() == n} data-testid=format!("cluster-{}", c.name)>
+                                    <div class="page-head">
+                                        <h2><a href="#" on:click={let n = name.clone(); move |ev: leptos::ev::MouseEvent| { ev.prevent_default(); selected.set(n.clone()); config.set(None); drift.set(None); }}>{c.display_name.clone()}</a></h2>
+                                        <span class="muted mono">{format!("{} · :{} · {}", c.name, c.http_port, c.tenants.join(", "))}</span>
+                                    </div>
+                                    <table class="grid">
+                                        <tr><th>{t("Node", "节点")}</th><th>{t("State", "状态")}</th><th>{t("Mode", "模式")}</th><th>{t("Rendered", "生成")}</th><th>{t("On disk", "磁盘")}</th><th>{t("Reloads", "重载")}</th><th>{t("Heartbeat", "心跳")}</th><th>{t("Last error", "最近错误")}</th><th></th></tr>
+                                        {c.nodes.into_iter().map(|n| node_row(c.name.clone(), n, whole)).collect_view()}
+                                    </table>
+                                </div>
+                            }
+                        }).collect_view()}
+                    </div>
+                }.into_any()
+            })}
+            {move || drift.get().map(|d| view! { <DriftPanel drift=d/> })}
+            {move || current.get().map(|c| {
+                let can_edit = c.can_edit;
+                view! {
+                    <h2>{t("Routes", "路由")}</h2>
+                    <table class="grid" data-testid="ng-routes">
+                        <tr><th>{t("Host", "主机")}</th><th>{t("Path", "路径")}</th><th>{t("Target", "目标")}</th><th>{t("Namespace", "命名空间")}</th><th>{t("Extra directives", "额外指令")}</th><th></th></tr>
+                        {c.routes.into_iter().map(|r| {
+                            let edit_r = r.clone();
+                            let (ns, name) = (r.namespace.clone(), r.name.clone());
+                            view! {
+                                <tr data-testid=format!("route-{}", r.name)>
+                                    <td class="mono">{r.host.clone()}</td>
+                                    <td class="mono">{r.path.clone()}</td>
+                                    <td>{r.target.clone()}</td>
+                                    <td>{r.namespace.clone()}</td>
+                                    <td class="mono">{r.directives.join("; ")}</td>
+                                    <td>{can_edit.then(|| view! {
+                                        <button data-testid=format!("edit-{}", r.name) on:click=move |_| {
+                                            directives.set(edit_r.directives.join("\n"));
+                                            edit_result.set(None);
+                                            editing.set(Some(edit_r.clone()));
+                                        }>{t("Edit", "编辑")}</button>
+                                        {r.external.then(|| view! {
+                                            " "
+                                            <button class="danger" data-testid=format!("remove-{}", name) on:click={let (ns, name) = (ns.clone(), name.clone()); move |_| run(NginxChange::RemoveExternal { namespace: ns.clone(), name: name.clone() }, true, ext_result)}>{t("Remove", "删除")}</button>
+                                        })}
+                                    })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </table>
+                    {(!c.upstreams.is_empty()).then(|| view! {
+                        <h3 class="ng-sub">{t("External upstreams", "外部上游")}</h3>
+                        <ul class="mono">{c.upstreams.into_iter().map(|u| view! { <li>{format!("{}/{} → {}", u.namespace, u.name, u.servers.join(", "))}</li> }).collect_view()}</ul>
+                    })}
+                    {c.whole_config.then(|| view! { <p><button data-testid="show-config" on:click=show_config>{t("Show the generated config", "查看生成的配置")}</button></p> })}
+                    {can_edit.then(|| view! {
+                        <div class="card wide ng-form" data-testid="ng-external">
+                            <h3>{t("Add a reverse proxy to servers outside Kubernetes", "添加到 Kubernetes 外部服务的反向代理")}</h3>
+                            <div class="ng-fields">
+                                <label>{t("Namespace", "命名空间")}<select data-testid="ext-ns" prop:value=move || ext_ns.get() on:change=move |ev| ext_ns.set(event_target_value(&ev))>
+                                    {c.namespaces.iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view()}
+                                </select></label>
+                                <label>{t("Name", "名称")}<input data-testid="ext-name" prop:value=move || ext_name.get() on:input=move |ev| ext_name.set(event_target_value(&ev))/></label>
+                                <label>{t("Host", "主机")}<input data-testid="ext-host" prop:value=move || ext_host.get() on:input=move |ev| ext_host.set(event_target_value(&ev))/></label>
+                                <label>{t("Path", "路径")}<input data-testid="ext-path" prop:value=move || ext_path.get() on:input=move |ev| ext_path.set(event_target_value(&ev))/></label>
+                                <label>{t("Servers (ip:port, comma separated)", "服务器（ip:端口，逗号分隔）")}<input data-testid="ext-servers" prop:value=move || ext_servers.get() on:input=move |ev| ext_servers.set(event_target_value(&ev))/></label>
+                            </div>
+                            <label>{t("Extra directives, one per line", "额外指令，每行一条")}<textarea data-testid="ext-directives" rows="3" prop:value=move || ext_directives.get() on:input=move |ev| ext_directives.set(event_target_value(&ev))></textarea></label>
+                            <div class="ng-actions">
+                                <button data-testid="ext-validate" disabled=move || busy.get() on:click=move |_| run(ext_change(), false, ext_result)>{t("Validate", "校验")}</button>
+                                <button class="primary" data-testid="ext-apply" disabled=move || busy.get() on:click=move |_| run(ext_change(), true, ext_result)>{t("Apply", "应用")}</button>
+                            </div>
+                            <ValidationView result=ext_result/>
+                        </div>
+                    })}
+                }
+            })}
+            {move || editing.get().map(|r| view! {
+                <div class="card wide ng-form" data-testid="ng-editor">
+                    <h3>{t("Extra directives of ", "额外指令：")}{format!("{} {}{}", r.namespace, r.host, r.path)}</h3>
+                    <textarea data-testid="directives" rows="5" prop:value=move || directives.get() on:input=move |ev| directives.set(event_target_value(&ev))
+                        placeholder="client_max_body_size 20m"></textarea>
+                    <div class="ng-actions">
+                        <button data-testid="validate" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, false, edit_result) }>{t("Validate", "校验")}</button>
+                        <button class="primary" data-testid="apply" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, true, edit_result) }>{t("Apply", "应用")}</button>
+                        <button on:click=move |_| editing.set(None)>{t("Close", "关闭")}</button>
+                    </div>
+                    <ValidationView result=edit_result/>
+                </div>
+            })}
+            {move || config.get().map(|cfg| view! {
+                <div class="card wide" data-testid="ng-config">
+                    <h3>{format!("sha256 {} · {}", cfg.sha, cfg.mode)}</h3>
+                    {cfg.files.into_iter().map(|f| view! {
+                        <details open=f.path.starts_with("servers/")>
+                            <summary class="mono">{f.path.clone()}</summary>
+                            <ConfigText text=f.text/>
+                        </details>
+                    }).collect_view()}
+                </div>
+            })}
+        </div>
+    }
+}

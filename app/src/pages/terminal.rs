@@ -1,0 +1,619 @@
+//! `/t/:tenant/terminal?ns=..&pod=..[&container=..]` (or `?ns=..&app=..`: one of the app's
+//! running pods): shells in containers, in tabs. Each tab is an xterm.js terminal joined to
+//! `/ws/terminal/{tenant}` (protocol: `crate::terminal`); it fits the window and tells the
+//! shell its size, says when the connection is lost (with a Reconnect button), shows the
+//! exit code, and warns before the idle timeout. Below: upload and download of files for
+//! the active tab, and for admins the audit trail of sessions.
+
+use super::param;
+use crate::components::shell::use_me;
+use crate::i18n::t;
+use crate::logs::{log_sources, LogSource};
+use crate::terminal::{query_of, terminal_sessions};
+use crate::{Theme, ThemeCtx};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// One open terminal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tab {
+    pub id: u32,
+    pub ns: String,
+    pub pod: String,
+    pub container: String,
+}
+
+/// A tab's connection, as shown above its terminal (and in `data-state` for tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conn {
+    Connecting,
+    Live { shell: String },
+    /// The socket closed without the shell exiting.
+    Lost,
+    Exited(i32),
+    IdleClosed(u64),
+    Failed(String),
+}
+
+impl Conn {
+    fn state(&self) -> &'static str {
+        match self {
+            Conn::Connecting => "connecting",
+            Conn::Live { .. } => "live",
+            Conn::Lost => "lost",
+            Conn::Exited(_) => "exited",
+            Conn::IdleClosed(_) => "idle",
+            Conn::Failed(_) => "failed",
+        }
+    }
+}
+
+fn running_pods(sources: &[LogSource]) -> Vec<(String, String, Vec<String>, String)> {
+    sources
+        .iter()
+        .flat_map(|s| s.pods.iter().map(move |p| (s.namespace.clone(), p.name.clone(), p.containers.clone(), s.app.clone())).zip(s.pods.iter().map(|p| p.status.clone())))
+        .filter(|(_, status)| status == "Running")
+        .map(|(p, _)| p)
+        .collect()
+}
+
+#[component]
+pub fn TerminalPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let query = use_query_map();
+    let me = use_me();
+    let sources = Resource::new(move || tenant.get(), log_sources);
+    let tabs = RwSignal::new(Vec::<Tab>::new());
+    let active = RwSignal::new(0u32);
+    let next_id = RwSignal::new(1u32);
+    let pick_pod = RwSignal::new(String::new()); // "ns/pod"
+    let pick_container = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+
+    let pods = Memo::new(move |_| sources.get().and_then(|r| r.ok()).map(|s| running_pods(&s)).unwrap_or_default());
+    let containers_of = move |key: &str| pods.with(|ps| ps.iter().find(|(ns, p, _, _)| format!("{ns}/{p}") == key).map(|(_, _, c, _)| c.clone()).unwrap_or_default());
+
+    let open_tab = move |ns: String, pod: String, container: String| {
+        let id = next_id.get_untracked();
+        next_id.set(id + 1);
+        tabs.update(|t| t.push(Tab { id, ns, pod, container }));
+        active.set(id);
+    };
+
+    // The link's pod (or one of the link's app's running pods) opens in a first tab.
+    Effect::new(move |done: Option<bool>| {
+        if done == Some(true) {
+            return true;
+        }
+        let q = query.get();
+        let (ns, pod, app, container) = (q.get("ns").unwrap_or_default(), q.get("pod").unwrap_or_default(), q.get("app").unwrap_or_default(), q.get("container").unwrap_or_default());
+        if !pod.is_empty() && !ns.is_empty() {
+            pick_pod.set(format!("{ns}/{pod}"));
+            open_tab(ns, pod, container);
+            return true;
+        }
+        if app.is_empty() {
+            return true;
+        }
+        let Some(list) = sources.get().and_then(|r| r.ok()) else { return false };
+        match running_pods(&list).into_iter().find(|(n, _, _, a)| *n == ns && *a == app) {
+            Some((n, p, _, _)) => {
+                pick_pod.set(format!("{n}/{p}"));
+                open_tab(n, p, container);
+            }
+            None => error.set(Some(format!("App {ns}/{app} has no running pod."))),
+        }
+        true
+    });
+
+    let do_open = move |_| {
+        let key = pick_pod.get_untracked();
+        let Some((ns, pod)) = key.split_once('/') else {
+            error.set(Some("Pick a pod first.".into()));
+            return;
+        };
+        error.set(None);
+        open_tab(ns.to_string(), pod.to_string(), pick_container.get_untracked());
+    };
+    let close_tab = move |id: u32| {
+        tabs.update(|t| t.retain(|x| x.id != id));
+        if active.get_untracked() == id {
+            active.set(tabs.with_untracked(|t| t.last().map(|x| x.id).unwrap_or(0)));
+        }
+    };
+    let is_admin = Memo::new(move |_| me.with(|m| m.as_ref().map(|m| m.platform_admin || m.tenant(&tenant.get()).is_some_and(|t| t.role == crate::auth::Role::Admin)).unwrap_or(false)));
+    let can_shell = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+
+    view! {
+        <div class="page terminal-page">
+            <div class="page-head">
+                <h1>{t("Terminal", "终端")}</h1>
+            </div>
+            {move || error.get().map(|e| view! { <div class="banner error" data-testid="terminal-error">{e}</div> })}
+            <Show when=move || can_shell.get()
+                fallback=|| view! { <div class="banner error" data-testid="terminal-refused">{t("Viewers cannot open a shell.", "只读用户不能打开终端。")}</div> }>
+                <div class="inline terminal-picker">
+                    <select data-testid="terminal-pod" prop:value=move || pick_pod.get()
+                        on:change=move |ev| { pick_pod.set(event_target_value(&ev)); pick_container.set(String::new()); }>
+                        <option value="">{t("Pod…", "容器组…")}</option>
+                        {move || pods.get().into_iter().map(|(ns, p, _, app)| {
+                            let key = format!("{ns}/{p}");
+                            view! { <option value=key.clone()>{format!("{app} · {key}")}</option> }
+                        }).collect_view()}
+                    </select>
+                    <Show when=move || { containers_of(&pick_pod.get()).len() > 1 }>
+                        <select data-testid="terminal-container" prop:value=move || pick_container.get() on:change=move |ev| pick_container.set(event_target_value(&ev))>
+                            <option value="">{t("default container", "默认容器")}</option>
+                            {move || containers_of(&pick_pod.get()).into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                        </select>
+                    </Show>
+                    <button class="primary" data-testid="terminal-open" on:click=do_open>{t("Open terminal", "打开终端")}</button>
+                </div>
+                <div class="tabs" data-testid="terminal-tabs">
+                    <For each=move || tabs.get() key=|tab| tab.id let:tab>
+                        {
+                            let id = tab.id;
+                            let label = format!("{} / {}", tab.pod, if tab.container.is_empty() { "…" } else { tab.container.as_str() });
+                            view! {
+                                <span class="tab" class:active=move || active.get() == id data-testid="terminal-tab">
+                                    <button class="link" on:click=move |_| active.set(id)>{label}</button>
+                                    <button class="link close" title="close" data-testid="terminal-tab-close" on:click=move |_| close_tab(id)>"×"</button>
+                                </span>
+                            }
+                        }
+                    </For>
+                </div>
+                <For each=move || tabs.get() key=|tab| tab.id let:tab>
+                    <TerminalPane tenant=tenant.get_untracked() active=Signal::derive({ let id = tab.id; move || active.get() == id }) tab=tab.clone()/>
+                </For>
+                <Show when=move || tabs.with(|t| t.is_empty())>
+                    <p class="empty">{t("Pick a pod and open a terminal.", "请选择容器组并打开终端。")}</p>
+                </Show>
+            </Show>
+            <Show when=move || is_admin.get()>
+                <Sessions tenant/>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView {
+    let conn = RwSignal::new(Conn::Connecting);
+    let warning = RwSignal::new(None::<u64>);
+    let size = RwSignal::new((0u16, 0u16));
+    let node = NodeRef::<leptos::html::Div>::new();
+    let (reconnect_tx, reconnect_rx) = futures::channel::mpsc::unbounded::<Cmd>();
+    let theme = expect_context::<ThemeCtx>().0;
+    let link = query_of(&[("ns", &tab.ns), ("pod", &tab.pod), ("container", &tab.container)]);
+    let socket_path = format!("/ws/terminal/{tenant}?{link}");
+    run_pane(node, socket_path, reconnect_rx, conn, warning, size, theme);
+    {
+        let tx = reconnect_tx.clone();
+        Effect::new(move |_| {
+            if active.get() {
+                let _ = tx.unbounded_send(Cmd::Fit);
+            }
+        });
+        let tx = reconnect_tx.clone();
+        Effect::new(move |_| {
+            let _ = tx.unbounded_send(Cmd::Theme(theme.get() == Theme::Dark));
+        });
+    }
+    let reconnect = reconnect_tx.clone();
+    let transfer_link = (tenant.clone(), tab.clone());
+    view! {
+        <div class="terminal-pane" class:hidden=move || !active.get() data-testid="terminal-pane" data-state=move || conn.with(|c| c.state().to_string())
+            data-cols=move || size.get().0.to_string() data-rows=move || size.get().1.to_string()>
+            <div class="terminal-status">
+                {move || match conn.get() {
+                    Conn::Connecting => view! { <span class="muted">{t("connecting…", "连接中…")}</span> }.into_any(),
+                    Conn::Live { shell } => view! { <span class="ok">{format!("● {shell}")}</span> }.into_any(),
+                    other => {
+                        let text = match other {
+                            Conn::Lost => "Connection lost.".to_string(),
+                            Conn::Exited(code) => format!("The shell exited with code {code}."),
+                            Conn::IdleClosed(secs) => format!("Closed after {} minutes without input.", secs / 60),
+                            Conn::Failed(m) => m,
+                            _ => String::new(),
+                        };
+                        let r = reconnect.clone();
+                        view! {
+                            <span class="banner error inline-banner" data-testid="terminal-ended">{text}</span>
+                            <button data-testid="terminal-reconnect" on:click=move |_| { let _ = r.unbounded_send(Cmd::Reconnect); }>{t("Reconnect", "重新连接")}</button>
+                        }.into_any()
+                    }
+                }}
+                {move || warning.get().map(|s| view! { <span class="banner warn inline-banner" data-testid="terminal-idle-warning">{format!("No input for a while: this session closes in {s} s. Press a key to keep it.")}</span> })}
+                <span class="spacer"></span>
+                <span class="muted small">{t("Copy: select, Ctrl+Shift+C · Paste: Ctrl+Shift+V", "复制:选中后 Ctrl+Shift+C · 粘贴:Ctrl+Shift+V")}</span>
+            </div>
+            <div class="xterm-host" node_ref=node data-testid="terminal-screen"></div>
+            <Transfer tenant=transfer_link.0 tab=transfer_link.1/>
+        </div>
+    }
+}
+
+/// What the page asks of a pane's running session.
+#[derive(Clone, Copy, Debug)]
+pub enum Cmd {
+    Fit,
+    Reconnect,
+    Theme(bool),
+}
+
+#[cfg(not(feature = "csr"))]
+fn run_pane(
+    _node: NodeRef<leptos::html::Div>,
+    _path: String,
+    _cmds: futures::channel::mpsc::UnboundedReceiver<Cmd>,
+    _conn: RwSignal<Conn>,
+    _warning: RwSignal<Option<u64>>,
+    _size: RwSignal<(u16, u16)>,
+    _theme: RwSignal<Theme>,
+) {
+}
+
+/// The pane's life in the browser: an xterm.js terminal and, one after the other, the
+/// sockets that feed it (a new one on Reconnect). Everything JS lives inside one local task;
+/// the view talks to it through `cmds` and signals, and its cleanup ends it.
+#[cfg(feature = "csr")]
+fn run_pane(
+    node: NodeRef<leptos::html::Div>,
+    path: String,
+    mut cmds: futures::channel::mpsc::UnboundedReceiver<Cmd>,
+    conn: RwSignal<Conn>,
+    warning: RwSignal<Option<u64>>,
+    size: RwSignal<(u16, u16)>,
+    theme: RwSignal<Theme>,
+) {
+    use crate::components::live::ws_url;
+    use crate::components::xterm::{options, theme_options, FitAddon, Terminal};
+    use crate::terminal::{ClientControl, ServerControl};
+    use futures::StreamExt;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+
+    enum Event {
+        Open,
+        Data(js_sys::Uint8Array),
+        Text(String),
+        Closed,
+    }
+
+    let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
+    on_cleanup(move || drop(stop_tx));
+    node.on_load(move |el| {
+        leptos::task::spawn_local(async move {
+            let el: web_sys::HtmlElement = el.into();
+            let term = Terminal::new(&options(theme.get_untracked() == Theme::Dark));
+            let Some(fit) = FitAddon::create() else {
+                conn.set(Conn::Failed("xterm.js did not load (see frontend/index.html)".into()));
+                return;
+            };
+            term.load_addon(&fit);
+            term.open(&el);
+            let socket: Rc<RefCell<Option<web_sys::WebSocket>>> = Rc::new(RefCell::new(None));
+            let send_text = {
+                let socket = socket.clone();
+                move |text: String| {
+                    if let Some(ws) = socket.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                        let _ = ws.send_with_str(&text);
+                    }
+                }
+            };
+            let on_data = {
+                let socket = socket.clone();
+                Closure::<dyn FnMut(JsValue)>::new(move |data: JsValue| {
+                    let text = data.as_string().unwrap_or_default();
+                    warning.set(None);
+                    if let Some(ws) = socket.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                        let _ = ws.send_with_u8_array(text.as_bytes());
+                    }
+                })
+            };
+            term.on_data(on_data.as_ref().unchecked_ref());
+            let resize_msg = |cols: u16, rows: u16| serde_json::to_string(&ClientControl::Resize { cols, rows }).unwrap_or_default();
+            let on_resize = {
+                let send_text = send_text.clone();
+                Closure::<dyn FnMut(JsValue)>::new(move |dims: JsValue| {
+                    let get = |k: &str| js_sys::Reflect::get(&dims, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
+                    let (cols, rows) = (get("cols"), get("rows"));
+                    size.set((cols, rows));
+                    send_text(resize_msg(cols, rows));
+                })
+            };
+            term.on_resize(on_resize.as_ref().unchecked_ref());
+            // Copy and paste: Ctrl+Shift+C / Ctrl+Shift+V (plain Ctrl+C stays the shell's interrupt).
+            let term = Rc::new(term);
+            let on_key = {
+                let term = term.clone();
+                Closure::<dyn FnMut(JsValue) -> bool>::new(move |ev: JsValue| {
+                    let Ok(ev) = ev.dyn_into::<web_sys::KeyboardEvent>() else { return true };
+                    if ev.type_() != "keydown" || !ev.ctrl_key() || !ev.shift_key() {
+                        return true;
+                    }
+                    let clipboard = web_sys::window().map(|w| w.navigator().clipboard());
+                    match (ev.key().to_ascii_lowercase().as_str(), clipboard) {
+                        ("c", Some(cb)) => {
+                            let _ = cb.write_text(&term.get_selection());
+                            false
+                        }
+                        ("v", Some(cb)) => {
+                            let term = term.clone();
+                            leptos::task::spawn_local(async move {
+                                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(cb.read_text()).await {
+                                    term.paste(&text.as_string().unwrap_or_default());
+                                }
+                            });
+                            false
+                        }
+                        _ => true,
+                    }
+                })
+            };
+            term.attach_custom_key_event_handler(on_key.as_ref().unchecked_ref());
+            let fit = Rc::new(fit);
+            let on_window_resize = {
+                let fit = fit.clone();
+                Closure::<dyn FnMut(JsValue)>::new(move |_| fit.fit())
+            };
+            let window = web_sys::window().expect("a window");
+            let _ = window.add_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
+            fit.fit();
+            size.set((term.cols(), term.rows()));
+            term.focus();
+
+            let mut stop = stop_rx;
+            'sessions: loop {
+                conn.set(Conn::Connecting);
+                warning.set(None);
+                let (tx, mut events) = futures::channel::mpsc::unbounded::<Event>();
+                let Ok(ws) = web_sys::WebSocket::new(&ws_url(&path)) else {
+                    conn.set(Conn::Failed("could not open a WebSocket".into()));
+                    break;
+                };
+                ws.set_binary_type(web_sys::BinaryType::Arraybuffer);
+                let on_open = {
+                    let tx = tx.clone();
+                    Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                        let _ = tx.unbounded_send(Event::Open);
+                    })
+                };
+                let on_message = {
+                    let tx = tx.clone();
+                    Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                        let Ok(ev) = ev.dyn_into::<web_sys::MessageEvent>() else { return };
+                        let data = ev.data();
+                        let event = match data.as_string() {
+                            Some(text) => Event::Text(text),
+                            None => Event::Data(js_sys::Uint8Array::new(&data)),
+                        };
+                        let _ = tx.unbounded_send(event);
+                    })
+                };
+                let on_close = {
+                    let tx = tx.clone();
+                    Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                        let _ = tx.unbounded_send(Event::Closed);
+                    })
+                };
+                ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+                ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+                *socket.borrow_mut() = Some(ws.clone());
+                let mut ended = false;
+                loop {
+                    let next = futures::future::select(events.next(), futures::future::select(cmds.next(), &mut stop));
+                    match next.await {
+                        futures::future::Either::Left((Some(ev), _)) => match ev {
+                            Event::Open => {
+                                fit.fit();
+                                send_text(resize_msg(term.cols(), term.rows()));
+                            }
+                            Event::Data(bytes) => term.write_bytes(&bytes),
+                            Event::Text(text) => match serde_json::from_str::<ServerControl>(&text) {
+                                Ok(ServerControl::Started { shell, .. }) => conn.set(Conn::Live { shell }),
+                                Ok(ServerControl::IdleWarning { closes_in_secs }) => warning.set(Some(closes_in_secs)),
+                                Ok(ServerControl::IdleClosed { idle_secs }) => {
+                                    ended = true;
+                                    warning.set(None);
+                                    conn.set(Conn::IdleClosed(idle_secs));
+                                }
+                                Ok(ServerControl::Exit { code }) => {
+                                    ended = true;
+                                    conn.set(Conn::Exited(code));
+                                    term.write_str(&format!("\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"));
+                                }
+                                Ok(ServerControl::Error { message }) => {
+                                    ended = true;
+                                    term.write_str(&format!("\r\n\x1b[31m{message}\x1b[0m\r\n"));
+                                    conn.set(Conn::Failed(message));
+                                }
+                                Err(_) => {}
+                            },
+                            Event::Closed => {
+                                if !ended {
+                                    // NB: a refused handshake (401/403/404) also lands here: browsers do not tell why.
+                                    conn.set(Conn::Lost);
+                                    term.write_str("\r\n\x1b[33m[connection lost]\x1b[0m\r\n");
+                                }
+                                break;
+                            }
+                        },
+                        futures::future::Either::Left((None, _)) => break,
+                        futures::future::Either::Right((futures::future::Either::Left((Some(cmd), _)), _)) => match cmd {
+                            Cmd::Fit => {
+                                fit.fit();
+                                term.focus();
+                            }
+                            Cmd::Theme(dark) => term.set_options(&theme_options(dark)),
+                            Cmd::Reconnect => {
+                                // NB: the handlers go first: their closures are dropped with this iteration.
+                                ws.set_onclose(None);
+                                ws.set_onmessage(None);
+                                ws.set_onopen(None);
+                                let _ = ws.close();
+                                term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
+                                continue 'sessions;
+                            }
+                        },
+                        // The pane is gone (its cleanup dropped `stop`) or no more commands.
+                        futures::future::Either::Right(_) => {
+                            ws.set_onclose(None);
+                            ws.set_onmessage(None);
+                            ws.set_onopen(None);
+                            let _ = ws.close();
+                            break 'sessions;
+                        }
+                    }
+                }
+                // Wait for Reconnect (or the end of the pane).
+                loop {
+                    match futures::future::select(cmds.next(), &mut stop).await {
+                        futures::future::Either::Left((Some(Cmd::Reconnect), _)) => {
+                            term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
+                            continue 'sessions;
+                        }
+                        futures::future::Either::Left((Some(Cmd::Fit), _)) => fit.fit(),
+                        futures::future::Either::Left((Some(Cmd::Theme(dark)), _)) => term.set_options(&theme_options(dark)),
+                        _ => break 'sessions,
+                    }
+                }
+            }
+            if let Some(ws) = socket.borrow_mut().take() {
+                let _ = ws.close();
+            }
+            let _ = window.remove_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
+            term.dispose();
+            drop((on_data, on_resize, on_key));
+        });
+    });
+}
+
+#[component]
+fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
+    let dest = RwSignal::new("/tmp/".to_string());
+    let progress = RwSignal::new(None::<(f64, f64)>);
+    let result = RwSignal::new(None::<Result<String, String>>);
+    let download_path = RwSignal::new(String::new());
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let base = (tenant.clone(), tab.clone());
+    let link_for = move |path: &str| query_of(&[("ns", &base.1.ns), ("pod", &base.1.pod), ("container", &base.1.container), ("path", path)]);
+    let upload_url = {
+        let (tenant, link_for) = (tenant.clone(), link_for.clone());
+        move |path: &str| format!("/upload/terminal/{tenant}?{}", link_for(path))
+    };
+    let download_href = {
+        let tenant = tenant.clone();
+        move || format!("/download/terminal/{tenant}?{}", link_for(&download_path.get()))
+    };
+    let do_upload = move |_| {
+        result.set(None);
+        let Some(input) = file_input.get_untracked() else { return };
+        #[cfg(feature = "csr")]
+        start_upload(input, dest.get_untracked(), upload_url.clone(), progress, result);
+        #[cfg(not(feature = "csr"))]
+        let _ = (input, &upload_url);
+    };
+    view! {
+        <div class="transfer">
+            <div class="inline">
+                <input type="file" data-testid="upload-file" node_ref=file_input/>
+                <input class="mono" data-testid="upload-dest" bind:value=dest title="folder or full path in the container"/>
+                <button data-testid="upload-button" on:click=do_upload>{t("Upload", "上传")}</button>
+                {move || progress.get().map(|(done, total)| view! {
+                    <progress data-testid="upload-progress" max=total value=done></progress>
+                })}
+                {move || result.get().map(|r| match r {
+                    Ok(m) => view! { <span class="ok" data-testid="upload-done">{m}</span> }.into_any(),
+                    Err(e) => view! { <span class="banner error inline-banner" data-testid="upload-error">{e}</span> }.into_any(),
+                })}
+            </div>
+            <div class="inline">
+                <input class="mono" data-testid="download-path" placeholder="/path/in/container" bind:value=download_path/>
+                <a class="button" data-testid="download-link" href=download_href download="">{t("Download", "下载")}</a>
+            </div>
+        </div>
+    }
+}
+
+/// Sends the picked file with XMLHttpRequest (fetch cannot report upload progress).
+#[cfg(feature = "csr")]
+fn start_upload(
+    input: web_sys::HtmlInputElement,
+    dest: String,
+    url: impl Fn(&str) -> String + 'static,
+    progress: RwSignal<Option<(f64, f64)>>,
+    result: RwSignal<Option<Result<String, String>>>,
+) {
+    use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        result.set(Some(Err("Pick a file first.".into())));
+        return;
+    };
+    let dest = dest.trim().to_string();
+    let path = if dest.is_empty() { format!("/tmp/{}", file.name()) } else if dest.ends_with('/') { format!("{dest}{}", file.name()) } else { dest };
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
+    if xhr.open("POST", &url(&path)).is_err() {
+        return;
+    }
+    progress.set(Some((0.0, file.size())));
+    let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+        if let Ok(ev) = ev.dyn_into::<web_sys::ProgressEvent>() {
+            progress.set(Some((ev.loaded(), ev.total())));
+        }
+    });
+    if let Ok(upload) = xhr.upload() {
+        upload.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    }
+    let done = {
+        let xhr = xhr.clone();
+        Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let status = xhr.status().unwrap_or(0);
+            let text = xhr.response_text().ok().flatten().unwrap_or_default();
+            result.set(Some(if status == 200 {
+                let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
+                Ok(done.map(|d| format!("Uploaded {} bytes to {}", d.bytes, d.path)).unwrap_or(text))
+            } else if status == 0 {
+                Err("The upload broke off (connection lost).".into())
+            } else {
+                Err(text)
+            }));
+        })
+    };
+    xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
+    let _ = xhr.send_with_opt_blob(Some(&file));
+    // NB: the request owns nothing on the Rust side; the callbacks live as long as the page.
+    on_progress.forget();
+    done.forget();
+}
+
+#[component]
+fn Sessions(tenant: Memo<String>) -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let rows = Resource::new(move || (tenant.get(), refresh.get()), |(t, _)| terminal_sessions(t));
+    view! {
+        <h2>{t("Terminal sessions (audit)", "终端会话(审计)")} " " <button class="link" data-testid="sessions-refresh" on:click=move |_| refresh.update(|r| *r += 1)>"↻"</button></h2>
+        <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
+            {move || rows.get().map(|r| match r {
+                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No sessions yet.", "暂无会话。")}</p> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="grid" data-testid="sessions-table">
+                        <thead><tr><th>{t("Kind", "类型")}</th><th>{t("User", "用户")}</th><th>{t("Pod / container", "容器组 / 容器")}</th><th>{t("Detail", "详情")}</th><th>{t("Started", "开始")}</th><th>{t("Duration", "时长")}</th><th>{t("Exit", "退出码")}</th><th>{t("Outcome", "结果")}</th></tr></thead>
+                        <tbody>{rows.into_iter().map(|r| view! {
+                            <tr data-testid="session-row">
+                                <td>{r.kind}</td><td>{r.user}</td><td class="mono">{format!("{}/{} · {}", r.namespace, r.pod, r.container)}</td><td class="mono">{r.detail}</td>
+                                <td>{r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()}</td>
+                                <td>{r.duration_secs.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "open".into())}</td>
+                                <td>{r.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td><td>{r.outcome}</td>
+                            </tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,161 @@
+//! Monitoring for `wharf demo` and the tests: a Prometheus scraping the demo cluster's
+//! cAdvisor-style `/metrics` (with its CA and bearer token) and loading the console's alert
+//! rule files, an Alertmanager routing every alert to the console's webhook, and the webhook
+//! itself. Against a real cluster these are the user's own (`wharf serve --prometheus-url`).
+//!
+//! * `prometheus`   — generated config, start, ready-wait, stop
+//! * `alertmanager` — the same for Alertmanager
+//! * `webhook`      — `POST /hooks/alertmanager`, guarded by a shared token
+
+pub mod alertmanager;
+pub mod prometheus;
+pub mod webhook;
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use wharf_app::monitoring::ssr::{MonitoringSettings, Token};
+
+/// How a stack is laid out and how fast it ticks.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Everything lives below: `prometheus/`, `alertmanager/`, `rules/`.
+    pub data_dir: PathBuf,
+    /// The demo cluster's kubeconfig (server, CA, token are read from it).
+    pub kubeconfig_yaml: String,
+    pub prometheus_addr: SocketAddr,
+    pub alertmanager_addr: SocketAddr,
+    /// Where Alertmanager posts (the console's `/hooks/alertmanager`).
+    pub webhook_url: String,
+    pub webhook_token: Token,
+    /// Scrape and rule-evaluation interval (2 s in the demo and tests).
+    pub interval: Duration,
+}
+
+impl StackConfig {
+    /// Free ports on 127.0.0.1, a fresh token, 2 s intervals.
+    pub fn local(data_dir: &Path, kubeconfig_yaml: &str, console: SocketAddr) -> Result<StackConfig> {
+        let token = random_token();
+        Ok(StackConfig {
+            data_dir: data_dir.to_path_buf(),
+            kubeconfig_yaml: kubeconfig_yaml.to_string(),
+            prometheus_addr: free_port()?,
+            alertmanager_addr: free_port()?,
+            webhook_url: format!("http://{console}/hooks/alertmanager"),
+            webhook_token: Token::new(token),
+            interval: Duration::from_secs(2),
+        })
+    }
+
+    pub fn rules_dir(&self) -> PathBuf {
+        self.data_dir.join("rules")
+    }
+
+    /// What the console needs to know of this stack.
+    pub fn settings(&self) -> MonitoringSettings {
+        MonitoringSettings {
+            prometheus_url: Some(format!("http://{}", self.prometheus_addr)),
+            alertmanager_url: Some(format!("http://{}", self.alertmanager_addr)),
+            rules_dir: Some(self.rules_dir()),
+            promtool: None,
+            webhook_token: Some(self.webhook_token.clone()),
+        }
+    }
+}
+
+/// A new random token (URL-safe base64 of 32 bytes).
+pub fn random_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A port nobody listens on right now (bound, read, released).
+pub fn free_port() -> Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?)
+}
+
+/// A started child process whose output goes to `<dir>/<name>.log`; killed when dropped.
+pub struct Process {
+    pub name: &'static str,
+    child: tokio::process::Child,
+}
+
+impl Process {
+    pub fn spawn(name: &'static str, program: &str, args: &[String], dir: &Path) -> Result<Process> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).with_context(|| format!("creating {name}'s log"))?;
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {program} (is it installed? scripts/setup.sh installs it)"))?;
+        Ok(Process { name, child })
+    }
+
+    /// Resolves when the process ends (for supervision).
+    pub async fn exited(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.wait().await
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Waits until `GET url` answers 2xx, or fails naming the log to read.
+pub async fn wait_ready(http: &reqwest::Client, url: &str, process: &mut Process, within: Duration, log: &Path) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Ok(r) = http.get(url).timeout(Duration::from_secs(2)).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if let Ok(Some(status)) = process.child.try_wait() {
+            anyhow::bail!("{} exited ({status}) before it was ready; see {}", process.name, log.display());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{} was not ready within {within:?}; see {}", process.name, log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A running Prometheus and Alertmanager.
+pub struct Stack {
+    pub config: StackConfig,
+    pub prometheus: Process,
+    pub alertmanager: Process,
+}
+
+impl Stack {
+    /// Starts Alertmanager, then Prometheus, and waits until both are ready.
+    pub async fn start(config: StackConfig) -> Result<Stack> {
+        std::fs::create_dir_all(config.rules_dir()).with_context(|| format!("creating {}", config.rules_dir().display()))?;
+        let http = reqwest::Client::new();
+        let alertmanager = alertmanager::start(&config, &http).await?;
+        let prometheus = prometheus::start(&config, &http).await?;
+        Ok(Stack { config, prometheus, alertmanager })
+    }
+
+    pub async fn stop(self) {
+        self.prometheus.stop().await;
+        self.alertmanager.stop().await;
+    }
+
+    /// Resolves when either process ends, naming it (for `main`'s supervision).
+    pub async fn exited(&mut self) -> String {
+        tokio::select! {
+            s = self.prometheus.exited() => format!("prometheus exited: {s:?}"),
+            s = self.alertmanager.exited() => format!("alertmanager exited: {s:?}"),
+        }
+    }
+}

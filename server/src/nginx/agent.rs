@@ -1,0 +1,290 @@
+//! `wharf ng-agent`: keeps one nginx server in step with an `NginxCluster`.
+//!
+//! Six kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
+//! EndpointSlices) fill reflector stores and bump one counter; the feed task rebuilds the
+//! desired state (`wharf_app::nginx::desired`, the same translation the console validates
+//! with) on every bump and hands it to the `ngx::Agent` only when it differs from the last
+//! one handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
+//! without a reload (dynamic mode).
+//!
+//! The status task merge-patches this node's entry of `status.nodes` whenever the engine's
+//! status changes and on every heartbeat; on the heartbeat it also re-reads the live files,
+//! so a hand edit shows as drift. The live files and the drift diff go into the node's
+//! ConfigMap (`crds::nginx::node_configmap`) when they change.
+
+use anyhow::{Context, Result};
+use crds::nginx::{node_configmap, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxUpstream};
+use crds::{Tenant, SYSTEM_NAMESPACE};
+use futures::{future::BoxFuture, FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use ngx::{AgentConfig, ConvergerConfig, NginxPaths, RenderOptions};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wharf_app::nginx::desired::{desired_state, Inputs};
+
+/// One node's agent settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub cluster: String,
+    pub node: String,
+    pub paths: NginxPaths,
+    pub render: RenderOptions,
+    /// How often the status is written even without a change (and the files re-read).
+    pub heartbeat: Duration,
+    /// At most one reload per window.
+    pub coalesce_window: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(cluster: &str, node: &str, paths: NginxPaths, render: RenderOptions) -> Self {
+        NodeConfig { cluster: cluster.into(), node: node.into(), paths, render, heartbeat: Duration::from_secs(10), coalesce_window: Duration::from_millis(200) }
+    }
+}
+
+struct Stores {
+    clusters: Store<NginxCluster>,
+    tenants: Store<Tenant>,
+    routes: Store<NginxRoute>,
+    upstreams: Store<NginxUpstream>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+}
+
+impl Stores {
+    fn inputs(&self) -> Inputs {
+        Inputs { tenants: self.tenants.state(), routes: self.routes.state(), upstreams: self.upstreams.state(), services: self.services.state(), slices: self.slices.state() }
+    }
+    async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.clusters.wait_until_ready().await?;
+        self.tenants.wait_until_ready().await?;
+        self.routes.wait_until_ready().await?;
+        self.upstreams.wait_until_ready().await?;
+        self.services.wait_until_ready().await?;
+        self.slices.wait_until_ready().await
+    }
+}
+
+fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (Store<K>, BoxFuture<'static, ()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let kind = K::kind(&Default::default()).to_string();
+    let task = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .for_each(move |event| {
+            if let Err(e) = &event {
+                tracing::warn!(%kind, error = %e, "watch error (retrying with back-off)");
+            }
+            changed.send_modify(|v| *v = v.wrapping_add(1));
+            futures::future::ready(())
+        })
+        .boxed();
+    (reader, task)
+}
+
+/// A running node agent. Dropping it stops its tasks (nginx keeps serving what it has).
+pub struct NodeAgent {
+    pub engine: Arc<ngx::Agent>,
+    pub config: NodeConfig,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl NodeAgent {
+    /// Starts the watchers, waits for their first lists, starts the engine and the feed and
+    /// status tasks.
+    pub async fn start(client: Client, cfg: NodeConfig) -> Result<NodeAgent> {
+        let (tx, changed) = watch::channel(0u64);
+        let (clusters, w1) = reflect(Api::<NginxCluster>::all(client.clone()), tx.clone());
+        let (tenants, w2) = reflect(Api::<Tenant>::all(client.clone()), tx.clone());
+        let (routes, w3) = reflect(Api::<NginxRoute>::all(client.clone()), tx.clone());
+        let (upstreams, w4) = reflect(Api::<NginxUpstream>::all(client.clone()), tx.clone());
+        let (services, w5) = reflect(Api::<Service>::all(client.clone()), tx.clone());
+        let (slices, w6) = reflect(Api::<EndpointSlice>::all(client.clone()), tx);
+        let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6].into_iter().map(tokio::spawn).collect();
+        let stores = Arc::new(Stores { clusters, tenants, routes, upstreams, services, slices });
+        let ready = tokio::time::timeout(Duration::from_secs(60), stores.ready()).await;
+        if !matches!(ready, Ok(Ok(()))) {
+            tasks.iter().for_each(JoinHandle::abort);
+            anyhow::bail!("the cluster's objects were not listed within 60 s");
+        }
+        let engine = Arc::new(
+            ngx::Agent::start(AgentConfig {
+                converger: ConvergerConfig::new(cfg.paths.clone(), cfg.render.clone()),
+                coalesce_window: cfg.coalesce_window,
+            })
+            .context("starting the nginx engine")?,
+        );
+        tasks.push(tokio::spawn(feed(stores.clone(), changed, engine.clone(), cfg.cluster.clone())));
+        tasks.push(tokio::spawn(report(client, engine.clone(), cfg.clone())));
+        Ok(NodeAgent { engine, config: cfg, tasks })
+    }
+
+    /// Waits until the engine applied (or installed) a state, or failed to.
+    pub async fn first_apply(&self, within: Duration) -> Result<ngx::Status> {
+        let mut rx = self.engine.watch_status();
+        let st = tokio::time::timeout(within, rx.wait_for(|s| s.rendered_sha.is_some() || s.last_error.is_some()))
+            .await
+            .context("the agent applied nothing in time (does the NginxCluster exist?)")?
+            .context("the agent stopped")?
+            .clone();
+        Ok(st)
+    }
+
+    /// Resolves when a task ends (they are meant to run forever).
+    pub async fn stopped(&mut self) {
+        let _ = futures::future::select_all(self.tasks.iter_mut()).await;
+    }
+}
+
+/// Desired state on every change; submitted only when it differs.
+async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Arc<ngx::Agent>, cluster: String) {
+    let mut last: Option<ngx::DesiredState> = None;
+    loop {
+        changed.borrow_and_update();
+        let found = stores.clusters.state().into_iter().find(|c| c.name_any() == cluster);
+        match found {
+            Some(c) => {
+                let desired = desired_state(&c, &stores.inputs());
+                if last.as_ref() != Some(&desired) {
+                    tracing::debug!(routes = desired.routes.len(), upstreams = desired.upstreams.len(), "new desired state");
+                    engine.submit(desired.clone());
+                    last = Some(desired);
+                }
+            }
+            None => {
+                if last.is_none() {
+                    tracing::warn!(%cluster, "no such NginxCluster yet; waiting");
+                }
+            }
+        }
+        if changed.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn node_status(s: &ngx::Status, heartbeat: Duration) -> NginxNodeStatus {
+    NginxNodeStatus {
+        mode: s.mode.map(|m| format!("{m:?}").to_lowercase()),
+        generation: s.generation.and_then(|g| i64::try_from(g).ok()),
+        rendered_sha: s.rendered_sha.clone(),
+        on_disk_sha: s.on_disk_sha.clone(),
+        last_error: s.last_error.as_ref().map(|e| NginxNodeError {
+            at: e.at.to_rfc3339(),
+            message: e.message.clone(),
+            nginx_message: e.nginx.as_ref().map(|n| n.message.clone()),
+            file: e.nginx.as_ref().and_then(|n| n.file.as_ref()).map(|f| f.display().to_string()),
+            line: e.nginx.as_ref().and_then(|n| n.line),
+        }),
+        last_reload: s.last_reload.map(|t| t.to_rfc3339()),
+        reload_count: s.reload_count,
+        peer_push_count: s.peer_push_count,
+        heartbeat: Some(chrono::Utc::now().to_rfc3339()),
+        heartbeat_seconds: u32::try_from(heartbeat.as_secs().max(1)).unwrap_or(u32::MAX),
+    }
+}
+
+/// The live release as one text: each file under a `# ==> path <==` header.
+pub fn live_files_text(paths: &NginxPaths) -> String {
+    let Some(release) = paths.current_release() else { return String::new() };
+    let Ok(tree) = ngx::layout::read_tree(&release) else { return String::new() };
+    let mut out = String::new();
+    for (path, text) in tree {
+        out.push_str(&format!("# ==> {} <==\n", path.display()));
+        out.push_str(&text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes this node's status entry, and its ConfigMap when the files or the drift changed.
+async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig) {
+    let clusters: Api<NginxCluster> = Api::all(client.clone());
+    let maps: Api<ConfigMap> = Api::namespaced(client, SYSTEM_NAMESPACE);
+    let mut status = engine.watch_status();
+    let mut tick = tokio::time::interval(cfg.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut published: Option<(Option<String>, String)> = None;
+    loop {
+        tokio::select! {
+            r = status.changed() => if r.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        // Re-reads the files: a hand edit changes on_disk_sha and the diff.
+        let diff = match engine.drift().await {
+            Ok(d) => d.map(|d| d.diff).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the live files");
+                String::new()
+            }
+        };
+        status.borrow_and_update();
+        let st = engine.status();
+        let mut entry = serde_json::to_value(node_status(&st, cfg.heartbeat)).unwrap_or_default();
+        if let Some(o) = entry.as_object_mut() {
+            // NB: a merge patch leaves out-of-patch keys alone; null clears the stale ones.
+            for k in ["mode", "generation", "renderedSha", "onDiskSha", "lastError", "lastReload", "heartbeat"] {
+                o.entry(k).or_insert(serde_json::Value::Null);
+            }
+        }
+        let patch = serde_json::json!({"status": {"nodes": {cfg.node.clone(): entry}}});
+        // NB: a merge patch carries no resourceVersion, yet an API server may still answer
+        // 409 when another node's write races ours; retry a few times.
+        for attempt in 1..=5 {
+            match clusters.patch_status(&cfg.cluster, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 404 => break,
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => tokio::time::sleep(Duration::from_millis(20 * attempt)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "writing the node status");
+                    break;
+                }
+            }
+        }
+        let now = (st.on_disk_sha.clone(), diff.clone());
+        if published.as_ref() != Some(&now) {
+            let name = node_configmap(&cfg.cluster, &cfg.node);
+            let cm = ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(SYSTEM_NAMESPACE.into()),
+                    labels: Some(BTreeMap::from([("wharf.dev/nginx-cluster".to_string(), cfg.cluster.clone()), ("wharf.dev/nginx-node".to_string(), cfg.node.clone())])),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([("config".to_string(), live_files_text(&cfg.paths)), ("drift.diff".to_string(), diff)])),
+                ..Default::default()
+            };
+            let pp = PatchParams::apply(&format!("wharf-ng-agent-{}", cfg.node)).force();
+            match maps.patch(&name, &pp, &Patch::Apply(&cm)).await {
+                Ok(_) => published = Some(now),
+                Err(e) => tracing::warn!(error = %e, "publishing the node's files"),
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The audit trail: a session (or transfer) is recorded as an Event on the pod when it
+//! starts and completed when it ends (format: `wharf_app::terminal::ssr`). The record names
+//! the console user, not the console's service account that writes it.
+
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use std::time::Instant;
+use wharf_app::auth::ssr::TenantScope;
+use wharf_app::error::AppError;
+use wharf_app::terminal::ssr::{audit_end, audit_event, Target};
+
+/// An open audit record; [`Audit::finish`] completes it.
+pub struct Audit {
+    api: Api<Event>,
+    name: String,
+    started: Instant,
+}
+
+/// Writes the start record. NB: a session that cannot be audited does not start.
+pub async fn start(client: &kube::Client, kind: &str, scope: &TenantScope, target: &Target, detail: &str) -> Result<Audit, AppError> {
+    let api: Api<Event> = Api::namespaced(client.clone(), &target.namespace);
+    let event = audit_event(kind, scope, target, detail, chrono::Utc::now());
+    let created = api.create(&PostParams::default(), &event).await?;
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %target.namespace, pod = %target.pod, container = %target.container, kind, detail, "terminal audit: start");
+    Ok(Audit { api, name: created.metadata.name.unwrap_or_default(), started: Instant::now() })
+}
+
+impl Audit {
+    pub async fn finish(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let patch = audit_end(detail, secs, exit_code, outcome);
+        if let Err(e) = self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            tracing::error!(error = %e, event = %self.name, "terminal audit: the end of a session could not be recorded");
+        }
+        tracing::info!(event = %self.name, secs, ?exit_code, outcome, "terminal audit: end");
+    }
+}
