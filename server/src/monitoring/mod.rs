@@ -39,7 +39,8 @@ impl StackConfig {
     pub fn local(data_dir: &Path, kubeconfig_yaml: &str, console: SocketAddr) -> Result<StackConfig> {
         let token = random_token();
         Ok(StackConfig {
-            data_dir: data_dir.to_path_buf(),
+            // NB: absolute, because each process runs in its own folder
+            data_dir: std::path::absolute(data_dir).with_context(|| format!("resolving {}", data_dir.display()))?,
             kubeconfig_yaml: kubeconfig_yaml.to_string(),
             prometheus_addr: free_port()?,
             alertmanager_addr: free_port()?,
