@@ -201,15 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn a_chart_of_ten_thousand_points_draws_quickly() {
+    // NB: how fast it draws is a benchmark's question, not a test's (shared, noisy machines).
+    fn a_chart_of_ten_thousand_points_draws_with_its_threshold() {
         let points: Vec<(i64, f64)> = (0..10_000).map(|i| (i, (i as f64 / 100.0).sin() + 2.0)).collect();
         let data = PanelData { series: vec![Series { label: "p".into(), points }], threshold: Some(2.5), start: 0, end: 10_000, notice: None };
-        let t = std::time::Instant::now();
         let svg = render_svg(&data, false, WIDTH, HEIGHT);
-        let took = t.elapsed();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
-        eprintln!("10,000-point chart: {took:?}, {} bytes of SVG", svg.len());
-        // NB: a debug build on a shared machine; the browser's release build is far quicker
-        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+        assert!(svg.ends_with("</svg>\n") || svg.ends_with("</svg>"), "a complete document");
+        let threshold_segments = svg.matches("#DC2626").count();
+        assert!(threshold_segments >= 30, "the threshold is drawn as a dashed red line ({threshold_segments} segments)");
     }
 }
