@@ -13,7 +13,9 @@ use std::hash::Hash;
 use tokio::sync::watch;
 use wharf_app::state::Cache;
 
-fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (reflector::Store<K>, BoxFuture<'static, ()>)
+/// One reflector: a watcher with the default back-off feeding a store; every event bumps
+/// `changed`. The future runs until dropped.
+pub fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (reflector::Store<K>, BoxFuture<'static, ()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,

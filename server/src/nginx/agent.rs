@@ -15,18 +15,15 @@
 use anyhow::{Context, Result};
 use crds::nginx::{node_configmap, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxUpstream};
 use crds::{Tenant, SYSTEM_NAMESPACE};
-use futures::{future::BoxFuture, FutureExt, StreamExt};
+use crate::watchers::reflect;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use ngx::{AgentConfig, ConvergerConfig, NginxPaths, RenderOptions};
-use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -73,28 +70,6 @@ impl Stores {
         self.services.wait_until_ready().await?;
         self.slices.wait_until_ready().await
     }
-}
-
-fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (Store<K>, BoxFuture<'static, ()>)
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone,
-{
-    let (reader, writer) = reflector::store::<K>();
-    let kind = K::kind(&Default::default()).to_string();
-    let task = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .for_each(move |event| {
-            if let Err(e) = &event {
-                tracing::warn!(%kind, error = %e, "watch error (retrying with back-off)");
-            }
-            changed.send_modify(|v| *v = v.wrapping_add(1));
-            futures::future::ready(())
-        })
-        .boxed();
-    (reader, task)
 }
 
 /// A running node agent. Dropping it stops its tasks (nginx keeps serving what it has).
