@@ -1,6 +1,6 @@
 //! The real `kubectl` against a living demo cluster: rollout status, scale, set image,
 //! logs (tail and follow), exec, get -o wide, delete. Uses `kubectl` from PATH, or
-//! `$WHARF_KUBECTL`; skipped when there is none.
+//! `$WHARF_KUBECTL`; fails when there is none.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -86,10 +86,9 @@ async fn first_pod(k: &Kubectl) -> String {
 
 #[tokio::test]
 async fn kubectl_rollout_scale_set_image_logs_exec_delete() {
-    if !kubectl_available() {
-        eprintln!("kubectl not found; skipping");
-        return;
-    }
+    // NB: machines of this kind carry kubectl; a missing one fails the test rather than
+    // letting it pass without checking anything.
+    assert!(kubectl_available(), "kubectl not found on PATH (or $WHARF_KUBECTL)");
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let config = sim::SimConfig {
@@ -167,6 +166,29 @@ async fn kubectl_rollout_scale_set_image_logs_exec_delete() {
 
     let out = k.run(&["exec", &pod, "--", "echo", "hi"]).await;
     assert_eq!(out.trim(), "hi");
+
+    // get -w: a watch shows the change made meanwhile by someone else.
+    let mut watch = k
+        .command(&["get", "deployment", "web", "-w", "-o", "jsonpath={.spec.replicas}{\"\\n\"}"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), seen.next_line()).await.expect("get -w prints").unwrap();
+    assert!(first.is_some(), "get -w printed the current state");
+    k.run(&["scale", "deployment/web", "--replicas=4"]).await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = seen.next_line().await.unwrap() {
+            if line.trim() == "4" {
+                return;
+            }
+        }
+        panic!("get -w ended before the change");
+    })
+    .await
+    .expect("get -w shows the scale to 4");
+    watch.kill().await.unwrap();
 
     let out = k.run(&["delete", "-f", app_s]).await;
     assert!(out.contains("deleted"), "{out}");
