@@ -34,6 +34,7 @@ bench:
 	cargo bench -p wharf-logstore --bench window
 	cargo bench -p wharf-tests --bench console_scale
 	cargo bench -p wharf-ngx --bench reload
+	cargo bench -p wharf-tests --bench nginx_event_to_traffic
 
 clean-demo:
 	rm -rf .wharf/demo

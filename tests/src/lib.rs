@@ -2,6 +2,8 @@
 //! and the console in front of it, exactly as `wharf demo` does (log store in a temporary
 //! folder, log collector running), and returns handles to talk to both over real HTTP.
 
+pub mod nginx;
+
 use anyhow::{Context, Result};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -2,125 +2,16 @@
 //! real nginx master on loopback ports, following the demo cluster; real HTTP through nginx
 //! to the demo cluster's pods. And the console's NgFront functions over HTTP.
 
-use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
+use crds::nginx::{NginxCluster, NginxRoute};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use ngx::{Mode, NginxPaths, NginxProcess, RenderOptions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use ngx::Mode;
 use reqwest::StatusCode;
 use serde_json::json;
-use server::nginx::agent::{NodeAgent, NodeConfig};
-use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use wharf_tests::{eventually, spawn_app, TestApp};
-
-const NGINX: &str = "/usr/sbin/nginx";
-const WITHIN: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One nginx server and its agent, in a temp dir with free ports.
-struct Node {
-    dir: tempfile::TempDir,
-    paths: NginxPaths,
-    opts: RenderOptions,
-    http: SocketAddr,
-    agent: Option<NodeAgent>,
-    nginx: Option<NginxProcess>,
-}
-
-impl Node {
-    fn new() -> Node {
-        let dir = tempfile::Builder::new().prefix("wharf-ng-it-").tempdir().unwrap();
-        // Workers run as `nobody` when the tests run as root: let them in.
-        let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
-        let paths = NginxPaths::new(NGINX, dir.path().join("prefix"), dir.path().join("conf"));
-        let mut opts = RenderOptions::detect(free_port());
-        opts.worker_processes = 1;
-        opts.listen_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        opts.shared_dict_size = "4m".into();
-        let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
-        opts.http_port = Some(http.port());
-        Node { dir, paths, opts, http, agent: None, nginx: None }
-    }
-
-    async fn start_agent(&mut self, app: &TestApp) {
-        let mut cfg = NodeConfig::new("edge", "n1", self.paths.clone(), self.opts.clone());
-        cfg.heartbeat = Duration::from_secs(1);
-        let agent = NodeAgent::start(app.kube.clone(), cfg).await.expect("agent starts");
-        let st = agent.first_apply(WITHIN).await.expect("first apply");
-        assert!(st.last_error.is_none(), "{st:?}");
-        self.agent = Some(agent);
-    }
-
-    async fn start(&mut self, app: &TestApp) {
-        self.start_agent(app).await;
-        let control = SocketAddr::from((Ipv4Addr::LOCALHOST, self.opts.control_port));
-        self.nginx = Some(NginxProcess::start(&self.paths, control, Duration::from_secs(10)).await.expect("nginx starts"));
-    }
-
-    async fn hit(&self, host: &str) -> Option<(u16, String)> {
-        ngx::http::get(self.http, host, "/").await.ok().map(|r| (r.status, r.body))
-    }
-
-    fn reloads(&self) -> usize {
-        self.nginx.as_ref().map(|n| n.reloads_logged()).unwrap_or(0)
-    }
-
-    fn engine(&self) -> &ngx::Agent {
-        &self.agent.as_ref().unwrap().engine
-    }
-}
-
-async fn cluster(app: &TestApp) {
-    let c = NginxCluster::new(
-        "edge",
-        NginxClusterSpec { display_name: "Edge".into(), tenants: vec!["alpha".into()], namespaces: vec![], listen: NginxListen { http: 8081, https: None }, defaults: Default::default() },
-    );
-    Api::<NginxCluster>::all(app.kube.clone()).create(&PostParams::default(), &c).await.unwrap();
-}
-
-async fn deploy(app: &TestApp, name: &str, replicas: i32, port: u16) {
-    let d: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": "alpha"},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": port}]}]}}}
-    }))
-    .unwrap();
-    Api::<Deployment>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &d).await.unwrap();
-    let s: Service = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": "alpha"},
-        "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
-    }))
-    .unwrap();
-    Api::<Service>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &s).await.unwrap();
-}
-
-async fn route(app: &TestApp, name: &str, host: &str, port: u16, directives: Vec<String>) {
-    let mut r = NginxRoute::new(
-        name,
-        NginxRouteSpec { cluster: "edge".into(), host: host.into(), path: "/".into(), service: Some(RouteService { name: name.into(), port }), upstream: None, directives, tls_secret: None },
-    );
-    r.metadata.namespace = Some("alpha".into());
-    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &r).await.unwrap();
-}
-
-/// Which pods answered `n` requests through nginx (the demo pods' page names the pod).
-async fn pods_answering(node: &Node, host: &str, n: usize) -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
-    for _ in 0..n {
-        if let Some((200, body)) = node.hit(host).await {
-            if let Some(pod) = body.split_whitespace().find(|w| w.starts_with("shop-")) {
-                seen.insert(pod.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string());
-            }
-        }
-    }
-    seen
-}
+use wharf_tests::nginx::*;
+use wharf_tests::{eventually, spawn_app};
 
 #[tokio::test]
 async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_removes_it() {
@@ -276,51 +167,4 @@ async fn a_restarted_agent_converges_without_a_reload() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(node.reloads(), reloads, "nginx saw a reload");
     assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
-}
-
-/// Benchmark, not a timed test: `cargo nextest run -p wharf-tests --test nginx --run-ignored only --no-capture`.
-/// Event to traffic: from creating a Service (with ready pods) and its route to the first
-/// request through nginx that reaches a pod, over 100 changes; p50 and p99.
-#[tokio::test]
-#[ignore]
-async fn bench_event_to_traffic() {
-    let app = spawn_app().await.unwrap();
-    cluster(&app).await;
-    deploy(&app, "shop", 2, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
-    let mut node = Node::new();
-    node.start(&app).await;
-    eventually(WITHIN, "the pods answer", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
-    let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
-    let reloads = node.reloads();
-    let mut took = Vec::new();
-    for i in 0..100 {
-        let name = format!("svc-{i}");
-        let host = format!("h{i}.alpha.test");
-        let s: Service = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "alpha"},
-            "spec": {"selector": {"app": "shop"}, "ports": [{"name": "http", "port": 80, "targetPort": 80}]}}))
-        .unwrap();
-        let start = std::time::Instant::now();
-        services.create(&PostParams::default(), &s).await.unwrap();
-        route(&app, &name, &host, 80, vec![]).await;
-        loop {
-            if let Some((200, _)) = node.hit(&host).await {
-                break;
-            }
-            assert!(start.elapsed() < WITHIN, "{host} never answered");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        took.push(start.elapsed());
-    }
-    took.sort();
-    let pct = |p: f64| took[((took.len() as f64 * p).ceil() as usize).saturating_sub(1)];
-    println!(
-        "event to traffic ({:?} mode, new Service + route, {} changes): p50 {:?}, p99 {:?}, max {:?}; reloads {}",
-        node.opts.mode,
-        took.len(),
-        pct(0.50),
-        pct(0.99),
-        took.last().unwrap(),
-        node.reloads() - reloads
-    );
 }
