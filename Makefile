@@ -35,6 +35,8 @@ bench:
 	cargo bench -p wharf-tests --bench console_scale
 	cargo bench -p wharf-ngx --bench reload
 	cargo bench -p wharf-tests --bench nginx_event_to_traffic
+	cargo bench -p wharf-tests --bench terminal_roundtrip
+	cargo bench -p wharf-tests --bench dashboard
 
 clean-demo:
 	rm -rf .wharf/demo
