@@ -144,13 +144,30 @@ async fn flush_logs(store: logstore::Store) {
     }
 }
 
-/// Runs until Ctrl-C or until a supervised task ends (which is then reported, not swallowed).
+/// Ctrl-C or SIGTERM (what `kill`, systemd and Kubernetes send): either one shuts down
+/// gracefully, so nginx, Prometheus and Alertmanager children are stopped, not orphaned.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs until Ctrl-C/SIGTERM or until a supervised task ends (which is then reported, not swallowed).
 async fn supervise(console: tokio::task::JoinHandle<Result<()>>, watchers: Vec<tokio::task::JoinHandle<()>>) -> Result<()> {
     let any_watcher = futures::future::select_all(watchers);
     tokio::select! {
         r = console => r.context("console task panicked")?.context("console stopped"),
         _ = any_watcher => anyhow::bail!("a background task (a cluster watcher or the log collector) stopped unexpectedly"),
-        _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
+        _ = stop_signal() => { tracing::info!("shutting down"); Ok(()) }
     }
 }
 
@@ -239,7 +256,7 @@ async fn main() -> Result<()> {
             };
             tokio::select! {
                 _ = agent.stopped() => anyhow::bail!("the agent stopped unexpectedly"),
-                _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); Ok(()) }
+                _ = stop_signal() => { tracing::info!("shutting down"); Ok(()) }
             }
         }
         Command::Sim { listen, data, kubeconfig_out, ephemeral } => {
@@ -252,7 +269,7 @@ async fn main() -> Result<()> {
             .await
             .context("starting the demo cluster")?;
             println!("Demo cluster on https://{}  (kubectl --kubeconfig {})", cluster.addr(), kubeconfig_out.display());
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await;
             cluster.shutdown().await;
             Ok(())
         }
