@@ -15,20 +15,16 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::pin::Pin;
 
-use axum::body::Bytes;
-use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt};
+use futures::StreamExt;
 use serde_json::{json, Value};
-use simnode::exec::Protocol;
 use simnode::{AttachRequest, ExecRequest, LogOptions, NodeRuntime, PodUsage};
 
 use crate::controllers::kubelet::Kubelet;
@@ -270,43 +266,6 @@ fn upgrade(
     Ok((ws, proto))
 }
 
-type Frames = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
-
-fn protocol(name: &str) -> Protocol {
-    Protocol::parse(name).unwrap_or(Protocol::V4)
-}
-
-/// The socket as a stream of binary frames in and a sink of frames out. The sink ends
-/// the session with a *normal* (1000) close frame: client-go (kubectl) reports a close
-/// without a status code (1005) as an error even after the exit status arrived.
-fn split_socket(socket: WebSocket) -> (Frames, mpsc::Sender<Bytes>, tokio::task::JoinHandle<()>) {
-    let (mut sink, stream) = socket.split();
-    let incoming = stream
-        .take_while(|m| {
-            futures::future::ready(matches!(m, Ok(m) if !matches!(m, Message::Close(_))))
-        })
-        .filter_map(|m| {
-            futures::future::ready(match m {
-                Ok(Message::Binary(b)) => Some(b),
-                _ => None,
-            })
-        });
-    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-    let pump = tokio::spawn(async move {
-        while let Some(b) = rx.next().await {
-            if sink.send(Message::Binary(b)).await.is_err() {
-                return;
-            }
-        }
-        let normal = CloseFrame {
-            code: close_code::NORMAL,
-            reason: "".into(),
-        };
-        let _ = sink.send(Message::Close(Some(normal))).await;
-        let _ = sink.close().await;
-    });
-    (Box::pin(incoming), tx, pump)
-}
 
 async fn exec(
     State(n): State<NodeApi>,
@@ -333,13 +292,7 @@ async fn exec(
         tty: q.tty,
     };
     let runtime = n.runtime.clone();
-    Ok(ws.on_upgrade(move |socket| async move {
-        let (incoming, outgoing, pump) = split_socket(socket);
-        runtime
-            .exec_over(incoming, outgoing, protocol(&proto), req)
-            .await;
-        let _ = pump.await;
-    }))
+    Ok(ws.on_upgrade(move |socket| async move { runtime.exec(socket, &proto, req).await }))
 }
 
 async fn attach(
@@ -361,13 +314,7 @@ async fn attach(
         tty: q.tty,
     };
     let runtime = n.runtime.clone();
-    Ok(ws.on_upgrade(move |socket| async move {
-        let (incoming, outgoing, pump) = split_socket(socket);
-        runtime
-            .attach_over(incoming, outgoing, protocol(&proto), req)
-            .await;
-        let _ = pump.await;
-    }))
+    Ok(ws.on_upgrade(move |socket| async move { runtime.attach(socket, &proto, req).await }))
 }
 
 async fn metrics(State(n): State<NodeApi>) -> Response {

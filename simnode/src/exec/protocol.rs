@@ -172,6 +172,8 @@ pub async fn run_session<I, O>(
 }
 
 /// Runs a session over an axum WebSocket whose subprotocol was negotiated as `protocol`.
+/// The session ends with a *normal* (1000) close frame: client-go (kubectl) reports a close
+/// without a status code (1005) as an error even after the exit status arrived.
 pub async fn serve_websocket(
     socket: axum::extract::ws::WebSocket,
     protocol: Protocol,
@@ -179,8 +181,8 @@ pub async fn serve_websocket(
     command: &[String],
     spawned: Spawned,
 ) {
-    use axum::extract::ws::Message;
-    let (sink, stream) = socket.split();
+    use axum::extract::ws::{close_code, CloseFrame, Message};
+    let (mut sink, stream) = socket.split();
     let incoming = stream
         .take_while(|m| {
             futures::future::ready(matches!(m, Ok(m) if !matches!(m, Message::Close(_))))
@@ -191,15 +193,19 @@ pub async fn serve_websocket(
                 _ => None,
             })
         });
-    let outgoing =
-        sink.with(|b: Bytes| futures::future::ready(Ok::<_, axum::Error>(Message::Binary(b))));
-    run_session(
-        Box::pin(incoming),
-        Box::pin(outgoing),
-        protocol,
-        streams,
-        command,
-        spawned,
-    )
-    .await;
+    // NB: frames go out through a channel so that, once the session closes its side,
+    // the socket itself can still send the close frame with its code.
+    let (tx, mut rx) = futures::channel::mpsc::channel::<Bytes>(16);
+    let pump = tokio::spawn(async move {
+        while let Some(b) = rx.next().await {
+            if sink.send(Message::Binary(b)).await.is_err() {
+                return;
+            }
+        }
+        let normal = CloseFrame { code: close_code::NORMAL, reason: "".into() };
+        let _ = sink.send(Message::Close(Some(normal))).await;
+        let _ = sink.close().await;
+    });
+    run_session(Box::pin(incoming), tx, protocol, streams, command, spawned).await;
+    let _ = pump.await;
 }
