@@ -22,6 +22,10 @@ pub enum AppError {
     /// The Kubernetes API refused the request; its own message follows.
     #[error("The cluster refused: {0}")]
     Cluster(String),
+    /// Something the console depends on (Prometheus, Alertmanager) is down or refused; the
+    /// message names it and its URL. Answered as 503.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Server error: {0}")]
     Internal(String),
     /// Transport or encoding trouble between the browser and the server.
@@ -47,6 +51,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::Cluster(_) => 422,
+            AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
     }

@@ -3,7 +3,7 @@
 //! and with `ssr` into the `wharf` server, which serves the server functions.
 //!
 //! Find a feature by its folder: `auth/` (login, sessions, the tenant check),
-//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `terminal/` (the web terminal's protocol and audit), `monitoring/` (dashboards, alert rules, alerts), `nginx/` (NgFront: nginx clusters), `pages/` (one module per page), `components/`.
+//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `terminal/` (the web terminal's protocol and audit), `monitoring/` (dashboards, alert rules, alerts), `nginx/` (NgFront: nginx clusters), `pipelines/` (the build designer and runs), `pages/` (one module per page), `components/`.
 
 pub mod auth;
 pub mod components;
@@ -13,6 +13,7 @@ pub mod logs;
 pub mod monitoring;
 pub mod nginx;
 pub mod pages;
+pub mod pipelines;
 pub mod terminal;
 pub mod time;
 pub mod workloads;
@@ -49,6 +50,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <pages::not_found::NotFound/> }>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
+                // a benchmark's page, not a user's: the chart component timed in the browser (make bench)
+                <Route path=path!("/_bench/chart") view=pages::monitoring::ChartBench/>
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=pages::home::Home/>
                     <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>
@@ -59,6 +62,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant/monitoring") view=pages::monitoring::MonitoringPage/>
                     <Route path=path!("/t/:tenant/alerts") view=pages::alerts::AlertsPage/>
                     <Route path=path!("/t/:tenant/nginx") view=pages::nginx::NginxPage/>
+                    <Route path=path!("/t/:tenant/pipelines") view=pages::pipelines::PipelinesPage/>
+                    <Route path=path!("/t/:tenant/pipelines/new") view=pages::pipeline_designer::PipelineDesigner/>
+                    <Route path=path!("/t/:tenant/pipelines/:ns/:name") view=pages::pipeline_designer::PipelineDesigner/>
+                    <Route path=path!("/t/:tenant/pipelines/:ns/:name/runs/:run") view=pages::pipeline_run::PipelineRunPage/>
                 </ParentRoute>
             </Routes>
         </Router>

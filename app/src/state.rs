@@ -3,7 +3,7 @@
 //! (WebSockets, downloads).
 
 use crate::auth::ssr::SessionKey;
-use crds::{NginxCluster, NginxRoute, NginxUpstream, Tenant, User};
+use crds::{NginxCluster, NginxRoute, NginxUpstream, Pipeline, PipelineRun, Tenant, User};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -19,11 +19,13 @@ pub struct Settings {
     pub nginx_bin: std::path::PathBuf,
     /// Prometheus, Alertmanager and the alert rule files (all unset: monitoring is off).
     pub monitoring: crate::monitoring::ssr::MonitoringSettings,
+    /// Registries and builder images for pipelines.
+    pub pipelines: crate::pipelines::ssr::PipelineSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default() }
+        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default(), pipelines: Default::default() }
     }
 }
 
@@ -40,6 +42,9 @@ pub struct Cache {
     pub nginx_clusters: Store<NginxCluster>,
     pub nginx_routes: Store<NginxRoute>,
     pub nginx_upstreams: Store<NginxUpstream>,
+    /// Pipelines and their runs (the pipeline pages).
+    pub pipelines: Store<Pipeline>,
+    pub pipeline_runs: Store<PipelineRun>,
     /// Bumped on every watched change; live views wait on it.
     pub changed: tokio::sync::watch::Receiver<u64>,
 }
@@ -68,6 +73,8 @@ impl Cache {
             nginx_clusters: store().0,
             nginx_routes: store().0,
             nginx_upstreams: store().0,
+            pipelines: store().0,
+            pipeline_runs: store().0,
             changed: tokio::sync::watch::channel(0).1,
         }
     }

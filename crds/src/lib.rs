@@ -3,15 +3,26 @@
 //!
 //! One module per resource; [`all`] lists every definition the server installs at start.
 
+#[cfg(feature = "kube")]
 pub mod nginx;
+pub mod pipeline;
+#[cfg(feature = "kube")]
 pub mod tenant;
+#[cfg(feature = "kube")]
 pub mod user;
 
+#[cfg(feature = "kube")]
 pub use nginx::{NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
-pub use tenant::{Tenant, TenantSpec};
+#[cfg(feature = "kube")]
+pub use pipeline::{Pipeline, PipelineRun};
+#[cfg(feature = "kube")]
+pub use tenant::{AlertReceiver, Tenant, TenantAlerting, TenantSpec};
+#[cfg(feature = "kube")]
 pub use user::{Membership, Role, User, UserSpec};
 
+#[cfg(feature = "kube")]
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+#[cfg(feature = "kube")]
 use kube::CustomResourceExt;
 
 /// The API group of every Wharf resource.
@@ -21,18 +32,19 @@ pub const GROUP: &str = "wharf.dev";
 pub const SYSTEM_NAMESPACE: &str = "wharf-system";
 
 /// Every custom resource definition Wharf needs, ready to be applied.
+#[cfg(feature = "kube")]
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Tenant::crd(), User::crd(), NginxCluster::crd(), NginxRoute::crd(), NginxUpstream::crd()]
+    vec![Tenant::crd(), User::crd(), NginxCluster::crd(), NginxRoute::crd(), NginxUpstream::crd(), Pipeline::crd(), PipelineRun::crd()]
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "kube"))]
 mod tests {
     use super::*;
 
     #[test]
     fn definitions_are_named_after_their_plural_and_group() {
         let names: Vec<String> = all().into_iter().filter_map(|c| c.metadata.name).collect();
-        assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev", "nginxclusters.wharf.dev", "nginxroutes.wharf.dev", "nginxupstreams.wharf.dev"]);
+        assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev", "nginxclusters.wharf.dev", "nginxroutes.wharf.dev", "nginxupstreams.wharf.dev", "pipelines.wharf.dev", "pipelineruns.wharf.dev"]);
     }
 
     /// `deploy/crds.yaml` is generated from these types; this keeps it from drifting.
@@ -58,7 +70,7 @@ mod tests {
             let yaml = serde_yaml::to_string(&crd).expect("serialize");
             let back: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("parse");
             assert_eq!(back.spec.group, GROUP);
-            let namespaced = ["nginxroutes.wharf.dev", "nginxupstreams.wharf.dev"].contains(&back.metadata.name.as_deref().unwrap_or_default());
+            let namespaced = ["nginxroutes.wharf.dev", "nginxupstreams.wharf.dev", "pipelines.wharf.dev", "pipelineruns.wharf.dev"].contains(&back.metadata.name.as_deref().unwrap_or_default());
             assert_eq!(back.spec.scope, if namespaced { "Namespaced" } else { "Cluster" });
         }
     }

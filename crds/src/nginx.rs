@@ -103,6 +103,24 @@ pub struct NginxNodeStatus {
     /// missed ones.
     #[serde(default)]
     pub heartbeat_seconds: u32,
+    /// The last repair request this node's agent carried out (the value of its
+    /// [`repair_annotation`] on the cluster); a request is handled once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<String>,
+    /// Routes served without something they ask for, and why (e.g. a TLS secret that is
+    /// missing or that nginx refuses: the route is served on HTTP only). Always written, so
+    /// a merge patch replaces the whole list.
+    #[serde(default)]
+    pub route_errors: Vec<NginxRouteError>,
+}
+
+/// A route a node serves without something it asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NginxRouteError {
+    /// `namespace/name` of the `NginxRoute`.
+    pub route: String,
+    pub message: String,
 }
 
 /// An apply that failed, with nginx's own words when nginx said something.
@@ -145,7 +163,10 @@ pub struct NginxRouteSpec {
     /// (e.g. `client_max_body_size 20m`).
     #[serde(default)]
     pub directives: Vec<String>,
-    /// A `kubernetes.io/tls` Secret of this namespace (not synced to nodes yet).
+    /// A `kubernetes.io/tls` Secret of this namespace: the agents write its `tls.crt` and
+    /// `tls.key` to their nodes and serve the host on the cluster's HTTPS port with it. A
+    /// missing or invalid secret leaves the route on HTTP and is reported in the nodes'
+    /// `routeErrors`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret: Option<String>,
 }
@@ -169,6 +190,13 @@ pub struct NginxUpstreamSpec {
     pub cluster: String,
     /// `ip:port` of each server (IPv6 as `[ip]:port`).
     pub servers: Vec<String>,
+}
+
+/// The annotation on an `NginxCluster` that asks the agent of `node` to re-apply the rendered
+/// config (throwing away hand edits); its value identifies the request, and the agent reports
+/// the last one it carried out in its status entry's `repaired`.
+pub fn repair_annotation(node: &str) -> String {
+    format!("repair.wharf.dev/{node}")
 }
 
 /// The ConfigMap (in [`crate::SYSTEM_NAMESPACE`]) where the agent of `node` in `cluster`

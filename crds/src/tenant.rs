@@ -18,4 +18,30 @@ pub struct TenantSpec {
     pub namespaces: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Where the tenant's alerts go besides the console (edited on the alerts page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<TenantAlerting>,
+}
+
+/// A tenant's alert routing: Alertmanager gets one route per tenant, matching the tenant's
+/// namespaces, that sends to these receivers (and always to the console too).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantAlerting {
+    #[serde(default)]
+    pub receivers: Vec<AlertReceiver>,
+}
+
+/// One receiver: exactly one of `webhookUrl` or `email` is set (the console checks this,
+/// names are unique within the tenant).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertReceiver {
+    pub name: String,
+    /// Alertmanager posts its webhook payload (version 4) here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Alertmanager sends a mail here through the console's SMTP settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }

@@ -126,11 +126,20 @@ impl Agent {
         self.status.clone()
     }
 
-    /// Reads the live files and compares them with the rendered tree.
+    /// Reads the live files and compares them with the rendered tree; in the
+    /// dynamic mode also checks that nginx still holds the pushed peers and,
+    /// if not, re-applies the latest submission (see
+    /// [`Converger::peers_lost`]). The node agent calls this on every heartbeat.
     pub async fn drift(&self) -> Result<Option<Drift>> {
         let mut conv = self.converger.lock().await;
         let drift = conv.drift();
+        let lost = conv.peers_lost().await;
         self.status_tx.send_replace(conv.status().clone());
+        drop(conv);
+        if lost {
+            // Wakes the task on the same submission; `None` (shutdown) is left alone.
+            self.desired.send_if_modified(|d| d.is_some());
+        }
         drift
     }
 
@@ -143,10 +152,17 @@ impl Agent {
         outcome
     }
 
-    /// Stops after the apply in progress, if any.
+    /// Waits until background writes (the dynamic mode's peers seed) of
+    /// every apply so far are on disk.
+    pub async fn settle(&self) {
+        self.converger.lock().await.flush_seed().await;
+    }
+
+    /// Stops after the apply in progress, if any, and its background writes.
     pub async fn shutdown(mut self) {
         self.desired.send_replace(None);
         let _ = (&mut self.task).await;
+        self.settle().await;
     }
 }
 

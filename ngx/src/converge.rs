@@ -16,9 +16,11 @@
 //! Coalescing bursts is the [`crate::Agent`]'s job, one level up.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::drift::{self, Drift};
@@ -28,7 +30,7 @@ use crate::model::DesiredState;
 use crate::peers::PeerTable;
 use crate::render::{render, tree_sha, Mode, RenderOptions, RenderedConfig};
 use crate::status::{LastError, Status};
-use crate::{http, nginx, Error, Result};
+use crate::{http, nginx, tls, Error, Result};
 
 /// One nginx server's paths and the node-level render options.
 #[derive(Debug, Clone)]
@@ -92,13 +94,18 @@ pub struct Converger {
     live: Option<RenderedConfig>,
     /// The peer table nginx confirmed holding.
     pushed: Option<PeerTable>,
+    seed: Seed,
 }
 
 impl Converger {
     /// Prepares the directories and reads what is on disk already (an
     /// agent restart finds the previous release and nginx still serving it).
-    pub fn new(cfg: ConvergerConfig) -> Result<Self> {
+    pub fn new(mut cfg: ConvergerConfig) -> Result<Self> {
         cfg.paths.prepare()?;
+        if cfg.render.tls_dir.is_none() {
+            let dir = cfg.paths.tls_dir();
+            cfg.render.tls_dir = Some(std::path::absolute(&dir).unwrap_or(dir));
+        }
         let mut status = Status {
             mode: Some(cfg.render.mode),
             ..Status::default()
@@ -113,6 +120,7 @@ impl Converger {
             status,
             live: None,
             pushed: None,
+            seed: Seed::default(),
         })
     }
 
@@ -192,6 +200,7 @@ impl Converger {
                     .paths
                     .current_release()
                     .and_then(|r| NginxPaths::release_sha(&r));
+                self.seed.flush().await;
                 let seed = std::fs::read_to_string(self.cfg.paths.peers_file()).unwrap_or_default();
                 let seed_ok =
                     self.cfg.render.mode == Mode::Static || seed == rendered.peers.to_wire();
@@ -288,10 +297,17 @@ impl Converger {
         });
     }
 
-    /// Dynamic mode: seed file, POST, read back.
+    /// Dynamic mode: POST, read back, then queue the seed file.
+    ///
+    /// NB: the seed is written after nginx holds the table, by a background
+    /// task and without fsync (see [`Seed`]): file system writes stall for
+    /// 5–30 ms when other work writes to the disk, and were the whole p99 of
+    /// an endpoint change when they came first. An nginx that restarts in the
+    /// moment before the seed is on disk comes back with the previous peers;
+    /// [`Converger::peers_lost`] on the next heartbeat finds that and the
+    /// agent pushes again.
     async fn push(&mut self, table: &PeerTable) -> Result<()> {
         let wire = table.to_wire();
-        layout::write_atomic(&self.cfg.paths.peers_file(), wire.as_bytes())?;
         let addr = self.cfg.control_addr();
         let r = http::request(
             addr,
@@ -320,13 +336,43 @@ impl Converger {
         self.pushed = Some(held);
         self.status.peers_sha = Some(table.sha256());
         self.status.peer_push_count += 1;
+        self.seed.queue(self.cfg.paths.peers_file(), wire);
         Ok(())
+    }
+
+    /// Waits until the peers seed queued last is on disk (or failed to be).
+    pub async fn flush_seed(&mut self) {
+        self.seed.flush().await;
+    }
+
+    /// Dynamic mode, nginx running: whether nginx no longer holds the peers
+    /// last pushed (it restarted from an older seed, or someone POSTed by
+    /// hand). If so they are forgotten, so the next plan reads what nginx
+    /// holds and pushes again.
+    pub async fn peers_lost(&mut self) -> bool {
+        if self.cfg.render.mode != Mode::Dynamic {
+            return false;
+        }
+        let Some(pushed) = &self.pushed else {
+            return false;
+        };
+        match self.held_peers().await {
+            Ok(held) if &held != pushed => {
+                warn!("nginx lost the pushed peers (restarted?); pushing again");
+                self.pushed = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Stage, test, promote, flip, and (when nginx runs) reload and confirm.
     async fn release(&mut self, rendered: &RenderedConfig, running: bool) -> Result<Outcome> {
         let started = Instant::now();
         let paths = self.cfg.paths.clone();
+        if let Some(dir) = &self.cfg.render.tls_dir {
+            tls::install(dir, &rendered.certificates)?;
+        }
         let staging = layout::write_staging(&paths, &rendered.files)?;
         if let Err(e) =
             nginx::test_config(&paths.nginx_bin, &paths.prefix, &staging.join("nginx.conf")).await
@@ -344,12 +390,14 @@ impl Converger {
         let dynamic = rendered.mode == Mode::Dynamic;
         if !running {
             if dynamic {
+                self.seed.flush().await;
                 layout::write_atomic(&paths.peers_file(), rendered.peers.to_wire().as_bytes())?;
                 self.pushed = None;
             }
             layout::flip(&paths, &release)?;
-            self.live = Some(rendered.clone());
+            let before = self.live.replace(rendered.clone());
             layout::prune(&paths, None);
+            self.prune_certificates(before.as_ref());
             info!(sha = %rendered.sha256, "release installed; nginx is not running");
             return Ok(Outcome::Installed {
                 sha: rendered.sha256.clone(),
@@ -376,19 +424,36 @@ impl Converger {
             let _ = std::fs::remove_dir_all(&release);
             return Err(e);
         }
-        self.live = Some(rendered.clone());
+        let before = self.live.replace(rendered.clone());
         if dynamic && self.pushed.as_ref() != Some(&rendered.peers) {
             self.push(&rendered.peers).await?;
         }
         self.status.reload_count += 1;
         self.status.last_reload = Some(Utc::now());
         layout::prune(&paths, previous.as_deref());
+        self.prune_certificates(before.as_ref());
         let took = started.elapsed();
         info!(sha = %rendered.sha256, ?took, "reloaded");
         Ok(Outcome::Reloaded {
             sha: rendered.sha256.clone(),
             took,
         })
+    }
+
+    /// Removes certificate files neither the live release nor `before` (the
+    /// one it replaced, kept for a rollback) names.
+    fn prune_certificates(&self, before: Option<&RenderedConfig>) {
+        let Some(dir) = &self.cfg.render.tls_dir else {
+            return;
+        };
+        let keep = self
+            .live
+            .iter()
+            .chain(before)
+            .flat_map(|r| &r.certificates)
+            .flat_map(|c| [c.cert_path.clone(), c.key_path.clone()])
+            .collect();
+        tls::prune(dir, &keep);
     }
 
     async fn reload_and_confirm(&self, sha: &str) -> Result<()> {
@@ -438,4 +503,58 @@ fn fatal_since(log: &std::path::Path, offset: u64) -> Option<NginxError> {
         .collect::<Vec<_>>()
         .join("\n");
     NginxError::parse(&fatal, None::<&std::path::Path>)
+}
+
+/// The peers seed (`<prefix>/wharf/peers.txt`), written off the push path by
+/// one background task; the newest table queued wins and older ones still
+/// waiting are skipped. A failed write is logged: the seed only matters for
+/// an nginx that restarts without its agent.
+#[derive(Debug, Default)]
+struct Seed {
+    queued: u64,
+    tx: Option<watch::Sender<Option<(u64, String)>>>,
+    written: Option<watch::Receiver<u64>>,
+}
+
+impl Seed {
+    fn queue(&mut self, path: PathBuf, wire: String) {
+        self.queued += 1;
+        let tx = self.tx.get_or_insert_with(|| {
+            let (tx, rx) = watch::channel(None);
+            let (written_tx, written) = watch::channel(0);
+            self.written = Some(written);
+            tokio::spawn(write_seeds(path, rx, written_tx));
+            tx
+        });
+        tx.send_replace(Some((self.queued, wire)));
+    }
+
+    async fn flush(&mut self) {
+        let queued = self.queued;
+        if let Some(written) = &mut self.written {
+            // Err: the writer is gone (runtime shutting down); nothing to wait for.
+            let _ = written.wait_for(|w| *w >= queued).await;
+        }
+    }
+}
+
+/// Ends when the converger (and so the sender) is dropped.
+async fn write_seeds(
+    path: PathBuf,
+    mut rx: watch::Receiver<Option<(u64, String)>>,
+    written: watch::Sender<u64>,
+) {
+    while rx.changed().await.is_ok() {
+        let Some((seq, wire)) = rx.borrow_and_update().clone() else {
+            continue;
+        };
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || layout::write_replace(&p, wire.as_bytes())).await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "writing the peers seed"),
+            Err(e) => warn!(error = %e, "writing the peers seed"),
+        }
+        written.send_replace(seq);
+    }
 }

@@ -8,6 +8,8 @@
 //! <conf_dir>/releases/.staging-*        a tree being written and tested
 //! <conf_dir>/current -> releases/<...>  the live tree; nginx runs with
 //!                                       -c <conf_dir>/current/nginx.conf
+//! <conf_dir>/tls/<name>-<hash>.{crt,key} certificates routes name (0700 dir,
+//!                                       0600 files; see `crate::tls`)
 //! ```
 //!
 //! A release is written into a staging directory, fsynced, tested, renamed
@@ -75,6 +77,11 @@ impl NginxPaths {
 
     pub fn peers_file(&self) -> PathBuf {
         self.prefix.join("wharf/peers.txt")
+    }
+
+    /// Certificates and keys, outside the release trees (see [`crate::tls`]).
+    pub fn tls_dir(&self) -> PathBuf {
+        self.conf_dir.join("tls")
     }
 
     /// Creates the directories nginx and the agent expect (idempotent).
@@ -251,16 +258,38 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) -> Result<
     Ok(())
 }
 
-/// Writes a file via temp + rename + fsync (the peers seed).
+/// Writes a file via temp + rename + fsync. The temp file is created with
+/// mode 0600 (`tempfile`'s default), and the rename keeps it: private keys
+/// are written this way.
 pub(crate) fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
+    replace(path, body, true)
+}
+
+/// Temp + rename without fsync: readers see the old or the new bytes, never
+/// a mix, but a power loss may bring back the old ones.
+///
+/// NB: for the peers seed after a push. Its two fsyncs cost 8–15 ms on this
+/// project's disk and more when other work writes, while a seed lost to a
+/// power cut is harmless: the agent that restarts with the machine reads the
+/// table nginx holds and pushes again if it is not the rendered one.
+pub(crate) fn write_replace(path: &Path, body: &[u8]) -> Result<()> {
+    replace(path, body, false)
+}
+
+fn replace(path: &Path, body: &[u8], durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(Error::io("creating temp file in", dir))?;
     tmp.write_all(body).map_err(Error::io("writing", path))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(Error::io("syncing", path))?;
+    if durable {
+        tmp.as_file()
+            .sync_all()
+            .map_err(Error::io("syncing", path))?;
+    }
     tmp.persist(path)
         .map_err(|e| Error::io("renaming to", path)(e.error))?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }

@@ -18,7 +18,8 @@
 //!
 //! Module map: `model` (the desired state), `directive` (what users may type),
 //! `render/` (the tree and the Lua), `peers` (the dynamic table's wire
-//! format), `layout` (releases and the swap), `nginx` (running the binary),
+//! format), `layout` (releases and the swap), `tls` (certificate files on the
+//! node, and checking one pair with nginx), `nginx` (running the binary),
 //! `http` (loopback client), `converge`, `agent`, `drift`, `validate`,
 //! `status`, `error`.
 
@@ -34,6 +35,7 @@ pub mod nginx;
 pub mod peers;
 pub mod render;
 pub mod status;
+pub mod tls;
 pub mod validate;
 
 pub use agent::{Agent, AgentConfig};
@@ -41,8 +43,11 @@ pub use converge::{Action, Converger, ConvergerConfig, Outcome, Plan};
 pub use drift::Drift;
 pub use error::{Error, NginxError, Result};
 pub use layout::NginxPaths;
-pub use model::{ClusterSpec, Defaults, DesiredState, Listen, Peer, Route, Target, Tls, Upstream};
+pub use model::{
+    Certificate, ClusterSpec, Defaults, DesiredState, Listen, Peer, PrivateKey, Route, Target, Tls,
+    Upstream,
+};
 pub use nginx::NginxProcess;
 pub use peers::PeerTable;
-pub use render::{render, tree_sha, LuaPaths, Mode, RenderOptions, RenderedConfig};
+pub use render::{render, tree_sha, CertificateFiles, LuaPaths, Mode, RenderOptions, RenderedConfig};
 pub use status::{LastError, Status};

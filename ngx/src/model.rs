@@ -26,6 +26,11 @@ pub struct DesiredState {
     /// Upstreams no route points at are ignored.
     #[serde(default)]
     pub upstreams: Vec<Upstream>,
+    /// Certificates routes name with [`Tls::Certificate`] (e.g. from
+    /// Kubernetes TLS secrets). The converger writes them under the node's
+    /// `<conf_dir>/tls/`; certificates no route names are ignored.
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
 }
 
 /// The cluster-wide part: listen ports, defaults, who it serves.
@@ -134,12 +139,39 @@ impl Target {
     }
 }
 
-/// PEM files on the node; the agent (or a secret syncer) puts them there.
+/// Where a route's certificate comes from. It is served on the cluster's
+/// HTTPS port (a route with TLS on a cluster without one is served on HTTP
+/// only); all routes of one host must name the same certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Tls {
+    /// PEM files something else put on the node (absolute paths).
+    #[serde(rename_all = "camelCase")]
+    Files { cert_path: PathBuf, key_path: PathBuf },
+    /// One of [`DesiredState::certificates`], by name.
+    Certificate { name: String },
+}
+
+/// A certificate chain and its private key, PEM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Tls {
-    pub cert_path: PathBuf,
-    pub key_path: PathBuf,
+pub struct Certificate {
+    /// What routes call it, e.g. `namespace/secret`: `[A-Za-z0-9._/-]`.
+    pub name: String,
+    /// The leaf first, then intermediates.
+    pub cert_pem: String,
+    pub key_pem: PrivateKey,
+}
+
+/// PEM of a private key: never printed (`Debug` says `<redacted>`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrivateKey(pub String);
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
 }
 
 /// The peers behind one upstream name (see [`Target::upstream_name`]).

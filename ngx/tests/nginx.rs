@@ -374,8 +374,39 @@ async fn nginx_restart_without_agent_keeps_dynamic_peers() {
         .apply(node.state(r(), vec![service("web", vec![b.peer()])]))
         .await
         .unwrap();
+    // The seed is written after the push, off the agent's path.
+    agent.settle().await;
     // nginx restarts on its own: the shared dict is empty, the seed file is not.
     node.nginx.take().unwrap().stop().await.unwrap();
     node.start_nginx().await;
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "b".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nginx_restarted_with_old_peers_gets_them_pushed_again() {
+    let a = backend(14, "a").await;
+    let b = backend(14, "b").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let r = || vec![route("shop/web", "shop.test", "/", "web")];
+    let agent = boot(&mut node, r(), vec![service("web", vec![a.peer()])]).await;
+    let old_seed = std::fs::read_to_string(node.paths.peers_file()).unwrap();
+    agent
+        .apply(node.state(r(), vec![service("web", vec![b.peer()])]))
+        .await
+        .unwrap();
+    agent.settle().await;
+    // nginx restarts before the new seed reached the disk: it comes back with a.
+    std::fs::write(node.paths.peers_file(), old_seed).unwrap();
+    node.nginx.take().unwrap().stop().await.unwrap();
+    node.start_nginx().await;
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+    let pushes = agent.status().peer_push_count;
+    // The heartbeat's check notices and the agent pushes b again, without a reload.
+    agent.drift().await.unwrap();
+    eventually("b is served again", T, || async {
+        (node.hit("shop.test", "/").await == Some((200, "b".into()))).then_some(())
+    })
+    .await;
+    assert_eq!(agent.status().peer_push_count, pushes + 1);
+    assert_eq!(agent.status().reload_count, 0);
 }

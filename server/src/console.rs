@@ -51,6 +51,12 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         .route("/ws/logs/{tenant}", get(crate::logs::socket::follow))
         .route("/download/logs/{tenant}", get(crate::logs::download::download))
         .route("/download/nginx/{tenant}/{cluster}/{node}", get(crate::nginx::download::download))
+        .route("/ws/nginx/{tenant}", get(crate::nginx::live::follow))
+        .route("/ws/pipelines/{tenant}", get(crate::pipelines::socket::follow))
+        .route(
+            "/hooks/pipelines/{namespace}/{name}",
+            post(crate::pipelines::webhook::push).layer(RequestBodyLimitLayer::new(crate::pipelines::webhook::MAX_BODY)),
+        )
         .route("/hooks/alertmanager", post(crate::monitoring::webhook::alertmanager))
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
@@ -88,7 +94,7 @@ pub async fn prepare_with_logs(
 ) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
     let session_key = crate::bootstrap::run(&client).await?;
     let (cache, watchers) = crate::watchers::cache(&client);
-    let handles = watchers.into_iter().map(tokio::spawn).collect();
+    let mut handles: Vec<_> = watchers.into_iter().map(tokio::spawn).collect();
     tokio::time::timeout(std::time::Duration::from_secs(60), crate::watchers::ready(&cache))
         .await
         .context("the cluster's objects were not listed within 60 s")?
@@ -97,5 +103,9 @@ pub async fn prepare_with_logs(
         .await?
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs, monitoring: Default::default() };
+    // alert history watched, firing alerts and Alertmanager's configuration re-synced
+    handles.extend(crate::monitoring::sync::spawn(&state));
+    // pipeline runs become Jobs, and Jobs' progress becomes the runs' status
+    handles.push(crate::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone()));
     Ok((state, handles))
 }

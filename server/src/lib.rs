@@ -8,6 +8,7 @@
 //! * `logs`      — the log collector, the follow socket, the download, `wharf logs …`
 //! * `terminal`  — the web terminal: exec socket, file transfer through tar, audit trail
 //! * `nginx`     — `wharf ng-agent` (watchers → `ngx`), the node config download, the demo's nginx nodes
+//! * `pipelines` — the controller running pipeline runs as Jobs, the git push webhook, the live socket
 //! * `monitoring` — Prometheus and Alertmanager for the demo and tests, the Alertmanager webhook
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
 
@@ -18,5 +19,6 @@ pub mod live;
 pub mod logs;
 pub mod monitoring;
 pub mod nginx;
+pub mod pipelines;
 pub mod terminal;
 pub mod watchers;

@@ -1,4 +1,5 @@
-//! `/ws/workloads/{tenant}`: the tenant's workload view, pushed whenever the cluster changes.
+//! `/ws/workloads/{tenant}`: the tenant's workload view, pushed whenever the cluster changes
+//! ([`push_snapshots`] serves the other live pages' sockets the same way).
 //! Authorization happens before the upgrade: a stranger gets 401, another tenant's user 403,
 //! and no socket is opened.
 
@@ -36,16 +37,22 @@ pub async fn workloads(ws: WebSocketUpgrade, State(state): State<AppState>, Path
     }
 }
 
-async fn push(mut socket: WebSocket, state: AppState, scope: TenantScope) {
-    let mut changed = state.cache.changed.clone();
+async fn push(socket: WebSocket, state: AppState, scope: TenantScope) {
+    let changed = state.cache.changed.clone();
+    push_snapshots(socket, changed, move || LiveMessage::Snapshot(view(&state.cache, &scope))).await
+}
+
+/// Sends `snapshot()` now and again whenever the cache changed and the snapshot differs,
+/// with keep-alive pings, until the browser goes away. Every live page's socket ends here,
+/// after its own authorization.
+pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut changed: tokio::sync::watch::Receiver<u64>, snapshot: impl Fn() -> T) {
     let mut last_sent = String::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
-        let snapshot = LiveMessage::Snapshot(view(&state.cache, &scope));
-        let text = match serde_json::to_string(&snapshot) {
+        let text = match serde_json::to_string(&snapshot()) {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = %e, "serializing a workload view");
+                tracing::error!(error = %e, "serializing a live view");
                 return;
             }
         };

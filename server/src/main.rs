@@ -63,9 +63,16 @@ enum Command {
         /// Where the console writes one rule file per app; Prometheus must load `<dir>/*.rules.yml`.
         #[arg(long, env = "WHARF_RULES_DIR")]
         rules_dir: Option<PathBuf>,
+        /// A registry pipelines may push to, `name=host` or `name=host@push-secret` (a
+        /// dockerconfigjson Secret in each pipeline's namespace); repeat or separate with commas.
+        #[arg(long = "registry", env = "WHARF_REGISTRIES", value_delimiter = ',')]
+        registries: Vec<wharf_app::pipelines::ssr::Registry>,
         /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.
         #[arg(long, env = "WHARF_ALERT_WEBHOOK_TOKEN", hide_env_values = true)]
         webhook_token: Option<String>,
+        /// Tenants' own receivers: the console's webhook URL, Alertmanager's config file, SMTP.
+        #[command(flatten)]
+        alerting: server::monitoring::AlertingArgs,
     },
     /// Run the demo cluster alone.
     Sim {
@@ -192,7 +199,7 @@ async fn main() -> Result<()> {
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
             let webhook_host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
             let monitoring = server::monitoring::StackConfig::local(&data.join("monitoring"), &_cluster.kubeconfig_yaml(), webhook_host)?;
-            let settings = Settings { monitoring: monitoring.settings(), ..Settings::default() };
+            let settings = Settings { monitoring: monitoring.settings(), pipelines: wharf_app::pipelines::ssr::PipelineSettings::demo(), ..Settings::default() };
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
             let (addr, console) = server::console::start(state, site_dir, listen).await?;
@@ -211,16 +218,18 @@ async fn main() -> Result<()> {
             flush_logs(store).await;
             outcome
         }
-        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token } => {
+        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token, alerting, registries } => {
             let client = client_for(kubeconfig).await?;
-            let monitoring = wharf_app::monitoring::ssr::MonitoringSettings {
+            let mut monitoring = wharf_app::monitoring::ssr::MonitoringSettings {
                 prometheus_url,
                 alertmanager_url,
                 rules_dir,
-                promtool: None,
                 webhook_token: webhook_token.map(wharf_app::monitoring::ssr::Token::new),
+                ..Default::default()
             };
-            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, ..Settings::default() };
+            alerting.apply_to(&mut monitoring)?;
+            let pipelines = wharf_app::pipelines::ssr::PipelineSettings { registries, ..Default::default() };
+            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, pipelines, ..Settings::default() };
             let store = open_logs(&logs)?;
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));

@@ -50,8 +50,13 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (services, t5) = reflect(Api::all(client.clone()), tx.clone());
     let (nginx_clusters, t6) = reflect(Api::<crds::NginxCluster>::all(client.clone()), tx.clone());
     let (nginx_routes, t7) = reflect(Api::<crds::NginxRoute>::all(client.clone()), tx.clone());
-    let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), tx);
-    (Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, changed: rx }, vec![t1, t2, t3, t4, t5, t6, t7, t8])
+    let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), tx.clone());
+    let (pipelines, t9) = reflect(Api::<crds::Pipeline>::all(client.clone()), tx.clone());
+    let (pipeline_runs, t10) = reflect(Api::<crds::PipelineRun>::all(client.clone()), tx);
+    (
+        Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, pipelines, pipeline_runs, changed: rx },
+        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10],
+    )
 }
 
 /// Waits until every store has its first full list.
@@ -64,5 +69,7 @@ pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped>
     cache.nginx_clusters.wait_until_ready().await?;
     cache.nginx_routes.wait_until_ready().await?;
     cache.nginx_upstreams.wait_until_ready().await?;
+    cache.pipelines.wait_until_ready().await?;
+    cache.pipeline_runs.wait_until_ready().await?;
     Ok(())
 }

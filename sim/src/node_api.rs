@@ -120,7 +120,7 @@ fn node_error(e: simnode::Error) -> ApiError {
 /// For a pod that exists but does not run (yet, or any more): the API server's 400.
 fn not_running(pod: &Value, container: Option<&str>) -> ApiError {
     let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-    let names: Vec<&str> = ["containers", "initContainers"]
+    let names: Vec<&str> = ["containers", "initContainers", "ephemeralContainers"]
         .iter()
         .flat_map(|k| pod["spec"][*k].as_array().into_iter().flatten())
         .filter_map(|c| c["name"].as_str())

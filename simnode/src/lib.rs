@@ -12,9 +12,20 @@
 //! - Job pods (restartPolicy `Never`/`OnFailure`) really run their containers' commands as
 //!   local processes in a scratch directory; long-running containers are simulated apps
 //!   that write realistic logs ([`process`], [`logs`]);
+//! - containers' environment comes from `env`, `envFrom`, Secrets, ConfigMaps and the
+//!   downward API, resolved when each container starts; a missing Secret keeps it in
+//!   `CreateContainerConfigError` ([`env`]);
+//! - a process container's `terminationMessagePath` becomes a file whose content is
+//!   `terminated.message`, with `FallbackToLogsOnError` ([`termination`], [`paths`]);
+//! - CI builder tools have stand-ins first on PATH: `executor` for kaniko and
+//!   `sonar-scanner` ([`shims`]) — the demo cluster's, not the real tools, which run on a
+//!   real cluster;
 //! - `GET pods/NAME/log` options are implemented exactly ([`logs::LogOptions`]);
 //! - exec and attach speak the `v4`/`v5.channel.k8s.io` WebSocket protocols, with a real
-//!   pseudo-terminal for `tty=true` ([`exec`]);
+//!   pseudo-terminal for `tty=true` ([`exec`]); an image can lack programs, which then
+//!   fail to exec as runc says ([`programs`]);
+//! - ephemeral containers (`kubectl debug`) run their command, or an interactive shell on
+//!   a pty that attach connects to ([`NodeRuntime::start_ephemeral_containers`]);
 //! - cAdvisor-style metrics in Prometheus text and for `metrics.k8s.io` ([`metrics`]).
 //!
 //! # Knobs in the pod spec
@@ -25,9 +36,12 @@
 //! | `WHARF_SIM_LEAK=threads\|sockets\|fds` | `sim.wharf.dev/leak` | that count climbs steadily |
 //! | `WHARF_SIM_CPU=<millicores>` | `sim.wharf.dev/cpu` | pin CPU usage |
 //! | `WHARF_SIM_LOG_RATE=<lines/s>` | `sim.wharf.dev/log-rate` | override the log rate |
+//! | | `sim.wharf.dev/missing-programs` | `tar,bash` or `*`: programs the images lack (images named `distroless` lack all) |
 //!
 //! Images tagged `:bad` or named `doesnotexist` fail to pull (ErrImagePull, ImagePullBackOff).
 
+mod console;
+pub mod env;
 pub mod error;
 pub mod exec;
 pub mod http;
@@ -35,11 +49,16 @@ pub mod ip;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod paths;
 pub mod plan;
 pub mod process;
+pub mod programs;
 pub mod runtime;
+pub mod shims;
 pub mod state;
+pub mod termination;
 
+pub use env::ObjectSource;
 pub use error::{Error, Result};
 pub use exec::{AttachRequest, ExecRequest, SUPPORTED_PROTOCOLS};
 pub use ip::IpAllocator;

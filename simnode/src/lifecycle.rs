@@ -9,21 +9,34 @@
 //! delay of `base·2ⁿ` capped at `max` (reset after it ran for `2·max`), counting
 //! `restartCount` and keeping `lastState.terminated`. Each instance has its own log
 //! buffer; the one before the last restart is kept for `previous=true`.
+//!
+//! Before each instance the container's environment is resolved (see [`crate::env`]); a
+//! missing Secret or ConfigMap keeps it waiting in `CreateContainerConfigError`, tried
+//! again every back-off base, so it starts once the object appears. When a process
+//! exits, its termination message is read (see [`crate::termination`]).
+//!
+//! Ephemeral containers ([`run_ephemeral`]) are pulled and started the same way once, run
+//! their command — interactively, shared with attach sessions, when they have `stdin` (see
+//! [`crate::console`]) — and are never restarted.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
+use crate::console::Console;
+use crate::exec::Outcome;
 use crate::http::{self, PageInfo};
 use crate::logs::generator::{seed_of, LineGenerator};
 use crate::logs::LogBuffer;
 use crate::metrics::{instance_seed, MetricsModel};
-use crate::plan::{ContainerPlan, Flavor, RestartPolicy, Workload};
-use crate::process;
+use crate::paths::PathMap;
+use crate::plan::{expand_env_refs, ContainerKind, ContainerPlan, Flavor, RestartPolicy, Workload};
 use crate::runtime::PodShared;
 use crate::state::{ContainerState, Terminated};
+use crate::{env, exec, process, termination};
 
 /// Runs a whole pod until it is stopped (the future is dropped) or all its containers are
 /// done for good.
@@ -41,6 +54,11 @@ pub(crate) async fn run_pod(pod: Arc<PodShared>) {
         .iter()
         .map(|plan| run_container(&pod, plan));
     futures::future::join_all(all).await;
+}
+
+/// Runs one ephemeral container until it exits (it is never restarted).
+pub(crate) async fn run_ephemeral(pod: Arc<PodShared>, plan: ContainerPlan) {
+    run_container(&pod, &plan).await;
 }
 
 fn hex_digest(parts: &[&str]) -> String {
@@ -86,7 +104,7 @@ async fn run_container(pod: &PodShared, plan: &ContainerPlan) -> i32 {
     let cfg = pod.cfg.clone();
     pod.update(&plan.name, |c| {
         c.state = ContainerState::waiting(
-            if plan.init {
+            if plan.is_init() {
                 "PodInitializing"
             } else {
                 "ContainerCreating"
@@ -121,13 +139,14 @@ async fn run_container(pod: &PodShared, plan: &ContainerPlan) -> i32 {
     let policy = pod.plan.restart_policy;
     let mut failures = 0u32;
     loop {
+        let env = container_config(pod, plan).await;
         let started = Instant::now();
-        let terminated = run_instance(pod, plan).await;
+        let terminated = run_instance(pod, plan, env).await;
         let code = terminated.exit_code;
-        let restarts = if plan.init {
-            policy != RestartPolicy::Never && code != 0
-        } else {
-            policy.restarts(code)
+        let restarts = match plan.kind {
+            ContainerKind::Init => policy != RestartPolicy::Never && code != 0,
+            ContainerKind::Regular => policy.restarts(code),
+            ContainerKind::Ephemeral => false,
         };
         pod.update(&plan.name, |c| {
             c.state = ContainerState::Terminated(terminated.clone());
@@ -164,6 +183,25 @@ async fn run_container(pod: &PodShared, plan: &ContainerPlan) -> i32 {
         );
         tokio::time::sleep(delay).await;
         pod.update(&plan.name, |c| c.restart_count += 1);
+    }
+}
+
+/// The container's environment; while it cannot be made (a Secret or ConfigMap is
+/// missing) the container waits in `CreateContainerConfigError`, as with a kubelet.
+async fn container_config(pod: &PodShared, plan: &ContainerPlan) -> Vec<(String, String)> {
+    loop {
+        let source = pod.object_source();
+        match env::resolve(&pod.plan, pod.ip, plan, source.as_deref()) {
+            Ok(env) => return env,
+            Err(msg) => {
+                pod.update(&plan.name, |c| {
+                    c.state =
+                        ContainerState::waiting("CreateContainerConfigError", Some(msg.clone()))
+                });
+                pod.event(plan, "Warning", "Failed", format!("Error: {msg}"));
+                tokio::time::sleep(pod.cfg.backoff_base).await;
+            }
+        }
     }
 }
 
@@ -221,8 +259,8 @@ async fn image_pull_backoff(pod: &PodShared, plan: &ContainerPlan) -> ! {
     }
 }
 
-/// Closes the instance's log and drops its metrics however the instance ends (including
-/// the pod being stopped mid-run).
+/// Closes the instance's log and drops its metrics and console however the instance ends
+/// (including the pod being stopped mid-run).
 struct InstanceGuard<'a> {
     pod: &'a PodShared,
     container: &'a str,
@@ -233,11 +271,16 @@ impl Drop for InstanceGuard<'_> {
     fn drop(&mut self) {
         self.log.close();
         self.pod.set_metrics(self.container, None);
+        self.pod.set_console(self.container, None);
     }
 }
 
-/// One instance of a container, from creation to exit.
-async fn run_instance(pod: &PodShared, plan: &ContainerPlan) -> Terminated {
+/// One instance of a container, from creation to exit; `resolved` is its environment.
+async fn run_instance(
+    pod: &PodShared,
+    plan: &ContainerPlan,
+    resolved: Vec<(String, String)>,
+) -> Terminated {
     let restart_count = pod
         .container_state(&plan.name)
         .map_or(0, |c| c.restart_count);
@@ -263,6 +306,43 @@ async fn run_instance(pod: &PodShared, plan: &ContainerPlan) -> Terminated {
     let cwd = match process::prepare_dirs(&pod.dir, plan).await {
         Ok(cwd) => cwd,
         Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
+    };
+    let root = process::container_dir(&pod.dir, &plan.name);
+    let runs_process = matches!(
+        plan.workload,
+        Workload::Command(_) | Workload::Interactive(_)
+    );
+    let message_file: Option<PathBuf> = runs_process.then(|| termination::file_of(&root));
+    if let Some(file) = &message_file {
+        if let Err(e) = termination::prepare(file).await {
+            return terminated(128, "StartError", Some(e.to_string()), None);
+        }
+    }
+    let paths = PathMap::for_container(&root, plan, Some(&pod.bin_dir));
+    let mut env =
+        process::container_env(&resolved, &pod.plan.name, &cwd, &root, Some(&pod.bin_dir));
+    for (_, v) in env.iter_mut() {
+        *v = paths.rewrite(v);
+    }
+    if plan.tty {
+        env.retain(|(k, _)| k != "TERM");
+        env.push(("TERM".into(), "xterm".into()));
+    }
+    pod.set_env(&plan.name, env.clone());
+    let argv_of = |argv: &[String]| -> Vec<String> {
+        argv.iter()
+            .map(|a| paths.rewrite(&expand_env_refs(a, &resolved)))
+            .collect()
+    };
+    let message = |code: i32, started: bool, runtime_message: Option<String>| {
+        termination::message(
+            message_file.as_deref(),
+            plan.termination_fallback_to_logs,
+            code,
+            started,
+            &log,
+            runtime_message,
+        )
     };
     pod.event(
         plan,
@@ -290,7 +370,8 @@ async fn run_instance(pod: &PodShared, plan: &ContainerPlan) -> Terminated {
         c.container_id = container_id.clone();
         c.state = ContainerState::Running { started_at };
         c.started = true;
-        c.ready = !plan.init && plan.readiness_delay.is_none_or(|d| d.is_zero());
+        c.ready =
+            plan.kind == ContainerKind::Regular && plan.readiness_delay.is_none_or(|d| d.is_zero());
     });
     pod.event(
         plan,
@@ -307,30 +388,60 @@ async fn run_instance(pod: &PodShared, plan: &ContainerPlan) -> Terminated {
         )),
     );
 
-    match &plan.workload {
+    let exit = match &plan.workload {
         Workload::Command(argv) => {
-            let env = process::container_env(plan, &pod.plan.name, &cwd);
-            let exit = process::run_to_log(argv, &cwd, &env, log.clone()).await;
-            terminated(exit.code, exit.reason, exit.message, Some(started_at))
+            let argv = argv_of(argv);
+            process::run_to_log(&argv, &cwd, &env, &plan.missing_programs, log.clone()).await
         }
-        Workload::Task => {
-            let code = run_task(pod, plan, &log).await;
-            terminated(
-                code,
-                if code == 0 { "Completed" } else { "Error" },
-                None,
-                Some(started_at),
-            )
+        Workload::Interactive(argv) => {
+            run_interactive(pod, plan, &argv_of(argv), &cwd, &env, &log).await
         }
-        Workload::App => {
-            let code = run_app(pod, plan, &log, listeners, restart_count).await;
-            terminated(
-                code,
-                if code == 0 { "Completed" } else { "Error" },
-                None,
-                Some(started_at),
-            )
-        }
+        Workload::Task => exited(run_task(pod, plan, &log).await),
+        Workload::App => exited(run_app(pod, plan, &log, listeners, restart_count).await),
+    };
+    let started = exit.reason != "StartError";
+    let message = message(exit.code, started, exit.message);
+    terminated(exit.code, exit.reason, message, Some(started_at))
+}
+
+fn exited(code: i32) -> process::Exit {
+    process::Exit {
+        code,
+        reason: if code == 0 { "Completed" } else { "Error" },
+        message: None,
+    }
+}
+
+/// An interactive main process: on a pty with `tty`, shared with attach sessions.
+async fn run_interactive(
+    pod: &PodShared,
+    plan: &ContainerPlan,
+    argv: &[String],
+    cwd: &std::path::Path,
+    env: &[(String, String)],
+    log: &Arc<LogBuffer>,
+) -> process::Exit {
+    if let Some(Err(msg)) = argv.first().map(|a| plan.missing_programs.check(a)) {
+        return process::start_error(&msg, log);
+    }
+    let spawned = if plan.tty {
+        exec::pty::spawn(argv, cwd, env)
+    } else {
+        exec::pipes::spawn(argv, cwd, env, true)
+    };
+    let spawned = match spawned {
+        Ok(s) => s,
+        Err(msg) => return process::start_error(&msg, log),
+    };
+    let (console, pump) = Console::new(spawned, log.clone(), plan.stdin_once);
+    pod.set_console(&plan.name, Some(console));
+    match pump.await {
+        Outcome::Exited(code) => exited(code),
+        Outcome::Failed(msg) => process::Exit {
+            code: 128,
+            reason: "Error",
+            message: Some(msg),
+        },
     }
 }
 

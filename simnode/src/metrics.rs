@@ -377,29 +377,23 @@ pub fn instance_seed(uid: &str, container: &str, restart_count: i32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Flavor, Workload};
+    use crate::plan::{Flavor, PodPlan, Workload};
 
     fn plan(leak: Option<Leak>, cpu: Option<f64>) -> ContainerPlan {
-        ContainerPlan {
-            name: "c".into(),
-            image: "eclipse-temurin:21".into(),
-            init: false,
-            ports: vec![],
-            env: vec![],
-            working_dir: None,
-            mounts: vec![],
-            workload: Workload::App,
-            crash_after: None,
-            exit_code: None,
-            image_pull_fails: false,
-            readiness_delay: None,
-            leak,
-            cpu_millicores: cpu,
-            log_rate: None,
-            flavor: Flavor::Java,
-            cpu_limit_millicores: Some(500),
-            memory_limit_bytes: Some(1 << 30),
-        }
+        let pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "spec": {"containers": [{"name": "c", "image": "eclipse-temurin:21",
+                "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}]}
+        }))
+        .unwrap();
+        let mut c = PodPlan::from_pod(&pod).unwrap().containers.remove(0);
+        assert_eq!(
+            (c.workload.clone(), c.flavor),
+            (Workload::App, Flavor::Java)
+        );
+        c.leak = leak;
+        c.cpu_millicores = cpu;
+        c
     }
 
     #[test]

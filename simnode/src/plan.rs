@@ -9,8 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{
+    Container, EnvFromSource, EnvVar, EphemeralContainer, Pod, ResourceRequirements,
+};
 
+use crate::programs::{MissingPrograms, ANN_MISSING_PROGRAMS};
+use crate::termination;
 use crate::{Error, Result};
 
 /// Pod annotation: seconds until each container exits with code 1.
@@ -85,13 +89,37 @@ impl Flavor {
     }
 }
 
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    /// Added later through `pods/ephemeralcontainers` (`kubectl debug`); never restarted.
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The field of the pod spec (`spec.initContainers{NAME}` in events).
+    pub fn spec_field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
 /// What a container does once it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
     /// A long-running simulated app: serves its ports, writes logs, never exits on its own.
     App,
-    /// A Job's container: this argv runs for real as a local process.
+    /// A Job's container: this argv runs for real as a local process. `$(VAR)` references
+    /// are expanded when it starts, against its resolved environment.
     Command(Vec<String>),
+    /// A container with `stdin` (an ephemeral debug container): this argv runs as a local
+    /// process whose terminal (a pty with `tty`) attach sessions share.
+    Interactive(Vec<String>),
     /// A container of a Job pod or an init container with nothing to run: a short
     /// simulated task that logs a few lines and exits 0.
     Task,
@@ -102,11 +130,24 @@ pub enum Workload {
 pub struct ContainerPlan {
     pub name: String,
     pub image: String,
-    pub init: bool,
+    pub kind: ContainerKind,
     /// TCP container ports to answer HTTP on.
     pub ports: Vec<u16>,
-    /// `env` entries with a literal value (`valueFrom` is not resolved).
+    /// `env` entries with a literal value, for the knobs (the environment a process gets
+    /// is resolved from `env_vars` and `env_from` when it starts, see [`crate::env`]).
     pub env: Vec<(String, String)>,
+    pub env_vars: Vec<EnvVar>,
+    pub env_from: Vec<EnvFromSource>,
+    pub resources: Option<ResourceRequirements>,
+    /// `terminationMessagePath` (see [`crate::termination`]).
+    pub termination_message_path: String,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    pub termination_fallback_to_logs: bool,
+    /// Programs the image lacks (see [`crate::programs`]).
+    pub missing_programs: MissingPrograms,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub tty: bool,
     pub working_dir: Option<String>,
     /// `(volume name, mount path)` pairs; volumes become shared directories of the pod.
     pub mounts: Vec<(String, String)>,
@@ -124,6 +165,12 @@ pub struct ContainerPlan {
     pub memory_limit_bytes: Option<u64>,
 }
 
+impl ContainerPlan {
+    pub fn is_init(&self) -> bool {
+        self.kind == ContainerKind::Init
+    }
+}
+
 /// Everything the node needs from a `Pod`, read once at start.
 #[derive(Debug, Clone)]
 pub struct PodPlan {
@@ -131,6 +178,11 @@ pub struct PodPlan {
     pub name: String,
     pub uid: String,
     pub restart_policy: RestartPolicy,
+    /// For the downward API (`fieldRef`).
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub node_name: String,
+    pub service_account: String,
     pub init_containers: Vec<ContainerPlan>,
     pub containers: Vec<ContainerPlan>,
 }
@@ -162,20 +214,71 @@ impl PodPlan {
         };
         let empty = BTreeMap::new();
         let annotations = meta.annotations.as_ref().unwrap_or(&empty);
-        let plan = |c: &Container, init: bool| container_plan(c, init, restart_policy, annotations);
+        let plan = |c: &Container, kind| container_plan(c, kind, restart_policy, annotations);
         Ok(PodPlan {
             init_containers: spec
                 .init_containers
                 .iter()
                 .flatten()
-                .map(|c| plan(c, true))
+                .map(|c| plan(c, ContainerKind::Init))
                 .collect(),
-            containers: spec.containers.iter().map(|c| plan(c, false)).collect(),
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| plan(c, ContainerKind::Regular))
+                .collect(),
             namespace,
             name,
             uid,
             restart_policy,
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: annotations.clone(),
+            node_name: spec.node_name.clone().unwrap_or_default(),
+            service_account: spec
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| "default".into()),
         })
+    }
+
+    /// The plan of an ephemeral container of this pod: it runs its command (or `sh`) as a
+    /// process — interactively when it has `stdin` — lacks no program, and is never
+    /// restarted.
+    pub fn ephemeral(&self, ec: &EphemeralContainer) -> ContainerPlan {
+        // NB: the fields an ephemeral container shares with a container have the same
+        // names and shapes, and `targetContainerName` is ignored by `Container`.
+        let c: Container = serde_json::to_value(ec)
+            .and_then(serde_json::from_value)
+            .unwrap_or_else(|_| Container {
+                name: ec.name.clone(),
+                image: ec.image.clone(),
+                ..Default::default()
+            });
+        let mut plan = container_plan(
+            &c,
+            ContainerKind::Ephemeral,
+            self.restart_policy,
+            &BTreeMap::new(),
+        );
+        let mut argv: Vec<String> = c
+            .command
+            .iter()
+            .flatten()
+            .chain(c.args.iter().flatten())
+            .cloned()
+            .collect();
+        if argv.is_empty() {
+            argv.push("sh".into());
+        }
+        plan.workload = if plan.stdin {
+            Workload::Interactive(argv)
+        } else {
+            Workload::Command(argv)
+        };
+        plan.missing_programs = MissingPrograms::None;
+        plan.ports.clear();
+        plan.readiness_delay = None;
+        plan
     }
 
     /// Init containers then containers.
@@ -186,10 +289,11 @@ impl PodPlan {
 
 fn container_plan(
     c: &Container,
-    init: bool,
+    kind: ContainerKind,
     policy: RestartPolicy,
     annotations: &BTreeMap<String, String>,
 ) -> ContainerPlan {
+    let init = kind == ContainerKind::Init;
     let env: Vec<(String, String)> = c
         .env
         .iter()
@@ -209,7 +313,7 @@ fn container_plan(
         .iter()
         .flatten()
         .chain(c.args.iter().flatten())
-        .map(|a| expand_env_refs(a, &env))
+        .cloned()
         .collect();
     let workload = if policy == RestartPolicy::Always && !init {
         Workload::App
@@ -222,7 +326,24 @@ fn container_plan(
     let image = c.image.clone().unwrap_or_default();
     ContainerPlan {
         name: c.name.clone(),
-        init,
+        kind,
+        env_vars: c.env.clone().unwrap_or_default(),
+        env_from: c.env_from.clone().unwrap_or_default(),
+        resources: c.resources.clone(),
+        termination_message_path: c
+            .termination_message_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| termination::DEFAULT_PATH.into()),
+        termination_fallback_to_logs: c.termination_message_policy.as_deref()
+            == Some("FallbackToLogsOnError"),
+        missing_programs: MissingPrograms::for_container(
+            annotations.get(ANN_MISSING_PROGRAMS).map(String::as_str),
+            &image,
+        ),
+        stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
         ports: c
             .ports
             .iter()
@@ -380,7 +501,12 @@ mod tests {
         assert_eq!(p.namespace, "default");
         assert_eq!(
             p.init_containers[0].workload,
-            Workload::Command(vec!["sh".into(), "-c".into(), "echo r.git".into()])
+            Workload::Command(vec!["sh".into(), "-c".into(), "echo $(REPO)".into()]),
+            "expanded when it starts, against the resolved env"
+        );
+        assert_eq!(
+            p.init_containers[0].termination_message_path,
+            "/dev/termination-log"
         );
         assert_eq!(p.containers[0].workload, Workload::Task);
 

@@ -4,14 +4,19 @@
 //! its working directory (or `workingDir` under it). Volumes are shared per pod: a
 //! `volumeMount` at `/workspace` becomes `<container dir>/workspace`, a symlink to
 //! `<pod dir>/volumes/<volume>/`, so init containers can hand files on (clone → build →
-//! image), and a `workingDir: /workspace` lands there. Absolute paths in commands are the
-//! host's: this is a stand-in for a container runtime, not an isolation boundary.
+//! image), and a `workingDir: /workspace` lands there. Other absolute paths in commands
+//! are the host's: this is a stand-in for a container runtime, not an isolation boundary;
+//! the paths the pod spec defines (mounts, the termination message path) are rewritten in
+//! argv and env to their place under the container directory (see [`crate::paths`]).
 //!
-//! The environment is the container's literal `env` plus `HOSTNAME`, `HOME` and the host's
-//! `PATH`. A program given by a path that does not exist on the host is looked up by its
-//! base name (so `/usr/local/bin/mvn` finds `mvn`, `/bin/bash` falls back to `/bin/sh`).
-//! Each process leads its own process group, and the whole group is killed when the
-//! container is stopped.
+//! The environment is the container's resolved `env` and `envFrom` (see [`crate::env`])
+//! plus `HOSTNAME`, `HOME`, `WHARF_SIM_ROOT` (the container directory) and the host's
+//! `PATH` with the builder stand-ins first (see [`crate::shims`]). A program given by a
+//! path that does not exist on the host is looked up by its base name (so
+//! `/usr/local/bin/mvn` finds `mvn`, `/kaniko/executor` the stand-in, `/bin/bash` falls
+//! back to `/bin/sh`) — unless the image lacks it (see [`crate::programs`]). Each process
+//! leads its own process group, and the whole group is killed when the container is
+//! stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,7 +26,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::logs::LogBuffer;
+use crate::paths;
 use crate::plan::ContainerPlan;
+use crate::programs::MissingPrograms;
 use crate::{Error, Result};
 
 const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
@@ -31,10 +38,15 @@ pub fn pod_dir(scratch: &Path, namespace: &str, pod: &str) -> PathBuf {
     scratch.join(format!("{namespace}_{pod}"))
 }
 
+/// The directory of one container of a pod (its "root", see [`crate::paths`]).
+pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
+    pod_dir.join(container)
+}
+
 /// Creates the container's directory, its volume links and working directory, and
 /// returns the working directory.
 pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBuf> {
-    let dir = pod_dir.join(&plan.name);
+    let dir = container_dir(pod_dir, &plan.name);
     let io = |what: String| move |e| Error::io(what, e);
     tokio::fs::create_dir_all(&dir)
         .await
@@ -75,8 +87,16 @@ pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBu
     Ok(cwd)
 }
 
-/// The environment a container's processes get.
-pub fn container_env(plan: &ContainerPlan, pod: &str, home: &Path) -> Vec<(String, String)> {
+/// The environment a container's processes get: `resolved` (its `env` and `envFrom`)
+/// over `HOSTNAME`, `HOME` and the host's `PATH`, then `bin` (the stand-ins) put first on
+/// `PATH` and [`paths::ENV_ROOT`] set to the container directory `root`.
+pub fn container_env(
+    resolved: &[(String, String)],
+    pod: &str,
+    home: &Path,
+    root: &Path,
+    bin: Option<&Path>,
+) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "PATH".to_string(),
@@ -85,10 +105,17 @@ pub fn container_env(plan: &ContainerPlan, pod: &str, home: &Path) -> Vec<(Strin
         ("HOME".to_string(), home.display().to_string()),
         ("HOSTNAME".to_string(), pod.to_string()),
     ];
-    for (k, v) in &plan.env {
+    for (k, v) in resolved {
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));
     }
+    if let Some(bin) = bin {
+        if let Some((_, path)) = env.iter_mut().find(|(k, _)| k == "PATH") {
+            *path = format!("{}:{path}", bin.display());
+        }
+    }
+    env.retain(|(k, _)| k != paths::ENV_ROOT);
+    env.push((paths::ENV_ROOT.to_string(), root.display().to_string()));
     env
 }
 
@@ -166,12 +193,24 @@ async fn pump(pipe: Option<impl AsyncRead + Unpin>, log: Arc<LogBuffer>) {
     }
 }
 
+/// The terminated state of a container whose process could not start, with runc's words.
+pub fn start_error(msg: &str, log: &LogBuffer) -> Exit {
+    log.push(format!("failed to start container process: {msg}"));
+    Exit {
+        code: 128,
+        reason: "StartError",
+        message: Some(format!("failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: {msg}: unknown")),
+    }
+}
+
 /// Runs `argv` in `cwd` with `env`, its stdout and stderr going to `log` line by line,
-/// and returns its exit as a terminated state. Dropping the future kills the process group.
+/// and returns its exit as a terminated state (a `StartError` when the image lacks the
+/// program). Dropping the future kills the process group.
 pub async fn run_to_log(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
+    missing: &MissingPrograms,
     log: Arc<LogBuffer>,
 ) -> Exit {
     let Some(argv0) = argv.first() else {
@@ -181,6 +220,9 @@ pub async fn run_to_log(
             message: Some("no command specified".into()),
         };
     };
+    if let Err(msg) = missing.check(argv0) {
+        return start_error(&msg, &log);
+    }
     let mut cmd = tokio::process::Command::new(resolve_program(argv0));
     cmd.args(&argv[1..])
         .current_dir(cwd)
@@ -193,15 +235,7 @@ pub async fn run_to_log(
         .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => {
-            let msg = start_error_message(argv0, &e);
-            log.push(format!("failed to start container process: {msg}"));
-            return Exit {
-                code: 128,
-                reason: "StartError",
-                message: Some(format!("failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: {msg}: unknown")),
-            };
-        }
+        Err(e) => return start_error(&start_error_message(argv0, &e), &log),
     };
     let mut killer = GroupKiller::new(child.id());
     let pumps = futures::future::join(
@@ -271,6 +305,7 @@ mod tests {
             &argv,
             dir.path(),
             &[("PATH".into(), std::env::var("PATH").unwrap())],
+            &MissingPrograms::None,
             log.clone(),
         )
         .await;
@@ -292,12 +327,35 @@ mod tests {
     async fn missing_program_is_a_start_error() {
         let dir = tempfile::tempdir().unwrap();
         let log = LogBuffer::new(100, 1 << 20);
-        let exit = run_to_log(&["no-such-program-xyz".to_string()], dir.path(), &[], log).await;
+        let exit = run_to_log(
+            &["no-such-program-xyz".to_string()],
+            dir.path(),
+            &[],
+            &MissingPrograms::None,
+            log.clone(),
+        )
+        .await;
         assert_eq!(exit.code, 128);
         assert_eq!(exit.reason, "StartError");
         assert!(exit
             .message
             .unwrap()
             .contains("executable file not found in $PATH"));
+
+        // A shell the image lacks does not fall back to the host's sh.
+        let missing = MissingPrograms::parse("bash");
+        let exit = run_to_log(
+            &["/bin/bash".to_string(), "-c".into(), "true".into()],
+            dir.path(),
+            &[],
+            &missing,
+            log,
+        )
+        .await;
+        assert_eq!(exit.reason, "StartError");
+        assert!(exit
+            .message
+            .unwrap()
+            .contains("exec: \"/bin/bash\": stat /bin/bash: no such file or directory"));
     }
 }

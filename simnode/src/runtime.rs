@@ -4,30 +4,34 @@
 //! A pod is started by uid with the IP the cluster gave it; its containers then live on
 //! their own (see [`crate::lifecycle`]) and every state change is announced on
 //! [`NodeRuntime::subscribe`], so a controller can write `pod.status` with
-//! [`PodRuntimeState::apply_to`]. Stopping a pod aborts its tasks, kills its processes and
-//! closes its listeners before `stop_pod` returns.
+//! [`PodRuntimeState::apply_to`]. Ephemeral containers added to a running pod start with
+//! [`NodeRuntime::start_ephemeral_containers`]. Stopping a pod aborts its tasks, kills its
+//! processes and closes its listeners before `stop_pod` returns.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
 use futures::stream::BoxStream;
 use futures::{Sink, Stream};
-use k8s_openapi::api::core::v1::Pod;
-use tokio::sync::broadcast;
+use k8s_openapi::api::core::v1::{EphemeralContainer, Pod};
+use tokio::sync::{broadcast, OnceCell};
 use tokio::task::JoinSet;
 
+use crate::console::Console;
+use crate::env::ObjectSource;
 use crate::exec::protocol::{self, Protocol, Streams};
 use crate::exec::{self, AttachRequest, ExecRequest, Spawned};
 use crate::logs::{self, LogBuffer, LogOptions};
 use crate::metrics::{self, ContainerRow, ContainerUsage, MetricsModel, PodUsage};
+use crate::paths::PathMap;
 use crate::plan::{ContainerPlan, PodPlan};
-use crate::process;
 use crate::state::{ContainerRuntimeState, PodRuntimeState};
+use crate::{process, shims};
 use crate::{Error, Result};
 
 /// How the node behaves; [`NodeConfig::new`] gives realistic defaults,
@@ -126,7 +130,14 @@ pub(crate) struct LogInstances {
 pub(crate) struct ContainerSlot {
     pub logs: Mutex<LogInstances>,
     pub metrics: Mutex<Option<MetricsModel>>,
+    /// The environment the current instance's processes got (exec sessions get it too).
+    pub env: Mutex<Option<Vec<(String, String)>>>,
+    /// The current instance's interactive main process, for attach.
+    pub console: Mutex<Option<Arc<Console>>>,
 }
+
+/// Where Secrets and ConfigMaps come from, shared by the runtime and its pods.
+type ObjectsCell = Arc<RwLock<Option<Arc<dyn ObjectSource>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // NB: state behind these locks is always left consistent between statements, so a
@@ -135,15 +146,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Everything about one running pod that its tasks and the runtime share.
-#[derive(Debug)]
 pub(crate) struct PodShared {
     pub plan: PodPlan,
+    /// Ephemeral containers started so far, in order (the plan holds the others).
+    ephemeral: Mutex<Vec<ContainerPlan>>,
     pub ip: Ipv4Addr,
     pub dir: PathBuf,
     pub cfg: Arc<NodeConfig>,
+    /// The builder stand-ins' directory.
+    pub bin_dir: PathBuf,
+    objects: ObjectsCell,
     state: Mutex<PodRuntimeState>,
-    slots: HashMap<String, ContainerSlot>,
+    slots: Mutex<HashMap<String, Arc<ContainerSlot>>>,
     events: broadcast::Sender<PodEvent>,
+}
+
+impl std::fmt::Debug for PodShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodShared")
+            .field("plan", &self.plan)
+            .field("ip", &self.ip)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PodShared {
@@ -174,16 +199,11 @@ impl PodShared {
         reason: &'static str,
         message: String,
     ) {
-        let kind = if plan.init {
-            "initContainers"
-        } else {
-            "containers"
-        };
         self.announce(Some(KubeletEvent {
             type_,
             reason,
             message,
-            field_path: Some(format!("spec.{kind}{{{}}}", plan.name)),
+            field_path: Some(format!("spec.{}{{{}}}", plan.kind.spec_field(), plan.name)),
         }));
     }
 
@@ -196,8 +216,48 @@ impl PodShared {
         });
     }
 
-    fn slot(&self, container: &str) -> Option<&ContainerSlot> {
-        self.slots.get(container)
+    fn slot(&self, container: &str) -> Option<Arc<ContainerSlot>> {
+        lock(&self.slots).get(container).cloned()
+    }
+
+    /// Any container's plan by name, ephemeral ones included.
+    pub fn container_plan(&self, name: &str) -> Option<ContainerPlan> {
+        self.plan
+            .all_containers()
+            .find(|c| c.name == name)
+            .cloned()
+            .or_else(|| {
+                lock(&self.ephemeral)
+                    .iter()
+                    .find(|c| c.name == name)
+                    .cloned()
+            })
+    }
+
+    /// Where Secrets and ConfigMaps come from, if anywhere.
+    pub fn object_source(&self) -> Option<Arc<dyn ObjectSource>> {
+        self.objects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records the environment of `container`'s current instance.
+    pub fn set_env(&self, container: &str, env: Vec<(String, String)>) {
+        if let Some(slot) = self.slot(container) {
+            *lock(&slot.env) = Some(env);
+        }
+    }
+
+    fn env_of(&self, container: &str) -> Option<Vec<(String, String)>> {
+        self.slot(container).and_then(|s| lock(&s.env).clone())
+    }
+
+    /// Sets (or clears) the interactive main process of `container`.
+    pub fn set_console(&self, container: &str, console: Option<Arc<Console>>) {
+        if let Some(slot) = self.slot(container) {
+            *lock(&slot.console) = console;
+        }
     }
 
     /// Starts a new log instance for `container`, keeping the last one as `previous`.
@@ -243,6 +303,9 @@ struct Inner {
     cfg: Arc<NodeConfig>,
     pods: Mutex<Pods>,
     events: broadcast::Sender<PodEvent>,
+    objects: ObjectsCell,
+    /// The stand-ins' directory, once written.
+    shims: OnceCell<PathBuf>,
 }
 
 /// The node side of the demo cluster. Cheap to clone; one per demo cluster.
@@ -267,12 +330,24 @@ impl NodeRuntime {
                 cfg: Arc::new(cfg),
                 pods: Mutex::new(Pods::default()),
                 events,
+                objects: Arc::default(),
+                shims: OnceCell::new(),
             }),
         }
     }
 
     pub fn config(&self) -> &NodeConfig {
         &self.inner.cfg
+    }
+
+    /// Where containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
+    /// ConfigMaps (the kubelet's API server). Without one, such references are "not found".
+    pub fn set_object_source(&self, source: Arc<dyn ObjectSource>) {
+        *self
+            .inner
+            .objects
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// Starts everything a pod scheduled on this node runs: init containers in order, then
@@ -284,7 +359,14 @@ impl NodeRuntime {
         if lock(&self.inner.pods).by_uid.contains_key(&plan.uid) {
             return Ok(());
         }
-        let dir = process::pod_dir(&self.inner.cfg.scratch_dir, &plan.namespace, &plan.name);
+        let scratch = &self.inner.cfg.scratch_dir;
+        let bin_dir = self
+            .inner
+            .shims
+            .get_or_try_init(|| shims::install(scratch))
+            .await?
+            .clone();
+        let dir = process::pod_dir(scratch, &plan.namespace, &plan.name);
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
@@ -310,16 +392,21 @@ impl NodeRuntime {
                 .iter()
                 .map(|c| ContainerRuntimeState::new(&c.name, &c.image, first_reason))
                 .collect(),
+            ephemeral_containers: Vec::new(),
         };
         let shared = Arc::new(PodShared {
-            slots: plan
-                .all_containers()
-                .map(|c| (c.name.clone(), ContainerSlot::default()))
-                .collect(),
+            slots: Mutex::new(
+                plan.all_containers()
+                    .map(|c| (c.name.clone(), Arc::default()))
+                    .collect(),
+            ),
             plan,
+            ephemeral: Mutex::default(),
             ip,
             dir,
             cfg: self.inner.cfg.clone(),
+            bin_dir,
+            objects: self.inner.objects.clone(),
             state: Mutex::new(state),
             events: self.inner.events.clone(),
         });
@@ -343,6 +430,42 @@ impl NodeRuntime {
         Ok(())
     }
 
+    /// Starts the ephemeral containers of a running pod that are not started yet (those
+    /// `kubectl debug` appends through `pods/ephemeralcontainers`); they are never
+    /// restarted, and the ones already known are left alone. An unknown uid is ignored.
+    pub fn start_ephemeral_containers(&self, uid: &str, containers: &[EphemeralContainer]) {
+        let mut pods = lock(&self.inner.pods);
+        let Some(entry) = pods.by_uid.get_mut(uid) else {
+            return;
+        };
+        let shared = entry.shared.clone();
+        let mut started = false;
+        for ec in containers {
+            let known = lock(&shared.slots).contains_key(&ec.name);
+            if known {
+                continue;
+            }
+            let plan = shared.plan.ephemeral(ec);
+            lock(&shared.slots).insert(plan.name.clone(), Arc::default());
+            lock(&shared.state)
+                .ephemeral_containers
+                .push(ContainerRuntimeState::new(
+                    &plan.name,
+                    &plan.image,
+                    "ContainerCreating",
+                ));
+            lock(&shared.ephemeral).push(plan.clone());
+            entry
+                .tasks
+                .spawn(crate::lifecycle::run_ephemeral(shared.clone(), plan));
+            started = true;
+        }
+        drop(pods);
+        if started {
+            shared.announce(None);
+        }
+    }
+
     /// Stops a pod: kills its processes, closes its ports, ends log followers, forgets its
     /// state and removes its scratch directory (unless configured to keep it). Returns
     /// once all of that is done; an unknown uid is ignored.
@@ -363,11 +486,13 @@ impl NodeRuntime {
         };
         let PodEntry { shared, mut tasks } = entry;
         tasks.shutdown().await;
-        for slot in shared.slots.values() {
+        let slots: Vec<Arc<ContainerSlot>> = lock(&shared.slots).values().cloned().collect();
+        for slot in slots {
             if let Some(current) = &lock(&slot.logs).current {
                 current.close();
             }
             *lock(&slot.metrics) = None;
+            *lock(&slot.console) = None;
         }
         if !self.inner.cfg.keep_scratch_dirs {
             let _ = tokio::fs::remove_dir_all(&shared.dir).await;
@@ -435,7 +560,7 @@ impl NodeRuntime {
         container: Option<&str>,
     ) -> Result<String> {
         let shared = self.shared_by_name(namespace, pod)?;
-        resolve(&shared, container).map(|c| c.name.clone())
+        resolve(&shared, container).map(|c| c.name)
     }
 
     /// `GET pods/NAME/log`: the container's log with the kubelet's options (see
@@ -588,7 +713,7 @@ impl NodeRuntime {
             return Err(Error::ExecForbidden);
         }
         let shared = self.shared_by_name(namespace, pod)?;
-        let plan = resolve(&shared, container)?.clone();
+        let plan = resolve(&shared, container)?;
         let running = shared
             .container_state(&plan.name)
             .is_some_and(|c| c.state.is_running());
@@ -603,35 +728,56 @@ impl NodeRuntime {
     async fn spawn_exec(&self, req: &ExecRequest) -> Result<Spawned> {
         let (shared, plan) =
             self.running_container(&req.namespace, &req.pod, req.container.as_deref())?;
-        if req.command.is_empty() {
+        let Some(argv0) = req.command.first() else {
             return Err(Error::BadRequest(
                 "you must specify at least one command for the container".into(),
             ));
-        }
-        let cwd = process::prepare_dirs(&shared.dir, &plan).await?;
-        let mut env = process::container_env(&plan, &shared.plan.name, &cwd);
+        };
         let fail = |msg: String| {
+            use rand::Rng;
+            let id: [u8; 32] = rand::rng().random();
             Spawned::failed(format!(
-                "error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+                "error executing command in container: failed to exec in container: failed to start exec \"{}\": OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown",
+                hex::encode(id)
             ))
         };
+        if let Err(msg) = plan.missing_programs.check(argv0) {
+            return Ok(fail(msg));
+        }
+        let cwd = process::prepare_dirs(&shared.dir, &plan).await?;
+        let root = process::container_dir(&shared.dir, &plan.name);
+        let mut env = shared.env_of(&plan.name).unwrap_or_else(|| {
+            process::container_env(
+                &plan.env,
+                &shared.plan.name,
+                &cwd,
+                &root,
+                Some(&shared.bin_dir),
+            )
+        });
+        let map = PathMap::for_container(&root, &plan, Some(&shared.bin_dir));
+        let command: Vec<String> = req.command.iter().map(|a| map.rewrite(a)).collect();
         Ok(if req.tty {
+            env.retain(|(k, _)| k != "TERM");
             env.push(("TERM".into(), "xterm".into()));
-            exec::pty::spawn(&req.command, &cwd, &env).unwrap_or_else(fail)
+            exec::pty::spawn(&command, &cwd, &env).unwrap_or_else(fail)
         } else {
-            exec::pipes::spawn(&req.command, &cwd, &env, req.stdin).unwrap_or_else(fail)
+            exec::pipes::spawn(&command, &cwd, &env, req.stdin).unwrap_or_else(fail)
         })
     }
 
     fn spawn_attach(&self, req: &AttachRequest) -> Result<Spawned> {
         let (shared, plan) =
             self.running_container(&req.namespace, &req.pod, req.container.as_deref())?;
-        let log = shared
-            .slot(&plan.name)
-            .and_then(|s| lock(&s.logs).current.clone())
-            .ok_or(Error::ContainerNotRunning {
-                container: plan.name.clone(),
-            })?;
+        let slot = shared.slot(&plan.name);
+        if let Some(console) = slot.as_ref().and_then(|s| lock(&s.console).clone()) {
+            return Ok(console.attach());
+        }
+        let log =
+            slot.and_then(|s| lock(&s.logs).current.clone())
+                .ok_or(Error::ContainerNotRunning {
+                    container: plan.name.clone(),
+                })?;
         Ok(exec::attach::spawn(log))
     }
 
@@ -712,17 +858,16 @@ impl NodeRuntime {
     }
 }
 
-fn resolve<'a>(shared: &'a PodShared, container: Option<&str>) -> Result<&'a ContainerPlan> {
+fn resolve(shared: &PodShared, container: Option<&str>) -> Result<ContainerPlan> {
     let plan = &shared.plan;
     match container.filter(|c| !c.is_empty()) {
-        Some(name) => plan
-            .all_containers()
-            .find(|c| c.name == name)
+        Some(name) => shared
+            .container_plan(name)
             .ok_or_else(|| Error::ContainerNotFound {
                 pod: plan.name.clone(),
                 container: name.into(),
             }),
-        None if plan.containers.len() == 1 => Ok(&plan.containers[0]),
+        None if plan.containers.len() == 1 => Ok(plan.containers[0].clone()),
         None => Err(Error::ContainerRequired {
             pod: plan.name.clone(),
             choices: plan.containers.iter().map(|c| c.name.clone()).collect(),

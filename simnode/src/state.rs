@@ -192,14 +192,17 @@ pub struct PodRuntimeState {
     pub restart_policy: RestartPolicy,
     pub init_containers: Vec<ContainerRuntimeState>,
     pub containers: Vec<ContainerRuntimeState>,
+    /// Debug containers added while the pod runs; they do not count for phase or readiness.
+    pub ephemeral_containers: Vec<ContainerRuntimeState>,
 }
 
 impl PodRuntimeState {
-    /// A container or init container by name.
+    /// A container, init container or ephemeral container by name.
     pub fn container(&self, name: &str) -> Option<&ContainerRuntimeState> {
         self.containers
             .iter()
             .chain(&self.init_containers)
+            .chain(&self.ephemeral_containers)
             .find(|c| c.name == name)
     }
 
@@ -207,6 +210,7 @@ impl PodRuntimeState {
         self.containers
             .iter_mut()
             .chain(self.init_containers.iter_mut())
+            .chain(self.ephemeral_containers.iter_mut())
             .find(|c| c.name == name)
     }
 
@@ -268,8 +272,8 @@ impl PodRuntimeState {
         }
     }
 
-    /// Writes what the kubelet owns into `status`: phase, pod IP(s), start time, container
-    /// and init container statuses, and the `Initialized`, `ContainersReady`, `Ready` and
+    /// Writes what the kubelet owns into `status`: phase, pod IP(s), start time, container,
+    /// init container and ephemeral container statuses, and the `Initialized`, `ContainersReady`, `Ready` and
     /// `PodReadyToStartContainers` conditions (keeping `lastTransitionTime` when a condition
     /// did not change, and leaving others such as `PodScheduled` alone). `hostIP` is the
     /// scheduler's business and is not touched.
@@ -283,6 +287,12 @@ impl PodRuntimeState {
         status.container_statuses = Some(self.containers.iter().map(|c| c.to_status()).collect());
         status.init_container_statuses = (!self.init_containers.is_empty())
             .then(|| self.init_containers.iter().map(|c| c.to_status()).collect());
+        status.ephemeral_container_statuses = (!self.ephemeral_containers.is_empty()).then(|| {
+            self.ephemeral_containers
+                .iter()
+                .map(|c| c.to_status())
+                .collect()
+        });
 
         let phase = self.phase();
         let done = matches!(phase, PodPhase::Succeeded | PodPhase::Failed);
@@ -418,6 +428,7 @@ mod tests {
             restart_policy: policy,
             init_containers: init,
             containers: cs,
+            ephemeral_containers: vec![],
         }
     }
 

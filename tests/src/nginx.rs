@@ -1,12 +1,13 @@
 //! Helpers for tests and benchmarks that put real nginx in front of the demo cluster: one
-//! nginx server with its `ng-agent` in a temp dir on free ports, and the objects a route needs.
+//! nginx server with its `ng-agent` in a temp dir on free ports, the objects a route needs,
+//! and a test certificate authority with an HTTPS client that trusts only it.
 
 use crate::TestApp;
 use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, PostParams};
-use ngx::{NginxPaths, NginxProcess, RenderOptions};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use ngx::{Mode, NginxPaths, NginxProcess, RenderOptions};
 use serde_json::json;
 use server::nginx::agent::{NodeAgent, NodeConfig};
 use std::collections::BTreeSet;
@@ -26,23 +27,36 @@ pub struct Node {
     pub paths: NginxPaths,
     pub opts: RenderOptions,
     pub http: SocketAddr,
+    /// Where TLS routes are served (the node's HTTPS port).
+    pub https: SocketAddr,
     pub agent: Option<NodeAgent>,
     pub nginx: Option<NginxProcess>,
 }
 
 impl Node {
+    /// A node in the mode this machine's nginx supports (dynamic with the lua module).
     pub fn new() -> Node {
+        Node::with_mode(None)
+    }
+
+    /// A node in the given mode (`None`: detected).
+    pub fn with_mode(mode: Option<Mode>) -> Node {
         let dir = tempfile::Builder::new().prefix("wharf-ng-it-").tempdir().unwrap();
         // Workers run as `nobody` when the tests run as root: let them in.
         let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
         let paths = NginxPaths::new(NGINX, dir.path().join("prefix"), dir.path().join("conf"));
         let mut opts = RenderOptions::detect(free_port());
+        if let Some(m) = mode {
+            opts.mode = m;
+        }
         opts.worker_processes = 1;
         opts.listen_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
         opts.shared_dict_size = "4m".into();
         let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         opts.http_port = Some(http.port());
-        Node { dir, paths, opts, http, agent: None, nginx: None }
+        let https = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        opts.https_port = Some(https.port());
+        Node { dir, paths, opts, http, https, agent: None, nginx: None }
     }
 
     pub async fn start_agent(&mut self, app: &TestApp) {
@@ -99,9 +113,22 @@ pub async fn deploy(app: &TestApp, name: &str, replicas: i32, port: u16) {
 }
 
 pub async fn route(app: &TestApp, name: &str, host: &str, port: u16, directives: Vec<String>) {
+    route_with_tls(app, name, host, port, directives, None).await
+}
+
+/// A route to the Service `name` that asks for the TLS secret `tls_secret`.
+pub async fn route_with_tls(app: &TestApp, name: &str, host: &str, port: u16, directives: Vec<String>, tls_secret: Option<&str>) {
     let mut r = NginxRoute::new(
         name,
-        NginxRouteSpec { cluster: "edge".into(), host: host.into(), path: "/".into(), service: Some(RouteService { name: name.into(), port }), upstream: None, directives, tls_secret: None },
+        NginxRouteSpec {
+            cluster: "edge".into(),
+            host: host.into(),
+            path: "/".into(),
+            service: Some(RouteService { name: name.into(), port }),
+            upstream: None,
+            directives,
+            tls_secret: tls_secret.map(String::from),
+        },
     );
     r.metadata.namespace = Some("alpha".into());
     Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &r).await.unwrap();
@@ -112,11 +139,138 @@ pub async fn pods_answering(node: &Node, host: &str, n: usize) -> BTreeSet<Strin
     let mut seen = BTreeSet::new();
     for _ in 0..n {
         if let Some((200, body)) = node.hit(host).await {
-            if let Some(pod) = body.split_whitespace().find(|w| w.starts_with("shop-")) {
-                seen.insert(pod.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string());
+            if let Some(pod) = pod_of(&body) {
+                seen.insert(pod);
             }
         }
     }
     seen
 }
 
+/// The `shop-…` pod a demo page names.
+pub fn pod_of(body: &str) -> Option<String> {
+    body.split_whitespace().find(|w| w.starts_with("shop-")).map(|pod| pod.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string())
+}
+
+
+/// A certificate authority for tests: issues server certificates for host names.
+pub struct TestCa {
+    pub cert_pem: String,
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        let cert = params.self_signed(&key).unwrap();
+        TestCa { cert_pem: cert.pem(), params, key }
+    }
+
+    /// A server certificate for `host` and its key, PEM.
+    pub fn issue(&self, host: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// An HTTPS client that trusts this CA only and sends `hosts` to `addr`.
+    pub fn client(&self, addr: SocketAddr, hosts: &[&str]) -> reqwest::Client {
+        let mut b = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap())
+            .timeout(Duration::from_secs(10));
+        for h in hosts {
+            b = b.resolve(h, addr);
+        }
+        b.build().unwrap()
+    }
+}
+
+/// Creates or replaces the `kubernetes.io/tls` Secret `name` in alpha.
+pub async fn tls_secret(app: &TestApp, name: &str, cert_pem: &str, key_pem: &str) {
+    use k8s_openapi::ByteString;
+    let s = Secret {
+        metadata: kube::api::ObjectMeta { name: Some(name.into()), namespace: Some("alpha".into()), ..Default::default() },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some([("tls.crt".to_string(), ByteString(cert_pem.as_bytes().to_vec())), ("tls.key".to_string(), ByteString(key_pem.as_bytes().to_vec()))].into()),
+        ..Default::default()
+    };
+    let pp = PatchParams::apply("wharf-tests").force();
+    Api::<Secret>::namespaced(app.kube.clone(), "alpha").patch(name, &pp, &Patch::Apply(&s)).await.unwrap();
+}
+
+/// `GET https://host/` through the node's HTTPS port: `(status, body)`, or the error as text
+/// (a certificate the client does not trust, nothing listening...).
+pub async fn https_get(client: &reqwest::Client, node: &Node, host: &str) -> Result<(u16, String), String> {
+    let res = client.get(format!("https://{host}:{}/", node.https.port())).send().await.map_err(|e| format!("{e:?}"))?;
+    let status = res.status().as_u16();
+    Ok((status, res.text().await.map_err(|e| e.to_string())?))
+}
+
+/// A ready endpoint of a demo pod: its address, port, and the pod's name (which its page shows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodEndpoint {
+    pub ip: String,
+    pub port: u16,
+    pub pod: String,
+}
+
+/// The ready endpoints of the Service `name` in alpha, once there are `want` of them.
+pub async fn ready_endpoints(app: &TestApp, name: &str, want: usize) -> Vec<PodEndpoint> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slices: Api<EndpointSlice> = Api::namespaced(app.kube.clone(), "alpha");
+    let lp = kube::api::ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+    crate::eventually(WITHIN, &format!("{want} ready endpoints of {name}"), || async {
+        let mut out = Vec::new();
+        for s in slices.list(&lp).await.ok()?.items {
+            let port = s.ports.as_ref()?.first()?.port? as u16;
+            for e in &s.endpoints {
+                if e.conditions.as_ref().and_then(|c| c.ready) == Some(true) {
+                    let pod = e.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
+                    out.extend(e.addresses.iter().map(|ip| PodEndpoint { ip: ip.clone(), port, pod: pod.clone() }));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.pod.cmp(&b.pod));
+        (out.len() == want).then_some(out)
+    })
+    .await
+    .unwrap()
+}
+
+/// A Service without a selector and its one EndpointSlice, which the caller rewrites (with
+/// [`set_endpoints`]) as an endpoints controller would: endpoint changes without pod churn.
+pub async fn manual_service(app: &TestApp, name: &str, port: u16, endpoints: &[PodEndpoint]) {
+    let s: Service = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "alpha"},
+        "spec": {"ports": [{"name": "http", "port": port}]}
+    }))
+    .unwrap();
+    Api::<Service>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &s).await.unwrap();
+    let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "alpha", "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": endpoints.first().map(|e| e.port).unwrap_or(80), "protocol": "TCP"}],
+        "endpoints": endpoint_list(endpoints)
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &slice).await.unwrap();
+}
+
+fn endpoint_list(endpoints: &[PodEndpoint]) -> serde_json::Value {
+    endpoints.iter().map(|e| json!({"addresses": [e.ip], "conditions": {"ready": true}, "targetRef": {"kind": "Pod", "namespace": "alpha", "name": e.pod}})).collect()
+}
+
+/// Replaces the endpoints of a [`manual_service`]'s slice (one merge patch: one watch event).
+pub async fn set_endpoints(app: &TestApp, name: &str, endpoints: &[PodEndpoint]) {
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> = Api::namespaced(app.kube.clone(), "alpha");
+    slices.patch(name, &PatchParams::default(), &Patch::Merge(json!({"endpoints": endpoint_list(endpoints)}))).await.unwrap();
+}

@@ -37,11 +37,25 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
         ("nginx_drift", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), false),
         ("validate_nginx_change", json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": []}}), true),
         ("apply_nginx_change", json!({"tenant": "alpha", "change": {"kind": "RemoveExternal", "namespace": "alpha", "name": "legacy"}}), true),
+        ("repair_nginx_node", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), true),
         ("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": {"App": {"namespace": "alpha", "name": "shop"}}, "minutes": 60}), false),
         ("query_promql", json!({"tenant": "alpha", "query": "container_threads", "minutes": 60}), false),
         ("alert_rules", app.clone(), false),
         ("set_alert_rules", with(json!({"thresholds": {"threads": "100"}})), true),
         ("list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null}), false),
+        ("alert_receivers", json!({"tenant": "alpha"}), false),
+        ("add_alert_receiver", json!({"tenant": "alpha", "receiver": {"name": "ops", "kind": "Webhook", "to": "https://hooks.example.org/x"}}), true),
+        ("remove_alert_receiver", json!({"tenant": "alpha", "name": "ops"}), true),
+        ("pipelines", json!({"tenant": "alpha"}), false),
+        ("pipeline_options", json!({"tenant": "alpha"}), false),
+        ("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "spec": {"app": "shop", "stages": []}, "create": true}), true),
+        ("delete_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}), true),
+        ("start_run", json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "probe"}), true),
+        ("cancel_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
+        ("retry_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
+        ("deploy_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
+        // developers only: the secret starts runs
+        ("pipeline_webhook", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}), true),
     ]
 }
 

@@ -1,12 +1,17 @@
 //! Monitoring against a real Prometheus and Alertmanager (Debian's), each test with its own
 //! temporary folder and free ports: tenant isolation of every query path (panels and
 //! hand-written PromQL), alert rules written, checked, loaded and confirmed per app, an
-//! alert that fires and resolves through the webhook, bad input and a Prometheus that is down.
+//! alert that fires and resolves through the webhook, tenants' own receivers (a webhook and
+//! a mail server in the test) getting their tenant's alerts and no other's, alerts that
+//! outlive the console, bad input, and a Prometheus or Alertmanager that is down or refuses.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::monitoring::{free_port, Stack, StackConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use wharf_tests::{eventually, Session, TestApp};
 
 struct Monitored {
@@ -19,9 +24,21 @@ struct Monitored {
 /// The console with the demo's apps, a Prometheus scraping its cluster and an Alertmanager
 /// posting to its webhook — all on free ports, in one temporary folder.
 async fn spawn_monitored() -> anyhow::Result<Monitored> {
+    spawn_monitored_with(None).await
+}
+
+/// [`spawn_monitored`] with a mail server for e-mail receivers.
+async fn spawn_monitored_with(smtp: Option<SocketAddr>) -> anyhow::Result<Monitored> {
     let dir = tempfile::tempdir()?;
     let console = free_port()?;
     let mut cfg = StackConfig::local(dir.path(), "", console)?;
+    cfg.smtp = smtp.map(|a| wharf_app::monitoring::ssr::Smtp {
+        smarthost: a.to_string(),
+        from: "wharf@example.org".into(),
+        username: None,
+        password: None,
+        require_tls: false,
+    });
     let settings = wharf_app::state::Settings { monitoring: cfg.settings(), ..Default::default() };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
     server::demo::seed::apps(&app.kube).await?;
@@ -135,25 +152,35 @@ async fn dashboards_rules_and_alerts_against_prometheus() {
     assert!(!b.to_string().contains("alpha"), "beta sees alpha's alerts: {b}");
     let (s, _) = bob.call("list_alerts", json!({"tenant": "beta", "namespace": "alpha", "app": "orders"})).await.unwrap();
     assert_eq!(s, StatusCode::FORBIDDEN);
-    // the app's chart shows the threshold line
+    // the app's chart shows the threshold line, and so does each of its pods' charts
     let (_, b) = alice.call("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": orders, "minutes": 15})).await.unwrap();
     assert_eq!(b["threshold"], 1.0, "{b}");
+    let pod = labels(&b).first().cloned().expect("a pod of orders");
+    let (s, b) = alice.call("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": {"Pod": {"namespace": "alpha", "name": pod}}, "minutes": 15})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["threshold"], 1.0, "{b}");
+    assert_eq!(labels(&b), vec![pod.clone()]);
+    let (_, b) = alice.call("query_range", json!({"tenant": "alpha", "panel": "Sockets", "target": {"Pod": {"namespace": "alpha", "name": pod}}, "minutes": 15})).await.unwrap();
+    assert_eq!(b["threshold"], Value::Null, "orders has no sockets threshold: {b}");
+    let (s, _) = bob.call("query_range", json!({"tenant": "beta", "panel": "Threads", "target": {"Pod": {"namespace": "alpha", "name": pod}}, "minutes": 15})).await.unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN);
 
     // 5. raise it: the alert resolves
     let (s, b) = set("orders", json!({"threads": "100000", "duration": "2s"})).await.unwrap();
     assert_eq!(s, StatusCode::OK, "{b}");
     eventually(Duration::from_secs(90), "the threads alert to resolve", || alert_is(&alice, "alpha", "resolved")).await.unwrap();
 
-    // 6. Prometheus down: a clear message, the previous rules stay
+    // 6. Prometheus down: 503 naming it, the previous rules stay
     let before = std::fs::read_to_string(rules_dir.join("alpha_orders.rules.yml")).unwrap();
     m.stack.take().unwrap().stop().await;
+    let named = format!("Prometheus at http://{} is not reachable", m.cfg.prometheus_addr);
     let (s, b) = set("orders", json!({"threads": "7"})).await.unwrap();
-    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
-    assert!(b.to_string().contains("not reachable"), "{b}");
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains(&named), "{b}");
     assert_eq!(std::fs::read_to_string(rules_dir.join("alpha_orders.rules.yml")).unwrap(), before);
     let (s, b) = alice.call("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": orders, "minutes": 15})).await.unwrap();
-    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(b.to_string().contains("not reachable"), "{b}");
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains(&named), "{b}");
 }
 
 #[tokio::test]
@@ -191,4 +218,434 @@ async fn the_alert_webhook_needs_its_token() {
     let bob = app.login("bob").await.unwrap();
     let (_, b) = bob.call("list_alerts", json!({"tenant": "beta", "namespace": null, "app": null})).await.unwrap();
     assert_eq!(b.as_array().unwrap().len(), 0, "{b}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Small servers the tests stand up: an HTTP endpoint that records what it is sent (a
+// tenant's webhook, or a fake Prometheus/Alertmanager that answers as told) and a mail sink.
+
+type Handler = Arc<dyn Fn(&str, &str) -> (u16, String) + Send + Sync>;
+
+/// Requests an HTTP server received: (method, path, body).
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, String, String)>>>);
+
+impl Received {
+    fn bodies(&self, path: &str) -> Vec<Value> {
+        self.0.lock().unwrap().iter().filter(|(_, p, _)| p == path).filter_map(|(_, _, b)| serde_json::from_str(b).ok()).collect()
+    }
+}
+
+/// Serves HTTP/1.1 on `addr` (port 0: any), one request per connection, answering `handler(method, path)`.
+async fn http_server(addr: SocketAddr, handler: Handler) -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let received = Received::default();
+    let seen = received.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (handler, seen) = (handler.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+                let mut length = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                seen.0.lock().unwrap().push((method.clone(), path.clone(), String::from_utf8_lossy(&body).into_owned()));
+                let (status, text) = handler(&method, &path);
+                let res = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+                let mut socket = reader.into_inner();
+                let _ = socket.write_all(res.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (bound, received)
+}
+
+/// A tenant's webhook: records every notification, answers 200.
+async fn webhook_receiver() -> (SocketAddr, Received) {
+    http_server("127.0.0.1:0".parse().unwrap(), Arc::new(|_, _| (200, String::new()))).await
+}
+
+/// The alerts of every notification a webhook received: (namespace, status).
+fn notified(r: &Received, path: &str) -> Vec<(String, String)> {
+    r.bodies(path)
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| (a["labels"]["namespace"].as_str().unwrap_or_default().to_string(), a["status"].as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// A mail received by the sink: recipients and the message as sent.
+#[derive(Clone, Debug)]
+struct Mail {
+    to: Vec<String>,
+    data: String,
+}
+
+/// An SMTP server that accepts every mail (no TLS, no auth) and keeps it.
+async fn smtp_sink() -> (SocketAddr, Arc<Mutex<Vec<Mail>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut mail = Mail { to: Vec::new(), data: String::new() };
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "RCPT" => {
+                            mail.to.push(line.split_once(':').map(|(_, a)| a.trim().trim_matches(['<', '>']).to_string()).unwrap_or_default());
+                            b"250 OK\r\n"
+                        }
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go ahead\r\n").await;
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                mail.data.push_str(&l);
+                                mail.data.push('\n');
+                            }
+                            kept.lock().unwrap().push(std::mem::replace(&mut mail, Mail { to: Vec::new(), data: String::new() }));
+                            b"250 OK queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    if write.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, mails)
+}
+
+async fn add(who: &Session, tenant: &str, r: Value) -> (StatusCode, Value) {
+    who.call("add_alert_receiver", json!({"tenant": tenant, "receiver": r})).await.unwrap()
+}
+
+fn receiver(name: &str, kind: &str, to: &str) -> Value {
+    json!({"name": name, "kind": kind, "to": to})
+}
+
+async fn receivers_of(who: &Session, tenant: &str) -> (StatusCode, Value) {
+    who.call("alert_receivers", json!({"tenant": tenant})).await.unwrap()
+}
+
+fn receiver_names(view: &Value) -> Vec<String> {
+    view["receivers"].as_array().into_iter().flatten().map(|r| r["name"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
+    let (smtp, mails) = smtp_sink().await;
+    let m = spawn_monitored_with(Some(smtp)).await.unwrap();
+    let app = &m.app;
+    let (alice, bob, vera) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    let (alpha_hook, alpha_seen) = webhook_receiver().await;
+    let (beta_hook, beta_seen) = webhook_receiver().await;
+    let config = m.cfg.alertmanager_config();
+    // the console brings Alertmanager's file in step with the tenants (no receivers yet) once both run
+    eventually(Duration::from_secs(30), "the console to render Alertmanager's configuration", || async {
+        std::fs::read_to_string(&config).ok().filter(|t| t.contains("Managed by Wharf")).map(|_| ())
+    })
+    .await
+    .unwrap();
+
+    // 1. bad input: a clear message, nothing written
+    let before = std::fs::read_to_string(&config).unwrap();
+    for (r, says) in [
+        (receiver("ops", "Webhook", "not a url"), "is not a URL"),
+        (receiver("ops", "Webhook", "ftp://files.example.org/"), "http:// or https://"),
+        (receiver("ops", "Email", "nobody"), "not an e-mail address"),
+        (receiver("ops", "Email", "a@example.org, b@example.org"), "not an e-mail address"),
+        (receiver("Ops Team", "Webhook", "https://hooks.example.org/x"), "lowercase"),
+    ] {
+        let (s, b) = add(&alice, "alpha", r.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{r}: {b}");
+        assert!(b.to_string().contains(says), "{r}: {b}");
+    }
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before, "refused input changed Alertmanager's file");
+    assert!(receiver_names(&receivers_of(&alice, "alpha").await.1).is_empty());
+
+    // 2. each tenant adds its own; names are unique; viewers see, do not change; others see nothing
+    let (s, b) = add(&alice, "alpha", receiver("alpha-hook", "Webhook", &format!("http://{alpha_hook}/alpha"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = add(&alice, "alpha", receiver("alpha-hook", "Webhook", "https://other.example.org/")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(b.to_string().contains("already a receiver named 'alpha-hook'"), "{b}");
+    let (s, b) = add(&alice, "alpha", receiver("alpha-mail", "Email", "ops@alpha.example.org")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = add(&bob, "beta", receiver("beta-hook", "Webhook", &format!("http://{beta_hook}/beta"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _) = add(&vera, "alpha", receiver("vera-hook", "Webhook", "https://hooks.example.org/v")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, view) = receivers_of(&vera, "alpha").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(receiver_names(&view), vec!["alpha-hook", "alpha-mail"]);
+    assert_eq!((view["managed"].clone(), view["email"].clone()), (json!(true), json!(true)));
+    let (s, _) = receivers_of(&bob, "alpha").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, view) = receivers_of(&bob, "beta").await;
+    assert_eq!(receiver_names(&view), vec!["beta-hook"]);
+    assert!(!view.to_string().contains(&alpha_hook.to_string()), "{view}");
+    let (s, _) = bob.call("remove_alert_receiver", json!({"tenant": "alpha", "name": "alpha-hook"})).await.unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // kept in the cluster, in the tenant
+    let tenants: kube::Api<crds::Tenant> = kube::Api::all(app.kube.clone());
+    let alpha = tenants.get("alpha").await.unwrap();
+    let kept: Vec<&str> = alpha.spec.alerting.as_ref().unwrap().receivers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(kept, vec!["alpha-hook", "alpha-mail"]);
+    // and loaded by Alertmanager, as its status API says
+    let status: Value = reqwest::get(format!("http://{}/api/v2/status", m.cfg.alertmanager_addr)).await.unwrap().json().await.unwrap();
+    let loaded = status["config"]["original"].as_str().unwrap();
+    for want in ["tenant:alpha", "tenant:beta", "ops@alpha.example.org", &format!("http://{alpha_hook}/alpha")] {
+        assert!(loaded.contains(want), "Alertmanager has not loaded {want}: {loaded}");
+    }
+
+    // 3. an alert in each tenant: each receiver gets its own tenant's, and only those
+    let (s, b) = alice.call("set_alert_rules", json!({"tenant": "alpha", "namespace": "alpha", "name": "orders", "thresholds": {"threads": "1", "duration": "2s"}})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = bob.call("set_alert_rules", json!({"tenant": "beta", "namespace": "beta", "name": "billing", "thresholds": {"threads": "1", "duration": "2s"}})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    eventually(Duration::from_secs(90), "alpha's webhook to be told of alpha's alert", || async {
+        notified(&alpha_seen, "/alpha").iter().any(|(ns, st)| ns == "alpha" && st == "firing").then_some(())
+    })
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(90), "beta's webhook to be told of beta's alert", || async {
+        notified(&beta_seen, "/beta").iter().any(|(ns, st)| ns == "beta" && st == "firing").then_some(())
+    })
+    .await
+    .unwrap();
+    let mail = eventually(Duration::from_secs(90), "alpha's mail", || async {
+        mails.lock().unwrap().iter().find(|m| m.to.iter().any(|t| t == "ops@alpha.example.org")).cloned()
+    })
+    .await
+    .unwrap();
+    assert!(mail.data.contains("WharfThreadsHigh"), "{}", mail.data);
+    assert!(mails.lock().unwrap().iter().all(|m| m.to == vec!["ops@alpha.example.org".to_string()]), "a mail went elsewhere");
+    // the console's own webhook still gets them (the route continues)
+    eventually(Duration::from_secs(30), "the alert on alpha's page", || alert_is(&alice, "alpha", "firing")).await.unwrap();
+    let alpha_got = notified(&alpha_seen, "/alpha");
+    let beta_got = notified(&beta_seen, "/beta");
+    assert!(alpha_got.iter().all(|(ns, _)| ns == "alpha"), "alpha's receiver got another tenant's alert: {alpha_got:?}");
+    assert!(beta_got.iter().all(|(ns, _)| ns == "beta"), "beta's receiver got another tenant's alert: {beta_got:?}");
+    assert!(!mails.lock().unwrap().iter().any(|m| m.data.contains("billing-")), "alpha's mail names a beta pod");
+
+    // 4. removing: Alertmanager forgets it; an unknown name is 404
+    let (s, b) = alice.call("remove_alert_receiver", json!({"tenant": "alpha", "name": "alpha-hook"})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let status: Value = reqwest::get(format!("http://{}/api/v2/status", m.cfg.alertmanager_addr)).await.unwrap().json().await.unwrap();
+    let loaded = status["config"]["original"].as_str().unwrap();
+    assert!(!loaded.contains(&format!("http://{alpha_hook}/alpha")) && loaded.contains("ops@alpha.example.org"), "{loaded}");
+    let (s, _) = alice.call("remove_alert_receiver", json!({"tenant": "alpha", "name": "alpha-hook"})).await.unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(receiver_names(&receivers_of(&alice, "alpha").await.1), vec!["alpha-mail"]);
+}
+
+/// A second console against the same cluster and Alertmanager, as after a restart: nothing
+/// in memory. Its settings name the first console's webhook, so Alertmanager never posts to
+/// it — what it shows, it learned from Alertmanager's API and the cluster's Events.
+async fn restarted_console(m: &Monitored) -> (SocketAddr, wharf_app::state::AppState, tempfile::TempDir) {
+    let settings = wharf_app::state::Settings { monitoring: m.cfg.settings(), ..Default::default() };
+    let (state, _tasks) = server::console::prepare(m.app.kube.clone(), settings).await.unwrap();
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>").unwrap();
+    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (addr, state, site)
+}
+
+/// Calls a server function of the console at `addr` with a session cookie (sessions are
+/// signed with the cluster's key, so one console's cookie is good at the other).
+async fn call_at(addr: SocketAddr, who: &Session, endpoint: &str, args: Value) -> (StatusCode, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("http://{addr}/api/{endpoint}"))
+        .header(reqwest::header::COOKIE, who.cookie().unwrap())
+        .json(&args)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn has_alert(list: &Value, app: &str, status: &str) -> bool {
+    list.as_array().is_some_and(|l| l.iter().any(|a| a["app"] == app && a["status"] == status))
+}
+
+#[tokio::test]
+async fn alerts_survive_a_console_restart() {
+    use k8s_openapi::api::core::v1::Event;
+    let m = spawn_monitored().await.unwrap();
+    let app = &m.app;
+    let (alice, bob) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap());
+    let set = |name: &str, threads: &str| {
+        alice.call("set_alert_rules", json!({"tenant": "alpha", "namespace": "alpha", "name": name, "thresholds": {"threads": threads, "duration": "2s"}}))
+    };
+    // orders fires and resolves; shop-web fires and stays firing
+    assert_eq!(set("orders", "1").await.unwrap().0, StatusCode::OK);
+    eventually(Duration::from_secs(90), "orders to fire", || alert_is(&alice, "alpha", "firing")).await.unwrap();
+    assert_eq!(set("orders", "100000").await.unwrap().0, StatusCode::OK);
+    eventually(Duration::from_secs(90), "orders to resolve", || alert_is(&alice, "alpha", "resolved")).await.unwrap();
+    assert_eq!(set("shop-web", "1").await.unwrap().0, StatusCode::OK);
+    eventually(Duration::from_secs(90), "shop-web to fire", || async {
+        let (_, b) = alice.call("list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null})).await.ok()?;
+        has_alert(&b, "shop-web", "firing").then_some(())
+    })
+    .await
+    .unwrap();
+
+    // the history is in the cluster, as Events in the alert's namespace, and the app's event list shows them
+    let events: kube::Api<Event> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let reasons = |list: Vec<Event>| list.into_iter().filter_map(|e| e.reason).collect::<Vec<_>>();
+    let ours = reasons(events.list(&kube::api::ListParams::default().labels("wharf.dev/alert")).await.unwrap().items);
+    assert!(ours.contains(&"AlertFiring".to_string()) && ours.contains(&"AlertResolved".to_string()), "{ours:?}");
+    let (_, b) = alice.call("app_events", json!({"tenant": "alpha", "namespace": "alpha", "name": "orders"})).await.unwrap();
+    let shown: Vec<&str> = b.as_array().unwrap().iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(shown.contains(&"AlertFiring") && shown.contains(&"AlertResolved"), "{shown:?}");
+    let beta_events: kube::Api<Event> = kube::Api::namespaced(app.kube.clone(), "beta");
+    assert!(reasons(beta_events.list(&kube::api::ListParams::default().labels("wharf.dev/alert")).await.unwrap().items).is_empty());
+
+    // an episode a console saw start but never end (it died first): Alertmanager does not list it
+    let orphan = wharf_app::monitoring::AlertRow {
+        id: "0123456789abcdef".into(),
+        name: "WharfSocketsHigh".into(),
+        namespace: "alpha".into(),
+        app: "ghost".into(),
+        pod: "ghost-5d8f7c9b6-x2x2x".into(),
+        status: "firing".into(),
+        summary: "Sockets of ghost-5d8f7c9b6-x2x2x is 9, above 5 for 1m".into(),
+        starts_at: "2024-05-01T10:00:00Z".into(),
+        ends_at: None,
+        updated: "2024-05-01T10:01:00Z".into(),
+    };
+    events.create(&Default::default(), &wharf_app::monitoring::alerts::alert_event(&orphan).unwrap()).await.unwrap();
+
+    // restart: the new console shows what is firing (from Alertmanager) and what was resolved (from the Events)
+    let (second, state, _site) = restarted_console(&m).await;
+    let list = eventually(Duration::from_secs(30), "the restarted console to show the alerts", || async {
+        let (s, b) = call_at(second, &alice, "list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null})).await;
+        (s == StatusCode::OK && has_alert(&b, "shop-web", "firing") && has_alert(&b, "orders", "resolved") && has_alert(&b, "ghost", "resolved")).then_some(b)
+    })
+    .await
+    .unwrap();
+    assert!(!has_alert(&list, "orders", "firing"), "{list}");
+    // no webhook reaches the new console: what it knows is firing, it read from Alertmanager
+    let live = state.monitoring.alerts.firing();
+    assert!(live.iter().any(|a| a.app == "shop-web"), "{live:?}");
+    let ghost = list.as_array().unwrap().iter().find(|a| a["app"] == "ghost").unwrap();
+    assert!(ghost["ends_at"].is_string(), "an episode that ended unseen gets an end: {ghost}");
+    // … and recorded that end in the cluster
+    let ended = events.get_opt(&wharf_app::monitoring::alerts::event_name(&wharf_app::monitoring::AlertRow { status: "resolved".into(), ..orphan })).await.unwrap();
+    assert_eq!(ended.and_then(|e| e.reason).as_deref(), Some("AlertResolved"));
+    // isolation holds on the new console too
+    let (s, b) = call_at(second, &bob, "list_alerts", json!({"tenant": "beta", "namespace": null, "app": null})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!b.to_string().contains("alpha"), "{b}");
+    let (s, _) = call_at(second, &bob, "list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it() {
+    use wharf_app::monitoring::ssr::{MonitoringSettings, Token};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = free_port().unwrap();
+    let url = format!("http://{backend}");
+    let (rules_dir, am_config) = (dir.path().join("rules"), dir.path().join("alertmanager.yml"));
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    let monitoring = MonitoringSettings {
+        prometheus_url: Some(url.clone()),
+        alertmanager_url: Some(url.clone()),
+        rules_dir: Some(rules_dir.clone()),
+        webhook_url: Some("http://127.0.0.1:9/hooks/alertmanager".into()),
+        webhook_token: Some(Token::new("t0ken")),
+        alertmanager_config: Some(am_config.clone()),
+        // NB: one sync at start only, so the test alone talks to the fake below
+        sync_every: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { monitoring, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let alice = app.login("alice").await.unwrap();
+    let panel = json!({"tenant": "alpha", "panel": "Threads", "target": "Tenant", "minutes": 15});
+    let rules = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop", "thresholds": {"threads": "5"}});
+    let hook = json!({"tenant": "alpha", "receiver": receiver("ops", "Webhook", "https://hooks.example.org/x")});
+    let unchanged = |what: &str| {
+        let files: Vec<_> = std::fs::read_dir(&rules_dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert!(files.is_empty(), "{what}: rule files left: {files:?}");
+        assert!(!am_config.exists(), "{what}: an Alertmanager configuration was left");
+    };
+    let no_receivers = || async { receiver_names(&receivers_of(&alice, "alpha").await.1).is_empty() };
+
+    // 1. nothing listens: 503, naming what and where
+    let down = format!("Prometheus at {url} is not reachable");
+    for (endpoint, args) in [("query_range", panel.clone()), ("query_promql", json!({"tenant": "alpha", "query": "container_threads", "minutes": 15})), ("set_alert_rules", rules.clone())] {
+        let (s, b) = alice.call(endpoint, args).await.unwrap();
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{endpoint}: {b}");
+        assert!(b.to_string().contains(&down), "{endpoint}: {b}");
+    }
+    let (s, b) = alice.call("add_alert_receiver", hook.clone()).await.unwrap();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains(&format!("Alertmanager at {url} is not reachable")), "{b}");
+    unchanged("while down");
+    assert!(no_receivers().await, "the tenant kept a receiver Alertmanager never loaded");
+
+    // 2. up, but refusing to reload (and to answer queries): 503 with its reason, previous state kept
+    let refuse: Handler = Arc::new(|method, path| match (method, path) {
+        ("GET", "/-/ready") => (200, "ready".into()),
+        ("POST", "/-/reload") => (500, "boom: the fake refuses to reload".into()),
+        ("GET", "/api/v1/rules") => (200, r#"{"status":"success","data":{"groups":[]}}"#.into()),
+        ("GET", "/api/v2/status") => (200, r#"{"config":{"original":"route: {receiver: wharf}\nreceivers: [{name: wharf}]\n"}}"#.into()),
+        ("GET", "/api/v2/alerts") => (200, "[]".into()),
+        ("POST", "/api/v1/query_range") => (503, r#"{"status":"error","errorType":"unavailable","error":"the fake is overloaded"}"#.into()),
+        _ => (404, "{}".into()),
+    });
+    let (_, seen) = http_server(backend, refuse).await;
+    let (s, b) = alice.call("set_alert_rules", rules).await.unwrap();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains(&format!("Prometheus at {url} failed to reload its rules: boom")), "{b}");
+    let (s, b) = alice.call("add_alert_receiver", hook).await.unwrap();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains(&format!("Alertmanager at {url} did not load the new configuration: boom")), "{b}");
+    let (s, b) = alice.call("query_range", panel).await.unwrap();
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(b.to_string().contains("the fake is overloaded") && b.to_string().contains(&url), "{b}");
+    unchanged("after refused reloads");
+    assert!(no_receivers().await, "the tenant kept a receiver Alertmanager refused");
+    let reloads = seen.0.lock().unwrap().iter().filter(|(m, p, _)| m == "POST" && p == "/-/reload").count();
+    assert!(reloads >= 4, "each refused change is tried, then the previous state reloaded ({reloads} reloads)");
 }

@@ -1,11 +1,13 @@
 //! nginx end to end: a node agent (in-process, as `wharf ng-agent` runs it) in front of a
 //! real nginx master on loopback ports, following the demo cluster; real HTTP through nginx
-//! to the demo cluster's pods. And the console's NgFront functions over HTTP.
+//! to the demo cluster's pods, and real HTTPS with routes' TLS secrets. And the console's
+//! NgFront over HTTP: its functions, its live socket, the repair of a drifted node.
 
 use crds::nginx::{NginxCluster, NginxRoute};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::ResourceExt;
 use ngx::Mode;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -166,5 +168,187 @@ async fn a_restarted_agent_converges_without_a_reload() {
     assert_eq!(st.reload_count, 0, "the restarted agent reloaded");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(node.reloads(), reloads, "nginx saw a reload");
+    assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
+}
+
+/// The routes' errors this node reports, by route.
+async fn route_errors(app: &wharf_tests::TestApp) -> Vec<(String, String)> {
+    let c = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.unwrap();
+    c.status.and_then(|s| s.nodes.get("n1").cloned()).map(|n| n.route_errors.into_iter().map(|e| (e.route, e.message)).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_its_own_route() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    deploy(&app, "shop", 1, 80).await;
+    deploy(&app, "cart", 1, 80).await;
+    let (ca1, ca2) = (TestCa::new("wharf test CA 1"), TestCa::new("wharf test CA 2"));
+    let (cert, key) = ca1.issue("shop.alpha.test");
+    tls_secret(&app, "shop-tls", &cert, &key).await;
+    route_with_tls(&app, "shop", "shop.alpha.test", 80, vec![], Some("shop-tls")).await;
+    // cart asks for a secret that does not exist yet
+    route_with_tls(&app, "cart", "cart.alpha.test", 80, vec![], Some("cart-tls")).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    let hosts = ["shop.alpha.test", "cart.alpha.test"];
+    let trusts_ca1 = ca1.client(node.https, &hosts);
+    let trusts_ca2 = ca2.client(node.https, &hosts);
+
+    let (_, body) = eventually(WITHIN, "shop answers over HTTPS with CA 1's certificate", || async { https_get(&trusts_ca1, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) })
+        .await
+        .unwrap();
+    assert!(body.contains("shop-"), "{body}");
+    assert!(https_get(&trusts_ca2, &node, "shop.alpha.test").await.is_err(), "a client trusting only CA 2 must refuse CA 1's certificate");
+
+    // The files on the node: private, outside the release the console shows.
+    let tls_dir = node.paths.tls_dir();
+    let files: Vec<_> = std::fs::read_dir(&tls_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(f).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.display());
+    }
+    let live = wharf_server_live_text(&node);
+    assert!(live.contains("ssl_certificate ") && !live.contains("PRIVATE KEY"), "{live}");
+
+    // The missing secret: cart is reported, served on HTTP, and nothing else suffers.
+    let errors = eventually(WITHIN, "the node reports cart's missing secret", || async { Some(route_errors(&app).await).filter(|e| !e.is_empty()) }).await.unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "alpha/cart");
+    assert!(errors[0].1.contains("alpha/cart-tls") && errors[0].1.contains("no kubernetes.io/tls Secret"), "{errors:?}");
+    eventually(WITHIN, "cart answers on HTTP", || async { node.hit("cart.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
+    assert!(node.engine().status().last_error.is_none(), "{:?}", node.engine().status());
+    let alice = app.login("alice").await.unwrap();
+    let (_, views) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.unwrap();
+    let cart = views[0]["routes"].as_array().unwrap().iter().find(|r| r["name"] == "cart").unwrap().clone();
+    assert_eq!(cart["tls_secret"], "cart-tls", "{cart}");
+    assert!(cart["error"].as_str().unwrap_or_default().contains("cart-tls"), "{cart}");
+
+    // Rotation: CA 2's certificate replaces CA 1's without anyone touching the route.
+    let reloads = node.reloads();
+    let (cert2, key2) = ca2.issue("shop.alpha.test");
+    tls_secret(&app, "shop-tls", &cert2, &key2).await;
+    eventually(WITHIN, "shop is served with the rotated certificate", || async { https_get(&trusts_ca2, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    assert!(https_get(&trusts_ca1, &node, "shop.alpha.test").await.is_err(), "the old certificate is still served");
+    assert!(node.reloads() > reloads, "a rotation is applied by a reload");
+
+    // A secret nginx refuses (the key is not the certificate's): reported with nginx's words,
+    // cart stays on HTTP, shop keeps its HTTPS.
+    let (cart_cert, _) = ca2.issue("cart.alpha.test");
+    let (_, other_key) = ca2.issue("cart.alpha.test");
+    tls_secret(&app, "cart-tls", &cart_cert, &other_key).await;
+    eventually(WITHIN, "the node reports nginx's refusal of cart-tls", || async {
+        route_errors(&app).await.into_iter().find(|(r, m)| r == "alpha/cart" && m.contains("mismatch")).map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert_eq!(https_get(&trusts_ca2, &node, "shop.alpha.test").await.map(|r| r.0), Ok(200));
+    assert!(https_get(&trusts_ca2, &node, "cart.alpha.test").await.is_err(), "cart must not be served with a refused pair");
+    assert_eq!(node.hit("cart.alpha.test").await.map(|r| r.0), Some(200));
+    assert!(node.engine().status().last_error.is_none());
+
+    // Fixed: cart gets its HTTPS and the error goes away.
+    let (cart_cert, cart_key) = ca2.issue("cart.alpha.test");
+    tls_secret(&app, "cart-tls", &cart_cert, &cart_key).await;
+    eventually(WITHIN, "cart answers over HTTPS", || async { https_get(&trusts_ca2, &node, "cart.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    eventually(WITHIN, "no route errors are reported", || async { route_errors(&app).await.is_empty().then_some(()) }).await.unwrap();
+}
+
+/// The node's live release as the console's download shows it.
+fn wharf_server_live_text(node: &Node) -> String {
+    server::nginx::agent::live_files_text(&node.paths)
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws/nginx/{tenant}` with a session cookie; `Err(status)` when refused before the upgrade.
+async fn nginx_socket(app: &wharf_tests::TestApp, tenant: &str, cookie: Option<&str>) -> Result<Socket, u16> {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
+    let mut req = format!("ws://{}/ws/nginx/{tenant}", app.addr).into_client_request().unwrap();
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((s, _)) => Ok(s),
+        Err(Error::Http(res)) => Err(res.status().as_u16()),
+        Err(e) => panic!("unexpected: {e}"),
+    }
+}
+
+/// Reads pushed snapshots until node n1 of edge satisfies `want`; returns that node.
+async fn pushed_until(socket: &mut Socket, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    use futures::StreamExt;
+    let read = async {
+        while let Some(msg) = socket.next().await {
+            let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = msg else { continue };
+            let clusters: serde_json::Value = serde_json::from_str(&text).expect("a JSON snapshot");
+            let node = clusters.as_array().and_then(|cs| cs.iter().find(|c| c["name"] == "edge")).and_then(|c| c["nodes"].as_array()?.iter().find(|n| n["name"] == "n1").cloned());
+            if let Some(n) = node.filter(|n| want(n)) {
+                return n;
+            }
+        }
+        panic!("the socket closed while waiting for {what}");
+    };
+    tokio::time::timeout(WITHIN, read).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+#[tokio::test]
+async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_rendered_config_back() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    deploy(&app, "shop", 1, 80).await;
+    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    eventually(WITHIN, "the route answers", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
+    let (alice, bob, vera) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+
+    // Checked before the upgrade.
+    assert_eq!(nginx_socket(&app, "alpha", None).await.err(), Some(401));
+    assert_eq!(nginx_socket(&app, "alpha", bob.cookie()).await.err(), Some(403));
+    let mut bobs = nginx_socket(&app, "beta", bob.cookie()).await.expect("bob may follow beta");
+    {
+        use futures::StreamExt;
+        let first = bobs.next().await.unwrap().unwrap().into_text().unwrap();
+        assert_eq!(first.as_str(), "[]", "beta sees none of alpha's clusters");
+    }
+    assert!(nginx_socket(&app, "alpha", vera.cookie()).await.is_ok(), "a viewer may watch");
+
+    let mut socket = nginx_socket(&app, "alpha", alice.cookie()).await.expect("alice may follow alpha");
+    let n = pushed_until(&mut socket, "n1 in sync", |n| n["state"] == "InSync").await;
+    assert!(n["heartbeat"].as_str().is_some_and(|h| chrono::DateTime::parse_from_rfc3339(h).is_ok()), "{n}");
+    assert_eq!(n["repair_pending"], false);
+
+    // A hand edit arrives on the socket as drift, without asking.
+    let file = node.paths.current_link().join("servers/shop.alpha.test.conf");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("# edited by hand on the node\n");
+    std::fs::write(&file, &text).unwrap();
+    pushed_until(&mut socket, "n1 drifted", |n| n["state"] == "Drifted").await;
+
+    // Repair: a viewer may not; a developer of the only tenant served may.
+    let args = json!({"tenant": "alpha", "cluster": "edge", "node": "n1"});
+    let (status, _) = vera.call("repair_nginx_node", args.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = bob.call("repair_nginx_node", json!({"tenant": "beta", "cluster": "edge", "node": "n1"})).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "beta does not see edge");
+    let (status, _) = alice.call("repair_nginx_node", json!({"tenant": "alpha", "cluster": "edge", "node": "n9"})).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let reloads = node.reloads();
+    let (status, body) = alice.call("repair_nginx_node", args.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    pushed_until(&mut socket, "n1 repaired and in sync", |n| n["state"] == "InSync" && n["repair_pending"] == false).await;
+    let live = std::fs::read_to_string(&file).unwrap();
+    assert!(!live.contains("edited by hand"), "{live}");
+    assert_eq!(node.reloads(), reloads + 1, "a repair is one reload");
+    let request = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.unwrap().annotations().get(&crds::nginx::repair_annotation("n1")).cloned();
+    let reported = eventually(WITHIN, "the node reports the request carried out", || async {
+        let c = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.ok()?;
+        c.status?.nodes.get("n1")?.repaired.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(Some(reported), request);
     assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
 }

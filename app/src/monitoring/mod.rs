@@ -2,15 +2,24 @@
 //! sockets, file descriptors, network, restarts) read from Prometheus, and alert thresholds
 //! kept as one Prometheus rule file per app. Every query goes through the server, which
 //! scopes each vector selector to the tenant's namespaces (`promql`); the alerts Alertmanager
-//! sends to the server's webhook are shown per tenant and per app.
+//! sends to the server's webhook are shown per tenant and per app, firing ones re-read from
+//! Alertmanager and the history kept as Events (`alerts`). A tenant's own receivers
+//! (`receivers`) become its route in Alertmanager's configuration (`alertmanager`).
 
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+pub use receivers::{Receiver, ReceiverKind, ReceiversView};
+
+#[cfg(feature = "ssr")]
+pub mod alertmanager;
+#[cfg(feature = "ssr")]
+pub mod alerts;
 #[cfg(feature = "ssr")]
 pub mod promql;
+pub mod receivers;
 #[cfg(feature = "ssr")]
 pub mod rules;
 #[cfg(feature = "ssr")]
@@ -239,6 +248,29 @@ pub async fn set_alert_rules(tenant: String, namespace: String, name: String, th
 pub async fn list_alerts(tenant: String, namespace: Option<String>, app: Option<String>) -> Result<Vec<AlertRow>, AppError> {
     let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
     ssr::alerts(&state, &scope, namespace.as_deref(), app.as_deref())
+}
+
+/// The tenant's own alert receivers (webhooks, e-mail addresses).
+#[server(prefix = "/api", endpoint = "alert_receivers", input = Json)]
+pub async fn alert_receivers(tenant: String) -> Result<ReceiversView, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
+    ssr::receivers(&state, &scope)
+}
+
+/// Adds a receiver to the tenant: Alertmanager's new configuration is checked with amtool,
+/// swapped in, loaded and confirmed before the tenant keeps it — or nothing changes and the
+/// error says why.
+#[server(prefix = "/api", endpoint = "add_alert_receiver", input = Json)]
+pub async fn add_alert_receiver(tenant: String, receiver: Receiver) -> Result<(), AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
+    ssr::change_receivers(&state, &scope, Ok(receiver)).await
+}
+
+/// Removes one of the tenant's receivers (the same transaction as adding).
+#[server(prefix = "/api", endpoint = "remove_alert_receiver", input = Json)]
+pub async fn remove_alert_receiver(tenant: String, name: String) -> Result<(), AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
+    ssr::change_receivers(&state, &scope, Err(name)).await
 }
 
 #[cfg(test)]

@@ -128,7 +128,11 @@ pub fn read(dir: &Path, namespace: &str, app: &str) -> Result<super::AlertThresh
 }
 
 fn unavailable(url: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("Prometheus at {url} is not reachable ({e}); the previous alert rules stay"))
+    AppError::Unavailable(format!("Prometheus at {url} is not reachable ({e}); the previous alert rules stay"))
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> AppError {
+    unavailable(url, super::ssr::cause(&e))
 }
 
 fn write_synced(path: &Path, content: &str) -> std::io::Result<()> {
@@ -166,7 +170,7 @@ impl RuleStore {
     pub async fn apply(&self, http: &reqwest::Client, namespace: &str, app: &str, t: &Thresholds) -> Result<(), AppError> {
         let _one_at_a_time = APPLY.lock().await;
         let url = self.prometheus_url.trim_end_matches('/');
-        let ready = http.get(format!("{url}/-/ready")).timeout(Duration::from_secs(5)).send().await.map_err(|e| unavailable(url, e))?;
+        let ready = http.get(format!("{url}/-/ready")).timeout(Duration::from_secs(5)).send().await.map_err(|e| unreachable(url, e))?;
         if !ready.status().is_success() {
             return Err(unavailable(url, format!("it answers {}", ready.status())));
         }
@@ -214,10 +218,10 @@ impl RuleStore {
 
     async fn reload_and_confirm(&self, http: &reqwest::Client, namespace: &str, app: &str, t: &Thresholds) -> Result<(), AppError> {
         let url = self.prometheus_url.trim_end_matches('/');
-        let res = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unavailable(url, e))?;
+        let res = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(url, e))?;
         if !res.status().is_success() {
             let body = res.text().await.unwrap_or_default();
-            return Err(AppError::Invalid(format!("Prometheus refused to reload: {}", body.trim())));
+            return Err(AppError::Unavailable(format!("Prometheus at {url} failed to reload its rules: {}; the previous alert rules stay", body.trim())));
         }
         let want: Vec<(String, String)> = conditions(namespace, app, t).into_iter().map(|(a, _, _, th)| (a.to_string(), th)).collect();
         let group = group_name(namespace, app);
@@ -232,7 +236,9 @@ impl RuleStore {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(AppError::Internal(format!("Prometheus reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}")));
+                return Err(AppError::Unavailable(format!(
+                    "Prometheus at {url} reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}; the previous alert rules stay"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -241,8 +247,8 @@ impl RuleStore {
 
 /// `(alert, threshold)` of the rules Prometheus has loaded in `group`.
 async fn loaded_rules(http: &reqwest::Client, url: &str, group: &str) -> Result<Vec<(String, String)>, AppError> {
-    let res = http.get(format!("{url}/api/v1/rules")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unavailable(url, e))?;
-    let body: serde_json::Value = res.json().await.map_err(|e| unavailable(url, e))?;
+    let res = http.get(format!("{url}/api/v1/rules")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(url, e))?;
+    let body: serde_json::Value = res.json().await.map_err(|e| unreachable(url, e))?;
     let mut out = Vec::new();
     for g in body["data"]["groups"].as_array().into_iter().flatten() {
         if g["name"] != group {

@@ -2,15 +2,16 @@
 //! [`super::promql::scope_query`] like any hand-written query), Prometheus' range API, the
 //! rule files (see [`super::rules`]), and the alerts Alertmanager posts to the webhook.
 
+pub use super::alerts::AlertBook;
 use super::promql::{quote, scope_query, ScopeError};
 use super::rules::{self, RuleStore};
+use super::alertmanager::{self, receivers_of, render, tenant_routes, ConfigStore};
+use super::receivers::{check_new, Receiver, ReceiverKind, ReceiversView};
 use super::{AlertRow, AlertThresholds, Panel, PanelData, Series, Target, Thresholds, POINTS, RANGES};
 use crate::auth::ssr::{forbidden, TenantScope};
 use crate::error::AppError;
 use crate::state::AppState;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Most series a chart returns (a tenant-wide panel of a big tenant is cut, not sent whole).
@@ -40,9 +41,9 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// Where Prometheus and the rule files are; all unset means monitoring is off (dashboards
-/// say so, thresholds are refused with that reason).
-#[derive(Clone, Debug, Default)]
+/// Where Prometheus, Alertmanager and the rule files are; all unset means monitoring is off
+/// (dashboards say so, thresholds and receivers are refused with that reason).
+#[derive(Clone, Debug)]
 pub struct MonitoringSettings {
     pub prometheus_url: Option<String>,
     pub alertmanager_url: Option<String>,
@@ -53,6 +54,65 @@ pub struct MonitoringSettings {
     /// Alertmanager sends `Authorization: Bearer <token>` to `/hooks/alertmanager`; without
     /// a token the webhook refuses everything.
     pub webhook_token: Option<Token>,
+    /// Where Alertmanager reaches this console's webhook (`http://wharf:3000/hooks/alertmanager`).
+    pub webhook_url: Option<String>,
+    /// The Alertmanager configuration file the console renders (tenant receivers); unset:
+    /// receivers cannot be added and the file is left alone.
+    pub alertmanager_config: Option<PathBuf>,
+    /// `amtool` (default: found on PATH; Debian's `prometheus-alertmanager` ships it).
+    pub amtool: Option<PathBuf>,
+    /// The mail server for e-mail receivers (unset: e-mail receivers are refused).
+    pub smtp: Option<Smtp>,
+    /// Alertmanager's grouping times for the rendered route.
+    pub routing: RouteTiming,
+    /// How often firing alerts are re-read from Alertmanager and its configuration checked
+    /// against the tenants' receivers.
+    pub sync_every: Duration,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            prometheus_url: None,
+            alertmanager_url: None,
+            rules_dir: None,
+            promtool: None,
+            webhook_token: None,
+            webhook_url: None,
+            alertmanager_config: None,
+            amtool: None,
+            smtp: None,
+            routing: RouteTiming::default(),
+            sync_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// SMTP for e-mail receivers (Alertmanager's `global.smtp_*`).
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    /// `host:port`.
+    pub smarthost: String,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Token>,
+    /// Insist on STARTTLS (Alertmanager's default).
+    pub require_tls: bool,
+}
+
+/// `group_wait`, `group_interval`, `repeat_interval` of the rendered route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTiming {
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+}
+
+impl Default for RouteTiming {
+    /// Alertmanager's own defaults.
+    fn default() -> Self {
+        RouteTiming { group_wait: "30s".into(), group_interval: "5m".into(), repeat_interval: "4h".into() }
+    }
 }
 
 impl MonitoringSettings {
@@ -64,61 +124,8 @@ impl MonitoringSettings {
     }
 }
 
-/// Alerts as the webhook received them, by fingerprint. Kept in memory: Alertmanager
-/// re-sends firing alerts on its repeat interval, so a restarted console catches up.
-#[derive(Clone, Default)]
-pub struct AlertBook(Arc<RwLock<BTreeMap<String, AlertRow>>>);
-
-/// Most alerts kept; the oldest resolved ones go first.
-const MAX_ALERTS: usize = 10_000;
-
-impl AlertBook {
-    /// Records an Alertmanager webhook payload (version 4); returns how many alerts it held.
-    pub fn record(&self, payload: &serde_json::Value) -> usize {
-        let now = chrono::Utc::now().to_rfc3339();
-        let alerts = payload["alerts"].as_array().cloned().unwrap_or_default();
-        let mut book = self.0.write().unwrap_or_else(|p| p.into_inner());
-        for a in &alerts {
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            let labels = &a["labels"];
-            let id = match a["fingerprint"].as_str() {
-                Some(f) if !f.is_empty() => f.to_string(),
-                _ => format!("{}/{}/{}", s(&labels["alertname"]), s(&labels["namespace"]), s(&labels["pod"])),
-            };
-            let status = if a["status"] == "resolved" { "resolved" } else { "firing" };
-            let ends = s(&a["endsAt"]);
-            book.insert(
-                id.clone(),
-                AlertRow {
-                    id,
-                    name: s(&labels["alertname"]),
-                    namespace: s(&labels["namespace"]),
-                    app: s(&labels["wharf_app"]),
-                    pod: s(&labels["pod"]),
-                    status: status.into(),
-                    summary: s(&a["annotations"]["summary"]),
-                    starts_at: s(&a["startsAt"]),
-                    ends_at: (status == "resolved" && !ends.starts_with("0001")).then_some(ends),
-                    updated: now.clone(),
-                },
-            );
-        }
-        while book.len() > MAX_ALERTS {
-            let oldest = book.iter().filter(|(_, r)| r.status == "resolved").min_by(|a, b| a.1.updated.cmp(&b.1.updated)).map(|(k, _)| k.clone());
-            match oldest.or_else(|| book.keys().next().cloned()) {
-                Some(k) => book.remove(&k),
-                None => break,
-            };
-        }
-        alerts.len()
-    }
-
-    pub fn rows(&self) -> Vec<AlertRow> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
-    }
-}
-
-/// Monitoring's share of `AppState`: the alert book and one HTTP client for Prometheus.
+/// Monitoring's share of `AppState`: the alert book and one HTTP client for Prometheus and
+/// Alertmanager.
 #[derive(Clone)]
 pub struct Monitoring {
     pub alerts: AlertBook,
@@ -129,6 +136,18 @@ impl Default for Monitoring {
     fn default() -> Self {
         Monitoring { alerts: AlertBook::default(), http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default() }
     }
+}
+
+/// The innermost cause of an HTTP client error ("Connection refused (os error 111)" rather
+/// than "error sending request for url …").
+pub fn cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        last = s.to_string();
+        next = s.source();
+    }
+    last
 }
 
 fn scope_err(e: ScopeError) -> AppError {
@@ -204,6 +223,31 @@ fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) ->
     }
 }
 
+/// The app (Deployment) a pod belongs to: its ReplicaSet owner without the template hash,
+/// if that Deployment exists; else a Deployment whose pod pattern the name matches.
+pub fn app_of_pod(state: &AppState, namespace: &str, pod: &str) -> Option<String> {
+    use kube::runtime::reflector::ObjectRef;
+    let exists = |app: &str| state.cache.deployments.get(&ObjectRef::new(app).within(namespace)).is_some();
+    if let Some(p) = state.cache.pods.get(&ObjectRef::new(pod).within(namespace)) {
+        for o in p.metadata.owner_references.iter().flatten().filter(|o| o.kind == "ReplicaSet") {
+            if let Some((app, _hash)) = o.name.rsplit_once('-') {
+                if exists(app) {
+                    return Some(app.to_string());
+                }
+            }
+        }
+    }
+    // NB: a pod that is gone still has series; its name says whose it was
+    let mut parts: Vec<&str> = pod.rsplitn(3, '-').collect();
+    if parts.len() == 3 {
+        let app = parts.pop().unwrap_or_default();
+        if exists(app) {
+            return Some(app.to_string());
+        }
+    }
+    None
+}
+
 pub async fn panel(state: &AppState, scope: &TenantScope, panel: Panel, target: &Target, minutes: u32) -> Result<PanelData, AppError> {
     let minutes = minutes_ok(minutes)?;
     let (sel, by, threshold) = match target {
@@ -215,7 +259,8 @@ pub async fn panel(state: &AppState, scope: &TenantScope, panel: Panel, target: 
         }
         Target::Pod { namespace, name } => {
             let ns = scope.namespace(namespace)?;
-            (format!("namespace={},pod={}", quote(ns), quote(name)), "pod", None)
+            let threshold = app_of_pod(state, ns, name).and_then(|app| threshold_line(state, ns, &app, panel));
+            (format!("namespace={},pod={}", quote(ns), quote(name)), "pod", threshold)
         }
     };
     let query = panel_query(panel, &sel, by);
@@ -246,12 +291,17 @@ async fn range(state: &AppState, scope: &TenantScope, query: &str, minutes: u32)
         .form(&form)
         .send()
         .await
-        .map_err(|e| AppError::Internal(format!("Prometheus at {url} is not reachable ({e})")))?;
+        .map_err(|e| AppError::Unavailable(format!("Prometheus at {url} is not reachable ({})", cause(&e))))?;
     let status = res.status();
-    let body: serde_json::Value = res.json().await.map_err(|e| AppError::Internal(format!("Prometheus answered {status} with something unreadable ({e})")))?;
+    let body: serde_json::Value =
+        res.json().await.map_err(|e| AppError::Unavailable(format!("Prometheus at {url} answered {status} with something unreadable ({e})")))?;
     if body["status"] != "success" {
         let msg = body["error"].as_str().unwrap_or("unknown error");
-        return Err(if status.is_client_error() { AppError::Invalid(format!("Prometheus: {msg}")) } else { AppError::Internal(format!("Prometheus: {msg}")) });
+        return Err(if status.is_client_error() {
+            AppError::Invalid(format!("Prometheus: {msg}"))
+        } else {
+            AppError::Unavailable(format!("Prometheus at {url} could not answer ({status}): {msg}"))
+        });
     }
     let mut series: Vec<Series> = Vec::new();
     for r in body["data"]["result"].as_array().into_iter().flatten().take(MAX_SERIES) {
@@ -311,6 +361,96 @@ pub fn alerts(state: &AppState, scope: &TenantScope, namespace: Option<&str>, ap
     Ok(rows)
 }
 
+/// A tenant's receivers as the alerts page shows them.
+pub fn receivers(state: &AppState, scope: &TenantScope) -> Result<ReceiversView, AppError> {
+    let s = &state.settings.monitoring;
+    let tenant = state.cache.tenant(scope.tenant()).ok_or_else(|| AppError::NotFound(format!("tenant '{}'", scope.tenant())))?;
+    Ok(ReceiversView { receivers: receivers_of(&tenant, true), managed: ConfigStore::of(s).is_some(), email: s.smtp.is_some() })
+}
+
+fn spec_receivers(list: &[Receiver]) -> Vec<crds::AlertReceiver> {
+    list.iter()
+        .map(|r| crds::AlertReceiver {
+            name: r.name.clone(),
+            webhook_url: (r.kind == ReceiverKind::Webhook).then(|| r.to.clone()),
+            email: (r.kind == ReceiverKind::Email).then(|| r.to.clone()),
+        })
+        .collect()
+}
+
+/// Adds (`Ok(receiver)`) or removes (`Err(name)`) one receiver of the tenant: checked, then
+/// Alertmanager's configuration with it is checked, swapped in, loaded and confirmed, and
+/// only then is the tenant updated — a change Alertmanager does not take is not kept.
+pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Result<Receiver, String>) -> Result<(), AppError> {
+    use kube::api::{Api, PostParams};
+    let s = &state.settings.monitoring;
+    let Some(store) = ConfigStore::of(s) else {
+        return Err(AppError::Invalid(
+            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG)".into(),
+        ));
+    };
+    if let Ok(r) = &change {
+        let r = r.cleaned().map_err(AppError::Invalid)?;
+        if r.kind == ReceiverKind::Email && s.smtp.is_none() {
+            return Err(AppError::Invalid("e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)".into()));
+        }
+    }
+    let _one_at_a_time = alertmanager::lock().await;
+    let api: Api<crds::Tenant> = Api::all(state.client.clone());
+    let mut tenant = api.get(scope.tenant()).await?;
+    let current = receivers_of(&tenant, true);
+    let next: Vec<Receiver> = match &change {
+        Ok(r) => {
+            let r = check_new(&current, r).map_err(AppError::Invalid)?;
+            current.iter().cloned().chain(std::iter::once(r)).collect()
+        }
+        Err(name) => {
+            if !current.iter().any(|r| &r.name == name) {
+                return Err(AppError::NotFound(format!("receiver '{name}' of tenant '{}'", scope.tenant())));
+            }
+            current.iter().filter(|r| &r.name != name).cloned().collect()
+        }
+    };
+    tenant.spec.alerting.get_or_insert_with(Default::default).receivers = spec_receivers(&next);
+    let text = render(s, &tenant_routes(&state.cache.tenants(), Some(&tenant), s.smtp.is_some()))?;
+    store.apply(&state.monitoring.http, &text).await?;
+    let stored = match api.replace(scope.tenant(), &PostParams::default(), &tenant).await {
+        Ok(t) => t,
+        Err(e) => {
+            // put Alertmanager back in step with the tenants as they are
+            let back = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+            if let Err(undo) = store.apply(&state.monitoring.http, &back).await {
+                tracing::error!(error = %undo, "could not put Alertmanager's configuration back after the tenant was not updated");
+            }
+            return Err(e.into());
+        }
+    };
+    // NB: wait for the cache to show the new tenant, so that the periodic check (which
+    // renders from the cache under the same lock) does not undo what was just loaded
+    let rv = stored.metadata.resource_version.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.cache.tenant(scope.tenant()).is_none_or(|t| t.metadata.resource_version != rv) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), change = ?change.as_ref().map(|r| &r.name), "alert receivers changed");
+    Ok(())
+}
+
+/// Renders Alertmanager's configuration from the tenants as the cache has them and, if it
+/// differs from the file, applies it (at start, after a tenant was edited elsewhere, after
+/// Alertmanager was down). `Ok(false)`: nothing to do.
+pub async fn converge_alertmanager(state: &AppState) -> Result<bool, AppError> {
+    let s = &state.settings.monitoring;
+    let Some(store) = ConfigStore::of(s) else { return Ok(false) };
+    let _one_at_a_time = alertmanager::lock().await;
+    let text = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+    if store.current() == text {
+        return Ok(false);
+    }
+    store.apply(&state.monitoring.http, &text).await?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,22 +465,6 @@ mod tests {
                 assert!(out.contains("namespace=~"), "{out}");
             }
         }
-    }
-
-    #[test]
-    fn the_book_keeps_the_latest_state_of_each_alert() {
-        let book = AlertBook::default();
-        let firing = serde_json::json!({"alerts": [{"status": "firing", "fingerprint": "f1", "labels": {"alertname": "WharfThreadsHigh", "namespace": "alpha", "pod": "orders-1", "wharf_app": "orders"},
-            "annotations": {"summary": "hot"}, "startsAt": "2024-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]});
-        assert_eq!(book.record(&firing), 1);
-        assert_eq!(book.rows()[0].status, "firing");
-        assert_eq!(book.rows()[0].ends_at, None);
-        let mut resolved = firing.clone();
-        resolved["alerts"][0]["status"] = "resolved".into();
-        resolved["alerts"][0]["endsAt"] = "2024-01-01T00:05:00Z".into();
-        book.record(&resolved);
-        assert_eq!(book.rows().len(), 1);
-        assert_eq!(book.rows()[0].status, "resolved");
     }
 
     #[test]

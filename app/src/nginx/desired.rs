@@ -82,7 +82,8 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
         path: if r.spec.path.is_empty() { "/".into() } else { r.spec.path.clone() },
         target,
         directives: r.spec.directives.clone(),
-        // NB: TLS secrets are not synced to nodes yet; the route is served on HTTP.
+        // NB: certificates come from Secrets, which only the agent reads: it attaches them
+        // (server/src/nginx/tls.rs). The console renders and validates without them.
         tls: None,
     })
 }
@@ -158,5 +159,6 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         cluster: cluster_spec(cluster, &namespaces),
         routes,
         upstreams,
+        certificates: Vec::new(),
     }
 }

@@ -7,7 +7,11 @@
 //! * [`validate_nginx_change`] and [`apply_nginx_change`]: a change is rendered together with
 //!   everything else the cluster serves and checked with `nginx -t` before it is stored; an
 //!   invalid one is never stored, so it never reaches a node;
-//! * `GET /download/nginx/{tenant}/{cluster}/{node}`: a node's live files as one text file.
+//! * [`repair_nginx_node`]: asks a node's agent to re-apply the rendered config (an
+//!   annotation on the cluster the agent carries out once);
+//! * `GET /download/nginx/{tenant}/{cluster}/{node}`: a node's live files as one text file;
+//! * `/ws/nginx/{tenant}`: the clusters as [`nginx_clusters`] returns them, pushed on every
+//!   change (the page's live view).
 //!
 //! Tenants see the clusters that serve them and edit the routes and upstreams of their own
 //! namespaces; a cluster's whole config (other tenants' hosts included) is shown to platform
@@ -76,7 +80,10 @@ pub struct NodeView {
     pub last_error: Option<NodeError>,
     pub last_reload: Option<String>,
     pub reload_count: u64,
+    /// RFC 3339: the agent's last report.
     pub heartbeat: Option<String>,
+    /// A repair was asked for and the agent has not carried it out yet.
+    pub repair_pending: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +96,10 @@ pub struct RouteView {
     pub target: String,
     pub external: bool,
     pub directives: Vec<String>,
+    /// The `kubernetes.io/tls` Secret the route asks for.
+    pub tls_secret: Option<String>,
+    /// What the nodes could not do for this route (e.g. a missing TLS secret), as reported.
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +197,14 @@ pub async fn nginx_drift(tenant: String, cluster: String, node: String) -> Resul
 pub async fn validate_nginx_change(tenant: String, change: NginxChange) -> Result<Validation, AppError> {
     let (state, who) = ssr::access(&tenant, crate::auth::Role::Developer).await?;
     ssr::validate(&state, &who, &change).await
+}
+
+/// Asks the node's agent to write the rendered config again and reload, throwing away hand
+/// edits. For whoever may see the node's files and change things.
+#[server(prefix = "/api", endpoint = "repair_nginx_node", input = Json)]
+pub async fn repair_nginx_node(tenant: String, cluster: String, node: String) -> Result<(), AppError> {
+    let (state, who) = ssr::access(&tenant, crate::auth::Role::Developer).await?;
+    ssr::repair(&state, &who, &cluster, &node).await
 }
 
 /// Validates, then stores; an invalid change answers 400 with nginx's message and stores nothing.

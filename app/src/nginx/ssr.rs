@@ -9,7 +9,7 @@ use crate::auth::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use crds::nginx::{node_configmap, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
+use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
 use crds::SYSTEM_NAMESPACE;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -87,7 +87,8 @@ pub fn node_state(s: &NginxNodeStatus, now: DateTime<Utc>) -> NodeState {
     }
 }
 
-fn node_view(name: &str, s: &NginxNodeStatus, now: DateTime<Utc>) -> NodeView {
+fn node_view(c: &NginxCluster, name: &str, s: &NginxNodeStatus, now: DateTime<Utc>) -> NodeView {
+    let asked = c.annotations().get(&repair_annotation(name));
     NodeView {
         name: name.to_string(),
         state: node_state(s, now),
@@ -103,10 +104,16 @@ fn node_view(name: &str, s: &NginxNodeStatus, now: DateTime<Utc>) -> NodeView {
         last_reload: s.last_reload.clone(),
         reload_count: s.reload_count,
         heartbeat: s.heartbeat.clone(),
+        repair_pending: asked.is_some() && asked != s.repaired.as_ref(),
     }
 }
 
-fn route_view(r: &NginxRoute) -> RouteView {
+/// What the cluster's nodes report about a route (the first node that reports something).
+fn route_error(c: &NginxCluster, id: &str) -> Option<String> {
+    c.status.as_ref()?.nodes.values().flat_map(|n| &n.route_errors).find(|e| e.route == id).map(|e| e.message.clone())
+}
+
+fn route_view(r: &NginxRoute, c: &NginxCluster) -> RouteView {
     let target = match (&r.spec.service, &r.spec.upstream) {
         (Some(s), _) => format!("service {}:{}", s.name, s.port),
         (None, Some(u)) => format!("upstream {u}"),
@@ -120,6 +127,8 @@ fn route_view(r: &NginxRoute) -> RouteView {
         target,
         external: r.spec.service.is_none() && r.spec.upstream.is_some(),
         directives: r.spec.directives.clone(),
+        tls_secret: r.spec.tls_secret.clone(),
+        error: route_error(c, &desired::route_id(&r.namespace().unwrap_or_default(), &r.name_any())),
     }
 }
 
@@ -138,7 +147,7 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
             let name = c.name_any();
             let served = desired::served_namespaces(c, &tenants);
             let mine = |ns: Option<String>| ns.as_ref().is_some_and(|n| served.contains(n)) && access.owns(ns);
-            let mut rs: Vec<RouteView> = routes.iter().filter(|r| r.spec.cluster == name && mine(r.namespace())).map(|r| route_view(r)).collect();
+            let mut rs: Vec<RouteView> = routes.iter().filter(|r| r.spec.cluster == name && mine(r.namespace())).map(|r| route_view(r, c)).collect();
             rs.sort_by(|a, b| (&a.host, &a.path, &a.namespace).cmp(&(&b.host, &b.path, &b.namespace)));
             let mut us: Vec<UpstreamView> = upstreams
                 .iter()
@@ -146,7 +155,7 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
                 .map(|u| UpstreamView { namespace: u.namespace().unwrap_or_default(), name: u.name_any(), servers: u.spec.servers.clone() })
                 .collect();
             us.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-            let nodes = c.status.as_ref().map(|s| s.nodes.iter().map(|(n, st)| node_view(n, st, now)).collect()).unwrap_or_default();
+            let nodes = c.status.as_ref().map(|s| s.nodes.iter().map(|(n, st)| node_view(c, n, st, now)).collect()).unwrap_or_default();
             ClusterView {
                 display_name: if c.spec.display_name.is_empty() { name.clone() } else { c.spec.display_name.clone() },
                 name,
@@ -210,6 +219,18 @@ pub async fn drift(state: &AppState, access: &Access, cluster: &str, node: &str)
     let cm = node_configmap_of(state, cluster, node).await?;
     let diff = cm.data.as_ref().and_then(|d| d.get("drift.diff")).cloned().unwrap_or_default();
     Ok(DriftView { node: node.to_string(), rendered_sha: st.rendered_sha, on_disk_sha: st.on_disk_sha, diff })
+}
+
+/// Sets the node's repair annotation to a new request id; its agent re-applies the rendered
+/// config once and reports the id back.
+pub async fn repair(state: &AppState, access: &Access, cluster: &str, node: &str) -> Result<(), AppError> {
+    node_of(state, access, cluster, node)?;
+    let request = format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), access.scope.user());
+    let patch = serde_json::json!({"metadata": {"annotations": {repair_annotation(node): request}}});
+    let api: Api<NginxCluster> = Api::all(state.client.clone());
+    api.patch(cluster, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    tracing::info!(user = access.scope.user(), tenant = access.scope.tenant(), %cluster, %node, %request, "nginx node repair requested");
+    Ok(())
 }
 
 /// What a change does to the cluster's objects, in memory.

@@ -1,9 +1,12 @@
 //! `/t/:tenant/alerts`: the tenant's alerts as Alertmanager reported them — firing first,
-//! then resolved — refreshed every few seconds. An app's page shows its own with [`AlertList`].
+//! then resolved — refreshed every few seconds, and the tenant's own receivers (webhooks and
+//! e-mail addresses Alertmanager also sends its alerts to): developers add and remove them,
+//! viewers see them. An app's page shows its own alerts with [`AlertList`].
 
 use super::param;
-use crate::i18n::t;
-use crate::monitoring::{list_alerts, AlertRow};
+use crate::components::shell::use_me;
+use crate::i18n::{t, I18n, Lang};
+use crate::monitoring::{add_alert_receiver, alert_receivers, list_alerts, remove_alert_receiver, AlertRow, Receiver, ReceiverKind};
 use leptos::prelude::*;
 
 /// How often the list is asked for again.
@@ -12,11 +15,136 @@ pub const REFRESH_MS: u64 = 3_000;
 #[component]
 pub fn AlertsPage() -> impl IntoView {
     let tenant = param("tenant");
+    let me = use_me();
+    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
     view! {
         <div class="page">
             <h1>{t("Alerts", "告警")}</h1>
             {move || view! { <AlertList tenant=tenant.get() namespace=None app=None/> }}
+            <Receivers tenant can_change/>
         </div>
+    }
+}
+
+/// The tenant's receivers: a table, and for developers a form to add one and a button to
+/// remove each. Every change is confirmed loaded by Alertmanager before it is shown.
+#[component]
+fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
+    let lang = expect_context::<I18n>().0;
+    let tick = RwSignal::new(0u64);
+    let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| alert_receivers(tn));
+    let name = RwSignal::new(String::new());
+    let kind = RwSignal::new(ReceiverKind::Webhook);
+    let to = RwSignal::new(String::new());
+    let message = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let receiver = Receiver { name: name.get(), kind: kind.get(), to: to.get() };
+        if let Err(e) = receiver.cleaned() {
+            message.set(Some(Err(e)));
+            return;
+        }
+        busy.set(true);
+        message.set(None);
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match add_alert_receiver(tn, receiver).await {
+                Ok(()) => {
+                    message.set(Some(Ok(crate::i18n::t_now("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。").to_string())));
+                    name.set(String::new());
+                    to.set(String::new());
+                    tick.update(|n| *n += 1);
+                }
+                Err(e) => message.set(Some(Err(e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |receiver: String| {
+        busy.set(true);
+        message.set(None);
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match remove_alert_receiver(tn, receiver).await {
+                Ok(()) => {
+                    message.set(Some(Ok(crate::i18n::t_now("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。").to_string())));
+                    tick.update(|n| *n += 1);
+                }
+                Err(e) => message.set(Some(Err(e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    let kind_label = move |k: ReceiverKind| {
+        let (en, zh) = k.label();
+        if lang.get() == Lang::Zh { zh } else { en }
+    };
+    view! {
+        <section class="receivers" data-testid="receivers">
+            <h2>{t("Receivers", "接收者")}</h2>
+            <p class="muted">{t(
+                "Alertmanager sends this tenant's alerts here too (firing and resolved), and only this tenant's.",
+                "Alertmanager 也会把本租户的告警(触发与恢复)发送到这里,且只发送本租户的。")}</p>
+            <Transition fallback=|| view! { <p class="loading">"…"</p> }>
+                {move || data.get().map(|r| match r {
+                    Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                    Ok(v) => {
+                        let managed = v.managed;
+                        let email = v.email;
+                        view! {
+                            {(!managed).then(|| view! { <div class="banner" data-testid="receivers-unmanaged">{t(
+                                "This console does not manage Alertmanager's configuration, so receivers cannot be added here.",
+                                "此控制台不管理 Alertmanager 的配置,无法在此添加接收者。")}</div> })}
+                            {if v.receivers.is_empty() {
+                                view! { <p class="muted" data-testid="no-receivers">{t("No receivers of this tenant's own.", "本租户还没有自己的接收者。")}</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="table" data-testid="receivers-table">
+                                        <thead><tr><th>{t("Name", "名称")}</th><th>{t("Kind", "类型")}</th><th>{t("Sends to", "发送到")}</th><th></th></tr></thead>
+                                        <tbody>{v.receivers.into_iter().map(|r| {
+                                            let n = r.name.clone();
+                                            view! {
+                                                <tr data-testid="receiver-row" data-name=r.name.clone()>
+                                                    <td>{r.name.clone()}</td>
+                                                    <td>{move || kind_label(r.kind)}</td>
+                                                    <td class="mono">{r.to.clone()}</td>
+                                                    <td><Show when=move || can_change.get()>
+                                                        {
+                                                            let n = n.clone();
+                                                            view! { <button class="danger small" data-testid="receiver-remove" disabled=move || busy.get()
+                                                                on:click=move |_| remove(n.clone())>{t("Remove", "删除")}</button> }
+                                                        }
+                                                    </Show></td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}</tbody>
+                                    </table>
+                                }.into_any()
+                            }}
+                            <Show when=move || can_change.get() && managed>
+                                <form class="form row" data-testid="receiver-form" on:submit=add novalidate=true>
+                                    <label>{t("Name", "名称")}<input data-testid="receiver-name" placeholder="ops" bind:value=name/></label>
+                                    <label>{t("Kind", "类型")}
+                                        <select data-testid="receiver-kind" on:change=move |ev| kind.set(if event_target_value(&ev) == "email" { ReceiverKind::Email } else { ReceiverKind::Webhook })>
+                                            <option value="webhook" selected=move || kind.get() == ReceiverKind::Webhook>{move || kind_label(ReceiverKind::Webhook)}</option>
+                                            <option value="email" disabled=!email selected=move || kind.get() == ReceiverKind::Email>{move || kind_label(ReceiverKind::Email)}</option>
+                                        </select>
+                                    </label>
+                                    <label class="grow">{t("Webhook URL or e-mail address", "Webhook URL 或邮件地址")}
+                                        <input class="mono" data-testid="receiver-to" placeholder="https://hooks.example.org/alerts" bind:value=to/></label>
+                                    <button type="submit" data-testid="receiver-add" disabled=move || busy.get()>{t("Add receiver", "添加接收者")}</button>
+                                </form>
+                            </Show>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+            {move || message.get().map(|m| match m {
+                Ok(s) => view! { <div class="banner ok" data-testid="receivers-ok">{s}</div> }.into_any(),
+                Err(e) => view! { <div class="banner error" data-testid="receivers-error">{e}</div> }.into_any(),
+            })}
+        </section>
     }
 }
 

@@ -1,13 +1,18 @@
-//! `/t/:tenant/monitoring`: the tenant's dashboards. Pick the whole tenant or one app
-//! (`?app=<ns>/<name>` links straight to it), a time range from 15 minutes to 7 days, and
-//! auto-refresh; every panel is one chart (see `components::chart`). Below, a PromQL box for
-//! hand-written queries — the server limits them to the tenant's namespaces like the panels.
+//! `/t/:tenant/monitoring`: the tenant's dashboards. Pick the whole tenant, one app
+//! (`?app=<ns>/<name>` links straight to it) or one pod of that app (`&pod=<name>`), a time
+//! range from 15 minutes to 7 days, and auto-refresh; every panel is one chart (see
+//! `components::chart`), with the app's alert thresholds drawn on its and its pods' charts.
+//! Below, a PromQL box for hand-written queries — the server limits them to the tenant's
+//! namespaces like the panels.
+//!
+//! [`ChartBench`] (`/_bench/chart`) is not a page a user opens: it draws generated series
+//! with the same chart component and records how long that took, for `make bench`.
 
 use super::param;
 use crate::components::chart::Chart;
 use crate::i18n::{t, I18n, Lang};
 use crate::monitoring::{query_promql, query_range, Panel, PanelData, Target, RANGES};
-use crate::workloads::workloads;
+use crate::workloads::{list_pods, workloads, PodQuery};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -19,6 +24,7 @@ pub fn MonitoringPage() -> impl IntoView {
     let tenant = param("tenant");
     let query = use_query_map();
     let chosen = RwSignal::new(query.with_untracked(|q| q.get("app").unwrap_or_default()));
+    let pod = RwSignal::new(query.with_untracked(|q| q.get("pod").unwrap_or_default()));
     let minutes = RwSignal::new(60u32);
     let auto = RwSignal::new(true);
     let tick = RwSignal::new(0u64);
@@ -37,22 +43,42 @@ pub fn MonitoringPage() -> impl IntoView {
             h.clear();
         }
     });
-    let target = Memo::new(move |_| match chosen.get().split_once('/') {
-        Some((ns, name)) => Target::App { namespace: ns.to_string(), name: name.to_string() },
-        None => Target::Tenant,
+    let target = Memo::new(move |_| match (chosen.get().split_once('/'), pod.get()) {
+        (Some((ns, _)), p) if !p.is_empty() => Target::Pod { namespace: ns.to_string(), name: p },
+        (Some((ns, name)), _) => Target::App { namespace: ns.to_string(), name: name.to_string() },
+        (None, _) => Target::Tenant,
     });
+    // the chosen app's pods, for the pod picker
+    let pods = Resource::new(
+        move || (tenant.get(), chosen.get()),
+        |(tn, app)| async move {
+            let Some((ns, name)) = app.split_once('/') else { return Ok(Vec::new()) };
+            let q = PodQuery { app: Some(name.to_string()), namespace: Some(ns.to_string()), filter: String::new(), offset: 0, limit: 200 };
+            list_pods(tn, q).await.map(|p| p.rows.into_iter().map(|r| r.name).collect::<Vec<_>>())
+        },
+    );
 
     view! {
         <div class="page monitoring">
             <h1>{t("Monitoring", "监控")}</h1>
             <div class="toolbar">
-                <select data-testid="monitor-target" on:change=move |ev| chosen.set(event_target_value(&ev)) prop:value=move || chosen.get()>
+                <select data-testid="monitor-target" on:change=move |ev| { pod.set(String::new()); chosen.set(event_target_value(&ev)) } prop:value=move || chosen.get()>
                     <option value="">{t("All pods of the tenant", "租户的全部 Pod")}</option>
                     {move || apps.get().and_then(Result::ok).map(|v| v.apps.into_iter().map(|a| {
                         let key = format!("{}/{}", a.namespace, a.name);
                         view! { <option value=key.clone()>{key.clone()}</option> }
                     }).collect_view())}
                 </select>
+                <Show when=move || !chosen.get().is_empty()>
+                    <select data-testid="monitor-pod" on:change=move |ev| pod.set(event_target_value(&ev)) prop:value=move || pod.get()>
+                        <option value="">{t("All pods of the app", "应用的全部 Pod")}</option>
+                        <Transition fallback=|| ()>
+                            {move || pods.get().and_then(Result::ok).map(|names| names.into_iter().map(|n| {
+                                view! { <option value=n.clone()>{n.clone()}</option> }
+                            }).collect_view())}
+                        </Transition>
+                    </select>
+                </Show>
                 <div class="segmented" data-testid="range-picker">
                     {RANGES.iter().map(|(m, label)| {
                         let m = *m;
@@ -114,4 +140,113 @@ fn PromqlBox(tenant: Memo<String>, minutes: RwSignal<u32>) -> impl IntoView {
             })}
         </section>
     }
+}
+
+/// `/_bench/chart?points=N&series=S`: generates `S` series of `N` points in total in the
+/// browser and draws them with [`Chart`], the component the dashboards use, timing it with
+/// `performance.now()`: the time from mounting the component (which renders the SVG in
+/// Wasm) until the browser has laid out the result. The figure carries the timings in
+/// `data-render-ms` (that) and `data-frame-ms` (until the next animation frame, i.e. with
+/// style and paint), and `data-run`; the "again" button draws new data (a fresh run).
+#[component]
+pub fn ChartBench() -> impl IntoView {
+    let query = use_query_map();
+    let points = query.with_untracked(|q| q.get("points").and_then(|v| v.parse::<usize>().ok())).unwrap_or(10_000).clamp(1, 1_000_000);
+    let series = query.with_untracked(|q| q.get("series").and_then(|v| v.parse::<usize>().ok())).unwrap_or(1).clamp(1, 100);
+    let run = RwSignal::new(0u32);
+    let host = NodeRef::<leptos::html::Div>::new();
+    let result = RwSignal::new(None::<(u32, f64, f64)>);
+    Effect::new(move |_| {
+        let n = run.get();
+        if let Some(el) = host.get() {
+            bench::draw(el, n, points, series, result);
+        }
+    });
+    view! {
+        <div class="page bench">
+            <h1>"Chart render benchmark"</h1>
+            <p class="muted">{format!("{points} points in {series} series, drawn with the dashboards' chart component")}</p>
+            <button data-testid="bench-again" on:click=move |_| run.update(|n| *n += 1)>"again"</button>
+            <p data-testid="bench-result"
+                data-run=move || result.get().map(|r| r.0.to_string()).unwrap_or_default()
+                data-render-ms=move || result.get().map(|r| format!("{:.3}", r.1)).unwrap_or_default()
+                data-frame-ms=move || result.get().map(|r| format!("{:.3}", r.2)).unwrap_or_default()>
+                {move || result.get().map(|(n, ms, frame)| format!("run {n}: {ms:.1} ms to draw, {frame:.1} ms to the next frame"))}
+            </p>
+            <div node_ref=host></div>
+        </div>
+    }
+}
+
+/// Series as a dashboard would show them: `series` lines sharing `points` samples, 15 s apart.
+pub fn bench_data(points: usize, series: usize, seed: u32) -> PanelData {
+    use crate::monitoring::Series;
+    let per = points.div_ceil(series).max(1);
+    let end = 1_700_000_000i64 + i64::from(seed);
+    let start = end - 15 * per as i64;
+    let series = (0..series)
+        .map(|s| Series {
+            label: format!("bench-pod-{s}"),
+            points: (0..per)
+                .map(|i| {
+                    let x = i as f64 + f64::from(seed) * 7.0 + s as f64 * 13.0;
+                    (start + 15 * i as i64, 50.0 + 30.0 * (x / 40.0).sin() + 10.0 * (x / 3.7).cos() + s as f64)
+                })
+                .collect(),
+        })
+        .collect();
+    PanelData { series, threshold: Some(85.0), start, end, notice: None }
+}
+
+#[cfg(feature = "csr")]
+mod bench {
+    use super::bench_data;
+    use crate::components::chart::Chart;
+    use crate::i18n::{I18n, Lang};
+    use leptos::prelude::*;
+    use wasm_bindgen::{closure::Closure, JsCast};
+
+    /// `performance.now()`, read through the global object.
+    fn now() -> f64 {
+        let global = js_sys::global();
+        let perf = js_sys::Reflect::get(&global, &"performance".into()).unwrap_or_default();
+        js_sys::Reflect::get(&perf, &"now".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            .and_then(|f| f.call0(&perf).ok())
+            .and_then(|v| v.as_f64())
+            .unwrap_or_default()
+    }
+
+    thread_local! {
+        static MOUNTED: std::cell::RefCell<Option<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(None) };
+    }
+
+    pub fn draw(el: leptos::web_sys::HtmlDivElement, run: u32, points: usize, series: usize, result: RwSignal<Option<(u32, f64, f64)>>) {
+        // NB: the previous chart goes first, and the data is made before the clock starts
+        MOUNTED.with(|m| m.borrow_mut().take());
+        el.set_inner_html("");
+        let data = bench_data(points, series, run);
+        let lang = RwSignal::new(Lang::En);
+        let t0 = now();
+        let handle = leptos::mount::mount_to(el.clone().unchecked_into(), move || {
+            provide_context(I18n(lang));
+            view! { <Chart title="bench" data=data bytes=false testid="bench-chart"/> }
+        });
+        // reading layout makes the browser parse the SVG and lay the chart out now
+        let _ = el.get_bounding_client_rect();
+        let drawn = now() - t0;
+        MOUNTED.with(|m| *m.borrow_mut() = Some(Box::new(handle)));
+        let frame = Closure::once_into_js(move || result.set(Some((run, drawn, now() - t0))));
+        if let Some(w) = web_sys::window() {
+            let _ = w.request_animation_frame(frame.unchecked_ref());
+        }
+    }
+}
+
+#[cfg(not(feature = "csr"))]
+mod bench {
+    use leptos::prelude::*;
+
+    pub fn draw(_el: leptos::web_sys::HtmlDivElement, _run: u32, _points: usize, _series: usize, _result: RwSignal<Option<(u32, f64, f64)>>) {}
 }

@@ -1,19 +1,21 @@
 //! `/t/:tenant/nginx`: NgFront. The nginx clusters that serve the tenant, each node with its
-//! state (in sync, drifted, failing, stale); the routes and external upstreams of the
-//! tenant's namespaces, with their extra directives editable; every change checked with
-//! `nginx -t` on the server before it is stored; a cluster's generated config, highlighted;
-//! a node's files to download and its drift against the rendered config, unified or side by side.
+//! state (in sync, drifted, failing, stale), kept current by a live socket, with its last
+//! heartbeat as "5s ago"; the routes and external upstreams of the tenant's namespaces, with
+//! their extra directives editable and what the nodes could not do for them (a TLS secret
+//! missing...); every change checked with `nginx -t` on the server before it is stored; a
+//! cluster's generated config, highlighted; a node's files to download, its drift against the
+//! rendered config, unified or side by side, and a button that has its agent repair it.
 
 use super::param;
+use crate::components::live::{follow, Link, LinkDot};
 use crate::i18n::t;
 use crate::nginx::{
-    apply_nginx_change, highlight, nginx_clusters, nginx_config, nginx_drift, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView, NginxChange, NodeState,
-    NodeView, RouteView, Validation,
+    apply_nginx_change, highlight, nginx_clusters, nginx_config, nginx_drift, repair_nginx_node, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView,
+    NginxChange, NodeState, NodeView, RouteView, Validation,
 };
+use crate::time::{ago, exact};
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
-
-/// How often the list re-reads the clusters' status (agents report every few seconds).
-const REFRESH_MS: u64 = 3_000;
 
 fn state_badge(s: NodeState) -> (&'static str, &'static str) {
     match s {
@@ -112,6 +114,9 @@ pub fn NginxPage() -> impl IntoView {
     let clusters = RwSignal::new(None::<Vec<ClusterView>>);
     let error = RwSignal::new(None::<String>);
     let refresh = RwSignal::new(0u32);
+    let link = RwSignal::new(Link::Connecting);
+    // Ticks the "5s ago" of heartbeats between snapshots.
+    let now = RwSignal::new(Utc::now());
     let selected = RwSignal::new(String::new());
     let config = RwSignal::new(None::<ConfigView>);
     let drift = RwSignal::new(None::<DriftView>);
@@ -129,24 +134,32 @@ pub fn NginxPage() -> impl IntoView {
     let ext_result = RwSignal::new(None::<Result<Validation, String>>);
     let busy = RwSignal::new(false);
 
+    let show = move |cs: Vec<ClusterView>| {
+        if selected.get_untracked().is_empty() || !cs.iter().any(|c| c.name == selected.get_untracked()) {
+            if let Some(first) = cs.first() {
+                selected.set(first.name.clone());
+            }
+        }
+        clusters.set(Some(cs));
+    };
+    // First paint (and after an apply) from a server function; the live socket keeps it current.
     Effect::new(move |_| {
         let (tn, _) = (tenant.get(), refresh.get());
         leptos::task::spawn_local(async move {
             match nginx_clusters(tn).await {
                 Ok(cs) => {
-                    if selected.get_untracked().is_empty() || !cs.iter().any(|c| c.name == selected.get_untracked()) {
-                        if let Some(first) = cs.first() {
-                            selected.set(first.name.clone());
-                        }
-                    }
                     error.set(None);
-                    clusters.set(Some(cs));
+                    show(cs);
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
         });
     });
-    if let Ok(handle) = set_interval_with_handle(move || refresh.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)) {
+    Effect::new(move |_| {
+        let tn = tenant.get();
+        follow::<Vec<ClusterView>, _>(format!("/ws/nginx/{tn}"), link, show);
+    });
+    if let Ok(handle) = set_interval_with_handle(move || now.set(Utc::now()), std::time::Duration::from_secs(1)) {
         on_cleanup(move || handle.clear());
     }
     let current = Memo::new(move |_| clusters.with(|cs| cs.as_ref().and_then(|cs| cs.iter().find(|c| c.name == selected.get()).cloned())));
@@ -203,7 +216,16 @@ pub fn NginxPage() -> impl IntoView {
         directives: lines_of(&ext_directives.get_untracked()),
     };
 
-    let node_row = move |cluster: String, n: NodeView, whole: bool| {
+    let repair = move |c: String, node: String| {
+        let tn = tenant.get_untracked();
+        leptos::task::spawn_local(async move {
+            if let Err(e) = repair_nginx_node(tn, c, node).await {
+                error.set(Some(e.to_string()));
+            }
+        });
+    };
+
+    let node_row = move |cluster: String, n: NodeView, whole: bool, can_edit: bool| {
         let (class, label) = state_badge(n.state);
         let tn = tenant.get_untracked();
         let href = format!("/download/nginx/{tn}/{cluster}/{}", n.name);
@@ -212,6 +234,10 @@ pub fn NginxPage() -> impl IntoView {
             let place = e.nginx.as_ref().and_then(|m| Some(format!(" ({}:{})", m.file.clone()?, m.line?))).unwrap_or_default();
             format!("{}{place}", e.message)
         });
+        let beat = n.heartbeat.as_deref().and_then(|h| DateTime::parse_from_rfc3339(h).ok()).map(|t| t.with_timezone(&Utc));
+        let repairable = whole && can_edit && n.state == NodeState::Drifted;
+        let pending = n.repair_pending;
+        let repair_cluster = cluster.clone();
         view! {
             <tr data-testid=format!("node-{}", n.name)>
                 <td class="mono">{n.name.clone()}</td>
@@ -220,12 +246,22 @@ pub fn NginxPage() -> impl IntoView {
                 <td class="mono">{short(&n.rendered_sha)}</td>
                 <td class="mono">{short(&n.on_disk_sha)}</td>
                 <td>{n.reload_count}</td>
-                <td class="muted">{n.heartbeat.clone().unwrap_or_default()}</td>
+                <td class="muted ago" data-testid=format!("heartbeat-{}", n.name) title=beat.map(exact).unwrap_or_default()>
+                    {move || beat.map(|b| ago(b, now.get())).unwrap_or_else(|| "—".into())}
+                </td>
                 <td class="ng-err">{err}</td>
                 <td>{whole.then(|| view! {
                     <a class="button" href=href.clone() download="" data-testid=format!("download-{name}")>{t("Download", "下载")}</a>
                     " "
                     <button data-testid=format!("diff-{name}") on:click={let name = name.clone(); move |_| show_drift(cluster.clone(), name.clone())}>{t("Drift", "漂移")}</button>
+                })}
+                {(repairable || pending).then(|| view! {
+                    " "
+                    <button class="danger" data-testid=format!("repair-{name}") disabled=pending
+                        title=t("Have the node's agent write the rendered config again and reload nginx, discarding hand edits", "让节点代理重新写入生成的配置并重载 nginx，丢弃手工修改")
+                        on:click={let name = name.clone(); move |_| repair(repair_cluster.clone(), name.clone())}>
+                        {if pending { t("Repairing…", "修复中…") } else { t("Repair", "修复") }}
+                    </button>
                 })}</td>
             </tr>
         }
@@ -234,9 +270,7 @@ pub fn NginxPage() -> impl IntoView {
     view! {
         <div class="page ng-page">
             <div class="page-head">
-                <h1>{t("Nginx clusters", "Nginx 集群")}</h1>
-                <div class="spacer"></div>
-                <button on:click=move |_| refresh.update(|n| *n += 1)>{t("Refresh", "刷新")}</button>
+                <h1>{t("Nginx clusters", "Nginx 集群")} <LinkDot link/></h1>
             </div>
             {move || error.get().map(|e| view! { <div class="banner error" data-testid="ng-error">{e}</div> })}
             {move || clusters.get().map(|cs| if cs.is_empty() {
@@ -246,7 +280,7 @@ pub fn NginxPage() -> impl IntoView {
                     <div class="cards" data-testid="ng-clusters">
                         {cs.into_iter().map(|c| {
                             let name = c.name.clone();
-                            let whole = c.whole_config;
+                            let (whole, can_edit) = (c.whole_config, c.can_edit);
                             view! {
                                 <div class="card wide" class:ng-selected={let n = name.clone(); move || selected.get() == n} data-testid=format!("cluster-{}", c.name)>
                                     <div class="page-head">
@@ -255,7 +289,7 @@ pub fn NginxPage() -> impl IntoView {
                                     </div>
                                     <table class="grid">
                                         <tr><th>{t("Node", "节点")}</th><th>{t("State", "状态")}</th><th>{t("Mode", "模式")}</th><th>{t("Rendered", "生成")}</th><th>{t("On disk", "磁盘")}</th><th>{t("Reloads", "重载")}</th><th>{t("Heartbeat", "心跳")}</th><th>{t("Last error", "最近错误")}</th><th></th></tr>
-                                        {c.nodes.into_iter().map(|n| node_row(c.name.clone(), n, whole)).collect_view()}
+                                        {c.nodes.into_iter().map(|n| node_row(c.name.clone(), n, whole, can_edit)).collect_view()}
                                     </table>
                                 </div>
                             }
@@ -269,7 +303,7 @@ pub fn NginxPage() -> impl IntoView {
                 view! {
                     <h2>{t("Routes", "路由")}</h2>
                     <table class="grid" data-testid="ng-routes">
-                        <tr><th>{t("Host", "主机")}</th><th>{t("Path", "路径")}</th><th>{t("Target", "目标")}</th><th>{t("Namespace", "命名空间")}</th><th>{t("Extra directives", "额外指令")}</th><th></th></tr>
+                        <tr><th>{t("Host", "主机")}</th><th>{t("Path", "路径")}</th><th>{t("Target", "目标")}</th><th>{t("Namespace", "命名空间")}</th><th>{t("TLS secret", "TLS 密钥")}</th><th>{t("Extra directives", "额外指令")}</th><th></th></tr>
                         {c.routes.into_iter().map(|r| {
                             let edit_r = r.clone();
                             let (ns, name) = (r.namespace.clone(), r.name.clone());
@@ -279,6 +313,10 @@ pub fn NginxPage() -> impl IntoView {
                                     <td class="mono">{r.path.clone()}</td>
                                     <td>{r.target.clone()}</td>
                                     <td>{r.namespace.clone()}</td>
+                                    <td>
+                                        <span class="mono">{r.tls_secret.clone().unwrap_or_else(|| "—".into())}</span>
+                                        {r.error.clone().map(|e| view! { <div class="ng-err" data-testid=format!("route-error-{}", r.name)>{e}</div> })}
+                                    </td>
                                     <td class="mono">{r.directives.join("; ")}</td>
                                     <td>{can_edit.then(|| view! {
                                         <button data-testid=format!("edit-{}", r.name) on:click=move |_| {

@@ -267,7 +267,14 @@ pub async fn scale(state: &AppState, scope: &TenantScope, namespace: &str, name:
 
 pub async fn set_image(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
     invalid(validate::image(image).err().into_iter().collect())?;
-    let api = deployments(state, scope, namespace)?;
+    set_app_image(&state.client, scope.namespace(namespace)?, name, image).await
+}
+
+/// Sets the image of an app's first container. No tenant check here: callers hold a
+/// `TenantScope` for `namespace` (the upgrade and quick-deploy buttons) or act for a pipeline
+/// run that such a caller started (automatic deploy).
+pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let current = api.get(name).await?;
     let container = current
         .spec

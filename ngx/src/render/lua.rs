@@ -12,7 +12,7 @@
 //! rather than evicting another upstream when the dict is full.
 //!
 //! On a fresh start (empty dict) `init_by_lua` seeds the dict from
-//! `<prefix>/wharf/peers.txt`, which the agent writes before every push, so an
+//! `<prefix>/wharf/peers.txt`, which the agent writes after every push, so an
 //! nginx restarted without its agent still routes to the last known peers.
 
 /// Goes into `http {}` via `lua.conf`. `{dict_size}` and `{package_path}` are

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::directive;
-use crate::model::{DesiredState, Route, Target, Tls};
+use crate::model::{Certificate, DesiredState, Route, Target, Tls};
 use crate::peers::PeerTable;
 use crate::{Error, Result};
 
@@ -101,6 +101,11 @@ pub struct RenderOptions {
     pub user: Option<String>,
     /// Size of the peers dict, nginx size syntax.
     pub shared_dict_size: String,
+    /// Where [`Tls::Certificate`] files go on this node (absolute); the
+    /// converger sets it to `<conf_dir>/tls`. Rendering a route with such a
+    /// certificate fails without it.
+    #[serde(default)]
+    pub tls_dir: Option<PathBuf>,
 }
 
 impl RenderOptions {
@@ -117,19 +122,65 @@ impl RenderOptions {
             worker_processes: 2,
             user: None,
             shared_dict_size: "32m".into(),
+            tls_dir: None,
         }
     }
 }
 
 /// A rendered tree. `sha256` covers every file but the stamp; `peers` is
 /// what the dynamic mode pushes (in the static mode it is rendered into
-/// `upstreams.conf` instead and is informational).
+/// `upstreams.conf` instead and is informational); `certificates` are the
+/// files the tree names under the TLS dir, which the converger writes before
+/// testing the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedConfig {
     pub mode: Mode,
     pub files: BTreeMap<PathBuf, String>,
     pub sha256: String,
     pub peers: PeerTable,
+    pub certificates: Vec<CertificateFiles>,
+}
+
+/// One certificate as files: the names carry a hash of the content, so a
+/// rotated certificate gets new paths, changes the tree's sha and reloads
+/// nginx, while the previous release still finds the old files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    pub name: String,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub cert_pem: String,
+    pub key_pem: crate::model::PrivateKey,
+}
+
+impl CertificateFiles {
+    /// `<dir>/<name with / as _>-<16 hex of sha256(cert, key)>.crt` and `.key`.
+    pub fn new(dir: &Path, cert: &Certificate) -> Result<CertificateFiles> {
+        let ok = !cert.name.is_empty()
+            && cert.name.len() <= 200
+            && cert
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+        if !ok {
+            return Err(Error::invalid(
+                format!("certificate name `{}`", cert.name),
+                "may hold letters, digits, '.', '_', '-' and '/'",
+            ));
+        }
+        let sha = crate::tls::fingerprint(&cert.cert_pem, &cert.key_pem.0);
+        let stem = format!("{}-{}", cert.name.replace('/', "_"), &sha[..16]);
+        let files = CertificateFiles {
+            name: cert.name.clone(),
+            cert_path: dir.join(format!("{stem}.crt")),
+            key_path: dir.join(format!("{stem}.key")),
+            cert_pem: cert.cert_pem.clone(),
+            key_pem: cert.key_pem.clone(),
+        };
+        directive::check_file_path("certificate", &files.cert_path)?;
+        directive::check_file_path("key", &files.key_path)?;
+        Ok(files)
+    }
 }
 
 /// sha256 over a config tree, excluding the stamp: for each file in path
@@ -160,8 +211,9 @@ pub fn stamp(sha: &str) -> String {
 }
 
 /// Renders the whole tree. Fails on anything the checks in
-/// [`crate::directive`] refuse, on two routes claiming one host and path, and
-/// on one host with two different certificates.
+/// [`crate::directive`] refuse, on two routes claiming one host and path, on
+/// one host with two different certificates, and on a route naming a
+/// certificate that is not in the state.
 pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedConfig> {
     let cluster = &desired.cluster;
     let d = &cluster.defaults;
@@ -183,6 +235,8 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
     // Routes grouped by host, then path; checked as we go.
     let mut hosts: BTreeMap<&str, BTreeMap<&str, (&Route, Vec<String>)>> = BTreeMap::new();
     let mut referenced: BTreeSet<String> = BTreeSet::new();
+    let mut certificates: BTreeMap<String, CertificateFiles> = BTreeMap::new();
+    let mut route_tls: BTreeMap<&str, TlsPaths> = BTreeMap::new();
     for r in &desired.routes {
         directive::check_host(&r.host)?;
         directive::check_path(&r.path)?;
@@ -209,8 +263,34 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
             .map(|x| directive::check(x))
             .collect::<Result<Vec<_>>>()?;
         if let Some(tls) = &r.tls {
-            directive::check_file_path("certificate", &tls.cert_path)?;
-            directive::check_file_path("key", &tls.key_path)?;
+            let paths = match tls {
+                Tls::Files {
+                    cert_path,
+                    key_path,
+                } => {
+                    directive::check_file_path("certificate", cert_path)?;
+                    directive::check_file_path("key", key_path)?;
+                    TlsPaths {
+                        cert: cert_path.clone(),
+                        key: key_path.clone(),
+                    }
+                }
+                Tls::Certificate { name } => {
+                    let files = match certificates.get(name) {
+                        Some(f) => f.clone(),
+                        None => {
+                            let f = certificate_files(desired, opts, &r.name, name)?;
+                            certificates.insert(name.clone(), f.clone());
+                            f
+                        }
+                    };
+                    TlsPaths {
+                        cert: files.cert_path,
+                        key: files.key_path,
+                    }
+                }
+            };
+            route_tls.insert(r.name.as_str(), paths);
         }
         referenced.insert(r.target.upstream_name());
         let by_path = hosts.entry(r.host.as_str()).or_default();
@@ -418,15 +498,15 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
 
     // servers/<host>.conf
     for ((host, by_path), file) in hosts.iter().zip(server_files) {
-        let tls = host_tls(host, by_path)?;
+        let tls = host_tls(host, by_path, &route_tls)?;
         let mut s = String::new();
         let _ = writeln!(s, "# Generated by wharf-ngx: host {host}.");
         s.push_str("server {\n");
         let _ = writeln!(s, "    listen {};", listen(http_port));
         if let (Some(tls), Some(port)) = (tls, https_port) {
             let _ = writeln!(s, "    listen {} ssl;", listen(port));
-            let _ = writeln!(s, "    ssl_certificate {};", tls.cert_path.display());
-            let _ = writeln!(s, "    ssl_certificate_key {};", tls.key_path.display());
+            let _ = writeln!(s, "    ssl_certificate {};", tls.cert.display());
+            let _ = writeln!(s, "    ssl_certificate_key {};", tls.key.display());
         }
         let _ = writeln!(s, "    server_name {host};");
         for (path, (route, extra)) in by_path {
@@ -470,7 +550,42 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
         files,
         sha256,
         peers,
+        certificates: certificates.into_values().collect(),
     })
+}
+
+/// A route's certificate and key files, wherever they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TlsPaths {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// The files of the certificate `name` that `route` names.
+fn certificate_files(
+    desired: &DesiredState,
+    opts: &RenderOptions,
+    route: &str,
+    name: &str,
+) -> Result<CertificateFiles> {
+    let what = || format!("route `{route}`");
+    let mut found = desired.certificates.iter().filter(|c| c.name == name);
+    let cert: &Certificate = found
+        .next()
+        .ok_or_else(|| Error::invalid(what(), format!("no certificate `{name}`")))?;
+    if found.next().is_some() {
+        return Err(Error::invalid(
+            what(),
+            format!("two certificates are called `{name}`"),
+        ));
+    }
+    let dir = opts.tls_dir.as_deref().ok_or_else(|| {
+        Error::invalid(
+            what(),
+            "certificates need a TLS directory on the node (RenderOptions::tls_dir)",
+        )
+    })?;
+    CertificateFiles::new(dir, cert)
 }
 
 fn describe(t: &Target) -> String {
@@ -487,11 +602,12 @@ fn describe(t: &Target) -> String {
 /// One certificate per host: routes of a host either name the same one or none.
 fn host_tls<'a>(
     host: &str,
-    by_path: &BTreeMap<&str, (&'a Route, Vec<String>)>,
-) -> Result<Option<&'a Tls>> {
-    let mut found: Option<&Tls> = None;
+    by_path: &BTreeMap<&str, (&Route, Vec<String>)>,
+    route_tls: &'a BTreeMap<&str, TlsPaths>,
+) -> Result<Option<&'a TlsPaths>> {
+    let mut found: Option<&TlsPaths> = None;
     for (route, _) in by_path.values() {
-        if let Some(t) = &route.tls {
+        if let Some(t) = route_tls.get(route.name.as_str()) {
             match found {
                 Some(f) if f != t => {
                     return Err(Error::invalid(

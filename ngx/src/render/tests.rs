@@ -59,6 +59,7 @@ pub(crate) fn state() -> DesiredState {
                 vec![Peer::new("10.0.0.9:80".parse().unwrap())],
             ),
         ],
+        certificates: vec![],
     }
 }
 
@@ -144,4 +145,84 @@ fn injection_and_conflicts_are_refused() {
     let mut s = state();
     s.routes[0].host = "shop.example.com;".into();
     assert!(render(&s, &opts(Mode::Static)).is_err());
+}
+
+fn tls_state(cert_pem: &str) -> DesiredState {
+    let mut s = state();
+    s.cluster.listen.https = Some(8443);
+    s.routes[0].tls = Some(Tls::Certificate {
+        name: "shop/web-tls".into(),
+    });
+    s.certificates = vec![Certificate {
+        name: "shop/web-tls".into(),
+        cert_pem: cert_pem.into(),
+        key_pem: PrivateKey("KEY".into()),
+    }];
+    s
+}
+
+fn tls_opts() -> RenderOptions {
+    RenderOptions {
+        tls_dir: Some("/srv/conf/tls".into()),
+        ..opts(Mode::Dynamic)
+    }
+}
+
+#[test]
+fn a_certificate_is_served_on_the_https_port_under_content_named_files() {
+    let r = render(&tls_state("CERT-1"), &tls_opts()).unwrap();
+    let server = &r.files[Path::new("servers/shop.example.com.conf")];
+    assert_eq!(r.certificates.len(), 1);
+    let files = &r.certificates[0];
+    assert!(files
+        .cert_path
+        .to_string_lossy()
+        .starts_with("/srv/conf/tls/shop_web-tls-"));
+    assert!(server.contains("    listen 8443 ssl;\n"), "{server}");
+    assert!(server.contains(&format!("    ssl_certificate {};\n", files.cert_path.display())));
+    assert!(server.contains(&format!(
+        "    ssl_certificate_key {};\n",
+        files.key_path.display()
+    )));
+    // The key is in no file of the tree (the drift view and the download show the tree).
+    assert!(r.files.values().all(|f| !f.contains("KEY")));
+    assert!(!format!("{files:?}").contains("KEY"), "the key must not print");
+
+    // A rotated certificate gets new files, so the tree (and its sha) changes.
+    let rotated = render(&tls_state("CERT-2"), &tls_opts()).unwrap();
+    assert_ne!(rotated.certificates[0].cert_path, files.cert_path);
+    assert_ne!(rotated.sha256, r.sha256);
+    // The same content renders the same tree.
+    assert_eq!(render(&tls_state("CERT-1"), &tls_opts()).unwrap().sha256, r.sha256);
+}
+
+#[test]
+fn certificates_must_exist_be_unique_per_host_and_have_a_dir() {
+    let mut s = tls_state("CERT");
+    s.certificates.clear();
+    let err = render(&s, &tls_opts()).unwrap_err().to_string();
+    assert!(err.contains("no certificate `shop/web-tls`"), "{err}");
+
+    let err = render(&tls_state("CERT"), &opts(Mode::Dynamic)).unwrap_err().to_string();
+    assert!(err.contains("TLS directory"), "{err}");
+
+    // The other route of the same host names another certificate.
+    let mut s = tls_state("CERT");
+    s.routes[1].tls = Some(Tls::Certificate {
+        name: "shop/other".into(),
+    });
+    s.certificates.push(Certificate {
+        name: "shop/other".into(),
+        cert_pem: "OTHER".into(),
+        key_pem: PrivateKey("K2".into()),
+    });
+    let err = render(&s, &tls_opts()).unwrap_err().to_string();
+    assert!(err.contains("different TLS certificates"), "{err}");
+
+    let mut s = tls_state("CERT");
+    s.certificates[0].name = "shop/web tls".into();
+    s.routes[0].tls = Some(Tls::Certificate {
+        name: "shop/web tls".into(),
+    });
+    assert!(render(&s, &tls_opts()).is_err());
 }

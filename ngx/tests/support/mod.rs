@@ -198,6 +198,7 @@ impl Node {
             },
             routes,
             upstreams,
+            certificates: vec![],
         }
     }
 
@@ -241,4 +242,14 @@ pub fn route(name: &str, host: &str, path: &str, svc: &str) -> Route {
 
 pub fn service(svc: &str, peers: Vec<Peer>) -> Upstream {
     Upstream::for_service("shop", svc, 80, peers)
+}
+
+/// A self-signed certificate for `host` and its key, PEM.
+pub fn self_signed(host: &str) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![host.to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
 }

@@ -52,7 +52,7 @@ pub async fn identities(client: &Client) -> Result<()> {
         for ns in *namespaces {
             crate::bootstrap::ensure_namespace(client, ns).await?;
         }
-        let mut t = Tenant::new(name, TenantSpec { display_name: display.to_string(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), description: None });
+        let mut t = Tenant::new(name, TenantSpec { display_name: display.to_string(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), description: None, alerting: None });
         t.metadata.labels = Some(BTreeMap::from([("wharf.dev/demo".to_string(), "true".to_string())]));
         create_missing(&tenants, &t).await?;
     }

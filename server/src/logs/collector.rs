@@ -48,9 +48,12 @@ pub struct Target {
     /// The runtime's container id (or the restart count when the runtime gives none).
     pub instance: String,
     pub restarts: i32,
+    /// The instance has exited: its log is read to the end once, then left alone.
+    pub finished: bool,
 }
 
-/// The containers of a pod that are running now.
+/// The container instances of a pod that have a log to read: running ones, and finished
+/// ones (a Job's init containers often start and end between two looks at the pod).
 pub fn targets(pod: &Pod) -> Vec<Target> {
     let (Some(ns), name) = (pod.namespace(), pod.name_any()) else { return Vec::new() };
     if pod.metadata.deletion_timestamp.is_some() && pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_none() {
@@ -59,13 +62,14 @@ pub fn targets(pod: &Pod) -> Vec<Target> {
     let labels: Labels = pod.labels().clone();
     pod.status
         .iter()
-        .flat_map(|s| s.container_statuses.iter().flatten())
-        .filter(|cs| cs.state.as_ref().is_some_and(|st| st.running.is_some()))
+        .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
+        .filter(|cs| cs.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some()))
         .map(|cs| Target {
             key: StreamKey::new(ns.clone(), name.clone(), cs.name.clone()),
             labels: labels.clone(),
             instance: cs.container_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| format!("restart-{}", cs.restart_count)),
             restarts: cs.restart_count,
+            finished: cs.state.as_ref().is_some_and(|st| st.terminated.is_some()),
         })
         .collect()
 }
@@ -125,8 +129,11 @@ async fn reconcile(client: &kube::Client, pods: &reflector::Store<Pod>, store: &
     let state = pods.state();
     let wanted: HashMap<StreamKey, Target> = state.iter().flat_map(|p| targets(p)).map(|t| (t.key.clone(), t)).collect();
     let live_pods: std::collections::HashSet<(String, String)> = state.iter().map(|p| (p.namespace().unwrap_or_default(), p.name_any())).collect();
-    tasks.0.retain(|key, (_, handle)| {
-        if handle.is_finished() {
+    tasks.0.retain(|key, (instance, handle)| {
+        // A task that read a finished instance to its end is kept (finished) as the record
+        // that it was read; one that ended while its instance still runs is started again.
+        let read_to_end = wanted.get(key).is_some_and(|t| t.finished && &t.instance == instance);
+        if handle.is_finished() && !read_to_end {
             return false;
         }
         if !live_pods.contains(&(key.namespace.clone(), key.pod.clone())) {
@@ -162,7 +169,7 @@ async fn reconcile(client: &kube::Client, pods: &reflector::Store<Pod>, store: &
 }
 
 fn still_running(pods: &reflector::Store<Pod>, target: &Target) -> bool {
-    pods.state().iter().filter(|p| p.namespace().as_deref() == Some(target.key.namespace.as_str()) && p.name_any() == target.key.pod).flat_map(|p| targets(p)).any(|t| t.key == target.key && t.instance == target.instance)
+    pods.state().iter().filter(|p| p.namespace().as_deref() == Some(target.key.namespace.as_str()) && p.name_any() == target.key.pod).flat_map(|p| targets(p)).any(|t| t.key == target.key && t.instance == target.instance && !t.finished)
 }
 
 /// `sinceTime` for a resume: the last stored time rounded *down* to the second.
@@ -277,19 +284,27 @@ mod tests {
     }
 
     #[test]
-    fn only_running_containers_are_followed() {
+    fn running_and_finished_containers_are_read_but_not_waiting_ones() {
         let pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "web-1", "namespace": "alpha", "labels": {"app": "web"}},
-            "status": {"containerStatuses": [
-                {"name": "app", "ready": true, "restartCount": 2, "image": "i", "imageID": "", "containerID": "sim://abc", "state": {"running": {}}},
-                {"name": "side", "ready": false, "restartCount": 0, "image": "i", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
-            ]}
+            "metadata": {"name": "build-1", "namespace": "alpha", "labels": {"app": "web"}},
+            "status": {
+                "initContainerStatuses": [
+                    {"name": "clone", "ready": false, "restartCount": 0, "image": "i", "imageID": "", "containerID": "sim://c1", "state": {"terminated": {"exitCode": 0}}}
+                ],
+                "containerStatuses": [
+                    {"name": "app", "ready": true, "restartCount": 2, "image": "i", "imageID": "", "containerID": "sim://abc", "state": {"running": {}}},
+                    {"name": "side", "ready": false, "restartCount": 0, "image": "i", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+                ]
+            }
         }))
         .unwrap();
         let t = targets(&pod);
-        assert_eq!(t.len(), 1);
-        assert_eq!(t[0].key, StreamKey::new("alpha", "web-1", "app"));
-        assert_eq!(t[0].instance, "sim://abc");
-        assert_eq!(t[0].labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].key, StreamKey::new("alpha", "build-1", "clone"));
+        assert!(t[0].finished);
+        assert_eq!(t[1].key, StreamKey::new("alpha", "build-1", "app"));
+        assert_eq!(t[1].instance, "sim://abc");
+        assert!(!t[1].finished);
+        assert_eq!(t[1].labels.get("app").map(String::as_str), Some("web"));
     }
 }

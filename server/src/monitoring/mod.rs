@@ -6,9 +6,12 @@
 //! * `prometheus`   — generated config, start, ready-wait, stop
 //! * `alertmanager` — the same for Alertmanager
 //! * `webhook`      — `POST /hooks/alertmanager`, guarded by a shared token
+//! * `sync`         — the console's alert tasks: the alert Events watched, firing alerts
+//!   re-read from Alertmanager, its configuration kept in step with the tenants' receivers
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod sync;
 pub mod webhook;
 
 use anyhow::{Context, Result};
@@ -16,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use wharf_app::monitoring::ssr::{MonitoringSettings, Token};
+use wharf_app::monitoring::ssr::{MonitoringSettings, RouteTiming, Smtp, Token};
 
 /// How a stack is laid out and how fast it ticks.
 #[derive(Clone, Debug)]
@@ -30,8 +33,11 @@ pub struct StackConfig {
     /// Where Alertmanager posts (the console's `/hooks/alertmanager`).
     pub webhook_url: String,
     pub webhook_token: Token,
-    /// Scrape and rule-evaluation interval (2 s in the demo and tests).
+    /// Scrape and rule-evaluation interval (2 s in the demo and tests); also how often the
+    /// console re-syncs with Alertmanager.
     pub interval: Duration,
+    /// The mail server for tenants' e-mail receivers (none in the demo).
+    pub smtp: Option<Smtp>,
 }
 
 impl StackConfig {
@@ -47,11 +53,17 @@ impl StackConfig {
             webhook_url: format!("http://{console}/hooks/alertmanager"),
             webhook_token: Token::new(token),
             interval: Duration::from_secs(2),
+            smtp: None,
         })
     }
 
     pub fn rules_dir(&self) -> PathBuf {
         self.data_dir.join("rules")
+    }
+
+    /// Alertmanager's configuration file, rendered by the console.
+    pub fn alertmanager_config(&self) -> PathBuf {
+        self.data_dir.join("alertmanager").join("alertmanager.yml")
     }
 
     /// What the console needs to know of this stack.
@@ -62,6 +74,13 @@ impl StackConfig {
             rules_dir: Some(self.rules_dir()),
             promtool: None,
             webhook_token: Some(self.webhook_token.clone()),
+            webhook_url: Some(self.webhook_url.clone()),
+            alertmanager_config: Some(self.alertmanager_config()),
+            amtool: None,
+            smtp: self.smtp.clone(),
+            // NB: quick, so a demo alert reaches the page (and a tenant's receiver) within seconds
+            routing: RouteTiming { group_wait: "1s".into(), group_interval: "2s".into(), repeat_interval: "1m".into() },
+            sync_every: self.interval,
         }
     }
 }
@@ -141,6 +160,8 @@ impl Stack {
     /// Starts Alertmanager, then Prometheus, and waits until both are ready.
     pub async fn start(config: StackConfig) -> Result<Stack> {
         std::fs::create_dir_all(config.rules_dir()).with_context(|| format!("creating {}", config.rules_dir().display()))?;
+        let am_dir = config.data_dir.join("alertmanager");
+        std::fs::create_dir_all(&am_dir).with_context(|| format!("creating {}", am_dir.display()))?;
         let http = reqwest::Client::new();
         let alertmanager = alertmanager::start(&config, &http).await?;
         let prometheus = prometheus::start(&config, &http).await?;
@@ -158,5 +179,45 @@ impl Stack {
             s = self.prometheus.exited() => format!("prometheus exited: {s:?}"),
             s = self.alertmanager.exited() => format!("alertmanager exited: {s:?}"),
         }
+    }
+}
+
+/// `wharf serve`'s settings for tenants' receivers (flags or environment).
+#[derive(clap::Args, Debug, Default)]
+pub struct AlertingArgs {
+    /// Where Alertmanager reaches this console's webhook, e.g. http://wharf.wharf-system:3000/hooks/alertmanager.
+    #[arg(long, env = "WHARF_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+    /// Alertmanager's configuration file, rendered by the console from the tenants' receivers
+    /// (Alertmanager must read it, and the console reloads it through --alertmanager-url).
+    #[arg(long, env = "WHARF_ALERTMANAGER_CONFIG")]
+    pub alertmanager_config: Option<PathBuf>,
+    /// The mail server for e-mail receivers, host:port.
+    #[arg(long, env = "WHARF_SMTP_SMARTHOST")]
+    pub smtp_smarthost: Option<String>,
+    /// The sender of alert mails.
+    #[arg(long, env = "WHARF_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    #[arg(long, env = "WHARF_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    #[arg(long, env = "WHARF_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// Insist on STARTTLS with the mail server.
+    #[arg(long, env = "WHARF_SMTP_REQUIRE_TLS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub smtp_require_tls: bool,
+}
+
+impl AlertingArgs {
+    pub fn apply_to(self, s: &mut MonitoringSettings) -> Result<()> {
+        s.webhook_url = self.alert_webhook_url;
+        s.alertmanager_config = self.alertmanager_config;
+        s.smtp = match (self.smtp_smarthost, self.smtp_from) {
+            (Some(smarthost), Some(from)) => {
+                Some(Smtp { smarthost, from, username: self.smtp_username, password: self.smtp_password.map(Token::new), require_tls: self.smtp_require_tls })
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("e-mail receivers need both WHARF_SMTP_SMARTHOST and WHARF_SMTP_FROM"),
+        };
+        Ok(())
     }
 }

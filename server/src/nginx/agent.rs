@@ -1,22 +1,30 @@
 //! `wharf ng-agent`: keeps one nginx server in step with an `NginxCluster`.
 //!
-//! Six kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
-//! EndpointSlices) fill reflector stores and bump one counter; the feed task rebuilds the
-//! desired state (`wharf_app::nginx::desired`, the same translation the console validates
-//! with) on every bump and hands it to the `ngx::Agent` only when it differs from the last
-//! one handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
+//! Seven kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
+//! EndpointSlices, `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
+//! the feed task rebuilds the desired state (`wharf_app::nginx::desired`, the same
+//! translation the console validates with, plus the routes' certificates from `super::tls`)
+//! on every bump and hands it to the `ngx::Agent` only when it differs from the last one
+//! handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
 //! without a reload (dynamic mode).
 //!
+//! Repair: the console sets the annotation `crds::nginx::repair_annotation(node)` on the
+//! cluster to a new request id; the feed sees it, has the engine write a fresh release of
+//! the rendered config and reload (throwing hand edits away), and reports the id as
+//! `repaired`, so each request is carried out once, across agent restarts too.
+//!
 //! The status task merge-patches this node's entry of `status.nodes` whenever the engine's
-//! status changes and on every heartbeat; on the heartbeat it also re-reads the live files,
-//! so a hand edit shows as drift. The live files and the drift diff go into the node's
-//! ConfigMap (`crds::nginx::node_configmap`) when they change.
+//! status or the feed's notes (route errors, repairs) change, and on every heartbeat; on
+//! the heartbeat it also re-reads the live files, so a hand edit shows as drift. The live
+//! files and the drift diff go into the node's ConfigMap (`crds::nginx::node_configmap`)
+//! when they change.
 
 use anyhow::{Context, Result};
-use crds::nginx::{node_configmap, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxUpstream};
+use super::tls::{reflect_tls_secrets, TlsSecrets};
+use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxRouteError, NginxUpstream};
 use crds::{Tenant, SYSTEM_NAMESPACE};
 use crate::watchers::reflect;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
@@ -56,6 +64,7 @@ struct Stores {
     upstreams: Store<NginxUpstream>,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
+    secrets: Store<Secret>,
 }
 
 impl Stores {
@@ -68,7 +77,8 @@ impl Stores {
         self.routes.wait_until_ready().await?;
         self.upstreams.wait_until_ready().await?;
         self.services.wait_until_ready().await?;
-        self.slices.wait_until_ready().await
+        self.slices.wait_until_ready().await?;
+        self.secrets.wait_until_ready().await
     }
 }
 
@@ -97,9 +107,10 @@ impl NodeAgent {
         let (routes, w3) = reflect(Api::<NginxRoute>::all(client.clone()), tx.clone());
         let (upstreams, w4) = reflect(Api::<NginxUpstream>::all(client.clone()), tx.clone());
         let (services, w5) = reflect(Api::<Service>::all(client.clone()), tx.clone());
-        let (slices, w6) = reflect(Api::<EndpointSlice>::all(client.clone()), tx);
-        let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6].into_iter().map(tokio::spawn).collect();
-        let stores = Arc::new(Stores { clusters, tenants, routes, upstreams, services, slices });
+        let (slices, w6) = reflect(Api::<EndpointSlice>::all(client.clone()), tx.clone());
+        let (secrets, w7) = reflect_tls_secrets(client.clone(), tx);
+        let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6, w7].into_iter().map(tokio::spawn).collect();
+        let stores = Arc::new(Stores { clusters, tenants, routes, upstreams, services, slices, secrets });
         let ready = tokio::time::timeout(Duration::from_secs(60), stores.ready()).await;
         if !matches!(ready, Ok(Ok(()))) {
             tasks.iter().for_each(JoinHandle::abort);
@@ -112,8 +123,12 @@ impl NodeAgent {
             })
             .context("starting the nginx engine")?,
         );
-        tasks.push(tokio::spawn(feed(stores.clone(), changed, engine.clone(), cfg.cluster.clone())));
-        tasks.push(tokio::spawn(report(client, engine.clone(), cfg.clone())));
+        // The last repair carried out, as this node reported it before a restart: read before the
+        // tasks start, so neither acts on (or reports) a stale value.
+        let repaired = stores.clusters.state().iter().find(|c| c.name_any() == cfg.cluster).and_then(|c| c.status.as_ref()?.nodes.get(&cfg.node)?.repaired.clone());
+        let (notes_tx, notes) = watch::channel(Notes { route_errors: Vec::new(), repaired });
+        tasks.push(tokio::spawn(feed(stores.clone(), changed, engine.clone(), cfg.clone(), notes_tx)));
+        tasks.push(tokio::spawn(report(client, engine.clone(), cfg.clone(), notes)));
         Ok(NodeAgent { engine, config: cfg, tasks })
     }
 
@@ -134,24 +149,51 @@ impl NodeAgent {
     }
 }
 
-/// Desired state on every change; submitted only when it differs.
-async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Arc<ngx::Agent>, cluster: String) {
+/// What the feed learns besides the desired state, for the node's status entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Notes {
+    route_errors: Vec<NginxRouteError>,
+    /// The last repair request carried out.
+    repaired: Option<String>,
+}
+
+/// Desired state on every change; submitted only when it differs. Also carries out repair
+/// requests.
+async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Arc<ngx::Agent>, cfg: NodeConfig, notes: watch::Sender<Notes>) {
     let mut last: Option<ngx::DesiredState> = None;
+    let mut tls = TlsSecrets::new(cfg.paths.nginx_bin.clone());
+    let mut repaired = notes.borrow().repaired.clone();
     loop {
         changed.borrow_and_update();
-        let found = stores.clusters.state().into_iter().find(|c| c.name_any() == cluster);
+        let found = stores.clusters.state().into_iter().find(|c| c.name_any() == cfg.cluster);
         match found {
             Some(c) => {
-                let desired = desired_state(&c, &stores.inputs());
+                let mut desired = desired_state(&c, &stores.inputs());
+                let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
+                let route_errors = tls.attach(&mut desired, &stores.routes.state(), &stores.secrets, https).await;
                 if last.as_ref() != Some(&desired) {
                     tracing::debug!(routes = desired.routes.len(), upstreams = desired.upstreams.len(), "new desired state");
                     engine.submit(desired.clone());
-                    last = Some(desired);
+                    last = Some(desired.clone());
                 }
+                if let Some(request) = repair_request(&c, &cfg.node, repaired.as_deref()) {
+                    tracing::info!(%request, "repair requested: re-applying the rendered config");
+                    match engine.repair(&desired).await {
+                        Ok(outcome) => tracing::info!(?outcome, "repaired"),
+                        Err(e) => tracing::warn!(error = %e, "repair failed"),
+                    }
+                    repaired = Some(request);
+                }
+                let now = Notes { route_errors, repaired: repaired.clone() };
+                notes.send_if_modified(|n| {
+                    let differs = *n != now;
+                    *n = now;
+                    differs
+                });
             }
             None => {
                 if last.is_none() {
-                    tracing::warn!(%cluster, "no such NginxCluster yet; waiting");
+                    tracing::warn!(cluster = %cfg.cluster, "no such NginxCluster yet; waiting");
                 }
             }
         }
@@ -161,7 +203,13 @@ async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Ar
     }
 }
 
-fn node_status(s: &ngx::Status, heartbeat: Duration) -> NginxNodeStatus {
+/// A repair request for `node` not carried out yet: the annotation's value when it differs
+/// from the last one handled.
+fn repair_request(c: &NginxCluster, node: &str, handled: Option<&str>) -> Option<String> {
+    c.annotations().get(&repair_annotation(node)).filter(|asked| Some(asked.as_str()) != handled).cloned()
+}
+
+fn node_status(s: &ngx::Status, notes: &Notes, heartbeat: Duration) -> NginxNodeStatus {
     NginxNodeStatus {
         mode: s.mode.map(|m| format!("{m:?}").to_lowercase()),
         generation: s.generation.and_then(|g| i64::try_from(g).ok()),
@@ -179,6 +227,8 @@ fn node_status(s: &ngx::Status, heartbeat: Duration) -> NginxNodeStatus {
         peer_push_count: s.peer_push_count,
         heartbeat: Some(chrono::Utc::now().to_rfc3339()),
         heartbeat_seconds: u32::try_from(heartbeat.as_secs().max(1)).unwrap_or(u32::MAX),
+        repaired: notes.repaired.clone(),
+        route_errors: notes.route_errors.clone(),
     }
 }
 
@@ -199,7 +249,7 @@ pub fn live_files_text(paths: &NginxPaths) -> String {
 }
 
 /// Writes this node's status entry, and its ConfigMap when the files or the drift changed.
-async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig) {
+async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig, mut notes: watch::Receiver<Notes>) {
     let clusters: Api<NginxCluster> = Api::all(client.clone());
     let maps: Api<ConfigMap> = Api::namespaced(client, SYSTEM_NAMESPACE);
     let mut status = engine.watch_status();
@@ -209,6 +259,7 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig) {
     loop {
         tokio::select! {
             r = status.changed() => if r.is_err() { return },
+            r = notes.changed() => if r.is_err() { return },
             _ = tick.tick() => {}
         }
         // Re-reads the files: a hand edit changes on_disk_sha and the diff.
@@ -221,10 +272,11 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig) {
         };
         status.borrow_and_update();
         let st = engine.status();
-        let mut entry = serde_json::to_value(node_status(&st, cfg.heartbeat)).unwrap_or_default();
+        let noted = notes.borrow_and_update().clone();
+        let mut entry = serde_json::to_value(node_status(&st, &noted, cfg.heartbeat)).unwrap_or_default();
         if let Some(o) = entry.as_object_mut() {
             // NB: a merge patch leaves out-of-patch keys alone; null clears the stale ones.
-            for k in ["mode", "generation", "renderedSha", "onDiskSha", "lastError", "lastReload", "heartbeat"] {
+            for k in ["mode", "generation", "renderedSha", "onDiskSha", "lastError", "lastReload", "heartbeat", "repaired"] {
                 o.entry(k).or_insert(serde_json::Value::Null);
             }
         }
@@ -261,5 +313,22 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig) {
                 Err(e) => tracing::warn!(error = %e, "publishing the node's files"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repair_request_is_carried_out_once() {
+        let mut c = NginxCluster::new("edge", Default::default());
+        assert_eq!(repair_request(&c, "n1", None), None);
+        c.annotations_mut().insert(repair_annotation("n1"), "r1".into());
+        assert_eq!(repair_request(&c, "n1", None).as_deref(), Some("r1"));
+        assert_eq!(repair_request(&c, "n1", Some("r1")), None, "handled already (also after a restart)");
+        assert_eq!(repair_request(&c, "n2", None), None, "another node's request");
+        c.annotations_mut().insert(repair_annotation("n1"), "r2".into());
+        assert_eq!(repair_request(&c, "n1", Some("r1")).as_deref(), Some("r2"));
     }
 }

@@ -8,6 +8,12 @@
 //!   read-modify-write of the status subresource that checks the uid, so status is
 //!   never written to a deleted pod or to a new pod of the same name.
 //! - Kubelet events (Pulling, Pulled, Created, Started, BackOff...) become Events.
+//! - Containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
+//!   ConfigMaps from the store (decoding Secrets' base64) each time a container starts;
+//!   simnode resolves them as a kubelet does (see `simnode::env`).
+//! - Ephemeral containers appended to a running pod (`pods/ephemeralcontainers`, as
+//!   `kubectl debug` does) are started by the runtime, which reports them in
+//!   `status.ephemeralContainerStatuses`.
 //! - On restart with a data dir, stored pods are adopted again: their recorded IP is
 //!   reserved and they start anew. Pods that had finished are left as they are.
 //!
@@ -15,13 +21,14 @@
 //! demo clusters (tests run many at once) never bind the same address; a persistent
 //! cluster prefers block 1, the addresses simnode hands out (`127.1.0.1` upwards).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use k8s_openapi::api::core::v1 as core;
 use serde_json::Value;
-use simnode::{IpAllocator, NodeRuntime, PodEvent};
+use simnode::{IpAllocator, NodeRuntime, ObjectSource, PodEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
 
@@ -89,6 +96,37 @@ impl Drop for IpPool {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.block);
+    }
+}
+
+/// Secrets and ConfigMaps for containers' environment, read from the store.
+struct StoreObjects(Store);
+
+impl StoreObjects {
+    fn data(&self, resource: &str, ns: &str, name: &str) -> Option<serde_json::Map<String, Value>> {
+        let obj = self.0.get(&ResourceId::core(resource), ns, name).ok()?;
+        Some(obj["data"].as_object().cloned().unwrap_or_default())
+    }
+}
+
+impl ObjectSource for StoreObjects {
+    fn secret(&self, ns: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Some(
+            self.data("secrets", ns, name)?
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, b64.decode(v.as_str()?).ok()?)))
+                .collect(),
+        )
+    }
+
+    fn config_map(&self, ns: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        Some(
+            self.data("configmaps", ns, name)?
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect(),
+        )
     }
 }
 
@@ -293,6 +331,15 @@ impl Reconciler for Kubelet {
         if let Some(run) = &tracked {
             let same = want.is_some_and(|p| str_at(p, &["metadata", "uid"]) == run.uid);
             if same {
+                if let Some(list) = want
+                    .map(|p| &p["spec"]["ephemeralContainers"])
+                    .filter(|l| l.as_array().is_some_and(|a| !a.is_empty()))
+                {
+                    let ecs: Vec<core::EphemeralContainer> =
+                        serde_json::from_value(list.clone())
+                            .map_err(|e| ApiError::internal(e.to_string()))?;
+                    self.runtime.start_ephemeral_containers(&run.uid, &ecs);
+                }
                 self.status_queue.add(key.clone());
                 return Ok(Action::Done);
             }
@@ -354,6 +401,7 @@ pub(crate) fn spawn(
     persistent: bool,
 ) -> Arc<Kubelet> {
     let queue = Queue::new();
+    runtime.set_object_source(Arc::new(StoreObjects(store.clone())));
     let kubelet = Arc::new(Kubelet {
         store: store.clone(),
         runtime: runtime.clone(),

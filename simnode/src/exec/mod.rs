@@ -85,7 +85,7 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    fn new(
+    pub(crate) fn new(
         input: mpsc::Sender<Input>,
         output: mpsc::Receiver<Output>,
         task: tokio::task::JoinHandle<()>,

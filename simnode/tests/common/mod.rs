@@ -83,3 +83,68 @@ pub async fn wait_running(rt: &NodeRuntime, uid: &str) -> PodRuntimeState {
 pub fn ip(a: u8, b: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 77, a, b)
 }
+
+/// What a client saw of an exec or attach session.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: serde_json::Value,
+}
+
+/// Runs an exec session over the v5 protocol, sending `frames`, and collects the rest.
+pub async fn exec_session(
+    rt: &NodeRuntime,
+    req: simnode::ExecRequest,
+    frames: Vec<Vec<u8>>,
+) -> Session {
+    use futures::{SinkExt, StreamExt};
+    let (mut client_tx, server_rx) = futures::channel::mpsc::unbounded::<bytes::Bytes>();
+    let (server_tx, mut client_rx) = futures::channel::mpsc::unbounded::<bytes::Bytes>();
+    for f in frames {
+        client_tx.send(bytes::Bytes::from(f)).await.unwrap();
+    }
+    let session = rt.exec_over(server_rx, server_tx, simnode::exec::Protocol::V5, req);
+    let collect = async {
+        let mut out = Session::default();
+        while let Some(frame) = client_rx.next().await {
+            match frame.first() {
+                Some(1) => out.stdout.push_str(&String::from_utf8_lossy(&frame[1..])),
+                Some(2) => out.stderr.push_str(&String::from_utf8_lossy(&frame[1..])),
+                Some(3) if frame.len() > 1 => {
+                    out.status = serde_json::from_slice(&frame[1..]).unwrap()
+                }
+                _ => {}
+            }
+        }
+        out
+    };
+    let (_, out) = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::join!(session, collect)
+    })
+    .await
+    .expect("exec session ended");
+    drop(client_tx);
+    out
+}
+
+/// A stdin frame.
+pub fn stdin_frame(s: &str) -> Vec<u8> {
+    [&[0u8][..], s.as_bytes()].concat()
+}
+
+/// The whole current log of a container.
+pub async fn container_log(
+    rt: &NodeRuntime,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> String {
+    use futures::StreamExt;
+    let opts = simnode::LogOptions {
+        container: Some(container.into()),
+        ..Default::default()
+    };
+    let chunks: Vec<bytes::Bytes> = rt.logs(namespace, pod, &opts).unwrap().collect().await;
+    String::from_utf8_lossy(&chunks.concat()).to_string()
+}

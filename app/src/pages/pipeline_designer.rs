@@ -1,0 +1,421 @@
+//! `/t/:tenant/pipelines/new` and `/t/:tenant/pipelines/:ns/:name`: the designer. Stages are
+//! cards — add, remove, move up and down, fill in — checked as you save with the same checks
+//! the server makes. An existing pipeline also shows its run history, the run button and
+//! (for developers) its git webhook.
+
+use super::param;
+use super::pipelines::{kind_label, use_pipelines, RunBadge};
+use crate::components::badges::Ago;
+use crate::components::live::LinkDot;
+use crate::components::shell::use_me;
+use crate::i18n::t;
+use crate::pipelines::{
+    final_dockerfile, pipeline_options, pipeline_webhook, save_pipeline, start_run, validate, DesignerOptions, PipelineSpec, Stage, StageKind, WebhookInfo, TOOLS,
+};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+
+/// One card: a stable id (so moving a card keeps its inputs) and the stage it edits.
+#[derive(Clone, Copy)]
+struct Card {
+    id: u64,
+    stage: RwSignal<Stage>,
+}
+
+/// A stage name not taken yet: `build`, `build-2`, …
+fn free_name(kind: StageKind, taken: &[String]) -> String {
+    let base = match kind {
+        StageKind::Source => "clone",
+        StageKind::Tools => "tools",
+        other => other.label(),
+    };
+    (1..).map(|i| if i == 1 { base.to_string() } else { format!("{base}-{i}") }).find(|n| !taken.contains(n)).unwrap_or_default()
+}
+
+/// Where a new stage of `kind` goes: source first, deploy last, the others before the image.
+fn insert_at(kind: StageKind, kinds: &[Option<StageKind>]) -> usize {
+    match kind {
+        StageKind::Source => 0,
+        StageKind::Deploy | StageKind::Image => kinds.iter().position(|k| *k == Some(StageKind::Deploy)).unwrap_or(kinds.len()),
+        _ => kinds.iter().position(|k| matches!(k, Some(StageKind::Image | StageKind::Deploy))).unwrap_or(kinds.len()),
+    }
+}
+
+fn input(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'static str, stage: RwSignal<Stage>, get: fn(&Stage) -> String, set: fn(&mut Stage, String)) -> impl IntoView {
+    view! {
+        <label>{label}
+            <input data-testid=testid prop:value=move || stage.with(get) on:input=move |ev| stage.update(|s| set(s, event_target_value(&ev)))/>
+        </label>
+    }
+}
+
+fn checkbox(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'static str, stage: RwSignal<Stage>, get: fn(&Stage) -> bool, set: fn(&mut Stage, bool)) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" data-testid=testid prop:checked=move || stage.with(get) on:change=move |ev| stage.update(|s| set(s, event_target_checked(&ev)))/>
+            {label}
+        </label>
+    }
+}
+
+fn card_fields(kind: Option<StageKind>, stage: RwSignal<Stage>, options: RwSignal<DesignerOptions>) -> AnyView {
+    match kind {
+        Some(StageKind::Source) => view! {
+            {input(t("Git URL", "Git 地址"), "field-git-url", stage, |s| s.source.as_ref().map(|x| x.git_url.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.git_url = v })}
+            <div class="row">
+                {input(t("Branch or tag", "分支或标签"), "field-git-ref", stage, |s| s.source.as_ref().map(|x| x.git_ref.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.git_ref = v })}
+                {input(t("Credentials Secret (optional)", "凭据 Secret(可选)"), "field-git-secret", stage, |s| s.source.as_ref().and_then(|x| x.credentials_secret.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.credentials_secret = Some(v).filter(|v| !v.is_empty()) })}
+            </div>
+        }.into_any(),
+        Some(StageKind::Build) => view! {
+            {input(t("Builder image", "构建镜像"), "field-build-image", stage, |s| s.build.as_ref().map(|x| x.image.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.build.as_mut() { x.image = v })}
+            {input(t("Build command", "构建命令"), "field-build-command", stage, |s| s.build.as_ref().map(|x| x.command.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.build.as_mut() { x.command = v })}
+        }.into_any(),
+        Some(StageKind::Quality) => view! {
+            {input(t("Sonar server URL", "Sonar 服务地址"), "field-sonar-url", stage, |s| s.quality.as_ref().map(|x| x.server_url.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.quality.as_mut() { x.server_url = v })}
+            <div class="row">
+                {input(t("Token Secret (key: token)", "令牌 Secret(键 token)"), "field-sonar-secret", stage, |s| s.quality.as_ref().and_then(|x| x.token_secret.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.quality.as_mut() { x.token_secret = Some(v).filter(|v| !v.is_empty()) })}
+                {input(t("Project key (default: app)", "项目键(默认应用名)"), "field-sonar-key", stage, |s| s.quality.as_ref().map(|x| x.project_key.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.quality.as_mut() { x.project_key = v })}
+            </div>
+            {checkbox(t("A failed quality gate blocks deploying", "质量门禁失败时禁止部署"), "field-sonar-block", stage, |s| s.quality.as_ref().is_some_and(|x| x.block_on_fail), |s, v| if let Some(x) = s.quality.as_mut() { x.block_on_fail = v })}
+        }.into_any(),
+        Some(StageKind::Tools) => view! {
+            <p class="muted">{t("Installed into the image, so you can prove a problem is in the app, not the platform.", "打包进镜像,用于证明问题出在应用而非平台。")}</p>
+            <div class="row wrap">
+                {TOOLS.iter().map(|tool| {
+                    let name = tool.name;
+                    view! {
+                        <label class="check" title=tool.description>
+                            <input type="checkbox" data-testid=format!("tool-{name}")
+                                prop:checked=move || stage.with(|s| s.tools.as_ref().is_some_and(|x| x.tools.iter().any(|t| t == name)))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    stage.update(|s| if let Some(x) = s.tools.as_mut() {
+                                        x.tools.retain(|t| t != name);
+                                        if on { x.tools.push(name.to_string()); }
+                                    });
+                                }/>
+                            {name}
+                        </label>
+                    }
+                }).collect_view()}
+            </div>
+        }.into_any(),
+        Some(StageKind::Image) => view! {
+            <div class="row">
+                <label>{t("Registry", "镜像仓库")}
+                    <select data-testid="field-registry"
+                        prop:value=move || stage.with(|s| s.image.as_ref().map(|x| x.registry.clone()).unwrap_or_default())
+                        on:change=move |ev| { let v = event_target_value(&ev); stage.update(|s| if let Some(x) = s.image.as_mut() { x.registry = v }) }>
+                        <option value="">{t("choose…", "请选择…")}</option>
+                        {move || options.get().registries.into_iter().map(|r| view! { <option value=r.name.clone()>{format!("{} ({})", r.name, r.host)}</option> }).collect_view()}
+                    </select>
+                </label>
+                {input(t("Repository", "仓库路径"), "field-repository", stage, |s| s.image.as_ref().map(|x| x.repository.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.image.as_mut() { x.repository = v })}
+            </div>
+            <label>"Dockerfile"
+                <textarea class="mono" rows="8" data-testid="field-dockerfile"
+                    prop:value=move || stage.with(|s| s.image.as_ref().map(|x| x.dockerfile.clone()).unwrap_or_default())
+                    on:input=move |ev| { let v = event_target_value(&ev); stage.update(|s| if let Some(x) = s.image.as_mut() { x.dockerfile = v }) }></textarea>
+            </label>
+        }.into_any(),
+        Some(StageKind::Deploy) => view! {
+            {checkbox(t("Deploy automatically when the run succeeds (else: a button on the run)", "运行成功后自动部署(否则在运行页点击部署)"), "field-deploy-auto", stage, |s| s.deploy.as_ref().is_some_and(|x| x.auto), |s, v| if let Some(x) = s.deploy.as_mut() { x.auto = v })}
+        }.into_any(),
+        None => view! { <p class="banner error">{t("This stage has no kind.", "该阶段类型无效。")}</p> }.into_any(),
+    }
+}
+
+#[component]
+pub fn PipelineDesigner() -> impl IntoView {
+    let tenant = param("tenant");
+    let route_ns = param("ns");
+    let route_name = param("name");
+    let is_new = Memo::new(move |_| route_name.get().is_empty());
+    let me = use_me();
+    let (data, live_error, link) = use_pipelines(tenant);
+    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let namespaces = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get())).map(|t| t.namespaces.clone()).unwrap_or_default()));
+
+    let namespace = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let app = RwSignal::new(String::new());
+    let cards = RwSignal::new(Vec::<Card>::new());
+    let next_id = StoredValue::new(0u64);
+    let loaded = RwSignal::new(false);
+    let options = RwSignal::new(DesignerOptions::default());
+    let errors = RwSignal::new(Vec::<String>::new());
+    let notice = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let webhook = RwSignal::new(None::<Result<WebhookInfo, String>>);
+    let navigate = use_navigate();
+
+    let new_card = move |stage: Stage| {
+        let id = next_id.get_value();
+        next_id.set_value(id + 1);
+        Card { id, stage: RwSignal::new(stage) }
+    };
+    let set_stages = move |stages: Vec<Stage>| cards.set(stages.into_iter().map(new_card).collect());
+
+    Effect::new(move |_| {
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match pipeline_options(tn).await {
+                Ok(o) => options.set(o),
+                Err(e) => errors.set(vec![e.to_string()]),
+            }
+        });
+    });
+    // A new pipeline starts as clone → build → image → deploy; an existing one is loaded once
+    // from the live feed (later snapshots do not overwrite what is being edited).
+    Effect::new(move |_| {
+        if loaded.get_untracked() {
+            return;
+        }
+        if is_new.get() {
+            let mut image = Stage::new(StageKind::Image, "image");
+            if let (Some(x), Some(first)) = (image.image.as_mut(), options.get().registries.first()) {
+                x.registry = first.name.clone();
+            }
+            if options.get().registries.is_empty() {
+                return; // wait for the options, so the registry is preselected
+            }
+            set_stages(vec![Stage::new(StageKind::Source, "clone"), Stage::new(StageKind::Build, "build"), image, Stage::new(StageKind::Deploy, "deploy")]);
+            if let Some(first) = namespaces.get().first() {
+                namespace.set(first.clone());
+            }
+            loaded.set(true);
+        } else if let Some(p) = data.with(|d| d.as_ref().and_then(|d| d.pipelines.iter().find(|p| p.namespace == route_ns.get() && p.name == route_name.get()).cloned())) {
+            namespace.set(p.namespace.clone());
+            name.set(p.name.clone());
+            app.set(p.spec.app.clone());
+            set_stages(p.spec.stages.clone());
+            loaded.set(true);
+        }
+    });
+    // The app defaults to the pipeline's name while the user has not chosen one.
+    let spec = move || PipelineSpec { app: app.get().trim().to_string(), stages: cards.get().iter().map(|c| c.stage.get()).collect() };
+    let runs = Memo::new(move |_| {
+        data.with(|d| d.as_ref().and_then(|d| d.pipelines.iter().find(|p| p.namespace == route_ns.get() && p.name == route_name.get()).map(|p| p.runs.clone())).unwrap_or_default())
+    });
+    let exists = Memo::new(move |_| data.with(|d| d.as_ref().is_some_and(|d| d.pipelines.iter().any(|p| p.namespace == route_ns.get() && p.name == route_name.get()))));
+
+    let add = move |kind: StageKind| {
+        let taken: Vec<String> = cards.with(|c| c.iter().map(|c| c.stage.with(|s| s.name.clone())).collect());
+        let kinds: Vec<Option<StageKind>> = cards.with(|c| c.iter().map(|c| c.stage.with(Stage::kind)).collect());
+        let mut stage = Stage::new(kind, free_name(kind, &taken));
+        if let (Some(x), Some(first)) = (stage.image.as_mut(), options.get_untracked().registries.first()) {
+            x.registry = first.name.clone();
+        }
+        let at = insert_at(kind, &kinds);
+        let card = new_card(stage);
+        cards.update(|c| c.insert(at.min(c.len()), card));
+    };
+    let move_card = move |id: u64, delta: i32| {
+        cards.update(|c| {
+            if let Some(i) = c.iter().position(|x| x.id == id) {
+                let j = i as i32 + delta;
+                if j >= 0 && (j as usize) < c.len() {
+                    c.swap(i, j as usize);
+                }
+            }
+        })
+    };
+    let remove_card = move |id: u64| cards.update(|c| c.retain(|x| x.id != id));
+
+    let check = move || {
+        let mut problems = Vec::new();
+        if is_new.get_untracked() {
+            if let Err(e) = validate::pipeline_name(name.get_untracked().trim()) {
+                problems.push(e);
+            }
+        }
+        problems.extend(validate::pipeline(&spec(), &options.get_untracked()));
+        errors.set(problems.clone());
+        problems.is_empty()
+    };
+    let save = {
+        let navigate = navigate.clone();
+        move |_| {
+            notice.set(None);
+            if !check() {
+                return;
+            }
+            busy.set(true);
+            let (tn, ns, nm, create) = (tenant.get_untracked(), namespace.get_untracked(), name.get_untracked().trim().to_string(), is_new.get_untracked());
+            let navigate = navigate.clone();
+            let s = spec();
+            leptos::task::spawn_local(async move {
+                match save_pipeline(tn.clone(), ns.clone(), nm.clone(), s, create).await {
+                    Ok(()) if create => navigate(&format!("/t/{tn}/pipelines/{ns}/{nm}"), Default::default()),
+                    Ok(()) => notice.set(Some(crate::i18n::t_now("Saved.", "已保存。").to_string())),
+                    Err(e) => errors.set(vec![e.to_string()]),
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let run_now = {
+        let navigate = navigate.clone();
+        move |_| {
+            busy.set(true);
+            errors.set(Vec::new());
+            let (tn, ns, nm) = (tenant.get_untracked(), route_ns.get_untracked(), route_name.get_untracked());
+            let navigate = navigate.clone();
+            leptos::task::spawn_local(async move {
+                match start_run(tn.clone(), ns.clone(), nm.clone()).await {
+                    Ok(run) => navigate(&format!("/t/{tn}/pipelines/{ns}/{nm}/runs/{run}"), Default::default()),
+                    Err(e) => errors.set(vec![e.to_string()]),
+                }
+                busy.set(false);
+            });
+        }
+    };
+    let show_webhook = move |_| {
+        let (tn, ns, nm) = (tenant.get_untracked(), route_ns.get_untracked(), route_name.get_untracked());
+        leptos::task::spawn_local(async move {
+            webhook.set(Some(pipeline_webhook(tn, ns, nm).await.map_err(|e| e.to_string())));
+        });
+    };
+    let origin = move || {
+        #[cfg(feature = "csr")]
+        {
+            web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+        }
+        #[cfg(not(feature = "csr"))]
+        {
+            String::new()
+        }
+    };
+
+    view! {
+        <div class="page">
+            <div class="page-head">
+                <h1>
+                    <A href=move || format!("/t/{}/pipelines", tenant.get())>{t("Pipelines", "流水线")}</A>
+                    " / "
+                    {move || if is_new.get() { t("New pipeline", "新建流水线")().to_string() } else { route_name.get() }}
+                    " " <LinkDot link/>
+                </h1>
+                <div class="spacer"></div>
+                <Show when=move || !is_new.get() && can_change.get() && exists.get()>
+                    <button class="primary" data-testid="run-pipeline" disabled=move || busy.get() on:click=run_now.clone()>{t("Run", "运行")}</button>
+                </Show>
+            </div>
+            {move || live_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+            <Show when=move || !is_new.get() && loaded.get() == false && data.with(Option::is_some) && !exists.get()>
+                <div class="empty" data-testid="pipeline-gone">{t("This pipeline does not exist (any more).", "该流水线不存在(或已删除)。")}</div>
+            </Show>
+            <section class="form designer" data-testid="designer">
+                <div class="row">
+                    <label>{t("Namespace", "命名空间")}
+                        <select data-testid="pipeline-namespace" disabled=move || !is_new.get()
+                            prop:value=move || namespace.get() on:change=move |ev| namespace.set(event_target_value(&ev))>
+                            {move || namespaces.get().into_iter().map(|ns| view! { <option value=ns.clone()>{ns.clone()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{t("Name", "名称")}
+                        <input data-testid="pipeline-name" disabled=move || !is_new.get() placeholder="shop-web" bind:value=name/>
+                    </label>
+                    <label>{t("App it deploys", "部署到的应用")}
+                        <input data-testid="pipeline-app" placeholder="shop-web" bind:value=app/>
+                    </label>
+                </div>
+                <div class="stages" data-testid="stages">
+                    <For each=move || cards.get() key=|c| c.id let:card>
+                        {
+                            let kind = card.stage.with_untracked(Stage::kind);
+                            let id = card.id;
+                            view! {
+                                <div class="card stage-card" data-testid="stage-card" data-kind=kind_label(kind)>
+                                    <div class="stage-head">
+                                        <span class="badge muted">{kind_label(kind)}</span>
+                                        <input class="stage-name" data-testid="stage-name" title="stage name"
+                                            prop:value=move || card.stage.with(|s| s.name.clone())
+                                            on:input=move |ev| card.stage.update(|s| s.name = event_target_value(&ev))/>
+                                        <div class="spacer"></div>
+                                        <button class="link" title="move up" data-testid="stage-up" on:click=move |_| move_card(id, -1)>"↑"</button>
+                                        <button class="link" title="move down" data-testid="stage-down" on:click=move |_| move_card(id, 1)>"↓"</button>
+                                        <button class="link danger" title="remove" data-testid="stage-remove" on:click=move |_| remove_card(id)>"✕"</button>
+                                    </div>
+                                    {card_fields(kind, card.stage, options)}
+                                </div>
+                            }
+                        }
+                    </For>
+                </div>
+                <div class="row wrap add-stage">
+                    <span class="muted">{t("Add a stage:", "添加阶段:")}</span>
+                    {StageKind::ALL.into_iter().map(|k| view! {
+                        <button class="small" data-testid=format!("add-{}", k.label().replace(' ', "-")) on:click=move |_| add(k)>{"+ "}{k.label()}</button>
+                    }).collect_view()}
+                </div>
+                <details data-testid="dockerfile-preview">
+                    <summary>{t("The Dockerfile that will be built", "将要构建的 Dockerfile")}</summary>
+                    <pre class="mono">{move || final_dockerfile(&spec()).unwrap_or_default()}</pre>
+                </details>
+                <Show when=move || !errors.with(Vec::is_empty)>
+                    <ul class="banner error" data-testid="pipeline-errors">
+                        {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                    </ul>
+                </Show>
+                {move || notice.get().map(|n| view! { <div class="banner ok" data-testid="notice">{n}</div> })}
+                <Show when=move || can_change.get()>
+                    <div class="row">
+                        <button class="small" data-testid="validate-pipeline" on:click=move |_| {
+                            notice.set(None);
+                            if check() { notice.set(Some(crate::i18n::t_now("The design is valid.", "设计有效。").to_string())) }
+                        }>{t("Check", "校验")}</button>
+                        <button class="primary" data-testid="save-pipeline" disabled=move || busy.get() on:click=save.clone()>{t("Save", "保存")}</button>
+                    </div>
+                </Show>
+            </section>
+            <Show when=move || !is_new.get() && exists.get()>
+                <h2>{t("Runs", "运行记录")}</h2>
+                {move || if runs.with(Vec::is_empty) {
+                    view! { <p class="empty" data-testid="no-runs">{t("Not run yet.", "尚未运行。")}</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="grid" data-testid="runs-table">
+                            <thead><tr>
+                                <th>{t("Run", "运行")}</th><th>{t("Started by", "触发者")}</th><th>{t("Commit", "提交")}</th>
+                                <th>{t("Quality", "质量")}</th><th>{t("Image", "镜像")}</th><th>{t("When", "时间")}</th>
+                            </tr></thead>
+                            <tbody>
+                                {runs.get().into_iter().map(|r| {
+                                    let href = format!("/t/{}/pipelines/{}/{}/runs/{}", tenant.get_untracked(), r.namespace, r.pipeline, r.name);
+                                    view! {
+                                        <tr data-testid="run-row" data-run=r.name.clone()>
+                                            <td><A href=href><RunBadge number=r.number phase=r.status.phase/></A></td>
+                                            <td>{r.triggered_by.clone()} <span class="muted">" · " {r.reason.clone()}</span></td>
+                                            <td class="mono">{r.status.commit.clone().map(|c| c.chars().take(10).collect::<String>())}</td>
+                                            <td>{r.status.quality.clone()}</td>
+                                            <td class="mono small">{r.status.image.clone()}</td>
+                                            <td><Ago at=r.created/></td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }}
+                <Show when=move || can_change.get()>
+                    <h2>{t("Git webhook", "Git Webhook")}</h2>
+                    <p class="muted">{t("Point your git server's push webhook here; a push to the pipeline's branch starts a run.", "在 git 服务器配置推送 Webhook 到此地址;推送到流水线分支即触发运行。")}</p>
+                    {move || match webhook.get() {
+                        None => view! { <button class="small" data-testid="show-webhook" on:click=show_webhook>{t("Show URL and secret", "显示地址和密钥")}</button> }.into_any(),
+                        Some(Ok(w)) => view! {
+                            <dl class="kv" data-testid="webhook">
+                                <dt>"URL"</dt><dd class="mono" data-testid="webhook-url">{format!("{}{}", origin(), w.path)}</dd>
+                                <dt>{t("Secret", "密钥")}</dt><dd class="mono" data-testid="webhook-secret">{w.secret}</dd>
+                                <dt>{t("Signature", "签名")}</dt><dd class="muted">"X-Hub-Signature-256 (GitHub, Gitea) · X-Gitlab-Token · X-Wharf-Token"</dd>
+                            </dl>
+                        }.into_any(),
+                        Some(Err(e)) => view! { <div class="banner error">{e}</div> }.into_any(),
+                    }}
+                </Show>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,182 @@
+//! `/t/:tenant/pipelines/:ns/:name/runs/:run`: one run — its stages with status and duration,
+//! the chosen stage's log streaming live (from the log store, like any container's), and
+//! cancel, retry and quick deploy.
+
+use super::param;
+use super::pipelines::{kind_label, phase_class, stage_phase_class, use_pipelines};
+use crate::components::badges::Ago;
+use crate::components::live::{follow, Link, LinkDot};
+use crate::components::log_view::LogView;
+use crate::components::shell::use_me;
+use crate::i18n::t;
+use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
+use crate::pipelines::{cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+
+fn duration(s: &StageStatus) -> String {
+    match (s.started_at, s.finished_at) {
+        (Some(a), Some(b)) => format!("{:.1}s", (b - a).num_milliseconds().max(0) as f64 / 1000.0),
+        (Some(a), None) if s.phase == StagePhase::Running => format!("{}s…", (chrono::Utc::now() - a).num_seconds().max(0)),
+        _ => String::new(),
+    }
+}
+
+const LOG_LINES: usize = 5_000;
+
+#[component]
+pub fn PipelineRunPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let ns = param("ns");
+    let pipeline = param("name");
+    let run_name = param("run");
+    let me = use_me();
+    let (data, live_error, link) = use_pipelines(tenant);
+    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let run = Memo::new(move |_| -> Option<RunRow> {
+        data.with(|d| {
+            d.as_ref()?.pipelines.iter().find(|p| p.namespace == ns.get() && p.name == pipeline.get())?.runs.iter().find(|r| r.name == run_name.get()).cloned()
+        })
+    });
+    // The stage whose log is shown: the one the user picked, else the running or failed one.
+    let picked = RwSignal::new(None::<String>);
+    let shown_stage = Memo::new(move |_| {
+        picked.get().or_else(|| {
+            run.with(|r| {
+                let r = r.as_ref()?;
+                let with_log = |s: &&StageStatus| s.kind.is_some_and(StageKind::has_container);
+                let st = &r.status.stages;
+                st.iter().filter(with_log).find(|s| matches!(s.phase, StagePhase::Running | StagePhase::Failed)).or_else(|| st.iter().filter(with_log).rfind(|s| s.phase == StagePhase::Succeeded)).or_else(|| st.iter().find(with_log)).map(|s| s.name.clone())
+            })
+        })
+    });
+    let pod = Memo::new(move |_| run.with(|r| r.as_ref().and_then(|r| r.pod.clone())));
+    let lines = RwSignal::new(Vec::<LogLine>::new());
+    let log_link = RwSignal::new(Link::Connecting);
+    let log_error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let (Some(pod), Some(stage)) = (pod.get(), shown_stage.get()) else { return };
+        lines.set(Vec::new());
+        log_error.set(None);
+        let selection = LogSelection { namespace: ns.get(), app: None, pod: Some(pod), container: Some(stage) };
+        let mut l = LogLink::new(&selection, &LogSearch::default());
+        l.last = Some(LOG_LINES);
+        follow::<LogMessage, _>(format!("/ws/logs/{}?{}", tenant.get(), l.to_query()), log_link, move |m| match m {
+            LogMessage::Reset => lines.set(Vec::new()),
+            LogMessage::Lines(new) => lines.update(|all| {
+                all.extend(new);
+                if all.len() > LOG_LINES {
+                    all.drain(..all.len() - LOG_LINES);
+                }
+            }),
+            LogMessage::Error(e) => log_error.set(Some(e)),
+        });
+    });
+
+    let notice = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let navigate = use_navigate();
+    let act = move |what: &'static str| {
+        let (tn, n, r) = (tenant.get_untracked(), ns.get_untracked(), run_name.get_untracked());
+        let navigate = navigate.clone();
+        busy.set(true);
+        notice.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = match what {
+                "cancel" => cancel_run(tn.clone(), n.clone(), r).await.map(|_| crate::i18n::t_now("Cancelling…", "正在取消…").to_string()),
+                "retry" => match retry_run(tn.clone(), n.clone(), r).await {
+                    Ok(new) => {
+                        navigate(&format!("/t/{tn}/pipelines/{n}/{}/runs/{new}", pipeline.get_untracked()), Default::default());
+                        Ok(String::new())
+                    }
+                    Err(e) => Err(e),
+                },
+                _ => deploy_run(tn.clone(), n.clone(), r).await.map(|image| format!("{} {image}", crate::i18n::t_now("Deploying", "正在部署"))),
+            };
+            notice.set(Some(outcome.map_err(|e| e.to_string())).filter(|o| o.as_ref().map(|s| !s.is_empty()).unwrap_or(true)));
+            busy.set(false);
+        });
+    };
+    let act_cancel = act.clone();
+    let act_retry = act.clone();
+
+    view! {
+        <div class="page">
+            <div class="page-head">
+                <h1>
+                    <A href=move || format!("/t/{}/pipelines/{}/{}", tenant.get(), ns.get(), pipeline.get())>{move || pipeline.get()}</A>
+                    " / "
+                    <span data-testid="run-title">{move || run.get().map(|r| format!("#{}", r.number)).unwrap_or_else(|| run_name.get())}</span>
+                    " " {move || run.get().map(|r| view! { <span class=phase_class(r.status.phase) data-testid="run-phase">{r.status.phase.label()}</span> })}
+                    " " <LinkDot link/>
+                </h1>
+                <div class="spacer"></div>
+                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| !r.status.phase.is_finished()))>
+                    <button class="danger" data-testid="cancel-run" disabled=move || busy.get() on:click={let a = act_cancel.clone(); move |_| a("cancel")}>{t("Cancel", "取消")}</button>
+                </Show>
+                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.phase.is_finished()))>
+                    <button data-testid="retry-run" disabled=move || busy.get() on:click={let a = act_retry.clone(); move |_| a("retry")}>{t("Retry", "重试")}</button>
+                </Show>
+                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some()))>
+                    <button class="primary" data-testid="quick-deploy"
+                        disabled=move || busy.get() || run.with(|r| r.as_ref().is_none_or(|r| r.deploy_blocked.is_some()))
+                        title=move || run.with(|r| r.as_ref().and_then(|r| r.deploy_blocked.clone())).unwrap_or_default()
+                        on:click={let a = act.clone(); move |_| a("deploy")}>{t("Deploy this image", "部署此镜像")}</button>
+                </Show>
+            </div>
+            {move || live_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+            {move || notice.get().map(|n| match n {
+                Ok(m) => view! { <div class="banner ok" data-testid="notice">{m}</div> }.into_any(),
+                Err(e) => view! { <div class="banner error" data-testid="action-error">{e}</div> }.into_any(),
+            })}
+            {move || match run.get() {
+                None if data.with(Option::is_some) => view! { <div class="empty" data-testid="run-gone">{t("This run does not exist (any more).", "该运行不存在(或已删除)。")}</div> }.into_any(),
+                None => view! { <p class="loading">"…"</p> }.into_any(),
+                Some(r) => view! {
+                    <dl class="kv run-facts">
+                        <dt>{t("Started by", "触发者")}</dt><dd>{r.triggered_by.clone()} <span class="muted">" · " {r.reason.clone()}</span> " " <Ago at=r.created/></dd>
+                        <dt>{t("Commit", "提交")}</dt><dd class="mono" data-testid="run-commit">{r.status.commit.clone().unwrap_or_default()}</dd>
+                        <dt>{t("Quality", "质量")}</dt><dd data-testid="run-quality">{r.status.quality.clone().unwrap_or_else(|| "—".into())}</dd>
+                        <dt>{t("Image", "镜像")}</dt><dd class="mono" data-testid="run-image">{r.status.image.clone().unwrap_or_else(|| "—".into())}</dd>
+                        {r.status.deployed.clone().map(|d| view! { <dt>{t("Deployed", "已部署")}</dt><dd data-testid="run-deployed">{d.by} " " <Ago at=d.at/></dd> })}
+                        {r.status.message.clone().map(|m| view! { <dt>{t("Note", "说明")}</dt><dd data-testid="run-message">{m}</dd> })}
+                        {r.deploy_blocked.clone().filter(|_| r.status.image.is_some()).map(|m| view! { <dt>{t("Deploy", "部署")}</dt><dd class="warn" data-testid="deploy-blocked">{m}</dd> })}
+                    </dl>
+                }.into_any(),
+            }}
+            <div class="run-layout">
+                <ol class="stage-list" data-testid="run-stages">
+                    {move || run.get().map(|r| r.status.stages.into_iter().map(|s| {
+                        let has_log = s.kind.is_some_and(StageKind::has_container);
+                        let name = s.name.clone();
+                        let selected = { let name = name.clone(); move || shown_stage.get().as_deref() == Some(name.as_str()) };
+                        view! {
+                            <li class="stage" class:selected=selected data-testid="run-stage" data-stage=s.name.clone() data-phase=format!("{:?}", s.phase)
+                                on:click=move |_| if has_log { picked.set(Some(name.clone())) }>
+                                <span class=stage_phase_class(s.phase)>{format!("{:?}", s.phase)}</span>
+                                " " <strong>{s.name.clone()}</strong> " " <span class="muted">{kind_label(s.kind)}</span>
+                                " " <span class="muted">{duration(&s)}</span>
+                                {s.message.clone().map(|m| view! { <div class="stage-message mono small" data-testid="stage-message">{m}</div> })}
+                            </li>
+                        }
+                    }).collect_view())}
+                </ol>
+                <div class="stage-log">
+                    <div class="row">
+                        <strong data-testid="log-stage">{move || shown_stage.get().unwrap_or_default()}</strong>
+                        " " <LinkDot link=log_link/>
+                        <div class="spacer"></div>
+                        {move || pod.get().map(|p| view! {
+                            <A href=format!("/t/{}/logs?ns={}&pod={}&container={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&p), crate::logs::encode(&shown_stage.get().unwrap_or_default())) attr:class="button small">
+                                {t("Open in the log viewer", "在日志查看器中打开")}
+                            </A>
+                        })}
+                    </div>
+                    {move || log_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+                    <LogView lines pattern=Signal::derive(|| None) show_pod=Signal::derive(|| false) stick_to_end=Signal::derive(|| true) on_near_end=Callback::new(|_| {})/>
+                </div>
+            </div>
+        </div>
+    }
+}

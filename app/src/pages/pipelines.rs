@@ -1,0 +1,120 @@
+//! `/t/:tenant/pipelines`: the tenant's pipelines with the badge of their last run, kept live
+//! over `/ws/pipelines/{tenant}`. The designer and the run page read the same feed
+//! ([`use_pipelines`]).
+
+use super::param;
+use crate::components::badges::Ago;
+use crate::components::live::{follow, Link, LinkDot};
+use crate::components::shell::use_me;
+use crate::i18n::t;
+use crate::pipelines::{pipelines, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase};
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// The tenant's pipelines: first paint from the server function, then the live feed.
+pub fn use_pipelines(tenant: Memo<String>) -> (RwSignal<Option<PipelinesView>>, RwSignal<Option<String>>, RwSignal<Link>) {
+    let data = RwSignal::new(None::<PipelinesView>);
+    let error = RwSignal::new(None::<String>);
+    let link = RwSignal::new(Link::Connecting);
+    Effect::new(move |_| {
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match pipelines(tn).await {
+                Ok(v) => data.set(Some(v)),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    });
+    Effect::new(move |_| {
+        let tn = tenant.get();
+        follow::<PipelinesMessage, _>(format!("/ws/pipelines/{tn}"), link, move |m| match m {
+            PipelinesMessage::Snapshot(v) => data.set(Some(v)),
+            PipelinesMessage::Error(e) => error.set(Some(e)),
+        });
+    });
+    (data, error, link)
+}
+
+pub fn phase_class(p: RunPhase) -> &'static str {
+    match p {
+        RunPhase::Succeeded => "badge ok",
+        RunPhase::Failed => "badge bad",
+        RunPhase::Running | RunPhase::Pending => "badge busy",
+        RunPhase::Cancelled => "badge muted",
+    }
+}
+
+pub fn stage_phase_class(p: StagePhase) -> &'static str {
+    match p {
+        StagePhase::Succeeded => "badge ok",
+        StagePhase::Failed => "badge bad",
+        StagePhase::Running => "badge busy",
+        StagePhase::Waiting | StagePhase::Skipped => "badge muted",
+    }
+}
+
+pub fn kind_label(k: Option<StageKind>) -> &'static str {
+    k.map(StageKind::label).unwrap_or("?")
+}
+
+/// A run's result as a small badge: `#3 Succeeded`.
+#[component]
+pub fn RunBadge(number: u32, phase: RunPhase) -> impl IntoView {
+    view! { <span class=phase_class(phase) data-testid="run-badge" data-phase=phase.label()>{format!("#{number} {}", phase.label())}</span> }
+}
+
+#[component]
+pub fn PipelinesPage() -> impl IntoView {
+    let tenant = param("tenant");
+    let me = use_me();
+    let (data, error, link) = use_pipelines(tenant);
+    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+
+    view! {
+        <div class="page">
+            <div class="page-head">
+                <h1>{t("Pipelines", "流水线")} <LinkDot link/></h1>
+                <div class="spacer"></div>
+                <Show when=move || can_change.get()>
+                    <A href=move || format!("/t/{}/pipelines/new", tenant.get()) attr:class="button primary" attr:data-testid="new-pipeline">
+                        {t("New pipeline", "新建流水线")}
+                    </A>
+                </Show>
+            </div>
+            {move || error.get().map(|e| view! { <div class="banner error" data-testid="error">{e}</div> })}
+            {move || match data.get() {
+                None => view! { <p class="loading">"…"</p> }.into_any(),
+                Some(v) if v.pipelines.is_empty() => view! {
+                    <p class="empty" data-testid="no-pipelines">
+                        {t("No pipelines yet. A pipeline turns a git repository into an image and deploys it.", "还没有流水线。流水线把 git 仓库构建成镜像并部署。")}
+                    </p>
+                }.into_any(),
+                Some(v) => view! {
+                    <table class="grid" data-testid="pipelines-table">
+                        <thead><tr>
+                            <th>{t("Pipeline", "流水线")}</th><th>{t("App", "应用")}</th><th>{t("Stages", "阶段")}</th>
+                            <th>{t("Last run", "最近运行")}</th><th>{t("When", "时间")}</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.pipelines.into_iter().map(|p| {
+                                let href = format!("/t/{}/pipelines/{}/{}", tenant.get_untracked(), p.namespace, p.name);
+                                let last = p.last_run().map(|r| (r.number, r.status.phase, r.created));
+                                let stages = p.spec.stages.iter().map(|s| kind_label(s.kind())).collect::<Vec<_>>().join(" → ");
+                                let (namespace, name) = (p.namespace.clone(), p.name.clone());
+                                view! {
+                                    <tr data-testid="pipeline-row" data-name=p.name.clone()>
+                                        <td><A href=href><span class="muted">{namespace} " / "</span>{name}</A></td>
+                                        <td>{p.spec.app.clone()}</td>
+                                        <td class="muted">{stages}</td>
+                                        <td>{last.map(|(n, ph, _)| view! { <RunBadge number=n phase=ph/> })}</td>
+                                        <td>{last.map(|(_, _, at)| view! { <Ago at/> })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+        </div>
+    }
+}

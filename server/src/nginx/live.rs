@@ -1,0 +1,58 @@
+//! `/ws/nginx/{tenant}`: the NgFront page's live view. The clusters the caller may see, as
+//! `nginx_clusters` returns them, pushed whenever the watcher cache changes (an agent's
+//! status write is a change) and re-checked every few seconds, because a node turns stale
+//! by its agent saying nothing. Checked before the upgrade: 401 for strangers, 403 for
+//! another tenant's users; no socket is opened for them.
+
+use crate::live::{push_snapshots, refuse};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::time::Duration;
+use tokio::sync::watch;
+use wharf_app::auth::ssr::{authorize, principal_from_headers};
+use wharf_app::auth::Role;
+use wharf_app::nginx::ssr::{clusters, Access};
+use wharf_app::state::AppState;
+
+/// How often node states are recomputed without a change (stale detection).
+const RECHECK: Duration = Duration::from_secs(5);
+
+pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    let who = match principal_from_headers(&state, &headers) {
+        Ok(w) => w,
+        Err(e) => return refuse(e),
+    };
+    let scope = match authorize(&state, &who, &tenant, Role::Viewer) {
+        Ok(s) => s,
+        Err(e) => return refuse(e),
+    };
+    let access = Access { scope, platform_admin: who.platform_admin };
+    ws.on_upgrade(move |socket| async move {
+        tracing::debug!(user = access.scope.user(), tenant = access.scope.tenant(), "nginx live view opened");
+        let (tx, changed) = watch::channel(0u64);
+        let ticker = tokio::spawn(changes_or_every(state.cache.changed.clone(), tx, RECHECK));
+        push_snapshots(socket, changed, move || clusters(&state, &access)).await;
+        ticker.abort();
+    })
+}
+
+/// Bumps `out` on every change of `cache` and at least every `every`.
+async fn changes_or_every(mut cache: watch::Receiver<u64>, out: watch::Sender<u64>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            r = cache.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                cache.borrow_and_update();
+            }
+            _ = tick.tick() => {}
+        }
+        out.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}

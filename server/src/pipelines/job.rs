@@ -1,0 +1,241 @@
+//! The Job that executes a run: one pod whose init containers are the source, build and
+//! quality stages in the designer's order and whose main container is the image stage, all
+//! sharing an `emptyDir` at `/workspace`:
+//!
+//! ```text
+//! /workspace/src              the checked-out repository (build context)
+//! /workspace/.wharf/quality   the quality verdict, `passed` or `failed`
+//! /workspace/.wharf/Dockerfile the Dockerfile built (user's + debug tools)
+//! ```
+//!
+//! The image carries no run-specific label, so the same commit builds the same digest.
+//! Each stage reports its result as its container's termination message (the commit, the
+//! verdict, the image digest), which the controller reads from the pod's status. Every user
+//! value reaches the scripts as an environment variable, never spliced into the script text,
+//! and the scripts use paths relative to `/workspace` or `$PWD` (so the demo cluster, which
+//! runs these containers as local processes, runs the very same Job).
+
+use crds::pipeline::{PipelineRun, StageKind, LABEL_PIPELINE, LABEL_RUN};
+use k8s_openapi::api::batch::v1::Job;
+use kube::{Resource, ResourceExt};
+use serde_json::{json, Value};
+use wharf_app::pipelines::dockerfile;
+use wharf_app::pipelines::ssr::PipelineSettings;
+
+pub const WORKSPACE: &str = "/workspace";
+
+const SOURCE_SCRIPT: &str = r#"set -eu
+mkdir -p .wharf
+rm -rf src
+echo "cloning $GIT_URL ($GIT_REF)"
+if [ -n "${GIT_PASSWORD:-}" ]; then
+  git -c credential.helper='!f() { echo "username=${GIT_USERNAME:-git}"; echo "password=$GIT_PASSWORD"; }; f' clone --depth 1 --branch "$GIT_REF" -- "$GIT_URL" src
+else
+  git clone --depth 1 --branch "$GIT_REF" -- "$GIT_URL" src
+fi
+cd src
+git log -1 --format='commit %H%nAuthor: %an <%ae>%n%n    %s'
+git rev-parse HEAD > /dev/termination-log
+"#;
+
+const BUILD_SCRIPT: &str = r#"set -eu
+cd src
+echo "\$ $BUILD_COMMAND"
+exec sh -c "$BUILD_COMMAND"
+"#;
+
+const QUALITY_SCRIPT: &str = r#"set -u
+cd src
+if sonar-scanner -Dsonar.host.url="$SONAR_HOST_URL" -Dsonar.projectKey="$SONAR_PROJECT_KEY" -Dsonar.projectBaseDir=. -Dsonar.qualitygate.wait=true; then
+  verdict=passed
+else
+  verdict=failed
+fi
+echo "quality gate: $verdict"
+echo "$verdict" > ../.wharf/quality
+printf '%s' "$verdict" > /dev/termination-log
+"#;
+
+const IMAGE_SCRIPT: &str = r#"set -eu
+mkdir -p .wharf
+verdict=$(cat .wharf/quality 2>/dev/null || true)
+tag="$IMAGE_TAG${verdict:+-$verdict}"
+printf '%s' "$DOCKERFILE" > .wharf/Dockerfile
+set -- --context="dir://$PWD/src" --dockerfile="$PWD/.wharf/Dockerfile" --destination="$IMAGE_REPO:$tag" --digest-file=/dev/termination-log
+if [ -n "$verdict" ]; then set -- "$@" --label="quality=$verdict"; fi
+echo "building $IMAGE_REPO:$tag"
+exec executor "$@"
+"#;
+
+/// The tag a run's image gets before the quality suffix: `build-<number>`.
+pub fn base_tag(run: &PipelineRun) -> String {
+    format!("build-{}", run.spec.number)
+}
+
+/// `host/repository` of the run's image stage, if the registry is known.
+pub fn image_repo(run: &PipelineRun, settings: &PipelineSettings) -> Option<String> {
+    let image = run.spec.snapshot.stages.iter().find_map(|s| s.image.as_ref())?;
+    let registry = settings.registry(&image.registry)?;
+    Some(format!("{}/{}", registry.host, image.repository))
+}
+
+fn env(name: &str, value: impl Into<String>) -> Value {
+    json!({"name": name, "value": value.into()})
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> Value {
+    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": true}}})
+}
+
+fn container(name: &str, image: &str, script: &str, env: Vec<Value>) -> Value {
+    json!({
+        "name": name,
+        "image": image,
+        "command": ["sh", "-c", script],
+        "workingDir": WORKSPACE,
+        "env": env,
+        "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    })
+}
+
+/// The Job for `run`, owned by it. `Err` names what makes the run impossible.
+pub fn job_for(run: &PipelineRun, settings: &PipelineSettings) -> Result<Job, String> {
+    let spec = &run.spec.snapshot;
+    let name = run.name_any();
+    let namespace = run.namespace().unwrap_or_default();
+    let mut init = Vec::new();
+    let mut main = None;
+    let mut volumes = vec![json!({"name": "workspace", "emptyDir": {}})];
+    let tools: Vec<String> = spec.stages.iter().filter_map(|s| s.tools.as_ref()).flat_map(|t| t.tools.clone()).collect();
+    for stage in &spec.stages {
+        match stage.kind() {
+            Some(StageKind::Source) => {
+                let s = stage.source.as_ref().expect("kind says source");
+                let mut vars = vec![env("GIT_URL", &s.git_url), env("GIT_REF", &s.git_ref)];
+                if let Some(secret) = s.credentials_secret.as_deref().filter(|s| !s.is_empty()) {
+                    vars.push(secret_env("GIT_USERNAME", secret, "username"));
+                    vars.push(secret_env("GIT_PASSWORD", secret, "password"));
+                }
+                init.push(container(&stage.name, &settings.git_image, SOURCE_SCRIPT, vars));
+            }
+            Some(StageKind::Build) => {
+                let b = stage.build.as_ref().expect("kind says build");
+                init.push(container(&stage.name, &b.image, BUILD_SCRIPT, vec![env("BUILD_COMMAND", &b.command)]));
+            }
+            Some(StageKind::Quality) => {
+                let q = stage.quality.as_ref().expect("kind says quality");
+                let key = if q.project_key.is_empty() { spec.app.clone() } else { q.project_key.clone() };
+                let mut vars = vec![env("SONAR_HOST_URL", &q.server_url), env("SONAR_PROJECT_KEY", key)];
+                if let Some(secret) = q.token_secret.as_deref().filter(|s| !s.is_empty()) {
+                    vars.push(secret_env("SONAR_TOKEN", secret, "token"));
+                }
+                init.push(container(&stage.name, &settings.sonar_image, QUALITY_SCRIPT, vars));
+            }
+            Some(StageKind::Image) => {
+                let i = stage.image.as_ref().expect("kind says image");
+                let registry = settings.registry(&i.registry).ok_or_else(|| format!("unknown registry '{}'", i.registry))?;
+                let repo = format!("{}/{}", registry.host, i.repository);
+                let vars = vec![
+                    env("IMAGE_REPO", repo),
+                    env("IMAGE_TAG", base_tag(run)),
+                    env("DOCKERFILE", dockerfile::with_tools(&i.dockerfile, &tools)),
+                ];
+                let mut c = container(&stage.name, &settings.kaniko_image, IMAGE_SCRIPT, vars);
+                if let Some(secret) = &registry.push_secret {
+                    volumes.push(json!({"name": "registry-auth", "secret": {"secretName": secret, "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}));
+                    c["volumeMounts"].as_array_mut().expect("array").push(json!({"name": "registry-auth", "mountPath": "/kaniko/.docker", "readOnly": true}));
+                }
+                main = Some(c);
+            }
+            Some(StageKind::Tools | StageKind::Deploy) => {}
+            None => return Err(format!("stage '{}' is not exactly one kind", stage.name)),
+        }
+    }
+    let main = main.ok_or("the pipeline has no image stage")?;
+    let labels = json!({LABEL_PIPELINE: run.spec.pipeline, LABEL_RUN: name});
+    let owner = run.controller_owner_ref(&()).ok_or("the run has no uid")?;
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels, "ownerReferences": [owner]},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": settings.timeout_secs,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "initContainers": init,
+                    "containers": [main],
+                    "volumes": volumes,
+                }
+            }
+        }
+    });
+    serde_json::from_value(job).map_err(|e| format!("building the Job: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crds::pipeline::{PipelineRunSpec, PipelineSpec, Stage};
+
+    fn run() -> PipelineRun {
+        let mut source = Stage::new(StageKind::Source, "clone");
+        source.source.as_mut().unwrap().git_url = "https://git.example.com/a/b.git; rm -rf /".into();
+        source.source.as_mut().unwrap().credentials_secret = Some("git-creds".into());
+        let mut image = Stage::new(StageKind::Image, "image");
+        image.image.as_mut().unwrap().registry = "demo".into();
+        image.image.as_mut().unwrap().repository = "alpha/shop".into();
+        let stages = vec![source, Stage::new(StageKind::Build, "build"), Stage::new(StageKind::Tools, "tools"), Stage::new(StageKind::Quality, "sonar"), image, Stage::new(StageKind::Deploy, "ship")];
+        let mut run = PipelineRun::new("shop-7", PipelineRunSpec { pipeline: "shop".into(), number: 7, triggered_by: "alice".into(), reason: "manual".into(), snapshot: PipelineSpec { app: "shop".into(), stages }, cancelled_by: None });
+        run.metadata.namespace = Some("alpha".into());
+        run.metadata.uid = Some("uid-1".into());
+        run
+    }
+
+    #[test]
+    fn stages_become_containers_in_order() {
+        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let init: Vec<&str> = pod.init_containers.iter().flatten().map(|c| c.name.as_str()).collect();
+        assert_eq!(init, ["clone", "build", "sonar"]);
+        assert_eq!(pod.containers.len(), 1);
+        assert_eq!(pod.containers[0].name, "image");
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        let env = pod.containers[0].env.clone().unwrap();
+        let get = |n: &str| env.iter().find(|e| e.name == n).and_then(|e| e.value.clone()).unwrap();
+        assert_eq!(get("IMAGE_REPO"), "registry.wharf.local:5000/alpha/shop");
+        assert_eq!(get("IMAGE_TAG"), "build-7");
+        assert!(get("DOCKERFILE").contains("apk add --no-cache curl netcat-openbsd"));
+    }
+
+    #[test]
+    fn user_values_stay_out_of_the_script() {
+        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let clone = &pod.init_containers.unwrap()[0];
+        let script = clone.command.as_ref().unwrap().join(" ");
+        assert!(!script.contains("rm -rf /"), "the URL must reach git as an env var");
+        let url = clone.env.as_ref().unwrap().iter().find(|e| e.name == "GIT_URL").unwrap();
+        assert_eq!(url.value.as_deref(), Some("https://git.example.com/a/b.git; rm -rf /"));
+        let password = clone.env.as_ref().unwrap().iter().find(|e| e.name == "GIT_PASSWORD").unwrap();
+        let key_ref = password.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        assert_eq!((key_ref.name.as_str(), key_ref.key.as_str()), ("git-creds", "password"));
+    }
+
+    #[test]
+    fn the_job_is_owned_by_its_run() {
+        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let owner = &job.metadata.owner_references.unwrap()[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("PipelineRun", "shop-7", Some(true)));
+        assert_eq!(job.spec.unwrap().backoff_limit, Some(0));
+    }
+
+    #[test]
+    fn an_unknown_registry_is_refused() {
+        let err = job_for(&run(), &PipelineSettings::default()).unwrap_err();
+        assert_eq!(err, "unknown registry 'demo'");
+    }
+}

@@ -1,0 +1,20 @@
+//! `/ws/pipelines/{tenant}`: the tenant's pipelines and their recent runs, pushed whenever
+//! the cluster changes. Authorized before the upgrade, like every socket.
+
+use crate::live::{push_snapshots, scope_for_socket};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use wharf_app::auth::Role;
+use wharf_app::pipelines::{ssr::view, PipelinesMessage};
+use wharf_app::state::AppState;
+
+pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
+        Ok(scope) => ws.on_upgrade(move |socket| {
+            let changed = state.cache.changed.clone();
+            push_snapshots(socket, changed, move || PipelinesMessage::Snapshot(view(&state.cache, &scope)))
+        }),
+        Err(refusal) => refusal,
+    }
+}

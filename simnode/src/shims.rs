@@ -1,0 +1,72 @@
+//! Stand-ins for the builder tools of CI pipelines, so a pipeline Job written for a real
+//! cluster also runs on the demo cluster.
+//!
+//! The node writes POSIX `sh` scripts into `<scratch>/.wharf-bin/` when it starts its
+//! first pod and puts that directory first on `PATH` of every container that runs as a
+//! process (and of exec sessions). They are the demo cluster's stand-ins, not the tools:
+//!
+//! - `executor` — kaniko's executor (`shims/executor.sh`): `--context` (a directory or
+//!   `dir://`), `--dockerfile`, `--destination` (repeatable), `--digest-file`,
+//!   `--image-name-with-digest-file`, `--image-name-tag-with-digest-file`, `--label k=v`,
+//!   `--build-arg`, `--target`, `--no-push`; other kaniko flags are accepted and ignored.
+//!   It builds and pushes nothing, but fails like kaniko on a missing Dockerfile, a
+//!   Dockerfile without `FROM` first, an unknown instruction or a `COPY` source missing
+//!   from the context, logs kaniko-like `INFO` lines and `Pushed REPO@sha256:…`, and writes
+//!   a digest computed from the context's files, the Dockerfile, labels and build args
+//!   (same sources, same digest).
+//! - `sonar-scanner` — the SonarScanner CLI (`shims/sonar-scanner.sh`): reads
+//!   `-Dsonar.host.url` (required, exit 2 without), `-Dsonar.token` or `SONAR_TOKEN`,
+//!   `-Dsonar.projectKey`, `-Dsonar.projectBaseDir`, `-Dsonar.sources`,
+//!   `-Dsonar.qualitygate.wait`; reports lines with `FIXME` as blocker issues and `TODO` as
+//!   code smells with `file:line`, and ends with `QUALITY GATE STATUS: PASSED` or `FAILED`
+//!   (exit 1 when waiting for the gate).
+//!
+//! Kaniko's `/kaniko/executor` and the scanner image's `/opt/sonar-scanner/bin/sonar-scanner`
+//! resolve to them too: as a command by the base-name fallback of
+//! [`crate::process::resolve_program`], inside scripts by [`crate::paths`].
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// `(name, script)` of every stand-in.
+pub const SHIMS: [(&str, &str); 2] = [
+    ("executor", include_str!("../shims/executor.sh")),
+    ("sonar-scanner", include_str!("../shims/sonar-scanner.sh")),
+];
+
+/// Where real images keep the tools, mapped to the stand-ins in scripts.
+pub const IMAGE_PATHS: [(&str, &str); 2] = [
+    ("/kaniko/executor", "executor"),
+    ("/opt/sonar-scanner/bin/sonar-scanner", "sonar-scanner"),
+];
+
+/// The directory the stand-ins live in.
+pub fn bin_dir(scratch: &Path) -> PathBuf {
+    scratch.join(".wharf-bin")
+}
+
+/// Writes the stand-ins into [`bin_dir`] (replacing older ones atomically, so a running
+/// script is never cut short) and returns the directory.
+pub async fn install(scratch: &Path) -> Result<PathBuf> {
+    let dir = bin_dir(scratch);
+    let io = |what: String| move |e| Error::io(what, e);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(io(format!("create {}", dir.display())))?;
+    for (name, script) in SHIMS {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        tokio::fs::write(&tmp, script)
+            .await
+            .map_err(io(format!("write {}", tmp.display())))?;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+            .await
+            .map_err(io(format!("chmod {}", tmp.display())))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(io(format!("rename to {}", path.display())))?;
+    }
+    Ok(dir)
+}
