@@ -531,6 +531,32 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_containers_run_a_shell_and_lack_nothing() {
+        let app = pod(serde_json::json!({
+            "metadata": {"name": "a", "uid": "u3", "annotations": {"sim.wharf.dev/missing-programs": "*"}},
+            "spec": {"containers": [{"name": "app", "image": "gcr.io/distroless/java21"}]}
+        }));
+        let p = PodPlan::from_pod(&app).unwrap();
+        assert_eq!(p.containers[0].missing_programs, MissingPrograms::All);
+        let ec = |v: serde_json::Value| p.ephemeral(&serde_json::from_value(v).unwrap());
+        let shell = ec(
+            serde_json::json!({"name": "dbg", "image": "busybox", "stdin": true, "tty": true,
+            "targetContainerName": "app"}),
+        );
+        assert_eq!(shell.kind, ContainerKind::Ephemeral);
+        assert_eq!(shell.workload, Workload::Interactive(vec!["sh".into()]));
+        assert_eq!(shell.missing_programs, MissingPrograms::None);
+        assert!(shell.tty && shell.readiness_delay.is_none());
+        let once = ec(
+            serde_json::json!({"name": "ls", "image": "busybox", "command": ["ls"], "args": ["/"]}),
+        );
+        assert_eq!(
+            once.workload,
+            Workload::Command(vec!["ls".into(), "/".into()])
+        );
+    }
+
+    #[test]
     fn bad_images() {
         assert!(image_pull_fails("nginx:bad"));
         assert!(image_pull_fails("registry.local:5000/team/app:bad"));

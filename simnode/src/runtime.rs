@@ -30,7 +30,7 @@ use crate::logs::{self, LogBuffer, LogOptions};
 use crate::metrics::{self, ContainerRow, ContainerUsage, MetricsModel, PodUsage};
 use crate::paths::PathMap;
 use crate::plan::{ContainerPlan, PodPlan};
-use crate::state::{ContainerRuntimeState, PodRuntimeState};
+use crate::state::{ContainerRuntimeState, PodPhase, PodRuntimeState};
 use crate::{process, shims};
 use crate::{Error, Result};
 
@@ -96,7 +96,8 @@ impl NodeConfig {
 }
 
 /// A kubelet-style event worth recording as a Kubernetes `Event` (involvedObject = the
-/// pod; `fieldPath` = `spec.containers{NAME}` or `spec.initContainers{NAME}`).
+/// pod; `fieldPath` = `spec.containers{NAME}`, `spec.initContainers{NAME}` or
+/// `spec.ephemeralContainers{NAME}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeletEvent {
     /// `Normal` or `Warning`.
@@ -323,7 +324,12 @@ impl std::fmt::Debug for NodeRuntime {
 }
 
 impl NodeRuntime {
-    pub fn new(cfg: NodeConfig) -> Self {
+    pub fn new(mut cfg: NodeConfig) -> Self {
+        // NB: processes run in their own working directories, so a relative scratch path
+        // (`wharf demo --data .wharf/demo`) would point somewhere else for them.
+        if let Ok(abs) = std::path::absolute(&cfg.scratch_dir) {
+            cfg.scratch_dir = abs;
+        }
         let (events, _) = broadcast::channel(4096);
         Self {
             inner: Arc::new(Inner {
@@ -432,13 +438,20 @@ impl NodeRuntime {
 
     /// Starts the ephemeral containers of a running pod that are not started yet (those
     /// `kubectl debug` appends through `pods/ephemeralcontainers`); they are never
-    /// restarted, and the ones already known are left alone. An unknown uid is ignored.
+    /// restarted, and the ones already known are left alone. An unknown uid, or a pod
+    /// that has finished, is ignored.
     pub fn start_ephemeral_containers(&self, uid: &str, containers: &[EphemeralContainer]) {
         let mut pods = lock(&self.inner.pods);
         let Some(entry) = pods.by_uid.get_mut(uid) else {
             return;
         };
         let shared = entry.shared.clone();
+        if matches!(
+            shared.state().phase(),
+            PodPhase::Succeeded | PodPhase::Failed
+        ) {
+            return;
+        }
         let mut started = false;
         for ec in containers {
             let known = lock(&shared.slots).contains_key(&ec.name);

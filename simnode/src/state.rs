@@ -273,10 +273,10 @@ impl PodRuntimeState {
     }
 
     /// Writes what the kubelet owns into `status`: phase, pod IP(s), start time, container,
-    /// init container and ephemeral container statuses, and the `Initialized`, `ContainersReady`, `Ready` and
-    /// `PodReadyToStartContainers` conditions (keeping `lastTransitionTime` when a condition
-    /// did not change, and leaving others such as `PodScheduled` alone). `hostIP` is the
-    /// scheduler's business and is not touched.
+    /// init container and ephemeral container statuses, and the `Initialized`,
+    /// `ContainersReady`, `Ready` and `PodReadyToStartContainers` conditions (keeping
+    /// `lastTransitionTime` when a condition did not change, and leaving others such as
+    /// `PodScheduled` alone). `hostIP` is the scheduler's business and is not touched.
     pub fn apply_to(&self, status: &mut core::PodStatus) {
         status.phase = Some(self.phase().as_str().to_string());
         status.pod_ip = Some(self.pod_ip.to_string());

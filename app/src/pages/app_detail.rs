@@ -149,6 +149,7 @@ pub fn AppPage() -> impl IntoView {
                         </div>
                     </div>
                 </Show>
+                <crate::pages::pipelines::AppPipelines tenant ns name/>
                 <h2>{t("Pods", "容器组")}</h2>
                 <div data-testid="app-pods">
                     <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new())

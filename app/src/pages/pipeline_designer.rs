@@ -109,7 +109,10 @@ fn card_fields(kind: Option<StageKind>, stage: RwSignal<Stage>, options: RwSigna
                         prop:value=move || stage.with(|s| s.image.as_ref().map(|x| x.registry.clone()).unwrap_or_default())
                         on:change=move |ev| { let v = event_target_value(&ev); stage.update(|s| if let Some(x) = s.image.as_mut() { x.registry = v }) }>
                         <option value="">{t("choose…", "请选择…")}</option>
-                        {move || options.get().registries.into_iter().map(|r| view! { <option value=r.name.clone()>{format!("{} ({})", r.name, r.host)}</option> }).collect_view()}
+                        {move || options.get().registries.into_iter().map(|r| {
+                            let this = r.name.clone();
+                            view! { <option value=r.name.clone() selected=move || stage.with(|s| s.image.as_ref().is_some_and(|x| x.registry == this))>{format!("{} ({})", r.name, r.host)}</option> }
+                        }).collect_view()}
                     </select>
                 </label>
                 {input(t("Repository", "仓库路径"), "field-repository", stage, |s| s.image.as_ref().map(|x| x.repository.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.image.as_mut() { x.repository = v })}
@@ -330,7 +333,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                             view! {
                                 <div class="card stage-card" data-testid="stage-card" data-kind=kind_label(kind)>
                                     <div class="stage-head">
-                                        <span class="badge muted">{kind_label(kind)}</span>
+                                        <span class="badge idle">{kind_label(kind)}</span>
                                         <input class="stage-name" data-testid="stage-name" title="stage name"
                                             prop:value=move || card.stage.with(|s| s.name.clone())
                                             on:input=move |ev| card.stage.update(|s| s.name = event_target_value(&ev))/>

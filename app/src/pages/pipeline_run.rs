@@ -17,7 +17,9 @@ use leptos_router::hooks::use_navigate;
 
 fn duration(s: &StageStatus) -> String {
     match (s.started_at, s.finished_at) {
-        (Some(a), Some(b)) => format!("{:.1}s", (b - a).num_milliseconds().max(0) as f64 / 1000.0),
+        // NB: Kubernetes keeps container times to the second
+        (Some(a), Some(b)) if b <= a => "<1s".into(),
+        (Some(a), Some(b)) => format!("{}s", (b - a).num_seconds()),
         (Some(a), None) if s.phase == StagePhase::Running => format!("{}s…", (chrono::Utc::now() - a).num_seconds().max(0)),
         _ => String::new(),
     }

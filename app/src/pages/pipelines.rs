@@ -40,7 +40,7 @@ pub fn phase_class(p: RunPhase) -> &'static str {
         RunPhase::Succeeded => "badge ok",
         RunPhase::Failed => "badge bad",
         RunPhase::Running | RunPhase::Pending => "badge busy",
-        RunPhase::Cancelled => "badge muted",
+        RunPhase::Cancelled => "badge idle",
     }
 }
 
@@ -49,7 +49,7 @@ pub fn stage_phase_class(p: StagePhase) -> &'static str {
         StagePhase::Succeeded => "badge ok",
         StagePhase::Failed => "badge bad",
         StagePhase::Running => "badge busy",
-        StagePhase::Waiting | StagePhase::Skipped => "badge muted",
+        StagePhase::Waiting | StagePhase::Skipped => "badge idle",
     }
 }
 
@@ -114,6 +114,34 @@ pub fn PipelinesPage() -> impl IntoView {
                         </tbody>
                     </table>
                 }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// The app page's pipeline box: the app's pipelines with the badge of their last run.
+#[component]
+pub fn AppPipelines(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl IntoView {
+    let (data, _error, _link) = use_pipelines(tenant);
+    let mine = Memo::new(move |_| {
+        data.with(|d| d.as_ref().map(|d| d.pipelines.iter().filter(|p| p.namespace == ns.get() && p.spec.app == name.get()).cloned().collect::<Vec<_>>()).unwrap_or_default())
+    });
+    view! {
+        <div class="app-pipelines" data-testid="app-pipelines">
+            <span class="muted">{t("Pipelines:", "流水线:")}</span>
+            {move || if mine.with(Vec::is_empty) {
+                view! { <A href=format!("/t/{}/pipelines/new", tenant.get()) attr:data-testid="app-new-pipeline">{t("set one up", "新建一条")}</A> }.into_any()
+            } else {
+                mine.get().into_iter().map(|p| {
+                    let href = format!("/t/{}/pipelines/{}/{}", tenant.get_untracked(), p.namespace, p.name);
+                    let last = p.last_run().map(|r| (r.number, r.status.phase));
+                    view! {
+                        <span class="app-pipeline">
+                            <A href=href>{p.name.clone()}</A> " "
+                            {last.map(|(n, ph)| view! { <RunBadge number=n phase=ph/> })}
+                        </span>
+                    }
+                }).collect_view().into_any()
             }}
         </div>
     }
