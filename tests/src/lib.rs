@@ -47,6 +47,26 @@ pub async fn spawn_app_with(settings: wharf_app::state::Settings, listen: Socket
     Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
 }
 
+/// A WebSocket as the tests hold it.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens the WebSocket at `path` as `who` would (their session cookie, or none); a
+    /// refusal before the upgrade is `Err(HTTP status)`.
+    pub async fn open_socket(&self, path: &str, who: Option<&Session>) -> std::result::Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
+        let mut req = format!("ws://{}{path}", self.addr).into_client_request().expect("a WebSocket URL");
+        if let Some(cookie) = who.and_then(Session::cookie) {
+            req.headers_mut().insert("cookie", HeaderValue::from_str(cookie).expect("a cookie header"));
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(Error::Http(res)) => Err(res.status().as_u16()),
+            Err(e) => panic!("connecting to {path}: {e}"),
+        }
+    }
+}
+
 /// A browser-like HTTP client: keeps the session cookie the server set and sends it back.
 pub struct Session {
     pub http: reqwest::Client,

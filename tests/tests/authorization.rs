@@ -183,26 +183,12 @@ async fn a_platform_admin_reaches_every_tenant() {
 
 #[tokio::test]
 async fn the_live_socket_checks_before_upgrading() {
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
     let app = spawn_app().await.unwrap();
-    let url = format!("ws://{}/ws/workloads/alpha", app.addr);
-    let attempt = |cookie: Option<String>| {
-        let mut req = url.clone().into_client_request().unwrap();
-        if let Some(c) = cookie {
-            req.headers_mut().insert("cookie", HeaderValue::from_str(&c).unwrap());
-        }
-        tokio_tungstenite::connect_async(req)
-    };
-    let status_of = |r: Result<_, Error>| match r {
-        Ok(_) => 101,
-        Err(Error::Http(res)) => res.status().as_u16(),
-        Err(e) => panic!("unexpected: {e}"),
-    };
-    assert_eq!(status_of(attempt(None).await.map(|_| ())), 401);
+    assert_eq!(app.open_socket("/ws/workloads/alpha", None).await.err(), Some(401));
     let bob = app.login("bob").await.unwrap();
-    assert_eq!(status_of(attempt(bob.cookie().map(String::from)).await.map(|_| ())), 403);
+    assert_eq!(app.open_socket("/ws/workloads/alpha", Some(&bob)).await.err(), Some(403));
     let alice = app.login("alice").await.unwrap();
-    let (mut socket, _) = attempt(alice.cookie().map(String::from)).await.expect("alice may follow alpha");
+    let mut socket = app.open_socket("/ws/workloads/alpha", Some(&alice)).await.expect("alice may follow alpha");
     use futures::StreamExt;
     let first = socket.next().await.expect("a first message").expect("readable");
     let text = first.into_text().unwrap();
