@@ -35,8 +35,12 @@ bench:
 	cargo bench -p wharf-tests --bench console_scale
 	cargo bench -p wharf-ngx --bench reload
 	cargo bench -p wharf-tests --bench nginx_event_to_traffic
+	cargo bench -p wharf-tests --bench nginx_churn
 	cargo bench -p wharf-tests --bench terminal_roundtrip
 	cargo bench -p wharf-tests --bench dashboard
+	# the chart drawn in Chromium, from a release build of the site (not dist/, which is a debug build)
+	trunk build --offline --release --dist target/bench-site
+	node end2end/bench/chart.mjs target/bench-site
 
 clean-demo:
 	rm -rf .wharf/demo

@@ -21,11 +21,13 @@ pub struct Settings {
     pub monitoring: crate::monitoring::ssr::MonitoringSettings,
     /// Registries and builder images for pipelines.
     pub pipelines: crate::pipelines::ssr::PipelineSettings,
+    /// The web terminal's debug-container image and session recordings.
+    pub terminal: crate::terminal::ssr::TerminalOptions,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default(), pipelines: Default::default() }
+        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default(), pipelines: Default::default(), terminal: Default::default() }
     }
 }
 

@@ -103,8 +103,8 @@ pub struct NginxNodeStatus {
     /// missed ones.
     #[serde(default)]
     pub heartbeat_seconds: u32,
-    /// The last repair request this node's agent carried out (the value of its
-    /// [`repair_annotation`] on the cluster); a request is handled once.
+    /// The last repair request this node's agent carried out: the value the console set in
+    /// the cluster's `repair.wharf.dev/<node>` annotation. Each request is handled once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repaired: Option<String>,
     /// Routes served without something they ask for, and why (e.g. a TLS secret that is

@@ -1,12 +1,23 @@
-// Monitoring and alerts, as a user sees them: the dashboards draw, a low threads threshold on
-// the seeded `orders` app (which leaks threads) raises an alert on the alerts page, raising
-// the threshold resolves it, and bad thresholds in the deploy form are explained.
-import { test, expect } from '@playwright/test';
+// Monitoring and alerts, as a user sees them: the dashboards draw (tenant, app, one pod with
+// the app's threshold lines), a low threads threshold on the seeded `orders` app (which leaks
+// threads) raises an alert on the alerts page, raising the threshold resolves it, bad
+// thresholds in the deploy form are explained, and a tenant manages its own receivers.
+import { test, expect, Page } from '@playwright/test';
 import { loginAs, uniqueName } from './pages';
+
+async function saveThresholds(page: Page, app: string, fields: { [testid: string]: string }) {
+  await page.goto(`/t/alpha/apps/alpha/${app}`);
+  for (const [testid, value] of Object.entries(fields)) {
+    await page.getByTestId(testid).fill(value);
+  }
+  await page.getByTestId('thresholds-save').click();
+  await expect(page.getByTestId('thresholds-ok')).toBeVisible({ timeout: 30_000 });
+}
 
 test('the dashboards draw charts for the tenant and for an app', async ({ page }) => {
   await loginAs(page, 'alice');
   await page.goto('/t/alpha/monitoring?app=alpha/orders');
+  await expect(page.getByTestId('monitor-target')).toHaveValue('alpha/orders');
   const threads = page.getByTestId('chart-threads');
   await expect(threads.locator('svg')).toBeVisible({ timeout: 30_000 });
   await expect(async () => {
@@ -18,6 +29,28 @@ test('the dashboards draw charts for the tenant and for an app', async ({ page }
   // hover shows values
   await page.getByTestId('chart-threads').locator('.chart-plot').hover();
   await expect(page.getByTestId('chart-hover')).toBeVisible();
+  // one pod of the app: its own series only
+  await expect(page.getByTestId('monitor-pod').locator('option')).not.toHaveCount(1);
+  await page.getByTestId('monitor-pod').selectOption({ index: 1 });
+  await expect(page.getByTestId('chart-threads')).toHaveAttribute('data-series', '1', { timeout: 30_000 });
+});
+
+test("a pod's charts carry its app's threshold lines", async ({ page }) => {
+  await loginAs(page, 'alice');
+  await saveThresholds(page, 'shop-web', { 'threshold-sockets': '5000' });
+  await page.goto('/t/alpha/monitoring?app=alpha/shop-web');
+  await expect(page.getByTestId('chart-sockets')).toHaveAttribute('data-threshold', '5000', { timeout: 30_000 });
+  await expect(page.getByTestId('monitor-pod').locator('option')).not.toHaveCount(1);
+  const pod = await page.getByTestId('monitor-pod').locator('option').nth(1).getAttribute('value');
+  await page.getByTestId('monitor-pod').selectOption({ index: 1 });
+  const sockets = page.getByTestId('chart-sockets');
+  await expect(sockets).toHaveAttribute('data-series', '1', { timeout: 30_000 });
+  await expect(sockets).toHaveAttribute('data-threshold', '5000');
+  await expect(sockets.locator('.chart-legend')).toContainText(pod!);
+  // the time range and auto-refresh stay
+  await page.getByTestId('range-6h').click();
+  await expect(page.getByTestId('chart-sockets')).toHaveAttribute('data-threshold', '5000');
+  await expect(page.getByTestId('auto-refresh')).toBeChecked();
 });
 
 test('a hand-written query that reaches for another tenant is refused', async ({ page }) => {
@@ -46,11 +79,7 @@ test('bad thresholds in the deploy form get a clear message', async ({ page }) =
 test('a low threads threshold fires an alert, raising it resolves the alert', async ({ page }) => {
   test.setTimeout(240_000);
   await loginAs(page, 'alice');
-  await page.goto('/t/alpha/apps/alpha/orders');
-  await page.getByTestId('threshold-threads').fill('1');
-  await page.getByTestId('threshold-duration').fill('5s');
-  await page.getByTestId('thresholds-save').click();
-  await expect(page.getByTestId('thresholds-ok')).toBeVisible({ timeout: 30_000 });
+  await saveThresholds(page, 'orders', { 'threshold-threads': '1', 'threshold-duration': '5s' });
 
   await page.getByTestId('nav-alerts').click();
   const firing = page.locator('[data-testid="alert-row"][data-app="orders"][data-status="firing"]');
@@ -66,4 +95,45 @@ test('a low threads threshold fires an alert, raising it resolves the alert', as
   const resolved = page.locator('[data-testid="alert-row"][data-app="orders"][data-status="resolved"]');
   await expect(resolved.first()).toBeVisible({ timeout: 65_000 });
   await expect(page.locator('[data-testid="alert-row"][data-app="orders"][data-status="firing"]')).toHaveCount(0);
+});
+
+test('a tenant adds its own receivers; viewers see them, other tenants do not', async ({ browser }) => {
+  const alice = await browser.newPage();
+  await loginAs(alice, 'alice');
+  await alice.goto('/t/alpha/alerts');
+  const name = uniqueName('hook');
+  // bad input is explained and nothing is added
+  await alice.getByTestId('receiver-name').fill(name);
+  await alice.getByTestId('receiver-to').fill('hooks.example.org/alerts');
+  await alice.getByTestId('receiver-add').click();
+  await expect(alice.getByTestId('receivers-error')).toContainText('is not a URL');
+  await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
+  // a good one is loaded by Alertmanager, then shown
+  await alice.getByTestId('receiver-to').fill('http://127.0.0.1:9/alpha-alerts');
+  await alice.getByTestId('receiver-add').click();
+  await expect(alice.getByTestId('receivers-ok')).toContainText('Alertmanager has loaded it', { timeout: 30_000 });
+  await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toBeVisible();
+  // the same name again is refused by the server, with the reason
+  await alice.getByTestId('receiver-name').fill(name);
+  await alice.getByTestId('receiver-to').fill('http://127.0.0.1:9/other');
+  await alice.getByTestId('receiver-add').click();
+  await expect(alice.getByTestId('receivers-error')).toContainText(`already a receiver named '${name}'`);
+
+  const vera = await browser.newPage();
+  await loginAs(vera, 'vera');
+  await vera.goto('/t/alpha/alerts');
+  await expect(vera.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toBeVisible();
+  await expect(vera.getByTestId('receiver-form')).toHaveCount(0);
+  await expect(vera.getByTestId('receiver-remove')).toHaveCount(0);
+
+  const bob = await browser.newPage();
+  await loginAs(bob, 'bob');
+  await bob.goto('/t/beta/alerts');
+  await expect(bob.getByTestId('receivers')).toBeVisible();
+  await expect(bob.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
+  await expect(bob.getByTestId('receivers')).not.toContainText('alpha-alerts');
+
+  await alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`).getByTestId('receiver-remove').click();
+  await expect(alice.getByTestId('receivers-ok')).toContainText('removed', { timeout: 30_000 });
+  await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
 });

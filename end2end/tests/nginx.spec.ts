@@ -1,13 +1,14 @@
 // NgFront: the demo's nginx cluster `edge` (two nodes, agents in-process): see the nodes'
-// states, add a reverse proxy to servers outside Kubernetes, have an invalid directive
-// refused with nginx's own message, apply a valid one, download a node's files, and see a
-// hand edit on a node as a drift diff.
+// states live with their heartbeats, add a reverse proxy to servers outside Kubernetes, have
+// an invalid directive refused with nginx's own message, apply a valid one, download a node's
+// files, see a hand edit on a node as a drift diff (pushed to the page, no reload), and repair it.
 import { test, expect } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loginAs, uniqueName } from './pages';
 
-const DEMO = path.resolve(__dirname, '../../target/e2e-demo');
+// The demo's data folder (the config's `--data`); WHARF_E2E_DATA when a run uses its own.
+const DEMO = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../../target/e2e-demo');
 
 test('an admin manages the edge cluster: upstream, validation, apply, download, drift', async ({ page }) => {
   await loginAs(page, 'admin');
@@ -15,6 +16,11 @@ test('an admin manages the edge cluster: upstream, validation, apply, download, 
   await expect(page.getByTestId('cluster-edge')).toBeVisible();
   await expect(page.getByTestId('node-state-node-1')).toHaveText('in sync');
   await expect(page.getByTestId('node-state-node-2')).toHaveText('in sync');
+  // Live: the socket is up; heartbeats read "5s ago" with the exact time on hover.
+  await expect(page.getByTestId('live-state')).toHaveAttribute('data-state', 'live');
+  const beat = page.getByTestId('heartbeat-node-1');
+  await expect(beat).toHaveText(/^(just now|\d+s ago|\d+m ago)$/);
+  await expect(beat).toHaveAttribute('title', /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
 
   // A reverse proxy to a service outside Kubernetes.
   const name = uniqueName('legacy');
@@ -58,14 +64,21 @@ test('an admin manages the edge cluster: upstream, validation, apply, download, 
     return fs.readFileSync(await download.path(), 'utf8');
   }).toContain('client_max_body_size 20m');
 
-  // A hand edit on node-2 shows as drift.
+  // A hand edit on node-2 shows as drift, pushed to the page.
   const file = path.join(DEMO, 'nginx/node-2/conf/current/servers/shop.alpha.demo.conf');
   fs.appendFileSync(file, '# hand edit from e2e\n');
   await expect(page.getByTestId('node-state-node-2')).toHaveText('drifted');
+  await expect(page.getByTestId('repair-node-1')).toHaveCount(0);
   await page.getByTestId('diff-node-2').click();
   await expect(page.getByTestId('drift-side')).toContainText('# hand edit from e2e');
   await page.getByRole('button', { name: 'Unified' }).click();
   await expect(page.getByTestId('drift-unified')).toContainText('+# hand edit from e2e');
+
+  // Repair: the agent writes the rendered config again; the node comes back in sync.
+  await page.getByTestId('repair-node-2').click();
+  await expect(page.getByTestId('node-state-node-2')).toHaveText('in sync');
+  await expect(page.getByTestId('repair-node-2')).toHaveCount(0);
+  expect(fs.readFileSync(file, 'utf8')).not.toContain('# hand edit from e2e');
 
   // Remove the proxy again.
   await page.getByTestId(`remove-${name}`).click();

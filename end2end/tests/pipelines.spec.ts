@@ -46,6 +46,7 @@ async function design(page: Page, name: string, app: string, repoUrl: string, qu
 }
 
 test('design a pipeline, run it, watch its log, see the quality verdict, quick-deploy it and see the pods roll', async ({ page }) => {
+  test.setTimeout(240_000);
   const app = uniqueName('built');
   const pipeline = `${app}-ci`;
   const repo = makeRepo(BUILD);
@@ -69,6 +70,17 @@ test('design a pipeline, run it, watch its log, see the quality verdict, quick-d
     await expect(page.locator(`[data-testid=run-stage][data-stage="${stage}"]`)).toHaveAttribute('data-phase', 'Succeeded');
   }
   const image = (await page.getByTestId('run-image').textContent())!.trim();
+
+  // the run's logs are searchable in the log viewer like any container's
+  const runUrl = page.url();
+  await page.getByTestId('open-in-logs').click();
+  await expect(page.getByTestId('logs-app')).toHaveValue(`alpha/pipeline:${pipeline}`);
+  await page.getByTestId('logs-container').selectOption('build');
+  await page.getByTestId('logs-search').fill('step 2');
+  await page.getByTestId('logs-search-submit').click();
+  await expect(page.getByTestId('log-text')).toHaveCount(1);
+  await expect(page.getByTestId('log-text')).toHaveText('step 2 of the build');
+  await page.goto(runUrl);
 
   await page.getByTestId('quick-deploy').click();
   await expect(page.getByTestId('notice')).toContainText(image);

@@ -1,11 +1,12 @@
 // The web terminal: a shell on a shop-web pod (42, stty size follows the window), a file
 // uploaded, cat'ed, and downloaded back identical; a viewer and another tenant's user refused
-// at the socket itself, not only in the page.
+// at the socket itself, not only in the page; every refusal explained in the page; a debug
+// container for a distroless pod; a recorded session replayed and downloaded by an admin.
 import { test, expect, Page } from '@playwright/test';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loginAs } from './pages';
+import { deploy, loginAs, uniqueName } from './pages';
 
 const screen = (page: Page) => page.getByTestId('terminal-pane').locator('.xterm-rows');
 
@@ -105,5 +106,92 @@ test('a viewer and another tenant\'s user are refused at the socket itself', asy
   await page.getByTestId('logout').click();
   await loginAs(page, 'vera');
   await page.goto(`/t/alpha/terminal?ns=alpha&pod=${pod}`);
-  await expect(page.getByTestId('terminal-refused')).toBeVisible();
+  await expect(page.getByTestId('terminal-refused')).toContainText('Viewers cannot open a shell');
+});
+
+/** The name of one of shop-web's running pods, as the terminal page picks it. */
+async function shopWebPod(page: Page): Promise<string> {
+  await openShopWebTerminal(page);
+  return (await page.getByTestId('terminal-pod').inputValue()).split('/')[1];
+}
+
+test('a refused terminal says why: no such pod, wrong container, another tenant', async ({ page }) => {
+  await loginAs(page, 'alice');
+  const pod = await shopWebPod(page);
+  const pane = page.getByTestId('terminal-pane');
+
+  await page.goto('/t/alpha/terminal?ns=alpha&pod=nope');
+  await expect(pane).toHaveAttribute('data-state', 'refused');
+  await expect(page.getByTestId('terminal-refusal')).toContainText("pod 'nope' in namespace 'alpha' does not exist");
+
+  await page.goto(`/t/alpha/terminal?ns=alpha&pod=${pod}&container=db`);
+  await expect(pane).toHaveAttribute('data-state', 'refused');
+  await expect(page.getByTestId('terminal-refusal')).toContainText(`container 'db' is not in pod '${pod}'; its containers: `);
+
+  await page.getByTestId('logout').click();
+  await loginAs(page, 'bob');
+  // alpha's pod through bob's own tenant
+  await page.goto(`/t/beta/terminal?ns=alpha&pod=${pod}`);
+  await expect(pane).toHaveAttribute('data-state', 'refused');
+  await expect(page.getByTestId('terminal-refusal')).toContainText("Not allowed to open a terminal here: namespace 'alpha' does not belong to tenant 'beta'");
+  // alpha itself
+  await page.goto(`/t/alpha/terminal?ns=alpha&pod=${pod}`);
+  await expect(page.getByTestId('terminal-refused')).toContainText('You have no access to this tenant.');
+  await expect(pane).toHaveCount(0);
+});
+
+test('a distroless pod has no shell: the terminal offers a debug container, and it answers', async ({ page }) => {
+  await loginAs(page, 'alice');
+  const name = uniqueName('jre');
+  await deploy(page, 'alpha', { name, image: 'gcr.io/distroless/java17', port: 8080 });
+  await expect(page.getByTestId('rollout')).toHaveText('1 / 1');
+  await page.getByTestId('app-terminal').click();
+
+  const pane = page.getByTestId('terminal-pane');
+  await expect(pane).toHaveAttribute('data-state', 'no-shell');
+  const offer = page.getByTestId('terminal-debug-offer');
+  await expect(offer).toContainText('has no shell (tried /bin/bash, /bin/sh)');
+  await expect(offer).toContainText('nicolaka/netshoot:v0.13');
+
+  await page.getByTestId('terminal-debug-start').click();
+  await expect(pane).toHaveAttribute('data-state', 'live');
+  await expect(pane.locator('.terminal-status')).toContainText('debug container debug-');
+  await typeInTerminal(page, 'echo $((6*7))');
+  await expect(screen(page)).toContainText('42');
+});
+
+test('an admin replays a recorded session and downloads it', async ({ page }) => {
+  await loginAs(page, 'admin');
+  await openShopWebTerminal(page);
+  await expect(page.getByTestId('terminal-recording')).toBeVisible();
+  const marker = `replay-${Date.now().toString(36)}`;
+  await typeInTerminal(page, `echo ${marker}-$((6*7))`);
+  await expect(screen(page)).toContainText(`${marker}-42`);
+  await typeInTerminal(page, 'exit');
+  await expect(page.getByTestId('terminal-ended')).toContainText('code 0');
+
+  // The session shows up in the audit trail with its recording.
+  const row = page.getByTestId('session-row').filter({ hasText: 'admin' }).filter({ has: page.getByTestId('session-replay') }).first();
+  await expect(async () => {
+    await page.getByTestId('sessions-refresh').click();
+    await expect(row).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await row.getByTestId('session-replay').click();
+
+  const replay = page.getByTestId('replay');
+  await page.getByTestId('replay-speed').selectOption('8');
+  await expect(replay).toHaveAttribute('data-state', 'done');
+  await expect(page.getByTestId('replay-screen').locator('.xterm-rows')).toContainText(`${marker}-42`);
+  // play again, pause on the way
+  await page.getByTestId('replay-speed').selectOption('0.5');
+  await page.getByTestId('replay-toggle').click();
+  await expect(replay).toHaveAttribute('data-state', 'playing');
+  await page.getByTestId('replay-toggle').click();
+  await expect(replay).toHaveAttribute('data-state', 'paused');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('replay-download').click()]);
+  expect(download.suggestedFilename()).toMatch(/^wharf-session-[a-z]+\.cast$/);
+  const cast = fs.readFileSync((await download.path())!, 'utf8').split('\n');
+  expect(JSON.parse(cast[0])).toMatchObject({ version: 2 });
+  expect(cast.join('\n')).toContain(`${marker}-42`);
 });

@@ -49,5 +49,7 @@ pub use model::{
 };
 pub use nginx::NginxProcess;
 pub use peers::PeerTable;
-pub use render::{render, tree_sha, CertificateFiles, LuaPaths, Mode, RenderOptions, RenderedConfig};
+pub use render::{
+    render, tree_sha, CertificateFiles, LuaPaths, Mode, RenderOptions, RenderedConfig,
+};
 pub use status::{LastError, Status};

@@ -147,7 +147,10 @@ impl Target {
 pub enum Tls {
     /// PEM files something else put on the node (absolute paths).
     #[serde(rename_all = "camelCase")]
-    Files { cert_path: PathBuf, key_path: PathBuf },
+    Files {
+        cert_path: PathBuf,
+        key_path: PathBuf,
+    },
     /// One of [`DesiredState::certificates`], by name.
     Certificate { name: String },
 }

@@ -18,7 +18,9 @@ fn mode_of(p: &Path) -> u32 {
 async fn nginx_checks_a_pair_alone() {
     let (cert, key) = self_signed("shop.test");
     let (_, other_key) = self_signed("shop.test");
-    ngx::tls::check(&cert, &key, Path::new(NGINX)).await.unwrap();
+    ngx::tls::check(&cert, &key, Path::new(NGINX))
+        .await
+        .unwrap();
 
     let err = ngx::tls::check(&cert, &other_key, Path::new(NGINX))
         .await
@@ -84,7 +86,10 @@ async fn a_rotation_reloads_with_new_private_files_and_prunes_old_ones() {
     let key_file = v1.iter().find(|p| p.extension().unwrap() == "key").unwrap();
     assert_eq!(std::fs::read_to_string(key_file).unwrap(), first.1);
     let live = std::fs::read_to_string(node.live_file("servers/shop.test.conf")).unwrap();
-    assert!(live.contains(&format!("listen 127.0.0.1:{https} ssl;")), "{live}");
+    assert!(
+        live.contains(&format!("listen 127.0.0.1:{https} ssl;")),
+        "{live}"
+    );
     assert!(live.contains(&key_file.display().to_string()), "{live}");
     // The key is nowhere in the release the drift view and downloads read.
     let tree = ngx::layout::read_tree(&node.paths.current_release().unwrap()).unwrap();

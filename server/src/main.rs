@@ -37,6 +37,9 @@ enum Command {
         /// The log store's folder (default: `<data>/logs`).
         #[arg(long)]
         logs: Option<PathBuf>,
+        /// The terminal's debug image and session recordings (default: `<data>/recordings`).
+        #[command(flatten)]
+        terminal: server::terminal::TerminalArgs,
     },
     /// Serve the console against a cluster.
     Serve {
@@ -73,6 +76,9 @@ enum Command {
         /// Tenants' own receivers: the console's webhook URL, Alertmanager's config file, SMTP.
         #[command(flatten)]
         alerting: server::monitoring::AlertingArgs,
+        /// The terminal's debug image and session recordings.
+        #[command(flatten)]
+        terminal: server::terminal::TerminalArgs,
     },
     /// Run the demo cluster alone.
     Sim {
@@ -183,7 +189,7 @@ async fn main() -> Result<()> {
     init_tracing();
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
-        Command::Demo { listen, data, site_dir, fresh, logs } => {
+        Command::Demo { listen, data, site_dir, fresh, logs, mut terminal } => {
             let nginx_bin = PathBuf::from("/usr/sbin/nginx");
             server::nginx::demo::stop_leftovers(&data, &nginx_bin).await;
             if fresh && data.exists() {
@@ -199,7 +205,14 @@ async fn main() -> Result<()> {
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
             let webhook_host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
             let monitoring = server::monitoring::StackConfig::local(&data.join("monitoring"), &_cluster.kubeconfig_yaml(), webhook_host)?;
-            let settings = Settings { monitoring: monitoring.settings(), pipelines: wharf_app::pipelines::ssr::PipelineSettings::demo(), ..Settings::default() };
+            // the demo records terminal sessions, so admins can replay them
+            terminal.recordings_dir.get_or_insert_with(|| data.join("recordings"));
+            let settings = Settings {
+                monitoring: monitoring.settings(),
+                pipelines: wharf_app::pipelines::ssr::PipelineSettings::demo(),
+                terminal: terminal.options(),
+                ..Settings::default()
+            };
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
             let (addr, console) = server::console::start(state, site_dir, listen).await?;
@@ -218,7 +231,7 @@ async fn main() -> Result<()> {
             flush_logs(store).await;
             outcome
         }
-        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token, alerting, registries } => {
+        Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token, alerting, registries, terminal } => {
             let client = client_for(kubeconfig).await?;
             let mut monitoring = wharf_app::monitoring::ssr::MonitoringSettings {
                 prometheus_url,
@@ -229,7 +242,7 @@ async fn main() -> Result<()> {
             };
             alerting.apply_to(&mut monitoring)?;
             let pipelines = wharf_app::pipelines::ssr::PipelineSettings { registries, ..Default::default() };
-            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, pipelines, ..Settings::default() };
+            let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, pipelines, terminal: terminal.options(), ..Settings::default() };
             let store = open_logs(&logs)?;
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));

@@ -3,7 +3,7 @@
 //! tenant scoping of the PromQL, Prometheus' range API, reshaping) against the reference of
 //! the same scoped PromQL sent straight to Prometheus' `/api/v1/query_range`; then the time
 //! `render_svg` takes to draw a chart of 10,000 points (native release build; the browser
-//! runs the same code compiled to Wasm).
+//! runs the same code compiled to Wasm, measured by `end2end/bench/chart.mjs`).
 //!
 //! The 24 h are written as an OpenMetrics file and imported with
 //! `promtool tsdb create-blocks-from openmetrics` into the data folder of the Prometheus that

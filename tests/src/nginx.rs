@@ -33,6 +33,12 @@ pub struct Node {
     pub nginx: Option<NginxProcess>,
 }
 
+impl Default for Node {
+    fn default() -> Self {
+        Node::new()
+    }
+}
+
 impl Node {
     /// A node in the mode this machine's nginx supports (dynamic with the lua module).
     pub fn new() -> Node {
@@ -147,9 +153,10 @@ pub async fn pods_answering(node: &Node, host: &str, n: usize) -> BTreeSet<Strin
     seen
 }
 
-/// The `shop-…` pod a demo page names.
+/// The pod a demo pod's page names (`<dd id="pod">name</dd>`).
 pub fn pod_of(body: &str) -> Option<String> {
-    body.split_whitespace().find(|w| w.starts_with("shop-")).map(|pod| pod.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_string())
+    let rest = &body[body.find("id=\"pod\">")? + 9..];
+    Some(rest[..rest.find('<')?].to_string())
 }
 
 
@@ -181,16 +188,17 @@ impl TestCa {
         (cert.pem(), key.serialize_pem())
     }
 
-    /// An HTTPS client that trusts this CA only and sends `hosts` to `addr`.
-    pub fn client(&self, addr: SocketAddr, hosts: &[&str]) -> reqwest::Client {
-        let mut b = reqwest::Client::builder()
+    /// An HTTPS client that trusts this CA only and sends `host` to `addr`. It keeps no
+    /// connection, so each request makes a full handshake and checks the certificate.
+    pub fn client(&self, addr: SocketAddr, host: &str) -> reqwest::Client {
+        reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap())
-            .timeout(Duration::from_secs(10));
-        for h in hosts {
-            b = b.resolve(h, addr);
-        }
-        b.build().unwrap()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .resolve(host, addr)
+            .build()
+            .unwrap()
     }
 }
 
@@ -207,9 +215,11 @@ pub async fn tls_secret(app: &TestApp, name: &str, cert_pem: &str, key_pem: &str
     Api::<Secret>::namespaced(app.kube.clone(), "alpha").patch(name, &pp, &Patch::Apply(&s)).await.unwrap();
 }
 
-/// `GET https://host/` through the node's HTTPS port: `(status, body)`, or the error as text
-/// (a certificate the client does not trust, nothing listening...).
-pub async fn https_get(client: &reqwest::Client, node: &Node, host: &str) -> Result<(u16, String), String> {
+/// `GET https://host/` through the node's HTTPS port by a fresh client trusting only `ca`:
+/// `(status, body)`, or the error as text (a certificate the client does not trust, nothing
+/// listening...).
+pub async fn https_get(ca: &TestCa, node: &Node, host: &str) -> Result<(u16, String), String> {
+    let client = ca.client(node.https, host);
     let res = client.get(format!("https://{host}:{}/", node.https.port())).send().await.map_err(|e| format!("{e:?}"))?;
     let status = res.status().as_u16();
     Ok((status, res.text().await.map_err(|e| e.to_string())?))

@@ -32,6 +32,8 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
             "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}), false),
         // admins only: a viewer is refused like for a change
         ("terminal_sessions", json!({"tenant": "alpha"}), true),
+        // developers and admins only: it answers whether a shell may be opened
+        ("terminal_check", json!({"tenant": "alpha", "ns": "alpha", "pod": "shop-1", "container": null}), true),
         ("nginx_clusters", json!({"tenant": "alpha"}), false),
         ("nginx_config", json!({"tenant": "alpha", "cluster": "alpha-edge"}), false),
         ("nginx_drift", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), false),
@@ -267,5 +269,7 @@ async fn the_terminal_socket_upload_and_download_check_first() {
         assert_eq!(socket(tenant, cookie).await, want, "socket {tenant} {cookie:?}");
         assert_eq!(http("POST", "upload", tenant, cookie).await, want, "upload {tenant} {cookie:?}");
         assert_eq!(http("GET", "download", tenant, cookie).await, want, "download {tenant} {cookie:?}");
+        // recordings: admins only, so the viewer is refused too (tests/terminal.rs has the rest)
+        assert_eq!(http("GET", "recordings", tenant, cookie).await, want, "recordings {tenant} {cookie:?}");
     }
 }

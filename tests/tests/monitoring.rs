@@ -431,7 +431,7 @@ async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
     // and loaded by Alertmanager, as its status API says
     let status: Value = reqwest::get(format!("http://{}/api/v2/status", m.cfg.alertmanager_addr)).await.unwrap().json().await.unwrap();
     let loaded = status["config"]["original"].as_str().unwrap();
-    for want in ["tenant:alpha", "tenant:beta", "ops@alpha.example.org", &format!("http://{alpha_hook}/alpha")] {
+    for want in ["tenant:alpha", "tenant:beta", "ops@alpha.example.org", &format!("http://{alpha_hook}/alpha"), "namespace=~\"beta\""] {
         assert!(loaded.contains(want), "Alertmanager has not loaded {want}: {loaded}");
     }
 

@@ -191,15 +191,13 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     route_with_tls(&app, "cart", "cart.alpha.test", 80, vec![], Some("cart-tls")).await;
     let mut node = Node::new();
     node.start(&app).await;
-    let hosts = ["shop.alpha.test", "cart.alpha.test"];
-    let trusts_ca1 = ca1.client(node.https, &hosts);
-    let trusts_ca2 = ca2.client(node.https, &hosts);
+    let (trusts_ca1, trusts_ca2) = (&ca1, &ca2);
 
-    let (_, body) = eventually(WITHIN, "shop answers over HTTPS with CA 1's certificate", || async { https_get(&trusts_ca1, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) })
+    let (_, body) = eventually(WITHIN, "shop answers over HTTPS with CA 1's certificate", || async { https_get(trusts_ca1, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) })
         .await
         .unwrap();
     assert!(body.contains("shop-"), "{body}");
-    assert!(https_get(&trusts_ca2, &node, "shop.alpha.test").await.is_err(), "a client trusting only CA 2 must refuse CA 1's certificate");
+    assert!(https_get(trusts_ca2, &node, "shop.alpha.test").await.is_err(), "a client trusting only CA 2 must refuse CA 1's certificate");
 
     // The files on the node: private, outside the release the console shows.
     let tls_dir = node.paths.tls_dir();
@@ -229,8 +227,8 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     let reloads = node.reloads();
     let (cert2, key2) = ca2.issue("shop.alpha.test");
     tls_secret(&app, "shop-tls", &cert2, &key2).await;
-    eventually(WITHIN, "shop is served with the rotated certificate", || async { https_get(&trusts_ca2, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
-    assert!(https_get(&trusts_ca1, &node, "shop.alpha.test").await.is_err(), "the old certificate is still served");
+    eventually(WITHIN, "shop is served with the rotated certificate", || async { https_get(trusts_ca2, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    assert!(https_get(trusts_ca1, &node, "shop.alpha.test").await.is_err(), "the old certificate is still served");
     assert!(node.reloads() > reloads, "a rotation is applied by a reload");
 
     // A secret nginx refuses (the key is not the certificate's): reported with nginx's words,
@@ -243,15 +241,15 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     })
     .await
     .unwrap();
-    assert_eq!(https_get(&trusts_ca2, &node, "shop.alpha.test").await.map(|r| r.0), Ok(200));
-    assert!(https_get(&trusts_ca2, &node, "cart.alpha.test").await.is_err(), "cart must not be served with a refused pair");
+    assert_eq!(https_get(trusts_ca2, &node, "shop.alpha.test").await.map(|r| r.0), Ok(200));
+    assert!(https_get(trusts_ca2, &node, "cart.alpha.test").await.is_err(), "cart must not be served with a refused pair");
     assert_eq!(node.hit("cart.alpha.test").await.map(|r| r.0), Some(200));
     assert!(node.engine().status().last_error.is_none());
 
     // Fixed: cart gets its HTTPS and the error goes away.
     let (cart_cert, cart_key) = ca2.issue("cart.alpha.test");
     tls_secret(&app, "cart-tls", &cart_cert, &cart_key).await;
-    eventually(WITHIN, "cart answers over HTTPS", || async { https_get(&trusts_ca2, &node, "cart.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    eventually(WITHIN, "cart answers over HTTPS", || async { https_get(trusts_ca2, &node, "cart.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
     eventually(WITHIN, "no route errors are reported", || async { route_errors(&app).await.is_empty().then_some(()) }).await.unwrap();
 }
 
@@ -260,24 +258,8 @@ fn wharf_server_live_text(node: &Node) -> String {
     server::nginx::agent::live_files_text(&node.paths)
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens `/ws/nginx/{tenant}` with a session cookie; `Err(status)` when refused before the upgrade.
-async fn nginx_socket(app: &wharf_tests::TestApp, tenant: &str, cookie: Option<&str>) -> Result<Socket, u16> {
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
-    let mut req = format!("ws://{}/ws/nginx/{tenant}", app.addr).into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
-    }
-    match tokio_tungstenite::connect_async(req).await {
-        Ok((s, _)) => Ok(s),
-        Err(Error::Http(res)) => Err(res.status().as_u16()),
-        Err(e) => panic!("unexpected: {e}"),
-    }
-}
-
 /// Reads pushed snapshots until node n1 of edge satisfies `want`; returns that node.
-async fn pushed_until(socket: &mut Socket, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn pushed_until(socket: &mut wharf_tests::Socket, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     use futures::StreamExt;
     let read = async {
         while let Some(msg) = socket.next().await {
@@ -305,17 +287,17 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     let (alice, bob, vera) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
 
     // Checked before the upgrade.
-    assert_eq!(nginx_socket(&app, "alpha", None).await.err(), Some(401));
-    assert_eq!(nginx_socket(&app, "alpha", bob.cookie()).await.err(), Some(403));
-    let mut bobs = nginx_socket(&app, "beta", bob.cookie()).await.expect("bob may follow beta");
+    assert_eq!(app.open_socket("/ws/nginx/alpha", None).await.err(), Some(401));
+    assert_eq!(app.open_socket("/ws/nginx/alpha", Some(&bob)).await.err(), Some(403));
+    let mut bobs = app.open_socket("/ws/nginx/beta", Some(&bob)).await.expect("bob may follow beta");
     {
         use futures::StreamExt;
         let first = bobs.next().await.unwrap().unwrap().into_text().unwrap();
         assert_eq!(first.as_str(), "[]", "beta sees none of alpha's clusters");
     }
-    assert!(nginx_socket(&app, "alpha", vera.cookie()).await.is_ok(), "a viewer may watch");
+    assert!(app.open_socket("/ws/nginx/alpha", Some(&vera)).await.is_ok(), "a viewer may watch");
 
-    let mut socket = nginx_socket(&app, "alpha", alice.cookie()).await.expect("alice may follow alpha");
+    let mut socket = app.open_socket("/ws/nginx/alpha", Some(&alice)).await.expect("alice may follow alpha");
     let n = pushed_until(&mut socket, "n1 in sync", |n| n["state"] == "InSync").await;
     assert!(n["heartbeat"].as_str().is_some_and(|h| chrono::DateTime::parse_from_rfc3339(h).is_ok()), "{n}");
     assert_eq!(n["repair_pending"], false);

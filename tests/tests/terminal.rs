@@ -1,6 +1,8 @@
 //! The web terminal against the demo cluster, over the console's real socket and HTTP:
 //! a shell round trip (42), resize followed by `stty size`, the exit code, the audit record,
-//! the refusals before the upgrade, and files in and out through tar.
+//! the refusals before the upgrade and the check that explains them, files in and out through
+//! tar (and a clear refusal without tar), a debug container for a distroless pod, and
+//! session recordings only the tenant's admins replay.
 
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -14,21 +16,28 @@ use wharf_tests::{eventually, spawn_app, TestApp};
 
 /// A running pod `name` in alpha with containers `app` and `sidecar`.
 async fn running_pod(app: &TestApp, name: &str) {
+    let containers = json!([{"name": "app", "image": "nginx:1.25"}, {"name": "sidecar", "image": "busybox:1.36"}]);
+    pod_in_alpha(app, name, containers, json!({}), "Running").await;
+}
+
+/// Pod `name` in alpha with these containers and annotations, once the console's cache sees
+/// it in `phase`.
+async fn pod_in_alpha(app: &TestApp, name: &str, containers: Value, annotations: Value, phase: &str) {
     let pods: Api<Pod> = Api::namespaced(app.kube.clone(), "alpha");
     let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": "alpha", "labels": {"app": name}},
-        "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}, {"name": "sidecar", "image": "busybox:1.36"}]}
+        "metadata": {"name": name, "namespace": "alpha", "labels": {"app": name}, "annotations": annotations},
+        "spec": {"containers": containers}
     }))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
     let cache = app.state.cache.pods.clone();
-    eventually(Duration::from_secs(60), "the pod running in the console's cache", || {
+    eventually(Duration::from_secs(60), &format!("the pod {phase} in the console's cache"), || {
         let cache = cache.clone();
         async move {
             cache
                 .state()
                 .iter()
-                .any(|p| p.metadata.name.as_deref() == Some(name) && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .any(|p| p.metadata.name.as_deref() == Some(name) && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(phase))
                 .then_some(())
         }
     })
@@ -193,4 +202,239 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
     })
     .await
     .unwrap();
+}
+
+/// Waits for the socket to end (a close frame or the end of the stream).
+async fn closed(socket: &mut Socket) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(msg) = socket.next().await {
+            if matches!(msg, Ok(Message::Close(_)) | Err(_)) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the socket to close");
+}
+
+/// The pod's ephemeral containers as the cluster has them.
+async fn ephemeral_containers(app: &TestApp, pod: &str) -> Vec<Value> {
+    let p = Api::<Pod>::namespaced(app.kube.clone(), "alpha").get(pod).await.unwrap();
+    let spec = serde_json::to_value(p.spec.unwrap()).unwrap();
+    spec["ephemeralContainers"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_check_explains_every_refusal_before_the_socket_is_tried() {
+    let app = spawn_app().await.unwrap();
+    running_pod(&app, "term-e").await;
+    pod_in_alpha(&app, "term-pending", json!([{"name": "app", "image": "nginx:bad"}]), json!({}), "Pending").await;
+    let (alice, bob, vera) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    let check = |tenant: &str, pod: &str, container: Option<&str>| json!({"tenant": tenant, "ns": "alpha", "pod": pod, "container": container});
+
+    let (status, ok) = alice.call("terminal_check", check("alpha", "term-e", Some("sidecar"))).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    assert_eq!((ok["container"].as_str(), ok["debug_image"].as_str(), ok["recording"].as_bool()), (Some("sidecar"), Some("nicolaka/netshoot:v0.13"), Some(false)));
+    let (_, ok) = alice.call("terminal_check", check("alpha", "term-e", None)).await.unwrap();
+    assert_eq!(ok["container"], "app", "the default container is named");
+
+    // Each refusal: its status, and a sentence that says what is wrong.
+    let cases: Vec<(&wharf_tests::Session, Value, StatusCode, &str)> = vec![
+        (&vera, check("alpha", "term-e", None), StatusCode::FORBIDDEN, "a viewer of 'alpha' cannot open a shell"),
+        (&bob, check("alpha", "term-e", None), StatusCode::FORBIDDEN, "no access to tenant 'alpha'"),
+        (&bob, check("beta", "term-e", None), StatusCode::FORBIDDEN, "namespace 'alpha' does not belong to tenant 'beta'"),
+        (&alice, check("alpha", "nope", None), StatusCode::NOT_FOUND, "pod 'nope' in namespace 'alpha'"),
+        (&alice, check("alpha", "term-e", Some("db")), StatusCode::BAD_REQUEST, "container 'db' is not in pod 'term-e'; its containers: app, sidecar"),
+        (&alice, check("alpha", "term-pending", None), StatusCode::CONFLICT, "pod 'term-pending' is Pending; a shell needs a running container"),
+    ];
+    for (who, args, want, says) in cases {
+        let (status, body) = who.call("terminal_check", args.clone()).await.unwrap();
+        assert_eq!(status, want, "{args}: {body}");
+        assert!(body.to_string().contains(says), "{args}: {body} should say {says:?}");
+    }
+    let (status, _) = app.anonymous().call("terminal_check", check("alpha", "term-e", None)).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // ...and the socket refuses the same ones before upgrading.
+    assert_eq!(connect(&app, "alpha", "ns=alpha&pod=term-pending", alice.cookie()).await.err(), Some(409));
+}
+
+#[tokio::test]
+async fn a_distroless_container_gets_a_debug_container_instead_of_a_shell() {
+    let app = spawn_app().await.unwrap();
+    pod_in_alpha(&app, "term-d", json!([{"name": "app", "image": "gcr.io/distroless/java17"}]), json!({}), "Running").await;
+    let alice = app.login("alice").await.unwrap();
+
+    // The plain shell is refused with the reason and the offer.
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-d", alice.cookie()).await.expect("the socket opens");
+    let said = read_until(&mut s, r#""type":"no_shell""#).await;
+    assert!(said.contains(r#""tried":["/bin/bash","/bin/sh"]"#) && said.contains(r#""debug_image":"nicolaka/netshoot:v0.13""#), "{said}");
+    closed(&mut s).await;
+    assert!(ephemeral_containers(&app, "term-d").await.is_empty(), "no debug container without asking");
+
+    // Viewers and other tenants cannot start one either.
+    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    assert_eq!(connect(&app, "alpha", "ns=alpha&pod=term-d&debug=true", vera.cookie()).await.err(), Some(403));
+    assert_eq!(connect(&app, "alpha", "ns=alpha&pod=term-d&debug=true", bob.cookie()).await.err(), Some(403));
+    assert_eq!(connect(&app, "beta", "ns=alpha&pod=term-d&debug=true", bob.cookie()).await.err(), Some(403));
+    assert!(ephemeral_containers(&app, "term-d").await.is_empty(), "a refused user added a debug container");
+
+    // The debug container: added aimed at `app`, started, attached; the shell answers.
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-d&debug=true&cols=100&rows=30", alice.cookie()).await.expect("alice gets a debug container");
+    let started = read_until(&mut s, r#""type":"started""#).await;
+    assert!(started.contains(r#""type":"preparing""#), "progress is told: {started}");
+    assert!(started.contains(r#""debug_image":"nicolaka/netshoot:v0.13""#) && started.contains(r#""container":"debug-"#), "{started}");
+    let ecs = ephemeral_containers(&app, "term-d").await;
+    assert_eq!(ecs.len(), 1, "{ecs:?}");
+    let ec = &ecs[0];
+    assert_eq!((ec["targetContainerName"].as_str(), ec["image"].as_str()), (Some("app"), Some("nicolaka/netshoot:v0.13")));
+    assert_eq!((ec["stdin"].as_bool(), ec["tty"].as_bool(), ec["stdinOnce"].as_bool()), (Some(true), Some(true), Some(true)));
+    let debug_name = ec["name"].as_str().unwrap().to_string();
+    assert!(started.contains(&format!(r#""container":"{debug_name}""#)), "{started}");
+
+    type_in(&mut s, "echo $((6*7))\r").await;
+    read_until(&mut s, "42").await;
+    type_in(&mut s, "stty size\r").await;
+    read_until(&mut s, "30 100").await;
+    // The exit code is the debug shell's (from the container's terminated state).
+    type_in(&mut s, "exit 3\r").await;
+    read_until(&mut s, r#"{"type":"exit","code":3}"#).await;
+
+    // The audit trail has it as a debug session of alice's in term-d/app.
+    let admin = app.login("admin").await.unwrap();
+    let row = eventually(Duration::from_secs(20), "the debug session in the audit trail", || async {
+        let (_, rows) = admin.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap();
+        rows.as_array()?.iter().find(|r| r["kind"] == "debug" && r["outcome"] == "exit").cloned()
+    })
+    .await
+    .unwrap();
+    assert_eq!((row["user"].as_str(), row["pod"].as_str(), row["container"].as_str()), (Some("alice"), Some("term-d"), Some("app")));
+    assert_eq!(row["detail"], format!("debug container {debug_name} (nicolaka/netshoot:v0.13)"));
+    assert_eq!(row["exit_code"], 3);
+    let refused = eventually(Duration::from_secs(20), "the refused plain shell in the audit trail", || async {
+        let (_, rows) = admin.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap();
+        rows.as_array()?.iter().find(|r| r["kind"] == "session" && r["pod"] == "term-d" && r["outcome"] != "").cloned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(refused["outcome"], "error: no shell");
+}
+
+#[tokio::test]
+async fn file_transfer_without_tar_says_so_and_writes_nothing() {
+    let app = spawn_app().await.unwrap();
+    pod_in_alpha(&app, "term-t", json!([{"name": "app", "image": "registry.local/alpha/app:1"}]), json!({"sim.wharf.dev/missing-programs": "tar"}), "Running").await;
+    let alice = app.login("alice").await.unwrap();
+    let http = reqwest::Client::new();
+    // NB: the demo cluster runs exec on this machine, so a temporary folder stands for a folder in the container.
+    let dir = tempfile::tempdir().unwrap();
+    let url = |what: &str, path: &str| app.url(&format!("/{what}/terminal/alpha?ns=alpha&pod=term-t&path={}", wharf_app::logs::encode(path)));
+    let listing = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect::<Vec<_>>();
+
+    let res = http.post(url("upload", &format!("{}/app.jar", dir.path().display()))).header("cookie", alice.cookie().unwrap()).body(vec![9u8; 100_000]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("This container has no tar"));
+    assert!(listing().is_empty(), "something was written: {:?}", listing());
+
+    std::fs::write(dir.path().join("there.txt"), "x").unwrap();
+    let res = http.get(url("download", &format!("{}/there.txt", dir.path().display()))).header("cookie", alice.cookie().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("This container has no tar"));
+    assert_eq!(listing(), vec!["there.txt".to_string()]);
+}
+
+/// A user who is an admin of `tenant` only (the demo has none), with the demo password.
+async fn tenant_admin(app: &TestApp, name: &str, tenant: &str) -> wharf_tests::Session {
+    use k8s_openapi::api::core::v1::Secret;
+    let hash = wharf_app::auth::ssr::hash_password(wharf_tests::DEMO_PASSWORD).unwrap();
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some(format!("wharf-user-{name}")), namespace: Some("wharf-system".into()), ..Default::default() },
+        data: Some([("passwordHash".to_string(), k8s_openapi::ByteString(hash.into_bytes()))].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(app.kube.clone(), "wharf-system").create(&PostParams::default(), &secret).await.unwrap();
+    let user: crds::User = serde_json::from_value(json!({"apiVersion": "wharf.dev/v1alpha1", "kind": "User", "metadata": {"name": name},
+        "spec": {"displayName": name, "memberships": [{"tenant": tenant, "role": "admin"}], "passwordSecret": format!("wharf-user-{name}")}}))
+    .unwrap();
+    Api::<crds::User>::all(app.kube.clone()).create(&PostParams::default(), &user).await.unwrap();
+    eventually(Duration::from_secs(20), "the new admin able to log in", || async { app.login(name).await.ok() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
+    let recordings = tempfile::tempdir().unwrap();
+    let terminal = wharf_app::terminal::ssr::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), ..Default::default() };
+    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    running_pod(&app, "term-r").await;
+    let alice = app.login("alice").await.unwrap();
+    let (status, ok) = alice.call("terminal_check", json!({"tenant": "alpha", "ns": "alpha", "pod": "term-r", "container": null})).await.unwrap();
+    assert_eq!((status, ok["recording"].as_bool()), (StatusCode::OK, Some(true)), "the page can say so before the shell opens");
+
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-r&cols=90&rows=20", alice.cookie()).await.unwrap();
+    let started = read_until(&mut s, r#""type":"started""#).await;
+    assert!(started.contains(r#""recording":true"#), "the user is told: {started}");
+    type_in(&mut s, "echo $((6*7))\r").await;
+    read_until(&mut s, "42").await;
+    s.send(Message::Text(r#"{"type":"resize","cols":100,"rows":30}"#.into())).await.unwrap();
+    type_in(&mut s, "stty size\r").await;
+    read_until(&mut s, "30 100").await;
+    type_in(&mut s, "exit\r").await;
+    read_until(&mut s, r#"{"type":"exit","code":0}"#).await;
+
+    let admin = app.login("admin").await.unwrap();
+    let row = eventually(Duration::from_secs(20), "the recorded session in the audit trail", || async {
+        let (_, rows) = admin.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap();
+        rows.as_array()?.iter().find(|r| r["pod"] == "term-r" && r["outcome"] == "exit").cloned()
+    })
+    .await
+    .unwrap();
+    assert_eq!(row["recording"], true, "{row}");
+    let id = row["id"].as_str().unwrap().to_string();
+    let get = |tenant: &str, ns: &str, cookie: Option<&str>, download: bool| {
+        let mut req = reqwest::Client::new().get(app.url(&format!("/recordings/terminal/{tenant}?ns={ns}&session={id}{}", if download { "&download=true" } else { "" })));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+
+    // The platform admin replays it: asciicast v2 with the session's size, title, output and resize.
+    let res = get("alpha", "alpha", admin.cookie(), false).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/x-asciicast");
+    let cast = wharf_app::terminal::cast::parse(&res.text().await.unwrap()).unwrap();
+    assert_eq!((cast.header.version, cast.header.width, cast.header.height), (2, 90, 20));
+    let title = cast.header.title.clone().unwrap();
+    assert!(title.contains("alice") && title.contains("alpha/term-r"), "{title}");
+    use wharf_app::terminal::cast::EventKind;
+    let output: String = cast.events.iter().filter_map(|e| if let EventKind::Output(t) = &e.kind { Some(t.as_str()) } else { None }).collect();
+    assert!(output.contains("42") && output.contains("30 100"), "{output}");
+    let resized = cast.events.iter().position(|e| e.kind == EventKind::Resize { cols: 100, rows: 30 }).expect("the resize is recorded");
+    let answered = cast.events.iter().position(|e| matches!(&e.kind, EventKind::Output(t) if t.contains("30 100"))).unwrap();
+    assert!(resized < answered, "the resize comes before what it changed");
+    assert!(cast.events.windows(2).all(|w| w[0].time <= w[1].time));
+    let res = get("alpha", "alpha", admin.cookie(), true).await.unwrap();
+    assert_eq!(res.headers()["content-disposition"], format!("attachment; filename=\"{id}.cast\"").as_str());
+
+    // A tenant admin of alpha may; alpha's developer and viewer may not; beta's admin may not,
+    // neither through alpha nor through beta; strangers are asked to log in.
+    let ada = tenant_admin(&app, "ada", "alpha").await;
+    let tina = tenant_admin(&app, "tina", "beta").await;
+    let vera = app.login("vera").await.unwrap();
+    assert_eq!(get("alpha", "alpha", ada.cookie(), true).await.unwrap().status(), StatusCode::OK);
+    for (who, tenant, cookie) in [("alice", "alpha", alice.cookie()), ("vera", "alpha", vera.cookie()), ("tina", "alpha", tina.cookie()), ("tina", "beta", tina.cookie())] {
+        for download in [false, true] {
+            let res = get(tenant, "alpha", cookie, download).await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{who} via {tenant}");
+        }
+    }
+    assert_eq!(get("alpha", "alpha", None, false).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // the audit list itself is admins' only
+    assert_eq!(alice.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap().0, StatusCode::FORBIDDEN);
+    assert_eq!(ada.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap().0, StatusCode::OK);
+    assert_eq!(tina.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap().0, StatusCode::FORBIDDEN);
+    // Unknown and malformed ids.
+    let res = reqwest::Client::new().get(app.url("/recordings/terminal/alpha?ns=alpha&session=wharf-session-nope")).header("cookie", admin.cookie().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = reqwest::Client::new().get(app.url("/recordings/terminal/alpha?ns=alpha&session=..%2F..%2Fetc")).header("cookie", admin.cookie().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }

@@ -40,6 +40,12 @@ mod js {
         pub fn focus(this: &Terminal);
         #[wasm_bindgen(method)]
         pub fn dispose(this: &Terminal);
+        /// `resize(cols, rows)`: a replayed recording's size changes.
+        #[wasm_bindgen(method)]
+        pub fn resize(this: &Terminal, cols: u16, rows: u16);
+        /// `reset()`: back to a blank terminal (a replay starting over).
+        #[wasm_bindgen(method)]
+        pub fn reset(this: &Terminal);
         #[wasm_bindgen(method, getter)]
         pub fn cols(this: &Terminal) -> u16;
         #[wasm_bindgen(method, getter)]
@@ -74,6 +80,16 @@ pub fn options(dark: bool) -> wasm_bindgen::JsValue {
     let theme = theme(dark);
     let json = format!(
         r#"{{"cursorBlink":true,"fontSize":14,"scrollback":5000,"fontFamily":"\"JetBrains Mono\", \"DejaVu Sans Mono\", Menlo, Consolas, monospace","theme":{theme}}}"#
+    );
+    js_sys::JSON::parse(&json).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
+}
+
+/// A terminal that only shows (a replayed recording): the recording's size, no input, no cursor blink.
+#[cfg(feature = "csr")]
+pub fn replay_options(dark: bool, cols: u16, rows: u16) -> wasm_bindgen::JsValue {
+    let theme = theme(dark);
+    let json = format!(
+        r#"{{"cols":{cols},"rows":{rows},"disableStdin":true,"cursorBlink":false,"fontSize":14,"scrollback":5000,"fontFamily":"\"JetBrains Mono\", \"DejaVu Sans Mono\", Menlo, Consolas, monospace","theme":{theme}}}"#
     );
     js_sys::JSON::parse(&json).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
 }

@@ -9,32 +9,40 @@ use crate::workloads::ssr::pod_status;
 use kube::ResourceExt;
 use logstore::{Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector, TailRequest, TailStart, Timestamp};
 
-/// The tenant's apps, each with the pods that carry its `app` label, sorted by name.
+/// The tenant's apps, each with the pods that carry its `app` label, then its pipelines (as
+/// `pipeline:<name>`, with their runs' pods), sorted by name.
 pub fn sources(cache: &Cache, scope: &TenantScope) -> Vec<LogSource> {
     let pods = cache.pods.state();
-    let mut out: Vec<LogSource> = cache
-        .deployments
-        .state()
-        .iter()
-        .filter(|d| d.namespace().is_some_and(|ns| scope.contains(&ns)))
-        .map(|d| {
-            let (ns, app) = (d.namespace().unwrap_or_default(), d.name_any());
-            let mut pods: Vec<SourcePod> = pods
-                .iter()
-                .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && p.labels().get("app") == Some(&app))
-                .map(|p| SourcePod {
-                    name: p.name_any(),
-                    status: pod_status(p),
-                    containers: p.spec.iter().flat_map(|s| s.containers.iter().map(|c| c.name.clone())).collect(),
-                })
-                .collect();
-            pods.sort_by(|a, b| a.name.cmp(&b.name));
-            LogSource { namespace: ns, app, pods }
-        })
-        .collect();
+    let source = |ns: String, app: String, label: &str, value: &str| {
+        let mut pods: Vec<SourcePod> = pods
+            .iter()
+            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && p.labels().get(label).map(String::as_str) == Some(value))
+            .map(|p| SourcePod {
+                name: p.name_any(),
+                status: pod_status(p),
+                containers: p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers).map(|c| c.name.clone())).collect(),
+            })
+            .collect();
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        LogSource { namespace: ns, app, pods }
+    };
+    let mine = |ns: Option<String>| ns.filter(|ns| scope.contains(ns));
+    let apps = cache.deployments.state().into_iter().filter_map(|d| {
+        let app = d.name_any();
+        Some(source(mine(d.namespace())?, app.clone(), "app", &app))
+    });
+    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| {
+        let name = p.name_any();
+        Some(source(mine(p.namespace())?, format!("{PIPELINE_PREFIX}{name}"), crds::pipeline::LABEL_PIPELINE, &name))
+    });
+    let mut out: Vec<LogSource> = apps.chain(pipelines).collect();
     out.sort_by(|a, b| (&a.namespace, &a.app).cmp(&(&b.namespace, &b.app)));
     out
 }
+
+/// The "app" of a pipeline's runs in the log viewer: `pipeline:<name>` (a colon is never in
+/// an app's name, so the two cannot collide).
+pub const PIPELINE_PREFIX: &str = "pipeline:";
 
 /// The streams a selection picks. The namespace must be the tenant's (403 otherwise); the
 /// selector always names it, so no query ever reaches another tenant's streams.
@@ -43,8 +51,12 @@ pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelecto
         return Err(AppError::Invalid("ns: pick a namespace".into()));
     }
     let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
-    if let Some(app) = sel.app.as_deref().filter(|a| !a.is_empty()) {
-        s = s.with_labels(LabelSelector::equals([("app", app)]));
+    match sel.app.as_deref().filter(|a| !a.is_empty()) {
+        Some(app) => match app.strip_prefix(PIPELINE_PREFIX) {
+            Some(pipeline) => s = s.with_labels(LabelSelector::equals([(crds::pipeline::LABEL_PIPELINE, pipeline)])),
+            None => s = s.with_labels(LabelSelector::equals([("app", app)])),
+        },
+        None => {}
     }
     if let Some(pod) = sel.pod.as_deref().filter(|p| !p.is_empty()) {
         s = s.with_pod(pod);

@@ -123,7 +123,7 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
             continue;
         }
         let name = receiver_name(&t.tenant);
-        routes.push(json!({"receiver": name, "matchers": [format!("namespace=~\".*|{}\"", namespaces.join("|"))]}));
+        routes.push(json!({"receiver": name, "matchers": [format!("namespace=~\"{}\"", namespaces.join("|"))]}));
         let hooks: Vec<serde_json::Value> =
             t.receivers.iter().filter(|r| r.kind == ReceiverKind::Webhook).map(|r| json!({"url": r.to, "send_resolved": true})).collect();
         let mails: Vec<serde_json::Value> =

@@ -323,7 +323,7 @@ pub async fn resync(state: &crate::state::AppState) -> Result<usize, AppError> {
     let n = listed.len();
     let ended = state.monitoring.alerts.reconcile(listed, asked);
     if !ended.is_empty() {
-        tracing::info!(count = ended.len(), "alerts resolved while the console was not told; recording them");
+        tracing::info!(count = ended.len(), "alerts Alertmanager no longer lists; recording them as resolved");
     }
     let owned = owned_namespaces(state);
     write_events(&state.client, &state.monitoring.alerts, &ended, |ns| owned.contains(ns)).await;

@@ -223,12 +223,15 @@ fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) ->
     }
 }
 
-/// The app (Deployment) a pod belongs to: its ReplicaSet owner without the template hash,
-/// if that Deployment exists; else a Deployment whose pod pattern the name matches.
+/// The app (Deployment) a pod belongs to: its `app` label, or its ReplicaSet owner without
+/// the template hash, if that Deployment exists; else the Deployment its name is made from.
 pub fn app_of_pod(state: &AppState, namespace: &str, pod: &str) -> Option<String> {
     use kube::runtime::reflector::ObjectRef;
     let exists = |app: &str| state.cache.deployments.get(&ObjectRef::new(app).within(namespace)).is_some();
     if let Some(p) = state.cache.pods.get(&ObjectRef::new(pod).within(namespace)) {
+        if let Some(app) = p.metadata.labels.as_ref().and_then(|l| l.get("app")).filter(|a| exists(a)) {
+            return Some(app.clone());
+        }
         for o in p.metadata.owner_references.iter().flatten().filter(|o| o.kind == "ReplicaSet") {
             if let Some((app, _hash)) = o.name.rsplit_once('-') {
                 if exists(app) {

@@ -13,6 +13,7 @@ pub mod pipeline_run;
 pub mod pipelines;
 pub mod not_found;
 pub mod terminal;
+pub mod terminal_replay;
 pub mod workloads;
 
 /// Reads a route parameter as a reactive string ("" when absent).

@@ -246,9 +246,7 @@ pub fn NginxPage() -> impl IntoView {
                 <td class="mono">{short(&n.rendered_sha)}</td>
                 <td class="mono">{short(&n.on_disk_sha)}</td>
                 <td>{n.reload_count}</td>
-                <td class="muted ago" data-testid=format!("heartbeat-{}", n.name) title=beat.map(exact).unwrap_or_default()>
-                    {move || beat.map(|b| ago(b, now.get())).unwrap_or_else(|| "—".into())}
-                </td>
+                <td class="muted ago" data-testid=format!("heartbeat-{}", n.name) title=beat.map(exact).unwrap_or_default()>{move || beat.map(|b| ago(b, now.get())).unwrap_or_else(|| "—".into())}</td>
                 <td class="ng-err">{err}</td>
                 <td>{whole.then(|| view! {
                     <a class="button" href=href.clone() download="" data-testid=format!("download-{name}")>{t("Download", "下载")}</a>

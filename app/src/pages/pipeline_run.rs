@@ -170,7 +170,7 @@ pub fn PipelineRunPage() -> impl IntoView {
                         " " <LinkDot link=log_link/>
                         <div class="spacer"></div>
                         {move || pod.get().map(|p| view! {
-                            <A href=format!("/t/{}/logs?ns={}&pod={}&container={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&p), crate::logs::encode(&shown_stage.get().unwrap_or_default())) attr:class="button small">
+                            <A href=format!("/t/{}/logs?ns={}&app={}&pod={}&container={}", tenant.get(), crate::logs::encode(&ns.get()), crate::logs::encode(&format!("pipeline:{}", pipeline.get())), crate::logs::encode(&p), crate::logs::encode(&shown_stage.get().unwrap_or_default())) attr:class="button small" attr:data-testid="open-in-logs">
                                 {t("Open in the log viewer", "在日志查看器中打开")}
                             </A>
                         })}

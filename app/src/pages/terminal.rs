@@ -1,15 +1,17 @@
 //! `/t/:tenant/terminal?ns=..&pod=..[&container=..]` (or `?ns=..&app=..`: one of the app's
 //! running pods): shells in containers, in tabs. Each tab is an xterm.js terminal joined to
 //! `/ws/terminal/{tenant}` (protocol: `crate::terminal`); it fits the window and tells the
-//! shell its size, says when the connection is lost (with a Reconnect button), shows the
-//! exit code, and warns before the idle timeout. Below: upload and download of files for
-//! the active tab, and for admins the audit trail of sessions.
+//! shell its size, says why a terminal is refused (asked with `terminal_check` first) or
+//! that the connection is lost (with a Reconnect button), offers a debug container where
+//! the container has no shell, shows the exit code, and warns before the idle timeout.
+//! Below: upload and download of files for the active tab, and for admins the audit trail
+//! of sessions with their recordings (replayed by `terminal_replay`).
 
 use super::param;
 use crate::components::shell::use_me;
 use crate::i18n::t;
 use crate::logs::{log_sources, LogSource};
-use crate::terminal::{query_of, terminal_sessions};
+use crate::terminal::{query_of, terminal_check, terminal_sessions};
 use crate::{Theme, ThemeCtx};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -27,7 +29,13 @@ pub struct Tab {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conn {
     Connecting,
-    Live { shell: String },
+    /// A debug container is being added and started.
+    Preparing(String),
+    Live { shell: String, recording: bool },
+    /// No terminal may be opened here; the sentence says why (not allowed, no such pod...).
+    Refused(String),
+    /// The container has no shell: a debug container is offered.
+    NoShell { container: String, tried: Vec<String>, image: String },
     /// The socket closed without the shell exiting.
     Lost,
     Exited(i32),
@@ -39,7 +47,10 @@ impl Conn {
     fn state(&self) -> &'static str {
         match self {
             Conn::Connecting => "connecting",
+            Conn::Preparing(_) => "preparing",
             Conn::Live { .. } => "live",
+            Conn::Refused(_) => "refused",
+            Conn::NoShell { .. } => "no-shell",
             Conn::Lost => "lost",
             Conn::Exited(_) => "exited",
             Conn::IdleClosed(_) => "idle",
@@ -122,7 +133,8 @@ pub fn TerminalPage() -> impl IntoView {
         }
     };
     let is_admin = Memo::new(move |_| me.with(|m| m.as_ref().map(|m| m.platform_admin || m.tenant(&tenant.get()).is_some_and(|t| t.role == crate::auth::Role::Admin)).unwrap_or(false)));
-    let can_shell = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let role = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role))));
+    let can_shell = Memo::new(move |_| role.get().is_some_and(|r| r.can_change()));
 
     view! {
         <div class="page terminal-page">
@@ -131,7 +143,15 @@ pub fn TerminalPage() -> impl IntoView {
             </div>
             {move || error.get().map(|e| view! { <div class="banner error" data-testid="terminal-error">{e}</div> })}
             <Show when=move || can_shell.get()
-                fallback=|| view! { <div class="banner error" data-testid="terminal-refused">{t("Viewers cannot open a shell.", "只读用户不能打开终端。")}</div> }>
+                fallback=move || me.with(|m| m.is_some()).then(|| view! {
+                    <div class="banner error" data-testid="terminal-refused">
+                        {move || if role.get().is_some() {
+                            t("Viewers cannot open a shell: a shell can change the container. Developers and admins can.", "只读用户不能打开终端(终端可以修改容器),开发者和管理员可以。")()
+                        } else {
+                            t("You have no access to this tenant.", "您无权访问此租户。")()
+                        }}
+                    </div>
+                })>
                 <div class="inline terminal-picker">
                     <select data-testid="terminal-pod" prop:value=move || pick_pod.get()
                         on:change=move |ev| { pick_pod.set(event_target_value(&ev)); pick_container.set(String::new()); }>
@@ -177,30 +197,79 @@ pub fn TerminalPage() -> impl IntoView {
     }
 }
 
+/// Where a pane's terminal goes (the check and the socket both take it).
+#[derive(Clone, Debug)]
+pub struct PaneTarget {
+    pub tenant: String,
+    pub ns: String,
+    pub pod: String,
+    /// Empty: the pod's default container.
+    pub container: String,
+}
+
+impl PaneTarget {
+    /// The socket's path; `debug`: a debug container instead of a shell.
+    pub fn socket_path(&self, debug: bool, cols: u16, rows: u16) -> String {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        let link = query_of(&[
+            ("ns", &self.ns),
+            ("pod", &self.pod),
+            ("container", &self.container),
+            ("debug", if debug { "true" } else { "" }),
+            ("cols", &cols),
+            ("rows", &rows),
+        ]);
+        format!("/ws/terminal/{}?{link}", self.tenant)
+    }
+
+    /// Why no terminal may be opened here, as the page says it (`None`: it may).
+    pub async fn refusal(&self) -> Option<String> {
+        let container = Some(self.container.clone()).filter(|c| !c.is_empty());
+        terminal_check(self.tenant.clone(), self.ns.clone(), self.pod.clone(), container).await.err().map(|e| refusal_text(&e))
+    }
+}
+
+/// A refusal as a sentence that says what to do.
+fn refusal_text(e: &crate::error::AppError) -> String {
+    use crate::error::AppError;
+    match e {
+        AppError::Unauthenticated => "Your session has ended: log in again to open a terminal.".into(),
+        AppError::Forbidden(why) => format!("Not allowed to open a terminal here: {why}."),
+        AppError::NotFound(what) => format!("No terminal: {what} does not exist (any more)."),
+        AppError::Invalid(why) => format!("No terminal: {why}."),
+        AppError::Conflict(why) => format!("No terminal yet: {why}."),
+        other => other.to_string(),
+    }
+}
+
 #[component]
 fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView {
     let conn = RwSignal::new(Conn::Connecting);
     let warning = RwSignal::new(None::<u64>);
     let size = RwSignal::new((0u16, 0u16));
     let node = NodeRef::<leptos::html::Div>::new();
-    let (reconnect_tx, reconnect_rx) = futures::channel::mpsc::unbounded::<Cmd>();
+    let (cmd_tx, cmd_rx) = futures::channel::mpsc::unbounded::<Cmd>();
     let theme = expect_context::<ThemeCtx>().0;
-    let link = query_of(&[("ns", &tab.ns), ("pod", &tab.pod), ("container", &tab.container)]);
-    let socket_path = format!("/ws/terminal/{tenant}?{link}");
-    run_pane(node, socket_path, reconnect_rx, conn, warning, size, theme);
+    let target = PaneTarget { tenant: tenant.clone(), ns: tab.ns.clone(), pod: tab.pod.clone(), container: tab.container.clone() };
+    run_pane(node, target, cmd_rx, conn, warning, size, theme);
     {
-        let tx = reconnect_tx.clone();
+        let tx = cmd_tx.clone();
         Effect::new(move |_| {
             if active.get() {
                 let _ = tx.unbounded_send(Cmd::Fit);
             }
         });
-        let tx = reconnect_tx.clone();
+        let tx = cmd_tx.clone();
         Effect::new(move |_| {
             let _ = tx.unbounded_send(Cmd::Theme(theme.get() == Theme::Dark));
         });
     }
-    let reconnect = reconnect_tx.clone();
+    let send = move |cmd: Cmd| {
+        let tx = cmd_tx.clone();
+        move |_| {
+            let _ = tx.unbounded_send(cmd);
+        }
+    };
     let transfer_link = (tenant.clone(), tab.clone());
     view! {
         <div class="terminal-pane" class:hidden=move || !active.get() data-testid="terminal-pane" data-state=move || conn.with(|c| c.state().to_string())
@@ -208,7 +277,23 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
             <div class="terminal-status">
                 {move || match conn.get() {
                     Conn::Connecting => view! { <span class="muted">{t("connecting…", "连接中…")}</span> }.into_any(),
-                    Conn::Live { shell } => view! { <span class="ok">{format!("● {shell}")}</span> }.into_any(),
+                    Conn::Preparing(message) => view! { <span class="muted" data-testid="terminal-preparing">{message}</span> }.into_any(),
+                    Conn::Live { shell, recording } => view! {
+                        <span class="ok">{format!("● {shell}")}</span>
+                        {recording.then(|| view! {
+                            <span class="badge rec" data-testid="terminal-recording" title="An admin can replay this session's output">{t("● REC — this session is recorded", "● 录制中 — 本会话将被录制")}</span>
+                        })}
+                    }.into_any(),
+                    Conn::Refused(why) => view! {
+                        <span class="banner error inline-banner" data-testid="terminal-refusal">{why}</span>
+                        <button data-testid="terminal-reconnect" on:click=send(Cmd::Reconnect)>{t("Try again", "重试")}</button>
+                    }.into_any(),
+                    Conn::NoShell { container, tried, image } => view! {
+                        <span class="banner warn inline-banner" data-testid="terminal-debug-offer">
+                            {format!("Container {container} has no shell (tried {}), as distroless images do. A debug container with the tools image {image} can join the pod next to it, as kubectl debug does; it ends with this session.", tried.join(", "))}
+                        </span>
+                        <button class="primary" data-testid="terminal-debug-start" on:click=send(Cmd::StartDebug)>{t("Start a debug container", "启动调试容器")}</button>
+                    }.into_any(),
                     other => {
                         let text = match other {
                             Conn::Lost => "Connection lost.".to_string(),
@@ -217,10 +302,9 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
                             Conn::Failed(m) => m,
                             _ => String::new(),
                         };
-                        let r = reconnect.clone();
                         view! {
                             <span class="banner error inline-banner" data-testid="terminal-ended">{text}</span>
-                            <button data-testid="terminal-reconnect" on:click=move |_| { let _ = r.unbounded_send(Cmd::Reconnect); }>{t("Reconnect", "重新连接")}</button>
+                            <button data-testid="terminal-reconnect" on:click=send(Cmd::Reconnect)>{t("Reconnect", "重新连接")}</button>
                         }.into_any()
                     }
                 }}
@@ -239,13 +323,15 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
 pub enum Cmd {
     Fit,
     Reconnect,
+    /// Open the next session in a new debug container (the container has no shell).
+    StartDebug,
     Theme(bool),
 }
 
 #[cfg(not(feature = "csr"))]
 fn run_pane(
     _node: NodeRef<leptos::html::Div>,
-    _path: String,
+    _target: PaneTarget,
     _cmds: futures::channel::mpsc::UnboundedReceiver<Cmd>,
     _conn: RwSignal<Conn>,
     _warning: RwSignal<Option<u64>>,
@@ -255,12 +341,14 @@ fn run_pane(
 }
 
 /// The pane's life in the browser: an xterm.js terminal and, one after the other, the
-/// sockets that feed it (a new one on Reconnect). Everything JS lives inside one local task;
-/// the view talks to it through `cmds` and signals, and its cleanup ends it.
+/// sockets that feed it (a new one on Reconnect, or in a debug container once asked). Before
+/// each socket the page asks [`terminal_check`], so a refusal is shown with its reason
+/// instead of as a lost connection. Everything JS lives inside one local task; the view
+/// talks to it through `cmds` and signals, and its cleanup ends it.
 #[cfg(feature = "csr")]
 fn run_pane(
     node: NodeRef<leptos::html::Div>,
-    path: String,
+    target: PaneTarget,
     mut cmds: futures::channel::mpsc::UnboundedReceiver<Cmd>,
     conn: RwSignal<Conn>,
     warning: RwSignal<Option<u64>>,
@@ -366,114 +454,143 @@ fn run_pane(
             term.focus();
 
             let mut stop = stop_rx;
+            // Set once the container turned out to have no shell and the user asked for a debug container.
+            let mut debug = false;
             'sessions: loop {
                 conn.set(Conn::Connecting);
                 warning.set(None);
-                let (tx, mut events) = futures::channel::mpsc::unbounded::<Event>();
-                let Ok(ws) = web_sys::WebSocket::new(&ws_url(&path)) else {
-                    conn.set(Conn::Failed("could not open a WebSocket".into()));
-                    break;
-                };
-                ws.set_binary_type(web_sys::BinaryType::Arraybuffer);
-                let on_open = {
-                    let tx = tx.clone();
-                    Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                        let _ = tx.unbounded_send(Event::Open);
-                    })
-                };
-                let on_message = {
-                    let tx = tx.clone();
-                    Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-                        let Ok(ev) = ev.dyn_into::<web_sys::MessageEvent>() else { return };
-                        let data = ev.data();
-                        let event = match data.as_string() {
-                            Some(text) => Event::Text(text),
-                            None => Event::Data(js_sys::Uint8Array::new(&data)),
-                        };
-                        let _ = tx.unbounded_send(event);
-                    })
-                };
-                let on_close = {
-                    let tx = tx.clone();
-                    Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                        let _ = tx.unbounded_send(Event::Closed);
-                    })
-                };
-                ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-                ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-                *socket.borrow_mut() = Some(ws.clone());
-                let mut ended = false;
-                loop {
-                    let next = futures::future::select(events.next(), futures::future::select(cmds.next(), &mut stop));
-                    match next.await {
-                        futures::future::Either::Left((Some(ev), _)) => match ev {
-                            Event::Open => {
-                                fit.fit();
-                                send_text(resize_msg(term.cols(), term.rows()));
-                            }
-                            Event::Data(bytes) => term.write_bytes(&bytes),
-                            Event::Text(text) => match serde_json::from_str::<ServerControl>(&text) {
-                                Ok(ServerControl::Started { shell, .. }) => conn.set(Conn::Live { shell }),
-                                Ok(ServerControl::IdleWarning { closes_in_secs }) => warning.set(Some(closes_in_secs)),
-                                Ok(ServerControl::IdleClosed { idle_secs }) => {
-                                    ended = true;
-                                    warning.set(None);
-                                    conn.set(Conn::IdleClosed(idle_secs));
+                'attempt: {
+                    // NB: a refused handshake reaches the browser as a bare close; ask first.
+                    if let Some(why) = target.refusal().await {
+                        term.write_str(&format!("\r\n\x1b[31m{why}\x1b[0m\r\n"));
+                        conn.set(Conn::Refused(why));
+                        break 'attempt;
+                    }
+                    let (tx, mut events) = futures::channel::mpsc::unbounded::<Event>();
+                    let Ok(ws) = web_sys::WebSocket::new(&ws_url(&target.socket_path(debug, term.cols(), term.rows()))) else {
+                        conn.set(Conn::Failed("could not open a WebSocket".into()));
+                        break 'sessions;
+                    };
+                    ws.set_binary_type(web_sys::BinaryType::Arraybuffer);
+                    let on_open = {
+                        let tx = tx.clone();
+                        Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                            let _ = tx.unbounded_send(Event::Open);
+                        })
+                    };
+                    let on_message = {
+                        let tx = tx.clone();
+                        Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                            let Ok(ev) = ev.dyn_into::<web_sys::MessageEvent>() else { return };
+                            let data = ev.data();
+                            let event = match data.as_string() {
+                                Some(text) => Event::Text(text),
+                                None => Event::Data(js_sys::Uint8Array::new(&data)),
+                            };
+                            let _ = tx.unbounded_send(event);
+                        })
+                    };
+                    let on_close = {
+                        let tx = tx.clone();
+                        Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                            let _ = tx.unbounded_send(Event::Closed);
+                        })
+                    };
+                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+                    *socket.borrow_mut() = Some(ws.clone());
+                    let mut ended = false;
+                    loop {
+                        let next = futures::future::select(events.next(), futures::future::select(cmds.next(), &mut stop));
+                        match next.await {
+                            futures::future::Either::Left((Some(ev), _)) => match ev {
+                                Event::Open => {
+                                    fit.fit();
+                                    send_text(resize_msg(term.cols(), term.rows()));
                                 }
-                                Ok(ServerControl::Exit { code }) => {
-                                    ended = true;
-                                    conn.set(Conn::Exited(code));
-                                    term.write_str(&format!("\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"));
+                                Event::Data(bytes) => term.write_bytes(&bytes),
+                                Event::Text(text) => match serde_json::from_str::<ServerControl>(&text) {
+                                    Ok(ServerControl::Started { shell, recording, .. }) => conn.set(Conn::Live { shell, recording }),
+                                    Ok(ServerControl::Preparing { message }) => {
+                                        term.write_str(&format!("\x1b[2m{message}\x1b[0m\r\n"));
+                                        conn.set(Conn::Preparing(message));
+                                    }
+                                    Ok(ServerControl::NoShell { container, tried, debug_image }) => {
+                                        ended = true;
+                                        term.write_str(&format!("\r\n\x1b[33mContainer {container} has no shell (tried {}).\x1b[0m\r\n", tried.join(", ")));
+                                        conn.set(Conn::NoShell { container, tried, image: debug_image });
+                                    }
+                                    Ok(ServerControl::IdleWarning { closes_in_secs }) => warning.set(Some(closes_in_secs)),
+                                    Ok(ServerControl::IdleClosed { idle_secs }) => {
+                                        ended = true;
+                                        warning.set(None);
+                                        conn.set(Conn::IdleClosed(idle_secs));
+                                    }
+                                    Ok(ServerControl::Exit { code }) => {
+                                        ended = true;
+                                        conn.set(Conn::Exited(code));
+                                        term.write_str(&format!("\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"));
+                                    }
+                                    Ok(ServerControl::Error { message }) => {
+                                        ended = true;
+                                        term.write_str(&format!("\r\n\x1b[31m{message}\x1b[0m\r\n"));
+                                        conn.set(Conn::Failed(message));
+                                    }
+                                    Err(_) => {}
+                                },
+                                Event::Closed => {
+                                    if !ended {
+                                        // Refused, or broken mid-session: the check tells which (the pod may be gone).
+                                        match target.refusal().await {
+                                            Some(why) => {
+                                                term.write_str(&format!("\r\n\x1b[31m{why}\x1b[0m\r\n"));
+                                                conn.set(Conn::Refused(why));
+                                            }
+                                            None => {
+                                                conn.set(Conn::Lost);
+                                                term.write_str("\r\n\x1b[33m[connection lost]\x1b[0m\r\n");
+                                            }
+                                        }
+                                    }
+                                    break;
                                 }
-                                Ok(ServerControl::Error { message }) => {
-                                    ended = true;
-                                    term.write_str(&format!("\r\n\x1b[31m{message}\x1b[0m\r\n"));
-                                    conn.set(Conn::Failed(message));
-                                }
-                                Err(_) => {}
                             },
-                            Event::Closed => {
-                                if !ended {
-                                    // NB: a refused handshake (401/403/404) also lands here: browsers do not tell why.
-                                    conn.set(Conn::Lost);
-                                    term.write_str("\r\n\x1b[33m[connection lost]\x1b[0m\r\n");
+                            futures::future::Either::Left((None, _)) => break,
+                            futures::future::Either::Right((futures::future::Either::Left((Some(cmd), _)), _)) => match cmd {
+                                Cmd::Fit => {
+                                    fit.fit();
+                                    term.focus();
                                 }
-                                break;
-                            }
-                        },
-                        futures::future::Either::Left((None, _)) => break,
-                        futures::future::Either::Right((futures::future::Either::Left((Some(cmd), _)), _)) => match cmd {
-                            Cmd::Fit => {
-                                fit.fit();
-                                term.focus();
-                            }
-                            Cmd::Theme(dark) => term.set_options(&theme_options(dark)),
-                            Cmd::Reconnect => {
-                                // NB: the handlers go first: their closures are dropped with this iteration.
+                                Cmd::Theme(dark) => term.set_options(&theme_options(dark)),
+                                Cmd::Reconnect | Cmd::StartDebug => {
+                                    debug |= matches!(cmd, Cmd::StartDebug);
+                                    // NB: the handlers go first: their closures are dropped with this iteration.
+                                    ws.set_onclose(None);
+                                    ws.set_onmessage(None);
+                                    ws.set_onopen(None);
+                                    let _ = ws.close();
+                                    term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
+                                    continue 'sessions;
+                                }
+                            },
+                            // The pane is gone (its cleanup dropped `stop`) or no more commands.
+                            futures::future::Either::Right(_) => {
                                 ws.set_onclose(None);
                                 ws.set_onmessage(None);
                                 ws.set_onopen(None);
                                 let _ = ws.close();
-                                term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
-                                continue 'sessions;
+                                break 'sessions;
                             }
-                        },
-                        // The pane is gone (its cleanup dropped `stop`) or no more commands.
-                        futures::future::Either::Right(_) => {
-                            ws.set_onclose(None);
-                            ws.set_onmessage(None);
-                            ws.set_onopen(None);
-                            let _ = ws.close();
-                            break 'sessions;
                         }
                     }
                 }
-                // Wait for Reconnect (or the end of the pane).
+                // Wait for Reconnect, a debug container (or the end of the pane).
                 loop {
                     match futures::future::select(cmds.next(), &mut stop).await {
-                        futures::future::Either::Left((Some(Cmd::Reconnect), _)) => {
-                            term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
+                        futures::future::Either::Left((Some(cmd @ (Cmd::Reconnect | Cmd::StartDebug)), _)) => {
+                            debug |= matches!(cmd, Cmd::StartDebug);
+                            term.write_str(if debug { "\r\n\x1b[2m[starting a debug container…]\x1b[0m\r\n" } else { "\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n" });
                             continue 'sessions;
                         }
                         futures::future::Either::Left((Some(Cmd::Fit), _)) => fit.fit(),
@@ -594,26 +711,68 @@ fn start_upload(
 fn Sessions(tenant: Memo<String>) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let rows = Resource::new(move || (tenant.get(), refresh.get()), |(t, _)| terminal_sessions(t));
+    // The recording being replayed: (namespace, session id, what it shows).
+    let replaying = RwSignal::new(None::<(String, String, String)>);
     view! {
         <h2>{t("Terminal sessions (audit)", "终端会话(审计)")} " " <button class="link" data-testid="sessions-refresh" on:click=move |_| refresh.update(|r| *r += 1)>"↻"</button></h2>
+        {move || replaying.get().map(|(ns, session, title)| view! {
+            <super::terminal_replay::Replay tenant=tenant.get_untracked() ns session title on_close=Callback::new(move |_| replaying.set(None))/>
+        })}
         <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
             {move || rows.get().map(|r| match r {
                 Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No sessions yet.", "暂无会话。")}</p> }.into_any(),
                 Ok(rows) => view! {
                     <table class="grid" data-testid="sessions-table">
-                        <thead><tr><th>{t("Kind", "类型")}</th><th>{t("User", "用户")}</th><th>{t("Pod / container", "容器组 / 容器")}</th><th>{t("Detail", "详情")}</th><th>{t("Started", "开始")}</th><th>{t("Duration", "时长")}</th><th>{t("Exit", "退出码")}</th><th>{t("Outcome", "结果")}</th></tr></thead>
-                        <tbody>{rows.into_iter().map(|r| view! {
-                            <tr data-testid="session-row">
-                                <td>{r.kind}</td><td>{r.user}</td><td class="mono">{format!("{}/{} · {}", r.namespace, r.pod, r.container)}</td><td class="mono">{r.detail}</td>
-                                <td>{r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()}</td>
-                                <td>{r.duration_secs.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "open".into())}</td>
-                                <td>{r.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td><td>{r.outcome}</td>
-                            </tr>
+                        <thead><tr><th>{t("Kind", "类型")}</th><th>{t("User", "用户")}</th><th>{t("Pod / container", "容器组 / 容器")}</th><th>{t("Detail", "详情")}</th><th>{t("Started", "开始")}</th><th>{t("Duration", "时长")}</th><th>{t("Exit", "退出码")}</th><th>{t("Outcome", "结果")}</th><th>{t("Recording", "录制")}</th></tr></thead>
+                        <tbody>{rows.into_iter().map(|r| {
+                            let recording = r.recording.then(|| {
+                                let (ns, id) = (r.namespace.clone(), r.id.clone());
+                                let title = format!("{} · {}/{} · {}", r.user, r.namespace, r.pod, r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default());
+                                let href = format!("/recordings/terminal/{}?{}", tenant.get_untracked(), query_of(&[("ns", &ns), ("session", &id), ("download", "true")]));
+                                view! {
+                                    <button class="link" data-testid="session-replay" on:click=move |_| replaying.set(Some((ns.clone(), id.clone(), title.clone())))>{t("▶ Replay", "▶ 回放")}</button>
+                                    " · "
+                                    <a data-testid="session-cast-download" href=href download="">".cast"</a>
+                                }
+                            });
+                            let kind = r.kind.clone();
+                            view! {
+                                <tr data-testid="session-row" data-kind=kind>
+                                    <td>{r.kind}</td><td>{r.user}</td><td class="mono">{format!("{}/{} · {}", r.namespace, r.pod, r.container)}</td><td class="mono">{r.detail}</td>
+                                    <td>{r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()}</td>
+                                    <td>{r.duration_secs.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "open".into())}</td>
+                                    <td>{r.exit_code.map(|c| c.to_string()).unwrap_or_default()}</td><td>{r.outcome}</td>
+                                    <td>{recording}</td>
+                                </tr>
+                            }
                         }).collect_view()}</tbody>
                     </table>
                 }.into_any(),
             })}
         </Suspense>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+
+    #[test]
+    fn the_socket_link_names_the_size_and_asks_for_a_debug_container_only_when_told() {
+        let t = PaneTarget { tenant: "alpha".into(), ns: "alpha".into(), pod: "web-1".into(), container: String::new() };
+        assert_eq!(t.socket_path(false, 120, 40), "/ws/terminal/alpha?ns=alpha&pod=web-1&cols=120&rows=40");
+        assert_eq!(t.socket_path(true, 80, 24), "/ws/terminal/alpha?ns=alpha&pod=web-1&debug=true&cols=80&rows=24");
+        // and the server reads it back
+        let link: crate::terminal::TerminalLink = serde_json::from_value(serde_json::json!({"ns": "alpha", "pod": "web-1", "debug": true, "cols": 80, "rows": 24})).unwrap();
+        assert!(link.debug && link.cols == Some(80));
+    }
+
+    #[test]
+    fn refusals_read_as_sentences() {
+        assert_eq!(refusal_text(&AppError::NotFound("pod 'x' in namespace 'alpha'".into())), "No terminal: pod 'x' in namespace 'alpha' does not exist (any more).");
+        assert!(refusal_text(&AppError::Forbidden("no access to tenant 'alpha'".into())).starts_with("Not allowed to open a terminal here: no access"));
+        assert!(refusal_text(&AppError::Unauthenticated).contains("log in again"));
     }
 }

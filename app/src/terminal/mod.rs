@@ -13,7 +13,16 @@
 //!
 //! Everything is checked before the upgrade: 401 for a stranger, 403 for another tenant's
 //! namespace or a viewer (viewers get no shell), 404 for an unknown pod, 400 for a container
-//! the pod does not have, 409 for a pod that is not running.
+//! the pod does not have, 409 for a pod that is not running. Browsers do not show why a
+//! handshake was refused, so the page first asks [`terminal_check`], which makes the same
+//! checks and answers with the sentence.
+//!
+//! A container without a shell (distroless images: `/bin/bash` and `/bin/sh` both fail with
+//! "executable file not found") gets [`ServerControl::NoShell`], and the page offers a debug
+//! container: the same socket with `debug=true` adds an ephemeral container (the tools image
+//! the admin chose, `targetContainerName` = the container) to the pod, as `kubectl debug`
+//! does, waits until it runs, and attaches the terminal to it. Its stdin closes when the
+//! session ends (`stdinOnce`), so its shell ends with the session like an exec'd one.
 //!
 //! Files go through exec with `tar`, as `kubectl cp` does:
 //! `POST /upload/terminal/{tenant}?{TransferLink}` (raw body, `Content-Length` required, at
@@ -22,6 +31,9 @@
 //! Every session is audited (see [`terminal_sessions`]): who, which pod and container, when,
 //! how long, how it ended — as Kubernetes Events in the pod's namespace, labelled
 //! [`AUDIT_LABEL`], so the record lives in the cluster with the pod, not in the console.
+//! When the console records sessions, each session's output is also kept as an asciicast v2
+//! file ([`cast`]) that admins replay in the page or download from
+//! `GET /recordings/terminal/{tenant}?{RecordingLink}`.
 
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
@@ -29,10 +41,11 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+pub mod cast;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-/// Label on every audit Event the console writes (value: `session`, `upload`, `download`).
+/// Label on every audit Event the console writes (value: `session`, `debug`, `upload`, `download`).
 pub const AUDIT_LABEL: &str = "wharf.dev/audit";
 
 /// The socket's query string.
@@ -46,6 +59,39 @@ pub struct TerminalLink {
     /// A shell to run instead of the fallback `/bin/bash`, then `/bin/sh`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// Start a debug container targeting `container` and attach to it instead of exec'ing a shell.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub debug: bool,
+    /// The browser's terminal size when it opens the socket (the shell starts with it, and a
+    /// recording's header names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+}
+
+/// The recording download's query string: the session's audit id in its namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingLink {
+    pub ns: String,
+    /// [`SessionRecord::id`].
+    pub session: String,
+    /// Answer as an attachment (`<session>.cast`) rather than inline for the player.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub download: bool,
+}
+
+/// What [`terminal_check`] answers when a terminal may be opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalTarget {
+    pub namespace: String,
+    pub pod: String,
+    /// The container meant (the default one when none was named).
+    pub container: String,
+    /// The tools image a debug container would run.
+    pub debug_image: String,
+    /// Sessions are recorded (the page says so before anyone types).
+    pub recording: bool,
 }
 
 /// The upload's and download's query string: a file path inside the container.
@@ -78,8 +124,23 @@ pub enum ClientControl {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerControl {
-    /// The shell runs; output follows in binary frames.
-    Started { container: String, shell: String, idle_timeout_secs: u64 },
+    /// The shell runs; output follows in binary frames. For a debug session `container` is
+    /// the debug container and `debug_image` its image.
+    Started {
+        container: String,
+        shell: String,
+        idle_timeout_secs: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        debug_image: Option<String>,
+        /// The session's output is being recorded.
+        #[serde(default)]
+        recording: bool,
+    },
+    /// Something takes a while (a debug container being added and started).
+    Preparing { message: String },
+    /// The container has none of the shells tried; a debug container with `debug_image`
+    /// can be started instead (the socket closes after this).
+    NoShell { container: String, tried: Vec<String>, debug_image: String },
     /// No input for a while: the session closes in `closes_in_secs` unless a key is pressed.
     IdleWarning { closes_in_secs: u64 },
     /// Closed for lack of input (the shell is ended).
@@ -93,7 +154,10 @@ pub enum ServerControl {
 /// One audited terminal session (or file transfer), as admins see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    /// `session`, `upload` or `download`.
+    /// The audit Event's name, unique in its namespace; a recording is named after it.
+    #[serde(default)]
+    pub id: String,
+    /// `session`, `debug` (a shell in a debug container), `upload` or `download`.
     pub kind: String,
     /// The console user (never the console's service account).
     pub user: String,
@@ -109,6 +173,9 @@ pub struct SessionRecord {
     pub exit_code: Option<i32>,
     /// `exit`, `idle`, `closed` (the browser went away), `error: ...`; empty while open.
     pub outcome: String,
+    /// The session's output was recorded (see [`RecordingLink`]).
+    #[serde(default)]
+    pub recording: bool,
 }
 
 /// Terminal sessions and file transfers in the tenant's namespaces, newest first. Admins only.
@@ -116,6 +183,15 @@ pub struct SessionRecord {
 pub async fn terminal_sessions(tenant: String) -> Result<Vec<SessionRecord>, AppError> {
     let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Admin).await?;
     ssr::sessions(&state, &scope).await
+}
+
+/// May this user open a terminal on this pod and container? The same checks as the socket
+/// (tenant, role, pod, container, running), answered with a sentence the page shows —
+/// a refused WebSocket handshake tells the browser nothing. Developers and admins.
+#[server(prefix = "/api", endpoint = "terminal_check", input = Json)]
+pub async fn terminal_check(tenant: String, ns: String, pod: String, container: Option<String>) -> Result<TerminalTarget, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
+    ssr::check(&state, &scope, &ns, &pod, container.as_deref())
 }
 
 /// `key=value&...` for a link, with `%`-escaping of what a query string cannot hold.

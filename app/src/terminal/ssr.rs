@@ -1,14 +1,15 @@
-//! The terminal's server side shared by the socket, the transfers (`server/src/terminal/`)
-//! and [`super::terminal_sessions`]: which container a request means, and how an audit
-//! record is kept as a Kubernetes Event.
+//! The terminal's server side shared by the socket, the transfers (`server/src/terminal/`),
+//! [`super::terminal_check`] and [`super::terminal_sessions`]: which container a request
+//! means, the console's terminal options, and how an audit record is kept as a Kubernetes
+//! Event.
 //!
 //! An audit Event is named `wharf-<kind>-<random>`, labelled `wharf.dev/audit=<kind>`, points
 //! at the pod (`involvedObject`), and carries the record in `wharf.dev/…` annotations
 //! (`user`, `tenant`, `container`, `detail`, `started`, `duration-ms`, `exit-code`,
-//! `outcome`); its message repeats it as a sentence for `kubectl get events`.
+//! `outcome`, `recording`); its message repeats it as a sentence for `kubectl get events`.
 
-use super::{SessionRecord, AUDIT_LABEL};
-use crate::auth::ssr::TenantScope;
+use super::{SessionRecord, TerminalTarget, AUDIT_LABEL};
+use crate::auth::ssr::{forbidden, TenantScope};
 use crate::error::AppError;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
@@ -16,7 +17,43 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The debug container's image unless the admin chooses another (`--debug-image`): curl,
+/// dig, netcat, tcpdump, a shell and more.
+pub const DEFAULT_DEBUG_IMAGE: &str = "nicolaka/netshoot:v0.13";
+
+/// The console's terminal settings that server functions need too (the rest, timeouts and
+/// the upload limit, live with the socket in `server/src/terminal`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// The tools image of debug containers for containers without a shell.
+    pub debug_image: String,
+    /// Where session recordings are written (`<dir>/<namespace>/<session id>.cast`); `None`:
+    /// sessions are not recorded.
+    pub recordings: Option<PathBuf>,
+}
+
+impl Default for TerminalOptions {
+    fn default() -> Self {
+        TerminalOptions { debug_image: DEFAULT_DEBUG_IMAGE.into(), recordings: None }
+    }
+}
+
+/// [`super::terminal_check`]: the role first (viewers get no shell), then [`target`].
+pub fn check(state: &AppState, scope: &TenantScope, ns: &str, pod: &str, container: Option<&str>) -> Result<TerminalTarget, AppError> {
+    if !scope.role().can_change() {
+        return Err(forbidden(format!(
+            "a {} of '{}' cannot open a shell (a shell can change the container); developers and admins can",
+            scope.role().label(),
+            scope.tenant()
+        )));
+    }
+    let t = target(&state.cache, scope, ns, pod, container)?;
+    let options = &state.settings.terminal;
+    Ok(TerminalTarget { namespace: t.namespace, pod: t.pod, container: t.container, debug_image: options.debug_image.clone(), recording: options.recordings.is_some() })
+}
 
 /// A running container a terminal or transfer may reach, checked against the tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,11 +127,14 @@ pub fn audit_event(kind: &str, scope: &TenantScope, target: &Target, detail: &st
     .expect("a well-formed Event")
 }
 
-/// The annotations that close a record.
-pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32>, outcome: &str) -> serde_json::Value {
+/// The annotations that close a record (`recording`: the session's output was recorded).
+pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32>, outcome: &str, recording: bool) -> serde_json::Value {
     let mut ann = serde_json::Map::new();
     if let Some(d) = detail {
         ann.insert(format!("{ANN}detail"), d.into());
+    }
+    if recording {
+        ann.insert(format!("{ANN}recording"), "true".into());
     }
     ann.insert(format!("{ANN}duration-ms"), ((duration_secs * 1000.0).round() as i64).to_string().into());
     if let Some(code) = exit_code {
@@ -121,6 +161,7 @@ pub fn record_of(e: &Event) -> Option<SessionRecord> {
     let ann = e.metadata.annotations.as_ref().unwrap_or(&empty);
     let get = |k: &str| ann.get(&format!("{ANN}{k}")).cloned().unwrap_or_default();
     Some(SessionRecord {
+        id: e.metadata.name.clone().unwrap_or_default(),
         kind,
         user: get("user"),
         tenant: get("tenant"),
@@ -132,6 +173,7 @@ pub fn record_of(e: &Event) -> Option<SessionRecord> {
         duration_secs: get("duration-ms").parse::<i64>().ok().map(|ms| ms as f64 / 1000.0),
         exit_code: get("exit-code").parse().ok(),
         outcome: get("outcome"),
+        recording: get("recording") == "true",
     })
 }
 
@@ -188,13 +230,14 @@ mod tests {
         let t = Target { namespace: "alpha".into(), pod: "web-1".into(), container: "app".into() };
         let started = Utc::now();
         let mut e = audit_event("session", &scope, &t, "/bin/bash", started);
-        let end = audit_end(None, 1.5, Some(3), "exit");
+        let end = audit_end(None, 1.5, Some(3), "exit", true);
         for (k, v) in end["metadata"]["annotations"].as_object().unwrap() {
             e.metadata.annotations.as_mut().unwrap().insert(k.clone(), v.as_str().unwrap().to_string());
         }
         let r = record_of(&e).unwrap();
         assert_eq!((r.kind.as_str(), r.user.as_str(), r.pod.as_str(), r.container.as_str()), ("session", "test", "web-1", "app"));
-        assert_eq!((r.duration_secs, r.exit_code, r.outcome.as_str()), (Some(1.5), Some(3), "exit"));
+        assert_eq!((r.duration_secs, r.exit_code, r.outcome.as_str(), r.recording), (Some(1.5), Some(3), "exit", true));
+        assert!(r.id.starts_with("wharf-session-"), "{}", r.id);
         assert_eq!(r.started.map(|s| s.timestamp_millis()), Some(started.timestamp_millis()));
     }
 }

@@ -179,21 +179,30 @@ fn a_certificate_is_served_on_the_https_port_under_content_named_files() {
         .to_string_lossy()
         .starts_with("/srv/conf/tls/shop_web-tls-"));
     assert!(server.contains("    listen 8443 ssl;\n"), "{server}");
-    assert!(server.contains(&format!("    ssl_certificate {};\n", files.cert_path.display())));
+    assert!(server.contains(&format!(
+        "    ssl_certificate {};\n",
+        files.cert_path.display()
+    )));
     assert!(server.contains(&format!(
         "    ssl_certificate_key {};\n",
         files.key_path.display()
     )));
     // The key is in no file of the tree (the drift view and the download show the tree).
     assert!(r.files.values().all(|f| !f.contains("KEY")));
-    assert!(!format!("{files:?}").contains("KEY"), "the key must not print");
+    assert!(
+        !format!("{files:?}").contains("KEY"),
+        "the key must not print"
+    );
 
     // A rotated certificate gets new files, so the tree (and its sha) changes.
     let rotated = render(&tls_state("CERT-2"), &tls_opts()).unwrap();
     assert_ne!(rotated.certificates[0].cert_path, files.cert_path);
     assert_ne!(rotated.sha256, r.sha256);
     // The same content renders the same tree.
-    assert_eq!(render(&tls_state("CERT-1"), &tls_opts()).unwrap().sha256, r.sha256);
+    assert_eq!(
+        render(&tls_state("CERT-1"), &tls_opts()).unwrap().sha256,
+        r.sha256
+    );
 }
 
 #[test]
@@ -203,7 +212,9 @@ fn certificates_must_exist_be_unique_per_host_and_have_a_dir() {
     let err = render(&s, &tls_opts()).unwrap_err().to_string();
     assert!(err.contains("no certificate `shop/web-tls`"), "{err}");
 
-    let err = render(&tls_state("CERT"), &opts(Mode::Dynamic)).unwrap_err().to_string();
+    let err = render(&tls_state("CERT"), &opts(Mode::Dynamic))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("TLS directory"), "{err}");
 
     // The other route of the same host names another certificate.

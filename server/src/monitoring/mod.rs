@@ -1,10 +1,11 @@
 //! Monitoring for `wharf demo` and the tests: a Prometheus scraping the demo cluster's
 //! cAdvisor-style `/metrics` (with its CA and bearer token) and loading the console's alert
-//! rule files, an Alertmanager routing every alert to the console's webhook, and the webhook
-//! itself. Against a real cluster these are the user's own (`wharf serve --prometheus-url`).
+//! rule files, an Alertmanager whose configuration the console renders (every alert to the
+//! console's webhook, each tenant's to its own receivers), and the webhook itself. Against a
+//! real cluster these are the user's own (`wharf serve --prometheus-url`).
 //!
 //! * `prometheus`   — generated config, start, ready-wait, stop
-//! * `alertmanager` — the same for Alertmanager
+//! * `alertmanager` — the same for Alertmanager (its first config: the console's route only)
 //! * `webhook`      — `POST /hooks/alertmanager`, guarded by a shared token
 //! * `sync`         — the console's alert tasks: the alert Events watched, firing alerts
 //!   re-read from Alertmanager, its configuration kept in step with the tenants' receivers

@@ -46,37 +46,48 @@ async fn history(state: AppState) {
 }
 
 /// The periodic re-sync; runs until dropped. Repeated failures are logged once per change
-/// of reason (an Alertmanager that is down says so once, not every tick).
+/// of reason (an Alertmanager that is down says so once, not every tick), and only as a
+/// note while the console is starting (the demo starts Alertmanager after the console).
 async fn sync(state: AppState) {
     let every = state.settings.monitoring.sync_every.max(std::time::Duration::from_millis(200));
+    let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut alerts_err, mut config_err) = (None::<String>, None::<String>);
     loop {
         tick.tick().await;
+        let starting = started.elapsed() < STARTING;
         match alerts::resync(&state).await {
             Ok(n) => {
                 if alerts_err.take().is_some() {
-                    tracing::info!(firing = n, "firing alerts re-read from Alertmanager again");
+                    tracing::info!(firing = n, "firing alerts re-read from Alertmanager");
                 }
             }
-            Err(e) => report(&mut alerts_err, "re-reading firing alerts from Alertmanager", e.to_string()),
+            Err(e) => report(&mut alerts_err, starting, "re-reading firing alerts from Alertmanager", e.to_string()),
         }
         match wharf_app::monitoring::ssr::converge_alertmanager(&state).await {
             Ok(changed) => {
                 if changed {
-                    tracing::info!("Alertmanager's configuration follows the tenants' receivers again");
+                    tracing::info!("Alertmanager's configuration follows the tenants' receivers");
                 }
                 config_err = None;
             }
-            Err(e) => report(&mut config_err, "bringing Alertmanager's configuration in step with the tenants", e.to_string()),
+            Err(e) => report(&mut config_err, starting, "bringing Alertmanager's configuration in step with the tenants", e.to_string()),
         }
     }
 }
 
-fn report(last: &mut Option<String>, what: &str, now: String) {
-    if last.as_deref() != Some(now.as_str()) {
-        tracing::warn!(error = %now, "{what}");
-        *last = Some(now);
+/// How long after start a failure is expected (Alertmanager still starting) and only noted.
+const STARTING: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn report(last: &mut Option<String>, starting: bool, what: &str, now: String) {
+    if last.as_deref() == Some(now.as_str()) {
+        return;
     }
+    if starting {
+        tracing::info!(error = %now, "{what} (retrying)");
+    } else {
+        tracing::warn!(error = %now, "{what}");
+    }
+    *last = Some(now);
 }

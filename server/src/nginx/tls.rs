@@ -116,7 +116,13 @@ impl TlsSecrets {
         let sha = ngx::tls::fingerprint(&cert_pem, &key_pem);
         let verdict = match in_use.get(&sha).or_else(|| self.checked.get(&sha)) {
             Some(v) => v.clone(),
-            None => ngx::tls::check(&cert_pem, &key_pem, &self.nginx_bin).await.map_err(|e| e.to_string()),
+            None => match ngx::tls::check(&cert_pem, &key_pem, &self.nginx_bin).await {
+                Ok(()) => Ok(()),
+                // NB: nginx could not be run or the temp files not written: not a verdict on
+                // the pair, so not remembered; the next change asks again.
+                Err(e @ (ngx::Error::Spawn { .. } | ngx::Error::Io { .. })) => return Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         in_use.insert(sha, verdict.clone());
         verdict?;

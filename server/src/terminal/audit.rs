@@ -26,12 +26,22 @@ pub async fn start(client: &kube::Client, kind: &str, scope: &TenantScope, targe
 }
 
 impl Audit {
+    /// The record's id (the Event's name); a session's recording is named after it.
+    pub fn id(&self) -> &str {
+        &self.name
+    }
+
     pub async fn finish(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str) {
+        self.finish_recorded(detail, exit_code, outcome, false).await
+    }
+
+    /// [`Audit::finish`] for a session whose output was recorded (`recording`).
+    pub async fn finish_recorded(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str, recording: bool) {
         let secs = self.started.elapsed().as_secs_f64();
-        let patch = audit_end(detail, secs, exit_code, outcome);
+        let patch = audit_end(detail, secs, exit_code, outcome, recording);
         if let Err(e) = self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             tracing::error!(error = %e, event = %self.name, "terminal audit: the end of a session could not be recorded");
         }
-        tracing::info!(event = %self.name, secs, ?exit_code, outcome, "terminal audit: end");
+        tracing::info!(event = %self.name, secs, ?exit_code, outcome, recording, "terminal audit: end");
     }
 }

@@ -19,7 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::Extension;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, AttachedProcess};
@@ -160,11 +160,14 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
     let mut p = exec(state, target, vec!["tar".into(), "xmf".into(), "-".into(), "-C".into(), dir.into()], true).await.map_err(as_err)?;
     let stderr = stderr_of(&mut p);
     let mut stdin = p.stdin().ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no stdin".to_string()))?;
+    let mut tar_ended = p.take_status().ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no exec status".to_string()))?.boxed().fuse();
+    // Set when tar ended while it was being fed (e.g. the container has no tar).
+    let mut early_status: Option<Option<Status>> = None;
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
 
     let mut sent: u64 = 0;
     let mut broken: Option<String> = None;
-    let mut write_failed = stdin.write_all(&tar::file_header(&temp, size, mtime)).await.is_err();
+    let mut write_failed = !feed(&mut stdin, &tar::file_header(&temp, size, mtime), &mut tar_ended, &mut early_status).await;
     let mut stream = body.into_data_stream();
     while !write_failed {
         match stream.next().await {
@@ -179,7 +182,7 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
                     broken = Some(format!("the body is longer than its Content-Length ({size} bytes)"));
                     break;
                 }
-                write_failed = stdin.write_all(&chunk).await.is_err();
+                write_failed = !feed(&mut stdin, &chunk, &mut tar_ended, &mut early_status).await;
             }
         }
     }
@@ -195,11 +198,17 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
     if !write_failed {
         let mut tail = vec![0u8; tar::padding(size)];
         tail.extend_from_slice(&[0u8; 2 * tar::BLOCK]);
-        write_failed = stdin.write_all(&tail).await.is_err();
+        write_failed = !feed(&mut stdin, &tail, &mut tar_ended, &mut early_status).await;
         let _ = stdin.shutdown().await;
     }
     drop(stdin);
-    let status = status_of(&mut p).await;
+    // NB: tar may end (successfully) on the end-of-archive blocks before the last write is
+    // taken; only a write that failed while tar still ran is a failure of its own.
+    let write_failed = write_failed && early_status.is_none();
+    let status = match early_status {
+        Some(s) => s,
+        None => tokio::time::timeout(Duration::from_secs(120), tar_ended).await.ok().flatten(),
+    };
     let said = stderr.await.unwrap_or_default();
     if write_failed || !succeeded(&status) {
         remove(state, target, &temp_path).await;
@@ -218,6 +227,26 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
         return Err((StatusCode::BAD_REQUEST, format!("could not move the file into place at {final_path}: {}", mv_err.await.unwrap_or_default())));
     }
     Ok(size)
+}
+
+/// Writes `data` to tar's stdin unless tar ends first: a tar that is gone (or never
+/// started) reads nothing, and the write would wait forever. `false`: not written; the
+/// status, if that is why, is in `ended_with`.
+async fn feed<W, F>(stdin: &mut W, data: &[u8], ended: &mut F, ended_with: &mut Option<Option<Status>>) -> bool
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    F: std::future::Future<Output = Option<Status>> + futures::future::FusedFuture + Unpin,
+{
+    if ended_with.is_some() {
+        return false;
+    }
+    tokio::select! {
+        written = stdin.write_all(data) => written.is_ok(),
+        status = ended => {
+            *ended_with = Some(status);
+            false
+        }
+    }
 }
 
 async fn remove(state: &AppState, target: &Target, path: &str) {
