@@ -410,3 +410,26 @@ async fn an_nginx_restarted_with_old_peers_gets_them_pushed_again() {
     assert_eq!(agent.status().peer_push_count, pushes + 1);
     assert_eq!(agent.status().reload_count, 0);
 }
+
+/// An upstream whose last peer went away answers 502, in both modes, and serves again as
+/// soon as a peer is back.
+async fn no_ready_peer_is_a_502(mode: Mode) {
+    let a = backend(8, "a").await;
+    let mut node = Node::new(mode);
+    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![])])).await.unwrap();
+    assert_eq!(node.hit("shop.test", "/").await.map(|r| r.0), Some(502));
+    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])])).await.unwrap();
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_no_ready_peer_is_a_502() {
+    no_ready_peer_is_a_502(Mode::Dynamic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_no_ready_peer_is_a_502() {
+    no_ready_peer_is_a_502(Mode::Static).await;
+}

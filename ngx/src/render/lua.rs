@@ -47,6 +47,15 @@ init_by_lua_block {
         return { raw = raw, ring = ring, n = #peers, backups = backups, rr = 0 }
     end
 
+    -- In the access phase: 502 when the upstream has no peer at all.
+    function wharf.require_peers(name)
+        local raw = dict:get("p:" .. name)
+        if raw == nil or raw == "" then
+            ngx.log(ngx.ERR, "wharf: no ready peers for upstream ", name)
+            return ngx.exit(502)
+        end
+    end
+
     function wharf.balance(name)
         local balancer = require "ngx.balancer"
         local raw = dict:get("p:" .. name)

@@ -124,7 +124,7 @@ fn only_referenced_upstreams_are_rendered() {
 fn route_directives_land_in_their_location() {
     let r = render(&state(), &opts(Mode::Dynamic)).unwrap();
     let server = &r.files[Path::new("servers/shop.example.com.conf")];
-    assert!(server.contains("location / {\n        proxy_pass http://k8s.shop.web.80;"));
+    assert!(server.contains("location / {\n        access_by_lua_block { wharf.require_peers(\"k8s.shop.web.80\") }\n        proxy_pass http://k8s.shop.web.80;"));
     assert!(server.contains("        client_max_body_size 20m;\n"));
     assert!(r.files[Path::new("nginx.conf")].contains("include servers/shop.example.com.conf;"));
     assert!(r.files[Path::new(STAMP)].contains(&r.sha256));
