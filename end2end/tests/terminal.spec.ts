@@ -165,8 +165,9 @@ test('an admin replays a recorded session and downloads it', async ({ page }) =>
   await openShopWebTerminal(page);
   await expect(page.getByTestId('terminal-recording')).toBeVisible();
   const marker = `replay-${Date.now().toString(36)}`;
-  await typeInTerminal(page, `echo ${marker}-$((6*7))`);
-  await expect(screen(page)).toContainText(`${marker}-42`);
+  // a three-second pause in the middle, to pause the replay in
+  await typeInTerminal(page, `echo ${marker}-$((6*7)); sleep 3; echo after-$((1+1))`);
+  await expect(screen(page)).toContainText('after-2');
   await typeInTerminal(page, 'exit');
   await expect(page.getByTestId('terminal-ended')).toContainText('code 0');
 
@@ -179,15 +180,21 @@ test('an admin replays a recorded session and downloads it', async ({ page }) =>
   await row.getByTestId('session-replay').click();
 
   const replay = page.getByTestId('replay');
+  const replayed = page.getByTestId('replay-screen').locator('.xterm-rows');
   await page.getByTestId('replay-speed').selectOption('8');
   await expect(replay).toHaveAttribute('data-state', 'done');
-  await expect(page.getByTestId('replay-screen').locator('.xterm-rows')).toContainText(`${marker}-42`);
-  // play again, pause on the way
-  await page.getByTestId('replay-speed').selectOption('0.5');
+  await expect(replayed).toContainText(`${marker}-42`);
+  await expect(replayed).toContainText('after-2');
+  // Play again at 1×: pause during the recorded three seconds of sleep, then go on to the end.
+  await page.getByTestId('replay-speed').selectOption('1');
   await page.getByTestId('replay-toggle').click();
-  await expect(replay).toHaveAttribute('data-state', 'playing');
+  await expect(replayed).toContainText(`${marker}-42`);
   await page.getByTestId('replay-toggle').click();
   await expect(replay).toHaveAttribute('data-state', 'paused');
+  await expect(replayed).not.toContainText('after-2');
+  await page.getByTestId('replay-toggle').click();
+  await expect(replay).toHaveAttribute('data-state', 'done');
+  await expect(replayed).toContainText('after-2');
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('replay-download').click()]);
   expect(download.suggestedFilename()).toMatch(/^wharf-session-[a-z]+\.cast$/);

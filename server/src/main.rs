@@ -75,7 +75,7 @@ enum Command {
         webhook_token: Option<String>,
         /// Tenants' own receivers: the console's webhook URL, Alertmanager's config file, SMTP.
         #[command(flatten)]
-        alerting: server::monitoring::AlertingArgs,
+        alerting: Box<server::monitoring::AlertingArgs>,
         /// The terminal's debug image and session recordings.
         #[command(flatten)]
         terminal: server::terminal::TerminalArgs,

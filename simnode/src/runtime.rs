@@ -771,8 +771,17 @@ impl NodeRuntime {
         let map = PathMap::for_container(&root, &plan, Some(&shared.bin_dir));
         let command: Vec<String> = req.command.iter().map(|a| map.rewrite(a)).collect();
         Ok(if req.tty {
-            env.retain(|(k, _)| k != "TERM");
+            env.retain(|(k, _)| k != "TERM" && k != "PS1");
             env.push(("TERM".into(), "xterm".into()));
+            // The prompt names the pod, not this host: `sh` reads PS1 from the environment,
+            // bash from ~/.bashrc (HOME is the container's directory), after the host's
+            // /etc/bash.bashrc has set its own.
+            let pod = &shared.plan.name;
+            env.push(("PS1".into(), format!("${{USER:-root}}@{pod}:$PWD# ")));
+            let bashrc = cwd.join(".bashrc");
+            if !bashrc.exists() {
+                let _ = std::fs::write(&bashrc, format!("PS1='\\u@{pod}:\\w\\$ '\n"));
+            }
             exec::pty::spawn(&command, &cwd, &env).unwrap_or_else(fail)
         } else {
             exec::pipes::spawn(&command, &cwd, &env, req.stdin).unwrap_or_else(fail)

@@ -294,3 +294,15 @@ async fn over_a_real_websocket_with_the_v5_subprotocol() {
     assert_eq!(status["details"]["causes"][0]["message"], "3");
     server.abort();
 }
+
+#[tokio::test]
+async fn an_interactive_shell_prompt_names_the_pod_not_the_host() {
+    let n = node();
+    running_app(&n, "sh-9", "uid-exec-9", ip(4, 9)).await;
+    let out = exec(&n.rt, "sh-9", &["sh", "-i"], true, vec![stdin("exit 0\n")]).await;
+    assert!(out.stdout.contains("@sh-9:"), "sh: {:?}", out.stdout);
+    if std::path::Path::new("/bin/bash").exists() {
+        let out = exec(&n.rt, "sh-9", &["bash", "-i"], true, vec![stdin("exit 0\n")]).await;
+        assert!(out.stdout.contains("@sh-9:"), "bash: {:?}", out.stdout);
+    }
+}

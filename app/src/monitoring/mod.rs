@@ -153,7 +153,7 @@ impl AlertThresholds {
             match v.parse::<f64>() {
                 Ok(n) if !n.is_finite() => errors.push(format!("{field}: '{v}' is not a number")),
                 Ok(n) if n < 0.0 => errors.push(format!("{field}: {v} is negative; give a percentage between 1 and 100")),
-                Ok(n) if n == 0.0 => errors.push(format!("{field}: 0 % would always fire; give a percentage between 1 and 100")),
+                Ok(0.0) => errors.push(format!("{field}: 0 % would always fire; give a percentage between 1 and 100")),
                 Ok(n) if n > 100.0 => errors.push(format!("{field}: {v} % is over 100 %; give a percentage of the limit between 1 and 100")),
                 Ok(n) => return Some(n),
                 Err(_) => errors.push(format!("{field}: '{v}' is not a number")),

@@ -215,7 +215,7 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
     let message = RwSignal::new(None::<Result<String, String>>);
     let busy = RwSignal::new(false);
     let field = |get: fn(&AlertThresholds) -> String, set: fn(&mut AlertThresholds, String)| {
-        (move || form.with(|f| get(f)), move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))))
+        (move || form.with(get), move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))))
     };
     let (cpu, on_cpu) = field(|f| f.cpu_percent.clone(), |f, v| f.cpu_percent = v);
     let (mem, on_mem) = field(|f| f.memory_percent.clone(), |f, v| f.memory_percent = v);

@@ -185,7 +185,7 @@ pub async fn sessions(state: &AppState, scope: &TenantScope) -> Result<Vec<Sessi
         let list = api.list(&ListParams::default().labels(AUDIT_LABEL)).await?;
         rows.extend(list.items.iter().filter_map(record_of));
     }
-    rows.sort_by(|a, b| b.started.cmp(&a.started));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.started));
     Ok(rows)
 }
 

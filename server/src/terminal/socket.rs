@@ -127,7 +127,10 @@ async fn session(socket: WebSocket, state: AppState, settings: TerminalSettings,
         None => None,
         Some(dir) => {
             let (cols, rows) = size.unwrap_or((80, 24));
-            let title = format!("{} in {}/{} ({}): {detail}", scope.user(), target.namespace, target.pod, target.container);
+            let mut title = format!("{} in {}/{} ({})", scope.user(), target.namespace, target.pod, target.container);
+            if let Plan::Debug { .. } = &plan {
+                title.push_str(&format!(" through {detail}"));
+            }
             match Recorder::create(dir, &target.namespace, audit.id(), Header::new(cols, rows, chrono::Utc::now().timestamp(), title)).await {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -256,6 +259,8 @@ async fn start_shell(pods: &Api<Pod>, target: &Target, shells: &[String]) -> Res
             return Err(StartError::Failed("the exec session has no output".into()));
         };
         let mut buf = vec![0u8; 8192];
+        // NB: one value, matched at once: boxing the status would buy nothing.
+        #[allow(clippy::large_enum_variant)]
         enum First {
             Exited(Option<Status>),
             Output(usize),
