@@ -174,3 +174,11 @@ test('beta sees none of alpha\'s pipelines, and a viewer cannot run one', async 
   const refused = await callServerFn(vera.request, 'start_run', { tenant: 'alpha', namespace: 'alpha', pipeline: name });
   expect(refused.status()).toBe(403);
 });
+
+test('the demo comes with a pipeline for orders over a local git repository', async ({ page }) => {
+  await loginAs(page, 'alice');
+  await page.goto('/t/alpha/pipelines');
+  const row = page.locator('[data-testid=pipeline-row][data-name=orders-ci]');
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('source → build → quality → debug tools → image → deploy');
+});

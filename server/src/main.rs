@@ -200,6 +200,7 @@ async fn main() -> Result<()> {
             server::demo::seed::identities(&client).await?;
             server::demo::seed::apps(&client).await?;
             server::demo::seed::nginx(&client).await?;
+            server::demo::seed::pipelines(&client, &data).await?;
             let nginx_client = client.clone();
             let store = open_logs(&logs.unwrap_or_else(|| data.join("logs")))?;
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console

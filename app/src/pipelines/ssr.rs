@@ -198,29 +198,36 @@ pub async fn save(state: &AppState, scope: &TenantScope, namespace: &str, name: 
     errors.extend(validate::pipeline(&spec, &state.settings.pipelines.options()));
     invalid(errors)?;
     if create {
-        let mut pipeline = Pipeline::new(name, spec);
-        pipeline.metadata.namespace = Some(namespace.into());
-        pipeline.metadata.labels = Some([(crate::workloads::ssr::MANAGED_BY.0.to_string(), crate::workloads::ssr::MANAGED_BY.1.to_string())].into());
-        let created = match api.create(&PostParams::default(), &pipeline).await {
-            Err(kube::Error::Api(s)) if s.code == 409 => return Err(AppError::Conflict(format!("a pipeline named '{name}' already exists in '{namespace}'"))),
-            other => other?,
-        };
-        // The webhook secret belongs to the pipeline and goes with it.
-        let owner = created.controller_owner_ref(&()).ok_or_else(|| AppError::Internal("the new pipeline has no uid".into()))?;
-        let secret = Secret {
-            metadata: kube::api::ObjectMeta { name: Some(webhook_secret_name(name)), namespace: Some(namespace.into()), owner_references: Some(vec![owner]), ..Default::default() },
-            data: Some([("webhook-secret".to_string(), ByteString(random_token().into_bytes()))].into()),
-            ..Default::default()
-        };
-        let secrets: Api<Secret> = Api::namespaced(state.client.clone(), namespace);
-        if let Err(e) = secrets.create(&PostParams::default(), &secret).await {
-            let _ = api.delete(name, &DeleteParams::background()).await;
-            return Err(e.into());
-        }
+        create_pipeline(&state.client, namespace, name, spec).await?;
         tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, pipeline = name, "pipeline created");
     } else {
         api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec}))).await?;
         tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, pipeline = name, "pipeline saved");
+    }
+    Ok(())
+}
+
+/// Creates a pipeline and its webhook secret (owned by it, so they go together). No tenant
+/// check here: [`save`] holds a scope for `namespace`; the demo's seed acts as the platform.
+pub async fn create_pipeline(client: &kube::Client, namespace: &str, name: &str, spec: PipelineSpec) -> Result<(), AppError> {
+    let api: Api<Pipeline> = Api::namespaced(client.clone(), namespace);
+    let mut pipeline = Pipeline::new(name, spec);
+    pipeline.metadata.namespace = Some(namespace.into());
+    pipeline.metadata.labels = Some([(crate::workloads::ssr::MANAGED_BY.0.to_string(), crate::workloads::ssr::MANAGED_BY.1.to_string())].into());
+    let created = match api.create(&PostParams::default(), &pipeline).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => return Err(AppError::Conflict(format!("a pipeline named '{name}' already exists in '{namespace}'"))),
+        other => other?,
+    };
+    let owner = created.controller_owner_ref(&()).ok_or_else(|| AppError::Internal("the new pipeline has no uid".into()))?;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta { name: Some(webhook_secret_name(name)), namespace: Some(namespace.into()), owner_references: Some(vec![owner]), ..Default::default() },
+        data: Some([("webhook-secret".to_string(), ByteString(random_token().into_bytes()))].into()),
+        ..Default::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    if let Err(e) = secrets.create(&PostParams::default(), &secret).await {
+        let _ = api.delete(name, &DeleteParams::background()).await;
+        return Err(e.into());
     }
     Ok(())
 }

@@ -142,3 +142,59 @@ pub async fn nginx(client: &Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// The files of the demo's git repository for `orders`: a build script that "compiles" and
+/// writes a jar, so the seeded pipeline really clones and builds something.
+const ORDERS_REPO: &[(&str, &str)] = &[
+    ("build.sh", "set -e\necho \"[INFO] Building orders 1.5.0\"\nmkdir -p target\nfor f in src/*.java; do echo \"[INFO] Compiling $f\"; done\nprintf 'orders 1.5.0\\n' > target/orders.jar\necho \"[INFO] BUILD SUCCESS\"\n"),
+    ("src/OrderService.java", "public class OrderService {\n    // TODO: page the order list\n    public static void main(String[] args) { System.out.println(\"orders\"); }\n}\n"),
+    ("README.md", "# orders\n\nThe demo's order service. Build: `sh build.sh`.\n"),
+];
+
+/// A local git repository for `orders` under `<data>/git/orders` and the pipeline
+/// `alpha/orders-ci` that builds it (clone → build → quality → debug tools → image → deploy
+/// on the button). Idempotent; without git on the host the demo runs without it.
+pub async fn pipelines(client: &Client, data: &std::path::Path) -> Result<()> {
+    use crds::pipeline::{PipelineSpec, Stage, StageKind};
+    let repo = std::path::absolute(data.join("git").join("orders"))?;
+    if !repo.join(".git").exists() {
+        std::fs::create_dir_all(repo.join("src"))?;
+        for (path, content) in ORDERS_REPO {
+            std::fs::write(repo.join(path), content)?;
+        }
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(["-c", "user.name=Wharf demo", "-c", "user.email=demo@wharf.local", "-c", "init.defaultBranch=main"])
+                .args(args)
+                .current_dir(&repo)
+                .output()
+                .map_err(anyhow::Error::from)
+                .and_then(|o| if o.status.success() { Ok(()) } else { anyhow::bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr)) })
+        };
+        if let Err(e) = git(&["init", "-q"]).and_then(|_| git(&["add", "-A"])).and_then(|_| git(&["commit", "-q", "-m", "orders 1.5.0"])) {
+            tracing::warn!(error = %e, "no demo git repository, so no demo pipeline");
+            return Ok(());
+        }
+    }
+    let stage = |kind, name: &str| Stage::new(kind, name);
+    let mut clone = stage(StageKind::Source, "clone");
+    clone.source.as_mut().expect("source").git_url = format!("file://{}", repo.display());
+    let mut build = stage(StageKind::Build, "build");
+    build.build.as_mut().expect("build").command = "sh build.sh".into();
+    let mut quality = stage(StageKind::Quality, "quality");
+    if let Some(q) = quality.quality.as_mut() {
+        q.server_url = "http://sonar.demo.local:9000".into();
+        q.block_on_fail = true;
+    }
+    let mut image = stage(StageKind::Image, "image");
+    if let Some(i) = image.image.as_mut() {
+        i.registry = "demo".into();
+        i.repository = "alpha/orders".into();
+        i.dockerfile = "FROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY target/orders.jar app.jar\nEXPOSE 8080\nCMD [\"java\", \"-jar\", \"/app/app.jar\"]\n".into();
+    }
+    let spec = PipelineSpec { app: "orders".into(), stages: vec![clone, build, quality, stage(StageKind::Tools, "tools"), image, stage(StageKind::Deploy, "deploy")] };
+    match wharf_app::pipelines::ssr::create_pipeline(client, "alpha", "orders-ci", spec).await {
+        Ok(()) | Err(wharf_app::error::AppError::Conflict(_)) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("seeding the demo pipeline: {e}")),
+    }
+}
