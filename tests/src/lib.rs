@@ -65,6 +65,11 @@ impl TestApp {
             Err(e) => panic!("connecting to {path}: {e}"),
         }
     }
+
+    /// The status a WebSocket handshake to `path` ends with: 101 when upgraded, else the refusal.
+    pub async fn handshake(&self, path: &str, who: Option<&Session>) -> u16 {
+        self.open_socket(path, who).await.map(|_| 101).unwrap_or_else(|status| status)
+    }
 }
 
 /// A browser-like HTTP client: keeps the session cookie the server set and sends it back.

@@ -199,22 +199,9 @@ async fn the_live_socket_checks_before_upgrading() {
 
 #[tokio::test]
 async fn the_log_socket_and_download_check_first() {
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
     let app = spawn_app().await.unwrap();
     let query = "ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T11:00:00Z";
-    let socket = |tenant: &str, cookie: Option<&str>| {
-        let mut req = format!("ws://{}/ws/logs/{tenant}?{query}", app.addr).into_client_request().unwrap();
-        if let Some(c) = cookie {
-            req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
-        }
-        async move {
-            match tokio_tungstenite::connect_async(req).await {
-                Ok(_) => 101,
-                Err(Error::Http(res)) => res.status().as_u16(),
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        }
-    };
+    let socket = |tenant: &str| format!("/ws/logs/{tenant}?{query}");
     let download = |tenant: &str, cookie: Option<&str>| {
         let mut req = reqwest::Client::new().get(app.url(&format!("/download/logs/{tenant}?{query}")));
         if let Some(c) = cookie {
@@ -223,15 +210,15 @@ async fn the_log_socket_and_download_check_first() {
         async move { req.send().await.unwrap().status().as_u16() }
     };
     let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
-    assert_eq!(socket("alpha", None).await, 401);
+    assert_eq!(app.handshake(&socket("alpha"), None).await, 401);
     assert_eq!(download("alpha", None).await, 401);
-    assert_eq!(socket("alpha", bob.cookie()).await, 403);
+    assert_eq!(app.handshake(&socket("alpha"), Some(&bob)).await, 403);
     assert_eq!(download("alpha", bob.cookie()).await, 403);
     // through one's own tenant, another tenant's namespace is still refused
-    assert_eq!(socket("beta", bob.cookie()).await, 403);
+    assert_eq!(app.handshake(&socket("beta"), Some(&bob)).await, 403);
     assert_eq!(download("beta", bob.cookie()).await, 403);
     // a viewer may read
-    assert_eq!(socket("alpha", vera.cookie()).await, 101);
+    assert_eq!(app.handshake(&socket("alpha"), Some(&vera)).await, 101);
     assert_eq!(download("alpha", vera.cookie()).await, 200);
     // a plain GET (no upgrade) is refused before anything else too
     let plain = reqwest::Client::new().get(app.url(&format!("/ws/logs/alpha?{query}"))).header("cookie", bob.cookie().unwrap()).send().await.unwrap();
@@ -240,22 +227,8 @@ async fn the_log_socket_and_download_check_first() {
 
 #[tokio::test]
 async fn the_terminal_socket_upload_and_download_check_first() {
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
     let app = spawn_app().await.unwrap();
     let query = "ns=alpha&pod=shop-1&path=%2Ftmp%2Fx";
-    let socket = |tenant: &str, cookie: Option<&str>| {
-        let mut req = format!("ws://{}/ws/terminal/{tenant}?{query}", app.addr).into_client_request().unwrap();
-        if let Some(c) = cookie {
-            req.headers_mut().insert("cookie", HeaderValue::from_str(c).unwrap());
-        }
-        async move {
-            match tokio_tungstenite::connect_async(req).await {
-                Ok(_) => 101,
-                Err(Error::Http(res)) => res.status().as_u16(),
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        }
-    };
     let http = |method: &str, what: &str, tenant: &str, cookie: Option<&str>| {
         let url = app.url(&format!("/{what}/terminal/{tenant}?{query}"));
         let mut req = if method == "POST" { reqwest::Client::new().post(url).body("x") } else { reqwest::Client::new().get(url) };
@@ -265,8 +238,9 @@ async fn the_terminal_socket_upload_and_download_check_first() {
         async move { req.send().await.unwrap().status().as_u16() }
     };
     let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
-    for (tenant, cookie, want) in [("alpha", None, 401), ("alpha", bob.cookie(), 403), ("beta", bob.cookie(), 403), ("alpha", vera.cookie(), 403)] {
-        assert_eq!(socket(tenant, cookie).await, want, "socket {tenant} {cookie:?}");
+    for (tenant, who, want) in [("alpha", None, 401), ("alpha", Some(&bob), 403), ("beta", Some(&bob), 403), ("alpha", Some(&vera), 403)] {
+        let cookie = who.and_then(|s| s.cookie());
+        assert_eq!(app.handshake(&format!("/ws/terminal/{tenant}?{query}"), who).await, want, "socket {tenant} {cookie:?}");
         assert_eq!(http("POST", "upload", tenant, cookie).await, want, "upload {tenant} {cookie:?}");
         assert_eq!(http("GET", "download", tenant, cookie).await, want, "download {tenant} {cookie:?}");
         // recordings: admins only, so the viewer is refused too (tests/terminal.rs has the rest)
