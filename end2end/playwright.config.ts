@@ -1,8 +1,11 @@
 // Wharf's end-to-end suite: Debian's Chromium (never a downloaded browser) against a fresh
-// `wharf demo` on its own port and data directory.
+// `wharf demo` on its own port and data directory. Two runs side by side (two engineers on one
+// machine) each set WHARF_E2E_PORT and WHARF_E2E_DATA, and Playwright's --output.
 import { defineConfig } from '@playwright/test';
+import * as path from 'path';
 
 const port = Number(process.env.WHARF_E2E_PORT ?? 3100);
+const data = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../target/e2e-demo');
 const baseURL = `http://127.0.0.1:${port}`;
 
 export default defineConfig({
@@ -22,7 +25,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ../target/e2e-demo --site-dir ../dist`,
+    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ${data} --site-dir ../dist`,
     url: `${baseURL}/readyz`,
     timeout: 180_000,
     reuseExistingServer: false,

@@ -5,10 +5,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loginAs, uniqueName } from './pages';
-
-// The demo's data folder (the config's `--data`); WHARF_E2E_DATA when a run uses its own.
-const DEMO = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../../target/e2e-demo');
+import { DEMO_DATA as DEMO, loginAs, uniqueName } from './pages';
 
 test('an admin manages the edge cluster: upstream, validation, apply, download, drift', async ({ page }) => {
   await loginAs(page, 'admin');

@@ -4,7 +4,9 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 
 export const PASSWORD = 'wharf-demo';
-export const KUBECONFIG = path.resolve(__dirname, '../../target/e2e-demo/kubeconfig');
+/** The demo's data folder (the config's `--data`). */
+export const DEMO_DATA = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../../target/e2e-demo');
+export const KUBECONFIG = path.join(DEMO_DATA, 'kubeconfig');
 
 export async function login(page: Page, user: string, password = PASSWORD) {
   await page.goto('/login');
