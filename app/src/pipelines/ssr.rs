@@ -14,6 +14,7 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
 
 /// Where builds push, and with which credentials.
@@ -109,14 +110,27 @@ pub fn webhook_secret_name(pipeline: &str) -> String {
     format!("wharf-pipeline-{pipeline}")
 }
 
-/// The pod of a run's Job, from the cache (the newest, should there be several).
-pub fn run_pod(cache: &Cache, namespace: &str, run: &str) -> Option<std::sync::Arc<Pod>> {
-    cache
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace) && p.labels().get(crds::pipeline::LABEL_RUN).map(String::as_str) == Some(run))
-        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+/// The pods of runs' Jobs in the cache, by `(namespace, run)`: the newest, should a run
+/// have several. One pass over the pods for a whole view.
+fn run_pods(cache: &Cache, in_scope: impl Fn(&str) -> bool) -> HashMap<(String, String), std::sync::Arc<Pod>> {
+    let mut out: HashMap<(String, String), std::sync::Arc<Pod>> = HashMap::new();
+    for pod in cache.pods.state() {
+        let (Some(ns), Some(run)) = (pod.metadata.namespace.clone(), pod.labels().get(crds::pipeline::LABEL_RUN).cloned()) else { continue };
+        if !in_scope(&ns) {
+            continue;
+        }
+        let newer = |old: &Pod| pod.metadata.creation_timestamp.as_ref().map(|t| t.0) > old.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        match out.entry((ns, run)) {
+            Entry::Occupied(mut e) if newer(e.get()) => {
+                e.insert(pod);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
+                e.insert(pod);
+            }
+        }
+    }
+    out
 }
 
 /// Why a run may not be deployed, if it may not.
@@ -135,11 +149,12 @@ pub fn deploy_blocked(run: &PipelineRun) -> Option<String> {
     None
 }
 
-pub fn run_row(cache: &Cache, run: &PipelineRun) -> RunRow {
+/// A run as lists show it; `pod` is its Job's pod, if there is one.
+pub fn run_row(run: &PipelineRun, pod: Option<String>) -> RunRow {
     let namespace = run.namespace().unwrap_or_default();
     let name = run.name_any();
     RunRow {
-        pod: run_pod(cache, &namespace, &name).map(|p| p.name_any()),
+        pod,
         deploy_blocked: deploy_blocked(run),
         namespace,
         name,
@@ -156,6 +171,8 @@ pub fn run_row(cache: &Cache, run: &PipelineRun) -> RunRow {
 /// The tenant's pipelines, each with its newest runs first.
 pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
     let in_scope = |ns: Option<&str>| ns.is_some_and(|ns| scope.contains(ns));
+    let pods = run_pods(cache, |ns| scope.contains(ns));
+    let pod_of = |run: &PipelineRun| pods.get(&(run.namespace().unwrap_or_default(), run.name_any())).map(|p| p.name_any());
     let mut runs: BTreeMap<(String, String), Vec<std::sync::Arc<PipelineRun>>> = BTreeMap::new();
     for run in cache.pipeline_runs.state() {
         if in_scope(run.metadata.namespace.as_deref()) {
@@ -171,7 +188,7 @@ pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
             let key = (p.namespace().unwrap_or_default(), p.name_any());
             let mut mine = runs.remove(&key).unwrap_or_default();
             mine.sort_by(|a, b| b.spec.number.cmp(&a.spec.number));
-            PipelineRow { runs: mine.iter().take(RUNS_SHOWN).map(|r| run_row(cache, r)).collect(), namespace: key.0, name: key.1, spec: p.spec.clone() }
+            PipelineRow { runs: mine.iter().take(RUNS_SHOWN).map(|r| run_row(r, pod_of(r))).collect(), namespace: key.0, name: key.1, spec: p.spec.clone() }
         })
         .collect();
     pipelines.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
