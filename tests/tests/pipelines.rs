@@ -134,6 +134,17 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
     .await
     .unwrap();
     assert!(lines.iter().any(|l| l == "compiling App.java"), "{lines:?}");
+    // the log viewer offers the run's pod under the pipeline, every stage a container; the app's
+    // own pods stay under the app
+    let (status, sources) = alice.call("log_sources", json!({"tenant": "alpha"})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{sources}");
+    let source = |app: &str| sources.as_array().unwrap().iter().find(|s| s["app"] == app).cloned().unwrap_or_else(|| panic!("no source {app}: {sources}"));
+    let runs = source("pipeline:shop");
+    let run_pod = runs["pods"].as_array().unwrap().iter().find(|p| p["name"] == pod.as_str()).unwrap_or_else(|| panic!("{runs}"));
+    assert_eq!(run_pod["containers"], json!(["clone", "build", "sonar", "image"]));
+    let shop = source("shop");
+    assert!(shop["pods"].as_array().unwrap().iter().all(|p| p["name"] != pod.as_str()), "{shop}");
+    assert_eq!(shop["pods"].as_array().unwrap().len(), 2, "{shop}");
 
     // the same context builds the same digest; the retry is run #2
     let (status, body) = alice.call("retry_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();

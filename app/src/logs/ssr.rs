@@ -12,30 +12,32 @@ use logstore::{Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector
 /// The tenant's apps, each with the pods that carry its `app` label, then its pipelines (as
 /// `pipeline:<name>`, with their runs' pods), sorted by name.
 pub fn sources(cache: &Cache, scope: &TenantScope) -> Vec<LogSource> {
-    let pods = cache.pods.state();
-    let source = |ns: String, app: String, label: &str, value: &str| {
-        let mut pods: Vec<SourcePod> = pods
-            .iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()) && p.labels().get(label).map(String::as_str) == Some(value))
-            .map(|p| SourcePod {
+    // One pass over the pods: the tenant's, grouped by (namespace, source name), where a pod
+    // of an app goes under the app and a pod of a pipeline run under `pipeline:<name>`.
+    let mut grouped: std::collections::HashMap<(String, String), Vec<SourcePod>> = std::collections::HashMap::new();
+    for p in cache.pods.state() {
+        let Some(ns) = p.namespace().filter(|ns| scope.contains(ns)) else { continue };
+        let labels = p.labels();
+        let keys = [labels.get("app").cloned(), labels.get(crds::pipeline::LABEL_PIPELINE).map(|name| format!("{PIPELINE_PREFIX}{name}"))];
+        for key in keys.into_iter().flatten() {
+            grouped.entry((ns.clone(), key)).or_default().push(SourcePod {
                 name: p.name_any(),
-                status: pod_status(p),
+                status: pod_status(&p),
                 containers: p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers).map(|c| c.name.clone())).collect(),
-            })
-            .collect();
-        pods.sort_by(|a, b| a.name.cmp(&b.name));
-        LogSource { namespace: ns, app, pods }
-    };
+            });
+        }
+    }
     let mine = |ns: Option<String>| ns.filter(|ns| scope.contains(ns));
-    let apps = cache.deployments.state().into_iter().filter_map(|d| {
-        let app = d.name_any();
-        Some(source(mine(d.namespace())?, app.clone(), "app", &app))
-    });
-    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| {
-        let name = p.name_any();
-        Some(source(mine(p.namespace())?, format!("{PIPELINE_PREFIX}{name}"), crds::pipeline::LABEL_PIPELINE, &name))
-    });
-    let mut out: Vec<LogSource> = apps.chain(pipelines).collect();
+    let apps = cache.deployments.state().into_iter().filter_map(|d| Some((mine(d.namespace())?, d.name_any())));
+    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| Some((mine(p.namespace())?, format!("{PIPELINE_PREFIX}{}", p.name_any()))));
+    let mut out: Vec<LogSource> = apps
+        .chain(pipelines)
+        .map(|(namespace, app)| {
+            let mut pods = grouped.remove(&(namespace.clone(), app.clone())).unwrap_or_default();
+            pods.sort_by(|a, b| a.name.cmp(&b.name));
+            LogSource { namespace, app, pods }
+        })
+        .collect();
     out.sort_by(|a, b| (&a.namespace, &a.app).cmp(&(&b.namespace, &b.app)));
     out
 }
