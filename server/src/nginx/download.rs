@@ -7,21 +7,14 @@ use crate::live::refuse;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use wharf_app::auth::ssr::{authorize, principal_from_headers};
-use wharf_app::auth::Role;
-use wharf_app::nginx::ssr::{node_configmap_of, node_of, Access};
+use wharf_app::nginx::ssr::{node_configmap_of, node_of};
 use wharf_app::state::AppState;
 
 pub async fn download(State(state): State<AppState>, Path((tenant, cluster, node)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
-    let who = match principal_from_headers(&state, &headers) {
-        Ok(w) => w,
-        Err(e) => return refuse(e),
+    let access = match super::access_for(&state, &headers, &tenant) {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
     };
-    let scope = match authorize(&state, &who, &tenant, Role::Viewer) {
-        Ok(s) => s,
-        Err(e) => return refuse(e),
-    };
-    let access = Access { scope, platform_admin: who.platform_admin };
     if let Err(e) = node_of(&state, &access, &cluster, &node) {
         return refuse(e);
     }

@@ -4,31 +4,24 @@
 //! by its agent saying nothing. Checked before the upgrade: 401 for strangers, 403 for
 //! another tenant's users; no socket is opened for them.
 
-use crate::live::{push_snapshots, refuse};
+use crate::live::push_snapshots;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use std::time::Duration;
 use tokio::sync::watch;
-use wharf_app::auth::ssr::{authorize, principal_from_headers};
-use wharf_app::auth::Role;
-use wharf_app::nginx::ssr::{clusters, Access};
+use wharf_app::nginx::ssr::clusters;
 use wharf_app::state::AppState;
 
 /// How often node states are recomputed without a change (stale detection).
 const RECHECK: Duration = Duration::from_secs(5);
 
 pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
-    let who = match principal_from_headers(&state, &headers) {
-        Ok(w) => w,
-        Err(e) => return refuse(e),
+    let access = match super::access_for(&state, &headers, &tenant) {
+        Ok(a) => a,
+        Err(refusal) => return refusal,
     };
-    let scope = match authorize(&state, &who, &tenant, Role::Viewer) {
-        Ok(s) => s,
-        Err(e) => return refuse(e),
-    };
-    let access = Access { scope, platform_admin: who.platform_admin };
     ws.on_upgrade(move |socket| async move {
         tracing::debug!(user = access.scope.user(), tenant = access.scope.tenant(), "nginx live view opened");
         let (tx, changed) = watch::channel(0u64);
