@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures::future::{BoxFuture, FutureExt};
 use sha2::{Digest, Sha256};
 
 use crate::console::Console;
@@ -365,6 +366,20 @@ async fn run_instance(
         Vec::new()
     };
 
+    // An interactive process starts, with its console, before the container counts as
+    // running: an attach that follows the Running status must find the console (else it
+    // would get a read-only view of the log and its keystrokes would go nowhere).
+    let console_pump = match &plan.workload {
+        Workload::Interactive(argv) => match start_interactive(pod, plan, &argv_of(argv), &cwd, &env, &log) {
+            Ok(pump) => Some(pump),
+            Err(exit) => {
+                let message = message(exit.code, false, exit.message);
+                return terminated(exit.code, exit.reason, message, None);
+            }
+        },
+        _ => None,
+    };
+
     let started_at = Utc::now();
     pod.update(&plan.name, |c| {
         c.container_id = container_id.clone();
@@ -393,9 +408,10 @@ async fn run_instance(
             let argv = argv_of(argv);
             process::run_to_log(&argv, &cwd, &env, &plan.missing_programs, log.clone()).await
         }
-        Workload::Interactive(argv) => {
-            run_interactive(pod, plan, &argv_of(argv), &cwd, &env, &log).await
-        }
+        Workload::Interactive(_) => match console_pump {
+            Some(pump) => pump_interactive(pump).await,
+            None => unreachable!("an interactive workload's process was started above"),
+        },
         Workload::Task => exited(run_task(pod, plan, &log).await),
         Workload::App => exited(run_app(pod, plan, &log, listeners, restart_count).await),
     };
@@ -412,29 +428,32 @@ fn exited(code: i32) -> process::Exit {
     }
 }
 
-/// An interactive main process: on a pty with `tty`, shared with attach sessions.
-async fn run_interactive(
+/// Starts an interactive main process — on a pty with `tty` — and makes it the
+/// container's console for attach sessions. The future pumps it until it exits.
+fn start_interactive(
     pod: &PodShared,
     plan: &ContainerPlan,
     argv: &[String],
     cwd: &std::path::Path,
     env: &[(String, String)],
     log: &Arc<LogBuffer>,
-) -> process::Exit {
+) -> Result<BoxFuture<'static, Outcome>, process::Exit> {
     if let Some(Err(msg)) = argv.first().map(|a| plan.missing_programs.check(a)) {
-        return process::start_error(&msg, log);
+        return Err(process::start_error(&msg, log));
     }
     let spawned = if plan.tty {
         exec::pty::spawn(argv, cwd, env)
     } else {
         exec::pipes::spawn(argv, cwd, env, true)
     };
-    let spawned = match spawned {
-        Ok(s) => s,
-        Err(msg) => return process::start_error(&msg, log),
-    };
+    let spawned = spawned.map_err(|msg| process::start_error(&msg, log))?;
     let (console, pump) = Console::new(spawned, log.clone(), plan.stdin_once);
     pod.set_console(&plan.name, Some(console));
+    Ok(pump.boxed())
+}
+
+/// Runs an interactive process started by [`start_interactive`] to its end.
+async fn pump_interactive(pump: BoxFuture<'static, Outcome>) -> process::Exit {
     match pump.await {
         Outcome::Exited(code) => exited(code),
         Outcome::Failed(msg) => process::Exit {

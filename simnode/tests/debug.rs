@@ -315,3 +315,37 @@ async fn stdin_once_ends_the_shell_when_the_session_detaches() {
     .await;
     assert_eq!(s.ephemeral_containers[0].restart_count, 0);
 }
+
+/// What the server does for a debug terminal: attach the moment the status says the debug
+/// container runs. The shell must already be there to take the keys (not a read-only view
+/// of the container's log that drops them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_at_the_moment_the_debug_container_runs_reaches_its_shell() {
+    let n = node();
+    running_pod(
+        &n,
+        "attach-early",
+        "uid-dbg-4",
+        ip(22, 4),
+        json!({"sim.wharf.dev/missing-programs": "*"}),
+        "gcr.io/distroless/java17",
+    )
+    .await;
+    let mut events = n.rt.subscribe();
+    n.rt.start_ephemeral_containers("uid-dbg-4", &[debugger()]);
+    let runs = |rt: &NodeRuntime| {
+        rt.pod_state("uid-dbg-4").is_some_and(|s| {
+            s.ephemeral_containers
+                .first()
+                .is_some_and(|c| c.state.is_running())
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !runs(&n.rt) {
+            events.recv().await.expect("pod events");
+        }
+    })
+    .await
+    .expect("the debug container runs within 20 s");
+    attach_until(&n.rt, "attach-early", "debugger", "echo $((6*7))\n", "42").await;
+}
