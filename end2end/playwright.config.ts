@@ -1,11 +1,13 @@
 // Wharf's end-to-end suite: Debian's Chromium (never a downloaded browser) against a fresh
 // `wharf demo` on its own port and data directory. Two runs side by side (two engineers on one
-// machine) each set WHARF_E2E_PORT and WHARF_E2E_DATA, and Playwright's --output.
+// machine) each set WHARF_E2E_PORT and WHARF_E2E_DATA, and Playwright's --output; and
+// WHARF_E2E_SITE for a site built elsewhere (`trunk build --offline --dist DIR`; default dist/).
 import { defineConfig } from '@playwright/test';
 import * as path from 'path';
 
 const port = Number(process.env.WHARF_E2E_PORT ?? 3100);
 const data = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../target/e2e-demo');
+const site = process.env.WHARF_E2E_SITE ?? path.resolve(__dirname, '../dist');
 const baseURL = `http://127.0.0.1:${port}`;
 
 export default defineConfig({
@@ -25,7 +27,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ${data} --site-dir ../dist`,
+    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ${data} --site-dir ${site}`,
     url: `${baseURL}/readyz`,
     timeout: 180_000,
     reuseExistingServer: false,

@@ -106,6 +106,15 @@ pub async fn prepare_with_logs(
     // alert history watched, firing alerts and Alertmanager's configuration re-synced
     handles.extend(crate::monitoring::sync::spawn(&state));
     // pipeline runs become Jobs, and Jobs' progress becomes the runs' status
-    handles.push(crate::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone()));
+    // (by one console replica at a time: the one holding the pipelines' Lease)
+    let (leadership, election) = crate::leader::spawn(
+        state.client.clone(),
+        crds::SYSTEM_NAMESPACE,
+        crate::pipelines::controller::LEASE,
+        crate::leader::identity(),
+        crate::leader::LeaseTiming::default(),
+    );
+    handles.push(election);
+    handles.push(crate::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone(), leadership));
     Ok((state, handles))
 }

@@ -8,6 +8,7 @@
 //! * `logs`      — the log collector, the follow socket, the download, `wharf logs …`
 //! * `terminal`  — the web terminal: exec socket, file transfer through tar, audit trail
 //! * `nginx`     — `wharf ng-agent` (watchers → `ngx`), the node config download, the demo's nginx nodes
+//! * `leader`    — leader election over a Lease, for work that runs once per cluster
 //! * `pipelines` — the controller running pipeline runs as Jobs, the git push webhook, the live socket
 //! * `monitoring` — Prometheus and Alertmanager for the demo and tests, the Alertmanager webhook
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
@@ -15,6 +16,7 @@
 pub mod bootstrap;
 pub mod console;
 pub mod demo;
+pub mod leader;
 pub mod live;
 pub mod logs;
 pub mod monitoring;

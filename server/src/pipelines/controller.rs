@@ -10,6 +10,7 @@
 //! Every step is idempotent: a reconcile may run any number of times for the same state.
 
 use super::{job::job_for, status::compute};
+use crate::leader::Leadership;
 use crds::pipeline::{Pipeline, PipelineRun, RunPhase, LABEL_RUN};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -39,12 +40,26 @@ enum Error {
     App(#[from] AppError),
 }
 
-/// Starts the controller; it runs until the console stops.
-pub fn spawn(client: kube::Client, settings: PipelineSettings) -> JoinHandle<()> {
-    tokio::spawn(run(client, settings))
+/// The Lease (in `wharf-system`) that decides which console replica runs the controller.
+pub const LEASE: &str = "wharf-pipelines";
+
+/// Starts the controller; it runs until the console stops, and only while this console
+/// replica leads (see [`crate::leader`]): with several replicas, exactly one creates Jobs
+/// and writes runs' status; when it stops or loses the Lease, another takes over.
+pub fn spawn(client: kube::Client, settings: PipelineSettings, mut leadership: Leadership) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            leadership.acquired().await;
+            tracing::info!(identity = leadership.identity(), "pipeline controller starts (this replica leads)");
+            let mut lost = leadership.clone();
+            run(client.clone(), settings.clone(), async move { lost.lost().await }).await;
+            tracing::info!(identity = leadership.identity(), "pipeline controller stopped (leadership lost)");
+        }
+    })
 }
 
-async fn run(client: kube::Client, settings: PipelineSettings) {
+/// Runs the controller until `stop` resolves (reconciles in flight are finished first).
+async fn run(client: kube::Client, settings: PipelineSettings, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
     let runs: Api<PipelineRun> = Api::all(client.clone());
     let jobs: Api<Job> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
@@ -56,6 +71,7 @@ async fn run(client: kube::Client, settings: PipelineSettings) {
             let run = pod.labels().get(LABEL_RUN)?.clone();
             Some(ObjectRef::<PipelineRun>::new(&run).within(&pod.namespace()?))
         })
+        .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {

@@ -302,6 +302,11 @@ fn builtin_columns(info: &ResourceInfo) -> Vec<Col> {
                     .map_or("<none>", |x| s(&x["address"])))
             }),
         ],
+        ("coordination.k8s.io", "Lease") => vec![
+            name_col,
+            col!("Holder", "string", 0, |o| o["spec"]["holderIdentity"].clone()),
+            age_col,
+        ],
         ("", "Namespace") => vec![
             name_col,
             col!("Status", "string", 0, |o| o["status"]["phase"].clone()),

@@ -181,6 +181,17 @@ const ROWS: &[Row] = &[
         sub: &[],
     },
     Row {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short: &[],
+        all: false,
+        sub: &[],
+    },
+    Row {
         group: "apiextensions.k8s.io",
         version: "v1",
         plural: "customresourcedefinitions",
