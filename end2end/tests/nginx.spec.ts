@@ -1,5 +1,5 @@
 // NgFront: the demo's nginx cluster `edge` (two nodes, agents in-process): see the nodes'
-// states live with their heartbeats, add a reverse proxy to servers outside Kubernetes, have
+// states live with their heartbeats (in sync with the seeded TLS route), add a reverse proxy to servers outside Kubernetes, have
 // an invalid directive refused with nginx's own message, apply a valid one, download a node's
 // files, see a hand edit on a node as a drift diff (pushed to the page, no reload), and repair it.
 import { test, expect } from '@playwright/test';
@@ -13,6 +13,9 @@ test('an admin manages the edge cluster: upstream, validation, apply, download, 
   await expect(page.getByTestId('cluster-edge')).toBeVisible();
   await expect(page.getByTestId('node-state-node-1')).toHaveText('in sync');
   await expect(page.getByTestId('node-state-node-2')).toHaveText('in sync');
+  // The seeded TLS route: its secret named, nothing reported against it.
+  await expect(page.getByTestId('route-shop-web')).toContainText('shop-web-tls');
+  await expect(page.getByTestId('route-error-shop-web')).toHaveCount(0);
   // Live: the socket is up; heartbeats read "5s ago" with the exact time on hover.
   await expect(page.getByTestId('live-state')).toHaveAttribute('data-state', 'live');
   const beat = page.getByTestId('heartbeat-node-1');
@@ -50,10 +53,16 @@ test('an admin manages the edge cluster: upstream, validation, apply, download, 
   await expect(page.getByTestId('route-shop-web')).toContainText('client_max_body_size 20m');
   await expect(page.getByTestId('node-state-node-1')).toHaveText('in sync');
 
-  // The generated config, highlighted.
+  // The generated config, highlighted, with the seeded TLS route's HTTPS server as the nodes
+  // serve it (certificate files named, never their content).
   await page.getByTestId('show-config').click();
-  await expect(page.getByTestId('ng-config')).toContainText('client_max_body_size 20m');
-  await expect(page.getByTestId('ng-config').locator('details[open] .ng-dir').first()).toBeVisible();
+  const config = page.getByTestId('ng-config');
+  await expect(config).toContainText('client_max_body_size 20m');
+  await expect(config.locator('details[open] .ng-dir').first()).toBeVisible();
+  await expect(config).toContainText('listen 8443 ssl;');
+  await expect(config).toContainText('ssl_certificate /<conf_dir>/tls/alpha_shop-web-tls-');
+  await expect(config).not.toContainText('PRIVATE KEY');
+  await expect(page.getByTestId('ng-config-route-errors')).toHaveCount(0);
 
   // A node's files.
   await expect.poll(async () => {

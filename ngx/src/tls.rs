@@ -12,6 +12,8 @@
 //!
 //! [`check`] runs `nginx -t` on a pair alone, so an agent can leave out one
 //! route's bad certificate (and say why) instead of failing the whole config.
+//! [`self_signed`] makes a throw-away pair (the demo's TLS route, and what
+//! the console renders in place of a Secret it may not read).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
+use crate::model::PrivateKey;
 use crate::render::CertificateFiles;
 use crate::{Error, Result};
 
@@ -137,4 +140,20 @@ pub async fn check(cert_pem: &str, key_pem: &str, nginx_bin: &Path) -> Result<()
             }
             other => other,
         })
+}
+
+/// A self-signed certificate for `hosts` (DNS names) and its key, PEM. For
+/// demos and stand-ins only: no client trusts it.
+pub fn self_signed(hosts: &[String]) -> Result<(String, PrivateKey)> {
+    let failed = |e: rcgen::Error| Error::invalid("self-signed certificate", e.to_string());
+    let key = rcgen::KeyPair::generate().map_err(failed)?;
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec()).map_err(failed)?;
+    if let Some(first) = hosts.first() {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, first.as_str());
+    }
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.self_signed(&key).map_err(failed)?;
+    Ok((cert.pem(), PrivateKey(key.serialize_pem())))
 }

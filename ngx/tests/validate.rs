@@ -4,8 +4,8 @@ mod support;
 
 use std::path::Path;
 
-use ngx::validate::{validate_state, validate_text};
-use ngx::{Error, Mode};
+use ngx::validate::{test_state, validate_state, validate_text};
+use ngx::{Certificate, Error, Mode, PrivateKey, Tls};
 use support::*;
 
 #[tokio::test]
@@ -37,6 +37,48 @@ async fn a_good_state_validates_and_a_bad_one_names_the_line() {
         .unwrap()
         .contains("proxy_read_timeout soon"));
     assert!(!text.is_empty());
+}
+
+#[tokio::test]
+async fn a_state_with_certificates_is_tested_with_its_https_listener_and_the_files_are_removed() {
+    let node = Node::new(Mode::Dynamic);
+    let mut r = route("shop/web", "shop.test", "/", "web");
+    r.tls = Some(Tls::Certificate {
+        name: "shop/web-tls".into(),
+    });
+    let mut state = node.state(vec![r], vec![]);
+    state.cluster.listen.https = Some(free_port());
+    let (cert, key) = self_signed("shop.test");
+    let pair = |key: &str| Certificate {
+        name: "shop/web-tls".into(),
+        cert_pem: cert.clone(),
+        key_pem: PrivateKey(key.to_string()),
+    };
+    state.certificates = vec![pair(&key)];
+    // No TLS folder in the options: the test brings its own.
+    let opts = ngx::RenderOptions {
+        tls_dir: None,
+        ..node.opts.clone()
+    };
+    let tested = test_state(&state, &opts, Path::new(NGINX)).await.unwrap();
+    assert!(tested.verdict.is_ok(), "{:?}", tested.verdict);
+    let server = &tested.rendered.files[Path::new("servers/shop.test.conf")];
+    assert!(server.contains(" ssl;"), "{server}");
+    let files = &tested.rendered.certificates;
+    assert_eq!(files.len(), 1);
+    let dir = files[0].key_path.parent().unwrap();
+    assert!(
+        !dir.exists(),
+        "the certificates of a validation are removed: {}",
+        dir.display()
+    );
+
+    // nginx reads the files: a key that is not the certificate's fails the test.
+    let (_, other_key) = self_signed("shop.test");
+    state.certificates = vec![pair(&other_key)];
+    let tested = test_state(&state, &opts, Path::new(NGINX)).await.unwrap();
+    let err = tested.verdict.unwrap_err();
+    assert!(err.to_string().contains("mismatch"), "{err}");
 }
 
 #[tokio::test]

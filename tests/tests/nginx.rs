@@ -177,18 +177,24 @@ async fn route_errors(app: &wharf_tests::TestApp) -> Vec<(String, String)> {
     c.status.and_then(|s| s.nodes.get("n1").cloned()).map(|n| n.route_errors.into_iter().map(|e| (e.route, e.message)).collect()).unwrap_or_default()
 }
 
+/// The apps shop and cart, each with its route: shop's TLS secret `shop-tls` holds a pair
+/// issued by `ca` (its key is returned), cart asks for `cart-tls`, which does not exist (yet).
+async fn shop_and_cart_asking_for_tls(app: &wharf_tests::TestApp, ca: &TestCa) -> String {
+    deploy(app, "shop", 1, 80).await;
+    deploy(app, "cart", 1, 80).await;
+    let (cert, key) = ca.issue("shop.alpha.test");
+    tls_secret(app, "shop-tls", &cert, &key).await;
+    route_with_tls(app, "shop", "shop.alpha.test", 80, vec![], Some("shop-tls")).await;
+    route_with_tls(app, "cart", "cart.alpha.test", 80, vec![], Some("cart-tls")).await;
+    key
+}
+
 #[tokio::test]
 async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_its_own_route() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
-    deploy(&app, "shop", 1, 80).await;
-    deploy(&app, "cart", 1, 80).await;
     let (ca1, ca2) = (TestCa::new("wharf test CA 1"), TestCa::new("wharf test CA 2"));
-    let (cert, key) = ca1.issue("shop.alpha.test");
-    tls_secret(&app, "shop-tls", &cert, &key).await;
-    route_with_tls(&app, "shop", "shop.alpha.test", 80, vec![], Some("shop-tls")).await;
-    // cart asks for a secret that does not exist yet
-    route_with_tls(&app, "cart", "cart.alpha.test", 80, vec![], Some("cart-tls")).await;
+    shop_and_cart_asking_for_tls(&app, &ca1).await;
     let mut node = Node::new();
     node.start(&app).await;
     let (trusts_ca1, trusts_ca2) = (&ca1, &ca2);
@@ -252,6 +258,124 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     tls_secret(&app, "cart-tls", &cart_cert, &cart_key).await;
     eventually(WITHIN, "cart answers over HTTPS", || async { https_get(trusts_ca2, &node, "cart.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
     eventually(WITHIN, "no route errors are reported", || async { route_errors(&app).await.is_empty().then_some(()) }).await.unwrap();
+}
+
+/// An alpha-only cluster `edge` with an HTTPS port (8443; the test node serves it on its own).
+async fn tls_cluster(app: &wharf_tests::TestApp) {
+    use crds::nginx::{NginxClusterSpec, NginxListen};
+    let c = NginxCluster::new(
+        "edge",
+        NginxClusterSpec { display_name: "Edge".into(), tenants: vec!["alpha".into()], namespaces: vec![], listen: NginxListen { http: 8081, https: Some(8443) }, defaults: Default::default() },
+    );
+    Api::<NginxCluster>::all(app.kube.clone()).create(&kube::api::PostParams::default(), &c).await.unwrap();
+}
+
+/// A node's live file as the console renders it: the cluster's own ports instead of the
+/// node's, and the config view's certificate folder instead of the node's.
+fn as_the_console_shows(node: &Node, text: &str) -> String {
+    text.replace(&format!("127.0.0.1:{}", node.http.port()), "8081")
+        .replace(&format!("127.0.0.1:{}", node.https.port()), "8443")
+        .replace(&node.paths.tls_dir().display().to_string(), wharf_app::nginx::ssr::CONFIG_VIEW_TLS_DIR)
+}
+
+/// The console's generated config of edge, as alice sees it: (path → text, the whole answer).
+async fn console_config(alice: &wharf_tests::Session) -> (std::collections::BTreeMap<String, String>, serde_json::Value) {
+    let (status, view) = alice.call("nginx_config", json!({"tenant": "alpha", "cluster": "edge"})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let files = view["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().to_string(), f["text"].as_str().unwrap().to_string())).collect();
+    (files, view)
+}
+
+#[tokio::test]
+async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_them() {
+    let app = spawn_app().await.unwrap();
+    tls_cluster(&app).await;
+    let ca = TestCa::new("wharf test CA");
+    let key = shop_and_cart_asking_for_tls(&app, &ca).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    eventually(WITHIN, "shop answers over HTTPS", || async { https_get(&ca, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    let node_errors = eventually(WITHIN, "the node reports cart's missing secret", || async { Some(route_errors(&app).await).filter(|e| !e.is_empty()) }).await.unwrap();
+    let alice = app.login("alice").await.unwrap();
+
+    // The config view: shop's HTTPS server block, cart on HTTP with the node's reason, and
+    // the same server files as the node's but for the node's own ports and folder.
+    let (files, view) = console_config(&alice).await;
+    let shop = &files["servers/shop.alpha.test.conf"];
+    assert!(shop.contains("    listen 8443 ssl;\n"), "{shop}");
+    assert!(shop.contains(&format!("    ssl_certificate {}/alpha_shop-tls-", wharf_app::nginx::ssr::CONFIG_VIEW_TLS_DIR)), "{shop}");
+    let live = |file: &str| std::fs::read_to_string(node.paths.current_link().join(file)).unwrap();
+    for file in ["servers/shop.alpha.test.conf", "servers/cart.alpha.test.conf"] {
+        assert_eq!(files[file], as_the_console_shows(&node, &live(file)), "{file}: the console renders what the node serves");
+    }
+    assert!(!files["servers/cart.alpha.test.conf"].contains("ssl"), "cart stays on HTTP in the console as on the node");
+    assert_eq!(view["route_errors"], json!([{"route": "alpha/cart", "message": node_errors[0].1}]), "{view}");
+    assert_eq!(node_errors.len(), 1, "{node_errors:?}");
+    // No key material: the config names files.
+    let key_line = key.lines().nth(1).unwrap();
+    assert!(!view.to_string().contains("PRIVATE KEY") && !view.to_string().contains(key_line), "{view}");
+
+    // The node, TLS and all, is in sync: no drift.
+    eventually(WITHIN, "the node is in sync", || async {
+        let (_, v) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
+        (v[0]["nodes"][0]["state"] == "InSync").then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, drift) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{drift}");
+    assert_eq!(drift["diff"], "", "{drift}");
+    assert_eq!(drift["rendered_sha"], drift["on_disk_sha"], "{drift}");
+
+    // Validation includes the HTTPS listener: a valid change passes and is applied...
+    let set = |directives: &[&str]| json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": directives}});
+    let (status, v) = alice.call("validate_nginx_change", set(&["client_max_body_size 30m"])).await.unwrap();
+    assert_eq!((status, &v["ok"]), (StatusCode::OK, &json!(true)), "{v}");
+    let (status, v) = alice.call("apply_nginx_change", set(&["client_max_body_size 20m"])).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // ...and nginx's complaint about a bad one points at the line the HTTPS-listening file
+    // has it on (without the three TLS lines it would be three lines higher).
+    let (files, _) = eventually(WITHIN, "the console's view has the applied directive", || async {
+        let (files, view) = console_config(&alice).await;
+        files["servers/shop.alpha.test.conf"].contains("client_max_body_size 20m;").then_some((files, view))
+    })
+    .await
+    .unwrap();
+    let shop = &files["servers/shop.alpha.test.conf"];
+    let line = shop.lines().position(|l| l.contains("client_max_body_size 20m;")).unwrap() + 1;
+    let (status, v) = alice.call("validate_nginx_change", set(&["proxy_buffers 8"])).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["nginx"]["file"], "servers/shop.alpha.test.conf", "{v}");
+    assert_eq!(v["nginx"]["line"], line, "{v}\n{shop}");
+
+    // The node follows; in sync again, the same files; a hand edit shows as exactly that.
+    eventually(WITHIN, "the node serves the applied directive and is in sync", || async {
+        let (_, v) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
+        (live("servers/shop.alpha.test.conf").contains("client_max_body_size 20m;") && v[0]["nodes"][0]["state"] == "InSync").then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(files["servers/shop.alpha.test.conf"], as_the_console_shows(&node, &live("servers/shop.alpha.test.conf")));
+    let (_, drift) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.unwrap();
+    assert_eq!(drift["diff"], "", "{drift}");
+    let file = node.paths.current_link().join("servers/shop.alpha.test.conf");
+    std::fs::write(&file, live("servers/shop.alpha.test.conf") + "# edited by hand on the node\n").unwrap();
+    let diff = eventually(WITHIN, "the drift diff names the edit", || async {
+        let (_, d) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.ok()?;
+        let diff = d["diff"].as_str()?.to_string();
+        diff.contains("+# edited by hand on the node").then_some(diff)
+    })
+    .await
+    .unwrap();
+    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    assert_eq!(changed, vec!["+# edited by hand on the node"], "{diff}");
+
+    // The download is the node's files: the certificate's paths, never the key.
+    let res = reqwest::Client::new().get(app.url("/download/nginx/alpha/edge/n1")).header("cookie", alice.cookie().unwrap()).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("ssl_certificate_key ") && !text.contains("PRIVATE KEY") && !text.contains(key_line), "{text}");
 }
 
 /// The node's live release as the console's download shows it.

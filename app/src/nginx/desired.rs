@@ -1,6 +1,7 @@
 //! From custom resources to an `ngx::DesiredState`: the one translation both the agent
 //! (`server/src/nginx/agent.rs`, with the ready endpoints) and the console (validation and
-//! the config view, without them) use, so what the console checks is what nodes render.
+//! the config view, without them) use, so what the console checks is what nodes render. Both
+//! then attach the routes' certificates with `super::tls`.
 
 use crds::nginx::{NginxCluster, NginxRoute, NginxUpstream};
 use crds::Tenant;
@@ -82,8 +83,7 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
         path: if r.spec.path.is_empty() { "/".into() } else { r.spec.path.clone() },
         target,
         directives: r.spec.directives.clone(),
-        // NB: certificates come from Secrets, which only the agent reads: it attaches them
-        // (server/src/nginx/tls.rs). The console renders and validates without them.
+        // NB: certificates come from Secrets; `super::tls::TlsSecrets::attach` sets this.
         tls: None,
     })
 }

@@ -5,8 +5,9 @@
 //! Ways in, all tenant-checked on the server:
 //! * [`nginx_clusters`], [`nginx_config`], [`nginx_drift`]: reads;
 //! * [`validate_nginx_change`] and [`apply_nginx_change`]: a change is rendered together with
-//!   everything else the cluster serves and checked with `nginx -t` before it is stored; an
-//!   invalid one is never stored, so it never reaches a node;
+//!   everything else the cluster serves, HTTPS listeners included (`tls`: the routes'
+//!   certificates attached as the agents attach them), and checked with `nginx -t` before it
+//!   is stored; an invalid one is never stored, so it never reaches a node;
 //! * [`repair_nginx_node`]: asks a node's agent to re-apply the rendered config (an
 //!   annotation on the cluster the agent carries out once);
 //! * `GET /download/nginx/{tenant}/{cluster}/{node}`: a node's live files as one text file;
@@ -26,6 +27,8 @@ use serde::{Deserialize, Serialize};
 pub mod desired;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+#[cfg(feature = "ssr")]
+pub mod tls;
 
 /// A node's state as the list shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,13 +136,27 @@ pub struct ConfigFile {
     pub text: String,
 }
 
-/// A cluster's config as the console renders it (the cluster's own ports; nodes may
-/// override ports and the control port).
+/// A cluster's config as the console renders it: the routes' certificates attached as the
+/// agents attach them, with the cluster's own ports (nodes may override ports and the control
+/// port) and certificate files under [`ConfigView::tls_dir`] (each node keeps them under its
+/// own `<conf_dir>/tls`, never in the files shown or downloaded).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigView {
     pub sha: String,
     pub mode: String,
     pub files: Vec<ConfigFile>,
+    /// Where the config says certificate files are: a stand-in for each node's folder.
+    pub tls_dir: String,
+    /// Routes served on HTTP only although they ask for TLS, and why (what the nodes report).
+    pub route_errors: Vec<RouteError>,
+}
+
+/// A route a cluster serves without something it asks for (e.g. its TLS secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteError {
+    /// `namespace/name`.
+    pub route: String,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +201,7 @@ pub async fn nginx_clusters(tenant: String) -> Result<Vec<ClusterView>, AppError
 #[server(prefix = "/api", endpoint = "nginx_config", input = Json)]
 pub async fn nginx_config(tenant: String, cluster: String) -> Result<ConfigView, AppError> {
     let (state, who) = ssr::access(&tenant, crate::auth::Role::Viewer).await?;
-    ssr::config(&state, &who, &cluster)
+    ssr::config(&state, &who, &cluster).await
 }
 
 #[server(prefix = "/api", endpoint = "nginx_drift", input = Json)]

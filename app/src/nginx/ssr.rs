@@ -1,20 +1,31 @@
 //! Server side of NgFront: views from the watcher cache, validation with the same nginx the
 //! nodes run, changes stored as custom resources (never sent to nodes directly: the agents
 //! follow the resources).
+//!
+//! The config view and validation attach the routes' certificates as the agents do
+//! (`super::tls`), so they hold the HTTPS listeners the nodes serve. The console reads only
+//! the Secrets the routes name, one GET each in the route's namespace, and for a tenant only
+//! its own namespaces' (see [`secret_sources`]): another tenant's TLS route on a shared
+//! cluster is rendered with a stand-in certificate for that tenant's validation, and its
+//! Secret is never read on their behalf. Key material never leaves the server: the config
+//! names certificate *files*, validation writes them to a throw-away folder (removed after
+//! `nginx -t`), and only nginx's verdicts are kept between requests, by content hash.
 
 use super::desired::{self, parse_server, Inputs};
-use super::{ClusterView, ConfigFile, ConfigView, DriftView, NginxChange, NginxMessage, NodeError, NodeState, NodeView, RouteView, UpstreamView, Validation};
+use super::tls::{self, Pair, TlsSecrets, Verdicts};
+use super::{ClusterView, ConfigFile, ConfigView, DriftView, NginxChange, NginxMessage, NodeError, NodeState, NodeView, RouteError, RouteView, UpstreamView, Validation};
 use crate::auth::ssr::{principal, scope, TenantScope};
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
+use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteError, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
 use crds::SYSTEM_NAMESPACE;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 /// Who is asking: the tenant scope every query needs, and whether they are a platform admin.
 #[derive(Clone, Debug)]
@@ -182,17 +193,93 @@ fn render_options() -> ngx::RenderOptions {
     opts
 }
 
-pub fn config(state: &AppState, access: &Access, cluster: &str) -> Result<ConfigView, AppError> {
+/// Where the config view says certificate files are. Each node keeps them in its own
+/// `<conf_dir>/tls` (same file names); validation uses a throw-away folder.
+pub const CONFIG_VIEW_TLS_DIR: &str = "/<conf_dir>/tls";
+
+/// How the console gets a Secret a route names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// One GET in the route's namespace: the caller's tenant's namespace (any, for a
+    /// platform admin).
+    Read,
+    /// Another tenant's: never read for this caller. A stand-in certificate takes its place,
+    /// so `nginx -t` still sees the HTTPS listener the nodes serve (only validation on a
+    /// shared cluster gets here: its whole config is for platform admins).
+    StandIn,
+}
+
+/// The source of each Secret asked for: the tenant check for Secret reads.
+pub fn secret_sources(access: &Access, asked: &BTreeSet<(String, String)>) -> BTreeMap<(String, String), SecretSource> {
+    asked.iter().map(|(ns, name)| ((ns.clone(), name.clone()), if access.owns(Some(ns.clone())) { SecretSource::Read } else { SecretSource::StandIn })).collect()
+}
+
+/// A self-signed pair made once per process: what [`SecretSource::StandIn`] renders.
+fn stand_in() -> Result<Pair, String> {
+    static STAND_IN: OnceLock<Result<Pair, String>> = OnceLock::new();
+    STAND_IN
+        .get_or_init(|| ngx::tls::self_signed(&["stand-in.wharf.invalid".to_string()]).map(|(cert_pem, key_pem)| Pair { cert_pem, key_pem }).map_err(|e| e.to_string()))
+        .clone()
+}
+
+/// nginx's verdicts on the pairs the console checked, by content hash (no key material),
+/// so a pair costs one `nginx -t` per process rather than one per request. Emptied when it
+/// grows past [`MAX_VERDICTS`].
+static VERDICTS: LazyLock<Mutex<Verdicts>> = LazyLock::new(Mutex::default);
+const MAX_VERDICTS: usize = 4096;
+
+/// Attaches the routes' certificates to `desired` exactly as the cluster's agents do, from
+/// the Secrets the routes name ([`secret_sources`] decides which are read); returns the
+/// routes left on HTTP and why, as a node reports them.
+async fn attach_certificates(state: &AppState, access: &Access, cluster: &NginxCluster, desired: &mut ngx::DesiredState, routes: &[Arc<NginxRoute>]) -> Result<Vec<NginxRouteError>, AppError> {
+    let sources = secret_sources(access, &tls::asked(desired, routes));
+    let reads = sources.iter().filter(|(_, s)| **s == SecretSource::Read).map(|((ns, name), _)| async move {
+        let found = Api::<Secret>::namespaced(state.client.clone(), ns).get_opt(name).await?;
+        Ok::<_, kube::Error>(((ns.clone(), name.clone()), found))
+    });
+    let read: HashMap<(String, String), Option<Secret>> = futures::future::try_join_all(reads).await?.into_iter().collect();
+    let known = VERDICTS.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut secrets = TlsSecrets::with_verdicts(state.settings.nginx_bin.clone(), known);
+    let https = cluster.spec.listen.https.is_some();
+    let errors = secrets
+        .attach(desired, routes, https, |ns, name| {
+            let key = (ns.to_string(), name.to_string());
+            match sources.get(&key) {
+                Some(SecretSource::StandIn) => stand_in(),
+                _ => tls::pair_of(read.get(&key).and_then(Option::as_ref), ns),
+            }
+        })
+        .await;
+    if let Ok(mut memo) = VERDICTS.lock() {
+        if memo.len() + secrets.verdicts().len() > MAX_VERDICTS {
+            memo.clear();
+        }
+        memo.extend(secrets.verdicts().iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    Ok(errors)
+}
+
+/// The namespace of a route id (`namespace/name`).
+fn namespace_of(route: &str) -> Option<String> {
+    route.split_once('/').map(|(ns, _)| ns.to_string())
+}
+
+pub async fn config(state: &AppState, access: &Access, cluster: &str) -> Result<ConfigView, AppError> {
     let c = cluster_named(state, access, cluster)?;
     if !access.sees_whole(&c) {
         return Err(AppError::Forbidden(format!("nginx cluster '{cluster}' also serves other tenants; its whole config is for platform admins")));
     }
-    let desired = desired::desired_state(&c, &inputs(state));
-    let rendered = ngx::render(&desired, &render_options()).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let inputs = inputs(state);
+    let mut desired = desired::desired_state(&c, &inputs);
+    let errors = attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?;
+    let opts = ngx::RenderOptions { tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()), ..render_options() };
+    let rendered = ngx::render(&desired, &opts).map_err(|e| AppError::Invalid(e.to_string()))?;
     Ok(ConfigView {
         sha: rendered.sha256.clone(),
         mode: format!("{:?}", rendered.mode).to_lowercase(),
         files: rendered.files.iter().map(|(p, t)| ConfigFile { path: p.display().to_string(), text: t.clone() }).collect(),
+        tls_dir: CONFIG_VIEW_TLS_DIR.into(),
+        route_errors: errors.into_iter().filter(|e| access.owns(namespace_of(&e.route))).map(|e| RouteError { route: e.route, message: e.message }).collect(),
     })
 }
 
@@ -322,21 +409,23 @@ fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<
     Ok(Candidate { cluster, inputs })
 }
 
-/// Renders the candidate with everything else the cluster serves and runs `nginx -t` on it.
+/// Renders the candidate with everything else the cluster serves, the routes' certificates
+/// attached as the agents attach them, and runs `nginx -t` on it (HTTPS listeners included).
 pub async fn check(state: &AppState, access: &Access, change: &NginxChange) -> Result<Validation, AppError> {
     let cand = candidate(state, access, change)?;
-    let desired = desired::desired_state(&cand.cluster, &cand.inputs);
-    let opts = render_options();
-    let rendered = match ngx::render(&desired, &opts) {
-        Ok(r) => r,
+    let mut desired = desired::desired_state(&cand.cluster, &cand.inputs);
+    attach_certificates(state, access, &cand.cluster, &mut desired, &cand.inputs.routes).await?;
+    let tested = match ngx::validate::test_state(&desired, &render_options(), &state.settings.nginx_bin).await {
+        Ok(t) => t,
         Err(e) => return Ok(Validation { ok: false, message: Some(e.to_string()), nginx: None, excerpt: Vec::new() }),
     };
-    match ngx::validate::validate_files(&rendered.files, &state.settings.nginx_bin).await {
+    match tested.verdict {
         Ok(()) => Ok(Validation { ok: true, message: None, nginx: None, excerpt: Vec::new() }),
         Err(e) => {
             let nginx = e.nginx().map(|n| NginxMessage { message: n.message.clone(), file: n.file.as_ref().map(|f| f.display().to_string()), line: n.line });
             let excerpt = match &nginx {
-                Some(NginxMessage { file: Some(f), line: Some(l), .. }) => rendered
+                Some(NginxMessage { file: Some(f), line: Some(l), .. }) => tested
+                    .rendered
                     .files
                     .get(std::path::Path::new(f))
                     .map(|text| text.lines().enumerate().map(|(i, t)| (i as u32 + 1, t.to_string())).filter(|(n, _)| n + 2 >= *l && *n <= l + 2).collect())
@@ -417,6 +506,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_reads_only_its_own_namespaces_secrets() {
+        let asked: BTreeSet<(String, String)> = [("alpha", "shop-tls"), ("alpha-dev", "dev-tls"), ("beta", "billing-tls")].iter().map(|(n, s)| (n.to_string(), s.to_string())).collect();
+        let key = |n: &str, s: &str| (n.to_string(), s.to_string());
+        let alice = Access { scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]), platform_admin: false };
+        let sources = secret_sources(&alice, &asked);
+        assert_eq!(sources[&key("alpha", "shop-tls")], SecretSource::Read);
+        assert_eq!(sources[&key("alpha-dev", "dev-tls")], SecretSource::Read);
+        assert_eq!(sources[&key("beta", "billing-tls")], SecretSource::StandIn, "another tenant's Secret is never read for alpha");
+        let admin = Access { scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]), platform_admin: true };
+        assert!(secret_sources(&admin, &asked).values().all(|s| *s == SecretSource::Read));
+    }
+
+    #[test]
+    fn the_stand_in_is_a_pem_pair_made_once() {
+        let (a, b) = (stand_in().unwrap(), stand_in().unwrap());
+        assert!(a.cert_pem.contains("BEGIN CERTIFICATE") && a.key_pem.0.contains("PRIVATE KEY"));
+        assert_eq!(ngx::tls::fingerprint(&a.cert_pem, &a.key_pem.0), ngx::tls::fingerprint(&b.cert_pem, &b.key_pem.0), "one nginx -t per process");
+    }
 
     #[test]
     fn node_states_follow_the_report() {

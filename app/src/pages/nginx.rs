@@ -2,8 +2,9 @@
 //! state (in sync, drifted, failing, stale), kept current by a live socket, with its last
 //! heartbeat as "5s ago"; the routes and external upstreams of the tenant's namespaces, with
 //! their extra directives editable and what the nodes could not do for them (a TLS secret
-//! missing...); every change checked with `nginx -t` on the server before it is stored; a
-//! cluster's generated config, highlighted; a node's files to download, its drift against the
+//! missing...); every change checked with `nginx -t` on the server before it is stored, HTTPS
+//! listeners included; a cluster's generated config, highlighted, with the routes served on
+//! HTTP only although they ask for TLS and why; a node's files to download, its drift against the
 //! rendered config, unified or side by side, and a button that has its agent repair it.
 
 use super::param;
@@ -374,6 +375,13 @@ pub fn NginxPage() -> impl IntoView {
             {move || config.get().map(|cfg| view! {
                 <div class="card wide" data-testid="ng-config">
                     <h3>{format!("sha256 {} · {}", cfg.sha, cfg.mode)}</h3>
+                    {(!cfg.route_errors.is_empty()).then(|| view! {
+                        <div class="banner warn" data-testid="ng-config-route-errors">
+                            {t("Served on HTTP only:", "仅以 HTTP 提供：")}
+                            <ul>{cfg.route_errors.clone().into_iter().map(|e| view! { <li><span class="mono">{e.route}</span>{" — "}{e.message}</li> }).collect_view()}</ul>
+                        </div>
+                    })}
+                    <p class="muted">{t("Certificate files are named as on the nodes; each node keeps them in its own folder, shown here as ", "证书文件名与节点上相同；每个节点把它们放在自己的目录中，这里显示为 ")}<span class="mono">{cfg.tls_dir.clone()}</span></p>
                     {cfg.files.into_iter().map(|f| view! {
                         <details open=f.path.starts_with("servers/")>
                             <summary class="mono">{f.path.clone()}</summary>

@@ -246,10 +246,6 @@ pub fn service(svc: &str, peers: Vec<Peer>) -> Upstream {
 
 /// A self-signed certificate for `host` and its key, PEM.
 pub fn self_signed(host: &str) -> (String, String) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![host.to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    (cert.pem(), key.serialize_pem())
+    let (cert, key) = ngx::tls::self_signed(&[host.to_string()]).unwrap();
+    (cert, key.0)
 }

@@ -108,8 +108,10 @@ pub async fn apps(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// The demo's nginx cluster `edge` serving both tenants, and a route per seeded app (the
-/// apps listen on 80 and 8080). Run after [`apps`]; idempotent like the rest.
+/// The demo's nginx cluster `edge` serving both tenants (HTTP on 8081, HTTPS on 8443), and a
+/// route per seeded app (the apps listen on 80 and 8080). `shop.alpha.demo` is served over
+/// HTTPS too, with a self-signed certificate made when the demo is first seeded (the
+/// `kubernetes.io/tls` Secret `alpha/shop-web-tls`). Run after [`apps`]; idempotent like the rest.
 pub async fn nginx(client: &Client) -> Result<()> {
     use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
     let cluster = NginxCluster::new(
@@ -118,11 +120,23 @@ pub async fn nginx(client: &Client) -> Result<()> {
             display_name: "Edge (shared)".into(),
             tenants: vec!["alpha".into(), "beta".into()],
             namespaces: vec![],
-            listen: NginxListen { http: 8081, https: None },
+            listen: NginxListen { http: 8081, https: Some(8443) },
             defaults: Default::default(),
         },
     );
     create_missing(&Api::<NginxCluster>::all(client.clone()), &cluster).await?;
+    let (tls_ns, tls_secret, tls_host) = TLS_ROUTE;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), tls_ns);
+    if secrets.get_opt(tls_secret).await?.is_none() {
+        let (cert, key) = ngx::tls::self_signed(&[tls_host.to_string()]).context("making the demo's self-signed certificate")?;
+        let secret = Secret {
+            metadata: ObjectMeta { name: Some(tls_secret.into()), namespace: Some(tls_ns.into()), ..Default::default() },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([("tls.crt".to_string(), ByteString(cert.into_bytes())), ("tls.key".to_string(), ByteString(key.0.into_bytes()))])),
+            ..Default::default()
+        };
+        create_missing(&secrets, &secret).await?;
+    }
     let routes = [("alpha", "shop-web", "shop.alpha.demo", 80), ("alpha", "orders", "orders.alpha.demo", 8080), ("beta", "billing", "billing.beta.demo", 8080)];
     for (ns, name, host, port) in routes {
         let mut r = NginxRoute::new(
@@ -134,7 +148,7 @@ pub async fn nginx(client: &Client) -> Result<()> {
                 service: Some(RouteService { name: name.into(), port }),
                 upstream: None,
                 directives: vec![],
-                tls_secret: None,
+                tls_secret: (host == tls_host).then(|| tls_secret.to_string()),
             },
         );
         r.metadata.namespace = Some(ns.into());
@@ -142,6 +156,9 @@ pub async fn nginx(client: &Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// The demo's TLS route: namespace, `kubernetes.io/tls` Secret, host.
+pub const TLS_ROUTE: (&str, &str, &str) = ("alpha", "shop-web-tls", "shop.alpha.demo");
 
 /// The files of the demo's git repository for `orders`: a build script that "compiles" and
 /// writes a jar, so the seeded pipeline really clones and builds something.

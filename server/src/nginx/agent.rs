@@ -3,7 +3,8 @@
 //! Seven kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
 //! EndpointSlices, `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
 //! the feed task rebuilds the desired state (`wharf_app::nginx::desired`, the same
-//! translation the console validates with, plus the routes' certificates from `super::tls`)
+//! translation the console validates with, plus the routes' certificates from
+//! `wharf_app::nginx::tls` over the Secrets of `super::tls`)
 //! on every bump and hands it to the `ngx::Agent` only when it differs from the last one
 //! handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
 //! without a reload (dynamic mode).
@@ -20,7 +21,7 @@
 //! when they change.
 
 use anyhow::{Context, Result};
-use super::tls::{reflect_tls_secrets, TlsSecrets};
+use super::tls::{pair_in, reflect_tls_secrets};
 use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxRouteError, NginxUpstream};
 use crds::{Tenant, SYSTEM_NAMESPACE};
 use crate::watchers::reflect;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wharf_app::nginx::desired::{desired_state, Inputs};
+use wharf_app::nginx::tls::TlsSecrets;
 
 /// One node's agent settings.
 #[derive(Debug, Clone)]
@@ -170,7 +172,7 @@ async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Ar
             Some(c) => {
                 let mut desired = desired_state(&c, &stores.inputs());
                 let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
-                let route_errors = tls.attach(&mut desired, &stores.routes.state(), &stores.secrets, https).await;
+                let route_errors = tls.attach(&mut desired, &stores.routes.state(), https, |ns, name| pair_in(&stores.secrets, ns, name)).await;
                 if last.as_ref() != Some(&desired) {
                     tracing::debug!(routes = desired.routes.len(), upstreams = desired.upstreams.len(), "new desired state");
                     engine.submit(desired.clone());

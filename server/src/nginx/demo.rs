@@ -12,12 +12,14 @@ use std::time::Duration;
 
 /// The demo cluster's name (seeded by `crate::demo::seed::nginx`).
 pub const CLUSTER: &str = "edge";
-/// Nodes and the ports they prefer (http, control); taken ports fall back to free ones.
-pub const NODES: &[(&str, u16, u16)] = &[("node-1", 8081, 18081), ("node-2", 8082, 18082)];
+/// Nodes and the ports they prefer (http, https, control); taken ports fall back to free ones.
+pub const NODES: &[(&str, u16, u16, u16)] = &[("node-1", 8081, 8443, 18081), ("node-2", 8082, 8444, 18082)];
 
 pub struct DemoNode {
     pub name: String,
     pub http: SocketAddr,
+    /// Where the TLS routes are served (the seeded `shop.alpha.demo`).
+    pub https: SocketAddr,
     pub conf_dir: PathBuf,
     pub agent: NodeAgent,
     pub nginx: NginxProcess,
@@ -43,7 +45,7 @@ pub fn paths_of(data: &Path, node: &str, nginx_bin: &Path) -> NginxPaths {
 
 /// Stops the nginx masters a previous demo left running (killed without Ctrl-C).
 pub async fn stop_leftovers(data: &Path, nginx_bin: &Path) {
-    for (node, _, _) in NODES {
+    for (node, _, _, _) in NODES {
         let paths = paths_of(data, node, nginx_bin);
         if paths.pid_file().exists() && paths.current_release().is_some() {
             let _ = ngx::nginx::signal(&paths, "stop").await;
@@ -55,7 +57,7 @@ pub async fn stop_leftovers(data: &Path, nginx_bin: &Path) {
 /// Starts both nodes: the agent installs the first release, then nginx starts on it.
 pub async fn start(client: &Client, data: &Path, nginx_bin: &Path, heartbeat: Duration) -> Result<DemoNginx> {
     let mut nodes = Vec::new();
-    for (node, http, control) in NODES {
+    for (node, http, https, control) in NODES {
         let paths = paths_of(data, node, nginx_bin);
         paths.prepare()?;
         // Workers run as `nobody` when the demo runs as root: let them into the prefix.
@@ -67,6 +69,8 @@ pub async fn start(client: &Client, data: &Path, nginx_bin: &Path, heartbeat: Du
         opts.listen_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let http = SocketAddr::from((Ipv4Addr::LOCALHOST, port_or_free(*http)));
         opts.http_port = Some(http.port());
+        let https = SocketAddr::from((Ipv4Addr::LOCALHOST, port_or_free(*https)));
+        opts.https_port = Some(https.port());
         opts.worker_processes = 1;
         opts.shared_dict_size = "4m".into();
         let control_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, opts.control_port));
@@ -78,7 +82,7 @@ pub async fn start(client: &Client, data: &Path, nginx_bin: &Path, heartbeat: Du
             anyhow::bail!("the first config of {node} failed: {}", e.message);
         }
         let nginx = NginxProcess::start(&paths, control_addr, Duration::from_secs(10)).await.with_context(|| format!("starting nginx for {node}"))?;
-        nodes.push(DemoNode { name: node.to_string(), http, conf_dir: paths.conf_dir.clone(), agent, nginx });
+        nodes.push(DemoNode { name: node.to_string(), http, https, conf_dir: paths.conf_dir.clone(), agent, nginx });
     }
     Ok(DemoNginx { nodes })
 }
@@ -86,12 +90,15 @@ pub async fn start(client: &Client, data: &Path, nginx_bin: &Path, heartbeat: Du
 impl DemoNginx {
     /// Lines for the banner: where each node listens and a curl to try.
     pub fn banner(&self) -> String {
-        let mut out = String::from("  nginx cluster `edge` (routes: shop.alpha.demo, orders.alpha.demo, billing.beta.demo):\n");
+        let (_, _, tls_host) = crate::demo::seed::TLS_ROUTE;
+        let mut out = String::from("  nginx cluster `edge` (routes: shop.alpha.demo, orders.alpha.demo, billing.beta.demo; shop also over HTTPS, self-signed):\n");
         for n in &self.nodes {
-            out.push_str(&format!("    {:<7} http://{}   conf {}\n", n.name, n.http, n.conf_dir.display()));
+            out.push_str(&format!("    {:<7} http://{}   https://{}   conf {}\n", n.name, n.http, n.https, n.conf_dir.display()));
         }
         if let Some(n) = self.nodes.first() {
             out.push_str(&format!("    try:    curl -H 'Host: shop.alpha.demo' http://{}/\n", n.http));
+            let port = n.https.port();
+            out.push_str(&format!("            curl -k --resolve {tls_host}:{port}:{} https://{tls_host}:{port}/\n", n.https.ip()));
         }
         out
     }
