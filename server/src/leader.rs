@@ -19,6 +19,8 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -46,6 +48,8 @@ pub struct Leadership {
     api: Api<Lease>,
     name: String,
     identity: String,
+    /// Set by [`Leadership::release`]: the election takes the Lease no more.
+    resigned: Arc<AtomicBool>,
 }
 
 impl Leadership {
@@ -72,8 +76,9 @@ impl Leadership {
     }
 
     /// Gives the Lease up if this replica holds it (on a clean stop), so another replica
-    /// takes over without waiting for it to expire. Stop the election task first.
+    /// takes over without waiting for it to expire; this replica's election stops taking it.
     pub async fn release(&self) -> Result<bool, kube::Error> {
+        self.resigned.store(true, Ordering::SeqCst);
         let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(false) };
         let spec = lease.spec.get_or_insert_with(Default::default);
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
@@ -83,6 +88,23 @@ impl Leadership {
         spec.renew_time = Some(MicroTime(Timestamp::now()));
         self.api.replace(&self.name, &PostParams::default(), &lease).await?;
         Ok(true)
+    }
+}
+
+/// The leaderships this process runs, for [`release_all`] at shutdown.
+static RUNNING: std::sync::Mutex<Vec<Leadership>> = std::sync::Mutex::new(Vec::new());
+
+/// Releases every Lease this process holds (`wharf serve`/`demo` call it on a clean stop,
+/// after the console stopped), so a restarted or another replica takes over at once instead
+/// of after `lease_duration`.
+pub async fn release_all() {
+    let running: Vec<Leadership> = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+    for l in running {
+        match l.release().await {
+            Ok(true) => tracing::info!(lease = %l.name, identity = %l.identity, "Lease released"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(lease = %l.name, error = %e, "the Lease could not be released; it expires by itself"),
+        }
     }
 }
 
@@ -100,8 +122,12 @@ pub fn identity() -> String {
 pub fn spawn(client: kube::Client, namespace: &str, name: &str, identity: String, timing: LeaseTiming) -> (Leadership, JoinHandle<()>) {
     let api: Api<Lease> = Api::namespaced(client, namespace);
     let (tx, rx) = watch::channel(false);
-    let leadership = Leadership { leading: rx, api: api.clone(), name: name.to_string(), identity: identity.clone() };
-    let mut elector = Elector { api, name: name.to_string(), identity, timing, observed: None, renewed: None };
+    let resigned = Arc::new(AtomicBool::new(false));
+    let leadership = Leadership { leading: rx, api: api.clone(), name: name.to_string(), identity: identity.clone(), resigned: resigned.clone() };
+    if let Ok(mut running) = RUNNING.lock() {
+        running.push(leadership.clone());
+    }
+    let mut elector = Elector { api, name: name.to_string(), identity, timing, observed: None, renewed: None, resigned };
     let task = tokio::spawn(async move {
         loop {
             let leading = elector.step().await;
@@ -129,12 +155,16 @@ struct Elector {
     observed: Option<(Option<String>, Option<MicroTime>, Instant)>,
     /// When this replica last renewed successfully (while it leads).
     renewed: Option<Instant>,
+    resigned: Arc<AtomicBool>,
 }
 
 impl Elector {
     /// One look at the Lease: create it, renew it, take it over, or leave it. Returns
     /// whether this replica leads afterwards.
     async fn step(&mut self) -> bool {
+        if self.resigned.load(Ordering::SeqCst) {
+            return false;
+        }
         match self.try_step().await {
             Ok(leading) => {
                 self.renewed = leading.then(Instant::now);
