@@ -1,7 +1,8 @@
 // The web terminal: a shell on a shop-web pod (42, stty size follows the window), a file
 // uploaded, cat'ed, and downloaded back identical; a viewer and another tenant's user refused
 // at the socket itself, not only in the page; every refusal explained in the page; a debug
-// container for a distroless pod; a recorded session replayed and downloaded by an admin.
+// container for a distroless pod; a recorded session replayed and downloaded by an admin, and
+// shown as expired once its recording is deleted.
 import { test, expect, Page } from '@playwright/test';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -9,6 +10,8 @@ import * as path from 'path';
 import { deploy, loginAs, uniqueName } from './pages';
 
 const screen = (page: Page) => page.getByTestId('terminal-pane').locator('.xterm-rows');
+// The demo's data folder, as playwright.config.ts gives it to `wharf demo` (recordings under it).
+const demoData = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../../target/e2e-demo');
 
 async function typeInTerminal(page: Page, text: string) {
   await page.getByTestId('terminal-screen').click();
@@ -201,4 +204,16 @@ test('an admin replays a recorded session and downloads it', async ({ page }) =>
   const cast = fs.readFileSync((await download.path())!, 'utf8').split('\n');
   expect(JSON.parse(cast[0])).toMatchObject({ version: 2 });
   expect(cast.join('\n')).toContain(`${marker}-42`);
+
+  // Once the recording is deleted (as retention does), its row says so instead of offering a replay.
+  const id = download.suggestedFilename().replace(/\.cast$/, '');
+  fs.rmSync(path.join(demoData, 'recordings', 'alpha', `${id}.cast`));
+  await page.getByTestId('replay-close').click();
+  const swept = page.locator(`[data-testid="session-row"][data-session="${id}"]`);
+  await expect(async () => {
+    await page.getByTestId('sessions-refresh').click();
+    await expect(swept.getByTestId('session-recording-expired')).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 10_000 });
+  await expect(swept.getByTestId('session-replay')).toHaveCount(0);
+  await expect(swept.getByTestId('session-cast-download')).toHaveCount(0);
 });

@@ -37,7 +37,7 @@ enum Command {
         /// The log store's folder (default: `<data>/logs`).
         #[arg(long)]
         logs: Option<PathBuf>,
-        /// The terminal's debug image and session recordings (default: `<data>/recordings`).
+        /// The terminal's debug image and session recordings, their size limit and retention (recordings default: `<data>/recordings`).
         #[command(flatten)]
         terminal: server::terminal::TerminalArgs,
     },
@@ -76,7 +76,7 @@ enum Command {
         /// Tenants' own receivers: the console's webhook URL, Alertmanager's config file, SMTP.
         #[command(flatten)]
         alerting: Box<server::monitoring::AlertingArgs>,
-        /// The terminal's debug image and session recordings.
+        /// The terminal's debug image and session recordings, their size limit and retention.
         #[command(flatten)]
         terminal: server::terminal::TerminalArgs,
     },
@@ -216,6 +216,7 @@ async fn main() -> Result<()> {
             };
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
+            tasks.extend(terminal.retention().map(server::terminal::retention::spawn));
             let (addr, console) = server::console::start(state, site_dir, listen).await?;
             let mut stack = server::monitoring::Stack::start(monitoring).await.context("starting Prometheus and Alertmanager")?;
             println!("  Prometheus:  http://{}   Alertmanager: http://{}", stack.config.prometheus_addr, stack.config.alertmanager_addr);
@@ -228,6 +229,7 @@ async fn main() -> Result<()> {
             println!("{}", server::demo::banner(addr, &kubeconfig));
             println!("{}", nginx.banner());
             let outcome = supervise(console, tasks).await;
+            server::leader::release_all().await;
             nginx.stop().await;
             flush_logs(store).await;
             outcome
@@ -247,9 +249,11 @@ async fn main() -> Result<()> {
             let store = open_logs(&logs)?;
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;
             tasks.push(server::logs::collector::spawn(&state));
+            tasks.extend(terminal.retention().map(server::terminal::retention::spawn));
             let (addr, console) = server::console::start(state, site_dir, listen).await?;
             tracing::info!(%addr, "console listening");
             let outcome = supervise(console, tasks).await;
+            server::leader::release_all().await;
             flush_logs(store).await;
             outcome
         }

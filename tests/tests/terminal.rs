@@ -1,8 +1,8 @@
 //! The web terminal against the demo cluster, over the console's real socket and HTTP:
 //! a shell round trip (42), resize followed by `stty size`, the exit code, the audit record,
 //! the refusals before the upgrade and the check that explains them, files in and out through
-//! tar (and a clear refusal without tar), a debug container for a distroless pod, and
-//! session recordings only the tenant's admins replay.
+//! tar (and a clear refusal without tar), a debug container for a distroless pod,
+//! session recordings only the tenant's admins replay, and their size limit and retention.
 
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
@@ -437,4 +437,90 @@ async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = reqwest::Client::new().get(app.url("/recordings/terminal/alpha?ns=alpha&session=..%2F..%2Fetc")).header("cookie", admin.cookie().unwrap()).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_recording_stops_at_its_size_limit_and_retention_deletes_it_but_never_one_being_written() {
+    use std::time::SystemTime;
+    use wharf_app::terminal::cast::{event_line, parse, size_limit_marker, EventKind};
+    let recordings = tempfile::tempdir().unwrap();
+    // A few KB where the flag speaks of MB: the same recorder, a limit a test can reach.
+    let limit = 4096;
+    let terminal = wharf_app::terminal::ssr::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), recording_max_bytes: Some(limit), ..Default::default() };
+    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    running_pod(&app, "term-s").await;
+    let alice = app.login("alice").await.unwrap();
+
+    // About 19 KB of output: the recording stops at 4 KB, the session goes on whole.
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-s&container=sidecar", alice.cookie()).await.unwrap();
+    read_until(&mut s, r#""type":"started""#).await;
+    type_in(&mut s, "seq 1 4000; echo done-$((6*7))\r").await;
+    let seen = read_until(&mut s, "done-42").await;
+    assert!(seen.contains("\r\n3999\r\n"), "the user saw all the output");
+    type_in(&mut s, "echo after-$((7*7))\r").await;
+    read_until(&mut s, "after-49").await;
+    type_in(&mut s, "exit\r").await;
+    read_until(&mut s, r#"{"type":"exit","code":0}"#).await;
+
+    let admin = app.login("admin").await.unwrap();
+    let sessions = || async {
+        let (status, rows) = admin.call("terminal_sessions", json!({"tenant": "alpha"})).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{rows}");
+        rows.as_array().unwrap().iter().filter(|r| r["pod"] == "term-s").cloned().collect::<Vec<Value>>()
+    };
+    let row = eventually(Duration::from_secs(20), "the truncated session in the audit trail", || async { sessions().await.into_iter().find(|r| r["outcome"] == "exit") }).await.unwrap();
+    assert_eq!((row["recording"].as_bool(), row["recording_truncated"].as_bool(), row["recording_expired"].as_bool()), (Some(true), Some(true), Some(false)), "{row}");
+    let id = row["id"].as_str().unwrap().to_string();
+    let download = |id: &str| reqwest::Client::new().get(app.url(&format!("/recordings/terminal/alpha?ns=alpha&session={id}&download=true"))).header("cookie", admin.cookie().unwrap()).send();
+
+    // The download endpoint serves it: valid asciicast v2, the start of the session, then the marker.
+    let res = download(&id).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-disposition"], format!("attachment; filename=\"{id}.cast\"").as_str());
+    let text = res.text().await.unwrap();
+    let cast = parse(&text).expect("a valid asciicast v2 file");
+    let last = cast.events.last().unwrap();
+    assert_eq!(last.kind, EventKind::Output(size_limit_marker(limit)), "it ends with the marker");
+    let marker_line = event_line(last.time, &last.kind).unwrap().len() as u64 + 1;
+    assert!(text.len() as u64 <= limit + marker_line, "{} bytes for a limit of {limit}", text.len());
+    let output: String = cast.events.iter().filter_map(|e| if let EventKind::Output(t) = &e.kind { Some(t.as_str()) } else { None }).collect();
+    assert!(output.contains("\r\n100\r\n"), "the start of the output is there: {output}");
+    assert!(!output.contains("done-42") && !output.contains("after-49"), "nothing past the limit");
+
+    // A second session, still open while the sweep runs.
+    let mut live = connect(&app, "alpha", "ns=alpha&pod=term-s&container=sidecar", alice.cookie()).await.unwrap();
+    read_until(&mut live, r#""type":"started""#).await;
+    type_in(&mut live, "echo live-$((8*8))\r").await;
+    read_until(&mut live, "live-64").await;
+    let open = eventually(Duration::from_secs(20), "the open session in the audit trail", || async { sessions().await.into_iter().find(|r| r["id"] != id.as_str()) }).await.unwrap();
+    let live_id = open["id"].as_str().unwrap().to_string();
+    let live_path = wharf_app::terminal::ssr::recording_path(recordings.path(), "alpha", &live_id);
+    assert!(live_path.exists());
+
+    // Sixty days on, with thirty days kept: the closed recording goes, the open one stays.
+    let later = SystemTime::now() + Duration::from_secs(60 * 86_400);
+    let report = server::terminal::retention::sweep(recordings.path(), later, Some(Duration::from_secs(30 * 86_400)), None);
+    let removed: Vec<_> = report.removed.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(removed, vec![wharf_app::terminal::ssr::recording_path(recordings.path(), "alpha", &id)], "{report:?}");
+    assert_eq!(report.active, vec![live_path.clone()], "the open session's recording is protected");
+    assert!(live_path.exists());
+
+    // The sessions list shows the swept one without a replay link, and the link would say 404.
+    let row = sessions().await.into_iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert_eq!((row["recording"].as_bool(), row["recording_expired"].as_bool()), (Some(true), Some(true)), "{row}");
+    assert_eq!(download(&id).await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    // The open session goes on recording, and once it has ended the next sweep may take it.
+    type_in(&mut live, "echo still-$((9*9))\r").await;
+    read_until(&mut live, "still-81").await;
+    type_in(&mut live, "exit\r").await;
+    read_until(&mut live, r#"{"type":"exit","code":0}"#).await;
+    let row = eventually(Duration::from_secs(20), "the second session closed", || async { sessions().await.into_iter().find(|r| r["id"] == live_id.as_str() && r["outcome"] == "exit") }).await.unwrap();
+    assert_eq!((row["recording"].as_bool(), row["recording_truncated"].as_bool(), row["recording_expired"].as_bool()), (Some(true), Some(false), Some(false)), "{row}");
+    let res = download(&live_id).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("still-81"), "written on through the sweep");
+    let report = server::terminal::retention::sweep(recordings.path(), later, Some(Duration::from_secs(30 * 86_400)), None);
+    assert_eq!(report.removed.iter().map(|r| r.path.clone()).collect::<Vec<_>>(), vec![live_path], "{report:?}");
+    assert!(report.active.is_empty());
 }

@@ -11,7 +11,7 @@ use super::param;
 use crate::components::shell::use_me;
 use crate::i18n::t;
 use crate::logs::{log_sources, LogSource};
-use crate::terminal::{query_of, terminal_check, terminal_sessions};
+use crate::terminal::{query_of, terminal_check, terminal_sessions, SessionRecord};
 use crate::{Theme, ThemeCtx};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -707,6 +707,25 @@ fn start_upload(
     done.forget();
 }
 
+/// What a session row offers of its recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecordingCell {
+    /// Not recorded (or still open: the record says so at the end).
+    None,
+    /// Replay and download; `truncated`: it stops at the size limit.
+    Replay { truncated: bool },
+    /// Recorded, but deleted since: no link that would only fail.
+    Expired,
+}
+
+fn recording_cell(r: &SessionRecord) -> RecordingCell {
+    match (r.recording, r.recording_expired) {
+        (false, _) => RecordingCell::None,
+        (true, true) => RecordingCell::Expired,
+        (true, false) => RecordingCell::Replay { truncated: r.recording_truncated },
+    }
+}
+
 #[component]
 fn Sessions(tenant: Memo<String>) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
@@ -726,19 +745,29 @@ fn Sessions(tenant: Memo<String>) -> impl IntoView {
                     <table class="grid" data-testid="sessions-table">
                         <thead><tr><th>{t("Kind", "类型")}</th><th>{t("User", "用户")}</th><th>{t("Pod / container", "容器组 / 容器")}</th><th>{t("Detail", "详情")}</th><th>{t("Started", "开始")}</th><th>{t("Duration", "时长")}</th><th>{t("Exit", "退出码")}</th><th>{t("Outcome", "结果")}</th><th>{t("Recording", "录制")}</th></tr></thead>
                         <tbody>{rows.into_iter().map(|r| {
-                            let recording = r.recording.then(|| {
-                                let (ns, id) = (r.namespace.clone(), r.id.clone());
-                                let title = format!("{} · {}/{} · {}", r.user, r.namespace, r.pod, r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default());
-                                let href = format!("/recordings/terminal/{}?{}", tenant.get_untracked(), query_of(&[("ns", &ns), ("session", &id), ("download", "true")]));
-                                view! {
-                                    <button class="link" data-testid="session-replay" on:click=move |_| replaying.set(Some((ns.clone(), id.clone(), title.clone())))>{t("▶ Replay", "▶ 回放")}</button>
-                                    " · "
-                                    <a data-testid="session-cast-download" href=href download="">".cast"</a>
+                            let recording = match recording_cell(&r) {
+                                RecordingCell::None => None,
+                                RecordingCell::Expired => Some(view! {
+                                    <span class="muted" data-testid="session-recording-expired" title=t("The recording was deleted by the console's retention (age or total size).", "录制已按控制台的保留策略(时长或总大小)删除。")>{t("recording expired", "录制已过期")}</span>
+                                }.into_any()),
+                                RecordingCell::Replay { truncated } => {
+                                    let (ns, id) = (r.namespace.clone(), r.id.clone());
+                                    let title = format!("{} · {}/{} · {}", r.user, r.namespace, r.pod, r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default());
+                                    let href = format!("/recordings/terminal/{}?{}", tenant.get_untracked(), query_of(&[("ns", &ns), ("session", &id), ("download", "true")]));
+                                    Some(view! {
+                                        <button class="link" data-testid="session-replay" on:click=move |_| replaying.set(Some((ns.clone(), id.clone(), title.clone())))>{t("▶ Replay", "▶ 回放")}</button>
+                                        " · "
+                                        <a data-testid="session-cast-download" href=href download="">".cast"</a>
+                                        {truncated.then(|| view! {
+                                            " "
+                                            <span class="badge busy" data-testid="session-recording-truncated" title=t("The recording stops where it reached the console's size limit; the session went on.", "录制在达到控制台的大小上限处停止，会话仍继续。")>{t("truncated", "已截断")}</span>
+                                        })}
+                                    }.into_any())
                                 }
-                            });
-                            let kind = r.kind.clone();
+                            };
+                            let (kind, id) = (r.kind.clone(), r.id.clone());
                             view! {
-                                <tr data-testid="session-row" data-kind=kind>
+                                <tr data-testid="session-row" data-kind=kind data-session=id>
                                     <td>{r.kind}</td><td>{r.user}</td><td class="mono">{format!("{}/{} · {}", r.namespace, r.pod, r.container)}</td><td class="mono">{r.detail}</td>
                                     <td>{r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()}</td>
                                     <td>{r.duration_secs.map(|d| format!("{d:.1} s")).unwrap_or_else(|| "open".into())}</td>
@@ -767,6 +796,19 @@ mod tests {
         // and the server reads it back
         let link: crate::terminal::TerminalLink = serde_json::from_value(serde_json::json!({"ns": "alpha", "pod": "web-1", "debug": true, "cols": 80, "rows": 24})).unwrap();
         assert!(link.debug && link.cols == Some(80));
+    }
+
+    #[test]
+    fn an_expired_recording_offers_no_link_and_a_truncated_one_says_so() {
+        let row: SessionRecord = serde_json::from_value(serde_json::json!({"kind": "session", "user": "alice", "tenant": "alpha", "namespace": "alpha",
+            "pod": "web-1", "container": "app", "detail": "/bin/sh", "started": null, "duration_secs": 1.0, "exit_code": 0, "outcome": "exit"}))
+        .unwrap();
+        assert_eq!(recording_cell(&row), RecordingCell::None, "a record from before recordings reads as not recorded");
+        let with = |recording, truncated, expired| recording_cell(&SessionRecord { recording, recording_truncated: truncated, recording_expired: expired, ..row.clone() });
+        assert_eq!(with(true, false, false), RecordingCell::Replay { truncated: false });
+        assert_eq!(with(true, true, false), RecordingCell::Replay { truncated: true });
+        assert_eq!(with(true, true, true), RecordingCell::Expired);
+        assert_eq!(with(true, false, true), RecordingCell::Expired);
     }
 
     #[test]

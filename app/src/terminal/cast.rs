@@ -11,6 +11,10 @@
 //! ```
 //! Codes written here: `o` (terminal output, UTF-8 text) and `r` (resize, `COLSxROWS`). Other
 //! codes a player meets (`i` input, `m` marker) are kept as [`EventKind::Other`] and skipped.
+//!
+//! A recording that reached the console's size limit ends with an output event that says so
+//! ([`size_limit_marker`]), so whoever replays it sees where and why it stops — as plain
+//! terminal text, which asciinema shows too (its `m` markers are not drawn).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -75,6 +79,21 @@ pub fn event_line(time: f64, kind: &EventKind) -> Option<String> {
         EventKind::Other => return None,
     };
     line.ok()
+}
+
+/// How a size limit reads in the marker: whole MB (the flag's unit) as such, anything else in bytes.
+fn size_label(bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if bytes >= MB && bytes.is_multiple_of(MB) {
+        format!("{} MB", bytes / MB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// What a recording stopped at its size limit ends with (an output event's text).
+pub fn size_limit_marker(limit_bytes: u64) -> String {
+    format!("\r\n[recording stopped: size limit {} reached]\r\n", size_label(limit_bytes))
 }
 
 /// `"100x30"` → `(100, 30)`.
@@ -199,6 +218,12 @@ mod tests {
         assert!(parse("{\"version\": 1, \"width\": 80, \"height\": 24}").is_err());
         assert!(parse("{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"\n[2, \"o\", \"x\"]").is_err(), "only the last line may be torn");
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn the_size_limit_marker_names_the_limit_in_the_flags_unit() {
+        assert_eq!(size_limit_marker(64 * 1024 * 1024), "\r\n[recording stopped: size limit 64 MB reached]\r\n");
+        assert_eq!(size_limit_marker(4096), "\r\n[recording stopped: size limit 4096 bytes reached]\r\n");
     }
 
     #[test]

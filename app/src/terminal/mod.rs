@@ -33,7 +33,9 @@
 //! [`AUDIT_LABEL`], so the record lives in the cluster with the pod, not in the console.
 //! When the console records sessions, each session's output is also kept as an asciicast v2
 //! file ([`cast`]) that admins replay in the page or download from
-//! `GET /recordings/terminal/{tenant}?{RecordingLink}`.
+//! `GET /recordings/terminal/{tenant}?{RecordingLink}`, up to a size limit per recording and
+//! for as long as the console's retention keeps it ([`SessionRecord::recording_truncated`],
+//! [`SessionRecord::recording_expired`]).
 
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
@@ -176,6 +178,14 @@ pub struct SessionRecord {
     /// The session's output was recorded (see [`RecordingLink`]).
     #[serde(default)]
     pub recording: bool,
+    /// The recording stops before the session's end: it reached the console's size limit
+    /// (it ends with a line saying so), or it could not be written on (the console's log says why).
+    #[serde(default)]
+    pub recording_truncated: bool,
+    /// The session was recorded but its recording is no longer there to replay: removed by
+    /// the console's retention (age or total size), or unreadable by this console.
+    #[serde(default)]
+    pub recording_expired: bool,
 }
 
 /// Terminal sessions and file transfers in the tenant's namespaces, newest first. Admins only.

@@ -6,7 +6,8 @@
 //! An audit Event is named `wharf-<kind>-<random>`, labelled `wharf.dev/audit=<kind>`, points
 //! at the pod (`involvedObject`), and carries the record in `wharf.dev/…` annotations
 //! (`user`, `tenant`, `container`, `detail`, `started`, `duration-ms`, `exit-code`,
-//! `outcome`, `recording`); its message repeats it as a sentence for `kubectl get events`.
+//! `outcome`, `recording`, `recording-truncated`); its message repeats it as a sentence for
+//! `kubectl get events`.
 
 use super::{SessionRecord, TerminalTarget, AUDIT_LABEL};
 use crate::auth::ssr::{forbidden, TenantScope};
@@ -17,12 +18,15 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The debug container's image unless the admin chooses another (`--debug-image`): curl,
 /// dig, netcat, tcpdump, a shell and more.
 pub const DEFAULT_DEBUG_IMAGE: &str = "nicolaka/netshoot:v0.13";
+
+/// The largest recording of one session unless the admin chooses otherwise (`--recording-max-mb`).
+pub const DEFAULT_RECORDING_MAX_MB: u64 = 64;
 
 /// The console's terminal settings that server functions need too (the rest, timeouts and
 /// the upload limit, live with the socket in `server/src/terminal`).
@@ -30,15 +34,39 @@ pub const DEFAULT_DEBUG_IMAGE: &str = "nicolaka/netshoot:v0.13";
 pub struct TerminalOptions {
     /// The tools image of debug containers for containers without a shell.
     pub debug_image: String,
-    /// Where session recordings are written (`<dir>/<namespace>/<session id>.cast`); `None`:
-    /// sessions are not recorded.
+    /// Where session recordings are written ([`recording_path`]); `None`: sessions are not recorded.
     pub recordings: Option<PathBuf>,
+    /// The largest recording of one session in bytes (a little more: the line saying it
+    /// stopped); `None`: no limit.
+    pub recording_max_bytes: Option<u64>,
 }
 
 impl Default for TerminalOptions {
     fn default() -> Self {
-        TerminalOptions { debug_image: DEFAULT_DEBUG_IMAGE.into(), recordings: None }
+        TerminalOptions { debug_image: DEFAULT_DEBUG_IMAGE.into(), recordings: None, recording_max_bytes: Some(DEFAULT_RECORDING_MAX_MB * 1024 * 1024) }
     }
+}
+
+/// The recording of session `id` in `namespace`: `<dir>/<namespace>/<id>.cast`.
+pub fn recording_path(dir: &Path, namespace: &str, id: &str) -> PathBuf {
+    dir.join(namespace).join(format!("{id}.cast"))
+}
+
+/// A session id as the audit trail makes them (`wharf-session-…`): nothing a path could abuse.
+pub fn valid_session_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 253 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !id.starts_with('-')
+}
+
+/// How a session's recording ended, for its audit record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Recorded {
+    /// Not recorded (the console does not record, or the session printed nothing).
+    #[default]
+    No,
+    /// The whole session.
+    Whole,
+    /// Up to the size limit (or a write error); the session went on unrecorded.
+    Truncated,
 }
 
 /// [`super::terminal_check`]: the role first (viewers get no shell), then [`target`].
@@ -127,14 +155,17 @@ pub fn audit_event(kind: &str, scope: &TenantScope, target: &Target, detail: &st
     .expect("a well-formed Event")
 }
 
-/// The annotations that close a record (`recording`: the session's output was recorded).
-pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32>, outcome: &str, recording: bool) -> serde_json::Value {
+/// The annotations that close a record (`recorded`: whether and how the output was recorded).
+pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32>, outcome: &str, recorded: Recorded) -> serde_json::Value {
     let mut ann = serde_json::Map::new();
     if let Some(d) = detail {
         ann.insert(format!("{ANN}detail"), d.into());
     }
-    if recording {
+    if recorded != Recorded::No {
         ann.insert(format!("{ANN}recording"), "true".into());
+    }
+    if recorded == Recorded::Truncated {
+        ann.insert(format!("{ANN}recording-truncated"), "true".into());
     }
     ann.insert(format!("{ANN}duration-ms"), ((duration_secs * 1000.0).round() as i64).to_string().into());
     if let Some(code) = exit_code {
@@ -174,16 +205,34 @@ pub fn record_of(e: &Event) -> Option<SessionRecord> {
         exit_code: get("exit-code").parse().ok(),
         outcome: get("outcome"),
         recording: get("recording") == "true",
+        recording_truncated: get("recording-truncated") == "true",
+        recording_expired: false,
     })
 }
 
-/// The audit records in the tenant's namespaces, newest first.
+/// Is the recording of this record gone (or out of this console's reach)? Only a file that
+/// is certainly not there counts; one that cannot be looked at keeps its link, and the
+/// download says what is wrong.
+pub async fn recording_expired(dir: Option<&Path>, record: &SessionRecord) -> bool {
+    match dir {
+        None => true,
+        Some(_) if !valid_session_id(&record.id) => true,
+        Some(dir) => !tokio::fs::try_exists(recording_path(dir, &record.namespace, &record.id)).await.unwrap_or(true),
+    }
+}
+
+/// The audit records in the tenant's namespaces, newest first; a recorded session whose
+/// recording is gone (retention removed it) says so rather than offer a broken link.
 pub async fn sessions(state: &AppState, scope: &TenantScope) -> Result<Vec<SessionRecord>, AppError> {
     let mut rows = Vec::new();
     for ns in scope.namespaces() {
         let api: Api<Event> = Api::namespaced(state.client.clone(), ns);
         let list = api.list(&ListParams::default().labels(AUDIT_LABEL)).await?;
         rows.extend(list.items.iter().filter_map(record_of));
+    }
+    let dir = state.settings.terminal.recordings.as_deref();
+    for r in rows.iter_mut().filter(|r| r.recording) {
+        r.recording_expired = recording_expired(dir, r).await;
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.started));
     Ok(rows)
@@ -230,14 +279,54 @@ mod tests {
         let t = Target { namespace: "alpha".into(), pod: "web-1".into(), container: "app".into() };
         let started = Utc::now();
         let mut e = audit_event("session", &scope, &t, "/bin/bash", started);
-        let end = audit_end(None, 1.5, Some(3), "exit", true);
+        let open = record_of(&e).unwrap();
+        assert_eq!((open.recording, open.recording_truncated, open.duration_secs), (false, false, None));
+        let end = audit_end(None, 1.5, Some(3), "exit", Recorded::Whole);
         for (k, v) in end["metadata"]["annotations"].as_object().unwrap() {
             e.metadata.annotations.as_mut().unwrap().insert(k.clone(), v.as_str().unwrap().to_string());
         }
         let r = record_of(&e).unwrap();
         assert_eq!((r.kind.as_str(), r.user.as_str(), r.pod.as_str(), r.container.as_str()), ("session", "test", "web-1", "app"));
-        assert_eq!((r.duration_secs, r.exit_code, r.outcome.as_str(), r.recording), (Some(1.5), Some(3), "exit", true));
+        assert_eq!((r.duration_secs, r.exit_code, r.outcome.as_str(), r.recording, r.recording_truncated), (Some(1.5), Some(3), "exit", true, false));
         assert!(r.id.starts_with("wharf-session-"), "{}", r.id);
         assert_eq!(r.started.map(|s| s.timestamp_millis()), Some(started.timestamp_millis()));
+    }
+
+    #[test]
+    fn a_truncated_recording_is_in_the_record_and_no_recording_leaves_no_trace() {
+        let annotations = |recorded| audit_end(None, 1.0, None, "closed", recorded)["metadata"]["annotations"].clone();
+        let truncated = annotations(Recorded::Truncated);
+        assert_eq!((truncated["wharf.dev/recording"].as_str(), truncated["wharf.dev/recording-truncated"].as_str()), (Some("true"), Some("true")));
+        let whole = annotations(Recorded::Whole);
+        assert!(whole.get("wharf.dev/recording-truncated").is_none(), "{whole}");
+        let none = annotations(Recorded::No);
+        assert!(none.get("wharf.dev/recording").is_none() && none.get("wharf.dev/recording-truncated").is_none(), "{none}");
+    }
+
+    #[tokio::test]
+    async fn a_recording_whose_file_is_gone_is_expired() {
+        let dir = std::env::temp_dir().join(format!("wharf-rec-list-{}-{}", std::process::id(), rand::random::<u32>()));
+        let record = |id: &str| {
+            let scope = TenantScope::for_tests("alpha", &["alpha"]);
+            let t = Target { namespace: "alpha".into(), pod: "web-1".into(), container: "app".into() };
+            let mut e = audit_event("session", &scope, &t, "/bin/sh", Utc::now());
+            e.metadata.name = Some(id.into());
+            record_of(&e).unwrap()
+        };
+        std::fs::create_dir_all(dir.join("alpha")).unwrap();
+        std::fs::write(recording_path(&dir, "alpha", "wharf-session-kept"), "{}").unwrap();
+        assert!(!recording_expired(Some(&dir), &record("wharf-session-kept")).await);
+        assert!(recording_expired(Some(&dir), &record("wharf-session-gone")).await);
+        assert!(recording_expired(None, &record("wharf-session-kept")).await, "a console without a recordings folder has none to offer");
+        assert!(recording_expired(Some(&dir), &record("..")).await);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ids_cannot_leave_the_folder() {
+        assert!(valid_session_id("wharf-session-abcdefghij"));
+        for bad in ["", "../x", "a/b", "A", "-x", "x.cast", ".."] {
+            assert!(!valid_session_id(bad), "{bad}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::time::Instant;
 use wharf_app::auth::ssr::TenantScope;
 use wharf_app::error::AppError;
-use wharf_app::terminal::ssr::{audit_end, audit_event, Target};
+use wharf_app::terminal::ssr::{audit_end, audit_event, Recorded, Target};
 
 /// An open audit record; [`Audit::finish`] completes it.
 pub struct Audit {
@@ -32,16 +32,16 @@ impl Audit {
     }
 
     pub async fn finish(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str) {
-        self.finish_recorded(detail, exit_code, outcome, false).await
+        self.finish_recorded(detail, exit_code, outcome, Recorded::No).await
     }
 
-    /// [`Audit::finish`] for a session whose output was recorded (`recording`).
-    pub async fn finish_recorded(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str, recording: bool) {
+    /// [`Audit::finish`] for a session whose output may have been recorded (`recorded`: whether, and whole or truncated).
+    pub async fn finish_recorded(self, detail: Option<&str>, exit_code: Option<i32>, outcome: &str, recorded: Recorded) {
         let secs = self.started.elapsed().as_secs_f64();
-        let patch = audit_end(detail, secs, exit_code, outcome, recording);
+        let patch = audit_end(detail, secs, exit_code, outcome, recorded);
         if let Err(e) = self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             tracing::error!(error = %e, event = %self.name, "terminal audit: the end of a session could not be recorded");
         }
-        tracing::info!(event = %self.name, secs, ?exit_code, outcome, recording, "terminal audit: end");
+        tracing::info!(event = %self.name, secs, ?exit_code, outcome, ?recorded, "terminal audit: end");
     }
 }

@@ -3,11 +3,12 @@
 //! attach to a [`debug`] container for images without a shell), and the output comes back
 //! the same way. Files go in and out by [`transfer`] (exec + [`tar`], as `kubectl cp` does).
 //! Every session and transfer is recorded by [`audit`]; sessions' output optionally by
-//! [`recording`] (asciicast v2), replayed by admins.
+//! [`recording`] (asciicast v2, up to a size limit), replayed by admins, and deleted again by
+//! [`retention`] (by age and a total cap).
 //!
-//! The debug image and the recordings folder are [`TerminalArgs`] (flags, in
-//! `wharf_app::state::Settings`). Other settings, from the environment (read once when the
-//! router is built):
+//! The debug image, the recordings folder, its size limit and retention are [`TerminalArgs`]
+//! (flags, in `wharf_app::state::Settings`; the retention's sweeper is a task `main` starts
+//! with the others). Other settings, from the environment (read once when the router is built):
 //! `WHARF_TERMINAL_IDLE_SECS` (default 1800: no input for this long closes a session),
 //! `WHARF_TERMINAL_IDLE_WARN_SECS` (default 60: the warning comes this long before),
 //! `WHARF_TERMINAL_MAX_UPLOAD_MB` (default 512).
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod bridge;
 pub mod debug;
 pub mod recording;
+pub mod retention;
 pub mod socket;
 pub mod tar;
 pub mod transfer;
@@ -25,7 +27,9 @@ use axum::{Extension, Router};
 use std::path::PathBuf;
 use std::time::Duration;
 use wharf_app::state::AppState;
-use wharf_app::terminal::ssr::{TerminalOptions, DEFAULT_DEBUG_IMAGE};
+use wharf_app::terminal::ssr::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_RECORDING_MAX_MB};
+
+const MB: u64 = 1024 * 1024;
 
 /// `wharf serve`'s and `wharf demo`'s terminal flags.
 #[derive(clap::Args, Clone, Debug)]
@@ -37,11 +41,34 @@ pub struct TerminalArgs {
     /// them. Unset: not recorded (`wharf demo`: `<data>/recordings`).
     #[arg(long, env = "WHARF_TERMINAL_RECORDINGS")]
     pub recordings_dir: Option<PathBuf>,
+    /// The largest recording of one session, in MB: there the recording stops with a line
+    /// saying so (the session goes on). 0: no limit.
+    #[arg(long, env = "WHARF_TERMINAL_RECORDING_MAX_MB", default_value_t = DEFAULT_RECORDING_MAX_MB)]
+    pub recording_max_mb: u64,
+    /// Recordings whose session ended more than this many days ago are deleted (at start,
+    /// then hourly). 0: kept forever.
+    #[arg(long, env = "WHARF_TERMINAL_RECORDINGS_KEEP_DAYS", default_value_t = 30)]
+    pub recordings_keep_days: u64,
+    /// When all recordings together take more than this many GB, the oldest are deleted. 0: no cap.
+    #[arg(long, env = "WHARF_TERMINAL_RECORDINGS_MAX_TOTAL_GB", default_value_t = 20)]
+    pub recordings_max_total_gb: u64,
 }
 
 impl TerminalArgs {
-    pub fn options(self) -> TerminalOptions {
-        TerminalOptions { debug_image: self.debug_image, recordings: self.recordings_dir }
+    pub fn options(&self) -> TerminalOptions {
+        TerminalOptions {
+            debug_image: self.debug_image.clone(),
+            recordings: self.recordings_dir.clone(),
+            recording_max_bytes: (self.recording_max_mb > 0).then(|| self.recording_max_mb.saturating_mul(MB)),
+        }
+    }
+
+    /// What the sweeper keeps; `None` where nothing is recorded or everything is kept.
+    pub fn retention(&self) -> Option<retention::Retention> {
+        let keep = (self.recordings_keep_days > 0).then(|| Duration::from_secs(self.recordings_keep_days.saturating_mul(86_400)));
+        let max_total = (self.recordings_max_total_gb > 0).then(|| self.recordings_max_total_gb.saturating_mul(1024 * MB));
+        let dir = self.recordings_dir.clone()?;
+        (keep.is_some() || max_total.is_some()).then_some(retention::Retention { dir, keep, max_total })
     }
 }
 
@@ -75,7 +102,7 @@ impl TerminalSettings {
             idle_timeout,
             idle_warning: num("WHARF_TERMINAL_IDLE_WARN_SECS").map(Duration::from_secs).unwrap_or(d.idle_warning).min(idle_timeout),
             ping_every: d.ping_every,
-            max_upload: num("WHARF_TERMINAL_MAX_UPLOAD_MB").map(|mb| mb * 1024 * 1024).unwrap_or(d.max_upload),
+            max_upload: num("WHARF_TERMINAL_MAX_UPLOAD_MB").map(|mb| mb * MB).unwrap_or(d.max_upload),
         }
     }
 }
@@ -89,4 +116,31 @@ pub fn routes(settings: TerminalSettings) -> Router<AppState> {
         .route("/upload/terminal/{tenant}", post(transfer::upload))
         .route("/download/terminal/{tenant}", get(transfer::download))
         .layer(Extension(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        terminal: TerminalArgs,
+    }
+
+    #[test]
+    fn recording_limits_default_and_zero_means_none() {
+        let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec"]).terminal;
+        assert_eq!(args.options().recording_max_bytes, Some(64 * MB));
+        let r = args.retention().unwrap();
+        assert_eq!((r.dir.as_path(), r.keep, r.max_total), (std::path::Path::new("/rec"), Some(Duration::from_secs(30 * 86_400)), Some(20 * 1024 * MB)));
+
+        let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec", "--recording-max-mb", "0", "--recordings-keep-days", "0", "--recordings-max-total-gb", "0"]).terminal;
+        assert_eq!(args.options().recording_max_bytes, None);
+        assert_eq!(args.retention(), None, "everything kept: no sweeper");
+        let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec", "--recordings-keep-days", "0"]).terminal;
+        assert_eq!(args.retention().map(|r| (r.keep, r.max_total)), Some((None, Some(20 * 1024 * MB))));
+        assert_eq!(Cli::parse_from(["wharf"]).terminal.retention(), None, "nothing recorded: nothing to sweep");
+    }
 }

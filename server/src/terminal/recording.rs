@@ -17,6 +17,17 @@
 //! the disk); a writer task appends event lines and flushes whenever the channel is empty.
 //! The header is written with the first output, so it carries the size the browser set
 //! before anything was printed.
+//!
+//! **Size limit** (`--recording-max-mb`): an event line that would take the file past the
+//! limit is not written; in its place goes a last output event saying the recording stopped
+//! ([`size_limit_marker`]), and from then on the writer only drains the channel until the
+//! session ends — the session itself goes on, never waiting. The file stays valid asciicast v2,
+//! at most the limit plus that one line, and the audit record says the recording was truncated.
+//!
+//! **Retention** ([`super::retention`]) deletes old recordings. The writer holds an exclusive
+//! lock (`flock`) on its file for as long as the session lasts; the sweep leaves locked files
+//! alone, so it never deletes a recording still being written, by this console or another
+//! replica sharing the folder, and a console that died releases its locks with its process.
 
 use crate::live::{refuse, scope_for_socket};
 use axum::body::Body;
@@ -29,9 +40,11 @@ use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tracing::Instrument;
 use wharf_app::auth::Role;
 use wharf_app::state::AppState;
-use wharf_app::terminal::cast::{event_line, EventKind, Header, Utf8Stream};
+use wharf_app::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
+use wharf_app::terminal::ssr::{recording_path, valid_session_id, Recorded};
 use wharf_app::terminal::RecordingLink;
 
 enum Rec {
@@ -56,26 +69,34 @@ impl Tap {
 /// One session's recording being written.
 pub struct Recorder {
     tap: Tap,
-    writer: tokio::task::JoinHandle<std::io::Result<bool>>,
+    writer: tokio::task::JoinHandle<std::io::Result<Recorded>>,
     path: PathBuf,
 }
 
-/// The file of session `id` in `namespace`.
-pub fn path_of(dir: &FsPath, namespace: &str, id: &str) -> PathBuf {
-    dir.join(namespace).join(format!("{id}.cast"))
-}
-
 impl Recorder {
-    /// Creates the file (a new one: an id is never reused). An error here means the session
-    /// cannot be recorded, and the caller does not open it.
-    pub async fn create(dir: &FsPath, namespace: &str, id: &str, header: Header) -> std::io::Result<Recorder> {
-        let path = path_of(dir, namespace, id);
+    /// Creates the file (a new one: an id is never reused) and locks it for the session (see
+    /// the module's doc), then writes at most `max_bytes` into it (plus the line saying it
+    /// stopped; `None`: no limit). An error here means the session cannot be recorded, and the
+    /// caller does not open it.
+    pub async fn create(dir: &FsPath, namespace: &str, id: &str, header: Header, max_bytes: Option<u64>) -> std::io::Result<Recorder> {
+        let path = recording_path(dir, namespace, id);
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?.into_std().await;
+        // NB: until this lock the file is new and empty: the sweep neither finds it old nor
+        // frees anything by deleting it (it skips empty files), so the gap is harmless.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(std::io::Error::other(format!("{} is locked by someone else", path.display()))),
+            // A folder without file locks: the session is recorded all the same, but the sweep
+            // cannot tell it is being written, so it keeps every file there (and says so).
+            Err(std::fs::TryLockError::Error(e)) => tracing::warn!(error = %e, path = %path.display(), "a session recording could not be locked"),
+        }
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write(file, header, Instant::now(), rx));
+        // NB: in the session's span (user, pod), so what the writer logs says whose recording it is.
+        let span = tracing::info_span!("recording", path = %path.display());
+        let writer = tokio::spawn(write(tokio::fs::File::from_std(file), header, Instant::now(), rx, max_bytes).instrument(span));
         Ok(Recorder { tap: Tap(tx), writer, path })
     }
 
@@ -83,32 +104,54 @@ impl Recorder {
         self.tap.clone()
     }
 
-    /// Writes what is left and syncs the file. `true` when it holds a recording; a session
-    /// that printed nothing (a container without a shell) leaves no file.
-    pub async fn finish(self) -> bool {
+    /// Writes what is left, syncs the file and unlocks it. A session that printed nothing (a
+    /// container without a shell) leaves no file and answers [`Recorded::No`].
+    pub async fn finish(self) -> Recorded {
         let _ = self.tap.0.send((Instant::now(), Rec::End));
-        let kept = match self.writer.await {
-            Ok(Ok(events)) => events,
+        let recorded = match self.writer.await {
+            Ok(Ok(recorded)) => recorded,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, path = %self.path.display(), "a session recording could not be written to the end");
-                true
+                Recorded::Truncated
             }
             Err(e) => {
                 tracing::error!(error = %e, path = %self.path.display(), "the session recorder failed");
-                false
+                Recorded::No
             }
         };
-        if !kept {
+        if recorded == Recorded::No {
             let _ = tokio::fs::remove_file(&self.path).await;
         }
-        kept
+        recorded
     }
 }
 
-async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>) -> std::io::Result<bool> {
-    let mut out = BufWriter::new(file);
+/// The file being written, with what it holds so far.
+struct CastFile {
+    out: BufWriter<tokio::fs::File>,
+    written: u64,
+    max_bytes: Option<u64>,
+}
+
+impl CastFile {
+    async fn line(&mut self, line: &str) -> std::io::Result<()> {
+        self.out.write_all(line.as_bytes()).await?;
+        self.out.write_all(b"\n").await?;
+        self.written += line.len() as u64 + 1;
+        Ok(())
+    }
+
+    /// Would this line take the file past its limit?
+    fn over(&self, line: &str) -> bool {
+        self.max_bytes.is_some_and(|max| self.written + line.len() as u64 + 1 > max)
+    }
+}
+
+async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>, max_bytes: Option<u64>) -> std::io::Result<Recorded> {
+    let mut out = CastFile { out: BufWriter::new(file), written: 0, max_bytes };
     let mut text = Utf8Stream::default();
     let mut header_written = false;
+    let mut truncated = false;
     let mut last_time = 0.0;
     'session: while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -126,35 +169,53 @@ async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx
             };
             if let Some(event) = event {
                 if !header_written {
-                    out.write_all(serde_json::to_string(&header).unwrap_or_default().as_bytes()).await?;
-                    out.write_all(b"\n").await?;
+                    // NB: written even past a limit smaller than itself: a file needs its header.
+                    out.line(&serde_json::to_string(&header).unwrap_or_default()).await?;
                     header_written = true;
                 }
                 if let Some(line) = event_line(time, &event) {
-                    out.write_all(line.as_bytes()).await?;
-                    out.write_all(b"\n").await?;
+                    if out.over(&line) {
+                        let limit = max_bytes.unwrap_or_default();
+                        if let Some(marker) = event_line(time, &EventKind::Output(size_limit_marker(limit))) {
+                            out.line(&marker).await?;
+                        }
+                        truncated = true;
+                        break 'session;
+                    }
+                    out.line(&line).await?;
                 }
                 last_time = time;
             }
             next = rx.try_recv().ok();
         }
-        out.flush().await?;
+        out.out.flush().await?;
     }
-    let rest = text.finish();
-    if header_written && !rest.is_empty() {
-        if let Some(line) = event_line(last_time, &EventKind::Output(rest)) {
-            out.write_all(line.as_bytes()).await?;
-            out.write_all(b"\n").await?;
+    if truncated {
+        out.out.flush().await?;
+        tracing::info!(limit_bytes = max_bytes.unwrap_or_default(), "a session recording reached its size limit and stopped; the session goes on");
+        // The rest of the session is not recorded; its output is taken and dropped (the tap
+        // never waits) until the session ends, and the file stays locked until then.
+        while let Some((_, rec)) = rx.recv().await {
+            if matches!(rec, Rec::End) {
+                break;
+            }
+        }
+    } else {
+        let rest = text.finish();
+        if header_written && !rest.is_empty() {
+            if let Some(line) = event_line(last_time, &EventKind::Output(rest)) {
+                // NB: at most three bytes of an unfinished character: not worth a marker.
+                out.line(&line).await?;
+            }
         }
     }
-    out.flush().await?;
-    out.get_ref().sync_all().await?;
-    Ok(header_written)
-}
-
-/// A session id as the audit trail makes them (`wharf-session-…`): nothing a path could abuse.
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 253 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !id.starts_with('-')
+    out.out.flush().await?;
+    out.out.get_ref().sync_all().await?;
+    Ok(match (header_written, truncated) {
+        (false, _) => Recorded::No,
+        (true, false) => Recorded::Whole,
+        (true, true) => Recorded::Truncated,
+    })
 }
 
 /// `GET /recordings/terminal/{tenant}?ns=..&session=..[&download=true]`: admins of the tenant.
@@ -170,13 +231,13 @@ pub async fn serve(State(state): State<AppState>, Path(tenant): Path<String>, li
     if let Err(e) = scope.namespace(&link.ns) {
         return refuse(e);
     }
-    if !valid_id(&link.session) {
+    if !valid_session_id(&link.session) {
         return (StatusCode::BAD_REQUEST, format!("session: '{}' is not a session id", link.session)).into_response();
     }
     let Some(dir) = state.settings.terminal.recordings.as_deref() else {
         return (StatusCode::NOT_FOUND, "This console does not record sessions (see --recordings-dir).").into_response();
     };
-    let path = path_of(dir, &link.ns, &link.session);
+    let path = recording_path(dir, &link.ns, &link.session);
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -226,15 +287,15 @@ mod tests {
     #[tokio::test]
     async fn a_session_is_written_as_asciicast_with_its_first_size_and_resizes() {
         let dir = tempfile_dir();
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-abc", Header::new(80, 24, 1_700_000_000, "alice: alpha/web-1 (app)".into())).await.unwrap();
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-abc", Header::new(80, 24, 1_700_000_000, "alice: alpha/web-1 (app)".into()), None).await.unwrap();
         let tap = rec.tap();
         tap.resize(120, 40);
         tap.output(&Bytes::from_static(b"$ echo \xe6\x97"));
         tap.output(&Bytes::from_static(b"\xa5\r\n"));
         tap.resize(100, 30);
         tap.output(&Bytes::from_static(b"42\r\n"));
-        assert!(rec.finish().await);
-        let cast = parse(&std::fs::read_to_string(path_of(&dir, "alpha", "wharf-session-abc")).unwrap()).unwrap();
+        assert_eq!(rec.finish().await, Recorded::Whole);
+        let cast = parse(&std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-abc")).unwrap()).unwrap();
         assert_eq!((cast.header.width, cast.header.height), (120, 40), "the size before the first output is the header's");
         assert_eq!(cast.header.title.as_deref(), Some("alice: alpha/web-1 (app)"));
         let kinds: Vec<&EventKind> = cast.events.iter().map(|e: &Event| &e.kind).collect();
@@ -250,23 +311,66 @@ mod tests {
     async fn a_session_that_printed_nothing_leaves_no_file_and_ids_are_never_reused() {
         let dir = tempfile_dir();
         let header = || Header::new(80, 24, 0, "t".into());
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-x", header()).await.unwrap();
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-x", header(), None).await.unwrap();
         rec.tap().resize(90, 20);
-        assert!(!rec.finish().await);
-        assert!(!path_of(&dir, "alpha", "wharf-session-x").exists());
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-y", header()).await.unwrap();
-        assert!(Recorder::create(&dir, "alpha", "wharf-session-y", header()).await.is_err());
+        assert_eq!(rec.finish().await, Recorded::No);
+        assert!(!recording_path(&dir, "alpha", "wharf-session-x").exists());
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-y", header(), None).await.unwrap();
+        assert!(Recorder::create(&dir, "alpha", "wharf-session-y", header(), None).await.is_err());
         rec.tap().output(&Bytes::from_static(b"x"));
-        assert!(rec.finish().await);
+        assert_eq!(rec.finish().await, Recorded::Whole);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn ids_cannot_leave_the_folder() {
-        assert!(valid_id("wharf-session-abcdefghij"));
-        for bad in ["", "../x", "a/b", "A", "-x", "x.cast"] {
-            assert!(!valid_id(bad), "{bad}");
+    #[tokio::test]
+    async fn a_recording_stops_at_its_size_limit_with_a_marker_and_stays_valid() {
+        let dir = tempfile_dir();
+        let limit = 2_000;
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-big", Header::new(80, 24, 0, "big".into()), Some(limit)).await.unwrap();
+        let tap = rec.tap();
+        // 100 chunks of 100 bytes: five times the limit
+        for i in 0..100 {
+            tap.output(&Bytes::from(format!("line {i:03} {}\r\n", "x".repeat(88))));
+            if i == 50 {
+                tap.resize(100, 30);
+            }
         }
+        assert_eq!(rec.finish().await, Recorded::Truncated);
+        let text = std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-big")).unwrap();
+        let cast = parse(&text).expect("a valid asciicast v2 file");
+        let marker = size_limit_marker(limit);
+        assert_eq!(marker, "\r\n[recording stopped: size limit 2000 bytes reached]\r\n");
+        let last = cast.events.last().unwrap();
+        assert_eq!(last.kind, EventKind::Output(marker.clone()), "it ends with the marker");
+        let marker_line = event_line(last.time, &last.kind).unwrap().len() as u64 + 1;
+        assert!(text.len() as u64 <= limit + marker_line, "{} bytes for a limit of {limit}", text.len());
+        // What is there is the start of the session, in order, nothing after the marker.
+        let outputs: Vec<&EventKind> = cast.events.iter().map(|e| &e.kind).collect();
+        assert!(outputs.len() > 5, "{outputs:?}");
+        assert!(matches!(outputs[0], EventKind::Output(t) if t.starts_with("line 000")), "{outputs:?}");
+        assert!(!outputs.contains(&&EventKind::Resize { cols: 100, rows: 30 }), "nothing past the limit is written");
+        assert!(text.ends_with('\n') && text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line is whole JSON");
+
+        // Under the limit a session is whole, without a marker.
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-small", Header::new(80, 24, 0, "small".into()), Some(limit)).await.unwrap();
+        rec.tap().output(&Bytes::from_static(b"ok\r\n"));
+        assert_eq!(rec.finish().await, Recorded::Whole);
+        let small = std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-small")).unwrap();
+        assert!(!small.contains("recording stopped"), "{small}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_file_is_locked_while_the_session_lasts() {
+        let dir = tempfile_dir();
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-l", Header::new(80, 24, 0, "t".into()), None).await.unwrap();
+        rec.tap().output(&Bytes::from_static(b"x"));
+        let path = recording_path(&dir, "alpha", "wharf-session-l");
+        let other = std::fs::File::open(&path).unwrap();
+        assert!(matches!(other.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)), "locked while written");
+        assert_eq!(rec.finish().await, Recorded::Whole);
+        other.try_lock_shared().expect("unlocked when the session ends");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {

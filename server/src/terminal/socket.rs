@@ -27,7 +27,7 @@ use wharf_app::auth::ssr::TenantScope;
 use wharf_app::auth::Role;
 use wharf_app::state::AppState;
 use wharf_app::terminal::cast::Header;
-use wharf_app::terminal::ssr::{target, Target};
+use wharf_app::terminal::ssr::{target, Recorded, Target};
 use wharf_app::terminal::{ClientControl, ServerControl, TerminalLink};
 
 const SHELLS: &[&str] = &["/bin/bash", "/bin/sh"];
@@ -106,10 +106,10 @@ async fn refuse_session(mut socket: WebSocket, message: String) {
     let _ = socket.close().await;
 }
 
-async fn finish_recording(recorder: Option<Recorder>) -> bool {
+async fn finish_recording(recorder: Option<Recorder>) -> Recorded {
     match recorder {
         Some(r) => r.finish().await,
-        None => false,
+        None => Recorded::No,
     }
 }
 
@@ -131,7 +131,8 @@ async fn session(socket: WebSocket, state: AppState, settings: TerminalSettings,
             if let Plan::Debug { .. } = &plan {
                 title.push_str(&format!(" through {detail}"));
             }
-            match Recorder::create(dir, &target.namespace, audit.id(), Header::new(cols, rows, chrono::Utc::now().timestamp(), title)).await {
+            let header = Header::new(cols, rows, chrono::Utc::now().timestamp(), title);
+            match Recorder::create(dir, &target.namespace, audit.id(), header, state.settings.terminal.recording_max_bytes).await {
                 Ok(r) => Some(r),
                 Err(e) => {
                     // NB: where sessions are recorded, an unrecorded one does not open (as with the audit).
