@@ -17,9 +17,10 @@
 //! - On restart with a data dir, stored pods are adopted again: their recorded IP is
 //!   reserved and they start anew. Pods that had finished are left as they are.
 //!
-//! Pod IPs: each cluster in a process gets its own `127.<block>.x.y` range, so several
-//! demo clusters (tests run many at once) never bind the same address; a persistent
-//! cluster prefers block 1, the addresses simnode hands out (`127.1.0.1` upwards).
+//! Pod IPs: each cluster on the machine gets its own `127.<block>.x.y` range (claimed with
+//! a lock file, see `claim_block`), so several demo clusters (tests run many at once, and
+//! a demo may run beside them) never bind the same address; a persistent cluster prefers
+//! block 1, the addresses simnode hands out (`127.1.0.1` upwards).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -46,25 +47,51 @@ static BLOCKS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
 struct IpPool {
     block: u8,
     inner: IpAllocator,
+    /// The block's machine-wide lock (see [`claim_block`]), held while the cluster runs.
+    _lock: Option<std::fs::File>,
+}
+
+/// Claims a block no other cluster on this machine holds: in this process (`BLOCKS`) and
+/// in others (an exclusive lock on `<tmp>/wharf-sim-ip-blocks/<block>.lock`, released by
+/// the system when the process ends, however it ends). Two demos, or a demo and the test
+/// suite, then never bind the same pod address.
+fn claim_block(used: &BTreeSet<u8>, candidates: impl Iterator<Item = u8>) -> (u8, Option<std::fs::File>) {
+    let dir = std::env::temp_dir().join("wharf-sim-ip-blocks");
+    let locks = std::fs::create_dir_all(&dir).is_ok();
+    let mut first_free = None;
+    for b in candidates.filter(|b| !used.contains(b)) {
+        first_free.get_or_insert(b);
+        if !locks {
+            return (b, None);
+        }
+        let Ok(file) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(format!("{b}.lock"))) else {
+            return (b, None);
+        };
+        if file.try_lock().is_ok() {
+            return (b, Some(file));
+        }
+    }
+    // Every block is locked elsewhere (or unusable): share one rather than fail.
+    (first_free.unwrap_or(2), None)
 }
 
 impl IpPool {
     fn new(persistent: bool) -> IpPool {
         let mut used = BLOCKS.lock().unwrap_or_else(|e| e.into_inner());
-        let block = if persistent && !used.contains(&1) {
-            1
+        // A persistent cluster prefers block 1 (its pods keep their addresses across
+        // restarts); others spread by process id, so test binaries rarely even compete.
+        let start = (std::process::id() % 253) as u16;
+        let spread = (0..253u16).map(move |i| (2 + (start + i) % 253) as u8);
+        let (block, lock) = if persistent {
+            claim_block(&used, std::iter::once(1).chain(spread))
         } else {
-            // Spread clusters of different processes (test binaries) apart too.
-            let start = (std::process::id() % 253) as u16;
-            (0..253u16)
-                .map(|i| (2 + (start + i) % 253) as u8)
-                .find(|b| !used.contains(b))
-                .unwrap_or(2)
+            claim_block(&used, spread)
         };
         used.insert(block);
         IpPool {
             block,
             inner: IpAllocator::new(),
+            _lock: lock,
         }
     }
     fn inner_ip(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
@@ -76,12 +103,11 @@ impl IpPool {
         let o = ip.octets();
         (o[1] == 1).then(|| Ipv4Addr::new(127, self.block, o[2], o[3]))
     }
-    /// Takes `ip` if it is free (addresses outside this pool are accepted as they are).
+    /// Takes `ip` if it is in this pool and free. An address outside the pool (recorded
+    /// when the cluster ran on another block, which another cluster may hold now) is not
+    /// taken: the pod gets a new one, as after a node's reboot.
     fn reserve(&mut self, ip: Ipv4Addr) -> bool {
-        match self.inner_ip(ip) {
-            Some(i) => self.inner.reserve(i),
-            None => ip.is_loopback(),
-        }
+        self.inner_ip(ip).is_some_and(|i| self.inner.reserve(i))
     }
     fn release(&mut self, ip: Ipv4Addr) {
         if let Some(i) = self.inner_ip(ip) {
@@ -480,4 +506,33 @@ pub(crate) fn spawn(
         kubelet.status_queue.clone(),
     ));
     kubelet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_locked_by_another_cluster_on_the_machine_is_passed_over() {
+        // Another cluster (here: this test, through its own open file) holds block 250.
+        let dir = std::env::temp_dir().join("wharf-sim-ip-blocks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("250.lock")).unwrap();
+        held.lock().unwrap();
+        let (block, lock) = claim_block(&BTreeSet::new(), [250u8].into_iter().chain(200..250));
+        assert_ne!(block, 250, "block 250 is held elsewhere");
+        assert!(lock.is_some(), "the block taken is locked for as long as the cluster runs");
+        // ...and while it runs, nobody else gets it.
+        let (again, _) = claim_block(&BTreeSet::new(), std::iter::once(block).chain(200..250));
+        assert_ne!(again, block);
+    }
+
+    #[test]
+    fn an_address_of_another_block_is_not_reserved_but_replaced() {
+        let mut pool = IpPool { block: 7, inner: IpAllocator::new(), _lock: None };
+        assert!(!pool.reserve(Ipv4Addr::new(127, 1, 0, 2)), "recorded on block 1: another cluster may hold it");
+        assert!(pool.reserve(Ipv4Addr::new(127, 7, 0, 2)));
+        assert!(!pool.reserve(Ipv4Addr::new(127, 7, 0, 2)), "taken once");
+        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 7, 0, 1)));
+    }
 }
