@@ -171,6 +171,9 @@ test('beta sees none of alpha\'s pipelines, and a viewer cannot run one', async 
   await vera.goto(`/t/alpha/pipelines/alpha/${name}`);
   await expect(vera.getByTestId('no-runs')).toBeVisible();
   await expect(vera.getByTestId('run-pipeline')).toHaveCount(0);
+  await vera.goto('/t/alpha/pipelines');
+  await expect(vera.locator(`[data-testid=pipeline-row][data-name=${name}]`)).toBeVisible();
+  await expect(vera.getByTestId('pipeline-run-now')).toHaveCount(0);
   const refused = await callServerFn(vera.request, 'start_run', { tenant: 'alpha', namespace: 'alpha', pipeline: name });
   expect(refused.status()).toBe(403);
 });
@@ -181,4 +184,11 @@ test('the demo comes with a pipeline for orders over a local git repository', as
   const row = page.locator('[data-testid=pipeline-row][data-name=orders-ci]');
   await expect(row).toBeVisible();
   await expect(row).toContainText('source → build → quality → debug tools → image → deploy');
+
+  // Run it from the list: the run's page follows it to the end, and the list shows the result.
+  await row.getByTestId('pipeline-run-now').click();
+  await expect(page).toHaveURL(/\/t\/alpha\/pipelines\/alpha\/orders-ci\/runs\/orders-ci-\d+$/);
+  await expect(page.getByTestId('run-phase')).toHaveText('Succeeded', { timeout: 90_000 });
+  await page.goto('/t/alpha/pipelines');
+  await expect(row.getByTestId('run-badge')).toHaveAttribute('data-phase', 'Succeeded');
 });

@@ -7,9 +7,10 @@ use crate::components::badges::Ago;
 use crate::components::live::{follow, Link, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::t;
-use crate::pipelines::{pipelines, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase};
+use crate::pipelines::{pipelines, start_run, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase};
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
 
 /// The tenant's pipelines: first paint from the server function, then the live feed.
 pub fn use_pipelines(tenant: Memo<String>) -> (RwSignal<Option<PipelinesView>>, RwSignal<Option<String>>, RwSignal<Link>) {
@@ -69,6 +70,20 @@ pub fn PipelinesPage() -> impl IntoView {
     let me = use_me();
     let (data, error, link) = use_pipelines(tenant);
     let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let run_error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    // Run straight from the list; the run's page follows it.
+    let run_now = move |namespace: String, name: String| {
+        let tn = tenant.get_untracked();
+        let navigate = navigate.clone();
+        run_error.set(None);
+        leptos::task::spawn_local(async move {
+            match start_run(tn.clone(), namespace.clone(), name.clone()).await {
+                Ok(run) => navigate(&format!("/t/{tn}/pipelines/{namespace}/{name}/runs/{run}"), Default::default()),
+                Err(e) => run_error.set(Some(format!("{namespace}/{name}: {e}"))),
+            }
+        });
+    };
 
     view! {
         <div class="page">
@@ -82,6 +97,7 @@ pub fn PipelinesPage() -> impl IntoView {
                 </Show>
             </div>
             {move || error.get().map(|e| view! { <div class="banner error" data-testid="error">{e}</div> })}
+            {move || run_error.get().map(|e| view! { <div class="banner error" data-testid="run-error">{e}</div> })}
             {move || match data.get() {
                 None => view! { <p class="loading">"…"</p> }.into_any(),
                 Some(v) if v.pipelines.is_empty() => view! {
@@ -93,7 +109,7 @@ pub fn PipelinesPage() -> impl IntoView {
                     <table class="grid" data-testid="pipelines-table">
                         <thead><tr>
                             <th>{t("Pipeline", "流水线")}</th><th>{t("App", "应用")}</th><th>{t("Stages", "阶段")}</th>
-                            <th>{t("Last run", "最近运行")}</th><th>{t("When", "时间")}</th>
+                            <th>{t("Last run", "最近运行")}</th><th>{t("When", "时间")}</th><th></th>
                         </tr></thead>
                         <tbody>
                             {v.pipelines.into_iter().map(|p| {
@@ -101,6 +117,8 @@ pub fn PipelinesPage() -> impl IntoView {
                                 let last = p.last_run().map(|r| (r.number, r.status.phase, r.created));
                                 let stages = p.spec.stages.iter().map(|s| kind_label(s.kind())).collect::<Vec<_>>().join(" → ");
                                 let (namespace, name) = (p.namespace.clone(), p.name.clone());
+                                let run_now = run_now.clone();
+                                let target = (p.namespace.clone(), p.name.clone());
                                 view! {
                                     <tr data-testid="pipeline-row" data-name=p.name.clone()>
                                         <td><A href=href><span class="muted">{namespace} " / "</span>{name}</A></td>
@@ -108,6 +126,19 @@ pub fn PipelinesPage() -> impl IntoView {
                                         <td class="muted">{stages}</td>
                                         <td>{last.map(|(n, ph, _)| view! { <RunBadge number=n phase=ph/> })}</td>
                                         <td>{last.map(|(_, _, at)| view! { <Ago at/> })}</td>
+                                        <td class="actions">
+                                            <Show when=move || can_change.get()>
+                                                {
+                                                    let run_now = run_now.clone();
+                                                    let target = target.clone();
+                                                    view! {
+                                                        <button data-testid="pipeline-run-now" on:click=move |_| run_now(target.0.clone(), target.1.clone())>
+                                                            {t("Run", "运行")}
+                                                        </button>
+                                                    }
+                                                }
+                                            </Show>
+                                        </td>
                                     </tr>
                                 }
                             }).collect_view()}
