@@ -1,7 +1,8 @@
 // Monitoring and alerts, as a user sees them: the dashboards draw (tenant, app, one pod with
 // the app's threshold lines), a low threads threshold on the seeded `orders` app (which leaks
 // threads) raises an alert on the alerts page, raising the threshold resolves it, bad
-// thresholds in the deploy form are explained, and a tenant manages its own receivers.
+// thresholds in the deploy form are explained, a tenant manages its own receivers, and a
+// firing alert is silenced from its row and the silence expired.
 import { test, expect, Page } from '@playwright/test';
 import { loginAs, uniqueName } from './pages';
 
@@ -136,4 +137,42 @@ test('a tenant adds its own receivers; viewers see them, other tenants do not', 
   await alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`).getByTestId('receiver-remove').click();
   await expect(alice.getByTestId('receivers-ok')).toContainText('removed', { timeout: 30_000 });
   await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
+});
+
+test('a firing alert is silenced from the alerts page, then the silence expired', async ({ page }) => {
+  test.setTimeout(180_000);
+  await loginAs(page, 'alice');
+  await saveThresholds(page, 'orders', { 'threshold-threads': '1', 'threshold-duration': '5s' });
+  await page.getByTestId('nav-alerts').click();
+  const firing = page.locator('[data-testid="alert-row"][data-app="orders"][data-status="firing"]');
+  await expect(firing.first()).toBeVisible({ timeout: 65_000 });
+  await expect(firing.first()).toHaveAttribute('data-silenced', 'false');
+
+  // the Silence button fills the form from the alert; a comment is still required
+  await firing.first().getByTestId('alert-silence').click();
+  await expect(page.getByTestId('silence-namespace')).toHaveValue('alpha');
+  await expect(page.getByTestId('silence-app')).toHaveValue('orders');
+  await expect(page.getByTestId('silence-alertname')).toHaveValue('WharfThreadsHigh');
+  await expect(page.getByTestId('silence-comment')).toBeFocused();
+  await page.getByTestId('silence-create').click();
+  await expect(page.getByTestId('silences-error')).toContainText('comment: say why');
+  await expect(page.locator('[data-testid="silence-row"][data-state="active"]')).toHaveCount(0);
+  const comment = uniqueName('maintenance');
+  await page.getByTestId('silence-comment').fill(comment);
+  await page.getByTestId('silence-create').click();
+  await expect(page.getByTestId('silences-ok')).toBeVisible({ timeout: 30_000 });
+  const silence = page.locator('[data-testid="silence-row"]', { hasText: comment });
+  await expect(silence).toHaveAttribute('data-state', 'active');
+  await expect(silence.getByTestId('silence-matchers')).toContainText('namespace="alpha"');
+  await expect(silence.getByTestId('silence-matchers')).toContainText('wharf_app="orders"');
+  await expect(silence.getByTestId('silence-created-by')).toHaveText('alice');
+  // Alertmanager mutes it: the alert shows as silenced
+  await expect(firing.first()).toHaveAttribute('data-silenced', 'true', { timeout: 30_000 });
+  await expect(firing.first().getByTestId('alert-silenced')).toBeVisible();
+
+  await silence.getByTestId('silence-expire').click();
+  await expect(page.getByTestId('silences-ok')).toContainText('expired', { timeout: 30_000 });
+  await expect(silence).toHaveAttribute('data-state', 'expired');
+  await expect(silence.getByTestId('silence-expire')).toHaveCount(0);
+  await expect(firing.first()).toHaveAttribute('data-silenced', 'false', { timeout: 30_000 });
 });

@@ -3,7 +3,8 @@
 //! hand-written PromQL), alert rules written, checked, loaded and confirmed per app, an
 //! alert that fires and resolves through the webhook, tenants' own receivers (a webhook and
 //! a mail server in the test) getting their tenant's alerts and no other's, alerts that
-//! outlive the console, bad input, and a Prometheus or Alertmanager that is down or refuses.
+//! outlive the console, silences bounded to their tenant, bad input, and a Prometheus or
+//! Alertmanager that is down or refuses.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -552,6 +553,7 @@ async fn alerts_survive_a_console_restart() {
         starts_at: "2024-05-01T10:00:00Z".into(),
         ends_at: None,
         updated: "2024-05-01T10:01:00Z".into(),
+        silenced_by: vec![],
     };
     events.create(&Default::default(), &wharf_app::monitoring::alerts::alert_event(&orphan).unwrap()).await.unwrap();
 
@@ -618,9 +620,17 @@ async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{endpoint}: {b}");
         assert!(b.to_string().contains(&down), "{endpoint}: {b}");
     }
-    let (s, b) = alice.call("add_alert_receiver", hook.clone()).await.unwrap();
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
-    assert!(b.to_string().contains(&format!("Alertmanager at {url} is not reachable")), "{b}");
+    let silence = json!({"namespace": "alpha", "app": {"value": "shop"}, "duration": "1h", "comment": "maintenance"});
+    for (endpoint, args) in [
+        ("add_alert_receiver", hook.clone()),
+        ("list_silences", json!({"tenant": "alpha"})),
+        ("create_silence", json!({"tenant": "alpha", "silence": silence})),
+        ("expire_silence", json!({"tenant": "alpha", "id": "002fe24b-98dc-475f-bc48-392b176a984a"})),
+    ] {
+        let (s, b) = alice.call(endpoint, args).await.unwrap();
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{endpoint}: {b}");
+        assert!(b.to_string().contains(&format!("Alertmanager at {url} is not reachable")), "{endpoint}: {b}");
+    }
     unchanged("while down");
     assert!(no_receivers().await, "the tenant kept a receiver Alertmanager never loaded");
 
@@ -648,4 +658,187 @@ async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it
     assert!(no_receivers().await, "the tenant kept a receiver Alertmanager refused");
     let reloads = seen.0.lock().unwrap().iter().filter(|(m, p, _)| m == "POST" && p == "/-/reload").count();
     assert!(reloads >= 4, "each refused change is tried, then the previous state reloaded ({reloads} reloads)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Silences, through Alertmanager's own API as the console uses it.
+
+/// Every silence Alertmanager holds (the console's view aside).
+async fn am_silences(m: &Monitored) -> Vec<Value> {
+    let url = format!("http://{}/api/v2/silences", m.cfg.alertmanager_addr);
+    reqwest::get(url).await.unwrap().json::<Value>().await.unwrap().as_array().cloned().unwrap_or_default()
+}
+
+/// The silences muting orders' threads alert, as Alertmanager's alert API says (`None`: not firing).
+async fn orders_silenced_by(m: &Monitored) -> Option<Vec<String>> {
+    let url = format!("http://{}/api/v2/alerts", m.cfg.alertmanager_addr);
+    let alerts: Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    let a = alerts.as_array()?.iter().find(|a| a["labels"]["wharf_app"] == "orders" && a["labels"]["alertname"] == "WharfThreadsHigh")?;
+    Some(a["status"]["silencedBy"].as_array()?.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+}
+
+/// The console's row of orders' firing alert: is it silenced, by what.
+async fn orders_row_silenced_by(who: &Session) -> Option<Vec<String>> {
+    let (_, b) = who.call("list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null})).await.ok()?;
+    let a = b.as_array()?.iter().find(|a| a["app"] == "orders" && a["status"] == "firing")?;
+    Some(a["silenced_by"].as_array()?.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+}
+
+fn merged(base: &Value, patch: Value) -> Value {
+    let mut v = base.clone();
+    v.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+    v
+}
+
+async fn create(who: &Session, tenant: &str, silence: Value) -> (StatusCode, Value) {
+    who.call("create_silence", json!({"tenant": tenant, "silence": silence})).await.unwrap()
+}
+
+async fn silences_of(who: &Session, tenant: &str) -> (StatusCode, Value) {
+    who.call("list_silences", json!({"tenant": tenant})).await.unwrap()
+}
+
+fn listed(view: &Value, id: &str) -> Option<Value> {
+    view["silences"].as_array()?.iter().find(|s| s["id"] == id).cloned()
+}
+
+#[tokio::test]
+async fn silences_mute_a_tenants_alerts_and_no_others() {
+    let mut m = spawn_monitored().await.unwrap();
+    let (alice, bob, vera) = (m.app.login("alice").await.unwrap(), m.app.login("bob").await.unwrap(), m.app.login("vera").await.unwrap());
+    // an alert to silence: orders leaks threads
+    let (s, b) = alice.call("set_alert_rules", json!({"tenant": "alpha", "namespace": "alpha", "name": "orders", "thresholds": {"threads": "1", "duration": "2s"}})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    eventually(Duration::from_secs(90), "orders' alert to fire", || alert_is(&alice, "alpha", "firing")).await.unwrap();
+    assert_eq!(orders_silenced_by(&m).await, Some(vec![]));
+    let good = json!({"namespace": "alpha", "app": {"value": "orders"}, "alertname": {"value": "WharfThreadsHigh"}, "duration": "1h", "comment": "database upgrade"});
+
+    // 1. bad input: a clear message, nothing created
+    for (patch, status, says) in [
+        (json!({"comment": "  "}), StatusCode::BAD_REQUEST, "comment: say why"),
+        (json!({"comment": "x".repeat(501)}), StatusCode::BAD_REQUEST, "at most 500 characters"),
+        (json!({"duration": "0m"}), StatusCode::BAD_REQUEST, "would end the silence at once"),
+        (json!({"duration": "-1h"}), StatusCode::BAD_REQUEST, "negative"),
+        (json!({"duration": "31d"}), StatusCode::BAD_REQUEST, "30 days"),
+        (json!({"duration": "", "ends_at": "2020-01-01T00:00:00Z"}), StatusCode::BAD_REQUEST, "in the past"),
+        (json!({"duration": ""}), StatusCode::BAD_REQUEST, "give a duration"),
+        (json!({"pod": {"value": "orders-(", "regex": true}}), StatusCode::BAD_REQUEST, "'orders-(' is not a regular expression"),
+        (json!({"app": {"value": ""}}), StatusCode::BAD_REQUEST, "app: required"),
+        (json!({"namespace": "nowhere"}), StatusCode::FORBIDDEN, "namespace 'nowhere' does not belong to tenant 'alpha'"),
+    ] {
+        let (s, b) = create(&alice, "alpha", merged(&good, patch.clone())).await;
+        assert_eq!(s, status, "{patch}: {b}");
+        assert!(b.to_string().contains(says), "{patch}: {b}");
+    }
+    let (s, _) = create(&vera, "alpha", good.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "a viewer created a silence");
+    assert!(am_silences(&m).await.is_empty(), "a refused silence reached Alertmanager: {:?}", am_silences(&m).await);
+
+    // 2. alice silences orders' alert; who made it is the session's, not the request's
+    let (s, b) = create(&alice, "alpha", merged(&good, json!({"createdBy": "mallory", "created_by": "mallory"}))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = b.as_str().expect("the new silence's id").to_string();
+    let (s, view) = silences_of(&alice, "alpha").await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["configured"], true);
+    let row = listed(&view, &id).unwrap_or_else(|| panic!("{id} not listed: {view}"));
+    assert_eq!((row["state"].as_str(), row["created_by"].as_str(), row["comment"].as_str()), (Some("active"), Some("alice"), Some("database upgrade")), "{row}");
+    assert_eq!(row["matchers"][0], json!({"name": "namespace", "value": "alpha", "regex": false, "equal": true}), "{row}");
+    let (s, view) = silences_of(&vera, "alpha").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(listed(&view, &id).is_some(), "a viewer sees the tenant's silences: {view}");
+    let kept = am_silences(&m).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["createdBy"], "alice");
+    // Alertmanager mutes the alert, and the console's alert list says so
+    eventually(Duration::from_secs(30), "Alertmanager to mark orders' alert silenced", || async {
+        orders_silenced_by(&m).await.filter(|by| by.contains(&id)).map(|_| ())
+    })
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(30), "the console's alert list to show it silenced", || async {
+        orders_row_silenced_by(&alice).await.filter(|by| by.contains(&id)).map(|_| ())
+    })
+    .await
+    .unwrap();
+
+    // 3. beta: sees none of alpha's silences, cannot expire them, cannot silence alpha's namespace
+    let (s, view) = silences_of(&bob, "beta").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(listed(&view, &id).is_none() && !view.to_string().contains("alpha"), "{view}");
+    assert_eq!(silences_of(&bob, "alpha").await.0, StatusCode::FORBIDDEN);
+    let unknown = "00000000-1111-2222-3333-444444444444";
+    let (s, theirs) = bob.call("expire_silence", json!({"tenant": "beta", "id": id})).await.unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND, "{theirs}");
+    let (s, missing) = bob.call("expire_silence", json!({"tenant": "beta", "id": unknown})).await.unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND, "{missing}");
+    assert_eq!(theirs.to_string().replace(&id, "ID"), missing.to_string().replace(unknown, "ID"), "another tenant's silence answers like a missing one");
+    assert_eq!(bob.call("expire_silence", json!({"tenant": "alpha", "id": id})).await.unwrap().0, StatusCode::FORBIDDEN);
+    let (s, b) = create(&bob, "beta", good.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(create(&bob, "alpha", merged(&good, json!({"namespace": "beta"}))).await.0, StatusCode::FORBIDDEN);
+    // what bob may do lands in beta only, whatever the app regex
+    let (s, b) = create(&bob, "beta", json!({"namespace": "beta", "app": {"value": ".*", "regex": true}, "duration": "10m", "comment": "all of beta"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let bobs = b.as_str().unwrap().to_string();
+    let raw = am_silences(&m).await.into_iter().find(|s| s["id"] == bobs.as_str()).unwrap();
+    assert_eq!((raw["matchers"][0]["name"].as_str(), raw["matchers"][0]["value"].as_str(), raw["matchers"][0]["isRegex"].as_bool()), (Some("namespace"), Some("beta"), Some(false)), "{raw}");
+    assert!(listed(&silences_of(&alice, "alpha").await.1, &bobs).is_none());
+    assert_eq!(alice.call("expire_silence", json!({"tenant": "alpha", "id": bobs})).await.unwrap().0, StatusCode::NOT_FOUND);
+    // a silence made elsewhere (amtool) reaching both tenants is neither's to see or expire
+    let now = chrono::Utc::now();
+    let wide: Value = reqwest::Client::new()
+        .post(format!("http://{}/api/v2/silences", m.cfg.alertmanager_addr))
+        .json(&json!({"matchers": [{"name": "namespace", "value": "alpha|beta", "isRegex": true, "isEqual": true}],
+            "startsAt": now.to_rfc3339(), "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(), "createdBy": "ops", "comment": "platform maintenance"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wide = wide["silenceID"].as_str().unwrap().to_string();
+    for (who, tenant) in [(&alice, "alpha"), (&bob, "beta")] {
+        assert!(listed(&silences_of(who, tenant).await.1, &wide).is_none(), "{tenant} lists a silence reaching beyond it");
+        assert_eq!(who.call("expire_silence", json!({"tenant": tenant, "id": wide})).await.unwrap().0, StatusCode::NOT_FOUND, "{tenant}");
+    }
+    let active = |id: &str, all: &[Value]| all.iter().any(|s| s["id"] == id && s["status"]["state"] == "active");
+    let all = am_silences(&m).await;
+    assert!(active(&id, &all) && active(&bobs, &all) && active(&wide, &all), "{all:?}");
+    // (it mutes orders' alert too: its maker takes it back)
+    let r = reqwest::Client::new().delete(format!("http://{}/api/v2/silence/{wide}", m.cfg.alertmanager_addr)).send().await.unwrap();
+    assert!(r.status().is_success());
+
+    // 4. a viewer cannot expire; alice can: the alert notifies again
+    assert_eq!(vera.call("expire_silence", json!({"tenant": "alpha", "id": id})).await.unwrap().0, StatusCode::FORBIDDEN);
+    let (s, b) = alice.call("expire_silence", json!({"tenant": "alpha", "id": id})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let row = listed(&silences_of(&alice, "alpha").await.1, &id).expect("a recently expired silence is still listed");
+    assert_eq!(row["state"], "expired", "{row}");
+    assert!(!active(&id, &am_silences(&m).await));
+    eventually(Duration::from_secs(30), "Alertmanager to stop muting orders' alert", || async {
+        orders_silenced_by(&m).await.filter(|by| by.is_empty()).map(|_| ())
+    })
+    .await
+    .unwrap();
+    eventually(Duration::from_secs(30), "the console's alert list to show it no longer silenced", || async {
+        orders_row_silenced_by(&alice).await.filter(|by| by.is_empty()).map(|_| ())
+    })
+    .await
+    .unwrap();
+    // expiring it again changes nothing
+    assert_eq!(alice.call("expire_silence", json!({"tenant": "alpha", "id": id})).await.unwrap().0, StatusCode::OK);
+
+    // 5. Alertmanager down: 503 naming it, for each of the three
+    m.stack.take().unwrap().stop().await;
+    let named = format!("Alertmanager at http://{} is not reachable", m.cfg.alertmanager_addr);
+    for (endpoint, args) in [
+        ("list_silences", json!({"tenant": "alpha"})),
+        ("create_silence", json!({"tenant": "alpha", "silence": good})),
+        ("expire_silence", json!({"tenant": "alpha", "id": bobs})),
+    ] {
+        let (s, b) = alice.call(endpoint, args).await.unwrap();
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{endpoint}: {b}");
+        assert!(b.to_string().contains(&named), "{endpoint}: {b}");
+    }
 }

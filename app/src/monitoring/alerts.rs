@@ -80,6 +80,9 @@ pub fn row_of(a: &serde_json::Value, now: &str) -> AlertRow {
         starts_at: s(&a["startsAt"]),
         ends_at: (status == "resolved" && !ends.is_empty() && !ends.starts_with("0001")).then_some(ends),
         updated: now.to_string(),
+        // NB: only the API says; the webhook is never sent a silenced alert, so a firing one
+        // from the webhook is not silenced (any more)
+        silenced_by: a["status"]["silencedBy"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect(),
     }
 }
 
@@ -114,7 +117,13 @@ impl AlertBook {
         let live: BTreeSet<Episode> = listed.iter().map(episode).collect();
         let mut book = self.write();
         for r in listed {
-            book.firing.entry(episode(&r)).or_insert(r);
+            // what is new is added; what is known keeps its row but takes the silences as they are now
+            match book.firing.entry(episode(&r)) {
+                std::collections::btree_map::Entry::Occupied(mut known) => known.get_mut().silenced_by = r.silenced_by,
+                std::collections::btree_map::Entry::Vacant(new) => {
+                    new.insert(r);
+                }
+            }
         }
         let mut ended: BTreeMap<Episode, AlertRow> = BTreeMap::new();
         let gone: Vec<Episode> = book
@@ -276,6 +285,7 @@ pub fn row_of_event(e: &Event) -> Option<AlertRow> {
         starts_at: get("starts-at"),
         ends_at: (!ends.is_empty()).then_some(ends),
         updated: get("updated"),
+        silenced_by: Vec::new(),
     })
 }
 
@@ -401,6 +411,23 @@ mod tests {
         assert_eq!(rows.iter().find(|r| r.id == "b").unwrap().status, "firing");
         // nothing more ends while Alertmanager keeps listing b
         assert!(book.reconcile(vec![b], Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn the_api_tells_which_firing_alerts_are_silenced() {
+        let book = AlertBook::default();
+        book.record(&serde_json::json!({"alerts": [alert("firing", "f1", "2024-01-01T00:00:00Z")]}));
+        assert!(!book.rows()[0].silenced());
+        let mut listed = alert("active", "f1", "2024-01-01T00:00:00Z");
+        listed["status"] = serde_json::json!({"state": "suppressed", "silencedBy": ["s-1"], "inhibitedBy": []});
+        let now = Utc::now().to_rfc3339();
+        assert!(book.reconcile(vec![row_of(&listed, &now)], Utc::now()).is_empty());
+        assert_eq!(book.rows()[0].silenced_by, vec!["s-1"]);
+        assert!(book.rows()[0].silenced());
+        // the silence expired: the API lists it without, and the row follows
+        listed["status"] = serde_json::json!({"state": "active", "silencedBy": [], "inhibitedBy": []});
+        book.reconcile(vec![row_of(&listed, &now)], Utc::now());
+        assert!(!book.rows()[0].silenced());
     }
 
     #[test]

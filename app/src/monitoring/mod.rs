@@ -4,7 +4,8 @@
 //! scopes each vector selector to the tenant's namespaces (`promql`); the alerts Alertmanager
 //! sends to the server's webhook are shown per tenant and per app, firing ones re-read from
 //! Alertmanager and the history kept as Events (`alerts`). A tenant's own receivers
-//! (`receivers`) become its route in Alertmanager's configuration (`alertmanager`).
+//! (`receivers`) become its route in Alertmanager's configuration (`alertmanager`); its
+//! silences (`silences`) are Alertmanager's, bounded to its namespaces by the server.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -12,6 +13,7 @@ use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
 pub use receivers::{Receiver, ReceiverKind, ReceiversView};
+pub use silences::{MatchValue, NewSilence, SilenceRow, SilenceState, SilencesView};
 
 #[cfg(feature = "ssr")]
 pub mod alertmanager;
@@ -22,6 +24,7 @@ pub mod promql;
 pub mod receivers;
 #[cfg(feature = "ssr")]
 pub mod rules;
+pub mod silences;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -212,6 +215,15 @@ pub struct AlertRow {
     pub ends_at: Option<String>,
     /// RFC 3339: when the server last heard of it.
     pub updated: String,
+    /// The silences muting it now (Alertmanager's `status.silencedBy`; empty: not silenced).
+    #[serde(default)]
+    pub silenced_by: Vec<String>,
+}
+
+impl AlertRow {
+    pub fn silenced(&self) -> bool {
+        self.status == "firing" && !self.silenced_by.is_empty()
+    }
 }
 
 /// One panel of the tenant's, an app's or a pod's dashboard over the last `minutes`.
@@ -271,6 +283,28 @@ pub async fn add_alert_receiver(tenant: String, receiver: Receiver) -> Result<()
 pub async fn remove_alert_receiver(tenant: String, name: String) -> Result<(), AppError> {
     let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
     ssr::change_receivers(&state, &scope, Err(name)).await
+}
+
+/// The tenant's silences: active and pending, then the recently expired.
+#[server(prefix = "/api", endpoint = "list_silences", input = Json)]
+pub async fn list_silences(tenant: String) -> Result<SilencesView, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
+    silences::ssr::list(&state, &scope).await
+}
+
+/// Silences alerts in one of the tenant's namespaces (the server adds that namespace as a
+/// matcher, whatever else is asked); `createdBy` is the signed-in user. Returns its id.
+#[server(prefix = "/api", endpoint = "create_silence", input = Json)]
+pub async fn create_silence(tenant: String, silence: NewSilence) -> Result<String, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
+    silences::ssr::create(&state, &scope, &silence).await
+}
+
+/// Expires one of the tenant's silences (another tenant's answers like a missing one).
+#[server(prefix = "/api", endpoint = "expire_silence", input = Json)]
+pub async fn expire_silence(tenant: String, id: String) -> Result<(), AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
+    silences::ssr::expire(&state, &scope, &id).await
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
 //! `/t/:tenant/alerts`: the tenant's alerts as Alertmanager reported them — firing first,
-//! then resolved — refreshed every few seconds, and the tenant's own receivers (webhooks and
-//! e-mail addresses Alertmanager also sends its alerts to): developers add and remove them,
-//! viewers see them. An app's page shows its own alerts with [`AlertList`].
+//! then resolved — refreshed every few seconds, its silences (developers silence a firing
+//! alert from its row, or any app of the tenant, and expire silences; viewers see them), and
+//! the tenant's own receivers (webhooks and e-mail addresses Alertmanager also sends its
+//! alerts to): developers add and remove them, viewers see them. An app's page shows its own
+//! alerts with [`AlertList`].
 
 use super::param;
 use crate::components::shell::use_me;
 use crate::i18n::{t, I18n, Lang};
-use crate::monitoring::{add_alert_receiver, alert_receivers, list_alerts, remove_alert_receiver, AlertRow, Receiver, ReceiverKind};
+use crate::monitoring::{
+    add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts, list_silences, remove_alert_receiver, AlertRow, MatchValue, NewSilence,
+    Receiver, ReceiverKind, SilenceRow, SilenceState,
+};
 use leptos::prelude::*;
 
 /// How often the list is asked for again.
@@ -17,12 +22,245 @@ pub fn AlertsPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
     let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let namespaces = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.namespaces.clone())).unwrap_or_default()));
+    // set by an alert's Silence button: the silence form takes it over
+    let draft = RwSignal::new(None::<NewSilence>);
+    let on_silence = Callback::new(move |r: AlertRow| draft.set(Some(NewSilence::for_alert(&r))));
     view! {
         <div class="page">
             <h1>{t("Alerts", "告警")}</h1>
-            {move || view! { <AlertList tenant=tenant.get() namespace=None app=None/> }}
+            {move || view! { <AlertList tenant=tenant.get() namespace=None app=None on_silence=can_change.get().then_some(on_silence)/> }}
+            <Silences tenant can_change namespaces draft/>
             <Receivers tenant can_change/>
         </div>
+    }
+}
+
+/// An RFC 3339 time as "2024-05-01 10:00:00 UTC" (as given when it does not read).
+fn when(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| crate::time::exact(t.with_timezone(&chrono::Utc))).unwrap_or_else(|_| rfc3339.to_string())
+}
+
+/// A `datetime-local` value (the browser's local time, no zone) as RFC 3339.
+fn local_to_rfc3339(value: &str) -> Result<String, String> {
+    use chrono::TimeZone;
+    let v = value.trim();
+    let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("end: '{v}' is not a time; pick a date and time"))?;
+    let local = chrono::Local.from_local_datetime(&naive).earliest().ok_or_else(|| format!("end: {v} does not exist in this time zone"))?;
+    Ok(local.with_timezone(&chrono::Utc).to_rfc3339())
+}
+
+/// The tenant's silences: a form to create one (developers; pre-filled by an alert's
+/// Silence button), and a table of the active, pending and recently expired ones with an
+/// Expire button each. The server bounds every silence to one of the tenant's namespaces.
+#[component]
+fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<String>>, draft: RwSignal<Option<NewSilence>>) -> impl IntoView {
+    let lang = expect_context::<I18n>().0;
+    let tick = RwSignal::new(0u64);
+    let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| list_silences(tn));
+    let handle = set_interval_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)).ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+    let ns = RwSignal::new(String::new());
+    let app = RwSignal::new(String::new());
+    let app_regex = RwSignal::new(false);
+    let alertname = RwSignal::new(String::new());
+    let alertname_regex = RwSignal::new(false);
+    let pod = RwSignal::new(String::new());
+    let pod_regex = RwSignal::new(false);
+    let until_mode = RwSignal::new(false);
+    let duration = RwSignal::new("2h".to_string());
+    let until = RwSignal::new(String::new());
+    let comment = RwSignal::new(String::new());
+    let comment_ref = NodeRef::<leptos::html::Input>::new();
+    // the first namespace until one is chosen
+    Effect::new(move |_| {
+        let list = namespaces.get();
+        if !list.contains(&ns.get_untracked()) {
+            ns.set(list.first().cloned().unwrap_or_default());
+        }
+    });
+    Effect::new(move |_| {
+        let Some(d) = draft.get() else { return };
+        ns.set(d.namespace);
+        app.set(d.app.value);
+        app_regex.set(d.app.regex);
+        alertname.set(d.alertname.value);
+        alertname_regex.set(d.alertname.regex);
+        pod.set(d.pod.value);
+        pod_regex.set(d.pod.regex);
+        until_mode.set(false);
+        duration.set(d.duration);
+        if let Some(input) = comment_ref.get_untracked() {
+            let _ = input.focus();
+        }
+    });
+    let message = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // NB: left empty, the check below says what is missing
+        let ends_at = if until_mode.get() && !until.get().trim().is_empty() {
+            match local_to_rfc3339(&until.get()) {
+                Ok(t) => t,
+                Err(e) => {
+                    message.set(Some(Err(e)));
+                    return;
+                }
+            }
+        } else {
+            String::new()
+        };
+        let silence = NewSilence {
+            namespace: ns.get(),
+            app: MatchValue { value: app.get(), regex: app_regex.get() },
+            alertname: MatchValue { value: alertname.get(), regex: alertname_regex.get() },
+            pod: MatchValue { value: pod.get(), regex: pod_regex.get() },
+            duration: if until_mode.get() { String::new() } else { duration.get() },
+            ends_at,
+            comment: comment.get(),
+        };
+        if let Err(e) = silence.check(chrono::Utc::now()) {
+            message.set(Some(Err(e)));
+            return;
+        }
+        busy.set(true);
+        message.set(None);
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match create_silence(tn, silence).await {
+                Ok(_id) => {
+                    message.set(Some(Ok(crate::i18n::t_now("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。").to_string())));
+                    comment.set(String::new());
+                    draft.set(None);
+                    tick.update(|n| *n += 1);
+                }
+                Err(e) => message.set(Some(Err(e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    let expire = move |id: String| {
+        busy.set(true);
+        message.set(None);
+        let tn = tenant.get();
+        leptos::task::spawn_local(async move {
+            match expire_silence(tn, id).await {
+                Ok(()) => {
+                    message.set(Some(Ok(crate::i18n::t_now("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。").to_string())));
+                    tick.update(|n| *n += 1);
+                }
+                Err(e) => message.set(Some(Err(e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    let state_label = move |s: SilenceState| {
+        let (en, zh) = s.label();
+        if lang.get() == Lang::Zh { zh } else { en }
+    };
+    let row_view = move |s: SilenceRow| {
+        let id = s.id.clone();
+        let state = s.state;
+        let badge = match state {
+            SilenceState::Active => "badge busy",
+            SilenceState::Pending => "badge idle",
+            SilenceState::Expired => "badge ok",
+        };
+        let matchers = s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ");
+        let until_text = match state {
+            SilenceState::Pending => format!("{} → {}", when(&s.starts_at), when(&s.ends_at)),
+            _ => when(&s.ends_at),
+        };
+        view! {
+            <tr data-testid="silence-row" data-id=s.id.clone() data-state=state.slug()>
+                <td><span class=badge data-testid="silence-state">{move || state_label(state)}</span></td>
+                <td class="mono" data-testid="silence-matchers">{matchers}</td>
+                <td data-testid="silence-created-by">{s.created_by.clone()}</td>
+                <td class="muted">{until_text}</td>
+                <td>{s.comment.clone()}</td>
+                <td><Show when=move || can_change.get() && state != SilenceState::Expired>
+                    {
+                        let id = id.clone();
+                        view! { <button class="danger small" data-testid="silence-expire" disabled=move || busy.get()
+                            on:click=move |_| expire(id.clone())>{t("Expire", "使失效")}</button> }
+                    }
+                </Show></td>
+            </tr>
+        }
+    };
+    let regex_box = |signal: RwSignal<bool>, testid: &'static str| {
+        view! { <label class="check tight small" title=t("Match the field as a regular expression", "按正则表达式匹配")><input type="checkbox" data-testid=testid bind:checked=signal/>{t("regex", "正则")}</label> }
+    };
+    view! {
+        <section class="silences" data-testid="silences">
+            <h2>{t("Silences", "静默")}</h2>
+            <p class="muted">{t(
+                "A silence mutes the matching alerts of one namespace of this tenant for a while (maintenance): Alertmanager sends no notification for them, and they show as silenced.",
+                "静默会在一段时间内(如维护期间)屏蔽本租户某个命名空间中匹配的告警:Alertmanager 不再为其发送通知,告警显示为已静默。")}</p>
+            <Transition fallback=|| view! { <p class="loading">"…"</p> }>
+                {move || data.get().map(|r| match r {
+                    Err(e) => view! { <div class="banner error" data-testid="silences-load-error">{e.to_string()}</div> }.into_any(),
+                    Ok(v) if !v.configured => view! { <div class="banner" data-testid="silences-unconfigured">{t(
+                        "This console has no Alertmanager configured, so there are no silences.",
+                        "此控制台未配置 Alertmanager,因此没有静默。")}</div> }.into_any(),
+                    Ok(v) if v.silences.is_empty() => view! { <p class="muted" data-testid="no-silences">{t("No silences.", "没有静默。")}</p> }.into_any(),
+                    Ok(v) => view! {
+                        <table class="table" data-testid="silences-table">
+                            <thead><tr>
+                                <th>{t("State", "状态")}</th><th>{t("Matchers", "匹配条件")}</th><th>{t("Created by", "创建者")}</th>
+                                <th>{t("Until", "截止")}</th><th>{t("Comment", "说明")}</th><th></th>
+                            </tr></thead>
+                            <tbody>{v.silences.into_iter().map(row_view).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+            <Show when=move || can_change.get() && data.get().is_some_and(|r| r.is_ok_and(|v| v.configured))>
+                <form class="form" data-testid="silence-form" on:submit=create novalidate=true>
+                    <div class="row wrap">
+                        <label>{t("Namespace", "命名空间")}
+                            <select data-testid="silence-namespace" on:change=move |ev| ns.set(event_target_value(&ev))>
+                                {move || namespaces.get().into_iter().map(|n| {
+                                    let selected = n.clone();
+                                    view! { <option value=n.clone() selected=move || ns.get() == selected>{n.clone()}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <label>{t("App", "应用")}<input data-testid="silence-app" placeholder="orders" bind:value=app/></label>
+                        {regex_box(app_regex, "silence-app-regex")}
+                        <label>{t("Alert (empty: any)", "告警(留空:全部)")}<input data-testid="silence-alertname" placeholder="WharfThreadsHigh" bind:value=alertname/></label>
+                        {regex_box(alertname_regex, "silence-alertname-regex")}
+                        <label>{t("Pod (empty: any)", "Pod(留空:全部)")}<input data-testid="silence-pod" bind:value=pod/></label>
+                        {regex_box(pod_regex, "silence-pod-regex")}
+                    </div>
+                    <div class="row wrap">
+                        <label>{t("How long", "时长")}
+                            <select data-testid="silence-how" on:change=move |ev| until_mode.set(event_target_value(&ev) == "until")>
+                                <option value="for" selected=move || !until_mode.get()>{t("For", "持续")}</option>
+                                <option value="until" selected=move || until_mode.get()>{t("Until", "直到")}</option>
+                            </select>
+                        </label>
+                        <Show when=move || !until_mode.get() fallback=move || view! {
+                            <label>{t("End (your local time)", "结束(本地时间)")}<input type="datetime-local" data-testid="silence-until" bind:value=until/></label>
+                        }>
+                            <label>{t("Duration (e.g. 2h, 90m, 1d)", "时长(如 2h、90m、1d)")}<input class="small" data-testid="silence-duration" bind:value=duration/></label>
+                        </Show>
+                        <label class="grow">{t("Comment (why)", "说明(原因)")}<input data-testid="silence-comment" node_ref=comment_ref bind:value=comment/></label>
+                        <button type="submit" data-testid="silence-create" disabled=move || busy.get()>{t("Create silence", "创建静默")}</button>
+                    </div>
+                </form>
+            </Show>
+            {move || message.get().map(|m| match m {
+                Ok(s) => view! { <div class="banner ok" data-testid="silences-ok">{s}</div> }.into_any(),
+                Err(e) => view! { <div class="banner error" data-testid="silences-error">{e}</div> }.into_any(),
+            })}
+        </section>
     }
 }
 
@@ -148,9 +386,10 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     }
 }
 
-/// Alerts of a tenant, or of one app; polls while shown.
+/// Alerts of a tenant, or of one app; polls while shown. With `on_silence`, a firing alert
+/// has a Silence button that hands it over (the alerts page's silence form).
 #[component]
-pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>) -> impl IntoView {
+pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>, on_silence: Option<Callback<AlertRow>>) -> impl IntoView {
     let tick = RwSignal::new(0u64);
     let rows = Resource::new(
         move || tick.get(),
@@ -165,16 +404,27 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>)
             h.clear();
         }
     });
-    let row_view = |r: AlertRow| {
-        let class = format!("alert-row {}", r.status);
+    let row_view = move |r: AlertRow| {
+        let silenced = r.silenced();
+        let class = format!("alert-row {}{}", r.status, if silenced { " silenced" } else { "" });
+        let firing = r.status == "firing";
+        let silenced_by = r.silenced_by.join(", ");
+        let action = on_silence.filter(|_| firing).map(|cb| {
+            let r = r.clone();
+            view! { <button class="small" data-testid="alert-silence" on:click=move |_| cb.run(r.clone())>{t("Silence", "静默")}</button> }
+        });
         view! {
-            <tr class=class data-testid="alert-row" data-status=r.status.clone() data-app=r.app.clone()>
-                <td><span class=format!("badge {}", if r.status == "firing" { "bad" } else { "ok" })>{r.status.clone()}</span></td>
+            <tr class=class data-testid="alert-row" data-status=r.status.clone() data-app=r.app.clone() data-silenced=silenced.to_string()>
+                <td>
+                    <span class=format!("badge {}", if firing { "bad" } else { "ok" })>{r.status.clone()}</span>
+                    {silenced.then(|| view! { " " <span class="badge idle silenced" data-testid="alert-silenced" title=silenced_by>{t("silenced", "已静默")}</span> })}
+                </td>
                 <td>{r.name.clone()}</td>
                 <td>{format!("{}/{}", r.namespace, r.app)}</td>
                 <td>{r.pod.clone()}</td>
                 <td>{r.summary.clone()}</td>
                 <td class="muted">{r.starts_at.get(..19).unwrap_or(&r.starts_at).replace('T', " ")}</td>
+                {on_silence.is_some().then(|| view! { <td>{action}</td> })}
             </tr>
         }
     };
@@ -188,6 +438,7 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>)
                         <thead><tr>
                             <th>{t("State", "状态")}</th><th>{t("Alert", "告警")}</th><th>{t("App", "应用")}</th>
                             <th>{t("Pod", "Pod")}</th><th>{t("Summary", "摘要")}</th><th>{t("Since", "开始")}</th>
+                            {on_silence.is_some().then(|| view! { <th></th> })}
                         </tr></thead>
                         <tbody>{list.into_iter().map(row_view).collect_view()}</tbody>
                     </table>
@@ -265,6 +516,6 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
                 Err(e) => view! { <div class="banner error" data-testid="thresholds-error">{e}</div> }.into_any(),
             })}
         </form>
-        {move || view! { <AlertList tenant=tenant.get() namespace=Some(ns.get()) app=Some(name.get())/> }}
+        {move || view! { <AlertList tenant=tenant.get() namespace=Some(ns.get()) app=Some(name.get()) on_silence=None/> }}
     }
 }
