@@ -17,6 +17,38 @@ use leptos::prelude::*;
 /// How often the list is asked for again.
 pub const REFRESH_MS: u64 = 3_000;
 
+/// A section's changes (silences, receivers, thresholds): busy while one runs, its outcome
+/// shown in the section, the section read again after a success.
+#[derive(Clone, Copy)]
+struct Changes {
+    busy: RwSignal<bool>,
+    message: RwSignal<Option<Result<String, String>>>,
+    tick: RwSignal<u64>,
+}
+
+impl Changes {
+    fn new(tick: RwSignal<u64>) -> Self {
+        Changes { busy: RwSignal::new(false), message: RwSignal::new(None), tick }
+    }
+
+    /// Runs `change`; on success says `done` (en, zh), runs `after`, reads the section again.
+    fn run<T, E: std::fmt::Display>(self, change: impl std::future::Future<Output = Result<T, E>> + 'static, done: (&'static str, &'static str), after: impl FnOnce() + 'static) {
+        self.busy.set(true);
+        self.message.set(None);
+        leptos::task::spawn_local(async move {
+            match change.await {
+                Ok(_) => {
+                    self.message.set(Some(Ok(crate::i18n::t_now(done.0, done.1).to_string())));
+                    after();
+                    self.tick.update(|n| *n += 1);
+                }
+                Err(e) => self.message.set(Some(Err(e.to_string()))),
+            }
+            self.busy.set(false);
+        });
+    }
+}
+
 #[component]
 pub fn AlertsPage() -> impl IntoView {
     let tenant = param("tenant");
@@ -100,8 +132,8 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             let _ = input.focus();
         }
     });
-    let message = RwSignal::new(None::<Result<String, String>>);
-    let busy = RwSignal::new(false);
+    let changes = Changes::new(tick);
+    let Changes { message, busy, .. } = changes;
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         // NB: left empty, the check below says what is missing
@@ -129,36 +161,17 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             message.set(Some(Err(e)));
             return;
         }
-        busy.set(true);
-        message.set(None);
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match create_silence(tn, silence).await {
-                Ok(_id) => {
-                    message.set(Some(Ok(crate::i18n::t_now("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。").to_string())));
-                    comment.set(String::new());
-                    draft.set(None);
-                    tick.update(|n| *n += 1);
-                }
-                Err(e) => message.set(Some(Err(e.to_string()))),
-            }
-            busy.set(false);
-        });
+        changes.run(
+            create_silence(tenant.get(), silence),
+            ("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。"),
+            move || {
+                comment.set(String::new());
+                draft.set(None);
+            },
+        );
     };
     let expire = move |id: String| {
-        busy.set(true);
-        message.set(None);
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match expire_silence(tn, id).await {
-                Ok(()) => {
-                    message.set(Some(Ok(crate::i18n::t_now("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。").to_string())));
-                    tick.update(|n| *n += 1);
-                }
-                Err(e) => message.set(Some(Err(e.to_string()))),
-            }
-            busy.set(false);
-        });
+        changes.run(expire_silence(tenant.get(), id), ("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。"), || ());
     };
     let state_label = move |s: SilenceState| {
         let (en, zh) = s.label();
@@ -274,8 +287,8 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let kind = RwSignal::new(ReceiverKind::Webhook);
     let to = RwSignal::new(String::new());
-    let message = RwSignal::new(None::<Result<String, String>>);
-    let busy = RwSignal::new(false);
+    let changes = Changes::new(tick);
+    let Changes { message, busy, .. } = changes;
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let receiver = Receiver { name: name.get(), kind: kind.get(), to: to.get() };
@@ -283,36 +296,13 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
             message.set(Some(Err(e)));
             return;
         }
-        busy.set(true);
-        message.set(None);
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match add_alert_receiver(tn, receiver).await {
-                Ok(()) => {
-                    message.set(Some(Ok(crate::i18n::t_now("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。").to_string())));
-                    name.set(String::new());
-                    to.set(String::new());
-                    tick.update(|n| *n += 1);
-                }
-                Err(e) => message.set(Some(Err(e.to_string()))),
-            }
-            busy.set(false);
+        changes.run(add_alert_receiver(tenant.get(), receiver), ("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。"), move || {
+            name.set(String::new());
+            to.set(String::new());
         });
     };
     let remove = move |receiver: String| {
-        busy.set(true);
-        message.set(None);
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match remove_alert_receiver(tn, receiver).await {
-                Ok(()) => {
-                    message.set(Some(Ok(crate::i18n::t_now("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。").to_string())));
-                    tick.update(|n| *n += 1);
-                }
-                Err(e) => message.set(Some(Err(e.to_string()))),
-            }
-            busy.set(false);
-        });
+        changes.run(remove_alert_receiver(tenant.get(), receiver), ("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。"), || ());
     };
     let kind_label = move |k: ReceiverKind| {
         let (en, zh) = k.label();
@@ -463,8 +453,8 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
             form.set(v);
         }
     });
-    let message = RwSignal::new(None::<Result<String, String>>);
-    let busy = RwSignal::new(false);
+    let changes = Changes::new(tick);
+    let Changes { message, busy, .. } = changes;
     let field = |get: fn(&AlertThresholds) -> String, set: fn(&mut AlertThresholds, String)| {
         (move || form.with(get), move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))))
     };
@@ -480,19 +470,7 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
             message.set(Some(Err(errs.join("; "))));
             return;
         }
-        busy.set(true);
-        message.set(None);
-        let (tn, n, a) = (tenant.get(), ns.get(), name.get());
-        leptos::task::spawn_local(async move {
-            match set_alert_rules(tn, n, a, thresholds).await {
-                Ok(()) => {
-                    message.set(Some(Ok(crate::i18n::t_now("Alert rules loaded by Prometheus.", "告警规则已被 Prometheus 加载。").to_string())));
-                    tick.update(|n| *n += 1);
-                }
-                Err(e) => message.set(Some(Err(e.to_string()))),
-            }
-            busy.set(false);
-        });
+        changes.run(set_alert_rules(tenant.get(), ns.get(), name.get(), thresholds), ("Alert rules loaded by Prometheus.", "告警规则已被 Prometheus 加载。"), || ());
     };
     view! {
         <h2>{t("Monitoring and alerts", "监控与告警")}</h2>
