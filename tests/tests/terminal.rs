@@ -455,8 +455,14 @@ async fn a_recording_stops_at_its_size_limit_and_retention_deletes_it_but_never_
     let mut s = connect(&app, "alpha", "ns=alpha&pod=term-s&container=sidecar", alice.cookie()).await.unwrap();
     read_until(&mut s, r#""type":"started""#).await;
     type_in(&mut s, "seq 1 4000; echo done-$((6*7))\r").await;
-    let seen = read_until(&mut s, "done-42").await;
+    let mut seen = read_until(&mut s, "done-42").await;
     assert!(seen.contains("\r\n3999\r\n"), "the user saw all the output");
+    // ...and is told the recording stopped (the page swaps its REC badge for this).
+    let stopped = r#"<control {"type":"recording_stopped","limit_bytes":4096}>"#;
+    if !seen.contains(stopped) {
+        seen.push_str(&read_until(&mut s, stopped).await);
+    }
+    assert_eq!(seen.matches(r#""type":"recording_stopped""#).count(), 1, "told once");
     type_in(&mut s, "echo after-$((7*7))\r").await;
     read_until(&mut s, "after-49").await;
     type_in(&mut s, "exit\r").await;

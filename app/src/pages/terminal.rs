@@ -31,7 +31,9 @@ pub enum Conn {
     Connecting,
     /// A debug container is being added and started.
     Preparing(String),
-    Live { shell: String, recording: bool },
+    /// The shell runs; `recording`: whether its output is recorded, and `Some(limit)` once the
+    /// recording stopped at its size limit (bytes).
+    Live { shell: String, recording: bool, stopped_at: Option<u64> },
     /// No terminal may be opened here; the sentence says why (not allowed, no such pod...).
     Refused(String),
     /// The container has no shell: a debug container is offered.
@@ -278,10 +280,20 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
                 {move || match conn.get() {
                     Conn::Connecting => view! { <span class="muted">{t("connecting…", "连接中…")}</span> }.into_any(),
                     Conn::Preparing(message) => view! { <span class="muted" data-testid="terminal-preparing">{message}</span> }.into_any(),
-                    Conn::Live { shell, recording } => view! {
+                    Conn::Live { shell, recording, stopped_at } => view! {
                         <span class="ok">{format!("● {shell}")}</span>
-                        {recording.then(|| view! {
-                            <span class="badge rec" data-testid="terminal-recording" title="An admin can replay this session's output">{t("● REC — this session is recorded", "● 录制中 — 本会话将被录制")}</span>
+                        {recording.then(|| match stopped_at {
+                            None => view! {
+                                <span class="badge rec" data-testid="terminal-recording" title="An admin can replay this session's output">{t("● REC — this session is recorded", "● 录制中 — 本会话将被录制")}</span>
+                            }.into_any(),
+                            Some(limit) => {
+                                let mb = (limit as f64 / (1024.0 * 1024.0)).max(0.01);
+                                view! {
+                                    <span class="badge busy" data-testid="terminal-recording-stopped">
+                                        {move || format!("{} {mb:.2} MB", t("REC stopped at the size limit of", "录制已在大小上限处停止:")())}
+                                    </span>
+                                }.into_any()
+                            }
                         })}
                     }.into_any(),
                     Conn::Refused(why) => view! {
@@ -511,7 +523,7 @@ fn run_pane(
                                 }
                                 Event::Data(bytes) => term.write_bytes(&bytes),
                                 Event::Text(text) => match serde_json::from_str::<ServerControl>(&text) {
-                                    Ok(ServerControl::Started { shell, recording, .. }) => conn.set(Conn::Live { shell, recording }),
+                                    Ok(ServerControl::Started { shell, recording, .. }) => conn.set(Conn::Live { shell, recording, stopped_at: None }),
                                     Ok(ServerControl::Preparing { message }) => {
                                         term.write_str(&format!("\x1b[2m{message}\x1b[0m\r\n"));
                                         conn.set(Conn::Preparing(message));
@@ -522,6 +534,11 @@ fn run_pane(
                                         conn.set(Conn::NoShell { container, tried, image: debug_image });
                                     }
                                     Ok(ServerControl::IdleWarning { closes_in_secs }) => warning.set(Some(closes_in_secs)),
+                                    Ok(ServerControl::RecordingStopped { limit_bytes }) => conn.update(|c| {
+                                        if let Conn::Live { stopped_at, .. } = c {
+                                            *stopped_at = Some(limit_bytes);
+                                        }
+                                    }),
                                     Ok(ServerControl::IdleClosed { idle_secs }) => {
                                         ended = true;
                                         warning.set(None);

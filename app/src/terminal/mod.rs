@@ -143,6 +143,8 @@ pub enum ServerControl {
     /// The container has none of the shells tried; a debug container with `debug_image`
     /// can be started instead (the socket closes after this).
     NoShell { container: String, tried: Vec<String>, debug_image: String },
+    /// The session's recording reached its size limit and stopped; the session goes on.
+    RecordingStopped { limit_bytes: u64 },
     /// No input for a while: the session closes in `closes_in_secs` unless a key is pressed.
     IdleWarning { closes_in_secs: u64 },
     /// Closed for lack of input (the shell is ended).

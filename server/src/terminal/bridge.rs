@@ -71,7 +71,9 @@ pub fn exit_code(status: &Status) -> Option<i32> {
 }
 
 /// Relays until the shell exits, the browser goes, or the session idles out; tells the
-/// browser the exit code or the idle close on the way out.
+/// browser the exit code or the idle close on the way out, and `notice` (e.g. the recording
+/// stopped) when it comes.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<S, W, R, Z>(
     mut socket: S,
     mut stdin: W,
@@ -80,6 +82,7 @@ pub async fn run<S, W, R, Z>(
     status: impl Future<Output = Option<Status>>,
     first_output: Option<Bytes>,
     timing: Timing,
+    notice: impl Future<Output = Option<ServerControl>>,
 ) -> Ended
 where
     S: Stream<Item = Incoming> + Sink<Outgoing> + Unpin,
@@ -100,6 +103,8 @@ where
     let mut exited: Option<Option<i32>> = None;
     let status = futures::FutureExt::fuse(status);
     tokio::pin!(status);
+    let notice = futures::FutureExt::fuse(notice);
+    tokio::pin!(notice);
     // Once the status is in, the rest of the output gets a moment, then the session ends.
     let drain = tokio::time::sleep(Duration::from_secs(86_400));
     tokio::pin!(drain);
@@ -141,6 +146,11 @@ where
                 drain.as_mut().reset(Instant::now() + Duration::from_millis(500));
             }
             _ = &mut drain, if exited.is_some() => stdout_open = false,
+            Some(msg) = &mut notice => {
+                if socket.send(Outgoing::Control(msg)).await.is_err() {
+                    break Ended::Closed;
+                }
+            }
             _ = ping.tick() => {
                 if socket.send(Outgoing::Ping).await.is_err() {
                     break Ended::Closed;
@@ -235,7 +245,7 @@ mod tests {
         let (mut proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, mut size_rx) = mpsc::unbounded();
         let (status_tx, status_rx) = tokio::sync::oneshot::channel::<Status>();
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, async move { status_rx.await.ok() }, Some(Bytes::from_static(b"$ ")), TIMING));
+        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, async move { status_rx.await.ok() }, Some(Bytes::from_static(b"$ ")), TIMING, futures::future::pending()));
 
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Output(Bytes::from_static(b"$ "))));
         browser.to_bridge.unbounded_send(Incoming::Stdin(Bytes::from_static(b"echo hi\r"))).unwrap();
@@ -263,7 +273,7 @@ mod tests {
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
         let timing = Timing { ping_every: Duration::from_secs(25), idle_timeout: Duration::from_secs(60), idle_warning: Duration::from_secs(20) };
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing));
+        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing, futures::future::pending()));
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Ping)); // t=25
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Control(ServerControl::IdleWarning { closes_in_secs: 20 }))); // t=40
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Ping)); // t=50
@@ -278,7 +288,7 @@ mod tests {
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
         let timing = Timing { ping_every: Duration::from_secs(1000), idle_timeout: Duration::from_secs(60), idle_warning: Duration::from_secs(20) };
-        let _bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing));
+        let _bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing, futures::future::pending()));
         tokio::time::sleep(Duration::from_secs(30)).await;
         browser.to_bridge.unbounded_send(Incoming::Stdin(Bytes::from_static(b"x"))).unwrap();
         let start = Instant::now();
@@ -292,7 +302,7 @@ mod tests {
         let (stdin, _proc_in) = tokio::io::duplex(1024);
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, TIMING));
+        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, TIMING, futures::future::pending()));
         drop(browser.to_bridge);
         assert_eq!(bridge.await.unwrap(), Ended::Closed);
     }

@@ -71,6 +71,8 @@ pub struct Recorder {
     tap: Tap,
     writer: tokio::task::JoinHandle<std::io::Result<Recorded>>,
     path: PathBuf,
+    /// Gets the limit when the recording stops at it (see [`Recorder::take_stopped`]).
+    stopped: Option<tokio::sync::oneshot::Receiver<u64>>,
 }
 
 impl Recorder {
@@ -94,14 +96,21 @@ impl Recorder {
             Err(std::fs::TryLockError::Error(e)) => tracing::warn!(error = %e, path = %path.display(), "a session recording could not be locked"),
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
         // NB: in the session's span (user, pod), so what the writer logs says whose recording it is.
         let span = tracing::info_span!("recording", path = %path.display());
-        let writer = tokio::spawn(write(tokio::fs::File::from_std(file), header, Instant::now(), rx, max_bytes).instrument(span));
-        Ok(Recorder { tap: Tap(tx), writer, path })
+        let writer = tokio::spawn(write(tokio::fs::File::from_std(file), header, Instant::now(), rx, max_bytes, stopped_tx).instrument(span));
+        Ok(Recorder { tap: Tap(tx), writer, path, stopped: Some(stopped) })
     }
 
     pub fn tap(&self) -> Tap {
         self.tap.clone()
+    }
+
+    /// Resolves with the size limit if the recording stops at it, so the session can tell its
+    /// user (once; the receiver is taken).
+    pub fn take_stopped(&mut self) -> Option<tokio::sync::oneshot::Receiver<u64>> {
+        self.stopped.take()
     }
 
     /// Writes what is left, syncs the file and unlocks it. A session that printed nothing (a
@@ -147,7 +156,7 @@ impl CastFile {
     }
 }
 
-async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>, max_bytes: Option<u64>) -> std::io::Result<Recorded> {
+async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>, max_bytes: Option<u64>, stopped: tokio::sync::oneshot::Sender<u64>) -> std::io::Result<Recorded> {
     let mut out = CastFile { out: BufWriter::new(file), written: 0, max_bytes };
     let mut text = Utf8Stream::default();
     let mut header_written = false;
@@ -193,6 +202,7 @@ async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx
     if truncated {
         out.out.flush().await?;
         tracing::info!(limit_bytes = max_bytes.unwrap_or_default(), "a session recording reached its size limit and stopped; the session goes on");
+        let _ = stopped.send(max_bytes.unwrap_or_default());
         // The rest of the session is not recorded; its output is taken and dropped (the tap
         // never waits) until the session ends, and the file stays locked until then.
         while let Some((_, rec)) = rx.recv().await {

@@ -123,7 +123,7 @@ async fn session(socket: WebSocket, state: AppState, settings: TerminalSettings,
         Ok(a) => a,
         Err(e) => return refuse_session(socket, format!("The session could not be recorded in the audit trail, so it was not opened: {e}")).await,
     };
-    let recorder = match state.settings.terminal.recordings.as_deref() {
+    let mut recorder = match state.settings.terminal.recordings.as_deref() {
         None => None,
         Some(dir) => {
             let (cols, rows) = size.unwrap_or((80, 24));
@@ -208,7 +208,15 @@ async fn session(socket: WebSocket, state: AppState, settings: TerminalSettings,
         let _ = stdin.write_all(b"\r").await;
     }
     let timing = Timing { ping_every: settings.ping_every, idle_timeout: settings.idle_timeout, idle_warning: settings.idle_warning };
-    let ended = bridge::run(sock, stdin, stdout, resize, status, first, timing).await;
+    // The user hears it when their recording stops at its size limit (the session goes on).
+    let stopped = recorder.as_mut().and_then(Recorder::take_stopped);
+    let notice = async move {
+        match stopped {
+            Some(rx) => rx.await.ok().map(|limit_bytes| ServerControl::RecordingStopped { limit_bytes }),
+            None => futures::future::pending().await,
+        }
+    };
+    let ended = bridge::run(sock, stdin, stdout, resize, status, first, timing, notice).await;
     // The shell goes with the session (as when kubectl's connection drops: the tty hangs up;
     // a debug container's stdin closes, `stdinOnce`, and its shell exits).
     process.abort();
