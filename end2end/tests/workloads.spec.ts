@@ -77,3 +77,39 @@ test('editing YAML: an error is shown beside the editor and nothing changes', as
   expect(kubectl('-n', 'alpha', 'get', 'deployment', name, '-o', 'jsonpath={.spec.replicas}')).toBe('1');
   kubectl('-n', 'alpha', 'delete', 'deployment', name);
 });
+
+test('an upgrade gone bad is rolled back from the Revisions section', async ({ page }) => {
+  const name = uniqueName('undo');
+  await loginAs(page, 'alice');
+  await deploy(page, 'alpha', { name, image: 'nginx:1.25', replicas: 2 });
+  const pods = page.getByTestId('app-pods').getByTestId('pod-row');
+  await expect(pods.getByTestId('pod-image').filter({ hasText: 'nginx:1.25' })).toHaveCount(2);
+
+  await page.getByTestId('image-input').fill('nginx:1.27');
+  await page.getByTestId('image-button').click();
+  await expect(pods.getByTestId('pod-image').filter({ hasText: 'nginx:1.27' })).toHaveCount(2);
+  await expect(pods.getByTestId('pod-image').filter({ hasText: 'nginx:1.25' })).toHaveCount(0);
+
+  const rows = page.getByTestId('revisions-table').getByTestId('revision-row');
+  await expect(rows).toHaveCount(2);
+  const current = page.locator('[data-testid=revision-row][data-current=true]');
+  await expect(current).toHaveAttribute('data-revision', '2');
+  await expect(current).toContainText('image set to nginx:1.27 by alice');
+  await expect(current.getByTestId('rollback-button')).toHaveCount(0);
+
+  const first = page.locator('[data-testid=revision-row][data-revision="1"]');
+  await expect(first.getByTestId('revision-image')).toHaveText('nginx:1.25');
+  await first.getByTestId('rollback-button').click();
+  await expect(page.getByTestId('rollback-dialog')).toContainText('nginx:1.25');
+  await page.getByTestId('rollback-confirm').click();
+
+  await expect(page.getByTestId('app-image')).toHaveText('nginx:1.25');
+  await expect(pods.getByTestId('pod-image').filter({ hasText: 'nginx:1.25' })).toHaveCount(2);
+  await expect(pods.getByTestId('pod-image').filter({ hasText: 'nginx:1.27' })).toHaveCount(0);
+  // the old ReplicaSet came back as revision 3; no third ReplicaSet was made
+  await expect(current).toHaveAttribute('data-revision', '3');
+  await expect(current).toContainText('rolled back to revision 1 by alice');
+  await expect(rows).toHaveCount(2);
+  expect(kubectl('-n', 'alpha', 'get', 'replicasets', '-l', `app=${name}`, '-o', 'name').trim().split('\n')).toHaveLength(2);
+  kubectl('-n', 'alpha', 'delete', 'deployment', name);
+});

@@ -25,6 +25,8 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
         ("restart_app", app.clone(), true),
         ("delete_app", app.clone(), true),
         ("app_events", app.clone(), false),
+        ("app_revisions", app.clone(), false),
+        ("rollback_app", with(json!({"revision": 1})), true),
         ("get_yaml", with(json!({"kind": "Deployment"})), false),
         ("put_yaml", with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})), true),
         ("log_sources", json!({"tenant": "alpha"}), false),

@@ -115,3 +115,143 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing() {
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
     assert_eq!(deployments.get("cfg").await.unwrap().spec.unwrap().replicas, Some(4));
 }
+
+/// The pods of `app` in alpha, when every one of them is ready and runs `image` and there
+/// are `n` of them.
+async fn pods_on(app: &wharf_tests::TestApp, name: &str, image: &str, n: usize) -> Option<()> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(app.kube.clone(), "alpha");
+    let list = pods.list(&kube::api::ListParams::default().labels(&format!("app={name}"))).await.ok()?.items;
+    let ready = |p: &Pod| p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    (list.len() == n
+        && list.iter().all(|p| p.metadata.deletion_timestamp.is_none() && ready(p) && p.spec.as_ref().and_then(|s| s.containers[0].image.as_deref()) == Some(image)))
+    .then_some(())
+}
+
+/// The ReplicaSets of `name` in alpha as (name, revision annotation), sorted by name.
+async fn replica_sets(app: &wharf_tests::TestApp, name: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let api: Api<ReplicaSet> = Api::namespaced(app.kube.clone(), "alpha");
+    let mut out: Vec<_> = api
+        .list(&kube::api::ListParams::default().labels(&format!("app={name}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|rs| {
+            let rev = rs.metadata.annotations.as_ref().and_then(|a| a.get("deployment.kubernetes.io/revision")).cloned().unwrap_or_default();
+            (rs.metadata.name.unwrap_or_default(), rev)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn revisions_are_listed_and_an_old_one_is_rolled_back_to() {
+    let app = spawn_app().await.unwrap();
+    let alice = app.login("alice").await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
+    let at = |extra: Value| {
+        let mut v = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let image_of = |d: &Deployment| d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].image.clone().unwrap();
+    let within = Duration::from_secs(30);
+
+    let (status, body) = alice.call("deploy_app", json!({"tenant": "alpha", "form": form("shop", "nginx:1.25", 2)})).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(within, "shop on nginx:1.25", || pods_on(&app, "shop", "nginx:1.25", 2)).await.unwrap();
+    for image in ["nginx:1.26", "nginx:1.27"] {
+        let (status, body) = alice.call("set_image", at(json!({"image": image}))).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        eventually(within, &format!("shop on {image}"), || pods_on(&app, "shop", image, 2)).await.unwrap();
+    }
+
+    // revisions 3, 2, 1 with their images and causes; 3 is current
+    let revisions = eventually(within, "three revisions, the newest current with its pods ready", || async {
+        let (status, v) = alice.call("app_revisions", at(json!({}))).await.ok()?;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        let rows = v.as_array()?.clone();
+        (rows.len() == 3 && rows[0]["ready"] == 2).then_some(rows)
+    })
+    .await
+    .unwrap();
+    let summary: Vec<(i64, &str, &str, bool)> =
+        revisions.iter().map(|r| (r["revision"].as_i64().unwrap(), r["images"][0][1].as_str().unwrap(), r["cause"].as_str().unwrap_or(""), r["current"].as_bool().unwrap())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (3, "nginx:1.27", "image set to nginx:1.27 by alice", true),
+            (2, "nginx:1.26", "image set to nginx:1.26 by alice", false),
+            (1, "nginx:1.25", "deployed nginx:1.25 by alice", false),
+        ]
+    );
+    assert_eq!(revisions[0]["images"][0][0], "shop", "images are per container");
+    let first_rs = revisions[2]["replica_set"].as_str().unwrap().to_string();
+    let sets_before = replica_sets(&app, "shop").await;
+    assert_eq!(sets_before.len(), 3);
+
+    // refused, changing nothing: the current revision, an unknown one; beta; a viewer
+    let unchanged = |what: &'static str| {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("shop").await.unwrap();
+            assert_eq!(image_of(&d), "nginx:1.27", "{what} changed the app");
+        }
+    };
+    let (status, body) = alice.call("rollback_app", at(json!({"revision": 3}))).await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("revision 3 is what 'shop' runs now"), "{body}");
+    unchanged("rolling back to the current revision").await;
+    let (status, body) = alice.call("rollback_app", at(json!({"revision": 9}))).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("no revision 9 (its revisions: 1, 2, 3)"), "{body}");
+    unchanged("an unknown revision").await;
+    let bob = app.login("bob").await.unwrap();
+    for endpoint in ["app_revisions", "rollback_app"] {
+        let (status, body) = bob.call(endpoint, at(json!({"revision": 1}))).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint}: {body}");
+        let (status, body) = bob.call(endpoint, json!({"tenant": "beta", "namespace": "alpha", "name": "shop", "revision": 1})).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint} through beta: {body}");
+    }
+    unchanged("beta").await;
+    let vera = app.login("vera").await.unwrap();
+    let (status, body) = vera.call("app_revisions", at(json!({}))).await.unwrap();
+    assert_eq!((status, body.as_array().map(Vec::len)), (StatusCode::OK, Some(3)), "a viewer reads the revisions");
+    let (status, body) = vera.call("rollback_app", at(json!({"revision": 1}))).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    unchanged("a viewer").await;
+    assert_eq!(replica_sets(&app, "shop").await, sets_before);
+
+    // the rollback's patch carries the resourceVersion read: a change made since is not overwritten
+    let stale = deployments.get("shop").await.unwrap();
+    let first: k8s_openapi::api::apps::v1::ReplicaSet = Api::namespaced(app.kube.clone(), "alpha").get(&first_rs).await.unwrap();
+    let patch = wharf_app::workloads::ssr::rollback_patch(&stale, &first, "a stale rollback").unwrap();
+    let noted = json!({"metadata": {"annotations": {"note": "changed meanwhile"}}});
+    deployments.patch("shop", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(noted)).await.unwrap();
+    match deployments.patch("shop", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        other => panic!("a rollback prepared before a change went through: {other:?}"),
+    }
+    unchanged("a stale rollback").await;
+
+    // roll back to 1: the first image again, its ReplicaSet reused as revision 4
+    let (status, body) = alice.call("rollback_app", at(json!({"revision": 1}))).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = deployments.get("shop").await.unwrap();
+    assert_eq!(image_of(&d), "nginx:1.25");
+    assert_eq!(d.metadata.annotations.unwrap()["kubernetes.io/change-cause"], "rolled back to revision 1 by alice");
+    let labels = d.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+    assert!(!labels.contains_key("pod-template-hash"), "the hash label is not copied: {labels:?}");
+    eventually(within, "shop back on nginx:1.25", || pods_on(&app, "shop", "nginx:1.25", 2)).await.unwrap();
+    let sets_after = replica_sets(&app, "shop").await;
+    assert_eq!(sets_after.len(), 3, "no new ReplicaSet for an identical template: {sets_after:?}");
+    assert!(sets_after.contains(&(first_rs.clone(), "4".into())), "{first_rs} reused as revision 4: {sets_after:?}");
+    let (_, v) = alice.call("app_revisions", at(json!({}))).await.unwrap();
+    let newest = &v[0];
+    assert_eq!((newest["revision"].as_i64(), newest["replica_set"].as_str(), newest["current"].as_bool()), (Some(4), Some(first_rs.as_str()), Some(true)), "{v}");
+    assert_eq!(newest["cause"], "rolled back to revision 1 by alice");
+    assert_eq!(v.as_array().unwrap().iter().map(|r| r["revision"].as_i64().unwrap()).collect::<Vec<_>>(), vec![4, 3, 2]);
+}

@@ -1,5 +1,6 @@
 //! `/t/:tenant/apps/:ns/:name`: one app. Live status and pods, scale, upgrade the image
-//! (with rollout progress), restart, delete with confirmation, events, and YAML editing.
+//! (with rollout progress), restart, delete with confirmation, revisions with one-click
+//! rollback, events, and YAML editing.
 
 use super::param;
 use crate::components::badges::{health_class, health_text, Ago};
@@ -7,7 +8,9 @@ use crate::components::pod_table::PodTable;
 use crate::components::live::{follow, Link, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::{t, t_now};
-use crate::workloads::{app_events, delete_app, get_yaml, put_yaml, restart_app, scale_app, set_image, LiveMessage, WorkloadView};
+use crate::workloads::{
+    app_events, app_revisions, delete_app, get_yaml, put_yaml, restart_app, rollback_app, scale_app, set_image, AppRevision, LiveMessage, WorkloadView,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -149,6 +152,8 @@ pub fn AppPage() -> impl IntoView {
                         </div>
                     </div>
                 </Show>
+                <Revisions tenant ns name can_change notice
+                    version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 <crate::pages::pipelines::AppPipelines tenant ns name/>
                 <h2>{t("Pods", "容器组")}</h2>
                 <div data-testid="app-pods">
@@ -160,6 +165,86 @@ pub fn AppPage() -> impl IntoView {
                 <YamlEditor tenant ns name can_change/>
             </Show>
         </div>
+    }
+}
+
+/// The app's revisions (its ReplicaSets), newest first, refreshed as the live view moves;
+/// developers roll back to an older one after confirming, and follow the rollout above.
+#[component]
+fn Revisions(
+    tenant: Memo<String>,
+    ns: Memo<String>,
+    name: Memo<String>,
+    can_change: Memo<bool>,
+    notice: RwSignal<Option<Result<String, String>>>,
+    version: Signal<u64>,
+) -> impl IntoView {
+    let revisions = Resource::new(move || (tenant.get(), ns.get(), name.get(), version.get()), |(t, n, a, _)| app_revisions(t, n, a));
+    let confirm = RwSignal::new(None::<AppRevision>);
+    let images = |r: &AppRevision| r.images.iter().map(|(_, i)| i.as_str()).collect::<Vec<_>>().join(", ");
+    let do_rollback = move |_| {
+        let Some(r) = confirm.get_untracked() else { return };
+        confirm.set(None);
+        notice.set(None);
+        leptos::task::spawn_local(async move {
+            let done = rollback_app(tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), r.revision).await;
+            let label = t_now("Rolling back to revision", "正在回滚到版本");
+            notice.set(Some(done.map(|_| format!("{label} {}…", r.revision)).map_err(|e| e.to_string())));
+        });
+    };
+    view! {
+        <h2>{t("Revisions", "版本历史")}</h2>
+        <Transition fallback=|| view! { <p class="loading">"…"</p> }>
+            {move || revisions.get().map(|r| match r {
+                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No revisions yet.", "暂无版本。")}</p> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="grid revisions" data-testid="revisions-table">
+                        <thead><tr>
+                            <th>{t("Revision", "版本")}</th><th>{t("Image", "镜像")}</th><th>{t("Created", "创建")}</th>
+                            <th>{t("Cause", "变更原因")}</th><th>{t("Pods", "容器组")}</th><th></th>
+                        </tr></thead>
+                        <tbody>{rows.into_iter().map(|r| {
+                            let row = r.clone();
+                            let class = if r.current { "current" } else { "" };
+                            view! {
+                                <tr class=class data-testid="revision-row" data-revision=r.revision.to_string() data-current=r.current.to_string()>
+                                    <td>
+                                        {r.revision}
+                                        {r.current.then(|| view! { " " <span class="badge ok" data-testid="revision-current">{t("current", "当前")}</span> })}
+                                    </td>
+                                    <td class="mono" data-testid="revision-image">{images(&r)}</td>
+                                    <td><Ago at=r.created/></td>
+                                    <td>{r.cause.clone().unwrap_or_else(|| "-".into())}</td>
+                                    <td>{format!("{}/{}", r.ready, r.replicas)}</td>
+                                    <td>
+                                        <Show when=move || can_change.get() && !row.current>
+                                            <button data-testid="rollback-button" on:click={
+                                                let row = row.clone();
+                                                move |_| confirm.set(Some(row.clone()))
+                                            }>{t("Roll back", "回滚")}</button>
+                                        </Show>
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}</tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+        {move || confirm.get().map(|r| view! {
+            <div class="modal-backdrop">
+                <div class="modal" data-testid="rollback-dialog">
+                    <h3>{t("Roll back to revision", "回滚到版本")} " " {r.revision} "?"</h3>
+                    <p>{t("The app's pods are replaced, one by one, with this revision's:", "应用的容器组将逐个替换为该版本:")}</p>
+                    <p class="mono">{images(&r)}</p>
+                    <div class="inline">
+                        <button on:click=move |_| confirm.set(None)>{t("Cancel", "取消")}</button>
+                        <button class="danger" data-testid="rollback-confirm" on:click=do_rollback>{t("Roll back", "回滚")}</button>
+                    </div>
+                </div>
+            </div>
+        })}
     }
 }
 

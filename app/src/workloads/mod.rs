@@ -1,5 +1,5 @@
 //! Workloads: a tenant's apps (Deployments), pods and services; deploy, scale, upgrade,
-//! restart, delete, events, and YAML view/edit. Lists come from the server's watcher cache
+//! restart, delete, events, revisions and rollback, and YAML view/edit. Lists come from the server's watcher cache
 //! and are pushed live over `/ws/workloads/{tenant}` (see the server's `live` module).
 
 use crate::error::AppError;
@@ -149,6 +149,25 @@ pub struct EventRow {
     pub last_seen: Option<DateTime<Utc>>,
 }
 
+/// One revision of an app: a ReplicaSet the Deployment owns, as `kubectl rollout history`
+/// lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppRevision {
+    /// `deployment.kubernetes.io/revision`; a ReplicaSet rolled back to takes the next one.
+    pub revision: i64,
+    /// The ReplicaSet's name.
+    pub replica_set: String,
+    /// (container, image) for each container of the pod template.
+    pub images: Vec<(String, String)>,
+    pub created: Option<DateTime<Utc>>,
+    /// `kubernetes.io/change-cause`: who changed what, when it was recorded.
+    pub cause: Option<String>,
+    pub replicas: i32,
+    pub ready: i32,
+    /// The Deployment's pod template is this revision's.
+    pub current: bool,
+}
+
 /// A message on the live workloads socket.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LiveMessage {
@@ -199,6 +218,22 @@ pub async fn restart_app(tenant: String, namespace: String, name: String) -> Res
 pub async fn delete_app(tenant: String, namespace: String, name: String) -> Result<(), AppError> {
     let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
     ssr::delete(&state, &scope, &namespace, &name).await
+}
+
+/// The app's revisions, newest first.
+#[server(prefix = "/api", endpoint = "app_revisions", input = Json)]
+pub async fn app_revisions(tenant: String, namespace: String, name: String) -> Result<Vec<AppRevision>, AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Viewer).await?;
+    ssr::revisions(&state, &scope, &namespace, &name).await
+}
+
+/// Rolls the app back to an older revision's pod template (`kubectl rollout undo
+/// --to-revision`). Refused, changing nothing, for the current revision, an unknown one, or
+/// when the app changed since it was read.
+#[server(prefix = "/api", endpoint = "rollback_app", input = Json)]
+pub async fn rollback_app(tenant: String, namespace: String, name: String, revision: i64) -> Result<(), AppError> {
+    let (state, scope) = crate::auth::ssr::scope(&tenant, crate::auth::Role::Developer).await?;
+    ssr::rollback(&state, &scope, &namespace, &name, revision).await
 }
 
 /// Events of an app, its ReplicaSets and its pods, newest first.

@@ -1,20 +1,25 @@
 //! Server side of workloads: rows built from the watcher cache, and changes made through
 //! `kube::Api` in the namespaces of a [`TenantScope`].
 
-use super::{validate, AppHealth, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE};
+use super::{validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE};
 use crate::auth::ssr::TenantScope;
 use crate::error::AppError;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::ResourceExt;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
+/// Why the Deployment's template last changed; the controller copies it onto the
+/// ReplicaSet, so each revision keeps its own (what `kubectl rollout history` shows).
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+const HASH_LABEL: &str = "pod-template-hash";
 
 /// k8s-openapi keeps times as `jiff` timestamps; the shared types use chrono.
 pub fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
@@ -226,7 +231,12 @@ pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> 
     let api = deployments(state, scope, &form.namespace)?;
     // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
     let rules = if form.alerts.is_empty() { None } else { Some(state.settings.monitoring.rule_store()?) };
-    let deployment = deployment_of(&form)?;
+    let mut deployment = deployment_of(&form)?;
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(CHANGE_CAUSE.into(), format!("deployed {} by {}", form.image, scope.user()));
     match api.create(&PostParams::default(), &deployment).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {
             return Err(AppError::Conflict(format!("an app named '{}' already exists in '{}'", form.name, form.namespace)))
@@ -267,13 +277,19 @@ pub async fn scale(state: &AppState, scope: &TenantScope, namespace: &str, name:
 
 pub async fn set_image(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
     invalid(validate::image(image).err().into_iter().collect())?;
-    set_app_image(&state.client, scope.namespace(namespace)?, name, image).await
+    let cause = format!("image set to {image} by {}", scope.user());
+    set_image_because(&state.client, scope.namespace(namespace)?, name, image, &cause).await
 }
 
 /// Sets the image of an app's first container. No tenant check here: callers hold a
 /// `TenantScope` for `namespace` (the upgrade and quick-deploy buttons) or act for a pipeline
 /// run that such a caller started (automatic deploy).
 pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+    set_image_because(client, namespace, name, image, &format!("image set to {image}")).await
+}
+
+/// [`set_app_image`], recording `cause` as the new revision's change cause.
+async fn set_image_because(client: &kube::Client, namespace: &str, name: &str, image: &str, cause: &str) -> Result<(), AppError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let current = api.get(name).await?;
     let container = current
@@ -283,7 +299,10 @@ pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, i
         .and_then(|p| p.containers.first())
         .map(|c| c.name.clone())
         .ok_or_else(|| AppError::Invalid(format!("'{name}' has no container to upgrade")))?;
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+    let patch = json!({
+        "metadata": {"annotations": {CHANGE_CAUSE: cause}},
+        "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
+    });
     api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
     Ok(())
 }
@@ -291,7 +310,10 @@ pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, i
 pub async fn restart(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
     let api = deployments(state, scope, namespace)?;
     let now = Utc::now().to_rfc3339();
-    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
+    let patch = json!({
+        "metadata": {"annotations": {CHANGE_CAUSE: format!("restarted by {}", scope.user())}},
+        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}
+    });
     api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
     Ok(())
 }
@@ -332,9 +354,142 @@ pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name
             last_seen: e.last_timestamp.map(|t| to_chrono(&t.0)).or(e.event_time.map(|t| to_chrono(&t.0))).or(e.metadata.creation_timestamp.map(|t| to_chrono(&t.0))),
         })
         .collect();
-    rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
     rows.truncate(100);
     Ok(rows)
+}
+
+/// A pod template as JSON without the `pod-template-hash` label the controller adds to its
+/// ReplicaSet's copy, so the two compare equal when they are the same template.
+fn template_without_hash(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Value {
+    let mut t = t.map(|t| serde_json::to_value(t).unwrap_or_default()).unwrap_or_default();
+    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        labels.remove(HASH_LABEL);
+    }
+    t
+}
+
+/// A JSON merge patch (RFC 7386) that turns `from` into `to`: keys `to` lacks become null,
+/// so nothing of the current template survives a rollback by accident.
+fn merge_patch_to(from: &Value, to: &Value) -> Value {
+    match (from, to) {
+        (Value::Object(f), Value::Object(t)) => {
+            let mut out = Map::new();
+            for (k, tv) in t {
+                out.insert(k.clone(), f.get(k).map_or_else(|| tv.clone(), |fv| merge_patch_to(fv, tv)));
+            }
+            for k in f.keys().filter(|k| !t.contains_key(*k)) {
+                out.insert(k.clone(), Value::Null);
+            }
+            Value::Object(out)
+        }
+        _ => to.clone(),
+    }
+}
+
+/// The Deployment and the ReplicaSets it controls (its revisions).
+async fn with_replica_sets(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(Deployment, Vec<ReplicaSet>), AppError> {
+    let namespace = scope.namespace(namespace)?;
+    let d = deployments(state, scope, namespace)?
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no app named '{name}' in '{namespace}'")))?;
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let selector = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let api: Api<ReplicaSet> = Api::namespaced(state.client.clone(), namespace);
+    let owned = api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|o| o.controller == Some(true) && o.uid == uid))
+        .collect();
+    Ok((d, owned))
+}
+
+fn revision_of(rs: &ReplicaSet) -> i64 {
+    rs.annotations().get(REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// The app's revisions, newest first; the current one is the ReplicaSet whose template is
+/// the Deployment's (the revision annotation on the Deployment lags a moment behind).
+pub async fn revisions(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<AppRevision>, AppError> {
+    let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
+    let template = template_without_hash(d.spec.as_ref().map(|s| &s.template));
+    let mut rows: Vec<AppRevision> = owned
+        .iter()
+        .map(|rs| {
+            let spec = rs.spec.as_ref();
+            let t = spec.and_then(|s| s.template.as_ref());
+            let status = rs.status.as_ref();
+            AppRevision {
+                revision: revision_of(rs),
+                replica_set: rs.name_any(),
+                images: t
+                    .and_then(|t| t.spec.as_ref())
+                    .map(|p| p.containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect())
+                    .unwrap_or_default(),
+                created: created(&rs.metadata),
+                cause: rs.annotations().get(CHANGE_CAUSE).cloned(),
+                replicas: status.map(|s| s.replicas).unwrap_or(0),
+                ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                current: template_without_hash(t) == template,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    Ok(rows)
+}
+
+/// `kubectl rollout undo --to-revision`: that revision's pod template, without the hash
+/// label, becomes the Deployment's, in a patch that carries the resourceVersion read — a
+/// change made meanwhile is refused rather than overwritten. The controller then scales the
+/// old ReplicaSet up again under the next revision number.
+pub async fn rollback(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, revision: i64) -> Result<(), AppError> {
+    let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
+    let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
+        let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
+        known.sort_unstable();
+        let known = known.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        return Err(AppError::NotFound(format!("'{name}' has no revision {revision} (its revisions: {known})")));
+    };
+    let cause = format!("rolled back to revision {revision} by {}", scope.user());
+    let patch = rollback_patch(&d, target, &cause)?;
+    match deployments(state, scope, namespace)?.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AppError::Conflict(format!(
+                "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry"
+            )))
+        }
+        other => other?,
+    };
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
+    Ok(())
+}
+
+/// The merge patch that gives `d` the pod template of `target` (one of its ReplicaSets),
+/// recording `cause`. It carries the resourceVersion `d` was read at, so the API server
+/// refuses it (409) when the app changed since. Refused here when `target` is what `d` runs.
+pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Result<Value, AppError> {
+    let name = d.name_any();
+    let revision = revision_of(target);
+    let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
+    let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
+    if wanted.is_null() {
+        return Err(AppError::Invalid(format!("revision {revision} of '{name}' has no pod template to roll back to")));
+    }
+    if wanted == current {
+        return Err(AppError::Invalid(format!("revision {revision} is what '{name}' runs now: nothing to roll back")));
+    }
+    Ok(json!({
+        "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
+        "spec": {"template": merge_patch_to(&current, &wanted)},
+    }))
 }
 
 fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
@@ -436,6 +591,17 @@ mod tests {
         let filtered = pods(&cache, &scope, &PodQuery { filter: "p-05".into(), limit: 100, ..Default::default() }).unwrap();
         assert_eq!(filtered.total, 7);
         assert!(pods(&cache, &scope, &PodQuery { namespace: Some("b".into()), limit: 1, ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn the_rollback_patch_removes_what_the_old_template_lacks() {
+        let current = json!({"metadata": {"labels": {"app": "web"}, "annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "env": [{"name": "A", "value": "1"}]}]}});
+        let old = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}});
+        let patch = merge_patch_to(&current, &old);
+        assert_eq!(patch["metadata"]["annotations"], Value::Null);
+        assert_eq!(patch["spec"]["containers"], old["spec"]["containers"], "lists are replaced whole");
+        assert_eq!(patch["metadata"]["labels"], json!({"app": "web"}));
     }
 
     #[test]

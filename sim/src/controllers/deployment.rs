@@ -1,7 +1,9 @@
 //! The Deployment controller, following kube-controller-manager's
 //! (`pkg/controller/deployment`): ReplicaSets named `<deploy>-<pod-template-hash>`,
-//! the revision annotation, RollingUpdate within maxSurge/maxUnavailable (25%/25% by
-//! default), Recreate, old ReplicaSets scaled to 0 and kept to `revisionHistoryLimit`,
+//! the revision annotation (an old ReplicaSet rolled back to takes the next revision, its
+//! old one kept in `revision-history`), the Deployment's annotations such as
+//! `kubernetes.io/change-cause` copied onto its new ReplicaSet, RollingUpdate within
+//! maxSurge/maxUnavailable (25%/25% by default), Recreate, old ReplicaSets scaled to 0 and kept to `revisionHistoryLimit`,
 //! and the status and conditions `kubectl rollout status` reads.
 //!
 //! Not done: proportional scaling of several active ReplicaSets during a rollout (a
@@ -25,7 +27,30 @@ use crate::store::{DeleteOptions, EventType, ListParams, Store, WriteOptions};
 
 const SOURCE: Source<'static> = Source::component("deployment-controller");
 const REVISION: &str = "deployment.kubernetes.io/revision";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 const HASH_LABEL: &str = "pod-template-hash";
+
+/// The Deployment's annotations its new ReplicaSet carries too (`kubernetes.io/change-cause`
+/// among them, which `kubectl rollout history` shows): all but the controller's own
+/// bookkeeping and kubectl's last-applied copy, as `skipCopyAnnotation` decides.
+fn copied_annotations(d: &Value) -> Map<String, Value> {
+    const SKIP: &[&str] = &[
+        REVISION,
+        REVISION_HISTORY,
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "kubectl.kubernetes.io/last-applied-configuration",
+    ];
+    d["metadata"]["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !SKIP.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 pub struct DeploymentController {
     store: Store,
@@ -240,10 +265,37 @@ impl Reconciler for DeploymentController {
             .unwrap_or(0);
         let new_idx = match new_idx {
             Some(i) => {
-                if all[i].revision() <= max_old_revision {
+                // Rolled back to an old template: the ReplicaSet takes the next revision
+                // and remembers the one it had (as `SetNewReplicaSetAnnotations` does).
+                let bump = all[i].revision() <= max_old_revision;
+                let copied = copied_annotations(&d);
+                let stale = copied
+                    .iter()
+                    .any(|(k, v)| all[i].obj["metadata"]["annotations"][k] != *v);
+                if bump || stale {
                     let rev = (max_old_revision + 1).to_string();
                     let obj = self.patch_rs(&all[i].obj, |rs| {
-                        rs["metadata"]["annotations"][REVISION] = json!(rev);
+                        if !rs["metadata"]["annotations"].is_object() {
+                            rs["metadata"]["annotations"] = json!({});
+                        }
+                        for (k, v) in &copied {
+                            rs["metadata"]["annotations"][k] = v.clone();
+                        }
+                        if bump {
+                            let old =
+                                str_at(rs, &["metadata", "annotations", REVISION]).to_string();
+                            if !old.is_empty() {
+                                let history =
+                                    str_at(rs, &["metadata", "annotations", REVISION_HISTORY]);
+                                let history = if history.is_empty() {
+                                    old
+                                } else {
+                                    format!("{history},{old}")
+                                };
+                                rs["metadata"]["annotations"][REVISION_HISTORY] = json!(history);
+                            }
+                            rs["metadata"]["annotations"][REVISION] = json!(rev);
+                        }
                     })?;
                     all[i].obj = obj;
                 }
@@ -386,17 +438,23 @@ impl DeploymentController {
             if let Some(m) = d["spec"]["minReadySeconds"].as_i64().filter(|m| *m > 0) {
                 spec["minReadySeconds"] = json!(m);
             }
+            let mut annotations = copied_annotations(d);
+            annotations.insert(REVISION.into(), json!(revision.to_string()));
+            annotations.insert(
+                "deployment.kubernetes.io/desired-replicas".into(),
+                json!(want.to_string()),
+            );
+            annotations.insert(
+                "deployment.kubernetes.io/max-replicas".into(),
+                json!((want + surge).to_string()),
+            );
             let rs = json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
                     "name": format!("{dname}-{hash}"),
                     "namespace": ns,
                     "labels": labels,
-                    "annotations": {
-                        REVISION: revision.to_string(),
-                        "deployment.kubernetes.io/desired-replicas": want.to_string(),
-                        "deployment.kubernetes.io/max-replicas": (want + surge).to_string(),
-                    },
+                    "annotations": annotations,
                     "ownerReferences": [controller_ref(d)],
                 },
                 "spec": spec,
