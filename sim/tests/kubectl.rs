@@ -58,14 +58,7 @@ async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
     stdout
 }
 
-fn kubectl_available() -> bool {
-    let bin = std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    std::process::Command::new(bin)
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use support::kubectl::available as kubectl_available;
 
 #[tokio::test]
 async fn kubectl_apply_get_scale_set_image_describe_delete() {

@@ -3,62 +3,13 @@
 //! program the image lacks. Uses `kubectl` from PATH, or `$WHARF_KUBECTL`; fails when
 //! there is none.
 
-use std::path::PathBuf;
+mod support;
+
+use support::kubectl::{bin, Kubectl};
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn bin() -> String {
-    std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into())
-}
-
-fn kubectl_available() -> bool {
-    std::process::Command::new(bin())
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<String> {
-        let mut all = vec![
-            "--kubeconfig".to_string(),
-            self.kubeconfig.display().to_string(),
-            "--cache-dir".to_string(),
-            self.cache.display().to_string(),
-        ];
-        all.extend(args.iter().map(|a| a.to_string()));
-        all
-    }
-
-    async fn output(&self, args: &[&str]) -> std::process::Output {
-        let run = tokio::process::Command::new(bin())
-            .args(self.args(args))
-            .kill_on_drop(true)
-            .output();
-        tokio::time::timeout(Duration::from_secs(90), run)
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-            .unwrap_or_else(|e| panic!("running kubectl: {e}"))
-    }
-
-    async fn run(&self, args: &[&str]) -> String {
-        let out = self.output(args).await;
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-}
 
 const APP: &str = r#"apiVersion: v1
 kind: Pod
@@ -97,23 +48,8 @@ async fn read_until(screen: &mut pty_process::OwnedReadPty, seen: &mut String, w
 async fn kubectl_debug_gives_a_shell_and_exec_of_a_missing_program_fails() {
     // NB: machines of this kind carry kubectl; a missing one fails the test rather than
     // letting it pass without checking anything.
-    assert!(
-        kubectl_available(),
-        "kubectl not found on PATH (or $WHARF_KUBECTL)"
-    );
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let config = sim::SimConfig {
-        kubeconfig_out: Some(kc.clone()),
-        ..Default::default()
-    };
-    let sim = sim::start_with_node(config, sim::NodeConfig::fast(""))
-        .await
-        .unwrap();
-    let k = Kubectl {
-        kubeconfig: kc,
-        cache: dir.path().join("cache"),
-    };
+    let (sim, k) = Kubectl::with_cluster(dir.path()).await;
     let app = dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
     k.run(&["apply", "-f", app.to_str().unwrap()]).await;

@@ -2,7 +2,10 @@
 //! logs (tail and follow), exec, get -o wide, delete. Uses `kubectl` from PATH, or
 //! `$WHARF_KUBECTL`; fails when there is none.
 
-use std::path::PathBuf;
+mod support;
+
+use support::kubectl::Kubectl;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -27,50 +30,6 @@ spec:
         - containerPort: 8080
 "#;
 
-fn bin() -> String {
-    std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into())
-}
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-impl Kubectl {
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(bin());
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args);
-        c.kill_on_drop(true);
-        c
-    }
-
-    async fn run(&self, args: &[&str]) -> String {
-        let out = tokio::time::timeout(Duration::from_secs(90), self.command(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-            .unwrap_or_else(|e| panic!("running kubectl: {e}"));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-        );
-        stdout
-    }
-}
-
-fn kubectl_available() -> bool {
-    std::process::Command::new(bin())
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 async fn first_pod(k: &Kubectl) -> String {
     k.run(&[
         "get",
@@ -86,22 +45,8 @@ async fn first_pod(k: &Kubectl) -> String {
 
 #[tokio::test]
 async fn kubectl_rollout_scale_set_image_logs_exec_delete() {
-    // NB: machines of this kind carry kubectl; a missing one fails the test rather than
-    // letting it pass without checking anything.
-    assert!(kubectl_available(), "kubectl not found on PATH (or $WHARF_KUBECTL)");
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let config = sim::SimConfig {
-        kubeconfig_out: Some(kc.clone()),
-        ..Default::default()
-    };
-    let sim = sim::start_with_node(config, sim::NodeConfig::fast(""))
-        .await
-        .unwrap();
-    let k = Kubectl {
-        kubeconfig: kc,
-        cache: dir.path().join("cache"),
-    };
+    let (sim, k) = Kubectl::with_cluster(dir.path()).await;
     let app = dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
     let app_s = app.to_str().unwrap();

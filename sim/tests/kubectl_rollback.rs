@@ -3,8 +3,10 @@
 //! ReplicaSet under the next revision. Uses `kubectl` from PATH, or `$WHARF_KUBECTL`;
 //! fails when there is none.
 
-use std::path::PathBuf;
-use std::time::Duration;
+mod support;
+
+use support::kubectl::Kubectl;
+
 
 const APP: &str = r#"apiVersion: apps/v1
 kind: Deployment
@@ -25,37 +27,7 @@ spec:
         image: nginx:1.25
 "#;
 
-fn bin() -> String {
-    std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into())
-}
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
 impl Kubectl {
-    async fn run(&self, args: &[&str]) -> String {
-        let mut c = tokio::process::Command::new(bin());
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args);
-        c.kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(90), c.output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} timed out"))
-            .unwrap_or_else(|e| panic!("running kubectl: {e}"));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-        );
-        stdout
-    }
-
     async fn rolled_out(&self) {
         let out = self
             .run(&["rollout", "status", "deployment/web", "--timeout=60s"])
@@ -81,18 +53,7 @@ impl Kubectl {
 #[tokio::test]
 async fn kubectl_rollout_history_and_undo() {
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    let config = sim::SimConfig {
-        kubeconfig_out: Some(kc.clone()),
-        ..Default::default()
-    };
-    let sim = sim::start_with_node(config, sim::NodeConfig::fast(""))
-        .await
-        .unwrap();
-    let k = Kubectl {
-        kubeconfig: kc,
-        cache: dir.path().join("cache"),
-    };
+    let (sim, k) = Kubectl::with_cluster(dir.path()).await;
     let app = dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
 
