@@ -15,13 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn spawn() -> (sim::Sim, Client) {
-    let sim = sim::start_with_node(sim::SimConfig::default(), sim::NodeConfig::fast(""))
-        .await
-        .expect("sim starts");
-    let client = sim::testing::client(&sim).await.expect("client");
-    (sim, client)
-}
+use support::spawn_with_node as spawn;
 
 async fn running_app(client: &Client, name: &str, missing: &str) -> Api<Pod> {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());

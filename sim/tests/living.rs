@@ -17,13 +17,7 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn spawn() -> (sim::Sim, Client) {
-    let sim = sim::start_with_node(sim::SimConfig::default(), sim::NodeConfig::fast(""))
-        .await
-        .expect("sim starts");
-    let client = sim::testing::client(&sim).await.expect("client");
-    (sim, client)
-}
+use support::spawn_with_node as spawn;
 
 /// `kubectl rollout status`'s test for "successfully rolled out".
 fn rolled_out() -> impl Condition<Deployment> {

@@ -14,13 +14,7 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-async fn spawn() -> (sim::Sim, Client) {
-    let sim = sim::start_with_node(sim::SimConfig::default(), sim::NodeConfig::fast(""))
-        .await
-        .expect("sim starts");
-    let client = sim::testing::client(&sim).await.expect("client");
-    (sim, client)
-}
+use support::spawn_with_node as spawn;
 
 async fn wait_for<K, C>(api: &Api<K>, name: &str, cond: C) -> K
 where

@@ -14,13 +14,7 @@ use serde_json::json;
 const CAUSE: &str = "kubernetes.io/change-cause";
 const REVISION: &str = "deployment.kubernetes.io/revision";
 
-async fn spawn() -> (sim::Sim, Client) {
-    let sim = sim::start_with_node(sim::SimConfig::default(), sim::NodeConfig::fast(""))
-        .await
-        .expect("sim starts");
-    let client = sim::testing::client(&sim).await.expect("client");
-    (sim, client)
-}
+use support::spawn_with_node as spawn;
 
 fn annotation(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,

@@ -18,6 +18,17 @@ pub async fn spawn() -> (sim::Sim, kube::Client) {
     (sim, client)
 }
 
+/// [`spawn`] with a fast demo node, so pods run (logs, exec, Jobs, rollouts).
+pub async fn spawn_with_node() -> (sim::Sim, kube::Client) {
+    let sim = sim::start_with_node(sim::SimConfig::default(), sim::NodeConfig::fast(""))
+        .await
+        .expect("sim starts");
+    let client = sim::testing::client(&sim)
+        .await
+        .expect("client from kubeconfig");
+    (sim, client)
+}
+
 /// Polls `check` until it returns `Some`, failing after `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
 where
