@@ -7,7 +7,7 @@
 
 use super::param;
 use crate::components::shell::use_me;
-use crate::i18n::{t, I18n, Lang};
+use crate::i18n::t;
 use crate::monitoring::{
     add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts, list_silences, remove_alert_receiver, AlertRow, MatchValue, NewSilence,
     Receiver, ReceiverKind, SilenceRow, SilenceState,
@@ -89,7 +89,6 @@ fn local_to_rfc3339(value: &str) -> Result<String, String> {
 /// Expire button each. The server bounds every silence to one of the tenant's namespaces.
 #[component]
 fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<String>>, draft: RwSignal<Option<NewSilence>>) -> impl IntoView {
-    let lang = expect_context::<I18n>().0;
     let tick = RwSignal::new(0u64);
     let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| list_silences(tn));
     let handle = set_interval_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)).ok();
@@ -173,9 +172,9 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
     let expire = move |id: String| {
         changes.run(expire_silence(tenant.get(), id), ("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。"), || ());
     };
-    let state_label = move |s: SilenceState| {
+    let state_label = |s: SilenceState| {
         let (en, zh) = s.label();
-        if lang.get() == Lang::Zh { zh } else { en }
+        crate::i18n::t_now(en, zh)
     };
     let row_view = move |s: SilenceRow| {
         let id = s.id.clone();
@@ -281,7 +280,6 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
 /// remove each. Every change is confirmed loaded by Alertmanager before it is shown.
 #[component]
 fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
-    let lang = expect_context::<I18n>().0;
     let tick = RwSignal::new(0u64);
     let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| alert_receivers(tn));
     let name = RwSignal::new(String::new());
@@ -304,9 +302,9 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let remove = move |receiver: String| {
         changes.run(remove_alert_receiver(tenant.get(), receiver), ("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。"), || ());
     };
-    let kind_label = move |k: ReceiverKind| {
+    let kind_label = |k: ReceiverKind| {
         let (en, zh) = k.label();
-        if lang.get() == Lang::Zh { zh } else { en }
+        crate::i18n::t_now(en, zh)
     };
     view! {
         <section class="receivers" data-testid="receivers">
