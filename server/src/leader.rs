@@ -64,9 +64,10 @@ impl Leadership {
         *self.leading.borrow() && self.leading.has_changed().is_ok()
     }
 
-    /// Resolves once this replica leads (at once if it does).
-    pub async fn acquired(&mut self) {
-        let _ = self.leading.wait_for(|l| *l).await;
+    /// Resolves once this replica leads (at once if it does): `true`; `false` once the
+    /// election task stopped (it will never lead again, whatever it last said).
+    pub async fn acquired(&mut self) -> bool {
+        self.leading.wait_for(|l| *l).await.is_ok() && self.leading.has_changed().is_ok()
     }
 
     /// Resolves once this replica no longer leads (at once if it does not). Also resolves if

@@ -57,6 +57,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     task.abort();
     let _ = task.await;
     assert!(!dead.is_leader(), "a stopped election does not lead");
+    assert!(!dead.clone().acquired().await, "nor will it: what follows it stops instead of waiting");
     let second = one_leader(&api, "pipelines-test", &replicas).await;
     assert_ne!(replicas[second].0.identity(), dead.identity());
     let after = api.get("pipelines-test").await?.spec.and_then(|s| s.lease_transitions).unwrap_or(0);
@@ -90,7 +91,7 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
     let timing = LeaseTiming { lease_duration: Duration::from_secs(3600), renew_every: Duration::from_millis(200) };
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
     let (mut a, a_task) = leader::spawn(client.clone(), NS, "released", "replica-a".into(), timing.clone());
-    tokio::time::timeout(Duration::from_secs(30), a.acquired()).await.expect("the only replica leads");
+    assert!(tokio::time::timeout(Duration::from_secs(30), a.acquired()).await.expect("the only replica leads"));
     let (mut b, b_task) = leader::spawn(client.clone(), NS, "released", "replica-b".into(), timing);
     // b has looked at the Lease at least once and found it held (the Lease records a).
     eventually(Duration::from_secs(30), "a renewal seen while b runs", || async {
@@ -101,7 +102,7 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
     // a's election keeps running (as when the console is still stopping): released, it
     // does not take the Lease back.
     assert!(a.release().await?, "a held the Lease and released it");
-    tokio::time::timeout(Duration::from_secs(30), b.acquired()).await.expect("b takes the released Lease");
+    assert!(tokio::time::timeout(Duration::from_secs(30), b.acquired()).await.expect("b takes the released Lease"));
     tokio::time::timeout(Duration::from_secs(30), a.lost()).await.expect("a steps down");
     assert_eq!(holder(&api, "released").await.as_deref(), Some("replica-b"));
     assert!(!a.release().await?, "a no longer holds it: nothing to release");
@@ -115,7 +116,7 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
 async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<()> {
     let (_cluster, client) = cluster().await?;
     let (mut l, task) = leader::spawn(client.clone(), NS, "shown", "replica-x".into(), LeaseTiming::default());
-    tokio::time::timeout(Duration::from_secs(30), l.acquired()).await.expect("leads");
+    assert!(tokio::time::timeout(Duration::from_secs(30), l.acquired()).await.expect("leads"));
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
     let lease = api.get("shown").await?;
     let spec = lease.spec.expect("a spec");

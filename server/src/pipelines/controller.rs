@@ -48,8 +48,8 @@ pub const LEASE: &str = "wharf-pipelines";
 /// and writes runs' status; when it stops or loses the Lease, another takes over.
 pub fn spawn(client: kube::Client, settings: PipelineSettings, mut leadership: Leadership) -> JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
-            leadership.acquired().await;
+        // NB: ends with the election (else a stopped election would restart it in a loop).
+        while leadership.acquired().await {
             tracing::info!(identity = leadership.identity(), "pipeline controller starts (this replica leads)");
             let mut lost = leadership.clone();
             run(client.clone(), settings.clone(), async move { lost.lost().await }).await;
