@@ -1,13 +1,16 @@
-//! Wharf's console: the Leptos single-page app, the types it shares with the server, and
-//! the server functions it calls. Built with `csr` into Wasm by Trunk (see `frontend/`),
-//! and with `ssr` into the `wharf` server, which serves the server functions.
+//! Wharf's console in the browser: the Leptos single-page app and the server functions it
+//! calls. Built with `csr` into Wasm by Trunk (see `frontend/`), and with `ssr` into the
+//! `wharf` server, where each server function's body is one call into `wharf-console`.
 //!
-//! Find a feature by its folder: `auth/` (login, sessions, the tenant check),
-//! `workloads/` (apps, pods, services), `logs/` (the log viewer's queries), `terminal/` (the web terminal's protocol and audit), `monitoring/` (dashboards, alert rules, alerts), `nginx/` (NgFront: nginx clusters), `pipelines/` (the build designer and runs), `pages/` (one module per page), `components/`.
+//! * `pages/` — one module per page a user names; `components/` — what pages share
+//! * one file per feature (`auth`, `workloads`, `logs`, `terminal`, `monitoring`, `nginx`,
+//!   `pipelines`) declaring its server functions; their types come from `wharf-api`
+//!
+//! Nothing here runs only on the server: the server side lives in `console/`.
 
 pub mod auth;
 pub mod components;
-pub mod error;
+pub use wharf_api::error;
 pub mod i18n;
 pub mod logs;
 pub mod monitoring;
@@ -15,11 +18,8 @@ pub mod nginx;
 pub mod pages;
 pub mod pipelines;
 pub mod terminal;
-pub mod time;
+pub use wharf_api::time;
 pub mod workloads;
-
-#[cfg(feature = "ssr")]
-pub mod state;
 
 use components::shell::Shell;
 use i18n::{I18n, Lang};

@@ -14,7 +14,7 @@ use kube::Client;
 use rand::RngCore;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use wharf_app::auth::ssr::SessionKey;
+use wharf_console::auth::SessionKey;
 
 pub const SESSION_SECRET: &str = "wharf-session-key";
 const FIELD_MANAGER: &str = "wharf";

@@ -14,16 +14,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
-use wharf_app::error::AppError;
-use wharf_app::state::AppState;
+use wharf_api::error::AppError;
+use wharf_console::{AppState, Call};
 
 /// Largest body a server function accepts; bigger requests get 413 before any work.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
-/// Runs a server function. A failed one answers with the status its `AppError` stands for
+/// Runs a server function, handing it a [`Call`] (the state and this request's headers)
+/// through Leptos context. A failed one answers with the status its `AppError` stands for
 /// (400 bad input, 401, 403, 404, 409...), so scripts and proxies see what the user sees.
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Response {
-    let res = leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await.into_response();
+    let call = Call::new(state, req.headers().clone());
+    let for_fn = call.clone();
+    let mut res = leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req).await.into_response();
+    for cookie in call.take_reply().set_cookies {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
+    }
     if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
     }
@@ -80,7 +86,7 @@ pub async fn start(state: AppState, site_dir: PathBuf, addr: SocketAddr) -> Resu
 /// missing), the watcher cache (filled before this returns), and the running watcher tasks
 /// for the caller to supervise.
 /// Logs are kept in memory only (tests and tools); `main` uses [`prepare_with_logs`].
-pub async fn prepare(client: kube::Client, settings: wharf_app::state::Settings) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
+pub async fn prepare(client: kube::Client, settings: wharf_console::state::Settings) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
     let logs = logstore::Store::in_memory(logstore::Config::default())?;
     prepare_with_logs(client, settings, logs).await
 }
@@ -89,7 +95,7 @@ pub async fn prepare(client: kube::Client, settings: wharf_app::state::Settings)
 /// itself is started by the caller: `crate::logs::collector::spawn`).
 pub async fn prepare_with_logs(
     client: kube::Client,
-    settings: wharf_app::state::Settings,
+    settings: wharf_console::state::Settings,
     logs: logstore::Store,
 ) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
     let session_key = crate::bootstrap::run(&client).await?;
@@ -99,7 +105,7 @@ pub async fn prepare_with_logs(
         .await
         .context("the cluster's objects were not listed within 60 s")?
         .context("a watcher stopped before its first list")?;
-    let dummy_hash = tokio::task::spawn_blocking(|| wharf_app::auth::ssr::hash_password("not a password"))
+    let dummy_hash = tokio::task::spawn_blocking(|| wharf_console::auth::hash_password("not a password"))
         .await?
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs, monitoring: Default::default() };

@@ -8,11 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
-use wharf_app::auth::ssr::{authorize, principal_from_headers, TenantScope};
-use wharf_app::auth::Role;
-use wharf_app::error::AppError;
-use wharf_app::state::AppState;
-use wharf_app::workloads::{ssr::view, LiveMessage};
+use wharf_console::auth::{authorize, principal_from_headers, TenantScope};
+use wharf_api::auth::Role;
+use wharf_api::error::AppError;
+use wharf_console::state::AppState;
+use wharf_api::workloads::LiveMessage;
+use wharf_console::workloads::view;
 
 /// Changes closer together than this are sent as one snapshot.
 const COALESCE: Duration = Duration::from_millis(100);

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use wharf_app::state::Settings;
+use wharf_console::state::Settings;
 
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "Wharf: a container-cloud console for Kubernetes")]
@@ -69,7 +69,7 @@ enum Command {
         /// A registry pipelines may push to, `name=host` or `name=host@push-secret` (a
         /// dockerconfigjson Secret in each pipeline's namespace); repeat or separate with commas.
         #[arg(long = "registry", env = "WHARF_REGISTRIES", value_delimiter = ',')]
-        registries: Vec<wharf_app::pipelines::ssr::Registry>,
+        registries: Vec<wharf_console::pipelines::Registry>,
         /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.
         #[arg(long, env = "WHARF_ALERT_WEBHOOK_TOKEN", hide_env_values = true)]
         webhook_token: Option<String>,
@@ -210,7 +210,7 @@ async fn main() -> Result<()> {
             terminal.recordings_dir.get_or_insert_with(|| data.join("recordings"));
             let settings = Settings {
                 monitoring: monitoring.settings(),
-                pipelines: wharf_app::pipelines::ssr::PipelineSettings::demo(),
+                pipelines: wharf_console::pipelines::PipelineSettings::demo(),
                 terminal: terminal.options(),
                 ..Settings::default()
             };
@@ -236,15 +236,15 @@ async fn main() -> Result<()> {
         }
         Command::Serve { kubeconfig, listen, site_dir, secure_cookies, session_hours, logs, prometheus_url, alertmanager_url, rules_dir, webhook_token, alerting, registries, terminal } => {
             let client = client_for(kubeconfig).await?;
-            let mut monitoring = wharf_app::monitoring::ssr::MonitoringSettings {
+            let mut monitoring = wharf_console::monitoring::MonitoringSettings {
                 prometheus_url,
                 alertmanager_url,
                 rules_dir,
-                webhook_token: webhook_token.map(wharf_app::monitoring::ssr::Token::new),
+                webhook_token: webhook_token.map(wharf_console::monitoring::Token::new),
                 ..Default::default()
             };
             alerting.apply_to(&mut monitoring)?;
-            let pipelines = wharf_app::pipelines::ssr::PipelineSettings { registries, ..Default::default() };
+            let pipelines = wharf_console::pipelines::PipelineSettings { registries, ..Default::default() };
             let settings = Settings { session_ttl_secs: session_hours * 3600, secure_cookies, monitoring, pipelines, terminal: terminal.options(), ..Settings::default() };
             let store = open_logs(&logs)?;
             let (state, mut tasks) = server::console::prepare_with_logs(client, settings, store.clone()).await?;

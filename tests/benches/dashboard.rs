@@ -17,8 +17,8 @@ use server::monitoring::{free_port, Stack, StackConfig};
 use std::io::Write;
 use std::time::{Duration, Instant};
 use wharf_app::components::chart::{render_svg, HEIGHT, WIDTH};
-use wharf_app::monitoring::ssr::panel_query;
-use wharf_app::monitoring::{Panel, PanelData, Series, POINTS};
+use wharf_console::monitoring::panel_query;
+use wharf_api::monitoring::{Panel, PanelData, Series, POINTS};
 
 const APP: &str = "bench-app";
 const PODS: usize = 20;
@@ -133,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::remove_file(&om)?;
 
     // 2. the console and its Prometheus (which also scrapes the demo cluster every 2 s)
-    let settings = wharf_app::state::Settings { monitoring: cfg.settings(), ..Default::default() };
+    let settings = wharf_console::state::Settings { monitoring: cfg.settings(), ..Default::default() };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
     cfg.kubeconfig_yaml = app.cluster.kubeconfig_yaml();
     let stack = Stack::start(cfg.clone()).await?;
@@ -163,12 +163,12 @@ async fn main() -> anyhow::Result<()> {
 
     // the scoped PromQL the console sends, for the reference
     let namespaces: Vec<String> = server::demo::seed::TENANTS.iter().find(|t| t.0 == "alpha").map(|t| t.2.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-    let sel = format!("namespace=\"alpha\",pod=~\"{}\"", wharf_app::monitoring::rules::pod_pattern(APP).replace('\\', "\\\\"));
+    let sel = format!("namespace=\"alpha\",pod=~\"{}\"", wharf_console::monitoring::rules::pod_pattern(APP).replace('\\', "\\\\"));
     let http = reqwest::Client::new();
     let direct = |p: Panel| {
         let http = &http;
         let url = format!("{prometheus}/api/v1/query_range");
-        let q = wharf_app::monitoring::promql::scope_query(&panel_query(p, &sel, "pod"), &namespaces).expect("scoped");
+        let q = wharf_console::monitoring::promql::scope_query(&panel_query(p, &sel, "pod"), &namespaces).expect("scoped");
         async move {
             let end = chrono::Utc::now().timestamp();
             let span = i64::from(minutes) * 60;

@@ -18,7 +18,7 @@ pub struct TestApp {
     pub kube: kube::Client,
     pub cluster: sim::Sim,
     /// The console's state (its cache, its log store), for tests that look inside.
-    pub state: wharf_app::state::AppState,
+    pub state: wharf_console::state::AppState,
     /// The log store's folder (the store is `state.logs`).
     pub logs_dir: tempfile::TempDir,
     /// The running log collector.
@@ -31,7 +31,7 @@ pub async fn spawn_app() -> Result<TestApp> {
 }
 
 /// [`spawn_app`] with the given settings (e.g. monitoring) and console address.
-pub async fn spawn_app_with(settings: wharf_app::state::Settings, listen: SocketAddr) -> Result<TestApp> {
+pub async fn spawn_app_with(settings: wharf_console::state::Settings, listen: SocketAddr) -> Result<TestApp> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cluster = sim::start(sim::SimConfig { listen: "127.0.0.1:0".parse()?, data_dir: None, kubeconfig_out: None, nodes: 2 }).await?;
     let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;

@@ -29,7 +29,7 @@ async fn source(pods: &Api<Pod>, key: &StreamKey) -> Vec<(Timestamp, String)> {
         .collect()
 }
 
-fn collector_on(s: &wharf_app::state::AppState, store: Store) -> tokio::task::JoinHandle<()> {
+fn collector_on(s: &wharf_console::state::AppState, store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(server::logs::collector::run(s.client.clone(), s.cache.pods.clone(), s.cache.changed.clone(), store))
 }
 

@@ -33,14 +33,14 @@ async fn spawn_monitored_with(smtp: Option<SocketAddr>) -> anyhow::Result<Monito
     let dir = tempfile::tempdir()?;
     let console = free_port()?;
     let mut cfg = StackConfig::local(dir.path(), "", console)?;
-    cfg.smtp = smtp.map(|a| wharf_app::monitoring::ssr::Smtp {
+    cfg.smtp = smtp.map(|a| wharf_console::monitoring::Smtp {
         smarthost: a.to_string(),
         from: "wharf@example.org".into(),
         username: None,
         password: None,
         require_tls: false,
     });
-    let settings = wharf_app::state::Settings { monitoring: cfg.settings(), ..Default::default() };
+    let settings = wharf_console::state::Settings { monitoring: cfg.settings(), ..Default::default() };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
     server::demo::seed::apps(&app.kube).await?;
     cfg.kubeconfig_yaml = app.cluster.kubeconfig_yaml();
@@ -195,7 +195,7 @@ async fn the_alert_webhook_needs_its_token() {
     assert!(app.state.monitoring.alerts.rows().is_empty());
 
     let mut settings = (*app.state.settings).clone();
-    settings.monitoring.webhook_token = Some(wharf_app::monitoring::ssr::Token::new("s3cret-token"));
+    settings.monitoring.webhook_token = Some(wharf_console::monitoring::Token::new("s3cret-token"));
     let mut state = app.state.clone();
     state.settings = std::sync::Arc::new(settings);
     let dir = tempfile::tempdir().unwrap();
@@ -480,8 +480,8 @@ async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
 /// A second console against the same cluster and Alertmanager, as after a restart: nothing
 /// in memory. Its settings name the first console's webhook, so Alertmanager never posts to
 /// it — what it shows, it learned from Alertmanager's API and the cluster's Events.
-async fn restarted_console(m: &Monitored) -> (SocketAddr, wharf_app::state::AppState, tempfile::TempDir) {
-    let settings = wharf_app::state::Settings { monitoring: m.cfg.settings(), ..Default::default() };
+async fn restarted_console(m: &Monitored) -> (SocketAddr, wharf_console::state::AppState, tempfile::TempDir) {
+    let settings = wharf_console::state::Settings { monitoring: m.cfg.settings(), ..Default::default() };
     let (state, _tasks) = server::console::prepare(m.app.kube.clone(), settings).await.unwrap();
     let site = tempfile::tempdir().unwrap();
     std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>").unwrap();
@@ -542,7 +542,7 @@ async fn alerts_survive_a_console_restart() {
     assert!(reasons(beta_events.list(&kube::api::ListParams::default().labels("wharf.dev/alert")).await.unwrap().items).is_empty());
 
     // an episode a console saw start but never end (it died first): Alertmanager does not list it
-    let orphan = wharf_app::monitoring::AlertRow {
+    let orphan = wharf_api::monitoring::AlertRow {
         id: "0123456789abcdef".into(),
         name: "WharfSocketsHigh".into(),
         namespace: "alpha".into(),
@@ -555,7 +555,7 @@ async fn alerts_survive_a_console_restart() {
         updated: "2024-05-01T10:01:00Z".into(),
         silenced_by: vec![],
     };
-    events.create(&Default::default(), &wharf_app::monitoring::alerts::alert_event(&orphan).unwrap()).await.unwrap();
+    events.create(&Default::default(), &wharf_console::monitoring::alerts::alert_event(&orphan).unwrap()).await.unwrap();
 
     // restart: the new console shows what is firing (from Alertmanager) and what was resolved (from the Events)
     let (second, state, _site) = restarted_console(&m).await;
@@ -572,7 +572,7 @@ async fn alerts_survive_a_console_restart() {
     let ghost = list.as_array().unwrap().iter().find(|a| a["app"] == "ghost").unwrap();
     assert!(ghost["ends_at"].is_string(), "an episode that ended unseen gets an end: {ghost}");
     // … and recorded that end in the cluster
-    let ended = events.get_opt(&wharf_app::monitoring::alerts::event_name(&wharf_app::monitoring::AlertRow { status: "resolved".into(), ..orphan })).await.unwrap();
+    let ended = events.get_opt(&wharf_console::monitoring::alerts::event_name(&wharf_api::monitoring::AlertRow { status: "resolved".into(), ..orphan })).await.unwrap();
     assert_eq!(ended.and_then(|e| e.reason).as_deref(), Some("AlertResolved"));
     // isolation holds on the new console too
     let (s, b) = call_at(second, &bob, "list_alerts", json!({"tenant": "beta", "namespace": null, "app": null})).await;
@@ -584,7 +584,7 @@ async fn alerts_survive_a_console_restart() {
 
 #[tokio::test]
 async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it() {
-    use wharf_app::monitoring::ssr::{MonitoringSettings, Token};
+    use wharf_console::monitoring::{MonitoringSettings, Token};
     let dir = tempfile::tempdir().unwrap();
     let backend = free_port().unwrap();
     let url = format!("http://{backend}");
@@ -601,7 +601,7 @@ async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it
         sync_every: Duration::from_secs(3600),
         ..Default::default()
     };
-    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { monitoring, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let app = wharf_tests::spawn_app_with(wharf_console::state::Settings { monitoring, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let alice = app.login("alice").await.unwrap();
     let panel = json!({"tenant": "alpha", "panel": "Threads", "target": "Tenant", "minutes": 15});
     let rules = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop", "thresholds": {"threads": "5"}});

@@ -275,7 +275,7 @@ async fn tls_cluster(app: &wharf_tests::TestApp) {
 fn as_the_console_shows(node: &Node, text: &str) -> String {
     text.replace(&format!("127.0.0.1:{}", node.http.port()), "8081")
         .replace(&format!("127.0.0.1:{}", node.https.port()), "8443")
-        .replace(&node.paths.tls_dir().display().to_string(), wharf_app::nginx::ssr::CONFIG_VIEW_TLS_DIR)
+        .replace(&node.paths.tls_dir().display().to_string(), wharf_console::nginx::CONFIG_VIEW_TLS_DIR)
 }
 
 /// The console's generated config of edge, as alice sees it: (path → text, the whole answer).
@@ -303,7 +303,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     let (files, view) = console_config(&alice).await;
     let shop = &files["servers/shop.alpha.test.conf"];
     assert!(shop.contains("    listen 8443 ssl;\n"), "{shop}");
-    assert!(shop.contains(&format!("    ssl_certificate {}/alpha_shop-tls-", wharf_app::nginx::ssr::CONFIG_VIEW_TLS_DIR)), "{shop}");
+    assert!(shop.contains(&format!("    ssl_certificate {}/alpha_shop-tls-", wharf_console::nginx::CONFIG_VIEW_TLS_DIR)), "{shop}");
     let live = |file: &str| std::fs::read_to_string(node.paths.current_link().join(file)).unwrap();
     for file in ["servers/shop.alpha.test.conf", "servers/cart.alpha.test.conf"] {
         assert_eq!(files[file], as_the_console_shows(&node, &live(file)), "{file}: the console renders what the node serves");

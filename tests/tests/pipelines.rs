@@ -38,7 +38,7 @@ fn make_repo(dir: &Path, build_sh: &str, extra: &[(&str, &str)]) -> String {
 const GOOD_BUILD: &str = "echo compiling App.java\nmkdir -p target\necho 'PK fake jar' > target/app.jar\necho built target/app.jar\n";
 
 async fn spawn() -> TestApp {
-    let settings = wharf_app::state::Settings { pipelines: wharf_app::pipelines::ssr::PipelineSettings::demo(), ..Default::default() };
+    let settings = wharf_console::state::Settings { pipelines: wharf_console::pipelines::PipelineSettings::demo(), ..Default::default() };
     spawn_app_with(settings, "127.0.0.1:0".parse().unwrap()).await.unwrap()
 }
 

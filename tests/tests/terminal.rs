@@ -139,7 +139,7 @@ async fn the_socket_refuses_before_upgrading() {
 }
 
 fn transfer_url(app: &TestApp, what: &str, path: &str) -> String {
-    app.url(&format!("/{what}/terminal/alpha?ns=alpha&pod=term-c&path={}", wharf_app::logs::encode(path)))
+    app.url(&format!("/{what}/terminal/alpha?ns=alpha&pod=term-c&path={}", wharf_api::logs::encode(path)))
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
     let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "POST /upload/terminal/alpha?ns=alpha&pod=term-c&path={} HTTP/1.1\r\nhost: x\r\ncookie: {}\r\ncontent-length: 500000\r\n\r\n",
-        wharf_app::logs::encode(&target),
+        wharf_api::logs::encode(&target),
         alice.cookie().unwrap()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
@@ -327,7 +327,7 @@ async fn file_transfer_without_tar_says_so_and_writes_nothing() {
     let http = reqwest::Client::new();
     // NB: the demo cluster runs exec on this machine, so a temporary folder stands for a folder in the container.
     let dir = tempfile::tempdir().unwrap();
-    let url = |what: &str, path: &str| app.url(&format!("/{what}/terminal/alpha?ns=alpha&pod=term-t&path={}", wharf_app::logs::encode(path)));
+    let url = |what: &str, path: &str| app.url(&format!("/{what}/terminal/alpha?ns=alpha&pod=term-t&path={}", wharf_api::logs::encode(path)));
     let listing = || std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect::<Vec<_>>();
 
     let res = http.post(url("upload", &format!("{}/app.jar", dir.path().display()))).header("cookie", alice.cookie().unwrap()).body(vec![9u8; 100_000]).send().await.unwrap();
@@ -345,7 +345,7 @@ async fn file_transfer_without_tar_says_so_and_writes_nothing() {
 /// A user who is an admin of `tenant` only (the demo has none), with the demo password.
 async fn tenant_admin(app: &TestApp, name: &str, tenant: &str) -> wharf_tests::Session {
     use k8s_openapi::api::core::v1::Secret;
-    let hash = wharf_app::auth::ssr::hash_password(wharf_tests::DEMO_PASSWORD).unwrap();
+    let hash = wharf_console::auth::hash_password(wharf_tests::DEMO_PASSWORD).unwrap();
     let secret = Secret {
         metadata: kube::api::ObjectMeta { name: Some(format!("wharf-user-{name}")), namespace: Some("wharf-system".into()), ..Default::default() },
         data: Some([("passwordHash".to_string(), k8s_openapi::ByteString(hash.into_bytes()))].into()),
@@ -362,8 +362,8 @@ async fn tenant_admin(app: &TestApp, name: &str, tenant: &str) -> wharf_tests::S
 #[tokio::test]
 async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
     let recordings = tempfile::tempdir().unwrap();
-    let terminal = wharf_app::terminal::ssr::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), ..Default::default() };
-    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let terminal = wharf_console::terminal::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), ..Default::default() };
+    let app = wharf_tests::spawn_app_with(wharf_console::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     running_pod(&app, "term-r").await;
     let alice = app.login("alice").await.unwrap();
     let (status, ok) = alice.call("terminal_check", json!({"tenant": "alpha", "ns": "alpha", "pod": "term-r", "container": null})).await.unwrap();
@@ -401,11 +401,11 @@ async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
     let res = get("alpha", "alpha", admin.cookie(), false).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/x-asciicast");
-    let cast = wharf_app::terminal::cast::parse(&res.text().await.unwrap()).unwrap();
+    let cast = wharf_api::terminal::cast::parse(&res.text().await.unwrap()).unwrap();
     assert_eq!((cast.header.version, cast.header.width, cast.header.height), (2, 90, 20));
     let title = cast.header.title.clone().unwrap();
     assert!(title.contains("alice") && title.contains("alpha/term-r"), "{title}");
-    use wharf_app::terminal::cast::EventKind;
+    use wharf_api::terminal::cast::EventKind;
     let output: String = cast.events.iter().filter_map(|e| if let EventKind::Output(t) = &e.kind { Some(t.as_str()) } else { None }).collect();
     assert!(output.contains("42") && output.contains("30 100"), "{output}");
     let resized = cast.events.iter().position(|e| e.kind == EventKind::Resize { cols: 100, rows: 30 }).expect("the resize is recorded");
@@ -442,12 +442,12 @@ async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
 #[tokio::test]
 async fn a_recording_stops_at_its_size_limit_and_retention_deletes_it_but_never_one_being_written() {
     use std::time::SystemTime;
-    use wharf_app::terminal::cast::{event_line, parse, size_limit_marker, EventKind};
+    use wharf_api::terminal::cast::{event_line, parse, size_limit_marker, EventKind};
     let recordings = tempfile::tempdir().unwrap();
     // A few KB where the flag speaks of MB: the same recorder, a limit a test can reach.
     let limit = 4096;
-    let terminal = wharf_app::terminal::ssr::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), recording_max_bytes: Some(limit), ..Default::default() };
-    let app = wharf_tests::spawn_app_with(wharf_app::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let terminal = wharf_console::terminal::TerminalOptions { recordings: Some(recordings.path().to_path_buf()), recording_max_bytes: Some(limit), ..Default::default() };
+    let app = wharf_tests::spawn_app_with(wharf_console::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     running_pod(&app, "term-s").await;
     let alice = app.login("alice").await.unwrap();
 
@@ -500,14 +500,14 @@ async fn a_recording_stops_at_its_size_limit_and_retention_deletes_it_but_never_
     read_until(&mut live, "live-64").await;
     let open = eventually(Duration::from_secs(20), "the open session in the audit trail", || async { sessions().await.into_iter().find(|r| r["id"] != id.as_str()) }).await.unwrap();
     let live_id = open["id"].as_str().unwrap().to_string();
-    let live_path = wharf_app::terminal::ssr::recording_path(recordings.path(), "alpha", &live_id);
+    let live_path = wharf_console::terminal::recording_path(recordings.path(), "alpha", &live_id);
     assert!(live_path.exists());
 
     // Sixty days on, with thirty days kept: the closed recording goes, the open one stays.
     let later = SystemTime::now() + Duration::from_secs(60 * 86_400);
     let report = server::terminal::retention::sweep(recordings.path(), later, Some(Duration::from_secs(30 * 86_400)), None);
     let removed: Vec<_> = report.removed.iter().map(|r| r.path.clone()).collect();
-    assert_eq!(removed, vec![wharf_app::terminal::ssr::recording_path(recordings.path(), "alpha", &id)], "{report:?}");
+    assert_eq!(removed, vec![wharf_console::terminal::recording_path(recordings.path(), "alpha", &id)], "{report:?}");
     assert_eq!(report.active, vec![live_path.clone()], "the open session's recording is protected");
     assert!(live_path.exists());
 

@@ -228,7 +228,7 @@ async fn revisions_are_listed_and_an_old_one_is_rolled_back_to() {
     // the rollback's patch carries the resourceVersion read: a change made since is not overwritten
     let stale = deployments.get("shop").await.unwrap();
     let first: k8s_openapi::api::apps::v1::ReplicaSet = Api::namespaced(app.kube.clone(), "alpha").get(&first_rs).await.unwrap();
-    let patch = wharf_app::workloads::ssr::rollback_patch(&stale, &first, "a stale rollback").unwrap();
+    let patch = wharf_console::workloads::rollback_patch(&stale, &first, "a stale rollback").unwrap();
     let noted = json!({"metadata": {"annotations": {"note": "changed meanwhile"}}});
     deployments.patch("shop", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(noted)).await.unwrap();
     match deployments.patch("shop", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await {

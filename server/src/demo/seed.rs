@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use wharf_app::auth::ssr::hash_password;
-use wharf_app::workloads::{ssr::deployment_of, DeployForm};
+use wharf_console::auth::hash_password;
+use wharf_api::workloads::DeployForm;
+use wharf_console::workloads::deployment_of;
 
 pub const DEMO_PASSWORD: &str = "wharf-demo";
 
@@ -210,8 +211,8 @@ pub async fn pipelines(client: &Client, data: &std::path::Path) -> Result<()> {
         i.dockerfile = "FROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY target/orders.jar app.jar\nEXPOSE 8080\nCMD [\"java\", \"-jar\", \"/app/app.jar\"]\n".into();
     }
     let spec = PipelineSpec { app: "orders".into(), stages: vec![clone, build, quality, stage(StageKind::Tools, "tools"), image, stage(StageKind::Deploy, "deploy")] };
-    match wharf_app::pipelines::ssr::create_pipeline(client, "alpha", "orders-ci", spec).await {
-        Ok(()) | Err(wharf_app::error::AppError::Conflict(_)) => Ok(()),
+    match wharf_console::pipelines::create_pipeline(client, "alpha", "orders-ci", spec).await {
+        Ok(()) | Err(wharf_api::error::AppError::Conflict(_)) => Ok(()),
         Err(e) => Err(anyhow::anyhow!("seeding the demo pipeline: {e}")),
     }
 }

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wharf_app::state::AppState;
+use wharf_console::state::AppState;
 
 /// How often buffered lines are written out.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -11,10 +11,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use logstore::{write_line, Page};
-use wharf_app::auth::Role;
-use wharf_app::logs::ssr::{store_error, store_query};
-use wharf_app::logs::{LogLink, LogQuery, MAX_PAGE};
-use wharf_app::state::AppState;
+use wharf_api::auth::Role;
+use wharf_console::logs::{store_error, store_query};
+use wharf_api::logs::{LogLink, LogQuery, MAX_PAGE};
+use wharf_console::state::AppState;
 
 pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>, link: Result<Query<LogLink>, QueryRejection>, headers: HeaderMap) -> Response {
     let scope = match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {

@@ -1,5 +1,5 @@
 //! Logs, the server's part: a line goes from a container through the [`collector`] into the
-//! log store (crate `logstore`), and out through a server function (`wharf_app::logs`), the
+//! log store (crate `logstore`), and out through a server function (`wharf_api::logs`), the
 //! follow [`socket`], a [`download`], or the operators' [`cli`].
 
 pub mod cli;

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use logstore::Tail;
 use std::time::Duration;
-use wharf_app::auth::Role;
-use wharf_app::logs::ssr::{line_of, store_error, tail_request};
-use wharf_app::logs::{LogLink, LogMessage};
-use wharf_app::state::AppState;
+use wharf_api::auth::Role;
+use wharf_console::logs::{line_of, store_error, tail_request};
+use wharf_api::logs::{LogLink, LogMessage};
+use wharf_console::state::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// Lines sent in one message at most.

@@ -1,5 +1,5 @@
 //! An Alertmanager for the demo and the tests. Its configuration file is the console's to
-//! render (see `wharf_app::monitoring::alertmanager`): started with the console's own route
+//! render (see `wharf_console::monitoring::alertmanager`): started with the console's own route
 //! only, it gets the tenants' routes from the console's first sync. Quick grouping so a demo
 //! alert arrives within seconds, resolved alerts sent too; clustering off (no gossip port).
 
@@ -8,7 +8,7 @@ use anyhow::Result;
 use std::time::Duration;
 
 pub fn config(cfg: &StackConfig) -> Result<String> {
-    wharf_app::monitoring::alertmanager::render(&cfg.settings(), &[]).map_err(|e| anyhow::anyhow!(e.to_string()))
+    wharf_console::monitoring::alertmanager::render(&cfg.settings(), &[]).map_err(|e| anyhow::anyhow!(e.to_string()))
 }
 
 pub async fn start(cfg: &StackConfig, http: &reqwest::Client) -> Result<Process> {

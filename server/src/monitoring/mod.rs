@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use wharf_app::monitoring::ssr::{MonitoringSettings, RouteTiming, Smtp, Token};
+use wharf_console::monitoring::{MonitoringSettings, RouteTiming, Smtp, Token};
 
 /// How a stack is laid out and how fast it ticks.
 #[derive(Clone, Debug)]

@@ -2,7 +2,7 @@
 //! `console::prepare_with_logs`) and supervised like the watchers:
 //!
 //! * **history** — a watcher on the console's alert Events (`wharf.dev/alert`), with the
-//!   default back-off, feeding the alert book (see `wharf_app::monitoring::alerts`);
+//!   default back-off, feeding the alert book (see `wharf_console::monitoring::alerts`);
 //! * **sync** — at start and every `sync_every`: re-read the firing alerts from
 //!   Alertmanager (`/api/v2/alerts`), recording episodes that ended unseen, and converge
 //!   Alertmanager's configuration on the tenants' receivers as the cache has them (a tenant
@@ -15,8 +15,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::Api;
 use kube::runtime::{watcher, WatchStreamExt};
-use wharf_app::monitoring::alerts::{self, ALERT_LABEL};
-use wharf_app::state::AppState;
+use wharf_console::monitoring::alerts::{self, ALERT_LABEL};
+use wharf_console::state::AppState;
 
 /// The tasks to supervise (none when neither Alertmanager nor the webhook is configured).
 pub fn spawn(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
@@ -65,7 +65,7 @@ async fn sync(state: AppState) {
             }
             Err(e) => report(&mut alerts_err, starting, "re-reading firing alerts from Alertmanager", e.to_string()),
         }
-        match wharf_app::monitoring::ssr::converge_alertmanager(&state).await {
+        match wharf_console::monitoring::converge_alertmanager(&state).await {
             Ok(changed) => {
                 if changed {
                     tracing::info!("Alertmanager's configuration follows the tenants' receivers");

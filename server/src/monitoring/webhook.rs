@@ -2,13 +2,13 @@
 //! carrying `Authorization: Bearer <the configured token>` is read; without a configured
 //! token every request is refused. Alerts land in the console's alert book, where the
 //! alerts pages read them per tenant, and each episode's start and end is recorded as an
-//! Event in the alert's namespace (see `wharf_app::monitoring::alerts`).
+//! Event in the alert's namespace (see `wharf_console::monitoring::alerts`).
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use wharf_app::monitoring::alerts;
-use wharf_app::state::AppState;
+use wharf_console::monitoring::alerts;
+use wharf_console::state::AppState;
 
 pub async fn alertmanager(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
     let Some(token) = state.settings.monitoring.webhook_token.as_ref() else {

@@ -2,9 +2,9 @@
 //!
 //! Seven kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
 //! EndpointSlices, `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
-//! the feed task rebuilds the desired state (`wharf_app::nginx::desired`, the same
+//! the feed task rebuilds the desired state (`wharf_console::nginx::desired`, the same
 //! translation the console validates with, plus the routes' certificates from
-//! `wharf_app::nginx::tls` over the Secrets of `super::tls`)
+//! `wharf_console::nginx::tls` over the Secrets of `super::tls`)
 //! on every bump and hands it to the `ngx::Agent` only when it differs from the last one
 //! handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
 //! without a reload (dynamic mode).
@@ -37,8 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wharf_app::nginx::desired::{desired_state, Inputs};
-use wharf_app::nginx::tls::TlsSecrets;
+use wharf_console::nginx::desired::{desired_state, Inputs};
+use wharf_console::nginx::tls::TlsSecrets;
 
 /// One node's agent settings.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use crate::live::refuse;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use wharf_app::nginx::ssr::{node_configmap_of, node_of};
-use wharf_app::state::AppState;
+use wharf_console::nginx::{node_configmap_of, node_of};
+use wharf_console::state::AppState;
 
 pub async fn download(State(state): State<AppState>, Path((tenant, cluster, node)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
     let access = match super::access_for(&state, &headers, &tenant) {

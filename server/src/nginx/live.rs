@@ -11,8 +11,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use std::time::Duration;
 use tokio::sync::watch;
-use wharf_app::nginx::ssr::clusters;
-use wharf_app::state::AppState;
+use wharf_console::nginx::clusters;
+use wharf_console::state::AppState;
 
 /// How often node states are recomputed without a change (stale detection).
 const RECHECK: Duration = Duration::from_secs(5);

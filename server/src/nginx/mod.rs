@@ -12,16 +12,16 @@ pub mod tls;
 
 use axum::http::HeaderMap;
 use axum::response::Response;
-use wharf_app::nginx::ssr::Access;
-use wharf_app::state::AppState;
+use wharf_console::nginx::Access;
+use wharf_console::state::AppState;
 
 /// What the caller may see of `tenant`'s nginx clusters (a viewer's scope, and whether they
 /// are a platform admin), or the refusal to answer with: the check the socket and the
 /// download make first.
 pub fn access_for(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<Access, Response> {
     use crate::live::refuse;
-    use wharf_app::auth::ssr::{authorize, principal_from_headers};
+    use wharf_console::auth::{authorize, principal_from_headers};
     let who = principal_from_headers(state, headers).map_err(refuse)?;
-    let scope = authorize(state, &who, tenant, wharf_app::auth::Role::Viewer).map_err(refuse)?;
+    let scope = authorize(state, &who, tenant, wharf_api::auth::Role::Viewer).map_err(refuse)?;
     Ok(Access { scope, platform_admin: who.platform_admin })
 }

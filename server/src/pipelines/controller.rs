@@ -24,8 +24,8 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use wharf_app::error::AppError;
-use wharf_app::pipelines::ssr::{deploy_blocked, deploy_image, PipelineSettings};
+use wharf_api::error::AppError;
+use wharf_console::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
 
 struct Context {
     client: kube::Client,

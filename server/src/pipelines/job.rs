@@ -19,8 +19,8 @@ use crds::pipeline::{PipelineRun, StageKind, LABEL_PIPELINE, LABEL_RUN};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
-use wharf_app::pipelines::dockerfile;
-use wharf_app::pipelines::ssr::PipelineSettings;
+use wharf_api::pipelines::dockerfile;
+use wharf_console::pipelines::PipelineSettings;
 
 pub const WORKSPACE: &str = "/workspace";
 

@@ -5,9 +5,10 @@ use crate::live::{push_snapshots, scope_for_socket};
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use wharf_app::auth::Role;
-use wharf_app::pipelines::{ssr::view, PipelinesMessage};
-use wharf_app::state::AppState;
+use wharf_api::auth::Role;
+use wharf_api::pipelines::PipelinesMessage;
+use wharf_console::pipelines::view;
+use wharf_console::state::AppState;
 
 pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
     match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {

@@ -19,8 +19,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
 use sha2::Sha256;
-use wharf_app::pipelines::ssr::{create_run, webhook_secret_name};
-use wharf_app::state::AppState;
+use wharf_console::pipelines::{create_run, webhook_secret_name};
+use wharf_console::state::AppState;
 
 /// Push payloads are small; anything bigger is not one.
 pub const MAX_BODY: usize = 1024 * 1024;

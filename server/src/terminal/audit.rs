@@ -1,13 +1,13 @@
 //! The audit trail: a session (or transfer) is recorded as an Event on the pod when it
-//! starts and completed when it ends (format: `wharf_app::terminal::ssr`). The record names
+//! starts and completed when it ends (format: `wharf_console::terminal`). The record names
 //! the console user, not the console's service account that writes it.
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use std::time::Instant;
-use wharf_app::auth::ssr::TenantScope;
-use wharf_app::error::AppError;
-use wharf_app::terminal::ssr::{audit_end, audit_event, Recorded, Target};
+use wharf_console::auth::TenantScope;
+use wharf_api::error::AppError;
+use wharf_console::terminal::{audit_end, audit_event, Recorded, Target};
 
 /// An open audit record; [`Audit::finish`] completes it.
 pub struct Audit {

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
-use wharf_app::terminal::{ClientControl, ServerControl};
+use wharf_api::terminal::{ClientControl, ServerControl};
 
 /// From the browser.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 use kube::api::{Api, AttachParams, AttachedProcess, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use std::time::Duration;
-use wharf_app::state::Cache;
-use wharf_app::terminal::ssr::Target;
+use wharf_console::state::Cache;
+use wharf_console::terminal::Target;
 
 /// `debug-` and five random letters or digits (kubectl: `debugger-xxxxx`).
 pub fn new_name() -> String {

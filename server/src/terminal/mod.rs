@@ -1,4 +1,4 @@
-//! The web terminal's server side (protocol: `wharf_app::terminal`): a keystroke arrives on
+//! The web terminal's server side (protocol: `wharf_api::terminal`): a keystroke arrives on
 //! the [`socket`], goes through the [`bridge`] into a kube-rs exec session with a tty (or an
 //! attach to a [`debug`] container for images without a shell), and the output comes back
 //! the same way. Files go in and out by [`transfer`] (exec + [`tar`], as `kubectl cp` does).
@@ -7,7 +7,7 @@
 //! [`retention`] (by age and a total cap).
 //!
 //! The debug image, the recordings folder, its size limit and retention are [`TerminalArgs`]
-//! (flags, in `wharf_app::state::Settings`; the retention's sweeper is a task `main` starts
+//! (flags, in `wharf_console::state::Settings`; the retention's sweeper is a task `main` starts
 //! with the others). Other settings, from the environment (read once when the router is built):
 //! `WHARF_TERMINAL_IDLE_SECS` (default 1800: no input for this long closes a session),
 //! `WHARF_TERMINAL_IDLE_WARN_SECS` (default 60: the warning comes this long before),
@@ -26,8 +26,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use std::path::PathBuf;
 use std::time::Duration;
-use wharf_app::state::AppState;
-use wharf_app::terminal::ssr::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_RECORDING_MAX_MB};
+use wharf_console::state::AppState;
+use wharf_console::terminal::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_RECORDING_MAX_MB};
 
 const MB: u64 = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 //! Session recordings: a terminal session's output kept as an asciicast v2 file (format:
-//! `wharf_app::terminal::cast`), and `GET /recordings/terminal/{tenant}?ns=..&session=..`
+//! `wharf_api::terminal::cast`), and `GET /recordings/terminal/{tenant}?ns=..&session=..`
 //! that serves one to an admin of the tenant (platform admins and the tenant's admins only)
 //! for the page's player, or as a download with `&download=true`.
 //!
@@ -41,11 +41,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
-use wharf_app::auth::Role;
-use wharf_app::state::AppState;
-use wharf_app::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
-use wharf_app::terminal::ssr::{recording_path, valid_session_id, Recorded};
-use wharf_app::terminal::RecordingLink;
+use wharf_api::auth::Role;
+use wharf_console::state::AppState;
+use wharf_api::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
+use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
+use wharf_api::terminal::RecordingLink;
 
 enum Rec {
     Output(Bytes),
@@ -292,7 +292,7 @@ pub async fn serve(State(state): State<AppState>, Path(tenant): Path<String>, li
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_app::terminal::cast::{parse, Event};
+    use wharf_api::terminal::cast::{parse, Event};
 
     #[tokio::test]
     async fn a_session_is_written_as_asciicast_with_its_first_size_and_resizes() {

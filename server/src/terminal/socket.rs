@@ -23,12 +23,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, AttachedProcess, TerminalSize};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, SimplexStream};
-use wharf_app::auth::ssr::TenantScope;
-use wharf_app::auth::Role;
-use wharf_app::state::AppState;
-use wharf_app::terminal::cast::Header;
-use wharf_app::terminal::ssr::{target, Recorded, Target};
-use wharf_app::terminal::{ClientControl, ServerControl, TerminalLink};
+use wharf_console::auth::TenantScope;
+use wharf_api::auth::Role;
+use wharf_console::state::AppState;
+use wharf_api::terminal::cast::Header;
+use wharf_console::terminal::{target, Recorded, Target};
+use wharf_api::terminal::{ClientControl, ServerControl, TerminalLink};
 
 const SHELLS: &[&str] = &["/bin/bash", "/bin/sh"];
 /// How long a debug container may take to start (its image may need pulling).

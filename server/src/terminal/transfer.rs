@@ -25,10 +25,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, AttachedProcess};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wharf_app::auth::Role;
-use wharf_app::state::AppState;
-use wharf_app::terminal::ssr::{target, Target};
-use wharf_app::terminal::{TransferLink, UploadDone};
+use wharf_api::auth::Role;
+use wharf_console::state::AppState;
+use wharf_console::terminal::{target, Target};
+use wharf_api::terminal::{TransferLink, UploadDone};
 
 const NO_TAR: &str = "This container has no tar: file transfer runs tar in the container, as kubectl cp does. Add tar to the image (or use a debug container).";
 
@@ -54,7 +54,7 @@ fn fail(code: StatusCode, message: impl Into<String>) -> Response {
 
 /// Authorization, the link, the container: the common first steps of both directions.
 #[allow(clippy::result_large_err)]
-fn check(state: &AppState, headers: &HeaderMap, tenant: &str, link: Result<Query<TransferLink>, QueryRejection>) -> Result<(wharf_app::auth::ssr::TenantScope, Target, String, String), Response> {
+fn check(state: &AppState, headers: &HeaderMap, tenant: &str, link: Result<Query<TransferLink>, QueryRejection>) -> Result<(wharf_console::auth::TenantScope, Target, String, String), Response> {
     let scope = scope_for_socket(state, headers, tenant, Role::Developer)?;
     let Ok(Query(link)) = link else {
         return Err(fail(StatusCode::BAD_REQUEST, "expected ?ns=NAMESPACE&pod=POD&path=/ABSOLUTE/FILE[&container=..]"));

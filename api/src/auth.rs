@@ -1,0 +1,51 @@
+//! Login, logout and "who am I", and (on the server) the one authorization check that every
+//! entry point calls first. See [`ssr::authorize`].
+
+use serde::{Deserialize, Serialize};
+
+
+/// A user's role inside one tenant; mirrors `crds::Role` without pulling kube into the browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    Viewer,
+    Developer,
+    Admin,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Developer => "developer",
+            Role::Admin => "admin",
+        }
+    }
+    /// May this role change things (deploy, scale, edit, open a shell)?
+    pub fn can_change(self) -> bool {
+        self >= Role::Developer
+    }
+}
+
+/// A tenant as the signed-in user sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantAccess {
+    pub name: String,
+    pub display_name: String,
+    pub namespaces: Vec<String>,
+    pub role: Role,
+}
+
+/// The signed-in user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub display_name: String,
+    pub platform_admin: bool,
+    pub tenants: Vec<TenantAccess>,
+}
+
+impl Me {
+    pub fn tenant(&self, name: &str) -> Option<&TenantAccess> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+}

@@ -1,0 +1,87 @@
+//! `AppError`: what every server function returns on failure. The user sees the sentence;
+//! the server log keeps the cause chain (see the conversions under the `server` feature).
+
+use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please log in.")]
+    Unauthenticated,
+    #[error("Wrong user name or password.")]
+    BadCredentials,
+    #[error("Not allowed: {0}")]
+    Forbidden(String),
+    /// Bad input: the message names the field and what is expected.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Not found: {0}")]
+    NotFound(String),
+    #[error("Changed by someone else meanwhile: {0}")]
+    Conflict(String),
+    /// The Kubernetes API refused the request; its own message follows.
+    #[error("The cluster refused: {0}")]
+    Cluster(String),
+    /// Something the console depends on (Prometheus, Alertmanager) is down or refused; the
+    /// message names it and its URL. Answered as 503.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("Server error: {0}")]
+    Internal(String),
+    /// Transport or encoding trouble between the browser and the server.
+    #[error("Could not reach the server: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+impl AppError {
+    /// The HTTP status a server function answers with for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated | AppError::BadCredentials => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::Invalid(_) => 400,
+            AppError::NotFound(_) => 404,
+            AppError::Conflict(_) => 409,
+            AppError::Cluster(_) => 422,
+            AppError::Unavailable(_) => 503,
+            AppError::Internal(_) | AppError::Transport(_) => 500,
+        }
+    }
+}
+
+#[cfg(feature = "server")]
+mod from_kube {
+    use super::AppError;
+
+    impl From<kube::Error> for AppError {
+        fn from(err: kube::Error) -> Self {
+            match &err {
+                kube::Error::Api(status) => {
+                    let message = status.message.clone();
+                    match status.code {
+                        404 => AppError::NotFound(message),
+                        409 => AppError::Conflict(message),
+                        403 => AppError::Forbidden(message),
+                        400 | 422 => AppError::Cluster(message),
+                        _ => {
+                            tracing::warn!(error = ?err, "kubernetes API error");
+                            AppError::Cluster(message)
+                        }
+                    }
+                }
+                _ => {
+                    tracing::error!(error = ?err, "kubernetes client error");
+                    AppError::Internal("the cluster could not be reached".into())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Monitoring and alerts: dashboards of a tenant's apps and pods (CPU, memory, threads,
+//! sockets, file descriptors, network, restarts) read from Prometheus, and alert thresholds
+//! kept as one Prometheus rule file per app. Every query goes through the server, which
+//! scopes each vector selector to the tenant's namespaces (`promql`); the alerts Alertmanager
+//! sends to the server's webhook are shown per tenant and per app, firing ones re-read from
+//! Alertmanager and the history kept as Events (`alerts`). A tenant's own receivers
+//! (`receivers`) become its route in Alertmanager's configuration (`alertmanager`); its
+//! silences (`silences`) are Alertmanager's, bounded to its namespaces by the server.
+
+use serde::{Deserialize, Serialize};
+
+pub use receivers::{Receiver, ReceiverKind, ReceiversView};
+pub use silences::{MatchValue, NewSilence, SilenceRow, SilenceState, SilencesView};
+
+pub mod receivers;
+pub mod silences;
+
+/// Time ranges the picker offers, in minutes (15 minutes to 7 days).
+pub const RANGES: &[(u32, &str)] = &[(15, "15m"), (60, "1h"), (360, "6h"), (1440, "24h"), (4320, "3d"), (10080, "7d")];
+/// Points per series a chart asks for (the step follows from the range).
+pub const POINTS: u32 = 240;
+
+/// A dashboard panel: what is measured, summed per pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Panel {
+    Cpu,
+    Memory,
+    Threads,
+    Sockets,
+    Fds,
+    NetIn,
+    NetOut,
+    Restarts,
+}
+
+impl Panel {
+    pub const ALL: [Panel; 8] = [Panel::Cpu, Panel::Memory, Panel::Threads, Panel::Sockets, Panel::Fds, Panel::NetIn, Panel::NetOut, Panel::Restarts];
+
+    pub fn title(self) -> (&'static str, &'static str) {
+        match self {
+            Panel::Cpu => ("CPU (cores)", "CPU(核)"),
+            Panel::Memory => ("Memory (working set)", "内存(工作集)"),
+            Panel::Threads => ("Threads", "线程数"),
+            Panel::Sockets => ("Sockets", "套接字数"),
+            Panel::Fds => ("File descriptors", "文件描述符"),
+            Panel::NetIn => ("Network in (bytes/s)", "网络入(字节/秒)"),
+            Panel::NetOut => ("Network out (bytes/s)", "网络出(字节/秒)"),
+            Panel::Restarts => ("Restarts", "重启次数"),
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Panel::Cpu => "cpu",
+            Panel::Memory => "memory",
+            Panel::Threads => "threads",
+            Panel::Sockets => "sockets",
+            Panel::Fds => "fds",
+            Panel::NetIn => "net-in",
+            Panel::NetOut => "net-out",
+            Panel::Restarts => "restarts",
+        }
+    }
+
+    /// Values are bytes (axis labels in KiB/MiB/GiB).
+    pub fn bytes(self) -> bool {
+        matches!(self, Panel::Memory | Panel::NetIn | Panel::NetOut)
+    }
+}
+
+/// Whose series a panel shows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// Every pod of the tenant.
+    Tenant,
+    /// The pods of one app (Deployment).
+    App { namespace: String, name: String },
+    Pod { namespace: String, name: String },
+}
+
+/// One line of a chart: unix seconds and values.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// What a chart draws.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PanelData {
+    pub series: Vec<Series>,
+    /// The app's alert threshold for this panel, drawn as a line (same unit as the series).
+    pub threshold: Option<f64>,
+    /// Unix seconds.
+    pub start: i64,
+    pub end: i64,
+    /// Set when there is nothing to show and why (e.g. monitoring is not configured).
+    pub notice: Option<String>,
+}
+
+/// Alert thresholds of an app, as typed (empty = no alert). Kept as text so the form can say
+/// exactly what is wrong with what was typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertThresholds {
+    /// CPU use in % of the container's limit.
+    #[serde(default)]
+    pub cpu_percent: String,
+    /// Memory working set in % of the container's limit.
+    #[serde(default)]
+    pub memory_percent: String,
+    #[serde(default)]
+    pub threads: String,
+    #[serde(default)]
+    pub sockets: String,
+    /// How long the condition must hold before the alert fires: `30s`, `5m`, `1h` (default 1m).
+    #[serde(default)]
+    pub duration: String,
+}
+
+/// Checked thresholds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds {
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub threads: Option<u64>,
+    pub sockets: Option<u64>,
+    pub duration: String,
+}
+
+impl AlertThresholds {
+    pub fn is_empty(&self) -> bool {
+        [&self.cpu_percent, &self.memory_percent, &self.threads, &self.sockets].iter().all(|s| s.trim().is_empty())
+    }
+
+    /// The thresholds, or one sentence per field that is wrong.
+    pub fn parse(&self) -> Result<Thresholds, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut percent = |field: &str, v: &str| -> Option<f64> {
+            let v = v.trim().trim_end_matches('%').trim();
+            if v.is_empty() {
+                return None;
+            }
+            match v.parse::<f64>() {
+                Ok(n) if !n.is_finite() => errors.push(format!("{field}: '{v}' is not a number")),
+                Ok(n) if n < 0.0 => errors.push(format!("{field}: {v} is negative; give a percentage between 1 and 100")),
+                Ok(0.0) => errors.push(format!("{field}: 0 % would always fire; give a percentage between 1 and 100")),
+                Ok(n) if n > 100.0 => errors.push(format!("{field}: {v} % is over 100 %; give a percentage of the limit between 1 and 100")),
+                Ok(n) => return Some(n),
+                Err(_) => errors.push(format!("{field}: '{v}' is not a number")),
+            }
+            None
+        };
+        let cpu_percent = percent("CPU alert (% of limit)", &self.cpu_percent);
+        let memory_percent = percent("memory alert (% of limit)", &self.memory_percent);
+        let mut count = |field: &str, v: &str| -> Option<u64> {
+            let v = v.trim();
+            if v.is_empty() {
+                return None;
+            }
+            if v.starts_with('-') && v[1..].parse::<f64>().is_ok() {
+                errors.push(format!("{field}: {v} is negative; give a whole number of at least 1"));
+            } else {
+                match v.parse::<u64>() {
+                    Ok(0) => errors.push(format!("{field}: 0 would always fire; give a whole number of at least 1")),
+                    Ok(n) => return Some(n),
+                    Err(_) => errors.push(format!("{field}: '{v}' is not a whole number")),
+                }
+            }
+            None
+        };
+        let threads = count("threads alert", &self.threads);
+        let sockets = count("sockets alert", &self.sockets);
+        let d = self.duration.trim();
+        let duration = if d.is_empty() { "1m".to_string() } else { d.to_string() };
+        let unit_ok = duration.len() >= 2 && matches!(duration.as_bytes()[duration.len() - 1], b's' | b'm' | b'h');
+        let n_ok = duration[..duration.len().saturating_sub(1)].parse::<u32>().is_ok_and(|n| n <= 7 * 24 * 3600);
+        if !(unit_ok && n_ok) {
+            errors.push(format!("alert duration: '{d}' is not a duration; write e.g. 30s, 5m or 1h"));
+        }
+        if errors.is_empty() {
+            Ok(Thresholds { cpu_percent, memory_percent, threads, sockets, duration })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// An alert as Alertmanager reported it to the server's webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// Alertmanager's fingerprint.
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub app: String,
+    pub pod: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    pub summary: String,
+    /// RFC 3339.
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    /// RFC 3339: when the server last heard of it.
+    pub updated: String,
+    /// The silences muting it now (Alertmanager's `status.silencedBy`; empty: not silenced).
+    #[serde(default)]
+    pub silenced_by: Vec<String>,
+}
+
+impl AlertRow {
+    pub fn silenced(&self) -> bool {
+        self.status == "firing" && !self.silenced_by.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(cpu: &str, mem: &str, threads: &str, sockets: &str, d: &str) -> AlertThresholds {
+        AlertThresholds { cpu_percent: cpu.into(), memory_percent: mem.into(), threads: threads.into(), sockets: sockets.into(), duration: d.into() }
+    }
+
+    #[test]
+    fn good_thresholds_parse() {
+        let p = t("80", "90%", "200", "", "30s").parse().unwrap();
+        assert_eq!(p.cpu_percent, Some(80.0));
+        assert_eq!(p.memory_percent, Some(90.0));
+        assert_eq!(p.threads, Some(200));
+        assert_eq!(p.sockets, None);
+        assert_eq!(p.duration, "30s");
+        assert_eq!(t("", "", "", "", "").parse().unwrap().duration, "1m");
+    }
+
+    #[test]
+    fn bad_thresholds_are_explained() {
+        let errs = t("150", "-5", "lots", "-3", "soon").parse().unwrap_err();
+        assert!(errs[0].contains("over 100 %"), "{errs:?}");
+        assert!(errs[1].contains("negative"), "{errs:?}");
+        assert!(errs[2].contains("'lots' is not a whole number"), "{errs:?}");
+        assert!(errs[3].contains("negative"), "{errs:?}");
+        assert!(errs[4].contains("not a duration"), "{errs:?}");
+        assert!(t("abc", "", "", "", "").parse().unwrap_err()[0].contains("'abc' is not a number"));
+        assert!(t("NaN", "", "", "", "").parse().is_err());
+        assert!(t("", "", "1.5", "", "").parse().is_err());
+    }
+
+    #[test]
+    fn old_deploy_forms_without_thresholds_still_read() {
+        let v: AlertThresholds = serde_json::from_str("{}").unwrap();
+        assert!(v.is_empty());
+    }
+}

@@ -1,0 +1,116 @@
+//! Pipelines: an app's build path (git → build → quality → image → deploy), designed on one
+//! page, stored as a `Pipeline` custom resource, and run as a Kubernetes Job per run
+//! (`PipelineRun`). The server's pipeline controller (server/src/pipelines) creates the Jobs
+//! and writes what they did into the runs' status; these server functions design, start,
+//! cancel, retry and deploy. Lists are pushed live over `/ws/pipelines/{tenant}`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crds::pipeline::{PipelineRunStatus, PipelineSpec, RunPhase, Stage, StageKind, StagePhase, StageStatus};
+
+pub mod dockerfile;
+pub mod validate;
+
+
+/// A debug tool the tools stage can bundle, with its package name per package manager.
+pub struct Tool {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub apk: &'static str,
+    pub apt: &'static str,
+    pub dnf: &'static str,
+}
+
+/// The tools the debug-tools stage offers.
+pub const TOOLS: &[Tool] = &[
+    Tool { name: "curl", description: "HTTP requests", apk: "curl", apt: "curl", dnf: "curl" },
+    Tool { name: "netcat", description: "TCP/UDP connections (nc)", apk: "netcat-openbsd", apt: "netcat-openbsd", dnf: "nmap-ncat" },
+    Tool { name: "mysql-client", description: "MySQL / MariaDB client", apk: "mariadb-client", apt: "default-mysql-client", dnf: "mariadb" },
+    Tool { name: "redis-cli", description: "Redis client", apk: "redis", apt: "redis-tools", dnf: "redis" },
+    Tool { name: "dig", description: "DNS lookups", apk: "bind-tools", apt: "dnsutils", dnf: "bind-utils" },
+    Tool { name: "tcpdump", description: "packet capture", apk: "tcpdump", apt: "tcpdump", dnf: "tcpdump" },
+    Tool { name: "procps", description: "ps, top, free", apk: "procps", apt: "procps", dnf: "procps-ng" },
+];
+
+/// A registry images may be pushed to, as the console is configured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistryOption {
+    pub name: String,
+    /// `registry.example.com` or `host:port`.
+    pub host: String,
+}
+
+/// What the designer may choose from; the server validates against the same.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DesignerOptions {
+    pub registries: Vec<RegistryOption>,
+    /// `file://` git URLs are allowed (the demo cluster, whose builds run on this host).
+    pub local_git: bool,
+}
+
+/// One run, as lists and the run page show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub namespace: String,
+    /// `<pipeline>-<number>`.
+    pub name: String,
+    pub pipeline: String,
+    pub number: u32,
+    pub triggered_by: String,
+    pub reason: String,
+    pub created: Option<DateTime<Utc>>,
+    pub status: PipelineRunStatus,
+    /// The stages the run ran (its snapshot), for the run page.
+    pub stages: Vec<Stage>,
+    /// The Job's pod, whose containers are the stages (for their logs).
+    pub pod: Option<String>,
+    /// Why quick deploy is refused, if it is (not succeeded, quality gate failed…).
+    pub deploy_blocked: Option<String>,
+}
+
+/// A pipeline with its recent runs, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRow {
+    pub namespace: String,
+    pub name: String,
+    pub spec: PipelineSpec,
+    pub runs: Vec<RunRow>,
+}
+
+impl PipelineRow {
+    pub fn last_run(&self) -> Option<&RunRow> {
+        self.runs.first()
+    }
+}
+
+/// Everything the pipeline pages show for a tenant; also what the live socket pushes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelinesView {
+    pub pipelines: Vec<PipelineRow>,
+}
+
+/// How many runs per pipeline the view carries (older ones stay in the cluster).
+pub const RUNS_SHOWN: usize = 30;
+
+/// What a webhook sender needs: the URL path and the shared secret (developers only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookInfo {
+    /// `/hooks/pipelines/<namespace>/<name>`; the page prefixes its own origin.
+    pub path: String,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PipelinesMessage {
+    Snapshot(PipelinesView),
+    Error(String),
+}
+
+/// The Dockerfile the image stage will build (the user's plus the debug tools), for the
+/// designer's preview.
+pub fn final_dockerfile(spec: &PipelineSpec) -> Option<String> {
+    let image = spec.stages.iter().find_map(|s| s.image.as_ref())?;
+    let tools: Vec<String> = spec.stages.iter().filter_map(|s| s.tools.as_ref()).flat_map(|t| t.tools.clone()).collect();
+    Some(dockerfile::with_tools(&image.dockerfile, &tools))
+}

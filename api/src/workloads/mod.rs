@@ -1,0 +1,171 @@
+//! Workloads: a tenant's apps (Deployments), pods and services; deploy, scale, upgrade,
+//! restart, delete, events, revisions and rollback, and YAML view/edit. Lists come from the server's watcher cache
+//! and are pushed live over `/ws/workloads/{tenant}` (see the server's `live` module).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub mod validate;
+
+
+/// The kinds the YAML editor opens.
+pub const EDITABLE_KINDS: &[&str] = &["Deployment", "Service", "Pod", "ConfigMap"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppHealth {
+    /// Every desired replica is updated and ready.
+    Running,
+    /// A rollout or scale is under way.
+    Progressing,
+    /// Some replicas are not ready and nothing is rolling out.
+    Degraded,
+    /// Scaled to zero.
+    Stopped,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppRow {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub replicas: i32,
+    pub ready: i32,
+    pub updated: i32,
+    pub health: AppHealth,
+    pub created: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodRow {
+    pub namespace: String,
+    pub name: String,
+    /// The Deployment the pod belongs to (its `app` label), if any.
+    pub app: Option<String>,
+    /// What `kubectl get pods` shows in STATUS: Running, Pending, CrashLoopBackOff, ...
+    pub status: String,
+    pub ready: String,
+    pub restarts: i32,
+    pub node: String,
+    pub ip: String,
+    pub image: String,
+    pub containers: Vec<String>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    pub cluster_ip: String,
+    pub ports: String,
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// What the live socket pushes for one tenant: apps and services whole, pods only counted —
+/// a tenant may have tens of thousands, so pod rows are fetched a page at a time with
+/// [`list_pods`], again whenever `version` moves.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadView {
+    pub apps: Vec<AppRow>,
+    pub services: Vec<ServiceRow>,
+    pub pod_total: usize,
+    /// Changes whenever anything the view is built from changed.
+    pub version: u64,
+}
+
+/// Which pods to list, and which slice of them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodQuery {
+    /// Only pods of this app (its `app` label).
+    pub app: Option<String>,
+    pub namespace: Option<String>,
+    /// Substring of the pod's name.
+    pub filter: String,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Largest page [`list_pods`] returns.
+pub const MAX_POD_PAGE: usize = 500;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodPage {
+    /// How many pods match, over all pages.
+    pub total: usize,
+    pub offset: usize,
+    pub rows: Vec<PodRow>,
+}
+
+/// The deploy form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployForm {
+    pub namespace: String,
+    pub name: String,
+    pub image: String,
+    pub replicas: i32,
+    /// Container port; when set, a Service of the same name is created.
+    pub port: Option<u16>,
+    pub env: Vec<(String, String)>,
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+    /// Alert thresholds written into the app's Prometheus rule file (absent in older clients).
+    #[serde(default)]
+    pub alerts: crate::monitoring::AlertThresholds,
+}
+
+impl Default for DeployForm {
+    fn default() -> Self {
+        DeployForm {
+            namespace: String::new(),
+            name: String::new(),
+            image: String::new(),
+            replicas: 1,
+            port: Some(8080),
+            env: Vec::new(),
+            cpu_request: "100m".into(),
+            cpu_limit: "500m".into(),
+            memory_request: "128Mi".into(),
+            memory_limit: "512Mi".into(),
+            alerts: Default::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
+    pub object: String,
+    pub count: i32,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// One revision of an app: a ReplicaSet the Deployment owns, as `kubectl rollout history`
+/// lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppRevision {
+    /// `deployment.kubernetes.io/revision`; a ReplicaSet rolled back to takes the next one.
+    pub revision: i64,
+    /// The ReplicaSet's name.
+    pub replica_set: String,
+    /// (container, image) for each container of the pod template.
+    pub images: Vec<(String, String)>,
+    pub created: Option<DateTime<Utc>>,
+    /// `kubernetes.io/change-cause`: who changed what, when it was recorded.
+    pub cause: Option<String>,
+    pub replicas: i32,
+    pub ready: i32,
+    /// The Deployment's pod template is this revision's.
+    pub current: bool,
+}
+
+/// A message on the live workloads socket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LiveMessage {
+    Snapshot(WorkloadView),
+    Error(String),
+}

@@ -1,0 +1,26 @@
+//! The auth server functions the pages call (their types come from `wharf_api::auth`); each body is one call
+//! into `wharf_console::auth::endpoints`, which authorizes and does the work.
+
+pub use wharf_api::auth::*;
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+/// Checks the password and sets the session cookie.
+#[server(prefix = "/api", endpoint = "login", input = Json)]
+pub async fn login(username: String, password: String) -> Result<Me, AppError> {
+    wharf_console::auth::endpoints::login(expect_context(), username, password).await
+}
+
+/// Clears the session cookie.
+#[server(prefix = "/api", endpoint = "logout", input = Json)]
+pub async fn logout() -> Result<(), AppError> {
+    wharf_console::auth::endpoints::logout(expect_context()).await
+}
+
+/// The signed-in user and the tenants they can open; `Unauthenticated` without a session.
+#[server(prefix = "/api", endpoint = "whoami", input = Json)]
+pub async fn whoami() -> Result<Me, AppError> {
+    wharf_console::auth::endpoints::whoami(expect_context()).await
+}

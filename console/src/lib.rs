@@ -1,0 +1,25 @@
+//! The console's server side: everything a server function, socket or background task does
+//! once it is past HTTP, and nothing the browser runs. Never compiled to Wasm; no Leptos.
+//!
+//! * [`state`] — `AppState` (the kube client, the watcher caches, settings, the log store)
+//! * [`call`] — one server-function call: state, headers, cookies to set
+//! * [`auth`] — sessions, and `authorize`, the only way to a `TenantScope`
+//!
+//! Then one folder per feature, each with `endpoints.rs` (the bodies of the server functions
+//! declared in `wharf_app`: authorize, then call the feature's logic) beside that logic:
+//! [`workloads`], [`logs`], [`terminal`], [`monitoring`] (PromQL scoping, rule files,
+//! Alertmanager's configuration, alerts, silences), [`nginx`] (desired state, TLS),
+//! [`pipelines`].
+
+pub mod auth;
+pub mod call;
+pub mod logs;
+pub mod monitoring;
+pub mod nginx;
+pub mod pipelines;
+pub mod state;
+pub mod terminal;
+pub mod workloads;
+
+pub use call::Call;
+pub use state::AppState;

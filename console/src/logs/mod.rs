@@ -1,0 +1,188 @@
+//! Server side of the log viewer: pickers from the watcher cache, and queries, tails and
+//! downloads of the log store, always narrowed to a namespace of the caller's [`TenantScope`].
+
+pub mod endpoints;
+
+use wharf_api::logs::{LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE, MAX_TAIL};
+use crate::auth::TenantScope;
+use wharf_api::error::AppError;
+use crate::state::{AppState, Cache};
+use crate::workloads::pod_status;
+use kube::ResourceExt;
+use logstore::{Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector, TailRequest, TailStart, Timestamp};
+
+/// The tenant's apps, each with the pods that carry its `app` label, then its pipelines (as
+/// `pipeline:<name>`, with their runs' pods), sorted by name.
+pub fn sources(cache: &Cache, scope: &TenantScope) -> Vec<LogSource> {
+    // One pass over the pods: the tenant's, grouped by (namespace, source name), where a pod
+    // of an app goes under the app and a pod of a pipeline run under `pipeline:<name>`.
+    let mut grouped: std::collections::HashMap<(String, String), Vec<SourcePod>> = std::collections::HashMap::new();
+    for p in cache.pods.state() {
+        let Some(ns) = p.namespace().filter(|ns| scope.contains(ns)) else { continue };
+        let labels = p.labels();
+        let keys = [labels.get("app").cloned(), labels.get(crds::pipeline::LABEL_PIPELINE).map(|name| format!("{PIPELINE_PREFIX}{name}"))];
+        for key in keys.into_iter().flatten() {
+            grouped.entry((ns.clone(), key)).or_default().push(SourcePod {
+                name: p.name_any(),
+                status: pod_status(&p),
+                containers: p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers).map(|c| c.name.clone())).collect(),
+            });
+        }
+    }
+    let mine = |ns: Option<String>| ns.filter(|ns| scope.contains(ns));
+    let apps = cache.deployments.state().into_iter().filter_map(|d| Some((mine(d.namespace())?, d.name_any())));
+    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| Some((mine(p.namespace())?, format!("{PIPELINE_PREFIX}{}", p.name_any()))));
+    let mut out: Vec<LogSource> = apps
+        .chain(pipelines)
+        .map(|(namespace, app)| {
+            let mut pods = grouped.remove(&(namespace.clone(), app.clone())).unwrap_or_default();
+            pods.sort_by(|a, b| a.name.cmp(&b.name));
+            LogSource { namespace, app, pods }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.namespace, &a.app).cmp(&(&b.namespace, &b.app)));
+    out
+}
+
+/// The "app" of a pipeline's runs in the log viewer: `pipeline:<name>` (a colon is never in
+/// an app's name, so the two cannot collide).
+pub const PIPELINE_PREFIX: &str = "pipeline:";
+
+/// The streams a selection picks. The namespace must be the tenant's (403 otherwise); the
+/// selector always names it, so no query ever reaches another tenant's streams.
+pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelector, AppError> {
+    if sel.namespace.is_empty() {
+        return Err(AppError::Invalid("ns: pick a namespace".into()));
+    }
+    let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
+    match sel.app.as_deref().filter(|a| !a.is_empty()) {
+        Some(app) => match app.strip_prefix(PIPELINE_PREFIX) {
+            Some(pipeline) => s = s.with_labels(LabelSelector::equals([(crds::pipeline::LABEL_PIPELINE, pipeline)])),
+            None => s = s.with_labels(LabelSelector::equals([("app", app)])),
+        },
+        None => {}
+    }
+    if let Some(pod) = sel.pod.as_deref().filter(|p| !p.is_empty()) {
+        s = s.with_pod(pod);
+    }
+    if let Some(c) = sel.container.as_deref().filter(|c| !c.is_empty()) {
+        s = s.with_container(c);
+    }
+    Ok(s)
+}
+
+/// The store's filter for a search, checked first so a bad regex gets a clear sentence (400).
+pub fn filter(search: &LogSearch) -> Result<Option<Filter>, AppError> {
+    search.compile().map_err(AppError::Invalid)?;
+    Ok(match (search.text.is_empty(), search.regex) {
+        (true, _) => None,
+        (false, true) => Some(Filter::Regex(search.text.clone())),
+        (false, false) => Some(Filter::Keyword(search.text.clone())),
+    })
+}
+
+/// An RFC 3339 time from a field (empty: no bound).
+pub fn time(field: &str, value: &str) -> Result<Option<Timestamp>, AppError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Timestamp::parse_rfc3339(value).map(Some).map_err(|e| AppError::Invalid(format!("{field}: {e}")))
+}
+
+/// The range `[from, to)`; `from` after `to` is refused.
+pub fn range(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestamp>), AppError> {
+    let (f, t) = (time("from", from)?, time("to", to)?);
+    if let (Some(f), Some(t)) = (f, t) {
+        if f > t {
+            return Err(AppError::Invalid(format!("the time range is backwards: from ({f}) is after to ({t})")));
+        }
+    }
+    Ok((f, t))
+}
+
+/// A store error as the user should see it: their input's fault (400) or ours (500, logged).
+pub fn store_error(err: logstore::Error) -> AppError {
+    use logstore::Error as E;
+    match err {
+        E::InvalidRange { .. } | E::BadTime { .. } | E::InvalidRegex { .. } | E::InvalidCursor(_) | E::InvalidSelector { .. } | E::InvalidKey(_) => {
+            AppError::Invalid(err.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "log store");
+            AppError::Internal("reading the log store failed".into())
+        }
+    }
+}
+
+pub fn line_of(e: &LogEntry) -> LogLine {
+    LogLine {
+        ts: e.position.ts.0,
+        time: e.position.ts.to_string(),
+        pod: e.key.pod.clone(),
+        container: e.key.container.clone(),
+        stderr: e.stream == logstore::LogStream::Stderr,
+        truncated: e.truncated,
+        text: e.text_lossy().into_owned(),
+    }
+}
+
+/// The store query behind a [`LogQuery`], checked against the scope.
+pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError> {
+    let (from, to) = range(&q.from, &q.to)?;
+    let mut query = Query::new(selector(scope, &q.selection)?)
+        .limit(q.limit.clamp(1, MAX_PAGE))
+        .direction(if q.backward { Direction::Backward } else { Direction::Forward });
+    query.from = from;
+    query.to = to;
+    query.filter = filter(&q.search)?;
+    query.cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    Ok(query)
+}
+
+#[tracing::instrument(skip_all, fields(user = scope.user(), tenant = scope.tenant(), ns = %q.selection.namespace))]
+pub async fn query(state: &AppState, scope: &TenantScope, q: LogQuery) -> Result<LogPage, AppError> {
+    let query = store_query(scope, &q)?;
+    let store = state.logs.clone();
+    // NB: segment reads are blocking file I/O.
+    let page = tokio::task::spawn_blocking(move || store.query(&query))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(store_error)?;
+    Ok(LogPage { lines: page.lines.iter().map(line_of).collect(), next_cursor: page.next_cursor })
+}
+
+/// The live tail a follow socket asks for: the last `link.last` lines, then new ones.
+pub fn tail_request(scope: &TenantScope, link: &LogLink) -> Result<TailRequest, AppError> {
+    Ok(TailRequest {
+        selector: selector(scope, &link.selection())?,
+        filter: filter(&link.search())?,
+        start: TailStart::Last(link.last.unwrap_or(1_000).min(MAX_TAIL)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_outside_the_tenant_is_refused_and_inside_always_names_the_namespace() {
+        let scope = TenantScope::for_tests("alpha", &["alpha"]);
+        let other = LogSelection { namespace: "beta".into(), ..Default::default() };
+        assert!(matches!(selector(&scope, &other), Err(AppError::Forbidden(_))));
+        let mine = LogSelection { namespace: "alpha".into(), app: Some("shop".into()), ..Default::default() };
+        let s = selector(&scope, &mine).unwrap();
+        assert_eq!(s.namespaces, Some(vec!["alpha".to_string()]));
+        let labels = logstore::Labels::from([("app".to_string(), "shop".to_string())]);
+        assert!(s.matches(&logstore::StreamKey::new("alpha", "shop-1", "c"), &labels));
+        assert!(!s.matches(&logstore::StreamKey::new("alpha", "other-1", "c"), &Default::default()));
+    }
+
+    #[test]
+    fn bad_input_gets_a_sentence() {
+        assert!(matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.contains("backwards")));
+        assert!(matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.starts_with("from: unparsable time")));
+        assert!(matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.contains("invalid regular expression")));
+        assert_eq!(filter(&LogSearch { text: "(".into(), regex: false }).unwrap(), Some(Filter::Keyword("(".into())));
+    }
+}

@@ -1,0 +1,496 @@
+//! Server side of monitoring: the panels' PromQL (built here, then scoped by
+//! [`crate::monitoring::promql::scope_query`] like any hand-written query), Prometheus' range API, the
+//! rule files (see [`crate::monitoring::rules`]), and the alerts Alertmanager posts to the webhook.
+
+pub mod alertmanager;
+pub mod alerts;
+pub mod endpoints;
+pub mod promql;
+pub mod rules;
+pub mod silences;
+
+pub use crate::monitoring::alerts::AlertBook;
+use crate::monitoring::promql::{quote, scope_query, ScopeError};
+use crate::monitoring::rules::RuleStore;
+use crate::monitoring::alertmanager::{receivers_of, render, tenant_routes, ConfigStore};
+use wharf_api::monitoring::receivers::{check_new, Receiver, ReceiverKind, ReceiversView};
+use wharf_api::monitoring::{AlertRow, AlertThresholds, Panel, PanelData, Series, Target, Thresholds, POINTS, RANGES};
+use crate::auth::{forbidden, TenantScope};
+use wharf_api::error::AppError;
+use crate::state::AppState;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Most series a chart returns (a tenant-wide panel of a big tenant is cut, not sent whole).
+pub const MAX_SERIES: usize = 100;
+
+/// A shared secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(s: impl Into<String>) -> Self {
+        Token(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Compares in time independent of where the first difference is.
+    pub fn matches(&self, other: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
+/// Where Prometheus, Alertmanager and the rule files are; all unset means monitoring is off
+/// (dashboards say so, thresholds and receivers are refused with that reason).
+#[derive(Clone, Debug)]
+pub struct MonitoringSettings {
+    pub prometheus_url: Option<String>,
+    pub alertmanager_url: Option<String>,
+    /// Prometheus loads `<rules_dir>/*.rules.yml`.
+    pub rules_dir: Option<PathBuf>,
+    /// `promtool` (default: found on PATH).
+    pub promtool: Option<PathBuf>,
+    /// Alertmanager sends `Authorization: Bearer <token>` to `/hooks/alertmanager`; without
+    /// a token the webhook refuses everything.
+    pub webhook_token: Option<Token>,
+    /// Where Alertmanager reaches this console's webhook (`http://wharf:3000/hooks/alertmanager`).
+    pub webhook_url: Option<String>,
+    /// The Alertmanager configuration file the console renders (tenant receivers); unset:
+    /// receivers cannot be added and the file is left alone.
+    pub alertmanager_config: Option<PathBuf>,
+    /// `amtool` (default: found on PATH; Debian's `prometheus-alertmanager` ships it).
+    pub amtool: Option<PathBuf>,
+    /// The mail server for e-mail receivers (unset: e-mail receivers are refused).
+    pub smtp: Option<Smtp>,
+    /// Alertmanager's grouping times for the rendered route.
+    pub routing: RouteTiming,
+    /// How often firing alerts are re-read from Alertmanager and its configuration checked
+    /// against the tenants' receivers.
+    pub sync_every: Duration,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        MonitoringSettings {
+            prometheus_url: None,
+            alertmanager_url: None,
+            rules_dir: None,
+            promtool: None,
+            webhook_token: None,
+            webhook_url: None,
+            alertmanager_config: None,
+            amtool: None,
+            smtp: None,
+            routing: RouteTiming::default(),
+            sync_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// SMTP for e-mail receivers (Alertmanager's `global.smtp_*`).
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    /// `host:port`.
+    pub smarthost: String,
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<Token>,
+    /// Insist on STARTTLS (Alertmanager's default).
+    pub require_tls: bool,
+}
+
+/// `group_wait`, `group_interval`, `repeat_interval` of the rendered route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTiming {
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+}
+
+impl Default for RouteTiming {
+    /// Alertmanager's own defaults.
+    fn default() -> Self {
+        RouteTiming { group_wait: "30s".into(), group_interval: "5m".into(), repeat_interval: "4h".into() }
+    }
+}
+
+impl MonitoringSettings {
+    pub fn rule_store(&self) -> Result<RuleStore, AppError> {
+        match (&self.rules_dir, &self.prometheus_url) {
+            (Some(dir), Some(url)) => Ok(RuleStore { dir: dir.clone(), prometheus_url: url.clone(), promtool: self.promtool.clone().unwrap_or_else(|| "promtool".into()) }),
+            _ => Err(AppError::Invalid("alerts need Prometheus, and this console has none configured (wharf serve --prometheus-url … --rules-dir …)".into())),
+        }
+    }
+}
+
+/// Monitoring's share of `AppState`: the alert book and one HTTP client for Prometheus and
+/// Alertmanager.
+#[derive(Clone)]
+pub struct Monitoring {
+    pub alerts: AlertBook,
+    pub http: reqwest::Client,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring { alerts: AlertBook::default(), http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default() }
+    }
+}
+
+/// The innermost cause of an HTTP client error ("Connection refused (os error 111)" rather
+/// than "error sending request for url …").
+pub fn cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        last = s.to_string();
+        next = s.source();
+    }
+    last
+}
+
+fn scope_err(e: ScopeError) -> AppError {
+    match e {
+        ScopeError::Invalid(m) => AppError::Invalid(format!("PromQL: {m}")),
+        ScopeError::Forbidden(m) => forbidden(m),
+    }
+}
+
+/// A panel's PromQL before scoping: `sel` are the target's own matchers.
+pub fn panel_query(panel: Panel, sel: &str, by: &str) -> String {
+    let c = if sel.is_empty() { "container!=\"\"".to_string() } else { format!("{sel},container!=\"\"") };
+    match panel {
+        Panel::Cpu => format!("sum by ({by}) (rate(container_cpu_usage_seconds_total{{{c}}}[1m]))"),
+        Panel::Memory => format!("sum by ({by}) (container_memory_working_set_bytes{{{c}}})"),
+        Panel::Threads => format!("sum by ({by}) (container_threads{{{c}}})"),
+        Panel::Sockets => format!("sum by ({by}) (container_sockets{{{c}}})"),
+        Panel::Fds => format!("sum by ({by}) (container_file_descriptors{{{c}}})"),
+        Panel::NetIn => format!("sum by ({by}) (rate(container_network_receive_bytes_total{{{sel}}}[1m]))"),
+        Panel::NetOut => format!("sum by ({by}) (rate(container_network_transmit_bytes_total{{{sel}}}[1m]))"),
+        Panel::Restarts => format!("sum by ({by}) (kube_pod_container_status_restarts_total{{{sel}}})"),
+    }
+}
+
+fn minutes_ok(minutes: u32) -> Result<u32, AppError> {
+    if RANGES.iter().any(|(m, _)| *m == minutes) || (15..=10080).contains(&minutes) {
+        Ok(minutes)
+    } else {
+        Err(AppError::Invalid(format!("time range: {minutes} minutes is outside 15 minutes to 7 days")))
+    }
+}
+
+/// Reads a CPU quantity in cores (`500m`, `1`, `1.5`).
+pub fn cores(q: &str) -> Option<f64> {
+    match q.strip_suffix('m') {
+        Some(m) => m.parse::<f64>().ok().map(|v| v / 1000.0),
+        None => q.parse().ok(),
+    }
+}
+
+/// Reads a memory quantity in bytes (`512Mi`, `1G`, `1000`).
+pub fn bytes(q: &str) -> Option<f64> {
+    const UNITS: &[(&str, f64)] = &[("Ki", 1024.0), ("Mi", 1048576.0), ("Gi", 1073741824.0), ("Ti", 1099511627776.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)];
+    for (u, f) in UNITS {
+        if let Some(n) = q.strip_suffix(u) {
+            return n.parse::<f64>().ok().map(|v| v * f);
+        }
+    }
+    q.parse().ok()
+}
+
+/// The threshold line of an app's panel, in the panel's unit.
+fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) -> Option<f64> {
+    let dir = state.settings.monitoring.rules_dir.as_ref()?;
+    let t = rules::read(dir, namespace, app).ok()?;
+    let limit = |f: fn(&k8s_openapi::api::core::v1::ResourceRequirements) -> Option<String>| -> Option<String> {
+        let d = state.cache.deployments.get(&kube::runtime::reflector::ObjectRef::new(app).within(namespace))?;
+        let c = d.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.resources.clone()?;
+        f(&c)
+    };
+    match panel {
+        Panel::Threads => t.threads.parse().ok(),
+        Panel::Sockets => t.sockets.parse().ok(),
+        Panel::Cpu => {
+            let pct: f64 = t.cpu_percent.parse().ok()?;
+            Some(cores(&limit(|r| r.limits.as_ref()?.get("cpu").map(|q| q.0.clone()))?)? * pct / 100.0)
+        }
+        Panel::Memory => {
+            let pct: f64 = t.memory_percent.parse().ok()?;
+            Some(bytes(&limit(|r| r.limits.as_ref()?.get("memory").map(|q| q.0.clone()))?)? * pct / 100.0)
+        }
+        _ => None,
+    }
+}
+
+/// The app (Deployment) a pod belongs to: its `app` label, or its ReplicaSet owner without
+/// the template hash, if that Deployment exists; else the Deployment its name is made from.
+pub fn app_of_pod(state: &AppState, namespace: &str, pod: &str) -> Option<String> {
+    use kube::runtime::reflector::ObjectRef;
+    let exists = |app: &str| state.cache.deployments.get(&ObjectRef::new(app).within(namespace)).is_some();
+    if let Some(p) = state.cache.pods.get(&ObjectRef::new(pod).within(namespace)) {
+        if let Some(app) = p.metadata.labels.as_ref().and_then(|l| l.get("app")).filter(|a| exists(a)) {
+            return Some(app.clone());
+        }
+        for o in p.metadata.owner_references.iter().flatten().filter(|o| o.kind == "ReplicaSet") {
+            if let Some((app, _hash)) = o.name.rsplit_once('-') {
+                if exists(app) {
+                    return Some(app.to_string());
+                }
+            }
+        }
+    }
+    // NB: a pod that is gone still has series; its name says whose it was
+    let mut parts: Vec<&str> = pod.rsplitn(3, '-').collect();
+    if parts.len() == 3 {
+        let app = parts.pop().unwrap_or_default();
+        if exists(app) {
+            return Some(app.to_string());
+        }
+    }
+    None
+}
+
+pub async fn panel(state: &AppState, scope: &TenantScope, panel: Panel, target: &Target, minutes: u32) -> Result<PanelData, AppError> {
+    let minutes = minutes_ok(minutes)?;
+    let (sel, by, threshold) = match target {
+        Target::Tenant => (String::new(), "namespace, pod", None),
+        Target::App { namespace, name } => {
+            let ns = scope.namespace(namespace)?;
+            wharf_api::workloads::validate::name("app", name).map_err(AppError::Invalid)?;
+            (format!("namespace={},pod=~{}", quote(ns), quote(&rules::pod_pattern(name))), "pod", threshold_line(state, ns, name, panel))
+        }
+        Target::Pod { namespace, name } => {
+            let ns = scope.namespace(namespace)?;
+            let threshold = app_of_pod(state, ns, name).and_then(|app| threshold_line(state, ns, &app, panel));
+            (format!("namespace={},pod={}", quote(ns), quote(name)), "pod", threshold)
+        }
+    };
+    let query = panel_query(panel, &sel, by);
+    let mut data = range(state, scope, &query, minutes).await?;
+    data.threshold = threshold;
+    Ok(data)
+}
+
+pub async fn promql(state: &AppState, scope: &TenantScope, query: &str, minutes: u32) -> Result<PanelData, AppError> {
+    range(state, scope, query, minutes_ok(minutes)?).await
+}
+
+/// Scopes `query` to the tenant, then asks Prometheus for the last `minutes`.
+async fn range(state: &AppState, scope: &TenantScope, query: &str, minutes: u32) -> Result<PanelData, AppError> {
+    let scoped = scope_query(query, scope.namespaces()).map_err(scope_err)?;
+    let end = chrono::Utc::now().timestamp();
+    let start = end - i64::from(minutes) * 60;
+    let step = (i64::from(minutes) * 60 / i64::from(POINTS)).max(2);
+    let Some(url) = state.settings.monitoring.prometheus_url.as_deref() else {
+        return Ok(PanelData { start, end, notice: Some("Monitoring is not configured: no Prometheus URL.".into()), ..Default::default() });
+    };
+    let url = url.trim_end_matches('/');
+    let form = [("query", scoped.clone()), ("start", start.to_string()), ("end", end.to_string()), ("step", step.to_string())];
+    let res = state
+        .monitoring
+        .http
+        .post(format!("{url}/api/v1/query_range"))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| AppError::Unavailable(format!("Prometheus at {url} is not reachable ({})", cause(&e))))?;
+    let status = res.status();
+    let body: serde_json::Value =
+        res.json().await.map_err(|e| AppError::Unavailable(format!("Prometheus at {url} answered {status} with something unreadable ({e})")))?;
+    if body["status"] != "success" {
+        let msg = body["error"].as_str().unwrap_or("unknown error");
+        return Err(if status.is_client_error() {
+            AppError::Invalid(format!("Prometheus: {msg}"))
+        } else {
+            AppError::Unavailable(format!("Prometheus at {url} could not answer ({status}): {msg}"))
+        });
+    }
+    let mut series: Vec<Series> = Vec::new();
+    for r in body["data"]["result"].as_array().into_iter().flatten().take(MAX_SERIES) {
+        let metric = r["metric"].as_object().cloned().unwrap_or_default();
+        let label = match (metric.get("namespace").and_then(|v| v.as_str()), metric.get("pod").and_then(|v| v.as_str())) {
+            (Some(ns), Some(pod)) if metric.len() == 2 => format!("{ns}/{pod}"),
+            (_, Some(pod)) if metric.len() == 1 => pod.to_string(),
+            _ if metric.is_empty() => "value".to_string(),
+            _ => {
+                let pairs: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+                format!("{{{}}}", pairs.join(", "))
+            }
+        };
+        let values = r["values"].as_array().map(|v| v.as_slice()).unwrap_or_default();
+        let points = values
+            .iter()
+            .filter_map(|p| Some((p[0].as_f64()? as i64, p[1].as_str()?.parse::<f64>().ok().filter(|v| v.is_finite())?)))
+            .collect();
+        series.push(Series { label, points });
+    }
+    series.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok(PanelData { series, threshold: None, start, end, notice: None })
+}
+
+pub async fn thresholds_of(state: &AppState, scope: &TenantScope, namespace: &str, app: &str) -> Result<AlertThresholds, AppError> {
+    let ns = scope.namespace(namespace)?;
+    wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
+    match &state.settings.monitoring.rules_dir {
+        Some(dir) => rules::read(dir, ns, app),
+        None => Ok(AlertThresholds::default()),
+    }
+}
+
+/// Checks, then writes/loads an app's rule file.
+pub async fn set_thresholds(state: &AppState, scope: &TenantScope, namespace: &str, app: &str, t: &AlertThresholds) -> Result<(), AppError> {
+    let ns = scope.namespace(namespace)?;
+    wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
+    let parsed: Thresholds = t.parse().map_err(|e| AppError::Invalid(e.join("; ")))?;
+    let store = state.settings.monitoring.rule_store()?;
+    store.apply(&state.monitoring.http, ns, app, &parsed).await
+}
+
+pub fn alerts(state: &AppState, scope: &TenantScope, namespace: Option<&str>, app: Option<&str>) -> Result<Vec<AlertRow>, AppError> {
+    if let Some(ns) = namespace {
+        scope.namespace(ns)?;
+    }
+    let mut rows: Vec<AlertRow> = state
+        .monitoring
+        .alerts
+        .rows()
+        .into_iter()
+        .filter(|r| scope.contains(&r.namespace))
+        .filter(|r| namespace.is_none_or(|ns| r.namespace == ns))
+        .filter(|r| app.is_none_or(|a| r.app == a))
+        .collect();
+    rows.sort_by(|a, b| (a.status != "firing", std::cmp::Reverse(&a.updated)).cmp(&(b.status != "firing", std::cmp::Reverse(&b.updated))));
+    Ok(rows)
+}
+
+/// A tenant's receivers as the alerts page shows them.
+pub fn receivers(state: &AppState, scope: &TenantScope) -> Result<ReceiversView, AppError> {
+    let s = &state.settings.monitoring;
+    let tenant = state.cache.tenant(scope.tenant()).ok_or_else(|| AppError::NotFound(format!("tenant '{}'", scope.tenant())))?;
+    Ok(ReceiversView { receivers: receivers_of(&tenant, true), managed: ConfigStore::of(s).is_some(), email: s.smtp.is_some() })
+}
+
+fn spec_receivers(list: &[Receiver]) -> Vec<crds::AlertReceiver> {
+    list.iter()
+        .map(|r| crds::AlertReceiver {
+            name: r.name.clone(),
+            webhook_url: (r.kind == ReceiverKind::Webhook).then(|| r.to.clone()),
+            email: (r.kind == ReceiverKind::Email).then(|| r.to.clone()),
+        })
+        .collect()
+}
+
+/// Adds (`Ok(receiver)`) or removes (`Err(name)`) one receiver of the tenant: checked, then
+/// Alertmanager's configuration with it is checked, swapped in, loaded and confirmed, and
+/// only then is the tenant updated — a change Alertmanager does not take is not kept.
+pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Result<Receiver, String>) -> Result<(), AppError> {
+    use kube::api::{Api, PostParams};
+    let s = &state.settings.monitoring;
+    let Some(store) = ConfigStore::of(s) else {
+        return Err(AppError::Invalid(
+            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG)".into(),
+        ));
+    };
+    if let Ok(r) = &change {
+        let r = r.cleaned().map_err(AppError::Invalid)?;
+        if r.kind == ReceiverKind::Email && s.smtp.is_none() {
+            return Err(AppError::Invalid("e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)".into()));
+        }
+    }
+    let _one_at_a_time = alertmanager::lock().await;
+    let api: Api<crds::Tenant> = Api::all(state.client.clone());
+    let mut tenant = api.get(scope.tenant()).await?;
+    let current = receivers_of(&tenant, true);
+    let next: Vec<Receiver> = match &change {
+        Ok(r) => {
+            let r = check_new(&current, r).map_err(AppError::Invalid)?;
+            current.iter().cloned().chain(std::iter::once(r)).collect()
+        }
+        Err(name) => {
+            if !current.iter().any(|r| &r.name == name) {
+                return Err(AppError::NotFound(format!("receiver '{name}' of tenant '{}'", scope.tenant())));
+            }
+            current.iter().filter(|r| &r.name != name).cloned().collect()
+        }
+    };
+    tenant.spec.alerting.get_or_insert_with(Default::default).receivers = spec_receivers(&next);
+    let text = render(s, &tenant_routes(&state.cache.tenants(), Some(&tenant), s.smtp.is_some()))?;
+    store.apply(&state.monitoring.http, &text).await?;
+    let stored = match api.replace(scope.tenant(), &PostParams::default(), &tenant).await {
+        Ok(t) => t,
+        Err(e) => {
+            // put Alertmanager back in step with the tenants as they are
+            let back = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+            if let Err(undo) = store.apply(&state.monitoring.http, &back).await {
+                tracing::error!(error = %undo, "could not put Alertmanager's configuration back after the tenant was not updated");
+            }
+            return Err(e.into());
+        }
+    };
+    // NB: wait for the cache to show the new tenant, so that the periodic check (which
+    // renders from the cache under the same lock) does not undo what was just loaded
+    let rv = stored.metadata.resource_version.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.cache.tenant(scope.tenant()).is_none_or(|t| t.metadata.resource_version != rv) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), change = ?change.as_ref().map(|r| &r.name), "alert receivers changed");
+    Ok(())
+}
+
+/// Renders Alertmanager's configuration from the tenants as the cache has them and, if it
+/// differs from the file, applies it (at start, after a tenant was edited elsewhere, after
+/// Alertmanager was down). `Ok(false)`: nothing to do.
+pub async fn converge_alertmanager(state: &AppState) -> Result<bool, AppError> {
+    let s = &state.settings.monitoring;
+    let Some(store) = ConfigStore::of(s) else { return Ok(false) };
+    let _one_at_a_time = alertmanager::lock().await;
+    let text = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+    if store.current() == text {
+        return Ok(false);
+    }
+    store.apply(&state.monitoring.http, &text).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_panel_query_scopes_cleanly() {
+        let ns = vec!["alpha".to_string(), "alpha-dev".to_string()];
+        for p in Panel::ALL {
+            for sel in ["", "namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\"", "namespace=\"alpha\",pod=\"x-1\""] {
+                let q = panel_query(p, sel, "pod");
+                let out = scope_query(&q, &ns).unwrap_or_else(|e| panic!("{q}: {e}"));
+                assert!(out.contains("namespace=~"), "{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantities_read() {
+        assert_eq!(cores("500m"), Some(0.5));
+        assert_eq!(cores("2"), Some(2.0));
+        assert_eq!(bytes("512Mi"), Some(512.0 * 1048576.0));
+        assert_eq!(bytes("1G"), Some(1e9));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let t = Token::new("s3cret");
+        assert!(t.matches("s3cret"));
+        assert!(!t.matches("s3cre"));
+        assert!(!t.matches("s3creT"));
+        assert_eq!(format!("{t:?}"), "Token(..)");
+    }
+}

@@ -1,0 +1,622 @@
+//! Server side of workloads: rows built from the watcher cache, and changes made through
+//! `kube::Api` in the namespaces of a [`TenantScope`].
+
+pub mod endpoints;
+
+use wharf_api::workloads::{validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE};
+use crate::auth::TenantScope;
+use wharf_api::error::AppError;
+use crate::state::{AppState, Cache};
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Pod, Service};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::ResourceExt;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
+/// Why the Deployment's template last changed; the controller copies it onto the
+/// ReplicaSet, so each revision keeps its own (what `kubectl rollout history` shows).
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+const REVISION: &str = "deployment.kubernetes.io/revision";
+const HASH_LABEL: &str = "pod-template-hash";
+
+/// k8s-openapi keeps times as `jiff` timestamps; the shared types use chrono.
+pub fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
+}
+
+fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<DateTime<Utc>> {
+    meta.creation_timestamp.as_ref().map(|t| to_chrono(&t.0))
+}
+
+pub fn app_row(d: &Deployment) -> AppRow {
+    let spec = d.spec.as_ref();
+    let status = d.status.clone().unwrap_or_default();
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let current = status.replicas.unwrap_or(0);
+    let observed = status.observed_generation.unwrap_or(0);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let health = if desired == 0 && current == 0 {
+        AppHealth::Stopped
+    } else if observed < generation || updated < desired || current > desired {
+        AppHealth::Progressing
+    } else if ready < desired {
+        AppHealth::Degraded
+    } else {
+        AppHealth::Running
+    };
+    let image = spec
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    AppRow {
+        namespace: d.namespace().unwrap_or_default(),
+        name: d.name_any(),
+        image,
+        replicas: desired,
+        ready,
+        updated,
+        health,
+        created: created(&d.metadata),
+    }
+}
+
+/// STATUS as `kubectl get pods` shows it.
+pub fn pod_status(p: &Pod) -> String {
+    if p.metadata.deletion_timestamp.is_some() {
+        return "Terminating".into();
+    }
+    let status = p.status.clone().unwrap_or_default();
+    for cs in status.init_container_statuses.iter().flatten() {
+        if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+            return format!("Init:{}", w.reason.clone().unwrap_or_default());
+        }
+    }
+    for cs in status.container_statuses.iter().flatten() {
+        let state = cs.state.clone().unwrap_or_default();
+        if let Some(reason) = state.waiting.and_then(|w| w.reason) {
+            return reason;
+        }
+        if let Some(t) = state.terminated {
+            if status.phase.as_deref() == Some("Running") || t.exit_code != 0 {
+                return t.reason.unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
+            }
+        }
+    }
+    status.phase.unwrap_or_else(|| "Pending".into())
+}
+
+pub fn pod_row(p: &Pod) -> PodRow {
+    let status = p.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let spec = p.spec.clone().unwrap_or_default();
+    let total = spec.containers.len();
+    let ready = statuses.iter().filter(|c| c.ready).count();
+    PodRow {
+        namespace: p.namespace().unwrap_or_default(),
+        name: p.name_any(),
+        app: p.labels().get("app").cloned(),
+        status: pod_status(p),
+        ready: format!("{ready}/{total}"),
+        restarts: statuses.iter().map(|c| c.restart_count).sum(),
+        node: spec.node_name.clone().unwrap_or_default(),
+        ip: status.pod_ip.unwrap_or_default(),
+        image: spec.containers.first().and_then(|c| c.image.clone()).unwrap_or_default(),
+        containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
+        created: created(&p.metadata),
+    }
+}
+
+pub fn service_row(s: &Service) -> ServiceRow {
+    let spec = s.spec.clone().unwrap_or_default();
+    let ports = spec
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|p| format!("{}/{}", p.port, p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ServiceRow {
+        namespace: s.namespace().unwrap_or_default(),
+        name: s.name_any(),
+        kind: spec.type_.unwrap_or_else(|| "ClusterIP".into()),
+        cluster_ip: spec.cluster_ip.unwrap_or_default(),
+        ports,
+        created: created(&s.metadata),
+    }
+}
+
+fn in_scope(scope: &TenantScope, ns: Option<&str>) -> bool {
+    ns.is_some_and(|ns| scope.contains(ns))
+}
+
+/// The tenant's view, sorted by namespace and name.
+pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
+    let version = *cache.changed.borrow();
+    let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| in_scope(scope, d.metadata.namespace.as_deref())).map(|d| app_row(d)).collect();
+    let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| in_scope(scope, s.metadata.namespace.as_deref())).map(|s| service_row(s)).collect();
+    let pod_total = cache.pods.state().iter().filter(|p| in_scope(scope, p.metadata.namespace.as_deref())).count();
+    apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    WorkloadView { apps, services, pod_total, version }
+}
+
+/// One page of the tenant's pods. Only the rows of the page are built.
+pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage, AppError> {
+    if let Some(ns) = &q.namespace {
+        scope.namespace(ns)?;
+    }
+    let limit = q.limit.clamp(1, MAX_POD_PAGE);
+    let filter = q.filter.trim();
+    let state = cache.pods.state();
+    let mut matching: Vec<&Pod> = state
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| in_scope(scope, p.metadata.namespace.as_deref()))
+        .filter(|p| q.namespace.as_deref().is_none_or(|ns| p.metadata.namespace.as_deref() == Some(ns)))
+        .filter(|p| q.app.as_deref().is_none_or(|app| p.labels().get("app").map(String::as_str) == Some(app)))
+        .filter(|p| filter.is_empty() || p.metadata.name.as_deref().is_some_and(|n| n.contains(filter)))
+        .collect();
+    let total = matching.len();
+    let key = |p: &&Pod| (p.metadata.namespace.clone(), p.metadata.name.clone());
+    // NB: only the page is sorted fully; the rest is partitioned around it (O(n)).
+    let offset = q.offset.min(total);
+    let end = (offset + limit).min(total);
+    if offset < total {
+        matching.select_nth_unstable_by_key(offset, key);
+        let rest = &mut matching[offset..];
+        if end - offset < rest.len() {
+            rest.select_nth_unstable_by_key(end - offset, key);
+        }
+        rest[..end - offset].sort_by_key(key);
+    }
+    let rows = matching[offset..end].iter().map(|p| pod_row(p)).collect();
+    Ok(PodPage { total, offset, rows })
+}
+
+fn invalid(errors: Vec<String>) -> Result<(), AppError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(errors.join("; ")))
+    }
+}
+
+fn deployments(state: &AppState, scope: &TenantScope, namespace: &str) -> Result<Api<Deployment>, AppError> {
+    Ok(Api::namespaced(state.client.clone(), scope.namespace(namespace)?))
+}
+
+pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
+    let mut resources = json!({});
+    let mut put = |section: &str, key: &str, value: &str| {
+        if !value.is_empty() {
+            resources[section][key] = json!(value);
+        }
+    };
+    put("requests", "cpu", &form.cpu_request);
+    put("limits", "cpu", &form.cpu_limit);
+    put("requests", "memory", &form.memory_request);
+    put("limits", "memory", &form.memory_limit);
+    let env: Vec<_> = form.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    let ports: Vec<_> = form.port.iter().map(|p| json!({"name": "http", "containerPort": p})).collect();
+    let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": form.name, "namespace": form.namespace, "labels": labels},
+        "spec": {
+            "replicas": form.replicas,
+            "selector": {"matchLabels": {"app": form.name}},
+            "template": {
+                "metadata": {"labels": {"app": form.name}},
+                "spec": {"containers": [{
+                    "name": form.name,
+                    "image": form.image,
+                    "ports": ports,
+                    "env": env,
+                    "resources": resources,
+                }]}
+            }
+        }
+    }))
+    .map_err(|e| AppError::Internal(format!("building the Deployment: {e}")))
+}
+
+pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> Result<(), AppError> {
+    invalid(validate::deploy_form(&form))?;
+    let api = deployments(state, scope, &form.namespace)?;
+    // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
+    let rules = if form.alerts.is_empty() { None } else { Some(state.settings.monitoring.rule_store()?) };
+    let mut deployment = deployment_of(&form)?;
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(CHANGE_CAUSE.into(), format!("deployed {} by {}", form.image, scope.user()));
+    match api.create(&PostParams::default(), &deployment).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AppError::Conflict(format!("an app named '{}' already exists in '{}'", form.name, form.namespace)))
+        }
+        other => other?,
+    };
+    if let Some(port) = form.port {
+        let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
+            "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
+        }))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        if let Err(e) = services.create(&PostParams::default(), &service).await {
+            // NB: the app without its Service is half an app: take the Deployment back.
+            let _ = api.delete(&form.name, &DeleteParams::background()).await;
+            return Err(e.into());
+        }
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");
+    if let (Some(rules), Ok(thresholds)) = (rules, form.alerts.parse()) {
+        rules
+            .apply(&state.monitoring.http, &form.namespace, &form.name, &thresholds)
+            .await
+            .map_err(|e| AppError::Invalid(format!("The app is deployed, but its alert thresholds were not applied: {e}")))?;
+    }
+    Ok(())
+}
+
+pub async fn scale(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, replicas: i32) -> Result<(), AppError> {
+    invalid(validate::replicas(replicas).err().into_iter().collect())?;
+    let api = deployments(state, scope, namespace)?;
+    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": replicas}}))).await?;
+    Ok(())
+}
+
+pub async fn set_image(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+    invalid(validate::image(image).err().into_iter().collect())?;
+    let cause = format!("image set to {image} by {}", scope.user());
+    set_image_because(&state.client, scope.namespace(namespace)?, name, image, &cause).await
+}
+
+/// Sets the image of an app's first container. No tenant check here: callers hold a
+/// `TenantScope` for `namespace` (the upgrade and quick-deploy buttons) or act for a pipeline
+/// run that such a caller started (automatic deploy).
+pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+    set_image_because(client, namespace, name, image, &format!("image set to {image}")).await
+}
+
+/// [`set_app_image`], recording `cause` as the new revision's change cause.
+async fn set_image_because(client: &kube::Client, namespace: &str, name: &str, image: &str, cause: &str) -> Result<(), AppError> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let current = api.get(name).await?;
+    let container = current
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .map(|c| c.name.clone())
+        .ok_or_else(|| AppError::Invalid(format!("'{name}' has no container to upgrade")))?;
+    let patch = json!({
+        "metadata": {"annotations": {CHANGE_CAUSE: cause}},
+        "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    Ok(())
+}
+
+pub async fn restart(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+    let api = deployments(state, scope, namespace)?;
+    let now = Utc::now().to_rfc3339();
+    let patch = json!({
+        "metadata": {"annotations": {CHANGE_CAUSE: format!("restarted by {}", scope.user())}},
+        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    Ok(())
+}
+
+pub async fn delete(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+    let api = deployments(state, scope, namespace)?;
+    api.delete(name, &DeleteParams::background()).await?;
+    let services: Api<Service> = Api::namespaced(state.client.clone(), namespace);
+    if let Some(svc) = services.get_opt(name).await? {
+        // Only the Service the deploy form made goes with the app.
+        if svc.labels().get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1) {
+            services.delete(name, &DeleteParams::background()).await?;
+        }
+    }
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, "deleted");
+    Ok(())
+}
+
+pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<EventRow>, AppError> {
+    let api: Api<Event> = Api::namespaced(state.client.clone(), scope.namespace(namespace)?);
+    let prefix = format!("{name}-");
+    let mut rows: Vec<EventRow> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref().is_some_and(|n| n == name || n.starts_with(&prefix)))
+        .map(|e| EventRow {
+            kind: e.type_.unwrap_or_else(|| "Normal".into()),
+            reason: e.reason.unwrap_or_default(),
+            message: e.message.unwrap_or_default(),
+            object: format!(
+                "{}/{}",
+                e.involved_object.kind.unwrap_or_default().to_lowercase(),
+                e.involved_object.name.unwrap_or_default()
+            ),
+            count: e.count.unwrap_or(1),
+            last_seen: e.last_timestamp.map(|t| to_chrono(&t.0)).or(e.event_time.map(|t| to_chrono(&t.0))).or(e.metadata.creation_timestamp.map(|t| to_chrono(&t.0))),
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
+    rows.truncate(100);
+    Ok(rows)
+}
+
+/// A pod template as JSON without the `pod-template-hash` label the controller adds to its
+/// ReplicaSet's copy, so the two compare equal when they are the same template.
+fn template_without_hash(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Value {
+    let mut t = t.map(|t| serde_json::to_value(t).unwrap_or_default()).unwrap_or_default();
+    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        labels.remove(HASH_LABEL);
+    }
+    t
+}
+
+/// A JSON merge patch (RFC 7386) that turns `from` into `to`: keys `to` lacks become null,
+/// so nothing of the current template survives a rollback by accident.
+fn merge_patch_to(from: &Value, to: &Value) -> Value {
+    match (from, to) {
+        (Value::Object(f), Value::Object(t)) => {
+            let mut out = Map::new();
+            for (k, tv) in t {
+                out.insert(k.clone(), f.get(k).map_or_else(|| tv.clone(), |fv| merge_patch_to(fv, tv)));
+            }
+            for k in f.keys().filter(|k| !t.contains_key(*k)) {
+                out.insert(k.clone(), Value::Null);
+            }
+            Value::Object(out)
+        }
+        _ => to.clone(),
+    }
+}
+
+/// The Deployment and the ReplicaSets it controls (its revisions).
+async fn with_replica_sets(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(Deployment, Vec<ReplicaSet>), AppError> {
+    let namespace = scope.namespace(namespace)?;
+    let d = deployments(state, scope, namespace)?
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no app named '{name}' in '{namespace}'")))?;
+    let uid = d.metadata.uid.clone().unwrap_or_default();
+    let selector = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    let api: Api<ReplicaSet> = Api::namespaced(state.client.clone(), namespace);
+    let owned = api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|o| o.controller == Some(true) && o.uid == uid))
+        .collect();
+    Ok((d, owned))
+}
+
+fn revision_of(rs: &ReplicaSet) -> i64 {
+    rs.annotations().get(REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// The app's revisions, newest first; the current one is the ReplicaSet whose template is
+/// the Deployment's (the revision annotation on the Deployment lags a moment behind).
+pub async fn revisions(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<AppRevision>, AppError> {
+    let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
+    let template = template_without_hash(d.spec.as_ref().map(|s| &s.template));
+    let mut rows: Vec<AppRevision> = owned
+        .iter()
+        .map(|rs| {
+            let spec = rs.spec.as_ref();
+            let t = spec.and_then(|s| s.template.as_ref());
+            let status = rs.status.as_ref();
+            AppRevision {
+                revision: revision_of(rs),
+                replica_set: rs.name_any(),
+                images: t
+                    .and_then(|t| t.spec.as_ref())
+                    .map(|p| p.containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect())
+                    .unwrap_or_default(),
+                created: created(&rs.metadata),
+                cause: rs.annotations().get(CHANGE_CAUSE).cloned(),
+                replicas: status.map(|s| s.replicas).unwrap_or(0),
+                ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                current: template_without_hash(t) == template,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    Ok(rows)
+}
+
+/// `kubectl rollout undo --to-revision`: that revision's pod template, without the hash
+/// label, becomes the Deployment's, in a patch that carries the resourceVersion read — a
+/// change made meanwhile is refused rather than overwritten. The controller then scales the
+/// old ReplicaSet up again under the next revision number.
+pub async fn rollback(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, revision: i64) -> Result<(), AppError> {
+    let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
+    let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
+        let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
+        known.sort_unstable();
+        let known = known.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        return Err(AppError::NotFound(format!("'{name}' has no revision {revision} (its revisions: {known})")));
+    };
+    let cause = format!("rolled back to revision {revision} by {}", scope.user());
+    let patch = rollback_patch(&d, target, &cause)?;
+    match deployments(state, scope, namespace)?.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AppError::Conflict(format!(
+                "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry"
+            )))
+        }
+        other => other?,
+    };
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
+    Ok(())
+}
+
+/// The merge patch that gives `d` the pod template of `target` (one of its ReplicaSets),
+/// recording `cause`. It carries the resourceVersion `d` was read at, so the API server
+/// refuses it (409) when the app changed since. Refused here when `target` is what `d` runs.
+pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Result<Value, AppError> {
+    let name = d.name_any();
+    let revision = revision_of(target);
+    let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
+    let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
+    if wanted.is_null() {
+        return Err(AppError::Invalid(format!("revision {revision} of '{name}' has no pod template to roll back to")));
+    }
+    if wanted == current {
+        return Err(AppError::Invalid(format!("revision {revision} is what '{name}' runs now: nothing to roll back")));
+    }
+    Ok(json!({
+        "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
+        "spec": {"template": merge_patch_to(&current, &wanted)},
+    }))
+}
+
+fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
+    let gvk = match kind {
+        "Deployment" => GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "Service" => GroupVersionKind::gvk("", "v1", "Service"),
+        "Pod" => GroupVersionKind::gvk("", "v1", "Pod"),
+        "ConfigMap" => GroupVersionKind::gvk("", "v1", "ConfigMap"),
+        other => {
+            return Err(AppError::Invalid(format!(
+                "kind '{other}' cannot be edited here (one of: {})",
+                EDITABLE_KINDS.join(", ")
+            )))
+        }
+    };
+    let plural = format!("{}s", kind.to_lowercase());
+    Ok(ApiResource::from_gvk_with_plural(&gvk, &plural))
+}
+
+fn dynamic(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str) -> Result<Api<DynamicObject>, AppError> {
+    let ar = api_resource(kind)?;
+    Ok(Api::namespaced_with(state.client.clone(), scope.namespace(namespace)?, &ar))
+}
+
+fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
+    obj.metadata.managed_fields = None;
+    serde_yaml::to_string(&obj).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+pub async fn get_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str) -> Result<String, AppError> {
+    let api = dynamic(state, scope, namespace, kind)?;
+    to_yaml(api.get(name).await?)
+}
+
+pub async fn put_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str, yaml: &str) -> Result<String, AppError> {
+    let api = dynamic(state, scope, namespace, kind)?;
+    let obj: DynamicObject = serde_yaml::from_str(yaml).map_err(|e| AppError::Invalid(format!("YAML: {e}")))?;
+    let said_kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
+    if said_kind != kind {
+        return Err(AppError::Invalid(format!("kind must stay '{kind}' (the YAML says '{said_kind}')")));
+    }
+    if obj.metadata.name.as_deref() != Some(name) {
+        return Err(AppError::Invalid(format!("metadata.name must stay '{name}'")));
+    }
+    if obj.metadata.namespace.as_deref().is_some_and(|ns| ns != namespace) {
+        return Err(AppError::Invalid(format!("metadata.namespace must stay '{namespace}'")));
+    }
+    let mut obj = obj;
+    obj.metadata.namespace = Some(namespace.to_string());
+    let labels: BTreeMap<String, String> = obj.metadata.labels.clone().unwrap_or_default();
+    tracing::info!(user = scope.user(), ns = %namespace, %kind, %name, labels = labels.len(), "replacing from YAML");
+    let pp = PostParams { field_manager: Some("wharf".into()), ..PostParams::default() };
+    to_yaml(api.replace(name, &pp, &obj).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_form_becomes_a_deployment_with_limits_env_and_port() {
+        let form = DeployForm {
+            namespace: "alpha".into(),
+            name: "shop".into(),
+            image: "nginx:1.25".into(),
+            replicas: 2,
+            env: vec![("MODE".into(), "prod".into())],
+            ..DeployForm::default()
+        };
+        let d = deployment_of(&form).unwrap();
+        let spec = d.spec.unwrap();
+        assert_eq!(spec.replicas, Some(2));
+        let c = &spec.template.spec.unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("nginx:1.25"));
+        assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
+        assert_eq!(c.env.as_ref().unwrap()[0].name, "MODE");
+        let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!(limits["memory"].0, "512Mi");
+    }
+
+    #[test]
+    fn a_pod_page_is_the_right_slice_of_the_sorted_list() {
+        let (reader, mut writer) = kube::runtime::reflector::store::<Pod>();
+        let mut names: Vec<String> = (0..57).map(|i| format!("p-{:03}", (i * 37) % 57)).collect();
+        for n in &names {
+            let pod: Pod = serde_json::from_value(json!({"metadata": {"name": n, "namespace": "a", "labels": {"app": "x"}}})).unwrap();
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod));
+        }
+        names.sort();
+        let scope = TenantScope::for_tests("t", &["a"]);
+        let cache = Cache::for_tests(reader);
+        for (offset, limit) in [(0, 10), (10, 10), (50, 10), (56, 5), (60, 5)] {
+            let page = pods(&cache, &scope, &PodQuery { offset, limit, ..Default::default() }).unwrap();
+            assert_eq!(page.total, 57);
+            let got: Vec<&str> = page.rows.iter().map(|r| r.name.as_str()).collect();
+            let want: Vec<&str> = names.iter().skip(offset).take(limit).map(String::as_str).collect();
+            assert_eq!(got, want, "offset {offset}");
+        }
+        let filtered = pods(&cache, &scope, &PodQuery { filter: "p-05".into(), limit: 100, ..Default::default() }).unwrap();
+        assert_eq!(filtered.total, 7);
+        assert!(pods(&cache, &scope, &PodQuery { namespace: Some("b".into()), limit: 1, ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn the_rollback_patch_removes_what_the_old_template_lacks() {
+        let current = json!({"metadata": {"labels": {"app": "web"}, "annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "env": [{"name": "A", "value": "1"}]}]}});
+        let old = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}});
+        let patch = merge_patch_to(&current, &old);
+        assert_eq!(patch["metadata"]["annotations"], Value::Null);
+        assert_eq!(patch["spec"]["containers"], old["spec"]["containers"], "lists are replaced whole");
+        assert_eq!(patch["metadata"]["labels"], json!({"app": "web"}));
+    }
+
+    #[test]
+    fn pod_status_prefers_the_waiting_reason_like_kubectl() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "c", "ready": false, "restartCount": 4, "image": "i", "imageID": "",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+            }]}
+        }))
+        .unwrap();
+        assert_eq!(pod_status(&pod), "CrashLoopBackOff");
+        assert_eq!(pod_row(&pod).restarts, 4);
+    }
+}
