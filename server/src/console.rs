@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::provide_context;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -68,31 +67,14 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         .route("/readyz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // NB: after the body limit: uploads stream their body and have their own (larger) limit.
-        .merge(crate::terminal::routes(crate::terminal::TerminalSettings::from_env()))
+        .merge(crate::terminal::routes())
         .fallback_service(ServeDir::new(site_dir).fallback(index))
         .with_state(state)
 }
 
-/// Binds `addr` (port 0 picks one), serves in the background, returns the bound address.
-pub async fn start(state: AppState, site_dir: PathBuf, addr: SocketAddr) -> Result<(SocketAddr, tokio::task::JoinHandle<Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the console to {addr}"))?;
-    let bound = listener.local_addr()?;
-    let app = router(state, site_dir);
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.context("console server stopped") });
-    Ok((bound, task))
-}
-
 /// Everything the console needs from a cluster: the CRDs and session key (created when
-/// missing), the watcher cache (filled before this returns), and the running watcher tasks
-/// for the caller to supervise.
-/// Logs are kept in memory only (tests and tools); `main` uses [`prepare_with_logs`].
-pub async fn prepare(client: kube::Client, settings: wharf_console::state::Settings) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
-    let logs = logstore::Store::in_memory(logstore::Config::default())?;
-    prepare_with_logs(client, settings, logs).await
-}
-
-/// [`prepare`] with the log store the collector fills and the log viewer reads (the collector
-/// itself is started by the caller: `crate::logs::collector::spawn`).
+/// missing), the watcher cache (filled before this returns), the controllers, and their
+/// running tasks for the caller to supervise (see `crate::application`).
 pub async fn prepare_with_logs(
     client: kube::Client,
     settings: wharf_console::state::Settings,

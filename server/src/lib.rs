@@ -1,6 +1,9 @@
 //! The `wharf` server as a library, so integration tests start exactly what `main` starts:
-//! [`console::start`] binds the port it is given (0 in tests) and returns the bound address.
+//! [`application::Application`] is built from [`settings`] by `wharf serve`, `wharf demo` and
+//! the tests alike; it binds the port it is given (0 in tests) and tells the bound address.
 //!
+//! * `application` — the one way to start: bootstrap, caches, controllers, the HTTP server
+//! * `settings`  — every flag (and its `WHARF_…` variable) into one `Settings`
 //! * `bootstrap` — CRDs, the `wharf-system` namespace and the session key, created when missing
 //! * `watchers`  — the kube-runtime reflectors every page reads from
 //! * `console`   — the axum router: server functions, WebSockets, the single-page app
@@ -13,6 +16,11 @@
 //! * `monitoring` — Prometheus and Alertmanager for the demo and tests, the Alertmanager webhook
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
 
+// NB: the server functions are declared in wharf-app and register themselves at start-up
+// (`inventory`), which works only if the crate is linked: nothing else here names it.
+extern crate wharf_app;
+
+pub mod application;
 pub mod bootstrap;
 pub mod console;
 pub mod demo;
@@ -22,5 +30,6 @@ pub mod logs;
 pub mod monitoring;
 pub mod nginx;
 pub mod pipelines;
+pub mod settings;
 pub mod terminal;
 pub mod watchers;

@@ -7,6 +7,7 @@ pub mod nginx;
 use anyhow::{Context, Result};
 use reqwest::StatusCode;
 use serde_json::Value;
+use server::application::{Application, Launch};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -39,12 +40,30 @@ pub async fn spawn_app_with(settings: wharf_console::state::Settings, listen: So
     server::demo::seed::identities(&kube).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
-    let (state, _watchers) = server::console::prepare_with_logs(kube.clone(), settings, logs).await?;
-    let collector = server::logs::collector::spawn(&state);
+    let site = site_dir()?;
+    let launch = Launch { listen, site_dir: site.path().to_path_buf(), logs, retention: None };
+    let mut application = Application::build(kube.clone(), settings, launch).await?;
+    let collector = application.take_collector().context("the application runs a log collector")?;
+    let (addr, state) = (application.addr(), application.state().clone());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
+    Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
+}
+
+/// A folder standing in for Trunk's output (the tests talk to the API, not the pages).
+pub fn site_dir() -> Result<tempfile::TempDir> {
     let site = tempfile::tempdir()?;
     std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>")?;
-    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), listen).await?;
-    Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
+    Ok(site)
+}
+
+/// Serves the console's router over an existing state (say, with other settings) on a free
+/// port, as a second replica in front of the same caches would.
+pub async fn serve_state(state: wharf_console::state::AppState, site: &std::path::Path) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = server::console::router(state, site.to_path_buf());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(addr)
 }
 
 /// A WebSocket as the tests hold it.

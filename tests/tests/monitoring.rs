@@ -198,8 +198,8 @@ async fn the_alert_webhook_needs_its_token() {
     settings.monitoring.webhook_token = Some(wharf_console::monitoring::Token::new("s3cret-token"));
     let mut state = app.state.clone();
     state.settings = std::sync::Arc::new(settings);
-    let dir = tempfile::tempdir().unwrap();
-    let (addr, _task) = server::console::start(state.clone(), dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = wharf_tests::site_dir().unwrap();
+    let addr = wharf_tests::serve_state(state.clone(), dir.path()).await.unwrap();
     let url = format!("http://{addr}/hooks/alertmanager");
     for bad in [None, Some("wrong"), Some("s3cret-toke"), Some("s3cret-token2")] {
         let mut req = http.post(&url).json(&payload);
@@ -482,10 +482,12 @@ async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
 /// it — what it shows, it learned from Alertmanager's API and the cluster's Events.
 async fn restarted_console(m: &Monitored) -> (SocketAddr, wharf_console::state::AppState, tempfile::TempDir) {
     let settings = wharf_console::state::Settings { monitoring: m.cfg.settings(), ..Default::default() };
-    let (state, _tasks) = server::console::prepare(m.app.kube.clone(), settings).await.unwrap();
-    let site = tempfile::tempdir().unwrap();
-    std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>").unwrap();
-    let (addr, _task) = server::console::start(state.clone(), site.path().to_path_buf(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let site = wharf_tests::site_dir().unwrap();
+    let logs = logstore::Store::in_memory(logstore::Config::default()).unwrap();
+    let launch = server::application::Launch { listen: "127.0.0.1:0".parse().unwrap(), site_dir: site.path().to_path_buf(), logs, retention: None };
+    let application = server::application::Application::build(m.app.kube.clone(), settings, launch).await.unwrap();
+    let (addr, state) = (application.addr(), application.state().clone());
+    tokio::spawn(application.run_until_stopped(std::future::pending()));
     (addr, state, site)
 }
 

@@ -41,13 +41,36 @@ pub struct TerminalOptions {
     /// The largest recording of one session in bytes (a little more: the line saying it
     /// stopped); `None`: no limit.
     pub recording_max_bytes: Option<u64>,
+    /// No input for this long closes a session.
+    pub idle_timeout: std::time::Duration,
+    /// The warning comes this long before the idle timeout.
+    pub idle_warning: std::time::Duration,
+    /// Pings on a quiet session's socket, under the 60 s after which many proxies cut it.
+    pub ping_every: std::time::Duration,
+    /// Largest upload in bytes; bigger ones get 413 before anything reaches the container.
+    pub max_upload: u64,
 }
 
 impl Default for TerminalOptions {
     fn default() -> Self {
-        TerminalOptions { debug_image: DEFAULT_DEBUG_IMAGE.into(), recordings: None, recording_max_bytes: Some(DEFAULT_RECORDING_MAX_MB * 1024 * 1024) }
+        TerminalOptions {
+            debug_image: DEFAULT_DEBUG_IMAGE.into(),
+            recordings: None,
+            recording_max_bytes: Some(DEFAULT_RECORDING_MAX_MB * 1024 * 1024),
+            idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_SECS),
+            idle_warning: std::time::Duration::from_secs(DEFAULT_IDLE_WARN_SECS),
+            ping_every: std::time::Duration::from_secs(25),
+            max_upload: DEFAULT_MAX_UPLOAD_MB * 1024 * 1024,
+        }
     }
 }
+
+/// A session without input for this long is closed.
+pub const DEFAULT_IDLE_SECS: u64 = 1800;
+/// The idle warning comes this long before.
+pub const DEFAULT_IDLE_WARN_SECS: u64 = 60;
+/// The largest upload.
+pub const DEFAULT_MAX_UPLOAD_MB: u64 = 512;
 
 /// The recording of session `id` in `namespace`: `<dir>/<namespace>/<id>.cast`.
 pub fn recording_path(dir: &Path, namespace: &str, id: &str) -> PathBuf {

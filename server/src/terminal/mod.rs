@@ -6,12 +6,9 @@
 //! [`recording`] (asciicast v2, up to a size limit), replayed by admins, and deleted again by
 //! [`retention`] (by age and a total cap).
 //!
-//! The debug image, the recordings folder, its size limit and retention are [`TerminalArgs`]
-//! (flags, in `wharf_console::state::Settings`; the retention's sweeper is a task `main` starts
-//! with the others). Other settings, from the environment (read once when the router is built):
-//! `WHARF_TERMINAL_IDLE_SECS` (default 1800: no input for this long closes a session),
-//! `WHARF_TERMINAL_IDLE_WARN_SECS` (default 60: the warning comes this long before),
-//! `WHARF_TERMINAL_MAX_UPLOAD_MB` (default 512).
+//! The debug image, the recordings folder, its size limit and retention, the idle timeout and
+//! the upload limit are [`TerminalArgs`] (flags, each with its `WHARF_…` variable), kept in
+//! `wharf_console::state::Settings`; the retention's sweeper is a task the `Application` starts.
 
 pub mod audit;
 pub mod bridge;
@@ -23,11 +20,11 @@ pub mod tar;
 pub mod transfer;
 
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use std::path::PathBuf;
 use std::time::Duration;
 use wharf_console::state::AppState;
-use wharf_console::terminal::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_RECORDING_MAX_MB};
+use wharf_console::terminal::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_IDLE_SECS, DEFAULT_IDLE_WARN_SECS, DEFAULT_MAX_UPLOAD_MB, DEFAULT_RECORDING_MAX_MB};
 
 const MB: u64 = 1024 * 1024;
 
@@ -52,14 +49,28 @@ pub struct TerminalArgs {
     /// When all recordings together take more than this many GB, the oldest are deleted. 0: no cap.
     #[arg(long, env = "WHARF_TERMINAL_RECORDINGS_MAX_TOTAL_GB", default_value_t = 20)]
     pub recordings_max_total_gb: u64,
+    /// A session without input for this many seconds is closed.
+    #[arg(long, env = "WHARF_TERMINAL_IDLE_SECS", default_value_t = DEFAULT_IDLE_SECS)]
+    pub terminal_idle_secs: u64,
+    /// The user is warned this many seconds before the idle timeout.
+    #[arg(long, env = "WHARF_TERMINAL_IDLE_WARN_SECS", default_value_t = DEFAULT_IDLE_WARN_SECS)]
+    pub terminal_idle_warn_secs: u64,
+    /// The largest file uploaded into a container, in MB.
+    #[arg(long, env = "WHARF_TERMINAL_MAX_UPLOAD_MB", default_value_t = DEFAULT_MAX_UPLOAD_MB)]
+    pub terminal_max_upload_mb: u64,
 }
 
 impl TerminalArgs {
     pub fn options(&self) -> TerminalOptions {
+        let idle_timeout = Duration::from_secs(self.terminal_idle_secs);
         TerminalOptions {
             debug_image: self.debug_image.clone(),
             recordings: self.recordings_dir.clone(),
             recording_max_bytes: (self.recording_max_mb > 0).then(|| self.recording_max_mb.saturating_mul(MB)),
+            idle_timeout,
+            idle_warning: Duration::from_secs(self.terminal_idle_warn_secs).min(idle_timeout),
+            max_upload: self.terminal_max_upload_mb.saturating_mul(MB),
+            ..TerminalOptions::default()
         }
     }
 
@@ -72,50 +83,14 @@ impl TerminalArgs {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct TerminalSettings {
-    pub idle_timeout: Duration,
-    pub idle_warning: Duration,
-    pub ping_every: Duration,
-    /// Largest upload in bytes; bigger ones get 413 before anything reaches the container.
-    pub max_upload: u64,
-}
-
-impl Default for TerminalSettings {
-    fn default() -> Self {
-        TerminalSettings {
-            idle_timeout: Duration::from_secs(1800),
-            idle_warning: Duration::from_secs(60),
-            // NB: under the 60 s after which many proxies and load balancers cut a quiet connection.
-            ping_every: Duration::from_secs(25),
-            max_upload: 512 * 1024 * 1024,
-        }
-    }
-}
-
-impl TerminalSettings {
-    pub fn from_env() -> Self {
-        let num = |key: &str| std::env::var(key).ok().and_then(|v| v.trim().parse::<u64>().ok());
-        let d = TerminalSettings::default();
-        let idle_timeout = num("WHARF_TERMINAL_IDLE_SECS").map(Duration::from_secs).unwrap_or(d.idle_timeout);
-        TerminalSettings {
-            idle_timeout,
-            idle_warning: num("WHARF_TERMINAL_IDLE_WARN_SECS").map(Duration::from_secs).unwrap_or(d.idle_warning).min(idle_timeout),
-            ping_every: d.ping_every,
-            max_upload: num("WHARF_TERMINAL_MAX_UPLOAD_MB").map(|mb| mb * MB).unwrap_or(d.max_upload),
-        }
-    }
-}
-
 /// `/ws/terminal/{tenant}`, `/upload/terminal/{tenant}`, `/download/terminal/{tenant}`,
 /// `/recordings/terminal/{tenant}`.
-pub fn routes(settings: TerminalSettings) -> Router<AppState> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/ws/terminal/{tenant}", get(socket::open))
         .route("/recordings/terminal/{tenant}", get(recording::serve))
         .route("/upload/terminal/{tenant}", post(transfer::upload))
         .route("/download/terminal/{tenant}", get(transfer::download))
-        .layer(Extension(settings))
 }
 
 #[cfg(test)]

@@ -7,14 +7,13 @@
 
 use super::bridge::{self, Ended, Incoming, Outgoing, Timing};
 use super::recording::Recorder;
-use super::{audit, debug, TerminalSettings};
+use super::{audit, debug};
 use crate::live::{refuse, scope_for_socket};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use bytes::Bytes;
 use futures::future::{ready, BoxFuture};
 use futures::{FutureExt, Sink, SinkExt, StreamExt};
@@ -45,7 +44,6 @@ enum Plan {
 pub async fn open(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
-    Extension(settings): Extension<TerminalSettings>,
     Path(tenant): Path<String>,
     link: Result<Query<TerminalLink>, QueryRejection>,
     headers: HeaderMap,
@@ -75,7 +73,7 @@ pub async fn open(
         })
     };
     let size = link.cols.zip(link.rows).filter(|&(c, r)| c > 0 && r > 0);
-    ws.on_upgrade(move |socket| session(socket, state, settings, scope, target, plan, size))
+    ws.on_upgrade(move |socket| session(socket, state, scope, target, plan, size))
 }
 
 fn message_of(out: Outgoing) -> Message {
@@ -114,7 +112,8 @@ async fn finish_recording(recorder: Option<Recorder>) -> Recorded {
 }
 
 #[tracing::instrument(skip_all, fields(user = scope.user(), ns = %target.namespace, pod = %target.pod, container = %target.container))]
-async fn session(socket: WebSocket, state: AppState, settings: TerminalSettings, scope: TenantScope, target: Target, plan: Plan, size: Option<(u16, u16)>) {
+async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target: Target, plan: Plan, size: Option<(u16, u16)>) {
+    let settings = state.settings.terminal.clone();
     let (kind, detail) = match &plan {
         Plan::Shell(shells) => ("session", shells.join(" or ")),
         Plan::Debug { name, image } => ("debug", format!("debug container {name} ({image})")),

@@ -11,14 +11,13 @@
 //! Developers and admins only (reading a container's files is as strong as a shell). A
 //! container without `tar` gets 422 and a sentence saying so.
 
-use super::{audit, tar, TerminalSettings};
+use super::{audit, tar};
 use crate::live::{refuse, scope_for_socket};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use axum::Extension;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
@@ -113,7 +112,6 @@ fn tar_failure(status: &Option<Status>, stderr: &str) -> Response {
 
 pub async fn upload(
     State(state): State<AppState>,
-    Extension(settings): Extension<TerminalSettings>,
     Path(tenant): Path<String>,
     link: Result<Query<TransferLink>, QueryRejection>,
     headers: HeaderMap,
@@ -126,6 +124,7 @@ pub async fn upload(
     let Some(size) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) else {
         return fail(StatusCode::LENGTH_REQUIRED, "an upload needs a Content-Length");
     };
+    let settings = &state.settings.terminal;
     if size > settings.max_upload {
         return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("The file is {} MB; uploads are limited to {} MB. Nothing was written.", size.div_ceil(1 << 20), settings.max_upload >> 20));
     }

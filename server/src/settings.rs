@@ -1,0 +1,127 @@
+//! Every setting of the console, from flags (each with its `WHARF_…` environment variable)
+//! into one [`wharf_console::state::Settings`] and one [`Launch`]. `wharf serve` and
+//! `wharf demo` share these flags; the demo fills in what it starts itself (its Prometheus
+//! and Alertmanager, its registry, folders under `--data`). Nothing reads the environment
+//! after `main` parses the command line.
+
+use crate::application::Launch;
+use crate::monitoring::AlertingArgs;
+use crate::terminal::TerminalArgs;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use wharf_console::monitoring::{MonitoringSettings, Token};
+use wharf_console::pipelines::{PipelineSettings, Registry};
+use wharf_console::state::Settings;
+
+/// `wharf serve` listens on every interface; `wharf demo` on loopback only.
+pub const SERVE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3000);
+pub const DEMO_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
+
+/// The console's flags, shared by `wharf serve` and `wharf demo`.
+#[derive(clap::Args, Debug)]
+pub struct ConsoleArgs {
+    /// Where the console listens [default: 0.0.0.0:3000 for serve, 127.0.0.1:3000 for demo].
+    #[arg(long, env = "WHARF_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The built single-page app (Trunk's output).
+    #[arg(long, env = "WHARF_SITE_DIR", default_value = "dist")]
+    pub site_dir: PathBuf,
+    /// Mark session cookies Secure (set when TLS terminates in front of the console).
+    #[arg(long, env = "WHARF_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    #[arg(long, env = "WHARF_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: i64,
+    /// The log store's folder: the collector writes every container's log there
+    /// [default: .wharf/logs for serve, <data>/logs for demo].
+    #[arg(long, env = "WHARF_LOGS_DIR")]
+    pub logs: Option<PathBuf>,
+    /// Prometheus for dashboards and alert rules (e.g. http://prometheus:9090); the demo runs its own.
+    #[arg(long, env = "WHARF_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Alertmanager for alerts, silences and receivers; the demo runs its own.
+    #[arg(long, env = "WHARF_ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
+    /// Where the console writes one rule file per app; Prometheus must load `<dir>/*.rules.yml`.
+    #[arg(long, env = "WHARF_RULES_DIR")]
+    pub rules_dir: Option<PathBuf>,
+    /// A registry pipelines may push to, `name=host` or `name=host@push-secret` (a
+    /// dockerconfigjson Secret in each pipeline's namespace); repeat or separate with commas.
+    #[arg(long = "registry", env = "WHARF_REGISTRIES", value_delimiter = ',')]
+    pub registries: Vec<Registry>,
+    /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.
+    #[arg(long, env = "WHARF_ALERT_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub webhook_token: Option<String>,
+    /// Tenants' own receivers: the console's webhook URL, Alertmanager's config file, SMTP.
+    #[command(flatten)]
+    pub alerting: AlertingArgs,
+    /// The terminal's debug image, session recordings, limits and retention.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+}
+
+impl ConsoleArgs {
+    /// `wharf serve`'s settings.
+    pub fn serve(self) -> Result<(Settings, LaunchArgs)> {
+        let launch = LaunchArgs {
+            listen: self.listen.unwrap_or(SERVE_LISTEN),
+            site_dir: self.site_dir.clone(),
+            logs: self.logs.clone().unwrap_or_else(|| PathBuf::from(".wharf/logs")),
+            retention: self.terminal.retention(),
+        };
+        let mut monitoring = MonitoringSettings {
+            prometheus_url: self.prometheus_url,
+            alertmanager_url: self.alertmanager_url,
+            rules_dir: self.rules_dir,
+            webhook_token: self.webhook_token.map(Token::new),
+            ..Default::default()
+        };
+        self.alerting.apply_to(&mut monitoring)?;
+        let settings = Settings {
+            session_ttl_secs: self.session_hours * 3600,
+            secure_cookies: self.secure_cookies,
+            monitoring,
+            pipelines: PipelineSettings { registries: self.registries, ..Default::default() },
+            terminal: self.terminal.options(),
+            ..Settings::default()
+        };
+        Ok((settings, launch))
+    }
+
+    /// `wharf demo`'s settings: folders under `data`, the demo's own monitoring stack and
+    /// registry, terminal sessions recorded.
+    pub fn demo(mut self, data: &Path, monitoring: MonitoringSettings) -> Result<(Settings, LaunchArgs)> {
+        self.terminal.recordings_dir.get_or_insert_with(|| data.join("recordings"));
+        let launch = LaunchArgs {
+            listen: self.listen.unwrap_or(DEMO_LISTEN),
+            site_dir: self.site_dir.clone(),
+            logs: self.logs.clone().unwrap_or_else(|| data.join("logs")),
+            retention: self.terminal.retention(),
+        };
+        let settings = Settings {
+            session_ttl_secs: self.session_hours * 3600,
+            secure_cookies: self.secure_cookies,
+            monitoring,
+            pipelines: PipelineSettings::demo(),
+            terminal: self.terminal.options(),
+            ..Settings::default()
+        };
+        Ok((settings, launch))
+    }
+}
+
+/// [`Launch`] before the log store is opened.
+pub struct LaunchArgs {
+    pub listen: SocketAddr,
+    pub site_dir: PathBuf,
+    pub logs: PathBuf,
+    pub retention: Option<crate::terminal::retention::Retention>,
+}
+
+impl LaunchArgs {
+    pub fn open(self) -> Result<Launch> {
+        let logs = logstore::Store::open_path(&self.logs, logstore::Config::default()).with_context(|| format!("opening the log store {}", self.logs.display()))?;
+        Ok(Launch { listen: self.listen, site_dir: self.site_dir, logs, retention: self.retention })
+    }
+}
