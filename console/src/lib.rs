@@ -4,6 +4,7 @@
 //! * [`state`] — `AppState` (the kube client, the watcher caches, settings, the log store)
 //! * [`call`] — one server-function call: state, headers, cookies to set
 //! * [`auth`] — sessions, and `authorize`, the only way to a `TenantScope`
+//! * [`watchers`] — the reflectors behind the caches; [`leader`] — election over a Lease
 //!
 //! Then one folder per feature, each with `endpoints.rs` (the bodies of the server functions
 //! declared in `wharf_app`: authorize, then call the feature's logic) beside that logic:
@@ -13,12 +14,14 @@
 
 pub mod auth;
 pub mod call;
+pub mod leader;
 pub mod logs;
 pub mod monitoring;
 pub mod nginx;
 pub mod pipelines;
 pub mod state;
 pub mod terminal;
+pub mod watchers;
 pub mod workloads;
 
 pub use call::Call;

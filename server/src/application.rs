@@ -116,7 +116,7 @@ impl Application {
                 Ok(())
             }
         };
-        crate::leader::release_all().await;
+        wharf_console::leader::release_all().await;
         flush_logs(self.state.logs.clone()).await;
         outcome
     }

@@ -81,9 +81,9 @@ pub async fn prepare_with_logs(
     logs: logstore::Store,
 ) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
     let session_key = crate::bootstrap::run(&client).await?;
-    let (cache, watchers) = crate::watchers::cache(&client);
+    let (cache, watchers) = wharf_console::watchers::cache(&client);
     let mut handles: Vec<_> = watchers.into_iter().map(tokio::spawn).collect();
-    tokio::time::timeout(std::time::Duration::from_secs(60), crate::watchers::ready(&cache))
+    tokio::time::timeout(std::time::Duration::from_secs(60), wharf_console::watchers::ready(&cache))
         .await
         .context("the cluster's objects were not listed within 60 s")?
         .context("a watcher stopped before its first list")?;
@@ -95,14 +95,14 @@ pub async fn prepare_with_logs(
     handles.extend(crate::monitoring::sync::spawn(&state));
     // pipeline runs become Jobs, and Jobs' progress becomes the runs' status
     // (by one console replica at a time: the one holding the pipelines' Lease)
-    let (leadership, election) = crate::leader::spawn(
+    let (leadership, election) = wharf_console::leader::spawn(
         state.client.clone(),
         crds::SYSTEM_NAMESPACE,
-        crate::pipelines::controller::LEASE,
-        crate::leader::identity(),
-        crate::leader::LeaseTiming::default(),
+        wharf_console::pipelines::controller::LEASE,
+        wharf_console::leader::identity(),
+        wharf_console::leader::LeaseTiming::default(),
     );
     handles.push(election);
-    handles.push(crate::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone(), leadership));
+    handles.push(wharf_console::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone(), leadership));
     Ok((state, handles))
 }

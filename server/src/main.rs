@@ -168,9 +168,9 @@ async fn main() -> Result<()> {
             let paths = ngx::NginxPaths::new(&nginx, prefix.unwrap_or_else(|| conf_dir.join("runtime")), &conf_dir);
             let mut opts = ngx::RenderOptions::detect(control_port);
             opts.http_port = http_port;
-            let mut cfg = server::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
+            let mut cfg = wharf_console::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
             cfg.heartbeat = std::time::Duration::from_secs(heartbeat_secs.max(1));
-            let mut agent = server::nginx::agent::NodeAgent::start(client, cfg).await?;
+            let mut agent = wharf_console::nginx::agent::NodeAgent::start(client, cfg).await?;
             tracing::info!(%cluster, %node, mode = ?agent.engine.status().mode, "ng-agent running");
             let _nginx = if start_nginx {
                 agent.first_apply(std::time::Duration::from_secs(60)).await?;

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use ngx::{Mode, NginxPaths, NginxProcess, RenderOptions};
 use serde_json::json;
-use server::nginx::agent::{NodeAgent, NodeConfig};
+use wharf_console::nginx::agent::{NodeAgent, NodeConfig};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

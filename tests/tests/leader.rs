@@ -1,11 +1,11 @@
-//! Leader election over a Lease (`server::leader`), as several console replicas run it
+//! Leader election over a Lease (`wharf_console::leader`), as several console replicas run it
 //! against one cluster: exactly one leads; when it dies another takes over once the Lease
 //! is stale; when it stops cleanly and releases, another takes over without waiting.
 
 use anyhow::Result;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
-use server::leader::{self, Leadership, LeaseTiming};
+use wharf_console::leader::{self, Leadership, LeaseTiming};
 use std::time::Duration;
 use wharf_tests::eventually;
 

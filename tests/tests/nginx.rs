@@ -380,7 +380,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
 
 /// The node's live release as the console's download shows it.
 fn wharf_server_live_text(node: &Node) -> String {
-    server::nginx::agent::live_files_text(&node.paths)
+    wharf_console::nginx::agent::live_files_text(&node.paths)
 }
 
 /// Reads pushed snapshots until node n1 of edge satisfies `want`; returns that node.

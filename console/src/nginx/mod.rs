@@ -11,8 +11,10 @@
 //! names certificate *files*, validation writes them to a throw-away folder (removed after
 //! `nginx -t`), and only nginx's verdicts are kept between requests, by content hash.
 
+pub mod agent;
 pub mod desired;
 pub mod endpoints;
+pub mod secrets;
 pub mod tls;
 
 use crate::nginx::desired::{parse_server, Inputs};

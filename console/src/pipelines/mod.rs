@@ -3,7 +3,10 @@
 //! namespaces of a [`TenantScope`]. Runs are created here (and by the git webhook); the
 //! server's pipeline controller turns each into a Job and reports back into its status.
 
+pub mod controller;
 pub mod endpoints;
+pub mod job;
+pub mod status;
 
 use wharf_api::pipelines::{validate, DesignerOptions, PipelineRow, PipelinesView, RegistryOption, RunRow, WebhookInfo, RUNS_SHOWN};
 use crate::auth::TenantScope;

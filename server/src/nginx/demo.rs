@@ -2,7 +2,7 @@
 //! own prefix and conf dir under `<data>/nginx/<node>/`, each followed by an in-process
 //! agent exactly as `wharf ng-agent` runs beside a production nginx.
 
-use super::agent::{NodeAgent, NodeConfig};
+use wharf_console::nginx::agent::{NodeAgent, NodeConfig};
 use anyhow::{Context, Result};
 use kube::Client;
 use ngx::{NginxPaths, NginxProcess, RenderOptions};

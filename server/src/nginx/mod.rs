@@ -4,11 +4,9 @@
 //! GET of a node's files, `live` the NgFront page's socket, `demo` starts the demo's nginx
 //! nodes.
 
-pub mod agent;
 pub mod demo;
 pub mod download;
 pub mod live;
-pub mod tls;
 
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -3,8 +3,5 @@
 //! `status`), the git push webhook (`webhook`) and the live socket of the pipeline pages
 //! (`socket`). The designer's server functions are in `wharf_api::pipelines`.
 
-pub mod controller;
-pub mod job;
 pub mod socket;
-pub mod status;
 pub mod webhook;

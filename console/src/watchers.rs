@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
 use tokio::sync::watch;
-use wharf_console::state::Cache;
+use crate::state::Cache;
 
 /// One reflector: a watcher with the default back-off feeding a store; every event bumps
 /// `changed`. The future runs until dropped.

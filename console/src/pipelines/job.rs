@@ -20,7 +20,7 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 use wharf_api::pipelines::dockerfile;
-use wharf_console::pipelines::PipelineSettings;
+use crate::pipelines::PipelineSettings;
 
 pub const WORKSPACE: &str = "/workspace";
 

@@ -2,9 +2,9 @@
 //!
 //! Seven kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
 //! EndpointSlices, `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
-//! the feed task rebuilds the desired state (`wharf_console::nginx::desired`, the same
+//! the feed task rebuilds the desired state (`crate::nginx::desired`, the same
 //! translation the console validates with, plus the routes' certificates from
-//! `wharf_console::nginx::tls` over the Secrets of `super::tls`)
+//! `crate::nginx::tls` over the Secrets of `super::secrets`)
 //! on every bump and hands it to the `ngx::Agent` only when it differs from the last one
 //! handed over. The engine renders, tests, swaps, reloads (coalesced) or pushes peers
 //! without a reload (dynamic mode).
@@ -20,8 +20,7 @@
 //! files and the drift diff go into the node's ConfigMap (`crds::nginx::node_configmap`)
 //! when they change.
 
-use anyhow::{Context, Result};
-use super::tls::{pair_in, reflect_tls_secrets};
+use super::secrets::{pair_in, reflect_tls_secrets};
 use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxRouteError, NginxUpstream};
 use crds::{Tenant, SYSTEM_NAMESPACE};
 use crate::watchers::reflect;
@@ -37,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use wharf_console::nginx::desired::{desired_state, Inputs};
-use wharf_console::nginx::tls::TlsSecrets;
+use crate::nginx::desired::{desired_state, Inputs};
+use crate::nginx::tls::TlsSecrets;
 
 /// One node's agent settings.
 #[derive(Debug, Clone)]
@@ -99,10 +98,23 @@ impl Drop for NodeAgent {
     }
 }
 
+/// Why an agent did not start, or applied nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the cluster's objects were not listed within 60 s")]
+    NotListed,
+    #[error("starting the nginx engine")]
+    Engine(#[source] ngx::Error),
+    #[error("the agent applied nothing in time (does the NginxCluster exist?)")]
+    NothingApplied,
+    #[error("the agent stopped")]
+    Stopped,
+}
+
 impl NodeAgent {
     /// Starts the watchers, waits for their first lists, starts the engine and the feed and
     /// status tasks.
-    pub async fn start(client: Client, cfg: NodeConfig) -> Result<NodeAgent> {
+    pub async fn start(client: Client, cfg: NodeConfig) -> Result<NodeAgent, AgentError> {
         let (tx, changed) = watch::channel(0u64);
         let (clusters, w1) = reflect(Api::<NginxCluster>::all(client.clone()), tx.clone());
         let (tenants, w2) = reflect(Api::<Tenant>::all(client.clone()), tx.clone());
@@ -116,14 +128,14 @@ impl NodeAgent {
         let ready = tokio::time::timeout(Duration::from_secs(60), stores.ready()).await;
         if !matches!(ready, Ok(Ok(()))) {
             tasks.iter().for_each(JoinHandle::abort);
-            anyhow::bail!("the cluster's objects were not listed within 60 s");
+            return Err(AgentError::NotListed);
         }
         let engine = Arc::new(
             ngx::Agent::start(AgentConfig {
                 converger: ConvergerConfig::new(cfg.paths.clone(), cfg.render.clone()),
                 coalesce_window: cfg.coalesce_window,
             })
-            .context("starting the nginx engine")?,
+            .map_err(AgentError::Engine)?,
         );
         // The last repair carried out, as this node reported it before a restart: read before the
         // tasks start, so neither acts on (or reports) a stale value.
@@ -135,12 +147,12 @@ impl NodeAgent {
     }
 
     /// Waits until the engine applied (or installed) a state, or failed to.
-    pub async fn first_apply(&self, within: Duration) -> Result<ngx::Status> {
+    pub async fn first_apply(&self, within: Duration) -> Result<ngx::Status, AgentError> {
         let mut rx = self.engine.watch_status();
         let st = tokio::time::timeout(within, rx.wait_for(|s| s.rendered_sha.is_some() || s.last_error.is_some()))
             .await
-            .context("the agent applied nothing in time (does the NginxCluster exist?)")?
-            .context("the agent stopped")?
+            .map_err(|_| AgentError::NothingApplied)?
+            .map_err(|_| AgentError::Stopped)?
             .clone();
         Ok(st)
     }

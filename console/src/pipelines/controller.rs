@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use wharf_api::error::AppError;
-use wharf_console::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
+use crate::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
 
 struct Context {
     client: kube::Client,

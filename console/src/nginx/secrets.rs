@@ -1,5 +1,5 @@
 //! TLS secrets for `wharf ng-agent`: the watcher of the cluster's `kubernetes.io/tls` Secrets
-//! whose store the feed hands to `wharf_console::nginx::tls` (the attach step the console runs
+//! whose store the feed hands to `crate::nginx::tls` (the attach step the console runs
 //! too), which turns a route's `tlsSecret` into an `ngx::Certificate` in the desired state.
 //! The engine writes it to the node (mode 0600, under `<conf_dir>/tls/`, named after a hash
 //! of its content) and serves it on the cluster's HTTPS port. A rotated secret is a new
@@ -16,7 +16,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
-use wharf_console::nginx::tls::{pair_of, Pair, TLS_SECRET_TYPE};
+use crate::nginx::tls::{pair_of, Pair, TLS_SECRET_TYPE};
 
 /// A reflector of the cluster's `kubernetes.io/tls` Secrets; every event bumps `changed`.
 pub fn reflect_tls_secrets(client: Client, changed: watch::Sender<u64>) -> (Store<Secret>, BoxFuture<'static, ()>) {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use crds::pipeline::{PipelineRun, PipelineRunStatus, RunPhase, StageKind, StagePhase, StageStatus};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use wharf_console::pipelines::PipelineSettings;
-use wharf_console::workloads::to_chrono;
+use crate::pipelines::PipelineSettings;
+use crate::workloads::to_chrono;
 
 /// Waiting reasons that mean the stage cannot go on by itself.
 const STUCK: [&str; 5] = ["ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"];
