@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test setup site server unit e2e bench clean-demo
+.PHONY: demo test check setup site server unit e2e bench clean-demo
 
 demo: setup site server
 	./target/debug/wharf demo
@@ -13,6 +13,13 @@ test: setup site server unit e2e
 
 setup:
 	@bash scripts/setup.sh
+
+# Style and lints: one format (rustfmt.toml), clippy with warnings as errors for the host
+# crates and for the Wasm build of the pages. CI runs it before `make test`.
+check: setup
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p wharf-frontend --target wasm32-unknown-unknown -- -D warnings
 
 # The console's Wasm side, built by Trunk into dist/ (offline: tools come from setup).
 site:

@@ -31,9 +31,21 @@ pub const DOWNLOAD_LOGS: Route = Route { kind: Kind::Download, pattern: "/downlo
 pub const DOWNLOAD_NGINX: Route = Route { kind: Kind::Download, pattern: "/download/nginx/{tenant}/{cluster}/{node}" };
 pub const DOWNLOAD_TERMINAL: Route = Route { kind: Kind::Download, pattern: "/download/terminal/{tenant}" };
 pub const UPLOAD_TERMINAL: Route = Route { kind: Kind::Upload, pattern: "/upload/terminal/{tenant}" };
+pub const DOWNLOAD_RECORDING: Route = Route { kind: Kind::Download, pattern: "/recordings/terminal/{tenant}" };
 
 /// Every tenant entry point besides the server functions.
-pub const ALL: &[Route] = &[WS_WORKLOADS, WS_LOGS, WS_NGINX, WS_PIPELINES, WS_TERMINAL, DOWNLOAD_LOGS, DOWNLOAD_NGINX, DOWNLOAD_TERMINAL, UPLOAD_TERMINAL];
+pub const ALL: &[Route] = &[
+    WS_WORKLOADS,
+    WS_LOGS,
+    WS_NGINX,
+    WS_PIPELINES,
+    WS_TERMINAL,
+    DOWNLOAD_LOGS,
+    DOWNLOAD_NGINX,
+    DOWNLOAD_TERMINAL,
+    DOWNLOAD_RECORDING,
+    UPLOAD_TERMINAL,
+];
 
 impl Route {
     /// The path with its `{…}` segments filled in order (each value percent-encoded), e.g.

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use wharf_api::error::AppError;
+use wharf_api::routes;
 use wharf_console::{AppState, Call};
 
 /// Largest body a server function accepts; bigger requests get 413 before any work.
@@ -52,12 +53,12 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         // NB: server functions read the body themselves, past axum's DefaultBodyLimit; this
         // layer refuses an oversized body (413) before any of it is read.
         .route("/api/{*fn_name}", post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)))
-        .route("/ws/workloads/{tenant}", get(live::workloads))
-        .route("/ws/logs/{tenant}", get(crate::logs::socket::follow))
-        .route("/download/logs/{tenant}", get(crate::logs::download::download))
-        .route("/download/nginx/{tenant}/{cluster}/{node}", get(crate::nginx::download::download))
-        .route("/ws/nginx/{tenant}", get(crate::nginx::live::follow))
-        .route("/ws/pipelines/{tenant}", get(crate::pipelines::socket::follow))
+        .route(routes::WS_WORKLOADS.pattern, get(live::workloads))
+        .route(routes::WS_LOGS.pattern, get(crate::logs::socket::follow))
+        .route(routes::DOWNLOAD_LOGS.pattern, get(crate::logs::download::download))
+        .route(routes::DOWNLOAD_NGINX.pattern, get(crate::nginx::download::download))
+        .route(routes::WS_NGINX.pattern, get(crate::nginx::live::follow))
+        .route(routes::WS_PIPELINES.pattern, get(crate::pipelines::socket::follow))
         .route(
             "/hooks/pipelines/{namespace}/{name}",
             post(crate::pipelines::webhook::push).layer(RequestBodyLimitLayer::new(crate::pipelines::webhook::MAX_BODY)),

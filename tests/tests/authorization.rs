@@ -128,6 +128,35 @@ async fn every_server_function_is_covered() {
     }
 }
 
+/// Every socket, download and upload of the shared route list, before anything else is looked
+/// at: 401 for a stranger, 403 for another tenant's user (queries left out on purpose: the
+/// check must come before the request is parsed).
+#[tokio::test]
+async fn every_socket_download_and_upload_checks_first() {
+    use wharf_api::routes::{Kind, ALL};
+    let app = spawn_app().await.unwrap();
+    let bob = app.login("bob").await.unwrap();
+    assert!(ALL.len() >= 10, "the route list names every socket, download and upload");
+    for route in ALL {
+        let values: Vec<&str> = route.pattern.split('/').filter(|s| s.starts_with('{')).map(|s| if s == "{tenant}" { "alpha" } else { "x" }).collect();
+        let path = route.path(&values);
+        for (who, want) in [(None, 401), (Some(&bob), 403)] {
+            let got = match route.kind {
+                Kind::Socket => app.handshake(&path, who).await,
+                Kind::Download | Kind::Upload => {
+                    let client = reqwest::Client::new();
+                    let mut req = if route.kind == Kind::Upload { client.post(app.url(&path)).body("x") } else { client.get(app.url(&path)) };
+                    if let Some(cookie) = who.and_then(|s| s.cookie()) {
+                        req = req.header("cookie", cookie);
+                    }
+                    req.send().await.unwrap().status().as_u16()
+                }
+            };
+            assert_eq!(got, want, "{} as {}", route.pattern, if who.is_some() { "bob of beta" } else { "a stranger" });
+        }
+    }
+}
+
 #[tokio::test]
 async fn strangers_get_401_everywhere() {
     let app = spawn_app().await.unwrap();

@@ -144,8 +144,7 @@ fn transfer_url(app: &TestApp, what: &str, path: &str) -> String {
 
 #[tokio::test]
 async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing() {
-    let mut terminal = wharf_console::terminal::TerminalOptions::default();
-    terminal.max_upload = 1024 * 1024;
+    let terminal = wharf_console::terminal::TerminalOptions { max_upload: 1024 * 1024, ..Default::default() };
     let app = wharf_tests::spawn_app_with(wharf_console::state::Settings { terminal, ..Default::default() }, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     running_pod(&app, "term-c").await;
     let alice = app.login("alice").await.unwrap();

@@ -235,7 +235,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     // NB: the hash is verified even for an unknown user, against a dummy, so the answer
     // takes as long either way and does not reveal which names exist.
     let phc = match &user {
-        Some(u) => read_password_hash(&state, &u.spec.password_secret).await?,
+        Some(u) => read_password_hash(state, &u.spec.password_secret).await?,
         None => None,
     };
     let phc_for_check = phc.clone().unwrap_or_else(|| state.dummy_hash.clone());

@@ -55,12 +55,11 @@ pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelecto
         return Err(AppError::Invalid("ns: pick a namespace".into()));
     }
     let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
-    match sel.app.as_deref().filter(|a| !a.is_empty()) {
-        Some(app) => match app.strip_prefix(PIPELINE_PREFIX) {
-            Some(pipeline) => s = s.with_labels(LabelSelector::equals([(crds::pipeline::LABEL_PIPELINE, pipeline)])),
-            None => s = s.with_labels(LabelSelector::equals([("app", app)])),
-        },
-        None => {}
+    if let Some(app) = sel.app.as_deref().filter(|a| !a.is_empty()) {
+        s = match app.strip_prefix(PIPELINE_PREFIX) {
+            Some(pipeline) => s.with_labels(LabelSelector::equals([(crds::pipeline::LABEL_PIPELINE, pipeline)])),
+            None => s.with_labels(LabelSelector::equals([("app", app)])),
+        };
     }
     if let Some(pod) = sel.pod.as_deref().filter(|p| !p.is_empty()) {
         s = s.with_pod(pod);

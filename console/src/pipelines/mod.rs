@@ -192,7 +192,7 @@ pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
         .map(|p| {
             let key = (p.namespace().unwrap_or_default(), p.name_any());
             let mut mine = runs.remove(&key).unwrap_or_default();
-            mine.sort_by(|a, b| b.spec.number.cmp(&a.spec.number));
+            mine.sort_by_key(|r| std::cmp::Reverse(r.spec.number));
             PipelineRow { runs: mine.iter().take(RUNS_SHOWN).map(|r| run_row(r, pod_of(r))).collect(), namespace: key.0, name: key.1, spec: p.spec.clone() }
         })
         .collect();

@@ -16,6 +16,8 @@ use wharf_console::state::AppState;
 /// What the caller may see of `tenant`'s nginx clusters (a viewer's scope, and whether they
 /// are a platform admin), or the refusal to answer with: the check the socket and the
 /// download make first.
+// NB: the refusal is the handler's whole answer, returned at once; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 pub fn access_for(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<Access, Response> {
     use crate::live::refuse;
     use wharf_console::auth::{authorize, principal_from_headers};

@@ -21,6 +21,7 @@ pub mod transfer;
 
 use axum::routing::{get, post};
 use axum::Router;
+use wharf_api::routes;
 use std::path::PathBuf;
 use std::time::Duration;
 use wharf_console::state::AppState;
@@ -87,10 +88,10 @@ impl TerminalArgs {
 /// `/recordings/terminal/{tenant}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/ws/terminal/{tenant}", get(socket::open))
-        .route("/recordings/terminal/{tenant}", get(recording::serve))
-        .route("/upload/terminal/{tenant}", post(transfer::upload))
-        .route("/download/terminal/{tenant}", get(transfer::download))
+        .route(routes::WS_TERMINAL.pattern, get(socket::open))
+        .route(routes::DOWNLOAD_RECORDING.pattern, get(recording::serve))
+        .route(routes::UPLOAD_TERMINAL.pattern, post(transfer::upload))
+        .route(routes::DOWNLOAD_TERMINAL.pattern, get(transfer::download))
 }
 
 #[cfg(test)]
