@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -47,8 +48,85 @@ pub struct Cache {
     /// Pipelines and their runs (the pipeline pages).
     pub pipelines: Store<Pipeline>,
     pub pipeline_runs: Store<PipelineRun>,
-    /// Bumped on every watched change; live views wait on it.
-    pub changed: tokio::sync::watch::Receiver<u64>,
+    /// One change counter per kind: a view waits only on the kinds it shows.
+    pub changes: Changes,
+}
+
+/// One change counter per reflector, bumped on every event of its kind. A live view follows
+/// only the kinds it shows ([`Changes::of`]), so a pipeline run finishing does not rebuild
+/// every workloads page, nor a pod starting every NgFront page.
+#[derive(Clone)]
+pub struct Changes {
+    pub tenants: watch::Receiver<u64>,
+    pub users: watch::Receiver<u64>,
+    pub deployments: watch::Receiver<u64>,
+    pub pods: watch::Receiver<u64>,
+    pub services: watch::Receiver<u64>,
+    pub nginx_clusters: watch::Receiver<u64>,
+    pub nginx_routes: watch::Receiver<u64>,
+    pub nginx_upstreams: watch::Receiver<u64>,
+    pub pipelines: watch::Receiver<u64>,
+    pub pipeline_runs: watch::Receiver<u64>,
+}
+
+impl Changes {
+    /// Counters that never move, for unit tests.
+    pub fn unchanging() -> Changes {
+        let rx = || watch::channel(0).1;
+        Changes {
+            tenants: rx(),
+            users: rx(),
+            deployments: rx(),
+            pods: rx(),
+            services: rx(),
+            nginx_clusters: rx(),
+            nginx_routes: rx(),
+            nginx_upstreams: rx(),
+            pipelines: rx(),
+            pipeline_runs: rx(),
+        }
+    }
+
+    /// A set of these counters to wait on together.
+    pub fn of(&self, pick: impl FnOnce(&Changes) -> Vec<&watch::Receiver<u64>>) -> ChangeSet {
+        ChangeSet(pick(self).into_iter().cloned().collect())
+    }
+
+    /// What a workloads view is built from.
+    pub fn workloads(&self) -> ChangeSet {
+        self.of(|c| vec![&c.deployments, &c.pods, &c.services])
+    }
+}
+
+/// Several change counters waited on as one.
+pub struct ChangeSet(Vec<watch::Receiver<u64>>);
+
+impl ChangeSet {
+    /// One counter as a set (say, a ticker of one's own).
+    pub fn single(rx: watch::Receiver<u64>) -> ChangeSet {
+        ChangeSet(vec![rx])
+    }
+
+    /// Resolves when any counter moved since last seen; `Err` once a watcher is gone.
+    pub async fn changed(&mut self) -> Result<(), watch::error::RecvError> {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = self.0.iter_mut().map(|rx| Box::pin(rx.changed()));
+        futures::future::select_all(waits).await.0
+    }
+
+    /// Marks every counter's current value as seen.
+    pub fn mark_seen(&mut self) {
+        for rx in &mut self.0 {
+            rx.borrow_and_update();
+        }
+    }
+
+    /// Moves whenever any counter in the set moves.
+    pub fn version(&self) -> u64 {
+        self.0.iter().fold(0u64, |sum, rx| sum.wrapping_add(*rx.borrow()))
+    }
 }
 
 impl Cache {
@@ -77,7 +155,7 @@ impl Cache {
             nginx_upstreams: store().0,
             pipelines: store().0,
             pipeline_runs: store().0,
-            changed: tokio::sync::watch::channel(0).1,
+            changes: Changes::unchanging(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The reflectors every page reads from: tenants, users, deployments, pods, services, nginx
 //! clusters, routes and upstreams. Each is
 //! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
-//! bumps `Cache::changed`, which the live views wait on.
+//! bumps its kind's counter in `Cache::changes`, which the live views wait on.
 
 use futures::{future::BoxFuture, FutureExt, StreamExt};
 use kube::api::Api;
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
 use tokio::sync::watch;
-use crate::state::Cache;
+use crate::state::{Cache, Changes};
 
 /// One reflector: a watcher with the default back-off feeding a store; every event bumps
 /// `changed`. The future runs until dropped.
@@ -42,19 +42,43 @@ where
 
 /// Starts nothing by itself: returns the cache and the watcher futures for `main` to supervise.
 pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
-    let (tx, rx) = watch::channel(0u64);
-    let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), tx.clone());
-    let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), tx.clone());
-    let (deployments, t3) = reflect(Api::all(client.clone()), tx.clone());
-    let (pods, t4) = reflect(Api::all(client.clone()), tx.clone());
-    let (services, t5) = reflect(Api::all(client.clone()), tx.clone());
-    let (nginx_clusters, t6) = reflect(Api::<crds::NginxCluster>::all(client.clone()), tx.clone());
-    let (nginx_routes, t7) = reflect(Api::<crds::NginxRoute>::all(client.clone()), tx.clone());
-    let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), tx.clone());
-    let (pipelines, t9) = reflect(Api::<crds::Pipeline>::all(client.clone()), tx.clone());
-    let (pipeline_runs, t10) = reflect(Api::<crds::PipelineRun>::all(client.clone()), tx);
+    fn counter() -> (watch::Sender<u64>, watch::Receiver<u64>) {
+        watch::channel(0u64)
+    }
+    let (c1, tenants_changed) = counter();
+    let (c2, users_changed) = counter();
+    let (c3, deployments_changed) = counter();
+    let (c4, pods_changed) = counter();
+    let (c5, services_changed) = counter();
+    let (c6, nginx_clusters_changed) = counter();
+    let (c7, nginx_routes_changed) = counter();
+    let (c8, nginx_upstreams_changed) = counter();
+    let (c9, pipelines_changed) = counter();
+    let (c10, pipeline_runs_changed) = counter();
+    let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), c1);
+    let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), c2);
+    let (deployments, t3) = reflect(Api::all(client.clone()), c3);
+    let (pods, t4) = reflect(Api::all(client.clone()), c4);
+    let (services, t5) = reflect(Api::all(client.clone()), c5);
+    let (nginx_clusters, t6) = reflect(Api::<crds::NginxCluster>::all(client.clone()), c6);
+    let (nginx_routes, t7) = reflect(Api::<crds::NginxRoute>::all(client.clone()), c7);
+    let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), c8);
+    let (pipelines, t9) = reflect(Api::<crds::Pipeline>::all(client.clone()), c9);
+    let (pipeline_runs, t10) = reflect(Api::<crds::PipelineRun>::all(client.clone()), c10);
+    let changes = Changes {
+        tenants: tenants_changed,
+        users: users_changed,
+        deployments: deployments_changed,
+        pods: pods_changed,
+        services: services_changed,
+        nginx_clusters: nginx_clusters_changed,
+        nginx_routes: nginx_routes_changed,
+        nginx_upstreams: nginx_upstreams_changed,
+        pipelines: pipelines_changed,
+        pipeline_runs: pipeline_runs_changed,
+    };
     (
-        Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, pipelines, pipeline_runs, changed: rx },
+        Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, pipelines, pipeline_runs, changes },
         vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10],
     )
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wharf_console::auth::{authorize, principal_from_headers, TenantScope};
 use wharf_api::auth::Role;
 use wharf_api::error::AppError;
-use wharf_console::state::AppState;
+use wharf_console::state::{AppState, ChangeSet};
 use wharf_api::workloads::LiveMessage;
 use wharf_console::workloads::view;
 
@@ -41,14 +41,14 @@ pub async fn workloads(ws: WebSocketUpgrade, State(state): State<AppState>, Path
 }
 
 async fn push(socket: WebSocket, state: AppState, scope: TenantScope) {
-    let changed = state.cache.changed.clone();
-    push_snapshots(socket, changed, move || LiveMessage::Snapshot(view(&state.cache, &scope))).await
+    let changes = state.cache.changes.workloads();
+    push_snapshots(socket, changes, move || LiveMessage::Snapshot(view(&state.cache, &scope))).await
 }
 
 /// Sends `snapshot()` now and again whenever the cache changed and the snapshot differs,
 /// with keep-alive pings, until the browser goes away. Every live page's socket ends here,
 /// after its own authorization.
-pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut changed: tokio::sync::watch::Receiver<u64>, snapshot: impl Fn() -> T) {
+pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut changed: ChangeSet, snapshot: impl Fn() -> T) {
     let mut last_sent = String::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
@@ -69,7 +69,7 @@ pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut chan
             r = changed.changed() => {
                 if r.is_err() { return; }
                 tokio::time::sleep(COALESCE).await;
-                changed.borrow_and_update();
+                changed.mark_seen();
             }
             _ = ping.tick() => {
                 if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return; }

@@ -138,7 +138,7 @@ fn in_scope(scope: &TenantScope, ns: Option<&str>) -> bool {
 
 /// The tenant's view, sorted by namespace and name.
 pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
-    let version = *cache.changed.borrow();
+    let version = cache.changes.workloads().version();
     let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| in_scope(scope, d.metadata.namespace.as_deref())).map(|d| app_row(d)).collect();
     let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| in_scope(scope, s.metadata.namespace.as_deref())).map(|s| service_row(s)).collect();
     let pod_total = cache.pods.state().iter().filter(|p| in_scope(scope, p.metadata.namespace.as_deref())).count();

@@ -3,7 +3,7 @@
 //! container instance, so nothing is lost and nothing is stored twice.
 //!
 //! * **What to follow** comes from the console's pod reflector (`Cache::pods`), re-read
-//!   whenever `Cache::changed` moves: each container whose state is `running`, keyed by
+//!   whenever the pods' change counter moves: each container whose state is `running`, keyed by
 //!   `namespace/pod/container` and tagged with the pod's labels (so an app's pods can be
 //!   selected together).
 //! * **Resuming** (a broken stream, a restarted console) follows `logstore::resume`: ask from
@@ -76,7 +76,7 @@ pub fn targets(pod: &Pod) -> Vec<Target> {
 
 /// Starts the collector for the console's cluster and store; `main` supervises the handle.
 pub fn spawn(state: &AppState) -> JoinHandle<()> {
-    tokio::spawn(run(state.client.clone(), state.cache.pods.clone(), state.cache.changed.clone(), state.logs.clone()))
+    tokio::spawn(run(state.client.clone(), state.cache.pods.clone(), state.cache.changes.pods.clone(), state.logs.clone()))
 }
 
 /// The follow tasks; dropping it (the collector aborted) aborts them all.

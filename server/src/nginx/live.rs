@@ -24,15 +24,17 @@ pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(te
     };
     ws.on_upgrade(move |socket| async move {
         tracing::debug!(user = access.scope.user(), tenant = access.scope.tenant(), "nginx live view opened");
-        let (tx, changed) = watch::channel(0u64);
-        let ticker = tokio::spawn(changes_or_every(state.cache.changed.clone(), tx, RECHECK));
-        push_snapshots(socket, changed, move || clusters(&state, &access)).await;
+        let (tx, ticks) = watch::channel(0u64);
+        let shown = state.cache.changes.of(|c| vec![&c.nginx_clusters, &c.nginx_routes, &c.nginx_upstreams, &c.tenants]);
+        let ticker = tokio::spawn(changes_or_every(shown, tx, RECHECK));
+        let ticks = wharf_console::state::ChangeSet::single(ticks);
+        push_snapshots(socket, ticks, move || clusters(&state, &access)).await;
         ticker.abort();
     })
 }
 
 /// Bumps `out` on every change of `cache` and at least every `every`.
-async fn changes_or_every(mut cache: watch::Receiver<u64>, out: watch::Sender<u64>, every: Duration) {
+async fn changes_or_every(mut cache: wharf_console::state::ChangeSet, out: watch::Sender<u64>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -42,7 +44,7 @@ async fn changes_or_every(mut cache: watch::Receiver<u64>, out: watch::Sender<u6
                 if r.is_err() {
                     return;
                 }
-                cache.borrow_and_update();
+                cache.mark_seen();
             }
             _ = tick.tick() => {}
         }

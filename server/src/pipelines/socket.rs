@@ -13,7 +13,7 @@ use wharf_console::state::AppState;
 pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
     match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
         Ok(scope) => ws.on_upgrade(move |socket| {
-            let changed = state.cache.changed.clone();
+            let changed = state.cache.changes.of(|c| vec![&c.pipelines, &c.pipeline_runs, &c.pods]);
             push_snapshots(socket, changed, move || PipelinesMessage::Snapshot(view(&state.cache, &scope)))
         }),
         Err(refusal) => refusal,

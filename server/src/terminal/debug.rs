@@ -89,7 +89,7 @@ pub fn phase(pod: &Pod, name: &str) -> Phase {
 /// Waits until the debug container runs, reporting each new waiting reason through
 /// `progress`. Errors are sentences for the user.
 pub async fn wait_running(cache: &Cache, target: &Target, name: &str, within: Duration, mut progress: impl FnMut(&str)) -> Result<(), String> {
-    let mut changed = cache.changed.clone();
+    let mut changed = cache.changes.pods.clone();
     let key = ObjectRef::new(&target.pod).within(&target.namespace);
     let mut last_reason: Option<String> = None;
     let wait = async {
@@ -129,7 +129,7 @@ pub async fn attach(pods: &Api<Pod>, target: &Target, name: &str) -> Result<Atta
 /// from the container's terminated state (waiting a little for the watcher to bring it).
 /// Falls back to the attach's own status when the container still runs (the attach broke).
 pub async fn exit_status(cache: &Cache, target: &Target, name: &str, attach_status: Option<Status>) -> Option<Status> {
-    let mut changed = cache.changed.clone();
+    let mut changed = cache.changes.pods.clone();
     let key = ObjectRef::new(&target.pod).within(&target.namespace);
     let code = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

@@ -30,7 +30,7 @@ async fn source(pods: &Api<Pod>, key: &StreamKey) -> Vec<(Timestamp, String)> {
 }
 
 fn collector_on(s: &wharf_console::state::AppState, store: Store) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(server::logs::collector::run(s.client.clone(), s.cache.pods.clone(), s.cache.changed.clone(), store))
+    tokio::spawn(server::logs::collector::run(s.client.clone(), s.cache.pods.clone(), s.cache.changes.pods.clone(), store))
 }
 
 /// Stops a collector the hard way (like a kill: buffered lines are not flushed).

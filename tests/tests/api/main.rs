@@ -1,0 +1,12 @@
+//! The console's integration tests, one module per feature, in one test binary (one link
+//! instead of eight). Each test starts its own demo cluster and console (`wharf_tests::spawn_app`)
+//! and talks to them over real HTTP and WebSockets.
+
+mod authorization;
+mod leader;
+mod logs;
+mod monitoring;
+mod nginx;
+mod pipelines;
+mod terminal;
+mod workloads;
