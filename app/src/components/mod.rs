@@ -3,6 +3,7 @@
 
 pub mod ansi;
 pub mod badges;
+pub mod banner;
 pub mod chart;
 pub mod live;
 pub mod log_view;
