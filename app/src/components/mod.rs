@@ -10,4 +10,5 @@ pub mod log_view;
 pub mod pod_table;
 pub mod prefs;
 pub mod shell;
+pub mod terminal_session;
 pub mod xterm;
