@@ -95,7 +95,12 @@ test('every page, in and out, while pods churn: nothing panics', async ({ page, 
     await page.getByTestId('app-terminal').click();
     await expect(page.getByTestId('terminal-pane')).toHaveAttribute('data-state', 'live');
     await nav(page, 'nav-logs', /\/t\/alpha\/logs/);
-    await page.goBack();
+    // and one opened from the picker, left while it is live too
+    await nav(page, 'nav-terminal', /\/t\/alpha\/terminal$/);
+    // NB: a shop-web pod, not one of the churning app's (it may be gone the next moment)
+    const shopWeb = await page.getByTestId('terminal-pod').locator('option', { hasText: 'shop-web · ' }).first().getAttribute('value');
+    await page.getByTestId('terminal-pod').selectOption(shopWeb!);
+    await page.getByTestId('terminal-open').click();
     await expect(page.getByTestId('terminal-pane')).toHaveAttribute('data-state', 'live');
     await nav(page, 'nav-pipelines', /\/t\/alpha\/pipelines$/);
     noPanic('the terminal');
