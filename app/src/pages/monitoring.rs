@@ -241,7 +241,9 @@ mod bench {
         MOUNTED.with(|m| *m.borrow_mut() = Some(Box::new(handle)));
         // NB: a requestAnimationFrame callback runs before that frame is painted; a task
         // queued from it runs after, so "frame" includes style, layout and paint
-        let painted = Closure::once_into_js(move || result.set(Some((run, drawn, now() - t0))));
+        let painted = Closure::once_into_js(move || {
+            result.try_set(Some((run, drawn, now() - t0)));
+        });
         let frame = Closure::once_into_js(move || {
             if let Some(w) = web_sys::window() {
                 let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(painted.unchecked_ref(), 0);
