@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { callServerFn, loginAs } from './pages';
 
 test("a beta user neither sees nor reaches alpha's apps", async ({ page }) => {

@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { login, loginAs } from './pages';
 
 test('a wrong password is refused with a clear message', async ({ page }) => {

@@ -1,6 +1,7 @@
 // The log viewer: open an app's logs, pick a window, search with highlights, follow new
 // lines as they arrive; and another tenant's user reaches none of it.
-import { test, expect, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { callServerFn, loginAs } from './pages';
 
 async function shownLines(page: Page): Promise<number> {

@@ -3,7 +3,8 @@
 // threads) raises an alert on the alerts page, raising the threshold resolves it, bad
 // thresholds in the deploy form are explained, a tenant manages its own receivers, and a
 // firing alert is silenced from its row and the silence expired.
-import { test, expect, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { loginAs, uniqueName } from './pages';
 
 async function saveThresholds(page: Page, app: string, fields: { [testid: string]: string }) {

@@ -2,7 +2,7 @@
 // states live with their heartbeats (in sync with the seeded TLS route), add a reverse proxy to servers outside Kubernetes, have
 // an invalid directive refused with nginx's own message, apply a valid one, download a node's
 // files, see a hand edit on a node as a drift diff (pushed to the page, no reload), and repair it.
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEMO_DATA as DEMO, loginAs, uniqueName } from './pages';

@@ -1,6 +1,6 @@
 // Page objects for the console: each method is something a user does.
 import { expect, Page, APIRequestContext } from '@playwright/test';
-import { execFileSync } from 'child_process';
+import { execFile, execFileSync } from 'child_process';
 import * as path from 'path';
 
 export const PASSWORD = 'wharf-demo';
@@ -27,6 +27,13 @@ export async function callServerFn(request: APIRequestContext, name: string, arg
 
 export function kubectl(...args: string[]): string {
   return execFileSync('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8' });
+}
+
+/** The same without blocking the test while it runs (for work going on in the background). */
+export function kubectlAsync(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
 }
 
 /** A name no other test uses, so specs never depend on each other's leftovers. */

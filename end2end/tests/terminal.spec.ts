@@ -3,7 +3,8 @@
 // at the socket itself, not only in the page; every refusal explained in the page; a debug
 // container for a distroless pod; a recorded session replayed and downloaded by an admin, and
 // shown as expired once its recording is deleted.
-import { test, expect, Page } from '@playwright/test';
+import { Page } from '@playwright/test';
+import { test, expect } from './fixtures';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';

@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { deploy, kubectl, loginAs, uniqueName } from './pages';
 
 test('deploy an app, scale it, upgrade its image, restart-free rollout, delete it', async ({ page }) => {

@@ -3,10 +3,12 @@
 
 pub mod ansi;
 pub mod badges;
+pub mod banner;
 pub mod chart;
 pub mod live;
 pub mod log_view;
 pub mod pod_table;
 pub mod prefs;
 pub mod shell;
+pub mod terminal_session;
 pub mod xterm;

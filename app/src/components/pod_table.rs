@@ -3,6 +3,8 @@
 //! scrolls smoothly. Rows have a fixed height; spacer rows stand in for the rest.
 
 use crate::components::badges::{Ago, PodStatus};
+use crate::components::banner::ErrorBanner;
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::workloads::{list_pods, PodPage, PodQuery};
 use leptos::prelude::*;
@@ -29,14 +31,14 @@ pub fn PodTable(
 ) -> impl IntoView {
     let scroll_top = RwSignal::new(0usize);
     let page = RwSignal::new(None::<PodPage>);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
     let offset = Memo::new(move |_| {
         let first = scroll_top.get() / ROW_PX;
         (first.saturating_sub(OVERSCAN) / STEP) * STEP
     });
-    // NB: a counter drops answers that arrive after a newer request was sent.
-    let latest = StoredValue::new(0u64);
-    Effect::new(move |_| {
+    // NB: a resource, not a task of our own: it drops answers to requests a newer one replaced,
+    // and an answer arriving after the table is gone touches nothing.
+    let rows = LocalResource::new(move || {
         let query = PodQuery {
             app: app.map(|a| a.get()),
             namespace: namespace.map(|n| n.get()),
@@ -45,22 +47,16 @@ pub fn PodTable(
             limit: WINDOW,
         };
         let _ = version.get();
-        let tn = tenant.get();
-        let ticket = latest.get_value() + 1;
-        latest.set_value(ticket);
-        leptos::task::spawn_local(async move {
-            let answer = list_pods(tn, query).await;
-            if latest.get_value() != ticket {
-                return;
-            }
-            match answer {
-                Ok(p) => {
-                    error.set(None);
-                    page.set(Some(p));
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        list_pods(tenant.get(), query)
+    });
+    // The last page shown stays while the next one loads (no flicker while scrolling).
+    Effect::new(move |_| match rows.get() {
+        Some(Ok(p)) => {
+            error.set(None);
+            page.set(Some(p));
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
     });
     let on_scroll = move |ev: leptos::ev::Event| {
         use leptos::wasm_bindgen::JsCast;
@@ -70,7 +66,7 @@ pub fn PodTable(
     };
 
     view! {
-        {move || error.get().map(|e| view! { <div class="banner error" data-testid="error">{e}</div> })}
+        <ErrorBanner error/>
         <div class="vlist" on:scroll=on_scroll data-testid="pods-scroll">
             <table class="grid" data-testid="pods-table" data-total=move || page.with(|p| p.as_ref().map(|p| p.total).unwrap_or(0))>
                 <thead><tr>

@@ -1,7 +1,8 @@
 //! The frame around every signed-in page: brand, tenant picker, navigation, language and
 //! theme switches, the user and logout. It loads "who am I" once and shares it.
 
-use crate::auth::{logout, whoami, Me};
+use crate::auth::{whoami, Logout, Me};
+use crate::components::banner::ErrorBanner;
 use crate::error::AppError;
 use crate::i18n::{t, I18n, Lang};
 use crate::{Theme, ThemeCtx};
@@ -29,11 +30,11 @@ pub fn Shell() -> impl IntoView {
     provide_context(MeCtx(me_sig));
     let navigate = use_navigate();
     let loaded = Resource::new(|| (), |_| whoami());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
     Effect::new(move |_| match loaded.get() {
         Some(Ok(m)) => me_sig.set(Some(m)),
         Some(Err(AppError::Unauthenticated)) => navigate("/login", Default::default()),
-        Some(Err(e)) => error.set(Some(e.to_string())),
+        Some(Err(e)) => error.set(Some(e)),
         None => {}
     });
 
@@ -41,7 +42,7 @@ pub fn Shell() -> impl IntoView {
         <div class="shell">
             <TopBar/>
             <main class="content">
-                {move || error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+                <ErrorBanner error testid="shell-error"/>
                 <Show when=move || me_sig.with(Option::is_some) fallback=|| view! { <p class="loading">"…"</p> }>
                     <Outlet/>
                 </Show>
@@ -68,12 +69,16 @@ fn TopBar() -> impl IntoView {
             }
         }
     };
-    let do_logout = move |_| {
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            let _ = logout().await;
+    // NB: back to the login page whatever the answer: without a session there is nothing to show.
+    let logout = ServerAction::<Logout>::new();
+    let answered = logout.value();
+    Effect::new(move |_| {
+        if answered.with(Option::is_some) {
             navigate("/login", Default::default());
-        });
+        }
+    });
+    let do_logout = move |_| {
+        logout.dispatch(Logout {});
     };
 
     view! {

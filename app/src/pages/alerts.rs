@@ -6,7 +6,9 @@
 //! alerts with [`AlertList`].
 
 use super::param;
+use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::shell::use_me;
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::monitoring::{
     add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts, list_silences, remove_alert_receiver, AlertRow, MatchValue, NewSilence,
@@ -17,36 +19,78 @@ use leptos::prelude::*;
 /// How often the list is asked for again.
 pub const REFRESH_MS: u64 = 3_000;
 
-/// A section's changes (silences, receivers, thresholds): busy while one runs, its outcome
-/// shown in the section, the section read again after a success.
-#[derive(Clone, Copy)]
-struct Changes {
-    busy: RwSignal<bool>,
-    message: RwSignal<Option<Result<String, String>>>,
-    tick: RwSignal<u64>,
+/// A section's changes (silences, receivers, thresholds): one action of the section's kind of
+/// change `I`; busy while one runs, its outcome shown in the section, the section read again
+/// after a success.
+struct Changes<I: Send + Sync + 'static> {
+    action: Action<I, Result<(String, I), AppError>>,
+    busy: Memo<bool>,
+    message: RwSignal<Option<Result<String, AppError>>>,
 }
 
-impl Changes {
-    fn new(tick: RwSignal<u64>) -> Self {
-        Changes { busy: RwSignal::new(false), message: RwSignal::new(None), tick }
+impl<I: Send + Sync + 'static> Clone for Changes<I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I: Send + Sync + 'static> Copy for Changes<I> {}
+
+impl<I: Clone + Send + Sync + 'static> Changes<I> {
+    /// `send` asks the server for a change; `done` says what a success means (en, zh), and
+    /// `after` runs after one (clearing a form).
+    fn new<Fu>(
+        tick: RwSignal<u64>,
+        send: impl Fn(I) -> Fu + Send + Sync + 'static,
+        done: fn(&I) -> (&'static str, &'static str),
+        after: impl Fn(&I) + 'static,
+    ) -> Self
+    where
+        Fu: std::future::Future<Output = Result<(), AppError>> + Send + 'static,
+    {
+        let action = Action::new(move |change: &I| {
+            let (en, zh) = done(change);
+            let said = crate::i18n::t_now(en, zh).to_string();
+            let (change, sent) = (change.clone(), send(change.clone()));
+            async move { sent.await.map(|()| (said, change)) }
+        });
+        let message = RwSignal::new(None);
+        let answer = action.value();
+        Effect::new(move |_| match answer.get() {
+            Some(Ok((said, change))) => {
+                message.set(Some(Ok(said)));
+                after(&change);
+                tick.update(|n| *n += 1);
+            }
+            Some(Err(e)) => message.set(Some(Err(e))),
+            None => {}
+        });
+        Changes { action, busy: action.pending(), message }
     }
 
-    /// Runs `change`; on success says `done` (en, zh), runs `after`, reads the section again.
-    fn run<T, E: std::fmt::Display>(self, change: impl std::future::Future<Output = Result<T, E>> + 'static, done: (&'static str, &'static str), after: impl FnOnce() + 'static) {
-        self.busy.set(true);
+    fn run(self, change: I) {
         self.message.set(None);
-        leptos::task::spawn_local(async move {
-            match change.await {
-                Ok(_) => {
-                    self.message.set(Some(Ok(crate::i18n::t_now(done.0, done.1).to_string())));
-                    after();
-                    self.tick.update(|n| *n += 1);
-                }
-                Err(e) => self.message.set(Some(Err(e.to_string()))),
-            }
-            self.busy.set(false);
-        });
+        self.action.dispatch(change);
     }
+
+    /// A problem found before asking the server.
+    fn refuse(self, why: String) {
+        self.message.set(Some(Err(AppError::Invalid(why))));
+    }
+}
+
+/// What the silences section changes.
+#[derive(Clone, Debug)]
+enum SilenceChange {
+    Create(NewSilence),
+    Expire(String),
+}
+
+/// What the receivers section changes.
+#[derive(Clone, Debug)]
+enum ReceiverChange {
+    Add(Receiver),
+    Remove(String),
 }
 
 #[component]
@@ -131,7 +175,28 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             let _ = input.focus();
         }
     });
-    let changes = Changes::new(tick);
+    let changes = Changes::new(
+        tick,
+        move |change| {
+            let tn = tenant.get_untracked();
+            async move {
+                match change {
+                    SilenceChange::Create(silence) => create_silence(tn, silence).await.map(|_| ()),
+                    SilenceChange::Expire(id) => expire_silence(tn, id).await,
+                }
+            }
+        },
+        |change| match change {
+            SilenceChange::Create(_) => ("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。"),
+            SilenceChange::Expire(_) => ("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。"),
+        },
+        move |change| {
+            if let SilenceChange::Create(_) = change {
+                comment.set(String::new());
+                draft.set(None);
+            }
+        },
+    );
     let Changes { message, busy, .. } = changes;
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -140,7 +205,7 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             match local_to_rfc3339(&until.get()) {
                 Ok(t) => t,
                 Err(e) => {
-                    message.set(Some(Err(e)));
+                    changes.refuse(e);
                     return;
                 }
             }
@@ -157,21 +222,12 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             comment: comment.get(),
         };
         if let Err(e) = silence.check(chrono::Utc::now()) {
-            message.set(Some(Err(e)));
+            changes.refuse(e);
             return;
         }
-        changes.run(
-            create_silence(tenant.get(), silence),
-            ("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。"),
-            move || {
-                comment.set(String::new());
-                draft.set(None);
-            },
-        );
+        changes.run(SilenceChange::Create(silence));
     };
-    let expire = move |id: String| {
-        changes.run(expire_silence(tenant.get(), id), ("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。"), || ());
-    };
+    let expire = move |id: String| changes.run(SilenceChange::Expire(id));
     let state_label = |s: SilenceState| {
         let (en, zh) = s.label();
         crate::i18n::t_now(en, zh)
@@ -217,7 +273,7 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
                 "静默会在一段时间内(如维护期间)屏蔽本租户某个命名空间中匹配的告警:Alertmanager 不再为其发送通知,告警显示为已静默。")}</p>
             <Transition fallback=|| view! { <p class="loading">"…"</p> }>
                 {move || data.get().map(|r| match r {
-                    Err(e) => view! { <div class="banner error" data-testid="silences-load-error">{e.to_string()}</div> }.into_any(),
+                    Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="silences-load-error"/> }.into_any(),
                     Ok(v) if !v.configured => view! { <div class="banner" data-testid="silences-unconfigured">{t(
                         "This console has no Alertmanager configured, so there are no silences.",
                         "此控制台未配置 Alertmanager,因此没有静默。")}</div> }.into_any(),
@@ -268,10 +324,7 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
                     </div>
                 </form>
             </Show>
-            {move || message.get().map(|m| match m {
-                Ok(s) => view! { <div class="banner ok" data-testid="silences-ok">{s}</div> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="silences-error">{e}</div> }.into_any(),
-            })}
+            <Outcome outcome=message ok_testid="silences-ok" error_testid="silences-error"/>
         </section>
     }
 }
@@ -285,23 +338,39 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let kind = RwSignal::new(ReceiverKind::Webhook);
     let to = RwSignal::new(String::new());
-    let changes = Changes::new(tick);
+    let changes = Changes::new(
+        tick,
+        move |change| {
+            let tn = tenant.get_untracked();
+            async move {
+                match change {
+                    ReceiverChange::Add(receiver) => add_alert_receiver(tn, receiver).await,
+                    ReceiverChange::Remove(name) => remove_alert_receiver(tn, name).await,
+                }
+            }
+        },
+        |change| match change {
+            ReceiverChange::Add(_) => ("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。"),
+            ReceiverChange::Remove(_) => ("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。"),
+        },
+        move |change| {
+            if let ReceiverChange::Add(_) = change {
+                name.set(String::new());
+                to.set(String::new());
+            }
+        },
+    );
     let Changes { message, busy, .. } = changes;
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let receiver = Receiver { name: name.get(), kind: kind.get(), to: to.get() };
         if let Err(e) = receiver.cleaned() {
-            message.set(Some(Err(e)));
+            changes.refuse(e);
             return;
         }
-        changes.run(add_alert_receiver(tenant.get(), receiver), ("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。"), move || {
-            name.set(String::new());
-            to.set(String::new());
-        });
+        changes.run(ReceiverChange::Add(receiver));
     };
-    let remove = move |receiver: String| {
-        changes.run(remove_alert_receiver(tenant.get(), receiver), ("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。"), || ());
-    };
+    let remove = move |receiver: String| changes.run(ReceiverChange::Remove(receiver));
     let kind_label = |k: ReceiverKind| {
         let (en, zh) = k.label();
         crate::i18n::t_now(en, zh)
@@ -314,7 +383,7 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
                 "Alertmanager 也会把本租户的告警(触发与恢复)发送到这里,且只发送本租户的。")}</p>
             <Transition fallback=|| view! { <p class="loading">"…"</p> }>
                 {move || data.get().map(|r| match r {
-                    Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                    Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="receivers-load-error"/> }.into_any(),
                     Ok(v) => {
                         let managed = v.managed;
                         let email = v.email;
@@ -366,10 +435,7 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
                     }
                 })}
             </Transition>
-            {move || message.get().map(|m| match m {
-                Ok(s) => view! { <div class="banner ok" data-testid="receivers-ok">{s}</div> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="receivers-error">{e}</div> }.into_any(),
-            })}
+            <Outcome outcome=message ok_testid="receivers-ok" error_testid="receivers-error"/>
         </section>
     }
 }
@@ -419,7 +485,7 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>,
     view! {
         <Transition fallback=|| view! { <p class="loading">"…"</p> }>
             {move || rows.get().map(|r| match r {
-                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="alerts-error"/> }.into_any(),
                 Ok(list) if list.is_empty() => view! { <p class="muted" data-testid="no-alerts">{t("No alerts.", "没有告警。")}</p> }.into_any(),
                 Ok(list) => view! {
                     <table class="table alerts" data-testid="alerts-table">
@@ -451,7 +517,12 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
             form.set(v);
         }
     });
-    let changes = Changes::new(tick);
+    let changes = Changes::new(
+        tick,
+        move |thresholds: AlertThresholds| set_alert_rules(tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), thresholds),
+        |_| ("Alert rules loaded by Prometheus.", "告警规则已被 Prometheus 加载。"),
+        |_| (),
+    );
     let Changes { message, busy, .. } = changes;
     let field = |get: fn(&AlertThresholds) -> String, set: fn(&mut AlertThresholds, String)| {
         (move || form.with(get), move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))))
@@ -465,10 +536,10 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
         ev.prevent_default();
         let thresholds = form.get();
         if let Err(errs) = thresholds.parse() {
-            message.set(Some(Err(errs.join("; "))));
+            changes.refuse(errs.join("; "));
             return;
         }
-        changes.run(set_alert_rules(tenant.get(), ns.get(), name.get(), thresholds), ("Alert rules loaded by Prometheus.", "告警规则已被 Prometheus 加载。"), || ());
+        changes.run(thresholds);
     };
     view! {
         <h2>{t("Monitoring and alerts", "监控与告警")}</h2>
@@ -487,10 +558,7 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
             <Show when=move || can_change.get()>
                 <button type="submit" data-testid="thresholds-save" disabled=move || busy.get()>{t("Save alert thresholds", "保存告警阈值")}</button>
             </Show>
-            {move || message.get().map(|m| match m {
-                Ok(s) => view! { <div class="banner ok" data-testid="thresholds-ok">{s}</div> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="thresholds-error">{e}</div> }.into_any(),
-            })}
+            <Outcome outcome=message ok_testid="thresholds-ok" error_testid="thresholds-error"/>
         </form>
         {move || view! { <AlertList tenant=tenant.get() namespace=Some(ns.get()) app=Some(name.get()) on_silence=None/> }}
     }

@@ -5,15 +5,36 @@
 use super::param;
 use crate::components::badges::{health_class, health_text, Ago};
 use crate::components::pod_table::PodTable;
-use crate::components::live::{follow, Link, LinkDot};
+use crate::components::banner::{ErrorBanner, Outcome};
+use crate::components::live::{use_live, Live, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::{t, t_now};
-use crate::workloads::{
-    app_events, app_revisions, delete_app, get_yaml, put_yaml, restart_app, rollback_app, scale_app, set_image, AppRevision, LiveMessage, WorkloadView,
-};
+use crate::error::AppError;
+use crate::workloads::{app_events, app_revisions, restart_app, rollback_app, scale_app, set_image, workloads, AppRevision, DeleteApp, GetYaml, LiveMessage, PutYaml};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+
+/// A change to the app the page makes for the user.
+#[derive(Clone, Debug)]
+enum Change {
+    Scale(i32),
+    Image(String),
+    Restart,
+    Rollback(i64),
+}
+
+impl Change {
+    /// What the page says once the server took the change.
+    fn done(&self) -> String {
+        match self {
+            Change::Scale(_) => t_now("Scaling…", "正在扩缩容…").to_string(),
+            Change::Image(_) => t_now("Rolling out the new image…", "正在滚动升级…").to_string(),
+            Change::Restart => t_now("Restarting…", "正在重启…").to_string(),
+            Change::Rollback(r) => format!("{} {r}…", t_now("Rolling back to revision", "正在回滚到版本")),
+        }
+    }
+}
 
 #[component]
 pub fn AppPage() -> impl IntoView {
@@ -21,17 +42,7 @@ pub fn AppPage() -> impl IntoView {
     let ns = param("ns");
     let name = param("name");
     let me = use_me();
-    let data = RwSignal::new(None::<WorkloadView>);
-    let link = RwSignal::new(Link::Connecting);
-    let notice = RwSignal::new(None::<Result<String, String>>);
-
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        follow::<LiveMessage, _>(format!("/ws/workloads/{tn}"), link, move |m| match m {
-            LiveMessage::Snapshot(v) => data.set(Some(v)),
-            LiveMessage::Error(e) => notice.set(Some(Err(e))),
-        });
-    });
+    let Live { data, error: live_error, link } = use_live::<LiveMessage, _>(move || workloads(tenant.get()), move || format!("/ws/workloads/{}", tenant.get()));
     let app = Memo::new(move |_| {
         data.with(|d| d.as_ref().and_then(|d| d.apps.iter().find(|a| a.namespace == ns.get() && a.name == name.get()).cloned()))
     });
@@ -39,12 +50,30 @@ pub fn AppPage() -> impl IntoView {
         me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
     });
 
-    // Runs an action and reports how it went in the notice banner.
-    let run = move |label: &'static str, fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::error::AppError>>>>| {
-        notice.set(None);
-        leptos::task::spawn_local(async move {
-            notice.set(Some(fut.await.map(|_| label.to_string()).map_err(|e| e.to_string())));
-        });
+    // Scale, upgrade, restart and roll back: one action, its outcome in one banner.
+    let change = Action::new(move |c: &Change| {
+        let (tn, n, a, c) = (tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), c.clone());
+        let done = c.done();
+        async move {
+            match c {
+                Change::Scale(replicas) => scale_app(tn, n, a, replicas).await,
+                Change::Image(image) => set_image(tn, n, a, image).await,
+                Change::Restart => restart_app(tn, n, a).await,
+                Change::Rollback(revision) => rollback_app(tn, n, a, revision).await,
+            }
+            .map(|_| done)
+        }
+    });
+    let outcome = RwSignal::new(None::<Result<String, AppError>>);
+    let changed = change.value();
+    Effect::new(move |_| {
+        if let Some(v) = changed.get() {
+            outcome.set(Some(v));
+        }
+    });
+    let run = move |c: Change| {
+        outcome.set(None);
+        change.dispatch(c);
     };
 
     let replicas_input = RwSignal::new(String::new());
@@ -63,29 +92,25 @@ pub fn AppPage() -> impl IntoView {
     });
 
     let do_scale = move |_| match replicas_input.get().trim().parse::<i32>() {
-        Ok(n) => run(t_now("Scaling…", "正在扩缩容…"), Box::pin(scale_app(tenant.get(), ns.get(), name.get(), n))),
-        Err(_) => notice.set(Some(Err(format!("replicas: '{}' is not a whole number", replicas_input.get())))),
+        Ok(n) => run(Change::Scale(n)),
+        Err(_) => outcome.set(Some(Err(AppError::Invalid(format!("replicas: '{}' is not a whole number", replicas_input.get()))))),
     };
-    let do_image = move |_| run(t_now("Rolling out the new image…", "正在滚动升级…"), Box::pin(set_image(tenant.get(), ns.get(), name.get(), image_input.get().trim().to_string())));
-    let do_restart = move |_| run(t_now("Restarting…", "正在重启…"), Box::pin(restart_app(tenant.get(), ns.get(), name.get())));
+    let do_image = move |_| run(Change::Image(image_input.get().trim().to_string()));
+    let do_restart = move |_| run(Change::Restart);
 
     let confirm_open = RwSignal::new(false);
     let confirm_text = RwSignal::new(String::new());
-    let deleted = RwSignal::new(false);
+    let delete = ServerAction::<DeleteApp>::new();
     let navigate = use_navigate();
-    Effect::new(move |_| {
-        if deleted.get() {
-            navigate(&format!("/t/{}", tenant.get_untracked()), Default::default());
-        }
+    let deleted = delete.value();
+    Effect::new(move |_| match deleted.get() {
+        Some(Ok(())) => navigate(&format!("/t/{}", tenant.get_untracked()), Default::default()),
+        Some(Err(e)) => outcome.set(Some(Err(e))),
+        None => {}
     });
     let do_delete = move |_| {
-        let (tn, n, a) = (tenant.get(), ns.get(), name.get());
-        leptos::task::spawn_local(async move {
-            match delete_app(tn, n, a).await {
-                Ok(()) => deleted.set(true),
-                Err(e) => notice.set(Some(Err(e.to_string()))),
-            }
-        });
+        outcome.set(None);
+        delete.dispatch(DeleteApp { tenant: tenant.get(), namespace: ns.get(), name: name.get() });
     };
 
     view! {
@@ -106,10 +131,8 @@ pub fn AppPage() -> impl IntoView {
                 </Show>
                 {move || app.get().map(|a| view! { <span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span> })}
             </div>
-            {move || notice.get().map(|n| match n {
-                Ok(m) => view! { <div class="banner ok" data-testid="notice">{m}</div> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="action-error">{e}</div> }.into_any(),
-            })}
+            <ErrorBanner error=live_error/>
+            <Outcome outcome/>
             <Show when=move || app.get().is_some() || data.get().is_none()
                 fallback=|| view! { <div class="empty" data-testid="app-gone">{t("This app does not exist (any more).", "该应用不存在(或已删除)。")}</div> }>
                 <section class="cards">
@@ -152,7 +175,7 @@ pub fn AppPage() -> impl IntoView {
                         </div>
                     </div>
                 </Show>
-                <Revisions tenant ns name can_change notice
+                <Revisions tenant ns name can_change change
                     version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 <crate::pages::pipelines::AppPipelines tenant ns name/>
                 <h2>{t("Pods", "容器组")}</h2>
@@ -176,7 +199,8 @@ fn Revisions(
     ns: Memo<String>,
     name: Memo<String>,
     can_change: Memo<bool>,
-    notice: RwSignal<Option<Result<String, String>>>,
+    /// The page's action: a rollback's outcome shows in the page's banner.
+    change: Action<Change, Result<String, AppError>>,
     version: Signal<u64>,
 ) -> impl IntoView {
     let revisions = Resource::new(move || (tenant.get(), ns.get(), name.get(), version.get()), |(t, n, a, _)| app_revisions(t, n, a));
@@ -185,18 +209,13 @@ fn Revisions(
     let do_rollback = move |_| {
         let Some(r) = confirm.get_untracked() else { return };
         confirm.set(None);
-        notice.set(None);
-        leptos::task::spawn_local(async move {
-            let done = rollback_app(tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), r.revision).await;
-            let label = t_now("Rolling back to revision", "正在回滚到版本");
-            notice.set(Some(done.map(|_| format!("{label} {}…", r.revision)).map_err(|e| e.to_string())));
-        });
+        change.dispatch(Change::Rollback(r.revision));
     };
     view! {
         <h2>{t("Revisions", "版本历史")}</h2>
         <Transition fallback=|| view! { <p class="loading">"…"</p> }>
             {move || revisions.get().map(|r| match r {
-                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="revisions-error"/> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No revisions yet.", "暂无版本。")}</p> }.into_any(),
                 Ok(rows) => view! {
                     <table class="grid revisions" data-testid="revisions-table">
@@ -256,7 +275,7 @@ fn Events(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl In
         <h2>{t("Events", "事件")} " " <button class="link" data-testid="events-refresh" on:click=move |_| refresh.update(|r| *r += 1)>"↻"</button></h2>
         <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
             {move || events.get().map(|r| match r {
-                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="events-error"/> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No events.", "暂无事件。")}</p> }.into_any(),
                 Ok(rows) => view! {
                     <table class="grid" data-testid="events-table">
@@ -277,30 +296,33 @@ fn Events(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl In
 fn YamlEditor(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let open = RwSignal::new(false);
     let text = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
     let saved = RwSignal::new(false);
+    let get = ServerAction::<GetYaml>::new();
+    let put = ServerAction::<PutYaml>::new();
+    let (got, put_back) = (get.value(), put.value());
+    Effect::new(move |_| match got.get() {
+        Some(Ok(y)) => text.set(y),
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    Effect::new(move |_| match put_back.get() {
+        Some(Ok(y)) => {
+            text.set(y);
+            saved.set(true);
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
     let load = move || {
         error.set(None);
         saved.set(false);
-        leptos::task::spawn_local(async move {
-            match get_yaml(tenant.get_untracked(), ns.get_untracked(), "Deployment".into(), name.get_untracked()).await {
-                Ok(y) => text.set(y),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        get.dispatch(GetYaml { tenant: tenant.get_untracked(), namespace: ns.get_untracked(), kind: "Deployment".into(), name: name.get_untracked() });
     };
     let save = move |_| {
         error.set(None);
         saved.set(false);
-        leptos::task::spawn_local(async move {
-            match put_yaml(tenant.get_untracked(), ns.get_untracked(), "Deployment".into(), name.get_untracked(), text.get_untracked()).await {
-                Ok(y) => {
-                    text.set(y);
-                    saved.set(true);
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        put.dispatch(PutYaml { tenant: tenant.get_untracked(), namespace: ns.get_untracked(), kind: "Deployment".into(), name: name.get_untracked(), yaml: text.get_untracked() });
     };
     view! {
         <h2>"YAML " <button class="link" data-testid="yaml-open" on:click=move |_| { open.update(|o| *o = !*o); if open.get_untracked() { load() } }>
@@ -314,7 +336,7 @@ fn YamlEditor(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_ch
                         <button class="primary" data-testid="yaml-save" on:click=save>{t("Save", "保存")}</button>
                         <button data-testid="yaml-reload" on:click=move |_| load()>{t("Reload", "重新加载")}</button>
                     </Show>
-                    {move || error.get().map(|e| view! { <pre class="banner error" data-testid="yaml-error">{e}</pre> })}
+                    <ErrorBanner error testid="yaml-error"/>
                     {move || saved.get().then(|| view! { <div class="banner ok" data-testid="yaml-saved">{t("Saved.", "已保存。")}</div> })}
                 </div>
             </div>

@@ -4,7 +4,8 @@
 use super::param;
 use crate::components::shell::use_me;
 use crate::i18n::t;
-use crate::workloads::{deploy_app, validate, DeployForm};
+use crate::components::banner::ErrorBanner;
+use crate::workloads::{validate, DeployApp, DeployForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -41,8 +42,16 @@ pub fn DeployPage() -> impl IntoView {
     let memory_limit = RwSignal::new(defaults.memory_limit.clone());
     let alerts = RwSignal::new(crate::monitoring::AlertThresholds::default());
     let errors = RwSignal::new(Vec::<String>::new());
-    let busy = RwSignal::new(false);
+    let deploy = ServerAction::<DeployApp>::new();
+    let (busy, answer) = (deploy.pending(), deploy.value());
     let navigate = use_navigate();
+    // The new app's page, opened once the server made it.
+    let opens = StoredValue::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = answer.get() {
+            navigate(&opens.get_value(), Default::default());
+        }
+    });
 
     Effect::new(move |_| {
         if namespace.get_untracked().is_empty() {
@@ -88,20 +97,12 @@ pub fn DeployPage() -> impl IntoView {
         };
         problems.extend(validate::deploy_form(&form));
         errors.set(problems.clone());
+        deploy.clear();
         if !problems.is_empty() {
             return;
         }
-        busy.set(true);
-        let navigate = navigate.clone();
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            let (ns, app) = (form.namespace.clone(), form.name.clone());
-            match deploy_app(tn.clone(), form).await {
-                Ok(()) => navigate(&format!("/t/{tn}/apps/{ns}/{app}"), Default::default()),
-                Err(e) => errors.set(vec![e.to_string()]),
-            }
-            busy.set(false);
-        });
+        opens.set_value(format!("/t/{}/apps/{}/{}", tenant.get(), form.namespace, form.name));
+        deploy.dispatch(DeployApp { tenant: tenant.get(), form });
     };
 
     view! {
@@ -152,6 +153,7 @@ pub fn DeployPage() -> impl IntoView {
                         {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
                     </ul>
                 </Show>
+                <ErrorBanner error=Signal::derive(move || answer.get().and_then(Result::err)) testid="deploy-errors"/>
                 <button type="submit" class="primary" data-testid="deploy-submit" disabled=move || busy.get()>
                     {t("Deploy", "部署")}
                 </button>

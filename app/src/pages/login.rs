@@ -1,6 +1,7 @@
 //! `/login`: user name and password; on success, back to the console.
 
-use crate::auth::login;
+use crate::auth::Login;
+use crate::components::banner::ErrorBanner;
 use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -9,25 +10,22 @@ use leptos_router::hooks::use_navigate;
 pub fn LoginPage() -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let login = ServerAction::<Login>::new();
+    let (busy, answer) = (login.pending(), login.value());
     let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = answer.get() {
+            navigate("/", Default::default());
+        }
+    });
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if busy.get() {
+        if busy.get_untracked() {
             return;
         }
-        busy.set(true);
-        error.set(None);
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match login(username.get_untracked(), password.get_untracked()).await {
-                Ok(_) => navigate("/", Default::default()),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-            busy.set(false);
-        });
+        login.clear();
+        login.dispatch(Login { username: username.get_untracked(), password: password.get_untracked() });
     };
 
     view! {
@@ -43,7 +41,7 @@ pub fn LoginPage() -> impl IntoView {
                     <input name="password" type="password" data-testid="login-password" autocomplete="current-password" required=true
                         bind:value=password/>
                 </label>
-                {move || error.get().map(|e| view! { <div class="banner error" data-testid="login-error">{e}</div> })}
+                <ErrorBanner error=Signal::derive(move || answer.get().and_then(Result::err)) testid="login-error"/>
                 <button type="submit" class="primary" data-testid="login-submit" disabled=move || busy.get()>
                     {t("Log in", "登录")}
                 </button>

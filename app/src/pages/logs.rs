@@ -5,7 +5,9 @@
 //! URL always reflects the view, so a copied link reopens it.
 
 use super::param;
+use crate::components::banner::ErrorBanner;
 use crate::components::live::{follow, Link, LinkDot};
+use crate::error::AppError;
 use crate::components::log_view::LogView;
 use crate::i18n::{t, t_now};
 use crate::logs::{log_sources, query_logs, LogLine, LogLink, LogMessage, LogQuery, LogSearch, LogSelection, LogSource};
@@ -62,30 +64,26 @@ pub fn LogsPage() -> impl IntoView {
 
     let lines = RwSignal::new(Vec::<LogLine>::new());
     let next_cursor = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
     let link = RwSignal::new(Link::Connecting);
     let pattern = RwSignal::new(None::<regex::Regex>);
     let search_error = RwSignal::new(None::<String>);
 
     let sources = RwSignal::new(None::<Vec<LogSource>>);
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match log_sources(tn).await {
-                Ok(s) => {
-                    // Nothing picked yet: the first app.
-                    if ns.get_untracked().is_empty() {
-                        if let Some(first) = s.first() {
-                            ns.set(first.namespace.clone());
-                            app.set(first.app.clone());
-                        }
-                    }
-                    sources.set(Some(s));
+    let asked_sources = LocalResource::new(move || log_sources(tenant.get()));
+    Effect::new(move |_| match asked_sources.get() {
+        Some(Ok(s)) => {
+            // Nothing picked yet: the first app.
+            if ns.get_untracked().is_empty() {
+                if let Some(first) = s.first() {
+                    ns.set(first.namespace.clone());
+                    app.set(first.app.clone());
                 }
-                Err(e) => error.set(Some(e.to_string())),
             }
-        });
+            sources.set(Some(s));
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
     });
     let selection = Memo::new(move |_| LogSelection {
         namespace: ns.get(),
@@ -132,12 +130,40 @@ pub fn LogsPage() -> impl IntoView {
         navigate(&format!("/t/{}/logs?{qs}", tenant.get()), NavigateOptions { replace: true, scroll: false, ..Default::default() });
     });
 
-    // A time window: the first page, then more as the reader scrolls down.
+    // A time window: the first page, then more as the reader scrolls down. Every page is asked
+    // through one action; an answer carries the ticket of the view it was asked for, and one
+    // for a view the reader already left is dropped.
     let latest = StoredValue::new(0u64);
     let last_query = StoredValue::new(None::<LogQuery>);
+    let fetch = Action::new(move |(q, ticket, append): &(LogQuery, u64, bool)| {
+        let (tn, q, ticket, append) = (tenant.get_untracked(), q.clone(), *ticket, *append);
+        async move {
+            let answer = query_logs(tn, q.clone()).await;
+            (ticket, append, q, answer)
+        }
+    });
+    let (loading, fetched) = (fetch.pending(), fetch.value());
     Effect::new(move |_| {
-        let (tn, sel, s, r, f, tt, follow_on) = (tenant.get(), selection.get(), search.get(), range.get(), from.get(), to.get(), following.get());
-        let _ = refresh.get();
+        let Some((ticket, append, q, answer)) = fetched.get() else { return };
+        if ticket != latest.get_value() {
+            return;
+        }
+        match answer {
+            Ok(page) if append => {
+                lines.update(|l| l.extend(page.lines));
+                next_cursor.set(page.next_cursor);
+            }
+            Ok(page) => {
+                lines.set(page.lines);
+                last_query.set_value(Some(q));
+                next_cursor.set(page.next_cursor);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    Effect::new(move |_| {
+        let (sel, s, r, f, tt, follow_on) = (selection.get(), search.get(), range.get(), from.get(), to.get(), following.get());
+        let _ = (tenant.get(), refresh.get());
         let ticket = latest.get_value() + 1;
         latest.set_value(ticket);
         if follow_on || sel.namespace.is_empty() || search_error.with_untracked(Option::is_some) && s.regex {
@@ -147,46 +173,15 @@ pub fn LogsPage() -> impl IntoView {
         lines.set(Vec::new());
         next_cursor.set(None);
         error.set(None);
-        loading.set(true);
         let q = LogQuery { selection: sel, from: from_t, to: to_t, search: s, limit: PAGE, backward: false, cursor: None };
-        leptos::task::spawn_local(async move {
-            let answer = query_logs(tn, q.clone()).await;
-            if latest.get_value() != ticket {
-                return;
-            }
-            loading.set(false);
-            match answer {
-                Ok(page) => {
-                    lines.set(page.lines);
-                    last_query.set_value(Some(q));
-                    next_cursor.set(page.next_cursor);
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        fetch.dispatch((q, ticket, false));
     });
     let more = Callback::new(move |_| {
         if following.get_untracked() || loading.get_untracked() || lines.with_untracked(Vec::len) >= MAX_LINES {
             return;
         }
         let (Some(cursor), Some(q)) = (next_cursor.get_untracked(), last_query.get_value()) else { return };
-        let ticket = latest.get_value();
-        loading.set(true);
-        let tn = tenant.get_untracked();
-        leptos::task::spawn_local(async move {
-            let answer = query_logs(tn, LogQuery { cursor: Some(cursor), ..q }).await;
-            if latest.get_value() != ticket {
-                return;
-            }
-            loading.set(false);
-            match answer {
-                Ok(page) => {
-                    lines.update(|l| l.extend(page.lines));
-                    next_cursor.set(page.next_cursor);
-                }
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        fetch.dispatch((LogQuery { cursor: Some(cursor), ..q }, latest.get_value(), true));
     });
 
     // Follow mode: the last lines, then live ones, over a WebSocket that reconnects by itself.
@@ -203,15 +198,22 @@ pub fn LogsPage() -> impl IntoView {
         next_cursor.set(None);
         let mut l = LogLink::new(&sel, &s);
         l.last = Some(FOLLOW_LAST);
+        // NB: `try_`: a message may be handled after the page went (see `follow`).
         follow::<LogMessage, _>(format!("/ws/logs/{tn}?{}", l.to_query()), link, move |m| match m {
-            LogMessage::Reset => lines.set(Vec::new()),
-            LogMessage::Lines(new) => lines.update(|all| {
-                all.extend(new);
-                if all.len() > MAX_LINES {
-                    all.drain(..all.len() - MAX_LINES);
-                }
-            }),
-            LogMessage::Error(e) => error.set(Some(e)),
+            LogMessage::Reset => {
+                lines.try_set(Vec::new());
+            }
+            LogMessage::Lines(new) => {
+                lines.try_update(|all| {
+                    all.extend(new);
+                    if all.len() > MAX_LINES {
+                        all.drain(..all.len() - MAX_LINES);
+                    }
+                });
+            }
+            LogMessage::Error(e) => {
+                error.try_set(Some(AppError::Unavailable(e)));
+            }
         });
     });
 
@@ -313,8 +315,8 @@ pub fn LogsPage() -> impl IntoView {
                 </span>
                 <Show when=move || loading.get()><span class="loading" data-testid="logs-loading">{t("Loading…", "加载中…")}</span></Show>
             </form>
-            {move || search_error.get().map(|e| view! { <div class="banner error" data-testid="search-error">{e}</div> })}
-            {move || error.get().map(|e| view! { <div class="banner error" data-testid="logs-error">{e}</div> })}
+            <ErrorBanner error=Signal::derive(move || search_error.get().map(AppError::Invalid)) testid="search-error"/>
+            <ErrorBanner error testid="logs-error"/>
             {move || match sources.get() {
                 None => view! { <p class="loading">{t("Loading…", "加载中…")}</p> }.into_any(),
                 Some(s) if s.is_empty() => view! { <div class="empty" data-testid="logs-no-apps">{t("No apps in this tenant yet: nothing logs.", "该租户还没有应用,暂无日志。")}</div> }.into_any(),

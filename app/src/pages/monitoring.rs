@@ -11,7 +11,8 @@
 use super::param;
 use crate::components::chart::Chart;
 use crate::i18n::{t, I18n, Lang};
-use crate::monitoring::{query_promql, query_range, Panel, PanelData, Target, RANGES};
+use crate::components::banner::ErrorBanner;
+use crate::monitoring::{query_range, Panel, PanelData, QueryPromql, Target, RANGES};
 use crate::workloads::{list_pods, workloads, PodQuery};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -113,7 +114,7 @@ pub fn PanelChart(tenant: Memo<String>, #[prop(into)] target: Signal<Target>, #[
         <Transition fallback=move || view! { <figure class="chart loading">{title()}</figure> }>
             {move || data.get().map(|r| match r {
                 Ok(d) => view! { <Chart title=title() data=d bytes=panel.bytes() testid=format!("chart-{}", panel.slug())/> }.into_any(),
-                Err(e) => view! { <figure class="chart"><figcaption>{title()}</figcaption><div class="banner error">{e.to_string()}</div></figure> }.into_any(),
+                Err(e) => view! { <figure class="chart"><figcaption>{title()}</figcaption><ErrorBanner error=Signal::stored(Some(e)) testid="chart-error"/></figure> }.into_any(),
             })}
         </Transition>
     }
@@ -122,13 +123,11 @@ pub fn PanelChart(tenant: Memo<String>, #[prop(into)] target: Signal<Target>, #[
 #[component]
 fn PromqlBox(tenant: Memo<String>, minutes: RwSignal<u32>) -> impl IntoView {
     let text = RwSignal::new(String::from("sum by (pod) (container_threads)"));
-    let result = RwSignal::new(None::<Result<PanelData, String>>);
+    let query = ServerAction::<QueryPromql>::new();
+    let result = query.value();
     let run = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (tn, q, m) = (tenant.get(), text.get(), minutes.get());
-        leptos::task::spawn_local(async move {
-            result.set(Some(query_promql(tn, q, m).await.map_err(|e| e.to_string())));
-        });
+        query.dispatch(QueryPromql { tenant: tenant.get(), query: text.get(), minutes: minutes.get() });
     };
     view! {
         <section class="promql">
@@ -139,7 +138,7 @@ fn PromqlBox(tenant: Memo<String>, minutes: RwSignal<u32>) -> impl IntoView {
             </form>
             {move || result.get().map(|r| match r {
                 Ok(d) => view! { <Chart title="PromQL" data=d bytes=false testid="chart-promql"/> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="promql-error">{e}</div> }.into_any(),
+                Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="promql-error"/> }.into_any(),
             })}
         </section>
     }
@@ -242,7 +241,9 @@ mod bench {
         MOUNTED.with(|m| *m.borrow_mut() = Some(Box::new(handle)));
         // NB: a requestAnimationFrame callback runs before that frame is painted; a task
         // queued from it runs after, so "frame" includes style, layout and paint
-        let painted = Closure::once_into_js(move || result.set(Some((run, drawn, now() - t0))));
+        let painted = Closure::once_into_js(move || {
+            result.try_set(Some((run, drawn, now() - t0)));
+        });
         let frame = Closure::once_into_js(move || {
             if let Some(w) = web_sys::window() {
                 let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(painted.unchecked_ref(), 0);

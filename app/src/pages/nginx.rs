@@ -8,15 +8,32 @@
 //! rendered config, unified or side by side, and a button that has its agent repair it.
 
 use super::param;
-use crate::components::live::{follow, Link, LinkDot};
+use crate::components::banner::ErrorBanner;
+use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::nginx::{
-    apply_nginx_change, highlight, nginx_clusters, nginx_config, nginx_drift, repair_nginx_node, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView,
-    NginxChange, NodeState, NodeView, RouteView, Validation,
+    apply_nginx_change, highlight, nginx_clusters, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView, NginxChange, NginxConfig, NginxDrift, NodeState,
+    NodeView, RepairNginxNode, RouteView, Validation,
 };
 use crate::time::{ago, exact};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+
+/// The socket sends the clusters as they are now, whole.
+impl LiveFeed for Vec<ClusterView> {
+    type Value = Vec<ClusterView>;
+    fn into_value(self) -> Result<Vec<ClusterView>, AppError> {
+        Ok(self)
+    }
+}
+
+/// Which form a validation or apply answers.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Edit,
+    External,
+}
 
 fn state_badge(s: NodeState) -> (&'static str, &'static str) {
     match s {
@@ -34,7 +51,7 @@ fn lines_of(text: &str) -> Vec<String> {
 
 /// What a validation or apply said, with nginx's message and the lines it points at.
 #[component]
-fn ValidationView(result: RwSignal<Option<Result<Validation, String>>>) -> impl IntoView {
+fn ValidationView(result: RwSignal<Option<Result<Validation, AppError>>>) -> impl IntoView {
     move || {
         result.get().map(|r| match r {
             Ok(v) if v.ok => view! { <div class="banner ok" data-testid="validation">{t("nginx -t: the configuration is valid.", "nginx -t：配置有效。")}</div> }.into_any(),
@@ -53,7 +70,7 @@ fn ValidationView(result: RwSignal<Option<Result<Validation, String>>>) -> impl 
                 }
                 .into_any()
             }
-            Err(e) => view! { <div class="banner error" data-testid="validation">{e}</div> }.into_any(),
+            Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="validation"/> }.into_any(),
         })
     }
 }
@@ -112,10 +129,17 @@ fn short(sha: &Option<String>) -> String {
 #[component]
 pub fn NginxPage() -> impl IntoView {
     let tenant = param("tenant");
-    let clusters = RwSignal::new(None::<Vec<ClusterView>>);
-    let error = RwSignal::new(None::<String>);
     let refresh = RwSignal::new(0u32);
-    let link = RwSignal::new(Link::Connecting);
+    // First paint (and after an apply) from a server function; the live socket keeps it current.
+    let Live { data: clusters, error, link } = use_live::<Vec<ClusterView>, _>(
+        move || {
+            refresh.track();
+            nginx_clusters(tenant.get())
+        },
+        move || format!("/ws/nginx/{}", tenant.get()),
+    );
+    // What a button asked for went wrong (the config, a drift, a repair).
+    let action_error = RwSignal::new(None::<AppError>);
     // Ticks the "5s ago" of heartbeats between snapshots.
     let now = RwSignal::new(Utc::now());
     let selected = RwSignal::new(String::new());
@@ -124,7 +148,7 @@ pub fn NginxPage() -> impl IntoView {
     // The route editor.
     let editing = RwSignal::new(None::<RouteView>);
     let directives = RwSignal::new(String::new());
-    let edit_result = RwSignal::new(None::<Result<Validation, String>>);
+    let edit_result = RwSignal::new(None::<Result<Validation, AppError>>);
     // The external upstream form.
     let ext_ns = RwSignal::new(String::new());
     let ext_name = RwSignal::new(String::new());
@@ -132,33 +156,19 @@ pub fn NginxPage() -> impl IntoView {
     let ext_path = RwSignal::new("/".to_string());
     let ext_servers = RwSignal::new(String::new());
     let ext_directives = RwSignal::new(String::new());
-    let ext_result = RwSignal::new(None::<Result<Validation, String>>);
-    let busy = RwSignal::new(false);
+    let ext_result = RwSignal::new(None::<Result<Validation, AppError>>);
 
-    let show = move |cs: Vec<ClusterView>| {
-        if selected.get_untracked().is_empty() || !cs.iter().any(|c| c.name == selected.get_untracked()) {
-            if let Some(first) = cs.first() {
-                selected.set(first.name.clone());
-            }
-        }
-        clusters.set(Some(cs));
-    };
-    // First paint (and after an apply) from a server function; the live socket keeps it current.
+    // The first cluster is shown until the user picks one (or when the picked one is gone).
     Effect::new(move |_| {
-        let (tn, _) = (tenant.get(), refresh.get());
-        leptos::task::spawn_local(async move {
-            match nginx_clusters(tn).await {
-                Ok(cs) => {
-                    error.set(None);
-                    show(cs);
+        clusters.with(|cs| {
+            let Some(cs) = cs else { return };
+            let picked = selected.get_untracked();
+            if picked.is_empty() || !cs.iter().any(|c| c.name == picked) {
+                if let Some(first) = cs.first() {
+                    selected.set(first.name.clone());
                 }
-                Err(e) => error.set(Some(e.to_string())),
             }
-        });
-    });
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        follow::<Vec<ClusterView>, _>(format!("/ws/nginx/{tn}"), link, show);
+        })
     });
     if let Ok(handle) = set_interval_with_handle(move || now.set(Utc::now()), std::time::Duration::from_secs(1)) {
         on_cleanup(move || handle.clear());
@@ -172,37 +182,60 @@ pub fn NginxPage() -> impl IntoView {
         }
     });
 
+    let get_config = ServerAction::<NginxConfig>::new();
+    let get_drift = ServerAction::<NginxDrift>::new();
+    let repair_node = ServerAction::<RepairNginxNode>::new();
+    let (config_answer, drift_answer, repair_answer) = (get_config.value(), get_drift.value(), repair_node.value());
+    Effect::new(move |_| match config_answer.get() {
+        Some(Ok(v)) => config.set(Some(v)),
+        Some(Err(e)) => action_error.set(Some(e)),
+        None => {}
+    });
+    Effect::new(move |_| match drift_answer.get() {
+        Some(Ok(v)) => drift.set(Some(v)),
+        Some(Err(e)) => action_error.set(Some(e)),
+        None => {}
+    });
+    Effect::new(move |_| {
+        if let Some(Err(e)) = repair_answer.get() {
+            action_error.set(Some(e));
+        }
+    });
     let show_config = move |_| {
-        let (tn, c) = (tenant.get_untracked(), selected.get_untracked());
-        leptos::task::spawn_local(async move {
-            match nginx_config(tn, c).await {
-                Ok(v) => config.set(Some(v)),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+        action_error.set(None);
+        get_config.dispatch(NginxConfig { tenant: tenant.get_untracked(), cluster: selected.get_untracked() });
     };
-    let show_drift = move |c: String, node: String| {
-        let tn = tenant.get_untracked();
-        leptos::task::spawn_local(async move {
-            match nginx_drift(tn, c, node).await {
-                Ok(v) => drift.set(Some(v)),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+    let show_drift = move |cluster: String, node: String| {
+        action_error.set(None);
+        get_drift.dispatch(NginxDrift { tenant: tenant.get_untracked(), cluster, node });
     };
-    // Validate (apply = false) or validate-and-store (apply = true).
-    let run = move |change: NginxChange, apply: bool, into: RwSignal<Option<Result<Validation, String>>>| {
-        let tn = tenant.get_untracked();
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            let answer = if apply { apply_nginx_change(tn, change).await } else { validate_nginx_change(tn, change).await };
-            busy.set(false);
-            let ok = matches!(&answer, Ok(v) if v.ok);
-            into.set(Some(answer.map_err(|e| e.to_string())));
-            if apply && ok {
-                refresh.update(|n| *n += 1);
+    // Validate (apply = false) or validate-and-store (apply = true); the answer goes to the form that asked.
+    let change = Action::new(move |(change, apply, _): &(NginxChange, bool, Form)| {
+        let (tn, change, apply) = (tenant.get_untracked(), change.clone(), *apply);
+        async move {
+            if apply {
+                apply_nginx_change(tn, change).await
+            } else {
+                validate_nginx_change(tn, change).await
             }
-        });
+        }
+    });
+    let (busy, change_answer, change_input) = (change.pending(), change.value(), StoredValue::new(None::<(bool, Form)>));
+    Effect::new(move |_| {
+        let Some(answer) = change_answer.get() else { return };
+        let Some((apply, form)) = change_input.get_value() else { return };
+        let ok = matches!(&answer, Ok(v) if v.ok);
+        match form {
+            Form::Edit => edit_result.set(Some(answer)),
+            Form::External => ext_result.set(Some(answer)),
+        }
+        if apply && ok {
+            refresh.update(|n| *n += 1);
+        }
+    });
+    let run = move |c: NginxChange, apply: bool, form: Form| {
+        change_input.set_value(Some((apply, form)));
+        change.dispatch((c, apply, form));
     };
     let edit_change = move || {
         editing.get_untracked().map(|r| NginxChange::SetDirectives { namespace: r.namespace, route: r.name, directives: lines_of(&directives.get_untracked()) })
@@ -217,13 +250,9 @@ pub fn NginxPage() -> impl IntoView {
         directives: lines_of(&ext_directives.get_untracked()),
     };
 
-    let repair = move |c: String, node: String| {
-        let tn = tenant.get_untracked();
-        leptos::task::spawn_local(async move {
-            if let Err(e) = repair_nginx_node(tn, c, node).await {
-                error.set(Some(e.to_string()));
-            }
-        });
+    let repair = move |cluster: String, node: String| {
+        action_error.set(None);
+        repair_node.dispatch(RepairNginxNode { tenant: tenant.get_untracked(), cluster, node });
     };
 
     let node_row = move |cluster: String, n: NodeView, whole: bool, can_edit: bool| {
@@ -271,7 +300,8 @@ pub fn NginxPage() -> impl IntoView {
             <div class="page-head">
                 <h1>{t("Nginx clusters", "Nginx 集群")} <LinkDot link/></h1>
             </div>
-            {move || error.get().map(|e| view! { <div class="banner error" data-testid="ng-error">{e}</div> })}
+            <ErrorBanner error testid="ng-error"/>
+            <ErrorBanner error=action_error testid="ng-error"/>
             {move || clusters.get().map(|cs| if cs.is_empty() {
                 view! { <div class="empty">{t("No nginx cluster serves this tenant.", "没有为此租户服务的 Nginx 集群。")}</div> }.into_any()
             } else {
@@ -325,7 +355,7 @@ pub fn NginxPage() -> impl IntoView {
                                         }>{t("Edit", "编辑")}</button>
                                         {r.external.then(|| view! {
                                             " "
-                                            <button class="danger" data-testid=format!("remove-{}", name) on:click={let (ns, name) = (ns.clone(), name.clone()); move |_| run(NginxChange::RemoveExternal { namespace: ns.clone(), name: name.clone() }, true, ext_result)}>{t("Remove", "删除")}</button>
+                                            <button class="danger" data-testid=format!("remove-{}", name) on:click={let (ns, name) = (ns.clone(), name.clone()); move |_| run(NginxChange::RemoveExternal { namespace: ns.clone(), name: name.clone() }, true, Form::External)}>{t("Remove", "删除")}</button>
                                         })}
                                     })}</td>
                                 </tr>
@@ -351,8 +381,8 @@ pub fn NginxPage() -> impl IntoView {
                             </div>
                             <label>{t("Extra directives, one per line", "额外指令，每行一条")}<textarea data-testid="ext-directives" rows="3" prop:value=move || ext_directives.get() on:input=move |ev| ext_directives.set(event_target_value(&ev))></textarea></label>
                             <div class="ng-actions">
-                                <button data-testid="ext-validate" disabled=move || busy.get() on:click=move |_| run(ext_change(), false, ext_result)>{t("Validate", "校验")}</button>
-                                <button class="primary" data-testid="ext-apply" disabled=move || busy.get() on:click=move |_| run(ext_change(), true, ext_result)>{t("Apply", "应用")}</button>
+                                <button data-testid="ext-validate" disabled=move || busy.get() on:click=move |_| run(ext_change(), false, Form::External)>{t("Validate", "校验")}</button>
+                                <button class="primary" data-testid="ext-apply" disabled=move || busy.get() on:click=move |_| run(ext_change(), true, Form::External)>{t("Apply", "应用")}</button>
                             </div>
                             <ValidationView result=ext_result/>
                         </div>
@@ -365,8 +395,8 @@ pub fn NginxPage() -> impl IntoView {
                     <textarea data-testid="directives" rows="5" prop:value=move || directives.get() on:input=move |ev| directives.set(event_target_value(&ev))
                         placeholder="client_max_body_size 20m"></textarea>
                     <div class="ng-actions">
-                        <button data-testid="validate" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, false, edit_result) }>{t("Validate", "校验")}</button>
-                        <button class="primary" data-testid="apply" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, true, edit_result) }>{t("Apply", "应用")}</button>
+                        <button data-testid="validate" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, false, Form::Edit) }>{t("Validate", "校验")}</button>
+                        <button class="primary" data-testid="apply" disabled=move || busy.get() on:click=move |_| if let Some(ch) = edit_change() { run(ch, true, Form::Edit) }>{t("Apply", "应用")}</button>
                         <button on:click=move |_| editing.set(None)>{t("Close", "关闭")}</button>
                     </div>
                     <ValidationView result=edit_result/>

@@ -4,14 +4,14 @@
 //! (for developers) its git webhook.
 
 use super::param;
-use super::pipelines::{kind_label, use_pipelines, RunBadge};
+use super::pipelines::{kind_label, use_pipelines, use_start_run, RunBadge};
 use crate::components::badges::Ago;
-use crate::components::live::LinkDot;
+use crate::components::banner::ErrorBanner;
+use crate::components::live::{Live, LinkDot};
 use crate::components::shell::use_me;
 use crate::i18n::t;
-use crate::pipelines::{
-    final_dockerfile, pipeline_options, pipeline_webhook, save_pipeline, start_run, validate, DesignerOptions, PipelineSpec, Stage, StageKind, WebhookInfo, TOOLS,
-};
+use crate::error::AppError;
+use crate::pipelines::{final_dockerfile, pipeline_options, save_pipeline, validate, DesignerOptions, PipelineSpec, PipelineWebhook, Stage, StageKind, TOOLS};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -137,7 +137,7 @@ pub fn PipelineDesigner() -> impl IntoView {
     let route_name = param("name");
     let is_new = Memo::new(move |_| route_name.get().is_empty());
     let me = use_me();
-    let (data, live_error, link) = use_pipelines(tenant);
+    let Live { data, error: live_error, link } = use_pipelines(tenant);
     let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
     let namespaces = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get())).map(|t| t.namespaces.clone()).unwrap_or_default()));
 
@@ -150,25 +150,30 @@ pub fn PipelineDesigner() -> impl IntoView {
     let options = RwSignal::new(DesignerOptions::default());
     let errors = RwSignal::new(Vec::<String>::new());
     let notice = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let webhook = RwSignal::new(None::<Result<WebhookInfo, String>>);
+    let webhook = ServerAction::<PipelineWebhook>::new();
     let navigate = use_navigate();
 
+    // NB: a card's signal belongs to the page, not to whatever made the card (the effect
+    // below): an effect drops what it made each time it runs again, and the cards would be
+    // gone under the form the next time the live feed moved.
+    let page_owner = StoredValue::new(Owner::current());
     let new_card = move |stage: Stage| {
         let id = next_id.get_value();
         next_id.set_value(id + 1);
-        Card { id, stage: RwSignal::new(stage) }
+        let stage = page_owner.with_value(|owner| match owner {
+            Some(owner) => owner.with(|| RwSignal::new(stage)),
+            None => RwSignal::new(stage),
+        });
+        Card { id, stage }
     };
     let set_stages = move |stages: Vec<Stage>| cards.set(stages.into_iter().map(new_card).collect());
 
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match pipeline_options(tn).await {
-                Ok(o) => options.set(o),
-                Err(e) => errors.set(vec![e.to_string()]),
-            }
-        });
+    let asked_options = LocalResource::new(move || pipeline_options(tenant.get()));
+    let options_error = RwSignal::new(None::<AppError>);
+    Effect::new(move |_| match asked_options.get() {
+        Some(Ok(o)) => options.set(o),
+        Some(Err(e)) => options_error.set(Some(e)),
+        None => {}
     });
     // A new pipeline starts as clone → build → image → deploy; an existing one is loaded once
     // from the live feed (later snapshots do not overwrite what is being edited).
@@ -238,48 +243,38 @@ pub fn PipelineDesigner() -> impl IntoView {
         errors.set(problems.clone());
         problems.is_empty()
     };
-    let save = {
-        let navigate = navigate.clone();
-        move |_| {
-            notice.set(None);
-            if !check() {
-                return;
-            }
-            busy.set(true);
-            let (tn, ns, nm, create) = (tenant.get_untracked(), namespace.get_untracked(), name.get_untracked().trim().to_string(), is_new.get_untracked());
-            let navigate = navigate.clone();
-            let s = spec();
-            leptos::task::spawn_local(async move {
-                match save_pipeline(tn.clone(), ns.clone(), nm.clone(), s, create).await {
-                    Ok(()) if create => navigate(&format!("/t/{tn}/pipelines/{ns}/{nm}"), Default::default()),
-                    Ok(()) => notice.set(Some(crate::i18n::t_now("Saved.", "已保存。").to_string())),
-                    Err(e) => errors.set(vec![e.to_string()]),
-                }
-                busy.set(false);
-            });
+    // Saving: a new pipeline opens its page, an existing one says so.
+    let save_action = Action::new(move |(ns, nm, spec, create): &(String, String, PipelineSpec, bool)| {
+        let (tn, ns, nm, spec, create) = (tenant.get_untracked(), ns.clone(), nm.clone(), spec.clone(), *create);
+        async move { save_pipeline(tn.clone(), ns.clone(), nm.clone(), spec, create).await.map(|()| create.then(|| format!("/t/{tn}/pipelines/{ns}/{nm}"))) }
+    });
+    let saved = save_action.value();
+    Effect::new(move |_| match saved.get() {
+        Some(Ok(Some(href))) => navigate(&href, Default::default()),
+        Some(Ok(None)) => notice.set(Some(crate::i18n::t_now("Saved.", "已保存。").to_string())),
+        _ => {}
+    });
+    let save = move |_| {
+        notice.set(None);
+        save_action.clear();
+        if !check() {
+            return;
         }
+        save_action.dispatch((namespace.get_untracked(), name.get_untracked().trim().to_string(), spec(), is_new.get_untracked()));
     };
-    let run_now = {
-        let navigate = navigate.clone();
-        move |_| {
-            busy.set(true);
-            errors.set(Vec::new());
-            let (tn, ns, nm) = (tenant.get_untracked(), route_ns.get_untracked(), route_name.get_untracked());
-            let navigate = navigate.clone();
-            leptos::task::spawn_local(async move {
-                match start_run(tn.clone(), ns.clone(), nm.clone()).await {
-                    Ok(run) => navigate(&format!("/t/{tn}/pipelines/{ns}/{nm}/runs/{run}"), Default::default()),
-                    Err(e) => errors.set(vec![e.to_string()]),
-                }
-                busy.set(false);
-            });
-        }
+    let start = use_start_run(tenant);
+    let (saving, starting, started) = (save_action.pending(), start.pending(), start.value());
+    let busy = Memo::new(move |_| saving.get() || starting.get());
+    let run_now = move |_| {
+        errors.set(Vec::new());
+        start.dispatch((route_ns.get_untracked(), route_name.get_untracked()));
     };
+    let action_error = Signal::derive(move || {
+        saved.get().and_then(Result::err).or_else(|| started.get().and_then(Result::err)).or_else(|| options_error.get())
+    });
+    let webhook_answer = webhook.value();
     let show_webhook = move |_| {
-        let (tn, ns, nm) = (tenant.get_untracked(), route_ns.get_untracked(), route_name.get_untracked());
-        leptos::task::spawn_local(async move {
-            webhook.set(Some(pipeline_webhook(tn, ns, nm).await.map_err(|e| e.to_string())));
-        });
+        webhook.dispatch(PipelineWebhook { tenant: tenant.get_untracked(), namespace: route_ns.get_untracked(), name: route_name.get_untracked() });
     };
     let origin = move || {
         #[cfg(feature = "csr")]
@@ -303,11 +298,11 @@ pub fn PipelineDesigner() -> impl IntoView {
                 </h1>
                 <div class="spacer"></div>
                 <Show when=move || !is_new.get() && can_change.get() && exists.get()>
-                    <button class="primary" data-testid="run-pipeline" disabled=move || busy.get() on:click=run_now.clone()>{t("Run", "运行")}</button>
+                    <button class="primary" data-testid="run-pipeline" disabled=move || busy.get() on:click=run_now>{t("Run", "运行")}</button>
                 </Show>
             </div>
-            {move || live_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
-            <Show when=move || !is_new.get() && loaded.get() == false && data.with(Option::is_some) && !exists.get()>
+            <ErrorBanner error=live_error/>
+            <Show when=move || !is_new.get() && !loaded.get() && data.with(Option::is_some) && !exists.get()>
                 <div class="empty" data-testid="pipeline-gone">{t("This pipeline does not exist (any more).", "该流水线不存在(或已删除)。")}</div>
             </Show>
             <section class="form designer" data-testid="designer">
@@ -363,6 +358,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                         {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
                     </ul>
                 </Show>
+                <ErrorBanner error=action_error testid="action-error"/>
                 {move || notice.get().map(|n| view! { <div class="banner ok" data-testid="notice">{n}</div> })}
                 <Show when=move || can_change.get()>
                     <div class="row">
@@ -370,7 +366,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                             notice.set(None);
                             if check() { notice.set(Some(crate::i18n::t_now("The design is valid.", "设计有效。").to_string())) }
                         }>{t("Check", "校验")}</button>
-                        <button class="primary" data-testid="save-pipeline" disabled=move || busy.get() on:click=save.clone()>{t("Save", "保存")}</button>
+                        <button class="primary" data-testid="save-pipeline" disabled=move || busy.get() on:click=save>{t("Save", "保存")}</button>
                     </div>
                 </Show>
             </section>
@@ -406,7 +402,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                 <Show when=move || can_change.get()>
                     <h2>{t("Git webhook", "Git Webhook")}</h2>
                     <p class="muted">{t("Point your git server's push webhook here; a push to the pipeline's branch starts a run.", "在 git 服务器配置推送 Webhook 到此地址;推送到流水线分支即触发运行。")}</p>
-                    {move || match webhook.get() {
+                    {move || match webhook_answer.get() {
                         None => view! { <button class="small" data-testid="show-webhook" on:click=show_webhook>{t("Show URL and secret", "显示地址和密钥")}</button> }.into_any(),
                         Some(Ok(w)) => view! {
                             <dl class="kv" data-testid="webhook">
@@ -415,7 +411,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                                 <dt>{t("Signature", "签名")}</dt><dd class="muted">"X-Hub-Signature-256 (GitHub, Gitea) · X-Gitlab-Token · X-Wharf-Token"</dd>
                             </dl>
                         }.into_any(),
-                        Some(Err(e)) => view! { <div class="banner error">{e}</div> }.into_any(),
+                        Some(Err(e)) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="webhook-error"/> }.into_any(),
                     }}
                 </Show>
             </Show>

@@ -5,9 +5,11 @@
 use super::param;
 use super::pipelines::{kind_label, phase_class, stage_phase_class, use_pipelines};
 use crate::components::badges::Ago;
-use crate::components::live::{follow, Link, LinkDot};
+use crate::components::banner::{ErrorBanner, Outcome};
+use crate::components::live::{follow, Link, LinkDot, Live};
 use crate::components::log_view::LogView;
 use crate::components::shell::use_me;
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
 use crate::pipelines::{cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus};
@@ -27,6 +29,21 @@ fn duration(s: &StageStatus) -> String {
 
 const LOG_LINES: usize = 5_000;
 
+/// What the run's buttons ask for.
+#[derive(Clone, Copy, Debug)]
+enum RunAction {
+    Cancel,
+    Retry,
+    Deploy,
+}
+
+/// How one went: a sentence to show, or a page to open (the retried run's).
+#[derive(Clone, Debug)]
+enum RunDone {
+    Say(String),
+    Open(String),
+}
+
 #[component]
 pub fn PipelineRunPage() -> impl IntoView {
     let tenant = param("tenant");
@@ -34,7 +51,7 @@ pub fn PipelineRunPage() -> impl IntoView {
     let pipeline = param("name");
     let run_name = param("run");
     let me = use_me();
-    let (data, live_error, link) = use_pipelines(tenant);
+    let Live { data, error: live_error, link } = use_pipelines(tenant);
     let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
     let run = Memo::new(move |_| -> Option<RunRow> {
         data.with(|d| {
@@ -56,7 +73,7 @@ pub fn PipelineRunPage() -> impl IntoView {
     let pod = Memo::new(move |_| run.with(|r| r.as_ref().and_then(|r| r.pod.clone())));
     let lines = RwSignal::new(Vec::<LogLine>::new());
     let log_link = RwSignal::new(Link::Connecting);
-    let log_error = RwSignal::new(None::<String>);
+    let log_error = RwSignal::new(None::<AppError>);
     Effect::new(move |_| {
         let (Some(pod), Some(stage)) = (pod.get(), shown_stage.get()) else { return };
         lines.set(Vec::new());
@@ -64,44 +81,52 @@ pub fn PipelineRunPage() -> impl IntoView {
         let selection = LogSelection { namespace: ns.get(), app: None, pod: Some(pod), container: Some(stage) };
         let mut l = LogLink::new(&selection, &LogSearch::default());
         l.last = Some(LOG_LINES);
+        // NB: `try_`: a message may be handled after the page went (see `follow`).
         follow::<LogMessage, _>(format!("/ws/logs/{}?{}", tenant.get(), l.to_query()), log_link, move |m| match m {
-            LogMessage::Reset => lines.set(Vec::new()),
-            LogMessage::Lines(new) => lines.update(|all| {
-                all.extend(new);
-                if all.len() > LOG_LINES {
-                    all.drain(..all.len() - LOG_LINES);
-                }
-            }),
-            LogMessage::Error(e) => log_error.set(Some(e)),
+            LogMessage::Reset => {
+                lines.try_set(Vec::new());
+            }
+            LogMessage::Lines(new) => {
+                lines.try_update(|all| {
+                    all.extend(new);
+                    if all.len() > LOG_LINES {
+                        all.drain(..all.len() - LOG_LINES);
+                    }
+                });
+            }
+            LogMessage::Error(e) => {
+                log_error.try_set(Some(AppError::Unavailable(e)));
+            }
         });
     });
 
-    let notice = RwSignal::new(None::<Result<String, String>>);
-    let busy = RwSignal::new(false);
+    // Cancel, retry (opens the new run) and quick deploy: one action, its outcome in one banner.
     let navigate = use_navigate();
-    let act = move |what: &'static str| {
-        let (tn, n, r) = (tenant.get_untracked(), ns.get_untracked(), run_name.get_untracked());
-        let navigate = navigate.clone();
-        busy.set(true);
+    let act = Action::new(move |what: &RunAction| {
+        let (tn, n, r, p, what) = (tenant.get_untracked(), ns.get_untracked(), run_name.get_untracked(), pipeline.get_untracked(), *what);
+        let (cancelling, deploying) = (crate::i18n::t_now("Cancelling…", "正在取消…"), crate::i18n::t_now("Deploying", "正在部署"));
+        async move {
+            match what {
+                RunAction::Cancel => cancel_run(tn, n, r).await.map(|_| RunDone::Say(cancelling.to_string())),
+                RunAction::Retry => retry_run(tn.clone(), n.clone(), r).await.map(|new| RunDone::Open(format!("/t/{tn}/pipelines/{n}/{p}/runs/{new}"))),
+                RunAction::Deploy => deploy_run(tn, n, r).await.map(|image| RunDone::Say(format!("{deploying} {image}"))),
+            }
+        }
+    });
+    let (busy, answer) = (act.pending(), act.value());
+    let notice = RwSignal::new(None::<Result<String, AppError>>);
+    Effect::new(move |_| match answer.get() {
+        Some(Ok(RunDone::Open(href))) => navigate(&href, Default::default()),
+        Some(Ok(RunDone::Say(m))) => notice.set(Some(Ok(m))),
+        Some(Err(e)) => notice.set(Some(Err(e))),
+        None => {}
+    });
+    let act = move |what: RunAction| {
         notice.set(None);
-        leptos::task::spawn_local(async move {
-            let outcome = match what {
-                "cancel" => cancel_run(tn.clone(), n.clone(), r).await.map(|_| crate::i18n::t_now("Cancelling…", "正在取消…").to_string()),
-                "retry" => match retry_run(tn.clone(), n.clone(), r).await {
-                    Ok(new) => {
-                        navigate(&format!("/t/{tn}/pipelines/{n}/{}/runs/{new}", pipeline.get_untracked()), Default::default());
-                        Ok(String::new())
-                    }
-                    Err(e) => Err(e),
-                },
-                _ => deploy_run(tn.clone(), n.clone(), r).await.map(|image| format!("{} {image}", crate::i18n::t_now("Deploying", "正在部署"))),
-            };
-            notice.set(Some(outcome.map_err(|e| e.to_string())).filter(|o| o.as_ref().map(|s| !s.is_empty()).unwrap_or(true)));
-            busy.set(false);
-        });
+        act.dispatch(what);
     };
-    let act_cancel = act.clone();
-    let act_retry = act.clone();
+    let act_cancel = act;
+    let act_retry = act;
 
     view! {
         <div class="page">
@@ -115,23 +140,20 @@ pub fn PipelineRunPage() -> impl IntoView {
                 </h1>
                 <div class="spacer"></div>
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| !r.status.phase.is_finished()))>
-                    <button class="danger" data-testid="cancel-run" disabled=move || busy.get() on:click={let a = act_cancel.clone(); move |_| a("cancel")}>{t("Cancel", "取消")}</button>
+                    <button class="danger" data-testid="cancel-run" disabled=move || busy.get() on:click=move |_| act_cancel(RunAction::Cancel)>{t("Cancel", "取消")}</button>
                 </Show>
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.phase.is_finished()))>
-                    <button data-testid="retry-run" disabled=move || busy.get() on:click={let a = act_retry.clone(); move |_| a("retry")}>{t("Retry", "重试")}</button>
+                    <button data-testid="retry-run" disabled=move || busy.get() on:click=move |_| act_retry(RunAction::Retry)>{t("Retry", "重试")}</button>
                 </Show>
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some()))>
                     <button class="primary" data-testid="quick-deploy"
                         disabled=move || busy.get() || run.with(|r| r.as_ref().is_none_or(|r| r.deploy_blocked.is_some()))
                         title=move || run.with(|r| r.as_ref().and_then(|r| r.deploy_blocked.clone())).unwrap_or_default()
-                        on:click={let a = act.clone(); move |_| a("deploy")}>{t("Deploy this image", "部署此镜像")}</button>
+                        on:click=move |_| act(RunAction::Deploy)>{t("Deploy this image", "部署此镜像")}</button>
                 </Show>
             </div>
-            {move || live_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
-            {move || notice.get().map(|n| match n {
-                Ok(m) => view! { <div class="banner ok" data-testid="notice">{m}</div> }.into_any(),
-                Err(e) => view! { <div class="banner error" data-testid="action-error">{e}</div> }.into_any(),
-            })}
+            <ErrorBanner error=live_error/>
+            <Outcome outcome=notice/>
             {move || match run.get() {
                 None if data.with(Option::is_some) => view! { <div class="empty" data-testid="run-gone">{t("This run does not exist (any more).", "该运行不存在(或已删除)。")}</div> }.into_any(),
                 None => view! { <p class="loading">"…"</p> }.into_any(),
@@ -175,7 +197,7 @@ pub fn PipelineRunPage() -> impl IntoView {
                             </A>
                         })}
                     </div>
-                    {move || log_error.get().map(|e| view! { <div class="banner error">{e}</div> })}
+                    <ErrorBanner error=log_error testid="log-error"/>
                     <LogView lines pattern=Signal::derive(|| None) show_pod=Signal::derive(|| false) stick_to_end=Signal::derive(|| true) on_near_end=Callback::new(|_| {})/>
                 </div>
             </div>

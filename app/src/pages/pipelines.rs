@@ -4,36 +4,46 @@
 
 use super::param;
 use crate::components::badges::Ago;
-use crate::components::live::{follow, Link, LinkDot};
+use crate::components::banner::ErrorBanner;
+use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
 use crate::components::shell::use_me;
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::pipelines::{pipelines, start_run, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
+impl LiveFeed for PipelinesMessage {
+    type Value = PipelinesView;
+    fn into_value(self) -> Result<PipelinesView, AppError> {
+        match self {
+            PipelinesMessage::Snapshot(v) => Ok(v),
+            // NB: the socket sends a sentence, not the typed error (see `crate::pipelines`).
+            PipelinesMessage::Error(e) => Err(AppError::Unavailable(e)),
+        }
+    }
+}
+
 /// The tenant's pipelines: first paint from the server function, then the live feed.
-pub fn use_pipelines(tenant: Memo<String>) -> (RwSignal<Option<PipelinesView>>, RwSignal<Option<String>>, RwSignal<Link>) {
-    let data = RwSignal::new(None::<PipelinesView>);
-    let error = RwSignal::new(None::<String>);
-    let link = RwSignal::new(Link::Connecting);
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        leptos::task::spawn_local(async move {
-            match pipelines(tn).await {
-                Ok(v) => data.set(Some(v)),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
+pub fn use_pipelines(tenant: Memo<String>) -> Live<PipelinesView> {
+    use_live::<PipelinesMessage, _>(move || pipelines(tenant.get()), move || format!("/ws/pipelines/{}", tenant.get()))
+}
+
+/// Starts a run and opens its page; a refusal lands in the action's value.
+pub fn use_start_run(tenant: Memo<String>) -> Action<(String, String), Result<String, AppError>> {
+    let start = Action::new(move |(namespace, name): &(String, String)| {
+        let (tn, namespace, name) = (tenant.get_untracked(), namespace.clone(), name.clone());
+        async move { start_run(tn.clone(), namespace.clone(), name.clone()).await.map(|run| format!("/t/{tn}/pipelines/{namespace}/{name}/runs/{run}")) }
     });
+    let navigate = use_navigate();
+    let started = start.value();
     Effect::new(move |_| {
-        let tn = tenant.get();
-        follow::<PipelinesMessage, _>(format!("/ws/pipelines/{tn}"), link, move |m| match m {
-            PipelinesMessage::Snapshot(v) => data.set(Some(v)),
-            PipelinesMessage::Error(e) => error.set(Some(e)),
-        });
+        if let Some(Ok(href)) = started.get() {
+            navigate(&href, Default::default());
+        }
     });
-    (data, error, link)
+    start
 }
 
 pub fn phase_class(p: RunPhase) -> &'static str {
@@ -68,21 +78,13 @@ pub fn RunBadge(number: u32, phase: RunPhase) -> impl IntoView {
 pub fn PipelinesPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
-    let (data, error, link) = use_pipelines(tenant);
+    let Live { data, error, link } = use_pipelines(tenant);
     let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
-    let run_error = RwSignal::new(None::<String>);
-    let navigate = use_navigate();
     // Run straight from the list; the run's page follows it.
+    let start = use_start_run(tenant);
+    let started = start.value();
     let run_now = move |namespace: String, name: String| {
-        let tn = tenant.get_untracked();
-        let navigate = navigate.clone();
-        run_error.set(None);
-        leptos::task::spawn_local(async move {
-            match start_run(tn.clone(), namespace.clone(), name.clone()).await {
-                Ok(run) => navigate(&format!("/t/{tn}/pipelines/{namespace}/{name}/runs/{run}"), Default::default()),
-                Err(e) => run_error.set(Some(format!("{namespace}/{name}: {e}"))),
-            }
-        });
+        start.dispatch((namespace, name));
     };
 
     view! {
@@ -96,8 +98,8 @@ pub fn PipelinesPage() -> impl IntoView {
                     </A>
                 </Show>
             </div>
-            {move || error.get().map(|e| view! { <div class="banner error" data-testid="error">{e}</div> })}
-            {move || run_error.get().map(|e| view! { <div class="banner error" data-testid="run-error">{e}</div> })}
+            <ErrorBanner error/>
+            <ErrorBanner error=Signal::derive(move || started.get().and_then(Result::err)) testid="run-error"/>
             {move || match data.get() {
                 None => view! { <p class="loading">"…"</p> }.into_any(),
                 Some(v) if v.pipelines.is_empty() => view! {
@@ -117,7 +119,6 @@ pub fn PipelinesPage() -> impl IntoView {
                                 let last = p.last_run().map(|r| (r.number, r.status.phase, r.created));
                                 let stages = p.spec.stages.iter().map(|s| kind_label(s.kind())).collect::<Vec<_>>().join(" → ");
                                 let (namespace, name) = (p.namespace.clone(), p.name.clone());
-                                let run_now = run_now.clone();
                                 let target = (p.namespace.clone(), p.name.clone());
                                 view! {
                                     <tr data-testid="pipeline-row" data-name=p.name.clone()>
@@ -129,8 +130,7 @@ pub fn PipelinesPage() -> impl IntoView {
                                         <td class="actions">
                                             <Show when=move || can_change.get()>
                                                 {
-                                                    let run_now = run_now.clone();
-                                                    let target = target.clone();
+                                                                        let target = target.clone();
                                                     view! {
                                                         <button data-testid="pipeline-run-now" on:click=move |_| run_now(target.0.clone(), target.1.clone())>
                                                             {t("Run", "运行")}
@@ -153,7 +153,7 @@ pub fn PipelinesPage() -> impl IntoView {
 /// The app page's pipeline box: the app's pipelines with the badge of their last run.
 #[component]
 pub fn AppPipelines(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl IntoView {
-    let (data, _error, _link) = use_pipelines(tenant);
+    let data = use_pipelines(tenant).data;
     let mine = Memo::new(move |_| {
         data.with(|d| d.as_ref().map(|d| d.pipelines.iter().filter(|p| p.namespace == ns.get() && p.spec.app == name.get()).cloned().collect::<Vec<_>>()).unwrap_or_default())
     });

@@ -8,7 +8,12 @@
 //! of sessions with their recordings (replayed by `terminal_replay`).
 
 use super::param;
+use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
+use crate::error::AppError;
+pub use crate::components::terminal_session::Conn;
+#[cfg(feature = "csr")]
+use crate::components::terminal_session::{Do, Event, Session};
 use crate::i18n::t;
 use crate::logs::{log_sources, LogSource};
 use crate::terminal::{query_of, terminal_check, terminal_sessions, SessionRecord};
@@ -23,42 +28,6 @@ pub struct Tab {
     pub ns: String,
     pub pod: String,
     pub container: String,
-}
-
-/// A tab's connection, as shown above its terminal (and in `data-state` for tests).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Conn {
-    Connecting,
-    /// A debug container is being added and started.
-    Preparing(String),
-    /// The shell runs; `recording`: whether its output is recorded, and `Some(limit)` once the
-    /// recording stopped at its size limit (bytes).
-    Live { shell: String, recording: bool, stopped_at: Option<u64> },
-    /// No terminal may be opened here; the sentence says why (not allowed, no such pod...).
-    Refused(String),
-    /// The container has no shell: a debug container is offered.
-    NoShell { container: String, tried: Vec<String>, image: String },
-    /// The socket closed without the shell exiting.
-    Lost,
-    Exited(i32),
-    IdleClosed(u64),
-    Failed(String),
-}
-
-impl Conn {
-    fn state(&self) -> &'static str {
-        match self {
-            Conn::Connecting => "connecting",
-            Conn::Preparing(_) => "preparing",
-            Conn::Live { .. } => "live",
-            Conn::Refused(_) => "refused",
-            Conn::NoShell { .. } => "no-shell",
-            Conn::Lost => "lost",
-            Conn::Exited(_) => "exited",
-            Conn::IdleClosed(_) => "idle",
-            Conn::Failed(_) => "failed",
-        }
-    }
 }
 
 fn running_pods(sources: &[LogSource]) -> Vec<(String, String, Vec<String>, String)> {
@@ -81,7 +50,7 @@ pub fn TerminalPage() -> impl IntoView {
     let next_id = RwSignal::new(1u32);
     let pick_pod = RwSignal::new(String::new()); // "ns/pod"
     let pick_container = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<AppError>);
 
     let pods = Memo::new(move |_| sources.get().and_then(|r| r.ok()).map(|s| running_pods(&s)).unwrap_or_default());
     let containers_of = move |key: &str| pods.with(|ps| ps.iter().find(|(ns, p, _, _)| format!("{ns}/{p}") == key).map(|(_, _, c, _)| c.clone()).unwrap_or_default());
@@ -114,7 +83,7 @@ pub fn TerminalPage() -> impl IntoView {
                 pick_pod.set(format!("{n}/{p}"));
                 open_tab(n, p, container);
             }
-            None => error.set(Some(format!("App {ns}/{app} has no running pod."))),
+            None => error.set(Some(AppError::Invalid(format!("App {ns}/{app} has no running pod.")))),
         }
         true
     });
@@ -122,7 +91,7 @@ pub fn TerminalPage() -> impl IntoView {
     let do_open = move |_| {
         let key = pick_pod.get_untracked();
         let Some((ns, pod)) = key.split_once('/') else {
-            error.set(Some("Pick a pod first.".into()));
+            error.set(Some(AppError::Invalid("Pick a pod first.".into())));
             return;
         };
         error.set(None);
@@ -143,7 +112,7 @@ pub fn TerminalPage() -> impl IntoView {
             <div class="page-head">
                 <h1>{t("Terminal", "终端")}</h1>
             </div>
-            {move || error.get().map(|e| view! { <div class="banner error" data-testid="terminal-error">{e}</div> })}
+            <ErrorBanner error testid="terminal-error"/>
             <Show when=move || can_shell.get()
                 fallback=move || me.with(|m| m.is_some()).then(|| view! {
                     <div class="banner error" data-testid="terminal-refused">
@@ -232,8 +201,7 @@ impl PaneTarget {
 }
 
 /// A refusal as a sentence that says what to do.
-fn refusal_text(e: &crate::error::AppError) -> String {
-    use crate::error::AppError;
+fn refusal_text(e: &AppError) -> String {
     match e {
         AppError::Unauthenticated => "Your session has ended: log in again to open a terminal.".into(),
         AppError::Forbidden(why) => format!("Not allowed to open a terminal here: {why}."),
@@ -353,10 +321,11 @@ fn run_pane(
 }
 
 /// The pane's life in the browser: an xterm.js terminal and, one after the other, the
-/// sockets that feed it (a new one on Reconnect, or in a debug container once asked). Before
-/// each socket the page asks [`terminal_check`], so a refusal is shown with its reason
-/// instead of as a lost connection. Everything JS lives inside one local task; the view
-/// talks to it through `cmds` and signals, and its cleanup ends it.
+/// sockets that feed it. What to do when is decided by the pane's [`Session`] (a state
+/// machine tested on the host); this is only the wiring: it turns xterm.js, socket and button
+/// events into [`Event`]s and does the [`Do`]s it gets back. Everything JS lives inside one
+/// local task; the view talks to it through `cmds` and signals, and its cleanup ends it. The
+/// signals are written with `try_set`: the task notices the pane is gone and stops.
 #[cfg(feature = "csr")]
 fn run_pane(
     node: NodeRef<leptos::html::Div>,
@@ -369,17 +338,69 @@ fn run_pane(
 ) {
     use crate::components::live::ws_url;
     use crate::components::xterm::{options, theme_options, FitAddon, Terminal};
-    use crate::terminal::{ClientControl, ServerControl};
+    use crate::terminal::ClientControl;
     use futures::StreamExt;
     use std::cell::RefCell;
+    use std::collections::VecDeque;
     use std::rc::Rc;
     use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
-    enum Event {
+    enum Frame {
         Open,
         Data(js_sys::Uint8Array),
         Text(String),
         Closed,
+    }
+
+    /// One session's socket, the handlers that feed its frames into `frames`.
+    struct Socket {
+        ws: web_sys::WebSocket,
+        frames: futures::channel::mpsc::UnboundedReceiver<Frame>,
+        _handlers: [Closure<dyn FnMut(JsValue)>; 3],
+    }
+
+    impl Socket {
+        fn open(url: &str) -> Option<Socket> {
+            let ws = web_sys::WebSocket::new(url).ok()?;
+            ws.set_binary_type(web_sys::BinaryType::Arraybuffer);
+            let (tx, frames) = futures::channel::mpsc::unbounded::<Frame>();
+            let handler = |f: fn(JsValue) -> Option<Frame>| {
+                let tx = tx.clone();
+                Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                    if let Some(frame) = f(ev) {
+                        let _ = tx.unbounded_send(frame);
+                    }
+                })
+            };
+            let on_open = handler(|_| Some(Frame::Open));
+            let on_message = handler(|ev| {
+                let data = ev.dyn_into::<web_sys::MessageEvent>().ok()?.data();
+                Some(match data.as_string() {
+                    Some(text) => Frame::Text(text),
+                    None => Frame::Data(js_sys::Uint8Array::new(&data)),
+                })
+            });
+            let on_close = handler(|_| Some(Frame::Closed));
+            ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+            ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+            Some(Socket { ws, frames, _handlers: [on_open, on_message, on_close] })
+        }
+
+        /// NB: the handlers go first: their closures are dropped with the socket.
+        fn close(self) {
+            self.ws.set_onclose(None);
+            self.ws.set_onmessage(None);
+            self.ws.set_onopen(None);
+            let _ = self.ws.close();
+        }
+    }
+
+    enum Wake {
+        Stop,
+        Cmd(Option<Cmd>),
+        Typed,
+        Frame(Option<Frame>),
     }
 
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
@@ -387,28 +408,31 @@ fn run_pane(
     node.on_load(move |el| {
         leptos::task::spawn_local(async move {
             let el: web_sys::HtmlElement = el.into();
-            let term = Terminal::new(&options(theme.get_untracked() == Theme::Dark));
+            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else { return };
+            let term = Terminal::new(&options(dark));
             let Some(fit) = FitAddon::create() else {
-                conn.set(Conn::Failed("xterm.js did not load (see frontend/index.html)".into()));
+                conn.try_set(Conn::Failed("xterm.js did not load (see frontend/index.html)".into()));
                 return;
             };
             term.load_addon(&fit);
             term.open(&el);
-            let socket: Rc<RefCell<Option<web_sys::WebSocket>>> = Rc::new(RefCell::new(None));
+            // The open socket, for what the user types and the size.
+            let open_ws: Rc<RefCell<Option<web_sys::WebSocket>>> = Rc::new(RefCell::new(None));
             let send_text = {
-                let socket = socket.clone();
+                let open_ws = open_ws.clone();
                 move |text: String| {
-                    if let Some(ws) = socket.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                    if let Some(ws) = open_ws.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
                         let _ = ws.send_with_str(&text);
                     }
                 }
             };
+            let (typed_tx, mut typed) = futures::channel::mpsc::unbounded::<()>();
             let on_data = {
-                let socket = socket.clone();
+                let open_ws = open_ws.clone();
                 Closure::<dyn FnMut(JsValue)>::new(move |data: JsValue| {
                     let text = data.as_string().unwrap_or_default();
-                    warning.set(None);
-                    if let Some(ws) = socket.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                    let _ = typed_tx.unbounded_send(());
+                    if let Some(ws) = open_ws.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
                         let _ = ws.send_with_u8_array(text.as_bytes());
                     }
                 })
@@ -420,7 +444,7 @@ fn run_pane(
                 Closure::<dyn FnMut(JsValue)>::new(move |dims: JsValue| {
                     let get = |k: &str| js_sys::Reflect::get(&dims, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
                     let (cols, rows) = (get("cols"), get("rows"));
-                    size.set((cols, rows));
+                    size.try_set((cols, rows));
                     send_text(resize_msg(cols, rows));
                 })
             };
@@ -441,6 +465,7 @@ fn run_pane(
                             false
                         }
                         ("v", Some(cb)) => {
+                            // NB: touches no signal: only the terminal, which the task keeps alive.
                             let term = term.clone();
                             leptos::task::spawn_local(async move {
                                 if let Ok(text) = wasm_bindgen_futures::JsFuture::from(cb.read_text()).await {
@@ -462,162 +487,104 @@ fn run_pane(
             let window = web_sys::window().expect("a window");
             let _ = window.add_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
             fit.fit();
-            size.set((term.cols(), term.rows()));
+            size.try_set((term.cols(), term.rows()));
             term.focus();
 
             let mut stop = stop_rx;
-            // Set once the container turned out to have no shell and the user asked for a debug container.
-            let mut debug = false;
-            'sessions: loop {
-                conn.set(Conn::Connecting);
-                warning.set(None);
-                'attempt: {
-                    // NB: a refused handshake reaches the browser as a bare close; ask first.
-                    if let Some(why) = target.refusal().await {
-                        term.write_str(&format!("\r\n\x1b[31m{why}\x1b[0m\r\n"));
-                        conn.set(Conn::Refused(why));
-                        break 'attempt;
-                    }
-                    let (tx, mut events) = futures::channel::mpsc::unbounded::<Event>();
-                    let Ok(ws) = web_sys::WebSocket::new(&ws_url(&target.socket_path(debug, term.cols(), term.rows()))) else {
-                        conn.set(Conn::Failed("could not open a WebSocket".into()));
-                        break 'sessions;
-                    };
-                    ws.set_binary_type(web_sys::BinaryType::Arraybuffer);
-                    let on_open = {
-                        let tx = tx.clone();
-                        Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                            let _ = tx.unbounded_send(Event::Open);
-                        })
-                    };
-                    let on_message = {
-                        let tx = tx.clone();
-                        Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-                            let Ok(ev) = ev.dyn_into::<web_sys::MessageEvent>() else { return };
-                            let data = ev.data();
-                            let event = match data.as_string() {
-                                Some(text) => Event::Text(text),
-                                None => Event::Data(js_sys::Uint8Array::new(&data)),
-                            };
-                            let _ = tx.unbounded_send(event);
-                        })
-                    };
-                    let on_close = {
-                        let tx = tx.clone();
-                        Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                            let _ = tx.unbounded_send(Event::Closed);
-                        })
-                    };
-                    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-                    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-                    *socket.borrow_mut() = Some(ws.clone());
-                    let mut ended = false;
-                    loop {
-                        let next = futures::future::select(events.next(), futures::future::select(cmds.next(), &mut stop));
-                        match next.await {
-                            futures::future::Either::Left((Some(ev), _)) => match ev {
-                                Event::Open => {
-                                    fit.fit();
-                                    send_text(resize_msg(term.cols(), term.rows()));
+            let (mut session, first) = Session::start();
+            let mut todo: VecDeque<Do> = first.into();
+            let mut socket: Option<Socket> = None;
+            // What the pane shows, written only when it changes.
+            let mut shown: Option<(Conn, Option<u64>)> = None;
+            'pane: loop {
+                while let Some(d) = todo.pop_front() {
+                    match d {
+                        Do::Write(text) => term.write_str(&text),
+                        Do::SendSize => {
+                            fit.fit();
+                            send_text(resize_msg(term.cols(), term.rows()));
+                        }
+                        Do::Check => {
+                            if conn.try_set(session.conn().clone()).is_some() {
+                                break 'pane;
+                            }
+                            let why = target.refusal().await;
+                            todo.extend(session.step(Event::Checked(why)));
+                        }
+                        Do::Open { debug } => {
+                            let url = ws_url(&target.socket_path(debug, term.cols(), term.rows()));
+                            match Socket::open(&url) {
+                                Some(s) => {
+                                    *open_ws.borrow_mut() = Some(s.ws.clone());
+                                    socket = Some(s);
                                 }
-                                Event::Data(bytes) => term.write_bytes(&bytes),
-                                Event::Text(text) => match serde_json::from_str::<ServerControl>(&text) {
-                                    Ok(ServerControl::Started { shell, recording, .. }) => conn.set(Conn::Live { shell, recording, stopped_at: None }),
-                                    Ok(ServerControl::Preparing { message }) => {
-                                        term.write_str(&format!("\x1b[2m{message}\x1b[0m\r\n"));
-                                        conn.set(Conn::Preparing(message));
-                                    }
-                                    Ok(ServerControl::NoShell { container, tried, debug_image }) => {
-                                        ended = true;
-                                        term.write_str(&format!("\r\n\x1b[33mContainer {container} has no shell (tried {}).\x1b[0m\r\n", tried.join(", ")));
-                                        conn.set(Conn::NoShell { container, tried, image: debug_image });
-                                    }
-                                    Ok(ServerControl::IdleWarning { closes_in_secs }) => warning.set(Some(closes_in_secs)),
-                                    Ok(ServerControl::RecordingStopped { limit_bytes }) => conn.update(|c| {
-                                        if let Conn::Live { stopped_at, .. } = c {
-                                            *stopped_at = Some(limit_bytes);
-                                        }
-                                    }),
-                                    Ok(ServerControl::IdleClosed { idle_secs }) => {
-                                        ended = true;
-                                        warning.set(None);
-                                        conn.set(Conn::IdleClosed(idle_secs));
-                                    }
-                                    Ok(ServerControl::Exit { code }) => {
-                                        ended = true;
-                                        conn.set(Conn::Exited(code));
-                                        term.write_str(&format!("\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"));
-                                    }
-                                    Ok(ServerControl::Error { message }) => {
-                                        ended = true;
-                                        term.write_str(&format!("\r\n\x1b[31m{message}\x1b[0m\r\n"));
-                                        conn.set(Conn::Failed(message));
-                                    }
-                                    Err(_) => {}
-                                },
-                                Event::Closed => {
-                                    if !ended {
-                                        // Refused, or broken mid-session: the check tells which (the pod may be gone).
-                                        match target.refusal().await {
-                                            Some(why) => {
-                                                term.write_str(&format!("\r\n\x1b[31m{why}\x1b[0m\r\n"));
-                                                conn.set(Conn::Refused(why));
-                                            }
-                                            None => {
-                                                conn.set(Conn::Lost);
-                                                term.write_str("\r\n\x1b[33m[connection lost]\x1b[0m\r\n");
-                                            }
-                                        }
-                                    }
-                                    break;
-                                }
-                            },
-                            futures::future::Either::Left((None, _)) => break,
-                            futures::future::Either::Right((futures::future::Either::Left((Some(cmd), _)), _)) => match cmd {
-                                Cmd::Fit => {
-                                    fit.fit();
-                                    term.focus();
-                                }
-                                Cmd::Theme(dark) => term.set_options(&theme_options(dark)),
-                                Cmd::Reconnect | Cmd::StartDebug => {
-                                    debug |= matches!(cmd, Cmd::StartDebug);
-                                    // NB: the handlers go first: their closures are dropped with this iteration.
-                                    ws.set_onclose(None);
-                                    ws.set_onmessage(None);
-                                    ws.set_onopen(None);
-                                    let _ = ws.close();
-                                    term.write_str("\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n");
-                                    continue 'sessions;
-                                }
-                            },
-                            // The pane is gone (its cleanup dropped `stop`) or no more commands.
-                            futures::future::Either::Right(_) => {
-                                ws.set_onclose(None);
-                                ws.set_onmessage(None);
-                                ws.set_onopen(None);
-                                let _ = ws.close();
-                                break 'sessions;
+                                None => todo.extend(session.step(Event::Closed)),
+                            }
+                        }
+                        Do::Close => {
+                            open_ws.borrow_mut().take();
+                            if let Some(s) = socket.take() {
+                                s.close();
                             }
                         }
                     }
                 }
-                // Wait for Reconnect, a debug container (or the end of the pane).
-                loop {
-                    match futures::future::select(cmds.next(), &mut stop).await {
-                        futures::future::Either::Left((Some(cmd @ (Cmd::Reconnect | Cmd::StartDebug)), _)) => {
-                            debug |= matches!(cmd, Cmd::StartDebug);
-                            term.write_str(if debug { "\r\n\x1b[2m[starting a debug container…]\x1b[0m\r\n" } else { "\r\n\x1b[2m[reconnecting…]\x1b[0m\r\n" });
-                            continue 'sessions;
-                        }
-                        futures::future::Either::Left((Some(Cmd::Fit), _)) => fit.fit(),
-                        futures::future::Either::Left((Some(Cmd::Theme(dark)), _)) => term.set_options(&theme_options(dark)),
-                        _ => break 'sessions,
+                let now = (session.conn().clone(), session.warning());
+                if shown.as_ref() != Some(&now) {
+                    if conn.try_set(now.0.clone()).is_some() || warning.try_set(now.1).is_some() {
+                        break 'pane;
                     }
+                    shown = Some(now);
                 }
+                let wake = {
+                    let frame = async {
+                        match socket.as_mut() {
+                            Some(s) => s.frames.next().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    futures::pin_mut!(frame);
+                    futures::select_biased! {
+                        _ = stop => Wake::Stop,
+                        c = cmds.next() => Wake::Cmd(c),
+                        _ = typed.next() => Wake::Typed,
+                        f = futures::FutureExt::fuse(frame) => Wake::Frame(f),
+                    }
+                };
+                let event = match wake {
+                    // The pane is gone (its cleanup dropped `stop`) or no more commands.
+                    Wake::Stop | Wake::Cmd(None) => break 'pane,
+                    Wake::Cmd(Some(Cmd::Fit)) => {
+                        fit.fit();
+                        term.focus();
+                        continue;
+                    }
+                    Wake::Cmd(Some(Cmd::Theme(dark))) => {
+                        term.set_options(&theme_options(dark));
+                        continue;
+                    }
+                    Wake::Cmd(Some(Cmd::Reconnect)) => Event::Reconnect,
+                    Wake::Cmd(Some(Cmd::StartDebug)) => Event::StartDebug,
+                    Wake::Typed => Event::Typed,
+                    Wake::Frame(Some(Frame::Open)) => Event::Opened,
+                    Wake::Frame(Some(Frame::Data(bytes))) => {
+                        term.write_bytes(&bytes);
+                        continue;
+                    }
+                    Wake::Frame(Some(Frame::Text(text))) => Event::Control(text),
+                    Wake::Frame(Some(Frame::Closed) | None) => {
+                        open_ws.borrow_mut().take();
+                        if let Some(s) = socket.take() {
+                            s.close();
+                        }
+                        Event::Closed
+                    }
+                };
+                todo.extend(session.step(event));
             }
-            if let Some(ws) = socket.borrow_mut().take() {
-                let _ = ws.close();
+            open_ws.borrow_mut().take();
+            if let Some(s) = socket.take() {
+                s.close();
             }
             let _ = window.remove_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
             term.dispose();
@@ -693,10 +660,11 @@ fn start_upload(
     if xhr.open("POST", &url(&path)).is_err() {
         return;
     }
-    progress.set(Some((0.0, file.size())));
+    progress.try_set(Some((0.0, file.size())));
     let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
         if let Ok(ev) = ev.dyn_into::<web_sys::ProgressEvent>() {
-            progress.set(Some((ev.loaded(), ev.total())));
+            // NB: `try_`: an upload goes on after the pane is closed; its signals may be gone.
+            progress.try_set(Some((ev.loaded(), ev.total())));
         }
     });
     if let Ok(upload) = xhr.upload() {
@@ -707,7 +675,7 @@ fn start_upload(
         Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let status = xhr.status().unwrap_or(0);
             let text = xhr.response_text().ok().flatten().unwrap_or_default();
-            result.set(Some(if status == 200 {
+            result.try_set(Some(if status == 200 {
                 let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
                 Ok(done.map(|d| format!("Uploaded {} bytes to {}", d.bytes, d.path)).unwrap_or(text))
             } else if status == 0 {
@@ -756,7 +724,7 @@ fn Sessions(tenant: Memo<String>) -> impl IntoView {
         })}
         <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
             {move || rows.get().map(|r| match r {
-                Err(e) => view! { <div class="banner error">{e.to_string()}</div> }.into_any(),
+                Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="sessions-error"/> }.into_any(),
                 Ok(rows) if rows.is_empty() => view! { <p class="empty">{t("No sessions yet.", "暂无会话。")}</p> }.into_any(),
                 Ok(rows) => view! {
                     <table class="grid" data-testid="sessions-table">

@@ -146,19 +146,24 @@ fn run_player(
             let cast = match fetch_text(&url).await.and_then(|text| parse(&text)) {
                 Ok(c) => c,
                 Err(e) => {
-                    play.set(Play::Failed(e));
+                    play.try_set(Play::Failed(e));
                     return;
                 }
             };
             let el: web_sys::HtmlElement = el.into();
             let (cols, rows) = (cast.header.width.max(2), cast.header.height.max(1));
-            let term = Terminal::new(&replay_options(theme.get_untracked() == Theme::Dark, cols, rows));
+            // NB: `try_`: the player may be closed while the recording loads; then it stops here.
+            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else { return };
+            let term = Terminal::new(&replay_options(dark, cols, rows));
             term.open(&el);
             let events = &cast.events;
             let total = cast.duration();
             let mut stop = stop_rx;
             let (mut next, mut at, mut speed, mut playing) = (0usize, 0.0f64, 1.0f64, true);
-            play.set(Play::Playing);
+            if play.try_set(Play::Playing).is_some() {
+                term.dispose();
+                return;
+            }
             loop {
                 while next < events.len() && events[next].time <= at {
                     match &events[next].kind {
@@ -168,10 +173,12 @@ fn run_player(
                     }
                     next += 1;
                 }
-                clock.set((at.min(total), total));
+                if clock.try_set((at.min(total), total)).is_some() {
+                    break;
+                }
                 if playing && next >= events.len() {
                     playing = false;
-                    play.set(Play::Done);
+                    play.try_set(Play::Done);
                 }
                 let cmd = if playing {
                     let due_ms = (events[next].time - at).max(0.0) / speed * 1000.0;
@@ -198,13 +205,13 @@ fn run_player(
                     PlayerCmd::Speed(s) => speed = s.clamp(0.1, 64.0),
                     PlayerCmd::Toggle if next < events.len() => {
                         playing = !playing;
-                        play.set(if playing { Play::Playing } else { Play::Paused });
+                        play.try_set(if playing { Play::Playing } else { Play::Paused });
                     }
                     PlayerCmd::Toggle | PlayerCmd::Restart => {
                         term.reset();
                         term.resize(cols, rows);
                         (next, at, playing) = (0, 0.0, true);
-                        play.set(Play::Playing);
+                        play.try_set(Play::Playing);
                     }
                 }
             }

@@ -3,12 +3,25 @@
 use super::param;
 use crate::components::badges::{health_class, health_text, Ago};
 use crate::components::pod_table::PodTable;
-use crate::components::live::{follow, Link, LinkDot};
+use crate::components::banner::ErrorBanner;
+use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
 use crate::components::shell::use_me;
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::workloads::{workloads, LiveMessage, WorkloadView};
 use leptos::prelude::*;
 use leptos_router::components::A;
+
+impl LiveFeed for LiveMessage {
+    type Value = WorkloadView;
+    fn into_value(self) -> Result<WorkloadView, AppError> {
+        match self {
+            LiveMessage::Snapshot(v) => Ok(v),
+            // NB: the socket sends a sentence, not the typed error (see `crate::workloads`).
+            LiveMessage::Error(e) => Err(AppError::Unavailable(e)),
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
@@ -21,31 +34,12 @@ enum Tab {
 pub fn WorkloadsPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
-    let data = RwSignal::new(None::<WorkloadView>);
-    let error = RwSignal::new(None::<String>);
-    let link = RwSignal::new(Link::Connecting);
     let tab = RwSignal::new(Tab::Apps);
     let filter = RwSignal::new(String::new());
-
     // First paint from a server function, then the live feed keeps it current.
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        data.set(None);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match workloads(tn).await {
-                Ok(v) => data.set(Some(v)),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-        });
-    });
-    Effect::new(move |_| {
-        let tn = tenant.get();
-        follow::<LiveMessage, _>(format!("/ws/workloads/{tn}"), link, move |m| match m {
-            LiveMessage::Snapshot(v) => data.set(Some(v)),
-            LiveMessage::Error(e) => error.set(Some(e)),
-        });
-    });
+    let Live { data, error, link } = use_live::<LiveMessage, _>(move || workloads(tenant.get()), move || format!("/ws/workloads/{}", tenant.get()));
+    let loaded = Memo::new(move |_| data.with(Option::is_some));
+    let version = Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)));
 
     let can_change = Memo::new(move |_| {
         me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
@@ -67,7 +61,7 @@ pub fn WorkloadsPage() -> impl IntoView {
                     </A>
                 </Show>
             </div>
-            {move || error.get().map(|e| view! { <div class="banner error" data-testid="error">{e}</div> })}
+            <ErrorBanner error/>
             <div class="tabs">
                 <button class:active=move || tab.get() == Tab::Apps data-testid="tab-apps" on:click=move |_| tab.set(Tab::Apps)>
                     {t("Apps", "应用")} " " {move || data.with(|d| d.as_ref().map(|d| d.apps.len()).unwrap_or(0))}
@@ -79,6 +73,9 @@ pub fn WorkloadsPage() -> impl IntoView {
                     {t("Services", "服务")} " " {move || data.with(|d| d.as_ref().map(|d| d.services.len()).unwrap_or(0))}
                 </button>
             </div>
+            // NB: the pod table is not drawn again with every snapshot (it would lose its
+            // scroll position and its page); it asks for its rows when `version` moves.
+            {move || (tab.get() == Tab::Pods && loaded.get()).then(|| view! { <PodTable tenant filter=filter version/> })}
             {move || match data.get() {
                 None if error.get().is_none() => view! { <p class="loading">{t("Loading…", "加载中…")}</p> }.into_any(),
                 None => ().into_any(),
@@ -110,9 +107,7 @@ pub fn WorkloadsPage() -> impl IntoView {
                             </tbody>
                         </table>
                     }.into_any(),
-                    Tab::Pods => view! {
-                        <PodTable tenant filter=filter version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
-                    }.into_any(),
+                    Tab::Pods => ().into_any(),
                     Tab::Services => view! {
                         <table class="grid" data-testid="services-table">
                             <thead><tr>
