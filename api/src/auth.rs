@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// A user's role inside one tenant; mirrors `crds::Role` without pulling kube into the browser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Role {

@@ -1,8 +1,8 @@
 //! `AppError`: what every server function returns on failure. The user sees the sentence;
 //! the server log keeps the cause chain (see the conversions under the `server` feature).
 
-use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
+use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum AppError {

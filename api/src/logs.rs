@@ -8,7 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// Largest page [`query_logs`] returns.
 pub const MAX_PAGE: usize = 5_000;
 /// Most lines a follow socket sends before going live.
@@ -58,14 +57,29 @@ impl LogSearch {
         if self.text.is_empty() {
             return Ok(None);
         }
-        let pattern = if self.regex { self.text.clone() } else { regex::escape(&self.text) };
-        regex::Regex::new(&pattern).map(Some).map_err(|e| format!("invalid regular expression {:?}: {}", self.text, first_line(&e.to_string())))
+        let pattern = if self.regex {
+            self.text.clone()
+        } else {
+            regex::escape(&self.text)
+        };
+        regex::Regex::new(&pattern).map(Some).map_err(|e| {
+            format!(
+                "invalid regular expression {:?}: {}",
+                self.text,
+                first_line(&e.to_string())
+            )
+        })
     }
 }
 
 fn first_line(s: &str) -> String {
     // regex errors draw a caret diagram over several lines; the last line says what is wrong.
-    s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim().trim_start_matches("error: ").to_string()
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// One page of a time range.
@@ -157,11 +171,19 @@ impl LogLink {
 
     pub fn selection(&self) -> LogSelection {
         let some = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-        LogSelection { namespace: self.ns.clone(), app: some(&self.app), pod: some(&self.pod), container: some(&self.container) }
+        LogSelection {
+            namespace: self.ns.clone(),
+            app: some(&self.app),
+            pod: some(&self.pod),
+            container: some(&self.container),
+        }
     }
 
     pub fn search(&self) -> LogSearch {
-        LogSearch { text: self.q.clone().unwrap_or_default(), regex: self.regex }
+        LogSearch {
+            text: self.q.clone().unwrap_or_default(),
+            regex: self.regex,
+        }
     }
 
     /// `ns=..&app=..` with every value percent-encoded.
@@ -184,7 +206,11 @@ impl LogLink {
         if let Some(n) = self.last {
             pairs.push(("last", n.to_string()));
         }
-        pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
@@ -216,18 +242,35 @@ mod tests {
             ..Default::default()
         };
         let q = link.to_query();
-        assert!(q.starts_with("ns=alpha&app=shop%20web&q=a%2Bb%26c%3Dd%2F%C3%A9&regex=true"), "{q}");
+        assert!(
+            q.starts_with("ns=alpha&app=shop%20web&q=a%2Bb%26c%3Dd%2F%C3%A9&regex=true"),
+            "{q}"
+        );
         let back: LogLink = serde_json::from_value(serde_json::json!({"ns": "alpha", "app": "shop web", "q": "a+b&c=d/é", "regex": true, "last": 10})).unwrap();
         assert_eq!(back, link);
     }
 
     #[test]
     fn a_bad_regex_is_explained_in_one_sentence() {
-        let err = LogSearch { text: "a(b".into(), regex: true }.compile().unwrap_err();
-        assert!(err.starts_with("invalid regular expression \"a(b\""), "{err}");
+        let err = LogSearch {
+            text: "a(b".into(),
+            regex: true,
+        }
+        .compile()
+        .unwrap_err();
+        assert!(
+            err.starts_with("invalid regular expression \"a(b\""),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
         // a keyword is taken literally
-        let kw = LogSearch { text: "a(b".into(), regex: false }.compile().unwrap().unwrap();
+        let kw = LogSearch {
+            text: "a(b".into(),
+            regex: false,
+        }
+        .compile()
+        .unwrap()
+        .unwrap();
         assert!(kw.is_match("xa(by"));
     }
 }

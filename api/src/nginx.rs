@@ -20,7 +20,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// A node's state as the list shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeState {
@@ -164,10 +163,22 @@ pub struct DriftView {
 #[serde(tag = "kind")]
 pub enum NginxChange {
     /// Replace a route's extra directives.
-    SetDirectives { namespace: String, route: String, directives: Vec<String> },
+    SetDirectives {
+        namespace: String,
+        route: String,
+        directives: Vec<String>,
+    },
     /// Add (or change) a reverse proxy to servers outside Kubernetes: an `NginxUpstream` and
     /// an `NginxRoute` of the same name.
-    AddExternal { cluster: String, namespace: String, name: String, host: String, path: String, servers: Vec<String>, directives: Vec<String> },
+    AddExternal {
+        cluster: String,
+        namespace: String,
+        name: String,
+        host: String,
+        path: String,
+        servers: Vec<String>,
+        directives: Vec<String>,
+    },
     /// Remove such a proxy (route and upstream).
     RemoveExternal { namespace: String, name: String },
 }
@@ -240,7 +251,10 @@ pub fn highlight(line: &str) -> Vec<(Token, String)> {
             first = true;
             Token::Punct
         } else {
-            while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '{' | '}' | ';' | '"' | '\'') {
+            while i < chars.len()
+                && !chars[i].is_whitespace()
+                && !matches!(chars[i], '{' | '}' | ';' | '"' | '\'')
+            {
                 i += 1;
             }
             let kind = if first {
@@ -273,30 +287,38 @@ pub fn side_by_side(unified: &str) -> Vec<SideRow> {
     let (mut l, mut r) = (0u32, 0u32);
     let mut minus: Vec<(u32, String)> = Vec::new();
     let mut plus: Vec<(u32, String)> = Vec::new();
-    let flush = |rows: &mut Vec<SideRow>, minus: &mut Vec<(u32, String)>, plus: &mut Vec<(u32, String)>| {
-        let n = minus.len().max(plus.len());
-        let (mut m, mut p) = (minus.drain(..), plus.drain(..));
-        for _ in 0..n {
-            let (left, right) = (m.next(), p.next());
-            let kind = match (&left, &right) {
-                (Some(_), Some(_)) => "changed",
-                (Some(_), None) => "removed",
-                _ => "added",
-            };
-            rows.push(SideRow { left, right, kind });
-        }
-    };
+    let flush =
+        |rows: &mut Vec<SideRow>, minus: &mut Vec<(u32, String)>, plus: &mut Vec<(u32, String)>| {
+            let n = minus.len().max(plus.len());
+            let (mut m, mut p) = (minus.drain(..), plus.drain(..));
+            for _ in 0..n {
+                let (left, right) = (m.next(), p.next());
+                let kind = match (&left, &right) {
+                    (Some(_), Some(_)) => "changed",
+                    (Some(_), None) => "removed",
+                    _ => "added",
+                };
+                rows.push(SideRow { left, right, kind });
+            }
+        };
     for line in unified.lines() {
         if let Some(rest) = line.strip_prefix("+++ ") {
             flush(&mut rows, &mut minus, &mut plus);
-            rows.push(SideRow { left: None, right: Some((0, rest.to_string())), kind: "file" });
+            rows.push(SideRow {
+                left: None,
+                right: Some((0, rest.to_string())),
+                kind: "file",
+            });
         } else if line.starts_with("--- ") {
             flush(&mut rows, &mut minus, &mut plus);
         } else if let Some(h) = line.strip_prefix("@@ ") {
             flush(&mut rows, &mut minus, &mut plus);
             // @@ -l,n +r,m @@
             let mut parts = h.split_whitespace();
-            let num = |s: Option<&str>| s.and_then(|s| s[1..].split(',').next().and_then(|n| n.parse::<u32>().ok())).unwrap_or(1);
+            let num = |s: Option<&str>| {
+                s.and_then(|s| s[1..].split(',').next().and_then(|n| n.parse::<u32>().ok()))
+                    .unwrap_or(1)
+            };
             l = num(parts.next());
             r = num(parts.next());
         } else if let Some(t) = line.strip_prefix('-') {
@@ -307,7 +329,11 @@ pub fn side_by_side(unified: &str) -> Vec<SideRow> {
             r += 1;
         } else if let Some(t) = line.strip_prefix(' ') {
             flush(&mut rows, &mut minus, &mut plus);
-            rows.push(SideRow { left: Some((l, t.to_string())), right: Some((r, t.to_string())), kind: "same" });
+            rows.push(SideRow {
+                left: Some((l, t.to_string())),
+                right: Some((r, t.to_string())),
+                kind: "same",
+            });
             l += 1;
             r += 1;
         }
@@ -323,8 +349,21 @@ mod tests {
     #[test]
     fn highlighting_marks_directives_values_strings_and_comments() {
         let toks = highlight("    proxy_set_header Host $host; # keep it");
-        let kinds: Vec<Token> = toks.iter().filter(|(k, _)| *k != Token::Space).map(|(k, _)| *k).collect();
-        assert_eq!(kinds, vec![Token::Directive, Token::Value, Token::Variable, Token::Punct, Token::Comment]);
+        let kinds: Vec<Token> = toks
+            .iter()
+            .filter(|(k, _)| *k != Token::Space)
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Token::Directive,
+                Token::Value,
+                Token::Variable,
+                Token::Punct,
+                Token::Comment
+            ]
+        );
         let joined: String = toks.iter().map(|(_, s)| s.as_str()).collect();
         assert_eq!(joined, "    proxy_set_header Host $host; # keep it");
         let toks = highlight("return 200 \"a b\";");

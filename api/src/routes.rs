@@ -22,16 +22,46 @@ pub struct Route {
     pub pattern: &'static str,
 }
 
-pub const WS_WORKLOADS: Route = Route { kind: Kind::Socket, pattern: "/ws/workloads/{tenant}" };
-pub const WS_LOGS: Route = Route { kind: Kind::Socket, pattern: "/ws/logs/{tenant}" };
-pub const WS_NGINX: Route = Route { kind: Kind::Socket, pattern: "/ws/nginx/{tenant}" };
-pub const WS_PIPELINES: Route = Route { kind: Kind::Socket, pattern: "/ws/pipelines/{tenant}" };
-pub const WS_TERMINAL: Route = Route { kind: Kind::Socket, pattern: "/ws/terminal/{tenant}" };
-pub const DOWNLOAD_LOGS: Route = Route { kind: Kind::Download, pattern: "/download/logs/{tenant}" };
-pub const DOWNLOAD_NGINX: Route = Route { kind: Kind::Download, pattern: "/download/nginx/{tenant}/{cluster}/{node}" };
-pub const DOWNLOAD_TERMINAL: Route = Route { kind: Kind::Download, pattern: "/download/terminal/{tenant}" };
-pub const UPLOAD_TERMINAL: Route = Route { kind: Kind::Upload, pattern: "/upload/terminal/{tenant}" };
-pub const DOWNLOAD_RECORDING: Route = Route { kind: Kind::Download, pattern: "/recordings/terminal/{tenant}" };
+pub const WS_WORKLOADS: Route = Route {
+    kind: Kind::Socket,
+    pattern: "/ws/workloads/{tenant}",
+};
+pub const WS_LOGS: Route = Route {
+    kind: Kind::Socket,
+    pattern: "/ws/logs/{tenant}",
+};
+pub const WS_NGINX: Route = Route {
+    kind: Kind::Socket,
+    pattern: "/ws/nginx/{tenant}",
+};
+pub const WS_PIPELINES: Route = Route {
+    kind: Kind::Socket,
+    pattern: "/ws/pipelines/{tenant}",
+};
+pub const WS_TERMINAL: Route = Route {
+    kind: Kind::Socket,
+    pattern: "/ws/terminal/{tenant}",
+};
+pub const DOWNLOAD_LOGS: Route = Route {
+    kind: Kind::Download,
+    pattern: "/download/logs/{tenant}",
+};
+pub const DOWNLOAD_NGINX: Route = Route {
+    kind: Kind::Download,
+    pattern: "/download/nginx/{tenant}/{cluster}/{node}",
+};
+pub const DOWNLOAD_TERMINAL: Route = Route {
+    kind: Kind::Download,
+    pattern: "/download/terminal/{tenant}",
+};
+pub const UPLOAD_TERMINAL: Route = Route {
+    kind: Kind::Upload,
+    pattern: "/upload/terminal/{tenant}",
+};
+pub const DOWNLOAD_RECORDING: Route = Route {
+    kind: Kind::Download,
+    pattern: "/recordings/terminal/{tenant}",
+};
 
 /// Every tenant entry point besides the server functions.
 pub const ALL: &[Route] = &[
@@ -61,7 +91,9 @@ impl Route {
                 out.push('/');
             }
             if segment.starts_with('{') {
-                let value = values.next().unwrap_or_else(|| panic!("{}: too few values", self.pattern));
+                let value = values
+                    .next()
+                    .unwrap_or_else(|| panic!("{}: too few values", self.pattern));
                 out.push_str(&encode_segment(value));
             } else {
                 out.push_str(segment);
@@ -102,14 +134,23 @@ mod tests {
     #[test]
     fn paths_fill_their_segments_in_order() {
         assert_eq!(WS_WORKLOADS.path(&["alpha"]), "/ws/workloads/alpha");
-        assert_eq!(DOWNLOAD_NGINX.path(&["alpha", "edge", "node-1"]), "/download/nginx/alpha/edge/node-1");
-        assert_eq!(WS_LOGS.with_query(&["alpha"], "ns=alpha&pod=web"), "/ws/logs/alpha?ns=alpha&pod=web");
+        assert_eq!(
+            DOWNLOAD_NGINX.path(&["alpha", "edge", "node-1"]),
+            "/download/nginx/alpha/edge/node-1"
+        );
+        assert_eq!(
+            WS_LOGS.with_query(&["alpha"], "ns=alpha&pod=web"),
+            "/ws/logs/alpha?ns=alpha&pod=web"
+        );
         assert_eq!(WS_LOGS.with_query(&["alpha"], ""), "/ws/logs/alpha");
     }
 
     #[test]
     fn a_value_cannot_leave_its_segment() {
-        assert_eq!(WS_WORKLOADS.path(&["../admin?x=1"]), "/ws/workloads/..%2Fadmin%3Fx%3D1");
+        assert_eq!(
+            WS_WORKLOADS.path(&["../admin?x=1"]),
+            "/ws/workloads/..%2Fadmin%3Fx%3D1"
+        );
     }
 
     #[test]

@@ -32,7 +32,10 @@ impl Lang {
 pub struct I18n(pub RwSignal<Lang>);
 
 /// A reactive text: English or Chinese according to the current language.
-pub fn t(en: &'static str, zh: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+pub fn t(
+    en: &'static str,
+    zh: &'static str,
+) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
     let lang = use_context::<I18n>().map(|i| i.0);
     move || match lang.map(|l| l.get()).unwrap_or_default() {
         Lang::En => en,

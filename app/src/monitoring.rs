@@ -9,33 +9,72 @@ use leptos::server_fn::codec::Json;
 
 /// One panel of the tenant's, an app's or a pod's dashboard over the last `minutes`.
 #[server(prefix = "/api", endpoint = "query_range", input = Json)]
-pub async fn query_range(tenant: String, panel: Panel, target: Target, minutes: u32) -> Result<PanelData, AppError> {
-    wharf_console::monitoring::endpoints::query_range(expect_context(), tenant, panel, target, minutes).await
+pub async fn query_range(
+    tenant: String,
+    panel: Panel,
+    target: Target,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
+    wharf_console::monitoring::endpoints::query_range(
+        expect_context(),
+        tenant,
+        panel,
+        target,
+        minutes,
+    )
+    .await
 }
 
 /// A hand-written PromQL query over the last `minutes`, limited to the tenant's namespaces.
 #[server(prefix = "/api", endpoint = "query_promql", input = Json)]
-pub async fn query_promql(tenant: String, query: String, minutes: u32) -> Result<PanelData, AppError> {
-    wharf_console::monitoring::endpoints::query_promql(expect_context(), tenant, query, minutes).await
+pub async fn query_promql(
+    tenant: String,
+    query: String,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
+    wharf_console::monitoring::endpoints::query_promql(expect_context(), tenant, query, minutes)
+        .await
 }
 
 /// An app's alert thresholds (empty when it has none).
 #[server(prefix = "/api", endpoint = "alert_rules", input = Json)]
-pub async fn alert_rules(tenant: String, namespace: String, name: String) -> Result<AlertThresholds, AppError> {
-    wharf_console::monitoring::endpoints::alert_rules(expect_context(), tenant, namespace, name).await
+pub async fn alert_rules(
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<AlertThresholds, AppError> {
+    wharf_console::monitoring::endpoints::alert_rules(expect_context(), tenant, namespace, name)
+        .await
 }
 
 /// Sets an app's alert thresholds: the rule file is checked, swapped in, Prometheus reloaded,
 /// and the rules confirmed loaded — or the previous rules stay and the error says why.
 #[server(prefix = "/api", endpoint = "set_alert_rules", input = Json)]
-pub async fn set_alert_rules(tenant: String, namespace: String, name: String, thresholds: AlertThresholds) -> Result<(), AppError> {
-    wharf_console::monitoring::endpoints::set_alert_rules(expect_context(), tenant, namespace, name, thresholds).await
+pub async fn set_alert_rules(
+    tenant: String,
+    namespace: String,
+    name: String,
+    thresholds: AlertThresholds,
+) -> Result<(), AppError> {
+    wharf_console::monitoring::endpoints::set_alert_rules(
+        expect_context(),
+        tenant,
+        namespace,
+        name,
+        thresholds,
+    )
+    .await
 }
 
 /// The tenant's alerts (firing first, then recently resolved); only one app's with `app`.
 #[server(prefix = "/api", endpoint = "list_alerts", input = Json)]
-pub async fn list_alerts(tenant: String, namespace: Option<String>, app: Option<String>) -> Result<Vec<AlertRow>, AppError> {
-    wharf_console::monitoring::endpoints::list_alerts(expect_context(), tenant, namespace, app).await
+pub async fn list_alerts(
+    tenant: String,
+    namespace: Option<String>,
+    app: Option<String>,
+) -> Result<Vec<AlertRow>, AppError> {
+    wharf_console::monitoring::endpoints::list_alerts(expect_context(), tenant, namespace, app)
+        .await
 }
 
 /// The tenant's own alert receivers (webhooks, e-mail addresses).
@@ -49,13 +88,15 @@ pub async fn alert_receivers(tenant: String) -> Result<ReceiversView, AppError> 
 /// error says why.
 #[server(prefix = "/api", endpoint = "add_alert_receiver", input = Json)]
 pub async fn add_alert_receiver(tenant: String, receiver: Receiver) -> Result<(), AppError> {
-    wharf_console::monitoring::endpoints::add_alert_receiver(expect_context(), tenant, receiver).await
+    wharf_console::monitoring::endpoints::add_alert_receiver(expect_context(), tenant, receiver)
+        .await
 }
 
 /// Removes one of the tenant's receivers (the same transaction as adding).
 #[server(prefix = "/api", endpoint = "remove_alert_receiver", input = Json)]
 pub async fn remove_alert_receiver(tenant: String, name: String) -> Result<(), AppError> {
-    wharf_console::monitoring::endpoints::remove_alert_receiver(expect_context(), tenant, name).await
+    wharf_console::monitoring::endpoints::remove_alert_receiver(expect_context(), tenant, name)
+        .await
 }
 
 /// The tenant's silences: active and pending, then the recently expired.

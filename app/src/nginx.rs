@@ -18,24 +18,39 @@ pub async fn nginx_config(tenant: String, cluster: String) -> Result<ConfigView,
 }
 
 #[server(prefix = "/api", endpoint = "nginx_drift", input = Json)]
-pub async fn nginx_drift(tenant: String, cluster: String, node: String) -> Result<DriftView, AppError> {
+pub async fn nginx_drift(
+    tenant: String,
+    cluster: String,
+    node: String,
+) -> Result<DriftView, AppError> {
     wharf_console::nginx::endpoints::nginx_drift(expect_context(), tenant, cluster, node).await
 }
 
 #[server(prefix = "/api", endpoint = "validate_nginx_change", input = Json)]
-pub async fn validate_nginx_change(tenant: String, change: NginxChange) -> Result<Validation, AppError> {
+pub async fn validate_nginx_change(
+    tenant: String,
+    change: NginxChange,
+) -> Result<Validation, AppError> {
     wharf_console::nginx::endpoints::validate_nginx_change(expect_context(), tenant, change).await
 }
 
 /// Asks the node's agent to write the rendered config again and reload, throwing away hand
 /// edits. For whoever may see the node's files and change things.
 #[server(prefix = "/api", endpoint = "repair_nginx_node", input = Json)]
-pub async fn repair_nginx_node(tenant: String, cluster: String, node: String) -> Result<(), AppError> {
-    wharf_console::nginx::endpoints::repair_nginx_node(expect_context(), tenant, cluster, node).await
+pub async fn repair_nginx_node(
+    tenant: String,
+    cluster: String,
+    node: String,
+) -> Result<(), AppError> {
+    wharf_console::nginx::endpoints::repair_nginx_node(expect_context(), tenant, cluster, node)
+        .await
 }
 
 /// Validates, then stores; an invalid change answers 400 with nginx's message and stores nothing.
 #[server(prefix = "/api", endpoint = "apply_nginx_change", input = Json)]
-pub async fn apply_nginx_change(tenant: String, change: NginxChange) -> Result<Validation, AppError> {
+pub async fn apply_nginx_change(
+    tenant: String,
+    change: NginxChange,
+) -> Result<Validation, AppError> {
     wharf_console::nginx::endpoints::apply_nginx_change(expect_context(), tenant, change).await
 }

@@ -21,20 +21,44 @@ pub async fn pipeline_options(tenant: String) -> Result<DesignerOptions, AppErro
 
 /// Creates (`create`) or updates a pipeline after validating it.
 #[server(prefix = "/api", endpoint = "save_pipeline", input = Json)]
-pub async fn save_pipeline(tenant: String, namespace: String, name: String, spec: PipelineSpec, create: bool) -> Result<(), AppError> {
-    wharf_console::pipelines::endpoints::save_pipeline(expect_context(), tenant, namespace, name, spec, create).await
+pub async fn save_pipeline(
+    tenant: String,
+    namespace: String,
+    name: String,
+    spec: PipelineSpec,
+    create: bool,
+) -> Result<(), AppError> {
+    wharf_console::pipelines::endpoints::save_pipeline(
+        expect_context(),
+        tenant,
+        namespace,
+        name,
+        spec,
+        create,
+    )
+    .await
 }
 
 /// Deletes a pipeline with its runs and their Jobs.
 #[server(prefix = "/api", endpoint = "delete_pipeline", input = Json)]
-pub async fn delete_pipeline(tenant: String, namespace: String, name: String) -> Result<(), AppError> {
-    wharf_console::pipelines::endpoints::delete_pipeline(expect_context(), tenant, namespace, name).await
+pub async fn delete_pipeline(
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<(), AppError> {
+    wharf_console::pipelines::endpoints::delete_pipeline(expect_context(), tenant, namespace, name)
+        .await
 }
 
 /// Starts a run of the pipeline as it is now; returns the run's name.
 #[server(prefix = "/api", endpoint = "start_run", input = Json)]
-pub async fn start_run(tenant: String, namespace: String, pipeline: String) -> Result<String, AppError> {
-    wharf_console::pipelines::endpoints::start_run(expect_context(), tenant, namespace, pipeline).await
+pub async fn start_run(
+    tenant: String,
+    namespace: String,
+    pipeline: String,
+) -> Result<String, AppError> {
+    wharf_console::pipelines::endpoints::start_run(expect_context(), tenant, namespace, pipeline)
+        .await
 }
 
 /// Stops a run: its Job is deleted and the run marked Cancelled.
@@ -51,12 +75,21 @@ pub async fn retry_run(tenant: String, namespace: String, run: String) -> Result
 
 /// Sets the app's image to the run's image (quick deploy).
 #[server(prefix = "/api", endpoint = "deploy_run", input = Json)]
-pub async fn deploy_run(tenant: String, namespace: String, run: String) -> Result<String, AppError> {
+pub async fn deploy_run(
+    tenant: String,
+    namespace: String,
+    run: String,
+) -> Result<String, AppError> {
     wharf_console::pipelines::endpoints::deploy_run(expect_context(), tenant, namespace, run).await
 }
 
 /// The pipeline's webhook URL path and secret (developers only: the secret starts runs).
 #[server(prefix = "/api", endpoint = "pipeline_webhook", input = Json)]
-pub async fn pipeline_webhook(tenant: String, namespace: String, name: String) -> Result<WebhookInfo, AppError> {
-    wharf_console::pipelines::endpoints::pipeline_webhook(expect_context(), tenant, namespace, name).await
+pub async fn pipeline_webhook(
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<WebhookInfo, AppError> {
+    wharf_console::pipelines::endpoints::pipeline_webhook(expect_context(), tenant, namespace, name)
+        .await
 }

@@ -17,6 +17,12 @@ pub async fn terminal_sessions(tenant: String) -> Result<Vec<SessionRecord>, App
 /// (tenant, role, pod, container, running), answered with a sentence the page shows —
 /// a refused WebSocket handshake tells the browser nothing. Developers and admins.
 #[server(prefix = "/api", endpoint = "terminal_check", input = Json)]
-pub async fn terminal_check(tenant: String, ns: String, pod: String, container: Option<String>) -> Result<TerminalTarget, AppError> {
-    wharf_console::terminal::endpoints::terminal_check(expect_context(), tenant, ns, pod, container).await
+pub async fn terminal_check(
+    tenant: String,
+    ns: String,
+    pod: String,
+    container: Option<String>,
+) -> Result<TerminalTarget, AppError> {
+    wharf_console::terminal::endpoints::terminal_check(expect_context(), tenant, ns, pod, container)
+        .await
 }

@@ -25,7 +25,11 @@ pub struct Reply {
 
 impl Call {
     pub fn new(state: AppState, headers: HeaderMap) -> Call {
-        Call { state, headers, reply: Arc::default() }
+        Call {
+            state,
+            headers,
+            reply: Arc::default(),
+        }
     }
 
     /// The request's headers.
@@ -48,7 +52,11 @@ impl Call {
 
     /// Adds a `Set-Cookie` header to the answer.
     pub fn set_cookie(&self, value: HeaderValue) {
-        self.reply.lock().unwrap_or_else(|p| p.into_inner()).set_cookies.push(value);
+        self.reply
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_cookies
+            .push(value);
     }
 
     /// What the answer must carry (taken once, by the handler).

@@ -15,9 +15,9 @@
 //! What follows the leadership watches [`Leadership`]: `acquired().await`, do the work,
 //! stop when `lost()` resolves.
 
-use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, PostParams};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,7 +37,10 @@ pub struct LeaseTiming {
 
 impl Default for LeaseTiming {
     fn default() -> Self {
-        LeaseTiming { lease_duration: Duration::from_secs(15), renew_every: Duration::from_secs(2) }
+        LeaseTiming {
+            lease_duration: Duration::from_secs(15),
+            renew_every: Duration::from_secs(2),
+        }
     }
 }
 
@@ -80,14 +83,18 @@ impl Leadership {
     /// takes over without waiting for it to expire; this replica's election stops taking it.
     pub async fn release(&self) -> Result<bool, kube::Error> {
         self.resigned.store(true, Ordering::SeqCst);
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(false) };
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(false);
+        };
         let spec = lease.spec.get_or_insert_with(Default::default);
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
             return Ok(false);
         }
         spec.holder_identity = None;
         spec.renew_time = Some(MicroTime(Timestamp::now()));
-        self.api.replace(&self.name, &PostParams::default(), &lease).await?;
+        self.api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await?;
         Ok(true)
     }
 }
@@ -104,7 +111,9 @@ pub async fn release_all() {
         match l.release().await {
             Ok(true) => tracing::info!(lease = %l.name, identity = %l.identity, "Lease released"),
             Ok(false) => {}
-            Err(e) => tracing::warn!(lease = %l.name, error = %e, "the Lease could not be released; it expires by itself"),
+            Err(e) => {
+                tracing::warn!(lease = %l.name, error = %e, "the Lease could not be released; it expires by itself")
+            }
         }
     }
 }
@@ -112,23 +121,51 @@ pub async fn release_all() {
 /// A new identity for this process: the host name and a random suffix (two consoles on one
 /// machine, or a restarted one, are different candidates).
 pub fn identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-    let host = if host.is_empty() { "wharf".to_string() } else { host };
-    let suffix: String = (0..6).map(|_| char::from(b'a' + (rand::random::<u8>() % 26))).collect();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "wharf".to_string()
+    } else {
+        host
+    };
+    let suffix: String = (0..6)
+        .map(|_| char::from(b'a' + (rand::random::<u8>() % 26)))
+        .collect();
     format!("{host}-{suffix}")
 }
 
 /// Runs the election for Lease `namespace/name` as `identity` until the task is dropped or
 /// aborted (which does not release the Lease: it then expires after `lease_duration`).
-pub fn spawn(client: kube::Client, namespace: &str, name: &str, identity: String, timing: LeaseTiming) -> (Leadership, JoinHandle<()>) {
+pub fn spawn(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    identity: String,
+    timing: LeaseTiming,
+) -> (Leadership, JoinHandle<()>) {
     let api: Api<Lease> = Api::namespaced(client, namespace);
     let (tx, rx) = watch::channel(false);
     let resigned = Arc::new(AtomicBool::new(false));
-    let leadership = Leadership { leading: rx, api: api.clone(), name: name.to_string(), identity: identity.clone(), resigned: resigned.clone() };
+    let leadership = Leadership {
+        leading: rx,
+        api: api.clone(),
+        name: name.to_string(),
+        identity: identity.clone(),
+        resigned: resigned.clone(),
+    };
     if let Ok(mut running) = RUNNING.lock() {
         running.push(leadership.clone());
     }
-    let mut elector = Elector { api, name: name.to_string(), identity, timing, observed: None, renewed: None, resigned };
+    let mut elector = Elector {
+        api,
+        name: name.to_string(),
+        identity,
+        timing,
+        observed: None,
+        renewed: None,
+        resigned,
+    };
     let task = tokio::spawn(async move {
         loop {
             let leading = elector.step().await;
@@ -175,17 +212,23 @@ impl Elector {
                 tracing::warn!(lease = %self.name, error = %e, "leader election: the Lease could not be read or written");
                 // A leader keeps leading through errors only while its Lease cannot have
                 // expired for the others.
-                self.renewed.is_some_and(|at| at.elapsed() < self.timing.lease_duration)
+                self.renewed
+                    .is_some_and(|at| at.elapsed() < self.timing.lease_duration)
             }
         }
     }
 
     async fn try_step(&mut self) -> Result<bool, kube::Error> {
         let now = MicroTime(Timestamp::now());
-        let secs = i32::try_from(self.timing.lease_duration.as_secs()).unwrap_or(i32::MAX).max(1);
+        let secs = i32::try_from(self.timing.lease_duration.as_secs())
+            .unwrap_or(i32::MAX)
+            .max(1);
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(self.name.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..Default::default()
+                },
                 spec: Some(LeaseSpec {
                     holder_identity: Some(self.identity.clone()),
                     lease_duration_seconds: Some(secs),
@@ -195,7 +238,12 @@ impl Elector {
                     ..Default::default()
                 }),
             };
-            return conflict_is_false(self.api.create(&PostParams::default(), &lease).await.map(|_| true));
+            return conflict_is_false(
+                self.api
+                    .create(&PostParams::default(), &lease)
+                    .await
+                    .map(|_| true),
+            );
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let record = (spec.holder_identity.clone(), spec.renew_time.clone());
@@ -219,7 +267,12 @@ impl Elector {
         spec.lease_duration_seconds = Some(secs);
         spec.renew_time = Some(now);
         // NB: `lease` carries the resourceVersion just read: if anyone wrote in between, 409.
-        let written = conflict_is_false(self.api.replace(&self.name, &PostParams::default(), &lease).await.map(|_| true))?;
+        let written = conflict_is_false(
+            self.api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+                .map(|_| true),
+        )?;
         if written {
             self.observed = None;
         }

@@ -28,7 +28,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { session_ttl_secs: 12 * 3600, secure_cookies: false, nginx_bin: "/usr/sbin/nginx".into(), monitoring: Default::default(), pipelines: Default::default(), terminal: Default::default() }
+        Settings {
+            session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
+            nginx_bin: "/usr/sbin/nginx".into(),
+            monitoring: Default::default(),
+            pipelines: Default::default(),
+            terminal: Default::default(),
+        }
     }
 }
 
@@ -125,7 +132,9 @@ impl ChangeSet {
 
     /// Moves whenever any counter in the set moves.
     pub fn version(&self) -> u64 {
-        self.0.iter().fold(0u64, |sum, rx| sum.wrapping_add(*rx.borrow()))
+        self.0
+            .iter()
+            .fold(0u64, |sum, rx| sum.wrapping_add(*rx.borrow()))
     }
 }
 
@@ -174,4 +183,3 @@ pub struct AppState {
     /// Alerts received from Alertmanager and the HTTP client for Prometheus.
     pub monitoring: crate::monitoring::Monitoring,
 }
-

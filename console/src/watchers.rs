@@ -3,6 +3,7 @@
 //! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
 //! bumps its kind's counter in `Cache::changes`, which the live views wait on.
 
+use crate::state::{Cache, Changes};
 use futures::{future::BoxFuture, FutureExt, StreamExt};
 use kube::api::Api;
 use kube::runtime::{reflector, watcher, WatchStreamExt};
@@ -11,11 +12,13 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
 use tokio::sync::watch;
-use crate::state::{Cache, Changes};
 
 /// One reflector: a watcher with the default back-off feeding a store; every event bumps
 /// `changed`. The future runs until dropped.
-pub fn reflect<K>(api: Api<K>, changed: watch::Sender<u64>) -> (reflector::Store<K>, BoxFuture<'static, ()>)
+pub fn reflect<K>(
+    api: Api<K>,
+    changed: watch::Sender<u64>,
+) -> (reflector::Store<K>, BoxFuture<'static, ()>)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
@@ -78,7 +81,19 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
         pipeline_runs: pipeline_runs_changed,
     };
     (
-        Cache { tenants, users, deployments, pods, services, nginx_clusters, nginx_routes, nginx_upstreams, pipelines, pipeline_runs, changes },
+        Cache {
+            tenants,
+            users,
+            deployments,
+            pods,
+            services,
+            nginx_clusters,
+            nginx_routes,
+            nginx_upstreams,
+            pipelines,
+            pipeline_runs,
+            changes,
+        },
         vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10],
     )
 }

@@ -12,7 +12,10 @@ pub mod tenant;
 pub mod user;
 
 #[cfg(feature = "kube")]
-pub use nginx::{NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
+pub use nginx::{
+    NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute,
+    NginxRouteSpec, NginxUpstream, NginxUpstreamSpec,
+};
 #[cfg(feature = "kube")]
 pub use pipeline::{Pipeline, PipelineRun};
 #[cfg(feature = "kube")]
@@ -34,7 +37,15 @@ pub const SYSTEM_NAMESPACE: &str = "wharf-system";
 /// Every custom resource definition Wharf needs, ready to be applied.
 #[cfg(feature = "kube")]
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Tenant::crd(), User::crd(), NginxCluster::crd(), NginxRoute::crd(), NginxUpstream::crd(), Pipeline::crd(), PipelineRun::crd()]
+    vec![
+        Tenant::crd(),
+        User::crd(),
+        NginxCluster::crd(),
+        NginxRoute::crd(),
+        NginxUpstream::crd(),
+        Pipeline::crd(),
+        PipelineRun::crd(),
+    ]
 }
 
 #[cfg(all(test, feature = "kube"))]
@@ -44,7 +55,18 @@ mod tests {
     #[test]
     fn definitions_are_named_after_their_plural_and_group() {
         let names: Vec<String> = all().into_iter().filter_map(|c| c.metadata.name).collect();
-        assert_eq!(names, vec!["tenants.wharf.dev", "users.wharf.dev", "nginxclusters.wharf.dev", "nginxroutes.wharf.dev", "nginxupstreams.wharf.dev", "pipelines.wharf.dev", "pipelineruns.wharf.dev"]);
+        assert_eq!(
+            names,
+            vec![
+                "tenants.wharf.dev",
+                "users.wharf.dev",
+                "nginxclusters.wharf.dev",
+                "nginxroutes.wharf.dev",
+                "nginxupstreams.wharf.dev",
+                "pipelines.wharf.dev",
+                "pipelineruns.wharf.dev"
+            ]
+        );
     }
 
     /// `deploy/crds.yaml` is generated from these types; this keeps it from drifting.
@@ -70,8 +92,17 @@ mod tests {
             let yaml = serde_yaml::to_string(&crd).expect("serialize");
             let back: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("parse");
             assert_eq!(back.spec.group, GROUP);
-            let namespaced = ["nginxroutes.wharf.dev", "nginxupstreams.wharf.dev", "pipelines.wharf.dev", "pipelineruns.wharf.dev"].contains(&back.metadata.name.as_deref().unwrap_or_default());
-            assert_eq!(back.spec.scope, if namespaced { "Namespaced" } else { "Cluster" });
+            let namespaced = [
+                "nginxroutes.wharf.dev",
+                "nginxupstreams.wharf.dev",
+                "pipelines.wharf.dev",
+                "pipelineruns.wharf.dev",
+            ]
+            .contains(&back.metadata.name.as_deref().unwrap_or_default());
+            assert_eq!(
+                back.spec.scope,
+                if namespaced { "Namespaced" } else { "Cluster" }
+            );
         }
     }
 }

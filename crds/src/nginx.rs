@@ -18,7 +18,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(group = "wharf.dev", version = "v1alpha1", kind = "NginxCluster", shortname = "ngc", status = "NginxClusterStatus")]
+#[kube(
+    group = "wharf.dev",
+    version = "v1alpha1",
+    kind = "NginxCluster",
+    shortname = "ngc",
+    status = "NginxClusterStatus"
+)]
 #[kube(printcolumn = r#"{"name":"Tenants","type":"string","jsonPath":".spec.tenants"}"#)]
 #[kube(printcolumn = r#"{"name":"HTTP","type":"integer","jsonPath":".spec.listen.http"}"#)]
 #[serde(rename_all = "camelCase")]
@@ -141,7 +147,13 @@ pub struct NginxNodeError {
 }
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(group = "wharf.dev", version = "v1alpha1", kind = "NginxRoute", namespaced, shortname = "ngr")]
+#[kube(
+    group = "wharf.dev",
+    version = "v1alpha1",
+    kind = "NginxRoute",
+    namespaced,
+    shortname = "ngr"
+)]
 #[kube(printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.cluster"}"#)]
 #[kube(printcolumn = r#"{"name":"Host","type":"string","jsonPath":".spec.host"}"#)]
 #[kube(printcolumn = r#"{"name":"Path","type":"string","jsonPath":".spec.path"}"#)]
@@ -183,7 +195,13 @@ pub struct RouteService {
 }
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(group = "wharf.dev", version = "v1alpha1", kind = "NginxUpstream", namespaced, shortname = "ngu")]
+#[kube(
+    group = "wharf.dev",
+    version = "v1alpha1",
+    kind = "NginxUpstream",
+    namespaced,
+    shortname = "ngu"
+)]
 #[kube(printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.cluster"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct NginxUpstreamSpec {

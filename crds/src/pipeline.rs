@@ -17,7 +17,14 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "kube", derive(kube::CustomResource))]
 #[cfg_attr(
     feature = "kube",
-    kube(group = "wharf.dev", version = "v1alpha1", kind = "Pipeline", namespaced, shortname = "pl", status = "PipelineStatus"),
+    kube(
+        group = "wharf.dev",
+        version = "v1alpha1",
+        kind = "Pipeline",
+        namespaced,
+        shortname = "pl",
+        status = "PipelineStatus"
+    ),
     kube(printcolumn = r#"{"name":"App","type":"string","jsonPath":".spec.app"}"#),
     kube(printcolumn = r#"{"name":"Last run","type":"integer","jsonPath":".status.lastRun"}"#),
     kube(printcolumn = r#"{"name":"Result","type":"string","jsonPath":".status.lastPhase"}"#)
@@ -66,7 +73,9 @@ pub struct Stage {
 }
 
 /// The kinds of stage, in the order a pipeline normally has them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum StageKind {
     Source,
@@ -78,7 +87,14 @@ pub enum StageKind {
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 6] = [StageKind::Source, StageKind::Build, StageKind::Quality, StageKind::Tools, StageKind::Image, StageKind::Deploy];
+    pub const ALL: [StageKind; 6] = [
+        StageKind::Source,
+        StageKind::Build,
+        StageKind::Quality,
+        StageKind::Tools,
+        StageKind::Image,
+        StageKind::Deploy,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -118,13 +134,35 @@ impl Stage {
 
     /// A new stage of `kind` with the designer's starting values.
     pub fn new(kind: StageKind, name: impl Into<String>) -> Stage {
-        let mut stage = Stage { name: name.into(), ..Stage::default() };
+        let mut stage = Stage {
+            name: name.into(),
+            ..Stage::default()
+        };
         match kind {
-            StageKind::Source => stage.source = Some(SourceStage { git_ref: "main".into(), ..Default::default() }),
-            StageKind::Build => stage.build = Some(BuildStage { image: "maven:3.9-eclipse-temurin-17".into(), command: "mvn -B package -DskipTests".into() }),
+            StageKind::Source => {
+                stage.source = Some(SourceStage {
+                    git_ref: "main".into(),
+                    ..Default::default()
+                })
+            }
+            StageKind::Build => {
+                stage.build = Some(BuildStage {
+                    image: "maven:3.9-eclipse-temurin-17".into(),
+                    command: "mvn -B package -DskipTests".into(),
+                })
+            }
             StageKind::Quality => stage.quality = Some(QualityStage::default()),
-            StageKind::Tools => stage.tools = Some(ToolsStage { tools: vec!["curl".into(), "netcat".into()] }),
-            StageKind::Image => stage.image = Some(ImageStage { dockerfile: DOCKERFILE_TEMPLATE.into(), ..Default::default() }),
+            StageKind::Tools => {
+                stage.tools = Some(ToolsStage {
+                    tools: vec!["curl".into(), "netcat".into()],
+                })
+            }
+            StageKind::Image => {
+                stage.image = Some(ImageStage {
+                    dockerfile: DOCKERFILE_TEMPLATE.into(),
+                    ..Default::default()
+                })
+            }
             StageKind::Deploy => stage.deploy = Some(DeployStage { auto: false }),
         }
         stage
@@ -203,7 +241,14 @@ pub struct DeployStage {
 #[cfg_attr(feature = "kube", derive(kube::CustomResource))]
 #[cfg_attr(
     feature = "kube",
-    kube(group = "wharf.dev", version = "v1alpha1", kind = "PipelineRun", namespaced, shortname = "plr", status = "PipelineRunStatus"),
+    kube(
+        group = "wharf.dev",
+        version = "v1alpha1",
+        kind = "PipelineRun",
+        namespaced,
+        shortname = "plr",
+        status = "PipelineRunStatus"
+    ),
     kube(printcolumn = r#"{"name":"Pipeline","type":"string","jsonPath":".spec.pipeline"}"#),
     kube(printcolumn = r#"{"name":"Run","type":"integer","jsonPath":".spec.number"}"#),
     kube(printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#)
@@ -238,7 +283,10 @@ pub enum RunPhase {
 
 impl RunPhase {
     pub fn is_finished(self) -> bool {
-        matches!(self, RunPhase::Succeeded | RunPhase::Failed | RunPhase::Cancelled)
+        matches!(
+            self,
+            RunPhase::Succeeded | RunPhase::Failed | RunPhase::Cancelled
+        )
     }
     pub fn label(self) -> &'static str {
         match self {
@@ -329,7 +377,14 @@ mod tests {
         for kind in StageKind::ALL {
             assert_eq!(Stage::new(kind, "x").kind(), Some(kind));
         }
-        assert_eq!(Stage { name: "none".into(), ..Default::default() }.kind(), None);
+        assert_eq!(
+            Stage {
+                name: "none".into(),
+                ..Default::default()
+            }
+            .kind(),
+            None
+        );
         let mut two = Stage::new(StageKind::Build, "two");
         two.deploy = Some(DeployStage::default());
         assert_eq!(two.kind(), None);
@@ -338,6 +393,9 @@ mod tests {
     #[test]
     fn stages_serialize_like_volume_sources() {
         let json = serde_json::to_value(Stage::new(StageKind::Deploy, "ship")).unwrap();
-        assert_eq!(json, serde_json::json!({"name": "ship", "deploy": {"auto": false}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"name": "ship", "deploy": {"auto": false}})
+        );
     }
 }

@@ -6,7 +6,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(group = "wharf.dev", version = "v1alpha1", kind = "Tenant", shortname = "tn")]
+#[kube(
+    group = "wharf.dev",
+    version = "v1alpha1",
+    kind = "Tenant",
+    shortname = "tn"
+)]
 #[kube(printcolumn = r#"{"name":"Namespaces","type":"string","jsonPath":".spec.namespaces"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {

@@ -7,7 +7,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(group = "wharf.dev", version = "v1alpha1", kind = "User", shortname = "wu")]
+#[kube(
+    group = "wharf.dev",
+    version = "v1alpha1",
+    kind = "User",
+    shortname = "wu"
+)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSpec {
     #[serde(default)]
@@ -31,7 +36,9 @@ pub struct Membership {
 }
 
 /// What a member may do inside a tenant. Ordered: each role can do what the one before can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads everything of the tenant; changes nothing; no shell.

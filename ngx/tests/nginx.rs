@@ -416,11 +416,28 @@ async fn an_nginx_restarted_with_old_peers_gets_them_pushed_again() {
 async fn no_ready_peer_is_a_502(mode: Mode) {
     let a = backend(8, "a").await;
     let mut node = Node::new(mode);
-    let agent = boot(&mut node, vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])]).await;
+    let agent = boot(
+        &mut node,
+        vec![route("shop/web", "shop.test", "/", "web")],
+        vec![service("web", vec![a.peer()])],
+    )
+    .await;
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
-    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![])])).await.unwrap();
+    agent
+        .apply(node.state(
+            vec![route("shop/web", "shop.test", "/", "web")],
+            vec![service("web", vec![])],
+        ))
+        .await
+        .unwrap();
     assert_eq!(node.hit("shop.test", "/").await.map(|r| r.0), Some(502));
-    agent.apply(node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![service("web", vec![a.peer()])])).await.unwrap();
+    agent
+        .apply(node.state(
+            vec![route("shop/web", "shop.test", "/", "web")],
+            vec![service("web", vec![a.peer()])],
+        ))
+        .await
+        .unwrap();
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
 }
 

@@ -42,17 +42,40 @@ pub struct Application {
 impl Application {
     /// Everything but serving: the cluster's objects are listed (caches ready) and the port is
     /// bound when this returns.
-    pub async fn build(client: kube::Client, settings: Settings, launch: Launch) -> Result<Application> {
-        let (state, watchers) = crate::console::prepare_with_logs(client, settings, launch.logs).await?;
-        let mut tasks: Vec<Task> = watchers.into_iter().map(|handle| Task { name: "a cluster watcher or controller", handle }).collect();
+    pub async fn build(
+        client: kube::Client,
+        settings: Settings,
+        launch: Launch,
+    ) -> Result<Application> {
+        let (state, watchers) =
+            crate::console::prepare_with_logs(client, settings, launch.logs).await?;
+        let mut tasks: Vec<Task> = watchers
+            .into_iter()
+            .map(|handle| Task {
+                name: "a cluster watcher or controller",
+                handle,
+            })
+            .collect();
         if let Some(retention) = launch.retention {
-            tasks.push(Task { name: "the terminal recordings' sweep", handle: crate::terminal::retention::spawn(retention) });
+            tasks.push(Task {
+                name: "the terminal recordings' sweep",
+                handle: crate::terminal::retention::spawn(retention),
+            });
         }
         let collector = Some(crate::logs::collector::spawn(&state));
-        let listener = tokio::net::TcpListener::bind(launch.listen).await.with_context(|| format!("binding the console to {}", launch.listen))?;
+        let listener = tokio::net::TcpListener::bind(launch.listen)
+            .await
+            .with_context(|| format!("binding the console to {}", launch.listen))?;
         let addr = listener.local_addr()?;
         let router = crate::console::router(state.clone(), launch.site_dir);
-        Ok(Application { addr, state, listener, router, tasks, collector })
+        Ok(Application {
+            addr,
+            state,
+            listener,
+            router,
+            tasks,
+            collector,
+        })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -77,9 +100,15 @@ impl Application {
 
     /// Serves until `stop` resolves (then drains gracefully) or a supervised task ends (then
     /// says which, as an error). Either way, the Lease is released and the log store flushed.
-    pub async fn run_until_stopped(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn run_until_stopped(
+        mut self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         if let Some(collector) = self.collector.take() {
-            self.tasks.push(Task { name: "the log collector", handle: collector });
+            self.tasks.push(Task {
+                name: "the log collector",
+                handle: collector,
+            });
         }
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {

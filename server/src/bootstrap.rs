@@ -24,12 +24,19 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in crds::all() {
         let name = crd.metadata.name.clone().context("a CRD without a name")?;
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .with_context(|| format!("installing CRD {name}"))?;
-        tokio::time::timeout(Duration::from_secs(30), await_condition(api.clone(), &name, conditions::is_crd_established()))
-            .await
-            .with_context(|| format!("CRD {name} was not established within 30 s"))??;
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("installing CRD {name}"))?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .with_context(|| format!("CRD {name} was not established within 30 s"))??;
     }
     Ok(())
 }
@@ -37,7 +44,8 @@ pub async fn install_crds(client: &Client) -> Result<()> {
 pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
     if api.get_opt(name).await?.is_none() {
-        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
         match api.create(&PostParams::default(), &ns).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -58,8 +66,15 @@ pub async fn session_key(client: &Client) -> Result<SessionKey> {
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
     let secret = Secret {
-        metadata: kube::api::ObjectMeta { name: Some(SESSION_SECRET.into()), namespace: Some(SYSTEM_NAMESPACE.into()), ..Default::default() },
-        data: Some(BTreeMap::from([("key".to_string(), ByteString(key.clone()))])),
+        metadata: kube::api::ObjectMeta {
+            name: Some(SESSION_SECRET.into()),
+            namespace: Some(SYSTEM_NAMESPACE.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "key".to_string(),
+            ByteString(key.clone()),
+        )])),
         ..Default::default()
     };
     match api.create(&PostParams::default(), &secret).await {
@@ -67,7 +82,10 @@ pub async fn session_key(client: &Client) -> Result<SessionKey> {
         // another replica won the race: use its key
         Err(kube::Error::Api(s)) if s.code == 409 => {
             let s = api.get(SESSION_SECRET).await?;
-            let key = s.data.and_then(|d| d.get("key").cloned()).context("session key secret without a key")?;
+            let key = s
+                .data
+                .and_then(|d| d.get("key").cloned())
+                .context("session key secret without a key")?;
             Ok(SessionKey::new(key.0))
         }
         Err(e) => Err(e).context("creating the session key"),

@@ -26,9 +26,13 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Response {
     let call = Call::new(state, req.headers().clone());
     let for_fn = call.clone();
-    let mut res = leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req).await.into_response();
+    let mut res =
+        leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req)
+            .await
+            .into_response();
     for cookie in call.take_reply().set_cookies {
-        res.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
+        res.headers_mut()
+            .append(axum::http::header::SET_COOKIE, cookie);
     }
     if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
@@ -38,7 +42,8 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -52,18 +57,35 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
     Router::new()
         // NB: server functions read the body themselves, past axum's DefaultBodyLimit; this
         // layer refuses an oversized body (413) before any of it is read.
-        .route("/api/{*fn_name}", post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)))
+        .route(
+            "/api/{*fn_name}",
+            post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)),
+        )
         .route(routes::WS_WORKLOADS.pattern, get(live::workloads))
         .route(routes::WS_LOGS.pattern, get(crate::logs::socket::follow))
-        .route(routes::DOWNLOAD_LOGS.pattern, get(crate::logs::download::download))
-        .route(routes::DOWNLOAD_NGINX.pattern, get(crate::nginx::download::download))
+        .route(
+            routes::DOWNLOAD_LOGS.pattern,
+            get(crate::logs::download::download),
+        )
+        .route(
+            routes::DOWNLOAD_NGINX.pattern,
+            get(crate::nginx::download::download),
+        )
         .route(routes::WS_NGINX.pattern, get(crate::nginx::live::follow))
-        .route(routes::WS_PIPELINES.pattern, get(crate::pipelines::socket::follow))
+        .route(
+            routes::WS_PIPELINES.pattern,
+            get(crate::pipelines::socket::follow),
+        )
         .route(
             "/hooks/pipelines/{namespace}/{name}",
-            post(crate::pipelines::webhook::push).layer(RequestBodyLimitLayer::new(crate::pipelines::webhook::MAX_BODY)),
+            post(crate::pipelines::webhook::push).layer(RequestBodyLimitLayer::new(
+                crate::pipelines::webhook::MAX_BODY,
+            )),
         )
-        .route("/hooks/alertmanager", post(crate::monitoring::webhook::alertmanager))
+        .route(
+            "/hooks/alertmanager",
+            post(crate::monitoring::webhook::alertmanager),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -84,14 +106,26 @@ pub async fn prepare_with_logs(
     let session_key = crate::bootstrap::run(&client).await?;
     let (cache, watchers) = wharf_console::watchers::cache(&client);
     let mut handles: Vec<_> = watchers.into_iter().map(tokio::spawn).collect();
-    tokio::time::timeout(std::time::Duration::from_secs(60), wharf_console::watchers::ready(&cache))
-        .await
-        .context("the cluster's objects were not listed within 60 s")?
-        .context("a watcher stopped before its first list")?;
-    let dummy_hash = tokio::task::spawn_blocking(|| wharf_console::auth::hash_password("not a password"))
-        .await?
-        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let state = AppState { client, cache, session_key, settings: std::sync::Arc::new(settings), dummy_hash, logs, monitoring: Default::default() };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        wharf_console::watchers::ready(&cache),
+    )
+    .await
+    .context("the cluster's objects were not listed within 60 s")?
+    .context("a watcher stopped before its first list")?;
+    let dummy_hash =
+        tokio::task::spawn_blocking(|| wharf_console::auth::hash_password("not a password"))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let state = AppState {
+        client,
+        cache,
+        session_key,
+        settings: std::sync::Arc::new(settings),
+        dummy_hash,
+        logs,
+        monitoring: Default::default(),
+    };
     // alert history watched, firing alerts and Alertmanager's configuration re-synced
     handles.extend(crate::monitoring::sync::spawn(&state));
     // pipeline runs become Jobs, and Jobs' progress becomes the runs' status
@@ -104,6 +138,10 @@ pub async fn prepare_with_logs(
         wharf_console::leader::LeaseTiming::default(),
     );
     handles.push(election);
-    handles.push(wharf_console::pipelines::controller::spawn(state.client.clone(), state.settings.pipelines.clone(), leadership));
+    handles.push(wharf_console::pipelines::controller::spawn(
+        state.client.clone(),
+        state.settings.pipelines.clone(),
+        leadership,
+    ));
     Ok((state, handles))
 }

@@ -8,11 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
-use wharf_console::auth::{authorize, principal_from_headers, TenantScope};
 use wharf_api::auth::Role;
 use wharf_api::error::AppError;
-use wharf_console::state::{AppState, ChangeSet};
 use wharf_api::workloads::LiveMessage;
+use wharf_console::auth::{authorize, principal_from_headers, TenantScope};
+use wharf_console::state::{AppState, ChangeSet};
 use wharf_console::workloads::view;
 
 /// Changes closer together than this are sent as one snapshot.
@@ -28,12 +28,22 @@ pub fn refuse(err: AppError) -> Response {
 /// The principal and scope for a socket, or the refusal to send instead of upgrading.
 // NB: the refusal is the handler's whole answer, returned at once; boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-pub fn scope_for_socket(state: &AppState, headers: &HeaderMap, tenant: &str, need: Role) -> Result<TenantScope, Response> {
+pub fn scope_for_socket(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &str,
+    need: Role,
+) -> Result<TenantScope, Response> {
     let who = principal_from_headers(state, headers).map_err(refuse)?;
     authorize(state, &who, tenant, need).map_err(refuse)
 }
 
-pub async fn workloads(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+pub async fn workloads(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
         Ok(scope) => ws.on_upgrade(move |socket| push(socket, state, scope)),
         Err(refusal) => refusal,
@@ -42,13 +52,20 @@ pub async fn workloads(ws: WebSocketUpgrade, State(state): State<AppState>, Path
 
 async fn push(socket: WebSocket, state: AppState, scope: TenantScope) {
     let changes = state.cache.changes.workloads();
-    push_snapshots(socket, changes, move || LiveMessage::Snapshot(view(&state.cache, &scope))).await
+    push_snapshots(socket, changes, move || {
+        LiveMessage::Snapshot(view(&state.cache, &scope))
+    })
+    .await
 }
 
 /// Sends `snapshot()` now and again whenever the cache changed and the snapshot differs,
 /// with keep-alive pings, until the browser goes away. Every live page's socket ends here,
 /// after its own authorization.
-pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut changed: ChangeSet, snapshot: impl Fn() -> T) {
+pub async fn push_snapshots<T: serde::Serialize>(
+    mut socket: WebSocket,
+    mut changed: ChangeSet,
+    snapshot: impl Fn() -> T,
+) {
     let mut last_sent = String::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     loop {
@@ -60,7 +77,11 @@ pub async fn push_snapshots<T: serde::Serialize>(mut socket: WebSocket, mut chan
             }
         };
         if text != last_sent {
-            if socket.send(Message::Text(text.clone().into())).await.is_err() {
+            if socket
+                .send(Message::Text(text.clone().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
             last_sent = text;

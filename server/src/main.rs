@@ -8,13 +8,17 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use server::application::{stop_signal, Application};
 use server::settings::ConsoleArgs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "wharf", version, about = "Wharf: a container-cloud console for Kubernetes")]
+#[command(
+    name = "wharf",
+    version,
+    about = "Wharf: a container-cloud console for Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,17 +96,24 @@ enum Command {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn,hyper=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,kube=warn,hyper=warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn client_for(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
         }
-        None => kube::Config::infer().await.context("no kubeconfig given and no in-cluster configuration found")?,
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and no in-cluster configuration found")?,
     };
     Ok(kube::Client::try_from(config)?)
 }
@@ -112,11 +123,16 @@ async fn main() -> Result<()> {
     init_tracing();
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
-        Command::Demo { data, fresh, console } => {
+        Command::Demo {
+            data,
+            fresh,
+            console,
+        } => {
             let nginx_bin = PathBuf::from("/usr/sbin/nginx");
             server::nginx::demo::stop_leftovers(&data, &nginx_bin).await;
             if fresh && data.exists() {
-                std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
+                std::fs::remove_dir_all(&data)
+                    .with_context(|| format!("removing {}", data.display()))?;
             }
             let (cluster, client, kubeconfig) = server::demo::start_cluster(&data).await?;
             server::bootstrap::install_crds(&client).await?;
@@ -126,12 +142,26 @@ async fn main() -> Result<()> {
             server::demo::seed::pipelines(&client, &data).await?;
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
             let listen = console.listen.unwrap_or(server::settings::DEMO_LISTEN);
-            let webhook_host = if listen.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], listen.port())) } else { listen };
-            let monitoring = server::monitoring::StackConfig::local(&data.join("monitoring"), &cluster.kubeconfig_yaml(), webhook_host)?;
+            let webhook_host = if listen.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], listen.port()))
+            } else {
+                listen
+            };
+            let monitoring = server::monitoring::StackConfig::local(
+                &data.join("monitoring"),
+                &cluster.kubeconfig_yaml(),
+                webhook_host,
+            )?;
             let (settings, launch) = console.demo(&data, monitoring.settings())?;
-            let mut application = Application::build(client.clone(), settings, launch.open()?).await?;
-            let mut stack = server::monitoring::Stack::start(monitoring).await.context("starting Prometheus and Alertmanager")?;
-            println!("  Prometheus:  http://{}   Alertmanager: http://{}", stack.config.prometheus_addr, stack.config.alertmanager_addr);
+            let mut application =
+                Application::build(client.clone(), settings, launch.open()?).await?;
+            let mut stack = server::monitoring::Stack::start(monitoring)
+                .await
+                .context("starting Prometheus and Alertmanager")?;
+            println!(
+                "  Prometheus:  http://{}   Alertmanager: http://{}",
+                stack.config.prometheus_addr, stack.config.alertmanager_addr
+            );
             // NB: the children die with the task (kill_on_drop) when the demo stops
             application.supervise(
                 "Prometheus or Alertmanager",
@@ -140,7 +170,13 @@ async fn main() -> Result<()> {
                     tracing::error!("{why}");
                 }),
             );
-            let nginx = server::nginx::demo::start(&client, &data, &nginx_bin, std::time::Duration::from_secs(2)).await?;
+            let nginx = server::nginx::demo::start(
+                &client,
+                &data,
+                &nginx_bin,
+                std::time::Duration::from_secs(2),
+            )
+            .await?;
             println!("{}", server::demo::banner(application.addr(), &kubeconfig));
             println!("{}", nginx.banner());
             let outcome = application.run_until_stopped(stop_signal()).await;
@@ -148,7 +184,10 @@ async fn main() -> Result<()> {
             drop(cluster);
             outcome
         }
-        Command::Serve { kubeconfig, console } => {
+        Command::Serve {
+            kubeconfig,
+            console,
+        } => {
             let client = client_for(kubeconfig).await?;
             let (settings, launch) = console.serve()?;
             let application = Application::build(client, settings, launch.open()?).await?;
@@ -163,19 +202,41 @@ async fn main() -> Result<()> {
             }
             Err(server::logs::cli::CliError::Failed(e)) => Err(e),
         },
-        Command::NgAgent { kubeconfig, cluster, node, conf_dir, nginx, prefix, control_port, http_port, heartbeat_secs, start_nginx } => {
+        Command::NgAgent {
+            kubeconfig,
+            cluster,
+            node,
+            conf_dir,
+            nginx,
+            prefix,
+            control_port,
+            http_port,
+            heartbeat_secs,
+            start_nginx,
+        } => {
             let client = client_for(kubeconfig).await?;
-            let paths = ngx::NginxPaths::new(&nginx, prefix.unwrap_or_else(|| conf_dir.join("runtime")), &conf_dir);
+            let paths = ngx::NginxPaths::new(
+                &nginx,
+                prefix.unwrap_or_else(|| conf_dir.join("runtime")),
+                &conf_dir,
+            );
             let mut opts = ngx::RenderOptions::detect(control_port);
             opts.http_port = http_port;
-            let mut cfg = wharf_console::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
+            let mut cfg =
+                wharf_console::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
             cfg.heartbeat = std::time::Duration::from_secs(heartbeat_secs.max(1));
             let mut agent = wharf_console::nginx::agent::NodeAgent::start(client, cfg).await?;
             tracing::info!(%cluster, %node, mode = ?agent.engine.status().mode, "ng-agent running");
             let _nginx = if start_nginx {
-                agent.first_apply(std::time::Duration::from_secs(60)).await?;
+                agent
+                    .first_apply(std::time::Duration::from_secs(60))
+                    .await?;
                 let probe = SocketAddr::from(([127, 0, 0, 1], control_port));
-                Some(ngx::NginxProcess::start(&paths, probe, std::time::Duration::from_secs(10)).await.context("starting nginx")?)
+                Some(
+                    ngx::NginxProcess::start(&paths, probe, std::time::Duration::from_secs(10))
+                        .await
+                        .context("starting nginx")?,
+                )
             } else {
                 None
             };
@@ -184,7 +245,12 @@ async fn main() -> Result<()> {
                 _ = stop_signal() => { tracing::info!("shutting down"); Ok(()) }
             }
         }
-        Command::Sim { listen, data, kubeconfig_out, ephemeral } => {
+        Command::Sim {
+            listen,
+            data,
+            kubeconfig_out,
+            ephemeral,
+        } => {
             let cluster = sim::start(sim::SimConfig {
                 listen,
                 data_dir: (!ephemeral).then_some(data),
@@ -193,7 +259,11 @@ async fn main() -> Result<()> {
             })
             .await
             .context("starting the demo cluster")?;
-            println!("Demo cluster on https://{}  (kubectl --kubeconfig {})", cluster.addr(), kubeconfig_out.display());
+            println!(
+                "Demo cluster on https://{}  (kubectl --kubeconfig {})",
+                cluster.addr(),
+                kubeconfig_out.display()
+            );
             stop_signal().await;
             cluster.shutdown().await;
             Ok(())

@@ -15,8 +15,10 @@ use wharf_console::pipelines::{PipelineSettings, Registry};
 use wharf_console::state::Settings;
 
 /// `wharf serve` listens on every interface; `wharf demo` on loopback only.
-pub const SERVE_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3000);
-pub const DEMO_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
+pub const SERVE_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3000);
+pub const DEMO_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
 
 /// The console's flags, shared by `wharf serve` and `wharf demo`.
 #[derive(clap::Args, Debug)]
@@ -67,7 +69,10 @@ impl ConsoleArgs {
         let launch = LaunchArgs {
             listen: self.listen.unwrap_or(SERVE_LISTEN),
             site_dir: self.site_dir.clone(),
-            logs: self.logs.clone().unwrap_or_else(|| PathBuf::from(".wharf/logs")),
+            logs: self
+                .logs
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".wharf/logs")),
             retention: self.terminal.retention(),
         };
         let mut monitoring = MonitoringSettings {
@@ -82,7 +87,10 @@ impl ConsoleArgs {
             session_ttl_secs: self.session_hours * 3600,
             secure_cookies: self.secure_cookies,
             monitoring,
-            pipelines: PipelineSettings { registries: self.registries, ..Default::default() },
+            pipelines: PipelineSettings {
+                registries: self.registries,
+                ..Default::default()
+            },
             terminal: self.terminal.options(),
             ..Settings::default()
         };
@@ -91,8 +99,14 @@ impl ConsoleArgs {
 
     /// `wharf demo`'s settings: folders under `data`, the demo's own monitoring stack and
     /// registry, terminal sessions recorded.
-    pub fn demo(mut self, data: &Path, monitoring: MonitoringSettings) -> Result<(Settings, LaunchArgs)> {
-        self.terminal.recordings_dir.get_or_insert_with(|| data.join("recordings"));
+    pub fn demo(
+        mut self,
+        data: &Path,
+        monitoring: MonitoringSettings,
+    ) -> Result<(Settings, LaunchArgs)> {
+        self.terminal
+            .recordings_dir
+            .get_or_insert_with(|| data.join("recordings"));
         let launch = LaunchArgs {
             listen: self.listen.unwrap_or(DEMO_LISTEN),
             site_dir: self.site_dir.clone(),
@@ -121,7 +135,13 @@ pub struct LaunchArgs {
 
 impl LaunchArgs {
     pub fn open(self) -> Result<Launch> {
-        let logs = logstore::Store::open_path(&self.logs, logstore::Config::default()).with_context(|| format!("opening the log store {}", self.logs.display()))?;
-        Ok(Launch { listen: self.listen, site_dir: self.site_dir, logs, retention: self.retention })
+        let logs = logstore::Store::open_path(&self.logs, logstore::Config::default())
+            .with_context(|| format!("opening the log store {}", self.logs.display()))?;
+        Ok(Launch {
+            listen: self.listen,
+            site_dir: self.site_dir,
+            logs,
+            retention: self.retention,
+        })
     }
 }

@@ -266,7 +266,6 @@ fn upgrade(
     Ok((ws, proto))
 }
 
-
 async fn exec(
     State(n): State<NodeApi>,
     Path((ns, name)): Path<(String, String)>,

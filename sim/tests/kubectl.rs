@@ -64,7 +64,10 @@ use support::kubectl::available as kubectl_available;
 async fn kubectl_apply_get_scale_set_image_describe_delete() {
     // NB: machines of this kind carry kubectl; a missing one fails the test rather than
     // letting it pass without checking anything.
-    assert!(kubectl_available(), "kubectl not found on PATH (or $WHARF_KUBECTL)");
+    assert!(
+        kubectl_available(),
+        "kubectl not found on PATH (or $WHARF_KUBECTL)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let cache = dir.path().join("cache");
@@ -173,7 +176,10 @@ async fn kubectl_apply_get_scale_set_image_describe_delete() {
 async fn kubectl_create_commands_send_protobuf() {
     // NB: machines of this kind carry kubectl; a missing one fails the test rather than
     // letting it pass without checking anything.
-    assert!(kubectl_available(), "kubectl not found on PATH (or $WHARF_KUBECTL)");
+    assert!(
+        kubectl_available(),
+        "kubectl not found on PATH (or $WHARF_KUBECTL)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
     let cache = dir.path().join("cache");

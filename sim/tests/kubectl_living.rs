@@ -114,13 +114,23 @@ async fn kubectl_rollout_scale_set_image_logs_exec_delete() {
 
     // get -w: a watch shows the change made meanwhile by someone else.
     let mut watch = k
-        .command(&["get", "deployment", "web", "-w", "-o", "jsonpath={.spec.replicas}{\"\\n\"}"])
+        .command(&[
+            "get",
+            "deployment",
+            "web",
+            "-w",
+            "-o",
+            "jsonpath={.spec.replicas}{\"\\n\"}",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut seen = BufReader::new(watch.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), seen.next_line()).await.expect("get -w prints").unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(30), seen.next_line())
+        .await
+        .expect("get -w prints")
+        .unwrap();
     assert!(first.is_some(), "get -w printed the current state");
     k.run(&["scale", "deployment/web", "--replicas=4"]).await;
     tokio::time::timeout(Duration::from_secs(30), async {

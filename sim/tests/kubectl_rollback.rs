@@ -7,7 +7,6 @@ mod support;
 
 use support::kubectl::Kubectl;
 
-
 const APP: &str = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:

@@ -370,13 +370,15 @@ async fn run_instance(
     // running: an attach that follows the Running status must find the console (else it
     // would get a read-only view of the log and its keystrokes would go nowhere).
     let console_pump = match &plan.workload {
-        Workload::Interactive(argv) => match start_interactive(pod, plan, &argv_of(argv), &cwd, &env, &log) {
-            Ok(pump) => Some(pump),
-            Err(exit) => {
-                let message = message(exit.code, false, exit.message);
-                return terminated(exit.code, exit.reason, message, None);
+        Workload::Interactive(argv) => {
+            match start_interactive(pod, plan, &argv_of(argv), &cwd, &env, &log) {
+                Ok(pump) => Some(pump),
+                Err(exit) => {
+                    let message = message(exit.code, false, exit.message);
+                    return terminated(exit.code, exit.reason, message, None);
+                }
             }
-        },
+        }
         _ => None,
     };
 

@@ -302,7 +302,14 @@ async fn an_interactive_shell_prompt_names_the_pod_not_the_host() {
     let out = exec(&n.rt, "sh-9", &["sh", "-i"], true, vec![stdin("exit 0\n")]).await;
     assert!(out.stdout.contains("@sh-9:"), "sh: {:?}", out.stdout);
     if std::path::Path::new("/bin/bash").exists() {
-        let out = exec(&n.rt, "sh-9", &["bash", "-i"], true, vec![stdin("exit 0\n")]).await;
+        let out = exec(
+            &n.rt,
+            "sh-9",
+            &["bash", "-i"],
+            true,
+            vec![stdin("exit 0\n")],
+        )
+        .await;
         assert!(out.stdout.contains("@sh-9:"), "bash: {:?}", out.stdout);
     }
 }

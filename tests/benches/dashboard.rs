@@ -16,9 +16,9 @@ use serde_json::json;
 use server::monitoring::{free_port, Stack, StackConfig};
 use std::io::Write;
 use std::time::{Duration, Instant};
+use wharf_api::monitoring::{Panel, PanelData, Series, POINTS};
 use wharf_app::components::chart::{render_svg, HEIGHT, WIDTH};
 use wharf_console::monitoring::panel_query;
-use wharf_api::monitoring::{Panel, PanelData, Series, POINTS};
 
 const APP: &str = "bench-app";
 const PODS: usize = 20;
@@ -57,7 +57,10 @@ fn write_openmetrics(path: &std::path::Path, end: i64, step: i64) -> anyhow::Res
         writeln!(out, "# TYPE {name} unknown")?;
         for i in 0..PODS {
             let labels = if has_container {
-                format!("{{namespace=\"alpha\",pod=\"{}\",container=\"app\",job=\"bench\"}}", pod(i))
+                format!(
+                    "{{namespace=\"alpha\",pod=\"{}\",container=\"app\",job=\"bench\"}}",
+                    pod(i)
+                )
             } else {
                 format!("{{namespace=\"alpha\",pod=\"{}\",job=\"bench\"}}", pod(i))
             };
@@ -73,9 +76,15 @@ fn write_openmetrics(path: &std::path::Path, end: i64, step: i64) -> anyhow::Res
                         cpu += (0.3 + 0.15 * wave + 0.05 * jitter).max(0.01) * step as f64;
                         cpu
                     }
-                    "container_memory_working_set_bytes" => (300.0 + 40.0 * wave + 2.0 * h + 5.0 * jitter) * 1048576.0,
-                    "container_threads" => (40.0 + if i % 5 == 0 { 3.0 * h } else { 4.0 * wave }).round(),
-                    "container_sockets" => (20.0 + fi + if i % 7 == 0 { 2.0 * h } else { 3.0 * jitter }).round(),
+                    "container_memory_working_set_bytes" => {
+                        (300.0 + 40.0 * wave + 2.0 * h + 5.0 * jitter) * 1048576.0
+                    }
+                    "container_threads" => {
+                        (40.0 + if i % 5 == 0 { 3.0 * h } else { 4.0 * wave }).round()
+                    }
+                    "container_sockets" => {
+                        (20.0 + fi + if i % 7 == 0 { 2.0 * h } else { 3.0 * jitter }).round()
+                    }
                     "container_file_descriptors" => (60.0 + fi + 5.0 * wave).round(),
                     "container_network_receive_bytes_total" => {
                         rx += (200_000.0 + 80_000.0 * wave + 20_000.0 * jitter) * step as f64;
@@ -106,8 +115,14 @@ fn panel_name(p: Panel) -> &'static str {
 async fn main() -> anyhow::Result<()> {
     // NB: the demo cluster's own pods need not run; Prometheus still scrapes its /metrics
     std::env::set_var("WHARF_SIM_KUBELET", "off");
-    let runs: usize = std::env::var("WHARF_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
-    let step: i64 = std::env::var("WHARF_BENCH_SCRAPE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let runs: usize = std::env::var("WHARF_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let step: i64 = std::env::var("WHARF_BENCH_SCRAPE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
 
     // 1. 24 h of samples, imported as blocks into the data folder Prometheus will open
     let dir = tempfile::tempdir()?;
@@ -120,20 +135,40 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let samples = write_openmetrics(&om, now, step)?;
     let om_size = std::fs::metadata(&om)?.len();
-    println!("wrote {samples} samples ({:.0} MB of OpenMetrics) in {:.1} s", om_size as f64 / 1e6, t.elapsed().as_secs_f64());
+    println!(
+        "wrote {samples} samples ({:.0} MB of OpenMetrics) in {:.1} s",
+        om_size as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     // NB: 18 h blocks (the largest Prometheus keeps with 8 d retention), so it has nothing to compact while we measure
     let out = std::process::Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=24h"])
+        .args([
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=24h",
+        ])
         .arg(&om)
         .arg(&data)
         .output()?;
-    anyhow::ensure!(out.status.success(), "promtool failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("promtool imported them in {:.1} s", t.elapsed().as_secs_f64());
+    anyhow::ensure!(
+        out.status.success(),
+        "promtool failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "promtool imported them in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     std::fs::remove_file(&om)?;
 
     // 2. the console and its Prometheus (which also scrapes the demo cluster every 2 s)
-    let settings = wharf_console::state::Settings { monitoring: cfg.settings(), ..Default::default() };
+    let settings = wharf_console::state::Settings {
+        monitoring: cfg.settings(),
+        ..Default::default()
+    };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
     cfg.kubeconfig_yaml = app.cluster.kubeconfig_yaml();
     let stack = Stack::start(cfg.clone()).await?;
@@ -146,34 +181,68 @@ async fn main() -> anyhow::Result<()> {
         let alice = &alice;
         let target = target.clone();
         async move {
-            let (s, b) = alice.call("query_range", json!({"tenant": "alpha", "panel": p, "target": target, "minutes": minutes})).await?;
+            let (s, b) = alice
+                .call(
+                    "query_range",
+                    json!({"tenant": "alpha", "panel": p, "target": target, "minutes": minutes}),
+                )
+                .await?;
             anyhow::ensure!(s.is_success(), "{p:?}: {s} {b}");
             Ok(serde_json::from_value::<PanelData>(b)?)
         }
     };
-    let cpu = wharf_tests::eventually(Duration::from_secs(60), "the imported 24 h in Prometheus", || async {
-        check(Panel::Cpu).await.ok().filter(|d| d.series.len() == PODS && d.series.iter().all(|s| s.points.len() > POINTS as usize / 2))
-    })
+    let cpu = wharf_tests::eventually(
+        Duration::from_secs(60),
+        "the imported 24 h in Prometheus",
+        || async {
+            check(Panel::Cpu).await.ok().filter(|d| {
+                d.series.len() == PODS
+                    && d.series
+                        .iter()
+                        .all(|s| s.points.len() > POINTS as usize / 2)
+            })
+        },
+    )
     .await?;
     let mut shapes = Vec::new();
     for p in Panel::ALL {
         let d = check(p).await?;
-        shapes.push((p, d.series.len(), d.series.iter().map(|s| s.points.len()).sum::<usize>()));
+        shapes.push((
+            p,
+            d.series.len(),
+            d.series.iter().map(|s| s.points.len()).sum::<usize>(),
+        ));
     }
 
     // the scoped PromQL the console sends, for the reference
-    let namespaces: Vec<String> = server::demo::seed::TENANTS.iter().find(|t| t.0 == "alpha").map(|t| t.2.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-    let sel = format!("namespace=\"alpha\",pod=~\"{}\"", wharf_console::monitoring::rules::pod_pattern(APP).replace('\\', "\\\\"));
+    let namespaces: Vec<String> = server::demo::seed::TENANTS
+        .iter()
+        .find(|t| t.0 == "alpha")
+        .map(|t| t.2.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default();
+    let sel = format!(
+        "namespace=\"alpha\",pod=~\"{}\"",
+        wharf_console::monitoring::rules::pod_pattern(APP).replace('\\', "\\\\")
+    );
     let http = reqwest::Client::new();
     let direct = |p: Panel| {
         let http = &http;
         let url = format!("{prometheus}/api/v1/query_range");
-        let q = wharf_console::monitoring::promql::scope_query(&panel_query(p, &sel, "pod"), &namespaces).expect("scoped");
+        let q = wharf_console::monitoring::promql::scope_query(
+            &panel_query(p, &sel, "pod"),
+            &namespaces,
+        )
+        .expect("scoped");
         async move {
             let end = chrono::Utc::now().timestamp();
             let span = i64::from(minutes) * 60;
             let step = (span / i64::from(POINTS)).max(2);
-            let form = [("query", q), ("start", (end - span).to_string()), ("end", end.to_string()), ("step", step.to_string())];
+            let form = [
+                ("query", q),
+                ("start", (end - span).to_string()),
+                ("end", end.to_string()),
+                ("step", step.to_string()),
+            ];
             let r = http.post(url).form(&form).send().await.expect("prometheus");
             assert!(r.status().is_success());
             let body = r.bytes().await.expect("body");
@@ -220,11 +289,36 @@ async fn main() -> anyhow::Result<()> {
     let (s0, s1) = (now - HOURS * 3600, now);
     let series = |label: String, n: usize, seed: f64| Series {
         label,
-        points: (0..n).map(|k| (s0 + (s1 - s0) * k as i64 / n as i64, 0.3 + 0.2 * ((k as f64) * 0.01 + seed).sin() + 0.05 * ((k as f64) * 0.7).sin())).collect(),
+        points: (0..n)
+            .map(|k| {
+                (
+                    s0 + (s1 - s0) * k as i64 / n as i64,
+                    0.3 + 0.2 * ((k as f64) * 0.01 + seed).sin() + 0.05 * ((k as f64) * 0.7).sin(),
+                )
+            })
+            .collect(),
     };
-    let one = PanelData { series: vec![series("value".into(), 10_000, 0.0)], threshold: Some(0.45), start: s0, end: s1, notice: None };
-    let twenty = PanelData { series: (0..PODS).map(|i| series(pod(i), 10_000 / PODS, i as f64)).collect(), threshold: Some(0.45), start: s0, end: s1, notice: None };
-    let charts = [("10,000 points, one series", &one), ("10,000 points, 20 series of 500", &twenty), ("the 24-h CPU panel above (20 series, console's data)", &cpu)];
+    let one = PanelData {
+        series: vec![series("value".into(), 10_000, 0.0)],
+        threshold: Some(0.45),
+        start: s0,
+        end: s1,
+        notice: None,
+    };
+    let twenty = PanelData {
+        series: (0..PODS)
+            .map(|i| series(pod(i), 10_000 / PODS, i as f64))
+            .collect(),
+        threshold: Some(0.45),
+        start: s0,
+        end: s1,
+        notice: None,
+    };
+    let charts = [
+        ("10,000 points, one series", &one),
+        ("10,000 points, 20 series of 500", &twenty),
+        ("the 24-h CPU panel above (20 series, console's data)", &cpu),
+    ];
     let renders = 50;
     let mut chart_rows = Vec::new();
     for (what, data) in charts {
@@ -246,15 +340,37 @@ async fn main() -> anyhow::Result<()> {
     println!("| 24-h panel, app of {PODS} pods | series × points | console `query_range` p50 / p95 / p99 ms | Prometheus direct p50 / p95 / p99 ms |");
     println!("|---|---:|---:|---:|");
     for (p, via, raw) in &rows {
-        let (_, n, pts) = shapes.iter().find(|s| s.0 == *p).copied().unwrap_or((*p, 0, 0));
-        println!("| {} | {n} × {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} |", panel_name(*p), pts / n.max(1), via[0], via[1], via[2], raw[0], raw[1], raw[2]);
+        let (_, n, pts) = shapes
+            .iter()
+            .find(|s| s.0 == *p)
+            .copied()
+            .unwrap_or((*p, 0, 0));
+        println!(
+            "| {} | {n} × {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} |",
+            panel_name(*p),
+            pts / n.max(1),
+            via[0],
+            via[1],
+            via[2],
+            raw[0],
+            raw[1],
+            raw[2]
+        );
     }
-    println!("| **whole dashboard (8 panels at once)** | | {:.1} / {:.1} / {:.1} | |", whole[0], whole[1], whole[2]);
+    println!(
+        "| **whole dashboard (8 panels at once)** | | {:.1} / {:.1} / {:.1} | |",
+        whole[0], whole[1], whole[2]
+    );
     println!();
     println!("| `render_svg` {WIDTH}×{HEIGHT}, native release build | points | SVG KB | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|---:|");
     for (what, points, size, t) in &chart_rows {
-        println!("| {what} | {points} | {:.0} | {:.1} | {:.1} |", *size as f64 / 1024.0, t[0], t[2]);
+        println!(
+            "| {what} | {points} | {:.0} | {:.1} | {:.1} |",
+            *size as f64 / 1024.0,
+            t[0],
+            t[2]
+        );
     }
     Ok(())
 }

@@ -27,7 +27,11 @@ struct Churn {
 /// A different non-empty subset of the pods for change `i`.
 fn subset(pods: &[PodEndpoint], i: u32) -> Vec<PodEndpoint> {
     let mask = (i * 37 % 63) + 1;
-    pods.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0).map(|(_, p)| p.clone()).collect()
+    pods.iter()
+        .enumerate()
+        .filter(|(k, _)| mask & (1 << k) != 0)
+        .map(|(_, p)| p.clone())
+        .collect()
 }
 
 async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
@@ -35,9 +39,17 @@ async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
     let mut node = Node::with_mode(Some(mode));
     node.start(app).await;
     let all: std::collections::BTreeSet<String> = pods.iter().map(|p| p.pod.clone()).collect();
-    eventually(WITHIN, "all six pods answer through nginx", || async { (pods_answering(&node, "churn.alpha.test", 30).await == all).then_some(()) }).await.unwrap();
+    eventually(WITHIN, "all six pods answer through nginx", || async {
+        (pods_answering(&node, "churn.alpha.test", 30).await == all).then_some(())
+    })
+    .await
+    .unwrap();
 
-    let (ok, failed, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (ok, failed, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let (ok, failed, stop, addr) = (ok.clone(), failed.clone(), stop.clone(), node.http);
@@ -60,8 +72,15 @@ async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
     }
     let took = start.elapsed();
     // Until the last subset, and only it, answers.
-    let last: std::collections::BTreeSet<String> = subset(pods, CHANGES - 1).into_iter().map(|p| p.pod).collect();
-    eventually(WITHIN, "the last change reaches traffic", || async { (pods_answering(&node, "churn.alpha.test", 30).await == last).then_some(()) }).await.unwrap();
+    let last: std::collections::BTreeSet<String> = subset(pods, CHANGES - 1)
+        .into_iter()
+        .map(|p| p.pod)
+        .collect();
+    eventually(WITHIN, "the last change reaches traffic", || async {
+        (pods_answering(&node, "churn.alpha.test", 30).await == last).then_some(())
+    })
+    .await
+    .unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
@@ -92,12 +111,24 @@ async fn main() {
         results.push(churn(&app, &pods, mode).await);
     }
     println!("\n| {CHANGES} endpoint changes through the agent | dynamic (Lua balancer) | static (upstream blocks) |\n|---|---|---|");
-    let row = |name: &str, f: &dyn Fn(&Churn) -> String| println!("| {name} | {} | {} |", f(&results[0]), f(&results[1]));
-    row("changes written in", &|r| format!("{:.1} s", r.took.as_secs_f64()));
-    row("nginx reloads (its log) / by the agent", &|r| format!("{} / {}", r.reloads_nginx, r.reloads_agent));
+    let row = |name: &str, f: &dyn Fn(&Churn) -> String| {
+        println!("| {name} | {} | {} |", f(&results[0]), f(&results[1]))
+    };
+    row("changes written in", &|r| {
+        format!("{:.1} s", r.took.as_secs_f64())
+    });
+    row("nginx reloads (its log) / by the agent", &|r| {
+        format!("{} / {}", r.reloads_nginx, r.reloads_agent)
+    });
     row("peer pushes without a reload", &|r| r.pushes.to_string());
-    row("requests ok / failed", &|r| format!("{} / {}", r.ok, r.failed));
+    row("requests ok / failed", &|r| {
+        format!("{} / {}", r.ok, r.failed)
+    });
     for r in &results {
-        assert_eq!(r.failed, 0, "{:?} mode: requests failed during churn", r.mode);
+        assert_eq!(
+            r.failed, 0,
+            "{:?} mode: requests failed during churn",
+            r.mode
+        );
     }
 }

@@ -30,13 +30,25 @@ fn ms(d: Duration) -> String {
 
 fn summary(mut v: Vec<Duration>) -> String {
     v.sort();
-    format!("p50 {}, p99 {}, max {}", ms(pct(&v, 0.50)), ms(pct(&v, 0.99)), ms(*v.last().unwrap()))
+    format!(
+        "p50 {}, p99 {}, max {}",
+        ms(pct(&v, 0.50)),
+        ms(pct(&v, 0.99)),
+        ms(*v.last().unwrap())
+    )
 }
 
 async fn new_services(app: &TestApp) {
     let mut node = Node::new();
     node.start(app).await;
-    eventually(WITHIN, "the pods answer", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
+    eventually(WITHIN, "the pods answer", || async {
+        node.hit("shop.alpha.test")
+            .await
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
     let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
     let reloads = node.reloads();
     let mut took = Vec::new();
@@ -70,9 +82,15 @@ async fn endpoint_changes(app: &TestApp, pods: &[PodEndpoint], mode: Mode) {
     set_endpoints(app, "moving", &pods[..1]).await;
     let mut node = Node::with_mode(Some(mode));
     node.start(app).await;
-    eventually(WITHIN, "the first pod answers", || async { node.hit("moving.alpha.test").await.and_then(|(_, b)| pod_of(&b)).filter(|p| *p == pods[0].pod).map(|_| ()) })
-        .await
-        .unwrap();
+    eventually(WITHIN, "the first pod answers", || async {
+        node.hit("moving.alpha.test")
+            .await
+            .and_then(|(_, b)| pod_of(&b))
+            .filter(|p| *p == pods[0].pod)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
     let reloads = node.reloads();
     let (mut total, mut to_push, mut after_push) = (Vec::new(), Vec::new(), Vec::new());
     for i in 1..=CHANGES {
@@ -85,7 +103,13 @@ async fn endpoint_changes(app: &TestApp, pods: &[PodEndpoint], mode: Mode) {
             if pushed.is_none() && node.engine().status().peer_push_count > pushes {
                 pushed = Some(start.elapsed());
             }
-            if node.hit("moving.alpha.test").await.and_then(|(_, b)| pod_of(&b)).as_ref() == Some(&target.pod) {
+            if node
+                .hit("moving.alpha.test")
+                .await
+                .and_then(|(_, b)| pod_of(&b))
+                .as_ref()
+                == Some(&target.pod)
+            {
                 break;
             }
             assert!(start.elapsed() < WITHIN, "change {i} never reached traffic");
@@ -98,10 +122,20 @@ async fn endpoint_changes(app: &TestApp, pods: &[PodEndpoint], mode: Mode) {
             after_push.push(t.saturating_sub(p));
         }
     }
-    println!("endpoint change -> traffic ({mode:?} mode, {CHANGES} changes): {}; reloads {}", summary(total), node.reloads() - reloads);
+    println!(
+        "endpoint change -> traffic ({mode:?} mode, {CHANGES} changes): {}; reloads {}",
+        summary(total),
+        node.reloads() - reloads
+    );
     if mode == Mode::Dynamic && !to_push.is_empty() {
-        println!("  of which slice written -> peer push confirmed (API, watch, agent): {}", summary(to_push));
-        println!("  and push confirmed -> first request on the new pod (nginx): {}", summary(after_push));
+        println!(
+            "  of which slice written -> peer push confirmed (API, watch, agent): {}",
+            summary(to_push)
+        );
+        println!(
+            "  and push confirmed -> first request on the new pod (nginx): {}",
+            summary(after_push)
+        );
     }
 }
 

@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValu
 const SHELL: &str = "/bin/sh";
 const WARMUP: usize = 50;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn percentile(samples: &mut [Duration], p: f64) -> f64 {
     samples.sort();
@@ -44,10 +45,17 @@ async fn console_key(socket: &mut Socket, k: u8) -> anyhow::Result<Duration> {
         match socket.next().await {
             Some(Ok(Message::Binary(b))) if b.contains(&k) => {
                 let took = t.elapsed();
-                anyhow::ensure!(b[..] == [k], "expected the echo of {:?}, got {:?}", k as char, String::from_utf8_lossy(&b));
+                anyhow::ensure!(
+                    b[..] == [k],
+                    "expected the echo of {:?}, got {:?}",
+                    k as char,
+                    String::from_utf8_lossy(&b)
+                );
                 return Ok(took);
             }
-            Some(Ok(Message::Text(t))) if !t.contains("idle") => anyhow::bail!("terminal control message: {t}"),
+            Some(Ok(Message::Text(t))) if !t.contains("idle") => {
+                anyhow::bail!("terminal control message: {t}")
+            }
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
             None => anyhow::bail!("the terminal socket closed"),
@@ -56,7 +64,11 @@ async fn console_key(socket: &mut Socket, k: u8) -> anyhow::Result<Duration> {
 }
 
 /// Bare exec: writes `k` to the tty's stdin, reads its output until `k` comes back.
-async fn exec_key(stdin: &mut (impl AsyncWrite + Unpin), stdout: &mut (impl AsyncRead + Unpin), k: u8) -> anyhow::Result<Duration> {
+async fn exec_key(
+    stdin: &mut (impl AsyncWrite + Unpin),
+    stdout: &mut (impl AsyncRead + Unpin),
+    k: u8,
+) -> anyhow::Result<Duration> {
     let mut buf = [0u8; 4096];
     let t = Instant::now();
     stdin.write_all(&[k]).await?;
@@ -66,7 +78,12 @@ async fn exec_key(stdin: &mut (impl AsyncWrite + Unpin), stdout: &mut (impl Asyn
         anyhow::ensure!(n > 0, "the exec's output ended");
         if buf[..n].contains(&k) {
             let took = t.elapsed();
-            anyhow::ensure!(buf[..n] == [k], "expected the echo of {:?}, got {:?}", k as char, String::from_utf8_lossy(&buf[..n]));
+            anyhow::ensure!(
+                buf[..n] == [k],
+                "expected the echo of {:?}, got {:?}",
+                k as char,
+                String::from_utf8_lossy(&buf[..n])
+            );
             return Ok(took);
         }
     }
@@ -88,7 +105,10 @@ async fn settle_exec(stdout: &mut (impl AsyncRead + Unpin), quiet: Duration) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let keys: usize = std::env::var("WHARF_BENCH_KEYS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let keys: usize = std::env::var("WHARF_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let app = wharf_tests::spawn_app().await?;
 
     // One running pod in tenant alpha.
@@ -99,22 +119,40 @@ async fn main() -> anyhow::Result<()> {
     }))?;
     pods.create(&PostParams::default(), &pod).await?;
     let cache = app.state.cache.pods.clone();
-    wharf_tests::eventually(Duration::from_secs(60), "the pod running in the console's cache", || {
-        let cache = cache.clone();
-        async move {
-            cache
-                .state()
-                .iter()
-                .any(|p| p.metadata.name.as_deref() == Some("bench-term") && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .then_some(())
-        }
-    })
+    wharf_tests::eventually(
+        Duration::from_secs(60),
+        "the pod running in the console's cache",
+        || {
+            let cache = cache.clone();
+            async move {
+                cache
+                    .state()
+                    .iter()
+                    .any(|p| {
+                        p.metadata.name.as_deref() == Some("bench-term")
+                            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
+                    .then_some(())
+            }
+        },
+    )
     .await?;
 
     // 1. The console's socket, with alice's session cookie, as the browser opens it.
     let alice = app.login("alice").await?;
-    let mut req = format!("ws://{}/ws/terminal/alpha?ns=alpha&pod=bench-term&container=shell&shell={SHELL}", app.addr).into_client_request()?;
-    req.headers_mut().insert("cookie", HeaderValue::from_str(alice.cookie().ok_or_else(|| anyhow::anyhow!("no session cookie"))?)?);
+    let mut req = format!(
+        "ws://{}/ws/terminal/alpha?ns=alpha&pod=bench-term&container=shell&shell={SHELL}",
+        app.addr
+    )
+    .into_client_request()?;
+    req.headers_mut().insert(
+        "cookie",
+        HeaderValue::from_str(
+            alice
+                .cookie()
+                .ok_or_else(|| anyhow::anyhow!("no session cookie"))?,
+        )?,
+    );
     // NB: Nagle off, as browsers have it.
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
     loop {
@@ -129,9 +167,19 @@ async fn main() -> anyhow::Result<()> {
     settle_console(&mut socket, Duration::from_millis(300)).await;
 
     // 2. The reference: a bare exec with a tty, same pod, container and shell.
-    let mut process = pods.exec("bench-term", vec![SHELL], &AttachParams::interactive_tty().container("shell")).await?;
-    let mut stdin = process.stdin().ok_or_else(|| anyhow::anyhow!("exec without stdin"))?;
-    let mut stdout = process.stdout().ok_or_else(|| anyhow::anyhow!("exec without stdout"))?;
+    let mut process = pods
+        .exec(
+            "bench-term",
+            vec![SHELL],
+            &AttachParams::interactive_tty().container("shell"),
+        )
+        .await?;
+    let mut stdin = process
+        .stdin()
+        .ok_or_else(|| anyhow::anyhow!("exec without stdin"))?;
+    let mut stdout = process
+        .stdout()
+        .ok_or_else(|| anyhow::anyhow!("exec without stdout"))?;
     settle_exec(&mut stdout, Duration::from_millis(300)).await;
 
     // Warm-up, then measure, alternating the two paths keystroke by keystroke.
@@ -157,13 +205,20 @@ async fn main() -> anyhow::Result<()> {
     let _ = socket.close(None).await;
     drop(stdin);
 
-    let (c50, c99) = (percentile(&mut console, 0.5), percentile(&mut console, 0.99));
+    let (c50, c99) = (
+        percentile(&mut console, 0.5),
+        percentile(&mut console, 0.99),
+    );
     let (b50, b99) = (percentile(&mut bare, 0.5), percentile(&mut bare, 0.99));
     println!();
     println!("| keystroke echo round trip, {keys} keys after {WARMUP} warm-up | p50 ms | p99 ms |");
     println!("|---|---:|---:|");
     println!("| through the console (WebSocket → console → exec with a tty → back) | {c50:.2} | {c99:.2} |");
     println!("| reference: bare exec with a tty (kube-rs → demo cluster) | {b50:.2} | {b99:.2} |");
-    println!("| what the console adds | {:.2} | {:.2} |", c50 - b50, c99 - b99);
+    println!(
+        "| what the console adds | {:.2} | {:.2} |",
+        c50 - b50,
+        c99 - b99
+    );
     Ok(())
 }

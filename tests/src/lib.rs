@@ -32,33 +32,63 @@ pub async fn spawn_app() -> Result<TestApp> {
 }
 
 /// [`spawn_app`] with the given settings (e.g. monitoring) and console address.
-pub async fn spawn_app_with(settings: wharf_console::state::Settings, listen: SocketAddr) -> Result<TestApp> {
+pub async fn spawn_app_with(
+    settings: wharf_console::state::Settings,
+    listen: SocketAddr,
+) -> Result<TestApp> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cluster = sim::start(sim::SimConfig { listen: "127.0.0.1:0".parse()?, data_dir: None, kubeconfig_out: None, nodes: 2 }).await?;
+    let cluster = sim::start(sim::SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: None,
+        kubeconfig_out: None,
+        nodes: 2,
+    })
+    .await?;
     let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
     server::bootstrap::install_crds(&kube).await?;
     server::demo::seed::identities(&kube).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let site = site_dir()?;
-    let launch = Launch { listen, site_dir: site.path().to_path_buf(), logs, retention: None };
+    let launch = Launch {
+        listen,
+        site_dir: site.path().to_path_buf(),
+        logs,
+        retention: None,
+    };
     let mut application = Application::build(kube.clone(), settings, launch).await?;
-    let collector = application.take_collector().context("the application runs a log collector")?;
+    let collector = application
+        .take_collector()
+        .context("the application runs a log collector")?;
     let (addr, state) = (application.addr(), application.state().clone());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
-    Ok(TestApp { addr, kube, cluster, state, logs_dir, collector, _site: site })
+    Ok(TestApp {
+        addr,
+        kube,
+        cluster,
+        state,
+        logs_dir,
+        collector,
+        _site: site,
+    })
 }
 
 /// A folder standing in for Trunk's output (the tests talk to the API, not the pages).
 pub fn site_dir() -> Result<tempfile::TempDir> {
     let site = tempfile::tempdir()?;
-    std::fs::write(site.path().join("index.html"), "<!doctype html><title>Wharf</title>")?;
+    std::fs::write(
+        site.path().join("index.html"),
+        "<!doctype html><title>Wharf</title>",
+    )?;
     Ok(site)
 }
 
 /// Serves the console's router over an existing state (say, with other settings) on a free
 /// port, as a second replica in front of the same caches would.
-pub async fn serve_state(state: wharf_console::state::AppState, site: &std::path::Path) -> Result<SocketAddr> {
+pub async fn serve_state(
+    state: wharf_console::state::AppState,
+    site: &std::path::Path,
+) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let router = server::console::router(state, site.to_path_buf());
@@ -67,16 +97,26 @@ pub async fn serve_state(state: wharf_console::state::AppState, site: &std::path
 }
 
 /// A WebSocket as the tests hold it.
-pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl TestApp {
     /// Opens the WebSocket at `path` as `who` would (their session cookie, or none); a
     /// refusal before the upgrade is `Err(HTTP status)`.
-    pub async fn open_socket(&self, path: &str, who: Option<&Session>) -> std::result::Result<Socket, u16> {
+    pub async fn open_socket(
+        &self,
+        path: &str,
+        who: Option<&Session>,
+    ) -> std::result::Result<Socket, u16> {
         use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
-        let mut req = format!("ws://{}{path}", self.addr).into_client_request().expect("a WebSocket URL");
+        let mut req = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .expect("a WebSocket URL");
         if let Some(cookie) = who.and_then(Session::cookie) {
-            req.headers_mut().insert("cookie", HeaderValue::from_str(cookie).expect("a cookie header"));
+            req.headers_mut().insert(
+                "cookie",
+                HeaderValue::from_str(cookie).expect("a cookie header"),
+            );
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((socket, _)) => Ok(socket),
@@ -87,7 +127,10 @@ impl TestApp {
 
     /// The status a WebSocket handshake to `path` ends with: 101 when upgraded, else the refusal.
     pub async fn handshake(&self, path: &str, who: Option<&Session>) -> u16 {
-        self.open_socket(path, who).await.map(|_| 101).unwrap_or_else(|status| status)
+        self.open_socket(path, who)
+            .await
+            .map(|_| 101)
+            .unwrap_or_else(|status| status)
     }
 }
 
@@ -106,7 +149,10 @@ impl TestApp {
     /// A client without a session.
     pub fn anonymous(&self) -> Session {
         Session {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
             base: self.url(""),
             cookie: None,
         }
@@ -121,8 +167,17 @@ impl TestApp {
             .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
             .send()
             .await?;
-        anyhow::ensure!(res.status() == StatusCode::OK, "login as {user} failed: {}", res.status());
-        let set_cookie = res.headers().get(reqwest::header::SET_COOKIE).context("login set no cookie")?.to_str()?.to_string();
+        anyhow::ensure!(
+            res.status() == StatusCode::OK,
+            "login as {user} failed: {}",
+            res.status()
+        );
+        let set_cookie = res
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .context("login set no cookie")?
+            .to_str()?
+            .to_string();
         s.cookie = Some(set_cookie.split(';').next().unwrap_or_default().to_string());
         Ok(s)
     }
@@ -131,7 +186,10 @@ impl TestApp {
 impl Session {
     /// Calls a server function by its endpoint name with JSON arguments.
     pub async fn call(&self, endpoint: &str, args: Value) -> Result<(StatusCode, Value)> {
-        let mut req = self.http.post(format!("{}/api/{endpoint}", self.base)).json(&args);
+        let mut req = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .json(&args);
         if let Some(c) = &self.cookie {
             req = req.header(reqwest::header::COOKIE, c);
         }

@@ -3,22 +3,28 @@
 //! and a test certificate authority with an HTTPS client that trusts only it.
 
 use crate::TestApp;
-use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
+use crds::nginx::{
+    NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use ngx::{Mode, NginxPaths, NginxProcess, RenderOptions};
 use serde_json::json;
-use wharf_console::nginx::agent::{NodeAgent, NodeConfig};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+use wharf_console::nginx::agent::{NodeAgent, NodeConfig};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 pub const WITHIN: Duration = Duration::from_secs(60);
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One nginx server and its agent, in a temp dir with free ports.
@@ -47,9 +53,15 @@ impl Node {
 
     /// A node in the given mode (`None`: detected).
     pub fn with_mode(mode: Option<Mode>) -> Node {
-        let dir = tempfile::Builder::new().prefix("wharf-ng-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("wharf-ng-it-")
+            .tempdir()
+            .unwrap();
         // Workers run as `nobody` when the tests run as root: let them in.
-        let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        let _ = std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        );
         let paths = NginxPaths::new(NGINX, dir.path().join("prefix"), dir.path().join("conf"));
         let mut opts = RenderOptions::detect(free_port());
         if let Some(m) = mode {
@@ -62,13 +74,23 @@ impl Node {
         opts.http_port = Some(http.port());
         let https = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         opts.https_port = Some(https.port());
-        Node { dir, paths, opts, http, https, agent: None, nginx: None }
+        Node {
+            dir,
+            paths,
+            opts,
+            http,
+            https,
+            agent: None,
+            nginx: None,
+        }
     }
 
     pub async fn start_agent(&mut self, app: &TestApp) {
         let mut cfg = NodeConfig::new("edge", "n1", self.paths.clone(), self.opts.clone());
         cfg.heartbeat = Duration::from_secs(1);
-        let agent = NodeAgent::start(app.kube.clone(), cfg).await.expect("agent starts");
+        let agent = NodeAgent::start(app.kube.clone(), cfg)
+            .await
+            .expect("agent starts");
         let st = agent.first_apply(WITHIN).await.expect("first apply");
         assert!(st.last_error.is_none(), "{st:?}");
         self.agent = Some(agent);
@@ -77,11 +99,18 @@ impl Node {
     pub async fn start(&mut self, app: &TestApp) {
         self.start_agent(app).await;
         let control = SocketAddr::from((Ipv4Addr::LOCALHOST, self.opts.control_port));
-        self.nginx = Some(NginxProcess::start(&self.paths, control, Duration::from_secs(10)).await.expect("nginx starts"));
+        self.nginx = Some(
+            NginxProcess::start(&self.paths, control, Duration::from_secs(10))
+                .await
+                .expect("nginx starts"),
+        );
     }
 
     pub async fn hit(&self, host: &str) -> Option<(u16, String)> {
-        ngx::http::get(self.http, host, "/").await.ok().map(|r| (r.status, r.body))
+        ngx::http::get(self.http, host, "/")
+            .await
+            .ok()
+            .map(|r| (r.status, r.body))
     }
 
     pub fn reloads(&self) -> usize {
@@ -96,9 +125,21 @@ impl Node {
 pub async fn cluster(app: &TestApp) {
     let c = NginxCluster::new(
         "edge",
-        NginxClusterSpec { display_name: "Edge".into(), tenants: vec!["alpha".into()], namespaces: vec![], listen: NginxListen { http: 8081, https: None }, defaults: Default::default() },
+        NginxClusterSpec {
+            display_name: "Edge".into(),
+            tenants: vec!["alpha".into()],
+            namespaces: vec![],
+            listen: NginxListen {
+                http: 8081,
+                https: None,
+            },
+            defaults: Default::default(),
+        },
     );
-    Api::<NginxCluster>::all(app.kube.clone()).create(&PostParams::default(), &c).await.unwrap();
+    Api::<NginxCluster>::all(app.kube.clone())
+        .create(&PostParams::default(), &c)
+        .await
+        .unwrap();
 }
 
 pub async fn deploy(app: &TestApp, name: &str, replicas: i32, port: u16) {
@@ -109,13 +150,19 @@ pub async fn deploy(app: &TestApp, name: &str, replicas: i32, port: u16) {
                 "spec": {"containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": port}]}]}}}
     }))
     .unwrap();
-    Api::<Deployment>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &d).await.unwrap();
+    Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
     let s: Service = serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "alpha"},
         "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
     }))
     .unwrap();
-    Api::<Service>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &s).await.unwrap();
+    Api::<Service>::namespaced(app.kube.clone(), "alpha")
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
 }
 
 pub async fn route(app: &TestApp, name: &str, host: &str, port: u16, directives: Vec<String>) {
@@ -123,21 +170,34 @@ pub async fn route(app: &TestApp, name: &str, host: &str, port: u16, directives:
 }
 
 /// A route to the Service `name` that asks for the TLS secret `tls_secret`.
-pub async fn route_with_tls(app: &TestApp, name: &str, host: &str, port: u16, directives: Vec<String>, tls_secret: Option<&str>) {
+pub async fn route_with_tls(
+    app: &TestApp,
+    name: &str,
+    host: &str,
+    port: u16,
+    directives: Vec<String>,
+    tls_secret: Option<&str>,
+) {
     let mut r = NginxRoute::new(
         name,
         NginxRouteSpec {
             cluster: "edge".into(),
             host: host.into(),
             path: "/".into(),
-            service: Some(RouteService { name: name.into(), port }),
+            service: Some(RouteService {
+                name: name.into(),
+                port,
+            }),
             upstream: None,
             directives,
             tls_secret: tls_secret.map(String::from),
         },
     );
     r.metadata.namespace = Some("alpha".into());
-    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &r).await.unwrap();
+    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha")
+        .create(&PostParams::default(), &r)
+        .await
+        .unwrap();
 }
 
 /// Which pods answered `n` requests through nginx (the demo pods' page names the pod).
@@ -159,7 +219,6 @@ pub fn pod_of(body: &str) -> Option<String> {
     Some(rest[..rest.find('<')?].to_string())
 }
 
-
 /// A certificate authority for tests: issues server certificates for host names.
 pub struct TestCa {
     pub cert_pem: String,
@@ -172,10 +231,19 @@ impl TestCa {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
         let cert = params.self_signed(&key).unwrap();
-        TestCa { cert_pem: cert.pem(), params, key }
+        TestCa {
+            cert_pem: cert.pem(),
+            params,
+            key,
+        }
     }
 
     /// A server certificate for `host` and its key, PEM.
@@ -206,13 +274,32 @@ impl TestCa {
 pub async fn tls_secret(app: &TestApp, name: &str, cert_pem: &str, key_pem: &str) {
     use k8s_openapi::ByteString;
     let s = Secret {
-        metadata: kube::api::ObjectMeta { name: Some(name.into()), namespace: Some("alpha".into()), ..Default::default() },
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("alpha".into()),
+            ..Default::default()
+        },
         type_: Some("kubernetes.io/tls".into()),
-        data: Some([("tls.crt".to_string(), ByteString(cert_pem.as_bytes().to_vec())), ("tls.key".to_string(), ByteString(key_pem.as_bytes().to_vec()))].into()),
+        data: Some(
+            [
+                (
+                    "tls.crt".to_string(),
+                    ByteString(cert_pem.as_bytes().to_vec()),
+                ),
+                (
+                    "tls.key".to_string(),
+                    ByteString(key_pem.as_bytes().to_vec()),
+                ),
+            ]
+            .into(),
+        ),
         ..Default::default()
     };
     let pp = PatchParams::apply("wharf-tests").force();
-    Api::<Secret>::namespaced(app.kube.clone(), "alpha").patch(name, &pp, &Patch::Apply(&s)).await.unwrap();
+    Api::<Secret>::namespaced(app.kube.clone(), "alpha")
+        .patch(name, &pp, &Patch::Apply(&s))
+        .await
+        .unwrap();
 }
 
 /// `GET https://host/` through the node's HTTPS port by a fresh client trusting only `ca`:
@@ -220,7 +307,11 @@ pub async fn tls_secret(app: &TestApp, name: &str, cert_pem: &str, key_pem: &str
 /// listening...).
 pub async fn https_get(ca: &TestCa, node: &Node, host: &str) -> Result<(u16, String), String> {
     let client = ca.client(node.https, host);
-    let res = client.get(format!("https://{host}:{}/", node.https.port())).send().await.map_err(|e| format!("{e:?}"))?;
+    let res = client
+        .get(format!("https://{host}:{}/", node.https.port()))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     let status = res.status().as_u16();
     Ok((status, res.text().await.map_err(|e| e.to_string())?))
 }
@@ -238,20 +329,32 @@ pub async fn ready_endpoints(app: &TestApp, name: &str, want: usize) -> Vec<PodE
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     let slices: Api<EndpointSlice> = Api::namespaced(app.kube.clone(), "alpha");
     let lp = kube::api::ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
-    crate::eventually(WITHIN, &format!("{want} ready endpoints of {name}"), || async {
-        let mut out = Vec::new();
-        for s in slices.list(&lp).await.ok()?.items {
-            let port = s.ports.as_ref()?.first()?.port? as u16;
-            for e in &s.endpoints {
-                if e.conditions.as_ref().and_then(|c| c.ready) == Some(true) {
-                    let pod = e.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
-                    out.extend(e.addresses.iter().map(|ip| PodEndpoint { ip: ip.clone(), port, pod: pod.clone() }));
+    crate::eventually(
+        WITHIN,
+        &format!("{want} ready endpoints of {name}"),
+        || async {
+            let mut out = Vec::new();
+            for s in slices.list(&lp).await.ok()?.items {
+                let port = s.ports.as_ref()?.first()?.port? as u16;
+                for e in &s.endpoints {
+                    if e.conditions.as_ref().and_then(|c| c.ready) == Some(true) {
+                        let pod = e
+                            .target_ref
+                            .as_ref()
+                            .and_then(|r| r.name.clone())
+                            .unwrap_or_default();
+                        out.extend(e.addresses.iter().map(|ip| PodEndpoint {
+                            ip: ip.clone(),
+                            port,
+                            pod: pod.clone(),
+                        }));
+                    }
                 }
             }
-        }
-        out.sort_by(|a, b| a.pod.cmp(&b.pod));
-        (out.len() == want).then_some(out)
-    })
+            out.sort_by(|a, b| a.pod.cmp(&b.pod));
+            (out.len() == want).then_some(out)
+        },
+    )
     .await
     .unwrap()
 }
@@ -264,7 +367,10 @@ pub async fn manual_service(app: &TestApp, name: &str, port: u16, endpoints: &[P
         "spec": {"ports": [{"name": "http", "port": port}]}
     }))
     .unwrap();
-    Api::<Service>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &s).await.unwrap();
+    Api::<Service>::namespaced(app.kube.clone(), "alpha")
+        .create(&PostParams::default(), &s)
+        .await
+        .unwrap();
     let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "alpha", "labels": {"kubernetes.io/service-name": name}},
         "addressType": "IPv4",
@@ -272,7 +378,10 @@ pub async fn manual_service(app: &TestApp, name: &str, port: u16, endpoints: &[P
         "endpoints": endpoint_list(endpoints)
     }))
     .unwrap();
-    Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(app.kube.clone(), "alpha").create(&PostParams::default(), &slice).await.unwrap();
+    Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(app.kube.clone(), "alpha")
+        .create(&PostParams::default(), &slice)
+        .await
+        .unwrap();
 }
 
 fn endpoint_list(endpoints: &[PodEndpoint]) -> serde_json::Value {
@@ -281,6 +390,14 @@ fn endpoint_list(endpoints: &[PodEndpoint]) -> serde_json::Value {
 
 /// Replaces the endpoints of a [`manual_service`]'s slice (one merge patch: one watch event).
 pub async fn set_endpoints(app: &TestApp, name: &str, endpoints: &[PodEndpoint]) {
-    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> = Api::namespaced(app.kube.clone(), "alpha");
-    slices.patch(name, &PatchParams::default(), &Patch::Merge(json!({"endpoints": endpoint_list(endpoints)}))).await.unwrap();
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::namespaced(app.kube.clone(), "alpha");
+    slices
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"endpoints": endpoint_list(endpoints)})),
+        )
+        .await
+        .unwrap();
 }

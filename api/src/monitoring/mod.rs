@@ -16,7 +16,14 @@ pub mod receivers;
 pub mod silences;
 
 /// Time ranges the picker offers, in minutes (15 minutes to 7 days).
-pub const RANGES: &[(u32, &str)] = &[(15, "15m"), (60, "1h"), (360, "6h"), (1440, "24h"), (4320, "3d"), (10080, "7d")];
+pub const RANGES: &[(u32, &str)] = &[
+    (15, "15m"),
+    (60, "1h"),
+    (360, "6h"),
+    (1440, "24h"),
+    (4320, "3d"),
+    (10080, "7d"),
+];
 /// Points per series a chart asks for (the step follows from the range).
 pub const POINTS: u32 = 240;
 
@@ -34,7 +41,16 @@ pub enum Panel {
 }
 
 impl Panel {
-    pub const ALL: [Panel; 8] = [Panel::Cpu, Panel::Memory, Panel::Threads, Panel::Sockets, Panel::Fds, Panel::NetIn, Panel::NetOut, Panel::Restarts];
+    pub const ALL: [Panel; 8] = [
+        Panel::Cpu,
+        Panel::Memory,
+        Panel::Threads,
+        Panel::Sockets,
+        Panel::Fds,
+        Panel::NetIn,
+        Panel::NetOut,
+        Panel::Restarts,
+    ];
 
     pub fn title(self) -> (&'static str, &'static str) {
         match self {
@@ -74,8 +90,14 @@ pub enum Target {
     /// Every pod of the tenant.
     Tenant,
     /// The pods of one app (Deployment).
-    App { namespace: String, name: String },
-    Pod { namespace: String, name: String },
+    App {
+        namespace: String,
+        name: String,
+    },
+    Pod {
+        namespace: String,
+        name: String,
+    },
 }
 
 /// One line of a chart: unix seconds and values.
@@ -129,7 +151,14 @@ pub struct Thresholds {
 
 impl AlertThresholds {
     pub fn is_empty(&self) -> bool {
-        [&self.cpu_percent, &self.memory_percent, &self.threads, &self.sockets].iter().all(|s| s.trim().is_empty())
+        [
+            &self.cpu_percent,
+            &self.memory_percent,
+            &self.threads,
+            &self.sockets,
+        ]
+        .iter()
+        .all(|s| s.trim().is_empty())
     }
 
     /// The thresholds, or one sentence per field that is wrong.
@@ -158,10 +187,14 @@ impl AlertThresholds {
                 return None;
             }
             if v.starts_with('-') && v[1..].parse::<f64>().is_ok() {
-                errors.push(format!("{field}: {v} is negative; give a whole number of at least 1"));
+                errors.push(format!(
+                    "{field}: {v} is negative; give a whole number of at least 1"
+                ));
             } else {
                 match v.parse::<u64>() {
-                    Ok(0) => errors.push(format!("{field}: 0 would always fire; give a whole number of at least 1")),
+                    Ok(0) => errors.push(format!(
+                        "{field}: 0 would always fire; give a whole number of at least 1"
+                    )),
                     Ok(n) => return Some(n),
                     Err(_) => errors.push(format!("{field}: '{v}' is not a whole number")),
                 }
@@ -171,14 +204,29 @@ impl AlertThresholds {
         let threads = count("threads alert", &self.threads);
         let sockets = count("sockets alert", &self.sockets);
         let d = self.duration.trim();
-        let duration = if d.is_empty() { "1m".to_string() } else { d.to_string() };
-        let unit_ok = duration.len() >= 2 && matches!(duration.as_bytes()[duration.len() - 1], b's' | b'm' | b'h');
-        let n_ok = duration[..duration.len().saturating_sub(1)].parse::<u32>().is_ok_and(|n| n <= 7 * 24 * 3600);
+        let duration = if d.is_empty() {
+            "1m".to_string()
+        } else {
+            d.to_string()
+        };
+        let unit_ok = duration.len() >= 2
+            && matches!(duration.as_bytes()[duration.len() - 1], b's' | b'm' | b'h');
+        let n_ok = duration[..duration.len().saturating_sub(1)]
+            .parse::<u32>()
+            .is_ok_and(|n| n <= 7 * 24 * 3600);
         if !(unit_ok && n_ok) {
-            errors.push(format!("alert duration: '{d}' is not a duration; write e.g. 30s, 5m or 1h"));
+            errors.push(format!(
+                "alert duration: '{d}' is not a duration; write e.g. 30s, 5m or 1h"
+            ));
         }
         if errors.is_empty() {
-            Ok(Thresholds { cpu_percent, memory_percent, threads, sockets, duration })
+            Ok(Thresholds {
+                cpu_percent,
+                memory_percent,
+                threads,
+                sockets,
+                duration,
+            })
         } else {
             Err(errors)
         }
@@ -218,7 +266,13 @@ mod tests {
     use super::*;
 
     fn t(cpu: &str, mem: &str, threads: &str, sockets: &str, d: &str) -> AlertThresholds {
-        AlertThresholds { cpu_percent: cpu.into(), memory_percent: mem.into(), threads: threads.into(), sockets: sockets.into(), duration: d.into() }
+        AlertThresholds {
+            cpu_percent: cpu.into(),
+            memory_percent: mem.into(),
+            threads: threads.into(),
+            sockets: sockets.into(),
+            duration: d.into(),
+        }
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub struct ReceiversView {
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -61,12 +63,29 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// An `http://` or `https://` URL with a host, no spaces or quotes, at most 2048 bytes.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let bad = || Err(format!("webhook URL: '{url}' is not a URL; write e.g. https://hooks.example.org/alerts"));
-    if url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')) {
+    let bad = || {
+        Err(format!(
+            "webhook URL: '{url}' is not a URL; write e.g. https://hooks.example.org/alerts"
+        ))
+    };
+    if url.len() > 2048
+        || url.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')
+        })
+    {
         return bad();
     }
-    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
-        return if url.contains("://") { Err(format!("webhook URL: '{url}' must start with http:// or https://")) } else { bad() };
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return if url.contains("://") {
+            Err(format!(
+                "webhook URL: '{url}' must start with http:// or https://"
+            ))
+        } else {
+            bad()
+        };
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
@@ -80,7 +99,12 @@ pub fn check_url(url: &str) -> Result<(), String> {
             None => (host_port, None),
         },
     };
-    let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_')) && !host.starts_with('.') && !host.ends_with('-');
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+        && !host.starts_with('.')
+        && !host.ends_with('-');
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
     if host_ok && port_ok {
         Ok(())
@@ -91,14 +115,35 @@ pub fn check_url(url: &str) -> Result<(), String> {
 
 /// One address `local@domain.tld` (no display name, no list).
 pub fn check_email(addr: &str) -> Result<(), String> {
-    let bad = || Err(format!("e-mail: '{addr}' is not an e-mail address; write e.g. ops@example.org"));
-    if addr.len() > 254 || addr.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | '\\')) {
+    let bad = || {
+        Err(format!(
+            "e-mail: '{addr}' is not an e-mail address; write e.g. ops@example.org"
+        ))
+    };
+    if addr.len() > 254
+        || addr.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    ',' | ';' | '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | '\\'
+                )
+        })
+    {
         return bad();
     }
-    let Some((local, domain)) = addr.split_once('@') else { return bad() };
+    let Some((local, domain)) = addr.split_once('@') else {
+        return bad();
+    };
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-') && !l.ends_with('-'));
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
     if !local.is_empty() && local.len() <= 64 && !domain.contains('@') && domain_ok {
         Ok(())
     } else {
@@ -109,7 +154,11 @@ pub fn check_email(addr: &str) -> Result<(), String> {
 impl Receiver {
     /// Trimmed, and checked on its own (the list-level checks are [`check_new`]).
     pub fn cleaned(&self) -> Result<Receiver, String> {
-        let r = Receiver { name: self.name.trim().to_string(), kind: self.kind, to: self.to.trim().to_string() };
+        let r = Receiver {
+            name: self.name.trim().to_string(),
+            kind: self.kind,
+            to: self.to.trim().to_string(),
+        };
         check_name(&r.name)?;
         match r.kind {
             ReceiverKind::Webhook => check_url(&r.to)?,
@@ -123,13 +172,18 @@ impl Receiver {
 pub fn check_new(existing: &[Receiver], new: &Receiver) -> Result<Receiver, String> {
     let r = new.cleaned()?;
     if existing.iter().any(|e| e.name == r.name) {
-        return Err(format!("receiver name: there is already a receiver named '{}'", r.name));
+        return Err(format!(
+            "receiver name: there is already a receiver named '{}'",
+            r.name
+        ));
     }
     if existing.iter().any(|e| e.kind == r.kind && e.to == r.to) {
         return Err(format!("'{}' already receives this tenant's alerts", r.to));
     }
     if existing.len() >= MAX_RECEIVERS {
-        return Err(format!("a tenant may have at most {MAX_RECEIVERS} receivers"));
+        return Err(format!(
+            "a tenant may have at most {MAX_RECEIVERS} receivers"
+        ));
     }
     Ok(r)
 }
@@ -139,18 +193,40 @@ mod tests {
     use super::*;
 
     fn hook(name: &str, to: &str) -> Receiver {
-        Receiver { name: name.into(), kind: ReceiverKind::Webhook, to: to.into() }
+        Receiver {
+            name: name.into(),
+            kind: ReceiverKind::Webhook,
+            to: to.into(),
+        }
     }
 
     #[test]
     fn urls_are_checked() {
-        for ok in ["https://hooks.example.org/alerts", "http://127.0.0.1:9000/x?token=a&b=c", "http://[::1]:8080/", "https://user:pw@host.example/p", "http://svc.ns.svc.cluster.local"] {
+        for ok in [
+            "https://hooks.example.org/alerts",
+            "http://127.0.0.1:9000/x?token=a&b=c",
+            "http://[::1]:8080/",
+            "https://user:pw@host.example/p",
+            "http://svc.ns.svc.cluster.local",
+        ] {
             assert_eq!(check_url(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "hooks.example.org", "ftp://x.org/", "http://", "http:// x.org", "http://x.org:99999/", "http://x.org:0/", "https://ex'ample.org", "javascript:alert(1)"] {
+        for bad in [
+            "",
+            "hooks.example.org",
+            "ftp://x.org/",
+            "http://",
+            "http:// x.org",
+            "http://x.org:99999/",
+            "http://x.org:0/",
+            "https://ex'ample.org",
+            "javascript:alert(1)",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
-        assert!(check_url("ftp://x.org/").unwrap_err().contains("http:// or https://"));
+        assert!(check_url("ftp://x.org/")
+            .unwrap_err()
+            .contains("http:// or https://"));
     }
 
     #[test]
@@ -158,8 +234,24 @@ mod tests {
         for ok in ["ops@example.org", "a.b+tag@mail.example.co.uk"] {
             assert_eq!(check_email(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "ops", "ops@", "@example.org", "ops@localhost", "a@b@c.org", "ops@example.org, evil@x.org", "Ops <ops@example.org>", "ops@-x.org", "o ps@example.org"] {
-            assert!(check_email(bad).unwrap_err().contains("not an e-mail address"), "{bad}");
+        for bad in [
+            "",
+            "ops",
+            "ops@",
+            "@example.org",
+            "ops@localhost",
+            "a@b@c.org",
+            "ops@example.org, evil@x.org",
+            "Ops <ops@example.org>",
+            "ops@-x.org",
+            "o ps@example.org",
+        ] {
+            assert!(
+                check_email(bad)
+                    .unwrap_err()
+                    .contains("not an e-mail address"),
+                "{bad}"
+            );
         }
     }
 
@@ -170,10 +262,21 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         let existing = vec![hook("ops", "https://a.example/1")];
-        assert!(check_new(&existing, &hook("ops", "https://b.example/")).unwrap_err().contains("already a receiver named 'ops'"));
-        assert!(check_new(&existing, &hook("ops2", "https://a.example/1")).unwrap_err().contains("already receives"));
-        assert_eq!(check_new(&existing, &hook(" pager ", " https://b.example/ ")).unwrap(), hook("pager", "https://b.example/"));
-        let full: Vec<Receiver> = (0..MAX_RECEIVERS).map(|i| hook(&format!("r{i}"), &format!("https://x.example/{i}"))).collect();
-        assert!(check_new(&full, &hook("one-more", "https://y.example/")).unwrap_err().contains("at most"));
+        assert!(check_new(&existing, &hook("ops", "https://b.example/"))
+            .unwrap_err()
+            .contains("already a receiver named 'ops'"));
+        assert!(check_new(&existing, &hook("ops2", "https://a.example/1"))
+            .unwrap_err()
+            .contains("already receives"));
+        assert_eq!(
+            check_new(&existing, &hook(" pager ", " https://b.example/ ")).unwrap(),
+            hook("pager", "https://b.example/")
+        );
+        let full: Vec<Receiver> = (0..MAX_RECEIVERS)
+            .map(|i| hook(&format!("r{i}"), &format!("https://x.example/{i}")))
+            .collect();
+        assert!(check_new(&full, &hook("one-more", "https://y.example/"))
+            .unwrap_err()
+            .contains("at most"));
     }
 }

@@ -41,7 +41,10 @@ pub struct MatchValue {
 
 impl MatchValue {
     pub fn equal(value: impl Into<String>) -> Self {
-        MatchValue { value: value.into(), regex: false }
+        MatchValue {
+            value: value.into(),
+            regex: false,
+        }
     }
 }
 
@@ -149,7 +152,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("duration: '{t}' is not a duration; write e.g. 30m, 2h or 1d");
     if let Some(rest) = t.strip_prefix('-') {
         return match parse_duration(rest) {
-            Ok(_) => Err(format!("duration: '{t}' is negative; give how long the silence lasts, more than 0")),
+            Ok(_) => Err(format!(
+                "duration: '{t}' is negative; give how long the silence lasts, more than 0"
+            )),
             Err(_) => Err(bad()),
         };
     }
@@ -172,7 +177,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         // NB: more than 9 digits is past any sensible silence, and keeps the sum in range
         if digits.is_empty() || digits.len() > 9 {
-            return Err(if digits.is_empty() { bad() } else { too_long(t) });
+            return Err(if digits.is_empty() {
+                bad()
+            } else {
+                too_long(t)
+            });
         }
         let n: i64 = digits.parse().map_err(|_| bad())?;
         total += n * unit;
@@ -186,7 +195,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         });
     }
     if total == 0 {
-        return Err(format!("duration: '{t}' would end the silence at once; give more than 0"));
+        return Err(format!(
+            "duration: '{t}' would end the silence at once; give more than 0"
+        ));
     }
     if total > MAX_DAYS * 86_400 {
         return Err(too_long(t));
@@ -201,11 +212,20 @@ fn too_long(t: &str) -> String {
 /// The short reason a regex does not compile ("unclosed group").
 fn regex_error(e: &regex::Error) -> String {
     let text = e.to_string();
-    text.lines().rev().find_map(|l| l.trim().strip_prefix("error: ")).map(str::to_string).unwrap_or_else(|| text.lines().last().unwrap_or_default().trim().to_string())
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.lines().last().unwrap_or_default().trim().to_string())
 }
 
 /// Checks one matcher value; `Ok(None)`: left empty (matches any).
-fn matcher(field: &str, label: &str, m: &MatchValue, plain: impl Fn(&str) -> Result<(), String>) -> Result<Option<SilenceMatcher>, String> {
+fn matcher(
+    field: &str,
+    label: &str,
+    m: &MatchValue,
+    plain: impl Fn(&str) -> Result<(), String>,
+) -> Result<Option<SilenceMatcher>, String> {
     let v = m.value.trim();
     if v.is_empty() {
         return Ok(None);
@@ -218,16 +238,29 @@ fn matcher(field: &str, label: &str, m: &MatchValue, plain: impl Fn(&str) -> Res
     }
     if m.regex {
         // NB: Alertmanager anchors a regex matcher (Go's RE2); Rust's regex crate reads the same syntax
-        regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| format!("{field}: '{v}' is not a regular expression: {}", regex_error(&e)))?;
+        regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| {
+            format!(
+                "{field}: '{v}' is not a regular expression: {}",
+                regex_error(&e)
+            )
+        })?;
     } else {
         plain(v)?;
     }
-    Ok(Some(SilenceMatcher { name: label.into(), value: v.into(), regex: m.regex, equal: true }))
+    Ok(Some(SilenceMatcher {
+        name: label.into(),
+        value: v.into(),
+        regex: m.regex,
+        equal: true,
+    }))
 }
 
 /// A pod name: lower-case letters, digits, `-` and `.`, at most 253.
 fn pod_name(v: &str) -> Result<(), String> {
-    if v.len() <= 253 && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.') {
+    if v.len() <= 253
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
         Ok(())
     } else {
         Err(format!("pod: '{v}' is not a pod name (lower-case letters, digits, '-' and '.'); tick regex for a pattern"))
@@ -257,20 +290,29 @@ impl NewSilence {
         let mut matchers = Vec::new();
         let app = |v: &str| crate::workloads::validate::name("app", v);
         let alertname = |v: &str| {
-            if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            if v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            {
                 Ok(())
             } else {
                 Err(format!("alert: '{v}' is not an alert name (letters, digits, '_' and ':'); tick regex for a pattern"))
             }
         };
         for (field, label, m, check) in [
-            ("app", APP_LABEL, &self.app, &app as &dyn Fn(&str) -> Result<(), String>),
+            (
+                "app",
+                APP_LABEL,
+                &self.app,
+                &app as &dyn Fn(&str) -> Result<(), String>,
+            ),
             ("alert", "alertname", &self.alertname, &alertname),
             ("pod", "pod", &self.pod, &pod_name),
         ] {
             match matcher(field, label, m, check) {
                 Ok(Some(m)) => matchers.push(m),
-                Ok(None) if field == "app" => errors.push("app: required (a silence covers one app, or the apps a regex matches)".into()),
+                Ok(None) if field == "app" => errors.push(
+                    "app: required (a silence covers one app, or the apps a regex matches)".into(),
+                ),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
             }
@@ -292,10 +334,18 @@ impl NewSilence {
         if comment.is_empty() {
             errors.push("comment: say why (everyone who sees the silence reads it)".into());
         } else if comment.chars().count() > MAX_COMMENT {
-            errors.push(format!("comment: at most {MAX_COMMENT} characters (got {})", comment.chars().count()));
+            errors.push(format!(
+                "comment: at most {MAX_COMMENT} characters (got {})",
+                comment.chars().count()
+            ));
         }
         match ends_at {
-            Some(ends_at) if errors.is_empty() => Ok(Checked { namespace, matchers, ends_at, comment }),
+            Some(ends_at) if errors.is_empty() => Ok(Checked {
+                namespace,
+                matchers,
+                ends_at,
+                comment,
+            }),
             _ => Err(errors.join("; ")),
         }
     }
@@ -306,18 +356,32 @@ impl NewSilence {
 /// anything else in it counts as reaching further, whatever it would match.
 pub fn within(matchers: &[SilenceMatcher], namespaces: &[String]) -> bool {
     let mine = |n: &str| namespaces.iter().any(|x| x == n);
-    matchers.iter().filter(|m| m.name == "namespace" && m.equal).any(|m| {
-        if m.regex {
-            m.value.split('|').all(|alt| alt.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && mine(alt))
-        } else {
-            mine(&m.value)
-        }
-    })
+    matchers
+        .iter()
+        .filter(|m| m.name == "namespace" && m.equal)
+        .any(|m| {
+            if m.regex {
+                m.value.split('|').all(|alt| {
+                    alt.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && mine(alt)
+                })
+            } else {
+                mine(&m.value)
+            }
+        })
 }
 
 /// An Alertmanager silence id (a UUID): anything else cannot be one, and is not sent on.
 pub fn is_silence_id(id: &str) -> bool {
-    id.len() == 36 && id.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
 }
 
 #[cfg(test)]
@@ -335,11 +399,18 @@ mod tests {
     }
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn m(name: &str, value: &str, regex: bool, equal: bool) -> SilenceMatcher {
-        SilenceMatcher { name: name.into(), value: value.into(), regex, equal }
+        SilenceMatcher {
+            name: name.into(),
+            value: value.into(),
+            regex,
+            equal,
+        }
     }
 
     #[test]
@@ -374,42 +445,168 @@ mod tests {
         assert_eq!(c.ends_at, now() + Duration::hours(2));
         let with_all = NewSilence {
             alertname: MatchValue::equal("WharfThreadsHigh"),
-            pod: MatchValue { value: "orders-.*".into(), regex: true },
+            pod: MatchValue {
+                value: "orders-.*".into(),
+                regex: true,
+            },
             duration: String::new(),
             ends_at: "2024-05-02T08:00:00+08:00".into(),
             ..form()
         };
         let c = with_all.check(now()).unwrap();
-        assert_eq!(c.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(), vec!["wharf_app=\"orders\"", "alertname=\"WharfThreadsHigh\"", "pod=~\"orders-.*\""]);
-        assert_eq!(c.ends_at, DateTime::parse_from_rfc3339("2024-05-02T00:00:00Z").unwrap().with_timezone(&Utc));
+        assert_eq!(
+            c.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            vec![
+                "wharf_app=\"orders\"",
+                "alertname=\"WharfThreadsHigh\"",
+                "pod=~\"orders-.*\""
+            ]
+        );
+        assert_eq!(
+            c.ends_at,
+            DateTime::parse_from_rfc3339("2024-05-02T00:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc)
+        );
     }
 
     #[test]
     fn bad_forms_are_explained() {
         let cases = [
-            (NewSilence { comment: "  ".into(), ..form() }, "comment: say why"),
-            (NewSilence { comment: "x".repeat(MAX_COMMENT + 1), ..form() }, "at most 500 characters"),
-            (NewSilence { duration: "0m".into(), ..form() }, "at once"),
-            (NewSilence { duration: "-1h".into(), ..form() }, "negative"),
-            (NewSilence { duration: "45d".into(), ..form() }, "30 days"),
-            (NewSilence { duration: String::new(), ends_at: "2024-05-01T09:00:00Z".into(), ..form() }, "in the past"),
-            (NewSilence { duration: String::new(), ends_at: "2024-07-01T09:00:00Z".into(), ..form() }, "30 days"),
-            (NewSilence { duration: String::new(), ends_at: "tomorrow".into(), ..form() }, "not a time"),
-            (NewSilence { duration: String::new(), ..form() }, "give a duration (e.g. 2h) or an end time"),
-            (NewSilence { ends_at: "2024-05-01T12:00:00Z".into(), ..form() }, "not both"),
-            (NewSilence { app: MatchValue::default(), ..form() }, "app: required"),
-            (NewSilence { app: MatchValue::equal("Orders!"), ..form() }, "lower-case"),
-            (NewSilence { pod: MatchValue { value: "orders-(".into(), regex: true }, ..form() }, "'orders-(' is not a regular expression: unclosed group"),
-            (NewSilence { alertname: MatchValue { value: "a[".into(), regex: true }, ..form() }, "is not a regular expression"),
-            (NewSilence { pod: MatchValue::equal("orders-*"), ..form() }, "tick regex"),
-            (NewSilence { namespace: " ".into(), ..form() }, "namespace: choose"),
+            (
+                NewSilence {
+                    comment: "  ".into(),
+                    ..form()
+                },
+                "comment: say why",
+            ),
+            (
+                NewSilence {
+                    comment: "x".repeat(MAX_COMMENT + 1),
+                    ..form()
+                },
+                "at most 500 characters",
+            ),
+            (
+                NewSilence {
+                    duration: "0m".into(),
+                    ..form()
+                },
+                "at once",
+            ),
+            (
+                NewSilence {
+                    duration: "-1h".into(),
+                    ..form()
+                },
+                "negative",
+            ),
+            (
+                NewSilence {
+                    duration: "45d".into(),
+                    ..form()
+                },
+                "30 days",
+            ),
+            (
+                NewSilence {
+                    duration: String::new(),
+                    ends_at: "2024-05-01T09:00:00Z".into(),
+                    ..form()
+                },
+                "in the past",
+            ),
+            (
+                NewSilence {
+                    duration: String::new(),
+                    ends_at: "2024-07-01T09:00:00Z".into(),
+                    ..form()
+                },
+                "30 days",
+            ),
+            (
+                NewSilence {
+                    duration: String::new(),
+                    ends_at: "tomorrow".into(),
+                    ..form()
+                },
+                "not a time",
+            ),
+            (
+                NewSilence {
+                    duration: String::new(),
+                    ..form()
+                },
+                "give a duration (e.g. 2h) or an end time",
+            ),
+            (
+                NewSilence {
+                    ends_at: "2024-05-01T12:00:00Z".into(),
+                    ..form()
+                },
+                "not both",
+            ),
+            (
+                NewSilence {
+                    app: MatchValue::default(),
+                    ..form()
+                },
+                "app: required",
+            ),
+            (
+                NewSilence {
+                    app: MatchValue::equal("Orders!"),
+                    ..form()
+                },
+                "lower-case",
+            ),
+            (
+                NewSilence {
+                    pod: MatchValue {
+                        value: "orders-(".into(),
+                        regex: true,
+                    },
+                    ..form()
+                },
+                "'orders-(' is not a regular expression: unclosed group",
+            ),
+            (
+                NewSilence {
+                    alertname: MatchValue {
+                        value: "a[".into(),
+                        regex: true,
+                    },
+                    ..form()
+                },
+                "is not a regular expression",
+            ),
+            (
+                NewSilence {
+                    pod: MatchValue::equal("orders-*"),
+                    ..form()
+                },
+                "tick regex",
+            ),
+            (
+                NewSilence {
+                    namespace: " ".into(),
+                    ..form()
+                },
+                "namespace: choose",
+            ),
         ];
         for (f, says) in cases {
             let e = f.check(now()).unwrap_err();
             assert!(e.contains(says), "{f:?}: {e}");
         }
         // every problem at once
-        let e = NewSilence { comment: String::new(), duration: "0h".into(), ..form() }.check(now()).unwrap_err();
+        let e = NewSilence {
+            comment: String::new(),
+            duration: "0h".into(),
+            ..form()
+        }
+        .check(now())
+        .unwrap_err();
         assert!(e.contains("comment") && e.contains("at once"), "{e}");
     }
 
@@ -417,10 +614,22 @@ mod tests {
     fn only_silences_bounded_to_the_tenants_namespaces_are_its_own() {
         let ns = vec!["alpha".to_string(), "alpha-dev".to_string()];
         let app = m(APP_LABEL, "orders", false, true);
-        assert!(within(&[m("namespace", "alpha", false, true), app.clone()], &ns));
-        assert!(within(&[app.clone(), m("namespace", "alpha|alpha-dev", true, true)], &ns));
+        assert!(within(
+            &[m("namespace", "alpha", false, true), app.clone()],
+            &ns
+        ));
+        assert!(within(
+            &[app.clone(), m("namespace", "alpha|alpha-dev", true, true)],
+            &ns
+        ));
         // narrowing further with another namespace matcher is still within
-        assert!(within(&[m("namespace", "alpha", false, true), m("namespace", "beta", false, false)], &ns));
+        assert!(within(
+            &[
+                m("namespace", "alpha", false, true),
+                m("namespace", "beta", false, false)
+            ],
+            &ns
+        ));
         for outside in [
             vec![app.clone()],
             vec![m("namespace", "beta", false, true)],
@@ -438,7 +647,14 @@ mod tests {
     #[test]
     fn silence_ids_are_uuids() {
         assert!(is_silence_id("002fe24b-98dc-475f-bc48-392b176a984a"));
-        for bad in ["", "x", "../alerts", "002fe24b-98dc-475f-bc48-392b176a984a/", "002fe24b+98dc-475f-bc48-392b176a984a", "002fe24b-98dc-475f-bc48-392b176a984g"] {
+        for bad in [
+            "",
+            "x",
+            "../alerts",
+            "002fe24b-98dc-475f-bc48-392b176a984a/",
+            "002fe24b+98dc-475f-bc48-392b176a984a",
+            "002fe24b-98dc-475f-bc48-392b176a984g",
+        ] {
             assert!(!is_silence_id(bad), "{bad}");
         }
     }

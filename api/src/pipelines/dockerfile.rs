@@ -22,13 +22,17 @@ fn instructions(dockerfile: &str) -> Vec<(usize, String, String)> {
             }
             None => {
                 text.push_str(line);
-                let (keyword, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+                let (keyword, rest) = text
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((text.as_str(), ""));
                 out.push((start, keyword.to_ascii_uppercase(), rest.trim().to_string()));
             }
         }
     }
     if let Some((start, text)) = pending {
-        let (keyword, rest) = text.split_once(char::is_whitespace).unwrap_or((text.as_str(), ""));
+        let (keyword, rest) = text
+            .split_once(char::is_whitespace)
+            .unwrap_or((text.as_str(), ""));
         out.push((start, keyword.to_ascii_uppercase(), rest.trim().to_string()));
     }
     out
@@ -53,7 +57,11 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
 /// The install command for `tools` that works on Alpine, Debian/Ubuntu and RHEL-like bases.
 pub fn install_line(tools: &[String]) -> Option<String> {
     let pick = |which: fn(&super::Tool) -> &'static str| -> Vec<&'static str> {
-        tools.iter().filter_map(|t| TOOLS.iter().find(|x| x.name == t)).map(which).collect()
+        tools
+            .iter()
+            .filter_map(|t| TOOLS.iter().find(|x| x.name == t))
+            .map(which)
+            .collect()
     };
     let (apk, apt, dnf) = (pick(|t| t.apk), pick(|t| t.apt), pick(|t| t.dnf));
     if apk.is_empty() {
@@ -70,9 +78,17 @@ pub fn install_line(tools: &[String]) -> Option<String> {
 /// The Dockerfile the image stage builds: the user's, with the debug tools installed right
 /// after the last `FROM` (so as the base image's user, before any `USER` of the app).
 pub fn with_tools(dockerfile: &str, tools: &[String]) -> String {
-    let Some(install) = install_line(tools) else { return dockerfile.to_string() };
-    let last_from = instructions(dockerfile).iter().rev().find(|(_, k, _)| k == "FROM").map(|(line, _, _)| *line);
-    let Some(from_line) = last_from else { return dockerfile.to_string() };
+    let Some(install) = install_line(tools) else {
+        return dockerfile.to_string();
+    };
+    let last_from = instructions(dockerfile)
+        .iter()
+        .rev()
+        .find(|(_, k, _)| k == "FROM")
+        .map(|(line, _, _)| *line);
+    let Some(from_line) = last_from else {
+        return dockerfile.to_string();
+    };
     let mut out = String::new();
     let mut inserted = false;
     for (i, line) in dockerfile.lines().enumerate() {
@@ -80,7 +96,10 @@ pub fn with_tools(dockerfile: &str, tools: &[String]) -> String {
         out.push('\n');
         // NB: after the FROM line and its `\` continuations
         if i + 1 >= from_line && !inserted && !line.trim_end().ends_with('\\') {
-            out.push_str(&format!("# debug tools bundled by Wharf: {}\n{install}\n", tools.join(", ")));
+            out.push_str(&format!(
+                "# debug tools bundled by Wharf: {}\n{install}\n",
+                tools.join(", ")
+            ));
             inserted = true;
         }
     }
@@ -95,10 +114,17 @@ mod tests {
     fn from_must_come_first() {
         assert!(check("FROM alpine\nRUN true").is_ok());
         assert!(check("# comment\nARG V=1\n\nFROM alpine:$V").is_ok());
-        assert_eq!(check("RUN true\nFROM alpine").unwrap_err(), "image: Dockerfile line 1: RUN before FROM; a Dockerfile starts with FROM <base image>");
+        assert_eq!(
+            check("RUN true\nFROM alpine").unwrap_err(),
+            "image: Dockerfile line 1: RUN before FROM; a Dockerfile starts with FROM <base image>"
+        );
         assert!(check("").unwrap_err().contains("no instructions"));
-        assert!(check("# only a comment").unwrap_err().contains("no instructions"));
-        assert!(check("from").unwrap_err().contains("FROM needs a base image"));
+        assert!(check("# only a comment")
+            .unwrap_err()
+            .contains("no instructions"));
+        assert!(check("from")
+            .unwrap_err()
+            .contains("FROM needs a base image"));
     }
 
     #[test]
@@ -106,12 +132,24 @@ mod tests {
         let df = "FROM maven AS build\nRUN mvn package\nFROM eclipse-temurin:17-jre \\\n  \nUSER app\nCMD [\"java\"]\n";
         let out = with_tools(df, &["curl".into(), "mysql-client".into()]);
         let lines: Vec<&str> = out.lines().collect();
-        let run = lines.iter().position(|l| l.starts_with("RUN if command -v apk")).expect("install line");
+        let run = lines
+            .iter()
+            .position(|l| l.starts_with("RUN if command -v apk"))
+            .expect("install line");
         let user = lines.iter().position(|l| *l == "USER app").unwrap();
-        let from = lines.iter().position(|l| l.starts_with("FROM eclipse-temurin")).unwrap();
+        let from = lines
+            .iter()
+            .position(|l| l.starts_with("FROM eclipse-temurin"))
+            .unwrap();
         assert!(from < run && run < user, "{out}");
-        assert!(out.contains("apk add --no-cache curl mariadb-client"), "{out}");
-        assert!(out.contains("apt-get install -y --no-install-recommends curl default-mysql-client"), "{out}");
+        assert!(
+            out.contains("apk add --no-cache curl mariadb-client"),
+            "{out}"
+        );
+        assert!(
+            out.contains("apt-get install -y --no-install-recommends curl default-mysql-client"),
+            "{out}"
+        );
     }
 
     #[test]

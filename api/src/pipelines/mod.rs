@@ -7,11 +7,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crds::pipeline::{PipelineRunStatus, PipelineSpec, RunPhase, Stage, StageKind, StagePhase, StageStatus};
+pub use crds::pipeline::{
+    PipelineRunStatus, PipelineSpec, RunPhase, Stage, StageKind, StagePhase, StageStatus,
+};
 
 pub mod dockerfile;
 pub mod validate;
-
 
 /// A debug tool the tools stage can bundle, with its package name per package manager.
 pub struct Tool {
@@ -24,13 +25,55 @@ pub struct Tool {
 
 /// The tools the debug-tools stage offers.
 pub const TOOLS: &[Tool] = &[
-    Tool { name: "curl", description: "HTTP requests", apk: "curl", apt: "curl", dnf: "curl" },
-    Tool { name: "netcat", description: "TCP/UDP connections (nc)", apk: "netcat-openbsd", apt: "netcat-openbsd", dnf: "nmap-ncat" },
-    Tool { name: "mysql-client", description: "MySQL / MariaDB client", apk: "mariadb-client", apt: "default-mysql-client", dnf: "mariadb" },
-    Tool { name: "redis-cli", description: "Redis client", apk: "redis", apt: "redis-tools", dnf: "redis" },
-    Tool { name: "dig", description: "DNS lookups", apk: "bind-tools", apt: "dnsutils", dnf: "bind-utils" },
-    Tool { name: "tcpdump", description: "packet capture", apk: "tcpdump", apt: "tcpdump", dnf: "tcpdump" },
-    Tool { name: "procps", description: "ps, top, free", apk: "procps", apt: "procps", dnf: "procps-ng" },
+    Tool {
+        name: "curl",
+        description: "HTTP requests",
+        apk: "curl",
+        apt: "curl",
+        dnf: "curl",
+    },
+    Tool {
+        name: "netcat",
+        description: "TCP/UDP connections (nc)",
+        apk: "netcat-openbsd",
+        apt: "netcat-openbsd",
+        dnf: "nmap-ncat",
+    },
+    Tool {
+        name: "mysql-client",
+        description: "MySQL / MariaDB client",
+        apk: "mariadb-client",
+        apt: "default-mysql-client",
+        dnf: "mariadb",
+    },
+    Tool {
+        name: "redis-cli",
+        description: "Redis client",
+        apk: "redis",
+        apt: "redis-tools",
+        dnf: "redis",
+    },
+    Tool {
+        name: "dig",
+        description: "DNS lookups",
+        apk: "bind-tools",
+        apt: "dnsutils",
+        dnf: "bind-utils",
+    },
+    Tool {
+        name: "tcpdump",
+        description: "packet capture",
+        apk: "tcpdump",
+        apt: "tcpdump",
+        dnf: "tcpdump",
+    },
+    Tool {
+        name: "procps",
+        description: "ps, top, free",
+        apk: "procps",
+        apt: "procps",
+        dnf: "procps-ng",
+    },
 ];
 
 /// A registry images may be pushed to, as the console is configured.
@@ -111,6 +154,11 @@ pub enum PipelinesMessage {
 /// designer's preview.
 pub fn final_dockerfile(spec: &PipelineSpec) -> Option<String> {
     let image = spec.stages.iter().find_map(|s| s.image.as_ref())?;
-    let tools: Vec<String> = spec.stages.iter().filter_map(|s| s.tools.as_ref()).flat_map(|t| t.tools.clone()).collect();
+    let tools: Vec<String> = spec
+        .stages
+        .iter()
+        .filter_map(|s| s.tools.as_ref())
+        .flat_map(|t| t.tools.clone())
+        .collect();
     Some(dockerfile::with_tools(&image.dockerfile, &tools))
 }

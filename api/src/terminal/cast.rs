@@ -38,14 +38,24 @@ pub struct Header {
 
 impl Header {
     pub fn new(width: u16, height: u16, timestamp: i64, title: String) -> Header {
-        Header { version: 2, width, height, timestamp: Some(timestamp), title: Some(title), env: Some(BTreeMap::from([("TERM".to_string(), "xterm".to_string())])) }
+        Header {
+            version: 2,
+            width,
+            height,
+            timestamp: Some(timestamp),
+            title: Some(title),
+            env: Some(BTreeMap::from([("TERM".to_string(), "xterm".to_string())])),
+        }
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     Output(String),
-    Resize { cols: u16, rows: u16 },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
     /// An event a console session never writes (input, marker, ...): skipped on replay.
     Other,
 }
@@ -75,7 +85,9 @@ pub fn event_line(time: f64, kind: &EventKind) -> Option<String> {
     let time = (time.max(0.0) * 1e6).round() / 1e6;
     let line = match kind {
         EventKind::Output(text) => serde_json::to_string(&(time, "o", text)),
-        EventKind::Resize { cols, rows } => serde_json::to_string(&(time, "r", format!("{cols}x{rows}"))),
+        EventKind::Resize { cols, rows } => {
+            serde_json::to_string(&(time, "r", format!("{cols}x{rows}")))
+        }
         EventKind::Other => return None,
     };
     line.ok()
@@ -93,7 +105,10 @@ fn size_label(bytes: u64) -> String {
 
 /// What a recording stopped at its size limit ends with (an output event's text).
 pub fn size_limit_marker(limit_bytes: u64) -> String {
-    format!("\r\n[recording stopped: size limit {} reached]\r\n", size_label(limit_bytes))
+    format!(
+        "\r\n[recording stopped: size limit {} reached]\r\n",
+        size_label(limit_bytes)
+    )
 }
 
 /// `"100x30"` → `(100, 30)`.
@@ -107,9 +122,13 @@ pub fn parse_size(s: &str) -> Option<(u16, u16)> {
 pub fn parse(text: &str) -> Result<Cast, String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next().ok_or("the recording is empty")?;
-    let header: Header = serde_json::from_str(first).map_err(|e| format!("not an asciicast header: {e}"))?;
+    let header: Header =
+        serde_json::from_str(first).map_err(|e| format!("not an asciicast header: {e}"))?;
     if header.version != 2 {
-        return Err(format!("asciicast version {} is not supported (only 2)", header.version));
+        return Err(format!(
+            "asciicast version {} is not supported (only 2)",
+            header.version
+        ));
     }
     let mut events = Vec::new();
     let mut lines = lines.peekable();
@@ -190,16 +209,40 @@ mod tests {
     fn written_lines_read_back() {
         let header = Header::new(120, 40, 1_717_000_000, "alice: alpha/web-1 (app)".into());
         let mut text = serde_json::to_string(&header).unwrap();
-        for (t, k) in [(0.0841234567, EventKind::Output("$ \u{1b}[1mhi\u{1b}[0m\r\n\"q\"".into())), (2.5, EventKind::Resize { cols: 100, rows: 30 })] {
+        for (t, k) in [
+            (
+                0.0841234567,
+                EventKind::Output("$ \u{1b}[1mhi\u{1b}[0m\r\n\"q\"".into()),
+            ),
+            (
+                2.5,
+                EventKind::Resize {
+                    cols: 100,
+                    rows: 30,
+                },
+            ),
+        ] {
             text.push('\n');
             text.push_str(&event_line(t, &k).unwrap());
         }
-        assert!(text.contains(r#"[0.084123,"o","$ \u001b[1mhi\u001b[0m\r\n\"q\""]"#), "{text}");
+        assert!(
+            text.contains(r#"[0.084123,"o","$ \u001b[1mhi\u001b[0m\r\n\"q\""]"#),
+            "{text}"
+        );
         assert!(text.contains(r#"[2.5,"r","100x30"]"#), "{text}");
         let cast = parse(&text).unwrap();
         assert_eq!(cast.header, header);
         assert_eq!(cast.events.len(), 2);
-        assert_eq!(cast.events[1], Event { time: 2.5, kind: EventKind::Resize { cols: 100, rows: 30 } });
+        assert_eq!(
+            cast.events[1],
+            Event {
+                time: 2.5,
+                kind: EventKind::Resize {
+                    cols: 100,
+                    rows: 30
+                }
+            }
+        );
         assert_eq!(cast.duration(), 2.5);
     }
 
@@ -213,17 +256,30 @@ mod tests {
         let cast = parse(text).unwrap();
         assert_eq!(cast.header.width, 80);
         assert_eq!(cast.events.len(), 3);
-        assert_eq!(cast.events[0].kind, EventKind::Output("\u{1b}[1;31mHello \u{1b}[32mWorld!\u{1b}[0m\n".into()));
+        assert_eq!(
+            cast.events[0].kind,
+            EventKind::Output("\u{1b}[1;31mHello \u{1b}[32mWorld!\u{1b}[0m\n".into())
+        );
         assert_eq!(cast.events[1].kind, EventKind::Other);
         assert!(parse("{\"version\": 1, \"width\": 80, \"height\": 24}").is_err());
-        assert!(parse("{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"\n[2, \"o\", \"x\"]").is_err(), "only the last line may be torn");
+        assert!(
+            parse("{\"version\": 2, \"width\": 80, \"height\": 24}\n[1, \"o\"\n[2, \"o\", \"x\"]")
+                .is_err(),
+            "only the last line may be torn"
+        );
         assert!(parse("").is_err());
     }
 
     #[test]
     fn the_size_limit_marker_names_the_limit_in_the_flags_unit() {
-        assert_eq!(size_limit_marker(64 * 1024 * 1024), "\r\n[recording stopped: size limit 64 MB reached]\r\n");
-        assert_eq!(size_limit_marker(4096), "\r\n[recording stopped: size limit 4096 bytes reached]\r\n");
+        assert_eq!(
+            size_limit_marker(64 * 1024 * 1024),
+            "\r\n[recording stopped: size limit 64 MB reached]\r\n"
+        );
+        assert_eq!(
+            size_limit_marker(4096),
+            "\r\n[recording stopped: size limit 4096 bytes reached]\r\n"
+        );
     }
 
     #[test]

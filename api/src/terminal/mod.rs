@@ -137,7 +137,11 @@ pub enum ServerControl {
     Preparing { message: String },
     /// The container has none of the shells tried; a debug container with `debug_image`
     /// can be started instead (the socket closes after this).
-    NoShell { container: String, tried: Vec<String>, debug_image: String },
+    NoShell {
+        container: String,
+        tried: Vec<String>,
+        debug_image: String,
+    },
     /// The session's recording reached its size limit and stopped; the session goes on.
     RecordingStopped { limit_bytes: u64 },
     /// No input for a while: the session closes in `closes_in_secs` unless a key is pressed.
@@ -187,7 +191,12 @@ pub struct SessionRecord {
 
 /// `key=value&...` for a link, with `%`-escaping of what a query string cannot hold.
 pub fn query_of(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", crate::logs::encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", crate::logs::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -196,13 +205,26 @@ mod tests {
 
     #[test]
     fn control_messages_are_tagged_json() {
-        let resize: ClientControl = serde_json::from_str(r#"{"type":"resize","cols":120,"rows":40}"#).unwrap();
-        assert_eq!(resize, ClientControl::Resize { cols: 120, rows: 40 });
-        assert_eq!(serde_json::to_string(&ServerControl::Exit { code: 3 }).unwrap(), r#"{"type":"exit","code":3}"#);
+        let resize: ClientControl =
+            serde_json::from_str(r#"{"type":"resize","cols":120,"rows":40}"#).unwrap();
+        assert_eq!(
+            resize,
+            ClientControl::Resize {
+                cols: 120,
+                rows: 40
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&ServerControl::Exit { code: 3 }).unwrap(),
+            r#"{"type":"exit","code":3}"#
+        );
     }
 
     #[test]
     fn links_leave_out_empty_values_and_escape_the_rest() {
-        assert_eq!(query_of(&[("ns", "alpha"), ("container", ""), ("path", "/tmp/a b")]), "ns=alpha&path=%2Ftmp%2Fa%20b");
+        assert_eq!(
+            query_of(&[("ns", "alpha"), ("container", ""), ("path", "/tmp/a b")]),
+            "ns=alpha&path=%2Ftmp%2Fa%20b"
+        );
     }
 }

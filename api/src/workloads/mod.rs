@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 pub mod validate;
 
-
 /// The kinds the YAML editor opens.
 pub const EDITABLE_KINDS: &[&str] = &["Deployment", "Service", "Pod", "ConfigMap"];
 

@@ -9,10 +9,16 @@ pub fn name(field: &str, value: &str) -> Result<(), String> {
         return Err(format!("{field}: required"));
     }
     if value.len() > 63 {
-        return Err(format!("{field}: at most 63 characters (got {})", value.len()));
+        return Err(format!(
+            "{field}: at most 63 characters (got {})",
+            value.len()
+        ));
     }
-    let ok_chars = value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let ok_ends = value.as_bytes()[0].is_ascii_alphanumeric() && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric();
+    let ok_chars = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = value.as_bytes()[0].is_ascii_alphanumeric()
+        && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric();
     if !ok_chars || !ok_ends {
         return Err(format!(
             "{field}: '{value}' must be lower-case letters, digits and '-', starting and ending with a letter or digit"
@@ -24,16 +30,24 @@ pub fn name(field: &str, value: &str) -> Result<(), String> {
 fn path_component_ok(c: &str) -> bool {
     // [a-z0-9]+ separated by '.', '_', '__' or '-'+
     !c.is_empty()
-        && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && c.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
         && c.as_bytes()[0].is_ascii_alphanumeric()
         && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
 }
 
 /// An image reference: `[registry[:port]/]repo/path[:tag][@sha256:digest]`.
 pub fn image(value: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("image: '{value}' is not a valid image reference ({why})"));
+    let bad = |why: &str| {
+        Err(format!(
+            "image: '{value}' is not a valid image reference ({why})"
+        ))
+    };
     if value.is_empty() {
-        return Err("image: required (e.g. nginx:1.25 or registry.example.com/team/app:1.0)".into());
+        return Err(
+            "image: required (e.g. nginx:1.25 or registry.example.com/team/app:1.0)".into(),
+        );
     }
     if value.len() > 255 || value.chars().any(char::is_whitespace) {
         return bad("no spaces, at most 255 characters");
@@ -44,7 +58,11 @@ pub fn image(value: &str) -> Result<(), String> {
     };
     if let Some(d) = digest {
         let hex = d.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return bad("a digest is sha256: and 64 lower-case hex digits");
         }
     }
@@ -58,7 +76,8 @@ pub fn image(value: &str) -> Result<(), String> {
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
             && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_');
         if !ok {
             return bad("a tag is letters, digits, '_', '.', '-', up to 128");
@@ -71,7 +90,10 @@ pub fn image(value: &str) -> Result<(), String> {
                 Some((h, p)) => (h, Some(p)),
                 None => (*first, None),
             };
-            let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            let host_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
             let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
             if !host_ok || !port_ok {
                 return bad("the registry host is not valid");
@@ -91,20 +113,29 @@ pub fn quantity(field: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Ok(());
     }
-    let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
     let (num, suffix) = value.split_at(split);
     let num_ok = !num.is_empty() && num.parse::<f64>().map(|n| n >= 0.0).unwrap_or(false);
-    let suffix_ok = matches!(suffix, "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei");
+    let suffix_ok = matches!(
+        suffix,
+        "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+    );
     if num_ok && suffix_ok {
         Ok(())
     } else {
-        Err(format!("{field}: '{value}' is not a quantity (examples: 250m, 0.5, 128Mi, 1Gi)"))
+        Err(format!(
+            "{field}: '{value}' is not a quantity (examples: 250m, 0.5, 128Mi, 1Gi)"
+        ))
     }
 }
 
 pub fn env_name(value: &str) -> Result<(), String> {
     let ok = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         && !value.as_bytes()[0].is_ascii_digit();
     if ok {
         Ok(())
@@ -117,7 +148,9 @@ pub const MAX_REPLICAS: i32 = 500;
 
 pub fn replicas(value: i32) -> Result<(), String> {
     if !(0..=MAX_REPLICAS).contains(&value) {
-        return Err(format!("replicas: between 0 and {MAX_REPLICAS} (got {value})"));
+        return Err(format!(
+            "replicas: between 0 and {MAX_REPLICAS} (got {value})"
+        ));
     }
     Ok(())
 }
@@ -166,7 +199,15 @@ mod tests {
     fn names_follow_dns_1123_labels() {
         assert!(name("name", "shop-web").is_ok());
         assert!(name("name", "a1").is_ok());
-        for bad in ["", "Shop", "-shop", "shop-", "shop_web", "shop.web", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Shop",
+            "-shop",
+            "shop-",
+            "shop_web",
+            "shop.web",
+            &"a".repeat(64),
+        ] {
             assert!(name("name", bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -183,7 +224,17 @@ mod tests {
         ] {
             assert!(image(good).is_ok(), "{good} should pass: {:?}", image(good));
         }
-        for bad in ["", "Nginx", "nginx:", "nginx: 1", "nginx:-x", "reg:port/app", "a//b", "app@sha256:xyz", "UPPER/case"] {
+        for bad in [
+            "",
+            "Nginx",
+            "nginx:",
+            "nginx: 1",
+            "nginx:-x",
+            "reg:port/app",
+            "a//b",
+            "app@sha256:xyz",
+            "UPPER/case",
+        ] {
             assert!(image(bad).is_err(), "{bad:?} should be refused");
         }
     }

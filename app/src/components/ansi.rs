@@ -42,7 +42,10 @@ pub fn parse(input: &str) -> Vec<Run> {
     let mut chars = input.chars().peekable();
     let flush = |runs: &mut Vec<Run>, text: &mut String, style: Style| {
         if !text.is_empty() {
-            runs.push(Run { style, text: std::mem::take(text) });
+            runs.push(Run {
+                style,
+                text: std::mem::take(text),
+            });
         }
     };
     while let Some(c) = chars.next() {
@@ -88,7 +91,14 @@ pub fn parse(input: &str) -> Vec<Run> {
 }
 
 fn apply_sgr(style: &mut Style, params: &str) {
-    let codes: Vec<u32> = if params.is_empty() { vec![0] } else { params.split([';', ':']).map(|p| p.parse().unwrap_or(0)).collect() };
+    let codes: Vec<u32> = if params.is_empty() {
+        vec![0]
+    } else {
+        params
+            .split([';', ':'])
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
     let mut i = 0;
     while i < codes.len() {
         let code = codes[i];
@@ -117,7 +127,13 @@ fn apply_sgr(style: &mut Style, params: &str) {
                     Some(5) => {
                         let c = codes.get(i + 2).map(|&n| n.min(255) as u8);
                         i += 2;
-                        c.map(|n| if n < 16 { Color::Basic(n) } else { Color::Indexed(n) })
+                        c.map(|n| {
+                            if n < 16 {
+                                Color::Basic(n)
+                            } else {
+                                Color::Indexed(n)
+                            }
+                        })
                     }
                     Some(2) => {
                         let ch = |k: usize| codes.get(i + k).map(|&n| n.min(255) as u8);
@@ -155,7 +171,11 @@ fn rgb_of_indexed(n: u8) -> (u8, u8, u8) {
 impl Style {
     /// CSS classes for the basic colours and attributes.
     pub fn class(&self) -> String {
-        let (fg, bg) = if self.inverse { (self.bg, self.fg) } else { (self.fg, self.bg) };
+        let (fg, bg) = if self.inverse {
+            (self.bg, self.fg)
+        } else {
+            (self.fg, self.bg)
+        };
         let mut out = Vec::new();
         if let Some(Color::Basic(n)) = fg {
             out.push(format!("ansi-fg-{n}"));
@@ -166,7 +186,12 @@ impl Style {
         if self.inverse && fg.is_none() {
             out.push("ansi-inverse".into());
         }
-        for (on, name) in [(self.bold, "ansi-bold"), (self.dim, "ansi-dim"), (self.italic, "ansi-italic"), (self.underline, "ansi-underline")] {
+        for (on, name) in [
+            (self.bold, "ansi-bold"),
+            (self.dim, "ansi-dim"),
+            (self.italic, "ansi-italic"),
+            (self.underline, "ansi-underline"),
+        ] {
             if on {
                 out.push(name.into());
             }
@@ -176,7 +201,11 @@ impl Style {
 
     /// Inline CSS for 256-colour and true-colour codes.
     pub fn inline(&self) -> String {
-        let (fg, bg) = if self.inverse { (self.bg, self.fg) } else { (self.fg, self.bg) };
+        let (fg, bg) = if self.inverse {
+            (self.bg, self.fg)
+        } else {
+            (self.fg, self.bg)
+        };
         let css = |c: Option<Color>| match c {
             Some(Color::Indexed(n)) => {
                 let (r, g, b) = rgb_of_indexed(n);
@@ -208,10 +237,21 @@ pub struct Piece {
 pub fn pieces(text: &str, pattern: Option<&regex::Regex>) -> Vec<Piece> {
     let runs = parse(text);
     let Some(re) = pattern else {
-        return runs.into_iter().map(|r| Piece { style: r.style, text: r.text, marked: false }).collect();
+        return runs
+            .into_iter()
+            .map(|r| Piece {
+                style: r.style,
+                text: r.text,
+                marked: false,
+            })
+            .collect();
     };
     let plain: String = runs.iter().map(|r| r.text.as_str()).collect();
-    let matches: Vec<(usize, usize)> = re.find_iter(&plain).filter(|m| !m.is_empty()).map(|m| (m.start(), m.end())).collect();
+    let matches: Vec<(usize, usize)> = re
+        .find_iter(&plain)
+        .filter(|m| !m.is_empty())
+        .map(|m| (m.start(), m.end()))
+        .collect();
     let mut out = Vec::new();
     let mut at = 0;
     for run in runs {
@@ -231,7 +271,11 @@ pub fn pieces(text: &str, pattern: Option<&regex::Regex>) -> Vec<Piece> {
         for w in cuts.windows(2) {
             let (a, b) = (w[0], w[1]);
             let marked = matches.iter().any(|&(ma, mb)| ma <= a && b <= mb);
-            out.push(Piece { style: run.style, text: run.text[a - start..b - start].to_string(), marked });
+            out.push(Piece {
+                style: run.style,
+                text: run.text[a - start..b - start].to_string(),
+                marked,
+            });
         }
     }
     out
@@ -239,7 +283,10 @@ pub fn pieces(text: &str, pattern: Option<&regex::Regex>) -> Vec<Piece> {
 
 /// A log line with its colours, and its search matches marked (`data-testid="match"`).
 #[component]
-pub fn AnsiText(text: String, #[prop(default = None)] pattern: Option<regex::Regex>) -> impl IntoView {
+pub fn AnsiText(
+    text: String,
+    #[prop(default = None)] pattern: Option<regex::Regex>,
+) -> impl IntoView {
     pieces(&text, pattern.as_ref())
         .into_iter()
         .map(|p| {
@@ -247,9 +294,14 @@ pub fn AnsiText(text: String, #[prop(default = None)] pattern: Option<regex::Reg
             let style = p.style.inline();
             let plain = class.is_empty() && style.is_empty();
             match (p.marked, plain) {
-                (true, _) => view! { <mark class=class style=style data-testid="match">{p.text}</mark> }.into_any(),
+                (true, _) => {
+                    view! { <mark class=class style=style data-testid="match">{p.text}</mark> }
+                        .into_any()
+                }
                 (false, true) => p.text.into_any(),
-                (false, false) => view! { <span class=class style=style>{p.text}</span> }.into_any(),
+                (false, false) => {
+                    view! { <span class=class style=style>{p.text}</span> }.into_any()
+                }
             }
         })
         .collect_view()
@@ -270,19 +322,28 @@ mod tests {
         assert_eq!(runs[4].style.fg, Some(Color::Rgb(1, 2, 3)));
         let osc = parse("\u{1b}[92mok\u{1b}]0;title\u{7}!");
         assert_eq!(osc.len(), 1);
-        assert_eq!((osc[0].text.as_str(), osc[0].style.class().as_str()), ("ok!", "ansi-fg-10"));
+        assert_eq!(
+            (osc[0].text.as_str(), osc[0].style.class().as_str()),
+            ("ok!", "ansi-fg-10")
+        );
     }
 
     #[test]
     fn matches_are_found_on_the_visible_text_across_colour_changes() {
         let re = regex::Regex::new("world").unwrap();
         let p = pieces("\u{1b}[32mhello wor\u{1b}[0mld or world", Some(&re));
-        let marked: Vec<(&str, bool)> = p.iter().filter(|p| p.marked).map(|p| (p.text.as_str(), p.style.fg.is_some())).collect();
+        let marked: Vec<(&str, bool)> = p
+            .iter()
+            .filter(|p| p.marked)
+            .map(|p| (p.text.as_str(), p.style.fg.is_some()))
+            .collect();
         assert_eq!(marked, [("wor", true), ("ld", false), ("world", false)]);
         let all: String = p.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(all, "hello world or world");
         // no match inside the escape codes themselves
         let re = regex::Regex::new("32m").unwrap();
-        assert!(pieces("\u{1b}[32mgreen", Some(&re)).iter().all(|p| !p.marked));
+        assert!(pieces("\u{1b}[32mgreen", Some(&re))
+            .iter()
+            .all(|p| !p.marked));
     }
 }

@@ -8,7 +8,9 @@ use leptos::prelude::*;
 #[component]
 pub fn Ago(at: Option<DateTime<Utc>>) -> impl IntoView {
     match at {
-        Some(t) => view! { <span class="ago" title=exact(t)>{ago(t, Utc::now())}</span> }.into_any(),
+        Some(t) => {
+            view! { <span class="ago" title=exact(t)>{ago(t, Utc::now())}</span> }.into_any()
+        }
         None => view! { <span class="ago">"-"</span> }.into_any(),
     }
 }

@@ -18,7 +18,11 @@ pub fn wording(e: &AppError) -> (&'static str, &'static str, &str) {
         AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", d),
         AppError::Invalid(d) => ("", "", d),
         AppError::NotFound(d) => ("Not found: ", "未找到:", d),
-        AppError::Conflict(d) => ("Changed by someone else meanwhile: ", "已被他人同时修改:", d),
+        AppError::Conflict(d) => (
+            "Changed by someone else meanwhile: ",
+            "已被他人同时修改:",
+            d,
+        ),
         AppError::Cluster(d) => ("The cluster refused: ", "集群拒绝了请求:", d),
         AppError::Unavailable(d) => ("", "", d),
         AppError::Internal(d) => ("Server error: ", "服务器错误:", d),
@@ -44,7 +48,10 @@ pub fn kind(e: &AppError) -> &'static str {
 
 /// Shows `error` while there is one. `testid` defaults to `error`.
 #[component]
-pub fn ErrorBanner(#[prop(into)] error: Signal<Option<AppError>>, #[prop(optional)] testid: Option<&'static str>) -> impl IntoView {
+pub fn ErrorBanner(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    #[prop(optional)] testid: Option<&'static str>,
+) -> impl IntoView {
     let testid = testid.unwrap_or("error");
     move || {
         error.get().map(|e| {
@@ -93,7 +100,11 @@ mod tests {
         for e in all {
             let (en, zh, detail) = wording(&e);
             assert_eq!(format!("{en}{detail}"), e.to_string());
-            assert_eq!(en.is_empty(), zh.is_empty(), "{e:?}: both languages or neither");
+            assert_eq!(
+                en.is_empty(),
+                zh.is_empty(),
+                "{e:?}: both languages or neither"
+            );
         }
     }
 }

@@ -24,7 +24,11 @@ pub fn format_value(v: f64, bytes: bool) -> String {
             v /= 1024.0;
             i += 1;
         }
-        return if v.fract() == 0.0 { format!("{v:.0} {}", units[i]) } else { format!("{v:.1} {}", units[i]) };
+        return if v.fract() == 0.0 {
+            format!("{v:.0} {}", units[i])
+        } else {
+            format!("{v:.1} {}", units[i])
+        };
     }
     if v.abs() >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
@@ -37,7 +41,9 @@ pub fn format_value(v: f64, bytes: bool) -> String {
 
 fn time_label(ts: i64, span: i64) -> String {
     use chrono::TimeZone;
-    let Some(t) = chrono::Local.timestamp_opt(ts, 0).single() else { return String::new() };
+    let Some(t) = chrono::Local.timestamp_opt(ts, 0).single() else {
+        return String::new();
+    };
     if span > 36 * 3600 {
         t.format("%m-%d %H:%M").to_string()
     } else {
@@ -56,10 +62,18 @@ pub fn render_svg(data: &PanelData, bytes: bool, width: u32, height: u32) -> Str
     svg
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, data: &PanelData, bytes: bool) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    data: &PanelData,
+    bytes: bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&TRANSPARENT)?;
     let (start, end) = (data.start, data.end.max(data.start + 1));
-    let mut top = data.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0f64, f64::max);
+    let mut top = data
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(0.0f64, f64::max);
     if let Some(t) = data.threshold {
         top = top.max(t);
     }
@@ -84,7 +98,10 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, data
         .draw()?;
     for (i, s) in data.series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        chart.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            s.points.iter().copied(),
+            color.stroke_width(2),
+        ))?;
     }
     if let Some(t) = data.threshold {
         let red = RGBColor(220, 38, 38);
@@ -93,7 +110,10 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, data
         let mut x = start;
         while x < end {
             let x2 = (x + step / 2 + 1).min(end);
-            chart.draw_series(std::iter::once(PathElement::new(vec![(x, t), (x2, t)], red.stroke_width(2))))?;
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(x, t), (x2, t)],
+                red.stroke_width(2),
+            )))?;
             x += step;
         }
     }
@@ -103,12 +123,22 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, data
 /// Index of the sample nearest to `ts` in sorted points.
 pub fn nearest(points: &[(i64, f64)], ts: i64) -> Option<(i64, f64)> {
     let i = points.partition_point(|p| p.0 < ts);
-    [i.checked_sub(1), Some(i)].into_iter().flatten().filter_map(|k| points.get(k)).min_by_key(|p| (p.0 - ts).abs()).copied()
+    [i.checked_sub(1), Some(i)]
+        .into_iter()
+        .flatten()
+        .filter_map(|k| points.get(k))
+        .min_by_key(|p| (p.0 - ts).abs())
+        .copied()
 }
 
 /// A chart with a legend and hover values.
 #[component]
-pub fn Chart(#[prop(into)] title: String, data: PanelData, bytes: bool, #[prop(into)] testid: String) -> impl IntoView {
+pub fn Chart(
+    #[prop(into)] title: String,
+    data: PanelData,
+    bytes: bool,
+    #[prop(into)] testid: String,
+) -> impl IntoView {
     let svg = render_svg(&data, bytes, WIDTH, HEIGHT);
     let hover = RwSignal::new(None::<(f64, Vec<String>)>);
     let data_for_hover = data.clone();
@@ -142,7 +172,10 @@ pub fn Chart(#[prop(into)] title: String, data: PanelData, bytes: bool, #[prop(i
         .enumerate()
         .map(|(i, s)| {
             let c = Palette99::pick(i).to_rgba();
-            (s.label.clone(), format!("background: rgb({},{},{})", c.0, c.1, c.2))
+            (
+                s.label.clone(),
+                format!("background: rgb({},{},{})", c.0, c.1, c.2),
+            )
         })
         .collect();
     let empty = data.series.is_empty();
@@ -168,7 +201,12 @@ pub fn Chart(#[prop(into)] title: String, data: PanelData, bytes: bool, #[prop(i
 #[cfg(feature = "csr")]
 fn pointer_x(ev: &leptos::ev::MouseEvent) -> (f64, f64) {
     use wasm_bindgen::JsCast;
-    let Some(el) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return (0.0, 0.0) };
+    let Some(el) = ev
+        .current_target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return (0.0, 0.0);
+    };
     let r = el.get_bounding_client_rect();
     (f64::from(ev.client_x()) - r.left(), r.width())
 }
@@ -203,12 +241,29 @@ mod tests {
     #[test]
     // NB: how fast it draws is a benchmark's question, not a test's (shared, noisy machines).
     fn a_chart_of_ten_thousand_points_draws_with_its_threshold() {
-        let points: Vec<(i64, f64)> = (0..10_000).map(|i| (i, (i as f64 / 100.0).sin() + 2.0)).collect();
-        let data = PanelData { series: vec![Series { label: "p".into(), points }], threshold: Some(2.5), start: 0, end: 10_000, notice: None };
+        let points: Vec<(i64, f64)> = (0..10_000)
+            .map(|i| (i, (i as f64 / 100.0).sin() + 2.0))
+            .collect();
+        let data = PanelData {
+            series: vec![Series {
+                label: "p".into(),
+                points,
+            }],
+            threshold: Some(2.5),
+            start: 0,
+            end: 10_000,
+            notice: None,
+        };
         let svg = render_svg(&data, false, WIDTH, HEIGHT);
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
-        assert!(svg.ends_with("</svg>\n") || svg.ends_with("</svg>"), "a complete document");
+        assert!(
+            svg.ends_with("</svg>\n") || svg.ends_with("</svg>"),
+            "a complete document"
+        );
         let threshold_segments = svg.matches("#DC2626").count();
-        assert!(threshold_segments >= 30, "the threshold is drawn as a dashed red line ({threshold_segments} segments)");
+        assert!(
+            threshold_segments >= 30,
+            "the threshold is drawn as a dashed red line ({threshold_segments} segments)"
+        );
     }
 }

@@ -45,13 +45,20 @@ impl<T: Send + Sync + 'static> Copy for Live<T> {}
 /// current. Both are reactive: when a signal they read changes (the tenant), the value is
 /// cleared, asked again and the socket moved. `fetch` runs again too when something else it
 /// reads changes (a refresh counter after a change).
-pub fn use_live<M, Fut>(fetch: impl Fn() -> Fut + 'static, endpoint: impl Fn() -> String + 'static) -> Live<M::Value>
+pub fn use_live<M, Fut>(
+    fetch: impl Fn() -> Fut + 'static,
+    endpoint: impl Fn() -> String + 'static,
+) -> Live<M::Value>
 where
     M: LiveFeed,
     M::Value: Clone,
     Fut: Future<Output = Result<M::Value, AppError>> + 'static,
 {
-    let live = Live { data: RwSignal::new(None), error: RwSignal::new(None), link: RwSignal::new(Link::Connecting) };
+    let live = Live {
+        data: RwSignal::new(None),
+        error: RwSignal::new(None),
+        link: RwSignal::new(Link::Connecting),
+    };
     let first = LocalResource::new(fetch);
     Effect::new(move |_| match first.get() {
         Some(Ok(v)) => {
@@ -85,7 +92,11 @@ where
 #[cfg(feature = "csr")]
 pub fn ws_url(path: &str) -> String {
     let loc = web_sys::window().expect("a window").location();
-    let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
     format!("{scheme}://{}{path}", loc.host().unwrap_or_default())
 }
 

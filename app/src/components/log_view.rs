@@ -114,7 +114,10 @@ pub fn short_time(rfc3339: &str) -> String {
 mod tests {
     #[test]
     fn times_are_shortened_to_the_millisecond() {
-        assert_eq!(super::short_time("2024-05-01T10:02:03.123456789Z"), "10:02:03.123");
+        assert_eq!(
+            super::short_time("2024-05-01T10:02:03.123456789Z"),
+            "10:02:03.123"
+        );
         assert_eq!(super::short_time("odd"), "odd");
     }
 }

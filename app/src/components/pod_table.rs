@@ -60,7 +60,10 @@ pub fn PodTable(
     });
     let on_scroll = move |ev: leptos::ev::Event| {
         use leptos::wasm_bindgen::JsCast;
-        if let Some(el) = ev.target().and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok()) {
+        if let Some(el) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+        {
             scroll_top.set(el.scroll_top().max(0) as usize);
         }
     };

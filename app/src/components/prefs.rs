@@ -25,12 +25,19 @@ pub fn load_theme() -> Option<Theme> {
 
 #[cfg(feature = "csr")]
 pub fn apply(lang: Lang, theme: Theme) {
-    let theme_name = if theme == Theme::Dark { "dark" } else { "light" };
+    let theme_name = if theme == Theme::Dark {
+        "dark"
+    } else {
+        "light"
+    };
     if let Some(s) = storage() {
         let _ = s.set_item("wharf.lang", lang.code());
         let _ = s.set_item("wharf.theme", theme_name);
     }
-    if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
         let _ = el.set_attribute("data-theme", theme_name);
         let _ = el.set_attribute("lang", lang.code());
     }

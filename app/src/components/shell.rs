@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn the_tenant_comes_from_the_path() {
-        assert_eq!(tenant_of_path("/t/alpha/apps/a/b").as_deref(), Some("alpha"));
+        assert_eq!(
+            tenant_of_path("/t/alpha/apps/a/b").as_deref(),
+            Some("alpha")
+        );
         assert_eq!(tenant_of_path("/t/beta").as_deref(), Some("beta"));
         assert_eq!(tenant_of_path("/t/"), None);
         assert_eq!(tenant_of_path("/login"), None);

@@ -20,11 +20,19 @@ pub enum Conn {
     Preparing(String),
     /// The shell runs; `recording`: whether its output is recorded, and `Some(limit)` once the
     /// recording stopped at its size limit (bytes).
-    Live { shell: String, recording: bool, stopped_at: Option<u64> },
+    Live {
+        shell: String,
+        recording: bool,
+        stopped_at: Option<u64>,
+    },
     /// No terminal may be opened here; the sentence says why (not allowed, no such pod...).
     Refused(String),
     /// The container has no shell: a debug container is offered.
-    NoShell { container: String, tried: Vec<String>, image: String },
+    NoShell {
+        container: String,
+        tried: Vec<String>,
+        image: String,
+    },
     /// The socket closed without the shell exiting.
     Lost,
     Exited(i32),
@@ -109,7 +117,16 @@ pub struct Session {
 impl Session {
     /// A new pane and what it does first (ask whether it may open a terminal).
     pub fn start() -> (Session, Vec<Do>) {
-        (Session { conn: Conn::Connecting, warning: None, phase: Phase::Checking, ended: false, debug: false }, vec![Do::Check])
+        (
+            Session {
+                conn: Conn::Connecting,
+                warning: None,
+                phase: Phase::Checking,
+                ended: false,
+                debug: false,
+            },
+            vec![Do::Check],
+        )
     }
 
     pub fn conn(&self) -> &Conn {
@@ -142,10 +159,12 @@ impl Session {
                 vec![Do::Write("\r\n\x1b[33m[connection lost]\x1b[0m\r\n".into())]
             }
             (Phase::Socket, Event::Opened) => vec![Do::SendSize],
-            (Phase::Socket, Event::Control(text)) => match serde_json::from_str::<ServerControl>(&text) {
-                Ok(control) => self.control(control),
-                Err(_) => vec![],
-            },
+            (Phase::Socket, Event::Control(text)) => {
+                match serde_json::from_str::<ServerControl>(&text) {
+                    Ok(control) => self.control(control),
+                    Err(_) => vec![],
+                }
+            }
             (Phase::Socket, Event::Closed) if self.ended => {
                 self.phase = Phase::Waiting;
                 vec![]
@@ -155,7 +174,10 @@ impl Session {
                 self.phase = Phase::Asking;
                 vec![Do::Check]
             }
-            (phase @ (Phase::Socket | Phase::Waiting), ev @ (Event::Reconnect | Event::StartDebug)) => {
+            (
+                phase @ (Phase::Socket | Phase::Waiting),
+                ev @ (Event::Reconnect | Event::StartDebug),
+            ) => {
                 self.debug |= ev == Event::StartDebug;
                 let mut todo = Vec::new();
                 let note = if phase == Phase::Socket {
@@ -181,8 +203,14 @@ impl Session {
 
     fn control(&mut self, control: ServerControl) -> Vec<Do> {
         match control {
-            ServerControl::Started { shell, recording, .. } => {
-                self.conn = Conn::Live { shell, recording, stopped_at: None };
+            ServerControl::Started {
+                shell, recording, ..
+            } => {
+                self.conn = Conn::Live {
+                    shell,
+                    recording,
+                    stopped_at: None,
+                };
                 vec![]
             }
             ServerControl::Preparing { message } => {
@@ -190,10 +218,21 @@ impl Session {
                 self.conn = Conn::Preparing(message);
                 vec![write]
             }
-            ServerControl::NoShell { container, tried, debug_image } => {
+            ServerControl::NoShell {
+                container,
+                tried,
+                debug_image,
+            } => {
                 self.ended = true;
-                let write = Do::Write(format!("\r\n\x1b[33mContainer {container} has no shell (tried {}).\x1b[0m\r\n", tried.join(", ")));
-                self.conn = Conn::NoShell { container, tried, image: debug_image };
+                let write = Do::Write(format!(
+                    "\r\n\x1b[33mContainer {container} has no shell (tried {}).\x1b[0m\r\n",
+                    tried.join(", ")
+                ));
+                self.conn = Conn::NoShell {
+                    container,
+                    tried,
+                    image: debug_image,
+                };
                 vec![write]
             }
             ServerControl::IdleWarning { closes_in_secs } => {
@@ -215,7 +254,9 @@ impl Session {
             ServerControl::Exit { code } => {
                 self.ended = true;
                 self.conn = Conn::Exited(code);
-                vec![Do::Write(format!("\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"))]
+                vec![Do::Write(format!(
+                    "\r\n\x1b[2m[exited with code {code}]\x1b[0m\r\n"
+                ))]
             }
             ServerControl::Error { message } => {
                 self.ended = true;
@@ -236,14 +277,23 @@ mod tests {
     }
 
     fn started() -> ServerControl {
-        ServerControl::Started { container: "app".into(), shell: "/bin/sh".into(), idle_timeout_secs: 900, debug_image: None, recording: true }
+        ServerControl::Started {
+            container: "app".into(),
+            shell: "/bin/sh".into(),
+            idle_timeout_secs: 900,
+            debug_image: None,
+            recording: true,
+        }
     }
 
     /// A pane whose first socket is open and whose shell started.
     fn live() -> Session {
         let (mut s, first) = Session::start();
         assert_eq!(first, vec![Do::Check]);
-        assert_eq!(s.step(Event::Checked(None)), vec![Do::Open { debug: false }]);
+        assert_eq!(
+            s.step(Event::Checked(None)),
+            vec![Do::Open { debug: false }]
+        );
         assert_eq!(s.step(Event::Opened), vec![Do::SendSize]);
         assert_eq!(s.step(control(started())), vec![]);
         s
@@ -252,15 +302,27 @@ mod tests {
     #[test]
     fn a_session_starts_after_the_check_and_goes_live() {
         let s = live();
-        assert_eq!(s.conn(), &Conn::Live { shell: "/bin/sh".into(), recording: true, stopped_at: None });
+        assert_eq!(
+            s.conn(),
+            &Conn::Live {
+                shell: "/bin/sh".into(),
+                recording: true,
+                stopped_at: None
+            }
+        );
         assert_eq!(s.conn().state(), "live");
     }
 
     #[test]
     fn a_refusal_before_the_socket_is_shown_and_nothing_is_opened() {
         let (mut s, _) = Session::start();
-        let todo = s.step(Event::Checked(Some("Not allowed to open a terminal here: viewer.".into())));
-        assert_eq!(s.conn(), &Conn::Refused("Not allowed to open a terminal here: viewer.".into()));
+        let todo = s.step(Event::Checked(Some(
+            "Not allowed to open a terminal here: viewer.".into(),
+        )));
+        assert_eq!(
+            s.conn(),
+            &Conn::Refused("Not allowed to open a terminal here: viewer.".into())
+        );
         assert!(matches!(&todo[..], [Do::Write(w)] if w.contains("Not allowed")));
         // a late frame changes nothing
         assert_eq!(s.step(control(started())), vec![]);
@@ -274,16 +336,34 @@ mod tests {
         assert_eq!(s.warning(), Some(60));
         s.step(Event::Typed);
         assert_eq!(s.warning(), None);
-        s.step(control(ServerControl::RecordingStopped { limit_bytes: 1 << 20 }));
-        assert_eq!(s.conn(), &Conn::Live { shell: "/bin/sh".into(), recording: true, stopped_at: Some(1 << 20) });
+        s.step(control(ServerControl::RecordingStopped {
+            limit_bytes: 1 << 20,
+        }));
+        assert_eq!(
+            s.conn(),
+            &Conn::Live {
+                shell: "/bin/sh".into(),
+                recording: true,
+                stopped_at: Some(1 << 20)
+            }
+        );
     }
 
     #[test]
     fn an_exit_is_said_and_the_close_after_it_is_expected() {
         let mut s = live();
         let todo = s.step(control(ServerControl::Exit { code: 3 }));
-        assert_eq!(todo, vec![Do::Write("\r\n\x1b[2m[exited with code 3]\x1b[0m\r\n".into())]);
-        assert_eq!(s.step(Event::Closed), vec![], "no check after an announced end");
+        assert_eq!(
+            todo,
+            vec![Do::Write(
+                "\r\n\x1b[2m[exited with code 3]\x1b[0m\r\n".into()
+            )]
+        );
+        assert_eq!(
+            s.step(Event::Closed),
+            vec![],
+            "no check after an announced end"
+        );
         assert_eq!(s.conn(), &Conn::Exited(3));
     }
 
@@ -297,7 +377,9 @@ mod tests {
 
         let mut s = live();
         s.step(Event::Closed);
-        s.step(Event::Checked(Some("No terminal: pod 'web-1' does not exist (any more).".into())));
+        s.step(Event::Checked(Some(
+            "No terminal: pod 'web-1' does not exist (any more).".into(),
+        )));
         assert_eq!(s.conn().state(), "refused");
     }
 
@@ -310,7 +392,9 @@ mod tests {
         assert_eq!(s.step(Event::Closed), vec![]);
 
         let mut s = live();
-        let todo = s.step(control(ServerControl::Error { message: "exec failed".into() }));
+        let todo = s.step(control(ServerControl::Error {
+            message: "exec failed".into(),
+        }));
         assert_eq!(s.conn(), &Conn::Failed("exec failed".into()));
         assert!(matches!(&todo[..], [Do::Write(w)] if w.contains("exec failed")));
     }
@@ -320,14 +404,26 @@ mod tests {
         let (mut s, _) = Session::start();
         s.step(Event::Checked(None));
         s.step(Event::Opened);
-        s.step(control(ServerControl::NoShell { container: "app".into(), tried: vec!["/bin/bash".into(), "/bin/sh".into()], debug_image: "busybox".into() }));
+        s.step(control(ServerControl::NoShell {
+            container: "app".into(),
+            tried: vec!["/bin/bash".into(), "/bin/sh".into()],
+            debug_image: "busybox".into(),
+        }));
         assert_eq!(s.conn().state(), "no-shell");
         assert_eq!(s.step(Event::Closed), vec![]);
         let todo = s.step(Event::StartDebug);
-        assert_eq!(todo, vec![Do::Write("\r\n\x1b[2m[starting a debug container…]\x1b[0m\r\n".into()), Do::Check]);
+        assert_eq!(
+            todo,
+            vec![
+                Do::Write("\r\n\x1b[2m[starting a debug container…]\x1b[0m\r\n".into()),
+                Do::Check
+            ]
+        );
         assert_eq!(s.conn(), &Conn::Connecting);
         assert_eq!(s.step(Event::Checked(None)), vec![Do::Open { debug: true }]);
-        s.step(control(ServerControl::Preparing { message: "starting a debug container".into() }));
+        s.step(control(ServerControl::Preparing {
+            message: "starting a debug container".into(),
+        }));
         assert_eq!(s.conn().state(), "preparing");
         s.step(control(started()));
         // Reconnect while live: the socket is closed first, and the next one is a debug one again.
@@ -340,7 +436,10 @@ mod tests {
     #[test]
     fn a_control_message_it_does_not_know_is_ignored() {
         let mut s = live();
-        assert_eq!(s.step(Event::Control("{\"type\":\"from_the_future\"}".into())), vec![]);
+        assert_eq!(
+            s.step(Event::Control("{\"type\":\"from_the_future\"}".into())),
+            vec![]
+        );
         assert_eq!(s.step(Event::Control("not json".into())), vec![]);
         assert_eq!(s.conn().state(), "live");
     }
@@ -349,6 +448,9 @@ mod tests {
     fn buttons_pressed_while_asking_are_ignored() {
         let (mut s, _) = Session::start();
         assert_eq!(s.step(Event::Reconnect), vec![]);
-        assert_eq!(s.step(Event::Checked(None)), vec![Do::Open { debug: false }]);
+        assert_eq!(
+            s.step(Event::Checked(None)),
+            vec![Do::Open { debug: false }]
+        );
     }
 }

@@ -69,8 +69,13 @@ impl FitAddon {
     pub fn create() -> Option<FitAddon> {
         use wasm_bindgen::JsCast;
         let module = js_sys::Reflect::get(&js_sys::global(), &"FitAddon".into()).ok()?;
-        let class: js_sys::Function = js_sys::Reflect::get(&module, &"FitAddon".into()).ok()?.dyn_into().ok()?;
-        js_sys::Reflect::construct(&class, &js_sys::Array::new()).ok().map(|v| v.unchecked_into())
+        let class: js_sys::Function = js_sys::Reflect::get(&module, &"FitAddon".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        js_sys::Reflect::construct(&class, &js_sys::Array::new())
+            .ok()
+            .map(|v| v.unchecked_into())
     }
 }
 
@@ -97,7 +102,8 @@ pub fn replay_options(dark: bool, cols: u16, rows: u16) -> wasm_bindgen::JsValue
 /// Just the theme, to switch with the console's light/dark toggle.
 #[cfg(feature = "csr")]
 pub fn theme_options(dark: bool) -> wasm_bindgen::JsValue {
-    js_sys::JSON::parse(&format!(r#"{{"theme":{}}}"#, theme(dark))).unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
+    js_sys::JSON::parse(&format!(r#"{{"theme":{}}}"#, theme(dark)))
+        .unwrap_or(wasm_bindgen::JsValue::UNDEFINED)
 }
 
 #[cfg(any(feature = "csr", test))]

@@ -11,8 +11,9 @@ use crate::components::shell::use_me;
 use crate::error::AppError;
 use crate::i18n::t;
 use crate::monitoring::{
-    add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts, list_silences, remove_alert_receiver, AlertRow, MatchValue, NewSilence,
-    Receiver, ReceiverKind, SilenceRow, SilenceState,
+    add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts,
+    list_silences, remove_alert_receiver, AlertRow, MatchValue, NewSilence, Receiver, ReceiverKind,
+    SilenceRow, SilenceState,
 };
 use leptos::prelude::*;
 
@@ -65,7 +66,11 @@ impl<I: Clone + Send + Sync + 'static> Changes<I> {
             Some(Err(e)) => message.set(Some(Err(e))),
             None => {}
         });
-        Changes { action, busy: action.pending(), message }
+        Changes {
+            action,
+            busy: action.pending(),
+            message,
+        }
     }
 
     fn run(self, change: I) {
@@ -97,8 +102,20 @@ enum ReceiverChange {
 pub fn AlertsPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
-    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
-    let namespaces = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.namespaces.clone())).unwrap_or_default()));
+    let can_change = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
+    });
+    let namespaces = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.namespaces.clone()))
+                .unwrap_or_default()
+        })
+    });
     // set by an alert's Silence button: the silence form takes it over
     let draft = RwSignal::new(None::<NewSilence>);
     let on_silence = Callback::new(move |r: AlertRow| draft.set(Some(NewSilence::for_alert(&r))));
@@ -114,7 +131,9 @@ pub fn AlertsPage() -> impl IntoView {
 
 /// An RFC 3339 time as "2024-05-01 10:00:00 UTC" (as given when it does not read).
 fn when(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| crate::time::exact(t.with_timezone(&chrono::Utc))).unwrap_or_else(|_| rfc3339.to_string())
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| crate::time::exact(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 /// A `datetime-local` value (the browser's local time, no zone) as RFC 3339.
@@ -124,7 +143,10 @@ fn local_to_rfc3339(value: &str) -> Result<String, String> {
     let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
         .map_err(|_| format!("end: '{v}' is not a time; pick a date and time"))?;
-    let local = chrono::Local.from_local_datetime(&naive).earliest().ok_or_else(|| format!("end: {v} does not exist in this time zone"))?;
+    let local = chrono::Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .ok_or_else(|| format!("end: {v} does not exist in this time zone"))?;
     Ok(local.with_timezone(&chrono::Utc).to_rfc3339())
 }
 
@@ -132,10 +154,22 @@ fn local_to_rfc3339(value: &str) -> Result<String, String> {
 /// Silence button), and a table of the active, pending and recently expired ones with an
 /// Expire button each. The server bounds every silence to one of the tenant's namespaces.
 #[component]
-fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<String>>, draft: RwSignal<Option<NewSilence>>) -> impl IntoView {
+fn Silences(
+    tenant: Memo<String>,
+    can_change: Memo<bool>,
+    namespaces: Memo<Vec<String>>,
+    draft: RwSignal<Option<NewSilence>>,
+) -> impl IntoView {
     let tick = RwSignal::new(0u64);
-    let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| list_silences(tn));
-    let handle = set_interval_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)).ok();
+    let data = Resource::new(
+        move || (tenant.get(), tick.get()),
+        |(tn, _)| list_silences(tn),
+    );
+    let handle = set_interval_with_handle(
+        move || tick.update(|n| *n += 1),
+        std::time::Duration::from_millis(REFRESH_MS),
+    )
+    .ok();
     on_cleanup(move || {
         if let Some(h) = handle {
             h.clear();
@@ -187,8 +221,14 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             }
         },
         |change| match change {
-            SilenceChange::Create(_) => ("Silence created; Alertmanager mutes the matching alerts.", "已创建静默;Alertmanager 将屏蔽匹配的告警。"),
-            SilenceChange::Expire(_) => ("Silence expired; its alerts notify again.", "静默已失效;相关告警将恢复通知。"),
+            SilenceChange::Create(_) => (
+                "Silence created; Alertmanager mutes the matching alerts.",
+                "已创建静默;Alertmanager 将屏蔽匹配的告警。",
+            ),
+            SilenceChange::Expire(_) => (
+                "Silence expired; its alerts notify again.",
+                "静默已失效;相关告警将恢复通知。",
+            ),
         },
         move |change| {
             if let SilenceChange::Create(_) = change {
@@ -214,10 +254,23 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
         };
         let silence = NewSilence {
             namespace: ns.get(),
-            app: MatchValue { value: app.get(), regex: app_regex.get() },
-            alertname: MatchValue { value: alertname.get(), regex: alertname_regex.get() },
-            pod: MatchValue { value: pod.get(), regex: pod_regex.get() },
-            duration: if until_mode.get() { String::new() } else { duration.get() },
+            app: MatchValue {
+                value: app.get(),
+                regex: app_regex.get(),
+            },
+            alertname: MatchValue {
+                value: alertname.get(),
+                regex: alertname_regex.get(),
+            },
+            pod: MatchValue {
+                value: pod.get(),
+                regex: pod_regex.get(),
+            },
+            duration: if until_mode.get() {
+                String::new()
+            } else {
+                duration.get()
+            },
             ends_at,
             comment: comment.get(),
         };
@@ -240,7 +293,12 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
             SilenceState::Pending => "badge idle",
             SilenceState::Expired => "badge ok",
         };
-        let matchers = s.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ");
+        let matchers = s
+            .matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let until_text = match state {
             SilenceState::Pending => format!("{} → {}", when(&s.starts_at), when(&s.ends_at)),
             _ => when(&s.ends_at),
@@ -334,7 +392,10 @@ fn Silences(tenant: Memo<String>, can_change: Memo<bool>, namespaces: Memo<Vec<S
 #[component]
 fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let tick = RwSignal::new(0u64);
-    let data = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| alert_receivers(tn));
+    let data = Resource::new(
+        move || (tenant.get(), tick.get()),
+        |(tn, _)| alert_receivers(tn),
+    );
     let name = RwSignal::new(String::new());
     let kind = RwSignal::new(ReceiverKind::Webhook);
     let to = RwSignal::new(String::new());
@@ -350,8 +411,14 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
             }
         },
         |change| match change {
-            ReceiverChange::Add(_) => ("Receiver added; Alertmanager has loaded it.", "已添加接收者;Alertmanager 已加载。"),
-            ReceiverChange::Remove(_) => ("Receiver removed; Alertmanager has loaded the change.", "已删除接收者;Alertmanager 已加载。"),
+            ReceiverChange::Add(_) => (
+                "Receiver added; Alertmanager has loaded it.",
+                "已添加接收者;Alertmanager 已加载。",
+            ),
+            ReceiverChange::Remove(_) => (
+                "Receiver removed; Alertmanager has loaded the change.",
+                "已删除接收者;Alertmanager 已加载。",
+            ),
         },
         move |change| {
             if let ReceiverChange::Add(_) = change {
@@ -363,7 +430,11 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
     let Changes { message, busy, .. } = changes;
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let receiver = Receiver { name: name.get(), kind: kind.get(), to: to.get() };
+        let receiver = Receiver {
+            name: name.get(),
+            kind: kind.get(),
+            to: to.get(),
+        };
         if let Err(e) = receiver.cleaned() {
             changes.refuse(e);
             return;
@@ -443,7 +514,12 @@ fn Receivers(tenant: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
 /// Alerts of a tenant, or of one app; polls while shown. With `on_silence`, a firing alert
 /// has a Silence button that hands it over (the alerts page's silence form).
 #[component]
-pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>, on_silence: Option<Callback<AlertRow>>) -> impl IntoView {
+pub fn AlertList(
+    tenant: String,
+    namespace: Option<String>,
+    app: Option<String>,
+    on_silence: Option<Callback<AlertRow>>,
+) -> impl IntoView {
     let tick = RwSignal::new(0u64);
     let rows = Resource::new(
         move || tick.get(),
@@ -452,7 +528,11 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>,
             async move { list_alerts(tn, ns, app).await }
         },
     );
-    let handle = set_interval_with_handle(move || tick.update(|n| *n += 1), std::time::Duration::from_millis(REFRESH_MS)).ok();
+    let handle = set_interval_with_handle(
+        move || tick.update(|n| *n += 1),
+        std::time::Duration::from_millis(REFRESH_MS),
+    )
+    .ok();
     on_cleanup(move || {
         if let Some(h) = handle {
             h.clear();
@@ -460,7 +540,11 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>,
     });
     let row_view = move |r: AlertRow| {
         let silenced = r.silenced();
-        let class = format!("alert-row {}{}", r.status, if silenced { " silenced" } else { "" });
+        let class = format!(
+            "alert-row {}{}",
+            r.status,
+            if silenced { " silenced" } else { "" }
+        );
         let firing = r.status == "firing";
         let silenced_by = r.silenced_by.join(", ");
         let action = on_silence.filter(|_| firing).map(|cb| {
@@ -505,13 +589,24 @@ pub fn AlertList(tenant: String, namespace: Option<String>, app: Option<String>,
 /// An app's corner of monitoring on its page: its threads and sockets over the last hour with
 /// the threshold lines, its alert thresholds (editable by developers), and its own alerts.
 #[component]
-pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
+pub fn AppMonitoring(
+    tenant: Memo<String>,
+    ns: Memo<String>,
+    name: Memo<String>,
+    can_change: Memo<bool>,
+) -> impl IntoView {
     use crate::monitoring::{alert_rules, set_alert_rules, AlertThresholds, Panel, Target};
     use crate::pages::monitoring::PanelChart;
-    let target = Signal::derive(move || Target::App { namespace: ns.get(), name: name.get() });
+    let target = Signal::derive(move || Target::App {
+        namespace: ns.get(),
+        name: name.get(),
+    });
     let tick = RwSignal::new(0u64);
     let form = RwSignal::new(AlertThresholds::default());
-    let loaded = Resource::new(move || (tenant.get(), ns.get(), name.get()), |(t, n, a)| alert_rules(t, n, a));
+    let loaded = Resource::new(
+        move || (tenant.get(), ns.get(), name.get()),
+        |(t, n, a)| alert_rules(t, n, a),
+    );
     Effect::new(move |_| {
         if let Some(Ok(v)) = loaded.get() {
             form.set(v);
@@ -519,13 +614,28 @@ pub fn AppMonitoring(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>,
     });
     let changes = Changes::new(
         tick,
-        move |thresholds: AlertThresholds| set_alert_rules(tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), thresholds),
-        |_| ("Alert rules loaded by Prometheus.", "告警规则已被 Prometheus 加载。"),
+        move |thresholds: AlertThresholds| {
+            set_alert_rules(
+                tenant.get_untracked(),
+                ns.get_untracked(),
+                name.get_untracked(),
+                thresholds,
+            )
+        },
+        |_| {
+            (
+                "Alert rules loaded by Prometheus.",
+                "告警规则已被 Prometheus 加载。",
+            )
+        },
         |_| (),
     );
     let Changes { message, busy, .. } = changes;
     let field = |get: fn(&AlertThresholds) -> String, set: fn(&mut AlertThresholds, String)| {
-        (move || form.with(get), move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))))
+        (
+            move || form.with(get),
+            move |ev: leptos::ev::Event| form.update(|f| set(f, event_target_value(&ev))),
+        )
     };
     let (cpu, on_cpu) = field(|f| f.cpu_percent.clone(), |f, v| f.cpu_percent = v);
     let (mem, on_mem) = field(|f| f.memory_percent.clone(), |f, v| f.memory_percent = v);

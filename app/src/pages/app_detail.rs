@@ -4,13 +4,16 @@
 
 use super::param;
 use crate::components::badges::{health_class, health_text, Ago};
-use crate::components::pod_table::PodTable;
 use crate::components::banner::{ErrorBanner, Outcome};
-use crate::components::live::{use_live, Live, LinkDot};
+use crate::components::live::{use_live, LinkDot, Live};
+use crate::components::pod_table::PodTable;
 use crate::components::shell::use_me;
-use crate::i18n::{t, t_now};
 use crate::error::AppError;
-use crate::workloads::{app_events, app_revisions, restart_app, rollback_app, scale_app, set_image, workloads, AppRevision, DeleteApp, GetYaml, LiveMessage, PutYaml};
+use crate::i18n::{t, t_now};
+use crate::workloads::{
+    app_events, app_revisions, restart_app, rollback_app, scale_app, set_image, workloads,
+    AppRevision, DeleteApp, GetYaml, LiveMessage, PutYaml,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -31,7 +34,10 @@ impl Change {
             Change::Scale(_) => t_now("Scaling…", "正在扩缩容…").to_string(),
             Change::Image(_) => t_now("Rolling out the new image…", "正在滚动升级…").to_string(),
             Change::Restart => t_now("Restarting…", "正在重启…").to_string(),
-            Change::Rollback(r) => format!("{} {r}…", t_now("Rolling back to revision", "正在回滚到版本")),
+            Change::Rollback(r) => format!(
+                "{} {r}…",
+                t_now("Rolling back to revision", "正在回滚到版本")
+            ),
         }
     }
 }
@@ -42,17 +48,40 @@ pub fn AppPage() -> impl IntoView {
     let ns = param("ns");
     let name = param("name");
     let me = use_me();
-    let Live { data, error: live_error, link } = use_live::<LiveMessage, _>(move || workloads(tenant.get()), move || format!("/ws/workloads/{}", tenant.get()));
+    let Live {
+        data,
+        error: live_error,
+        link,
+    } = use_live::<LiveMessage, _>(
+        move || workloads(tenant.get()),
+        move || format!("/ws/workloads/{}", tenant.get()),
+    );
     let app = Memo::new(move |_| {
-        data.with(|d| d.as_ref().and_then(|d| d.apps.iter().find(|a| a.namespace == ns.get() && a.name == name.get()).cloned()))
+        data.with(|d| {
+            d.as_ref().and_then(|d| {
+                d.apps
+                    .iter()
+                    .find(|a| a.namespace == ns.get() && a.name == name.get())
+                    .cloned()
+            })
+        })
     });
     let can_change = Memo::new(move |_| {
-        me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
     });
 
     // Scale, upgrade, restart and roll back: one action, its outcome in one banner.
     let change = Action::new(move |c: &Change| {
-        let (tn, n, a, c) = (tenant.get_untracked(), ns.get_untracked(), name.get_untracked(), c.clone());
+        let (tn, n, a, c) = (
+            tenant.get_untracked(),
+            ns.get_untracked(),
+            name.get_untracked(),
+            c.clone(),
+        );
         let done = c.done();
         async move {
             match c {
@@ -93,7 +122,10 @@ pub fn AppPage() -> impl IntoView {
 
     let do_scale = move |_| match replicas_input.get().trim().parse::<i32>() {
         Ok(n) => run(Change::Scale(n)),
-        Err(_) => outcome.set(Some(Err(AppError::Invalid(format!("replicas: '{}' is not a whole number", replicas_input.get()))))),
+        Err(_) => outcome.set(Some(Err(AppError::Invalid(format!(
+            "replicas: '{}' is not a whole number",
+            replicas_input.get()
+        ))))),
     };
     let do_image = move |_| run(Change::Image(image_input.get().trim().to_string()));
     let do_restart = move |_| run(Change::Restart);
@@ -104,13 +136,20 @@ pub fn AppPage() -> impl IntoView {
     let navigate = use_navigate();
     let deleted = delete.value();
     Effect::new(move |_| match deleted.get() {
-        Some(Ok(())) => navigate(&format!("/t/{}", tenant.get_untracked()), Default::default()),
+        Some(Ok(())) => navigate(
+            &format!("/t/{}", tenant.get_untracked()),
+            Default::default(),
+        ),
         Some(Err(e)) => outcome.set(Some(Err(e))),
         None => {}
     });
     let do_delete = move |_| {
         outcome.set(None);
-        delete.dispatch(DeleteApp { tenant: tenant.get(), namespace: ns.get(), name: name.get() });
+        delete.dispatch(DeleteApp {
+            tenant: tenant.get(),
+            namespace: ns.get(),
+            name: name.get(),
+        });
     };
 
     view! {
@@ -203,11 +242,22 @@ fn Revisions(
     change: Action<Change, Result<String, AppError>>,
     version: Signal<u64>,
 ) -> impl IntoView {
-    let revisions = Resource::new(move || (tenant.get(), ns.get(), name.get(), version.get()), |(t, n, a, _)| app_revisions(t, n, a));
+    let revisions = Resource::new(
+        move || (tenant.get(), ns.get(), name.get(), version.get()),
+        |(t, n, a, _)| app_revisions(t, n, a),
+    );
     let confirm = RwSignal::new(None::<AppRevision>);
-    let images = |r: &AppRevision| r.images.iter().map(|(_, i)| i.as_str()).collect::<Vec<_>>().join(", ");
+    let images = |r: &AppRevision| {
+        r.images
+            .iter()
+            .map(|(_, i)| i.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let do_rollback = move |_| {
-        let Some(r) = confirm.get_untracked() else { return };
+        let Some(r) = confirm.get_untracked() else {
+            return;
+        };
         confirm.set(None);
         change.dispatch(Change::Rollback(r.revision));
     };
@@ -270,7 +320,10 @@ fn Revisions(
 #[component]
 fn Events(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let events = Resource::new(move || (tenant.get(), ns.get(), name.get(), refresh.get()), |(t, n, a, _)| app_events(t, n, a));
+    let events = Resource::new(
+        move || (tenant.get(), ns.get(), name.get(), refresh.get()),
+        |(t, n, a, _)| app_events(t, n, a),
+    );
     view! {
         <h2>{t("Events", "事件")} " " <button class="link" data-testid="events-refresh" on:click=move |_| refresh.update(|r| *r += 1)>"↻"</button></h2>
         <Suspense fallback=|| view! { <p class="loading">"…"</p> }>
@@ -293,7 +346,12 @@ fn Events(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl In
 }
 
 #[component]
-fn YamlEditor(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_change: Memo<bool>) -> impl IntoView {
+fn YamlEditor(
+    tenant: Memo<String>,
+    ns: Memo<String>,
+    name: Memo<String>,
+    can_change: Memo<bool>,
+) -> impl IntoView {
     let open = RwSignal::new(false);
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
@@ -317,12 +375,23 @@ fn YamlEditor(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>, can_ch
     let load = move || {
         error.set(None);
         saved.set(false);
-        get.dispatch(GetYaml { tenant: tenant.get_untracked(), namespace: ns.get_untracked(), kind: "Deployment".into(), name: name.get_untracked() });
+        get.dispatch(GetYaml {
+            tenant: tenant.get_untracked(),
+            namespace: ns.get_untracked(),
+            kind: "Deployment".into(),
+            name: name.get_untracked(),
+        });
     };
     let save = move |_| {
         error.set(None);
         saved.set(false);
-        put.dispatch(PutYaml { tenant: tenant.get_untracked(), namespace: ns.get_untracked(), kind: "Deployment".into(), name: name.get_untracked(), yaml: text.get_untracked() });
+        put.dispatch(PutYaml {
+            tenant: tenant.get_untracked(),
+            namespace: ns.get_untracked(),
+            kind: "Deployment".into(),
+            name: name.get_untracked(),
+            yaml: text.get_untracked(),
+        });
     };
     view! {
         <h2>"YAML " <button class="link" data-testid="yaml-open" on:click=move |_| { open.update(|o| *o = !*o); if open.get_untracked() { load() } }>

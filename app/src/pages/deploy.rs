@@ -2,9 +2,9 @@
 //! makes), then the Deployment and its Service are created and the app's page opens.
 
 use super::param;
+use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
 use crate::i18n::t;
-use crate::components::banner::ErrorBanner;
 use crate::workloads::{validate, DeployApp, DeployForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -27,7 +27,12 @@ pub fn DeployPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
     let namespaces = Memo::new(move |_| {
-        me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get())).map(|t| t.namespaces.clone()).unwrap_or_default())
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()))
+                .map(|t| t.namespaces.clone())
+                .unwrap_or_default()
+        })
     });
     let defaults = DeployForm::default();
     let namespace = RwSignal::new(String::new());
@@ -65,7 +70,10 @@ pub fn DeployPage() -> impl IntoView {
         ev.prevent_default();
         let mut problems = Vec::new();
         let replicas_n = replicas.get().trim().parse::<i32>().unwrap_or_else(|_| {
-            problems.push(format!("replicas: '{}' is not a whole number", replicas.get()));
+            problems.push(format!(
+                "replicas: '{}' is not a whole number",
+                replicas.get()
+            ));
             0
         });
         let port_n = match port.get().trim() {
@@ -101,8 +109,16 @@ pub fn DeployPage() -> impl IntoView {
         if !problems.is_empty() {
             return;
         }
-        opens.set_value(format!("/t/{}/apps/{}/{}", tenant.get(), form.namespace, form.name));
-        deploy.dispatch(DeployApp { tenant: tenant.get(), form });
+        opens.set_value(format!(
+            "/t/{}/apps/{}/{}",
+            tenant.get(),
+            form.namespace,
+            form.name
+        ));
+        deploy.dispatch(DeployApp {
+            tenant: tenant.get(),
+            form,
+        });
     };
 
     view! {
@@ -168,7 +184,13 @@ mod tests {
 
     #[test]
     fn env_lines_become_pairs_and_bad_lines_are_named() {
-        assert_eq!(parse_env("A=1\n\nB = two=2\n").unwrap(), vec![("A".into(), "1".into()), ("B".into(), " two=2".into())]);
-        assert_eq!(parse_env("A=1\nnope").unwrap_err(), "environment line 2: write KEY=value");
+        assert_eq!(
+            parse_env("A=1\n\nB = two=2\n").unwrap(),
+            vec![("A".into(), "1".into()), ("B".into(), " two=2".into())]
+        );
+        assert_eq!(
+            parse_env("A=1\nnope").unwrap_err(),
+            "environment line 2: write KEY=value"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub fn LoginPage() -> impl IntoView {
             return;
         }
         login.clear();
-        login.dispatch(Login { username: username.get_untracked(), password: password.get_untracked() });
+        login.dispatch(Login {
+            username: username.get_untracked(),
+            password: password.get_untracked(),
+        });
     };
 
     view! {

@@ -7,10 +7,13 @@
 use super::param;
 use crate::components::banner::ErrorBanner;
 use crate::components::live::{follow, Link, LinkDot};
-use crate::error::AppError;
 use crate::components::log_view::LogView;
+use crate::error::AppError;
 use crate::i18n::{t, t_now};
-use crate::logs::{log_sources, query_logs, LogLine, LogLink, LogMessage, LogQuery, LogSearch, LogSelection, LogSource};
+use crate::logs::{
+    log_sources, query_logs, LogLine, LogLink, LogMessage, LogQuery, LogSearch, LogSelection,
+    LogSource,
+};
 use chrono::{Duration, SecondsFormat, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -50,10 +53,23 @@ pub fn LogsPage() -> impl IntoView {
     let app = RwSignal::new(url("app"));
     let pod = RwSignal::new(url("pod"));
     let container = RwSignal::new(url("container"));
-    let range = RwSignal::new(Some(url("range")).filter(|r| !r.is_empty()).unwrap_or_else(|| if url("from").is_empty() { "1h".into() } else { "custom".into() }));
+    let range = RwSignal::new(
+        Some(url("range"))
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| {
+                if url("from").is_empty() {
+                    "1h".into()
+                } else {
+                    "custom".into()
+                }
+            }),
+    );
     let from = RwSignal::new(url("from"));
     let to = RwSignal::new(url("to"));
-    let search = RwSignal::new(LogSearch { text: url("q"), regex: flag("regex") });
+    let search = RwSignal::new(LogSearch {
+        text: url("q"),
+        regex: flag("regex"),
+    });
     let following = RwSignal::new(flag("follow"));
     let refresh = RwSignal::new(0u32);
     // What the search box holds until it is submitted.
@@ -91,11 +107,25 @@ pub fn LogsPage() -> impl IntoView {
         pod: Some(pod.get()).filter(|s| !s.is_empty()),
         container: Some(container.get()).filter(|s| !s.is_empty()),
     });
-    let current_source = Memo::new(move |_| sources.with(|s| s.as_ref().and_then(|s| s.iter().find(|a| a.namespace == ns.get() && a.app == app.get()).cloned())));
+    let current_source = Memo::new(move |_| {
+        sources.with(|s| {
+            s.as_ref().and_then(|s| {
+                s.iter()
+                    .find(|a| a.namespace == ns.get() && a.app == app.get())
+                    .cloned()
+            })
+        })
+    });
     let containers = Memo::new(move |_| {
         let mut names: Vec<String> = current_source
             .get()
-            .map(|s| s.pods.into_iter().filter(|p| pod.with(|sel| sel.is_empty() || *sel == p.name)).flat_map(|p| p.containers).collect())
+            .map(|s| {
+                s.pods
+                    .into_iter()
+                    .filter(|p| pod.with(|sel| sel.is_empty() || *sel == p.name))
+                    .flat_map(|p| p.containers)
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names.dedup();
@@ -127,7 +157,14 @@ pub fn LogsPage() -> impl IntoView {
         if following.get() {
             qs.push_str("&follow=1");
         }
-        navigate(&format!("/t/{}/logs?{qs}", tenant.get()), NavigateOptions { replace: true, scroll: false, ..Default::default() });
+        navigate(
+            &format!("/t/{}/logs?{qs}", tenant.get()),
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
     });
 
     // A time window: the first page, then more as the reader scrolls down. Every page is asked
@@ -144,7 +181,9 @@ pub fn LogsPage() -> impl IntoView {
     });
     let (loading, fetched) = (fetch.pending(), fetch.value());
     Effect::new(move |_| {
-        let Some((ticket, append, q, answer)) = fetched.get() else { return };
+        let Some((ticket, append, q, answer)) = fetched.get() else {
+            return;
+        };
         if ticket != latest.get_value() {
             return;
         }
@@ -162,26 +201,56 @@ pub fn LogsPage() -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        let (sel, s, r, f, tt, follow_on) = (selection.get(), search.get(), range.get(), from.get(), to.get(), following.get());
+        let (sel, s, r, f, tt, follow_on) = (
+            selection.get(),
+            search.get(),
+            range.get(),
+            from.get(),
+            to.get(),
+            following.get(),
+        );
         let _ = (tenant.get(), refresh.get());
         let ticket = latest.get_value() + 1;
         latest.set_value(ticket);
-        if follow_on || sel.namespace.is_empty() || search_error.with_untracked(Option::is_some) && s.regex {
+        if follow_on
+            || sel.namespace.is_empty()
+            || search_error.with_untracked(Option::is_some) && s.regex
+        {
             return;
         }
         let (from_t, to_t) = window_of(&r, &f, &tt);
         lines.set(Vec::new());
         next_cursor.set(None);
         error.set(None);
-        let q = LogQuery { selection: sel, from: from_t, to: to_t, search: s, limit: PAGE, backward: false, cursor: None };
+        let q = LogQuery {
+            selection: sel,
+            from: from_t,
+            to: to_t,
+            search: s,
+            limit: PAGE,
+            backward: false,
+            cursor: None,
+        };
         fetch.dispatch((q, ticket, false));
     });
     let more = Callback::new(move |_| {
-        if following.get_untracked() || loading.get_untracked() || lines.with_untracked(Vec::len) >= MAX_LINES {
+        if following.get_untracked()
+            || loading.get_untracked()
+            || lines.with_untracked(Vec::len) >= MAX_LINES
+        {
             return;
         }
-        let (Some(cursor), Some(q)) = (next_cursor.get_untracked(), last_query.get_value()) else { return };
-        fetch.dispatch((LogQuery { cursor: Some(cursor), ..q }, latest.get_value(), true));
+        let (Some(cursor), Some(q)) = (next_cursor.get_untracked(), last_query.get_value()) else {
+            return;
+        };
+        fetch.dispatch((
+            LogQuery {
+                cursor: Some(cursor),
+                ..q
+            },
+            latest.get_value(),
+            true,
+        ));
     });
 
     // Follow mode: the last lines, then live ones, over a WebSocket that reconnects by itself.
@@ -199,22 +268,26 @@ pub fn LogsPage() -> impl IntoView {
         let mut l = LogLink::new(&sel, &s);
         l.last = Some(FOLLOW_LAST);
         // NB: `try_`: a message may be handled after the page went (see `follow`).
-        follow::<LogMessage, _>(format!("/ws/logs/{tn}?{}", l.to_query()), link, move |m| match m {
-            LogMessage::Reset => {
-                lines.try_set(Vec::new());
-            }
-            LogMessage::Lines(new) => {
-                lines.try_update(|all| {
-                    all.extend(new);
-                    if all.len() > MAX_LINES {
-                        all.drain(..all.len() - MAX_LINES);
-                    }
-                });
-            }
-            LogMessage::Error(e) => {
-                error.try_set(Some(AppError::Unavailable(e)));
-            }
-        });
+        follow::<LogMessage, _>(
+            format!("/ws/logs/{tn}?{}", l.to_query()),
+            link,
+            move |m| match m {
+                LogMessage::Reset => {
+                    lines.try_set(Vec::new());
+                }
+                LogMessage::Lines(new) => {
+                    lines.try_update(|all| {
+                        all.extend(new);
+                        if all.len() > MAX_LINES {
+                            all.drain(..all.len() - MAX_LINES);
+                        }
+                    });
+                }
+                LogMessage::Error(e) => {
+                    error.try_set(Some(AppError::Unavailable(e)));
+                }
+            },
+        );
     });
 
     let download_href = move || {
@@ -235,7 +308,10 @@ pub fn LogsPage() -> impl IntoView {
     };
     let submit_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        search.set(LogSearch { text: search_text.get_untracked(), regex: search_regex.get_untracked() });
+        search.set(LogSearch {
+            text: search_text.get_untracked(),
+            regex: search_regex.get_untracked(),
+        });
     };
     let preset = move |r: &'static str| {
         move |_| {
@@ -336,8 +412,14 @@ mod tests {
     #[test]
     fn a_preset_window_ends_now_and_a_custom_one_is_taken_as_typed() {
         let (f, t) = window_of("5m", "", "");
-        let (f, t) = (chrono::DateTime::parse_from_rfc3339(&f).unwrap(), chrono::DateTime::parse_from_rfc3339(&t).unwrap());
+        let (f, t) = (
+            chrono::DateTime::parse_from_rfc3339(&f).unwrap(),
+            chrono::DateTime::parse_from_rfc3339(&t).unwrap(),
+        );
         assert_eq!((t - f).num_seconds(), 301);
-        assert_eq!(window_of("custom", " a ", "b"), ("a".to_string(), "b".to_string()));
+        assert_eq!(
+            window_of("custom", " a ", "b"),
+            ("a".to_string(), "b".to_string())
+        );
     }
 }

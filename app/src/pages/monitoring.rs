@@ -9,9 +9,9 @@
 //! with the same chart component and records how long that took, for `make bench`.
 
 use super::param;
+use crate::components::banner::ErrorBanner;
 use crate::components::chart::Chart;
 use crate::i18n::{t, I18n, Lang};
-use crate::components::banner::ErrorBanner;
 use crate::monitoring::{query_range, Panel, PanelData, QueryPromql, Target, RANGES};
 use crate::workloads::{list_pods, workloads, PodQuery};
 use leptos::prelude::*;
@@ -45,17 +45,33 @@ pub fn MonitoringPage() -> impl IntoView {
         }
     });
     let target = Memo::new(move |_| match (chosen.get().split_once('/'), pod.get()) {
-        (Some((ns, _)), p) if !p.is_empty() => Target::Pod { namespace: ns.to_string(), name: p },
-        (Some((ns, name)), _) => Target::App { namespace: ns.to_string(), name: name.to_string() },
+        (Some((ns, _)), p) if !p.is_empty() => Target::Pod {
+            namespace: ns.to_string(),
+            name: p,
+        },
+        (Some((ns, name)), _) => Target::App {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        },
         (None, _) => Target::Tenant,
     });
     // the chosen app's pods, for the pod picker
     let pods = Resource::new(
         move || (tenant.get(), chosen.get()),
         |(tn, app)| async move {
-            let Some((ns, name)) = app.split_once('/') else { return Ok(Vec::new()) };
-            let q = PodQuery { app: Some(name.to_string()), namespace: Some(ns.to_string()), filter: String::new(), offset: 0, limit: 200 };
-            list_pods(tn, q).await.map(|p| p.rows.into_iter().map(|r| r.name).collect::<Vec<_>>())
+            let Some((ns, name)) = app.split_once('/') else {
+                return Ok(Vec::new());
+            };
+            let q = PodQuery {
+                app: Some(name.to_string()),
+                namespace: Some(ns.to_string()),
+                filter: String::new(),
+                offset: 0,
+                limit: 200,
+            };
+            list_pods(tn, q)
+                .await
+                .map(|p| p.rows.into_iter().map(|r| r.name).collect::<Vec<_>>())
         },
     );
 
@@ -103,12 +119,25 @@ pub fn MonitoringPage() -> impl IntoView {
 
 /// One panel, re-asked whenever the tenant, target, range or tick changes.
 #[component]
-pub fn PanelChart(tenant: Memo<String>, #[prop(into)] target: Signal<Target>, #[prop(into)] minutes: Signal<u32>, #[prop(into)] tick: Signal<u64>, panel: Panel) -> impl IntoView {
+pub fn PanelChart(
+    tenant: Memo<String>,
+    #[prop(into)] target: Signal<Target>,
+    #[prop(into)] minutes: Signal<u32>,
+    #[prop(into)] tick: Signal<u64>,
+    panel: Panel,
+) -> impl IntoView {
     let lang = expect_context::<I18n>().0;
-    let data = Resource::new(move || (tenant.get(), target.get(), minutes.get(), tick.get()), move |(tn, tg, m, _)| query_range(tn, panel, tg, m));
+    let data = Resource::new(
+        move || (tenant.get(), target.get(), minutes.get(), tick.get()),
+        move |(tn, tg, m, _)| query_range(tn, panel, tg, m),
+    );
     let title = move || {
         let (en, zh) = panel.title();
-        if lang.get() == Lang::Zh { zh } else { en }
+        if lang.get() == Lang::Zh {
+            zh
+        } else {
+            en
+        }
     };
     view! {
         <Transition fallback=move || view! { <figure class="chart loading">{title()}</figure> }>
@@ -127,7 +156,11 @@ fn PromqlBox(tenant: Memo<String>, minutes: RwSignal<u32>) -> impl IntoView {
     let result = query.value();
     let run = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        query.dispatch(QueryPromql { tenant: tenant.get(), query: text.get(), minutes: minutes.get() });
+        query.dispatch(QueryPromql {
+            tenant: tenant.get(),
+            query: text.get(),
+            minutes: minutes.get(),
+        });
     };
     view! {
         <section class="promql">
@@ -153,8 +186,14 @@ fn PromqlBox(tenant: Memo<String>, minutes: RwSignal<u32>) -> impl IntoView {
 #[component]
 pub fn ChartBench() -> impl IntoView {
     let query = use_query_map();
-    let points = query.with_untracked(|q| q.get("points").and_then(|v| v.parse::<usize>().ok())).unwrap_or(10_000).clamp(1, 1_000_000);
-    let series = query.with_untracked(|q| q.get("series").and_then(|v| v.parse::<usize>().ok())).unwrap_or(1).clamp(1, 100);
+    let points = query
+        .with_untracked(|q| q.get("points").and_then(|v| v.parse::<usize>().ok()))
+        .unwrap_or(10_000)
+        .clamp(1, 1_000_000);
+    let series = query
+        .with_untracked(|q| q.get("series").and_then(|v| v.parse::<usize>().ok()))
+        .unwrap_or(1)
+        .clamp(1, 100);
     let run = RwSignal::new(0u32);
     let host = NodeRef::<leptos::html::Div>::new();
     let result = RwSignal::new(None::<(u32, f64, f64)>);
@@ -192,12 +231,21 @@ pub fn bench_data(points: usize, series: usize, seed: u32) -> PanelData {
             points: (0..per)
                 .map(|i| {
                     let x = i as f64 + f64::from(seed) * 7.0 + s as f64 * 13.0;
-                    (start + 15 * i as i64, 50.0 + 30.0 * (x / 40.0).sin() + 10.0 * (x / 3.7).cos() + s as f64)
+                    (
+                        start + 15 * i as i64,
+                        50.0 + 30.0 * (x / 40.0).sin() + 10.0 * (x / 3.7).cos() + s as f64,
+                    )
                 })
                 .collect(),
         })
         .collect();
-    PanelData { series, threshold: Some(85.0), start, end, notice: None }
+    PanelData {
+        series,
+        threshold: Some(85.0),
+        start,
+        end,
+        notice: None,
+    }
 }
 
 #[cfg(feature = "csr")]
@@ -224,7 +272,13 @@ mod bench {
         static MOUNTED: std::cell::RefCell<Option<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(None) };
     }
 
-    pub fn draw(el: leptos::web_sys::HtmlDivElement, run: u32, points: usize, series: usize, result: RwSignal<Option<(u32, f64, f64)>>) {
+    pub fn draw(
+        el: leptos::web_sys::HtmlDivElement,
+        run: u32,
+        points: usize,
+        series: usize,
+        result: RwSignal<Option<(u32, f64, f64)>>,
+    ) {
         // NB: the previous chart goes first, and the data is made before the clock starts
         MOUNTED.with(|m| m.borrow_mut().take());
         el.set_inner_html("");
@@ -246,7 +300,10 @@ mod bench {
         });
         let frame = Closure::once_into_js(move || {
             if let Some(w) = web_sys::window() {
-                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(painted.unchecked_ref(), 0);
+                let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                    painted.unchecked_ref(),
+                    0,
+                );
             }
         });
         if let Some(w) = web_sys::window() {
@@ -259,5 +316,12 @@ mod bench {
 mod bench {
     use leptos::prelude::*;
 
-    pub fn draw(_el: leptos::web_sys::HtmlDivElement, _run: u32, _points: usize, _series: usize, _result: RwSignal<Option<(u32, f64, f64)>>) {}
+    pub fn draw(
+        _el: leptos::web_sys::HtmlDivElement,
+        _run: u32,
+        _points: usize,
+        _series: usize,
+        _result: RwSignal<Option<(u32, f64, f64)>>,
+    ) {
+    }
 }

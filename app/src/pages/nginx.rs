@@ -9,12 +9,13 @@
 
 use super::param;
 use crate::components::banner::ErrorBanner;
-use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
+use crate::components::live::{use_live, LinkDot, Live, LiveFeed};
 use crate::error::AppError;
 use crate::i18n::t;
 use crate::nginx::{
-    apply_nginx_change, highlight, nginx_clusters, side_by_side, validate_nginx_change, ClusterView, ConfigView, DriftView, NginxChange, NginxConfig, NginxDrift, NodeState,
-    NodeView, RepairNginxNode, RouteView, Validation,
+    apply_nginx_change, highlight, nginx_clusters, side_by_side, validate_nginx_change,
+    ClusterView, ConfigView, DriftView, NginxChange, NginxConfig, NginxDrift, NodeState, NodeView,
+    RepairNginxNode, RouteView, Validation,
 };
 use crate::time::{ago, exact};
 use chrono::{DateTime, Utc};
@@ -46,7 +47,10 @@ fn state_badge(s: NodeState) -> (&'static str, &'static str) {
 }
 
 fn lines_of(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// What a validation or apply said, with nginx's message and the lines it points at.
@@ -123,7 +127,9 @@ fn DriftPanel(drift: DriftView) -> impl IntoView {
 }
 
 fn short(sha: &Option<String>) -> String {
-    sha.as_deref().map(|s| s.chars().take(12).collect()).unwrap_or_else(|| "—".into())
+    sha.as_deref()
+        .map(|s| s.chars().take(12).collect())
+        .unwrap_or_else(|| "—".into())
 }
 
 #[component]
@@ -131,7 +137,11 @@ pub fn NginxPage() -> impl IntoView {
     let tenant = param("tenant");
     let refresh = RwSignal::new(0u32);
     // First paint (and after an apply) from a server function; the live socket keeps it current.
-    let Live { data: clusters, error, link } = use_live::<Vec<ClusterView>, _>(
+    let Live {
+        data: clusters,
+        error,
+        link,
+    } = use_live::<Vec<ClusterView>, _>(
         move || {
             refresh.track();
             nginx_clusters(tenant.get())
@@ -170,13 +180,22 @@ pub fn NginxPage() -> impl IntoView {
             }
         })
     });
-    if let Ok(handle) = set_interval_with_handle(move || now.set(Utc::now()), std::time::Duration::from_secs(1)) {
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(Utc::now()),
+        std::time::Duration::from_secs(1),
+    ) {
         on_cleanup(move || handle.clear());
     }
-    let current = Memo::new(move |_| clusters.with(|cs| cs.as_ref().and_then(|cs| cs.iter().find(|c| c.name == selected.get()).cloned())));
+    let current = Memo::new(move |_| {
+        clusters.with(|cs| {
+            cs.as_ref()
+                .and_then(|cs| cs.iter().find(|c| c.name == selected.get()).cloned())
+        })
+    });
     Effect::new(move |_| {
         if let Some(c) = current.get() {
-            if ext_ns.get_untracked().is_empty() || !c.namespaces.contains(&ext_ns.get_untracked()) {
+            if ext_ns.get_untracked().is_empty() || !c.namespaces.contains(&ext_ns.get_untracked())
+            {
                 ext_ns.set(c.namespaces.first().cloned().unwrap_or_default());
             }
         }
@@ -185,7 +204,8 @@ pub fn NginxPage() -> impl IntoView {
     let get_config = ServerAction::<NginxConfig>::new();
     let get_drift = ServerAction::<NginxDrift>::new();
     let repair_node = ServerAction::<RepairNginxNode>::new();
-    let (config_answer, drift_answer, repair_answer) = (get_config.value(), get_drift.value(), repair_node.value());
+    let (config_answer, drift_answer, repair_answer) =
+        (get_config.value(), get_drift.value(), repair_node.value());
     Effect::new(move |_| match config_answer.get() {
         Some(Ok(v)) => config.set(Some(v)),
         Some(Err(e)) => action_error.set(Some(e)),
@@ -203,11 +223,18 @@ pub fn NginxPage() -> impl IntoView {
     });
     let show_config = move |_| {
         action_error.set(None);
-        get_config.dispatch(NginxConfig { tenant: tenant.get_untracked(), cluster: selected.get_untracked() });
+        get_config.dispatch(NginxConfig {
+            tenant: tenant.get_untracked(),
+            cluster: selected.get_untracked(),
+        });
     };
     let show_drift = move |cluster: String, node: String| {
         action_error.set(None);
-        get_drift.dispatch(NginxDrift { tenant: tenant.get_untracked(), cluster, node });
+        get_drift.dispatch(NginxDrift {
+            tenant: tenant.get_untracked(),
+            cluster,
+            node,
+        });
     };
     // Validate (apply = false) or validate-and-store (apply = true); the answer goes to the form that asked.
     let change = Action::new(move |(change, apply, _): &(NginxChange, bool, Form)| {
@@ -220,10 +247,18 @@ pub fn NginxPage() -> impl IntoView {
             }
         }
     });
-    let (busy, change_answer, change_input) = (change.pending(), change.value(), StoredValue::new(None::<(bool, Form)>));
+    let (busy, change_answer, change_input) = (
+        change.pending(),
+        change.value(),
+        StoredValue::new(None::<(bool, Form)>),
+    );
     Effect::new(move |_| {
-        let Some(answer) = change_answer.get() else { return };
-        let Some((apply, form)) = change_input.get_value() else { return };
+        let Some(answer) = change_answer.get() else {
+            return;
+        };
+        let Some((apply, form)) = change_input.get_value() else {
+            return;
+        };
         let ok = matches!(&answer, Ok(v) if v.ok);
         match form {
             Form::Edit => edit_result.set(Some(answer)),
@@ -238,7 +273,11 @@ pub fn NginxPage() -> impl IntoView {
         change.dispatch((c, apply, form));
     };
     let edit_change = move || {
-        editing.get_untracked().map(|r| NginxChange::SetDirectives { namespace: r.namespace, route: r.name, directives: lines_of(&directives.get_untracked()) })
+        editing.get_untracked().map(|r| NginxChange::SetDirectives {
+            namespace: r.namespace,
+            route: r.name,
+            directives: lines_of(&directives.get_untracked()),
+        })
     };
     let ext_change = move || NginxChange::AddExternal {
         cluster: selected.get_untracked(),
@@ -246,13 +285,23 @@ pub fn NginxPage() -> impl IntoView {
         name: ext_name.get_untracked().trim().to_string(),
         host: ext_host.get_untracked(),
         path: ext_path.get_untracked(),
-        servers: ext_servers.get_untracked().split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        servers: ext_servers
+            .get_untracked()
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         directives: lines_of(&ext_directives.get_untracked()),
     };
 
     let repair = move |cluster: String, node: String| {
         action_error.set(None);
-        repair_node.dispatch(RepairNginxNode { tenant: tenant.get_untracked(), cluster, node });
+        repair_node.dispatch(RepairNginxNode {
+            tenant: tenant.get_untracked(),
+            cluster,
+            node,
+        });
     };
 
     let node_row = move |cluster: String, n: NodeView, whole: bool, can_edit: bool| {
@@ -261,10 +310,18 @@ pub fn NginxPage() -> impl IntoView {
         let href = format!("/download/nginx/{tn}/{cluster}/{}", n.name);
         let name = n.name.clone();
         let err = n.last_error.clone().map(|e| {
-            let place = e.nginx.as_ref().and_then(|m| Some(format!(" ({}:{})", m.file.clone()?, m.line?))).unwrap_or_default();
+            let place = e
+                .nginx
+                .as_ref()
+                .and_then(|m| Some(format!(" ({}:{})", m.file.clone()?, m.line?)))
+                .unwrap_or_default();
             format!("{}{place}", e.message)
         });
-        let beat = n.heartbeat.as_deref().and_then(|h| DateTime::parse_from_rfc3339(h).ok()).map(|t| t.with_timezone(&Utc));
+        let beat = n
+            .heartbeat
+            .as_deref()
+            .and_then(|h| DateTime::parse_from_rfc3339(h).ok())
+            .map(|t| t.with_timezone(&Utc));
         let repairable = whole && can_edit && n.state == NodeState::Drifted;
         let pending = n.repair_pending;
         let repair_cluster = cluster.clone();

@@ -7,11 +7,14 @@ use super::param;
 use super::pipelines::{kind_label, use_pipelines, use_start_run, RunBadge};
 use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
-use crate::components::live::{Live, LinkDot};
+use crate::components::live::{LinkDot, Live};
 use crate::components::shell::use_me;
-use crate::i18n::t;
 use crate::error::AppError;
-use crate::pipelines::{final_dockerfile, pipeline_options, save_pipeline, validate, DesignerOptions, PipelineSpec, PipelineWebhook, Stage, StageKind, TOOLS};
+use crate::i18n::t;
+use crate::pipelines::{
+    final_dockerfile, pipeline_options, save_pipeline, validate, DesignerOptions, PipelineSpec,
+    PipelineWebhook, Stage, StageKind, TOOLS,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -30,19 +33,40 @@ fn free_name(kind: StageKind, taken: &[String]) -> String {
         StageKind::Tools => "tools",
         other => other.label(),
     };
-    (1..).map(|i| if i == 1 { base.to_string() } else { format!("{base}-{i}") }).find(|n| !taken.contains(n)).unwrap_or_default()
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base}-{i}")
+            }
+        })
+        .find(|n| !taken.contains(n))
+        .unwrap_or_default()
 }
 
 /// Where a new stage of `kind` goes: source first, deploy last, the others before the image.
 fn insert_at(kind: StageKind, kinds: &[Option<StageKind>]) -> usize {
     match kind {
         StageKind::Source => 0,
-        StageKind::Deploy | StageKind::Image => kinds.iter().position(|k| *k == Some(StageKind::Deploy)).unwrap_or(kinds.len()),
-        _ => kinds.iter().position(|k| matches!(k, Some(StageKind::Image | StageKind::Deploy))).unwrap_or(kinds.len()),
+        StageKind::Deploy | StageKind::Image => kinds
+            .iter()
+            .position(|k| *k == Some(StageKind::Deploy))
+            .unwrap_or(kinds.len()),
+        _ => kinds
+            .iter()
+            .position(|k| matches!(k, Some(StageKind::Image | StageKind::Deploy)))
+            .unwrap_or(kinds.len()),
     }
 }
 
-fn input(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'static str, stage: RwSignal<Stage>, get: fn(&Stage) -> String, set: fn(&mut Stage, String)) -> impl IntoView {
+fn input(
+    label: impl Fn() -> &'static str + Send + Sync + 'static,
+    testid: &'static str,
+    stage: RwSignal<Stage>,
+    get: fn(&Stage) -> String,
+    set: fn(&mut Stage, String),
+) -> impl IntoView {
     view! {
         <label>{label}
             <input data-testid=testid prop:value=move || stage.with(get) on:input=move |ev| stage.update(|s| set(s, event_target_value(&ev)))/>
@@ -50,7 +74,13 @@ fn input(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'sta
     }
 }
 
-fn checkbox(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'static str, stage: RwSignal<Stage>, get: fn(&Stage) -> bool, set: fn(&mut Stage, bool)) -> impl IntoView {
+fn checkbox(
+    label: impl Fn() -> &'static str + Send + Sync + 'static,
+    testid: &'static str,
+    stage: RwSignal<Stage>,
+    get: fn(&Stage) -> bool,
+    set: fn(&mut Stage, bool),
+) -> impl IntoView {
     view! {
         <label class="check">
             <input type="checkbox" data-testid=testid prop:checked=move || stage.with(get) on:change=move |ev| stage.update(|s| set(s, event_target_checked(&ev)))/>
@@ -59,7 +89,11 @@ fn checkbox(label: impl Fn() -> &'static str + Send + Sync + 'static, testid: &'
     }
 }
 
-fn card_fields(kind: Option<StageKind>, stage: RwSignal<Stage>, options: RwSignal<DesignerOptions>) -> AnyView {
+fn card_fields(
+    kind: Option<StageKind>,
+    stage: RwSignal<Stage>,
+    options: RwSignal<DesignerOptions>,
+) -> AnyView {
     match kind {
         Some(StageKind::Source) => view! {
             {input(t("Git URL", "Git 地址"), "field-git-url", stage, |s| s.source.as_ref().map(|x| x.git_url.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.git_url = v })}
@@ -137,9 +171,26 @@ pub fn PipelineDesigner() -> impl IntoView {
     let route_name = param("name");
     let is_new = Memo::new(move |_| route_name.get().is_empty());
     let me = use_me();
-    let Live { data, error: live_error, link } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
-    let namespaces = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get())).map(|t| t.namespaces.clone()).unwrap_or_default()));
+    let Live {
+        data,
+        error: live_error,
+        link,
+    } = use_pipelines(tenant);
+    let can_change = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
+    });
+    let namespaces = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()))
+                .map(|t| t.namespaces.clone())
+                .unwrap_or_default()
+        })
+    });
 
     let namespace = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
@@ -166,7 +217,8 @@ pub fn PipelineDesigner() -> impl IntoView {
         });
         Card { id, stage }
     };
-    let set_stages = move |stages: Vec<Stage>| cards.set(stages.into_iter().map(new_card).collect());
+    let set_stages =
+        move |stages: Vec<Stage>| cards.set(stages.into_iter().map(new_card).collect());
 
     let asked_options = LocalResource::new(move || pipeline_options(tenant.get()));
     let options_error = RwSignal::new(None::<AppError>);
@@ -183,18 +235,31 @@ pub fn PipelineDesigner() -> impl IntoView {
         }
         if is_new.get() {
             let mut image = Stage::new(StageKind::Image, "image");
-            if let (Some(x), Some(first)) = (image.image.as_mut(), options.get().registries.first()) {
+            if let (Some(x), Some(first)) = (image.image.as_mut(), options.get().registries.first())
+            {
                 x.registry = first.name.clone();
             }
             if options.get().registries.is_empty() {
                 return; // wait for the options, so the registry is preselected
             }
-            set_stages(vec![Stage::new(StageKind::Source, "clone"), Stage::new(StageKind::Build, "build"), image, Stage::new(StageKind::Deploy, "deploy")]);
+            set_stages(vec![
+                Stage::new(StageKind::Source, "clone"),
+                Stage::new(StageKind::Build, "build"),
+                image,
+                Stage::new(StageKind::Deploy, "deploy"),
+            ]);
             if let Some(first) = namespaces.get().first() {
                 namespace.set(first.clone());
             }
             loaded.set(true);
-        } else if let Some(p) = data.with(|d| d.as_ref().and_then(|d| d.pipelines.iter().find(|p| p.namespace == route_ns.get() && p.name == route_name.get()).cloned())) {
+        } else if let Some(p) = data.with(|d| {
+            d.as_ref().and_then(|d| {
+                d.pipelines
+                    .iter()
+                    .find(|p| p.namespace == route_ns.get() && p.name == route_name.get())
+                    .cloned()
+            })
+        }) {
             namespace.set(p.namespace.clone());
             name.set(p.name.clone());
             app.set(p.spec.app.clone());
@@ -203,17 +268,42 @@ pub fn PipelineDesigner() -> impl IntoView {
         }
     });
     // The app defaults to the pipeline's name while the user has not chosen one.
-    let spec = move || PipelineSpec { app: app.get().trim().to_string(), stages: cards.get().iter().map(|c| c.stage.get()).collect() };
+    let spec = move || PipelineSpec {
+        app: app.get().trim().to_string(),
+        stages: cards.get().iter().map(|c| c.stage.get()).collect(),
+    };
     let runs = Memo::new(move |_| {
-        data.with(|d| d.as_ref().and_then(|d| d.pipelines.iter().find(|p| p.namespace == route_ns.get() && p.name == route_name.get()).map(|p| p.runs.clone())).unwrap_or_default())
+        data.with(|d| {
+            d.as_ref()
+                .and_then(|d| {
+                    d.pipelines
+                        .iter()
+                        .find(|p| p.namespace == route_ns.get() && p.name == route_name.get())
+                        .map(|p| p.runs.clone())
+                })
+                .unwrap_or_default()
+        })
     });
-    let exists = Memo::new(move |_| data.with(|d| d.as_ref().is_some_and(|d| d.pipelines.iter().any(|p| p.namespace == route_ns.get() && p.name == route_name.get()))));
+    let exists = Memo::new(move |_| {
+        data.with(|d| {
+            d.as_ref().is_some_and(|d| {
+                d.pipelines
+                    .iter()
+                    .any(|p| p.namespace == route_ns.get() && p.name == route_name.get())
+            })
+        })
+    });
 
     let add = move |kind: StageKind| {
-        let taken: Vec<String> = cards.with(|c| c.iter().map(|c| c.stage.with(|s| s.name.clone())).collect());
-        let kinds: Vec<Option<StageKind>> = cards.with(|c| c.iter().map(|c| c.stage.with(Stage::kind)).collect());
+        let taken: Vec<String> =
+            cards.with(|c| c.iter().map(|c| c.stage.with(|s| s.name.clone())).collect());
+        let kinds: Vec<Option<StageKind>> =
+            cards.with(|c| c.iter().map(|c| c.stage.with(Stage::kind)).collect());
         let mut stage = Stage::new(kind, free_name(kind, &taken));
-        if let (Some(x), Some(first)) = (stage.image.as_mut(), options.get_untracked().registries.first()) {
+        if let (Some(x), Some(first)) = (
+            stage.image.as_mut(),
+            options.get_untracked().registries.first(),
+        ) {
             x.registry = first.name.clone();
         }
         let at = insert_at(kind, &kinds);
@@ -244,10 +334,22 @@ pub fn PipelineDesigner() -> impl IntoView {
         problems.is_empty()
     };
     // Saving: a new pipeline opens its page, an existing one says so.
-    let save_action = Action::new(move |(ns, nm, spec, create): &(String, String, PipelineSpec, bool)| {
-        let (tn, ns, nm, spec, create) = (tenant.get_untracked(), ns.clone(), nm.clone(), spec.clone(), *create);
-        async move { save_pipeline(tn.clone(), ns.clone(), nm.clone(), spec, create).await.map(|()| create.then(|| format!("/t/{tn}/pipelines/{ns}/{nm}"))) }
-    });
+    let save_action = Action::new(
+        move |(ns, nm, spec, create): &(String, String, PipelineSpec, bool)| {
+            let (tn, ns, nm, spec, create) = (
+                tenant.get_untracked(),
+                ns.clone(),
+                nm.clone(),
+                spec.clone(),
+                *create,
+            );
+            async move {
+                save_pipeline(tn.clone(), ns.clone(), nm.clone(), spec, create)
+                    .await
+                    .map(|()| create.then(|| format!("/t/{tn}/pipelines/{ns}/{nm}")))
+            }
+        },
+    );
     let saved = save_action.value();
     Effect::new(move |_| match saved.get() {
         Some(Ok(Some(href))) => navigate(&href, Default::default()),
@@ -260,7 +362,12 @@ pub fn PipelineDesigner() -> impl IntoView {
         if !check() {
             return;
         }
-        save_action.dispatch((namespace.get_untracked(), name.get_untracked().trim().to_string(), spec(), is_new.get_untracked()));
+        save_action.dispatch((
+            namespace.get_untracked(),
+            name.get_untracked().trim().to_string(),
+            spec(),
+            is_new.get_untracked(),
+        ));
     };
     let start = use_start_run(tenant);
     let (saving, starting, started) = (save_action.pending(), start.pending(), start.value());
@@ -270,16 +377,26 @@ pub fn PipelineDesigner() -> impl IntoView {
         start.dispatch((route_ns.get_untracked(), route_name.get_untracked()));
     };
     let action_error = Signal::derive(move || {
-        saved.get().and_then(Result::err).or_else(|| started.get().and_then(Result::err)).or_else(|| options_error.get())
+        saved
+            .get()
+            .and_then(Result::err)
+            .or_else(|| started.get().and_then(Result::err))
+            .or_else(|| options_error.get())
     });
     let webhook_answer = webhook.value();
     let show_webhook = move |_| {
-        webhook.dispatch(PipelineWebhook { tenant: tenant.get_untracked(), namespace: route_ns.get_untracked(), name: route_name.get_untracked() });
+        webhook.dispatch(PipelineWebhook {
+            tenant: tenant.get_untracked(),
+            namespace: route_ns.get_untracked(),
+            name: route_name.get_untracked(),
+        });
     };
     let origin = move || {
         #[cfg(feature = "csr")]
         {
-            web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+            web_sys::window()
+                .and_then(|w| w.location().origin().ok())
+                .unwrap_or_default()
         }
         #[cfg(not(feature = "csr"))]
         {

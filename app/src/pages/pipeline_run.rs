@@ -12,7 +12,9 @@ use crate::components::shell::use_me;
 use crate::error::AppError;
 use crate::i18n::t;
 use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
-use crate::pipelines::{cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus};
+use crate::pipelines::{
+    cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -22,7 +24,9 @@ fn duration(s: &StageStatus) -> String {
         // NB: Kubernetes keeps container times to the second
         (Some(a), Some(b)) if b <= a => "<1s".into(),
         (Some(a), Some(b)) => format!("{}s", (b - a).num_seconds()),
-        (Some(a), None) if s.phase == StagePhase::Running => format!("{}s…", (chrono::Utc::now() - a).num_seconds().max(0)),
+        (Some(a), None) if s.phase == StagePhase::Running => {
+            format!("{}s…", (chrono::Utc::now() - a).num_seconds().max(0))
+        }
         _ => String::new(),
     }
 }
@@ -51,11 +55,28 @@ pub fn PipelineRunPage() -> impl IntoView {
     let pipeline = param("name");
     let run_name = param("run");
     let me = use_me();
-    let Live { data, error: live_error, link } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let Live {
+        data,
+        error: live_error,
+        link,
+    } = use_pipelines(tenant);
+    let can_change = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
+    });
     let run = Memo::new(move |_| -> Option<RunRow> {
         data.with(|d| {
-            d.as_ref()?.pipelines.iter().find(|p| p.namespace == ns.get() && p.name == pipeline.get())?.runs.iter().find(|r| r.name == run_name.get()).cloned()
+            d.as_ref()?
+                .pipelines
+                .iter()
+                .find(|p| p.namespace == ns.get() && p.name == pipeline.get())?
+                .runs
+                .iter()
+                .find(|r| r.name == run_name.get())
+                .cloned()
         })
     });
     // The stage whose log is shown: the one the user picked, else the running or failed one.
@@ -66,7 +87,16 @@ pub fn PipelineRunPage() -> impl IntoView {
                 let r = r.as_ref()?;
                 let with_log = |s: &&StageStatus| s.kind.is_some_and(StageKind::has_container);
                 let st = &r.status.stages;
-                st.iter().filter(with_log).find(|s| matches!(s.phase, StagePhase::Running | StagePhase::Failed)).or_else(|| st.iter().filter(with_log).rfind(|s| s.phase == StagePhase::Succeeded)).or_else(|| st.iter().find(with_log)).map(|s| s.name.clone())
+                st.iter()
+                    .filter(with_log)
+                    .find(|s| matches!(s.phase, StagePhase::Running | StagePhase::Failed))
+                    .or_else(|| {
+                        st.iter()
+                            .filter(with_log)
+                            .rfind(|s| s.phase == StagePhase::Succeeded)
+                    })
+                    .or_else(|| st.iter().find(with_log))
+                    .map(|s| s.name.clone())
             })
         })
     });
@@ -75,41 +105,67 @@ pub fn PipelineRunPage() -> impl IntoView {
     let log_link = RwSignal::new(Link::Connecting);
     let log_error = RwSignal::new(None::<AppError>);
     Effect::new(move |_| {
-        let (Some(pod), Some(stage)) = (pod.get(), shown_stage.get()) else { return };
+        let (Some(pod), Some(stage)) = (pod.get(), shown_stage.get()) else {
+            return;
+        };
         lines.set(Vec::new());
         log_error.set(None);
-        let selection = LogSelection { namespace: ns.get(), app: None, pod: Some(pod), container: Some(stage) };
+        let selection = LogSelection {
+            namespace: ns.get(),
+            app: None,
+            pod: Some(pod),
+            container: Some(stage),
+        };
         let mut l = LogLink::new(&selection, &LogSearch::default());
         l.last = Some(LOG_LINES);
         // NB: `try_`: a message may be handled after the page went (see `follow`).
-        follow::<LogMessage, _>(format!("/ws/logs/{}?{}", tenant.get(), l.to_query()), log_link, move |m| match m {
-            LogMessage::Reset => {
-                lines.try_set(Vec::new());
-            }
-            LogMessage::Lines(new) => {
-                lines.try_update(|all| {
-                    all.extend(new);
-                    if all.len() > LOG_LINES {
-                        all.drain(..all.len() - LOG_LINES);
-                    }
-                });
-            }
-            LogMessage::Error(e) => {
-                log_error.try_set(Some(AppError::Unavailable(e)));
-            }
-        });
+        follow::<LogMessage, _>(
+            format!("/ws/logs/{}?{}", tenant.get(), l.to_query()),
+            log_link,
+            move |m| match m {
+                LogMessage::Reset => {
+                    lines.try_set(Vec::new());
+                }
+                LogMessage::Lines(new) => {
+                    lines.try_update(|all| {
+                        all.extend(new);
+                        if all.len() > LOG_LINES {
+                            all.drain(..all.len() - LOG_LINES);
+                        }
+                    });
+                }
+                LogMessage::Error(e) => {
+                    log_error.try_set(Some(AppError::Unavailable(e)));
+                }
+            },
+        );
     });
 
     // Cancel, retry (opens the new run) and quick deploy: one action, its outcome in one banner.
     let navigate = use_navigate();
     let act = Action::new(move |what: &RunAction| {
-        let (tn, n, r, p, what) = (tenant.get_untracked(), ns.get_untracked(), run_name.get_untracked(), pipeline.get_untracked(), *what);
-        let (cancelling, deploying) = (crate::i18n::t_now("Cancelling…", "正在取消…"), crate::i18n::t_now("Deploying", "正在部署"));
+        let (tn, n, r, p, what) = (
+            tenant.get_untracked(),
+            ns.get_untracked(),
+            run_name.get_untracked(),
+            pipeline.get_untracked(),
+            *what,
+        );
+        let (cancelling, deploying) = (
+            crate::i18n::t_now("Cancelling…", "正在取消…"),
+            crate::i18n::t_now("Deploying", "正在部署"),
+        );
         async move {
             match what {
-                RunAction::Cancel => cancel_run(tn, n, r).await.map(|_| RunDone::Say(cancelling.to_string())),
-                RunAction::Retry => retry_run(tn.clone(), n.clone(), r).await.map(|new| RunDone::Open(format!("/t/{tn}/pipelines/{n}/{p}/runs/{new}"))),
-                RunAction::Deploy => deploy_run(tn, n, r).await.map(|image| RunDone::Say(format!("{deploying} {image}"))),
+                RunAction::Cancel => cancel_run(tn, n, r)
+                    .await
+                    .map(|_| RunDone::Say(cancelling.to_string())),
+                RunAction::Retry => retry_run(tn.clone(), n.clone(), r)
+                    .await
+                    .map(|new| RunDone::Open(format!("/t/{tn}/pipelines/{n}/{p}/runs/{new}"))),
+                RunAction::Deploy => deploy_run(tn, n, r)
+                    .await
+                    .map(|image| RunDone::Say(format!("{deploying} {image}"))),
             }
         }
     });

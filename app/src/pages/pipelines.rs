@@ -5,11 +5,13 @@
 use super::param;
 use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
-use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
+use crate::components::live::{use_live, LinkDot, Live, LiveFeed};
 use crate::components::shell::use_me;
 use crate::error::AppError;
 use crate::i18n::t;
-use crate::pipelines::{pipelines, start_run, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase};
+use crate::pipelines::{
+    pipelines, start_run, PipelinesMessage, PipelinesView, RunPhase, StageKind, StagePhase,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
@@ -27,14 +29,21 @@ impl LiveFeed for PipelinesMessage {
 
 /// The tenant's pipelines: first paint from the server function, then the live feed.
 pub fn use_pipelines(tenant: Memo<String>) -> Live<PipelinesView> {
-    use_live::<PipelinesMessage, _>(move || pipelines(tenant.get()), move || format!("/ws/pipelines/{}", tenant.get()))
+    use_live::<PipelinesMessage, _>(
+        move || pipelines(tenant.get()),
+        move || format!("/ws/pipelines/{}", tenant.get()),
+    )
 }
 
 /// Starts a run and opens its page; a refusal lands in the action's value.
 pub fn use_start_run(tenant: Memo<String>) -> Action<(String, String), Result<String, AppError>> {
     let start = Action::new(move |(namespace, name): &(String, String)| {
         let (tn, namespace, name) = (tenant.get_untracked(), namespace.clone(), name.clone());
-        async move { start_run(tn.clone(), namespace.clone(), name.clone()).await.map(|run| format!("/t/{tn}/pipelines/{namespace}/{name}/runs/{run}")) }
+        async move {
+            start_run(tn.clone(), namespace.clone(), name.clone())
+                .await
+                .map(|run| format!("/t/{tn}/pipelines/{namespace}/{name}/runs/{run}"))
+        }
     });
     let navigate = use_navigate();
     let started = start.value();
@@ -79,7 +88,13 @@ pub fn PipelinesPage() -> impl IntoView {
     let tenant = param("tenant");
     let me = use_me();
     let Live { data, error, link } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false)));
+    let can_change = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
+    });
     // Run straight from the list; the run's page follows it.
     let start = use_start_run(tenant);
     let started = start.value();
@@ -155,7 +170,17 @@ pub fn PipelinesPage() -> impl IntoView {
 pub fn AppPipelines(tenant: Memo<String>, ns: Memo<String>, name: Memo<String>) -> impl IntoView {
     let data = use_pipelines(tenant).data;
     let mine = Memo::new(move |_| {
-        data.with(|d| d.as_ref().map(|d| d.pipelines.iter().filter(|p| p.namespace == ns.get() && p.spec.app == name.get()).cloned().collect::<Vec<_>>()).unwrap_or_default())
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| {
+                    d.pipelines
+                        .iter()
+                        .filter(|p| p.namespace == ns.get() && p.spec.app == name.get())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
     });
     view! {
         <div class="app-pipelines" data-testid="app-pipelines">

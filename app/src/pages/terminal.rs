@@ -10,10 +10,10 @@
 use super::param;
 use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
-use crate::error::AppError;
 pub use crate::components::terminal_session::Conn;
 #[cfg(feature = "csr")]
 use crate::components::terminal_session::{Do, Event, Session};
+use crate::error::AppError;
 use crate::i18n::t;
 use crate::logs::{log_sources, LogSource};
 use crate::terminal::{query_of, terminal_check, terminal_sessions, SessionRecord};
@@ -33,7 +33,19 @@ pub struct Tab {
 fn running_pods(sources: &[LogSource]) -> Vec<(String, String, Vec<String>, String)> {
     sources
         .iter()
-        .flat_map(|s| s.pods.iter().map(move |p| (s.namespace.clone(), p.name.clone(), p.containers.clone(), s.app.clone())).zip(s.pods.iter().map(|p| p.status.clone())))
+        .flat_map(|s| {
+            s.pods
+                .iter()
+                .map(move |p| {
+                    (
+                        s.namespace.clone(),
+                        p.name.clone(),
+                        p.containers.clone(),
+                        s.app.clone(),
+                    )
+                })
+                .zip(s.pods.iter().map(|p| p.status.clone()))
+        })
         .filter(|(_, status)| status == "Running")
         .map(|(p, _)| p)
         .collect()
@@ -52,13 +64,33 @@ pub fn TerminalPage() -> impl IntoView {
     let pick_container = RwSignal::new(String::new());
     let error = RwSignal::new(None::<AppError>);
 
-    let pods = Memo::new(move |_| sources.get().and_then(|r| r.ok()).map(|s| running_pods(&s)).unwrap_or_default());
-    let containers_of = move |key: &str| pods.with(|ps| ps.iter().find(|(ns, p, _, _)| format!("{ns}/{p}") == key).map(|(_, _, c, _)| c.clone()).unwrap_or_default());
+    let pods = Memo::new(move |_| {
+        sources
+            .get()
+            .and_then(|r| r.ok())
+            .map(|s| running_pods(&s))
+            .unwrap_or_default()
+    });
+    let containers_of = move |key: &str| {
+        pods.with(|ps| {
+            ps.iter()
+                .find(|(ns, p, _, _)| format!("{ns}/{p}") == key)
+                .map(|(_, _, c, _)| c.clone())
+                .unwrap_or_default()
+        })
+    };
 
     let open_tab = move |ns: String, pod: String, container: String| {
         let id = next_id.get_untracked();
         next_id.set(id + 1);
-        tabs.update(|t| t.push(Tab { id, ns, pod, container }));
+        tabs.update(|t| {
+            t.push(Tab {
+                id,
+                ns,
+                pod,
+                container,
+            })
+        });
         active.set(id);
     };
 
@@ -68,7 +100,12 @@ pub fn TerminalPage() -> impl IntoView {
             return true;
         }
         let q = query.get();
-        let (ns, pod, app, container) = (q.get("ns").unwrap_or_default(), q.get("pod").unwrap_or_default(), q.get("app").unwrap_or_default(), q.get("container").unwrap_or_default());
+        let (ns, pod, app, container) = (
+            q.get("ns").unwrap_or_default(),
+            q.get("pod").unwrap_or_default(),
+            q.get("app").unwrap_or_default(),
+            q.get("container").unwrap_or_default(),
+        );
         if !pod.is_empty() && !ns.is_empty() {
             pick_pod.set(format!("{ns}/{pod}"));
             open_tab(ns, pod, container);
@@ -77,13 +114,20 @@ pub fn TerminalPage() -> impl IntoView {
         if app.is_empty() {
             return true;
         }
-        let Some(list) = sources.get().and_then(|r| r.ok()) else { return false };
-        match running_pods(&list).into_iter().find(|(n, _, _, a)| *n == ns && *a == app) {
+        let Some(list) = sources.get().and_then(|r| r.ok()) else {
+            return false;
+        };
+        match running_pods(&list)
+            .into_iter()
+            .find(|(n, _, _, a)| *n == ns && *a == app)
+        {
             Some((n, p, _, _)) => {
                 pick_pod.set(format!("{n}/{p}"));
                 open_tab(n, p, container);
             }
-            None => error.set(Some(AppError::Invalid(format!("App {ns}/{app} has no running pod.")))),
+            None => error.set(Some(AppError::Invalid(format!(
+                "App {ns}/{app} has no running pod."
+            )))),
         }
         true
     });
@@ -95,7 +139,11 @@ pub fn TerminalPage() -> impl IntoView {
             return;
         };
         error.set(None);
-        open_tab(ns.to_string(), pod.to_string(), pick_container.get_untracked());
+        open_tab(
+            ns.to_string(),
+            pod.to_string(),
+            pick_container.get_untracked(),
+        );
     };
     let close_tab = move |id: u32| {
         tabs.update(|t| t.retain(|x| x.id != id));
@@ -103,8 +151,23 @@ pub fn TerminalPage() -> impl IntoView {
             active.set(tabs.with_untracked(|t| t.last().map(|x| x.id).unwrap_or(0)));
         }
     };
-    let is_admin = Memo::new(move |_| me.with(|m| m.as_ref().map(|m| m.platform_admin || m.tenant(&tenant.get()).is_some_and(|t| t.role == crate::auth::Role::Admin)).unwrap_or(false)));
-    let role = Memo::new(move |_| me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role))));
+    let is_admin = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .map(|m| {
+                    m.platform_admin
+                        || m.tenant(&tenant.get())
+                            .is_some_and(|t| t.role == crate::auth::Role::Admin)
+                })
+                .unwrap_or(false)
+        })
+    });
+    let role = Memo::new(move |_| {
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role))
+        })
+    });
     let can_shell = Memo::new(move |_| role.get().is_some_and(|r| r.can_change()));
 
     view! {
@@ -196,14 +259,24 @@ impl PaneTarget {
     /// Why no terminal may be opened here, as the page says it (`None`: it may).
     pub async fn refusal(&self) -> Option<String> {
         let container = Some(self.container.clone()).filter(|c| !c.is_empty());
-        terminal_check(self.tenant.clone(), self.ns.clone(), self.pod.clone(), container).await.err().map(|e| refusal_text(&e))
+        terminal_check(
+            self.tenant.clone(),
+            self.ns.clone(),
+            self.pod.clone(),
+            container,
+        )
+        .await
+        .err()
+        .map(|e| refusal_text(&e))
     }
 }
 
 /// A refusal as a sentence that says what to do.
 fn refusal_text(e: &AppError) -> String {
     match e {
-        AppError::Unauthenticated => "Your session has ended: log in again to open a terminal.".into(),
+        AppError::Unauthenticated => {
+            "Your session has ended: log in again to open a terminal.".into()
+        }
         AppError::Forbidden(why) => format!("Not allowed to open a terminal here: {why}."),
         AppError::NotFound(what) => format!("No terminal: {what} does not exist (any more)."),
         AppError::Invalid(why) => format!("No terminal: {why}."),
@@ -220,7 +293,12 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
     let node = NodeRef::<leptos::html::Div>::new();
     let (cmd_tx, cmd_rx) = futures::channel::mpsc::unbounded::<Cmd>();
     let theme = expect_context::<ThemeCtx>().0;
-    let target = PaneTarget { tenant: tenant.clone(), ns: tab.ns.clone(), pod: tab.pod.clone(), container: tab.container.clone() };
+    let target = PaneTarget {
+        tenant: tenant.clone(),
+        ns: tab.ns.clone(),
+        pod: tab.pod.clone(),
+        container: tab.container.clone(),
+    };
     run_pane(node, target, cmd_rx, conn, warning, size, theme);
     {
         let tx = cmd_tx.clone();
@@ -384,7 +462,11 @@ fn run_pane(
             ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-            Some(Socket { ws, frames, _handlers: [on_open, on_message, on_close] })
+            Some(Socket {
+                ws,
+                frames,
+                _handlers: [on_open, on_message, on_close],
+            })
         }
 
         /// NB: the handlers go first: their closures are dropped with the socket.
@@ -408,10 +490,14 @@ fn run_pane(
     node.on_load(move |el| {
         leptos::task::spawn_local(async move {
             let el: web_sys::HtmlElement = el.into();
-            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else { return };
+            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else {
+                return;
+            };
             let term = Terminal::new(&options(dark));
             let Some(fit) = FitAddon::create() else {
-                conn.try_set(Conn::Failed("xterm.js did not load (see frontend/index.html)".into()));
+                conn.try_set(Conn::Failed(
+                    "xterm.js did not load (see frontend/index.html)".into(),
+                ));
                 return;
             };
             term.load_addon(&fit);
@@ -421,7 +507,11 @@ fn run_pane(
             let send_text = {
                 let open_ws = open_ws.clone();
                 move |text: String| {
-                    if let Some(ws) = open_ws.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                    if let Some(ws) = open_ws
+                        .borrow()
+                        .as_ref()
+                        .filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN)
+                    {
                         let _ = ws.send_with_str(&text);
                     }
                 }
@@ -432,17 +522,28 @@ fn run_pane(
                 Closure::<dyn FnMut(JsValue)>::new(move |data: JsValue| {
                     let text = data.as_string().unwrap_or_default();
                     let _ = typed_tx.unbounded_send(());
-                    if let Some(ws) = open_ws.borrow().as_ref().filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN) {
+                    if let Some(ws) = open_ws
+                        .borrow()
+                        .as_ref()
+                        .filter(|ws| ws.ready_state() == web_sys::WebSocket::OPEN)
+                    {
                         let _ = ws.send_with_u8_array(text.as_bytes());
                     }
                 })
             };
             term.on_data(on_data.as_ref().unchecked_ref());
-            let resize_msg = |cols: u16, rows: u16| serde_json::to_string(&ClientControl::Resize { cols, rows }).unwrap_or_default();
+            let resize_msg = |cols: u16, rows: u16| {
+                serde_json::to_string(&ClientControl::Resize { cols, rows }).unwrap_or_default()
+            };
             let on_resize = {
                 let send_text = send_text.clone();
                 Closure::<dyn FnMut(JsValue)>::new(move |dims: JsValue| {
-                    let get = |k: &str| js_sys::Reflect::get(&dims, &k.into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
+                    let get = |k: &str| {
+                        js_sys::Reflect::get(&dims, &k.into())
+                            .ok()
+                            .and_then(|v| v.as_f64())
+                            .unwrap_or(0.0) as u16
+                    };
                     let (cols, rows) = (get("cols"), get("rows"));
                     size.try_set((cols, rows));
                     send_text(resize_msg(cols, rows));
@@ -454,7 +555,9 @@ fn run_pane(
             let on_key = {
                 let term = term.clone();
                 Closure::<dyn FnMut(JsValue) -> bool>::new(move |ev: JsValue| {
-                    let Ok(ev) = ev.dyn_into::<web_sys::KeyboardEvent>() else { return true };
+                    let Ok(ev) = ev.dyn_into::<web_sys::KeyboardEvent>() else {
+                        return true;
+                    };
                     if ev.type_() != "keydown" || !ev.ctrl_key() || !ev.shift_key() {
                         return true;
                     }
@@ -468,7 +571,9 @@ fn run_pane(
                             // NB: touches no signal: only the terminal, which the task keeps alive.
                             let term = term.clone();
                             leptos::task::spawn_local(async move {
-                                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(cb.read_text()).await {
+                                if let Ok(text) =
+                                    wasm_bindgen_futures::JsFuture::from(cb.read_text()).await
+                                {
                                     term.paste(&text.as_string().unwrap_or_default());
                                 }
                             });
@@ -485,7 +590,10 @@ fn run_pane(
                 Closure::<dyn FnMut(JsValue)>::new(move |_| fit.fit())
             };
             let window = web_sys::window().expect("a window");
-            let _ = window.add_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
+            let _ = window.add_event_listener_with_callback(
+                "resize",
+                on_window_resize.as_ref().unchecked_ref(),
+            );
             fit.fit();
             size.try_set((term.cols(), term.rows()));
             term.focus();
@@ -586,7 +694,10 @@ fn run_pane(
             if let Some(s) = socket.take() {
                 s.close();
             }
-            let _ = window.remove_event_listener_with_callback("resize", on_window_resize.as_ref().unchecked_ref());
+            let _ = window.remove_event_listener_with_callback(
+                "resize",
+                on_window_resize.as_ref().unchecked_ref(),
+            );
             term.dispose();
             drop((on_data, on_resize, on_key));
         });
@@ -601,20 +712,40 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
     let download_path = RwSignal::new(String::new());
     let file_input = NodeRef::<leptos::html::Input>::new();
     let base = (tenant.clone(), tab.clone());
-    let link_for = move |path: &str| query_of(&[("ns", &base.1.ns), ("pod", &base.1.pod), ("container", &base.1.container), ("path", path)]);
+    let link_for = move |path: &str| {
+        query_of(&[
+            ("ns", &base.1.ns),
+            ("pod", &base.1.pod),
+            ("container", &base.1.container),
+            ("path", path),
+        ])
+    };
     let upload_url = {
         let (tenant, link_for) = (tenant.clone(), link_for.clone());
         move |path: &str| format!("/upload/terminal/{tenant}?{}", link_for(path))
     };
     let download_href = {
         let tenant = tenant.clone();
-        move || format!("/download/terminal/{tenant}?{}", link_for(&download_path.get()))
+        move || {
+            format!(
+                "/download/terminal/{tenant}?{}",
+                link_for(&download_path.get())
+            )
+        }
     };
     let do_upload = move |_| {
         result.set(None);
-        let Some(input) = file_input.get_untracked() else { return };
+        let Some(input) = file_input.get_untracked() else {
+            return;
+        };
         #[cfg(feature = "csr")]
-        start_upload(input, dest.get_untracked(), upload_url.clone(), progress, result);
+        start_upload(
+            input,
+            dest.get_untracked(),
+            upload_url.clone(),
+            progress,
+            result,
+        );
         #[cfg(not(feature = "csr"))]
         let _ = (input, &upload_url);
     };
@@ -655,8 +786,16 @@ fn start_upload(
         return;
     };
     let dest = dest.trim().to_string();
-    let path = if dest.is_empty() { format!("/tmp/{}", file.name()) } else if dest.ends_with('/') { format!("{dest}{}", file.name()) } else { dest };
-    let Ok(xhr) = web_sys::XmlHttpRequest::new() else { return };
+    let path = if dest.is_empty() {
+        format!("/tmp/{}", file.name())
+    } else if dest.ends_with('/') {
+        format!("{dest}{}", file.name())
+    } else {
+        dest
+    };
+    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
+        return;
+    };
     if xhr.open("POST", &url(&path)).is_err() {
         return;
     }
@@ -677,7 +816,9 @@ fn start_upload(
             let text = xhr.response_text().ok().flatten().unwrap_or_default();
             result.try_set(Some(if status == 200 {
                 let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
-                Ok(done.map(|d| format!("Uploaded {} bytes to {}", d.bytes, d.path)).unwrap_or(text))
+                Ok(done
+                    .map(|d| format!("Uploaded {} bytes to {}", d.bytes, d.path))
+                    .unwrap_or(text))
             } else if status == 0 {
                 Err("The upload broke off (connection lost).".into())
             } else {
@@ -707,14 +848,19 @@ fn recording_cell(r: &SessionRecord) -> RecordingCell {
     match (r.recording, r.recording_expired) {
         (false, _) => RecordingCell::None,
         (true, true) => RecordingCell::Expired,
-        (true, false) => RecordingCell::Replay { truncated: r.recording_truncated },
+        (true, false) => RecordingCell::Replay {
+            truncated: r.recording_truncated,
+        },
     }
 }
 
 #[component]
 fn Sessions(tenant: Memo<String>) -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    let rows = Resource::new(move || (tenant.get(), refresh.get()), |(t, _)| terminal_sessions(t));
+    let rows = Resource::new(
+        move || (tenant.get(), refresh.get()),
+        |(t, _)| terminal_sessions(t),
+    );
     // The recording being replayed: (namespace, session id, what it shows).
     let replaying = RwSignal::new(None::<(String, String, String)>);
     view! {
@@ -775,9 +921,20 @@ mod tests {
 
     #[test]
     fn the_socket_link_names_the_size_and_asks_for_a_debug_container_only_when_told() {
-        let t = PaneTarget { tenant: "alpha".into(), ns: "alpha".into(), pod: "web-1".into(), container: String::new() };
-        assert_eq!(t.socket_path(false, 120, 40), "/ws/terminal/alpha?ns=alpha&pod=web-1&cols=120&rows=40");
-        assert_eq!(t.socket_path(true, 80, 24), "/ws/terminal/alpha?ns=alpha&pod=web-1&debug=true&cols=80&rows=24");
+        let t = PaneTarget {
+            tenant: "alpha".into(),
+            ns: "alpha".into(),
+            pod: "web-1".into(),
+            container: String::new(),
+        };
+        assert_eq!(
+            t.socket_path(false, 120, 40),
+            "/ws/terminal/alpha?ns=alpha&pod=web-1&cols=120&rows=40"
+        );
+        assert_eq!(
+            t.socket_path(true, 80, 24),
+            "/ws/terminal/alpha?ns=alpha&pod=web-1&debug=true&cols=80&rows=24"
+        );
         // and the server reads it back
         let link: crate::terminal::TerminalLink = serde_json::from_value(serde_json::json!({"ns": "alpha", "pod": "web-1", "debug": true, "cols": 80, "rows": 24})).unwrap();
         assert!(link.debug && link.cols == Some(80));
@@ -788,18 +945,41 @@ mod tests {
         let row: SessionRecord = serde_json::from_value(serde_json::json!({"kind": "session", "user": "alice", "tenant": "alpha", "namespace": "alpha",
             "pod": "web-1", "container": "app", "detail": "/bin/sh", "started": null, "duration_secs": 1.0, "exit_code": 0, "outcome": "exit"}))
         .unwrap();
-        assert_eq!(recording_cell(&row), RecordingCell::None, "a record from before recordings reads as not recorded");
-        let with = |recording, truncated, expired| recording_cell(&SessionRecord { recording, recording_truncated: truncated, recording_expired: expired, ..row.clone() });
-        assert_eq!(with(true, false, false), RecordingCell::Replay { truncated: false });
-        assert_eq!(with(true, true, false), RecordingCell::Replay { truncated: true });
+        assert_eq!(
+            recording_cell(&row),
+            RecordingCell::None,
+            "a record from before recordings reads as not recorded"
+        );
+        let with = |recording, truncated, expired| {
+            recording_cell(&SessionRecord {
+                recording,
+                recording_truncated: truncated,
+                recording_expired: expired,
+                ..row.clone()
+            })
+        };
+        assert_eq!(
+            with(true, false, false),
+            RecordingCell::Replay { truncated: false }
+        );
+        assert_eq!(
+            with(true, true, false),
+            RecordingCell::Replay { truncated: true }
+        );
         assert_eq!(with(true, true, true), RecordingCell::Expired);
         assert_eq!(with(true, false, true), RecordingCell::Expired);
     }
 
     #[test]
     fn refusals_read_as_sentences() {
-        assert_eq!(refusal_text(&AppError::NotFound("pod 'x' in namespace 'alpha'".into())), "No terminal: pod 'x' in namespace 'alpha' does not exist (any more).");
-        assert!(refusal_text(&AppError::Forbidden("no access to tenant 'alpha'".into())).starts_with("Not allowed to open a terminal here: no access"));
+        assert_eq!(
+            refusal_text(&AppError::NotFound("pod 'x' in namespace 'alpha'".into())),
+            "No terminal: pod 'x' in namespace 'alpha' does not exist (any more)."
+        );
+        assert!(
+            refusal_text(&AppError::Forbidden("no access to tenant 'alpha'".into()))
+                .starts_with("Not allowed to open a terminal here: no access")
+        );
         assert!(refusal_text(&AppError::Unauthenticated).contains("log in again"));
     }
 }

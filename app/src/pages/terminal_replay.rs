@@ -43,14 +43,23 @@ pub enum PlayerCmd {
 pub const SPEEDS: &[f64] = &[0.5, 1.0, 2.0, 4.0, 8.0];
 
 #[component]
-pub fn Replay(tenant: String, ns: String, session: String, title: String, on_close: Callback<()>) -> impl IntoView {
+pub fn Replay(
+    tenant: String,
+    ns: String,
+    session: String,
+    title: String,
+    on_close: Callback<()>,
+) -> impl IntoView {
     let play = RwSignal::new(Play::Loading);
     // (position, length) in seconds of the recording
     let clock = RwSignal::new((0.0f64, 0.0f64));
     let node = NodeRef::<leptos::html::Div>::new();
     let (cmd_tx, cmd_rx) = futures::channel::mpsc::unbounded::<PlayerCmd>();
     let theme = expect_context::<ThemeCtx>().0;
-    let url = format!("/recordings/terminal/{tenant}?{}", query_of(&[("ns", &ns), ("session", &session)]));
+    let url = format!(
+        "/recordings/terminal/{tenant}?{}",
+        query_of(&[("ns", &ns), ("session", &session)])
+    );
     let download = format!("{url}&download=true");
     run_player(node, url, cmd_rx, play, clock, theme);
     let speed_tx = cmd_tx.clone();
@@ -104,7 +113,8 @@ fn run_player(
 async fn sleep_ms(ms: f64) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.round() as i32);
+            let _ = w
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms.round() as i32);
         }
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
@@ -112,8 +122,14 @@ async fn sleep_ms(ms: f64) {
 
 #[cfg(feature = "csr")]
 async fn fetch_text(url: &str) -> Result<String, String> {
-    let res = gloo_net::http::Request::get(url).send().await.map_err(|e| format!("The recording could not be fetched: {e}"))?;
-    let text = res.text().await.map_err(|e| format!("The recording could not be read: {e}"))?;
+    let res = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("The recording could not be fetched: {e}"))?;
+    let text = res
+        .text()
+        .await
+        .map_err(|e| format!("The recording could not be read: {e}"))?;
     if res.ok() {
         Ok(text)
     } else {
@@ -153,7 +169,9 @@ fn run_player(
             let el: web_sys::HtmlElement = el.into();
             let (cols, rows) = (cast.header.width.max(2), cast.header.height.max(1));
             // NB: `try_`: the player may be closed while the recording loads; then it stops here.
-            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else { return };
+            let Some(dark) = theme.try_get_untracked().map(|t| t == Theme::Dark) else {
+                return;
+            };
             let term = Terminal::new(&replay_options(dark, cols, rows));
             term.open(&el);
             let events = &cast.events;
@@ -186,11 +204,16 @@ fn run_player(
                     let began = js_sys::Date::now();
                     match select(Box::pin(sleep_ms(wait)), select(cmds.next(), &mut stop)).await {
                         Either::Left(_) => {
-                            at = if due_ms <= STEP_MS { events[next].time } else { at + wait / 1000.0 * speed };
+                            at = if due_ms <= STEP_MS {
+                                events[next].time
+                            } else {
+                                at + wait / 1000.0 * speed
+                            };
                             continue;
                         }
                         Either::Right((Either::Left((Some(cmd), _)), _)) => {
-                            at = (at + (js_sys::Date::now() - began) / 1000.0 * speed).min(events[next].time);
+                            at = (at + (js_sys::Date::now() - began) / 1000.0 * speed)
+                                .min(events[next].time);
                             cmd
                         }
                         Either::Right(_) => break,

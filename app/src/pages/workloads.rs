@@ -2,9 +2,9 @@
 
 use super::param;
 use crate::components::badges::{health_class, health_text, Ago};
-use crate::components::pod_table::PodTable;
 use crate::components::banner::ErrorBanner;
-use crate::components::live::{use_live, Live, LiveFeed, LinkDot};
+use crate::components::live::{use_live, LinkDot, Live, LiveFeed};
+use crate::components::pod_table::PodTable;
 use crate::components::shell::use_me;
 use crate::error::AppError;
 use crate::i18n::t;
@@ -37,12 +37,19 @@ pub fn WorkloadsPage() -> impl IntoView {
     let tab = RwSignal::new(Tab::Apps);
     let filter = RwSignal::new(String::new());
     // First paint from a server function, then the live feed keeps it current.
-    let Live { data, error, link } = use_live::<LiveMessage, _>(move || workloads(tenant.get()), move || format!("/ws/workloads/{}", tenant.get()));
+    let Live { data, error, link } = use_live::<LiveMessage, _>(
+        move || workloads(tenant.get()),
+        move || format!("/ws/workloads/{}", tenant.get()),
+    );
     let loaded = Memo::new(move |_| data.with(Option::is_some));
     let version = Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)));
 
     let can_change = Memo::new(move |_| {
-        me.with(|m| m.as_ref().and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change())).unwrap_or(false))
+        me.with(|m| {
+            m.as_ref()
+                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                .unwrap_or(false)
+        })
     });
     let matches = move |name: &str| {
         let f = filter.get();

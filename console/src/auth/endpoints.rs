@@ -2,8 +2,8 @@
 //! and who the caller is.
 
 use crate::call::Call;
-use wharf_api::error::AppError;
 use wharf_api::auth::*;
+use wharf_api::error::AppError;
 
 /// Checks the password and sets the session cookie.
 pub async fn login(call: Call, username: String, password: String) -> Result<Me, AppError> {

@@ -9,8 +9,6 @@
 
 pub mod endpoints;
 
-use wharf_api::auth::{Me, Role, TenantAccess};
-use wharf_api::error::AppError;
 use crate::call::Call;
 use crate::state::AppState;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -21,6 +19,8 @@ use http::{header, HeaderMap, HeaderValue};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use sha2::Sha256;
+use wharf_api::auth::{Me, Role, TenantAccess};
+use wharf_api::error::AppError;
 
 pub const COOKIE: &str = "wharf_session";
 
@@ -68,7 +68,8 @@ impl std::fmt::Debug for SessionKey {
 pub fn hash_password(password: &str) -> Result<String, AppError> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let salt = SaltString::encode_b64(&bytes).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
+    let salt =
+        SaltString::encode_b64(&bytes).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -77,7 +78,11 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -119,7 +124,12 @@ impl TenantScope {
     /// A scope for unit tests of code that takes one; not reachable outside tests.
     #[cfg(test)]
     pub fn for_tests(tenant: &str, namespaces: &[&str]) -> TenantScope {
-        TenantScope { tenant: tenant.into(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), role: Role::Admin, user: "test".into() }
+        TenantScope {
+            tenant: tenant.into(),
+            namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            role: Role::Admin,
+            user: "test".into(),
+        }
     }
 
     /// The namespace if it belongs to this tenant, else `Forbidden` (and a 403).
@@ -150,7 +160,10 @@ pub fn forbidden(message: String) -> AppError {
 
 /// Reads the principal from request headers (used by WebSockets and downloads directly,
 /// and by server functions through [`principal`]).
-pub fn principal_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
+pub fn principal_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, AppError> {
     let now = chrono::Utc::now().timestamp();
     let user = cookie_value(headers, COOKIE)
         .and_then(|v| state.session_key.verify(&v, now))
@@ -163,13 +176,23 @@ pub fn principal_from_headers(state: &AppState, headers: &HeaderMap) -> Result<P
         name: user,
         display_name: found.spec.display_name.clone(),
         platform_admin: found.spec.platform_admin,
-        memberships: found.spec.memberships.iter().map(|m| (m.tenant.clone(), role_of(m.role))).collect(),
+        memberships: found
+            .spec
+            .memberships
+            .iter()
+            .map(|m| (m.tenant.clone(), role_of(m.role)))
+            .collect(),
     })
 }
 
 /// THE check. A platform admin may do anything in any tenant; others need a membership in
 /// `tenant` with at least `need`. Denials are 403 and name what was missing.
-pub fn authorize(state: &AppState, who: &Principal, tenant: &str, need: Role) -> Result<TenantScope, AppError> {
+pub fn authorize(
+    state: &AppState,
+    who: &Principal,
+    tenant: &str,
+    need: Role,
+) -> Result<TenantScope, AppError> {
     let Some(found) = state.cache.tenant(tenant) else {
         // NB: an unknown tenant and a tenant one may not see answer alike, so the answer
         // does not reveal which tenants exist.
@@ -209,10 +232,17 @@ pub fn me_of(state: &AppState, who: &Principal) -> Me {
             let role = if who.platform_admin {
                 Some(Role::Admin)
             } else {
-                who.memberships.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+                who.memberships
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, r)| *r)
             }?;
             Some(TenantAccess {
-                display_name: if t.spec.display_name.is_empty() { name.clone() } else { t.spec.display_name.clone() },
+                display_name: if t.spec.display_name.is_empty() {
+                    name.clone()
+                } else {
+                    t.spec.display_name.clone()
+                },
                 name,
                 namespaces: t.spec.namespaces.clone(),
                 role,
@@ -222,7 +252,11 @@ pub fn me_of(state: &AppState, who: &Principal) -> Me {
     tenants.sort_by(|a, b| a.name.cmp(&b.name));
     Me {
         name: who.name.clone(),
-        display_name: if who.display_name.is_empty() { who.name.clone() } else { who.display_name.clone() },
+        display_name: if who.display_name.is_empty() {
+            who.name.clone()
+        } else {
+            who.display_name.clone()
+        },
         platform_admin: who.platform_admin,
         tenants,
     }
@@ -247,15 +281,25 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     }
     let expires = chrono::Utc::now().timestamp() + state.settings.session_ttl_secs;
     let value = state.session_key.sign(&username, expires);
-    call.set_cookie(session_cookie(state, &value, state.settings.session_ttl_secs)?);
+    call.set_cookie(session_cookie(
+        state,
+        &value,
+        state.settings.session_ttl_secs,
+    )?);
     let who = principal_from_cookie_user(state, &username)?;
     Ok(me_of(state, &who))
 }
 
 fn principal_from_cookie_user(state: &AppState, user: &str) -> Result<Principal, AppError> {
     let mut headers = HeaderMap::new();
-    let value = state.session_key.sign(user, chrono::Utc::now().timestamp() + 60);
-    headers.insert(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}={value}")).map_err(|e| AppError::Internal(e.to_string()))?);
+    let value = state
+        .session_key
+        .sign(user, chrono::Utc::now().timestamp() + 60);
+    headers.insert(
+        header::COOKIE,
+        HeaderValue::from_str(&format!("{COOKIE}={value}"))
+            .map_err(|e| AppError::Internal(e.to_string()))?,
+    );
     principal_from_headers(state, &headers)
 }
 
@@ -269,8 +313,13 @@ async fn read_password_hash(state: &AppState, secret: &str) -> Result<Option<Str
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, AppError> {
-    let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let secure = if state.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(format!("session cookie: {e}")))
 }
 
@@ -326,7 +375,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; wharf_session=xyz.abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; wharf_session=xyz.abc; b=2"),
+        );
         assert_eq!(cookie_value(&h, COOKIE).as_deref(), Some("xyz.abc"));
     }
 }

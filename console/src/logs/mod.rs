@@ -3,41 +3,83 @@
 
 pub mod endpoints;
 
-use wharf_api::logs::{LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE, MAX_TAIL};
 use crate::auth::TenantScope;
-use wharf_api::error::AppError;
 use crate::state::{AppState, Cache};
 use crate::workloads::pod_status;
 use kube::ResourceExt;
-use logstore::{Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector, TailRequest, TailStart, Timestamp};
+use logstore::{
+    Direction, Filter, LabelSelector, LogEntry, Query, StreamSelector, TailRequest, TailStart,
+    Timestamp,
+};
+use wharf_api::error::AppError;
+use wharf_api::logs::{
+    LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE,
+    MAX_TAIL,
+};
 
 /// The tenant's apps, each with the pods that carry its `app` label, then its pipelines (as
 /// `pipeline:<name>`, with their runs' pods), sorted by name.
 pub fn sources(cache: &Cache, scope: &TenantScope) -> Vec<LogSource> {
     // One pass over the pods: the tenant's, grouped by (namespace, source name), where a pod
     // of an app goes under the app and a pod of a pipeline run under `pipeline:<name>`.
-    let mut grouped: std::collections::HashMap<(String, String), Vec<SourcePod>> = std::collections::HashMap::new();
+    let mut grouped: std::collections::HashMap<(String, String), Vec<SourcePod>> =
+        std::collections::HashMap::new();
     for p in cache.pods.state() {
-        let Some(ns) = p.namespace().filter(|ns| scope.contains(ns)) else { continue };
+        let Some(ns) = p.namespace().filter(|ns| scope.contains(ns)) else {
+            continue;
+        };
         let labels = p.labels();
-        let keys = [labels.get("app").cloned(), labels.get(crds::pipeline::LABEL_PIPELINE).map(|name| format!("{PIPELINE_PREFIX}{name}"))];
+        let keys = [
+            labels.get("app").cloned(),
+            labels
+                .get(crds::pipeline::LABEL_PIPELINE)
+                .map(|name| format!("{PIPELINE_PREFIX}{name}")),
+        ];
         for key in keys.into_iter().flatten() {
-            grouped.entry((ns.clone(), key)).or_default().push(SourcePod {
-                name: p.name_any(),
-                status: pod_status(&p),
-                containers: p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers).map(|c| c.name.clone())).collect(),
-            });
+            grouped
+                .entry((ns.clone(), key))
+                .or_default()
+                .push(SourcePod {
+                    name: p.name_any(),
+                    status: pod_status(&p),
+                    containers: p
+                        .spec
+                        .iter()
+                        .flat_map(|s| {
+                            s.init_containers
+                                .iter()
+                                .flatten()
+                                .chain(&s.containers)
+                                .map(|c| c.name.clone())
+                        })
+                        .collect(),
+                });
         }
     }
     let mine = |ns: Option<String>| ns.filter(|ns| scope.contains(ns));
-    let apps = cache.deployments.state().into_iter().filter_map(|d| Some((mine(d.namespace())?, d.name_any())));
-    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| Some((mine(p.namespace())?, format!("{PIPELINE_PREFIX}{}", p.name_any()))));
+    let apps = cache
+        .deployments
+        .state()
+        .into_iter()
+        .filter_map(|d| Some((mine(d.namespace())?, d.name_any())));
+    let pipelines = cache.pipelines.state().into_iter().filter_map(|p| {
+        Some((
+            mine(p.namespace())?,
+            format!("{PIPELINE_PREFIX}{}", p.name_any()),
+        ))
+    });
     let mut out: Vec<LogSource> = apps
         .chain(pipelines)
         .map(|(namespace, app)| {
-            let mut pods = grouped.remove(&(namespace.clone(), app.clone())).unwrap_or_default();
+            let mut pods = grouped
+                .remove(&(namespace.clone(), app.clone()))
+                .unwrap_or_default();
             pods.sort_by(|a, b| a.name.cmp(&b.name));
-            LogSource { namespace, app, pods }
+            LogSource {
+                namespace,
+                app,
+                pods,
+            }
         })
         .collect();
     out.sort_by(|a, b| (&a.namespace, &a.app).cmp(&(&b.namespace, &b.app)));
@@ -57,7 +99,10 @@ pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelecto
     let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
     if let Some(app) = sel.app.as_deref().filter(|a| !a.is_empty()) {
         s = match app.strip_prefix(PIPELINE_PREFIX) {
-            Some(pipeline) => s.with_labels(LabelSelector::equals([(crds::pipeline::LABEL_PIPELINE, pipeline)])),
+            Some(pipeline) => s.with_labels(LabelSelector::equals([(
+                crds::pipeline::LABEL_PIPELINE,
+                pipeline,
+            )])),
             None => s.with_labels(LabelSelector::equals([("app", app)])),
         };
     }
@@ -86,7 +131,9 @@ pub fn time(field: &str, value: &str) -> Result<Option<Timestamp>, AppError> {
     if value.is_empty() {
         return Ok(None);
     }
-    Timestamp::parse_rfc3339(value).map(Some).map_err(|e| AppError::Invalid(format!("{field}: {e}")))
+    Timestamp::parse_rfc3339(value)
+        .map(Some)
+        .map_err(|e| AppError::Invalid(format!("{field}: {e}")))
 }
 
 /// The range `[from, to)`; `from` after `to` is refused.
@@ -94,7 +141,9 @@ pub fn range(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestam
     let (f, t) = (time("from", from)?, time("to", to)?);
     if let (Some(f), Some(t)) = (f, t) {
         if f > t {
-            return Err(AppError::Invalid(format!("the time range is backwards: from ({f}) is after to ({t})")));
+            return Err(AppError::Invalid(format!(
+                "the time range is backwards: from ({f}) is after to ({t})"
+            )));
         }
     }
     Ok((f, t))
@@ -104,9 +153,12 @@ pub fn range(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestam
 pub fn store_error(err: logstore::Error) -> AppError {
     use logstore::Error as E;
     match err {
-        E::InvalidRange { .. } | E::BadTime { .. } | E::InvalidRegex { .. } | E::InvalidCursor(_) | E::InvalidSelector { .. } | E::InvalidKey(_) => {
-            AppError::Invalid(err.to_string())
-        }
+        E::InvalidRange { .. }
+        | E::BadTime { .. }
+        | E::InvalidRegex { .. }
+        | E::InvalidCursor(_)
+        | E::InvalidSelector { .. }
+        | E::InvalidKey(_) => AppError::Invalid(err.to_string()),
         other => {
             tracing::error!(error = %other, "log store");
             AppError::Internal("reading the log store failed".into())
@@ -131,7 +183,11 @@ pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError>
     let (from, to) = range(&q.from, &q.to)?;
     let mut query = Query::new(selector(scope, &q.selection)?)
         .limit(q.limit.clamp(1, MAX_PAGE))
-        .direction(if q.backward { Direction::Backward } else { Direction::Forward });
+        .direction(if q.backward {
+            Direction::Backward
+        } else {
+            Direction::Forward
+        });
     query.from = from;
     query.to = to;
     query.filter = filter(&q.search)?;
@@ -140,7 +196,11 @@ pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError>
 }
 
 #[tracing::instrument(skip_all, fields(user = scope.user(), tenant = scope.tenant(), ns = %q.selection.namespace))]
-pub async fn query(state: &AppState, scope: &TenantScope, q: LogQuery) -> Result<LogPage, AppError> {
+pub async fn query(
+    state: &AppState,
+    scope: &TenantScope,
+    q: LogQuery,
+) -> Result<LogPage, AppError> {
     let query = store_query(scope, &q)?;
     let store = state.logs.clone();
     // NB: segment reads are blocking file I/O.
@@ -148,7 +208,10 @@ pub async fn query(state: &AppState, scope: &TenantScope, q: LogQuery) -> Result
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(store_error)?;
-    Ok(LogPage { lines: page.lines.iter().map(line_of).collect(), next_cursor: page.next_cursor })
+    Ok(LogPage {
+        lines: page.lines.iter().map(line_of).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// The live tail a follow socket asks for: the last `link.last` lines, then new ones.
@@ -167,21 +230,47 @@ mod tests {
     #[test]
     fn a_selection_outside_the_tenant_is_refused_and_inside_always_names_the_namespace() {
         let scope = TenantScope::for_tests("alpha", &["alpha"]);
-        let other = LogSelection { namespace: "beta".into(), ..Default::default() };
-        assert!(matches!(selector(&scope, &other), Err(AppError::Forbidden(_))));
-        let mine = LogSelection { namespace: "alpha".into(), app: Some("shop".into()), ..Default::default() };
+        let other = LogSelection {
+            namespace: "beta".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            selector(&scope, &other),
+            Err(AppError::Forbidden(_))
+        ));
+        let mine = LogSelection {
+            namespace: "alpha".into(),
+            app: Some("shop".into()),
+            ..Default::default()
+        };
         let s = selector(&scope, &mine).unwrap();
         assert_eq!(s.namespaces, Some(vec!["alpha".to_string()]));
         let labels = logstore::Labels::from([("app".to_string(), "shop".to_string())]);
         assert!(s.matches(&logstore::StreamKey::new("alpha", "shop-1", "c"), &labels));
-        assert!(!s.matches(&logstore::StreamKey::new("alpha", "other-1", "c"), &Default::default()));
+        assert!(!s.matches(
+            &logstore::StreamKey::new("alpha", "other-1", "c"),
+            &Default::default()
+        ));
     }
 
     #[test]
     fn bad_input_gets_a_sentence() {
-        assert!(matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.contains("backwards")));
-        assert!(matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.starts_with("from: unparsable time")));
-        assert!(matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.contains("invalid regular expression")));
-        assert_eq!(filter(&LogSearch { text: "(".into(), regex: false }).unwrap(), Some(Filter::Keyword("(".into())));
+        assert!(
+            matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.contains("backwards"))
+        );
+        assert!(
+            matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.starts_with("from: unparsable time"))
+        );
+        assert!(
+            matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.contains("invalid regular expression"))
+        );
+        assert_eq!(
+            filter(&LogSearch {
+                text: "(".into(),
+                regex: false
+            })
+            .unwrap(),
+            Some(Filter::Keyword("(".into()))
+        );
     }
 }

@@ -25,12 +25,12 @@
 //! If 3 or 4 fail, the previous file is put back and Alertmanager reloaded again; the error
 //! says which step failed and why. Changes are serialized in-process ([`lock`]).
 
-use wharf_api::monitoring::receivers::{Receiver, ReceiverKind};
 use super::MonitoringSettings;
-use wharf_api::error::AppError;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
+use wharf_api::error::AppError;
+use wharf_api::monitoring::receivers::{Receiver, ReceiverKind};
 
 /// The console's own receiver.
 pub const WHARF_RECEIVER: &str = "wharf";
@@ -61,7 +61,12 @@ pub fn receiver_name(tenant: &str) -> String {
 
 /// A namespace name as Kubernetes allows it (a DNS label): safe inside a regex unescaped.
 fn dns_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 /// A tenant's receivers as kept in its `spec.alerting` (what cannot be used is left out,
@@ -71,8 +76,16 @@ pub fn receivers_of(t: &crds::Tenant, email_ok: bool) -> Vec<Receiver> {
     let mut out: Vec<Receiver> = Vec::new();
     for r in t.spec.alerting.iter().flat_map(|a| a.receivers.iter()) {
         let candidate = match (&r.webhook_url, &r.email) {
-            (Some(url), None) => Receiver { name: r.name.clone(), kind: ReceiverKind::Webhook, to: url.clone() },
-            (None, Some(addr)) => Receiver { name: r.name.clone(), kind: ReceiverKind::Email, to: addr.clone() },
+            (Some(url), None) => Receiver {
+                name: r.name.clone(),
+                kind: ReceiverKind::Webhook,
+                to: url.clone(),
+            },
+            (None, Some(addr)) => Receiver {
+                name: r.name.clone(),
+                kind: ReceiverKind::Email,
+                to: addr.clone(),
+            },
             _ => {
                 tracing::warn!(tenant = name, receiver = %r.name, "receiver needs exactly one of webhookUrl and email; left out");
                 continue;
@@ -83,22 +96,35 @@ pub fn receivers_of(t: &crds::Tenant, email_ok: bool) -> Vec<Receiver> {
                 tracing::warn!(tenant = name, receiver = %r.name, "e-mail receiver but no SMTP settings; left out")
             }
             Ok(c) => out.push(c),
-            Err(e) => tracing::warn!(tenant = name, receiver = %r.name, error = %e, "receiver left out"),
+            Err(e) => {
+                tracing::warn!(tenant = name, receiver = %r.name, error = %e, "receiver left out")
+            }
         }
     }
     out
 }
 
 /// The routes of every tenant, from the cache (`replace`: one tenant's spec as it is about to be).
-pub fn tenant_routes(tenants: &[std::sync::Arc<crds::Tenant>], replace: Option<&crds::Tenant>, email_ok: bool) -> Vec<TenantRoute> {
-    let mut all: std::collections::BTreeMap<String, &crds::Tenant> = tenants.iter().filter_map(|t| Some((t.metadata.name.clone()?, t.as_ref()))).collect();
+pub fn tenant_routes(
+    tenants: &[std::sync::Arc<crds::Tenant>],
+    replace: Option<&crds::Tenant>,
+    email_ok: bool,
+) -> Vec<TenantRoute> {
+    let mut all: std::collections::BTreeMap<String, &crds::Tenant> = tenants
+        .iter()
+        .filter_map(|t| Some((t.metadata.name.clone()?, t.as_ref())))
+        .collect();
     if let Some(t) = replace {
         if let Some(n) = &t.metadata.name {
             all.insert(n.clone(), t);
         }
     }
     all.into_iter()
-        .map(|(tenant, t)| TenantRoute { tenant, namespaces: t.spec.namespaces.clone(), receivers: receivers_of(t, email_ok) })
+        .map(|(tenant, t)| TenantRoute {
+            tenant,
+            namespaces: t.spec.namespaces.clone(),
+            receivers: receivers_of(t, email_ok),
+        })
         .collect()
 }
 
@@ -117,17 +143,30 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
     let mut tenants: Vec<&TenantRoute> = tenants.iter().collect();
     tenants.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     for t in tenants {
-        let namespaces: Vec<&str> = t.namespaces.iter().map(String::as_str).filter(|n| dns_label(n)).collect();
+        let namespaces: Vec<&str> = t
+            .namespaces
+            .iter()
+            .map(String::as_str)
+            .filter(|n| dns_label(n))
+            .collect();
         // NB: no namespaces, no route: `namespace=~""` would match alerts without a namespace
         if t.receivers.is_empty() || namespaces.is_empty() {
             continue;
         }
         let name = receiver_name(&t.tenant);
         routes.push(json!({"receiver": name, "matchers": [format!("namespace=~\"{}\"", namespaces.join("|"))]}));
-        let hooks: Vec<serde_json::Value> =
-            t.receivers.iter().filter(|r| r.kind == ReceiverKind::Webhook).map(|r| json!({"url": r.to, "send_resolved": true})).collect();
-        let mails: Vec<serde_json::Value> =
-            t.receivers.iter().filter(|r| r.kind == ReceiverKind::Email).map(|r| json!({"to": r.to, "send_resolved": true})).collect();
+        let hooks: Vec<serde_json::Value> = t
+            .receivers
+            .iter()
+            .filter(|r| r.kind == ReceiverKind::Webhook)
+            .map(|r| json!({"url": r.to, "send_resolved": true}))
+            .collect();
+        let mails: Vec<serde_json::Value> = t
+            .receivers
+            .iter()
+            .filter(|r| r.kind == ReceiverKind::Email)
+            .map(|r| json!({"to": r.to, "send_resolved": true}))
+            .collect();
         let mut rec = json!({"name": name});
         if !hooks.is_empty() {
             rec["webhook_configs"] = hooks.into();
@@ -157,7 +196,8 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
         }
         doc["global"] = g;
     }
-    let yaml = serde_yaml::to_string(&doc).map_err(|e| AppError::Internal(format!("rendering Alertmanager's configuration: {e}")))?;
+    let yaml = serde_yaml::to_string(&doc)
+        .map_err(|e| AppError::Internal(format!("rendering Alertmanager's configuration: {e}")))?;
     Ok(format!("# Managed by Wharf: rendered from the tenants' alert receivers; edits here are replaced.\n{yaml}"))
 }
 
@@ -172,21 +212,41 @@ pub struct Summary {
 /// The [`Summary`] of a configuration document (ours or the one Alertmanager reports).
 pub fn summary(yaml: &str) -> Option<Summary> {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).ok()?;
-    let strs = |v: &serde_yaml::Value| -> Vec<String> { v.as_sequence().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect() };
+    let strs = |v: &serde_yaml::Value| -> Vec<String> {
+        v.as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    };
     let routes = doc["route"]["routes"]
         .as_sequence()
         .into_iter()
         .flatten()
-        .map(|r| (r["receiver"].as_str().unwrap_or_default().to_string(), strs(&r["matchers"])))
+        .map(|r| {
+            (
+                r["receiver"].as_str().unwrap_or_default().to_string(),
+                strs(&r["matchers"]),
+            )
+        })
         .collect();
     let mut receivers: Vec<(String, usize, Vec<String>)> = doc["receivers"]
         .as_sequence()
         .into_iter()
         .flatten()
         .map(|r| {
-            let mut mails: Vec<String> = r["email_configs"].as_sequence().into_iter().flatten().filter_map(|m| m["to"].as_str().map(String::from)).collect();
+            let mut mails: Vec<String> = r["email_configs"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["to"].as_str().map(String::from))
+                .collect();
             mails.sort();
-            (r["name"].as_str().unwrap_or_default().to_string(), r["webhook_configs"].as_sequence().map_or(0, |v| v.len()), mails)
+            (
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["webhook_configs"].as_sequence().map_or(0, |v| v.len()),
+                mails,
+            )
         })
         .collect();
     receivers.sort();
@@ -194,14 +254,21 @@ pub fn summary(yaml: &str) -> Option<Summary> {
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Unavailable(format!("Alertmanager at {url} is not reachable ({e}); its configuration is unchanged"))
+    AppError::Unavailable(format!(
+        "Alertmanager at {url} is not reachable ({e}); its configuration is unchanged"
+    ))
 }
 
 fn write_private_synced(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // NB: 0600 — the file holds the webhook token and the SMTP password
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()
 }
@@ -238,28 +305,64 @@ impl<'a> ConfigStore<'a> {
     /// [`lock`] held.
     pub async fn apply(&self, http: &reqwest::Client, text: &str) -> Result<(), AppError> {
         let url = self.url;
-        let ready = http.get(format!("{url}/-/ready")).timeout(Duration::from_secs(5)).send().await.map_err(|e| unreachable(url, super::cause(&e)))?;
+        let ready = http
+            .get(format!("{url}/-/ready"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| unreachable(url, super::cause(&e)))?;
         if !ready.status().is_success() {
             return Err(unreachable(url, format!("it answers {}", ready.status())));
         }
-        let want = summary(text).ok_or_else(|| AppError::Internal("the rendered Alertmanager configuration does not read back".into()))?;
+        let want = summary(text).ok_or_else(|| {
+            AppError::Internal("the rendered Alertmanager configuration does not read back".into())
+        })?;
         let previous = std::fs::read_to_string(self.path).ok();
-        if previous.as_deref() == Some(text) && self.loaded(http).await.ok().flatten().as_ref() == Some(&want) {
+        if previous.as_deref() == Some(text)
+            && self.loaded(http).await.ok().flatten().as_ref() == Some(&want)
+        {
             return Ok(());
         }
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("alertmanager.yml");
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("alertmanager.yml");
         let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
-        write_private_synced(&tmp, text).map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
-        let checked = tokio::process::Command::new(self.amtool).arg("check-config").arg(&tmp).output().await;
+        write_private_synced(&tmp, text)
+            .map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
+        let checked = tokio::process::Command::new(self.amtool)
+            .arg("check-config")
+            .arg(&tmp)
+            .output()
+            .await;
         let verdict = match checked {
             Ok(o) if o.status.success() => Ok(()),
             Ok(o) => {
-                let out = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-                let why = out.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Checking")).collect::<Vec<_>>().join(" ");
-                Err(AppError::Invalid(format!("amtool refused the new Alertmanager configuration: {why}")))
+                let out = format!(
+                    "{}\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                let why = out
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("Checking"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Err(AppError::Invalid(format!(
+                    "amtool refused the new Alertmanager configuration: {why}"
+                )))
             }
-            Err(e) => Err(AppError::Internal(format!("running {}: {e}", self.amtool.display()))),
+            Err(e) => Err(AppError::Internal(format!(
+                "running {}: {e}",
+                self.amtool.display()
+            ))),
         };
         if let Err(e) = verdict {
             let _ = std::fs::remove_file(&tmp);
@@ -267,20 +370,29 @@ impl<'a> ConfigStore<'a> {
         }
         if let Err(e) = std::fs::rename(&tmp, self.path) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(AppError::Internal(format!("swapping in {}: {e}", self.path.display())));
+            return Err(AppError::Internal(format!(
+                "swapping in {}: {e}",
+                self.path.display()
+            )));
         }
         sync_dir(dir);
         if let Err(e) = self.reload_and_confirm(http, &want).await {
             tracing::warn!(error = %e, "Alertmanager did not load the new configuration; putting the previous one back");
             let restored = match &previous {
-                Some(p) => write_private_synced(&tmp, p).and_then(|_| std::fs::rename(&tmp, self.path)),
+                Some(p) => {
+                    write_private_synced(&tmp, p).and_then(|_| std::fs::rename(&tmp, self.path))
+                }
                 None => std::fs::remove_file(self.path),
             };
             if let Err(io) = restored {
                 tracing::error!(error = %io, path = %self.path.display(), "could not restore the previous Alertmanager configuration");
             }
             sync_dir(dir);
-            let _ = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(10)).send().await;
+            let _ = http
+                .post(format!("{url}/-/reload"))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
             return Err(e);
         }
         Ok(())
@@ -289,14 +401,31 @@ impl<'a> ConfigStore<'a> {
     /// The summary of the configuration Alertmanager has loaded.
     async fn loaded(&self, http: &reqwest::Client) -> Result<Option<Summary>, AppError> {
         let url = self.url;
-        let res = http.get(format!("{url}/api/v2/status")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(url, super::cause(&e)))?;
-        let body: serde_json::Value = res.json().await.map_err(|e| unreachable(url, super::cause(&e)))?;
+        let res = http
+            .get(format!("{url}/api/v2/status"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| unreachable(url, super::cause(&e)))?;
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| unreachable(url, super::cause(&e)))?;
         Ok(body["config"]["original"].as_str().and_then(summary))
     }
 
-    async fn reload_and_confirm(&self, http: &reqwest::Client, want: &Summary) -> Result<(), AppError> {
+    async fn reload_and_confirm(
+        &self,
+        http: &reqwest::Client,
+        want: &Summary,
+    ) -> Result<(), AppError> {
         let url = self.url;
-        let res = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(30)).send().await.map_err(|e| unreachable(url, super::cause(&e)))?;
+        let res = http
+            .post(format!("{url}/-/reload"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| unreachable(url, super::cause(&e)))?;
         if !res.status().is_success() {
             let body = res.text().await.unwrap_or_default();
             return Err(AppError::Unavailable(format!(
@@ -328,7 +457,13 @@ mod tests {
         MonitoringSettings {
             webhook_url: Some("http://127.0.0.1:3000/hooks/alertmanager".into()),
             webhook_token: Some(Token::new("s3cret")),
-            smtp: smtp.then(|| Smtp { smarthost: "127.0.0.1:2525".into(), from: "wharf@example.org".into(), username: None, password: None, require_tls: false }),
+            smtp: smtp.then(|| Smtp {
+                smarthost: "127.0.0.1:2525".into(),
+                from: "wharf@example.org".into(),
+                username: None,
+                password: None,
+                require_tls: false,
+            }),
             ..Default::default()
         }
     }
@@ -338,18 +473,42 @@ mod tests {
             TenantRoute {
                 tenant: "beta".into(),
                 namespaces: vec!["beta".into()],
-                receivers: vec![Receiver { name: "pager".into(), kind: ReceiverKind::Webhook, to: "https://hooks.example.org/b?x='y'".into() }],
+                receivers: vec![Receiver {
+                    name: "pager".into(),
+                    kind: ReceiverKind::Webhook,
+                    to: "https://hooks.example.org/b?x='y'".into(),
+                }],
             },
             TenantRoute {
                 tenant: "alpha".into(),
                 namespaces: vec!["alpha".into(), "alpha-dev".into()],
                 receivers: vec![
-                    Receiver { name: "ops".into(), kind: ReceiverKind::Email, to: "ops@example.org".into() },
-                    Receiver { name: "hook".into(), kind: ReceiverKind::Webhook, to: "http://127.0.0.1:9000/a".into() },
+                    Receiver {
+                        name: "ops".into(),
+                        kind: ReceiverKind::Email,
+                        to: "ops@example.org".into(),
+                    },
+                    Receiver {
+                        name: "hook".into(),
+                        kind: ReceiverKind::Webhook,
+                        to: "http://127.0.0.1:9000/a".into(),
+                    },
                 ],
             },
-            TenantRoute { tenant: "quiet".into(), namespaces: vec!["quiet".into()], receivers: vec![] },
-            TenantRoute { tenant: "homeless".into(), namespaces: vec![], receivers: vec![Receiver { name: "x".into(), kind: ReceiverKind::Webhook, to: "http://x.org/".into() }] },
+            TenantRoute {
+                tenant: "quiet".into(),
+                namespaces: vec!["quiet".into()],
+                receivers: vec![],
+            },
+            TenantRoute {
+                tenant: "homeless".into(),
+                namespaces: vec![],
+                receivers: vec![Receiver {
+                    name: "x".into(),
+                    kind: ReceiverKind::Webhook,
+                    to: "http://x.org/".into(),
+                }],
+            },
         ]
     }
 
@@ -364,37 +523,74 @@ mod tests {
         assert_eq!(r[1]["matchers"][0], "namespace=~\"alpha|alpha-dev\"");
         assert_eq!(r[2]["receiver"], "tenant:beta");
         assert_eq!(r[2]["matchers"][0], "namespace=~\"beta\"");
-        assert!(r[3].is_null(), "no route for a tenant without receivers or without namespaces: {text}");
-        assert_eq!(doc["receivers"][1]["email_configs"][0]["to"], "ops@example.org");
-        assert_eq!(doc["receivers"][2]["webhook_configs"][0]["url"], "https://hooks.example.org/b?x='y'", "quotes survive as data");
+        assert!(
+            r[3].is_null(),
+            "no route for a tenant without receivers or without namespaces: {text}"
+        );
+        assert_eq!(
+            doc["receivers"][1]["email_configs"][0]["to"],
+            "ops@example.org"
+        );
+        assert_eq!(
+            doc["receivers"][2]["webhook_configs"][0]["url"], "https://hooks.example.org/b?x='y'",
+            "quotes survive as data"
+        );
         assert_eq!(doc["global"]["smtp_smarthost"], "127.0.0.1:2525");
         assert_eq!(summary(&text).unwrap(), summary(&text).unwrap());
     }
 
     #[test]
     fn without_a_webhook_url_nothing_is_rendered() {
-        let s = MonitoringSettings { webhook_url: None, ..settings(false) };
-        assert!(render(&s, &routes()).unwrap_err().to_string().contains("WHARF_ALERT_WEBHOOK_URL"));
+        let s = MonitoringSettings {
+            webhook_url: None,
+            ..settings(false)
+        };
+        assert!(render(&s, &routes())
+            .unwrap_err()
+            .to_string()
+            .contains("WHARF_ALERT_WEBHOOK_URL"));
     }
 
     #[test]
     fn the_rendered_configuration_passes_amtool_when_installed() {
-        let Ok(out) = std::process::Command::new("amtool").arg("--version").output() else { return };
+        let Ok(out) = std::process::Command::new("amtool")
+            .arg("--version")
+            .output()
+        else {
+            return;
+        };
         assert!(out.status.success());
         let dir = tempfile_dir("amtool");
         let path = dir.join("alertmanager.yml");
         std::fs::write(&path, render(&settings(true), &routes()).unwrap()).unwrap();
-        let check = std::process::Command::new("amtool").arg("check-config").arg(&path).output().unwrap();
-        assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+        let check = std::process::Command::new("amtool")
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
         // and an e-mail receiver without SMTP settings is what amtool refuses
         std::fs::write(&path, render(&settings(false), &routes()).unwrap()).unwrap();
-        let check = std::process::Command::new("amtool").arg("check-config").arg(&path).output().unwrap();
+        let check = std::process::Command::new("amtool")
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
         assert!(!check.status.success());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn tempfile_dir(what: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("wharf-{what}-{}-{}", std::process::id(), rand::random::<u32>()));
+        let dir = std::env::temp_dir().join(format!(
+            "wharf-{what}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

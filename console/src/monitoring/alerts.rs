@@ -20,13 +20,13 @@
 //! NB: Events are not forever: kube-apiserver drops them after `--event-ttl` (1 h by
 //! default); the resolved history is as long as the cluster keeps Events.
 
-use wharf_api::monitoring::AlertRow;
-use wharf_api::error::AppError;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Event;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use wharf_api::error::AppError;
+use wharf_api::monitoring::AlertRow;
 
 /// Label on the console's alert Events; the value is `firing` or `resolved`.
 pub const ALERT_LABEL: &str = "wharf.dev/alert";
@@ -39,7 +39,9 @@ const MAX_HISTORY: usize = 10_000;
 type Episode = (String, i64);
 
 fn unix(rfc3339: &str) -> i64 {
-    DateTime::parse_from_rfc3339(rfc3339).map(|t| t.timestamp()).unwrap_or(0)
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }
 
 fn episode(r: &AlertRow) -> Episode {
@@ -64,10 +66,19 @@ pub fn row_of(a: &serde_json::Value, now: &str) -> AlertRow {
     let labels = &a["labels"];
     let id = match a["fingerprint"].as_str() {
         Some(f) if !f.is_empty() => f.to_string(),
-        _ => format!("{}/{}/{}", s(&labels["alertname"]), s(&labels["namespace"]), s(&labels["pod"])),
+        _ => format!(
+            "{}/{}/{}",
+            s(&labels["alertname"]),
+            s(&labels["namespace"]),
+            s(&labels["pod"])
+        ),
     };
     // webhook: "status": "firing" | "resolved"; API: "status": {"state": "active" | "suppressed" | …}
-    let status = if a["status"] == "resolved" { "resolved" } else { "firing" };
+    let status = if a["status"] == "resolved" {
+        "resolved"
+    } else {
+        "firing"
+    };
     let ends = s(&a["endsAt"]);
     AlertRow {
         id,
@@ -78,11 +89,17 @@ pub fn row_of(a: &serde_json::Value, now: &str) -> AlertRow {
         status: status.into(),
         summary: s(&a["annotations"]["summary"]),
         starts_at: s(&a["startsAt"]),
-        ends_at: (status == "resolved" && !ends.is_empty() && !ends.starts_with("0001")).then_some(ends),
+        ends_at: (status == "resolved" && !ends.is_empty() && !ends.starts_with("0001"))
+            .then_some(ends),
         updated: now.to_string(),
         // NB: only the API says; the webhook is never sent a silenced alert, so a firing one
         // from the webhook is not silenced (any more)
-        silenced_by: a["status"]["silencedBy"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        silenced_by: a["status"]["silencedBy"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
     }
 }
 
@@ -97,7 +114,12 @@ impl AlertBook {
     /// Records a webhook payload; returns the alerts it held, for their Events.
     pub fn record(&self, payload: &serde_json::Value) -> Vec<AlertRow> {
         let now = Utc::now().to_rfc3339();
-        let rows: Vec<AlertRow> = payload["alerts"].as_array().into_iter().flatten().map(|a| row_of(a, &now)).collect();
+        let rows: Vec<AlertRow> = payload["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| row_of(a, &now))
+            .collect();
         let mut book = self.write();
         for r in &rows {
             if r.status == "firing" {
@@ -119,7 +141,9 @@ impl AlertBook {
         for r in listed {
             // what is new is added; what is known keeps its row but takes the silences as they are now
             match book.firing.entry(episode(&r)) {
-                std::collections::btree_map::Entry::Occupied(mut known) => known.get_mut().silenced_by = r.silenced_by,
+                std::collections::btree_map::Entry::Occupied(mut known) => {
+                    known.get_mut().silenced_by = r.silenced_by
+                }
                 std::collections::btree_map::Entry::Vacant(new) => {
                     new.insert(r);
                 }
@@ -129,7 +153,10 @@ impl AlertBook {
         let gone: Vec<Episode> = book
             .firing
             .iter()
-            .filter(|(k, r)| !live.contains(*k) && DateTime::parse_from_rfc3339(&r.updated).is_ok_and(|t| t < asked))
+            .filter(|(k, r)| {
+                !live.contains(*k)
+                    && DateTime::parse_from_rfc3339(&r.updated).is_ok_and(|t| t < asked)
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in gone {
@@ -137,7 +164,12 @@ impl AlertBook {
                 ended.insert(k, r);
             }
         }
-        let resolved: BTreeSet<Episode> = book.history.values().filter(|r| r.status == "resolved").map(episode).collect();
+        let resolved: BTreeSet<Episode> = book
+            .history
+            .values()
+            .filter(|r| r.status == "resolved")
+            .map(episode)
+            .collect();
         for r in book.history.values().filter(|r| r.status == "firing") {
             let k = episode(r);
             if !live.contains(&k) && !resolved.contains(&k) && !book.firing.contains_key(&k) {
@@ -161,7 +193,11 @@ impl AlertBook {
         let mut book = self.write();
         book.history.insert(event_key(e), row);
         while book.history.len() > MAX_HISTORY {
-            let oldest = book.history.iter().min_by(|a, b| a.1.updated.cmp(&b.1.updated)).map(|(k, _)| k.clone());
+            let oldest = book
+                .history
+                .iter()
+                .min_by(|a, b| a.1.updated.cmp(&b.1.updated))
+                .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => book.history.remove(&k),
                 None => break,
@@ -175,7 +211,10 @@ impl AlertBook {
 
     /// After a watch (re)list: the alert Events that exist now.
     pub fn replace_history(&self, events: &[Event]) {
-        let history = events.iter().filter_map(|e| Some((event_key(e), row_of_event(e)?))).collect();
+        let history = events
+            .iter()
+            .filter_map(|e| Some((event_key(e), row_of_event(e)?)))
+            .collect();
         self.write().history = history;
     }
 
@@ -203,7 +242,11 @@ impl AlertBook {
 }
 
 fn event_key(e: &Event) -> String {
-    format!("{}/{}", e.metadata.namespace.as_deref().unwrap_or_default(), e.metadata.name.as_deref().unwrap_or_default())
+    format!(
+        "{}/{}",
+        e.metadata.namespace.as_deref().unwrap_or_default(),
+        e.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// `wharf-alert-<20 hex of sha256(id, startsAt)>-firing|resolved`: one name per episode and phase.
@@ -212,12 +255,20 @@ pub fn event_name(r: &AlertRow) -> String {
     let (id, starts) = episode(r);
     let digest = sha2::Sha256::digest(format!("{id}\n{starts}").as_bytes());
     let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    format!("wharf-alert-{hex}-{}", if r.status == "resolved" { "resolved" } else { "firing" })
+    format!(
+        "wharf-alert-{hex}-{}",
+        if r.status == "resolved" {
+            "resolved"
+        } else {
+            "firing"
+        }
+    )
 }
 
 fn time(rfc3339: &str) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
     let t = DateTime::parse_from_rfc3339(rfc3339).ok()?;
-    let ts = k8s_openapi::jiff::Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok()?;
+    let ts =
+        k8s_openapi::jiff::Timestamp::from_nanosecond(t.timestamp_nanos_opt()? as i128).ok()?;
     Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts))
 }
 
@@ -234,9 +285,19 @@ pub fn alert_event(r: &AlertRow) -> Option<Event> {
     } else {
         ("Namespace", r.namespace.as_str())
     };
-    let api_version = if kind == "Deployment" { "apps/v1" } else { "v1" };
+    let api_version = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
     let first = time(&r.starts_at);
-    let last = if resolved { r.ends_at.as_deref().and_then(time) } else { None }.or_else(|| time(&r.updated)).or(first.clone());
+    let last = if resolved {
+        r.ends_at.as_deref().and_then(time)
+    } else {
+        None
+    }
+    .or_else(|| time(&r.updated))
+    .or(first.clone());
     let annotations = BTreeMap::from([
         (format!("{ANN}id"), r.id.clone()),
         (format!("{ANN}name"), r.name.clone()),
@@ -244,10 +305,17 @@ pub fn alert_event(r: &AlertRow) -> Option<Event> {
         (format!("{ANN}pod"), r.pod.clone()),
         (format!("{ANN}summary"), r.summary.clone()),
         (format!("{ANN}starts-at"), r.starts_at.clone()),
-        (format!("{ANN}ends-at"), r.ends_at.clone().unwrap_or_default()),
+        (
+            format!("{ANN}ends-at"),
+            r.ends_at.clone().unwrap_or_default(),
+        ),
         (format!("{ANN}updated"), r.updated.clone()),
     ]);
-    let what = if r.summary.is_empty() { r.name.clone() } else { format!("{}: {}", r.name, r.summary) };
+    let what = if r.summary.is_empty() {
+        r.name.clone()
+    } else {
+        format!("{}: {}", r.name, r.summary)
+    };
     serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": event_name(r),
@@ -280,7 +348,11 @@ pub fn row_of_event(e: &Event) -> Option<AlertRow> {
         namespace: e.metadata.namespace.clone().unwrap_or_default(),
         app: get("app"),
         pod: get("pod"),
-        status: if phase == "resolved" { "resolved".into() } else { "firing".into() },
+        status: if phase == "resolved" {
+            "resolved".into()
+        } else {
+            "firing".into()
+        },
         summary: get("summary"),
         starts_at: get("starts-at"),
         ends_at: (!ends.is_empty()).then_some(ends),
@@ -292,13 +364,20 @@ pub fn row_of_event(e: &Event) -> Option<AlertRow> {
 /// Writes the Events of `rows` whose namespace belongs to a tenant (`owned`); an Event that
 /// exists already is left as it is. Failures are logged, not returned: Alertmanager must not
 /// be told to retry because the cluster refused a record.
-pub async fn write_events(client: &kube::Client, book: &AlertBook, rows: &[AlertRow], owned: impl Fn(&str) -> bool) {
+pub async fn write_events(
+    client: &kube::Client,
+    book: &AlertBook,
+    rows: &[AlertRow],
+    owned: impl Fn(&str) -> bool,
+) {
     use kube::api::{Api, PostParams};
     for r in rows {
         if !owned(&r.namespace) {
             continue;
         }
-        let Some(event) = alert_event(r) else { continue };
+        let Some(event) = alert_event(r) else {
+            continue;
+        };
         let api: Api<Event> = Api::namespaced(client.clone(), &r.namespace);
         match api.create(&PostParams::default(), &event).await {
             Ok(_) => book.seen(&event),
@@ -312,37 +391,65 @@ pub async fn write_events(client: &kube::Client, book: &AlertBook, rows: &[Alert
 }
 
 /// Alertmanager's firing alerts (`GET /api/v2/alerts`), as rows.
-pub async fn firing(http: &reqwest::Client, alertmanager_url: &str) -> Result<Vec<AlertRow>, AppError> {
+pub async fn firing(
+    http: &reqwest::Client,
+    alertmanager_url: &str,
+) -> Result<Vec<AlertRow>, AppError> {
     let url = alertmanager_url.trim_end_matches('/');
-    let unreachable = |e: &dyn std::fmt::Display| AppError::Unavailable(format!("Alertmanager at {url} is not reachable ({e})"));
+    let unreachable = |e: &dyn std::fmt::Display| {
+        AppError::Unavailable(format!("Alertmanager at {url} is not reachable ({e})"))
+    };
     let cause = |e: reqwest::Error| super::cause(&e);
-    let res = http.get(format!("{url}/api/v2/alerts")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(&cause(e)))?;
+    let res = http
+        .get(format!("{url}/api/v2/alerts"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| unreachable(&cause(e)))?;
     if !res.status().is_success() {
         return Err(unreachable(&format!("it answers {}", res.status())));
     }
     let body: serde_json::Value = res.json().await.map_err(|e| unreachable(&cause(e)))?;
     let now = Utc::now().to_rfc3339();
-    Ok(body.as_array().into_iter().flatten().map(|a| row_of(a, &now)).collect())
+    Ok(body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| row_of(a, &now))
+        .collect())
 }
 
 /// Re-reads the firing alerts from Alertmanager and records the episodes that ended unseen.
 pub async fn resync(state: &crate::state::AppState) -> Result<usize, AppError> {
-    let Some(url) = state.settings.monitoring.alertmanager_url.as_deref() else { return Ok(0) };
+    let Some(url) = state.settings.monitoring.alertmanager_url.as_deref() else {
+        return Ok(0);
+    };
     let asked = Utc::now();
     let listed = firing(&state.monitoring.http, url).await?;
     let n = listed.len();
     let ended = state.monitoring.alerts.reconcile(listed, asked);
     if !ended.is_empty() {
-        tracing::info!(count = ended.len(), "alerts Alertmanager no longer lists; recording them as resolved");
+        tracing::info!(
+            count = ended.len(),
+            "alerts Alertmanager no longer lists; recording them as resolved"
+        );
     }
     let owned = owned_namespaces(state);
-    write_events(&state.client, &state.monitoring.alerts, &ended, |ns| owned.contains(ns)).await;
+    write_events(&state.client, &state.monitoring.alerts, &ended, |ns| {
+        owned.contains(ns)
+    })
+    .await;
     Ok(n)
 }
 
 /// Every namespace that belongs to a tenant.
 pub fn owned_namespaces(state: &crate::state::AppState) -> BTreeSet<String> {
-    state.cache.tenants().iter().flat_map(|t| t.spec.namespaces.clone()).collect()
+    state
+        .cache
+        .tenants()
+        .iter()
+        .flat_map(|t| t.spec.namespaces.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -357,11 +464,15 @@ mod tests {
     #[test]
     fn the_book_keeps_the_latest_state_of_each_episode() {
         let book = AlertBook::default();
-        let rows = book.record(&serde_json::json!({"alerts": [alert("firing", "f1", "2024-01-01T00:00:00Z")]}));
+        let rows = book.record(
+            &serde_json::json!({"alerts": [alert("firing", "f1", "2024-01-01T00:00:00Z")]}),
+        );
         assert_eq!(rows.len(), 1);
         assert_eq!(book.rows()[0].status, "firing");
         assert_eq!(book.rows()[0].ends_at, None);
-        let resolved = book.record(&serde_json::json!({"alerts": [alert("resolved", "f1", "2024-01-01T00:00:00Z")]}));
+        let resolved = book.record(
+            &serde_json::json!({"alerts": [alert("resolved", "f1", "2024-01-01T00:00:00Z")]}),
+        );
         assert_eq!(resolved[0].ends_at.as_deref(), Some("2024-01-01T00:05:00Z"));
         // the resolved state lives in its Event (watched back in); the firing one is gone
         assert!(book.rows().is_empty());
@@ -387,7 +498,10 @@ mod tests {
         resolved.status = "resolved".into();
         assert!(event_name(&resolved).ends_with("-resolved"));
         assert!(event_name(&r).len() <= 63);
-        let no_ns = AlertRow { namespace: String::new(), ..r };
+        let no_ns = AlertRow {
+            namespace: String::new(),
+            ..r
+        };
         assert!(alert_event(&no_ns).is_none());
     }
 
@@ -399,15 +513,24 @@ mod tests {
         let a = row_of(&alert("firing", "a", "2024-01-01T00:00:00Z"), &now);
         let b = row_of(&alert("firing", "b", "2024-01-01T00:00:00Z"), &now);
         book.replace_history(&[alert_event(&a).unwrap(), alert_event(&b).unwrap()]);
-        assert_eq!(book.rows().iter().filter(|r| r.status == "firing").count(), 2);
+        assert_eq!(
+            book.rows().iter().filter(|r| r.status == "firing").count(),
+            2
+        );
         // Alertmanager still lists b only: a ended unseen
         let ended = book.reconcile(vec![b.clone()], Utc::now());
         assert_eq!(ended.len(), 1);
-        assert_eq!((ended[0].id.as_str(), ended[0].status.as_str()), ("a", "resolved"));
+        assert_eq!(
+            (ended[0].id.as_str(), ended[0].status.as_str()),
+            ("a", "resolved")
+        );
         assert!(ended[0].ends_at.is_some());
         book.seen(&alert_event(&ended[0]).unwrap());
         let rows = book.rows();
-        assert_eq!(rows.iter().find(|r| r.id == "a").unwrap().status, "resolved");
+        assert_eq!(
+            rows.iter().find(|r| r.id == "a").unwrap().status,
+            "resolved"
+        );
         assert_eq!(rows.iter().find(|r| r.id == "b").unwrap().status, "firing");
         // nothing more ends while Alertmanager keeps listing b
         assert!(book.reconcile(vec![b], Utc::now()).is_empty());
@@ -416,16 +539,22 @@ mod tests {
     #[test]
     fn the_api_tells_which_firing_alerts_are_silenced() {
         let book = AlertBook::default();
-        book.record(&serde_json::json!({"alerts": [alert("firing", "f1", "2024-01-01T00:00:00Z")]}));
+        book.record(
+            &serde_json::json!({"alerts": [alert("firing", "f1", "2024-01-01T00:00:00Z")]}),
+        );
         assert!(!book.rows()[0].silenced());
         let mut listed = alert("active", "f1", "2024-01-01T00:00:00Z");
-        listed["status"] = serde_json::json!({"state": "suppressed", "silencedBy": ["s-1"], "inhibitedBy": []});
+        listed["status"] =
+            serde_json::json!({"state": "suppressed", "silencedBy": ["s-1"], "inhibitedBy": []});
         let now = Utc::now().to_rfc3339();
-        assert!(book.reconcile(vec![row_of(&listed, &now)], Utc::now()).is_empty());
+        assert!(book
+            .reconcile(vec![row_of(&listed, &now)], Utc::now())
+            .is_empty());
         assert_eq!(book.rows()[0].silenced_by, vec!["s-1"]);
         assert!(book.rows()[0].silenced());
         // the silence expired: the API lists it without, and the row follows
-        listed["status"] = serde_json::json!({"state": "active", "silencedBy": [], "inhibitedBy": []});
+        listed["status"] =
+            serde_json::json!({"state": "active", "silencedBy": [], "inhibitedBy": []});
         book.reconcile(vec![row_of(&listed, &now)], Utc::now());
         assert!(!book.rows()[0].silenced());
     }
@@ -434,8 +563,14 @@ mod tests {
     fn an_alert_heard_of_after_the_list_was_asked_is_not_resolved_by_it() {
         let book = AlertBook::default();
         let asked = Utc::now() - chrono::Duration::seconds(5);
-        book.record(&serde_json::json!({"alerts": [alert("firing", "new", "2024-01-01T00:00:00Z")]}));
+        book.record(
+            &serde_json::json!({"alerts": [alert("firing", "new", "2024-01-01T00:00:00Z")]}),
+        );
         assert!(book.reconcile(vec![], asked).is_empty());
-        assert_eq!(book.reconcile(vec![], Utc::now() + chrono::Duration::seconds(1)).len(), 1);
+        assert_eq!(
+            book.reconcile(vec![], Utc::now() + chrono::Duration::seconds(1))
+                .len(),
+            1
+        );
     }
 }

@@ -9,17 +9,19 @@ pub mod promql;
 pub mod rules;
 pub mod silences;
 
+use crate::auth::{forbidden, TenantScope};
+use crate::monitoring::alertmanager::{receivers_of, render, tenant_routes, ConfigStore};
 pub use crate::monitoring::alerts::AlertBook;
 use crate::monitoring::promql::{quote, scope_query, ScopeError};
 use crate::monitoring::rules::RuleStore;
-use crate::monitoring::alertmanager::{receivers_of, render, tenant_routes, ConfigStore};
-use wharf_api::monitoring::receivers::{check_new, Receiver, ReceiverKind, ReceiversView};
-use wharf_api::monitoring::{AlertRow, AlertThresholds, Panel, PanelData, Series, Target, Thresholds, POINTS, RANGES};
-use crate::auth::{forbidden, TenantScope};
-use wharf_api::error::AppError;
 use crate::state::AppState;
 use std::path::PathBuf;
 use std::time::Duration;
+use wharf_api::error::AppError;
+use wharf_api::monitoring::receivers::{check_new, Receiver, ReceiverKind, ReceiversView};
+use wharf_api::monitoring::{
+    AlertRow, AlertThresholds, Panel, PanelData, Series, Target, Thresholds, POINTS, RANGES,
+};
 
 /// Most series a chart returns (a tenant-wide panel of a big tenant is cut, not sent whole).
 pub const MAX_SERIES: usize = 100;
@@ -118,7 +120,11 @@ pub struct RouteTiming {
 impl Default for RouteTiming {
     /// Alertmanager's own defaults.
     fn default() -> Self {
-        RouteTiming { group_wait: "30s".into(), group_interval: "5m".into(), repeat_interval: "4h".into() }
+        RouteTiming {
+            group_wait: "30s".into(),
+            group_interval: "5m".into(),
+            repeat_interval: "4h".into(),
+        }
     }
 }
 
@@ -141,7 +147,13 @@ pub struct Monitoring {
 
 impl Default for Monitoring {
     fn default() -> Self {
-        Monitoring { alerts: AlertBook::default(), http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default() }
+        Monitoring {
+            alerts: AlertBook::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -166,16 +178,26 @@ fn scope_err(e: ScopeError) -> AppError {
 
 /// A panel's PromQL before scoping: `sel` are the target's own matchers.
 pub fn panel_query(panel: Panel, sel: &str, by: &str) -> String {
-    let c = if sel.is_empty() { "container!=\"\"".to_string() } else { format!("{sel},container!=\"\"") };
+    let c = if sel.is_empty() {
+        "container!=\"\"".to_string()
+    } else {
+        format!("{sel},container!=\"\"")
+    };
     match panel {
         Panel::Cpu => format!("sum by ({by}) (rate(container_cpu_usage_seconds_total{{{c}}}[1m]))"),
         Panel::Memory => format!("sum by ({by}) (container_memory_working_set_bytes{{{c}}})"),
         Panel::Threads => format!("sum by ({by}) (container_threads{{{c}}})"),
         Panel::Sockets => format!("sum by ({by}) (container_sockets{{{c}}})"),
         Panel::Fds => format!("sum by ({by}) (container_file_descriptors{{{c}}})"),
-        Panel::NetIn => format!("sum by ({by}) (rate(container_network_receive_bytes_total{{{sel}}}[1m]))"),
-        Panel::NetOut => format!("sum by ({by}) (rate(container_network_transmit_bytes_total{{{sel}}}[1m]))"),
-        Panel::Restarts => format!("sum by ({by}) (kube_pod_container_status_restarts_total{{{sel}}})"),
+        Panel::NetIn => {
+            format!("sum by ({by}) (rate(container_network_receive_bytes_total{{{sel}}}[1m]))")
+        }
+        Panel::NetOut => {
+            format!("sum by ({by}) (rate(container_network_transmit_bytes_total{{{sel}}}[1m]))")
+        }
+        Panel::Restarts => {
+            format!("sum by ({by}) (kube_pod_container_status_restarts_total{{{sel}}})")
+        }
     }
 }
 
@@ -183,7 +205,9 @@ fn minutes_ok(minutes: u32) -> Result<u32, AppError> {
     if RANGES.iter().any(|(m, _)| *m == minutes) || (15..=10080).contains(&minutes) {
         Ok(minutes)
     } else {
-        Err(AppError::Invalid(format!("time range: {minutes} minutes is outside 15 minutes to 7 days")))
+        Err(AppError::Invalid(format!(
+            "time range: {minutes} minutes is outside 15 minutes to 7 days"
+        )))
     }
 }
 
@@ -197,7 +221,16 @@ pub fn cores(q: &str) -> Option<f64> {
 
 /// Reads a memory quantity in bytes (`512Mi`, `1G`, `1000`).
 pub fn bytes(q: &str) -> Option<f64> {
-    const UNITS: &[(&str, f64)] = &[("Ki", 1024.0), ("Mi", 1048576.0), ("Gi", 1073741824.0), ("Ti", 1099511627776.0), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12)];
+    const UNITS: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ];
     for (u, f) in UNITS {
         if let Some(n) = q.strip_suffix(u) {
             return n.parse::<f64>().ok().map(|v| v * f);
@@ -220,11 +253,23 @@ fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) ->
         Panel::Sockets => t.sockets.parse().ok(),
         Panel::Cpu => {
             let pct: f64 = t.cpu_percent.parse().ok()?;
-            Some(cores(&limit(|r| r.limits.as_ref()?.get("cpu").map(|q| q.0.clone()))?)? * pct / 100.0)
+            Some(
+                cores(&limit(|r| {
+                    r.limits.as_ref()?.get("cpu").map(|q| q.0.clone())
+                })?)?
+                    * pct
+                    / 100.0,
+            )
         }
         Panel::Memory => {
             let pct: f64 = t.memory_percent.parse().ok()?;
-            Some(bytes(&limit(|r| r.limits.as_ref()?.get("memory").map(|q| q.0.clone()))?)? * pct / 100.0)
+            Some(
+                bytes(&limit(|r| {
+                    r.limits.as_ref()?.get("memory").map(|q| q.0.clone())
+                })?)?
+                    * pct
+                    / 100.0,
+            )
         }
         _ => None,
     }
@@ -234,12 +279,30 @@ fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) ->
 /// the template hash, if that Deployment exists; else the Deployment its name is made from.
 pub fn app_of_pod(state: &AppState, namespace: &str, pod: &str) -> Option<String> {
     use kube::runtime::reflector::ObjectRef;
-    let exists = |app: &str| state.cache.deployments.get(&ObjectRef::new(app).within(namespace)).is_some();
+    let exists = |app: &str| {
+        state
+            .cache
+            .deployments
+            .get(&ObjectRef::new(app).within(namespace))
+            .is_some()
+    };
     if let Some(p) = state.cache.pods.get(&ObjectRef::new(pod).within(namespace)) {
-        if let Some(app) = p.metadata.labels.as_ref().and_then(|l| l.get("app")).filter(|a| exists(a)) {
+        if let Some(app) = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .filter(|a| exists(a))
+        {
             return Some(app.clone());
         }
-        for o in p.metadata.owner_references.iter().flatten().filter(|o| o.kind == "ReplicaSet") {
+        for o in p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == "ReplicaSet")
+        {
             if let Some((app, _hash)) = o.name.rsplit_once('-') {
                 if exists(app) {
                     return Some(app.to_string());
@@ -258,19 +321,38 @@ pub fn app_of_pod(state: &AppState, namespace: &str, pod: &str) -> Option<String
     None
 }
 
-pub async fn panel(state: &AppState, scope: &TenantScope, panel: Panel, target: &Target, minutes: u32) -> Result<PanelData, AppError> {
+pub async fn panel(
+    state: &AppState,
+    scope: &TenantScope,
+    panel: Panel,
+    target: &Target,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
     let minutes = minutes_ok(minutes)?;
     let (sel, by, threshold) = match target {
         Target::Tenant => (String::new(), "namespace, pod", None),
         Target::App { namespace, name } => {
             let ns = scope.namespace(namespace)?;
             wharf_api::workloads::validate::name("app", name).map_err(AppError::Invalid)?;
-            (format!("namespace={},pod=~{}", quote(ns), quote(&rules::pod_pattern(name))), "pod", threshold_line(state, ns, name, panel))
+            (
+                format!(
+                    "namespace={},pod=~{}",
+                    quote(ns),
+                    quote(&rules::pod_pattern(name))
+                ),
+                "pod",
+                threshold_line(state, ns, name, panel),
+            )
         }
         Target::Pod { namespace, name } => {
             let ns = scope.namespace(namespace)?;
-            let threshold = app_of_pod(state, ns, name).and_then(|app| threshold_line(state, ns, &app, panel));
-            (format!("namespace={},pod={}", quote(ns), quote(name)), "pod", threshold)
+            let threshold =
+                app_of_pod(state, ns, name).and_then(|app| threshold_line(state, ns, &app, panel));
+            (
+                format!("namespace={},pod={}", quote(ns), quote(name)),
+                "pod",
+                threshold,
+            )
         }
     };
     let query = panel_query(panel, &sel, by);
@@ -279,21 +361,41 @@ pub async fn panel(state: &AppState, scope: &TenantScope, panel: Panel, target: 
     Ok(data)
 }
 
-pub async fn promql(state: &AppState, scope: &TenantScope, query: &str, minutes: u32) -> Result<PanelData, AppError> {
+pub async fn promql(
+    state: &AppState,
+    scope: &TenantScope,
+    query: &str,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
     range(state, scope, query, minutes_ok(minutes)?).await
 }
 
 /// Scopes `query` to the tenant, then asks Prometheus for the last `minutes`.
-async fn range(state: &AppState, scope: &TenantScope, query: &str, minutes: u32) -> Result<PanelData, AppError> {
+async fn range(
+    state: &AppState,
+    scope: &TenantScope,
+    query: &str,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
     let scoped = scope_query(query, scope.namespaces()).map_err(scope_err)?;
     let end = chrono::Utc::now().timestamp();
     let start = end - i64::from(minutes) * 60;
     let step = (i64::from(minutes) * 60 / i64::from(POINTS)).max(2);
     let Some(url) = state.settings.monitoring.prometheus_url.as_deref() else {
-        return Ok(PanelData { start, end, notice: Some("Monitoring is not configured: no Prometheus URL.".into()), ..Default::default() });
+        return Ok(PanelData {
+            start,
+            end,
+            notice: Some("Monitoring is not configured: no Prometheus URL.".into()),
+            ..Default::default()
+        });
     };
     let url = url.trim_end_matches('/');
-    let form = [("query", scoped.clone()), ("start", start.to_string()), ("end", end.to_string()), ("step", step.to_string())];
+    let form = [
+        ("query", scoped.clone()),
+        ("start", start.to_string()),
+        ("end", end.to_string()),
+        ("step", step.to_string()),
+    ];
     let res = state
         .monitoring
         .http
@@ -301,42 +403,85 @@ async fn range(state: &AppState, scope: &TenantScope, query: &str, minutes: u32)
         .form(&form)
         .send()
         .await
-        .map_err(|e| AppError::Unavailable(format!("Prometheus at {url} is not reachable ({})", cause(&e))))?;
+        .map_err(|e| {
+            AppError::Unavailable(format!(
+                "Prometheus at {url} is not reachable ({})",
+                cause(&e)
+            ))
+        })?;
     let status = res.status();
-    let body: serde_json::Value =
-        res.json().await.map_err(|e| AppError::Unavailable(format!("Prometheus at {url} answered {status} with something unreadable ({e})")))?;
+    let body: serde_json::Value = res.json().await.map_err(|e| {
+        AppError::Unavailable(format!(
+            "Prometheus at {url} answered {status} with something unreadable ({e})"
+        ))
+    })?;
     if body["status"] != "success" {
         let msg = body["error"].as_str().unwrap_or("unknown error");
         return Err(if status.is_client_error() {
             AppError::Invalid(format!("Prometheus: {msg}"))
         } else {
-            AppError::Unavailable(format!("Prometheus at {url} could not answer ({status}): {msg}"))
+            AppError::Unavailable(format!(
+                "Prometheus at {url} could not answer ({status}): {msg}"
+            ))
         });
     }
     let mut series: Vec<Series> = Vec::new();
-    for r in body["data"]["result"].as_array().into_iter().flatten().take(MAX_SERIES) {
+    for r in body["data"]["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(MAX_SERIES)
+    {
         let metric = r["metric"].as_object().cloned().unwrap_or_default();
-        let label = match (metric.get("namespace").and_then(|v| v.as_str()), metric.get("pod").and_then(|v| v.as_str())) {
+        let label = match (
+            metric.get("namespace").and_then(|v| v.as_str()),
+            metric.get("pod").and_then(|v| v.as_str()),
+        ) {
             (Some(ns), Some(pod)) if metric.len() == 2 => format!("{ns}/{pod}"),
             (_, Some(pod)) if metric.len() == 1 => pod.to_string(),
             _ if metric.is_empty() => "value".to_string(),
             _ => {
-                let pairs: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+                let pairs: Vec<String> = metric
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
                 format!("{{{}}}", pairs.join(", "))
             }
         };
-        let values = r["values"].as_array().map(|v| v.as_slice()).unwrap_or_default();
+        let values = r["values"]
+            .as_array()
+            .map(|v| v.as_slice())
+            .unwrap_or_default();
         let points = values
             .iter()
-            .filter_map(|p| Some((p[0].as_f64()? as i64, p[1].as_str()?.parse::<f64>().ok().filter(|v| v.is_finite())?)))
+            .filter_map(|p| {
+                Some((
+                    p[0].as_f64()? as i64,
+                    p[1].as_str()?
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())?,
+                ))
+            })
             .collect();
         series.push(Series { label, points });
     }
     series.sort_by(|a, b| a.label.cmp(&b.label));
-    Ok(PanelData { series, threshold: None, start, end, notice: None })
+    Ok(PanelData {
+        series,
+        threshold: None,
+        start,
+        end,
+        notice: None,
+    })
 }
 
-pub async fn thresholds_of(state: &AppState, scope: &TenantScope, namespace: &str, app: &str) -> Result<AlertThresholds, AppError> {
+pub async fn thresholds_of(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+) -> Result<AlertThresholds, AppError> {
     let ns = scope.namespace(namespace)?;
     wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
     match &state.settings.monitoring.rules_dir {
@@ -346,7 +491,13 @@ pub async fn thresholds_of(state: &AppState, scope: &TenantScope, namespace: &st
 }
 
 /// Checks, then writes/loads an app's rule file.
-pub async fn set_thresholds(state: &AppState, scope: &TenantScope, namespace: &str, app: &str, t: &AlertThresholds) -> Result<(), AppError> {
+pub async fn set_thresholds(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    t: &AlertThresholds,
+) -> Result<(), AppError> {
     let ns = scope.namespace(namespace)?;
     wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
     let parsed: Thresholds = t.parse().map_err(|e| AppError::Invalid(e.join("; ")))?;
@@ -354,7 +505,12 @@ pub async fn set_thresholds(state: &AppState, scope: &TenantScope, namespace: &s
     store.apply(&state.monitoring.http, ns, app, &parsed).await
 }
 
-pub fn alerts(state: &AppState, scope: &TenantScope, namespace: Option<&str>, app: Option<&str>) -> Result<Vec<AlertRow>, AppError> {
+pub fn alerts(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: Option<&str>,
+    app: Option<&str>,
+) -> Result<Vec<AlertRow>, AppError> {
     if let Some(ns) = namespace {
         scope.namespace(ns)?;
     }
@@ -367,15 +523,25 @@ pub fn alerts(state: &AppState, scope: &TenantScope, namespace: Option<&str>, ap
         .filter(|r| namespace.is_none_or(|ns| r.namespace == ns))
         .filter(|r| app.is_none_or(|a| r.app == a))
         .collect();
-    rows.sort_by(|a, b| (a.status != "firing", std::cmp::Reverse(&a.updated)).cmp(&(b.status != "firing", std::cmp::Reverse(&b.updated))));
+    rows.sort_by(|a, b| {
+        (a.status != "firing", std::cmp::Reverse(&a.updated))
+            .cmp(&(b.status != "firing", std::cmp::Reverse(&b.updated)))
+    });
     Ok(rows)
 }
 
 /// A tenant's receivers as the alerts page shows them.
 pub fn receivers(state: &AppState, scope: &TenantScope) -> Result<ReceiversView, AppError> {
     let s = &state.settings.monitoring;
-    let tenant = state.cache.tenant(scope.tenant()).ok_or_else(|| AppError::NotFound(format!("tenant '{}'", scope.tenant())))?;
-    Ok(ReceiversView { receivers: receivers_of(&tenant, true), managed: ConfigStore::of(s).is_some(), email: s.smtp.is_some() })
+    let tenant = state
+        .cache
+        .tenant(scope.tenant())
+        .ok_or_else(|| AppError::NotFound(format!("tenant '{}'", scope.tenant())))?;
+    Ok(ReceiversView {
+        receivers: receivers_of(&tenant, true),
+        managed: ConfigStore::of(s).is_some(),
+        email: s.smtp.is_some(),
+    })
 }
 
 fn spec_receivers(list: &[Receiver]) -> Vec<crds::AlertReceiver> {
@@ -391,7 +557,11 @@ fn spec_receivers(list: &[Receiver]) -> Vec<crds::AlertReceiver> {
 /// Adds (`Ok(receiver)`) or removes (`Err(name)`) one receiver of the tenant: checked, then
 /// Alertmanager's configuration with it is checked, swapped in, loaded and confirmed, and
 /// only then is the tenant updated — a change Alertmanager does not take is not kept.
-pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Result<Receiver, String>) -> Result<(), AppError> {
+pub async fn change_receivers(
+    state: &AppState,
+    scope: &TenantScope,
+    change: Result<Receiver, String>,
+) -> Result<(), AppError> {
     use kube::api::{Api, PostParams};
     let s = &state.settings.monitoring;
     let Some(store) = ConfigStore::of(s) else {
@@ -416,19 +586,39 @@ pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Res
         }
         Err(name) => {
             if !current.iter().any(|r| &r.name == name) {
-                return Err(AppError::NotFound(format!("receiver '{name}' of tenant '{}'", scope.tenant())));
+                return Err(AppError::NotFound(format!(
+                    "receiver '{name}' of tenant '{}'",
+                    scope.tenant()
+                )));
             }
-            current.iter().filter(|r| &r.name != name).cloned().collect()
+            current
+                .iter()
+                .filter(|r| &r.name != name)
+                .cloned()
+                .collect()
         }
     };
-    tenant.spec.alerting.get_or_insert_with(Default::default).receivers = spec_receivers(&next);
-    let text = render(s, &tenant_routes(&state.cache.tenants(), Some(&tenant), s.smtp.is_some()))?;
+    tenant
+        .spec
+        .alerting
+        .get_or_insert_with(Default::default)
+        .receivers = spec_receivers(&next);
+    let text = render(
+        s,
+        &tenant_routes(&state.cache.tenants(), Some(&tenant), s.smtp.is_some()),
+    )?;
     store.apply(&state.monitoring.http, &text).await?;
-    let stored = match api.replace(scope.tenant(), &PostParams::default(), &tenant).await {
+    let stored = match api
+        .replace(scope.tenant(), &PostParams::default(), &tenant)
+        .await
+    {
         Ok(t) => t,
         Err(e) => {
             // put Alertmanager back in step with the tenants as they are
-            let back = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+            let back = render(
+                s,
+                &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()),
+            )?;
             if let Err(undo) = store.apply(&state.monitoring.http, &back).await {
                 tracing::error!(error = %undo, "could not put Alertmanager's configuration back after the tenant was not updated");
             }
@@ -439,7 +629,12 @@ pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Res
     // renders from the cache under the same lock) does not undo what was just loaded
     let rv = stored.metadata.resource_version.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while state.cache.tenant(scope.tenant()).is_none_or(|t| t.metadata.resource_version != rv) && tokio::time::Instant::now() < deadline {
+    while state
+        .cache
+        .tenant(scope.tenant())
+        .is_none_or(|t| t.metadata.resource_version != rv)
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!(user = scope.user(), tenant = scope.tenant(), change = ?change.as_ref().map(|r| &r.name), "alert receivers changed");
@@ -451,9 +646,14 @@ pub async fn change_receivers(state: &AppState, scope: &TenantScope, change: Res
 /// Alertmanager was down). `Ok(false)`: nothing to do.
 pub async fn converge_alertmanager(state: &AppState) -> Result<bool, AppError> {
     let s = &state.settings.monitoring;
-    let Some(store) = ConfigStore::of(s) else { return Ok(false) };
+    let Some(store) = ConfigStore::of(s) else {
+        return Ok(false);
+    };
     let _one_at_a_time = alertmanager::lock().await;
-    let text = render(s, &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()))?;
+    let text = render(
+        s,
+        &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()),
+    )?;
     if store.current() == text {
         return Ok(false);
     }
@@ -469,7 +669,11 @@ mod tests {
     fn every_panel_query_scopes_cleanly() {
         let ns = vec!["alpha".to_string(), "alpha-dev".to_string()];
         for p in Panel::ALL {
-            for sel in ["", "namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\"", "namespace=\"alpha\",pod=\"x-1\""] {
+            for sel in [
+                "",
+                "namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\"",
+                "namespace=\"alpha\",pod=\"x-1\"",
+            ] {
                 let q = panel_query(p, sel, "pod");
                 let out = scope_query(&q, &ns).unwrap_or_else(|e| panic!("{q}: {e}"));
                 assert!(out.contains("namespace=~"), "{out}");

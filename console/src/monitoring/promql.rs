@@ -82,7 +82,11 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                     b'[' => Tok::LBracket,
                     b']' => Tok::RBracket,
                     b',' => Tok::Comma,
-                    b':' if out.last() == Some(&Tok::LBracket) || matches!(out.last(), Some(Tok::Number(_))) => Tok::Colon,
+                    b':' if out.last() == Some(&Tok::LBracket)
+                        || matches!(out.last(), Some(Tok::Number(_))) =>
+                    {
+                        Tok::Colon
+                    }
                     b':' => return invalid("a ':' outside a subquery"),
                     _ => Tok::At,
                 });
@@ -114,7 +118,10 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                 let start = i;
                 while i < b.len() {
                     let d = b[i];
-                    let exp_sign = (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E') && b[start].is_ascii_digit() && !q[start..i].starts_with("0x");
+                    let exp_sign = (d == b'+' || d == b'-')
+                        && matches!(b[i - 1], b'e' | b'E')
+                        && b[start].is_ascii_digit()
+                        && !q[start..i].starts_with("0x");
                     if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exp_sign {
                         i += 1;
                     } else {
@@ -129,7 +136,8 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':')
+                {
                     i += 1;
                 }
                 out.push(Tok::Ident(q[start..i].to_string()));
@@ -153,7 +161,12 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                         b'>' => ">",
                         b'<' => "<",
                         b'=' => "=",
-                        _ => return invalid(format!("unexpected character {:?}", q[i..].chars().next().unwrap_or(' '))),
+                        _ => {
+                            return invalid(format!(
+                                "unexpected character {:?}",
+                                q[i..].chars().next().unwrap_or(' ')
+                            ))
+                        }
                     },
                 };
                 i += op.len();
@@ -173,19 +186,92 @@ fn number_re() -> &'static regex::Regex {
 
 /// Aggregation operators (keywords: case-insensitive).
 const AGGREGATIONS: &[&str] = &[
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
 ];
 
 /// PromQL 2.42's functions (case-sensitive).
 const FUNCTIONS: &[&str] = &[
-    "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh", "avg_over_time", "ceil",
-    "changes", "clamp", "clamp_max", "clamp_min", "cos", "cosh", "count_over_time", "days_in_month", "day_of_month",
-    "day_of_week", "day_of_year", "deg", "delta", "deriv", "exp", "floor", "histogram_count", "histogram_sum",
-    "histogram_fraction", "histogram_quantile", "holt_winters", "hour", "idelta", "increase", "irate", "label_replace",
-    "label_join", "last_over_time", "ln", "log10", "log2", "max_over_time", "min_over_time", "minute", "month", "pi",
-    "predict_linear", "present_over_time", "quantile_over_time", "rad", "rate", "resets", "round", "scalar", "sgn", "sin",
-    "sinh", "sort", "sort_desc", "sqrt", "stddev_over_time", "stdvar_over_time", "sum_over_time", "tan", "tanh", "time",
-    "timestamp", "vector", "year",
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_fraction",
+    "histogram_quantile",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
 ];
 
 /// Keywords that only ever modify a binary operator (never metric names in PromQL's grammar).
@@ -205,7 +291,9 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
         return invalid(format!("the query is longer than {MAX_QUERY} characters"));
     }
     if namespaces.is_empty() {
-        return Err(ScopeError::Forbidden("this tenant has no namespaces".into()));
+        return Err(ScopeError::Forbidden(
+            "this tenant has no namespaces".into(),
+        ));
     }
     let toks = tokenize(query)?;
     if toks.is_empty() {
@@ -253,7 +341,9 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                     continue;
                 }
                 after_binop = false;
-                if AGGREGATIONS.contains(&lower.as_str()) && matches!(next, Some(Tok::Ident(k)) if is_grouping(k)) {
+                if AGGREGATIONS.contains(&lower.as_str())
+                    && matches!(next, Some(Tok::Ident(k)) if is_grouping(k))
+                {
                     out.push(id.clone());
                     if let Some(Tok::Ident(k)) = next {
                         out.push(k.clone());
@@ -269,7 +359,8 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                     continue;
                 }
                 if next == Some(&Tok::LParen) {
-                    if !(AGGREGATIONS.contains(&lower.as_str()) || FUNCTIONS.contains(&id.as_str())) {
+                    if !(AGGREGATIONS.contains(&lower.as_str()) || FUNCTIONS.contains(&id.as_str()))
+                    {
                         return invalid(format!("unknown function '{id}'"));
                     }
                     out.push(id.clone());
@@ -278,7 +369,11 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                 }
                 if lower == "inf" || lower == "nan" {
                     // NB: written as arithmetic, which no reading can take for a selector
-                    out.push(if lower == "inf" { "(1/0)".into() } else { "(0/0)".into() });
+                    out.push(if lower == "inf" {
+                        "(1/0)".into()
+                    } else {
+                        "(0/0)".into()
+                    });
                     expect = Expect::Operator;
                     i += 1;
                     continue;
@@ -287,7 +382,11 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                     return invalid(format!("'{id}' is not a metric name"));
                 }
                 i += 1;
-                let matchers = if toks.get(i) == Some(&Tok::LBrace) { matchers(&toks, &mut i)? } else { Vec::new() };
+                let matchers = if toks.get(i) == Some(&Tok::LBrace) {
+                    matchers(&toks, &mut i)?
+                } else {
+                    Vec::new()
+                };
                 out.push(selector(Some(id), matchers, namespaces)?);
                 expect = Expect::Operator;
             }
@@ -325,14 +424,20 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                 i += 1;
             }
             // an empty argument list: `time()`, `vector(1)` has one
-            (Expect::Operand, Tok::RParen) if matches!(out.last().map(String::as_str), Some("(")) && out.len() >= 2 => {
-                depth = depth.checked_sub(1).ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
+            (Expect::Operand, Tok::RParen)
+                if matches!(out.last().map(String::as_str), Some("(")) && out.len() >= 2 =>
+            {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
                 out.push(")".into());
                 expect = Expect::Operator;
                 i += 1;
             }
             (Expect::Operator, Tok::RParen) => {
-                depth = depth.checked_sub(1).ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
                 out.push(")".into());
                 i += 1;
                 // `sum(x) by (pod)`
@@ -373,7 +478,9 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                         out.push(format!("{s}{n}"));
                         i += 2;
                     }
-                    (Some(Tok::Ident(f)), Some(Tok::LParen), Some(Tok::RParen)) if f == "start" || f == "end" => {
+                    (Some(Tok::Ident(f)), Some(Tok::LParen), Some(Tok::RParen))
+                        if f == "start" || f == "end" =>
+                    {
                         out.push(format!("{f}()"));
                         i += 3;
                     }
@@ -484,7 +591,11 @@ fn matchers(toks: &[Tok], i: &mut usize) -> Result<Vec<Matcher>, ScopeError> {
                     Some(Tok::Str(s)) => s.clone(),
                     _ => return invalid(format!("label '{label}' needs a quoted value")),
                 };
-                out.push(Matcher { label: label.clone(), op, raw });
+                out.push(Matcher {
+                    label: label.clone(),
+                    op,
+                    raw,
+                });
                 *i += 3;
                 match toks.get(*i) {
                     Some(Tok::Comma) => *i += 1,
@@ -492,7 +603,11 @@ fn matchers(toks: &[Tok], i: &mut usize) -> Result<Vec<Matcher>, ScopeError> {
                     _ => return invalid("matchers are separated by ','"),
                 }
             }
-            _ => return invalid("a selector {...} may hold only label matchers such as pod=\"web-1\""),
+            _ => {
+                return invalid(
+                    "a selector {...} may hold only label matchers such as pod=\"web-1\"",
+                )
+            }
         }
     }
 }
@@ -546,10 +661,18 @@ pub fn quote(value: &str) -> String {
 
 /// `ns1|ns2` with each namespace regex-escaped (Prometheus anchors the match).
 pub fn alternation(values: &[String]) -> String {
-    values.iter().map(|v| regex::escape(v)).collect::<Vec<_>>().join("|")
+    values
+        .iter()
+        .map(|v| regex::escape(v))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
-fn selector(metric: Option<&str>, ms: Vec<Matcher>, namespaces: &[String]) -> Result<String, ScopeError> {
+fn selector(
+    metric: Option<&str>,
+    ms: Vec<Matcher>,
+    namespaces: &[String],
+) -> Result<String, ScopeError> {
     let mut allowed: Vec<String> = namespaces.to_vec();
     let mut out = String::new();
     if let Some(m) = metric {
@@ -563,27 +686,37 @@ fn selector(metric: Option<&str>, ms: Vec<Matcher>, namespaces: &[String]) -> Re
                 match m.op {
                     "=" => {
                         if !namespaces.contains(&value) {
-                            return Err(ScopeError::Forbidden(format!("namespace \"{value}\" is not one of this tenant's")));
+                            return Err(ScopeError::Forbidden(format!(
+                                "namespace \"{value}\" is not one of this tenant's"
+                            )));
                         }
                         allowed.retain(|n| *n == value);
                     }
                     "!=" => allowed.retain(|n| *n != value),
                     op => {
-                        let re = regex::Regex::new(&format!("^(?:{value})$"))
-                            .map_err(|_| ScopeError::Invalid(format!("namespace {op} {:?}: not a regular expression", value)))?;
+                        let re = regex::Regex::new(&format!("^(?:{value})$")).map_err(|_| {
+                            ScopeError::Invalid(format!(
+                                "namespace {op} {:?}: not a regular expression",
+                                value
+                            ))
+                        })?;
                         let keep = op == "=~";
                         allowed.retain(|n| re.is_match(n) == keep);
                     }
                 }
             }
-            "__name__" if m.op != "=" => return invalid("only __name__=\"...\" is accepted; name the metric"),
+            "__name__" if m.op != "=" => {
+                return invalid("only __name__=\"...\" is accepted; name the metric")
+            }
             _ => {
                 let _ = write!(out, "{}{}{},", m.label, m.op, m.raw);
             }
         }
     }
     if allowed.is_empty() {
-        return Err(ScopeError::Forbidden("the namespace matchers select none of this tenant's namespaces".into()));
+        return Err(ScopeError::Forbidden(
+            "the namespace matchers select none of this tenant's namespaces".into(),
+        ));
     }
     let _ = write!(out, "namespace=~{}}}", quote(&alternation(&allowed)));
     Ok(out)
@@ -619,9 +752,18 @@ mod tests {
 
     #[test]
     fn plain_selectors_get_the_tenant_matcher() {
-        assert_eq!(ok("container_threads"), format!("container_threads{{{SCOPE}}}"));
-        assert_eq!(ok(r#"container_threads{pod="web-1"}"#), format!(r#"container_threads{{pod="web-1",{SCOPE}}}"#));
-        assert_eq!(ok(r#"{__name__="up"}"#), format!(r#"{{__name__="up",{SCOPE}}}"#));
+        assert_eq!(
+            ok("container_threads"),
+            format!("container_threads{{{SCOPE}}}")
+        );
+        assert_eq!(
+            ok(r#"container_threads{pod="web-1"}"#),
+            format!(r#"container_threads{{pod="web-1",{SCOPE}}}"#)
+        );
+        assert_eq!(
+            ok(r#"{__name__="up"}"#),
+            format!(r#"{{__name__="up",{SCOPE}}}"#)
+        );
     }
 
     #[test]
@@ -647,13 +789,25 @@ mod tests {
             let out = ok(q);
             every_selector_scoped(&out);
             // the output is itself acceptable, and stable
-            assert_eq!(scope_query(&out, &ns()).map(|o| tokenize(&o).unwrap().len()), Ok(tokenize(&scope_query(&out, &ns()).unwrap()).unwrap().len()));
+            assert_eq!(
+                scope_query(&out, &ns()).map(|o| tokenize(&o).unwrap().len()),
+                Ok(tokenize(&scope_query(&out, &ns()).unwrap()).unwrap().len())
+            );
         }
     }
 
     #[test]
     fn keywords_in_operand_position_are_metric_names_and_get_scoped() {
-        for q in ["offset", "sum", "by", "and", "sum{}", "avg + offset", "rate(offset[5m])", "x and sum"] {
+        for q in [
+            "offset",
+            "sum",
+            "by",
+            "and",
+            "sum{}",
+            "avg + offset",
+            "rate(offset[5m])",
+            "x and sum",
+        ] {
             match scope_query(q, &ns()) {
                 Ok(out) => every_selector_scoped(&out),
                 Err(ScopeError::Invalid(_)) => {}
@@ -676,13 +830,31 @@ mod tests {
     #[test]
     fn namespace_matchers_narrow_within_the_tenant_or_are_refused() {
         assert_eq!(ok(r#"x{namespace="alpha"}"#), r#"x{namespace=~"alpha"}"#);
-        assert_eq!(ok(r#"x{namespace!="alpha"}"#), r#"x{namespace=~"alpha\\-dev"}"#);
+        assert_eq!(
+            ok(r#"x{namespace!="alpha"}"#),
+            r#"x{namespace=~"alpha\\-dev"}"#
+        );
         assert_eq!(ok(r#"x{namespace=~"alpha.*"}"#), format!("x{{{SCOPE}}}"));
-        assert_eq!(ok(r#"x{namespace=~".+-dev"}"#), r#"x{namespace=~"alpha\\-dev"}"#);
-        assert!(matches!(scope_query(r#"x{namespace="beta"}"#, &ns()), Err(ScopeError::Forbidden(_))));
-        assert!(matches!(scope_query(r#"x{namespace=~"beta|gamma"}"#, &ns()), Err(ScopeError::Forbidden(_))));
-        assert!(matches!(scope_query(r#"x{namespace="alpha",namespace="beta"}"#, &ns()), Err(ScopeError::Forbidden(_))));
-        assert!(matches!(scope_query(r#"x{namespace=~"("}"#, &ns()), Err(ScopeError::Invalid(_))));
+        assert_eq!(
+            ok(r#"x{namespace=~".+-dev"}"#),
+            r#"x{namespace=~"alpha\\-dev"}"#
+        );
+        assert!(matches!(
+            scope_query(r#"x{namespace="beta"}"#, &ns()),
+            Err(ScopeError::Forbidden(_))
+        ));
+        assert!(matches!(
+            scope_query(r#"x{namespace=~"beta|gamma"}"#, &ns()),
+            Err(ScopeError::Forbidden(_))
+        ));
+        assert!(matches!(
+            scope_query(r#"x{namespace="alpha",namespace="beta"}"#, &ns()),
+            Err(ScopeError::Forbidden(_))
+        ));
+        assert!(matches!(
+            scope_query(r#"x{namespace=~"("}"#, &ns()),
+            Err(ScopeError::Invalid(_))
+        ));
         // a regex that would match everything only ever yields the tenant's namespaces
         assert_eq!(ok(r#"x{namespace=~".*"}"#), format!("x{{{SCOPE}}}"));
     }
@@ -716,7 +888,11 @@ mod tests {
             "x{pod=\"a\"}{namespace=\"beta\"}",
         ];
         for q in bad {
-            assert!(scope_query(q, &ns()).is_err(), "accepted {q:?}: {:?}", scope_query(q, &ns()));
+            assert!(
+                scope_query(q, &ns()).is_err(),
+                "accepted {q:?}: {:?}",
+                scope_query(q, &ns())
+            );
         }
         assert!(scope_query(&"x+".repeat(3000), &ns()).is_err());
     }
@@ -730,8 +906,28 @@ mod tests {
     #[test]
     fn generated_queries_never_escape_the_scope() {
         // property-ish: every combination of pieces either is refused or is fully scoped
-        let atoms = ["x", "{pod=\"a\"}", "x{namespace=\"alpha\"}", "rate(x[1m])", "sum by (pod) (x)", "offset", "(x)", "1", "Inf", "\"s\""];
-        let joins = [" + ", " and ", " or on(pod) ", " > bool ", " / ignoring(a) group_left ", " ", ", ", " offset 1m + "];
+        let atoms = [
+            "x",
+            "{pod=\"a\"}",
+            "x{namespace=\"alpha\"}",
+            "rate(x[1m])",
+            "sum by (pod) (x)",
+            "offset",
+            "(x)",
+            "1",
+            "Inf",
+            "\"s\"",
+        ];
+        let joins = [
+            " + ",
+            " and ",
+            " or on(pod) ",
+            " > bool ",
+            " / ignoring(a) group_left ",
+            " ",
+            ", ",
+            " offset 1m + ",
+        ];
         for a in atoms {
             for j in joins {
                 for b in atoms {
@@ -743,9 +939,19 @@ mod tests {
                         for w in bare.windows(2) {
                             if let (Tok::Ident(id), next) = (&w[0], &w[1]) {
                                 let l = id.to_ascii_lowercase();
-                                let keyword = SET_OPS.contains(&l.as_str()) || BIN_MODIFIERS.contains(&l.as_str()) || is_grouping(id) || l == "offset"
-                                    || (AGGREGATIONS.contains(&l.as_str()) && matches!(next, Tok::Ident(k) if is_grouping(k)));
-                                assert!(keyword || *next == Tok::LBrace || *next == Tok::LParen || is_label_in_list(&bare, id), "{q} -> {out}");
+                                let keyword = SET_OPS.contains(&l.as_str())
+                                    || BIN_MODIFIERS.contains(&l.as_str())
+                                    || is_grouping(id)
+                                    || l == "offset"
+                                    || (AGGREGATIONS.contains(&l.as_str())
+                                        && matches!(next, Tok::Ident(k) if is_grouping(k)));
+                                assert!(
+                                    keyword
+                                        || *next == Tok::LBrace
+                                        || *next == Tok::LParen
+                                        || is_label_in_list(&bare, id),
+                                    "{q} -> {out}"
+                                );
                             }
                         }
                     }
@@ -756,7 +962,8 @@ mod tests {
 
     fn is_label_in_list(toks: &[Tok], id: &str) -> bool {
         // label names inside by(...)/on(...) lists and inside selectors
-        toks.windows(2).any(|w| matches!((&w[0], &w[1]), (Tok::Ident(a), Tok::Op(_)) if a == id))
+        toks.windows(2)
+            .any(|w| matches!((&w[0], &w[1]), (Tok::Ident(a), Tok::Op(_)) if a == id))
             || ["pod", "a"].contains(&id)
     }
 

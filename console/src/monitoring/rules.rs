@@ -12,10 +12,10 @@
 //! rules stay, and the error says which step failed. Other apps' files are never opened.
 //! Changes are serialized in-process so two reloads cannot interleave.
 
-use wharf_api::monitoring::Thresholds;
-use wharf_api::error::AppError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wharf_api::error::AppError;
+use wharf_api::monitoring::Thresholds;
 
 /// How long a reload may take to show in `/api/v1/rules`.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(15);
@@ -44,8 +44,15 @@ pub fn pod_pattern(app: &str) -> String {
 }
 
 /// `(alert name, metric key, PromQL over one pod, threshold)`.
-fn conditions(namespace: &str, app: &str, t: &Thresholds) -> Vec<(&'static str, &'static str, String, String)> {
-    let sel = format!("namespace=\"{namespace}\",pod=~\"{}\",container!=\"\"", pod_pattern(app).replace('\\', "\\\\"));
+fn conditions(
+    namespace: &str,
+    app: &str,
+    t: &Thresholds,
+) -> Vec<(&'static str, &'static str, String, String)> {
+    let sel = format!(
+        "namespace=\"{namespace}\",pod=~\"{}\",container!=\"\"",
+        pod_pattern(app).replace('\\', "\\\\")
+    );
     let mut out = Vec::new();
     if let Some(p) = t.cpu_percent {
         out.push((
@@ -68,10 +75,20 @@ fn conditions(namespace: &str, app: &str, t: &Thresholds) -> Vec<(&'static str, 
         ));
     }
     if let Some(n) = t.threads {
-        out.push(("WharfThreadsHigh", "threads", format!("sum by (namespace, pod) (container_threads{{{sel}}}) > {n}"), n.to_string()));
+        out.push((
+            "WharfThreadsHigh",
+            "threads",
+            format!("sum by (namespace, pod) (container_threads{{{sel}}}) > {n}"),
+            n.to_string(),
+        ));
     }
     if let Some(n) = t.sockets {
-        out.push(("WharfSocketsHigh", "sockets", format!("sum by (namespace, pod) (container_sockets{{{sel}}}) > {n}"), n.to_string()));
+        out.push((
+            "WharfSocketsHigh",
+            "sockets",
+            format!("sum by (namespace, pod) (container_sockets{{{sel}}}) > {n}"),
+            n.to_string(),
+        ));
     }
     out
 }
@@ -102,17 +119,34 @@ pub fn render(namespace: &str, app: &str, t: &Thresholds) -> Option<String> {
 }
 
 /// The thresholds in an app's rule file (as the form shows them), if it has one.
-pub fn read(dir: &Path, namespace: &str, app: &str) -> Result<wharf_api::monitoring::AlertThresholds, AppError> {
+pub fn read(
+    dir: &Path,
+    namespace: &str,
+    app: &str,
+) -> Result<wharf_api::monitoring::AlertThresholds, AppError> {
     let path = dir.join(file_name(namespace, app));
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(AppError::Internal(format!("reading {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(AppError::Internal(format!(
+                "reading {}: {e}",
+                path.display()
+            )))
+        }
     };
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
     let mut out = wharf_api::monitoring::AlertThresholds::default();
-    for rule in doc["groups"][0]["rules"].as_sequence().into_iter().flatten() {
-        let value = rule["labels"]["wharf_threshold"].as_str().unwrap_or_default().to_string();
+    for rule in doc["groups"][0]["rules"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        let value = rule["labels"]["wharf_threshold"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match rule["labels"]["wharf_metric"].as_str() {
             Some("cpu_percent") => out.cpu_percent = value,
             Some("memory_percent") => out.memory_percent = value,
@@ -128,7 +162,9 @@ pub fn read(dir: &Path, namespace: &str, app: &str) -> Result<wharf_api::monitor
 }
 
 fn unavailable(url: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Unavailable(format!("Prometheus at {url} is not reachable ({e}); the previous alert rules stay"))
+    AppError::Unavailable(format!(
+        "Prometheus at {url} is not reachable ({e}); the previous alert rules stay"
+    ))
 }
 
 fn unreachable(url: &str, e: reqwest::Error) -> AppError {
@@ -152,7 +188,10 @@ fn sync_dir(dir: &Path) {
 fn install(dir: &Path, path: &Path, content: Option<&str>) -> std::io::Result<()> {
     match content {
         Some(c) => {
-            let tmp = dir.join(format!(".{}.restore", path.file_name().and_then(|n| n.to_str()).unwrap_or("rules")));
+            let tmp = dir.join(format!(
+                ".{}.restore",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("rules")
+            ));
             write_synced(&tmp, c)?;
             std::fs::rename(&tmp, path)?;
         }
@@ -167,14 +206,26 @@ fn install(dir: &Path, path: &Path, content: Option<&str>) -> std::io::Result<()
 
 impl RuleStore {
     /// Replaces an app's rules (see the module's steps). `None` removes them.
-    pub async fn apply(&self, http: &reqwest::Client, namespace: &str, app: &str, t: &Thresholds) -> Result<(), AppError> {
+    pub async fn apply(
+        &self,
+        http: &reqwest::Client,
+        namespace: &str,
+        app: &str,
+        t: &Thresholds,
+    ) -> Result<(), AppError> {
         let _one_at_a_time = APPLY.lock().await;
         let url = self.prometheus_url.trim_end_matches('/');
-        let ready = http.get(format!("{url}/-/ready")).timeout(Duration::from_secs(5)).send().await.map_err(|e| unreachable(url, e))?;
+        let ready = http
+            .get(format!("{url}/-/ready"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| unreachable(url, e))?;
         if !ready.status().is_success() {
             return Err(unavailable(url, format!("it answers {}", ready.status())));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| AppError::Internal(format!("creating {}: {e}", self.dir.display())))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| AppError::Internal(format!("creating {}: {e}", self.dir.display())))?;
         let path = self.dir.join(file_name(namespace, app));
         let previous = std::fs::read_to_string(&path).ok();
         let next = render(namespace, app, t);
@@ -182,16 +233,35 @@ impl RuleStore {
             return Ok(());
         }
         if let Some(content) = &next {
-            let tmp = self.dir.join(format!(".{}.{}.tmp", file_name(namespace, app), std::process::id()));
-            write_synced(&tmp, content).map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
-            let checked = tokio::process::Command::new(&self.promtool).arg("check").arg("rules").arg(&tmp).output().await;
+            let tmp = self.dir.join(format!(
+                ".{}.{}.tmp",
+                file_name(namespace, app),
+                std::process::id()
+            ));
+            write_synced(&tmp, content)
+                .map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
+            let checked = tokio::process::Command::new(&self.promtool)
+                .arg("check")
+                .arg("rules")
+                .arg(&tmp)
+                .output()
+                .await;
             let verdict = match checked {
                 Ok(o) if o.status.success() => Ok(()),
                 Ok(o) => Err(AppError::Invalid(format!(
                     "promtool refused the alert rules: {}",
-                    String::from_utf8_lossy(&o.stderr).trim().lines().chain(String::from_utf8_lossy(&o.stdout).lines()).last().unwrap_or("").trim()
+                    String::from_utf8_lossy(&o.stderr)
+                        .trim()
+                        .lines()
+                        .chain(String::from_utf8_lossy(&o.stdout).lines())
+                        .last()
+                        .unwrap_or("")
+                        .trim()
                 ))),
-                Err(e) => Err(AppError::Internal(format!("running {}: {e}", self.promtool.display()))),
+                Err(e) => Err(AppError::Internal(format!(
+                    "running {}: {e}",
+                    self.promtool.display()
+                ))),
             };
             if let Err(e) = verdict {
                 let _ = std::fs::remove_file(&tmp);
@@ -199,31 +269,56 @@ impl RuleStore {
             }
             if let Err(e) = std::fs::rename(&tmp, &path) {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(AppError::Internal(format!("swapping in {}: {e}", path.display())));
+                return Err(AppError::Internal(format!(
+                    "swapping in {}: {e}",
+                    path.display()
+                )));
             }
             sync_dir(&self.dir);
         } else {
-            install(&self.dir, &path, None).map_err(|e| AppError::Internal(format!("removing {}: {e}", path.display())))?;
+            install(&self.dir, &path, None)
+                .map_err(|e| AppError::Internal(format!("removing {}: {e}", path.display())))?;
         }
         if let Err(e) = self.reload_and_confirm(http, namespace, app, t).await {
             tracing::warn!(namespace, app, error = %e, "alert rules not loaded; putting the previous ones back");
             if let Err(io) = install(&self.dir, &path, previous.as_deref()) {
                 tracing::error!(error = %io, path = %path.display(), "could not restore the previous alert rules");
             }
-            let _ = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(10)).send().await;
+            let _ = http
+                .post(format!("{url}/-/reload"))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
             return Err(e);
         }
         Ok(())
     }
 
-    async fn reload_and_confirm(&self, http: &reqwest::Client, namespace: &str, app: &str, t: &Thresholds) -> Result<(), AppError> {
+    async fn reload_and_confirm(
+        &self,
+        http: &reqwest::Client,
+        namespace: &str,
+        app: &str,
+        t: &Thresholds,
+    ) -> Result<(), AppError> {
         let url = self.prometheus_url.trim_end_matches('/');
-        let res = http.post(format!("{url}/-/reload")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(url, e))?;
+        let res = http
+            .post(format!("{url}/-/reload"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| unreachable(url, e))?;
         if !res.status().is_success() {
             let body = res.text().await.unwrap_or_default();
-            return Err(AppError::Unavailable(format!("Prometheus at {url} failed to reload its rules: {}; the previous alert rules stay", body.trim())));
+            return Err(AppError::Unavailable(format!(
+                "Prometheus at {url} failed to reload its rules: {}; the previous alert rules stay",
+                body.trim()
+            )));
         }
-        let want: Vec<(String, String)> = conditions(namespace, app, t).into_iter().map(|(a, _, _, th)| (a.to_string(), th)).collect();
+        let want: Vec<(String, String)> = conditions(namespace, app, t)
+            .into_iter()
+            .map(|(a, _, _, th)| (a.to_string(), th))
+            .collect();
         let group = group_name(namespace, app);
         let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
         loop {
@@ -246,8 +341,17 @@ impl RuleStore {
 }
 
 /// `(alert, threshold)` of the rules Prometheus has loaded in `group`.
-async fn loaded_rules(http: &reqwest::Client, url: &str, group: &str) -> Result<Vec<(String, String)>, AppError> {
-    let res = http.get(format!("{url}/api/v1/rules")).timeout(Duration::from_secs(10)).send().await.map_err(|e| unreachable(url, e))?;
+async fn loaded_rules(
+    http: &reqwest::Client,
+    url: &str,
+    group: &str,
+) -> Result<Vec<(String, String)>, AppError> {
+    let res = http
+        .get(format!("{url}/api/v1/rules"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| unreachable(url, e))?;
     let body: serde_json::Value = res.json().await.map_err(|e| unreachable(url, e))?;
     let mut out = Vec::new();
     for g in body["data"]["groups"].as_array().into_iter().flatten() {
@@ -255,7 +359,13 @@ async fn loaded_rules(http: &reqwest::Client, url: &str, group: &str) -> Result<
             continue;
         }
         for r in g["rules"].as_array().into_iter().flatten() {
-            out.push((r["name"].as_str().unwrap_or_default().to_string(), r["labels"]["wharf_threshold"].as_str().unwrap_or_default().to_string()));
+            out.push((
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["labels"]["wharf_threshold"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ));
         }
     }
     Ok(out)
@@ -267,7 +377,14 @@ mod tests {
     use wharf_api::monitoring::AlertThresholds;
 
     fn parsed(threads: &str, cpu: &str) -> Thresholds {
-        AlertThresholds { threads: threads.into(), cpu_percent: cpu.into(), duration: "30s".into(), ..Default::default() }.parse().unwrap()
+        AlertThresholds {
+            threads: threads.into(),
+            cpu_percent: cpu.into(),
+            duration: "30s".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap()
     }
 
     #[test]
@@ -278,27 +395,64 @@ mod tests {
         assert!(text.contains("container_threads{namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\",container!=\"\"}) > 40"), "{text}");
         std::fs::write(dir.join(file_name("alpha", "orders")), &text).unwrap();
         let back = read(&dir, "alpha", "orders").unwrap();
-        assert_eq!((back.threads.as_str(), back.cpu_percent.as_str(), back.duration.as_str()), ("40", "80", "30s"));
-        assert_eq!(read(&dir, "alpha", "none").unwrap(), AlertThresholds::default());
+        assert_eq!(
+            (
+                back.threads.as_str(),
+                back.cpu_percent.as_str(),
+                back.duration.as_str()
+            ),
+            ("40", "80", "30s")
+        );
+        assert_eq!(
+            read(&dir, "alpha", "none").unwrap(),
+            AlertThresholds::default()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn no_thresholds_no_file() {
-        assert_eq!(render("a", "b", &AlertThresholds::default().parse().unwrap()), None);
+        assert_eq!(
+            render("a", "b", &AlertThresholds::default().parse().unwrap()),
+            None
+        );
     }
 
     #[test]
     fn a_rule_file_passes_promtool_when_installed() {
-        let Ok(out) = std::process::Command::new("promtool").arg("--version").output() else { return };
+        let Ok(out) = std::process::Command::new("promtool")
+            .arg("--version")
+            .output()
+        else {
+            return;
+        };
         assert!(out.status.success());
         let dir = std::env::temp_dir().join(format!("wharf-promtool-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let t = AlertThresholds { cpu_percent: "80".into(), memory_percent: "90".into(), threads: "10".into(), sockets: "5".into(), duration: "1m".into() };
+        let t = AlertThresholds {
+            cpu_percent: "80".into(),
+            memory_percent: "90".into(),
+            threads: "10".into(),
+            sockets: "5".into(),
+            duration: "1m".into(),
+        };
         let path = dir.join("x.rules.yml");
-        std::fs::write(&path, render("alpha", "shop-web", &t.parse().unwrap()).unwrap()).unwrap();
-        let check = std::process::Command::new("promtool").arg("check").arg("rules").arg(&path).output().unwrap();
-        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        std::fs::write(
+            &path,
+            render("alpha", "shop-web", &t.parse().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let check = std::process::Command::new("promtool")
+            .arg("check")
+            .arg("rules")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,12 +1,12 @@
 //! The Alertmanager side: list, create and expire, each limited to the tenant (see the
 //! parent module's doc).
 
-use chrono::{DateTime, Duration, Utc};
-use wharf_api::monitoring::silences::*;
 use crate::auth::TenantScope;
-use wharf_api::error::AppError;
 use crate::state::AppState;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use wharf_api::error::AppError;
+use wharf_api::monitoring::silences::*;
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -17,7 +17,9 @@ fn url(state: &AppState) -> Result<&str, AppError> {
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display, tail: &str) -> AppError {
-    AppError::Unavailable(format!("Alertmanager at {url} is not reachable ({e}){tail}"))
+    AppError::Unavailable(format!(
+        "Alertmanager at {url} is not reachable ({e}){tail}"
+    ))
 }
 
 /// Alertmanager's error text: its answers are a JSON string, or an object with `message`.
@@ -71,14 +73,32 @@ pub async fn list(state: &AppState, scope: &TenantScope) -> Result<SilencesView,
         return Ok(SilencesView::default());
     }
     let url = url(state)?;
-    let res = state.monitoring.http.get(format!("{url}/api/v2/silences")).timeout(TIMEOUT).send().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+    let res = state
+        .monitoring
+        .http
+        .get(format!("{url}/api/v2/silences"))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
     if !res.status().is_success() {
         let status = res.status();
-        return Err(unreachable(url, format!("it answers {status}: {}", reason(res).await), ""));
+        return Err(unreachable(
+            url,
+            format!("it answers {status}: {}", reason(res).await),
+            "",
+        ));
     }
-    let body: serde_json::Value = res.json().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
     let since = Utc::now() - Duration::hours(RECENT_HOURS);
-    let ended = |s: &SilenceRow| DateTime::parse_from_rfc3339(&s.ends_at).map(|t| t.with_timezone(&Utc)).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let ended = |s: &SilenceRow| {
+        DateTime::parse_from_rfc3339(&s.ends_at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
     let mut silences: Vec<SilenceRow> = body
         .as_array()
         .into_iter()
@@ -88,15 +108,28 @@ pub async fn list(state: &AppState, scope: &TenantScope) -> Result<SilencesView,
         .filter(|s| s.state != SilenceState::Expired || ended(s) >= since)
         .collect();
     silences.sort_by(|a, b| {
-        a.state.cmp(&b.state).then_with(|| if a.state == SilenceState::Expired { ended(b).cmp(&ended(a)) } else { ended(a).cmp(&ended(b)) })
+        a.state.cmp(&b.state).then_with(|| {
+            if a.state == SilenceState::Expired {
+                ended(b).cmp(&ended(a))
+            } else {
+                ended(a).cmp(&ended(b))
+            }
+        })
     });
-    Ok(SilencesView { configured: true, silences })
+    Ok(SilencesView {
+        configured: true,
+        silences,
+    })
 }
 
 /// Creates the silence: the namespace must be the tenant's (403 otherwise, before
 /// anything else), the rest is checked, then it goes to Alertmanager with the namespace
 /// matcher first and the signed-in user as `createdBy`. Returns its id.
-pub async fn create(state: &AppState, scope: &TenantScope, form: &NewSilence) -> Result<String, AppError> {
+pub async fn create(
+    state: &AppState,
+    scope: &TenantScope,
+    form: &NewSilence,
+) -> Result<String, AppError> {
     // NB: another tenant's (or an unknown) namespace is refused first, whatever else is wrong
     let asked = form.namespace.trim();
     if !asked.is_empty() {
@@ -107,7 +140,12 @@ pub async fn create(state: &AppState, scope: &TenantScope, form: &NewSilence) ->
     let checked = form.check(now).map_err(AppError::Invalid)?;
     // the one namespace matcher comes from the scope's check: nothing else can widen it
     let ns = scope.namespace(&checked.namespace)?;
-    let namespace = SilenceMatcher { name: "namespace".into(), value: ns.into(), regex: false, equal: true };
+    let namespace = SilenceMatcher {
+        name: "namespace".into(),
+        value: ns.into(),
+        regex: false,
+        equal: true,
+    };
     let matchers: Vec<serde_json::Value> = std::iter::once(&namespace)
         .chain(&checked.matchers)
         .map(|m| json!({"name": m.name, "value": m.value, "isRegex": m.regex, "isEqual": m.equal}))
@@ -130,15 +168,33 @@ pub async fn create(state: &AppState, scope: &TenantScope, form: &NewSilence) ->
         .map_err(|e| unreachable(url, crate::monitoring::cause(&e), "; nothing was silenced"))?;
     let status = res.status();
     // NB: 400 and 422 are about the silence (what the checks above missed); anything else is Alertmanager's trouble
-    if status == reqwest::StatusCode::BAD_REQUEST || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-        return Err(AppError::Invalid(format!("Alertmanager refused the silence: {}", reason(res).await)));
+    if status == reqwest::StatusCode::BAD_REQUEST
+        || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY
+    {
+        return Err(AppError::Invalid(format!(
+            "Alertmanager refused the silence: {}",
+            reason(res).await
+        )));
     }
     if !status.is_success() {
-        return Err(AppError::Unavailable(format!("Alertmanager at {url} could not create the silence ({status}): {}", reason(res).await)));
+        return Err(AppError::Unavailable(format!(
+            "Alertmanager at {url} could not create the silence ({status}): {}",
+            reason(res).await
+        )));
     }
-    let created: serde_json::Value = res.json().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
-    let id = created["silenceID"].as_str().unwrap_or_default().to_string();
-    let matchers = std::iter::once(&namespace).chain(&checked.matchers).map(|m| m.to_string()).collect::<Vec<_>>().join(", ");
+    let created: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+    let id = created["silenceID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let matchers = std::iter::once(&namespace)
+        .chain(&checked.matchers)
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     tracing::info!(user = scope.user(), tenant = scope.tenant(), silence = %id, %matchers, until = %checked.ends_at, "silence created");
     refresh_alerts(state).await;
     Ok(id)
@@ -154,24 +210,48 @@ pub async fn expire(state: &AppState, scope: &TenantScope, id: &str) -> Result<(
     }
     let http = &state.monitoring.http;
     let tail = "; the silence is unchanged";
-    let res = http.get(format!("{url}/api/v2/silence/{id}")).timeout(TIMEOUT).send().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+    let res = http
+        .get(format!("{url}/api/v2/silence/{id}"))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
     if res.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(missing());
     }
     if !res.status().is_success() {
         let status = res.status();
-        return Err(unreachable(url, format!("it answers {status}: {}", reason(res).await), tail));
+        return Err(unreachable(
+            url,
+            format!("it answers {status}: {}", reason(res).await),
+            tail,
+        ));
     }
-    let body: serde_json::Value = res.json().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
-    let silence = row_of(&body).filter(|s| within(&s.matchers, scope.namespaces())).ok_or_else(missing)?;
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+    let silence = row_of(&body)
+        .filter(|s| within(&s.matchers, scope.namespaces()))
+        .ok_or_else(missing)?;
     if silence.state == SilenceState::Expired {
         return Ok(());
     }
-    let res = http.delete(format!("{url}/api/v2/silence/{id}")).timeout(TIMEOUT).send().await.map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+    let res = http
+        .delete(format!("{url}/api/v2/silence/{id}"))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
     match res.status() {
         s if s.is_success() => {}
         reqwest::StatusCode::NOT_FOUND => return Err(missing()),
-        s => return Err(AppError::Unavailable(format!("Alertmanager at {url} could not expire the silence ({s}): {}", reason(res).await))),
+        s => {
+            return Err(AppError::Unavailable(format!(
+                "Alertmanager at {url} could not expire the silence ({s}): {}",
+                reason(res).await
+            )))
+        }
     }
     tracing::info!(user = scope.user(), tenant = scope.tenant(), silence = %id, "silence expired");
     refresh_alerts(state).await;
@@ -191,7 +271,12 @@ mod tests {
     use super::*;
 
     fn m(name: &str, value: &str, regex: bool, equal: bool) -> SilenceMatcher {
-        SilenceMatcher { name: name.into(), value: value.into(), regex, equal }
+        SilenceMatcher {
+            name: name.into(),
+            value: value.into(),
+            regex,
+            equal,
+        }
     }
 
     #[test]
@@ -200,8 +285,14 @@ mod tests {
             "comment": "maint", "createdBy": "alice", "endsAt": "2024-05-01T12:00:00.000Z", "startsAt": "2024-05-01T10:00:00.000Z",
             "matchers": [{"isEqual": true, "isRegex": false, "name": "namespace", "value": "alpha"}, {"isRegex": true, "name": "pod", "value": "orders-.*"}]});
         let r = row_of(&s).unwrap();
-        assert_eq!((r.state, r.created_by.as_str(), r.comment.as_str()), (SilenceState::Active, "alice", "maint"));
+        assert_eq!(
+            (r.state, r.created_by.as_str(), r.comment.as_str()),
+            (SilenceState::Active, "alice", "maint")
+        );
         assert_eq!(r.matchers[1], m("pod", "orders-.*", true, true));
-        assert!(row_of(&serde_json::json!({"id": "x", "status": {"state": "odd"}, "matchers": []})).is_none());
+        assert!(row_of(
+            &serde_json::json!({"id": "x", "status": {"state": "odd"}, "matchers": []})
+        )
+        .is_none());
     }
 }

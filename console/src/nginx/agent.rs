@@ -21,9 +21,14 @@
 //! when they change.
 
 use super::secrets::{pair_in, reflect_tls_secrets};
-use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute, NginxRouteError, NginxUpstream};
-use crds::{Tenant, SYSTEM_NAMESPACE};
+use crate::nginx::desired::{desired_state, Inputs};
+use crate::nginx::tls::TlsSecrets;
 use crate::watchers::reflect;
+use crds::nginx::{
+    node_configmap, repair_annotation, NginxCluster, NginxNodeError, NginxNodeStatus, NginxRoute,
+    NginxRouteError, NginxUpstream,
+};
+use crds::{Tenant, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams};
@@ -36,8 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use crate::nginx::desired::{desired_state, Inputs};
-use crate::nginx::tls::TlsSecrets;
 
 /// One node's agent settings.
 #[derive(Debug, Clone)]
@@ -54,7 +57,14 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     pub fn new(cluster: &str, node: &str, paths: NginxPaths, render: RenderOptions) -> Self {
-        NodeConfig { cluster: cluster.into(), node: node.into(), paths, render, heartbeat: Duration::from_secs(10), coalesce_window: Duration::from_millis(200) }
+        NodeConfig {
+            cluster: cluster.into(),
+            node: node.into(),
+            paths,
+            render,
+            heartbeat: Duration::from_secs(10),
+            coalesce_window: Duration::from_millis(200),
+        }
     }
 }
 
@@ -70,7 +80,13 @@ struct Stores {
 
 impl Stores {
     fn inputs(&self) -> Inputs {
-        Inputs { tenants: self.tenants.state(), routes: self.routes.state(), upstreams: self.upstreams.state(), services: self.services.state(), slices: self.slices.state() }
+        Inputs {
+            tenants: self.tenants.state(),
+            routes: self.routes.state(),
+            upstreams: self.upstreams.state(),
+            services: self.services.state(),
+            slices: self.slices.state(),
+        }
     }
     async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
         self.clusters.wait_until_ready().await?;
@@ -123,8 +139,19 @@ impl NodeAgent {
         let (services, w5) = reflect(Api::<Service>::all(client.clone()), tx.clone());
         let (slices, w6) = reflect(Api::<EndpointSlice>::all(client.clone()), tx.clone());
         let (secrets, w7) = reflect_tls_secrets(client.clone(), tx);
-        let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6, w7].into_iter().map(tokio::spawn).collect();
-        let stores = Arc::new(Stores { clusters, tenants, routes, upstreams, services, slices, secrets });
+        let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6, w7]
+            .into_iter()
+            .map(tokio::spawn)
+            .collect();
+        let stores = Arc::new(Stores {
+            clusters,
+            tenants,
+            routes,
+            upstreams,
+            services,
+            slices,
+            secrets,
+        });
         let ready = tokio::time::timeout(Duration::from_secs(60), stores.ready()).await;
         if !matches!(ready, Ok(Ok(()))) {
             tasks.iter().for_each(JoinHandle::abort);
@@ -139,21 +166,47 @@ impl NodeAgent {
         );
         // The last repair carried out, as this node reported it before a restart: read before the
         // tasks start, so neither acts on (or reports) a stale value.
-        let repaired = stores.clusters.state().iter().find(|c| c.name_any() == cfg.cluster).and_then(|c| c.status.as_ref()?.nodes.get(&cfg.node)?.repaired.clone());
-        let (notes_tx, notes) = watch::channel(Notes { route_errors: Vec::new(), repaired });
-        tasks.push(tokio::spawn(feed(stores.clone(), changed, engine.clone(), cfg.clone(), notes_tx)));
-        tasks.push(tokio::spawn(report(client, engine.clone(), cfg.clone(), notes)));
-        Ok(NodeAgent { engine, config: cfg, tasks })
+        let repaired = stores
+            .clusters
+            .state()
+            .iter()
+            .find(|c| c.name_any() == cfg.cluster)
+            .and_then(|c| c.status.as_ref()?.nodes.get(&cfg.node)?.repaired.clone());
+        let (notes_tx, notes) = watch::channel(Notes {
+            route_errors: Vec::new(),
+            repaired,
+        });
+        tasks.push(tokio::spawn(feed(
+            stores.clone(),
+            changed,
+            engine.clone(),
+            cfg.clone(),
+            notes_tx,
+        )));
+        tasks.push(tokio::spawn(report(
+            client,
+            engine.clone(),
+            cfg.clone(),
+            notes,
+        )));
+        Ok(NodeAgent {
+            engine,
+            config: cfg,
+            tasks,
+        })
     }
 
     /// Waits until the engine applied (or installed) a state, or failed to.
     pub async fn first_apply(&self, within: Duration) -> Result<ngx::Status, AgentError> {
         let mut rx = self.engine.watch_status();
-        let st = tokio::time::timeout(within, rx.wait_for(|s| s.rendered_sha.is_some() || s.last_error.is_some()))
-            .await
-            .map_err(|_| AgentError::NothingApplied)?
-            .map_err(|_| AgentError::Stopped)?
-            .clone();
+        let st = tokio::time::timeout(
+            within,
+            rx.wait_for(|s| s.rendered_sha.is_some() || s.last_error.is_some()),
+        )
+        .await
+        .map_err(|_| AgentError::NothingApplied)?
+        .map_err(|_| AgentError::Stopped)?
+        .clone();
         Ok(st)
     }
 
@@ -173,20 +226,38 @@ struct Notes {
 
 /// Desired state on every change; submitted only when it differs. Also carries out repair
 /// requests.
-async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Arc<ngx::Agent>, cfg: NodeConfig, notes: watch::Sender<Notes>) {
+async fn feed(
+    stores: Arc<Stores>,
+    mut changed: watch::Receiver<u64>,
+    engine: Arc<ngx::Agent>,
+    cfg: NodeConfig,
+    notes: watch::Sender<Notes>,
+) {
     let mut last: Option<ngx::DesiredState> = None;
     let mut tls = TlsSecrets::new(cfg.paths.nginx_bin.clone());
     let mut repaired = notes.borrow().repaired.clone();
     loop {
         changed.borrow_and_update();
-        let found = stores.clusters.state().into_iter().find(|c| c.name_any() == cfg.cluster);
+        let found = stores
+            .clusters
+            .state()
+            .into_iter()
+            .find(|c| c.name_any() == cfg.cluster);
         match found {
             Some(c) => {
                 let mut desired = desired_state(&c, &stores.inputs());
                 let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
-                let route_errors = tls.attach(&mut desired, &stores.routes.state(), https, |ns, name| pair_in(&stores.secrets, ns, name)).await;
+                let route_errors = tls
+                    .attach(&mut desired, &stores.routes.state(), https, |ns, name| {
+                        pair_in(&stores.secrets, ns, name)
+                    })
+                    .await;
                 if last.as_ref() != Some(&desired) {
-                    tracing::debug!(routes = desired.routes.len(), upstreams = desired.upstreams.len(), "new desired state");
+                    tracing::debug!(
+                        routes = desired.routes.len(),
+                        upstreams = desired.upstreams.len(),
+                        "new desired state"
+                    );
                     engine.submit(desired.clone());
                     last = Some(desired.clone());
                 }
@@ -198,7 +269,10 @@ async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Ar
                     }
                     repaired = Some(request);
                 }
-                let now = Notes { route_errors, repaired: repaired.clone() };
+                let now = Notes {
+                    route_errors,
+                    repaired: repaired.clone(),
+                };
                 notes.send_if_modified(|n| {
                     let differs = *n != now;
                     *n = now;
@@ -220,7 +294,10 @@ async fn feed(stores: Arc<Stores>, mut changed: watch::Receiver<u64>, engine: Ar
 /// A repair request for `node` not carried out yet: the annotation's value when it differs
 /// from the last one handled.
 fn repair_request(c: &NginxCluster, node: &str, handled: Option<&str>) -> Option<String> {
-    c.annotations().get(&repair_annotation(node)).filter(|asked| Some(asked.as_str()) != handled).cloned()
+    c.annotations()
+        .get(&repair_annotation(node))
+        .filter(|asked| Some(asked.as_str()) != handled)
+        .cloned()
 }
 
 fn node_status(s: &ngx::Status, notes: &Notes, heartbeat: Duration) -> NginxNodeStatus {
@@ -233,7 +310,11 @@ fn node_status(s: &ngx::Status, notes: &Notes, heartbeat: Duration) -> NginxNode
             at: e.at.to_rfc3339(),
             message: e.message.clone(),
             nginx_message: e.nginx.as_ref().map(|n| n.message.clone()),
-            file: e.nginx.as_ref().and_then(|n| n.file.as_ref()).map(|f| f.display().to_string()),
+            file: e
+                .nginx
+                .as_ref()
+                .and_then(|n| n.file.as_ref())
+                .map(|f| f.display().to_string()),
             line: e.nginx.as_ref().and_then(|n| n.line),
         }),
         last_reload: s.last_reload.map(|t| t.to_rfc3339()),
@@ -248,8 +329,12 @@ fn node_status(s: &ngx::Status, notes: &Notes, heartbeat: Duration) -> NginxNode
 
 /// The live release as one text: each file under a `# ==> path <==` header.
 pub fn live_files_text(paths: &NginxPaths) -> String {
-    let Some(release) = paths.current_release() else { return String::new() };
-    let Ok(tree) = ngx::layout::read_tree(&release) else { return String::new() };
+    let Some(release) = paths.current_release() else {
+        return String::new();
+    };
+    let Ok(tree) = ngx::layout::read_tree(&release) else {
+        return String::new();
+    };
     let mut out = String::new();
     for (path, text) in tree {
         out.push_str(&format!("# ==> {} <==\n", path.display()));
@@ -263,7 +348,12 @@ pub fn live_files_text(paths: &NginxPaths) -> String {
 }
 
 /// Writes this node's status entry, and its ConfigMap when the files or the drift changed.
-async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig, mut notes: watch::Receiver<Notes>) {
+async fn report(
+    client: Client,
+    engine: Arc<ngx::Agent>,
+    cfg: NodeConfig,
+    mut notes: watch::Receiver<Notes>,
+) {
     let clusters: Api<NginxCluster> = Api::all(client.clone());
     let maps: Api<ConfigMap> = Api::namespaced(client, SYSTEM_NAMESPACE);
     let mut status = engine.watch_status();
@@ -287,10 +377,20 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig, mut no
         status.borrow_and_update();
         let st = engine.status();
         let noted = notes.borrow_and_update().clone();
-        let mut entry = serde_json::to_value(node_status(&st, &noted, cfg.heartbeat)).unwrap_or_default();
+        let mut entry =
+            serde_json::to_value(node_status(&st, &noted, cfg.heartbeat)).unwrap_or_default();
         if let Some(o) = entry.as_object_mut() {
             // NB: a merge patch leaves out-of-patch keys alone; null clears the stale ones.
-            for k in ["mode", "generation", "renderedSha", "onDiskSha", "lastError", "lastReload", "heartbeat", "repaired"] {
+            for k in [
+                "mode",
+                "generation",
+                "renderedSha",
+                "onDiskSha",
+                "lastError",
+                "lastReload",
+                "heartbeat",
+                "repaired",
+            ] {
                 o.entry(k).or_insert(serde_json::Value::Null);
             }
         }
@@ -298,10 +398,15 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig, mut no
         // NB: a merge patch carries no resourceVersion, yet an API server may still answer
         // 409 when another node's write races ours; retry a few times.
         for attempt in 1..=5 {
-            match clusters.patch_status(&cfg.cluster, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match clusters
+                .patch_status(&cfg.cluster, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => break,
                 Err(kube::Error::Api(s)) if s.code == 404 => break,
-                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => tokio::time::sleep(Duration::from_millis(20 * attempt)).await,
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 5 => {
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "writing the node status");
                     break;
@@ -315,10 +420,16 @@ async fn report(client: Client, engine: Arc<ngx::Agent>, cfg: NodeConfig, mut no
                 metadata: kube::api::ObjectMeta {
                     name: Some(name.clone()),
                     namespace: Some(SYSTEM_NAMESPACE.into()),
-                    labels: Some(BTreeMap::from([("wharf.dev/nginx-cluster".to_string(), cfg.cluster.clone()), ("wharf.dev/nginx-node".to_string(), cfg.node.clone())])),
+                    labels: Some(BTreeMap::from([
+                        ("wharf.dev/nginx-cluster".to_string(), cfg.cluster.clone()),
+                        ("wharf.dev/nginx-node".to_string(), cfg.node.clone()),
+                    ])),
                     ..Default::default()
                 },
-                data: Some(BTreeMap::from([("config".to_string(), live_files_text(&cfg.paths)), ("drift.diff".to_string(), diff)])),
+                data: Some(BTreeMap::from([
+                    ("config".to_string(), live_files_text(&cfg.paths)),
+                    ("drift.diff".to_string(), diff),
+                ])),
                 ..Default::default()
             };
             let pp = PatchParams::apply(&format!("wharf-ng-agent-{}", cfg.node)).force();
@@ -338,11 +449,21 @@ mod tests {
     fn a_repair_request_is_carried_out_once() {
         let mut c = NginxCluster::new("edge", Default::default());
         assert_eq!(repair_request(&c, "n1", None), None);
-        c.annotations_mut().insert(repair_annotation("n1"), "r1".into());
+        c.annotations_mut()
+            .insert(repair_annotation("n1"), "r1".into());
         assert_eq!(repair_request(&c, "n1", None).as_deref(), Some("r1"));
-        assert_eq!(repair_request(&c, "n1", Some("r1")), None, "handled already (also after a restart)");
-        assert_eq!(repair_request(&c, "n2", None), None, "another node's request");
-        c.annotations_mut().insert(repair_annotation("n1"), "r2".into());
+        assert_eq!(
+            repair_request(&c, "n1", Some("r1")),
+            None,
+            "handled already (also after a restart)"
+        );
+        assert_eq!(
+            repair_request(&c, "n2", None),
+            None,
+            "another node's request"
+        );
+        c.annotations_mut()
+            .insert(repair_annotation("n1"), "r2".into());
         assert_eq!(repair_request(&c, "n1", Some("r1")).as_deref(), Some("r2"));
     }
 }

@@ -54,12 +54,24 @@ fn cluster_spec(cluster: &NginxCluster, namespaces: &BTreeSet<String>) -> Cluste
     let base = Defaults::default();
     ClusterSpec {
         name: cluster.name_any(),
-        listen: Listen { http: cluster.spec.listen.http, https: cluster.spec.listen.https },
+        listen: Listen {
+            http: cluster.spec.listen.http,
+            https: cluster.spec.listen.https,
+        },
         defaults: Defaults {
-            client_max_body_size: d.client_max_body_size.clone().unwrap_or(base.client_max_body_size),
-            proxy_connect_timeout_secs: d.proxy_connect_timeout_secs.unwrap_or(base.proxy_connect_timeout_secs),
-            proxy_read_timeout_secs: d.proxy_read_timeout_secs.unwrap_or(base.proxy_read_timeout_secs),
-            proxy_send_timeout_secs: d.proxy_send_timeout_secs.unwrap_or(base.proxy_send_timeout_secs),
+            client_max_body_size: d
+                .client_max_body_size
+                .clone()
+                .unwrap_or(base.client_max_body_size),
+            proxy_connect_timeout_secs: d
+                .proxy_connect_timeout_secs
+                .unwrap_or(base.proxy_connect_timeout_secs),
+            proxy_read_timeout_secs: d
+                .proxy_read_timeout_secs
+                .unwrap_or(base.proxy_read_timeout_secs),
+            proxy_send_timeout_secs: d
+                .proxy_send_timeout_secs
+                .unwrap_or(base.proxy_send_timeout_secs),
             upstream_keepalive: d.upstream_keepalive.unwrap_or(base.upstream_keepalive),
             worker_connections: base.worker_connections,
             access_log: d.access_log.unwrap_or(base.access_log),
@@ -73,14 +85,24 @@ fn cluster_spec(cluster: &NginxCluster, namespaces: &BTreeSet<String>) -> Cluste
 pub fn route_of(r: &NginxRoute) -> Option<Route> {
     let ns = r.namespace().unwrap_or_default();
     let target = match (&r.spec.service, &r.spec.upstream) {
-        (Some(s), _) => Target::Service { namespace: ns.clone(), name: s.name.clone(), port: s.port },
-        (None, Some(u)) => Target::External { name: external_name(&ns, u) },
+        (Some(s), _) => Target::Service {
+            namespace: ns.clone(),
+            name: s.name.clone(),
+            port: s.port,
+        },
+        (None, Some(u)) => Target::External {
+            name: external_name(&ns, u),
+        },
         (None, None) => return None,
     };
     Some(Route {
         name: route_id(&ns, &r.name_any()),
         host: r.spec.host.clone(),
-        path: if r.spec.path.is_empty() { "/".into() } else { r.spec.path.clone() },
+        path: if r.spec.path.is_empty() {
+            "/".into()
+        } else {
+            r.spec.path.clone()
+        },
         target,
         directives: r.spec.directives.clone(),
         // NB: certificates come from Secrets; `super::tls::TlsSecrets::attach` sets this.
@@ -90,22 +112,49 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
 
 /// Parses `ip:port` (IPv6 as `[ip]:port`); the error is a sentence for the console.
 pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
-    s.trim().parse::<SocketAddr>().map_err(|_| format!("`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)"))
+    s.trim().parse::<SocketAddr>().map_err(|_| {
+        format!("`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)")
+    })
 }
 
 /// Ready endpoints of one Service port, as peers on the pods' target port.
-fn service_peers(ns: &str, name: &str, port: u16, services: &HashMap<(&str, &str), &Service>, slices: &HashMap<(String, String), Vec<&EndpointSlice>>) -> Vec<Peer> {
-    let Some(svc) = services.get(&(ns, name)) else { return Vec::new() };
-    let Some(sp) = svc.spec.as_ref().and_then(|s| s.ports.as_ref()).and_then(|ps| ps.iter().find(|p| p.port == i32::from(port))) else {
+fn service_peers(
+    ns: &str,
+    name: &str,
+    port: u16,
+    services: &HashMap<(&str, &str), &Service>,
+    slices: &HashMap<(String, String), Vec<&EndpointSlice>>,
+) -> Vec<Peer> {
+    let Some(svc) = services.get(&(ns, name)) else {
+        return Vec::new();
+    };
+    let Some(sp) = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ps| ps.iter().find(|p| p.port == i32::from(port)))
+    else {
         return Vec::new();
     };
     let port_name = sp.name.clone().unwrap_or_default();
     let mut peers = BTreeSet::new();
-    for slice in slices.get(&(ns.to_string(), name.to_string())).into_iter().flatten() {
-        let Some(target) = slice.ports.iter().flatten().find(|p| p.name.clone().unwrap_or_default() == port_name).and_then(|p| p.port) else {
+    for slice in slices
+        .get(&(ns.to_string(), name.to_string()))
+        .into_iter()
+        .flatten()
+    {
+        let Some(target) = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.clone().unwrap_or_default() == port_name)
+            .and_then(|p| p.port)
+        else {
             continue;
         };
-        let Ok(target) = u16::try_from(target) else { continue };
+        let Ok(target) = u16::try_from(target) else {
+            continue;
+        };
         for ep in &slice.endpoints {
             if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                 continue;
@@ -131,31 +180,77 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         let (ns, c) = o();
         c == name && ns.is_some_and(|ns| namespaces.contains(&ns))
     };
-    let mut routes: Vec<Route> = inputs.routes.iter().filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone()))).filter_map(|r| route_of(r)).collect();
+    let mut routes: Vec<Route> = inputs
+        .routes
+        .iter()
+        .filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone())))
+        .filter_map(|r| route_of(r))
+        .collect();
     routes.sort_by(|a, b| a.name.cmp(&b.name));
-    let services: HashMap<(&str, &str), &Service> =
-        inputs.services.iter().filter_map(|s| Some(((s.metadata.namespace.as_deref()?, s.metadata.name.as_deref()?), s.as_ref()))).collect();
+    let services: HashMap<(&str, &str), &Service> = inputs
+        .services
+        .iter()
+        .filter_map(|s| {
+            Some((
+                (
+                    s.metadata.namespace.as_deref()?,
+                    s.metadata.name.as_deref()?,
+                ),
+                s.as_ref(),
+            ))
+        })
+        .collect();
     let mut slices: HashMap<(String, String), Vec<&EndpointSlice>> = HashMap::new();
     for s in &inputs.slices {
         if let (Some(ns), Some(svc)) = (s.namespace(), s.labels().get(SERVICE_NAME_LABEL)) {
-            slices.entry((ns, svc.clone())).or_default().push(s.as_ref());
+            slices
+                .entry((ns, svc.clone()))
+                .or_default()
+                .push(s.as_ref());
         }
     }
     let mut upstreams = Vec::new();
     let mut seen = BTreeSet::new();
     for r in &routes {
-        if let Target::Service { namespace, name, port } = &r.target {
+        if let Target::Service {
+            namespace,
+            name,
+            port,
+        } = &r.target
+        {
             if seen.insert(r.target.upstream_name()) {
-                upstreams.push(Upstream::for_service(namespace, name, *port, service_peers(namespace, name, *port, &services, &slices)));
+                upstreams.push(Upstream::for_service(
+                    namespace,
+                    name,
+                    *port,
+                    service_peers(namespace, name, *port, &services, &slices),
+                ));
             }
         }
     }
-    for u in inputs.upstreams.iter().filter(|u| serves(&|| (u.namespace(), u.spec.cluster.clone()))) {
-        let peers = u.spec.servers.iter().filter_map(|s| parse_server(s).ok()).map(Peer::new).collect();
-        upstreams.push(Upstream::external(&external_name(&u.namespace().unwrap_or_default(), &u.name_any()), peers));
+    for u in inputs
+        .upstreams
+        .iter()
+        .filter(|u| serves(&|| (u.namespace(), u.spec.cluster.clone())))
+    {
+        let peers = u
+            .spec
+            .servers
+            .iter()
+            .filter_map(|s| parse_server(s).ok())
+            .map(Peer::new)
+            .collect();
+        upstreams.push(Upstream::external(
+            &external_name(&u.namespace().unwrap_or_default(), &u.name_any()),
+            peers,
+        ));
     }
     DesiredState {
-        generation: cluster.metadata.generation.and_then(|g| u64::try_from(g).ok()).unwrap_or(0),
+        generation: cluster
+            .metadata
+            .generation
+            .and_then(|g| u64::try_from(g).ok())
+            .unwrap_or(0),
         cluster: cluster_spec(cluster, &namespaces),
         routes,
         upstreams,

@@ -11,30 +11,52 @@ pub async fn nginx_clusters(call: Call, tenant: String) -> Result<Vec<ClusterVie
     Ok(super::clusters(&state, &who))
 }
 
-pub async fn nginx_config(call: Call, tenant: String, cluster: String) -> Result<ConfigView, AppError> {
+pub async fn nginx_config(
+    call: Call,
+    tenant: String,
+    cluster: String,
+) -> Result<ConfigView, AppError> {
     let (state, who) = super::access(&call, &tenant, Role::Viewer)?;
     super::config(&state, &who, &cluster).await
 }
 
-pub async fn nginx_drift(call: Call, tenant: String, cluster: String, node: String) -> Result<DriftView, AppError> {
+pub async fn nginx_drift(
+    call: Call,
+    tenant: String,
+    cluster: String,
+    node: String,
+) -> Result<DriftView, AppError> {
     let (state, who) = super::access(&call, &tenant, Role::Viewer)?;
     super::drift(&state, &who, &cluster, &node).await
 }
 
-pub async fn validate_nginx_change(call: Call, tenant: String, change: NginxChange) -> Result<Validation, AppError> {
+pub async fn validate_nginx_change(
+    call: Call,
+    tenant: String,
+    change: NginxChange,
+) -> Result<Validation, AppError> {
     let (state, who) = super::access(&call, &tenant, Role::Developer)?;
     super::validate(&state, &who, &change).await
 }
 
 /// Asks the node's agent to write the rendered config again and reload, throwing away hand
 /// edits. For whoever may see the node's files and change things.
-pub async fn repair_nginx_node(call: Call, tenant: String, cluster: String, node: String) -> Result<(), AppError> {
+pub async fn repair_nginx_node(
+    call: Call,
+    tenant: String,
+    cluster: String,
+    node: String,
+) -> Result<(), AppError> {
     let (state, who) = super::access(&call, &tenant, Role::Developer)?;
     super::repair(&state, &who, &cluster, &node).await
 }
 
 /// Validates, then stores; an invalid change answers 400 with nginx's message and stores nothing.
-pub async fn apply_nginx_change(call: Call, tenant: String, change: NginxChange) -> Result<Validation, AppError> {
+pub async fn apply_nginx_change(
+    call: Call,
+    tenant: String,
+    change: NginxChange,
+) -> Result<Validation, AppError> {
     let (state, who) = super::access(&call, &tenant, Role::Developer)?;
     super::apply(&state, &who, &change).await
 }

@@ -17,22 +17,28 @@ pub mod endpoints;
 pub mod secrets;
 pub mod tls;
 
-use crate::nginx::desired::{parse_server, Inputs};
-use crate::nginx::tls::{Pair, TlsSecrets, Verdicts};
-use wharf_api::nginx::{ClusterView, ConfigFile, ConfigView, DriftView, NginxChange, NginxMessage, NodeError, NodeState, NodeView, RouteError, RouteView, UpstreamView, Validation};
 use crate::auth::TenantScope;
 use crate::call::Call;
-use wharf_api::auth::Role;
-use wharf_api::error::AppError;
+use crate::nginx::desired::{parse_server, Inputs};
+use crate::nginx::tls::{Pair, TlsSecrets, Verdicts};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use crds::nginx::{node_configmap, repair_annotation, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteError, NginxRouteSpec, NginxUpstream, NginxUpstreamSpec};
+use crds::nginx::{
+    node_configmap, repair_annotation, NginxCluster, NginxNodeStatus, NginxRoute, NginxRouteError,
+    NginxRouteSpec, NginxUpstream, NginxUpstreamSpec,
+};
 use crds::SYSTEM_NAMESPACE;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use wharf_api::auth::Role;
+use wharf_api::error::AppError;
+use wharf_api::nginx::{
+    ClusterView, ConfigFile, ConfigView, DriftView, NginxChange, NginxMessage, NodeError,
+    NodeState, NodeView, RouteError, RouteView, UpstreamView, Validation,
+};
 
 /// Who is asking: the tenant scope every query needs, and whether they are a platform admin.
 #[derive(Clone, Debug)]
@@ -45,17 +51,28 @@ pub struct Access {
 pub fn access(call: &Call, tenant: &str, need: Role) -> Result<(AppState, Access), AppError> {
     let (state, scope) = call.scope(tenant, need)?;
     let platform_admin = call.principal()?.platform_admin;
-    Ok((state, Access { scope, platform_admin }))
+    Ok((
+        state,
+        Access {
+            scope,
+            platform_admin,
+        },
+    ))
 }
 
 impl Access {
     /// A cluster is visible to a platform admin, and to a tenant it serves.
     pub fn sees(&self, c: &NginxCluster) -> bool {
-        self.platform_admin || c.spec.tenants.iter().any(|t| t == self.scope.tenant()) || c.spec.namespaces.iter().any(|n| self.scope.contains(n))
+        self.platform_admin
+            || c.spec.tenants.iter().any(|t| t == self.scope.tenant())
+            || c.spec.namespaces.iter().any(|n| self.scope.contains(n))
     }
     /// The whole config names every tenant's hosts: admins, or the only tenant served.
     pub fn sees_whole(&self, c: &NginxCluster) -> bool {
-        self.platform_admin || (c.spec.tenants.iter().all(|t| t == self.scope.tenant()) && c.spec.namespaces.iter().all(|n| self.scope.contains(n)) && self.sees(c))
+        self.platform_admin
+            || (c.spec.tenants.iter().all(|t| t == self.scope.tenant())
+                && c.spec.namespaces.iter().all(|n| self.scope.contains(n))
+                && self.sees(c))
     }
     fn owns(&self, namespace: Option<String>) -> bool {
         self.platform_admin || namespace.is_some_and(|n| self.scope.contains(&n))
@@ -74,7 +91,11 @@ fn inputs(state: &AppState) -> Inputs {
     }
 }
 
-fn cluster_named(state: &AppState, access: &Access, name: &str) -> Result<Arc<NginxCluster>, AppError> {
+fn cluster_named(
+    state: &AppState,
+    access: &Access,
+    name: &str,
+) -> Result<Arc<NginxCluster>, AppError> {
     state
         .cache
         .nginx_clusters
@@ -85,12 +106,16 @@ fn cluster_named(state: &AppState, access: &Access, name: &str) -> Result<Arc<Ng
 }
 
 fn parse_time(s: &Option<String>) -> Option<DateTime<Utc>> {
-    s.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    s.as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Stale after three missed heartbeats (and a little slack for clocks).
 pub fn node_state(s: &NginxNodeStatus, now: DateTime<Utc>) -> NodeState {
-    let Some(beat) = parse_time(&s.heartbeat) else { return NodeState::Pending };
+    let Some(beat) = parse_time(&s.heartbeat) else {
+        return NodeState::Pending;
+    };
     let every = i64::from(s.heartbeat_seconds.max(1));
     if (now - beat).num_seconds() > 3 * every + 5 {
         NodeState::Stale
@@ -117,7 +142,11 @@ fn node_view(c: &NginxCluster, name: &str, s: &NginxNodeStatus, now: DateTime<Ut
         last_error: s.last_error.as_ref().map(|e| NodeError {
             at: e.at.clone(),
             message: e.message.clone(),
-            nginx: e.nginx_message.clone().map(|m| NginxMessage { message: m, file: e.file.clone(), line: e.line }),
+            nginx: e.nginx_message.clone().map(|m| NginxMessage {
+                message: m,
+                file: e.file.clone(),
+                line: e.line,
+            }),
         }),
         last_reload: s.last_reload.clone(),
         reload_count: s.reload_count,
@@ -128,7 +157,13 @@ fn node_view(c: &NginxCluster, name: &str, s: &NginxNodeStatus, now: DateTime<Ut
 
 /// What the cluster's nodes report about a route (the first node that reports something).
 fn route_error(c: &NginxCluster, id: &str) -> Option<String> {
-    c.status.as_ref()?.nodes.values().flat_map(|n| &n.route_errors).find(|e| e.route == id).map(|e| e.message.clone())
+    c.status
+        .as_ref()?
+        .nodes
+        .values()
+        .flat_map(|n| &n.route_errors)
+        .find(|e| e.route == id)
+        .map(|e| e.message.clone())
 }
 
 fn route_view(r: &NginxRoute, c: &NginxCluster) -> RouteView {
@@ -146,7 +181,10 @@ fn route_view(r: &NginxRoute, c: &NginxCluster) -> RouteView {
         external: r.spec.service.is_none() && r.spec.upstream.is_some(),
         directives: r.spec.directives.clone(),
         tls_secret: r.spec.tls_secret.clone(),
-        error: route_error(c, &desired::route_id(&r.namespace().unwrap_or_default(), &r.name_any())),
+        error: route_error(
+            c,
+            &desired::route_id(&r.namespace().unwrap_or_default(), &r.name_any()),
+        ),
     }
 }
 
@@ -164,18 +202,43 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
         .map(|c| {
             let name = c.name_any();
             let served = desired::served_namespaces(c, &tenants);
-            let mine = |ns: Option<String>| ns.as_ref().is_some_and(|n| served.contains(n)) && access.owns(ns);
-            let mut rs: Vec<RouteView> = routes.iter().filter(|r| r.spec.cluster == name && mine(r.namespace())).map(|r| route_view(r, c)).collect();
-            rs.sort_by(|a, b| (&a.host, &a.path, &a.namespace).cmp(&(&b.host, &b.path, &b.namespace)));
+            let mine = |ns: Option<String>| {
+                ns.as_ref().is_some_and(|n| served.contains(n)) && access.owns(ns)
+            };
+            let mut rs: Vec<RouteView> = routes
+                .iter()
+                .filter(|r| r.spec.cluster == name && mine(r.namespace()))
+                .map(|r| route_view(r, c))
+                .collect();
+            rs.sort_by(|a, b| {
+                (&a.host, &a.path, &a.namespace).cmp(&(&b.host, &b.path, &b.namespace))
+            });
             let mut us: Vec<UpstreamView> = upstreams
                 .iter()
                 .filter(|u| u.spec.cluster == name && mine(u.namespace()))
-                .map(|u| UpstreamView { namespace: u.namespace().unwrap_or_default(), name: u.name_any(), servers: u.spec.servers.clone() })
+                .map(|u| UpstreamView {
+                    namespace: u.namespace().unwrap_or_default(),
+                    name: u.name_any(),
+                    servers: u.spec.servers.clone(),
+                })
                 .collect();
             us.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-            let nodes = c.status.as_ref().map(|s| s.nodes.iter().map(|(n, st)| node_view(c, n, st, now)).collect()).unwrap_or_default();
+            let nodes = c
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.nodes
+                        .iter()
+                        .map(|(n, st)| node_view(c, n, st, now))
+                        .collect()
+                })
+                .unwrap_or_default();
             ClusterView {
-                display_name: if c.spec.display_name.is_empty() { name.clone() } else { c.spec.display_name.clone() },
+                display_name: if c.spec.display_name.is_empty() {
+                    name.clone()
+                } else {
+                    c.spec.display_name.clone()
+                },
                 name,
                 tenants: c.spec.tenants.clone(),
                 http_port: c.spec.listen.http,
@@ -184,7 +247,11 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
                 upstreams: us,
                 whole_config: access.sees_whole(c),
                 can_edit: access.scope.role().can_change(),
-                namespaces: served.iter().filter(|n| access.scope.contains(n)).cloned().collect(),
+                namespaces: served
+                    .iter()
+                    .filter(|n| access.scope.contains(n))
+                    .cloned()
+                    .collect(),
             }
         })
         .collect();
@@ -217,15 +284,34 @@ pub enum SecretSource {
 }
 
 /// The source of each Secret asked for: the tenant check for Secret reads.
-pub fn secret_sources(access: &Access, asked: &BTreeSet<(String, String)>) -> BTreeMap<(String, String), SecretSource> {
-    asked.iter().map(|(ns, name)| ((ns.clone(), name.clone()), if access.owns(Some(ns.clone())) { SecretSource::Read } else { SecretSource::StandIn })).collect()
+pub fn secret_sources(
+    access: &Access,
+    asked: &BTreeSet<(String, String)>,
+) -> BTreeMap<(String, String), SecretSource> {
+    asked
+        .iter()
+        .map(|(ns, name)| {
+            (
+                (ns.clone(), name.clone()),
+                if access.owns(Some(ns.clone())) {
+                    SecretSource::Read
+                } else {
+                    SecretSource::StandIn
+                },
+            )
+        })
+        .collect()
 }
 
 /// A self-signed pair made once per process: what [`SecretSource::StandIn`] renders.
 fn stand_in() -> Result<Pair, String> {
     static STAND_IN: OnceLock<Result<Pair, String>> = OnceLock::new();
     STAND_IN
-        .get_or_init(|| ngx::tls::self_signed(&["stand-in.wharf.invalid".to_string()]).map(|(cert_pem, key_pem)| Pair { cert_pem, key_pem }).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            ngx::tls::self_signed(&["stand-in.wharf.invalid".to_string()])
+                .map(|(cert_pem, key_pem)| Pair { cert_pem, key_pem })
+                .map_err(|e| e.to_string())
+        })
         .clone()
 }
 
@@ -238,13 +324,27 @@ const MAX_VERDICTS: usize = 4096;
 /// Attaches the routes' certificates to `desired` exactly as the cluster's agents do, from
 /// the Secrets the routes name ([`secret_sources`] decides which are read); returns the
 /// routes left on HTTP and why, as a node reports them.
-async fn attach_certificates(state: &AppState, access: &Access, cluster: &NginxCluster, desired: &mut ngx::DesiredState, routes: &[Arc<NginxRoute>]) -> Result<Vec<NginxRouteError>, AppError> {
+async fn attach_certificates(
+    state: &AppState,
+    access: &Access,
+    cluster: &NginxCluster,
+    desired: &mut ngx::DesiredState,
+    routes: &[Arc<NginxRoute>],
+) -> Result<Vec<NginxRouteError>, AppError> {
     let sources = secret_sources(access, &tls::asked(desired, routes));
-    let reads = sources.iter().filter(|(_, s)| **s == SecretSource::Read).map(|((ns, name), _)| async move {
-        let found = Api::<Secret>::namespaced(state.client.clone(), ns).get_opt(name).await?;
-        Ok::<_, kube::Error>(((ns.clone(), name.clone()), found))
-    });
-    let read: HashMap<(String, String), Option<Secret>> = futures::future::try_join_all(reads).await?.into_iter().collect();
+    let reads = sources
+        .iter()
+        .filter(|(_, s)| **s == SecretSource::Read)
+        .map(|((ns, name), _)| async move {
+            let found = Api::<Secret>::namespaced(state.client.clone(), ns)
+                .get_opt(name)
+                .await?;
+            Ok::<_, kube::Error>(((ns.clone(), name.clone()), found))
+        });
+    let read: HashMap<(String, String), Option<Secret>> = futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .collect();
     let known = VERDICTS.lock().map(|v| v.clone()).unwrap_or_default();
     let mut secrets = TlsSecrets::with_verdicts(state.settings.nginx_bin.clone(), known);
     let https = cluster.spec.listen.https.is_some();
@@ -261,7 +361,12 @@ async fn attach_certificates(state: &AppState, access: &Access, cluster: &NginxC
         if memo.len() + secrets.verdicts().len() > MAX_VERDICTS {
             memo.clear();
         }
-        memo.extend(secrets.verdicts().iter().map(|(k, v)| (k.clone(), v.clone())));
+        memo.extend(
+            secrets
+                .verdicts()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
     }
     Ok(errors)
 }
@@ -271,7 +376,11 @@ fn namespace_of(route: &str) -> Option<String> {
     route.split_once('/').map(|(ns, _)| ns.to_string())
 }
 
-pub async fn config(state: &AppState, access: &Access, cluster: &str) -> Result<ConfigView, AppError> {
+pub async fn config(
+    state: &AppState,
+    access: &Access,
+    cluster: &str,
+) -> Result<ConfigView, AppError> {
     let c = cluster_named(state, access, cluster)?;
     if !access.sees_whole(&c) {
         return Err(AppError::Forbidden(format!("nginx cluster '{cluster}' also serves other tenants; its whole config is for platform admins")));
@@ -279,50 +388,115 @@ pub async fn config(state: &AppState, access: &Access, cluster: &str) -> Result<
     let inputs = inputs(state);
     let mut desired = desired::desired_state(&c, &inputs);
     let errors = attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?;
-    let opts = ngx::RenderOptions { tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()), ..render_options() };
+    let opts = ngx::RenderOptions {
+        tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()),
+        ..render_options()
+    };
     let rendered = ngx::render(&desired, &opts).map_err(|e| AppError::Invalid(e.to_string()))?;
     Ok(ConfigView {
         sha: rendered.sha256.clone(),
         mode: format!("{:?}", rendered.mode).to_lowercase(),
-        files: rendered.files.iter().map(|(p, t)| ConfigFile { path: p.display().to_string(), text: t.clone() }).collect(),
+        files: rendered
+            .files
+            .iter()
+            .map(|(p, t)| ConfigFile {
+                path: p.display().to_string(),
+                text: t.clone(),
+            })
+            .collect(),
         tls_dir: CONFIG_VIEW_TLS_DIR.into(),
-        route_errors: errors.into_iter().filter(|e| access.owns(namespace_of(&e.route))).map(|e| RouteError { route: e.route, message: e.message }).collect(),
+        route_errors: errors
+            .into_iter()
+            .filter(|e| access.owns(namespace_of(&e.route)))
+            .map(|e| RouteError {
+                route: e.route,
+                message: e.message,
+            })
+            .collect(),
     })
 }
 
 /// A node's published files and drift, from its ConfigMap (one GET, no list).
-pub async fn node_configmap_of(state: &AppState, cluster: &str, node: &str) -> Result<ConfigMap, AppError> {
+pub async fn node_configmap_of(
+    state: &AppState,
+    cluster: &str,
+    node: &str,
+) -> Result<ConfigMap, AppError> {
     let api: Api<ConfigMap> = Api::namespaced(state.client.clone(), SYSTEM_NAMESPACE);
     api.get_opt(&node_configmap(cluster, node))
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("node '{node}' of nginx cluster '{cluster}' has not published its files yet")))
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "node '{node}' of nginx cluster '{cluster}' has not published its files yet"
+            ))
+        })
 }
 
 /// The cluster and node, checked: the caller sees the whole config and the node exists.
-pub fn node_of(state: &AppState, access: &Access, cluster: &str, node: &str) -> Result<(Arc<NginxCluster>, NginxNodeStatus), AppError> {
+pub fn node_of(
+    state: &AppState,
+    access: &Access,
+    cluster: &str,
+    node: &str,
+) -> Result<(Arc<NginxCluster>, NginxNodeStatus), AppError> {
     let c = cluster_named(state, access, cluster)?;
     if !access.sees_whole(&c) {
         return Err(AppError::Forbidden(format!("nginx cluster '{cluster}' also serves other tenants; its nodes' files are for platform admins")));
     }
-    let st = c.status.as_ref().and_then(|s| s.nodes.get(node)).cloned().ok_or_else(|| AppError::NotFound(format!("node '{node}' of nginx cluster '{cluster}'")))?;
+    let st = c
+        .status
+        .as_ref()
+        .and_then(|s| s.nodes.get(node))
+        .cloned()
+        .ok_or_else(|| AppError::NotFound(format!("node '{node}' of nginx cluster '{cluster}'")))?;
     Ok((c, st))
 }
 
-pub async fn drift(state: &AppState, access: &Access, cluster: &str, node: &str) -> Result<DriftView, AppError> {
+pub async fn drift(
+    state: &AppState,
+    access: &Access,
+    cluster: &str,
+    node: &str,
+) -> Result<DriftView, AppError> {
     let (_, st) = node_of(state, access, cluster, node)?;
     let cm = node_configmap_of(state, cluster, node).await?;
-    let diff = cm.data.as_ref().and_then(|d| d.get("drift.diff")).cloned().unwrap_or_default();
-    Ok(DriftView { node: node.to_string(), rendered_sha: st.rendered_sha, on_disk_sha: st.on_disk_sha, diff })
+    let diff = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("drift.diff"))
+        .cloned()
+        .unwrap_or_default();
+    Ok(DriftView {
+        node: node.to_string(),
+        rendered_sha: st.rendered_sha,
+        on_disk_sha: st.on_disk_sha,
+        diff,
+    })
 }
 
 /// Sets the node's repair annotation to a new request id; its agent re-applies the rendered
 /// config once and reports the id back.
-pub async fn repair(state: &AppState, access: &Access, cluster: &str, node: &str) -> Result<(), AppError> {
+pub async fn repair(
+    state: &AppState,
+    access: &Access,
+    cluster: &str,
+    node: &str,
+) -> Result<(), AppError> {
     node_of(state, access, cluster, node)?;
-    let request = format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), access.scope.user());
-    let patch = serde_json::json!({"metadata": {"annotations": {repair_annotation(node): request}}});
+    let request = format!(
+        "{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+        access.scope.user()
+    );
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {repair_annotation(node): request}}});
     let api: Api<NginxCluster> = Api::all(state.client.clone());
-    api.patch(cluster, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    api.patch(
+        cluster,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
     tracing::info!(user = access.scope.user(), tenant = access.scope.tenant(), %cluster, %node, %request, "nginx node repair requested");
     Ok(())
 }
@@ -334,22 +508,40 @@ struct Candidate {
 }
 
 fn check_name(what: &str, v: &str) -> Result<(), AppError> {
-    let ok = !v.is_empty() && v.len() <= 50 && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !v.starts_with('-') && !v.ends_with('-');
+    let ok = !v.is_empty()
+        && v.len() <= 50
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(format!("{what}: lower-case letters, digits and '-', at most 50")))
+        Err(AppError::Invalid(format!(
+            "{what}: lower-case letters, digits and '-', at most 50"
+        )))
     }
 }
 
 fn clean_directives(ds: &[String]) -> Vec<String> {
-    ds.iter().map(|d| d.trim().trim_end_matches(';').trim().to_string()).filter(|d| !d.is_empty()).collect()
+    ds.iter()
+        .map(|d| d.trim().trim_end_matches(';').trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
-fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<Candidate, AppError> {
+fn candidate(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+) -> Result<Candidate, AppError> {
     let mut inputs = inputs(state);
     let (ns, cluster_name) = match change {
-        NginxChange::SetDirectives { namespace, route, directives } => {
+        NginxChange::SetDirectives {
+            namespace,
+            route,
+            directives,
+        } => {
             access.scope.namespace(namespace)?;
             let i = inputs
                 .routes
@@ -362,7 +554,15 @@ fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<
             inputs.routes[i] = Arc::new(r);
             (namespace.clone(), cluster)
         }
-        NginxChange::AddExternal { cluster, namespace, name, host, path, servers, directives } => {
+        NginxChange::AddExternal {
+            cluster,
+            namespace,
+            name,
+            host,
+            path,
+            servers,
+            directives,
+        } => {
             access.scope.namespace(namespace)?;
             check_name("name", name)?;
             if servers.iter().all(|s| s.trim().is_empty()) {
@@ -371,16 +571,26 @@ fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<
             for s in servers.iter().filter(|s| !s.trim().is_empty()) {
                 parse_server(s).map_err(|e| AppError::Invalid(format!("servers: {e}")))?;
             }
-            let taken = inputs.routes.iter().any(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name && r.spec.service.is_some());
+            let taken = inputs.routes.iter().any(|r| {
+                r.namespace().as_deref() == Some(namespace)
+                    && r.name_any() == *name
+                    && r.spec.service.is_some()
+            });
             if taken {
-                return Err(AppError::Conflict(format!("{namespace}/{name} is a route to a Service; pick another name")));
+                return Err(AppError::Conflict(format!(
+                    "{namespace}/{name} is a route to a Service; pick another name"
+                )));
             }
             let mut route = NginxRoute::new(
                 name,
                 NginxRouteSpec {
                     cluster: cluster.clone(),
                     host: host.trim().to_string(),
-                    path: if path.trim().is_empty() { "/".into() } else { path.trim().to_string() },
+                    path: if path.trim().is_empty() {
+                        "/".into()
+                    } else {
+                        path.trim().to_string()
+                    },
                     service: None,
                     upstream: Some(name.clone()),
                     directives: clean_directives(directives),
@@ -388,10 +598,24 @@ fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<
                 },
             );
             route.metadata.namespace = Some(namespace.clone());
-            let mut up = NginxUpstream::new(name, NginxUpstreamSpec { cluster: cluster.clone(), servers: servers.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect() });
+            let mut up = NginxUpstream::new(
+                name,
+                NginxUpstreamSpec {
+                    cluster: cluster.clone(),
+                    servers: servers
+                        .iter()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                },
+            );
             up.metadata.namespace = Some(namespace.clone());
-            inputs.routes.retain(|r| !(r.namespace().as_deref() == Some(namespace) && r.name_any() == *name));
-            inputs.upstreams.retain(|u| !(u.namespace().as_deref() == Some(namespace) && u.name_any() == *name));
+            inputs.routes.retain(|r| {
+                !(r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+            });
+            inputs.upstreams.retain(|u| {
+                !(u.namespace().as_deref() == Some(namespace) && u.name_any() == *name)
+            });
             inputs.routes.push(Arc::new(route));
             inputs.upstreams.push(Arc::new(up));
             (namespace.clone(), cluster.clone())
@@ -404,84 +628,203 @@ fn candidate(state: &AppState, access: &Access, change: &NginxChange) -> Result<
                 .find(|u| u.namespace().as_deref() == Some(namespace) && u.name_any() == *name)
                 .ok_or_else(|| AppError::NotFound(format!("upstream {namespace}/{name}")))?;
             let cluster = up.spec.cluster.clone();
-            inputs.routes.retain(|r| !(r.namespace().as_deref() == Some(namespace) && r.spec.upstream.as_deref() == Some(name)));
-            inputs.upstreams.retain(|u| !(u.namespace().as_deref() == Some(namespace) && u.name_any() == *name));
+            inputs.routes.retain(|r| {
+                !(r.namespace().as_deref() == Some(namespace)
+                    && r.spec.upstream.as_deref() == Some(name))
+            });
+            inputs.upstreams.retain(|u| {
+                !(u.namespace().as_deref() == Some(namespace) && u.name_any() == *name)
+            });
             (namespace.clone(), cluster)
         }
     };
     let cluster = cluster_named(state, access, &cluster_name)?;
     if !desired::served_namespaces(&cluster, &inputs.tenants).contains(&ns) {
-        return Err(AppError::Invalid(format!("nginx cluster '{cluster_name}' does not serve namespace '{ns}'")));
+        return Err(AppError::Invalid(format!(
+            "nginx cluster '{cluster_name}' does not serve namespace '{ns}'"
+        )));
     }
     Ok(Candidate { cluster, inputs })
 }
 
 /// Renders the candidate with everything else the cluster serves, the routes' certificates
 /// attached as the agents attach them, and runs `nginx -t` on it (HTTPS listeners included).
-pub async fn check(state: &AppState, access: &Access, change: &NginxChange) -> Result<Validation, AppError> {
+pub async fn check(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+) -> Result<Validation, AppError> {
     let cand = candidate(state, access, change)?;
     let mut desired = desired::desired_state(&cand.cluster, &cand.inputs);
-    attach_certificates(state, access, &cand.cluster, &mut desired, &cand.inputs.routes).await?;
-    let tested = match ngx::validate::test_state(&desired, &render_options(), &state.settings.nginx_bin).await {
-        Ok(t) => t,
-        Err(e) => return Ok(Validation { ok: false, message: Some(e.to_string()), nginx: None, excerpt: Vec::new() }),
-    };
+    attach_certificates(
+        state,
+        access,
+        &cand.cluster,
+        &mut desired,
+        &cand.inputs.routes,
+    )
+    .await?;
+    let tested =
+        match ngx::validate::test_state(&desired, &render_options(), &state.settings.nginx_bin)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(Validation {
+                    ok: false,
+                    message: Some(e.to_string()),
+                    nginx: None,
+                    excerpt: Vec::new(),
+                })
+            }
+        };
     match tested.verdict {
-        Ok(()) => Ok(Validation { ok: true, message: None, nginx: None, excerpt: Vec::new() }),
+        Ok(()) => Ok(Validation {
+            ok: true,
+            message: None,
+            nginx: None,
+            excerpt: Vec::new(),
+        }),
         Err(e) => {
-            let nginx = e.nginx().map(|n| NginxMessage { message: n.message.clone(), file: n.file.as_ref().map(|f| f.display().to_string()), line: n.line });
+            let nginx = e.nginx().map(|n| NginxMessage {
+                message: n.message.clone(),
+                file: n.file.as_ref().map(|f| f.display().to_string()),
+                line: n.line,
+            });
             let excerpt = match &nginx {
-                Some(NginxMessage { file: Some(f), line: Some(l), .. }) => tested
+                Some(NginxMessage {
+                    file: Some(f),
+                    line: Some(l),
+                    ..
+                }) => tested
                     .rendered
                     .files
                     .get(std::path::Path::new(f))
-                    .map(|text| text.lines().enumerate().map(|(i, t)| (i as u32 + 1, t.to_string())).filter(|(n, _)| n + 2 >= *l && *n <= l + 2).collect())
+                    .map(|text| {
+                        text.lines()
+                            .enumerate()
+                            .map(|(i, t)| (i as u32 + 1, t.to_string()))
+                            .filter(|(n, _)| n + 2 >= *l && *n <= l + 2)
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 _ => Vec::new(),
             };
-            Ok(Validation { ok: false, message: Some(e.to_string()), nginx, excerpt })
+            Ok(Validation {
+                ok: false,
+                message: Some(e.to_string()),
+                nginx,
+                excerpt,
+            })
         }
     }
 }
 
-pub async fn validate(state: &AppState, access: &Access, change: &NginxChange) -> Result<Validation, AppError> {
+pub async fn validate(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+) -> Result<Validation, AppError> {
     let v = check(state, access, change).await?;
-    tracing::info!(user = access.scope.user(), tenant = access.scope.tenant(), ok = v.ok, "nginx change validated");
+    tracing::info!(
+        user = access.scope.user(),
+        tenant = access.scope.tenant(),
+        ok = v.ok,
+        "nginx change validated"
+    );
     Ok(v)
 }
 
 /// Validates, and only if nginx accepts, writes the resources.
-pub async fn apply(state: &AppState, access: &Access, change: &NginxChange) -> Result<Validation, AppError> {
+pub async fn apply(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+) -> Result<Validation, AppError> {
     let v = check(state, access, change).await?;
     if !v.ok {
-        let place = v.nginx.as_ref().and_then(|n| Some(format!(" ({}:{})", n.file.as_ref()?, n.line?))).unwrap_or_default();
-        return Err(AppError::Invalid(format!("{}{place}", v.message.clone().unwrap_or_default())));
+        let place = v
+            .nginx
+            .as_ref()
+            .and_then(|n| Some(format!(" ({}:{})", n.file.as_ref()?, n.line?)))
+            .unwrap_or_default();
+        return Err(AppError::Invalid(format!(
+            "{}{place}",
+            v.message.clone().unwrap_or_default()
+        )));
     }
     let client = state.client.clone();
     match change {
-        NginxChange::SetDirectives { namespace, route, directives } => {
+        NginxChange::SetDirectives {
+            namespace,
+            route,
+            directives,
+        } => {
             let api: Api<NginxRoute> = Api::namespaced(client, namespace);
             let patch = serde_json::json!({"spec": {"directives": clean_directives(directives)}});
-            api.patch(route, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+            api.patch(
+                route,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await?;
         }
-        NginxChange::AddExternal { namespace, name, .. } => {
+        NginxChange::AddExternal {
+            namespace, name, ..
+        } => {
             let cand = candidate(state, access, change)?;
-            let up = cand.inputs.upstreams.iter().find(|u| u.namespace().as_deref() == Some(namespace) && u.name_any() == *name).cloned();
-            let route = cand.inputs.routes.iter().find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name).cloned();
+            let up = cand
+                .inputs
+                .upstreams
+                .iter()
+                .find(|u| u.namespace().as_deref() == Some(namespace) && u.name_any() == *name)
+                .cloned();
+            let route = cand
+                .inputs
+                .routes
+                .iter()
+                .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+                .cloned();
             if let (Some(up), Some(route)) = (up, route) {
-                upsert(&Api::<NginxUpstream>::namespaced(client.clone(), namespace), (*up).clone()).await?;
-                upsert(&Api::<NginxRoute>::namespaced(client, namespace), (*route).clone()).await?;
+                upsert(
+                    &Api::<NginxUpstream>::namespaced(client.clone(), namespace),
+                    (*up).clone(),
+                )
+                .await?;
+                upsert(
+                    &Api::<NginxRoute>::namespaced(client, namespace),
+                    (*route).clone(),
+                )
+                .await?;
             }
         }
         NginxChange::RemoveExternal { namespace, name } => {
             let routes: Api<NginxRoute> = Api::namespaced(client.clone(), namespace);
-            for r in state.cache.nginx_routes.state().iter().filter(|r| r.namespace().as_deref() == Some(namespace) && r.spec.upstream.as_deref() == Some(name)) {
-                ignore_missing(routes.delete(&r.name_any(), &DeleteParams::default()).await.map(|_| ()))?;
+            for r in state.cache.nginx_routes.state().iter().filter(|r| {
+                r.namespace().as_deref() == Some(namespace)
+                    && r.spec.upstream.as_deref() == Some(name)
+            }) {
+                ignore_missing(
+                    routes
+                        .delete(&r.name_any(), &DeleteParams::default())
+                        .await
+                        .map(|_| ()),
+                )?;
             }
-            ignore_missing(Api::<NginxUpstream>::namespaced(client, namespace).delete(name, &DeleteParams::default()).await.map(|_| ()))?;
+            ignore_missing(
+                Api::<NginxUpstream>::namespaced(client, namespace)
+                    .delete(name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )?;
         }
     }
-    tracing::info!(user = access.scope.user(), tenant = access.scope.tenant(), ?change, "nginx change applied");
+    tracing::info!(
+        user = access.scope.user(),
+        tenant = access.scope.tenant(),
+        ?change,
+        "nginx change applied"
+    );
     Ok(v)
 }
 
@@ -516,22 +859,45 @@ mod tests {
 
     #[test]
     fn a_tenant_reads_only_its_own_namespaces_secrets() {
-        let asked: BTreeSet<(String, String)> = [("alpha", "shop-tls"), ("alpha-dev", "dev-tls"), ("beta", "billing-tls")].iter().map(|(n, s)| (n.to_string(), s.to_string())).collect();
+        let asked: BTreeSet<(String, String)> = [
+            ("alpha", "shop-tls"),
+            ("alpha-dev", "dev-tls"),
+            ("beta", "billing-tls"),
+        ]
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
         let key = |n: &str, s: &str| (n.to_string(), s.to_string());
-        let alice = Access { scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]), platform_admin: false };
+        let alice = Access {
+            scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]),
+            platform_admin: false,
+        };
         let sources = secret_sources(&alice, &asked);
         assert_eq!(sources[&key("alpha", "shop-tls")], SecretSource::Read);
         assert_eq!(sources[&key("alpha-dev", "dev-tls")], SecretSource::Read);
-        assert_eq!(sources[&key("beta", "billing-tls")], SecretSource::StandIn, "another tenant's Secret is never read for alpha");
-        let admin = Access { scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]), platform_admin: true };
-        assert!(secret_sources(&admin, &asked).values().all(|s| *s == SecretSource::Read));
+        assert_eq!(
+            sources[&key("beta", "billing-tls")],
+            SecretSource::StandIn,
+            "another tenant's Secret is never read for alpha"
+        );
+        let admin = Access {
+            scope: TenantScope::for_tests("alpha", &["alpha", "alpha-dev"]),
+            platform_admin: true,
+        };
+        assert!(secret_sources(&admin, &asked)
+            .values()
+            .all(|s| *s == SecretSource::Read));
     }
 
     #[test]
     fn the_stand_in_is_a_pem_pair_made_once() {
         let (a, b) = (stand_in().unwrap(), stand_in().unwrap());
         assert!(a.cert_pem.contains("BEGIN CERTIFICATE") && a.key_pem.0.contains("PRIVATE KEY"));
-        assert_eq!(ngx::tls::fingerprint(&a.cert_pem, &a.key_pem.0), ngx::tls::fingerprint(&b.cert_pem, &b.key_pem.0), "one nginx -t per process");
+        assert_eq!(
+            ngx::tls::fingerprint(&a.cert_pem, &a.key_pem.0),
+            ngx::tls::fingerprint(&b.cert_pem, &b.key_pem.0),
+            "one nginx -t per process"
+        );
     }
 
     #[test]
@@ -539,14 +905,32 @@ mod tests {
         let now = Utc::now();
         let beat = |secs: i64| Some((now - chrono::Duration::seconds(secs)).to_rfc3339());
         let sha = Some("a".repeat(64));
-        let ok = NginxNodeStatus { rendered_sha: sha.clone(), on_disk_sha: sha.clone(), heartbeat: beat(1), heartbeat_seconds: 5, ..Default::default() };
+        let ok = NginxNodeStatus {
+            rendered_sha: sha.clone(),
+            on_disk_sha: sha.clone(),
+            heartbeat: beat(1),
+            heartbeat_seconds: 5,
+            ..Default::default()
+        };
         assert_eq!(node_state(&ok, now), NodeState::InSync);
-        let drifted = NginxNodeStatus { on_disk_sha: Some("b".repeat(64)), ..ok.clone() };
+        let drifted = NginxNodeStatus {
+            on_disk_sha: Some("b".repeat(64)),
+            ..ok.clone()
+        };
         assert_eq!(node_state(&drifted, now), NodeState::Drifted);
-        let failing = NginxNodeStatus { last_error: Some(Default::default()), ..ok.clone() };
+        let failing = NginxNodeStatus {
+            last_error: Some(Default::default()),
+            ..ok.clone()
+        };
         assert_eq!(node_state(&failing, now), NodeState::Failing);
-        let stale = NginxNodeStatus { heartbeat: beat(60), ..ok.clone() };
+        let stale = NginxNodeStatus {
+            heartbeat: beat(60),
+            ..ok.clone()
+        };
         assert_eq!(node_state(&stale, now), NodeState::Stale);
-        assert_eq!(node_state(&NginxNodeStatus::default(), now), NodeState::Pending);
+        assert_eq!(
+            node_state(&NginxNodeStatus::default(), now),
+            NodeState::Pending
+        );
     }
 }

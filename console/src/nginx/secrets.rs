@@ -8,6 +8,7 @@
 //! Only `kubernetes.io/tls` Secrets are watched (a field selector on `type`), so the agent
 //! never holds other secrets.
 
+use crate::nginx::tls::{pair_of, Pair, TLS_SECRET_TYPE};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
@@ -16,10 +17,12 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
-use crate::nginx::tls::{pair_of, Pair, TLS_SECRET_TYPE};
 
 /// A reflector of the cluster's `kubernetes.io/tls` Secrets; every event bumps `changed`.
-pub fn reflect_tls_secrets(client: Client, changed: watch::Sender<u64>) -> (Store<Secret>, BoxFuture<'static, ()>) {
+pub fn reflect_tls_secrets(
+    client: Client,
+    changed: watch::Sender<u64>,
+) -> (Store<Secret>, BoxFuture<'static, ()>) {
     let (reader, writer) = reflector::store::<Secret>();
     let cfg = watcher::Config::default().fields(&format!("type={TLS_SECRET_TYPE}"));
     let task = watcher(Api::<Secret>::all(client), cfg)
@@ -39,5 +42,10 @@ pub fn reflect_tls_secrets(client: Client, changed: watch::Sender<u64>) -> (Stor
 
 /// The pair of the Secret `namespace/name` as the watcher holds it.
 pub fn pair_in(secrets: &Store<Secret>, namespace: &str, name: &str) -> Result<Pair, String> {
-    pair_of(secrets.get(&ObjectRef::new(name).within(namespace)).as_deref(), namespace)
+    pair_of(
+        secrets
+            .get(&ObjectRef::new(name).within(namespace))
+            .as_deref(),
+        namespace,
+    )
 }

@@ -33,20 +33,31 @@ pub struct Pair {
 pub fn pair_of(secret: Option<&Secret>, namespace: &str) -> Result<Pair, String> {
     let s = secret
         .filter(|s| s.type_.as_deref() == Some(TLS_SECRET_TYPE))
-        .ok_or_else(|| format!("no {TLS_SECRET_TYPE} Secret of that name in namespace {namespace}"))?;
+        .ok_or_else(|| {
+            format!("no {TLS_SECRET_TYPE} Secret of that name in namespace {namespace}")
+        })?;
     let data = s.data.as_ref();
     let text = |key: &str| -> Result<String, String> {
-        let bytes = data.and_then(|d| d.get(key)).ok_or_else(|| format!("the Secret has no {key}"))?;
+        let bytes = data
+            .and_then(|d| d.get(key))
+            .ok_or_else(|| format!("the Secret has no {key}"))?;
         String::from_utf8(bytes.0.clone()).map_err(|_| format!("{key} is not PEM text"))
     };
-    Ok(Pair { cert_pem: text("tls.crt")?, key_pem: PrivateKey(text("tls.key")?) })
+    Ok(Pair {
+        cert_pem: text("tls.crt")?,
+        key_pem: PrivateKey(text("tls.key")?),
+    })
 }
 
 /// The Secrets the routes of `desired` ask for, as `(namespace, name)`: all a caller needs
 /// to read (routes of other clusters and namespaces are not in `desired`).
 pub fn asked(desired: &DesiredState, routes: &[Arc<NginxRoute>]) -> BTreeSet<(String, String)> {
     let by_id = asked_by_route(routes);
-    desired.routes.iter().filter_map(|r| by_id.get(&r.name).cloned()).collect()
+    desired
+        .routes
+        .iter()
+        .filter_map(|r| by_id.get(&r.name).cloned())
+        .collect()
 }
 
 /// Route id (`namespace/name`) → the `(namespace, secret)` it asks for.
@@ -55,7 +66,10 @@ fn asked_by_route(routes: &[Arc<NginxRoute>]) -> HashMap<String, (String, String
         .iter()
         .filter_map(|r| {
             let ns = r.namespace()?;
-            Some((route_id(&ns, &r.name_any()), (ns, r.spec.tls_secret.clone()?)))
+            Some((
+                route_id(&ns, &r.name_any()),
+                (ns, r.spec.tls_secret.clone()?),
+            ))
         })
         .collect()
 }
@@ -89,7 +103,13 @@ impl TlsSecrets {
     /// the certificates; returns the routes left without TLS, with the reason. `https` says
     /// whether an HTTPS port is served at all; `pair` finds a Secret's pair by namespace and
     /// name (or says why there is none).
-    pub async fn attach(&mut self, desired: &mut DesiredState, routes: &[Arc<NginxRoute>], https: bool, pair: impl Fn(&str, &str) -> Result<Pair, String>) -> Vec<NginxRouteError> {
+    pub async fn attach(
+        &mut self,
+        desired: &mut DesiredState,
+        routes: &[Arc<NginxRoute>],
+        https: bool,
+        pair: impl Fn(&str, &str) -> Result<Pair, String>,
+    ) -> Vec<NginxRouteError> {
         let asked = asked_by_route(routes);
         let mut errors = Vec::new();
         let mut certificates: BTreeMap<String, Certificate> = BTreeMap::new();
@@ -97,7 +117,9 @@ impl TlsSecrets {
         // The first route of a host (by name) that gets a certificate decides the host's.
         let mut host_cert: BTreeMap<String, (String, String)> = BTreeMap::new();
         for route in desired.routes.iter_mut() {
-            let Some((ns, secret)) = asked.get(&route.name) else { continue };
+            let Some((ns, secret)) = asked.get(&route.name) else {
+                continue;
+            };
             let name = format!("{ns}/{secret}");
             let verdict = if !https {
                 Err(format!("TLS secret {name}: the nginx cluster has no HTTPS port (spec.listen.https); served on HTTP only"))
@@ -112,11 +134,16 @@ impl TlsSecrets {
             };
             match verdict {
                 Ok(cert) => {
-                    host_cert.entry(route.host.clone()).or_insert_with(|| (name.clone(), route.name.clone()));
+                    host_cert
+                        .entry(route.host.clone())
+                        .or_insert_with(|| (name.clone(), route.name.clone()));
                     route.tls = Some(Tls::Certificate { name: name.clone() });
                     certificates.insert(name, cert);
                 }
-                Err(message) => errors.push(NginxRouteError { route: route.name.clone(), message }),
+                Err(message) => errors.push(NginxRouteError {
+                    route: route.name.clone(),
+                    message,
+                }),
             }
         }
         self.checked = in_use;
@@ -125,7 +152,13 @@ impl TlsSecrets {
     }
 
     /// The secret's pair, checked by nginx (once per distinct content).
-    async fn certificate(&self, ns: &str, secret: &str, pair: &impl Fn(&str, &str) -> Result<Pair, String>, in_use: &mut Verdicts) -> Result<Certificate, String> {
+    async fn certificate(
+        &self,
+        ns: &str,
+        secret: &str,
+        pair: &impl Fn(&str, &str) -> Result<Pair, String>,
+        in_use: &mut Verdicts,
+    ) -> Result<Certificate, String> {
         let Pair { cert_pem, key_pem } = pair(ns, secret)?;
         let sha = ngx::tls::fingerprint(&cert_pem, &key_pem.0);
         let verdict = match in_use.get(&sha).or_else(|| self.checked.get(&sha)) {
@@ -134,13 +167,19 @@ impl TlsSecrets {
                 Ok(()) => Ok(()),
                 // NB: nginx could not be run or the temp files not written: not a verdict on
                 // the pair, so not remembered; the next change asks again.
-                Err(e @ (ngx::Error::Spawn { .. } | ngx::Error::Io { .. })) => return Err(e.to_string()),
+                Err(e @ (ngx::Error::Spawn { .. } | ngx::Error::Io { .. })) => {
+                    return Err(e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             },
         };
         in_use.insert(sha, verdict.clone());
         verdict?;
-        Ok(Certificate { name: format!("{ns}/{secret}"), cert_pem, key_pem })
+        Ok(Certificate {
+            name: format!("{ns}/{secret}"),
+            cert_pem,
+            key_pem,
+        })
     }
 }
 
@@ -152,7 +191,11 @@ mod tests {
     fn secret(type_: &str, data: &[(&str, &str)]) -> Secret {
         Secret {
             type_: Some(type_.into()),
-            data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
             ..Default::default()
         }
     }
@@ -163,9 +206,18 @@ mod tests {
         let p = pair_of(Some(&ok), "alpha").unwrap();
         assert_eq!((p.cert_pem.as_str(), p.key_pem.0.as_str()), ("C", "K"));
         let opaque = secret("Opaque", &[("tls.crt", "C"), ("tls.key", "K")]);
-        assert_eq!(pair_of(Some(&opaque), "alpha").unwrap_err(), "no kubernetes.io/tls Secret of that name in namespace alpha");
-        assert_eq!(pair_of(None, "alpha").unwrap_err(), "no kubernetes.io/tls Secret of that name in namespace alpha");
+        assert_eq!(
+            pair_of(Some(&opaque), "alpha").unwrap_err(),
+            "no kubernetes.io/tls Secret of that name in namespace alpha"
+        );
+        assert_eq!(
+            pair_of(None, "alpha").unwrap_err(),
+            "no kubernetes.io/tls Secret of that name in namespace alpha"
+        );
         let no_key = secret(TLS_SECRET_TYPE, &[("tls.crt", "C")]);
-        assert_eq!(pair_of(Some(&no_key), "alpha").unwrap_err(), "the Secret has no tls.key");
+        assert_eq!(
+            pair_of(Some(&no_key), "alpha").unwrap_err(),
+            "the Secret has no tls.key"
+        );
     }
 }

@@ -11,6 +11,7 @@
 
 use super::{job::job_for, status::compute};
 use crate::leader::Leadership;
+use crate::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
 use crds::pipeline::{Pipeline, PipelineRun, RunPhase, LABEL_RUN};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -25,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use wharf_api::error::AppError;
-use crate::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
 
 struct Context {
     client: kube::Client,
@@ -46,20 +46,37 @@ pub const LEASE: &str = "wharf-pipelines";
 /// Starts the controller; it runs until the console stops, and only while this console
 /// replica leads (see [`crate::leader`]): with several replicas, exactly one creates Jobs
 /// and writes runs' status; when it stops or loses the Lease, another takes over.
-pub fn spawn(client: kube::Client, settings: PipelineSettings, mut leadership: Leadership) -> JoinHandle<()> {
+pub fn spawn(
+    client: kube::Client,
+    settings: PipelineSettings,
+    mut leadership: Leadership,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         // NB: ends with the election (else a stopped election would restart it in a loop).
         while leadership.acquired().await {
-            tracing::info!(identity = leadership.identity(), "pipeline controller starts (this replica leads)");
+            tracing::info!(
+                identity = leadership.identity(),
+                "pipeline controller starts (this replica leads)"
+            );
             let mut lost = leadership.clone();
-            run(client.clone(), settings.clone(), async move { lost.lost().await }).await;
-            tracing::info!(identity = leadership.identity(), "pipeline controller stopped (leadership lost)");
+            run(client.clone(), settings.clone(), async move {
+                lost.lost().await
+            })
+            .await;
+            tracing::info!(
+                identity = leadership.identity(),
+                "pipeline controller stopped (leadership lost)"
+            );
         }
     })
 }
 
 /// Runs the controller until `stop` resolves (reconciles in flight are finished first).
-async fn run(client: kube::Client, settings: PipelineSettings, stop: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+async fn run(
+    client: kube::Client,
+    settings: PipelineSettings,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let runs: Api<PipelineRun> = Api::all(client.clone());
     let jobs: Api<Job> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
@@ -109,7 +126,14 @@ async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, E
             Ok(new) => match jobs.create(&PostParams::default(), &new).await {
                 Ok(created) => job = Some(created),
                 Err(kube::Error::Api(s)) if s.code == 409 => job = jobs.get_opt(&name).await?,
-                Err(kube::Error::Api(s)) => return fail(&runs, &run, format!("the cluster refused the run's Job: {}", s.message)).await,
+                Err(kube::Error::Api(s)) => {
+                    return fail(
+                        &runs,
+                        &run,
+                        format!("the cluster refused the run's Job: {}", s.message),
+                    )
+                    .await
+                }
                 Err(e) => return Err(e.into()),
             },
             Err(why) => return fail(&runs, &run, why).await,
@@ -118,22 +142,43 @@ async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, E
 
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let pod = if job.is_some() {
-        let list = pods.list(&ListParams::default().labels(&format!("{LABEL_RUN}={name}"))).await?;
-        list.items.into_iter().max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        let list = pods
+            .list(&ListParams::default().labels(&format!("{LABEL_RUN}={name}")))
+            .await?;
+        list.items
+            .into_iter()
+            .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
     } else {
         None
     };
-    let status = compute(&run, job.as_ref(), pod.as_ref(), &ctx.settings, chrono::Utc::now());
+    let status = compute(
+        &run,
+        job.as_ref(),
+        pod.as_ref(),
+        &ctx.settings,
+        chrono::Utc::now(),
+    );
     let mut current = (*run).clone();
     if run.status.as_ref() != Some(&status) {
-        runs.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
+        runs.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
         if status.phase != run.status.clone().unwrap_or_default().phase {
             tracing::info!(phase = status.phase.label(), "pipeline run");
         }
     }
     current.status = Some(status.clone());
 
-    let auto = run.spec.snapshot.stages.iter().filter_map(|s| s.deploy.as_ref()).any(|d| d.auto);
+    let auto = run
+        .spec
+        .snapshot
+        .stages
+        .iter()
+        .filter_map(|s| s.deploy.as_ref())
+        .any(|d| d.auto);
     if status.phase == RunPhase::Succeeded && status.deployed.is_none() && auto {
         match deploy_blocked(&current) {
             None => {
@@ -144,7 +189,11 @@ async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, E
     }
 
     update_badge(&ctx.client, &current).await?;
-    Ok(if status.phase.is_finished() { Action::await_change() } else { Action::requeue(Duration::from_secs(30)) })
+    Ok(if status.phase.is_finished() {
+        Action::await_change()
+    } else {
+        Action::requeue(Duration::from_secs(30))
+    })
 }
 
 /// Marks a run Failed before it had a Job (an impossible design, a refused Job).
@@ -155,24 +204,45 @@ async fn fail(runs: &Api<PipelineRun>, run: &PipelineRun, why: String) -> Result
     status.message = Some(why);
     status.finished_at = Some(chrono::Utc::now());
     status.started_at = status.started_at.or(status.finished_at);
-    runs.patch_status(&run.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await?;
+    runs.patch_status(
+        &run.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
     Ok(Action::await_change())
 }
 
 /// The pipeline's badge follows its newest run.
 async fn update_badge(client: &kube::Client, run: &PipelineRun) -> Result<(), Error> {
-    let pipelines: Api<Pipeline> = Api::namespaced(client.clone(), &run.namespace().unwrap_or_default());
-    let Some(pipeline) = pipelines.get_opt(&run.spec.pipeline).await? else { return Ok(()) };
+    let pipelines: Api<Pipeline> =
+        Api::namespaced(client.clone(), &run.namespace().unwrap_or_default());
+    let Some(pipeline) = pipelines.get_opt(&run.spec.pipeline).await? else {
+        return Ok(());
+    };
     let badge = pipeline.status.clone().unwrap_or_default();
     if badge.last_run.is_some_and(|n| n > run.spec.number) {
         return Ok(());
     }
     let status = run.status.clone().unwrap_or_default();
-    let last_image = if status.phase == RunPhase::Succeeded { status.image.clone() } else { badge.last_image.clone() };
-    if badge.last_run == Some(run.spec.number) && badge.last_phase == Some(status.phase) && badge.last_image == last_image {
+    let last_image = if status.phase == RunPhase::Succeeded {
+        status.image.clone()
+    } else {
+        badge.last_image.clone()
+    };
+    if badge.last_run == Some(run.spec.number)
+        && badge.last_phase == Some(status.phase)
+        && badge.last_image == last_image
+    {
         return Ok(());
     }
     let patch = json!({"status": {"lastRun": run.spec.number, "lastPhase": status.phase, "lastImage": last_image}});
-    pipelines.patch_status(&pipeline.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+    pipelines
+        .patch_status(
+            &pipeline.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
     Ok(())
 }

@@ -15,12 +15,12 @@
 //! and the scripts use paths relative to `/workspace` or `$PWD` (so the demo cluster, which
 //! runs these containers as local processes, runs the very same Job).
 
+use crate::pipelines::PipelineSettings;
 use crds::pipeline::{PipelineRun, StageKind, LABEL_PIPELINE, LABEL_RUN};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 use wharf_api::pipelines::dockerfile;
-use crate::pipelines::PipelineSettings;
 
 pub const WORKSPACE: &str = "/workspace";
 
@@ -74,7 +74,12 @@ pub fn base_tag(run: &PipelineRun) -> String {
 
 /// `host/repository` of the run's image stage, if the registry is known.
 pub fn image_repo(run: &PipelineRun, settings: &PipelineSettings) -> Option<String> {
-    let image = run.spec.snapshot.stages.iter().find_map(|s| s.image.as_ref())?;
+    let image = run
+        .spec
+        .snapshot
+        .stages
+        .iter()
+        .find_map(|s| s.image.as_ref())?;
     let registry = settings.registry(&image.registry)?;
     Some(format!("{}/{}", registry.host, image.repository))
 }
@@ -107,7 +112,12 @@ pub fn job_for(run: &PipelineRun, settings: &PipelineSettings) -> Result<Job, St
     let mut init = Vec::new();
     let mut main = None;
     let mut volumes = vec![json!({"name": "workspace", "emptyDir": {}})];
-    let tools: Vec<String> = spec.stages.iter().filter_map(|s| s.tools.as_ref()).flat_map(|t| t.tools.clone()).collect();
+    let tools: Vec<String> = spec
+        .stages
+        .iter()
+        .filter_map(|s| s.tools.as_ref())
+        .flat_map(|t| t.tools.clone())
+        .collect();
     for stage in &spec.stages {
         match stage.kind() {
             Some(StageKind::Source) => {
@@ -117,24 +127,48 @@ pub fn job_for(run: &PipelineRun, settings: &PipelineSettings) -> Result<Job, St
                     vars.push(secret_env("GIT_USERNAME", secret, "username"));
                     vars.push(secret_env("GIT_PASSWORD", secret, "password"));
                 }
-                init.push(container(&stage.name, &settings.git_image, SOURCE_SCRIPT, vars));
+                init.push(container(
+                    &stage.name,
+                    &settings.git_image,
+                    SOURCE_SCRIPT,
+                    vars,
+                ));
             }
             Some(StageKind::Build) => {
                 let b = stage.build.as_ref().expect("kind says build");
-                init.push(container(&stage.name, &b.image, BUILD_SCRIPT, vec![env("BUILD_COMMAND", &b.command)]));
+                init.push(container(
+                    &stage.name,
+                    &b.image,
+                    BUILD_SCRIPT,
+                    vec![env("BUILD_COMMAND", &b.command)],
+                ));
             }
             Some(StageKind::Quality) => {
                 let q = stage.quality.as_ref().expect("kind says quality");
-                let key = if q.project_key.is_empty() { spec.app.clone() } else { q.project_key.clone() };
-                let mut vars = vec![env("SONAR_HOST_URL", &q.server_url), env("SONAR_PROJECT_KEY", key)];
+                let key = if q.project_key.is_empty() {
+                    spec.app.clone()
+                } else {
+                    q.project_key.clone()
+                };
+                let mut vars = vec![
+                    env("SONAR_HOST_URL", &q.server_url),
+                    env("SONAR_PROJECT_KEY", key),
+                ];
                 if let Some(secret) = q.token_secret.as_deref().filter(|s| !s.is_empty()) {
                     vars.push(secret_env("SONAR_TOKEN", secret, "token"));
                 }
-                init.push(container(&stage.name, &settings.sonar_image, QUALITY_SCRIPT, vars));
+                init.push(container(
+                    &stage.name,
+                    &settings.sonar_image,
+                    QUALITY_SCRIPT,
+                    vars,
+                ));
             }
             Some(StageKind::Image) => {
                 let i = stage.image.as_ref().expect("kind says image");
-                let registry = settings.registry(&i.registry).ok_or_else(|| format!("unknown registry '{}'", i.registry))?;
+                let registry = settings
+                    .registry(&i.registry)
+                    .ok_or_else(|| format!("unknown registry '{}'", i.registry))?;
                 let repo = format!("{}/{}", registry.host, i.repository);
                 let vars = vec![
                     env("IMAGE_REPO", repo),
@@ -183,13 +217,34 @@ mod tests {
 
     fn run() -> PipelineRun {
         let mut source = Stage::new(StageKind::Source, "clone");
-        source.source.as_mut().unwrap().git_url = "https://git.example.com/a/b.git; rm -rf /".into();
+        source.source.as_mut().unwrap().git_url =
+            "https://git.example.com/a/b.git; rm -rf /".into();
         source.source.as_mut().unwrap().credentials_secret = Some("git-creds".into());
         let mut image = Stage::new(StageKind::Image, "image");
         image.image.as_mut().unwrap().registry = "demo".into();
         image.image.as_mut().unwrap().repository = "alpha/shop".into();
-        let stages = vec![source, Stage::new(StageKind::Build, "build"), Stage::new(StageKind::Tools, "tools"), Stage::new(StageKind::Quality, "sonar"), image, Stage::new(StageKind::Deploy, "ship")];
-        let mut run = PipelineRun::new("shop-7", PipelineRunSpec { pipeline: "shop".into(), number: 7, triggered_by: "alice".into(), reason: "manual".into(), snapshot: PipelineSpec { app: "shop".into(), stages }, cancelled_by: None });
+        let stages = vec![
+            source,
+            Stage::new(StageKind::Build, "build"),
+            Stage::new(StageKind::Tools, "tools"),
+            Stage::new(StageKind::Quality, "sonar"),
+            image,
+            Stage::new(StageKind::Deploy, "ship"),
+        ];
+        let mut run = PipelineRun::new(
+            "shop-7",
+            PipelineRunSpec {
+                pipeline: "shop".into(),
+                number: 7,
+                triggered_by: "alice".into(),
+                reason: "manual".into(),
+                snapshot: PipelineSpec {
+                    app: "shop".into(),
+                    stages,
+                },
+                cancelled_by: None,
+            },
+        );
         run.metadata.namespace = Some("alpha".into());
         run.metadata.uid = Some("uid-1".into());
         run
@@ -199,13 +254,23 @@ mod tests {
     fn stages_become_containers_in_order() {
         let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
-        let init: Vec<&str> = pod.init_containers.iter().flatten().map(|c| c.name.as_str()).collect();
+        let init: Vec<&str> = pod
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(init, ["clone", "build", "sonar"]);
         assert_eq!(pod.containers.len(), 1);
         assert_eq!(pod.containers[0].name, "image");
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         let env = pod.containers[0].env.clone().unwrap();
-        let get = |n: &str| env.iter().find(|e| e.name == n).and_then(|e| e.value.clone()).unwrap();
+        let get = |n: &str| {
+            env.iter()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+                .unwrap()
+        };
         assert_eq!(get("IMAGE_REPO"), "registry.wharf.local:5000/alpha/shop");
         assert_eq!(get("IMAGE_TAG"), "build-7");
         assert!(get("DOCKERFILE").contains("apk add --no-cache curl netcat-openbsd"));
@@ -217,19 +282,49 @@ mod tests {
         let pod = job.spec.unwrap().template.spec.unwrap();
         let clone = &pod.init_containers.unwrap()[0];
         let script = clone.command.as_ref().unwrap().join(" ");
-        assert!(!script.contains("rm -rf /"), "the URL must reach git as an env var");
-        let url = clone.env.as_ref().unwrap().iter().find(|e| e.name == "GIT_URL").unwrap();
-        assert_eq!(url.value.as_deref(), Some("https://git.example.com/a/b.git; rm -rf /"));
-        let password = clone.env.as_ref().unwrap().iter().find(|e| e.name == "GIT_PASSWORD").unwrap();
-        let key_ref = password.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
-        assert_eq!((key_ref.name.as_str(), key_ref.key.as_str()), ("git-creds", "password"));
+        assert!(
+            !script.contains("rm -rf /"),
+            "the URL must reach git as an env var"
+        );
+        let url = clone
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "GIT_URL")
+            .unwrap();
+        assert_eq!(
+            url.value.as_deref(),
+            Some("https://git.example.com/a/b.git; rm -rf /")
+        );
+        let password = clone
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "GIT_PASSWORD")
+            .unwrap();
+        let key_ref = password
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (key_ref.name.as_str(), key_ref.key.as_str()),
+            ("git-creds", "password")
+        );
     }
 
     #[test]
     fn the_job_is_owned_by_its_run() {
         let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
         let owner = &job.metadata.owner_references.unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("PipelineRun", "shop-7", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("PipelineRun", "shop-7", Some(true))
+        );
         assert_eq!(job.spec.unwrap().backoff_limit, Some(0));
     }
 

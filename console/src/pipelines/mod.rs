@@ -8,12 +8,12 @@ pub mod endpoints;
 pub mod job;
 pub mod status;
 
-use wharf_api::pipelines::{validate, DesignerOptions, PipelineRow, PipelinesView, RegistryOption, RunRow, WebhookInfo, RUNS_SHOWN};
 use crate::auth::TenantScope;
-use wharf_api::error::AppError;
 use crate::state::{AppState, Cache};
 use crate::workloads::to_chrono;
-use crds::pipeline::{Deployed, Pipeline, PipelineRun, PipelineRunSpec, PipelineSpec, RunPhase, LABEL_PIPELINE};
+use crds::pipeline::{
+    Deployed, Pipeline, PipelineRun, PipelineRunSpec, PipelineSpec, RunPhase, LABEL_PIPELINE,
+};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -21,6 +21,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use std::collections::hash_map::{Entry, HashMap};
 use std::collections::BTreeMap;
+use wharf_api::error::AppError;
+use wharf_api::pipelines::{
+    validate, DesignerOptions, PipelineRow, PipelinesView, RegistryOption, RunRow, WebhookInfo,
+    RUNS_SHOWN,
+};
 
 /// Where builds push, and with which credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +41,9 @@ impl std::str::FromStr for Registry {
     type Err = String;
     /// `name=host` or `name=host@push-secret`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (name, rest) = s.split_once('=').ok_or_else(|| format!("registry '{s}': expected name=host[@push-secret]"))?;
+        let (name, rest) = s
+            .split_once('=')
+            .ok_or_else(|| format!("registry '{s}': expected name=host[@push-secret]"))?;
         let (host, secret) = match rest.split_once('@') {
             Some((h, sec)) => (h, Some(sec.to_string())),
             None => (rest, None),
@@ -44,7 +51,11 @@ impl std::str::FromStr for Registry {
         if name.is_empty() || host.is_empty() {
             return Err(format!("registry '{s}': expected name=host[@push-secret]"));
         }
-        Ok(Registry { name: name.into(), host: host.into(), push_secret: secret })
+        Ok(Registry {
+            name: name.into(),
+            host: host.into(),
+            push_secret: secret,
+        })
     }
 }
 
@@ -79,7 +90,11 @@ impl PipelineSettings {
     /// The demo cluster's: one stand-in registry, local repositories allowed.
     pub fn demo() -> Self {
         PipelineSettings {
-            registries: vec![Registry { name: "demo".into(), host: "registry.wharf.local:5000".into(), push_secret: None }],
+            registries: vec![Registry {
+                name: "demo".into(),
+                host: "registry.wharf.local:5000".into(),
+                push_secret: None,
+            }],
             local_git: true,
             ..PipelineSettings::default()
         }
@@ -87,7 +102,14 @@ impl PipelineSettings {
 
     pub fn options(&self) -> DesignerOptions {
         DesignerOptions {
-            registries: self.registries.iter().map(|r| RegistryOption { name: r.name.clone(), host: r.host.clone() }).collect(),
+            registries: self
+                .registries
+                .iter()
+                .map(|r| RegistryOption {
+                    name: r.name.clone(),
+                    host: r.host.clone(),
+                })
+                .collect(),
             local_git: self.local_git,
         }
     }
@@ -117,14 +139,25 @@ pub fn webhook_secret_name(pipeline: &str) -> String {
 
 /// The pods of runs' Jobs in the cache, by `(namespace, run)`: the newest, should a run
 /// have several. One pass over the pods for a whole view.
-fn run_pods(cache: &Cache, in_scope: impl Fn(&str) -> bool) -> HashMap<(String, String), std::sync::Arc<Pod>> {
+fn run_pods(
+    cache: &Cache,
+    in_scope: impl Fn(&str) -> bool,
+) -> HashMap<(String, String), std::sync::Arc<Pod>> {
     let mut out: HashMap<(String, String), std::sync::Arc<Pod>> = HashMap::new();
     for pod in cache.pods.state() {
-        let (Some(ns), Some(run)) = (pod.metadata.namespace.clone(), pod.labels().get(crds::pipeline::LABEL_RUN).cloned()) else { continue };
+        let (Some(ns), Some(run)) = (
+            pod.metadata.namespace.clone(),
+            pod.labels().get(crds::pipeline::LABEL_RUN).cloned(),
+        ) else {
+            continue;
+        };
         if !in_scope(&ns) {
             continue;
         }
-        let newer = |old: &Pod| pod.metadata.creation_timestamp.as_ref().map(|t| t.0) > old.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let newer = |old: &Pod| {
+            pod.metadata.creation_timestamp.as_ref().map(|t| t.0)
+                > old.metadata.creation_timestamp.as_ref().map(|t| t.0)
+        };
         match out.entry((ns, run)) {
             Entry::Occupied(mut e) if newer(e.get()) => {
                 e.insert(pod);
@@ -142,14 +175,27 @@ fn run_pods(cache: &Cache, in_scope: impl Fn(&str) -> bool) -> HashMap<(String, 
 pub fn deploy_blocked(run: &PipelineRun) -> Option<String> {
     let status = run.status.clone().unwrap_or_default();
     if status.phase != RunPhase::Succeeded {
-        return Some(format!("run #{} has not succeeded ({})", run.spec.number, status.phase.label()));
+        return Some(format!(
+            "run #{} has not succeeded ({})",
+            run.spec.number,
+            status.phase.label()
+        ));
     }
     if status.image.is_none() {
         return Some(format!("run #{} recorded no image", run.spec.number));
     }
-    let blocks = run.spec.snapshot.stages.iter().filter_map(|s| s.quality.as_ref()).any(|q| q.block_on_fail);
+    let blocks = run
+        .spec
+        .snapshot
+        .stages
+        .iter()
+        .filter_map(|s| s.quality.as_ref())
+        .any(|q| q.block_on_fail);
     if blocks && status.quality.as_deref() != Some("passed") {
-        return Some(format!("the quality gate of run #{} failed, and this pipeline blocks deploying failed builds", run.spec.number));
+        return Some(format!(
+            "the quality gate of run #{} failed, and this pipeline blocks deploying failed builds",
+            run.spec.number
+        ));
     }
     None
 }
@@ -167,7 +213,11 @@ pub fn run_row(run: &PipelineRun, pod: Option<String>) -> RunRow {
         number: run.spec.number,
         triggered_by: run.spec.triggered_by.clone(),
         reason: run.spec.reason.clone(),
-        created: run.metadata.creation_timestamp.as_ref().map(|t| to_chrono(&t.0)),
+        created: run
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| to_chrono(&t.0)),
         status: run.status.clone().unwrap_or_default(),
         stages: run.spec.snapshot.stages.clone(),
     }
@@ -177,11 +227,19 @@ pub fn run_row(run: &PipelineRun, pod: Option<String>) -> RunRow {
 pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
     let in_scope = |ns: Option<&str>| ns.is_some_and(|ns| scope.contains(ns));
     let pods = run_pods(cache, |ns| scope.contains(ns));
-    let pod_of = |run: &PipelineRun| pods.get(&(run.namespace().unwrap_or_default(), run.name_any())).map(|p| p.name_any());
+    let pod_of = |run: &PipelineRun| {
+        pods.get(&(run.namespace().unwrap_or_default(), run.name_any()))
+            .map(|p| p.name_any())
+    };
     let mut runs: BTreeMap<(String, String), Vec<std::sync::Arc<PipelineRun>>> = BTreeMap::new();
     for run in cache.pipeline_runs.state() {
         if in_scope(run.metadata.namespace.as_deref()) {
-            runs.entry((run.namespace().unwrap_or_default(), run.spec.pipeline.clone())).or_default().push(run);
+            runs.entry((
+                run.namespace().unwrap_or_default(),
+                run.spec.pipeline.clone(),
+            ))
+            .or_default()
+            .push(run);
         }
     }
     let mut pipelines: Vec<PipelineRow> = cache
@@ -193,19 +251,42 @@ pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
             let key = (p.namespace().unwrap_or_default(), p.name_any());
             let mut mine = runs.remove(&key).unwrap_or_default();
             mine.sort_by_key(|r| std::cmp::Reverse(r.spec.number));
-            PipelineRow { runs: mine.iter().take(RUNS_SHOWN).map(|r| run_row(r, pod_of(r))).collect(), namespace: key.0, name: key.1, spec: p.spec.clone() }
+            PipelineRow {
+                runs: mine
+                    .iter()
+                    .take(RUNS_SHOWN)
+                    .map(|r| run_row(r, pod_of(r)))
+                    .collect(),
+                namespace: key.0,
+                name: key.1,
+                spec: p.spec.clone(),
+            }
         })
         .collect();
     pipelines.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     PipelinesView { pipelines }
 }
 
-fn pipelines_api(state: &AppState, scope: &TenantScope, namespace: &str) -> Result<Api<Pipeline>, AppError> {
-    Ok(Api::namespaced(state.client.clone(), scope.namespace(namespace)?))
+fn pipelines_api(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+) -> Result<Api<Pipeline>, AppError> {
+    Ok(Api::namespaced(
+        state.client.clone(),
+        scope.namespace(namespace)?,
+    ))
 }
 
-fn runs_api(state: &AppState, scope: &TenantScope, namespace: &str) -> Result<Api<PipelineRun>, AppError> {
-    Ok(Api::namespaced(state.client.clone(), scope.namespace(namespace)?))
+fn runs_api(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+) -> Result<Api<PipelineRun>, AppError> {
+    Ok(Api::namespaced(
+        state.client.clone(),
+        scope.namespace(namespace)?,
+    ))
 }
 
 fn random_token() -> String {
@@ -214,36 +295,91 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn save(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, spec: PipelineSpec, create: bool) -> Result<(), AppError> {
+pub async fn save(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+    spec: PipelineSpec,
+    create: bool,
+) -> Result<(), AppError> {
     let api = pipelines_api(state, scope, namespace)?;
     let mut errors: Vec<String> = validate::pipeline_name(name).err().into_iter().collect();
-    errors.extend(validate::pipeline(&spec, &state.settings.pipelines.options()));
+    errors.extend(validate::pipeline(
+        &spec,
+        &state.settings.pipelines.options(),
+    ));
     invalid(errors)?;
     if create {
         create_pipeline(&state.client, namespace, name, spec).await?;
-        tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, pipeline = name, "pipeline created");
+        tracing::info!(
+            user = scope.user(),
+            tenant = scope.tenant(),
+            ns = namespace,
+            pipeline = name,
+            "pipeline created"
+        );
     } else {
-        api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec}))).await?;
-        tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, pipeline = name, "pipeline saved");
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
+        .await?;
+        tracing::info!(
+            user = scope.user(),
+            tenant = scope.tenant(),
+            ns = namespace,
+            pipeline = name,
+            "pipeline saved"
+        );
     }
     Ok(())
 }
 
 /// Creates a pipeline and its webhook secret (owned by it, so they go together). No tenant
 /// check here: [`save`] holds a scope for `namespace`; the demo's seed acts as the platform.
-pub async fn create_pipeline(client: &kube::Client, namespace: &str, name: &str, spec: PipelineSpec) -> Result<(), AppError> {
+pub async fn create_pipeline(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    spec: PipelineSpec,
+) -> Result<(), AppError> {
     let api: Api<Pipeline> = Api::namespaced(client.clone(), namespace);
     let mut pipeline = Pipeline::new(name, spec);
     pipeline.metadata.namespace = Some(namespace.into());
-    pipeline.metadata.labels = Some([(crate::workloads::MANAGED_BY.0.to_string(), crate::workloads::MANAGED_BY.1.to_string())].into());
+    pipeline.metadata.labels = Some(
+        [(
+            crate::workloads::MANAGED_BY.0.to_string(),
+            crate::workloads::MANAGED_BY.1.to_string(),
+        )]
+        .into(),
+    );
     let created = match api.create(&PostParams::default(), &pipeline).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => return Err(AppError::Conflict(format!("a pipeline named '{name}' already exists in '{namespace}'"))),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AppError::Conflict(format!(
+                "a pipeline named '{name}' already exists in '{namespace}'"
+            )))
+        }
         other => other?,
     };
-    let owner = created.controller_owner_ref(&()).ok_or_else(|| AppError::Internal("the new pipeline has no uid".into()))?;
+    let owner = created
+        .controller_owner_ref(&())
+        .ok_or_else(|| AppError::Internal("the new pipeline has no uid".into()))?;
     let secret = Secret {
-        metadata: kube::api::ObjectMeta { name: Some(webhook_secret_name(name)), namespace: Some(namespace.into()), owner_references: Some(vec![owner]), ..Default::default() },
-        data: Some([("webhook-secret".to_string(), ByteString(random_token().into_bytes()))].into()),
+        metadata: kube::api::ObjectMeta {
+            name: Some(webhook_secret_name(name)),
+            namespace: Some(namespace.into()),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "webhook-secret".to_string(),
+                ByteString(random_token().into_bytes()),
+            )]
+            .into(),
+        ),
         ..Default::default()
     };
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
@@ -254,25 +390,61 @@ pub async fn create_pipeline(client: &kube::Client, namespace: &str, name: &str,
     Ok(())
 }
 
-pub async fn delete(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
-    pipelines_api(state, scope, namespace)?.delete(name, &DeleteParams::background()).await?;
-    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, pipeline = name, "pipeline deleted");
+pub async fn delete(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    pipelines_api(state, scope, namespace)?
+        .delete(name, &DeleteParams::background())
+        .await?;
+    tracing::info!(
+        user = scope.user(),
+        tenant = scope.tenant(),
+        ns = namespace,
+        pipeline = name,
+        "pipeline deleted"
+    );
     Ok(())
 }
 
 /// Creates the next run of `pipeline` with `snapshot`. Numbers come from the runs that
 /// exist; two runs created at once both try the same number and the loser takes the next.
-pub async fn create_run(client: &kube::Client, pipeline: &Pipeline, triggered_by: &str, reason: &str, snapshot: PipelineSpec) -> Result<PipelineRun, AppError> {
+pub async fn create_run(
+    client: &kube::Client,
+    pipeline: &Pipeline,
+    triggered_by: &str,
+    reason: &str,
+    snapshot: PipelineSpec,
+) -> Result<PipelineRun, AppError> {
     let namespace = pipeline.namespace().unwrap_or_default();
     let name = pipeline.name_any();
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), &namespace);
-    let existing = runs.list(&ListParams::default().labels(&format!("{LABEL_PIPELINE}={name}"))).await?;
-    let mut number = existing.items.iter().map(|r| r.spec.number).max().unwrap_or(0) + 1;
-    let owner = pipeline.controller_owner_ref(&()).ok_or_else(|| AppError::Internal("the pipeline has no uid".into()))?;
+    let existing = runs
+        .list(&ListParams::default().labels(&format!("{LABEL_PIPELINE}={name}")))
+        .await?;
+    let mut number = existing
+        .items
+        .iter()
+        .map(|r| r.spec.number)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let owner = pipeline
+        .controller_owner_ref(&())
+        .ok_or_else(|| AppError::Internal("the pipeline has no uid".into()))?;
     for _ in 0..5 {
         let mut run = PipelineRun::new(
             &run_name(&name, number),
-            PipelineRunSpec { pipeline: name.clone(), number, triggered_by: triggered_by.into(), reason: reason.into(), snapshot: snapshot.clone(), cancelled_by: None },
+            PipelineRunSpec {
+                pipeline: name.clone(),
+                number,
+                triggered_by: triggered_by.into(),
+                reason: reason.into(),
+                snapshot: snapshot.clone(),
+                cancelled_by: None,
+            },
         );
         run.metadata.namespace = Some(namespace.clone());
         run.metadata.labels = Some([(LABEL_PIPELINE.to_string(), name.clone())].into());
@@ -286,66 +458,157 @@ pub async fn create_run(client: &kube::Client, pipeline: &Pipeline, triggered_by
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::Conflict(format!("could not number a new run of '{name}'; try again")))
+    Err(AppError::Conflict(format!(
+        "could not number a new run of '{name}'; try again"
+    )))
 }
 
-pub async fn start(state: &AppState, scope: &TenantScope, namespace: &str, pipeline: &str) -> Result<String, AppError> {
-    let found = pipelines_api(state, scope, namespace)?.get(pipeline).await?;
+pub async fn start(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    pipeline: &str,
+) -> Result<String, AppError> {
+    let found = pipelines_api(state, scope, namespace)?
+        .get(pipeline)
+        .await?;
     // NB: a pipeline saved before a setting changed (a registry removed) is caught here, not in the Job
-    invalid(validate::pipeline(&found.spec, &state.settings.pipelines.options()))?;
-    let run = create_run(&state.client, &found, scope.user(), "manual", found.spec.clone()).await?;
+    invalid(validate::pipeline(
+        &found.spec,
+        &state.settings.pipelines.options(),
+    ))?;
+    let run = create_run(
+        &state.client,
+        &found,
+        scope.user(),
+        "manual",
+        found.spec.clone(),
+    )
+    .await?;
     Ok(run.name_any())
 }
 
-pub async fn cancel(state: &AppState, scope: &TenantScope, namespace: &str, run: &str) -> Result<(), AppError> {
+pub async fn cancel(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    run: &str,
+) -> Result<(), AppError> {
     let api = runs_api(state, scope, namespace)?;
     let found = api.get(run).await?;
     if found.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
-        return Err(AppError::Invalid(format!("run #{} has already finished", found.spec.number)));
+        return Err(AppError::Invalid(format!(
+            "run #{} has already finished",
+            found.spec.number
+        )));
     }
-    api.patch(run, &PatchParams::default(), &Patch::Merge(json!({"spec": {"cancelledBy": scope.user()}}))).await?;
-    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = namespace, run, "pipeline run cancelled");
+    api.patch(
+        run,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"cancelledBy": scope.user()}})),
+    )
+    .await?;
+    tracing::info!(
+        user = scope.user(),
+        tenant = scope.tenant(),
+        ns = namespace,
+        run,
+        "pipeline run cancelled"
+    );
     Ok(())
 }
 
-pub async fn retry(state: &AppState, scope: &TenantScope, namespace: &str, run: &str) -> Result<String, AppError> {
+pub async fn retry(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    run: &str,
+) -> Result<String, AppError> {
     let found = runs_api(state, scope, namespace)?.get(run).await?;
     if !found.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
-        return Err(AppError::Invalid(format!("run #{} is still going; cancel it first or wait", found.spec.number)));
+        return Err(AppError::Invalid(format!(
+            "run #{} is still going; cancel it first or wait",
+            found.spec.number
+        )));
     }
-    let pipeline = pipelines_api(state, scope, namespace)?.get(&found.spec.pipeline).await?;
-    invalid(validate::pipeline(&found.spec.snapshot, &state.settings.pipelines.options()))?;
+    let pipeline = pipelines_api(state, scope, namespace)?
+        .get(&found.spec.pipeline)
+        .await?;
+    invalid(validate::pipeline(
+        &found.spec.snapshot,
+        &state.settings.pipelines.options(),
+    ))?;
     let reason = format!("retry of #{}", found.spec.number);
-    let new = create_run(&state.client, &pipeline, scope.user(), &reason, found.spec.snapshot.clone()).await?;
+    let new = create_run(
+        &state.client,
+        &pipeline,
+        scope.user(),
+        &reason,
+        found.spec.snapshot.clone(),
+    )
+    .await?;
     Ok(new.name_any())
 }
 
 /// Sets the app's first container to the run's image and records who deployed it. Used by
 /// the button and by the controller's automatic deploy.
-pub async fn deploy_image(client: &kube::Client, run: &PipelineRun, by: &str) -> Result<String, AppError> {
+pub async fn deploy_image(
+    client: &kube::Client,
+    run: &PipelineRun,
+    by: &str,
+) -> Result<String, AppError> {
     if let Some(why) = deploy_blocked(run) {
         return Err(AppError::Invalid(why));
     }
     let namespace = run.namespace().unwrap_or_default();
-    let image = run.status.as_ref().and_then(|s| s.image.clone()).unwrap_or_default();
+    let image = run
+        .status
+        .as_ref()
+        .and_then(|s| s.image.clone())
+        .unwrap_or_default();
     let app = &run.spec.snapshot.app;
     crate::workloads::set_app_image(client, &namespace, app, &image).await?;
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), &namespace);
-    let deployed = Deployed { by: by.into(), at: Some(chrono::Utc::now()) };
-    runs.patch_status(&run.name_any(), &PatchParams::default(), &Patch::Merge(json!({"status": {"deployed": deployed}}))).await?;
+    let deployed = Deployed {
+        by: by.into(),
+        at: Some(chrono::Utc::now()),
+    };
+    runs.patch_status(
+        &run.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"deployed": deployed}})),
+    )
+    .await?;
     tracing::info!(ns = %namespace, app = %app, %image, by, "pipeline image deployed");
     Ok(image)
 }
 
-pub async fn quick_deploy(state: &AppState, scope: &TenantScope, namespace: &str, run: &str) -> Result<String, AppError> {
+pub async fn quick_deploy(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    run: &str,
+) -> Result<String, AppError> {
     let found = runs_api(state, scope, namespace)?.get(run).await?;
     deploy_image(&state.client, &found, scope.user()).await
 }
 
-pub async fn webhook_info(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<WebhookInfo, AppError> {
+pub async fn webhook_info(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<WebhookInfo, AppError> {
     pipelines_api(state, scope, namespace)?.get(name).await?;
     let secrets: Api<Secret> = Api::namespaced(state.client.clone(), namespace);
     let secret = secrets.get(&webhook_secret_name(name)).await?;
-    let value = secret.data.and_then(|d| d.get("webhook-secret").cloned()).map(|b| String::from_utf8_lossy(&b.0).into_owned()).unwrap_or_default();
-    Ok(WebhookInfo { path: format!("/hooks/pipelines/{namespace}/{name}"), secret: value })
+    let value = secret
+        .data
+        .and_then(|d| d.get("webhook-secret").cloned())
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .unwrap_or_default();
+    Ok(WebhookInfo {
+        path: format!("/hooks/pipelines/{namespace}/{name}"),
+        secret: value,
+    })
 }

@@ -4,30 +4,58 @@
 //! A pure function of its inputs, so the whole mapping is unit-tested without a cluster.
 
 use super::job::{base_tag, image_repo};
-use chrono::{DateTime, Utc};
-use crds::pipeline::{PipelineRun, PipelineRunStatus, RunPhase, StageKind, StagePhase, StageStatus};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use crate::pipelines::PipelineSettings;
 use crate::workloads::to_chrono;
+use chrono::{DateTime, Utc};
+use crds::pipeline::{
+    PipelineRun, PipelineRunStatus, RunPhase, StageKind, StagePhase, StageStatus,
+};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 /// Waiting reasons that mean the stage cannot go on by itself.
-const STUCK: [&str; 5] = ["ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError", "CreateContainerError", "InvalidImageName"];
+const STUCK: [&str; 5] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+];
 
 fn container_status<'a>(pod: Option<&'a Pod>, name: &str) -> Option<&'a ContainerStatus> {
     let status = pod?.status.as_ref()?;
-    status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten()).find(|c| c.name == name)
+    status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten())
+        .find(|c| c.name == name)
 }
 
 fn stage_status(name: &str, kind: Option<StageKind>, cs: Option<&ContainerStatus>) -> StageStatus {
-    let mut out = StageStatus { name: name.into(), kind, ..Default::default() };
-    let Some(state) = cs.and_then(|c| c.state.as_ref()) else { return out };
+    let mut out = StageStatus {
+        name: name.into(),
+        kind,
+        ..Default::default()
+    };
+    let Some(state) = cs.and_then(|c| c.state.as_ref()) else {
+        return out;
+    };
     if let Some(t) = &state.terminated {
-        out.phase = if t.exit_code == 0 { StagePhase::Succeeded } else { StagePhase::Failed };
+        out.phase = if t.exit_code == 0 {
+            StagePhase::Succeeded
+        } else {
+            StagePhase::Failed
+        };
         out.exit_code = Some(t.exit_code);
         out.started_at = t.started_at.as_ref().map(|t| to_chrono(&t.0));
         out.finished_at = t.finished_at.as_ref().map(|t| to_chrono(&t.0));
-        out.message = t.message.clone().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).or_else(|| t.reason.clone().filter(|r| r != "Completed"));
+        out.message = t
+            .message
+            .clone()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .or_else(|| t.reason.clone().filter(|r| r != "Completed"));
     } else if let Some(r) = &state.running {
         out.phase = StagePhase::Running;
         out.started_at = r.started_at.as_ref().map(|t| to_chrono(&t.0));
@@ -43,22 +71,53 @@ fn stage_status(name: &str, kind: Option<StageKind>, cs: Option<&ContainerStatus
 
 fn terminated_message(cs: Option<&ContainerStatus>) -> Option<String> {
     let t = cs?.state.as_ref()?.terminated.as_ref()?;
-    (t.exit_code == 0).then(|| t.message.clone()).flatten().map(|m| m.trim().to_string()).filter(|m| !m.is_empty())
+    (t.exit_code == 0)
+        .then(|| t.message.clone())
+        .flatten()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
 }
 
 fn job_condition(job: Option<&Job>, kind: &str) -> Option<(Option<DateTime<Utc>>, String)> {
-    let c = job?.status.as_ref()?.conditions.iter().flatten().find(|c| c.type_ == kind && c.status == "True")?;
-    let reason = [c.reason.clone(), c.message.clone()].into_iter().flatten().collect::<Vec<_>>().join(": ");
-    Some((c.last_transition_time.as_ref().map(|t| to_chrono(&t.0)), reason))
+    let c = job?
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == kind && c.status == "True")?;
+    let reason = [c.reason.clone(), c.message.clone()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    Some((
+        c.last_transition_time.as_ref().map(|t| to_chrono(&t.0)),
+        reason,
+    ))
 }
 
 /// The run's status given its Job and pod as they are now. `previous` keeps what only the
 /// console knows (who deployed) and the times of a finished run.
-pub fn compute(run: &PipelineRun, job: Option<&Job>, pod: Option<&Pod>, settings: &PipelineSettings, now: DateTime<Utc>) -> PipelineRunStatus {
+pub fn compute(
+    run: &PipelineRun,
+    job: Option<&Job>,
+    pod: Option<&Pod>,
+    settings: &PipelineSettings,
+    now: DateTime<Utc>,
+) -> PipelineRunStatus {
     let previous = run.status.clone().unwrap_or_default();
     let snapshot = &run.spec.snapshot;
-    let image_stage = snapshot.stages.iter().find(|s| s.image.is_some()).map(|s| s.name.clone()).unwrap_or_default();
-    let mut status = PipelineRunStatus { deployed: previous.deployed.clone(), ..Default::default() };
+    let image_stage = snapshot
+        .stages
+        .iter()
+        .find(|s| s.image.is_some())
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let mut status = PipelineRunStatus {
+        deployed: previous.deployed.clone(),
+        ..Default::default()
+    };
 
     for stage in &snapshot.stages {
         let kind = stage.kind();
@@ -71,14 +130,24 @@ pub fn compute(run: &PipelineRun, job: Option<&Job>, pod: Option<&Pod>, settings
                 s.exit_code = None;
                 s
             }
-            Some(StageKind::Deploy) => StageStatus { name: stage.name.clone(), kind, ..Default::default() },
+            Some(StageKind::Deploy) => StageStatus {
+                name: stage.name.clone(),
+                kind,
+                ..Default::default()
+            },
             _ => stage_status(&stage.name, kind, cs),
         };
         match kind {
-            Some(StageKind::Source) => status.commit = terminated_message(cs).filter(|m| m.len() == 40 && m.bytes().all(|b| b.is_ascii_hexdigit())),
-            Some(StageKind::Quality) => status.quality = terminated_message(cs).filter(|m| m == "passed" || m == "failed"),
+            Some(StageKind::Source) => {
+                status.commit = terminated_message(cs)
+                    .filter(|m| m.len() == 40 && m.bytes().all(|b| b.is_ascii_hexdigit()))
+            }
+            Some(StageKind::Quality) => {
+                status.quality = terminated_message(cs).filter(|m| m == "passed" || m == "failed")
+            }
             Some(StageKind::Image) => {
-                let digest = terminated_message(cs).filter(|m| m.starts_with("sha256:") && m.len() == 71);
+                let digest =
+                    terminated_message(cs).filter(|m| m.starts_with("sha256:") && m.len() == 71);
                 if let (Some(digest), Some(repo)) = (digest, image_repo(run, settings)) {
                     let tag = match &status.quality {
                         Some(q) => format!("{}-{q}", base_tag(run)),
@@ -96,9 +165,27 @@ pub fn compute(run: &PipelineRun, job: Option<&Job>, pod: Option<&Pod>, settings
         status.stages.push(s);
     }
 
-    status.started_at = previous.started_at.or_else(|| pod.and_then(|p| p.status.as_ref()?.start_time.as_ref()).map(|t| to_chrono(&t.0))).or(Some(now));
-    let failed_stage = status.stages.iter().find(|s| s.phase == StagePhase::Failed).cloned();
-    let stuck = status.stages.iter().find(|s| s.message.as_deref().is_some_and(|m| STUCK.iter().any(|r| m.starts_with(r)))).cloned();
+    status.started_at = previous
+        .started_at
+        .or_else(|| {
+            pod.and_then(|p| p.status.as_ref()?.start_time.as_ref())
+                .map(|t| to_chrono(&t.0))
+        })
+        .or(Some(now));
+    let failed_stage = status
+        .stages
+        .iter()
+        .find(|s| s.phase == StagePhase::Failed)
+        .cloned();
+    let stuck = status
+        .stages
+        .iter()
+        .find(|s| {
+            s.message
+                .as_deref()
+                .is_some_and(|m| STUCK.iter().any(|r| m.starts_with(r)))
+        })
+        .cloned();
 
     if previous.phase.is_finished() {
         // A finished run stays as it ended; only the deploy record may change.
@@ -121,24 +208,39 @@ pub fn compute(run: &PipelineRun, job: Option<&Job>, pod: Option<&Pod>, settings
             status.phase = RunPhase::Succeeded;
         } else {
             status.phase = RunPhase::Failed;
-            status.message = Some("the image stage finished without reporting an image digest".into());
+            status.message =
+                Some("the image stage finished without reporting an image digest".into());
         }
         status.finished_at = at.or(Some(now));
     } else if let Some((at, reason)) = job_condition(job, "Failed") {
         status.phase = RunPhase::Failed;
         status.finished_at = at.or(Some(now));
         status.message = Some(match &failed_stage {
-            Some(s) => format!("stage '{}' failed with exit code {}", s.name, s.exit_code.unwrap_or(-1)),
+            Some(s) => format!(
+                "stage '{}' failed with exit code {}",
+                s.name,
+                s.exit_code.unwrap_or(-1)
+            ),
             None if !reason.is_empty() => reason,
             None => "the run's Job failed".into(),
         });
     } else if let Some(s) = &failed_stage {
         // the pod failed and the Job has not said so yet
         status.phase = RunPhase::Running;
-        status.message = Some(format!("stage '{}' failed with exit code {}", s.name, s.exit_code.unwrap_or(-1)));
+        status.message = Some(format!(
+            "stage '{}' failed with exit code {}",
+            s.name,
+            s.exit_code.unwrap_or(-1)
+        ));
     } else if pod.is_some() {
         status.phase = RunPhase::Running;
-        status.message = stuck.map(|s| format!("stage '{}' cannot start: {}", s.name, s.message.unwrap_or_default()));
+        status.message = stuck.map(|s| {
+            format!(
+                "stage '{}' cannot start: {}",
+                s.name,
+                s.message.unwrap_or_default()
+            )
+        });
     } else {
         status.phase = RunPhase::Pending;
     }
@@ -146,25 +248,43 @@ pub fn compute(run: &PipelineRun, job: Option<&Job>, pod: Option<&Pod>, settings
     if status.phase.is_finished() {
         for s in &mut status.stages {
             let open = matches!(s.phase, StagePhase::Waiting | StagePhase::Running);
-            let deploy_waits = s.kind == Some(StageKind::Deploy) && status.phase == RunPhase::Succeeded;
+            let deploy_waits =
+                s.kind == Some(StageKind::Deploy) && status.phase == RunPhase::Succeeded;
             if open && !deploy_waits {
                 s.phase = StagePhase::Skipped;
             }
         }
     }
-    if let Some(deploy) = status.stages.iter_mut().find(|s| s.kind == Some(StageKind::Deploy)) {
+    if let Some(deploy) = status
+        .stages
+        .iter_mut()
+        .find(|s| s.kind == Some(StageKind::Deploy))
+    {
         if let Some(d) = &status.deployed {
             deploy.phase = StagePhase::Succeeded;
             deploy.finished_at = d.at;
             deploy.message = Some(format!("deployed by {}", d.by));
         } else if status.phase == RunPhase::Succeeded {
-            let auto = snapshot.stages.iter().filter_map(|s| s.deploy.as_ref()).any(|d| d.auto);
-            let blocks = snapshot.stages.iter().filter_map(|s| s.quality.as_ref()).any(|q| q.block_on_fail) && status.quality.as_deref() != Some("passed");
+            let auto = snapshot
+                .stages
+                .iter()
+                .filter_map(|s| s.deploy.as_ref())
+                .any(|d| d.auto);
+            let blocks = snapshot
+                .stages
+                .iter()
+                .filter_map(|s| s.quality.as_ref())
+                .any(|q| q.block_on_fail)
+                && status.quality.as_deref() != Some("passed");
             if blocks {
                 deploy.phase = StagePhase::Skipped;
                 deploy.message = Some("blocked: the quality gate failed".into());
             } else {
-                deploy.message = Some(if auto { "deploying…".into() } else { "waiting for the deploy button".into() });
+                deploy.message = Some(if auto {
+                    "deploying…".into()
+                } else {
+                    "waiting for the deploy button".into()
+                });
             }
         }
     }
@@ -181,12 +301,28 @@ mod tests {
         let mut image = Stage::new(StageKind::Image, "image");
         image.image.as_mut().unwrap().registry = "demo".into();
         image.image.as_mut().unwrap().repository = "alpha/shop".into();
-        let mut stages = vec![Stage::new(StageKind::Source, "clone"), Stage::new(StageKind::Build, "build")];
+        let mut stages = vec![
+            Stage::new(StageKind::Source, "clone"),
+            Stage::new(StageKind::Build, "build"),
+        ];
         if quality {
             stages.push(Stage::new(StageKind::Quality, "sonar"));
         }
         stages.extend([image, Stage::new(StageKind::Deploy, "ship")]);
-        let mut run = PipelineRun::new("shop-3", PipelineRunSpec { pipeline: "shop".into(), number: 3, triggered_by: "alice".into(), reason: "manual".into(), snapshot: PipelineSpec { app: "shop".into(), stages }, cancelled_by: None });
+        let mut run = PipelineRun::new(
+            "shop-3",
+            PipelineRunSpec {
+                pipeline: "shop".into(),
+                number: 3,
+                triggered_by: "alice".into(),
+                reason: "manual".into(),
+                snapshot: PipelineSpec {
+                    app: "shop".into(),
+                    stages,
+                },
+                cancelled_by: None,
+            },
+        );
         run.metadata.namespace = Some("alpha".into());
         run
     }
@@ -209,25 +345,71 @@ mod tests {
 
     #[test]
     fn a_successful_run_reports_commit_verdict_and_image() {
-        let pod = pod(vec![terminated("clone", 0, SHA), terminated("build", 0, ""), terminated("sonar", 0, "passed")], vec![terminated("image", 0, DIGEST)]);
-        let s = compute(&run(true), Some(&job("Complete")), Some(&pod), &PipelineSettings::demo(), Utc::now());
+        let pod = pod(
+            vec![
+                terminated("clone", 0, SHA),
+                terminated("build", 0, ""),
+                terminated("sonar", 0, "passed"),
+            ],
+            vec![terminated("image", 0, DIGEST)],
+        );
+        let s = compute(
+            &run(true),
+            Some(&job("Complete")),
+            Some(&pod),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
         assert_eq!(s.phase, RunPhase::Succeeded);
         assert_eq!(s.commit.as_deref(), Some(SHA));
         assert_eq!(s.quality.as_deref(), Some("passed"));
-        assert_eq!(s.image.as_deref(), Some(format!("registry.wharf.local:5000/alpha/shop:build-3-passed@{DIGEST}").as_str()));
+        assert_eq!(
+            s.image.as_deref(),
+            Some(format!("registry.wharf.local:5000/alpha/shop:build-3-passed@{DIGEST}").as_str())
+        );
         let phases: Vec<StagePhase> = s.stages.iter().map(|s| s.phase).collect();
-        assert_eq!(phases, [StagePhase::Succeeded, StagePhase::Succeeded, StagePhase::Succeeded, StagePhase::Succeeded, StagePhase::Waiting]);
-        assert_eq!(s.stages[4].message.as_deref(), Some("waiting for the deploy button"));
+        assert_eq!(
+            phases,
+            [
+                StagePhase::Succeeded,
+                StagePhase::Succeeded,
+                StagePhase::Succeeded,
+                StagePhase::Succeeded,
+                StagePhase::Waiting
+            ]
+        );
+        assert_eq!(
+            s.stages[4].message.as_deref(),
+            Some("waiting for the deploy button")
+        );
     }
 
     #[test]
     fn a_failed_build_names_the_stage_and_skips_the_rest() {
         let waiting = json!({"name": "image", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}});
-        let pod = pod(vec![terminated("clone", 0, SHA), terminated("build", 2, "mvn: compilation failure")], vec![waiting]);
-        let s = compute(&run(false), Some(&job("Failed")), Some(&pod), &PipelineSettings::demo(), Utc::now());
+        let pod = pod(
+            vec![
+                terminated("clone", 0, SHA),
+                terminated("build", 2, "mvn: compilation failure"),
+            ],
+            vec![waiting],
+        );
+        let s = compute(
+            &run(false),
+            Some(&job("Failed")),
+            Some(&pod),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
         assert_eq!(s.phase, RunPhase::Failed);
-        assert_eq!(s.message.as_deref(), Some("stage 'build' failed with exit code 2"));
-        assert_eq!(s.stages[1].message.as_deref(), Some("mvn: compilation failure"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("stage 'build' failed with exit code 2")
+        );
+        assert_eq!(
+            s.stages[1].message.as_deref(),
+            Some("mvn: compilation failure")
+        );
         assert_eq!(s.stages[2].phase, StagePhase::Skipped);
         assert_eq!(s.stages[3].phase, StagePhase::Skipped);
         assert_eq!(s.image, None);
@@ -246,9 +428,18 @@ mod tests {
 
     #[test]
     fn a_finished_run_keeps_its_record_when_the_job_is_gone() {
-        let pod = pod(vec![terminated("clone", 0, SHA), terminated("build", 0, "")], vec![terminated("image", 0, DIGEST)]);
+        let pod = pod(
+            vec![terminated("clone", 0, SHA), terminated("build", 0, "")],
+            vec![terminated("image", 0, DIGEST)],
+        );
         let mut r = run(false);
-        r.status = Some(compute(&r, Some(&job("Complete")), Some(&pod), &PipelineSettings::demo(), Utc::now()));
+        r.status = Some(compute(
+            &r,
+            Some(&job("Complete")),
+            Some(&pod),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        ));
         let again = compute(&r, None, None, &PipelineSettings::demo(), Utc::now());
         assert_eq!(again, r.status.clone().unwrap());
     }
@@ -257,8 +448,17 @@ mod tests {
     fn an_image_that_cannot_be_pulled_is_said() {
         let waiting = json!({"name": "clone", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": "pull access denied"}}});
         let pod = pod(vec![waiting], vec![]);
-        let s = compute(&run(false), None, Some(&pod), &PipelineSettings::demo(), Utc::now());
+        let s = compute(
+            &run(false),
+            None,
+            Some(&pod),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
         assert_eq!(s.phase, RunPhase::Running);
-        assert_eq!(s.message.as_deref(), Some("stage 'clone' cannot start: ErrImagePull: pull access denied"));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("stage 'clone' cannot start: ErrImagePull: pull access denied")
+        );
     }
 }

@@ -15,7 +15,13 @@ pub async fn terminal_sessions(call: Call, tenant: String) -> Result<Vec<Session
 /// May this user open a terminal on this pod and container? The same checks as the socket
 /// (tenant, role, pod, container, running), answered with a sentence the page shows —
 /// a refused WebSocket handshake tells the browser nothing. Developers and admins.
-pub async fn terminal_check(call: Call, tenant: String, ns: String, pod: String, container: Option<String>) -> Result<TerminalTarget, AppError> {
+pub async fn terminal_check(
+    call: Call,
+    tenant: String,
+    ns: String,
+    pod: String,
+    container: Option<String>,
+) -> Result<TerminalTarget, AppError> {
     let (state, scope) = call.scope(&tenant, Role::Viewer)?;
     super::check(&state, &scope, &ns, &pod, container.as_deref())
 }

@@ -11,9 +11,7 @@
 
 pub mod endpoints;
 
-use wharf_api::terminal::{SessionRecord, TerminalTarget, AUDIT_LABEL};
 use crate::auth::{forbidden, TenantScope};
-use wharf_api::error::AppError;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -22,6 +20,8 @@ use kube::runtime::reflector::ObjectRef;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use wharf_api::error::AppError;
+use wharf_api::terminal::{SessionRecord, TerminalTarget, AUDIT_LABEL};
 
 /// The debug container's image unless the admin chooses another (`--debug-image`): curl,
 /// dig, netcat, tcpdump, a shell and more.
@@ -79,7 +79,12 @@ pub fn recording_path(dir: &Path, namespace: &str, id: &str) -> PathBuf {
 
 /// A session id as the audit trail makes them (`wharf-session-…`): nothing a path could abuse.
 pub fn valid_session_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 253 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !id.starts_with('-')
+    !id.is_empty()
+        && id.len() <= 253
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
 }
 
 /// How a session's recording ended, for its audit record.
@@ -95,7 +100,13 @@ pub enum Recorded {
 }
 
 /// [`wharf_api::terminal::terminal_check`]: the role first (viewers get no shell), then [`target`].
-pub fn check(state: &AppState, scope: &TenantScope, ns: &str, pod: &str, container: Option<&str>) -> Result<TerminalTarget, AppError> {
+pub fn check(
+    state: &AppState,
+    scope: &TenantScope,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+) -> Result<TerminalTarget, AppError> {
     if !scope.role().can_change() {
         return Err(forbidden(format!(
             "a {} of '{}' cannot open a shell (a shell can change the container); developers and admins can",
@@ -105,7 +116,13 @@ pub fn check(state: &AppState, scope: &TenantScope, ns: &str, pod: &str, contain
     }
     let t = target(&state.cache, scope, ns, pod, container)?;
     let options = &state.settings.terminal;
-    Ok(TerminalTarget { namespace: t.namespace, pod: t.pod, container: t.container, debug_image: options.debug_image.clone(), recording: options.recordings.is_some() })
+    Ok(TerminalTarget {
+        namespace: t.namespace,
+        pod: t.pod,
+        container: t.container,
+        debug_image: options.debug_image.clone(),
+        recording: options.recordings.is_some(),
+    })
 }
 
 /// A running container a terminal or transfer may reach, checked against the tenant.
@@ -119,14 +136,25 @@ pub struct Target {
 /// The pod from the cache and the container asked for (empty: the default container, as
 /// kubectl picks it). 403 outside the tenant, 404 unknown pod, 400 unknown container,
 /// 409 a pod that does not run.
-pub fn target(cache: &Cache, scope: &TenantScope, ns: &str, pod: &str, container: Option<&str>) -> Result<Target, AppError> {
+pub fn target(
+    cache: &Cache,
+    scope: &TenantScope,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+) -> Result<Target, AppError> {
     let ns = scope.namespace(ns)?;
     if pod.is_empty() {
         return Err(AppError::Invalid("pod: a pod name is required".into()));
     }
-    let found: Arc<Pod> = cache.pods.get(&ObjectRef::new(pod).within(ns)).ok_or_else(|| AppError::NotFound(format!("pod '{pod}' in namespace '{ns}'")))?;
+    let found: Arc<Pod> = cache
+        .pods
+        .get(&ObjectRef::new(pod).within(ns))
+        .ok_or_else(|| AppError::NotFound(format!("pod '{pod}' in namespace '{ns}'")))?;
     let spec = found.spec.as_ref();
-    let names: Vec<String> = spec.map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+    let names: Vec<String> = spec
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
     let default = found
         .metadata
         .annotations
@@ -137,21 +165,51 @@ pub fn target(cache: &Cache, scope: &TenantScope, ns: &str, pod: &str, container
         .or_else(|| names.first().cloned());
     let container = match container.filter(|c| !c.is_empty()) {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
-        Some(c) => return Err(AppError::Invalid(format!("container '{c}' is not in pod '{pod}'; its containers: {}", names.join(", ")))),
-        None => default.ok_or_else(|| AppError::Invalid(format!("pod '{pod}' has no containers")))?,
+        Some(c) => {
+            return Err(AppError::Invalid(format!(
+                "container '{c}' is not in pod '{pod}'; its containers: {}",
+                names.join(", ")
+            )))
+        }
+        None => {
+            default.ok_or_else(|| AppError::Invalid(format!("pod '{pod}' has no containers")))?
+        }
     };
-    let phase = found.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    let phase = found
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
     if phase != "Running" {
-        return Err(AppError::Conflict(format!("pod '{pod}' is {}; a shell needs a running container", if phase.is_empty() { "not started" } else { &phase })));
+        return Err(AppError::Conflict(format!(
+            "pod '{pod}' is {}; a shell needs a running container",
+            if phase.is_empty() {
+                "not started"
+            } else {
+                &phase
+            }
+        )));
     }
-    Ok(Target { namespace: ns.to_string(), pod: pod.to_string(), container })
+    Ok(Target {
+        namespace: ns.to_string(),
+        pod: pod.to_string(),
+        container,
+    })
 }
 
 const ANN: &str = "wharf.dev/";
 
 /// The Event that records the start of something (`kind`: session, upload, download).
-pub fn audit_event(kind: &str, scope: &TenantScope, target: &Target, detail: &str, started: DateTime<Utc>) -> Event {
-    let suffix: String = (0..10).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
+pub fn audit_event(
+    kind: &str,
+    scope: &TenantScope,
+    target: &Target,
+    detail: &str,
+    started: DateTime<Utc>,
+) -> Event {
+    let suffix: String = (0..10)
+        .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+        .collect();
     let annotations = BTreeMap::from([
         (format!("{ANN}user"), scope.user().to_string()),
         (format!("{ANN}tenant"), scope.tenant().to_string()),
@@ -181,7 +239,13 @@ pub fn audit_event(kind: &str, scope: &TenantScope, target: &Target, detail: &st
 }
 
 /// The annotations that close a record (`recorded`: whether and how the output was recorded).
-pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32>, outcome: &str, recorded: Recorded) -> serde_json::Value {
+pub fn audit_end(
+    detail: Option<&str>,
+    duration_secs: f64,
+    exit_code: Option<i32>,
+    outcome: &str,
+    recorded: Recorded,
+) -> serde_json::Value {
     let mut ann = serde_json::Map::new();
     if let Some(d) = detail {
         ann.insert(format!("{ANN}detail"), d.into());
@@ -192,7 +256,10 @@ pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32
     if recorded == Recorded::Truncated {
         ann.insert(format!("{ANN}recording-truncated"), "true".into());
     }
-    ann.insert(format!("{ANN}duration-ms"), ((duration_secs * 1000.0).round() as i64).to_string().into());
+    ann.insert(
+        format!("{ANN}duration-ms"),
+        ((duration_secs * 1000.0).round() as i64).to_string().into(),
+    );
     if let Some(code) = exit_code {
         ann.insert(format!("{ANN}exit-code"), code.to_string().into());
     }
@@ -202,11 +269,16 @@ pub fn audit_end(detail: Option<&str>, duration_secs: f64, exit_code: Option<i32
 
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn to_jiff(t: DateTime<Utc>) -> k8s_openapi::jiff::Timestamp {
-    k8s_openapi::jiff::Timestamp::from_nanosecond(t.timestamp_nanos_opt().unwrap_or_default() as i128).unwrap_or_default()
+    k8s_openapi::jiff::Timestamp::from_nanosecond(
+        t.timestamp_nanos_opt().unwrap_or_default() as i128
+    )
+    .unwrap_or_default()
 }
 
 /// The record an audit Event holds.
@@ -225,8 +297,13 @@ pub fn record_of(e: &Event) -> Option<SessionRecord> {
         pod: e.involved_object.name.clone().unwrap_or_default(),
         container: get("container"),
         detail: get("detail"),
-        started: DateTime::parse_from_rfc3339(&get("started")).ok().map(|t| t.with_timezone(&Utc)),
-        duration_secs: get("duration-ms").parse::<i64>().ok().map(|ms| ms as f64 / 1000.0),
+        started: DateTime::parse_from_rfc3339(&get("started"))
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        duration_secs: get("duration-ms")
+            .parse::<i64>()
+            .ok()
+            .map(|ms| ms as f64 / 1000.0),
         exit_code: get("exit-code").parse().ok(),
         outcome: get("outcome"),
         recording: get("recording") == "true",
@@ -242,13 +319,18 @@ pub async fn recording_expired(dir: Option<&Path>, record: &SessionRecord) -> bo
     match dir {
         None => true,
         Some(_) if !valid_session_id(&record.id) => true,
-        Some(dir) => !tokio::fs::try_exists(recording_path(dir, &record.namespace, &record.id)).await.unwrap_or(true),
+        Some(dir) => !tokio::fs::try_exists(recording_path(dir, &record.namespace, &record.id))
+            .await
+            .unwrap_or(true),
     }
 }
 
 /// The audit records in the tenant's namespaces, newest first; a recorded session whose
 /// recording is gone (retention removed it) says so rather than offer a broken link.
-pub async fn sessions(state: &AppState, scope: &TenantScope) -> Result<Vec<SessionRecord>, AppError> {
+pub async fn sessions(
+    state: &AppState,
+    scope: &TenantScope,
+) -> Result<Vec<SessionRecord>, AppError> {
     let mut rows = Vec::new();
     for ns in scope.namespaces() {
         let api: Api<Event> = Api::namespaced(state.client.clone(), ns);
@@ -285,55 +367,132 @@ mod tests {
 
     #[test]
     fn the_target_is_checked_against_tenant_pod_container_and_phase() {
-        let cache = cache_with(vec![pod("web-1", "Running", &["app", "sidecar"]), pod("new-1", "Pending", &["app"])]);
+        let cache = cache_with(vec![
+            pod("web-1", "Running", &["app", "sidecar"]),
+            pod("new-1", "Pending", &["app"]),
+        ]);
         let scope = TenantScope::for_tests("alpha", &["alpha"]);
         let t = target(&cache, &scope, "alpha", "web-1", None).unwrap();
         assert_eq!(t.container, "app", "the first container by default");
-        assert_eq!(target(&cache, &scope, "alpha", "web-1", Some("sidecar")).unwrap().container, "sidecar");
-        assert_eq!(target(&cache, &scope, "beta", "web-1", None).unwrap_err().status(), 403);
-        assert_eq!(target(&cache, &scope, "alpha", "nope", None).unwrap_err().status(), 404);
+        assert_eq!(
+            target(&cache, &scope, "alpha", "web-1", Some("sidecar"))
+                .unwrap()
+                .container,
+            "sidecar"
+        );
+        assert_eq!(
+            target(&cache, &scope, "beta", "web-1", None)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(
+            target(&cache, &scope, "alpha", "nope", None)
+                .unwrap_err()
+                .status(),
+            404
+        );
         let wrong = target(&cache, &scope, "alpha", "web-1", Some("db")).unwrap_err();
         assert_eq!(wrong.status(), 400);
         assert!(wrong.to_string().contains("app, sidecar"), "{wrong}");
-        assert_eq!(target(&cache, &scope, "alpha", "new-1", None).unwrap_err().status(), 409);
+        assert_eq!(
+            target(&cache, &scope, "alpha", "new-1", None)
+                .unwrap_err()
+                .status(),
+            409
+        );
     }
 
     #[test]
     fn an_audit_event_round_trips_into_a_record() {
         let scope = TenantScope::for_tests("alpha", &["alpha"]);
-        let t = Target { namespace: "alpha".into(), pod: "web-1".into(), container: "app".into() };
+        let t = Target {
+            namespace: "alpha".into(),
+            pod: "web-1".into(),
+            container: "app".into(),
+        };
         let started = Utc::now();
         let mut e = audit_event("session", &scope, &t, "/bin/bash", started);
         let open = record_of(&e).unwrap();
-        assert_eq!((open.recording, open.recording_truncated, open.duration_secs), (false, false, None));
+        assert_eq!(
+            (open.recording, open.recording_truncated, open.duration_secs),
+            (false, false, None)
+        );
         let end = audit_end(None, 1.5, Some(3), "exit", Recorded::Whole);
         for (k, v) in end["metadata"]["annotations"].as_object().unwrap() {
-            e.metadata.annotations.as_mut().unwrap().insert(k.clone(), v.as_str().unwrap().to_string());
+            e.metadata
+                .annotations
+                .as_mut()
+                .unwrap()
+                .insert(k.clone(), v.as_str().unwrap().to_string());
         }
         let r = record_of(&e).unwrap();
-        assert_eq!((r.kind.as_str(), r.user.as_str(), r.pod.as_str(), r.container.as_str()), ("session", "test", "web-1", "app"));
-        assert_eq!((r.duration_secs, r.exit_code, r.outcome.as_str(), r.recording, r.recording_truncated), (Some(1.5), Some(3), "exit", true, false));
+        assert_eq!(
+            (
+                r.kind.as_str(),
+                r.user.as_str(),
+                r.pod.as_str(),
+                r.container.as_str()
+            ),
+            ("session", "test", "web-1", "app")
+        );
+        assert_eq!(
+            (
+                r.duration_secs,
+                r.exit_code,
+                r.outcome.as_str(),
+                r.recording,
+                r.recording_truncated
+            ),
+            (Some(1.5), Some(3), "exit", true, false)
+        );
         assert!(r.id.starts_with("wharf-session-"), "{}", r.id);
-        assert_eq!(r.started.map(|s| s.timestamp_millis()), Some(started.timestamp_millis()));
+        assert_eq!(
+            r.started.map(|s| s.timestamp_millis()),
+            Some(started.timestamp_millis())
+        );
     }
 
     #[test]
     fn a_truncated_recording_is_in_the_record_and_no_recording_leaves_no_trace() {
-        let annotations = |recorded| audit_end(None, 1.0, None, "closed", recorded)["metadata"]["annotations"].clone();
+        let annotations = |recorded| {
+            audit_end(None, 1.0, None, "closed", recorded)["metadata"]["annotations"].clone()
+        };
         let truncated = annotations(Recorded::Truncated);
-        assert_eq!((truncated["wharf.dev/recording"].as_str(), truncated["wharf.dev/recording-truncated"].as_str()), (Some("true"), Some("true")));
+        assert_eq!(
+            (
+                truncated["wharf.dev/recording"].as_str(),
+                truncated["wharf.dev/recording-truncated"].as_str()
+            ),
+            (Some("true"), Some("true"))
+        );
         let whole = annotations(Recorded::Whole);
-        assert!(whole.get("wharf.dev/recording-truncated").is_none(), "{whole}");
+        assert!(
+            whole.get("wharf.dev/recording-truncated").is_none(),
+            "{whole}"
+        );
         let none = annotations(Recorded::No);
-        assert!(none.get("wharf.dev/recording").is_none() && none.get("wharf.dev/recording-truncated").is_none(), "{none}");
+        assert!(
+            none.get("wharf.dev/recording").is_none()
+                && none.get("wharf.dev/recording-truncated").is_none(),
+            "{none}"
+        );
     }
 
     #[tokio::test]
     async fn a_recording_whose_file_is_gone_is_expired() {
-        let dir = std::env::temp_dir().join(format!("wharf-rec-list-{}-{}", std::process::id(), rand::random::<u32>()));
+        let dir = std::env::temp_dir().join(format!(
+            "wharf-rec-list-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let record = |id: &str| {
             let scope = TenantScope::for_tests("alpha", &["alpha"]);
-            let t = Target { namespace: "alpha".into(), pod: "web-1".into(), container: "app".into() };
+            let t = Target {
+                namespace: "alpha".into(),
+                pod: "web-1".into(),
+                container: "app".into(),
+            };
             let mut e = audit_event("session", &scope, &t, "/bin/sh", Utc::now());
             e.metadata.name = Some(id.into());
             record_of(&e).unwrap()
@@ -342,7 +501,10 @@ mod tests {
         std::fs::write(recording_path(&dir, "alpha", "wharf-session-kept"), "{}").unwrap();
         assert!(!recording_expired(Some(&dir), &record("wharf-session-kept")).await);
         assert!(recording_expired(Some(&dir), &record("wharf-session-gone")).await);
-        assert!(recording_expired(None, &record("wharf-session-kept")).await, "a console without a recordings folder has none to offer");
+        assert!(
+            recording_expired(None, &record("wharf-session-kept")).await,
+            "a console without a recordings folder has none to offer"
+        );
         assert!(recording_expired(Some(&dir), &record("..")).await);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -23,29 +23,56 @@ pub async fn deploy_app(call: Call, tenant: String, form: DeployForm) -> Result<
     super::deploy(&state, &scope, form).await
 }
 
-pub async fn scale_app(call: Call, tenant: String, namespace: String, name: String, replicas: i32) -> Result<(), AppError> {
+pub async fn scale_app(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    replicas: i32,
+) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::scale(&state, &scope, &namespace, &name, replicas).await
 }
 
-pub async fn set_image(call: Call, tenant: String, namespace: String, name: String, image: String) -> Result<(), AppError> {
+pub async fn set_image(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    image: String,
+) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::set_image(&state, &scope, &namespace, &name, &image).await
 }
 
-pub async fn restart_app(call: Call, tenant: String, namespace: String, name: String) -> Result<(), AppError> {
+pub async fn restart_app(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::restart(&state, &scope, &namespace, &name).await
 }
 
 /// Deletes the app's Deployment and its Service of the same name.
-pub async fn delete_app(call: Call, tenant: String, namespace: String, name: String) -> Result<(), AppError> {
+pub async fn delete_app(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::delete(&state, &scope, &namespace, &name).await
 }
 
 /// The app's revisions, newest first.
-pub async fn app_revisions(call: Call, tenant: String, namespace: String, name: String) -> Result<Vec<AppRevision>, AppError> {
+pub async fn app_revisions(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<Vec<AppRevision>, AppError> {
     let (state, scope) = call.scope(&tenant, Role::Viewer)?;
     super::revisions(&state, &scope, &namespace, &name).await
 }
@@ -53,26 +80,50 @@ pub async fn app_revisions(call: Call, tenant: String, namespace: String, name: 
 /// Rolls the app back to an older revision's pod template (`kubectl rollout undo
 /// --to-revision`). Refused, changing nothing, for the current revision, an unknown one, or
 /// when the app changed since it was read.
-pub async fn rollback_app(call: Call, tenant: String, namespace: String, name: String, revision: i64) -> Result<(), AppError> {
+pub async fn rollback_app(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    revision: i64,
+) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::rollback(&state, &scope, &namespace, &name, revision).await
 }
 
 /// Events of an app, its ReplicaSets and its pods, newest first.
-pub async fn app_events(call: Call, tenant: String, namespace: String, name: String) -> Result<Vec<EventRow>, AppError> {
+pub async fn app_events(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<Vec<EventRow>, AppError> {
     let (state, scope) = call.scope(&tenant, Role::Viewer)?;
     super::events(&state, &scope, &namespace, &name).await
 }
 
 /// An object as YAML, without the server's bookkeeping fields.
-pub async fn get_yaml(call: Call, tenant: String, namespace: String, kind: String, name: String) -> Result<String, AppError> {
+pub async fn get_yaml(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    kind: String,
+    name: String,
+) -> Result<String, AppError> {
     let (state, scope) = call.scope(&tenant, Role::Viewer)?;
     super::get_yaml(&state, &scope, &namespace, &kind, &name).await
 }
 
 /// Replaces an object with the edited YAML; returns the stored result. A parse error or the
 /// API server's refusal comes back as the error, and nothing changes.
-pub async fn put_yaml(call: Call, tenant: String, namespace: String, kind: String, name: String, yaml: String) -> Result<String, AppError> {
+pub async fn put_yaml(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    kind: String,
+    name: String,
+    yaml: String,
+) -> Result<String, AppError> {
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::put_yaml(&state, &scope, &namespace, &kind, &name, &yaml).await
 }

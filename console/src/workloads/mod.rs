@@ -3,9 +3,7 @@
 
 pub mod endpoints;
 
-use wharf_api::workloads::{validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE};
 use crate::auth::TenantScope;
-use wharf_api::error::AppError;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -15,6 +13,11 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use wharf_api::error::AppError;
+use wharf_api::workloads::{
+    validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow,
+    ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE,
+};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
 /// Why the Deployment's template last changed; the controller copies it onto the
@@ -28,7 +31,9 @@ pub fn to_chrono(t: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
 }
 
-fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<DateTime<Utc>> {
+fn created(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<DateTime<Utc>> {
     meta.creation_timestamp.as_ref().map(|t| to_chrono(&t.0))
 }
 
@@ -85,7 +90,9 @@ pub fn pod_status(p: &Pod) -> String {
         }
         if let Some(t) = state.terminated {
             if status.phase.as_deref() == Some("Running") || t.exit_code != 0 {
-                return t.reason.unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
+                return t
+                    .reason
+                    .unwrap_or_else(|| format!("ExitCode:{}", t.exit_code));
             }
         }
     }
@@ -107,7 +114,11 @@ pub fn pod_row(p: &Pod) -> PodRow {
         restarts: statuses.iter().map(|c| c.restart_count).sum(),
         node: spec.node_name.clone().unwrap_or_default(),
         ip: status.pod_ip.unwrap_or_default(),
-        image: spec.containers.first().and_then(|c| c.image.clone()).unwrap_or_default(),
+        image: spec
+            .containers
+            .first()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default(),
         containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
         created: created(&p.metadata),
     }
@@ -119,7 +130,13 @@ pub fn service_row(s: &Service) -> ServiceRow {
         .ports
         .unwrap_or_default()
         .iter()
-        .map(|p| format!("{}/{}", p.port, p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p.port,
+                p.protocol.clone().unwrap_or_else(|| "TCP".into())
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     ServiceRow {
@@ -139,12 +156,34 @@ fn in_scope(scope: &TenantScope, ns: Option<&str>) -> bool {
 /// The tenant's view, sorted by namespace and name.
 pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
     let version = cache.changes.workloads().version();
-    let mut apps: Vec<AppRow> = cache.deployments.state().iter().filter(|d| in_scope(scope, d.metadata.namespace.as_deref())).map(|d| app_row(d)).collect();
-    let mut services: Vec<ServiceRow> = cache.services.state().iter().filter(|s| in_scope(scope, s.metadata.namespace.as_deref())).map(|s| service_row(s)).collect();
-    let pod_total = cache.pods.state().iter().filter(|p| in_scope(scope, p.metadata.namespace.as_deref())).count();
+    let mut apps: Vec<AppRow> = cache
+        .deployments
+        .state()
+        .iter()
+        .filter(|d| in_scope(scope, d.metadata.namespace.as_deref()))
+        .map(|d| app_row(d))
+        .collect();
+    let mut services: Vec<ServiceRow> = cache
+        .services
+        .state()
+        .iter()
+        .filter(|s| in_scope(scope, s.metadata.namespace.as_deref()))
+        .map(|s| service_row(s))
+        .collect();
+    let pod_total = cache
+        .pods
+        .state()
+        .iter()
+        .filter(|p| in_scope(scope, p.metadata.namespace.as_deref()))
+        .count();
     apps.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    WorkloadView { apps, services, pod_total, version }
+    WorkloadView {
+        apps,
+        services,
+        pod_total,
+        version,
+    }
 }
 
 /// One page of the tenant's pods. Only the rows of the page are built.
@@ -159,9 +198,23 @@ pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage,
         .iter()
         .map(|p| p.as_ref())
         .filter(|p| in_scope(scope, p.metadata.namespace.as_deref()))
-        .filter(|p| q.namespace.as_deref().is_none_or(|ns| p.metadata.namespace.as_deref() == Some(ns)))
-        .filter(|p| q.app.as_deref().is_none_or(|app| p.labels().get("app").map(String::as_str) == Some(app)))
-        .filter(|p| filter.is_empty() || p.metadata.name.as_deref().is_some_and(|n| n.contains(filter)))
+        .filter(|p| {
+            q.namespace
+                .as_deref()
+                .is_none_or(|ns| p.metadata.namespace.as_deref() == Some(ns))
+        })
+        .filter(|p| {
+            q.app
+                .as_deref()
+                .is_none_or(|app| p.labels().get("app").map(String::as_str) == Some(app))
+        })
+        .filter(|p| {
+            filter.is_empty()
+                || p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.contains(filter))
+        })
         .collect();
     let total = matching.len();
     let key = |p: &&Pod| (p.metadata.namespace.clone(), p.metadata.name.clone());
@@ -177,7 +230,11 @@ pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage,
         rest[..end - offset].sort_by_key(key);
     }
     let rows = matching[offset..end].iter().map(|p| pod_row(p)).collect();
-    Ok(PodPage { total, offset, rows })
+    Ok(PodPage {
+        total,
+        offset,
+        rows,
+    })
 }
 
 fn invalid(errors: Vec<String>) -> Result<(), AppError> {
@@ -188,8 +245,15 @@ fn invalid(errors: Vec<String>) -> Result<(), AppError> {
     }
 }
 
-fn deployments(state: &AppState, scope: &TenantScope, namespace: &str) -> Result<Api<Deployment>, AppError> {
-    Ok(Api::namespaced(state.client.clone(), scope.namespace(namespace)?))
+fn deployments(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+) -> Result<Api<Deployment>, AppError> {
+    Ok(Api::namespaced(
+        state.client.clone(),
+        scope.namespace(namespace)?,
+    ))
 }
 
 pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
@@ -203,8 +267,16 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
     put("limits", "cpu", &form.cpu_limit);
     put("requests", "memory", &form.memory_request);
     put("limits", "memory", &form.memory_limit);
-    let env: Vec<_> = form.env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
-    let ports: Vec<_> = form.port.iter().map(|p| json!({"name": "http", "containerPort": p})).collect();
+    let env: Vec<_> = form
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let ports: Vec<_> = form
+        .port
+        .iter()
+        .map(|p| json!({"name": "http", "containerPort": p}))
+        .collect();
     let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",
@@ -228,20 +300,34 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
     .map_err(|e| AppError::Internal(format!("building the Deployment: {e}")))
 }
 
-pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> Result<(), AppError> {
+pub async fn deploy(
+    state: &AppState,
+    scope: &TenantScope,
+    form: DeployForm,
+) -> Result<(), AppError> {
     invalid(validate::deploy_form(&form))?;
     let api = deployments(state, scope, &form.namespace)?;
     // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
-    let rules = if form.alerts.is_empty() { None } else { Some(state.settings.monitoring.rule_store()?) };
+    let rules = if form.alerts.is_empty() {
+        None
+    } else {
+        Some(state.settings.monitoring.rule_store()?)
+    };
     let mut deployment = deployment_of(&form)?;
     deployment
         .metadata
         .annotations
         .get_or_insert_default()
-        .insert(CHANGE_CAUSE.into(), format!("deployed {} by {}", form.image, scope.user()));
+        .insert(
+            CHANGE_CAUSE.into(),
+            format!("deployed {} by {}", form.image, scope.user()),
+        );
     match api.create(&PostParams::default(), &deployment).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AppError::Conflict(format!("an app named '{}' already exists in '{}'", form.name, form.namespace)))
+            return Err(AppError::Conflict(format!(
+                "an app named '{}' already exists in '{}'",
+                form.name, form.namespace
+            )))
         }
         other => other?,
     };
@@ -263,35 +349,86 @@ pub async fn deploy(state: &AppState, scope: &TenantScope, form: DeployForm) -> 
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");
     if let (Some(rules), Ok(thresholds)) = (rules, form.alerts.parse()) {
         rules
-            .apply(&state.monitoring.http, &form.namespace, &form.name, &thresholds)
+            .apply(
+                &state.monitoring.http,
+                &form.namespace,
+                &form.name,
+                &thresholds,
+            )
             .await
-            .map_err(|e| AppError::Invalid(format!("The app is deployed, but its alert thresholds were not applied: {e}")))?;
+            .map_err(|e| {
+                AppError::Invalid(format!(
+                    "The app is deployed, but its alert thresholds were not applied: {e}"
+                ))
+            })?;
     }
     Ok(())
 }
 
-pub async fn scale(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, replicas: i32) -> Result<(), AppError> {
+pub async fn scale(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+    replicas: i32,
+) -> Result<(), AppError> {
     invalid(validate::replicas(replicas).err().into_iter().collect())?;
     let api = deployments(state, scope, namespace)?;
-    api.patch_scale(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": replicas}}))).await?;
+    api.patch_scale(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+    )
+    .await?;
     Ok(())
 }
 
-pub async fn set_image(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
+pub async fn set_image(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+    image: &str,
+) -> Result<(), AppError> {
     invalid(validate::image(image).err().into_iter().collect())?;
     let cause = format!("image set to {image} by {}", scope.user());
-    set_image_because(&state.client, scope.namespace(namespace)?, name, image, &cause).await
+    set_image_because(
+        &state.client,
+        scope.namespace(namespace)?,
+        name,
+        image,
+        &cause,
+    )
+    .await
 }
 
 /// Sets the image of an app's first container. No tenant check here: callers hold a
 /// `TenantScope` for `namespace` (the upgrade and quick-deploy buttons) or act for a pipeline
 /// run that such a caller started (automatic deploy).
-pub async fn set_app_image(client: &kube::Client, namespace: &str, name: &str, image: &str) -> Result<(), AppError> {
-    set_image_because(client, namespace, name, image, &format!("image set to {image}")).await
+pub async fn set_app_image(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    image: &str,
+) -> Result<(), AppError> {
+    set_image_because(
+        client,
+        namespace,
+        name,
+        image,
+        &format!("image set to {image}"),
+    )
+    .await
 }
 
 /// [`set_app_image`], recording `cause` as the new revision's change cause.
-async fn set_image_because(client: &kube::Client, namespace: &str, name: &str, image: &str, cause: &str) -> Result<(), AppError> {
+async fn set_image_because(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    image: &str,
+    cause: &str,
+) -> Result<(), AppError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let current = api.get(name).await?;
     let container = current
@@ -305,22 +442,34 @@ async fn set_image_because(client: &kube::Client, namespace: &str, name: &str, i
         "metadata": {"annotations": {CHANGE_CAUSE: cause}},
         "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
     });
-    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await?;
     Ok(())
 }
 
-pub async fn restart(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+pub async fn restart(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<(), AppError> {
     let api = deployments(state, scope, namespace)?;
     let now = Utc::now().to_rfc3339();
     let patch = json!({
         "metadata": {"annotations": {CHANGE_CAUSE: format!("restarted by {}", scope.user())}},
         "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}
     });
-    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+        .await?;
     Ok(())
 }
 
-pub async fn delete(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(), AppError> {
+pub async fn delete(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<(), AppError> {
     let api = deployments(state, scope, namespace)?;
     api.delete(name, &DeleteParams::background()).await?;
     let services: Api<Service> = Api::namespaced(state.client.clone(), namespace);
@@ -334,7 +483,12 @@ pub async fn delete(state: &AppState, scope: &TenantScope, namespace: &str, name
     Ok(())
 }
 
-pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<EventRow>, AppError> {
+pub async fn events(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<EventRow>, AppError> {
     let api: Api<Event> = Api::namespaced(state.client.clone(), scope.namespace(namespace)?);
     let prefix = format!("{name}-");
     let mut rows: Vec<EventRow> = api
@@ -342,7 +496,12 @@ pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name
         .await?
         .items
         .into_iter()
-        .filter(|e| e.involved_object.name.as_deref().is_some_and(|n| n == name || n.starts_with(&prefix)))
+        .filter(|e| {
+            e.involved_object
+                .name
+                .as_deref()
+                .is_some_and(|n| n == name || n.starts_with(&prefix))
+        })
         .map(|e| EventRow {
             kind: e.type_.unwrap_or_else(|| "Normal".into()),
             reason: e.reason.unwrap_or_default(),
@@ -353,7 +512,11 @@ pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name
                 e.involved_object.name.unwrap_or_default()
             ),
             count: e.count.unwrap_or(1),
-            last_seen: e.last_timestamp.map(|t| to_chrono(&t.0)).or(e.event_time.map(|t| to_chrono(&t.0))).or(e.metadata.creation_timestamp.map(|t| to_chrono(&t.0))),
+            last_seen: e
+                .last_timestamp
+                .map(|t| to_chrono(&t.0))
+                .or(e.event_time.map(|t| to_chrono(&t.0)))
+                .or(e.metadata.creation_timestamp.map(|t| to_chrono(&t.0))),
         })
         .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
@@ -364,8 +527,13 @@ pub async fn events(state: &AppState, scope: &TenantScope, namespace: &str, name
 /// A pod template as JSON without the `pod-template-hash` label the controller adds to its
 /// ReplicaSet's copy, so the two compare equal when they are the same template.
 fn template_without_hash(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Value {
-    let mut t = t.map(|t| serde_json::to_value(t).unwrap_or_default()).unwrap_or_default();
-    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    let mut t = t
+        .map(|t| serde_json::to_value(t).unwrap_or_default())
+        .unwrap_or_default();
+    if let Some(labels) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         labels.remove(HASH_LABEL);
     }
     t
@@ -378,7 +546,11 @@ fn merge_patch_to(from: &Value, to: &Value) -> Value {
         (Value::Object(f), Value::Object(t)) => {
             let mut out = Map::new();
             for (k, tv) in t {
-                out.insert(k.clone(), f.get(k).map_or_else(|| tv.clone(), |fv| merge_patch_to(fv, tv)));
+                out.insert(
+                    k.clone(),
+                    f.get(k)
+                        .map_or_else(|| tv.clone(), |fv| merge_patch_to(fv, tv)),
+                );
             }
             for k in f.keys().filter(|k| !t.contains_key(*k)) {
                 out.insert(k.clone(), Value::Null);
@@ -390,7 +562,12 @@ fn merge_patch_to(from: &Value, to: &Value) -> Value {
 }
 
 /// The Deployment and the ReplicaSets it controls (its revisions).
-async fn with_replica_sets(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<(Deployment, Vec<ReplicaSet>), AppError> {
+async fn with_replica_sets(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<(Deployment, Vec<ReplicaSet>), AppError> {
     let namespace = scope.namespace(namespace)?;
     let d = deployments(state, scope, namespace)?
         .get_opt(name)
@@ -401,7 +578,12 @@ async fn with_replica_sets(state: &AppState, scope: &TenantScope, namespace: &st
         .spec
         .as_ref()
         .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(state.client.clone(), namespace);
     let owned = api
@@ -409,18 +591,30 @@ async fn with_replica_sets(state: &AppState, scope: &TenantScope, namespace: &st
         .await?
         .items
         .into_iter()
-        .filter(|rs| rs.owner_references().iter().any(|o| o.controller == Some(true) && o.uid == uid))
+        .filter(|rs| {
+            rs.owner_references()
+                .iter()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+        })
         .collect();
     Ok((d, owned))
 }
 
 fn revision_of(rs: &ReplicaSet) -> i64 {
-    rs.annotations().get(REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
+    rs.annotations()
+        .get(REVISION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The app's revisions, newest first; the current one is the ReplicaSet whose template is
 /// the Deployment's (the revision annotation on the Deployment lags a moment behind).
-pub async fn revisions(state: &AppState, scope: &TenantScope, namespace: &str, name: &str) -> Result<Vec<AppRevision>, AppError> {
+pub async fn revisions(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<AppRevision>, AppError> {
     let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
     let template = template_without_hash(d.spec.as_ref().map(|s| &s.template));
     let mut rows: Vec<AppRevision> = owned
@@ -434,7 +628,12 @@ pub async fn revisions(state: &AppState, scope: &TenantScope, namespace: &str, n
                 replica_set: rs.name_any(),
                 images: t
                     .and_then(|t| t.spec.as_ref())
-                    .map(|p| p.containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect())
+                    .map(|p| {
+                        p.containers
+                            .iter()
+                            .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 created: created(&rs.metadata),
                 cause: rs.annotations().get(CHANGE_CAUSE).cloned(),
@@ -452,13 +651,25 @@ pub async fn revisions(state: &AppState, scope: &TenantScope, namespace: &str, n
 /// label, becomes the Deployment's, in a patch that carries the resourceVersion read — a
 /// change made meanwhile is refused rather than overwritten. The controller then scales the
 /// old ReplicaSet up again under the next revision number.
-pub async fn rollback(state: &AppState, scope: &TenantScope, namespace: &str, name: &str, revision: i64) -> Result<(), AppError> {
+pub async fn rollback(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    name: &str,
+    revision: i64,
+) -> Result<(), AppError> {
     let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
     let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
         let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
         known.sort_unstable();
-        let known = known.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-        return Err(AppError::NotFound(format!("'{name}' has no revision {revision} (its revisions: {known})")));
+        let known = known
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(AppError::NotFound(format!(
+            "'{name}' has no revision {revision} (its revisions: {known})"
+        )));
     };
     let cause = format!("rolled back to revision {revision} by {}", scope.user());
     let patch = rollback_patch(&d, target, &cause)?;
@@ -483,10 +694,14 @@ pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Resul
     let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
     let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
     if wanted.is_null() {
-        return Err(AppError::Invalid(format!("revision {revision} of '{name}' has no pod template to roll back to")));
+        return Err(AppError::Invalid(format!(
+            "revision {revision} of '{name}' has no pod template to roll back to"
+        )));
     }
     if wanted == current {
-        return Err(AppError::Invalid(format!("revision {revision} is what '{name}' runs now: nothing to roll back")));
+        return Err(AppError::Invalid(format!(
+            "revision {revision} is what '{name}' runs now: nothing to roll back"
+        )));
     }
     Ok(json!({
         "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
@@ -511,9 +726,18 @@ fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
     Ok(ApiResource::from_gvk_with_plural(&gvk, &plural))
 }
 
-fn dynamic(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str) -> Result<Api<DynamicObject>, AppError> {
+fn dynamic(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    kind: &str,
+) -> Result<Api<DynamicObject>, AppError> {
     let ar = api_resource(kind)?;
-    Ok(Api::namespaced_with(state.client.clone(), scope.namespace(namespace)?, &ar))
+    Ok(Api::namespaced_with(
+        state.client.clone(),
+        scope.namespace(namespace)?,
+        &ar,
+    ))
 }
 
 fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
@@ -521,29 +745,61 @@ fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
     serde_yaml::to_string(&obj).map_err(|e| AppError::Internal(e.to_string()))
 }
 
-pub async fn get_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str) -> Result<String, AppError> {
+pub async fn get_yaml(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Result<String, AppError> {
     let api = dynamic(state, scope, namespace, kind)?;
     to_yaml(api.get(name).await?)
 }
 
-pub async fn put_yaml(state: &AppState, scope: &TenantScope, namespace: &str, kind: &str, name: &str, yaml: &str) -> Result<String, AppError> {
+pub async fn put_yaml(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    yaml: &str,
+) -> Result<String, AppError> {
     let api = dynamic(state, scope, namespace, kind)?;
-    let obj: DynamicObject = serde_yaml::from_str(yaml).map_err(|e| AppError::Invalid(format!("YAML: {e}")))?;
-    let said_kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or_default();
+    let obj: DynamicObject =
+        serde_yaml::from_str(yaml).map_err(|e| AppError::Invalid(format!("YAML: {e}")))?;
+    let said_kind = obj
+        .types
+        .as_ref()
+        .map(|t| t.kind.as_str())
+        .unwrap_or_default();
     if said_kind != kind {
-        return Err(AppError::Invalid(format!("kind must stay '{kind}' (the YAML says '{said_kind}')")));
+        return Err(AppError::Invalid(format!(
+            "kind must stay '{kind}' (the YAML says '{said_kind}')"
+        )));
     }
     if obj.metadata.name.as_deref() != Some(name) {
-        return Err(AppError::Invalid(format!("metadata.name must stay '{name}'")));
+        return Err(AppError::Invalid(format!(
+            "metadata.name must stay '{name}'"
+        )));
     }
-    if obj.metadata.namespace.as_deref().is_some_and(|ns| ns != namespace) {
-        return Err(AppError::Invalid(format!("metadata.namespace must stay '{namespace}'")));
+    if obj
+        .metadata
+        .namespace
+        .as_deref()
+        .is_some_and(|ns| ns != namespace)
+    {
+        return Err(AppError::Invalid(format!(
+            "metadata.namespace must stay '{namespace}'"
+        )));
     }
     let mut obj = obj;
     obj.metadata.namespace = Some(namespace.to_string());
     let labels: BTreeMap<String, String> = obj.metadata.labels.clone().unwrap_or_default();
     tracing::info!(user = scope.user(), ns = %namespace, %kind, %name, labels = labels.len(), "replacing from YAML");
-    let pp = PostParams { field_manager: Some("wharf".into()), ..PostParams::default() };
+    let pp = PostParams {
+        field_manager: Some("wharf".into()),
+        ..PostParams::default()
+    };
     to_yaml(api.replace(name, &pp, &obj).await?)
 }
 
@@ -577,22 +833,57 @@ mod tests {
         let (reader, mut writer) = kube::runtime::reflector::store::<Pod>();
         let mut names: Vec<String> = (0..57).map(|i| format!("p-{:03}", (i * 37) % 57)).collect();
         for n in &names {
-            let pod: Pod = serde_json::from_value(json!({"metadata": {"name": n, "namespace": "a", "labels": {"app": "x"}}})).unwrap();
+            let pod: Pod = serde_json::from_value(
+                json!({"metadata": {"name": n, "namespace": "a", "labels": {"app": "x"}}}),
+            )
+            .unwrap();
             writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(pod));
         }
         names.sort();
         let scope = TenantScope::for_tests("t", &["a"]);
         let cache = Cache::for_tests(reader);
         for (offset, limit) in [(0, 10), (10, 10), (50, 10), (56, 5), (60, 5)] {
-            let page = pods(&cache, &scope, &PodQuery { offset, limit, ..Default::default() }).unwrap();
+            let page = pods(
+                &cache,
+                &scope,
+                &PodQuery {
+                    offset,
+                    limit,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             assert_eq!(page.total, 57);
             let got: Vec<&str> = page.rows.iter().map(|r| r.name.as_str()).collect();
-            let want: Vec<&str> = names.iter().skip(offset).take(limit).map(String::as_str).collect();
+            let want: Vec<&str> = names
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(String::as_str)
+                .collect();
             assert_eq!(got, want, "offset {offset}");
         }
-        let filtered = pods(&cache, &scope, &PodQuery { filter: "p-05".into(), limit: 100, ..Default::default() }).unwrap();
+        let filtered = pods(
+            &cache,
+            &scope,
+            &PodQuery {
+                filter: "p-05".into(),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(filtered.total, 7);
-        assert!(pods(&cache, &scope, &PodQuery { namespace: Some("b".into()), limit: 1, ..Default::default() }).is_err());
+        assert!(pods(
+            &cache,
+            &scope,
+            &PodQuery {
+                namespace: Some("b".into()),
+                limit: 1,
+                ..Default::default()
+            }
+        )
+        .is_err());
     }
 
     #[test]
@@ -602,7 +893,10 @@ mod tests {
         let old = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}});
         let patch = merge_patch_to(&current, &old);
         assert_eq!(patch["metadata"]["annotations"], Value::Null);
-        assert_eq!(patch["spec"]["containers"], old["spec"]["containers"], "lists are replaced whole");
+        assert_eq!(
+            patch["spec"]["containers"], old["spec"]["containers"],
+            "lists are replaced whole"
+        );
         assert_eq!(patch["metadata"]["labels"], json!({"app": "web"}));
     }
 

@@ -520,7 +520,11 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
             if opts.mode == Mode::Dynamic {
                 // NB: an exit status from balancer_by_lua is ignored (nginx answers 500), so
                 // "no ready peer" is decided here, before proxying: a 502 like static mode's.
-                let _ = writeln!(s, "        access_by_lua_block {{ wharf.require_peers(\"{}\") }}", route.target.upstream_name());
+                let _ = writeln!(
+                    s,
+                    "        access_by_lua_block {{ wharf.require_peers(\"{}\") }}",
+                    route.target.upstream_name()
+                );
             }
             let _ = writeln!(
                 s,

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 /// A `kube::Client` from kubeconfig YAML — the same path `wharf serve --kubeconfig` takes.
 pub async fn client_from_kubeconfig_yaml(yaml: &str) -> Result<Client> {
     let kubeconfig = Kubeconfig::from_yaml(yaml).context("parsing the kubeconfig")?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.context("loading the kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .context("loading the kubeconfig")?;
     Client::try_from(config).context("building the Kubernetes client")
 }
 
@@ -25,7 +27,8 @@ pub struct DemoOptions {
 
 /// The demo cluster, started in-process; its kubeconfig is written beside its data.
 pub async fn start_cluster(data_dir: &std::path::Path) -> Result<(sim::Sim, Client, PathBuf)> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let kubeconfig_path = data_dir.join("kubeconfig");
     let cluster = sim::start(sim::SimConfig {
         listen: "127.0.0.1:0".parse()?,
@@ -43,7 +46,10 @@ pub fn banner(console: SocketAddr, kubeconfig: &std::path::Path) -> String {
     let mut out = String::new();
     out.push_str("\n  Wharf demo is running.\n\n");
     out.push_str(&format!("  Console:     http://{console}\n"));
-    out.push_str(&format!("  kubectl:     kubectl --kubeconfig {} get pods -A\n\n", kubeconfig.display()));
+    out.push_str(&format!(
+        "  kubectl:     kubectl --kubeconfig {} get pods -A\n\n",
+        kubeconfig.display()
+    ));
     out.push_str("  Log in as (password for all: ");
     out.push_str(seed::DEMO_PASSWORD);
     out.push_str(")\n");

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use wharf_console::auth::hash_password;
 use wharf_api::workloads::DeployForm;
+use wharf_console::auth::hash_password;
 use wharf_console::workloads::deployment_of;
 
 pub const DEMO_PASSWORD: &str = "wharf-demo";
@@ -26,13 +26,36 @@ pub struct DemoUser {
 }
 
 pub const USERS: &[DemoUser] = &[
-    DemoUser { name: "admin", what: "platform admin: sees every tenant", admin: true, memberships: &[] },
-    DemoUser { name: "alice", what: "developer in tenant alpha", admin: false, memberships: &[("alpha", Role::Developer)] },
-    DemoUser { name: "bob", what: "developer in tenant beta", admin: false, memberships: &[("beta", Role::Developer)] },
-    DemoUser { name: "vera", what: "viewer in tenant alpha (read-only)", admin: false, memberships: &[("alpha", Role::Viewer)] },
+    DemoUser {
+        name: "admin",
+        what: "platform admin: sees every tenant",
+        admin: true,
+        memberships: &[],
+    },
+    DemoUser {
+        name: "alice",
+        what: "developer in tenant alpha",
+        admin: false,
+        memberships: &[("alpha", Role::Developer)],
+    },
+    DemoUser {
+        name: "bob",
+        what: "developer in tenant beta",
+        admin: false,
+        memberships: &[("beta", Role::Developer)],
+    },
+    DemoUser {
+        name: "vera",
+        what: "viewer in tenant alpha (read-only)",
+        admin: false,
+        memberships: &[("alpha", Role::Viewer)],
+    },
 ];
 
-pub const TENANTS: &[(&str, &str, &[&str])] = &[("alpha", "Alpha Retail", &["alpha", "alpha-dev"]), ("beta", "Beta Finance", &["beta"])];
+pub const TENANTS: &[(&str, &str, &[&str])] = &[
+    ("alpha", "Alpha Retail", &["alpha", "alpha-dev"]),
+    ("beta", "Beta Finance", &["beta"]),
+];
 
 async fn create_missing<K>(api: &Api<K>, obj: &K) -> Result<()>
 where
@@ -53,8 +76,19 @@ pub async fn identities(client: &Client) -> Result<()> {
         for ns in *namespaces {
             crate::bootstrap::ensure_namespace(client, ns).await?;
         }
-        let mut t = Tenant::new(name, TenantSpec { display_name: display.to_string(), namespaces: namespaces.iter().map(|s| s.to_string()).collect(), description: None, alerting: None });
-        t.metadata.labels = Some(BTreeMap::from([("wharf.dev/demo".to_string(), "true".to_string())]));
+        let mut t = Tenant::new(
+            name,
+            TenantSpec {
+                display_name: display.to_string(),
+                namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+                description: None,
+                alerting: None,
+            },
+        );
+        t.metadata.labels = Some(BTreeMap::from([(
+            "wharf.dev/demo".to_string(),
+            "true".to_string(),
+        )]));
         create_missing(&tenants, &t).await?;
     }
     let users: Api<User> = Api::all(client.clone());
@@ -64,8 +98,15 @@ pub async fn identities(client: &Client) -> Result<()> {
         if secrets.get_opt(&secret_name).await?.is_none() {
             let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.to_string()))?;
             let secret = Secret {
-                metadata: ObjectMeta { name: Some(secret_name.clone()), namespace: Some(SYSTEM_NAMESPACE.into()), ..Default::default() },
-                data: Some(BTreeMap::from([("passwordHash".to_string(), ByteString(hash.into_bytes()))])),
+                metadata: ObjectMeta {
+                    name: Some(secret_name.clone()),
+                    namespace: Some(SYSTEM_NAMESPACE.into()),
+                    ..Default::default()
+                },
+                data: Some(BTreeMap::from([(
+                    "passwordHash".to_string(),
+                    ByteString(hash.into_bytes()),
+                )])),
                 ..Default::default()
             };
             create_missing(&secrets, &secret).await?;
@@ -75,7 +116,14 @@ pub async fn identities(client: &Client) -> Result<()> {
             UserSpec {
                 display_name: u.name.to_string(),
                 platform_admin: u.admin,
-                memberships: u.memberships.iter().map(|(t, r)| Membership { tenant: t.to_string(), role: *r }).collect(),
+                memberships: u
+                    .memberships
+                    .iter()
+                    .map(|(t, r)| Membership {
+                        tenant: t.to_string(),
+                        role: *r,
+                    })
+                    .collect(),
                 password_secret: secret_name,
                 disabled: false,
             },
@@ -89,15 +137,41 @@ pub async fn identities(client: &Client) -> Result<()> {
 pub async fn apps(client: &Client) -> Result<()> {
     let apps = [
         ("alpha", "shop-web", "nginx:1.25", 2, 80, None),
-        ("alpha", "orders", "registry.local/alpha/orders:1.4.2", 1, 8080, Some("threads")),
-        ("beta", "billing", "registry.local/beta/billing:2.0.1", 2, 8080, None),
+        (
+            "alpha",
+            "orders",
+            "registry.local/alpha/orders:1.4.2",
+            1,
+            8080,
+            Some("threads"),
+        ),
+        (
+            "beta",
+            "billing",
+            "registry.local/beta/billing:2.0.1",
+            2,
+            8080,
+            None,
+        ),
     ];
     for (ns, name, image, replicas, port, leak) in apps {
-        let form = DeployForm { namespace: ns.into(), name: name.into(), image: image.into(), replicas, port: Some(port), ..DeployForm::default() };
+        let form = DeployForm {
+            namespace: ns.into(),
+            name: name.into(),
+            image: image.into(),
+            replicas,
+            port: Some(port),
+            ..DeployForm::default()
+        };
         let mut d: Deployment = deployment_of(&form).map_err(|e| anyhow::anyhow!(e.to_string()))?;
         if let (Some(leak), Some(spec)) = (leak, d.spec.as_mut()) {
-            spec.template.metadata.get_or_insert_with(Default::default).annotations =
-                Some(BTreeMap::from([("sim.wharf.dev/leak".to_string(), leak.to_string())]));
+            spec.template
+                .metadata
+                .get_or_insert_with(Default::default)
+                .annotations = Some(BTreeMap::from([(
+                "sim.wharf.dev/leak".to_string(),
+                leak.to_string(),
+            )]));
         }
         create_missing(&Api::<Deployment>::namespaced(client.clone(), ns), &d).await?;
         let svc: Service = serde_json::from_value(serde_json::json!({
@@ -114,14 +188,19 @@ pub async fn apps(client: &Client) -> Result<()> {
 /// HTTPS too, with a self-signed certificate made when the demo is first seeded (the
 /// `kubernetes.io/tls` Secret `alpha/shop-web-tls`). Run after [`apps`]; idempotent like the rest.
 pub async fn nginx(client: &Client) -> Result<()> {
-    use crds::nginx::{NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService};
+    use crds::nginx::{
+        NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService,
+    };
     let cluster = NginxCluster::new(
         crate::nginx::demo::CLUSTER,
         NginxClusterSpec {
             display_name: "Edge (shared)".into(),
             tenants: vec!["alpha".into(), "beta".into()],
             namespaces: vec![],
-            listen: NginxListen { http: 8081, https: Some(8443) },
+            listen: NginxListen {
+                http: 8081,
+                https: Some(8443),
+            },
             defaults: Default::default(),
         },
     );
@@ -129,16 +208,28 @@ pub async fn nginx(client: &Client) -> Result<()> {
     let (tls_ns, tls_secret, tls_host) = TLS_ROUTE;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), tls_ns);
     if secrets.get_opt(tls_secret).await?.is_none() {
-        let (cert, key) = ngx::tls::self_signed(&[tls_host.to_string()]).context("making the demo's self-signed certificate")?;
+        let (cert, key) = ngx::tls::self_signed(&[tls_host.to_string()])
+            .context("making the demo's self-signed certificate")?;
         let secret = Secret {
-            metadata: ObjectMeta { name: Some(tls_secret.into()), namespace: Some(tls_ns.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(tls_secret.into()),
+                namespace: Some(tls_ns.into()),
+                ..Default::default()
+            },
             type_: Some("kubernetes.io/tls".into()),
-            data: Some(BTreeMap::from([("tls.crt".to_string(), ByteString(cert.into_bytes())), ("tls.key".to_string(), ByteString(key.0.into_bytes()))])),
+            data: Some(BTreeMap::from([
+                ("tls.crt".to_string(), ByteString(cert.into_bytes())),
+                ("tls.key".to_string(), ByteString(key.0.into_bytes())),
+            ])),
             ..Default::default()
         };
         create_missing(&secrets, &secret).await?;
     }
-    let routes = [("alpha", "shop-web", "shop.alpha.demo", 80), ("alpha", "orders", "orders.alpha.demo", 8080), ("beta", "billing", "billing.beta.demo", 8080)];
+    let routes = [
+        ("alpha", "shop-web", "shop.alpha.demo", 80),
+        ("alpha", "orders", "orders.alpha.demo", 8080),
+        ("beta", "billing", "billing.beta.demo", 8080),
+    ];
     for (ns, name, host, port) in routes {
         let mut r = NginxRoute::new(
             name,
@@ -146,7 +237,10 @@ pub async fn nginx(client: &Client) -> Result<()> {
                 cluster: crate::nginx::demo::CLUSTER.into(),
                 host: host.into(),
                 path: "/".into(),
-                service: Some(RouteService { name: name.into(), port }),
+                service: Some(RouteService {
+                    name: name.into(),
+                    port,
+                }),
                 upstream: None,
                 directives: vec![],
                 tls_secret: (host == tls_host).then(|| tls_secret.to_string()),
@@ -182,14 +276,30 @@ pub async fn pipelines(client: &Client, data: &std::path::Path) -> Result<()> {
         }
         let git = |args: &[&str]| {
             std::process::Command::new("git")
-                .args(["-c", "user.name=Wharf demo", "-c", "user.email=demo@wharf.local", "-c", "init.defaultBranch=main"])
+                .args([
+                    "-c",
+                    "user.name=Wharf demo",
+                    "-c",
+                    "user.email=demo@wharf.local",
+                    "-c",
+                    "init.defaultBranch=main",
+                ])
                 .args(args)
                 .current_dir(&repo)
                 .output()
                 .map_err(anyhow::Error::from)
-                .and_then(|o| if o.status.success() { Ok(()) } else { anyhow::bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr)) })
+                .and_then(|o| {
+                    if o.status.success() {
+                        Ok(())
+                    } else {
+                        anyhow::bail!("git {args:?}: {}", String::from_utf8_lossy(&o.stderr))
+                    }
+                })
         };
-        if let Err(e) = git(&["init", "-q"]).and_then(|_| git(&["add", "-A"])).and_then(|_| git(&["commit", "-q", "-m", "orders 1.5.0"])) {
+        if let Err(e) = git(&["init", "-q"])
+            .and_then(|_| git(&["add", "-A"]))
+            .and_then(|_| git(&["commit", "-q", "-m", "orders 1.5.0"]))
+        {
             tracing::warn!(error = %e, "no demo git repository, so no demo pipeline");
             return Ok(());
         }
@@ -210,7 +320,17 @@ pub async fn pipelines(client: &Client, data: &std::path::Path) -> Result<()> {
         i.repository = "alpha/orders".into();
         i.dockerfile = "FROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY target/orders.jar app.jar\nEXPOSE 8080\nCMD [\"java\", \"-jar\", \"/app/app.jar\"]\n".into();
     }
-    let spec = PipelineSpec { app: "orders".into(), stages: vec![clone, build, quality, stage(StageKind::Tools, "tools"), image, stage(StageKind::Deploy, "deploy")] };
+    let spec = PipelineSpec {
+        app: "orders".into(),
+        stages: vec![
+            clone,
+            build,
+            quality,
+            stage(StageKind::Tools, "tools"),
+            image,
+            stage(StageKind::Deploy, "deploy"),
+        ],
+    };
     match wharf_console::pipelines::create_pipeline(client, "alpha", "orders-ci", spec).await {
         Ok(()) | Err(wharf_api::error::AppError::Conflict(_)) => Ok(()),
         Err(e) => Err(anyhow::anyhow!("seeding the demo pipeline: {e}")),

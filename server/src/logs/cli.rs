@@ -73,14 +73,28 @@ impl From<anyhow::Error> for CliError {
 fn usage_or_failure(e: logstore::Error) -> CliError {
     use logstore::Error as E;
     match e {
-        E::InvalidRange { .. } | E::BadTime { .. } | E::InvalidRegex { .. } | E::InvalidSelector { .. } | E::InvalidKey(_) | E::InvalidCursor(_) => CliError::Usage(e.to_string()),
+        E::InvalidRange { .. }
+        | E::BadTime { .. }
+        | E::InvalidRegex { .. }
+        | E::InvalidSelector { .. }
+        | E::InvalidKey(_)
+        | E::InvalidCursor(_) => CliError::Usage(e.to_string()),
         other => CliError::Failed(other.into()),
     }
 }
 
 pub async fn run(cmd: LogsCommand) -> Result<(), CliError> {
     match cmd {
-        LogsCommand::Query { data, ns, pod, container, from, to, grep, limit } => {
+        LogsCommand::Query {
+            data,
+            ns,
+            pod,
+            container,
+            from,
+            to,
+            grep,
+            limit,
+        } => {
             let query = query_of(&ns, pod, container, &from, &to, grep)?;
             let store = open_existing(&data)?;
             let stdout = std::io::stdout();
@@ -90,20 +104,37 @@ pub async fn run(cmd: LogsCommand) -> Result<(), CliError> {
                 other => other,
             }
         }
-        LogsCommand::Ingest { cri_dir, data, follow } => {
+        LogsCommand::Ingest {
+            cri_dir,
+            data,
+            follow,
+        } => {
             if !cri_dir.is_dir() {
-                return Err(CliError::Usage(format!("--cri-dir {}: not a folder", cri_dir.display())));
+                return Err(CliError::Usage(format!(
+                    "--cri-dir {}: not a folder",
+                    cri_dir.display()
+                )));
             }
-            let store = Store::open_path(&data, Config::default()).with_context(|| format!("opening the log store {}", data.display()))?;
+            let store = Store::open_path(&data, Config::default())
+                .with_context(|| format!("opening the log store {}", data.display()))?;
             let report = if follow {
-                eprintln!("following {} into {} (Ctrl-C stops)", cri_dir.display(), data.display());
+                eprintln!(
+                    "following {} into {} (Ctrl-C stops)",
+                    cri_dir.display(),
+                    data.display()
+                );
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                logstore::cri::follow(&cri_dir, store.clone(), Duration::from_secs(1), shutdown).await.map_err(usage_or_failure)?
+                logstore::cri::follow(&cri_dir, store.clone(), Duration::from_secs(1), shutdown)
+                    .await
+                    .map_err(usage_or_failure)?
             } else {
                 let (dir, s) = (cri_dir.clone(), store.clone());
-                tokio::task::spawn_blocking(move || logstore::cri::ingest_dir(&dir, &s)).await.context("ingest task")?.map_err(usage_or_failure)?
+                tokio::task::spawn_blocking(move || logstore::cri::ingest_dir(&dir, &s))
+                    .await
+                    .context("ingest task")?
+                    .map_err(usage_or_failure)?
             };
             store.flush().map_err(usage_or_failure)?;
             eprintln!(
@@ -112,7 +143,10 @@ pub async fn run(cmd: LogsCommand) -> Result<(), CliError> {
                 report.files_read,
                 report.lines_skipped,
                 report.bad_lines,
-                report.first_error.map(|e| format!("; first: {e}")).unwrap_or_default()
+                report
+                    .first_error
+                    .map(|e| format!("; first: {e}"))
+                    .unwrap_or_default()
             );
             Ok(())
         }
@@ -120,14 +154,35 @@ pub async fn run(cmd: LogsCommand) -> Result<(), CliError> {
 }
 
 /// The store query for the command line's arguments; every input error is a `Usage`.
-pub fn query_of(ns: &str, pod: Option<String>, container: Option<String>, from: &str, to: &str, grep: Option<String>) -> Result<Query, CliError> {
-    let time = |flag: &str, v: &str| Timestamp::parse_rfc3339(v.trim()).map_err(|e| CliError::Usage(format!("--{flag}: {e}")));
+pub fn query_of(
+    ns: &str,
+    pod: Option<String>,
+    container: Option<String>,
+    from: &str,
+    to: &str,
+    grep: Option<String>,
+) -> Result<Query, CliError> {
+    let time = |flag: &str, v: &str| {
+        Timestamp::parse_rfc3339(v.trim()).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+    };
     let (from, to) = (time("from", from)?, time("to", to)?);
     if from > to {
-        return Err(CliError::Usage(format!("--from ({from}) is after --to ({to})")));
+        return Err(CliError::Usage(format!(
+            "--from ({from}) is after --to ({to})"
+        )));
     }
     if let Some(re) = &grep {
-        regex::bytes::Regex::new(re).map_err(|e| CliError::Usage(format!("--grep: invalid regular expression {re:?}: {}", e.to_string().lines().last().unwrap_or_default().trim().trim_start_matches("error: "))))?;
+        regex::bytes::Regex::new(re).map_err(|e| {
+            CliError::Usage(format!(
+                "--grep: invalid regular expression {re:?}: {}",
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_start_matches("error: ")
+            ))
+        })?;
     }
     let mut selector = StreamSelector::namespaces([ns]);
     selector.pod = pod;
@@ -139,13 +194,22 @@ pub fn query_of(ns: &str, pod: Option<String>, container: Option<String>, from: 
 
 fn open_existing(data: &Path) -> Result<Store, CliError> {
     if !data.join("manifest.json").is_file() {
-        return Err(CliError::Usage(format!("--data {}: no log store there", data.display())));
+        return Err(CliError::Usage(format!(
+            "--data {}: no log store there",
+            data.display()
+        )));
     }
-    Ok(Store::open_path(data, Config::default()).with_context(|| format!("opening the log store {}", data.display()))?)
+    Ok(Store::open_path(data, Config::default())
+        .with_context(|| format!("opening the log store {}", data.display()))?)
 }
 
 /// Prints the query's lines a page at a time (memory stays flat however long the range).
-pub fn print(store: &Store, query: Query, limit: Option<usize>, out: &mut impl Write) -> Result<(), CliError> {
+pub fn print(
+    store: &Store,
+    query: Query,
+    limit: Option<usize>,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     const PAGE: usize = 10_000;
     let mut left = limit.unwrap_or(usize::MAX);
     let mut cursor = None;
@@ -167,7 +231,10 @@ pub fn print(store: &Store, query: Query, limit: Option<usize>, out: &mut impl W
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[cfg(test)]
@@ -184,30 +251,108 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_usage_error_with_a_reason() {
-        assert!(usage(query_of("a", None, None, "2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z", None)).contains("is after --to"));
-        assert!(usage(query_of("a", None, None, "yesterday", "2024-05-01T10:00:00Z", None)).starts_with("--from: unparsable time"));
-        assert!(usage(query_of("a", None, None, "2024-05-01T10:00:00Z", "2024-05-01T10:05:00Z", Some("a(".into()))).starts_with("--grep: invalid regular expression"));
+        assert!(usage(query_of(
+            "a",
+            None,
+            None,
+            "2024-05-01T10:05:00Z",
+            "2024-05-01T10:00:00Z",
+            None
+        ))
+        .contains("is after --to"));
+        assert!(usage(query_of(
+            "a",
+            None,
+            None,
+            "yesterday",
+            "2024-05-01T10:00:00Z",
+            None
+        ))
+        .starts_with("--from: unparsable time"));
+        assert!(usage(query_of(
+            "a",
+            None,
+            None,
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:05:00Z",
+            Some("a(".into())
+        ))
+        .starts_with("--grep: invalid regular expression"));
     }
 
     #[test]
     fn query_prints_the_range_in_time_order_in_the_cli_format() {
         let store = Store::in_memory(Config::default()).unwrap();
         let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
-        let (a, b) = (StreamKey::new("ns", "p1", "c"), StreamKey::new("ns", "p2", "c"));
-        store.append(&a, &Labels::new(), t("2024-05-01T10:00:01Z"), LogStream::Stdout, b"one").unwrap();
-        store.append(&b, &Labels::new(), t("2024-05-01T10:00:02Z"), LogStream::Stdout, b"two ERROR").unwrap();
-        store.append(&a, &Labels::new(), t("2024-05-01T10:00:03Z"), LogStream::Stdout, b"three ERROR").unwrap();
-        store.append(&a, &Labels::new(), t("2024-05-01T10:10:00Z"), LogStream::Stdout, b"later").unwrap();
+        let (a, b) = (
+            StreamKey::new("ns", "p1", "c"),
+            StreamKey::new("ns", "p2", "c"),
+        );
+        store
+            .append(
+                &a,
+                &Labels::new(),
+                t("2024-05-01T10:00:01Z"),
+                LogStream::Stdout,
+                b"one",
+            )
+            .unwrap();
+        store
+            .append(
+                &b,
+                &Labels::new(),
+                t("2024-05-01T10:00:02Z"),
+                LogStream::Stdout,
+                b"two ERROR",
+            )
+            .unwrap();
+        store
+            .append(
+                &a,
+                &Labels::new(),
+                t("2024-05-01T10:00:03Z"),
+                LogStream::Stdout,
+                b"three ERROR",
+            )
+            .unwrap();
+        store
+            .append(
+                &a,
+                &Labels::new(),
+                t("2024-05-01T10:10:00Z"),
+                LogStream::Stdout,
+                b"later",
+            )
+            .unwrap();
         let mut out = Vec::new();
-        let q = query_of("ns", None, None, "2024-05-01T10:00:00Z", "2024-05-01T10:05:00Z", None).unwrap();
+        let q = query_of(
+            "ns",
+            None,
+            None,
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:05:00Z",
+            None,
+        )
+        .unwrap();
         print(&store, q, None, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "2024-05-01T10:00:01.000000000Z ns/p1/c one\n2024-05-01T10:00:02.000000000Z ns/p2/c two ERROR\n2024-05-01T10:00:03.000000000Z ns/p1/c three ERROR\n"
         );
         let mut out = Vec::new();
-        let q = query_of("ns", Some("p1".into()), None, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", Some("ERR|lat".into())).unwrap();
+        let q = query_of(
+            "ns",
+            Some("p1".into()),
+            None,
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T11:00:00Z",
+            Some("ERR|lat".into()),
+        )
+        .unwrap();
         print(&store, q, Some(1), &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "2024-05-01T10:00:03.000000000Z ns/p1/c three ERROR\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2024-05-01T10:00:03.000000000Z ns/p1/c three ERROR\n"
+        );
     }
 }

@@ -55,19 +55,40 @@ pub struct Target {
 /// The container instances of a pod that have a log to read: running ones, and finished
 /// ones (a Job's init containers often start and end between two looks at the pod).
 pub fn targets(pod: &Pod) -> Vec<Target> {
-    let (Some(ns), name) = (pod.namespace(), pod.name_any()) else { return Vec::new() };
-    if pod.metadata.deletion_timestamp.is_some() && pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_none() {
+    let (Some(ns), name) = (pod.namespace(), pod.name_any()) else {
+        return Vec::new();
+    };
+    if pod.metadata.deletion_timestamp.is_some()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_none()
+    {
         return Vec::new();
     }
     let labels: Labels = pod.labels().clone();
     pod.status
         .iter()
-        .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
-        .filter(|cs| cs.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some()))
+        .flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        })
+        .filter(|cs| {
+            cs.state
+                .as_ref()
+                .is_some_and(|st| st.running.is_some() || st.terminated.is_some())
+        })
         .map(|cs| Target {
             key: StreamKey::new(ns.clone(), name.clone(), cs.name.clone()),
             labels: labels.clone(),
-            instance: cs.container_id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| format!("restart-{}", cs.restart_count)),
+            instance: cs
+                .container_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("restart-{}", cs.restart_count)),
             restarts: cs.restart_count,
             finished: cs.state.as_ref().is_some_and(|st| st.terminated.is_some()),
         })
@@ -76,7 +97,12 @@ pub fn targets(pod: &Pod) -> Vec<Target> {
 
 /// Starts the collector for the console's cluster and store; `main` supervises the handle.
 pub fn spawn(state: &AppState) -> JoinHandle<()> {
-    tokio::spawn(run(state.client.clone(), state.cache.pods.clone(), state.cache.changes.pods.clone(), state.logs.clone()))
+    tokio::spawn(run(
+        state.client.clone(),
+        state.cache.pods.clone(),
+        state.cache.changes.pods.clone(),
+        state.logs.clone(),
+    ))
 }
 
 /// The follow tasks; dropping it (the collector aborted) aborts them all.
@@ -93,7 +119,12 @@ impl Drop for Tasks {
 
 /// Runs until the pod reflector goes away (then the console is shutting down anyway).
 #[tracing::instrument(name = "log_collector", skip_all)]
-pub async fn run(client: kube::Client, pods: reflector::Store<Pod>, mut changed: watch::Receiver<u64>, store: Store) {
+pub async fn run(
+    client: kube::Client,
+    pods: reflector::Store<Pod>,
+    mut changed: watch::Receiver<u64>,
+    store: Store,
+) {
     let mut tasks = Tasks::default();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -125,14 +156,28 @@ async fn flush_store(store: &Store) -> anyhow::Result<()> {
 }
 
 /// Starts a task for every running instance without one; aborts those whose pod is gone.
-async fn reconcile(client: &kube::Client, pods: &reflector::Store<Pod>, store: &Store, tasks: &mut Tasks) {
+async fn reconcile(
+    client: &kube::Client,
+    pods: &reflector::Store<Pod>,
+    store: &Store,
+    tasks: &mut Tasks,
+) {
     let state = pods.state();
-    let wanted: HashMap<StreamKey, Target> = state.iter().flat_map(|p| targets(p)).map(|t| (t.key.clone(), t)).collect();
-    let live_pods: std::collections::HashSet<(String, String)> = state.iter().map(|p| (p.namespace().unwrap_or_default(), p.name_any())).collect();
+    let wanted: HashMap<StreamKey, Target> = state
+        .iter()
+        .flat_map(|p| targets(p))
+        .map(|t| (t.key.clone(), t))
+        .collect();
+    let live_pods: std::collections::HashSet<(String, String)> = state
+        .iter()
+        .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+        .collect();
     tasks.0.retain(|key, (instance, handle)| {
         // A task that read a finished instance to its end is kept (finished) as the record
         // that it was read; one that ended while its instance still runs is started again.
-        let read_to_end = wanted.get(key).is_some_and(|t| t.finished && &t.instance == instance);
+        let read_to_end = wanted
+            .get(key)
+            .is_some_and(|t| t.finished && &t.instance == instance);
         if handle.is_finished() && !read_to_end {
             return false;
         }
@@ -157,7 +202,12 @@ async fn reconcile(client: &kube::Client, pods: &reflector::Store<Pod>, store: &
             }
             None => None,
         };
-        let (client, pods, store, instance) = (client.clone(), pods.clone(), store.clone(), target.instance.clone());
+        let (client, pods, store, instance) = (
+            client.clone(),
+            pods.clone(),
+            store.clone(),
+            target.instance.clone(),
+        );
         let handle = tokio::spawn(async move {
             if let Some(old) = previous {
                 let _ = old.await;
@@ -169,17 +219,30 @@ async fn reconcile(client: &kube::Client, pods: &reflector::Store<Pod>, store: &
 }
 
 fn still_running(pods: &reflector::Store<Pod>, target: &Target) -> bool {
-    pods.state().iter().filter(|p| p.namespace().as_deref() == Some(target.key.namespace.as_str()) && p.name_any() == target.key.pod).flat_map(|p| targets(p)).any(|t| t.key == target.key && t.instance == target.instance && !t.finished)
+    pods.state()
+        .iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(target.key.namespace.as_str())
+                && p.name_any() == target.key.pod
+        })
+        .flat_map(|p| targets(p))
+        .any(|t| t.key == target.key && t.instance == target.instance && !t.finished)
 }
 
 /// `sinceTime` for a resume: the last stored time rounded *down* to the second.
 pub fn since_time(last: Timestamp) -> k8s_openapi::jiff::Timestamp {
     let secs = last.0.div_euclid(1_000_000_000);
-    k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+    k8s_openapi::jiff::Timestamp::from_second(secs)
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
 }
 
 #[tracing::instrument(skip_all, fields(stream = %target.key, instance = %target.instance))]
-async fn follow_container(client: kube::Client, pods: reflector::Store<Pod>, store: Store, target: Target) {
+async fn follow_container(
+    client: kube::Client,
+    pods: reflector::Store<Pod>,
+    store: Store,
+    target: Target,
+) {
     let api: Api<Pod> = Api::namespaced(client, &target.key.namespace);
     let handle = match store.stream(&target.key, &target.labels) {
         Ok(h) => h,
@@ -203,12 +266,28 @@ async fn follow_container(client: kube::Client, pods: reflector::Store<Pod>, sto
         };
         if first && target.restarts > 0 && point.is_some() {
             // The previous instance may have written more after we last read it.
-            if let Err(e) = pump(&api, &target.key.pod, &handle, &mut filter, &params(true, false)).await {
+            if let Err(e) = pump(
+                &api,
+                &target.key.pod,
+                &handle,
+                &mut filter,
+                &params(true, false),
+            )
+            .await
+            {
                 tracing::debug!(error = %e, "no previous instance log");
             }
         }
         first = false;
-        match pump(&api, &target.key.pod, &handle, &mut filter, &params(false, true)).await {
+        match pump(
+            &api,
+            &target.key.pod,
+            &handle,
+            &mut filter,
+            &params(false, true),
+        )
+        .await
+        {
             Ok(0) => {}
             Ok(_) => retry = RETRY_MIN,
             Err(e) => tracing::debug!(error = %e, "log stream broke; resuming"),
@@ -223,7 +302,13 @@ async fn follow_container(client: kube::Client, pods: reflector::Store<Pod>, sto
 }
 
 /// Reads one log request to its end, appending the lines the filter admits; returns how many.
-async fn pump(api: &Api<Pod>, pod: &str, handle: &StreamHandle, filter: &mut ResumeFilter, params: &LogParams) -> anyhow::Result<u64> {
+async fn pump(
+    api: &Api<Pod>,
+    pod: &str,
+    handle: &StreamHandle,
+    filter: &mut ResumeFilter,
+    params: &LogParams,
+) -> anyhow::Result<u64> {
     let reader = api.log_stream(pod, params).await?;
     futures::pin_mut!(reader);
     let mut buf = Vec::with_capacity(1024);

@@ -12,11 +12,16 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use logstore::{write_line, Page};
 use wharf_api::auth::Role;
-use wharf_console::logs::{store_error, store_query};
 use wharf_api::logs::{LogLink, LogQuery, MAX_PAGE};
+use wharf_console::logs::{store_error, store_query};
 use wharf_console::state::AppState;
 
-pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>, link: Result<Query<LogLink>, QueryRejection>, headers: HeaderMap) -> Response {
+pub async fn download(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    link: Result<Query<LogLink>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
     let scope = match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
         Ok(s) => s,
         Err(refusal) => return refusal,
@@ -58,7 +63,9 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
             if tx.blocking_send(Ok(buf.into())).is_err() {
                 return; // the browser went away
             }
-            let Some(cursor) = page.next_cursor.take() else { return };
+            let Some(cursor) = page.next_cursor.take() else {
+                return;
+            };
             page = match store.query(&query.clone().cursor(cursor)) {
                 Ok(p) => p,
                 Err(e) => {
@@ -69,11 +76,19 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
             };
         }
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) }));
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", filename(&link))),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", filename(&link)),
+            ),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         body,
@@ -84,10 +99,36 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
 /// `alpha_shop-web_app_20240501T100200Z_20240501T100500Z.log`: what, where, when — and only
 /// characters every file system takes.
 pub fn filename(link: &LogLink) -> String {
-    let compact = |t: &Option<String>| t.as_deref().map(|t| t.replace(['-', ':'], "")).unwrap_or_else(|| "all".into());
-    let what: Vec<&str> = [Some(link.ns.as_str()), link.app.as_deref(), link.pod.as_deref(), link.container.as_deref()].into_iter().flatten().filter(|s| !s.is_empty()).collect();
-    let name = format!("{}_{}_{}.log", what.join("_"), compact(&link.from), compact(&link.to));
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+    let compact = |t: &Option<String>| {
+        t.as_deref()
+            .map(|t| t.replace(['-', ':'], ""))
+            .unwrap_or_else(|| "all".into())
+    };
+    let what: Vec<&str> = [
+        Some(link.ns.as_str()),
+        link.app.as_deref(),
+        link.pod.as_deref(),
+        link.container.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.is_empty())
+    .collect();
+    let name = format!(
+        "{}_{}_{}.log",
+        what.join("_"),
+        compact(&link.from),
+        compact(&link.to)
+    );
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -103,8 +144,14 @@ mod tests {
             to: Some("2024-05-01T10:05:00.5Z".into()),
             ..Default::default()
         };
-        assert_eq!(filename(&link), "alpha_shop-web_20240501T100200Z_20240501T100500.5Z.log");
-        let odd = LogLink { ns: "a\"b/c".into(), ..Default::default() };
+        assert_eq!(
+            filename(&link),
+            "alpha_shop-web_20240501T100200Z_20240501T100500.5Z.log"
+        );
+        let odd = LogLink {
+            ns: "a\"b/c".into(),
+            ..Default::default()
+        };
         assert_eq!(filename(&odd), "a-b-c_all_all.log");
     }
 }

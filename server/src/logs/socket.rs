@@ -7,7 +7,9 @@
 
 use crate::live::{refuse, scope_for_socket};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +17,8 @@ use futures::FutureExt;
 use logstore::Tail;
 use std::time::Duration;
 use wharf_api::auth::Role;
-use wharf_console::logs::{line_of, store_error, tail_request};
 use wharf_api::logs::{LogLink, LogMessage};
+use wharf_console::logs::{line_of, store_error, tail_request};
 use wharf_console::state::AppState;
 
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -37,9 +39,15 @@ pub async fn follow(
         Err(refusal) => return refusal,
     };
     let Ok(Query(link)) = link else {
-        return (StatusCode::BAD_REQUEST, "expected ?ns=NAMESPACE[&app=..&pod=..&container=..&q=..&regex=true&last=N]").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected ?ns=NAMESPACE[&app=..&pod=..&container=..&q=..&regex=true&last=N]",
+        )
+            .into_response();
     };
-    let tail = match tail_request(&scope, &link).and_then(|req| state.logs.tail(req).map_err(store_error)) {
+    let tail = match tail_request(&scope, &link)
+        .and_then(|req| state.logs.tail(req).map_err(store_error))
+    {
         Ok(t) => t,
         Err(e) => return refuse(e),
     };

@@ -8,7 +8,8 @@ use anyhow::Result;
 use std::time::Duration;
 
 pub fn config(cfg: &StackConfig) -> Result<String> {
-    wharf_console::monitoring::alertmanager::render(&cfg.settings(), &[]).map_err(|e| anyhow::anyhow!(e.to_string()))
+    wharf_console::monitoring::alertmanager::render(&cfg.settings(), &[])
+        .map_err(|e| anyhow::anyhow!(e.to_string()))
 }
 
 pub async fn start(cfg: &StackConfig, http: &reqwest::Client) -> Result<Process> {
@@ -18,7 +19,12 @@ pub async fn start(cfg: &StackConfig, http: &reqwest::Client) -> Result<Process>
     {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
         f.write_all(config(cfg)?.as_bytes())?;
     }
     let args = vec![
@@ -29,6 +35,13 @@ pub async fn start(cfg: &StackConfig, http: &reqwest::Client) -> Result<Process>
         "--log.level=warn".into(),
     ];
     let mut p = Process::spawn("alertmanager", "prometheus-alertmanager", &args, &dir)?;
-    wait_ready(http, &format!("http://{}/-/ready", cfg.alertmanager_addr), &mut p, Duration::from_secs(60), &dir.join("alertmanager.log")).await?;
+    wait_ready(
+        http,
+        &format!("http://{}/-/ready", cfg.alertmanager_addr),
+        &mut p,
+        Duration::from_secs(60),
+        &dir.join("alertmanager.log"),
+    )
+    .await?;
     Ok(p)
 }

@@ -43,11 +43,16 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// Free ports on 127.0.0.1, a fresh token, 2 s intervals.
-    pub fn local(data_dir: &Path, kubeconfig_yaml: &str, console: SocketAddr) -> Result<StackConfig> {
+    pub fn local(
+        data_dir: &Path,
+        kubeconfig_yaml: &str,
+        console: SocketAddr,
+    ) -> Result<StackConfig> {
         let token = random_token();
         Ok(StackConfig {
             // NB: absolute, because each process runs in its own folder
-            data_dir: std::path::absolute(data_dir).with_context(|| format!("resolving {}", data_dir.display()))?,
+            data_dir: std::path::absolute(data_dir)
+                .with_context(|| format!("resolving {}", data_dir.display()))?,
             kubeconfig_yaml: kubeconfig_yaml.to_string(),
             prometheus_addr: free_port()?,
             alertmanager_addr: free_port()?,
@@ -80,7 +85,11 @@ impl StackConfig {
             amtool: None,
             smtp: self.smtp.clone(),
             // NB: quick, so a demo alert reaches the page (and a tenant's receiver) within seconds
-            routing: RouteTiming { group_wait: "1s".into(), group_interval: "2s".into(), repeat_interval: "1m".into() },
+            routing: RouteTiming {
+                group_wait: "1s".into(),
+                group_interval: "2s".into(),
+                repeat_interval: "1m".into(),
+            },
             sync_every: self.interval,
         }
     }
@@ -107,8 +116,14 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn spawn(name: &'static str, program: &str, args: &[String], dir: &Path) -> Result<Process> {
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).with_context(|| format!("creating {name}'s log"))?;
+    pub fn spawn(
+        name: &'static str,
+        program: &str,
+        args: &[String],
+        dir: &Path,
+    ) -> Result<Process> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log")))
+            .with_context(|| format!("creating {name}'s log"))?;
         let child = tokio::process::Command::new(program)
             .args(args)
             .current_dir(dir)
@@ -117,7 +132,9 @@ impl Process {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {program} (is it installed? scripts/setup.sh installs it)"))?;
+            .with_context(|| {
+                format!("starting {program} (is it installed? scripts/setup.sh installs it)")
+            })?;
         Ok(Process { name, child })
     }
 
@@ -132,7 +149,13 @@ impl Process {
 }
 
 /// Waits until `GET url` answers 2xx, or fails naming the log to read.
-pub async fn wait_ready(http: &reqwest::Client, url: &str, process: &mut Process, within: Duration, log: &Path) -> Result<()> {
+pub async fn wait_ready(
+    http: &reqwest::Client,
+    url: &str,
+    process: &mut Process,
+    within: Duration,
+    log: &Path,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         if let Ok(r) = http.get(url).timeout(Duration::from_secs(2)).send().await {
@@ -141,10 +164,18 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str, process: &mut Process
             }
         }
         if let Ok(Some(status)) = process.child.try_wait() {
-            anyhow::bail!("{} exited ({status}) before it was ready; see {}", process.name, log.display());
+            anyhow::bail!(
+                "{} exited ({status}) before it was ready; see {}",
+                process.name,
+                log.display()
+            );
         }
         if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("{} was not ready within {within:?}; see {}", process.name, log.display());
+            anyhow::bail!(
+                "{} was not ready within {within:?}; see {}",
+                process.name,
+                log.display()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -160,13 +191,19 @@ pub struct Stack {
 impl Stack {
     /// Starts Alertmanager, then Prometheus, and waits until both are ready.
     pub async fn start(config: StackConfig) -> Result<Stack> {
-        std::fs::create_dir_all(config.rules_dir()).with_context(|| format!("creating {}", config.rules_dir().display()))?;
+        std::fs::create_dir_all(config.rules_dir())
+            .with_context(|| format!("creating {}", config.rules_dir().display()))?;
         let am_dir = config.data_dir.join("alertmanager");
-        std::fs::create_dir_all(&am_dir).with_context(|| format!("creating {}", am_dir.display()))?;
+        std::fs::create_dir_all(&am_dir)
+            .with_context(|| format!("creating {}", am_dir.display()))?;
         let http = reqwest::Client::new();
         let alertmanager = alertmanager::start(&config, &http).await?;
         let prometheus = prometheus::start(&config, &http).await?;
-        Ok(Stack { config, prometheus, alertmanager })
+        Ok(Stack {
+            config,
+            prometheus,
+            alertmanager,
+        })
     }
 
     pub async fn stop(self) {
@@ -213,11 +250,17 @@ impl AlertingArgs {
         s.webhook_url = self.alert_webhook_url;
         s.alertmanager_config = self.alertmanager_config;
         s.smtp = match (self.smtp_smarthost, self.smtp_from) {
-            (Some(smarthost), Some(from)) => {
-                Some(Smtp { smarthost, from, username: self.smtp_username, password: self.smtp_password.map(Token::new), require_tls: self.smtp_require_tls })
-            }
+            (Some(smarthost), Some(from)) => Some(Smtp {
+                smarthost,
+                from,
+                username: self.smtp_username,
+                password: self.smtp_password.map(Token::new),
+                require_tls: self.smtp_require_tls,
+            }),
             (None, None) => None,
-            _ => anyhow::bail!("e-mail receivers need both WHARF_SMTP_SMARTHOST and WHARF_SMTP_FROM"),
+            _ => {
+                anyhow::bail!("e-mail receivers need both WHARF_SMTP_SMARTHOST and WHARF_SMTP_FROM")
+            }
         };
         Ok(())
     }

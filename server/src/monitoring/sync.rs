@@ -24,7 +24,10 @@ pub fn spawn(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     if s.alertmanager_url.is_none() && s.webhook_token.is_none() {
         return Vec::new();
     }
-    vec![tokio::spawn(history(state.clone())), tokio::spawn(sync(state.clone()))]
+    vec![
+        tokio::spawn(history(state.clone())),
+        tokio::spawn(sync(state.clone())),
+    ]
 }
 
 /// Watches the alert Events into the alert book; runs until dropped.
@@ -32,7 +35,9 @@ async fn history(state: AppState) {
     let api: Api<Event> = Api::all(state.client.clone());
     let book = state.monitoring.alerts.clone();
     let mut listing: Vec<Event> = Vec::new();
-    let mut events = watcher(api, watcher::Config::default().labels(ALERT_LABEL)).default_backoff().boxed();
+    let mut events = watcher(api, watcher::Config::default().labels(ALERT_LABEL))
+        .default_backoff()
+        .boxed();
     while let Some(e) = events.next().await {
         match e {
             Ok(watcher::Event::Init) => listing.clear(),
@@ -40,7 +45,9 @@ async fn history(state: AppState) {
             Ok(watcher::Event::InitDone) => book.replace_history(&std::mem::take(&mut listing)),
             Ok(watcher::Event::Apply(ev)) => book.seen(&ev),
             Ok(watcher::Event::Delete(ev)) => book.forget(&ev),
-            Err(err) => tracing::warn!(error = %err, "watching alert Events (retrying with back-off)"),
+            Err(err) => {
+                tracing::warn!(error = %err, "watching alert Events (retrying with back-off)")
+            }
         }
     }
 }
@@ -49,7 +56,11 @@ async fn history(state: AppState) {
 /// of reason (an Alertmanager that is down says so once, not every tick), and only as a
 /// note while the console is starting (the demo starts Alertmanager after the console).
 async fn sync(state: AppState) {
-    let every = state.settings.monitoring.sync_every.max(std::time::Duration::from_millis(200));
+    let every = state
+        .settings
+        .monitoring
+        .sync_every
+        .max(std::time::Duration::from_millis(200));
     let started = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -63,7 +74,12 @@ async fn sync(state: AppState) {
                     tracing::info!(firing = n, "firing alerts re-read from Alertmanager");
                 }
             }
-            Err(e) => report(&mut alerts_err, starting, "re-reading firing alerts from Alertmanager", e.to_string()),
+            Err(e) => report(
+                &mut alerts_err,
+                starting,
+                "re-reading firing alerts from Alertmanager",
+                e.to_string(),
+            ),
         }
         match wharf_console::monitoring::converge_alertmanager(&state).await {
             Ok(changed) => {
@@ -72,7 +88,12 @@ async fn sync(state: AppState) {
                 }
                 config_err = None;
             }
-            Err(e) => report(&mut config_err, starting, "bringing Alertmanager's configuration in step with the tenants", e.to_string()),
+            Err(e) => report(
+                &mut config_err,
+                starting,
+                "bringing Alertmanager's configuration in step with the tenants",
+                e.to_string(),
+            ),
         }
     }
 }

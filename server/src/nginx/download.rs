@@ -10,7 +10,11 @@ use axum::response::{IntoResponse, Response};
 use wharf_console::nginx::{node_configmap_of, node_of};
 use wharf_console::state::AppState;
 
-pub async fn download(State(state): State<AppState>, Path((tenant, cluster, node)): Path<(String, String, String)>, headers: HeaderMap) -> Response {
+pub async fn download(
+    State(state): State<AppState>,
+    Path((tenant, cluster, node)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let access = match super::access_for(&state, &headers, &tenant) {
         Ok(a) => a,
         Err(refusal) => return refusal,
@@ -23,12 +27,35 @@ pub async fn download(State(state): State<AppState>, Path((tenant, cluster, node
         Err(e) => return refuse(e),
     };
     tracing::info!(user = access.scope.user(), %cluster, %node, "nginx config download");
-    let text = cm.data.and_then(|mut d| d.remove("config")).unwrap_or_default();
-    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect::<String>();
+    let text = cm
+        .data
+        .and_then(|mut d| d.remove("config"))
+        .unwrap_or_default();
+    let safe = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    };
     (
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}_{}_nginx.conf.txt\"", safe(&cluster), safe(&node))),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}_{}_nginx.conf.txt\"",
+                    safe(&cluster),
+                    safe(&node)
+                ),
+            ),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         text,

@@ -17,15 +17,31 @@ use wharf_console::state::AppState;
 /// How often node states are recomputed without a change (stale detection).
 const RECHECK: Duration = Duration::from_secs(5);
 
-pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+pub async fn follow(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let access = match super::access_for(&state, &headers, &tenant) {
         Ok(a) => a,
         Err(refusal) => return refusal,
     };
     ws.on_upgrade(move |socket| async move {
-        tracing::debug!(user = access.scope.user(), tenant = access.scope.tenant(), "nginx live view opened");
+        tracing::debug!(
+            user = access.scope.user(),
+            tenant = access.scope.tenant(),
+            "nginx live view opened"
+        );
         let (tx, ticks) = watch::channel(0u64);
-        let shown = state.cache.changes.of(|c| vec![&c.nginx_clusters, &c.nginx_routes, &c.nginx_upstreams, &c.tenants]);
+        let shown = state.cache.changes.of(|c| {
+            vec![
+                &c.nginx_clusters,
+                &c.nginx_routes,
+                &c.nginx_upstreams,
+                &c.tenants,
+            ]
+        });
         let ticker = tokio::spawn(changes_or_every(shown, tx, RECHECK));
         let ticks = wharf_console::state::ChangeSet::single(ticks);
         push_snapshots(socket, ticks, move || clusters(&state, &access)).await;
@@ -34,7 +50,11 @@ pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(te
 }
 
 /// Bumps `out` on every change of `cache` and at least every `every`.
-async fn changes_or_every(mut cache: wharf_console::state::ChangeSet, out: watch::Sender<u64>, every: Duration) {
+async fn changes_or_every(
+    mut cache: wharf_console::state::ChangeSet,
+    out: watch::Sender<u64>,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;

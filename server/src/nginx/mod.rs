@@ -23,5 +23,8 @@ pub fn access_for(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result
     use wharf_console::auth::{authorize, principal_from_headers};
     let who = principal_from_headers(state, headers).map_err(refuse)?;
     let scope = authorize(state, &who, tenant, wharf_api::auth::Role::Viewer).map_err(refuse)?;
-    Ok(Access { scope, platform_admin: who.platform_admin })
+    Ok(Access {
+        scope,
+        platform_admin: who.platform_admin,
+    })
 }

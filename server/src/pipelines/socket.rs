@@ -10,11 +10,21 @@ use wharf_api::pipelines::PipelinesMessage;
 use wharf_console::pipelines::view;
 use wharf_console::state::AppState;
 
-pub async fn follow(ws: WebSocketUpgrade, State(state): State<AppState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+pub async fn follow(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
         Ok(scope) => ws.on_upgrade(move |socket| {
-            let changed = state.cache.changes.of(|c| vec![&c.pipelines, &c.pipeline_runs, &c.pods]);
-            push_snapshots(socket, changed, move || PipelinesMessage::Snapshot(view(&state.cache, &scope)))
+            let changed = state
+                .cache
+                .changes
+                .of(|c| vec![&c.pipelines, &c.pipeline_runs, &c.pods]);
+            push_snapshots(socket, changed, move || {
+                PipelinesMessage::Snapshot(view(&state.cache, &scope))
+            })
         }),
         Err(refusal) => refusal,
     }

@@ -37,8 +37,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(sig) = header("x-hub-signature-256").and_then(|v| v.strip_prefix("sha256=")) {
-        let Ok(given) = hex::decode(sig) else { return false };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        let Ok(given) = hex::decode(sig) else {
+            return false;
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
         mac.update(body);
         return mac.verify_slice(&given).is_ok();
     }
@@ -49,15 +52,33 @@ pub fn signed(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> bool {
 }
 
 async fn secret_of(state: &AppState, namespace: &str, name: &str) -> Option<(Pipeline, Vec<u8>)> {
-    let pipeline = Api::<Pipeline>::namespaced(state.client.clone(), namespace).get_opt(name).await.ok()??;
-    let secret = Api::<Secret>::namespaced(state.client.clone(), namespace).get_opt(&webhook_secret_name(name)).await.ok()??;
+    let pipeline = Api::<Pipeline>::namespaced(state.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .ok()??;
+    let secret = Api::<Secret>::namespaced(state.client.clone(), namespace)
+        .get_opt(&webhook_secret_name(name))
+        .await
+        .ok()??;
     let value = secret.data?.get("webhook-secret")?.0.clone();
     Some((pipeline, value))
 }
 
-pub async fn push(State(state): State<AppState>, Path((namespace, name)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    let refused = || answer(StatusCode::UNAUTHORIZED, json!({"error": "unknown pipeline or wrong secret"}));
-    let Some((pipeline, secret)) = secret_of(&state, &namespace, &name).await else { return refused() };
+pub async fn push(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let refused = || {
+        answer(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "unknown pipeline or wrong secret"}),
+        )
+    };
+    let Some((pipeline, secret)) = secret_of(&state, &namespace, &name).await else {
+        return refused();
+    };
     if !signed(&headers, &body, &secret) {
         tracing::warn!(ns = %namespace, pipeline = %name, "pipeline webhook with a wrong or missing signature");
         return refused();
@@ -66,23 +87,62 @@ pub async fn push(State(state): State<AppState>, Path((namespace, name)): Path<(
         return answer(StatusCode::OK, json!({"ok": "pong"}));
     }
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return answer(StatusCode::BAD_REQUEST, json!({"error": "the body is not JSON"}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "the body is not JSON"}),
+        );
     };
     let Some(pushed) = payload["ref"].as_str() else {
-        return answer(StatusCode::BAD_REQUEST, json!({"error": "not a push event: no \"ref\""}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "not a push event: no \"ref\""}),
+        );
     };
-    let builds = pipeline.spec.stages.iter().find_map(|s| s.source.as_ref()).map(|s| s.git_ref.clone()).unwrap_or_default();
-    let after = payload["after"].as_str().or_else(|| payload["checkout_sha"].as_str()).unwrap_or("");
+    let builds = pipeline
+        .spec
+        .stages
+        .iter()
+        .find_map(|s| s.source.as_ref())
+        .map(|s| s.git_ref.clone())
+        .unwrap_or_default();
+    let after = payload["after"]
+        .as_str()
+        .or_else(|| payload["checkout_sha"].as_str())
+        .unwrap_or("");
     if pushed != format!("refs/heads/{builds}") && pushed != format!("refs/tags/{builds}") {
-        return answer(StatusCode::ACCEPTED, json!({"ignored": format!("push to {pushed}; this pipeline builds {builds}")}));
+        return answer(
+            StatusCode::ACCEPTED,
+            json!({"ignored": format!("push to {pushed}; this pipeline builds {builds}")}),
+        );
     }
     if !after.is_empty() && after.bytes().all(|b| b == b'0') {
-        return answer(StatusCode::ACCEPTED, json!({"ignored": format!("{pushed} was deleted")}));
+        return answer(
+            StatusCode::ACCEPTED,
+            json!({"ignored": format!("{pushed} was deleted")}),
+        );
     }
-    let reason = if after.is_empty() { "push".to_string() } else { format!("push {}", &after[..after.len().min(12)]) };
-    match create_run(&state.client, &pipeline, "webhook", &reason, pipeline.spec.clone()).await {
-        Ok(run) => answer(StatusCode::CREATED, json!({"run": kube::ResourceExt::name_any(&run), "number": run.spec.number})),
-        Err(e) => answer(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), json!({"error": e.to_string()})),
+    let reason = if after.is_empty() {
+        "push".to_string()
+    } else {
+        format!("push {}", &after[..after.len().min(12)])
+    };
+    match create_run(
+        &state.client,
+        &pipeline,
+        "webhook",
+        &reason,
+        pipeline.spec.clone(),
+    )
+    .await
+    {
+        Ok(run) => answer(
+            StatusCode::CREATED,
+            json!({"run": kube::ResourceExt::name_any(&run), "number": run.spec.number}),
+        ),
+        Err(e) => answer(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            json!({"error": e.to_string()}),
+        ),
     }
 }
 
@@ -103,16 +163,40 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
         mac.update(b"{\"ref\":\"refs/heads/main\"}");
         let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert!(signed(&headers(&[("x-hub-signature-256", &sig)]), b"{\"ref\":\"refs/heads/main\"}", b"s3cret"));
-        assert!(!signed(&headers(&[("x-hub-signature-256", &sig)]), b"{\"ref\":\"refs/heads/evil\"}", b"s3cret"));
-        assert!(!signed(&headers(&[("x-hub-signature-256", "sha256=zz")]), b"{}", b"s3cret"));
+        assert!(signed(
+            &headers(&[("x-hub-signature-256", &sig)]),
+            b"{\"ref\":\"refs/heads/main\"}",
+            b"s3cret"
+        ));
+        assert!(!signed(
+            &headers(&[("x-hub-signature-256", &sig)]),
+            b"{\"ref\":\"refs/heads/evil\"}",
+            b"s3cret"
+        ));
+        assert!(!signed(
+            &headers(&[("x-hub-signature-256", "sha256=zz")]),
+            b"{}",
+            b"s3cret"
+        ));
     }
 
     #[test]
     fn tokens_must_match_exactly() {
-        assert!(signed(&headers(&[("x-gitlab-token", "s3cret")]), b"", b"s3cret"));
-        assert!(signed(&headers(&[("x-wharf-token", "s3cret")]), b"", b"s3cret"));
-        assert!(!signed(&headers(&[("x-wharf-token", "s3cre")]), b"", b"s3cret"));
+        assert!(signed(
+            &headers(&[("x-gitlab-token", "s3cret")]),
+            b"",
+            b"s3cret"
+        ));
+        assert!(signed(
+            &headers(&[("x-wharf-token", "s3cret")]),
+            b"",
+            b"s3cret"
+        ));
+        assert!(!signed(
+            &headers(&[("x-wharf-token", "s3cre")]),
+            b"",
+            b"s3cret"
+        ));
         assert!(!signed(&headers(&[]), b"", b"s3cret"));
         assert!(!signed(&headers(&[("x-wharf-token", "")]), b"", b""));
     }

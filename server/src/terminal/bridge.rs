@@ -65,7 +65,17 @@ pub fn exit_code(status: &Status) -> Option<i32> {
         return Some(0);
     }
     if status.reason.as_deref() == Some("NonZeroExitCode") {
-        return status.details.as_ref()?.causes.as_ref()?.iter().find(|c| c.reason.as_deref() == Some("ExitCode"))?.message.as_ref()?.parse().ok();
+        return status
+            .details
+            .as_ref()?
+            .causes
+            .as_ref()?
+            .iter()
+            .find(|c| c.reason.as_deref() == Some("ExitCode"))?
+            .message
+            .as_ref()?
+            .parse()
+            .ok();
     }
     None
 }
@@ -170,8 +180,12 @@ where
     };
     let last = match &ended {
         Ended::Exit(Some(code)) => Some(ServerControl::Exit { code: *code }),
-        Ended::Exit(None) => Some(ServerControl::Error { message: "the shell ended without an exit status".into() }),
-        Ended::Idle => Some(ServerControl::IdleClosed { idle_secs: timing.idle_timeout.as_secs() }),
+        Ended::Exit(None) => Some(ServerControl::Error {
+            message: "the shell ended without an exit status".into(),
+        }),
+        Ended::Idle => Some(ServerControl::IdleClosed {
+            idle_secs: timing.idle_timeout.as_secs(),
+        }),
         Ended::Closed => None,
     };
     if let Some(msg) = last {
@@ -194,10 +208,22 @@ mod tests {
     }
 
     /// A socket made of two channels (Stream of Incoming + Sink of Outgoing).
-    fn socket() -> (impl Stream<Item = Incoming> + Sink<Outgoing> + Unpin, Browser) {
+    fn socket() -> (
+        impl Stream<Item = Incoming> + Sink<Outgoing> + Unpin,
+        Browser,
+    ) {
         let (to_bridge, rx) = mpsc::unbounded();
         let (tx, from_bridge) = mpsc::unbounded();
-        (SinkStream { sink: tx, stream: Box::pin(rx) }, Browser { to_bridge, from_bridge })
+        (
+            SinkStream {
+                sink: tx,
+                stream: Box::pin(rx),
+            },
+            Browser {
+                to_bridge,
+                from_bridge,
+            },
+        )
     }
 
     struct SinkStream {
@@ -206,22 +232,37 @@ mod tests {
     }
     impl Stream for SinkStream {
         type Item = Incoming;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Incoming>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Incoming>> {
             self.stream.as_mut().poll_next(cx)
         }
     }
     impl Sink<Outgoing> for SinkStream {
         type Error = mpsc::SendError;
-        fn poll_ready(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        fn poll_ready(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
             std::pin::Pin::new(&mut self.sink).poll_ready(cx)
         }
-        fn start_send(mut self: std::pin::Pin<&mut Self>, item: Outgoing) -> Result<(), Self::Error> {
+        fn start_send(
+            mut self: std::pin::Pin<&mut Self>,
+            item: Outgoing,
+        ) -> Result<(), Self::Error> {
             std::pin::Pin::new(&mut self.sink).start_send(item)
         }
-        fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
             std::pin::Pin::new(&mut self.sink).poll_flush(cx)
         }
-        fn poll_close(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
             std::pin::Pin::new(&mut self.sink).poll_close(cx)
         }
     }
@@ -230,12 +271,23 @@ mod tests {
         Status {
             status: Some("Failure".into()),
             reason: Some("NonZeroExitCode".into()),
-            details: Some(StatusDetails { causes: Some(vec![StatusCause { reason: Some("ExitCode".into()), message: Some(code.to_string()), ..Default::default() }]), ..Default::default() }),
+            details: Some(StatusDetails {
+                causes: Some(vec![StatusCause {
+                    reason: Some("ExitCode".into()),
+                    message: Some(code.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
-    const TIMING: Timing = Timing { ping_every: Duration::from_secs(25), idle_timeout: Duration::from_secs(600), idle_warning: Duration::from_secs(60) };
+    const TIMING: Timing = Timing {
+        ping_every: Duration::from_secs(25),
+        idle_timeout: Duration::from_secs(600),
+        idle_warning: Duration::from_secs(60),
+    };
 
     #[tokio::test]
     async fn keys_go_in_output_comes_out_resizes_pass_and_the_exit_code_is_told() {
@@ -245,25 +297,52 @@ mod tests {
         let (mut proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, mut size_rx) = mpsc::unbounded();
         let (status_tx, status_rx) = tokio::sync::oneshot::channel::<Status>();
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, async move { status_rx.await.ok() }, Some(Bytes::from_static(b"$ ")), TIMING, futures::future::pending()));
+        let bridge = tokio::spawn(run(
+            sock,
+            stdin,
+            stdout,
+            size_tx,
+            async move { status_rx.await.ok() },
+            Some(Bytes::from_static(b"$ ")),
+            TIMING,
+            futures::future::pending(),
+        ));
 
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Output(Bytes::from_static(b"$ "))));
-        browser.to_bridge.unbounded_send(Incoming::Stdin(Bytes::from_static(b"echo hi\r"))).unwrap();
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Output(Bytes::from_static(b"$ ")))
+        );
+        browser
+            .to_bridge
+            .unbounded_send(Incoming::Stdin(Bytes::from_static(b"echo hi\r")))
+            .unwrap();
         let mut typed = [0u8; 8];
         proc_in.read_exact(&mut typed).await.unwrap();
         assert_eq!(&typed, b"echo hi\r");
 
-        browser.to_bridge.unbounded_send(Incoming::Control(ClientControl::Resize { cols: 100, rows: 30 })).unwrap();
+        browser
+            .to_bridge
+            .unbounded_send(Incoming::Control(ClientControl::Resize {
+                cols: 100,
+                rows: 30,
+            }))
+            .unwrap();
         let size = size_rx.next().await.unwrap();
         assert_eq!((size.width, size.height), (100, 30));
 
         proc_out.write_all(b"hi\r\n").await.unwrap();
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Output(Bytes::from_static(b"hi\r\n"))));
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Output(Bytes::from_static(b"hi\r\n")))
+        );
 
         status_tx.send(exit_status(3)).unwrap();
         drop(proc_out);
         assert_eq!(bridge.await.unwrap(), Ended::Exit(Some(3)));
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Control(ServerControl::Exit { code: 3 })));
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Control(ServerControl::Exit { code: 3 }))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -272,12 +351,35 @@ mod tests {
         let (stdin, _proc_in) = tokio::io::duplex(1024);
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
-        let timing = Timing { ping_every: Duration::from_secs(25), idle_timeout: Duration::from_secs(60), idle_warning: Duration::from_secs(20) };
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing, futures::future::pending()));
+        let timing = Timing {
+            ping_every: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            idle_warning: Duration::from_secs(20),
+        };
+        let bridge = tokio::spawn(run(
+            sock,
+            stdin,
+            stdout,
+            size_tx,
+            futures::future::pending(),
+            None,
+            timing,
+            futures::future::pending(),
+        ));
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Ping)); // t=25
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Control(ServerControl::IdleWarning { closes_in_secs: 20 }))); // t=40
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Control(ServerControl::IdleWarning {
+                closes_in_secs: 20
+            }))
+        ); // t=40
         assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Ping)); // t=50
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Control(ServerControl::IdleClosed { idle_secs: 60 })));
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Control(ServerControl::IdleClosed {
+                idle_secs: 60
+            }))
+        );
         assert_eq!(bridge.await.unwrap(), Ended::Idle);
     }
 
@@ -287,13 +389,38 @@ mod tests {
         let (stdin, _proc_in) = tokio::io::duplex(1024);
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
-        let timing = Timing { ping_every: Duration::from_secs(1000), idle_timeout: Duration::from_secs(60), idle_warning: Duration::from_secs(20) };
-        let _bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, timing, futures::future::pending()));
+        let timing = Timing {
+            ping_every: Duration::from_secs(1000),
+            idle_timeout: Duration::from_secs(60),
+            idle_warning: Duration::from_secs(20),
+        };
+        let _bridge = tokio::spawn(run(
+            sock,
+            stdin,
+            stdout,
+            size_tx,
+            futures::future::pending(),
+            None,
+            timing,
+            futures::future::pending(),
+        ));
         tokio::time::sleep(Duration::from_secs(30)).await;
-        browser.to_bridge.unbounded_send(Incoming::Stdin(Bytes::from_static(b"x"))).unwrap();
+        browser
+            .to_bridge
+            .unbounded_send(Incoming::Stdin(Bytes::from_static(b"x")))
+            .unwrap();
         let start = Instant::now();
-        assert_eq!(browser.from_bridge.next().await, Some(Outgoing::Control(ServerControl::IdleWarning { closes_in_secs: 20 })));
-        assert_eq!(start.elapsed().as_secs(), 40, "the warning counts from the last key");
+        assert_eq!(
+            browser.from_bridge.next().await,
+            Some(Outgoing::Control(ServerControl::IdleWarning {
+                closes_in_secs: 20
+            }))
+        );
+        assert_eq!(
+            start.elapsed().as_secs(),
+            40,
+            "the warning counts from the last key"
+        );
     }
 
     #[tokio::test]
@@ -302,15 +429,37 @@ mod tests {
         let (stdin, _proc_in) = tokio::io::duplex(1024);
         let (_proc_out, stdout) = tokio::io::duplex(1024);
         let (size_tx, _size_rx) = mpsc::unbounded();
-        let bridge = tokio::spawn(run(sock, stdin, stdout, size_tx, futures::future::pending(), None, TIMING, futures::future::pending()));
+        let bridge = tokio::spawn(run(
+            sock,
+            stdin,
+            stdout,
+            size_tx,
+            futures::future::pending(),
+            None,
+            TIMING,
+            futures::future::pending(),
+        ));
         drop(browser.to_bridge);
         assert_eq!(bridge.await.unwrap(), Ended::Closed);
     }
 
     #[test]
     fn exit_codes_come_from_the_status() {
-        assert_eq!(exit_code(&Status { status: Some("Success".into()), ..Default::default() }), Some(0));
+        assert_eq!(
+            exit_code(&Status {
+                status: Some("Success".into()),
+                ..Default::default()
+            }),
+            Some(0)
+        );
         assert_eq!(exit_code(&exit_status(42)), Some(42));
-        assert_eq!(exit_code(&Status { status: Some("Failure".into()), reason: Some("InternalError".into()), ..Default::default() }), None);
+        assert_eq!(
+            exit_code(&Status {
+                status: Some("Failure".into()),
+                reason: Some("InternalError".into()),
+                ..Default::default()
+            }),
+            None
+        );
     }
 }

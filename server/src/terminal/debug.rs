@@ -20,7 +20,9 @@ use wharf_console::terminal::Target;
 /// `debug-` and five random letters or digits (kubectl: `debugger-xxxxx`).
 pub fn new_name() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = (0..5).map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())])).collect();
+    let suffix: String = (0..5)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect();
     format!("debug-{suffix}")
 }
 
@@ -40,15 +42,30 @@ pub fn patch(target: &Target, name: &str, image: &str) -> serde_json::Value {
 
 /// Adds the debug container to the pod. The error is the sentence for the user.
 pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> Result<(), String> {
-    match pods.patch_ephemeral_containers(&target.pod, &PatchParams::default(), &Patch::Strategic(patch(target, name, image))).await {
+    match pods
+        .patch_ephemeral_containers(
+            &target.pod,
+            &PatchParams::default(),
+            &Patch::Strategic(patch(target, name, image)),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) => Err(format!("The cluster refused the debug container: {}", s.message)),
+        Err(kube::Error::Api(s)) => Err(format!(
+            "The cluster refused the debug container: {}",
+            s.message
+        )),
         Err(e) => Err(format!("The debug container could not be added: {e}")),
     }
 }
 
 fn status_of<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    pod.status.as_ref()?.ephemeral_container_statuses.as_ref()?.iter().find(|c| c.name == name)
+    pod.status
+        .as_ref()?
+        .ephemeral_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == name)
 }
 
 /// Where a debug container stands, as far as the session cares.
@@ -63,7 +80,14 @@ pub enum Phase {
 }
 
 /// Reasons a container waits with that mean it will not start without a change.
-const STUCK: &[&str] = &["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"];
+const STUCK: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
 
 pub fn phase(pod: &Pod, name: &str) -> Phase {
     let Some(state) = status_of(pod, name).and_then(|s| s.state.as_ref()) else {
@@ -80,7 +104,10 @@ pub fn phase(pod: &Pod, name: &str) -> Phase {
     match reason.as_deref() {
         Some(r) if STUCK.contains(&r) => {
             let detail = waiting.and_then(|w| w.message.clone()).unwrap_or_default();
-            Phase::Failed(format!("The debug container cannot start: {r}{}{detail}", if detail.is_empty() { "" } else { ": " }))
+            Phase::Failed(format!(
+                "The debug container cannot start: {r}{}{detail}",
+                if detail.is_empty() { "" } else { ": " }
+            ))
         }
         _ => Phase::Waiting(reason),
     }
@@ -88,7 +115,13 @@ pub fn phase(pod: &Pod, name: &str) -> Phase {
 
 /// Waits until the debug container runs, reporting each new waiting reason through
 /// `progress`. Errors are sentences for the user.
-pub async fn wait_running(cache: &Cache, target: &Target, name: &str, within: Duration, mut progress: impl FnMut(&str)) -> Result<(), String> {
+pub async fn wait_running(
+    cache: &Cache,
+    target: &Target,
+    name: &str,
+    within: Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<(), String> {
     let mut changed = cache.changes.pods.clone();
     let key = ObjectRef::new(&target.pod).within(&target.namespace);
     let mut last_reason: Option<String> = None;
@@ -114,21 +147,43 @@ pub async fn wait_running(cache: &Cache, target: &Target, name: &str, within: Du
             }
         }
     };
-    tokio::time::timeout(within, wait).await.unwrap_or_else(|_| {
-        Err(format!("The debug container {name} did not start within {} s{}.", within.as_secs(), last_reason.map(|r| format!(" (last state: {r})")).unwrap_or_default()))
-    })
+    tokio::time::timeout(within, wait)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "The debug container {name} did not start within {} s{}.",
+                within.as_secs(),
+                last_reason
+                    .map(|r| format!(" (last state: {r})"))
+                    .unwrap_or_default()
+            ))
+        })
 }
 
 /// Attaches a terminal to the running debug container.
-pub async fn attach(pods: &Api<Pod>, target: &Target, name: &str) -> Result<AttachedProcess, String> {
-    pods.attach(&target.pod, &AttachParams::interactive_tty().container(name)).await.map_err(|e| format!("attaching to the debug container {name} failed: {e}"))
+pub async fn attach(
+    pods: &Api<Pod>,
+    target: &Target,
+    name: &str,
+) -> Result<AttachedProcess, String> {
+    pods.attach(
+        &target.pod,
+        &AttachParams::interactive_tty().container(name),
+    )
+    .await
+    .map_err(|e| format!("attaching to the debug container {name} failed: {e}"))
 }
 
 /// The exit status of the debug container's shell once the attach session ended: an attach
 /// ends when the process does, but its status does not carry the exit code, so it is read
 /// from the container's terminated state (waiting a little for the watcher to bring it).
 /// Falls back to the attach's own status when the container still runs (the attach broke).
-pub async fn exit_status(cache: &Cache, target: &Target, name: &str, attach_status: Option<Status>) -> Option<Status> {
+pub async fn exit_status(
+    cache: &Cache,
+    target: &Target,
+    name: &str,
+    attach_status: Option<Status>,
+) -> Option<Status> {
     let mut changed = cache.changes.pods.clone();
     let key = ObjectRef::new(&target.pod).within(&target.namespace);
     let code = tokio::time::timeout(Duration::from_secs(5), async {
@@ -154,13 +209,25 @@ pub async fn exit_status(cache: &Cache, target: &Target, name: &str, attach_stat
 /// An exec-style status for an exit code (what [`super::bridge::exit_code`] reads).
 pub fn status_for(code: i32) -> Status {
     if code == 0 {
-        return Status { status: Some("Success".into()), ..Default::default() };
+        return Status {
+            status: Some("Success".into()),
+            ..Default::default()
+        };
     }
     Status {
         status: Some("Failure".into()),
         reason: Some("NonZeroExitCode".into()),
-        message: Some(format!("command terminated with non-zero exit code: {code}")),
-        details: Some(StatusDetails { causes: Some(vec![StatusCause { reason: Some("ExitCode".into()), message: Some(code.to_string()), ..Default::default() }]), ..Default::default() }),
+        message: Some(format!(
+            "command terminated with non-zero exit code: {code}"
+        )),
+        details: Some(StatusDetails {
+            causes: Some(vec![StatusCause {
+                reason: Some("ExitCode".into()),
+                message: Some(code.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -175,28 +242,63 @@ mod tests {
 
     #[test]
     fn the_patch_is_what_kubectl_debug_sends_plus_stdin_once() {
-        let t = Target { namespace: "alpha".into(), pod: "p".into(), container: "app".into() };
+        let t = Target {
+            namespace: "alpha".into(),
+            pod: "p".into(),
+            container: "app".into(),
+        };
         let p = patch(&t, "debug-ab12c", "nicolaka/netshoot:v0.13");
         let ec = &p["spec"]["ephemeralContainers"][0];
         assert_eq!(ec["targetContainerName"], "app");
-        assert_eq!((ec["stdin"].as_bool(), ec["tty"].as_bool(), ec["stdinOnce"].as_bool()), (Some(true), Some(true), Some(true)));
+        assert_eq!(
+            (
+                ec["stdin"].as_bool(),
+                ec["tty"].as_bool(),
+                ec["stdinOnce"].as_bool()
+            ),
+            (Some(true), Some(true), Some(true))
+        );
         // and it is a valid EphemeralContainer
-        let _: k8s_openapi::api::core::v1::EphemeralContainer = serde_json::from_value(ec.clone()).unwrap();
+        let _: k8s_openapi::api::core::v1::EphemeralContainer =
+            serde_json::from_value(ec.clone()).unwrap();
         let name = new_name();
-        assert!(name.len() == 11 && name.starts_with("debug-") && name[6..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()), "{name}");
+        assert!(
+            name.len() == 11
+                && name.starts_with("debug-")
+                && name[6..]
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "{name}"
+        );
     }
 
     #[test]
     fn phases_come_from_the_ephemeral_container_status() {
-        let waiting = |reason: &str, message: &str| pod_with(serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
-            "state": {"waiting": {"reason": reason, "message": message}}}));
-        assert_eq!(phase(&waiting("ContainerCreating", ""), "d"), Phase::Waiting(Some("ContainerCreating".into())));
-        assert_eq!(phase(&waiting("ContainerCreating", ""), "other"), Phase::Waiting(None));
-        let Phase::Failed(why) = phase(&waiting("ErrImagePull", "no such image"), "d") else { panic!() };
+        let waiting = |reason: &str, message: &str| {
+            pod_with(
+                serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": message}}}),
+            )
+        };
+        assert_eq!(
+            phase(&waiting("ContainerCreating", ""), "d"),
+            Phase::Waiting(Some("ContainerCreating".into()))
+        );
+        assert_eq!(
+            phase(&waiting("ContainerCreating", ""), "other"),
+            Phase::Waiting(None)
+        );
+        let Phase::Failed(why) = phase(&waiting("ErrImagePull", "no such image"), "d") else {
+            panic!()
+        };
         assert!(why.contains("ErrImagePull: no such image"), "{why}");
-        let running = pod_with(serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {}}}));
+        let running = pod_with(
+            serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {}}}),
+        );
         assert_eq!(phase(&running, "d"), Phase::Running);
-        let done = pod_with(serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 3}}}));
+        let done = pod_with(
+            serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 3}}}),
+        );
         assert_eq!(phase(&done, "d"), Phase::Exited(3));
         assert_eq!(super::super::bridge::exit_code(&status_for(3)), Some(3));
         assert_eq!(super::super::bridge::exit_code(&status_for(0)), Some(0));

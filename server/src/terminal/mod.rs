@@ -21,11 +21,14 @@ pub mod transfer;
 
 use axum::routing::{get, post};
 use axum::Router;
-use wharf_api::routes;
 use std::path::PathBuf;
 use std::time::Duration;
+use wharf_api::routes;
 use wharf_console::state::AppState;
-use wharf_console::terminal::{TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_IDLE_SECS, DEFAULT_IDLE_WARN_SECS, DEFAULT_MAX_UPLOAD_MB, DEFAULT_RECORDING_MAX_MB};
+use wharf_console::terminal::{
+    TerminalOptions, DEFAULT_DEBUG_IMAGE, DEFAULT_IDLE_SECS, DEFAULT_IDLE_WARN_SECS,
+    DEFAULT_MAX_UPLOAD_MB, DEFAULT_RECORDING_MAX_MB,
+};
 
 const MB: u64 = 1024 * 1024;
 
@@ -45,10 +48,18 @@ pub struct TerminalArgs {
     pub recording_max_mb: u64,
     /// Recordings whose session ended more than this many days ago are deleted (at start,
     /// then hourly). 0: kept forever.
-    #[arg(long, env = "WHARF_TERMINAL_RECORDINGS_KEEP_DAYS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "WHARF_TERMINAL_RECORDINGS_KEEP_DAYS",
+        default_value_t = 30
+    )]
     pub recordings_keep_days: u64,
     /// When all recordings together take more than this many GB, the oldest are deleted. 0: no cap.
-    #[arg(long, env = "WHARF_TERMINAL_RECORDINGS_MAX_TOTAL_GB", default_value_t = 20)]
+    #[arg(
+        long,
+        env = "WHARF_TERMINAL_RECORDINGS_MAX_TOTAL_GB",
+        default_value_t = 20
+    )]
     pub recordings_max_total_gb: u64,
     /// A session without input for this many seconds is closed.
     #[arg(long, env = "WHARF_TERMINAL_IDLE_SECS", default_value_t = DEFAULT_IDLE_SECS)]
@@ -67,7 +78,8 @@ impl TerminalArgs {
         TerminalOptions {
             debug_image: self.debug_image.clone(),
             recordings: self.recordings_dir.clone(),
-            recording_max_bytes: (self.recording_max_mb > 0).then(|| self.recording_max_mb.saturating_mul(MB)),
+            recording_max_bytes: (self.recording_max_mb > 0)
+                .then(|| self.recording_max_mb.saturating_mul(MB)),
             idle_timeout,
             idle_warning: Duration::from_secs(self.terminal_idle_warn_secs).min(idle_timeout),
             max_upload: self.terminal_max_upload_mb.saturating_mul(MB),
@@ -77,10 +89,16 @@ impl TerminalArgs {
 
     /// What the sweeper keeps; `None` where nothing is recorded or everything is kept.
     pub fn retention(&self) -> Option<retention::Retention> {
-        let keep = (self.recordings_keep_days > 0).then(|| Duration::from_secs(self.recordings_keep_days.saturating_mul(86_400)));
-        let max_total = (self.recordings_max_total_gb > 0).then(|| self.recordings_max_total_gb.saturating_mul(1024 * MB));
+        let keep = (self.recordings_keep_days > 0)
+            .then(|| Duration::from_secs(self.recordings_keep_days.saturating_mul(86_400)));
+        let max_total = (self.recordings_max_total_gb > 0)
+            .then(|| self.recordings_max_total_gb.saturating_mul(1024 * MB));
         let dir = self.recordings_dir.clone()?;
-        (keep.is_some() || max_total.is_some()).then_some(retention::Retention { dir, keep, max_total })
+        (keep.is_some() || max_total.is_some()).then_some(retention::Retention {
+            dir,
+            keep,
+            max_total,
+        })
     }
 }
 
@@ -110,13 +128,45 @@ mod tests {
         let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec"]).terminal;
         assert_eq!(args.options().recording_max_bytes, Some(64 * MB));
         let r = args.retention().unwrap();
-        assert_eq!((r.dir.as_path(), r.keep, r.max_total), (std::path::Path::new("/rec"), Some(Duration::from_secs(30 * 86_400)), Some(20 * 1024 * MB)));
+        assert_eq!(
+            (r.dir.as_path(), r.keep, r.max_total),
+            (
+                std::path::Path::new("/rec"),
+                Some(Duration::from_secs(30 * 86_400)),
+                Some(20 * 1024 * MB)
+            )
+        );
 
-        let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec", "--recording-max-mb", "0", "--recordings-keep-days", "0", "--recordings-max-total-gb", "0"]).terminal;
+        let args = Cli::parse_from([
+            "wharf",
+            "--recordings-dir",
+            "/rec",
+            "--recording-max-mb",
+            "0",
+            "--recordings-keep-days",
+            "0",
+            "--recordings-max-total-gb",
+            "0",
+        ])
+        .terminal;
         assert_eq!(args.options().recording_max_bytes, None);
         assert_eq!(args.retention(), None, "everything kept: no sweeper");
-        let args = Cli::parse_from(["wharf", "--recordings-dir", "/rec", "--recordings-keep-days", "0"]).terminal;
-        assert_eq!(args.retention().map(|r| (r.keep, r.max_total)), Some((None, Some(20 * 1024 * MB))));
-        assert_eq!(Cli::parse_from(["wharf"]).terminal.retention(), None, "nothing recorded: nothing to sweep");
+        let args = Cli::parse_from([
+            "wharf",
+            "--recordings-dir",
+            "/rec",
+            "--recordings-keep-days",
+            "0",
+        ])
+        .terminal;
+        assert_eq!(
+            args.retention().map(|r| (r.keep, r.max_total)),
+            Some((None, Some(20 * 1024 * MB)))
+        );
+        assert_eq!(
+            Cli::parse_from(["wharf"]).terminal.retention(),
+            None,
+            "nothing recorded: nothing to sweep"
+        );
     }
 }

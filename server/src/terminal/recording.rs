@@ -42,10 +42,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 use wharf_api::auth::Role;
-use wharf_console::state::AppState;
 use wharf_api::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
-use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
 use wharf_api::terminal::RecordingLink;
+use wharf_console::state::AppState;
+use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
 
 enum Rec {
     Output(Bytes),
@@ -80,27 +80,61 @@ impl Recorder {
     /// the module's doc), then writes at most `max_bytes` into it (plus the line saying it
     /// stopped; `None`: no limit). An error here means the session cannot be recorded, and the
     /// caller does not open it.
-    pub async fn create(dir: &FsPath, namespace: &str, id: &str, header: Header, max_bytes: Option<u64>) -> std::io::Result<Recorder> {
+    pub async fn create(
+        dir: &FsPath,
+        namespace: &str,
+        id: &str,
+        header: Header,
+        max_bytes: Option<u64>,
+    ) -> std::io::Result<Recorder> {
         let path = recording_path(dir, namespace, id);
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?.into_std().await;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?
+            .into_std()
+            .await;
         // NB: until this lock the file is new and empty: the sweep neither finds it old nor
         // frees anything by deleting it (it skips empty files), so the gap is harmless.
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(std::io::Error::other(format!("{} is locked by someone else", path.display()))),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is locked by someone else",
+                    path.display()
+                )))
+            }
             // A folder without file locks: the session is recorded all the same, but the sweep
             // cannot tell it is being written, so it keeps every file there (and says so).
-            Err(std::fs::TryLockError::Error(e)) => tracing::warn!(error = %e, path = %path.display(), "a session recording could not be locked"),
+            Err(std::fs::TryLockError::Error(e)) => {
+                tracing::warn!(error = %e, path = %path.display(), "a session recording could not be locked")
+            }
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
         // NB: in the session's span (user, pod), so what the writer logs says whose recording it is.
         let span = tracing::info_span!("recording", path = %path.display());
-        let writer = tokio::spawn(write(tokio::fs::File::from_std(file), header, Instant::now(), rx, max_bytes, stopped_tx).instrument(span));
-        Ok(Recorder { tap: Tap(tx), writer, path, stopped: Some(stopped) })
+        let writer = tokio::spawn(
+            write(
+                tokio::fs::File::from_std(file),
+                header,
+                Instant::now(),
+                rx,
+                max_bytes,
+                stopped_tx,
+            )
+            .instrument(span),
+        );
+        Ok(Recorder {
+            tap: Tap(tx),
+            writer,
+            path,
+            stopped: Some(stopped),
+        })
     }
 
     pub fn tap(&self) -> Tap {
@@ -152,12 +186,24 @@ impl CastFile {
 
     /// Would this line take the file past its limit?
     fn over(&self, line: &str) -> bool {
-        self.max_bytes.is_some_and(|max| self.written + line.len() as u64 + 1 > max)
+        self.max_bytes
+            .is_some_and(|max| self.written + line.len() as u64 + 1 > max)
     }
 }
 
-async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>, max_bytes: Option<u64>, stopped: tokio::sync::oneshot::Sender<u64>) -> std::io::Result<Recorded> {
-    let mut out = CastFile { out: BufWriter::new(file), written: 0, max_bytes };
+async fn write(
+    file: tokio::fs::File,
+    mut header: Header,
+    start: Instant,
+    mut rx: mpsc::UnboundedReceiver<(Instant, Rec)>,
+    max_bytes: Option<u64>,
+    stopped: tokio::sync::oneshot::Sender<u64>,
+) -> std::io::Result<Recorded> {
+    let mut out = CastFile {
+        out: BufWriter::new(file),
+        written: 0,
+        max_bytes,
+    };
     let mut text = Utf8Stream::default();
     let mut header_written = false;
     let mut truncated = false;
@@ -174,18 +220,23 @@ async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx
                     None
                 }
                 Rec::Resize(cols, rows) => Some(EventKind::Resize { cols, rows }),
-                Rec::Output(data) => Some(text.push(&data)).filter(|s| !s.is_empty()).map(EventKind::Output),
+                Rec::Output(data) => Some(text.push(&data))
+                    .filter(|s| !s.is_empty())
+                    .map(EventKind::Output),
             };
             if let Some(event) = event {
                 if !header_written {
                     // NB: written even past a limit smaller than itself: a file needs its header.
-                    out.line(&serde_json::to_string(&header).unwrap_or_default()).await?;
+                    out.line(&serde_json::to_string(&header).unwrap_or_default())
+                        .await?;
                     header_written = true;
                 }
                 if let Some(line) = event_line(time, &event) {
                     if out.over(&line) {
                         let limit = max_bytes.unwrap_or_default();
-                        if let Some(marker) = event_line(time, &EventKind::Output(size_limit_marker(limit))) {
+                        if let Some(marker) =
+                            event_line(time, &EventKind::Output(size_limit_marker(limit)))
+                        {
                             out.line(&marker).await?;
                         }
                         truncated = true;
@@ -201,7 +252,10 @@ async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx
     }
     if truncated {
         out.out.flush().await?;
-        tracing::info!(limit_bytes = max_bytes.unwrap_or_default(), "a session recording reached its size limit and stopped; the session goes on");
+        tracing::info!(
+            limit_bytes = max_bytes.unwrap_or_default(),
+            "a session recording reached its size limit and stopped; the session goes on"
+        );
         let _ = stopped.send(max_bytes.unwrap_or_default());
         // The rest of the session is not recorded; its output is taken and dropped (the tap
         // never waits) until the session ends, and the file stays locked until then.
@@ -229,54 +283,92 @@ async fn write(file: tokio::fs::File, mut header: Header, start: Instant, mut rx
 }
 
 /// `GET /recordings/terminal/{tenant}?ns=..&session=..[&download=true]`: admins of the tenant.
-pub async fn serve(State(state): State<AppState>, Path(tenant): Path<String>, link: Result<Query<RecordingLink>, QueryRejection>, headers: HeaderMap) -> Response {
+pub async fn serve(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    link: Result<Query<RecordingLink>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
     // NB: the check comes before anything else is looked at, so a stranger learns only 401.
     let scope = match scope_for_socket(&state, &headers, &tenant, Role::Admin) {
         Ok(s) => s,
         Err(refusal) => return refusal,
     };
     let Ok(Query(link)) = link else {
-        return (StatusCode::BAD_REQUEST, "expected ?ns=NAMESPACE&session=SESSION_ID[&download=true]").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected ?ns=NAMESPACE&session=SESSION_ID[&download=true]",
+        )
+            .into_response();
     };
     if let Err(e) = scope.namespace(&link.ns) {
         return refuse(e);
     }
     if !valid_session_id(&link.session) {
-        return (StatusCode::BAD_REQUEST, format!("session: '{}' is not a session id", link.session)).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("session: '{}' is not a session id", link.session),
+        )
+            .into_response();
     }
     let Some(dir) = state.settings.terminal.recordings.as_deref() else {
-        return (StatusCode::NOT_FOUND, "This console does not record sessions (see --recordings-dir).").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "This console does not record sessions (see --recordings-dir).",
+        )
+            .into_response();
     };
     let path = recording_path(dir, &link.ns, &link.session);
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return (StatusCode::NOT_FOUND, format!("No recording of session {} in namespace {}.", link.session, link.ns)).into_response();
+            return (
+                StatusCode::NOT_FOUND,
+                format!(
+                    "No recording of session {} in namespace {}.",
+                    link.session, link.ns
+                ),
+            )
+                .into_response();
         }
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "reading a session recording");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "The recording could not be read.").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The recording could not be read.",
+            )
+                .into_response();
         }
     };
     let len = file.metadata().await.map(|m| m.len()).unwrap_or_default();
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %link.ns, session = %link.session, download = link.download, "terminal recording read");
-    let body = Body::from_stream(futures::stream::unfold((file, len), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; 64 * 1024];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                // NB: the length was promised; a file that grew meanwhile is cut there.
-                let n = n.min(left as usize);
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), (file, left - n as u64)))
+    let body = Body::from_stream(futures::stream::unfold(
+        (file, len),
+        |(mut file, left)| async move {
+            if left == 0 {
+                return None;
             }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    }));
-    let disposition = if link.download { format!("attachment; filename=\"{}.cast\"", link.session) } else { "inline".to_string() };
+            let mut buf = vec![0u8; 64 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    // NB: the length was promised; a file that grew meanwhile is cut there.
+                    let n = n.min(left as usize);
+                    buf.truncate(n);
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(buf)),
+                        (file, left - n as u64),
+                    ))
+                }
+                Err(e) => Some((Err(e), (file, 0))),
+            }
+        },
+    ));
+    let disposition = if link.download {
+        format!("attachment; filename=\"{}.cast\"", link.session)
+    } else {
+        "inline".to_string()
+    };
     (
         [
             (header::CONTENT_TYPE, "application/x-asciicast".to_string()),
@@ -297,7 +389,15 @@ mod tests {
     #[tokio::test]
     async fn a_session_is_written_as_asciicast_with_its_first_size_and_resizes() {
         let dir = tempfile_dir();
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-abc", Header::new(80, 24, 1_700_000_000, "alice: alpha/web-1 (app)".into()), None).await.unwrap();
+        let rec = Recorder::create(
+            &dir,
+            "alpha",
+            "wharf-session-abc",
+            Header::new(80, 24, 1_700_000_000, "alice: alpha/web-1 (app)".into()),
+            None,
+        )
+        .await
+        .unwrap();
         let tap = rec.tap();
         tap.resize(120, 40);
         tap.output(&Bytes::from_static(b"$ echo \xe6\x97"));
@@ -305,15 +405,36 @@ mod tests {
         tap.resize(100, 30);
         tap.output(&Bytes::from_static(b"42\r\n"));
         assert_eq!(rec.finish().await, Recorded::Whole);
-        let cast = parse(&std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-abc")).unwrap()).unwrap();
-        assert_eq!((cast.header.width, cast.header.height), (120, 40), "the size before the first output is the header's");
-        assert_eq!(cast.header.title.as_deref(), Some("alice: alpha/web-1 (app)"));
+        let cast = parse(
+            &std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-abc")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (cast.header.width, cast.header.height),
+            (120, 40),
+            "the size before the first output is the header's"
+        );
+        assert_eq!(
+            cast.header.title.as_deref(),
+            Some("alice: alpha/web-1 (app)")
+        );
         let kinds: Vec<&EventKind> = cast.events.iter().map(|e: &Event| &e.kind).collect();
         assert_eq!(
             kinds,
-            vec![&EventKind::Output("$ echo ".into()), &EventKind::Output("日\r\n".into()), &EventKind::Resize { cols: 100, rows: 30 }, &EventKind::Output("42\r\n".into())]
+            vec![
+                &EventKind::Output("$ echo ".into()),
+                &EventKind::Output("日\r\n".into()),
+                &EventKind::Resize {
+                    cols: 100,
+                    rows: 30
+                },
+                &EventKind::Output("42\r\n".into())
+            ]
         );
-        assert!(cast.events.windows(2).all(|w| w[0].time <= w[1].time), "times only grow");
+        assert!(
+            cast.events.windows(2).all(|w| w[0].time <= w[1].time),
+            "times only grow"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -321,12 +442,20 @@ mod tests {
     async fn a_session_that_printed_nothing_leaves_no_file_and_ids_are_never_reused() {
         let dir = tempfile_dir();
         let header = || Header::new(80, 24, 0, "t".into());
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-x", header(), None).await.unwrap();
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-x", header(), None)
+            .await
+            .unwrap();
         rec.tap().resize(90, 20);
         assert_eq!(rec.finish().await, Recorded::No);
         assert!(!recording_path(&dir, "alpha", "wharf-session-x").exists());
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-y", header(), None).await.unwrap();
-        assert!(Recorder::create(&dir, "alpha", "wharf-session-y", header(), None).await.is_err());
+        let rec = Recorder::create(&dir, "alpha", "wharf-session-y", header(), None)
+            .await
+            .unwrap();
+        assert!(
+            Recorder::create(&dir, "alpha", "wharf-session-y", header(), None)
+                .await
+                .is_err()
+        );
         rec.tap().output(&Bytes::from_static(b"x"));
         assert_eq!(rec.finish().await, Recorded::Whole);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -336,7 +465,15 @@ mod tests {
     async fn a_recording_stops_at_its_size_limit_with_a_marker_and_stays_valid() {
         let dir = tempfile_dir();
         let limit = 2_000;
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-big", Header::new(80, 24, 0, "big".into()), Some(limit)).await.unwrap();
+        let rec = Recorder::create(
+            &dir,
+            "alpha",
+            "wharf-session-big",
+            Header::new(80, 24, 0, "big".into()),
+            Some(limit),
+        )
+        .await
+        .unwrap();
         let tap = rec.tap();
         // 100 chunks of 100 bytes: five times the limit
         for i in 0..100 {
@@ -346,26 +483,62 @@ mod tests {
             }
         }
         assert_eq!(rec.finish().await, Recorded::Truncated);
-        let text = std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-big")).unwrap();
+        let text =
+            std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-big")).unwrap();
         let cast = parse(&text).expect("a valid asciicast v2 file");
         let marker = size_limit_marker(limit);
-        assert_eq!(marker, "\r\n[recording stopped: size limit 2000 bytes reached]\r\n");
+        assert_eq!(
+            marker,
+            "\r\n[recording stopped: size limit 2000 bytes reached]\r\n"
+        );
         let last = cast.events.last().unwrap();
-        assert_eq!(last.kind, EventKind::Output(marker.clone()), "it ends with the marker");
+        assert_eq!(
+            last.kind,
+            EventKind::Output(marker.clone()),
+            "it ends with the marker"
+        );
         let marker_line = event_line(last.time, &last.kind).unwrap().len() as u64 + 1;
-        assert!(text.len() as u64 <= limit + marker_line, "{} bytes for a limit of {limit}", text.len());
+        assert!(
+            text.len() as u64 <= limit + marker_line,
+            "{} bytes for a limit of {limit}",
+            text.len()
+        );
         // What is there is the start of the session, in order, nothing after the marker.
         let outputs: Vec<&EventKind> = cast.events.iter().map(|e| &e.kind).collect();
         assert!(outputs.len() > 5, "{outputs:?}");
-        assert!(matches!(outputs[0], EventKind::Output(t) if t.starts_with("line 000")), "{outputs:?}");
-        assert!(!outputs.contains(&&EventKind::Resize { cols: 100, rows: 30 }), "nothing past the limit is written");
-        assert!(text.ends_with('\n') && text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "every line is whole JSON");
+        assert!(
+            matches!(outputs[0], EventKind::Output(t) if t.starts_with("line 000")),
+            "{outputs:?}"
+        );
+        assert!(
+            !outputs.contains(&&EventKind::Resize {
+                cols: 100,
+                rows: 30
+            }),
+            "nothing past the limit is written"
+        );
+        assert!(
+            text.ends_with('\n')
+                && text
+                    .lines()
+                    .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+            "every line is whole JSON"
+        );
 
         // Under the limit a session is whole, without a marker.
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-small", Header::new(80, 24, 0, "small".into()), Some(limit)).await.unwrap();
+        let rec = Recorder::create(
+            &dir,
+            "alpha",
+            "wharf-session-small",
+            Header::new(80, 24, 0, "small".into()),
+            Some(limit),
+        )
+        .await
+        .unwrap();
         rec.tap().output(&Bytes::from_static(b"ok\r\n"));
         assert_eq!(rec.finish().await, Recorded::Whole);
-        let small = std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-small")).unwrap();
+        let small =
+            std::fs::read_to_string(recording_path(&dir, "alpha", "wharf-session-small")).unwrap();
         assert!(!small.contains("recording stopped"), "{small}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -373,18 +546,38 @@ mod tests {
     #[tokio::test]
     async fn the_file_is_locked_while_the_session_lasts() {
         let dir = tempfile_dir();
-        let rec = Recorder::create(&dir, "alpha", "wharf-session-l", Header::new(80, 24, 0, "t".into()), None).await.unwrap();
+        let rec = Recorder::create(
+            &dir,
+            "alpha",
+            "wharf-session-l",
+            Header::new(80, 24, 0, "t".into()),
+            None,
+        )
+        .await
+        .unwrap();
         rec.tap().output(&Bytes::from_static(b"x"));
         let path = recording_path(&dir, "alpha", "wharf-session-l");
         let other = std::fs::File::open(&path).unwrap();
-        assert!(matches!(other.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)), "locked while written");
+        assert!(
+            matches!(
+                other.try_lock_shared(),
+                Err(std::fs::TryLockError::WouldBlock)
+            ),
+            "locked while written"
+        );
         assert_eq!(rec.finish().await, Recorded::Whole);
-        other.try_lock_shared().expect("unlocked when the session ends");
+        other
+            .try_lock_shared()
+            .expect("unlocked when the session ends");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("wharf-rec-{}-{}", std::process::id(), rand::random::<u32>()));
+        let d = std::env::temp_dir().join(format!(
+            "wharf-rec-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

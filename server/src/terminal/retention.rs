@@ -76,14 +76,20 @@ struct Found {
 /// oldest until all together take at most `max_total` bytes — never one being written, and
 /// never an empty one for the cap (it would free nothing; and a recording is empty only in
 /// the moment between its creation and its lock). Logs every deletion.
-pub fn sweep(dir: &Path, now: SystemTime, keep: Option<Duration>, max_total: Option<u64>) -> SweepReport {
+pub fn sweep(
+    dir: &Path,
+    now: SystemTime,
+    keep: Option<Duration>,
+    max_total: Option<u64>,
+) -> SweepReport {
     let mut report = SweepReport::default();
     let mut files = list(dir, &mut report.problems);
     files.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
     report.total_bytes = files.iter().map(|f| f.bytes).sum();
     let mut left = Vec::with_capacity(files.len());
     for f in files {
-        let expired = keep.is_some_and(|keep| now.duration_since(f.modified).is_ok_and(|age| age > keep));
+        let expired =
+            keep.is_some_and(|keep| now.duration_since(f.modified).is_ok_and(|age| age > keep));
         if expired {
             // NB: whatever came of it, an expired file is not tried again for the cap.
             remove(&f, Why::Expired, now, &mut report);
@@ -121,7 +127,10 @@ fn list(dir: &Path, problems: &mut Vec<String>) -> Vec<Found> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return found,
         Err(e) => {
-            problem(format!("The recordings folder {} could not be read, so no recording was deleted: {e}", dir.display()));
+            problem(format!(
+                "The recordings folder {} could not be read, so no recording was deleted: {e}",
+                dir.display()
+            ));
             return found;
         }
     };
@@ -132,7 +141,10 @@ fn list(dir: &Path, problems: &mut Vec<String>) -> Vec<Found> {
         let entries = match std::fs::read_dir(ns.path()) {
             Ok(entries) => entries,
             Err(e) => {
-                problem(format!("The recordings of namespace folder {} could not be read: {e}", ns.path().display()));
+                problem(format!(
+                    "The recordings of namespace folder {} could not be read: {e}",
+                    ns.path().display()
+                ));
                 continue;
             }
         };
@@ -143,13 +155,23 @@ fn list(dir: &Path, problems: &mut Vec<String>) -> Vec<Found> {
             }
             match entry.metadata() {
                 Ok(m) if m.is_file() => match m.modified() {
-                    Ok(modified) => found.push(Found { path, bytes: m.len(), modified }),
-                    Err(e) => problem(format!("The age of recording {} is unknown, so it is kept: {e}", path.display())),
+                    Ok(modified) => found.push(Found {
+                        path,
+                        bytes: m.len(),
+                        modified,
+                    }),
+                    Err(e) => problem(format!(
+                        "The age of recording {} is unknown, so it is kept: {e}",
+                        path.display()
+                    )),
                 },
                 Ok(_) => {}
                 // Deleted meanwhile (another replica's sweep, or a session that printed nothing).
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => problem(format!("Recording {} could not be looked at, so it is kept: {e}", path.display())),
+                Err(e) => problem(format!(
+                    "Recording {} could not be looked at, so it is kept: {e}",
+                    path.display()
+                )),
             }
         }
     }
@@ -190,9 +212,18 @@ fn remove(f: &Found, why: Why, now: SystemTime, report: &mut SweepReport) {
     match std::fs::remove_file(&f.path) {
         Ok(()) => {
             report.total_bytes -= f.bytes;
-            let age_days = now.duration_since(f.modified).unwrap_or_default().as_secs_f64() / 86_400.0;
+            let age_days = now
+                .duration_since(f.modified)
+                .unwrap_or_default()
+                .as_secs_f64()
+                / 86_400.0;
             tracing::info!(path = %f.path.display(), bytes = f.bytes, age_days = format!("{age_days:.1}"), ?why, "terminal recording deleted");
-            report.removed.push(Removed { path: f.path.clone(), bytes: f.bytes, modified: f.modified, why });
+            report.removed.push(Removed {
+                path: f.path.clone(),
+                bytes: f.bytes,
+                modified: f.modified,
+                why,
+            });
         }
         // Someone else was first (another replica's sweep): it takes no room any more.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => report.total_bytes -= f.bytes,
@@ -214,8 +245,15 @@ pub fn spawn(retention: Retention) -> tokio::task::JoinHandle<()> {
         loop {
             every.tick().await;
             let r = retention.clone();
-            match tokio::task::spawn_blocking(move || sweep(&r.dir, SystemTime::now(), r.keep, r.max_total)).await {
-                Ok(report) if report.removed.is_empty() => tracing::debug!(total_bytes = report.total_bytes, "terminal recordings swept: nothing to delete"),
+            match tokio::task::spawn_blocking(move || {
+                sweep(&r.dir, SystemTime::now(), r.keep, r.max_total)
+            })
+            .await
+            {
+                Ok(report) if report.removed.is_empty() => tracing::debug!(
+                    total_bytes = report.total_bytes,
+                    "terminal recordings swept: nothing to delete"
+                ),
                 Ok(report) => tracing::info!(
                     deleted = report.removed.len(),
                     deleted_bytes = report.removed.iter().map(|r| r.bytes).sum::<u64>(),
@@ -238,22 +276,41 @@ mod tests {
 
     impl Folder {
         fn new() -> Folder {
-            let d = std::env::temp_dir().join(format!("wharf-sweep-{}-{}", std::process::id(), rand::random::<u32>()));
+            let d = std::env::temp_dir().join(format!(
+                "wharf-sweep-{}-{}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
             std::fs::create_dir_all(&d).unwrap();
             Folder(d)
         }
 
         /// `<ns>/<name>` of `bytes` bytes, last written `age` before `now`.
-        fn file(&self, ns: &str, name: &str, bytes: usize, now: SystemTime, age: Duration) -> PathBuf {
+        fn file(
+            &self,
+            ns: &str,
+            name: &str,
+            bytes: usize,
+            now: SystemTime,
+            age: Duration,
+        ) -> PathBuf {
             let path = self.0.join(ns).join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, vec![b'x'; bytes]).unwrap();
-            std::fs::File::options().write(true).open(&path).unwrap().set_modified(now - age).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(now - age)
+                .unwrap();
             path
         }
 
         fn names(&self) -> Vec<String> {
-            let mut names: Vec<String> = walk(&self.0).iter().map(|p| p.strip_prefix(&self.0).unwrap().display().to_string()).collect();
+            let mut names: Vec<String> = walk(&self.0)
+                .iter()
+                .map(|p| p.strip_prefix(&self.0).unwrap().display().to_string())
+                .collect();
             names.sort();
             names
         }
@@ -269,12 +326,27 @@ mod tests {
         std::fs::read_dir(dir)
             .unwrap()
             .flatten()
-            .flat_map(|e| if e.file_type().unwrap().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+            .flat_map(|e| {
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path())
+                } else {
+                    vec![e.path()]
+                }
+            })
             .collect()
     }
 
     fn removed(report: &SweepReport) -> Vec<(String, Why)> {
-        report.removed.iter().map(|r| (r.path.file_name().unwrap().to_string_lossy().into_owned(), r.why)).collect()
+        report
+            .removed
+            .iter()
+            .map(|r| {
+                (
+                    r.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    r.why,
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -288,11 +360,29 @@ mod tests {
         std::fs::write(dir.0.join("stray.cast"), "not in a namespace folder").unwrap();
 
         let report = sweep(&dir.0, now, Some(30 * DAY), None);
-        assert_eq!(removed(&report), vec![("wharf-session-older.cast".into(), Why::Expired), ("wharf-session-old.cast".into(), Why::Expired)], "oldest first");
+        assert_eq!(
+            removed(&report),
+            vec![
+                ("wharf-session-older.cast".into(), Why::Expired),
+                ("wharf-session-old.cast".into(), Why::Expired)
+            ],
+            "oldest first"
+        );
         assert_eq!(report.removed[0].bytes, 200);
         assert_eq!(report.total_bytes, 300);
-        assert!(report.active.is_empty() && report.problems.is_empty(), "{report:?}");
-        assert_eq!(dir.names(), vec!["alpha/notes.txt", "alpha/wharf-session-new.cast", "stray.cast"], "only recordings are touched");
+        assert!(
+            report.active.is_empty() && report.problems.is_empty(),
+            "{report:?}"
+        );
+        assert_eq!(
+            dir.names(),
+            vec![
+                "alpha/notes.txt",
+                "alpha/wharf-session-new.cast",
+                "stray.cast"
+            ],
+            "only recordings are touched"
+        );
 
         // Kept forever: nothing goes, whatever its age.
         dir.file("alpha", "wharf-session-ancient.cast", 1, now, 3650 * DAY);
@@ -305,20 +395,43 @@ mod tests {
     fn over_the_total_cap_the_oldest_go_until_it_fits() {
         let dir = Folder::new();
         let now = SystemTime::now();
-        for (i, ns) in ["alpha", "beta", "alpha", "beta", "alpha"].iter().enumerate() {
-            dir.file(ns, &format!("wharf-session-{i}.cast"), 1000, now, (5 - i as u32) * DAY);
+        for (i, ns) in ["alpha", "beta", "alpha", "beta", "alpha"]
+            .iter()
+            .enumerate()
+        {
+            dir.file(
+                ns,
+                &format!("wharf-session-{i}.cast"),
+                1000,
+                now,
+                (5 - i as u32) * DAY,
+            );
         }
         dir.file("alpha", "wharf-session-empty.cast", 0, now, 10 * DAY);
 
         let report = sweep(&dir.0, now, Some(30 * DAY), Some(2500));
         assert_eq!(
             removed(&report),
-            vec![("wharf-session-0.cast".into(), Why::OverTotal), ("wharf-session-1.cast".into(), Why::OverTotal), ("wharf-session-2.cast".into(), Why::OverTotal)]
+            vec![
+                ("wharf-session-0.cast".into(), Why::OverTotal),
+                ("wharf-session-1.cast".into(), Why::OverTotal),
+                ("wharf-session-2.cast".into(), Why::OverTotal)
+            ]
         );
         assert_eq!(report.total_bytes, 2000);
-        assert_eq!(dir.names(), vec!["alpha/wharf-session-4.cast", "alpha/wharf-session-empty.cast", "beta/wharf-session-3.cast"], "an empty file frees nothing");
+        assert_eq!(
+            dir.names(),
+            vec![
+                "alpha/wharf-session-4.cast",
+                "alpha/wharf-session-empty.cast",
+                "beta/wharf-session-3.cast"
+            ],
+            "an empty file frees nothing"
+        );
         // Under the cap: nothing more.
-        assert!(sweep(&dir.0, now, Some(30 * DAY), Some(2500)).removed.is_empty());
+        assert!(sweep(&dir.0, now, Some(30 * DAY), Some(2500))
+            .removed
+            .is_empty());
     }
 
     #[test]
@@ -333,22 +446,38 @@ mod tests {
         writer.try_lock().unwrap();
 
         let report = sweep(&dir.0, now, Some(30 * DAY), Some(6000));
-        assert_eq!(report.active, vec![active.clone()], "expired, but being written");
-        assert_eq!(removed(&report), vec![("wharf-session-done.cast".into(), Why::OverTotal)], "the cap takes the next oldest instead");
+        assert_eq!(
+            report.active,
+            vec![active.clone()],
+            "expired, but being written"
+        );
+        assert_eq!(
+            removed(&report),
+            vec![("wharf-session-done.cast".into(), Why::OverTotal)],
+            "the cap takes the next oldest instead"
+        );
         assert_eq!(report.total_bytes, 6000);
         assert!(active.exists());
 
         // Once its session ends, it goes like any other.
         drop(writer);
         let report = sweep(&dir.0, now, Some(30 * DAY), Some(6000));
-        assert_eq!(removed(&report), vec![("wharf-session-live.cast".into(), Why::Expired)]);
+        assert_eq!(
+            removed(&report),
+            vec![("wharf-session-live.cast".into(), Why::Expired)]
+        );
         assert!(report.active.is_empty());
         assert_eq!(dir.names(), vec!["alpha/wharf-session-recent.cast"]);
     }
 
     #[test]
     fn a_folder_not_made_yet_holds_nothing() {
-        let report = sweep(Path::new("/nonexistent/wharf-recordings"), SystemTime::now(), Some(DAY), Some(1));
+        let report = sweep(
+            Path::new("/nonexistent/wharf-recordings"),
+            SystemTime::now(),
+            Some(DAY),
+            Some(1),
+        );
         assert_eq!(report, SweepReport::default());
     }
 }

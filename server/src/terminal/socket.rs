@@ -10,7 +10,9 @@ use super::recording::Recorder;
 use super::{audit, debug};
 use crate::live::{refuse, scope_for_socket};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{
+    rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade,
+};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,12 +24,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::api::{Api, AttachParams, AttachedProcess, TerminalSize};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, SimplexStream};
-use wharf_console::auth::TenantScope;
 use wharf_api::auth::Role;
-use wharf_console::state::AppState;
 use wharf_api::terminal::cast::Header;
-use wharf_console::terminal::{target, Recorded, Target};
 use wharf_api::terminal::{ClientControl, ServerControl, TerminalLink};
+use wharf_console::auth::TenantScope;
+use wharf_console::state::AppState;
+use wharf_console::terminal::{target, Recorded, Target};
 
 const SHELLS: &[&str] = &["/bin/bash", "/bin/sh"];
 /// How long a debug container may take to start (its image may need pulling).
@@ -54,9 +56,19 @@ pub async fn open(
         Err(refusal) => return refusal,
     };
     let Ok(Query(link)) = link else {
-        return (StatusCode::BAD_REQUEST, "expected ?ns=NAMESPACE&pod=POD[&container=..&shell=..&debug=true&cols=..&rows=..]").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected ?ns=NAMESPACE&pod=POD[&container=..&shell=..&debug=true&cols=..&rows=..]",
+        )
+            .into_response();
     };
-    let target = match target(&state.cache, &scope, &link.ns, &link.pod, link.container.as_deref()) {
+    let target = match target(
+        &state.cache,
+        &scope,
+        &link.ns,
+        &link.pod,
+        link.container.as_deref(),
+    ) {
         Ok(t) => t,
         Err(e) => return refuse(e),
     };
@@ -65,7 +77,10 @@ pub async fn open(
         Err(rejection) => return rejection.into_response(),
     };
     let plan = if link.debug {
-        Plan::Debug { name: debug::new_name(), image: state.settings.terminal.debug_image.clone() }
+        Plan::Debug {
+            name: debug::new_name(),
+            image: state.settings.terminal.debug_image.clone(),
+        }
     } else {
         Plan::Shell(match link.shell.filter(|s| !s.trim().is_empty()) {
             Some(s) => vec![s],
@@ -100,7 +115,11 @@ fn incoming_of(msg: Message) -> Option<Incoming> {
 
 /// Tells the browser why the session did not open, on the raw socket.
 async fn refuse_session(mut socket: WebSocket, message: String) {
-    let _ = socket.send(message_of(Outgoing::Control(ServerControl::Error { message }))).await;
+    let _ = socket
+        .send(message_of(Outgoing::Control(ServerControl::Error {
+            message,
+        })))
+        .await;
     let _ = socket.close().await;
 }
 
@@ -112,7 +131,14 @@ async fn finish_recording(recorder: Option<Recorder>) -> Recorded {
 }
 
 #[tracing::instrument(skip_all, fields(user = scope.user(), ns = %target.namespace, pod = %target.pod, container = %target.container))]
-async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target: Target, plan: Plan, size: Option<(u16, u16)>) {
+async fn session(
+    socket: WebSocket,
+    state: AppState,
+    scope: TenantScope,
+    target: Target,
+    plan: Plan,
+    size: Option<(u16, u16)>,
+) {
     let settings = state.settings.terminal.clone();
     let (kind, detail) = match &plan {
         Plan::Shell(shells) => ("session", shells.join(" or ")),
@@ -120,24 +146,52 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
     };
     let audit = match audit::start(&state.client, kind, &scope, &target, &detail).await {
         Ok(a) => a,
-        Err(e) => return refuse_session(socket, format!("The session could not be recorded in the audit trail, so it was not opened: {e}")).await,
+        Err(e) => {
+            return refuse_session(
+                socket,
+                format!(
+                "The session could not be recorded in the audit trail, so it was not opened: {e}"
+            ),
+            )
+            .await
+        }
     };
     let mut recorder = match state.settings.terminal.recordings.as_deref() {
         None => None,
         Some(dir) => {
             let (cols, rows) = size.unwrap_or((80, 24));
-            let mut title = format!("{} in {}/{} ({})", scope.user(), target.namespace, target.pod, target.container);
+            let mut title = format!(
+                "{} in {}/{} ({})",
+                scope.user(),
+                target.namespace,
+                target.pod,
+                target.container
+            );
             if let Plan::Debug { .. } = &plan {
                 title.push_str(&format!(" through {detail}"));
             }
             let header = Header::new(cols, rows, chrono::Utc::now().timestamp(), title);
-            match Recorder::create(dir, &target.namespace, audit.id(), header, state.settings.terminal.recording_max_bytes).await {
+            match Recorder::create(
+                dir,
+                &target.namespace,
+                audit.id(),
+                header,
+                state.settings.terminal.recording_max_bytes,
+            )
+            .await
+            {
                 Ok(r) => Some(r),
                 Err(e) => {
                     // NB: where sessions are recorded, an unrecorded one does not open (as with the audit).
                     tracing::error!(error = %e, dir = %dir.display(), "a session recording could not be created");
-                    audit.finish(None, None, "error: could not be recorded").await;
-                    return refuse_session(socket, format!("The session could not be recorded, so it was not opened: {e}")).await;
+                    audit
+                        .finish(None, None, "error: could not be recorded")
+                        .await;
+                    return refuse_session(
+                        socket,
+                        format!("The session could not be recorded, so it was not opened: {e}"),
+                    )
+                    .await;
                 }
             }
         }
@@ -145,7 +199,10 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
 
     // The axum socket as a Stream of Incoming + Sink of Outgoing, ending at a Close or an
     // error; output and resizes are teed into the recording on the way.
-    let (out_tap, in_tap) = (recorder.as_ref().map(Recorder::tap), recorder.as_ref().map(Recorder::tap));
+    let (out_tap, in_tap) = (
+        recorder.as_ref().map(Recorder::tap),
+        recorder.as_ref().map(Recorder::tap),
+    );
     let mut sock = socket
         .with(move |o: Outgoing| {
             if let (Some(tap), Outgoing::Output(data)) = (&out_tap, &o) {
@@ -156,7 +213,9 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
         .take_while(|m| ready(matches!(m, Ok(msg) if !matches!(msg, Message::Close(_)))))
         .filter_map(move |m| {
             let incoming = m.ok().and_then(incoming_of);
-            if let (Some(tap), Some(Incoming::Control(ClientControl::Resize { cols, rows }))) = (&in_tap, &incoming) {
+            if let (Some(tap), Some(Incoming::Control(ClientControl::Resize { cols, rows }))) =
+                (&in_tap, &incoming)
+            {
                 tap.resize(*cols, *rows);
             }
             ready(incoming)
@@ -165,7 +224,9 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
     let pods: Api<Pod> = Api::namespaced(state.client.clone(), &target.namespace);
     let started = match &plan {
         Plan::Shell(shells) => start_shell(&pods, &target, shells).await,
-        Plan::Debug { name, image } => start_debug(&mut sock, &state, &pods, &target, name, image).await,
+        Plan::Debug { name, image } => {
+            start_debug(&mut sock, &state, &pods, &target, name, image).await
+        }
     };
     let running = match started {
         Ok(r) => r,
@@ -173,9 +234,21 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
             let (control, outcome) = match e {
                 StartError::NoShell(tried) => {
                     let debug_image = state.settings.terminal.debug_image.clone();
-                    (ServerControl::NoShell { container: target.container.clone(), tried, debug_image }, "error: no shell".to_string())
+                    (
+                        ServerControl::NoShell {
+                            container: target.container.clone(),
+                            tried,
+                            debug_image,
+                        },
+                        "error: no shell".to_string(),
+                    )
                 }
-                StartError::Failed(message) => (ServerControl::Error { message: message.clone() }, format!("error: {message}")),
+                StartError::Failed(message) => (
+                    ServerControl::Error {
+                        message: message.clone(),
+                    },
+                    format!("error: {message}"),
+                ),
             };
             let _ = sock.send(Outgoing::Control(control)).await;
             let _ = sock.close().await;
@@ -184,21 +257,44 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
             return;
         }
     };
-    let Running { mut process, container, shell, stdout, first, status, debug_image } = running;
+    let Running {
+        mut process,
+        container,
+        shell,
+        stdout,
+        first,
+        status,
+        debug_image,
+    } = running;
     let is_debug = debug_image.is_some();
-    let started = ServerControl::Started { container, shell: shell.clone(), idle_timeout_secs: settings.idle_timeout.as_secs(), debug_image, recording: recorder.is_some() };
+    let started = ServerControl::Started {
+        container,
+        shell: shell.clone(),
+        idle_timeout_secs: settings.idle_timeout.as_secs(),
+        debug_image,
+        recording: recorder.is_some(),
+    };
     let (Some(mut stdin), Some(mut resize)) = (process.stdin(), process.terminal_size()) else {
         let recorded = finish_recording(recorder).await;
-        audit.finish_recorded(Some(&shell), None, "error: no stdin", recorded).await;
+        audit
+            .finish_recorded(Some(&shell), None, "error: no stdin", recorded)
+            .await;
         return;
     };
     if let Some((cols, rows)) = size {
-        let _ = resize.send(TerminalSize { width: cols, height: rows }).await;
+        let _ = resize
+            .send(TerminalSize {
+                width: cols,
+                height: rows,
+            })
+            .await;
     }
     if sock.send(Outgoing::Control(started)).await.is_err() {
         process.abort();
         let recorded = finish_recording(recorder).await;
-        audit.finish_recorded(Some(&shell), None, "closed", recorded).await;
+        audit
+            .finish_recorded(Some(&shell), None, "closed", recorded)
+            .await;
         return;
     }
     if is_debug {
@@ -206,12 +302,19 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
         // after (kubectl says "If you don't see a command prompt, try pressing enter"): press it.
         let _ = stdin.write_all(b"\r").await;
     }
-    let timing = Timing { ping_every: settings.ping_every, idle_timeout: settings.idle_timeout, idle_warning: settings.idle_warning };
+    let timing = Timing {
+        ping_every: settings.ping_every,
+        idle_timeout: settings.idle_timeout,
+        idle_warning: settings.idle_warning,
+    };
     // The user hears it when their recording stops at its size limit (the session goes on).
     let stopped = recorder.as_mut().and_then(Recorder::take_stopped);
     let notice = async move {
         match stopped {
-            Some(rx) => rx.await.ok().map(|limit_bytes| ServerControl::RecordingStopped { limit_bytes }),
+            Some(rx) => rx
+                .await
+                .ok()
+                .map(|limit_bytes| ServerControl::RecordingStopped { limit_bytes }),
             None => futures::future::pending().await,
         }
     };
@@ -224,7 +327,9 @@ async fn session(socket: WebSocket, state: AppState, scope: TenantScope, target:
         _ => None,
     };
     let recorded = finish_recording(recorder).await;
-    audit.finish_recorded(Some(&shell), code, ended.outcome(), recorded).await;
+    audit
+        .finish_recorded(Some(&shell), code, ended.outcome(), recorded)
+        .await;
 }
 
 struct Running {
@@ -251,19 +356,32 @@ enum StartError {
 /// Did the exec fail because the program is not in the container?
 pub fn not_found(status: &Status) -> bool {
     let m = status.message.as_deref().unwrap_or_default();
-    bridge::exit_code(status).is_none() && (m.contains("executable file not found") || m.contains("no such file or directory"))
+    bridge::exit_code(status).is_none()
+        && (m.contains("executable file not found") || m.contains("no such file or directory"))
 }
 
 /// Starts the first shell that exists. A shell that is missing fails at once (a status
 /// before any output); one that runs prints a prompt, or at least stays quiet for a moment.
-async fn start_shell(pods: &Api<Pod>, target: &Target, shells: &[String]) -> Result<Running, StartError> {
+async fn start_shell(
+    pods: &Api<Pod>,
+    target: &Target,
+    shells: &[String],
+) -> Result<Running, StartError> {
     for shell in shells {
         let params = AttachParams::interactive_tty().container(target.container.as_str());
         let mut process = pods
             .exec(&target.pod, vec![shell.as_str()], &params)
             .await
-            .map_err(|e| StartError::Failed(format!("exec into {}/{} failed: {e}", target.pod, target.container)))?;
-        let (Some(mut status), Some(mut stdout)) = (process.take_status().map(FutureExt::boxed), process.stdout()) else {
+            .map_err(|e| {
+                StartError::Failed(format!(
+                    "exec into {}/{} failed: {e}",
+                    target.pod, target.container
+                ))
+            })?;
+        let (Some(mut status), Some(mut stdout)) = (
+            process.take_status().map(FutureExt::boxed),
+            process.stdout(),
+        ) else {
             return Err(StartError::Failed("the exec session has no output".into()));
         };
         let mut buf = vec![0u8; 8192];
@@ -282,7 +400,12 @@ async fn start_shell(pods: &Api<Pod>, target: &Target, shells: &[String]) -> Res
         let first = match first {
             // NB: a program that could not start ends its output and sends its status at
             // about the same time; the end of output may come first. The status decides.
-            First::Output(0) => First::Exited(tokio::time::timeout(Duration::from_secs(10), &mut status).await.ok().flatten()),
+            First::Output(0) => First::Exited(
+                tokio::time::timeout(Duration::from_secs(10), &mut status)
+                    .await
+                    .ok()
+                    .flatten(),
+            ),
             other => other,
         };
         let (first, status): (Option<Bytes>, BoxFuture<'static, Option<Status>>) = match first {
@@ -291,26 +414,51 @@ async fn start_shell(pods: &Api<Pod>, target: &Target, shells: &[String]) -> Res
                 continue;
             }
             First::Exited(Some(s)) if bridge::exit_code(&s).is_none() => {
-                return Err(StartError::Failed(format!("{shell} could not start: {}", s.message.unwrap_or_default())));
+                return Err(StartError::Failed(format!(
+                    "{shell} could not start: {}",
+                    s.message.unwrap_or_default()
+                )));
             }
             First::Exited(s) => (None, ready(s).boxed()),
             First::Quiet => (None, status),
             First::Output(n) => (Some(Bytes::copy_from_slice(&buf[..n])), status),
         };
-        return Ok(Running { process, container: target.container.clone(), shell: shell.clone(), stdout, first, status, debug_image: None });
+        return Ok(Running {
+            process,
+            container: target.container.clone(),
+            shell: shell.clone(),
+            stdout,
+            first,
+            status,
+            debug_image: None,
+        });
     }
     Err(StartError::NoShell(shells.to_vec()))
 }
 
 /// Adds debug container `name` to the pod, tells the browser how it goes, waits until it
 /// runs, and attaches to it.
-async fn start_debug<S>(sock: &mut S, state: &AppState, pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> Result<Running, StartError>
+async fn start_debug<S>(
+    sock: &mut S,
+    state: &AppState,
+    pods: &Api<Pod>,
+    target: &Target,
+    name: &str,
+    image: &str,
+) -> Result<Running, StartError>
 where
     S: Sink<Outgoing> + Unpin,
 {
     let say = |message: String| Outgoing::Control(ServerControl::Preparing { message });
-    let _ = sock.send(say(format!("Starting debug container {name} ({image}) next to {}…", target.container))).await;
-    debug::add(pods, target, name, image).await.map_err(StartError::Failed)?;
+    let _ = sock
+        .send(say(format!(
+            "Starting debug container {name} ({image}) next to {}…",
+            target.container
+        )))
+        .await;
+    debug::add(pods, target, name, image)
+        .await
+        .map_err(StartError::Failed)?;
     let (tx, mut reasons) = tokio::sync::mpsc::unbounded_channel::<String>();
     let wait = debug::wait_running(&state.cache, target, name, DEBUG_START, move |reason| {
         let _ = tx.send(reason.to_string());
@@ -325,12 +473,18 @@ where
         }
     };
     started.map_err(StartError::Failed)?;
-    let mut process = debug::attach(pods, target, name).await.map_err(StartError::Failed)?;
+    let mut process = debug::attach(pods, target, name)
+        .await
+        .map_err(StartError::Failed)?;
     let (Some(attach_status), Some(stdout)) = (process.take_status(), process.stdout()) else {
-        return Err(StartError::Failed("the attach session has no output".into()));
+        return Err(StartError::Failed(
+            "the attach session has no output".into(),
+        ));
     };
     let (cache, target, name_owned) = (state.cache.clone(), target.clone(), name.to_string());
-    let status = async move { debug::exit_status(&cache, &target, &name_owned, attach_status.await).await }.boxed();
+    let status =
+        async move { debug::exit_status(&cache, &target, &name_owned, attach_status.await).await }
+            .boxed();
     Ok(Running {
         process,
         container: name.to_string(),

@@ -52,9 +52,17 @@ pub struct Entry {
 fn parse_octal(field: &[u8]) -> Option<u64> {
     // NB: GNU tar writes sizes over 8 GiB in base-256 (high bit set).
     if field.first().is_some_and(|b| b & 0x80 != 0) {
-        return Some(field[1..].iter().fold(0u64, |acc, &b| (acc << 8) | b as u64));
+        return Some(
+            field[1..]
+                .iter()
+                .fold(0u64, |acc, &b| (acc << 8) | b as u64),
+        );
     }
-    let s: String = field.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
+    let s: String = field
+        .iter()
+        .take_while(|&&b| b != 0)
+        .map(|&b| b as char)
+        .collect();
     let s = s.trim();
     if s.is_empty() {
         return Some(0);
@@ -72,7 +80,8 @@ pub async fn next_entry<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
         if h.iter().all(|&b| b == 0) {
             return Ok(None);
         }
-        let size = parse_octal(&h[124..136]).ok_or_else(|| std::io::Error::other("a tar header with a bad size"))?;
+        let size = parse_octal(&h[124..136])
+            .ok_or_else(|| std::io::Error::other("a tar header with a bad size"))?;
         let kind = h[156];
         match kind {
             // pax headers (x, g) and GNU long names (L, K) precede the real header.
@@ -80,11 +89,19 @@ pub async fn next_entry<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
                 let mut data = vec![0u8; size as usize + padding(size)];
                 r.read_exact(&mut data).await?;
                 if kind == b'L' {
-                    long_name = Some(String::from_utf8_lossy(&data[..size as usize]).trim_end_matches('\0').to_string());
+                    long_name = Some(
+                        String::from_utf8_lossy(&data[..size as usize])
+                            .trim_end_matches('\0')
+                            .to_string(),
+                    );
                 }
             }
             _ => {
-                let name = long_name.take().unwrap_or_else(|| String::from_utf8_lossy(&h[..100]).trim_end_matches('\0').to_string());
+                let name = long_name.take().unwrap_or_else(|| {
+                    String::from_utf8_lossy(&h[..100])
+                        .trim_end_matches('\0')
+                        .to_string()
+                });
                 return Ok(Some(Entry { name, size, kind }));
             }
         }
@@ -100,18 +117,38 @@ mod tests {
         let data = b"hello tar\n";
         let mut archive = file_header("greeting.txt", data.len() as u64, 1_700_000_000).to_vec();
         archive.extend_from_slice(data);
-        archive.extend(std::iter::repeat_n(0u8, padding(data.len() as u64) + 2 * BLOCK));
+        archive.extend(std::iter::repeat_n(
+            0u8,
+            padding(data.len() as u64) + 2 * BLOCK,
+        ));
         let mut r = &archive[..];
         let e = next_entry(&mut r).await.unwrap().unwrap();
-        assert_eq!(e, Entry { name: "greeting.txt".into(), size: 10, kind: b'0' });
+        assert_eq!(
+            e,
+            Entry {
+                name: "greeting.txt".into(),
+                size: 10,
+                kind: b'0'
+            }
+        );
 
         // The system's tar (what containers run) lists it without complaint.
         let dir = std::env::temp_dir().join(format!("wharf-tar-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.tar");
         std::fs::write(&file, &archive).unwrap();
-        let out = std::process::Command::new("tar").arg("xf").arg(&file).arg("-C").arg(&dir).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("tar")
+            .arg("xf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(std::fs::read(dir.join("greeting.txt")).unwrap(), data);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -25,9 +25,9 @@ use kube::api::{Api, AttachParams, AttachedProcess};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wharf_api::auth::Role;
+use wharf_api::terminal::{TransferLink, UploadDone};
 use wharf_console::state::AppState;
 use wharf_console::terminal::{target, Target};
-use wharf_api::terminal::{TransferLink, UploadDone};
 
 const NO_TAR: &str = "This container has no tar: file transfer runs tar in the container, as kubectl cp does. Add tar to the image (or use a debug container).";
 
@@ -35,16 +35,27 @@ const NO_TAR: &str = "This container has no tar: file transfer runs tar in the c
 pub fn split_path(path: &str) -> Result<(String, String), String> {
     let p = path.trim();
     if !p.starts_with('/') || p.ends_with('/') || p.contains('\0') {
-        return Err(format!("path: '{p}' is not an absolute path to a file (e.g. /tmp/app.jar)"));
+        return Err(format!(
+            "path: '{p}' is not an absolute path to a file (e.g. /tmp/app.jar)"
+        ));
     }
     if p.split('/').any(|c| c == "..") {
         return Err(format!("path: '{p}' may not contain '..'"));
     }
     let (dir, name) = p.rsplit_once('/').expect("starts with /");
     if name.len() > 90 || name == "." {
-        return Err(format!("path: the file name '{name}' is too long (90 bytes at most)"));
+        return Err(format!(
+            "path: the file name '{name}' is too long (90 bytes at most)"
+        ));
     }
-    Ok((if dir.is_empty() { "/".into() } else { dir.to_string() }, name.to_string()))
+    Ok((
+        if dir.is_empty() {
+            "/".into()
+        } else {
+            dir.to_string()
+        },
+        name.to_string(),
+    ))
 }
 
 fn fail(code: StatusCode, message: impl Into<String>) -> Response {
@@ -53,28 +64,59 @@ fn fail(code: StatusCode, message: impl Into<String>) -> Response {
 
 /// Authorization, the link, the container: the common first steps of both directions.
 #[allow(clippy::result_large_err)]
-fn check(state: &AppState, headers: &HeaderMap, tenant: &str, link: Result<Query<TransferLink>, QueryRejection>) -> Result<(wharf_console::auth::TenantScope, Target, String, String), Response> {
+fn check(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: &str,
+    link: Result<Query<TransferLink>, QueryRejection>,
+) -> Result<(wharf_console::auth::TenantScope, Target, String, String), Response> {
     let scope = scope_for_socket(state, headers, tenant, Role::Developer)?;
     let Ok(Query(link)) = link else {
-        return Err(fail(StatusCode::BAD_REQUEST, "expected ?ns=NAMESPACE&pod=POD&path=/ABSOLUTE/FILE[&container=..]"));
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "expected ?ns=NAMESPACE&pod=POD&path=/ABSOLUTE/FILE[&container=..]",
+        ));
     };
-    let target = target(&state.cache, &scope, &link.ns, &link.pod, link.container.as_deref()).map_err(refuse)?;
+    let target = target(
+        &state.cache,
+        &scope,
+        &link.ns,
+        &link.pod,
+        link.container.as_deref(),
+    )
+    .map_err(refuse)?;
     let (dir, name) = split_path(&link.path).map_err(|m| fail(StatusCode::BAD_REQUEST, m))?;
     Ok((scope, target, dir, name))
 }
 
 /// Runs a command without a tty; stdin only when asked.
-async fn exec(state: &AppState, target: &Target, argv: Vec<String>, stdin: bool) -> Result<AttachedProcess, Response> {
+async fn exec(
+    state: &AppState,
+    target: &Target,
+    argv: Vec<String>,
+    stdin: bool,
+) -> Result<AttachedProcess, Response> {
     let pods: Api<Pod> = Api::namespaced(state.client.clone(), &target.namespace);
-    let params = AttachParams::default().container(target.container.as_str()).stdin(stdin).stdout(true).stderr(true);
-    pods.exec(&target.pod, argv, &params).await.map_err(|e| fail(StatusCode::BAD_GATEWAY, format!("exec into {}/{} failed: {e}", target.pod, target.container)))
+    let params = AttachParams::default()
+        .container(target.container.as_str())
+        .stdin(stdin)
+        .stdout(true)
+        .stderr(true);
+    pods.exec(&target.pod, argv, &params).await.map_err(|e| {
+        fail(
+            StatusCode::BAD_GATEWAY,
+            format!("exec into {}/{} failed: {e}", target.pod, target.container),
+        )
+    })
 }
 
 /// Collects up to 4 KiB of stderr in the background.
 fn stderr_of(p: &mut AttachedProcess) -> tokio::task::JoinHandle<String> {
     let stderr = p.stderr();
     tokio::spawn(async move {
-        let Some(mut stderr) = stderr else { return String::new() };
+        let Some(mut stderr) = stderr else {
+            return String::new();
+        };
         let mut all = Vec::new();
         let mut buf = [0u8; 1024];
         while let Ok(n) = stderr.read(&mut buf).await {
@@ -91,11 +133,15 @@ fn stderr_of(p: &mut AttachedProcess) -> tokio::task::JoinHandle<String> {
 
 async fn status_of(p: &mut AttachedProcess) -> Option<Status> {
     let status = p.take_status()?;
-    tokio::time::timeout(Duration::from_secs(120), status).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(120), status)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn succeeded(s: &Option<Status>) -> bool {
-    s.as_ref().is_some_and(|s| s.status.as_deref() == Some("Success"))
+    s.as_ref()
+        .is_some_and(|s| s.status.as_deref() == Some("Success"))
 }
 
 /// Why a tar run failed, as the answer to send.
@@ -103,11 +149,27 @@ fn tar_failure(status: &Option<Status>, stderr: &str) -> Response {
     if status.as_ref().is_some_and(super::socket::not_found) {
         return fail(StatusCode::UNPROCESSABLE_ENTITY, NO_TAR);
     }
-    if stderr.contains("No such file") || stderr.contains("Cannot stat") || stderr.contains("Cannot open") {
-        return fail(StatusCode::NOT_FOUND, format!("Not found in the container: {stderr}"));
+    if stderr.contains("No such file")
+        || stderr.contains("Cannot stat")
+        || stderr.contains("Cannot open")
+    {
+        return fail(
+            StatusCode::NOT_FOUND,
+            format!("Not found in the container: {stderr}"),
+        );
     }
-    let said = if stderr.is_empty() { status.as_ref().and_then(|s| s.message.clone()).unwrap_or_else(|| "no exit status".into()) } else { stderr.to_string() };
-    fail(StatusCode::BAD_REQUEST, format!("tar in the container failed: {said}"))
+    let said = if stderr.is_empty() {
+        status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_else(|| "no exit status".into())
+    } else {
+        stderr.to_string()
+    };
+    fail(
+        StatusCode::BAD_REQUEST,
+        format!("tar in the container failed: {said}"),
+    )
 }
 
 pub async fn upload(
@@ -121,12 +183,26 @@ pub async fn upload(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(size) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) else {
-        return fail(StatusCode::LENGTH_REQUIRED, "an upload needs a Content-Length");
+    let Some(size) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return fail(
+            StatusCode::LENGTH_REQUIRED,
+            "an upload needs a Content-Length",
+        );
     };
     let settings = &state.settings.terminal;
     if size > settings.max_upload {
-        return fail(StatusCode::PAYLOAD_TOO_LARGE, format!("The file is {} MB; uploads are limited to {} MB. Nothing was written.", size.div_ceil(1 << 20), settings.max_upload >> 20));
+        return fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The file is {} MB; uploads are limited to {} MB. Nothing was written.",
+                size.div_ceil(1 << 20),
+                settings.max_upload >> 20
+            ),
+        );
     }
     let path = format!("{}/{name}", dir.trim_end_matches('/'));
     let audit = match audit::start(&state.client, "upload", &scope, &target, &path).await {
@@ -151,34 +227,75 @@ pub async fn upload(
     }
 }
 
-async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, size: u64, body: Body) -> Result<u64, (StatusCode, String)> {
-    let suffix: String = (0..8).map(|_| char::from(b'a' + rand::random_range(0..26u8))).collect();
+async fn upload_into(
+    state: &AppState,
+    target: &Target,
+    dir: &str,
+    name: &str,
+    size: u64,
+    body: Body,
+) -> Result<u64, (StatusCode, String)> {
+    let suffix: String = (0..8)
+        .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+        .collect();
     let temp = format!(".wharf-upload-{suffix}");
     let temp_path = format!("{}/{temp}", dir.trim_end_matches('/'));
     let as_err = |r: Response| (r.status(), String::new());
-    let mut p = exec(state, target, vec!["tar".into(), "xmf".into(), "-".into(), "-C".into(), dir.into()], true).await.map_err(as_err)?;
+    let mut p = exec(
+        state,
+        target,
+        vec![
+            "tar".into(),
+            "xmf".into(),
+            "-".into(),
+            "-C".into(),
+            dir.into(),
+        ],
+        true,
+    )
+    .await
+    .map_err(as_err)?;
     let stderr = stderr_of(&mut p);
-    let mut stdin = p.stdin().ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no stdin".to_string()))?;
-    let mut tar_ended = p.take_status().ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no exec status".to_string()))?.boxed().fuse();
+    let mut stdin = p
+        .stdin()
+        .ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no stdin".to_string()))?;
+    let mut tar_ended = p
+        .take_status()
+        .ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no exec status".to_string(),
+        ))?
+        .boxed()
+        .fuse();
     // Set when tar ended while it was being fed (e.g. the container has no tar).
     let mut early_status: Option<Option<Status>> = None;
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
 
     let mut sent: u64 = 0;
     let mut broken: Option<String> = None;
-    let mut write_failed = !feed(&mut stdin, &tar::file_header(&temp, size, mtime), &mut tar_ended, &mut early_status).await;
+    let mut write_failed = !feed(
+        &mut stdin,
+        &tar::file_header(&temp, size, mtime),
+        &mut tar_ended,
+        &mut early_status,
+    )
+    .await;
     let mut stream = body.into_data_stream();
     while !write_failed {
         match stream.next().await {
             None => break,
             Some(Err(e)) => {
-                broken = Some(format!("the upload broke off after {sent} of {size} bytes ({e})"));
+                broken = Some(format!(
+                    "the upload broke off after {sent} of {size} bytes ({e})"
+                ));
                 break;
             }
             Some(Ok(chunk)) => {
                 sent += chunk.len() as u64;
                 if sent > size {
-                    broken = Some(format!("the body is longer than its Content-Length ({size} bytes)"));
+                    broken = Some(format!(
+                        "the body is longer than its Content-Length ({size} bytes)"
+                    ));
                     break;
                 }
                 write_failed = !feed(&mut stdin, &chunk, &mut tar_ended, &mut early_status).await;
@@ -192,7 +309,10 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
         // Stop tar mid-file, then remove whatever it wrote under the temporary name.
         p.abort();
         remove(state, target, &temp_path).await;
-        return Err((StatusCode::BAD_REQUEST, format!("{why}; nothing was written")));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("{why}; nothing was written"),
+        ));
     }
     if !write_failed {
         let mut tail = vec![0u8; tar::padding(size)];
@@ -206,24 +326,50 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
     let write_failed = write_failed && early_status.is_none();
     let status = match early_status {
         Some(s) => s,
-        None => tokio::time::timeout(Duration::from_secs(120), tar_ended).await.ok().flatten(),
+        None => tokio::time::timeout(Duration::from_secs(120), tar_ended)
+            .await
+            .ok()
+            .flatten(),
     };
     let said = stderr.await.unwrap_or_default();
     if write_failed || !succeeded(&status) {
         remove(state, target, &temp_path).await;
         let r = tar_failure(&status, &said);
         let code = r.status();
-        let text = String::from_utf8_lossy(&axum::body::to_bytes(r.into_body(), 8192).await.unwrap_or_default()).into_owned();
+        let text = String::from_utf8_lossy(
+            &axum::body::to_bytes(r.into_body(), 8192)
+                .await
+                .unwrap_or_default(),
+        )
+        .into_owned();
         return Err((code, text));
     }
     // The whole file is there under its temporary name: give it its name in one step.
     let final_path = format!("{}/{name}", dir.trim_end_matches('/'));
-    let mut mv = exec(state, target, vec!["mv".into(), "-f".into(), temp_path.clone(), final_path.clone()], false).await.map_err(as_err)?;
+    let mut mv = exec(
+        state,
+        target,
+        vec![
+            "mv".into(),
+            "-f".into(),
+            temp_path.clone(),
+            final_path.clone(),
+        ],
+        false,
+    )
+    .await
+    .map_err(as_err)?;
     let mv_err = stderr_of(&mut mv);
     let mv_status = status_of(&mut mv).await;
     if !succeeded(&mv_status) {
         remove(state, target, &temp_path).await;
-        return Err((StatusCode::BAD_REQUEST, format!("could not move the file into place at {final_path}: {}", mv_err.await.unwrap_or_default())));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "could not move the file into place at {final_path}: {}",
+                mv_err.await.unwrap_or_default()
+            ),
+        ));
     }
     Ok(size)
 }
@@ -231,7 +377,12 @@ async fn upload_into(state: &AppState, target: &Target, dir: &str, name: &str, s
 /// Writes `data` to tar's stdin unless tar ends first: a tar that is gone (or never
 /// started) reads nothing, and the write would wait forever. `false`: not written; the
 /// status, if that is why, is in `ended_with`.
-async fn feed<W, F>(stdin: &mut W, data: &[u8], ended: &mut F, ended_with: &mut Option<Option<Status>>) -> bool
+async fn feed<W, F>(
+    stdin: &mut W,
+    data: &[u8],
+    ended: &mut F,
+    ended_with: &mut Option<Option<Status>>,
+) -> bool
 where
     W: tokio::io::AsyncWrite + Unpin,
     F: std::future::Future<Output = Option<Status>> + futures::future::FusedFuture + Unpin,
@@ -249,14 +400,26 @@ where
 }
 
 async fn remove(state: &AppState, target: &Target, path: &str) {
-    if let Ok(mut p) = exec(state, target, vec!["rm".into(), "-f".into(), path.into()], false).await {
+    if let Ok(mut p) = exec(
+        state,
+        target,
+        vec!["rm".into(), "-f".into(), path.into()],
+        false,
+    )
+    .await
+    {
         if !succeeded(&status_of(&mut p).await) {
             tracing::warn!(%path, pod = %target.pod, "a temporary upload file could not be removed");
         }
     }
 }
 
-pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>, link: Result<Query<TransferLink>, QueryRejection>, headers: HeaderMap) -> Response {
+pub async fn download(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    link: Result<Query<TransferLink>, QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
     let (scope, target, dir, name) = match check(&state, &headers, &tenant, link) {
         Ok(c) => c,
         Err(r) => return r,
@@ -266,7 +429,21 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
         Ok(a) => a,
         Err(e) => return refuse(e),
     };
-    let mut p = match exec(&state, &target, vec!["tar".into(), "cf".into(), "-".into(), "-C".into(), dir.clone(), format!("./{name}")], false).await {
+    let mut p = match exec(
+        &state,
+        &target,
+        vec![
+            "tar".into(),
+            "cf".into(),
+            "-".into(),
+            "-C".into(),
+            dir.clone(),
+            format!("./{name}"),
+        ],
+        false,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(r) => {
             audit.finish(None, None, "error: exec").await;
@@ -287,17 +464,24 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
                 _ => "not a regular file",
             };
             audit.finish(None, None, "error: not a file").await;
-            return fail(StatusCode::BAD_REQUEST, format!("{path} is {what}; download a file"));
+            return fail(
+                StatusCode::BAD_REQUEST,
+                format!("{path} is {what}; download a file"),
+            );
         }
         Ok(None) | Err(_) => {
             // NB: the rest of stdout (tar's end-of-archive record) must be read, or the exec
             // session stalls before it delivers the status.
-            let drain = tokio::spawn(async move { while matches!(stdout.read(&mut [0u8; 8192]).await, Ok(n) if n > 0) {} });
+            let drain = tokio::spawn(async move {
+                while matches!(stdout.read(&mut [0u8; 8192]).await, Ok(n) if n > 0) {}
+            });
             let status = status_of(&mut p).await;
             drain.abort();
             let said = stderr.await.unwrap_or_default();
             let r = tar_failure(&status, &said);
-            audit.finish(None, None, &format!("error {}", r.status().as_u16())).await;
+            audit
+                .finish(None, None, &format!("error {}", r.status().as_u16()))
+                .await;
             return r;
         }
     };
@@ -312,13 +496,21 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
             match stdout.read(&mut buf[..want]).await {
                 Ok(0) | Err(_) => {
                     // NB: the length was promised; an error makes the browser see a broken download, not a short file.
-                    let _ = tx.send(Err(std::io::Error::other("the container's tar stream ended early"))).await;
+                    let _ = tx
+                        .send(Err(std::io::Error::other(
+                            "the container's tar stream ended early",
+                        )))
+                        .await;
                     outcome = "error: cut short";
                     break;
                 }
                 Ok(n) => {
                     left -= n as u64;
-                    if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                    if tx
+                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
                         outcome = "closed";
                         break;
                     }
@@ -328,13 +520,27 @@ pub async fn download(State(state): State<AppState>, Path(tenant): Path<String>,
         p.abort();
         audit.finish(None, None, outcome).await;
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
-    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_LENGTH, size.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         body,
@@ -348,8 +554,14 @@ mod tests {
 
     #[test]
     fn paths_are_absolute_files() {
-        assert_eq!(split_path("/tmp/app.jar").unwrap(), ("/tmp".to_string(), "app.jar".to_string()));
-        assert_eq!(split_path("/hosts").unwrap(), ("/".to_string(), "hosts".to_string()));
+        assert_eq!(
+            split_path("/tmp/app.jar").unwrap(),
+            ("/tmp".to_string(), "app.jar".to_string())
+        );
+        assert_eq!(
+            split_path("/hosts").unwrap(),
+            ("/".to_string(), "hosts".to_string())
+        );
         assert!(split_path("tmp/a").is_err());
         assert!(split_path("/tmp/").is_err());
         assert!(split_path("/tmp/../etc/passwd").is_err());

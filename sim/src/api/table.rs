@@ -304,7 +304,8 @@ fn builtin_columns(info: &ResourceInfo) -> Vec<Col> {
         ],
         ("coordination.k8s.io", "Lease") => vec![
             name_col,
-            col!("Holder", "string", 0, |o| o["spec"]["holderIdentity"].clone()),
+            col!("Holder", "string", 0, |o| o["spec"]["holderIdentity"]
+                .clone()),
             age_col,
         ],
         ("", "Namespace") => vec![

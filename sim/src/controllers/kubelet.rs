@@ -55,7 +55,10 @@ struct IpPool {
 /// in others (an exclusive lock on `<tmp>/wharf-sim-ip-blocks/<block>.lock`, released by
 /// the system when the process ends, however it ends). Two demos, or a demo and the test
 /// suite, then never bind the same pod address.
-fn claim_block(used: &BTreeSet<u8>, candidates: impl Iterator<Item = u8>) -> (u8, Option<std::fs::File>) {
+fn claim_block(
+    used: &BTreeSet<u8>,
+    candidates: impl Iterator<Item = u8>,
+) -> (u8, Option<std::fs::File>) {
     let dir = std::env::temp_dir().join("wharf-sim-ip-blocks");
     let locks = std::fs::create_dir_all(&dir).is_ok();
     let mut first_free = None;
@@ -64,7 +67,12 @@ fn claim_block(used: &BTreeSet<u8>, candidates: impl Iterator<Item = u8>) -> (u8
         if !locks {
             return (b, None);
         }
-        let Ok(file) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(format!("{b}.lock"))) else {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{b}.lock")))
+        else {
             return (b, None);
         };
         if file.try_lock().is_ok() {
@@ -517,11 +525,19 @@ mod tests {
         // Another cluster (here: this test, through its own open file) holds block 250.
         let dir = std::env::temp_dir().join("wharf-sim-ip-blocks");
         std::fs::create_dir_all(&dir).unwrap();
-        let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("250.lock")).unwrap();
+        let held = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("250.lock"))
+            .unwrap();
         held.lock().unwrap();
         let (block, lock) = claim_block(&BTreeSet::new(), [250u8].into_iter().chain(200..250));
         assert_ne!(block, 250, "block 250 is held elsewhere");
-        assert!(lock.is_some(), "the block taken is locked for as long as the cluster runs");
+        assert!(
+            lock.is_some(),
+            "the block taken is locked for as long as the cluster runs"
+        );
         // ...and while it runs, nobody else gets it.
         let (again, _) = claim_block(&BTreeSet::new(), std::iter::once(block).chain(200..250));
         assert_ne!(again, block);
@@ -529,8 +545,15 @@ mod tests {
 
     #[test]
     fn an_address_of_another_block_is_not_reserved_but_replaced() {
-        let mut pool = IpPool { block: 7, inner: IpAllocator::new(), _lock: None };
-        assert!(!pool.reserve(Ipv4Addr::new(127, 1, 0, 2)), "recorded on block 1: another cluster may hold it");
+        let mut pool = IpPool {
+            block: 7,
+            inner: IpAllocator::new(),
+            _lock: None,
+        };
+        assert!(
+            !pool.reserve(Ipv4Addr::new(127, 1, 0, 2)),
+            "recorded on block 1: another cluster may hold it"
+        );
         assert!(pool.reserve(Ipv4Addr::new(127, 7, 0, 2)));
         assert!(!pool.reserve(Ipv4Addr::new(127, 7, 0, 2)), "taken once");
         assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 7, 0, 1)));

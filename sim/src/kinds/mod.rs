@@ -103,7 +103,9 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
         ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
         ("batch", "Job") => roundtrip::<batch::v1::Job>(obj),
-        ("coordination.k8s.io", "Lease") => roundtrip::<k8s_openapi::api::coordination::v1::Lease>(obj),
+        ("coordination.k8s.io", "Lease") => {
+            roundtrip::<k8s_openapi::api::coordination::v1::Lease>(obj)
+        }
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(obj),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             roundtrip::<apiext::CustomResourceDefinition>(obj)

@@ -202,7 +202,10 @@ pub async fn serve_websocket(
                 return;
             }
         }
-        let normal = CloseFrame { code: close_code::NORMAL, reason: "".into() };
+        let normal = CloseFrame {
+            code: close_code::NORMAL,
+            reason: "".into(),
+        };
         let _ = sink.send(Message::Close(Some(normal))).await;
         let _ = sink.close().await;
     });

@@ -13,12 +13,18 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
     let app = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop"});
     let with = |extra: Value| {
         let mut v = app.clone();
-        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         v
     };
     vec![
         ("workloads", json!({"tenant": "alpha"}), false),
-        ("list_pods", json!({"tenant": "alpha", "query": {"app": null, "namespace": "alpha", "filter": "", "offset": 0, "limit": 50}}), false),
+        (
+            "list_pods",
+            json!({"tenant": "alpha", "query": {"app": null, "namespace": "alpha", "filter": "", "offset": 0, "limit": 50}}),
+            false,
+        ),
         ("deploy_app", json!({"tenant": "alpha", "form": form}), true),
         ("scale_app", with(json!({"replicas": 2})), true),
         ("set_image", with(json!({"image": "nginx:1.27"})), true),
@@ -28,41 +34,133 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
         ("app_revisions", app.clone(), false),
         ("rollback_app", with(json!({"revision": 1})), true),
         ("get_yaml", with(json!({"kind": "Deployment"})), false),
-        ("put_yaml", with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})), true),
+        (
+            "put_yaml",
+            with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})),
+            true,
+        ),
         ("log_sources", json!({"tenant": "alpha"}), false),
-        ("query_logs", json!({"tenant": "alpha", "query": {"selection": {"namespace": "alpha", "app": "shop", "pod": null, "container": null},
-            "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}), false),
+        (
+            "query_logs",
+            json!({"tenant": "alpha", "query": {"selection": {"namespace": "alpha", "app": "shop", "pod": null, "container": null},
+            "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}),
+            false,
+        ),
         // admins only: a viewer is refused like for a change
         ("terminal_sessions", json!({"tenant": "alpha"}), true),
         // developers and admins only: it answers whether a shell may be opened
-        ("terminal_check", json!({"tenant": "alpha", "ns": "alpha", "pod": "shop-1", "container": null}), true),
+        (
+            "terminal_check",
+            json!({"tenant": "alpha", "ns": "alpha", "pod": "shop-1", "container": null}),
+            true,
+        ),
         ("nginx_clusters", json!({"tenant": "alpha"}), false),
-        ("nginx_config", json!({"tenant": "alpha", "cluster": "alpha-edge"}), false),
-        ("nginx_drift", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), false),
-        ("validate_nginx_change", json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": []}}), true),
-        ("apply_nginx_change", json!({"tenant": "alpha", "change": {"kind": "RemoveExternal", "namespace": "alpha", "name": "legacy"}}), true),
-        ("repair_nginx_node", json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}), true),
-        ("query_range", json!({"tenant": "alpha", "panel": "Threads", "target": {"App": {"namespace": "alpha", "name": "shop"}}, "minutes": 60}), false),
-        ("query_promql", json!({"tenant": "alpha", "query": "container_threads", "minutes": 60}), false),
+        (
+            "nginx_config",
+            json!({"tenant": "alpha", "cluster": "alpha-edge"}),
+            false,
+        ),
+        (
+            "nginx_drift",
+            json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}),
+            false,
+        ),
+        (
+            "validate_nginx_change",
+            json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": []}}),
+            true,
+        ),
+        (
+            "apply_nginx_change",
+            json!({"tenant": "alpha", "change": {"kind": "RemoveExternal", "namespace": "alpha", "name": "legacy"}}),
+            true,
+        ),
+        (
+            "repair_nginx_node",
+            json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}),
+            true,
+        ),
+        (
+            "query_range",
+            json!({"tenant": "alpha", "panel": "Threads", "target": {"App": {"namespace": "alpha", "name": "shop"}}, "minutes": 60}),
+            false,
+        ),
+        (
+            "query_promql",
+            json!({"tenant": "alpha", "query": "container_threads", "minutes": 60}),
+            false,
+        ),
         ("alert_rules", app.clone(), false),
-        ("set_alert_rules", with(json!({"thresholds": {"threads": "100"}})), true),
-        ("list_alerts", json!({"tenant": "alpha", "namespace": null, "app": null}), false),
+        (
+            "set_alert_rules",
+            with(json!({"thresholds": {"threads": "100"}})),
+            true,
+        ),
+        (
+            "list_alerts",
+            json!({"tenant": "alpha", "namespace": null, "app": null}),
+            false,
+        ),
         ("alert_receivers", json!({"tenant": "alpha"}), false),
-        ("add_alert_receiver", json!({"tenant": "alpha", "receiver": {"name": "ops", "kind": "Webhook", "to": "https://hooks.example.org/x"}}), true),
-        ("remove_alert_receiver", json!({"tenant": "alpha", "name": "ops"}), true),
+        (
+            "add_alert_receiver",
+            json!({"tenant": "alpha", "receiver": {"name": "ops", "kind": "Webhook", "to": "https://hooks.example.org/x"}}),
+            true,
+        ),
+        (
+            "remove_alert_receiver",
+            json!({"tenant": "alpha", "name": "ops"}),
+            true,
+        ),
         ("list_silences", json!({"tenant": "alpha"}), false),
-        ("create_silence", json!({"tenant": "alpha", "silence": {"namespace": "alpha", "app": {"value": "shop"}, "duration": "1h", "comment": "maintenance"}}), true),
-        ("expire_silence", json!({"tenant": "alpha", "id": "002fe24b-98dc-475f-bc48-392b176a984a"}), true),
+        (
+            "create_silence",
+            json!({"tenant": "alpha", "silence": {"namespace": "alpha", "app": {"value": "shop"}, "duration": "1h", "comment": "maintenance"}}),
+            true,
+        ),
+        (
+            "expire_silence",
+            json!({"tenant": "alpha", "id": "002fe24b-98dc-475f-bc48-392b176a984a"}),
+            true,
+        ),
         ("pipelines", json!({"tenant": "alpha"}), false),
         ("pipeline_options", json!({"tenant": "alpha"}), false),
-        ("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "spec": {"app": "shop", "stages": []}, "create": true}), true),
-        ("delete_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}), true),
-        ("start_run", json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "probe"}), true),
-        ("cancel_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
-        ("retry_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
-        ("deploy_run", json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}), true),
+        (
+            "save_pipeline",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "spec": {"app": "shop", "stages": []}, "create": true}),
+            true,
+        ),
+        (
+            "delete_pipeline",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}),
+            true,
+        ),
+        (
+            "start_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "probe"}),
+            true,
+        ),
+        (
+            "cancel_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
+            true,
+        ),
+        (
+            "retry_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
+            true,
+        ),
+        (
+            "deploy_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
+            true,
+        ),
         // developers only: the secret starts runs
-        ("pipeline_webhook", json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}), true),
+        (
+            "pipeline_webhook",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}),
+            true,
+        ),
     ]
 }
 
@@ -75,7 +173,10 @@ async fn deploy_shop(app: &TestApp) {
     let alice = app.login("alice").await.unwrap();
     let form = json!({"namespace": "alpha", "name": "shop", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
         "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice.call("deploy_app", json!({"tenant": "alpha", "form": form})).await.unwrap();
+    let (status, body) = alice
+        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     nginx_cluster_of_alpha(app).await;
 }
@@ -88,13 +189,33 @@ async fn nginx_cluster_of_alpha(app: &TestApp) {
     let clusters: Api<crds::NginxCluster> = Api::all(app.kube.clone());
     clusters.create(&PostParams::default(), &c).await.unwrap();
     let node = json!({"status": {"nodes": {"n1": {"heartbeat": chrono::Utc::now().to_rfc3339(), "heartbeatSeconds": 10}}}});
-    clusters.patch_status("alpha-edge", &PatchParams::default(), &Patch::Merge(&node)).await.unwrap();
+    clusters
+        .patch_status("alpha-edge", &PatchParams::default(), &Patch::Merge(&node))
+        .await
+        .unwrap();
     let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({"metadata": {"name": crds::nginx::node_configmap("alpha-edge", "n1"), "namespace": "wharf-system"},
         "data": {"config": "# ==> nginx.conf <==\n", "drift.diff": ""}})).unwrap();
-    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(app.kube.clone(), "wharf-system").create(&PostParams::default(), &cm).await.unwrap();
-    wharf_tests::eventually(std::time::Duration::from_secs(20), "the console to see the nginx cluster", || async {
-        app.state.cache.nginx_clusters.state().iter().any(|c| c.status.as_ref().is_some_and(|s| s.nodes.contains_key("n1"))).then_some(())
-    })
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(app.kube.clone(), "wharf-system")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    wharf_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the console to see the nginx cluster",
+        || async {
+            app.state
+                .cache
+                .nginx_clusters
+                .state()
+                .iter()
+                .any(|c| {
+                    c.status
+                        .as_ref()
+                        .is_some_and(|s| s.nodes.contains_key("n1"))
+                })
+                .then_some(())
+        },
+    )
     .await
     .unwrap();
 }
@@ -104,13 +225,17 @@ async fn the_nginx_download_checks_first() {
     let app = spawn_app().await.unwrap();
     nginx_cluster_of_alpha(&app).await;
     let get = |tenant: &str, cookie: Option<&str>| {
-        let mut req = reqwest::Client::new().get(app.url(&format!("/download/nginx/{tenant}/alpha-edge/n1")));
+        let mut req =
+            reqwest::Client::new().get(app.url(&format!("/download/nginx/{tenant}/alpha-edge/n1")));
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
         async move { req.send().await.unwrap().status().as_u16() }
     };
-    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    let (bob, vera) = (
+        app.login("bob").await.unwrap(),
+        app.login("vera").await.unwrap(),
+    );
     assert_eq!(get("alpha", None).await, 401);
     assert_eq!(get("alpha", bob.cookie()).await, 403);
     // through one's own tenant, another tenant's cluster is not even visible
@@ -120,11 +245,21 @@ async fn the_nginx_download_checks_first() {
 
 #[tokio::test]
 async fn every_server_function_is_covered() {
-    let listed: Vec<&str> = entry_points().iter().map(|(n, _, _)| *n).chain(PUBLIC.iter().copied()).chain(SESSION_ONLY.iter().copied()).collect();
-    let registered: Vec<String> = server_fn::axum::server_fn_paths().map(|(path, _)| path.trim_start_matches("/api/").to_string()).collect();
+    let listed: Vec<&str> = entry_points()
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(PUBLIC.iter().copied())
+        .chain(SESSION_ONLY.iter().copied())
+        .collect();
+    let registered: Vec<String> = server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.trim_start_matches("/api/").to_string())
+        .collect();
     assert!(!registered.is_empty(), "no server functions registered");
     for name in &registered {
-        assert!(listed.contains(&name.as_str()), "server function '{name}' has no authorization test: add it to entry_points()");
+        assert!(
+            listed.contains(&name.as_str()),
+            "server function '{name}' has no authorization test: add it to entry_points()"
+        );
     }
 }
 
@@ -136,23 +271,45 @@ async fn every_socket_download_and_upload_checks_first() {
     use wharf_api::routes::{Kind, ALL};
     let app = spawn_app().await.unwrap();
     let bob = app.login("bob").await.unwrap();
-    assert!(ALL.len() >= 10, "the route list names every socket, download and upload");
+    assert!(
+        ALL.len() >= 10,
+        "the route list names every socket, download and upload"
+    );
     for route in ALL {
-        let values: Vec<&str> = route.pattern.split('/').filter(|s| s.starts_with('{')).map(|s| if s == "{tenant}" { "alpha" } else { "x" }).collect();
+        let values: Vec<&str> = route
+            .pattern
+            .split('/')
+            .filter(|s| s.starts_with('{'))
+            .map(|s| if s == "{tenant}" { "alpha" } else { "x" })
+            .collect();
         let path = route.path(&values);
         for (who, want) in [(None, 401), (Some(&bob), 403)] {
             let got = match route.kind {
                 Kind::Socket => app.handshake(&path, who).await,
                 Kind::Download | Kind::Upload => {
                     let client = reqwest::Client::new();
-                    let mut req = if route.kind == Kind::Upload { client.post(app.url(&path)).body("x") } else { client.get(app.url(&path)) };
+                    let mut req = if route.kind == Kind::Upload {
+                        client.post(app.url(&path)).body("x")
+                    } else {
+                        client.get(app.url(&path))
+                    };
                     if let Some(cookie) = who.and_then(|s| s.cookie()) {
                         req = req.header("cookie", cookie);
                     }
                     req.send().await.unwrap().status().as_u16()
                 }
             };
-            assert_eq!(got, want, "{} as {}", route.pattern, if who.is_some() { "bob of beta" } else { "a stranger" });
+            assert_eq!(
+                got,
+                want,
+                "{} as {}",
+                route.pattern,
+                if who.is_some() {
+                    "bob of beta"
+                } else {
+                    "a stranger"
+                }
+            );
         }
     }
 }
@@ -179,13 +336,30 @@ async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
     }
     // reaching for alpha's namespace through bob's own tenant is refused too
-    let (status, _) = bob.call("get_yaml", json!({"tenant": "beta", "namespace": "alpha", "kind": "Deployment", "name": "shop"})).await.unwrap();
+    let (status, _) = bob
+        .call(
+            "get_yaml",
+            json!({"tenant": "beta", "namespace": "alpha", "kind": "Deployment", "name": "shop"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = bob.call("scale_app", json!({"tenant": "beta", "namespace": "alpha", "name": "shop", "replicas": 0})).await.unwrap();
+    let (status, _) = bob
+        .call(
+            "scale_app",
+            json!({"tenant": "beta", "namespace": "alpha", "name": "shop", "replicas": 0}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
     let shop = deployments.get("shop").await.unwrap();
-    assert_eq!(shop.spec.unwrap().replicas, Some(1), "bob's calls changed alpha's app");
+    assert_eq!(
+        shop.spec.unwrap().replicas,
+        Some(1),
+        "bob's calls changed alpha's app"
+    );
 }
 
 #[tokio::test]
@@ -209,10 +383,18 @@ async fn a_platform_admin_reaches_every_tenant() {
     let admin = app.login("admin").await.unwrap();
     let (status, me) = admin.call("whoami", json!({})).await.unwrap();
     assert_eq!(status, StatusCode::OK);
-    let tenants: Vec<&str> = me["tenants"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let tenants: Vec<&str> = me["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(tenants, vec!["alpha", "beta"]);
     for tenant in ["alpha", "beta"] {
-        let (status, _) = admin.call("workloads", json!({"tenant": tenant})).await.unwrap();
+        let (status, _) = admin
+            .call("workloads", json!({"tenant": tenant}))
+            .await
+            .unwrap();
         assert_eq!(status, StatusCode::OK);
     }
 }
@@ -220,13 +402,28 @@ async fn a_platform_admin_reaches_every_tenant() {
 #[tokio::test]
 async fn the_live_socket_checks_before_upgrading() {
     let app = spawn_app().await.unwrap();
-    assert_eq!(app.open_socket("/ws/workloads/alpha", None).await.err(), Some(401));
+    assert_eq!(
+        app.open_socket("/ws/workloads/alpha", None).await.err(),
+        Some(401)
+    );
     let bob = app.login("bob").await.unwrap();
-    assert_eq!(app.open_socket("/ws/workloads/alpha", Some(&bob)).await.err(), Some(403));
+    assert_eq!(
+        app.open_socket("/ws/workloads/alpha", Some(&bob))
+            .await
+            .err(),
+        Some(403)
+    );
     let alice = app.login("alice").await.unwrap();
-    let mut socket = app.open_socket("/ws/workloads/alpha", Some(&alice)).await.expect("alice may follow alpha");
+    let mut socket = app
+        .open_socket("/ws/workloads/alpha", Some(&alice))
+        .await
+        .expect("alice may follow alpha");
     use futures::StreamExt;
-    let first = socket.next().await.expect("a first message").expect("readable");
+    let first = socket
+        .next()
+        .await
+        .expect("a first message")
+        .expect("readable");
     let text = first.into_text().unwrap();
     assert!(text.starts_with("{\"Snapshot\""), "{text}");
 }
@@ -237,13 +434,17 @@ async fn the_log_socket_and_download_check_first() {
     let query = "ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T11:00:00Z";
     let socket = |tenant: &str| format!("/ws/logs/{tenant}?{query}");
     let download = |tenant: &str, cookie: Option<&str>| {
-        let mut req = reqwest::Client::new().get(app.url(&format!("/download/logs/{tenant}?{query}")));
+        let mut req =
+            reqwest::Client::new().get(app.url(&format!("/download/logs/{tenant}?{query}")));
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
         async move { req.send().await.unwrap().status().as_u16() }
     };
-    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    let (bob, vera) = (
+        app.login("bob").await.unwrap(),
+        app.login("vera").await.unwrap(),
+    );
     assert_eq!(app.handshake(&socket("alpha"), None).await, 401);
     assert_eq!(download("alpha", None).await, 401);
     assert_eq!(app.handshake(&socket("alpha"), Some(&bob)).await, 403);
@@ -255,7 +456,12 @@ async fn the_log_socket_and_download_check_first() {
     assert_eq!(app.handshake(&socket("alpha"), Some(&vera)).await, 101);
     assert_eq!(download("alpha", vera.cookie()).await, 200);
     // a plain GET (no upgrade) is refused before anything else too
-    let plain = reqwest::Client::new().get(app.url(&format!("/ws/logs/alpha?{query}"))).header("cookie", bob.cookie().unwrap()).send().await.unwrap();
+    let plain = reqwest::Client::new()
+        .get(app.url(&format!("/ws/logs/alpha?{query}")))
+        .header("cookie", bob.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(plain.status(), StatusCode::FORBIDDEN);
 }
 
@@ -265,19 +471,48 @@ async fn the_terminal_socket_upload_and_download_check_first() {
     let query = "ns=alpha&pod=shop-1&path=%2Ftmp%2Fx";
     let http = |method: &str, what: &str, tenant: &str, cookie: Option<&str>| {
         let url = app.url(&format!("/{what}/terminal/{tenant}?{query}"));
-        let mut req = if method == "POST" { reqwest::Client::new().post(url).body("x") } else { reqwest::Client::new().get(url) };
+        let mut req = if method == "POST" {
+            reqwest::Client::new().post(url).body("x")
+        } else {
+            reqwest::Client::new().get(url)
+        };
         if let Some(c) = cookie {
             req = req.header("cookie", c);
         }
         async move { req.send().await.unwrap().status().as_u16() }
     };
-    let (bob, vera) = (app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
-    for (tenant, who, want) in [("alpha", None, 401), ("alpha", Some(&bob), 403), ("beta", Some(&bob), 403), ("alpha", Some(&vera), 403)] {
+    let (bob, vera) = (
+        app.login("bob").await.unwrap(),
+        app.login("vera").await.unwrap(),
+    );
+    for (tenant, who, want) in [
+        ("alpha", None, 401),
+        ("alpha", Some(&bob), 403),
+        ("beta", Some(&bob), 403),
+        ("alpha", Some(&vera), 403),
+    ] {
         let cookie = who.and_then(|s| s.cookie());
-        assert_eq!(app.handshake(&format!("/ws/terminal/{tenant}?{query}"), who).await, want, "socket {tenant} {cookie:?}");
-        assert_eq!(http("POST", "upload", tenant, cookie).await, want, "upload {tenant} {cookie:?}");
-        assert_eq!(http("GET", "download", tenant, cookie).await, want, "download {tenant} {cookie:?}");
+        assert_eq!(
+            app.handshake(&format!("/ws/terminal/{tenant}?{query}"), who)
+                .await,
+            want,
+            "socket {tenant} {cookie:?}"
+        );
+        assert_eq!(
+            http("POST", "upload", tenant, cookie).await,
+            want,
+            "upload {tenant} {cookie:?}"
+        );
+        assert_eq!(
+            http("GET", "download", tenant, cookie).await,
+            want,
+            "download {tenant} {cookie:?}"
+        );
         // recordings: admins only, so the viewer is refused too (tests/terminal.rs has the rest)
-        assert_eq!(http("GET", "recordings", tenant, cookie).await, want, "recordings {tenant} {cookie:?}");
+        assert_eq!(
+            http("GET", "recordings", tenant, cookie).await,
+            want,
+            "recordings {tenant} {cookie:?}"
+        );
     }
 }

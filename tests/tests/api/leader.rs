@@ -5,35 +5,66 @@
 use anyhow::Result;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
-use wharf_console::leader::{self, Leadership, LeaseTiming};
 use std::time::Duration;
+use wharf_console::leader::{self, Leadership, LeaseTiming};
 use wharf_tests::eventually;
 
 const NS: &str = "default";
 
 async fn cluster() -> Result<(sim::Sim, kube::Client)> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cluster = sim::start(sim::SimConfig { listen: "127.0.0.1:0".parse()?, data_dir: None, kubeconfig_out: None, nodes: 1 }).await?;
+    let cluster = sim::start(sim::SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: None,
+        kubeconfig_out: None,
+        nodes: 1,
+    })
+    .await?;
     let client = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
     Ok((cluster, client))
 }
 
 /// The identities of the replicas that believe they lead.
 fn leaders(replicas: &[(Leadership, tokio::task::JoinHandle<()>)]) -> Vec<String> {
-    replicas.iter().filter(|(l, _)| l.is_leader()).map(|(l, _)| l.identity().to_string()).collect()
+    replicas
+        .iter()
+        .filter(|(l, _)| l.is_leader())
+        .map(|(l, _)| l.identity().to_string())
+        .collect()
 }
 
 async fn holder(api: &Api<Lease>, name: &str) -> Option<String> {
-    api.get_opt(name).await.ok().flatten()?.spec?.holder_identity.filter(|h| !h.is_empty())
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()?
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
 }
 
 /// Waits until exactly one replica leads and the Lease names it; returns its index.
-async fn one_leader(api: &Api<Lease>, name: &str, replicas: &[(Leadership, tokio::task::JoinHandle<()>)]) -> usize {
-    eventually(Duration::from_secs(30), "exactly one leader, named in the Lease", || async {
-        let leading = leaders(replicas);
-        let [one] = leading.as_slice() else { return None };
-        (holder(api, name).await.as_deref() == Some(one.as_str())).then(|| replicas.iter().position(|(l, _)| l.identity() == one).expect("a replica"))
-    })
+async fn one_leader(
+    api: &Api<Lease>,
+    name: &str,
+    replicas: &[(Leadership, tokio::task::JoinHandle<()>)],
+) -> usize {
+    eventually(
+        Duration::from_secs(30),
+        "exactly one leader, named in the Lease",
+        || async {
+            let leading = leaders(replicas);
+            let [one] = leading.as_slice() else {
+                return None;
+            };
+            (holder(api, name).await.as_deref() == Some(one.as_str())).then(|| {
+                replicas
+                    .iter()
+                    .position(|(l, _)| l.identity() == one)
+                    .expect("a replica")
+            })
+        },
+    )
     .await
     .expect("one leader")
 }
@@ -41,14 +72,28 @@ async fn one_leader(api: &Api<Lease>, name: &str, replicas: &[(Leadership, tokio
 #[tokio::test]
 async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     let (_cluster, client) = cluster().await?;
-    let timing = LeaseTiming { lease_duration: Duration::from_secs(2), renew_every: Duration::from_millis(200) };
+    let timing = LeaseTiming {
+        lease_duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(200),
+    };
     let mut replicas: Vec<_> = (0..3)
-        .map(|i| leader::spawn(client.clone(), NS, "pipelines-test", format!("replica-{i}"), timing.clone()))
+        .map(|i| {
+            leader::spawn(
+                client.clone(),
+                NS,
+                "pipelines-test",
+                format!("replica-{i}"),
+                timing.clone(),
+            )
+        })
         .collect();
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
     let first = one_leader(&api, "pipelines-test", &replicas).await;
     let lease = api.get("pipelines-test").await?;
-    assert_eq!(lease.spec.as_ref().and_then(|s| s.lease_duration_seconds), Some(2));
+    assert_eq!(
+        lease.spec.as_ref().and_then(|s| s.lease_duration_seconds),
+        Some(2)
+    );
     let transitions = lease.spec.and_then(|s| s.lease_transitions).unwrap_or(0);
 
     // The leader dies without a word (no release): the others wait out the Lease, and one of
@@ -57,10 +102,18 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     task.abort();
     let _ = task.await;
     assert!(!dead.is_leader(), "a stopped election does not lead");
-    assert!(!dead.clone().acquired().await, "nor will it: what follows it stops instead of waiting");
+    assert!(
+        !dead.clone().acquired().await,
+        "nor will it: what follows it stops instead of waiting"
+    );
     let second = one_leader(&api, "pipelines-test", &replicas).await;
     assert_ne!(replicas[second].0.identity(), dead.identity());
-    let after = api.get("pipelines-test").await?.spec.and_then(|s| s.lease_transitions).unwrap_or(0);
+    let after = api
+        .get("pipelines-test")
+        .await?
+        .spec
+        .and_then(|s| s.lease_transitions)
+        .unwrap_or(0);
     assert_eq!(after, transitions + 1, "a take-over counts as a transition");
 
     // Leadership is stable while the leader lives: every look at the cluster finds the same
@@ -70,8 +123,15 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(30), async {
         while seen.len() < 5 {
             let lease = api.get("pipelines-test").await.expect("the Lease");
-            assert_eq!(leaders(&replicas), vec![leader_id.clone()], "one leader at a time");
-            assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_ref(), Some(&leader_id));
+            assert_eq!(
+                leaders(&replicas),
+                vec![leader_id.clone()],
+                "one leader at a time"
+            );
+            assert_eq!(
+                lease.spec.and_then(|s| s.holder_identity).as_ref(),
+                Some(&leader_id)
+            );
             seen.insert(lease.metadata.resource_version);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -88,24 +148,47 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
 async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> {
     let (_cluster, client) = cluster().await?;
     // An hour: only a release can explain a take-over within the test.
-    let timing = LeaseTiming { lease_duration: Duration::from_secs(3600), renew_every: Duration::from_millis(200) };
+    let timing = LeaseTiming {
+        lease_duration: Duration::from_secs(3600),
+        renew_every: Duration::from_millis(200),
+    };
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
-    let (mut a, a_task) = leader::spawn(client.clone(), NS, "released", "replica-a".into(), timing.clone());
-    assert!(tokio::time::timeout(Duration::from_secs(30), a.acquired()).await.expect("the only replica leads"));
+    let (mut a, a_task) = leader::spawn(
+        client.clone(),
+        NS,
+        "released",
+        "replica-a".into(),
+        timing.clone(),
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(30), a.acquired())
+        .await
+        .expect("the only replica leads"));
     let (mut b, b_task) = leader::spawn(client.clone(), NS, "released", "replica-b".into(), timing);
     // b has looked at the Lease at least once and found it held (the Lease records a).
-    eventually(Duration::from_secs(30), "a renewal seen while b runs", || async {
-        (holder(&api, "released").await.as_deref() == Some("replica-a") && !b.is_leader()).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "a renewal seen while b runs",
+        || async {
+            (holder(&api, "released").await.as_deref() == Some("replica-a") && !b.is_leader())
+                .then_some(())
+        },
+    )
     .await?;
 
     // a's election keeps running (as when the console is still stopping): released, it
     // does not take the Lease back.
     assert!(a.release().await?, "a held the Lease and released it");
-    assert!(tokio::time::timeout(Duration::from_secs(30), b.acquired()).await.expect("b takes the released Lease"));
-    tokio::time::timeout(Duration::from_secs(30), a.lost()).await.expect("a steps down");
+    assert!(tokio::time::timeout(Duration::from_secs(30), b.acquired())
+        .await
+        .expect("b takes the released Lease"));
+    tokio::time::timeout(Duration::from_secs(30), a.lost())
+        .await
+        .expect("a steps down");
     assert_eq!(holder(&api, "released").await.as_deref(), Some("replica-b"));
-    assert!(!a.release().await?, "a no longer holds it: nothing to release");
+    assert!(
+        !a.release().await?,
+        "a no longer holds it: nothing to release"
+    );
     assert_eq!(holder(&api, "released").await.as_deref(), Some("replica-b"));
     a_task.abort();
     b_task.abort();
@@ -115,8 +198,16 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
 #[tokio::test]
 async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<()> {
     let (_cluster, client) = cluster().await?;
-    let (mut l, task) = leader::spawn(client.clone(), NS, "shown", "replica-x".into(), LeaseTiming::default());
-    assert!(tokio::time::timeout(Duration::from_secs(30), l.acquired()).await.expect("leads"));
+    let (mut l, task) = leader::spawn(
+        client.clone(),
+        NS,
+        "shown",
+        "replica-x".into(),
+        LeaseTiming::default(),
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(30), l.acquired())
+        .await
+        .expect("leads"));
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
     let lease = api.get("shown").await?;
     let spec = lease.spec.expect("a spec");
@@ -124,7 +215,13 @@ async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<
     assert!(spec.renew_time.is_some() && spec.acquire_time.is_some());
     // discovery lists the group, as `kubectl get leases` needs
     let groups = client.list_api_groups().await?;
-    assert!(groups.groups.iter().any(|g| g.name == "coordination.k8s.io"), "coordination.k8s.io in /apis");
+    assert!(
+        groups
+            .groups
+            .iter()
+            .any(|g| g.name == "coordination.k8s.io"),
+        "coordination.k8s.io in /apis"
+    );
     task.abort();
     Ok(())
 }

@@ -13,24 +13,41 @@ use wharf_tests::{eventually, spawn_app, TestApp};
 
 /// Every stored line of one stream, as `(time, text)`.
 fn stored(store: &Store, key: &StreamKey) -> Vec<(Timestamp, String)> {
-    let page = store.query(&Query::new(StreamSelector::stream(key))).expect("query");
-    page.lines.iter().map(|l| (l.timestamp(), l.text_lossy().into_owned())).collect()
+    let page = store
+        .query(&Query::new(StreamSelector::stream(key)))
+        .expect("query");
+    page.lines
+        .iter()
+        .map(|l| (l.timestamp(), l.text_lossy().into_owned()))
+        .collect()
 }
 
 /// What `kubectl logs --timestamps` says, as `(time, text)`.
 async fn source(pods: &Api<Pod>, key: &StreamKey) -> Vec<(Timestamp, String)> {
-    let lp = LogParams { container: Some(key.container.clone()), timestamps: true, ..Default::default() };
+    let lp = LogParams {
+        container: Some(key.container.clone()),
+        timestamps: true,
+        ..Default::default()
+    };
     let text = pods.logs(&key.pod, &lp).await.expect("kubectl logs");
     text.lines()
         .map(|l| {
             let (ts, rest) = l.split_once(' ').unwrap_or((l, ""));
-            (Timestamp::parse_rfc3339(ts).expect("a timestamp"), rest.to_string())
+            (
+                Timestamp::parse_rfc3339(ts).expect("a timestamp"),
+                rest.to_string(),
+            )
         })
         .collect()
 }
 
 fn collector_on(s: &wharf_console::state::AppState, store: Store) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(server::logs::collector::run(s.client.clone(), s.cache.pods.clone(), s.cache.changes.pods.clone(), store))
+    tokio::spawn(server::logs::collector::run(
+        s.client.clone(),
+        s.cache.pods.clone(),
+        s.cache.changes.pods.clone(),
+        store,
+    ))
 }
 
 /// Stops a collector the hard way (like a kill: buffered lines are not flushed).
@@ -67,7 +84,10 @@ async fn the_collector_resumes_after_a_broken_stream_and_a_restart_with_no_loss_
     let first = app.state.logs.clone();
     let n = wait_for_lines(&first, &key, 20, "the first lines collected").await;
     let info = first.streams(&StreamSelector::stream(&key));
-    assert_eq!(info[0].labels.get("app").map(String::as_str), Some("chatty"));
+    assert_eq!(
+        info[0].labels.get("app").map(String::as_str),
+        Some("chatty")
+    );
 
     // 1. Kill the follow stream mid-flow; a new collector on the same store resumes.
     kill(app.collector).await;
@@ -79,21 +99,34 @@ async fn the_collector_resumes_after_a_broken_stream_and_a_restart_with_no_loss_
     kill(second).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let reopened = Store::open_path(app.logs_dir.path(), logstore::Config::default()).unwrap();
-    assert!(stored(&reopened, &key).len() <= n, "the restart cannot find more than was stored");
+    assert!(
+        stored(&reopened, &key).len() <= n,
+        "the restart cannot find more than was stored"
+    );
     let third = collector_on(&app.state, reopened.clone());
 
     // The store now holds exactly what the source has (the source runs on: compare the
     // stretch the store has caught up with).
     let want = source(&pods, &key).await;
     assert!(want.len() > n, "the source kept writing");
-    let got = eventually(Duration::from_secs(60), "the store to catch up with the source", || async {
-        let got = stored(&reopened, &key);
-        (got.len() >= want.len()).then_some(got)
-    })
+    let got = eventually(
+        Duration::from_secs(60),
+        "the store to catch up with the source",
+        || async {
+            let got = stored(&reopened, &key);
+            (got.len() >= want.len()).then_some(got)
+        },
+    )
     .await
     .unwrap();
     let first_diff = got.iter().zip(&want).position(|(g, w)| g != w);
-    assert_eq!(first_diff, None, "stored and source differ at line {first_diff:?}: {:?} vs {:?}", first_diff.map(|i| &got[i]), first_diff.map(|i| &want[i]));
+    assert_eq!(
+        first_diff,
+        None,
+        "stored and source differ at line {first_diff:?}: {:?} vs {:?}",
+        first_diff.map(|i| &got[i]),
+        first_diff.map(|i| &want[i])
+    );
     kill(third).await;
 }
 
@@ -104,10 +137,29 @@ async fn seed_lines(app: &TestApp) -> Timestamp {
     let billing = logstore::Labels::from([("app".to_string(), "billing".to_string())]);
     for i in 0..10i64 {
         let pod = if i % 2 == 0 { "shop-a" } else { "shop-b" };
-        let text = format!("\u{1b}[32mGET /item/{i}\u{1b}[0m 200{}", if i == 7 { " ERROR slow" } else { "" });
-        store.append(&StreamKey::new("alpha", pod, "web"), &shop, t0.saturating_add_nanos(i * 1_000_000_000), LogStream::Stdout, text.as_bytes()).unwrap();
+        let text = format!(
+            "\u{1b}[32mGET /item/{i}\u{1b}[0m 200{}",
+            if i == 7 { " ERROR slow" } else { "" }
+        );
+        store
+            .append(
+                &StreamKey::new("alpha", pod, "web"),
+                &shop,
+                t0.saturating_add_nanos(i * 1_000_000_000),
+                LogStream::Stdout,
+                text.as_bytes(),
+            )
+            .unwrap();
     }
-    store.append(&StreamKey::new("beta", "billing-1", "app"), &billing, t0, LogStream::Stdout, b"secret beta line").unwrap();
+    store
+        .append(
+            &StreamKey::new("beta", "billing-1", "app"),
+            &billing,
+            t0,
+            LogStream::Stdout,
+            b"secret beta line",
+        )
+        .unwrap();
     t0
 }
 
@@ -124,19 +176,38 @@ async fn an_apps_pods_are_merged_in_time_order_searched_and_paged() {
     seed_lines(&app).await;
     let alice = app.login("alice").await.unwrap();
 
-    let (status, page) = alice.call("query_logs", query("shop", "", false, 100, None)).await.unwrap();
+    let (status, page) = alice
+        .call("query_logs", query("shop", "", false, 100, None))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{page}");
     let lines = page["lines"].as_array().unwrap();
     let pods: Vec<&str> = lines.iter().map(|l| l["pod"].as_str().unwrap()).collect();
-    assert_eq!(pods, ["shop-a", "shop-b"].repeat(5), "merged in time order, each tagged with its pod");
-    assert!(lines[0]["text"].as_str().unwrap().starts_with("\u{1b}[32m"), "ANSI kept for the viewer to colour");
+    assert_eq!(
+        pods,
+        ["shop-a", "shop-b"].repeat(5),
+        "merged in time order, each tagged with its pod"
+    );
+    assert!(
+        lines[0]["text"].as_str().unwrap().starts_with("\u{1b}[32m"),
+        "ANSI kept for the viewer to colour"
+    );
 
     // Paging: 4 + 4 + 2, no line twice.
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let (_, page) = alice.call("query_logs", query("shop", "", false, 4, cursor.as_deref())).await.unwrap();
-        seen.extend(page["lines"].as_array().unwrap().iter().map(|l| l["ts"].as_i64().unwrap()));
+        let (_, page) = alice
+            .call("query_logs", query("shop", "", false, 4, cursor.as_deref()))
+            .await
+            .unwrap();
+        seen.extend(
+            page["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["ts"].as_i64().unwrap()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -146,13 +217,28 @@ async fn an_apps_pods_are_merged_in_time_order_searched_and_paged() {
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 
     // Search: keyword and regex; a bad regex is a 400 with a sentence.
-    let (_, page) = alice.call("query_logs", query("shop", "ERROR", false, 100, None)).await.unwrap();
+    let (_, page) = alice
+        .call("query_logs", query("shop", "ERROR", false, 100, None))
+        .await
+        .unwrap();
     assert_eq!(page["lines"].as_array().unwrap().len(), 1);
-    let (_, page) = alice.call("query_logs", query("shop", r"item/[0-2]\b", true, 100, None)).await.unwrap();
+    let (_, page) = alice
+        .call(
+            "query_logs",
+            query("shop", r"item/[0-2]\b", true, 100, None),
+        )
+        .await
+        .unwrap();
     assert_eq!(page["lines"].as_array().unwrap().len(), 3);
-    let (status, err) = alice.call("query_logs", query("shop", "(", true, 100, None)).await.unwrap();
+    let (status, err) = alice
+        .call("query_logs", query("shop", "(", true, 100, None))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(err.to_string().contains("invalid regular expression"), "{err}");
+    assert!(
+        err.to_string().contains("invalid regular expression"),
+        "{err}"
+    );
     let mut backwards = query("shop", "", false, 100, None);
     backwards["query"]["from"] = json!("2024-05-01T12:00:00Z");
     let (status, err) = alice.call("query_logs", backwards).await.unwrap();
@@ -170,29 +256,61 @@ async fn an_apps_pods_are_merged_in_time_order_searched_and_paged() {
 async fn the_download_streams_the_range_as_a_file() {
     let app = spawn_app().await.unwrap();
     seed_lines(&app).await;
-    let url = app.url("/download/logs/alpha?ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T10:00:05Z");
+    let url = app.url(
+        "/download/logs/alpha?ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T10:00:05Z",
+    );
     let alice = app.login("alice").await.unwrap();
-    let res = alice.http.get(&url).header("cookie", alice.cookie().unwrap()).send().await.unwrap();
+    let res = alice
+        .http
+        .get(&url)
+        .header("cookie", alice.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
-    assert_eq!(disposition, "attachment; filename=\"alpha_shop_20240501T100000Z_20240501T100005Z.log\"");
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"alpha_shop_20240501T100000Z_20240501T100005Z.log\""
+    );
     let body = res.text().await.unwrap();
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 5);
-    assert_eq!(lines[1], "2024-05-01T10:00:01.000000000Z alpha/shop-b/web \u{1b}[32mGET /item/1\u{1b}[0m 200");
+    assert_eq!(
+        lines[1],
+        "2024-05-01T10:00:01.000000000Z alpha/shop-b/web \u{1b}[32mGET /item/1\u{1b}[0m 200"
+    );
 
     let bad = app.url("/download/logs/alpha?ns=alpha&from=soon&to=2024-05-01T10:00:05Z");
-    let res = alice.http.get(&bad).header("cookie", alice.cookie().unwrap()).send().await.unwrap();
+    let res = alice
+        .http
+        .get(&bad)
+        .header("cookie", alice.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("from: unparsable time"));
 }
 
 async fn next_message<S>(socket: &mut S) -> Value
 where
-    S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
 {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a message in time").unwrap().unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message in time")
+            .unwrap()
+            .unwrap();
         if msg.is_text() {
             return serde_json::from_str(msg.to_text().unwrap()).unwrap();
         }
@@ -205,18 +323,51 @@ async fn follow_sends_the_last_lines_then_new_ones() {
     let app = spawn_app().await.unwrap();
     let t0 = seed_lines(&app).await;
     let alice = app.login("alice").await.unwrap();
-    let mut req = format!("ws://{}/ws/logs/alpha?ns=alpha&app=shop&pod=shop-a&last=3", app.addr).into_client_request().unwrap();
-    req.headers_mut().insert("cookie", HeaderValue::from_str(alice.cookie().unwrap()).unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.expect("alice may follow alpha");
+    let mut req = format!(
+        "ws://{}/ws/logs/alpha?ns=alpha&app=shop&pod=shop-a&last=3",
+        app.addr
+    )
+    .into_client_request()
+    .unwrap();
+    req.headers_mut().insert(
+        "cookie",
+        HeaderValue::from_str(alice.cookie().unwrap()).unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("alice may follow alpha");
     assert_eq!(next_message(&mut socket).await, json!("Reset"));
     let history = next_message(&mut socket).await;
-    let texts: Vec<&str> = history["Lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap()).collect();
+    let texts: Vec<&str> = history["Lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
     assert_eq!(texts.len(), 3);
     assert!(texts[2].contains("/item/8"), "{texts:?}");
 
     let shop = logstore::Labels::from([("app".to_string(), "shop".to_string())]);
-    app.state.logs.append(&StreamKey::new("alpha", "shop-b", "web"), &shop, t0.saturating_add_nanos(20_000_000_000), LogStream::Stdout, b"other pod: not followed").unwrap();
-    app.state.logs.append(&StreamKey::new("alpha", "shop-a", "web"), &shop, t0.saturating_add_nanos(21_000_000_000), LogStream::Stdout, b"a new line").unwrap();
+    app.state
+        .logs
+        .append(
+            &StreamKey::new("alpha", "shop-b", "web"),
+            &shop,
+            t0.saturating_add_nanos(20_000_000_000),
+            LogStream::Stdout,
+            b"other pod: not followed",
+        )
+        .unwrap();
+    app.state
+        .logs
+        .append(
+            &StreamKey::new("alpha", "shop-a", "web"),
+            &shop,
+            t0.saturating_add_nanos(21_000_000_000),
+            LogStream::Stdout,
+            b"a new line",
+        )
+        .unwrap();
     let live = next_message(&mut socket).await;
     assert_eq!(live["Lines"][0]["text"], "a new line");
 }

@@ -21,25 +21,72 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
     cluster(&app).await;
     let mut node = Node::new();
     node.start(&app).await;
-    assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(404), "nothing routed yet");
+    assert_eq!(
+        node.hit("shop.alpha.test").await.map(|r| r.0),
+        Some(404),
+        "nothing routed yet"
+    );
 
     deploy(&app, "shop", 1, 80).await;
     route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
-    eventually(WITHIN, "the new service answers through nginx", || async { (pods_answering(&node, "shop.alpha.test", 1).await.len() == 1).then_some(()) }).await.unwrap();
+    eventually(WITHIN, "the new service answers through nginx", || async {
+        (pods_answering(&node, "shop.alpha.test", 1).await.len() == 1).then_some(())
+    })
+    .await
+    .unwrap();
 
     let reloads = node.reloads();
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
-    deployments.patch("shop", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
-    eventually(WITHIN, "three pods answer through nginx", || async { (pods_answering(&node, "shop.alpha.test", 12).await.len() == 3).then_some(()) }).await.unwrap();
+    deployments
+        .patch(
+            "shop",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    eventually(WITHIN, "three pods answer through nginx", || async {
+        (pods_answering(&node, "shop.alpha.test", 12).await.len() == 3).then_some(())
+    })
+    .await
+    .unwrap();
     if node.opts.mode == Mode::Dynamic {
-        assert_eq!(node.reloads(), reloads, "endpoint-only changes must not reload nginx in the dynamic mode");
+        assert_eq!(
+            node.reloads(),
+            reloads,
+            "endpoint-only changes must not reload nginx in the dynamic mode"
+        );
         assert!(node.engine().status().peer_push_count >= 1);
     }
 
-    Api::<Service>::namespaced(app.kube.clone(), "alpha").delete("shop", &DeleteParams::default()).await.unwrap();
-    eventually(WITHIN, "a deleted service stops answering", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s != 200).map(|_| ()) }).await.unwrap();
-    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha").delete("shop", &DeleteParams::default()).await.unwrap();
-    eventually(WITHIN, "a deleted route falls to the default server", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 404).map(|_| ()) }).await.unwrap();
+    Api::<Service>::namespaced(app.kube.clone(), "alpha")
+        .delete("shop", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(WITHIN, "a deleted service stops answering", || async {
+        node.hit("shop.alpha.test")
+            .await
+            .filter(|(s, _)| *s != 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha")
+        .delete("shop", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        WITHIN,
+        "a deleted route falls to the default server",
+        || async {
+            node.hit("shop.alpha.test")
+                .await
+                .filter(|(s, _)| *s == 404)
+                .map(|_| ())
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -47,27 +94,69 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
     deploy(&app, "shop", 1, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec!["client_max_body_size 20m".into()]).await;
+    route(
+        &app,
+        "shop",
+        "shop.alpha.test",
+        80,
+        vec!["client_max_body_size 20m".into()],
+    )
+    .await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "the route answers", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
+    eventually(WITHIN, "the route answers", || async {
+        node.hit("shop.alpha.test")
+            .await
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
 
     // The console refuses it: validation shows nginx's message and line; apply stores nothing.
     let alice = app.login("alice").await.unwrap();
     let change = json!({"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": ["proxy_buffers 8"]});
-    let (status, v) = alice.call("validate_nginx_change", json!({"tenant": "alpha", "change": change})).await.unwrap();
+    let (status, v) = alice
+        .call(
+            "validate_nginx_change",
+            json!({"tenant": "alpha", "change": change}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], false, "{v}");
-    assert!(v["nginx"]["message"].as_str().unwrap_or_default().contains("proxy_buffers"), "{v}");
+    assert!(
+        v["nginx"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("proxy_buffers"),
+        "{v}"
+    );
     assert!(v["nginx"]["line"].as_u64().is_some(), "{v}");
-    let (status, body) = alice.call("apply_nginx_change", json!({"tenant": "alpha", "change": change})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "apply_nginx_change",
+            json!({"tenant": "alpha", "change": change}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let routes: Api<NginxRoute> = Api::namespaced(app.kube.clone(), "alpha");
-    assert_eq!(routes.get("shop").await.unwrap().spec.directives, vec!["client_max_body_size 20m".to_string()]);
+    assert_eq!(
+        routes.get("shop").await.unwrap().spec.directives,
+        vec!["client_max_body_size 20m".to_string()]
+    );
 
     // Written behind the console's back, the agent rejects it and nginx keeps the old config.
     let sha_before = node.engine().status().rendered_sha.clone();
-    routes.patch("shop", &PatchParams::default(), &Patch::Merge(json!({"spec": {"directives": ["proxy_buffers 8"]}}))).await.unwrap();
+    routes
+        .patch(
+            "shop",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"directives": ["proxy_buffers 8"]}})),
+        )
+        .await
+        .unwrap();
     let clusters: Api<NginxCluster> = Api::all(app.kube.clone());
     let err = eventually(WITHIN, "the node reports nginx's message", || async {
         let c = clusters.get("edge").await.ok()?;
@@ -75,20 +164,45 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     })
     .await
     .unwrap();
-    assert!(err.nginx_message.as_deref().unwrap_or_default().contains("proxy_buffers"), "{err:?}");
+    assert!(
+        err.nginx_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("proxy_buffers"),
+        "{err:?}"
+    );
     assert!(err.line.is_some(), "{err:?}");
     assert_eq!(node.engine().status().rendered_sha, sha_before);
-    assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200), "the old config keeps serving");
-    let (_, views) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.unwrap();
+    assert_eq!(
+        node.hit("shop.alpha.test").await.map(|r| r.0),
+        Some(200),
+        "the old config keeps serving"
+    );
+    let (_, views) = alice
+        .call("nginx_clusters", json!({"tenant": "alpha"}))
+        .await
+        .unwrap();
     assert_eq!(views[0]["nodes"][0]["state"], "Failing", "{views}");
 
     // A valid change through the console clears it.
     let good = json!({"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": ["client_max_body_size 30m"]});
-    let (status, body) = alice.call("apply_nginx_change", json!({"tenant": "alpha", "change": good})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "apply_nginx_change",
+            json!({"tenant": "alpha", "change": good}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     eventually(WITHIN, "the node applies the valid change", || async {
-        let live = std::fs::read_to_string(node.paths.current_link().join("servers/shop.alpha.test.conf")).ok()?;
-        (live.contains("client_max_body_size 30m") && node.engine().status().last_error.is_none()).then_some(())
+        let live = std::fs::read_to_string(
+            node.paths
+                .current_link()
+                .join("servers/shop.alpha.test.conf"),
+        )
+        .ok()?;
+        (live.contains("client_max_body_size 30m") && node.engine().status().last_error.is_none())
+            .then_some(())
     })
     .await
     .unwrap();
@@ -104,30 +218,49 @@ async fn a_hand_edit_shows_as_drift_in_the_console() {
     node.start(&app).await;
     let admin = app.login("admin").await.unwrap();
     eventually(WITHIN, "the node is in sync", || async {
-        let (_, v) = admin.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
+        let (_, v) = admin
+            .call("nginx_clusters", json!({"tenant": "alpha"}))
+            .await
+            .ok()?;
         (v[0]["nodes"][0]["state"] == "InSync").then_some(())
     })
     .await
     .unwrap();
 
-    let file = node.paths.current_link().join("servers/shop.alpha.test.conf");
+    let file = node
+        .paths
+        .current_link()
+        .join("servers/shop.alpha.test.conf");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("# edited by hand on the node\n");
     std::fs::write(&file, text).unwrap();
     eventually(WITHIN, "the console shows drift", || async {
-        let (_, v) = admin.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
+        let (_, v) = admin
+            .call("nginx_clusters", json!({"tenant": "alpha"}))
+            .await
+            .ok()?;
         (v[0]["nodes"][0]["state"] == "Drifted").then_some(())
     })
     .await
     .unwrap();
     let diff = eventually(WITHIN, "the drift diff names the edit", || async {
-        let (_, d) = admin.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.ok()?;
+        let (_, d) = admin
+            .call(
+                "nginx_drift",
+                json!({"tenant": "alpha", "cluster": "edge", "node": "n1"}),
+            )
+            .await
+            .ok()?;
         let diff = d["diff"].as_str()?.to_string();
-        diff.contains("+# edited by hand on the node").then_some(diff)
+        diff.contains("+# edited by hand on the node")
+            .then_some(diff)
     })
     .await
     .unwrap();
-    assert!(diff.contains("--- a/servers/shop.alpha.test.conf"), "{diff}");
+    assert!(
+        diff.contains("--- a/servers/shop.alpha.test.conf"),
+        "{diff}"
+    );
     // The download is the node's files, hand edit included; a tenant of an alpha-only
     // cluster may read it too, another tenant may not.
     let get = |cookie: Option<String>| {
@@ -139,12 +272,25 @@ async fn a_hand_edit_shows_as_drift_in_the_console() {
     };
     let res = get(admin.cookie().map(String::from)).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.text().await.unwrap().contains("# edited by hand on the node"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("# edited by hand on the node"));
     let alice = app.login("alice").await.unwrap();
-    assert_eq!(get(alice.cookie().map(String::from)).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(alice.cookie().map(String::from)).await.status(),
+        StatusCode::OK
+    );
     let bob = app.login("bob").await.unwrap();
-    assert_eq!(get(bob.cookie().map(String::from)).await.status(), StatusCode::FORBIDDEN);
-    let (_, beta) = bob.call("nginx_clusters", json!({"tenant": "beta"})).await.unwrap();
+    assert_eq!(
+        get(bob.cookie().map(String::from)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let (_, beta) = bob
+        .call("nginx_clusters", json!({"tenant": "beta"}))
+        .await
+        .unwrap();
     assert_eq!(beta, json!([]), "bob sees no cluster of alpha");
     drop(node.dir);
 }
@@ -157,7 +303,11 @@ async fn a_restarted_agent_converges_without_a_reload() {
     route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "both pods answer", || async { (pods_answering(&node, "shop.alpha.test", 8).await.len() == 2).then_some(()) }).await.unwrap();
+    eventually(WITHIN, "both pods answer", || async {
+        (pods_answering(&node, "shop.alpha.test", 8).await.len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
     let sha = node.engine().status().rendered_sha.clone();
     let reloads = node.reloads();
     node.agent = None; // the agent dies; nginx keeps serving
@@ -173,8 +323,19 @@ async fn a_restarted_agent_converges_without_a_reload() {
 
 /// The routes' errors this node reports, by route.
 async fn route_errors(app: &wharf_tests::TestApp) -> Vec<(String, String)> {
-    let c = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.unwrap();
-    c.status.and_then(|s| s.nodes.get("n1").cloned()).map(|n| n.route_errors.into_iter().map(|e| (e.route, e.message)).collect()).unwrap_or_default()
+    let c = Api::<NginxCluster>::all(app.kube.clone())
+        .get("edge")
+        .await
+        .unwrap();
+    c.status
+        .and_then(|s| s.nodes.get("n1").cloned())
+        .map(|n| {
+            n.route_errors
+                .into_iter()
+                .map(|e| (e.route, e.message))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The apps shop and cart, each with its route: shop's TLS secret `shop-tls` holds a pair
@@ -193,71 +354,187 @@ async fn shop_and_cart_asking_for_tls(app: &wharf_tests::TestApp, ca: &TestCa) -
 async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_its_own_route() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
-    let (ca1, ca2) = (TestCa::new("wharf test CA 1"), TestCa::new("wharf test CA 2"));
+    let (ca1, ca2) = (
+        TestCa::new("wharf test CA 1"),
+        TestCa::new("wharf test CA 2"),
+    );
     shop_and_cart_asking_for_tls(&app, &ca1).await;
     let mut node = Node::new();
     node.start(&app).await;
     let (trusts_ca1, trusts_ca2) = (&ca1, &ca2);
 
-    let (_, body) = eventually(WITHIN, "shop answers over HTTPS with CA 1's certificate", || async { https_get(trusts_ca1, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) })
-        .await
-        .unwrap();
+    let (_, body) = eventually(
+        WITHIN,
+        "shop answers over HTTPS with CA 1's certificate",
+        || async {
+            https_get(trusts_ca1, &node, "shop.alpha.test")
+                .await
+                .ok()
+                .filter(|(s, _)| *s == 200)
+        },
+    )
+    .await
+    .unwrap();
     assert!(body.contains("shop-"), "{body}");
-    assert!(https_get(trusts_ca2, &node, "shop.alpha.test").await.is_err(), "a client trusting only CA 2 must refuse CA 1's certificate");
+    assert!(
+        https_get(trusts_ca2, &node, "shop.alpha.test")
+            .await
+            .is_err(),
+        "a client trusting only CA 2 must refuse CA 1's certificate"
+    );
 
     // The files on the node: private, outside the release the console shows.
     let tls_dir = node.paths.tls_dir();
-    let files: Vec<_> = std::fs::read_dir(&tls_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(&tls_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 2, "{files:?}");
     for f in &files {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(f).unwrap().permissions().mode() & 0o777, 0o600, "{}", f.display());
+        assert_eq!(
+            std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            f.display()
+        );
     }
     let live = wharf_server_live_text(&node);
-    assert!(live.contains("ssl_certificate ") && !live.contains("PRIVATE KEY"), "{live}");
+    assert!(
+        live.contains("ssl_certificate ") && !live.contains("PRIVATE KEY"),
+        "{live}"
+    );
 
     // The missing secret: cart is reported, served on HTTP, and nothing else suffers.
-    let errors = eventually(WITHIN, "the node reports cart's missing secret", || async { Some(route_errors(&app).await).filter(|e| !e.is_empty()) }).await.unwrap();
+    let errors = eventually(WITHIN, "the node reports cart's missing secret", || async {
+        Some(route_errors(&app).await).filter(|e| !e.is_empty())
+    })
+    .await
+    .unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "alpha/cart");
-    assert!(errors[0].1.contains("alpha/cart-tls") && errors[0].1.contains("no kubernetes.io/tls Secret"), "{errors:?}");
-    eventually(WITHIN, "cart answers on HTTP", || async { node.hit("cart.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
-    assert!(node.engine().status().last_error.is_none(), "{:?}", node.engine().status());
+    assert!(
+        errors[0].1.contains("alpha/cart-tls")
+            && errors[0].1.contains("no kubernetes.io/tls Secret"),
+        "{errors:?}"
+    );
+    eventually(WITHIN, "cart answers on HTTP", || async {
+        node.hit("cart.alpha.test")
+            .await
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert!(
+        node.engine().status().last_error.is_none(),
+        "{:?}",
+        node.engine().status()
+    );
     let alice = app.login("alice").await.unwrap();
-    let (_, views) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.unwrap();
-    let cart = views[0]["routes"].as_array().unwrap().iter().find(|r| r["name"] == "cart").unwrap().clone();
+    let (_, views) = alice
+        .call("nginx_clusters", json!({"tenant": "alpha"}))
+        .await
+        .unwrap();
+    let cart = views[0]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "cart")
+        .unwrap()
+        .clone();
     assert_eq!(cart["tls_secret"], "cart-tls", "{cart}");
-    assert!(cart["error"].as_str().unwrap_or_default().contains("cart-tls"), "{cart}");
+    assert!(
+        cart["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cart-tls"),
+        "{cart}"
+    );
 
     // Rotation: CA 2's certificate replaces CA 1's without anyone touching the route.
     let reloads = node.reloads();
     let (cert2, key2) = ca2.issue("shop.alpha.test");
     tls_secret(&app, "shop-tls", &cert2, &key2).await;
-    eventually(WITHIN, "shop is served with the rotated certificate", || async { https_get(trusts_ca2, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
+    eventually(
+        WITHIN,
+        "shop is served with the rotated certificate",
+        || async {
+            https_get(trusts_ca2, &node, "shop.alpha.test")
+                .await
+                .ok()
+                .filter(|(s, _)| *s == 200)
+        },
+    )
+    .await
+    .unwrap();
     // NB: a reload is graceful: an old worker may accept one more connection before it quits
-    eventually(WITHIN, "the old certificate to be no longer served", || async { https_get(trusts_ca1, &node, "shop.alpha.test").await.is_err().then_some(()) }).await.unwrap();
-    assert!(node.reloads() > reloads, "a rotation is applied by a reload");
+    eventually(
+        WITHIN,
+        "the old certificate to be no longer served",
+        || async {
+            https_get(trusts_ca1, &node, "shop.alpha.test")
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        node.reloads() > reloads,
+        "a rotation is applied by a reload"
+    );
 
     // A secret nginx refuses (the key is not the certificate's): reported with nginx's words,
     // cart stays on HTTP, shop keeps its HTTPS.
     let (cart_cert, _) = ca2.issue("cart.alpha.test");
     let (_, other_key) = ca2.issue("cart.alpha.test");
     tls_secret(&app, "cart-tls", &cart_cert, &other_key).await;
-    eventually(WITHIN, "the node reports nginx's refusal of cart-tls", || async {
-        route_errors(&app).await.into_iter().find(|(r, m)| r == "alpha/cart" && m.contains("mismatch")).map(|_| ())
-    })
+    eventually(
+        WITHIN,
+        "the node reports nginx's refusal of cart-tls",
+        || async {
+            route_errors(&app)
+                .await
+                .into_iter()
+                .find(|(r, m)| r == "alpha/cart" && m.contains("mismatch"))
+                .map(|_| ())
+        },
+    )
     .await
     .unwrap();
-    assert_eq!(https_get(trusts_ca2, &node, "shop.alpha.test").await.map(|r| r.0), Ok(200));
-    assert!(https_get(trusts_ca2, &node, "cart.alpha.test").await.is_err(), "cart must not be served with a refused pair");
+    assert_eq!(
+        https_get(trusts_ca2, &node, "shop.alpha.test")
+            .await
+            .map(|r| r.0),
+        Ok(200)
+    );
+    assert!(
+        https_get(trusts_ca2, &node, "cart.alpha.test")
+            .await
+            .is_err(),
+        "cart must not be served with a refused pair"
+    );
     assert_eq!(node.hit("cart.alpha.test").await.map(|r| r.0), Some(200));
     assert!(node.engine().status().last_error.is_none());
 
     // Fixed: cart gets its HTTPS and the error goes away.
     let (cart_cert, cart_key) = ca2.issue("cart.alpha.test");
     tls_secret(&app, "cart-tls", &cart_cert, &cart_key).await;
-    eventually(WITHIN, "cart answers over HTTPS", || async { https_get(trusts_ca2, &node, "cart.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
-    eventually(WITHIN, "no route errors are reported", || async { route_errors(&app).await.is_empty().then_some(()) }).await.unwrap();
+    eventually(WITHIN, "cart answers over HTTPS", || async {
+        https_get(trusts_ca2, &node, "cart.alpha.test")
+            .await
+            .ok()
+            .filter(|(s, _)| *s == 200)
+    })
+    .await
+    .unwrap();
+    eventually(WITHIN, "no route errors are reported", || async {
+        route_errors(&app).await.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 /// An alpha-only cluster `edge` with an HTTPS port (8443; the test node serves it on its own).
@@ -265,9 +542,21 @@ async fn tls_cluster(app: &wharf_tests::TestApp) {
     use crds::nginx::{NginxClusterSpec, NginxListen};
     let c = NginxCluster::new(
         "edge",
-        NginxClusterSpec { display_name: "Edge".into(), tenants: vec!["alpha".into()], namespaces: vec![], listen: NginxListen { http: 8081, https: Some(8443) }, defaults: Default::default() },
+        NginxClusterSpec {
+            display_name: "Edge".into(),
+            tenants: vec!["alpha".into()],
+            namespaces: vec![],
+            listen: NginxListen {
+                http: 8081,
+                https: Some(8443),
+            },
+            defaults: Default::default(),
+        },
     );
-    Api::<NginxCluster>::all(app.kube.clone()).create(&kube::api::PostParams::default(), &c).await.unwrap();
+    Api::<NginxCluster>::all(app.kube.clone())
+        .create(&kube::api::PostParams::default(), &c)
+        .await
+        .unwrap();
 }
 
 /// A node's live file as the console renders it: the cluster's own ports instead of the
@@ -275,14 +564,38 @@ async fn tls_cluster(app: &wharf_tests::TestApp) {
 fn as_the_console_shows(node: &Node, text: &str) -> String {
     text.replace(&format!("127.0.0.1:{}", node.http.port()), "8081")
         .replace(&format!("127.0.0.1:{}", node.https.port()), "8443")
-        .replace(&node.paths.tls_dir().display().to_string(), wharf_console::nginx::CONFIG_VIEW_TLS_DIR)
+        .replace(
+            &node.paths.tls_dir().display().to_string(),
+            wharf_console::nginx::CONFIG_VIEW_TLS_DIR,
+        )
 }
 
 /// The console's generated config of edge, as alice sees it: (path → text, the whole answer).
-async fn console_config(alice: &wharf_tests::Session) -> (std::collections::BTreeMap<String, String>, serde_json::Value) {
-    let (status, view) = alice.call("nginx_config", json!({"tenant": "alpha", "cluster": "edge"})).await.unwrap();
+async fn console_config(
+    alice: &wharf_tests::Session,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    serde_json::Value,
+) {
+    let (status, view) = alice
+        .call(
+            "nginx_config",
+            json!({"tenant": "alpha", "cluster": "edge"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{view}");
-    let files = view["files"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap().to_string(), f["text"].as_str().unwrap().to_string())).collect();
+    let files = view["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     (files, view)
 }
 
@@ -294,8 +607,19 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     let key = shop_and_cart_asking_for_tls(&app, &ca).await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "shop answers over HTTPS", || async { https_get(&ca, &node, "shop.alpha.test").await.ok().filter(|(s, _)| *s == 200) }).await.unwrap();
-    let node_errors = eventually(WITHIN, "the node reports cart's missing secret", || async { Some(route_errors(&app).await).filter(|e| !e.is_empty()) }).await.unwrap();
+    eventually(WITHIN, "shop answers over HTTPS", || async {
+        https_get(&ca, &node, "shop.alpha.test")
+            .await
+            .ok()
+            .filter(|(s, _)| *s == 200)
+    })
+    .await
+    .unwrap();
+    let node_errors = eventually(WITHIN, "the node reports cart's missing secret", || async {
+        Some(route_errors(&app).await).filter(|e| !e.is_empty())
+    })
+    .await
+    .unwrap();
     let alice = app.login("alice").await.unwrap();
 
     // The config view: shop's HTTPS server block, cart on HTTP with the node's reason, and
@@ -303,79 +627,179 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     let (files, view) = console_config(&alice).await;
     let shop = &files["servers/shop.alpha.test.conf"];
     assert!(shop.contains("    listen 8443 ssl;\n"), "{shop}");
-    assert!(shop.contains(&format!("    ssl_certificate {}/alpha_shop-tls-", wharf_console::nginx::CONFIG_VIEW_TLS_DIR)), "{shop}");
+    assert!(
+        shop.contains(&format!(
+            "    ssl_certificate {}/alpha_shop-tls-",
+            wharf_console::nginx::CONFIG_VIEW_TLS_DIR
+        )),
+        "{shop}"
+    );
     let live = |file: &str| std::fs::read_to_string(node.paths.current_link().join(file)).unwrap();
-    for file in ["servers/shop.alpha.test.conf", "servers/cart.alpha.test.conf"] {
-        assert_eq!(files[file], as_the_console_shows(&node, &live(file)), "{file}: the console renders what the node serves");
+    for file in [
+        "servers/shop.alpha.test.conf",
+        "servers/cart.alpha.test.conf",
+    ] {
+        assert_eq!(
+            files[file],
+            as_the_console_shows(&node, &live(file)),
+            "{file}: the console renders what the node serves"
+        );
     }
-    assert!(!files["servers/cart.alpha.test.conf"].contains("ssl"), "cart stays on HTTP in the console as on the node");
-    assert_eq!(view["route_errors"], json!([{"route": "alpha/cart", "message": node_errors[0].1}]), "{view}");
+    assert!(
+        !files["servers/cart.alpha.test.conf"].contains("ssl"),
+        "cart stays on HTTP in the console as on the node"
+    );
+    assert_eq!(
+        view["route_errors"],
+        json!([{"route": "alpha/cart", "message": node_errors[0].1}]),
+        "{view}"
+    );
     assert_eq!(node_errors.len(), 1, "{node_errors:?}");
     // No key material: the config names files.
     let key_line = key.lines().nth(1).unwrap();
-    assert!(!view.to_string().contains("PRIVATE KEY") && !view.to_string().contains(key_line), "{view}");
+    assert!(
+        !view.to_string().contains("PRIVATE KEY") && !view.to_string().contains(key_line),
+        "{view}"
+    );
 
     // The node, TLS and all, is in sync: no drift.
     eventually(WITHIN, "the node is in sync", || async {
-        let (_, v) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
+        let (_, v) = alice
+            .call("nginx_clusters", json!({"tenant": "alpha"}))
+            .await
+            .ok()?;
         (v[0]["nodes"][0]["state"] == "InSync").then_some(())
     })
     .await
     .unwrap();
-    let (status, drift) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.unwrap();
+    let (status, drift) = alice
+        .call(
+            "nginx_drift",
+            json!({"tenant": "alpha", "cluster": "edge", "node": "n1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{drift}");
     assert_eq!(drift["diff"], "", "{drift}");
     assert_eq!(drift["rendered_sha"], drift["on_disk_sha"], "{drift}");
 
     // Validation includes the HTTPS listener: a valid change passes and is applied...
     let set = |directives: &[&str]| json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": directives}});
-    let (status, v) = alice.call("validate_nginx_change", set(&["client_max_body_size 30m"])).await.unwrap();
+    let (status, v) = alice
+        .call("validate_nginx_change", set(&["client_max_body_size 30m"]))
+        .await
+        .unwrap();
     assert_eq!((status, &v["ok"]), (StatusCode::OK, &json!(true)), "{v}");
-    let (status, v) = alice.call("apply_nginx_change", set(&["client_max_body_size 20m"])).await.unwrap();
+    let (status, v) = alice
+        .call("apply_nginx_change", set(&["client_max_body_size 20m"]))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");
     // ...and nginx's complaint about a bad one points at the line the HTTPS-listening file
     // has it on (without the three TLS lines it would be three lines higher).
-    let (files, _) = eventually(WITHIN, "the console's view has the applied directive", || async {
-        let (files, view) = console_config(&alice).await;
-        files["servers/shop.alpha.test.conf"].contains("client_max_body_size 20m;").then_some((files, view))
-    })
+    let (files, _) = eventually(
+        WITHIN,
+        "the console's view has the applied directive",
+        || async {
+            let (files, view) = console_config(&alice).await;
+            files["servers/shop.alpha.test.conf"]
+                .contains("client_max_body_size 20m;")
+                .then_some((files, view))
+        },
+    )
     .await
     .unwrap();
     let shop = &files["servers/shop.alpha.test.conf"];
-    let line = shop.lines().position(|l| l.contains("client_max_body_size 20m;")).unwrap() + 1;
-    let (status, v) = alice.call("validate_nginx_change", set(&["proxy_buffers 8"])).await.unwrap();
+    let line = shop
+        .lines()
+        .position(|l| l.contains("client_max_body_size 20m;"))
+        .unwrap()
+        + 1;
+    let (status, v) = alice
+        .call("validate_nginx_change", set(&["proxy_buffers 8"]))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["nginx"]["file"], "servers/shop.alpha.test.conf", "{v}");
     assert_eq!(v["nginx"]["line"], line, "{v}\n{shop}");
 
     // The node follows; in sync again, the same files; a hand edit shows as exactly that.
-    eventually(WITHIN, "the node serves the applied directive and is in sync", || async {
-        let (_, v) = alice.call("nginx_clusters", json!({"tenant": "alpha"})).await.ok()?;
-        (live("servers/shop.alpha.test.conf").contains("client_max_body_size 20m;") && v[0]["nodes"][0]["state"] == "InSync").then_some(())
-    })
+    eventually(
+        WITHIN,
+        "the node serves the applied directive and is in sync",
+        || async {
+            let (_, v) = alice
+                .call("nginx_clusters", json!({"tenant": "alpha"}))
+                .await
+                .ok()?;
+            (live("servers/shop.alpha.test.conf").contains("client_max_body_size 20m;")
+                && v[0]["nodes"][0]["state"] == "InSync")
+                .then_some(())
+        },
+    )
     .await
     .unwrap();
-    assert_eq!(files["servers/shop.alpha.test.conf"], as_the_console_shows(&node, &live("servers/shop.alpha.test.conf")));
-    let (_, drift) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.unwrap();
+    assert_eq!(
+        files["servers/shop.alpha.test.conf"],
+        as_the_console_shows(&node, &live("servers/shop.alpha.test.conf"))
+    );
+    let (_, drift) = alice
+        .call(
+            "nginx_drift",
+            json!({"tenant": "alpha", "cluster": "edge", "node": "n1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(drift["diff"], "", "{drift}");
-    let file = node.paths.current_link().join("servers/shop.alpha.test.conf");
-    std::fs::write(&file, live("servers/shop.alpha.test.conf") + "# edited by hand on the node\n").unwrap();
+    let file = node
+        .paths
+        .current_link()
+        .join("servers/shop.alpha.test.conf");
+    std::fs::write(
+        &file,
+        live("servers/shop.alpha.test.conf") + "# edited by hand on the node\n",
+    )
+    .unwrap();
     let diff = eventually(WITHIN, "the drift diff names the edit", || async {
-        let (_, d) = alice.call("nginx_drift", json!({"tenant": "alpha", "cluster": "edge", "node": "n1"})).await.ok()?;
+        let (_, d) = alice
+            .call(
+                "nginx_drift",
+                json!({"tenant": "alpha", "cluster": "edge", "node": "n1"}),
+            )
+            .await
+            .ok()?;
         let diff = d["diff"].as_str()?.to_string();
-        diff.contains("+# edited by hand on the node").then_some(diff)
+        diff.contains("+# edited by hand on the node")
+            .then_some(diff)
     })
     .await
     .unwrap();
-    let changed: Vec<&str> = diff.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
     assert_eq!(changed, vec!["+# edited by hand on the node"], "{diff}");
 
     // The download is the node's files: the certificate's paths, never the key.
-    let res = reqwest::Client::new().get(app.url("/download/nginx/alpha/edge/n1")).header("cookie", alice.cookie().unwrap()).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url("/download/nginx/alpha/edge/n1"))
+        .header("cookie", alice.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
-    assert!(text.contains("ssl_certificate_key ") && !text.contains("PRIVATE KEY") && !text.contains(key_line), "{text}");
+    assert!(
+        text.contains("ssl_certificate_key ")
+            && !text.contains("PRIVATE KEY")
+            && !text.contains(key_line),
+        "{text}"
+    );
 }
 
 /// The node's live release as the console's download shows it.
@@ -384,20 +808,37 @@ fn wharf_server_live_text(node: &Node) -> String {
 }
 
 /// Reads pushed snapshots until node n1 of edge satisfies `want`; returns that node.
-async fn pushed_until(socket: &mut wharf_tests::Socket, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn pushed_until(
+    socket: &mut wharf_tests::Socket,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     use futures::StreamExt;
     let read = async {
         while let Some(msg) = socket.next().await {
-            let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = msg else { continue };
+            let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = msg else {
+                continue;
+            };
             let clusters: serde_json::Value = serde_json::from_str(&text).expect("a JSON snapshot");
-            let node = clusters.as_array().and_then(|cs| cs.iter().find(|c| c["name"] == "edge")).and_then(|c| c["nodes"].as_array()?.iter().find(|n| n["name"] == "n1").cloned());
+            let node = clusters
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["name"] == "edge"))
+                .and_then(|c| {
+                    c["nodes"]
+                        .as_array()?
+                        .iter()
+                        .find(|n| n["name"] == "n1")
+                        .cloned()
+                });
             if let Some(n) = node.filter(|n| want(n)) {
                 return n;
             }
         }
         panic!("the socket closed while waiting for {what}");
     };
-    tokio::time::timeout(WITHIN, read).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    tokio::time::timeout(WITHIN, read)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 #[tokio::test]
@@ -408,27 +849,63 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "the route answers", || async { node.hit("shop.alpha.test").await.filter(|(s, _)| *s == 200).map(|_| ()) }).await.unwrap();
-    let (alice, bob, vera) = (app.login("alice").await.unwrap(), app.login("bob").await.unwrap(), app.login("vera").await.unwrap());
+    eventually(WITHIN, "the route answers", || async {
+        node.hit("shop.alpha.test")
+            .await
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    let (alice, bob, vera) = (
+        app.login("alice").await.unwrap(),
+        app.login("bob").await.unwrap(),
+        app.login("vera").await.unwrap(),
+    );
 
     // Checked before the upgrade.
-    assert_eq!(app.open_socket("/ws/nginx/alpha", None).await.err(), Some(401));
-    assert_eq!(app.open_socket("/ws/nginx/alpha", Some(&bob)).await.err(), Some(403));
-    let mut bobs = app.open_socket("/ws/nginx/beta", Some(&bob)).await.expect("bob may follow beta");
+    assert_eq!(
+        app.open_socket("/ws/nginx/alpha", None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        app.open_socket("/ws/nginx/alpha", Some(&bob)).await.err(),
+        Some(403)
+    );
+    let mut bobs = app
+        .open_socket("/ws/nginx/beta", Some(&bob))
+        .await
+        .expect("bob may follow beta");
     {
         use futures::StreamExt;
         let first = bobs.next().await.unwrap().unwrap().into_text().unwrap();
         assert_eq!(first.as_str(), "[]", "beta sees none of alpha's clusters");
     }
-    assert!(app.open_socket("/ws/nginx/alpha", Some(&vera)).await.is_ok(), "a viewer may watch");
+    assert!(
+        app.open_socket("/ws/nginx/alpha", Some(&vera))
+            .await
+            .is_ok(),
+        "a viewer may watch"
+    );
 
-    let mut socket = app.open_socket("/ws/nginx/alpha", Some(&alice)).await.expect("alice may follow alpha");
+    let mut socket = app
+        .open_socket("/ws/nginx/alpha", Some(&alice))
+        .await
+        .expect("alice may follow alpha");
     let n = pushed_until(&mut socket, "n1 in sync", |n| n["state"] == "InSync").await;
-    assert!(n["heartbeat"].as_str().is_some_and(|h| chrono::DateTime::parse_from_rfc3339(h).is_ok()), "{n}");
+    assert!(
+        n["heartbeat"]
+            .as_str()
+            .is_some_and(|h| chrono::DateTime::parse_from_rfc3339(h).is_ok()),
+        "{n}"
+    );
     assert_eq!(n["repair_pending"], false);
 
     // A hand edit arrives on the socket as drift, without asking.
-    let file = node.paths.current_link().join("servers/shop.alpha.test.conf");
+    let file = node
+        .paths
+        .current_link()
+        .join("servers/shop.alpha.test.conf");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("# edited by hand on the node\n");
     std::fs::write(&file, &text).unwrap();
@@ -438,22 +915,50 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     let args = json!({"tenant": "alpha", "cluster": "edge", "node": "n1"});
     let (status, _) = vera.call("repair_nginx_node", args.clone()).await.unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = bob.call("repair_nginx_node", json!({"tenant": "beta", "cluster": "edge", "node": "n1"})).await.unwrap();
+    let (status, _) = bob
+        .call(
+            "repair_nginx_node",
+            json!({"tenant": "beta", "cluster": "edge", "node": "n1"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND, "beta does not see edge");
-    let (status, _) = alice.call("repair_nginx_node", json!({"tenant": "alpha", "cluster": "edge", "node": "n9"})).await.unwrap();
+    let (status, _) = alice
+        .call(
+            "repair_nginx_node",
+            json!({"tenant": "alpha", "cluster": "edge", "node": "n9"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
     let reloads = node.reloads();
     let (status, body) = alice.call("repair_nginx_node", args.clone()).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    pushed_until(&mut socket, "n1 repaired and in sync", |n| n["state"] == "InSync" && n["repair_pending"] == false).await;
+    pushed_until(&mut socket, "n1 repaired and in sync", |n| {
+        n["state"] == "InSync" && n["repair_pending"] == false
+    })
+    .await;
     let live = std::fs::read_to_string(&file).unwrap();
     assert!(!live.contains("edited by hand"), "{live}");
     assert_eq!(node.reloads(), reloads + 1, "a repair is one reload");
-    let request = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.unwrap().annotations().get(&crds::nginx::repair_annotation("n1")).cloned();
-    let reported = eventually(WITHIN, "the node reports the request carried out", || async {
-        let c = Api::<NginxCluster>::all(app.kube.clone()).get("edge").await.ok()?;
-        c.status?.nodes.get("n1")?.repaired.clone()
-    })
+    let request = Api::<NginxCluster>::all(app.kube.clone())
+        .get("edge")
+        .await
+        .unwrap()
+        .annotations()
+        .get(&crds::nginx::repair_annotation("n1"))
+        .cloned();
+    let reported = eventually(
+        WITHIN,
+        "the node reports the request carried out",
+        || async {
+            let c = Api::<NginxCluster>::all(app.kube.clone())
+                .get("edge")
+                .await
+                .ok()?;
+            c.status?.nodes.get("n1")?.repaired.clone()
+        },
+    )
     .await
     .unwrap();
     assert_eq!(Some(reported), request);

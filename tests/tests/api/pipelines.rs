@@ -13,12 +13,23 @@ const WAIT: Duration = Duration::from_secs(90);
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -26,7 +37,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn make_repo(dir: &Path, build_sh: &str, extra: &[(&str, &str)]) -> String {
     git(dir, &["init", "-q"]);
     std::fs::write(dir.join("build.sh"), build_sh).unwrap();
-    std::fs::write(dir.join("App.java"), "class App { public static void main(String[] a) { System.out.println(\"hello\"); } }\n").unwrap();
+    std::fs::write(
+        dir.join("App.java"),
+        "class App { public static void main(String[] a) { System.out.println(\"hello\"); } }\n",
+    )
+    .unwrap();
     for (name, content) in extra {
         std::fs::write(dir.join(name), content).unwrap();
     }
@@ -38,8 +53,13 @@ fn make_repo(dir: &Path, build_sh: &str, extra: &[(&str, &str)]) -> String {
 const GOOD_BUILD: &str = "echo compiling App.java\nmkdir -p target\necho 'PK fake jar' > target/app.jar\necho built target/app.jar\n";
 
 async fn spawn() -> TestApp {
-    let settings = wharf_console::state::Settings { pipelines: wharf_console::pipelines::PipelineSettings::demo(), ..Default::default() };
-    spawn_app_with(settings, "127.0.0.1:0".parse().unwrap()).await.unwrap()
+    let settings = wharf_console::state::Settings {
+        pipelines: wharf_console::pipelines::PipelineSettings::demo(),
+        ..Default::default()
+    };
+    spawn_app_with(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
 }
 
 fn spec(repo: &Path, build_command: &str, quality: Option<Value>, deploy_auto: bool) -> Value {
@@ -59,7 +79,10 @@ fn spec(repo: &Path, build_command: &str, quality: Option<Value>, deploy_auto: b
 async fn deploy_shop(alice: &Session) {
     let form = json!({"namespace": "alpha", "name": "shop", "image": "nginx:1.25", "replicas": 2, "port": 80, "env": [],
         "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice.call("deploy_app", json!({"tenant": "alpha", "form": form})).await.unwrap();
+    let (status, body) = alice
+        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -69,7 +92,13 @@ async fn save(alice: &Session, name: &str, spec: Value) {
 }
 
 async fn start(alice: &Session, pipeline: &str) -> String {
-    let (status, body) = alice.call("start_run", json!({"tenant": "alpha", "namespace": "alpha", "pipeline": pipeline})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "start_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": pipeline}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_str().expect("the run's name").to_string()
 }
@@ -77,9 +106,16 @@ async fn start(alice: &Session, pipeline: &str) -> String {
 /// The run as the console shows it, once `done` says so.
 async fn run_when(who: &Session, run: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     eventually(WAIT, what, || async {
-        let (status, view) = who.call("pipelines", json!({"tenant": "alpha"})).await.ok()?;
+        let (status, view) = who
+            .call("pipelines", json!({"tenant": "alpha"}))
+            .await
+            .ok()?;
         assert_eq!(status, StatusCode::OK, "{view}");
-        let found = view["pipelines"].as_array()?.iter().flat_map(|p| p["runs"].as_array().cloned().unwrap_or_default()).find(|r| r["name"] == run)?;
+        let found = view["pipelines"]
+            .as_array()?
+            .iter()
+            .flat_map(|p| p["runs"].as_array().cloned().unwrap_or_default())
+            .find(|r| r["name"] == run)?;
         done(&found).then_some(found)
     })
     .await
@@ -91,7 +127,12 @@ fn phase(run: &Value) -> &str {
 }
 
 fn stage<'a>(run: &'a Value, name: &str) -> &'a Value {
-    run["status"]["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no stage {name} in {run}"))
+    run["status"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stage {name} in {run}"))
 }
 
 async fn stage_log(who: &Session, pod: &str, container: &str) -> Vec<String> {
@@ -99,7 +140,12 @@ async fn stage_log(who: &Session, pod: &str, container: &str) -> Vec<String> {
         "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 1000, "backward": false, "cursor": null}});
     let (status, page) = who.call("query_logs", query).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{page}");
-    page["lines"].as_array().unwrap().iter().map(|l| l["text"].as_str().unwrap_or("").to_string()).collect()
+    page["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -109,16 +155,32 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
     let head = make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
     deploy_shop(&alice).await;
-    save(&alice, "shop", spec(repo.path(), "sh build.sh", Some(json!({"serverUrl": "http://sonar.example.com", "blockOnFail": true})), false)).await;
+    save(
+        &alice,
+        "shop",
+        spec(
+            repo.path(),
+            "sh build.sh",
+            Some(json!({"serverUrl": "http://sonar.example.com", "blockOnFail": true})),
+            false,
+        ),
+    )
+    .await;
     let run = start(&alice, "shop").await;
     assert_eq!(run, "shop-1");
 
-    let done = run_when(&alice, &run, "the run to finish", |r| ["Succeeded", "Failed", "Cancelled"].contains(&phase(r))).await;
+    let done = run_when(&alice, &run, "the run to finish", |r| {
+        ["Succeeded", "Failed", "Cancelled"].contains(&phase(r))
+    })
+    .await;
     assert_eq!(phase(&done), "Succeeded", "{done:#}");
     assert_eq!(done["status"]["commit"], head.as_str());
     assert_eq!(done["status"]["quality"], "passed");
     let image = done["status"]["image"].as_str().unwrap().to_string();
-    assert!(image.starts_with("registry.wharf.local:5000/alpha/shop:build-1-passed@sha256:"), "{image}");
+    assert!(
+        image.starts_with("registry.wharf.local:5000/alpha/shop:build-1-passed@sha256:"),
+        "{image}"
+    );
     for name in ["clone", "build", "sonar", "tools", "image"] {
         assert_eq!(stage(&done, name)["phase"], "Succeeded", "{name}: {done:#}");
     }
@@ -129,54 +191,124 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
     let pod = done["pod"].as_str().expect("the run's pod").to_string();
     let lines = eventually(WAIT, "the build log in the store", || async {
         let lines = stage_log(&alice, &pod, "build").await;
-        lines.iter().any(|l| l.contains("built target/app.jar")).then_some(lines)
+        lines
+            .iter()
+            .any(|l| l.contains("built target/app.jar"))
+            .then_some(lines)
     })
     .await
     .unwrap();
     assert!(lines.iter().any(|l| l == "compiling App.java"), "{lines:?}");
     // the log viewer offers the run's pod under the pipeline, every stage a container; the app's
     // own pods stay under the app
-    let (status, sources) = alice.call("log_sources", json!({"tenant": "alpha"})).await.unwrap();
+    let (status, sources) = alice
+        .call("log_sources", json!({"tenant": "alpha"}))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{sources}");
-    let source = |app: &str| sources.as_array().unwrap().iter().find(|s| s["app"] == app).cloned().unwrap_or_else(|| panic!("no source {app}: {sources}"));
+    let source = |app: &str| {
+        sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["app"] == app)
+            .cloned()
+            .unwrap_or_else(|| panic!("no source {app}: {sources}"))
+    };
     let runs = source("pipeline:shop");
-    let run_pod = runs["pods"].as_array().unwrap().iter().find(|p| p["name"] == pod.as_str()).unwrap_or_else(|| panic!("{runs}"));
-    assert_eq!(run_pod["containers"], json!(["clone", "build", "sonar", "image"]));
+    let run_pod = runs["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == pod.as_str())
+        .unwrap_or_else(|| panic!("{runs}"));
+    assert_eq!(
+        run_pod["containers"],
+        json!(["clone", "build", "sonar", "image"])
+    );
     let shop = source("shop");
-    assert!(shop["pods"].as_array().unwrap().iter().all(|p| p["name"] != pod.as_str()), "{shop}");
+    assert!(
+        shop["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["name"] != pod.as_str()),
+        "{shop}"
+    );
     assert_eq!(shop["pods"].as_array().unwrap().len(), 2, "{shop}");
 
     // the same context builds the same digest; the retry is run #2
-    let (status, body) = alice.call("retry_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "retry_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "shop-2");
-    let again = run_when(&alice, "shop-2", "the retry to finish", |r| ["Succeeded", "Failed"].contains(&phase(r))).await;
+    let again = run_when(&alice, "shop-2", "the retry to finish", |r| {
+        ["Succeeded", "Failed"].contains(&phase(r))
+    })
+    .await;
     assert_eq!(phase(&again), "Succeeded", "{again:#}");
     let digest = |i: &str| i.rsplit_once('@').unwrap().1.to_string();
-    assert_eq!(digest(again["status"]["image"].as_str().unwrap()), digest(&image));
+    assert_eq!(
+        digest(again["status"]["image"].as_str().unwrap()),
+        digest(&image)
+    );
     assert_eq!(again["reason"], "retry of #1");
 
     // quick deploy: the app's pods roll to the run's image
-    let (status, body) = alice.call("deploy_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "deploy_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, image.as_str());
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
     eventually(WAIT, "both shop pods running the built image", || async {
-        let list = pods.list(&kube::api::ListParams::default().labels("app=shop")).await.ok()?;
-        let rolled = list.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).filter(|p| {
-            let s = p.status.as_ref();
-            p.spec.as_ref().is_some_and(|s| s.containers[0].image.as_deref() == Some(image.as_str())) && s.and_then(|s| s.phase.as_deref()) == Some("Running")
-        });
+        let list = pods
+            .list(&kube::api::ListParams::default().labels("app=shop"))
+            .await
+            .ok()?;
+        let rolled = list
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                let s = p.status.as_ref();
+                p.spec
+                    .as_ref()
+                    .is_some_and(|s| s.containers[0].image.as_deref() == Some(image.as_str()))
+                    && s.and_then(|s| s.phase.as_deref()) == Some("Running")
+            });
         (rolled.count() == 2).then_some(())
     })
     .await
     .unwrap();
-    let deployed = run_when(&alice, &run, "the deploy to be recorded", |r| !r["status"]["deployed"].is_null()).await;
+    let deployed = run_when(&alice, &run, "the deploy to be recorded", |r| {
+        !r["status"]["deployed"].is_null()
+    })
+    .await;
     assert_eq!(deployed["status"]["deployed"]["by"], "alice");
     assert_eq!(stage(&deployed, "deploy")["phase"], "Succeeded");
     // the pipeline's badge follows its newest run
     let pipelines: kube::Api<crds::Pipeline> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    let badge = eventually(WAIT, "the badge", || async { pipelines.get("shop").await.ok()?.status.filter(|s| s.last_run == Some(2)) }).await.unwrap();
+    let badge = eventually(WAIT, "the badge", || async {
+        pipelines
+            .get("shop")
+            .await
+            .ok()?
+            .status
+            .filter(|s| s.last_run == Some(2))
+    })
+    .await
+    .unwrap();
     assert_eq!(badge.last_phase, Some(crds::pipeline::RunPhase::Succeeded));
 }
 
@@ -184,13 +316,28 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
 async fn a_failing_build_names_its_stage_keeps_its_log_and_skips_the_rest() {
     let app = spawn().await;
     let repo = tempfile::tempdir().unwrap();
-    make_repo(repo.path(), "echo 'App.java:3: error: cannot find symbol'\nexit 3\n", &[]);
+    make_repo(
+        repo.path(),
+        "echo 'App.java:3: error: cannot find symbol'\nexit 3\n",
+        &[],
+    );
     let alice = app.login("alice").await.unwrap();
-    save(&alice, "broken", spec(repo.path(), "sh build.sh", None, true)).await;
+    save(
+        &alice,
+        "broken",
+        spec(repo.path(), "sh build.sh", None, true),
+    )
+    .await;
     let run = start(&alice, "broken").await;
-    let done = run_when(&alice, &run, "the run to fail", |r| ["Succeeded", "Failed"].contains(&phase(r))).await;
+    let done = run_when(&alice, &run, "the run to fail", |r| {
+        ["Succeeded", "Failed"].contains(&phase(r))
+    })
+    .await;
     assert_eq!(phase(&done), "Failed", "{done:#}");
-    assert_eq!(done["status"]["message"], "stage 'build' failed with exit code 3");
+    assert_eq!(
+        done["status"]["message"],
+        "stage 'build' failed with exit code 3"
+    );
     assert_eq!(stage(&done, "clone")["phase"], "Succeeded");
     assert_eq!(stage(&done, "build")["phase"], "Failed");
     assert_eq!(stage(&done, "build")["exitCode"], 3);
@@ -200,12 +347,22 @@ async fn a_failing_build_names_its_stage_keeps_its_log_and_skips_the_rest() {
     assert_eq!(done["status"]["image"], Value::Null);
     let pod = done["pod"].as_str().unwrap().to_string();
     eventually(WAIT, "the failing line in the store", || async {
-        stage_log(&alice, &pod, "build").await.iter().any(|l| l.contains("cannot find symbol")).then_some(())
+        stage_log(&alice, &pod, "build")
+            .await
+            .iter()
+            .any(|l| l.contains("cannot find symbol"))
+            .then_some(())
     })
     .await
     .unwrap();
     // nothing to deploy
-    let (status, body) = alice.call("deploy_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    let (status, body) = alice
+        .call(
+            "deploy_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
@@ -213,22 +370,76 @@ async fn a_failing_build_names_its_stage_keeps_its_log_and_skips_the_rest() {
 async fn a_failed_quality_gate_tags_the_image_and_blocks_the_automatic_deploy() {
     let app = spawn().await;
     let repo = tempfile::tempdir().unwrap();
-    make_repo(repo.path(), GOOD_BUILD, &[("Dao.java", "class Dao { // FIXME: the connection is never closed\n}\n")]);
+    make_repo(
+        repo.path(),
+        GOOD_BUILD,
+        &[(
+            "Dao.java",
+            "class Dao { // FIXME: the connection is never closed\n}\n",
+        )],
+    );
     let alice = app.login("alice").await.unwrap();
     deploy_shop(&alice).await;
-    save(&alice, "gated", spec(repo.path(), "sh build.sh", Some(json!({"serverUrl": "http://sonar.example.com", "blockOnFail": true})), true)).await;
+    save(
+        &alice,
+        "gated",
+        spec(
+            repo.path(),
+            "sh build.sh",
+            Some(json!({"serverUrl": "http://sonar.example.com", "blockOnFail": true})),
+            true,
+        ),
+    )
+    .await;
     let run = start(&alice, "gated").await;
-    let done = run_when(&alice, &run, "the run to finish", |r| ["Succeeded", "Failed"].contains(&phase(r))).await;
+    let done = run_when(&alice, &run, "the run to finish", |r| {
+        ["Succeeded", "Failed"].contains(&phase(r))
+    })
+    .await;
     assert_eq!(phase(&done), "Succeeded", "{done:#}");
     assert_eq!(done["status"]["quality"], "failed");
-    assert!(done["status"]["image"].as_str().unwrap().contains(":build-1-failed@sha256:"), "{done:#}");
+    assert!(
+        done["status"]["image"]
+            .as_str()
+            .unwrap()
+            .contains(":build-1-failed@sha256:"),
+        "{done:#}"
+    );
     assert_eq!(stage(&done, "deploy")["phase"], "Skipped");
-    assert!(done["deploy_blocked"].as_str().unwrap().contains("quality gate"), "{done:#}");
-    let (status, body) = alice.call("deploy_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    assert!(
+        done["deploy_blocked"]
+            .as_str()
+            .unwrap()
+            .contains("quality gate"),
+        "{done:#}"
+    );
+    let (status, body) = alice
+        .call(
+            "deploy_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    let image = deployments.get("shop").await.unwrap().spec.unwrap().template.spec.unwrap().containers[0].image.clone();
-    assert_eq!(image.as_deref(), Some("nginx:1.25"), "a blocked build was deployed");
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let image = deployments
+        .get("shop")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
+    assert_eq!(
+        image.as_deref(),
+        Some("nginx:1.25"),
+        "a blocked build was deployed"
+    );
 }
 
 #[tokio::test]
@@ -240,11 +451,29 @@ async fn an_automatic_deploy_sets_the_apps_image() {
     deploy_shop(&alice).await;
     save(&alice, "auto", spec(repo.path(), "sh build.sh", None, true)).await;
     let run = start(&alice, "auto").await;
-    let done = run_when(&alice, &run, "the automatic deploy", |r| !r["status"]["deployed"].is_null() || phase(r) == "Failed").await;
-    let image = done["status"]["image"].as_str().expect("an image").to_string();
+    let done = run_when(&alice, &run, "the automatic deploy", |r| {
+        !r["status"]["deployed"].is_null() || phase(r) == "Failed"
+    })
+    .await;
+    let image = done["status"]["image"]
+        .as_str()
+        .expect("an image")
+        .to_string();
     assert_eq!(done["status"]["deployed"]["by"], "pipeline (automatic)");
-    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    let set = deployments.get("shop").await.unwrap().spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let set = deployments
+        .get("shop")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
     assert_eq!(set, Some(image));
 }
 
@@ -252,23 +481,68 @@ async fn an_automatic_deploy_sets_the_apps_image() {
 async fn cancel_stops_the_job_and_marks_the_run() {
     let app = spawn().await;
     let repo = tempfile::tempdir().unwrap();
-    make_repo(repo.path(), "echo building for a long time\nsleep 600\n", &[]);
+    make_repo(
+        repo.path(),
+        "echo building for a long time\nsleep 600\n",
+        &[],
+    );
     let alice = app.login("alice").await.unwrap();
-    save(&alice, "slow", spec(repo.path(), "sh build.sh", None, false)).await;
+    save(
+        &alice,
+        "slow",
+        spec(repo.path(), "sh build.sh", None, false),
+    )
+    .await;
     let run = start(&alice, "slow").await;
-    run_when(&alice, &run, "the build stage to run", |r| r["status"]["stages"].as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "build" && s["phase"] == "Running"))).await;
-    let (status, body) = alice.call("cancel_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    run_when(&alice, &run, "the build stage to run", |r| {
+        r["status"]["stages"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["name"] == "build" && s["phase"] == "Running")
+        })
+    })
+    .await;
+    let (status, body) = alice
+        .call(
+            "cancel_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let done = run_when(&alice, &run, "the run to be cancelled", |r| phase(r) == "Cancelled").await;
+    let done = run_when(&alice, &run, "the run to be cancelled", |r| {
+        phase(r) == "Cancelled"
+    })
+    .await;
     assert_eq!(done["status"]["message"], "cancelled by alice");
     assert_eq!(stage(&done, "build")["phase"], "Skipped");
-    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    eventually(WAIT, "the Job to be gone", || async { jobs.get_opt(&run).await.ok()?.is_none().then_some(()) }).await.unwrap();
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    eventually(WAIT, "the Job to be gone", || async {
+        jobs.get_opt(&run).await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
     let selector = format!("wharf.dev/pipeline-run={run}");
-    eventually(WAIT, "the run's pod to be gone", || async { pods.list(&kube::api::ListParams::default().labels(&selector)).await.ok()?.items.is_empty().then_some(()) }).await.unwrap();
+    eventually(WAIT, "the run's pod to be gone", || async {
+        pods.list(&kube::api::ListParams::default().labels(&selector))
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .unwrap();
     // a finished run cannot be cancelled again, but can be retried
-    let (status, _) = alice.call("cancel_run", json!({"tenant": "alpha", "namespace": "alpha", "run": run})).await.unwrap();
+    let (status, _) = alice
+        .call(
+            "cancel_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "run": run}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -284,7 +558,12 @@ async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
     let (status, body) = alice.call("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "bad", "spec": bad, "create": true})).await.unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let text = body.to_string();
-    for expected in ["git URL 'github.com/team/app'", "build command is empty", "RUN before FROM", "unknown registry 'dockerhub'"] {
+    for expected in [
+        "git URL 'github.com/team/app'",
+        "build command is empty",
+        "RUN before FROM",
+        "unknown registry 'dockerhub'",
+    ] {
         assert!(text.contains(expected), "{expected} missing in {text}");
     }
     let pipelines: kube::Api<crds::Pipeline> = kube::Api::namespaced(app.kube.clone(), "alpha");
@@ -294,7 +573,11 @@ async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
     let alice2 = strict.login("alice").await.unwrap();
     let (status, body) = alice2.call("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "local", "spec": spec(repo.path(), "make", None, false), "create": true})).await.unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.to_string().contains("allowed only on the demo cluster"), "{body}");
+    assert!(
+        body.to_string()
+            .contains("allowed only on the demo cluster"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -303,23 +586,69 @@ async fn the_git_webhook_needs_the_secret_and_builds_only_its_branch() {
     let repo = tempfile::tempdir().unwrap();
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
-    save(&alice, "hooked", spec(repo.path(), "sh build.sh", None, false)).await;
-    let (status, info) = alice.call("pipeline_webhook", json!({"tenant": "alpha", "namespace": "alpha", "name": "hooked"})).await.unwrap();
+    save(
+        &alice,
+        "hooked",
+        spec(repo.path(), "sh build.sh", None, false),
+    )
+    .await;
+    let (status, info) = alice
+        .call(
+            "pipeline_webhook",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "hooked"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(info["path"], "/hooks/pipelines/alpha/hooked");
     let secret = info["secret"].as_str().unwrap().to_string();
     assert!(secret.len() >= 32);
     let http = reqwest::Client::new();
-    let hook = |token: &str, body: Value| http.post(app.url("/hooks/pipelines/alpha/hooked")).header("x-gitlab-token", token).json(&body).send();
-    let push = json!({"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"});
-    assert_eq!(hook("wrong", push.clone()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    let unknown = http.post(app.url("/hooks/pipelines/alpha/nope")).header("x-gitlab-token", &secret).json(&push).send().await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED, "an unknown pipeline answers like a wrong secret");
-    let other = hook(&secret, json!({"ref": "refs/heads/feature", "after": "abc"})).await.unwrap();
+    let hook = |token: &str, body: Value| {
+        http.post(app.url("/hooks/pipelines/alpha/hooked"))
+            .header("x-gitlab-token", token)
+            .json(&body)
+            .send()
+    };
+    let push =
+        json!({"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"});
+    assert_eq!(
+        hook("wrong", push.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let unknown = http
+        .post(app.url("/hooks/pipelines/alpha/nope"))
+        .header("x-gitlab-token", &secret)
+        .json(&push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        StatusCode::UNAUTHORIZED,
+        "an unknown pipeline answers like a wrong secret"
+    );
+    let other = hook(
+        &secret,
+        json!({"ref": "refs/heads/feature", "after": "abc"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(other.status(), StatusCode::ACCEPTED);
-    assert!(other.text().await.unwrap().contains("this pipeline builds main"));
+    assert!(other
+        .text()
+        .await
+        .unwrap()
+        .contains("this pipeline builds main"));
     let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    assert!(runs.list(&Default::default()).await.unwrap().items.is_empty(), "a refused or ignored hook started a run");
+    assert!(
+        runs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a refused or ignored hook started a run"
+    );
     let ok = hook(&secret, push).await.unwrap();
     assert_eq!(ok.status(), StatusCode::CREATED);
     let created: Value = ok.json().await.unwrap();
@@ -335,27 +664,69 @@ async fn beta_cannot_see_or_run_alphas_pipelines_and_the_socket_checks_first() {
     let repo = tempfile::tempdir().unwrap();
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
-    save(&alice, "secret-sauce", spec(repo.path(), "sh build.sh", None, false)).await;
+    save(
+        &alice,
+        "secret-sauce",
+        spec(repo.path(), "sh build.sh", None, false),
+    )
+    .await;
     let bob = app.login("bob").await.unwrap();
     // through bob's own tenant, alpha's namespace is still out of reach
     for (endpoint, args) in [
-        ("start_run", json!({"tenant": "beta", "namespace": "alpha", "pipeline": "secret-sauce"})),
-        ("pipeline_webhook", json!({"tenant": "beta", "namespace": "alpha", "name": "secret-sauce"})),
-        ("delete_pipeline", json!({"tenant": "beta", "namespace": "alpha", "name": "secret-sauce"})),
+        (
+            "start_run",
+            json!({"tenant": "beta", "namespace": "alpha", "pipeline": "secret-sauce"}),
+        ),
+        (
+            "pipeline_webhook",
+            json!({"tenant": "beta", "namespace": "alpha", "name": "secret-sauce"}),
+        ),
+        (
+            "delete_pipeline",
+            json!({"tenant": "beta", "namespace": "alpha", "name": "secret-sauce"}),
+        ),
     ] {
         let (status, body) = bob.call(endpoint, args).await.unwrap();
         assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint}: {body}");
     }
-    let (status, view) = bob.call("pipelines", json!({"tenant": "beta"})).await.unwrap();
+    let (status, view) = bob
+        .call("pipelines", json!({"tenant": "beta"}))
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view["pipelines"], json!([]), "beta sees alpha's pipelines");
     let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    assert!(runs.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(runs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 
-    assert_eq!(app.open_socket("/ws/pipelines/alpha", None).await.err(), Some(401));
-    assert_eq!(app.open_socket("/ws/pipelines/alpha", Some(&bob)).await.err(), Some(403));
-    let mut socket = app.open_socket("/ws/pipelines/alpha", Some(&alice)).await.expect("alice may follow alpha's pipelines");
+    assert_eq!(
+        app.open_socket("/ws/pipelines/alpha", None).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        app.open_socket("/ws/pipelines/alpha", Some(&bob))
+            .await
+            .err(),
+        Some(403)
+    );
+    let mut socket = app
+        .open_socket("/ws/pipelines/alpha", Some(&alice))
+        .await
+        .expect("alice may follow alpha's pipelines");
     use futures::StreamExt;
-    let text = socket.next().await.expect("a first message").expect("readable").into_text().unwrap();
-    assert!(text.starts_with("{\"Snapshot\"") && text.contains("secret-sauce"), "{text}");
+    let text = socket
+        .next()
+        .await
+        .expect("a first message")
+        .expect("readable")
+        .into_text()
+        .unwrap();
+    assert!(
+        text.starts_with("{\"Snapshot\"") && text.contains("secret-sauce"),
+        "{text}"
+    );
 }
