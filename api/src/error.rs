@@ -58,6 +58,24 @@ impl AppError {
 }
 
 #[cfg(feature = "server")]
+impl AppError {
+    /// A failure of the console's own (a file it writes, a hash it computes): the user reads
+    /// `context` and the error's own sentence; the log keeps the whole cause chain.
+    pub fn internal(context: impl Into<String>, err: impl std::error::Error) -> AppError {
+        let context = context.into();
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "{context}");
+        AppError::Internal(format!("{context}: {err}"))
+    }
+}
+
+#[cfg(feature = "server")]
 mod from_kube {
     use super::AppError;
 

@@ -99,14 +99,10 @@ impl Leadership {
     }
 }
 
-/// The leaderships this process runs, for [`release_all`] at shutdown.
-static RUNNING: std::sync::Mutex<Vec<Leadership>> = std::sync::Mutex::new(Vec::new());
-
-/// Releases every Lease this process holds (`wharf serve`/`demo` call it on a clean stop,
-/// after the console stopped), so a restarted or another replica takes over at once instead
-/// of after `lease_duration`.
-pub async fn release_all() {
-    let running: Vec<Leadership> = RUNNING.lock().map(|r| r.clone()).unwrap_or_default();
+/// Releases the Leases of these elections (the `Application` does it on a clean stop, after
+/// the console stopped), so a restarted or another replica takes over at once instead of after
+/// `lease_duration`.
+pub async fn release_all(running: &[Leadership]) {
     for l in running {
         match l.release().await {
             Ok(true) => tracing::info!(lease = %l.name, identity = %l.identity, "Lease released"),
@@ -154,9 +150,6 @@ pub fn spawn(
         identity: identity.clone(),
         resigned: resigned.clone(),
     };
-    if let Ok(mut running) = RUNNING.lock() {
-        running.push(leadership.clone());
-    }
     let mut elector = Elector {
         api,
         name: name.to_string(),

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod call;
 pub mod leader;
 pub mod logs;
+pub mod metrics;
 pub mod monitoring;
 pub mod nginx;
 pub mod pipelines;

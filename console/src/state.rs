@@ -180,6 +180,10 @@ pub struct AppState {
     pub dummy_hash: String,
     /// The log store the collector fills and the log viewer reads (see `crate::logs`).
     pub logs: logstore::Store,
+    /// The console's own metrics (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// nginx's verdicts on the TLS pairs the console checked (see `crate::nginx`).
+    pub tls_verdicts: crate::nginx::KnownVerdicts,
     /// Alerts received from Alertmanager and the HTTP client for Prometheus.
     pub monitoring: crate::monitoring::Monitoring,
 }

@@ -37,6 +37,8 @@ pub struct Application {
     router: axum::Router,
     tasks: Vec<Task>,
     collector: Option<JoinHandle<()>>,
+    /// The elections this console runs, their Leases released on a clean stop.
+    leaderships: Vec<wharf_console::leader::Leadership>,
 }
 
 impl Application {
@@ -47,7 +49,7 @@ impl Application {
         settings: Settings,
         launch: Launch,
     ) -> Result<Application> {
-        let (state, watchers) =
+        let (state, watchers, leaderships) =
             crate::console::prepare_with_logs(client, settings, launch.logs).await?;
         let mut tasks: Vec<Task> = watchers
             .into_iter()
@@ -75,6 +77,7 @@ impl Application {
             router,
             tasks,
             collector,
+            leaderships,
         })
     }
 
@@ -145,7 +148,7 @@ impl Application {
                 Ok(())
             }
         };
-        wharf_console::leader::release_all().await;
+        wharf_console::leader::release_all(&self.leaderships).await;
         flush_logs(self.state.logs.clone()).await;
         outcome
     }

@@ -52,13 +52,86 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `/metrics`: the console's own metrics (see `wharf_console::metrics`); the caches' sizes
+/// are read now.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    let c = &state.cache;
+    for (kind, n) in [
+        ("Tenant", c.tenants.state().len()),
+        ("User", c.users.state().len()),
+        ("Deployment", c.deployments.state().len()),
+        ("Pod", c.pods.state().len()),
+        ("Service", c.services.state().len()),
+        ("NginxCluster", c.nginx_clusters.state().len()),
+        ("NginxRoute", c.nginx_routes.state().len()),
+        ("NginxUpstream", c.nginx_upstreams.state().len()),
+        ("Pipeline", c.pipelines.state().len()),
+        ("PipelineRun", c.pipeline_runs.state().len()),
+    ] {
+        let kind = wharf_console::metrics::KindLabels { kind: kind.into() };
+        m.cached.get_or_create(&kind).set(n as i64);
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        m.encode(),
+    )
+        .into_response()
+}
+
+/// Counts and times every request by its route's pattern (a server function by its own path;
+/// paths that name no registered one are counted together, so strangers cannot grow the
+/// registry).
+async fn track(
+    State(state): State<AppState>,
+    matched: Option<axum::extract::MatchedPath>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = match matched.as_ref().map(|m| m.as_str()) {
+        Some(SERVER_FNS) if server_fn_known(req.uri().path()) => req.uri().path().to_string(),
+        Some(SERVER_FNS) => "/api/{unknown}".to_string(),
+        Some(pattern) => pattern.to_string(),
+        None => "other".to_string(),
+    };
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let m = &state.metrics;
+    let labels = wharf_console::metrics::RequestLabels {
+        route: route.clone(),
+        method,
+        status: res.status().as_u16(),
+    };
+    m.requests.get_or_create(&labels).inc();
+    m.latency
+        .get_or_create(&wharf_console::metrics::RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    res
+}
+
+const SERVER_FNS: &str = "/api/{*fn_name}";
+
+fn server_fn_known(path: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            server_fn::axum::server_fn_paths()
+                .map(|(p, _)| p.to_string())
+                .collect()
+        })
+        .contains(path)
+}
+
 pub fn router(state: AppState, site_dir: PathBuf) -> Router {
     let index = ServeFile::new(site_dir.join("index.html"));
     Router::new()
         // NB: server functions read the body themselves, past axum's DefaultBodyLimit; this
         // layer refuses an oversized body (413) before any of it is read.
         .route(
-            "/api/{*fn_name}",
+            SERVER_FNS,
             post(server_fn).layer(RequestBodyLimitLayer::new(MAX_BODY)),
         )
         .route(routes::WS_WORKLOADS.pattern, get(live::workloads))
@@ -88,9 +161,14 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // NB: after the body limit: uploads stream their body and have their own (larger) limit.
         .merge(crate::terminal::routes())
+        // every matched route counted and timed; one span per request (server functions
+        // included: their path names them)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .fallback_service(ServeDir::new(site_dir).fallback(index))
         .with_state(state)
 }
@@ -102,7 +180,11 @@ pub async fn prepare_with_logs(
     client: kube::Client,
     settings: wharf_console::state::Settings,
     logs: logstore::Store,
-) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
+) -> Result<(
+    AppState,
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<wharf_console::leader::Leadership>,
+)> {
     let session_key = crate::bootstrap::run(&client).await?;
     let (cache, watchers) = wharf_console::watchers::cache(&client);
     let mut handles: Vec<_> = watchers.into_iter().map(tokio::spawn).collect();
@@ -125,6 +207,8 @@ pub async fn prepare_with_logs(
         dummy_hash,
         logs,
         monitoring: Default::default(),
+        tls_verdicts: Default::default(),
+        metrics: Default::default(),
     };
     // alert history watched, firing alerts and Alertmanager's configuration re-synced
     handles.extend(crate::monitoring::sync::spawn(&state));
@@ -141,7 +225,7 @@ pub async fn prepare_with_logs(
     handles.push(wharf_console::pipelines::controller::spawn(
         state.client.clone(),
         state.settings.pipelines.clone(),
-        leadership,
+        leadership.clone(),
     ));
-    Ok((state, handles))
+    Ok((state, handles, vec![leadership]))
 }

@@ -51,6 +51,9 @@ pub async fn workloads(
 }
 
 async fn push(socket: WebSocket, state: AppState, scope: TenantScope) {
+    let _open = state
+        .metrics
+        .socket_open(wharf_api::routes::WS_WORKLOADS.pattern);
     let changes = state.cache.changes.workloads();
     push_snapshots(socket, changes, move || {
         LiveMessage::Snapshot(view(&state.cache, &scope))

@@ -206,20 +206,5 @@ impl Session {
     }
 }
 
-/// Polls `check` every 50 ms until it returns `Some`, or fails after `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!("timed out after {within:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// Polls `check` until it returns `Some`, or fails after `within` naming what it waited for.
+pub use wharf_testkit::eventually;

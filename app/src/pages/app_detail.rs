@@ -17,6 +17,7 @@ use crate::workloads::{
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+use wharf_api::routes;
 
 /// A change to the app the page makes for the user.
 #[derive(Clone, Debug)]
@@ -54,7 +55,7 @@ pub fn AppPage() -> impl IntoView {
         link,
     } = use_live::<LiveMessage, _>(
         move || workloads(tenant.get()),
-        move || format!("/ws/workloads/{}", tenant.get()),
+        move || routes::WS_WORKLOADS.path(&[&tenant.get()]),
     );
     let app = Memo::new(move |_| {
         data.with(|d| {

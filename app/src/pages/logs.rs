@@ -18,6 +18,7 @@ use chrono::{Duration, SecondsFormat, Utc};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
+use wharf_api::routes;
 
 /// Lines a page of a range fetches at a time.
 const PAGE: usize = 2_000;
@@ -269,7 +270,7 @@ pub fn LogsPage() -> impl IntoView {
         l.last = Some(FOLLOW_LAST);
         // NB: `try_`: a message may be handled after the page went (see `follow`).
         follow::<LogMessage, _>(
-            format!("/ws/logs/{tn}?{}", l.to_query()),
+            routes::WS_LOGS.with_query(&[&tn], &l.to_query()),
             link,
             move |m| match m {
                 LogMessage::Reset => {
@@ -295,7 +296,7 @@ pub fn LogsPage() -> impl IntoView {
         let mut l = LogLink::new(&selection.get(), &search.get());
         l.from = Some(f).filter(|s| !s.is_empty());
         l.to = Some(tt).filter(|s| !s.is_empty());
-        format!("/download/logs/{}?{}", tenant.get(), l.to_query())
+        routes::DOWNLOAD_LOGS.with_query(&[&tenant.get()], &l.to_query())
     };
 
     let pick_app = move |ev: leptos::ev::Event| {

@@ -20,6 +20,7 @@ use crate::nginx::{
 use crate::time::{ago, exact};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use wharf_api::routes;
 
 /// The socket sends the clusters as they are now, whole.
 impl LiveFeed for Vec<ClusterView> {
@@ -146,7 +147,7 @@ pub fn NginxPage() -> impl IntoView {
             refresh.track();
             nginx_clusters(tenant.get())
         },
-        move || format!("/ws/nginx/{}", tenant.get()),
+        move || routes::WS_NGINX.path(&[&tenant.get()]),
     );
     // What a button asked for went wrong (the config, a drift, a repair).
     let action_error = RwSignal::new(None::<AppError>);
@@ -307,7 +308,7 @@ pub fn NginxPage() -> impl IntoView {
     let node_row = move |cluster: String, n: NodeView, whole: bool, can_edit: bool| {
         let (class, label) = state_badge(n.state);
         let tn = tenant.get_untracked();
-        let href = format!("/download/nginx/{tn}/{cluster}/{}", n.name);
+        let href = routes::DOWNLOAD_NGINX.path(&[&tn, &cluster, &n.name]);
         let name = n.name.clone();
         let err = n.last_error.clone().map(|e| {
             let place = e

@@ -18,6 +18,7 @@ use crate::pipelines::{
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+use wharf_api::routes;
 
 fn duration(s: &StageStatus) -> String {
     match (s.started_at, s.finished_at) {
@@ -120,7 +121,7 @@ pub fn PipelineRunPage() -> impl IntoView {
         l.last = Some(LOG_LINES);
         // NB: `try_`: a message may be handled after the page went (see `follow`).
         follow::<LogMessage, _>(
-            format!("/ws/logs/{}?{}", tenant.get(), l.to_query()),
+            routes::WS_LOGS.with_query(&[&tenant.get()], &l.to_query()),
             log_link,
             move |m| match m {
                 LogMessage::Reset => {

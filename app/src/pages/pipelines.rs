@@ -15,6 +15,7 @@ use crate::pipelines::{
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+use wharf_api::routes;
 
 impl LiveFeed for PipelinesMessage {
     type Value = PipelinesView;
@@ -31,7 +32,7 @@ impl LiveFeed for PipelinesMessage {
 pub fn use_pipelines(tenant: Memo<String>) -> Live<PipelinesView> {
     use_live::<PipelinesMessage, _>(
         move || pipelines(tenant.get()),
-        move || format!("/ws/pipelines/{}", tenant.get()),
+        move || routes::WS_PIPELINES.path(&[&tenant.get()]),
     )
 }
 

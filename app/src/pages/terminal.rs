@@ -20,6 +20,7 @@ use crate::terminal::{query_of, terminal_check, terminal_sessions, SessionRecord
 use crate::{Theme, ThemeCtx};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use wharf_api::routes;
 
 /// One open terminal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,7 +254,7 @@ impl PaneTarget {
             ("cols", &cols),
             ("rows", &rows),
         ]);
-        format!("/ws/terminal/{}?{link}", self.tenant)
+        routes::WS_TERMINAL.with_query(&[&self.tenant], &link)
     }
 
     /// Why no terminal may be opened here, as the page says it (`None`: it may).
@@ -722,16 +723,11 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
     };
     let upload_url = {
         let (tenant, link_for) = (tenant.clone(), link_for.clone());
-        move |path: &str| format!("/upload/terminal/{tenant}?{}", link_for(path))
+        move |path: &str| routes::UPLOAD_TERMINAL.with_query(&[&tenant], &link_for(path))
     };
     let download_href = {
         let tenant = tenant.clone();
-        move || {
-            format!(
-                "/download/terminal/{tenant}?{}",
-                link_for(&download_path.get())
-            )
-        }
+        move || routes::DOWNLOAD_TERMINAL.with_query(&[&tenant], &link_for(&download_path.get()))
     };
     let do_upload = move |_| {
         result.set(None);
@@ -884,7 +880,7 @@ fn Sessions(tenant: Memo<String>) -> impl IntoView {
                                 RecordingCell::Replay { truncated } => {
                                     let (ns, id) = (r.namespace.clone(), r.id.clone());
                                     let title = format!("{} · {}/{} · {}", r.user, r.namespace, r.pod, r.started.map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default());
-                                    let href = format!("/recordings/terminal/{}?{}", tenant.get_untracked(), query_of(&[("ns", &ns), ("session", &id), ("download", "true")]));
+                                    let href = routes::DOWNLOAD_RECORDING.with_query(&[&tenant.get_untracked()], &query_of(&[("ns", &ns), ("session", &id), ("download", "true")]));
                                     Some(view! {
                                         <button class="link" data-testid="session-replay" on:click=move |_| replaying.set(Some((ns.clone(), id.clone(), title.clone())))>{t("▶ Replay", "▶ 回放")}</button>
                                         " · "

@@ -8,6 +8,7 @@ use crate::i18n::t;
 use crate::terminal::query_of;
 use crate::{Theme, ThemeCtx};
 use leptos::prelude::*;
+use wharf_api::routes;
 
 /// Where the player is (and its `data-state` for tests).
 #[derive(Clone, Debug, PartialEq)]
@@ -56,10 +57,8 @@ pub fn Replay(
     let node = NodeRef::<leptos::html::Div>::new();
     let (cmd_tx, cmd_rx) = futures::channel::mpsc::unbounded::<PlayerCmd>();
     let theme = expect_context::<ThemeCtx>().0;
-    let url = format!(
-        "/recordings/terminal/{tenant}?{}",
-        query_of(&[("ns", &ns), ("session", &session)])
-    );
+    let url = routes::DOWNLOAD_RECORDING
+        .with_query(&[&tenant], &query_of(&[("ns", &ns), ("session", &session)]));
     let download = format!("{url}&download=true");
     run_player(node, url, cmd_rx, play, clock, theme);
     let speed_tx = cmd_tx.clone();

@@ -11,6 +11,7 @@ use crate::i18n::t;
 use crate::workloads::{workloads, LiveMessage, WorkloadView};
 use leptos::prelude::*;
 use leptos_router::components::A;
+use wharf_api::routes;
 
 impl LiveFeed for LiveMessage {
     type Value = WorkloadView;
@@ -39,7 +40,7 @@ pub fn WorkloadsPage() -> impl IntoView {
     // First paint from a server function, then the live feed keeps it current.
     let Live { data, error, link } = use_live::<LiveMessage, _>(
         move || workloads(tenant.get()),
-        move || format!("/ws/workloads/{}", tenant.get()),
+        move || routes::WS_WORKLOADS.path(&[&tenant.get()]),
     );
     let loaded = Memo::new(move |_| data.with(Option::is_some));
     let version = Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)));

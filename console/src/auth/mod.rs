@@ -275,7 +275,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     let phc_for_check = phc.clone().unwrap_or_else(|| state.dummy_hash.clone());
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc_for_check))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal("checking the password", e))?;
     if !(ok && user.is_some() && phc.is_some()) {
         return Err(AppError::BadCredentials);
     }
@@ -298,7 +298,7 @@ fn principal_from_cookie_user(state: &AppState, user: &str) -> Result<Principal,
     headers.insert(
         header::COOKIE,
         HeaderValue::from_str(&format!("{COOKIE}={value}"))
-            .map_err(|e| AppError::Internal(e.to_string()))?,
+            .map_err(|e| AppError::internal("session cookie", e))?,
     );
     principal_from_headers(state, &headers)
 }
@@ -320,7 +320,7 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderV
     };
     let cookie =
         format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&cookie).map_err(|e| AppError::Internal(format!("session cookie: {e}")))
+    HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("session cookie", e))
 }
 
 /// Ends the session: the answer clears the cookie.

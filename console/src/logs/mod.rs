@@ -206,7 +206,7 @@ pub async fn query(
     // NB: segment reads are blocking file I/O.
     let page = tokio::task::spawn_blocking(move || store.query(&query))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::internal("reading the log store", e))?
         .map_err(store_error)?;
     Ok(LogPage {
         lines: page.lines.iter().map(line_of).collect(),

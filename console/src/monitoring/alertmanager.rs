@@ -38,14 +38,6 @@ pub const WHARF_RECEIVER: &str = "wharf";
 /// How long a reload may take to show in `/api/v2/status`.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
-static APPLY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Held while the configuration is read, rendered and replaced (by a server function or the
-/// periodic check), so two changes cannot interleave.
-pub async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
-    APPLY.lock().await
-}
-
 /// A tenant as its route needs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TenantRoute {
@@ -197,7 +189,7 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
         doc["global"] = g;
     }
     let yaml = serde_yaml::to_string(&doc)
-        .map_err(|e| AppError::Internal(format!("rendering Alertmanager's configuration: {e}")))?;
+        .map_err(|e| AppError::internal("rendering Alertmanager's configuration", e))?;
     Ok(format!("# Managed by Wharf: rendered from the tenants' alert receivers; edits here are replaced.\n{yaml}"))
 }
 
@@ -335,7 +327,7 @@ impl<'a> ConfigStore<'a> {
             .unwrap_or("alertmanager.yml");
         let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
         write_private_synced(&tmp, text)
-            .map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
+            .map_err(|e| AppError::internal(format!("writing {}", tmp.display()), e))?;
         let checked = tokio::process::Command::new(self.amtool)
             .arg("check-config")
             .arg(&tmp)

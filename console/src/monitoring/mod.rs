@@ -143,6 +143,11 @@ impl MonitoringSettings {
 pub struct Monitoring {
     pub alerts: AlertBook,
     pub http: reqwest::Client,
+    /// Held while the rule files are replaced and confirmed, so two changes cannot interleave.
+    pub rules_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Held while Alertmanager's configuration is read, rendered and replaced (by a server
+    /// function or the periodic check), so two changes cannot interleave.
+    pub alertmanager_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Default for Monitoring {
@@ -153,6 +158,8 @@ impl Default for Monitoring {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
+            rules_lock: Default::default(),
+            alertmanager_lock: Default::default(),
         }
     }
 }
@@ -502,7 +509,15 @@ pub async fn set_thresholds(
     wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
     let parsed: Thresholds = t.parse().map_err(|e| AppError::Invalid(e.join("; ")))?;
     let store = state.settings.monitoring.rule_store()?;
-    store.apply(&state.monitoring.http, ns, app, &parsed).await
+    store
+        .apply(
+            &state.monitoring.rules_lock,
+            &state.monitoring.http,
+            ns,
+            app,
+            &parsed,
+        )
+        .await
 }
 
 pub fn alerts(
@@ -575,7 +590,7 @@ pub async fn change_receivers(
             return Err(AppError::Invalid("e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)".into()));
         }
     }
-    let _one_at_a_time = alertmanager::lock().await;
+    let _one_at_a_time = state.monitoring.alertmanager_lock.lock().await;
     let api: Api<crds::Tenant> = Api::all(state.client.clone());
     let mut tenant = api.get(scope.tenant()).await?;
     let current = receivers_of(&tenant, true);
@@ -649,7 +664,7 @@ pub async fn converge_alertmanager(state: &AppState) -> Result<bool, AppError> {
     let Some(store) = ConfigStore::of(s) else {
         return Ok(false);
     };
-    let _one_at_a_time = alertmanager::lock().await;
+    let _one_at_a_time = state.monitoring.alertmanager_lock.lock().await;
     let text = render(
         s,
         &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()),

@@ -20,8 +20,6 @@ use wharf_api::monitoring::Thresholds;
 /// How long a reload may take to show in `/api/v1/rules`.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(15);
 
-static APPLY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Where rules live and how to reach the Prometheus that loads them.
 #[derive(Clone, Debug)]
 pub struct RuleStore {
@@ -136,7 +134,7 @@ pub fn read(
         }
     };
     let doc: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| AppError::Internal(format!("{}: {e}", path.display())))?;
+        .map_err(|e| AppError::internal(format!("reading {}", path.display()), e))?;
     let mut out = wharf_api::monitoring::AlertThresholds::default();
     for rule in doc["groups"][0]["rules"]
         .as_sequence()
@@ -205,15 +203,17 @@ fn install(dir: &Path, path: &Path, content: Option<&str>) -> std::io::Result<()
 }
 
 impl RuleStore {
-    /// Replaces an app's rules (see the module's steps). `None` removes them.
+    /// Replaces an app's rules (see the module's steps). `None` removes them. Holds `lock`
+    /// (the console's `Monitoring::rules_lock`) throughout, so two changes cannot interleave.
     pub async fn apply(
         &self,
+        lock: &tokio::sync::Mutex<()>,
         http: &reqwest::Client,
         namespace: &str,
         app: &str,
         t: &Thresholds,
     ) -> Result<(), AppError> {
-        let _one_at_a_time = APPLY.lock().await;
+        let _one_at_a_time = lock.lock().await;
         let url = self.prometheus_url.trim_end_matches('/');
         let ready = http
             .get(format!("{url}/-/ready"))
@@ -225,7 +225,7 @@ impl RuleStore {
             return Err(unavailable(url, format!("it answers {}", ready.status())));
         }
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| AppError::Internal(format!("creating {}: {e}", self.dir.display())))?;
+            .map_err(|e| AppError::internal(format!("creating {}", self.dir.display()), e))?;
         let path = self.dir.join(file_name(namespace, app));
         let previous = std::fs::read_to_string(&path).ok();
         let next = render(namespace, app, t);
@@ -239,7 +239,7 @@ impl RuleStore {
                 std::process::id()
             ));
             write_synced(&tmp, content)
-                .map_err(|e| AppError::Internal(format!("writing {}: {e}", tmp.display())))?;
+                .map_err(|e| AppError::internal(format!("writing {}", tmp.display()), e))?;
             let checked = tokio::process::Command::new(&self.promtool)
                 .arg("check")
                 .arg("rules")
@@ -277,7 +277,7 @@ impl RuleStore {
             sync_dir(&self.dir);
         } else {
             install(&self.dir, &path, None)
-                .map_err(|e| AppError::Internal(format!("removing {}: {e}", path.display())))?;
+                .map_err(|e| AppError::internal(format!("removing {}", path.display()), e))?;
         }
         if let Err(e) = self.reload_and_confirm(http, namespace, app, t).await {
             tracing::warn!(namespace, app, error = %e, "alert rules not loaded; putting the previous ones back");

@@ -32,7 +32,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use wharf_api::auth::Role;
 use wharf_api::error::AppError;
 use wharf_api::nginx::{
@@ -316,9 +316,10 @@ fn stand_in() -> Result<Pair, String> {
 }
 
 /// nginx's verdicts on the pairs the console checked, by content hash (no key material),
-/// so a pair costs one `nginx -t` per process rather than one per request. Emptied when it
-/// grows past [`MAX_VERDICTS`].
-static VERDICTS: LazyLock<Mutex<Verdicts>> = LazyLock::new(Mutex::default);
+/// so a pair costs one `nginx -t` per process rather than one per request (kept in
+/// `AppState`). Emptied when it grows past [`MAX_VERDICTS`].
+#[derive(Clone, Default)]
+pub struct KnownVerdicts(Arc<Mutex<Verdicts>>);
 const MAX_VERDICTS: usize = 4096;
 
 /// Attaches the routes' certificates to `desired` exactly as the cluster's agents do, from
@@ -345,7 +346,12 @@ async fn attach_certificates(
         .await?
         .into_iter()
         .collect();
-    let known = VERDICTS.lock().map(|v| v.clone()).unwrap_or_default();
+    let known = state
+        .tls_verdicts
+        .0
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
     let mut secrets = TlsSecrets::with_verdicts(state.settings.nginx_bin.clone(), known);
     let https = cluster.spec.listen.https.is_some();
     let errors = secrets
@@ -357,7 +363,7 @@ async fn attach_certificates(
             }
         })
         .await;
-    if let Ok(mut memo) = VERDICTS.lock() {
+    if let Ok(mut memo) = state.tls_verdicts.0.lock() {
         if memo.len() + secrets.verdicts().len() > MAX_VERDICTS {
             memo.clear();
         }

@@ -297,7 +297,7 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
             }
         }
     }))
-    .map_err(|e| AppError::Internal(format!("building the Deployment: {e}")))
+    .map_err(|e| AppError::internal("building the Deployment", e))
 }
 
 pub async fn deploy(
@@ -339,7 +339,7 @@ pub async fn deploy(
             "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
             "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
         }))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(|e| AppError::internal("building the Service", e))?;
         if let Err(e) = services.create(&PostParams::default(), &service).await {
             // NB: the app without its Service is half an app: take the Deployment back.
             let _ = api.delete(&form.name, &DeleteParams::background()).await;
@@ -350,6 +350,7 @@ pub async fn deploy(
     if let (Some(rules), Ok(thresholds)) = (rules, form.alerts.parse()) {
         rules
             .apply(
+                &state.monitoring.rules_lock,
                 &state.monitoring.http,
                 &form.namespace,
                 &form.name,
@@ -742,7 +743,7 @@ fn dynamic(
 
 fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
     obj.metadata.managed_fields = None;
-    serde_yaml::to_string(&obj).map_err(|e| AppError::Internal(e.to_string()))
+    serde_yaml::to_string(&obj).map_err(|e| AppError::internal("writing the YAML", e))
 }
 
 pub async fn get_yaml(

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ngx::{
     AgentConfig, ClusterSpec, ConvergerConfig, Defaults, DesiredState, Listen, Mode, NginxPaths,
@@ -97,23 +97,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Polls `f` until it yields `Some` or the deadline passes.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+/// Polls `f` until it yields `Some` or the deadline passes (`wharf_testkit`).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wharf_testkit::eventually(timeout, what, f)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One nginx server under test: its own prefix, conf dir and ports.

@@ -56,7 +56,9 @@ pub async fn follow(
         Err(rejection) => return rejection.into_response(),
     };
     let (user, ns) = (scope.user().to_string(), link.ns.clone());
+    let metrics = state.metrics.clone();
     ws.on_upgrade(move |socket| async move {
+        let _open = metrics.socket_open(wharf_api::routes::WS_LOGS.pattern);
         tracing::debug!(%user, %ns, "log follow opened");
         push(socket, tail).await;
         tracing::debug!(%user, %ns, "log follow closed");

@@ -28,6 +28,9 @@ pub async fn follow(
         Err(refusal) => return refusal,
     };
     ws.on_upgrade(move |socket| async move {
+        let _open = state
+            .metrics
+            .socket_open(wharf_api::routes::WS_NGINX.pattern);
         tracing::debug!(
             user = access.scope.user(),
             tenant = access.scope.tenant(),

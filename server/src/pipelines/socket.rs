@@ -17,14 +17,19 @@ pub async fn follow(
     headers: HeaderMap,
 ) -> Response {
     match scope_for_socket(&state, &headers, &tenant, Role::Viewer) {
-        Ok(scope) => ws.on_upgrade(move |socket| {
+        Ok(scope) => ws.on_upgrade(move |socket| async move {
+            let _open = state
+                .metrics
+                .socket_open(wharf_api::routes::WS_PIPELINES.pattern);
             let changed = state
                 .cache
                 .changes
                 .of(|c| vec![&c.pipelines, &c.pipeline_runs, &c.pods]);
+            let cache = state.cache.clone();
             push_snapshots(socket, changed, move || {
-                PipelinesMessage::Snapshot(view(&state.cache, &scope))
+                PipelinesMessage::Snapshot(view(&cache, &scope))
             })
+            .await
         }),
         Err(refusal) => refusal,
     }

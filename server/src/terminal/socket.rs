@@ -139,6 +139,9 @@ async fn session(
     plan: Plan,
     size: Option<(u16, u16)>,
 ) {
+    let _open = state
+        .metrics
+        .socket_open(wharf_api::routes::WS_TERMINAL.pattern);
     let settings = state.settings.terminal.clone();
     let (kind, detail) = match &plan {
         Plan::Shell(shells) => ("session", shells.join(" or ")),

@@ -5,6 +5,7 @@
 mod authorization;
 mod leader;
 mod logs;
+mod metrics;
 mod monitoring;
 mod nginx;
 mod pipelines;

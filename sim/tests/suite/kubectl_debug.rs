@@ -3,9 +3,7 @@
 //! program the image lacks. Uses `kubectl` from PATH, or `$WHARF_KUBECTL`; fails when
 //! there is none.
 
-mod support;
-
-use support::kubectl::{bin, Kubectl};
+use crate::support::kubectl::{bin, Kubectl};
 
 use std::time::Duration;
 

@@ -1,20 +1,18 @@
 //! CI pipeline Jobs on the demo cluster through kube-rs: termination messages, the
 //! builder stand-ins (kaniko's executor, the Sonar scanner), and env from Secrets.
 
-mod support;
-
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, Secret};
 use kube::api::{Api, ListParams, LogParams, PostParams};
-use kube::runtime::wait::{await_condition, Condition};
+use kube::runtime::wait::Condition;
 use kube::Client;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-use support::spawn_with_node as spawn;
+use crate::support::spawn_with_node as spawn;
 
 async fn wait_for<K, C>(api: &Api<K>, name: &str, cond: C) -> K
 where
@@ -22,11 +20,7 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     C: Condition<K>,
 {
-    tokio::time::timeout(WAIT, await_condition(api.clone(), name, cond))
-        .await
-        .unwrap_or_else(|_| panic!("{name}: condition not met within {WAIT:?}"))
-        .expect("watch")
-        .unwrap_or_else(|| panic!("{name} gone"))
+    wharf_testkit::wait_for_condition(api, name, WAIT, cond).await
 }
 
 /// A step in `/workspace`, the pod's shared volume.

@@ -1,12 +1,10 @@
 //! The terminal's harder paths: programs an image lacks fail to exec as runc says, and an
 //! ephemeral debug container runs an interactive shell that attach and exec reach.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::{EphemeralContainer, PodStatus};

@@ -1,8 +1,6 @@
 //! State under a data dir survives a restart (same CA and token too), and a
 //! torn WAL tail — a write cut short by `kill -9` — is dropped on open.
 
-mod support;
-
 use std::io::Write;
 
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -1,12 +1,10 @@
 //! Exec and attach over the remotecommand protocol, driven without a network, plus one
 //! run over a real WebSocket with the subprotocol kube-rs and kubectl use.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;

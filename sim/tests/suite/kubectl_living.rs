@@ -2,9 +2,7 @@
 //! logs (tail and follow), exec, get -o wide, delete. Uses `kubectl` from PATH, or
 //! `$WHARF_KUBECTL`; fails when there is none.
 
-mod support;
-
-use support::kubectl::Kubectl;
+use crate::support::kubectl::Kubectl;
 
 use std::process::Stdio;
 use std::time::Duration;

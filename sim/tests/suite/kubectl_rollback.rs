@@ -3,9 +3,7 @@
 //! ReplicaSet under the next revision. Uses `kubectl` from PATH, or `$WHARF_KUBECTL`;
 //! fails when there is none.
 
-mod support;
-
-use support::kubectl::Kubectl;
+use crate::support::kubectl::Kubectl;
 
 const APP: &str = r#"apiVersion: apps/v1
 kind: Deployment

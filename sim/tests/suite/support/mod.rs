@@ -29,21 +29,13 @@ pub async fn spawn_with_node() -> (sim::Sim, kube::Client) {
     (sim, client)
 }
 
-/// Polls `check` until it returns `Some`, failing after `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> T
+/// Polls `check` until it returns `Some`, failing after `secs` seconds (`wharf_testkit`).
+pub async fn eventually<T, F, Fut>(secs: u64, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {secs}s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wharf_testkit::eventually(Duration::from_secs(secs), "the condition", check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -1,8 +1,6 @@
 //! CustomResourceDefinitions: created, established, discovered, and their
 //! objects served dynamically; deleting the CRD deletes its objects.
 
-mod support;
-
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
@@ -28,10 +26,10 @@ fn crd() -> CustomResourceDefinition {
 
 #[tokio::test]
 async fn crd_lifecycle_and_dynamic_objects() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &crd()).await.unwrap();
-    support::eventually(10, || async {
+    crate::support::eventually(10, || async {
         let c = crds.get("tenants.wharf.dev").await.ok()?;
         let conds = c.status?.conditions?;
         conds

@@ -1,9 +1,7 @@
 //! Containers' states: creating, running, ready, crash loops, image pulls, restart policies.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::PodStatus;
 use serde_json::json;

@@ -1,12 +1,10 @@
 //! Logs of running containers through the runtime, and the metrics they export.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use futures::StreamExt;
 use serde_json::json;
 use simnode::LogOptions;

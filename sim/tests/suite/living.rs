@@ -1,8 +1,6 @@
 //! The living cluster through kube-rs: Deployments rolled out, scaled and updated,
 //! Services' endpoints, logs, exec, Jobs, crash loops and metrics.
 
-mod support;
-
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, TryStreamExt};
@@ -11,13 +9,13 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Endpoints, Event, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, AttachParams, ListParams, LogParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, Condition};
+use kube::runtime::wait::Condition;
 use kube::Client;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-use support::spawn_with_node as spawn;
+use crate::support::spawn_with_node as spawn;
 
 /// `kubectl rollout status`'s test for "successfully rolled out".
 fn rolled_out() -> impl Condition<Deployment> {
@@ -48,11 +46,7 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     C: Condition<K>,
 {
-    tokio::time::timeout(WAIT, await_condition(api.clone(), name, cond))
-        .await
-        .unwrap_or_else(|_| panic!("{name}: condition not met within {WAIT:?}"))
-        .expect("watch")
-        .unwrap_or_else(|| panic!("{name} gone"))
+    wharf_testkit::wait_for_condition(api, name, WAIT, cond).await
 }
 
 fn deployment(name: &str, replicas: i32, image: &str) -> Deployment {
@@ -123,7 +117,7 @@ async fn deployment_rolls_out_scales_and_changes_image() {
         scale(&client, "web", n).await;
         let d = wait_for(&api, "web", rolled_out()).await;
         assert_eq!(d.status.unwrap().ready_replicas, Some(n));
-        support::eventually(20, || async {
+        crate::support::eventually(20, || async {
             (app_pods(&client, "web").await.len() == n as usize).then_some(())
         })
         .await;
@@ -137,7 +131,7 @@ async fn deployment_rolls_out_scales_and_changes_image() {
         d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
         "2"
     );
-    support::eventually(20, || async {
+    crate::support::eventually(20, || async {
         let pods = app_pods(&client, "web").await;
         (pods.len() == 1
             && pods.iter().all(|p| {
@@ -277,7 +271,7 @@ async fn service_endpoints_follow_pods() {
 
     scale(&client, "shop", 1).await;
     wait_for(&eps, "shop", ready_ips(1)).await;
-    support::eventually(20, || async {
+    crate::support::eventually(20, || async {
         let l = slices
             .list(&ListParams::default().labels("kubernetes.io/service-name=shop"))
             .await
@@ -332,7 +326,7 @@ async fn logs_follow_and_since_time() {
         .unwrap();
     let since = chrono::DateTime::parse_from_rfc3339(&since_j.to_string()).unwrap();
     // Lines are timestamped by the runtime; wait for some after `since`.
-    let after = support::eventually(20, || async {
+    let after = crate::support::eventually(20, || async {
         let lp = LogParams {
             since_time: Some(since_j),
             timestamps: true,
@@ -483,7 +477,7 @@ async fn crash_looping_pod_shows_restarts() {
         "{c:?}"
     );
     let events: Api<Event> = Api::default_namespaced(client.clone());
-    support::eventually(20, || async {
+    crate::support::eventually(20, || async {
         let evs = events
             .list(&ListParams::default().fields("involvedObject.name=crashy"))
             .await
@@ -502,7 +496,7 @@ async fn crash_looping_pod_shows_restarts() {
 async fn metrics_for_running_pods() {
     let (sim, client) = spawn().await;
     running_pod(&client, "measured", json!([])).await;
-    let text = support::eventually(20, || async {
+    let text = crate::support::eventually(20, || async {
         let req = axum::http::Request::get("/metrics")
             .body(Vec::new())
             .unwrap();
@@ -561,7 +555,7 @@ async fn pods_are_adopted_again_after_a_restart() {
     let client = sim::testing::client(&sim).await.unwrap();
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     // Running again, on the same address, and its port answers.
-    support::eventually(20, || async {
+    crate::support::eventually(20, || async {
         let logs = pods.logs("keeper", &LogParams::default()).await.ok()?;
         (!logs.is_empty()).then_some(())
     })

@@ -2,12 +2,10 @@
 //! each container starts; a missing Secret keeps it in CreateContainerConfigError until
 //! the Secret appears.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use simnode::{ObjectSource, PodPhase};
 

@@ -40,22 +40,15 @@ pub fn app_pod(name: &str, uid: &str, container: serde_json::Value) -> Pod {
     }))
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, or panics after `secs` seconds.
-pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+/// Polls `check` until it returns `Some`, or panics after `secs` seconds (`wharf_testkit`).
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wharf_testkit::eventually(Duration::from_secs(secs), what, check)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until the pod's state satisfies `pred`, returning that state.

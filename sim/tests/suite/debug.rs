@@ -2,8 +2,6 @@
 //! with runc's message in the status, and an ephemeral debug container added through
 //! `pods/ephemeralcontainers` runs a shell that attach and exec reach.
 
-mod support;
-
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -15,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-use support::spawn_with_node as spawn;
+use crate::support::spawn_with_node as spawn;
 
 async fn running_app(client: &Client, name: &str, missing: &str) -> Api<Pod> {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());

@@ -1,9 +1,7 @@
 //! Job pods run their commands for real, init containers first and in order.
 
-mod common;
-
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use futures::StreamExt;
 use serde_json::json;
 use simnode::{LogOptions, PodPhase};

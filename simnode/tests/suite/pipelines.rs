@@ -2,9 +2,7 @@
 //! stand-ins (`executor`, `sonar-scanner`) on PATH with the container paths they are
 //! given mapped to the pod's volume.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use simnode::{NodeRuntime, PodPhase, PodRuntimeState};
 

@@ -2,8 +2,6 @@
 //! propagation, status and scale subresources, auth and bad input — all
 //! through a real kube-rs client over HTTPS.
 
-mod support;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -38,7 +36,7 @@ fn api_code(e: Error) -> (u16, String) {
 
 #[tokio::test]
 async fn seeded_cluster_has_namespaces_nodes_and_service_accounts() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let ns: Vec<String> = Api::<Namespace>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -78,7 +76,7 @@ async fn seeded_cluster_has_namespaces_nodes_and_service_accounts() {
 
 #[tokio::test]
 async fn create_get_update_conflict_delete() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let created = api
         .create(&PostParams::default(), &cm("one"))
@@ -144,7 +142,7 @@ async fn create_get_update_conflict_delete() {
 
 #[tokio::test]
 async fn defaults_and_generation() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d = api
         .create(&PostParams::default(), &deployment("web"))
@@ -202,7 +200,7 @@ async fn defaults_and_generation() {
 
 #[tokio::test]
 async fn json_merge_and_strategic_patches() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &deployment("web"))
         .await
@@ -297,7 +295,7 @@ async fn json_merge_and_strategic_patches() {
 // status semantics are checked on a PersistentVolumeClaim, which nothing else writes.
 #[tokio::test]
 async fn status_and_scale_subresources() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
     let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
@@ -384,7 +382,7 @@ fn uid<K: kube::Resource>(k: &K) -> String {
 
 #[tokio::test]
 async fn delete_cascades_to_owned_objects() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let pp = PostParams::default();
     let gone = |name: &'static str| {
@@ -405,7 +403,7 @@ async fn delete_cascades_to_owned_objects() {
     .await
     .unwrap();
     cms.delete("root", &DeleteParams::default()).await.unwrap();
-    support::eventually(5, || gone("grandchild")).await;
+    crate::support::eventually(5, || gone("grandchild")).await;
     assert!(cms.get_opt("child").await.unwrap().is_none());
 
     // Orphan: the dependent stays, without the owner reference.
@@ -429,7 +427,7 @@ async fn delete_cascades_to_owned_objects() {
     cms.delete("root", &DeleteParams::foreground())
         .await
         .unwrap();
-    support::eventually(5, || gone("fg")).await;
+    crate::support::eventually(5, || gone("fg")).await;
 
     // Across kinds: a Pod owned by a ConfigMap goes with it.
     let owner = cms.create(&pp, &cm("pod-owner")).await.unwrap();
@@ -442,7 +440,7 @@ async fn delete_cascades_to_owned_objects() {
     cms.delete("pod-owner", &DeleteParams::default())
         .await
         .unwrap();
-    support::eventually(5, || async {
+    crate::support::eventually(5, || async {
         pods.get_opt("owned-pod")
             .await
             .unwrap()
@@ -486,7 +484,7 @@ async fn delete_cascades_to_owned_objects() {
     nss.delete("scratch", &DeleteParams::default())
         .await
         .unwrap();
-    support::eventually(5, || async {
+    crate::support::eventually(5, || async {
         nss.get_opt("scratch")
             .await
             .unwrap()
@@ -500,7 +498,7 @@ async fn delete_cascades_to_owned_objects() {
 
 #[tokio::test]
 async fn pod_ephemeral_containers_subresource() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let pod: Pod = serde_json::from_value(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},

@@ -3,8 +3,6 @@
 //! is scaled up again and takes the next revision, no new ReplicaSet is made, and the
 //! Deployment's `kubernetes.io/change-cause` lands on the ReplicaSet of each revision.
 
-mod support;
-
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -14,7 +12,7 @@ use serde_json::json;
 const CAUSE: &str = "kubernetes.io/change-cause";
 const REVISION: &str = "deployment.kubernetes.io/revision";
 
-use support::spawn_with_node as spawn;
+use crate::support::spawn_with_node as spawn;
 
 fn annotation(
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -69,7 +67,7 @@ async fn revisions(client: &Client) -> Vec<(i64, String, String, i32)> {
 async fn rolled_to(client: &Client, image: &str, replicas: usize) {
     let pods: Api<Pod> = Api::default_namespaced(client.clone());
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-    support::eventually(60, || async {
+    crate::support::eventually(60, || async {
         let d = deployments.get("web").await.ok()?;
         let st = d.status?;
         let done = d.metadata.generation <= st.observed_generation
@@ -174,7 +172,7 @@ async fn rolling_back_reuses_the_old_replicaset_with_the_next_revision() {
         ),
         "1"
     );
-    support::eventually(20, || async {
+    crate::support::eventually(20, || async {
         let d = api.get("web").await.ok()?;
         (annotation(&d.metadata, REVISION) == "4").then_some(())
     })
@@ -203,7 +201,7 @@ async fn the_change_cause_follows_the_deployment_onto_its_current_replicaset() {
         .await
         .unwrap();
     let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
-    let rs = support::eventually(20, || async {
+    let rs = crate::support::eventually(20, || async {
         let list = rss
             .list(&ListParams::default().labels("app=web"))
             .await

@@ -1,8 +1,6 @@
 //! Authentication and bad input: what the real API server answers, and the
 //! store left unchanged.
 
-mod support;
-
 use axum::http::Request;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -24,7 +22,7 @@ async fn client_with_token(sim: &sim::Sim, token: Option<&str>) -> kube::Client 
 
 #[tokio::test]
 async fn missing_or_wrong_token_is_401_with_status() {
-    let (sim, _) = support::spawn().await;
+    let (sim, _) = crate::support::spawn().await;
     for token in [None, Some("wrong")] {
         let client = client_with_token(&sim, token).await;
         let err = Api::<ConfigMap>::namespaced(client, "default")
@@ -65,7 +63,7 @@ async fn raw(
 
 #[tokio::test]
 async fn bad_input_gets_4xx_and_changes_nothing() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let cms = "/api/v1/namespaces/default/configmaps";
 
     let (code, body) = raw(

@@ -1,8 +1,6 @@
 //! LIST and WATCH semantics through kube-rs: selectors, pagination, resuming
 //! from a resourceVersion, bookmarks, and 410 Gone for compacted history.
 
-mod support;
-
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
@@ -16,7 +14,7 @@ fn cm(name: &str, tier: &str) -> ConfigMap {
 
 #[tokio::test]
 async fn list_with_selectors_and_pages() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..7 {
         api.create(
@@ -109,7 +107,7 @@ async fn list_with_selectors_and_pages() {
 
 #[tokio::test]
 async fn watch_resumes_from_a_resource_version() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let first = api
         .create(&PostParams::default(), &cm("a", "x"))
@@ -165,7 +163,7 @@ async fn watch_resumes_from_a_resource_version() {
 
 #[tokio::test]
 async fn label_filtered_watch_sees_objects_enter_and_leave() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let rv = api
         .create(&PostParams::default(), &cm("m", "back"))
@@ -202,7 +200,7 @@ async fn label_filtered_watch_sees_objects_enter_and_leave() {
 
 #[tokio::test]
 async fn bookmarks_when_asked() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let rv = sim.store().resource_version().to_string();
     let mut s = api
@@ -224,7 +222,7 @@ async fn bookmarks_when_asked() {
 
 #[tokio::test]
 async fn too_old_resource_version_is_410_expired() {
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let old = api
         .create(&PostParams::default(), &cm("a", "x"))
@@ -269,7 +267,7 @@ async fn too_old_resource_version_is_410_expired() {
 #[tokio::test]
 async fn kube_runtime_watcher_works() {
     use kube::runtime::{watcher, WatchStreamExt};
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let mut objects = watcher(api.clone(), watcher::Config::default())
         .applied_objects()
@@ -293,7 +291,7 @@ async fn kube_runtime_watcher_works() {
 #[tokio::test]
 async fn metadata_lists_and_streaming_list_watches() {
     use kube::runtime::{watcher, WatchStreamExt};
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &cm("meta", "x"))
         .await
@@ -325,7 +323,7 @@ async fn metadata_lists_and_streaming_list_watches() {
 #[tokio::test]
 async fn in_process_store_watch_for_controllers() {
     use sim::store::{EventType, WatchParams as StoreWatch};
-    let (sim, client) = support::spawn().await;
+    let (sim, client) = crate::support::spawn().await;
     let store = sim.store();
     let mut w = store
         .watch(

@@ -2,8 +2,6 @@
 //! (a strategic merge), scale, set image, api-resources, describe, delete.
 //! Uses `kubectl` from PATH, or `$WHARF_KUBECTL`.
 
-mod support;
-
 use std::path::Path;
 
 use serde_json::Value;
@@ -38,27 +36,16 @@ spec:
     targetPort: 80
 "#;
 
+/// kubectl at `kubeconfig` with its own `cache` (see `crate::support::kubectl`), which must succeed.
 async fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
-    let bin = std::env::var("WHARF_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let out = tokio::process::Command::new(&bin)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("running {bin}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed:\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    stdout
+    let k = crate::support::kubectl::Kubectl {
+        kubeconfig: kubeconfig.to_path_buf(),
+        cache: cache.to_path_buf(),
+    };
+    k.run(args).await
 }
 
-use support::kubectl::available as kubectl_available;
+use crate::support::kubectl::available as kubectl_available;
 
 #[tokio::test]
 async fn kubectl_apply_get_scale_set_image_describe_delete() {

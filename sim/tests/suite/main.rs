@@ -1,0 +1,20 @@
+//! The demo cluster's integration tests, one module per area, in one test binary (one link
+//! instead of fifteen). `support` starts a cluster on port 0 and points kube-rs or the real
+//! `kubectl` at it.
+
+mod support;
+
+mod api;
+mod bad_input;
+mod crd;
+mod debug;
+mod exec_guard;
+mod kubectl;
+mod kubectl_debug;
+mod kubectl_living;
+mod kubectl_rollback;
+mod living;
+mod persistence;
+mod pipelines;
+mod rollback;
+mod watch;

@@ -1,0 +1,13 @@
+//! The demo node's integration tests, one module per area, in one test binary. `common`
+//! builds pods and starts a node runtime.
+
+mod common;
+
+mod config;
+mod debug;
+mod exec;
+mod http;
+mod jobs;
+mod lifecycle;
+mod logs_and_metrics;
+mod pipelines;
