@@ -48,6 +48,9 @@ bench:
 	# the chart drawn in Chromium, from a release build of the site (not dist/, which is a debug build)
 	trunk build --offline --release --dist target/bench-site
 	node end2end/bench/chart.mjs target/bench-site
+	# the Pods tab of a 20,000-pod tenant, 100 pods changing a second, in Chromium (the script
+	# starts its server side: cargo bench -p wharf-tests --bench pods_browser)
+	node end2end/bench/pods.mjs target/bench-site
 
 clean-demo:
 	rm -rf .wharf/demo
