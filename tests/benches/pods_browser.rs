@@ -29,7 +29,7 @@ fn change(store: &sim::store::Store, i: usize, tick: u64) -> anyhow::Result<()> 
     let mut pod: Pod = store
         .get_typed("alpha", &name)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    if tick % 2 == 0 {
+    if tick.is_multiple_of(2) {
         pod.metadata
             .labels
             .get_or_insert_with(Default::default)
