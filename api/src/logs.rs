@@ -129,7 +129,8 @@ pub enum LogMessage {
     /// connection, so a reconnect never shows a line twice).
     Reset,
     Lines(Vec<LogLine>),
-    Error(String),
+    /// Why the feed cannot go on (the page shows it in its error banner).
+    Error(crate::error::AppError),
 }
 
 /// The query string of the follow socket and the download (`serde_urlencoded` both ways).

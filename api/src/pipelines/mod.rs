@@ -147,7 +147,8 @@ pub struct WebhookInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum PipelinesMessage {
     Snapshot(PipelinesView),
-    Error(String),
+    /// Why the feed cannot go on (the page shows it in its error banner).
+    Error(crate::error::AppError),
 }
 
 /// The Dockerfile the image stage will build (the user's plus the debug tools), for the

@@ -166,5 +166,6 @@ pub struct AppRevision {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LiveMessage {
     Snapshot(WorkloadView),
-    Error(String),
+    /// Why the feed cannot go on (the page shows it in its error banner).
+    Error(crate::error::AppError),
 }

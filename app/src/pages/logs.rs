@@ -285,7 +285,7 @@ pub fn LogsPage() -> impl IntoView {
                     });
                 }
                 LogMessage::Error(e) => {
-                    error.try_set(Some(AppError::Unavailable(e)));
+                    error.try_set(Some(e));
                 }
             },
         );

@@ -136,7 +136,7 @@ pub fn PipelineRunPage() -> impl IntoView {
                     });
                 }
                 LogMessage::Error(e) => {
-                    log_error.try_set(Some(AppError::Unavailable(e)));
+                    log_error.try_set(Some(e));
                 }
             },
         );

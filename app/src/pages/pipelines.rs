@@ -23,7 +23,7 @@ impl LiveFeed for PipelinesMessage {
         match self {
             PipelinesMessage::Snapshot(v) => Ok(v),
             // NB: the socket sends a sentence, not the typed error (see `crate::pipelines`).
-            PipelinesMessage::Error(e) => Err(AppError::Unavailable(e)),
+            PipelinesMessage::Error(e) => Err(e),
         }
     }
 }

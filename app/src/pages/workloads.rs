@@ -19,7 +19,7 @@ impl LiveFeed for LiveMessage {
         match self {
             LiveMessage::Snapshot(v) => Ok(v),
             // NB: the socket sends a sentence, not the typed error (see `crate::workloads`).
-            LiveMessage::Error(e) => Err(AppError::Unavailable(e)),
+            LiveMessage::Error(e) => Err(e),
         }
     }
 }

@@ -87,7 +87,7 @@ async fn push(mut socket: WebSocket, mut tail: Tail) {
                 let first = match next {
                     Ok(e) => e,
                     Err(e) => {
-                        let _ = send(&mut socket, &LogMessage::Error(store_error(e).to_string())).await;
+                        let _ = send(&mut socket, &LogMessage::Error(store_error(e))).await;
                         return;
                     }
                 };
