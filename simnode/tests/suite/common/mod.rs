@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a runtime in a temp dir, pods from JSON, and
 //! waiting for a condition with a deadline.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::net::Ipv4Addr;
