@@ -1,7 +1,6 @@
 //! Shared set-up for the integration tests: a sim on port 0, in memory, and a
 //! kube-rs client built from its kubeconfig.
 
-
 pub mod kubectl;
 
 use std::future::Future;
