@@ -32,11 +32,6 @@ impl Call {
         }
     }
 
-    /// The request's headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
     /// The signed-in person; `Unauthenticated` (401) without a valid session.
     pub fn principal(&self) -> Result<Principal, AppError> {
         auth::principal_from_headers(&self.state, &self.headers)

@@ -117,7 +117,7 @@ impl Application {
         let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             let _ = drain_rx.await;
         });
-        let server = tokio::spawn(async move { serving.await });
+        let mut server = tokio::spawn(async move { serving.await });
         let names: Vec<&'static str> = self.tasks.iter().map(|t| t.name).collect();
         let handles: Vec<JoinHandle<()>> = self.tasks.into_iter().map(|t| t.handle).collect();
         let any_task = async {
@@ -127,7 +127,6 @@ impl Application {
             let (_, index, rest) = futures::future::select_all(handles).await;
             (index, rest)
         };
-        let mut server = server;
         let outcome = tokio::select! {
             r = &mut server => match r {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the console's HTTP server stopped")),

@@ -141,7 +141,7 @@ async fn main() -> Result<()> {
             server::demo::seed::nginx(&client).await?;
             server::demo::seed::pipelines(&client, &data).await?;
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
-            let listen = console.listen.unwrap_or(server::settings::DEMO_LISTEN);
+            let listen = console.demo_listen();
             let webhook_host = if listen.ip().is_unspecified() {
                 SocketAddr::from(([127, 0, 0, 1], listen.port()))
             } else {

@@ -65,36 +65,21 @@ pub struct ConsoleArgs {
 
 impl ConsoleArgs {
     /// `wharf serve`'s settings.
-    pub fn serve(self) -> Result<(Settings, LaunchArgs)> {
-        let launch = LaunchArgs {
-            listen: self.listen.unwrap_or(SERVE_LISTEN),
-            site_dir: self.site_dir.clone(),
-            logs: self
-                .logs
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(".wharf/logs")),
-            retention: self.terminal.retention(),
-        };
+    pub fn serve(mut self) -> Result<(Settings, LaunchArgs)> {
+        let launch = self.launch(SERVE_LISTEN, PathBuf::from(".wharf/logs"));
         let mut monitoring = MonitoringSettings {
-            prometheus_url: self.prometheus_url,
-            alertmanager_url: self.alertmanager_url,
-            rules_dir: self.rules_dir,
-            webhook_token: self.webhook_token.map(Token::new),
+            prometheus_url: self.prometheus_url.take(),
+            alertmanager_url: self.alertmanager_url.take(),
+            rules_dir: self.rules_dir.take(),
+            webhook_token: self.webhook_token.take().map(Token::new),
             ..Default::default()
         };
-        self.alerting.apply_to(&mut monitoring)?;
-        let settings = Settings {
-            session_ttl_secs: self.session_hours * 3600,
-            secure_cookies: self.secure_cookies,
-            monitoring,
-            pipelines: PipelineSettings {
-                registries: self.registries,
-                ..Default::default()
-            },
-            terminal: self.terminal.options(),
-            ..Settings::default()
+        std::mem::take(&mut self.alerting).apply_to(&mut monitoring)?;
+        let pipelines = PipelineSettings {
+            registries: std::mem::take(&mut self.registries),
+            ..Default::default()
         };
-        Ok((settings, launch))
+        Ok((self.settings(monitoring, pipelines), launch))
     }
 
     /// `wharf demo`'s settings: folders under `data`, the demo's own monitoring stack and
@@ -107,21 +92,34 @@ impl ConsoleArgs {
         self.terminal
             .recordings_dir
             .get_or_insert_with(|| data.join("recordings"));
-        let launch = LaunchArgs {
-            listen: self.listen.unwrap_or(DEMO_LISTEN),
+        let launch = self.launch(DEMO_LISTEN, data.join("logs"));
+        Ok((self.settings(monitoring, PipelineSettings::demo()), launch))
+    }
+
+    /// Where `wharf demo` listens (its Alertmanager is told before the console starts).
+    pub fn demo_listen(&self) -> SocketAddr {
+        self.listen.unwrap_or(DEMO_LISTEN)
+    }
+
+    /// What both modes take from the flags alike; `listen` and `logs` where no flag says.
+    fn launch(&self, listen: SocketAddr, logs: PathBuf) -> LaunchArgs {
+        LaunchArgs {
+            listen: self.listen.unwrap_or(listen),
             site_dir: self.site_dir.clone(),
-            logs: self.logs.clone().unwrap_or_else(|| data.join("logs")),
+            logs: self.logs.clone().unwrap_or(logs),
             retention: self.terminal.retention(),
-        };
-        let settings = Settings {
+        }
+    }
+
+    fn settings(&self, monitoring: MonitoringSettings, pipelines: PipelineSettings) -> Settings {
+        Settings {
             session_ttl_secs: self.session_hours * 3600,
             secure_cookies: self.secure_cookies,
             monitoring,
-            pipelines: PipelineSettings::demo(),
+            pipelines,
             terminal: self.terminal.options(),
             ..Settings::default()
-        };
-        Ok((settings, launch))
+        }
     }
 }
 

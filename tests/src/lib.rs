@@ -49,6 +49,36 @@ pub async fn spawn_app_with(
     server::demo::seed::identities(&kube).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
+    let console = start_console(kube.clone(), settings, logs, listen).await?;
+    Ok(TestApp {
+        addr: console.addr,
+        kube,
+        cluster,
+        state: console.state,
+        logs_dir,
+        collector: console.collector,
+        _site: console.site,
+    })
+}
+
+/// A console started over a cluster by the one `Application`, running until the test ends.
+pub struct Console {
+    pub addr: SocketAddr,
+    pub state: wharf_console::state::AppState,
+    /// The log collector, out of the application's supervision (a test may stop it).
+    pub collector: tokio::task::JoinHandle<()>,
+    /// The stand-in site it serves (removed when dropped).
+    pub site: tempfile::TempDir,
+}
+
+/// Starts a console over `kube` (already bootstrapped or not: the application does it) with
+/// these settings and log store, on `listen` (port 0: a free one).
+pub async fn start_console(
+    kube: kube::Client,
+    settings: wharf_console::state::Settings,
+    logs: logstore::Store,
+    listen: SocketAddr,
+) -> Result<Console> {
     let site = site_dir()?;
     let launch = Launch {
         listen,
@@ -56,20 +86,17 @@ pub async fn spawn_app_with(
         logs,
         retention: None,
     };
-    let mut application = Application::build(kube.clone(), settings, launch).await?;
+    let mut application = Application::build(kube, settings, launch).await?;
     let collector = application
         .take_collector()
         .context("the application runs a log collector")?;
     let (addr, state) = (application.addr(), application.state().clone());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
-    Ok(TestApp {
+    Ok(Console {
         addr,
-        kube,
-        cluster,
         state,
-        logs_dir,
         collector,
-        _site: site,
+        site,
     })
 }
 

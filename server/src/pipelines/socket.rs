@@ -25,9 +25,8 @@ pub async fn follow(
                 .cache
                 .changes
                 .of(|c| vec![&c.pipelines, &c.pipeline_runs, &c.pods]);
-            let cache = state.cache.clone();
             push_snapshots(socket, changed, move || {
-                PipelinesMessage::Snapshot(view(&cache, &scope))
+                PipelinesMessage::Snapshot(view(&state.cache, &scope))
             })
             .await
         }),

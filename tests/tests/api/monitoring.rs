@@ -914,20 +914,16 @@ async fn restarted_console(
         monitoring: m.cfg.settings(),
         ..Default::default()
     };
-    let site = wharf_tests::site_dir().unwrap();
     let logs = logstore::Store::in_memory(logstore::Config::default()).unwrap();
-    let launch = server::application::Launch {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        site_dir: site.path().to_path_buf(),
+    let console = wharf_tests::start_console(
+        m.app.kube.clone(),
+        settings,
         logs,
-        retention: None,
-    };
-    let application = server::application::Application::build(m.app.kube.clone(), settings, launch)
-        .await
-        .unwrap();
-    let (addr, state) = (application.addr(), application.state().clone());
-    tokio::spawn(application.run_until_stopped(std::future::pending()));
-    (addr, state, site)
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    (console.addr, console.state, console.site)
 }
 
 /// Calls a server function of the console at `addr` with a session cookie (sessions are
