@@ -2,6 +2,10 @@
 //! [`eventually`] polls a check until it holds (or says what never happened), and
 //! [`wait_for_condition`] waits on a watch for a Kubernetes object's condition.
 
+pub mod real_cluster;
+
+pub use real_cluster::{Parts, RealCluster};
+
 use std::future::Future;
 use std::time::Duration;
 

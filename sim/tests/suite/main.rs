@@ -14,6 +14,7 @@ mod kubectl_debug;
 mod kubectl_living;
 mod kubectl_rollback;
 mod living;
+mod parity;
 mod persistence;
 mod pipelines;
 mod rollback;

@@ -2,6 +2,7 @@
 //! kube-rs client built from its kubeconfig.
 
 pub mod kubectl;
+pub mod parity;
 
 use std::future::Future;
 use std::time::Duration;

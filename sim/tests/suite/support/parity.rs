@@ -1,0 +1,130 @@
+//! The same request to the demo cluster and to a real kube-apiserver, and the two answers
+//! compared: status code, `reason`, the error's causes and message, and the resulting
+//! object with what is volatile removed (uid, resourceVersion, timestamps, generated names).
+//! The real API server is right; a difference is the demo cluster's bug.
+
+use axum::http::Request;
+use serde_json::Value;
+use wharf_testkit::{Parts, RealCluster};
+
+/// A demo cluster and a real one, side by side.
+pub struct Pair {
+    // NB: kept only to keep both clusters running while the clients talk to them.
+    _sim: sim::Sim,
+    pub sim_client: kube::Client,
+    _real: RealCluster,
+    pub real_client: kube::Client,
+}
+
+/// One answer, ready to compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Pair {
+    /// A fresh demo cluster and a fresh real API server (etcd + kube-apiserver only).
+    pub async fn start() -> Pair {
+        Pair::start_with(Parts::API).await
+    }
+
+    pub async fn start_with(parts: Parts) -> Pair {
+        let (sim, sim_client) = super::spawn().await;
+        let real = RealCluster::start(parts).await;
+        let real_client = real.client().await;
+        Pair {
+            _sim: sim,
+            sim_client,
+            _real: real,
+            real_client,
+        }
+    }
+
+    /// Sends `method path` with `body` (as `content_type`) to both; returns (demo, real).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> (Answer, Answer) {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else if content_type.contains("yaml") {
+            serde_yaml::to_string(body).expect("yaml").into_bytes()
+        } else {
+            serde_json::to_vec(body).expect("json")
+        };
+        let one = |client: kube::Client| {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", content_type)
+                .header("accept", "application/json")
+                .body(bytes.clone())
+                .expect("request");
+            async move {
+                let res = client.send(req.map(Into::into)).await.expect("send");
+                let status = res.status().as_u16();
+                let body = http_body_util::BodyExt::collect(res.into_body())
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                Answer {
+                    status,
+                    body: serde_json::from_slice(&body)
+                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
+                }
+            }
+        };
+        let demo = one(self.sim_client.clone()).await;
+        let real = one(self.real_client.clone()).await;
+        (demo, real)
+    }
+
+    /// [`Pair::send`], then asserts both answers are the same once normalized; returns the
+    /// real one.
+    pub async fn same(&self, what: &str, method: &str, path: &str, ct: &str, body: &Value) -> Answer {
+        let (demo, real) = self.send(method, path, ct, body).await;
+        let (d, r) = (normalize(&demo), normalize(&real));
+        assert!(
+            d == r,
+            "{what}: the demo cluster answered differently from kube-apiserver\n--- demo:\n{}\n--- real:\n{}",
+            serde_json::to_string_pretty(&d).unwrap(),
+            serde_json::to_string_pretty(&r).unwrap()
+        );
+        real
+    }
+}
+
+/// What is compared: the status code and the body without volatile fields.
+pub fn normalize(a: &Answer) -> Value {
+    let mut body = a.body.clone();
+    scrub(&mut body);
+    serde_json::json!({"status": a.status, "body": body})
+}
+
+/// Removes what differs between any two servers for the same request.
+pub fn scrub(v: &mut Value) {
+    if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in ["uid", "resourceVersion", "creationTimestamp", "selfLink", "deletionTimestamp"] {
+            md.remove(k);
+        }
+        if let Some(Value::Array(mf)) = md.get_mut("managedFields") {
+            for entry in mf {
+                if let Some(e) = entry.as_object_mut() {
+                    e.remove("time");
+                }
+            }
+        }
+    }
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items {
+            scrub(item);
+        }
+    }
+    if let Some(details) = v.get_mut("details").and_then(Value::as_object_mut) {
+        details.remove("uid");
+    }
+}
