@@ -7,6 +7,8 @@
 pub mod nginx;
 pub mod pipeline;
 #[cfg(feature = "kube")]
+pub mod schema;
+#[cfg(feature = "kube")]
 pub mod tenant;
 #[cfg(feature = "kube")]
 pub mod user;
@@ -34,10 +36,11 @@ pub const GROUP: &str = "wharf.dev";
 /// The namespace where Wharf keeps its secrets (password hashes, the session key).
 pub const SYSTEM_NAMESPACE: &str = "wharf-system";
 
-/// Every custom resource definition Wharf needs, ready to be applied.
+/// Every custom resource definition Wharf needs, ready to be applied (to any API server from
+/// 1.20 on: see [`schema`]).
 #[cfg(feature = "kube")]
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         Tenant::crd(),
         User::crd(),
         NginxCluster::crd(),
@@ -46,6 +49,9 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Pipeline::crd(),
         PipelineRun::crd(),
     ]
+    .into_iter()
+    .map(schema::for_apiserver)
+    .collect()
 }
 
 #[cfg(all(test, feature = "kube"))]
