@@ -1,8 +1,12 @@
 //! Helpers for the integration tests: [`spawn_app`] starts a demo cluster (in memory, port 0)
 //! and the console in front of it, exactly as `wharf demo` does (log store in a temporary
 //! folder, log collector running), and returns handles to talk to both over real HTTP.
+//! [`spawn_real_app`] does the same over a real kube-apiserver, the console running with the
+//! ServiceAccount and roles of `deploy/wharf.yaml`; [`on_both_clusters!`] runs one test body
+//! against each.
 
 pub mod nginx;
+pub mod real;
 
 use anyhow::{Context, Result};
 use reqwest::StatusCode;
@@ -15,9 +19,10 @@ pub use server::demo::seed::DEMO_PASSWORD;
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The console's own client, for arranging and checking cluster state.
+    /// An administrator's client, for arranging and checking cluster state (on the demo
+    /// cluster the console's own).
     pub kube: kube::Client,
-    pub cluster: sim::Sim,
+    pub cluster: Cluster,
     /// The console's state (its cache, its log store), for tests that look inside.
     pub state: wharf_console::state::AppState,
     /// The log store's folder (the store is `state.logs`).
@@ -53,12 +58,32 @@ pub async fn spawn_app_with(
     Ok(TestApp {
         addr: console.addr,
         kube,
-        cluster,
+        cluster: Cluster::Demo(cluster),
         state: console.state,
         logs_dir,
         collector: console.collector,
         _site: console.site,
     })
+}
+
+/// The cluster a [`TestApp`]'s console runs against.
+pub enum Cluster {
+    Demo(sim::Sim),
+    Real(wharf_testkit::RealCluster),
+}
+
+impl Cluster {
+    /// The demo cluster, for tests that reach inside it (its store, its kubeconfig).
+    pub fn sim(&self) -> &sim::Sim {
+        match self {
+            Cluster::Demo(sim) => sim,
+            Cluster::Real(_) => panic!("this test needs the demo cluster"),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self, Cluster::Real(_))
+    }
 }
 
 /// A console started over a cluster by the one `Application`, running until the test ends.

@@ -85,7 +85,14 @@ impl Pair {
 
     /// [`Pair::send`], then asserts both answers are the same once normalized; returns the
     /// real one.
-    pub async fn same(&self, what: &str, method: &str, path: &str, ct: &str, body: &Value) -> Answer {
+    pub async fn same(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        ct: &str,
+        body: &Value,
+    ) -> Answer {
         let (demo, real) = self.send(method, path, ct, body).await;
         let (d, r) = (normalize(&demo), normalize(&real));
         assert!(
@@ -108,7 +115,13 @@ pub fn normalize(a: &Answer) -> Value {
 /// Removes what differs between any two servers for the same request.
 pub fn scrub(v: &mut Value) {
     if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "selfLink", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "selfLink",
+            "deletionTimestamp",
+        ] {
             md.remove(k);
         }
         if let Some(Value::Array(mf)) = md.get_mut("managedFields") {

@@ -1,0 +1,125 @@
+//! The console over a real kube-apiserver (`wharf_testkit::RealCluster`), set up the way
+//! `deploy/` installs it: the namespace, ServiceAccounts and roles of `deploy/wharf.yaml`
+//! applied by an administrator, and the console running with a token of its own
+//! ServiceAccount, so a right the manifest forgot fails the test as it would fail in a
+//! cluster.
+
+use crate::{start_console, Cluster, TestApp};
+use anyhow::{Context, Result};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use std::net::SocketAddr;
+use wharf_testkit::{Parts, RealCluster};
+
+/// `deploy/wharf.yaml`, as installers apply it.
+pub const MANIFEST: &str = include_str!("../../deploy/wharf.yaml");
+
+/// The console's ServiceAccount in `deploy/wharf.yaml`.
+pub const SERVICE_ACCOUNT: (&str, &str) = ("wharf-system", "wharf");
+
+/// Applies every object of `manifest` except workloads (the console runs in the test, not
+/// as the manifest's Deployment) with server-side apply, as `kubectl apply --server-side`
+/// would.
+pub async fn apply_manifest(client: &kube::Client, manifest: &str) -> Result<()> {
+    use serde::Deserialize;
+    for doc in serde_yaml::Deserializer::from_str(manifest) {
+        let value = serde_yaml::Value::deserialize(doc)?;
+        if value.is_null() {
+            continue;
+        }
+        let obj: DynamicObject = serde_yaml::from_value(value)?;
+        let types = obj
+            .types
+            .clone()
+            .context("an object without apiVersion/kind")?;
+        if ["Deployment", "Service"].contains(&types.kind.as_str()) {
+            continue;
+        }
+        let gvk = kube::api::GroupVersionKind::try_from(&types)?;
+        let (resource, caps): (ApiResource, ApiCapabilities) =
+            kube::discovery::pinned_kind(client, &gvk).await?;
+        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        };
+        let name = obj
+            .metadata
+            .name
+            .clone()
+            .context("an object without a name")?;
+        api.patch(
+            &name,
+            &PatchParams::apply("wharf-tests").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .with_context(|| format!("applying {} {name}", types.kind))?;
+    }
+    Ok(())
+}
+
+/// A real cluster with `deploy/wharf.yaml`'s accounts and roles, the console's CRDs (installed
+/// by the console's own account) and the demo's tenants and users; returns the cluster, an
+/// administrator's client, and the console's client.
+pub async fn prepared_cluster() -> Result<(RealCluster, kube::Client, kube::Client)> {
+    let real = RealCluster::start(Parts::ALL).await;
+    let admin = real.client().await;
+    apply_manifest(&admin, MANIFEST).await?;
+    let (ns, name) = SERVICE_ACCOUNT;
+    let console =
+        wharf_testkit::real_cluster::client_from(&real.service_account_kubeconfig(ns, name).await)
+            .await;
+    server::bootstrap::install_crds(&console)
+        .await
+        .context("the console's account installs its CRDs")?;
+    server::demo::seed::identities(&admin).await?;
+    Ok((real, admin, console))
+}
+
+/// [`crate::spawn_app`] over a real kube-apiserver.
+pub async fn spawn_real_app() -> Result<TestApp> {
+    spawn_real_app_with(Default::default(), "127.0.0.1:0".parse()?).await
+}
+
+pub async fn spawn_real_app_with(
+    settings: wharf_console::state::Settings,
+    listen: SocketAddr,
+) -> Result<TestApp> {
+    let (real, admin, console_client) = prepared_cluster().await?;
+    let logs_dir = tempfile::tempdir()?;
+    let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
+    let console = start_console(console_client, settings, logs, listen).await?;
+    Ok(TestApp {
+        addr: console.addr,
+        kube: admin,
+        cluster: Cluster::Real(real),
+        state: console.state,
+        logs_dir,
+        collector: console.collector,
+        _site: console.site,
+    })
+}
+
+/// One test body, two tests: `<name>::demo` against the demo cluster and `<name>::real`
+/// against a real kube-apiserver. The body is an `async fn <name>(app: TestApp)`.
+#[macro_export]
+macro_rules! on_both_clusters {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn demo() {
+                super::$name($crate::spawn_app().await.expect("the console over the demo cluster"))
+                    .await
+            }
+            #[tokio::test]
+            async fn real() {
+                super::$name(
+                    $crate::real::spawn_real_app()
+                        .await
+                        .expect("the console over a real kube-apiserver"),
+                )
+                .await
+            }
+        }
+    )*};
+}
