@@ -1,8 +1,11 @@
 //! The CRDs' OpenAPI schemas as real API servers accept them. schemars writes what serde
 //! does, and two of those things are rejected:
-//! - `default: ''` (from `#[serde(default)]` on a `String`): kube-apiserver 1.20 reads an
-//!   empty-string default as null and refuses the CRD ("default: Invalid value: \"null\"").
-//!   The default is dropped: the console fills the same empty value when it reads.
+//! - `default: ''` (from `#[serde(default)]` on a `String`): kube-apiserver 1.20 as built with
+//!   Go >= 1.19 (Debian's, the suite's) reads an empty string as null wherever it validates
+//!   against a schema — its validator takes any zero value for null, and Go now hands out one
+//!   shared address for every empty string — and refuses the CRD ("default: Invalid value:
+//!   \"null\""). The default is dropped: the console fills the same empty value when it reads.
+//!   For the same reason the resources omit their empty optional strings when they are written.
 //! - `enum: [..., null]` (from an `Option` of an enum): kubectl's client-side validation
 //!   refuses a null enum member. The null is dropped; `nullable: true` already says it.
 

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct TenantSpec {
     /// Shown in the console instead of the resource name.
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub display_name: String,
     /// The namespaces this tenant owns. A namespace belongs to at most one tenant.
     #[serde(default)]

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct UserSpec {
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub display_name: String,
     /// A platform admin sees and changes every tenant.
     #[serde(default)]

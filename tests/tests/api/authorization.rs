@@ -1,10 +1,23 @@
 //! Every entry point refuses a stranger (401), a user of another tenant (403), and — where it
 //! changes something — a viewer (403). The list below must name every server function the
 //! binary registers; a new one that is not listed fails `every_server_function_is_covered`.
+//! Each check runs against the demo cluster and against a real kube-apiserver.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use wharf_tests::{spawn_app, TestApp};
+use wharf_tests::{on_both_clusters, TestApp};
+
+on_both_clusters!(
+    every_socket_download_and_upload_checks_first,
+    the_nginx_download_checks_first,
+    strangers_get_401_everywhere,
+    another_tenants_user_gets_403_everywhere_and_nothing_changes,
+    a_viewer_reads_but_cannot_change,
+    a_platform_admin_reaches_every_tenant,
+    the_live_socket_checks_before_upgrading,
+    the_log_socket_and_download_check_first,
+    the_terminal_socket_upload_and_download_check_first,
+);
 
 /// (endpoint, arguments aimed at tenant alpha, does it change anything?)
 fn entry_points() -> Vec<(&'static str, Value, bool)> {
@@ -220,9 +233,7 @@ async fn nginx_cluster_of_alpha(app: &TestApp) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn the_nginx_download_checks_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_nginx_download_checks_first(app: TestApp) {
     nginx_cluster_of_alpha(&app).await;
     let get = |tenant: &str, cookie: Option<&str>| {
         let mut req =
@@ -266,10 +277,8 @@ async fn every_server_function_is_covered() {
 /// Every socket, download and upload of the shared route list, before anything else is looked
 /// at: 401 for a stranger, 403 for another tenant's user (queries left out on purpose: the
 /// check must come before the request is parsed).
-#[tokio::test]
-async fn every_socket_download_and_upload_checks_first() {
+async fn every_socket_download_and_upload_checks_first(app: TestApp) {
     use wharf_api::routes::{Kind, ALL};
-    let app = spawn_app().await.unwrap();
     let bob = app.login("bob").await.unwrap();
     assert!(
         ALL.len() >= 10,
@@ -314,9 +323,7 @@ async fn every_socket_download_and_upload_checks_first() {
     }
 }
 
-#[tokio::test]
-async fn strangers_get_401_everywhere() {
-    let app = spawn_app().await.unwrap();
+async fn strangers_get_401_everywhere(app: TestApp) {
     let nobody = app.anonymous();
     for (name, args, _) in entry_points() {
         let (status, _) = nobody.call(name, args).await.unwrap();
@@ -326,9 +333,7 @@ async fn strangers_get_401_everywhere() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
-    let app = spawn_app().await.unwrap();
+async fn another_tenants_user_gets_403_everywhere_and_nothing_changes(app: TestApp) {
     deploy_shop(&app).await;
     let bob = app.login("bob").await.unwrap();
     for (name, args, _) in entry_points() {
@@ -362,9 +367,7 @@ async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
     );
 }
 
-#[tokio::test]
-async fn a_viewer_reads_but_cannot_change() {
-    let app = spawn_app().await.unwrap();
+async fn a_viewer_reads_but_cannot_change(app: TestApp) {
     deploy_shop(&app).await;
     let vera = app.login("vera").await.unwrap();
     for (name, args, changes) in entry_points() {
@@ -377,9 +380,7 @@ async fn a_viewer_reads_but_cannot_change() {
     }
 }
 
-#[tokio::test]
-async fn a_platform_admin_reaches_every_tenant() {
-    let app = spawn_app().await.unwrap();
+async fn a_platform_admin_reaches_every_tenant(app: TestApp) {
     let admin = app.login("admin").await.unwrap();
     let (status, me) = admin.call("whoami", json!({})).await.unwrap();
     assert_eq!(status, StatusCode::OK);
@@ -399,9 +400,7 @@ async fn a_platform_admin_reaches_every_tenant() {
     }
 }
 
-#[tokio::test]
-async fn the_live_socket_checks_before_upgrading() {
-    let app = spawn_app().await.unwrap();
+async fn the_live_socket_checks_before_upgrading(app: TestApp) {
     assert_eq!(
         app.open_socket("/ws/workloads/alpha", None).await.err(),
         Some(401)
@@ -428,9 +427,7 @@ async fn the_live_socket_checks_before_upgrading() {
     assert!(text.starts_with("{\"Snapshot\""), "{text}");
 }
 
-#[tokio::test]
-async fn the_log_socket_and_download_check_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_log_socket_and_download_check_first(app: TestApp) {
     let query = "ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T11:00:00Z";
     let socket = |tenant: &str| format!("/ws/logs/{tenant}?{query}");
     let download = |tenant: &str, cookie: Option<&str>| {
@@ -465,9 +462,7 @@ async fn the_log_socket_and_download_check_first() {
     assert_eq!(plain.status(), StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn the_terminal_socket_upload_and_download_check_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_terminal_socket_upload_and_download_check_first(app: TestApp) {
     let query = "ns=alpha&pod=shop-1&path=%2Ftmp%2Fx";
     let http = |method: &str, what: &str, tenant: &str, cookie: Option<&str>| {
         let url = app.url(&format!("/{what}/terminal/{tenant}?{query}"));
