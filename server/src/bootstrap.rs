@@ -19,9 +19,10 @@ use wharf_console::auth::SessionKey;
 pub const SESSION_SECRET: &str = "wharf-session-key";
 const FIELD_MANAGER: &str = "wharf";
 
-/// Applies Wharf's CRDs and waits until the API server serves them.
+/// Applies Wharf's CRDs, then waits until the API server serves all of them.
 pub async fn install_crds(client: &Client) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
     for crd in crds::all() {
         let name = crd.metadata.name.clone().context("a CRD without a name")?;
         api.patch(
@@ -31,13 +32,22 @@ pub async fn install_crds(client: &Client) -> Result<()> {
         )
         .await
         .with_context(|| format!("installing CRD {name}"))?;
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("CRD {name} was not established within 30 s"))??;
+        names.push(name);
     }
+    let established = names.iter().map(|name| {
+        let api = api.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(api.clone(), name, conditions::is_crd_established()),
+            )
+            .await
+            .with_context(|| format!("CRD {name} was not established within 30 s"))?
+            .with_context(|| format!("watching CRD {name}"))
+            .map(|_| ())
+        }
+    });
+    futures::future::try_join_all(established).await?;
     Ok(())
 }
 

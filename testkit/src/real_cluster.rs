@@ -190,6 +190,7 @@ impl Drop for RealCluster {
         let _ = std::process::Command::new("bash")
             .arg(scripts().join("down.sh"))
             .env("KA_DIR", dir)
+            .env("KILL", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
