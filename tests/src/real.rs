@@ -100,10 +100,64 @@ pub async fn spawn_real_app_with(
     })
 }
 
+/// A cluster without a console: the console's own client (on the real cluster its
+/// ServiceAccount's) and an administrator's, with the CRDs, `wharf-system` and the demo's
+/// tenants and users in place; for tests of parts that run beside the console (leader
+/// election, the nginx agent).
+pub struct Clients {
+    pub console: kube::Client,
+    pub admin: kube::Client,
+    pub cluster: Cluster,
+}
+
+/// [`Clients`] over a fresh demo cluster.
+pub async fn demo_clients() -> Result<Clients> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = sim::start(sim::SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: None,
+        kubeconfig_out: None,
+        nodes: 1,
+    })
+    .await?;
+    let client = server::demo::client_from_kubeconfig_yaml(&sim.kubeconfig_yaml()).await?;
+    server::bootstrap::install_crds(&client).await?;
+    server::demo::seed::identities(&client).await?;
+    Ok(Clients {
+        console: client.clone(),
+        admin: client,
+        cluster: Cluster::Demo(sim),
+    })
+}
+
+/// [`Clients`] over a fresh real cluster.
+pub async fn real_clients() -> Result<Clients> {
+    let (real, admin, console) = prepared_cluster().await?;
+    Ok(Clients {
+        console,
+        admin,
+        cluster: Cluster::Real(real),
+    })
+}
+
 /// One test body, two tests: `<name>::demo` against the demo cluster and `<name>::real`
-/// against a real kube-apiserver. The body is an `async fn <name>(app: TestApp)`.
+/// against a real kube-apiserver. The body is an `async fn <name>(app: TestApp)`, or with
+/// `clients:` first, an `async fn <name>(clients: Clients)` (no console running).
 #[macro_export]
 macro_rules! on_both_clusters {
+    (clients: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn demo() {
+                super::$name($crate::real::demo_clients().await.expect("a demo cluster")).await
+            }
+            #[tokio::test]
+            async fn real() {
+                super::$name($crate::real::real_clients().await.expect("a real kube-apiserver"))
+                    .await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test]
