@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod call;
+pub mod discovery;
 pub mod leader;
 pub mod logs;
 pub mod metrics;

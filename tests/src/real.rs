@@ -100,6 +100,24 @@ pub async fn spawn_real_app_with(
     })
 }
 
+/// The ServiceAccount `deploy/wharf.yaml` gives `wharf ng-agent`.
+pub const AGENT_SERVICE_ACCOUNT: (&str, &str) = ("wharf-system", "wharf-ng-agent");
+
+/// The client an nginx agent runs with: on a real cluster a token of its own ServiceAccount
+/// (so a right the manifest forgot fails the test), on the demo cluster the console's.
+pub async fn agent_client(app: &TestApp) -> kube::Client {
+    match &app.cluster {
+        Cluster::Demo(_) => app.kube.clone(),
+        Cluster::Real(real) => {
+            let (ns, name) = AGENT_SERVICE_ACCOUNT;
+            wharf_testkit::real_cluster::client_from(
+                &real.service_account_kubeconfig(ns, name).await,
+            )
+            .await
+        }
+    }
+}
+
 /// A cluster without a console: the console's own client (on the real cluster its
 /// ServiceAccount's) and an administrator's, with the CRDs, `wharf-system` and the demo's
 /// tenants and users in place; for tests of parts that run beside the console (leader
