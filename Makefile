@@ -4,15 +4,19 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test check setup site server unit e2e bench clean-demo
+.PHONY: demo test check setup setup-test site server unit e2e bench clean-demo
 
 demo: setup site server
 	./target/debug/wharf demo
 
-test: setup site server unit e2e
+test: setup-test site server unit e2e
 
 setup:
 	@bash scripts/setup.sh
+
+# What `make setup` installs, plus the real kube-apiserver the real-cluster tests start.
+setup-test:
+	@bash scripts/setup.sh --real-cluster
 
 # Style and lints: one format (rustfmt.toml), clippy with warnings as errors for the host
 # crates and for the Wasm build of the pages. CI runs it before `make test`.

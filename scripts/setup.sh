@@ -59,4 +59,12 @@ if [ ! -d "$here/frontend/node_modules/xterm" ] || [ "$here/frontend/package-loc
   log "installing the console's browser libraries (xterm.js)"
   (cd "$here/frontend" && npm ci --no-audit --no-fund && touch node_modules/.installed)
 fi
+# With --real-cluster (`make test` passes it): a real Kubernetes API server (v1.20.2 from
+# Debian's source, with etcd) for the real-cluster suite, built once per machine into
+# /opt/kube-real/bin (about 7 minutes on two cores).
+if [ "${1:-}" = --real-cluster ] && { [ ! -x /opt/kube-real/bin/kube-apiserver ] || [ ! -x /opt/kube-real/bin/kube-controller-manager ] \
+   || [ ! -x /opt/kube-real/bin/kube-scheduler ] || ! command -v etcd >/dev/null; }; then
+  log "building a real kube-apiserver, controller manager and scheduler (once; about 7 minutes)"
+  bash "$here/scripts/kube-real/build.sh"
+fi
 log "tools ready"

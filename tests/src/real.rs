@@ -159,10 +159,35 @@ pub async fn real_clients() -> Result<Clients> {
 }
 
 /// One test body, two tests: `<name>::demo` against the demo cluster and `<name>::real`
-/// against a real kube-apiserver. The body is an `async fn <name>(app: TestApp)`, or with
-/// `clients:` first, an `async fn <name>(clients: Clients)` (no console running).
+/// against a real kube-apiserver. The body is an `async fn <name>(app: TestApp)`; with
+/// `settings = f:` first, the consoles start with `f(real: bool) -> Settings`; with
+/// `clients:` first, the body is an `async fn <name>(clients: Clients)` (no console running).
 #[macro_export]
 macro_rules! on_both_clusters {
+    (settings = $settings:ident: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn demo() {
+                let listen = "127.0.0.1:0".parse().unwrap();
+                super::$name(
+                    $crate::spawn_app_with(super::$settings(false), listen)
+                        .await
+                        .expect("the console over the demo cluster"),
+                )
+                .await
+            }
+            #[tokio::test]
+            async fn real() {
+                let listen = "127.0.0.1:0".parse().unwrap();
+                super::$name(
+                    $crate::real::spawn_real_app_with(super::$settings(true), listen)
+                        .await
+                        .expect("the console over a real kube-apiserver"),
+                )
+                .await
+            }
+        }
+    )*};
     (clients: $($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test]
