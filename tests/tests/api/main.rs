@@ -3,6 +3,7 @@
 //! and talks to them over real HTTP and WebSockets.
 
 mod authorization;
+mod crds;
 mod leader;
 mod logs;
 mod metrics;
