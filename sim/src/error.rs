@@ -143,7 +143,12 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            let mut d = d.clone();
+            // NB: the real server omits empty fields of the details (the core group's "").
+            if let Some(map) = d.as_object_mut() {
+                map.retain(|_, v| !matches!(v, Value::String(s) if s.is_empty()));
+            }
+            s["details"] = d;
         }
         s
     }

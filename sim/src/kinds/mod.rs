@@ -6,6 +6,7 @@
 mod defaults;
 mod name;
 mod strict;
+mod validate;
 
 use k8s_openapi::api::{apps, batch, core::v1 as core, discovery};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
@@ -80,6 +81,7 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
     if strict {
         strict::report(&obj, &typed, "").map_err(cannot)?;
     }
+    validate::fields(info, &typed)?;
     Ok(typed)
 }
 

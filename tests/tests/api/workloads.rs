@@ -242,6 +242,21 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing(app: TestApp
         .unwrap();
     assert!(status.is_client_error(), "{status} {body}");
 
+    // the API server's own validation, in its words (the same on the demo cluster)
+    let (status, body) = alice
+        .call(
+            "put_yaml",
+            args(&yaml.replace("replicas: 1", "replicas: -1")),
+        )
+        .await
+        .unwrap();
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body.to_string()
+            .contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{body}"
+    );
+
     let (status, body) = alice
         .call(
             "put_yaml",
@@ -254,6 +269,24 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing(app: TestApp
     assert_eq!(
         deployments.get("cfg").await.unwrap().spec.unwrap().replicas,
         Some(4)
+    );
+
+    // an edit started before someone else changed the spec is refused, saying so, and does
+    // not overwrite their change (the replicas: 4 above bumped the generation)
+    let (status, body) = alice
+        .call(
+            "put_yaml",
+            args(&yaml.replace("image: nginx:1.25", "image: nginx:1.27")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("since you opened it"), "{body}");
+    let d = deployments.get("cfg").await.unwrap().spec.unwrap();
+    assert_eq!(d.replicas, Some(4));
+    assert_eq!(
+        d.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.25")
     );
 }
 
