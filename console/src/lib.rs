@@ -12,6 +12,7 @@
 //! Alertmanager's configuration, alerts, silences), [`nginx`] (desired state, TLS),
 //! [`pipelines`].
 
+pub mod admin;
 pub mod auth;
 pub mod call;
 pub mod discovery;
