@@ -49,6 +49,7 @@ pub async fn handle(
     let wopts = WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_manager: Some(field_manager(&q, headers)),
     };
 
     match (rp.name.as_deref(), rp.subresource.as_deref()) {
@@ -103,7 +104,7 @@ pub async fn handle(
                     &store.update(&id, &ns, name, obj, &wopts)?,
                 ))
             }
-            Method::PATCH => patch_object(app, &info, &ns, name, None, headers, &body, &wopts),
+            Method::PATCH => patch_object(app, &info, &ns, name, None, &q, headers, &body, &wopts),
             Method::DELETE => {
                 let opts = delete_options(&q, headers, &body)?;
                 let out = store.delete(&id, &ns, name, &opts)?;
@@ -134,6 +135,7 @@ pub async fn handle(
                 &ns,
                 name,
                 Some("status"),
+                &q,
                 headers,
                 &body,
                 &wopts,
@@ -158,6 +160,7 @@ pub async fn handle(
                 &ns,
                 name,
                 Some("ephemeralcontainers"),
+                &q,
                 headers,
                 &body,
                 &wopts,
@@ -169,6 +172,31 @@ pub async fn handle(
         }
         // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
         _ => Err(ApiError::path_not_found()),
+    }
+}
+
+/// Who a write is recorded for: `?fieldManager=`, else the User-Agent up to its first
+/// `/` (`kubectl`, `curl`...), else `unknown` (kube-rs sends no User-Agent).
+fn field_manager(q: &Params, headers: &HeaderMap) -> String {
+    if let Some(m) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let name: String = ua
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
+    if name.is_empty() {
+        "unknown".into()
+    } else {
+        name
     }
 }
 
@@ -295,33 +323,48 @@ fn patch_object(
     ns: &str,
     name: &str,
     sub: Option<&str>,
+    q: &Params,
     headers: &HeaderMap,
     body: &[u8],
     wopts: &WriteOptions,
 ) -> Result<Response, ApiError> {
     let kind = PatchType::from_content_type(&body::content_type(headers))?;
-    let p = if kind == PatchType::Apply {
+    let p = patch_body(kind, body)?;
+    if kind == PatchType::Apply {
+        let req = patch::apply::ApplyRequest {
+            info,
+            ns,
+            name,
+            subresource: sub,
+            manager: q.get("fieldManager").map(String::as_str),
+            force: is_true(q.get("force")),
+        };
+        let (out, created) = patch::apply::apply(&app.store, &req, p, wopts)?;
+        let code = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        return Ok(respond(code, &out));
+    }
+    let out = app.store.modify(&info.id(), ns, name, sub, wopts, |current| {
+        patch::apply(kind, current, &p, info.custom)
+    })?;
+    Ok(respond(StatusCode::OK, &out))
+}
+
+/// A PATCH body: YAML (or JSON) for apply, JSON for the others.
+fn patch_body(kind: PatchType, body: &[u8]) -> Result<Value, ApiError> {
+    if kind == PatchType::Apply {
         let mut h = HeaderMap::new();
         h.insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/yaml"),
         );
-        body::decode(&h, body)?
+        body::decode(&h, body)
     } else {
         serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
-    };
-    let id = info.id();
-    let res = app.store.modify(&id, ns, name, sub, wopts, |current| {
-        patch::apply(kind, current, &p, info.custom)
-    });
-    match res {
-        // Server-side apply creates what does not exist yet.
-        Err(e) if e.code == 404 && kind == PatchType::Apply && sub.is_none() => {
-            let out = app.store.create(&id, ns, p, wopts)?;
-            Ok(respond(StatusCode::CREATED, &out))
-        }
-        other => Ok(respond(StatusCode::OK, &other?)),
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
     }
 }
 
@@ -375,17 +418,7 @@ fn scale(
         Some(_) => None,
         None => {
             let kind = PatchType::from_content_type(&body::content_type(headers))?;
-            let p: Value = if kind == PatchType::Apply {
-                let mut h = HeaderMap::new();
-                h.insert(
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("application/yaml"),
-                );
-                body::decode(&h, body)?
-            } else {
-                serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
-            };
+            let p = patch_body(kind, body)?;
             // Scale has no merge-keyed lists: strategic behaves as merge here.
             Some((
                 if kind == PatchType::Strategic {

@@ -69,6 +69,7 @@
 //! `ownerReferences` on what it creates gets cleanup for free.
 
 mod gc;
+pub mod managed_fields;
 mod object;
 pub mod selector;
 mod typed;
@@ -102,6 +103,9 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldValidation=Strict`: unknown fields are a 400 instead of being dropped.
     pub strict: bool,
+    /// Records the write as an Update by this manager in `metadata.managedFields`
+    /// (`None`: the demo cluster's own controllers, whose writes are not recorded).
+    pub field_manager: Option<String>,
 }
 
 /// How deletion treats dependents (objects whose `ownerReferences` name the deleted one).
@@ -482,6 +486,7 @@ impl Store {
                 m.remove("status");
             }
         }
+        managed_fields::on_write(&st, &info, None, &mut obj, opts);
         kinds::on_create(&info, &mut obj, &st.ip_allocator())?;
         kinds::validate(&info, &obj)?;
         if opts.dry_run {
@@ -664,6 +669,7 @@ impl Store {
         if info.namespaced {
             set_or_remove(&mut new["metadata"], "namespace", Some(json!(ns)));
         }
+        managed_fields::on_write(&st, &info, Some(&old), &mut new, opts);
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
         if kinds::has_generation(&info) && spec_changed(&old, &new) {
