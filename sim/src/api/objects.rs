@@ -72,7 +72,7 @@ pub async fn handle(
                 Ok(respond(StatusCode::CREATED, &out))
             }
             Method::DELETE => {
-                let opts = delete_options(&q, headers, &body)?;
+                let (opts, _) = delete_options(&q, headers, &body)?;
                 let deleted = store.delete_collection(
                     &id,
                     rp.namespace.as_deref(),
@@ -106,14 +106,9 @@ pub async fn handle(
             }
             Method::PATCH => patch_object(app, &info, &ns, name, None, &q, headers, &body, &wopts),
             Method::DELETE => {
-                let opts = delete_options(&q, headers, &body)?;
+                let (opts, orphan_false) = delete_options(&q, headers, &body)?;
                 let out = store.delete(&id, &ns, name, &opts)?;
-                let code = if out["metadata"]["deletionTimestamp"].is_string() {
-                    StatusCode::ACCEPTED
-                } else {
-                    StatusCode::OK
-                };
-                Ok(respond(code, &out))
+                Ok(deleted_response(&info, &out, orphan_false))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -279,7 +274,45 @@ fn list_json(info: &ResourceInfo, rv: u64, items: Vec<Value>, cont: Option<Strin
     json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": md, "items": items})
 }
 
-fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+/// The answer to a DELETE, as kube-apiserver gives it: the object while it is still
+/// there (finalizers, a grace period) and for the kinds whose storage returns what it
+/// deleted; otherwise a `Success` Status. 202 only when `orphanDependents: false` was
+/// asked and the object is not gone yet.
+fn deleted_response(info: &ResourceInfo, out: &Value, orphan_false: bool) -> Response {
+    let md = &out["metadata"];
+    let gone = md["finalizers"].as_array().is_none_or(Vec::is_empty)
+        && md["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0;
+    if !gone {
+        let code = if orphan_false {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        return respond(code, out);
+    }
+    let returns_object = !info.custom
+        && info.group.is_empty()
+        && matches!(info.plural.as_str(), "pods" | "serviceaccounts" | "namespaces");
+    if returns_object {
+        return respond(StatusCode::OK, out);
+    }
+    let mut details = json!({"name": md["name"], "kind": info.plural, "uid": md["uid"]});
+    if !info.group.is_empty() {
+        details["group"] = json!(info.group);
+    }
+    respond(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+    )
+}
+
+/// DeleteOptions from the body or the query, and whether `orphanDependents: false` was
+/// asked (which changes the answer's code).
+fn delete_options(
+    q: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(DeleteOptions, bool), ApiError> {
     let b = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -293,9 +326,10 @@ fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<Delete
         .as_bool()
         .or_else(|| q.get("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy.as_deref(), orphan) {
-        (Some("Foreground"), _) => Propagation::Foreground,
-        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
-        (Some("Background") | None, _) => Propagation::Background,
+        (Some("Foreground"), _) => Some(Propagation::Foreground),
+        (Some("Orphan"), _) | (None, Some(true)) => Some(Propagation::Orphan),
+        (Some("Background"), _) | (None, Some(false)) => Some(Propagation::Background),
+        (None, None) => None,
         (Some(other), _) => {
             return Err(ApiError::bad_request(format!(
                 "unknown propagationPolicy {other:?}"
@@ -306,14 +340,20 @@ fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<Delete
         .as_array()
         .is_some_and(|a| a.iter().any(|v| v == "All"))
         || q.get("dryRun").is_some_and(|v| v == "All");
-    Ok(DeleteOptions {
+    let grace_period = b["gracePeriodSeconds"].as_i64().or_else(|| {
+        q.get("gracePeriodSeconds")
+            .and_then(|g| g.parse().ok())
+    });
+    let opts = DeleteOptions {
         propagation,
+        grace_period,
         dry_run,
         precondition_uid: b["preconditions"]["uid"].as_str().map(String::from),
         precondition_rv: b["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from),
-    })
+    };
+    Ok((opts, orphan == Some(false)))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -409,7 +409,7 @@ impl JobController {
         }
         let (ns, name) = super::key_of(job);
         let opts = DeleteOptions {
-            propagation: Propagation::Background,
+            propagation: Some(Propagation::Background),
             ..Default::default()
         };
         match self.store.delete(&jobs(), &ns, &name, &opts) {

@@ -62,12 +62,13 @@
 //! check, defaults, name validation, optimistic concurrency (a `resourceVersion`
 //! in the object must match the stored one, else `409 Conflict`; leave it unset
 //! to overwrite), and `generation` bumps only on spec changes. A write that
-//! changes nothing does not bump the resourceVersion. Pods are deleted at once
-//! (no grace period); objects with finalizers get a `deletionTimestamp` and go
-//! when the last finalizer is removed. Deletion cascades through
+//! changes nothing does not bump the resourceVersion. Pods on a node are deleted
+//! gracefully (the kubelet finishes the deletion); objects with finalizers get a
+//! `deletionTimestamp` and go when the last finalizer is removed (see `deletion`). Deletion cascades through
 //! `ownerReferences` (see [`Propagation`]), so a controller that sets
 //! `ownerReferences` on what it creates gets cleanup for free.
 
+mod deletion;
 mod gc;
 pub mod managed_fields;
 mod object;
@@ -123,7 +124,10 @@ pub enum Propagation {
 /// Options for delete.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
-    pub propagation: Propagation,
+    /// `None`: the finalizers the object has decide (Background when it has none).
+    pub propagation: Option<Propagation>,
+    /// `gracePeriodSeconds` (pods only; see `deletion`).
+    pub grace_period: Option<i64>,
     pub dry_run: bool,
     /// `preconditions.uid` / `preconditions.resourceVersion`.
     pub precondition_uid: Option<String>,
@@ -670,6 +674,7 @@ impl Store {
             set_or_remove(&mut new["metadata"], "namespace", Some(json!(ns)));
         }
         managed_fields::on_write(&st, &info, Some(&old), &mut new, opts);
+        deletion::check_new_finalizers(&info.kind, &info.group, &old, &new)?;
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
         if kinds::has_generation(&info) && spec_changed(&old, &new) {
@@ -682,10 +687,7 @@ impl Store {
         if cmp == old || opts.dry_run {
             return Ok(if opts.dry_run { new } else { old });
         }
-        let finalizers_done = new["metadata"]["deletionTimestamp"].is_string()
-            && new["metadata"]["finalizers"]
-                .as_array()
-                .is_none_or(|f| f.is_empty());
+        let finalizers_done = deletion::done(&new);
         let out = st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)?;
         if finalizers_done {
             let mut deleted = Vec::new();
@@ -711,27 +713,7 @@ impl Store {
             .ok_or_else(ApiError::path_not_found)?;
         let ns = if info.namespaced { ns } else { "" };
         let mut st = self.write();
-        let entry = st
-            .tables
-            .get(res)
-            .and_then(|t| t.get(&key(ns, name)))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.key(), name))?;
-        if opts
-            .precondition_uid
-            .as_ref()
-            .is_some_and(|u| *u != entry.meta.uid)
-            || opts
-                .precondition_rv
-                .as_ref()
-                .is_some_and(|r| *r != entry.rv.to_string())
-        {
-            return Err(ApiError::conflict(&res.key(), name));
-        }
-        if opts.dry_run {
-            return Ok(entry.value());
-        }
-        gc::delete(&mut st, &self.inner.tx, res, ns, name, opts.propagation)
+        deletion::delete(&mut st, &self.inner.tx, res, ns, name, opts)
     }
 
     /// Deletes every object matching `params` in `ns` (or everywhere), returning the deleted objects.

@@ -16,6 +16,7 @@ mod kubectl_rollback;
 mod living;
 mod parity;
 mod parity_apply;
+mod parity_delete;
 mod persistence;
 mod pipelines;
 mod rollback;

@@ -162,6 +162,13 @@ pub fn scrub(v: &mut Value) {
             scrub(item);
         }
     }
+    if let Some(Value::String(m)) = v.get_mut("message") {
+        // A precondition's 409 quotes the stored uid or resourceVersion.
+        if let Some((head, tail)) = m.split_once(" in record (") {
+            let rest = tail.split_once(')').map(|(_, r)| r).unwrap_or_default();
+            *m = format!("{head} in record (…){rest}");
+        }
+    }
     if let Some(details) = v.get_mut("details").and_then(Value::as_object_mut) {
         details.remove("uid");
         // NB: kube-apiserver lists apply conflicts' causes in map order (random).
