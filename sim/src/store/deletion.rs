@@ -4,7 +4,8 @@
 //!   (the garbage collector, `gc`).
 //! - An object with finalizers is only marked: `deletionTimestamp` and
 //!   `deletionGracePeriodSeconds: 0` (MODIFIED); it goes when an update removes its last
-//!   finalizer (MODIFIED, then DELETED). Finalizers cannot be added meanwhile.
+//!   finalizer: that update is not stored, the object goes as it was (one DELETED
+//!   event). Finalizers cannot be added meanwhile.
 //! - `propagationPolicy: Orphan` / `Foreground` add the `orphan` / `foregroundDeletion`
 //!   finalizer, which the garbage collector's work removes: here at once, so the
 //!   answer is the marked object while the store has moved on.
@@ -68,10 +69,7 @@ pub(super) fn delete(
         run_gc_finalizers(st, tx, res, ns, name)?;
         return Ok(obj);
     }
-    gc::delete_contents(st, tx, res, &obj)?;
-    let mut deleted = Vec::new();
-    let out = st.remove(tx, res, ns, name, &mut deleted)?;
-    st.collect_garbage(tx, deleted)?;
+    let out = remove_for_good(st, tx, res, ns, name, &obj)?;
     if *res == ResourceId::core("pods") {
         // What the real server answers: the pod as it went, deletion fields set.
         obj["metadata"]["resourceVersion"] = out["metadata"]["resourceVersion"].clone();
@@ -210,13 +208,29 @@ fn run_gc_finalizers(
         gc::delete_dependents(st, tx, &entry.meta.uid)?;
     }
     set_gc_finalizers(&mut obj, Some(Propagation::Background));
-    let obj = st.commit(tx, res, ns, name, EventType::Modified, obj)?;
     if done(&obj) {
-        let mut deleted = Vec::new();
-        st.remove(tx, res, ns, name, &mut deleted)?;
-        st.collect_garbage(tx, deleted)?;
+        remove_for_good(st, tx, res, ns, name, &obj)?;
+    } else {
+        st.commit(tx, res, ns, name, EventType::Modified, obj)?;
     }
     Ok(())
+}
+
+/// Removes an object (one DELETED event), then what goes with it: a namespace's
+/// contents, a CRD's objects, dependents. Returns the object as removed.
+pub(super) fn remove_for_good(
+    st: &mut State,
+    tx: &broadcast::Sender<Arc<Event>>,
+    res: &ResourceId,
+    ns: &str,
+    name: &str,
+    obj: &Value,
+) -> Result<Value, ApiError> {
+    gc::delete_contents(st, tx, res, obj)?;
+    let mut deleted = Vec::new();
+    let out = st.remove(tx, res, ns, name, &mut deleted)?;
+    st.collect_garbage(tx, deleted)?;
+    Ok(out)
 }
 
 /// Updates may not add finalizers to an object being deleted (422, with the cause

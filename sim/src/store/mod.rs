@@ -687,14 +687,14 @@ impl Store {
         if cmp == old || opts.dry_run {
             return Ok(if opts.dry_run { new } else { old });
         }
-        let finalizers_done = deletion::done(&new);
-        let out = st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)?;
-        if finalizers_done {
-            let mut deleted = Vec::new();
-            st.remove(&self.inner.tx, res, ns, name, &mut deleted)?;
-            st.collect_garbage(&self.inner.tx, deleted)?;
+        if deletion::done(&new) {
+            // NB: as kube-apiserver does, the update is not stored: the object goes as it
+            // was (one DELETED event), and the answer is the update, at the old version.
+            deletion::remove_for_good(&mut st, &self.inner.tx, res, ns, name, &old)?;
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            return Ok(new);
         }
-        Ok(out)
+        st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)
     }
 
     /// Deletes an object, handling finalizers and propagation to dependents.
