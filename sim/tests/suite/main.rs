@@ -17,6 +17,7 @@ mod living;
 mod parity;
 mod parity_apply;
 mod parity_delete;
+mod parity_kubectl;
 mod persistence;
 mod pipelines;
 mod rollback;

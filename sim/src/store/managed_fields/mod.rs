@@ -12,6 +12,7 @@
 //! as it was. Sets are kept as structured-merge-diff's `fieldsV1` (see [`set`]); the
 //! shape of each kind comes from [`schema`].
 
+mod last_applied;
 pub mod schema;
 pub mod set;
 mod walk;
@@ -227,6 +228,7 @@ pub fn apply(
     let live = live.unwrap_or(&empty);
     let mut entries = decode(live);
     let live = without_managed(live);
+    let allowed = last_applied::allowed_conflicts(manager, &live, schema);
     let config = without_managed(config);
     let mut applied = field_set(&config, schema);
     strip_meta(&mut applied);
@@ -249,7 +251,7 @@ pub fn apply(
     strip_meta(&mut changed);
     let mut conflicts: Vec<(&Entry, FieldSet)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let theirs = e.set.intersection(&changed);
+        let theirs = e.set.intersection(&changed).difference(&allowed);
         if Some(i) != mine && !theirs.is_empty() {
             conflicts.push((e, theirs));
         }
@@ -279,6 +281,7 @@ pub fn apply(
         None => entries.push(me),
     }
     encode(&mut merged, entries);
+    last_applied::update(manager, &live, &config, &mut merged);
     Ok(merged)
 }
 

@@ -99,6 +99,13 @@ impl Pair {
 }
 
 impl Pair {
+    /// Kubeconfig files for (the demo cluster, the real one); the demo's is written to `dir`.
+    pub fn kubeconfigs(&self, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let demo = dir.join("demo-kubeconfig");
+        std::fs::write(&demo, self._sim.kubeconfig_yaml()).expect("write the demo kubeconfig");
+        (demo, self._real.kubeconfig().to_path_buf())
+    }
+
     /// [`Pair::same`] for objects the demo cluster's controllers also write (status,
     /// annotations): only the parts at these JSON pointers are compared (a `Status`
     /// answer is compared whole). Returns the real answer.
