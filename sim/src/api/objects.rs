@@ -292,7 +292,10 @@ fn deleted_response(info: &ResourceInfo, out: &Value, orphan_false: bool) -> Res
     }
     let returns_object = !info.custom
         && info.group.is_empty()
-        && matches!(info.plural.as_str(), "pods" | "serviceaccounts" | "namespaces");
+        && matches!(
+            info.plural.as_str(),
+            "pods" | "serviceaccounts" | "namespaces"
+        );
     if returns_object {
         return respond(StatusCode::OK, out);
     }
@@ -340,10 +343,9 @@ fn delete_options(
         .as_array()
         .is_some_and(|a| a.iter().any(|v| v == "All"))
         || q.get("dryRun").is_some_and(|v| v == "All");
-    let grace_period = b["gracePeriodSeconds"].as_i64().or_else(|| {
-        q.get("gracePeriodSeconds")
-            .and_then(|g| g.parse().ok())
-    });
+    let grace_period = b["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
     let opts = DeleteOptions {
         propagation,
         grace_period,
@@ -387,9 +389,11 @@ fn patch_object(
         };
         return Ok(respond(code, &out));
     }
-    let out = app.store.modify(&info.id(), ns, name, sub, wopts, |current| {
-        patch::apply(kind, current, &p, info.custom)
-    })?;
+    let out = app
+        .store
+        .modify(&info.id(), ns, name, sub, wopts, |current| {
+            patch::apply(kind, current, &p, info.custom)
+        })?;
     Ok(respond(StatusCode::OK, &out))
 }
 

@@ -282,9 +282,18 @@ impl Kubelet {
             precondition_uid: Some(str_at(p, &["metadata", "uid"]).to_string()),
             ..Default::default()
         };
-        let (ns, name) = (str_at(p, &["metadata", "namespace"]), str_at(p, &["metadata", "name"]));
-        match self.store.delete(&ResourceId::core("pods"), ns, name, &opts) {
-            Ok(_) | Err(ApiError { code: 404 | 409, .. }) => Ok(Action::Done),
+        let (ns, name) = (
+            str_at(p, &["metadata", "namespace"]),
+            str_at(p, &["metadata", "name"]),
+        );
+        match self
+            .store
+            .delete(&ResourceId::core("pods"), ns, name, &opts)
+        {
+            Ok(_)
+            | Err(ApiError {
+                code: 404 | 409, ..
+            }) => Ok(Action::Done),
             Err(e) => Err(e),
         }
     }

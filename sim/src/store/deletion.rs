@@ -192,7 +192,12 @@ fn run_gc_finalizers(
     ns: &str,
     name: &str,
 ) -> Result<(), ApiError> {
-    let Some(entry) = st.tables.get(res).and_then(|t| t.get(&key(ns, name))).cloned() else {
+    let Some(entry) = st
+        .tables
+        .get(res)
+        .and_then(|t| t.get(&key(ns, name)))
+        .cloned()
+    else {
         return Ok(());
     };
     let mut obj = entry.value();

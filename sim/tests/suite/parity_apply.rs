@@ -22,56 +22,173 @@ fn cm(name: &str, labels: Value, data: Value) -> Value {
 #[tokio::test]
 async fn configmap_managers_conflicts_and_pruning() {
     let pair = Pair::start().await;
-    let one = cm("one", json!({"a": "1"}), json!({"key": "one", "other": "x"}));
+    let one = cm(
+        "one",
+        json!({"a": "1"}),
+        json!({"key": "one", "other": "x"}),
+    );
     let at = |q: &str| format!("{CM}/one?{q}");
 
-    let r = pair.same("apply without a manager", "PATCH", &at(""), APPLY, &one).await;
+    let r = pair
+        .same("apply without a manager", "PATCH", &at(""), APPLY, &one)
+        .await;
     assert_eq!(r.status, 422);
     let mut v0 = one.clone();
     v0["apiVersion"] = json!("v2");
-    let r = pair.same("apply of another version", "PATCH", &at("fieldManager=alice"), APPLY, &v0).await;
+    let r = pair
+        .same(
+            "apply of another version",
+            "PATCH",
+            &at("fieldManager=alice"),
+            APPLY,
+            &v0,
+        )
+        .await;
     assert_eq!(r.status, 400);
-    let r = pair.same("apply creates", "PATCH", &at("fieldManager=alice"), APPLY, &one).await;
+    let r = pair
+        .same(
+            "apply creates",
+            "PATCH",
+            &at("fieldManager=alice"),
+            APPLY,
+            &one,
+        )
+        .await;
     assert_eq!(r.status, 201);
-    let r = pair.same("the same apply again", "PATCH", &at("fieldManager=alice"), APPLY, &one).await;
+    let r = pair
+        .same(
+            "the same apply again",
+            "PATCH",
+            &at("fieldManager=alice"),
+            APPLY,
+            &one,
+        )
+        .await;
     assert_eq!(r.status, 200);
 
     let r = pair
-        .same("a merge patch takes a field", "PATCH", &at("fieldManager=bob"), MERGE, &json!({"data": {"key": "two"}}))
+        .same(
+            "a merge patch takes a field",
+            "PATCH",
+            &at("fieldManager=bob"),
+            MERGE,
+            &json!({"data": {"key": "two"}}),
+        )
         .await;
-    assert_eq!(r.body["metadata"]["managedFields"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        r.body["metadata"]["managedFields"].as_array().map(Vec::len),
+        Some(2)
+    );
 
-    let three = cm("one", json!({"a": "2", "b": "x"}), json!({"key": "three", "other": "why"}));
-    let r = pair.same("conflicts with two managers", "PATCH", &at("fieldManager=carol"), APPLY, &three).await;
-    assert_eq!((r.status, r.body["reason"].as_str()), (409, Some("Conflict")));
+    let three = cm(
+        "one",
+        json!({"a": "2", "b": "x"}),
+        json!({"key": "three", "other": "why"}),
+    );
+    let r = pair
+        .same(
+            "conflicts with two managers",
+            "PATCH",
+            &at("fieldManager=carol"),
+            APPLY,
+            &three,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["reason"].as_str()),
+        (409, Some("Conflict"))
+    );
     let mut just_key = one.clone();
     just_key["data"]["key"] = json!("four");
-    let r = pair.same("one conflict", "PATCH", &at("fieldManager=alice"), APPLY, &just_key).await;
+    let r = pair
+        .same(
+            "one conflict",
+            "PATCH",
+            &at("fieldManager=alice"),
+            APPLY,
+            &just_key,
+        )
+        .await;
     assert_eq!(
         r.body["message"],
         json!("Apply failed with 1 conflict: conflict with \"bob\" using v1: .data.key")
     );
     let r = pair
-        .same("dry run of a forced apply", "PATCH", &at("fieldManager=carol&force=true&dryRun=All"), APPLY, &three)
+        .same(
+            "dry run of a forced apply",
+            "PATCH",
+            &at("fieldManager=carol&force=true&dryRun=All"),
+            APPLY,
+            &three,
+        )
         .await;
     assert_eq!(r.status, 200);
-    pair.same("force takes the fields", "PATCH", &at("fieldManager=carol&force=true"), APPLY, &three).await;
+    pair.same(
+        "force takes the fields",
+        "PATCH",
+        &at("fieldManager=carol&force=true"),
+        APPLY,
+        &three,
+    )
+    .await;
 
     let fewer = cm("one", json!({"a": "2"}), json!({"key": "three"}));
-    pair.same("alice shares fields with carol", "PATCH", &at("fieldManager=alice"), APPLY, &fewer).await;
-    let r = pair.same("carol drops fields only she owned", "PATCH", &at("fieldManager=carol"), APPLY, &fewer).await;
+    pair.same(
+        "alice shares fields with carol",
+        "PATCH",
+        &at("fieldManager=alice"),
+        APPLY,
+        &fewer,
+    )
+    .await;
+    let r = pair
+        .same(
+            "carol drops fields only she owned",
+            "PATCH",
+            &at("fieldManager=carol"),
+            APPLY,
+            &fewer,
+        )
+        .await;
     assert_eq!(r.body["data"], json!({"key": "three"}));
     let r = pair
-        .same("alice drops a field carol still owns", "PATCH", &at("fieldManager=alice"), APPLY, &cm("one", json!({}), json!({"key": "three"})))
+        .same(
+            "alice drops a field carol still owns",
+            "PATCH",
+            &at("fieldManager=alice"),
+            APPLY,
+            &cm("one", json!({}), json!({"key": "three"})),
+        )
         .await;
     assert_eq!(r.body["metadata"]["labels"], json!({"a": "2"}));
 
     let put = cm("one", json!({"c": "3"}), json!({"key": "five", "new": "n"}));
-    pair.same("a PUT takes and removes fields", "PUT", &at("fieldManager=dave"), JSON, &put).await;
-    pair.same("a create records an Update", "POST", &format!("{CM}?fieldManager=erin"), JSON, &cm("two", json!({"x": "1"}), json!({"k": "v"})))
+    pair.same(
+        "a PUT takes and removes fields",
+        "PUT",
+        &at("fieldManager=dave"),
+        JSON,
+        &put,
+    )
+    .await;
+    pair.same(
+        "a create records an Update",
+        "POST",
+        &format!("{CM}?fieldManager=erin"),
+        JSON,
+        &cm("two", json!({"x": "1"}), json!({"k": "v"})),
+    )
+    .await;
+    pair.same(
+        "no manager: unknown",
+        "POST",
+        CM,
+        JSON,
+        &cm("three", json!({"t": "3"}), json!({"k": "v"})),
+    )
+    .await;
+    pair.same("read back", "GET", &at(""), JSON, &Value::Null)
         .await;
-    pair.same("no manager: unknown", "POST", CM, JSON, &cm("three", json!({"t": "3"}), json!({"k": "v"}))).await;
-    pair.same("read back", "GET", &at(""), JSON, &Value::Null).await;
 }
 
 fn deployment(name: &str, image: &str, env: Value) -> Value {
@@ -90,32 +207,64 @@ async fn deployments_and_custom_resources() {
     let parts = ["/metadata/managedFields", "/metadata/labels", "/spec"];
     let env = json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]);
     let applied = deployment("web", "nginx:1.19", env.clone());
-    pair.same_in("apply creates a Deployment", "PATCH", &format!("{deps}/web?fieldManager=alice"), APPLY, &applied, &parts).await;
-    pair.same_in("a create owns the defaults", "POST", &format!("{deps}?fieldManager=kubectl-create"), JSON, &deployment("made", "nginx:1.19", env.clone()), &parts)
-        .await;
+    pair.same_in(
+        "apply creates a Deployment",
+        "PATCH",
+        &format!("{deps}/web?fieldManager=alice"),
+        APPLY,
+        &applied,
+        &parts,
+    )
+    .await;
+    pair.same_in(
+        "a create owns the defaults",
+        "POST",
+        &format!("{deps}?fieldManager=kubectl-create"),
+        JSON,
+        &deployment("made", "nginx:1.19", env.clone()),
+        &parts,
+    )
+    .await;
     let other = deployment("web", "nginx:1.20", env.clone());
-    let r = pair.same_in("another image conflicts", "PATCH", &format!("{deps}/web?fieldManager=bob"), APPLY, &other, &parts).await;
+    let r = pair
+        .same_in(
+            "another image conflicts",
+            "PATCH",
+            &format!("{deps}/web?fieldManager=bob"),
+            APPLY,
+            &other,
+            &parts,
+        )
+        .await;
     assert_eq!(r.status, 409);
     pair.same_in("a strategic patch of a container", "PATCH", &format!("{deps}/web?fieldManager=kubectl-set"), "application/strategic-merge-patch+json",
         &json!({"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.21"}]}}}}), &parts)
         .await;
     let fewer = deployment("web", "nginx:1.19", json!([{"name": "A", "value": "1"}]));
-    pair.same_in("alice forces and drops an env var", "PATCH", &format!("{deps}/web?fieldManager=alice&force=true"), APPLY, &fewer, &parts).await;
+    pair.same_in(
+        "alice forces and drops an env var",
+        "PATCH",
+        &format!("{deps}/web?fieldManager=alice&force=true"),
+        APPLY,
+        &fewer,
+        &parts,
+    )
+    .await;
 
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {"group": "example.com", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
-                "type": "object", "properties": {"spec": {"type": "object", "properties": {
-                    "size": {"type": "integer"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                    "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
-                        "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
-                    "owners": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
-                    "limits": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "target": {"type": "object", "x-kubernetes-map-type": "atomic", "properties": {"kind": {"type": "string"}, "name": {"type": "string"}}}
-                }}}}}}]}});
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+        "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"spec": {"type": "object", "properties": {
+                "size": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "port": {"type": "integer"}}}},
+                "owners": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "limits": {"type": "object", "additionalProperties": {"type": "string"}},
+                "target": {"type": "object", "x-kubernetes-map-type": "atomic", "properties": {"kind": {"type": "string"}, "name": {"type": "string"}}}
+            }}}}}}]}});
     pair.same_in("apply creates a CRD", "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com?fieldManager=alice", APPLY, &crd, &["/metadata/managedFields"])
         .await;
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
@@ -125,16 +274,48 @@ async fn deployments_and_custom_resources() {
             "spec": {"size": size, "tags": ["a", "b"], "ports": [{"name": "http", "port": port}],
                 "owners": owners, "limits": {"cpu": "1"}, "target": {"kind": "Kind", "name": "one"}}})
     };
-    pair.same("apply creates a custom resource", "PATCH", &format!("{widgets}/w?fieldManager=alice"), APPLY, &w(1, 80, json!(["ann"]))).await;
-    pair.same("a merge patch of a custom resource", "PATCH", &format!("{widgets}/w?fieldManager=bob"), MERGE,
-        &json!({"spec": {"owners": ["ann", "bea"], "limits": {"memory": "1Gi"}}}))
+    pair.same(
+        "apply creates a custom resource",
+        "PATCH",
+        &format!("{widgets}/w?fieldManager=alice"),
+        APPLY,
+        &w(1, 80, json!(["ann"])),
+    )
+    .await;
+    pair.same(
+        "a merge patch of a custom resource",
+        "PATCH",
+        &format!("{widgets}/w?fieldManager=bob"),
+        MERGE,
+        &json!({"spec": {"owners": ["ann", "bea"], "limits": {"memory": "1Gi"}}}),
+    )
+    .await;
+    let r = pair
+        .same(
+            "conflict on a keyed item",
+            "PATCH",
+            &format!("{widgets}/w?fieldManager=carol"),
+            APPLY,
+            &w(1, 81, json!(["bea"])),
+        )
         .await;
-    let r = pair.same("conflict on a keyed item", "PATCH", &format!("{widgets}/w?fieldManager=carol"), APPLY, &w(1, 81, json!(["bea"]))).await;
     assert_eq!(r.status, 409);
-    pair.same("forced", "PATCH", &format!("{widgets}/w?fieldManager=carol&force=true"), APPLY, &w(1, 81, json!(["bea"]))).await;
-    pair.same("alice leaves", "PATCH", &format!("{widgets}/w?fieldManager=alice"), APPLY,
-        &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}))
-        .await;
+    pair.same(
+        "forced",
+        "PATCH",
+        &format!("{widgets}/w?fieldManager=carol&force=true"),
+        APPLY,
+        &w(1, 81, json!(["bea"])),
+    )
+    .await;
+    pair.same(
+        "alice leaves",
+        "PATCH",
+        &format!("{widgets}/w?fieldManager=alice"),
+        APPLY,
+        &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
+    )
+    .await;
 }
 
 /// Waits until both servers serve a CRD's resource (the real one takes a moment).

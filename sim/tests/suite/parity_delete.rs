@@ -23,11 +23,13 @@ async fn next_events(client: kube::Client, name: &str, rv: String, n: usize) -> 
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     let wp = WatchParams::default().fields(&format!("metadata.name={name}"));
     let stream = api.watch(&wp, &rv).await.expect("watch");
-    let events: Vec<WatchEvent<ConfigMap>> =
-        tokio::time::timeout(std::time::Duration::from_secs(30), stream.take(n).try_collect())
-            .await
-            .expect("events in time")
-            .expect("events");
+    let events: Vec<WatchEvent<ConfigMap>> = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.take(n).try_collect(),
+    )
+    .await
+    .expect("events in time")
+    .expect("events");
     events
         .iter()
         .map(|e| match e {
@@ -42,7 +44,10 @@ async fn next_events(client: kube::Client, name: &str, rv: String, n: usize) -> 
 }
 
 fn rv(a: &Answer) -> String {
-    a.body["metadata"]["resourceVersion"].as_str().expect("resourceVersion").to_string()
+    a.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_string()
 }
 
 /// An object with a finalizer is marked, not deleted; it cannot gain finalizers; it goes
@@ -52,21 +57,49 @@ fn rv(a: &Answer) -> String {
 async fn finalizers_preconditions_and_answers() {
     let pair = Pair::start().await;
     let fin = format!("{CM}/fin");
-    pair.same("create with a finalizer", "POST", CM, JSON, &cm("fin", json!(["example.com/a"]))).await;
+    pair.same(
+        "create with a finalizer",
+        "POST",
+        CM,
+        JSON,
+        &cm("fin", json!(["example.com/a"])),
+    )
+    .await;
     let body = |v: Value| v;
     let r = pair
-        .same("a uid precondition", "DELETE", &fin, JSON, &body(json!({"preconditions": {"uid": "not-it"}})))
+        .same(
+            "a uid precondition",
+            "DELETE",
+            &fin,
+            JSON,
+            &body(json!({"preconditions": {"uid": "not-it"}})),
+        )
         .await;
     assert_eq!(r.status, 409);
     let r = pair
-        .same("a resourceVersion precondition", "DELETE", &fin, JSON, &body(json!({"preconditions": {"resourceVersion": "1"}})))
+        .same(
+            "a resourceVersion precondition",
+            "DELETE",
+            &fin,
+            JSON,
+            &body(json!({"preconditions": {"resourceVersion": "1"}})),
+        )
         .await;
     assert_eq!(r.status, 409);
-    let r = pair.same("delete marks it", "DELETE", &fin, JSON, &Value::Null).await;
+    let r = pair
+        .same("delete marks it", "DELETE", &fin, JSON, &Value::Null)
+        .await;
     assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], json!(0));
-    pair.same("delete again", "DELETE", &fin, JSON, &Value::Null).await;
+    pair.same("delete again", "DELETE", &fin, JSON, &Value::Null)
+        .await;
     let r = pair
-        .same("no new finalizers", "PATCH", &fin, MERGE, &json!({"metadata": {"finalizers": ["example.com/a", "example.com/b"]}}))
+        .same(
+            "no new finalizers",
+            "PATCH",
+            &fin,
+            MERGE,
+            &json!({"metadata": {"finalizers": ["example.com/a", "example.com/b"]}}),
+        )
         .await;
     assert_eq!(r.status, 422);
     let (demo, real) = pair.send("GET", &fin, JSON, &Value::Null).await;
@@ -74,11 +107,22 @@ async fn finalizers_preconditions_and_answers() {
         tokio::spawn(next_events(pair.sim_client.clone(), "fin", rv(&demo), 1)),
         tokio::spawn(next_events(pair.real_client.clone(), "fin", rv(&real), 1)),
     );
-    pair.same("the last finalizer goes", "PATCH", &fin, MERGE, &json!({"metadata": {"finalizers": null}})).await;
-    let (d, r) = (demo_events.await.expect("demo"), real_events.await.expect("real"));
+    pair.same(
+        "the last finalizer goes",
+        "PATCH",
+        &fin,
+        MERGE,
+        &json!({"metadata": {"finalizers": null}}),
+    )
+    .await;
+    let (d, r) = (
+        demo_events.await.expect("demo"),
+        real_events.await.expect("real"),
+    );
     assert_eq!(d, r, "watch events (demo, real)");
     assert_eq!(r, ["DELETED"]);
-    pair.same("then it is gone", "GET", &fin, JSON, &Value::Null).await;
+    pair.same("then it is gone", "GET", &fin, JSON, &Value::Null)
+        .await;
 
     for (name, opts) in [
         ("plain", json!(null)),
@@ -87,23 +131,73 @@ async fn finalizers_preconditions_and_answers() {
         ("background", json!({"propagationPolicy": "Background"})),
         ("not-orphaned", json!({"orphanDependents": false})),
     ] {
-        pair.same("create", "POST", CM, JSON, &cm(name, json!(null))).await;
-        pair.same(&format!("delete {name}"), "DELETE", &format!("{CM}/{name}"), JSON, &opts).await;
+        pair.same("create", "POST", CM, JSON, &cm(name, json!(null)))
+            .await;
+        pair.same(
+            &format!("delete {name}"),
+            "DELETE",
+            &format!("{CM}/{name}"),
+            JSON,
+            &opts,
+        )
+        .await;
     }
-    pair.same("create", "POST", CM, JSON, &cm("kept", json!(["example.com/a"]))).await;
+    pair.same(
+        "create",
+        "POST",
+        CM,
+        JSON,
+        &cm("kept", json!(["example.com/a"])),
+    )
+    .await;
     let r = pair
-        .same("orphanDependents: false of a kept object", "DELETE", &format!("{CM}/kept"), JSON, &json!({"orphanDependents": false}))
+        .same(
+            "orphanDependents: false of a kept object",
+            "DELETE",
+            &format!("{CM}/kept"),
+            JSON,
+            &json!({"orphanDependents": false}),
+        )
         .await;
     assert_eq!(r.status, 202);
 
     let sa = "/api/v1/namespaces/default/serviceaccounts";
-    pair.same("a ServiceAccount", "POST", sa, JSON, &json!({"metadata": {"name": "robot"}})).await;
-    pair.same("a ServiceAccount's delete answers the object", "DELETE", &format!("{sa}/robot"), JSON, &Value::Null).await;
+    pair.same(
+        "a ServiceAccount",
+        "POST",
+        sa,
+        JSON,
+        &json!({"metadata": {"name": "robot"}}),
+    )
+    .await;
+    pair.same(
+        "a ServiceAccount's delete answers the object",
+        "DELETE",
+        &format!("{sa}/robot"),
+        JSON,
+        &Value::Null,
+    )
+    .await;
     let deps = "/apis/apps/v1/namespaces/default/deployments";
     let dep = json!({"metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
         "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}});
-    pair.same_in("a Deployment", "POST", deps, JSON, &dep, &["/metadata/name"]).await;
-    pair.same("a Deployment's delete answers a Status", "DELETE", &format!("{deps}/d"), JSON, &Value::Null).await;
+    pair.same_in(
+        "a Deployment",
+        "POST",
+        deps,
+        JSON,
+        &dep,
+        &["/metadata/name"],
+    )
+    .await;
+    pair.same(
+        "a Deployment's delete answers a Status",
+        "DELETE",
+        &format!("{deps}/d"),
+        JSON,
+        &Value::Null,
+    )
+    .await;
 }
 
 fn pod(name: &str, node: Option<&str>) -> Value {
@@ -121,9 +215,8 @@ fn pod(name: &str, node: Option<&str>) -> Value {
 /// Seconds from a pod's creation to its deletionTimestamp.
 fn grace_of(a: &Answer) -> i64 {
     let md = &a.body["metadata"];
-    let at = |k: &str| {
-        chrono::DateTime::parse_from_rfc3339(md[k].as_str().expect(k)).expect("a time")
-    };
+    let at =
+        |k: &str| chrono::DateTime::parse_from_rfc3339(md[k].as_str().expect(k)).expect("a time");
     (at("deletionTimestamp") - at("creationTimestamp")).num_seconds()
 }
 
@@ -136,29 +229,95 @@ async fn pods_are_deleted_gracefully() {
     // NB: without controllers the real server has no default ServiceAccount to admit pods.
     let sas: Api<ServiceAccount> = Api::default_namespaced(pair.real_client.clone());
     let sa = serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
-    sas.create(&PostParams::default(), &sa).await.expect("default ServiceAccount");
+    sas.create(&PostParams::default(), &sa)
+        .await
+        .expect("default ServiceAccount");
 
     let pods = "/api/v1/namespaces/default/pods";
-    let parts = ["/kind", "/metadata/deletionGracePeriodSeconds", "/metadata/finalizers"];
-    pair.same_in("a pod on a node", "POST", pods, JSON, &pod("p", Some("ghost")), &parts).await;
+    let parts = [
+        "/kind",
+        "/metadata/deletionGracePeriodSeconds",
+        "/metadata/finalizers",
+    ];
+    pair.same_in(
+        "a pod on a node",
+        "POST",
+        pods,
+        JSON,
+        &pod("p", Some("ghost")),
+        &parts,
+    )
+    .await;
     let p = format!("{pods}/p");
     let (d, r) = (
-        pair.same_in("delete: the pod's grace period", "DELETE", &p, JSON, &Value::Null, &parts).await,
+        pair.same_in(
+            "delete: the pod's grace period",
+            "DELETE",
+            &p,
+            JSON,
+            &Value::Null,
+            &parts,
+        )
+        .await,
         pair.send("GET", &p, JSON, &Value::Null).await.0,
     );
     assert_eq!(d.body["metadata"]["deletionGracePeriodSeconds"], json!(20));
     assert!((19..=21).contains(&grace_of(&d)) && (19..=21).contains(&grace_of(&r)));
-    let r = pair.same_in("shortened", "DELETE", &p, JSON, &json!({"gracePeriodSeconds": 5}), &parts).await;
+    let r = pair
+        .same_in(
+            "shortened",
+            "DELETE",
+            &p,
+            JSON,
+            &json!({"gracePeriodSeconds": 5}),
+            &parts,
+        )
+        .await;
     assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], json!(5));
-    let r = pair.same_in("never lengthened", "DELETE", &p, JSON, &json!({"gracePeriodSeconds": 10}), &parts).await;
+    let r = pair
+        .same_in(
+            "never lengthened",
+            "DELETE",
+            &p,
+            JSON,
+            &json!({"gracePeriodSeconds": 10}),
+            &parts,
+        )
+        .await;
     assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], json!(5));
-    pair.same_in("0: at once", "DELETE", &p, JSON, &json!({"gracePeriodSeconds": 0}), &parts).await;
+    pair.same_in(
+        "0: at once",
+        "DELETE",
+        &p,
+        JSON,
+        &json!({"gracePeriodSeconds": 0}),
+        &parts,
+    )
+    .await;
     pair.same("gone", "GET", &p, JSON, &Value::Null).await;
 
-    pair.same_in("a pod on no node", "POST", pods, JSON, &pod("q", None), &parts).await;
-    let r = pair.same_in("goes at once", "DELETE", &format!("{pods}/q"), JSON, &Value::Null, &parts).await;
+    pair.same_in(
+        "a pod on no node",
+        "POST",
+        pods,
+        JSON,
+        &pod("q", None),
+        &parts,
+    )
+    .await;
+    let r = pair
+        .same_in(
+            "goes at once",
+            "DELETE",
+            &format!("{pods}/q"),
+            JSON,
+            &Value::Null,
+            &parts,
+        )
+        .await;
     assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], json!(0));
-    pair.same("gone too", "GET", &format!("{pods}/q"), JSON, &Value::Null).await;
+    pair.same("gone too", "GET", &format!("{pods}/q"), JSON, &Value::Null)
+        .await;
 }
 
 /// On the demo cluster the kubelet plays its part: a running pod deleted with its grace
@@ -170,7 +329,9 @@ async fn the_demo_kubelet_finishes_a_graceful_deletion() {
     let p = serde_json::from_value(json!({"metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}))
     .expect("pod");
-    pods.create(&PostParams::default(), &p).await.expect("create");
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
     crate::support::eventually(30, || async {
         let p = pods.get("p").await.ok()?;
         (p.status?.phase.as_deref() == Some("Running")).then_some(())
@@ -185,6 +346,8 @@ async fn the_demo_kubelet_finishes_a_graceful_deletion() {
     let md = marked.metadata;
     assert_eq!(md.deletion_grace_period_seconds, Some(30));
     assert!(md.deletion_timestamp.is_some());
-    crate::support::eventually(30, || async { pods.get_opt("p").await.ok()?.is_none().then_some(()) })
-        .await;
+    crate::support::eventually(30, || async {
+        pods.get_opt("p").await.ok()?.is_none().then_some(())
+    })
+    .await;
 }

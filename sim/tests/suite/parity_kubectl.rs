@@ -69,7 +69,13 @@ fn diff_lines(out: &str) -> Vec<String> {
 
 /// The same kubectl command against both clusters; `compare` makes the two runs
 /// comparable. Returns the real cluster's run.
-async fn same(bin: &str, demo: &Kubectl, real: &Kubectl, args: &[&str], compare: fn(Run) -> Run) -> Run {
+async fn same(
+    bin: &str,
+    demo: &Kubectl,
+    real: &Kubectl,
+    args: &[&str],
+    compare: fn(Run) -> Run,
+) -> Run {
     let d = compare(run(bin, demo, args).await);
     let r = compare(run(bin, real, args).await);
     assert_eq!(d, r, "{bin} {args:?}: (demo, real)");
@@ -115,31 +121,96 @@ async fn scenario(bin: &str, pair: &Pair, dir: &Path) {
         p.display().to_string()
     };
     let first = file("first.yaml", FIRST);
-    let second = file("second.yaml", &FIRST.replace("key: one", "key: three").replace("  other: two\n", ""));
+    let second = file(
+        "second.yaml",
+        &FIRST
+            .replace("key: one", "key: three")
+            .replace("  other: two\n", ""),
+    );
     let third = file("third.yaml", &FIRST.replace("key: one", "key: four"));
     let get = ["get", "configmaps", "settings", "flags", "-o", "json"];
 
     // Client-side apply first, then server-side: kubectl takes over its own fields.
     let r = same(bin, &demo, &real, &["apply", "-f", &first], as_is).await;
     assert_eq!(r.code, Some(0), "{r:?}");
-    let r = same(bin, &demo, &real, &["diff", "--server-side", "-f", &second], diffed).await;
+    let r = same(
+        bin,
+        &demo,
+        &real,
+        &["diff", "--server-side", "-f", &second],
+        diffed,
+    )
+    .await;
     assert_eq!(r.code, Some(1), "a diff to show: {r:?}");
     assert!(r.stdout.contains("+  key: three"), "{r:?}");
     same(bin, &demo, &real, &["diff", "-f", &second], diffed).await;
-    let r = same(bin, &demo, &real, &["apply", "--server-side", "-f", &second], as_is).await;
+    let r = same(
+        bin,
+        &demo,
+        &real,
+        &["apply", "--server-side", "-f", &second],
+        as_is,
+    )
+    .await;
     assert_eq!(r.code, Some(0), "{r:?}");
     let r = same(bin, &demo, &real, &get, scrubbed).await;
     // kubectl's own annotation follows the server-side apply.
-    assert!(r.stdout.contains(r#"\"data\":{\"key\":\"three\"}"#), "{r:?}");
+    assert!(
+        r.stdout.contains(r#"\"data\":{\"key\":\"three\"}"#),
+        "{r:?}"
+    );
 
     // Another manager's change conflicts, until forced.
-    same(bin, &demo, &real, &["patch", "configmap", "settings", "--type", "merge", "-p", r#"{"data":{"key":"patched"}}"#], as_is).await;
-    let r = same(bin, &demo, &real, &["apply", "--server-side", "-f", &third], as_is).await;
-    assert!(r.code != Some(0) && r.stderr.contains("Apply failed with 1 conflict"), "{r:?}");
-    let r = same(bin, &demo, &real, &["apply", "--server-side", "--force-conflicts", "-f", &third], as_is).await;
+    same(
+        bin,
+        &demo,
+        &real,
+        &[
+            "patch",
+            "configmap",
+            "settings",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"key":"patched"}}"#,
+        ],
+        as_is,
+    )
+    .await;
+    let r = same(
+        bin,
+        &demo,
+        &real,
+        &["apply", "--server-side", "-f", &third],
+        as_is,
+    )
+    .await;
+    assert!(
+        r.code != Some(0) && r.stderr.contains("Apply failed with 1 conflict"),
+        "{r:?}"
+    );
+    let r = same(
+        bin,
+        &demo,
+        &real,
+        &["apply", "--server-side", "--force-conflicts", "-f", &third],
+        as_is,
+    )
+    .await;
     assert_eq!(r.code, Some(0), "{r:?}");
-    let r = same(bin, &demo, &real, &["diff", "--server-side", "-f", &third], diffed).await;
-    assert_eq!((r.code, r.stdout.as_str()), (Some(0), ""), "nothing left to change");
+    let r = same(
+        bin,
+        &demo,
+        &real,
+        &["diff", "--server-side", "-f", &third],
+        diffed,
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (Some(0), ""),
+        "nothing left to change"
+    );
     same(bin, &demo, &real, &get, scrubbed).await;
 }
 

@@ -20,7 +20,7 @@ mod walk;
 use serde_json::{json, Value};
 
 use self::schema::Schema;
-use self::set::{FieldSet, Element};
+use self::set::{Element, FieldSet};
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 
@@ -131,7 +131,11 @@ pub(crate) fn schema_of<'a>(info: &'a ResourceInfo, crd: Option<&'a Value>) -> S
             .iter()
             .find(|v| v["name"] == info.version.as_str())
     });
-    Schema::Custom(version.map(|v| &v["schema"]["openAPIV3Schema"]).filter(|s| s.is_object()))
+    Schema::Custom(
+        version
+            .map(|v| &v["schema"]["openAPIV3Schema"])
+            .filter(|s| s.is_object()),
+    )
 }
 
 /// What a kind's object looks like before a create: kube-apiserver compares a new object
@@ -144,8 +148,12 @@ fn empty_object(info: &ResourceInfo) -> Value {
     let md = json!({"creationTimestamp": null});
     let template = json!({"metadata": md, "spec": {"containers": null}});
     match info.kind.as_str() {
-        "Deployment" => json!({"metadata": md, "spec": {"selector": null, "template": template, "strategy": {}}, "status": {}}),
-        "ReplicaSet" => json!({"metadata": md, "spec": {"selector": null, "template": template}, "status": {}}),
+        "Deployment" => {
+            json!({"metadata": md, "spec": {"selector": null, "template": template, "strategy": {}}, "status": {}})
+        }
+        "ReplicaSet" => {
+            json!({"metadata": md, "spec": {"selector": null, "template": template}, "status": {}})
+        }
         "Job" => json!({"metadata": md, "spec": {"template": template}, "status": {}}),
         "Pod" => json!({"metadata": md, "spec": {"containers": null}, "status": {}}),
         "Service" => json!({"metadata": md, "spec": {}, "status": {"loadBalancer": {}}}),
@@ -264,7 +272,9 @@ pub fn apply(
             e.set = e.set.difference(&changed).difference(&diff.removed);
         }
     }
-    let unchanged = changed.is_empty() && diff.removed.is_empty() && Some(&applied) == mine.map(|i| &entries[i].set);
+    let unchanged = changed.is_empty()
+        && diff.removed.is_empty()
+        && Some(&applied) == mine.map(|i| &entries[i].set);
     let time = match mine {
         Some(i) if unchanged => entries[i].time.clone(),
         _ => Some(crate::store::now()),
@@ -346,7 +356,8 @@ pub(super) fn on_write(
 
 /// The CRD that defines custom resource `info`.
 fn crd_of(st: &super::State, info: &ResourceInfo) -> Option<Value> {
-    let crds = crate::resources::ResourceId::new("apiextensions.k8s.io", "customresourcedefinitions");
+    let crds =
+        crate::resources::ResourceId::new("apiextensions.k8s.io", "customresourcedefinitions");
     st.tables
         .get(&crds)?
         .get(&(String::new(), format!("{}.{}", info.plural, info.group)))

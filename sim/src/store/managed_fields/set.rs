@@ -199,7 +199,9 @@ impl FieldSet {
     pub fn from_json(v: &Value) -> FieldSet {
         let mut set = FieldSet::default();
         for (k, inner) in v.as_object().into_iter().flatten() {
-            let Some(e) = Element::decode(k) else { continue };
+            let Some(e) = Element::decode(k) else {
+                continue;
+            };
             let children = FieldSet::from_json(inner);
             let own = inner.get(".").is_some();
             let member = own || children.is_empty();

@@ -110,7 +110,8 @@ fn walk_compare(
     let list = schema.list_type() != ListType::Atomic
         && is(lhs, Value::is_array)
         && is(rhs, Value::is_array);
-    let granular = (map && (lhs.is_some_and(Value::is_object) || rhs.is_some_and(Value::is_object)))
+    let granular = (map
+        && (lhs.is_some_and(Value::is_object) || rhs.is_some_and(Value::is_object)))
         || (list && (lhs.is_some_and(Value::is_array) || rhs.is_some_and(Value::is_array)));
     if granular {
         let (l, r) = (children(lhs, schema, list), children(rhs, schema, list));

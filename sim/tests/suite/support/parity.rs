@@ -85,7 +85,14 @@ impl Pair {
 
     /// [`Pair::send`], then asserts both answers are the same once normalized; returns the
     /// real one.
-    pub async fn same(&self, what: &str, method: &str, path: &str, ct: &str, body: &Value) -> Answer {
+    pub async fn same(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        ct: &str,
+        body: &Value,
+    ) -> Answer {
         let (demo, real) = self.send(method, path, ct, body).await;
         let (d, r) = (normalize(&demo), normalize(&real));
         assert!(
@@ -126,7 +133,12 @@ impl Pair {
             }
             let picked: serde_json::Map<String, Value> = parts
                 .iter()
-                .map(|p| (p.to_string(), n["body"].pointer(p).cloned().unwrap_or(Value::Null)))
+                .map(|p| {
+                    (
+                        p.to_string(),
+                        n["body"].pointer(p).cloned().unwrap_or(Value::Null),
+                    )
+                })
                 .collect();
             serde_json::json!({"status": n["status"], "body": picked})
         };
@@ -151,7 +163,13 @@ pub fn normalize(a: &Answer) -> Value {
 /// Removes what differs between any two servers for the same request.
 pub fn scrub(v: &mut Value) {
     if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["uid", "resourceVersion", "creationTimestamp", "selfLink", "deletionTimestamp"] {
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "selfLink",
+            "deletionTimestamp",
+        ] {
             md.remove(k);
         }
         if let Some(Value::Array(mf)) = md.get_mut("managedFields") {
@@ -161,7 +179,13 @@ pub fn scrub(v: &mut Value) {
                 }
             }
             // NB: entries are ordered by their times (in seconds): without them, by name.
-            mf.sort_by_key(|e| (e["operation"].to_string(), e["manager"].to_string(), e["apiVersion"].to_string()));
+            mf.sort_by_key(|e| {
+                (
+                    e["operation"].to_string(),
+                    e["manager"].to_string(),
+                    e["apiVersion"].to_string(),
+                )
+            });
         }
     }
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
