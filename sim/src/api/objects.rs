@@ -371,6 +371,19 @@ fn patch_object(
     wopts: &WriteOptions,
 ) -> Result<Response, ApiError> {
     let kind = PatchType::from_content_type(&body::content_type(headers))?;
+    if kind != PatchType::Apply && q.contains_key("force") {
+        let why = "Forbidden: may not be specified for non-apply patch";
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("PatchOptions.meta.k8s.io \"\" is invalid: force: {why}"),
+        )
+        .with_details(
+            json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
+                {"reason": "FieldValueForbidden", "message": why, "field": "force"}
+            ]}),
+        ));
+    }
     let p = patch_body(kind, body)?;
     if kind == PatchType::Apply {
         let req = patch::apply::ApplyRequest {

@@ -45,6 +45,38 @@ async fn configmap_managers_conflicts_and_pruning() {
         )
         .await;
     assert_eq!(r.status, 400);
+    let mut named = one.clone();
+    named["metadata"]["name"] = json!("other");
+    pair.same(
+        "apply of another name",
+        "PATCH",
+        &at("fieldManager=alice"),
+        APPLY,
+        &named,
+    )
+    .await;
+    let mut with_managers = one.clone();
+    with_managers["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Apply"}]);
+    pair.same(
+        "apply with managedFields",
+        "PATCH",
+        &at("fieldManager=alice"),
+        APPLY,
+        &with_managers,
+    )
+    .await;
+    let r = pair
+        .same(
+            "a dry-run apply creates nothing",
+            "PATCH",
+            &at("fieldManager=alice&dryRun=All"),
+            APPLY,
+            &one,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    pair.same("nothing was created", "GET", &at(""), JSON, &Value::Null)
+        .await;
     let r = pair
         .same(
             "apply creates",
@@ -66,6 +98,24 @@ async fn configmap_managers_conflicts_and_pruning() {
         .await;
     assert_eq!(r.status, 200);
 
+    pair.same(
+        "force is for apply only",
+        "PATCH",
+        &at("fieldManager=bob&force=true"),
+        MERGE,
+        &json!({"data": {"key": "two"}}),
+    )
+    .await;
+    let mut stale = one.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    pair.same(
+        "apply with a stale resourceVersion",
+        "PATCH",
+        &at("fieldManager=alice"),
+        APPLY,
+        &stale,
+    )
+    .await;
     let r = pair
         .same(
             "a merge patch takes a field",
@@ -250,6 +300,27 @@ async fn deployments_and_custom_resources() {
         &parts,
     )
     .await;
+    // Keyed items keep their place; new ones go last; what another applier holds stays.
+    for (who, names) in [
+        ("bob", ["C", "A", ""]),
+        ("bob", ["D", "B", "A"]),
+        ("alice", ["E", "", ""]),
+    ] {
+        let env: Vec<Value> = names
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| json!({"name": n, "value": "1"}))
+            .collect();
+        pair.same_in(
+            &format!("{who} applies env {names:?}"),
+            "PATCH",
+            &format!("{deps}/web?fieldManager={who}&force=true"),
+            APPLY,
+            &deployment("web", "nginx:1.19", json!(env)),
+            &parts,
+        )
+        .await;
+    }
 
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.example.com"},

@@ -46,6 +46,22 @@ pub fn apply(
             info.api_version()
         )));
     }
+    match config["metadata"]["name"].as_str() {
+        None | Some("") => return Err(ApiError::bad_request(format!(
+            "the name of the object ({} based on URL) was undeterminable: name must be provided",
+            req.name
+        ))),
+        Some(n) if n != req.name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({})",
+                req.name
+            )))
+        }
+        Some(_) => {}
+    }
+    if !config["metadata"]["managedFields"].is_null() {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
     let crd = info
         .custom
         .then(|| {

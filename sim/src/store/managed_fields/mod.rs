@@ -179,6 +179,8 @@ pub(crate) fn record_update(
 ) {
     let empty = empty_object(info);
     let old = old.unwrap_or(&empty);
+    // A writer's own managedFields replace the record (`[{}]`, an entry owning
+    // nothing, empties it); without any, the stored record goes on.
     let mut entries = decode(new);
     if entries.is_empty() {
         entries = decode(old);
