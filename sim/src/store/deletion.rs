@@ -8,7 +8,8 @@
 //!   event). Finalizers cannot be added meanwhile.
 //! - `propagationPolicy: Orphan` / `Foreground` add the `orphan` / `foregroundDeletion`
 //!   finalizer, which the garbage collector's work removes: here at once, so the
-//!   answer is the marked object while the store has moved on.
+//!   answer is the marked object while the store has moved on. Without a policy,
+//!   batch/v1 Jobs orphan their pods, as in kube-apiserver.
 //! - Pods are deleted gracefully: `gracePeriodSeconds` (else the pod's
 //!   `terminationGracePeriodSeconds`, else 30) sets `deletionTimestamp` that far ahead
 //!   and `deletionGracePeriodSeconds`; the kubelet stops the pod and deletes it with a
@@ -61,7 +62,8 @@ pub(super) fn delete(
             json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
     }
-    set_gc_finalizers(&mut obj, opts.propagation);
+    let policy = opts.propagation.or_else(|| default_policy(res, &obj));
+    set_gc_finalizers(&mut obj, policy);
     if !finalizers(&obj).is_empty() || grace_pending(&obj) {
         if obj != before {
             obj = st.commit(tx, res, ns, name, EventType::Modified, obj)?;
@@ -130,6 +132,15 @@ fn pod_grace_period(pod: &Value, asked: Option<i64>) -> i64 {
         .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
         .unwrap_or(30)
         .max(0)
+}
+
+/// The policy when none is asked: batch/v1 Jobs orphan their pods (kubectl asks for
+/// Background explicitly); other kinds keep the finalizers they have.
+fn default_policy(res: &ResourceId, obj: &Value) -> Option<Propagation> {
+    let has_gc_finalizer = finalizers(obj)
+        .iter()
+        .any(|f| [ORPHAN, FOREGROUND].contains(f));
+    (*res == ResourceId::new("batch", "jobs") && !has_gc_finalizer).then_some(Propagation::Orphan)
 }
 
 fn finalizers(obj: &Value) -> Vec<&str> {

@@ -198,6 +198,27 @@ async fn finalizers_preconditions_and_answers() {
         &Value::Null,
     )
     .await;
+    let jobs = "/apis/batch/v1/namespaces/default/jobs";
+    let job = json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {"restartPolicy": "Never",
+        "containers": [{"name": "c", "image": "i:1"}]}}}});
+    let parts = [
+        "/kind",
+        "/metadata/finalizers",
+        "/metadata/deletionGracePeriodSeconds",
+    ];
+    pair.same_in("a Job", "POST", jobs, JSON, &job, &["/metadata/name"])
+        .await;
+    let r = pair
+        .same_in(
+            "a Job orphans its pods by default",
+            "DELETE",
+            &format!("{jobs}/j"),
+            JSON,
+            &Value::Null,
+            &parts,
+        )
+        .await;
+    assert_eq!(r.body["metadata"]["finalizers"], json!(["orphan"]));
 }
 
 fn pod(name: &str, node: Option<&str>) -> Value {

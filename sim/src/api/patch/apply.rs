@@ -47,10 +47,12 @@ pub fn apply(
         )));
     }
     match config["metadata"]["name"].as_str() {
-        None | Some("") => return Err(ApiError::bad_request(format!(
+        None | Some("") => {
+            return Err(ApiError::bad_request(format!(
             "the name of the object ({} based on URL) was undeterminable: name must be provided",
             req.name
-        ))),
+        )))
+        }
         Some(n) if n != req.name => {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({n}) does not match the name on the URL ({})",
