@@ -40,6 +40,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, FieldSelector, ListParams, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kubelet";
+
 /// Address blocks (second octet) taken by clusters in this process.
 static BLOCKS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
 
@@ -317,7 +320,7 @@ impl Kubelet {
             ns,
             name,
             Some("status"),
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != run.uid {
                     return Err(ApiError::not_found("pods", name));

@@ -105,8 +105,19 @@ pub struct WriteOptions {
     /// `fieldValidation=Strict`: unknown fields are a 400 instead of being dropped.
     pub strict: bool,
     /// Records the write as an Update by this manager in `metadata.managedFields`
-    /// (`None`: the demo cluster's own controllers, whose writes are not recorded).
+    /// (`None`: not recorded; the record stays as it was).
     pub field_manager: Option<String>,
+}
+
+impl WriteOptions {
+    /// Writes recorded in `managedFields` for `manager` (the demo controllers name
+    /// themselves as the real components do: `kube-controller-manager`, `kubelet`...).
+    pub fn by(manager: &str) -> WriteOptions {
+        WriteOptions {
+            field_manager: Some(manager.to_string()),
+            ..Default::default()
+        }
+    }
 }
 
 /// How deletion treats dependents (objects whose `ownerReferences` name the deleted one).
