@@ -1,6 +1,7 @@
 //! Deletion against a real kube-apiserver 1.20: finalizers, preconditions, propagation
 //! policies, what a DELETE answers, and pods' grace periods (see `support::parity`).
-//! The demo kubelet's part of graceful deletion is checked on the demo cluster alone.
+//! The kubelets' part of graceful deletion: on both with controllers and a node, and on
+//! the demo cluster alone with a running container.
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
@@ -371,4 +372,45 @@ async fn the_demo_kubelet_finishes_a_graceful_deletion() {
         pods.get_opt("p").await.ok()?.is_none().then_some(())
     })
     .await;
+}
+
+/// With controllers and a kubelet on both sides, a running pod deleted with its grace
+/// period is marked, then finalized by the kubelet: gone from both.
+#[tokio::test]
+async fn kubelets_finish_graceful_deletions_on_both() {
+    let pair = Pair::start_with(wharf_testkit::Parts::ALL).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let mut p = pod("runner", None);
+    p["spec"]["schedulerName"] = json!("default-scheduler");
+    pair.same_in("a pod", "POST", pods, JSON, &p, &["/kind"])
+        .await;
+    let running = |client: kube::Client| async move {
+        let api: Api<Pod> = Api::default_namespaced(client);
+        crate::support::eventually(60, || async {
+            let p = api.get("runner").await.ok()?;
+            (p.status?.phase.as_deref() == Some("Running")).then_some(())
+        })
+        .await;
+    };
+    running(pair.sim_client.clone()).await;
+    running(pair.real_client.clone()).await;
+    let parts = ["/kind", "/metadata/deletionGracePeriodSeconds"];
+    let r = pair
+        .same_in(
+            "delete a running pod",
+            "DELETE",
+            &format!("{pods}/runner"),
+            JSON,
+            &Value::Null,
+            &parts,
+        )
+        .await;
+    assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], json!(20));
+    for client in [pair.sim_client.clone(), pair.real_client.clone()] {
+        let api: Api<Pod> = Api::default_namespaced(client);
+        crate::support::eventually(60, || async {
+            api.get_opt("runner").await.ok()?.is_none().then_some(())
+        })
+        .await;
+    }
 }
