@@ -105,14 +105,16 @@ fn walk_compare(
     path: &mut Path,
     d: &mut Diff,
 ) {
-    let is = |v: Option<&Value>, f: fn(&Value) -> bool| v.is_none_or(|v| v.is_null() || f(v));
-    let map = !schema.atomic_map() && is(lhs, Value::is_object) && is(rhs, Value::is_object);
-    let list = schema.list_type() != ListType::Atomic
-        && is(lhs, Value::is_array)
-        && is(rhs, Value::is_array);
-    let granular = (map
-        && (lhs.is_some_and(Value::is_object) || rhs.is_some_and(Value::is_object)))
-        || (list && (lhs.is_some_and(Value::is_array) || rhs.is_some_and(Value::is_array)));
+    // Compared child by child when both sides (or the only one) are maps, or lists whose
+    // items are told apart; otherwise as one value. A null side counts as empty.
+    let present: Vec<&Value> = [lhs, rhs]
+        .into_iter()
+        .flatten()
+        .filter(|v| !v.is_null())
+        .collect();
+    let all = |f: fn(&Value) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
+    let list = all(Value::is_array) && schema.list_type() != ListType::Atomic;
+    let granular = list || (all(Value::is_object) && !schema.atomic_map());
     if granular {
         let (l, r) = (children(lhs, schema, list), children(rhs, schema, list));
         let mut seen: Vec<&Element> = Vec::new();
