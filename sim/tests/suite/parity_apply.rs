@@ -387,6 +387,56 @@ async fn deployments_and_custom_resources() {
         &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}),
     )
     .await;
+
+    // A schema that keeps whatever it is given: maps are granular, lists atomic.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoList"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    pair.same_in("a CRD that keeps unknown fields", "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com?fieldManager=alice", APPLY, &crd, &["/metadata/managedFields"])
+        .await;
+    let gizmos = "/apis/example.com/v1/namespaces/default/gizmos";
+    wait_until_served(&pair, gizmos).await;
+    let g = |depth: i64, items: Value| {
+        json!({"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"},
+            "spec": {"outer": {"inner": {"depth": depth}, "flag": true}, "items": items}})
+    };
+    pair.same(
+        "apply an untyped object",
+        "PATCH",
+        &format!("{gizmos}/g?fieldManager=alice"),
+        APPLY,
+        &g(1, json!([1, 2])),
+    )
+    .await;
+    let r = pair
+        .same(
+            "a nested conflict",
+            "PATCH",
+            &format!("{gizmos}/g?fieldManager=bob"),
+            APPLY,
+            &g(2, json!([1, 2])),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    pair.same(
+        "bob adds to a list alice owns, forced",
+        "PATCH",
+        &format!("{gizmos}/g?fieldManager=bob&force=true"),
+        APPLY,
+        &g(1, json!([1, 2, 3])),
+    )
+    .await;
+    pair.same(
+        "an update of an untyped object",
+        "PATCH",
+        &format!("{gizmos}/g?fieldManager=carol"),
+        MERGE,
+        &json!({"spec": {"outer": {"flag": null, "more": {"x": "y"}}}}),
+    )
+    .await;
 }
 
 /// Waits until both servers serve a CRD's resource (the real one takes a moment).
