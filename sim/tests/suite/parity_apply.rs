@@ -388,6 +388,22 @@ async fn deployments_and_custom_resources() {
     )
     .await;
 
+    // NB: a Service's ports name their protocol: kube-apiserver 1.20 refuses to apply
+    // them without (a bug later versions fixed; the demo cluster, which says it is 1.33,
+    // takes TCP), and it has no `internalTrafficPolicy` for a create to own.
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}});
+    let parts = ["/metadata/managedFields", "/spec/ports", "/spec/selector"];
+    pair.same_in(
+        "apply creates a Service",
+        "PATCH",
+        "/api/v1/namespaces/default/services/s?fieldManager=alice",
+        APPLY,
+        &svc,
+        &parts,
+    )
+    .await;
+
     // A schema that keeps whatever it is given: maps are granular, lists atomic.
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "gizmos.example.com"},
