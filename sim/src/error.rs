@@ -61,11 +61,8 @@ impl ApiError {
     }
     pub fn not_found(resource: &str, name: &str) -> Self {
         let group_res = resource.to_string();
-        Self::new(404, "NotFound", format!("{group_res} \"{name}\" not found")).with_details(
-            json!({
-                "name": name, "kind": resource_plural(resource), "group": resource_group(resource)
-            }),
-        )
+        Self::new(404, "NotFound", format!("{group_res} \"{name}\" not found"))
+            .with_details(details(resource, name))
     }
     pub fn path_not_found() -> Self {
         Self::new(
@@ -80,9 +77,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{resource} \"{name}\" already exists"),
         )
-        .with_details(json!({
-            "name": name, "kind": resource_plural(resource), "group": resource_group(resource)
-        }))
+        .with_details(details(resource, name))
     }
     pub fn conflict(resource: &str, name: &str) -> Self {
         Self::new(
@@ -92,7 +87,7 @@ impl ApiError {
                 "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
         )
-        .with_details(json!({"name": name, "kind": resource_plural(resource), "group": resource_group(resource)}))
+        .with_details(details(resource, name))
     }
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
@@ -152,6 +147,17 @@ impl ApiError {
         }
         s
     }
+}
+
+/// A Status's `details` for one object; `group` is left out for the core group, as Go's
+/// `omitempty` does.
+fn details(resource: &str, name: &str) -> Value {
+    let mut d = json!({"name": name, "kind": resource_plural(resource)});
+    let group = resource_group(resource);
+    if !group.is_empty() {
+        d["group"] = json!(group);
+    }
+    d
 }
 
 fn resource_plural(resource: &str) -> &str {

@@ -3,7 +3,7 @@
 //! `fieldValidation=Strict`), name validation, and the defaults and
 //! server-set fields a real API server adds on create and update.
 
-mod defaults;
+pub(crate) mod defaults;
 mod name;
 mod strict;
 mod validate;
