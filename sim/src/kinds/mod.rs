@@ -5,6 +5,7 @@
 
 pub(crate) mod defaults;
 mod name;
+mod schema;
 mod strict;
 mod validate;
 
@@ -69,12 +70,15 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
         Some(_) => return Err(cannot("metadata must be an object".into())),
     }
     if info.custom {
-        // The object's own schema is not enforced; its metadata is.
+        // Its metadata as for any object, the rest by the CRD's schema.
         let md = roundtrip::<ObjectMeta>(&obj["metadata"]).map_err(cannot)?;
         if strict {
             strict::report(&obj["metadata"], &md, "metadata").map_err(cannot)?;
         }
         obj["metadata"] = md;
+        if let Some(schema) = &info.schema {
+            schema::admit(info, schema, &mut obj)?;
+        }
         return Ok(obj);
     }
     let typed = typed_roundtrip(info, &obj).map_err(cannot)?;

@@ -16,6 +16,7 @@ mod kubectl_rollback;
 mod living;
 mod parity;
 mod parity_apply;
+mod parity_crd;
 mod parity_delete;
 mod parity_kubectl;
 mod persistence;

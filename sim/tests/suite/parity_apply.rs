@@ -339,7 +339,7 @@ async fn deployments_and_custom_resources() {
     pair.same_in("apply creates a CRD", "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com?fieldManager=alice", APPLY, &crd, &["/metadata/managedFields"])
         .await;
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
-    wait_until_served(&pair, widgets).await;
+    pair.wait_until_served(widgets).await;
     let w = |size: i64, port: i64, owners: Value| {
         json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
             "spec": {"size": size, "tags": ["a", "b"], "ports": [{"name": "http", "port": port}],
@@ -414,7 +414,7 @@ async fn deployments_and_custom_resources() {
     pair.same_in("a CRD that keeps unknown fields", "PATCH", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com?fieldManager=alice", APPLY, &crd, &["/metadata/managedFields"])
         .await;
     let gizmos = "/apis/example.com/v1/namespaces/default/gizmos";
-    wait_until_served(&pair, gizmos).await;
+    pair.wait_until_served(gizmos).await;
     let g = |depth: i64, items: Value| {
         json!({"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"},
             "spec": {"outer": {"inner": {"depth": depth}, "flag": true}, "items": items}})
@@ -452,14 +452,5 @@ async fn deployments_and_custom_resources() {
         MERGE,
         &json!({"spec": {"outer": {"flag": null, "more": {"x": "y"}}}}),
     )
-    .await;
-}
-
-/// Waits until both servers serve a CRD's resource (the real one takes a moment).
-async fn wait_until_served(pair: &Pair, path: &str) {
-    crate::support::eventually(30, || async {
-        let (d, r) = pair.send("GET", path, JSON, &Value::Null).await;
-        (d.status == 200 && r.status == 200).then_some(())
-    })
     .await;
 }

@@ -83,6 +83,17 @@ impl Pair {
         (demo, real)
     }
 
+    /// Waits until both serve `path` (a new CRD's resources, say) with a 200.
+    pub async fn wait_until_served(&self, path: &str) {
+        super::eventually(30, || async {
+            let (d, r) = self
+                .send("GET", path, "application/json", &Value::Null)
+                .await;
+            (d.status == 200 && r.status == 200).then_some(())
+        })
+        .await;
+    }
+
     /// [`Pair::send`], then asserts both answers are the same once normalized; returns the
     /// real one.
     pub async fn same(
