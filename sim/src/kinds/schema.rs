@@ -121,11 +121,9 @@ fn normalize(schema: &Value, value: &mut Value) {
                 map.clear();
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for v in items.iter_mut() {
-                    normalize(&schema["items"], v);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for v in items.iter_mut() {
+                normalize(&schema["items"], v);
             }
         }
         _ => {}
