@@ -62,10 +62,11 @@
 //! check, defaults, name validation, optimistic concurrency (a `resourceVersion`
 //! in the object must match the stored one, else `409 Conflict`; leave it unset
 //! to overwrite), and `generation` bumps only on spec changes. A write that
-//! changes nothing does not bump the resourceVersion. Pods on a node are deleted
+//! changes nothing does not bump the resourceVersion. Writes through the API are
+//! recorded in `managedFields` (see [`managed_fields`]). Pods on a node are deleted
 //! gracefully (the kubelet finishes the deletion); objects with finalizers get a
-//! `deletionTimestamp` and go when the last finalizer is removed (see `deletion`). Deletion cascades through
-//! `ownerReferences` (see [`Propagation`]), so a controller that sets
+//! `deletionTimestamp` and go when the last finalizer is removed (see `deletion`).
+//! Deletion cascades through `ownerReferences` (see [`Propagation`]), so a controller that sets
 //! `ownerReferences` on what it creates gets cleanup for free.
 
 mod deletion;

@@ -354,11 +354,22 @@ async fn the_demo_kubelet_finishes_a_graceful_deletion() {
     pods.create(&PostParams::default(), &p)
         .await
         .expect("create");
-    crate::support::eventually(30, || async {
+    let running = crate::support::eventually(30, || async {
         let p = pods.get("p").await.ok()?;
-        (p.status?.phase.as_deref() == Some("Running")).then_some(())
+        (p.status.as_ref()?.phase.as_deref() == Some("Running")).then_some(p)
     })
     .await;
+    // Who wrote what, as on a real node: the creator, the scheduler, the kubelet.
+    let managers: Vec<String> = running
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| e.manager)
+        .collect();
+    for m in ["unknown", "kube-scheduler", "kubelet"] {
+        assert!(managers.iter().any(|x| x == m), "{m} in {managers:?}");
+    }
     let marked = pods
         .delete("p", &Default::default())
         .await

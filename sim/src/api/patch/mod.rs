@@ -1,6 +1,6 @@
 //! PATCH bodies by content type: JSON patch (RFC 6902), JSON merge patch
 //! (RFC 7386), strategic merge patch (built-in kinds only; custom resources get
-//! 415 as from the real server); server-side apply is [`apply`]'s.
+//! 415 as from the real server); server-side apply is [`apply`](mod@apply)'s.
 
 pub mod apply;
 pub mod strategic;
