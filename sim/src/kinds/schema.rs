@@ -11,15 +11,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::validate::{answer, Cause};
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
-
-/// One field's problem, as a `StatusCause`.
-struct Cause {
-    field: String,
-    reason: &'static str,
-    message: String,
-}
 
 /// Prunes, defaults and validates `obj` (a whole custom resource) against `schema`.
 pub fn admit(info: &ResourceInfo, schema: &Value, obj: &mut Value) -> Result<(), ApiError> {
@@ -66,26 +60,7 @@ pub fn admit(info: &ResourceInfo, schema: &Value, obj: &mut Value) -> Result<(),
             }
         }
     }
-    if causes.is_empty() {
-        return Ok(());
-    }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let summary: Vec<String> = causes
-        .iter()
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect();
-    let qualified = format!("{}.{}", info.kind, info.group);
-    let message = match summary.as_slice() {
-        [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
-        many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
-    };
-    let causes: Vec<Value> = causes
-        .iter()
-        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-        .collect();
-    Err(ApiError::new(422, "Invalid", message).with_details(json!({
-        "name": name, "group": info.group, "kind": info.kind, "causes": causes
-    })))
+    answer(info, obj, &causes)
 }
 
 fn preserves(schema: &Value) -> bool {

@@ -10,10 +10,39 @@ use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 
 /// One field's problem, as a `StatusCause`.
-struct Cause {
-    field: String,
-    reason: &'static str,
-    message: String,
+pub(super) struct Cause {
+    pub field: String,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// `Ok` without causes, else the 422 `Invalid` kube-apiserver answers for object `obj`:
+/// `Kind[.group] "name" is invalid: field: message` (several bracketed), one cause each.
+pub(super) fn answer(info: &ResourceInfo, obj: &Value, causes: &[Cause]) -> Result<(), ApiError> {
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let qualified = if info.group.is_empty() {
+        info.kind.clone()
+    } else {
+        format!("{}.{}", info.kind, info.group)
+    };
+    let summary: Vec<String> = causes
+        .iter()
+        .map(|c| format!("{}: {}", c.field, c.message))
+        .collect();
+    let message = match summary.as_slice() {
+        [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
+        many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
+    };
+    let causes: Vec<Value> = causes
+        .iter()
+        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+        .collect();
+    Err(ApiError::new(422, "Invalid", message).with_details(json!({
+        "name": name, "group": info.group, "kind": info.kind, "causes": causes
+    })))
 }
 
 fn non_negative(obj: &Value, path: &str, out: &mut Vec<Cause>) {
@@ -100,28 +129,5 @@ pub fn fields(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
         "Pod" => containers(&obj["spec"], "spec", &mut out),
         _ => {}
     }
-    if out.is_empty() {
-        return Ok(());
-    }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let qualified = if info.group.is_empty() {
-        info.kind.clone()
-    } else {
-        format!("{}.{}", info.kind, info.group)
-    };
-    let summary: Vec<String> = out
-        .iter()
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect();
-    let message = match summary.as_slice() {
-        [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
-        many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
-    };
-    let causes: Vec<Value> = out
-        .iter()
-        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-        .collect();
-    Err(ApiError::new(422, "Invalid", message).with_details(json!({
-        "name": name, "group": info.group, "kind": info.kind, "causes": causes
-    })))
+    answer(info, obj, &out)
 }
