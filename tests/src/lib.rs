@@ -41,17 +41,7 @@ pub async fn spawn_app_with(
     settings: wharf_console::state::Settings,
     listen: SocketAddr,
 ) -> Result<TestApp> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cluster = sim::start(sim::SimConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: None,
-        kubeconfig_out: None,
-        nodes: 2,
-    })
-    .await?;
-    let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
-    server::bootstrap::install_crds(&kube).await?;
-    server::demo::seed::identities(&kube).await?;
+    let (cluster, kube) = demo_cluster(2).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let console = start_console(kube.clone(), settings, logs, listen).await?;
@@ -84,6 +74,23 @@ impl Cluster {
     pub fn is_real(&self) -> bool {
         matches!(self, Cluster::Real(_))
     }
+}
+
+/// A fresh demo cluster (in memory, port 0) of `nodes` nodes with Wharf's CRDs and the demo's
+/// tenants and users, and a client of it.
+pub async fn demo_cluster(nodes: usize) -> Result<(sim::Sim, kube::Client)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cluster = sim::start(sim::SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: None,
+        kubeconfig_out: None,
+        nodes,
+    })
+    .await?;
+    let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
+    server::bootstrap::install_crds(&kube).await?;
+    server::demo::seed::identities(&kube).await?;
+    Ok((cluster, kube))
 }
 
 /// A console started over a cluster by the one `Application`, running until the test ends.

@@ -130,17 +130,7 @@ pub struct Clients {
 
 /// [`Clients`] over a fresh demo cluster.
 pub async fn demo_clients() -> Result<Clients> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = sim::start(sim::SimConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: None,
-        kubeconfig_out: None,
-        nodes: 1,
-    })
-    .await?;
-    let client = server::demo::client_from_kubeconfig_yaml(&sim.kubeconfig_yaml()).await?;
-    server::bootstrap::install_crds(&client).await?;
-    server::demo::seed::identities(&client).await?;
+    let (sim, client) = crate::demo_cluster(1).await?;
     Ok(Clients {
         console: client.clone(),
         admin: client,

@@ -20,13 +20,6 @@ pub const SECRET: &str = "wharf-bootstrap";
 /// The first admin's name.
 pub const ADMIN: &str = "admin";
 
-fn random_password() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
-    (0..20)
-        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
-        .collect()
-}
-
 /// Creates the first admin when the cluster has no Wharf user. Returns the password when
 /// this call made it (the caller says it once), `None` when there was nothing to do or
 /// another replica made it.
@@ -40,7 +33,7 @@ pub async fn first_admin(client: &Client) -> Result<Option<String>, AdminError> 
         return Ok(None);
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
-    let candidate = random_password();
+    let candidate = users::random_password();
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(SECRET.into()),

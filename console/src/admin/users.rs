@@ -33,6 +33,14 @@ pub struct UserRow {
     pub memberships: Vec<(String, String)>,
 }
 
+/// A new password: 20 letters and digits, without look-alikes (0/O, 1/l/I).
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+    (0..20)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
 /// The Secret holding a user's password hash.
 pub fn password_secret(user: &str) -> String {
     format!("wharf-user-{user}")

@@ -90,12 +90,7 @@ fn password_of(args: &PasswordArgs) -> anyhow::Result<(String, bool)> {
         std::io::stdin().lock().read_line(&mut line)?;
         return Ok((line.trim_end_matches(['\r', '\n']).to_string(), false));
     }
-    let made: String = (0..20)
-        .map(|_| {
-            const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
-            char::from(ALPHABET[rand::random_range(0..ALPHABET.len())])
-        })
-        .collect();
+    let made = users::random_password();
     Ok((made, true))
 }
 
