@@ -21,9 +21,9 @@ pub use nginx::{
 #[cfg(feature = "kube")]
 pub use pipeline::{Pipeline, PipelineRun};
 #[cfg(feature = "kube")]
-pub use tenant::{AlertReceiver, Tenant, TenantAlerting, TenantSpec};
+pub use tenant::{AlertReceiver, PodSecurity, Tenant, TenantAlerting, TenantQuota, TenantSpec};
 #[cfg(feature = "kube")]
-pub use user::{Membership, Role, User, UserSpec};
+pub use user::{Membership, Role, User, UserSpec, UserStatus};
 
 #[cfg(feature = "kube")]
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -219,11 +219,16 @@ impl TestApp {
 
     /// A client logged in as `user` (one of the demo users).
     pub async fn login(&self, user: &str) -> Result<Session> {
+        self.login_with(user, DEMO_PASSWORD).await
+    }
+
+    /// A client logged in as `user` with `password`.
+    pub async fn login_with(&self, user: &str, password: &str) -> Result<Session> {
         let mut s = self.anonymous();
         let res = s
             .http
             .post(self.url("/api/login"))
-            .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
+            .json(&serde_json::json!({"username": user, "password": password}))
             .send()
             .await?;
         anyhow::ensure!(
@@ -257,6 +262,45 @@ impl Session {
         let text = res.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, body))
+    }
+
+    /// Takes the session cookie from an answer that set one (a password change renews it).
+    pub fn renew(&mut self, set_cookie: &str) {
+        self.cookie = Some(set_cookie.split(';').next().unwrap_or_default().to_string());
+    }
+
+    /// The same session in another client (a cookie captured, say, before a logout).
+    pub fn copy(&self) -> Session {
+        Session {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookie: self.cookie.clone(),
+        }
+    }
+
+    /// Calls a server function and returns the answer's `Set-Cookie` too.
+    pub async fn call_for_cookie(
+        &self,
+        endpoint: &str,
+        args: Value,
+    ) -> Result<(StatusCode, Value, Option<String>)> {
+        let mut req = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .json(&args);
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        let res = req.send().await.context("calling the server function")?;
+        let status = res.status();
+        let cookie = res
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = res.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body, cookie))
     }
 
     /// The `Cookie` header of this session, for WebSocket handshakes.

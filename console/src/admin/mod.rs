@@ -6,6 +6,10 @@
 //! works the same from a CLI and from a replica that has just started.
 
 pub mod bootstrap;
+pub mod endpoints;
+pub mod members;
+pub mod policy;
+pub mod sync;
 pub mod tenants;
 pub mod users;
 
@@ -26,22 +30,23 @@ pub enum AdminError {
     Hash(String),
 }
 
+impl From<AdminError> for wharf_api::error::AppError {
+    fn from(e: AdminError) -> Self {
+        use wharf_api::error::AppError;
+        match e {
+            AdminError::Invalid(m) => AppError::Invalid(m),
+            AdminError::Exists(_) => AppError::Conflict(e.to_string()),
+            AdminError::NotFound(m) => AppError::NotFound(m),
+            AdminError::NotInstalled => AppError::Unavailable(e.to_string()),
+            AdminError::Kube(k) => k.into(),
+            AdminError::Hash(m) => AppError::Internal(format!("hashing the password: {m}")),
+        }
+    }
+}
+
 /// A lower-case RFC 1123 label (users, tenants and namespaces are named like namespaces).
 pub fn check_name(what: &str, name: &str) -> Result<(), AdminError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AdminError::Invalid(format!(
-            "{what} '{name}' must be 1 to 63 lower-case letters, digits or '-', starting and ending with a letter or digit"
-        )))
-    }
+    wharf_api::admin::check_name(what, name).map_err(AdminError::Invalid)
 }
 
 /// A 404 on a Wharf kind means its CRD is missing.

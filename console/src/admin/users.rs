@@ -3,6 +3,7 @@
 
 use super::{check_name, not_installed, AdminError};
 use crate::auth::hash_password;
+use chrono::{DateTime, SubsecRound, Utc};
 use crds::{User, UserSpec, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
@@ -10,8 +11,7 @@ use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
 
-/// The shortest password accepted.
-pub const MIN_PASSWORD: usize = 8;
+pub use wharf_api::admin::MIN_PASSWORD;
 
 /// A user to create.
 #[derive(Clone, Debug, Default)]
@@ -47,12 +47,7 @@ pub fn password_secret(user: &str) -> String {
 }
 
 pub fn check_password(password: &str) -> Result<(), AdminError> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(AdminError::Invalid(format!(
-            "a password needs at least {MIN_PASSWORD} characters"
-        )));
-    }
-    Ok(())
+    wharf_api::admin::check_password(password).map_err(AdminError::Invalid)
 }
 
 async fn hashed(password: &str) -> Result<String, AdminError> {
@@ -116,12 +111,74 @@ pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
         },
     );
     match users.create(&PostParams::default(), &user).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            Err(AdminError::Exists(format!("user '{}'", new.name)))
+            return Err(AdminError::Exists(format!("user '{}'", new.name)));
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+    // NB: status is a subresource, so it is written after the create; a user left without it
+    // (a crash in between) can log in with the password they were given, which is no worse.
+    patch_status(
+        client,
+        &new.name,
+        serde_json::json!({"mustChangePassword": true}),
+    )
+    .await
+}
+
+/// Merges `status` into the user's status.
+async fn patch_status(
+    client: &Client,
+    name: &str,
+    status: serde_json::Value,
+) -> Result<(), AdminError> {
+    Api::<User>::all(client.clone())
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Now, to the millisecond (session stamps are compared in milliseconds).
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Ends every session of the user begun until now, on every replica. Returns the stamp.
+pub async fn end_sessions(client: &Client, name: &str) -> Result<DateTime<Utc>, AdminError> {
+    let stamp = now();
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "sessionsValidAfter": stamp }),
+    )
+    .await?;
+    Ok(stamp)
+}
+
+/// Notes a successful login (shown in the user list).
+pub async fn record_login(client: &Client, name: &str) -> Result<(), AdminError> {
+    patch_status(client, name, serde_json::json!({ "lastLogin": now() })).await
+}
+
+/// The user chose a new password themselves: it is stored, they need not change it again,
+/// and their other sessions end.
+pub async fn change_own_password(
+    client: &Client,
+    name: &str,
+    password: &str,
+) -> Result<(), AdminError> {
+    store_password(client, name, password).await?;
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "mustChangePassword": false, "sessionsValidAfter": now() }),
+    )
+    .await
 }
 
 async fn existing(client: &Client, name: &str) -> Result<User, AdminError> {
@@ -132,8 +189,19 @@ async fn existing(client: &Client, name: &str) -> Result<User, AdminError> {
         .ok_or_else(|| AdminError::NotFound(format!("user '{name}'")))
 }
 
-/// Gives the user a new password.
+/// Gives the user a new password chosen by an admin: the user's sessions end and they must
+/// choose their own at their next login.
 pub async fn set_password(client: &Client, name: &str, password: &str) -> Result<(), AdminError> {
+    store_password(client, name, password).await?;
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "mustChangePassword": true, "sessionsValidAfter": now() }),
+    )
+    .await
+}
+
+async fn store_password(client: &Client, name: &str, password: &str) -> Result<(), AdminError> {
     check_password(password)?;
     let user = existing(client, name).await?;
     let mut secret = hash_secret(name, hashed(password).await?);
@@ -148,7 +216,7 @@ pub async fn set_password(client: &Client, name: &str, password: &str) -> Result
     Ok(())
 }
 
-/// Disables (or enables again) the user: a disabled user cannot log in.
+/// Disables (or enables again) the user: a disabled user cannot log in, and their sessions end.
 pub async fn set_disabled(client: &Client, name: &str, disabled: bool) -> Result<(), AdminError> {
     existing(client, name).await?;
     Api::<User>::all(client.clone())
@@ -158,6 +226,7 @@ pub async fn set_disabled(client: &Client, name: &str, disabled: bool) -> Result
             &Patch::Merge(serde_json::json!({"spec": {"disabled": disabled}})),
         )
         .await?;
+    end_sessions(client, name).await?;
     Ok(())
 }
 
@@ -190,4 +259,57 @@ pub async fn list(client: &Client) -> Result<Vec<UserRow>, AdminError> {
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(rows)
+}
+
+/// Makes the user a platform admin or takes it away; their sessions end.
+pub async fn set_platform_admin(
+    client: &Client,
+    name: &str,
+    platform_admin: bool,
+) -> Result<(), AdminError> {
+    existing(client, name).await?;
+    Api::<User>::all(client.clone())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"platformAdmin": platform_admin}})),
+        )
+        .await?;
+    end_sessions(client, name).await?;
+    Ok(())
+}
+
+/// Deletes the user and their password Secret.
+pub async fn delete(client: &Client, name: &str) -> Result<(), AdminError> {
+    let user = existing(client, name).await?;
+    Api::<User>::all(client.clone())
+        .delete(name, &Default::default())
+        .await?;
+    match Api::<Secret>::namespaced(client.clone(), SYSTEM_NAMESPACE)
+        .delete(&user.spec.password_secret, &Default::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user as the platform admin's list shows them.
+pub fn summary(u: &User) -> wharf_api::admin::UserSummary {
+    let status = u.status.clone().unwrap_or_default();
+    wharf_api::admin::UserSummary {
+        name: u.name_any(),
+        display_name: u.spec.display_name.clone(),
+        platform_admin: u.spec.platform_admin,
+        disabled: u.spec.disabled,
+        must_change_password: status.must_change_password,
+        last_login: status.last_login.map(|t| t.to_rfc3339()),
+        memberships: u
+            .spec
+            .memberships
+            .iter()
+            .map(|m| (m.tenant.clone(), crate::auth::role_of(m.role)))
+            .collect(),
+    }
 }

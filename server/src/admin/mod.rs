@@ -5,7 +5,8 @@
 //!   (no password given: one is made and printed)
 //! * `wharf admin user passwd NAME [--password P | --password-stdin]`
 //! * `wharf admin user disable NAME`, `wharf admin user enable NAME`, `wharf admin user list`
-//! * `wharf admin tenant create NAME --namespace NS [--namespace NS…] [--display-name D]`
+//! * `wharf admin tenant create NAME --namespace NS [--namespace NS…] [--adopt NS…] [--display-name D]
+//!   [--cpu Q] [--memory Q] [--pods N] [--storage Q] [--pod-security LEVEL] [--host H…] [--image-prefix P]`
 //! * `wharf admin tenant list`
 //!
 //! A refusal (a bad name, a short password, something that exists) is one sentence on stderr
@@ -74,8 +75,32 @@ pub enum TenantCommand {
         /// A namespace of the tenant (created when missing); repeat for several.
         #[arg(long = "namespace", required = true)]
         namespaces: Vec<String>,
+        /// An existing namespace (also given with --namespace) taken over with everything in it.
+        #[arg(long = "adopt")]
+        adopt: Vec<String>,
         #[arg(long, default_value = "")]
         display_name: String,
+        /// Quota per namespace: CPU requested in total (e.g. 2, 500m).
+        #[arg(long, default_value = "")]
+        cpu: String,
+        /// Quota per namespace: memory requested in total (e.g. 4Gi).
+        #[arg(long, default_value = "")]
+        memory: String,
+        /// Quota per namespace: pods.
+        #[arg(long, default_value = "")]
+        pods: String,
+        /// Quota per namespace: persistent storage requested in total (e.g. 100Gi).
+        #[arg(long, default_value = "")]
+        storage: String,
+        /// restricted, baseline or privileged.
+        #[arg(long, default_value = "restricted")]
+        pod_security: String,
+        /// A host name or *.suffix the tenant may route on nginx clusters; repeat for several.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// The image repository prefix its pipelines may push to.
+        #[arg(long, default_value = "")]
+        image_prefix: String,
     },
     List,
 }
@@ -182,9 +207,32 @@ pub async fn execute(client: &kube::Client, command: AdminCommand) -> Result<Str
             TenantCommand::Create {
                 name,
                 namespaces,
+                adopt,
                 display_name,
+                cpu,
+                memory,
+                pods,
+                storage,
+                pod_security,
+                hosts,
+                image_prefix,
             } => {
-                tenants::create(client, &name, &display_name, &namespaces).await?;
+                let form = wharf_api::admin::TenantForm {
+                    name: name.clone(),
+                    display_name,
+                    namespaces: namespaces.clone(),
+                    adopt,
+                    quota: wharf_api::admin::QuotaForm {
+                        cpu,
+                        memory,
+                        pods,
+                        storage,
+                    },
+                    pod_security,
+                    hosts,
+                    image_prefix,
+                };
+                tenants::create(client, &form).await?;
                 format!("created tenant {name} ({})\n", namespaces.join(", "))
             }
             TenantCommand::List => {

@@ -145,7 +145,7 @@ async fn wharf_admin_manages_users_and_tenants(clients: Clients) {
         ),
         (
             &["user", "create", "dave", "--password", "short"][..],
-            "a password needs at least 8 characters",
+            "A password needs at least 8 characters",
         ),
         (
             &["user", "create", "Dave", "--password", "long-enough"][..],

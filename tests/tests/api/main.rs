@@ -2,6 +2,7 @@
 //! instead of eight). Each test starts its own demo cluster and console (`wharf_tests::spawn_app`)
 //! and talks to them over real HTTP and WebSockets.
 
+mod accounts;
 mod admin;
 mod authorization;
 mod crds;
