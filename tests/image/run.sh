@@ -9,8 +9,8 @@
 #      until `GET /` answers the site's index.html and `POST /api/whoami` answers 401;
 #   4. deploy/ as a kustomization (kubectl 1.20's built-in kustomize): the image it sets, a
 #      server-side dry run on the demo cluster (all but RBAC, which the demo cluster does not
-#      serve), then `kubectl apply -k deploy/` (and a server dry run of it again) on a real kube-apiserver 1.20.2
-#      started for the test (scripts/kube-real/up.sh).
+#      serve), then `kubectl apply -k deploy/` (and a server dry run of it again) on a real
+#      kube-apiserver 1.20.2 started for the test (scripts/kube-real/up.sh).
 # A missing tool fails the test. Settings: TARGET_DIR, DIST_DIR (as for scripts/image.sh),
 # KUBECTL (default /opt/kube-real/bin/kubectl-1.20), DEADLINE_SECS (default 180).
 set -euo pipefail
