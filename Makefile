@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR ?= never
 demo: setup site server
 	./target/debug/wharf demo
 
-test: setup-test site server unit e2e
+test: setup-test site server unit e2e image-test
 
 setup:
 	@bash scripts/setup.sh

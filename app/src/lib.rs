@@ -55,6 +55,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/_bench/chart") view=pages::monitoring::ChartBench/>
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=pages::home::Home/>
+                    <Route path=path!("/password") view=pages::password::PasswordPage/>
+                    <Route path=path!("/admin/tenants") view=pages::admin_tenants::AdminTenantsPage/>
+                    <Route path=path!("/admin/users") view=pages::admin_users::AdminUsersPage/>
+                    <Route path=path!("/t/:tenant/tenant") view=pages::tenant::TenantPage/>
                     <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>
                     <Route path=path!("/t/:tenant/deploy") view=pages::deploy::DeployPage/>
                     <Route path=path!("/t/:tenant/apps/:ns/:name") view=pages::app_detail::AppPage/>

@@ -4,6 +4,7 @@
 pub mod ansi;
 pub mod badges;
 pub mod banner;
+pub mod changes;
 pub mod chart;
 pub mod live;
 pub mod log_view;

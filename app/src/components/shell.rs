@@ -29,13 +29,25 @@ pub fn Shell() -> impl IntoView {
     let me_sig = RwSignal::new(None::<Me>);
     provide_context(MeCtx(me_sig));
     let navigate = use_navigate();
+    let location = use_location();
     let loaded = Resource::new(|| (), |_| whoami());
     let error = RwSignal::new(None::<AppError>);
-    Effect::new(move |_| match loaded.get() {
-        Some(Ok(m)) => me_sig.set(Some(m)),
-        Some(Err(AppError::Unauthenticated)) => navigate("/login", Default::default()),
-        Some(Err(e)) => error.set(Some(e)),
-        None => {}
+    {
+        let navigate = navigate.clone();
+        Effect::new(move |_| match loaded.get() {
+            Some(Ok(m)) => me_sig.set(Some(m)),
+            Some(Err(AppError::Unauthenticated)) => navigate("/login", Default::default()),
+            Some(Err(e)) => error.set(Some(e)),
+            None => {}
+        });
+    }
+    // NB: a user who must choose a password sees nothing but the password page (the server
+    // refuses everything else anyway).
+    Effect::new(move |_| {
+        let forced = me_sig.with(|m| m.as_ref().is_some_and(|m| m.must_change_password));
+        if forced && location.pathname.get() != "/password" {
+            navigate("/password", Default::default());
+        }
     });
 
     view! {
@@ -101,6 +113,12 @@ fn TopBar() -> impl IntoView {
                     <A href=format!("/t/{tn}/monitoring") attr:data-testid="nav-monitoring">{t("Monitoring", "监控")}</A>
                     <A href=format!("/t/{tn}/alerts") attr:data-testid="nav-alerts">{t("Alerts", "告警")}</A>
                     <A href=format!("/t/{tn}/terminal") attr:data-testid="nav-terminal">{t("Terminal", "终端")}</A>
+                    <A href=format!("/t/{tn}/tenant") attr:data-testid="nav-tenant">{t("Tenant", "租户")}</A>
+                })}
+                {move || me_sig.with(|m| m.as_ref().is_some_and(|m| m.platform_admin)).then(|| view! {
+                    <span class="nav-sep"></span>
+                    <A href="/admin/tenants" attr:data-testid="nav-admin-tenants">{t("Tenants", "租户管理")}</A>
+                    <A href="/admin/users" attr:data-testid="nav-admin-users">{t("Users", "用户管理")}</A>
                 })}
             </nav>
             <div class="spacer"></div>
@@ -111,7 +129,9 @@ fn TopBar() -> impl IntoView {
                 on:click=move |_| theme.update(|th| *th = if *th == Theme::Light { Theme::Dark } else { Theme::Light })>
                 {move || if theme.get() == Theme::Light { "☾" } else { "☀" }}
             </button>
-            <span class="user" data-testid="user-name">{move || me_sig.get().map(|m| m.display_name).unwrap_or_default()}</span>
+            <A href="/password" attr:class="user" attr:data-testid="user-name" attr:title=move || t("Change your password", "修改密码")()>
+                {move || me_sig.get().map(|m| m.display_name).unwrap_or_default()}
+            </A>
             <button class="link" data-testid="logout" on:click=do_logout>{t("Log out", "退出")}</button>
         </header>
     }

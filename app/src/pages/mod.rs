@@ -1,5 +1,7 @@
 //! One module per page a user would name.
 
+pub mod admin_tenants;
+pub mod admin_users;
 pub mod alerts;
 pub mod app_detail;
 pub mod deploy;
@@ -9,9 +11,11 @@ pub mod logs;
 pub mod monitoring;
 pub mod nginx;
 pub mod not_found;
+pub mod password;
 pub mod pipeline_designer;
 pub mod pipeline_run;
 pub mod pipelines;
+pub mod tenant;
 pub mod terminal;
 pub mod terminal_replay;
 pub mod workloads;
