@@ -9,6 +9,7 @@
 //! Nothing here runs only on the server: the server side lives in `console/`.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub use wharf_api::error;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/password") view=pages::password::PasswordPage/>
                     <Route path=path!("/admin/tenants") view=pages::admin_tenants::AdminTenantsPage/>
                     <Route path=path!("/admin/users") view=pages::admin_users::AdminUsersPage/>
+                    <Route path=path!("/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("/t/:tenant/tenant") view=pages::tenant::TenantPage/>
                     <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>
                     <Route path=path!("/t/:tenant/deploy") view=pages::deploy::DeployPage/>

@@ -114,7 +114,12 @@ impl Application {
             });
         }
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let serving = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             let _ = drain_rx.await;
         });
         let mut server = tokio::spawn(async move { serving.await });

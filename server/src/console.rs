@@ -23,8 +23,26 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Runs a server function, handing it a [`Call`] (the state and this request's headers)
 /// through Leptos context. A failed one answers with the status its `AppError` stands for
 /// (400 bad input, 401, 403, 404, 409...), so scripts and proxies see what the user sees.
+/// A function that changes something gets its audit record written before the answer leaves
+/// (see `wharf_console::audit`).
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Response {
-    let call = Call::new(state, req.headers().clone());
+    let endpoint = req.uri().path().trim_start_matches("/api/").to_string();
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let call = Call::new(state.clone(), req.headers().clone());
+    // the arguments, kept for the audit record (the function reads them from the same bytes)
+    let (parts, body) = req.into_parts();
+    let Ok(args_bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let req = Request::from_parts(parts, Body::from(args_bytes.clone()));
+    // NB: the caller as they were before the call (a logout ends the session it names)
+    let who = wharf_console::auth::signed_in(&state, &call.headers())
+        .map(|p| p.name)
+        .ok();
     let for_fn = call.clone();
     let mut res =
         leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req)
@@ -34,16 +52,48 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         res.headers_mut()
             .append(axum::http::header::SET_COOKIE, cookie);
     }
-    if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+    if res.status().is_success() && !wharf_console::audit::audited(&endpoint) {
         return res;
     }
     let (mut parts, body) = res.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+    let error = (!parts.status.is_success())
+        .then(|| serde_json::from_slice::<AppError>(&bytes).ok())
+        .flatten();
+    if let Some(err) = &error {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    if wharf_console::audit::audited(&endpoint) && server_fn_known(&format!("/api/{endpoint}")) {
+        let args: serde_json::Value = serde_json::from_slice(&args_bytes).unwrap_or_default();
+        let user = who.unwrap_or_else(|| {
+            // a login names its user in the arguments
+            args.get("username")
+                .and_then(|u| u.as_str())
+                .map(|u| u.trim().chars().take(63).collect())
+                .unwrap_or_default()
+        });
+        let outcome = match &error {
+            Some(e) => wharf_console::audit::outcome_of(Err(e)),
+            None if parts.status.is_success() => wharf_console::audit::outcome_of(Ok(())),
+            None => wharf_api::audit::Outcome::Failed(format!("HTTP {}", parts.status)),
+        };
+        let record = wharf_api::audit::AuditRecord {
+            at: wharf_console::audit::now(),
+            user,
+            tenant: wharf_console::audit::tenant_of(&endpoint, &args),
+            action: endpoint,
+            target: wharf_console::audit::target_of(&args),
+            outcome,
+            client,
+        };
+        if let Err(e) = wharf_console::audit::write(&state, record).await {
+            // NB: no answer for a change that could not be recorded
+            let body = serde_json::to_vec(&e).unwrap_or_default();
+            return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -212,6 +262,8 @@ pub async fn prepare_with_logs(
     };
     // every tenant's namespaces kept at its quota, pod security and isolation
     handles.push(tokio::spawn(wharf_console::admin::sync::run(state.clone())));
+    // audit records past their 90 days dropped
+    handles.push(tokio::spawn(wharf_console::audit::retention(state.clone())));
     // alert history watched, firing alerts and Alertmanager's configuration re-synced
     handles.extend(crate::monitoring::sync::spawn(&state));
     // pipeline runs become Jobs, and Jobs' progress becomes the runs' status

@@ -120,6 +120,9 @@ fn TopBar() -> impl IntoView {
                     <A href="/admin/tenants" attr:data-testid="nav-admin-tenants">{t("Tenants", "租户管理")}</A>
                     <A href="/admin/users" attr:data-testid="nav-admin-users">{t("Users", "用户管理")}</A>
                 })}
+                {move || me_sig.with(|m| m.as_ref().is_some_and(|m| m.platform_admin || m.tenants.iter().any(|t| t.role == crate::auth::Role::Admin))).then(|| view! {
+                    <A href="/audit" attr:data-testid="nav-audit">{t("Audit", "审计")}</A>
+                })}
             </nav>
             <div class="spacer"></div>
             <button class="link" data-testid="lang-toggle" on:click=move |_| lang.update(|l| *l = if *l == Lang::En { Lang::Zh } else { Lang::En })>

@@ -72,20 +72,6 @@ fn when(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_string())
 }
 
-/// A `datetime-local` value (the browser's local time, no zone) as RFC 3339.
-fn local_to_rfc3339(value: &str) -> Result<String, String> {
-    use chrono::TimeZone;
-    let v = value.trim();
-    let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| format!("end: '{v}' is not a time; pick a date and time"))?;
-    let local = chrono::Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .ok_or_else(|| format!("end: {v} does not exist in this time zone"))?;
-    Ok(local.with_timezone(&chrono::Utc).to_rfc3339())
-}
-
 /// The tenant's silences: a form to create one (developers; pre-filled by an alert's
 /// Silence button), and a table of the active, pending and recently expired ones with an
 /// Expire button each. The server bounds every silence to one of the tenant's namespaces.
@@ -178,7 +164,7 @@ fn Silences(
         ev.prevent_default();
         // NB: left empty, the check below says what is missing
         let ends_at = if until_mode.get() && !until.get().trim().is_empty() {
-            match local_to_rfc3339(&until.get()) {
+            match crate::time::local_to_rfc3339("end", &until.get()) {
                 Ok(t) => t,
                 Err(e) => {
                     changes.refuse(e);

@@ -4,6 +4,7 @@ pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;
 pub mod app_detail;
+pub mod audit;
 pub mod deploy;
 pub mod home;
 pub mod login;
