@@ -61,11 +61,8 @@ impl ApiError {
     }
     pub fn not_found(resource: &str, name: &str) -> Self {
         let group_res = resource.to_string();
-        Self::new(404, "NotFound", format!("{group_res} \"{name}\" not found")).with_details(
-            json!({
-                "name": name, "kind": resource_plural(resource), "group": resource_group(resource)
-            }),
-        )
+        Self::new(404, "NotFound", format!("{group_res} \"{name}\" not found"))
+            .with_details(details(name, resource))
     }
     pub fn path_not_found() -> Self {
         Self::new(
@@ -80,9 +77,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{resource} \"{name}\" already exists"),
         )
-        .with_details(json!({
-            "name": name, "kind": resource_plural(resource), "group": resource_group(resource)
-        }))
+        .with_details(details(name, resource))
     }
     pub fn conflict(resource: &str, name: &str) -> Self {
         Self::new(
@@ -92,7 +87,7 @@ impl ApiError {
                 "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
         )
-        .with_details(json!({"name": name, "kind": resource_plural(resource), "group": resource_group(resource)}))
+        .with_details(details(name, resource))
     }
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
@@ -109,19 +104,41 @@ impl ApiError {
     }
     /// 422 Invalid with one cause per `(field, message)`.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String)>) -> Self {
-        let summary: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-        let message = if summary.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", summary[0])
+        let causes = causes
+            .into_iter()
+            .map(|(field, message)| Cause::new("FieldValueInvalid", field, message))
+            .collect();
+        Self::invalid_causes(kind, group, name, causes)
+    }
+    /// 422 Invalid with typed causes; the message names the kind as `Kind.group`, as the
+    /// real API server does.
+    pub fn invalid_causes(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", summary.join(", "))
+            format!("{kind}.{group}")
+        };
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let message = if summary.len() == 1 {
+            format!("{qualified} \"{name}\" is invalid: {}", summary[0])
+        } else {
+            format!(
+                "{qualified} \"{name}\" is invalid: [{}]",
+                summary.join(", ")
+            )
         };
         let causes: Vec<Value> = causes
             .into_iter()
-            .map(|(field, message)| json!({"reason": "FieldValueInvalid", "message": message, "field": field}))
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        Self::new(422, "Invalid", message).with_details(json!({
-            "name": name, "group": group, "kind": kind, "causes": causes
-        }))
+        let mut details = json!({"name": name, "kind": kind, "causes": causes});
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(422, "Invalid", message).with_details(details)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
@@ -147,6 +164,35 @@ impl ApiError {
         }
         s
     }
+}
+
+/// One `details.causes` entry of a 422: the field, the reason (`FieldValueInvalid`,
+/// `FieldValueRequired`...) and the message (which starts with the reason's wording).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub reason: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl Cause {
+    pub fn new(reason: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause {
+            reason,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `details` for a named object; the API server leaves out an empty (core) group.
+fn details(name: &str, resource: &str) -> Value {
+    let mut d = json!({"name": name, "kind": resource_plural(resource)});
+    let group = resource_group(resource);
+    if !group.is_empty() {
+        d["group"] = json!(group);
+    }
+    d
 }
 
 fn resource_plural(resource: &str) -> &str {

@@ -167,6 +167,9 @@ pub async fn handle(
         (Some(name), Some("scale")) if info.has_scale() => {
             scale(app, &info, &ns, name, method, headers, &body, &wopts)
         }
+        // kube-apiserver answers a custom resource's unserved subresource (e.g. `status`
+        // without `subresources.status`) as if the object were missing.
+        (Some(name), Some(_)) if info.custom => Err(ApiError::not_found(&id.key(), name)),
         // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
         _ => Err(ApiError::path_not_found()),
     }

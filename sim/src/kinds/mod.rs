@@ -5,6 +5,7 @@
 
 mod defaults;
 mod name;
+mod schema;
 mod strict;
 
 use k8s_openapi::api::{apps, batch, core::v1 as core, discovery};
@@ -141,7 +142,7 @@ pub(crate) fn on_create(
     ips: &IpAllocator,
 ) -> Result<(), ApiError> {
     if info.custom {
-        return Ok(());
+        return schema::admit(info, obj);
     }
     match info.kind.as_str() {
         "Service" => defaults::allocate_cluster_ip(obj, ips, info)?,
@@ -168,7 +169,7 @@ pub(crate) fn on_create(
 /// Server-set fields and defaults on update; `old` is the stored object.
 pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
     if info.custom {
-        return Ok(());
+        return schema::admit(info, new);
     }
     match info.kind.as_str() {
         "Service" => {
@@ -210,6 +211,31 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
     Ok(())
 }
 
+/// Custom resources cannot be replaced unconditionally: a PUT must carry the
+/// `resourceVersion` it replaces (PATCH sets it from the object it patched).
+pub(crate) fn check_update_precondition(
+    info: &ResourceInfo,
+    name: &str,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let rv = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
+    if !info.custom || !rv.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_causes(
+        &info.plural,
+        &info.group,
+        name,
+        vec![crate::error::Cause::new(
+            "FieldValueInvalid",
+            "metadata.resourceVersion",
+            "Invalid value: 0x0: must be specified for an update",
+        )],
+    ))
+}
+
 /// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
@@ -218,17 +244,28 @@ pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError>
     };
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {
+            let mut causes = Vec::new();
             let want = format!(
                 "{}.{}",
                 obj["spec"]["names"]["plural"].as_str().unwrap_or_default(),
                 obj["spec"]["group"].as_str().unwrap_or_default()
             );
             if name != want {
-                return Err(invalid(
+                causes.push(crate::error::Cause::new(
+                    "FieldValueInvalid",
                     "metadata.name",
                     format!(
                         "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
                     ),
+                ));
+            }
+            causes.extend(schema::validate_crd(obj));
+            if !causes.is_empty() {
+                return Err(ApiError::invalid_causes(
+                    &info.kind,
+                    &info.group,
+                    name,
+                    causes,
                 ));
             }
         }

@@ -229,6 +229,7 @@ pub fn resources() -> Vec<ResourceInfo> {
             categories: if r.all { vec!["all".into()] } else { vec![] },
             subresources: r.sub.iter().map(|s| s.to_string()).collect(),
             custom: false,
+            schema: None,
         })
         .collect()
 }

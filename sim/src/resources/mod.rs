@@ -62,6 +62,9 @@ pub struct ResourceInfo {
     pub subresources: Vec<String>,
     /// Custom resources defined by a CRD (no typed validation, no strategic merge).
     pub custom: bool,
+    /// A custom resource's `openAPIV3Schema` for this version: what its objects are
+    /// pruned, defaulted and validated against (see `kinds::schema`).
+    pub schema: Option<std::sync::Arc<Value>>,
 }
 
 impl ResourceInfo {
@@ -251,6 +254,9 @@ pub fn custom_resources(crd: &Value) -> Vec<ResourceInfo> {
             categories: str_list(&names["categories"]),
             subresources,
             custom: true,
+            schema: v["schema"]["openAPIV3Schema"]
+                .is_object()
+                .then(|| std::sync::Arc::new(v["schema"]["openAPIV3Schema"].clone())),
         });
     }
     out

@@ -628,6 +628,7 @@ impl Store {
                 return Err(ApiError::conflict(&res.key(), name));
             }
         }
+        kinds::check_update_precondition(&info, name, &obj)?;
         let old = old_entry.value();
         let mut new = match mode {
             UpdateMode::Main => {
@@ -666,7 +667,7 @@ impl Store {
         }
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
-        if kinds::has_generation(&info) && spec_changed(&old, &new) {
+        if kinds::has_generation(&info) && spec_changed(&info, &old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             new["metadata"]["generation"] = json!(g);
         }
@@ -786,13 +787,17 @@ fn set_or_remove(obj: &mut Value, k: &str, v: Option<Value>) {
     }
 }
 
-/// Anything other than metadata and status changed.
-fn spec_changed(old: &Value, new: &Value) -> bool {
+/// Anything other than metadata and status changed. A custom resource without a status
+/// subresource counts its status too, as kube-apiserver does.
+fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
+    let status_counts = info.custom && !info.has_status();
     let strip = |v: &Value| -> Value {
         let mut v = v.clone();
         if let Some(m) = v.as_object_mut() {
             m.remove("metadata");
-            m.remove("status");
+            if !status_counts {
+                m.remove("status");
+            }
         }
         v
     };

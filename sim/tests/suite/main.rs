@@ -15,6 +15,7 @@ mod kubectl_living;
 mod kubectl_rollback;
 mod living;
 mod parity;
+mod parity_crd;
 mod persistence;
 mod pipelines;
 mod rollback;
