@@ -131,12 +131,32 @@ async fn crd_schemas_are_refused_for_the_same_causes() {
         let real = pair.same(what, "POST", CRDS, JSON, &body).await;
         assert_eq!(real.status, 422, "{what}: {:?}", real.body);
     }
+    // Versions with different schemas are checked (and reported) one by one; a schema with a
+    // structural error has its defaults left unchecked.
+    let mut two = crd(
+        "tworefuseds",
+        "TwoRefused",
+        spec_schema(json!({"a": {"type": "string", "default": ""}})),
+        json!({}),
+    );
+    let mut v2 = two["spec"]["versions"][0].clone();
+    v2["name"] = json!("v2");
+    v2["storage"] = json!(false);
+    v2["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["b"] =
+        json!({"type": "array"});
+    two["spec"]["versions"].as_array_mut().unwrap().push(v2);
+    let real = pair.same("two versions", "POST", CRDS, JSON, &two).await;
+    assert_eq!(
+        real.body["details"]["causes"].as_array().map(Vec::len),
+        Some(2)
+    );
     let accepted = spec_schema(json!({
         "list": {"type": "array", "items": {"type": "string"}, "default": []},
         "flag": {"type": "boolean", "default": false},
         "zero": {"type": "integer", "default": 0},
         "obj": {"type": "object", "default": {}, "properties": {"x": {"type": "string"}}},
         "nothing": {"type": "string", "default": null},
+        "maybe": {"type": "string", "nullable": true, "default": ""},
         "port": {"x-kubernetes-int-or-string": true},
         "free": {"x-kubernetes-preserve-unknown-fields": true}
     }));
