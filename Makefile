@@ -4,15 +4,19 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test check setup site server unit e2e bench clean-demo
+.PHONY: demo test check setup setup-test site server unit e2e bench clean-demo setup-image server-release image image-test
 
 demo: setup site server
 	./target/debug/wharf demo
 
-test: setup site server unit e2e
+test: setup-test site server unit e2e
 
 setup:
 	@bash scripts/setup.sh
+
+# What `make setup` installs, plus the real kube-apiserver the real-cluster tests start.
+setup-test:
+	@bash scripts/setup.sh --real-cluster
 
 # Style and lints: one format (rustfmt.toml), clippy with warnings as errors for the host
 # crates and for the Wasm build of the pages. CI runs it before `make test`.
@@ -54,3 +58,28 @@ bench:
 
 clean-demo:
 	rm -rf .wharf/demo
+
+# The container image, built without a registry or a Docker daemon (scripts/image.sh): Debian's
+# buildah packages the binary and site built here (the Dockerfile's `prebuilt` target) on a
+# Debian 12 base it makes with mmdebstrap, into target/image/wharf.oci.tar.
+#   make image                  a release build (binary and site) first
+#   make image PROFILE=debug    packages target/debug/wharf and dist/ as they are (what the test does)
+PROFILE ?= release
+
+setup-image:
+	@bash scripts/setup.sh --image
+
+server-release:
+	cargo build --release -p wharf-server
+	trunk build --offline --release --dist target/release/dist
+
+image: setup-image $(if $(filter debug,$(PROFILE)),server site,server-release)
+	PROFILE=$(PROFILE) TARGET_DIR='$(TARGET_DIR)' \
+	  DIST_DIR='$(or $(DIST_DIR),$(if $(filter debug,$(PROFILE)),dist,target/release/dist))' bash scripts/image.sh
+
+# The image's test (tests/image/run.sh): a debug image, unpacked and run from its own root
+# filesystem against the demo cluster; deploy/ dry-run on the demo cluster and applied with
+# `kubectl apply -k` on a real kube-apiserver 1.20.2. TARGET_DIR and DIST_DIR may point at a
+# binary and site built elsewhere.
+image-test: setup-test setup-image server site
+	TARGET_DIR='$(TARGET_DIR)' DIST_DIR='$(DIST_DIR)' bash tests/image/run.sh

@@ -59,4 +59,27 @@ if [ ! -d "$here/frontend/node_modules/xterm" ] || [ "$here/frontend/package-loc
   log "installing the console's browser libraries (xterm.js)"
   (cd "$here/frontend" && npm ci --no-audit --no-fund && touch node_modules/.installed)
 fi
+# With --real-cluster (`make test` passes it): a real Kubernetes API server (v1.20.2 from
+# Debian's source, with etcd) for the real-cluster suite, built once per machine into
+# /opt/kube-real/bin (about 7 minutes on two cores).
+if [ "${1:-}" = --real-cluster ] && { [ ! -x /opt/kube-real/bin/kube-apiserver ] || [ ! -x /opt/kube-real/bin/kube-controller-manager ] \
+   || [ ! -x /opt/kube-real/bin/kube-scheduler ] || ! command -v etcd >/dev/null; }; then
+  log "building a real kube-apiserver, controller manager and scheduler (once; about 7 minutes)"
+  bash "$here/scripts/kube-real/build.sh"
+fi
+# With --image (`make image` and `make image-test` pass it): Debian's buildah (daemonless image
+# builds), mmdebstrap (the Debian 12 base made here, no registry needed), umoci (unpacks the
+# image in its test), binutils (objcopy), jq and curl. See scripts/image.sh.
+if [ "${1:-}" = --image ]; then
+  image_missing=()
+  for p in buildah mmdebstrap umoci binutils jq curl; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || image_missing+=("$p")
+  done
+  if ((${#image_missing[@]})); then
+    log "installing Debian packages for image builds: ${image_missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${image_missing[@]}"
+  fi
+fi
 log "tools ready"

@@ -40,6 +40,8 @@ pub struct Me {
     pub name: String,
     pub display_name: String,
     pub platform_admin: bool,
+    /// Someone else chose the password: the console shows nothing but the password page.
+    pub must_change_password: bool,
     pub tenants: Vec<TenantAccess>,
 }
 

@@ -10,6 +10,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("Wrong user name or password.")]
     BadCredentials,
+    /// Someone else chose the user's password; they must choose their own first.
+    #[error("Please set a new password first.")]
+    PasswordChangeRequired,
     #[error("Not allowed: {0}")]
     Forbidden(String),
     /// Bad input: the message names the field and what is expected.
@@ -46,7 +49,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthenticated | AppError::BadCredentials => 401,
-            AppError::Forbidden(_) => 403,
+            AppError::Forbidden(_) | AppError::PasswordChangeRequired => 403,
             AppError::Invalid(_) => 400,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,

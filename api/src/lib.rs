@@ -6,6 +6,7 @@
 //! Compiles to Wasm; never depends on Leptos, kube (except behind the `server` feature, for
 //! error conversions) or anything that touches a cluster.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod logs;

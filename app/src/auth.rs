@@ -13,7 +13,13 @@ pub async fn login(username: String, password: String) -> Result<Me, AppError> {
     wharf_console::auth::endpoints::login(expect_context(), username, password).await
 }
 
-/// Clears the session cookie.
+/// Sets the signed-in user's own password; the current one is required.
+#[server(prefix = "/api", endpoint = "change_password", input = Json)]
+pub async fn change_password(current: String, new: String) -> Result<Me, AppError> {
+    wharf_console::auth::endpoints::change_password(expect_context(), current, new).await
+}
+
+/// Clears the session cookie and ends the user's sessions.
 #[server(prefix = "/api", endpoint = "logout", input = Json)]
 pub async fn logout() -> Result<(), AppError> {
     wharf_console::auth::endpoints::logout(expect_context()).await

@@ -8,6 +8,7 @@
 //!
 //! Nothing here runs only on the server: the server side lives in `console/`.
 
+pub mod admin;
 pub mod auth;
 pub mod components;
 pub use wharf_api::error;

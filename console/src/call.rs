@@ -37,6 +37,11 @@ impl Call {
         auth::principal_from_headers(&self.state, &self.headers)
     }
 
+    /// The request's headers.
+    pub fn headers(&self) -> HeaderMap {
+        self.headers.clone()
+    }
+
     /// THE check for server functions: the caller, authorized in `tenant` with at least
     /// `need` (see [`auth::authorize`]). Returns the state too, for the body's convenience.
     pub fn scope(&self, tenant: &str, need: Role) -> Result<(AppState, TenantScope), AppError> {

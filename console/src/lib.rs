@@ -12,8 +12,10 @@
 //! Alertmanager's configuration, alerts, silences), [`nginx`] (desired state, TLS),
 //! [`pipelines`].
 
+pub mod admin;
 pub mod auth;
 pub mod call;
+pub mod discovery;
 pub mod leader;
 pub mod logs;
 pub mod metrics;

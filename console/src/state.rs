@@ -142,6 +142,31 @@ impl Cache {
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
         self.users.get(&ObjectRef::new(name))
     }
+    /// Waits (at most two seconds) until the cached user satisfies `done`, so that a change
+    /// the console just wrote holds for the very next request to this replica. Returns the
+    /// user as cached then; `None` if it never did (the change still lands when the watch
+    /// delivers it).
+    pub async fn wait_for_user(
+        &self,
+        name: &str,
+        done: impl Fn(&User) -> bool,
+    ) -> Option<Arc<User>> {
+        wait_until(self.changes.users.clone(), || {
+            self.user(name).filter(|u| done(u))
+        })
+        .await
+    }
+
+    /// [`Cache::wait_for_user`] for tenants; `done` sees `None` for a tenant not (or no
+    /// longer) there.
+    pub async fn wait_for_tenant(&self, name: &str, done: impl Fn(Option<&Tenant>) -> bool) {
+        wait_until(self.changes.tenants.clone(), || {
+            let t = self.tenant(name);
+            done(t.as_deref()).then_some(())
+        })
+        .await;
+    }
+
     pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
         self.tenants.get(&ObjectRef::new(name))
     }
@@ -165,6 +190,27 @@ impl Cache {
             pipelines: store().0,
             pipeline_runs: store().0,
             changes: Changes::unchanging(),
+        }
+    }
+}
+
+/// Polls `ready` each time `changed` moves, for at most two seconds.
+async fn wait_until<T>(
+    mut changed: watch::Receiver<u64>,
+    ready: impl Fn() -> Option<T>,
+) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        changed.borrow_and_update();
+        if let Some(found) = ready() {
+            return Some(found);
+        }
+        if !matches!(
+            tokio::time::timeout_at(deadline, changed.changed()).await,
+            Ok(Ok(()))
+        ) {
+            tracing::warn!("a change the console wrote is not in its cache yet");
+            return None;
         }
     }
 }

@@ -7,6 +7,8 @@
 pub mod nginx;
 pub mod pipeline;
 #[cfg(feature = "kube")]
+pub mod schema;
+#[cfg(feature = "kube")]
 pub mod tenant;
 #[cfg(feature = "kube")]
 pub mod user;
@@ -19,9 +21,9 @@ pub use nginx::{
 #[cfg(feature = "kube")]
 pub use pipeline::{Pipeline, PipelineRun};
 #[cfg(feature = "kube")]
-pub use tenant::{AlertReceiver, Tenant, TenantAlerting, TenantSpec};
+pub use tenant::{AlertReceiver, PodSecurity, Tenant, TenantAlerting, TenantQuota, TenantSpec};
 #[cfg(feature = "kube")]
-pub use user::{Membership, Role, User, UserSpec};
+pub use user::{Membership, Role, User, UserSpec, UserStatus};
 
 #[cfg(feature = "kube")]
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -34,10 +36,11 @@ pub const GROUP: &str = "wharf.dev";
 /// The namespace where Wharf keeps its secrets (password hashes, the session key).
 pub const SYSTEM_NAMESPACE: &str = "wharf-system";
 
-/// Every custom resource definition Wharf needs, ready to be applied.
+/// Every custom resource definition Wharf needs, ready to be applied (to any API server from
+/// 1.20 on: see [`schema`]).
 #[cfg(feature = "kube")]
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    [
         Tenant::crd(),
         User::crd(),
         NginxCluster::crd(),
@@ -46,6 +49,9 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Pipeline::crd(),
         PipelineRun::crd(),
     ]
+    .into_iter()
+    .map(schema::for_apiserver)
+    .collect()
 }
 
 #[cfg(all(test, feature = "kube"))]

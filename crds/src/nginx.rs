@@ -29,7 +29,9 @@ use std::collections::BTreeMap;
 #[kube(printcolumn = r#"{"name":"HTTP","type":"integer","jsonPath":".spec.listen.http"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct NginxClusterSpec {
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub display_name: String,
     /// Tenants whose namespaces' routes this cluster serves.
     #[serde(default)]

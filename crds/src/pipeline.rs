@@ -178,7 +178,9 @@ pub struct SourceStage {
     /// `https://…`, `ssh://…`, `git@host:path`, or (where the console allows it) `file:///…`.
     pub git_url: String,
     /// Branch or tag to build.
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub git_ref: String,
     /// A Secret in the pipeline's namespace with `username` and `password` (or a token as
     /// password) for HTTPS clones.
@@ -204,7 +206,9 @@ pub struct QualityStage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret: Option<String>,
     /// Sonar project key; the app's name when empty.
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub project_key: String,
     /// A failed quality gate stops the deploy (automatic and quick deploy).
     #[serde(default)]
@@ -262,7 +266,9 @@ pub struct PipelineRunSpec {
     /// The console user who started it, or `webhook`.
     pub triggered_by: String,
     /// Why: `manual`, `webhook push <sha>`, `retry of #3`.
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// The pipeline's spec when the run started; a retry runs it again unchanged.
     pub snapshot: PipelineSpec,

@@ -11,11 +11,17 @@ use serde::{Deserialize, Serialize};
     group = "wharf.dev",
     version = "v1alpha1",
     kind = "User",
-    shortname = "wu"
+    shortname = "wu",
+    status = "UserStatus"
 )]
+#[kube(printcolumn = r#"{"name":"Admin","type":"boolean","jsonPath":".spec.platformAdmin"}"#)]
+#[kube(printcolumn = r#"{"name":"Disabled","type":"boolean","jsonPath":".spec.disabled"}"#)]
+#[kube(printcolumn = r#"{"name":"Last login","type":"date","jsonPath":".status.lastLogin"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSpec {
-    #[serde(default)]
+    // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
+    // refuses it (see `schema`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub display_name: String,
     /// A platform admin sees and changes every tenant.
     #[serde(default)]
@@ -27,6 +33,24 @@ pub struct UserSpec {
     /// A disabled user cannot log in; existing sessions stop working at their next request.
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// What the console records about a user's sign-ins (written through the status subresource,
+/// so editing the spec cannot forge it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserStatus {
+    /// Sessions issued at or before this instant are refused: logout, a password change, a
+    /// disable and a role change move it to "now", which ends the user's existing sessions on
+    /// every replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_valid_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set when someone else chose the password (the bootstrap admin, a new user, a reset):
+    /// until the user picks their own, the console lets them do nothing else.
+    #[serde(default)]
+    pub must_change_password: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

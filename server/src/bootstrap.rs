@@ -1,6 +1,7 @@
 //! What the console needs in the cluster before it can serve: its CRDs (installed when
-//! missing, then waited on until Established), the `wharf-system` namespace, and the Secret
-//! with the key that signs session cookies.
+//! missing, then waited on until Established), the `wharf-system` namespace, the Secret
+//! with the key that signs session cookies, and on a cluster without users the first platform
+//! admin (`wharf_console::admin::bootstrap`).
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -19,9 +20,10 @@ use wharf_console::auth::SessionKey;
 pub const SESSION_SECRET: &str = "wharf-session-key";
 const FIELD_MANAGER: &str = "wharf";
 
-/// Applies Wharf's CRDs and waits until the API server serves them.
+/// Applies Wharf's CRDs, then waits until the API server serves all of them.
 pub async fn install_crds(client: &Client) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut names = Vec::new();
     for crd in crds::all() {
         let name = crd.metadata.name.clone().context("a CRD without a name")?;
         api.patch(
@@ -31,13 +33,22 @@ pub async fn install_crds(client: &Client) -> Result<()> {
         )
         .await
         .with_context(|| format!("installing CRD {name}"))?;
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .with_context(|| format!("CRD {name} was not established within 30 s"))??;
+        names.push(name);
     }
+    let established = names.iter().map(|name| {
+        let api = api.clone();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(api.clone(), name, conditions::is_crd_established()),
+            )
+            .await
+            .with_context(|| format!("CRD {name} was not established within 30 s"))?
+            .with_context(|| format!("watching CRD {name}"))
+            .map(|_| ())
+        }
+    });
+    futures::future::try_join_all(established).await?;
     Ok(())
 }
 
@@ -92,11 +103,30 @@ pub async fn session_key(client: &Client) -> Result<SessionKey> {
     }
 }
 
-/// Everything above, in order.
+/// Everything above, in order, then the first platform admin on a cluster without users.
 pub async fn run(client: &Client) -> Result<SessionKey> {
     install_crds(client).await?;
     ensure_namespace(client, SYSTEM_NAMESPACE).await?;
-    session_key(client).await
+    let key = session_key(client).await?;
+    if let Some(password) = wharf_console::admin::bootstrap::first_admin(client)
+        .await
+        .context("creating the first platform admin")?
+    {
+        // NB: said once, by the replica that made it; it stays readable in the Secret.
+        tracing::warn!(
+            user = wharf_console::admin::bootstrap::ADMIN,
+            %password,
+            secret = %format!("{SYSTEM_NAMESPACE}/{}", wharf_console::admin::bootstrap::SECRET),
+            "no Wharf user existed: created the first platform admin (change its password with `wharf admin user passwd admin`)"
+        );
+        println!(
+            "\n  First platform admin: user `{}`, password `{password}`\n  (also in the Secret {SYSTEM_NAMESPACE}/{}; change it with `wharf admin user passwd {}`)\n",
+            wharf_console::admin::bootstrap::ADMIN,
+            wharf_console::admin::bootstrap::SECRET,
+            wharf_console::admin::bootstrap::ADMIN
+        );
+    }
+    Ok(key)
 }
 
 /// For logs: the key's fingerprint, never the key.

@@ -210,6 +210,8 @@ pub async fn prepare_with_logs(
         tls_verdicts: Default::default(),
         metrics: Default::default(),
     };
+    // every tenant's namespaces kept at its quota, pod security and isolation
+    handles.push(tokio::spawn(wharf_console::admin::sync::run(state.clone())));
     // alert history watched, firing alerts and Alertmanager's configuration re-synced
     handles.extend(crate::monitoring::sync::spawn(&state));
     // pipeline runs become Jobs, and Jobs' progress becomes the runs' status

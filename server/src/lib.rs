@@ -20,6 +20,7 @@
 // (`inventory`), which works only if the crate is linked: nothing else here names it.
 extern crate wharf_app;
 
+pub mod admin;
 pub mod application;
 pub mod bootstrap;
 pub mod console;

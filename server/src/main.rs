@@ -5,6 +5,7 @@
 //! * `wharf sim`   — the demo cluster alone, writing a kubeconfig for kubectl
 //! * `wharf logs`  — query a log store, ingest kubelet CRI log files into one
 //! * `wharf ng-agent` — keep one nginx server in step with an `NginxCluster`
+//! * `wharf admin` — users and tenants, without the console running
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -87,6 +88,13 @@ enum Command {
         /// following one that systemd runs.
         #[arg(long)]
         start_nginx: bool,
+    },
+    /// Users and tenants, without the console running (scripted installs).
+    Admin {
+        #[arg(long, env = "KUBECONFIG", global = true)]
+        kubeconfig: Option<PathBuf>,
+        #[command(subcommand)]
+        command: server::admin::AdminCommand,
     },
     /// Operators' commands on a log store.
     Logs {
@@ -194,6 +202,10 @@ async fn main() -> Result<()> {
             tracing::info!(addr = %application.addr(), "console listening");
             application.run_until_stopped(stop_signal()).await
         }
+        Command::Admin {
+            kubeconfig,
+            command,
+        } => server::admin::run(client_for(kubeconfig).await?, command).await,
         Command::Logs { command } => match server::logs::cli::run(command).await {
             Ok(()) => Ok(()),
             Err(server::logs::cli::CliError::Usage(message)) => {

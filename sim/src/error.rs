@@ -62,7 +62,7 @@ impl ApiError {
     pub fn not_found(resource: &str, name: &str) -> Self {
         let group_res = resource.to_string();
         Self::new(404, "NotFound", format!("{group_res} \"{name}\" not found"))
-            .with_details(details(name, resource))
+            .with_details(details(resource, name))
     }
     pub fn path_not_found() -> Self {
         Self::new(
@@ -77,7 +77,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{resource} \"{name}\" already exists"),
         )
-        .with_details(details(name, resource))
+        .with_details(details(resource, name))
     }
     pub fn conflict(resource: &str, name: &str) -> Self {
         Self::new(
@@ -87,7 +87,7 @@ impl ApiError {
                 "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
             ),
         )
-        .with_details(details(name, resource))
+        .with_details(details(resource, name))
     }
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
@@ -102,39 +102,38 @@ impl ApiError {
     pub fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(415, "UnsupportedMediaType", message)
     }
-    /// 422 Invalid with one cause per `(field, message)`.
-    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String)>) -> Self {
-        let causes = causes
-            .into_iter()
-            .map(|(field, message)| Cause::new("FieldValueInvalid", field, message))
-            .collect();
-        Self::invalid_causes(kind, group, name, causes)
-    }
-    /// 422 Invalid with typed causes; the message names the kind as `Kind.group`, as the
-    /// real API server does.
-    pub fn invalid_causes(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
+    /// The 422 `Invalid` kube-apiserver answers with `causes` (one per field error, in
+    /// `details.causes`); the only place such an answer is built. The message names the
+    /// kind as `Kind.group` and lists the causes as Go's `field.ErrorList` aggregate does:
+    /// one plainly, several bracketed, a repeated one once. `kind` is what the real server
+    /// puts there, which is not always a kind (a resource for a PUT without a
+    /// resourceVersion, `PatchOptions` for bad patch options); an empty `group` or `name`
+    /// is left out of the details.
+    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let qualified = if group.is_empty() {
             kind.to_string()
         } else {
             format!("{kind}.{group}")
         };
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
-        let message = if summary.len() == 1 {
-            format!("{qualified} \"{name}\" is invalid: {}", summary[0])
-        } else {
-            format!(
-                "{qualified} \"{name}\" is invalid: [{}]",
-                summary.join(", ")
-            )
+        let mut summary: Vec<String> = Vec::new();
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
+        let message = match summary.as_slice() {
+            [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
+            many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
         };
         let causes: Vec<Value> = causes
             .into_iter()
             .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        let mut details = json!({"name": name, "kind": kind, "causes": causes});
+        let mut details = json!({"kind": kind, "causes": causes});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
         if !group.is_empty() {
             details["group"] = json!(group);
         }
@@ -160,7 +159,12 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            let mut d = d.clone();
+            // NB: the real server omits empty fields of the details (the core group's "").
+            if let Some(map) = d.as_object_mut() {
+                map.retain(|_, v| !matches!(v, Value::String(s) if s.is_empty()));
+            }
+            s["details"] = d;
         }
         s
     }
@@ -183,10 +187,15 @@ impl Cause {
             message: message.into(),
         }
     }
+    /// A `FieldValueInvalid` cause (`message` starts `Invalid value: ...`).
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause::new("FieldValueInvalid", field, message)
+    }
 }
 
-/// `details` for a named object; the API server leaves out an empty (core) group.
-fn details(name: &str, resource: &str) -> Value {
+/// A Status's `details` for one object; `group` is left out for the core group, as Go's
+/// `omitempty` does.
+fn details(resource: &str, name: &str) -> Value {
     let mut d = json!({"name": name, "kind": resource_plural(resource)});
     let group = resource_group(resource);
     if !group.is_empty() {

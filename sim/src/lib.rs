@@ -1,8 +1,9 @@
 //! Wharf's demo cluster: an embedded stand-in for a Kubernetes API server.
 //!
 //! It serves the real Kubernetes REST API over HTTPS (discovery, CRUD, list and
-//! watch with resourceVersion semantics, the three patch types, status and
-//! scale subresources, CRDs served dynamically with their objects pruned,
+//! watch with resourceVersion semantics, the three patch types, server-side
+//! apply with field managers and conflicts, graceful deletion and finalizers, status
+//! and scale subresources, CRDs served dynamically with their objects pruned,
 //! defaulted and validated against the CRD's schema as kube-apiserver 1.20 does),
 //! closely enough that kube-rs and `kubectl` use it unchanged through an ordinary
 //! kubeconfig. It exists for demos and tests: it is **not** a replacement for a

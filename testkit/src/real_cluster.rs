@@ -57,22 +57,28 @@ fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kube-real")
 }
 
-/// A port nobody listens on, whose next port is free too (etcd's peer port).
-fn free_port_pair() -> u16 {
-    loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let port = l.local_addr().expect("local addr").port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
+/// Ports nobody listens on: API server, etcd (whose peer port is the next one), controller
+/// manager, scheduler, kubelet. Held together while they are picked, so none repeats.
+fn free_ports() -> [u16; 5] {
+    let mut held = Vec::new();
+    let mut ports = [0u16; 5];
+    for (i, port) in ports.iter_mut().enumerate() {
+        loop {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+            let p = l.local_addr().expect("local addr").port();
+            held.push(l);
+            // etcd's peer port is the client port + 1
+            if i == 1 {
+                match TcpListener::bind(("127.0.0.1", p.wrapping_add(1))) {
+                    Ok(next) => held.push(next),
+                    Err(_) => continue,
+                }
+            }
+            *port = p;
+            break;
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
+    ports
 }
 
 impl RealCluster {
@@ -99,26 +105,40 @@ impl RealCluster {
             assert!(
                 bin.join(b).is_file(),
                 "{} is missing: build the real API server once with `bash scripts/kube-real/build.sh` \
-                 (`make setup` does), or point WHARF_TEST_KUBECONFIG at a cluster",
+                 (`make test` does), or point WHARF_TEST_KUBECONFIG at a cluster",
                 bin.join(b).display()
             );
         }
-        let dir = std::env::temp_dir().join(format!(
-            "wharf-kube-real-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
+        // NB: ports are free when picked, but another process may take one before the
+        // cluster binds it; a start that fails is tried once more on other ports.
+        let mut failures = Vec::new();
+        for _ in 0..2 {
+            match Self::start_once(&bin, parts).await {
+                Ok(cluster) => return cluster,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!(
+            "the real cluster did not start:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    async fn start_once(bin: &Path, parts: Parts) -> Result<RealCluster, String> {
+        let [api, etcd, kcm, sched, kubelet] = free_ports();
+        let dir =
+            std::env::temp_dir().join(format!("wharf-kube-real-{}-{api}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("cluster directory");
         let flag = |b: bool| if b { "1" } else { "0" };
         let out = tokio::process::Command::new("bash")
             .arg(scripts().join("up.sh"))
             .env("KA_DIR", &dir)
-            .env("BIN_DIR", &bin)
-            .env("API_PORT", free_port().to_string())
-            .env("ETCD_PORT", free_port_pair().to_string())
-            .env("KCM_PORT", free_port().to_string())
-            .env("SCHED_PORT", free_port().to_string())
-            .env("KUBELET_PORT", free_port().to_string())
+            .env("BIN_DIR", bin)
+            .env("API_PORT", api.to_string())
+            .env("ETCD_PORT", etcd.to_string())
+            .env("KCM_PORT", kcm.to_string())
+            .env("SCHED_PORT", sched.to_string())
+            .env("KUBELET_PORT", kubelet.to_string())
             .env("KCM_HTTP_PORT", "0")
             .env("SCHED_HTTP_PORT", "0")
             .env("CONTROLLERS", flag(parts.controllers))
@@ -131,15 +151,26 @@ impl RealCluster {
             kubeconfig: dir.join("kubeconfig"),
             dir: Some(dir),
         };
-        if !out.status.success() {
-            panic!(
-                "the real cluster did not start:\n{}{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                cluster.log_tail("kube-apiserver")
-            );
+        if out.status.success() {
+            return Ok(cluster);
         }
-        cluster
+        let logs: Vec<String> = [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "fake-kubelet",
+        ]
+        .iter()
+        .map(|c| cluster.log_tail(c))
+        .collect();
+        Err(format!(
+            "{}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            logs.join("\n")
+        ))
+        // NB: dropping `cluster` here stops what did start and removes its folder.
     }
 
     /// An admin's kubeconfig (group `system:masters`).
@@ -190,6 +221,7 @@ impl Drop for RealCluster {
         let _ = std::process::Command::new("bash")
             .arg(scripts().join("down.sh"))
             .env("KA_DIR", dir)
+            .env("KILL", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();

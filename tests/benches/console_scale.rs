@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let app = wharf_tests::spawn_app().await?;
-    let store = app.cluster.store();
+    let store = app.cluster.sim().store();
     let started = Instant::now();
     for i in 0..count {
         let pod: Pod = serde_json::from_value(json!({

@@ -170,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
-    cfg.kubeconfig_yaml = app.cluster.kubeconfig_yaml();
+    cfg.kubeconfig_yaml = app.cluster.sim().kubeconfig_yaml();
     let stack = Stack::start(cfg.clone()).await?;
     let prometheus = cfg.settings().prometheus_url.unwrap_or_default();
     let alice = app.login("alice").await?;

@@ -1,8 +1,12 @@
 //! Helpers for the integration tests: [`spawn_app`] starts a demo cluster (in memory, port 0)
 //! and the console in front of it, exactly as `wharf demo` does (log store in a temporary
 //! folder, log collector running), and returns handles to talk to both over real HTTP.
+//! [`spawn_real_app`] does the same over a real kube-apiserver, the console running with the
+//! ServiceAccount and roles of `deploy/wharf.yaml`; [`on_both_clusters!`] runs one test body
+//! against each.
 
 pub mod nginx;
+pub mod real;
 
 use anyhow::{Context, Result};
 use reqwest::StatusCode;
@@ -15,9 +19,10 @@ pub use server::demo::seed::DEMO_PASSWORD;
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The console's own client, for arranging and checking cluster state.
+    /// An administrator's client, for arranging and checking cluster state (on the demo
+    /// cluster the console's own).
     pub kube: kube::Client,
-    pub cluster: sim::Sim,
+    pub cluster: Cluster,
     /// The console's state (its cache, its log store), for tests that look inside.
     pub state: wharf_console::state::AppState,
     /// The log store's folder (the store is `state.logs`).
@@ -36,29 +41,56 @@ pub async fn spawn_app_with(
     settings: wharf_console::state::Settings,
     listen: SocketAddr,
 ) -> Result<TestApp> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cluster = sim::start(sim::SimConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: None,
-        kubeconfig_out: None,
-        nodes: 2,
-    })
-    .await?;
-    let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
-    server::bootstrap::install_crds(&kube).await?;
-    server::demo::seed::identities(&kube).await?;
+    let (cluster, kube) = demo_cluster(2).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let console = start_console(kube.clone(), settings, logs, listen).await?;
     Ok(TestApp {
         addr: console.addr,
         kube,
-        cluster,
+        cluster: Cluster::Demo(cluster),
         state: console.state,
         logs_dir,
         collector: console.collector,
         _site: console.site,
     })
+}
+
+/// The cluster a [`TestApp`]'s console runs against.
+pub enum Cluster {
+    Demo(sim::Sim),
+    Real(wharf_testkit::RealCluster),
+}
+
+impl Cluster {
+    /// The demo cluster, for tests that reach inside it (its store, its kubeconfig).
+    pub fn sim(&self) -> &sim::Sim {
+        match self {
+            Cluster::Demo(sim) => sim,
+            Cluster::Real(_) => panic!("this test needs the demo cluster"),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self, Cluster::Real(_))
+    }
+}
+
+/// A fresh demo cluster (in memory, port 0) of `nodes` nodes with Wharf's CRDs and the demo's
+/// tenants and users, and a client of it.
+pub async fn demo_cluster(nodes: usize) -> Result<(sim::Sim, kube::Client)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cluster = sim::start(sim::SimConfig {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: None,
+        kubeconfig_out: None,
+        nodes,
+    })
+    .await?;
+    let kube = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
+    server::bootstrap::install_crds(&kube).await?;
+    server::demo::seed::identities(&kube).await?;
+    Ok((cluster, kube))
 }
 
 /// A console started over a cluster by the one `Application`, running until the test ends.
@@ -187,11 +219,16 @@ impl TestApp {
 
     /// A client logged in as `user` (one of the demo users).
     pub async fn login(&self, user: &str) -> Result<Session> {
+        self.login_with(user, DEMO_PASSWORD).await
+    }
+
+    /// A client logged in as `user` with `password`.
+    pub async fn login_with(&self, user: &str, password: &str) -> Result<Session> {
         let mut s = self.anonymous();
         let res = s
             .http
             .post(self.url("/api/login"))
-            .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
+            .json(&serde_json::json!({"username": user, "password": password}))
             .send()
             .await?;
         anyhow::ensure!(
@@ -225,6 +262,45 @@ impl Session {
         let text = res.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, body))
+    }
+
+    /// Takes the session cookie from an answer that set one (a password change renews it).
+    pub fn renew(&mut self, set_cookie: &str) {
+        self.cookie = Some(set_cookie.split(';').next().unwrap_or_default().to_string());
+    }
+
+    /// The same session in another client (a cookie captured, say, before a logout).
+    pub fn copy(&self) -> Session {
+        Session {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookie: self.cookie.clone(),
+        }
+    }
+
+    /// Calls a server function and returns the answer's `Set-Cookie` too.
+    pub async fn call_for_cookie(
+        &self,
+        endpoint: &str,
+        args: Value,
+    ) -> Result<(StatusCode, Value, Option<String>)> {
+        let mut req = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .json(&args);
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        let res = req.send().await.context("calling the server function")?;
+        let status = res.status();
+        let cookie = res
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = res.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body, cookie))
     }
 
     /// The `Cookie` header of this session, for WebSocket handshakes.

@@ -86,11 +86,14 @@ impl Node {
     }
 
     pub async fn start_agent(&mut self, app: &TestApp) {
+        self.start_agent_with(app.kube.clone()).await
+    }
+
+    /// Starts the agent with a client of its own (the agent's ServiceAccount on a real cluster).
+    pub async fn start_agent_with(&mut self, client: kube::Client) {
         let mut cfg = NodeConfig::new("edge", "n1", self.paths.clone(), self.opts.clone());
         cfg.heartbeat = Duration::from_secs(1);
-        let agent = NodeAgent::start(app.kube.clone(), cfg)
-            .await
-            .expect("agent starts");
+        let agent = NodeAgent::start(client, cfg).await.expect("agent starts");
         let st = agent.first_apply(WITHIN).await.expect("first apply");
         assert!(st.last_error.is_none(), "{st:?}");
         self.agent = Some(agent);
@@ -115,6 +118,27 @@ impl Node {
 
     pub fn reloads(&self) -> usize {
         self.nginx.as_ref().map(|n| n.reloads_logged()).unwrap_or(0)
+    }
+
+    /// Every file of the node's live configuration, concatenated (what nginx would load).
+    pub fn live_config(&self) -> String {
+        fn walk(dir: &std::path::Path, out: &mut String) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    out.push_str(&text);
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self.paths.conf_dir.join("current"), &mut out);
+        out
     }
 
     pub fn engine(&self) -> &ngx::Agent {

@@ -15,6 +15,9 @@ pub fn wording(e: &AppError) -> (&'static str, &'static str, &str) {
     match e {
         AppError::Unauthenticated => ("Please log in.", "请登录。", ""),
         AppError::BadCredentials => ("Wrong user name or password.", "用户名或密码错误。", ""),
+        AppError::PasswordChangeRequired => {
+            ("Please set a new password first.", "请先设置新密码。", "")
+        }
         AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", d),
         AppError::Invalid(d) => ("", "", d),
         AppError::NotFound(d) => ("Not found: ", "未找到:", d),
@@ -35,6 +38,7 @@ pub fn kind(e: &AppError) -> &'static str {
     match e {
         AppError::Unauthenticated => "unauthenticated",
         AppError::BadCredentials => "bad-credentials",
+        AppError::PasswordChangeRequired => "password-change-required",
         AppError::Forbidden(_) => "forbidden",
         AppError::Invalid(_) => "invalid",
         AppError::NotFound(_) => "not-found",
@@ -88,6 +92,7 @@ mod tests {
         let all = [
             AppError::Unauthenticated,
             AppError::BadCredentials,
+            AppError::PasswordChangeRequired,
             AppError::Forbidden("no access to tenant 'alpha'".into()),
             AppError::Invalid("name: must be lower case".into()),
             AppError::NotFound("pod 'x'".into()),

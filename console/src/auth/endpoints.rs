@@ -10,13 +10,18 @@ pub async fn login(call: Call, username: String, password: String) -> Result<Me,
     super::login(&call, username, password).await
 }
 
-/// Clears the session cookie.
+/// Clears the session cookie and ends the user's sessions.
 pub async fn logout(call: Call) -> Result<(), AppError> {
-    super::logout(&call)
+    super::logout(&call).await
+}
+
+/// The signed-in user sets their own password (the current one is required).
+pub async fn change_password(call: Call, current: String, new: String) -> Result<Me, AppError> {
+    super::change_password(&call, current, new).await
 }
 
 /// The signed-in user and the tenants they can open; `Unauthenticated` without a session.
 pub async fn whoami(call: Call) -> Result<Me, AppError> {
-    let principal = call.principal()?;
+    let principal = super::signed_in(&call.state, &call.headers())?;
     Ok(super::me_of(&call.state, &principal))
 }

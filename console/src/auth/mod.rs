@@ -28,6 +28,15 @@ pub const COOKIE: &str = "wharf_session";
 #[derive(Clone)]
 pub struct SessionKey(Vec<u8>);
 
+/// What an authentic, unexpired session cookie says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user: String,
+    /// When the session began (Unix milliseconds): a session issued at or before the user's
+    /// `status.sessionsValidAfter` is over.
+    pub issued_ms: i64,
+}
+
 impl SessionKey {
     pub fn new(bytes: Vec<u8>) -> Self {
         SessionKey(bytes)
@@ -35,16 +44,16 @@ impl SessionKey {
     fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
     }
-    /// `user|expiry` signed: the cookie's value.
-    pub fn sign(&self, user: &str, expires_unix: i64) -> String {
-        let payload = format!("{user}|{expires_unix}");
+    /// `user|issued|expiry` signed: the cookie's value.
+    pub fn sign(&self, user: &str, issued_ms: i64, expires_unix: i64) -> String {
+        let payload = format!("{user}|{issued_ms}|{expires_unix}");
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         let sig = mac.finalize().into_bytes();
         format!("{}.{}", B64.encode(payload), B64.encode(sig))
     }
-    /// The user named by a cookie value, if it is authentic and not expired.
-    pub fn verify(&self, value: &str, now_unix: i64) -> Option<String> {
+    /// The session a cookie value holds, if it is authentic and not expired.
+    pub fn verify(&self, value: &str, now_unix: i64) -> Option<Session> {
         let (payload, sig) = value.split_once('.')?;
         let payload = B64.decode(payload).ok()?;
         let sig = B64.decode(sig).ok()?;
@@ -52,9 +61,14 @@ impl SessionKey {
         mac.update(&payload);
         mac.verify_slice(&sig).ok()?;
         let payload = String::from_utf8(payload).ok()?;
-        let (user, expires) = payload.rsplit_once('|')?;
+        let (rest, expires) = payload.rsplit_once('|')?;
+        let (user, issued) = rest.rsplit_once('|')?;
         let expires: i64 = expires.parse().ok()?;
-        (expires > now_unix).then(|| user.to_string())
+        let issued_ms: i64 = issued.parse().ok()?;
+        (expires > now_unix).then(|| Session {
+            user: user.to_string(),
+            issued_ms,
+        })
     }
 }
 
@@ -93,6 +107,8 @@ pub struct Principal {
     pub display_name: String,
     pub platform_admin: bool,
     pub memberships: Vec<(String, Role)>,
+    /// Someone else chose the password; nothing but choosing one's own is allowed.
+    pub must_change_password: bool,
 }
 
 /// Proof that a principal may act in a tenant with at least some role. Only [`authorize`]
@@ -145,11 +161,21 @@ impl TenantScope {
     }
 }
 
-fn role_of(crd: crds::Role) -> Role {
+/// The wire role of a stored one.
+pub fn role_of(crd: crds::Role) -> Role {
     match crd {
         crds::Role::Viewer => Role::Viewer,
         crds::Role::Developer => Role::Developer,
         crds::Role::Admin => Role::Admin,
+    }
+}
+
+/// The stored role of a wire one.
+pub fn crd_role(role: Role) -> crds::Role {
+    match role {
+        Role::Viewer => crds::Role::Viewer,
+        Role::Developer => crds::Role::Developer,
+        Role::Admin => crds::Role::Admin,
     }
 }
 
@@ -158,31 +184,59 @@ pub fn forbidden(message: String) -> AppError {
     AppError::Forbidden(message)
 }
 
-/// Reads the principal from request headers (used by WebSockets and downloads directly,
-/// and by server functions through [`principal`]).
-pub fn principal_from_headers(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Principal, AppError> {
-    let now = chrono::Utc::now().timestamp();
-    let user = cookie_value(headers, COOKIE)
-        .and_then(|v| state.session_key.verify(&v, now))
-        .ok_or(AppError::Unauthenticated)?;
-    let found = state.cache.user(&user).ok_or(AppError::Unauthenticated)?;
-    if found.spec.disabled {
-        return Err(AppError::Unauthenticated);
-    }
-    Ok(Principal {
-        name: user,
-        display_name: found.spec.display_name.clone(),
-        platform_admin: found.spec.platform_admin,
-        memberships: found
+/// The principal a `User` resource describes.
+fn principal_of(user: &crds::User) -> Principal {
+    Principal {
+        name: user.metadata.name.clone().unwrap_or_default(),
+        display_name: user.spec.display_name.clone(),
+        platform_admin: user.spec.platform_admin,
+        memberships: user
             .spec
             .memberships
             .iter()
             .map(|m| (m.tenant.clone(), role_of(m.role)))
             .collect(),
-    })
+        must_change_password: user.status.as_ref().is_some_and(|s| s.must_change_password),
+    }
+}
+
+/// The session's user, even one who must set a new password first: only for "who am I",
+/// logout and the password change. Everything else uses [`principal_from_headers`].
+pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
+    let now = chrono::Utc::now().timestamp();
+    let session = cookie_value(headers, COOKIE)
+        .and_then(|v| state.session_key.verify(&v, now))
+        .ok_or(AppError::Unauthenticated)?;
+    let found = state
+        .cache
+        .user(&session.user)
+        .ok_or(AppError::Unauthenticated)?;
+    if found.spec.disabled || ended(&found, session.issued_ms) {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok(principal_of(&found))
+}
+
+/// Has the user's "sessions valid after" stamp ended a session issued at `issued_ms`?
+fn ended(user: &crds::User, issued_ms: i64) -> bool {
+    user.status
+        .as_ref()
+        .and_then(|s| s.sessions_valid_after)
+        .is_some_and(|after| issued_ms <= after.timestamp_millis())
+}
+
+/// Reads the principal from request headers (used by WebSockets and downloads directly,
+/// and by server functions through [`crate::call::Call::principal`]). A user who must set a
+/// new password is refused until they have.
+pub fn principal_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, AppError> {
+    let who = signed_in(state, headers)?;
+    if who.must_change_password {
+        return Err(AppError::PasswordChangeRequired);
+    }
+    Ok(who)
 }
 
 /// THE check. A platform admin may do anything in any tenant; others need a membership in
@@ -258,6 +312,7 @@ pub fn me_of(state: &AppState, who: &Principal) -> Me {
             who.display_name.clone()
         },
         platform_admin: who.platform_admin,
+        must_change_password: who.must_change_password,
         tenants,
     }
 }
@@ -272,35 +327,84 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
         Some(u) => read_password_hash(state, &u.spec.password_secret).await?,
         None => None,
     };
-    let phc_for_check = phc.clone().unwrap_or_else(|| state.dummy_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc_for_check))
-        .await
-        .map_err(|e| AppError::internal("checking the password", e))?;
-    if !(ok && user.is_some() && phc.is_some()) {
+    let ok = check_password_against(state, password, phc.clone()).await?;
+    let (Some(user), true, Some(_)) = (user, ok, phc) else {
         return Err(AppError::BadCredentials);
+    };
+    start_session(call, &user);
+    if let Err(e) = crate::admin::users::record_login(&state.client, &username).await {
+        tracing::warn!(user = %username, error = %e, "could not record the login time");
     }
-    let expires = chrono::Utc::now().timestamp() + state.settings.session_ttl_secs;
-    let value = state.session_key.sign(&username, expires);
+    Ok(me_of(state, &principal_of(&user)))
+}
+
+/// Verifies `password` against `phc`, or against the dummy hash when there is none.
+async fn check_password_against(
+    state: &AppState,
+    password: String,
+    phc: Option<String>,
+) -> Result<bool, AppError> {
+    let phc = phc.unwrap_or_else(|| state.dummy_hash.clone());
+    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .map_err(|e| AppError::internal("checking the password", e))
+}
+
+/// Sets a new session cookie for `user` on the answer. It begins after the user's current
+/// "sessions valid after" stamp even within the same millisecond.
+fn start_session(call: &Call, user: &crds::User) {
+    let state = &call.state;
+    let now = chrono::Utc::now();
+    let after = user
+        .status
+        .as_ref()
+        .and_then(|s| s.sessions_valid_after)
+        .map_or(i64::MIN, |t| t.timestamp_millis());
+    let issued = now.timestamp_millis().max(after.saturating_add(1));
+    let expires = now.timestamp() + state.settings.session_ttl_secs;
+    let value = state.session_key.sign(
+        &user.metadata.name.clone().unwrap_or_default(),
+        issued,
+        expires,
+    );
     call.set_cookie(session_cookie(
         state,
         &value,
         state.settings.session_ttl_secs,
-    )?);
-    let who = principal_from_cookie_user(state, &username)?;
-    Ok(me_of(state, &who))
+    ));
 }
 
-fn principal_from_cookie_user(state: &AppState, user: &str) -> Result<Principal, AppError> {
-    let mut headers = HeaderMap::new();
-    let value = state
-        .session_key
-        .sign(user, chrono::Utc::now().timestamp() + 60);
-    headers.insert(
-        header::COOKIE,
-        HeaderValue::from_str(&format!("{COOKIE}={value}"))
-            .map_err(|e| AppError::internal("session cookie", e))?,
-    );
-    principal_from_headers(state, &headers)
+/// The signed-in user sets a new password: the current one is checked, the new one must be
+/// long enough and differ from it. Every other session of the user ends; this one goes on
+/// with a new cookie.
+pub async fn change_password(call: &Call, current: String, new: String) -> Result<Me, AppError> {
+    let state = &call.state;
+    let who = signed_in(state, &call.headers())?;
+    let user = state
+        .cache
+        .user(&who.name)
+        .ok_or(AppError::Unauthenticated)?;
+    let phc = read_password_hash(state, &user.spec.password_secret).await?;
+    if !check_password_against(state, current.clone(), phc.clone()).await? || phc.is_none() {
+        return Err(AppError::Invalid(
+            "The current password is not right.".into(),
+        ));
+    }
+    if new == current {
+        return Err(AppError::Invalid(
+            "The new password must differ from the current one.".into(),
+        ));
+    }
+    crate::admin::users::change_own_password(&state.client, &who.name, &new).await?;
+    let stamped = state
+        .cache
+        .wait_for_user(&who.name, |u| {
+            u.status.as_ref().is_some_and(|s| !s.must_change_password)
+        })
+        .await;
+    let user = stamped.unwrap_or(user);
+    start_session(call, &user);
+    Ok(me_of(state, &principal_of(&user)))
 }
 
 async fn read_password_hash(state: &AppState, secret: &str) -> Result<Option<String>, AppError> {
@@ -312,7 +416,7 @@ async fn read_password_hash(state: &AppState, secret: &str) -> Result<Option<Str
         .and_then(|b| String::from_utf8(b.0).ok()))
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, AppError> {
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.settings.secure_cookies {
         "; Secure"
     } else {
@@ -320,12 +424,21 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderV
     };
     let cookie =
         format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("session cookie", e))
+    // NB: the value is base64url and '.', the rest fixed ASCII: always a valid header.
+    HeaderValue::from_str(&cookie).expect("a session cookie is ASCII")
 }
 
-/// Ends the session: the answer clears the cookie.
-pub fn logout(call: &Call) -> Result<(), AppError> {
-    call.set_cookie(session_cookie(&call.state, "", 0)?);
+/// Ends the session: the answer clears the cookie and, for a signed-in user, every session of
+/// theirs ends on every replica (their "sessions valid after" stamp moves to now).
+pub async fn logout(call: &Call) -> Result<(), AppError> {
+    call.set_cookie(session_cookie(&call.state, "", 0));
+    if let Ok(who) = signed_in(&call.state, &call.headers()) {
+        let stamp = crate::admin::users::end_sessions(&call.state.client, &who.name).await?;
+        call.state
+            .cache
+            .wait_for_user(&who.name, |u| ended(u, stamp.timestamp_millis()))
+            .await;
+    }
     Ok(())
 }
 
@@ -347,8 +460,9 @@ mod tests {
     #[test]
     fn a_signed_session_verifies_until_it_expires() {
         let key = SessionKey::new(b"0123456789abcdef0123456789abcdef".to_vec());
-        let v = key.sign("alice", 1_000);
-        assert_eq!(key.verify(&v, 999).as_deref(), Some("alice"));
+        let v = key.sign("alice", 42, 1_000);
+        let session = key.verify(&v, 999).expect("valid before expiry");
+        assert_eq!((session.user.as_str(), session.issued_ms), ("alice", 42));
         assert_eq!(key.verify(&v, 1_000), None, "expired at its expiry second");
     }
 
@@ -356,12 +470,25 @@ mod tests {
     fn a_tampered_or_foreign_session_is_refused() {
         let key = SessionKey::new(b"k1k1k1k1k1k1k1k1".to_vec());
         let other = SessionKey::new(b"k2k2k2k2k2k2k2k2".to_vec());
-        let v = key.sign("alice", i64::MAX);
+        let v = key.sign("alice", 0, i64::MAX);
         assert_eq!(other.verify(&v, 0), None);
         let (_, sig) = v.split_once('.').unwrap();
-        let forged = format!("{}.{sig}", B64.encode("admin|9999999999"));
+        let forged = format!("{}.{sig}", B64.encode("admin|0|9999999999"));
         assert_eq!(key.verify(&forged, 0), None);
         assert_eq!(key.verify("garbage", 0), None);
+    }
+
+    #[test]
+    fn a_stamp_ends_the_sessions_issued_until_it() {
+        let mut user = crds::User::new("alice", Default::default());
+        assert!(!ended(&user, 0), "no stamp: no session ended");
+        user.status = Some(crds::UserStatus {
+            sessions_valid_after: chrono::DateTime::from_timestamp_millis(1_000),
+            ..Default::default()
+        });
+        assert!(ended(&user, 999));
+        assert!(ended(&user, 1_000), "issued in the stamp's millisecond");
+        assert!(!ended(&user, 1_001));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `wharf ng-agent`: keeps one nginx server in step with an `NginxCluster`.
 //!
 //! Seven kube-runtime watchers (the cluster objects, tenants, routes, upstreams, Services,
-//! EndpointSlices, `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
+//! EndpointSlices — or Endpoints before Kubernetes 1.21, see `super::endpoint_source` —
+//! `kubernetes.io/tls` Secrets) fill reflector stores and bump one counter;
 //! the feed task rebuilds the desired state (`crate::nginx::desired`, the same
 //! translation the console validates with, plus the routes' certificates from
 //! `crate::nginx::tls` over the Secrets of `super::secrets`)
@@ -20,6 +21,7 @@
 //! files and the drift diff go into the node's ConfigMap (`crds::nginx::node_configmap`)
 //! when they change.
 
+use super::endpoint_source::EndpointSource;
 use super::secrets::{pair_in, reflect_tls_secrets};
 use crate::nginx::desired::{desired_state, Inputs};
 use crate::nginx::tls::TlsSecrets;
@@ -30,7 +32,6 @@ use crds::nginx::{
 };
 use crds::{Tenant, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::{Client, ResourceExt};
@@ -74,7 +75,7 @@ struct Stores {
     routes: Store<NginxRoute>,
     upstreams: Store<NginxUpstream>,
     services: Store<Service>,
-    slices: Store<EndpointSlice>,
+    slices: EndpointSource,
     secrets: Store<Secret>,
 }
 
@@ -85,7 +86,7 @@ impl Stores {
             routes: self.routes.state(),
             upstreams: self.upstreams.state(),
             services: self.services.state(),
-            slices: self.slices.state(),
+            slices: self.slices.slices(),
         }
     }
     async fn ready(&self) -> Result<(), reflector::store::WriterDropped> {
@@ -117,6 +118,8 @@ impl Drop for NodeAgent {
 /// Why an agent did not start, or applied nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    #[error("asking the API server which APIs it serves")]
+    Discovery(#[source] kube::Error),
     #[error("the cluster's objects were not listed within 60 s")]
     NotListed,
     #[error("starting the nginx engine")]
@@ -137,7 +140,9 @@ impl NodeAgent {
         let (routes, w3) = reflect(Api::<NginxRoute>::all(client.clone()), tx.clone());
         let (upstreams, w4) = reflect(Api::<NginxUpstream>::all(client.clone()), tx.clone());
         let (services, w5) = reflect(Api::<Service>::all(client.clone()), tx.clone());
-        let (slices, w6) = reflect(Api::<EndpointSlice>::all(client.clone()), tx.clone());
+        let (slices, w6) = EndpointSource::watch(&client, tx.clone())
+            .await
+            .map_err(AgentError::Discovery)?;
         let (secrets, w7) = reflect_tls_secrets(client.clone(), tx);
         let mut tasks: Vec<JoinHandle<()>> = [w1, w2, w3, w4, w5, w6, w7]
             .into_iter()

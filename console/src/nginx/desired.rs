@@ -25,7 +25,7 @@ pub struct Inputs {
 }
 
 /// The label EndpointSlices carry to name their Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+use super::endpoint_source::SERVICE_NAME_LABEL;
 
 /// Namespaces the cluster serves: its tenants' and the ones it names.
 pub fn served_namespaces(cluster: &NginxCluster, tenants: &[Arc<Tenant>]) -> BTreeSet<String> {

@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod desired;
+pub mod endpoint_source;
 pub mod endpoints;
 pub mod secrets;
 pub mod tls;

@@ -659,31 +659,43 @@ pub async fn rollback(
     name: &str,
     revision: i64,
 ) -> Result<(), AppError> {
-    let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
-    let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
-        let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
-        known.sort_unstable();
-        let known = known
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(AppError::NotFound(format!(
-            "'{name}' has no revision {revision} (its revisions: {known})"
-        )));
-    };
     let cause = format!("rolled back to revision {revision} by {}", scope.user());
-    let patch = rollback_patch(&d, target, &cause)?;
-    match deployments(state, scope, namespace)?.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AppError::Conflict(format!(
-                "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry"
-            )))
+    let mut generation = None;
+    // NB: on a live cluster the controller writes the Deployment's status between our read
+    // and our patch; a conflict with the same generation (nobody changed the spec) is read
+    // again and retried, a few times.
+    for _ in 0..5 {
+        let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
+        if generation.is_some() && d.metadata.generation != generation {
+            break;
         }
-        other => other?,
-    };
-    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
-    Ok(())
+        generation = d.metadata.generation;
+        let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
+            let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
+            known.sort_unstable();
+            let known = known
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(AppError::NotFound(format!(
+                "'{name}' has no revision {revision} (its revisions: {known})"
+            )));
+        };
+        let patch = rollback_patch(&d, target, &cause)?;
+        match deployments(state, scope, namespace)?
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => other?,
+        };
+        tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
+        return Ok(());
+    }
+    Err(AppError::Conflict(format!(
+        "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry"
+    )))
 }
 
 /// The merge patch that gives `d` the pod template of `target` (one of its ReplicaSets),
@@ -801,7 +813,24 @@ pub async fn put_yaml(
         field_manager: Some("wharf".into()),
         ..PostParams::default()
     };
-    to_yaml(api.replace(name, &pp, &obj).await?)
+    match api.replace(name, &pp, &obj).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            // NB: on a live cluster the controllers write an object's status all the time, so
+            // the resourceVersion the editor started from is often stale by the time it is
+            // saved. When only that moved (the same generation: nobody changed the spec), the
+            // edit still applies to what the user saw.
+            let current = api.get(name).await?;
+            let base = obj.metadata.generation;
+            if base.is_none() || current.metadata.generation != base {
+                return Err(AppError::Conflict(format!(
+                    "someone changed this {kind} since you opened it: reload it to see their change, then edit again"
+                )));
+            }
+            obj.metadata.resource_version = current.metadata.resource_version;
+            to_yaml(api.replace(name, &pp, &obj).await?)
+        }
+        other => to_yaml(other?),
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ pub const USERS: &[DemoUser] = &[
         memberships: &[("beta", Role::Developer)],
     },
     DemoUser {
+        name: "ada",
+        what: "admin of tenant alpha: manages its members",
+        admin: false,
+        memberships: &[("alpha", Role::Admin)],
+    },
+    DemoUser {
         name: "vera",
         what: "viewer in tenant alpha (read-only)",
         admin: false,
@@ -81,8 +87,11 @@ pub async fn identities(client: &Client) -> Result<()> {
             TenantSpec {
                 display_name: display.to_string(),
                 namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
-                description: None,
-                alerting: None,
+                // NB: the demo's images run as root, as most images do
+                pod_security: crds::PodSecurity::Baseline,
+                hosts: vec![format!("*.{name}.demo")],
+                image_prefix: format!("registry.local/{name}/"),
+                ..Default::default()
             },
         );
         t.metadata.labels = Some(BTreeMap::from([(

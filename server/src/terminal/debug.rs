@@ -40,6 +40,9 @@ pub fn patch(target: &Target, name: &str, image: &str) -> serde_json::Value {
     }]}})
 }
 
+/// What a cluster without ephemeral containers gets instead of a debug shell.
+pub const UNSUPPORTED: &str = "This cluster does not offer debug containers: ephemeral containers are served from Kubernetes 1.23 on (from 1.16 to 1.22 only with the EphemeralContainers feature gate). Open a shell in the container instead, if it has one.";
+
 /// Adds the debug container to the pod. The error is the sentence for the user.
 pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> Result<(), String> {
     match pods
@@ -51,6 +54,13 @@ pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> R
         .await
     {
         Ok(_) => Ok(()),
+        // NB: a 404 naming no object is the subresource missing, not the pod: the server does
+        // not serve ephemeral containers (before 1.23 they need a feature gate).
+        Err(kube::Error::Api(s))
+            if s.code == 404 && s.details.as_ref().is_none_or(|d| d.name.is_empty()) =>
+        {
+            Err(UNSUPPORTED.to_string())
+        }
         Err(kube::Error::Api(s)) => Err(format!(
             "The cluster refused the debug container: {}",
             s.message

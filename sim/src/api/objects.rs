@@ -15,7 +15,7 @@ use super::patch::{self, PatchType};
 use super::path::ResourcePath;
 use super::table::{wants_table, Include, Printer};
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::{
     DeleteOptions, FieldSelector, LabelSelector, ListParams, Propagation, WriteOptions,
@@ -49,6 +49,7 @@ pub async fn handle(
     let wopts = WriteOptions {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
+        field_manager: Some(field_manager(&q, headers)),
     };
 
     match (rp.name.as_deref(), rp.subresource.as_deref()) {
@@ -71,7 +72,7 @@ pub async fn handle(
                 Ok(respond(StatusCode::CREATED, &out))
             }
             Method::DELETE => {
-                let opts = delete_options(&q, headers, &body)?;
+                let (opts, _) = delete_options(&q, headers, &body)?;
                 let deleted = store.delete_collection(
                     &id,
                     rp.namespace.as_deref(),
@@ -103,16 +104,11 @@ pub async fn handle(
                     &store.update(&id, &ns, name, obj, &wopts)?,
                 ))
             }
-            Method::PATCH => patch_object(app, &info, &ns, name, None, headers, &body, &wopts),
+            Method::PATCH => patch_object(app, &info, &ns, name, None, &q, headers, &body, &wopts),
             Method::DELETE => {
-                let opts = delete_options(&q, headers, &body)?;
+                let (opts, orphan_false) = delete_options(&q, headers, &body)?;
                 let out = store.delete(&id, &ns, name, &opts)?;
-                let code = if out["metadata"]["deletionTimestamp"].is_string() {
-                    StatusCode::ACCEPTED
-                } else {
-                    StatusCode::OK
-                };
-                Ok(respond(code, &out))
+                Ok(deleted_response(&info, &out, orphan_false))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -134,6 +130,7 @@ pub async fn handle(
                 &ns,
                 name,
                 Some("status"),
+                &q,
                 headers,
                 &body,
                 &wopts,
@@ -158,6 +155,7 @@ pub async fn handle(
                 &ns,
                 name,
                 Some("ephemeralcontainers"),
+                &q,
                 headers,
                 &body,
                 &wopts,
@@ -172,6 +170,31 @@ pub async fn handle(
         (Some(name), Some(_)) if info.custom => Err(ApiError::not_found(&id.key(), name)),
         // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
         _ => Err(ApiError::path_not_found()),
+    }
+}
+
+/// Who a write is recorded for: `?fieldManager=`, else the User-Agent up to its first
+/// `/` (`kubectl`, `curl`...), else `unknown` (kube-rs sends no User-Agent).
+fn field_manager(q: &Params, headers: &HeaderMap) -> String {
+    if let Some(m) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let name: String = ua
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
+    if name.is_empty() {
+        "unknown".into()
+    } else {
+        name
     }
 }
 
@@ -254,7 +277,48 @@ fn list_json(info: &ResourceInfo, rv: u64, items: Vec<Value>, cont: Option<Strin
     json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": md, "items": items})
 }
 
-fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+/// The answer to a DELETE, as kube-apiserver gives it: the object while it is still
+/// there (finalizers, a grace period) and for the kinds whose storage returns what it
+/// deleted; otherwise a `Success` Status. 202 only when `orphanDependents: false` was
+/// asked and the object is not gone yet.
+fn deleted_response(info: &ResourceInfo, out: &Value, orphan_false: bool) -> Response {
+    let md = &out["metadata"];
+    let gone = md["finalizers"].as_array().is_none_or(Vec::is_empty)
+        && md["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0;
+    if !gone {
+        let code = if orphan_false {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        return respond(code, out);
+    }
+    let returns_object = !info.custom
+        && info.group.is_empty()
+        && matches!(
+            info.plural.as_str(),
+            "pods" | "serviceaccounts" | "namespaces"
+        );
+    if returns_object {
+        return respond(StatusCode::OK, out);
+    }
+    let mut details = json!({"name": md["name"], "kind": info.plural, "uid": md["uid"]});
+    if !info.group.is_empty() {
+        details["group"] = json!(info.group);
+    }
+    respond(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+    )
+}
+
+/// DeleteOptions from the body or the query, and whether `orphanDependents: false` was
+/// asked (which changes the answer's code).
+fn delete_options(
+    q: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(DeleteOptions, bool), ApiError> {
     let b = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -268,9 +332,10 @@ fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<Delete
         .as_bool()
         .or_else(|| q.get("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy.as_deref(), orphan) {
-        (Some("Foreground"), _) => Propagation::Foreground,
-        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
-        (Some("Background") | None, _) => Propagation::Background,
+        (Some("Foreground"), _) => Some(Propagation::Foreground),
+        (Some("Orphan"), _) | (None, Some(true)) => Some(Propagation::Orphan),
+        (Some("Background"), _) | (None, Some(false)) => Some(Propagation::Background),
+        (None, None) => None,
         (Some(other), _) => {
             return Err(ApiError::bad_request(format!(
                 "unknown propagationPolicy {other:?}"
@@ -281,14 +346,19 @@ fn delete_options(q: &Params, headers: &HeaderMap, body: &[u8]) -> Result<Delete
         .as_array()
         .is_some_and(|a| a.iter().any(|v| v == "All"))
         || q.get("dryRun").is_some_and(|v| v == "All");
-    Ok(DeleteOptions {
+    let grace_period = b["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| q.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
+    let opts = DeleteOptions {
         propagation,
+        grace_period,
         dry_run,
         precondition_uid: b["preconditions"]["uid"].as_str().map(String::from),
         precondition_rv: b["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from),
-    })
+    };
+    Ok((opts, orphan == Some(false)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -298,33 +368,59 @@ fn patch_object(
     ns: &str,
     name: &str,
     sub: Option<&str>,
+    q: &Params,
     headers: &HeaderMap,
     body: &[u8],
     wopts: &WriteOptions,
 ) -> Result<Response, ApiError> {
     let kind = PatchType::from_content_type(&body::content_type(headers))?;
-    let p = if kind == PatchType::Apply {
+    if kind != PatchType::Apply && q.contains_key("force") {
+        let why = "Forbidden: may not be specified for non-apply patch";
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![Cause::new("FieldValueForbidden", "force", why)],
+        ));
+    }
+    let p = patch_body(kind, body)?;
+    if kind == PatchType::Apply {
+        let req = patch::apply::ApplyRequest {
+            info,
+            ns,
+            name,
+            subresource: sub,
+            manager: q.get("fieldManager").map(String::as_str),
+            force: is_true(q.get("force")),
+        };
+        let (out, created) = patch::apply::apply(&app.store, &req, p, wopts)?;
+        let code = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        return Ok(respond(code, &out));
+    }
+    let out = app
+        .store
+        .modify(&info.id(), ns, name, sub, wopts, |current| {
+            patch::apply(kind, current, &p, info.custom)
+        })?;
+    Ok(respond(StatusCode::OK, &out))
+}
+
+/// A PATCH body: YAML (or JSON) for apply, JSON for the others.
+fn patch_body(kind: PatchType, body: &[u8]) -> Result<Value, ApiError> {
+    if kind == PatchType::Apply {
         let mut h = HeaderMap::new();
         h.insert(
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static("application/yaml"),
         );
-        body::decode(&h, body)?
+        body::decode(&h, body)
     } else {
         serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
-    };
-    let id = info.id();
-    let res = app.store.modify(&id, ns, name, sub, wopts, |current| {
-        patch::apply(kind, current, &p, info.custom)
-    });
-    match res {
-        // Server-side apply creates what does not exist yet.
-        Err(e) if e.code == 404 && kind == PatchType::Apply && sub.is_none() => {
-            let out = app.store.create(&id, ns, p, wopts)?;
-            Ok(respond(StatusCode::CREATED, &out))
-        }
-        other => Ok(respond(StatusCode::OK, &other?)),
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
     }
 }
 
@@ -378,17 +474,7 @@ fn scale(
         Some(_) => None,
         None => {
             let kind = PatchType::from_content_type(&body::content_type(headers))?;
-            let p: Value = if kind == PatchType::Apply {
-                let mut h = HeaderMap::new();
-                h.insert(
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("application/yaml"),
-                );
-                body::decode(&h, body)?
-            } else {
-                serde_json::from_slice(body)
-                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
-            };
+            let p = patch_body(kind, body)?;
             // Scale has no merge-keyed lists: strategic behaves as merge here.
             Some((
                 if kind == PatchType::Strategic {
@@ -416,9 +502,9 @@ fn scale(
                         "Scale",
                         "autoscaling",
                         name,
-                        vec![(
-                            "spec.replicas".into(),
-                            "Invalid value: must be greater than or equal to 0".into(),
+                        vec![Cause::invalid(
+                            "spec.replicas",
+                            "Invalid value: must be greater than or equal to 0",
                         )],
                     )
                 })?;

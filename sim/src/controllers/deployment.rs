@@ -25,6 +25,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kube-controller-manager";
+
 const SOURCE: Source<'static> = Source::component("deployment-controller");
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
@@ -374,7 +377,7 @@ impl DeploymentController {
             &ns,
             &name,
             None,
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != uid {
                     return Err(ApiError::not_found("replicasets.apps", &name));
@@ -461,7 +464,7 @@ impl DeploymentController {
             });
             match self
                 .store
-                .create(&replicasets(), &ns, rs, &WriteOptions::default())
+                .create(&replicasets(), &ns, rs, &WriteOptions::by(MANAGER))
             {
                 Ok(rs) => return Ok(rs),
                 Err(e) if e.code == 409 && e.reason == "AlreadyExists" && collisions < 10 => {
@@ -473,7 +476,7 @@ impl DeploymentController {
                         &ns,
                         &dname,
                         Some("status"),
-                        &WriteOptions::default(),
+                        &WriteOptions::by(MANAGER),
                         |mut cur| {
                             cur["status"]["collisionCount"] = json!(n);
                             Ok(cur)
@@ -756,7 +759,7 @@ impl DeploymentController {
                     &ns,
                     &name,
                     None,
-                    &WriteOptions::default(),
+                    &WriteOptions::by(MANAGER),
                     |mut cur| {
                         if str_at(&cur, &["metadata", "uid"]) != uid {
                             return Err(ApiError::not_found("deployments.apps", &name));
@@ -778,7 +781,7 @@ impl DeploymentController {
             &ns,
             &name,
             Some("status"),
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != uid
                     || cur["metadata"]["generation"] != generation

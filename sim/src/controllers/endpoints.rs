@@ -21,6 +21,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, LabelSelector, ListParams, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kube-controller-manager";
+
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
@@ -260,7 +263,7 @@ impl EndpointsController {
                     ["endpoints.kubernetes.io/last-change-trigger-time"] = json!(super::now());
                 match self
                     .store
-                    .update(&res, &ns, &name, new, &WriteOptions::default())
+                    .update(&res, &ns, &name, new, &WriteOptions::by(MANAGER))
                 {
                     Ok(_) | Err(ApiError { code: 404, .. }) => Ok(()),
                     Err(e) => Err(e),
@@ -273,7 +276,7 @@ impl EndpointsController {
                         "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": super::now()}},
                     "subsets": subsets,
                 });
-                match self.store.create(&res, &ns, ep, &WriteOptions::default()) {
+                match self.store.create(&res, &ns, ep, &WriteOptions::by(MANAGER)) {
                     Ok(_) | Err(ApiError { code: 409, .. }) => Ok(()),
                     Err(e) => Err(e),
                 }
@@ -360,7 +363,7 @@ impl EndpointsController {
                     let slice_name = str_at(cur, &["metadata", "name"]).to_string();
                     match self
                         .store
-                        .update(&res, &ns, &slice_name, new, &WriteOptions::default())
+                        .update(&res, &ns, &slice_name, new, &WriteOptions::by(MANAGER))
                     {
                         Ok(_) | Err(ApiError { code: 404, .. }) => {}
                         Err(e) => return Err(e),
@@ -376,7 +379,7 @@ impl EndpointsController {
                         "ports": ports,
                     });
                     self.store
-                        .create(&res, &ns, slice, &WriteOptions::default())?;
+                        .create(&res, &ns, slice, &WriteOptions::by(MANAGER))?;
                 }
             }
         }

@@ -26,6 +26,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Propagation, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kube-controller-manager";
+
 const SOURCE: Source<'static> = Source::component("job-controller");
 /// Back-off before replacing failed pods: 10 s, doubled per failure, capped at 6 min.
 const BACKOFF_BASE: Duration = Duration::from_secs(10);
@@ -280,9 +283,12 @@ impl Reconciler for JobController {
                     _ => {
                         for _ in 0..missing {
                             let new = pod_from_template(&job, &spec["template"]);
-                            let p =
-                                self.store
-                                    .create(&pods_res, ns, new, &WriteOptions::default())?;
+                            let p = self.store.create(
+                                &pods_res,
+                                ns,
+                                new,
+                                &WriteOptions::by(MANAGER),
+                            )?;
                             let msg = format!("Created pod: {}", str_at(&p, &["metadata", "name"]));
                             self.events.record(
                                 &job_ref,
@@ -351,7 +357,7 @@ impl Reconciler for JobController {
                     ns,
                     name,
                     Some("status"),
-                    &WriteOptions::default(),
+                    &WriteOptions::by(MANAGER),
                     |mut cur| {
                         if str_at(&cur, &["metadata", "uid"]) != uid {
                             return Err(ApiError::not_found("jobs.batch", name));
@@ -409,7 +415,7 @@ impl JobController {
         }
         let (ns, name) = super::key_of(job);
         let opts = DeleteOptions {
-            propagation: Propagation::Background,
+            propagation: Some(Propagation::Background),
             ..Default::default()
         };
         match self.store.delete(&jobs(), &ns, &name, &opts) {

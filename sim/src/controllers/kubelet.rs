@@ -2,7 +2,8 @@
 //! [`NodeRuntime`] and writes what the runtime reports back into `pod.status`.
 //!
 //! - A pod bound to a node gets a loopback IP and `start_pod`; a pod that is deleted,
-//!   being deleted, or unbound is stopped (`Killing` events) and its IP released.
+//!   being deleted, or unbound is stopped (`Killing` events) and its IP released. A pod
+//!   being deleted is then deleted for good (graceful deletion's last step).
 //! - Every runtime state change queues a status write: `pod_state().apply_to()` plus
 //!   `hostIP` from the node and the `PodScheduled` condition. The write is a
 //!   read-modify-write of the status subresource that checks the uid, so status is
@@ -37,7 +38,10 @@ use super::events::{ObjectRef, Recorder, Source};
 use super::{pod, str_at, Action, Key, Queue, Reconciler};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
-use crate::store::{EventType, FieldSelector, ListParams, Store, WriteOptions};
+use crate::store::{DeleteOptions, EventType, FieldSelector, ListParams, Store, WriteOptions};
+
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kubelet";
 
 /// Address blocks (second octet) taken by clusters in this process.
 static BLOCKS: Mutex<BTreeSet<u8>> = Mutex::new(BTreeSet::new());
@@ -269,6 +273,34 @@ impl Kubelet {
         st.ips.release(run.ip);
     }
 
+    /// A pod being deleted on one of our nodes, stopped: the kubelet's part of graceful
+    /// deletion is to delete it for good (grace period 0), as that pod and no other.
+    fn finish_deletion(&self, p: &Value) -> Result<Action, ApiError> {
+        let node = str_at(p, &["spec", "nodeName"]);
+        if !self.lock().nodes.contains_key(node) {
+            return Ok(Action::Done);
+        }
+        let opts = DeleteOptions {
+            grace_period: Some(0),
+            precondition_uid: Some(str_at(p, &["metadata", "uid"]).to_string()),
+            ..Default::default()
+        };
+        let (ns, name) = (
+            str_at(p, &["metadata", "namespace"]),
+            str_at(p, &["metadata", "name"]),
+        );
+        match self
+            .store
+            .delete(&ResourceId::core("pods"), ns, name, &opts)
+        {
+            Ok(_)
+            | Err(ApiError {
+                code: 404 | 409, ..
+            }) => Ok(Action::Done),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes the runtime's view of a pod into its status.
     fn write_status(&self, key: &Key) -> Result<Action, ApiError> {
         let (ns, name) = key;
@@ -288,7 +320,7 @@ impl Kubelet {
             ns,
             name,
             Some("status"),
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != run.uid {
                     return Err(ApiError::not_found("pods", name));
@@ -379,6 +411,9 @@ impl Reconciler for Kubelet {
             }
             let killed = obj.as_ref().is_none_or(pod::deleting);
             self.stop(key, run, killed).await;
+        }
+        if let Some(p) = obj.as_ref().filter(|p| pod::deleting(p)) {
+            return self.finish_deletion(p);
         }
         let Some(p) = want else {
             return Ok(Action::Done);

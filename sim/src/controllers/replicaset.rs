@@ -20,6 +20,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{DeleteOptions, EventType, ListParams, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kube-controller-manager";
+
 /// Pods created or deleted per reconcile; the rest follow on the next pass.
 const BURST: usize = 500;
 const SOURCE: Source<'static> = Source::component("replicaset-controller");
@@ -132,7 +135,7 @@ impl Reconciler for ReplicaSetController {
                 let new = pod_from_template(&rs, &rs["spec"]["template"]);
                 match self
                     .store
-                    .create(&pods_res, ns, new, &WriteOptions::default())
+                    .create(&pods_res, ns, new, &WriteOptions::by(MANAGER))
                 {
                     Ok(p) => {
                         let msg = format!("Created pod: {}", str_at(&p, &["metadata", "name"]));
@@ -253,7 +256,7 @@ impl ReplicaSetController {
             &ns,
             &name,
             Some("status"),
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != rs_uid {
                     return Err(ApiError::not_found("replicasets.apps", &name));

@@ -19,6 +19,9 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::store::{Event, EventType, Store, WriteOptions};
 
+/// Who this controller's writes are recorded for in `managedFields`, as the real one.
+const MANAGER: &str = "kube-scheduler";
+
 const SOURCE: Source<'static> = Source::component("default-scheduler");
 
 #[derive(Debug, Clone)]
@@ -209,7 +212,7 @@ impl Reconciler for Scheduler {
             ns,
             name,
             None,
-            &WriteOptions::default(),
+            &WriteOptions::by(MANAGER),
             |mut cur| {
                 if str_at(&cur, &["metadata", "uid"]) != uid {
                     return Err(ApiError::not_found("pods", name));
@@ -248,7 +251,7 @@ impl Scheduler {
         why: Option<(&str, &str)>,
     ) -> Result<(), ApiError> {
         let ts = super::now();
-        let res = self.store.modify(&ResourceId::core("pods"), ns, name, Some("status"), &WriteOptions::default(), |mut cur| {
+        let res = self.store.modify(&ResourceId::core("pods"), ns, name, Some("status"), &WriteOptions::by(MANAGER), |mut cur| {
             if str_at(&cur, &["metadata", "uid"]) != uid {
                 return Err(ApiError::not_found("pods", name));
             }

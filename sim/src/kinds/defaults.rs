@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::IpAllocator;
 
@@ -20,7 +20,10 @@ fn default(m: &mut Value, k: &str, v: Value) {
 /// Applies defaults in place (idempotent, so it runs on every write).
 pub fn apply(info: &ResourceInfo, obj: &mut Value) {
     match info.kind.as_str() {
-        "Pod" => pod_spec(&mut obj["spec"]),
+        "Pod" => {
+            pod_spec(&mut obj["spec"]);
+            pod_only(&mut obj["spec"]);
+        }
         "Deployment" => {
             let spec = &mut obj["spec"];
             default(spec, "replicas", json!(1));
@@ -103,7 +106,13 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
 
 /// Pod defaults inside `spec.template.spec`, if there is one.
 fn template_spec(spec: &mut Value) {
-    if let Some(s) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+    let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut) else {
+        return;
+    };
+    // NB: as Go writes the template's zero-valued ObjectMeta.
+    let md = t.entry("metadata").or_insert_with(|| json!({}));
+    default(md, "creationTimestamp", Value::Null);
+    if let Some(s) = t.get_mut("spec") {
         pod_spec(s);
     }
 }
@@ -118,10 +127,6 @@ fn pod_spec(spec: &mut Value) {
     default(spec, "terminationGracePeriodSeconds", json!(30));
     default(spec, "schedulerName", json!("default-scheduler"));
     default(spec, "securityContext", json!({}));
-    default(spec, "serviceAccountName", json!("default"));
-    let sa = spec["serviceAccountName"].clone();
-    default(spec, "serviceAccount", sa);
-    default(spec, "enableServiceLinks", json!(true));
     for list in ["containers", "initContainers"] {
         if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for c in cs {
@@ -129,6 +134,18 @@ fn pod_spec(spec: &mut Value) {
             }
         }
     }
+}
+
+/// What pods get and their templates do not (the ServiceAccount admission plugin and
+/// `SetDefaults_Pod`, not `SetDefaults_PodSpec`).
+fn pod_only(spec: &mut Value) {
+    if !spec.is_object() {
+        return;
+    }
+    default(spec, "serviceAccountName", json!("default"));
+    let sa = spec["serviceAccountName"].clone();
+    default(spec, "serviceAccount", sa);
+    default(spec, "enableServiceLinks", json!(true));
 }
 
 fn container(c: &mut Value) {
@@ -224,7 +241,7 @@ pub fn allocate_cluster_ip(
                     &info.kind,
                     "",
                     &name,
-                    vec![("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))],
+                    vec![Cause::invalid("spec.clusterIPs", format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))],
                 ));
             }
             ip.to_string()

@@ -3,10 +3,11 @@
 //! `fieldValidation=Strict`), name validation, and the defaults and
 //! server-set fields a real API server adds on create and update.
 
-mod defaults;
+pub(crate) mod defaults;
 mod name;
 mod schema;
 mod strict;
+mod validate;
 
 use k8s_openapi::api::{apps, batch, core::v1 as core, discovery};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
@@ -16,7 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use self::name::validate_name;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::IpAllocator;
 
@@ -69,18 +70,21 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
         Some(_) => return Err(cannot("metadata must be an object".into())),
     }
     if info.custom {
-        // The object's own schema is not enforced; its metadata is.
+        // Its metadata as for any object; the rest pruned and defaulted by the CRD's schema
+        // here, and validated once the server-set fields are in (`on_create`, `on_update`).
         let md = roundtrip::<ObjectMeta>(&obj["metadata"]).map_err(cannot)?;
         if strict {
             strict::report(&obj["metadata"], &md, "metadata").map_err(cannot)?;
         }
         obj["metadata"] = md;
+        schema::normalize(info, &mut obj);
         return Ok(obj);
     }
     let typed = typed_roundtrip(info, &obj).map_err(cannot)?;
     if strict {
         strict::report(&obj, &typed, "").map_err(cannot)?;
     }
+    validate::fields(info, &typed)?;
     Ok(typed)
 }
 
@@ -190,8 +194,8 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
                     "Service",
                     "",
                     &name,
-                    vec![(
-                        "spec.clusterIP".into(),
+                    vec![Cause::invalid(
+                        "spec.clusterIP",
                         format!("Invalid value: {n}: field is immutable"),
                     )],
                 ));
@@ -224,12 +228,12 @@ pub(crate) fn check_update_precondition(
     if !info.custom || !rv.is_empty() {
         return Ok(());
     }
-    Err(ApiError::invalid_causes(
+    // NB: kube-apiserver names the resource (`things.parity.dev`) where a kind would be.
+    Err(ApiError::invalid(
         &info.plural,
         &info.group,
         name,
-        vec![crate::error::Cause::new(
-            "FieldValueInvalid",
+        vec![Cause::invalid(
             "metadata.resourceVersion",
             "Invalid value: 0x0: must be specified for an update",
         )],
@@ -239,9 +243,6 @@ pub(crate) fn check_update_precondition(
 /// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let invalid = |field: &str, msg: String| {
-        ApiError::invalid(&info.kind, &info.group, name, vec![(field.into(), msg)])
-    };
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {
             let mut causes = Vec::new();
@@ -251,8 +252,7 @@ pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError>
                 obj["spec"]["group"].as_str().unwrap_or_default()
             );
             if name != want {
-                causes.push(crate::error::Cause::new(
-                    "FieldValueInvalid",
+                causes.push(Cause::invalid(
                     "metadata.name",
                     format!(
                         "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
@@ -260,26 +260,20 @@ pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError>
                 ));
             }
             causes.extend(schema::validate_crd(obj));
-            if !causes.is_empty() {
-                return Err(ApiError::invalid_causes(
-                    &info.kind,
-                    &info.group,
-                    name,
-                    causes,
-                ));
-            }
+            validate::answer(info, obj, causes)?;
         }
         "Deployment" | "ReplicaSet" if !info.custom => {
             let sel = &obj["spec"]["selector"]["matchLabels"];
             let labels = &obj["spec"]["template"]["metadata"]["labels"];
             if let Some(sel) = sel.as_object() {
                 if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
-                    return Err(invalid(
+                    let cause = Cause::invalid(
                         "spec.template.metadata.labels",
                         format!(
                             "Invalid value: {labels}: `selector` does not match template `labels`"
                         ),
-                    ));
+                    );
+                    validate::answer(info, obj, vec![cause])?;
                 }
             }
         }

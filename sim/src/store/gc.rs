@@ -1,6 +1,6 @@
-//! Deletion and the garbage collector: finalizers, propagation through
-//! `ownerReferences` (Background, Foreground, Orphan), namespace deletion
-//! (everything in it goes), and CRD deletion (all its custom objects go).
+//! The garbage collector: propagation through `ownerReferences` (Background,
+//! Foreground, Orphan), namespace deletion (everything in it goes), and CRD deletion
+//! (all its custom objects go). How one object is deleted is `deletion`'s.
 //!
 //! NB: unlike the real (asynchronous) garbage collector, dependents are removed
 //! within the same delete call, under the store lock; watchers see the same
@@ -12,29 +12,21 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use super::{key, now, Event, EventType, Propagation, State};
+use super::{key, now, DeleteOptions, Event, EventType, Propagation, State};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
 
 type Deleted = Vec<(ResourceId, String, String, String)>;
 
-pub(super) fn delete(
+/// What goes with an object deleted for good: everything in a namespace, every
+/// custom object of a CRD.
+pub(super) fn delete_contents(
     st: &mut State,
     tx: &broadcast::Sender<Arc<Event>>,
     res: &ResourceId,
-    ns: &str,
-    name: &str,
-    propagation: Propagation,
-) -> Result<Value, ApiError> {
-    let entry = st
-        .tables
-        .get(res)
-        .and_then(|t| t.get(&key(ns, name)))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(&res.key(), name))?;
-    let mut obj = entry.value();
-    let uid = entry.meta.uid.clone();
-
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     if *res == ResourceId::core("namespaces") {
         delete_namespace_contents(st, tx, name)?;
     }
@@ -53,53 +45,51 @@ pub(super) fn delete(
         }
         st.collect_garbage(tx, deleted)?;
     }
+    Ok(())
+}
 
-    match propagation {
-        Propagation::Orphan => {
-            for (dres, dns, dname) in dependents(st, &uid) {
-                if let Some(e) = st
-                    .tables
-                    .get(&dres)
-                    .and_then(|t| t.get(&key(&dns, &dname)))
-                    .cloned()
-                {
-                    let mut d = e.value();
-                    if let Some(refs) = d["metadata"]["ownerReferences"].as_array_mut() {
-                        refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
-                    }
-                    st.commit(tx, &dres, &dns, &dname, EventType::Modified, d)?;
-                }
+/// The `orphan` finalizer's work: dependents of `uid` lose their owner reference.
+pub(super) fn orphan(
+    st: &mut State,
+    tx: &broadcast::Sender<Arc<Event>>,
+    uid: &str,
+) -> Result<(), ApiError> {
+    for (dres, dns, dname) in dependents(st, uid) {
+        if let Some(e) = st
+            .tables
+            .get(&dres)
+            .and_then(|t| t.get(&key(&dns, &dname)))
+            .cloned()
+        {
+            let mut d = e.value();
+            if let Some(refs) = d["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"].as_str() != Some(uid));
             }
+            st.commit(tx, &dres, &dns, &dname, EventType::Modified, d)?;
         }
-        Propagation::Foreground => {
-            for (dres, dns, dname) in dependents(st, &uid) {
-                match delete(st, tx, &dres, &dns, &dname, Propagation::Foreground) {
-                    Ok(_) => {}
-                    Err(e) if e.code == 404 => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Propagation::Background => {}
     }
+    Ok(())
+}
 
-    let has_finalizers = obj["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| !f.is_empty());
-    if has_finalizers {
-        if obj["metadata"]["deletionTimestamp"].is_string() {
-            return Ok(obj);
+/// The `foregroundDeletion` finalizer's work: dependents of `uid` are deleted first
+/// (in the foreground too).
+pub(super) fn delete_dependents(
+    st: &mut State,
+    tx: &broadcast::Sender<Arc<Event>>,
+    uid: &str,
+) -> Result<(), ApiError> {
+    let opts = DeleteOptions {
+        propagation: Some(Propagation::Foreground),
+        ..Default::default()
+    };
+    for (dres, dns, dname) in dependents(st, uid) {
+        match super::deletion::delete(st, tx, &dres, &dns, &dname, &opts) {
+            Ok(_) => {}
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
         }
-        obj["metadata"]["deletionTimestamp"] = json!(now());
-        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        return st.commit(tx, res, ns, name, EventType::Modified, obj);
     }
-    let mut deleted = Vec::new();
-    let out = st.remove(tx, res, ns, name, &mut deleted)?;
-    if propagation == Propagation::Background {
-        st.collect_garbage(tx, deleted)?;
-    }
-    Ok(out)
+    Ok(())
 }
 
 fn dependents(st: &State, uid: &str) -> Vec<(ResourceId, String, String)> {
@@ -162,6 +152,7 @@ impl State {
                 {
                     if !d["metadata"]["deletionTimestamp"].is_string() {
                         d["metadata"]["deletionTimestamp"] = json!(now());
+                        d["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                         self.commit(tx, &dres, &dns, &dname, EventType::Modified, d)?;
                     }
                     continue;

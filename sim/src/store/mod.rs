@@ -62,13 +62,16 @@
 //! check, defaults, name validation, optimistic concurrency (a `resourceVersion`
 //! in the object must match the stored one, else `409 Conflict`; leave it unset
 //! to overwrite), and `generation` bumps only on spec changes. A write that
-//! changes nothing does not bump the resourceVersion. Pods are deleted at once
-//! (no grace period); objects with finalizers get a `deletionTimestamp` and go
-//! when the last finalizer is removed. Deletion cascades through
-//! `ownerReferences` (see [`Propagation`]), so a controller that sets
+//! changes nothing does not bump the resourceVersion. Writes through the API are
+//! recorded in `managedFields` (see [`managed_fields`]). Pods on a node are deleted
+//! gracefully (the kubelet finishes the deletion); objects with finalizers get a
+//! `deletionTimestamp` and go when the last finalizer is removed (see `deletion`).
+//! Deletion cascades through `ownerReferences` (see [`Propagation`]), so a controller that sets
 //! `ownerReferences` on what it creates gets cleanup for free.
 
+mod deletion;
 mod gc;
+pub mod managed_fields;
 mod object;
 pub mod selector;
 mod typed;
@@ -85,7 +88,7 @@ use tokio::sync::broadcast;
 pub use self::object::{Entry, Event, EventType, Meta};
 pub use self::selector::{FieldSelector, LabelSelector};
 pub use self::watch::{Watch, WatchParams};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::kinds;
 use crate::persist::{Record, Wal};
 use crate::resources::{Registry, ResourceId, ResourceInfo};
@@ -102,6 +105,20 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldValidation=Strict`: unknown fields are a 400 instead of being dropped.
     pub strict: bool,
+    /// Records the write as an Update by this manager in `metadata.managedFields`
+    /// (`None`: not recorded; the record stays as it was).
+    pub field_manager: Option<String>,
+}
+
+impl WriteOptions {
+    /// Writes recorded in `managedFields` for `manager` (the demo controllers name
+    /// themselves as the real components do: `kube-controller-manager`, `kubelet`...).
+    pub fn by(manager: &str) -> WriteOptions {
+        WriteOptions {
+            field_manager: Some(manager.to_string()),
+            ..Default::default()
+        }
+    }
 }
 
 /// How deletion treats dependents (objects whose `ownerReferences` name the deleted one).
@@ -119,7 +136,10 @@ pub enum Propagation {
 /// Options for delete.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
-    pub propagation: Propagation,
+    /// `None`: the finalizers the object has decide (Background when it has none).
+    pub propagation: Option<Propagation>,
+    /// `gracePeriodSeconds` (pods only; see `deletion`).
+    pub grace_period: Option<i64>,
     pub dry_run: bool,
     /// `preconditions.uid` / `preconditions.resourceVersion`.
     pub precondition_uid: Option<String>,
@@ -440,9 +460,10 @@ impl Store {
                         &info.kind,
                         &info.group,
                         "",
-                        vec![(
-                            "metadata.name".into(),
-                            "Required value: name or generateName is required".into(),
+                        vec![Cause::new(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
                         )],
                     ))
                 }
@@ -482,6 +503,7 @@ impl Store {
                 m.remove("status");
             }
         }
+        managed_fields::on_write(&st, &info, None, &mut obj, opts);
         kinds::on_create(&info, &mut obj, &st.ip_allocator())?;
         kinds::validate(&info, &obj)?;
         if opts.dry_run {
@@ -665,6 +687,8 @@ impl Store {
         if info.namespaced {
             set_or_remove(&mut new["metadata"], "namespace", Some(json!(ns)));
         }
+        managed_fields::on_write(&st, &info, Some(&old), &mut new, opts);
+        deletion::check_new_finalizers(&info.kind, &info.group, &old, &new)?;
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
         if kinds::has_generation(&info) && spec_changed(&info, &old, &new) {
@@ -677,17 +701,14 @@ impl Store {
         if cmp == old || opts.dry_run {
             return Ok(if opts.dry_run { new } else { old });
         }
-        let finalizers_done = new["metadata"]["deletionTimestamp"].is_string()
-            && new["metadata"]["finalizers"]
-                .as_array()
-                .is_none_or(|f| f.is_empty());
-        let out = st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)?;
-        if finalizers_done {
-            let mut deleted = Vec::new();
-            st.remove(&self.inner.tx, res, ns, name, &mut deleted)?;
-            st.collect_garbage(&self.inner.tx, deleted)?;
+        if deletion::done(&new) {
+            // NB: as kube-apiserver does, the update is not stored: the object goes as it
+            // was (one DELETED event), and the answer is the update, at the old version.
+            deletion::remove_for_good(&mut st, &self.inner.tx, res, ns, name, &old)?;
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            return Ok(new);
         }
-        Ok(out)
+        st.commit(&self.inner.tx, res, ns, name, EventType::Modified, new)
     }
 
     /// Deletes an object, handling finalizers and propagation to dependents.
@@ -706,27 +727,7 @@ impl Store {
             .ok_or_else(ApiError::path_not_found)?;
         let ns = if info.namespaced { ns } else { "" };
         let mut st = self.write();
-        let entry = st
-            .tables
-            .get(res)
-            .and_then(|t| t.get(&key(ns, name)))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&res.key(), name))?;
-        if opts
-            .precondition_uid
-            .as_ref()
-            .is_some_and(|u| *u != entry.meta.uid)
-            || opts
-                .precondition_rv
-                .as_ref()
-                .is_some_and(|r| *r != entry.rv.to_string())
-        {
-            return Err(ApiError::conflict(&res.key(), name));
-        }
-        if opts.dry_run {
-            return Ok(entry.value());
-        }
-        gc::delete(&mut st, &self.inner.tx, res, ns, name, opts.propagation)
+        deletion::delete(&mut st, &self.inner.tx, res, ns, name, opts)
     }
 
     /// Deletes every object matching `params` in `ns` (or everywhere), returning the deleted objects.

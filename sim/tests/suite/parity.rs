@@ -21,3 +21,47 @@ async fn a_missing_namespace_is_the_same_404() {
     assert_eq!(real.status, 404);
     assert_eq!(real.body["reason"], json!("NotFound"));
 }
+
+/// Field values of built-in workloads: negative counts, containers without a name or an
+/// image, ports out of range are refused with the same 422 and causes.
+#[tokio::test]
+async fn workload_field_errors_are_the_same_422() {
+    let pair = Pair::start().await;
+    let deployment = |spec: serde_json::Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "default"}, "spec": spec})
+    };
+    let template = |container: serde_json::Value| json!({"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [container]}});
+    let cases = [
+        (
+            "negative counts",
+            deployment(
+                json!({"replicas": -1, "revisionHistoryLimit": -2, "progressDeadlineSeconds": 5, "minReadySeconds": 10,
+                "selector": {"matchLabels": {"app": "d"}}, "template": template(json!({"name": "app", "image": "nginx"}))}),
+            ),
+        ),
+        (
+            "a container without an image",
+            deployment(
+                json!({"selector": {"matchLabels": {"app": "d"}}, "template": template(json!({"name": "app"}))}),
+            ),
+        ),
+        (
+            "a port out of range",
+            deployment(json!({"selector": {"matchLabels": {"app": "d"}},
+                "template": template(json!({"name": "app", "image": "nginx", "ports": [{"containerPort": 70000}]}))})),
+        ),
+    ];
+    for (what, body) in cases {
+        let real = pair
+            .same(
+                what,
+                "POST",
+                "/apis/apps/v1/namespaces/default/deployments",
+                "application/json",
+                &body,
+            )
+            .await;
+        assert_eq!(real.status, 422, "{what}: {}", real.body);
+    }
+}

@@ -1,13 +1,42 @@
 //! Every entry point refuses a stranger (401), a user of another tenant (403), and — where it
 //! changes something — a viewer (403). The list below must name every server function the
 //! binary registers; a new one that is not listed fails `every_server_function_is_covered`.
+//! Each check runs against the demo cluster and against a real kube-apiserver.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use wharf_tests::{spawn_app, TestApp};
+use wharf_tests::{on_both_clusters, TestApp};
+
+on_both_clusters!(
+    every_socket_download_and_upload_checks_first,
+    the_nginx_download_checks_first,
+    strangers_get_401_everywhere,
+    another_tenants_user_gets_403_everywhere_and_nothing_changes,
+    a_viewer_reads_but_cannot_change,
+    a_platform_admin_reaches_every_tenant,
+    a_developer_cannot_administer,
+    a_tenant_admin_cannot_do_a_platform_admins_work,
+    the_live_socket_checks_before_upgrading,
+    the_log_socket_and_download_check_first,
+    the_terminal_socket_upload_and_download_check_first,
+);
 
 /// (endpoint, arguments aimed at tenant alpha, does it change anything?)
-fn entry_points() -> Vec<(&'static str, Value, bool)> {
+/// What an entry point needs of the caller in tenant alpha.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    /// Any member (a viewer too).
+    Read,
+    /// A developer or an admin of the tenant.
+    Change,
+    /// An admin of the tenant.
+    TenantAdmin,
+    /// A platform admin.
+    Platform,
+}
+use Need::*;
+
+fn entry_points() -> Vec<(&'static str, Value, Need)> {
     let form = json!({"namespace": "alpha", "name": "probe", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
         "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
     let app = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop"});
@@ -18,148 +47,204 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
             .extend(extra.as_object().unwrap().clone());
         v
     };
+    let gamma = json!({"name": "gamma", "display_name": "", "namespaces": ["gamma"], "adopt": [],
+        "quota": {"cpu": "", "memory": "", "pods": "", "storage": ""}, "pod_security": "restricted", "hosts": [], "image_prefix": ""});
+    let alpha_form = json!({"name": "alpha", "display_name": "Alpha", "namespaces": ["alpha"], "adopt": [],
+        "quota": {"cpu": "1", "memory": "", "pods": "", "storage": ""}, "pod_security": "privileged", "hosts": [], "image_prefix": ""});
     vec![
-        ("workloads", json!({"tenant": "alpha"}), false),
+        ("workloads", json!({"tenant": "alpha"}), Read),
         (
             "list_pods",
             json!({"tenant": "alpha", "query": {"app": null, "namespace": "alpha", "filter": "", "offset": 0, "limit": 50}}),
-            false,
+            Read,
         ),
-        ("deploy_app", json!({"tenant": "alpha", "form": form}), true),
-        ("scale_app", with(json!({"replicas": 2})), true),
-        ("set_image", with(json!({"image": "nginx:1.27"})), true),
-        ("restart_app", app.clone(), true),
-        ("delete_app", app.clone(), true),
-        ("app_events", app.clone(), false),
-        ("app_revisions", app.clone(), false),
-        ("rollback_app", with(json!({"revision": 1})), true),
-        ("get_yaml", with(json!({"kind": "Deployment"})), false),
+        (
+            "deploy_app",
+            json!({"tenant": "alpha", "form": form}),
+            Change,
+        ),
+        ("scale_app", with(json!({"replicas": 2})), Change),
+        ("set_image", with(json!({"image": "nginx:1.27"})), Change),
+        ("restart_app", app.clone(), Change),
+        ("delete_app", app.clone(), Change),
+        ("app_events", app.clone(), Read),
+        ("app_revisions", app.clone(), Read),
+        ("rollback_app", with(json!({"revision": 1})), Change),
+        ("get_yaml", with(json!({"kind": "Deployment"})), Read),
         (
             "put_yaml",
             with(json!({"kind": "Deployment", "yaml": "kind: Deployment"})),
-            true,
+            Change,
         ),
-        ("log_sources", json!({"tenant": "alpha"}), false),
+        ("log_sources", json!({"tenant": "alpha"}), Read),
         (
             "query_logs",
             json!({"tenant": "alpha", "query": {"selection": {"namespace": "alpha", "app": "shop", "pod": null, "container": null},
             "from": "", "to": "", "search": {"text": "", "regex": false}, "limit": 10, "backward": false, "cursor": null}}),
-            false,
+            Read,
         ),
-        // admins only: a viewer is refused like for a change
-        ("terminal_sessions", json!({"tenant": "alpha"}), true),
+        ("terminal_sessions", json!({"tenant": "alpha"}), TenantAdmin),
         // developers and admins only: it answers whether a shell may be opened
         (
             "terminal_check",
             json!({"tenant": "alpha", "ns": "alpha", "pod": "shop-1", "container": null}),
-            true,
+            Change,
         ),
-        ("nginx_clusters", json!({"tenant": "alpha"}), false),
+        ("nginx_clusters", json!({"tenant": "alpha"}), Read),
         (
             "nginx_config",
             json!({"tenant": "alpha", "cluster": "alpha-edge"}),
-            false,
+            Read,
         ),
         (
             "nginx_drift",
             json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}),
-            false,
+            Read,
         ),
         (
             "validate_nginx_change",
             json!({"tenant": "alpha", "change": {"kind": "SetDirectives", "namespace": "alpha", "route": "shop", "directives": []}}),
-            true,
+            Change,
         ),
         (
             "apply_nginx_change",
             json!({"tenant": "alpha", "change": {"kind": "RemoveExternal", "namespace": "alpha", "name": "legacy"}}),
-            true,
+            Change,
         ),
         (
             "repair_nginx_node",
             json!({"tenant": "alpha", "cluster": "alpha-edge", "node": "n1"}),
-            true,
+            Change,
         ),
         (
             "query_range",
             json!({"tenant": "alpha", "panel": "Threads", "target": {"App": {"namespace": "alpha", "name": "shop"}}, "minutes": 60}),
-            false,
+            Read,
         ),
         (
             "query_promql",
             json!({"tenant": "alpha", "query": "container_threads", "minutes": 60}),
-            false,
+            Read,
         ),
-        ("alert_rules", app.clone(), false),
+        ("alert_rules", app.clone(), Read),
         (
             "set_alert_rules",
             with(json!({"thresholds": {"threads": "100"}})),
-            true,
+            Change,
         ),
         (
             "list_alerts",
             json!({"tenant": "alpha", "namespace": null, "app": null}),
-            false,
+            Read,
         ),
-        ("alert_receivers", json!({"tenant": "alpha"}), false),
+        ("alert_receivers", json!({"tenant": "alpha"}), Read),
         (
             "add_alert_receiver",
             json!({"tenant": "alpha", "receiver": {"name": "ops", "kind": "Webhook", "to": "https://hooks.example.org/x"}}),
-            true,
+            Change,
         ),
         (
             "remove_alert_receiver",
             json!({"tenant": "alpha", "name": "ops"}),
-            true,
+            Change,
         ),
-        ("list_silences", json!({"tenant": "alpha"}), false),
+        ("list_silences", json!({"tenant": "alpha"}), Read),
         (
             "create_silence",
             json!({"tenant": "alpha", "silence": {"namespace": "alpha", "app": {"value": "shop"}, "duration": "1h", "comment": "maintenance"}}),
-            true,
+            Change,
         ),
         (
             "expire_silence",
             json!({"tenant": "alpha", "id": "002fe24b-98dc-475f-bc48-392b176a984a"}),
-            true,
+            Change,
         ),
-        ("pipelines", json!({"tenant": "alpha"}), false),
-        ("pipeline_options", json!({"tenant": "alpha"}), false),
+        ("pipelines", json!({"tenant": "alpha"}), Read),
+        ("pipeline_options", json!({"tenant": "alpha"}), Read),
         (
             "save_pipeline",
             json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "spec": {"app": "shop", "stages": []}, "create": true}),
-            true,
+            Change,
         ),
         (
             "delete_pipeline",
             json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}),
-            true,
+            Change,
         ),
         (
             "start_run",
             json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "probe"}),
-            true,
+            Change,
         ),
         (
             "cancel_run",
             json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
-            true,
+            Change,
         ),
         (
             "retry_run",
             json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
-            true,
+            Change,
         ),
         (
             "deploy_run",
             json!({"tenant": "alpha", "namespace": "alpha", "run": "probe-1"}),
-            true,
+            Change,
         ),
         // developers only: the secret starts runs
         (
             "pipeline_webhook",
             json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}),
-            true,
+            Change,
+        ),
+        // administration: tenants and users are a platform admin's, members a tenant admin's
+        ("tenants", json!({}), Platform),
+        ("tenant_overview", json!({"tenant": "alpha"}), Read),
+        ("create_tenant", json!({"form": gamma}), Platform),
+        ("update_tenant", json!({"form": alpha_form}), Platform),
+        ("tenant_deletion_plan", json!({"tenant": "alpha"}), Platform),
+        (
+            "delete_tenant",
+            json!({"tenant": "alpha", "confirm": "alpha"}),
+            Platform,
+        ),
+        ("users", json!({}), Platform),
+        (
+            "create_user",
+            json!({"form": {"name": "mallory", "display_name": "", "password": "long enough", "platform_admin": true}}),
+            Platform,
+        ),
+        (
+            "reset_password",
+            json!({"user": "alice", "password": "long enough"}),
+            Platform,
+        ),
+        (
+            "set_user_disabled",
+            json!({"user": "alice", "disabled": true}),
+            Platform,
+        ),
+        (
+            "set_platform_admin",
+            json!({"user": "vera", "platform_admin": true}),
+            Platform,
+        ),
+        ("delete_user", json!({"user": "alice"}), Platform),
+        ("members", json!({"tenant": "alpha"}), TenantAdmin),
+        (
+            "add_member",
+            json!({"tenant": "alpha", "user": "bob", "role": "Admin"}),
+            TenantAdmin,
+        ),
+        (
+            "set_member_role",
+            json!({"tenant": "alpha", "user": "vera", "role": "Admin"}),
+            TenantAdmin,
+        ),
+        (
+            "remove_member",
+            json!({"tenant": "alpha", "user": "alice"}),
+            TenantAdmin,
         ),
     ]
 }
@@ -167,7 +252,7 @@ fn entry_points() -> Vec<(&'static str, Value, bool)> {
 /// Server functions anyone may call.
 const PUBLIC: &[&str] = &["login", "logout"];
 /// Server functions that need a session but no tenant.
-const SESSION_ONLY: &[&str] = &["whoami"];
+const SESSION_ONLY: &[&str] = &["whoami", "change_password"];
 
 async fn deploy_shop(app: &TestApp) {
     let alice = app.login("alice").await.unwrap();
@@ -220,9 +305,7 @@ async fn nginx_cluster_of_alpha(app: &TestApp) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn the_nginx_download_checks_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_nginx_download_checks_first(app: TestApp) {
     nginx_cluster_of_alpha(&app).await;
     let get = |tenant: &str, cookie: Option<&str>| {
         let mut req =
@@ -266,10 +349,8 @@ async fn every_server_function_is_covered() {
 /// Every socket, download and upload of the shared route list, before anything else is looked
 /// at: 401 for a stranger, 403 for another tenant's user (queries left out on purpose: the
 /// check must come before the request is parsed).
-#[tokio::test]
-async fn every_socket_download_and_upload_checks_first() {
+async fn every_socket_download_and_upload_checks_first(app: TestApp) {
     use wharf_api::routes::{Kind, ALL};
-    let app = spawn_app().await.unwrap();
     let bob = app.login("bob").await.unwrap();
     assert!(
         ALL.len() >= 10,
@@ -314,9 +395,7 @@ async fn every_socket_download_and_upload_checks_first() {
     }
 }
 
-#[tokio::test]
-async fn strangers_get_401_everywhere() {
-    let app = spawn_app().await.unwrap();
+async fn strangers_get_401_everywhere(app: TestApp) {
     let nobody = app.anonymous();
     for (name, args, _) in entry_points() {
         let (status, _) = nobody.call(name, args).await.unwrap();
@@ -326,9 +405,7 @@ async fn strangers_get_401_everywhere() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
-    let app = spawn_app().await.unwrap();
+async fn another_tenants_user_gets_403_everywhere_and_nothing_changes(app: TestApp) {
     deploy_shop(&app).await;
     let bob = app.login("bob").await.unwrap();
     for (name, args, _) in entry_points() {
@@ -360,16 +437,15 @@ async fn another_tenants_user_gets_403_everywhere_and_nothing_changes() {
         Some(1),
         "bob's calls changed alpha's app"
     );
+    users_unchanged(&app).await;
 }
 
-#[tokio::test]
-async fn a_viewer_reads_but_cannot_change() {
-    let app = spawn_app().await.unwrap();
+async fn a_viewer_reads_but_cannot_change(app: TestApp) {
     deploy_shop(&app).await;
     let vera = app.login("vera").await.unwrap();
-    for (name, args, changes) in entry_points() {
+    for (name, args, need) in entry_points() {
         let (status, body) = vera.call(name, args).await.unwrap();
-        if changes {
+        if need > Read {
             assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
         } else {
             assert_eq!(status, StatusCode::OK, "{name}: {body}");
@@ -377,9 +453,47 @@ async fn a_viewer_reads_but_cannot_change() {
     }
 }
 
-#[tokio::test]
-async fn a_platform_admin_reaches_every_tenant() {
-    let app = spawn_app().await.unwrap();
+async fn a_developer_cannot_administer(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    for (name, args, need) in entry_points() {
+        if need >= TenantAdmin {
+            let (status, body) = alice.call(name, args).await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        }
+    }
+}
+
+async fn a_tenant_admin_cannot_do_a_platform_admins_work(app: TestApp) {
+    let ada = app.login("ada").await.unwrap();
+    for (name, args, need) in entry_points() {
+        if need == Platform {
+            let (status, body) = ada.call(name, args).await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        }
+    }
+    users_unchanged(&app).await;
+}
+
+/// The demo's users as seeded: what the refused administration calls aimed at.
+async fn users_unchanged(app: &TestApp) {
+    let users: kube::Api<crds::User> = kube::Api::all(app.kube.clone());
+    let alice = users.get("alice").await.expect("alice still exists");
+    assert!(!alice.spec.disabled);
+    assert_eq!(alice.spec.memberships.len(), 1);
+    assert_eq!(alice.spec.memberships[0].role, crds::Role::Developer);
+    let vera = users.get("vera").await.unwrap();
+    assert!(!vera.spec.platform_admin);
+    assert_eq!(vera.spec.memberships[0].role, crds::Role::Viewer);
+    assert!(users.get_opt("mallory").await.unwrap().is_none());
+    let bob = users.get("bob").await.unwrap();
+    assert_eq!(bob.spec.memberships.len(), 1, "bob was not added to alpha");
+    let tenants: kube::Api<crds::Tenant> = kube::Api::all(app.kube.clone());
+    assert!(tenants.get_opt("gamma").await.unwrap().is_none());
+    let alpha = tenants.get("alpha").await.expect("alpha still exists");
+    assert!(alpha.spec.quota.is_none());
+}
+
+async fn a_platform_admin_reaches_every_tenant(app: TestApp) {
     let admin = app.login("admin").await.unwrap();
     let (status, me) = admin.call("whoami", json!({})).await.unwrap();
     assert_eq!(status, StatusCode::OK);
@@ -399,9 +513,7 @@ async fn a_platform_admin_reaches_every_tenant() {
     }
 }
 
-#[tokio::test]
-async fn the_live_socket_checks_before_upgrading() {
-    let app = spawn_app().await.unwrap();
+async fn the_live_socket_checks_before_upgrading(app: TestApp) {
     assert_eq!(
         app.open_socket("/ws/workloads/alpha", None).await.err(),
         Some(401)
@@ -428,9 +540,7 @@ async fn the_live_socket_checks_before_upgrading() {
     assert!(text.starts_with("{\"Snapshot\""), "{text}");
 }
 
-#[tokio::test]
-async fn the_log_socket_and_download_check_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_log_socket_and_download_check_first(app: TestApp) {
     let query = "ns=alpha&app=shop&from=2024-05-01T10:00:00Z&to=2024-05-01T11:00:00Z";
     let socket = |tenant: &str| format!("/ws/logs/{tenant}?{query}");
     let download = |tenant: &str, cookie: Option<&str>| {
@@ -465,9 +575,7 @@ async fn the_log_socket_and_download_check_first() {
     assert_eq!(plain.status(), StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn the_terminal_socket_upload_and_download_check_first() {
-    let app = spawn_app().await.unwrap();
+async fn the_terminal_socket_upload_and_download_check_first(app: TestApp) {
     let query = "ns=alpha&pod=shop-1&path=%2Ftmp%2Fx";
     let http = |method: &str, what: &str, tenant: &str, cookie: Option<&str>| {
         let url = app.url(&format!("/{what}/terminal/{tenant}?{query}"));

@@ -2,27 +2,22 @@
 //! against one cluster: exactly one leads; when it dies another takes over once the Lease
 //! is stale; when it stops cleanly and releases, another takes over without waiting.
 
-use anyhow::Result;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use std::time::Duration;
 use wharf_console::leader::{self, Leadership, LeaseTiming};
-use wharf_tests::eventually;
+use wharf_tests::real::Clients;
+use wharf_tests::{eventually, on_both_clusters};
 
-const NS: &str = "default";
+on_both_clusters!(
+    clients:
+    one_replica_leads_and_another_takes_over_when_it_dies,
+    a_released_lease_is_taken_at_once_not_after_it_expires,
+    leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs,
+);
 
-async fn cluster() -> Result<(sim::Sim, kube::Client)> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let cluster = sim::start(sim::SimConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: None,
-        kubeconfig_out: None,
-        nodes: 1,
-    })
-    .await?;
-    let client = server::demo::client_from_kubeconfig_yaml(&cluster.kubeconfig_yaml()).await?;
-    Ok((cluster, client))
-}
+/// Where `deploy/wharf.yaml` lets the console keep its Leases.
+const NS: &str = crds::SYSTEM_NAMESPACE;
 
 /// The identities of the replicas that believe they lead.
 fn leaders(replicas: &[(Leadership, tokio::task::JoinHandle<()>)]) -> Vec<String> {
@@ -69,9 +64,8 @@ async fn one_leader(
     .expect("one leader")
 }
 
-#[tokio::test]
-async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
-    let (_cluster, client) = cluster().await?;
+async fn one_replica_leads_and_another_takes_over_when_it_dies(clients: Clients) {
+    let client = clients.console.clone();
     let timing = LeaseTiming {
         lease_duration: Duration::from_secs(2),
         renew_every: Duration::from_millis(200),
@@ -89,7 +83,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
         .collect();
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
     let first = one_leader(&api, "pipelines-test", &replicas).await;
-    let lease = api.get("pipelines-test").await?;
+    let lease = api.get("pipelines-test").await.unwrap();
     assert_eq!(
         lease.spec.as_ref().and_then(|s| s.lease_duration_seconds),
         Some(2)
@@ -110,7 +104,8 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     assert_ne!(replicas[second].0.identity(), dead.identity());
     let after = api
         .get("pipelines-test")
-        .await?
+        .await
+        .unwrap()
         .spec
         .and_then(|s| s.lease_transitions)
         .unwrap_or(0);
@@ -141,12 +136,10 @@ async fn one_replica_leads_and_another_takes_over_when_it_dies() -> Result<()> {
     for (_, task) in replicas {
         task.abort();
     }
-    Ok(())
 }
 
-#[tokio::test]
-async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> {
-    let (_cluster, client) = cluster().await?;
+async fn a_released_lease_is_taken_at_once_not_after_it_expires(clients: Clients) {
+    let client = clients.console.clone();
     // An hour: only a release can explain a take-over within the test.
     let timing = LeaseTiming {
         lease_duration: Duration::from_secs(3600),
@@ -173,11 +166,15 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
                 .then_some(())
         },
     )
-    .await?;
+    .await
+    .unwrap();
 
     // a's election keeps running (as when the console is still stopping): released, it
     // does not take the Lease back.
-    assert!(a.release().await?, "a held the Lease and released it");
+    assert!(
+        a.release().await.unwrap(),
+        "a held the Lease and released it"
+    );
     assert!(tokio::time::timeout(Duration::from_secs(30), b.acquired())
         .await
         .expect("b takes the released Lease"));
@@ -186,18 +183,16 @@ async fn a_released_lease_is_taken_at_once_not_after_it_expires() -> Result<()> 
         .expect("a steps down");
     assert_eq!(holder(&api, "released").await.as_deref(), Some("replica-b"));
     assert!(
-        !a.release().await?,
+        !a.release().await.unwrap(),
         "a no longer holds it: nothing to release"
     );
     assert_eq!(holder(&api, "released").await.as_deref(), Some("replica-b"));
     a_task.abort();
     b_task.abort();
-    Ok(())
 }
 
-#[tokio::test]
-async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<()> {
-    let (_cluster, client) = cluster().await?;
+async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs(clients: Clients) {
+    let client = clients.console.clone();
     let (mut l, task) = leader::spawn(
         client.clone(),
         NS,
@@ -209,12 +204,12 @@ async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<
         .await
         .expect("leads"));
     let api: Api<Lease> = Api::namespaced(client.clone(), NS);
-    let lease = api.get("shown").await?;
+    let lease = api.get("shown").await.unwrap();
     let spec = lease.spec.expect("a spec");
     assert_eq!(spec.holder_identity.as_deref(), Some("replica-x"));
     assert!(spec.renew_time.is_some() && spec.acquire_time.is_some());
     // discovery lists the group, as `kubectl get leases` needs
-    let groups = client.list_api_groups().await?;
+    let groups = client.list_api_groups().await.unwrap();
     assert!(
         groups
             .groups
@@ -223,5 +218,4 @@ async fn leases_look_like_a_real_api_servers_to_kubectl_and_kube_rs() -> Result<
         "coordination.k8s.io in /apis"
     );
     task.abort();
-    Ok(())
 }

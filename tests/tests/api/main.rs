@@ -2,7 +2,10 @@
 //! instead of eight). Each test starts its own demo cluster and console (`wharf_tests::spawn_app`)
 //! and talks to them over real HTTP and WebSockets.
 
+mod accounts;
+mod admin;
 mod authorization;
+mod crds;
 mod leader;
 mod logs;
 mod metrics;

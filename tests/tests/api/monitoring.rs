@@ -46,7 +46,7 @@ async fn spawn_monitored_with(smtp: Option<SocketAddr>) -> anyhow::Result<Monito
     };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
     server::demo::seed::apps(&app.kube).await?;
-    cfg.kubeconfig_yaml = app.cluster.kubeconfig_yaml();
+    cfg.kubeconfig_yaml = app.cluster.sim().kubeconfig_yaml();
     let stack = Stack::start(cfg.clone()).await?;
     Ok(Monitored {
         app,

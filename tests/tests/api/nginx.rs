@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
 use wharf_tests::nginx::*;
-use wharf_tests::{eventually, spawn_app};
+use wharf_tests::{eventually, on_both_clusters, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_removes_it() {
@@ -963,4 +963,79 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     .unwrap();
     assert_eq!(Some(reported), request);
     assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
+}
+
+on_both_clusters!(an_agent_follows_a_services_endpoints_with_its_own_account);
+
+/// The Service's endpoints as the cluster's controllers publish them (Endpoints exist on every
+/// version), once there are `want` ready ones.
+async fn endpoint_ips(app: &TestApp, name: &str, want: usize) -> Vec<String> {
+    let api: Api<k8s_openapi::api::core::v1::Endpoints> =
+        Api::namespaced(app.kube.clone(), "alpha");
+    eventually(
+        WITHIN,
+        &format!("{want} ready endpoints of {name}"),
+        || async {
+            let e = api.get_opt(name).await.ok()??;
+            let ips: Vec<String> = e
+                .subsets
+                .iter()
+                .flatten()
+                .flat_map(|s| s.addresses.iter().flatten().map(|a| a.ip.clone()))
+                .collect();
+            (ips.len() == want).then_some(ips)
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// The agent as installed (its ServiceAccount on a real cluster; EndpointSlices or, before
+/// 1.21, Endpoints): a Service's ready pods become the route's upstream servers, scaling
+/// down removes one, and the node's status reaches the NginxCluster.
+async fn an_agent_follows_a_services_endpoints_with_its_own_account(app: TestApp) {
+    cluster(&app).await;
+    deploy(&app, "shop", 2, 80).await;
+    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    let ips = endpoint_ips(&app, "shop", 2).await;
+
+    let mut node = Node::with_mode(Some(Mode::Static));
+    node.start_agent_with(wharf_tests::real::agent_client(&app).await)
+        .await;
+    eventually(WITHIN, "both pods as upstream servers", || async {
+        let conf = node.live_config();
+        ips.iter()
+            .all(|ip| conf.contains(&format!("{ip}:80")))
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .patch(
+            "shop",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    let left = endpoint_ips(&app, "shop", 1).await;
+    eventually(WITHIN, "one pod left upstream", || async {
+        let conf = node.live_config();
+        let served: Vec<&String> = ips
+            .iter()
+            .filter(|ip| conf.contains(&format!("{ip}:80")))
+            .collect();
+        (served == vec![&left[0]]).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let clusters: Api<NginxCluster> = Api::all(app.kube.clone());
+    eventually(WITHIN, "the node's status in the NginxCluster", || async {
+        let c = clusters.get("edge").await.ok()?;
+        c.status?.nodes.contains_key("n1").then_some(())
+    })
+    .await
+    .unwrap();
 }

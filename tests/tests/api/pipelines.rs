@@ -730,3 +730,79 @@ async fn beta_cannot_see_or_run_alphas_pipelines_and_the_socket_checks_first() {
         "{text}"
     );
 }
+
+wharf_tests::on_both_clusters!(
+    settings = settings_on:
+    a_run_is_a_job_the_api_server_accepts_and_is_followed_to_its_end
+);
+
+/// The demo's pipeline settings; on a real cluster no local repositories (its Jobs do not run
+/// on this host).
+fn settings_on(real: bool) -> wharf_console::state::Settings {
+    let mut pipelines = wharf_console::pipelines::PipelineSettings::demo();
+    pipelines.local_git = !real;
+    wharf_console::state::Settings {
+        pipelines,
+        ..Default::default()
+    }
+}
+
+/// What the console asks of the cluster for a run, on the demo cluster and on a real
+/// kube-apiserver (where it runs as the console's ServiceAccount): a Job the API server
+/// accepts, owned by its PipelineRun, whose pod runs, and a run that follows the Job's stages
+/// to its end. (The demo node runs the stages' commands; a real cluster's fake kubelet only
+/// marks the containers done, so no image digest comes back there.)
+async fn a_run_is_a_job_the_api_server_accepts_and_is_followed_to_its_end(app: TestApp) {
+    let repo = tempfile::tempdir().unwrap();
+    make_repo(repo.path(), GOOD_BUILD, &[]);
+    let mut design = spec(repo.path(), "sh build.sh", None, false);
+    if app.cluster.is_real() {
+        design["stages"][0]["source"]["gitUrl"] = json!("https://git.example.com/alpha/shop.git");
+    }
+    let alice = app.login("alice").await.unwrap();
+    deploy_shop(&alice).await;
+    save(&alice, "shop", design).await;
+    let run = start(&alice, "shop").await;
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let job = eventually(WAIT, "the run's Job", || async {
+        jobs.get_opt(&run).await.ok()?
+    })
+    .await
+    .unwrap();
+    let owner = job
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .expect("the Job has an owner");
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("PipelineRun", run.as_str())
+    );
+    let done = run_when(&alice, &run, "the run to end", |r| {
+        ["Succeeded", "Failed"].contains(&phase(r))
+    })
+    .await;
+    let job = jobs.get(&run).await.unwrap();
+    assert_eq!(
+        job.status.and_then(|s| s.succeeded),
+        Some(1),
+        "the Job completed"
+    );
+    for name in ["clone", "build", "tools", "image"] {
+        assert_eq!(stage(&done, name)["phase"], "Succeeded", "{name}: {done}");
+    }
+    if app.cluster.is_real() {
+        // the fake kubelet runs nothing, so no image was built: the console does not call
+        // that a success
+        assert_eq!(phase(&done), "Failed", "{done}");
+        assert_eq!(
+            done["status"]["message"],
+            "the image stage finished without reporting an image digest"
+        );
+    } else {
+        assert_eq!(phase(&done), "Succeeded", "{done}");
+    }
+}

@@ -1250,3 +1250,48 @@ async fn a_recording_stops_at_its_size_limit_and_retention_deletes_it_but_never_
     );
     assert!(report.active.is_empty());
 }
+
+wharf_tests::on_both_clusters!(clients: a_debug_container_is_added_or_its_absence_is_said_plainly);
+
+/// Debug containers go through the pod's `ephemeralcontainers` subresource: the demo cluster
+/// serves it; kube-apiserver 1.20 does not (a feature gate, off by default, before 1.23),
+/// and there the console says so in a sentence instead of "the server could not find the
+/// requested resource".
+async fn a_debug_container_is_added_or_its_absence_is_said_plainly(
+    clients: wharf_tests::real::Clients,
+) {
+    use server::terminal::debug;
+    let pods: Api<Pod> = Api::namespaced(clients.console.clone(), "alpha");
+    let pod: Pod =
+        serde_json::from_value(json!({"metadata": {"name": "quiet", "namespace": "alpha"},
+        "spec": {"containers": [{"name": "app", "image": "distroless/app:1"}]}}))
+        .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let target = wharf_console::terminal::Target {
+        namespace: "alpha".into(),
+        pod: "quiet".into(),
+        container: "app".into(),
+    };
+    let added = debug::add(&pods, &target, "debug-abcde", "busybox:1.36").await;
+    if clients.cluster.is_real() {
+        assert_eq!(added, Err(debug::UNSUPPORTED.to_string()));
+    } else {
+        assert_eq!(added, Ok(()));
+        let pod = pods.get("quiet").await.unwrap();
+        assert_eq!(
+            pod.spec.unwrap().ephemeral_containers.unwrap()[0].name,
+            "debug-abcde"
+        );
+    }
+    if !clients.cluster.is_real() {
+        // where the feature is served, a pod that does not exist is named as such
+        let missing = wharf_console::terminal::Target {
+            pod: "nowhere".into(),
+            ..target
+        };
+        let err = debug::add(&pods, &missing, "debug-fghij", "busybox:1.36")
+            .await
+            .unwrap_err();
+        assert!(err.contains("nowhere"), "{err}");
+    }
+}

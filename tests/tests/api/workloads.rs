@@ -1,5 +1,5 @@
-//! The workloads server functions against the demo cluster: what they change, and that bad
-//! input is refused with a clear message and changes nothing.
+//! The workloads server functions against the demo cluster and a real kube-apiserver: what
+//! they change, and that bad input is refused with a clear message and changes nothing.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -7,16 +7,21 @@ use kube::Api;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
-use wharf_tests::{eventually, spawn_app};
+use wharf_tests::{eventually, on_both_clusters, TestApp};
+
+on_both_clusters!(
+    deploy_scale_upgrade_restart_delete,
+    bad_input_is_explained_and_changes_nothing,
+    yaml_edits_show_the_api_servers_refusal_and_change_nothing,
+    revisions_are_listed_and_an_old_one_is_rolled_back_to,
+);
 
 fn form(name: &str, image: &str, replicas: i64) -> Value {
     json!({"namespace": "alpha", "name": name, "image": image, "replicas": replicas, "port": 8080,
         "env": [["MODE", "test"]], "cpu_request": "100m", "cpu_limit": "1", "memory_request": "64Mi", "memory_limit": "256Mi"})
 }
 
-#[tokio::test]
-async fn deploy_scale_upgrade_restart_delete() {
-    let app = spawn_app().await.unwrap();
+async fn deploy_scale_upgrade_restart_delete(app: TestApp) {
     let alice = app.login("alice").await.unwrap();
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
     let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
@@ -124,9 +129,7 @@ async fn deploy_scale_upgrade_restart_delete() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn bad_input_is_explained_and_changes_nothing() {
-    let app = spawn_app().await.unwrap();
+async fn bad_input_is_explained_and_changes_nothing(app: TestApp) {
     let alice = app.login("alice").await.unwrap();
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
     let before = deployments
@@ -184,9 +187,7 @@ async fn bad_input_is_explained_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing() {
-    let app = spawn_app().await.unwrap();
+async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing(app: TestApp) {
     let alice = app.login("alice").await.unwrap();
     let (status, _) = alice
         .call(
@@ -241,6 +242,21 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing() {
         .unwrap();
     assert!(status.is_client_error(), "{status} {body}");
 
+    // the API server's own validation, in its words (the same on the demo cluster)
+    let (status, body) = alice
+        .call(
+            "put_yaml",
+            args(&yaml.replace("replicas: 1", "replicas: -1")),
+        )
+        .await
+        .unwrap();
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body.to_string()
+            .contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{body}"
+    );
+
     let (status, body) = alice
         .call(
             "put_yaml",
@@ -253,6 +269,24 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing() {
     assert_eq!(
         deployments.get("cfg").await.unwrap().spec.unwrap().replicas,
         Some(4)
+    );
+
+    // an edit started before someone else changed the spec is refused, saying so, and does
+    // not overwrite their change (the replicas: 4 above bumped the generation)
+    let (status, body) = alice
+        .call(
+            "put_yaml",
+            args(&yaml.replace("image: nginx:1.25", "image: nginx:1.27")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("since you opened it"), "{body}");
+    let d = deployments.get("cfg").await.unwrap().spec.unwrap();
+    assert_eq!(d.replicas, Some(4));
+    assert_eq!(
+        d.template.spec.unwrap().containers[0].image.as_deref(),
+        Some("nginx:1.25")
     );
 }
 
@@ -309,9 +343,7 @@ async fn replica_sets(app: &wharf_tests::TestApp, name: &str) -> Vec<(String, St
     out
 }
 
-#[tokio::test]
-async fn revisions_are_listed_and_an_old_one_is_rolled_back_to() {
-    let app = spawn_app().await.unwrap();
+async fn revisions_are_listed_and_an_old_one_is_rolled_back_to(app: TestApp) {
     let alice = app.login("alice").await.unwrap();
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
     let at = |extra: Value| {

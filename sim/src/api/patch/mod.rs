@@ -1,7 +1,8 @@
 //! PATCH bodies by content type: JSON patch (RFC 6902), JSON merge patch
 //! (RFC 7386), strategic merge patch (built-in kinds only; custom resources get
-//! 415 as from the real server) and server-side apply, treated as a merge patch.
+//! 415 as from the real server); server-side apply is [`apply`](mod@apply)'s.
 
+pub mod apply;
 pub mod strategic;
 
 use serde_json::Value;
@@ -53,6 +54,7 @@ pub fn apply(
             })?;
             Ok(doc)
         }
+        // NB: server-side apply goes through `apply::apply`; as a plain patch it merges.
         PatchType::Merge | PatchType::Apply => {
             let mut doc = current;
             json_patch::merge(&mut doc, patch);

@@ -12,14 +12,14 @@ use crate::error::ApiError;
 
 /// How a list field merges.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum ListMerge {
+pub(crate) enum ListMerge {
     Key(&'static str),
     Set,
     Replace,
 }
 
 /// The merge strategy of list `field` whose enclosing list field (if any) is `parent`.
-fn list_merge(parent: Option<&str>, field: &str) -> ListMerge {
+pub(crate) fn list_merge(parent: Option<&str>, field: &str) -> ListMerge {
     match field {
         "containers"
         | "initContainers"

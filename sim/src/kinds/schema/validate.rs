@@ -188,14 +188,27 @@ fn check(s: &Value, v: &Value, name: &str, base: &str, out: &mut Vec<Cause>) {
     }
 }
 
-/// The string formats 1.20 checks that a CRD is likely to use; others pass.
-fn format_ok(format: &str, s: &str) -> bool {
+/// The string formats go-openapi checks that custom resources use; others pass.
+fn format_ok(format: &str, text: &str) -> bool {
     match format {
-        "date-time" => {
-            chrono::DateTime::parse_from_rfc3339(s).is_ok()
-                || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+        "date-time" => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "date" => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+        "ipv4" => text.parse::<std::net::Ipv4Addr>().is_ok(),
+        "ipv6" => text.parse::<std::net::Ipv6Addr>().is_ok(),
+        "uuid" => uuid::Uuid::parse_str(text).is_ok(),
+        "hostname" => {
+            !text.is_empty()
+                && text.len() <= 255
+                && text.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                })
         }
-        "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
         _ => true,
     }
 }

@@ -9,10 +9,10 @@ use wharf_testkit::{Parts, RealCluster};
 
 /// A demo cluster and a real one, side by side.
 pub struct Pair {
-    // NB: kept only to keep both clusters running while the clients talk to them.
-    _sim: sim::Sim,
+    // NB: held to keep both clusters running while the clients talk to them.
+    sim: sim::Sim,
     pub sim_client: kube::Client,
-    _real: RealCluster,
+    real: RealCluster,
     pub real_client: kube::Client,
 }
 
@@ -34,9 +34,9 @@ impl Pair {
         let real = RealCluster::start(parts).await;
         let real_client = real.client().await;
         Pair {
-            _sim: sim,
+            sim,
             sim_client,
-            _real: real,
+            real,
             real_client,
         }
     }
@@ -83,6 +83,17 @@ impl Pair {
         (demo, real)
     }
 
+    /// Waits until both serve `path` (a new CRD's resources, say) with a 200.
+    pub async fn wait_until_served(&self, path: &str) {
+        super::eventually(30, || async {
+            let (d, r) = self
+                .send("GET", path, "application/json", &Value::Null)
+                .await;
+            (d.status == 200 && r.status == 200).then_some(())
+        })
+        .await;
+    }
+
     /// [`Pair::send`], then asserts both answers are the same once normalized; returns the
     /// real one.
     pub async fn same(
@@ -95,14 +106,67 @@ impl Pair {
     ) -> Answer {
         let (demo, real) = self.send(method, path, ct, body).await;
         let (d, r) = (normalize(&demo), normalize(&real));
-        assert!(
-            d == r,
-            "{what}: the demo cluster answered differently from kube-apiserver\n--- demo:\n{}\n--- real:\n{}",
-            serde_json::to_string_pretty(&d).unwrap(),
-            serde_json::to_string_pretty(&r).unwrap()
-        );
+        assert_same(what, &d, &r);
         real
     }
+
+    /// Kubeconfig files for (the demo cluster, the real one); the demo's is written to `dir`.
+    pub fn kubeconfigs(&self, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let demo = dir.join("demo-kubeconfig");
+        std::fs::write(&demo, self.sim.kubeconfig_yaml()).expect("write the demo kubeconfig");
+        (demo, self.real.kubeconfig().to_path_buf())
+    }
+
+    /// [`Pair::same`] for objects the demo cluster's controllers also write (status,
+    /// annotations): only the parts at these JSON pointers are compared (a `Status`
+    /// answer is compared whole), and `managedFields` without the controllers' entries.
+    /// Returns the real answer.
+    pub async fn same_in(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        ct: &str,
+        body: &Value,
+        parts: &[&str],
+    ) -> Answer {
+        let (demo, real) = self.send(method, path, ct, body).await;
+        let pick = |a: &Answer| {
+            let mut n = normalize(a);
+            if n["body"]["kind"] == "Status" {
+                return n;
+            }
+            // The real cluster runs no controllers: their records are the demo's alone.
+            if let Some(mf) = n["body"]["metadata"]["managedFields"].as_array_mut() {
+                mf.retain(|e| !CONTROLLERS.contains(&e["manager"].as_str().unwrap_or_default()));
+            }
+            let picked: serde_json::Map<String, Value> = parts
+                .iter()
+                .map(|p| {
+                    (
+                        p.to_string(),
+                        n["body"].pointer(p).cloned().unwrap_or(Value::Null),
+                    )
+                })
+                .collect();
+            serde_json::json!({"status": n["status"], "body": picked})
+        };
+        let (d, r) = (pick(&demo), pick(&real));
+        assert_same(what, &d, &r);
+        real
+    }
+}
+
+/// The managers of the demo cluster's controllers (see `same_in`).
+const CONTROLLERS: &[&str] = &["kube-controller-manager", "kube-scheduler", "kubelet"];
+
+fn assert_same(what: &str, demo: &Value, real: &Value) {
+    assert!(
+        demo == real,
+        "{what}: the demo cluster answered differently from kube-apiserver\n--- demo:\n{}\n--- real:\n{}",
+        serde_json::to_string_pretty(demo).unwrap(),
+        serde_json::to_string_pretty(real).unwrap()
+    );
 }
 
 /// What is compared: the status code and the body without volatile fields.
@@ -125,11 +189,19 @@ pub fn scrub(v: &mut Value) {
             md.remove(k);
         }
         if let Some(Value::Array(mf)) = md.get_mut("managedFields") {
-            for entry in mf {
+            for entry in mf.iter_mut() {
                 if let Some(e) = entry.as_object_mut() {
                     e.remove("time");
                 }
             }
+            // NB: entries are ordered by their times (in seconds): without them, by name.
+            mf.sort_by_key(|e| {
+                (
+                    e["operation"].to_string(),
+                    e["manager"].to_string(),
+                    e["apiVersion"].to_string(),
+                )
+            });
         }
     }
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
@@ -137,8 +209,19 @@ pub fn scrub(v: &mut Value) {
             scrub(item);
         }
     }
+    if let Some(Value::String(m)) = v.get_mut("message") {
+        // A precondition's 409 quotes the stored uid or resourceVersion.
+        if let Some((head, tail)) = m.split_once(" in record (") {
+            let rest = tail.split_once(')').map(|(_, r)| r).unwrap_or_default();
+            *m = format!("{head} in record (…){rest}");
+        }
+    }
     if let Some(details) = v.get_mut("details").and_then(Value::as_object_mut) {
         details.remove("uid");
+        // NB: kube-apiserver lists apply conflicts' causes in map order (random).
+        if let Some(Value::Array(causes)) = details.get_mut("causes") {
+            causes.sort_by_key(|c| (c["field"].to_string(), c["message"].to_string()));
+        }
     }
     mask_pointers(v);
 }

@@ -1,0 +1,255 @@
+//! The bodies of the administration server functions (declared in `wharf_app::admin`).
+//! Tenants and users are a platform admin's; a tenant's members are its admins' (and a
+//! platform admin's). Each body authorizes first, then does the work through the modules
+//! beside this one, and waits until this replica's cache shows the change, so the next
+//! request (a login, a page) sees it.
+
+use super::{members, tenants, users};
+use crate::auth::{crd_role, forbidden, Principal};
+use crate::call::Call;
+use crds::Tenant;
+use kube::api::{Api, ListParams};
+use kube::ResourceExt;
+use wharf_api::admin::*;
+use wharf_api::auth::Role;
+use wharf_api::error::AppError;
+
+/// The caller, if a platform admin.
+fn platform_admin(call: &Call, doing: &str) -> Result<Principal, AppError> {
+    let who = call.principal()?;
+    if !who.platform_admin {
+        return Err(forbidden(format!("only a platform admin can {doing}")));
+    }
+    Ok(who)
+}
+
+/// Refuses a platform admin's change to their own account that would lock them out.
+fn not_self(who: &Principal, user: &str, doing: &str) -> Result<(), AppError> {
+    if who.name == user {
+        return Err(AppError::Invalid(format!(
+            "you cannot {doing} your own account; ask another platform admin"
+        )));
+    }
+    Ok(())
+}
+
+async fn summary(call: &Call, t: &Tenant) -> Result<TenantSummary, AppError> {
+    let all = Api::<crds::User>::all(call.state.client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let name = t.name_any();
+    let members = members::of_tenant(&all, &name);
+    Ok(TenantSummary {
+        form: tenants::form_of(t),
+        admins: members
+            .iter()
+            .filter(|m| m.role == Role::Admin)
+            .map(|m| m.user.clone())
+            .collect(),
+        members: members.len(),
+        usage: tenants::usage(&call.state.client, t).await?,
+    })
+}
+
+/// Every tenant with its settings, members and quota use.
+pub async fn tenants(call: Call) -> Result<Vec<TenantSummary>, AppError> {
+    platform_admin(&call, "list tenants")?;
+    let mut all = Api::<Tenant>::all(call.state.client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    all.sort_by_key(|t| t.name_any());
+    let mut out = Vec::with_capacity(all.len());
+    for t in &all {
+        out.push(summary(&call, t).await?);
+    }
+    Ok(out)
+}
+
+/// One tenant's settings and quota use, for anyone in it.
+pub async fn tenant_overview(call: Call, tenant: String) -> Result<TenantSummary, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Viewer)?;
+    let t = Api::<Tenant>::all(state.client.clone())
+        .get(scope.tenant())
+        .await?;
+    summary(&call, &t).await
+}
+
+pub async fn create_tenant(call: Call, form: TenantForm) -> Result<(), AppError> {
+    platform_admin(&call, "create tenants")?;
+    tenants::create(&call.state.client, &form).await?;
+    call.state
+        .cache
+        .wait_for_tenant(&form.name, |t| t.is_some())
+        .await;
+    Ok(())
+}
+
+pub async fn update_tenant(call: Call, form: TenantForm) -> Result<(), AppError> {
+    platform_admin(&call, "change tenants")?;
+    let saved = tenants::update(&call.state.client, &form).await?;
+    let version = saved.resource_version();
+    call.state
+        .cache
+        .wait_for_tenant(&form.name, |t| {
+            t.and_then(|t| t.resource_version()) == version
+        })
+        .await;
+    Ok(())
+}
+
+pub async fn tenant_deletion_plan(call: Call, tenant: String) -> Result<DeletionPlan, AppError> {
+    platform_admin(&call, "delete tenants")?;
+    Ok(tenants::deletion_plan(&call.state.client, &tenant).await?)
+}
+
+pub async fn delete_tenant(
+    call: Call,
+    tenant: String,
+    confirm: String,
+) -> Result<DeletionPlan, AppError> {
+    platform_admin(&call, "delete tenants")?;
+    let plan = tenants::delete(&call.state.client, &tenant, &confirm).await?;
+    call.state
+        .cache
+        .wait_for_tenant(&tenant, |t| t.is_none())
+        .await;
+    Ok(plan)
+}
+
+/// Every user, by name.
+pub async fn users(call: Call) -> Result<Vec<UserSummary>, AppError> {
+    platform_admin(&call, "list users")?;
+    let mut all: Vec<UserSummary> = Api::<crds::User>::all(call.state.client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(users::summary)
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
+}
+
+/// Creates a user with a one-time password (they choose their own at first login).
+pub async fn create_user(call: Call, form: NewUserForm) -> Result<(), AppError> {
+    platform_admin(&call, "create users")?;
+    let new = users::NewUser {
+        name: form.name.trim().to_string(),
+        display_name: form.display_name.trim().to_string(),
+        password: form.password,
+        platform_admin: form.platform_admin,
+    };
+    users::create(&call.state.client, &new).await?;
+    call.state
+        .cache
+        .wait_for_user(&new.name, |u| {
+            u.status.as_ref().is_some_and(|s| s.must_change_password)
+        })
+        .await;
+    Ok(())
+}
+
+/// Gives a user a new one-time password; their sessions end.
+pub async fn reset_password(call: Call, user: String, password: String) -> Result<(), AppError> {
+    platform_admin(&call, "reset passwords")?;
+    users::set_password(&call.state.client, &user, &password).await?;
+    call.state
+        .cache
+        .wait_for_user(&user, |u| {
+            u.status.as_ref().is_some_and(|s| s.must_change_password)
+        })
+        .await;
+    Ok(())
+}
+
+pub async fn set_user_disabled(call: Call, user: String, disabled: bool) -> Result<(), AppError> {
+    let who = platform_admin(&call, "disable users")?;
+    not_self(&who, &user, "disable")?;
+    users::set_disabled(&call.state.client, &user, disabled).await?;
+    call.state
+        .cache
+        .wait_for_user(&user, |u| u.spec.disabled == disabled)
+        .await;
+    Ok(())
+}
+
+pub async fn set_platform_admin(
+    call: Call,
+    user: String,
+    platform_admin: bool,
+) -> Result<(), AppError> {
+    let who = self::platform_admin(&call, "make platform admins")?;
+    not_self(&who, &user, "change the platform-admin right of")?;
+    users::set_platform_admin(&call.state.client, &user, platform_admin).await?;
+    call.state
+        .cache
+        .wait_for_user(&user, |u| u.spec.platform_admin == platform_admin)
+        .await;
+    Ok(())
+}
+
+pub async fn delete_user(call: Call, user: String) -> Result<(), AppError> {
+    let who = platform_admin(&call, "delete users")?;
+    not_self(&who, &user, "delete")?;
+    users::delete(&call.state.client, &user).await?;
+    Ok(())
+}
+
+/// The tenant's members, for its admins.
+pub async fn members(call: Call, tenant: String) -> Result<Vec<Member>, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Admin)?;
+    let all = Api::<crds::User>::all(state.client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    Ok(members::of_tenant(&all, scope.tenant()))
+}
+
+/// Waits until the cache shows `user`'s role in `tenant` as `role`.
+async fn settled(call: &Call, tenant: &str, user: &str, role: Option<Role>) {
+    let want = role.map(crd_role);
+    call.state
+        .cache
+        .wait_for_user(user, |u| {
+            u.spec
+                .memberships
+                .iter()
+                .find(|m| m.tenant == tenant)
+                .map(|m| m.role)
+                == want
+        })
+        .await;
+}
+
+pub async fn add_member(
+    call: Call,
+    tenant: String,
+    user: String,
+    role: Role,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Admin)?;
+    members::add(&state.client, scope.tenant(), user.trim(), crd_role(role)).await?;
+    settled(&call, scope.tenant(), user.trim(), Some(role)).await;
+    Ok(())
+}
+
+pub async fn set_member_role(
+    call: Call,
+    tenant: String,
+    user: String,
+    role: Role,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Admin)?;
+    members::set_role(&state.client, scope.tenant(), &user, crd_role(role)).await?;
+    settled(&call, scope.tenant(), &user, Some(role)).await;
+    Ok(())
+}
+
+pub async fn remove_member(call: Call, tenant: String, user: String) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Admin)?;
+    members::remove(&state.client, scope.tenant(), &user).await?;
+    settled(&call, scope.tenant(), &user, None).await;
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! Users: created with a password (its argon2id hash in a Secret of `wharf-system`, never in
+//! the `User`), listed, given a new password, disabled and enabled.
+
+use super::{check_name, not_installed, AdminError};
+use crate::auth::hash_password;
+use chrono::{DateTime, SubsecRound, Utc};
+use crds::{User, UserSpec, SYSTEM_NAMESPACE};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use std::collections::BTreeMap;
+
+pub use wharf_api::admin::MIN_PASSWORD;
+
+/// A user to create.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub name: String,
+    pub display_name: String,
+    pub password: String,
+    pub platform_admin: bool,
+}
+
+/// One row of [`list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub display_name: String,
+    pub platform_admin: bool,
+    pub disabled: bool,
+    /// (tenant, role) pairs.
+    pub memberships: Vec<(String, String)>,
+}
+
+/// A new password: 20 letters and digits, without look-alikes (0/O, 1/l/I).
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+    (0..20)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// The Secret holding a user's password hash.
+pub fn password_secret(user: &str) -> String {
+    format!("wharf-user-{user}")
+}
+
+pub fn check_password(password: &str) -> Result<(), AdminError> {
+    wharf_api::admin::check_password(password).map_err(AdminError::Invalid)
+}
+
+async fn hashed(password: &str) -> Result<String, AdminError> {
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| AdminError::Hash(e.to_string()))?
+        .map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+fn hash_secret(user: &str, phc: String) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(password_secret(user)),
+            namespace: Some(SYSTEM_NAMESPACE.into()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "wharf".to_string(),
+            )])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "passwordHash".to_string(),
+            ByteString(phc.into_bytes()),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// Creates the user and its password Secret. Refused if the user exists.
+pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
+    check_name("user", &new.name)?;
+    check_password(&new.password)?;
+    let users: Api<User> = Api::all(client.clone());
+    if users
+        .get_opt(&new.name)
+        .await
+        .map_err(not_installed)?
+        .is_some()
+    {
+        return Err(AdminError::Exists(format!("user '{}'", new.name)));
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
+    let secret = hash_secret(&new.name, hashed(&new.password).await?);
+    // NB: a Secret left by a user deleted earlier is replaced: the new password is the one.
+    secrets
+        .patch(
+            &password_secret(&new.name),
+            &PatchParams::apply("wharf").force(),
+            &Patch::Apply(&secret),
+        )
+        .await?;
+    let user = User::new(
+        &new.name,
+        UserSpec {
+            display_name: new.display_name.clone(),
+            platform_admin: new.platform_admin,
+            memberships: Vec::new(),
+            password_secret: password_secret(&new.name),
+            disabled: false,
+        },
+    );
+    match users.create(&PostParams::default(), &user).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Err(AdminError::Exists(format!("user '{}'", new.name)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // NB: status is a subresource, so it is written after the create; a user left without it
+    // (a crash in between) can log in with the password they were given, which is no worse.
+    patch_status(
+        client,
+        &new.name,
+        serde_json::json!({"mustChangePassword": true}),
+    )
+    .await
+}
+
+/// Merges `status` into the user's status.
+async fn patch_status(
+    client: &Client,
+    name: &str,
+    status: serde_json::Value,
+) -> Result<(), AdminError> {
+    Api::<User>::all(client.clone())
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Now, to the millisecond (session stamps are compared in milliseconds).
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Ends every session of the user begun until now, on every replica. Returns the stamp.
+pub async fn end_sessions(client: &Client, name: &str) -> Result<DateTime<Utc>, AdminError> {
+    let stamp = now();
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "sessionsValidAfter": stamp }),
+    )
+    .await?;
+    Ok(stamp)
+}
+
+/// Notes a successful login (shown in the user list).
+pub async fn record_login(client: &Client, name: &str) -> Result<(), AdminError> {
+    patch_status(client, name, serde_json::json!({ "lastLogin": now() })).await
+}
+
+/// The user chose a new password themselves: it is stored, they need not change it again,
+/// and their other sessions end.
+pub async fn change_own_password(
+    client: &Client,
+    name: &str,
+    password: &str,
+) -> Result<(), AdminError> {
+    store_password(client, name, password).await?;
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "mustChangePassword": false, "sessionsValidAfter": now() }),
+    )
+    .await
+}
+
+async fn existing(client: &Client, name: &str) -> Result<User, AdminError> {
+    Api::<User>::all(client.clone())
+        .get_opt(name)
+        .await
+        .map_err(not_installed)?
+        .ok_or_else(|| AdminError::NotFound(format!("user '{name}'")))
+}
+
+/// Gives the user a new password chosen by an admin: the user's sessions end and they must
+/// choose their own at their next login.
+pub async fn set_password(client: &Client, name: &str, password: &str) -> Result<(), AdminError> {
+    store_password(client, name, password).await?;
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "mustChangePassword": true, "sessionsValidAfter": now() }),
+    )
+    .await
+}
+
+async fn store_password(client: &Client, name: &str, password: &str) -> Result<(), AdminError> {
+    check_password(password)?;
+    let user = existing(client, name).await?;
+    let mut secret = hash_secret(name, hashed(password).await?);
+    secret.metadata.name = Some(user.spec.password_secret.clone());
+    Api::<Secret>::namespaced(client.clone(), SYSTEM_NAMESPACE)
+        .patch(
+            &user.spec.password_secret,
+            &PatchParams::apply("wharf").force(),
+            &Patch::Apply(&secret),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Disables (or enables again) the user: a disabled user cannot log in, and their sessions end.
+pub async fn set_disabled(client: &Client, name: &str, disabled: bool) -> Result<(), AdminError> {
+    existing(client, name).await?;
+    Api::<User>::all(client.clone())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"disabled": disabled}})),
+        )
+        .await?;
+    end_sessions(client, name).await?;
+    Ok(())
+}
+
+/// Every user, by name.
+pub async fn list(client: &Client) -> Result<Vec<UserRow>, AdminError> {
+    let mut rows: Vec<UserRow> = Api::<User>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(not_installed)?
+        .items
+        .into_iter()
+        .map(|u| UserRow {
+            name: u.name_any(),
+            display_name: u.spec.display_name.clone(),
+            platform_admin: u.spec.platform_admin,
+            disabled: u.spec.disabled,
+            memberships: u
+                .spec
+                .memberships
+                .iter()
+                .map(|m| {
+                    let role = serde_json::to_value(m.role)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    (m.tenant.clone(), role)
+                })
+                .collect(),
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
+}
+
+/// Makes the user a platform admin or takes it away; their sessions end.
+pub async fn set_platform_admin(
+    client: &Client,
+    name: &str,
+    platform_admin: bool,
+) -> Result<(), AdminError> {
+    existing(client, name).await?;
+    Api::<User>::all(client.clone())
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"platformAdmin": platform_admin}})),
+        )
+        .await?;
+    end_sessions(client, name).await?;
+    Ok(())
+}
+
+/// Deletes the user and their password Secret.
+pub async fn delete(client: &Client, name: &str) -> Result<(), AdminError> {
+    let user = existing(client, name).await?;
+    Api::<User>::all(client.clone())
+        .delete(name, &Default::default())
+        .await?;
+    match Api::<Secret>::namespaced(client.clone(), SYSTEM_NAMESPACE)
+        .delete(&user.spec.password_secret, &Default::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user as the platform admin's list shows them.
+pub fn summary(u: &User) -> wharf_api::admin::UserSummary {
+    let status = u.status.clone().unwrap_or_default();
+    wharf_api::admin::UserSummary {
+        name: u.name_any(),
+        display_name: u.spec.display_name.clone(),
+        platform_admin: u.spec.platform_admin,
+        disabled: u.spec.disabled,
+        must_change_password: status.must_change_password,
+        last_login: status.last_login.map(|t| t.to_rfc3339()),
+        memberships: u
+            .spec
+            .memberships
+            .iter()
+            .map(|m| (m.tenant.clone(), crate::auth::role_of(m.role)))
+            .collect(),
+    }
+}
