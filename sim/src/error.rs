@@ -102,21 +102,42 @@ impl ApiError {
     pub fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(415, "UnsupportedMediaType", message)
     }
-    /// 422 Invalid with one cause per `(field, message)`.
-    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<(String, String)>) -> Self {
-        let summary: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-        let message = if summary.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", summary[0])
+    /// The 422 `Invalid` kube-apiserver answers with `causes` (one per field error, in
+    /// `details.causes`); the only place such an answer is built. The message names the
+    /// kind as `Kind.group` and lists the causes as Go's `field.ErrorList` aggregate does:
+    /// one plainly, several bracketed, a repeated one once. `kind` is what the real server
+    /// puts there, which is not always a kind (a resource for a PUT without a
+    /// resourceVersion, `PatchOptions` for bad patch options); an empty `group` or `name`
+    /// is left out of the details.
+    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", summary.join(", "))
+            format!("{kind}.{group}")
+        };
+        let mut summary: Vec<String> = Vec::new();
+        for c in &causes {
+            let line = format!("{}: {}", c.field, c.message);
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
+        let message = match summary.as_slice() {
+            [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
+            many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
         };
         let causes: Vec<Value> = causes
             .into_iter()
-            .map(|(field, message)| json!({"reason": "FieldValueInvalid", "message": message, "field": field}))
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        Self::new(422, "Invalid", message).with_details(json!({
-            "name": name, "group": group, "kind": kind, "causes": causes
-        }))
+        let mut details = json!({"kind": kind, "causes": causes});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
+        Self::new(422, "Invalid", message).with_details(details)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
@@ -146,6 +167,29 @@ impl ApiError {
             s["details"] = d;
         }
         s
+    }
+}
+
+/// One `details.causes` entry of a 422: the field, the reason (`FieldValueInvalid`,
+/// `FieldValueRequired`...) and the message (which starts with the reason's wording).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub reason: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl Cause {
+    pub fn new(reason: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause {
+            reason,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    /// A `FieldValueInvalid` cause (`message` starts `Invalid value: ...`).
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause::new("FieldValueInvalid", field, message)
     }
 }
 

@@ -3,10 +3,12 @@
 //! It serves the real Kubernetes REST API over HTTPS (discovery, CRUD, list and
 //! watch with resourceVersion semantics, the three patch types, server-side
 //! apply with field managers and conflicts, graceful deletion and finalizers, status
-//! and scale subresources, CRDs served dynamically), closely enough that kube-rs and
-//! `kubectl` use it unchanged through an ordinary kubeconfig. It exists for
-//! demos and tests: it is **not** a replacement for a real cluster (no RBAC,
-//! no admission webhooks, no OpenAPI schemas, one stored version per resource).
+//! and scale subresources, CRDs served dynamically with their objects pruned,
+//! defaulted and validated against the CRD's schema as kube-apiserver 1.20 does),
+//! closely enough that kube-rs and `kubectl` use it unchanged through an ordinary
+//! kubeconfig. It exists for demos and tests: it is **not** a replacement for a
+//! real cluster (no RBAC, no admission webhooks, no OpenAPI documents served,
+//! one stored version per resource).
 //!
 //! ```no_run
 //! # async fn demo() -> sim::Result<()> {

@@ -15,7 +15,7 @@ use super::patch::{self, PatchType};
 use super::path::ResourcePath;
 use super::table::{wants_table, Include, Printer};
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::{
     DeleteOptions, FieldSelector, LabelSelector, ListParams, Propagation, WriteOptions,
@@ -165,6 +165,9 @@ pub async fn handle(
         (Some(name), Some("scale")) if info.has_scale() => {
             scale(app, &info, &ns, name, method, headers, &body, &wopts)
         }
+        // kube-apiserver answers a custom resource's unserved subresource (e.g. `status`
+        // without `subresources.status`) as if the object were missing.
+        (Some(name), Some(_)) if info.custom => Err(ApiError::not_found(&id.key(), name)),
         // log, exec, attach, portforward, proxy...: served by other modules' routes, if any.
         _ => Err(ApiError::path_not_found()),
     }
@@ -373,15 +376,11 @@ fn patch_object(
     let kind = PatchType::from_content_type(&body::content_type(headers))?;
     if kind != PatchType::Apply && q.contains_key("force") {
         let why = "Forbidden: may not be specified for non-apply patch";
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!("PatchOptions.meta.k8s.io \"\" is invalid: force: {why}"),
-        )
-        .with_details(
-            json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
-                {"reason": "FieldValueForbidden", "message": why, "field": "force"}
-            ]}),
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![Cause::new("FieldValueForbidden", "force", why)],
         ));
     }
     let p = patch_body(kind, body)?;
@@ -503,9 +502,9 @@ fn scale(
                         "Scale",
                         "autoscaling",
                         name,
-                        vec![(
-                            "spec.replicas".into(),
-                            "Invalid value: must be greater than or equal to 0".into(),
+                        vec![Cause::invalid(
+                            "spec.replicas",
+                            "Invalid value: must be greater than or equal to 0",
                         )],
                     )
                 })?;

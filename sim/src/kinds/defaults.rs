@@ -5,7 +5,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::IpAllocator;
 
@@ -241,7 +241,7 @@ pub fn allocate_cluster_ip(
                     &info.kind,
                     "",
                     &name,
-                    vec![("spec.clusterIPs".into(), format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))],
+                    vec![Cause::invalid("spec.clusterIPs", format!("Invalid value: [\"{ip}\"]: failed to allocate IP {ip}: provided IP is already allocated"))],
                 ));
             }
             ip.to_string()

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use self::name::validate_name;
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::IpAllocator;
 
@@ -70,15 +70,14 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
         Some(_) => return Err(cannot("metadata must be an object".into())),
     }
     if info.custom {
-        // Its metadata as for any object, the rest by the CRD's schema.
+        // Its metadata as for any object; the rest pruned and defaulted by the CRD's schema
+        // here, and validated once the server-set fields are in (`on_create`, `on_update`).
         let md = roundtrip::<ObjectMeta>(&obj["metadata"]).map_err(cannot)?;
         if strict {
             strict::report(&obj["metadata"], &md, "metadata").map_err(cannot)?;
         }
         obj["metadata"] = md;
-        if let Some(schema) = &info.schema {
-            schema::admit(info, schema, &mut obj)?;
-        }
+        schema::normalize(info, &mut obj);
         return Ok(obj);
     }
     let typed = typed_roundtrip(info, &obj).map_err(cannot)?;
@@ -147,7 +146,7 @@ pub(crate) fn on_create(
     ips: &IpAllocator,
 ) -> Result<(), ApiError> {
     if info.custom {
-        return Ok(());
+        return schema::admit(info, obj);
     }
     match info.kind.as_str() {
         "Service" => defaults::allocate_cluster_ip(obj, ips, info)?,
@@ -174,7 +173,7 @@ pub(crate) fn on_create(
 /// Server-set fields and defaults on update; `old` is the stored object.
 pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
     if info.custom {
-        return Ok(());
+        return schema::admit(info, new);
     }
     match info.kind.as_str() {
         "Service" => {
@@ -195,8 +194,8 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
                     "Service",
                     "",
                     &name,
-                    vec![(
-                        "spec.clusterIP".into(),
+                    vec![Cause::invalid(
+                        "spec.clusterIP",
                         format!("Invalid value: {n}: field is immutable"),
                     )],
                 ));
@@ -216,39 +215,65 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
     Ok(())
 }
 
+/// Custom resources cannot be replaced unconditionally: a PUT must carry the
+/// `resourceVersion` it replaces (PATCH sets it from the object it patched).
+pub(crate) fn check_update_precondition(
+    info: &ResourceInfo,
+    name: &str,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    let rv = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
+    if !info.custom || !rv.is_empty() {
+        return Ok(());
+    }
+    // NB: kube-apiserver names the resource (`things.parity.dev`) where a kind would be.
+    Err(ApiError::invalid(
+        &info.plural,
+        &info.group,
+        name,
+        vec![Cause::invalid(
+            "metadata.resourceVersion",
+            "Invalid value: 0x0: must be specified for an update",
+        )],
+    ))
+}
+
 /// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let invalid = |field: &str, msg: String| {
-        ApiError::invalid(&info.kind, &info.group, name, vec![(field.into(), msg)])
-    };
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {
+            let mut causes = Vec::new();
             let want = format!(
                 "{}.{}",
                 obj["spec"]["names"]["plural"].as_str().unwrap_or_default(),
                 obj["spec"]["group"].as_str().unwrap_or_default()
             );
             if name != want {
-                return Err(invalid(
+                causes.push(Cause::invalid(
                     "metadata.name",
                     format!(
                         "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
                     ),
                 ));
             }
+            causes.extend(schema::validate_crd(obj));
+            validate::answer(info, obj, causes)?;
         }
         "Deployment" | "ReplicaSet" if !info.custom => {
             let sel = &obj["spec"]["selector"]["matchLabels"];
             let labels = &obj["spec"]["template"]["metadata"]["labels"];
             if let Some(sel) = sel.as_object() {
                 if sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
-                    return Err(invalid(
+                    let cause = Cause::invalid(
                         "spec.template.metadata.labels",
                         format!(
                             "Invalid value: {labels}: `selector` does not match template `labels`"
                         ),
-                    ));
+                    );
+                    validate::answer(info, obj, vec![cause])?;
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Object name validation with the API server's messages: DNS-1123 subdomains
 //! for most kinds, DNS-1123 labels for namespaces, DNS-1035 labels for services.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 
 const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -38,8 +38,8 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
             &info.kind,
             &info.group,
             name,
-            vec![(
-                "metadata.name".into(),
+            vec![Cause::invalid(
+                "metadata.name",
                 format!("Invalid value: \"{name}\": {msg}"),
             )],
         )),

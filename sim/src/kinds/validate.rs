@@ -4,45 +4,20 @@
 //! per field, in its words (`spec.replicas: Invalid value: -1: must be greater than or equal
 //! to 0`).
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 
-/// One field's problem, as a `StatusCause`.
-pub(super) struct Cause {
-    pub field: String,
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// `Ok` without causes, else the 422 `Invalid` kube-apiserver answers for object `obj`:
-/// `Kind[.group] "name" is invalid: field: message` (several bracketed), one cause each.
-pub(super) fn answer(info: &ResourceInfo, obj: &Value, causes: &[Cause]) -> Result<(), ApiError> {
+/// `Ok` without causes, else the 422 `Invalid` kube-apiserver answers for object `obj` of
+/// `info`'s kind (built by [`ApiError::invalid`]): how built-in field checks, custom
+/// resources' schema checks and CRD checks answer.
+pub(super) fn answer(info: &ResourceInfo, obj: &Value, causes: Vec<Cause>) -> Result<(), ApiError> {
     if causes.is_empty() {
         return Ok(());
     }
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let qualified = if info.group.is_empty() {
-        info.kind.clone()
-    } else {
-        format!("{}.{}", info.kind, info.group)
-    };
-    let summary: Vec<String> = causes
-        .iter()
-        .map(|c| format!("{}: {}", c.field, c.message))
-        .collect();
-    let message = match summary.as_slice() {
-        [one] => format!("{qualified} \"{name}\" is invalid: {one}"),
-        many => format!("{qualified} \"{name}\" is invalid: [{}]", many.join(", ")),
-    };
-    let causes: Vec<Value> = causes
-        .iter()
-        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
-        .collect();
-    Err(ApiError::new(422, "Invalid", message).with_details(json!({
-        "name": name, "group": info.group, "kind": info.kind, "causes": causes
-    })))
+    Err(ApiError::invalid(&info.kind, &info.group, name, causes))
 }
 
 fn non_negative(obj: &Value, path: &str, out: &mut Vec<Cause>) {
@@ -129,5 +104,5 @@ pub fn fields(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
         "Pod" => containers(&obj["spec"], "spec", &mut out),
         _ => {}
     }
-    answer(info, obj, &out)
+    answer(info, obj, out)
 }

@@ -62,7 +62,8 @@ pub struct ResourceInfo {
     pub subresources: Vec<String>,
     /// Custom resources defined by a CRD (no typed validation, no strategic merge).
     pub custom: bool,
-    /// A custom resource's `openAPIV3Schema` (for this version), which writes are held to.
+    /// A custom resource's `openAPIV3Schema` for this version: what its objects are
+    /// pruned, defaulted and validated against (see `kinds::schema`).
     pub schema: Option<std::sync::Arc<Value>>,
 }
 

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::{gc, key, DeleteOptions, Event, EventType, Propagation, State};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::ResourceId;
 
 const ORPHAN: &str = "orphan";
@@ -275,15 +275,11 @@ pub(super) fn check_new_finalizers(
         quoted.join(", ")
     );
     let name = new["metadata"]["name"].as_str().unwrap_or_default();
-    let cause = json!({"reason": "FieldValueForbidden", "message": message, "field": "metadata.finalizers"});
-    let mut details = json!({"name": name, "kind": kind, "causes": [cause, cause]});
-    if !group.is_empty() {
-        details["group"] = json!(group);
-    }
-    Err(ApiError::new(
-        422,
-        "Invalid",
-        format!("{kind} \"{name}\" is invalid: metadata.finalizers: {message}"),
-    )
-    .with_details(details))
+    let cause = Cause::new("FieldValueForbidden", "metadata.finalizers", message);
+    Err(ApiError::invalid(
+        kind,
+        group,
+        name,
+        vec![cause.clone(), cause],
+    ))
 }

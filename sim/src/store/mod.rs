@@ -88,7 +88,7 @@ use tokio::sync::broadcast;
 pub use self::object::{Entry, Event, EventType, Meta};
 pub use self::selector::{FieldSelector, LabelSelector};
 pub use self::watch::{Watch, WatchParams};
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::kinds;
 use crate::persist::{Record, Wal};
 use crate::resources::{Registry, ResourceId, ResourceInfo};
@@ -460,9 +460,10 @@ impl Store {
                         &info.kind,
                         &info.group,
                         "",
-                        vec![(
-                            "metadata.name".into(),
-                            "Required value: name or generateName is required".into(),
+                        vec![Cause::new(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
                         )],
                     ))
                 }
@@ -649,6 +650,7 @@ impl Store {
                 return Err(ApiError::conflict(&res.key(), name));
             }
         }
+        kinds::check_update_precondition(&info, name, &obj)?;
         let old = old_entry.value();
         let mut new = match mode {
             UpdateMode::Main => {
@@ -689,7 +691,7 @@ impl Store {
         deletion::check_new_finalizers(&info.kind, &info.group, &old, &new)?;
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
-        if kinds::has_generation(&info) && spec_changed(&old, &new) {
+        if kinds::has_generation(&info) && spec_changed(&info, &old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             new["metadata"]["generation"] = json!(g);
         }
@@ -786,13 +788,17 @@ fn set_or_remove(obj: &mut Value, k: &str, v: Option<Value>) {
     }
 }
 
-/// Anything other than metadata and status changed.
-fn spec_changed(old: &Value, new: &Value) -> bool {
+/// Anything other than metadata and status changed. A custom resource without a status
+/// subresource counts its status too, as kube-apiserver does.
+fn spec_changed(info: &ResourceInfo, old: &Value, new: &Value) -> bool {
+    let status_counts = info.custom && !info.has_status();
     let strip = |v: &Value| -> Value {
         let mut v = v.clone();
         if let Some(m) = v.as_object_mut() {
             m.remove("metadata");
-            m.remove("status");
+            if !status_counts {
+                m.remove("status");
+            }
         }
         v
     };

@@ -3,9 +3,9 @@
 //! `managedFields`, see [`crate::store::managed_fields`]) as one read-modify-write, or a
 //! create when the object does not exist yet.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Cause};
 use crate::resources::{ResourceId, ResourceInfo};
 use crate::store::{managed_fields, Store, WriteOptions};
 
@@ -29,14 +29,16 @@ pub fn apply(
     opts: &WriteOptions,
 ) -> Result<(Value, bool), ApiError> {
     let manager = req.manager.filter(|m| !m.is_empty()).ok_or_else(|| {
-        ApiError::new(
-            422,
-            "Invalid",
-            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![Cause::new(
+                "FieldValueRequired",
+                "fieldManager",
+                "Required value: is required for apply patch",
+            )],
         )
-        .with_details(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [
-            {"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}
-        ]}))
     })?;
     let info = req.info;
     let sent = config["apiVersion"].as_str().unwrap_or_default();

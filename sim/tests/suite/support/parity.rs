@@ -223,4 +223,27 @@ pub fn scrub(v: &mut Value) {
             causes.sort_by_key(|c| (c["field"].to_string(), c["message"].to_string()));
         }
     }
+    mask_pointers(v);
+}
+
+/// Go pointers (`(0xc010a47590)`) that kube-apiserver prints in some messages differ on every
+/// run; they are compared as `(0xc…)`.
+fn mask_pointers(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains("(0xc") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("(0xc") {
+                out.push_str(&rest[..i]);
+                out.push_str("(0xc…");
+                let tail = &rest[i + 4..];
+                rest = tail.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(a) => a.iter_mut().for_each(mask_pointers),
+        Value::Object(m) => m.values_mut().for_each(mask_pointers),
+        _ => {}
+    }
 }
