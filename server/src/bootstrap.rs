@@ -117,13 +117,12 @@ pub async fn run(client: &Client) -> Result<SessionKey> {
             user = wharf_console::admin::bootstrap::ADMIN,
             %password,
             secret = %format!("{SYSTEM_NAMESPACE}/{}", wharf_console::admin::bootstrap::SECRET),
-            "no Wharf user existed: created the first platform admin (change its password with `wharf admin user passwd admin`)"
+            "no Wharf user existed: created the first platform admin (its first login chooses a new password)"
         );
         println!(
-            "\n  First platform admin: user `{}`, password `{password}`\n  (also in the Secret {SYSTEM_NAMESPACE}/{}; change it with `wharf admin user passwd {}`)\n",
+            "\n  First platform admin: user `{}`, password `{password}`\n  (also in the Secret {SYSTEM_NAMESPACE}/{}; the first login with it chooses a new one)\n",
             wharf_console::admin::bootstrap::ADMIN,
             wharf_console::admin::bootstrap::SECRET,
-            wharf_console::admin::bootstrap::ADMIN
         );
     }
     Ok(key)

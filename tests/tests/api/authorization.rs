@@ -232,6 +232,11 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         ("delete_user", json!({"user": "alice"}), Platform),
         ("members", json!({"tenant": "alpha"}), TenantAdmin),
         (
+            "audit_records",
+            json!({"filter": {"user": "", "tenant": "alpha", "action": "", "outcome": "", "from": "", "to": "", "limit": 10}}),
+            TenantAdmin,
+        ),
+        (
             "add_member",
             json!({"tenant": "alpha", "user": "bob", "role": "Admin"}),
             TenantAdmin,
@@ -338,6 +343,21 @@ async fn every_server_function_is_covered() {
         .map(|(path, _)| path.trim_start_matches("/api/").to_string())
         .collect();
     assert!(!registered.is_empty(), "no server functions registered");
+    for name in wharf_console::audit::READ_ONLY {
+        assert!(
+            registered.iter().any(|r| r == name),
+            "audit::READ_ONLY names '{name}', which is no server function"
+        );
+    }
+    // what the table says changes nothing for a viewer is read-only for the audit log too
+    for (name, _, need) in entry_points() {
+        if need == Read {
+            assert!(
+                !wharf_console::audit::audited(name),
+                "'{name}' reads only: add it to audit::READ_ONLY"
+            );
+        }
+    }
     for name in &registered {
         assert!(
             listed.contains(&name.as_str()),

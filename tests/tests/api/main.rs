@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod audit;
 mod authorization;
 mod crds;
 mod leader;
