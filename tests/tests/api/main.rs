@@ -13,5 +13,6 @@ mod metrics;
 mod monitoring;
 mod nginx;
 mod pipelines;
+mod tenants;
 mod terminal;
 mod workloads;
