@@ -147,7 +147,7 @@ async fn session(
         Plan::Shell(shells) => ("session", shells.join(" or ")),
         Plan::Debug { name, image } => ("debug", format!("debug container {name} ({image})")),
     };
-    let audit = match audit::start(&state.client, kind, &scope, &target, &detail).await {
+    let audit = match audit::start(&state, kind, &scope, &target, &detail).await {
         Ok(a) => a,
         Err(e) => {
             return refuse_session(

@@ -205,7 +205,7 @@ pub async fn upload(
         );
     }
     let path = format!("{}/{name}", dir.trim_end_matches('/'));
-    let audit = match audit::start(&state.client, "upload", &scope, &target, &path).await {
+    let audit = match audit::start(&state, "upload", &scope, &target, &path).await {
         Ok(a) => a,
         Err(e) => return refuse(e),
     };
@@ -425,7 +425,7 @@ pub async fn download(
         Err(r) => return r,
     };
     let path = format!("{}/{name}", dir.trim_end_matches('/'));
-    let audit = match audit::start(&state.client, "download", &scope, &target, &path).await {
+    let audit = match audit::start(&state, "download", &scope, &target, &path).await {
         Ok(a) => a,
         Err(e) => return refuse(e),
     };

@@ -177,6 +177,36 @@ async fn a_shell_answers_follows_resizes_tells_its_exit_code_and_is_audited() {
     assert_eq!(row["exit_code"], 3);
     assert!(row["duration_secs"].as_f64().unwrap() > 0.0, "{row}");
     assert_eq!(row["detail"], "/bin/bash");
+    // and in the console's durable audit log: its start and its end
+    let (status, records) = admin
+        .call(
+            "audit_records",
+            json!({"filter": {"user": "alice", "tenant": "alpha", "action": "", "outcome": "", "from": "", "to": "", "limit": 10}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let actions: Vec<&str> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["terminal.session.end", "terminal.session"],
+        "{records}"
+    );
+    let end = &records[0];
+    assert_eq!(end["outcome"], "Ok");
+    assert!(
+        end["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("namespace=alpha pod=term-a container=sidecar"),
+        "{end}"
+    );
+    assert!(end["target"].as_str().unwrap().ends_with("exit=3"), "{end}");
 }
 
 #[tokio::test]
