@@ -537,6 +537,30 @@ fn clean_directives(ds: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A tenant routes only host names its settings give it (exact names or `*.suffix` patterns,
+/// set by a platform admin on the Tenants page).
+fn host_of_tenant(state: &AppState, tenant: &str, host: &str) -> Result<(), AppError> {
+    let hosts = state
+        .cache
+        .tenant(tenant)
+        .map(|t| t.spec.hosts.clone())
+        .unwrap_or_default();
+    if hosts
+        .iter()
+        .any(|p| wharf_api::admin::host_matches(p, host))
+    {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(if hosts.is_empty() {
+        format!("host '{host}': tenant '{tenant}' has no host names on nginx clusters; a platform admin gives them on the Tenants page")
+    } else {
+        format!(
+            "host '{host}' is not among tenant '{tenant}''s host names ({}); a platform admin adds more on the Tenants page",
+            hosts.join(", ")
+        )
+    }))
+}
+
 fn candidate(
     state: &AppState,
     access: &Access,
@@ -572,6 +596,7 @@ fn candidate(
         } => {
             access.scope.namespace(namespace)?;
             check_name("name", name)?;
+            host_of_tenant(state, access.scope.tenant(), host.trim())?;
             if servers.iter().all(|s| s.trim().is_empty()) {
                 return Err(AppError::Invalid("servers: at least one ip:port".into()));
             }

@@ -295,6 +295,42 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A pipeline pushes its image only under its tenant's image prefix (set by a platform admin
+/// on the Tenants page); without one it may not push at all. Checked when a pipeline is saved
+/// and again when any run starts (manual, retry, webhook), since the prefix may have changed.
+pub fn check_push(state: &AppState, namespace: &str, spec: &PipelineSpec) -> Result<(), AppError> {
+    let Some(image) = spec.stages.iter().find_map(|s| s.image.as_ref()) else {
+        return Ok(());
+    };
+    let host = state
+        .settings
+        .pipelines
+        .registries
+        .iter()
+        .find(|r| r.name == image.registry)
+        .map(|r| r.host.clone())
+        .unwrap_or_default();
+    let target = format!("{host}/{}", image.repository);
+    let tenant = state
+        .cache
+        .tenants()
+        .into_iter()
+        .find(|t| t.spec.namespaces.iter().any(|n| n == namespace));
+    let prefix = tenant
+        .as_ref()
+        .map(|t| t.spec.image_prefix.clone())
+        .unwrap_or_default();
+    if !prefix.is_empty() && wharf_api::admin::image_under(&prefix, &target) {
+        return Ok(());
+    }
+    let name = tenant.map(|t| t.name_any()).unwrap_or_default();
+    Err(AppError::Forbidden(if prefix.is_empty() {
+        format!("image: tenant '{name}' has no image prefix, so its pipelines may not push; a platform admin sets one on the Tenants page")
+    } else {
+        format!("image: '{target}' is not under tenant '{name}''s image prefix '{prefix}'")
+    }))
+}
+
 pub async fn save(
     state: &AppState,
     scope: &TenantScope,
@@ -310,6 +346,7 @@ pub async fn save(
         &state.settings.pipelines.options(),
     ));
     invalid(errors)?;
+    check_push(state, namespace, &spec)?;
     if create {
         create_pipeline(&state.client, namespace, name, spec).await?;
         tracing::info!(
@@ -477,6 +514,7 @@ pub async fn start(
         &found.spec,
         &state.settings.pipelines.options(),
     ))?;
+    check_push(state, namespace, &found.spec)?;
     let run = create_run(
         &state.client,
         &found,
@@ -538,6 +576,7 @@ pub async fn retry(
         &found.spec.snapshot,
         &state.settings.pipelines.options(),
     ))?;
+    check_push(state, namespace, &found.spec.snapshot)?;
     let reason = format!("retry of #{}", found.spec.number);
     let new = create_run(
         &state.client,

@@ -90,7 +90,7 @@ pub async fn identities(client: &Client) -> Result<()> {
                 // NB: the demo's images run as root, as most images do
                 pod_security: crds::PodSecurity::Baseline,
                 hosts: vec![format!("*.{name}.demo")],
-                image_prefix: format!("registry.local/{name}/"),
+                image_prefix: format!("registry.wharf.local:5000/{name}/"),
                 ..Default::default()
             },
         );

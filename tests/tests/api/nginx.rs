@@ -90,6 +90,42 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
 }
 
 #[tokio::test]
+async fn a_tenant_routes_only_its_own_host_names() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    let alice = app.login("alice").await.unwrap();
+    let external = |host: &str| {
+        json!({"tenant": "alpha", "change": {"kind": "AddExternal", "cluster": "edge", "namespace": "alpha",
+            "name": "legacy", "host": host, "path": "/", "servers": ["10.0.0.5:8080"], "directives": []}})
+    };
+    for host in [
+        "billing.beta.demo",
+        "alpha.demo",
+        "shop.alpha.demo.evil.com",
+    ] {
+        for endpoint in ["validate_nginx_change", "apply_nginx_change"] {
+            let (status, body) = alice.call(endpoint, external(host)).await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint} {host}: {body}");
+            assert!(
+                body.to_string().contains("*.alpha.demo"),
+                "names the tenant's own patterns: {body}"
+            );
+        }
+    }
+    let routes: kube::Api<crds::NginxRoute> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert!(routes.get_opt("legacy").await.unwrap().is_none());
+    let (status, body) = alice
+        .call("apply_nginx_change", external("legacy.alpha.demo"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        routes.get("legacy").await.unwrap().spec.host,
+        "legacy.alpha.demo"
+    );
+}
+
+#[tokio::test]
 async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;

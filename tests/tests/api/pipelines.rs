@@ -547,6 +547,62 @@ async fn cancel_stops_the_job_and_marks_the_run() {
 }
 
 #[tokio::test]
+async fn a_pipeline_pushes_only_under_its_tenants_image_prefix() {
+    let app = spawn().await;
+    let alice = app.login("alice").await.unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let mut other = spec(repo.path(), "make", None, false);
+    other["stages"][3]["image"]["repository"] = json!("beta/billing");
+    let (status, body) = alice.call("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "sneaky", "spec": other, "create": true})).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body.to_string()
+            .contains("not under tenant 'alpha''s image prefix 'registry.wharf.local:5000/alpha/'"),
+        "{body}"
+    );
+    save(&alice, "fine", spec(repo.path(), "make", None, false)).await;
+    // the prefix taken away: a run of the saved pipeline is refused before it starts
+    let tenants: kube::Api<crds::Tenant> = kube::Api::all(app.kube.clone());
+    tenants
+        .patch(
+            "alpha",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"imagePrefix": null}})),
+        )
+        .await
+        .unwrap();
+    wharf_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the console to see alpha without a prefix",
+        || async {
+            let (_, t) = alice
+                .call("tenant_overview", json!({"tenant": "alpha"}))
+                .await
+                .unwrap();
+            (t["form"]["image_prefix"] == "").then_some(())
+        },
+    )
+    .await
+    .unwrap();
+    let (status, body) = alice
+        .call(
+            "start_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "fine"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("has no image prefix"), "{body}");
+    let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert!(runs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+#[tokio::test]
 async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
     let app = spawn().await;
     let alice = app.login("alice").await.unwrap();
