@@ -32,6 +32,10 @@ pub struct AppRow {
     pub updated: i32,
     pub health: AppHealth,
     pub created: Option<DateTime<Utc>>,
+    /// Why pods are missing, as the cluster says it (the Deployment's `ReplicaFailure`
+    /// condition: a quota exceeded, a pod spec refused), if they are.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -170,6 +170,7 @@ pub fn AppPage() -> impl IntoView {
                     </A>
                 </Show>
                 {move || app.get().map(|a| view! { <span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span> })}
+                {move || app.get().and_then(|a| a.problem).map(|p| view! { <div class="banner error" data-testid="app-problem">{p}</div> })}
             </div>
             <ErrorBanner error=live_error/>
             <Outcome outcome/>

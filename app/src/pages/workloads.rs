@@ -105,7 +105,8 @@ pub fn WorkloadsPage() -> impl IntoView {
                                         <tr data-testid="app-row" data-name=a.name.clone()>
                                             <td><A href=href>{label}</A></td>
                                             <td>{a.namespace.clone()}</td>
-                                            <td><span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span></td>
+                                            <td><span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span>
+                                                {a.problem.clone().map(|p| view! { <div class="problem small" data-testid="app-problem">{p}</div> })}</td>
                                             <td data-testid="app-ready">{format!("{}/{}", a.ready, a.replicas)}</td>
                                             <td class="mono">{a.image.clone()}</td>
                                             <td><Ago at=a.created/></td>

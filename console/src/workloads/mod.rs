@@ -69,6 +69,12 @@ pub fn app_row(d: &Deployment) -> AppRow {
         updated,
         health,
         created: created(&d.metadata),
+        problem: status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+            .and_then(|c| c.message.clone()),
     }
 }
 
