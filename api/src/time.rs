@@ -19,6 +19,21 @@ pub fn exact(then: DateTime<Utc>) -> String {
     then.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// A `datetime-local` value (the browser's local time, no zone) as RFC 3339; `field` names the
+/// input in the refusal.
+pub fn local_to_rfc3339(field: &str, value: &str) -> Result<String, String> {
+    use chrono::TimeZone;
+    let v = value.trim();
+    let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("{field}: '{v}' is not a time; pick a date and time"))?;
+    let local = chrono::Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .ok_or_else(|| format!("{field}: {v} does not exist in this time zone"))?;
+    Ok(local.with_timezone(&Utc).to_rfc3339())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,19 +50,4 @@ mod tests {
         // a clock slightly behind the server's never shows a negative age
         assert_eq!(ago(now + Duration::seconds(3), now), "just now");
     }
-}
-
-/// A `datetime-local` value (the browser's local time, no zone) as RFC 3339; `field` names the
-/// input in the refusal.
-pub fn local_to_rfc3339(field: &str, value: &str) -> Result<String, String> {
-    use chrono::TimeZone;
-    let v = value.trim();
-    let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| format!("{field}: '{v}' is not a time; pick a date and time"))?;
-    let local = chrono::Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .ok_or_else(|| format!("{field}: {v} does not exist in this time zone"))?;
-    Ok(local.with_timezone(&Utc).to_rfc3339())
 }

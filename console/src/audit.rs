@@ -259,6 +259,25 @@ pub async fn retention(state: AppState) {
     }
 }
 
+/// The body of the `audit_records` server function: a platform admin reads every record (or
+/// one tenant's), a tenant's admin their tenant's, anyone else nothing.
+pub async fn records(
+    call: crate::call::Call,
+    filter: AuditFilter,
+) -> Result<Vec<AuditRecord>, AppError> {
+    let who = call.principal()?;
+    if who.platform_admin {
+        return query(&call.state, None, filter).await;
+    }
+    if filter.tenant.is_empty() {
+        return Err(crate::auth::forbidden(
+            "only a platform admin reads every tenant's audit log; choose your tenant".into(),
+        ));
+    }
+    let (state, scope) = call.scope(&filter.tenant, wharf_api::auth::Role::Admin)?;
+    query(&state, Some(vec![scope.tenant().to_string()]), filter).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,23 +324,4 @@ mod tests {
             Outcome::Failed(_)
         ));
     }
-}
-
-/// The body of the `audit_records` server function: a platform admin reads every record (or
-/// one tenant's), a tenant's admin their tenant's, anyone else nothing.
-pub async fn records(
-    call: crate::call::Call,
-    filter: AuditFilter,
-) -> Result<Vec<AuditRecord>, AppError> {
-    let who = call.principal()?;
-    if who.platform_admin {
-        return query(&call.state, None, filter).await;
-    }
-    if filter.tenant.is_empty() {
-        return Err(crate::auth::forbidden(
-            "only a platform admin reads every tenant's audit log; choose your tenant".into(),
-        ));
-    }
-    let (state, scope) = call.scope(&filter.tenant, wharf_api::auth::Role::Admin)?;
-    query(&state, Some(vec![scope.tenant().to_string()]), filter).await
 }

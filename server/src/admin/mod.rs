@@ -70,39 +70,43 @@ pub enum UserCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TenantCommand {
-    Create {
-        name: String,
-        /// A namespace of the tenant (created when missing); repeat for several.
-        #[arg(long = "namespace", required = true)]
-        namespaces: Vec<String>,
-        /// An existing namespace (also given with --namespace) taken over with everything in it.
-        #[arg(long = "adopt")]
-        adopt: Vec<String>,
-        #[arg(long, default_value = "")]
-        display_name: String,
-        /// Quota per namespace: CPU requested in total (e.g. 2, 500m).
-        #[arg(long, default_value = "")]
-        cpu: String,
-        /// Quota per namespace: memory requested in total (e.g. 4Gi).
-        #[arg(long, default_value = "")]
-        memory: String,
-        /// Quota per namespace: pods.
-        #[arg(long, default_value = "")]
-        pods: String,
-        /// Quota per namespace: persistent storage requested in total (e.g. 100Gi).
-        #[arg(long, default_value = "")]
-        storage: String,
-        /// restricted, baseline or privileged.
-        #[arg(long, default_value = "restricted")]
-        pod_security: String,
-        /// A host name or *.suffix the tenant may route on nginx clusters; repeat for several.
-        #[arg(long = "host")]
-        hosts: Vec<String>,
-        /// The image repository prefix its pipelines may push to.
-        #[arg(long, default_value = "")]
-        image_prefix: String,
-    },
+    Create(Box<TenantCreate>),
     List,
+}
+
+/// `wharf admin tenant create`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct TenantCreate {
+    name: String,
+    /// A namespace of the tenant (created when missing); repeat for several.
+    #[arg(long = "namespace", required = true)]
+    namespaces: Vec<String>,
+    /// An existing namespace (also given with --namespace) taken over with everything in it.
+    #[arg(long = "adopt")]
+    adopt: Vec<String>,
+    #[arg(long, default_value = "")]
+    display_name: String,
+    /// Quota per namespace: CPU requested in total (e.g. 2, 500m).
+    #[arg(long, default_value = "")]
+    cpu: String,
+    /// Quota per namespace: memory requested in total (e.g. 4Gi).
+    #[arg(long, default_value = "")]
+    memory: String,
+    /// Quota per namespace: pods.
+    #[arg(long, default_value = "")]
+    pods: String,
+    /// Quota per namespace: persistent storage requested in total (e.g. 100Gi).
+    #[arg(long, default_value = "")]
+    storage: String,
+    /// restricted, baseline or privileged.
+    #[arg(long, default_value = "restricted")]
+    pod_security: String,
+    /// A host name or *.suffix the tenant may route on nginx clusters; repeat for several.
+    #[arg(long = "host")]
+    hosts: Vec<String>,
+    /// The image repository prefix its pipelines may push to.
+    #[arg(long, default_value = "")]
+    image_prefix: String,
 }
 
 /// The password asked for, or a new random one (then `true`: print it).
@@ -204,19 +208,20 @@ pub async fn execute(client: &kube::Client, command: AdminCommand) -> Result<Str
             }
         },
         AdminCommand::Tenant { command } => match command {
-            TenantCommand::Create {
-                name,
-                namespaces,
-                adopt,
-                display_name,
-                cpu,
-                memory,
-                pods,
-                storage,
-                pod_security,
-                hosts,
-                image_prefix,
-            } => {
+            TenantCommand::Create(args) => {
+                let TenantCreate {
+                    name,
+                    namespaces,
+                    adopt,
+                    display_name,
+                    cpu,
+                    memory,
+                    pods,
+                    storage,
+                    pod_security,
+                    hosts,
+                    image_prefix,
+                } = *args;
                 let form = wharf_api::admin::TenantForm {
                     name: name.clone(),
                     display_name,
