@@ -24,8 +24,8 @@ pub mod endpoints;
 pub mod events;
 pub mod job;
 pub mod kubelet;
-pub mod quota;
 mod queue;
+pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
 

@@ -176,6 +176,7 @@ pub(crate) fn on_create(
             obj["status"] = json!({"phase": "Pending"});
         }
         "Job" => defaults::job_selector(obj),
+        "ResourceQuota" => obj["status"] = json!({}),
         "CustomResourceDefinition" => obj["status"] = crd_status(obj),
         _ => {}
     }

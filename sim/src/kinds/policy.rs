@@ -16,7 +16,8 @@ use super::quantity::Quantity;
 use crate::error::ApiError;
 use crate::resources::ResourceInfo;
 
-const QUANTITY_PATTERN: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+const QUANTITY_PATTERN: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
 /// A map of quantities in an object: its JSON pointer and the decoder's path to it.
 struct Site {
@@ -75,7 +76,13 @@ fn sites(info: &ResourceInfo, obj: &Value) -> Vec<Site> {
                 .flatten()
                 .enumerate()
             {
-                for f in ["default", "defaultRequest", "max", "maxLimitRequestRatio", "min"] {
+                for f in [
+                    "default",
+                    "defaultRequest",
+                    "max",
+                    "maxLimitRequestRatio",
+                    "min",
+                ] {
                     out.push(site(
                         &format!("/spec/limits/{i}/{f}"),
                         format!("v1.LimitRange.Spec: v1.LimitRangeSpec.Limits: []v1.LimitRangeItem: v1.LimitRangeItem.{}", upper_first(f)),
@@ -149,7 +156,12 @@ pub(super) fn prepare(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
             continue;
         };
         let value_json = serde_json::to_string(&original).unwrap_or_default();
-        let body = format!("{}{}{}", &text[..at], value_json, &text[at + marker.len()..]);
+        let body = format!(
+            "{}{}{}",
+            &text[..at],
+            value_json,
+            &text[at + marker.len()..]
+        );
         let head = at + value_json.len();
         if first.as_ref().is_none_or(|(h, _, _)| head < *h) {
             first = Some((head, body, chain));
@@ -303,8 +315,7 @@ fn quota_spec(obj: &Value, out: &mut Vec<Cause>) {
                 format!("\"{q}\": must be greater than or equal to 0"),
             ));
         }
-        if (INTEGER_RESOURCES.contains(&k.as_str()) || k.starts_with("count/")) && !q.is_integer()
-        {
+        if (INTEGER_RESOURCES.contains(&k.as_str()) || k.starts_with("count/")) && !q.is_integer() {
             out.push(invalid(
                 field,
                 format!("{}: must be an integer", Quantity::go_debug(s)),
@@ -397,7 +408,10 @@ fn limit_range(obj: &Value, out: &mut Vec<Cause>) {
                 if a.1 > b.1 {
                     out.push(invalid(
                         format!("{at}.min[{k}]"),
-                        msg(a, format!("min value {} is greater than max value {}", a.1, b.1)),
+                        msg(
+                            a,
+                            format!("min value {} is greater than max value {}", a.1, b.1),
+                        ),
                     ));
                 }
             }
@@ -421,7 +435,10 @@ fn limit_range(obj: &Value, out: &mut Vec<Cause>) {
                         format!("{at}.defaultRequest[{k}]"),
                         msg(
                             d,
-                            format!("default request value {} is greater than max value {}", d.1, m.1),
+                            format!(
+                                "default request value {} is greater than max value {}",
+                                d.1, m.1
+                            ),
                         ),
                     ));
                 }
@@ -444,7 +461,10 @@ fn limit_range(obj: &Value, out: &mut Vec<Cause>) {
                 if m.1 > d.1 {
                     out.push(invalid(
                         format!("{at}.default[{k}]"),
-                        msg(m, format!("min value {} is greater than default value {}", m.1, d.1)),
+                        msg(
+                            m,
+                            format!("min value {} is greater than default value {}", m.1, d.1),
+                        ),
                     ));
                 }
             }
@@ -452,7 +472,10 @@ fn limit_range(obj: &Value, out: &mut Vec<Cause>) {
                 if d.1 > m.1 {
                     out.push(invalid(
                         format!("{at}.default[{k}]"),
-                        msg(d, format!("default value {} is greater than max value {}", d.1, m.1)),
+                        msg(
+                            d,
+                            format!("default value {} is greater than max value {}", d.1, m.1),
+                        ),
                     ));
                 }
             }
@@ -658,8 +681,7 @@ pub(crate) fn defaults(info: &ResourceInfo, obj: &mut Value) {
                     let Some(res) = c.get_mut("resources").filter(|r| r.is_object()) else {
                         continue;
                     };
-                    let Some(limits) = res.get("limits").and_then(Value::as_object).cloned()
-                    else {
+                    let Some(limits) = res.get("limits").and_then(Value::as_object).cloned() else {
                         continue;
                     };
                     if !res["requests"].is_object() {

@@ -223,9 +223,7 @@ impl Quantity {
                 let result = if p.positive { result } else { -result };
                 let canonical = match p.format {
                     Format::BinarySI => p.exponent % 10 == 0 && value & 7 != 0,
-                    _ => {
-                        scale % 3 == 0 && !shifted.ends_with("000") && !shifted.starts_with('0')
-                    }
+                    _ => scale % 3 == 0 && !shifted.ends_with("000") && !shifted.starts_with('0'),
                 };
                 let cached = if canonical { s } else { "" };
                 format!(
@@ -357,7 +355,9 @@ mod tests {
 
     #[test]
     fn bad_quantities() {
-        for s in ["", "abc", "1q", "1x", "1.2.3", "-", "Mi", "1 Mi", "1e", "1iM"] {
+        for s in [
+            "", "abc", "1q", "1x", "1.2.3", "-", "Mi", "1 Mi", "1e", "1iM",
+        ] {
             assert!(Quantity::parse(s).is_none(), "{s} parsed");
         }
     }

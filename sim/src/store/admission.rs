@@ -142,7 +142,11 @@ pub fn pod_usage(pod: &Value) -> ResourceList {
         requests = add(&requests, &resource_list(&c["resources"]["requests"]));
         limits = add(&limits, &resource_list(&c["resources"]["limits"]));
     }
-    for c in pod["spec"]["initContainers"].as_array().into_iter().flatten() {
+    for c in pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         requests = max(&requests, &resource_list(&c["resources"]["requests"]));
         limits = max(&limits, &resource_list(&c["resources"]["limits"]));
     }
@@ -363,10 +367,7 @@ fn limit_ranger(st: &State, ns: &str, name: &str, pod: &mut Value) -> Result<(),
             ("containers", "container"),
             ("initContainers", "init container"),
         ] {
-            let Some(cs) = pod["spec"]
-                .get_mut(list)
-                .and_then(Value::as_array_mut)
-            else {
+            let Some(cs) = pod["spec"].get_mut(list).and_then(Value::as_array_mut) else {
                 continue;
             };
             for c in cs {
@@ -403,7 +404,10 @@ fn limit_ranger(st: &State, ns: &str, name: &str, pod: &mut Value) -> Result<(),
                     ));
                 }
                 if !set_limits.is_empty() {
-                    notes.push(format!("{} limit for {what} {cname}", set_limits.join(", ")));
+                    notes.push(format!(
+                        "{} limit for {what} {cname}",
+                        set_limits.join(", ")
+                    ));
                 }
             }
         }
