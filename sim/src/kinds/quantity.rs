@@ -267,13 +267,13 @@ impl fmt::Display for Quantity {
         let abs = self.nanos.unsigned_abs();
         let nano = NANO as u128;
         let mut format = self.format;
-        if format == Format::BinarySI && (abs < 1024 * nano || abs % nano != 0) {
+        if format == Format::BinarySI && (abs < 1024 * nano || !abs.is_multiple_of(nano)) {
             format = Format::DecimalSI;
         }
         if format == Format::BinarySI {
             let mut units = abs / nano;
             let mut i = 0;
-            while i < 6 && units % 1024 == 0 {
+            while i < 6 && units.is_multiple_of(1024) {
                 units /= 1024;
                 i += 1;
             }
@@ -283,7 +283,7 @@ impl fmt::Display for Quantity {
         // Smallest integer mantissa with an exponent that is a multiple of 3 (from -9).
         let mut mantissa = abs;
         let mut exp = -9;
-        while exp < 18 && mantissa % 1000 == 0 {
+        while exp < 18 && mantissa.is_multiple_of(1000) {
             mantissa /= 1000;
             exp += 3;
         }
