@@ -405,4 +405,22 @@ async fn a_deployment_runs_into_its_quota() {
         "pods \"…\" is forbidden: exceeded quota: two, requested: pods=1, used: pods=2, limited: pods=2"
     );
     used_settles(&pair, "two", Some(json!({"pods": "2"}))).await;
+    // The Deployment reports the ReplicaSet's failure.
+    let deploy_failure = |client: kube::Client| async move {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::default_namespaced(client);
+        eventually(60, || async {
+            let d = api.get("web").await.ok()?;
+            let conds = d.status?.conditions?;
+            let types: Vec<String> = conds.iter().map(|c| c.type_.clone()).collect();
+            let f = conds.into_iter().find(|c| c.type_ == "ReplicaFailure")?;
+            let msg = f.message?;
+            let (_, rest) = msg.split_once(" is forbidden: ")?;
+            Some((types, f.status, f.reason, rest.to_string()))
+        })
+        .await
+    };
+    let demo = deploy_failure(pair.sim_client.clone()).await;
+    let real = deploy_failure(pair.real_client.clone()).await;
+    assert_eq!(demo, real);
 }
