@@ -488,3 +488,54 @@ fn limit_ranger(st: &State, ns: &str, name: &str, pod: &mut Value) -> Result<(),
         many => Err(forbidden("pods", name, format!("[{}]", many.join(", ")))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pretty_usage(pod: &Value) -> String {
+        pretty(&pod_usage(pod))
+    }
+
+    #[test]
+    fn pod_usage_sums_containers_and_takes_the_largest_init_container() {
+        let pod = json!({"spec": {
+            "containers": [
+                {"resources": {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "500m"}}},
+                {"resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
+            ],
+            "initContainers": [{"resources": {"requests": {"cpu": "2"}}}],
+        }});
+        assert_eq!(
+            pretty_usage(&pod),
+            "count/pods=1,cpu=2,limits.cpu=500m,memory=128Mi,pods=1,requests.cpu=2,requests.memory=128Mi"
+        );
+        let mut done = pod.clone();
+        done["status"]["phase"] = json!("Succeeded");
+        assert_eq!(pretty_usage(&done), "count/pods=1");
+    }
+
+    #[test]
+    fn constraints_name_what_is_missing_sorted() {
+        let pod = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}});
+        let restricted: Vec<String> = ["pods", "requests.memory", "limits.cpu", "requests.cpu"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            constraints(&pod, &restricted),
+            Err("must specify limits.cpu,requests.memory".to_string())
+        );
+        let only_pods = vec!["pods".to_string()];
+        assert_eq!(constraints(&pod, &only_pods), Ok(()));
+    }
+
+    #[test]
+    fn claims_charge_storage_per_class() {
+        let pvc = json!({"spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "1Gi"}}}});
+        assert_eq!(
+            pretty(&pvc_usage(&pvc)),
+            "count/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/persistentvolumeclaims=1,fast.storageclass.storage.k8s.io/requests.storage=1Gi,persistentvolumeclaims=1,requests.storage=1Gi"
+        );
+    }
+}
