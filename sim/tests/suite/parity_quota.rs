@@ -381,6 +381,10 @@ async fn a_deployment_runs_into_its_quota() {
             let list = api.list(&Default::default()).await.ok()?;
             let rs = list.items.into_iter().next()?;
             let status = rs.status?;
+            // NB: the real controller's first report may predate its pods in its cache.
+            if status.replicas != 2 {
+                return None;
+            }
             let cond = status
                 .conditions?
                 .into_iter()
