@@ -739,6 +739,27 @@ impl DeploymentController {
             (None, None) => old_progressing.cloned(),
         };
         let mut conditions = vec![available_cond];
+        // A ReplicaSet's failure to create pods (a quota, say) is the Deployment's too.
+        let failure = all.iter().find_map(|r| {
+            r.obj["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "ReplicaFailure" && c["status"] == "True")
+                .cloned()
+        });
+        if let Some(f) = failure {
+            let msg = f["message"].as_str().unwrap_or_default().to_string();
+            let reason = f["reason"].as_str().unwrap_or_default().to_string();
+            let mut c = condition("ReplicaFailure", true, &reason, msg);
+            // NB: kept as first written while reason and status stay (names differ per try).
+            if let Some(o) = old
+                .iter()
+                .find(|c| c["type"] == "ReplicaFailure" && c["reason"] == reason.as_str())
+            {
+                c = o.clone();
+            }
+            conditions.push(c);
+        }
         conditions.extend(progressing_cond);
         // Keep Available first and Progressing second, as the real controller writes them.
         status["conditions"] = json!(conditions);

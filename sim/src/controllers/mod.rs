@@ -6,6 +6,7 @@
 //! - [`endpoints`]: Service → Endpoints and EndpointSlices;
 //! - [`scheduler`]: binds pending pods to Ready nodes;
 //! - [`kubelet`]: runs bound pods on one [`simnode::NodeRuntime`] and writes their status;
+//! - [`quota`]: ResourceQuota `status.hard` / `status.used`;
 //! - [`events`]: records core/v1 Events, aggregated like client-go's recorder.
 //!
 //! Every controller has the same shape as a `kube_runtime::Controller`, but in-process:
@@ -24,6 +25,7 @@ pub mod events;
 pub mod job;
 pub mod kubelet;
 mod queue;
+pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
 
@@ -404,6 +406,7 @@ impl ControlPlane {
         replicaset::spawn(&mut tasks, store, &recorder);
         job::spawn(&mut tasks, store, &recorder);
         endpoints::spawn(&mut tasks, store);
+        quota::spawn(&mut tasks, store);
         scheduler::spawn(&mut tasks, store, &recorder);
         let kubelet = kubelet_enabled()
             .then(|| kubelet::spawn(&mut tasks, store, &recorder, runtime.clone(), persistent));

@@ -236,7 +236,12 @@ impl ReplicaSetController {
             .cloned()
             .collect();
         if let Some(msg) = failure {
-            conditions.push(json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": msg, "lastTransitionTime": super::now()}));
+            // As the real controller: a failure already reported stays as first written.
+            let kept = old_conditions
+                .iter()
+                .find(|c| c["type"] == "ReplicaFailure")
+                .cloned();
+            conditions.push(kept.unwrap_or_else(|| json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": msg, "lastTransitionTime": super::now()})));
         }
         if !conditions.is_empty() {
             status["conditions"] = json!(conditions);

@@ -5,6 +5,8 @@
 
 pub(crate) mod defaults;
 mod name;
+mod policy;
+pub mod quantity;
 mod schema;
 mod strict;
 mod validate;
@@ -17,6 +19,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use self::name::validate_name;
+pub(crate) use self::policy::pod_resources_valid;
 use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 use crate::store::IpAllocator;
@@ -80,11 +83,13 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
         schema::normalize(info, &mut obj);
         return Ok(obj);
     }
-    let typed = typed_roundtrip(info, &obj).map_err(cannot)?;
+    policy::prepare(info, &mut obj)?;
+    let mut typed = typed_roundtrip(info, &obj).map_err(cannot)?;
     if strict {
         strict::report(&obj, &typed, "").map_err(cannot)?;
     }
     validate::fields(info, &typed)?;
+    policy::check(info, &mut typed)?;
     Ok(typed)
 }
 
@@ -104,6 +109,11 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
         ("", "ServiceAccount") => roundtrip::<core::ServiceAccount>(obj),
         ("", "PersistentVolumeClaim") => roundtrip::<core::PersistentVolumeClaim>(obj),
         ("", "Node") => roundtrip::<core::Node>(obj),
+        ("", "ResourceQuota") => roundtrip::<core::ResourceQuota>(obj),
+        ("", "LimitRange") => roundtrip::<core::LimitRange>(obj),
+        ("networking.k8s.io", "NetworkPolicy") => {
+            roundtrip::<k8s_openapi::api::networking::v1::NetworkPolicy>(obj)
+        }
         ("", "Namespace") => roundtrip::<core::Namespace>(obj),
         ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
@@ -136,6 +146,8 @@ pub fn has_generation(info: &ResourceInfo) -> bool {
             | "EndpointSlice"
             | "Lease"
             | "Pod"
+            | "ResourceQuota"
+            | "LimitRange"
     ) || info.custom
 }
 
@@ -163,6 +175,7 @@ pub(crate) fn on_create(
             obj["status"] = json!({"phase": "Pending"});
         }
         "Job" => defaults::job_selector(obj),
+        "ResourceQuota" => obj["status"] = json!({}),
         "CustomResourceDefinition" => obj["status"] = crd_status(obj),
         _ => {}
     }

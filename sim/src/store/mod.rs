@@ -69,6 +69,7 @@
 //! Deletion cascades through `ownerReferences` (see [`Propagation`]), so a controller that sets
 //! `ownerReferences` on what it creates gets cleanup for free.
 
+pub mod admission;
 mod deletion;
 mod gc;
 pub mod managed_fields;
@@ -506,6 +507,7 @@ impl Store {
         managed_fields::on_write(&st, &info, None, &mut obj, opts);
         kinds::on_create(&info, &mut obj, &st.ip_allocator())?;
         kinds::validate(&info, &obj)?;
+        admission::on_create(&mut st, &self.inner.tx, &info, &ns, &mut obj, opts)?;
         if opts.dry_run {
             return Ok(obj);
         }

@@ -19,6 +19,7 @@ mod parity_apply;
 mod parity_crd;
 mod parity_delete;
 mod parity_kubectl;
+mod parity_quota;
 mod persistence;
 mod pipelines;
 mod rollback;

@@ -157,9 +157,11 @@ fn empty_object(info: &ResourceInfo) -> Value {
         "Job" => json!({"metadata": md, "spec": {"template": template}, "status": {}}),
         "Pod" => json!({"metadata": md, "spec": {"containers": null}, "status": {}}),
         "Service" => json!({"metadata": md, "spec": {}, "status": {"loadBalancer": {}}}),
-        "Namespace" | "Node" | "PersistentVolumeClaim" => {
+        "Namespace" | "Node" | "PersistentVolumeClaim" | "ResourceQuota" => {
             json!({"metadata": md, "spec": {}, "status": {}})
         }
+        "LimitRange" => json!({"metadata": md, "spec": {}}),
+        "NetworkPolicy" => json!({"metadata": md, "spec": {"podSelector": {}}}),
         "CustomResourceDefinition" => json!({"metadata": md,
             "spec": {"group": "", "names": {"plural": "", "kind": ""}, "scope": "", "versions": null},
             "status": {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": null}}),

@@ -133,8 +133,10 @@ impl<'a> Schema<'a> {
                 field,
                 parent_list,
             } => {
-                matches!(*field, "labelSelector" | "namespaceSelector")
-                    || (*field == "selector" && !(*kind == "Service" && parent_list.is_none()))
+                matches!(
+                    *field,
+                    "labelSelector" | "namespaceSelector" | "podSelector"
+                ) || (*field == "selector" && !(*kind == "Service" && parent_list.is_none()))
             }
             Schema::OpenApi(s) => s["x-kubernetes-map-type"] == "atomic",
             Schema::Custom(_) | Schema::Deduced => false,
