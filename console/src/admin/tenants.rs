@@ -231,6 +231,17 @@ async fn release(client: &Client, ns: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// A list's items; none where the server does not serve the kind at all (a 404 on the list).
+fn served<K: Clone>(
+    list: Result<kube::api::ObjectList<K>, kube::Error>,
+) -> Result<Vec<K>, AdminError> {
+    match list {
+        Ok(l) => Ok(l.items),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What deleting the tenant would take with it.
 pub async fn deletion_plan(client: &Client, name: &str) -> Result<DeletionPlan, AdminError> {
     let tenant = Api::<Tenant>::all(client.clone())
@@ -242,19 +253,21 @@ pub async fn deletion_plan(client: &Client, name: &str) -> Result<DeletionPlan, 
     let lp = ListParams::default();
     for ns in &tenant.spec.namespaces {
         let named = |kind: &str, n: String| format!("{kind} {ns}/{n}");
-        for d in Api::<Deployment>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-        {
+        for d in served(
+            Api::<Deployment>::namespaced(client.clone(), ns)
+                .list(&lp)
+                .await,
+        )? {
             workloads.push(named("Deployment", d.name_any()));
         }
-        for s in Api::<StatefulSet>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await?
-        {
+        for s in served(
+            Api::<StatefulSet>::namespaced(client.clone(), ns)
+                .list(&lp)
+                .await,
+        )? {
             workloads.push(named("StatefulSet", s.name_any()));
         }
-        for j in Api::<Job>::namespaced(client.clone(), ns).list(&lp).await? {
+        for j in served(Api::<Job>::namespaced(client.clone(), ns).list(&lp).await)? {
             workloads.push(named("Job", j.name_any()));
         }
     }
