@@ -149,6 +149,7 @@ test('a platform team installs, makes a tenant and a user, and the user works wi
   await carol.getByTestId('deploy-replicas').fill('3');
   await carol.getByTestId('deploy-port').fill('80');
   await carol.getByTestId('deploy-cpu-request').fill('1');
+  await carol.getByTestId('deploy-cpu-limit').fill('1');
   await carol.getByTestId('deploy-memory-request').fill('256Mi');
   await carol.getByTestId('deploy-submit').click();
   await expect(carol).not.toHaveURL(/\/deploy$/);

@@ -204,7 +204,17 @@ where
 {
     match desired {
         Some(obj) => {
-            api.patch(name, &params(), &Patch::Apply(&obj)).await?;
+            // NB: two appliers creating the same object at once (the tenant's save and every
+            // replica's sync) — the loser's apply-create answers 409 "already exists"; applied
+            // again it is an update of the same fields.
+            let mut tries = 0;
+            loop {
+                match api.patch(name, &params(), &Patch::Apply(&obj)).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 && tries < 3 => tries += 1,
+                    Err(e) => return Err(e),
+                    Ok(_) => break,
+                }
+            }
         }
         None => match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {}
@@ -227,6 +237,7 @@ pub async fn apply(
         namespaces
             .patch(ns, &params(), &Patch::Apply(&namespace(tenant, ns)))
             .await?;
+        // NB: each object goes through `put`, which survives a concurrent first apply
         put(
             Api::<ResourceQuota>::namespaced(client.clone(), ns),
             QUOTA,
