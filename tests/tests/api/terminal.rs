@@ -958,7 +958,8 @@ async fn sessions_are_recorded_and_only_the_tenants_admins_replay_them() {
 
     // A tenant admin of alpha may; alpha's developer and viewer may not; beta's admin may not,
     // neither through alpha nor through beta; strangers are asked to log in.
-    let ada = tenant_admin(&app, "ada", "alpha").await;
+    // ada is the demo's admin of alpha
+    let ada = app.login("ada").await.unwrap();
     let tina = tenant_admin(&app, "tina", "beta").await;
     let vera = app.login("vera").await.unwrap();
     assert_eq!(
