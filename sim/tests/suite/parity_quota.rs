@@ -41,7 +41,7 @@ async fn statuses(pair: &Pair, name: &str) -> (Value, Value) {
 /// Waits until both clusters report the same `status.used` for quota `name`, equal to
 /// `want` when given; returns it.
 async fn used_settles(pair: &Pair, name: &str, want: Option<Value>) -> Value {
-    eventually(60, || async {
+    eventually(180, || async {
         let (d, r) = statuses(pair, name).await;
         let ok = d["used"].is_object() && d == r && want.as_ref().is_none_or(|w| &d["used"] == w);
         ok.then_some(d["used"].clone())
@@ -374,10 +374,12 @@ async fn a_deployment_runs_into_its_quota() {
         &["/spec/replicas"],
     )
     .await;
+    // NB: generous deadlines: the real controller-manager backs off failed creates, and under a
+    // loaded CI machine its ReplicaSet and Deployment syncs come late (a 60 s wait once ran out)
     let failure = |client: kube::Client| async move {
         let api: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> =
             kube::Api::default_namespaced(client);
-        eventually(60, || async {
+        eventually(180, || async {
             let list = api.list(&Default::default()).await.ok()?;
             let rs = list.items.into_iter().next()?;
             let status = rs.status?;
@@ -413,7 +415,7 @@ async fn a_deployment_runs_into_its_quota() {
     let deploy_failure = |client: kube::Client| async move {
         let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
             kube::Api::default_namespaced(client);
-        eventually(60, || async {
+        eventually(180, || async {
             let d = api.get("web").await.ok()?;
             let conds = d.status?.conditions?;
             let types: Vec<String> = conds.iter().map(|c| c.type_.clone()).collect();
