@@ -130,14 +130,7 @@ pub fn check_password(password: &str) -> Result<(), String> {
 
 /// A lower-case RFC 1123 label: how users, tenants and namespaces are named.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    if crate::names::is_dns_label(name) {
         Ok(())
     } else {
         Err(format!(
@@ -191,14 +184,7 @@ pub fn check_quantity(field: &str, value: &str) -> Result<(), String> {
 pub fn check_host_pattern(pattern: &str) -> Result<(), String> {
     let name = pattern.strip_prefix("*.").unwrap_or(pattern);
     let labels: Vec<&str> = name.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
+    let label_ok = |l: &&str| crate::names::is_dns_label(l);
     let wildcard = pattern.starts_with("*.");
     if name.len() > 253 || !labels.iter().all(label_ok) || (wildcard && labels.len() < 2) {
         return Err(format!(

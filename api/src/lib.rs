@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod logs;
 pub mod monitoring;
+pub mod names;
 pub mod nginx;
 pub mod pipelines;
 pub mod routes;

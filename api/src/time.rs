@@ -19,6 +19,14 @@ pub fn exact(then: DateTime<Utc>) -> String {
     then.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// An RFC 3339 time as [`exact`] shows it ("2024-05-01 10:00:00 UTC"); the text itself when it
+/// does not read.
+pub fn exact_rfc3339(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| exact(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
 /// A `datetime-local` value (the browser's local time, no zone) as RFC 3339; `field` names the
 /// input in the refusal.
 pub fn local_to_rfc3339(field: &str, value: &str) -> Result<String, String> {

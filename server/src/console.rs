@@ -27,22 +27,30 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// (see `wharf_console::audit`).
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Response {
     let endpoint = req.uri().path().trim_start_matches("/api/").to_string();
-    let client = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let audited =
+        wharf_console::audit::audited(&endpoint) && server_fn_known(&format!("/api/{endpoint}"));
     let call = Call::new(state.clone(), req.headers().clone());
-    // the arguments, kept for the audit record (the function reads them from the same bytes)
-    let (parts, body) = req.into_parts();
-    let Ok(args_bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    // For an audited call: the client, the caller as they were before the call (a logout ends
+    // the session it names) and the arguments (the function reads them from the same bytes).
+    let mut audit = None;
+    let req = if audited {
+        let client = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let who = wharf_console::auth::signed_in(&state, &call.headers())
+            .map(|p| p.name)
+            .ok();
+        let (parts, body) = req.into_parts();
+        let Ok(args) = axum::body::to_bytes(body, MAX_BODY).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        audit = Some((client, who, args.clone()));
+        Request::from_parts(parts, Body::from(args))
+    } else {
+        req
     };
-    let req = Request::from_parts(parts, Body::from(args_bytes.clone()));
-    // NB: the caller as they were before the call (a logout ends the session it names)
-    let who = wharf_console::auth::signed_in(&state, &call.headers())
-        .map(|p| p.name)
-        .ok();
     let for_fn = call.clone();
     let mut res =
         leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req)
@@ -52,7 +60,7 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         res.headers_mut()
             .append(axum::http::header::SET_COOKIE, cookie);
     }
-    if res.status().is_success() && !wharf_console::audit::audited(&endpoint) {
+    if res.status().is_success() && audit.is_none() {
         return res;
     }
     let (mut parts, body) = res.into_parts();
@@ -66,8 +74,8 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    if wharf_console::audit::audited(&endpoint) && server_fn_known(&format!("/api/{endpoint}")) {
-        let args: serde_json::Value = serde_json::from_slice(&args_bytes).unwrap_or_default();
+    if let Some((client, who, args)) = audit {
+        let args: serde_json::Value = serde_json::from_slice(&args).unwrap_or_default();
         let user = who.unwrap_or_else(|| {
             // a login names its user in the arguments
             args.get("username")

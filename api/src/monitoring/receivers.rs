@@ -45,14 +45,7 @@ pub struct ReceiversView {
 /// `ops-team`: lowercase letters, digits and `-`, at most 63, starting and ending with a
 /// letter or digit (so it can be part of Alertmanager's receiver name and a label value).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    if crate::names::is_dns_label(name) {
         Ok(())
     } else if name.is_empty() {
         Err("receiver name: a name is required".into())

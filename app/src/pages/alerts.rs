@@ -65,13 +65,6 @@ pub fn AlertsPage() -> impl IntoView {
     }
 }
 
-/// An RFC 3339 time as "2024-05-01 10:00:00 UTC" (as given when it does not read).
-fn when(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| crate::time::exact(t.with_timezone(&chrono::Utc)))
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
-
 /// The tenant's silences: a form to create one (developers; pre-filled by an alert's
 /// Silence button), and a table of the active, pending and recently expired ones with an
 /// Expire button each. The server bounds every silence to one of the tenant's namespaces.
@@ -222,8 +215,12 @@ fn Silences(
             .collect::<Vec<_>>()
             .join(", ");
         let until_text = match state {
-            SilenceState::Pending => format!("{} → {}", when(&s.starts_at), when(&s.ends_at)),
-            _ => when(&s.ends_at),
+            SilenceState::Pending => format!(
+                "{} → {}",
+                crate::time::exact_rfc3339(&s.starts_at),
+                crate::time::exact_rfc3339(&s.ends_at)
+            ),
+            _ => crate::time::exact_rfc3339(&s.ends_at),
         };
         view! {
             <tr data-testid="silence-row" data-id=s.id.clone() data-state=state.slug()>

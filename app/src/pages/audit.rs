@@ -24,12 +24,6 @@ fn outcome_view(o: &Outcome) -> AnyView {
     }
 }
 
-fn when(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| crate::time::exact(t.with_timezone(&chrono::Utc)))
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
-
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let me = use_me();
@@ -153,7 +147,7 @@ pub fn AuditPage() -> impl IntoView {
                                 </tr></thead>
                                 <tbody>{rows.into_iter().map(|r: AuditRecord| view! {
                                     <tr data-testid="audit-row" data-action=r.action.clone() data-user=r.user.clone()>
-                                        <td class="mono" title=r.at.clone()>{when(&r.at)}</td>
+                                        <td class="mono" title=r.at.clone()>{crate::time::exact_rfc3339(&r.at)}</td>
                                         <td>{r.user.clone()}</td>
                                         <td>{r.tenant.clone()}</td>
                                         <td class="mono">{r.action.clone()}</td>

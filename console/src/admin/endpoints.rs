@@ -33,13 +33,17 @@ fn not_self(who: &Principal, user: &str, doing: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn summary(call: &Call, t: &Tenant) -> Result<TenantSummary, AppError> {
-    let all = Api::<crds::User>::all(call.state.client.clone())
+/// Every user, read once per answer (a list of tenants shows each one's members).
+async fn all_users(call: &Call) -> Result<Vec<crds::User>, AppError> {
+    Ok(Api::<crds::User>::all(call.state.client.clone())
         .list(&ListParams::default())
         .await?
-        .items;
+        .items)
+}
+
+async fn summary(call: &Call, t: &Tenant, users: &[crds::User]) -> Result<TenantSummary, AppError> {
     let name = t.name_any();
-    let members = members::of_tenant(&all, &name);
+    let members = members::of_tenant(users, &name);
     Ok(TenantSummary {
         form: tenants::form_of(t),
         admins: members
@@ -60,9 +64,10 @@ pub async fn tenants(call: Call) -> Result<Vec<TenantSummary>, AppError> {
         .await?
         .items;
     all.sort_by_key(|t| t.name_any());
+    let users = all_users(&call).await?;
     let mut out = Vec::with_capacity(all.len());
     for t in &all {
-        out.push(summary(&call, t).await?);
+        out.push(summary(&call, t, &users).await?);
     }
     Ok(out)
 }
@@ -75,7 +80,7 @@ pub async fn tenant_overview(call: Call, tenant: String) -> Result<TenantSummary
         .cache
         .tenant(scope.tenant())
         .ok_or_else(|| AppError::NotFound(format!("tenant '{tenant}'")))?;
-    summary(&call, &t).await
+    summary(&call, &t, &all_users(&call).await?).await
 }
 
 pub async fn create_tenant(call: Call, form: TenantForm) -> Result<(), AppError> {
@@ -123,13 +128,7 @@ pub async fn delete_tenant(
 /// Every user, by name.
 pub async fn users(call: Call) -> Result<Vec<UserSummary>, AppError> {
     platform_admin(&call, "list users")?;
-    let mut all: Vec<UserSummary> = Api::<crds::User>::all(call.state.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(users::summary)
-        .collect();
+    let mut all: Vec<UserSummary> = all_users(&call).await?.iter().map(users::summary).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(all)
 }
@@ -201,12 +200,8 @@ pub async fn delete_user(call: Call, user: String) -> Result<(), AppError> {
 
 /// The tenant's members, for its admins.
 pub async fn members(call: Call, tenant: String) -> Result<Vec<Member>, AppError> {
-    let (state, scope) = call.scope(&tenant, Role::Admin)?;
-    let all = Api::<crds::User>::all(state.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
-    Ok(members::of_tenant(&all, scope.tenant()))
+    let (_, scope) = call.scope(&tenant, Role::Admin)?;
+    Ok(members::of_tenant(&all_users(&call).await?, scope.tenant()))
 }
 
 /// Waits until the cache shows `user`'s role in `tenant` as `role`.

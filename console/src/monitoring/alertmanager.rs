@@ -51,16 +51,6 @@ pub fn receiver_name(tenant: &str) -> String {
     format!("tenant:{tenant}")
 }
 
-/// A namespace name as Kubernetes allows it (a DNS label): safe inside a regex unescaped.
-fn dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 /// A tenant's receivers as kept in its `spec.alerting` (what cannot be used is left out,
 /// with a warning: one bad entry written by hand must not stop every tenant's alerts).
 pub fn receivers_of(t: &crds::Tenant, email_ok: bool) -> Vec<Receiver> {
@@ -139,7 +129,8 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
             .namespaces
             .iter()
             .map(String::as_str)
-            .filter(|n| dns_label(n))
+            // a namespace name as Kubernetes allows it is safe inside a regex unescaped
+            .filter(|n| wharf_api::names::is_dns_label(n))
             .collect();
         // NB: no namespaces, no route: `namespace=~""` would match alerts without a namespace
         if t.receivers.is_empty() || namespaces.is_empty() {
