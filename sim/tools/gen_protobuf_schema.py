@@ -6,7 +6,11 @@
 #   python3 tools/gen_protobuf_schema.py api::core::v1::Namespace api::core::v1::ConfigMap \
 #     api::core::v1::Secret api::core::v1::ServiceAccount api::core::v1::Service \
 #     api::apps::v1::Deployment api::batch::v1::Job \
-#     api::authorization::v1::SelfSubjectAccessReview api::core::v1::Pod > src/api/protobuf/schema.rs
+#     api::authorization::v1::SelfSubjectAccessReview api::core::v1::Pod \
+#     api::rbac::v1::Role api::rbac::v1::ClusterRole api::rbac::v1::RoleBinding \
+#     api::rbac::v1::ClusterRoleBinding > src/api/protobuf/schema.rs
+# (the rbac tables were added by hand from k8s.io/api/rbac/v1/generated.proto, in this
+# script's output format; regenerate with the line above when k8s-pb is at hand)
 import re, glob, os, sys
 PB = glob.glob(os.path.expanduser('~/.cargo/registry/src/*/k8s-pb-0.9.0/src'))[0]
 OA = glob.glob(os.path.expanduser('~/.cargo/registry/src/*/k8s-openapi-0.29.0/src/v1_33'))[0]

@@ -1,7 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1` Table responses for clients that ask
 //! with `Accept: application/json;as=Table;...` (kubectl get). Columns follow
 //! the real API server's for the kinds a person looks at (pods, deployments,
-//! replicasets, services, nodes, namespaces, jobs, events), a CRD's
+//! replicasets, services, nodes, namespaces, jobs, events, RBAC roles and bindings), a CRD's
 //! `additionalPrinterColumns` for custom resources, and NAME/AGE otherwise.
 
 use axum::http::HeaderMap;
@@ -68,6 +68,24 @@ fn join(items: impl Iterator<Item = String>) -> String {
     } else {
         v.join(",")
     }
+}
+/// A binding's subjects of one kind, as 1.20's printer lists them (`namespace/name` for
+/// service accounts).
+fn subjects(o: &Value, kind: &str) -> Value {
+    let names: Vec<String> = o["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| x["kind"] == kind)
+        .map(|x| {
+            if kind == "ServiceAccount" {
+                format!("{}/{}", s(&x["namespace"]), s(&x["name"]))
+            } else {
+                s(&x["name"]).to_string()
+            }
+        })
+        .collect();
+    json!(names.join(", "))
 }
 fn containers(o: &Value) -> Value {
     let cs = o["spec"]["template"]["spec"]["containers"]
@@ -307,6 +325,27 @@ fn builtin_columns(info: &ResourceInfo) -> Vec<Col> {
             col!("Holder", "string", 0, |o| o["spec"]["holderIdentity"]
                 .clone()),
             age_col,
+        ],
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => vec![
+            name_col,
+            col!("Created At", "date", 0, |o| o["metadata"]
+                ["creationTimestamp"]
+                .clone()),
+        ],
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => vec![
+            name_col,
+            col!("Role", "string", 0, |o| json!(format!(
+                "{}/{}",
+                s(&o["roleRef"]["kind"]),
+                s(&o["roleRef"]["name"])
+            ))),
+            age_col,
+            col!("Users", "string", 1, |o| subjects(o, "User")),
+            col!("Groups", "string", 1, |o| subjects(o, "Group")),
+            col!("ServiceAccounts", "string", 1, |o| subjects(
+                o,
+                "ServiceAccount"
+            )),
         ],
         ("", "Namespace") => vec![
             name_col,

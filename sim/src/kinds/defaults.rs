@@ -20,6 +20,7 @@ fn default(m: &mut Value, k: &str, v: Value) {
 /// Applies defaults in place (idempotent, so it runs on every write).
 pub fn apply(info: &ResourceInfo, obj: &mut Value) {
     super::policy::defaults(info, obj);
+    super::rbac::defaults(info, obj);
     match info.kind.as_str() {
         "Pod" => {
             pod_spec(&mut obj["spec"]);

@@ -7,10 +7,12 @@ pub(crate) mod defaults;
 mod name;
 mod policy;
 pub mod quantity;
+mod rbac;
 mod schema;
 mod strict;
 mod validate;
 
+use k8s_openapi::api::rbac::v1 as rbac_v1;
 use k8s_openapi::api::{apps, batch, core::v1 as core, discovery};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -115,6 +117,12 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
             roundtrip::<k8s_openapi::api::networking::v1::NetworkPolicy>(obj)
         }
         ("", "Namespace") => roundtrip::<core::Namespace>(obj),
+        ("rbac.authorization.k8s.io", "Role") => roundtrip::<rbac_v1::Role>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => roundtrip::<rbac_v1::ClusterRole>(obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => roundtrip::<rbac_v1::RoleBinding>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            roundtrip::<rbac_v1::ClusterRoleBinding>(obj)
+        }
         ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
         ("batch", "Job") => roundtrip::<batch::v1::Job>(obj),
@@ -148,6 +156,10 @@ pub fn has_generation(info: &ResourceInfo) -> bool {
             | "Pod"
             | "ResourceQuota"
             | "LimitRange"
+            | "Role"
+            | "ClusterRole"
+            | "RoleBinding"
+            | "ClusterRoleBinding"
     ) || info.custom
 }
 
@@ -180,6 +192,7 @@ pub(crate) fn on_create(
         _ => {}
     }
     defaults::apply(info, obj);
+    rbac::encode(info, obj);
     Ok(())
 }
 
@@ -225,7 +238,9 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
         _ => {}
     }
     defaults::apply(info, new);
-    Ok(())
+    rbac::encode(info, new);
+    // NB: a binding's roleRef is compared once both sides are defaulted, as 1.20 does.
+    rbac::validate(info, new, Some(old))
 }
 
 /// Custom resources cannot be replaced unconditionally: a PUT must carry the
@@ -253,8 +268,10 @@ pub(crate) fn check_update_precondition(
     ))
 }
 
-/// Checks that go beyond the shape: the name of a CRD, a Deployment's selector.
+/// Checks that go beyond the shape: the name of a CRD, a Deployment's selector, the fields of
+/// RBAC kinds (after their defaults, see `rbac::validate`).
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    rbac::validate(info, obj, None)?;
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {

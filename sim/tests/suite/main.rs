@@ -20,6 +20,7 @@ mod parity_crd;
 mod parity_delete;
 mod parity_kubectl;
 mod parity_quota;
+mod parity_rbac;
 mod persistence;
 mod pipelines;
 mod rollback;

@@ -1,7 +1,8 @@
 //! Decoding `application/vnd.kubernetes.protobuf` request bodies into JSON.
 //!
 //! kubectl's generator commands (`create namespace|configmap|secret|deployment
-//! |service|job|serviceaccount`, `auth can-i`, `run`) go through client-go's
+//! |service|job|serviceaccount|role|rolebinding|clusterrole|clusterrolebinding`,
+//! `auth can-i`, `run`) go through client-go's
 //! typed clients, which always *send* protobuf (they accept JSON back). The
 //! body is the 4-byte magic `k8s\0` and a `runtime.Unknown` message
 //! (`typeMeta`=1 {apiVersion=1, kind=2}, `raw`=2); `raw` is the object in the

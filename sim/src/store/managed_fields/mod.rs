@@ -162,6 +162,9 @@ fn empty_object(info: &ResourceInfo) -> Value {
         }
         "LimitRange" => json!({"metadata": md, "spec": {}}),
         "NetworkPolicy" => json!({"metadata": md, "spec": {"podSelector": {}}}),
+        "RoleBinding" | "ClusterRoleBinding" => {
+            json!({"metadata": md, "roleRef": {"apiGroup": "", "kind": "", "name": ""}})
+        }
         "CustomResourceDefinition" => json!({"metadata": md,
             "spec": {"group": "", "names": {"plural": "", "kind": ""}, "scope": "", "versions": null},
             "status": {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": null}}),
