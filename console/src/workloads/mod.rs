@@ -2,6 +2,7 @@
 //! `kube::Api` in the namespaces of a [`TenantScope`].
 
 pub mod endpoints;
+pub mod security;
 
 use crate::auth::TenantScope;
 use crate::state::{AppState, Cache};
@@ -262,7 +263,8 @@ fn deployments(
     ))
 }
 
-pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
+/// The Deployment the deploy form describes, its pods fit for the tenant's Pod Security `level`.
+pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Deployment, AppError> {
     let mut resources = json!({});
     let mut put = |section: &str, key: &str, value: &str| {
         if !value.is_empty() {
@@ -284,6 +286,14 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
         .map(|p| json!({"name": "http", "containerPort": p}))
         .collect();
     let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
+    let mut pod = json!({"containers": [{
+        "name": form.name,
+        "image": form.image,
+        "ports": ports,
+        "env": env,
+        "resources": resources,
+    }]});
+    security::harden(&mut pod, level);
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -293,13 +303,7 @@ pub fn deployment_of(form: &DeployForm) -> Result<Deployment, AppError> {
             "selector": {"matchLabels": {"app": form.name}},
             "template": {
                 "metadata": {"labels": {"app": form.name}},
-                "spec": {"containers": [{
-                    "name": form.name,
-                    "image": form.image,
-                    "ports": ports,
-                    "env": env,
-                    "resources": resources,
-                }]}
+                "spec": pod,
             }
         }
     }))
@@ -319,7 +323,8 @@ pub async fn deploy(
     } else {
         Some(state.settings.monitoring.rule_store()?)
     };
-    let mut deployment = deployment_of(&form)?;
+    let level = security::level_of(&state.cache, scope.tenant());
+    let mut deployment = deployment_of(&form, level)?;
     deployment
         .metadata
         .annotations
@@ -853,7 +858,7 @@ mod tests {
             env: vec![("MODE".into(), "prod".into())],
             ..DeployForm::default()
         };
-        let d = deployment_of(&form).unwrap();
+        let d = deployment_of(&form, crds::PodSecurity::Baseline).unwrap();
         let spec = d.spec.unwrap();
         assert_eq!(spec.replicas, Some(2));
         let c = &spec.template.spec.unwrap().containers[0];

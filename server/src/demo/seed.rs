@@ -172,7 +172,8 @@ pub async fn apps(client: &Client) -> Result<()> {
             port: Some(port),
             ..DeployForm::default()
         };
-        let mut d: Deployment = deployment_of(&form).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+        let mut d: Deployment = deployment_of(&form, crds::PodSecurity::Baseline)
+            .map_err(|e| anyhow::anyhow!(e.to_string()))?;
         if let (Some(leak), Some(spec)) = (leak, d.spec.as_mut()) {
             spec.template
                 .metadata

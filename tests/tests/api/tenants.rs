@@ -4,17 +4,20 @@
 //! wants the name typed when workloads would — on the demo cluster and a real kube-apiserver
 //! (with the console's own ServiceAccount, so the manifest's rights are exactly enough).
 
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ObjectMeta, PostParams};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use wharf_tests::{on_both_clusters, TestApp};
+use std::time::Duration;
+use wharf_tests::{eventually, on_both_clusters, TestApp};
 
 on_both_clusters!(
     a_new_tenant_gets_its_namespaces_quota_security_and_isolation,
     namespaces_are_never_shared_nor_adopted_by_accident,
     deleting_a_tenant_says_what_goes_and_wants_its_name,
+    an_app_deployed_into_a_restricted_tenant_runs,
 );
 
 fn gamma(extra: Value) -> Value {
@@ -251,4 +254,41 @@ async fn deleting_a_tenant_says_what_goes_and_wants_its_name(app: TestApp) {
         ns.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()),
         "the namespace is going"
     );
+}
+
+/// A tenant's default level is restricted: the deploy form writes what that standard asks of a
+/// pod (non-root, no privilege escalation, capabilities dropped, the runtime's seccomp
+/// profile), so the app's pods are admitted by a PodSecurity-enforcing API server and run.
+async fn an_app_deployed_into_a_restricted_tenant_runs(app: TestApp) {
+    let admin = app.login("admin").await.unwrap();
+    let (status, body) = admin.call("create_tenant", gamma(json!({}))).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let form = json!({"namespace": "gamma", "name": "web", "image": "nginx:1.25", "replicas": 1, "port": 8080, "env": [],
+        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+    let (status, body) = admin
+        .call("deploy_app", json!({"tenant": "gamma", "form": form}))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "gamma");
+    let ready = eventually(Duration::from_secs(60), "web to be available", || async {
+        let d = deployments.get("web").await.ok()?;
+        (d.status?.available_replicas? == 1).then_some(())
+    })
+    .await;
+    if let Err(e) = ready {
+        let status = deployments.get("web").await.map(|d| d.status);
+        panic!("{e}: {status:?}");
+    }
+    let pods = Api::<Pod>::namespaced(app.kube.clone(), "gamma")
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let spec = pods.items[0].spec.clone().unwrap();
+    let pod = spec.security_context.unwrap();
+    assert_eq!(pod.run_as_non_root, Some(true));
+    assert_eq!(pod.seccomp_profile.unwrap().type_, "RuntimeDefault");
+    let c = spec.containers[0].security_context.clone().unwrap();
+    assert_eq!(c.allow_privilege_escalation, Some(false));
+    assert_eq!(c.capabilities.unwrap().drop.unwrap(), ["ALL"]);
 }
