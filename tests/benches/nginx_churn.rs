@@ -40,7 +40,7 @@ async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
     node.start(app).await;
     let all: std::collections::BTreeSet<String> = pods.iter().map(|p| p.pod.clone()).collect();
     eventually(WITHIN, "all six pods answer through nginx", || async {
-        (pods_answering(&node, "churn.alpha.test", 30).await == all).then_some(())
+        (pods_answering(&node, "churn.alpha.demo", 30).await == all).then_some(())
     })
     .await
     .unwrap();
@@ -55,7 +55,7 @@ async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
             let (ok, failed, stop, addr) = (ok.clone(), failed.clone(), stop.clone(), node.http);
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    match ngx::http::get(addr, "churn.alpha.test", "/").await {
+                    match ngx::http::get(addr, "churn.alpha.demo", "/").await {
                         Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),
                     };
@@ -77,7 +77,7 @@ async fn churn(app: &TestApp, pods: &[PodEndpoint], mode: Mode) -> Churn {
         .map(|p| p.pod)
         .collect();
     eventually(WITHIN, "the last change reaches traffic", || async {
-        (pods_answering(&node, "churn.alpha.test", 30).await == last).then_some(())
+        (pods_answering(&node, "churn.alpha.demo", 30).await == last).then_some(())
     })
     .await
     .unwrap();
@@ -104,7 +104,7 @@ async fn main() {
     deploy(&app, "shop", 6, 80).await;
     let pods = ready_endpoints(&app, "shop", 6).await;
     manual_service(&app, "churn", 80, &pods).await;
-    route(&app, "churn", "churn.alpha.test", 80, vec![]).await;
+    route(&app, "churn", "churn.alpha.demo", 80, vec![]).await;
 
     let mut results = Vec::new();
     for mode in [Mode::Dynamic, Mode::Static] {

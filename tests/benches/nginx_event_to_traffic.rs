@@ -42,7 +42,7 @@ async fn new_services(app: &TestApp) {
     let mut node = Node::new();
     node.start(app).await;
     eventually(WITHIN, "the pods answer", || async {
-        node.hit("shop.alpha.test")
+        node.hit("shop.alpha.demo")
             .await
             .filter(|(s, _)| *s == 200)
             .map(|_| ())
@@ -54,7 +54,7 @@ async fn new_services(app: &TestApp) {
     let mut took = Vec::new();
     for i in 0..CHANGES {
         let name = format!("svc-{i}");
-        let host = format!("h{i}.alpha.test");
+        let host = format!("h{i}.alpha.demo");
         let s: Service = serde_json::from_value(json!({"metadata": {"name": name, "namespace": "alpha"},
             "spec": {"selector": {"app": "shop"}, "ports": [{"name": "http", "port": 80, "targetPort": 80}]}}))
         .unwrap();
@@ -83,7 +83,7 @@ async fn endpoint_changes(app: &TestApp, pods: &[PodEndpoint], mode: Mode) {
     let mut node = Node::with_mode(Some(mode));
     node.start(app).await;
     eventually(WITHIN, "the first pod answers", || async {
-        node.hit("moving.alpha.test")
+        node.hit("moving.alpha.demo")
             .await
             .and_then(|(_, b)| pod_of(&b))
             .filter(|p| *p == pods[0].pod)
@@ -104,7 +104,7 @@ async fn endpoint_changes(app: &TestApp, pods: &[PodEndpoint], mode: Mode) {
                 pushed = Some(start.elapsed());
             }
             if node
-                .hit("moving.alpha.test")
+                .hit("moving.alpha.demo")
                 .await
                 .and_then(|(_, b)| pod_of(&b))
                 .as_ref()
@@ -144,10 +144,10 @@ async fn main() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
     deploy(&app, "shop", 3, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let pods = ready_endpoints(&app, "shop", 3).await;
     manual_service(&app, "moving", 80, &pods[..1]).await;
-    route(&app, "moving", "moving.alpha.test", 80, vec![]).await;
+    route(&app, "moving", "moving.alpha.demo", 80, vec![]).await;
     endpoint_changes(&app, &pods, Mode::Dynamic).await;
     endpoint_changes(&app, &pods, Mode::Static).await;
     new_services(&app).await;

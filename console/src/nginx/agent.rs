@@ -23,7 +23,7 @@
 
 use super::endpoint_source::EndpointSource;
 use super::secrets::{pair_in, reflect_tls_secrets};
-use crate::nginx::desired::{desired_state, Inputs};
+use crate::nginx::desired::{desired_state, host_refusals, Inputs};
 use crate::nginx::tls::TlsSecrets;
 use crate::watchers::reflect;
 use crds::nginx::{
@@ -250,13 +250,16 @@ async fn feed(
             .find(|c| c.name_any() == cfg.cluster);
         match found {
             Some(c) => {
-                let mut desired = desired_state(&c, &stores.inputs());
+                let inputs = stores.inputs();
+                let mut desired = desired_state(&c, &inputs);
                 let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
-                let route_errors = tls
-                    .attach(&mut desired, &stores.routes.state(), https, |ns, name| {
+                let mut route_errors = host_refusals(&c, &inputs);
+                route_errors.extend(
+                    tls.attach(&mut desired, &stores.routes.state(), https, |ns, name| {
                         pair_in(&stores.secrets, ns, name)
                     })
-                    .await;
+                    .await,
+                );
                 if last.as_ref() != Some(&desired) {
                     tracing::debug!(
                         routes = desired.routes.len(),

@@ -81,6 +81,52 @@ fn cluster_spec(cluster: &NginxCluster, namespaces: &BTreeSet<String>) -> Cluste
     }
 }
 
+/// Why `r`'s host is not its tenant's to route, when it is not: a route in a tenant's
+/// namespace serves only the host names a platform admin gave that tenant (exact names or
+/// `*.suffix` patterns; compared in lower case, as nginx matches). Routes in namespaces of no
+/// tenant (the platform's own, named by the cluster) are not limited.
+pub fn host_refusal(r: &NginxRoute, tenants: &[Arc<Tenant>]) -> Option<String> {
+    let ns = r.namespace()?;
+    let tenant = tenants.iter().find(|t| t.spec.namespaces.contains(&ns))?;
+    let host = r.spec.host.trim().to_ascii_lowercase();
+    let patterns = &tenant.spec.hosts;
+    if patterns
+        .iter()
+        .any(|p| wharf_api::admin::host_matches(p, &host))
+    {
+        return None;
+    }
+    Some(format!(
+        "host '{host}' is not among tenant '{}''s host names ({}): the route is not served",
+        tenant.name_any(),
+        if patterns.is_empty() {
+            "none".to_string()
+        } else {
+            patterns.join(", ")
+        }
+    ))
+}
+
+/// The routes `cluster` serves but leaves out for their host ([`host_refusal`]), as the route
+/// errors its nodes report.
+pub fn host_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<crds::nginx::NginxRouteError> {
+    let name = cluster.name_any();
+    let namespaces = served_namespaces(cluster, &inputs.tenants);
+    inputs
+        .routes
+        .iter()
+        .filter(|r| {
+            r.spec.cluster == name && r.namespace().is_some_and(|ns| namespaces.contains(&ns))
+        })
+        .filter_map(|r| {
+            Some(crds::nginx::NginxRouteError {
+                route: route_id(&r.namespace()?, &r.name_any()),
+                message: host_refusal(r, &inputs.tenants)?,
+            })
+        })
+        .collect()
+}
+
 /// The engine's route for a route object; `None` when it names neither a Service nor an upstream.
 pub fn route_of(r: &NginxRoute) -> Option<Route> {
     let ns = r.namespace().unwrap_or_default();
@@ -184,6 +230,7 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         .routes
         .iter()
         .filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone())))
+        .filter(|r| host_refusal(r, &inputs.tenants).is_none())
         .filter_map(|r| route_of(r))
         .collect();
     routes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -394,7 +394,8 @@ pub async fn config(
     }
     let inputs = inputs(state);
     let mut desired = desired::desired_state(&c, &inputs);
-    let errors = attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?;
+    let mut errors = desired::host_refusals(&c, &inputs);
+    errors.extend(attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?);
     let opts = ngx::RenderOptions {
         tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()),
         ..render_options()

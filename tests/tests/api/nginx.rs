@@ -22,15 +22,15 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
     let mut node = Node::new();
     node.start(&app).await;
     assert_eq!(
-        node.hit("shop.alpha.test").await.map(|r| r.0),
+        node.hit("shop.alpha.demo").await.map(|r| r.0),
         Some(404),
         "nothing routed yet"
     );
 
     deploy(&app, "shop", 1, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     eventually(WITHIN, "the new service answers through nginx", || async {
-        (pods_answering(&node, "shop.alpha.test", 1).await.len() == 1).then_some(())
+        (pods_answering(&node, "shop.alpha.demo", 1).await.len() == 1).then_some(())
     })
     .await
     .unwrap();
@@ -46,7 +46,7 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
         .await
         .unwrap();
     eventually(WITHIN, "three pods answer through nginx", || async {
-        (pods_answering(&node, "shop.alpha.test", 12).await.len() == 3).then_some(())
+        (pods_answering(&node, "shop.alpha.demo", 12).await.len() == 3).then_some(())
     })
     .await
     .unwrap();
@@ -64,7 +64,7 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
         .await
         .unwrap();
     eventually(WITHIN, "a deleted service stops answering", || async {
-        node.hit("shop.alpha.test")
+        node.hit("shop.alpha.demo")
             .await
             .filter(|(s, _)| *s != 200)
             .map(|_| ())
@@ -79,7 +79,7 @@ async fn a_new_service_becomes_routable_scaling_needs_no_reload_and_deletion_rem
         WITHIN,
         "a deleted route falls to the default server",
         || async {
-            node.hit("shop.alpha.test")
+            node.hit("shop.alpha.demo")
                 .await
                 .filter(|(s, _)| *s == 404)
                 .map(|_| ())
@@ -123,6 +123,42 @@ async fn a_tenant_routes_only_its_own_host_names() {
         routes.get("legacy").await.unwrap().spec.host,
         "legacy.alpha.demo"
     );
+
+    // A route written to the cluster directly (kubectl, GitOps) is held to the same names: the
+    // agent leaves beta's host out of alpha's routes, upper case or not, and says why.
+    deploy(&app, "shop", 1, 80).await;
+    deploy(&app, "squat", 1, 80).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
+    route(&app, "squat", "Billing.Beta.demo", 80, vec![]).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    eventually(WITHIN, "alpha's own route answers", || async {
+        node.hit("shop.alpha.demo")
+            .await
+            .filter(|(s, _)| *s == 200)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    let refused = eventually(WITHIN, "the squatting route reported", || async {
+        route_errors(&app)
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "alpha/squat")
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.1.contains("billing.beta.demo") && refused.1.contains("*.alpha.demo"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        node.hit("billing.beta.demo").await.map(|r| r.0),
+        Some(404),
+        "beta's host is not served by alpha's route"
+    );
+    let live = node.live_config().to_ascii_lowercase();
+    assert!(live.contains("shop.alpha.demo") && !live.contains("billing.beta.demo"));
 }
 
 #[tokio::test]
@@ -133,7 +169,7 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     route(
         &app,
         "shop",
-        "shop.alpha.test",
+        "shop.alpha.demo",
         80,
         vec!["client_max_body_size 20m".into()],
     )
@@ -141,7 +177,7 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     let mut node = Node::new();
     node.start(&app).await;
     eventually(WITHIN, "the route answers", || async {
-        node.hit("shop.alpha.test")
+        node.hit("shop.alpha.demo")
             .await
             .filter(|(s, _)| *s == 200)
             .map(|_| ())
@@ -210,7 +246,7 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     assert!(err.line.is_some(), "{err:?}");
     assert_eq!(node.engine().status().rendered_sha, sha_before);
     assert_eq!(
-        node.hit("shop.alpha.test").await.map(|r| r.0),
+        node.hit("shop.alpha.demo").await.map(|r| r.0),
         Some(200),
         "the old config keeps serving"
     );
@@ -234,7 +270,7 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
         let live = std::fs::read_to_string(
             node.paths
                 .current_link()
-                .join("servers/shop.alpha.test.conf"),
+                .join("servers/shop.alpha.demo.conf"),
         )
         .ok()?;
         (live.contains("client_max_body_size 30m") && node.engine().status().last_error.is_none())
@@ -249,7 +285,7 @@ async fn a_hand_edit_shows_as_drift_in_the_console() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
     deploy(&app, "shop", 1, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
     let admin = app.login("admin").await.unwrap();
@@ -266,7 +302,7 @@ async fn a_hand_edit_shows_as_drift_in_the_console() {
     let file = node
         .paths
         .current_link()
-        .join("servers/shop.alpha.test.conf");
+        .join("servers/shop.alpha.demo.conf");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("# edited by hand on the node\n");
     std::fs::write(&file, text).unwrap();
@@ -294,7 +330,7 @@ async fn a_hand_edit_shows_as_drift_in_the_console() {
     .await
     .unwrap();
     assert!(
-        diff.contains("--- a/servers/shop.alpha.test.conf"),
+        diff.contains("--- a/servers/shop.alpha.demo.conf"),
         "{diff}"
     );
     // The download is the node's files, hand edit included; a tenant of an alpha-only
@@ -336,11 +372,11 @@ async fn a_restarted_agent_converges_without_a_reload() {
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
     deploy(&app, "shop", 2, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
     eventually(WITHIN, "both pods answer", || async {
-        (pods_answering(&node, "shop.alpha.test", 8).await.len() == 2).then_some(())
+        (pods_answering(&node, "shop.alpha.demo", 8).await.len() == 2).then_some(())
     })
     .await
     .unwrap();
@@ -354,7 +390,7 @@ async fn a_restarted_agent_converges_without_a_reload() {
     assert_eq!(st.reload_count, 0, "the restarted agent reloaded");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(node.reloads(), reloads, "nginx saw a reload");
-    assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
+    assert_eq!(node.hit("shop.alpha.demo").await.map(|r| r.0), Some(200));
 }
 
 /// The routes' errors this node reports, by route.
@@ -379,10 +415,10 @@ async fn route_errors(app: &wharf_tests::TestApp) -> Vec<(String, String)> {
 async fn shop_and_cart_asking_for_tls(app: &wharf_tests::TestApp, ca: &TestCa) -> String {
     deploy(app, "shop", 1, 80).await;
     deploy(app, "cart", 1, 80).await;
-    let (cert, key) = ca.issue("shop.alpha.test");
+    let (cert, key) = ca.issue("shop.alpha.demo");
     tls_secret(app, "shop-tls", &cert, &key).await;
-    route_with_tls(app, "shop", "shop.alpha.test", 80, vec![], Some("shop-tls")).await;
-    route_with_tls(app, "cart", "cart.alpha.test", 80, vec![], Some("cart-tls")).await;
+    route_with_tls(app, "shop", "shop.alpha.demo", 80, vec![], Some("shop-tls")).await;
+    route_with_tls(app, "cart", "cart.alpha.demo", 80, vec![], Some("cart-tls")).await;
     key
 }
 
@@ -403,7 +439,7 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
         WITHIN,
         "shop answers over HTTPS with CA 1's certificate",
         || async {
-            https_get(trusts_ca1, &node, "shop.alpha.test")
+            https_get(trusts_ca1, &node, "shop.alpha.demo")
                 .await
                 .ok()
                 .filter(|(s, _)| *s == 200)
@@ -413,7 +449,7 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     .unwrap();
     assert!(body.contains("shop-"), "{body}");
     assert!(
-        https_get(trusts_ca2, &node, "shop.alpha.test")
+        https_get(trusts_ca2, &node, "shop.alpha.demo")
             .await
             .is_err(),
         "a client trusting only CA 2 must refuse CA 1's certificate"
@@ -455,7 +491,7 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
         "{errors:?}"
     );
     eventually(WITHIN, "cart answers on HTTP", || async {
-        node.hit("cart.alpha.test")
+        node.hit("cart.alpha.demo")
             .await
             .filter(|(s, _)| *s == 200)
             .map(|_| ())
@@ -490,13 +526,13 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
 
     // Rotation: CA 2's certificate replaces CA 1's without anyone touching the route.
     let reloads = node.reloads();
-    let (cert2, key2) = ca2.issue("shop.alpha.test");
+    let (cert2, key2) = ca2.issue("shop.alpha.demo");
     tls_secret(&app, "shop-tls", &cert2, &key2).await;
     eventually(
         WITHIN,
         "shop is served with the rotated certificate",
         || async {
-            https_get(trusts_ca2, &node, "shop.alpha.test")
+            https_get(trusts_ca2, &node, "shop.alpha.demo")
                 .await
                 .ok()
                 .filter(|(s, _)| *s == 200)
@@ -509,7 +545,7 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
         WITHIN,
         "the old certificate to be no longer served",
         || async {
-            https_get(trusts_ca1, &node, "shop.alpha.test")
+            https_get(trusts_ca1, &node, "shop.alpha.demo")
                 .await
                 .is_err()
                 .then_some(())
@@ -524,8 +560,8 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
 
     // A secret nginx refuses (the key is not the certificate's): reported with nginx's words,
     // cart stays on HTTP, shop keeps its HTTPS.
-    let (cart_cert, _) = ca2.issue("cart.alpha.test");
-    let (_, other_key) = ca2.issue("cart.alpha.test");
+    let (cart_cert, _) = ca2.issue("cart.alpha.demo");
+    let (_, other_key) = ca2.issue("cart.alpha.demo");
     tls_secret(&app, "cart-tls", &cart_cert, &other_key).await;
     eventually(
         WITHIN,
@@ -541,25 +577,25 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
     .await
     .unwrap();
     assert_eq!(
-        https_get(trusts_ca2, &node, "shop.alpha.test")
+        https_get(trusts_ca2, &node, "shop.alpha.demo")
             .await
             .map(|r| r.0),
         Ok(200)
     );
     assert!(
-        https_get(trusts_ca2, &node, "cart.alpha.test")
+        https_get(trusts_ca2, &node, "cart.alpha.demo")
             .await
             .is_err(),
         "cart must not be served with a refused pair"
     );
-    assert_eq!(node.hit("cart.alpha.test").await.map(|r| r.0), Some(200));
+    assert_eq!(node.hit("cart.alpha.demo").await.map(|r| r.0), Some(200));
     assert!(node.engine().status().last_error.is_none());
 
     // Fixed: cart gets its HTTPS and the error goes away.
-    let (cart_cert, cart_key) = ca2.issue("cart.alpha.test");
+    let (cart_cert, cart_key) = ca2.issue("cart.alpha.demo");
     tls_secret(&app, "cart-tls", &cart_cert, &cart_key).await;
     eventually(WITHIN, "cart answers over HTTPS", || async {
-        https_get(trusts_ca2, &node, "cart.alpha.test")
+        https_get(trusts_ca2, &node, "cart.alpha.demo")
             .await
             .ok()
             .filter(|(s, _)| *s == 200)
@@ -644,7 +680,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     let mut node = Node::new();
     node.start(&app).await;
     eventually(WITHIN, "shop answers over HTTPS", || async {
-        https_get(&ca, &node, "shop.alpha.test")
+        https_get(&ca, &node, "shop.alpha.demo")
             .await
             .ok()
             .filter(|(s, _)| *s == 200)
@@ -661,7 +697,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     // The config view: shop's HTTPS server block, cart on HTTP with the node's reason, and
     // the same server files as the node's but for the node's own ports and folder.
     let (files, view) = console_config(&alice).await;
-    let shop = &files["servers/shop.alpha.test.conf"];
+    let shop = &files["servers/shop.alpha.demo.conf"];
     assert!(shop.contains("    listen 8443 ssl;\n"), "{shop}");
     assert!(
         shop.contains(&format!(
@@ -672,8 +708,8 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     );
     let live = |file: &str| std::fs::read_to_string(node.paths.current_link().join(file)).unwrap();
     for file in [
-        "servers/shop.alpha.test.conf",
-        "servers/cart.alpha.test.conf",
+        "servers/shop.alpha.demo.conf",
+        "servers/cart.alpha.demo.conf",
     ] {
         assert_eq!(
             files[file],
@@ -682,7 +718,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
         );
     }
     assert!(
-        !files["servers/cart.alpha.test.conf"].contains("ssl"),
+        !files["servers/cart.alpha.demo.conf"].contains("ssl"),
         "cart stays on HTTP in the console as on the node"
     );
     assert_eq!(
@@ -738,14 +774,14 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
         "the console's view has the applied directive",
         || async {
             let (files, view) = console_config(&alice).await;
-            files["servers/shop.alpha.test.conf"]
+            files["servers/shop.alpha.demo.conf"]
                 .contains("client_max_body_size 20m;")
                 .then_some((files, view))
         },
     )
     .await
     .unwrap();
-    let shop = &files["servers/shop.alpha.test.conf"];
+    let shop = &files["servers/shop.alpha.demo.conf"];
     let line = shop
         .lines()
         .position(|l| l.contains("client_max_body_size 20m;"))
@@ -757,7 +793,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], false, "{v}");
-    assert_eq!(v["nginx"]["file"], "servers/shop.alpha.test.conf", "{v}");
+    assert_eq!(v["nginx"]["file"], "servers/shop.alpha.demo.conf", "{v}");
     assert_eq!(v["nginx"]["line"], line, "{v}\n{shop}");
 
     // The node follows; in sync again, the same files; a hand edit shows as exactly that.
@@ -769,7 +805,7 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
                 .call("nginx_clusters", json!({"tenant": "alpha"}))
                 .await
                 .ok()?;
-            (live("servers/shop.alpha.test.conf").contains("client_max_body_size 20m;")
+            (live("servers/shop.alpha.demo.conf").contains("client_max_body_size 20m;")
                 && v[0]["nodes"][0]["state"] == "InSync")
                 .then_some(())
         },
@@ -777,8 +813,8 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     .await
     .unwrap();
     assert_eq!(
-        files["servers/shop.alpha.test.conf"],
-        as_the_console_shows(&node, &live("servers/shop.alpha.test.conf"))
+        files["servers/shop.alpha.demo.conf"],
+        as_the_console_shows(&node, &live("servers/shop.alpha.demo.conf"))
     );
     let (_, drift) = alice
         .call(
@@ -791,10 +827,10 @@ async fn the_console_renders_validates_and_diffs_tls_routes_as_the_node_serves_t
     let file = node
         .paths
         .current_link()
-        .join("servers/shop.alpha.test.conf");
+        .join("servers/shop.alpha.demo.conf");
     std::fs::write(
         &file,
-        live("servers/shop.alpha.test.conf") + "# edited by hand on the node\n",
+        live("servers/shop.alpha.demo.conf") + "# edited by hand on the node\n",
     )
     .unwrap();
     let diff = eventually(WITHIN, "the drift diff names the edit", || async {
@@ -882,11 +918,11 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     let app = spawn_app().await.unwrap();
     cluster(&app).await;
     deploy(&app, "shop", 1, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
     eventually(WITHIN, "the route answers", || async {
-        node.hit("shop.alpha.test")
+        node.hit("shop.alpha.demo")
             .await
             .filter(|(s, _)| *s == 200)
             .map(|_| ())
@@ -941,7 +977,7 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     let file = node
         .paths
         .current_link()
-        .join("servers/shop.alpha.test.conf");
+        .join("servers/shop.alpha.demo.conf");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("# edited by hand on the node\n");
     std::fs::write(&file, &text).unwrap();
@@ -998,7 +1034,7 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     .await
     .unwrap();
     assert_eq!(Some(reported), request);
-    assert_eq!(node.hit("shop.alpha.test").await.map(|r| r.0), Some(200));
+    assert_eq!(node.hit("shop.alpha.demo").await.map(|r| r.0), Some(200));
 }
 
 on_both_clusters!(an_agent_follows_a_services_endpoints_with_its_own_account);
@@ -1032,7 +1068,7 @@ async fn endpoint_ips(app: &TestApp, name: &str, want: usize) -> Vec<String> {
 async fn an_agent_follows_a_services_endpoints_with_its_own_account(app: TestApp) {
     cluster(&app).await;
     deploy(&app, "shop", 2, 80).await;
-    route(&app, "shop", "shop.alpha.test", 80, vec![]).await;
+    route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let ips = endpoint_ips(&app, "shop", 2).await;
 
     let mut node = Node::with_mode(Some(Mode::Static));
