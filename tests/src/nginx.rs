@@ -116,6 +116,15 @@ impl Node {
             .map(|r| (r.status, r.body))
     }
 
+    /// Waits (up to [`WITHIN`]) until `host` answers 200 through this node; panics naming `what`.
+    pub async fn wait_ok(&self, host: &str, what: &str) {
+        crate::eventually(WITHIN, what, || async {
+            self.hit(host).await.filter(|(s, _)| *s == 200).map(|_| ())
+        })
+        .await
+        .unwrap();
+    }
+
     pub fn reloads(&self) -> usize {
         self.nginx.as_ref().map(|n| n.reloads_logged()).unwrap_or(0)
     }

@@ -132,14 +132,8 @@ async fn a_tenant_routes_only_its_own_host_names() {
     route(&app, "squat", "Billing.Beta.demo", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "alpha's own route answers", || async {
-        node.hit("shop.alpha.demo")
-            .await
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    node.wait_ok("shop.alpha.demo", "alpha's own route answers")
+        .await;
     let refused = eventually(WITHIN, "the squatting route reported", || async {
         route_errors(&app)
             .await
@@ -176,14 +170,7 @@ async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     .await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "the route answers", || async {
-        node.hit("shop.alpha.demo")
-            .await
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    node.wait_ok("shop.alpha.demo", "the route answers").await;
 
     // The console refuses it: validation shows nginx's message and line; apply stores nothing.
     let alice = app.login("alice").await.unwrap();
@@ -490,14 +477,8 @@ async fn a_tls_secret_is_served_followed_when_rotated_and_a_bad_one_only_costs_i
             && errors[0].1.contains("no kubernetes.io/tls Secret"),
         "{errors:?}"
     );
-    eventually(WITHIN, "cart answers on HTTP", || async {
-        node.hit("cart.alpha.demo")
-            .await
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    node.wait_ok("cart.alpha.demo", "cart answers on HTTP")
+        .await;
     assert!(
         node.engine().status().last_error.is_none(),
         "{:?}",
@@ -921,14 +902,7 @@ async fn the_live_socket_shows_a_hand_edit_and_the_repair_button_puts_the_render
     route(&app, "shop", "shop.alpha.demo", 80, vec![]).await;
     let mut node = Node::new();
     node.start(&app).await;
-    eventually(WITHIN, "the route answers", || async {
-        node.hit("shop.alpha.demo")
-            .await
-            .filter(|(s, _)| *s == 200)
-            .map(|_| ())
-    })
-    .await
-    .unwrap();
+    node.wait_ok("shop.alpha.demo", "the route answers").await;
     let (alice, bob, vera) = (
         app.login("alice").await.unwrap(),
         app.login("bob").await.unwrap(),
