@@ -12,7 +12,8 @@
 use axum::http::Request;
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
@@ -201,6 +202,41 @@ async fn a_deployment_of_a_noncompliant_template_reports_the_refusal() {
         .unwrap()
         .items
         .is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_job_of_a_noncompliant_template_records_the_refusal() {
+    let (sim, client) = spawn().await;
+    tenant_namespace(&client, "alpha-ci", "restricted").await;
+    let job: Job = serde_json::from_value(json!({"metadata": {"name": "build"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "app", "image": "nginx"}]}}}}))
+    .unwrap();
+    Api::<Job>::namespaced(client.clone(), "alpha-ci")
+        .create(&PostParams::default(), &job)
+        .await
+        .unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "alpha-ci");
+    let message = eventually(30, || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("FailedCreate")
+                    && e.involved_object.name.as_deref() == Some("build")
+            })?
+            .message
+    })
+    .await;
+    assert!(
+        message.starts_with("Error creating: pods \"build-"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(" is forbidden: {BARE_POD_REFUSAL}")),
+        "{message}"
+    );
     sim.shutdown().await;
 }
 
