@@ -89,6 +89,16 @@ impl ApiError {
         )
         .with_details(details(resource, name))
     }
+    /// The 403 an admission plugin answers: `{resource} "{name}" is forbidden: {message}`,
+    /// with the name and the resource (as `kind`, as `NewForbidden` puts it) in the details.
+    pub fn forbidden(resource: &str, name: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{resource} \"{name}\" is forbidden: {message}"),
+        )
+        .with_details(details(resource, name))
+    }
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }

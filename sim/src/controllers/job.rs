@@ -283,12 +283,21 @@ impl Reconciler for JobController {
                     _ => {
                         for _ in 0..missing {
                             let new = pod_from_template(&job, &spec["template"]);
-                            let p = self.store.create(
-                                &pods_res,
-                                ns,
-                                new,
-                                &WriteOptions::by(MANAGER),
-                            )?;
+                            let p = self
+                                .store
+                                .create(&pods_res, ns, new, &WriteOptions::by(MANAGER))
+                                .inspect_err(|e| {
+                                    // NB: as the real pod control reports a refused pod
+                                    // (quota, PodSecurity), then the create is retried.
+                                    let msg = format!("Error creating: {}", e.message);
+                                    self.events.record(
+                                        &job_ref,
+                                        SOURCE,
+                                        "Warning",
+                                        "FailedCreate",
+                                        &msg,
+                                    );
+                                })?;
                             let msg = format!("Created pod: {}", str_at(&p, &["metadata", "name"]));
                             self.events.record(
                                 &job_ref,

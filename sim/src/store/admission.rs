@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use super::{key, Event, EventType, State, WriteOptions};
 use crate::error::ApiError;
+use crate::kinds::pod_security;
 use crate::kinds::quantity::Quantity;
 use crate::resources::{ResourceId, ResourceInfo};
 
@@ -177,15 +178,6 @@ pub fn pvc_usage(pvc: &Value) -> ResourceList {
     out
 }
 
-fn forbidden(resource: &str, name: &str, message: String) -> ApiError {
-    ApiError::new(
-        403,
-        "Forbidden",
-        format!("{resource} \"{name}\" is forbidden: {message}"),
-    )
-    .with_details(json!({"name": name, "kind": resource}))
-}
-
 /// The objects of `res` in namespace `ns`, by name.
 fn in_namespace(st: &State, res: &str, ns: &str) -> Vec<Value> {
     let Some(table) = st.tables.get(&ResourceId::core(res)) else {
@@ -218,8 +210,10 @@ pub(super) fn on_create(
     let (usage, tracked): (ResourceList, fn(&str) -> bool) = match info.kind.as_str() {
         "Pod" => {
             limit_ranger(st, ns, &name, obj)?;
+            pod_security(st, ns, &name, obj)?;
             (pod_usage(obj), pod_resource)
         }
+        "Namespace" => return namespace_labels(&name, obj, None),
         "PersistentVolumeClaim" => (pvc_usage(obj), pvc_resource),
         _ => return Ok(()),
     };
@@ -233,12 +227,13 @@ pub(super) fn on_create(
         }
         let qname = quota["metadata"]["name"].as_str().unwrap_or_default();
         if info.kind == "Pod" {
-            constraints(obj, &restricted)
-                .map_err(|m| forbidden(&res, &name, format!("failed quota: {qname}: {m}")))?;
+            constraints(obj, &restricted).map_err(|m| {
+                ApiError::forbidden(&res, &name, format!("failed quota: {qname}: {m}"))
+            })?;
         }
         let used = resource_list(&quota["status"]["used"]);
         if restricted.iter().any(|k| !used.contains_key(k)) {
-            return Err(forbidden(
+            return Err(ApiError::forbidden(
                 &res,
                 &name,
                 format!(
@@ -255,7 +250,7 @@ pub(super) fn on_create(
             .map(|(k, _)| k)
             .collect();
         if !exceeded.is_empty() {
-            return Err(forbidden(
+            return Err(ApiError::forbidden(
                 &res,
                 &name,
                 format!(
@@ -298,6 +293,67 @@ pub(super) fn on_create(
         st.commit(tx, &quotas, ns, &qname, EventType::Modified, new)?;
     }
     Ok(())
+}
+
+/// The admission plugins for an update of an object of `info` in `ns` (already validated):
+/// PodSecurity, on a pod whose containers change (the main resource or its
+/// `ephemeralcontainers`, never `status`), and on a namespace's Pod Security labels.
+pub(super) fn on_update(
+    st: &State,
+    info: &ResourceInfo,
+    ns: &str,
+    old: &Value,
+    new: &Value,
+    status_only: bool,
+) -> Result<(), ApiError> {
+    if info.custom || !info.group.is_empty() || status_only {
+        return Ok(());
+    }
+    let name = new["metadata"]["name"].as_str().unwrap_or_default();
+    match info.kind.as_str() {
+        "Pod" if pod_security::significant_update(old, new) => pod_security(st, ns, name, new),
+        "Namespace" => namespace_labels(name, new, Some(old)),
+        _ => Ok(()),
+    }
+}
+
+/// The PodSecurity plugin on a pod: the checks of its namespace's `enforce` level, refused
+/// with the plugin's 403 (`violates PodSecurity "restricted:latest": …`).
+fn pod_security(st: &State, ns: &str, name: &str, pod: &Value) -> Result<(), ApiError> {
+    let Some(namespace) = st
+        .tables
+        .get(&ResourceId::core("namespaces"))
+        .and_then(|t| t.get(&key("", ns)))
+        .map(|e| e.value())
+    else {
+        return Ok(());
+    };
+    let (level, version) = pod_security::enforce_policy(&namespace["metadata"]["labels"]);
+    let broken = pod_security::violations(level, &pod["metadata"], &pod["spec"]);
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "pods",
+        name,
+        pod_security::forbidden_message(level, &version, &broken),
+    ))
+}
+
+/// The PodSecurity plugin on a namespace: its labels must name levels and versions, on
+/// create and on an update that changes what is wrong with them (the 422 of
+/// `ValidateNamespace`).
+fn namespace_labels(name: &str, ns: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let errors = pod_security::label_errors(&ns["metadata"]["labels"]);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    if let Some(old) = old {
+        if pod_security::label_errors(&old["metadata"]["labels"]) == errors {
+            return Ok(());
+        }
+    }
+    Err(ApiError::invalid("Namespace", "", name, errors))
 }
 
 /// `enforcePodContainerConstraints`: with cpu or memory under quota, every container must
@@ -484,8 +540,12 @@ fn limit_ranger(st: &State, ns: &str, name: &str, pod: &mut Value) -> Result<(),
     }
     match errors.as_slice() {
         [] => Ok(()),
-        [one] => Err(forbidden("pods", name, one.clone())),
-        many => Err(forbidden("pods", name, format!("[{}]", many.join(", ")))),
+        [one] => Err(ApiError::forbidden("pods", name, one.clone())),
+        many => Err(ApiError::forbidden(
+            "pods",
+            name,
+            format!("[{}]", many.join(", ")),
+        )),
     }
 }
 

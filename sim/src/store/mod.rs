@@ -693,6 +693,14 @@ impl Store {
         deletion::check_new_finalizers(&info.kind, &info.group, &old, &new)?;
         kinds::on_update(&info, &old, &mut new)?;
         kinds::validate(&info, &new)?;
+        admission::on_update(
+            &st,
+            &info,
+            ns,
+            &old,
+            &new,
+            matches!(mode, UpdateMode::Status),
+        )?;
         if kinds::has_generation(&info) && spec_changed(&info, &old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             new["metadata"]["generation"] = json!(g);

@@ -23,5 +23,6 @@ mod parity_quota;
 mod parity_rbac;
 mod persistence;
 mod pipelines;
+mod pod_security;
 mod rollback;
 mod watch;
