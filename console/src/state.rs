@@ -16,6 +16,9 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// Mark cookies `Secure` (the console is served over TLS, directly or behind a proxy).
     pub secure_cookies: bool,
+    /// Origins besides the console's own (its `Host`) whose pages may call it, e.g. a reverse
+    /// proxy's public `https://wharf.example.com` when the proxy rewrites `Host`.
+    pub allowed_origins: Vec<String>,
     /// The nginx binary the console validates candidate configs with (`nginx -t`).
     pub nginx_bin: std::path::PathBuf,
     /// Prometheus, Alertmanager and the alert rule files (all unset: monitoring is off).
@@ -31,6 +34,7 @@ impl Default for Settings {
         Settings {
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
+            allowed_origins: Vec::new(),
             nginx_bin: "/usr/sbin/nginx".into(),
             monitoring: Default::default(),
             pipelines: Default::default(),

@@ -223,6 +223,12 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // NB: after the body limit: uploads stream their body and have their own (larger) limit.
         .merge(crate::terminal::routes())
+        // requests from other origins refused (see `cross_site`); added before `track`, so
+        // it runs inside it and refused requests are counted too
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cross_site::guard,
+        ))
         // every matched route counted and timed; one span per request (server functions
         // included: their path names them)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod application;
 pub mod bootstrap;
 pub mod console;
+pub mod cross_site;
 pub mod demo;
 pub mod live;
 pub mod logs;

@@ -32,6 +32,14 @@ pub struct ConsoleArgs {
     /// Mark session cookies Secure (set when TLS terminates in front of the console).
     #[arg(long, env = "WHARF_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// An origin besides the console's own whose pages may call it (`https://wharf.example.com`),
+    /// for a reverse proxy that rewrites `Host`; repeat or separate with commas.
+    #[arg(
+        long = "allowed-origin",
+        env = "WHARF_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
     /// How long a login lasts.
     #[arg(long, env = "WHARF_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
@@ -115,6 +123,7 @@ impl ConsoleArgs {
         Settings {
             session_ttl_secs: self.session_hours * 3600,
             secure_cookies: self.secure_cookies,
+            allowed_origins: self.allowed_origins.clone(),
             monitoring,
             pipelines,
             terminal: self.terminal.options(),

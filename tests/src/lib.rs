@@ -167,6 +167,16 @@ impl TestApp {
         path: &str,
         who: Option<&Session>,
     ) -> std::result::Result<Socket, u16> {
+        self.open_socket_with(path, who, &[]).await
+    }
+
+    /// [`Self::open_socket`] with more request headers (`origin`, as a browser sends it).
+    pub async fn open_socket_with(
+        &self,
+        path: &str,
+        who: Option<&Session>,
+        headers: &[(&'static str, &str)],
+    ) -> std::result::Result<Socket, u16> {
         use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error};
         let mut req = format!("ws://{}{path}", self.addr)
             .into_client_request()
@@ -176,6 +186,10 @@ impl TestApp {
                 "cookie",
                 HeaderValue::from_str(cookie).expect("a cookie header"),
             );
+        }
+        for (name, value) in headers {
+            req.headers_mut()
+                .insert(*name, HeaderValue::from_str(value).expect("a header value"));
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((socket, _)) => Ok(socket),

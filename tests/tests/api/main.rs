@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod authorization;
 mod crds;
+mod cross_site;
 mod leader;
 mod logs;
 mod metrics;
