@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod call;
 pub mod discovery;
+pub mod egress;
 pub mod leader;
 pub mod logs;
 pub mod metrics;
