@@ -27,6 +27,8 @@ pub struct Settings {
     pub pipelines: crate::pipelines::PipelineSettings,
     /// The web terminal's debug-container image and session recordings.
     pub terminal: crate::terminal::TerminalOptions,
+    /// Where addresses tenants type (external upstreams, receivers) may lead.
+    pub egress: crate::egress::EgressPolicy,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             monitoring: Default::default(),
             pipelines: Default::default(),
             terminal: Default::default(),
+            egress: Default::default(),
         }
     }
 }

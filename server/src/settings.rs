@@ -10,6 +10,7 @@ use crate::terminal::TerminalArgs;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use wharf_console::egress::EgressPolicy;
 use wharf_console::monitoring::{MonitoringSettings, Token};
 use wharf_console::pipelines::{PipelineSettings, Registry};
 use wharf_console::state::Settings;
@@ -19,6 +20,10 @@ pub const SERVE_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 3000);
 pub const DEMO_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3000);
+
+/// The demo's "servers outside Kubernetes" (external upstreams in the nginx console): a block of
+/// loopback addresses the demo lets tenants reach.
+pub const DEMO_OUTSIDE: &str = "127.200.0.0/16";
 
 /// The console's flags, shared by `wharf serve` and `wharf demo`.
 #[derive(clap::Args, Debug)]
@@ -40,6 +45,22 @@ pub struct ConsoleArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// The cluster's pod and Service ranges (`10.244.0.0/16,10.96.0.0/12`): addresses tenants
+    /// type (external upstreams, webhook receivers) may not lead there; repeat or separate with commas.
+    #[arg(
+        long = "cluster-cidr",
+        env = "WHARF_CLUSTER_CIDRS",
+        value_delimiter = ','
+    )]
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
+    /// A range tenants' addresses may reach although it is refused by default (loopback,
+    /// link-local, the cluster's ranges); the platform's own services stay refused.
+    #[arg(
+        long = "egress-allow",
+        env = "WHARF_EGRESS_ALLOW",
+        value_delimiter = ','
+    )]
+    pub egress_allow: Vec<ipnet::IpNet>,
     /// How long a login lasts.
     #[arg(long, env = "WHARF_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
@@ -87,7 +108,8 @@ impl ConsoleArgs {
             registries: std::mem::take(&mut self.registries),
             ..Default::default()
         };
-        Ok((self.settings(monitoring, pipelines), launch))
+        let egress = self.egress(&monitoring, launch.listen, Vec::new());
+        Ok((self.settings(monitoring, pipelines, egress), launch))
     }
 
     /// `wharf demo`'s settings: folders under `data`, the demo's own monitoring stack and
@@ -101,7 +123,14 @@ impl ConsoleArgs {
             .recordings_dir
             .get_or_insert_with(|| data.join("recordings"));
         let launch = self.launch(DEMO_LISTEN, data.join("logs"));
-        Ok((self.settings(monitoring, PipelineSettings::demo()), launch))
+        // NB: the demo's "servers outside Kubernetes" live on this machine, in a loopback block
+        // of their own (pods and the platform's services use other 127.x addresses).
+        let demo_outside = vec![DEMO_OUTSIDE.parse().expect("a CIDR")];
+        let egress = self.egress(&monitoring, launch.listen, demo_outside);
+        Ok((
+            self.settings(monitoring, PipelineSettings::demo(), egress),
+            launch,
+        ))
     }
 
     /// Where `wharf demo` listens (its Alertmanager is told before the console starts).
@@ -119,8 +148,49 @@ impl ConsoleArgs {
         }
     }
 
-    fn settings(&self, monitoring: MonitoringSettings, pipelines: PipelineSettings) -> Settings {
+    /// The egress policy: the flags' ranges, and the platform's own endpoints (the console,
+    /// Prometheus, Alertmanager) as they resolve now.
+    fn egress(
+        &self,
+        monitoring: &MonitoringSettings,
+        listen: SocketAddr,
+        also_allowed: Vec<ipnet::IpNet>,
+    ) -> EgressPolicy {
+        use std::net::ToSocketAddrs;
+        let mut platform = vec![listen];
+        for url in [&monitoring.prometheus_url, &monitoring.alertmanager_url]
+            .into_iter()
+            .flatten()
+        {
+            let Ok(u) = url::Url::parse(url) else {
+                continue;
+            };
+            let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+                continue;
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            platform.extend((host, port).to_socket_addrs().into_iter().flatten());
+        }
+        EgressPolicy {
+            cluster_ranges: self.cluster_cidrs.clone(),
+            allowed: self
+                .egress_allow
+                .iter()
+                .copied()
+                .chain(also_allowed)
+                .collect(),
+            platform,
+        }
+    }
+
+    fn settings(
+        &self,
+        monitoring: MonitoringSettings,
+        pipelines: PipelineSettings,
+        egress: EgressPolicy,
+    ) -> Settings {
         Settings {
+            egress,
             session_ttl_secs: self.session_hours * 3600,
             secure_cookies: self.secure_cookies,
             allowed_origins: self.allowed_origins.clone(),
