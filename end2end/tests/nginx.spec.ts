@@ -22,12 +22,13 @@ test('an admin manages the edge cluster: upstream, validation, apply, download, 
   await expect(beat).toHaveText(/^(just now|\d+s ago|\d+m ago)$/);
   await expect(beat).toHaveAttribute('title', /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
 
-  // A reverse proxy to a service outside Kubernetes.
+  // A reverse proxy to a service outside Kubernetes (the demo's servers outside Kubernetes are
+  // in 127.200.0.0/16; the rest of loopback is the platform's and the pods').
   const name = uniqueName('legacy');
   await page.getByTestId('ext-ns').selectOption('alpha');
   await page.getByTestId('ext-name').fill(name);
   await page.getByTestId('ext-host').fill(`${name}.alpha.demo`);
-  await page.getByTestId('ext-servers').fill('127.0.0.1:9, 127.0.0.2:9');
+  await page.getByTestId('ext-servers').fill('127.200.0.1:9, 127.200.0.2:9');
   await page.getByTestId('ext-directives').fill('proxy_read_timeout 5s');
   await page.getByTestId('ext-validate').click();
   await expect(page.getByTestId('ng-external').getByTestId('validation')).toContainText('valid');
