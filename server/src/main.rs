@@ -88,6 +88,21 @@ enum Command {
         /// following one that systemd runs.
         #[arg(long)]
         start_nginx: bool,
+        /// The cluster's pod and Service ranges: external upstreams' servers there are left out.
+        #[arg(
+            long = "cluster-cidr",
+            env = "WHARF_CLUSTER_CIDRS",
+            value_delimiter = ','
+        )]
+        cluster_cidrs: Vec<ipnet::IpNet>,
+        /// A range external upstreams' servers may be in although refused by default
+        /// (loopback, link-local, the cluster's ranges).
+        #[arg(
+            long = "egress-allow",
+            env = "WHARF_EGRESS_ALLOW",
+            value_delimiter = ','
+        )]
+        egress_allow: Vec<ipnet::IpNet>,
     },
     /// Users and tenants, without the console running (scripted installs).
     Admin {
@@ -225,6 +240,8 @@ async fn main() -> Result<()> {
             http_port,
             heartbeat_secs,
             start_nginx,
+            cluster_cidrs,
+            egress_allow,
         } => {
             let client = client_for(kubeconfig).await?;
             let paths = ngx::NginxPaths::new(
@@ -237,6 +254,8 @@ async fn main() -> Result<()> {
             let mut cfg =
                 wharf_console::nginx::agent::NodeConfig::new(&cluster, &node, paths.clone(), opts);
             cfg.heartbeat = std::time::Duration::from_secs(heartbeat_secs.max(1));
+            cfg.egress.cluster_ranges = cluster_cidrs;
+            cfg.egress.allowed = egress_allow;
             let mut agent = wharf_console::nginx::agent::NodeAgent::start(client, cfg).await?;
             tracing::info!(%cluster, %node, mode = ?agent.engine.status().mode, "ng-agent running");
             let _nginx = if start_nginx {

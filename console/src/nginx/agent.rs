@@ -23,7 +23,8 @@
 
 use super::endpoint_source::EndpointSource;
 use super::secrets::{pair_in, reflect_tls_secrets};
-use crate::nginx::desired::{desired_state, host_refusals, Inputs};
+use crate::egress::EgressPolicy;
+use crate::nginx::desired::{desired_state, host_refusals, upstream_refusals, Inputs};
 use crate::nginx::tls::TlsSecrets;
 use crate::watchers::reflect;
 use crds::nginx::{
@@ -54,6 +55,8 @@ pub struct NodeConfig {
     pub heartbeat: Duration,
     /// At most one reload per window.
     pub coalesce_window: Duration,
+    /// Where external upstreams' servers may be (`--cluster-cidr`, `--egress-allow`).
+    pub egress: EgressPolicy,
 }
 
 impl NodeConfig {
@@ -65,6 +68,7 @@ impl NodeConfig {
             render,
             heartbeat: Duration::from_secs(10),
             coalesce_window: Duration::from_millis(200),
+            egress: EgressPolicy::default(),
         }
     }
 }
@@ -80,8 +84,9 @@ struct Stores {
 }
 
 impl Stores {
-    fn inputs(&self) -> Inputs {
+    fn inputs(&self, egress: &EgressPolicy) -> Inputs {
         Inputs {
+            egress: egress.clone(),
             tenants: self.tenants.state(),
             routes: self.routes.state(),
             upstreams: self.upstreams.state(),
@@ -250,10 +255,11 @@ async fn feed(
             .find(|c| c.name_any() == cfg.cluster);
         match found {
             Some(c) => {
-                let inputs = stores.inputs();
+                let inputs = stores.inputs(&cfg.egress);
                 let mut desired = desired_state(&c, &inputs);
                 let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
                 let mut route_errors = host_refusals(&c, &inputs);
+                route_errors.extend(upstream_refusals(&c, &inputs));
                 route_errors.extend(
                     tls.attach(&mut desired, &stores.routes.state(), https, |ns, name| {
                         pair_in(&stores.secrets, ns, name)

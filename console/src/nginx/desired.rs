@@ -3,7 +3,8 @@
 //! the config view, without them) use, so what the console checks is what nodes render. Both
 //! then attach the routes' certificates with `super::tls`.
 
-use crds::nginx::{NginxCluster, NginxRoute, NginxUpstream};
+use crate::egress::{EgressPolicy, Refused};
+use crds::nginx::{NginxCluster, NginxRoute, NginxRouteError, NginxUpstream};
 use crds::Tenant;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 /// and other namespaces' objects: they are filtered here).
 #[derive(Default, Clone)]
 pub struct Inputs {
+    /// Where external upstreams' servers may be (see `crate::egress`).
+    pub egress: EgressPolicy,
     pub tenants: Vec<Arc<Tenant>>,
     pub routes: Vec<Arc<NginxRoute>>,
     pub upstreams: Vec<Arc<NginxUpstream>>,
@@ -109,7 +112,7 @@ pub fn host_refusal(r: &NginxRoute, tenants: &[Arc<Tenant>]) -> Option<String> {
 
 /// The routes `cluster` serves but leaves out for their host ([`host_refusal`]), as the route
 /// errors its nodes report.
-pub fn host_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<crds::nginx::NginxRouteError> {
+pub fn host_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<NginxRouteError> {
     let name = cluster.name_any();
     let namespaces = served_namespaces(cluster, &inputs.tenants);
     inputs
@@ -119,12 +122,88 @@ pub fn host_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<crds::nginx
             r.spec.cluster == name && r.namespace().is_some_and(|ns| namespaces.contains(&ns))
         })
         .filter_map(|r| {
-            Some(crds::nginx::NginxRouteError {
+            Some(NginxRouteError {
                 route: route_id(&r.namespace()?, &r.name_any()),
                 message: host_refusal(r, &inputs.tenants)?,
             })
         })
         .collect()
+}
+
+impl Inputs {
+    /// The Service or pod (an EndpointSlice's endpoint) that has `ip` now, as far as these
+    /// inputs know.
+    pub fn cluster_object(&self, ip: IpAddr) -> Option<String> {
+        let ip = ip.to_string();
+        let id = |ns: Option<String>, name: String| format!("{}/{name}", ns.unwrap_or_default());
+        for s in &self.services {
+            let spec = s.spec.as_ref();
+            let mut ips = spec
+                .and_then(|s| s.cluster_ips.as_ref())
+                .into_iter()
+                .flatten()
+                .chain(spec.and_then(|s| s.cluster_ip.as_ref()));
+            if ips.any(|i| *i == ip) {
+                return Some(format!("Service {}", id(s.namespace(), s.name_any())));
+            }
+        }
+        for slice in &self.slices {
+            for e in &slice.endpoints {
+                if e.addresses.iter().any(|a| *a == ip) {
+                    let pod = e.target_ref.as_ref().and_then(|t| t.name.clone());
+                    return Some(format!(
+                        "pod {}",
+                        id(slice.namespace(), pod.unwrap_or_else(|| ip.clone()))
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// An external server's address, if the egress policy lets nginx reach it.
+    pub fn server_allowed(&self, server: &str) -> Result<SocketAddr, String> {
+        let addr = parse_server(server)?;
+        self.egress
+            .check(server.trim(), addr, |ip| self.cluster_object(ip))
+            .map_err(|r: Refused| r.en())?;
+        Ok(addr)
+    }
+}
+
+/// The external servers of the routes `cluster` serves that the egress policy refuses, as the
+/// route errors its nodes report (the rest of the upstream's servers are still served).
+pub fn upstream_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<NginxRouteError> {
+    let name = cluster.name_any();
+    let namespaces = served_namespaces(cluster, &inputs.tenants);
+    let mut out = Vec::new();
+    for r in inputs.routes.iter().filter(|r| {
+        r.spec.cluster == name && r.namespace().is_some_and(|ns| namespaces.contains(&ns))
+    }) {
+        let (Some(ns), Some(upstream)) = (r.namespace(), r.spec.upstream.as_ref()) else {
+            continue;
+        };
+        let Some(u) = inputs
+            .upstreams
+            .iter()
+            .find(|u| u.namespace().as_deref() == Some(&ns) && u.name_any() == *upstream)
+        else {
+            continue;
+        };
+        let refused: Vec<String> = u
+            .spec
+            .servers
+            .iter()
+            .filter_map(|s| inputs.server_allowed(s).err())
+            .collect();
+        if !refused.is_empty() {
+            out.push(NginxRouteError {
+                route: route_id(&ns, &r.name_any()),
+                message: format!("servers left out: {}", refused.join("; ")),
+            });
+        }
+    }
+    out
 }
 
 /// The engine's route for a route object; `None` when it names neither a Service nor an upstream.
@@ -284,7 +363,7 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
             .spec
             .servers
             .iter()
-            .filter_map(|s| parse_server(s).ok())
+            .filter_map(|s| inputs.server_allowed(s).ok())
             .map(Peer::new)
             .collect();
         upstreams.push(Upstream::external(

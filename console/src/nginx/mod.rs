@@ -82,6 +82,7 @@ impl Access {
 
 fn inputs(state: &AppState) -> Inputs {
     Inputs {
+        egress: state.settings.egress.clone(),
         tenants: state.cache.tenants.state(),
         routes: state.cache.nginx_routes.state(),
         upstreams: state.cache.nginx_upstreams.state(),
@@ -395,6 +396,7 @@ pub async fn config(
     let inputs = inputs(state);
     let mut desired = desired::desired_state(&c, &inputs);
     let mut errors = desired::host_refusals(&c, &inputs);
+    errors.extend(desired::upstream_refusals(&c, &inputs));
     errors.extend(attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?);
     let opts = ngx::RenderOptions {
         tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()),
@@ -602,7 +604,17 @@ fn candidate(
                 return Err(AppError::Invalid("servers: at least one ip:port".into()));
             }
             for s in servers.iter().filter(|s| !s.trim().is_empty()) {
-                parse_server(s).map_err(|e| AppError::Invalid(format!("servers: {e}")))?;
+                let addr =
+                    parse_server(s).map_err(|e| AppError::Invalid(format!("servers: {e}")))?;
+                // NB: checked here with the console's whole view (every pod and Service), and
+                // again by each node when it renders (`desired::Inputs::server_allowed`).
+                state
+                    .settings
+                    .egress
+                    .check(s.trim(), addr, |ip| {
+                        crate::egress::cluster_object_of(&state.cache, ip)
+                    })
+                    .map_err(|r| AppError::Forbidden(format!("servers: {}", r.en())))?;
             }
             let taken = inputs.routes.iter().any(|r| {
                 r.namespace().as_deref() == Some(namespace)

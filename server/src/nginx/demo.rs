@@ -94,6 +94,9 @@ pub async fn start(
         let control_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, opts.control_port));
         let mut cfg = NodeConfig::new(CLUSTER, node, paths.clone(), opts);
         cfg.heartbeat = heartbeat;
+        cfg.egress
+            .allowed
+            .push(crate::settings::DEMO_OUTSIDE.parse().expect("a CIDR"));
         let agent = NodeAgent::start(client.clone(), cfg)
             .await
             .with_context(|| format!("starting the agent of {node}"))?;

@@ -155,6 +155,80 @@ async fn a_tenant_routes_only_its_own_host_names() {
     assert!(live.contains("shop.alpha.demo") && !live.contains("billing.beta.demo"));
 }
 
+/// External upstreams lead only where the egress policy allows: the console refuses loopback
+/// (the nodes' control endpoints, Prometheus…), link-local (the cloud's metadata) and the
+/// unspecified address with the reason, and a node leaves such servers out of an upstream
+/// written to the cluster directly, saying so, while serving the rest.
+#[tokio::test]
+async fn external_upstreams_reach_only_allowed_addresses() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    let alice = app.login("alice").await.unwrap();
+    let external = |servers: Vec<&str>| {
+        json!({"tenant": "alpha", "change": {"kind": "AddExternal", "cluster": "edge", "namespace": "alpha",
+            "name": "legacy", "host": "legacy.alpha.demo", "path": "/", "servers": servers, "directives": []}})
+    };
+    for (server, says) in [
+        ("127.0.0.1:18080", "loopback"),
+        ("[::1]:9090", "loopback"),
+        ("169.254.169.254:80", "link-local"),
+        ("0.0.0.0:80", "unspecified"),
+    ] {
+        for endpoint in ["validate_nginx_change", "apply_nginx_change"] {
+            let (status, body) = alice
+                .call(endpoint, external(vec!["10.0.0.5:8080", server]))
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{endpoint} {server}: {body}");
+            assert!(body.to_string().contains(says), "{server}: {body}");
+        }
+    }
+    let upstreams: Api<crds::nginx::NginxUpstream> = Api::namespaced(app.kube.clone(), "alpha");
+    assert!(upstreams.get_opt("legacy").await.unwrap().is_none());
+
+    // written with kubectl: the node serves the allowed server and reports the other
+    let up: crds::nginx::NginxUpstream = serde_json::from_value(json!({
+        "apiVersion": "wharf.dev/v1alpha1", "kind": "NginxUpstream",
+        "metadata": {"name": "legacy", "namespace": "alpha"},
+        "spec": {"cluster": "edge", "servers": ["10.0.0.5:8080", "127.0.0.1:18080"]}}))
+    .unwrap();
+    upstreams.create(&Default::default(), &up).await.unwrap();
+    let route: NginxRoute = serde_json::from_value(json!({
+        "apiVersion": "wharf.dev/v1alpha1", "kind": "NginxRoute",
+        "metadata": {"name": "legacy", "namespace": "alpha"},
+        "spec": {"cluster": "edge", "host": "legacy.alpha.demo", "path": "/", "upstream": "legacy"}}))
+    .unwrap();
+    Api::<NginxRoute>::namespaced(app.kube.clone(), "alpha")
+        .create(&Default::default(), &route)
+        .await
+        .unwrap();
+    let mut node = Node::new();
+    node.start(&app).await;
+    let (_, why) = eventually(WITHIN, "the loopback server reported", || async {
+        route_errors(&app)
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "alpha/legacy")
+    })
+    .await
+    .unwrap();
+    assert!(
+        why.contains("127.0.0.1:18080") && why.contains("loopback") && !why.contains("10.0.0.5"),
+        "{why}"
+    );
+    // what nginx has: the files (static mode) and the peer table pushed (dynamic mode)
+    node.engine().settle().await;
+    let served =
+        node.live_config() + &std::fs::read_to_string(node.paths.peers_file()).unwrap_or_default();
+    assert!(
+        // (files write `10.0.0.5:8080`, the peer table `10.0.0.5,8080`)
+        served.contains("10.0.0.5")
+            && !served.contains("127.0.0.1:18080")
+            && !served.contains("127.0.0.1,18080"),
+        "{served}"
+    );
+}
+
 #[tokio::test]
 async fn an_invalid_directive_is_rejected_and_the_old_config_keeps_serving() {
     let app = spawn_app().await.unwrap();
