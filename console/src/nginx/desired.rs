@@ -149,7 +149,7 @@ impl Inputs {
         }
         for slice in &self.slices {
             for e in &slice.endpoints {
-                if e.addresses.iter().any(|a| *a == ip) {
+                if e.addresses.contains(&ip) {
                     let pod = e.target_ref.as_ref().and_then(|t| t.name.clone());
                     return Some(format!(
                         "pod {}",
