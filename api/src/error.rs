@@ -1,6 +1,8 @@
-//! `AppError`: what every server function returns on failure. The user sees the sentence;
-//! the server log keeps the cause chain (see the conversions under the `server` feature).
+//! `AppError`: what every server function returns on failure. The user sees the sentence in
+//! their language ([`Text`]); `Display` is the English, for the log, which also keeps the
+//! cause chain (see the conversions under the `server` feature).
 
+use crate::Text;
 use serde::{Deserialize, Serialize};
 use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 
@@ -14,24 +16,25 @@ pub enum AppError {
     #[error("Please set a new password first.")]
     PasswordChangeRequired,
     #[error("Not allowed: {0}")]
-    Forbidden(String),
+    Forbidden(Text),
     /// Bad input: the message names the field and what is expected.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("Not found: {0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("Changed by someone else meanwhile: {0}")]
-    Conflict(String),
-    /// The Kubernetes API refused the request; its own message follows.
+    Conflict(Text),
+    /// The Kubernetes API refused the request; its own message follows, verbatim.
     #[error("The cluster refused: {0}")]
     Cluster(String),
     /// Something the console depends on (Prometheus, Alertmanager) is down or refused; the
     /// message names it and its URL. Answered as 503.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Text),
     #[error("Server error: {0}")]
-    Internal(String),
-    /// Transport or encoding trouble between the browser and the server.
+    Internal(Text),
+    /// Transport or encoding trouble between the browser and the server, in the transport's
+    /// own words.
     #[error("Could not reach the server: {0}")]
     Transport(String),
 }
@@ -64,8 +67,8 @@ impl AppError {
 impl AppError {
     /// A failure of the console's own (a file it writes, a hash it computes): the user reads
     /// `context` and the error's own sentence; the log keeps the whole cause chain.
-    pub fn internal(context: impl Into<String>, err: impl std::error::Error) -> AppError {
-        let context = context.into();
+    /// The error's own text is appended verbatim to both languages.
+    pub fn internal(context: Text, err: impl std::error::Error) -> AppError {
         let mut chain = err.to_string();
         let mut source = err.source();
         while let Some(cause) = source {
@@ -74,13 +77,17 @@ impl AppError {
             source = cause.source();
         }
         tracing::error!(error = %chain, "{context}");
-        AppError::Internal(format!("{context}: {err}"))
+        AppError::Internal(Text::new(
+            format!("{}: {err}", context.en),
+            format!("{}:{err}", context.zh),
+        ))
     }
 }
 
 #[cfg(feature = "server")]
 mod from_kube {
     use super::AppError;
+    use crate::Text;
 
     impl From<kube::Error> for AppError {
         fn from(err: kube::Error) -> Self {
@@ -88,9 +95,9 @@ mod from_kube {
                 kube::Error::Api(status) => {
                     let message = status.message.clone();
                     match status.code {
-                        404 => AppError::NotFound(message),
-                        409 => AppError::Conflict(message),
-                        403 => AppError::Forbidden(message),
+                        404 => AppError::NotFound(Text::verbatim(message)),
+                        409 => AppError::Conflict(Text::verbatim(message)),
+                        403 => AppError::Forbidden(Text::verbatim(message)),
                         400 | 422 => AppError::Cluster(message),
                         _ => {
                             tracing::warn!(error = ?err, "kubernetes API error");
@@ -100,7 +107,10 @@ mod from_kube {
                 }
                 _ => {
                     tracing::error!(error = ?err, "kubernetes client error");
-                    AppError::Internal("the cluster could not be reached".into())
+                    AppError::Internal(crate::text!(
+                        "the cluster could not be reached",
+                        "无法连接集群"
+                    ))
                 }
             }
         }
