@@ -48,6 +48,41 @@ impl FromServerFnError for AppError {
 }
 
 impl AppError {
+    /// The error as a sentence in both languages; its English is exactly the `Display` (so
+    /// the page and the log say the same). The console's own words lead; the detail follows.
+    pub fn text(&self) -> Text {
+        let (en, zh, detail) = match self {
+            AppError::Unauthenticated => ("Please log in.", "请登录。", None),
+            AppError::BadCredentials => {
+                ("Wrong user name or password.", "用户名或密码错误。", None)
+            }
+            AppError::PasswordChangeRequired => {
+                ("Please set a new password first.", "请先设置新密码。", None)
+            }
+            AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", Some(d.clone())),
+            AppError::Invalid(d) | AppError::Unavailable(d) => ("", "", Some(d.clone())),
+            AppError::NotFound(d) => ("Not found: ", "未找到:", Some(d.clone())),
+            AppError::Conflict(d) => (
+                "Changed by someone else meanwhile: ",
+                "已被他人同时修改:",
+                Some(d.clone()),
+            ),
+            AppError::Cluster(d) => (
+                "The cluster refused: ",
+                "集群拒绝了请求:",
+                Some(Text::verbatim(d.as_str())),
+            ),
+            AppError::Internal(d) => ("Server error: ", "服务器错误:", Some(d.clone())),
+            AppError::Transport(d) => (
+                "Could not reach the server: ",
+                "无法连接服务器:",
+                Some(Text::verbatim(d.as_str())),
+            ),
+        };
+        let detail = detail.unwrap_or_default();
+        Text::new(format!("{en}{}", detail.en), format!("{zh}{}", detail.zh))
+    }
+
     /// The HTTP status a server function answers with for this error.
     pub fn status(&self) -> u16 {
         match self {
@@ -60,6 +95,51 @@ impl AppError {
             AppError::Unavailable(_) => 503,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+    use crate::{text, Text};
+
+    pub fn every_kind() -> Vec<AppError> {
+        vec![
+            AppError::Unauthenticated,
+            AppError::BadCredentials,
+            AppError::PasswordChangeRequired,
+            AppError::Forbidden(text!("no access to tenant 'alpha'", "无权访问租户“alpha”")),
+            AppError::Invalid(text!("name: required", "名称:必填")),
+            AppError::NotFound(text!("pod 'x'", "Pod“x”")),
+            AppError::Conflict(Text::verbatim("the object has been modified")),
+            AppError::Cluster("replicas: must be a number".into()),
+            AppError::Unavailable(text!("Prometheus is down", "Prometheus 不可用")),
+            AppError::Internal(text!("oops", "出错了")),
+            AppError::Transport("connection refused".into()),
+        ]
+    }
+
+    #[test]
+    fn the_english_sentence_is_what_the_log_says() {
+        for e in every_kind() {
+            assert_eq!(e.text().en, e.to_string(), "{e:?}");
+            assert_ne!(
+                e.text().zh,
+                e.text().en,
+                "{e:?}: the console's own words are translated"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_travels_as_json_with_both_languages() {
+        let e = AppError::Invalid(text!("name: required", "名称:必填"));
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"Invalid":{"en":"name: required","zh":"名称:必填"}}"#
+        );
+        assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), e);
     }
 }
 

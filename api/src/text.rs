@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::fmt;
 
 /// A sentence for a user in the two languages the console speaks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Text {
     pub en: String,
     pub zh: String,

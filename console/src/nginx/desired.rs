@@ -111,9 +111,12 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
 }
 
 /// Parses `ip:port` (IPv6 as `[ip]:port`); the error is a sentence for the console.
-pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_server(s: &str) -> Result<SocketAddr, wharf_api::Text> {
     s.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)")
+        wharf_api::text!(
+            "`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)",
+            "`{s}` 不是 ip:port 格式(不解析主机名;IPv6 请写成 [ip]:port)"
+        )
     })
 }
 
