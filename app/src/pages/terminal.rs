@@ -126,8 +126,9 @@ pub fn TerminalPage() -> impl IntoView {
                 pick_pod.set(format!("{n}/{p}"));
                 open_tab(n, p, container);
             }
-            None => error.set(Some(AppError::Invalid(format!(
-                "App {ns}/{app} has no running pod."
+            None => error.set(Some(AppError::Invalid(wharf_api::text!(
+                "App {ns}/{app} has no running pod.",
+                "应用 {ns}/{app} 没有运行中的 Pod。"
             )))),
         }
         true
@@ -136,7 +137,10 @@ pub fn TerminalPage() -> impl IntoView {
     let do_open = move |_| {
         let key = pick_pod.get_untracked();
         let Some((ns, pod)) = key.split_once('/') else {
-            error.set(Some(AppError::Invalid("Pick a pod first.".into())));
+            error.set(Some(AppError::Invalid(wharf_api::text!(
+                "Pick a pod first.",
+                "请先选择一个 Pod。"
+            ))));
             return;
         };
         error.set(None);
