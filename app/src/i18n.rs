@@ -62,6 +62,12 @@ pub fn tr(text: &Text) -> String {
     pick(text, lang()).to_string()
 }
 
+/// The body of a refused download, upload or socket: the server's sentence in both languages
+/// (JSON), or the body as it came when it is something else.
+pub fn refusal_of(body: &str) -> Text {
+    serde_json::from_str(body).unwrap_or_else(|_| Text::verbatim(body.trim()))
+}
+
 /// The same, read once (for attributes and messages built in event handlers).
 pub fn t_now(en: &'static str, zh: &'static str) -> &'static str {
     t(en, zh)()
