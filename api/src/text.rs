@@ -122,4 +122,76 @@ mod tests {
         assert_eq!(json, r#"{"en":"saved","zh":"已保存"}"#);
         assert_eq!(serde_json::from_str::<Text>(&json).unwrap(), t);
     }
+
+    /// A `Text::verbatim` (or an English-only `text!`) used for a sentence shows up here: each
+    /// refusal below must read differently in Chinese, with Chinese in it.
+    #[test]
+    fn every_validator_refusal_is_translated() {
+        use crate::monitoring::receivers::{check_email, check_name, check_url};
+        use crate::monitoring::silences::{parse_duration, NewSilence};
+        use crate::monitoring::AlertThresholds;
+        use crate::pipelines::{validate as pipelines, DesignerOptions, PipelineSpec};
+        use crate::workloads::{validate as workloads, DeployForm};
+        use crate::{admin, logs::LogSearch, time};
+
+        let field = text!("name", "名称");
+        let mut refusals: Vec<Text> = vec![
+            admin::check_password("short").unwrap_err(),
+            admin::check_name(&field, "Bad_Name").unwrap_err(),
+            admin::check_quantity(&field, "4GB").unwrap_err(),
+            admin::check_host_pattern("*.com").unwrap_err(),
+            admin::check_image_prefix("alpha/").unwrap_err(),
+            admin::check_image_prefix("registry.example.com/").unwrap_err(),
+            admin::check_tenant(&admin::TenantForm {
+                name: "gamma".into(),
+                ..Default::default()
+            })
+            .unwrap_err(),
+            workloads::name(&field, "").unwrap_err(),
+            workloads::image("Not An Image").unwrap_err(),
+            workloads::quantity(&field, "lots").unwrap_err(),
+            workloads::env_name("1X").unwrap_err(),
+            workloads::replicas(-1).unwrap_err(),
+            pipelines::pipeline_name(&"x".repeat(60)).unwrap_err(),
+            pipelines::git_url("file:///srv/repo.git", false).unwrap_err(),
+            pipelines::git_ref("-bad").unwrap_err(),
+            pipelines::repository("Bad Repo").unwrap_err(),
+            crate::pipelines::dockerfile::check("RUN true").unwrap_err(),
+            check_name("Ops").unwrap_err(),
+            check_url("ftp://x/y").unwrap_err(),
+            check_email("nobody").unwrap_err(),
+            parse_duration("soon").unwrap_err(),
+            NewSilence::default().check(chrono::Utc::now()).unwrap_err(),
+            time::local_to_rfc3339(&field, "yesterday").unwrap_err(),
+            LogSearch {
+                text: "(".into(),
+                regex: true,
+            }
+            .compile()
+            .unwrap_err(),
+        ];
+        refusals.extend(workloads::deploy_form(&DeployForm {
+            port: Some(0),
+            ..Default::default()
+        }));
+        refusals.extend(pipelines::pipeline(
+            &PipelineSpec::default(),
+            &DesignerOptions::default(),
+        ));
+        refusals.extend(
+            AlertThresholds {
+                cpu_percent: "150".into(),
+                threads: "0".into(),
+                duration: "soon".into(),
+                ..Default::default()
+            }
+            .parse()
+            .unwrap_err(),
+        );
+        let cjk = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        for t in refusals {
+            assert!(!t.en.is_empty() && t.en != t.zh && cjk(&t.zh), "{t:?}");
+            assert!(!cjk(&t.en), "{t:?}");
+        }
+    }
 }

@@ -47,9 +47,7 @@ pub fn t(
 
 /// The current language (reactive: read inside a closure, the closure follows a switch).
 pub fn lang() -> Lang {
-    use_context::<I18n>()
-        .map(|i| i.0.get())
-        .unwrap_or_default()
+    use_context::<I18n>().map(|i| i.0.get()).unwrap_or_default()
 }
 
 /// A sentence the server sent, in `lang`.

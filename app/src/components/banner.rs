@@ -105,7 +105,10 @@ mod tests {
             let zh = wording(&e, Lang::Zh);
             let en = e.to_string();
             assert_ne!(zh, en, "{e:?}");
-            assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{zh}");
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{zh}"
+            );
             match &e {
                 AppError::Forbidden(t)
                 | AppError::Invalid(t)

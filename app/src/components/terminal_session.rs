@@ -321,12 +321,14 @@ mod tests {
     #[test]
     fn a_refusal_before_the_socket_is_shown_and_nothing_is_opened() {
         let (mut s, _) = Session::start();
-        let todo = s.step(Event::Checked(Some(
-            Text::verbatim("Not allowed to open a terminal here: viewer."),
-        )));
+        let todo = s.step(Event::Checked(Some(Text::verbatim(
+            "Not allowed to open a terminal here: viewer.",
+        ))));
         assert_eq!(
             s.conn(),
-            &Conn::Refused(Text::verbatim("Not allowed to open a terminal here: viewer."))
+            &Conn::Refused(Text::verbatim(
+                "Not allowed to open a terminal here: viewer."
+            ))
         );
         assert!(matches!(&todo[..], [Do::Write(w)] if w.contains("Not allowed")));
         // a late frame changes nothing
@@ -382,9 +384,9 @@ mod tests {
 
         let mut s = live();
         s.step(Event::Closed);
-        s.step(Event::Checked(Some(
-            Text::verbatim("No terminal: pod 'web-1' does not exist (any more)."),
-        )));
+        s.step(Event::Checked(Some(Text::verbatim(
+            "No terminal: pod 'web-1' does not exist (any more).",
+        ))));
         assert_eq!(s.conn().state(), "refused");
     }
 

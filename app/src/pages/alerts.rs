@@ -157,7 +157,8 @@ fn Silences(
         ev.prevent_default();
         // NB: left empty, the check below says what is missing
         let ends_at = if until_mode.get() && !until.get().trim().is_empty() {
-            match crate::time::local_to_rfc3339(&wharf_api::text!("end", "结束时间"), &until.get()) {
+            match crate::time::local_to_rfc3339(&wharf_api::text!("end", "结束时间"), &until.get())
+            {
                 Ok(t) => t,
                 Err(e) => {
                     changes.refuse(e);

@@ -11,7 +11,6 @@ use crate::components::log_view::LogView;
 use crate::components::shell::use_me;
 use crate::error::AppError;
 use crate::i18n::{t, tr};
-use wharf_api::{text, Text};
 use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
 use crate::pipelines::{
     cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus,
@@ -20,6 +19,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use wharf_api::routes;
+use wharf_api::{text, Text};
 
 fn duration(s: &StageStatus) -> String {
     match (s.started_at, s.finished_at) {

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 use kube::api::{Api, AttachParams, AttachedProcess, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use std::time::Duration;
-use wharf_console::state::Cache;
 use wharf_api::{text, Text};
+use wharf_console::state::Cache;
 use wharf_console::terminal::Target;
 
 /// `debug-` and five random letters or digits (kubectl: `debugger-xxxxx`).
@@ -197,11 +197,7 @@ pub async fn wait_running(
 }
 
 /// Attaches a terminal to the running debug container.
-pub async fn attach(
-    pods: &Api<Pod>,
-    target: &Target,
-    name: &str,
-) -> Result<AttachedProcess, Text> {
+pub async fn attach(pods: &Api<Pod>, target: &Target, name: &str) -> Result<AttachedProcess, Text> {
     pods.attach(
         &target.pod,
         &AttachParams::interactive_tty().container(name),

@@ -42,9 +42,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 use wharf_api::auth::Role;
-use wharf_api::text;
 use wharf_api::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
 use wharf_api::terminal::RecordingLink;
+use wharf_api::text;
 use wharf_console::state::AppState;
 use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
 
@@ -344,10 +344,7 @@ pub async fn serve(
             tracing::error!(error = %e, path = %path.display(), "reading a session recording");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                Json(text!(
-                    "The recording could not be read.",
-                    "无法读取录像。"
-                )),
+                Json(text!("The recording could not be read.", "无法读取录像。")),
             )
                 .into_response();
         }

@@ -25,8 +25,8 @@ use kube::api::{Api, AttachParams, AttachedProcess};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wharf_api::auth::Role;
-use wharf_api::{text, Text};
 use wharf_api::terminal::{TransferLink, UploadDone};
+use wharf_api::{text, Text};
 use wharf_console::state::AppState;
 use wharf_console::terminal::{target, Target};
 
@@ -254,7 +254,10 @@ pub async fn upload(
     match task.await {
         Ok(Ok(bytes)) => Json(UploadDone { path, bytes }).into_response(),
         Ok(Err((code, m))) => fail(code, m),
-        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, Text::verbatim(e.to_string())),
+        Err(e) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Text::verbatim(e.to_string()),
+        ),
     }
 }
 
@@ -287,9 +290,10 @@ async fn upload_into(
     .await
     .map_err(as_err)?;
     let stderr = stderr_of(&mut p);
-    let mut stdin = p
-        .stdin()
-        .ok_or((StatusCode::INTERNAL_SERVER_ERROR, Text::verbatim("no stdin")))?;
+    let mut stdin = p.stdin().ok_or((
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Text::verbatim("no stdin"),
+    ))?;
     let mut tar_ended = p
         .take_status()
         .ok_or((
@@ -481,7 +485,10 @@ pub async fn download(
     };
     let stderr = stderr_of(&mut p);
     let Some(mut stdout) = p.stdout() else {
-        return fail(StatusCode::INTERNAL_SERVER_ERROR, Text::verbatim("no stdout"));
+        return fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Text::verbatim("no stdout"),
+        );
     };
     let entry = tar::next_entry(&mut stdout).await;
     let entry = match entry {

@@ -78,9 +78,7 @@ async fn a_wrong_current_or_short_new_password_changes_nothing(app: TestApp) {
         let said = &body["Invalid"];
         let (en, zh) = (said["en"].as_str(), said["zh"].as_str());
         assert!(
-            en.is_some_and(|en| !en.is_empty())
-                && zh.is_some_and(|zh| !zh.is_empty())
-                && en != zh,
+            en.is_some_and(|en| !en.is_empty()) && zh.is_some_and(|zh| !zh.is_empty()) && en != zh,
             "{body}"
         );
     }
