@@ -4,6 +4,7 @@
 //! hostile).
 
 use crate::auth::Role;
+use crate::{text, Text};
 use serde::{Deserialize, Serialize};
 
 /// A tenant as a platform admin creates or edits it. Empty quota fields mean "no limit".
@@ -119,22 +120,25 @@ pub struct Member {
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 8;
 
-pub fn check_password(password: &str) -> Result<(), String> {
+pub fn check_password(password: &str) -> Result<(), Text> {
     if password.chars().count() < MIN_PASSWORD {
-        return Err(format!(
-            "A password needs at least {MIN_PASSWORD} characters."
+        return Err(text!(
+            "A password needs at least {MIN_PASSWORD} characters.",
+            "密码至少需要 {MIN_PASSWORD} 个字符。"
         ));
     }
     Ok(())
 }
 
 /// A lower-case RFC 1123 label: how users, tenants and namespaces are named.
-pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+/// `what` is the kind of name (user, tenant, namespace) in both languages.
+pub fn check_name(what: &Text, name: &str) -> Result<(), Text> {
     if crate::names::is_dns_label(name) {
         Ok(())
     } else {
-        Err(format!(
-            "{what} '{name}' must be 1 to 63 lower-case letters, digits or '-', starting and ending with a letter or digit"
+        Err(text!(
+            "{what} '{name}' must be 1 to 63 lower-case letters, digits or '-', starting and ending with a letter or digit",
+            "{what}“{name}”只能包含 1 到 63 个小写字母、数字或“-”,且以字母或数字开头和结尾"
         ))
     }
 }
@@ -147,10 +151,11 @@ pub fn reserved_namespace(ns: &str) -> bool {
 /// A Kubernetes quantity as the API server parses it: a decimal number (optionally signed,
 /// with a fraction) and an optional suffix (`m`, `k`, `M`, `G`, `T`, `P`, `E`, `Ki`…`Ei`, or
 /// an exponent `e3`/`E3`). Negative quantities are refused here (a quota cannot be negative).
-pub fn check_quantity(field: &str, value: &str) -> Result<(), String> {
+pub fn check_quantity(field: &Text, value: &str) -> Result<(), Text> {
     let bad = || {
-        Err(format!(
-            "{field} '{value}' is not a quantity: write a number with an optional unit, e.g. 2, 500m, 4Gi"
+        Err(text!(
+            "{field} '{value}' is not a quantity: write a number with an optional unit, e.g. 2, 500m, 4Gi",
+            "{field}“{value}”不是有效的数量:请填写数字,可带单位,例如 2、500m、4Gi"
         ))
     };
     let digits_end = value
@@ -181,14 +186,15 @@ pub fn check_quantity(field: &str, value: &str) -> Result<(), String> {
 /// A host name a tenant may route: an exact DNS name (`shop.example.com`) or a suffix pattern
 /// `*.alpha.example.com`. A pattern needs at least two labels after `*.` so that no tenant can
 /// claim a whole top-level domain (`*.com`), and `*` alone is refused.
-pub fn check_host_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_host_pattern(pattern: &str) -> Result<(), Text> {
     let name = pattern.strip_prefix("*.").unwrap_or(pattern);
     let labels: Vec<&str> = name.split('.').collect();
     let label_ok = |l: &&str| crate::names::is_dns_label(l);
     let wildcard = pattern.starts_with("*.");
     if name.len() > 253 || !labels.iter().all(label_ok) || (wildcard && labels.len() < 2) {
-        return Err(format!(
-            "host '{pattern}' must be a lower-case DNS name (shop.example.com) or a pattern *.example.com with at least two labels after '*.'"
+        return Err(text!(
+            "host '{pattern}' must be a lower-case DNS name (shop.example.com) or a pattern *.example.com with at least two labels after '*.'",
+            "域名“{pattern}”必须是小写的 DNS 名称(如 shop.example.com),或“*.”后至少有两级的通配形式(如 *.example.com)"
         ));
     }
     Ok(())
@@ -207,10 +213,18 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
 /// An image repository prefix: `registry-host[:port]/path/` with a lower-case path and no `..`.
 /// The host must contain a dot or a port (or be `localhost`), as Docker tells registries from
 /// Docker Hub user names, so a prefix cannot silently mean Docker Hub.
-pub fn check_image_prefix(prefix: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("image prefix '{prefix}' {why}"));
+pub fn check_image_prefix(prefix: &str) -> Result<(), Text> {
+    let bad = |why: Text| {
+        Err(text!(
+            "image prefix '{prefix}' {why}",
+            "镜像前缀“{prefix}”{why}"
+        ))
+    };
     let Some((host, path)) = prefix.split_once('/') else {
-        return bad("needs a registry and a path, e.g. registry.example.com/alpha/");
+        return bad(text!(
+            "needs a registry and a path, e.g. registry.example.com/alpha/",
+            "需要包含镜像仓库地址和路径,例如 registry.example.com/alpha/"
+        ));
     };
     let registry = host.contains('.') || host.contains(':') || host == "localhost";
     let host_ok = !host.is_empty()
@@ -218,13 +232,17 @@ pub fn check_image_prefix(prefix: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
     if !registry || !host_ok {
-        return bad(
+        return bad(text!(
             "must start with a registry host such as registry.example.com or 10.0.0.5:5000",
-        );
+            "必须以镜像仓库地址开头,例如 registry.example.com 或 10.0.0.5:5000"
+        ));
     }
     let path = path.trim_end_matches('/');
     if path.is_empty() {
-        return bad("needs a path after the registry, e.g. registry.example.com/alpha/");
+        return bad(text!(
+            "needs a path after the registry, e.g. registry.example.com/alpha/",
+            "镜像仓库地址后需要路径,例如 registry.example.com/alpha/"
+        ));
     }
     let segment_ok = |s: &str| {
         !s.is_empty()
@@ -234,7 +252,10 @@ pub fn check_image_prefix(prefix: &str) -> Result<(), String> {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
     };
     if !path.split('/').all(segment_ok) {
-        return bad("has a path segment that is not lower-case letters, digits, '-', '_' or '.'");
+        return bad(text!(
+            "has a path segment that is not lower-case letters, digits, '-', '_' or '.'",
+            "的路径中有一段不只包含小写字母、数字、“-”、“_”或“.”"
+        ));
     }
     Ok(())
 }
@@ -248,44 +269,52 @@ pub fn image_under(prefix: &str, repository: &str) -> bool {
 }
 
 /// Every check of a tenant form, in the order of the form's fields.
-pub fn check_tenant(form: &TenantForm) -> Result<(), String> {
-    check_name("tenant", &form.name)?;
+pub fn check_tenant(form: &TenantForm) -> Result<(), Text> {
+    check_name(&text!("tenant", "租户"), &form.name)?;
+    let name = &form.name;
     if form.namespaces.is_empty() {
-        return Err(format!(
-            "tenant '{}' needs at least one namespace",
-            form.name
+        return Err(text!(
+            "tenant '{name}' needs at least one namespace",
+            "租户“{name}”至少需要一个命名空间"
         ));
     }
     for ns in form.namespaces.iter().chain(&form.adopt) {
-        check_name("namespace", ns)?;
+        check_name(&text!("namespace", "命名空间"), ns)?;
         if reserved_namespace(ns) {
-            return Err(format!(
-                "namespace '{ns}' belongs to the cluster or to Wharf, not to a tenant"
+            return Err(text!(
+                "namespace '{ns}' belongs to the cluster or to Wharf, not to a tenant",
+                "命名空间“{ns}”属于集群或 Wharf 本身,不能分配给租户"
             ));
         }
     }
     if let Some(ns) = form.adopt.iter().find(|a| !form.namespaces.contains(a)) {
-        return Err(format!(
-            "namespace '{ns}' is to be adopted but is not among the tenant's namespaces"
+        return Err(text!(
+            "namespace '{ns}' is to be adopted but is not among the tenant's namespaces",
+            "要接管的命名空间“{ns}”不在该租户的命名空间中"
         ));
     }
     let q = &form.quota;
     for (field, value) in [
-        ("CPU", &q.cpu),
-        ("memory", &q.memory),
-        ("storage", &q.storage),
+        (text!("CPU", "CPU"), &q.cpu),
+        (text!("memory", "内存"), &q.memory),
+        (text!("storage", "存储"), &q.storage),
     ] {
         if !value.is_empty() {
-            check_quantity(field, value)?;
+            check_quantity(&field, value)?;
         }
     }
-    if !q.pods.is_empty() && q.pods.parse::<u32>().is_err() {
-        return Err(format!("pods '{}' must be a whole number", q.pods));
+    let pods = &q.pods;
+    if !pods.is_empty() && pods.parse::<u32>().is_err() {
+        return Err(text!(
+            "pods '{pods}' must be a whole number",
+            "Pod 数“{pods}”必须是整数"
+        ));
     }
-    if !["restricted", "baseline", "privileged"].contains(&form.pod_security.as_str()) {
-        return Err(format!(
-            "pod security '{}' must be restricted, baseline or privileged",
-            form.pod_security
+    let level = &form.pod_security;
+    if !["restricted", "baseline", "privileged"].contains(&level.as_str()) {
+        return Err(text!(
+            "pod security '{level}' must be restricted, baseline or privileged",
+            "Pod 安全级别“{level}”必须是 restricted、baseline 或 privileged"
         ));
     }
     for host in &form.hosts {
@@ -306,10 +335,16 @@ mod tests {
         for good in [
             "2", "500m", "0.5", "4Gi", "128Mi", "1e3", "10", "1.5G", "100Ki",
         ] {
-            assert!(check_quantity("cpu", good).is_ok(), "{good}");
+            assert!(
+                check_quantity(&Text::verbatim("cpu"), good).is_ok(),
+                "{good}"
+            );
         }
         for bad in ["", "-1", "2 cores", "4GB", "Gi", ".", "1.2.3", "1e", "two"] {
-            assert!(check_quantity("cpu", bad).is_err(), "{bad}");
+            assert!(
+                check_quantity(&Text::verbatim("cpu"), bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -19,6 +19,15 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+    /// The role as a sentence names it (the words of the tenant page).
+    pub fn words(self) -> crate::Text {
+        let zh = match self {
+            Role::Viewer => "访客",
+            Role::Developer => "开发者",
+            Role::Admin => "管理员",
+        };
+        crate::Text::new(self.label(), zh)
+    }
     /// May this role change things (deploy, scale, edit, open a shell)?
     pub fn can_change(self) -> bool {
         self >= Role::Developer

@@ -1,6 +1,8 @@
-//! `AppError`: what every server function returns on failure. The user sees the sentence;
-//! the server log keeps the cause chain (see the conversions under the `server` feature).
+//! `AppError`: what every server function returns on failure. The user sees the sentence in
+//! their language ([`Text`]); `Display` is the English, for the log, which also keeps the
+//! cause chain (see the conversions under the `server` feature).
 
+use crate::Text;
 use serde::{Deserialize, Serialize};
 use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 
@@ -14,24 +16,25 @@ pub enum AppError {
     #[error("Please set a new password first.")]
     PasswordChangeRequired,
     #[error("Not allowed: {0}")]
-    Forbidden(String),
+    Forbidden(Text),
     /// Bad input: the message names the field and what is expected.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     #[error("Not found: {0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("Changed by someone else meanwhile: {0}")]
-    Conflict(String),
-    /// The Kubernetes API refused the request; its own message follows.
+    Conflict(Text),
+    /// The Kubernetes API refused the request; its own message follows, verbatim.
     #[error("The cluster refused: {0}")]
     Cluster(String),
     /// Something the console depends on (Prometheus, Alertmanager) is down or refused; the
     /// message names it and its URL. Answered as 503.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Text),
     #[error("Server error: {0}")]
-    Internal(String),
-    /// Transport or encoding trouble between the browser and the server.
+    Internal(Text),
+    /// Transport or encoding trouble between the browser and the server, in the transport's
+    /// own words.
     #[error("Could not reach the server: {0}")]
     Transport(String),
 }
@@ -45,6 +48,41 @@ impl FromServerFnError for AppError {
 }
 
 impl AppError {
+    /// The error as a sentence in both languages; its English is exactly the `Display` (so
+    /// the page and the log say the same). The console's own words lead; the detail follows.
+    pub fn text(&self) -> Text {
+        let (en, zh, detail) = match self {
+            AppError::Unauthenticated => ("Please log in.", "请登录。", None),
+            AppError::BadCredentials => {
+                ("Wrong user name or password.", "用户名或密码错误。", None)
+            }
+            AppError::PasswordChangeRequired => {
+                ("Please set a new password first.", "请先设置新密码。", None)
+            }
+            AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", Some(d.clone())),
+            AppError::Invalid(d) | AppError::Unavailable(d) => ("", "", Some(d.clone())),
+            AppError::NotFound(d) => ("Not found: ", "未找到:", Some(d.clone())),
+            AppError::Conflict(d) => (
+                "Changed by someone else meanwhile: ",
+                "已被他人同时修改:",
+                Some(d.clone()),
+            ),
+            AppError::Cluster(d) => (
+                "The cluster refused: ",
+                "集群拒绝了请求:",
+                Some(Text::verbatim(d.as_str())),
+            ),
+            AppError::Internal(d) => ("Server error: ", "服务器错误:", Some(d.clone())),
+            AppError::Transport(d) => (
+                "Could not reach the server: ",
+                "无法连接服务器:",
+                Some(Text::verbatim(d.as_str())),
+            ),
+        };
+        let detail = detail.unwrap_or_default();
+        Text::new(format!("{en}{}", detail.en), format!("{zh}{}", detail.zh))
+    }
+
     /// The HTTP status a server function answers with for this error.
     pub fn status(&self) -> u16 {
         match self {
@@ -60,12 +98,57 @@ impl AppError {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+    use crate::{text, Text};
+
+    pub fn every_kind() -> Vec<AppError> {
+        vec![
+            AppError::Unauthenticated,
+            AppError::BadCredentials,
+            AppError::PasswordChangeRequired,
+            AppError::Forbidden(text!("no access to tenant 'alpha'", "无权访问租户“alpha”")),
+            AppError::Invalid(text!("name: required", "名称:必填")),
+            AppError::NotFound(text!("pod 'x'", "Pod“x”")),
+            AppError::Conflict(Text::verbatim("the object has been modified")),
+            AppError::Cluster("replicas: must be a number".into()),
+            AppError::Unavailable(text!("Prometheus is down", "Prometheus 不可用")),
+            AppError::Internal(text!("oops", "出错了")),
+            AppError::Transport("connection refused".into()),
+        ]
+    }
+
+    #[test]
+    fn the_english_sentence_is_what_the_log_says() {
+        for e in every_kind() {
+            assert_eq!(e.text().en, e.to_string(), "{e:?}");
+            assert_ne!(
+                e.text().zh,
+                e.text().en,
+                "{e:?}: the console's own words are translated"
+            );
+        }
+    }
+
+    #[test]
+    fn an_error_travels_as_json_with_both_languages() {
+        let e = AppError::Invalid(text!("name: required", "名称:必填"));
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"Invalid":{"en":"name: required","zh":"名称:必填"}}"#
+        );
+        assert_eq!(serde_json::from_str::<AppError>(&json).unwrap(), e);
+    }
+}
+
 #[cfg(feature = "server")]
 impl AppError {
     /// A failure of the console's own (a file it writes, a hash it computes): the user reads
     /// `context` and the error's own sentence; the log keeps the whole cause chain.
-    pub fn internal(context: impl Into<String>, err: impl std::error::Error) -> AppError {
-        let context = context.into();
+    /// The error's own text is appended verbatim to both languages.
+    pub fn internal(context: Text, err: impl std::error::Error) -> AppError {
         let mut chain = err.to_string();
         let mut source = err.source();
         while let Some(cause) = source {
@@ -74,13 +157,17 @@ impl AppError {
             source = cause.source();
         }
         tracing::error!(error = %chain, "{context}");
-        AppError::Internal(format!("{context}: {err}"))
+        AppError::Internal(Text::new(
+            format!("{}: {err}", context.en),
+            format!("{}:{err}", context.zh),
+        ))
     }
 }
 
 #[cfg(feature = "server")]
 mod from_kube {
     use super::AppError;
+    use crate::Text;
 
     impl From<kube::Error> for AppError {
         fn from(err: kube::Error) -> Self {
@@ -88,9 +175,9 @@ mod from_kube {
                 kube::Error::Api(status) => {
                     let message = status.message.clone();
                     match status.code {
-                        404 => AppError::NotFound(message),
-                        409 => AppError::Conflict(message),
-                        403 => AppError::Forbidden(message),
+                        404 => AppError::NotFound(Text::verbatim(message)),
+                        409 => AppError::Conflict(Text::verbatim(message)),
+                        403 => AppError::Forbidden(Text::verbatim(message)),
                         400 | 422 => AppError::Cluster(message),
                         _ => {
                             tracing::warn!(error = ?err, "kubernetes API error");
@@ -100,7 +187,10 @@ mod from_kube {
                 }
                 _ => {
                     tracing::error!(error = ?err, "kubernetes client error");
-                    AppError::Internal("the cluster could not be reached".into())
+                    AppError::Internal(crate::text!(
+                        "the cluster could not be reached",
+                        "无法连接集群"
+                    ))
                 }
             }
         }

@@ -17,7 +17,9 @@ pub mod nginx;
 pub mod pipelines;
 pub mod routes;
 pub mod terminal;
+pub mod text;
 pub mod time;
 pub mod workloads;
 
 pub use error::AppError;
+pub use text::Text;

@@ -6,6 +6,7 @@
 //! * `GET /ws/logs/{tenant}?{LogLink}`: follow mode — the last lines, then live ([`LogMessage`]);
 //! * `GET /download/logs/{tenant}?{LogLink}`: the range as a text file, one line per log line.
 
+use crate::{text, Text};
 use serde::{Deserialize, Serialize};
 
 /// Largest page [`query_logs`] returns.
@@ -53,7 +54,7 @@ impl LogSearch {
 
     /// The pattern that finds matches (to filter on the server and to highlight in the
     /// browser, with the same syntax); `None` for an empty search. The error is a sentence.
-    pub fn compile(&self) -> Result<Option<regex::Regex>, String> {
+    pub fn compile(&self) -> Result<Option<regex::Regex>, Text> {
         if self.text.is_empty() {
             return Ok(None);
         }
@@ -63,10 +64,10 @@ impl LogSearch {
             regex::escape(&self.text)
         };
         regex::Regex::new(&pattern).map(Some).map_err(|e| {
-            format!(
-                "invalid regular expression {:?}: {}",
-                self.text,
-                first_line(&e.to_string())
+            let (pattern, why) = (&self.text, first_line(&e.to_string()));
+            text!(
+                "invalid regular expression {pattern:?}: {why}",
+                "无效的正则表达式 {pattern:?}:{why}"
             )
         })
     }
@@ -258,7 +259,8 @@ mod tests {
             regex: true,
         }
         .compile()
-        .unwrap_err();
+        .unwrap_err()
+        .en;
         assert!(
             err.starts_with("invalid regular expression \"a(b\""),
             "{err}"

@@ -1,5 +1,6 @@
 //! Timestamps as people read them: "3m ago", with the exact time on hover.
 
+use crate::{text, Text};
 use chrono::{DateTime, Utc};
 
 /// "just now", "45s ago", "3m ago", "5h ago", "2d ago".
@@ -29,16 +30,26 @@ pub fn exact_rfc3339(rfc3339: &str) -> String {
 
 /// A `datetime-local` value (the browser's local time, no zone) as RFC 3339; `field` names the
 /// input in the refusal.
-pub fn local_to_rfc3339(field: &str, value: &str) -> Result<String, String> {
+pub fn local_to_rfc3339(field: &Text, value: &str) -> Result<String, Text> {
     use chrono::TimeZone;
     let v = value.trim();
     let naive = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-        .map_err(|_| format!("{field}: '{v}' is not a time; pick a date and time"))?;
+        .map_err(|_| {
+            text!(
+                "{field}: '{v}' is not a time; pick a date and time",
+                "{field}:“{v}”不是有效的时间,请选择日期和时间"
+            )
+        })?;
     let local = chrono::Local
         .from_local_datetime(&naive)
         .earliest()
-        .ok_or_else(|| format!("{field}: {v} does not exist in this time zone"))?;
+        .ok_or_else(|| {
+            text!(
+                "{field}: {v} does not exist in this time zone",
+                "{field}:{v} 在当前时区中不存在"
+            )
+        })?;
     Ok(local.with_timezone(&Utc).to_rfc3339())
 }
 

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use wharf_api::audit::{AuditFilter, AuditRecord, Outcome};
 use wharf_api::error::AppError;
+use wharf_api::{text, Text};
 
 /// The log store namespace of audit records.
 pub const NAMESPACE: &str = "wharf-audit";
@@ -152,8 +153,16 @@ pub async fn write(state: &AppState, record: AuditRecord) -> Result<(), AppError
         handle.flush()
     })
     .await
-    .map_err(|e| AppError::internal("writing the audit record", e))?
-    .map_err(|e| AppError::internal("writing the audit record", e))
+    .map_err(|e| AppError::internal(writing(), e))?
+    .map_err(|e| AppError::internal(writing(), e))
+}
+
+fn writing() -> Text {
+    text!("writing the audit record", "写入审计记录失败")
+}
+
+fn reading() -> Text {
+    text!("reading the audit log", "读取审计日志失败")
 }
 
 /// Now, as records say it.
@@ -169,16 +178,19 @@ pub async fn query(
 ) -> Result<Vec<AuditRecord>, AppError> {
     let store = state.logs.clone();
     let limit = filter.limit.clamp(1, MAX_LIMIT);
-    let parse = |s: &str, what: &str| -> Result<Option<Timestamp>, AppError> {
+    let parse = |s: &str, what: Text| -> Result<Option<Timestamp>, AppError> {
         if s.is_empty() {
             return Ok(None);
         }
-        Timestamp::parse_rfc3339(s)
-            .map(Some)
-            .map_err(|_| AppError::Invalid(format!("{what} '{s}' is not an RFC 3339 time")))
+        Timestamp::parse_rfc3339(s).map(Some).map_err(|_| {
+            AppError::Invalid(text!(
+                "{what} '{s}' is not an RFC 3339 time",
+                "{what}“{s}”不是 RFC 3339 格式的时间"
+            ))
+        })
     };
-    let from = parse(&filter.from, "from")?;
-    let to = parse(&filter.to, "to")?;
+    let from = parse(&filter.from, text!("from", "开始时间"))?;
+    let to = parse(&filter.to, text!("to", "结束时间"))?;
     tokio::task::spawn_blocking(move || {
         let selector = StreamSelector::namespaces([NAMESPACE.to_string()]);
         let mut out = Vec::new();
@@ -230,8 +242,8 @@ pub async fn query(
         }
     })
     .await
-    .map_err(|e| AppError::internal("reading the audit log", e))?
-    .map_err(|e: logstore::Error| AppError::internal("reading the audit log", e))
+    .map_err(|e| AppError::internal(reading(), e))?
+    .map_err(|e: logstore::Error| AppError::internal(reading(), e))
 }
 
 /// Drops records older than [`KEEP`], now and then daily; runs until the process ends.
@@ -270,9 +282,10 @@ pub async fn records(
         return query(&call.state, None, filter).await;
     }
     if filter.tenant.is_empty() {
-        return Err(crate::auth::forbidden(
-            "only a platform admin reads every tenant's audit log; choose your tenant".into(),
-        ));
+        return Err(crate::auth::forbidden(text!(
+            "only a platform admin reads every tenant's audit log; choose your tenant",
+            "只有平台管理员可以查看所有租户的审计日志,请选择你的租户"
+        )));
     }
     let (state, scope) = call.scope(&filter.tenant, wharf_api::auth::Role::Admin)?;
     query(&state, Some(vec![scope.tenant().to_string()]), filter).await
@@ -312,11 +325,11 @@ mod tests {
     fn refusals_and_failures_are_told_apart() {
         assert_eq!(outcome_of(Ok(())), Outcome::Ok);
         assert!(matches!(
-            outcome_of(Err(&AppError::Forbidden("x".into()))),
+            outcome_of(Err(&AppError::Forbidden(Text::verbatim("x")))),
             Outcome::Refused(_)
         ));
         assert!(matches!(
-            outcome_of(Err(&AppError::Invalid("x".into()))),
+            outcome_of(Err(&AppError::Invalid(Text::verbatim("x")))),
             Outcome::Refused(_)
         ));
         assert!(matches!(

@@ -54,6 +54,11 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// The reason in both languages.
+    pub fn text(&self) -> wharf_api::Text {
+        wharf_api::Text::new(self.en(), self.zh())
+    }
+
     pub fn en(&self) -> String {
         let at = match self.addr {
             Some(a) if !self.target.contains(&a.to_string()) => format!("{} ({a})", self.target),

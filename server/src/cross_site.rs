@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf_api::error::AppError;
+use wharf_api::{text, Text};
 use wharf_console::AppState;
 
 /// The paths the check covers.
@@ -52,8 +53,10 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return (StatusCode::FORBIDDEN, Json(AppError::Forbidden(why))).into_response();
     }
     if path.starts_with("/api/") && !is_json(req.headers()) {
-        let e =
-            AppError::Invalid("server functions take Content-Type: application/json".to_string());
+        let e = AppError::Invalid(text!(
+            "server functions take Content-Type: application/json",
+            "服务端函数只接受 Content-Type: application/json"
+        ));
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(e)).into_response();
     }
     next.run(req).await
@@ -69,7 +72,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// `Ok` when the browser says the request comes from the console's own pages at `host` (or
 /// says nothing, as scripts do); `Err` says where it came from.
-pub fn origin_allowed(headers: &HeaderMap, host: &str, allowed: &[String]) -> Result<(), String> {
+pub fn origin_allowed(headers: &HeaderMap, host: &str, allowed: &[String]) -> Result<(), Text> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("(not text)");
         let own = origin
@@ -78,16 +81,19 @@ pub fn origin_allowed(headers: &HeaderMap, host: &str, allowed: &[String]) -> Re
         if own || allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
             return Ok(());
         }
-        return Err(format!(
+        return Err(text!(
             "a request from the page {origin}: the console answers only its own pages ({host}); \
-             a reverse proxy's public address is named with --allowed-origin"
+             a reverse proxy's public address is named with --allowed-origin",
+            "来自页面 {origin} 的请求:控制台只响应它自己的页面({host});\
+             反向代理的公网地址请用 --allowed-origin 指定"
         ));
     }
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match site {
         None | Some("same-origin") | Some("none") => Ok(()),
-        Some(site) => Err(format!(
-            "a {site} request: the console answers only its own pages"
+        Some(site) => Err(text!(
+            "a {site} request: the console answers only its own pages",
+            "{site} 请求:控制台只响应它自己的页面"
         )),
     }
 }
@@ -96,7 +102,7 @@ pub fn origin_allowed(headers: &HeaderMap, host: &str, allowed: &[String]) -> Re
 mod tests {
     use super::*;
 
-    fn origin_allowed(h: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    fn origin_allowed(h: &HeaderMap, allowed: &[String]) -> Result<(), Text> {
         let host = h
             .get("host")
             .map(|v| v.to_str().unwrap())

@@ -20,9 +20,11 @@ const COALESCE: Duration = Duration::from_millis(100);
 /// Pings keep proxies that cut idle connections (often after 60 s) from closing the feed.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
+/// A refusal before a socket, a download or an upload: the error's sentence in both
+/// languages, as JSON (`{"en": …, "zh": …}`; the page shows the reader's).
 pub fn refuse(err: AppError) -> Response {
     let code = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::FORBIDDEN);
-    (code, err.to_string()).into_response()
+    (code, axum::Json(err.text())).into_response()
 }
 
 /// The principal and scope for a socket, or the refusal to send instead of upgrading.

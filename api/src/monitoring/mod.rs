@@ -7,6 +7,7 @@
 //! (`receivers`) become its route in Alertmanager's configuration (`alertmanager`); its
 //! silences (`silences`) are Alertmanager's, bounded to its namespaces by the server.
 
+use crate::{text, Text};
 use serde::{Deserialize, Serialize};
 
 pub use receivers::{Receiver, ReceiverKind, ReceiversView};
@@ -162,47 +163,68 @@ impl AlertThresholds {
     }
 
     /// The thresholds, or one sentence per field that is wrong.
-    pub fn parse(&self) -> Result<Thresholds, Vec<String>> {
+    pub fn parse(&self) -> Result<Thresholds, Vec<Text>> {
         let mut errors = Vec::new();
-        let mut percent = |field: &str, v: &str| -> Option<f64> {
+        let mut percent = |field: Text, v: &str| -> Option<f64> {
             let v = v.trim().trim_end_matches('%').trim();
             if v.is_empty() {
                 return None;
             }
+            let not_a_number = || text!("{field}: '{v}' is not a number", "{field}:“{v}”不是数字");
             match v.parse::<f64>() {
-                Ok(n) if !n.is_finite() => errors.push(format!("{field}: '{v}' is not a number")),
-                Ok(n) if n < 0.0 => errors.push(format!("{field}: {v} is negative; give a percentage between 1 and 100")),
-                Ok(0.0) => errors.push(format!("{field}: 0 % would always fire; give a percentage between 1 and 100")),
-                Ok(n) if n > 100.0 => errors.push(format!("{field}: {v} % is over 100 %; give a percentage of the limit between 1 and 100")),
+                Ok(n) if !n.is_finite() => errors.push(not_a_number()),
+                Ok(n) if n < 0.0 => errors.push(text!(
+                    "{field}: {v} is negative; give a percentage between 1 and 100",
+                    "{field}:{v} 是负数,请填写 1 到 100 之间的百分比"
+                )),
+                Ok(0.0) => errors.push(text!(
+                    "{field}: 0 % would always fire; give a percentage between 1 and 100",
+                    "{field}:0% 会一直触发告警,请填写 1 到 100 之间的百分比"
+                )),
+                Ok(n) if n > 100.0 => errors.push(text!(
+                    "{field}: {v} % is over 100 %; give a percentage of the limit between 1 and 100",
+                    "{field}:{v}% 超过了 100%,请填写占上限 1 到 100 之间的百分比"
+                )),
                 Ok(n) => return Some(n),
-                Err(_) => errors.push(format!("{field}: '{v}' is not a number")),
+                Err(_) => errors.push(not_a_number()),
             }
             None
         };
-        let cpu_percent = percent("CPU alert (% of limit)", &self.cpu_percent);
-        let memory_percent = percent("memory alert (% of limit)", &self.memory_percent);
-        let mut count = |field: &str, v: &str| -> Option<u64> {
+        let cpu_percent = percent(
+            text!("CPU alert (% of limit)", "CPU 告警(占上限的 %)"),
+            &self.cpu_percent,
+        );
+        let memory_percent = percent(
+            text!("memory alert (% of limit)", "内存告警(占上限的 %)"),
+            &self.memory_percent,
+        );
+        let mut count = |field: Text, v: &str| -> Option<u64> {
             let v = v.trim();
             if v.is_empty() {
                 return None;
             }
             if v.starts_with('-') && v[1..].parse::<f64>().is_ok() {
-                errors.push(format!(
-                    "{field}: {v} is negative; give a whole number of at least 1"
+                errors.push(text!(
+                    "{field}: {v} is negative; give a whole number of at least 1",
+                    "{field}:{v} 是负数,请填写不小于 1 的整数"
                 ));
             } else {
                 match v.parse::<u64>() {
-                    Ok(0) => errors.push(format!(
-                        "{field}: 0 would always fire; give a whole number of at least 1"
+                    Ok(0) => errors.push(text!(
+                        "{field}: 0 would always fire; give a whole number of at least 1",
+                        "{field}:0 会一直触发告警,请填写不小于 1 的整数"
                     )),
                     Ok(n) => return Some(n),
-                    Err(_) => errors.push(format!("{field}: '{v}' is not a whole number")),
+                    Err(_) => errors.push(text!(
+                        "{field}: '{v}' is not a whole number",
+                        "{field}:“{v}”不是整数"
+                    )),
                 }
             }
             None
         };
-        let threads = count("threads alert", &self.threads);
-        let sockets = count("sockets alert", &self.sockets);
+        let threads = count(text!("threads alert", "线程数告警"), &self.threads);
+        let sockets = count(text!("sockets alert", "连接数告警"), &self.sockets);
         let d = self.duration.trim();
         let duration = if d.is_empty() {
             "1m".to_string()
@@ -215,8 +237,9 @@ impl AlertThresholds {
             .parse::<u32>()
             .is_ok_and(|n| n <= 7 * 24 * 3600);
         if !(unit_ok && n_ok) {
-            errors.push(format!(
-                "alert duration: '{d}' is not a duration; write e.g. 30s, 5m or 1h"
+            errors.push(text!(
+                "alert duration: '{d}' is not a duration; write e.g. 30s, 5m or 1h",
+                "告警持续时间:“{d}”不是有效的时长,请填写如 30s、5m 或 1h"
             ));
         }
         if errors.is_empty() {
@@ -289,12 +312,17 @@ mod tests {
     #[test]
     fn bad_thresholds_are_explained() {
         let errs = t("150", "-5", "lots", "-3", "soon").parse().unwrap_err();
-        assert!(errs[0].contains("over 100 %"), "{errs:?}");
-        assert!(errs[1].contains("negative"), "{errs:?}");
-        assert!(errs[2].contains("'lots' is not a whole number"), "{errs:?}");
-        assert!(errs[3].contains("negative"), "{errs:?}");
-        assert!(errs[4].contains("not a duration"), "{errs:?}");
-        assert!(t("abc", "", "", "", "").parse().unwrap_err()[0].contains("'abc' is not a number"));
+        assert!(errs[0].en.contains("over 100 %"), "{errs:?}");
+        assert!(errs[1].en.contains("negative"), "{errs:?}");
+        assert!(
+            errs[2].en.contains("'lots' is not a whole number"),
+            "{errs:?}"
+        );
+        assert!(errs[3].en.contains("negative"), "{errs:?}");
+        assert!(errs[4].en.contains("not a duration"), "{errs:?}");
+        assert!(t("abc", "", "", "", "").parse().unwrap_err()[0]
+            .en
+            .contains("'abc' is not a number"));
         assert!(t("NaN", "", "", "", "").parse().is_err());
         assert!(t("", "", "1.5", "", "").parse().is_err());
     }

@@ -4,6 +4,7 @@
 //! cluster, in the tenant's `spec.alerting.receivers`; the server turns them into
 //! Alertmanager's configuration (see `alertmanager`).
 
+use crate::{text, Text};
 use serde::{Deserialize, Serialize};
 
 /// Most receivers a tenant may have.
@@ -44,21 +45,28 @@ pub struct ReceiversView {
 
 /// `ops-team`: lowercase letters, digits and `-`, at most 63, starting and ending with a
 /// letter or digit (so it can be part of Alertmanager's receiver name and a label value).
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), Text> {
     if crate::names::is_dns_label(name) {
         Ok(())
     } else if name.is_empty() {
-        Err("receiver name: a name is required".into())
+        Err(text!(
+            "receiver name: a name is required",
+            "接收者名称:必填"
+        ))
     } else {
-        Err(format!("receiver name: '{name}' must be lowercase letters, digits and '-' (at most 63, not starting or ending with '-')"))
+        Err(text!(
+            "receiver name: '{name}' must be lowercase letters, digits and '-' (at most 63, not starting or ending with '-')",
+            "接收者名称:“{name}”只能包含小写字母、数字和“-”(最多 63 个,不能以“-”开头或结尾)"
+        ))
     }
 }
 
 /// An `http://` or `https://` URL with a host, no spaces or quotes, at most 2048 bytes.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), Text> {
     let bad = || {
-        Err(format!(
-            "webhook URL: '{url}' is not a URL; write e.g. https://hooks.example.org/alerts"
+        Err(text!(
+            "webhook URL: '{url}' is not a URL; write e.g. https://hooks.example.org/alerts",
+            "Webhook 地址:“{url}”不是有效的 URL,请填写如 https://hooks.example.org/alerts"
         ))
     };
     if url.len() > 2048
@@ -73,8 +81,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
         .or_else(|| url.strip_prefix("http://"))
     else {
         return if url.contains("://") {
-            Err(format!(
-                "webhook URL: '{url}' must start with http:// or https://"
+            Err(text!(
+                "webhook URL: '{url}' must start with http:// or https://",
+                "Webhook 地址:“{url}”必须以 http:// 或 https:// 开头"
             ))
         } else {
             bad()
@@ -107,10 +116,11 @@ pub fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// One address `local@domain.tld` (no display name, no list).
-pub fn check_email(addr: &str) -> Result<(), String> {
+pub fn check_email(addr: &str) -> Result<(), Text> {
     let bad = || {
-        Err(format!(
-            "e-mail: '{addr}' is not an e-mail address; write e.g. ops@example.org"
+        Err(text!(
+            "e-mail: '{addr}' is not an e-mail address; write e.g. ops@example.org",
+            "邮箱:“{addr}”不是有效的邮箱地址,请填写如 ops@example.org"
         ))
     };
     if addr.len() > 254
@@ -146,7 +156,7 @@ pub fn check_email(addr: &str) -> Result<(), String> {
 
 impl Receiver {
     /// Trimmed, and checked on its own (the list-level checks are [`check_new`]).
-    pub fn cleaned(&self) -> Result<Receiver, String> {
+    pub fn cleaned(&self) -> Result<Receiver, Text> {
         let r = Receiver {
             name: self.name.trim().to_string(),
             kind: self.kind,
@@ -162,20 +172,25 @@ impl Receiver {
 }
 
 /// Checks a receiver about to be added to `existing`; returns it cleaned.
-pub fn check_new(existing: &[Receiver], new: &Receiver) -> Result<Receiver, String> {
+pub fn check_new(existing: &[Receiver], new: &Receiver) -> Result<Receiver, Text> {
     let r = new.cleaned()?;
+    let (name, to) = (&r.name, &r.to);
     if existing.iter().any(|e| e.name == r.name) {
-        return Err(format!(
-            "receiver name: there is already a receiver named '{}'",
-            r.name
+        return Err(text!(
+            "receiver name: there is already a receiver named '{name}'",
+            "接收者名称:已有名为“{name}”的接收者"
         ));
     }
     if existing.iter().any(|e| e.kind == r.kind && e.to == r.to) {
-        return Err(format!("'{}' already receives this tenant's alerts", r.to));
+        return Err(text!(
+            "'{to}' already receives this tenant's alerts",
+            "“{to}”已在接收该租户的告警"
+        ));
     }
     if existing.len() >= MAX_RECEIVERS {
-        return Err(format!(
-            "a tenant may have at most {MAX_RECEIVERS} receivers"
+        return Err(text!(
+            "a tenant may have at most {MAX_RECEIVERS} receivers",
+            "一个租户最多只能有 {MAX_RECEIVERS} 个接收者"
         ));
     }
     Ok(r)
@@ -219,6 +234,7 @@ mod tests {
         }
         assert!(check_url("ftp://x.org/")
             .unwrap_err()
+            .en
             .contains("http:// or https://"));
     }
 
@@ -242,6 +258,7 @@ mod tests {
             assert!(
                 check_email(bad)
                     .unwrap_err()
+                    .en
                     .contains("not an e-mail address"),
                 "{bad}"
             );
@@ -257,9 +274,11 @@ mod tests {
         let existing = vec![hook("ops", "https://a.example/1")];
         assert!(check_new(&existing, &hook("ops", "https://b.example/"))
             .unwrap_err()
+            .en
             .contains("already a receiver named 'ops'"));
         assert!(check_new(&existing, &hook("ops2", "https://a.example/1"))
             .unwrap_err()
+            .en
             .contains("already receives"));
         assert_eq!(
             check_new(&existing, &hook(" pager ", " https://b.example/ ")).unwrap(),
@@ -270,6 +289,7 @@ mod tests {
             .collect();
         assert!(check_new(&full, &hook("one-more", "https://y.example/"))
             .unwrap_err()
+            .en
             .contains("at most"));
     }
 }

@@ -15,6 +15,7 @@
 //! What was typed is checked here on both sides ([`NewSilence::check`]): the page to answer at
 //! once, the server because it decides. `createdBy` is always the signed-in user.
 
+use crate::{text, Text};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -147,13 +148,19 @@ pub struct Checked {
 }
 
 /// `2h`, `90m`, `1d12h`, `30s`: a sequence of whole numbers with a unit (s, m, h, d).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let bad = || format!("duration: '{t}' is not a duration; write e.g. 30m, 2h or 1d");
+pub fn parse_duration(value: &str) -> Result<Duration, Text> {
+    let t = value.trim();
+    let bad = || {
+        text!(
+            "duration: '{t}' is not a duration; write e.g. 30m, 2h or 1d",
+            "时长:“{t}”不是有效的时长,请填写如 30m、2h 或 1d"
+        )
+    };
     if let Some(rest) = t.strip_prefix('-') {
         return match parse_duration(rest) {
-            Ok(_) => Err(format!(
-                "duration: '{t}' is negative; give how long the silence lasts, more than 0"
+            Ok(_) => Err(text!(
+                "duration: '{t}' is negative; give how long the silence lasts, more than 0",
+                "时长:“{t}”是负数,请填写大于 0 的静默时长"
             )),
             Err(_) => Err(bad()),
         };
@@ -189,14 +196,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if !digits.is_empty() {
         return Err(if total == 0 && t.chars().all(|c| c.is_ascii_digit()) {
-            format!("duration: '{t}' needs a unit; write e.g. {t}m or {t}h")
+            text!(
+                "duration: '{t}' needs a unit; write e.g. {t}m or {t}h",
+                "时长:“{t}”缺少单位,请写成如 {t}m 或 {t}h"
+            )
         } else {
             bad()
         });
     }
     if total == 0 {
-        return Err(format!(
-            "duration: '{t}' would end the silence at once; give more than 0"
+        return Err(text!(
+            "duration: '{t}' would end the silence at once; give more than 0",
+            "时长:“{t}”会让静默立即结束,请填写大于 0 的时长"
         ));
     }
     if total > MAX_DAYS * 86_400 {
@@ -205,8 +216,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::seconds(total))
 }
 
-fn too_long(t: &str) -> String {
-    format!("duration: '{t}' is longer than a silence may last ({MAX_DAYS} days)")
+fn too_long(t: &str) -> Text {
+    text!(
+        "duration: '{t}' is longer than a silence may last ({MAX_DAYS} days)",
+        "时长:“{t}”超过了静默的最长时限({MAX_DAYS} 天)"
+    )
 }
 
 /// The short reason a regex does not compile ("unclosed group").
@@ -221,27 +235,34 @@ fn regex_error(e: &regex::Error) -> String {
 
 /// Checks one matcher value; `Ok(None)`: left empty (matches any).
 fn matcher(
-    field: &str,
+    field: &Text,
     label: &str,
     m: &MatchValue,
-    plain: impl Fn(&str) -> Result<(), String>,
-) -> Result<Option<SilenceMatcher>, String> {
+    plain: impl Fn(&str) -> Result<(), Text>,
+) -> Result<Option<SilenceMatcher>, Text> {
     let v = m.value.trim();
     if v.is_empty() {
         return Ok(None);
     }
     if v.chars().count() > MAX_VALUE {
-        return Err(format!("{field}: at most {MAX_VALUE} characters"));
+        return Err(text!(
+            "{field}: at most {MAX_VALUE} characters",
+            "{field}:最多 {MAX_VALUE} 个字符"
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(format!("{field}: control characters are not allowed"));
+        return Err(text!(
+            "{field}: control characters are not allowed",
+            "{field}:不能包含控制字符"
+        ));
     }
     if m.regex {
         // NB: Alertmanager anchors a regex matcher (Go's RE2); Rust's regex crate reads the same syntax
         regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| {
-            format!(
-                "{field}: '{v}' is not a regular expression: {}",
-                regex_error(&e)
+            let why = regex_error(&e);
+            text!(
+                "{field}: '{v}' is not a regular expression: {why}",
+                "{field}:“{v}”不是有效的正则表达式:{why}"
             )
         })?;
     } else {
@@ -256,14 +277,17 @@ fn matcher(
 }
 
 /// A pod name: lower-case letters, digits, `-` and `.`, at most 253.
-fn pod_name(v: &str) -> Result<(), String> {
+fn pod_name(v: &str) -> Result<(), Text> {
     if v.len() <= 253
         && v.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
     {
         Ok(())
     } else {
-        Err(format!("pod: '{v}' is not a pod name (lower-case letters, digits, '-' and '.'); tick regex for a pattern"))
+        Err(text!(
+            "pod: '{v}' is not a pod name (lower-case letters, digits, '-' and '.'); tick regex for a pattern",
+            "Pod:“{v}”不是有效的 Pod 名称(小写字母、数字、“-”和“.”);如需模式匹配请勾选正则"
+        ))
     }
 }
 
@@ -281,62 +305,96 @@ impl NewSilence {
 
     /// Checks everything but whether the namespace is the tenant's (the server's part);
     /// every problem is named, joined by "; ".
-    pub fn check(&self, now: DateTime<Utc>) -> Result<Checked, String> {
+    pub fn check(&self, now: DateTime<Utc>) -> Result<Checked, Text> {
         let mut errors = Vec::new();
         let namespace = self.namespace.trim().to_string();
         if namespace.is_empty() {
-            errors.push("namespace: choose one of the tenant's namespaces".to_string());
+            errors.push(text!(
+                "namespace: choose one of the tenant's namespaces",
+                "命名空间:请选择租户的一个命名空间"
+            ));
         }
         let mut matchers = Vec::new();
-        let app = |v: &str| crate::workloads::validate::name("app", v);
+        let app = |v: &str| crate::workloads::validate::name(&text!("app", "应用"), v);
         let alertname = |v: &str| {
             if v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
             {
                 Ok(())
             } else {
-                Err(format!("alert: '{v}' is not an alert name (letters, digits, '_' and ':'); tick regex for a pattern"))
+                Err(text!(
+                    "alert: '{v}' is not an alert name (letters, digits, '_' and ':'); tick regex for a pattern",
+                    "告警:“{v}”不是有效的告警名称(字母、数字、“_”和“:”);如需模式匹配请勾选正则"
+                ))
             }
         };
         for (field, label, m, check) in [
             (
-                "app",
+                text!("app", "应用"),
                 APP_LABEL,
                 &self.app,
-                &app as &dyn Fn(&str) -> Result<(), String>,
+                &app as &dyn Fn(&str) -> Result<(), Text>,
             ),
-            ("alert", "alertname", &self.alertname, &alertname),
-            ("pod", "pod", &self.pod, &pod_name),
+            (
+                text!("alert", "告警"),
+                "alertname",
+                &self.alertname,
+                &alertname,
+            ),
+            (text!("pod", "Pod"), "pod", &self.pod, &pod_name),
         ] {
-            match matcher(field, label, m, check) {
+            match matcher(&field, label, m, check) {
                 Ok(Some(m)) => matchers.push(m),
-                Ok(None) if field == "app" => errors.push(
-                    "app: required (a silence covers one app, or the apps a regex matches)".into(),
-                ),
+                Ok(None) if label == APP_LABEL => errors.push(text!(
+                    "app: required (a silence covers one app, or the apps a regex matches)",
+                    "应用:必填(一条静默作用于一个应用,或正则匹配到的应用)"
+                )),
                 Ok(None) => {}
                 Err(e) => errors.push(e),
             }
         }
         let (duration, end) = (self.duration.trim(), self.ends_at.trim());
         let ends_at = match (duration.is_empty(), end.is_empty()) {
-            (true, true) => Err("how long: give a duration (e.g. 2h) or an end time".to_string()),
-            (false, false) => Err("how long: give a duration or an end time, not both".to_string()),
+            (true, true) => Err(text!(
+                "how long: give a duration (e.g. 2h) or an end time",
+                "持续时间:请填写时长(如 2h)或结束时间"
+            )),
+            (false, false) => Err(text!(
+                "how long: give a duration or an end time, not both",
+                "持续时间:时长和结束时间只能填一个"
+            )),
             (false, true) => parse_duration(duration).map(|d| now + d),
             (true, false) => match DateTime::parse_from_rfc3339(end) {
-                Err(_) => Err(format!("end: '{end}' is not a time; pick a date and time")),
-                Ok(t) if t.with_timezone(&Utc) <= now => Err(format!("end: {} is in the past; pick a time after now", crate::time::exact(t.with_timezone(&Utc)))),
-                Ok(t) if t.with_timezone(&Utc) > now + Duration::days(MAX_DAYS) => Err(format!("end: more than {MAX_DAYS} days away; a silence may last {MAX_DAYS} days at most")),
+                Err(_) => Err(text!(
+                    "end: '{end}' is not a time; pick a date and time",
+                    "结束时间:“{end}”不是有效的时间,请选择日期和时间"
+                )),
+                Ok(t) if t.with_timezone(&Utc) <= now => {
+                    let at = crate::time::exact(t.with_timezone(&Utc));
+                    Err(text!(
+                        "end: {at} is in the past; pick a time after now",
+                        "结束时间:{at} 已经过去,请选择当前之后的时间"
+                    ))
+                }
+                Ok(t) if t.with_timezone(&Utc) > now + Duration::days(MAX_DAYS) => Err(text!(
+                    "end: more than {MAX_DAYS} days away; a silence may last {MAX_DAYS} days at most",
+                    "结束时间:超过 {MAX_DAYS} 天之后;静默最长持续 {MAX_DAYS} 天"
+                )),
                 Ok(t) => Ok(t.with_timezone(&Utc)),
             },
         };
         let ends_at = ends_at.map_err(|e| errors.push(e)).ok();
         let comment = self.comment.trim().to_string();
         if comment.is_empty() {
-            errors.push("comment: say why (everyone who sees the silence reads it)".into());
+            errors.push(text!(
+                "comment: say why (everyone who sees the silence reads it)",
+                "备注:请说明原因(所有看到这条静默的人都会读到)"
+            ));
         } else if comment.chars().count() > MAX_COMMENT {
-            errors.push(format!(
-                "comment: at most {MAX_COMMENT} characters (got {})",
-                comment.chars().count()
+            let got = comment.chars().count();
+            errors.push(text!(
+                "comment: at most {MAX_COMMENT} characters (got {got})",
+                "备注:最多 {MAX_COMMENT} 个字符(当前 {got} 个)"
             ));
         }
         match ends_at {
@@ -346,7 +404,7 @@ impl NewSilence {
                 ends_at,
                 comment,
             }),
-            _ => Err(errors.join("; ")),
+            _ => Err(Text::join(&errors, "; ", ";")),
         }
     }
 }
@@ -432,7 +490,7 @@ mod tests {
             ("", "not a duration"),
             ("-", "not a duration"),
         ] {
-            let e = parse_duration(bad).unwrap_err();
+            let e = parse_duration(bad).unwrap_err().en;
             assert!(e.contains(says), "{bad}: {e}");
         }
     }
@@ -596,7 +654,7 @@ mod tests {
             ),
         ];
         for (f, says) in cases {
-            let e = f.check(now()).unwrap_err();
+            let e = f.check(now()).unwrap_err().en;
             assert!(e.contains(says), "{f:?}: {e}");
         }
         // every problem at once
@@ -607,7 +665,12 @@ mod tests {
         }
         .check(now())
         .unwrap_err();
-        assert!(e.contains("comment") && e.contains("at once"), "{e}");
+        assert!(e.en.contains("comment") && e.en.contains("at once"), "{e}");
+        assert!(
+            e.zh.contains("备注") && e.zh.contains("立即结束"),
+            "{}",
+            e.zh
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! stage's lines added to it. Shared by the designer (preview) and the server (the Job).
 
 use super::TOOLS;
+use crate::{text, Text};
 
 /// The instructions of a Dockerfile: `(line number, keyword upper-cased, rest)`, with
 /// comments, blank lines and `\` continuations folded away.
@@ -39,18 +40,27 @@ fn instructions(dockerfile: &str) -> Vec<(usize, String, String)> {
 }
 
 /// `Ok` when the Dockerfile has a `FROM` before any instruction other than `ARG`.
-pub fn check(dockerfile: &str) -> Result<(), String> {
+pub fn check(dockerfile: &str) -> Result<(), Text> {
     let all = instructions(dockerfile);
     match all.iter().find(|(_, k, _)| k != "ARG") {
-        None => Err("image: the Dockerfile has no instructions; it starts with FROM <base image>".into()),
+        None => Err(text!(
+            "image: the Dockerfile has no instructions; it starts with FROM <base image>",
+            "镜像:Dockerfile 没有任何指令;它应以 FROM <基础镜像> 开头"
+        )),
         Some((line, k, rest)) if k == "FROM" => {
             if rest.is_empty() {
-                Err(format!("image: Dockerfile line {line}: FROM needs a base image"))
+                Err(text!(
+                    "image: Dockerfile line {line}: FROM needs a base image",
+                    "镜像:Dockerfile 第 {line} 行:FROM 需要指定基础镜像"
+                ))
             } else {
                 Ok(())
             }
         }
-        Some((line, k, _)) => Err(format!("image: Dockerfile line {line}: {k} before FROM; a Dockerfile starts with FROM <base image>")),
+        Some((line, k, _)) => Err(text!(
+            "image: Dockerfile line {line}: {k} before FROM; a Dockerfile starts with FROM <base image>",
+            "镜像:Dockerfile 第 {line} 行:{k} 出现在 FROM 之前;Dockerfile 应以 FROM <基础镜像> 开头"
+        )),
     }
 }
 
@@ -115,15 +125,17 @@ mod tests {
         assert!(check("FROM alpine\nRUN true").is_ok());
         assert!(check("# comment\nARG V=1\n\nFROM alpine:$V").is_ok());
         assert_eq!(
-            check("RUN true\nFROM alpine").unwrap_err(),
+            check("RUN true\nFROM alpine").unwrap_err().en,
             "image: Dockerfile line 1: RUN before FROM; a Dockerfile starts with FROM <base image>"
         );
-        assert!(check("").unwrap_err().contains("no instructions"));
+        assert!(check("").unwrap_err().en.contains("no instructions"));
         assert!(check("# only a comment")
             .unwrap_err()
+            .en
             .contains("no instructions"));
         assert!(check("from")
             .unwrap_err()
+            .en
             .contains("FROM needs a base image"));
     }
 

@@ -109,7 +109,7 @@ pub struct RunRow {
     /// The Job's pod, whose containers are the stages (for their logs).
     pub pod: Option<String>,
     /// Why quick deploy is refused, if it is (not succeeded, quality gate failed…).
-    pub deploy_blocked: Option<String>,
+    pub deploy_blocked: Option<crate::Text>,
 }
 
 /// A pipeline with its recent runs, newest first.

@@ -4,16 +4,31 @@
 
 use super::{dockerfile, DesignerOptions, PipelineSpec, StageKind, TOOLS};
 use crate::workloads::validate::{image as image_ref, name as dns_label};
+use crate::{text, Text};
+
+/// A stage kind as a sentence names it.
+fn kind_name(k: StageKind) -> Text {
+    let zh = match k {
+        StageKind::Source => "源码",
+        StageKind::Build => "构建",
+        StageKind::Quality => "质量检查",
+        StageKind::Tools => "调试工具",
+        StageKind::Image => "镜像",
+        StageKind::Deploy => "部署",
+    };
+    Text::new(k.label(), zh)
+}
 
 /// Longest pipeline name: its runs are named `<pipeline>-<number>` and must stay a DNS label.
 pub const MAX_NAME: usize = 50;
 
-pub fn pipeline_name(value: &str) -> Result<(), String> {
-    dns_label("name", value)?;
-    if value.len() > MAX_NAME {
-        return Err(format!(
-            "name: at most {MAX_NAME} characters (got {})",
-            value.len()
+pub fn pipeline_name(value: &str) -> Result<(), Text> {
+    dns_label(&text!("name", "名称"), value)?;
+    let got = value.len();
+    if got > MAX_NAME {
+        return Err(text!(
+            "name: at most {MAX_NAME} characters (got {got})",
+            "名称:最多 {MAX_NAME} 个字符(当前 {got} 个)"
         ));
     }
     Ok(())
@@ -21,25 +36,40 @@ pub fn pipeline_name(value: &str) -> Result<(), String> {
 
 /// A git URL the clone stage accepts: `https://host/path`, `http://…`, `ssh://[user@]host/path`,
 /// `user@host:path`, and `file:///path` only where `local_git` allows it.
-pub fn git_url(value: &str, local_git: bool) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("source: git URL '{value}' {why}"));
+pub fn git_url(value: &str, local_git: bool) -> Result<(), Text> {
+    let bad = |why: Text| {
+        Err(text!(
+            "source: git URL '{value}' {why}",
+            "源码:Git 地址“{value}”{why}"
+        ))
+    };
     if value.is_empty() {
-        return Err(
-            "source: the git URL is required (e.g. https://git.example.com/team/app.git)".into(),
-        );
+        return Err(text!(
+            "source: the git URL is required (e.g. https://git.example.com/team/app.git)",
+            "源码:Git 地址必填(例如 https://git.example.com/team/app.git)"
+        ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("contains spaces or control characters");
+        return bad(text!(
+            "contains spaces or control characters",
+            "包含空格或控制字符"
+        ));
     }
     if value.starts_with('-') {
-        return bad("starts with '-'");
+        return bad(text!("starts with '-'", "以“-”开头"));
     }
     if let Some(path) = value.strip_prefix("file://") {
         if !local_git {
-            return bad("is a local path; local repositories are allowed only on the demo cluster, where builds run on the console's host");
+            return bad(text!(
+                "is a local path; local repositories are allowed only on the demo cluster, where builds run on the console's host",
+                "是本地路径;只有演示集群允许本地仓库(构建在控制台所在主机上运行)"
+            ));
         }
         if !path.starts_with('/') || path.len() < 2 {
-            return bad("must be file:///absolute/path");
+            return bad(text!(
+                "must be file:///absolute/path",
+                "必须是 file:///绝对路径"
+            ));
         }
         return Ok(());
     }
@@ -53,18 +83,19 @@ pub fn git_url(value: &str, local_git: bool) -> Result<(), String> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
             {
-                return bad("has no valid host");
+                return bad(text!("has no valid host", "没有有效的主机名"));
             }
             if path.trim_matches('/').is_empty() {
-                return bad("has no repository path");
+                return bad(text!("has no repository path", "缺少仓库路径"));
             }
             return Ok(());
         }
     }
     if value.contains("://") {
-        return bad(
+        return bad(text!(
             "uses a scheme git cannot clone here (use https://, http://, ssh:// or git@host:path)",
-        );
+            "使用的协议无法在此克隆(请使用 https://、http://、ssh:// 或 git@host:path)"
+        ));
     }
     // scp-like: user@host:path
     match value.split_once(':') {
@@ -77,18 +108,24 @@ pub fn git_url(value: &str, local_git: bool) -> Result<(), String> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
             {
-                return bad("has no valid host");
+                return bad(text!("has no valid host", "没有有效的主机名"));
             }
             Ok(())
         }
-        _ => bad("is not a git URL (use https://host/path, ssh://host/path or git@host:path)"),
+        _ => bad(text!(
+            "is not a git URL (use https://host/path, ssh://host/path or git@host:path)",
+            "不是 Git 地址(请使用 https://host/path、ssh://host/path 或 git@host:path)"
+        )),
     }
 }
 
 /// A branch or tag name as git allows it (a subset: no spaces, no `..`, no leading `-`).
-pub fn git_ref(value: &str) -> Result<(), String> {
+pub fn git_ref(value: &str) -> Result<(), Text> {
     if value.is_empty() {
-        return Err("source: the branch or tag is required (e.g. main)".into());
+        return Err(text!(
+            "source: the branch or tag is required (e.g. main)",
+            "源码:分支或标签必填(例如 main)"
+        ));
     }
     let ok = value.len() <= 200
         && !value.starts_with('-')
@@ -103,23 +140,28 @@ pub fn git_ref(value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "source: '{value}' is not a valid branch or tag name"
+        Err(text!(
+            "source: '{value}' is not a valid branch or tag name",
+            "源码:“{value}”不是有效的分支或标签名"
         ))
     }
 }
 
-fn secret_name(stage: &str, value: &Option<String>) -> Result<(), String> {
+fn secret_name(stage: StageKind, value: &Option<String>) -> Result<(), Text> {
+    let stage = kind_name(stage);
     match value {
-        Some(v) if !v.is_empty() => dns_label(&format!("{stage}: secret"), v),
+        Some(v) if !v.is_empty() => dns_label(&text!("{stage}: secret", "{stage}:Secret"), v),
         _ => Ok(()),
     }
 }
 
 /// A repository inside a registry: lower-case path components separated by `/`.
-pub fn repository(value: &str) -> Result<(), String> {
+pub fn repository(value: &str) -> Result<(), Text> {
     if value.is_empty() {
-        return Err("image: the repository is required (e.g. alpha/shop-web)".into());
+        return Err(text!(
+            "image: the repository is required (e.g. alpha/shop-web)",
+            "镜像:仓库必填(例如 alpha/shop-web)"
+        ));
     }
     let ok = value.len() <= 200
         && value.split('/').all(|c| {
@@ -133,11 +175,14 @@ pub fn repository(value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("image: repository '{value}' must be lower-case letters, digits, '.', '_' or '-' in '/'-separated parts"))
+        Err(text!(
+            "image: repository '{value}' must be lower-case letters, digits, '.', '_' or '-' in '/'-separated parts",
+            "镜像:仓库“{value}”只能由“/”分隔的若干段组成,每段为小写字母、数字、“.”、“_”或“-”"
+        ))
     }
 }
 
-fn http_url(field: &str, value: &str) -> Result<(), String> {
+fn http_url(field: &Text, value: &str) -> Result<(), Text> {
     let rest = value
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"));
@@ -147,52 +192,60 @@ fn http_url(field: &str, value: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!(
-            "{field}: '{value}' is not an http(s) URL (e.g. https://sonar.example.com)"
+        _ => Err(text!(
+            "{field}: '{value}' is not an http(s) URL (e.g. https://sonar.example.com)",
+            "{field}:“{value}”不是 http(s) 地址(例如 https://sonar.example.com)"
         )),
     }
 }
 
 /// Every problem with the design, in stage order; empty when it may be saved and run.
-pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<String> {
+pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<Text> {
     let mut errors = Vec::new();
-    let mut push = |r: Result<(), String>| {
+    let mut push = |r: Result<(), Text>| {
         if let Err(e) = r {
             errors.push(e);
         }
     };
-    push(dns_label("app", &spec.app));
+    push(dns_label(&text!("app", "应用"), &spec.app));
     if spec.stages.is_empty() {
-        push(Err(
-            "stages: a pipeline needs at least a source and an image stage".into(),
-        ));
+        push(Err(text!(
+            "stages: a pipeline needs at least a source and an image stage",
+            "阶段:流水线至少需要一个源码阶段和一个镜像阶段"
+        )));
         return errors;
     }
     let kinds: Vec<Option<StageKind>> = spec.stages.iter().map(|s| s.kind()).collect();
     let mut seen = std::collections::HashSet::new();
     for (i, stage) in spec.stages.iter().enumerate() {
-        let label = format!("stage {} ('{}')", i + 1, stage.name);
-        match dns_label(&format!("stage {}: name", i + 1), &stage.name) {
+        let (n, name) = (i + 1, &stage.name);
+        let label = text!("stage {n} ('{name}')", "第 {n} 阶段(“{name}”)");
+        match dns_label(&text!("stage {n}: name", "第 {n} 阶段:名称"), name) {
             Err(e) => push(Err(e)),
-            Ok(()) if stage.name.len() > 40 => push(Err(format!(
-                "{label}: a stage name has at most 40 characters"
+            Ok(()) if name.len() > 40 => push(Err(text!(
+                "{label}: a stage name has at most 40 characters",
+                "{label}:阶段名称最多 40 个字符"
             ))),
-            Ok(()) if !seen.insert(stage.name.as_str()) => push(Err(format!(
-                "{label}: two stages are named '{}'",
-                stage.name
+            Ok(()) if !seen.insert(name.as_str()) => push(Err(text!(
+                "{label}: two stages are named '{name}'",
+                "{label}:有两个阶段都叫“{name}”"
             ))),
             Ok(()) => {}
         }
         if kinds[i].is_none() {
-            push(Err(format!("{label}: a stage is exactly one of source, build, quality, debug tools, image, deploy")));
+            push(Err(text!(
+                "{label}: a stage is exactly one of source, build, quality, debug tools, image, deploy",
+                "{label}:每个阶段只能是源码、构建、质量检查、调试工具、镜像、部署中的一种"
+            )));
         }
     }
     let count = |k: StageKind| kinds.iter().filter(|x| **x == Some(k)).count();
     let position = |k: StageKind| kinds.iter().position(|x| *x == Some(k));
     if kinds.first() != Some(&Some(StageKind::Source)) || count(StageKind::Source) != 1 {
-        push(Err(
-            "stages: the first stage is the source, and there is only one".into(),
-        ));
+        push(Err(text!(
+            "stages: the first stage is the source, and there is only one",
+            "阶段:第一个阶段必须是源码阶段,且只能有一个"
+        )));
     }
     match (count(StageKind::Image), position(StageKind::Image)) {
         (1, Some(image_at)) => {
@@ -202,68 +255,87 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<String> {
                     Some(StageKind::Build | StageKind::Quality | StageKind::Tools)
                 ) && i > image_at
                 {
-                    push(Err(format!(
-                        "stage {} ('{}'): {} stages come before the image stage",
-                        i + 1,
-                        spec.stages[i].name,
-                        k.map(|k| k.label()).unwrap_or("")
+                    let (n, name) = (i + 1, &spec.stages[i].name);
+                    let kind = k.map(kind_name).unwrap_or_else(|| Text::verbatim(""));
+                    push(Err(text!(
+                        "stage {n} ('{name}'): {kind} stages come before the image stage",
+                        "第 {n} 阶段(“{name}”):{kind}阶段必须在镜像阶段之前"
                     )));
                 }
             }
         }
-        _ => push(Err("stages: a pipeline has exactly one image stage".into())),
+        _ => push(Err(text!(
+            "stages: a pipeline has exactly one image stage",
+            "阶段:流水线必须有且只有一个镜像阶段"
+        ))),
     }
     for k in [StageKind::Quality, StageKind::Tools, StageKind::Deploy] {
         if count(k) > 1 {
-            push(Err(format!("stages: at most one {} stage", k.label())));
+            let kind = kind_name(k);
+            push(Err(text!(
+                "stages: at most one {kind} stage",
+                "阶段:{kind}阶段最多一个"
+            )));
         }
     }
     if let Some(at) = position(StageKind::Deploy) {
         if at + 1 != kinds.len() {
-            push(Err("stages: the deploy stage comes last".into()));
+            push(Err(text!(
+                "stages: the deploy stage comes last",
+                "阶段:部署阶段必须是最后一个"
+            )));
         }
     }
     for stage in &spec.stages {
         if let Some(s) = &stage.source {
             push(git_url(&s.git_url, options.local_git));
             push(git_ref(&s.git_ref));
-            push(secret_name("source", &s.credentials_secret));
+            push(secret_name(StageKind::Source, &s.credentials_secret));
         }
         if let Some(b) = &stage.build {
-            push(image_ref(&b.image).map_err(|e| format!("build '{}': builder {e}", stage.name)));
+            let name = &stage.name;
+            push(
+                image_ref(&b.image)
+                    .map_err(|e| text!("build '{name}': builder {e}", "构建“{name}”:构建镜像 {e}")),
+            );
             if b.command.trim().is_empty() {
-                push(Err(format!(
-                    "build '{}': the build command is empty (e.g. mvn -B package -DskipTests)",
-                    stage.name
+                push(Err(text!(
+                    "build '{name}': the build command is empty (e.g. mvn -B package -DskipTests)",
+                    "构建“{name}”:构建命令为空(例如 mvn -B package -DskipTests)"
                 )));
             }
         }
         if let Some(q) = &stage.quality {
-            push(http_url("quality: Sonar server URL", &q.server_url));
-            push(secret_name("quality", &q.token_secret));
+            push(http_url(
+                &text!("quality: Sonar server URL", "质量检查:Sonar 服务器地址"),
+                &q.server_url,
+            ));
+            push(secret_name(StageKind::Quality, &q.token_secret));
             if !q
                 .project_key
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
             {
-                push(Err(format!(
-                    "quality: project key '{}' may use letters, digits, '-', '_', '.' and ':'",
-                    q.project_key
+                let key = &q.project_key;
+                push(Err(text!(
+                    "quality: project key '{key}' may use letters, digits, '-', '_', '.' and ':'",
+                    "质量检查:项目 Key“{key}”只能使用字母、数字、“-”、“_”、“.”和“:”"
                 )));
             }
         }
         if let Some(t) = &stage.tools {
             if t.tools.is_empty() {
-                push(Err(
-                    "debug tools: choose at least one tool, or remove the stage".into(),
-                ));
+                push(Err(text!(
+                    "debug tools: choose at least one tool, or remove the stage",
+                    "调试工具:请至少选择一个工具,或删除该阶段"
+                )));
             }
             for name in &t.tools {
                 if !TOOLS.iter().any(|x| x.name == name) {
-                    let known: Vec<&str> = TOOLS.iter().map(|x| x.name).collect();
-                    push(Err(format!(
-                        "debug tools: unknown tool '{name}' (choose from {})",
-                        known.join(", ")
+                    let known = TOOLS.iter().map(|x| x.name).collect::<Vec<_>>().join(", ");
+                    push(Err(text!(
+                        "debug tools: unknown tool '{name}' (choose from {known})",
+                        "调试工具:未知工具“{name}”(可选:{known})"
                     )));
                 }
             }
@@ -272,14 +344,15 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<String> {
             push(dockerfile::check(&img.dockerfile));
             if !options.registries.iter().any(|r| r.name == img.registry) {
                 let known: Vec<&str> = options.registries.iter().map(|r| r.name.as_str()).collect();
-                push(Err(format!(
-                    "image: unknown registry '{}' (this console pushes to: {})",
-                    img.registry,
-                    if known.is_empty() {
-                        "none configured".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                let known = if known.is_empty() {
+                    text!("none configured", "未配置")
+                } else {
+                    Text::verbatim(known.join(", "))
+                };
+                let registry = &img.registry;
+                push(Err(text!(
+                    "image: unknown registry '{registry}' (this console pushes to: {known})",
+                    "镜像:未知的镜像仓库“{registry}”(本控制台可推送到:{known})"
                 )));
             }
             push(repository(&img.repository));
@@ -323,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_good_design_passes() {
-        assert_eq!(pipeline(&good(), &options()), Vec::<String>::new());
+        assert_eq!(pipeline(&good(), &options()), Vec::<Text>::new());
     }
 
     #[test]
@@ -351,6 +424,7 @@ mod tests {
         }
         assert!(git_url("file:///srv/repo.git", false)
             .unwrap_err()
+            .en
             .contains("demo cluster"));
         assert_eq!(git_url("file:///srv/repo.git", true), Ok(()));
         assert!(git_url("file://relative", true).is_err());
@@ -365,11 +439,11 @@ mod tests {
         spec.stages[2].image.as_mut().unwrap().registry = "dockerhub".into();
         let errors = pipeline(&spec, &options());
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].starts_with("source: git URL"));
-        assert!(errors[1].contains("build command is empty"));
-        assert!(errors[2].contains("RUN before FROM"));
+        assert!(errors[0].en.starts_with("source: git URL"));
+        assert!(errors[1].en.contains("build command is empty"));
+        assert!(errors[2].en.contains("RUN before FROM"));
         assert_eq!(
-            errors[3],
+            errors[3].en,
             "image: unknown registry 'dockerhub' (this console pushes to: demo)"
         );
     }
@@ -380,26 +454,26 @@ mod tests {
         spec.stages.swap(0, 1);
         assert!(pipeline(&spec, &options())
             .iter()
-            .any(|e| e.contains("first stage is the source")));
+            .any(|e| e.en.contains("first stage is the source")));
         let mut spec = good();
         spec.stages.swap(1, 2);
         assert!(pipeline(&spec, &options())
             .iter()
-            .any(|e| e.contains("come before the image stage")));
+            .any(|e| e.en.contains("come before the image stage")));
         let mut spec = good();
         spec.stages.swap(2, 3);
         assert!(pipeline(&spec, &options())
             .iter()
-            .any(|e| e.contains("deploy stage comes last")));
+            .any(|e| e.en.contains("deploy stage comes last")));
         let mut spec = good();
         spec.stages.remove(2);
         assert!(pipeline(&spec, &options())
             .iter()
-            .any(|e| e.contains("exactly one image stage")));
+            .any(|e| e.en.contains("exactly one image stage")));
         let mut spec = good();
         spec.stages[1].name = "clone".into();
         assert!(pipeline(&spec, &options())
             .iter()
-            .any(|e| e.contains("two stages are named 'clone'")));
+            .any(|e| e.en.contains("two stages are named 'clone'")));
     }
 }

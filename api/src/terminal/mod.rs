@@ -134,7 +134,7 @@ pub enum ServerControl {
         recording: bool,
     },
     /// Something takes a while (a debug container being added and started).
-    Preparing { message: String },
+    Preparing { message: crate::Text },
     /// The container has none of the shells tried; a debug container with `debug_image`
     /// can be started instead (the socket closes after this).
     NoShell {
@@ -151,7 +151,7 @@ pub enum ServerControl {
     /// The shell exited with this code.
     Exit { code: i32 },
     /// The session could not start or broke; the sentence says why.
-    Error { message: String },
+    Error { message: crate::Text },
 }
 
 /// One audited terminal session (or file transfer), as admins see it.

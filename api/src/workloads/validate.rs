@@ -2,16 +2,19 @@
 //! and the server (the real gate). Each error names the field and says what is expected.
 
 use super::DeployForm;
+use crate::{text, Text};
 
 /// A DNS-1123 label: what Kubernetes requires of Service and most app names.
-pub fn name(field: &str, value: &str) -> Result<(), String> {
+/// `field` names the input in both languages.
+pub fn name(field: &Text, value: &str) -> Result<(), Text> {
     if value.is_empty() {
-        return Err(format!("{field}: required"));
+        return Err(text!("{field}: required", "{field}:必填"));
     }
-    if value.len() > 63 {
-        return Err(format!(
-            "{field}: at most 63 characters (got {})",
-            value.len()
+    let got = value.len();
+    if got > 63 {
+        return Err(text!(
+            "{field}: at most 63 characters (got {got})",
+            "{field}:最多 63 个字符(当前 {got} 个)"
         ));
     }
     let ok_chars = value
@@ -20,8 +23,9 @@ pub fn name(field: &str, value: &str) -> Result<(), String> {
     let ok_ends = value.as_bytes()[0].is_ascii_alphanumeric()
         && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric();
     if !ok_chars || !ok_ends {
-        return Err(format!(
-            "{field}: '{value}' must be lower-case letters, digits and '-', starting and ending with a letter or digit"
+        return Err(text!(
+            "{field}: '{value}' must be lower-case letters, digits and '-', starting and ending with a letter or digit",
+            "{field}:“{value}”只能包含小写字母、数字和“-”,且以字母或数字开头和结尾"
         ));
     }
     Ok(())
@@ -38,19 +42,24 @@ fn path_component_ok(c: &str) -> bool {
 }
 
 /// An image reference: `[registry[:port]/]repo/path[:tag][@sha256:digest]`.
-pub fn image(value: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "image: '{value}' is not a valid image reference ({why})"
+pub fn image(value: &str) -> Result<(), Text> {
+    let bad = |why: Text| {
+        Err(text!(
+            "image: '{value}' is not a valid image reference ({why})",
+            "镜像:“{value}”不是有效的镜像地址({why})"
         ))
     };
     if value.is_empty() {
-        return Err(
-            "image: required (e.g. nginx:1.25 or registry.example.com/team/app:1.0)".into(),
-        );
+        return Err(text!(
+            "image: required (e.g. nginx:1.25 or registry.example.com/team/app:1.0)",
+            "镜像:必填(例如 nginx:1.25 或 registry.example.com/team/app:1.0)"
+        ));
     }
     if value.len() > 255 || value.chars().any(char::is_whitespace) {
-        return bad("no spaces, at most 255 characters");
+        return bad(text!(
+            "no spaces, at most 255 characters",
+            "不能有空格,最多 255 个字符"
+        ));
     }
     let (rest, digest) = match value.split_once('@') {
         Some((r, d)) => (r, Some(d)),
@@ -63,7 +72,10 @@ pub fn image(value: &str) -> Result<(), String> {
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         {
-            return bad("a digest is sha256: and 64 lower-case hex digits");
+            return bad(text!(
+                "a digest is sha256: and 64 lower-case hex digits",
+                "摘要应为 sha256: 加 64 位小写十六进制数"
+            ));
         }
     }
     let mut parts: Vec<&str> = rest.split('/').collect();
@@ -80,7 +92,10 @@ pub fn image(value: &str) -> Result<(), String> {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
             && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_');
         if !ok {
-            return bad("a tag is letters, digits, '_', '.', '-', up to 128");
+            return bad(text!(
+                "a tag is letters, digits, '_', '.', '-', up to 128",
+                "标签只能包含字母、数字、“_”、“.”、“-”,最多 128 个字符"
+            ));
         }
     }
     // a first component with '.' or ':' or 'localhost' is a registry host
@@ -96,20 +111,23 @@ pub fn image(value: &str) -> Result<(), String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
             let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
             if !host_ok || !port_ok {
-                return bad("the registry host is not valid");
+                return bad(text!("the registry host is not valid", "镜像仓库地址无效"));
             }
             parts.remove(0);
         }
     }
     parts.push(repo_last);
     if !parts.iter().all(|c| path_component_ok(c)) {
-        return bad("repository names are lower-case letters, digits and separators");
+        return bad(text!(
+            "repository names are lower-case letters, digits and separators",
+            "仓库名只能包含小写字母、数字和分隔符"
+        ));
     }
     Ok(())
 }
 
 /// A resource quantity such as `250m`, `0.5`, `128Mi`, `1G`; empty means "not set".
-pub fn quantity(field: &str, value: &str) -> Result<(), String> {
+pub fn quantity(field: &Text, value: &str) -> Result<(), Text> {
     if value.is_empty() {
         return Ok(());
     }
@@ -125,13 +143,14 @@ pub fn quantity(field: &str, value: &str) -> Result<(), String> {
     if num_ok && suffix_ok {
         Ok(())
     } else {
-        Err(format!(
-            "{field}: '{value}' is not a quantity (examples: 250m, 0.5, 128Mi, 1Gi)"
+        Err(text!(
+            "{field}: '{value}' is not a quantity (examples: 250m, 0.5, 128Mi, 1Gi)",
+            "{field}:“{value}”不是有效的数量(例如 250m、0.5、128Mi、1Gi)"
         ))
     }
 }
 
-pub fn env_name(value: &str) -> Result<(), String> {
+pub fn env_name(value: &str) -> Result<(), Text> {
     let ok = !value.is_empty()
         && value
             .bytes()
@@ -140,49 +159,68 @@ pub fn env_name(value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("environment variable '{value}': use letters, digits, '_', '-', '.', not starting with a digit"))
+        Err(text!(
+            "environment variable '{value}': use letters, digits, '_', '-', '.', not starting with a digit",
+            "环境变量“{value}”:只能使用字母、数字、“_”、“-”、“.”,且不能以数字开头"
+        ))
     }
 }
 
 pub const MAX_REPLICAS: i32 = 500;
 
-pub fn replicas(value: i32) -> Result<(), String> {
+pub fn replicas(value: i32) -> Result<(), Text> {
     if !(0..=MAX_REPLICAS).contains(&value) {
-        return Err(format!(
-            "replicas: between 0 and {MAX_REPLICAS} (got {value})"
+        return Err(text!(
+            "replicas: between 0 and {MAX_REPLICAS} (got {value})",
+            "副本数:应在 0 到 {MAX_REPLICAS} 之间(当前 {value})"
         ));
     }
     Ok(())
 }
 
 /// Every problem of the form at once, so the user can fix them in one go.
-pub fn deploy_form(form: &DeployForm) -> Vec<String> {
+pub fn deploy_form(form: &DeployForm) -> Vec<Text> {
     let mut errors = Vec::new();
-    let mut check = |r: Result<(), String>| {
+    let mut check = |r: Result<(), Text>| {
         if let Err(e) = r {
             errors.push(e)
         }
     };
-    check(name("name", &form.name));
-    check(name("namespace", &form.namespace));
+    check(name(&text!("name", "名称"), &form.name));
+    check(name(&text!("namespace", "命名空间"), &form.namespace));
     check(image(&form.image));
     check(replicas(form.replicas));
     if let Some(port) = form.port {
         if port == 0 {
-            check(Err("port: between 1 and 65535".into()));
+            check(Err(text!(
+                "port: between 1 and 65535",
+                "端口:应在 1 到 65535 之间"
+            )));
         }
     }
-    check(quantity("CPU request", &form.cpu_request));
-    check(quantity("CPU limit", &form.cpu_limit));
-    check(quantity("memory request", &form.memory_request));
-    check(quantity("memory limit", &form.memory_limit));
+    check(quantity(
+        &text!("CPU request", "CPU 请求"),
+        &form.cpu_request,
+    ));
+    check(quantity(&text!("CPU limit", "CPU 上限"), &form.cpu_limit));
+    check(quantity(
+        &text!("memory request", "内存请求"),
+        &form.memory_request,
+    ));
+    check(quantity(
+        &text!("memory limit", "内存上限"),
+        &form.memory_limit,
+    ));
     for (k, _) in &form.env {
         check(env_name(k));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, _) in &form.env {
         if !seen.insert(k) {
-            check(Err(format!("environment variable '{k}' is given twice")));
+            check(Err(text!(
+                "environment variable '{k}' is given twice",
+                "环境变量“{k}”重复"
+            )));
         }
     }
     if let Err(alerts) = form.alerts.parse() {
@@ -197,8 +235,9 @@ mod tests {
 
     #[test]
     fn names_follow_dns_1123_labels() {
-        assert!(name("name", "shop-web").is_ok());
-        assert!(name("name", "a1").is_ok());
+        let field = text!("name", "名称");
+        assert!(name(&field, "shop-web").is_ok());
+        assert!(name(&field, "a1").is_ok());
         for bad in [
             "",
             "Shop",
@@ -208,7 +247,7 @@ mod tests {
             "shop.web",
             &"a".repeat(64),
         ] {
-            assert!(name("name", bad).is_err(), "{bad:?} should be refused");
+            assert!(name(&field, bad).is_err(), "{bad:?} should be refused");
         }
     }
 
@@ -242,10 +281,10 @@ mod tests {
     #[test]
     fn quantities_take_kubernetes_suffixes() {
         for good in ["", "250m", "0.5", "1", "128Mi", "1Gi", "500M"] {
-            assert!(quantity("q", good).is_ok(), "{good}");
+            assert!(quantity(&Text::verbatim("q"), good).is_ok(), "{good}");
         }
         for bad in ["-1", "1mb", "abc", "1.2.3", "Mi"] {
-            assert!(quantity("q", bad).is_err(), "{bad}");
+            assert!(quantity(&Text::verbatim("q"), bad).is_err(), "{bad}");
         }
     }
 
@@ -262,6 +301,8 @@ mod tests {
         };
         let errors = deploy_form(&form);
         assert_eq!(errors.len(), 5, "{errors:#?}");
-        assert!(errors.iter().any(|e| e.starts_with("replicas")));
+        assert!(errors
+            .iter()
+            .any(|e| e.en.starts_with("replicas") && e.zh.starts_with("副本数")));
     }
 }

@@ -1,36 +1,20 @@
 //! The one banner for what went wrong: an [`AppError`] as a sentence in the reader's
-//! language. The console's own words come in English and Chinese; the detail a server
-//! function sent (a field name, the cluster's message) is shown as it came. In English the
-//! sentence is exactly the error's `Display`, so what the page says and what the log says match.
+//! language. The console's own words and the server's sentences come in English and Chinese
+//! ([`AppError::text`]); what is not language (a name, the cluster's own message) is shown as
+//! it came. In English the sentence is exactly the error's `Display`, so what the page says
+//! and what the log says match.
 //!
 //! Pages keep their outcome in an `Action`'s value (or a signal next to it) and hand it here;
 //! [`Outcome`] is the same banner for an action that can also succeed with a sentence.
 
 use crate::error::AppError;
-use crate::i18n::t;
+use crate::i18n::{lang, pick, tr, Lang};
 use leptos::prelude::*;
+use wharf_api::Text;
 
-/// The console's words for an error (English, Chinese) and the detail that follows them.
-pub fn wording(e: &AppError) -> (&'static str, &'static str, &str) {
-    match e {
-        AppError::Unauthenticated => ("Please log in.", "请登录。", ""),
-        AppError::BadCredentials => ("Wrong user name or password.", "用户名或密码错误。", ""),
-        AppError::PasswordChangeRequired => {
-            ("Please set a new password first.", "请先设置新密码。", "")
-        }
-        AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", d),
-        AppError::Invalid(d) => ("", "", d),
-        AppError::NotFound(d) => ("Not found: ", "未找到:", d),
-        AppError::Conflict(d) => (
-            "Changed by someone else meanwhile: ",
-            "已被他人同时修改:",
-            d,
-        ),
-        AppError::Cluster(d) => ("The cluster refused: ", "集群拒绝了请求:", d),
-        AppError::Unavailable(d) => ("", "", d),
-        AppError::Internal(d) => ("Server error: ", "服务器错误:", d),
-        AppError::Transport(d) => ("Could not reach the server: ", "无法连接服务器:", d),
-    }
+/// The error as the reader of `lang` reads it.
+pub fn wording(e: &AppError, lang: Lang) -> String {
+    pick(&e.text(), lang).to_string()
 }
 
 /// A short name of the error's kind, for `data-kind` (tests and styles).
@@ -59,9 +43,9 @@ pub fn ErrorBanner(
     let testid = testid.unwrap_or("error");
     move || {
         error.get().map(|e| {
-            let (en, zh, detail) = wording(&e);
-            let detail = detail.to_string();
-            view! { <div class="banner error" role="alert" data-testid=testid data-kind=kind(&e)>{t(en, zh)}{detail}</div> }
+            let kind = kind(&e);
+            let sentence = move || wording(&e, lang());
+            view! { <div class="banner error" role="alert" data-testid=testid data-kind=kind>{sentence}</div> }
         })
     }
 }
@@ -70,14 +54,14 @@ pub fn ErrorBanner(
 /// error banner (`error_testid`, default `action-error`).
 #[component]
 pub fn Outcome(
-    #[prop(into)] outcome: Signal<Option<Result<String, AppError>>>,
+    #[prop(into)] outcome: Signal<Option<Result<Text, AppError>>>,
     #[prop(optional)] ok_testid: Option<&'static str>,
     #[prop(optional)] error_testid: Option<&'static str>,
 ) -> impl IntoView {
     let ok_testid = ok_testid.unwrap_or("notice");
     let error = Signal::derive(move || outcome.with(|o| o.clone().and_then(Result::err)));
     view! {
-        {move || outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().ok().cloned())).map(|m| view! { <div class="banner ok" data-testid=ok_testid>{m}</div> })}
+        {move || outcome.with(|o| o.as_ref().and_then(|o| o.as_ref().ok().cloned())).map(|m| view! { <div class="banner ok" data-testid=ok_testid>{move || tr(&m)}</div> })}
         <ErrorBanner error testid=error_testid.unwrap_or("action-error")/>
     }
 }
@@ -86,30 +70,60 @@ pub fn Outcome(
 mod tests {
     use super::wording;
     use crate::error::AppError;
+    use crate::i18n::Lang;
+    use wharf_api::{text, Text};
 
-    #[test]
-    fn in_english_the_banner_says_what_the_error_displays() {
-        let all = [
+    fn every_kind() -> Vec<AppError> {
+        vec![
             AppError::Unauthenticated,
             AppError::BadCredentials,
             AppError::PasswordChangeRequired,
-            AppError::Forbidden("no access to tenant 'alpha'".into()),
-            AppError::Invalid("name: must be lower case".into()),
-            AppError::NotFound("pod 'x'".into()),
-            AppError::Conflict("the app changed".into()),
+            AppError::Forbidden(text!("no access to tenant 'alpha'", "无权访问租户“alpha”")),
+            AppError::Invalid(text!("name: must be lower case", "名称:必须是小写")),
+            AppError::NotFound(text!("pod 'x'", "Pod“x”")),
+            AppError::Conflict(Text::verbatim("the object has been modified")),
             AppError::Cluster("replicas: must be a number".into()),
-            AppError::Unavailable("Prometheus at http://127.0.0.1:9090 is down".into()),
-            AppError::Internal("oops".into()),
+            AppError::Unavailable(text!(
+                "Prometheus at http://127.0.0.1:9090 is down",
+                "Prometheus(http://127.0.0.1:9090)不可用"
+            )),
+            AppError::Internal(text!("oops", "出错了")),
             AppError::Transport("connection refused".into()),
-        ];
-        for e in all {
-            let (en, zh, detail) = wording(&e);
-            assert_eq!(format!("{en}{detail}"), e.to_string());
-            assert_eq!(
-                en.is_empty(),
-                zh.is_empty(),
-                "{e:?}: both languages or neither"
+        ]
+    }
+
+    #[test]
+    fn in_english_the_banner_says_what_the_error_displays() {
+        for e in every_kind() {
+            assert_eq!(wording(&e, Lang::En), e.to_string());
+        }
+    }
+
+    #[test]
+    fn in_chinese_the_banner_says_the_chinese_and_never_the_english() {
+        for e in every_kind() {
+            let zh = wording(&e, Lang::Zh);
+            let en = e.to_string();
+            assert_ne!(zh, en, "{e:?}");
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{zh}"
             );
+            match &e {
+                AppError::Forbidden(t)
+                | AppError::Invalid(t)
+                | AppError::NotFound(t)
+                | AppError::Unavailable(t)
+                | AppError::Internal(t) => {
+                    assert!(zh.contains(&t.zh), "{zh}");
+                    if t.en != t.zh {
+                        assert!(!zh.contains(&t.en), "{zh}");
+                    }
+                }
+                // the cluster's and the transport's own words, as they came
+                AppError::Cluster(d) | AppError::Transport(d) => assert!(zh.contains(d.as_str())),
+                _ => {}
+            }
         }
     }
 }

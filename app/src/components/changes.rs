@@ -4,14 +4,15 @@
 
 use crate::error::AppError;
 use leptos::prelude::*;
+use wharf_api::Text;
 
 /// A section's changes (silences, receivers, members…): one action of the section's kind of
 /// change `I`; busy while one runs, its outcome shown in the section, the section read again
 /// after a success.
 pub struct Changes<I: Send + Sync + 'static> {
-    pub action: Action<I, Result<(String, I), AppError>>,
+    pub action: Action<I, Result<(Text, I), AppError>>,
     pub busy: Memo<bool>,
-    pub message: RwSignal<Option<Result<String, AppError>>>,
+    pub message: RwSignal<Option<Result<Text, AppError>>>,
 }
 
 impl<I: Send + Sync + 'static> Clone for Changes<I> {
@@ -36,7 +37,7 @@ impl<I: Clone + Send + Sync + 'static> Changes<I> {
     {
         let action = Action::new(move |change: &I| {
             let (en, zh) = done(change);
-            let said = crate::i18n::t_now(en, zh).to_string();
+            let said = Text::new(en, zh);
             let (change, sent) = (change.clone(), send(change.clone()));
             async move { sent.await.map(|()| (said, change)) }
         });
@@ -64,7 +65,7 @@ impl<I: Clone + Send + Sync + 'static> Changes<I> {
     }
 
     /// A problem found before asking the server.
-    pub fn refuse(self, why: String) {
+    pub fn refuse(self, why: Text) {
         self.message.set(Some(Err(AppError::Invalid(why))));
     }
 }

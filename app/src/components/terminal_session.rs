@@ -11,13 +11,14 @@
 //! broken connection.
 
 use crate::terminal::ServerControl;
+use wharf_api::Text;
 
 /// A pane's connection, as shown above its terminal (and in `data-state` for tests).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Conn {
     Connecting,
     /// A debug container is being added and started.
-    Preparing(String),
+    Preparing(Text),
     /// The shell runs; `recording`: whether its output is recorded, and `Some(limit)` once the
     /// recording stopped at its size limit (bytes).
     Live {
@@ -26,7 +27,7 @@ pub enum Conn {
         stopped_at: Option<u64>,
     },
     /// No terminal may be opened here; the sentence says why (not allowed, no such pod...).
-    Refused(String),
+    Refused(Text),
     /// The container has no shell: a debug container is offered.
     NoShell {
         container: String,
@@ -37,7 +38,7 @@ pub enum Conn {
     Lost,
     Exited(i32),
     IdleClosed(u64),
-    Failed(String),
+    Failed(Text),
 }
 
 impl Conn {
@@ -60,7 +61,7 @@ impl Conn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The answer to [`Do::Check`]: `Some(why)` no terminal may be opened, `None` one may.
-    Checked(Option<String>),
+    Checked(Option<Text>),
     /// The socket asked for by [`Do::Open`] is open.
     Opened,
     /// A text frame: one JSON control message.
@@ -112,6 +113,8 @@ pub struct Session {
     ended: bool,
     /// Once asked for, every later session is in a debug container too.
     debug: bool,
+    /// The server's sentences are written into the terminal in Chinese (else English).
+    pub zh: bool,
 }
 
 impl Session {
@@ -124,6 +127,7 @@ impl Session {
                 phase: Phase::Checking,
                 ended: false,
                 debug: false,
+                zh: false,
             },
             vec![Do::Check],
         )
@@ -150,8 +154,9 @@ impl Session {
             }
             (Phase::Checking | Phase::Asking, Event::Checked(Some(why))) => {
                 self.phase = Phase::Waiting;
-                self.conn = Conn::Refused(why.clone());
-                vec![Do::Write(format!("\r\n\x1b[31m{why}\x1b[0m\r\n"))]
+                let write = Do::Write(format!("\r\n\x1b[31m{}\x1b[0m\r\n", why.pick(self.zh)));
+                self.conn = Conn::Refused(why);
+                vec![write]
             }
             (Phase::Asking, Event::Checked(None)) => {
                 self.phase = Phase::Waiting;
@@ -214,7 +219,7 @@ impl Session {
                 vec![]
             }
             ServerControl::Preparing { message } => {
-                let write = Do::Write(format!("\x1b[2m{message}\x1b[0m\r\n"));
+                let write = Do::Write(format!("\x1b[2m{}\x1b[0m\r\n", message.pick(self.zh)));
                 self.conn = Conn::Preparing(message);
                 vec![write]
             }
@@ -260,7 +265,7 @@ impl Session {
             }
             ServerControl::Error { message } => {
                 self.ended = true;
-                let write = Do::Write(format!("\r\n\x1b[31m{message}\x1b[0m\r\n"));
+                let write = Do::Write(format!("\r\n\x1b[31m{}\x1b[0m\r\n", message.pick(self.zh)));
                 self.conn = Conn::Failed(message);
                 vec![write]
             }
@@ -316,12 +321,14 @@ mod tests {
     #[test]
     fn a_refusal_before_the_socket_is_shown_and_nothing_is_opened() {
         let (mut s, _) = Session::start();
-        let todo = s.step(Event::Checked(Some(
-            "Not allowed to open a terminal here: viewer.".into(),
-        )));
+        let todo = s.step(Event::Checked(Some(Text::verbatim(
+            "Not allowed to open a terminal here: viewer.",
+        ))));
         assert_eq!(
             s.conn(),
-            &Conn::Refused("Not allowed to open a terminal here: viewer.".into())
+            &Conn::Refused(Text::verbatim(
+                "Not allowed to open a terminal here: viewer."
+            ))
         );
         assert!(matches!(&todo[..], [Do::Write(w)] if w.contains("Not allowed")));
         // a late frame changes nothing
@@ -377,9 +384,9 @@ mod tests {
 
         let mut s = live();
         s.step(Event::Closed);
-        s.step(Event::Checked(Some(
-            "No terminal: pod 'web-1' does not exist (any more).".into(),
-        )));
+        s.step(Event::Checked(Some(Text::verbatim(
+            "No terminal: pod 'web-1' does not exist (any more).",
+        ))));
         assert_eq!(s.conn().state(), "refused");
     }
 
@@ -393,9 +400,9 @@ mod tests {
 
         let mut s = live();
         let todo = s.step(control(ServerControl::Error {
-            message: "exec failed".into(),
+            message: Text::verbatim("exec failed"),
         }));
-        assert_eq!(s.conn(), &Conn::Failed("exec failed".into()));
+        assert_eq!(s.conn(), &Conn::Failed(Text::verbatim("exec failed")));
         assert!(matches!(&todo[..], [Do::Write(w)] if w.contains("exec failed")));
     }
 
@@ -422,7 +429,7 @@ mod tests {
         assert_eq!(s.conn(), &Conn::Connecting);
         assert_eq!(s.step(Event::Checked(None)), vec![Do::Open { debug: true }]);
         s.step(control(ServerControl::Preparing {
-            message: "starting a debug container".into(),
+            message: Text::verbatim("starting a debug container"),
         }));
         assert_eq!(s.conn().state(), "preparing");
         s.step(control(started()));

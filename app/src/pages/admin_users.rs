@@ -86,8 +86,8 @@ pub fn AdminUsersPage() -> impl IntoView {
             password: password.get_untracked(),
             platform_admin: platform_admin.get_untracked(),
         };
-        if let Err(why) =
-            check_name("user", &form.name).and_then(|()| check_password(&form.password))
+        if let Err(why) = check_name(&wharf_api::text!("user", "用户"), &form.name)
+            .and_then(|()| check_password(&form.password))
         {
             changes.refuse(why);
             return;

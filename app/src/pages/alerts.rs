@@ -157,7 +157,8 @@ fn Silences(
         ev.prevent_default();
         // NB: left empty, the check below says what is missing
         let ends_at = if until_mode.get() && !until.get().trim().is_empty() {
-            match crate::time::local_to_rfc3339("end", &until.get()) {
+            match crate::time::local_to_rfc3339(&wharf_api::text!("end", "结束时间"), &until.get())
+            {
                 Ok(t) => t,
                 Err(e) => {
                     changes.refuse(e);
@@ -565,7 +566,7 @@ pub fn AppMonitoring(
         ev.prevent_default();
         let thresholds = form.get();
         if let Err(errs) = thresholds.parse() {
-            changes.refuse(errs.join("; "));
+            changes.refuse(wharf_api::Text::join(&errs, "; ", ";"));
             return;
         }
         changes.run(thresholds);

@@ -18,6 +18,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use wharf_api::routes;
+use wharf_api::{text, Text};
 
 /// A change to the app the page makes for the user.
 #[derive(Clone, Debug)]
@@ -30,15 +31,12 @@ enum Change {
 
 impl Change {
     /// What the page says once the server took the change.
-    fn done(&self) -> String {
+    fn done(&self) -> Text {
         match self {
-            Change::Scale(_) => t_now("Scaling…", "正在扩缩容…").to_string(),
-            Change::Image(_) => t_now("Rolling out the new image…", "正在滚动升级…").to_string(),
-            Change::Restart => t_now("Restarting…", "正在重启…").to_string(),
-            Change::Rollback(r) => format!(
-                "{} {r}…",
-                t_now("Rolling back to revision", "正在回滚到版本")
-            ),
+            Change::Scale(_) => text!("Scaling…", "正在扩缩容…"),
+            Change::Image(_) => text!("Rolling out the new image…", "正在滚动升级…"),
+            Change::Restart => text!("Restarting…", "正在重启…"),
+            Change::Rollback(r) => text!("Rolling back to revision {r}…", "正在回滚到版本 {r}…"),
         }
     }
 }
@@ -94,7 +92,7 @@ pub fn AppPage() -> impl IntoView {
             .map(|_| done)
         }
     });
-    let outcome = RwSignal::new(None::<Result<String, AppError>>);
+    let outcome = RwSignal::new(None::<Result<Text, AppError>>);
     let changed = change.value();
     Effect::new(move |_| {
         if let Some(v) = changed.get() {
@@ -123,10 +121,13 @@ pub fn AppPage() -> impl IntoView {
 
     let do_scale = move |_| match replicas_input.get().trim().parse::<i32>() {
         Ok(n) => run(Change::Scale(n)),
-        Err(_) => outcome.set(Some(Err(AppError::Invalid(format!(
-            "replicas: '{}' is not a whole number",
-            replicas_input.get()
-        ))))),
+        Err(_) => {
+            let got = replicas_input.get();
+            outcome.set(Some(Err(AppError::Invalid(text!(
+                "replicas: '{got}' is not a whole number",
+                "副本数:“{got}”不是整数"
+            )))))
+        }
     };
     let do_image = move |_| run(Change::Image(image_input.get().trim().to_string()));
     let do_restart = move |_| run(Change::Restart);
@@ -241,7 +242,7 @@ fn Revisions(
     name: Memo<String>,
     can_change: Memo<bool>,
     /// The page's action: a rollback's outcome shows in the page's banner.
-    change: Action<Change, Result<String, AppError>>,
+    change: Action<Change, Result<Text, AppError>>,
     version: Signal<u64>,
 ) -> impl IntoView {
     let revisions = Resource::new(

@@ -57,11 +57,11 @@ pub fn AuditPage() -> impl IntoView {
     });
     let applied = RwSignal::new(None::<Result<AuditFilter, AppError>>);
     let apply = move || {
-        let time = |field: &str, v: String| -> Result<String, AppError> {
+        let time = |field: wharf_api::Text, v: String| -> Result<String, AppError> {
             if v.trim().is_empty() {
                 Ok(String::new())
             } else {
-                crate::time::local_to_rfc3339(field, &v).map_err(AppError::Invalid)
+                crate::time::local_to_rfc3339(&field, &v).map_err(AppError::Invalid)
             }
         };
         let filter = (|| {
@@ -70,8 +70,8 @@ pub fn AuditPage() -> impl IntoView {
                 tenant: tenant.get_untracked(),
                 action: action.get_untracked().trim().to_string(),
                 outcome: outcome.get_untracked(),
-                from: time("from", from.get_untracked())?,
-                to: time("to", to.get_untracked())?,
+                from: time(wharf_api::text!("from", "开始时间"), from.get_untracked())?,
+                to: time(wharf_api::text!("to", "结束时间"), to.get_untracked())?,
                 limit: 500,
             })
         })();

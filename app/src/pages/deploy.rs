@@ -4,20 +4,27 @@
 use super::param;
 use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
-use crate::i18n::t;
+use crate::i18n::{t, tr};
 use crate::workloads::{validate, DeployApp, DeployForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
+use wharf_api::{text, Text};
 
 /// `KEY=value` lines into pairs; a line without `=` is an error naming the line.
-pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Text> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
+            let n = i + 1;
             l.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .ok_or_else(|| format!("environment line {}: write KEY=value", i + 1))
+                .ok_or_else(|| {
+                    text!(
+                        "environment line {n}: write KEY=value",
+                        "环境变量第 {n} 行:请写成 KEY=value"
+                    )
+                })
         })
         .collect()
 }
@@ -46,7 +53,7 @@ pub fn DeployPage() -> impl IntoView {
     let memory_request = RwSignal::new(defaults.memory_request.clone());
     let memory_limit = RwSignal::new(defaults.memory_limit.clone());
     let alerts = RwSignal::new(crate::monitoring::AlertThresholds::default());
-    let errors = RwSignal::new(Vec::<String>::new());
+    let errors = RwSignal::new(Vec::<Text>::new());
     let deploy = ServerAction::<DeployApp>::new();
     let (busy, answer) = (deploy.pending(), deploy.value());
     let navigate = use_navigate();
@@ -70,9 +77,10 @@ pub fn DeployPage() -> impl IntoView {
         ev.prevent_default();
         let mut problems = Vec::new();
         let replicas_n = replicas.get().trim().parse::<i32>().unwrap_or_else(|_| {
-            problems.push(format!(
-                "replicas: '{}' is not a whole number",
-                replicas.get()
+            let got = replicas.get();
+            problems.push(text!(
+                "replicas: '{got}' is not a whole number",
+                "副本数:“{got}”不是整数"
             ));
             0
         });
@@ -81,7 +89,10 @@ pub fn DeployPage() -> impl IntoView {
             p => match p.parse::<u16>() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    problems.push(format!("port: '{p}' is not a port number (1-65535)"));
+                    problems.push(text!(
+                        "port: '{p}' is not a port number (1-65535)",
+                        "端口:“{p}”不是有效的端口号(1-65535)"
+                    ));
                     None
                 }
             },
@@ -166,7 +177,7 @@ pub fn DeployPage() -> impl IntoView {
                 </fieldset>
                 <Show when=move || !errors.with(Vec::is_empty)>
                     <ul class="banner error" data-testid="deploy-errors">
-                        {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                        {move || errors.get().into_iter().map(|e| view! { <li>{move || tr(&e)}</li> }).collect_view()}
                     </ul>
                 </Show>
                 <ErrorBanner error=Signal::derive(move || answer.get().and_then(Result::err)) testid="deploy-errors"/>
@@ -189,7 +200,7 @@ mod tests {
             vec![("A".into(), "1".into()), ("B".into(), " two=2".into())]
         );
         assert_eq!(
-            parse_env("A=1\nnope").unwrap_err(),
+            parse_env("A=1\nnope").unwrap_err().en,
             "environment line 2: write KEY=value"
         );
     }

@@ -84,7 +84,7 @@ pub fn LogsPage() -> impl IntoView {
     let error = RwSignal::new(None::<AppError>);
     let link = RwSignal::new(Link::Connecting);
     let pattern = RwSignal::new(None::<regex::Regex>);
-    let search_error = RwSignal::new(None::<String>);
+    let search_error = RwSignal::new(None::<wharf_api::Text>);
 
     let sources = RwSignal::new(None::<Vec<LogSource>>);
     let asked_sources = LocalResource::new(move || log_sources(tenant.get()));

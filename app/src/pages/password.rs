@@ -7,7 +7,7 @@ use crate::auth::ChangePassword;
 use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
 use crate::error::AppError;
-use crate::i18n::{t, t_now};
+use crate::i18n::t;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -34,19 +34,17 @@ pub fn PasswordPage() -> impl IntoView {
         change.clear();
         let (n, a) = (new.get_untracked(), again.get_untracked());
         if wharf_api::admin::check_password(&n).is_err() {
-            refused.set(Some(AppError::Invalid(
-                t_now(
-                    "The new password needs at least 8 characters.",
-                    "新密码至少需要 8 个字符。",
-                )
-                .into(),
-            )));
+            refused.set(Some(AppError::Invalid(wharf_api::text!(
+                "The new password needs at least 8 characters.",
+                "新密码至少需要 8 个字符。"
+            ))));
             return;
         }
         if n != a {
-            refused.set(Some(AppError::Invalid(
-                t_now("The two new passwords differ.", "两次输入的新密码不一致。").into(),
-            )));
+            refused.set(Some(AppError::Invalid(wharf_api::text!(
+                "The two new passwords differ.",
+                "两次输入的新密码不一致。"
+            ))));
             return;
         }
         change.dispatch(ChangePassword {

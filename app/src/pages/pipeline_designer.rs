@@ -199,7 +199,7 @@ pub fn PipelineDesigner() -> impl IntoView {
     let next_id = StoredValue::new(0u64);
     let loaded = RwSignal::new(false);
     let options = RwSignal::new(DesignerOptions::default());
-    let errors = RwSignal::new(Vec::<String>::new());
+    let errors = RwSignal::new(Vec::<wharf_api::Text>::new());
     let notice = RwSignal::new(None::<String>);
     let webhook = ServerAction::<PipelineWebhook>::new();
     let navigate = use_navigate();
@@ -472,7 +472,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                 </details>
                 <Show when=move || !errors.with(Vec::is_empty)>
                     <ul class="banner error" data-testid="pipeline-errors">
-                        {move || errors.get().into_iter().map(|e| view! { <li>{e}</li> }).collect_view()}
+                        {move || errors.get().into_iter().map(|e| view! { <li>{move || crate::i18n::tr(&e)}</li> }).collect_view()}
                     </ul>
                 </Show>
                 <ErrorBanner error=action_error testid="action-error"/>

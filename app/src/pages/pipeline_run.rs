@@ -10,7 +10,7 @@ use crate::components::live::{follow, Link, LinkDot, Live};
 use crate::components::log_view::LogView;
 use crate::components::shell::use_me;
 use crate::error::AppError;
-use crate::i18n::t;
+use crate::i18n::{t, tr};
 use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
 use crate::pipelines::{
     cancel_run, deploy_run, retry_run, RunRow, StageKind, StagePhase, StageStatus,
@@ -19,6 +19,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use wharf_api::routes;
+use wharf_api::{text, Text};
 
 fn duration(s: &StageStatus) -> String {
     match (s.started_at, s.finished_at) {
@@ -45,7 +46,7 @@ enum RunAction {
 /// How one went: a sentence to show, or a page to open (the retried run's).
 #[derive(Clone, Debug)]
 enum RunDone {
-    Say(String),
+    Say(Text),
     Open(String),
 }
 
@@ -152,26 +153,22 @@ pub fn PipelineRunPage() -> impl IntoView {
             pipeline.get_untracked(),
             *what,
         );
-        let (cancelling, deploying) = (
-            crate::i18n::t_now("Cancelling…", "正在取消…"),
-            crate::i18n::t_now("Deploying", "正在部署"),
-        );
         async move {
             match what {
                 RunAction::Cancel => cancel_run(tn, n, r)
                     .await
-                    .map(|_| RunDone::Say(cancelling.to_string())),
+                    .map(|_| RunDone::Say(text!("Cancelling…", "正在取消…"))),
                 RunAction::Retry => retry_run(tn.clone(), n.clone(), r)
                     .await
                     .map(|new| RunDone::Open(format!("/t/{tn}/pipelines/{n}/{p}/runs/{new}"))),
                 RunAction::Deploy => deploy_run(tn, n, r)
                     .await
-                    .map(|image| RunDone::Say(format!("{deploying} {image}"))),
+                    .map(|image| RunDone::Say(text!("Deploying {image}", "正在部署 {image}"))),
             }
         }
     });
     let (busy, answer) = (act.pending(), act.value());
-    let notice = RwSignal::new(None::<Result<String, AppError>>);
+    let notice = RwSignal::new(None::<Result<Text, AppError>>);
     Effect::new(move |_| match answer.get() {
         Some(Ok(RunDone::Open(href))) => navigate(&href, Default::default()),
         Some(Ok(RunDone::Say(m))) => notice.set(Some(Ok(m))),
@@ -205,7 +202,7 @@ pub fn PipelineRunPage() -> impl IntoView {
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some()))>
                     <button class="primary" data-testid="quick-deploy"
                         disabled=move || busy.get() || run.with(|r| r.as_ref().is_none_or(|r| r.deploy_blocked.is_some()))
-                        title=move || run.with(|r| r.as_ref().and_then(|r| r.deploy_blocked.clone())).unwrap_or_default()
+                        title=move || run.with(|r| r.as_ref().and_then(|r| r.deploy_blocked.as_ref().map(tr))).unwrap_or_default()
                         on:click=move |_| act(RunAction::Deploy)>{t("Deploy this image", "部署此镜像")}</button>
                 </Show>
             </div>
@@ -222,7 +219,7 @@ pub fn PipelineRunPage() -> impl IntoView {
                         <dt>{t("Image", "镜像")}</dt><dd class="mono" data-testid="run-image">{r.status.image.clone().unwrap_or_else(|| "—".into())}</dd>
                         {r.status.deployed.clone().map(|d| view! { <dt>{t("Deployed", "已部署")}</dt><dd data-testid="run-deployed">{d.by} " " <Ago at=d.at/></dd> })}
                         {r.status.message.clone().map(|m| view! { <dt>{t("Note", "说明")}</dt><dd data-testid="run-message">{m}</dd> })}
-                        {r.deploy_blocked.clone().filter(|_| r.status.image.is_some()).map(|m| view! { <dt>{t("Deploy", "部署")}</dt><dd class="warn" data-testid="deploy-blocked">{m}</dd> })}
+                        {r.deploy_blocked.clone().filter(|_| r.status.image.is_some()).map(|m| view! { <dt>{t("Deploy", "部署")}</dt><dd class="warn" data-testid="deploy-blocked">{move || tr(&m)}</dd> })}
                     </dl>
                 }.into_any(),
             }}

@@ -167,7 +167,7 @@ fn Members(tenant: Memo<String>) -> impl IntoView {
         ev.prevent_default();
         let user = new_user.get_untracked().trim().to_string();
         if user.is_empty() {
-            changes.refuse(crate::i18n::t_now("Type a user name.", "请输入用户名。").into());
+            changes.refuse(wharf_api::text!("Type a user name.", "请输入用户名。"));
             return;
         }
         changes.run(MemberChange::Add(user, new_role.get_untracked()));

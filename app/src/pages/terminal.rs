@@ -14,13 +14,14 @@ pub use crate::components::terminal_session::Conn;
 #[cfg(feature = "csr")]
 use crate::components::terminal_session::{Do, Event, Session};
 use crate::error::AppError;
-use crate::i18n::t;
+use crate::i18n::{t, tr};
 use crate::logs::{log_sources, LogSource};
 use crate::terminal::{query_of, terminal_check, terminal_sessions, SessionRecord};
 use crate::{Theme, ThemeCtx};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use wharf_api::routes;
+use wharf_api::{text, Text};
 
 /// One open terminal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,8 +127,9 @@ pub fn TerminalPage() -> impl IntoView {
                 pick_pod.set(format!("{n}/{p}"));
                 open_tab(n, p, container);
             }
-            None => error.set(Some(AppError::Invalid(format!(
-                "App {ns}/{app} has no running pod."
+            None => error.set(Some(AppError::Invalid(wharf_api::text!(
+                "App {ns}/{app} has no running pod.",
+                "应用 {ns}/{app} 没有运行中的 Pod。"
             )))),
         }
         true
@@ -136,7 +138,10 @@ pub fn TerminalPage() -> impl IntoView {
     let do_open = move |_| {
         let key = pick_pod.get_untracked();
         let Some((ns, pod)) = key.split_once('/') else {
-            error.set(Some(AppError::Invalid("Pick a pod first.".into())));
+            error.set(Some(AppError::Invalid(wharf_api::text!(
+                "Pick a pod first.",
+                "请先选择一个 Pod。"
+            ))));
             return;
         };
         error.set(None);
@@ -258,7 +263,7 @@ impl PaneTarget {
     }
 
     /// Why no terminal may be opened here, as the page says it (`None`: it may).
-    pub async fn refusal(&self) -> Option<String> {
+    pub async fn refusal(&self) -> Option<Text> {
         let container = Some(self.container.clone()).filter(|c| !c.is_empty());
         terminal_check(
             self.tenant.clone(),
@@ -273,16 +278,23 @@ impl PaneTarget {
 }
 
 /// A refusal as a sentence that says what to do.
-fn refusal_text(e: &AppError) -> String {
+fn refusal_text(e: &AppError) -> Text {
     match e {
-        AppError::Unauthenticated => {
-            "Your session has ended: log in again to open a terminal.".into()
-        }
-        AppError::Forbidden(why) => format!("Not allowed to open a terminal here: {why}."),
-        AppError::NotFound(what) => format!("No terminal: {what} does not exist (any more)."),
-        AppError::Invalid(why) => format!("No terminal: {why}."),
-        AppError::Conflict(why) => format!("No terminal yet: {why}."),
-        other => other.to_string(),
+        AppError::Unauthenticated => text!(
+            "Your session has ended: log in again to open a terminal.",
+            "会话已结束:请重新登录后再打开终端。"
+        ),
+        AppError::Forbidden(why) => text!(
+            "Not allowed to open a terminal here: {why}.",
+            "无权在此打开终端:{why}。"
+        ),
+        AppError::NotFound(what) => text!(
+            "No terminal: {what} does not exist (any more).",
+            "无法打开终端:{what}不存在(或已删除)。"
+        ),
+        AppError::Invalid(why) => text!("No terminal: {why}.", "无法打开终端:{why}。"),
+        AppError::Conflict(why) => text!("No terminal yet: {why}.", "暂时无法打开终端:{why}。"),
+        other => other.text(),
     }
 }
 
@@ -326,7 +338,7 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
             <div class="terminal-status">
                 {move || match conn.get() {
                     Conn::Connecting => view! { <span class="muted">{t("connecting…", "连接中…")}</span> }.into_any(),
-                    Conn::Preparing(message) => view! { <span class="muted" data-testid="terminal-preparing">{message}</span> }.into_any(),
+                    Conn::Preparing(message) => view! { <span class="muted" data-testid="terminal-preparing">{move || tr(&message)}</span> }.into_any(),
                     Conn::Live { shell, recording, stopped_at } => view! {
                         <span class="ok">{format!("● {shell}")}</span>
                         {recording.then(|| match stopped_at {
@@ -344,7 +356,7 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
                         })}
                     }.into_any(),
                     Conn::Refused(why) => view! {
-                        <span class="banner error inline-banner" data-testid="terminal-refusal">{why}</span>
+                        <span class="banner error inline-banner" data-testid="terminal-refusal">{move || tr(&why)}</span>
                         <button data-testid="terminal-reconnect" on:click=send(Cmd::Reconnect)>{t("Try again", "重试")}</button>
                     }.into_any(),
                     Conn::NoShell { container, tried, image } => view! {
@@ -358,7 +370,7 @@ fn TerminalPane(tenant: String, tab: Tab, active: Signal<bool>) -> impl IntoView
                             Conn::Lost => "Connection lost.".to_string(),
                             Conn::Exited(code) => format!("The shell exited with code {code}."),
                             Conn::IdleClosed(secs) => format!("Closed after {} minutes without input.", secs / 60),
-                            Conn::Failed(m) => m,
+                            Conn::Failed(m) => tr(&m),
                             _ => String::new(),
                         };
                         view! {
@@ -415,6 +427,9 @@ fn run_pane(
     size: RwSignal<(u16, u16)>,
     theme: RwSignal<Theme>,
 ) {
+    // NB: the server's sentences are written into the terminal in the language of its opening
+    let zh = use_context::<crate::i18n::I18n>()
+        .is_some_and(|i| i.0.get_untracked() == crate::i18n::Lang::Zh);
     use crate::components::live::ws_url;
     use crate::components::xterm::{options, theme_options, FitAddon, Terminal};
     use crate::terminal::ClientControl;
@@ -496,9 +511,10 @@ fn run_pane(
             };
             let term = Terminal::new(&options(dark));
             let Some(fit) = FitAddon::create() else {
-                conn.try_set(Conn::Failed(
-                    "xterm.js did not load (see frontend/index.html)".into(),
-                ));
+                conn.try_set(Conn::Failed(text!(
+                    "xterm.js did not load (see frontend/index.html)",
+                    "xterm.js 未能加载(见 frontend/index.html)"
+                )));
                 return;
             };
             term.load_addon(&fit);
@@ -601,6 +617,7 @@ fn run_pane(
 
             let mut stop = stop_rx;
             let (mut session, first) = Session::start();
+            session.zh = zh;
             let mut todo: VecDeque<Do> = first.into();
             let mut socket: Option<Socket> = None;
             // What the pane shows, written only when it changes.
@@ -709,7 +726,7 @@ fn run_pane(
 fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
     let dest = RwSignal::new("/tmp/".to_string());
     let progress = RwSignal::new(None::<(f64, f64)>);
-    let result = RwSignal::new(None::<Result<String, String>>);
+    let result = RwSignal::new(None::<Result<Text, Text>>);
     let download_path = RwSignal::new(String::new());
     let file_input = NodeRef::<leptos::html::Input>::new();
     let base = (tenant.clone(), tab.clone());
@@ -755,8 +772,8 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
                     <progress data-testid="upload-progress" max=total value=done></progress>
                 })}
                 {move || result.get().map(|r| match r {
-                    Ok(m) => view! { <span class="ok" data-testid="upload-done">{m}</span> }.into_any(),
-                    Err(e) => view! { <span class="banner error inline-banner" data-testid="upload-error">{e}</span> }.into_any(),
+                    Ok(m) => view! { <span class="ok" data-testid="upload-done">{move || tr(&m)}</span> }.into_any(),
+                    Err(e) => view! { <span class="banner error inline-banner" data-testid="upload-error">{move || tr(&e)}</span> }.into_any(),
                 })}
             </div>
             <div class="inline">
@@ -774,11 +791,11 @@ fn start_upload(
     dest: String,
     url: impl Fn(&str) -> String + 'static,
     progress: RwSignal<Option<(f64, f64)>>,
-    result: RwSignal<Option<Result<String, String>>>,
+    result: RwSignal<Option<Result<Text, Text>>>,
 ) {
     use wasm_bindgen::{closure::Closure, JsCast, JsValue};
     let Some(file) = input.files().and_then(|f| f.get(0)) else {
-        result.set(Some(Err("Pick a file first.".into())));
+        result.set(Some(Err(text!("Pick a file first.", "请先选择文件。"))));
         return;
     };
     let dest = dest.trim().to_string();
@@ -813,12 +830,22 @@ fn start_upload(
             result.try_set(Some(if status == 200 {
                 let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
                 Ok(done
-                    .map(|d| format!("Uploaded {} bytes to {}", d.bytes, d.path))
-                    .unwrap_or(text))
+                    .map(|d| {
+                        text!(
+                            "Uploaded {} bytes to {}",
+                            "已上传 {} 字节到 {}",
+                            d.bytes,
+                            d.path
+                        )
+                    })
+                    .unwrap_or_else(|| Text::verbatim(text)))
             } else if status == 0 {
-                Err("The upload broke off (connection lost).".into())
+                Err(text!(
+                    "The upload broke off (connection lost).",
+                    "上传中断(连接断开)。"
+                ))
             } else {
-                Err(text)
+                Err(crate::i18n::refusal_of(&text))
             }));
         })
     };
@@ -969,13 +996,22 @@ mod tests {
     #[test]
     fn refusals_read_as_sentences() {
         assert_eq!(
-            refusal_text(&AppError::NotFound("pod 'x' in namespace 'alpha'".into())),
-            "No terminal: pod 'x' in namespace 'alpha' does not exist (any more)."
+            refusal_text(&AppError::NotFound(text!(
+                "pod 'x' in namespace 'alpha'",
+                "命名空间“alpha”中的 Pod“x”"
+            ))),
+            Text::new(
+                "No terminal: pod 'x' in namespace 'alpha' does not exist (any more).",
+                "无法打开终端:命名空间“alpha”中的 Pod“x”不存在(或已删除)。"
+            )
         );
-        assert!(
-            refusal_text(&AppError::Forbidden("no access to tenant 'alpha'".into()))
-                .starts_with("Not allowed to open a terminal here: no access")
-        );
-        assert!(refusal_text(&AppError::Unauthenticated).contains("log in again"));
+        assert!(refusal_text(&AppError::Forbidden(Text::verbatim(
+            "no access to tenant 'alpha'"
+        )))
+        .en
+        .starts_with("Not allowed to open a terminal here: no access"));
+        assert!(refusal_text(&AppError::Unauthenticated)
+            .en
+            .contains("log in again"));
     }
 }

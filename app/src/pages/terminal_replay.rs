@@ -132,7 +132,8 @@ async fn fetch_text(url: &str) -> Result<String, String> {
     if res.ok() {
         Ok(text)
     } else {
-        Err(format!("{} {}", res.status(), text))
+        let why = crate::i18n::refusal_of(&text);
+        Err(format!("{} {}", res.status(), crate::i18n::tr(&why)))
     }
 }
 

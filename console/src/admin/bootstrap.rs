@@ -55,8 +55,9 @@ pub async fn first_admin(client: &Client) -> Result<Option<String>, AdminError> 
                 .and_then(|d| d.get("password").cloned())
                 .and_then(|b| String::from_utf8(b.0).ok())
                 .ok_or_else(|| {
-                    AdminError::Invalid(format!(
-                        "{SYSTEM_NAMESPACE}/{SECRET} has no `password`: delete it and start again"
+                    AdminError::Invalid(wharf_api::text!(
+                        "{SYSTEM_NAMESPACE}/{SECRET} has no `password`: delete it and start again",
+                        "{SYSTEM_NAMESPACE}/{SECRET} 中没有 `password`:请删除它后重新启动"
                     ))
                 })?;
             (password, false)

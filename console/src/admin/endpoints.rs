@@ -13,21 +13,27 @@ use kube::ResourceExt;
 use wharf_api::admin::*;
 use wharf_api::auth::Role;
 use wharf_api::error::AppError;
+use wharf_api::{text, Text};
 
 /// The caller, if a platform admin.
-fn platform_admin(call: &Call, doing: &str) -> Result<Principal, AppError> {
+/// `doing` is what was asked, in both languages ("list tenants").
+fn platform_admin(call: &Call, doing: Text) -> Result<Principal, AppError> {
     let who = call.principal()?;
     if !who.platform_admin {
-        return Err(forbidden(format!("only a platform admin can {doing}")));
+        return Err(forbidden(text!(
+            "only a platform admin can {doing}",
+            "只有平台管理员可以{doing}"
+        )));
     }
     Ok(who)
 }
 
 /// Refuses a platform admin's change to their own account that would lock them out.
-fn not_self(who: &Principal, user: &str, doing: &str) -> Result<(), AppError> {
+fn not_self(who: &Principal, user: &str, doing: Text) -> Result<(), AppError> {
     if who.name == user {
-        return Err(AppError::Invalid(format!(
-            "you cannot {doing} your own account; ask another platform admin"
+        return Err(AppError::Invalid(text!(
+            "you cannot {doing} your own account; ask another platform admin",
+            "不能{doing}自己的账号,请让其他平台管理员操作"
         )));
     }
     Ok(())
@@ -58,7 +64,7 @@ async fn summary(call: &Call, t: &Tenant, users: &[crds::User]) -> Result<Tenant
 
 /// Every tenant with its settings, members and quota use.
 pub async fn tenants(call: Call) -> Result<Vec<TenantSummary>, AppError> {
-    platform_admin(&call, "list tenants")?;
+    platform_admin(&call, text!("list tenants", "查看租户列表"))?;
     let mut all = Api::<Tenant>::all(call.state.client.clone())
         .list(&ListParams::default())
         .await?
@@ -79,12 +85,12 @@ pub async fn tenant_overview(call: Call, tenant: String) -> Result<TenantSummary
     let t = state
         .cache
         .tenant(scope.tenant())
-        .ok_or_else(|| AppError::NotFound(format!("tenant '{tenant}'")))?;
+        .ok_or_else(|| AppError::NotFound(text!("tenant '{tenant}'", "租户“{tenant}”")))?;
     summary(&call, &t, &all_users(&call).await?).await
 }
 
 pub async fn create_tenant(call: Call, form: TenantForm) -> Result<(), AppError> {
-    platform_admin(&call, "create tenants")?;
+    platform_admin(&call, text!("create tenants", "创建租户"))?;
     tenants::create(&call.state.client, &form).await?;
     call.state
         .cache
@@ -94,7 +100,7 @@ pub async fn create_tenant(call: Call, form: TenantForm) -> Result<(), AppError>
 }
 
 pub async fn update_tenant(call: Call, form: TenantForm) -> Result<(), AppError> {
-    platform_admin(&call, "change tenants")?;
+    platform_admin(&call, text!("change tenants", "修改租户"))?;
     let saved = tenants::update(&call.state.client, &form).await?;
     let version = saved.resource_version();
     call.state
@@ -107,7 +113,7 @@ pub async fn update_tenant(call: Call, form: TenantForm) -> Result<(), AppError>
 }
 
 pub async fn tenant_deletion_plan(call: Call, tenant: String) -> Result<DeletionPlan, AppError> {
-    platform_admin(&call, "delete tenants")?;
+    platform_admin(&call, text!("delete tenants", "删除租户"))?;
     Ok(tenants::deletion_plan(&call.state.client, &tenant).await?)
 }
 
@@ -116,7 +122,7 @@ pub async fn delete_tenant(
     tenant: String,
     confirm: String,
 ) -> Result<DeletionPlan, AppError> {
-    platform_admin(&call, "delete tenants")?;
+    platform_admin(&call, text!("delete tenants", "删除租户"))?;
     let plan = tenants::delete(&call.state.client, &tenant, &confirm).await?;
     call.state
         .cache
@@ -127,7 +133,7 @@ pub async fn delete_tenant(
 
 /// Every user, by name.
 pub async fn users(call: Call) -> Result<Vec<UserSummary>, AppError> {
-    platform_admin(&call, "list users")?;
+    platform_admin(&call, text!("list users", "查看用户列表"))?;
     let mut all: Vec<UserSummary> = all_users(&call).await?.iter().map(users::summary).collect();
     all.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(all)
@@ -135,7 +141,7 @@ pub async fn users(call: Call) -> Result<Vec<UserSummary>, AppError> {
 
 /// Creates a user with a one-time password (they choose their own at first login).
 pub async fn create_user(call: Call, form: NewUserForm) -> Result<(), AppError> {
-    platform_admin(&call, "create users")?;
+    platform_admin(&call, text!("create users", "创建用户"))?;
     let new = users::NewUser {
         name: form.name.trim().to_string(),
         display_name: form.display_name.trim().to_string(),
@@ -154,7 +160,7 @@ pub async fn create_user(call: Call, form: NewUserForm) -> Result<(), AppError> 
 
 /// Gives a user a new one-time password; their sessions end.
 pub async fn reset_password(call: Call, user: String, password: String) -> Result<(), AppError> {
-    platform_admin(&call, "reset passwords")?;
+    platform_admin(&call, text!("reset passwords", "重置密码"))?;
     users::set_password(&call.state.client, &user, &password).await?;
     call.state
         .cache
@@ -166,8 +172,8 @@ pub async fn reset_password(call: Call, user: String, password: String) -> Resul
 }
 
 pub async fn set_user_disabled(call: Call, user: String, disabled: bool) -> Result<(), AppError> {
-    let who = platform_admin(&call, "disable users")?;
-    not_self(&who, &user, "disable")?;
+    let who = platform_admin(&call, text!("disable users", "禁用用户"))?;
+    not_self(&who, &user, text!("disable", "禁用"))?;
     users::set_disabled(&call.state.client, &user, disabled).await?;
     call.state
         .cache
@@ -181,8 +187,12 @@ pub async fn set_platform_admin(
     user: String,
     platform_admin: bool,
 ) -> Result<(), AppError> {
-    let who = self::platform_admin(&call, "make platform admins")?;
-    not_self(&who, &user, "change the platform-admin right of")?;
+    let who = self::platform_admin(&call, text!("make platform admins", "设置平台管理员"))?;
+    not_self(
+        &who,
+        &user,
+        text!("change the platform-admin right of", "更改平台管理员权限:"),
+    )?;
     users::set_platform_admin(&call.state.client, &user, platform_admin).await?;
     call.state
         .cache
@@ -192,8 +202,8 @@ pub async fn set_platform_admin(
 }
 
 pub async fn delete_user(call: Call, user: String) -> Result<(), AppError> {
-    let who = platform_admin(&call, "delete users")?;
-    not_self(&who, &user, "delete")?;
+    let who = platform_admin(&call, text!("delete users", "删除用户"))?;
+    not_self(&who, &user, text!("delete", "删除"))?;
     users::delete(&call.state.client, &user).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use crds::{Membership, Role, User};
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 use wharf_api::admin::Member;
+use wharf_api::text;
 
 /// The tenant's members among `users`, by name.
 pub fn of_tenant<'a>(users: impl IntoIterator<Item = &'a User>, tenant: &str) -> Vec<Member> {
@@ -59,7 +60,7 @@ async fn change(
         .iter()
         .find(|u| u.name_any() == user)
         .cloned()
-        .ok_or_else(|| AdminError::NotFound(format!("user '{user}'")))?;
+        .ok_or_else(|| AdminError::NotFound(text!("user '{user}'", "用户“{user}”")))?;
     let current = found
         .spec
         .memberships
@@ -68,20 +69,23 @@ async fn change(
         .map(|m| m.role);
     match (adding, current) {
         (true, Some(_)) => {
-            return Err(AdminError::Exists(format!(
-                "user '{user}' in tenant '{tenant}'"
+            return Err(AdminError::Exists(text!(
+                "user '{user}' in tenant '{tenant}'",
+                "租户“{tenant}”中的用户“{user}”"
             )))
         }
         (false, None) => {
-            return Err(AdminError::NotFound(format!(
-                "user '{user}' in tenant '{tenant}'"
+            return Err(AdminError::NotFound(text!(
+                "user '{user}' in tenant '{tenant}'",
+                "租户“{tenant}”中的用户“{user}”"
             )))
         }
         _ => {}
     }
     if current == Some(Role::Admin) && role != Some(Role::Admin) && last_admin(&all, tenant, user) {
-        return Err(AdminError::Invalid(format!(
-            "'{user}' is the last admin of tenant '{tenant}': make someone else its admin first"
+        return Err(AdminError::Invalid(text!(
+            "'{user}' is the last admin of tenant '{tenant}': make someone else its admin first",
+            "“{user}”是租户“{tenant}”的最后一位管理员:请先将其他成员设为管理员"
         )));
     }
     found.spec.memberships.retain(|m| m.tenant != tenant);

@@ -13,15 +13,19 @@ pub mod sync;
 pub mod tenants;
 pub mod users;
 
-/// Why an administration step was refused or failed; the text is for the operator.
+use wharf_api::{text, Text};
+
+/// Why an administration step was refused or failed; the CLI prints the English, the console
+/// answers both languages.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
+    /// The thing that exists, named in both languages (`user 'carol'`).
     #[error("{0} already exists")]
-    Exists(String),
+    Exists(Text),
     #[error("{0} does not exist")]
-    NotFound(String),
+    NotFound(Text),
     #[error("Wharf's resources are not installed in this cluster (start `wharf serve` once, or `kubectl apply -f deploy/crds.yaml`)")]
     NotInstalled,
     #[error("the cluster refused: {0}")]
@@ -35,17 +39,25 @@ impl From<AdminError> for wharf_api::error::AppError {
         use wharf_api::error::AppError;
         match e {
             AdminError::Invalid(m) => AppError::Invalid(m),
-            AdminError::Exists(_) => AppError::Conflict(e.to_string()),
+            AdminError::Exists(what) => {
+                AppError::Conflict(text!("{what} already exists", "{what}已存在"))
+            }
             AdminError::NotFound(m) => AppError::NotFound(m),
-            AdminError::NotInstalled => AppError::Unavailable(e.to_string()),
+            AdminError::NotInstalled => AppError::Unavailable(text!(
+                "Wharf's resources are not installed in this cluster (start `wharf serve` once, or `kubectl apply -f deploy/crds.yaml`)",
+                "集群中尚未安装 Wharf 的资源(先运行一次 `wharf serve`,或执行 `kubectl apply -f deploy/crds.yaml`)"
+            )),
             AdminError::Kube(k) => k.into(),
-            AdminError::Hash(m) => AppError::Internal(format!("hashing the password: {m}")),
+            AdminError::Hash(m) => AppError::Internal(text!(
+                "hashing the password: {m}",
+                "计算密码哈希失败:{m}"
+            )),
         }
     }
 }
 
 /// A lower-case RFC 1123 label (users, tenants and namespaces are named like namespaces).
-pub fn check_name(what: &str, name: &str) -> Result<(), AdminError> {
+pub fn check_name(what: &Text, name: &str) -> Result<(), AdminError> {
     wharf_api::admin::check_name(what, name).map_err(AdminError::Invalid)
 }
 
@@ -64,10 +76,10 @@ mod tests {
     #[test]
     fn names_are_rfc_1123_labels() {
         for good in ["admin", "carol", "team-7", "a"] {
-            assert!(check_name("user", good).is_ok(), "{good}");
+            assert!(check_name(&text!("user", "用户"), good).is_ok(), "{good}");
         }
         for bad in ["", "Admin", "-a", "a-", "a_b", "a.b", &"x".repeat(64)] {
-            assert!(check_name("user", bad).is_err(), "{bad}");
+            assert!(check_name(&text!("user", "用户"), bad).is_err(), "{bad}");
         }
     }
 }

@@ -11,6 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, P
 use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
 use wharf_api::admin::{check_tenant, DeletionPlan, NamespaceUsage, QuotaForm, TenantForm, Usage};
+use wharf_api::text;
 
 /// The checked spec of a form; `keep` supplies what the form does not edit (alerting, the
 /// description) when a tenant is changed.
@@ -94,9 +95,10 @@ async fn claim_namespaces(
             .iter()
             .find(|ns| other.spec.namespaces.contains(ns))
         {
-            return Err(AdminError::Invalid(format!(
-                "namespace '{ns}' already belongs to tenant '{}'",
-                other.name_any()
+            let other = other.name_any();
+            return Err(AdminError::Invalid(text!(
+                "namespace '{ns}' already belongs to tenant '{other}'",
+                "命名空间“{ns}”已属于租户“{other}”"
             )));
         }
     }
@@ -107,15 +109,17 @@ async fn claim_namespaces(
             None => missing.push(ns.clone()),
             Some(found) => {
                 if found.metadata.deletion_timestamp.is_some() {
-                    return Err(AdminError::Invalid(format!(
-                        "namespace '{ns}' is being deleted; wait until it is gone"
+                    return Err(AdminError::Invalid(text!(
+                        "namespace '{ns}' is being deleted; wait until it is gone",
+                        "命名空间“{ns}”正在删除,请等它删除完成后再试"
                     )));
                 }
                 let owner = found.labels().get(policy::TENANT_LABEL).cloned();
                 let ours = owner.as_deref() == Some(tenant);
                 if !ours && !form.adopt.contains(ns) {
-                    return Err(AdminError::Invalid(format!(
-                        "namespace '{ns}' exists already: adopt it explicitly to give it, with everything in it, to tenant '{tenant}'"
+                    return Err(AdminError::Invalid(text!(
+                        "namespace '{ns}' exists already: adopt it explicitly to give it, with everything in it, to tenant '{tenant}'",
+                        "命名空间“{ns}”已存在:如要把它连同其中的所有资源交给租户“{tenant}”,请明确选择接管"
                     )));
                 }
             }
@@ -148,7 +152,8 @@ pub async fn create(client: &Client, form: &TenantForm) -> Result<Tenant, AdminE
     let spec = spec_of(form, None)?;
     let tenants = all_tenants(client).await?;
     if tenants.iter().any(|t| t.name_any() == form.name) {
-        return Err(AdminError::Exists(format!("tenant '{}'", form.name)));
+        let name = &form.name;
+        return Err(AdminError::Exists(text!("tenant '{name}'", "租户“{name}”")));
     }
     claim_namespaces(client, &form.name, form, &tenants).await?;
     let created = match Api::<Tenant>::all(client.clone())
@@ -157,7 +162,8 @@ pub async fn create(client: &Client, form: &TenantForm) -> Result<Tenant, AdminE
     {
         Ok(t) => t,
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AdminError::Exists(format!("tenant '{}'", form.name)));
+            let name = &form.name;
+            return Err(AdminError::Exists(text!("tenant '{name}'", "租户“{name}”")));
         }
         Err(e) => return Err(e.into()),
     };
@@ -173,7 +179,10 @@ pub async fn update(client: &Client, form: &TenantForm) -> Result<Tenant, AdminE
         .get_opt(&form.name)
         .await
         .map_err(not_installed)?
-        .ok_or_else(|| AdminError::NotFound(format!("tenant '{}'", form.name)))?;
+        .ok_or_else(|| {
+            let name = &form.name;
+            AdminError::NotFound(text!("tenant '{name}'", "租户“{name}”"))
+        })?;
     let spec = spec_of(form, Some(&current.spec))?;
     let tenants = all_tenants(client).await?;
     claim_namespaces(client, &form.name, form, &tenants).await?;
@@ -248,7 +257,7 @@ pub async fn deletion_plan(client: &Client, name: &str) -> Result<DeletionPlan, 
         .get_opt(name)
         .await
         .map_err(not_installed)?
-        .ok_or_else(|| AdminError::NotFound(format!("tenant '{name}'")))?;
+        .ok_or_else(|| AdminError::NotFound(text!("tenant '{name}'", "租户“{name}”")))?;
     let mut workloads = Vec::new();
     let lp = ListParams::default();
     for ns in &tenant.spec.namespaces {
@@ -297,10 +306,10 @@ pub async fn delete(
 ) -> Result<DeletionPlan, AdminError> {
     let plan = deletion_plan(client, name).await?;
     if plan.needs_confirmation() && confirm != name {
-        return Err(AdminError::Invalid(format!(
-            "tenant '{name}' still runs {} workload(s) ({}); type the tenant's name to delete it with them",
-            plan.workloads.len(),
-            plan.workloads.join(", ")
+        let (count, which) = (plan.workloads.len(), plan.workloads.join(", "));
+        return Err(AdminError::Invalid(text!(
+            "tenant '{name}' still runs {count} workload(s) ({which}); type the tenant's name to delete it with them",
+            "租户“{name}”仍有 {count} 个工作负载在运行({which});请输入租户名称以连同它们一起删除"
         )));
     }
     let users: Api<User> = Api::all(client.clone());

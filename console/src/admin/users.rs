@@ -10,6 +10,7 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use std::collections::BTreeMap;
+use wharf_api::text;
 
 pub use wharf_api::admin::MIN_PASSWORD;
 
@@ -79,7 +80,7 @@ fn hash_secret(user: &str, phc: String) -> Secret {
 
 /// Creates the user and its password Secret. Refused if the user exists.
 pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
-    check_name("user", &new.name)?;
+    check_name(&text!("user", "用户"), &new.name)?;
     check_password(&new.password)?;
     let users: Api<User> = Api::all(client.clone());
     if users
@@ -88,7 +89,8 @@ pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
         .map_err(not_installed)?
         .is_some()
     {
-        return Err(AdminError::Exists(format!("user '{}'", new.name)));
+        let name = &new.name;
+        return Err(AdminError::Exists(text!("user '{name}'", "用户“{name}”")));
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
     let secret = hash_secret(&new.name, hashed(&new.password).await?);
@@ -113,7 +115,8 @@ pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
     match users.create(&PostParams::default(), &user).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AdminError::Exists(format!("user '{}'", new.name)));
+            let name = &new.name;
+            return Err(AdminError::Exists(text!("user '{name}'", "用户“{name}”")));
         }
         Err(e) => return Err(e.into()),
     }
@@ -186,7 +189,7 @@ async fn existing(client: &Client, name: &str) -> Result<User, AdminError> {
         .get_opt(name)
         .await
         .map_err(not_installed)?
-        .ok_or_else(|| AdminError::NotFound(format!("user '{name}'")))
+        .ok_or_else(|| AdminError::NotFound(text!("user '{name}'", "用户“{name}”")))
 }
 
 /// Gives the user a new password chosen by an admin: the user's sessions end and they must

@@ -21,6 +21,7 @@ use kube::Api;
 use sha2::Sha256;
 use wharf_api::auth::{Me, Role, TenantAccess};
 use wharf_api::error::AppError;
+use wharf_api::{text, Text};
 
 pub const COOKIE: &str = "wharf_session";
 
@@ -82,12 +83,12 @@ impl std::fmt::Debug for SessionKey {
 pub fn hash_password(password: &str) -> Result<String, AppError> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let salt =
-        SaltString::encode_b64(&bytes).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
+    let salt = SaltString::encode_b64(&bytes)
+        .map_err(|e| AppError::Internal(text!("salt: {e}", "生成盐值失败:{e}")))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(format!("hashing failed: {e}")))
+        .map_err(|e| AppError::Internal(text!("hashing failed: {e}", "计算密码哈希失败:{e}")))
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
@@ -153,9 +154,10 @@ impl TenantScope {
         if self.contains(namespace) {
             Ok(namespace)
         } else {
-            Err(forbidden(format!(
-                "namespace '{namespace}' does not belong to tenant '{}'",
-                self.tenant
+            let tenant = &self.tenant;
+            Err(forbidden(text!(
+                "namespace '{namespace}' does not belong to tenant '{tenant}'",
+                "命名空间“{namespace}”不属于租户“{tenant}”"
             )))
         }
     }
@@ -179,8 +181,16 @@ pub fn crd_role(role: Role) -> crds::Role {
     }
 }
 
+/// The refusal of a tenant one may not see (or that does not exist: the two answer alike).
+fn no_access(tenant: &str) -> AppError {
+    forbidden(text!(
+        "no access to tenant '{tenant}'",
+        "无权访问租户“{tenant}”"
+    ))
+}
+
 /// A refusal (answered 403 by every entry point: see `AppError::status`).
-pub fn forbidden(message: String) -> AppError {
+pub fn forbidden(message: Text) -> AppError {
     AppError::Forbidden(message)
 }
 
@@ -250,7 +260,7 @@ pub fn authorize(
     let Some(found) = state.cache.tenant(tenant) else {
         // NB: an unknown tenant and a tenant one may not see answer alike, so the answer
         // does not reveal which tenants exist.
-        return Err(forbidden(format!("no access to tenant '{tenant}'")));
+        return Err(no_access(tenant));
     };
     let role = if who.platform_admin {
         Role::Admin
@@ -259,13 +269,13 @@ pub fn authorize(
             .iter()
             .find(|(t, _)| t == tenant)
             .map(|(_, r)| *r)
-            .ok_or_else(|| forbidden(format!("no access to tenant '{tenant}'")))?
+            .ok_or_else(|| no_access(tenant))?
     };
     if role < need {
-        return Err(forbidden(format!(
-            "a {} of '{tenant}' cannot do this; it needs a {}",
-            role.label(),
-            need.label()
+        let (role, need) = (role.words(), need.words());
+        return Err(forbidden(text!(
+            "a {role} of '{tenant}' cannot do this; it needs a {need}",
+            "租户“{tenant}”的{role}无权执行此操作,需要{need}权限"
         )));
     }
     Ok(TenantScope {
@@ -347,7 +357,7 @@ async fn check_password_against(
     let phc = phc.unwrap_or_else(|| state.dummy_hash.clone());
     tokio::task::spawn_blocking(move || verify_password(&password, &phc))
         .await
-        .map_err(|e| AppError::internal("checking the password", e))
+        .map_err(|e| AppError::internal(text!("checking the password", "校验密码失败"), e))
 }
 
 /// Sets a new session cookie for `user` on the answer. It begins after the user's current
@@ -386,14 +396,16 @@ pub async fn change_password(call: &Call, current: String, new: String) -> Resul
         .ok_or(AppError::Unauthenticated)?;
     let phc = read_password_hash(state, &user.spec.password_secret).await?;
     if !check_password_against(state, current.clone(), phc.clone()).await? || phc.is_none() {
-        return Err(AppError::Invalid(
-            "The current password is not right.".into(),
-        ));
+        return Err(AppError::Invalid(text!(
+            "The current password is not right.",
+            "当前密码不正确。"
+        )));
     }
     if new == current {
-        return Err(AppError::Invalid(
-            "The new password must differ from the current one.".into(),
-        ));
+        return Err(AppError::Invalid(text!(
+            "The new password must differ from the current one.",
+            "新密码不能与当前密码相同。"
+        )));
     }
     crate::admin::users::change_own_password(&state.client, &who.name, &new).await?;
     let stamped = state

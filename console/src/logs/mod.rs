@@ -16,6 +16,7 @@ use wharf_api::logs::{
     LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE,
     MAX_TAIL,
 };
+use wharf_api::{text, Text};
 
 /// The tenant's apps, each with the pods that carry its `app` label, then its pipelines (as
 /// `pipeline:<name>`, with their runs' pods), sorted by name.
@@ -94,7 +95,10 @@ pub const PIPELINE_PREFIX: &str = "pipeline:";
 /// selector always names it, so no query ever reaches another tenant's streams.
 pub fn selector(scope: &TenantScope, sel: &LogSelection) -> Result<StreamSelector, AppError> {
     if sel.namespace.is_empty() {
-        return Err(AppError::Invalid("ns: pick a namespace".into()));
+        return Err(AppError::Invalid(text!(
+            "ns: pick a namespace",
+            "命名空间:请选择一个命名空间"
+        )));
     }
     let mut s = StreamSelector::namespaces([scope.namespace(&sel.namespace)?]);
     if let Some(app) = sel.app.as_deref().filter(|a| !a.is_empty()) {
@@ -126,23 +130,28 @@ pub fn filter(search: &LogSearch) -> Result<Option<Filter>, AppError> {
 }
 
 /// An RFC 3339 time from a field (empty: no bound).
-pub fn time(field: &str, value: &str) -> Result<Option<Timestamp>, AppError> {
+pub fn time(field: &Text, value: &str) -> Result<Option<Timestamp>, AppError> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
     }
-    Timestamp::parse_rfc3339(value)
-        .map(Some)
-        .map_err(|e| AppError::Invalid(format!("{field}: {e}")))
+    Timestamp::parse_rfc3339(value).map(Some).map_err(|e| {
+        let e = store_words(&e);
+        AppError::Invalid(text!("{field}: {e}", "{field}:{e}"))
+    })
 }
 
 /// The range `[from, to)`; `from` after `to` is refused.
 pub fn range(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestamp>), AppError> {
-    let (f, t) = (time("from", from)?, time("to", to)?);
+    let (f, t) = (
+        time(&text!("from", "开始时间"), from)?,
+        time(&text!("to", "结束时间"), to)?,
+    );
     if let (Some(f), Some(t)) = (f, t) {
         if f > t {
-            return Err(AppError::Invalid(format!(
-                "the time range is backwards: from ({f}) is after to ({t})"
+            return Err(AppError::Invalid(text!(
+                "the time range is backwards: from ({f}) is after to ({t})",
+                "时间范围颠倒了:开始时间({f})晚于结束时间({t})"
             )));
         }
     }
@@ -158,12 +167,32 @@ pub fn store_error(err: logstore::Error) -> AppError {
         | E::InvalidRegex { .. }
         | E::InvalidCursor(_)
         | E::InvalidSelector { .. }
-        | E::InvalidKey(_) => AppError::Invalid(err.to_string()),
+        | E::InvalidKey(_) => AppError::Invalid(store_words(&err)),
         other => {
             tracing::error!(error = %other, "log store");
-            AppError::Internal("reading the log store failed".into())
+            AppError::Internal(text!("reading the log store failed", "读取日志存储失败"))
         }
     }
+}
+
+/// The log store's refusal of what was typed: its English, and a Chinese sentence of the
+/// same meaning with the values as they came.
+fn store_words(err: &logstore::Error) -> Text {
+    use logstore::Error as E;
+    let zh = match err {
+        E::InvalidRange { from, to } => format!("时间范围无效:开始时间({from})晚于结束时间({to})"),
+        E::BadTime { input } => {
+            format!("无法解析时间 {input:?}:应为 RFC 3339 格式,例如 2024-05-01T10:02:00Z")
+        }
+        E::InvalidRegex { pattern, source } => format!("无效的正则表达式 {pattern:?}:{source}"),
+        E::InvalidCursor(c) => format!("无效的游标 {c:?}"),
+        E::InvalidSelector { selector, reason } => {
+            format!("无效的标签选择器 {selector:?}:{reason}")
+        }
+        E::InvalidKey(k) => format!("无效的日志流 {k}"),
+        other => return Text::verbatim(other.to_string()),
+    };
+    Text::new(err.to_string(), zh)
 }
 
 pub fn line_of(e: &LogEntry) -> LogLine {
@@ -206,7 +235,7 @@ pub async fn query(
     // NB: segment reads are blocking file I/O.
     let page = tokio::task::spawn_blocking(move || store.query(&query))
         .await
-        .map_err(|e| AppError::internal("reading the log store", e))?
+        .map_err(|e| AppError::internal(text!("reading the log store", "读取日志存储失败"), e))?
         .map_err(store_error)?;
     Ok(LogPage {
         lines: page.lines.iter().map(line_of).collect(),
@@ -256,13 +285,13 @@ mod tests {
     #[test]
     fn bad_input_gets_a_sentence() {
         assert!(
-            matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.contains("backwards"))
+            matches!(range("2024-05-01T10:05:00Z", "2024-05-01T10:00:00Z"), Err(AppError::Invalid(m)) if m.en.contains("backwards") && m.zh.contains("颠倒"))
         );
         assert!(
-            matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.starts_with("from: unparsable time"))
+            matches!(range("yesterday", ""), Err(AppError::Invalid(m)) if m.en.starts_with("from: unparsable time") && m.zh.starts_with("开始时间:无法解析"))
         );
         assert!(
-            matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.contains("invalid regular expression"))
+            matches!(filter(&LogSearch { text: "(".into(), regex: true }), Err(AppError::Invalid(m)) if m.en.contains("invalid regular expression"))
         );
         assert_eq!(
             filter(&LogSearch {

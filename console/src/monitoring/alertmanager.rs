@@ -31,6 +31,7 @@ use std::path::Path;
 use std::time::Duration;
 use wharf_api::error::AppError;
 use wharf_api::monitoring::receivers::{Receiver, ReceiverKind};
+use wharf_api::text;
 
 /// The console's own receiver.
 pub const WHARF_RECEIVER: &str = "wharf";
@@ -113,9 +114,10 @@ pub fn tenant_routes(
 /// The whole configuration file. Needs the console's webhook URL and token.
 pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String, AppError> {
     let (Some(webhook_url), Some(token)) = (&s.webhook_url, &s.webhook_token) else {
-        return Err(AppError::Invalid(
-            "alert receivers need the console's webhook URL and token (WHARF_ALERT_WEBHOOK_URL, WHARF_ALERT_WEBHOOK_TOKEN)".into(),
-        ));
+        return Err(AppError::Invalid(text!(
+            "alert receivers need the console's webhook URL and token (WHARF_ALERT_WEBHOOK_URL, WHARF_ALERT_WEBHOOK_TOKEN)",
+            "告警接收者需要配置控制台的 Webhook 地址和令牌(WHARF_ALERT_WEBHOOK_URL、WHARF_ALERT_WEBHOOK_TOKEN)"
+        )));
     };
     let mut routes = vec![json!({"receiver": WHARF_RECEIVER, "continue": true})];
     let mut receivers = vec![json!({
@@ -179,8 +181,15 @@ pub fn render(s: &MonitoringSettings, tenants: &[TenantRoute]) -> Result<String,
         }
         doc["global"] = g;
     }
-    let yaml = serde_yaml::to_string(&doc)
-        .map_err(|e| AppError::internal("rendering Alertmanager's configuration", e))?;
+    let yaml = serde_yaml::to_string(&doc).map_err(|e| {
+        AppError::internal(
+            text!(
+                "rendering Alertmanager's configuration",
+                "生成 Alertmanager 配置失败"
+            ),
+            e,
+        )
+    })?;
     Ok(format!("# Managed by Wharf: rendered from the tenants' alert receivers; edits here are replaced.\n{yaml}"))
 }
 
@@ -237,8 +246,9 @@ pub fn summary(yaml: &str) -> Option<Summary> {
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Unavailable(format!(
-        "Alertmanager at {url} is not reachable ({e}); its configuration is unchanged"
+    AppError::Unavailable(text!(
+        "Alertmanager at {url} is not reachable ({e}); its configuration is unchanged",
+        "无法连接 Alertmanager({url}):{e};其配置未改变"
     ))
 }
 
@@ -298,7 +308,10 @@ impl<'a> ConfigStore<'a> {
             return Err(unreachable(url, format!("it answers {}", ready.status())));
         }
         let want = summary(text).ok_or_else(|| {
-            AppError::Internal("the rendered Alertmanager configuration does not read back".into())
+            AppError::Internal(text!(
+                "the rendered Alertmanager configuration does not read back",
+                "生成的 Alertmanager 配置无法读回"
+            ))
         })?;
         let previous = std::fs::read_to_string(self.path).ok();
         if previous.as_deref() == Some(text)
@@ -317,8 +330,10 @@ impl<'a> ConfigStore<'a> {
             .and_then(|n| n.to_str())
             .unwrap_or("alertmanager.yml");
         let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
-        write_private_synced(&tmp, text)
-            .map_err(|e| AppError::internal(format!("writing {}", tmp.display()), e))?;
+        write_private_synced(&tmp, text).map_err(|e| {
+            let path = tmp.display();
+            AppError::internal(text!("writing {path}", "写入 {path} 失败"), e)
+        })?;
         let checked = tokio::process::Command::new(self.amtool)
             .arg("check-config")
             .arg(&tmp)
@@ -338,14 +353,18 @@ impl<'a> ConfigStore<'a> {
                     .filter(|l| !l.is_empty() && !l.starts_with("Checking"))
                     .collect::<Vec<_>>()
                     .join(" ");
-                Err(AppError::Invalid(format!(
-                    "amtool refused the new Alertmanager configuration: {why}"
+                Err(AppError::Invalid(text!(
+                    "amtool refused the new Alertmanager configuration: {why}",
+                    "amtool 拒绝了新的 Alertmanager 配置:{why}"
                 )))
             }
-            Err(e) => Err(AppError::Internal(format!(
-                "running {}: {e}",
-                self.amtool.display()
-            ))),
+            Err(e) => {
+                let amtool = self.amtool.display();
+                Err(AppError::Internal(text!(
+                    "running {amtool}: {e}",
+                    "运行 {amtool} 失败:{e}"
+                )))
+            }
         };
         if let Err(e) = verdict {
             let _ = std::fs::remove_file(&tmp);
@@ -353,9 +372,10 @@ impl<'a> ConfigStore<'a> {
         }
         if let Err(e) = std::fs::rename(&tmp, self.path) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(AppError::Internal(format!(
-                "swapping in {}: {e}",
-                self.path.display()
+            let path = self.path.display();
+            return Err(AppError::Internal(text!(
+                "swapping in {path}: {e}",
+                "替换 {path} 失败:{e}"
             )));
         }
         sync_dir(dir);
@@ -411,9 +431,10 @@ impl<'a> ConfigStore<'a> {
             .map_err(|e| unreachable(url, super::cause(&e)))?;
         if !res.status().is_success() {
             let body = res.text().await.unwrap_or_default();
-            return Err(AppError::Unavailable(format!(
-                "Alertmanager at {url} did not load the new configuration: {}; the previous one stays",
-                body.trim()
+            let body = body.trim();
+            return Err(AppError::Unavailable(text!(
+                "Alertmanager at {url} did not load the new configuration: {body}; the previous one stays",
+                "Alertmanager({url})未能加载新配置:{body};原配置继续生效"
             )));
         }
         let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
@@ -422,8 +443,9 @@ impl<'a> ConfigStore<'a> {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(AppError::Unavailable(format!(
-                    "Alertmanager at {url} reloaded but does not show the new receivers after {CONFIRM_WITHIN:?}; the previous configuration stays"
+                return Err(AppError::Unavailable(text!(
+                    "Alertmanager at {url} reloaded but does not show the new receivers after {CONFIRM_WITHIN:?}; the previous configuration stays",
+                    "Alertmanager({url})已重新加载,但 {CONFIRM_WITHIN:?} 后仍未出现新的接收者;原配置继续生效"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -27,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use wharf_api::error::AppError;
 use wharf_api::monitoring::AlertRow;
+use wharf_api::text;
 
 /// Label on the console's alert Events; the value is `firing` or `resolved`.
 pub const ALERT_LABEL: &str = "wharf.dev/alert";
@@ -397,7 +398,10 @@ pub async fn firing(
 ) -> Result<Vec<AlertRow>, AppError> {
     let url = alertmanager_url.trim_end_matches('/');
     let unreachable = |e: &dyn std::fmt::Display| {
-        AppError::Unavailable(format!("Alertmanager at {url} is not reachable ({e})"))
+        AppError::Unavailable(text!(
+            "Alertmanager at {url} is not reachable ({e})",
+            "无法连接 Alertmanager({url}):{e}"
+        ))
     };
     let cause = |e: reqwest::Error| super::cause(&e);
     let res = http

@@ -22,6 +22,7 @@ use wharf_api::monitoring::receivers::{check_new, Receiver, ReceiverKind, Receiv
 use wharf_api::monitoring::{
     AlertRow, AlertThresholds, Panel, PanelData, Series, Target, Thresholds, POINTS, RANGES,
 };
+use wharf_api::{text, Text};
 
 /// Most series a chart returns (a tenant-wide panel of a big tenant is cut, not sent whole).
 pub const MAX_SERIES: usize = 100;
@@ -132,7 +133,10 @@ impl MonitoringSettings {
     pub fn rule_store(&self) -> Result<RuleStore, AppError> {
         match (&self.rules_dir, &self.prometheus_url) {
             (Some(dir), Some(url)) => Ok(RuleStore { dir: dir.clone(), prometheus_url: url.clone(), promtool: self.promtool.clone().unwrap_or_else(|| "promtool".into()) }),
-            _ => Err(AppError::Invalid("alerts need Prometheus, and this console has none configured (wharf serve --prometheus-url … --rules-dir …)".into())),
+            _ => Err(AppError::Invalid(text!(
+                "alerts need Prometheus, and this console has none configured (wharf serve --prometheus-url … --rules-dir …)",
+                "告警需要 Prometheus,而本控制台未配置(wharf serve --prometheus-url … --rules-dir …)"
+            ))),
         }
     }
 }
@@ -178,7 +182,7 @@ pub fn cause(e: &dyn std::error::Error) -> String {
 
 fn scope_err(e: ScopeError) -> AppError {
     match e {
-        ScopeError::Invalid(m) => AppError::Invalid(format!("PromQL: {m}")),
+        ScopeError::Invalid(m) => AppError::Invalid(text!("PromQL: {m}", "PromQL:{m}")),
         ScopeError::Forbidden(m) => forbidden(m),
     }
 }
@@ -212,8 +216,9 @@ fn minutes_ok(minutes: u32) -> Result<u32, AppError> {
     if RANGES.iter().any(|(m, _)| *m == minutes) || (15..=10080).contains(&minutes) {
         Ok(minutes)
     } else {
-        Err(AppError::Invalid(format!(
-            "time range: {minutes} minutes is outside 15 minutes to 7 days"
+        Err(AppError::Invalid(text!(
+            "time range: {minutes} minutes is outside 15 minutes to 7 days",
+            "时间范围:{minutes} 分钟不在 15 分钟到 7 天之间"
         )))
     }
 }
@@ -340,7 +345,8 @@ pub async fn panel(
         Target::Tenant => (String::new(), "namespace, pod", None),
         Target::App { namespace, name } => {
             let ns = scope.namespace(namespace)?;
-            wharf_api::workloads::validate::name("app", name).map_err(AppError::Invalid)?;
+            wharf_api::workloads::validate::name(&text!("app", "应用"), name)
+                .map_err(AppError::Invalid)?;
             (
                 format!(
                     "namespace={},pod=~{}",
@@ -411,24 +417,27 @@ async fn range(
         .send()
         .await
         .map_err(|e| {
-            AppError::Unavailable(format!(
-                "Prometheus at {url} is not reachable ({})",
-                cause(&e)
+            let e = cause(&e);
+            AppError::Unavailable(text!(
+                "Prometheus at {url} is not reachable ({e})",
+                "无法连接 Prometheus({url}):{e}"
             ))
         })?;
     let status = res.status();
     let body: serde_json::Value = res.json().await.map_err(|e| {
-        AppError::Unavailable(format!(
-            "Prometheus at {url} answered {status} with something unreadable ({e})"
+        AppError::Unavailable(text!(
+            "Prometheus at {url} answered {status} with something unreadable ({e})",
+            "Prometheus({url})返回了 {status},但内容无法解析({e})"
         ))
     })?;
     if body["status"] != "success" {
         let msg = body["error"].as_str().unwrap_or("unknown error");
         return Err(if status.is_client_error() {
-            AppError::Invalid(format!("Prometheus: {msg}"))
+            AppError::Invalid(text!("Prometheus: {msg}", "Prometheus:{msg}"))
         } else {
-            AppError::Unavailable(format!(
-                "Prometheus at {url} could not answer ({status}): {msg}"
+            AppError::Unavailable(text!(
+                "Prometheus at {url} could not answer ({status}): {msg}",
+                "Prometheus({url})无法应答({status}):{msg}"
             ))
         });
     }
@@ -490,7 +499,7 @@ pub async fn thresholds_of(
     app: &str,
 ) -> Result<AlertThresholds, AppError> {
     let ns = scope.namespace(namespace)?;
-    wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
+    wharf_api::workloads::validate::name(&text!("app", "应用"), app).map_err(AppError::Invalid)?;
     match &state.settings.monitoring.rules_dir {
         Some(dir) => rules::read(dir, ns, app),
         None => Ok(AlertThresholds::default()),
@@ -506,8 +515,10 @@ pub async fn set_thresholds(
     t: &AlertThresholds,
 ) -> Result<(), AppError> {
     let ns = scope.namespace(namespace)?;
-    wharf_api::workloads::validate::name("app", app).map_err(AppError::Invalid)?;
-    let parsed: Thresholds = t.parse().map_err(|e| AppError::Invalid(e.join("; ")))?;
+    wharf_api::workloads::validate::name(&text!("app", "应用"), app).map_err(AppError::Invalid)?;
+    let parsed: Thresholds = t
+        .parse()
+        .map_err(|e| AppError::Invalid(Text::join(&e, "; ", ";")))?;
     let store = state.settings.monitoring.rule_store()?;
     store
         .apply(
@@ -548,10 +559,10 @@ pub fn alerts(
 /// A tenant's receivers as the alerts page shows them.
 pub fn receivers(state: &AppState, scope: &TenantScope) -> Result<ReceiversView, AppError> {
     let s = &state.settings.monitoring;
-    let tenant = state
-        .cache
-        .tenant(scope.tenant())
-        .ok_or_else(|| AppError::NotFound(format!("tenant '{}'", scope.tenant())))?;
+    let tenant = state.cache.tenant(scope.tenant()).ok_or_else(|| {
+        let tenant = scope.tenant();
+        AppError::NotFound(text!("tenant '{tenant}'", "租户“{tenant}”"))
+    })?;
     Ok(ReceiversView {
         receivers: receivers_of(&tenant, true),
         managed: ConfigStore::of(s).is_some(),
@@ -580,14 +591,18 @@ pub async fn change_receivers(
     use kube::api::{Api, PostParams};
     let s = &state.settings.monitoring;
     let Some(store) = ConfigStore::of(s) else {
-        return Err(AppError::Invalid(
-            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG)".into(),
-        ));
+        return Err(AppError::Invalid(text!(
+            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG)",
+            "告警接收者需要控制台管理 Alertmanager 的配置,而本控制台未启用(WHARF_ALERTMANAGER_URL、WHARF_ALERTMANAGER_CONFIG)"
+        )));
     };
     if let Ok(r) = &change {
         let r = r.cleaned().map_err(AppError::Invalid)?;
         if r.kind == ReceiverKind::Email && s.smtp.is_none() {
-            return Err(AppError::Invalid("e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)".into()));
+            return Err(AppError::Invalid(text!(
+                "e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)",
+                "邮件接收者需要 SMTP 服务器,而本控制台未配置(WHARF_SMTP_SMARTHOST、WHARF_SMTP_FROM)"
+            )));
         }
     }
     let _one_at_a_time = state.monitoring.alertmanager_lock.lock().await;
@@ -601,9 +616,10 @@ pub async fn change_receivers(
         }
         Err(name) => {
             if !current.iter().any(|r| &r.name == name) {
-                return Err(AppError::NotFound(format!(
-                    "receiver '{name}' of tenant '{}'",
-                    scope.tenant()
+                let tenant = scope.tenant();
+                return Err(AppError::NotFound(text!(
+                    "receiver '{name}' of tenant '{tenant}'",
+                    "租户“{tenant}”的接收者“{name}”"
                 )));
             }
             current

@@ -15,6 +15,7 @@
 //! Matchers on `__name__` other than `=` are refused.
 
 use std::fmt::Write as _;
+use wharf_api::{text, Text};
 
 /// Longest query accepted (a hand-written query is a line or two, not a program).
 pub const MAX_QUERY: usize = 4096;
@@ -23,21 +24,21 @@ pub const MAX_QUERY: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScopeError {
     /// The query is not PromQL this rewriter can make safe.
-    Invalid(String),
+    Invalid(Text),
     /// The query names a namespace outside the tenant.
-    Forbidden(String),
+    Forbidden(Text),
 }
 
 impl std::fmt::Display for ScopeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScopeError::Invalid(m) | ScopeError::Forbidden(m) => f.write_str(m),
+            ScopeError::Invalid(m) | ScopeError::Forbidden(m) => m.fmt(f),
         }
     }
 }
 
-fn invalid<T>(m: impl Into<String>) -> Result<T, ScopeError> {
-    Err(ScopeError::Invalid(m.into()))
+fn invalid<T>(m: Text) -> Result<T, ScopeError> {
+    Err(ScopeError::Invalid(m))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +88,9 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                     {
                         Tok::Colon
                     }
-                    b':' => return invalid("a ':' outside a subquery"),
+                    b':' => {
+                        return invalid(text!("a ':' outside a subquery", "子查询之外出现了“:”"))
+                    }
                     _ => Tok::At,
                 });
                 i += 1;
@@ -97,14 +100,14 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                 i += 1;
                 loop {
                     if i >= b.len() {
-                        return invalid("a string is not closed");
+                        return invalid(text!("a string is not closed", "字符串没有闭合"));
                     }
                     if b[i] == b'\\' && c != b'`' {
                         i += 2;
                         continue;
                     }
                     if b[i] == b'\n' && c != b'`' {
-                        return invalid("a line break inside a string");
+                        return invalid(text!("a line break inside a string", "字符串中有换行"));
                     }
                     if b[i] == c {
                         i += 1;
@@ -130,7 +133,10 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                 }
                 let n = &q[start..i];
                 if !number_re().is_match(n) {
-                    return invalid(format!("'{n}' is neither a number nor a duration"));
+                    return invalid(text!(
+                        "'{n}' is neither a number nor a duration",
+                        "“{n}”既不是数字也不是时长"
+                    ));
                 }
                 out.push(Tok::Number(n.to_string()));
             }
@@ -162,8 +168,9 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, ScopeError> {
                         b'<' => "<",
                         b'=' => "=",
                         _ => {
-                            return invalid(format!(
+                            return invalid(text!(
                                 "unexpected character {:?}",
+                                "意外的字符 {:?}",
                                 q[i..].chars().next().unwrap_or(' ')
                             ))
                         }
@@ -288,16 +295,20 @@ enum Expect {
 /// matchers (already-valid PromQL, e.g. `pod=~"web-.*"`) added to every selector too.
 pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeError> {
     if query.len() > MAX_QUERY {
-        return invalid(format!("the query is longer than {MAX_QUERY} characters"));
+        return invalid(text!(
+            "the query is longer than {MAX_QUERY} characters",
+            "查询超过了 {MAX_QUERY} 个字符"
+        ));
     }
     if namespaces.is_empty() {
-        return Err(ScopeError::Forbidden(
-            "this tenant has no namespaces".into(),
-        ));
+        return Err(ScopeError::Forbidden(text!(
+            "this tenant has no namespaces",
+            "该租户没有命名空间"
+        )));
     }
     let toks = tokenize(query)?;
     if toks.is_empty() {
-        return invalid("the query is empty");
+        return invalid(text!("the query is empty", "查询为空"));
     }
     let mut out: Vec<String> = Vec::with_capacity(toks.len() + 8);
     let mut expect = Expect::Operand;
@@ -318,7 +329,7 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                 }
                 Some(Tok::Ident(l)) if valid_label(l) => out.push(l.clone()),
                 Some(Tok::Comma) => out.push(",".into()),
-                _ => return invalid("a label list (after by, without, on, ignoring, group_left or group_right) may hold only label names"),
+                _ => return invalid(text!("a label list (after by, without, on, ignoring, group_left or group_right) may hold only label names", "标签列表(by、without、on、ignoring、group_left 或 group_right 之后)只能包含标签名")),
             }
             *i += 1;
         }
@@ -331,7 +342,10 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                 let lower = id.to_ascii_lowercase();
                 if BIN_MODIFIERS.contains(&lower.as_str()) {
                     if !after_binop {
-                        return invalid(format!("'{id}' may only follow a binary operator"));
+                        return invalid(text!(
+                            "'{id}' may only follow a binary operator",
+                            "“{id}”只能跟在二元运算符之后"
+                        ));
                     }
                     out.push(id.clone());
                     i += 1;
@@ -350,18 +364,24 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                     }
                     i += 2;
                     if toks.get(i) != Some(&Tok::LParen) {
-                        return invalid("by/without needs a list of labels in parentheses");
+                        return invalid(text!(
+                            "by/without needs a list of labels in parentheses",
+                            "by/without 需要用括号括起的标签列表"
+                        ));
                     }
                     label_list(&mut i, &mut out)?;
                     if toks.get(i) != Some(&Tok::LParen) {
-                        return invalid(format!("{id} needs its argument in parentheses"));
+                        return invalid(text!(
+                            "{id} needs its argument in parentheses",
+                            "{id} 的参数需要用括号括起"
+                        ));
                     }
                     continue;
                 }
                 if next == Some(&Tok::LParen) {
                     if !(AGGREGATIONS.contains(&lower.as_str()) || FUNCTIONS.contains(&id.as_str()))
                     {
-                        return invalid(format!("unknown function '{id}'"));
+                        return invalid(text!("unknown function '{id}'", "未知函数“{id}”"));
                     }
                     out.push(id.clone());
                     i += 1;
@@ -379,7 +399,7 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                     continue;
                 }
                 if !valid_metric(id) {
-                    return invalid(format!("'{id}' is not a metric name"));
+                    return invalid(text!("'{id}' is not a metric name", "“{id}”不是指标名"));
                 }
                 i += 1;
                 let matchers = if toks.get(i) == Some(&Tok::LBrace) {
@@ -394,7 +414,10 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                 after_binop = false;
                 let ms = matchers(&toks, &mut i)?;
                 if ms.is_empty() {
-                    return invalid("a selector {} needs at least one matcher");
+                    return invalid(text!(
+                        "a selector {{}} needs at least one matcher",
+                        "选择器 {{}} 至少需要一个匹配条件"
+                    ));
                 }
                 out.push(selector(None, ms, namespaces)?);
                 expect = Expect::Operator;
@@ -429,7 +452,7 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
             {
                 depth = depth
                     .checked_sub(1)
-                    .ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
+                    .ok_or_else(|| ScopeError::Invalid(text!("unbalanced ')'", "“)”不配对")))?;
                 out.push(")".into());
                 expect = Expect::Operator;
                 i += 1;
@@ -437,14 +460,17 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
             (Expect::Operator, Tok::RParen) => {
                 depth = depth
                     .checked_sub(1)
-                    .ok_or_else(|| ScopeError::Invalid("unbalanced ')'".into()))?;
+                    .ok_or_else(|| ScopeError::Invalid(text!("unbalanced ')'", "“)”不配对")))?;
                 out.push(")".into());
                 i += 1;
                 // `sum(x) by (pod)`
             }
             (Expect::Operator, Tok::Comma) => {
                 if depth == 0 {
-                    return invalid("a ',' outside a function's arguments");
+                    return invalid(text!(
+                        "a ',' outside a function's arguments",
+                        "函数参数之外出现了“,”"
+                    ));
                 }
                 out.push(",".into());
                 expect = Expect::Operand;
@@ -459,7 +485,12 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                         Some(Tok::RBracket) => break,
                         Some(Tok::Number(n)) => out.push(n.clone()),
                         Some(Tok::Colon) => out.push(":".into()),
-                        _ => return invalid("a range [...] may hold only durations"),
+                        _ => {
+                            return invalid(text!(
+                                "a range [...] may hold only durations",
+                                "区间 [...] 中只能是时长"
+                            ))
+                        }
                     }
                     i += 1;
                 }
@@ -484,12 +515,20 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                         out.push(format!("{f}()"));
                         i += 3;
                     }
-                    _ => return invalid("'@' needs a timestamp, start() or end()"),
+                    _ => {
+                        return invalid(text!(
+                            "'@' needs a timestamp, start() or end()",
+                            "“@”后需要时间戳、start() 或 end()"
+                        ))
+                    }
                 }
             }
             (Expect::Operator, Tok::Op(op)) => {
                 if *op == "=" || *op == "=~" || *op == "!~" {
-                    return invalid(format!("'{op}' is not a binary operator"));
+                    return invalid(text!(
+                        "'{op}' is not a binary operator",
+                        "“{op}”不是二元运算符"
+                    ));
                 }
                 out.push((*op).into());
                 expect = Expect::Operand;
@@ -515,24 +554,27 @@ pub fn scope_query(query: &str, namespaces: &[String]) -> Result<String, ScopeEr
                             out.push(format!("-{n}"));
                             i += 2;
                         }
-                        _ => return invalid("offset needs a duration"),
+                        _ => return invalid(text!("offset needs a duration", "offset 后需要时长")),
                     }
                 } else if is_grouping(id) && next == Some(&Tok::LParen) {
                     out.push(id.clone());
                     i += 1;
                     label_list(&mut i, &mut out)?;
                 } else {
-                    return invalid(format!("unexpected '{id}'"));
+                    return invalid(text!("unexpected '{id}'", "意外的“{id}”"));
                 }
             }
-            (_, t) => return invalid(format!("unexpected {}", describe(t))),
+            (_, t) => return invalid(text!("unexpected {}", "意外的{}", describe(t))),
         }
     }
     if depth != 0 {
-        return invalid("unbalanced '('");
+        return invalid(text!("unbalanced '('", "“(”不配对"));
     }
     if expect == Expect::Operand {
-        return invalid("the query ends where an expression is expected");
+        return invalid(text!(
+            "the query ends where an expression is expected",
+            "查询在应有表达式的位置结束了"
+        ));
     }
     Ok(out.join(" "))
 }
@@ -585,11 +627,21 @@ fn matchers(toks: &[Tok], i: &mut usize) -> Result<Vec<Matcher>, ScopeError> {
             Some(Tok::Ident(label)) if valid_label(label) => {
                 let op = match toks.get(*i + 1) {
                     Some(Tok::Op(op @ ("=" | "!=" | "=~" | "!~"))) => *op,
-                    _ => return invalid(format!("label '{label}' needs =, !=, =~ or !~")),
+                    _ => {
+                        return invalid(text!(
+                            "label '{label}' needs =, !=, =~ or !~",
+                            "标签“{label}”后需要 =、!=、=~ 或 !~"
+                        ))
+                    }
                 };
                 let raw = match toks.get(*i + 2) {
                     Some(Tok::Str(s)) => s.clone(),
-                    _ => return invalid(format!("label '{label}' needs a quoted value")),
+                    _ => {
+                        return invalid(text!(
+                            "label '{label}' needs a quoted value",
+                            "标签“{label}”需要带引号的值"
+                        ))
+                    }
                 };
                 out.push(Matcher {
                     label: label.clone(),
@@ -600,13 +652,19 @@ fn matchers(toks: &[Tok], i: &mut usize) -> Result<Vec<Matcher>, ScopeError> {
                 match toks.get(*i) {
                     Some(Tok::Comma) => *i += 1,
                     Some(Tok::RBrace) => {}
-                    _ => return invalid("matchers are separated by ','"),
+                    _ => {
+                        return invalid(text!(
+                            "matchers are separated by ','",
+                            "匹配条件之间用“,”分隔"
+                        ))
+                    }
                 }
             }
             _ => {
-                return invalid(
-                    "a selector {...} may hold only label matchers such as pod=\"web-1\"",
-                )
+                return invalid(text!(
+                    "a selector {{...}} may hold only label matchers such as pod=\"web-1\"",
+                    "选择器 {{...}} 中只能是标签匹配条件,例如 pod=\"web-1\""
+                ))
             }
         }
     }
@@ -637,7 +695,12 @@ pub fn unquote(raw: &str) -> Result<String, ScopeError> {
             Some('b') => out.push('\x08'),
             Some('f') => out.push('\x0c'),
             Some('v') => out.push('\x0b'),
-            _ => return invalid(format!("an escape in {raw} this console does not read")),
+            _ => {
+                return invalid(text!(
+                    "an escape in {raw} this console does not read",
+                    "{raw} 中有本控制台无法识别的转义"
+                ))
+            }
         }
     }
     Ok(out)
@@ -686,8 +749,9 @@ fn selector(
                 match m.op {
                     "=" => {
                         if !namespaces.contains(&value) {
-                            return Err(ScopeError::Forbidden(format!(
-                                "namespace \"{value}\" is not one of this tenant's"
+                            return Err(ScopeError::Forbidden(text!(
+                                "namespace \"{value}\" is not one of this tenant's",
+                                "命名空间 \"{value}\" 不属于该租户"
                             )));
                         }
                         allowed.retain(|n| *n == value);
@@ -695,9 +759,9 @@ fn selector(
                     "!=" => allowed.retain(|n| *n != value),
                     op => {
                         let re = regex::Regex::new(&format!("^(?:{value})$")).map_err(|_| {
-                            ScopeError::Invalid(format!(
-                                "namespace {op} {:?}: not a regular expression",
-                                value
+                            ScopeError::Invalid(text!(
+                                "namespace {op} {value:?}: not a regular expression",
+                                "namespace {op} {value:?}:不是有效的正则表达式"
                             ))
                         })?;
                         let keep = op == "=~";
@@ -706,7 +770,10 @@ fn selector(
                 }
             }
             "__name__" if m.op != "=" => {
-                return invalid("only __name__=\"...\" is accepted; name the metric")
+                return invalid(text!(
+                    "only __name__=\"...\" is accepted; name the metric",
+                    "只接受 __name__=\"...\";请写明指标名"
+                ))
             }
             _ => {
                 let _ = write!(out, "{}{}{},", m.label, m.op, m.raw);
@@ -714,9 +781,10 @@ fn selector(
         }
     }
     if allowed.is_empty() {
-        return Err(ScopeError::Forbidden(
-            "the namespace matchers select none of this tenant's namespaces".into(),
-        ));
+        return Err(ScopeError::Forbidden(text!(
+            "the namespace matchers select none of this tenant's namespaces",
+            "命名空间匹配条件没有选中该租户的任何命名空间"
+        )));
     }
     let _ = write!(out, "namespace=~{}}}", quote(&alternation(&allowed)));
     Ok(out)

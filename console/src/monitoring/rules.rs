@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wharf_api::error::AppError;
 use wharf_api::monitoring::Thresholds;
+use wharf_api::text;
 
 /// How long a reload may take to show in `/api/v1/rules`.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(15);
@@ -127,14 +128,17 @@ pub fn read(
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => {
-            return Err(AppError::Internal(format!(
-                "reading {}: {e}",
-                path.display()
-            )))
+            let path = path.display();
+            return Err(AppError::Internal(text!(
+                "reading {path}: {e}",
+                "读取 {path} 失败:{e}"
+            )));
         }
     };
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| AppError::internal(format!("reading {}", path.display()), e))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+        let path = path.display();
+        AppError::internal(text!("reading {path}", "读取 {path} 失败"), e)
+    })?;
     let mut out = wharf_api::monitoring::AlertThresholds::default();
     for rule in doc["groups"][0]["rules"]
         .as_sequence()
@@ -160,8 +164,9 @@ pub fn read(
 }
 
 fn unavailable(url: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Unavailable(format!(
-        "Prometheus at {url} is not reachable ({e}); the previous alert rules stay"
+    AppError::Unavailable(text!(
+        "Prometheus at {url} is not reachable ({e}); the previous alert rules stay",
+        "无法连接 Prometheus({url}):{e};原告警规则继续生效"
     ))
 }
 
@@ -224,8 +229,10 @@ impl RuleStore {
         if !ready.status().is_success() {
             return Err(unavailable(url, format!("it answers {}", ready.status())));
         }
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| AppError::internal(format!("creating {}", self.dir.display()), e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            let dir = self.dir.display();
+            AppError::internal(text!("creating {dir}", "创建 {dir} 失败"), e)
+        })?;
         let path = self.dir.join(file_name(namespace, app));
         let previous = std::fs::read_to_string(&path).ok();
         let next = render(namespace, app, t);
@@ -238,8 +245,10 @@ impl RuleStore {
                 file_name(namespace, app),
                 std::process::id()
             ));
-            write_synced(&tmp, content)
-                .map_err(|e| AppError::internal(format!("writing {}", tmp.display()), e))?;
+            write_synced(&tmp, content).map_err(|e| {
+                let path = tmp.display();
+                AppError::internal(text!("writing {path}", "写入 {path} 失败"), e)
+            })?;
             let checked = tokio::process::Command::new(&self.promtool)
                 .arg("check")
                 .arg("rules")
@@ -248,20 +257,30 @@ impl RuleStore {
                 .await;
             let verdict = match checked {
                 Ok(o) if o.status.success() => Ok(()),
-                Ok(o) => Err(AppError::Invalid(format!(
-                    "promtool refused the alert rules: {}",
-                    String::from_utf8_lossy(&o.stderr)
+                Ok(o) => {
+                    let (stderr, stdout) = (
+                        String::from_utf8_lossy(&o.stderr),
+                        String::from_utf8_lossy(&o.stdout),
+                    );
+                    let why = stderr
                         .trim()
                         .lines()
-                        .chain(String::from_utf8_lossy(&o.stdout).lines())
+                        .chain(stdout.lines())
                         .last()
                         .unwrap_or("")
-                        .trim()
-                ))),
-                Err(e) => Err(AppError::Internal(format!(
-                    "running {}: {e}",
-                    self.promtool.display()
-                ))),
+                        .trim();
+                    Err(AppError::Invalid(text!(
+                        "promtool refused the alert rules: {why}",
+                        "promtool 拒绝了告警规则:{why}"
+                    )))
+                }
+                Err(e) => {
+                    let promtool = self.promtool.display();
+                    Err(AppError::Internal(text!(
+                        "running {promtool}: {e}",
+                        "运行 {promtool} 失败:{e}"
+                    )))
+                }
             };
             if let Err(e) = verdict {
                 let _ = std::fs::remove_file(&tmp);
@@ -269,15 +288,18 @@ impl RuleStore {
             }
             if let Err(e) = std::fs::rename(&tmp, &path) {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(AppError::Internal(format!(
-                    "swapping in {}: {e}",
-                    path.display()
+                let path = path.display();
+                return Err(AppError::Internal(text!(
+                    "swapping in {path}: {e}",
+                    "替换 {path} 失败:{e}"
                 )));
             }
             sync_dir(&self.dir);
         } else {
-            install(&self.dir, &path, None)
-                .map_err(|e| AppError::internal(format!("removing {}", path.display()), e))?;
+            install(&self.dir, &path, None).map_err(|e| {
+                let path = path.display();
+                AppError::internal(text!("removing {path}", "删除 {path} 失败"), e)
+            })?;
         }
         if let Err(e) = self.reload_and_confirm(http, namespace, app, t).await {
             tracing::warn!(namespace, app, error = %e, "alert rules not loaded; putting the previous ones back");
@@ -310,9 +332,10 @@ impl RuleStore {
             .map_err(|e| unreachable(url, e))?;
         if !res.status().is_success() {
             let body = res.text().await.unwrap_or_default();
-            return Err(AppError::Unavailable(format!(
-                "Prometheus at {url} failed to reload its rules: {}; the previous alert rules stay",
-                body.trim()
+            let body = body.trim();
+            return Err(AppError::Unavailable(text!(
+                "Prometheus at {url} failed to reload its rules: {body}; the previous alert rules stay",
+                "Prometheus({url})重新加载规则失败:{body};原告警规则继续生效"
             )));
         }
         let want: Vec<(String, String)> = conditions(namespace, app, t)
@@ -331,8 +354,9 @@ impl RuleStore {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(AppError::Unavailable(format!(
-                    "Prometheus at {url} reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}; the previous alert rules stay"
+                return Err(AppError::Unavailable(text!(
+                    "Prometheus at {url} reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}; the previous alert rules stay",
+                    "Prometheus({url})已重新加载,但 {CONFIRM_WITHIN:?} 后仍未出现 {namespace}/{app} 的新规则;原告警规则继续生效"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

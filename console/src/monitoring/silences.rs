@@ -7,19 +7,33 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use wharf_api::error::AppError;
 use wharf_api::monitoring::silences::*;
+use wharf_api::{text, Text};
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn url(state: &AppState) -> Result<&str, AppError> {
     state.settings.monitoring.alertmanager_url.as_deref().map(|u| u.trim_end_matches('/')).ok_or_else(|| {
-        AppError::Invalid("silences need Alertmanager, and this console has none configured (wharf serve --alertmanager-url …)".into())
+        AppError::Invalid(text!(
+            "silences need Alertmanager, and this console has none configured (wharf serve --alertmanager-url …)",
+            "静默需要 Alertmanager,而本控制台未配置(wharf serve --alertmanager-url …)"
+        ))
     })
 }
 
-fn unreachable(url: &str, e: impl std::fmt::Display, tail: &str) -> AppError {
-    AppError::Unavailable(format!(
-        "Alertmanager at {url} is not reachable ({e}){tail}"
+/// `e` may be a [`Text`] (it then shows in the sentence's language); `tail` says what
+/// stayed as it was.
+fn unreachable(url: &str, e: impl std::fmt::Display, tail: Text) -> AppError {
+    AppError::Unavailable(text!(
+        "Alertmanager at {url} is not reachable ({e}){tail}",
+        "无法连接 Alertmanager({url}):{e}{tail}"
     ))
+}
+
+fn answers(status: reqwest::StatusCode, reason: String) -> Text {
+    text!(
+        "it answers {status}: {reason}",
+        "它返回了 {status}:{reason}"
+    )
 }
 
 /// Alertmanager's error text: its answers are a JSON string, or an object with `message`.
@@ -80,19 +94,19 @@ pub async fn list(state: &AppState, scope: &TenantScope) -> Result<SilencesView,
         .timeout(TIMEOUT)
         .send()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), Text::default()))?;
     if !res.status().is_success() {
         let status = res.status();
         return Err(unreachable(
             url,
-            format!("it answers {status}: {}", reason(res).await),
-            "",
+            answers(status, reason(res).await),
+            Text::default(),
         ));
     }
     let body: serde_json::Value = res
         .json()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), Text::default()))?;
     let since = Utc::now() - Duration::hours(RECENT_HOURS);
     let ended = |s: &SilenceRow| {
         DateTime::parse_from_rfc3339(&s.ends_at)
@@ -165,27 +179,35 @@ pub async fn create(
         .timeout(TIMEOUT)
         .send()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), "; nothing was silenced"))?;
+        .map_err(|e| {
+            unreachable(
+                url,
+                crate::monitoring::cause(&e),
+                text!("; nothing was silenced", ";未创建任何静默"),
+            )
+        })?;
     let status = res.status();
     // NB: 400 and 422 are about the silence (what the checks above missed); anything else is Alertmanager's trouble
     if status == reqwest::StatusCode::BAD_REQUEST
         || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY
     {
-        return Err(AppError::Invalid(format!(
-            "Alertmanager refused the silence: {}",
-            reason(res).await
+        let why = reason(res).await;
+        return Err(AppError::Invalid(text!(
+            "Alertmanager refused the silence: {why}",
+            "Alertmanager 拒绝了该静默:{why}"
         )));
     }
     if !status.is_success() {
-        return Err(AppError::Unavailable(format!(
-            "Alertmanager at {url} could not create the silence ({status}): {}",
-            reason(res).await
+        let why = reason(res).await;
+        return Err(AppError::Unavailable(text!(
+            "Alertmanager at {url} could not create the silence ({status}): {why}",
+            "Alertmanager({url})无法创建该静默({status}):{why}"
         )));
     }
     let created: serde_json::Value = res
         .json()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), ""))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), Text::default()))?;
     let id = created["silenceID"]
         .as_str()
         .unwrap_or_default()
@@ -204,33 +226,35 @@ pub async fn create(
 /// one all answer the same 404. Expiring an expired silence changes nothing.
 pub async fn expire(state: &AppState, scope: &TenantScope, id: &str) -> Result<(), AppError> {
     let url = url(state)?;
-    let missing = || AppError::NotFound(format!("silence '{id}' of tenant '{}'", scope.tenant()));
+    let tenant = scope.tenant();
+    let missing = || {
+        AppError::NotFound(text!(
+            "silence '{id}' of tenant '{tenant}'",
+            "租户“{tenant}”的静默“{id}”"
+        ))
+    };
     if !is_silence_id(id) {
         return Err(missing());
     }
     let http = &state.monitoring.http;
-    let tail = "; the silence is unchanged";
+    let tail = text!("; the silence is unchanged", ";该静默未改变");
     let res = http
         .get(format!("{url}/api/v2/silence/{id}"))
         .timeout(TIMEOUT)
         .send()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail.clone()))?;
     if res.status() == reqwest::StatusCode::NOT_FOUND {
         return Err(missing());
     }
     if !res.status().is_success() {
         let status = res.status();
-        return Err(unreachable(
-            url,
-            format!("it answers {status}: {}", reason(res).await),
-            tail,
-        ));
+        return Err(unreachable(url, answers(status, reason(res).await), tail));
     }
     let body: serde_json::Value = res
         .json()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail.clone()))?;
     let silence = row_of(&body)
         .filter(|s| within(&s.matchers, scope.namespaces()))
         .ok_or_else(missing)?;
@@ -242,15 +266,16 @@ pub async fn expire(state: &AppState, scope: &TenantScope, id: &str) -> Result<(
         .timeout(TIMEOUT)
         .send()
         .await
-        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail))?;
+        .map_err(|e| unreachable(url, crate::monitoring::cause(&e), tail.clone()))?;
     match res.status() {
         s if s.is_success() => {}
         reqwest::StatusCode::NOT_FOUND => return Err(missing()),
         s => {
-            return Err(AppError::Unavailable(format!(
-                "Alertmanager at {url} could not expire the silence ({s}): {}",
-                reason(res).await
-            )))
+            let why = reason(res).await;
+            return Err(AppError::Unavailable(text!(
+                "Alertmanager at {url} could not expire the silence ({s}): {why}",
+                "Alertmanager({url})无法使该静默失效({s}):{why}"
+            )));
         }
     }
     tracing::info!(user = scope.user(), tenant = scope.tenant(), silence = %id, "silence expired");

@@ -162,11 +162,11 @@ impl Inputs {
     }
 
     /// An external server's address, if the egress policy lets nginx reach it.
-    pub fn server_allowed(&self, server: &str) -> Result<SocketAddr, String> {
+    pub fn server_allowed(&self, server: &str) -> Result<SocketAddr, wharf_api::Text> {
         let addr = parse_server(server)?;
         self.egress
             .check(server.trim(), addr, |ip| self.cluster_object(ip))
-            .map_err(|r: Refused| r.en())?;
+            .map_err(|r: Refused| r.text())?;
         Ok(addr)
     }
 }
@@ -194,7 +194,7 @@ pub fn upstream_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<NginxRo
             .spec
             .servers
             .iter()
-            .filter_map(|s| inputs.server_allowed(s).err())
+            .filter_map(|s| inputs.server_allowed(s).err().map(|t| t.en))
             .collect();
         if !refused.is_empty() {
             out.push(NginxRouteError {
@@ -236,9 +236,12 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
 }
 
 /// Parses `ip:port` (IPv6 as `[ip]:port`); the error is a sentence for the console.
-pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_server(s: &str) -> Result<SocketAddr, wharf_api::Text> {
     s.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)")
+        wharf_api::text!(
+            "`{s}` is not ip:port (host names are not resolved; IPv6 as [ip]:port)",
+            "`{s}` 不是 ip:port 格式(不解析主机名;IPv6 请写成 [ip]:port)"
+        )
     })
 }
 

@@ -40,6 +40,7 @@ use wharf_api::nginx::{
     ClusterView, ConfigFile, ConfigView, DriftView, NginxChange, NginxMessage, NodeError,
     NodeState, NodeView, RouteError, RouteView, UpstreamView, Validation,
 };
+use wharf_api::{text, Text};
 
 /// Who is asking: the tenant scope every query needs, and whether they are a platform admin.
 #[derive(Clone, Debug)]
@@ -104,7 +105,7 @@ fn cluster_named(
         .state()
         .into_iter()
         .find(|c| c.name_any() == name && access.sees(c))
-        .ok_or_else(|| AppError::NotFound(format!("nginx cluster '{name}'")))
+        .ok_or_else(|| AppError::NotFound(text!("nginx cluster '{name}'", "nginx 集群“{name}”")))
 }
 
 fn parse_time(s: &Option<String>) -> Option<DateTime<Utc>> {
@@ -391,7 +392,10 @@ pub async fn config(
 ) -> Result<ConfigView, AppError> {
     let c = cluster_named(state, access, cluster)?;
     if !access.sees_whole(&c) {
-        return Err(AppError::Forbidden(format!("nginx cluster '{cluster}' also serves other tenants; its whole config is for platform admins")));
+        return Err(AppError::Forbidden(text!(
+            "nginx cluster '{cluster}' also serves other tenants; its whole config is for platform admins",
+            "nginx 集群“{cluster}”同时服务其他租户;完整配置仅平台管理员可见"
+        )));
     }
     let inputs = inputs(state);
     let mut desired = desired::desired_state(&c, &inputs);
@@ -402,7 +406,9 @@ pub async fn config(
         tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()),
         ..render_options()
     };
-    let rendered = ngx::render(&desired, &opts).map_err(|e| AppError::Invalid(e.to_string()))?;
+    let rendered = ngx::render(&desired, &opts).map_err(|e| {
+        AppError::Invalid(Text::new(e.to_string(), format!("生成 nginx 配置失败:{e}")))
+    })?;
     Ok(ConfigView {
         sha: rendered.sha256.clone(),
         mode: format!("{:?}", rendered.mode).to_lowercase(),
@@ -436,8 +442,9 @@ pub async fn node_configmap_of(
     api.get_opt(&node_configmap(cluster, node))
         .await?
         .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "node '{node}' of nginx cluster '{cluster}' has not published its files yet"
+            AppError::NotFound(text!(
+                "node '{node}' of nginx cluster '{cluster}' has not published its files yet",
+                "nginx 集群“{cluster}”的节点“{node}”尚未上报其文件"
             ))
         })
 }
@@ -451,14 +458,22 @@ pub fn node_of(
 ) -> Result<(Arc<NginxCluster>, NginxNodeStatus), AppError> {
     let c = cluster_named(state, access, cluster)?;
     if !access.sees_whole(&c) {
-        return Err(AppError::Forbidden(format!("nginx cluster '{cluster}' also serves other tenants; its nodes' files are for platform admins")));
+        return Err(AppError::Forbidden(text!(
+            "nginx cluster '{cluster}' also serves other tenants; its nodes' files are for platform admins",
+            "nginx 集群“{cluster}”同时服务其他租户;其节点上的文件仅平台管理员可见"
+        )));
     }
     let st = c
         .status
         .as_ref()
         .and_then(|s| s.nodes.get(node))
         .cloned()
-        .ok_or_else(|| AppError::NotFound(format!("node '{node}' of nginx cluster '{cluster}'")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(text!(
+                "node '{node}' of nginx cluster '{cluster}'",
+                "nginx 集群“{cluster}”的节点“{node}”"
+            ))
+        })?;
     Ok((c, st))
 }
 
@@ -517,7 +532,7 @@ struct Candidate {
     inputs: Inputs,
 }
 
-fn check_name(what: &str, v: &str) -> Result<(), AppError> {
+fn check_name(what: Text, v: &str) -> Result<(), AppError> {
     let ok = !v.is_empty()
         && v.len() <= 50
         && v.chars()
@@ -527,8 +542,9 @@ fn check_name(what: &str, v: &str) -> Result<(), AppError> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(format!(
-            "{what}: lower-case letters, digits and '-', at most 50"
+        Err(AppError::Invalid(text!(
+            "{what}: lower-case letters, digits and '-', at most 50",
+            "{what}:只能包含小写字母、数字和“-”,最多 50 个字符"
         )))
     }
 }
@@ -555,11 +571,15 @@ fn host_of_tenant(state: &AppState, tenant: &str, host: &str) -> Result<(), AppE
         return Ok(());
     }
     Err(AppError::Forbidden(if hosts.is_empty() {
-        format!("host '{host}': tenant '{tenant}' has no host names on nginx clusters; a platform admin gives them on the Tenants page")
+        text!(
+            "host '{host}': tenant '{tenant}' has no host names on nginx clusters; a platform admin gives them on the Tenants page",
+            "域名“{host}”:租户“{tenant}”在 nginx 集群上没有可用的域名;平台管理员可在“租户”页面分配"
+        )
     } else {
-        format!(
-            "host '{host}' is not among tenant '{tenant}''s host names ({}); a platform admin adds more on the Tenants page",
-            hosts.join(", ")
+        let hosts = hosts.join(", ");
+        text!(
+            "host '{host}' is not among tenant '{tenant}''s host names ({hosts}); a platform admin adds more on the Tenants page",
+            "域名“{host}”不在租户“{tenant}”的可用域名({hosts})中;平台管理员可在“租户”页面添加"
         )
     }))
 }
@@ -581,7 +601,12 @@ fn candidate(
                 .routes
                 .iter()
                 .position(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *route)
-                .ok_or_else(|| AppError::NotFound(format!("route {namespace}/{route}")))?;
+                .ok_or_else(|| {
+                    AppError::NotFound(text!(
+                        "route {namespace}/{route}",
+                        "路由 {namespace}/{route}"
+                    ))
+                })?;
             let mut r = (*inputs.routes[i]).clone();
             r.spec.directives = clean_directives(directives);
             let cluster = r.spec.cluster.clone();
@@ -598,14 +623,17 @@ fn candidate(
             directives,
         } => {
             access.scope.namespace(namespace)?;
-            check_name("name", name)?;
+            check_name(text!("name", "名称"), name)?;
             host_of_tenant(state, access.scope.tenant(), host.trim())?;
             if servers.iter().all(|s| s.trim().is_empty()) {
-                return Err(AppError::Invalid("servers: at least one ip:port".into()));
+                return Err(AppError::Invalid(text!(
+                    "servers: at least one ip:port",
+                    "服务器:至少填写一个 ip:port"
+                )));
             }
             for s in servers.iter().filter(|s| !s.trim().is_empty()) {
-                let addr =
-                    parse_server(s).map_err(|e| AppError::Invalid(format!("servers: {e}")))?;
+                let addr = parse_server(s)
+                    .map_err(|e| AppError::Invalid(text!("servers: {e}", "服务器:{e}")))?;
                 // NB: checked here with the console's whole view (every pod and Service), and
                 // again by each node when it renders (`desired::Inputs::server_allowed`).
                 state
@@ -614,7 +642,10 @@ fn candidate(
                     .check(s.trim(), addr, |ip| {
                         crate::egress::cluster_object_of(&state.cache, ip)
                     })
-                    .map_err(|r| AppError::Forbidden(format!("servers: {}", r.en())))?;
+                    .map_err(|r| {
+                        let why = r.text();
+                        AppError::Forbidden(text!("servers: {why}", "服务器:{why}"))
+                    })?;
             }
             let taken = inputs.routes.iter().any(|r| {
                 r.namespace().as_deref() == Some(namespace)
@@ -622,8 +653,9 @@ fn candidate(
                     && r.spec.service.is_some()
             });
             if taken {
-                return Err(AppError::Conflict(format!(
-                    "{namespace}/{name} is a route to a Service; pick another name"
+                return Err(AppError::Conflict(text!(
+                    "{namespace}/{name} is a route to a Service; pick another name",
+                    "{namespace}/{name} 已是指向 Service 的路由,请换一个名称"
                 )));
             }
             let mut route = NginxRoute::new(
@@ -671,7 +703,12 @@ fn candidate(
                 .upstreams
                 .iter()
                 .find(|u| u.namespace().as_deref() == Some(namespace) && u.name_any() == *name)
-                .ok_or_else(|| AppError::NotFound(format!("upstream {namespace}/{name}")))?;
+                .ok_or_else(|| {
+                    AppError::NotFound(text!(
+                        "upstream {namespace}/{name}",
+                        "上游 {namespace}/{name}"
+                    ))
+                })?;
             let cluster = up.spec.cluster.clone();
             inputs.routes.retain(|r| {
                 !(r.namespace().as_deref() == Some(namespace)
@@ -685,8 +722,9 @@ fn candidate(
     };
     let cluster = cluster_named(state, access, &cluster_name)?;
     if !desired::served_namespaces(&cluster, &inputs.tenants).contains(&ns) {
-        return Err(AppError::Invalid(format!(
-            "nginx cluster '{cluster_name}' does not serve namespace '{ns}'"
+        return Err(AppError::Invalid(text!(
+            "nginx cluster '{cluster_name}' does not serve namespace '{ns}'",
+            "nginx 集群“{cluster_name}”不服务命名空间“{ns}”"
         )));
     }
     Ok(Candidate { cluster, inputs })
@@ -793,9 +831,11 @@ pub async fn apply(
             .as_ref()
             .and_then(|n| Some(format!(" ({}:{})", n.file.as_ref()?, n.line?)))
             .unwrap_or_default();
-        return Err(AppError::Invalid(format!(
-            "{}{place}",
-            v.message.clone().unwrap_or_default()
+        // NB: nginx's own words (the English of the log), with a Chinese lead-in
+        let message = v.message.clone().unwrap_or_default();
+        return Err(AppError::Invalid(Text::new(
+            format!("{message}{place}"),
+            format!("nginx 拒绝了此修改:{message}{place}"),
         )));
     }
     let client = state.client.clone();

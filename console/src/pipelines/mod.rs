@@ -26,6 +26,7 @@ use wharf_api::pipelines::{
     validate, DesignerOptions, PipelineRow, PipelinesView, RegistryOption, RunRow, WebhookInfo,
     RUNS_SHOWN,
 };
+use wharf_api::{text, Text};
 
 /// Where builds push, and with which credentials.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,11 +120,11 @@ impl PipelineSettings {
     }
 }
 
-fn invalid(errors: Vec<String>) -> Result<(), AppError> {
+fn invalid(errors: Vec<Text>) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(AppError::Invalid(errors.join("; ")))
+        Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
     }
 }
 
@@ -172,17 +173,21 @@ fn run_pods(
 }
 
 /// Why a run may not be deployed, if it may not.
-pub fn deploy_blocked(run: &PipelineRun) -> Option<String> {
+pub fn deploy_blocked(run: &PipelineRun) -> Option<Text> {
     let status = run.status.clone().unwrap_or_default();
+    let number = run.spec.number;
     if status.phase != RunPhase::Succeeded {
-        return Some(format!(
-            "run #{} has not succeeded ({})",
-            run.spec.number,
-            status.phase.label()
+        let phase = status.phase.label();
+        return Some(text!(
+            "run #{number} has not succeeded ({phase})",
+            "运行 #{number} 未成功({phase})"
         ));
     }
     if status.image.is_none() {
-        return Some(format!("run #{} recorded no image", run.spec.number));
+        return Some(text!(
+            "run #{number} recorded no image",
+            "运行 #{number} 没有记录镜像"
+        ));
     }
     let blocks = run
         .spec
@@ -192,9 +197,9 @@ pub fn deploy_blocked(run: &PipelineRun) -> Option<String> {
         .filter_map(|s| s.quality.as_ref())
         .any(|q| q.block_on_fail);
     if blocks && status.quality.as_deref() != Some("passed") {
-        return Some(format!(
-            "the quality gate of run #{} failed, and this pipeline blocks deploying failed builds",
-            run.spec.number
+        return Some(text!(
+            "the quality gate of run #{number} failed, and this pipeline blocks deploying failed builds",
+            "运行 #{number} 未通过质量门禁,而该流水线禁止部署未通过的构建"
         ));
     }
     None
@@ -325,9 +330,15 @@ pub fn check_push(state: &AppState, namespace: &str, spec: &PipelineSpec) -> Res
     }
     let name = tenant.map(|t| t.name_any()).unwrap_or_default();
     Err(AppError::Forbidden(if prefix.is_empty() {
-        format!("image: tenant '{name}' has no image prefix, so its pipelines may not push; a platform admin sets one on the Tenants page")
+        text!(
+            "image: tenant '{name}' has no image prefix, so its pipelines may not push; a platform admin sets one on the Tenants page",
+            "镜像:租户“{name}”没有镜像前缀,其流水线不能推送镜像;平台管理员可在“租户”页面设置"
+        )
     } else {
-        format!("image: '{target}' is not under tenant '{name}''s image prefix '{prefix}'")
+        text!(
+            "image: '{target}' is not under tenant '{name}''s image prefix '{prefix}'",
+            "镜像:“{target}”不在租户“{name}”的镜像前缀“{prefix}”之下"
+        )
     }))
 }
 
@@ -340,7 +351,7 @@ pub async fn save(
     create: bool,
 ) -> Result<(), AppError> {
     let api = pipelines_api(state, scope, namespace)?;
-    let mut errors: Vec<String> = validate::pipeline_name(name).err().into_iter().collect();
+    let mut errors: Vec<Text> = validate::pipeline_name(name).err().into_iter().collect();
     errors.extend(validate::pipeline(
         &spec,
         &state.settings.pipelines.options(),
@@ -394,15 +405,16 @@ pub async fn create_pipeline(
     );
     let created = match api.create(&PostParams::default(), &pipeline).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AppError::Conflict(format!(
-                "a pipeline named '{name}' already exists in '{namespace}'"
+            return Err(AppError::Conflict(text!(
+                "a pipeline named '{name}' already exists in '{namespace}'",
+                "命名空间“{namespace}”中已有名为“{name}”的流水线"
             )))
         }
         other => other?,
     };
-    let owner = created
-        .controller_owner_ref(&())
-        .ok_or_else(|| AppError::Internal("the new pipeline has no uid".into()))?;
+    let owner = created.controller_owner_ref(&()).ok_or_else(|| {
+        AppError::Internal(text!("the new pipeline has no uid", "新建的流水线没有 uid"))
+    })?;
     let secret = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some(webhook_secret_name(name)),
@@ -470,7 +482,7 @@ pub async fn create_run(
         + 1;
     let owner = pipeline
         .controller_owner_ref(&())
-        .ok_or_else(|| AppError::Internal("the pipeline has no uid".into()))?;
+        .ok_or_else(|| AppError::Internal(text!("the pipeline has no uid", "该流水线没有 uid")))?;
     for _ in 0..5 {
         let mut run = PipelineRun::new(
             &run_name(&name, number),
@@ -495,8 +507,9 @@ pub async fn create_run(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AppError::Conflict(format!(
-        "could not number a new run of '{name}'; try again"
+    Err(AppError::Conflict(text!(
+        "could not number a new run of '{name}'; try again",
+        "无法为“{name}”的新运行分配编号,请重试"
     )))
 }
 
@@ -535,9 +548,10 @@ pub async fn cancel(
     let api = runs_api(state, scope, namespace)?;
     let found = api.get(run).await?;
     if found.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
-        return Err(AppError::Invalid(format!(
-            "run #{} has already finished",
-            found.spec.number
+        let number = found.spec.number;
+        return Err(AppError::Invalid(text!(
+            "run #{number} has already finished",
+            "运行 #{number} 已经结束"
         )));
     }
     api.patch(
@@ -564,9 +578,10 @@ pub async fn retry(
 ) -> Result<String, AppError> {
     let found = runs_api(state, scope, namespace)?.get(run).await?;
     if !found.status.as_ref().is_some_and(|s| s.phase.is_finished()) {
-        return Err(AppError::Invalid(format!(
-            "run #{} is still going; cancel it first or wait",
-            found.spec.number
+        let number = found.spec.number;
+        return Err(AppError::Invalid(text!(
+            "run #{number} is still going; cancel it first or wait",
+            "运行 #{number} 仍在进行,请先取消或等待其结束"
         )));
     }
     let pipeline = pipelines_api(state, scope, namespace)?

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wharf_api::error::AppError;
 use wharf_api::terminal::{SessionRecord, TerminalTarget, AUDIT_LABEL};
+use wharf_api::{text, Text};
 
 /// The debug container's image unless the admin chooses another (`--debug-image`): curl,
 /// dig, netcat, tcpdump, a shell and more.
@@ -108,10 +109,10 @@ pub fn check(
     container: Option<&str>,
 ) -> Result<TerminalTarget, AppError> {
     if !scope.role().can_change() {
-        return Err(forbidden(format!(
-            "a {} of '{}' cannot open a shell (a shell can change the container); developers and admins can",
-            scope.role().label(),
-            scope.tenant()
+        let (role, tenant) = (scope.role().words(), scope.tenant());
+        return Err(forbidden(text!(
+            "a {role} of '{tenant}' cannot open a shell (a shell can change the container); developers and admins can",
+            "租户“{tenant}”的{role}不能打开终端(终端可以修改容器),开发者和管理员可以"
         )));
     }
     let t = target(&state.cache, scope, ns, pod, container)?;
@@ -145,12 +146,20 @@ pub fn target(
 ) -> Result<Target, AppError> {
     let ns = scope.namespace(ns)?;
     if pod.is_empty() {
-        return Err(AppError::Invalid("pod: a pod name is required".into()));
+        return Err(AppError::Invalid(text!(
+            "pod: a pod name is required",
+            "Pod:必须填写 Pod 名称"
+        )));
     }
     let found: Arc<Pod> = cache
         .pods
         .get(&ObjectRef::new(pod).within(ns))
-        .ok_or_else(|| AppError::NotFound(format!("pod '{pod}' in namespace '{ns}'")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(text!(
+                "pod '{pod}' in namespace '{ns}'",
+                "命名空间“{ns}”中的 Pod“{pod}”"
+            ))
+        })?;
     let spec = found.spec.as_ref();
     let names: Vec<String> = spec
         .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
@@ -166,14 +175,15 @@ pub fn target(
     let container = match container.filter(|c| !c.is_empty()) {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
         Some(c) => {
-            return Err(AppError::Invalid(format!(
-                "container '{c}' is not in pod '{pod}'; its containers: {}",
-                names.join(", ")
-            )))
+            let names = names.join(", ");
+            return Err(AppError::Invalid(text!(
+                "container '{c}' is not in pod '{pod}'; its containers: {names}",
+                "容器“{c}”不在 Pod“{pod}”中;它的容器有:{names}"
+            )));
         }
-        None => {
-            default.ok_or_else(|| AppError::Invalid(format!("pod '{pod}' has no containers")))?
-        }
+        None => default.ok_or_else(|| {
+            AppError::Invalid(text!("pod '{pod}' has no containers", "Pod“{pod}”没有容器"))
+        })?,
     };
     let phase = found
         .status
@@ -181,13 +191,14 @@ pub fn target(
         .and_then(|s| s.phase.clone())
         .unwrap_or_default();
     if phase != "Running" {
-        return Err(AppError::Conflict(format!(
-            "pod '{pod}' is {}; a shell needs a running container",
-            if phase.is_empty() {
-                "not started"
-            } else {
-                &phase
-            }
+        let phase = if phase.is_empty() {
+            text!("not started", "未启动")
+        } else {
+            Text::verbatim(phase)
+        };
+        return Err(AppError::Conflict(text!(
+            "pod '{pod}' is {phase}; a shell needs a running container",
+            "Pod“{pod}”处于 {phase} 状态;终端需要运行中的容器"
         )));
     }
     Ok(Target {

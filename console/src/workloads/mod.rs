@@ -19,6 +19,7 @@ use wharf_api::workloads::{
     validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow,
     ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE,
 };
+use wharf_api::{text, Text};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
 /// Why the Deployment's template last changed; the controller copies it onto the
@@ -244,11 +245,11 @@ pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage,
     })
 }
 
-fn invalid(errors: Vec<String>) -> Result<(), AppError> {
+fn invalid(errors: Vec<Text>) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(AppError::Invalid(errors.join("; ")))
+        Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
     }
 }
 
@@ -307,7 +308,7 @@ pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Depl
             }
         }
     }))
-    .map_err(|e| AppError::internal("building the Deployment", e))
+    .map_err(|e| AppError::internal(text!("building the Deployment", "生成 Deployment 失败"), e))
 }
 
 pub async fn deploy(
@@ -335,10 +336,11 @@ pub async fn deploy(
         );
     match api.create(&PostParams::default(), &deployment).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            return Err(AppError::Conflict(format!(
-                "an app named '{}' already exists in '{}'",
-                form.name, form.namespace
-            )))
+            let (name, namespace) = (&form.name, &form.namespace);
+            return Err(AppError::Conflict(text!(
+                "an app named '{name}' already exists in '{namespace}'",
+                "命名空间“{namespace}”中已有名为“{name}”的应用"
+            )));
         }
         other => other?,
     };
@@ -350,7 +352,7 @@ pub async fn deploy(
             "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
             "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
         }))
-        .map_err(|e| AppError::internal("building the Service", e))?;
+        .map_err(|e| AppError::internal(text!("building the Service", "生成 Service 失败"), e))?;
         if let Err(e) = services.create(&PostParams::default(), &service).await {
             // NB: the app without its Service is half an app: take the Deployment back.
             let _ = api.delete(&form.name, &DeleteParams::background()).await;
@@ -369,8 +371,10 @@ pub async fn deploy(
             )
             .await
             .map_err(|e| {
-                AppError::Invalid(format!(
-                    "The app is deployed, but its alert thresholds were not applied: {e}"
+                let e = e.text();
+                AppError::Invalid(text!(
+                    "The app is deployed, but its alert thresholds were not applied: {e}",
+                    "应用已部署,但告警阈值未能生效:{e}"
                 ))
             })?;
     }
@@ -449,7 +453,12 @@ async fn set_image_because(
         .and_then(|s| s.template.spec.as_ref())
         .and_then(|p| p.containers.first())
         .map(|c| c.name.clone())
-        .ok_or_else(|| AppError::Invalid(format!("'{name}' has no container to upgrade")))?;
+        .ok_or_else(|| {
+            AppError::Invalid(text!(
+                "'{name}' has no container to upgrade",
+                "“{name}”没有可升级的容器"
+            ))
+        })?;
     let patch = json!({
         "metadata": {"annotations": {CHANGE_CAUSE: cause}},
         "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
@@ -584,7 +593,12 @@ async fn with_replica_sets(
     let d = deployments(state, scope, namespace)?
         .get_opt(name)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no app named '{name}' in '{namespace}'")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(text!(
+                "no app named '{name}' in '{namespace}'",
+                "命名空间“{namespace}”中没有名为“{name}”的应用"
+            ))
+        })?;
     let uid = d.metadata.uid.clone().unwrap_or_default();
     let selector = d
         .spec
@@ -689,8 +703,9 @@ pub async fn rollback(
                 .map(i64::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(AppError::NotFound(format!(
-                "'{name}' has no revision {revision} (its revisions: {known})"
+            return Err(AppError::NotFound(text!(
+                "'{name}' has no revision {revision} (its revisions: {known})",
+                "“{name}”没有版本 {revision}(现有版本:{known})"
             )));
         };
         let patch = rollback_patch(&d, target, &cause)?;
@@ -704,8 +719,9 @@ pub async fn rollback(
         tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
         return Ok(());
     }
-    Err(AppError::Conflict(format!(
-        "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry"
+    Err(AppError::Conflict(text!(
+        "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry",
+        "读取版本后“{name}”又被修改了,因此没有回滚;请重新查看版本后再试"
     )))
 }
 
@@ -718,13 +734,15 @@ pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Resul
     let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
     let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
     if wanted.is_null() {
-        return Err(AppError::Invalid(format!(
-            "revision {revision} of '{name}' has no pod template to roll back to"
+        return Err(AppError::Invalid(text!(
+            "revision {revision} of '{name}' has no pod template to roll back to",
+            "“{name}”的版本 {revision} 没有可回滚的 Pod 模板"
         )));
     }
     if wanted == current {
-        return Err(AppError::Invalid(format!(
-            "revision {revision} is what '{name}' runs now: nothing to roll back"
+        return Err(AppError::Invalid(text!(
+            "revision {revision} is what '{name}' runs now: nothing to roll back",
+            "“{name}”当前运行的就是版本 {revision}:无需回滚"
         )));
     }
     Ok(json!({
@@ -740,10 +758,11 @@ fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
         "Pod" => GroupVersionKind::gvk("", "v1", "Pod"),
         "ConfigMap" => GroupVersionKind::gvk("", "v1", "ConfigMap"),
         other => {
-            return Err(AppError::Invalid(format!(
-                "kind '{other}' cannot be edited here (one of: {})",
-                EDITABLE_KINDS.join(", ")
-            )))
+            let kinds = EDITABLE_KINDS.join(", ");
+            return Err(AppError::Invalid(text!(
+                "kind '{other}' cannot be edited here (one of: {kinds})",
+                "此处不能编辑类型“{other}”(可编辑:{kinds})"
+            )));
         }
     };
     let plural = format!("{}s", kind.to_lowercase());
@@ -766,7 +785,8 @@ fn dynamic(
 
 fn to_yaml(mut obj: DynamicObject) -> Result<String, AppError> {
     obj.metadata.managed_fields = None;
-    serde_yaml::to_string(&obj).map_err(|e| AppError::internal("writing the YAML", e))
+    serde_yaml::to_string(&obj)
+        .map_err(|e| AppError::internal(text!("writing the YAML", "生成 YAML 失败"), e))
 }
 
 pub async fn get_yaml(
@@ -789,21 +809,23 @@ pub async fn put_yaml(
     yaml: &str,
 ) -> Result<String, AppError> {
     let api = dynamic(state, scope, namespace, kind)?;
-    let obj: DynamicObject =
-        serde_yaml::from_str(yaml).map_err(|e| AppError::Invalid(format!("YAML: {e}")))?;
+    let obj: DynamicObject = serde_yaml::from_str(yaml)
+        .map_err(|e| AppError::Invalid(text!("YAML: {e}", "YAML:{e}")))?;
     let said_kind = obj
         .types
         .as_ref()
         .map(|t| t.kind.as_str())
         .unwrap_or_default();
     if said_kind != kind {
-        return Err(AppError::Invalid(format!(
-            "kind must stay '{kind}' (the YAML says '{said_kind}')"
+        return Err(AppError::Invalid(text!(
+            "kind must stay '{kind}' (the YAML says '{said_kind}')",
+            "kind 必须保持为“{kind}”(YAML 中是“{said_kind}”)"
         )));
     }
     if obj.metadata.name.as_deref() != Some(name) {
-        return Err(AppError::Invalid(format!(
-            "metadata.name must stay '{name}'"
+        return Err(AppError::Invalid(text!(
+            "metadata.name must stay '{name}'",
+            "metadata.name 必须保持为“{name}”"
         )));
     }
     if obj
@@ -812,8 +834,9 @@ pub async fn put_yaml(
         .as_deref()
         .is_some_and(|ns| ns != namespace)
     {
-        return Err(AppError::Invalid(format!(
-            "metadata.namespace must stay '{namespace}'"
+        return Err(AppError::Invalid(text!(
+            "metadata.namespace must stay '{namespace}'",
+            "metadata.namespace 必须保持为“{namespace}”"
         )));
     }
     let mut obj = obj;
@@ -833,8 +856,9 @@ pub async fn put_yaml(
             let current = api.get(name).await?;
             let base = obj.metadata.generation;
             if base.is_none() || current.metadata.generation != base {
-                return Err(AppError::Conflict(format!(
-                    "someone changed this {kind} since you opened it: reload it to see their change, then edit again"
+                return Err(AppError::Conflict(text!(
+                    "someone changed this {kind} since you opened it: reload it to see their change, then edit again",
+                    "你打开这个 {kind} 之后有人修改了它:请重新加载查看其修改,然后再编辑"
                 )));
             }
             obj.metadata.resource_version = current.metadata.resource_version;

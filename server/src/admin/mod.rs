@@ -141,7 +141,12 @@ pub async fn run(client: kube::Client, command: AdminCommand) -> anyhow::Result<
 /// What the command prints, or why it could not be done.
 pub async fn execute(client: &kube::Client, command: AdminCommand) -> Result<String, AdminError> {
     let password = |args: &PasswordArgs| {
-        password_of(args).map_err(|e| AdminError::Invalid(format!("reading the password: {e}")))
+        password_of(args).map_err(|e| {
+            AdminError::Invalid(wharf_api::text!(
+                "reading the password: {e}",
+                "读取密码失败:{e}"
+            ))
+        })
     };
     Ok(match command {
         AdminCommand::User { command } => match command {

@@ -181,7 +181,10 @@ where
     let last = match &ended {
         Ended::Exit(Some(code)) => Some(ServerControl::Exit { code: *code }),
         Ended::Exit(None) => Some(ServerControl::Error {
-            message: "the shell ended without an exit status".into(),
+            message: wharf_api::text!(
+                "the shell ended without an exit status",
+                "shell 已结束,但没有退出状态"
+            ),
         }),
         Ended::Idle => Some(ServerControl::IdleClosed {
             idle_secs: timing.idle_timeout.as_secs(),

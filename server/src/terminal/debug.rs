@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusCause, Status
 use kube::api::{Api, AttachParams, AttachedProcess, Patch, PatchParams};
 use kube::runtime::reflector::ObjectRef;
 use std::time::Duration;
+use wharf_api::{text, Text};
 use wharf_console::state::Cache;
 use wharf_console::terminal::Target;
 
@@ -41,10 +42,15 @@ pub fn patch(target: &Target, name: &str, image: &str) -> serde_json::Value {
 }
 
 /// What a cluster without ephemeral containers gets instead of a debug shell.
-pub const UNSUPPORTED: &str = "This cluster does not offer debug containers: ephemeral containers are served from Kubernetes 1.23 on (from 1.16 to 1.22 only with the EphemeralContainers feature gate). Open a shell in the container instead, if it has one.";
+pub fn unsupported() -> Text {
+    text!(
+        "This cluster does not offer debug containers: ephemeral containers are served from Kubernetes 1.23 on (from 1.16 to 1.22 only with the EphemeralContainers feature gate). Open a shell in the container instead, if it has one.",
+        "该集群不支持调试容器:临时容器(ephemeral containers)从 Kubernetes 1.23 起提供(1.16 到 1.22 需开启 EphemeralContainers 特性开关)。如果容器里有 shell,请直接在容器中打开终端。"
+    )
+}
 
 /// Adds the debug container to the pod. The error is the sentence for the user.
-pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> Result<(), String> {
+pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> Result<(), Text> {
     match pods
         .patch_ephemeral_containers(
             &target.pod,
@@ -59,13 +65,19 @@ pub async fn add(pods: &Api<Pod>, target: &Target, name: &str, image: &str) -> R
         Err(kube::Error::Api(s))
             if s.code == 404 && s.details.as_ref().is_none_or(|d| d.name.is_empty()) =>
         {
-            Err(UNSUPPORTED.to_string())
+            Err(unsupported())
         }
-        Err(kube::Error::Api(s)) => Err(format!(
-            "The cluster refused the debug container: {}",
-            s.message
+        Err(kube::Error::Api(s)) => {
+            let said = s.message;
+            Err(text!(
+                "The cluster refused the debug container: {said}",
+                "集群拒绝了调试容器:{said}"
+            ))
+        }
+        Err(e) => Err(text!(
+            "The debug container could not be added: {e}",
+            "无法添加调试容器:{e}"
         )),
-        Err(e) => Err(format!("The debug container could not be added: {e}")),
     }
 }
 
@@ -85,7 +97,7 @@ pub enum Phase {
     Waiting(Option<String>),
     Running,
     /// It will not run: the sentence says why.
-    Failed(String),
+    Failed(Text),
     Exited(i32),
 }
 
@@ -114,9 +126,10 @@ pub fn phase(pod: &Pod, name: &str) -> Phase {
     match reason.as_deref() {
         Some(r) if STUCK.contains(&r) => {
             let detail = waiting.and_then(|w| w.message.clone()).unwrap_or_default();
-            Phase::Failed(format!(
-                "The debug container cannot start: {r}{}{detail}",
-                if detail.is_empty() { "" } else { ": " }
+            let sep = if detail.is_empty() { "" } else { ": " };
+            Phase::Failed(text!(
+                "The debug container cannot start: {r}{sep}{detail}",
+                "调试容器无法启动:{r}{sep}{detail}"
             ))
         }
         _ => Phase::Waiting(reason),
@@ -131,7 +144,7 @@ pub async fn wait_running(
     name: &str,
     within: Duration,
     mut progress: impl FnMut(&str),
-) -> Result<(), String> {
+) -> Result<(), Text> {
     let mut changed = cache.changes.pods.clone();
     let key = ObjectRef::new(&target.pod).within(&target.namespace);
     let mut last_reason: Option<String> = None;
@@ -139,12 +152,18 @@ pub async fn wait_running(
         loop {
             changed.borrow_and_update();
             let Some(pod) = cache.pods.get(&key) else {
-                return Err(format!("pod '{}' is gone", target.pod));
+                let pod = &target.pod;
+                return Err(text!("pod '{pod}' is gone", "Pod“{pod}”已不存在"));
             };
             match phase(&pod, name) {
                 Phase::Running => return Ok(()),
                 Phase::Failed(why) => return Err(why),
-                Phase::Exited(code) => return Err(format!("The debug container {name} exited (code {code}) before the terminal could attach.")),
+                Phase::Exited(code) => {
+                    return Err(text!(
+                        "The debug container {name} exited (code {code}) before the terminal could attach.",
+                        "调试容器 {name} 在终端连接之前就退出了(退出码 {code})。"
+                    ))
+                }
                 Phase::Waiting(reason) => {
                     if reason.is_some() && reason != last_reason {
                         progress(reason.as_deref().unwrap_or_default());
@@ -153,35 +172,43 @@ pub async fn wait_running(
                 }
             }
             if changed.changed().await.is_err() {
-                return Err("the console stopped watching the cluster".to_string());
+                return Err(text!(
+                    "the console stopped watching the cluster",
+                    "控制台已停止监视集群"
+                ));
             }
         }
     };
     tokio::time::timeout(within, wait)
         .await
         .unwrap_or_else(|_| {
-            Err(format!(
-                "The debug container {name} did not start within {} s{}.",
-                within.as_secs(),
-                last_reason
-                    .map(|r| format!(" (last state: {r})"))
-                    .unwrap_or_default()
-            ))
+            let secs = within.as_secs();
+            Err(match last_reason {
+                Some(r) => text!(
+                    "The debug container {name} did not start within {secs} s (last state: {r}).",
+                    "调试容器 {name} 未能在 {secs} 秒内启动(最后状态:{r})。"
+                ),
+                None => text!(
+                    "The debug container {name} did not start within {secs} s.",
+                    "调试容器 {name} 未能在 {secs} 秒内启动。"
+                ),
+            })
         })
 }
 
 /// Attaches a terminal to the running debug container.
-pub async fn attach(
-    pods: &Api<Pod>,
-    target: &Target,
-    name: &str,
-) -> Result<AttachedProcess, String> {
+pub async fn attach(pods: &Api<Pod>, target: &Target, name: &str) -> Result<AttachedProcess, Text> {
     pods.attach(
         &target.pod,
         &AttachParams::interactive_tty().container(name),
     )
     .await
-    .map_err(|e| format!("attaching to the debug container {name} failed: {e}"))
+    .map_err(|e| {
+        text!(
+            "attaching to the debug container {name} failed: {e}",
+            "连接调试容器 {name} 失败:{e}"
+        )
+    })
 }
 
 /// The exit status of the debug container's shell once the attach session ended: an attach
@@ -301,7 +328,7 @@ mod tests {
         let Phase::Failed(why) = phase(&waiting("ErrImagePull", "no such image"), "d") else {
             panic!()
         };
-        assert!(why.contains("ErrImagePull: no such image"), "{why}");
+        assert!(why.en.contains("ErrImagePull: no such image"), "{why}");
         let running = pod_with(
             serde_json::json!({"name": "d", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"running": {}}}),
         );

@@ -34,7 +34,7 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Json, Response};
 use bytes::Bytes;
 use std::path::{Path as FsPath, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -44,6 +44,7 @@ use tracing::Instrument;
 use wharf_api::auth::Role;
 use wharf_api::terminal::cast::{event_line, size_limit_marker, EventKind, Header, Utf8Stream};
 use wharf_api::terminal::RecordingLink;
+use wharf_api::text;
 use wharf_console::state::AppState;
 use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
 
@@ -305,16 +306,23 @@ pub async fn serve(
         return refuse(e);
     }
     if !valid_session_id(&link.session) {
+        let session = &link.session;
         return (
             StatusCode::BAD_REQUEST,
-            format!("session: '{}' is not a session id", link.session),
+            Json(text!(
+                "session: '{session}' is not a session id",
+                "会话:“{session}”不是会话 ID"
+            )),
         )
             .into_response();
     }
     let Some(dir) = state.settings.terminal.recordings.as_deref() else {
         return (
             StatusCode::NOT_FOUND,
-            "This console does not record sessions (see --recordings-dir).",
+            Json(text!(
+                "This console does not record sessions (see --recordings-dir).",
+                "本控制台不录制会话(见 --recordings-dir)。"
+            )),
         )
             .into_response();
     };
@@ -322,12 +330,13 @@ pub async fn serve(
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (session, ns) = (&link.session, &link.ns);
             return (
                 StatusCode::NOT_FOUND,
-                format!(
-                    "No recording of session {} in namespace {}.",
-                    link.session, link.ns
-                ),
+                Json(text!(
+                    "No recording of session {session} in namespace {ns}.",
+                    "命名空间 {ns} 中没有会话 {session} 的录像。"
+                )),
             )
                 .into_response();
         }
@@ -335,7 +344,7 @@ pub async fn serve(
             tracing::error!(error = %e, path = %path.display(), "reading a session recording");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "The recording could not be read.",
+                Json(text!("The recording could not be read.", "无法读取录像。")),
             )
                 .into_response();
         }

@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, SimplexStream};
 use wharf_api::auth::Role;
 use wharf_api::terminal::cast::Header;
 use wharf_api::terminal::{ClientControl, ServerControl, TerminalLink};
+use wharf_api::{text, Text};
 use wharf_console::auth::TenantScope;
 use wharf_console::state::AppState;
 use wharf_console::terminal::{target, Recorded, Target};
@@ -114,7 +115,7 @@ fn incoming_of(msg: Message) -> Option<Incoming> {
 }
 
 /// Tells the browser why the session did not open, on the raw socket.
-async fn refuse_session(mut socket: WebSocket, message: String) {
+async fn refuse_session(mut socket: WebSocket, message: Text) {
     let _ = socket
         .send(message_of(Outgoing::Control(ServerControl::Error {
             message,
@@ -150,13 +151,15 @@ async fn session(
     let audit = match audit::start(&state, kind, &scope, &target, &detail).await {
         Ok(a) => a,
         Err(e) => {
+            let e = e.text();
             return refuse_session(
                 socket,
-                format!(
-                "The session could not be recorded in the audit trail, so it was not opened: {e}"
-            ),
+                text!(
+                    "The session could not be recorded in the audit trail, so it was not opened: {e}",
+                    "无法写入审计记录,因此未打开会话:{e}"
+                ),
             )
-            .await
+            .await;
         }
     };
     let mut recorder = match state.settings.terminal.recordings.as_deref() {
@@ -192,7 +195,10 @@ async fn session(
                         .await;
                     return refuse_session(
                         socket,
-                        format!("The session could not be recorded, so it was not opened: {e}"),
+                        text!(
+                            "The session could not be recorded, so it was not opened: {e}",
+                            "无法录制会话,因此未打开会话:{e}"
+                        ),
                     )
                     .await;
                 }
@@ -353,7 +359,7 @@ enum StartError {
     /// None of these shells is in the container.
     NoShell(Vec<String>),
     /// The sentence for the user.
-    Failed(String),
+    Failed(Text),
 }
 
 /// Did the exec fail because the program is not in the container?
@@ -376,16 +382,20 @@ async fn start_shell(
             .exec(&target.pod, vec![shell.as_str()], &params)
             .await
             .map_err(|e| {
-                StartError::Failed(format!(
-                    "exec into {}/{} failed: {e}",
-                    target.pod, target.container
+                let (pod, container) = (&target.pod, &target.container);
+                StartError::Failed(text!(
+                    "exec into {pod}/{container} failed: {e}",
+                    "进入 {pod}/{container} 执行命令失败:{e}"
                 ))
             })?;
         let (Some(mut status), Some(mut stdout)) = (
             process.take_status().map(FutureExt::boxed),
             process.stdout(),
         ) else {
-            return Err(StartError::Failed("the exec session has no output".into()));
+            return Err(StartError::Failed(text!(
+                "the exec session has no output",
+                "exec 会话没有输出"
+            )));
         };
         let mut buf = vec![0u8; 8192];
         // NB: one value, matched at once: boxing the status would buy nothing.
@@ -417,9 +427,10 @@ async fn start_shell(
                 continue;
             }
             First::Exited(Some(s)) if bridge::exit_code(&s).is_none() => {
-                return Err(StartError::Failed(format!(
-                    "{shell} could not start: {}",
-                    s.message.unwrap_or_default()
+                let said = s.message.unwrap_or_default();
+                return Err(StartError::Failed(text!(
+                    "{shell} could not start: {said}",
+                    "{shell} 无法启动:{said}"
                 )));
             }
             First::Exited(s) => (None, ready(s).boxed()),
@@ -452,11 +463,12 @@ async fn start_debug<S>(
 where
     S: Sink<Outgoing> + Unpin,
 {
-    let say = |message: String| Outgoing::Control(ServerControl::Preparing { message });
+    let say = |message: Text| Outgoing::Control(ServerControl::Preparing { message });
+    let container = &target.container;
     let _ = sock
-        .send(say(format!(
-            "Starting debug container {name} ({image}) next to {}…",
-            target.container
+        .send(say(text!(
+            "Starting debug container {name} ({image}) next to {container}…",
+            "正在 {container} 旁启动调试容器 {name}({image})…"
         )))
         .await;
     debug::add(pods, target, name, image)
@@ -471,7 +483,7 @@ where
         tokio::select! {
             r = &mut wait => break r,
             Some(reason) = reasons.recv() => {
-                let _ = sock.send(say(format!("{name}: {reason}…"))).await;
+                let _ = sock.send(say(Text::verbatim(format!("{name}: {reason}…")))).await;
             }
         }
     };
@@ -480,9 +492,10 @@ where
         .await
         .map_err(StartError::Failed)?;
     let (Some(attach_status), Some(stdout)) = (process.take_status(), process.stdout()) else {
-        return Err(StartError::Failed(
-            "the attach session has no output".into(),
-        ));
+        return Err(StartError::Failed(text!(
+            "the attach session has no output",
+            "attach 会话没有输出"
+        )));
     };
     let (cache, target, name_owned) = (state.cache.clone(), target.clone(), name.to_string());
     let status =

@@ -26,26 +26,37 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wharf_api::auth::Role;
 use wharf_api::terminal::{TransferLink, UploadDone};
+use wharf_api::{text, Text};
 use wharf_console::state::AppState;
 use wharf_console::terminal::{target, Target};
 
-const NO_TAR: &str = "This container has no tar: file transfer runs tar in the container, as kubectl cp does. Add tar to the image (or use a debug container).";
+fn no_tar() -> Text {
+    text!(
+        "This container has no tar: file transfer runs tar in the container, as kubectl cp does. Add tar to the image (or use a debug container).",
+        "该容器中没有 tar:文件传输与 kubectl cp 一样在容器内运行 tar。请在镜像中加入 tar(或使用调试容器)。"
+    )
+}
 
 /// `/dir/name` → (`/dir`, `name`), refusing what is not an absolute path to a file.
-pub fn split_path(path: &str) -> Result<(String, String), String> {
+pub fn split_path(path: &str) -> Result<(String, String), Text> {
     let p = path.trim();
     if !p.starts_with('/') || p.ends_with('/') || p.contains('\0') {
-        return Err(format!(
-            "path: '{p}' is not an absolute path to a file (e.g. /tmp/app.jar)"
+        return Err(text!(
+            "path: '{p}' is not an absolute path to a file (e.g. /tmp/app.jar)",
+            "路径:“{p}”不是文件的绝对路径(例如 /tmp/app.jar)"
         ));
     }
     if p.split('/').any(|c| c == "..") {
-        return Err(format!("path: '{p}' may not contain '..'"));
+        return Err(text!(
+            "path: '{p}' may not contain '..'",
+            "路径:“{p}”不能包含“..”"
+        ));
     }
     let (dir, name) = p.rsplit_once('/').expect("starts with /");
     if name.len() > 90 || name == "." {
-        return Err(format!(
-            "path: the file name '{name}' is too long (90 bytes at most)"
+        return Err(text!(
+            "path: the file name '{name}' is too long (90 bytes at most)",
+            "路径:文件名“{name}”太长(最多 90 字节)"
         ));
     }
     Ok((
@@ -58,8 +69,10 @@ pub fn split_path(path: &str) -> Result<(String, String), String> {
     ))
 }
 
-fn fail(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, message.into()).into_response()
+/// A refusal or failure: the sentence in both languages, as JSON (the page shows the
+/// reader's language).
+fn fail(code: StatusCode, message: Text) -> Response {
+    (code, Json(message)).into_response()
 }
 
 /// Authorization, the link, the container: the common first steps of both directions.
@@ -74,7 +87,7 @@ fn check(
     let Ok(Query(link)) = link else {
         return Err(fail(
             StatusCode::BAD_REQUEST,
-            "expected ?ns=NAMESPACE&pod=POD&path=/ABSOLUTE/FILE[&container=..]",
+            Text::verbatim("expected ?ns=NAMESPACE&pod=POD&path=/ABSOLUTE/FILE[&container=..]"),
         ));
     };
     let target = target(
@@ -103,9 +116,13 @@ async fn exec(
         .stdout(true)
         .stderr(true);
     pods.exec(&target.pod, argv, &params).await.map_err(|e| {
+        let (pod, container) = (&target.pod, &target.container);
         fail(
             StatusCode::BAD_GATEWAY,
-            format!("exec into {}/{} failed: {e}", target.pod, target.container),
+            text!(
+                "exec into {pod}/{container} failed: {e}",
+                "进入 {pod}/{container} 执行命令失败:{e}"
+            ),
         )
     })
 }
@@ -146,29 +163,40 @@ fn succeeded(s: &Option<Status>) -> bool {
 
 /// Why a tar run failed, as the answer to send.
 fn tar_failure(status: &Option<Status>, stderr: &str) -> Response {
+    let (code, why) = tar_failure_text(status, stderr);
+    fail(code, why)
+}
+
+fn tar_failure_text(status: &Option<Status>, stderr: &str) -> (StatusCode, Text) {
     if status.as_ref().is_some_and(super::socket::not_found) {
-        return fail(StatusCode::UNPROCESSABLE_ENTITY, NO_TAR);
+        return (StatusCode::UNPROCESSABLE_ENTITY, no_tar());
     }
     if stderr.contains("No such file")
         || stderr.contains("Cannot stat")
         || stderr.contains("Cannot open")
     {
-        return fail(
+        return (
             StatusCode::NOT_FOUND,
-            format!("Not found in the container: {stderr}"),
+            text!(
+                "Not found in the container: {stderr}",
+                "容器中不存在:{stderr}"
+            ),
         );
     }
     let said = if stderr.is_empty() {
-        status
-            .as_ref()
-            .and_then(|s| s.message.clone())
-            .unwrap_or_else(|| "no exit status".into())
+        match status.as_ref().and_then(|s| s.message.clone()) {
+            Some(m) => Text::verbatim(m),
+            None => text!("no exit status", "没有退出状态"),
+        }
     } else {
-        stderr.to_string()
+        Text::verbatim(stderr)
     };
-    fail(
+    (
         StatusCode::BAD_REQUEST,
-        format!("tar in the container failed: {said}"),
+        text!(
+            "tar in the container failed: {said}",
+            "容器中的 tar 执行失败:{said}"
+        ),
     )
 }
 
@@ -190,17 +218,20 @@ pub async fn upload(
     else {
         return fail(
             StatusCode::LENGTH_REQUIRED,
-            "an upload needs a Content-Length",
+            text!(
+                "an upload needs a Content-Length",
+                "上传需要 Content-Length"
+            ),
         );
     };
     let settings = &state.settings.terminal;
     if size > settings.max_upload {
+        let (mb, limit) = (size.div_ceil(1 << 20), settings.max_upload >> 20);
         return fail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "The file is {} MB; uploads are limited to {} MB. Nothing was written.",
-                size.div_ceil(1 << 20),
-                settings.max_upload >> 20
+            text!(
+                "The file is {mb} MB; uploads are limited to {limit} MB. Nothing was written.",
+                "文件大小为 {mb} MB,上传上限为 {limit} MB。未写入任何内容。"
             ),
         );
     }
@@ -223,7 +254,10 @@ pub async fn upload(
     match task.await {
         Ok(Ok(bytes)) => Json(UploadDone { path, bytes }).into_response(),
         Ok(Err((code, m))) => fail(code, m),
-        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Text::verbatim(e.to_string()),
+        ),
     }
 }
 
@@ -234,13 +268,13 @@ async fn upload_into(
     name: &str,
     size: u64,
     body: Body,
-) -> Result<u64, (StatusCode, String)> {
+) -> Result<u64, (StatusCode, Text)> {
     let suffix: String = (0..8)
         .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
         .collect();
     let temp = format!(".wharf-upload-{suffix}");
     let temp_path = format!("{}/{temp}", dir.trim_end_matches('/'));
-    let as_err = |r: Response| (r.status(), String::new());
+    let as_err = |r: Response| (r.status(), Text::default());
     let mut p = exec(
         state,
         target,
@@ -256,14 +290,15 @@ async fn upload_into(
     .await
     .map_err(as_err)?;
     let stderr = stderr_of(&mut p);
-    let mut stdin = p
-        .stdin()
-        .ok_or((StatusCode::INTERNAL_SERVER_ERROR, "no stdin".to_string()))?;
+    let mut stdin = p.stdin().ok_or((
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Text::verbatim("no stdin"),
+    ))?;
     let mut tar_ended = p
         .take_status()
         .ok_or((
             StatusCode::INTERNAL_SERVER_ERROR,
-            "no exec status".to_string(),
+            Text::verbatim("no exec status"),
         ))?
         .boxed()
         .fuse();
@@ -272,7 +307,7 @@ async fn upload_into(
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
 
     let mut sent: u64 = 0;
-    let mut broken: Option<String> = None;
+    let mut broken: Option<Text> = None;
     let mut write_failed = !feed(
         &mut stdin,
         &tar::file_header(&temp, size, mtime),
@@ -285,16 +320,18 @@ async fn upload_into(
         match stream.next().await {
             None => break,
             Some(Err(e)) => {
-                broken = Some(format!(
-                    "the upload broke off after {sent} of {size} bytes ({e})"
+                broken = Some(text!(
+                    "the upload broke off after {sent} of {size} bytes ({e})",
+                    "上传在 {size} 字节中的第 {sent} 字节处中断({e})"
                 ));
                 break;
             }
             Some(Ok(chunk)) => {
                 sent += chunk.len() as u64;
                 if sent > size {
-                    broken = Some(format!(
-                        "the body is longer than its Content-Length ({size} bytes)"
+                    broken = Some(text!(
+                        "the body is longer than its Content-Length ({size} bytes)",
+                        "请求体超过了其 Content-Length({size} 字节)"
                     ));
                     break;
                 }
@@ -303,7 +340,10 @@ async fn upload_into(
         }
     }
     if broken.is_none() && !write_failed && sent < size {
-        broken = Some(format!("the upload broke off after {sent} of {size} bytes"));
+        broken = Some(text!(
+            "the upload broke off after {sent} of {size} bytes",
+            "上传在 {size} 字节中的第 {sent} 字节处中断"
+        ));
     }
     if let Some(why) = broken {
         // Stop tar mid-file, then remove whatever it wrote under the temporary name.
@@ -311,7 +351,7 @@ async fn upload_into(
         remove(state, target, &temp_path).await;
         return Err((
             StatusCode::BAD_REQUEST,
-            format!("{why}; nothing was written"),
+            text!("{why}; nothing was written", "{why};未写入任何内容"),
         ));
     }
     if !write_failed {
@@ -334,15 +374,7 @@ async fn upload_into(
     let said = stderr.await.unwrap_or_default();
     if write_failed || !succeeded(&status) {
         remove(state, target, &temp_path).await;
-        let r = tar_failure(&status, &said);
-        let code = r.status();
-        let text = String::from_utf8_lossy(
-            &axum::body::to_bytes(r.into_body(), 8192)
-                .await
-                .unwrap_or_default(),
-        )
-        .into_owned();
-        return Err((code, text));
+        return Err(tar_failure_text(&status, &said));
     }
     // The whole file is there under its temporary name: give it its name in one step.
     let final_path = format!("{}/{name}", dir.trim_end_matches('/'));
@@ -363,11 +395,12 @@ async fn upload_into(
     let mv_status = status_of(&mut mv).await;
     if !succeeded(&mv_status) {
         remove(state, target, &temp_path).await;
+        let said = mv_err.await.unwrap_or_default();
         return Err((
             StatusCode::BAD_REQUEST,
-            format!(
-                "could not move the file into place at {final_path}: {}",
-                mv_err.await.unwrap_or_default()
+            text!(
+                "could not move the file into place at {final_path}: {said}",
+                "无法将文件移动到 {final_path}:{said}"
             ),
         ));
     }
@@ -452,21 +485,27 @@ pub async fn download(
     };
     let stderr = stderr_of(&mut p);
     let Some(mut stdout) = p.stdout() else {
-        return fail(StatusCode::INTERNAL_SERVER_ERROR, "no stdout");
+        return fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Text::verbatim("no stdout"),
+        );
     };
     let entry = tar::next_entry(&mut stdout).await;
     let entry = match entry {
         Ok(Some(e)) if e.kind == b'0' || e.kind == 0 || e.kind == b'7' => e,
         Ok(Some(e)) => {
             let what = match e.kind {
-                b'5' => "a directory",
-                b'2' => "a symbolic link",
-                _ => "not a regular file",
+                b'5' => text!("a directory", "目录"),
+                b'2' => text!("a symbolic link", "符号链接"),
+                _ => text!("not a regular file", "不是普通文件"),
             };
             audit.finish(None, None, "error: not a file").await;
             return fail(
                 StatusCode::BAD_REQUEST,
-                format!("{path} is {what}; download a file"),
+                text!(
+                    "{path} is {what}; download a file",
+                    "{path} 是{what};请下载文件"
+                ),
             );
         }
         Ok(None) | Err(_) => {

@@ -74,6 +74,13 @@ async fn a_wrong_current_or_short_new_password_changes_nothing(app: TestApp) {
             StatusCode::BAD_REQUEST,
             "{current} -> {new}: {body}"
         );
+        // the refusal comes in both languages, and the page picks the reader's
+        let said = &body["Invalid"];
+        let (en, zh) = (said["en"].as_str(), said["zh"].as_str());
+        assert!(
+            en.is_some_and(|en| !en.is_empty()) && zh.is_some_and(|zh| !zh.is_empty()) && en != zh,
+            "{body}"
+        );
     }
     assert_eq!(whoami(&alice).await, StatusCode::OK);
     app.login("alice").await.expect("the password is unchanged");

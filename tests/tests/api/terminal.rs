@@ -1305,7 +1305,7 @@ async fn a_debug_container_is_added_or_its_absence_is_said_plainly(
     };
     let added = debug::add(&pods, &target, "debug-abcde", "busybox:1.36").await;
     if clients.cluster.is_real() {
-        assert_eq!(added, Err(debug::UNSUPPORTED.to_string()));
+        assert_eq!(added, Err(debug::unsupported()));
     } else {
         assert_eq!(added, Ok(()));
         let pod = pods.get("quiet").await.unwrap();
@@ -1323,6 +1323,6 @@ async fn a_debug_container_is_added_or_its_absence_is_said_plainly(
         let err = debug::add(&pods, &missing, "debug-fghij", "busybox:1.36")
             .await
             .unwrap_err();
-        assert!(err.contains("nowhere"), "{err}");
+        assert!(err.en.contains("nowhere"), "{err}");
     }
 }
