@@ -1323,6 +1323,6 @@ async fn a_debug_container_is_added_or_its_absence_is_said_plainly(
         let err = debug::add(&pods, &missing, "debug-fghij", "busybox:1.36")
             .await
             .unwrap_err();
-        assert!(err.contains("nowhere"), "{err}");
+        assert!(err.en.contains("nowhere"), "{err}");
     }
 }
