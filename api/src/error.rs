@@ -59,7 +59,7 @@ impl AppError {
             AppError::PasswordChangeRequired => {
                 ("Please set a new password first.", "请先设置新密码。", None)
             }
-            AppError::Forbidden(d) => ("Not allowed: ", "无权操作:", Some(d.clone())),
+            AppError::Forbidden(d) => ("Not allowed: ", "操作被拒绝:", Some(d.clone())),
             AppError::Invalid(d) | AppError::Unavailable(d) => ("", "", Some(d.clone())),
             AppError::NotFound(d) => ("Not found: ", "未找到:", Some(d.clone())),
             AppError::Conflict(d) => (

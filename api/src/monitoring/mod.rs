@@ -118,7 +118,7 @@ pub struct PanelData {
     pub start: i64,
     pub end: i64,
     /// Set when there is nothing to show and why (e.g. monitoring is not configured).
-    pub notice: Option<String>,
+    pub notice: Option<Text>,
 }
 
 /// Alert thresholds of an app, as typed (empty = no alert). Kept as text so the form can say

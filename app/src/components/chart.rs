@@ -189,7 +189,7 @@ pub fn Chart(
                     {lines.into_iter().map(|l| view! { <div>{l}</div> }).collect_view()}
                 </div>
             })}
-            {notice.map(|n| view! { <p class="muted">{n}</p> })}
+            {notice.map(|n| view! { <p class="muted">{move || crate::i18n::tr(&n)}</p> })}
             {empty.then(|| view! { <p class="muted chart-empty">{crate::i18n::t("No data in this range.", "此时间段没有数据。")}</p> })}
             <ul class="chart-legend">
                 {legend.into_iter().map(|(l, style)| view! { <li><span class="swatch" style=style></span>{l}</li> }).collect_view()}

@@ -398,7 +398,10 @@ async fn range(
         return Ok(PanelData {
             start,
             end,
-            notice: Some("Monitoring is not configured: no Prometheus URL.".into()),
+            notice: Some(text!(
+                "Monitoring is not configured: no Prometheus URL.",
+                "未配置监控:没有 Prometheus 地址。"
+            )),
             ..Default::default()
         });
     };
