@@ -149,7 +149,7 @@ impl Cache {
     pub fn user(&self, name: &str) -> Option<Arc<User>> {
         self.users.get(&ObjectRef::new(name))
     }
-    /// Waits (at most two seconds) until the cached user satisfies `done`, so that a change
+    /// Waits (at most ten seconds) until the cached user satisfies `done`, so that a change
     /// the console just wrote holds for the very next request to this replica. Returns the
     /// user as cached then; `None` if it never did (the change still lands when the watch
     /// delivers it).
@@ -201,12 +201,14 @@ impl Cache {
     }
 }
 
-/// Polls `ready` each time `changed` moves, for at most two seconds.
+/// Polls `ready` each time `changed` moves, for at most ten seconds (a watch event reaches the
+/// cache in milliseconds; a loaded API server can take seconds, and a change the console
+/// answered must be in force when its answer arrives).
 async fn wait_until<T>(
     mut changed: watch::Receiver<u64>,
     ready: impl Fn() -> Option<T>,
 ) -> Option<T> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         changed.borrow_and_update();
         if let Some(found) = ready() {

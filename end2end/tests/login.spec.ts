@@ -24,3 +24,21 @@ test('the console speaks Chinese and has a dark theme', async ({ page }) => {
   await page.getByTestId('theme-toggle').click();
   await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
 });
+
+test("the server's refusals read in the page's language", async ({ page }) => {
+  await loginAs(page, 'alice');
+  await page.getByTestId('lang-toggle').click();
+  await expect(page.getByTestId('tab-apps')).toContainText('应用');
+  await page.goto('/t/alpha/deploy');
+  // `orders` is one of the demo's apps in alpha: the server refuses a second one of that name
+  await page.getByTestId('deploy-name').fill('orders');
+  await page.getByTestId('deploy-image').fill('nginx:1.25');
+  await page.getByTestId('deploy-submit').click();
+  const error = page.getByTestId('deploy-errors');
+  await expect(error).toContainText('orders');
+  await expect(error).toHaveText(/[\u4e00-\u9fff]/);
+  await expect(error).not.toContainText('already exists');
+  // and in English again when the reader switches back, without asking the server again
+  await page.getByTestId('lang-toggle').click();
+  await expect(error).toContainText('already exists');
+});

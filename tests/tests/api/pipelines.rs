@@ -407,7 +407,7 @@ async fn a_failed_quality_gate_tags_the_image_and_blocks_the_automatic_deploy() 
     );
     assert_eq!(stage(&done, "deploy")["phase"], "Skipped");
     assert!(
-        done["deploy_blocked"]
+        done["deploy_blocked"]["en"]
             .as_str()
             .unwrap()
             .contains("quality gate"),
