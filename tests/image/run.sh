@@ -38,6 +38,9 @@ done
 [ -f "$DIST_DIR/index.html" ] || fail "no $DIST_DIR/index.html (make site)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wharf-image-test.XXXXXX")
+# kubectl with a discovery cache of its own: the shared ~/.kube/cache is keyed by host:port, and
+# another demo cluster once on the same port would answer for this one
+kc() { "$KUBECTL" --cache-dir "$work/kube-cache" "$@"; }
 pids=()
 kube_up=0
 cleanup() {
@@ -110,7 +113,7 @@ sim_port=$(free_port)
 pids+=($!)
 sim_pid=$!
 deadline=$((SECONDS + DEADLINE_SECS))
-until [ -s "$work/kubeconfig" ] && "$KUBECTL" --kubeconfig "$work/kubeconfig" get namespaces >/dev/null 2>&1; do
+until [ -s "$work/kubeconfig" ] && kc --kubeconfig "$work/kubeconfig" get namespaces >/dev/null 2>&1; do
   kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.log"; fail "wharf sim exited"; }
   ((SECONDS < deadline)) || { cat "$work/sim.log"; fail "the demo cluster did not answer within ${DEADLINE_SECS}s"; }
   sleep 0.2
@@ -139,7 +142,7 @@ status=$(curl -s -o "$work/whoami.json" -w '%{http_code}' -X POST -H 'Content-Ty
 ok "POST /api/whoami answers 401 without a session"
 
 # 4. deploy/ as a kustomization, with kubectl 1.20's kustomize, against the demo cluster.
-"$KUBECTL" kustomize "$repo/deploy" >"$work/rendered.yaml" || fail "kubectl kustomize deploy/"
+kc kustomize "$repo/deploy" >"$work/rendered.yaml" || fail "kubectl kustomize deploy/"
 want=$(python3 - "$repo/deploy/kustomization.yaml" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -153,7 +156,7 @@ grep -q "image: $want\$" "$work/rendered.yaml" || fail "the rendered Deployment 
 ok "kubectl kustomize deploy/ sets the image to $want"
 # Every object of deploy/, RBAC included, as an installer applies it (the namespace exists:
 # the console from the image made its bootstrap Secret there).
-"$KUBECTL" --kubeconfig "$work/kubeconfig" apply -k "$repo/deploy" --dry-run=server >"$work/apply.txt" 2>&1 \
+kc --kubeconfig "$work/kubeconfig" apply -k "$repo/deploy" --dry-run=server >"$work/apply.txt" 2>&1 \
   || { cat "$work/apply.txt"; fail "kubectl apply -k deploy/ --dry-run=server on the demo cluster"; }
 grep -q 'deployment.apps/wharf created (server dry run)' "$work/apply.txt" || { cat "$work/apply.txt"; fail "no Deployment in the dry run"; }
 grep -q 'clusterrole.rbac.authorization.k8s.io/wharf created (server dry run)' "$work/apply.txt" || { cat "$work/apply.txt"; fail "no ClusterRole in the dry run"; }
@@ -177,14 +180,14 @@ export KA_DIR=$work/kube BIN_DIR=/opt/kube-real/bin CONTROLLERS=0 \
 kube_up=1
 bash "$repo/scripts/kube-real/up.sh" >"$work/kube-up.log" 2>&1 || { cat "$work/kube-up.log"; fail "scripts/kube-real/up.sh"; }
 real=(--kubeconfig "$KA_DIR/kubeconfig")
-"$KUBECTL" "${real[@]}" apply -k "$repo/deploy" >"$work/apply-real.txt" 2>&1 \
+kc "${real[@]}" apply -k "$repo/deploy" >"$work/apply-real.txt" 2>&1 \
   || { cat "$work/apply-real.txt"; fail "kubectl apply -k deploy/ on the real API server"; }
-got=$("$KUBECTL" "${real[@]}" -n wharf-system get deployment wharf -o 'jsonpath={.spec.template.spec.containers[0].image}')
+got=$(kc "${real[@]}" -n wharf-system get deployment wharf -o 'jsonpath={.spec.template.spec.containers[0].image}')
 [ "$got" = "$want" ] || fail "the applied Deployment runs $got, not $want"
 ok "kubectl apply -k deploy/ on kube-apiserver 1.20.2: $(wc -l <"$work/apply-real.txt") objects, the Deployment runs $want"
 # A dry run needs the namespace to exist (kubectl does not create it in a dry run), so it
 # comes second: re-applying the same deploy/, as an upgrade does.
-"$KUBECTL" "${real[@]}" apply -k "$repo/deploy" --dry-run=server >"$work/apply-real-dry.txt" 2>&1 \
+kc "${real[@]}" apply -k "$repo/deploy" --dry-run=server >"$work/apply-real-dry.txt" 2>&1 \
   || { cat "$work/apply-real-dry.txt"; fail "kubectl apply -k deploy/ --dry-run=server on the real API server"; }
 ok "kubectl apply -k deploy/ --dry-run=server again (as an upgrade would) on kube-apiserver 1.20.2: $(grep -c 'server dry run' "$work/apply-real-dry.txt") objects"
 
