@@ -10,13 +10,12 @@
 
 use serde_json::{json, Value};
 
+use super::name::{is_subdomain, SUBDOMAIN_MSG};
 use crate::error::{ApiError, Cause};
 use crate::resources::ResourceInfo;
 
 /// The API group, which is also the only `apiGroup` a `roleRef` may name.
 pub const GROUP: &str = "rbac.authorization.k8s.io";
-
-const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 /// Whether `info` is one of the four RBAC kinds.
 pub fn is_rbac(info: &ResourceInfo) -> bool {
@@ -148,16 +147,6 @@ fn strs(v: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn is_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
 /// `path.IsValidPathSegmentName`: RBAC names (`system:controller:x` is one) may be anything
 /// but `.`, `..` or something with `/` or `%` in it.
 pub fn path_segment_problems(name: &str) -> Vec<String> {
@@ -250,7 +239,7 @@ fn subject(s: &Value, namespaced: bool, at: &str, out: &mut Vec<Cause>) {
     }
     match kind {
         "ServiceAccount" => {
-            let subdomain = name.len() <= 253 && name.split('.').all(is_label);
+            let subdomain = is_subdomain(name);
             if !name.is_empty() && !subdomain {
                 out.push(Cause::invalid(
                     format!("{at}.name"),
