@@ -847,25 +847,29 @@ pub async fn put_yaml(
         field_manager: Some("wharf".into()),
         ..PostParams::default()
     };
-    match api.replace(name, &pp, &obj).await {
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            // NB: on a live cluster the controllers write an object's status all the time, so
-            // the resourceVersion the editor started from is often stale by the time it is
-            // saved. When only that moved (the same generation: nobody changed the spec), the
-            // edit still applies to what the user saw.
-            let current = api.get(name).await?;
-            let base = obj.metadata.generation;
-            if base.is_none() || current.metadata.generation != base {
-                return Err(AppError::Conflict(text!(
-                    "someone changed this {kind} since you opened it: reload it to see their change, then edit again",
-                    "你打开这个 {kind} 之后有人修改了它:请重新加载查看其修改,然后再编辑"
-                )));
+    // NB: on a live cluster the controllers write an object's status all the time (a rollout
+    // writes it several times a second), so the resourceVersion the editor started from is often
+    // stale by the time it is saved, and so can be the one read after a conflict. While only
+    // that moved (the same generation: nobody changed the spec), the edit still applies to what
+    // the user saw; client-go's RetryOnConflict makes the same few attempts.
+    const ATTEMPTS: usize = 5;
+    let base = obj.metadata.generation;
+    for _ in 1..ATTEMPTS {
+        match api.replace(name, &pp, &obj).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let current = api.get(name).await?;
+                if base.is_none() || current.metadata.generation != base {
+                    return Err(AppError::Conflict(text!(
+                        "someone changed this {kind} since you opened it: reload it to see their change, then edit again",
+                        "你打开这个 {kind} 之后有人修改了它:请重新加载查看其修改,然后再编辑"
+                    )));
+                }
+                obj.metadata.resource_version = current.metadata.resource_version;
             }
-            obj.metadata.resource_version = current.metadata.resource_version;
-            to_yaml(api.replace(name, &pp, &obj).await?)
+            other => return to_yaml(other?),
         }
-        other => to_yaml(other?),
     }
+    to_yaml(api.replace(name, &pp, &obj).await?)
 }
 
 #[cfg(test)]
