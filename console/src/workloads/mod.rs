@@ -841,6 +841,10 @@ pub async fn put_yaml(
     }
     let mut obj = obj;
     obj.metadata.namespace = Some(namespace.to_string());
+    let level = security::level_of(&state.cache, scope.tenant());
+    let json = serde_json::to_value(&obj)
+        .map_err(|e| AppError::internal(text!("reading the YAML", "读取 YAML 失败"), e))?;
+    invalid(security::policy_errors(kind, &json, level))?;
     let labels: BTreeMap<String, String> = obj.metadata.labels.clone().unwrap_or_default();
     tracing::info!(user = scope.user(), ns = %namespace, %kind, %name, labels = labels.len(), "replacing from YAML");
     let pp = PostParams {

@@ -5,7 +5,6 @@
 
 pub(crate) mod defaults;
 mod name;
-pub(crate) mod pod_security;
 mod policy;
 pub mod quantity;
 mod rbac;

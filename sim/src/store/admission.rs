@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 
+use podsecurity as pod_security;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::{key, Event, EventType, State, WriteOptions};
-use crate::error::ApiError;
-use crate::kinds::pod_security;
+use crate::error::{ApiError, Cause};
 use crate::kinds::quantity::Quantity;
 use crate::resources::{ResourceId, ResourceInfo};
 
@@ -353,7 +353,11 @@ fn namespace_labels(name: &str, ns: &Value, old: Option<&Value>) -> Result<(), A
             return Ok(());
         }
     }
-    Err(ApiError::invalid("Namespace", "", name, errors))
+    let causes = errors
+        .into_iter()
+        .map(|(field, detail)| Cause::invalid(field, detail))
+        .collect();
+    Err(ApiError::invalid("Namespace", "", name, causes))
 }
 
 /// `enforcePodContainerConstraints`: with cpu or memory under quota, every container must

@@ -13,6 +13,7 @@ on_both_clusters!(
     deploy_scale_upgrade_restart_delete,
     bad_input_is_explained_and_changes_nothing,
     yaml_edits_show_the_api_servers_refusal_and_change_nothing,
+    yaml_edits_are_held_to_the_forms_rules_and_the_tenants_pod_security,
     revisions_are_listed_and_an_old_one_is_rolled_back_to,
 );
 
@@ -288,6 +289,115 @@ async fn yaml_edits_show_the_api_servers_refusal_and_change_nothing(app: TestApp
         d.template.spec.unwrap().containers[0].image.as_deref(),
         Some("nginx:1.25")
     );
+}
+
+/// The YAML editor is no way around the forms: what the deploy form would refuse, what the
+/// tenant's Pod Security level (alpha: baseline) forbids, and Services that reach outside the
+/// cluster are refused with the reason, and nothing is written — on a real API server too,
+/// whose own PodSecurity admission is not what stops them here.
+async fn yaml_edits_are_held_to_the_forms_rules_and_the_tenants_pod_security(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let (status, body) = alice
+        .call(
+            "deploy_app",
+            json!({"tenant": "alpha", "form": form("pol", "nginx:1.25", 1)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let read = |kind: &'static str| {
+        let alice = &alice;
+        async move {
+            let (status, body) = alice
+                .call(
+                    "get_yaml",
+                    json!({"tenant": "alpha", "namespace": "alpha", "kind": kind, "name": "pol"}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+            serde_yaml::from_str::<Value>(body.as_str().unwrap()).unwrap()
+        }
+    };
+    let deployment = read("Deployment").await;
+    let service = read("Service").await;
+    let edited = |base: &Value, edit: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        edit(&mut v);
+        serde_yaml::to_string(&v).unwrap()
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "Deployment",
+            edited(&deployment, &|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["securityContext"] =
+                    json!({"privileged": true})
+            }),
+            "privileged (container \"pol\" must not set securityContext.privileged=true)",
+        ),
+        (
+            "Deployment",
+            edited(&deployment, &|d| {
+                d["spec"]["template"]["spec"]["volumes"] =
+                    json!([{"name": "root", "hostPath": {"path": "/"}}])
+            }),
+            "hostPath volumes (volume \"root\")",
+        ),
+        (
+            "Deployment",
+            edited(&deployment, &|d| d["spec"]["replicas"] = json!(600)),
+            "spec.replicas: at most 500 (got 600)",
+        ),
+        (
+            "Service",
+            edited(&service, &|s| {
+                s["spec"]["externalIPs"] = json!(["10.0.0.1"])
+            }),
+            "spec.externalIPs: not allowed",
+        ),
+        (
+            "Service",
+            edited(&service, &|s| s["spec"]["type"] = json!("NodePort")),
+            "spec.type: NodePort is not allowed in this tenant",
+        ),
+    ];
+    for (kind, yaml, reason) in cases {
+        let (status, body) = alice
+            .call(
+                "put_yaml",
+                json!({"tenant": "alpha", "namespace": "alpha", "kind": kind, "name": "pol", "yaml": yaml}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason}: {body}");
+        let said = body["Invalid"]["en"].as_str().unwrap_or_default();
+        assert!(said.contains(reason), "{reason}: {body}");
+    }
+    let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
+    let d = deployments.get("pol").await.unwrap().spec.unwrap();
+    assert_eq!(d.replicas, Some(1));
+    let pod = d.template.spec.unwrap();
+    assert!(pod.volumes.is_none(), "{:?}", pod.volumes);
+    assert!(pod.containers[0]
+        .security_context
+        .as_ref()
+        .and_then(|s| s.privileged)
+        .is_none());
+    let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
+    let s = services.get("pol").await.unwrap().spec.unwrap();
+    assert_eq!(s.type_.as_deref(), Some("ClusterIP"));
+    assert!(s.external_ips.is_none());
+
+    // what the form wrote passes, and a permitted edit is saved
+    let (status, body) = alice
+        .call(
+            "put_yaml",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "Deployment", "name": "pol",
+                "yaml": edited(&deployment, &|d| d["spec"]["replicas"] = json!(2))}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 /// The pods of `app` in alpha, when every one of them is ready and runs `image` and there

@@ -21,8 +21,6 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::error::Cause;
-
 pub const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 const ENFORCE_VERSION: &str = "pod-security.kubernetes.io/enforce-version";
 const LABELS: [&str; 6] = [
@@ -43,7 +41,8 @@ pub enum Level {
 }
 
 impl Level {
-    fn parse(s: &str) -> Option<Level> {
+    /// The level a namespace label names.
+    pub fn parse(s: &str) -> Option<Level> {
         match s {
             "privileged" => Some(Level::Privileged),
             "baseline" => Some(Level::Baseline),
@@ -51,7 +50,8 @@ impl Level {
             _ => None,
         }
     }
-    fn as_str(self) -> &'static str {
+    /// The label value of this level.
+    pub fn as_str(self) -> &'static str {
         match self {
             Level::Privileged => "privileged",
             Level::Baseline => "baseline",
@@ -89,8 +89,9 @@ pub fn enforce_policy(labels: &Value) -> (Level, String) {
     (level, version)
 }
 
-/// The field errors of a namespace's Pod Security labels (the plugin's `ValidateNamespace`).
-pub fn label_errors(labels: &Value) -> Vec<Cause> {
+/// The field errors of a namespace's Pod Security labels (the plugin's `ValidateNamespace`):
+/// the field path and the API server's detail for each.
+pub fn label_errors(labels: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for label in LABELS {
         let Some(value) = labels[label].as_str() else {
@@ -104,7 +105,7 @@ pub fn label_errors(labels: &Value) -> Vec<Cause> {
                 .then_some("must be one of privileged, baseline, restricted")
         };
         if let Some(p) = problem {
-            out.push(Cause::invalid(
+            out.push((
                 format!("metadata.labels[{label}]"),
                 format!("Invalid value: {}: {p}", go_quote(value)),
             ));
@@ -114,7 +115,7 @@ pub fn label_errors(labels: &Value) -> Vec<Cause> {
 }
 
 /// The forbidden reason and detail of one failed check.
-type Violation = (String, String);
+pub type Violation = (String, String);
 
 /// Each check of the Pod Security Standards, as `policy/check_*.go` names them; the
 /// order is `registry.go`'s (IDs sorted bytewise, baseline before restricted).
@@ -1089,8 +1090,6 @@ mod tests {
         let errors = label_errors(&json!({
             ENFORCE: "strict", ENFORCE_VERSION: "v1.05", "pod-security.kubernetes.io/warn": "baseline",
         }));
-        let errors: Vec<(String, String)> =
-            errors.into_iter().map(|c| (c.field, c.message)).collect();
         assert_eq!(
             errors,
             vec![
