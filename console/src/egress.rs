@@ -14,6 +14,9 @@
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
+/// How long a name may take to resolve before it counts as unresolvable.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The platform's settings for tenants' addresses.
 #[derive(Clone, Debug, Default)]
 pub struct EgressPolicy {
@@ -170,9 +173,11 @@ impl EgressPolicy {
         } else {
             format!("{host}:{port}")
         };
-        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
-            Ok(found) => found.collect(),
-            Err(_) => Vec::new(),
+        // A name server that does not answer counts as a name that does not resolve.
+        let lookup = tokio::net::lookup_host((host, port));
+        let addrs: Vec<SocketAddr> = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+            Ok(Ok(found)) => found.collect(),
+            _ => Vec::new(),
         };
         if addrs.is_empty() {
             return Err(Refused {

@@ -110,14 +110,19 @@ test('a tenant adds its own receivers; viewers see them, other tenants do not', 
   await alice.getByTestId('receiver-add').click();
   await expect(alice.getByTestId('receivers-error')).toContainText('is not a URL');
   await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
-  // a good one is loaded by Alertmanager, then shown
-  await alice.getByTestId('receiver-to').fill('http://127.0.0.1:9/alpha-alerts');
+  // one leading into the platform (Alertmanager's own API on loopback) is refused, saying why
+  await alice.getByTestId('receiver-to').fill('http://127.0.0.1:9093/api/v2/silences');
+  await alice.getByTestId('receiver-add').click();
+  await expect(alice.getByTestId('receivers-error')).toContainText('is a loopback address');
+  await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toHaveCount(0);
+  // a good one (the demo's "outside" range) is loaded by Alertmanager, then shown
+  await alice.getByTestId('receiver-to').fill('http://127.200.0.9:9/alpha-alerts');
   await alice.getByTestId('receiver-add').click();
   await expect(alice.getByTestId('receivers-ok')).toContainText('Alertmanager has loaded it', { timeout: 30_000 });
   await expect(alice.locator(`[data-testid="receiver-row"][data-name="${name}"]`)).toBeVisible();
   // the same name again is refused by the server, with the reason
   await alice.getByTestId('receiver-name').fill(name);
-  await alice.getByTestId('receiver-to').fill('http://127.0.0.1:9/other');
+  await alice.getByTestId('receiver-to').fill('http://127.200.0.9:9/other');
   await alice.getByTestId('receiver-add').click();
   await expect(alice.getByTestId('receivers-error')).toContainText(`already a receiver named '${name}'`);
 

@@ -155,6 +155,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             latencies.lock().map(|mut l| l.extend(local)).ok();
         }));
     }
+    let now = sim::store::DeleteOptions {
+        grace_period: Some(0),
+        ..Default::default()
+    };
     let t = Instant::now();
     for i in 0..CHURN {
         store.create(
@@ -179,7 +183,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for i in 0..CHURN {
-        store.delete(&pods, churn_ns, &format!("web-{i:05}"), &Default::default())?;
+        // NB: grace period 0, as the kubelet's final delete: a pod's default grace would
+        // only mark it terminating (one Modified event) and keep the name taken.
+        store.delete(&pods, churn_ns, &format!("web-{i:05}"), &now)?;
         if i % 50 == 0 {
             tokio::task::yield_now().await;
         }

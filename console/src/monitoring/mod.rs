@@ -583,6 +583,35 @@ fn spec_receivers(list: &[Receiver]) -> Vec<crds::AlertReceiver> {
         .collect()
 }
 
+/// A webhook receiver's URL must lead where the egress policy allows (see `crate::egress`):
+/// Alertmanager posts to it from inside the platform, so `http://127.0.0.1:9093/…` would reach
+/// Alertmanager's own API and `http://169.254.169.254/…` the cloud's metadata. Every address
+/// the host resolves to is checked now, when it is saved.
+async fn webhook_allowed(state: &AppState, url: &str) -> Result<(), AppError> {
+    let parsed = reqwest::Url::parse(url).ok();
+    let Some((host, port)) = parsed.as_ref().and_then(|u| {
+        let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']');
+        Some((host.to_string(), u.port_or_known_default()?))
+    }) else {
+        return Err(AppError::Invalid(text!(
+            "webhook URL: '{url}' is not a URL",
+            "Webhook 地址:“{url}”不是有效的 URL"
+        )));
+    };
+    state
+        .settings
+        .egress
+        .resolve(&host, port, |ip| {
+            crate::egress::cluster_object_of(&state.cache, ip)
+        })
+        .await
+        .map(drop)
+        .map_err(|r| {
+            let why = r.text();
+            AppError::Forbidden(text!("webhook URL: {why}", "Webhook 地址:{why}"))
+        })
+}
+
 /// Adds (`Ok(receiver)`) or removes (`Err(name)`) one receiver of the tenant: checked, then
 /// Alertmanager's configuration with it is checked, swapped in, loaded and confirmed, and
 /// only then is the tenant updated — a change Alertmanager does not take is not kept.
@@ -601,6 +630,11 @@ pub async fn change_receivers(
     };
     if let Ok(r) = &change {
         let r = r.cleaned().map_err(AppError::Invalid)?;
+        // NB: before the lock: a name server that does not answer must not hold up every
+        // tenant's receivers.
+        if r.kind == ReceiverKind::Webhook {
+            webhook_allowed(state, &r.to).await?;
+        }
         if r.kind == ReceiverKind::Email && s.smtp.is_none() {
             return Err(AppError::Invalid(text!(
                 "e-mail receivers need an SMTP server, and this console has none configured (WHARF_SMTP_SMARTHOST, WHARF_SMTP_FROM)",

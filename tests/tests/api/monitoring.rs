@@ -42,6 +42,7 @@ async fn spawn_monitored_with(smtp: Option<SocketAddr>) -> anyhow::Result<Monito
     });
     let settings = wharf_console::state::Settings {
         monitoring: cfg.settings(),
+        egress: demo_egress(),
         ..Default::default()
     };
     let app = wharf_tests::spawn_app_with(settings, console).await?;
@@ -509,7 +510,7 @@ async fn http_server(addr: SocketAddr, handler: Handler) -> (SocketAddr, Receive
 /// A tenant's webhook: records every notification, answers 200.
 async fn webhook_receiver() -> (SocketAddr, Received) {
     http_server(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.200.0.1:0".parse().unwrap(),
         Arc::new(|_, _| (200, String::new())),
     )
     .await
@@ -606,6 +607,16 @@ async fn smtp_sink() -> (SocketAddr, Arc<Mutex<Vec<Mail>>>) {
     (addr, mails)
 }
 
+/// The egress policy of `wharf demo`: tenants' webhooks may be on its "outside" range of
+/// loopback (127.200.0.0/16), where the tests' webhook receivers listen; the rest of loopback
+/// (Prometheus, Alertmanager, the console) stays refused.
+fn demo_egress() -> wharf_console::egress::EgressPolicy {
+    wharf_console::egress::EgressPolicy {
+        allowed: vec![server::settings::DEMO_OUTSIDE.parse().unwrap()],
+        ..Default::default()
+    }
+}
+
 async fn add(who: &Session, tenant: &str, r: Value) -> (StatusCode, Value) {
     who.call(
         "add_alert_receiver",
@@ -690,6 +701,42 @@ async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
     );
     assert!(receiver_names(&receivers_of(&alice, "alpha").await.1).is_empty());
 
+    // ... and a URL leading into the platform is refused with the reason, whatever its form
+    let am = format!("http://{}", m.cfg.alertmanager_addr);
+    for (url, says) in [
+        (format!("{am}/api/v2/silences"), "loopback".to_string()),
+        ("http://localhost:9090/-/quit".into(), "loopback".into()),
+        ("http://[::1]:9093/".into(), "loopback".into()),
+        (
+            "http://169.254.169.254/latest/meta-data/".into(),
+            "link-local address (such as the cloud's metadata service)".into(),
+        ),
+        ("http://0.0.0.0:8080/".into(), "unspecified".into()),
+        (
+            "https://no-such-host.invalid/".into(),
+            "does not resolve to any address".into(),
+        ),
+    ] {
+        let (s, b) = add(&alice, "alpha", receiver("ops", "Webhook", &url)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{url}: {b}");
+        assert!(
+            b["Forbidden"]["en"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&says),
+            "{url}: {b}"
+        );
+        assert!(
+            b["Forbidden"]["zh"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Webhook 地址"),
+            "{url}: {b}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    assert!(receiver_names(&receivers_of(&alice, "alpha").await.1).is_empty());
+
     // 2. each tenant adds its own; names are unique; viewers see, do not change; others see nothing
     let (s, b) = add(
         &alice,
@@ -705,7 +752,7 @@ async fn tenant_receivers_get_their_tenants_alerts_and_no_others() {
     let (s, b) = add(
         &alice,
         "alpha",
-        receiver("alpha-hook", "Webhook", "https://other.example.org/"),
+        receiver("alpha-hook", "Webhook", "http://127.200.0.2/other"),
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
@@ -912,6 +959,7 @@ async fn restarted_console(
 ) {
     let settings = wharf_console::state::Settings {
         monitoring: m.cfg.settings(),
+        egress: demo_egress(),
         ..Default::default()
     };
     let logs = logstore::Store::in_memory(logstore::Config::default()).unwrap();
@@ -1155,6 +1203,7 @@ async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it
     let app = wharf_tests::spawn_app_with(
         wharf_console::state::Settings {
             monitoring,
+            egress: demo_egress(),
             ..Default::default()
         },
         "127.0.0.1:0".parse().unwrap(),
@@ -1164,7 +1213,8 @@ async fn a_prometheus_or_alertmanager_that_is_down_or_refuses_gets_503_naming_it
     let alice = app.login("alice").await.unwrap();
     let panel = json!({"tenant": "alpha", "panel": "Threads", "target": "Tenant", "minutes": 15});
     let rules = json!({"tenant": "alpha", "namespace": "alpha", "name": "shop", "thresholds": {"threads": "5"}});
-    let hook = json!({"tenant": "alpha", "receiver": receiver("ops", "Webhook", "https://hooks.example.org/x")});
+    let hook =
+        json!({"tenant": "alpha", "receiver": receiver("ops", "Webhook", "http://127.200.0.3/x")});
     let unchanged = |what: &str| {
         let files: Vec<_> = std::fs::read_dir(&rules_dir)
             .unwrap()
