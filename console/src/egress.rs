@@ -193,6 +193,20 @@ impl EgressPolicy {
     }
 }
 
+/// [`EgressPolicy::resolve`] with the console's settings and its view of the cluster's pods and
+/// Services: what every check of a tenant's address at save and at use calls.
+pub async fn reachable(
+    state: &crate::state::AppState,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, Refused> {
+    state
+        .settings
+        .egress
+        .resolve(host, port, |ip| cluster_object_of(&state.cache, ip))
+        .await
+}
+
 /// The pod or Service that has `ip` now, from the console's cache (`pod alpha/web-1`,
 /// `Service beta/db`).
 pub fn cluster_object_of(cache: &crate::state::Cache, ip: IpAddr) -> Option<String> {

@@ -34,6 +34,37 @@ pub fn pipeline_name(value: &str) -> Result<(), Text> {
     Ok(())
 }
 
+/// The host and port a remote git URL (one [`git_url`] accepts) is cloned from: the port
+/// written, else the scheme's (https 443, http 80, ssh and `user@host:path` 22, git 9418).
+/// `None` for a local `file://` repository and for what is not a git URL.
+pub fn git_host_port(value: &str) -> Option<(String, u16)> {
+    let split = |authority: &str, default: u16| {
+        let host_port = authority.rsplit('@').next().unwrap_or_default();
+        let (host, port) = match host_port.split_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().ok()?),
+            None => (host_port, default),
+        };
+        (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+    };
+    for (scheme, port) in [
+        ("https://", 443),
+        ("http://", 80),
+        ("ssh://", 22),
+        ("git://", 9418),
+    ] {
+        if let Some(rest) = value.strip_prefix(scheme) {
+            return split(rest.split('/').next().unwrap_or_default(), port);
+        }
+    }
+    if value.contains("://") {
+        return None;
+    }
+    // scp-like: user@host:path (the part after ':' is a path, not a port)
+    let (userhost, _) = value.split_once(':')?;
+    let host = userhost.rsplit('@').next().unwrap_or_default();
+    (userhost.contains('@') && !host.is_empty()).then(|| (host.to_ascii_lowercase(), 22))
+}
+
 /// A git URL the clone stage accepts: `https://host/path`, `http://…`, `ssh://[user@]host/path`,
 /// `user@host:path`, and `file:///path` only where `local_git` allows it.
 pub fn git_url(value: &str, local_git: bool) -> Result<(), Text> {
@@ -397,6 +428,37 @@ mod tests {
     #[test]
     fn a_good_design_passes() {
         assert_eq!(pipeline(&good(), &options()), Vec::<Text>::new());
+    }
+
+    #[test]
+    fn git_urls_are_cloned_from_their_host_and_port() {
+        for (url, host, port) in [
+            (
+                "https://git.example.com/team/app.git",
+                "git.example.com",
+                443,
+            ),
+            (
+                "http://Git.Example.com:8080/team/app.git",
+                "git.example.com",
+                8080,
+            ),
+            ("ssh://git@10.0.0.7/team/app.git", "10.0.0.7", 22),
+            ("ssh://git@gitlab:2222/team/app.git", "gitlab", 2222),
+            ("git://127.0.0.1/app", "127.0.0.1", 9418),
+            ("git@169.254.169.254:team/app.git", "169.254.169.254", 22),
+            ("https://user:pw@git.example.com/x", "git.example.com", 443),
+        ] {
+            assert_eq!(git_host_port(url), Some((host.to_string(), port)), "{url}");
+        }
+        for local in [
+            "file:///srv/repo.git",
+            "ftp://x/y",
+            "not a url",
+            "https://x:99999/y",
+        ] {
+            assert_eq!(git_host_port(local), None, "{local}");
+        }
     }
 
     #[test]

@@ -598,12 +598,7 @@ async fn webhook_allowed(state: &AppState, url: &str) -> Result<(), AppError> {
             "Webhook 地址:“{url}”不是有效的 URL"
         )));
     };
-    state
-        .settings
-        .egress
-        .resolve(&host, port, |ip| {
-            crate::egress::cluster_object_of(&state.cache, ip)
-        })
+    crate::egress::reachable(state, &host, port)
         .await
         .map(drop)
         .map_err(|r| {

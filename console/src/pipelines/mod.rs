@@ -300,6 +300,38 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a run of `spec` in `namespace` may reach, checked when a pipeline is saved and again
+/// when any run starts: its image goes only under the tenant's prefix ([`check_push`]), and
+/// its git servers are where the egress policy allows ([`check_sources`]).
+pub async fn check_reach(
+    state: &AppState,
+    namespace: &str,
+    spec: &PipelineSpec,
+) -> Result<(), AppError> {
+    check_push(state, namespace, spec)?;
+    check_sources(state, spec).await
+}
+
+/// Every remote git URL of `spec` must lead where the egress policy allows (see
+/// `crate::egress`): the clone runs inside the cluster, so `git://127.0.0.1/…` or
+/// `https://169.254.169.254/…` would reach the platform's services or the cloud's metadata.
+/// Local `file://` repositories (the demo cluster only) are not network addresses.
+pub async fn check_sources(state: &AppState, spec: &PipelineSpec) -> Result<(), AppError> {
+    for source in spec.stages.iter().filter_map(|s| s.source.as_ref()) {
+        let Some((host, port)) = validate::git_host_port(&source.git_url) else {
+            continue;
+        };
+        if let Err(refused) = crate::egress::reachable(state, &host, port).await {
+            let why = refused.text();
+            return Err(AppError::Forbidden(text!(
+                "source: git URL: {why}",
+                "源码:Git 地址:{why}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A pipeline pushes its image only under its tenant's image prefix (set by a platform admin
 /// on the Tenants page); without one it may not push at all. Checked when a pipeline is saved
 /// and again when any run starts (manual, retry, webhook), since the prefix may have changed.
@@ -357,7 +389,7 @@ pub async fn save(
         &state.settings.pipelines.options(),
     ));
     invalid(errors)?;
-    check_push(state, namespace, &spec)?;
+    check_reach(state, namespace, &spec).await?;
     if create {
         create_pipeline(&state.client, namespace, name, spec).await?;
         tracing::info!(
@@ -527,7 +559,7 @@ pub async fn start(
         &found.spec,
         &state.settings.pipelines.options(),
     ))?;
-    check_push(state, namespace, &found.spec)?;
+    check_reach(state, namespace, &found.spec).await?;
     let run = create_run(
         &state.client,
         &found,
@@ -591,7 +623,7 @@ pub async fn retry(
         &found.spec.snapshot,
         &state.settings.pipelines.options(),
     ))?;
-    check_push(state, namespace, &found.spec.snapshot)?;
+    check_reach(state, namespace, &found.spec.snapshot).await?;
     let reason = format!("retry of #{}", found.spec.number);
     let new = create_run(
         &state.client,

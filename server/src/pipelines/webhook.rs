@@ -126,11 +126,13 @@ pub async fn push(
     } else {
         format!("push {}", &after[..after.len().min(12)])
     };
-    if let Err(e) = wharf_console::pipelines::check_push(
+    if let Err(e) = wharf_console::pipelines::check_reach(
         &state,
         &kube::ResourceExt::namespace(&pipeline).unwrap_or_default(),
         &pipeline.spec,
-    ) {
+    )
+    .await
+    {
         return answer(StatusCode::FORBIDDEN, json!({"error": e.to_string()}));
     }
     match create_run(

@@ -636,6 +636,83 @@ async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
     );
 }
 
+/// A git URL leading into the platform is refused when the pipeline is saved, and a run of a
+/// pipeline whose server became such an address (written with kubectl) is refused at start,
+/// saying why; nothing is stored or run.
+#[tokio::test]
+async fn git_servers_lead_only_where_the_egress_policy_allows() {
+    let app = spawn().await;
+    let alice = app.login("alice").await.unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    let pipelines: kube::Api<crds::Pipeline> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    for (url, says) in [
+        ("https://127.0.0.1:6443/api.git", "loopback"),
+        ("git://localhost/app", "loopback"),
+        // 127.0.0.1 in the forms the C resolver also reads
+        ("http://2130706433/app.git", "loopback"),
+        ("http://0x7f.1/app.git", "loopback"),
+        ("ssh://git@0.0.0.0/app.git", "unspecified"),
+        ("git@169.254.169.254:team/app.git", "link-local"),
+        (
+            "https://no-such-host.invalid/team/app.git",
+            "does not resolve",
+        ),
+    ] {
+        let mut design = spec(repo.path(), "make", None, false);
+        design["stages"][0]["source"]["gitUrl"] = json!(url);
+        let (status, body) = alice
+            .call("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "sneaky", "spec": design, "create": true}))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{url}: {body}");
+        let said = &body["Forbidden"];
+        assert!(
+            said["en"].as_str().unwrap_or_default().contains(says),
+            "{url}: {body}"
+        );
+        assert!(
+            said["zh"].as_str().unwrap_or_default().contains("Git 地址"),
+            "{url}: {body}"
+        );
+        assert!(
+            pipelines.get_opt("sneaky").await.unwrap().is_none(),
+            "{url}"
+        );
+    }
+
+    // saved when allowed, then pointed at the metadata address behind the console's back
+    make_repo(repo.path(), GOOD_BUILD, &[]);
+    save(
+        &alice,
+        "moved",
+        spec(repo.path(), "sh build.sh", None, false),
+    )
+    .await;
+    let mut p = pipelines.get("moved").await.unwrap();
+    p.metadata.managed_fields = None;
+    p.spec.stages[0].source.as_mut().unwrap().git_url = "http://169.254.169.254/latest".into();
+    pipelines
+        .replace("moved", &Default::default(), &p)
+        .await
+        .unwrap();
+    let (status, body) = alice
+        .call(
+            "start_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "moved"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("link-local"), "{body}");
+    let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert!(runs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
 #[tokio::test]
 async fn the_git_webhook_needs_the_secret_and_builds_only_its_branch() {
     let app = spawn().await;
@@ -813,7 +890,9 @@ async fn a_run_is_a_job_the_api_server_accepts_and_is_followed_to_its_end(app: T
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let mut design = spec(repo.path(), "sh build.sh", None, false);
     if app.cluster.is_real() {
-        design["stages"][0]["source"]["gitUrl"] = json!("https://git.example.com/alpha/shop.git");
+        // a private address, as a company's git server has (never cloned: the fake kubelet
+        // runs nothing), that the egress policy allows
+        design["stages"][0]["source"]["gitUrl"] = json!("https://10.20.30.40/alpha/shop.git");
     }
     let alice = app.login("alice").await.unwrap();
     deploy_shop(&alice).await;
