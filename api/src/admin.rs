@@ -97,6 +97,9 @@ pub struct UserSummary {
     pub must_change_password: bool,
     /// RFC 3339, or `None` if they never logged in through the console.
     pub last_login: Option<String>,
+    /// Wrong passwords given since the last successful login, and when the last was.
+    pub failed_logins: u32,
+    pub last_failed_login: Option<String>,
     pub memberships: Vec<(String, Role)>,
 }
 

@@ -33,6 +33,10 @@ pub enum AppError {
     Unavailable(Text),
     #[error("Server error: {0}")]
     Internal(Text),
+    /// Too many login attempts from this client or at this user name: the seconds until the
+    /// next one is taken. Answered as 429 with `Retry-After`.
+    #[error("Too many login attempts; try again in {0} s.")]
+    TooManyAttempts(u64),
     /// Transport or encoding trouble between the browser and the server, in the transport's
     /// own words.
     #[error("Could not reach the server: {0}")]
@@ -73,6 +77,12 @@ impl AppError {
                 Some(Text::verbatim(d.as_str())),
             ),
             AppError::Internal(d) => ("Server error: ", "服务器错误:", Some(d.clone())),
+            AppError::TooManyAttempts(secs) => {
+                return Text::new(
+                    format!("Too many login attempts; try again in {secs} s."),
+                    format!("登录尝试次数过多,请 {secs} 秒后再试。"),
+                )
+            }
             AppError::Transport(d) => (
                 "Could not reach the server: ",
                 "无法连接服务器:",
@@ -93,6 +103,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::Cluster(_) => 422,
             AppError::Unavailable(_) => 503,
+            AppError::TooManyAttempts(_) => 429,
             AppError::Internal(_) | AppError::Transport(_) => 500,
         }
     }
@@ -115,6 +126,7 @@ mod tests {
             AppError::Cluster("replicas: must be a number".into()),
             AppError::Unavailable(text!("Prometheus is down", "Prometheus 不可用")),
             AppError::Internal(text!("oops", "出错了")),
+            AppError::TooManyAttempts(42),
             AppError::Transport("connection refused".into()),
         ]
     }

@@ -14,6 +14,7 @@ use wharf_api::error::AppError;
 pub struct Call {
     pub state: AppState,
     headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
     reply: Arc<Mutex<Reply>>,
 }
 
@@ -28,8 +29,25 @@ impl Call {
         Call {
             state,
             headers,
+            peer: None,
             reply: Arc::default(),
         }
+    }
+
+    /// The address the request came from (the TCP peer).
+    pub fn with_peer(mut self, peer: Option<std::net::IpAddr>) -> Call {
+        self.peer = peer;
+        self
+    }
+
+    /// The client's address: the peer's, or what a trusted proxy says it saw (see
+    /// `Settings::trusted_proxies`).
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        auth::throttle::client_address(
+            self.peer,
+            &self.headers,
+            &self.state.settings.trusted_proxies,
+        )
     }
 
     /// The signed-in person; `Unauthenticated` (401) without a valid session.

@@ -29,6 +29,11 @@ pub struct Settings {
     pub terminal: crate::terminal::TerminalOptions,
     /// Where addresses tenants type (external upstreams, receivers) may lead.
     pub egress: crate::egress::EgressPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (login limits count per
+    /// client; without this, everyone behind an ingress is one client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Login attempts per client and user name, argon2 checks at once.
+    pub login_limits: crate::auth::throttle::Limits,
 }
 
 impl Default for Settings {
@@ -42,6 +47,8 @@ impl Default for Settings {
             pipelines: Default::default(),
             terminal: Default::default(),
             egress: Default::default(),
+            trusted_proxies: Vec::new(),
+            login_limits: Default::default(),
         }
     }
 }
@@ -241,4 +248,6 @@ pub struct AppState {
     pub tls_verdicts: crate::nginx::KnownVerdicts,
     /// Alerts received from Alertmanager and the HTTP client for Prometheus.
     pub monitoring: crate::monitoring::Monitoring,
+    /// Login attempts counted per client and user name (see `crate::auth::throttle`).
+    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
 }

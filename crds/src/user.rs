@@ -51,6 +51,11 @@ pub struct UserStatus {
     pub must_change_password: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login: Option<chrono::DateTime<chrono::Utc>>,
+    /// Wrong passwords given since the last successful login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_logins: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_login: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

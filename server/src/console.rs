@@ -29,16 +29,16 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
     let endpoint = req.uri().path().trim_start_matches("/api/").to_string();
     let audited =
         wharf_console::audit::audited(&endpoint) && server_fn_known(&format!("/api/{endpoint}"));
-    let call = Call::new(state.clone(), req.headers().clone());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let call = Call::new(state.clone(), req.headers().clone()).with_peer(peer);
     // For an audited call: the client, the caller as they were before the call (a logout ends
     // the session it names) and the arguments (the function reads them from the same bytes).
     let mut audit = None;
     let req = if audited {
-        let client = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
+        let client = call.client().map(|ip| ip.to_string()).unwrap_or_default();
         let who = wharf_console::auth::signed_in(&state, &call.headers())
             .map(|p| p.name)
             .ok();
@@ -73,6 +73,11 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
     if let Some(err) = &error {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let AppError::TooManyAttempts(secs) = err {
+            parts
+                .headers
+                .insert(axum::http::header::RETRY_AFTER, (*secs).into());
+        }
     }
     if let Some((client, who, args)) = audit {
         let args: serde_json::Value = serde_json::from_slice(&args).unwrap_or_default();
@@ -263,10 +268,14 @@ pub async fn prepare_with_logs(
         tokio::task::spawn_blocking(|| wharf_console::auth::hash_password("not a password"))
             .await?
             .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let login_throttle = std::sync::Arc::new(wharf_console::auth::throttle::LoginThrottle::new(
+        settings.login_limits,
+    ));
     let state = AppState {
         client,
         cache,
         session_key,
+        login_throttle,
         settings: std::sync::Arc::new(settings),
         dummy_hash,
         logs,

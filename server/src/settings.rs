@@ -61,6 +61,15 @@ pub struct ConsoleArgs {
         value_delimiter = ','
     )]
     pub egress_allow: Vec<ipnet::IpNet>,
+    /// A reverse proxy or ingress in front of the console (`10.244.0.0/16`): its
+    /// `X-Forwarded-For` names the client that login limits count (without it, everyone
+    /// behind the proxy is one client); repeat or separate with commas.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WHARF_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a login lasts.
     #[arg(long, env = "WHARF_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
@@ -194,6 +203,7 @@ impl ConsoleArgs {
             session_ttl_secs: self.session_hours * 3600,
             secure_cookies: self.secure_cookies,
             allowed_origins: self.allowed_origins.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
             monitoring,
             pipelines,
             terminal: self.terminal.options(),

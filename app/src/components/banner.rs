@@ -30,6 +30,7 @@ pub fn kind(e: &AppError) -> &'static str {
         AppError::Cluster(_) => "cluster",
         AppError::Unavailable(_) => "unavailable",
         AppError::Internal(_) => "internal",
+        AppError::TooManyAttempts(_) => "too-many-attempts",
         AppError::Transport(_) => "transport",
     }
 }

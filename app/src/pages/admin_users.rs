@@ -122,7 +122,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                         <table class="table" data-testid="users-table">
                             <thead><tr>
                                 <th>{t("User", "用户")}</th><th>{t("Name", "姓名")}</th><th>{t("Tenants", "租户")}</th>
-                                <th>{t("Last login", "上次登录")}</th><th>{t("State", "状态")}</th><th></th>
+                                <th>{t("Last login", "上次登录")}</th><th>{t("Failed logins", "登录失败")}</th><th>{t("State", "状态")}</th><th></th>
                             </tr></thead>
                             <tbody>{rows.into_iter().map(|u| {
                                 let (n1, n2, n3, n4) = (u.name.clone(), u.name.clone(), u.name.clone(), u.name.clone());
@@ -138,6 +138,11 @@ pub fn AdminUsersPage() -> impl IntoView {
                                         <td>{u.display_name.clone()}</td>
                                         <td>{tenants}</td>
                                         <td data-testid="user-last-login">{u.last_login.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</td>
+                                        <td data-testid="user-failed-logins" class:warn={u.failed_logins >= 5}
+                                            title=u.last_failed_login.as_deref().map(short_time).unwrap_or_default()>
+                                            {if u.failed_logins == 0 { "—".to_string() } else {
+                                                format!("{} ({})", u.failed_logins, u.last_failed_login.as_deref().map(short_time).unwrap_or_default())
+                                            }}</td>
                                         <td>
                                             {admin.then(|| view! { <span class="badge" data-testid="user-admin">{t("platform admin", "平台管理员")}</span> })}
                                             {disabled.then(|| view! { <span class="badge warn" data-testid="user-disabled">{t("disabled", "已禁用")}</span> })}

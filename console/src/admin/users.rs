@@ -165,7 +165,44 @@ pub async fn end_sessions(client: &Client, name: &str) -> Result<DateTime<Utc>, 
 
 /// Notes a successful login (shown in the user list).
 pub async fn record_login(client: &Client, name: &str) -> Result<(), AdminError> {
-    patch_status(client, name, serde_json::json!({ "lastLogin": now() })).await
+    patch_status(
+        client,
+        name,
+        serde_json::json!({ "lastLogin": now(), "failedLogins": null }),
+    )
+    .await
+}
+
+/// A wrong password for user `name`: counted (since the last successful login) and stamped,
+/// for the platform admins' Users page. Read and written with the resourceVersion read, so
+/// failures at the same instant (on any replica) are each counted; after a few tries, the last
+/// one without the check.
+pub async fn record_failed_login(client: &Client, name: &str) -> Result<(), AdminError> {
+    let api = Api::<User>::all(client.clone());
+    for attempt in 1..=5 {
+        let user = existing(client, name).await?;
+        let failed = user
+            .status
+            .as_ref()
+            .and_then(|s| s.failed_logins)
+            .unwrap_or(0);
+        let version = (attempt < 5).then(|| user.resource_version()).flatten();
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": version},
+            "status": {"failedLogins": failed.saturating_add(1), "lastFailedLogin": now()},
+        });
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => {
+                other?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The user chose a new password themselves: it is stored, they need not change it again,
@@ -308,6 +345,8 @@ pub fn summary(u: &User) -> wharf_api::admin::UserSummary {
         disabled: u.spec.disabled,
         must_change_password: status.must_change_password,
         last_login: status.last_login.map(|t| t.to_rfc3339()),
+        failed_logins: status.failed_logins.unwrap_or(0),
+        last_failed_login: status.last_failed_login.map(|t| t.to_rfc3339()),
         memberships: u
             .spec
             .memberships

@@ -8,6 +8,7 @@
 //!   data takes a `TenantScope`: the unguarded path does not type-check.
 
 pub mod endpoints;
+pub mod throttle;
 
 use crate::call::Call;
 use crate::state::AppState;
@@ -330,6 +331,8 @@ pub fn me_of(state: &AppState, who: &Principal) -> Me {
 pub async fn login(call: &Call, username: String, password: String) -> Result<Me, AppError> {
     let state = &call.state;
     let username = username.trim().to_string();
+    // NB: counted before anything is checked, so attempts sent at once are counted at once
+    let attempt = state.login_throttle.attempt(call.client(), &username)?;
     let user = state.cache.user(&username).filter(|u| !u.spec.disabled);
     // NB: the hash is verified even for an unknown user, against a dummy, so the answer
     // takes as long either way and does not reveal which names exist.
@@ -339,8 +342,16 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     };
     let ok = check_password_against(state, password, phc.clone()).await?;
     let (Some(user), true, Some(_)) = (user, ok, phc) else {
+        if state.cache.user(&username).is_some() {
+            let _one_at_a_time = state.login_throttle.counting.lock().await;
+            if let Err(e) = crate::admin::users::record_failed_login(&state.client, &username).await
+            {
+                tracing::warn!(user = %username, error = %e, "could not count the failed login");
+            }
+        }
         return Err(AppError::BadCredentials);
     };
+    attempt.succeeded();
     start_session(call, &user);
     if let Err(e) = crate::admin::users::record_login(&state.client, &username).await {
         tracing::warn!(user = %username, error = %e, "could not record the login time");
@@ -355,9 +366,10 @@ async fn check_password_against(
     phc: Option<String>,
 ) -> Result<bool, AppError> {
     let phc = phc.unwrap_or_else(|| state.dummy_hash.clone());
-    tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+    state
+        .login_throttle
+        .hash(move || verify_password(&password, &phc))
         .await
-        .map_err(|e| AppError::internal(text!("checking the password", "校验密码失败"), e))
 }
 
 /// Sets a new session cookie for `user` on the answer. It begins after the user's current

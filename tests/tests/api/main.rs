@@ -9,6 +9,7 @@ mod authorization;
 mod crds;
 mod cross_site;
 mod leader;
+mod login_limits;
 mod logs;
 mod metrics;
 mod monitoring;
