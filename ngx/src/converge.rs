@@ -32,11 +32,17 @@ use crate::render::{render, tree_sha, Mode, RenderOptions, RenderedConfig};
 use crate::status::{LastError, Status};
 use crate::{http, nginx, tls, Error, Result};
 
+/// The header that carries the control endpoint's token.
+pub const CONTROL_TOKEN_HEADER: &str = "X-Wharf-Control-Token";
+
 /// One nginx server's paths and the node-level render options.
 #[derive(Debug, Clone)]
 pub struct ConvergerConfig {
     pub paths: NginxPaths,
     pub render: RenderOptions,
+    /// The control endpoint's secret (see [`NginxPaths::control_token`]); read by
+    /// [`Converger::new`].
+    pub control_token: String,
     /// How long a reload may take to show its new sha.
     pub reload_timeout: Duration,
 }
@@ -46,6 +52,7 @@ impl ConvergerConfig {
         ConvergerConfig {
             paths,
             render,
+            control_token: String::new(),
             reload_timeout: Duration::from_secs(15),
         }
     }
@@ -102,6 +109,7 @@ impl Converger {
     /// agent restart finds the previous release and nginx still serving it).
     pub fn new(mut cfg: ConvergerConfig) -> Result<Self> {
         cfg.paths.prepare()?;
+        cfg.control_token = cfg.paths.control_token()?;
         if cfg.render.tls_dir.is_none() {
             let dir = cfg.paths.tls_dir();
             cfg.render.tls_dir = Some(std::path::absolute(&dir).unwrap_or(dir));
@@ -149,11 +157,12 @@ impl Converger {
 
     /// The peer table nginx holds (dynamic mode).
     pub async fn held_peers(&self) -> Result<PeerTable> {
-        let r = http::request(
+        let r = http::request_with(
             self.cfg.control_addr(),
             "GET",
             "/wharf/upstreams",
             None,
+            &[(CONTROL_TOKEN_HEADER, &self.cfg.control_token)],
             None,
             Duration::from_secs(5),
         )
@@ -309,11 +318,12 @@ impl Converger {
     async fn push(&mut self, table: &PeerTable) -> Result<()> {
         let wire = table.to_wire();
         let addr = self.cfg.control_addr();
-        let r = http::request(
+        let r = http::request_with(
             addr,
             "POST",
             "/wharf/upstreams",
             None,
+            &[(CONTROL_TOKEN_HEADER, &self.cfg.control_token)],
             Some(wire.as_bytes()),
             Duration::from_secs(10),
         )

@@ -27,10 +27,26 @@ pub async fn request(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> std::io::Result<Response> {
+    request_with(addr, method, path, host, &[], body, timeout).await
+}
+
+/// [`request`] with extra headers (the control endpoint's token).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<Response> {
     tokio::time::timeout(timeout, async {
         let mut s = TcpStream::connect(addr).await?;
         let host = host.map(str::to_string).unwrap_or_else(|| addr.to_string());
         let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some(b) = body {
             req.push_str(&format!(
                 "Content-Length: {}\r\nContent-Type: text/plain\r\n",

@@ -79,6 +79,49 @@ impl NginxPaths {
         self.prefix.join("wharf/peers.txt")
     }
 
+    /// The control endpoint's secret (mode 0600), outside the release trees: nginx's Lua reads
+    /// it when it starts or reloads, the agent sends it with every request that reads or
+    /// changes the peer table (see [`NginxPaths::control_token`]).
+    pub fn control_token_file(&self) -> PathBuf {
+        self.prefix.join("wharf/control.token")
+    }
+
+    /// The control endpoint's secret, created (64 hex digits from the kernel's random source)
+    /// the first time. Anyone on the host who can reach 127.0.0.1 could otherwise read and
+    /// rewrite every upstream's peers.
+    pub fn control_token(&self) -> Result<String> {
+        let path = self.control_token_file();
+        if let Ok(token) = fs::read_to_string(&path) {
+            let token = token.trim();
+            if token.len() >= 32 {
+                return Ok(token.to_string());
+            }
+        }
+        let mut bytes = [0u8; 32];
+        {
+            use std::io::Read;
+            fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut bytes))
+                .map_err(Error::io("reading", Path::new("/dev/urandom")))?;
+        }
+        let token = hex::encode(bytes);
+        let tmp = path.with_extension("token.tmp");
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(Error::io("writing", &tmp))?;
+            f.write_all(token.as_bytes())
+                .map_err(Error::io("writing", &tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(Error::io("writing", &path))?;
+        Ok(token)
+    }
+
     /// Certificates and keys, outside the release trees (see [`crate::tls`]).
     pub fn tls_dir(&self) -> PathBuf {
         self.conf_dir.join("tls")

@@ -39,7 +39,7 @@ pub mod tls;
 pub mod validate;
 
 pub use agent::{Agent, AgentConfig};
-pub use converge::{Action, Converger, ConvergerConfig, Outcome, Plan};
+pub use converge::{Action, Converger, ConvergerConfig, Outcome, Plan, CONTROL_TOKEN_HEADER};
 pub use drift::Drift;
 pub use error::{Error, NginxError, Result};
 pub use layout::NginxPaths;

@@ -450,3 +450,109 @@ async fn dynamic_no_ready_peer_is_a_502() {
 async fn static_no_ready_peer_is_a_502() {
     no_ready_peer_is_a_502(Mode::Static).await;
 }
+
+/// The control endpoint answers only the agent: without its token (or with another) nothing
+/// can read or change the peer table, and with it the table's size and weights are bounded
+/// by nginx itself, whatever the agent sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_control_endpoint_needs_the_agents_token_and_bounds_its_input() {
+    let a = backend(15, "a").await;
+    let mut node = Node::new(Mode::Dynamic);
+    let r = || vec![route("shop/web", "shop.test", "/", "web")];
+    let agent = boot(&mut node, r(), vec![service("web", vec![a.peer()])]).await;
+    eventually("route serves a", T, || async {
+        (node.hit("shop.test", "/").await == Some((200, "a".into()))).then_some(())
+    })
+    .await;
+    let token = node.paths.control_token().unwrap();
+    assert_eq!(token.len(), 64);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(node.paths.control_token_file())
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let control = |method: &'static str, token: Option<String>, body: Option<String>| {
+        let addr = node.control();
+        async move {
+            let headers: Vec<(&str, &str)> = token
+                .as_deref()
+                .map(|t| vec![(ngx::CONTROL_TOKEN_HEADER, t)])
+                .unwrap_or_default();
+            ngx::http::request_with(
+                addr,
+                method,
+                "/wharf/upstreams",
+                None,
+                &headers,
+                body.as_deref().map(str::as_bytes),
+                T,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let held = control("GET", Some(token.clone()), None).await;
+    assert_eq!(held.status, 200);
+    assert!(
+        held.body.contains(&a.peer().addr.port().to_string()),
+        "{}",
+        held.body
+    );
+
+    // strangers: 403 for reading and for writing, and the table is what it was
+    let hijack = "web 127.0.0.99,9,1,p\n".to_string();
+    for t in [None, Some("0".repeat(64)), Some(token[..63].to_string())] {
+        assert_eq!(control("GET", t.clone(), None).await.status, 403, "{t:?}");
+        assert_eq!(
+            control("POST", t.clone(), Some(hijack.clone()))
+                .await
+                .status,
+            403,
+            "{t:?}"
+        );
+    }
+    assert_eq!(
+        control("GET", Some(token.clone()), None).await.body,
+        held.body
+    );
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+
+    // the agent's token, out-of-bounds input: refused with the reason, table unchanged
+    let many: String = (0..5001)
+        .map(|i| format!("127.0.0.2,{},1,p ", 1000 + i))
+        .collect();
+    for (doc, says) in [
+        (
+            "web 127.0.0.2,80,1000000,p\n".to_string(),
+            "weight outside 1..100",
+        ),
+        (
+            "web 127.0.0.2,80,0,p\n".to_string(),
+            "weight outside 1..100",
+        ),
+        ("web 127.0.0.2,0,1,p\n".to_string(), "bad port"),
+        ("web 127.0.0.2,70000,1,p\n".to_string(), "bad port"),
+        (format!("web {many}\n"), "more than 5000 peers"),
+        (
+            "web 127.0.0.2,80,1,p\nweb 127.0.0.3,80,1,p\n".to_string(),
+            "upstream twice",
+        ),
+    ] {
+        let r = control("POST", Some(token.clone()), Some(doc)).await;
+        assert_eq!(r.status, 400, "{says}: {}", r.body);
+        assert!(r.body.contains(says), "{says}: {}", r.body);
+    }
+    assert_eq!(
+        control("GET", Some(token.clone()), None).await.body,
+        held.body
+    );
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "a".into())));
+    // and the agent itself still pushes
+    let b = backend(15, "b").await;
+    agent
+        .apply(node.state(r(), vec![service("web", vec![b.peer()])]))
+        .await
+        .unwrap();
+    assert_eq!(node.hit("shop.test", "/").await, Some((200, "b".into())));
+}

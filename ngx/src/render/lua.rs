@@ -32,7 +32,8 @@ init_by_lua_block {
     local function parse(raw)
         local peers, backups, maxw = {}, {}, 1
         for ip, port, w, flag in raw:gmatch("([^%s,]+),(%d+),(%d+),([pb])") do
-            local p = { ip, tonumber(port), tonumber(w) }
+            -- NB: clamped again here: the ring has one slot per unit of weight
+            local p = { ip, tonumber(port), math.min(math.max(tonumber(w), 1), 100) }
             if flag == "b" then backups[#backups + 1] = p else peers[#peers + 1] = p end
             if p[3] > maxw then maxw = p[3] end
         end
@@ -89,17 +90,29 @@ init_by_lua_block {
         end
     end
 
-    -- Replaces the whole table; returns true or nil, reason.
+    -- Replaces the whole table; returns true or nil, reason. Bounded: at most
+    -- MAX_UPSTREAMS upstreams of MAX_PEERS peers each, weights 1..100 (as the agent
+    -- clamps them), ports 1..65535.
+    local MAX_UPSTREAMS, MAX_PEERS = 50000, 5000
     function wharf.load(doc)
         local new, names = {}, {}
         for line in doc:gmatch("[^\n]+") do
             local name, rest = line:match("^(%S+)%s*(.*)$")
             if not name then return nil, "bad line: " .. line end
+            if new[name] ~= nil then return nil, "upstream twice: " .. name end
+            local n = 0
             for tok in rest:gmatch("%S+") do
-                if not tok:match("^[^,]+,%d+,%d+,[pb]$") then return nil, "bad peer: " .. tok end
+                local port, w = tok:match("^[^,]+,(%d+),(%d+),[pb]$")
+                if not port then return nil, "bad peer: " .. tok end
+                port, w = tonumber(port), tonumber(w)
+                if port < 1 or port > 65535 then return nil, "bad port: " .. tok end
+                if w < 1 or w > 100 then return nil, "weight outside 1..100: " .. tok end
+                n = n + 1
+                if n > MAX_PEERS then return nil, "more than " .. MAX_PEERS .. " peers in " .. name end
             end
             new[name] = rest
             names[#names + 1] = name
+            if #names > MAX_UPSTREAMS then return nil, "more than " .. MAX_UPSTREAMS .. " upstreams" end
         end
         for name, rest in pairs(new) do
             local ok, err = dict:safe_set("p:" .. name, rest)
@@ -115,8 +128,15 @@ init_by_lua_block {
         return true
     end
 
-    -- GET: the document nginx holds. POST: replace it.
+    -- GET: the document nginx holds. POST: replace it. Only with the agent's token
+    -- (read from <prefix>/wharf/control.token when nginx starts or reloads); without one
+    -- nginx answers nothing but 403.
     function wharf.control()
+        local want = wharf.token
+        local got = ngx.var.http_x_wharf_control_token
+        if want == nil or #want < 32 or got ~= want then
+            return ngx.exit(403)
+        end
         local method = ngx.req.get_method()
         if method == "GET" then
             ngx.header["Content-Type"] = "text/plain"
@@ -140,6 +160,17 @@ init_by_lua_block {
             return ngx.exit(400)
         end
         ngx.say("ok")
+    end
+
+    -- The agent's token for the control endpoint (see wharf.control).
+    do
+        local f = io.open(ngx.config.prefix() .. "wharf/control.token", "rb")
+        if f then
+            wharf.token = (f:read("*a") or ""):match("^%s*(%S+)%s*$")
+            f:close()
+        else
+            ngx.log(ngx.WARN, "wharf: no control token: the peer table cannot be read or changed")
+        end
     end
 
     -- Fresh start: seed from the agent's last push. On reload the dict
