@@ -213,6 +213,20 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// Can one host name fall under both patterns (see [`check_host_pattern`])? Two tenants'
+/// patterns must not overlap, so a host has one owner.
+pub fn patterns_overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    match (a.strip_prefix("*."), b.strip_prefix("*.")) {
+        (None, None) => a == b,
+        (Some(_), None) => host_matches(&a, &b),
+        (None, Some(_)) => host_matches(&b, &a),
+        (Some(x), Some(y)) => {
+            x == y || x.ends_with(&format!(".{y}")) || y.ends_with(&format!(".{x}"))
+        }
+    }
+}
+
 /// An image repository prefix: `registry-host[:port]/path/` with a lower-case path and no `..`.
 /// The host must contain a dot or a port (or be `localhost`), as Docker tells registries from
 /// Docker Hub user names, so a prefix cannot silently mean Docker Hub.
@@ -394,6 +408,29 @@ mod tests {
         ));
         assert!(host_matches("shop.example.com", "shop.example.com"));
         assert!(!host_matches("shop.example.com", "x.shop.example.com"));
+    }
+
+    #[test]
+    fn patterns_overlap_when_one_host_could_match_both() {
+        for (a, b) in [
+            ("shop.example.com", "SHOP.example.com"),
+            ("*.example.com", "shop.example.com"),
+            ("shop.example.com", "*.example.com"),
+            ("*.example.com", "*.example.com"),
+            ("*.example.com", "*.team.example.com"),
+            ("*.a.team.example.com", "*.example.com"),
+        ] {
+            assert!(patterns_overlap(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("shop.example.com", "cart.example.com"),
+            ("*.alpha.example.com", "*.beta.example.com"),
+            ("*.example.com", "example.com"),
+            ("*.ample.com", "*.example.com"),
+            ("*.alpha.demo", "shop.alpha.demo.evil.com"),
+        ] {
+            assert!(!patterns_overlap(a, b), "{a} {b}");
+        }
     }
 
     #[test]

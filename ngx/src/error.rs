@@ -119,6 +119,20 @@ impl NginxError {
         let line = ["[emerg]", "[alert]", "[crit]", "[error]"]
             .iter()
             .find_map(|lvl| output.lines().find(|l| l.contains(lvl)))?;
+        Self::parse_line(line, root)
+    }
+
+    /// The warnings of a configuration test that Wharf treats as errors: a server name two
+    /// server blocks claim (nginx keeps one and ignores the other, so one route would
+    /// silently serve another's host).
+    pub fn parse_fatal_warning(output: &str, root: Option<&std::path::Path>) -> Option<NginxError> {
+        let line = output
+            .lines()
+            .find(|l| l.contains("[warn]") && l.contains("conflicting server name"))?;
+        Self::parse_line(line, root)
+    }
+
+    fn parse_line(line: &str, root: Option<&std::path::Path>) -> Option<NginxError> {
         // "nginx: [emerg] msg" or "2024/01/01 00:00:00 [emerg] 12#12: msg"
         let after = &line[line.find("] ")? + 2..];
         let after = match after.split_once(": ") {

@@ -21,7 +21,8 @@ fn spawn_err(bin: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// `nginx -t -p prefix -c conf`. On failure, nginx's first error with the
-/// file and line, relative to the directory of `conf`.
+/// file and line, relative to the directory of `conf`; a passing test with a
+/// conflicting server name fails too (see [`NginxError::parse_fatal_warning`]).
 pub async fn test_config(nginx_bin: &Path, prefix: &Path, conf: &Path) -> Result<()> {
     let out = Command::new(nginx_bin)
         .arg("-t")
@@ -34,11 +35,14 @@ pub async fn test_config(nginx_bin: &Path, prefix: &Path, conf: &Path) -> Result
         .output()
         .await
         .map_err(spawn_err(nginx_bin))?;
-    if out.status.success() {
-        return Ok(());
-    }
     let text = String::from_utf8_lossy(&out.stderr);
     let root = conf.parent();
+    if out.status.success() {
+        return match NginxError::parse_fatal_warning(&text, root) {
+            Some(warning) => Err(Error::Nginx(warning)),
+            None => Ok(()),
+        };
+    }
     Err(Error::Nginx(
         NginxError::parse(&text, root).unwrap_or_else(|| NginxError::plain(text.trim())),
     ))

@@ -8,6 +8,21 @@ use ngx::validate::{test_state, validate_state, validate_text};
 use ngx::{Certificate, Error, Mode, PrivateKey, Tls};
 use support::*;
 
+/// Two server blocks claiming one name pass `nginx -t` with a warning, and nginx then serves
+/// only the first: Wharf refuses such a configuration, in nginx's words (it names no line).
+#[tokio::test]
+async fn a_conflicting_server_name_is_an_error() {
+    let conf = "events {}\nhttp {\n  server { listen 127.0.0.1:1; server_name shop.test; }\n  server { listen 127.0.0.1:1; server_name SHOP.test; }\n}\n";
+    let err = validate_text(conf, Path::new(NGINX)).await.unwrap_err();
+    let e = err.nginx().expect("nginx's message");
+    assert!(
+        e.message.contains("conflicting server name \"shop.test\""),
+        "{e:?}"
+    );
+    let fine = conf.replace("SHOP.test", "other.test");
+    validate_text(&fine, Path::new(NGINX)).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_good_state_validates_and_a_bad_one_names_the_line() {
     let node = Node::new(Mode::Dynamic);

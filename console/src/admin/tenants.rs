@@ -146,6 +146,28 @@ async fn claim_namespaces(
     Ok(())
 }
 
+/// A host name belongs to one tenant: the form's patterns may not overlap another tenant's
+/// (`*.example.com` and `shop.example.com` do), or both could route it.
+fn hosts_of_no_other(form: &TenantForm, tenants: &[Tenant]) -> Result<(), AdminError> {
+    for other in tenants.iter().filter(|t| t.name_any() != form.name) {
+        for mine in &form.hosts {
+            if let Some(theirs) = other
+                .spec
+                .hosts
+                .iter()
+                .find(|h| wharf_api::admin::patterns_overlap(mine, h))
+            {
+                let name = other.name_any();
+                return Err(AdminError::Invalid(text!(
+                    "host '{mine}' overlaps '{theirs}' of tenant '{name}': a host name can belong to one tenant only",
+                    "域名“{mine}”与租户“{name}”的“{theirs}”重叠:一个域名只能属于一个租户"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the tenant, its missing namespaces and their quota, pod security and isolation.
 /// Refused when the tenant exists or a namespace belongs to another tenant.
 pub async fn create(client: &Client, form: &TenantForm) -> Result<Tenant, AdminError> {
@@ -155,6 +177,7 @@ pub async fn create(client: &Client, form: &TenantForm) -> Result<Tenant, AdminE
         let name = &form.name;
         return Err(AdminError::Exists(text!("tenant '{name}'", "租户“{name}”")));
     }
+    hosts_of_no_other(form, &tenants)?;
     claim_namespaces(client, &form.name, form, &tenants).await?;
     let created = match Api::<Tenant>::all(client.clone())
         .create(&PostParams::default(), &Tenant::new(&form.name, spec))
@@ -185,6 +208,7 @@ pub async fn update(client: &Client, form: &TenantForm) -> Result<Tenant, AdminE
         })?;
     let spec = spec_of(form, Some(&current.spec))?;
     let tenants = all_tenants(client).await?;
+    hosts_of_no_other(form, &tenants)?;
     claim_namespaces(client, &form.name, form, &tenants).await?;
     let mut changed = current.clone();
     changed.spec = spec;

@@ -110,24 +110,81 @@ pub fn host_refusal(r: &NginxRoute, tenants: &[Arc<Tenant>]) -> Option<String> {
     ))
 }
 
-/// The routes `cluster` serves but leaves out for their host ([`host_refusal`]), as the route
-/// errors its nodes report.
+/// The routes `cluster` serves but leaves out for their host, as the route errors its nodes
+/// report: a host not among its tenant's ([`host_refusal`]), and a host another owner routes
+/// already. A host (compared in lower case, as nginx matches) belongs to whoever routed it
+/// first — its oldest route's tenant, or for the platform's own namespaces that namespace —
+/// and a later route of another owner is refused whatever its path, so no one serves a path
+/// inside someone else's host (with their certificate). Within one owner, a second route for
+/// the same host and path is refused the same way, rather than failing the whole cluster's
+/// configuration.
 pub fn host_refusals(cluster: &NginxCluster, inputs: &Inputs) -> Vec<NginxRouteError> {
     let name = cluster.name_any();
     let namespaces = served_namespaces(cluster, &inputs.tenants);
-    inputs
+    let mut served: Vec<&Arc<NginxRoute>> = inputs
         .routes
         .iter()
         .filter(|r| {
             r.spec.cluster == name && r.namespace().is_some_and(|ns| namespaces.contains(&ns))
         })
-        .filter_map(|r| {
-            Some(NginxRouteError {
-                route: route_id(&r.namespace()?, &r.name_any()),
-                message: host_refusal(r, &inputs.tenants)?,
-            })
-        })
-        .collect()
+        .collect();
+    // oldest first: who routed a host first owns it
+    served.sort_by(|a, b| {
+        let at = |r: &NginxRoute| r.metadata.creation_timestamp.clone().map(|t| t.0);
+        (at(a), a.namespace(), a.name_any()).cmp(&(at(b), b.namespace(), b.name_any()))
+    });
+    let owner_of = |ns: &str| {
+        inputs
+            .tenants
+            .iter()
+            .find(|t| t.spec.namespaces.iter().any(|n| n == ns))
+            .map_or_else(
+                || format!("namespace {ns}"),
+                |t| format!("tenant {}", t.name_any()),
+            )
+    };
+    let mut owners: HashMap<String, (String, String)> = HashMap::new();
+    let mut paths: HashMap<(String, String), String> = HashMap::new();
+    let mut out = Vec::new();
+    for r in served {
+        let ns = r.namespace().unwrap_or_default();
+        let id = route_id(&ns, &r.name_any());
+        if let Some(message) = host_refusal(r, &inputs.tenants) {
+            out.push(NginxRouteError { route: id, message });
+            continue;
+        }
+        let host = r.spec.host.trim().to_ascii_lowercase();
+        let path = if r.spec.path.is_empty() {
+            "/".to_string()
+        } else {
+            r.spec.path.clone()
+        };
+        let owner = owner_of(&ns);
+        let (first_owner, first_route) = owners
+            .entry(host.clone())
+            .or_insert_with(|| (owner.clone(), id.clone()))
+            .clone();
+        if first_owner != owner {
+            out.push(NginxRouteError {
+                route: id,
+                message: format!(
+                    "host '{host}' is served for {first_owner} (route {first_route}): the route is not served"
+                ),
+            });
+            continue;
+        }
+        if let Some(other) = paths.get(&(host.clone(), path.clone())) {
+            out.push(NginxRouteError {
+                route: id,
+                message: format!(
+                    "{host}{path} is already routed by {other}: the route is not served"
+                ),
+            });
+            continue;
+        }
+        paths.insert((host, path), id);
+    }
+    out
 }
 
 impl Inputs {
@@ -222,7 +279,7 @@ pub fn route_of(r: &NginxRoute) -> Option<Route> {
     };
     Some(Route {
         name: route_id(&ns, &r.name_any()),
-        host: r.spec.host.clone(),
+        host: r.spec.host.trim().to_ascii_lowercase(),
         path: if r.spec.path.is_empty() {
             "/".into()
         } else {
@@ -308,11 +365,18 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         let (ns, c) = o();
         c == name && ns.is_some_and(|ns| namespaces.contains(&ns))
     };
+    let refused: BTreeSet<String> = host_refusals(cluster, inputs)
+        .into_iter()
+        .map(|e| e.route)
+        .collect();
     let mut routes: Vec<Route> = inputs
         .routes
         .iter()
         .filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone())))
-        .filter(|r| host_refusal(r, &inputs.tenants).is_none())
+        .filter(|r| {
+            let id = route_id(&r.namespace().unwrap_or_default(), &r.name_any());
+            !refused.contains(&id)
+        })
         .filter_map(|r| route_of(r))
         .collect();
     routes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -384,5 +448,130 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         routes,
         upstreams,
         certificates: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tenant(name: &str, namespaces: &[&str], hosts: &[&str]) -> Arc<Tenant> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "wharf.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
+                "spec": {"displayName": name, "namespaces": namespaces, "hosts": hosts}}))
+            .unwrap(),
+        )
+    }
+
+    /// A route created `at` (seconds into the day) to Service `web` port 80.
+    fn route(ns: &str, name: &str, host: &str, path: &str, at: u32) -> Arc<NginxRoute> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "wharf.dev/v1alpha1", "kind": "NginxRoute",
+                "metadata": {"name": name, "namespace": ns,
+                    "creationTimestamp": format!("2026-12-04T00:{:02}:{:02}Z", at / 60, at % 60)},
+                "spec": {"cluster": "edge", "host": host, "path": path, "service": {"name": "web", "port": 80}}}))
+            .unwrap(),
+        )
+    }
+
+    fn inputs(routes: Vec<Arc<NginxRoute>>) -> (NginxCluster, Inputs) {
+        let cluster: NginxCluster = serde_json::from_value(json!({
+            "apiVersion": "wharf.dev/v1alpha1", "kind": "NginxCluster", "metadata": {"name": "edge"},
+            "spec": {"tenants": ["alpha", "beta"], "namespaces": ["ops"], "listen": {"http": 8080}}}))
+        .unwrap();
+        let tenants = vec![
+            tenant("alpha", &["alpha"], &["*.shared.demo", "*.alpha.demo"]),
+            tenant("beta", &["beta"], &["*.shared.demo"]),
+        ];
+        let inputs = Inputs {
+            tenants,
+            routes,
+            ..Inputs::default()
+        };
+        (cluster, inputs)
+    }
+
+    fn refused(cluster: &NginxCluster, inputs: &Inputs) -> Vec<(String, String)> {
+        host_refusals(cluster, inputs)
+            .into_iter()
+            .map(|e| (e.route, e.message))
+            .collect()
+    }
+
+    fn served(cluster: &NginxCluster, inputs: &Inputs) -> Vec<(String, String, String)> {
+        desired_state(cluster, inputs)
+            .routes
+            .into_iter()
+            .map(|r| (r.name, r.host, r.path))
+            .collect()
+    }
+
+    #[test]
+    fn a_host_belongs_to_the_tenant_that_routed_it_first_whatever_the_case_or_path() {
+        let (cluster, inputs) = inputs(vec![
+            route("beta", "grab", "SHOP.Shared.demo", "/admin", 20),
+            route("alpha", "shop", "shop.shared.demo", "/", 10),
+            route("ops", "status", "Shop.shared.demo", "/status", 30),
+            route("beta", "own", "beta-app.shared.demo", "/", 40),
+        ]);
+        let errors = refused(&cluster, &inputs);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].0, "beta/grab");
+        assert!(
+            errors[0]
+                .1
+                .contains("host 'shop.shared.demo' is served for tenant alpha (route alpha/shop)"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1].0, "ops/status");
+        assert!(
+            errors[1].1.contains("is served for tenant alpha"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            served(&cluster, &inputs),
+            vec![
+                ("alpha/shop".into(), "shop.shared.demo".into(), "/".into()),
+                ("beta/own".into(), "beta-app.shared.demo".into(), "/".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_route_for_one_host_and_path_is_refused_alone() {
+        let (cluster, inputs) = inputs(vec![
+            route("alpha", "new", "WEB.alpha.demo", "/", 50),
+            route("alpha", "old", "web.alpha.demo", "/", 5),
+            route("alpha", "api", "web.alpha.demo", "/api", 60),
+        ]);
+        let errors = refused(&cluster, &inputs);
+        assert_eq!(
+            errors,
+            vec![(
+                "alpha/new".to_string(),
+                "web.alpha.demo/ is already routed by alpha/old: the route is not served"
+                    .to_string()
+            )]
+        );
+        // the rest renders (a duplicate no longer fails the whole cluster's configuration)
+        let state = desired_state(&cluster, &inputs);
+        assert_eq!(state.routes.len(), 2);
+        ngx::render(&state, &ngx::RenderOptions::detect(9000)).unwrap();
+    }
+
+    #[test]
+    fn a_host_outside_the_tenants_names_is_refused_first() {
+        let (cluster, inputs) = inputs(vec![route("beta", "x", "shop.alpha.demo", "/", 1)]);
+        let errors = refused(&cluster, &inputs);
+        assert!(
+            errors[0]
+                .1
+                .contains("is not among tenant 'beta''s host names"),
+            "{errors:?}"
+        );
+        assert!(served(&cluster, &inputs).is_empty());
     }
 }

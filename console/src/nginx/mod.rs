@@ -624,7 +624,8 @@ fn candidate(
         } => {
             access.scope.namespace(namespace)?;
             check_name(text!("name", "名称"), name)?;
-            host_of_tenant(state, access.scope.tenant(), host.trim())?;
+            let host = host.trim().to_ascii_lowercase();
+            host_of_tenant(state, access.scope.tenant(), &host)?;
             if servers.iter().all(|s| s.trim().is_empty()) {
                 return Err(AppError::Invalid(text!(
                     "servers: at least one ip:port",
@@ -662,7 +663,7 @@ fn candidate(
                 name,
                 NginxRouteSpec {
                     cluster: cluster.clone(),
-                    host: host.trim().to_string(),
+                    host: host.clone(),
                     path: if path.trim().is_empty() {
                         "/".into()
                     } else {
@@ -675,6 +676,20 @@ fn candidate(
                 },
             );
             route.metadata.namespace = Some(namespace.clone());
+            // NB: a host belongs to whoever routed it first (`desired::host_refusals`): the
+            // route keeps its age when it is changed, and a new one is the newest
+            route.metadata.creation_timestamp = Some(
+                inputs
+                    .routes
+                    .iter()
+                    .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+                    .and_then(|r| r.metadata.creation_timestamp.clone())
+                    .unwrap_or_else(|| {
+                        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                            k8s_openapi::jiff::Timestamp::now(),
+                        )
+                    }),
+            );
             let mut up = NginxUpstream::new(
                 name,
                 NginxUpstreamSpec {
@@ -726,6 +741,22 @@ fn candidate(
             "nginx cluster '{cluster_name}' does not serve namespace '{ns}'",
             "nginx 集群“{cluster_name}”不服务命名空间“{ns}”"
         )));
+    }
+    if let NginxChange::AddExternal {
+        namespace, name, ..
+    } = change
+    {
+        let id = desired::route_id(namespace, name);
+        if let Some(e) = desired::host_refusals(&cluster, &inputs)
+            .into_iter()
+            .find(|e| e.route == id)
+        {
+            let why = e.message;
+            return Err(AppError::Conflict(text!(
+                "route {id} would not be served: {why}",
+                "路由 {id} 不会生效(域名已被占用或路径重复):{why}"
+            )));
+        }
     }
     Ok(Candidate { cluster, inputs })
 }

@@ -233,7 +233,9 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
     }
 
     // Routes grouped by host, then path; checked as we go.
-    let mut hosts: BTreeMap<&str, BTreeMap<&str, (&Route, Vec<String>)>> = BTreeMap::new();
+    // NB: keyed by the lower-cased host: nginx matches server names without regard to case,
+    // so `Shop.example.com` and `shop.example.com` are one server, not two that conflict.
+    let mut hosts: BTreeMap<String, BTreeMap<&str, (&Route, Vec<String>)>> = BTreeMap::new();
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     let mut certificates: BTreeMap<String, CertificateFiles> = BTreeMap::new();
     let mut route_tls: BTreeMap<&str, TlsPaths> = BTreeMap::new();
@@ -293,11 +295,12 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
             route_tls.insert(r.name.as_str(), paths);
         }
         referenced.insert(r.target.upstream_name());
-        let by_path = hosts.entry(r.host.as_str()).or_default();
+        let host = r.host.to_ascii_lowercase();
+        let by_path = hosts.entry(host.clone()).or_default();
         if let Some((other, _)) = by_path.get(r.path.as_str()) {
             return Err(Error::invalid(
                 format!("route `{}`", r.name),
-                format!("{}{} is already routed by `{}`", r.host, r.path, other.name),
+                format!("{host}{} is already routed by `{}`", r.path, other.name),
             ));
         }
         by_path.insert(r.path.as_str(), (r, extra));

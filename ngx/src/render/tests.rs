@@ -147,6 +147,32 @@ fn injection_and_conflicts_are_refused() {
     assert!(render(&s, &opts(Mode::Static)).is_err());
 }
 
+#[test]
+fn hosts_are_one_server_whatever_their_case() {
+    // the second route's host in capitals: the same server block, its own location
+    let mut s = state();
+    s.routes[1].host = "SHOP.Example.com".into();
+    let r = render(&s, &opts(Mode::Dynamic)).unwrap();
+    let servers: Vec<_> = r
+        .files
+        .keys()
+        .filter(|p| p.starts_with("servers/") && !p.ends_with("_default.conf"))
+        .collect();
+    assert_eq!(servers, vec![Path::new("servers/shop.example.com.conf")]);
+    let conf = &r.files[Path::new("servers/shop.example.com.conf")];
+    assert!(
+        conf.contains("location /billing") && conf.contains("server_name shop.example.com;"),
+        "{conf}"
+    );
+    // and the same path in another case is the same route
+    s.routes[1].path = "/".into();
+    let err = render(&s, &opts(Mode::Dynamic)).unwrap_err().to_string();
+    assert!(
+        err.contains("shop.example.com/ is already routed by `shop/web`"),
+        "{err}"
+    );
+}
+
 fn tls_state(cert_pem: &str) -> DesiredState {
     let mut s = state();
     s.cluster.listen.https = Some(8443);

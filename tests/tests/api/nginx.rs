@@ -155,6 +155,96 @@ async fn a_tenant_routes_only_its_own_host_names() {
     assert!(live.contains("shop.alpha.demo") && !live.contains("billing.beta.demo"));
 }
 
+/// A host belongs to the tenant that routed it first: even where a platform admin gave two
+/// tenants overlapping host names (before the Tenants page refused that), the second tenant
+/// cannot route the host, in another case or under another path (it would be served inside the
+/// first tenant's server block, with its certificate).
+#[tokio::test]
+async fn a_host_routed_by_one_tenant_is_not_routed_by_another() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    let clusters: kube::Api<crds::NginxCluster> = kube::Api::all(app.kube.clone());
+    clusters
+        .patch(
+            "edge",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"tenants": ["alpha", "beta"]}})),
+        )
+        .await
+        .unwrap();
+    let tenants: kube::Api<crds::Tenant> = kube::Api::all(app.kube.clone());
+    tenants
+        .patch(
+            "beta",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"hosts": ["*.beta.demo", "*.alpha.demo"]}})),
+        )
+        .await
+        .unwrap();
+    let (alice, bob) = (
+        app.login("alice").await.unwrap(),
+        app.login("bob").await.unwrap(),
+    );
+    let external = |tenant: &str, host: &str, path: &str| {
+        json!({"tenant": tenant, "change": {"kind": "AddExternal", "cluster": "edge", "namespace": tenant,
+            "name": "legacy", "host": host, "path": path, "servers": ["10.0.0.5:8080"], "directives": []}})
+    };
+    let (status, body) = alice
+        .call(
+            "apply_nginx_change",
+            external("alpha", "legacy.alpha.demo", "/"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // bob's view of the cluster must have caught up with the patches above
+    let caught_up = eventually(
+        WITHIN,
+        "the console to see beta's new host names",
+        || async {
+            let (status, _) = bob
+                .call(
+                    "validate_nginx_change",
+                    external("beta", "other.alpha.demo", "/"),
+                )
+                .await
+                .ok()?;
+            (status == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    assert!(caught_up.is_ok());
+    for (host, path) in [("legacy.alpha.demo", "/admin"), ("LEGACY.Alpha.demo", "/")] {
+        for endpoint in ["validate_nginx_change", "apply_nginx_change"] {
+            let (status, body) = bob
+                .call(endpoint, external("beta", host, path))
+                .await
+                .unwrap();
+            assert_eq!(
+                status,
+                StatusCode::CONFLICT,
+                "{endpoint} {host}{path}: {body}"
+            );
+            assert!(
+                body.to_string()
+                    .contains("is served for tenant alpha (route alpha/legacy)"),
+                "{body}"
+            );
+        }
+    }
+    let routes: kube::Api<crds::NginxRoute> = kube::Api::namespaced(app.kube.clone(), "beta");
+    assert!(routes.get_opt("legacy").await.unwrap().is_none());
+    // and alice may still change her own route (it keeps its age, so it stays the owner)
+    let (status, body) = alice
+        .call(
+            "apply_nginx_change",
+            external("alpha", "legacy.alpha.demo", "/v2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 /// External upstreams lead only where the egress policy allows: the console refuses loopback
 /// (the nodes' control endpoints, Prometheus…), link-local (the cloud's metadata) and the
 /// unspecified address with the reason, and a node leaves such servers out of an upstream

@@ -139,6 +139,42 @@ async fn a_new_tenant_gets_its_namespaces_quota_security_and_isolation(app: Test
 
 async fn namespaces_are_never_shared_nor_adopted_by_accident(app: TestApp) {
     let admin = app.login("admin").await.unwrap();
+    // host names too: a pattern that overlaps another tenant's is refused, nothing is made
+    for (hosts, says) in [
+        (
+            json!(["*.eu.alpha.demo"]),
+            "host '*.eu.alpha.demo' overlaps '*.alpha.demo' of tenant 'alpha'",
+        ),
+        (
+            json!(["*.gamma.example.com", "shop.beta.demo"]),
+            "host 'shop.beta.demo' overlaps '*.beta.demo' of tenant 'beta'",
+        ),
+    ] {
+        let (status, body) = admin
+            .call("create_tenant", gamma(json!({ "hosts": hosts })))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["Invalid"]["en"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{body}"
+        );
+        assert!(
+            body["Invalid"]["zh"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("一个域名只能属于一个租户"),
+            "{body}"
+        );
+    }
+    assert!(Api::<Namespace>::all(app.kube.clone())
+        .get_opt("gamma")
+        .await
+        .unwrap()
+        .is_none());
     let (status, body) = admin
         .call(
             "create_tenant",
