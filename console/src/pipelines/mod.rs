@@ -490,6 +490,10 @@ pub async fn delete(
     Ok(())
 }
 
+/// The label a run started by a git server's delivery carries: the delivery's digest (see
+/// `server::pipelines::webhook`), so the same delivery is accepted once.
+pub const LABEL_DELIVERY: &str = "wharf.dev/delivery";
+
 /// Creates the next run of `pipeline` with `snapshot`. Numbers come from the runs that
 /// exist; two runs created at once both try the same number and the loser takes the next.
 pub async fn create_run(
@@ -498,6 +502,51 @@ pub async fn create_run(
     triggered_by: &str,
     reason: &str,
     snapshot: PipelineSpec,
+) -> Result<PipelineRun, AppError> {
+    create_run_labelled(client, pipeline, triggered_by, reason, snapshot, None).await
+}
+
+/// [`create_run`] for a git server's delivery: refused (`Conflict`) when a run of this
+/// pipeline already carries `delivery` (a replay, or a redelivery of a push already built).
+pub async fn create_run_for_delivery(
+    client: &kube::Client,
+    pipeline: &Pipeline,
+    reason: &str,
+    delivery: &str,
+) -> Result<PipelineRun, AppError> {
+    let namespace = pipeline.namespace().unwrap_or_default();
+    let name = pipeline.name_any();
+    let runs: Api<PipelineRun> = Api::namespaced(client.clone(), &namespace);
+    let seen = runs
+        .list(&ListParams::default().labels(&format!(
+            "{LABEL_PIPELINE}={name},{LABEL_DELIVERY}={delivery}"
+        )))
+        .await?;
+    if let Some(run) = seen.items.first() {
+        let number = run.spec.number;
+        return Err(AppError::Conflict(text!(
+            "this delivery was accepted already (run #{number}): a replayed delivery starts nothing; start a run from the console to build again",
+            "该推送通知已被接受过(运行 #{number}):重放的通知不会启动运行;如需重新构建,请在控制台启动运行"
+        )));
+    }
+    create_run_labelled(
+        client,
+        pipeline,
+        "webhook",
+        reason,
+        pipeline.spec.clone(),
+        Some(delivery),
+    )
+    .await
+}
+
+async fn create_run_labelled(
+    client: &kube::Client,
+    pipeline: &Pipeline,
+    triggered_by: &str,
+    reason: &str,
+    snapshot: PipelineSpec,
+    delivery: Option<&str>,
 ) -> Result<PipelineRun, AppError> {
     let namespace = pipeline.namespace().unwrap_or_default();
     let name = pipeline.name_any();
@@ -528,7 +577,12 @@ pub async fn create_run(
             },
         );
         run.metadata.namespace = Some(namespace.clone());
-        run.metadata.labels = Some([(LABEL_PIPELINE.to_string(), name.clone())].into());
+        let mut labels: BTreeMap<String, String> =
+            [(LABEL_PIPELINE.to_string(), name.clone())].into();
+        if let Some(d) = delivery {
+            labels.insert(LABEL_DELIVERY.to_string(), d.to_string());
+        }
+        run.metadata.labels = Some(labels);
         run.metadata.owner_references = Some(vec![owner.clone()]);
         match runs.create(&PostParams::default(), &run).await {
             Ok(created) => {

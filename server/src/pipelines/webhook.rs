@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::json;
 use sha2::Sha256;
-use wharf_console::pipelines::{create_run, webhook_secret_name};
+use wharf_console::pipelines::{create_run_for_delivery, webhook_secret_name};
 use wharf_console::state::AppState;
 
 /// Push payloads are small; anything bigger is not one.
@@ -135,15 +135,10 @@ pub async fn push(
     {
         return answer(StatusCode::FORBIDDEN, json!({"error": e.to_string()}));
     }
-    match create_run(
-        &state.client,
-        &pipeline,
-        "webhook",
-        &reason,
-        pipeline.spec.clone(),
-    )
-    .await
-    {
+    if let Some(stale) = stale(&payload, chrono::Utc::now().timestamp()) {
+        return answer(StatusCode::BAD_REQUEST, json!({ "error": stale }));
+    }
+    match create_run_for_delivery(&state.client, &pipeline, &reason, &delivery_of(&body)).await {
         Ok(run) => answer(
             StatusCode::CREATED,
             json!({"run": kube::ResourceExt::name_any(&run), "number": run.spec.number}),
@@ -155,9 +150,65 @@ pub async fn push(
     }
 }
 
+/// A delivery's identity: the digest of its body (40 hex digits, a label value). Git servers
+/// sign the body, not their delivery-id header, so a replay that changes only the id is the
+/// same delivery; two different pushes never have the same body (`before`, `after`, and on
+/// GitHub `pushed_at` differ).
+pub fn delivery_of(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(body))[..40].to_string()
+}
+
+/// How old a push may be when it arrives (GitHub's `repository.pushed_at`), and how far ahead.
+pub const WINDOW_SECS: i64 = 24 * 3600;
+pub const SKEW_SECS: i64 = 300;
+
+/// Why a delivery is too old or from the future, when its payload says when it was pushed
+/// (GitHub's `repository.pushed_at`, seconds since the epoch); deliveries without that pass.
+pub fn stale(payload: &serde_json::Value, now: i64) -> Option<String> {
+    let at = payload["repository"]["pushed_at"].as_i64()?;
+    if at < now - WINDOW_SECS {
+        return Some(format!(
+            "the push is {} h old (pushed_at {at}); deliveries older than {} h are refused as replays",
+            (now - at) / 3600,
+            WINDOW_SECS / 3600
+        ));
+    }
+    if at > now + SKEW_SECS {
+        return Some(format!(
+            "the push is dated {} s in the future (pushed_at {at}); check the git server's clock",
+            at - now
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_is_its_body_and_old_pushes_are_stale() {
+        assert_eq!(delivery_of(b"{}"), delivery_of(b"{}"));
+        assert_ne!(
+            delivery_of(b"{\"after\":\"a\"}"),
+            delivery_of(b"{\"after\":\"b\"}")
+        );
+        assert_eq!(delivery_of(b"x").len(), 40);
+        let now = 1_800_000_000;
+        let at = |t: i64| serde_json::json!({"repository": {"pushed_at": t}});
+        assert_eq!(stale(&at(now - 60), now), None);
+        assert_eq!(
+            stale(&serde_json::json!({"ref": "refs/heads/main"}), now),
+            None
+        );
+        assert!(stale(&at(now - WINDOW_SECS - 1), now)
+            .unwrap()
+            .contains("refused as replays"));
+        assert!(stale(&at(now + SKEW_SECS + 1), now)
+            .unwrap()
+            .contains("in the future"));
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -789,6 +789,50 @@ async fn the_git_webhook_needs_the_secret_and_builds_only_its_branch() {
     let run = runs.get("hooked-1").await.unwrap();
     assert_eq!(run.spec.triggered_by, "webhook");
     assert_eq!(run.spec.reason, "push 0123456789ab");
+
+    // a captured delivery replayed (GitHub-signed, a new delivery id) starts nothing, saying so
+    let signed = |body: &Value, delivery: &str| {
+        use hmac::Mac;
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(&bytes);
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        http.post(app.url("/hooks/pipelines/alpha/hooked"))
+            .header("x-hub-signature-256", sig)
+            .header("x-github-event", "push")
+            .header("x-github-delivery", delivery)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let github = json!({"ref": "refs/heads/main", "after": "89abcdef0123456789abcdef0123456789abcdef",
+        "repository": {"pushed_at": now}});
+    let first = signed(&github, "d-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    for (body, delivery) in [(&github, "d-2"), (&github, "d-1")] {
+        let again = signed(body, delivery).await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT, "{delivery}");
+        assert!(again
+            .text()
+            .await
+            .unwrap()
+            .contains("accepted already (run #2)"));
+    }
+    let replayed_gitlab = hook(
+        &secret,
+        json!({"ref": "refs/heads/main", "after": "0123456789abcdef0123456789abcdef01234567"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(replayed_gitlab.status(), StatusCode::CONFLICT);
+    // and a push from two days ago is refused as a replay even the first time it is seen
+    let old = json!({"ref": "refs/heads/main", "after": "fedcba9876543210fedcba9876543210fedcba98",
+        "repository": {"pushed_at": now - 48 * 3600}});
+    let stale = signed(&old, "d-3").await.unwrap();
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert!(stale.text().await.unwrap().contains("refused as replays"));
+    assert_eq!(runs.list(&Default::default()).await.unwrap().items.len(), 2);
 }
 
 #[tokio::test]
