@@ -121,6 +121,21 @@ pub struct LogPage {
     pub lines: Vec<LogLine>,
     /// Set when there is more: pass it as [`LogQuery::cursor`].
     pub next_cursor: Option<String>,
+    /// Set when the search stopped at the server's budget for one search before the end of
+    /// its range: the lines are right, but there may be more beyond `reached`.
+    #[serde(default)]
+    pub partial: Option<LogPartial>,
+}
+
+/// Where a search cut short by its budget got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPartial {
+    /// Everything before this time (RFC 3339; after it, for a backward search) was searched.
+    pub reached: String,
+    /// The time budget ran out (else the bytes budget).
+    pub by_time: bool,
+    /// Log text looked at, in bytes.
+    pub scanned_bytes: u64,
 }
 
 /// A message on the follow socket.

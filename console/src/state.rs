@@ -34,6 +34,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Login attempts per client and user name, argon2 checks at once.
     pub login_limits: crate::auth::throttle::Limits,
+    /// What one log search may cost, and how many a user runs at once.
+    pub log_search: crate::logs::SearchLimits,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             egress: Default::default(),
             trusted_proxies: Vec::new(),
             login_limits: Default::default(),
+            log_search: Default::default(),
         }
     }
 }
@@ -250,4 +253,6 @@ pub struct AppState {
     pub monitoring: crate::monitoring::Monitoring,
     /// Login attempts counted per client and user name (see `crate::auth::throttle`).
     pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
+    /// Log searches running, per user (see `crate::logs::SearchLimits`).
+    pub log_searches: Arc<crate::logs::Searches>,
 }

@@ -85,7 +85,7 @@ pub use error::{Error, Result};
 pub use key::{LabelSelector, Labels, StreamKey, StreamSelector};
 pub use line::{LogEntry, LogStream, Position, TRUNCATION_MARKER};
 pub use output::{format_line, write_line};
-pub use query::{Direction, Filter, Page, Query};
+pub use query::{Budget, Direction, Exhausted, Filter, Page, Partial, Query};
 pub use resume::{ResumeFilter, ResumePoint};
 pub use retention::{RetentionReport, RetentionRule};
 pub use store::{Store, StreamHandle, StreamInfo};

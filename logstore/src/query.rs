@@ -7,9 +7,11 @@
 //! each decompressed block. A keyword rejects whole blocks with one `memmem`
 //! over their text column before any line is looked at.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use memchr::memmem;
 
@@ -57,6 +59,84 @@ pub struct Query {
     pub direction: Direction,
     /// Go on after (in `direction`) the line this cursor names.
     pub cursor: Option<String>,
+    /// How much work the query may do before it answers with what it found.
+    pub budget: Budget,
+}
+
+/// Limits on one query's work. Past one, the query stops and its page is marked
+/// [`Partial`]: the lines found so far, all of them correct and complete up to where it got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Wall time from the query's start (checked before each block is read).
+    pub time: Option<Duration>,
+    /// Uncompressed line text looked at, in bytes (blocks read, whether they matched or not).
+    pub bytes: Option<u64>,
+}
+
+/// Which limit a query reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    Time,
+    Bytes,
+}
+
+/// A page that stopped at its [`Budget`]: `reached` is the first timestamp (the last, for a
+/// backward query) that may hold lines not searched — everything before it (after it) was
+/// searched; `Page::next_cursor` goes on from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    pub exhausted: Exhausted,
+    pub reached: Timestamp,
+    /// Line text looked at, in bytes.
+    pub scanned: u64,
+}
+
+/// A query's account of its work against its budget (one per query; readers share it).
+pub(crate) struct Meter {
+    budget: Budget,
+    started: Instant,
+    scanned: Cell<u64>,
+    exhausted: Cell<Option<Exhausted>>,
+}
+
+impl Meter {
+    pub fn new(budget: Budget) -> Meter {
+        Meter {
+            budget,
+            started: Instant::now(),
+            scanned: Cell::new(0),
+            exhausted: Cell::new(None),
+        }
+    }
+
+    pub fn unlimited() -> Meter {
+        Meter::new(Budget::default())
+    }
+
+    /// May another block be read?
+    fn allows(&self) -> bool {
+        if self.exhausted.get().is_some() {
+            return false;
+        }
+        let out = if self
+            .budget
+            .time
+            .is_some_and(|t| self.started.elapsed() >= t)
+        {
+            Some(Exhausted::Time)
+        } else if self.budget.bytes.is_some_and(|b| self.scanned.get() >= b) {
+            Some(Exhausted::Bytes)
+        } else {
+            None
+        };
+        self.exhausted.set(out);
+        out.is_none()
+    }
+
+    fn add(&self, bytes: usize) {
+        self.scanned
+            .set(self.scanned.get().saturating_add(bytes as u64));
+    }
 }
 
 impl Query {
@@ -92,6 +172,11 @@ impl Query {
         self.cursor = Some(cursor.into());
         self
     }
+
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
 }
 
 /// One page of results.
@@ -99,9 +184,11 @@ impl Query {
 pub struct Page {
     /// In time order for `Forward`, reverse time order for `Backward`.
     pub lines: Vec<LogEntry>,
-    /// Set when the limit was reached: pass it as `Query::cursor` (same
-    /// query otherwise) for the next page. `None`: there is no more.
+    /// Set when the limit or the budget was reached: pass it as `Query::cursor`
+    /// (same query otherwise) for the next page. `None`: there is no more.
     pub next_cursor: Option<String>,
+    /// Set when the query stopped at its budget before the end of its range.
+    pub partial: Option<Partial>,
 }
 
 /// A compiled [`Filter`].
@@ -161,6 +248,9 @@ pub(crate) struct StreamReader<'a> {
     next_block: usize,
     current: Option<(Arc<DecodedBlock>, usize, usize)>,
     reader: Option<(Arc<str>, CountingReader)>,
+    /// Stopped by the budget: every line of this stream before (forward) or after
+    /// (backward) this timestamp was looked at.
+    stopped_at: Option<i64>,
 }
 
 impl<'a> StreamReader<'a> {
@@ -185,6 +275,7 @@ impl<'a> StreamReader<'a> {
             next_block,
             current: None,
             reader: None,
+            stopped_at: None,
         }
     }
 
@@ -213,8 +304,12 @@ impl<'a> StreamReader<'a> {
         }
     }
 
-    /// The next line that passes bounds and filter.
-    pub fn next(&mut self, matcher: &Matcher) -> Result<Option<LogEntry>> {
+    /// Reads on to the next line that passes bounds and filter, loading at most one block: a
+    /// line, or how far the stream got when a block held none (so a merge can advance the
+    /// streams in time order), its end, or a stop when `meter` allows no more blocks (then
+    /// `stopped_at` says how far the stream was read).
+    fn step(&mut self, matcher: &Matcher, meter: &Meter) -> Result<Step> {
+        let mut loaded = false;
         loop {
             if let Some((block, lo, hi)) = &mut self.current {
                 while lo < hi {
@@ -245,7 +340,7 @@ impl<'a> StreamReader<'a> {
                         continue;
                     }
                     let flags = block.flags(i);
-                    return Ok(Some(LogEntry {
+                    return Ok(Step::Line(LogEntry {
                         key: self.key.clone(),
                         position,
                         stream: flags.stream(),
@@ -255,22 +350,33 @@ impl<'a> StreamReader<'a> {
                 }
                 self.current = None;
             }
-            let planned = if self.forward {
-                let Some(p) = self.blocks.get(self.next_block) else {
-                    return Ok(None);
-                };
-                self.next_block += 1;
-                p.clone()
+            let more = if self.forward {
+                self.next_block < self.blocks.len()
             } else {
-                if self.next_block == 0 {
-                    return Ok(None);
-                }
+                self.next_block > 0
+            };
+            if !more {
+                return Ok(Step::End);
+            }
+            if loaded {
+                return Ok(Step::Scanned(self.progress()));
+            }
+            if !meter.allows() {
+                self.stopped_at = Some(self.progress());
+                return Ok(Step::Stopped);
+            }
+            let planned = if self.forward {
+                self.next_block += 1;
+                self.blocks[self.next_block - 1].clone()
+            } else {
                 self.next_block -= 1;
                 self.blocks[self.next_block].clone()
             };
+            loaded = true;
             let Some(block) = self.load(planned)? else {
                 continue;
             };
+            meter.add(block.texts().len());
             if !matcher.block_may_match(&block) {
                 continue;
             }
@@ -294,10 +400,55 @@ impl<'a> StreamReader<'a> {
     }
 }
 
+/// What one [`StreamReader::step`] found.
+enum Step {
+    Line(LogEntry),
+    /// A block without a matching line: the stream's next line is no earlier (forward) or
+    /// later (backward) than this timestamp.
+    Scanned(i64),
+    End,
+    Stopped,
+}
+
+impl StreamReader<'_> {
+    /// How far this stream was read: the least timestamp of a line not yet looked at
+    /// (forward), or the greatest (backward).
+    fn progress(&self) -> i64 {
+        let block_ts = |b: &PlannedBlock, first: bool| match b {
+            PlannedBlock::Memory(d) => {
+                if d.is_empty() {
+                    return None;
+                }
+                Some(d.timestamp(if first { 0 } else { d.len() - 1 }).0)
+            }
+            PlannedBlock::Disk { meta, .. } => {
+                Some(if first { meta.first_ts } else { meta.last_ts })
+            }
+        };
+        if self.forward {
+            self.blocks
+                .get(self.next_block)
+                .and_then(|b| block_ts(b, true))
+                .unwrap_or(self.span.ts_hi)
+                .max(self.span.ts_lo)
+        } else {
+            self.next_block
+                .checked_sub(1)
+                .and_then(|i| self.blocks.get(i))
+                .and_then(|b| block_ts(b, false))
+                .unwrap_or(self.span.ts_lo)
+                .min(self.span.ts_hi.saturating_sub(1))
+        }
+    }
+}
+
+/// A stream's place in the merge: its next line, or (`line: false`) the least (forward)
+/// position its next line can have.
 struct Head {
     position: Position,
     reader: usize,
     forward: bool,
+    line: bool,
 }
 
 impl PartialEq for Head {
@@ -339,6 +490,21 @@ pub(crate) fn run(
     plan: &Plan<'_>,
     matcher: &Matcher,
 ) -> Result<(Vec<LogEntry>, bool)> {
+    let (lines, cut, _) = run_metered(inner, plan, matcher, &Meter::unlimited())?;
+    Ok((lines, cut))
+}
+
+/// [`run`] within a budget: also says where it stopped, when `meter` ran out first.
+///
+/// Once any stream is stopped, the merge stops: every line emitted was the smallest of all
+/// streams' next lines (forward), so the page is exactly the full answer up to the stopped
+/// stream's progress, and `reached` is the least of that and the other streams' next lines.
+pub(crate) fn run_metered(
+    inner: &Inner,
+    plan: &Plan<'_>,
+    matcher: &Matcher,
+    meter: &Meter,
+) -> Result<(Vec<LogEntry>, bool, Option<Partial>)> {
     let mut readers = Vec::new();
     for stream in inner.select(plan.selector) {
         let mut span = plan.span;
@@ -369,41 +535,108 @@ pub(crate) fn run(
     let limit = plan.limit.unwrap_or(usize::MAX);
     let mut out = Vec::new();
     if limit == 0 {
-        return Ok((out, false));
+        return Ok((out, false, None));
     }
-    let mut heads: Vec<Option<LogEntry>> = Vec::with_capacity(readers.len());
+    let forward = plan.forward;
+    let mut heads: Vec<Option<LogEntry>> = (0..readers.len()).map(|_| None).collect();
     let mut heap = BinaryHeap::with_capacity(readers.len());
-    for (i, r) in readers.iter_mut().enumerate() {
-        let head = r.next(matcher)?;
-        if let Some(h) = &head {
-            heap.push(Head {
-                position: h.position,
+    // One step of reader `i`, its result put in the merge; false when the budget stopped it.
+    let advance = |i: usize,
+                   readers: &mut Vec<StreamReader<'_>>,
+                   heap: &mut BinaryHeap<Head>,
+                   heads: &mut Vec<Option<LogEntry>>|
+     -> Result<bool> {
+        match readers[i].step(matcher, meter)? {
+            Step::Line(e) => {
+                heap.push(Head {
+                    position: e.position,
+                    reader: i,
+                    forward,
+                    line: true,
+                });
+                heads[i] = Some(e);
+            }
+            Step::Scanned(ts) => heap.push(Head {
+                // NB: before (forward) any line of the same timestamp, so the stream is read
+                // on before such a line is taken as the least
+                position: if forward {
+                    Position {
+                        ts: Timestamp(ts),
+                        stream_id: 0,
+                        seq: 0,
+                    }
+                } else {
+                    Position {
+                        ts: Timestamp(ts),
+                        stream_id: u64::MAX,
+                        seq: u64::MAX,
+                    }
+                },
                 reader: i,
-                forward: plan.forward,
-            });
+                forward,
+                line: false,
+            }),
+            Step::End => {}
+            Step::Stopped => return Ok(false),
         }
-        heads.push(head);
+        Ok(true)
+    };
+    let partial = |readers: &[StreamReader<'_>], heap: &BinaryHeap<Head>| {
+        let exhausted = meter.exhausted.get()?;
+        let stops = readers.iter().filter_map(|r| r.stopped_at);
+        let heads = heap.iter().map(|h| h.position.ts.0);
+        let all = stops.chain(heads);
+        let reached = if forward { all.min() } else { all.max() }?;
+        Some(Partial {
+            exhausted,
+            reached: Timestamp(reached),
+            scanned: meter.scanned.get(),
+        })
+    };
+    for i in 0..readers.len() {
+        if !advance(i, &mut readers, &mut heap, &mut heads)? {
+            return Ok((out, false, partial(&readers, &heap)));
+        }
     }
-    while let Some(Head { reader, .. }) = heap.pop() {
-        let Some(entry) = heads[reader].take() else {
-            continue;
-        };
-        out.push(entry);
-        if out.len() >= limit {
-            // Is there anything after? Only then is the page cut.
-            let more = !heap.is_empty() || readers[reader].next(matcher)?.is_some();
-            return Ok((out, more));
+    while let Some(head) = heap.pop() {
+        let reader = head.reader;
+        if head.line {
+            let Some(entry) = heads[reader].take() else {
+                continue;
+            };
+            if out.len() >= limit {
+                // a line beyond the page: the page is cut
+                return Ok((out, true, None));
+            }
+            out.push(entry);
         }
-        if let Some(next) = readers[reader].next(matcher)? {
-            heap.push(Head {
-                position: next.position,
-                reader,
-                forward: plan.forward,
-            });
-            heads[reader] = Some(next);
+        if !advance(reader, &mut readers, &mut heap, &mut heads)? {
+            if out.len() >= limit {
+                // stopped while looking past a full page: the next page goes on
+                return Ok((out, true, None));
+            }
+            return Ok((out, false, partial(&readers, &heap)));
         }
     }
-    Ok((out, false))
+    Ok((out, false, None))
+}
+
+/// The cursor position from which a query going on after a partial page reads: every line
+/// at or after `reached` (forward), at or before it (backward).
+fn resume_at(reached: Timestamp, forward: bool) -> Position {
+    if forward {
+        Position {
+            ts: Timestamp(reached.0.saturating_sub(1)),
+            stream_id: u64::MAX,
+            seq: u64::MAX,
+        }
+    } else {
+        Position {
+            ts: Timestamp(reached.0.saturating_add(1)),
+            stream_id: 0,
+            seq: 0,
+        }
+    }
 }
 
 impl Store {
@@ -444,12 +677,21 @@ impl Store {
             forward,
             limit: q.limit,
         };
-        let (lines, cut) = run(&self.inner, &plan, &matcher)?;
-        let next_cursor = if cut {
-            lines.last().map(LogEntry::cursor)
-        } else {
-            None
+        let meter = Meter::new(q.budget);
+        let (lines, cut, partial) = run_metered(&self.inner, &plan, &matcher, &meter)?;
+        let next_cursor = match partial {
+            // on from where the search got: after the last line found, or from `reached`
+            Some(p) => Some(match lines.last() {
+                Some(l) if l.position.ts == p.reached => l.cursor(),
+                _ => resume_at(p.reached, forward).cursor(),
+            }),
+            None if cut => lines.last().map(LogEntry::cursor),
+            None => None,
         };
-        Ok(Page { lines, next_cursor })
+        Ok(Page {
+            lines,
+            next_cursor,
+            partial,
+        })
     }
 }

@@ -60,6 +60,7 @@ suite!(
     retention_by_age_and_size,
     odd_lines_are_stored_safely,
     resume_point_counts_equal_timestamps,
+    a_query_stops_at_its_budget_with_what_it_found,
 );
 
 fn roll_and_reopen(dir: Arc<dyn Directory>) {
@@ -891,4 +892,106 @@ async fn tail_from_cursor_continues_a_query() {
     drop(store);
     drop(tail);
     assert!(matches!(now.next().await, Err(Error::Closed)));
+}
+
+/// A year of two pods' logs (a line an hour), searched with a regex that never matches and a
+/// bytes budget: the answer is partial, says where it got, and following its cursor page by
+/// page covers the whole year exactly once; matches found before the budget ran out are
+/// returned. A zero time budget stops before reading anything.
+fn a_query_stops_at_its_budget_with_what_it_found(dir: Arc<dyn Directory>) {
+    const H: i64 = 3600 * S;
+    let store = Store::open(dir, small()).unwrap();
+    let hours = 365 * 24;
+    for pod in ["p", "q"] {
+        let s = store.stream(&key("a", pod), &Labels::new()).unwrap();
+        for i in 0..hours {
+            let text = if i % 1000 == 7 {
+                format!("{i:05} rare needle")
+            } else {
+                format!("{i:05} ordinary line of {pod}")
+            };
+            s.append(Timestamp(T0 + i * H), LogStream::Stdout, text.as_bytes())
+                .unwrap();
+        }
+    }
+    store.flush().unwrap();
+    let year = (Timestamp(T0), Timestamp(T0 + hours * H));
+    let all = Query::new(StreamSelector::default()).range(year.0, year.1);
+
+    // no budget: the full answer, not partial
+    let full = store
+        .query(&all.clone().filter(Filter::Regex("needle".into())))
+        .unwrap();
+    assert_eq!(full.lines.len(), 18);
+    assert!(full.partial.is_none() && full.next_cursor.is_none());
+
+    // a never-matching regex within 20 KB of text: partial, nothing found, resumable
+    let budget = Budget {
+        bytes: Some(20_000),
+        time: None,
+    };
+    let never = all
+        .clone()
+        .filter(Filter::Regex("x{3}y{3}".into()))
+        .budget(budget);
+    let page = store.query(&never).unwrap();
+    let partial = page.partial.expect("partial");
+    assert_eq!(partial.exhausted, Exhausted::Bytes);
+    assert!(page.lines.is_empty());
+    assert!(
+        partial.scanned >= 20_000 && partial.scanned < 40_000,
+        "{partial:?}"
+    );
+    assert!(
+        partial.reached > year.0 && partial.reached < year.1,
+        "{partial:?}"
+    );
+    assert!(page.next_cursor.is_some());
+
+    // following the cursors finds every needle once, in order, forward and backward
+    for direction in [Direction::Forward, Direction::Backward] {
+        let q = all
+            .clone()
+            .filter(Filter::Regex("needle".into()))
+            .budget(budget)
+            .direction(direction);
+        let (mut found, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let mut q = q.clone();
+            if let Some(c) = &cursor {
+                q = q.cursor(c.clone());
+            }
+            let page = store.query(&q).unwrap();
+            pages += 1;
+            found.extend(texts(&page.lines));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => {
+                    assert!(page.partial.is_none());
+                    break;
+                }
+            }
+            assert!(pages < 10_000, "no progress");
+        }
+        assert!(
+            pages > 10,
+            "{direction:?}: the budget should have cut it into many pages ({pages})"
+        );
+        let mut want = texts(&full.lines);
+        if direction == Direction::Backward {
+            want.reverse();
+        }
+        assert_eq!(found, want, "{direction:?}");
+    }
+
+    // no time at all: nothing read
+    let page = store
+        .query(&never.clone().budget(Budget {
+            time: Some(Duration::ZERO),
+            bytes: None,
+        }))
+        .unwrap();
+    let partial = page.partial.expect("partial");
+    assert_eq!((partial.exhausted, partial.scanned), (Exhausted::Time, 0));
+    assert_eq!(partial.reached, year.0);
 }

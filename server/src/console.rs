@@ -276,6 +276,7 @@ pub async fn prepare_with_logs(
         cache,
         session_key,
         login_throttle,
+        log_searches: Default::default(),
         settings: std::sync::Arc::new(settings),
         dummy_hash,
         logs,

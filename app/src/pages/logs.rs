@@ -81,6 +81,8 @@ pub fn LogsPage() -> impl IntoView {
 
     let lines = RwSignal::new(Vec::<LogLine>::new());
     let next_cursor = RwSignal::new(None::<String>);
+    // Set when the server stopped a search at its budget: where it got.
+    let partial = RwSignal::new(None::<wharf_api::logs::LogPartial>);
     let error = RwSignal::new(None::<AppError>);
     let link = RwSignal::new(Link::Connecting);
     let pattern = RwSignal::new(None::<regex::Regex>);
@@ -192,11 +194,13 @@ pub fn LogsPage() -> impl IntoView {
             Ok(page) if append => {
                 lines.update(|l| l.extend(page.lines));
                 next_cursor.set(page.next_cursor);
+                partial.set(page.partial);
             }
             Ok(page) => {
                 lines.set(page.lines);
                 last_query.set_value(Some(q));
                 next_cursor.set(page.next_cursor);
+                partial.set(page.partial);
             }
             Err(e) => error.set(Some(e)),
         }
@@ -222,6 +226,7 @@ pub fn LogsPage() -> impl IntoView {
         let (from_t, to_t) = window_of(&r, &f, &tt);
         lines.set(Vec::new());
         next_cursor.set(None);
+        partial.set(None);
         error.set(None);
         let q = LogQuery {
             selection: sel,
@@ -392,6 +397,27 @@ pub fn LogsPage() -> impl IntoView {
                 </span>
                 <Show when=move || loading.get()><span class="loading" data-testid="logs-loading">{t("Loading…", "加载中…")}</span></Show>
             </form>
+            {move || partial.get().map(|p| {
+                let mb = p.scanned_bytes as f64 / 1e6;
+                let (en, zh) = if p.by_time {
+                    ("the time budget for one search", "单次搜索的时间上限")
+                } else {
+                    ("the amount of log one search may read", "单次搜索可读取的日志量上限")
+                };
+                view! {
+                    <div class="banner warn" data-testid="logs-partial">
+                        <span>{move || format!(
+                            "{} {} ({mb:.0} MB, {}). {}",
+                            t_now("Partial result: searched up to", "部分结果:已搜索到"),
+                            p.reached,
+                            t_now(en, zh),
+                            t_now("Narrow the time range or the pods, or search further.", "请缩小时间范围或 Pod 范围,或继续搜索。"),
+                        )}</span>
+                        <button class="small" data-testid="logs-search-further" disabled=move || loading.get()
+                            on:click=move |_| more.run(())>{t("Search further", "继续搜索")}</button>
+                    </div>
+                }
+            })}
             <ErrorBanner error=Signal::derive(move || search_error.get().map(AppError::Invalid)) testid="search-error"/>
             <ErrorBanner error testid="logs-error"/>
             {move || match sources.get() {

@@ -13,8 +13,8 @@ use logstore::{
 };
 use wharf_api::error::AppError;
 use wharf_api::logs::{
-    LogLine, LogLink, LogPage, LogQuery, LogSearch, LogSelection, LogSource, SourcePod, MAX_PAGE,
-    MAX_TAIL,
+    LogLine, LogLink, LogPage, LogPartial, LogQuery, LogSearch, LogSelection, LogSource, SourcePod,
+    MAX_PAGE, MAX_TAIL,
 };
 use wharf_api::{text, Text};
 
@@ -207,6 +207,81 @@ pub fn line_of(e: &LogEntry) -> LogLine {
     }
 }
 
+/// What one log search may cost (`Settings::log_search`): past either budget it answers with
+/// what it found, marked partial, and a cursor to search further; a user runs at most
+/// `per_user` searches at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchLimits {
+    pub budget: logstore::Budget,
+    pub per_user: usize,
+}
+
+impl Default for SearchLimits {
+    /// 5 s and 4 GiB of log text per search (a never-matching regex over a day of a busy
+    /// tenant's logs fits; over a year it stops), 2 searches at once per user.
+    fn default() -> Self {
+        SearchLimits {
+            budget: logstore::Budget {
+                time: Some(std::time::Duration::from_secs(5)),
+                bytes: Some(4 << 30),
+            },
+            per_user: 2,
+        }
+    }
+}
+
+/// The searches running now, per user (in `AppState`).
+#[derive(Default)]
+pub struct Searches {
+    running: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+/// One running search (or download); dropping it ends it.
+pub struct Running {
+    searches: std::sync::Arc<Searches>,
+    user: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = self.searches.lock();
+        if let Some(n) = running.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl Searches {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a search for `user`, unless they already run `limit`.
+    pub fn start(
+        self: &std::sync::Arc<Self>,
+        user: &str,
+        limit: usize,
+    ) -> Result<Running, AppError> {
+        let mut running = self.lock();
+        let n = running.entry(user.to_string()).or_default();
+        if *n >= limit.max(1) {
+            let now = *n;
+            return Err(AppError::Unavailable(text!(
+                "you already have {now} log searches running; wait for one to finish",
+                "你已有 {now} 个日志搜索在运行,请等其中一个结束"
+            )));
+        }
+        *n += 1;
+        Ok(Running {
+            searches: self.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
 /// The store query behind a [`LogQuery`], checked against the scope.
 pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError> {
     let (from, to) = range(&q.from, &q.to)?;
@@ -224,13 +299,24 @@ pub fn store_query(scope: &TenantScope, q: &LogQuery) -> Result<Query, AppError>
     Ok(query)
 }
 
+/// The page's mark when its search stopped at the budget.
+pub fn partial_of(p: &logstore::Partial) -> LogPartial {
+    LogPartial {
+        reached: p.reached.to_string(),
+        by_time: p.exhausted == logstore::Exhausted::Time,
+        scanned_bytes: p.scanned,
+    }
+}
+
 #[tracing::instrument(skip_all, fields(user = scope.user(), tenant = scope.tenant(), ns = %q.selection.namespace))]
 pub async fn query(
     state: &AppState,
     scope: &TenantScope,
     q: LogQuery,
 ) -> Result<LogPage, AppError> {
-    let query = store_query(scope, &q)?;
+    let limits = state.settings.log_search;
+    let query = store_query(scope, &q)?.budget(limits.budget);
+    let _running = state.log_searches.start(scope.user(), limits.per_user)?;
     let store = state.logs.clone();
     // NB: segment reads are blocking file I/O.
     let page = tokio::task::spawn_blocking(move || store.query(&query))
@@ -240,6 +326,7 @@ pub async fn query(
     Ok(LogPage {
         lines: page.lines.iter().map(line_of).collect(),
         next_cursor: page.next_cursor,
+        partial: page.partial.as_ref().map(partial_of),
     })
 }
 
@@ -255,6 +342,26 @@ pub fn tail_request(scope: &TenantScope, link: &LogLink) -> Result<TailRequest, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_runs_at_most_their_searches_at_once() {
+        let searches = std::sync::Arc::new(Searches::default());
+        let a = searches.start("alice", 2).unwrap();
+        let b = searches.start("alice", 2).unwrap();
+        match searches.start("alice", 2) {
+            Err(AppError::Unavailable(t)) => {
+                assert!(t.en.contains("2 log searches running"), "{t:?}");
+                assert!(!t.zh.is_empty());
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        // others are not held up by alice's
+        drop(searches.start("bob", 2).unwrap());
+        drop(a);
+        let c = searches.start("alice", 2).unwrap();
+        drop((b, c));
+        assert!(searches.lock().is_empty(), "ended searches are forgotten");
+    }
 
     #[test]
     fn a_selection_outside_the_tenant_is_refused_and_inside_always_names_the_namespace() {

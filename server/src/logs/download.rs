@@ -37,8 +37,15 @@ pub async fn download(
         limit: MAX_PAGE,
         ..Default::default()
     };
+    // NB: every page within the search budget (a partial page goes on from its cursor), and
+    // the whole download counts as one of the user's searches while it streams
+    let limits = state.settings.log_search;
     let query = match store_query(&scope, &q) {
-        Ok(query) => query,
+        Ok(query) => query.budget(limits.budget),
+        Err(e) => return refuse(e),
+    };
+    let running = match state.log_searches.start(scope.user(), limits.per_user) {
+        Ok(r) => r,
         Err(e) => return refuse(e),
     };
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %link.ns, "log download");
@@ -54,6 +61,7 @@ pub async fn download(
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
+        let _running = running;
         let mut page: Page = first;
         loop {
             let mut buf = Vec::with_capacity(page.lines.len() * 160);

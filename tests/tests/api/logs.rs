@@ -252,6 +252,95 @@ async fn an_apps_pods_are_merged_in_time_order_searched_and_paged() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// A regex that never matches, over a year of an app's logs, answers within the search budget
+/// with no lines and a "partial" mark saying where it got; following its cursor covers the
+/// year, and the one line that does match is found on the way.
+#[tokio::test]
+async fn a_search_over_a_year_stops_at_its_budget_and_says_where_it_got() {
+    let settings = wharf_console::state::Settings {
+        log_search: wharf_console::logs::SearchLimits {
+            budget: logstore::Budget {
+                time: None,
+                bytes: Some(100_000),
+            },
+            per_user: 2,
+        },
+        ..Default::default()
+    };
+    let app = wharf_tests::spawn_app_with(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let t0 = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let shop = logstore::Labels::from([("app".to_string(), "shop".to_string())]);
+    let hours = 365 * 24;
+    for i in 0..hours {
+        let text = if i == 5000 {
+            "the one needle of the year".to_string()
+        } else {
+            format!("{i:05} GET /item 200 ordinary line, nothing to see here")
+        };
+        app.state
+            .logs
+            .append(
+                &StreamKey::new("alpha", "shop-a", "web"),
+                &shop,
+                t0.saturating_add_nanos(i * 3_600_000_000_000),
+                LogStream::Stdout,
+                text.as_bytes(),
+            )
+            .unwrap();
+    }
+    let alice = app.login("alice").await.unwrap();
+    let year = |search: &str, cursor: Option<&str>| {
+        let mut q = query("shop", search, true, 100, cursor);
+        q["query"]["from"] = json!("2024-01-01T00:00:00Z");
+        q["query"]["to"] = json!("2025-01-01T00:00:00Z");
+        q
+    };
+    let (status, page) = alice
+        .call("query_logs", year("x{3}y{3}", None))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page["lines"].as_array().unwrap().is_empty());
+    let partial = &page["partial"];
+    assert_eq!(partial["by_time"], false, "{page}");
+    assert!(
+        partial["scanned_bytes"].as_u64().unwrap() >= 100_000,
+        "{page}"
+    );
+    let reached = partial["reached"].as_str().unwrap();
+    assert!(reached > "2024-01-01" && reached < "2025", "{page}");
+    assert!(page["next_cursor"].is_string());
+
+    let (mut cursor, mut pages, mut found) = (None::<String>, 0, Vec::new());
+    loop {
+        let (status, page) = alice
+            .call("query_logs", year("needle", cursor.as_deref()))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        found.extend(
+            page["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["text"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert!(page["partial"].is_null(), "{page}");
+                break;
+            }
+        }
+        assert!(pages < 1000, "no progress");
+    }
+    assert!(pages > 3, "{pages}");
+    assert_eq!(found, vec!["the one needle of the year".to_string()]);
+}
+
 #[tokio::test]
 async fn the_download_streams_the_range_as_a_file() {
     let app = spawn_app().await.unwrap();
