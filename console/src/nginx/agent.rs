@@ -24,7 +24,7 @@
 use super::endpoint_source::EndpointSource;
 use super::secrets::{pair_in, reflect_tls_secrets};
 use crate::egress::EgressPolicy;
-use crate::nginx::desired::{desired_state, host_refusals, upstream_refusals, Inputs};
+use crate::nginx::desired::{desired_state_and_refusals, upstream_refusals, Inputs};
 use crate::nginx::tls::TlsSecrets;
 use crate::watchers::reflect;
 use crds::nginx::{
@@ -256,9 +256,8 @@ async fn feed(
         match found {
             Some(c) => {
                 let inputs = stores.inputs(&cfg.egress);
-                let mut desired = desired_state(&c, &inputs);
+                let (mut desired, mut route_errors) = desired_state_and_refusals(&c, &inputs);
                 let https = cfg.render.https_port.or(c.spec.listen.https).is_some();
-                let mut route_errors = host_refusals(&c, &inputs);
                 route_errors.extend(upstream_refusals(&c, &inputs));
                 route_errors.extend(
                     tls.attach(&mut desired, &stores.routes.state(), https, |ns, name| {

@@ -359,23 +359,30 @@ fn service_peers(
 /// that point nowhere are left out; unparsable upstream servers are skipped (the console
 /// refuses them before they are stored).
 pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
+    desired_state_and_refusals(cluster, inputs).0
+}
+
+/// [`desired_state`] and the routes it left out for their host ([`host_refusals`]), worked
+/// out once for callers that report both (the agent, the config view).
+pub fn desired_state_and_refusals(
+    cluster: &NginxCluster,
+    inputs: &Inputs,
+) -> (DesiredState, Vec<NginxRouteError>) {
+    let refusals = host_refusals(cluster, inputs);
     let name = cluster.name_any();
     let namespaces = served_namespaces(cluster, &inputs.tenants);
     let serves = |o: &dyn Fn() -> (Option<String>, String)| {
         let (ns, c) = o();
         c == name && ns.is_some_and(|ns| namespaces.contains(&ns))
     };
-    let refused: BTreeSet<String> = host_refusals(cluster, inputs)
-        .into_iter()
-        .map(|e| e.route)
-        .collect();
+    let refused: BTreeSet<&str> = refusals.iter().map(|e| e.route.as_str()).collect();
     let mut routes: Vec<Route> = inputs
         .routes
         .iter()
         .filter(|r| serves(&|| (r.namespace(), r.spec.cluster.clone())))
         .filter(|r| {
             let id = route_id(&r.namespace().unwrap_or_default(), &r.name_any());
-            !refused.contains(&id)
+            !refused.contains(id.as_str())
         })
         .filter_map(|r| route_of(r))
         .collect();
@@ -438,7 +445,7 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
             peers,
         ));
     }
-    DesiredState {
+    let state = DesiredState {
         generation: cluster
             .metadata
             .generation
@@ -448,7 +455,8 @@ pub fn desired_state(cluster: &NginxCluster, inputs: &Inputs) -> DesiredState {
         routes,
         upstreams,
         certificates: Vec::new(),
-    }
+    };
+    (state, refusals)
 }
 
 #[cfg(test)]

@@ -398,8 +398,7 @@ pub async fn config(
         )));
     }
     let inputs = inputs(state);
-    let mut desired = desired::desired_state(&c, &inputs);
-    let mut errors = desired::host_refusals(&c, &inputs);
+    let (mut desired, mut errors) = desired::desired_state_and_refusals(&c, &inputs);
     errors.extend(desired::upstream_refusals(&c, &inputs));
     errors.extend(attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?);
     let opts = ngx::RenderOptions {
