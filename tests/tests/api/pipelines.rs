@@ -103,6 +103,26 @@ async fn start(alice: &Session, pipeline: &str) -> String {
     body.as_str().expect("the run's name").to_string()
 }
 
+/// Starting `pipeline` is refused (403) saying `says`, and no run exists in alpha.
+async fn start_refused(app: &TestApp, alice: &Session, pipeline: &str, says: &str) {
+    let (status, body) = alice
+        .call(
+            "start_run",
+            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": pipeline}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains(says), "{says}: {body}");
+    let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert!(runs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
 /// The run as the console shows it, once `done` says so.
 async fn run_when(who: &Session, run: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     eventually(WAIT, what, || async {
@@ -584,22 +604,7 @@ async fn a_pipeline_pushes_only_under_its_tenants_image_prefix() {
     )
     .await
     .unwrap();
-    let (status, body) = alice
-        .call(
-            "start_run",
-            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "fine"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.to_string().contains("has no image prefix"), "{body}");
-    let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    assert!(runs
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    start_refused(&app, &alice, "fine", "has no image prefix").await;
 }
 
 #[tokio::test]
@@ -695,22 +700,7 @@ async fn git_servers_lead_only_where_the_egress_policy_allows() {
         .replace("moved", &Default::default(), &p)
         .await
         .unwrap();
-    let (status, body) = alice
-        .call(
-            "start_run",
-            json!({"tenant": "alpha", "namespace": "alpha", "pipeline": "moved"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert!(body.to_string().contains("link-local"), "{body}");
-    let runs: kube::Api<crds::PipelineRun> = kube::Api::namespaced(app.kube.clone(), "alpha");
-    assert!(runs
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    start_refused(&app, &alice, "moved", "link-local").await;
 }
 
 #[tokio::test]
