@@ -262,6 +262,22 @@ impl TestApp {
 }
 
 impl Session {
+    /// Deploys `name` through the deploy form (nginx:1.25, `replicas`, listening on `port`,
+    /// no limits) into the namespace named like `tenant`; panics unless it is accepted.
+    pub async fn deploy(&self, tenant: &str, name: &str, replicas: u32, port: u16) {
+        let form = serde_json::json!({"namespace": tenant, "name": name, "image": "nginx:1.25",
+            "replicas": replicas, "port": port, "env": [],
+            "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+        let (status, body) = self
+            .call(
+                "deploy_app",
+                serde_json::json!({"tenant": tenant, "form": form}),
+            )
+            .await
+            .expect("deploy_app answers");
+        assert_eq!(status, StatusCode::OK, "deploying {name}: {body}");
+    }
+
     /// Calls a server function by its endpoint name with JSON arguments.
     pub async fn call(&self, endpoint: &str, args: Value) -> Result<(StatusCode, Value)> {
         let mut req = self

@@ -43,13 +43,7 @@ fn rows(records: &Value) -> Vec<(String, String, String, String)> {
 
 async fn changes_are_recorded_in_order_with_their_outcome(app: TestApp) {
     let alice = app.login("alice").await.unwrap();
-    let form = json!({"namespace": "alpha", "name": "audited", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
-        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice
-        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    alice.deploy("alpha", "audited", 1, 80).await;
     // a read is not recorded
     alice
         .call("workloads", json!({"tenant": "alpha"}))

@@ -261,13 +261,7 @@ const SESSION_ONLY: &[&str] = &["whoami", "change_password"];
 
 async fn deploy_shop(app: &TestApp) {
     let alice = app.login("alice").await.unwrap();
-    let form = json!({"namespace": "alpha", "name": "shop", "image": "nginx:1.25", "replicas": 1, "port": 80, "env": [],
-        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice
-        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    alice.deploy("alpha", "shop", 1, 80).await;
     nginx_cluster_of_alpha(app).await;
 }
 

@@ -24,13 +24,7 @@ async fn replicas(app: &TestApp) -> Option<i32> {
 async fn server_functions_answer_only_the_consoles_own_pages() {
     let app = spawn_app().await.unwrap();
     let alice = app.login("alice").await.unwrap();
-    let form = json!({"namespace": "alpha", "name": "orders", "image": "nginx:1.25", "replicas": 1, "port": 8080, "env": [],
-        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice
-        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    alice.deploy("alpha", "orders", 1, 8080).await;
     let cookie = alice.cookie().unwrap().to_string();
     let before = replicas(&app).await;
     let scale = json!({"tenant": "alpha", "namespace": "alpha", "name": "orders", "replicas": 4});

@@ -77,13 +77,7 @@ fn spec(repo: &Path, build_command: &str, quality: Option<Value>, deploy_auto: b
 }
 
 async fn deploy_shop(alice: &Session) {
-    let form = json!({"namespace": "alpha", "name": "shop", "image": "nginx:1.25", "replicas": 2, "port": 80, "env": [],
-        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = alice
-        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    alice.deploy("alpha", "shop", 2, 80).await;
 }
 
 async fn save(alice: &Session, name: &str, spec: Value) {

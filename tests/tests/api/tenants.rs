@@ -299,13 +299,7 @@ async fn an_app_deployed_into_a_restricted_tenant_runs(app: TestApp) {
     let admin = app.login("admin").await.unwrap();
     let (status, body) = admin.call("create_tenant", gamma(json!({}))).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let form = json!({"namespace": "gamma", "name": "web", "image": "nginx:1.25", "replicas": 1, "port": 8080, "env": [],
-        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
-    let (status, body) = admin
-        .call("deploy_app", json!({"tenant": "gamma", "form": form}))
-        .await
-        .unwrap();
-    assert_eq!(status, StatusCode::OK, "{body}");
+    admin.deploy("gamma", "web", 1, 8080).await;
     let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "gamma");
     let ready = eventually(Duration::from_secs(60), "web to be available", || async {
         let d = deployments.get("web").await.ok()?;
