@@ -2,13 +2,16 @@ import { Page } from '@playwright/test';
 import { test, expect } from './fixtures';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { callServerFn, deploy, loginAs, uniqueName } from './pages';
+import { DEMO_DATA, callServerFn, deploy, loginAs, uniqueName } from './pages';
+
+/** The demo node's shared folder: its sandboxed containers can read nothing else of this host. */
+const SHARED = path.join(DEMO_DATA, 'cluster', 'nodes', '.shared');
 
 /** A git repository made for the test: a tiny project whose build writes an artifact. */
 function makeRepo(build: string, extra: Record<string, string> = {}): { url: string; head: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wharf-e2e-repo-'));
+  const dir = fs.mkdtempSync(path.join(SHARED, 'e2e-repo-'));
+  fs.chmodSync(dir, 0o755);
   const git = (...args: string[]) =>
     execFileSync('git', ['-c', 'user.name=E2E', '-c', 'user.email=e2e@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd: dir, encoding: 'utf8' }).trim();
   git('init', '-q');

@@ -8,11 +8,10 @@ import { test, expect } from './fixtures';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { deploy, loginAs, uniqueName } from './pages';
+import { DEMO_DATA, deploy, loginAs, uniqueName } from './pages';
 
 const screen = (page: Page) => page.getByTestId('terminal-pane').locator('.xterm-rows');
 // The demo's data folder, as playwright.config.ts gives it to `wharf demo` (recordings under it).
-const demoData = process.env.WHARF_E2E_DATA ?? path.resolve(__dirname, '../../target/e2e-demo');
 
 async function typeInTerminal(page: Page, text: string) {
   await page.getByTestId('terminal-screen').click();
@@ -208,7 +207,7 @@ test('an admin replays a recorded session and downloads it', async ({ page }) =>
 
   // Once the recording is deleted (as retention does), its row says so instead of offering a replay.
   const id = download.suggestedFilename().replace(/\.cast$/, '');
-  fs.rmSync(path.join(demoData, 'recordings', 'alpha', `${id}.cast`));
+  fs.rmSync(path.join(DEMO_DATA, 'recordings', 'alpha', `${id}.cast`));
   await page.getByTestId('replay-close').click();
   const swept = page.locator(`[data-testid="session-row"][data-session="${id}"]`);
   await expect(async () => {

@@ -162,7 +162,7 @@ async fn main() -> Result<()> {
             server::demo::seed::identities(&client).await?;
             server::demo::seed::apps(&client).await?;
             server::demo::seed::nginx(&client).await?;
-            server::demo::seed::pipelines(&client, &data).await?;
+            server::demo::seed::pipelines(&client, &cluster.shared_dir()).await?;
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
             let listen = console.demo_listen();
             let webhook_host = if listen.ip().is_unspecified() {
@@ -175,7 +175,11 @@ async fn main() -> Result<()> {
                 &cluster.kubeconfig_yaml(),
                 webhook_host,
             )?;
-            let (settings, launch) = console.demo(&data, monitoring.settings())?;
+            let (mut settings, launch) = console.demo(&data, monitoring.settings())?;
+            settings.terminal.unconfined = cluster.sandbox_unavailable();
+            if let Some(why) = &settings.terminal.unconfined {
+                println!("  ! the demo node cannot sandbox its containers ({why}): only platform admins get shells");
+            }
             let mut application =
                 Application::build(client.clone(), settings, launch.open()?).await?;
             let mut stack = server::monitoring::Stack::start(monitoring)

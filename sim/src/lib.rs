@@ -180,6 +180,25 @@ impl Sim {
     pub fn kubeconfig_yaml(&self) -> String {
         self.kubeconfig.clone()
     }
+    /// The node's shared folder, readable by every container (e.g. for `file://` git
+    /// repositories a pipeline clones); nothing else of this host is.
+    pub fn shared_dir(&self) -> std::path::PathBuf {
+        simnode::process::shared_dir(&self.control.node_runtime().config().scratch_dir)
+    }
+    /// The folder on this host of `container` of pod `namespace/pod` (what its processes
+    /// may write; its `tmp` is their `/tmp`).
+    pub fn container_dir(&self, namespace: &str, pod: &str, container: &str) -> std::path::PathBuf {
+        let scratch = &self.control.node_runtime().config().scratch_dir;
+        simnode::process::container_dir(
+            &simnode::process::pod_dir(scratch, namespace, pod),
+            container,
+        )
+    }
+    /// Why the node's containers run unconfined, if they do (see `simnode::sandbox`).
+    pub fn sandbox_unavailable(&self) -> Option<String> {
+        let runtime = self.control.node_runtime();
+        runtime.config().sandbox.unavailable().map(String::from)
+    }
     /// The in-process API (see [`store`]).
     pub fn store(&self) -> Store {
         self.store.clone()

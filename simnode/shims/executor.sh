@@ -61,6 +61,7 @@ target=''
 digest_file=''
 name_digest_file=''
 name_tag_digest_file=''
+tar_path=''
 no_push=false
 
 while [ $# -gt 0 ]; do
@@ -101,6 +102,7 @@ while [ $# -gt 0 ]; do
     --digest-file) digest_file=$value ;;
     --image-name-with-digest-file) name_digest_file=$value ;;
     --image-name-tag-with-digest-file) name_tag_digest_file=$value ;;
+    --tar-path) tar_path=$value ;;
     --no-push)
         case ${value:-true} in
         true | 1) no_push=true ;;
@@ -112,7 +114,7 @@ while [ $# -gt 0 ]; do
         --no-push-cache | --reproducible | --single-snapshot | --skip-push-permission-check | \
         --skip-tls-verify | --skip-tls-verify-pull | --skip-unused-stages | --use-new-run | \
         --verbosity | -v | --cache-repo | --cache-dir | --cache-ttl | --snapshot-mode | \
-        --snapshotMode | --tar-path | --custom-platform | --registry-mirror | \
+        --snapshotMode | --custom-platform | --registry-mirror | \
         --insecure-registry | --skip-tls-verify-registry | --kaniko-dir | --push-retry | \
         --image-fs-extract-retry | --image-download-retry | --log-format | --ignore-path | \
         --context-sub-path | --oci-layout-path | --registry-certificate | --registry-map | \
@@ -320,6 +322,18 @@ if [ -n "$name_tag_digest_file" ]; then
     printf '%s' "$destinations" | while IFS= read -r d; do
         printf '%s:%s@sha256:%s\n' "$(repository "$d")" "$(tag_of "$d")" "$digest"
     done >"$(out_path "$name_tag_digest_file")" || fail "writing image name file: $name_tag_digest_file"
+fi
+
+if [ -n "$tar_path" ]; then
+    # A tarball as kaniko writes one for `crane push`: here only its manifest, whose
+    # config names the digest (see the crane stand-in).
+    [ -n "$destinations" ] || fail "you must provide --destination if setting --tar-path"
+    work=$(mktemp -d) || fail "creating a temporary folder"
+    tags=$(printf '%s' "$destinations" | awk 'NF { printf "%s\"%s\"", (n++ ? "," : ""), $0 }')
+    printf '[{"Config":"sha256:%s","RepoTags":[%s],"Layers":[]}]\n' "$digest" "$tags" >"$work/manifest.json"
+    tar -cf "$(out_path "$tar_path")" -C "$work" manifest.json || fail "writing the tarball $tar_path"
+    rm -rf "$work"
+    info "Tarball written to $tar_path"
 fi
 
 if [ "$no_push" = true ]; then

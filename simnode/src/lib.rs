@@ -54,6 +54,7 @@ pub mod plan;
 pub mod process;
 pub mod programs;
 pub mod runtime;
+pub mod sandbox;
 pub mod shims;
 pub mod state;
 pub mod termination;

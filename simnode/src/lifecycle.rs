@@ -304,7 +304,7 @@ async fn run_instance(
             finished_at: Utc::now(),
             container_id: container_id.clone(),
         };
-    let cwd = match process::prepare_dirs(&pod.dir, plan).await {
+    let cwd = match process::prepare_dirs(&pod.dir, plan, &pod.cfg.sandbox).await {
         Ok(cwd) => cwd,
         Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
     };
@@ -315,7 +315,13 @@ async fn run_instance(
     );
     let message_file: Option<PathBuf> = runs_process.then(|| termination::file_of(&root));
     if let Some(file) = &message_file {
-        if let Err(e) = termination::prepare(file).await {
+        let prepared = termination::prepare(file).await.and_then(|()| {
+            pod.cfg
+                .sandbox
+                .give(file)
+                .map_err(|e| crate::Error::io(format!("hand {} to the sandbox", file.display()), e))
+        });
+        if let Err(e) = prepared {
             return terminated(128, "StartError", Some(e.to_string()), None);
         }
     }
@@ -408,7 +414,8 @@ async fn run_instance(
     let exit = match &plan.workload {
         Workload::Command(argv) => {
             let argv = argv_of(argv);
-            process::run_to_log(&argv, &cwd, &env, &plan.missing_programs, log.clone()).await
+            let launch = pod.launch(plan, &argv, false, &cwd, &env);
+            process::run_to_log(launch, &cwd, &env, log.clone()).await
         }
         Workload::Interactive(_) => match console_pump {
             Some(pump) => pump_interactive(pump).await,
@@ -440,13 +447,13 @@ fn start_interactive(
     env: &[(String, String)],
     log: &Arc<LogBuffer>,
 ) -> Result<BoxFuture<'static, Outcome>, process::Exit> {
-    if let Some(Err(msg)) = argv.first().map(|a| plan.missing_programs.check(a)) {
-        return Err(process::start_error(&msg, log));
-    }
+    let launch = pod
+        .launch(plan, argv, plan.tty, cwd, env)
+        .map_err(|msg| process::start_error(&msg, log))?;
     let spawned = if plan.tty {
-        exec::pty::spawn(argv, cwd, env)
+        exec::pty::spawn(&launch, cwd, env)
     } else {
-        exec::pipes::spawn(argv, cwd, env, true)
+        exec::pipes::spawn(&launch, cwd, env, true)
     };
     let spawned = spawned.map_err(|msg| process::start_error(&msg, log))?;
     let (console, pump) = Console::new(spawned, log.clone(), plan.stdin_once);

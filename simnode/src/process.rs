@@ -29,6 +29,7 @@ use crate::logs::LogBuffer;
 use crate::paths;
 use crate::plan::ContainerPlan;
 use crate::programs::MissingPrograms;
+use crate::sandbox::{Launch, Sandbox};
 use crate::{Error, Result};
 
 const SHELLS: [&str; 6] = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
@@ -38,24 +39,48 @@ pub fn pod_dir(scratch: &Path, namespace: &str, pod: &str) -> PathBuf {
     scratch.join(format!("{namespace}_{pod}"))
 }
 
+/// The node's shared folder: every container may read it (see [`crate::sandbox`]). The
+/// demo keeps there what its pods read from "outside", such as the git repositories its
+/// pipelines clone with `file://` URLs.
+pub fn shared_dir(scratch: &Path) -> PathBuf {
+    scratch.join(".shared")
+}
+
 /// The directory of one container of a pod (its "root", see [`crate::paths`]).
 pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
     pod_dir.join(container)
 }
 
-/// Creates the container's directory, its volume links and working directory, and
-/// returns the working directory.
-pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBuf> {
+/// Creates the container's directory, its volume links and working directory, hands
+/// them to the sandbox's user, and returns the working directory.
+pub async fn prepare_dirs(
+    pod_dir: &Path,
+    plan: &ContainerPlan,
+    sandbox: &Sandbox,
+) -> Result<PathBuf> {
     let dir = container_dir(pod_dir, &plan.name);
     let io = |what: String| move |e| Error::io(what, e);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(io(format!("create {}", dir.display())))?;
+    // The container's own /tmp (see [`crate::sandbox`]), world-writable as /tmp is.
+    let tmp = dir.join("tmp");
+    tokio::fs::create_dir_all(&tmp)
+        .await
+        .map_err(io(format!("create {}", tmp.display())))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777))
+            .await
+            .map_err(io(format!("chmod {}", tmp.display())))?;
+    }
+    let mut made = vec![dir.clone(), tmp];
     for (volume, mount_path) in &plan.mounts {
         let target = pod_dir.join("volumes").join(volume);
         tokio::fs::create_dir_all(&target)
             .await
             .map_err(io(format!("create {}", target.display())))?;
+        made.push(target.clone());
         let rel = mount_path.trim_start_matches('/');
         if rel.is_empty() || rel.split('/').any(|p| p == "..") {
             continue;
@@ -68,6 +93,7 @@ pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBu
             tokio::fs::create_dir_all(parent)
                 .await
                 .map_err(io(format!("create {}", parent.display())))?;
+            made.push(parent.to_path_buf());
         }
         tokio::fs::symlink(&target, &link)
             .await
@@ -79,11 +105,23 @@ pub async fn prepare_dirs(pod_dir: &Path, plan: &ContainerPlan) -> Result<PathBu
         .map(|w| w.trim_start_matches('/'))
     {
         Some(w) if !w.is_empty() && !w.split('/').any(|p| p == "..") => dir.join(w),
-        _ => dir,
+        _ => dir.clone(),
     };
     tokio::fs::create_dir_all(&cwd)
         .await
         .map_err(io(format!("create {}", cwd.display())))?;
+    made.push(cwd.clone());
+    for path in &made {
+        // Every folder from the pod's down to the one made, so the path is writable.
+        let below = path.strip_prefix(pod_dir).unwrap_or(path);
+        let mut p = pod_dir.to_path_buf();
+        for part in below.components() {
+            p.push(part);
+            sandbox
+                .give(&p)
+                .map_err(io(format!("hand {} to the sandbox", p.display())))?;
+        }
+    }
     Ok(cwd)
 }
 
@@ -203,28 +241,42 @@ pub fn start_error(msg: &str, log: &LogBuffer) -> Exit {
     }
 }
 
-/// Runs `argv` in `cwd` with `env`, its stdout and stderr going to `log` line by line,
-/// and returns its exit as a terminated state (a `StartError` when the image lacks the
-/// program). Dropping the future kills the process group.
-pub async fn run_to_log(
+/// How to start `argv` (on a terminal when `tty`) in a container whose image lacks
+/// `missing`, confined by `sandbox` to `view`: `Err` is the runtime's message when it
+/// cannot start.
+pub fn launch(
     argv: &[String],
+    tty: bool,
+    missing: &MissingPrograms,
+    sandbox: &Sandbox,
+    cwd: &Path,
+    view: &crate::sandbox::View,
+    env: &[(String, String)],
+) -> std::result::Result<Launch, String> {
+    let argv0 = argv.first().ok_or("no command specified")?;
+    missing.check(argv0)?;
+    sandbox.launch(argv, tty, cwd, view, env)
+}
+
+/// Runs `launch` (see [`launch`]) in `cwd` with `env`, its stdout and stderr going to
+/// `log` line by line, and returns its exit as a terminated state (a `StartError` when it
+/// cannot start). Dropping the future kills the process group.
+pub async fn run_to_log(
+    launch: std::result::Result<Launch, String>,
     cwd: &Path,
     env: &[(String, String)],
-    missing: &MissingPrograms,
     log: Arc<LogBuffer>,
 ) -> Exit {
-    let Some(argv0) = argv.first() else {
-        return Exit {
-            code: 128,
-            reason: "StartError",
-            message: Some("no command specified".into()),
-        };
+    let launch = match launch {
+        Ok(l) => l,
+        Err(msg) => return start_error(&msg, &log),
     };
-    if let Err(msg) = missing.check(argv0) {
-        return start_error(&msg, &log);
+    let argv0 = &launch.argv0;
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    if let Some((uid, gid)) = launch.run_as {
+        cmd.uid(uid).gid(gid);
     }
-    let mut cmd = tokio::process::Command::new(resolve_program(argv0));
-    cmd.args(&argv[1..])
+    cmd.args(&launch.args)
         .current_dir(cwd)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -294,6 +346,23 @@ mod tests {
         assert_eq!(resolve_program("/usr/local/nowhere/mvn"), "mvn");
     }
 
+    /// Runs `argv` in `dir` in the node's sandbox, as a container would.
+    async fn run(
+        argv: &[String],
+        dir: &Path,
+        env: &[(String, String)],
+        missing: &MissingPrograms,
+        log: Arc<LogBuffer>,
+    ) -> Exit {
+        let view = crate::sandbox::View {
+            writable: vec![dir.to_path_buf()],
+            ..Default::default()
+        };
+        let sandbox = Sandbox::detect();
+        let launch = launch(argv, false, missing, &sandbox, dir, &view, env);
+        run_to_log(launch, dir, env, log).await
+    }
+
     #[tokio::test]
     async fn output_goes_to_the_log_and_exit_code_is_kept() {
         let dir = tempfile::tempdir().unwrap();
@@ -301,14 +370,8 @@ mod tests {
         let argv: Vec<String> = ["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"]
             .map(String::from)
             .to_vec();
-        let exit = run_to_log(
-            &argv,
-            dir.path(),
-            &[("PATH".into(), std::env::var("PATH").unwrap())],
-            &MissingPrograms::None,
-            log.clone(),
-        )
-        .await;
+        let env = [("PATH".into(), std::env::var("PATH").unwrap())];
+        let exit = run(&argv, dir.path(), &env, &MissingPrograms::None, log.clone()).await;
         assert_eq!(exit.code, 3);
         assert_eq!(exit.reason, "Error");
         let text: String = log
@@ -327,14 +390,8 @@ mod tests {
     async fn missing_program_is_a_start_error() {
         let dir = tempfile::tempdir().unwrap();
         let log = LogBuffer::new(100, 1 << 20);
-        let exit = run_to_log(
-            &["no-such-program-xyz".to_string()],
-            dir.path(),
-            &[],
-            &MissingPrograms::None,
-            log.clone(),
-        )
-        .await;
+        let argv = ["no-such-program-xyz".to_string()];
+        let exit = run(&argv, dir.path(), &[], &MissingPrograms::None, log.clone()).await;
         assert_eq!(exit.code, 128);
         assert_eq!(exit.reason, "StartError");
         assert!(exit
@@ -344,14 +401,8 @@ mod tests {
 
         // A shell the image lacks does not fall back to the host's sh.
         let missing = MissingPrograms::parse("bash");
-        let exit = run_to_log(
-            &["/bin/bash".to_string(), "-c".into(), "true".into()],
-            dir.path(),
-            &[],
-            &missing,
-            log,
-        )
-        .await;
+        let argv = ["/bin/bash".to_string(), "-c".into(), "true".into()];
+        let exit = run(&argv, dir.path(), &[], &missing, log).await;
         assert_eq!(exit.reason, "StartError");
         assert!(exit
             .message

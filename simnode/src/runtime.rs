@@ -50,6 +50,8 @@ pub struct NodeConfig {
     /// CrashLoopBackOff: `base`, `2·base`, `4·base`, … capped at `max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How containers' processes are confined (bubblewrap where the host has it).
+    pub sandbox: crate::sandbox::Sandbox,
     /// How long a simulated task (a Job container with no command) runs.
     pub task_duration: Duration,
     /// Per container instance log buffer bounds.
@@ -78,6 +80,7 @@ impl NodeConfig {
             log_buffer_bytes: 4 << 20,
             leak_per_minute: 6.0,
             keep_scratch_dirs: false,
+            sandbox: crate::sandbox::Sandbox::detect(),
         }
     }
 
@@ -175,6 +178,34 @@ impl std::fmt::Debug for PodShared {
 impl PodShared {
     pub fn state(&self) -> PodRuntimeState {
         lock(&self.state).clone()
+    }
+
+    /// How to start `argv` in `container` (see [`process::launch`]): confined to its own
+    /// folder, its pod's volumes and the stand-ins.
+    pub fn launch(
+        &self,
+        container: &ContainerPlan,
+        argv: &[String],
+        tty: bool,
+        cwd: &std::path::Path,
+        env: &[(String, String)],
+    ) -> std::result::Result<crate::sandbox::Launch, String> {
+        let dir = process::container_dir(&self.dir, &container.name);
+        let view = crate::sandbox::View {
+            hostname: self.plan.name.clone(),
+            tmp: Some(dir.join("tmp")),
+            writable: vec![dir, self.dir.join("volumes")],
+            read_only: vec![self.bin_dir.clone()],
+        };
+        process::launch(
+            argv,
+            tty,
+            &container.missing_programs,
+            &self.cfg.sandbox,
+            cwd,
+            &view,
+            env,
+        )
     }
 
     /// Changes one container's state and announces it.
@@ -329,6 +360,10 @@ impl NodeRuntime {
         // (`wharf demo --data .wharf/demo`) would point somewhere else for them.
         if let Ok(abs) = std::path::absolute(&cfg.scratch_dir) {
             cfg.scratch_dir = abs;
+        }
+        cfg.sandbox = cfg.sandbox.reaching(&cfg.scratch_dir);
+        if let Some(reason) = cfg.sandbox.unavailable() {
+            tracing::warn!("containers run unconfined: {reason}");
         }
         let (events, _) = broadcast::channel(4096);
         Self {
@@ -757,7 +792,7 @@ impl NodeRuntime {
         if let Err(msg) = plan.missing_programs.check(argv0) {
             return Ok(fail(msg));
         }
-        let cwd = process::prepare_dirs(&shared.dir, &plan).await?;
+        let cwd = process::prepare_dirs(&shared.dir, &plan, &shared.cfg.sandbox).await?;
         let root = process::container_dir(&shared.dir, &plan.name);
         let mut env = shared.env_of(&plan.name).unwrap_or_else(|| {
             process::container_env(
@@ -779,12 +814,22 @@ impl NodeRuntime {
             let pod = &shared.plan.name;
             env.push(("PS1".into(), format!("${{USER:-root}}@{pod}:$PWD# ")));
             let bashrc = cwd.join(".bashrc");
-            if !bashrc.exists() {
-                let _ = std::fs::write(&bashrc, format!("PS1='\\u@{pod}:\\w\\$ '\n"));
+            if !bashrc.exists()
+                && std::fs::write(&bashrc, format!("PS1='\\u@{pod}:\\w\\$ '\n")).is_ok()
+            {
+                let _ = shared.cfg.sandbox.give(&bashrc);
             }
-            exec::pty::spawn(&command, &cwd, &env).unwrap_or_else(fail)
+            match shared.launch(&plan, &command, true, &cwd, &env) {
+                Ok(launch) => exec::pty::spawn(&launch, &cwd, &env).unwrap_or_else(fail),
+                Err(msg) => fail(msg),
+            }
         } else {
-            exec::pipes::spawn(&command, &cwd, &env, req.stdin).unwrap_or_else(fail)
+            match shared.launch(&plan, &command, false, &cwd, &env) {
+                Ok(launch) => {
+                    exec::pipes::spawn(&launch, &cwd, &env, req.stdin).unwrap_or_else(fail)
+                }
+                Err(msg) => fail(msg),
+            }
         })
     }
 

@@ -8,7 +8,7 @@
 //! - `executor` — kaniko's executor (`shims/executor.sh`): `--context` (a directory or
 //!   `dir://`), `--dockerfile`, `--destination` (repeatable), `--digest-file`,
 //!   `--image-name-with-digest-file`, `--image-name-tag-with-digest-file`, `--label k=v`,
-//!   `--build-arg`, `--target`, `--no-push`; other kaniko flags are accepted and ignored.
+//!   `--build-arg`, `--target`, `--no-push`, `--tar-path` (a tarball for `crane`); other kaniko flags are accepted and ignored.
 //!   It builds and pushes nothing, but fails like kaniko on a missing Dockerfile, a
 //!   Dockerfile without `FROM` first, an unknown instruction or a `COPY` source missing
 //!   from the context, logs kaniko-like `INFO` lines and `Pushed REPO@sha256:…`, and writes
@@ -20,6 +20,10 @@
 //!   `-Dsonar.qualitygate.wait`; reports lines with `FIXME` as blocker issues and `TODO` as
 //!   code smells with `file:line`, and ends with `QUALITY GATE STATUS: PASSED` or `FAILED`
 //!   (exit 1 when waiting for the gate).
+//! - `crane` — go-containerregistry's crane (`shims/crane.sh`), `push TARBALL IMAGE
+//!   [--image-refs FILE]` only: reads the tarball the executor stand-in wrote with
+//!   `--tar-path` and prints `REPOSITORY@DIGEST` with the executor's digest; it uploads
+//!   nothing.
 //!
 //! Kaniko's `/kaniko/executor` and the scanner image's `/opt/sonar-scanner/bin/sonar-scanner`
 //! resolve to them too: as a command by the base-name fallback of
@@ -31,15 +35,17 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Result};
 
 /// `(name, script)` of every stand-in.
-pub const SHIMS: [(&str, &str); 2] = [
+pub const SHIMS: [(&str, &str); 3] = [
     ("executor", include_str!("../shims/executor.sh")),
     ("sonar-scanner", include_str!("../shims/sonar-scanner.sh")),
+    ("crane", include_str!("../shims/crane.sh")),
 ];
 
 /// Where real images keep the tools, mapped to the stand-ins in scripts.
-pub const IMAGE_PATHS: [(&str, &str); 2] = [
+pub const IMAGE_PATHS: [(&str, &str); 3] = [
     ("/kaniko/executor", "executor"),
     ("/opt/sonar-scanner/bin/sonar-scanner", "sonar-scanner"),
+    ("/ko-app/crane", "crane"),
 ];
 
 /// The directory the stand-ins live in.

@@ -42,6 +42,11 @@ pub async fn spawn_app_with(
     listen: SocketAddr,
 ) -> Result<TestApp> {
     let (cluster, kube) = demo_cluster(2).await?;
+    let mut settings = settings;
+    // As `wharf demo` does: no shells but a platform admin's where containers run unconfined.
+    if settings.terminal.unconfined.is_none() {
+        settings.terminal.unconfined = cluster.sandbox_unavailable();
+    }
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let console = start_console(kube.clone(), settings, logs, listen).await?;

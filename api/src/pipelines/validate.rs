@@ -270,6 +270,21 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<Text> {
             )));
         }
     }
+    // The image stage's push runs in a container named `<image stage>-push`.
+    if let Some(image) = spec
+        .stages
+        .iter()
+        .find(|s| s.kind() == Some(StageKind::Image))
+    {
+        let taken = format!("{}-push", image.name);
+        if let Some(i) = spec.stages.iter().position(|s| s.name == taken) {
+            let (n, image) = (i + 1, &image.name);
+            push(Err(text!(
+                "stage {n} ('{taken}'): this name is taken by the push step of image stage '{image}'",
+                "第 {n} 阶段(“{taken}”):此名称已被镜像阶段“{image}”的推送步骤占用"
+            )));
+        }
+    }
     let count = |k: StageKind| kinds.iter().filter(|x| **x == Some(k)).count();
     let position = |k: StageKind| kinds.iter().position(|x| *x == Some(k));
     if kinds.first() != Some(&Some(StageKind::Source)) || count(StageKind::Source) != 1 {
@@ -537,5 +552,16 @@ mod tests {
         assert!(pipeline(&spec, &options())
             .iter()
             .any(|e| e.en.contains("two stages are named 'clone'")));
+        let mut spec = good();
+        let image = spec
+            .stages
+            .iter()
+            .find(|s| s.kind() == Some(StageKind::Image))
+            .map(|s| s.name.clone())
+            .unwrap();
+        spec.stages[1].name = format!("{image}-push");
+        assert!(pipeline(&spec, &options())
+            .iter()
+            .any(|e| e.en.contains("taken by the push step")));
     }
 }

@@ -121,6 +121,7 @@ pub struct TenantScope {
     namespaces: Vec<String>,
     role: Role,
     user: String,
+    platform_admin: bool,
 }
 
 impl TenantScope {
@@ -136,6 +137,10 @@ impl TenantScope {
     pub fn user(&self) -> &str {
         &self.user
     }
+    /// Whether the person is a platform admin (whose role in every tenant is admin).
+    pub fn platform_admin(&self) -> bool {
+        self.platform_admin
+    }
     pub fn contains(&self, namespace: &str) -> bool {
         self.namespaces.iter().any(|n| n == namespace)
     }
@@ -147,6 +152,7 @@ impl TenantScope {
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
             role: Role::Admin,
             user: "test".into(),
+            platform_admin: false,
         }
     }
 
@@ -284,6 +290,7 @@ pub fn authorize(
         namespaces: found.spec.namespaces.clone(),
         role,
         user: who.name.clone(),
+        platform_admin: who.platform_admin,
     })
 }
 

@@ -69,6 +69,9 @@ pub struct PipelineSettings {
     pub git_image: String,
     /// A kaniko executor *debug* image (it has a shell, which the image stage's script needs).
     pub kaniko_image: String,
+    /// A crane *debug* image (with a shell): pushes what kaniko built, in a container of its
+    /// own, the only one that sees the registry's credentials.
+    pub push_image: String,
     pub sonar_image: String,
     /// A run's Job is stopped after this long.
     pub timeout_secs: i64,
@@ -81,6 +84,7 @@ impl Default for PipelineSettings {
             local_git: false,
             git_image: "alpine/git:2.45.2".into(),
             kaniko_image: "gcr.io/kaniko-project/executor:v1.23.2-debug".into(),
+            push_image: "gcr.io/go-containerregistry/crane:debug".into(),
             sonar_image: "sonarsource/sonar-scanner-cli:11".into(),
             timeout_secs: 3600,
         }

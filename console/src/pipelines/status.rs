@@ -146,8 +146,20 @@ pub fn compute(
                 status.quality = terminated_message(cs).filter(|m| m == "passed" || m == "failed")
             }
             Some(StageKind::Image) => {
+                // built by kaniko in `<stage>`, pushed by `<stage>-push`: one stage to the user
+                let push = container_status(pod, &super::job::push_container(&stage.name));
+                if s.phase == StagePhase::Succeeded {
+                    let p = stage_status(&stage.name, kind, push);
+                    s.phase = match p.phase {
+                        StagePhase::Succeeded | StagePhase::Failed => p.phase,
+                        _ => StagePhase::Running,
+                    };
+                    s.finished_at = p.finished_at;
+                    s.exit_code = p.exit_code.or(s.exit_code);
+                    s.message = p.message;
+                }
                 let digest =
-                    terminated_message(cs).filter(|m| m.starts_with("sha256:") && m.len() == 71);
+                    terminated_message(push).filter(|m| m.starts_with("sha256:") && m.len() == 71);
                 if let (Some(digest), Some(repo)) = (digest, image_repo(run, settings)) {
                     let tag = match &status.quality {
                         Some(q) => format!("{}-{q}", base_tag(run)),
@@ -350,8 +362,9 @@ mod tests {
                 terminated("clone", 0, SHA),
                 terminated("build", 0, ""),
                 terminated("sonar", 0, "passed"),
+                terminated("image", 0, ""),
             ],
-            vec![terminated("image", 0, DIGEST)],
+            vec![terminated("image-push", 0, DIGEST)],
         );
         let s = compute(
             &run(true),
@@ -384,9 +397,47 @@ mod tests {
         );
     }
 
+    /// The image stage is kaniko's container then the push container's: built but not
+    /// pushed is still running, and a failed push fails the stage with the push's words.
+    #[test]
+    fn the_image_stage_ends_with_its_push() {
+        let init = || {
+            vec![
+                terminated("clone", 0, SHA),
+                terminated("build", 0, ""),
+                terminated("image", 0, ""),
+            ]
+        };
+        let running = json!({"name": "image-push", "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-11-26T10:00:06Z"}}});
+        let s = compute(
+            &run(false),
+            None,
+            Some(&pod(init(), vec![running])),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
+        assert_eq!(s.stages[2].phase, StagePhase::Running);
+        assert_eq!(s.image, None);
+
+        let denied = "UNAUTHORIZED: authentication required";
+        let s = compute(
+            &run(false),
+            Some(&job("Failed")),
+            Some(&pod(init(), vec![terminated("image-push", 1, denied)])),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
+        assert_eq!(s.stages[2].phase, StagePhase::Failed);
+        assert_eq!(s.stages[2].message.as_deref(), Some(denied));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("stage 'image' failed with exit code 1")
+        );
+    }
+
     #[test]
     fn a_failed_build_names_the_stage_and_skips_the_rest() {
-        let waiting = json!({"name": "image", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}});
+        let waiting = json!({"name": "image-push", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}});
         let pod = pod(
             vec![
                 terminated("clone", 0, SHA),
@@ -429,8 +480,12 @@ mod tests {
     #[test]
     fn a_finished_run_keeps_its_record_when_the_job_is_gone() {
         let pod = pod(
-            vec![terminated("clone", 0, SHA), terminated("build", 0, "")],
-            vec![terminated("image", 0, DIGEST)],
+            vec![
+                terminated("clone", 0, SHA),
+                terminated("build", 0, ""),
+                terminated("image", 0, ""),
+            ],
+            vec![terminated("image-push", 0, DIGEST)],
         );
         let mut r = run(false);
         r.status = Some(compute(

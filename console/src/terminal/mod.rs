@@ -50,6 +50,10 @@ pub struct TerminalOptions {
     pub ping_every: std::time::Duration,
     /// Largest upload in bytes; bigger ones get 413 before anything reaches the container.
     pub max_upload: u64,
+    /// Why the cluster's containers run unconfined on its host, if they do (the demo
+    /// cluster's node without its sandbox): then only platform admins get shells and
+    /// file transfers, since a shell there is the host's user.
+    pub unconfined: Option<String>,
 }
 
 impl Default for TerminalOptions {
@@ -62,6 +66,7 @@ impl Default for TerminalOptions {
             idle_warning: std::time::Duration::from_secs(DEFAULT_IDLE_WARN_SECS),
             ping_every: std::time::Duration::from_secs(25),
             max_upload: DEFAULT_MAX_UPLOAD_MB * 1024 * 1024,
+            unconfined: None,
         }
     }
 }
@@ -115,6 +120,7 @@ pub fn check(
             "租户“{tenant}”的{role}不能打开终端(终端可以修改容器),开发者和管理员可以"
         )));
     }
+    confined(state, scope)?;
     let t = target(&state.cache, scope, ns, pod, container)?;
     let options = &state.settings.terminal;
     Ok(TerminalTarget {
@@ -124,6 +130,18 @@ pub fn check(
         debug_image: options.debug_image.clone(),
         recording: options.recordings.is_some(),
     })
+}
+
+/// Refuses a shell or a file transfer to anyone but a platform admin where containers run
+/// unconfined on the host ([`TerminalOptions::unconfined`]).
+pub fn confined(state: &AppState, scope: &TenantScope) -> Result<(), AppError> {
+    match &state.settings.terminal.unconfined {
+        Some(why) if !scope.platform_admin() => Err(forbidden(text!(
+            "shells are turned off on this demo cluster: its containers would run as this machine's user ({why}); install bubblewrap (scripts/setup.sh) and restart the demo, or ask a platform admin",
+            "此演示集群已关闭终端:它的容器会以本机用户身份运行({why});请安装 bubblewrap(scripts/setup.sh)后重启演示,或请平台管理员操作"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A running container a terminal or transfer may reach, checked against the tenant.

@@ -273,12 +273,13 @@ const ORDERS_REPO: &[(&str, &str)] = &[
     ("README.md", "# orders\n\nThe demo's order service. Build: `sh build.sh`.\n"),
 ];
 
-/// A local git repository for `orders` under `<data>/git/orders` and the pipeline
+/// A local git repository for `orders` under `<shared>/git/orders` (`shared`: the demo
+/// node's folder its sandboxed containers may read, `sim::Sim::shared_dir`) and the pipeline
 /// `alpha/orders-ci` that builds it (clone → build → quality → debug tools → image → deploy
 /// on the button). Idempotent; without git on the host the demo runs without it.
-pub async fn pipelines(client: &Client, data: &std::path::Path) -> Result<()> {
+pub async fn pipelines(client: &Client, shared: &std::path::Path) -> Result<()> {
     use crds::pipeline::{PipelineSpec, Stage, StageKind};
-    let repo = std::path::absolute(data.join("git").join("orders"))?;
+    let repo = std::path::absolute(shared.join("git").join("orders"))?;
     if !repo.join(".git").exists() {
         std::fs::create_dir_all(repo.join("src"))?;
         for (path, content) in ORDERS_REPO {

@@ -56,6 +56,9 @@ pub async fn open(
         Ok(s) => s,
         Err(refusal) => return refusal,
     };
+    if let Err(e) = wharf_console::terminal::confined(&state, &scope) {
+        return refuse(e);
+    }
     let Ok(Query(link)) = link else {
         return (
             StatusCode::BAD_REQUEST,

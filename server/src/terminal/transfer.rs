@@ -84,6 +84,7 @@ fn check(
     link: Result<Query<TransferLink>, QueryRejection>,
 ) -> Result<(wharf_console::auth::TenantScope, Target, String, String), Response> {
     let scope = scope_for_socket(state, headers, tenant, Role::Developer)?;
+    wharf_console::terminal::confined(state, &scope).map_err(refuse)?;
     let Ok(Query(link)) = link else {
         return Err(fail(
             StatusCode::BAD_REQUEST,

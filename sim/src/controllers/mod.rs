@@ -387,7 +387,10 @@ impl ControlPlane {
             }
         };
         std::fs::create_dir_all(&scratch).map_err(|e| crate::Error::io(&scratch, e))?;
+        let shared = simnode::process::shared_dir(&scratch);
+        std::fs::create_dir_all(&shared).map_err(|e| crate::Error::io(&shared, e))?;
         let mut cfg = node.unwrap_or_else(|| NodeConfig::new(&scratch));
+        cfg.sandbox = cfg.sandbox.with_shared(shared);
         cfg.scratch_dir = scratch;
         cfg.allow_exec = allow_exec;
         Ok((NodeRuntime::new(cfg), temp))
@@ -449,7 +452,12 @@ pub(crate) mod tempfile_dir {
 
     impl TempDir {
         pub fn new() -> crate::Result<TempDir> {
-            let p = std::env::temp_dir().join(format!(
+            // NB: not under /tmp where there is /var/tmp: each sandboxed container has its own
+            // /tmp, and its folder bound at a path under /tmp would show up inside it.
+            let base = Some(PathBuf::from("/var/tmp"))
+                .filter(|p| p.is_dir())
+                .unwrap_or_else(std::env::temp_dir);
+            let p = base.join(format!(
                 "wharf-sim-{}-{}",
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()

@@ -9,7 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Input, Outcome, Output, Spawned};
-use crate::process::{resolve_program, start_error_message, GroupKiller};
+use crate::process::{start_error_message, GroupKiller};
+use crate::sandbox::Launch;
 
 async fn pump(pipe: Option<impl AsyncRead + Unpin>, tx: mpsc::Sender<Output>, stderr: bool) {
     let Some(mut pipe) = pipe else { return };
@@ -32,19 +33,20 @@ async fn pump(pipe: Option<impl AsyncRead + Unpin>, tx: mpsc::Sender<Output>, st
     }
 }
 
-/// Starts `argv` with pipes. `Err` carries the runtime's message for a command that
+/// Starts `launch` with pipes. `Err` carries the runtime's message for a command that
 /// cannot start.
 pub fn spawn(
-    argv: &[String],
+    launch: &Launch,
     cwd: &Path,
     env: &[(String, String)],
     stdin: bool,
 ) -> Result<Spawned, String> {
-    let argv0 = argv
-        .first()
-        .ok_or_else(|| "no command specified".to_string())?;
-    let mut cmd = tokio::process::Command::new(resolve_program(argv0));
-    cmd.args(&argv[1..])
+    let argv0 = &launch.argv0;
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    if let Some((uid, gid)) = launch.run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.args(&launch.args)
         .current_dir(cwd)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

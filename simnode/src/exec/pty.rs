@@ -9,31 +9,68 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{Input, Outcome, Output, Spawned};
-use crate::process::{resolve_program, start_error_message, GroupKiller};
+use crate::process::{start_error_message, GroupKiller};
+use crate::sandbox::Launch;
 
-/// Starts `argv` on a new pty (80×24 until resized). `Err` carries the runtime's message
-/// for a command that cannot start, e.g. `executable file not found in $PATH`.
-pub fn spawn(argv: &[String], cwd: &Path, env: &[(String, String)]) -> Result<Spawned, String> {
-    let argv0 = argv
-        .first()
-        .ok_or_else(|| "no command specified".to_string())?;
-    let (pty, pts) = pty_process::open().map_err(|e| format!("open pty: {e}"))?;
-    pty.resize(pty_process::Size::new(24, 80))
-        .map_err(|e| format!("resize pty: {e}"))?;
-    let cmd = pty_process::Command::new(resolve_program(argv0))
-        .args(&argv[1..])
+/// Starts `launch` with the terminal `pts` as stdin, stdout and stderr without taking
+/// the terminal: the program inside does (see [`Launch::takes_terminal`]).
+fn spawn_own_session(
+    launch: &Launch,
+    cwd: &Path,
+    env: &[(String, String)],
+    pts: &pty_process::Pts,
+) -> std::io::Result<tokio::process::Child> {
+    use std::os::fd::AsFd;
+    let fd = || {
+        pts.as_fd()
+            .try_clone_to_owned()
+            .map(std::process::Stdio::from)
+    };
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    cmd.args(&launch.args)
         .current_dir(cwd)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(fd()?)
+        .stdout(fd()?)
+        .stderr(fd()?)
         .kill_on_drop(true);
-    let mut child = cmd.spawn(pts).map_err(|e| match e {
-        pty_process::Error::Io(io) => start_error_message(argv0, &io),
-        other => format!("exec: \"{argv0}\": {other}"),
-    })?;
+    if let Some((uid, gid)) = launch.run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    // Its own process group, for the group kill; the session is the program's to make.
+    cmd.process_group(0);
+    cmd.spawn()
+}
+
+/// Starts `launch` on a new pty (80×24 until resized). `Err` carries the runtime's message
+/// for a command that cannot start, e.g. `executable file not found in $PATH`.
+pub fn spawn(launch: &Launch, cwd: &Path, env: &[(String, String)]) -> Result<Spawned, String> {
+    let argv0 = &launch.argv0;
+    let (pty, pts) = pty_process::open().map_err(|e| format!("open pty: {e}"))?;
+    pty.resize(pty_process::Size::new(24, 80))
+        .map_err(|e| format!("resize pty: {e}"))?;
+    let mut child = if launch.takes_terminal {
+        spawn_own_session(launch, cwd, env, &pts).map_err(|e| start_error_message(argv0, &e))?
+    } else {
+        let mut cmd = pty_process::Command::new(&launch.program)
+            .args(&launch.args)
+            .current_dir(cwd)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .kill_on_drop(true);
+        if let Some((uid, gid)) = launch.run_as {
+            cmd = cmd.uid(uid).gid(gid);
+        }
+        cmd.spawn(pts).map_err(|e| match e {
+            pty_process::Error::Io(io) => start_error_message(argv0, &io),
+            other => format!("exec: \"{argv0}\": {other}"),
+        })?
+    };
     let (input_tx, mut input_rx) = mpsc::channel::<Input>(64);
     let (output_tx, output_rx) = mpsc::channel::<Output>(64);
     let task = tokio::spawn(async move {
-        // The child leads its own session, so its pid is its process group.
+        // The child leads its own session or process group: its pid is the group.
         let mut killer = GroupKiller::new(child.id());
         let (mut reader, mut writer) = pty.into_split();
         let mut buf = vec![0u8; 8192];

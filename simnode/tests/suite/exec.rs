@@ -138,7 +138,11 @@ async fn resize_changes_the_terminal_size_of_an_interactive_shell() {
         "runs in the container's scratch dir: {:?}",
         out.stdout
     );
-    assert_eq!(out.status["status"], "Success");
+    assert_eq!(
+        out.status["status"], "Success",
+        "{:?} {:?}",
+        out.stdout, out.status
+    );
 }
 
 #[tokio::test]
@@ -310,4 +314,82 @@ async fn an_interactive_shell_prompt_names_the_pod_not_the_host() {
         .await;
         assert!(out.stdout.contains("@sh-9:"), "bash: {:?}", out.stdout);
     }
+}
+
+/// The node's user sees the folders of the node; the sandbox shows a container only its own.
+#[tokio::test]
+async fn a_shell_sees_and_writes_only_its_own_container() {
+    let sandbox = simnode::sandbox::Sandbox::detect();
+    assert_eq!(
+        sandbox.unavailable(),
+        None,
+        "the demo node needs bubblewrap (scripts/setup.sh installs it)"
+    );
+    let n = node();
+    running_app(&n, "sb-1", "uid-sb-1", ip(4, 21)).await;
+    // What the demo keeps beside its nodes' folders: its kubeconfig, keys.
+    let secret = n.dir.path().join("kubeconfig");
+    std::fs::write(&secret, "token: do-not-read\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let script = format!(
+        "cat {secret}; echo x > {elsewhere}/planted; echo y > /planted; echo mine > mine.txt; \
+         echo t > /tmp/t.txt; ls /proc | grep -c '^[0-9]'; cat /etc/shadow",
+        secret = secret.display(),
+        elsewhere = elsewhere.path().display()
+    );
+    let out = exec(&n.rt, "sb-1", &["sh", "-c", &script], false, vec![]).await;
+    assert!(!out.stdout.contains("do-not-read"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("No such file or directory"),
+        "{}",
+        out.stderr
+    );
+    assert!(!elsewhere.path().join("planted").exists());
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("/etc/shadow: Permission denied"),
+        "{}",
+        out.stderr
+    );
+    // Its own processes only: the shell, the sandbox's init and `ls`/`grep`, not the host's.
+    let pids: usize = out
+        .stdout
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(pids < 10, "sees {pids} processes: {}", out.stdout);
+
+    // What it wrote is in its container's folder (its /tmp too), owned by nobody when the
+    // node is root.
+    let container = n.dir.path().join("demo_sb-1").join("app");
+    let mine = container.join("mine.txt");
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n");
+    assert_eq!(
+        std::fs::read_to_string(container.join("tmp/t.txt")).unwrap(),
+        "t\n"
+    );
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(&mine).unwrap().uid(),
+            simnode::sandbox::NOBODY
+        );
+    }
+}
+
+/// The same commands unconfined do reach the host, so the test above is not vacuous.
+#[tokio::test]
+async fn without_the_sandbox_a_shell_reaches_the_host() {
+    let n = node_with(|c| c.sandbox = simnode::sandbox::Sandbox::off("test"));
+    running_app(&n, "sb-2", "uid-sb-2", ip(4, 22)).await;
+    let secret = n.dir.path().join("kubeconfig");
+    std::fs::write(&secret, "token: do-not-read\n").unwrap();
+    let cmd = format!("cat {}", secret.display());
+    let out = exec(&n.rt, "sb-2", &["sh", "-c", &cmd], false, vec![]).await;
+    assert!(out.stdout.contains("do-not-read"), "{}", out.stdout);
 }

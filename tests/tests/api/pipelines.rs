@@ -33,6 +33,19 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// A folder for a test's repository where the demo node's sandboxed containers can read it
+/// (its shared folder), for `file://` clones; on a real cluster any folder (nothing clones it).
+fn repo_dir(app: &TestApp) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match app.cluster.is_real() {
+        true => tempfile::tempdir(),
+        false => tempfile::tempdir_in(app.cluster.sim().shared_dir()),
+    }
+    .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// A tiny project whose build writes an artifact, committed on `main`; returns its HEAD.
 fn make_repo(dir: &Path, build_sh: &str, extra: &[(&str, &str)]) -> String {
     git(dir, &["init", "-q"]);
@@ -165,7 +178,7 @@ async fn stage_log(who: &Session, pod: &str, container: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_rolls_the_app() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     let head = make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
     deploy_shop(&alice).await;
@@ -213,8 +226,8 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
     .await
     .unwrap();
     assert!(lines.iter().any(|l| l == "compiling App.java"), "{lines:?}");
-    // the log viewer offers the run's pod under the pipeline, every stage a container; the app's
-    // own pods stay under the app
+    // the log viewer offers the run's pod under the pipeline, every stage a container (the
+    // image stage's push step its own); the app's own pods stay under the app
     let (status, sources) = alice
         .call("log_sources", json!({"tenant": "alpha"}))
         .await
@@ -238,7 +251,7 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
         .unwrap_or_else(|| panic!("{runs}"));
     assert_eq!(
         run_pod["containers"],
-        json!(["clone", "build", "sonar", "image"])
+        json!(["clone", "build", "sonar", "image", "image-push"])
     );
     let shop = source("shop");
     assert!(
@@ -329,7 +342,7 @@ async fn a_run_clones_builds_checks_and_images_the_repository_then_quick_deploy_
 #[tokio::test]
 async fn a_failing_build_names_its_stage_keeps_its_log_and_skips_the_rest() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(
         repo.path(),
         "echo 'App.java:3: error: cannot find symbol'\nexit 3\n",
@@ -383,7 +396,7 @@ async fn a_failing_build_names_its_stage_keeps_its_log_and_skips_the_rest() {
 #[tokio::test]
 async fn a_failed_quality_gate_tags_the_image_and_blocks_the_automatic_deploy() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(
         repo.path(),
         GOOD_BUILD,
@@ -459,7 +472,7 @@ async fn a_failed_quality_gate_tags_the_image_and_blocks_the_automatic_deploy() 
 #[tokio::test]
 async fn an_automatic_deploy_sets_the_apps_image() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
     deploy_shop(&alice).await;
@@ -494,7 +507,7 @@ async fn an_automatic_deploy_sets_the_apps_image() {
 #[tokio::test]
 async fn cancel_stops_the_job_and_marks_the_run() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(
         repo.path(),
         "echo building for a long time\nsleep 600\n",
@@ -564,7 +577,7 @@ async fn cancel_stops_the_job_and_marks_the_run() {
 async fn a_pipeline_pushes_only_under_its_tenants_image_prefix() {
     let app = spawn().await;
     let alice = app.login("alice").await.unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     let mut other = spec(repo.path(), "make", None, false);
     other["stages"][3]["image"]["repository"] = json!("beta/billing");
     let (status, body) = alice.call("save_pipeline", json!({"tenant": "alpha", "namespace": "alpha", "name": "sneaky", "spec": other, "create": true})).await.unwrap();
@@ -605,7 +618,7 @@ async fn a_pipeline_pushes_only_under_its_tenants_image_prefix() {
 async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
     let app = spawn().await;
     let alice = app.login("alice").await.unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     let mut bad = spec(repo.path(), "  ", None, false);
     bad["stages"][0]["source"]["gitUrl"] = json!("github.com/team/app");
     bad["stages"][3]["image"]["dockerfile"] = json!("RUN make\n");
@@ -642,7 +655,7 @@ async fn bad_designs_are_refused_with_the_reason_and_nothing_is_stored() {
 async fn git_servers_lead_only_where_the_egress_policy_allows() {
     let app = spawn().await;
     let alice = app.login("alice").await.unwrap();
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     let pipelines: kube::Api<crds::Pipeline> = kube::Api::namespaced(app.kube.clone(), "alpha");
     for (url, says) in [
         ("https://127.0.0.1:6443/api.git", "loopback"),
@@ -700,7 +713,7 @@ async fn git_servers_lead_only_where_the_egress_policy_allows() {
 #[tokio::test]
 async fn the_git_webhook_needs_the_secret_and_builds_only_its_branch() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
     save(
@@ -822,7 +835,7 @@ async fn the_git_webhook_needs_the_secret_and_builds_only_its_branch() {
 #[tokio::test]
 async fn beta_cannot_see_or_run_alphas_pipelines_and_the_socket_checks_first() {
     let app = spawn().await;
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let alice = app.login("alice").await.unwrap();
     save(
@@ -914,7 +927,7 @@ fn settings_on(real: bool) -> wharf_console::state::Settings {
 /// to its end. (The demo node runs the stages' commands; a real cluster's fake kubelet only
 /// marks the containers done, so no image digest comes back there.)
 async fn a_run_is_a_job_the_api_server_accepts_and_is_followed_to_its_end(app: TestApp) {
-    let repo = tempfile::tempdir().unwrap();
+    let repo = repo_dir(&app);
     make_repo(repo.path(), GOOD_BUILD, &[]);
     let mut design = spec(repo.path(), "sh build.sh", None, false);
     if app.cluster.is_real() {

@@ -292,9 +292,13 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
     running_pod(&app, "term-c").await;
     let alice = app.login("alice").await.unwrap();
     let http = reqwest::Client::new();
-    // NB: the demo cluster runs exec on this machine, so a temporary folder stands for a folder in the container.
-    let dir = tempfile::tempdir().unwrap();
-    let path = format!("{}/app.bin", dir.path().display());
+    // The container's /tmp is its own folder's `tmp` on the demo node.
+    let tmp = app
+        .cluster
+        .sim()
+        .container_dir("alpha", "term-c", "app")
+        .join("tmp");
+    let path = "/tmp/app.bin".to_string();
     let data: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -326,14 +330,15 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
         data,
         "downloaded bytes differ"
     );
+    assert_eq!(
+        std::fs::read(tmp.join("app.bin")).unwrap(),
+        data,
+        "the file is in the container's own folder"
+    );
 
     // Missing file: 404 with tar's words. Viewers and other tenants: refused.
     let res = http
-        .get(transfer_url(
-            &app,
-            "download",
-            &format!("{}/nope", dir.path().display()),
-        ))
+        .get(transfer_url(&app, "download", "/tmp/nope"))
         .header("cookie", alice.cookie().unwrap())
         .send()
         .await
@@ -371,11 +376,11 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
     assert!(res.text().await.unwrap().contains("limited to 1 MB"));
 
     // A connection cut mid-upload: nothing half-written is left.
-    let target = format!("{}/broken.bin", dir.path().display());
+    let target = "/tmp/broken.bin";
     let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "POST /upload/terminal/alpha?ns=alpha&pod=term-c&path={} HTTP/1.1\r\nhost: x\r\ncookie: {}\r\ncontent-length: 500000\r\n\r\n",
-        wharf_api::logs::encode(&target),
+        wharf_api::logs::encode(target),
         alice.cookie().unwrap()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
@@ -392,7 +397,7 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
         Duration::from_secs(20),
         "the upload's temporary file",
         || async {
-            listing(dir.path())
+            listing(&tmp)
                 .iter()
                 .any(|n| n.starts_with(".wharf-upload-"))
                 .then_some(())
@@ -405,7 +410,7 @@ async fn a_file_goes_in_and_comes_out_identical_and_bad_transfers_leave_nothing(
         Duration::from_secs(20),
         "the temporary file removed",
         || async {
-            let names = listing(dir.path());
+            let names = listing(&tmp);
             (names == vec!["app.bin".to_string()]).then_some(())
         },
     )
@@ -721,8 +726,12 @@ async fn file_transfer_without_tar_says_so_and_writes_nothing() {
     .await;
     let alice = app.login("alice").await.unwrap();
     let http = reqwest::Client::new();
-    // NB: the demo cluster runs exec on this machine, so a temporary folder stands for a folder in the container.
-    let dir = tempfile::tempdir().unwrap();
+    // The container's /tmp is its own folder's `tmp` on the demo node.
+    let tmp = app
+        .cluster
+        .sim()
+        .container_dir("alpha", "term-t", "app")
+        .join("tmp");
     let url = |what: &str, path: &str| {
         app.url(&format!(
             "/{what}/terminal/alpha?ns=alpha&pod=term-t&path={}",
@@ -730,14 +739,14 @@ async fn file_transfer_without_tar_says_so_and_writes_nothing() {
         ))
     };
     let listing = || {
-        std::fs::read_dir(dir.path())
+        std::fs::read_dir(&tmp)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
     };
 
     let res = http
-        .post(url("upload", &format!("{}/app.jar", dir.path().display())))
+        .post(url("upload", "/tmp/app.jar"))
         .header("cookie", alice.cookie().unwrap())
         .body(vec![9u8; 100_000])
         .send()
@@ -755,12 +764,9 @@ async fn file_transfer_without_tar_says_so_and_writes_nothing() {
         listing()
     );
 
-    std::fs::write(dir.path().join("there.txt"), "x").unwrap();
+    std::fs::write(tmp.join("there.txt"), "x").unwrap();
     let res = http
-        .get(url(
-            "download",
-            &format!("{}/there.txt", dir.path().display()),
-        ))
+        .get(url("download", "/tmp/there.txt"))
         .header("cookie", alice.cookie().unwrap())
         .send()
         .await
@@ -1325,4 +1331,65 @@ async fn a_debug_container_is_added_or_its_absence_is_said_plainly(
             .unwrap_err();
         assert!(err.en.contains("nowhere"), "{err}");
     }
+}
+
+/// Where the demo node cannot sandbox its containers, a shell would be this machine's user:
+/// only platform admins get one; everyone else is told why, at every entry point.
+#[tokio::test]
+async fn without_the_demo_sandbox_only_platform_admins_get_shells() {
+    let mut settings = wharf_console::state::Settings::default();
+    settings.terminal.unconfined = Some("bubblewrap (bwrap) is not installed".into());
+    let app = wharf_tests::spawn_app_with(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    running_pod(&app, "term-u").await;
+    let (alice, admin) = (
+        app.login("alice").await.unwrap(),
+        app.login("admin").await.unwrap(),
+    );
+    let check = json!({"tenant": "alpha", "ns": "alpha", "pod": "term-u", "container": null});
+    let (status, refused) = alice.call("terminal_check", check.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    for words in [
+        "shells are turned off on this demo cluster",
+        "bubblewrap (bwrap) is not installed",
+        "此演示集群已关闭终端",
+    ] {
+        assert!(refused.to_string().contains(words), "{refused}");
+    }
+    assert_eq!(
+        connect(&app, "alpha", "ns=alpha&pod=term-u", alice.cookie())
+            .await
+            .err(),
+        Some(403)
+    );
+    let http = reqwest::Client::new();
+    let url = |what: &str| {
+        app.url(&format!(
+            "/{what}/terminal/alpha?ns=alpha&pod=term-u&path=/tmp/x.bin"
+        ))
+    };
+    let res = http
+        .post(url("upload"))
+        .header("cookie", alice.cookie().unwrap())
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = http
+        .get(url("download"))
+        .header("cookie", alice.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // The platform admin is the machine's owner anyway.
+    let (status, ok) = admin.call("terminal_check", check).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-u", admin.cookie())
+        .await
+        .expect("the platform admin gets a shell");
+    read_until(&mut s, "\"type\":\"started\"").await;
 }
