@@ -1393,3 +1393,45 @@ async fn without_the_demo_sandbox_only_platform_admins_get_shells() {
         .expect("the platform admin gets a shell");
     read_until(&mut s, "\"type\":\"started\"").await;
 }
+
+/// A developer's shell in the demo sees its container, not the machine: not the demo's
+/// kubeconfig beside the node's folders, not other pods' folders, nowhere to write outside.
+#[tokio::test]
+async fn a_developers_shell_in_the_demo_cannot_reach_the_machine() {
+    let app = spawn_app().await.unwrap();
+    running_pod(&app, "term-s").await;
+    running_pod(&app, "term-o").await;
+    let sim = app.cluster.sim();
+    assert_eq!(
+        sim.sandbox_unavailable(),
+        None,
+        "the demo node needs bubblewrap"
+    );
+    let node_dir = sim.shared_dir().parent().unwrap().to_path_buf();
+    let kubeconfig = node_dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml()).unwrap();
+    let other = sim.container_dir("alpha", "term-o", "app");
+    let alice = app.login("alice").await.unwrap();
+    let mut s = connect(&app, "alpha", "ns=alpha&pod=term-s", alice.cookie())
+        .await
+        .expect("alice gets a shell");
+    read_until(&mut s, "\"type\":\"started\"").await;
+    type_in(
+        &mut s,
+        &format!(
+            "cat {k} || printf 'NO-%s\\n' KUBECONFIG; ls {o} || printf 'NO-%s\\n' OTHER-POD; echo x > {n}/planted || printf 'NO-%s\\n' WRITE\r",
+            k = kubeconfig.display(),
+            o = other.display(),
+            n = node_dir.display()
+        ),
+    )
+    .await;
+    let seen = read_until(&mut s, "NO-WRITE").await;
+    assert!(seen.contains("NO-KUBECONFIG"), "{seen}");
+    assert!(
+        !seen.contains("client-certificate") && !seen.contains("token:"),
+        "{seen}"
+    );
+    assert!(seen.contains("NO-OTHER-POD"), "{seen}");
+    assert!(!node_dir.join("planted").exists());
+}
