@@ -15,6 +15,7 @@ mod metrics;
 mod monitoring;
 mod nginx;
 mod pipelines;
+mod promql_property;
 mod tenants;
 mod terminal;
 mod workloads;
