@@ -49,6 +49,7 @@ bench:
 	cargo bench -p wharf-tests --bench nginx_churn
 	cargo bench -p wharf-tests --bench terminal_roundtrip
 	cargo bench -p wharf-tests --bench dashboard
+	cargo bench -p wharf-tests --bench load
 	# the chart drawn in Chromium, from a release build of the site (not dist/, which is a debug build)
 	trunk build --offline --release --dist target/bench-site
 	node end2end/bench/chart.mjs target/bench-site

@@ -12,8 +12,8 @@ pub mod throttle;
 
 use crate::call::Call;
 use crate::state::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use hmac::{Hmac, Mac};
 use http::{header, HeaderMap, HeaderValue};
@@ -82,24 +82,100 @@ impl std::fmt::Debug for SessionKey {
 
 /// A hash in PHC format (argon2id, default cost).
 pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        AppError::Internal(text!("hashing failed: {e}", "计算密码哈希失败:{e}"))
+    };
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let salt = SaltString::encode_b64(&bytes)
         .map_err(|e| AppError::Internal(text!("salt: {e}", "生成盐值失败:{e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AppError::Internal(text!("hashing failed: {e}", "计算密码哈希失败:{e}")))
+    let params = Params::default();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    memory::with_blocks(params.block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), &bytes, &mut out, blocks)
+    })
+    .map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
 }
 
+/// Whether `password` is the one `phc` (an argon2 hash in PHC format) was made from.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let Ok(version) = hash.version.map_or(Ok(Version::default()), Version::try_from) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let hasher = Argon2::new(algorithm, version, params);
+    let done = memory::with_blocks(blocks, |memory| {
+        hasher.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
+    });
+    // `Output`'s equality is constant-time.
+    done.is_ok() && Output::new(&out).is_ok_and(|out| out == expected)
+}
+
+/// argon2's working memory (19 MiB a check at the default cost), kept for the process's life.
+///
+/// Allocated and freed per check, the blocks are large enough that glibc maps and unmaps them
+/// at first, then raises its mmap threshold past them and keeps each freed block in the
+/// arena of whichever thread freed it: a flood of bad logins spread over the blocking pool's
+/// threads left the console holding more than a GiB it never gave back. The checks are
+/// bounded (one per core, see `throttle`), so a pool of as many blocks as checks at once
+/// serves them all, and what the console holds stays put.
+mod memory {
+    use argon2::Block;
+    use std::sync::Mutex;
+
+    /// Blocks kept for reuse: one per core and one for hashing a new password.
+    pub fn kept() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
+    }
+
+    static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    /// Runs `f` with at least `count` blocks of working memory, taken from the pool and put
+    /// back afterwards.
+    pub fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        let taken = POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut blocks = taken.unwrap_or_default();
+        if blocks.len() < count {
+            blocks.resize(count, Block::default());
+        }
+        let result = f(&mut blocks[..count]);
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < kept() {
+            pool.push(blocks);
+        }
+        result
+    }
+
+    #[cfg(test)]
+    pub fn pooled() -> usize {
+        POOL.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 /// The signed-in person, as read from their `User` resource for this request.
@@ -528,6 +604,50 @@ mod tests {
         assert!(verify_password("s3cret", &h));
         assert!(!verify_password("S3cret", &h));
         assert!(!verify_password("s3cret", "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Users' hashes stored by earlier versions (the crate's own hasher) still verify,
+        // whatever cost they name, and ours verify with the crate's verifier.
+        let salt = SaltString::encode_b64(b"sixteen byte salt").unwrap();
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 2, 1, None).unwrap(),
+        );
+        let theirs = cheap.hash_password(b"s3cret", &salt).unwrap().to_string();
+        let default = Argon2::default().hash_password(b"s3cret", &salt).unwrap().to_string();
+        for phc in [&theirs, &default] {
+            assert!(verify_password("s3cret", phc), "{phc}");
+            assert!(!verify_password("s3cret!", phc), "{phc}");
+        }
+        let ours = hash_password("s3cret").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(b"s3cret", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"s3cre", &parsed).is_err());
+        assert_eq!(parsed.algorithm, Algorithm::Argon2id.ident());
+    }
+
+    #[test]
+    fn the_working_memory_is_kept_not_grown() {
+        let phc = hash_password("s3cret").unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let phc = phc.clone();
+                std::thread::spawn(move || (0..3).all(|_| verify_password("s3cret", &phc)))
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        let kept = memory::pooled();
+        assert!(
+            (1..=memory::kept()).contains(&kept),
+            "{kept} blocks kept, at most {} expected",
+            memory::kept()
+        );
     }
 
     #[test]
