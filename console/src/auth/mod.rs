@@ -117,7 +117,10 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     let Ok(algorithm) = Algorithm::try_from(hash.algorithm) else {
         return false;
     };
-    let Ok(version) = hash.version.map_or(Ok(Version::default()), Version::try_from) else {
+    let Ok(version) = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
         return false;
     };
     let Ok(params) = Params::try_from(&hash) else {
@@ -618,15 +621,22 @@ mod tests {
             Params::new(4096, 2, 1, None).unwrap(),
         );
         let theirs = cheap.hash_password(b"s3cret", &salt).unwrap().to_string();
-        let default = Argon2::default().hash_password(b"s3cret", &salt).unwrap().to_string();
+        let default = Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
         for phc in [&theirs, &default] {
             assert!(verify_password("s3cret", phc), "{phc}");
             assert!(!verify_password("s3cret!", phc), "{phc}");
         }
         let ours = hash_password("s3cret").unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"s3cret", &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"s3cre", &parsed).is_err());
+        assert!(Argon2::default()
+            .verify_password(b"s3cret", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"s3cre", &parsed)
+            .is_err());
         assert_eq!(parsed.algorithm, Algorithm::Argon2id.ident());
     }
 
