@@ -211,14 +211,16 @@ pub async fn change_own_password(
     client: &Client,
     name: &str,
     password: &str,
-) -> Result<(), AdminError> {
+) -> Result<DateTime<Utc>, AdminError> {
     store_password(client, name, password).await?;
+    let stamp = now();
     patch_status(
         client,
         name,
-        serde_json::json!({ "mustChangePassword": false, "sessionsValidAfter": now() }),
+        serde_json::json!({ "mustChangePassword": false, "sessionsValidAfter": stamp }),
     )
-    .await
+    .await?;
+    Ok(stamp)
 }
 
 async fn existing(client: &Client, name: &str) -> Result<User, AdminError> {

@@ -438,7 +438,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
         return Err(AppError::BadCredentials);
     };
     attempt.succeeded();
-    start_session(call, &user);
+    start_session(call, &user, None);
     if let Err(e) = crate::admin::users::record_login(&state.client, &username).await {
         tracing::warn!(user = %username, error = %e, "could not record the login time");
     }
@@ -460,13 +460,16 @@ async fn check_password_against(
 
 /// Sets a new session cookie for `user` on the answer. It begins after the user's current
 /// "sessions valid after" stamp even within the same millisecond.
-fn start_session(call: &Call, user: &crds::User) {
+/// Sets a new session cookie, issued strictly after the user's "sessions valid after" stamp
+/// and after `ended_at` (a stamp just written that the cache may not show yet).
+fn start_session(call: &Call, user: &crds::User, ended_at: Option<chrono::DateTime<chrono::Utc>>) {
     let state = &call.state;
     let now = chrono::Utc::now();
     let after = user
         .status
         .as_ref()
         .and_then(|s| s.sessions_valid_after)
+        .max(ended_at)
         .map_or(i64::MIN, |t| t.timestamp_millis());
     let issued = now.timestamp_millis().max(after.saturating_add(1));
     let expires = now.timestamp() + state.settings.session_ttl_secs;
@@ -505,15 +508,19 @@ pub async fn change_password(call: &Call, current: String, new: String) -> Resul
             "新密码不能与当前密码相同。"
         )));
     }
-    crate::admin::users::change_own_password(&state.client, &who.name, &new).await?;
+    let stamp = crate::admin::users::change_own_password(&state.client, &who.name, &new).await?;
+    // The new cookie must be issued after the stamp that ends the other sessions: wait until
+    // this replica has seen it (a user who did not have to change their password already
+    // reads `mustChangePassword: false`, so that alone says nothing).
     let stamped = state
         .cache
         .wait_for_user(&who.name, |u| {
-            u.status.as_ref().is_some_and(|s| !s.must_change_password)
+            ended(u, stamp.timestamp_millis())
+                && u.status.as_ref().is_some_and(|s| !s.must_change_password)
         })
         .await;
     let user = stamped.unwrap_or(user);
-    start_session(call, &user);
+    start_session(call, &user, Some(stamp));
     Ok(me_of(state, &principal_of(&user)))
 }
 
