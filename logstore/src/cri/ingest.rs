@@ -100,7 +100,22 @@ struct Container {
     key: StreamKey,
     handle: Option<StreamHandle>,
     files: HashMap<(u64, u64), FileState>,
-    partial: Option<Partial>,
+    partial: OpenLines,
+}
+
+/// The line each stream has open (`P` parts read, `F` not yet). NB: one per stream, because
+/// the runtime copies stdout and stderr with two readers into one file, so records of one
+/// stream can come between the `P` parts of the other's line and its `F`.
+#[derive(Default)]
+struct OpenLines([Option<Partial>; 2]);
+
+impl OpenLines {
+    fn of(&mut self, stream: LogStream) -> &mut Option<Partial> {
+        match stream {
+            LogStream::Stdout => &mut self.0[0],
+            LogStream::Stderr => &mut self.0[1],
+        }
+    }
 }
 
 /// Follows the CRI files under a folder; each [`Follower::poll`] reads what
@@ -166,7 +181,7 @@ impl Follower {
                     key,
                     handle: None,
                     files: HashMap::new(),
-                    partial: None,
+                    partial: OpenLines::default(),
                 });
             report.add(c.poll(&store, &cdir, first_pass)?);
         }
@@ -305,7 +320,7 @@ impl Container {
 struct Sink<'a> {
     handle: &'a StreamHandle,
     filter: Option<&'a mut ResumeFilter>,
-    partial: &'a mut Option<Partial>,
+    partial: &'a mut OpenLines,
     report: &'a mut IngestReport,
     max: usize,
     path: &'a Path,
@@ -362,7 +377,8 @@ impl Sink<'_> {
                 return Ok(());
             }
         };
-        let p = self.partial.get_or_insert_with(|| Partial {
+        let open = self.partial.of(rec.stream);
+        let p = open.get_or_insert_with(|| Partial {
             ts: rec.ts,
             stream: rec.stream,
             buf: Vec::new(),
@@ -375,7 +391,7 @@ impl Sink<'_> {
         if rec.partial {
             return Ok(());
         }
-        let Some(p) = self.partial.take() else {
+        let Some(p) = open.take() else {
             return Ok(());
         };
         if let Some(f) = self.filter.as_deref_mut() {

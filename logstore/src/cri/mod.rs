@@ -3,7 +3,9 @@
 //! Layout: `DIR/<namespace>_<pod>_<uid>/<container>/<n>.log`, rotated files
 //! `<n>.log.<timestamp>` and `<n>.log.<timestamp>.gz` ([`layout`]); one line
 //! per record, `<RFC3339Nano> <stdout|stderr> <P|F> <text>`, `P` parts joined
-//! until the `F` ([`line`]).
+//! until the `F` of the same stream ([`line`]); a line joined around the other
+//! stream's records is stored after them, at the time of its first part (the
+//! store keeps a stream's times non-decreasing).
 //!
 //! [`ingest_dir`] ingests what is there and returns; [`follow`] keeps polling
 //! (rotation included: a renamed file is followed by its inode to its end,
