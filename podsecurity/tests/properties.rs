@@ -144,33 +144,51 @@ fn pod_spec() -> impl Strategy<Value = Value> {
             0..3,
         ),
         prop::sample::select(&[None, Some("linux"), Some("windows")][..]),
+        (
+            prop::option::of(prop::sample::select(
+                &["kernel.shm_rmid_forced", "kernel.msgmax"][..],
+            )),
+            prop::option::of(prop::sample::select(&["container_t", "spc_t"][..])),
+            prop::option::of(prop::sample::select(&["RuntimeDefault", "Unconfined"][..])),
+        ),
     )
-        .prop_map(|(lists, non_root, seccomp, volumes, os)| {
-            let mut spec = Map::new();
-            for (l, cs) in LISTS.iter().zip(lists) {
-                if !cs.is_empty() {
-                    spec.insert(l.to_string(), Value::Array(cs));
+        .prop_map(
+            |(lists, non_root, seccomp, volumes, os, (sysctl, selinux, apparmor))| {
+                let mut spec = Map::new();
+                for (l, cs) in LISTS.iter().zip(lists) {
+                    if !cs.is_empty() {
+                        spec.insert(l.to_string(), Value::Array(cs));
+                    }
                 }
-            }
-            let mut sc = Map::new();
-            if let Some(b) = non_root {
-                sc.insert("runAsNonRoot".into(), b.into());
-            }
-            if let Some(t) = seccomp {
-                sc.insert("seccompProfile".into(), json!({ "type": t }));
-            }
-            spec.insert("securityContext".into(), Value::Object(sc));
-            let volumes: Vec<Value> = volumes
-                .iter()
-                .enumerate()
-                .map(|(i, kind)| json!({ "name": format!("v{i}"), *kind: {} }))
-                .collect();
-            spec.insert("volumes".into(), volumes.into());
-            if let Some(os) = os {
-                spec.insert("os".into(), json!({ "name": os }));
-            }
-            Value::Object(spec)
-        })
+                let mut sc = Map::new();
+                if let Some(b) = non_root {
+                    sc.insert("runAsNonRoot".into(), b.into());
+                }
+                if let Some(t) = seccomp {
+                    sc.insert("seccompProfile".into(), json!({ "type": t }));
+                }
+                if let Some(n) = sysctl {
+                    sc.insert("sysctls".into(), json!([{ "name": n, "value": "1" }]));
+                }
+                if let Some(t) = selinux {
+                    sc.insert("seLinuxOptions".into(), json!({ "type": t }));
+                }
+                if let Some(t) = apparmor {
+                    sc.insert("appArmorProfile".into(), json!({ "type": t }));
+                }
+                spec.insert("securityContext".into(), Value::Object(sc));
+                let volumes: Vec<Value> = volumes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| json!({ "name": format!("v{i}"), *kind: {} }))
+                    .collect();
+                spec.insert("volumes".into(), volumes.into());
+                if let Some(os) = os {
+                    spec.insert("os".into(), json!({ "name": os }));
+                }
+                Value::Object(spec)
+            },
+        )
 }
 
 /// What the API server's validation refuses before admission sees the pod, where the levels
@@ -207,7 +225,7 @@ fn allowed(level: Level, spec: &Value) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
     fn never_panics_on_any_json(meta in any_json(), spec in any_json()) {
