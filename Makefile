@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/end2end/node_modules/.bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test check setup setup-test site server unit e2e bench clean-demo setup-image server-release image image-test
+.PHONY: demo test check setup setup-test site server unit e2e bench clean-demo setup-image server-release image image-test fuzz
 
 demo: setup site server
 	./target/debug/wharf demo
@@ -56,6 +56,21 @@ bench:
 	# the Pods tab of a 20,000-pod tenant, 100 pods changing a second, in Chromium (the script
 	# starts its server side: cargo bench -p wharf-tests --bench pods_browser)
 	node end2end/bench/pods.mjs target/bench-site
+
+# Fuzzing of the parsers that read what tenants write (fuzz/, a crate outside the workspace):
+# each target for FUZZ_SECONDS. Not part of `make test`. Crashes land in fuzz/artifacts/<target>/.
+# NB: cargo-fuzz builds with `-Zsanitizer=address` and other flags only nightly compilers accept;
+# RUSTC_BOOTSTRAP=1 makes the stable toolchain accept them, so no nightly is needed.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := directive cri_line pod_security
+
+fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' \
+	  || cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
+	for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean-demo:
 	rm -rf .wharf/demo
