@@ -30,6 +30,9 @@ pub struct AuditRecord {
     pub at: String,
     /// Who (empty: not signed in).
     pub user: String,
+    /// The API token they came with (its id); empty for a signed-in session.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token: String,
     /// The tenant the action was aimed at (empty: the platform's, e.g. creating a user).
     pub tenant: String,
     /// What: the server function, or `terminal.session`, `terminal.upload`, `terminal.download`.

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod terminal;
 pub mod text;
 pub mod time;
+pub mod tokens;
 pub mod workloads;
 
 pub use error::AppError;

@@ -30,3 +30,23 @@ pub async fn logout() -> Result<(), AppError> {
 pub async fn whoami() -> Result<Me, AppError> {
     wharf_console::auth::endpoints::whoami(expect_context()).await
 }
+
+/// The signed-in user's API tokens, newest first.
+#[server(prefix = "/api", endpoint = "api_tokens", input = Json)]
+pub async fn api_tokens() -> Result<Vec<wharf_api::tokens::TokenInfo>, AppError> {
+    wharf_console::auth::endpoints::api_tokens(expect_context()).await
+}
+
+/// Makes an API token; the answer is the only time the token is shown.
+#[server(prefix = "/api", endpoint = "create_api_token", input = Json)]
+pub async fn create_api_token(
+    form: wharf_api::tokens::TokenForm,
+) -> Result<wharf_api::tokens::NewToken, AppError> {
+    wharf_console::auth::endpoints::create_api_token(expect_context(), form).await
+}
+
+/// Revokes one of the signed-in user's API tokens.
+#[server(prefix = "/api", endpoint = "revoke_api_token", input = Json)]
+pub async fn revoke_api_token(id: String) -> Result<(), AppError> {
+    wharf_console::auth::endpoints::revoke_api_token(expect_context(), id).await
+}

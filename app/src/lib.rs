@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=pages::home::Home/>
                     <Route path=path!("/password") view=pages::password::PasswordPage/>
+                    <Route path=path!("/tokens") view=pages::tokens::TokensPage/>
                     <Route path=path!("/admin/tenants") view=pages::admin_tenants::AdminTenantsPage/>
                     <Route path=path!("/admin/users") view=pages::admin_users::AdminUsersPage/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>

@@ -29,6 +29,7 @@ pub const MAX_LIMIT: usize = 1_000;
 /// to the functions it calls read-only).
 pub const READ_ONLY: &[&str] = &[
     "whoami",
+    "api_tokens",
     "workloads",
     "list_pods",
     "app_events",

@@ -72,6 +72,8 @@ pub struct Cache {
     /// Pipelines and their runs (the pipeline pages).
     pub pipelines: Store<Pipeline>,
     pub pipeline_runs: Store<PipelineRun>,
+    /// Users' API tokens: Secrets in `wharf-system` labelled as such (see `crate::auth::tokens`).
+    pub tokens: Store<k8s_openapi::api::core::v1::Secret>,
     /// One change counter per kind: a view waits only on the kinds it shows.
     pub changes: Changes,
 }
@@ -91,6 +93,7 @@ pub struct Changes {
     pub nginx_upstreams: watch::Receiver<u64>,
     pub pipelines: watch::Receiver<u64>,
     pub pipeline_runs: watch::Receiver<u64>,
+    pub tokens: watch::Receiver<u64>,
 }
 
 impl Changes {
@@ -108,6 +111,7 @@ impl Changes {
             nginx_upstreams: rx(),
             pipelines: rx(),
             pipeline_runs: rx(),
+            tokens: rx(),
         }
     }
 
@@ -184,6 +188,16 @@ impl Cache {
         .await;
     }
 
+    /// [`Cache::wait_for_user`] for an API token's Secret: until it is there (`present`) or
+    /// gone.
+    pub async fn wait_for_token(&self, name: &str, present: bool) {
+        let key = ObjectRef::new(name).within(crds::SYSTEM_NAMESPACE);
+        wait_until(self.changes.tokens.clone(), || {
+            (self.tokens.get(&key).is_some() == present).then_some(())
+        })
+        .await;
+    }
+
     pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
         self.tenants.get(&ObjectRef::new(name))
     }
@@ -206,6 +220,7 @@ impl Cache {
             nginx_upstreams: store().0,
             pipelines: store().0,
             pipeline_runs: store().0,
+            tokens: store().0,
             changes: Changes::unchanging(),
         }
     }
@@ -255,4 +270,6 @@ pub struct AppState {
     pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     /// Log searches running, per user (see `crate::logs::SearchLimits`).
     pub log_searches: Arc<crate::logs::Searches>,
+    /// When this replica last recorded each API token's use (see `crate::auth::tokens`).
+    pub token_uses: Arc<crate::auth::tokens::Uses>,
 }

@@ -1,5 +1,5 @@
 //! The reflectors every page reads from: tenants, users, deployments, pods, services, nginx
-//! clusters, routes and upstreams. Each is
+//! clusters, routes and upstreams, pipelines and their runs, API tokens. Each is
 //! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
 //! bumps its kind's counter in `Cache::changes`, which the live views wait on.
 
@@ -23,9 +23,22 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
+    reflect_some(api, watcher::Config::default(), changed)
+}
+
+/// [`reflect`] for the objects `config` selects (a label selector, say).
+pub fn reflect_some<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    changed: watch::Sender<u64>,
+) -> (reflector::Store<K>, BoxFuture<'static, ()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
     let (reader, writer) = reflector::store::<K>();
     let kind = K::kind(&Default::default()).to_string();
-    let task = watcher(api, watcher::Config::default())
+    let task = watcher(api, config)
         .default_backoff()
         .modify(|o| {
             // NB: managed fields are a third of a typical object and no page shows them.
@@ -58,6 +71,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (c8, nginx_upstreams_changed) = counter();
     let (c9, pipelines_changed) = counter();
     let (c10, pipeline_runs_changed) = counter();
+    let (c11, tokens_changed) = counter();
     let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), c1);
     let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), c2);
     let (deployments, t3) = reflect(Api::all(client.clone()), c3);
@@ -68,6 +82,11 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (nginx_upstreams, t8) = reflect(Api::<crds::NginxUpstream>::all(client.clone()), c8);
     let (pipelines, t9) = reflect(Api::<crds::Pipeline>::all(client.clone()), c9);
     let (pipeline_runs, t10) = reflect(Api::<crds::PipelineRun>::all(client.clone()), c10);
+    let (tokens, t11) = reflect_some(
+        Api::namespaced(client.clone(), crds::SYSTEM_NAMESPACE),
+        watcher::Config::default().labels(crate::auth::tokens::SELECTOR),
+        c11,
+    );
     let changes = Changes {
         tenants: tenants_changed,
         users: users_changed,
@@ -79,6 +98,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
         nginx_upstreams: nginx_upstreams_changed,
         pipelines: pipelines_changed,
         pipeline_runs: pipeline_runs_changed,
+        tokens: tokens_changed,
     };
     (
         Cache {
@@ -92,9 +112,10 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
             nginx_upstreams,
             pipelines,
             pipeline_runs,
+            tokens,
             changes,
         },
-        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10],
+        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11],
     )
 }
 
@@ -110,5 +131,6 @@ pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped>
     cache.nginx_upstreams.wait_until_ready().await?;
     cache.pipelines.wait_until_ready().await?;
     cache.pipeline_runs.wait_until_ready().await?;
+    cache.tokens.wait_until_ready().await?;
     Ok(())
 }

@@ -39,9 +39,7 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
     let mut audit = None;
     let req = if audited {
         let client = call.client().map(|ip| ip.to_string()).unwrap_or_default();
-        let who = wharf_console::auth::signed_in(&state, &call.headers())
-            .map(|p| p.name)
-            .ok();
+        let who = wharf_console::auth::signed_in(&state, &call.headers()).ok();
         let (parts, body) = req.into_parts();
         let Ok(args) = axum::body::to_bytes(body, MAX_BODY).await else {
             return StatusCode::PAYLOAD_TOO_LARGE.into_response();
@@ -81,7 +79,11 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
     }
     if let Some((client, who, args)) = audit {
         let args: serde_json::Value = serde_json::from_slice(&args).unwrap_or_default();
-        let user = who.unwrap_or_else(|| {
+        let token = who
+            .as_ref()
+            .and_then(|p| p.token.clone())
+            .unwrap_or_default();
+        let user = who.map(|p| p.name).unwrap_or_else(|| {
             // a login names its user in the arguments
             args.get("username")
                 .and_then(|u| u.as_str())
@@ -96,6 +98,7 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         let record = wharf_api::audit::AuditRecord {
             at: wharf_console::audit::now(),
             user,
+            token,
             tenant: wharf_console::audit::tenant_of(&endpoint, &args),
             action: endpoint,
             target: wharf_console::audit::target_of(&args),
@@ -277,6 +280,7 @@ pub async fn prepare_with_logs(
         session_key,
         login_throttle,
         log_searches: Default::default(),
+        token_uses: Default::default(),
         settings: std::sync::Arc::new(settings),
         dummy_hash,
         logs,

@@ -192,6 +192,12 @@ impl TestApp {
                 HeaderValue::from_str(cookie).expect("a cookie header"),
             );
         }
+        if let Some(token) = who.and_then(|s| s.bearer.as_deref()) {
+            req.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).expect("a token header"),
+            );
+        }
         for (name, value) in headers {
             req.headers_mut()
                 .insert(*name, HeaderValue::from_str(value).expect("a header value"));
@@ -217,6 +223,8 @@ pub struct Session {
     pub http: reqwest::Client,
     base: String,
     cookie: Option<String>,
+    /// An API token sent as `Authorization: Bearer` (a script's client has no cookie).
+    bearer: Option<String>,
 }
 
 impl TestApp {
@@ -233,6 +241,15 @@ impl TestApp {
                 .expect("http client"),
             base: self.url(""),
             cookie: None,
+            bearer: None,
+        }
+    }
+
+    /// A script's client: no session, `token` sent as `Authorization: Bearer`.
+    pub fn with_token(&self, token: &str) -> Session {
+        Session {
+            bearer: Some(token.to_string()),
+            ..self.anonymous()
         }
     }
 
@@ -292,6 +309,9 @@ impl Session {
         if let Some(c) = &self.cookie {
             req = req.header(reqwest::header::COOKIE, c);
         }
+        if let Some(t) = &self.bearer {
+            req = req.bearer_auth(t);
+        }
         let res = req.send().await.context("calling the server function")?;
         let status = res.status();
         let text = res.text().await?;
@@ -310,6 +330,7 @@ impl Session {
             http: self.http.clone(),
             base: self.base.clone(),
             cookie: self.cookie.clone(),
+            bearer: self.bearer.clone(),
         }
     }
 
@@ -326,6 +347,9 @@ impl Session {
         if let Some(c) = &self.cookie {
             req = req.header(reqwest::header::COOKIE, c);
         }
+        if let Some(t) = &self.bearer {
+            req = req.bearer_auth(t);
+        }
         let res = req.send().await.context("calling the server function")?;
         let status = res.status();
         let cookie = res
@@ -336,6 +360,14 @@ impl Session {
         let text = res.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, body, cookie))
+    }
+
+    /// This client, sending `token` as `Authorization: Bearer` besides its cookie.
+    pub fn with_bearer(self, token: &str) -> Session {
+        Session {
+            bearer: Some(token.to_string()),
+            ..self
+        }
     }
 
     /// The `Cookie` header of this session, for WebSocket handshakes.

@@ -132,6 +132,7 @@ fn TopBar() -> impl IntoView {
                 on:click=move |_| theme.update(|th| *th = if *th == Theme::Light { Theme::Dark } else { Theme::Light })>
                 {move || if theme.get() == Theme::Light { "☾" } else { "☀" }}
             </button>
+            <A href="/tokens" attr:data-testid="nav-tokens" attr:title=move || t("API tokens for scripts and CI", "供脚本和 CI 使用的 API 令牌")()>{t("Tokens", "令牌")}</A>
             <A href="/password" attr:class="user" attr:data-testid="user-name" attr:title=move || t("Change your password", "修改密码")()>
                 {move || me_sig.get().map(|m| m.display_name).unwrap_or_default()}
             </A>

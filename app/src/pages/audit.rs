@@ -148,7 +148,11 @@ pub fn AuditPage() -> impl IntoView {
                                 <tbody>{rows.into_iter().map(|r: AuditRecord| view! {
                                     <tr data-testid="audit-row" data-action=r.action.clone() data-user=r.user.clone()>
                                         <td class="mono" title=r.at.clone()>{crate::time::exact_rfc3339(&r.at)}</td>
-                                        <td>{r.user.clone()}</td>
+                                        <td>{r.user.clone()}
+                                            {(!r.token.is_empty()).then(|| view! {
+                                                <span class="muted" data-testid="audit-token">{format!(" (token {})", r.token)}</span>
+                                            })}
+                                        </td>
                                         <td>{r.tenant.clone()}</td>
                                         <td class="mono">{r.action.clone()}</td>
                                         <td class="mono small">{r.target.clone()}</td>

@@ -19,6 +19,7 @@ pub mod pipelines;
 pub mod tenant;
 pub mod terminal;
 pub mod terminal_replay;
+pub mod tokens;
 pub mod workloads;
 
 /// Reads a route parameter as a reactive string ("" when absent).

@@ -327,6 +327,9 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), AdminError> {
     Api::<User>::all(client.clone())
         .delete(name, &Default::default())
         .await?;
+    // NB: the tokens are owned by the user, so the garbage collector would remove them too;
+    // removed here so that none outlives the answer.
+    crate::auth::tokens::remove_all(client, name).await?;
     match Api::<Secret>::namespaced(client.clone(), SYSTEM_NAMESPACE)
         .delete(&user.spec.password_secret, &Default::default())
         .await

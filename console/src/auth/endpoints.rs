@@ -25,3 +25,27 @@ pub async fn whoami(call: Call) -> Result<Me, AppError> {
     let principal = super::signed_in(&call.state, &call.headers())?;
     Ok(super::me_of(&call.state, &principal))
 }
+
+/// The signed-in user's API tokens (a session only: a token cannot list tokens).
+pub async fn api_tokens(call: Call) -> Result<Vec<wharf_api::tokens::TokenInfo>, AppError> {
+    let who = super::session_user(&call.state, &call.headers())?;
+    Ok(super::tokens::list(&call.state, &who.name))
+}
+
+/// Makes an API token for the signed-in user; the answer is the only time it is shown.
+pub async fn create_api_token(
+    call: Call,
+    form: wharf_api::tokens::TokenForm,
+) -> Result<wharf_api::tokens::NewToken, AppError> {
+    let who = super::session_user(&call.state, &call.headers())?;
+    if who.must_change_password {
+        return Err(AppError::PasswordChangeRequired);
+    }
+    super::tokens::create(&call.state, &who, form).await
+}
+
+/// Revokes one of the signed-in user's API tokens.
+pub async fn revoke_api_token(call: Call, id: String) -> Result<(), AppError> {
+    let who = super::session_user(&call.state, &call.headers())?;
+    super::tokens::revoke(&call.state, &who.name, &id).await
+}

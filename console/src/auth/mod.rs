@@ -9,6 +9,7 @@
 
 pub mod endpoints;
 pub mod throttle;
+pub mod tokens;
 
 use crate::call::Call;
 use crate::state::AppState;
@@ -190,6 +191,10 @@ pub struct Principal {
     pub memberships: Vec<(String, Role)>,
     /// Someone else chose the password; nothing but choosing one's own is allowed.
     pub must_change_password: bool,
+    /// The API token the request came with (its id), if not a session.
+    pub token: Option<String>,
+    /// A read-only token: every tenant role capped at viewer, no platform change.
+    pub read_only: bool,
 }
 
 /// Proof that a principal may act in a tenant with at least some role. Only [`authorize`]
@@ -201,9 +206,15 @@ pub struct TenantScope {
     role: Role,
     user: String,
     platform_admin: bool,
+    /// The API token the caller came with (its id), if any.
+    token: Option<String>,
 }
 
 impl TenantScope {
+    /// The API token the caller came with (its id), if not a session.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
     pub fn tenant(&self) -> &str {
         &self.tenant
     }
@@ -232,6 +243,7 @@ impl TenantScope {
             role: Role::Admin,
             user: "test".into(),
             platform_admin: false,
+            token: None,
         }
     }
 
@@ -293,15 +305,44 @@ fn principal_of(user: &crds::User) -> Principal {
             .map(|m| (m.tenant.clone(), role_of(m.role)))
             .collect(),
         must_change_password: user.status.as_ref().is_some_and(|s| s.must_change_password),
+        token: None,
+        read_only: false,
     }
 }
 
-/// The session's user, even one who must set a new password first: only for "who am I",
-/// logout and the password change. Everything else uses [`principal_from_headers`].
+/// The caller, by their API token (`Authorization: Bearer`) or else their session cookie,
+/// even one who must set a new password first: only for "who am I" and the audit record.
+/// Everything else uses [`principal_from_headers`].
 pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
+    if let Some(token) = tokens::bearer(headers) {
+        let holder = tokens::holder(state, token, now)?;
+        let found = state
+            .cache
+            .user(&holder.user)
+            .filter(|u| !u.spec.disabled)
+            .ok_or(AppError::Unauthenticated)?;
+        tokens::note_use(state, &holder.id);
+        return Ok(Principal {
+            token: Some(holder.id),
+            read_only: holder.scope == wharf_api::tokens::TokenScope::ReadOnly,
+            ..principal_of(&found)
+        });
+    }
+    session_user(state, headers)
+}
+
+/// The user of the session cookie, refusing API tokens: for what a token must not do (log
+/// out, set a password, manage tokens).
+pub fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
+    if tokens::bearer(headers).is_some() {
+        return Err(forbidden(text!(
+            "an API token cannot do this; sign in to the console",
+            "API 令牌不能执行此操作,请登录控制台"
+        )));
+    }
     let session = cookie_value(headers, COOKIE)
-        .and_then(|v| state.session_key.verify(&v, now))
+        .and_then(|v| state.session_key.verify(&v, now_unix()))
         .ok_or(AppError::Unauthenticated)?;
     let found = state
         .cache
@@ -311,6 +352,10 @@ pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, App
         return Err(AppError::Unauthenticated);
     }
     Ok(principal_of(&found))
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
 }
 
 /// Has the user's "sessions valid after" stamp ended a session issued at `issued_ms`?
@@ -348,15 +393,13 @@ pub fn authorize(
         // does not reveal which tenants exist.
         return Err(no_access(tenant));
     };
-    let role = if who.platform_admin {
-        Role::Admin
-    } else {
-        who.memberships
-            .iter()
-            .find(|(t, _)| t == tenant)
-            .map(|(_, r)| *r)
-            .ok_or_else(|| no_access(tenant))?
-    };
+    let role = role_in(who, tenant).ok_or_else(|| no_access(tenant))?;
+    if who.read_only && need > Role::Viewer {
+        return Err(forbidden(text!(
+            "a read-only API token cannot do this",
+            "只读 API 令牌不能执行此操作"
+        )));
+    }
     if role < need {
         let (role, need) = (role.words(), need.words());
         return Err(forbidden(text!(
@@ -369,7 +412,26 @@ pub fn authorize(
         namespaces: found.spec.namespaces.clone(),
         role,
         user: who.name.clone(),
-        platform_admin: who.platform_admin,
+        platform_admin: who.platform_admin && !who.read_only,
+        token: who.token.clone(),
+    })
+}
+
+/// The principal's role in `tenant`, if any: a platform admin's is admin; a read-only
+/// token's is at most viewer.
+fn role_in(who: &Principal, tenant: &str) -> Option<Role> {
+    let role = if who.platform_admin {
+        Role::Admin
+    } else {
+        who.memberships
+            .iter()
+            .find(|(t, _)| t == tenant)
+            .map(|(_, r)| *r)?
+    };
+    Some(if who.read_only {
+        role.min(Role::Viewer)
+    } else {
+        role
     })
 }
 
@@ -380,14 +442,7 @@ pub fn me_of(state: &AppState, who: &Principal) -> Me {
         .into_iter()
         .filter_map(|t| {
             let name = t.metadata.name.clone()?;
-            let role = if who.platform_admin {
-                Some(Role::Admin)
-            } else {
-                who.memberships
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, r)| *r)
-            }?;
+            let role = role_in(who, &name)?;
             Some(TenantAccess {
                 display_name: if t.spec.display_name.is_empty() {
                     name.clone()
@@ -490,7 +545,7 @@ fn start_session(call: &Call, user: &crds::User, ended_at: Option<chrono::DateTi
 /// with a new cookie.
 pub async fn change_password(call: &Call, current: String, new: String) -> Result<Me, AppError> {
     let state = &call.state;
-    let who = signed_in(state, &call.headers())?;
+    let who = session_user(state, &call.headers())?;
     let user = state
         .cache
         .user(&who.name)
@@ -549,7 +604,7 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 /// theirs ends on every replica (their "sessions valid after" stamp moves to now).
 pub async fn logout(call: &Call) -> Result<(), AppError> {
     call.set_cookie(session_cookie(&call.state, "", 0));
-    if let Ok(who) = signed_in(&call.state, &call.headers()) {
+    if let Ok(who) = session_user(&call.state, &call.headers()) {
         let stamp = crate::admin::users::end_sessions(&call.state.client, &who.name).await?;
         call.state
             .cache

@@ -34,6 +34,7 @@ pub async fn start(
     let record = AuditRecord {
         at: wharf_console::audit::now(),
         user: scope.user().to_string(),
+        token: scope.token().unwrap_or_default().to_string(),
         tenant: scope.tenant().to_string(),
         action: format!("terminal.{kind}"),
         target: format!(

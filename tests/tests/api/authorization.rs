@@ -19,6 +19,8 @@ on_both_clusters!(
     the_live_socket_checks_before_upgrading,
     the_log_socket_and_download_check_first,
     the_terminal_socket_upload_and_download_check_first,
+    a_read_only_token_reads_what_its_user_may_and_changes_nothing,
+    a_token_is_held_to_its_users_tenant_everywhere,
 );
 
 /// (endpoint, arguments aimed at tenant alpha, does it change anything?)
@@ -257,7 +259,13 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
 /// Server functions anyone may call.
 const PUBLIC: &[&str] = &["login", "logout"];
 /// Server functions that need a session but no tenant.
-const SESSION_ONLY: &[&str] = &["whoami", "change_password"];
+const SESSION_ONLY: &[&str] = &[
+    "whoami",
+    "change_password",
+    "api_tokens",
+    "create_api_token",
+    "revoke_api_token",
+];
 
 async fn deploy_shop(app: &TestApp) {
     let alice = app.login("alice").await.unwrap();
@@ -637,4 +645,78 @@ async fn the_terminal_socket_upload_and_download_check_first(app: TestApp) {
             "recordings {tenant} {cookie:?}"
         );
     }
+}
+
+/// A token for `user` made through their session: (scope "Full" or "ReadOnly").
+pub async fn token_of(app: &TestApp, user: &str, scope: &str) -> String {
+    let session = app.login(user).await.unwrap();
+    let (status, made) = session
+        .call(
+            "create_api_token",
+            json!({"form": {"name": format!("{user}-script"), "scope": scope, "days": 7}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{made}");
+    made["token"].as_str().expect("the new token").to_string()
+}
+
+/// A platform admin's read-only token: every read answers as for the admin, every change
+/// (tenant, member, platform) is refused, and nothing changed.
+async fn a_read_only_token_reads_what_its_user_may_and_changes_nothing(app: TestApp) {
+    deploy_shop(&app).await;
+    let script = app.with_token(&token_of(&app, "admin", "ReadOnly").await);
+    for (name, args, need) in entry_points() {
+        let (status, body) = script.call(name, args).await.unwrap();
+        let reads = need == Read || !wharf_console::audit::audited(name);
+        let want = if reads {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(status, want, "{name}: {body}");
+    }
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert_eq!(
+        deployments
+            .get("shop")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(1),
+        "the read-only token changed alpha's app"
+    );
+    users_unchanged(&app).await;
+    // the live sockets read: one opens with the token; the terminal changes: refused
+    use wharf_api::routes::{WS_TERMINAL, WS_WORKLOADS};
+    let live = WS_WORKLOADS.path(&["alpha"]);
+    assert_eq!(app.handshake(&live, Some(&script)).await, 101);
+    let terminal = WS_TERMINAL.path(&["alpha"]);
+    assert_eq!(app.handshake(&terminal, Some(&script)).await, 403);
+}
+
+/// bob's token (full scope) is bob in every entry point: 403 in alpha, sockets and downloads
+/// included.
+async fn a_token_is_held_to_its_users_tenant_everywhere(app: TestApp) {
+    deploy_shop(&app).await;
+    let script = app.with_token(&token_of(&app, "bob", "Full").await);
+    for (name, args, _) in entry_points() {
+        let (status, body) = script.call(name, args).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+    }
+    use wharf_api::routes::{Kind, ALL};
+    for route in ALL.iter().filter(|r| r.kind == Kind::Socket) {
+        let values: Vec<&str> = route
+            .pattern
+            .split('/')
+            .filter(|s| s.starts_with('{'))
+            .map(|s| if s == "{tenant}" { "alpha" } else { "x" })
+            .collect();
+        let path = route.path(&values);
+        assert_eq!(app.handshake(&path, Some(&script)).await, 403, "{path}");
+    }
+    users_unchanged(&app).await;
 }

@@ -18,4 +18,5 @@ mod pipelines;
 mod promql_property;
 mod tenants;
 mod terminal;
+mod tokens;
 mod workloads;
