@@ -2,7 +2,7 @@
 //! their language ([`Text`]); `Display` is the English, for the log, which also keeps the
 //! cause chain (see the conversions under the `server` feature).
 
-use crate::Text;
+use crate::{text, Text};
 use serde::{Deserialize, Serialize};
 use server_fn::{codec::JsonEncoding, error::FromServerFnError, error::ServerFnErrorErr};
 
@@ -47,7 +47,20 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        let unfit = |detail: String| {
+            AppError::Invalid(text!(
+                "The request's arguments do not fit this function: {detail}",
+                "请求的参数与此函数不符:{detail}"
+            ))
+        };
+        match value {
+            // NB: only the server reads arguments; in the console (`server` feature) a
+            // decoding failure is always the caller's arguments, never the server's answer.
+            ServerFnErrorErr::Args(d) | ServerFnErrorErr::MissingArg(d) => unfit(d),
+            #[cfg(feature = "server")]
+            ServerFnErrorErr::Deserialization(d) => unfit(d),
+            other => AppError::Transport(other.to_string()),
+        }
     }
 }
 

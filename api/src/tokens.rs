@@ -19,7 +19,7 @@ pub const PREFIX: &str = "wharf_";
 pub enum TokenScope {
     /// Whatever its user may do, except managing tokens and passwords.
     Full,
-    /// Reading only: a viewer in each of its user's tenants, whatever their role.
+    /// Reading what its user may read; no change of any kind.
     ReadOnly,
 }
 

@@ -49,11 +49,20 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
     } else {
         req
     };
+    let refused = audit
+        .as_ref()
+        .and_then(|(_, who, _)| who.as_ref())
+        .and_then(|who| wharf_console::auth::refuse_read_only(who, audited).err());
     let for_fn = call.clone();
-    let mut res =
-        leptos_axum::handle_server_fns_with_context(move || provide_context(for_fn.clone()), req)
-            .await
-            .into_response();
+    let mut res = match refused {
+        Some(e) => (StatusCode::FORBIDDEN, axum::Json(e)).into_response(),
+        None => leptos_axum::handle_server_fns_with_context(
+            move || provide_context(for_fn.clone()),
+            req,
+        )
+        .await
+        .into_response(),
+    };
     for cookie in call.take_reply().set_cookies {
         res.headers_mut()
             .append(axum::http::header::SET_COOKIE, cookie);

@@ -14,6 +14,7 @@
 //! * `leader`    — leader election over a Lease, for work that runs once per cluster
 //! * `pipelines` — the controller running pipeline runs as Jobs, the git push webhook, the live socket
 //! * `monitoring` — Prometheus and Alertmanager for the demo and tests, the Alertmanager webhook
+//! * `remote`    — `wharf login`, `wharf call`, `wharf logout`: a console's server functions from scripts
 //! * `demo`      — `wharf demo`: the demo cluster in-process, seeded with tenants, users and apps
 
 // NB: the server functions are declared in wharf-app and register themselves at start-up
@@ -31,5 +32,6 @@ pub mod logs;
 pub mod monitoring;
 pub mod nginx;
 pub mod pipelines;
+pub mod remote;
 pub mod settings;
 pub mod terminal;

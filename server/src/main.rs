@@ -111,11 +111,32 @@ enum Command {
         #[command(subcommand)]
         command: server::admin::AdminCommand,
     },
+    /// Sign in to a console once and keep an API token for scripts (`wharf call`).
+    Login(server::remote::LoginArgs),
+    /// Call a server function of the console logged in to; prints its JSON answer.
+    Call(server::remote::CallArgs),
+    /// Forget the token kept for a console (revoke it on the console's tokens page).
+    Logout {
+        #[arg(long, env = "WHARF_SERVER")]
+        server: Option<String>,
+    },
     /// Operators' commands on a log store.
     Logs {
         #[command(subcommand)]
         command: server::logs::cli::LogsCommand,
     },
+}
+
+/// A `wharf login|call|logout` outcome: a refusal is one line on stderr and exit code 2.
+fn remote(outcome: Result<(), server::remote::RemoteError>) -> Result<()> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(server::remote::RemoteError::Refused(why)) => {
+            eprintln!("wharf: {why}");
+            std::process::exit(2);
+        }
+        Err(server::remote::RemoteError::Failed(e)) => Err(e),
+    }
 }
 
 fn init_tracing() {
@@ -225,6 +246,9 @@ async fn main() -> Result<()> {
             kubeconfig,
             command,
         } => server::admin::run(client_for(kubeconfig).await?, command).await,
+        Command::Login(args) => remote(server::remote::login(args).await),
+        Command::Call(args) => remote(server::remote::call(args).await),
+        Command::Logout { server } => remote(server::remote::logout(server).await),
         Command::Logs { command } => match server::logs::cli::run(command).await {
             Ok(()) => Ok(()),
             Err(server::logs::cli::CliError::Usage(message)) => {

@@ -193,7 +193,8 @@ pub struct Principal {
     pub must_change_password: bool,
     /// The API token the request came with (its id), if not a session.
     pub token: Option<String>,
-    /// A read-only token: every tenant role capped at viewer, no platform change.
+    /// A read-only token: it reads what its user may, and changes nothing (no server function
+    /// that changes something, nothing that needs a developer).
     pub read_only: bool,
 }
 
@@ -208,9 +209,20 @@ pub struct TenantScope {
     platform_admin: bool,
     /// The API token the caller came with (its id), if any.
     token: Option<String>,
+    /// A read-only API token: nothing may be changed through this scope.
+    read_only: bool,
 }
 
 impl TenantScope {
+    /// May the caller change things in the tenant (a developer or admin, not through a
+    /// read-only token)?
+    pub fn can_change(&self) -> bool {
+        self.role.can_change() && !self.read_only
+    }
+    /// Did the caller come with a read-only API token?
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
     /// The API token the caller came with (its id), if not a session.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
@@ -244,6 +256,7 @@ impl TenantScope {
             user: "test".into(),
             platform_admin: false,
             token: None,
+            read_only: false,
         }
     }
 
@@ -394,11 +407,11 @@ pub fn authorize(
         return Err(no_access(tenant));
     };
     let role = role_in(who, tenant).ok_or_else(|| no_access(tenant))?;
-    if who.read_only && need > Role::Viewer {
-        return Err(forbidden(text!(
-            "a read-only API token cannot do this",
-            "只读 API 令牌不能执行此操作"
-        )));
+    // NB: what needs a developer changes the tenant's workloads or opens a shell; what needs
+    // an admin and is not a server function only reads (recordings). Server functions that
+    // change something are refused to read-only tokens before they run (`refuse_read_only`).
+    if who.read_only && need == Role::Developer {
+        return Err(read_only_refusal());
     }
     if role < need {
         let (role, need) = (role.words(), need.words());
@@ -414,25 +427,36 @@ pub fn authorize(
         user: who.name.clone(),
         platform_admin: who.platform_admin && !who.read_only,
         token: who.token.clone(),
+        read_only: who.read_only,
     })
 }
 
-/// The principal's role in `tenant`, if any: a platform admin's is admin; a read-only
-/// token's is at most viewer.
+fn read_only_refusal() -> AppError {
+    forbidden(text!(
+        "a read-only API token cannot do this",
+        "只读 API 令牌不能执行此操作"
+    ))
+}
+
+/// Refuses a read-only API token's call of a server function that changes something
+/// (`audited`: everything not in [`crate::audit::READ_ONLY`]): one check for all of them,
+/// made by the HTTP layer before the function runs.
+pub fn refuse_read_only(who: &Principal, audited: bool) -> Result<(), AppError> {
+    if who.read_only && audited {
+        return Err(read_only_refusal());
+    }
+    Ok(())
+}
+
+/// The principal's role in `tenant`, if any: a platform admin's is admin.
 fn role_in(who: &Principal, tenant: &str) -> Option<Role> {
-    let role = if who.platform_admin {
-        Role::Admin
-    } else {
-        who.memberships
-            .iter()
-            .find(|(t, _)| t == tenant)
-            .map(|(_, r)| *r)?
-    };
-    Some(if who.read_only {
-        role.min(Role::Viewer)
-    } else {
-        role
-    })
+    if who.platform_admin {
+        return Some(Role::Admin);
+    }
+    who.memberships
+        .iter()
+        .find(|(t, _)| t == tenant)
+        .map(|(_, r)| *r)
 }
 
 pub fn me_of(state: &AppState, who: &Principal) -> Me {

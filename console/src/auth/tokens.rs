@@ -9,7 +9,7 @@
 //! * Every request with a token is checked against this replica's watch of those Secrets and
 //!   re-reads the user, as a session does: a revoked token, a disabled or deleted user, a lost
 //!   membership take effect at once. A token never gives more than its user has; a
-//!   read-only one caps every tenant role at viewer and allows no platform change.
+//!   read-only one reads what its user may and changes nothing (`auth::refuse_read_only`).
 //! * A token cannot manage tokens or change a password (a stolen token cannot make itself a
 //!   longer-lived one); those take a signed-in session.
 //! * Its last use is written to its Secret at most once a minute per replica, in the

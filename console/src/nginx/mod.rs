@@ -249,7 +249,7 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
                 routes: rs,
                 upstreams: us,
                 whole_config: access.sees_whole(c),
-                can_edit: access.scope.role().can_change(),
+                can_edit: access.scope.can_change(),
                 namespaces: served
                     .iter()
                     .filter(|n| access.scope.contains(n))

@@ -113,6 +113,12 @@ pub fn check(
     pod: &str,
     container: Option<&str>,
 ) -> Result<TerminalTarget, AppError> {
+    if scope.read_only() {
+        return Err(forbidden(text!(
+            "a read-only API token cannot open a shell (a shell can change the container)",
+            "只读 API 令牌不能打开终端(终端可以修改容器)"
+        )));
+    }
     if !scope.role().can_change() {
         let (role, tenant) = (scope.role().words(), scope.tenant());
         return Err(forbidden(text!(

@@ -293,14 +293,16 @@ async fn bad_token_forms_are_refused_and_change_nothing(app: TestApp) {
             "a reason in both languages: {body}"
         );
     }
-    let (status, _) = alice
+    let (status, body) = alice
         .call(
             "create_api_token",
             json!({"form": {"name": "ci", "scope": "Admin", "days": 3}}),
         )
         .await
         .unwrap();
-    assert!(status.is_client_error(), "an unknown scope: {status}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an unknown scope: {body}");
+    assert!(body.to_string().contains("Admin"), "{body}");
+    assert!(body.to_string().contains('符'), "in both languages: {body}");
     let (_, list) = alice.call("api_tokens", json!({})).await.unwrap();
     assert_eq!(list, json!([]));
     // at most 50 each
