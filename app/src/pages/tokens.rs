@@ -86,6 +86,8 @@ pub fn TokensPage() -> impl IntoView {
                         <pre class="mono" data-testid="token-value">{new.token.clone()}</pre>
                         <p class="muted">{t("For example:", "例如:")}</p>
                         <pre class="mono small">{curl}</pre>
+                        <p class="muted">{t("Or from a terminal, without copying anything: ", "或在终端中直接:")}
+                            <code>{format!("wharf login --server {origin}")}</code></p>
                     </div>
                 }
             })}
