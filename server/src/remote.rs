@@ -372,8 +372,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deep/credentials.json");
         assert_eq!(Credentials::load(&path).unwrap(), Credentials::default());
-        let mut c = Credentials::default();
-        c.current = Some("https://a".into());
+        let mut c = Credentials {
+            current: Some("https://a".into()),
+            ..Default::default()
+        };
         c.servers.insert(
             "https://a".into(),
             Stored {
