@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod identity;
 pub mod logs;
 pub mod monitoring;
 pub mod names;

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod call;
 pub mod discovery;
 pub mod egress;
+pub mod identity;
 pub mod leader;
 pub mod logs;
 pub mod metrics;

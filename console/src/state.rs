@@ -74,6 +74,8 @@ pub struct Cache {
     pub pipeline_runs: Store<PipelineRun>,
     /// Users' API tokens: Secrets in `wharf-system` labelled as such (see `crate::auth::tokens`).
     pub tokens: Store<k8s_openapi::api::core::v1::Secret>,
+    /// Company directories people sign in with (see `crate::identity`).
+    pub providers: Store<crds::IdentityProvider>,
     /// One change counter per kind: a view waits only on the kinds it shows.
     pub changes: Changes,
 }
@@ -94,6 +96,7 @@ pub struct Changes {
     pub pipelines: watch::Receiver<u64>,
     pub pipeline_runs: watch::Receiver<u64>,
     pub tokens: watch::Receiver<u64>,
+    pub providers: watch::Receiver<u64>,
 }
 
 impl Changes {
@@ -112,6 +115,7 @@ impl Changes {
             pipelines: rx(),
             pipeline_runs: rx(),
             tokens: rx(),
+            providers: rx(),
         }
     }
 
@@ -221,6 +225,7 @@ impl Cache {
             pipelines: store().0,
             pipeline_runs: store().0,
             tokens: store().0,
+            providers: store().0,
             changes: Changes::unchanging(),
         }
     }

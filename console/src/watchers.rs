@@ -1,5 +1,5 @@
 //! The reflectors every page reads from: tenants, users, deployments, pods, services, nginx
-//! clusters, routes and upstreams, pipelines and their runs, API tokens. Each is
+//! clusters, routes and upstreams, pipelines and their runs, API tokens, identity providers. Each is
 //! one `kube_runtime::watcher` with the default back-off, started once at boot; every change
 //! bumps its kind's counter in `Cache::changes`, which the live views wait on.
 
@@ -72,6 +72,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (c9, pipelines_changed) = counter();
     let (c10, pipeline_runs_changed) = counter();
     let (c11, tokens_changed) = counter();
+    let (c12, providers_changed) = counter();
     let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), c1);
     let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), c2);
     let (deployments, t3) = reflect(Api::all(client.clone()), c3);
@@ -87,6 +88,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
         watcher::Config::default().labels(crate::auth::tokens::SELECTOR),
         c11,
     );
+    let (providers, t12) = reflect(Api::<crds::IdentityProvider>::all(client.clone()), c12);
     let changes = Changes {
         tenants: tenants_changed,
         users: users_changed,
@@ -99,6 +101,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
         pipelines: pipelines_changed,
         pipeline_runs: pipeline_runs_changed,
         tokens: tokens_changed,
+        providers: providers_changed,
     };
     (
         Cache {
@@ -113,9 +116,10 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
             pipelines,
             pipeline_runs,
             tokens,
+            providers,
             changes,
         },
-        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11],
+        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12],
     )
 }
 
@@ -132,5 +136,6 @@ pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped>
     cache.pipelines.wait_until_ready().await?;
     cache.pipeline_runs.wait_until_ready().await?;
     cache.tokens.wait_until_ready().await?;
+    cache.providers.wait_until_ready().await?;
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! One module per resource; [`all`] lists every definition the server installs at start.
 
 #[cfg(feature = "kube")]
+pub mod identity;
+#[cfg(feature = "kube")]
 pub mod nginx;
 pub mod pipeline;
 #[cfg(feature = "kube")]
@@ -14,6 +16,8 @@ pub mod tenant;
 pub mod user;
 
 #[cfg(feature = "kube")]
+pub use identity::{IdentityProvider, IdentityProviderSpec, LdapSpec};
+#[cfg(feature = "kube")]
 pub use nginx::{
     NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute,
     NginxRouteSpec, NginxUpstream, NginxUpstreamSpec,
@@ -21,7 +25,9 @@ pub use nginx::{
 #[cfg(feature = "kube")]
 pub use pipeline::{Pipeline, PipelineRun};
 #[cfg(feature = "kube")]
-pub use tenant::{AlertReceiver, PodSecurity, Tenant, TenantAlerting, TenantQuota, TenantSpec};
+pub use tenant::{
+    AlertReceiver, GroupRole, PodSecurity, Tenant, TenantAlerting, TenantQuota, TenantSpec,
+};
 #[cfg(feature = "kube")]
 pub use user::{Membership, Role, User, UserSpec, UserStatus};
 
@@ -48,6 +54,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         NginxUpstream::crd(),
         Pipeline::crd(),
         PipelineRun::crd(),
+        IdentityProvider::crd(),
     ]
     .into_iter()
     .map(schema::for_apiserver)
@@ -70,7 +77,8 @@ mod tests {
                 "nginxroutes.wharf.dev",
                 "nginxupstreams.wharf.dev",
                 "pipelines.wharf.dev",
-                "pipelineruns.wharf.dev"
+                "pipelineruns.wharf.dev",
+                "identityproviders.wharf.dev"
             ]
         );
     }

@@ -43,6 +43,19 @@ pub struct TenantSpec {
     /// `registry.example.com/alpha/`. Empty: the tenant's pipelines may not push.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image_prefix: String,
+    /// Directory groups whose members get a role in the tenant (besides the members added by
+    /// hand): a user in several gets the highest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_roles: Vec<GroupRole>,
+}
+
+/// Members of `group` in identity provider `provider` are `role`s of the tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRole {
+    pub provider: String,
+    pub group: String,
+    pub role: crate::user::Role,
 }
 
 /// Hard limits per namespace, as Kubernetes quantities (`2`, `500m`, `4Gi`).

@@ -28,8 +28,16 @@ pub struct UserSpec {
     pub platform_admin: bool,
     #[serde(default)]
     pub memberships: Vec<Membership>,
-    /// Name of the Secret in `wharf-system` whose `passwordHash` key holds the argon2 PHC string.
+    /// Name of the Secret in `wharf-system` whose `passwordHash` key holds the argon2 PHC
+    /// string. Empty for a user of an identity provider (no Wharf password).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password_secret: String,
+    /// The `IdentityProvider` this user signs in with; empty for a local user. Set when the
+    /// console creates the user at their first directory login.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
     /// A disabled user cannot log in; existing sessions stop working at their next request.
     #[serde(default)]
     pub disabled: bool,
@@ -56,6 +64,12 @@ pub struct UserStatus {
     pub failed_logins: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failed_login: Option<chrono::DateTime<chrono::Utc>>,
+    /// The user's groups in their identity provider, as last read (at login, and by the
+    /// directory sync); tenants map groups to roles (`TenantSpec::group_roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_read: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -41,6 +41,8 @@ pub fn spec_of(form: &TenantForm, keep: Option<&TenantSpec>) -> Result<TenantSpe
         pod_security,
         hosts: form.hosts.clone(),
         image_prefix: form.image_prefix.clone(),
+        // NB: edited by the tenant's admins on the members page, not in this form
+        group_roles: keep.map(|k| k.group_roles.clone()).unwrap_or_default(),
     })
 }
 

@@ -110,6 +110,7 @@ pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
             memberships: Vec::new(),
             password_secret: password_secret(&new.name),
             disabled: false,
+            ..Default::default()
         },
     );
     match users.create(&PostParams::default(), &user).await {
@@ -126,6 +127,65 @@ pub async fn create(client: &Client, new: &NewUser) -> Result<(), AdminError> {
         client,
         &new.name,
         serde_json::json!({"mustChangePassword": true}),
+    )
+    .await
+}
+
+/// A directory user as their directory describes them now: made at their first login (no
+/// Wharf password, never asked to choose one), their name, e-mail and groups brought up to
+/// date at every login and directory sync. Refused when the name is a local user's or
+/// another directory's.
+pub async fn from_directory(
+    client: &Client,
+    name: &str,
+    provider: &str,
+    found: &wharf_api::identity::DirectoryUser,
+) -> Result<(), AdminError> {
+    check_name(&text!("user", "用户"), name)?;
+    let users: Api<User> = Api::all(client.clone());
+    match users.get_opt(name).await.map_err(not_installed)? {
+        Some(u) if u.spec.provider != provider => {
+            return Err(AdminError::Exists(text!(
+                "a user '{name}' who does not sign in through '{provider}'",
+                "不通过“{provider}”登录的用户“{name}”"
+            )));
+        }
+        Some(u) => {
+            if u.spec.display_name != found.display_name || u.spec.email != found.email {
+                let spec = serde_json::json!({"spec": {
+                    "displayName": found.display_name, "email": found.email}});
+                users
+                    .patch(name, &PatchParams::default(), &Patch::Merge(&spec))
+                    .await?;
+            }
+        }
+        None => {
+            let user = User::new(
+                name,
+                UserSpec {
+                    display_name: found.display_name.clone(),
+                    provider: provider.to_string(),
+                    email: found.email.clone(),
+                    ..Default::default()
+                },
+            );
+            match users.create(&PostParams::default(), &user).await {
+                // NB: two replicas (or two tabs) at the first login: either made it.
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    set_groups(client, name, &found.groups).await
+}
+
+/// Records a directory user's groups as just read.
+pub async fn set_groups(client: &Client, name: &str, groups: &[String]) -> Result<(), AdminError> {
+    patch_status(
+        client,
+        name,
+        serde_json::json!({"groups": groups, "groupsRead": now()}),
     )
     .await
 }

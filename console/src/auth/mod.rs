@@ -306,16 +306,16 @@ pub fn forbidden(message: Text) -> AppError {
 }
 
 /// The principal a `User` resource describes.
-fn principal_of(user: &crds::User) -> Principal {
+/// The principal of `user` as the caches say now: their memberships added by hand and those
+/// their directory groups give (see `crate::identity`).
+fn principal_of(state: &AppState, user: &crds::User) -> Principal {
     Principal {
         name: user.metadata.name.clone().unwrap_or_default(),
         display_name: user.spec.display_name.clone(),
         platform_admin: user.spec.platform_admin,
-        memberships: user
-            .spec
-            .memberships
-            .iter()
-            .map(|m| (m.tenant.clone(), role_of(m.role)))
+        memberships: crate::identity::memberships(user, &state.cache.tenants())
+            .into_iter()
+            .map(|(tenant, role)| (tenant, role_of(role)))
             .collect(),
         must_change_password: user.status.as_ref().is_some_and(|s| s.must_change_password),
         token: None,
@@ -339,7 +339,7 @@ pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, App
         return Ok(Principal {
             token: Some(holder.id),
             read_only: holder.scope == wharf_api::tokens::TokenScope::ReadOnly,
-            ..principal_of(&found)
+            ..principal_of(state, &found)
         });
     }
     session_user(state, headers)
@@ -364,7 +364,7 @@ pub fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
     if found.spec.disabled || ended(&found, session.issued_ms) {
         return Err(AppError::Unauthenticated);
     }
-    Ok(principal_of(&found))
+    Ok(principal_of(state, &found))
 }
 
 fn now_unix() -> i64 {
@@ -521,7 +521,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     if let Err(e) = crate::admin::users::record_login(&state.client, &username).await {
         tracing::warn!(user = %username, error = %e, "could not record the login time");
     }
-    Ok(me_of(state, &principal_of(&user)))
+    Ok(me_of(state, &principal_of(state, &user)))
 }
 
 /// Verifies `password` against `phc`, or against the dummy hash when there is none.
@@ -537,8 +537,6 @@ async fn check_password_against(
         .await
 }
 
-/// Sets a new session cookie for `user` on the answer. It begins after the user's current
-/// "sessions valid after" stamp even within the same millisecond.
 /// Sets a new session cookie, issued strictly after the user's "sessions valid after" stamp
 /// and after `ended_at` (a stamp just written that the cache may not show yet).
 fn start_session(call: &Call, user: &crds::User, ended_at: Option<chrono::DateTime<chrono::Utc>>) {
@@ -600,7 +598,7 @@ pub async fn change_password(call: &Call, current: String, new: String) -> Resul
         .await;
     let user = stamped.unwrap_or(user);
     start_session(call, &user, Some(stamp));
-    Ok(me_of(state, &principal_of(&user)))
+    Ok(me_of(state, &principal_of(state, &user)))
 }
 
 async fn read_password_hash(state: &AppState, secret: &str) -> Result<Option<String>, AppError> {

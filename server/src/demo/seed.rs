@@ -134,7 +134,7 @@ pub async fn identities(client: &Client) -> Result<()> {
                     })
                     .collect(),
                 password_secret: secret_name,
-                disabled: false,
+                ..Default::default()
             },
         );
         create_missing(&users, &user).await?;
