@@ -109,6 +109,15 @@ pub struct MappedMember {
     pub through: Vec<String>,
 }
 
+/// A tenant's group mappings and who has a role through them, for its members page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantGroups {
+    pub rows: Vec<GroupRoleRow>,
+    pub mapped: Vec<MappedMember>,
+    /// The identity providers a mapping may name.
+    pub providers: Vec<String>,
+}
+
 /// The most mappings one tenant holds.
 pub const MAX_GROUP_ROLES: usize = 100;
 
@@ -206,9 +215,15 @@ pub fn check_ldap(form: &LdapForm, editing: bool) -> Result<(), Text> {
         &["{dn}", "{username}"],
     )?;
     for (field, value) in [
-        (text!("Display name attribute", "显示名属性"), &form.display_name_attribute),
+        (
+            text!("Display name attribute", "显示名属性"),
+            &form.display_name_attribute,
+        ),
         (text!("E-mail attribute", "邮箱属性"), &form.email_attribute),
-        (text!("Group name attribute", "组名属性"), &form.group_name_attribute),
+        (
+            text!("Group name attribute", "组名属性"),
+            &form.group_name_attribute,
+        ),
     ] {
         let v = value.trim();
         if !v.is_empty() && !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -283,7 +298,10 @@ mod tests {
         assert!(bad(|f| f.url = "ldaps://".into()));
         assert!(bad(|f| f.url = "ldaps://h/dc=x?uid".into()));
         assert!(bad(|f| f.user_filter = "uid={username}".into()));
-        assert!(bad(|f| f.user_filter = "(uid=admin)".into()), "no placeholder");
+        assert!(
+            bad(|f| f.user_filter = "(uid=admin)".into()),
+            "no placeholder"
+        );
         assert!(bad(|f| f.user_filter = "(uid={username}))(".into()));
         assert!(bad(|f| f.group_filter = "(member=x)".into()));
         assert!(bad(|f| f.bind_password.clear()));

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod components;
 pub use wharf_api::error;
 pub mod i18n;
+pub mod identity;
 pub mod logs;
 pub mod monitoring;
 pub mod nginx;

@@ -58,6 +58,9 @@ pub const READ_ONLY: &[&str] = &[
     "users",
     "members",
     "audit_records",
+    "identity_providers",
+    "try_ldap_provider",
+    "group_roles",
 ];
 
 /// Does calling this server function change something (and so get a record)?

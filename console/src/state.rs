@@ -36,6 +36,8 @@ pub struct Settings {
     pub login_limits: crate::auth::throttle::Limits,
     /// What one log search may cost, and how many a user runs at once.
     pub log_search: crate::logs::SearchLimits,
+    /// How often directory users' groups are re-read (see `crate::identity::sync`).
+    pub directory_sync: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             login_limits: Default::default(),
             log_search: Default::default(),
+            directory_sync: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -198,6 +201,19 @@ impl Cache {
         let key = ObjectRef::new(name).within(crds::SYSTEM_NAMESPACE);
         wait_until(self.changes.tokens.clone(), || {
             (self.tokens.get(&key).is_some() == present).then_some(())
+        })
+        .await;
+    }
+
+    /// [`Cache::wait_for_tenant`] for identity providers.
+    pub async fn wait_for_provider(
+        &self,
+        name: &str,
+        done: impl Fn(Option<&crds::IdentityProvider>) -> bool,
+    ) {
+        wait_until(self.changes.providers.clone(), || {
+            let p = self.providers.get(&ObjectRef::new(name));
+            done(p.as_deref()).then_some(())
         })
         .await;
     }

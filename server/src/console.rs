@@ -318,5 +318,10 @@ pub async fn prepare_with_logs(
         state.settings.pipelines.clone(),
         leadership.clone(),
     ));
+    // directory users' groups re-read, by the same replica
+    handles.push(tokio::spawn(wharf_console::identity::sync::run(
+        state.clone(),
+        leadership.clone(),
+    )));
     Ok((state, handles, vec![leadership]))
 }

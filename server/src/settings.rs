@@ -73,6 +73,10 @@ pub struct ConsoleArgs {
     /// How long a login lasts.
     #[arg(long, env = "WHARF_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: i64,
+    /// How often directory users' groups are re-read, in seconds: a group change in the
+    /// directory reaches open sessions within this time.
+    #[arg(long, env = "WHARF_DIRECTORY_SYNC_SECS", default_value_t = 300)]
+    pub directory_sync_secs: u64,
     /// The log store's folder: the collector writes every container's log there
     /// [default: .wharf/logs for serve, <data>/logs for demo].
     #[arg(long, env = "WHARF_LOGS_DIR")]
@@ -201,6 +205,7 @@ impl ConsoleArgs {
         Settings {
             egress,
             session_ttl_secs: self.session_hours * 3600,
+            directory_sync: std::time::Duration::from_secs(self.directory_sync_secs.max(10)),
             secure_cookies: self.secure_cookies,
             allowed_origins: self.allowed_origins.clone(),
             trusted_proxies: self.trusted_proxies.clone(),

@@ -5,6 +5,7 @@
 //! ServiceAccount and roles of `deploy/wharf.yaml`; [`on_both_clusters!`] runs one test body
 //! against each.
 
+pub mod ldap;
 pub mod nginx;
 pub mod real;
 

@@ -17,7 +17,7 @@ use wharf_api::{text, Text};
 
 /// The caller, if a platform admin.
 /// `doing` is what was asked, in both languages ("list tenants").
-fn platform_admin(call: &Call, doing: Text) -> Result<Principal, AppError> {
+pub(crate) fn platform_admin(call: &Call, doing: Text) -> Result<Principal, AppError> {
     let who = call.principal()?;
     if !who.platform_admin {
         return Err(forbidden(text!(

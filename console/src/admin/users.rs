@@ -306,6 +306,13 @@ pub async fn set_password(client: &Client, name: &str, password: &str) -> Result
 async fn store_password(client: &Client, name: &str, password: &str) -> Result<(), AdminError> {
     check_password(password)?;
     let user = existing(client, name).await?;
+    if !user.spec.provider.is_empty() {
+        let provider = &user.spec.provider;
+        return Err(AdminError::Invalid(text!(
+            "'{name}' signs in through the directory '{provider}': their password is kept there",
+            "“{name}”通过目录“{provider}”登录:其密码由目录管理"
+        )));
+    }
     let mut secret = hash_secret(name, hashed(password).await?);
     secret.metadata.name = Some(user.spec.password_secret.clone());
     Api::<Secret>::namespaced(client.clone(), SYSTEM_NAMESPACE)

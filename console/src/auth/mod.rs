@@ -333,7 +333,7 @@ pub fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, App
         let found = state
             .cache
             .user(&holder.user)
-            .filter(|u| !u.spec.disabled)
+            .filter(|u| !u.spec.disabled && crate::identity::provider_allows(state, u))
             .ok_or(AppError::Unauthenticated)?;
         tokens::note_use(state, &holder.id);
         return Ok(Principal {
@@ -361,7 +361,10 @@ pub fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
         .cache
         .user(&session.user)
         .ok_or(AppError::Unauthenticated)?;
-    if found.spec.disabled || ended(&found, session.issued_ms) {
+    if found.spec.disabled
+        || ended(&found, session.issued_ms)
+        || !crate::identity::provider_allows(state, &found)
+    {
         return Err(AppError::Unauthenticated);
     }
     Ok(principal_of(state, &found))
@@ -498,7 +501,64 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     let username = username.trim().to_string();
     // NB: counted before anything is checked, so attempts sent at once are counted at once
     let attempt = state.login_throttle.attempt(call.client(), &username)?;
-    let user = state.cache.user(&username).filter(|u| !u.spec.disabled);
+    let signed_in = match directory_user(state, &username) {
+        // a directory's user: their directory decides
+        Some(provider) => {
+            crate::identity::sign_in(state, Some(&provider), &username, &password).await?
+        }
+        None => match local_user(state, &username, password.clone()).await? {
+            Some(user) => Some(user),
+            // nobody local by that name: the directories, if any
+            None if state.cache.user(&username).is_none() => {
+                crate::identity::sign_in(state, None, &username, &password).await?
+            }
+            None => None,
+        },
+    };
+    let Some(user) = signed_in.filter(|u| !u.spec.disabled) else {
+        if let Some(name) = known_name(state, &username) {
+            let _one_at_a_time = state.login_throttle.counting.lock().await;
+            if let Err(e) = crate::admin::users::record_failed_login(&state.client, &name).await {
+                tracing::warn!(user = %name, error = %e, "could not count the failed login");
+            }
+        }
+        return Err(AppError::BadCredentials);
+    };
+    attempt.succeeded();
+    start_session(call, &user, None);
+    let name = kube::ResourceExt::name_any(user.as_ref());
+    if let Err(e) = crate::admin::users::record_login(&state.client, &name).await {
+        tracing::warn!(user = %name, error = %e, "could not record the login time");
+    }
+    Ok(me_of(state, &principal_of(state, &user)))
+}
+
+/// The Wharf user a login names, if any: as typed (a local user), or as a directory name
+/// becomes one (`Dora.Smith` → `dora-smith`).
+fn known_name(state: &AppState, typed: &str) -> Option<String> {
+    [Some(typed.to_string()), crate::identity::wharf_name(typed)]
+        .into_iter()
+        .flatten()
+        .find(|n| state.cache.user(n).is_some())
+}
+
+/// The identity provider of the directory user a login names, if it names one.
+fn directory_user(state: &AppState, typed: &str) -> Option<String> {
+    let user = state.cache.user(&known_name(state, typed)?)?;
+    (!user.spec.provider.is_empty()).then(|| user.spec.provider.clone())
+}
+
+/// A local user signed in with their Wharf password; `None` for a wrong password or no such
+/// local user.
+async fn local_user(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<Option<std::sync::Arc<crds::User>>, AppError> {
+    let user = state
+        .cache
+        .user(username)
+        .filter(|u| u.spec.provider.is_empty());
     // NB: the hash is verified even for an unknown user, against a dummy, so the answer
     // takes as long either way and does not reveal which names exist.
     let phc = match &user {
@@ -506,22 +566,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
         None => None,
     };
     let ok = check_password_against(state, password, phc.clone()).await?;
-    let (Some(user), true, Some(_)) = (user, ok, phc) else {
-        if state.cache.user(&username).is_some() {
-            let _one_at_a_time = state.login_throttle.counting.lock().await;
-            if let Err(e) = crate::admin::users::record_failed_login(&state.client, &username).await
-            {
-                tracing::warn!(user = %username, error = %e, "could not count the failed login");
-            }
-        }
-        return Err(AppError::BadCredentials);
-    };
-    attempt.succeeded();
-    start_session(call, &user, None);
-    if let Err(e) = crate::admin::users::record_login(&state.client, &username).await {
-        tracing::warn!(user = %username, error = %e, "could not record the login time");
-    }
-    Ok(me_of(state, &principal_of(state, &user)))
+    Ok(user.filter(|_| ok && phc.is_some()))
 }
 
 /// Verifies `password` against `phc`, or against the dummy hash when there is none.
@@ -572,6 +617,13 @@ pub async fn change_password(call: &Call, current: String, new: String) -> Resul
         .cache
         .user(&who.name)
         .ok_or(AppError::Unauthenticated)?;
+    if !user.spec.provider.is_empty() {
+        let provider = &user.spec.provider;
+        return Err(AppError::Invalid(text!(
+            "your password is your company directory's ('{provider}'): change it there",
+            "您的密码由公司目录(“{provider}”)管理:请在那里修改"
+        )));
+    }
     let phc = read_password_hash(state, &user.spec.password_secret).await?;
     if !check_password_against(state, current.clone(), phc.clone()).await? || phc.is_none() {
         return Err(AppError::Invalid(text!(

@@ -13,8 +13,87 @@
 //! ([`memberships`]), computed on every request from the caches, so a change of either takes
 //! effect at once.
 
+pub mod endpoints;
+pub mod ldap;
+pub mod providers;
+pub mod sync;
+
+use crate::state::AppState;
 use crds::{Role, Tenant, User};
+use kube::ResourceExt;
 use std::sync::Arc;
+use wharf_api::error::AppError;
+
+/// The Wharf user name of a name typed at a directory login: lower case, with `.`, `_` and
+/// `@` as `-` (Active Directory's `John.Smith`, a UPN's `dora@corp`); `None` when that is
+/// still not a user name.
+pub fn wharf_name(typed: &str) -> Option<String> {
+    let name: String = typed
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '.' | '_' | '@' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    wharf_api::names::is_dns_label(&name).then_some(name)
+}
+
+/// Signs `typed` in through the directories (only `provider` when given, else each enabled one
+/// in name order until one knows the user with this password): the Wharf user, made or
+/// brought up to date and in this replica's cache. `Ok(None)`: no directory signs them in.
+/// A directory that does not answer is an error only when no other one signed them in.
+pub async fn sign_in(
+    state: &AppState,
+    provider: Option<&str>,
+    typed: &str,
+    password: &str,
+) -> Result<Option<Arc<User>>, AppError> {
+    let Some(name) = wharf_name(typed) else {
+        return Ok(None);
+    };
+    let candidates: Vec<_> = providers::directories(state)
+        .into_iter()
+        .filter(|p| provider.is_none_or(|only| p.name_any() == only))
+        .collect();
+    let mut trouble = None;
+    for p in candidates {
+        let Some(spec) = p.spec.ldap.as_ref() else {
+            continue;
+        };
+        let bind = providers::bind_password(state, spec).await?;
+        match ldap::login(spec, &bind, typed.trim(), password).await {
+            Ok(found) => {
+                let provider = p.name_any();
+                crate::admin::users::from_directory(&state.client, &name, &provider, &found)
+                    .await?;
+                let user = state
+                    .cache
+                    .wait_for_user(&name, |u| {
+                        u.spec.provider == provider
+                            && u.status.as_ref().is_some_and(|s| s.groups == found.groups)
+                    })
+                    .await;
+                return Ok(user.or_else(|| state.cache.user(&name)));
+            }
+            Err(ldap::Refusal::BadCredentials) => {}
+            Err(ldap::Refusal::Unavailable(why)) => {
+                tracing::warn!(provider = %p.name_any(), %why, "directory sign-in failed");
+                trouble.get_or_insert(why);
+            }
+        }
+    }
+    match trouble {
+        Some(why) => Err(AppError::Unavailable(why)),
+        None => Ok(None),
+    }
+}
+
+/// May `user` sign in now as far as their identity provider goes (a local user always; a
+/// directory user while their provider exists and is enabled)?
+pub fn provider_allows(state: &AppState, user: &User) -> bool {
+    user.spec.provider.is_empty() || providers::enabled(state, &user.spec.provider).is_some()
+}
 
 /// Does `group` (as the directory names it) match a mapping's group? Directory group names
 /// compare without case, as LDAP's and Active Directory's `cn` do.

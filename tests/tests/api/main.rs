@@ -8,6 +8,7 @@ mod audit;
 mod authorization;
 mod crds;
 mod cross_site;
+mod identity;
 mod leader;
 mod login_limits;
 mod logs;
