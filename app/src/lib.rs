@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tokens") view=pages::tokens::TokensPage/>
                     <Route path=path!("/admin/tenants") view=pages::admin_tenants::AdminTenantsPage/>
                     <Route path=path!("/admin/users") view=pages::admin_users::AdminUsersPage/>
+                    <Route path=path!("/admin/identity") view=pages::admin_identity::AdminIdentityPage/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("/t/:tenant/tenant") view=pages::tenant::TenantPage/>
                     <Route path=path!("/t/:tenant") view=pages::workloads::WorkloadsPage/>

@@ -1,5 +1,6 @@
 //! One module per page a user would name.
 
+pub mod admin_identity;
 pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;

@@ -1,6 +1,7 @@
 //! `/t/:tenant/tenant`: the tenant as its members see it — namespaces, quota use (a warning
-//! from 80 %), pod security, host names and image prefix — and, for its admins, its members:
-//! add an existing user, change a role, remove.
+//! from 80 %), pod security, host names and image prefix — and, for its admins, its members
+//! (add an existing user, change a role, remove) and the directory groups that give roles,
+//! with the members who have one through them shown apart.
 
 use crate::admin::{add_member, members, remove_member, set_member_role, tenant_overview, Usage};
 use crate::auth::Role;
@@ -115,6 +116,7 @@ pub fn TenantPage() -> impl IntoView {
             </Transition>
             <Show when=move || is_admin.get()>
                 <Members tenant/>
+                <GroupMappings tenant/>
             </Show>
         </div>
     }
@@ -211,6 +213,127 @@ fn Members(tenant: Memo<String>) -> impl IntoView {
                 <button type="submit" data-testid="member-add" disabled=move || busy.get()>{t("Add member", "添加成员")}</button>
             </form>
             <Outcome outcome=changes.message ok_testid="members-ok" error_testid="members-error"/>
+        </section>
+    }
+}
+
+/// The tenant's directory groups → roles, and who has a role through them.
+#[component]
+fn GroupMappings(tenant: Memo<String>) -> impl IntoView {
+    use crate::identity::{group_roles, set_group_roles, GroupRoleRow};
+    let tick = RwSignal::new(0u64);
+    let loaded = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| group_roles(tn));
+    let rows = RwSignal::new(Vec::<GroupRoleRow>::new());
+    Effect::new(move |_| {
+        if let Some(Ok(g)) = loaded.get() {
+            rows.set(g.rows);
+        }
+    });
+    let provider = RwSignal::new(String::new());
+    let group = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Developer);
+    let changes = Changes::new(
+        tick,
+        move |rows: Vec<GroupRoleRow>| {
+            let tn = tenant.get_untracked();
+            async move { set_group_roles(tn, rows).await }
+        },
+        |_| (
+            "Group mappings saved; members' roles follow at once.",
+            "已保存组映射;成员角色立即生效。",
+        ),
+        move |_| group.set(String::new()),
+    );
+    let busy = changes.busy;
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let mut next = rows.get_untracked();
+        next.push(GroupRoleRow {
+            provider: provider.get_untracked(),
+            group: group.get_untracked().trim().to_string(),
+            role: role.get_untracked(),
+        });
+        if let Err(why) = wharf_api::identity::check_group_roles(&next) {
+            changes.refuse(why);
+            return;
+        }
+        changes.run(next);
+    };
+    let remove = move |i: usize| {
+        let mut next = rows.get_untracked();
+        next.remove(i);
+        changes.run(next);
+    };
+    view! {
+        <section class="group-mappings" data-testid="group-mappings">
+            <h2>{t("Directory groups", "目录组")}</h2>
+            <Transition fallback=|| view! { <p class="loading">"…"</p> }>
+                {move || loaded.get().map(|r| match r {
+                    Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="groups-load-error"/> }.into_any(),
+                    Ok(g) if g.providers.is_empty() => view! {
+                        <p class="muted" data-testid="groups-no-directory">{t(
+                            "No sign-in directory is set up: a platform admin adds one under Sign-in.",
+                            "尚未配置登录目录:请平台管理员在“登录目录”中添加。")}</p>
+                    }.into_any(),
+                    Ok(g) => {
+                        if provider.get_untracked().is_empty() {
+                            provider.set(g.providers[0].clone());
+                        }
+                        let providers = g.providers.clone();
+                        view! {
+                            <table class="table" data-testid="groups-table">
+                                <thead><tr><th>{t("Directory", "目录")}</th><th>{t("Group", "组")}</th><th>{t("Role", "角色")}</th><th></th></tr></thead>
+                                <tbody>{g.rows.into_iter().enumerate().map(|(i, r)| {
+                                    let (en, zh) = role_words(r.role);
+                                    view! {
+                                        <tr data-testid="group-row" data-group=r.group.clone()>
+                                            <td class="mono">{r.provider.clone()}</td>
+                                            <td class="mono">{r.group.clone()}</td>
+                                            <td>{t(en, zh)}</td>
+                                            <td><button class="danger small" data-testid="group-remove" disabled=move || busy.get()
+                                                on:click=move |_| remove(i)>{t("Remove", "移除")}</button></td>
+                                        </tr>
+                                    }
+                                }).collect_view()}</tbody>
+                            </table>
+                            <form class="form row" data-testid="group-form" on:submit=add novalidate=true>
+                                <label>{t("Directory", "目录")}
+                                    <select data-testid="group-provider" on:change=move |ev| provider.set(event_target_value(&ev))>
+                                        {providers.into_iter().map(|p| {
+                                            let v = p.clone();
+                                            view! { <option value=p.clone() selected=move || provider.get() == v>{p.clone()}</option> }
+                                        }).collect_view()}
+                                    </select></label>
+                                <label>{t("Group", "组")}<input data-testid="group-name" placeholder="alpha-devs" bind:value=group/></label>
+                                <label>{t("Role", "角色")}<RoleSelect value=role testid="group-role"/></label>
+                                <button type="submit" data-testid="group-add" disabled=move || busy.get()>{t("Map group", "添加映射")}</button>
+                            </form>
+                            <h3>{t("Members through groups", "通过组获得角色的成员")}</h3>
+                            {if g.mapped.is_empty() {
+                                view! { <p class="muted" data-testid="groups-mapped-none">{t("Nobody yet: people appear here after they sign in.", "暂无:用户登录后显示在此。")}</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="table" data-testid="groups-mapped">
+                                        <thead><tr><th>{t("User", "用户")}</th><th>{t("Name", "姓名")}</th><th>{t("Role", "角色")}</th><th>{t("Through", "来自组")}</th></tr></thead>
+                                        <tbody>{g.mapped.into_iter().map(|m| {
+                                            let (en, zh) = role_words(m.role);
+                                            view! {
+                                                <tr data-testid="mapped-row" data-user=m.user.clone()>
+                                                    <td class="mono">{m.user.clone()}</td>
+                                                    <td>{m.display_name.clone()}</td>
+                                                    <td data-testid="mapped-role">{t(en, zh)}</td>
+                                                    <td class="mono">{m.through.join(", ")}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}</tbody>
+                                    </table>
+                                }.into_any()
+                            }}
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+            <Outcome outcome=changes.message ok_testid="groups-ok" error_testid="groups-error"/>
         </section>
     }
 }
