@@ -38,6 +38,7 @@ unit:
 
 # The Playwright suite in Debian's Chromium against a fresh `wharf demo`.
 e2e:
+	cargo build -p wharf-tests --bin wharf-test-ldap
 	cd end2end && npx playwright test
 
 bench:
