@@ -263,7 +263,7 @@ async fn people(app: &TestApp, n: usize) -> anyhow::Result<Vec<Person>> {
                     role,
                 }],
                 password_secret: "wharf-user-load".into(),
-                disabled: false,
+                ..Default::default()
             },
         );
         users.create(&PostParams::default(), &user).await?;

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Change {
-    Save(LdapForm),
+    Save(Box<LdapForm>),
     Delete(String),
 }
 
@@ -94,7 +94,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
         tick,
         |change| async move {
             match change {
-                Change::Save(form) => save_ldap_provider(form).await,
+                Change::Save(form) => save_ldap_provider(*form).await,
                 Change::Delete(name) => delete_identity_provider(name).await,
             }
         },
@@ -120,7 +120,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
             changes.refuse(why);
             return;
         }
-        changes.run(Change::Save(f));
+        changes.run(Change::Save(Box::new(f)));
     };
     let delete = move |name: String| {
         let question = format!("{} {name}?", t_now("Delete directory", "删除目录"));

@@ -222,7 +222,10 @@ fn Members(tenant: Memo<String>) -> impl IntoView {
 fn GroupMappings(tenant: Memo<String>) -> impl IntoView {
     use crate::identity::{group_roles, set_group_roles, GroupRoleRow};
     let tick = RwSignal::new(0u64);
-    let loaded = Resource::new(move || (tenant.get(), tick.get()), |(tn, _)| group_roles(tn));
+    let loaded = Resource::new(
+        move || (tenant.get(), tick.get()),
+        |(tn, _)| group_roles(tn),
+    );
     let rows = RwSignal::new(Vec::<GroupRoleRow>::new());
     Effect::new(move |_| {
         if let Some(Ok(g)) = loaded.get() {
@@ -238,10 +241,12 @@ fn GroupMappings(tenant: Memo<String>) -> impl IntoView {
             let tn = tenant.get_untracked();
             async move { set_group_roles(tn, rows).await }
         },
-        |_| (
-            "Group mappings saved; members' roles follow at once.",
-            "已保存组映射;成员角色立即生效。",
-        ),
+        |_| {
+            (
+                "Group mappings saved; members' roles follow at once.",
+                "已保存组映射;成员角色立即生效。",
+            )
+        },
         move |_| group.set(String::new()),
     );
     let busy = changes.busy;
