@@ -60,9 +60,14 @@ async fn hashed(password: &str) -> Result<String, AdminError> {
 }
 
 fn hash_secret(user: &str, phc: String) -> Secret {
+    system_secret(&password_secret(user), "passwordHash", phc.into_bytes())
+}
+
+/// A Secret of `wharf-system` made by the console, holding one key.
+pub fn system_secret(name: &str, key: &str, value: Vec<u8>) -> Secret {
     Secret {
         metadata: ObjectMeta {
-            name: Some(password_secret(user)),
+            name: Some(name.to_string()),
             namespace: Some(SYSTEM_NAMESPACE.into()),
             labels: Some(BTreeMap::from([(
                 "app.kubernetes.io/managed-by".to_string(),
@@ -70,10 +75,7 @@ fn hash_secret(user: &str, phc: String) -> Secret {
             )])),
             ..Default::default()
         },
-        data: Some(BTreeMap::from([(
-            "passwordHash".to_string(),
-            ByteString(phc.into_bytes()),
-        )])),
+        data: Some(BTreeMap::from([(key.to_string(), ByteString(value))])),
         ..Default::default()
     }
 }

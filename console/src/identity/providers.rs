@@ -5,10 +5,8 @@
 use crate::state::AppState;
 use crds::{IdentityProvider, IdentityProviderSpec, LdapSpec, SYSTEM_NAMESPACE};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::ByteString;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::ResourceExt;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use wharf_api::error::AppError;
 use wharf_api::identity::{LdapForm, ProviderSummary};
@@ -137,22 +135,11 @@ pub fn summaries(state: &AppState) -> Vec<ProviderSummary> {
 pub async fn save(state: &AppState, form: &LdapForm) -> Result<(), AppError> {
     let name = form.name.trim();
     if !form.bind_password.is_empty() {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(bind_secret(name)),
-                namespace: Some(SYSTEM_NAMESPACE.into()),
-                labels: Some(BTreeMap::from([(
-                    "app.kubernetes.io/managed-by".to_string(),
-                    "wharf".to_string(),
-                )])),
-                ..Default::default()
-            },
-            data: Some(BTreeMap::from([(
-                PASSWORD_KEY.to_string(),
-                ByteString(form.bind_password.clone().into_bytes()),
-            )])),
-            ..Default::default()
-        };
+        let secret = crate::admin::users::system_secret(
+            &bind_secret(name),
+            PASSWORD_KEY,
+            form.bind_password.clone().into_bytes(),
+        );
         Api::<Secret>::namespaced(state.client.clone(), SYSTEM_NAMESPACE)
             .patch(
                 &bind_secret(name),
