@@ -38,6 +38,10 @@ pub struct UserSpec {
     pub provider: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
+    /// The name a directory user signs in with, as the directory knows it (`John.Smith`),
+    /// which the Wharf name (`john-smith`) may not match; the directory sync looks it up.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub login: String,
     /// A disabled user cannot log in; existing sessions stop working at their next request.
     #[serde(default)]
     pub disabled: bool,

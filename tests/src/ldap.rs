@@ -7,6 +7,7 @@
 //! | `uid=dora,ou=people` (Dora Directory, dora@example.com) | `dora-pass-1` | `alpha-devs`, `platform-ops` |
 //! | `uid=eli,ou=people` | `eli-pass-1` | `alpha-devs` |
 //! | `uid=fay,ou=people` | `fay-pass-1` | `alpha-viewers` |
+//! | `uid=gil.dot,ou=people` (a name that is no Wharf name as it is) | `gil.dot-pass-1` | `alpha-viewers` |
 //! | `cn=wharf-bind,ou=services` (the console's account) | `bind-pass-1` | — |
 //!
 //! Anonymous binds read nothing; people read their own entry; the bind account reads all.
@@ -146,11 +147,12 @@ impl Directory {
             ("dora", "Dora Directory"),
             ("eli", "Eli Ldap"),
             ("fay", "Fay Viewer"),
+            ("gil.dot", "Gil Dot"),
         ] {
             seed.push_str(&person(uid, cn, &hash(&format!("{uid}-pass-1")).await));
         }
         seed.push_str(&group("alpha-devs", &["dora", "eli"]));
-        seed.push_str(&group("alpha-viewers", &["fay"]));
+        seed.push_str(&group("alpha-viewers", &["fay", "gil.dot"]));
         seed.push_str(&group("platform-ops", &["dora"]));
         let conf = d.join("slapd.conf");
         let conf = conf.to_str().unwrap();

@@ -141,6 +141,7 @@ pub async fn from_directory(
     client: &Client,
     name: &str,
     provider: &str,
+    login: &str,
     found: &wharf_api::identity::DirectoryUser,
 ) -> Result<(), AdminError> {
     check_name(&text!("user", "用户"), name)?;
@@ -153,9 +154,12 @@ pub async fn from_directory(
             )));
         }
         Some(u) => {
-            if u.spec.display_name != found.display_name || u.spec.email != found.email {
+            if u.spec.display_name != found.display_name
+                || u.spec.email != found.email
+                || u.spec.login != login
+            {
                 let spec = serde_json::json!({"spec": {
-                    "displayName": found.display_name, "email": found.email}});
+                    "displayName": found.display_name, "email": found.email, "login": login}});
                 users
                     .patch(name, &PatchParams::default(), &Patch::Merge(&spec))
                     .await?;
@@ -168,6 +172,7 @@ pub async fn from_directory(
                     display_name: found.display_name.clone(),
                     provider: provider.to_string(),
                     email: found.email.clone(),
+                    login: login.to_string(),
                     ..Default::default()
                 },
             );

@@ -65,8 +65,14 @@ pub async fn sign_in(
         match ldap::login(spec, &bind, typed.trim(), password).await {
             Ok(found) => {
                 let provider = p.name_any();
-                crate::admin::users::from_directory(&state.client, &name, &provider, &found)
-                    .await?;
+                crate::admin::users::from_directory(
+                    &state.client,
+                    &name,
+                    &provider,
+                    typed.trim(),
+                    &found,
+                )
+                .await?;
                 let user = state
                     .cache
                     .wait_for_user(&name, |u| {

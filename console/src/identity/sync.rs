@@ -38,9 +38,14 @@ pub async fn once(state: &AppState) -> Pass {
         };
         for user in users.iter().filter(|u| u.spec.provider == name) {
             let wharf = user.name_any();
-            // NB: the Wharf name is what the directory name became at the first login; the
-            // user filter matches it without case, as LDAP compares names.
-            match ldap::lookup(spec, &bind, &wharf).await {
+            // NB: looked up by the name they sign in with (`John.Smith`), which their Wharf
+            // name (`john-smith`) may not match; users made before it was kept: the Wharf name.
+            let login = if user.spec.login.is_empty() {
+                wharf.clone()
+            } else {
+                user.spec.login.clone()
+            };
+            match ldap::lookup(spec, &bind, &login).await {
                 Ok(Some(found)) => {
                     let now = user.status.as_ref().map(|s| s.groups.clone());
                     let same = now.as_deref() == Some(found.groups.as_slice())
@@ -49,8 +54,14 @@ pub async fn once(state: &AppState) -> Pass {
                     if same {
                         continue;
                     }
-                    match crate::admin::users::from_directory(&state.client, &wharf, &name, &found)
-                        .await
+                    match crate::admin::users::from_directory(
+                        &state.client,
+                        &wharf,
+                        &name,
+                        &login,
+                        &found,
+                    )
+                    .await
                     {
                         Ok(()) => pass.updated.push(wharf),
                         Err(e) => tracing::warn!(user = %wharf, error = %e, "directory sync"),
@@ -79,6 +90,8 @@ pub async fn once(state: &AppState) -> Pass {
             }
         }
     }
+    pass.updated.sort();
+    pass.gone.sort();
     pass
 }
 

@@ -152,6 +152,13 @@ async fn group_changes_reach_open_sessions_at_the_next_sync(app: TestApp) {
     map_alpha(&app).await;
     let dora = app.login_with("dora", "dora-pass-1").await.unwrap();
     let fay = app.login_with("fay", "fay-pass-1").await.unwrap();
+    // a directory name that is no Wharf name as it is: signed in as gil-dot
+    let (status, body) = sign_in(&app, "Gil.Dot", "gil.dot-pass-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gil = app.login_with("Gil.Dot", "gil.dot-pass-1").await.unwrap();
+    let (_, me) = gil.call("whoami", json!({})).await.unwrap();
+    assert_eq!(me["name"], "gil-dot");
+    assert_eq!(role_in(&me, "alpha").as_deref(), Some("Viewer"), "{me}");
     let (status, _) = dora.call("list_pods", pods("alpha")).await.unwrap();
     assert_eq!(status, StatusCode::OK);
 
@@ -172,8 +179,18 @@ async fn group_changes_reach_open_sessions_at_the_next_sync(app: TestApp) {
             wharf_tests::ldap::BASE
         ))
         .await;
+    directory
+        .modify(&format!(
+            "dn: cn=alpha-viewers,ou=groups,{base}\nchangetype: modify\ndelete: member\nmember: uid=gil.dot,ou=people,{base}\n",
+            base = wharf_tests::ldap::BASE
+        ))
+        .await;
     let pass = wharf_console::identity::sync::once(&app.state).await;
-    assert_eq!(pass.updated, ["dora"]);
+    assert_eq!(
+        pass.updated,
+        ["dora", "gil-dot"],
+        "found by the name they sign in with"
+    );
     assert_eq!(pass.gone, ["fay"]);
     // the console's cache follows its own writes: wait for it, not for time
     wharf_testkit::eventually(
