@@ -22,6 +22,9 @@ pub struct Call {
 #[derive(Clone, Debug, Default)]
 pub struct Reply {
     pub set_cookies: Vec<HeaderValue>,
+    /// What the audit record names as the call's target, when the function knows better than
+    /// its arguments (a login: how the user signed in).
+    pub audit_target: Option<String>,
 }
 
 impl Call {
@@ -75,6 +78,14 @@ impl Call {
             .unwrap_or_else(|p| p.into_inner())
             .set_cookies
             .push(value);
+    }
+
+    /// Names the audit record's target (see [`Reply::audit_target`]).
+    pub fn audit_target(&self, target: String) {
+        self.reply
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .audit_target = Some(target);
     }
 
     /// What the answer must carry (taken once, by the handler).

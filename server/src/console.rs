@@ -63,7 +63,8 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
         .await
         .into_response(),
     };
-    for cookie in call.take_reply().set_cookies {
+    let reply = call.take_reply();
+    for cookie in reply.set_cookies {
         res.headers_mut()
             .append(axum::http::header::SET_COOKIE, cookie);
     }
@@ -110,7 +111,9 @@ async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> Respons
             token,
             tenant: wharf_console::audit::tenant_of(&endpoint, &args),
             action: endpoint,
-            target: wharf_console::audit::target_of(&args),
+            target: reply
+                .audit_target
+                .unwrap_or_else(|| wharf_console::audit::target_of(&args)),
             outcome,
             client,
         };

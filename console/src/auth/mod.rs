@@ -515,7 +515,14 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
             None => None,
         },
     };
+    // NB: the audit record says how they signed in (or tried to)
+    let how = |user: Option<&crds::User>| match user.map(|u| u.spec.provider.as_str()) {
+        Some(p) if !p.is_empty() => format!("directory {p}"),
+        _ => "password".to_string(),
+    };
     let Some(user) = signed_in.filter(|u| !u.spec.disabled) else {
+        let tried = known_name(state, &username).and_then(|n| state.cache.user(&n));
+        call.audit_target(how(tried.as_deref()));
         if let Some(name) = known_name(state, &username) {
             let _one_at_a_time = state.login_throttle.counting.lock().await;
             if let Err(e) = crate::admin::users::record_failed_login(&state.client, &name).await {
@@ -525,6 +532,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
         return Err(AppError::BadCredentials);
     };
     attempt.succeeded();
+    call.audit_target(how(Some(&user)));
     start_session(call, &user, None);
     let name = kube::ResourceExt::name_any(user.as_ref());
     if let Err(e) = crate::admin::users::record_login(&state.client, &name).await {

@@ -98,6 +98,7 @@ async fn changes_are_recorded_in_order_with_their_outcome(app: TestApp) {
         )
         .await
         .unwrap();
+    assert_eq!(logins[0]["target"], "password", "how they tried: {logins}");
     let logins = rows(&logins);
     assert_eq!(logins.len(), 1, "{logins:?}");
     assert_eq!(logins[0].1, "alice");

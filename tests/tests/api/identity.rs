@@ -143,6 +143,25 @@ async fn directory_people_sign_in_and_get_their_roles_from_groups(app: TestApp) 
 
     // local accounts go on as before
     app.login("alice").await.unwrap();
+    // the audit log says how each signed in
+    let (status, records) = admin
+        .call(
+            "audit_records",
+            json!({"filter": {"user": "", "tenant": "", "action": "login", "outcome": "ok", "from": "", "to": "", "limit": 50}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let how = |user: &str| {
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["user"] == user)
+            .map(|r| r["target"].clone())
+    };
+    assert_eq!(how("dora"), Some(json!("directory corp")), "{records}");
+    assert_eq!(how("alice"), Some(json!("password")), "{records}");
 }
 
 async fn group_changes_reach_open_sessions_at_the_next_sync(app: TestApp) {
