@@ -186,13 +186,18 @@ async fn call_raw(
     Err(RemoteError::Refused(why))
 }
 
+/// One line of standard input, without its line ending.
+fn read_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 fn ask(prompt: &str) -> anyhow::Result<String> {
     use std::io::Write;
     eprint!("{prompt}");
     std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    read_line()
 }
 
 fn host_name() -> String {
@@ -211,12 +216,7 @@ pub async fn login(args: LoginArgs) -> Result<(), RemoteError> {
         None => ask("User: ")?,
     };
     let password = if args.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        line.trim_end_matches(['\r', '\n']).to_string()
+        read_line().context("reading the password from standard input")?
     } else {
         rpassword::prompt_password("Password: ").context("reading the password")?
     };

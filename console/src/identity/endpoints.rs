@@ -89,10 +89,7 @@ pub async fn group_roles(call: Call, tenant: String) -> Result<TenantGroups, App
         })
         .collect();
     mapped.sort_by(|a, b| a.user.cmp(&b.user));
-    let providers = providers::summaries(&state)
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let providers = providers::names(&state);
     Ok(TenantGroups {
         rows,
         mapped,

@@ -20,6 +20,11 @@ pub fn bind_secret(name: &str) -> String {
     format!("wharf-idp-{name}")
 }
 
+/// Does provider `p` sign people in now?
+fn signs_in(p: &IdentityProvider) -> bool {
+    !p.spec.disabled && p.spec.ldap.is_some()
+}
+
 /// The directories people may sign in with now (enabled, LDAP), by name.
 pub fn directories(state: &AppState) -> Vec<Arc<IdentityProvider>> {
     let mut all: Vec<_> = state
@@ -27,17 +32,33 @@ pub fn directories(state: &AppState) -> Vec<Arc<IdentityProvider>> {
         .providers
         .state()
         .into_iter()
-        .filter(|p| !p.spec.disabled && p.spec.ldap.is_some())
+        .filter(|p| signs_in(p))
         .collect();
     all.sort_by_key(|p| p.name_any());
     all
 }
 
-/// Provider `name`, if it exists and signs people in.
+/// Provider `name`, if it exists and signs people in (one cache lookup: this is asked on
+/// every request of a directory user).
 pub fn enabled(state: &AppState, name: &str) -> Option<Arc<IdentityProvider>> {
-    directories(state)
-        .into_iter()
-        .find(|p| p.name_any() == name)
+    state
+        .cache
+        .providers
+        .get(&kube::runtime::reflector::ObjectRef::new(name))
+        .filter(|p| signs_in(p))
+}
+
+/// Every provider's name, sorted (what a group mapping may name).
+pub fn names(state: &AppState) -> Vec<String> {
+    let mut all: Vec<String> = state
+        .cache
+        .providers
+        .state()
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    all.sort();
+    all
 }
 
 /// The bind password of `spec`.

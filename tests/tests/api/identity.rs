@@ -254,6 +254,7 @@ async fn a_directory_that_is_down_leaves_local_accounts_working(app: TestApp) {
     save(&admin, &form).await;
     let (status, me) = sign_in(&app, "dora", "dora-pass-1").await;
     assert_eq!(status, StatusCode::OK, "StartTLS: {me}");
+    let dora = app.login_with("dora", "dora-pass-1").await.unwrap();
     directory.stop().await;
     app.login("admin").await.expect("the platform admin");
     app.login("alice").await.expect("a local user");
@@ -272,6 +273,8 @@ async fn a_directory_that_is_down_leaves_local_accounts_working(app: TestApp) {
     save(&admin, &disabled).await;
     let (status, _) = sign_in(&app, "dora", "dora-pass-1").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = dora.call("whoami", json!({})).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "her open session ends too");
 }
 
 async fn bad_directory_settings_are_refused_and_a_trial_says_which_step_fails(app: TestApp) {
