@@ -274,7 +274,11 @@ async fn a_directory_that_is_down_leaves_local_accounts_working(app: TestApp) {
     let (status, _) = sign_in(&app, "dora", "dora-pass-1").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = dora.call("whoami", json!({})).await.unwrap();
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "her open session ends too");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "her open session ends too"
+    );
 }
 
 async fn bad_directory_settings_are_refused_and_a_trial_says_which_step_fails(app: TestApp) {
