@@ -25,6 +25,28 @@ pub struct IdentityProviderSpec {
     pub disabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcSpec>,
+}
+
+/// An OpenID Connect provider (Keycloak, Dex, Azure AD / Entra ID, Okta, Google…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSpec {
+    /// Exactly as the provider's discovery document says it, e.g. `https://id.example.com/realms/corp`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The Secret in `wharf-system` whose `clientSecret` key holds the client secret.
+    pub client_secret: String,
+    /// Asked for at login; default `openid profile email groups`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scopes: String,
+    /// The claim with the user name; default `preferred_username`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username_claim: String,
+    /// The claim with the groups; default `groups`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub groups_claim: String,
 }
 
 /// An LDAP directory (OpenLDAP, Active Directory, FreeIPA...).

@@ -16,7 +16,7 @@ pub mod tenant;
 pub mod user;
 
 #[cfg(feature = "kube")]
-pub use identity::{IdentityProvider, IdentityProviderSpec, LdapSpec};
+pub use identity::{IdentityProvider, IdentityProviderSpec, LdapSpec, OidcSpec};
 #[cfg(feature = "kube")]
 pub use nginx::{
     NginxCluster, NginxClusterSpec, NginxClusterStatus, NginxNodeStatus, NginxRoute,

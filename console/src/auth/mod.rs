@@ -75,6 +75,38 @@ impl SessionKey {
     }
 }
 
+impl SessionKey {
+    /// `payload` sealed for `purpose` until `expires_unix` (a login in progress, kept in a
+    /// cookie while the user is at their identity provider). The purpose is signed too, so a
+    /// value sealed for one use is never taken for another, nor for a session.
+    pub fn seal(&self, purpose: &str, payload: &str, expires_unix: i64) -> String {
+        let body = format!("{expires_unix}|{payload}");
+        let mut mac = self.mac();
+        mac.update(b"\x01");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\x01");
+        mac.update(body.as_bytes());
+        let sig = mac.finalize().into_bytes();
+        format!("{}.{}", B64.encode(body), B64.encode(sig))
+    }
+
+    /// What [`SessionKey::seal`] sealed for `purpose`, if authentic and not expired.
+    pub fn open(&self, purpose: &str, value: &str, now_unix: i64) -> Option<String> {
+        let (body, sig) = value.split_once('.')?;
+        let body = B64.decode(body).ok()?;
+        let sig = B64.decode(sig).ok()?;
+        let mut mac = self.mac();
+        mac.update(b"\x01");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\x01");
+        mac.update(&body);
+        mac.verify_slice(&sig).ok()?;
+        let body = String::from_utf8(body).ok()?;
+        let (expires, payload) = body.split_once('|')?;
+        (expires.parse::<i64>().ok()? > now_unix).then(|| payload.to_string())
+    }
+}
+
 impl std::fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SessionKey(..)")
@@ -710,6 +742,29 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_for_its_purpose_key_and_time() {
+        let key = SessionKey::new(b"k1".to_vec());
+        let sealed = key.seal("oidc", "{\"state\":\"s\"}", 100);
+        assert_eq!(
+            key.open("oidc", &sealed, 99).as_deref(),
+            Some("{\"state\":\"s\"}")
+        );
+        assert_eq!(key.open("oidc", &sealed, 100), None, "expired");
+        assert_eq!(key.open("other", &sealed, 99), None, "another purpose");
+        assert_eq!(
+            SessionKey::new(b"k2".to_vec()).open("oidc", &sealed, 99),
+            None
+        );
+        assert_eq!(key.verify(&sealed, 99), None, "never a session");
+        let session = key.sign("alice", 1, 100);
+        assert_eq!(
+            key.open("oidc", &session, 99),
+            None,
+            "a session is not a sealed value"
+        );
+    }
 
     #[test]
     fn a_signed_session_verifies_until_it_expires() {

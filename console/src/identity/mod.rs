@@ -15,6 +15,7 @@
 
 pub mod endpoints;
 pub mod ldap;
+pub mod oidc;
 pub mod providers;
 pub mod sync;
 

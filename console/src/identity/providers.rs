@@ -99,6 +99,7 @@ pub fn spec_of(form: &LdapForm) -> IdentityProviderSpec {
             email_attribute: t(&form.email_attribute),
             group_name_attribute: t(&form.group_name_attribute),
         }),
+        oidc: None,
     }
 }
 
