@@ -53,6 +53,12 @@ if [ -f "$here/end2end/package.json" ]; then
     (cd "$here/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund && touch node_modules/.installed)
   fi
 fi
+# The OpenID Connect provider the tests sign in through (panva's oidc-provider, pinned in
+# scripts/oidc/package-lock.json; see scripts/oidc/README.md). Nothing of it ships.
+if [ ! -d "$here/scripts/oidc/node_modules/oidc-provider" ] || [ "$here/scripts/oidc/package-lock.json" -nt "$here/scripts/oidc/node_modules/.installed" ]; then
+  log "installing the test OpenID Connect provider"
+  (cd "$here/scripts/oidc" && npm ci --no-audit --no-fund && touch node_modules/.installed)
+fi
 # The browser libraries the console serves (xterm.js for the web terminal), pinned in
 # frontend/package-lock.json; Trunk copies them into dist/.
 if [ ! -d "$here/frontend/node_modules/xterm" ] || [ "$here/frontend/package-lock.json" -nt "$here/frontend/node_modules/.installed" ]; then

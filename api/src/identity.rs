@@ -46,17 +46,102 @@ impl LdapForm {
     }
 }
 
+/// An OpenID Connect provider as the identity page edits it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcForm {
+    /// The provider's name (a DNS label): in the callback URL and on its users.
+    pub name: String,
+    pub display_name: String,
+    pub disabled: bool,
+    /// Exactly as the provider's discovery document names itself, e.g.
+    /// `https://id.example.com/realms/corp`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret; empty when editing keeps the stored one.
+    pub client_secret: String,
+    /// Asked for at login, space-separated; must include `openid`.
+    pub scopes: String,
+    /// The ID token claim with the user name (`preferred_username`).
+    pub username_claim: String,
+    /// The ID token claim with the groups (`groups`).
+    pub groups_claim: String,
+}
+
+impl OidcForm {
+    /// The usual claims and scopes (Keycloak, Dex, Authentik), for a new provider.
+    pub fn usual() -> OidcForm {
+        OidcForm {
+            scopes: DEFAULT_SCOPES.into(),
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            ..OidcForm::default()
+        }
+    }
+}
+
+/// Scopes asked for when a provider names none.
+pub const DEFAULT_SCOPES: &str = "openid profile email groups";
+
 /// A provider in the identity page's list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderSummary {
     pub name: String,
     pub display_name: String,
     pub disabled: bool,
+    /// The directory's URL, or the OpenID Connect issuer.
     pub url: String,
     /// Wharf users signed in through it so far.
     pub users: usize,
-    /// The settings, without the bind password.
+    /// An LDAP directory's settings, without the bind password (empty for OpenID Connect).
     pub form: LdapForm,
+    /// An OpenID Connect provider's settings, without the client secret.
+    pub oidc: Option<OidcForm>,
+    /// Where the provider sends people back (to register at the provider), for OpenID Connect.
+    pub redirect_uri: Option<String>,
+}
+
+/// A way to sign in shown on the login page besides the password (an OpenID Connect
+/// provider): the browser goes to [`crate::routes::oidc_start`] of its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOption {
+    pub name: String,
+    pub display_name: String,
+}
+
+/// Why a sign-in through OpenID Connect came back without a session: the callback sends the
+/// browser to `/login?oidc=<code>`, and the login page says it in both languages (the details
+/// go to the audit log, never into a URL a stranger could write).
+pub fn oidc_failure(code: &str) -> Text {
+    match code {
+        "expired" => text!(
+            "The sign-in took too long or was started in another browser. Try again.",
+            "登录超时,或是在另一个浏览器中开始的。请重试。"
+        ),
+        "refused" => text!(
+            "The identity provider did not sign you in.",
+            "身份提供方没有让您登录。"
+        ),
+        "invalid" => text!(
+            "The identity provider's answer failed the console's checks (see the audit log).",
+            "身份提供方的应答未通过控制台的校验(详见审计日志)。"
+        ),
+        "unavailable" => text!(
+            "The identity provider did not answer. Try again, or sign in with a password.",
+            "身份提供方没有响应。请重试,或使用密码登录。"
+        ),
+        "taken" => text!(
+            "Your name at the identity provider belongs to another Wharf user. Ask a platform admin.",
+            "您在身份提供方的用户名已属于另一个 Wharf 用户。请联系平台管理员。"
+        ),
+        "disabled" => text!(
+            "Your Wharf account is disabled.",
+            "您的 Wharf 账号已被禁用。"
+        ),
+        _ => text!(
+            "Signing in through the identity provider failed. Try again.",
+            "通过身份提供方登录失败。请重试。"
+        ),
+    }
 }
 
 /// "Test these settings": connect and bind with the form's account, then (when a user name
@@ -236,6 +321,70 @@ pub fn check_ldap(form: &LdapForm, editing: bool) -> Result<(), Text> {
     Ok(())
 }
 
+/// The form's problems, if any (`editing`: an empty client secret keeps the stored one).
+pub fn check_oidc(form: &OidcForm, editing: bool) -> Result<(), Text> {
+    crate::admin::check_name(&text!("Provider", "身份源"), &form.name)?;
+    let issuer = form.issuer.trim();
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return Err(text!(
+            "Issuer '{issuer}': write the provider's URL, e.g. https://id.example.com/realms/corp",
+            "Issuer“{issuer}”:请写身份提供方的 URL,例如 https://id.example.com/realms/corp"
+        ));
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', '@', ' '])
+        || issuer.chars().any(char::is_control)
+    {
+        return Err(text!(
+            "Issuer '{issuer}': a URL with a host and an optional path, no query",
+            "Issuer“{issuer}”:须是带主机和可选路径的 URL,不带查询参数"
+        ));
+    }
+    let client_id = form.client_id.trim();
+    required(&text!("Client ID", "客户端 ID"), client_id)?;
+    if client_id.len() > 256 || client_id.chars().any(char::is_control) {
+        return Err(text!(
+            "Client ID: at most 256 characters, no control characters",
+            "客户端 ID:最多 256 个字符,不含控制字符"
+        ));
+    }
+    if !editing {
+        required(&text!("Client secret", "客户端密钥"), &form.client_secret)?;
+    }
+    let scopes = if form.scopes.trim().is_empty() {
+        DEFAULT_SCOPES
+    } else {
+        form.scopes.trim()
+    };
+    if !scopes.split_whitespace().any(|s| s == "openid")
+        || !scopes
+            .chars()
+            .all(|c| (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ')
+    {
+        return Err(text!(
+            "Scopes '{scopes}': space-separated, and openid among them",
+            "Scopes“{scopes}”:以空格分隔,且须包含 openid"
+        ));
+    }
+    for (field, value) in [
+        (text!("User name claim", "用户名声明"), &form.username_claim),
+        (text!("Groups claim", "组声明"), &form.groups_claim),
+    ] {
+        let v = value.trim();
+        if v.len() > 128 || !v.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(text!(
+                "{field} '{v}' is not a claim name",
+                "{field}“{v}”不是声明名"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A tenant's mappings: each names a provider and a group, no pair twice.
 pub fn check_group_roles(rows: &[GroupRoleRow]) -> Result<(), Text> {
     if rows.len() > MAX_GROUP_ROLES {
@@ -314,6 +463,57 @@ mod tests {
         tls.url = "ldap://ldap.example.com:389".into();
         tls.start_tls = true;
         assert_eq!(check_ldap(&tls, false), Ok(()));
+    }
+
+    #[test]
+    fn an_oidc_form_is_checked() {
+        let good = OidcForm {
+            name: "corp".into(),
+            issuer: "https://id.example.com/realms/corp".into(),
+            client_id: "wharf".into(),
+            client_secret: "s".into(),
+            ..OidcForm::usual()
+        };
+        assert_eq!(check_oidc(&good, false), Ok(()));
+        let bad = |f: fn(&mut OidcForm)| {
+            let mut v = good.clone();
+            f(&mut v);
+            check_oidc(&v, false).is_err()
+        };
+        assert!(bad(|f| f.name = "Corp".into()));
+        assert!(bad(|f| f.issuer = "id.example.com".into()));
+        assert!(bad(|f| f.issuer = "https://".into()));
+        assert!(bad(|f| f.issuer = "https://id.example.com/?x=1".into()));
+        assert!(bad(|f| f.issuer = "https://u@id.example.com".into()));
+        assert!(bad(|f| f.client_id = " ".into()));
+        assert!(bad(|f| f.client_secret.clear()));
+        assert!(bad(|f| f.scopes = "profile email".into()), "no openid");
+        assert!(bad(|f| f.scopes = "openid\"x".into()));
+        assert!(bad(|f| f.username_claim = "a b".into()));
+        let mut editing = good.clone();
+        editing.client_secret.clear();
+        editing.scopes.clear();
+        assert_eq!(
+            check_oidc(&editing, true),
+            Ok(()),
+            "empty scopes: the default"
+        );
+    }
+
+    #[test]
+    fn every_oidc_failure_code_says_something_of_its_own() {
+        let codes = [
+            "expired",
+            "refused",
+            "invalid",
+            "unavailable",
+            "taken",
+            "disabled",
+        ];
+        let other = oidc_failure("anything else");
+        for code in codes {
+            assert_ne!(oidc_failure(code), other, "{code}");
+        }
     }
 
     #[test]

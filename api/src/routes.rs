@@ -77,6 +77,23 @@ pub const ALL: &[Route] = &[
     UPLOAD_TERMINAL,
 ];
 
+/// Sign-in through an OpenID Connect provider: `start` sends the browser to the provider,
+/// which sends it back to `callback`. Not tenant entry points (nobody is signed in yet); the
+/// cross-site guard leaves them alone, as the provider's redirect comes from another site.
+pub const OIDC_START: &str = "/auth/oidc/{provider}/start";
+pub const OIDC_CALLBACK: &str = "/auth/oidc/{provider}/callback";
+
+/// Where the login page's button for `provider` leads.
+pub fn oidc_start(provider: &str) -> String {
+    format!("/auth/oidc/{}/start", encode_segment(provider))
+}
+
+/// Where `provider` sends people back, below the console's URL (`https://wharf.example.com`).
+pub fn oidc_callback(console_url: &str, provider: &str) -> String {
+    let base = console_url.trim_end_matches('/');
+    format!("{base}/auth/oidc/{}/callback", encode_segment(provider))
+}
+
 impl Route {
     /// The path with its `{…}` segments filled in order (each value percent-encoded), e.g.
     /// `WS_WORKLOADS.path(&["alpha"])` is `/ws/workloads/alpha`.

@@ -19,10 +19,18 @@ pub async fn change_password(current: String, new: String) -> Result<Me, AppErro
     wharf_console::auth::endpoints::change_password(expect_context(), current, new).await
 }
 
-/// Clears the session cookie and ends the user's sessions.
+/// Clears the session cookie and ends the user's sessions. For someone who signed in through
+/// an OpenID Connect provider that supports it, the answer is the provider's logout page, to
+/// end their session there too.
 #[server(prefix = "/api", endpoint = "logout", input = Json)]
-pub async fn logout() -> Result<(), AppError> {
+pub async fn logout() -> Result<Option<String>, AppError> {
     wharf_console::auth::endpoints::logout(expect_context()).await
+}
+
+/// The identity providers the login page offers besides the password (needs no session).
+#[server(prefix = "/api", endpoint = "sign_in_options", input = Json)]
+pub async fn sign_in_options() -> Result<Vec<wharf_api::identity::SignInOption>, AppError> {
+    wharf_console::auth::endpoints::sign_in_options(expect_context()).await
 }
 
 /// The signed-in user and the tenants they can open; `Unauthenticated` without a session.

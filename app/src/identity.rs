@@ -18,6 +18,18 @@ pub async fn save_ldap_provider(form: LdapForm) -> Result<(), AppError> {
     wharf_console::identity::endpoints::save_ldap_provider(expect_context(), form).await
 }
 
+#[server(prefix = "/api", endpoint = "save_oidc_provider", input = Json)]
+pub async fn save_oidc_provider(form: OidcForm) -> Result<(), AppError> {
+    wharf_console::identity::endpoints::save_oidc_provider(expect_context(), form).await
+}
+
+/// Tries an OpenID Connect provider's settings: discovery, its keys, and the client's
+/// credentials at the token endpoint (nothing is saved).
+#[server(prefix = "/api", endpoint = "try_oidc_provider", input = Json)]
+pub async fn try_oidc_provider(form: OidcForm) -> Result<TrialReport, AppError> {
+    wharf_console::identity::endpoints::try_oidc_provider(expect_context(), form).await
+}
+
 #[server(prefix = "/api", endpoint = "delete_identity_provider", input = Json)]
 pub async fn delete_identity_provider(name: String) -> Result<(), AppError> {
     wharf_console::identity::endpoints::delete_identity_provider(expect_context(), name).await

@@ -60,6 +60,8 @@ pub const READ_ONLY: &[&str] = &[
     "audit_records",
     "identity_providers",
     "try_ldap_provider",
+    "try_oidc_provider",
+    "sign_in_options",
     "group_roles",
 ];
 

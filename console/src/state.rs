@@ -38,6 +38,12 @@ pub struct Settings {
     pub log_search: crate::logs::SearchLimits,
     /// How often directory users' groups are re-read (see `crate::identity::sync`).
     pub directory_sync: std::time::Duration,
+    /// The longest a session begun through OpenID Connect lasts before the user goes through
+    /// the provider again (and their groups are read anew); see `crate::identity::oidc_login`.
+    pub oidc_session: std::time::Duration,
+    /// The console's URL as people's browsers reach it (`https://wharf.example.com`), for the
+    /// redirect URIs identity providers send people back to; unset: each request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -55,6 +61,8 @@ impl Default for Settings {
             login_limits: Default::default(),
             log_search: Default::default(),
             directory_sync: std::time::Duration::from_secs(300),
+            oidc_session: std::time::Duration::from_secs(3600),
+            public_url: None,
         }
     }
 }
@@ -293,4 +301,6 @@ pub struct AppState {
     pub log_searches: Arc<crate::logs::Searches>,
     /// When this replica last recorded each API token's use (see `crate::auth::tokens`).
     pub token_uses: Arc<crate::auth::tokens::Uses>,
+    /// OpenID Connect providers' discovery documents and keys (see `crate::identity::oidc`).
+    pub oidc: Arc<crate::identity::oidc::Client>,
 }

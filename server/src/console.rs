@@ -237,6 +237,8 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
             "/hooks/alertmanager",
             post(crate::monitoring::webhook::alertmanager),
         )
+        .route(routes::OIDC_START, get(crate::oidc::start))
+        .route(routes::OIDC_CALLBACK, get(crate::oidc::callback))
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .route("/metrics", get(metrics))
@@ -293,6 +295,7 @@ pub async fn prepare_with_logs(
         login_throttle,
         log_searches: Default::default(),
         token_uses: Default::default(),
+        oidc: Default::default(),
         settings: std::sync::Arc::new(settings),
         dummy_hash,
         logs,

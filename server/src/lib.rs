@@ -31,6 +31,7 @@ pub mod live;
 pub mod logs;
 pub mod monitoring;
 pub mod nginx;
+pub mod oidc;
 pub mod pipelines;
 pub mod remote;
 pub mod settings;

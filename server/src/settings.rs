@@ -77,6 +77,14 @@ pub struct ConsoleArgs {
     /// directory reaches open sessions within this time.
     #[arg(long, env = "WHARF_DIRECTORY_SYNC_SECS", default_value_t = 300)]
     pub directory_sync_secs: u64,
+    /// The longest a session begun through an OpenID Connect provider lasts, in minutes: the
+    /// user then goes through the provider again and their groups are read anew.
+    #[arg(long, env = "WHARF_OIDC_SESSION_MINUTES", default_value_t = 60)]
+    pub oidc_session_minutes: u64,
+    /// The console's URL as people's browsers reach it (`https://wharf.example.com`): identity
+    /// providers send people back below it [default: each request's Host].
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// The log store's folder: the collector writes every container's log there
     /// [default: .wharf/logs for serve, <data>/logs for demo].
     #[arg(long, env = "WHARF_LOGS_DIR")]
@@ -206,6 +214,8 @@ impl ConsoleArgs {
             egress,
             session_ttl_secs: self.session_hours * 3600,
             directory_sync: std::time::Duration::from_secs(self.directory_sync_secs.max(10)),
+            oidc_session: std::time::Duration::from_secs(self.oidc_session_minutes.max(1) * 60),
+            public_url: self.public_url.clone(),
             secure_cookies: self.secure_cookies,
             allowed_origins: self.allowed_origins.clone(),
             trusted_proxies: self.trusted_proxies.clone(),

@@ -7,6 +7,7 @@
 
 pub mod ldap;
 pub mod nginx;
+pub mod oidc;
 pub mod real;
 
 use anyhow::{Context, Result};

@@ -10,9 +10,18 @@ pub async fn login(call: Call, username: String, password: String) -> Result<Me,
     super::login(&call, username, password).await
 }
 
-/// Clears the session cookie and ends the user's sessions.
-pub async fn logout(call: Call) -> Result<(), AppError> {
+/// Clears the session cookie and ends the user's sessions; for an OpenID Connect user, the
+/// provider's logout page to go to next.
+pub async fn logout(call: Call) -> Result<Option<String>, AppError> {
     super::logout(&call).await
+}
+
+/// The identity providers the login page offers besides the password (no session needed: it
+/// tells only their names, which the login page shows to anyone).
+pub async fn sign_in_options(
+    call: Call,
+) -> Result<Vec<wharf_api::identity::SignInOption>, AppError> {
+    Ok(crate::identity::providers::sign_in_options(&call.state))
 }
 
 /// The signed-in user sets their own password (the current one is required).

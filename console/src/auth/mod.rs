@@ -565,7 +565,7 @@ pub async fn login(call: &Call, username: String, password: String) -> Result<Me
     };
     attempt.succeeded();
     call.audit_target(how(Some(&user)));
-    start_session(call, &user, None);
+    start_session(call, &user, None, state.settings.session_ttl_secs);
     let name = kube::ResourceExt::name_any(user.as_ref());
     if let Err(e) = crate::admin::users::record_login(&state.client, &name).await {
         tracing::warn!(user = %name, error = %e, "could not record the login time");
@@ -622,9 +622,15 @@ async fn check_password_against(
         .await
 }
 
-/// Sets a new session cookie, issued strictly after the user's "sessions valid after" stamp
-/// and after `ended_at` (a stamp just written that the cache may not show yet).
-fn start_session(call: &Call, user: &crds::User, ended_at: Option<chrono::DateTime<chrono::Utc>>) {
+/// Sets a new session cookie lasting `ttl_secs`, issued strictly after the user's "sessions
+/// valid after" stamp and after `ended_at` (a stamp just written that the cache may not show
+/// yet).
+pub(crate) fn start_session(
+    call: &Call,
+    user: &crds::User,
+    ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    ttl_secs: i64,
+) {
     let state = &call.state;
     let now = chrono::Utc::now();
     let after = user
@@ -634,17 +640,18 @@ fn start_session(call: &Call, user: &crds::User, ended_at: Option<chrono::DateTi
         .max(ended_at)
         .map_or(i64::MIN, |t| t.timestamp_millis());
     let issued = now.timestamp_millis().max(after.saturating_add(1));
-    let expires = now.timestamp() + state.settings.session_ttl_secs;
+    let expires = now.timestamp() + ttl_secs;
     let value = state.session_key.sign(
         &user.metadata.name.clone().unwrap_or_default(),
         issued,
         expires,
     );
-    call.set_cookie(session_cookie(
-        state,
-        &value,
-        state.settings.session_ttl_secs,
-    ));
+    call.set_cookie(session_cookie(state, &value, ttl_secs));
+}
+
+/// The answer's cookie that ends the browser's session.
+pub(crate) fn cleared_session_cookie(state: &AppState) -> HeaderValue {
+    session_cookie(state, "", 0)
 }
 
 /// The signed-in user sets a new password: the current one is checked, the new one must be
@@ -689,7 +696,8 @@ pub async fn change_password(call: &Call, current: String, new: String) -> Resul
         })
         .await;
     let user = stamped.unwrap_or(user);
-    start_session(call, &user, Some(stamp));
+    // NB: someone who signed in through OpenID Connect has no password here: always the full time
+    start_session(call, &user, Some(stamp), state.settings.session_ttl_secs);
     Ok(me_of(state, &principal_of(state, &user)))
 }
 
@@ -715,20 +723,26 @@ fn session_cookie(state: &AppState, value: &str, max_age: i64) -> HeaderValue {
 }
 
 /// Ends the session: the answer clears the cookie and, for a signed-in user, every session of
-/// theirs ends on every replica (their "sessions valid after" stamp moves to now).
-pub async fn logout(call: &Call) -> Result<(), AppError> {
-    call.set_cookie(session_cookie(&call.state, "", 0));
-    if let Ok(who) = session_user(&call.state, &call.headers()) {
-        let stamp = crate::admin::users::end_sessions(&call.state.client, &who.name).await?;
-        call.state
-            .cache
-            .wait_for_user(&who.name, |u| ended(u, stamp.timestamp_millis()))
-            .await;
-    }
-    Ok(())
+/// theirs ends on every replica (their "sessions valid after" stamp moves to now). For someone
+/// who signed in through an OpenID Connect provider: the provider's logout page, where the
+/// browser goes next to end the session there too.
+pub async fn logout(call: &Call) -> Result<Option<String>, AppError> {
+    call.set_cookie(cleared_session_cookie(&call.state));
+    let Ok(who) = session_user(&call.state, &call.headers()) else {
+        return Ok(None);
+    };
+    let stamp = crate::admin::users::end_sessions(&call.state.client, &who.name).await?;
+    call.state
+        .cache
+        .wait_for_user(&who.name, |u| ended(u, stamp.timestamp_millis()))
+        .await;
+    let Some(user) = call.state.cache.user(&who.name) else {
+        return Ok(None);
+    };
+    Ok(crate::identity::oidc_login::logout_url(call, &user).await)
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

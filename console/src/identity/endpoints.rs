@@ -1,7 +1,7 @@
 //! The bodies of the identity server functions (declared in `wharf_app::identity`): the
 //! identity providers are a platform admin's; a tenant's group mappings are its admins'.
 
-use super::{ldap, providers};
+use super::{ldap, oidc, oidc_login, providers};
 use crate::admin::endpoints::platform_admin;
 use crate::auth::{crd_role, role_of};
 use crate::call::Call;
@@ -16,7 +16,8 @@ use wharf_api::text;
 /// Every identity provider, with how many users signed in through it.
 pub async fn identity_providers(call: Call) -> Result<Vec<ProviderSummary>, AppError> {
     platform_admin(&call, text!("list identity providers", "查看身份源"))?;
-    Ok(providers::summaries(&call.state))
+    let url = oidc_login::console_url(&call.state, &call.headers());
+    Ok(providers::summaries(&call.state, &url))
 }
 
 fn exists(call: &Call, name: &str) -> bool {
@@ -27,11 +28,59 @@ fn exists(call: &Call, name: &str) -> bool {
         .is_some()
 }
 
+/// Whether provider `name` exists (editing it: an empty secret keeps the stored one); an
+/// error when it exists as the other kind (its users sign in one way only).
+fn editing(call: &Call, name: &str, oidc: bool) -> Result<bool, AppError> {
+    let found = call
+        .state
+        .cache
+        .providers
+        .get(&kube::runtime::reflector::ObjectRef::new(name.trim()));
+    match found {
+        Some(p) if p.spec.oidc.is_some() != oidc => Err(AppError::Conflict(text!(
+            "an identity provider '{name}' of the other kind exists: choose another name",
+            "已有另一种类型的身份源“{name}”:请换一个名称"
+        ))),
+        found => Ok(found.is_some()),
+    }
+}
+
 /// Creates or changes an LDAP directory (an empty bind password keeps the stored one).
 pub async fn save_ldap_provider(call: Call, form: LdapForm) -> Result<(), AppError> {
     platform_admin(&call, text!("change identity providers", "修改身份源"))?;
-    check_ldap(&form, exists(&call, &form.name)).map_err(AppError::Invalid)?;
+    let editing = editing(&call, &form.name, false)?;
+    check_ldap(&form, editing).map_err(AppError::Invalid)?;
     providers::save(&call.state, &form).await
+}
+
+/// Creates or changes an OpenID Connect provider (an empty client secret keeps the stored one).
+pub async fn save_oidc_provider(call: Call, form: OidcForm) -> Result<(), AppError> {
+    platform_admin(&call, text!("change identity providers", "修改身份源"))?;
+    let editing = editing(&call, &form.name, true)?;
+    check_oidc(&form, editing).map_err(AppError::Invalid)?;
+    providers::save_oidc(&call.state, &form).await
+}
+
+/// Tries an OpenID Connect provider's settings (saved or not): discovery, keys, and the
+/// client's credentials at the token endpoint. Nothing is kept.
+pub async fn try_oidc_provider(call: Call, form: OidcForm) -> Result<TrialReport, AppError> {
+    platform_admin(&call, text!("test identity providers", "测试身份源"))?;
+    let editing = editing(&call, &form.name, true)?;
+    check_oidc(&form, editing).map_err(AppError::Invalid)?;
+    let secret = if form.client_secret.is_empty() {
+        let spec = providers::oidc_spec_of(&form);
+        let spec = spec.oidc.as_ref().expect("oidc_spec_of makes an OIDC spec");
+        providers::client_secret(&call.state, spec).await?
+    } else {
+        form.client_secret.clone()
+    };
+    Ok(oidc::trial(
+        &call.state.oidc,
+        form.issuer.trim(),
+        form.client_id.trim(),
+        &secret,
+    )
+    .await)
 }
 
 /// Deletes an identity provider: its users can no longer sign in.
@@ -44,7 +93,7 @@ pub async fn delete_identity_provider(call: Call, name: String) -> Result<(), Ap
 /// their groups; with their password too, signs them in (nothing is kept).
 pub async fn try_ldap_provider(call: Call, trial: LdapTrial) -> Result<TrialReport, AppError> {
     platform_admin(&call, text!("test identity providers", "测试身份源"))?;
-    let editing = exists(&call, &trial.form.name);
+    let editing = editing(&call, &trial.form.name, false)?;
     check_ldap(&trial.form, editing).map_err(AppError::Invalid)?;
     let spec = providers::spec_of(&trial.form);
     let ldap = spec.ldap.as_ref().expect("spec_of makes an LDAP spec");

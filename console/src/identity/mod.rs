@@ -1,14 +1,18 @@
-//! Company directories people sign in with, and the directory groups tenants map to roles.
+//! Company directories and OpenID Connect providers people sign in with, and the groups
+//! tenants map to roles.
 //!
 //! * `ldap`      — the LDAP client: bind, find a user, read their groups (OpenLDAP, Active
 //!   Directory); a login through a directory and the settings trial of the identity page
-//! * `providers` — the `IdentityProvider` resources and their bind Secrets
+//! * `oidc`      — the OpenID Connect protocol: discovery, PKCE, code exchange, ID token checks
+//! * `oidc_login` — signing in through an OpenID Connect provider (start, callback, logout)
+//! * `providers` — the `IdentityProvider` resources and their Secrets
 //! * `sync`      — re-reads directory users' groups on a timer, so memberships follow the
 //!   directory within a bounded time for sessions already open
 //! * `endpoints` — the identity page's and the group mappings' server functions
 //!
 //! A directory user is a Wharf `User` with `spec.provider` set, made at their first login and
-//! holding no password; `status.groups` is what the directory said last. Their tenant roles
+//! holding no password; `status.groups` is what the directory (or the provider's ID token)
+//! said last. Their tenant roles
 //! are the memberships added by hand plus what the tenants' `groupRoles` give those groups
 //! ([`memberships`]), computed on every request from the caches, so a change of either takes
 //! effect at once.
@@ -16,6 +20,7 @@
 pub mod endpoints;
 pub mod ldap;
 pub mod oidc;
+pub mod oidc_login;
 pub mod providers;
 pub mod sync;
 

@@ -48,6 +48,9 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         "bind_password": "x", "user_base": "ou=people", "user_filter": "(uid={username})",
         "group_base": "ou=groups", "group_filter": "(member={dn})", "display_name_attribute": "",
         "email_attribute": "", "group_name_attribute": ""});
+    let oidc_form = json!({"name": "corp-oidc", "display_name": "", "disabled": false,
+        "issuer": "http://127.0.0.1:1", "client_id": "wharf", "client_secret": "x", "scopes": "",
+        "username_claim": "", "groups_claim": ""});
     let with = |extra: Value| {
         let mut v = app.clone();
         v.as_object_mut()
@@ -242,6 +245,8 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         // identity: directories are a platform admin's, a tenant's group mappings its admins'
         ("identity_providers", json!({}), Platform),
         ("save_ldap_provider", json!({"form": ldap_form}), Platform),
+        ("save_oidc_provider", json!({"form": oidc_form}), Platform),
+        ("try_oidc_provider", json!({"form": oidc_form}), Platform),
         (
             "delete_identity_provider",
             json!({"name": "corp"}),
@@ -282,7 +287,7 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
 }
 
 /// Server functions anyone may call.
-const PUBLIC: &[&str] = &["login", "logout"];
+const PUBLIC: &[&str] = &["login", "logout", "sign_in_options"];
 /// Server functions that need a session but no tenant.
 const SESSION_ONLY: &[&str] = &[
     "whoami",

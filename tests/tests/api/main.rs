@@ -15,6 +15,7 @@ mod logs;
 mod metrics;
 mod monitoring;
 mod nginx;
+mod oidc;
 mod pipelines;
 mod promql_property;
 mod tenants;
