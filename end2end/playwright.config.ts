@@ -29,7 +29,9 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ${data} --site-dir ${site}`,
+    // NB: directory groups re-read every 10 s (directory.spec.ts waits for a group change to reach
+    // an open session)
+    command: `../target/debug/wharf demo --fresh --listen 127.0.0.1:${port} --data ${data} --site-dir ${site} --directory-sync-secs 10`,
     url: `${baseURL}/readyz`,
     timeout: 180_000,
     reuseExistingServer: false,

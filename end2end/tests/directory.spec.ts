@@ -2,9 +2,10 @@
 // platform admin adds the directory on the Sign-in page, tests it with a user's password and
 // sees their groups, saves; alpha's admin maps the directory group alpha-devs to developer on
 // the tenant page; dora signs in with her directory password, lands in alpha as a developer,
-// and shows up among the members through groups.
+// deploys, and shows up among the members through groups; taken out of the group in the
+// directory, her next request after the directory sync is refused.
 import { test, expect } from './fixtures';
-import { loginAs, login } from './pages';
+import { loginAs, login, deploy, uniqueName, callServerFn } from './pages';
 import { spawn, ChildProcess } from 'child_process';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -14,18 +15,26 @@ const DIRECTORY = path.resolve(__dirname, '../../target/debug/wharf-test-ldap');
 type Started = { ldaps: string; ca_pem: string; form: Record<string, string> };
 let directory: ChildProcess | undefined;
 let started: Started;
+let lines: readline.Interface;
+
+/** The directory's next line of output (its answer to the last command). */
+function nextLine(what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the test directory did not ${what} within 30 s`)), 30_000);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+  });
+}
 
 test.beforeAll(async () => {
   directory = spawn(DIRECTORY, [], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = readline.createInterface({ input: directory.stdout! });
-  started = await new Promise<Started>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the test directory did not start within 30 s')), 30_000);
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(line));
-    });
-    directory!.on('exit', (code) => reject(new Error(`wharf-test-ldap exited (${code}): is slapd installed?`)));
+  lines = readline.createInterface({ input: directory.stdout! });
+  directory.on('exit', (code) => {
+    if (code) console.error(`wharf-test-ldap exited (${code}): is slapd installed?`);
   });
+  started = JSON.parse(await nextLine('start'));
 });
 
 test.afterAll(async () => {
@@ -79,6 +88,8 @@ test('a directory is added, tested and used to sign in, its groups giving roles'
   await expect(dora.getByTestId('user-name')).toHaveText('Dora Directory');
   await expect(dora).toHaveURL(/\/t\/alpha$/);
   await expect(dora.getByTestId('apps-table').getByTestId('app-row').first()).toBeVisible();
+  const app = uniqueName('dora');
+  await deploy(dora, 'alpha', { name: app, image: 'nginx:1.25', port: 80 });
   // a wrong directory password is refused like any other
   const stranger = await (await browser.newContext()).newPage();
   await login(stranger, 'dora', 'not-her-password');
@@ -91,4 +102,17 @@ test('a directory is added, tested and used to sign in, its groups giving roles'
   // the platform admin's list counts her
   await page.reload();
   await expect(page.locator('[data-testid=idp-row][data-name=corp] [data-testid=idp-users]')).toHaveText('1');
+
+  // taken out of alpha-devs in the directory: once the directory sync has read it (every 10 s
+  // here), her next request to alpha is refused, and the page says she has no access
+  directory!.stdin!.write(JSON.stringify({ leave: ['dora', 'alpha-devs'] }) + '\n');
+  expect(JSON.parse(await nextLine('take dora out of alpha-devs'))).toEqual({ done: 'leave' });
+  const pods = { tenant: 'alpha', query: { app: null, namespace: 'alpha', filter: '', offset: 0, limit: 5 } };
+  await expect(async () => {
+    const answer = await callServerFn(dora.request, 'list_pods', pods);
+    expect(answer.status()).toBe(403);
+  }).toPass({ timeout: 60_000 });
+  await dora.goto('/t/alpha');
+  await expect(dora.getByTestId('error')).toContainText("no access to tenant 'alpha'");
+  await expect(dora.getByTestId('apps-table')).toHaveCount(0);
 });

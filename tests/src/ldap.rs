@@ -210,6 +210,14 @@ impl Directory {
         .await;
     }
 
+    /// Takes `user` out of `group`.
+    pub async fn leave(&self, user: &str, group: &str) {
+        self.modify(&format!(
+            "dn: cn={group},ou=groups,{BASE}\nchangetype: modify\ndelete: member\nmember: uid={user},ou=people,{BASE}\n"
+        ))
+        .await;
+    }
+
     /// Stops the directory (a directory that is down).
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;

@@ -1,8 +1,19 @@
 //! The test directory (`wharf_tests::ldap::Directory`, a real `slapd`) for the Playwright
 //! specs: prints one JSON line — `{"ldaps": …, "ldap": …, "ca_pem": …, "form": …}` — once it
-//! answers, and runs until its standard input closes (the spec ends) or it is killed.
+//! answers, then takes one command per line on its standard input and answers each with a
+//! line once done:
+//!
+//! * `{"leave": ["dora", "alpha-devs"]}` — takes a person out of a group → `{"done": "leave"}`
+//!
+//! It runs until its standard input closes (the spec ends) or it is killed.
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Command {
+    Leave(String, String),
+}
 
 #[tokio::main]
 async fn main() {
@@ -15,6 +26,14 @@ async fn main() {
     });
     println!("{ready}");
     // NB: read to the end: the spec closing our input (or dying) stops the directory
-    let mut rest = Vec::new();
-    let _ = tokio::io::stdin().read_to_end(&mut rest).await;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match serde_json::from_str::<Command>(&line) {
+            Ok(Command::Leave(user, group)) => {
+                directory.leave(&user, &group).await;
+                println!("{}", serde_json::json!({"done": "leave"}));
+            }
+            Err(e) => println!("{}", serde_json::json!({"error": e.to_string()})),
+        }
+    }
 }
