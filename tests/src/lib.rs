@@ -285,6 +285,16 @@ impl TestApp {
     }
 }
 
+/// The role `whoami`'s answer `me` gives in `tenant`, if any.
+pub fn role_in(me: &Value, tenant: &str) -> Option<String> {
+    me["tenants"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == tenant)
+        .and_then(|t| t["role"].as_str())
+        .map(str::to_string)
+}
+
 impl Session {
     /// Deploys `name` through the deploy form (nginx:1.25, `replicas`, listening on `port`,
     /// no limits) into the namespace named like `tenant`; panics unless it is accepted.

@@ -259,6 +259,15 @@ struct Held {
     missed: HashMap<String, Instant>,
 }
 
+impl Held {
+    fn empty() -> Held {
+        Held {
+            set: JwkSet { keys: Vec::new() },
+            missed: HashMap::new(),
+        }
+    }
+}
+
 fn unknown_key() -> Text {
     text!(
         "the token names a key the provider does not publish",
@@ -273,10 +282,7 @@ impl Keys {
             .unwrap_or_else(|e| e.into_inner())
             .get(jwks_uri)
             .cloned()
-            .unwrap_or_else(|| Held {
-                set: JwkSet { keys: Vec::new() },
-                missed: HashMap::new(),
-            })
+            .unwrap_or_else(Held::empty)
     }
 
     /// The key named `kid`: from what is held, else fetched again, as after the provider
@@ -317,10 +323,7 @@ impl Keys {
                     })?;
                 let jwk = pick(&set);
                 let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                let entry = all.entry(jwks_uri.to_string()).or_insert_with(|| Held {
-                    set: JwkSet { keys: Vec::new() },
-                    missed: HashMap::new(),
-                });
+                let entry = all.entry(jwks_uri.to_string()).or_insert_with(Held::empty);
                 entry.set = set;
                 entry.missed.retain(|_, at| at.elapsed() < REFETCH_EVERY);
                 if jwk.is_none() {
@@ -336,13 +339,9 @@ impl Keys {
     /// Holds `set` as `jwks_uri`'s keys (unit tests, without a provider).
     #[cfg(test)]
     fn hold(&self, jwks_uri: &str, set: JwkSet) {
-        self.0.lock().unwrap().insert(
-            jwks_uri.to_string(),
-            Held {
-                set,
-                missed: HashMap::new(),
-            },
-        );
+        let mut held = Held::empty();
+        held.set = set;
+        self.0.lock().unwrap().insert(jwks_uri.to_string(), held);
     }
 }
 
@@ -371,25 +370,15 @@ pub async fn trial(
     };
     // NB: fetched anew, not from the cache: the point is to see the provider now
     let found = discover(&client.http, issuer).await;
-    let d = match found {
-        Ok(d) => {
-            let detail = format!(
-                "authorization {} · token {}",
-                d.authorization_endpoint, d.token_endpoint
-            );
-            push(
-                text!("Read the discovery document", "读取发现文档"),
-                Ok(detail),
-            );
-            d
-        }
-        Err(t) => {
-            push(
-                text!("Read the discovery document", "读取发现文档"),
-                Err(t.text().clone()),
-            );
-            return report;
-        }
+    let shown = found.as_ref().map_err(|t| t.text().clone()).map(|d| {
+        format!(
+            "authorization {} · token {}",
+            d.authorization_endpoint, d.token_endpoint
+        )
+    });
+    push(text!("Read the discovery document", "读取发现文档"), shown);
+    let Ok(d) = found else {
+        return report;
     };
     let keys = async {
         let set: JwkSet = client
@@ -452,20 +441,6 @@ pub struct ClaimNames<'a> {
 /// Checks an ID token: signature (RS256/ES256 by its header, never `none` or HMAC), issuer,
 /// audience, expiry and issue time within [`LEEWAY_SECS`], and the nonce of this login.
 pub async fn verify(
-    http: &reqwest::Client,
-    keys: &Keys,
-    d: &Discovery,
-    client_id: &str,
-    id_token: &str,
-    nonce: &str,
-    names: &ClaimNames<'_>,
-) -> Result<Verified, Trouble> {
-    check(http, keys, d, client_id, id_token, nonce, names)
-        .await
-        .map_err(Trouble::Invalid)
-}
-
-async fn check(
     http: &reqwest::Client,
     keys: &Keys,
     d: &Discovery,
@@ -583,7 +558,7 @@ KqhUWanP7fVA9TWU1Qz86kUPkyqkpbc7DV3RIqlBHiqknUlAOCdoM5TL
         jsonwebtoken::encode(&header, c, &key).unwrap()
     }
 
-    async fn check_token(token: &str) -> Result<Verified, Trouble> {
+    async fn check_token(token: &str) -> Result<Verified, Text> {
         let (d, keys) = provider();
         let names = ClaimNames {
             username: "preferred_username",
@@ -640,10 +615,7 @@ KqhUWanP7fVA9TWU1Qz86kUPkyqkpbc7DV3RIqlBHiqknUlAOCdoM5TL
         ];
         for (why, c) in cases {
             let refused = check_token(&signed(&c, "k1")).await;
-            assert!(
-                matches!(refused, Err(Trouble::Invalid(_))),
-                "{why}: {refused:?}"
-            );
+            assert!(refused.is_err(), "{why}: {refused:?}");
         }
         // unsigned, signed with a shared secret, tampered with, or by a key nobody published
         let good = signed(&claims(|_| {}), "k1");

@@ -291,7 +291,7 @@ async fn sign_in(
         &names,
     )
     .await
-    .map_err(|t| anonymous(t.into()))?;
+    .map_err(|t| anonymous(Trouble::Invalid(t).into()))?;
     let claim = names.username;
     let login = verified.username.trim().to_string();
     let name = super::wharf_name(&login).ok_or_else(|| {

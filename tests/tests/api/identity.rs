@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wharf_tests::ldap::Directory;
-use wharf_tests::{on_both_clusters, Session, TestApp};
+use wharf_tests::{on_both_clusters, role_in, Session, TestApp};
 
 on_both_clusters!(
     directory_people_sign_in_and_get_their_roles_from_groups,
@@ -45,15 +45,6 @@ async fn map_alpha(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-fn role_in(me: &Value, tenant: &str) -> Option<String> {
-    me["tenants"]
-        .as_array()?
-        .iter()
-        .find(|t| t["name"] == tenant)
-        .and_then(|t| t["role"].as_str())
-        .map(str::to_string)
 }
 
 fn pods(tenant: &str) -> Value {

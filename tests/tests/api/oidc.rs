@@ -10,7 +10,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wharf_tests::oidc::{Browser, Provider};
-use wharf_tests::{on_both_clusters, Session, TestApp};
+use wharf_tests::{on_both_clusters, role_in, Session, TestApp};
 
 on_both_clusters!(
     people_sign_in_through_an_oidc_provider_and_get_roles_from_its_groups,
@@ -39,15 +39,6 @@ async fn map_alpha(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-fn role_in(me: &Value, tenant: &str) -> Option<String> {
-    me["tenants"]
-        .as_array()?
-        .iter()
-        .find(|t| t["name"] == tenant)
-        .and_then(|t| t["role"].as_str())
-        .map(str::to_string)
 }
 
 /// The browser's console session as a test client.
