@@ -84,10 +84,14 @@ fn TopBar() -> impl IntoView {
     // NB: back to the login page whatever the answer: without a session there is nothing to show.
     let logout = ServerAction::<Logout>::new();
     let answered = logout.value();
-    Effect::new(move |_| {
-        if answered.with(Option::is_some) {
-            navigate("/login", Default::default());
+    Effect::new(move |_| match answered.get() {
+        // signed in through an OpenID Connect provider: its logout page ends its session too,
+        // and it sends the browser back to the login page
+        Some(Ok(Some(url))) => {
+            let _ = window().location().set_href(&url);
         }
+        Some(_) => navigate("/login", Default::default()),
+        None => {}
     });
     let do_logout = move |_| {
         logout.dispatch(Logout {});

@@ -1,21 +1,39 @@
-//! `/admin/identity` (platform admins): the company directories people sign in with. A list
-//! (how many users each has signed in), a form to add or edit an LDAP / Active Directory
-//! directory, "Test" that tries the settings step by step (and a user's sign-in when given),
-//! and delete. Local accounts keep working whatever the directories do.
+//! `/admin/identity` (platform admins): the company directories and single sign-on providers
+//! people sign in with. A list (how many users each has signed in), a form to add or edit an
+//! LDAP / Active Directory directory or (`admin_identity_oidc`) an OpenID Connect provider,
+//! "Test" that tries the settings step by step (and a user's sign-in when given), and delete.
+//! Local accounts keep working whatever the providers do.
 
 use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::changes::Changes;
 use crate::i18n::{t, t_now, tr};
 use crate::identity::{
     check_ldap, delete_identity_provider, identity_providers, save_ldap_provider,
-    try_ldap_provider, LdapForm, LdapTrial, TrialReport,
+    save_oidc_provider, try_ldap_provider, LdapForm, LdapTrial, OidcForm, TrialReport,
 };
+use crate::pages::admin_identity_oidc::{OidcFields, OidcFormSection};
 use leptos::prelude::*;
 
 #[derive(Clone, Debug)]
-enum Change {
+pub enum Change {
     Save(Box<LdapForm>),
+    SaveOidc(Box<OidcForm>),
     Delete(String),
+}
+
+/// A trial's steps, each passed or not, with what the other side said.
+#[component]
+pub fn TrialSteps(report: TrialReport) -> impl IntoView {
+    view! {
+        <ol class="trial-steps" data-testid="idp-trial">
+            {report.steps.into_iter().map(|s| view! {
+                <li data-testid="idp-trial-step" data-ok=if s.ok { "true" } else { "false" } class:bad=!s.ok>
+                    {if s.ok { "✓ " } else { "✗ " }}{move || tr(&s.what)}
+                    <div class="mono small muted">{s.detail.clone()}</div>
+                </li>
+            }).collect_view()}
+        </ol>
+    }
 }
 
 /// A text field of the form bound to one of its strings.
@@ -55,7 +73,11 @@ pub fn AdminIdentityPage() -> impl IntoView {
     let email_attr = RwSignal::new(blank.email_attribute.clone());
     let group_attr = RwSignal::new(blank.group_name_attribute.clone());
     let editing = RwSignal::new(false);
+    // which form shows: "ldap" or "oidc"
+    let kind = RwSignal::new("ldap");
+    let oidc = OidcFields::new();
     let load = move |f: LdapForm, is_edit: bool| {
+        kind.set("ldap");
         name.set(f.name);
         display_name.set(f.display_name);
         disabled.set(f.disabled);
@@ -95,21 +117,25 @@ pub fn AdminIdentityPage() -> impl IntoView {
         |change| async move {
             match change {
                 Change::Save(form) => save_ldap_provider(*form).await,
+                Change::SaveOidc(form) => save_oidc_provider(*form).await,
                 Change::Delete(name) => delete_identity_provider(name).await,
             }
         },
         |change| match change {
             Change::Save(_) => ("Directory saved.", "已保存目录。"),
+            Change::SaveOidc(_) => ("Provider saved.", "已保存身份源。"),
             Change::Delete(_) => (
-                "Directory deleted; its people can no longer sign in.",
-                "已删除目录;其用户将无法登录。",
+                "Provider deleted; its people can no longer sign in.",
+                "已删除身份源;其用户将无法登录。",
             ),
         },
-        move |change| {
-            if matches!(change, Change::Save(_)) {
+        move |change| match change {
+            Change::Save(_) => {
                 bind_password.set(String::new());
                 editing.set(true);
             }
+            Change::SaveOidc(_) => oidc.saved(),
+            Change::Delete(_) => {}
         },
     );
     let busy = changes.busy;
@@ -123,7 +149,10 @@ pub fn AdminIdentityPage() -> impl IntoView {
         changes.run(Change::Save(Box::new(f)));
     };
     let delete = move |name: String| {
-        let question = format!("{} {name}?", t_now("Delete directory", "删除目录"));
+        let question = format!(
+            "{} {name}?",
+            t_now("Delete identity provider", "删除身份源")
+        );
         if window().confirm_with_message(&question).unwrap_or(false) {
             changes.run(Change::Delete(name));
         }
@@ -147,32 +176,42 @@ pub fn AdminIdentityPage() -> impl IntoView {
     let trial_error = Signal::derive(move || trial.value().get().and_then(Result::err));
     view! {
         <div class="page admin-identity">
-            <h1>{t("Sign-in directories", "登录目录")}</h1>
+            <h1>{t("Sign-in providers", "登录身份源")}</h1>
             <p class="muted">{t(
-                "People sign in with their company directory's user name and password (LDAP or Active Directory); Wharf never keeps those passwords. Tenants map the directory's groups to roles on their members page. Local accounts, the first admin's among them, keep working even when a directory is down.",
-                "用户用公司目录(LDAP 或 Active Directory)的用户名和密码登录,Wharf 从不保存这些密码。各租户在成员页把目录的组映射为角色。本地账号(包括首个管理员)在目录不可用时仍可登录。")}</p>
+                "People sign in with their company directory's user name and password (LDAP or Active Directory), or through your single sign-on (OpenID Connect: Keycloak, Dex, Entra ID, Okta…); Wharf never keeps those passwords. Tenants map the providers' groups to roles on their members page. Local accounts, the first admin's among them, keep working even when a provider is down.",
+                "用户用公司目录(LDAP 或 Active Directory)的用户名和密码登录,或通过单点登录(OpenID Connect:Keycloak、Dex、Entra ID、Okta 等)登录;Wharf 从不保存这些密码。各租户在成员页把身份源的组映射为角色。本地账号(包括首个管理员)在身份源不可用时仍可登录。")}</p>
             <Transition fallback=|| view! { <p class="loading">"…"</p> }>
                 {move || list.get().map(|r| match r {
                     Err(e) => view! { <ErrorBanner error=Signal::stored(Some(e)) testid="idp-load-error"/> }.into_any(),
                     Ok(rows) if rows.is_empty() => view! {
-                        <p class="muted" data-testid="idp-empty">{t("No directory yet: only local accounts sign in.", "尚无目录:只有本地账号可以登录。")}</p>
+                        <p class="muted" data-testid="idp-empty">{t("No provider yet: only local accounts sign in.", "尚无身份源:只有本地账号可以登录。")}</p>
                     }.into_any(),
                     Ok(rows) => view! {
                         <table class="table" data-testid="idp-table">
                             <thead><tr>
-                                <th>{t("Name", "名称")}</th><th>{t("Directory", "目录")}</th>
+                                <th>{t("Name", "名称")}</th><th>{t("Kind", "类型")}</th><th>{t("Address", "地址")}</th>
                                 <th>{t("Users", "用户数")}</th><th>{t("State", "状态")}</th><th></th>
                             </tr></thead>
                             <tbody>{rows.into_iter().map(|p| {
                                 let (edit_form, del_name) = (p.form.clone(), p.name.clone());
+                                let (edit_oidc, redirect) = (p.oidc.clone(), p.redirect_uri.clone());
+                                let is_oidc = edit_oidc.is_some();
+                                let edit = move |_| match edit_oidc.clone() {
+                                    Some(o) => {
+                                        kind.set("oidc");
+                                        oidc.load(o, redirect.clone());
+                                    }
+                                    None => load(edit_form.clone(), true),
+                                };
                                 view! {
                                     <tr data-testid="idp-row" data-name=p.name.clone() class:muted=p.disabled>
                                         <td class="mono">{p.name.clone()}<div class="muted">{p.display_name.clone()}</div></td>
+                                        <td data-testid="idp-kind-cell">{if is_oidc { "OpenID Connect" } else { "LDAP" }}</td>
                                         <td class="mono">{p.url.clone()}</td>
                                         <td data-testid="idp-users">{p.users}</td>
                                         <td>{p.disabled.then(|| view! { <span class="badge warn">{t("disabled", "已禁用")}</span> })}</td>
                                         <td class="actions">
-                                            <button class="small" data-testid="idp-edit" on:click=move |_| load(edit_form.clone(), true)>{t("Edit", "编辑")}</button>
+                                            <button class="small" data-testid="idp-edit" on:click=edit>{t("Edit", "编辑")}</button>
                                             <button class="small danger" data-testid="idp-delete" disabled=move || busy.get()
                                                 on:click=move |_| delete(del_name.clone())>{t("Delete", "删除")}</button>
                                         </td>
@@ -184,7 +223,25 @@ pub fn AdminIdentityPage() -> impl IntoView {
                 })}
             </Transition>
             <Outcome outcome=changes.message ok_testid="idp-ok" error_testid="idp-error"/>
-            <form class="form card" data-testid="idp-form" on:submit=save novalidate=true>
+            <div class="row">
+                <label>{t("Add", "添加")}
+                    <select data-testid="idp-kind" prop:value=move || kind.get()
+                        on:change=move |ev| {
+                            if event_target_value(&ev) == "oidc" {
+                                kind.set("oidc");
+                                oidc.load(OidcForm::usual(), None);
+                            } else {
+                                load(LdapForm::openldap(), false);
+                            }
+                        }>
+                        <option value="ldap">{t("LDAP / Active Directory", "LDAP / Active Directory")}</option>
+                        <option value="oidc">"OpenID Connect"</option>
+                    </select></label>
+            </div>
+            <Show when=move || kind.get() == "oidc">
+                <OidcFormSection fields=oidc changes/>
+            </Show>
+            <form class="form card" data-testid="idp-form" on:submit=save novalidate=true class:hidden=move || kind.get() != "ldap">
                 <h2>{move || if editing.get() { t_now("Edit directory", "编辑目录") } else { t_now("Add an LDAP / Active Directory directory", "添加 LDAP / Active Directory 目录") }}
                     {move || editing.get().then(|| view! {
                         <button type="button" class="small" data-testid="idp-new" on:click=move |_| load(LdapForm::openldap(), false)>{t("New", "新建")}</button>
@@ -228,14 +285,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
                 </div>
                 <ErrorBanner error=trial_error testid="idp-trial-error"/>
                 {move || trial.value().get().and_then(Result::ok).map(|report: TrialReport| view! {
-                    <ol class="trial-steps" data-testid="idp-trial">
-                        {report.steps.into_iter().map(|s| view! {
-                            <li data-testid="idp-trial-step" data-ok=if s.ok { "true" } else { "false" } class:bad=!s.ok>
-                                {if s.ok { "✓ " } else { "✗ " }}{move || tr(&s.what)}
-                                <div class="mono small muted">{s.detail.clone()}</div>
-                            </li>
-                        }).collect_view()}
-                    </ol>
+                    <TrialSteps report=report.clone()/>
                     {report.user.map(|u| view! {
                         <p data-testid="idp-trial-user-found">{u.display_name}" · "{u.email}" · "
                             {t("groups", "组")}": "<span data-testid="idp-trial-groups">{u.groups.join(", ")}</span></p>

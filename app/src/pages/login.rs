@@ -1,10 +1,14 @@
-//! `/login`: user name and password; on success, back to the console.
+//! `/login`: user name and password, and a button per OpenID Connect provider (a full-page
+//! visit to the server, which sends the browser to the provider); on success, back to the
+//! console. A sign-in through a provider that failed comes back as `?oidc=<reason>`.
 
-use crate::auth::Login;
+use crate::auth::{sign_in_options, Login};
 use crate::components::banner::ErrorBanner;
-use crate::i18n::t;
+use crate::i18n::{t, tr};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use wharf_api::identity::oidc_failure;
+use wharf_api::routes::oidc_start;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -12,6 +16,13 @@ pub fn LoginPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let login = ServerAction::<Login>::new();
     let (busy, answer) = (login.pending(), login.value());
+    let providers = LocalResource::new(sign_in_options);
+    let query = use_query_map();
+    let failed = move || {
+        query
+            .with(|q| q.get("oidc"))
+            .map(|code| oidc_failure(&code))
+    };
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(_)) = answer.get() {
@@ -45,9 +56,27 @@ pub fn LoginPage() -> impl IntoView {
                         bind:value=password/>
                 </label>
                 <ErrorBanner error=Signal::derive(move || answer.get().and_then(Result::err)) testid="login-error"/>
+                {move || failed().map(|why| view! {
+                    <div class="banner error" role="alert" data-testid="oidc-error">{move || tr(&why)}</div>
+                })}
                 <button type="submit" class="primary" data-testid="login-submit" disabled=move || busy.get()>
                     {t("Log in", "登录")}
                 </button>
+                {move || providers.get().and_then(Result::ok).filter(|all| !all.is_empty()).map(|all| view! {
+                    <div class="or">{t("or", "或")}</div>
+                    {all.into_iter().map(|p| {
+                        let shown = if p.display_name.is_empty() { p.name.clone() } else { p.display_name.clone() };
+                        view! {
+                            // NB: rel=external: a visit to the server, not a route of this app
+                            <a class="button oidc" rel="external" data-testid=format!("oidc-{}", p.name) href=oidc_start(&p.name)>
+                                {move || match crate::i18n::lang() {
+                                    crate::i18n::Lang::Zh => format!("使用 {shown} 登录"),
+                                    crate::i18n::Lang::En => format!("Sign in with {shown}"),
+                                }}
+                            </a>
+                        }
+                    }).collect_view()}
+                })}
             </form>
         </div>
     }

@@ -1,6 +1,7 @@
 //! One module per page a user would name.
 
 pub mod admin_identity;
+pub mod admin_identity_oidc;
 pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;
