@@ -1,5 +1,16 @@
 import { test, expect } from './fixtures';
 import { loginAs, uniqueName } from './pages';
+import { execFileSync } from 'child_process';
+
+/** `curl` calling a server function with only the token (no browser, no cookie): the status
+ * and the body. */
+function curl(baseURL: string, token: string, fn: string, args: object): { status: number; body: string } {
+  const out = execFileSync('curl', ['-sS', '-X', 'POST', `${baseURL}/api/${fn}`,
+    '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json',
+    '--data', JSON.stringify(args), '-w', '\n%{http_code}'], { encoding: 'utf8' });
+  const cut = out.lastIndexOf('\n');
+  return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+}
 
 const listPods = {
   tenant: 'alpha',
@@ -19,6 +30,11 @@ test('a token made in the page serves a script until it is revoked', async ({ pa
   const row = page.locator(`[data-testid=token-row][data-name="${name}"]`);
   await expect(row.getByTestId('token-scope')).toHaveText('read-only');
   await expect(row.getByTestId('token-last-used')).toHaveText('—');
+
+  // curl, with only the token, lists alpha's pods
+  const listed = curl(baseURL!, token, 'list_pods', listPods);
+  expect(listed.status, listed.body).toBe(200);
+  expect(JSON.parse(listed.body).total).toBeGreaterThan(0);
 
   // a script: no browser, no cookie, only the token
   const script = await playwright.request.newContext({
@@ -47,5 +63,6 @@ test('a token made in the page serves a script until it is revoked', async ({ pa
   await expect(row).toHaveCount(0);
   const after = await script.post('/api/whoami', { data: {} });
   expect(after.status()).toBe(401);
+  expect(curl(baseURL!, token, 'list_pods', listPods).status).toBe(401);
   await script.dispose();
 });
