@@ -76,6 +76,11 @@ pub fn AdminIdentityPage() -> impl IntoView {
     // which form shows: "ldap" or "oidc"
     let kind = RwSignal::new("ldap");
     let oidc = OidcFields::new();
+    Effect::new(move |_| {
+        if let Some(Ok(rows)) = list.get() {
+            oidc.adopt_redirect(&rows);
+        }
+    });
     let load = move |f: LdapForm, is_edit: bool| {
         kind.set("ldap");
         name.set(f.name);

@@ -5,7 +5,7 @@ use super::admin_identity::{Change, TrialSteps};
 use crate::components::banner::ErrorBanner;
 use crate::components::changes::Changes;
 use crate::i18n::{t, t_now};
-use crate::identity::{check_oidc, try_oidc_provider, OidcForm};
+use crate::identity::{check_oidc, try_oidc_provider, OidcForm, ProviderSummary};
 use leptos::prelude::*;
 
 /// The form's fields, shared with the page (its list's Edit fills them).
@@ -79,6 +79,22 @@ impl OidcFields {
         self.editing.set(true);
     }
 
+    /// A provider just added: once the list is read again, its redirect URI as the console
+    /// reports it (which may differ from this page's origin behind a proxy).
+    pub fn adopt_redirect(self, rows: &[ProviderSummary]) {
+        if !self.editing.get_untracked() || self.redirect_uri.with_untracked(Option::is_some) {
+            return;
+        }
+        let name = self.name.get_untracked();
+        let reported = rows
+            .iter()
+            .find(|p| p.oidc.is_some() && p.name == name.trim())
+            .and_then(|p| p.redirect_uri.clone());
+        if reported.is_some() {
+            self.redirect_uri.set(reported);
+        }
+    }
+
     /// Where the provider sends people back: as the console reported it, or (not saved yet)
     /// below this page's own origin.
     fn redirect(self) -> String {
@@ -134,7 +150,10 @@ pub fn OidcFormSection(fields: OidcFields, changes: Changes<Change>) -> impl Int
     let trial_error = Signal::derive(move || trial.value().get().and_then(Result::err));
     view! {
         <form class="form card" data-testid="oidc-form" on:submit=save novalidate=true>
-            <h2>{move || if f.editing.get() { t_now("Edit OpenID Connect provider", "编辑 OpenID Connect 身份源") } else { t_now("Add an OpenID Connect provider", "添加 OpenID Connect 身份源") }}</h2>
+            <h2>{move || if f.editing.get() { t_now("Edit OpenID Connect provider", "编辑 OpenID Connect 身份源") } else { t_now("Add an OpenID Connect provider", "添加 OpenID Connect 身份源") }}
+                {move || f.editing.get().then(|| view! {
+                    <button type="button" class="small" data-testid="oidc-new" on:click=move |_| f.load(OidcForm::usual(), None)>{t("New", "新建")}</button>
+                })}</h2>
             <div class="row">
                 <label>{t("Name", "名称")}<input data-testid="oidc-name" placeholder="sso" bind:value=f.name prop:readonly=move || f.editing.get()/></label>
                 <OidcField label=("Shown as", "显示名") value=f.display_name testid="oidc-display-name" placeholder="Company SSO"/>
@@ -146,7 +165,8 @@ pub fn OidcFormSection(fields: OidcFields, changes: Changes<Change>) -> impl Int
             <div class="row">
                 <OidcField label=("Client ID", "客户端 ID") value=f.client_id testid="oidc-client-id" placeholder="wharf"/>
                 <label>{move || if f.editing.get() { t_now("Client secret (empty: keep)", "客户端密钥(留空:不变)") } else { t_now("Client secret", "客户端密钥") }}
-                    <input type="password" autocomplete="off" data-testid="oidc-client-secret" bind:value=f.client_secret/></label>
+                    <input type="password" autocomplete="off" data-testid="oidc-client-secret" bind:value=f.client_secret
+                        placeholder=move || if f.editing.get() { t_now("empty: keep the stored secret", "留空:保留已存的密钥") } else { "" }/></label>
             </div>
             <div class="row">
                 <OidcField label=("Scopes", "Scopes") value=f.scopes testid="oidc-scopes"/>

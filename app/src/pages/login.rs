@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use wharf_api::identity::oidc_failure;
 use wharf_api::routes::oidc_start;
+use wharf_api::text;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -66,13 +67,11 @@ pub fn LoginPage() -> impl IntoView {
                     <div class="or">{t("or", "或")}</div>
                     {all.into_iter().map(|p| {
                         let shown = if p.display_name.is_empty() { p.name.clone() } else { p.display_name.clone() };
+                        let label = text!("Sign in with {shown}", "使用 {shown} 登录");
                         view! {
                             // NB: rel=external: a visit to the server, not a route of this app
                             <a class="button oidc" rel="external" data-testid=format!("oidc-{}", p.name) href=oidc_start(&p.name)>
-                                {move || match crate::i18n::lang() {
-                                    crate::i18n::Lang::Zh => format!("使用 {shown} 登录"),
-                                    crate::i18n::Lang::En => format!("Sign in with {shown}"),
-                                }}
+                                {move || tr(&label)}
                             </a>
                         }
                     }).collect_view()}
