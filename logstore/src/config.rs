@@ -20,8 +20,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// zstd level; 0 stores blocks uncompressed.
     pub compression_level: i32,
-    /// fsync a segment when it is sealed. Without it a kill -9 still loses
-    /// nothing written, but a power cut may.
+    /// fsync a segment (and its catalog line) when it is sealed. Without it a
+    /// kill -9 still loses nothing written, but a power cut may.
     pub sync_on_seal: bool,
     /// Lines buffered for live tails before a slow subscriber lags (it then
     /// catches up from storage, losing nothing).

@@ -55,9 +55,28 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A stream's catalog (`streams/<id>/catalog.json`) could not be encoded or decoded.
+    #[error("segment catalog {path}: {source}")]
+    Catalog {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     /// The store was closed (e.g. a tail subscription outlived it).
     #[error("the log store is closed")]
     Closed,
+    /// Another writer holds the store (this process or another one): a store
+    /// has one writer at a time. Readers ([`crate::Store::open_read_only`])
+    /// are never refused.
+    #[error(
+        "the log store {path} is already open for writing (by this or another process); \
+         only one writer at a time: stop the other one, or open the store read-only to query it"
+    )]
+    Locked { path: PathBuf },
+    /// A write (creating a stream, appending, flushing, retention) on a store
+    /// opened read-only.
+    #[error("cannot {operation}: the log store was opened read-only")]
+    ReadOnly { operation: &'static str },
 }
 
 /// Result with the store's [`Error`].
@@ -75,6 +94,11 @@ impl<T> IoContext<T> for std::io::Result<T> {
             source,
         })
     }
+}
+
+/// Is this the error of a file that is not there (e.g. deleted by retention)?
+pub(crate) fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {

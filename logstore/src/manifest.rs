@@ -3,18 +3,22 @@
 //! ([`crate::directory::Directory::atomic_write`]) whenever a stream is created,
 //! its labels change, or retention drops segments.
 //!
-//! Segments themselves are not listed: a stream's folder is the list, and each
-//! file's footer says whether it is sealed. That keeps the manifest off the
-//! write path of every roll.
+//! Segments are not listed here but in each stream's catalog
+//! ([`crate::catalog`]), so that a roll rewrites one stream's small file, not
+//! the whole store's.
 //!
 //! ```json
-//! {"version":1,"next_stream_id":3,
+//! {"version":2,"next_stream_id":3,
 //!  "streams":[{"id":1,"key":{"namespace":"shop","pod":"web-0","container":"nginx"},
 //!              "labels":{"app":"web"},"min_segment":4}]}
 //! ```
 //! `min_segment` makes retention crash-safe: the manifest is written first,
 //! then files below it are deleted; a crash in between leaves files that the
-//! next open deletes.
+//! next writer deletes (and catalog entries that every open skips).
+//!
+//! Version 1 (the previous format) is the same JSON from a time without
+//! catalogs: such a store is opened by reading every segment once; a writer
+//! then writes the catalogs and, last, the manifest as version 2.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +27,9 @@ use crate::key::{Labels, StreamKey};
 use crate::{Error, Result};
 
 pub const MANIFEST_PATH: &str = "manifest.json";
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
+/// Stores of this version have no catalogs (they are still opened).
+pub const MANIFEST_VERSION_WITHOUT_CATALOGS: u32 = 1;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -55,13 +61,18 @@ impl Manifest {
             path: MANIFEST_PATH.into(),
             source,
         })?;
-        if m.version != MANIFEST_VERSION {
+        if !(MANIFEST_VERSION_WITHOUT_CATALOGS..=MANIFEST_VERSION).contains(&m.version) {
             return Err(Error::UnsupportedVersion {
                 path: MANIFEST_PATH.into(),
                 version: m.version,
             });
         }
         Ok(m)
+    }
+
+    /// Does every stream keep a catalog of its sealed segments?
+    pub fn has_catalogs(&self) -> bool {
+        self.version >= MANIFEST_VERSION
     }
 
     pub fn store(&self, dir: &dyn Directory) -> Result<()> {

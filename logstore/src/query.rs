@@ -9,18 +9,18 @@
 
 use std::cell::Cell;
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
 
 use crate::directory::CountingReader;
-use crate::index::Span;
+use crate::index::{self, Span};
 use crate::key::{StreamKey, StreamSelector};
 use crate::line::{LogEntry, Position};
-use crate::segment;
 use crate::segment::block::DecodedBlock;
+use crate::segment::{self, SealedSegment};
 use crate::store::{Inner, Store};
 use crate::stream::{with_decompressor, PlannedBlock, Shared};
 use crate::time::Timestamp;
@@ -239,13 +239,13 @@ pub(crate) struct StreamReader<'a> {
     shared: &'a Shared,
     key: Arc<StreamKey>,
     stream_id: u64,
-    blocks: Vec<PlannedBlock>,
+    /// What is left to read, in stream order: taken from the front (forward)
+    /// or the back (backward); a sealed segment is replaced by its blocks there.
+    blocks: VecDeque<PlannedBlock>,
     forward: bool,
     span: Span,
     /// Exclusive bound from a cursor.
     after: Option<Position>,
-    /// Index of the next block to load (forward) or one past it (backward).
-    next_block: usize,
     current: Option<(Arc<DecodedBlock>, usize, usize)>,
     reader: Option<(Arc<str>, CountingReader)>,
     /// Stopped by the budget: every line of this stream before (forward) or after
@@ -263,25 +263,58 @@ impl<'a> StreamReader<'a> {
         span: Span,
         after: Option<Position>,
     ) -> Self {
-        let next_block = if forward { 0 } else { blocks.len() };
         StreamReader {
             shared,
             key,
             stream_id,
-            blocks,
+            blocks: blocks.into(),
             forward,
             span,
             after,
-            next_block,
             current: None,
             reader: None,
             stopped_at: None,
         }
     }
 
+    /// Put the blocks of sealed segment `seg` that overlap the span where it
+    /// was taken from, reading its index first if no query has yet.
+    fn expand(&mut self, seg: Arc<SealedSegment>) -> Result<()> {
+        let blocks = match seg.loaded_blocks() {
+            Some(b) => b.clone(),
+            None => {
+                // Deleted by retention since the query was planned: those lines are gone.
+                let Some(reader) = self.shared.reader_if_exists(&seg.path)? else {
+                    return Ok(());
+                };
+                let blocks = seg.blocks(&reader)?;
+                self.reader = Some((seg.path.clone(), reader));
+                blocks
+            }
+        };
+        let planned = blocks[index::blocks_overlapping(&blocks, &self.span)]
+            .iter()
+            .map(|b| PlannedBlock::Disk {
+                path: seg.path.clone(),
+                meta: *b,
+            });
+        if self.forward {
+            for p in planned.rev() {
+                self.blocks.push_front(p);
+            }
+        } else {
+            self.blocks.extend(planned);
+        }
+        Ok(())
+    }
+
     fn load(&mut self, planned: PlannedBlock) -> Result<Option<Arc<DecodedBlock>>> {
         match planned {
             PlannedBlock::Memory(b) => Ok(Some(b)),
+            PlannedBlock::Segment(seg) => {
+                self.expand(seg)?;
+                Ok(None)
+            }
             PlannedBlock::Disk { path, meta } => {
                 if self.reader.as_ref().is_none_or(|(p, _)| *p != path) {
                     match self.shared.reader(&path) {
@@ -350,12 +383,7 @@ impl<'a> StreamReader<'a> {
                 }
                 self.current = None;
             }
-            let more = if self.forward {
-                self.next_block < self.blocks.len()
-            } else {
-                self.next_block > 0
-            };
-            if !more {
+            if self.blocks.is_empty() {
                 return Ok(Step::End);
             }
             if loaded {
@@ -366,12 +394,17 @@ impl<'a> StreamReader<'a> {
                 return Ok(Step::Stopped);
             }
             let planned = if self.forward {
-                self.next_block += 1;
-                self.blocks[self.next_block - 1].clone()
+                self.blocks.pop_front()
             } else {
-                self.next_block -= 1;
-                self.blocks[self.next_block].clone()
+                self.blocks.pop_back()
             };
+            let Some(planned) = planned else {
+                return Ok(Step::End);
+            };
+            if let PlannedBlock::Segment(seg) = planned {
+                self.expand(seg)?;
+                continue;
+            }
             loaded = true;
             let Some(block) = self.load(planned)? else {
                 continue;
@@ -424,17 +457,21 @@ impl StreamReader<'_> {
             PlannedBlock::Disk { meta, .. } => {
                 Some(if first { meta.first_ts } else { meta.last_ts })
             }
+            PlannedBlock::Segment(seg) => Some(if first {
+                seg.meta.first_ts
+            } else {
+                seg.meta.last_ts
+            }),
         };
         if self.forward {
             self.blocks
-                .get(self.next_block)
+                .front()
                 .and_then(|b| block_ts(b, true))
                 .unwrap_or(self.span.ts_hi)
                 .max(self.span.ts_lo)
         } else {
-            self.next_block
-                .checked_sub(1)
-                .and_then(|i| self.blocks.get(i))
+            self.blocks
+                .back()
                 .and_then(|b| block_ts(b, false))
                 .unwrap_or(self.span.ts_lo)
                 .min(self.span.ts_hi.saturating_sub(1))

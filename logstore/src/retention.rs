@@ -2,9 +2,10 @@
 //! than an age or beyond a size budget, oldest first.
 //!
 //! Order of work, for crash safety: the segments leave the in-memory lists,
-//! the manifest is rewritten with each stream's new `min_segment`, and only
-//! then are the files deleted. A crash before the manifest write deletes
-//! nothing; one after it leaves files that the next open deletes.
+//! the manifest is rewritten with each stream's new `min_segment`, then the
+//! catalogs of the streams concerned, and only then are the files deleted. A
+//! crash before the manifest write deletes nothing; one after it leaves files
+//! (and catalog entries) that the next open skips, and a writer deletes.
 //! A stream's active segment is sealed first when all its lines are past the
 //! age limit, so an idle stream expires too; otherwise the active segment is
 //! never deleted (the size budget may then be exceeded by up to one active
@@ -47,6 +48,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<RetentionReport> {
         let inner = &self.inner;
+        inner.writable("apply retention")?;
         let sh = &inner.shared;
         let mut doomed: Vec<(u64, Arc<SealedSegment>)> = Vec::new();
         for rule in rules {
@@ -106,6 +108,14 @@ impl Store {
                 }
             }
             inner.write_manifest(&streams)?;
+        }
+        // The catalogs of the streams that lost segments, before the files go.
+        let touched: std::collections::BTreeSet<u64> = doomed.iter().map(|(sid, _)| *sid).collect();
+        for sid in touched {
+            let stream = inner.streams_read().by_id.get(&sid).cloned();
+            if let Some(s) = stream {
+                s.lock().write_catalog(sh)?;
+            }
         }
         for (_, seg) in doomed {
             sh.dir.delete(&seg.path)?;

@@ -6,9 +6,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{AppendFile, Directory, ReadFile};
+use super::{AppendFile, Directory, ReadFile, WriterLock};
 use crate::error::IoContext;
-use crate::Result;
+use crate::{Error, Result};
+
+/// The lock file a writer holds (`flock`-style, advisory) under the root.
+pub const WRITER_LOCK_FILE: &str = "writer.lock";
 
 /// Files under one root folder.
 #[derive(Debug, Clone)]
@@ -21,6 +24,20 @@ impl FileDirectory {
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         fs::create_dir_all(&root).at(&root)?;
+        Ok(FileDirectory { root })
+    }
+
+    /// Opens the existing folder `root` without creating anything (for
+    /// readers): an error if it is not there.
+    pub fn open_existing(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        let meta = fs::metadata(&root).at(&root)?;
+        if !meta.is_dir() {
+            return Err(Error::Io {
+                path: root,
+                source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a folder"),
+            });
+        }
         Ok(FileDirectory { root })
     }
 
@@ -62,6 +79,13 @@ impl AppendFile for FileAppender {
         self.file.sync_data().at(&self.path)
     }
 }
+
+/// Holds the open `writer.lock`; closing the file releases the lock.
+struct FileLock {
+    _file: File,
+}
+
+impl WriterLock for FileLock {}
 
 impl Directory for FileDirectory {
     fn open_read(&self, path: &str) -> Result<Arc<dyn ReadFile>> {
@@ -141,5 +165,24 @@ impl Directory for FileDirectory {
     fn sync_dir(&self, dir: &str) -> Result<()> {
         let path = self.path(dir);
         File::open(&path).and_then(|d| d.sync_all()).at(&path)
+    }
+
+    fn lock_writer(&self) -> Result<Box<dyn WriterLock>> {
+        let path = self.path(WRITER_LOCK_FILE);
+        // NB: never truncated or written: the lock is the open file's
+        // `flock`, which the kernel drops when the holder exits, even by kill -9.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(FileLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+                path: self.root.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(e).at(&path),
+        }
     }
 }

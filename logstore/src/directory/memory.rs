@@ -2,17 +2,20 @@
 //! truncating a file anywhere.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::{AppendFile, Directory, ReadFile};
+use super::{AppendFile, Directory, ReadFile, WriterLock};
 use crate::Result;
 
 type Data = Arc<RwLock<Vec<u8>>>;
 
-/// Files in a shared map; clones see the same files.
+/// Files in a shared map; clones see the same files (and the same writer lock).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
     files: Arc<Mutex<BTreeMap<String, Data>>>,
+    /// A writer holds the store (see [`Directory::lock_writer`]).
+    writer: Arc<AtomicBool>,
 }
 
 impl MemoryDirectory {
@@ -92,6 +95,19 @@ impl AppendFile for MemAppender {
     }
 }
 
+/// Clears the directory's writer flag when dropped.
+struct MemLock {
+    writer: Arc<AtomicBool>,
+}
+
+impl WriterLock for MemLock {}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        self.writer.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Directory for MemoryDirectory {
     fn open_read(&self, path: &str) -> Result<Arc<dyn ReadFile>> {
         Ok(Arc::new(MemReader {
@@ -164,5 +180,16 @@ impl Directory for MemoryDirectory {
 
     fn sync_dir(&self, _dir: &str) -> Result<()> {
         Ok(())
+    }
+
+    fn lock_writer(&self) -> Result<Box<dyn WriterLock>> {
+        if self.writer.swap(true, Ordering::SeqCst) {
+            return Err(crate::Error::Locked {
+                path: "<memory directory>".into(),
+            });
+        }
+        Ok(Box::new(MemLock {
+            writer: self.writer.clone(),
+        }))
     }
 }

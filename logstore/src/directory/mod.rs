@@ -4,7 +4,14 @@
 //! Paths are relative, `/`-separated names such as `streams/7/0000000000000003.seg`.
 //! Files are append-only while written; the only in-place change is the
 //! truncation of a torn tail during recovery. Whole files that must change
-//! atomically (the manifest) go through [`Directory::atomic_write`].
+//! atomically (the manifest, the stream catalogs) go through
+//! [`Directory::atomic_write`].
+//!
+//! A store has one writer at a time: a read-write open takes
+//! [`Directory::lock_writer`] and keeps the [`WriterLock`] it returns until the
+//! store is dropped. Readers take no lock and call none of the methods that
+//! change anything (`open_append`, `truncate`, `atomic_write`, `delete`,
+//! `sync_dir`, `lock_writer`).
 
 mod file;
 mod memory;
@@ -55,7 +62,21 @@ pub trait Directory: Send + Sync + 'static {
     fn list(&self, dir: &str) -> Result<Vec<String>>;
     /// Make the creation or removal of files in `dir` durable.
     fn sync_dir(&self, dir: &str) -> Result<()>;
+    /// Become the store's only writer, or fail at once with
+    /// [`crate::Error::Locked`] naming the store if another writer (in this
+    /// process or another) holds it. The lock lasts as long as the returned
+    /// guard.
+    fn lock_writer(&self) -> Result<Box<dyn WriterLock>>;
 }
+
+/// Proof of being a store's only writer; dropping it lets the next writer in.
+///
+/// On a file system it is an advisory lock on a file; in memory, a flag. An
+/// object store has neither: there it would be a lease (a conditional write of
+/// a lock object with an expiry) that the guard renews in the background and
+/// gives up on drop, which is why the guard is an object of its own rather
+/// than a flag on the directory.
+pub trait WriterLock: Send + Sync {}
 
 /// Counts the bytes the store reads, so the benchmark (and operators) can see
 /// how much of the disk a query touched; the OS's counters hide warm-cache reads.

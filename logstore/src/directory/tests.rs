@@ -56,3 +56,49 @@ fn file_directory() {
     let tmp = tempfile::tempdir().unwrap();
     suite(&FileDirectory::open(tmp.path()).unwrap());
 }
+
+/// One writer at a time, refused at once; the next one gets in after a drop.
+fn lock_suite(dir: &dyn Directory, again: &dyn Directory) {
+    let first = dir.lock_writer().unwrap();
+    for d in [dir, again] {
+        let err = d.lock_writer().err().expect("a second writer is refused");
+        assert!(matches!(err, crate::Error::Locked { .. }), "{err}");
+    }
+    drop(first);
+    let second = again.lock_writer().unwrap();
+    assert!(dir.lock_writer().is_err());
+    drop(second);
+    dir.lock_writer().unwrap();
+}
+
+#[test]
+fn memory_directory_lock() {
+    let dir = MemoryDirectory::new();
+    lock_suite(&dir, &dir.clone());
+}
+
+#[test]
+fn file_directory_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two handles on the same folder: two open files, as in two processes.
+    let a = FileDirectory::open(tmp.path()).unwrap();
+    let b = FileDirectory::open_existing(tmp.path()).unwrap();
+    lock_suite(&a, &b);
+    let err = a
+        .lock_writer()
+        .and_then(|_l| b.lock_writer())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains(&tmp.path().display().to_string()),
+        "the error names the folder: {err}"
+    );
+}
+
+#[test]
+fn open_existing_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("not-here");
+    assert!(FileDirectory::open_existing(&missing).is_err());
+    assert!(!missing.exists());
+}

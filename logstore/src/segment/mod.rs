@@ -16,11 +16,12 @@
 //! ```
 //! A file without a valid footer is an active segment: it is recovered by
 //! reading blocks from the start while headers, lengths and checksums hold,
-//! and cut after the last good block.
+//! and cut after the last good block (by a writer; a reader stops there and
+//! leaves the file as it is).
 
 pub mod block;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use block::{BlockHeader, BlockMeta, DecodedBlock, Decompressor, HEADER_LEN};
 
@@ -63,11 +64,79 @@ impl SegmentMeta {
     }
 }
 
-/// A sealed, immutable segment with its index in memory.
+/// A sealed, immutable segment. Its block index is in memory once read: from
+/// the start when this process wrote or scanned the segment, on first use when
+/// the segment came from the catalog ([`crate::catalog`]).
 pub struct SealedSegment {
     pub meta: SegmentMeta,
     pub path: Arc<str>,
-    pub blocks: Arc<[BlockMeta]>,
+    blocks: OnceLock<Arc<[BlockMeta]>>,
+    /// Index and footer are on disk. False for a segment sealed in memory only
+    /// (its seal failed, or a reader found it left unsealed by a crash): the
+    /// catalog never lists such a segment, and the next writer seals it.
+    pub(crate) has_footer: bool,
+}
+
+impl SealedSegment {
+    pub fn with_blocks(
+        meta: SegmentMeta,
+        path: Arc<str>,
+        blocks: Arc<[BlockMeta]>,
+        has_footer: bool,
+    ) -> Self {
+        SealedSegment {
+            meta,
+            path,
+            blocks: OnceLock::from(blocks),
+            has_footer,
+        }
+    }
+
+    /// A segment known from the catalog only; its index is read when needed.
+    pub fn cataloged(meta: SegmentMeta, path: Arc<str>) -> Self {
+        SealedSegment {
+            meta,
+            path,
+            blocks: OnceLock::new(),
+            has_footer: true,
+        }
+    }
+
+    /// The block index if it is in memory already.
+    pub fn loaded_blocks(&self) -> Option<&Arc<[BlockMeta]>> {
+        self.blocks.get()
+    }
+
+    /// The block index, read from the segment's footer on first use (and
+    /// checked against what the catalog said).
+    pub fn blocks(&self, reader: &CountingReader) -> Result<Arc<[BlockMeta]>> {
+        if let Some(b) = self.blocks.get() {
+            return Ok(b.clone());
+        }
+        let m = &self.meta;
+        let same = |o: &SegmentMeta| {
+            (o.first_ts, o.last_ts, o.first_seq, o.line_count)
+                == (m.first_ts, m.last_ts, m.first_seq, m.line_count)
+        };
+        let blocks = match open_sealed(m.id, &self.path, reader)? {
+            Some((footer, blocks)) if same(&footer) => blocks,
+            Some(_) => return Err(corrupt(&*self.path, "footer disagrees with the catalog")),
+            None => {
+                // NB: a footer lost to a power cut without fsync (`sync_on_seal`
+                // off) or damaged: its blocks are still good, read them.
+                let (blocks, _) = recover_blocks(reader, Some(m.first_seq))?;
+                let Some(found) = SegmentMeta::from_blocks(m.id, &blocks, m.bytes) else {
+                    return Err(corrupt(&*self.path, "sealed segment without blocks"));
+                };
+                if found.end_seq() > m.end_seq() || found.last_ts > m.last_ts {
+                    return Err(corrupt(&*self.path, "blocks disagree with the catalog"));
+                }
+                tracing::warn!(path = %self.path, "segment listed as sealed has no valid footer; read its blocks");
+                blocks
+            }
+        };
+        Ok(self.blocks.get_or_init(|| blocks.into()).clone())
+    }
 }
 
 pub fn segment_file_name(id: u64) -> String {
@@ -172,9 +241,20 @@ pub fn recover_blocks(
     reader: &CountingReader,
     expected_first_seq: Option<u64>,
 ) -> Result<(Vec<BlockMeta>, u64)> {
+    scan_blocks(reader, 0, None, expected_first_seq)
+}
+
+/// [`recover_blocks`] from offset `start`, where block `prev` (if any) ends:
+/// how a reader picks up what a writer appended since it last looked.
+pub fn scan_blocks(
+    reader: &CountingReader,
+    start: u64,
+    prev: Option<BlockMeta>,
+    expected_first_seq: Option<u64>,
+) -> Result<(Vec<BlockMeta>, u64)> {
     let len = reader.len()?;
     let mut blocks: Vec<BlockMeta> = Vec::new();
-    let mut off = 0u64;
+    let mut off = start;
     let mut payload = Vec::new();
     let mut dec = Decompressor::new().map_err(|e| crate::Error::Io {
         path: "zstd".into(),
@@ -219,7 +299,7 @@ pub fn recover_blocks(
             first_ts: h.first_ts,
             last_ts: h.last_ts,
         };
-        let continues = match blocks.last() {
+        let continues = match blocks.last().or(prev.as_ref()) {
             Some(prev) => prev.end_seq() <= meta.first_seq && prev.last_ts <= meta.first_ts,
             None => expected_first_seq.is_none_or(|s| s == meta.first_seq),
         };

@@ -9,8 +9,8 @@
 //! Bad input (a time that does not parse, from after to, a bad regex, a missing folder) is
 //! one clear sentence on stderr and exit code 2, like clap's own usage errors.
 //!
-//! NB: the store is opened by one process at a time; query a store the console is writing
-//! through the console (or a copy), not with this command.
+//! `query` opens the store read-only: it may run beside a console writing the same folder and
+//! changes nothing; `ingest` is a writer, refused while another writer holds the folder.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -192,6 +192,7 @@ pub fn query_of(
     Ok(q)
 }
 
+/// The store at `data`, opened to read: a console writing it goes on undisturbed.
 fn open_existing(data: &Path) -> Result<Store, CliError> {
     if !data.join("manifest.json").is_file() {
         return Err(CliError::Usage(format!(
@@ -199,7 +200,7 @@ fn open_existing(data: &Path) -> Result<Store, CliError> {
             data.display()
         )));
     }
-    Ok(Store::open_path(data, Config::default())
+    Ok(Store::open_path_read_only(data, Config::default())
         .with_context(|| format!("opening the log store {}", data.display()))?)
 }
 

@@ -51,6 +51,20 @@ fn collector_on(s: &wharf_console::state::AppState, store: Store) -> tokio::task
 }
 
 /// Stops a collector the hard way (like a kill: buffered lines are not flushed).
+/// Copies every file below `from` into `to` (a disk image), the writer's lock file aside.
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_folder(&entry.path(), &target);
+        } else if entry.file_name() != "writer.lock" {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 async fn kill(collector: tokio::task::JoinHandle<()>) {
     collector.abort();
     let _ = collector.await;
@@ -98,7 +112,11 @@ async fn the_collector_resumes_after_a_broken_stream_and_a_restart_with_no_loss_
     // 2. The console dies: nothing buffered is flushed; a new store on the same folder, a new collector.
     kill(second).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let reopened = Store::open_path(app.logs_dir.path(), logstore::Config::default()).unwrap();
+    // (its files as the dead console left them: a copy, since this test's first store, which
+    // holds the folder's writer lock, lives on in the app's state)
+    let image = tempfile::tempdir().unwrap();
+    copy_folder(app.logs_dir.path(), image.path());
+    let reopened = Store::open_path(image.path(), logstore::Config::default()).unwrap();
     assert!(
         stored(&reopened, &key).len() <= n,
         "the restart cannot find more than was stored"
