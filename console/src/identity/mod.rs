@@ -70,23 +70,7 @@ pub async fn sign_in(
         let bind = providers::bind_password(state, spec).await?;
         match ldap::login(spec, &bind, typed.trim(), password).await {
             Ok(found) => {
-                let provider = p.name_any();
-                crate::admin::users::from_directory(
-                    &state.client,
-                    &name,
-                    &provider,
-                    typed.trim(),
-                    &found,
-                )
-                .await?;
-                let user = state
-                    .cache
-                    .wait_for_user(&name, |u| {
-                        u.spec.provider == provider
-                            && u.status.as_ref().is_some_and(|s| s.groups == found.groups)
-                    })
-                    .await;
-                return Ok(user.or_else(|| state.cache.user(&name)));
+                return Ok(adopt(state, &name, &p.name_any(), typed.trim(), &found).await?);
             }
             Err(ldap::Refusal::BadCredentials) => {}
             Err(ldap::Refusal::Unavailable(why)) => {
@@ -99,6 +83,27 @@ pub async fn sign_in(
         Some(why) => Err(AppError::Unavailable(why)),
         None => Ok(None),
     }
+}
+
+/// Makes or brings up to date the Wharf user `name` that `provider` signed in as `login`
+/// (see `admin::users::from_directory`: a user of another provider or a local one is
+/// refused with `AdminError::Exists`), and waits until this replica's cache shows it.
+pub async fn adopt(
+    state: &AppState,
+    name: &str,
+    provider: &str,
+    login: &str,
+    found: &wharf_api::identity::DirectoryUser,
+) -> Result<Option<Arc<User>>, crate::admin::AdminError> {
+    crate::admin::users::from_directory(&state.client, name, provider, login, found).await?;
+    let user = state
+        .cache
+        .wait_for_user(name, |u| {
+            u.spec.provider == provider
+                && u.status.as_ref().is_some_and(|s| s.groups == found.groups)
+        })
+        .await;
+    Ok(user.or_else(|| state.cache.user(name)))
 }
 
 /// May `user` sign in now as far as their identity provider goes (a local user always; a

@@ -310,9 +310,8 @@ async fn sign_in(
         email: verified.email.clone(),
         groups: verified.groups.clone(),
     };
-    match crate::admin::users::from_directory(&state.client, &name, provider, &login, &found).await
-    {
-        Ok(()) => {}
+    let user = match super::adopt(state, &name, provider, &login, &found).await {
+        Ok(user) => user,
         Err(crate::admin::AdminError::Exists(why)) => {
             return Err(named(Failure::new("taken", why)))
         }
@@ -320,21 +319,13 @@ async fn sign_in(
             let e: wharf_api::error::AppError = e.into();
             return Err(named(Failure::new("unavailable", e.text())));
         }
-    }
-    let user = state
-        .cache
-        .wait_for_user(&name, |u| {
-            u.spec.provider == provider
-                && u.status.as_ref().is_some_and(|s| s.groups == found.groups)
-        })
-        .await
-        .or_else(|| state.cache.user(&name))
-        .ok_or_else(|| {
-            named(Failure::new(
-                "unavailable",
-                text!("the user was not seen in time", "未能及时读到该用户"),
-            ))
-        })?;
+    };
+    let user = user.ok_or_else(|| {
+        named(Failure::new(
+            "unavailable",
+            text!("the user was not seen in time", "未能及时读到该用户"),
+        ))
+    })?;
     if user.spec.disabled {
         return Err(named(Failure::new(
             "disabled",
