@@ -75,6 +75,9 @@ pub enum Error {
     Locked { path: PathBuf },
     /// A write (creating a stream, appending, flushing, retention) on a store
     /// opened read-only.
+    #[error("log store {name:?} cannot join: its tag is the same as {other:?}'s (rename one)")]
+    MemberClash { name: String, other: String },
+
     #[error("cannot {operation}: the log store was opened read-only")]
     ReadOnly { operation: &'static str },
 }

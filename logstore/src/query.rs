@@ -660,7 +660,7 @@ pub(crate) fn run_metered(
 
 /// The cursor position from which a query going on after a partial page reads: every line
 /// at or after `reached` (forward), at or before it (backward).
-fn resume_at(reached: Timestamp, forward: bool) -> Position {
+pub(crate) fn resume_at(reached: Timestamp, forward: bool) -> Position {
     if forward {
         Position {
             ts: Timestamp(reached.0.saturating_sub(1)),
@@ -714,16 +714,37 @@ impl Store {
             forward,
             limit: q.limit,
         };
-        let meter = Meter::new(q.budget);
-        let (lines, cut, partial) = run_metered(&self.inner, &plan, &matcher, &meter)?;
-        let next_cursor = match partial {
-            // on from where the search got: after the last line found, or from `reached`
-            Some(p) => Some(match lines.last() {
-                Some(l) if l.position.ts == p.reached => l.cursor(),
-                _ => resume_at(p.reached, forward).cursor(),
-            }),
-            None if cut => lines.last().map(LogEntry::cursor),
-            None => None,
+        // A page that stops at its budget must still get past where it began, or paging
+        // would ask for the same page for ever (e.g. a budget smaller than one block of each
+        // stream): until it does, it runs again with twice the budget.
+        let start = after.unwrap_or(match forward {
+            true => resume_at(from, true),
+            false => resume_at(Timestamp(to.0.saturating_sub(1)), false),
+        });
+        let mut budget = q.budget;
+        let (lines, next_cursor, partial) = loop {
+            let meter = Meter::new(budget);
+            let (lines, cut, partial) = run_metered(&self.inner, &plan, &matcher, &meter)?;
+            let next = match partial {
+                // on from where the search got: after the last line found, or from `reached`
+                Some(p) => Some(match lines.last() {
+                    Some(l) if l.position.ts == p.reached => l.position,
+                    _ => resume_at(p.reached, forward),
+                }),
+                None if cut => lines.last().map(|l| l.position),
+                None => None,
+            };
+            let stuck = partial.is_some()
+                && next.is_some_and(|n| if forward { n <= start } else { n >= start });
+            let more = Budget {
+                time: budget.time.map(|t| t * 2),
+                bytes: budget.bytes.map(|b| b.saturating_mul(2)),
+            };
+            // NB: a budget of nothing stays nothing: that caller asked for no work at all
+            if !stuck || more == budget {
+                break (lines, next.map(|n| n.cursor()), partial);
+            }
+            budget = more;
         };
         Ok(Page {
             lines,

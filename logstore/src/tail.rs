@@ -118,6 +118,12 @@ impl Store {
 }
 
 impl Tail {
+    /// Take the history part (the lines a start asked for, in time order)
+    /// out of the tail at once; [`Tail::next`] then gives live lines only.
+    pub fn take_history(&mut self) -> Vec<LogEntry> {
+        self.backlog.drain(..).collect()
+    }
+
     /// The next line: history first, then live lines as they arrive.
     /// `Err(Error::Closed)` once the store is gone.
     pub async fn next(&mut self) -> Result<LogEntry> {
