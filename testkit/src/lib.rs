@@ -3,8 +3,10 @@
 //! [`wait_for_condition`] waits on a watch for a Kubernetes object's condition.
 
 pub mod real_cluster;
+pub mod s3;
 
 pub use real_cluster::{Parts, RealCluster};
+pub use s3::S3Server;
 
 use std::future::Future;
 use std::time::Duration;

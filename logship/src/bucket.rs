@@ -1,0 +1,194 @@
+//! A bucket (and a prefix in it) on an S3 server, reached with `object_store`'s client, and
+//! the runtime its requests run on.
+//!
+//! The log store's [`logstore::Directory`] is synchronous (queries run on blocking threads),
+//! while the S3 client is async. A [`Bucket`] owns a small Tokio runtime of its own and runs
+//! each request there, the calling thread waiting for the answer: so the same bucket serves a
+//! query on a blocking thread and a shipper on a plain thread, and never blocks inside a
+//! caller's runtime (which would panic or stall it).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, RetryConfig};
+
+use crate::{Error, Result, STORES};
+
+/// Where the shared log store lives.
+#[derive(Clone, Debug, Default)]
+pub struct BucketSettings {
+    /// `s3://<bucket>` or `s3://<bucket>/<prefix>`.
+    pub url: String,
+    /// The S3 endpoint of a server that is not AWS (Ceph RGW, MinIO, SeaweedFS), e.g.
+    /// `http://rook-ceph-rgw-store.rook-ceph:80`; unset: `AWS_ENDPOINT`, else AWS. Requests
+    /// use path-style addressing (`<endpoint>/<bucket>/<key>`), which every such server takes.
+    pub endpoint: Option<String>,
+    /// Unset: `AWS_REGION`, else `us-east-1` (what Ceph and MinIO expect by default).
+    pub region: Option<String>,
+    /// Unset: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (e.g. from a Secret in the pod's
+    /// environment).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// A connected bucket; cheap to clone.
+#[derive(Clone)]
+pub struct Bucket {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    url: String,
+    io: Arc<Io>,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket").field("url", &self.url).finish()
+    }
+}
+
+impl Bucket {
+    /// Set up the client (no request is made: a bucket that is down or refuses the
+    /// credentials shows at the first use).
+    pub fn connect(settings: &BucketSettings) -> Result<Bucket> {
+        let rest = settings.url.strip_prefix("s3://").ok_or_else(|| {
+            Error::Settings(format!(
+                "{:?} is not an s3:// URL (s3://<bucket>/<prefix>)",
+                settings.url
+            ))
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::Settings(format!(
+                "{:?} names no bucket",
+                settings.url
+            )));
+        }
+        let prefix = Path::parse(prefix.trim_end_matches('/'))
+            .map_err(|e| Error::Settings(format!("prefix of {:?}: {e}", settings.url)))?;
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(30)),
+            )
+            .with_retry(RetryConfig {
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(15),
+                ..RetryConfig::default()
+            });
+        if std::env::var_os("AWS_REGION").is_none() {
+            b = b.with_region("us-east-1");
+        }
+        if let Some(endpoint) = &settings.endpoint {
+            b = b
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        } else if std::env::var("AWS_ENDPOINT").is_ok_and(|e| e.starts_with("http://")) {
+            b = b.with_allow_http(true);
+        }
+        if let Some(region) = &settings.region {
+            b = b.with_region(region);
+        }
+        if let Some(key) = &settings.access_key_id {
+            b = b.with_access_key_id(key);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            b = b.with_secret_access_key(secret);
+        }
+        let store = b
+            .build()
+            .map_err(|e| Error::Settings(format!("{}: {e}", settings.url)))?;
+        Ok(Bucket {
+            store: Arc::new(store),
+            prefix,
+            url: settings.url.clone(),
+            io: Arc::new(Io::new()?),
+        })
+    }
+
+    /// The `s3://` URL it was made from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the store `name` lives: `<prefix>/stores/<name>`.
+    pub fn store_root(&self, name: &str) -> Path {
+        self.prefix.child(STORES).child(name)
+    }
+
+    /// The names of the stores in the bucket (nodes that shipped, consoles that wrote).
+    pub fn store_names(&self) -> Result<Vec<String>> {
+        let root = self.prefix.child(STORES);
+        let store = self.store.clone();
+        let listed = {
+            let root = root.clone();
+            self.run(async move { store.list_with_delimiter(Some(&root)).await })
+        }
+        .map_err(Error::bucket("list", &root))?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .filter(|n| crate::valid_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Run one request on the bucket's runtime and wait for its answer.
+    pub(crate) fn run<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.io.run(f)
+    }
+}
+
+/// The runtime the bucket's requests run on (two threads: requests mostly wait).
+struct Io {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Io {
+    fn new() -> Result<Io> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("log-bucket")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Local {
+                path: "(runtime)".into(),
+                source,
+            })?;
+        Ok(Io { rt: Some(rt) })
+    }
+
+    fn run<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let rt = self.rt.as_ref().expect("the runtime lives as long as Io");
+        rt.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx.recv()
+            .expect("the bucket's runtime stopped while a request was running")
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // NB: a runtime dropped inside another runtime panics; this one may be dropped anywhere
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! A store's copy in the bucket, as a read-only [`logstore::Directory`]: open it with
+//! [`logstore::Store::open_read_only`] and query it like a local store.
+//!
+//! Opening a file asks the bucket for its size and ETag (one `HEAD`); reads are ranged
+//! `GET`s through the shared [`BlockCache`]. Every method that would change something
+//! answers [`logstore::Error::ReadOnly`]: only the node's shipper writes its store's copy.
+
+use std::io;
+use std::sync::Arc;
+
+use logstore::directory::{AppendFile, ReadFile, WriterLock};
+use logstore::Directory;
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+use crate::cache::{BlockCache, Key};
+use crate::{Bucket, SHIPPED};
+
+/// The store `name` of a bucket, read-only.
+#[derive(Clone)]
+pub struct BucketDirectory {
+    bucket: Bucket,
+    root: Path,
+    cache: BlockCache,
+}
+
+impl BucketDirectory {
+    pub fn new(bucket: &Bucket, name: &str, cache: BlockCache) -> BucketDirectory {
+        BucketDirectory {
+            bucket: bucket.clone(),
+            root: bucket.store_root(name),
+            cache,
+        }
+    }
+
+    /// The ETag of the store's `shipped.json` (`None` before the first pass): when it has
+    /// not changed since the last look, neither has anything else, and a refresh can wait.
+    pub fn shipped_tag(&self) -> logstore::Result<Option<String>> {
+        match self.head(SHIPPED)? {
+            Some(meta) => Ok(Some(meta.e_tag.unwrap_or_else(|| {
+                format!(
+                    "{}:{}",
+                    meta.size,
+                    meta.last_modified.timestamp_nanos_opt().unwrap_or(0)
+                )
+            }))),
+            None => Ok(None),
+        }
+    }
+
+    fn path(&self, rel: &str) -> Path {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.root.clone(), |p, part| p.child(part))
+    }
+
+    fn head(&self, rel: &str) -> logstore::Result<Option<object_store::ObjectMeta>> {
+        let (store, path) = (self.bucket.store.clone(), self.path(rel));
+        match self.bucket.run(async move { store.head(&path).await }) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_error(rel, e)),
+        }
+    }
+}
+
+fn io_error(rel: &str, e: object_store::Error) -> logstore::Error {
+    logstore::Error::Io {
+        path: rel.into(),
+        source: io::Error::from(e),
+    }
+}
+
+fn read_only(operation: &'static str) -> logstore::Error {
+    logstore::Error::ReadOnly { operation }
+}
+
+impl Directory for BucketDirectory {
+    fn open_read(&self, path: &str) -> logstore::Result<Arc<dyn ReadFile>> {
+        let Some(meta) = self.head(path)? else {
+            return Err(logstore::Error::Io {
+                path: path.into(),
+                source: io::Error::new(io::ErrorKind::NotFound, "not in the bucket"),
+            });
+        };
+        Ok(Arc::new(BucketFile {
+            dir: self.clone(),
+            rel: path.into(),
+            location: meta.location,
+            size: meta.size,
+            e_tag: meta.e_tag.map(Into::into),
+        }))
+    }
+
+    fn read_all(&self, path: &str) -> logstore::Result<Option<Vec<u8>>> {
+        let (store, location) = (self.bucket.store.clone(), self.path(path));
+        let got = self.bucket.run(async move {
+            match store.get(&location).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        got.map(|b| b.map(|b| b.to_vec()))
+            .map_err(|e| io_error(path, e))
+    }
+
+    fn list(&self, dir: &str) -> logstore::Result<Vec<String>> {
+        let (store, location) = (self.bucket.store.clone(), self.path(dir));
+        let listed = self
+            .bucket
+            .run(async move { store.list_with_delimiter(Some(&location)).await })
+            .map_err(|e| io_error(dir, e))?;
+        let folders = listed.common_prefixes.iter().filter_map(|p| p.filename());
+        let files = listed.objects.iter().filter_map(|o| o.location.filename());
+        Ok(folders.chain(files).map(str::to_owned).collect())
+    }
+
+    fn open_append(&self, _: &str) -> logstore::Result<Box<dyn AppendFile>> {
+        Err(read_only("append to a file"))
+    }
+
+    fn truncate(&self, _: &str, _: u64) -> logstore::Result<()> {
+        Err(read_only("cut a file"))
+    }
+
+    fn atomic_write(&self, _: &str, _: &[u8]) -> logstore::Result<()> {
+        Err(read_only("replace a file"))
+    }
+
+    fn delete(&self, _: &str) -> logstore::Result<()> {
+        Err(read_only("delete a file"))
+    }
+
+    fn sync_dir(&self, _: &str) -> logstore::Result<()> {
+        Err(read_only("sync a folder"))
+    }
+
+    fn lock_writer(&self) -> logstore::Result<Box<dyn WriterLock>> {
+        Err(read_only(
+            "write (only the node's shipper writes its store's copy)",
+        ))
+    }
+}
+
+/// One object, as it was when opened.
+struct BucketFile {
+    dir: BucketDirectory,
+    rel: Arc<str>,
+    location: Path,
+    size: u64,
+    e_tag: Option<Arc<str>>,
+}
+
+impl ReadFile for BucketFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> logstore::Result<()> {
+        let end = offset + buf.len() as u64;
+        if end > self.size {
+            return Err(logstore::Error::Io {
+                path: self.rel.as_ref().into(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{end} is past the end ({} bytes)", self.size),
+                ),
+            });
+        }
+        let key = self.e_tag.clone().map(|e_tag| Key {
+            path: self.rel.clone(),
+            e_tag,
+            offset,
+            len: buf.len(),
+        });
+        if let Some(hit) = key.as_ref().and_then(|k| self.dir.cache.get(k)) {
+            buf.copy_from_slice(&hit);
+            return Ok(());
+        }
+        let (store, location) = (self.dir.bucket.store.clone(), self.location.clone());
+        let got = self
+            .dir
+            .bucket
+            .run(async move { store.get_range(&location, offset..end).await })
+            .map_err(|e| io_error(&self.rel, e))?;
+        if got.len() != buf.len() {
+            // the object was replaced by a shorter one since it was opened
+            return Err(logstore::Error::Io {
+                path: self.rel.as_ref().into(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("asked for {} bytes, got {}", buf.len(), got.len()),
+                ),
+            });
+        }
+        buf.copy_from_slice(&got);
+        if let Some(key) = key {
+            self.dir.cache.put(key, Arc::from(&got[..]));
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> logstore::Result<u64> {
+        Ok(self.size)
+    }
+}

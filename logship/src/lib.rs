@@ -1,0 +1,66 @@
+//! Wharf's log stores on object storage. Each node's agent writes its
+//! containers' logs into a [`logstore::Store`] on the node's disk and a
+//! [`Shipper`] copies that store into an S3 bucket as it grows; any number
+//! of consoles read every node's copy straight from the bucket with a
+//! [`BucketDirectory`] under a read-only store, and never talk to each other.
+//! Targets: Ceph RGW, MinIO, SeaweedFS, AWS S3 — anything that speaks S3.
+//!
+//! # In the bucket
+//! ```text
+//! s3://BUCKET/PREFIX/
+//!   stores/<name>/manifest.json                  a copy of that store's files, as the
+//!   stores/<name>/streams/<id>/catalog.jsonl     store's own format describes them
+//!   stores/<name>/streams/<id>/<seg:016x>.seg    (logstore's crate docs)
+//!   stores/<name>/shipped.json                   written last by every pass that changed
+//!                                                something: readers look at it to know
+//!                                                whether to refresh
+//! ```
+//! `<name>` is a node's name for an agent, a console's pod name for the
+//! console's own records.
+//!
+//! # Why readers always see a consistent store
+//! The store's files are append-only or replaced whole, and S3 replaces an
+//! object whole. A shipping pass first takes copies of the small files that
+//! list others (the manifest, the stream catalogs), then uploads every
+//! segment that grew, then those copies, then deletes what the store deleted
+//! (retention), then `shipped.json`. So whatever a reader lists was uploaded
+//! before anything that names it. A segment still being written is uploaded
+//! again each time it grew: a reader reads it up to its last complete block,
+//! exactly as a reader beside a local writer does. Keep the agent's
+//! segments small (a few MiB) so re-uploads stay cheap.
+//!
+//! # Restarts
+//! A shipper keeps nothing on disk. After a restart (`kill -9` included) its
+//! first pass lists what the bucket holds and uploads only segments whose
+//! size differs, and every small file; the store itself resumes from its own
+//! files. Nothing is lost and nothing is stored twice, because the bucket
+//! holds copies of files, never lines appended twice.
+
+mod bucket;
+mod cache;
+mod directory;
+mod error;
+mod ship;
+
+pub use bucket::{Bucket, BucketSettings};
+pub use cache::BlockCache;
+pub use directory::BucketDirectory;
+pub use error::{Error, Result};
+pub use ship::{Pass, Shipper};
+
+/// The folder of the bucket (under its prefix) that holds one store per name.
+pub const STORES: &str = "stores";
+
+/// The object a shipping pass writes last.
+pub const SHIPPED: &str = "shipped.json";
+
+/// Is `name` usable as a store's name: a Kubernetes node or pod name (lower-case letters,
+/// digits, `-` and `.`, 1 to 253 characters, starting and ending alphanumeric)?
+pub fn valid_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
+}
