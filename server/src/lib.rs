@@ -36,3 +36,20 @@ pub mod pipelines;
 pub mod remote;
 pub mod settings;
 pub mod terminal;
+
+/// A client for the cluster of a kubeconfig file, or (none given) of `KUBECONFIG` or the
+/// pod's service account.
+pub async fn kube_client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<kube::Client> {
+    use anyhow::Context;
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and no in-cluster configuration found")?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}

@@ -148,20 +148,6 @@ fn init_tracing() {
         .init();
 }
 
-async fn client_for(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no kubeconfig given and no in-cluster configuration found")?,
-    };
-    Ok(kube::Client::try_from(config)?)
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     init_tracing();
@@ -236,7 +222,7 @@ async fn main() -> Result<()> {
             kubeconfig,
             console,
         } => {
-            let client = client_for(kubeconfig).await?;
+            let client = server::kube_client(kubeconfig).await?;
             let (settings, launch) = console.serve()?;
             let application = Application::build(client, settings, launch.open()?).await?;
             tracing::info!(addr = %application.addr(), "console listening");
@@ -245,7 +231,7 @@ async fn main() -> Result<()> {
         Command::Admin {
             kubeconfig,
             command,
-        } => server::admin::run(client_for(kubeconfig).await?, command).await,
+        } => server::admin::run(server::kube_client(kubeconfig).await?, command).await,
         Command::Login(args) => remote(server::remote::login(args).await),
         Command::Call(args) => remote(server::remote::call(args).await),
         Command::Logout { server } => remote(server::remote::logout(server).await),
@@ -271,7 +257,7 @@ async fn main() -> Result<()> {
             cluster_cidrs,
             egress_allow,
         } => {
-            let client = client_for(kubeconfig).await?;
+            let client = server::kube_client(kubeconfig).await?;
             let paths = ngx::NginxPaths::new(
                 &nginx,
                 prefix.unwrap_or_else(|| conf_dir.join("runtime")),

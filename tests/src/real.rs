@@ -100,6 +100,28 @@ pub async fn spawn_real_app_with(
     })
 }
 
+/// `deploy/log-agent/log-agent.yaml`: the node log agent's account, role and DaemonSet.
+pub const LOG_AGENT_MANIFEST: &str = include_str!("../../deploy/log-agent/log-agent.yaml");
+
+/// The client a node log agent runs with: on a real cluster, `deploy/log-agent/` applied
+/// (its DaemonSet too: the server validates it) and a token of the agent's own
+/// ServiceAccount, so a right the manifest forgot fails the test; on the demo cluster an
+/// administrator's.
+pub async fn log_agent_client(clients: &Clients) -> Result<kube::Client> {
+    match &clients.cluster {
+        Cluster::Demo(_) => Ok(clients.admin.clone()),
+        Cluster::Real(real) => {
+            apply_manifest(&clients.admin, LOG_AGENT_MANIFEST).await?;
+            Ok(wharf_testkit::real_cluster::client_from(
+                &real
+                    .service_account_kubeconfig("wharf-system", "wharf-log-agent")
+                    .await,
+            )
+            .await)
+        }
+    }
+}
+
 /// The ServiceAccount `deploy/wharf.yaml` gives `wharf ng-agent`.
 pub const AGENT_SERVICE_ACCOUNT: (&str, &str) = ("wharf-system", "wharf-ng-agent");
 

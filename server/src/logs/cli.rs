@@ -45,6 +45,9 @@ pub enum LogsCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Run as a node's log agent: the kubelet's CRI files into a store on the node, shipped
+    /// into the shared log bucket (a DaemonSet: deploy/log-agent.yaml).
+    Agent(super::agent::AgentArgs),
     /// Ingest the kubelet's CRI log files (DIR/<ns>_<pod>_<uid>/<container>/<n>.log…).
     Ingest {
         #[arg(long)]
@@ -85,6 +88,10 @@ fn usage_or_failure(e: logstore::Error) -> CliError {
 
 pub async fn run(cmd: LogsCommand) -> Result<(), CliError> {
     match cmd {
+        LogsCommand::Agent(args) => {
+            let client = crate::kube_client(args.kubeconfig.clone()).await?;
+            Ok(super::agent::run(client, args, crate::application::stop_signal()).await?)
+        }
         LogsCommand::Query {
             data,
             ns,

@@ -10,6 +10,7 @@ mod crds;
 mod cross_site;
 mod identity;
 mod leader;
+mod log_agent;
 mod login_limits;
 mod logs;
 mod metrics;
