@@ -182,7 +182,7 @@ pub async fn query(
     tenants: Option<Vec<String>>,
     filter: AuditFilter,
 ) -> Result<Vec<AuditRecord>, AppError> {
-    let store = state.logs.clone();
+    let store = state.log_reader.clone();
     let limit = filter.limit.clamp(1, MAX_LIMIT);
     let parse = |s: &str, what: Text| -> Result<Option<Timestamp>, AppError> {
         if s.is_empty() {

@@ -287,8 +287,12 @@ pub struct AppState {
     /// A valid argon2 hash of nothing in particular: checked against for unknown users so
     /// that a failed login takes as long whether or not the name exists.
     pub dummy_hash: String,
-    /// The log store the collector fills and the log viewer reads (see `crate::logs`).
+    /// The console's own log store: what the collector fills (when there is no log bucket)
+    /// and the audit records (see `crate::logs`, `crate::audit`).
     pub logs: logstore::Store,
+    /// What the log viewer, downloads and the audit page read: `logs` alone, or every
+    /// node's and console's store in the log bucket (see `logstore::federation`).
+    pub log_reader: logstore::Federation,
     /// The console's own metrics (`/metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// nginx's verdicts on the TLS pairs the console checked (see `crate::nginx`).

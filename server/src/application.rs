@@ -17,8 +17,12 @@ pub struct Launch {
     pub listen: SocketAddr,
     /// Trunk's output: the single-page app.
     pub site_dir: std::path::PathBuf,
-    /// The log store the collector fills and the log viewer reads.
+    /// The console's own log store: the collector fills it (without a log bucket), the audit
+    /// records go there.
     pub logs: logstore::Store,
+    /// The log bucket, if there is one: then node agents collect, and the console reads
+    /// every store in the bucket and ships its own store there (see `crate::logs::shared`).
+    pub shared_logs: Option<(crate::logs::shared::SharedLogs, std::path::PathBuf)>,
     /// The terminal recordings' sweep (none: nothing recorded, or everything kept).
     pub retention: Option<crate::terminal::retention::Retention>,
 }
@@ -49,8 +53,12 @@ impl Application {
         settings: Settings,
         launch: Launch,
     ) -> Result<Application> {
+        let reader = match &launch.shared_logs {
+            None => logstore::Federation::single(launch.logs.clone()),
+            Some(_) => logstore::Federation::new(),
+        };
         let (state, watchers, leaderships) =
-            crate::console::prepare_with_logs(client, settings, launch.logs).await?;
+            crate::console::prepare_with_logs(client, settings, launch.logs, reader).await?;
         let mut tasks: Vec<Task> = watchers
             .into_iter()
             .map(|handle| Task {
@@ -64,7 +72,22 @@ impl Application {
                 handle: crate::terminal::retention::spawn(retention),
             });
         }
-        let collector = Some(crate::logs::collector::spawn(&state));
+        let collector = match launch.shared_logs {
+            None => Some(crate::logs::collector::spawn(&state)),
+            Some((shared, own_dir)) => {
+                tracing::info!(bucket = shared.bucket.url(), name = %shared.name, "logs come from the log bucket");
+                tasks.push(Task {
+                    name: "the log bucket's follower",
+                    handle: tokio::spawn(crate::logs::shared::run(
+                        state.log_reader.clone(),
+                        state.logs.clone(),
+                        own_dir,
+                        shared,
+                    )),
+                });
+                None
+            }
+        };
         let listener = tokio::net::TcpListener::bind(launch.listen)
             .await
             .with_context(|| format!("binding the console to {}", launch.listen))?;

@@ -266,6 +266,7 @@ pub async fn prepare_with_logs(
     client: kube::Client,
     settings: wharf_console::state::Settings,
     logs: logstore::Store,
+    log_reader: logstore::Federation,
 ) -> Result<(
     AppState,
     Vec<tokio::task::JoinHandle<()>>,
@@ -299,6 +300,7 @@ pub async fn prepare_with_logs(
         settings: std::sync::Arc::new(settings),
         dummy_hash,
         logs,
+        log_reader,
         monitoring: Default::default(),
         tls_verdicts: Default::default(),
         metrics: Default::default(),

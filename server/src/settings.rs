@@ -89,6 +89,12 @@ pub struct ConsoleArgs {
     /// [default: .wharf/logs for serve, <data>/logs for demo].
     #[arg(long, env = "WHARF_LOGS_DIR")]
     pub logs: Option<PathBuf>,
+    /// The shared log bucket: node agents collect into it, every replica reads it.
+    #[command(flatten)]
+    pub log_bucket: crate::logs::bucket::BucketArgs,
+    /// Memory for bucket blocks read by log queries, in MiB.
+    #[arg(long, env = "WHARF_LOG_CACHE_MIB", default_value_t = 256)]
+    pub log_cache_mib: usize,
     /// Prometheus for dashboards and alert rules (e.g. http://prometheus:9090); the demo runs its own.
     #[arg(long, env = "WHARF_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
@@ -165,6 +171,8 @@ impl ConsoleArgs {
             listen: self.listen.unwrap_or(listen),
             site_dir: self.site_dir.clone(),
             logs: self.logs.clone().unwrap_or(logs),
+            log_bucket: self.log_bucket.clone(),
+            log_cache_bytes: self.log_cache_mib.saturating_mul(1 << 20),
             retention: self.terminal.retention(),
         }
     }
@@ -232,6 +240,8 @@ pub struct LaunchArgs {
     pub listen: SocketAddr,
     pub site_dir: PathBuf,
     pub logs: PathBuf,
+    pub log_bucket: crate::logs::bucket::BucketArgs,
+    pub log_cache_bytes: usize,
     pub retention: Option<crate::terminal::retention::Retention>,
 }
 
@@ -239,10 +249,19 @@ impl LaunchArgs {
     pub fn open(self) -> Result<Launch> {
         let logs = logstore::Store::open_path(&self.logs, logstore::Config::default())
             .with_context(|| format!("opening the log store {}", self.logs.display()))?;
+        let shared_logs = self.log_bucket.connect()?.map(|bucket| {
+            let shared = crate::logs::shared::SharedLogs {
+                bucket,
+                name: crate::logs::shared::SharedLogs::console_name(),
+                cache_bytes: self.log_cache_bytes,
+            };
+            (shared, self.logs.clone())
+        });
         Ok(Launch {
             listen: self.listen,
             site_dir: self.site_dir,
             logs,
+            shared_logs,
             retention: self.retention,
         })
     }

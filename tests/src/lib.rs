@@ -123,6 +123,7 @@ pub async fn start_console(
         listen,
         site_dir: site.path().to_path_buf(),
         logs,
+        shared_logs: None,
         retention: None,
     };
     let mut application = Application::build(kube, settings, launch).await?;
@@ -236,15 +237,7 @@ impl TestApp {
 
     /// A client without a session.
     pub fn anonymous(&self) -> Session {
-        Session {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("http client"),
-            base: self.url(""),
-            cookie: None,
-            bearer: None,
-        }
+        Session::anonymous_at(self.addr)
     }
 
     /// A script's client: no session, `token` sent as `Authorization: Bearer`.
@@ -262,10 +255,31 @@ impl TestApp {
 
     /// A client logged in as `user` with `password`.
     pub async fn login_with(&self, user: &str, password: &str) -> Result<Session> {
-        let mut s = self.anonymous();
+        Session::login_at(self.addr, user, password).await
+    }
+}
+
+impl Session {
+    /// A client without a session of the console at `addr`.
+    pub fn anonymous_at(addr: SocketAddr) -> Session {
+        Session {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            base: format!("http://{addr}"),
+            cookie: None,
+            bearer: None,
+        }
+    }
+
+    /// A client logged in as `user` with `password` at the console at `addr` (one replica
+    /// of several, say).
+    pub async fn login_at(addr: SocketAddr, user: &str, password: &str) -> Result<Session> {
+        let mut s = Session::anonymous_at(addr);
         let res = s
             .http
-            .post(self.url("/api/login"))
+            .post(format!("{}/api/login", s.base))
             .json(&serde_json::json!({"username": user, "password": password}))
             .send()
             .await?;

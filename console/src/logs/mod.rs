@@ -317,8 +317,8 @@ pub async fn query(
     let limits = state.settings.log_search;
     let query = store_query(scope, &q)?.budget(limits.budget);
     let _running = state.log_searches.start(scope.user(), limits.per_user)?;
-    let store = state.logs.clone();
-    // NB: segment reads are blocking file I/O.
+    let store = state.log_reader.clone();
+    // NB: segment reads are blocking file (or bucket) I/O.
     let page = tokio::task::spawn_blocking(move || store.query(&query))
         .await
         .map_err(|e| AppError::internal(text!("reading the log store", "读取日志存储失败"), e))?

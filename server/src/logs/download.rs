@@ -50,7 +50,7 @@ pub async fn download(
     };
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %link.ns, "log download");
     // The first page is read before answering, so a store error still gets its status.
-    let store = state.logs.clone();
+    let store = state.log_reader.clone();
     let first = {
         let (store, query) = (store.clone(), query.clone());
         match tokio::task::spawn_blocking(move || store.query(&query)).await {

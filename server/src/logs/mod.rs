@@ -8,4 +8,5 @@ pub mod bucket;
 pub mod cli;
 pub mod collector;
 pub mod download;
+pub mod shared;
 pub mod socket;

@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
-use logstore::Tail;
+use logstore::FederatedTail as Tail;
 use std::time::Duration;
 use wharf_api::auth::Role;
 use wharf_api::logs::{LogLink, LogMessage};
@@ -46,7 +46,7 @@ pub async fn follow(
             .into_response();
     };
     let tail = match tail_request(&scope, &link)
-        .and_then(|req| state.logs.tail(req).map_err(store_error))
+        .and_then(|req| state.log_reader.tail(req).map_err(store_error))
     {
         Ok(t) => t,
         Err(e) => return refuse(e),

@@ -18,7 +18,7 @@ use server::logs::agent::{self, AgentArgs};
 use server::logs::bucket::BucketArgs;
 use wharf_testkit::eventually;
 use wharf_testkit::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
-use wharf_tests::{on_both_clusters, real::Clients};
+use wharf_tests::{on_both_clusters, real::Clients, Session, DEMO_PASSWORD};
 
 on_both_clusters!(clients: a_node_agent_ships_its_pods_logs_with_their_labels_and_resumes_after_a_kill);
 
@@ -200,4 +200,133 @@ async fn an_agent_refuses_a_missing_bucket_or_folder_before_doing_anything() {
         std::fs::read_dir(data.path()).unwrap().next().is_none(),
         "nothing was written"
     );
+}
+
+on_both_clusters!(clients: two_console_replicas_read_the_same_logs_and_audit_records_from_the_bucket);
+
+/// A console replica with the log bucket: it collects nothing, reads the bucket, ships its
+/// own records as `name`.
+async fn replica(
+    c: &Clients,
+    s3: &S3Server,
+    name: &str,
+    dir: &Path,
+    site: &Path,
+) -> std::net::SocketAddr {
+    let bucket = Bucket::connect(&BucketSettings {
+        url: "s3://logs/cluster-1".into(),
+        endpoint: Some(s3.endpoint.clone()),
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let launch = server::application::Launch {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        site_dir: site.to_owned(),
+        logs: Store::open_path(dir, logstore::Config::default()).unwrap(),
+        shared_logs: Some((
+            server::logs::shared::SharedLogs {
+                bucket,
+                name: name.into(),
+                cache_bytes: 16 << 20,
+            },
+            dir.to_owned(),
+        )),
+        retention: None,
+    };
+    let mut app =
+        server::application::Application::build(c.console.clone(), Default::default(), launch)
+            .await
+            .unwrap();
+    assert!(
+        app.take_collector().is_none(),
+        "with a bucket the agents collect"
+    );
+    let addr = app.addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    addr
+}
+
+async fn two_console_replicas_read_the_same_logs_and_audit_records_from_the_bucket(c: Clients) {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("logs").await;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = replica(&c, &s3, "console-a", dirs[0].path(), dirs[2].path()).await;
+    let b = replica(&c, &s3, "console-b", dirs[1].path(), dirs[2].path()).await;
+
+    // alpha's app `catalog` logs on a node whose agent ships to the bucket
+    let pods: Api<Pod> = Api::namespaced(c.admin.clone(), "alpha");
+    eventually(Duration::from_secs(60), "alpha's namespace", || async {
+        pods.list(&Default::default()).await.ok()
+    })
+    .await
+    .unwrap();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "catalog-0", "labels": {"app": "catalog"}},
+        "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "registry.local/catalog:1"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    write_cri(
+        &dirs[3].path().join("alpha_catalog-0_7a2d/app/0.log"),
+        0,
+        40,
+    );
+    let data = tempfile::tempdir().unwrap();
+    tokio::spawn(agent::run(
+        wharf_tests::real::log_agent_client(&c).await.unwrap(),
+        args(&s3, dirs[3].path(), data.path()),
+        std::future::pending(),
+    ));
+
+    // the same page from either replica, whichever a load balancer picks
+    let query = serde_json::json!({"tenant": "alpha", "query": {
+        "selection": {"namespace": "alpha", "app": "catalog", "pod": null, "container": null},
+        "from": "2026-12-05T10:00:00Z", "to": "2026-12-05T11:00:00Z",
+        "search": {"text": "", "regex": false}, "limit": 1000, "backward": false, "cursor": null}});
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["lines"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|l| l["text"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let alice_a = Session::login_at(a, "alice", DEMO_PASSWORD).await.unwrap();
+    let alice_b = Session::login_at(b, "alice", DEMO_PASSWORD).await.unwrap();
+    for alice in [&alice_a, &alice_b] {
+        let page = eventually(Duration::from_secs(60), "catalog's 40 lines", || async {
+            let (status, page) = alice.call("query_logs", query.clone()).await.ok()?;
+            (status == 200 && texts(&page).len() == 40).then_some(page)
+        })
+        .await
+        .unwrap();
+        assert_eq!(texts(&page)[7], "GET /items/7 200");
+    }
+    // bob (beta) sees none of it, from either replica
+    for addr in [a, b] {
+        let bob = Session::login_at(addr, "bob", DEMO_PASSWORD).await.unwrap();
+        let (status, _) = bob.call("query_logs", query.clone()).await.unwrap();
+        assert_eq!(status, 403);
+    }
+
+    // a refused login at replica A is in the audit log replica B shows (B never saw one)
+    assert!(Session::login_at(a, "alice", "not her password")
+        .await
+        .is_err());
+    let admin = Session::login_at(b, "admin", DEMO_PASSWORD).await.unwrap();
+    let filter = serde_json::json!({"filter": {"user": "alice", "tenant": "", "action": "login", "outcome": "refused", "from": "", "to": "", "limit": 100}});
+    eventually(
+        Duration::from_secs(60),
+        "replica A's record through replica B",
+        || async {
+            let (status, records) = admin.call("audit_records", filter.clone()).await.ok()?;
+            (status == 200 && records.as_array()?.len() == 1).then_some(())
+        },
+    )
+    .await
+    .unwrap();
 }

@@ -1,0 +1,147 @@
+//! The console with a log bucket: it collects nothing itself (the node agents do), reads
+//! every store in the bucket as one [`logstore::Federation`], and ships its own store (its
+//! audit records) into the bucket as `console-<pod>`, so every replica shows the same logs
+//! and the same audit trail, and a replica that restarts loses nothing but its last
+//! couple of seconds of audit records.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logship::{BlockCache, Bucket, BucketDirectory, Shipper};
+use logstore::{Federation, Store};
+
+/// How the console takes part in the log bucket.
+#[derive(Clone, Debug)]
+pub struct SharedLogs {
+    pub bucket: Bucket,
+    /// This console's store in the bucket: `console-<pod name>`.
+    pub name: String,
+    /// Bytes of segment blocks kept in memory across queries.
+    pub cache_bytes: usize,
+}
+
+impl SharedLogs {
+    /// This console's name in the bucket, from the pod's name (`POD_NAME` from the Downward
+    /// API, else `HOSTNAME`, which Kubernetes sets to the pod's name).
+    pub fn console_name() -> String {
+        let pod = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "local".into())
+            .to_ascii_lowercase();
+        format!("console-{pod}")
+    }
+}
+
+/// How often new stores are looked for and changed ones refreshed.
+const EVERY: Duration = Duration::from_secs(1);
+/// How often the console's own store is shipped.
+const SHIP_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps `reader` in step with the bucket and ships `own` (kept in `own_dir`) into it;
+/// runs until aborted.
+pub async fn run(reader: Federation, own: Store, own_dir: std::path::PathBuf, shared: SharedLogs) {
+    let shipper = Shipper::new(&shared.bucket, &shared.name, &own_dir)
+        .inspect_err(
+            |e| tracing::error!(error = %e, "this console's audit records stay on its own disk"),
+        )
+        .ok();
+    let state = Arc::new(Mutex::new(Follower {
+        cache: BlockCache::new(shared.cache_bytes),
+        bucket: shared.bucket,
+        reader,
+        own,
+        shipper,
+        seen: HashMap::new(),
+        shipped_at: None,
+    }));
+    loop {
+        let state = state.clone();
+        let step = tokio::task::spawn_blocking(move || {
+            state.lock().unwrap_or_else(|e| e.into_inner()).step()
+        });
+        if let Err(e) = step.await {
+            tracing::error!(error = %e, "following the log bucket");
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+struct Follower {
+    bucket: Bucket,
+    reader: Federation,
+    cache: BlockCache,
+    own: Store,
+    shipper: Option<Shipper>,
+    /// Per store in the bucket, its `shipped.json` tag when last refreshed.
+    seen: HashMap<String, Option<String>>,
+    shipped_at: Option<Instant>,
+}
+
+impl Follower {
+    fn step(&mut self) {
+        if let Some(shipper) = self.shipper.as_mut() {
+            if self.shipped_at.is_none_or(|t| t.elapsed() >= SHIP_EVERY) {
+                self.shipped_at = Some(Instant::now());
+                let shipped = self.own.flush().map_err(logship::Error::from);
+                if let Err(e) = shipped.and_then(|()| shipper.pass()) {
+                    tracing::warn!(error = %e, "shipping this console's records");
+                }
+            }
+        }
+        follow(&self.bucket, &self.reader, &self.cache, &mut self.seen);
+    }
+}
+
+/// One look at the bucket: stores new to this console join the federation; a store whose
+/// `shipped.json` changed since the last look is refreshed.
+fn follow(
+    bucket: &Bucket,
+    reader: &Federation,
+    cache: &BlockCache,
+    seen: &mut HashMap<String, Option<String>>,
+) {
+    let names = match bucket.store_names() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the log bucket");
+            return;
+        }
+    };
+    for name in names {
+        let dir = BucketDirectory::new(bucket, &name, cache.clone());
+        let tag = match dir.shipped_tag() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(store = %name, error = %e, "reading the log bucket");
+                continue;
+            }
+        };
+        match (reader.member(&name), seen.get(&name)) {
+            (Some(_), Some(known)) if *known == tag => {}
+            (Some(store), _) => match store.refresh() {
+                Ok(_) => {
+                    seen.insert(name, tag);
+                }
+                Err(e) => {
+                    tracing::warn!(store = %name, error = %e, "refreshing from the log bucket")
+                }
+            },
+            (None, _) => {
+                match Store::open_read_only(Arc::new(dir), crate::logs::agent::store_config()) {
+                    Ok(store) => match reader.insert(&name, store) {
+                        Ok(()) => {
+                            tracing::info!(store = %name, "log store joined from the bucket");
+                            seen.insert(name, tag);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a store in the log bucket cannot be shown")
+                        }
+                    },
+                    // NB: a store whose first pass is not finished has no manifest yet
+                    Err(e) => tracing::debug!(store = %name, error = %e, "not readable yet"),
+                }
+            }
+        }
+    }
+}
