@@ -46,6 +46,10 @@ pub struct AgentArgs {
     /// How often the store is shipped (lines are queryable about this long after written).
     #[arg(long, env = "WHARF_SHIP_SECONDS", default_value_t = 2)]
     pub ship_seconds: u64,
+    /// Lines older than this many days are dropped (whole segments, on the node and then in
+    /// the bucket), checked hourly; 0 keeps everything.
+    #[arg(long, env = "WHARF_LOG_KEEP_DAYS", default_value_t = 14)]
+    pub keep_days: u64,
     #[command(flatten)]
     pub bucket: BucketArgs,
     /// The cluster whose pods' labels tag the streams [default: in-cluster, or KUBECONFIG].
@@ -108,6 +112,7 @@ pub async fn run(
         shipper,
         labels.clone(),
         Duration::from_secs(args.ship_seconds.max(1)),
+        Duration::from_secs(args.keep_days.saturating_mul(24 * 3600)),
         ship_stopped,
     )));
     shutdown.await;
@@ -159,20 +164,33 @@ async fn open_store(data: &std::path::Path) -> anyhow::Result<Store> {
     }
 }
 
-/// Every `every`: labels onto the streams, then a shipping pass; once more when stopped.
+/// How often old lines are looked for.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Every `every`: labels onto the streams, retention (hourly), then a shipping pass; once
+/// more when stopped.
 async fn ship_loop(
     store: Store,
     shipper: Shipper,
     labels: PodLabels,
     every: Duration,
+    keep: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let shipper = Arc::new(std::sync::Mutex::new(shipper));
+    let mut retention_at: Option<tokio::time::Instant> = None;
     loop {
         let last = *stop.borrow();
+        let retain = !keep.is_zero() && retention_at.is_none_or(|t| t.elapsed() >= RETENTION_EVERY);
+        if retain {
+            retention_at = Some(tokio::time::Instant::now());
+        }
         let (store, shipper, labels) = (store.clone(), shipper.clone(), labels.clone());
         let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<logship::Pass> {
             tag_streams(&store, &labels)?;
+            if retain {
+                drop_older_than(&store, keep)?;
+            }
             store.flush()?;
             let mut shipper = shipper.lock().unwrap_or_else(|e| e.into_inner());
             Ok(shipper.pass()?)
@@ -202,6 +220,32 @@ async fn ship_loop(
             _ = tokio::time::sleep(every) => {}
         }
     }
+}
+
+/// Drops the node's segments whose newest line is older than `keep`; the next pass deletes
+/// them from the bucket.
+fn drop_older_than(store: &Store, keep: Duration) -> logstore::Result<()> {
+    let mut namespaces: Vec<String> = store
+        .streams(&StreamSelector::default())
+        .into_iter()
+        .map(|s| s.key.namespace)
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let rule = logstore::RetentionRule {
+        namespaces,
+        max_age: Some(keep),
+        max_bytes: None,
+    };
+    let report = store.apply_retention(&[rule], logstore::Timestamp::now())?;
+    if report.segments_deleted > 0 {
+        tracing::info!(
+            segments = report.segments_deleted,
+            bytes = report.bytes_deleted,
+            "old logs dropped"
+        );
+    }
+    Ok(())
 }
 
 /// Gives every stream of a known pod that pod's labels (the CRI ingester makes streams

@@ -63,6 +63,7 @@ fn args(s3: &S3Server, pods: &Path, data: &Path) -> AgentArgs {
         pods_dir: pods.to_owned(),
         data: data.to_owned(),
         ship_seconds: 1,
+        keep_days: 0, // the lines are dated 2026-12-05: kept whatever the day the test runs
         bucket: BucketArgs {
             url: Some("s3://logs/cluster-1".into()),
             endpoint: Some(s3.endpoint.clone()),
@@ -176,6 +177,7 @@ async fn an_agent_refuses_a_missing_bucket_or_folder_before_doing_anything() {
         pods_dir: pods.path().join("missing"),
         data: data.path().to_owned(),
         ship_seconds: 1,
+        keep_days: 0, // the lines are dated 2026-12-05: kept whatever the day the test runs
         bucket: BucketArgs::default(),
         kubeconfig: None,
     };
