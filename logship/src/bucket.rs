@@ -8,6 +8,7 @@
 //! caller's runtime (which would panic or stall it).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,38 @@ pub struct Bucket {
     prefix: Path,
     url: String,
     io: Arc<Io>,
+    pub(crate) counts: Arc<Counters>,
+}
+
+/// Requests made to the bucket since it was connected (for operators and benchmarks).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Requests {
+    pub lists: u64,
+    pub heads: u64,
+    pub gets: u64,
+    pub puts: u64,
+    pub deletes: u64,
+    /// Bytes received by GETs.
+    pub bytes_in: u64,
+    /// Bytes sent by PUTs.
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub lists: AtomicU64,
+    pub heads: AtomicU64,
+    pub gets: AtomicU64,
+    pub puts: AtomicU64,
+    pub deletes: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Bucket {
@@ -108,7 +141,23 @@ impl Bucket {
             prefix,
             url: settings.url.clone(),
             io: Arc::new(Io::new()?),
+            counts: Arc::default(),
         })
+    }
+
+    /// The requests made through this bucket (and its clones) so far.
+    pub fn requests(&self) -> Requests {
+        let c = &self.counts;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Requests {
+            lists: get(&c.lists),
+            heads: get(&c.heads),
+            gets: get(&c.gets),
+            puts: get(&c.puts),
+            deletes: get(&c.deletes),
+            bytes_in: get(&c.bytes_in),
+            bytes_out: get(&c.bytes_out),
+        }
     }
 
     /// The `s3://` URL it was made from.
@@ -125,6 +174,7 @@ impl Bucket {
     pub fn store_names(&self) -> Result<Vec<String>> {
         let root = self.prefix.child(STORES);
         let store = self.store.clone();
+        Counters::add(&self.counts.lists, 1);
         let listed = {
             let root = root.clone();
             self.run(async move { store.list_with_delimiter(Some(&root)).await })

@@ -1,8 +1,9 @@
 //! A store's copy in the bucket, as a read-only [`logstore::Directory`]: open it with
 //! [`logstore::Store::open_read_only`] and query it like a local store.
 //!
-//! Opening a file asks the bucket for its size and ETag (one `HEAD`); reads are ranged
-//! `GET`s through the shared [`BlockCache`]. Every method that would change something
+//! Opening a file asks the bucket for its size and ETag (one `HEAD`), except a sealed
+//! segment, whose size the catalog gives and which never changes; reads are ranged `GET`s
+//! through the shared [`BlockCache`]. Every method that would change something
 //! answers [`logstore::Error::ReadOnly`]: only the node's shipper writes its store's copy.
 
 use std::io;
@@ -13,6 +14,7 @@ use logstore::Directory;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
+use crate::bucket::Counters;
 use crate::cache::{BlockCache, Key};
 use crate::{Bucket, SHIPPED};
 
@@ -56,6 +58,7 @@ impl BucketDirectory {
 
     fn head(&self, rel: &str) -> logstore::Result<Option<object_store::ObjectMeta>> {
         let (store, path) = (self.bucket.store.clone(), self.path(rel));
+        Counters::add(&self.bucket.counts.heads, 1);
         match self.bucket.run(async move { store.head(&path).await }) {
             Ok(meta) => Ok(Some(meta)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -63,6 +66,9 @@ impl BucketDirectory {
         }
     }
 }
+
+/// The version a sealed segment's cached ranges are kept under.
+const SEALED: &str = "sealed";
 
 fn io_error(rel: &str, e: object_store::Error) -> logstore::Error {
     logstore::Error::Io {
@@ -92,8 +98,21 @@ impl Directory for BucketDirectory {
         }))
     }
 
+    fn open_read_sealed(&self, path: &str, len: u64) -> logstore::Result<Arc<dyn ReadFile>> {
+        // NB: a sealed segment never changes, so no request for its size and version: its
+        // cached ranges are keyed by the name alone
+        Ok(Arc::new(BucketFile {
+            dir: self.clone(),
+            rel: path.into(),
+            location: self.path(path),
+            size: len,
+            e_tag: Some(SEALED.into()),
+        }))
+    }
+
     fn read_all(&self, path: &str) -> logstore::Result<Option<Vec<u8>>> {
         let (store, location) = (self.bucket.store.clone(), self.path(path));
+        Counters::add(&self.bucket.counts.gets, 1);
         let got = self.bucket.run(async move {
             match store.get(&location).await {
                 Ok(r) => r.bytes().await.map(Some),
@@ -101,12 +120,16 @@ impl Directory for BucketDirectory {
                 Err(e) => Err(e),
             }
         });
+        if let Ok(Some(b)) = &got {
+            Counters::add(&self.bucket.counts.bytes_in, b.len() as u64);
+        }
         got.map(|b| b.map(|b| b.to_vec()))
             .map_err(|e| io_error(path, e))
     }
 
     fn list(&self, dir: &str) -> logstore::Result<Vec<String>> {
         let (store, location) = (self.bucket.store.clone(), self.path(dir));
+        Counters::add(&self.bucket.counts.lists, 1);
         let listed = self
             .bucket
             .run(async move { store.list_with_delimiter(Some(&location)).await })
@@ -175,6 +198,9 @@ impl ReadFile for BucketFile {
             return Ok(());
         }
         let (store, location) = (self.dir.bucket.store.clone(), self.location.clone());
+        let counts = &self.dir.bucket.counts;
+        Counters::add(&counts.gets, 1);
+        Counters::add(&counts.bytes_in, buf.len() as u64);
         let got = self
             .dir
             .bucket

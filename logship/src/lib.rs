@@ -29,6 +29,13 @@
 //! exactly as a reader beside a local writer does. Keep the agent's
 //! segments small (a few MiB) so re-uploads stay cheap.
 //!
+//! # Caching
+//! Consoles keep ranges of sealed segments (blocks, indexes) in a bounded [`BlockCache`]
+//! under the object's name, since a sealed segment never changes; ranges of a segment still
+//! being written are kept under its ETag. A node whose store is wiped and started anew
+//! under the same name would reuse segment names: give it a new name (or restart the
+//! consoles) in that case.
+//!
 //! # Restarts
 //! A shipper keeps nothing on disk. After a restart (`kill -9` included) its
 //! first pass lists what the bucket holds and uploads only segments whose
@@ -42,7 +49,7 @@ mod directory;
 mod error;
 mod ship;
 
-pub use bucket::{Bucket, BucketSettings};
+pub use bucket::{Bucket, BucketSettings, Requests};
 pub use cache::BlockCache;
 pub use directory::BucketDirectory;
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ use std::path::{Path as LocalPath, PathBuf};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 
+use crate::bucket::Counters;
 use crate::{Bucket, Error, Result, SHIPPED};
 
 /// What one pass did.
@@ -142,6 +143,7 @@ impl Shipper {
             .collect();
         for rel in gone {
             let (store, path) = (self.bucket.store.clone(), self.path(&rel));
+            Counters::add(&self.bucket.counts.deletes, 1);
             match self.bucket.run(async move { store.delete(&path).await }) {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(Error::bucket("delete", &self.path(&rel))(e)),
@@ -166,6 +168,7 @@ impl Shipper {
     /// of segments, so only those that differ are uploaded again; lists are uploaded again.
     fn listed(&self) -> Result<HashMap<String, u64>> {
         let (store, root) = (self.bucket.store.clone(), self.root.clone());
+        Counters::add(&self.bucket.counts.lists, 1);
         let objects = self
             .bucket
             .run(async move {
@@ -196,6 +199,8 @@ impl Shipper {
 
     fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
         let (store, path) = (self.bucket.store.clone(), self.path(rel));
+        Counters::add(&self.bucket.counts.puts, 1);
+        Counters::add(&self.bucket.counts.bytes_out, bytes.len() as u64);
         let payload = PutPayload::from(bytes);
         {
             let path = path.clone();

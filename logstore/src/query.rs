@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use memchr::memmem;
 
 use crate::directory::CountingReader;
+use crate::error::is_not_found;
 use crate::index::{self, Span};
 use crate::key::{StreamKey, StreamSelector};
 use crate::line::{LogEntry, Position};
@@ -283,11 +284,14 @@ impl<'a> StreamReader<'a> {
         let blocks = match seg.loaded_blocks() {
             Some(b) => b.clone(),
             None => {
-                // Deleted by retention since the query was planned: those lines are gone.
-                let Some(reader) = self.shared.reader_if_exists(&seg.path)? else {
-                    return Ok(());
+                let opened = self.shared.sealed_reader(&seg.path, seg.meta.bytes);
+                let read = opened.and_then(|r| Ok((seg.blocks(&r)?, r)));
+                let (blocks, reader) = match read {
+                    Ok(read) => read,
+                    // Deleted by retention since the query was planned: those lines are gone.
+                    Err(e) if is_not_found(&e) => return Ok(()),
+                    Err(e) => return Err(e),
                 };
-                let blocks = seg.blocks(&reader)?;
                 self.reader = Some((seg.path.clone(), reader));
                 blocks
             }
@@ -297,6 +301,7 @@ impl<'a> StreamReader<'a> {
             .map(|b| PlannedBlock::Disk {
                 path: seg.path.clone(),
                 meta: *b,
+                sealed: Some(seg.meta.bytes),
             });
         if self.forward {
             for p in planned.rev() {
@@ -315,9 +320,13 @@ impl<'a> StreamReader<'a> {
                 self.expand(seg)?;
                 Ok(None)
             }
-            PlannedBlock::Disk { path, meta } => {
+            PlannedBlock::Disk { path, meta, sealed } => {
                 if self.reader.as_ref().is_none_or(|(p, _)| *p != path) {
-                    match self.shared.reader(&path) {
+                    let reader = match sealed {
+                        Some(len) => self.shared.sealed_reader(&path, len),
+                        None => self.shared.reader(&path),
+                    };
+                    match reader {
                         Ok(r) => self.reader = Some((path.clone(), r)),
                         // Deleted by retention since the query was planned: those lines are gone.
                         Err(Error::Io { source, .. })
@@ -331,8 +340,12 @@ impl<'a> StreamReader<'a> {
                 let Some((_, reader)) = &self.reader else {
                     return Ok(None);
                 };
-                let block = with_decompressor(|d| segment::read_block(reader, &path, &meta, d))?;
-                Ok(Some(Arc::new(block)))
+                match with_decompressor(|d| segment::read_block(reader, &path, &meta, d)) {
+                    Ok(block) => Ok(Some(Arc::new(block))),
+                    // Deleted by retention since the query was planned: those lines are gone.
+                    Err(e) if is_not_found(&e) => Ok(None),
+                    Err(e) => Err(e),
+                }
             }
         }
     }

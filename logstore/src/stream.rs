@@ -38,6 +38,14 @@ impl Shared {
         })
     }
 
+    /// A reader of a sealed segment of `len` bytes ([`Directory::open_read_sealed`]).
+    pub fn sealed_reader(&self, path: &str, len: u64) -> Result<CountingReader> {
+        Ok(CountingReader {
+            inner: self.dir.open_read_sealed(path, len)?,
+            stats: self.stats.clone(),
+        })
+    }
+
     /// [`Shared::reader`], `None` if the file is not there.
     pub fn reader_if_exists(&self, path: &str) -> Result<Option<CountingReader>> {
         match self.reader(path) {
@@ -85,7 +93,12 @@ pub(crate) struct ActiveSegment {
 /// not-yet-written lines.
 #[derive(Clone)]
 pub(crate) enum PlannedBlock {
-    Disk { path: Arc<str>, meta: BlockMeta },
+    /// `sealed`: the segment's length when it is sealed (see [`Shared::sealed_reader`]).
+    Disk {
+        path: Arc<str>,
+        meta: BlockMeta,
+        sealed: Option<u64>,
+    },
     Segment(Arc<SealedSegment>),
     Memory(Arc<DecodedBlock>),
 }
@@ -99,9 +112,13 @@ pub(crate) fn segment_blocks(
 ) -> Result<Option<Vec<PlannedBlock>>> {
     let blocks = match seg.loaded_blocks() {
         Some(b) => b.clone(),
-        None => match sh.reader_if_exists(&seg.path)? {
-            Some(reader) => seg.blocks(&reader)?,
-            None => return Ok(None),
+        None => match sh
+            .sealed_reader(&seg.path, seg.meta.bytes)
+            .and_then(|r| seg.blocks(&r))
+        {
+            Ok(blocks) => blocks,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(e),
         },
     };
     Ok(Some(
@@ -110,6 +127,7 @@ pub(crate) fn segment_blocks(
             .map(|b| PlannedBlock::Disk {
                 path: seg.path.clone(),
                 meta: *b,
+                sealed: Some(seg.meta.bytes),
             })
             .collect(),
     ))
@@ -388,6 +406,7 @@ impl StreamState {
                 out.push(PlannedBlock::Disk {
                     path: a.path.clone(),
                     meta: *b,
+                    sealed: None,
                 });
             }
         }
@@ -666,7 +685,7 @@ impl StreamState {
                 disk => vec![disk],
             };
             for planned in blocks.iter().rev() {
-                let PlannedBlock::Disk { path, meta } = planned else {
+                let PlannedBlock::Disk { path, meta, .. } = planned else {
                     continue;
                 };
                 let reader = sh.reader(path)?;

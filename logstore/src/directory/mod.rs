@@ -48,6 +48,14 @@ pub trait AppendFile: Send {
 /// The storage the store runs on.
 pub trait Directory: Send + Sync + 'static {
     fn open_read(&self, path: &str) -> Result<Arc<dyn ReadFile>>;
+    /// Open a sealed segment the catalog says is `len` bytes long. It never changes again,
+    /// so a directory for which asking a file's size costs a request (object storage) may
+    /// take `len` instead; a missing file may then show only at the first read (as a
+    /// not-found error). By default the same as [`Directory::open_read`].
+    fn open_read_sealed(&self, path: &str, len: u64) -> Result<Arc<dyn ReadFile>> {
+        let _ = len;
+        self.open_read(path)
+    }
     /// Open for appending, creating the file (and its parent folders) if needed.
     fn open_append(&self, path: &str) -> Result<Box<dyn AppendFile>>;
     /// Cut a file to `len` bytes (recovery of a torn tail).
