@@ -35,6 +35,15 @@ async fn bucket(server: &S3Server, name: &str) -> Bucket {
     .unwrap()
 }
 
+/// A SeaweedFS with bucket `logs`, a client of it, and a node's empty store folder.
+async fn setup() -> (S3Server, Bucket, tempfile::TempDir, std::path::PathBuf) {
+    let server = S3Server::start().await;
+    let bucket = bucket(&server, "logs").await;
+    let local = tempfile::tempdir().unwrap();
+    let path = local.path().to_owned();
+    (server, bucket, local, path)
+}
+
 fn write(store: &Store, pod: &str, from: i64, n: i64) {
     let s = store
         .stream(
@@ -124,11 +133,7 @@ async fn a_shipped_store_reads_back_from_the_bucket_as_it_reads_locally() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn readers_follow_the_writer_pass_by_pass_and_retention_deletes_in_the_bucket() {
-    let server = S3Server::start().await;
-    let bucket = bucket(&server, "logs").await;
-    let local = tempfile::tempdir().unwrap();
-    let path = local.path().to_owned();
-    let b = bucket.clone();
+    let (_server, b, _local, path) = setup().await;
     blocking(move || {
         let store = Store::open_path(&path, small()).unwrap();
         write(&store, "web-0", 0, 200);
@@ -174,11 +179,7 @@ async fn readers_follow_the_writer_pass_by_pass_and_retention_deletes_in_the_buc
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_shipper_uploads_only_what_differs_and_nothing_is_lost_or_doubled() {
-    let server = S3Server::start().await;
-    let bucket = bucket(&server, "logs").await;
-    let local = tempfile::tempdir().unwrap();
-    let path = local.path().to_owned();
-    let b = bucket.clone();
+    let (_server, b, _local, path) = setup().await;
     blocking(move || {
         let store = Store::open_path(&path, small()).unwrap();
         write(&store, "web-0", 0, 400);
@@ -201,11 +202,7 @@ async fn a_restarted_shipper_uploads_only_what_differs_and_nothing_is_lost_or_do
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_writer_appending_during_passes_never_shows_a_reader_a_broken_store() {
-    let server = S3Server::start().await;
-    let bucket = bucket(&server, "logs").await;
-    let local = tempfile::tempdir().unwrap();
-    let path = local.path().to_owned();
-    let b = bucket.clone();
+    let (_server, b, _local, path) = setup().await;
     blocking(move || {
         let store = Store::open_path(&path, small()).unwrap();
         write(&store, "web-0", 0, 10);

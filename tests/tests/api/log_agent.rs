@@ -74,6 +74,18 @@ fn args(s3: &S3Server, pods: &Path, data: &Path) -> AgentArgs {
     }
 }
 
+/// A client of the bucket the agents ship to.
+fn bucket_of(s3: &S3Server) -> Bucket {
+    Bucket::connect(&BucketSettings {
+        url: "s3://logs/cluster-1".into(),
+        endpoint: Some(s3.endpoint.clone()),
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 /// The `app=catalog` lines of the node's store as read from the bucket.
 async fn from_bucket(bucket: &Bucket) -> Option<Vec<String>> {
     let bucket = bucket.clone();
@@ -111,14 +123,7 @@ async fn a_node_agent_ships_its_pods_logs_with_their_labels_and_resumes_after_a_
     let (pods, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let live: PathBuf = pods.path().join("default_catalog-0_6f1c/app/0.log");
     write_cri(&live, 0, 100);
-    let reader = Bucket::connect(&BucketSettings {
-        url: "s3://logs/cluster-1".into(),
-        endpoint: Some(s3.endpoint.clone()),
-        access_key_id: Some(ACCESS_KEY.into()),
-        secret_access_key: Some(SECRET_KEY.into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let reader = bucket_of(&s3);
 
     // 1. the lines reach the bucket, labelled from the pod watch
     let first = tokio::spawn(agent::run(
@@ -215,14 +220,7 @@ async fn replica(
     dir: &Path,
     site: &Path,
 ) -> std::net::SocketAddr {
-    let bucket = Bucket::connect(&BucketSettings {
-        url: "s3://logs/cluster-1".into(),
-        endpoint: Some(s3.endpoint.clone()),
-        access_key_id: Some(ACCESS_KEY.into()),
-        secret_access_key: Some(SECRET_KEY.into()),
-        ..Default::default()
-    })
-    .unwrap();
+    let bucket = bucket_of(s3);
     let launch = server::application::Launch {
         listen: "127.0.0.1:0".parse().unwrap(),
         site_dir: site.to_owned(),
