@@ -175,6 +175,50 @@ struct BucketFile {
     e_tag: Option<Arc<str>>,
 }
 
+/// How much of a sealed segment's end one read fetches (its footer, its index of up to about
+/// 1,600 blocks, and its last blocks).
+const TAIL: u64 = 64 * 1024;
+
+impl BucketFile {
+    /// Bytes `from..to` of the object, through the cache.
+    fn fetch(&self, from: u64, to: u64) -> logstore::Result<Arc<[u8]>> {
+        let len = (to - from) as usize;
+        let key = self.e_tag.clone().map(|e_tag| Key {
+            path: self.rel.clone(),
+            e_tag,
+            offset: from,
+            len,
+        });
+        if let Some(hit) = key.as_ref().and_then(|k| self.dir.cache.get(k)) {
+            return Ok(hit);
+        }
+        let (store, location) = (self.dir.bucket.store.clone(), self.location.clone());
+        let counts = &self.dir.bucket.counts;
+        Counters::add(&counts.gets, 1);
+        Counters::add(&counts.bytes_in, len as u64);
+        let got = self
+            .dir
+            .bucket
+            .run(async move { store.get_range(&location, from..to).await })
+            .map_err(|e| io_error(&self.rel, e))?;
+        if got.len() != len {
+            // the object was replaced by a shorter one since it was opened
+            return Err(logstore::Error::Io {
+                path: self.rel.as_ref().into(),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("asked for {len} bytes, got {}", got.len()),
+                ),
+            });
+        }
+        let got: Arc<[u8]> = Arc::from(&got[..]);
+        if let Some(key) = key {
+            self.dir.cache.put(key, got.clone());
+        }
+        Ok(got)
+    }
+}
+
 impl ReadFile for BucketFile {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> logstore::Result<()> {
         let end = offset + buf.len() as u64;
@@ -187,39 +231,17 @@ impl ReadFile for BucketFile {
                 ),
             });
         }
-        let key = self.e_tag.clone().map(|e_tag| Key {
-            path: self.rel.clone(),
-            e_tag,
-            offset,
-            len: buf.len(),
-        });
-        if let Some(hit) = key.as_ref().and_then(|k| self.dir.cache.get(k)) {
-            buf.copy_from_slice(&hit);
-            return Ok(());
-        }
-        let (store, location) = (self.dir.bucket.store.clone(), self.location.clone());
-        let counts = &self.dir.bucket.counts;
-        Counters::add(&counts.gets, 1);
-        Counters::add(&counts.bytes_in, buf.len() as u64);
-        let got = self
-            .dir
-            .bucket
-            .run(async move { store.get_range(&location, offset..end).await })
-            .map_err(|e| io_error(&self.rel, e))?;
-        if got.len() != buf.len() {
-            // the object was replaced by a shorter one since it was opened
-            return Err(logstore::Error::Io {
-                path: self.rel.as_ref().into(),
-                source: io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("asked for {} bytes, got {}", buf.len(), got.len()),
-                ),
-            });
-        }
-        buf.copy_from_slice(&got);
-        if let Some(key) = key {
-            self.dir.cache.put(key, Arc::from(&got[..]));
-        }
+        // NB: a sealed segment's footer and index are read back to back from its end: the
+        // first read there fetches the whole tail, so both (and the last blocks) cost one GET
+        let (from, to) = match self.e_tag.as_deref() {
+            Some(SEALED) if offset >= self.size.saturating_sub(TAIL) => {
+                (self.size.saturating_sub(TAIL), self.size)
+            }
+            _ => (offset, end),
+        };
+        let range = self.fetch(from, to)?;
+        let at = (offset - from) as usize;
+        buf.copy_from_slice(&range[at..at + buf.len()]);
         Ok(())
     }
 
