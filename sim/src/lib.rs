@@ -194,6 +194,12 @@ impl Sim {
             container,
         )
     }
+    /// The node's `/var/log/pods`: every container's log as the kubelet's CRI files
+    /// (`<namespace>_<pod>_<uid>/<container>/<restartCount>.log`, rotated and compressed as
+    /// the kubelet does; see `simnode::logs::cri`). The folder to give a node log agent.
+    pub fn pod_logs_dir(&self) -> std::path::PathBuf {
+        self.control.node_runtime().pod_logs_dir().to_path_buf()
+    }
     /// Why the node's containers run unconfined, if they do (see `simnode::sandbox`).
     pub fn sandbox_unavailable(&self) -> Option<String> {
         let runtime = self.control.node_runtime();

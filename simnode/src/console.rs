@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::exec::{Input, Outcome, Output, Spawned};
-use crate::logs::LogBuffer;
+use crate::logs::{LogBuffer, LogStream};
 
 /// A running interactive process that attach sessions connect to.
 #[derive(Debug)]
@@ -28,9 +28,11 @@ pub(crate) struct Console {
     stdin_once: bool,
 }
 
-/// Splits output into log lines (a trailing `\r` of a terminal's `\r\n` dropped).
+/// Splits one stream's output into log lines (a trailing `\r` of a terminal's `\r\n`
+/// dropped).
 struct LineSplitter {
     log: Arc<LogBuffer>,
+    stream: LogStream,
     partial: Vec<u8>,
 }
 
@@ -49,7 +51,7 @@ impl LineSplitter {
         if self.partial.last() == Some(&b'\r') {
             self.partial.pop();
         }
-        self.log.push(&self.partial);
+        self.log.push_to(self.stream, &self.partial);
         self.partial.clear();
     }
 }
@@ -73,15 +75,26 @@ impl Console {
         });
         let pump = async move {
             let mut spawned = spawned;
-            let mut lines = LineSplitter {
+            // NB: on a pty everything comes as stdout, as containerd logs a tty container.
+            let mut out_lines = LineSplitter {
+                log: log.clone(),
+                stream: LogStream::Stdout,
+                partial: Vec::new(),
+            };
+            let mut err_lines = LineSplitter {
                 log,
+                stream: LogStream::Stderr,
                 partial: Vec::new(),
             };
             let outcome = loop {
                 tokio::select! {
                     out = spawned.output.recv() => match out {
-                        Some(Output::Stdout(b) | Output::Stderr(b)) => {
-                            lines.feed(&b);
+                        Some(Output::Stdout(b)) => {
+                            out_lines.feed(&b);
+                            let _ = output_tx.send(b);
+                        }
+                        Some(Output::Stderr(b)) => {
+                            err_lines.feed(&b);
                             let _ = output_tx.send(b);
                         }
                         Some(Output::Exit(outcome)) => break outcome,
@@ -92,8 +105,10 @@ impl Console {
                     }
                 }
             };
-            if !lines.partial.is_empty() {
-                lines.flush();
+            for lines in [&mut out_lines, &mut err_lines] {
+                if !lines.partial.is_empty() {
+                    lines.flush();
+                }
             }
             let _ = ended_tx.send(true);
             outcome

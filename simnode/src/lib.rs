@@ -20,7 +20,17 @@
 //! - CI builder tools have stand-ins first on PATH: `executor` for kaniko and
 //!   `sonar-scanner` ([`shims`]) — the demo cluster's, not the real tools, which run on a
 //!   real cluster;
-//! - `GET pods/NAME/log` options are implemented exactly ([`logs::LogOptions`]);
+//! - `GET pods/NAME/log` options are implemented exactly ([`logs::LogOptions`]), from a
+//!   bounded buffer per container instance that knows each line's time and stream;
+//! - the same lines are written as the kubelet's CRI log files, for a node log agent:
+//!   `<pods dir>/<namespace>_<pod>_<uid>/<container>/<restartCount>.log`, records
+//!   `<RFC3339Nano> <stdout|stderr> <F|P> <text>` with lines over 16 KiB cut into `P` parts
+//!   as containerd does, rotated at `containerLogMaxSize` to `<n>.log.<stamp>` with older
+//!   files gzip-compressed, at most `containerLogMaxFiles` kept, written out every
+//!   `log_flush_interval` by a thread of the node (never by the simulated process), and a
+//!   deleted pod's folder removed after `pod_logs_linger`. The pods dir is
+//!   `<node folder>/pods` unless [`NodeConfig::pod_logs_dir`] says otherwise;
+//!   [`NodeRuntime::pod_logs_dir`] tells an agent where it is ([`logs::cri`]);
 //! - exec and attach speak the `v4`/`v5.channel.k8s.io` WebSocket protocols, with a real
 //!   pseudo-terminal for `tty=true` ([`exec`]); an image can lack programs, which then
 //!   fail to exec as runc says ([`programs`]);

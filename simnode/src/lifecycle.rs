@@ -31,7 +31,7 @@ use crate::console::Console;
 use crate::exec::Outcome;
 use crate::http::{self, PageInfo};
 use crate::logs::generator::{seed_of, LineGenerator};
-use crate::logs::LogBuffer;
+use crate::logs::{LogBuffer, LogStream};
 use crate::metrics::{instance_seed, MetricsModel};
 use crate::paths::PathMap;
 use crate::plan::{expand_env_refs, ContainerKind, ContainerPlan, Flavor, RestartPolicy, Workload};
@@ -289,7 +289,7 @@ async fn run_instance(
         "containerd://{}",
         hex_digest(&[&pod.plan.uid, &plan.name, &restart_count.to_string()])
     );
-    let log = pod.new_log_instance(&plan.name);
+    let log = pod.new_log_instance(&plan.name, u32::try_from(restart_count).unwrap_or(0));
     let _guard = InstanceGuard {
         pod,
         container: &plan.name,
@@ -363,7 +363,7 @@ async fn run_instance(
         match http::bind_all(pod.ip, &plan.ports).await {
             Ok(l) => l,
             Err(msg) => {
-                log.push(format!("Error: {msg}"));
+                log.push_to(LogStream::Stderr, format!("Error: {msg}"));
                 let now = Utc::now();
                 return terminated(1, "Error", Some(msg), Some(now));
             }
@@ -513,8 +513,8 @@ async fn run_app(
         futures::future::join_all(listeners.into_iter().map(|l| http::serve(l, info.clone())));
     let seed = instance_seed(&pod.plan.uid, &plan.name, restart_count);
     let mut gen = LineGenerator::new(plan.flavor, seed, &plan.name, plan.ports.first().copied());
-    for line in gen.startup(Utc::now()) {
-        log.push(line);
+    for (stream, line) in gen.startup(Utc::now()) {
+        log.push_to(stream, line);
     }
     let rate = plan.log_rate.unwrap_or(pod.cfg.log_lines_per_sec);
     let leak = plan.leak;
@@ -529,8 +529,8 @@ async fn run_app(
             let jitter =
                 0.5 + (seed_of(&[&seed.to_string(), &n.to_string()]) % 1000) as f64 / 1000.0;
             tokio::time::sleep(Duration::from_secs_f64(jitter / rate)).await;
-            for line in gen.next_event(Utc::now()) {
-                log.push(line);
+            for (stream, line) in gen.next_event(Utc::now()) {
+                log.push_to(stream, line);
             }
             if let Some(leak) = leak {
                 if n.is_multiple_of(25) {
@@ -539,8 +539,8 @@ async fn run_app(
                         crate::plan::Leak::Sockets => "open sockets",
                         crate::plan::Leak::Fds => "open files",
                     };
-                    let line = gen.leak_warning(Utc::now(), what, n);
-                    log.push(line);
+                    let (stream, line) = gen.leak_warning(Utc::now(), what, n);
+                    log.push_to(stream, line);
                 }
             }
         }
@@ -571,8 +571,8 @@ async fn run_app(
         _ = background => fate.await,
     };
     if code != 0 {
-        for line in gen.crash(Utc::now(), code) {
-            log.push(line);
+        for (stream, line) in gen.crash(Utc::now(), code) {
+            log.push_to(stream, line);
         }
     }
     code

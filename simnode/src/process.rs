@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use crate::logs::LogBuffer;
+use crate::logs::{LogBuffer, LogStream};
 use crate::paths;
 use crate::plan::ContainerPlan;
 use crate::programs::MissingPrograms;
@@ -217,8 +217,8 @@ pub struct Exit {
     pub message: Option<String>,
 }
 
-/// Copies a pipe into the log, line by line.
-async fn pump(pipe: Option<impl AsyncRead + Unpin>, log: Arc<LogBuffer>) {
+/// Copies a pipe into the log as `stream`, line by line.
+async fn pump(pipe: Option<impl AsyncRead + Unpin>, log: Arc<LogBuffer>, stream: LogStream) {
     let Some(pipe) = pipe else { return };
     let mut reader = BufReader::new(pipe);
     let mut line = Vec::new();
@@ -226,7 +226,7 @@ async fn pump(pipe: Option<impl AsyncRead + Unpin>, log: Arc<LogBuffer>) {
         line.clear();
         match reader.read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => return,
-            Ok(_) => log.push(&line),
+            Ok(_) => log.push_to(stream, &line),
         }
     }
 }
@@ -291,8 +291,8 @@ pub async fn run_to_log(
     };
     let mut killer = GroupKiller::new(child.id());
     let pumps = futures::future::join(
-        pump(child.stdout.take(), log.clone()),
-        pump(child.stderr.take(), log),
+        pump(child.stdout.take(), log.clone(), LogStream::Stdout),
+        pump(child.stderr.take(), log, LogStream::Stderr),
     );
     tokio::pin!(pumps);
     let mut pumps_done = false;

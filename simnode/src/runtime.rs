@@ -26,7 +26,8 @@ use crate::console::Console;
 use crate::env::ObjectSource;
 use crate::exec::protocol::{self, Protocol, Streams};
 use crate::exec::{self, AttachRequest, ExecRequest, Spawned};
-use crate::logs::{self, LogBuffer, LogOptions};
+use crate::logs::cri::PodLogs;
+use crate::logs::{self, LogBuffer, LogLine, LogOptions};
 use crate::metrics::{self, ContainerRow, ContainerUsage, MetricsModel, PodUsage};
 use crate::paths::PathMap;
 use crate::plan::{ContainerPlan, PodPlan};
@@ -61,6 +62,20 @@ pub struct NodeConfig {
     pub leak_per_minute: f64,
     /// Keep pods' scratch directories after they stop (default: remove them).
     pub keep_scratch_dirs: bool,
+    /// The node's `/var/log/pods`, where containers' logs are written as CRI files (see
+    /// [`crate::logs::cri`]); `None`: `<scratch_dir>/pods`. Read it with
+    /// [`NodeConfig::pod_logs_dir`] or [`NodeRuntime::pod_logs_dir`].
+    pub pod_logs_dir: Option<PathBuf>,
+    /// The kubelet's `containerLogMaxSize`: a live log file this big is rotated.
+    pub container_log_max_size: u64,
+    /// The kubelet's `containerLogMaxFiles`: files kept per container instance, live
+    /// one included (at least 2).
+    pub container_log_max_files: usize,
+    /// How often lines are written out to the log files (capped at one second).
+    pub log_flush_interval: Duration,
+    /// How long a deleted pod's log folder (and a dead instance's files but the last)
+    /// stays before it is removed, as the kubelet removes them at its next clean-up.
+    pub pod_logs_linger: Duration,
 }
 
 impl NodeConfig {
@@ -81,6 +96,11 @@ impl NodeConfig {
             leak_per_minute: 6.0,
             keep_scratch_dirs: false,
             sandbox: crate::sandbox::Sandbox::detect(),
+            pod_logs_dir: None,
+            container_log_max_size: logs::cri::DEFAULT_MAX_SIZE,
+            container_log_max_files: logs::cri::DEFAULT_MAX_FILES,
+            log_flush_interval: Duration::from_millis(250),
+            pod_logs_linger: Duration::from_secs(30),
         }
     }
 
@@ -93,8 +113,18 @@ impl NodeConfig {
             backoff_max: Duration::from_secs(2),
             task_duration: Duration::from_millis(200),
             log_lines_per_sec: 20.0,
+            log_flush_interval: Duration::from_millis(100),
+            pod_logs_linger: Duration::from_secs(2),
             ..Self::new(scratch_dir)
         }
+    }
+
+    /// Where containers' CRI log files go: [`pod_logs_dir`](Self::pod_logs_dir) if set,
+    /// else `<scratch_dir>/pods` — the folder to give a node log agent.
+    pub fn pod_logs_dir(&self) -> PathBuf {
+        self.pod_logs_dir
+            .clone()
+            .unwrap_or_else(|| logs::cri::default_dir(&self.scratch_dir))
     }
 }
 
@@ -159,6 +189,8 @@ pub(crate) struct PodShared {
     pub cfg: Arc<NodeConfig>,
     /// The builder stand-ins' directory.
     pub bin_dir: PathBuf,
+    /// The node's CRI log files.
+    pod_logs: PodLogs,
     objects: ObjectsCell,
     state: Mutex<PodRuntimeState>,
     slots: Mutex<HashMap<String, Arc<ContainerSlot>>>,
@@ -292,9 +324,14 @@ impl PodShared {
         }
     }
 
-    /// Starts a new log instance for `container`, keeping the last one as `previous`.
-    pub fn new_log_instance(&self, container: &str) -> Arc<LogBuffer> {
-        let buf = LogBuffer::new(self.cfg.log_buffer_lines, self.cfg.log_buffer_bytes);
+    /// Starts a new log instance for `container` (its `restart`-th, written to
+    /// `<restart>.log` too), keeping the last one as `previous`.
+    pub fn new_log_instance(&self, container: &str, restart: u32) -> Arc<LogBuffer> {
+        let plan = &self.plan;
+        let file = self
+            .pod_logs
+            .open(&plan.namespace, &plan.name, &plan.uid, container, restart);
+        let buf = LogBuffer::with_file(self.cfg.log_buffer_lines, self.cfg.log_buffer_bytes, file);
         if let Some(slot) = self.slot(container) {
             let mut logs = lock(&slot.logs);
             let old = logs.current.replace(buf.clone());
@@ -338,6 +375,7 @@ struct Inner {
     objects: ObjectsCell,
     /// The stand-ins' directory, once written.
     shims: OnceCell<PathBuf>,
+    pod_logs: PodLogs,
 }
 
 /// The node side of the demo cluster. Cheap to clone; one per demo cluster.
@@ -365,6 +403,18 @@ impl NodeRuntime {
         if let Some(reason) = cfg.sandbox.unavailable() {
             tracing::warn!("containers run unconfined: {reason}");
         }
+        let mut logs_dir = cfg.pod_logs_dir();
+        if let Ok(abs) = std::path::absolute(&logs_dir) {
+            logs_dir = abs;
+        }
+        cfg.pod_logs_dir = Some(logs_dir.clone());
+        let pod_logs = PodLogs::new(logs::cri::Settings {
+            dir: logs_dir,
+            max_size: cfg.container_log_max_size,
+            max_files: cfg.container_log_max_files,
+            flush_interval: cfg.log_flush_interval,
+            linger: cfg.pod_logs_linger,
+        });
         let (events, _) = broadcast::channel(4096);
         Self {
             inner: Arc::new(Inner {
@@ -373,12 +423,19 @@ impl NodeRuntime {
                 events,
                 objects: Arc::default(),
                 shims: OnceCell::new(),
+                pod_logs,
             }),
         }
     }
 
     pub fn config(&self) -> &NodeConfig {
         &self.inner.cfg
+    }
+
+    /// The node's `/var/log/pods`: containers' logs as CRI files, for a node log agent
+    /// (see [`crate::logs::cri`]). Absolute.
+    pub fn pod_logs_dir(&self) -> &std::path::Path {
+        self.inner.pod_logs.dir()
     }
 
     /// Where containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
@@ -447,6 +504,7 @@ impl NodeRuntime {
             dir,
             cfg: self.inner.cfg.clone(),
             bin_dir,
+            pod_logs: self.inner.pod_logs.clone(),
             objects: self.inner.objects.clone(),
             state: Mutex::new(state),
             events: self.inner.events.clone(),
@@ -514,10 +572,16 @@ impl NodeRuntime {
         }
     }
 
-    /// Stops a pod: kills its processes, closes its ports, ends log followers, forgets its
-    /// state and removes its scratch directory (unless configured to keep it). Returns
-    /// once all of that is done; an unknown uid is ignored.
+    /// Stops a pod that is gone (deleted or unbound): kills its processes, closes its
+    /// ports, ends log followers, forgets its state and removes its scratch directory
+    /// (unless configured to keep it); its log folder goes after
+    /// [`NodeConfig::pod_logs_linger`]. Returns once all of that is done; an unknown uid
+    /// is ignored.
     pub async fn stop_pod(&self, uid: &str) {
+        self.stop(uid, true).await;
+    }
+
+    async fn stop(&self, uid: &str, gone: bool) {
         let entry = {
             let mut pods = lock(&self.inner.pods);
             let Some(entry) = pods.by_uid.remove(uid) else {
@@ -545,14 +609,29 @@ impl NodeRuntime {
         if !self.inner.cfg.keep_scratch_dirs {
             let _ = tokio::fs::remove_dir_all(&shared.dir).await;
         }
+        if gone {
+            let plan = &shared.plan;
+            self.inner
+                .pod_logs
+                .remove_pod_later(&plan.namespace, &plan.name, &plan.uid);
+        }
         shared.announce(None);
     }
 
-    /// Stops every pod (e.g. on shutdown).
+    /// Stops every pod as a node that shuts down: their log files are written out and
+    /// kept (the pods are not gone), and log folders of pods deleted before are removed.
     pub async fn stop_all(&self) {
         for uid in self.pod_uids() {
-            self.stop_pod(&uid).await;
+            self.stop(&uid, false).await;
         }
+        let pod_logs = self.inner.pod_logs.clone();
+        let _ = tokio::task::spawn_blocking(move || pod_logs.flush_and_remove_all()).await;
+    }
+
+    /// Writes every container's queued log lines to its file now (the node does so every
+    /// [`NodeConfig::log_flush_interval`] anyway). Blocking: call it off async code.
+    pub fn flush_pod_logs(&self) {
+        self.inner.pod_logs.flush();
     }
 
     /// Uids of the pods this runtime runs.
@@ -619,6 +698,12 @@ impl NodeRuntime {
         pod: &str,
         opts: &LogOptions,
     ) -> Result<BoxStream<'static, Bytes>> {
+        let buf = self.log_buffer(namespace, pod, opts)?;
+        Ok(logs::read(buf, opts))
+    }
+
+    /// The buffer `opts.container` and `opts.previous` choose.
+    fn log_buffer(&self, namespace: &str, pod: &str, opts: &LogOptions) -> Result<Arc<LogBuffer>> {
         let shared = self.shared_by_name(namespace, pod)?;
         let plan = resolve(&shared, opts.container.as_deref())?;
         let slot = shared
@@ -652,7 +737,24 @@ impl NodeRuntime {
                 }
             }
         };
-        Ok(logs::read(buf, opts))
+        Ok(buf)
+    }
+
+    /// The lines a container instance's log holds now, with their times and streams —
+    /// what `GET log` answers from (`previous` as there).
+    pub fn log_lines(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        previous: bool,
+    ) -> Result<Vec<LogLine>> {
+        let opts = LogOptions {
+            container: container.map(str::to_string),
+            previous,
+            ..Default::default()
+        };
+        Ok(self.log_buffer(namespace, pod, &opts)?.snapshot().lines)
     }
 
     /// Whether exec and attach are allowed (the API server answers 403 when not).

@@ -4,6 +4,9 @@
 //! `sinceTime`, `sinceSeconds` and `timestamps` work. The buffer keeps the newest lines up
 //! to a line count and a byte size; a follower that falls behind the oldest kept line
 //! continues from the oldest one, like a reader of a rotated log file.
+//!
+//! A buffer made [`with_file`](LogBuffer::with_file) also hands every line, as it is
+//! pushed and in the same order, to the instance's CRI log file (see [`super::cri`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,10 +15,15 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use super::cri::CriFile;
+use super::LogStream;
+
 /// One log line, ending in `\n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub ts: DateTime<Utc>,
+    /// Which pipe of the process wrote it (`GET log` mixes both, as the kubelet does).
+    pub stream: LogStream,
     pub text: Bytes,
 }
 
@@ -36,6 +44,8 @@ pub struct LogBuffer {
     max_bytes: usize,
     /// Bumped on every push and on close.
     changed: watch::Sender<u64>,
+    /// The instance's CRI log file, written in push order.
+    file: Option<Arc<CriFile>>,
 }
 
 /// What [`LogBuffer::read_from`] found.
@@ -49,6 +59,15 @@ pub struct Chunk {
 
 impl LogBuffer {
     pub fn new(max_lines: usize, max_bytes: usize) -> Arc<Self> {
+        Self::build(max_lines, max_bytes, None)
+    }
+
+    /// A buffer whose lines also go to `file` (closed when the buffer is).
+    pub fn with_file(max_lines: usize, max_bytes: usize, file: Arc<CriFile>) -> Arc<Self> {
+        Self::build(max_lines, max_bytes, Some(file))
+    }
+
+    fn build(max_lines: usize, max_bytes: usize, file: Option<Arc<CriFile>>) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 lines: VecDeque::new(),
@@ -59,6 +78,7 @@ impl LogBuffer {
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
             changed: watch::channel(0).0,
+            file,
         })
     }
 
@@ -68,14 +88,24 @@ impl LogBuffer {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a line stamped now; a missing trailing newline is added. Lines pushed after
-    /// [`close`](Self::close) are dropped.
+    /// Appends a stdout line stamped now; a missing trailing newline is added. Lines
+    /// pushed after [`close`](Self::close) are dropped.
     pub fn push(&self, text: impl AsRef<[u8]>) {
-        self.push_at(Utc::now(), text)
+        self.push_line(Utc::now(), LogStream::Stdout, text)
     }
 
-    /// Appends a line with a given time (never earlier than the last line's).
+    /// Appends a line of `stream` stamped now.
+    pub fn push_to(&self, stream: LogStream, text: impl AsRef<[u8]>) {
+        self.push_line(Utc::now(), stream, text)
+    }
+
+    /// Appends a stdout line with a given time.
     pub fn push_at(&self, ts: DateTime<Utc>, text: impl AsRef<[u8]>) {
+        self.push_line(ts, LogStream::Stdout, text)
+    }
+
+    /// Appends a line of `stream` with a given time (never earlier than the last line's).
+    pub fn push_line(&self, ts: DateTime<Utc>, stream: LogStream, text: impl AsRef<[u8]>) {
         let text = text.as_ref();
         let text = if text.ends_with(b"\n") {
             Bytes::copy_from_slice(text)
@@ -90,8 +120,13 @@ impl LogBuffer {
             return;
         }
         let ts = inner.lines.back().map_or(ts, |last| ts.max(last.ts));
+        if let Some(file) = &self.file {
+            // NB: under the buffer's lock, so the file gets the lines in the buffer's order
+            // (and so with times that never go back). It only copies into memory.
+            file.append(ts, stream, &text);
+        }
         inner.bytes += text.len();
-        inner.lines.push_back(LogLine { ts, text });
+        inner.lines.push_back(LogLine { ts, stream, text });
         while inner.lines.len() > self.max_lines
             || (inner.bytes > self.max_bytes && inner.lines.len() > 1)
         {
@@ -108,6 +143,9 @@ impl LogBuffer {
     /// Marks the instance as stopped: followers end after the last line.
     pub fn close(&self) {
         self.lock().closed = true;
+        if let Some(file) = &self.file {
+            file.close();
+        }
         // NB: send_modify notifies receivers even though the value stays the same.
         self.changed.send_modify(|_| {});
     }

@@ -4,12 +4,24 @@
 //! occasional multi-line stack traces), nginx images get access and error log lines, others
 //! get logfmt or JSON lines. A few lines carry ANSI colour, as real consoles do. Everything
 //! comes from a seeded RNG, so a container's log is reproducible in tests.
+//!
+//! Each line says which pipe it goes to, as the real programs choose: Spring Boot's console
+//! logs everything to stdout; the nginx image sends its access log to stdout and its error
+//! log (`[notice]`, `[warn]`, `[emerg]`) to stderr; other apps write info to stdout and
+//! warnings and errors to stderr (as Node's `console.warn`/`console.error` do).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::LogStream;
 use crate::plan::Flavor;
+
+/// A generated line and the pipe it is written to.
+pub type Line = (LogStream, String);
+
+const OUT: LogStream = LogStream::Stdout;
+const ERR: LogStream = LogStream::Stderr;
 
 /// A stable 64-bit hash (FNV-1a) used to seed per-container RNGs.
 pub fn seed_of(parts: &[&str]) -> u64 {
@@ -80,7 +92,7 @@ impl LineGenerator {
     }
 
     /// What the app prints while starting.
-    pub fn startup(&mut self, now: DateTime<Utc>) -> Vec<String> {
+    pub fn startup(&mut self, now: DateTime<Utc>) -> Vec<Line> {
         let port = self.port;
         match self.flavor {
             Flavor::Java => {
@@ -101,73 +113,41 @@ impl LineGenerator {
                 v.push(self.java(now, "INFO", "main", "com.zaxxer.hikari.HikariDataSource", "HikariPool-1 - Start completed."));
                 v.push(self.java(now, "INFO", "main", "o.s.b.w.embedded.tomcat.TomcatWebServer", &format!("Tomcat started on port {port} (http) with context path '/'")));
                 v.push(self.java(now, "INFO", "main", "c.e.shop.ShopApplication", &format!("Started ShopApplication in {secs:.3} seconds (process running for {:.3})", secs + 0.4)));
-                v
+                v.into_iter().map(|l| (OUT, l)).collect()
             }
             Flavor::Nginx => vec![
-                "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, will attempt to perform configuration".into(),
-                "/docker-entrypoint.sh: Launching /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh".into(),
-                "/docker-entrypoint.sh: Configuration complete; ready for start up".into(),
-                format!("{} [notice] 1#1: using the \"epoll\" event method", nginx_time(now)),
-                format!("{} [notice] 1#1: nginx/1.27.2", nginx_time(now)),
-                format!("{} [notice] 1#1: start worker processes", nginx_time(now)),
+                (OUT, "/docker-entrypoint.sh: /docker-entrypoint.d/ is not empty, will attempt to perform configuration".into()),
+                (OUT, "/docker-entrypoint.sh: Launching /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh".into()),
+                (OUT, "/docker-entrypoint.sh: Configuration complete; ready for start up".into()),
+                (ERR, format!("{} [notice] 1#1: using the \"epoll\" event method", nginx_time(now))),
+                (ERR, format!("{} [notice] 1#1: nginx/1.27.2", nginx_time(now))),
+                (ERR, format!("{} [notice] 1#1: start worker processes", nginx_time(now))),
             ],
             Flavor::Generic => vec![
-                self.generic(now, "info", &format!("starting {}", self.app)),
-                self.generic(now, "info", &format!("listening on :{port}")),
+                (OUT, self.generic(now, "info", &format!("starting {}", self.app))),
+                (OUT, self.generic(now, "info", &format!("listening on :{port}"))),
             ],
         }
     }
 
     /// The next event: usually one line, sometimes a multi-line stack trace.
-    pub fn next_event(&mut self, now: DateTime<Utc>) -> Vec<String> {
+    pub fn next_event(&mut self, now: DateTime<Utc>) -> Vec<Line> {
         self.counter += 1;
         let roll: f64 = self.rng.random();
         match self.flavor {
-            Flavor::Java => {
-                let thread = format!("nio-{}-exec-{}", self.port, self.rng.random_range(1..11));
-                let logger = *pick(&mut self.rng, &JAVA_LOGGERS);
-                if roll < 0.03 {
-                    let mut v = vec![self.java(now, "ERROR", &thread, logger, "Request processing failed: java.lang.IllegalStateException: inventory for SKU AB-1200 is negative")];
-                    v.extend(stack_trace(
-                        "java.lang.IllegalStateException: inventory for SKU AB-1200 is negative",
-                    ));
-                    v
-                } else if roll < 0.12 {
-                    let ms = self.rng.random_range(800..4000);
-                    vec![self.java(now, "WARN", &thread, logger, &format!("Slow query took {ms} ms: select o1_0.id,o1_0.customer_id from orders o1_0 where o1_0.status=?"))]
-                } else if roll < 0.2 {
-                    let ms = self.rng.random_range(1..20);
-                    vec![self.java(
-                        now,
-                        "DEBUG",
-                        &thread,
-                        "c.e.shop.cache.InventoryCache",
-                        &format!("cache refresh done in {ms} ms"),
-                    )]
-                } else {
-                    let id = self.rng.random_range(1000..9999);
-                    let cust = self.rng.random_range(1..500);
-                    let ms = self.rng.random_range(3..120);
-                    let msg = match self.rng.random_range(0..3) {
-                        0 => format!("Order {id} created for customer {cust} in {ms} ms"),
-                        1 => format!(
-                            "Payment authorised for order {id} (amount {}.{:02} EUR)",
-                            self.rng.random_range(5..400),
-                            self.rng.random_range(0..100)
-                        ),
-                        _ => format!("GET /api/customers/{cust} completed in {ms} ms"),
-                    };
-                    vec![self.java(now, "INFO", &thread, logger, &msg)]
-                }
-            }
+            Flavor::Java => self
+                .java_event(now, roll)
+                .into_iter()
+                .map(|l| (OUT, l))
+                .collect(),
             Flavor::Nginx => {
                 if roll < 0.04 {
                     let cid = self.rng.random_range(100..99999);
-                    vec![format!(
+                    vec![(ERR, format!(
                         "{} [warn] 29#29: *{cid} upstream server temporarily disabled while reading response header from upstream, client: 10.0.0.{}, server: _, request: \"GET /api/orders HTTP/1.1\"",
                         nginx_time(now),
                         self.rng.random_range(2..250)
-                    )]
+                    ))]
                 } else {
                     let path = *pick(&mut self.rng, &PATHS);
                     let status = if roll < 0.1 {
@@ -184,20 +164,24 @@ impl LineGenerator {
                         self.rng.random_range(2..250)
                     );
                     let agent = *pick(&mut self.rng, &AGENTS);
-                    vec![access_line(
-                        now, &ip, "GET", path, "HTTP/1.1", status, bytes, agent,
+                    vec![(
+                        OUT,
+                        access_line(now, &ip, "GET", path, "HTTP/1.1", status, bytes, agent),
                     )]
                 }
             }
             Flavor::Generic => {
                 if roll < 0.03 {
-                    vec![self.generic(now, "error", "request failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)")]
+                    vec![(ERR, self.generic(now, "error", "request failed: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"))]
                 } else if roll < 0.1 {
                     let attempt = self.rng.random_range(1..5);
-                    vec![self.generic(
-                        now,
-                        "warn",
-                        &format!("retrying connection to redis:6379 (attempt {attempt})"),
+                    vec![(
+                        ERR,
+                        self.generic(
+                            now,
+                            "warn",
+                            &format!("retrying connection to redis:6379 (attempt {attempt})"),
+                        ),
                     )]
                 } else {
                     let path = *pick(&mut self.rng, &PATHS);
@@ -212,14 +196,52 @@ impl LineGenerator {
                     if !self.json && self.rng.random_bool(0.05) {
                         line = format!("\x1b[36m{line}\x1b[0m");
                     }
-                    vec![line]
+                    vec![(OUT, line)]
                 }
             }
         }
     }
 
+    fn java_event(&mut self, now: DateTime<Utc>, roll: f64) -> Vec<String> {
+        let thread = format!("nio-{}-exec-{}", self.port, self.rng.random_range(1..11));
+        let logger = *pick(&mut self.rng, &JAVA_LOGGERS);
+        if roll < 0.03 {
+            let mut v = vec![self.java(now, "ERROR", &thread, logger, "Request processing failed: java.lang.IllegalStateException: inventory for SKU AB-1200 is negative")];
+            v.extend(stack_trace(
+                "java.lang.IllegalStateException: inventory for SKU AB-1200 is negative",
+            ));
+            v
+        } else if roll < 0.12 {
+            let ms = self.rng.random_range(800..4000);
+            vec![self.java(now, "WARN", &thread, logger, &format!("Slow query took {ms} ms: select o1_0.id,o1_0.customer_id from orders o1_0 where o1_0.status=?"))]
+        } else if roll < 0.2 {
+            let ms = self.rng.random_range(1..20);
+            vec![self.java(
+                now,
+                "DEBUG",
+                &thread,
+                "c.e.shop.cache.InventoryCache",
+                &format!("cache refresh done in {ms} ms"),
+            )]
+        } else {
+            let id = self.rng.random_range(1000..9999);
+            let cust = self.rng.random_range(1..500);
+            let ms = self.rng.random_range(3..120);
+            let msg = match self.rng.random_range(0..3) {
+                0 => format!("Order {id} created for customer {cust} in {ms} ms"),
+                1 => format!(
+                    "Payment authorised for order {id} (amount {}.{:02} EUR)",
+                    self.rng.random_range(5..400),
+                    self.rng.random_range(0..100)
+                ),
+                _ => format!("GET /api/customers/{cust} completed in {ms} ms"),
+            };
+            vec![self.java(now, "INFO", &thread, logger, &msg)]
+        }
+    }
+
     /// What the app prints as it dies with `exit_code`.
-    pub fn crash(&mut self, now: DateTime<Utc>, exit_code: i32) -> Vec<String> {
+    pub fn crash(&mut self, now: DateTime<Utc>, exit_code: i32) -> Vec<Line> {
         match self.flavor {
             Flavor::Java => {
                 let mut v = vec![self.java(
@@ -230,34 +252,46 @@ impl LineGenerator {
                     "Application run failed",
                 )];
                 v.extend(stack_trace("java.lang.OutOfMemoryError: Java heap space"));
-                v
+                v.into_iter().map(|l| (OUT, l)).collect()
             }
-            Flavor::Nginx => vec![format!(
-                "{} [emerg] 1#1: worker process exited unexpectedly (exit code {exit_code})",
-                nginx_time(now)
+            Flavor::Nginx => vec![(
+                ERR,
+                format!(
+                    "{} [emerg] 1#1: worker process exited unexpectedly (exit code {exit_code})",
+                    nginx_time(now)
+                ),
             )],
-            Flavor::Generic => vec![self.generic(
-                now,
-                "fatal",
-                &format!("unrecoverable error, exiting with code {exit_code}"),
+            Flavor::Generic => vec![(
+                ERR,
+                self.generic(
+                    now,
+                    "fatal",
+                    &format!("unrecoverable error, exiting with code {exit_code}"),
+                ),
             )],
         }
     }
 
     /// A warning an app with a leak keeps printing.
-    pub fn leak_warning(&mut self, now: DateTime<Utc>, what: &str, count: u64) -> String {
+    pub fn leak_warning(&mut self, now: DateTime<Utc>, what: &str, count: u64) -> Line {
         match self.flavor {
-            Flavor::Java => self.java(
-                now,
-                "WARN",
-                "pool-3-thread-1",
-                "c.e.shop.jobs.ReportScheduler",
-                &format!("{what} in use keeps growing: {count}"),
+            Flavor::Java => (
+                OUT,
+                self.java(
+                    now,
+                    "WARN",
+                    "pool-3-thread-1",
+                    "c.e.shop.jobs.ReportScheduler",
+                    &format!("{what} in use keeps growing: {count}"),
+                ),
             ),
-            _ => self.generic(
-                now,
-                "warn",
-                &format!("{what} in use keeps growing: {count}"),
+            _ => (
+                ERR,
+                self.generic(
+                    now,
+                    "warn",
+                    &format!("{what} in use keeps growing: {count}"),
+                ),
             ),
         }
     }
@@ -356,15 +390,30 @@ mod tests {
         assert!(j
             .startup(now)
             .iter()
-            .any(|l| l.contains("Tomcat started on port 8080")));
-        let lines: Vec<String> = (0..400).flat_map(|_| j.next_event(now)).collect();
+            .any(|(_, l)| l.contains("Tomcat started on port 8080")));
+        let lines: Vec<Line> = (0..400).flat_map(|_| j.next_event(now)).collect();
         assert!(
-            lines.iter().any(|l| l.starts_with("\tat ")),
+            lines.iter().any(|(_, l)| l.starts_with("\tat ")),
             "some stack traces"
         );
-        assert!(lines.iter().any(|l| l.contains("\x1b[")), "some colour");
+        assert!(
+            lines.iter().any(|(_, l)| l.contains("\x1b[")),
+            "some colour"
+        );
+        assert!(
+            lines.iter().all(|(s, _)| *s == OUT),
+            "Spring Boot logs to stdout"
+        );
         let mut n = LineGenerator::new(Flavor::Nginx, 1, "web", Some(80));
-        let l = n.next_event(now).join("\n");
-        assert!(l.contains("HTTP/1.1\"") || l.contains("[warn]"), "{l}");
+        let lines: Vec<Line> = (0..200).flat_map(|_| n.next_event(now)).collect();
+        for (stream, l) in &lines {
+            let want = if l.contains(" [warn] ") { ERR } else { OUT };
+            assert!(l.contains("HTTP/1.1\"") || l.contains("[warn]"), "{l}");
+            assert_eq!(*stream, want, "{l}");
+        }
+        assert!(
+            lines.iter().any(|(s, _)| *s == ERR),
+            "nginx's error log on stderr"
+        );
     }
 }

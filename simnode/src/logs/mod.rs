@@ -1,7 +1,10 @@
-//! Container logs: bounded buffers per container instance, the realistic lines simulated
-//! apps write, and the kubelet's `GET pods/NAME/log` options applied to them.
+//! Container logs: bounded buffers per container instance ([`buffer`]), the realistic
+//! lines simulated apps write ([`generator`]), the kubelet's `GET pods/NAME/log` options
+//! applied to them, and the same lines written as the kubelet's CRI files under the
+//! node's pods dir for a node log agent ([`cri`]).
 
 pub mod buffer;
+pub mod cri;
 pub mod generator;
 
 use std::collections::VecDeque;
@@ -13,6 +16,24 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::Deserialize;
 
 pub use buffer::{LogBuffer, LogLine};
+
+/// Which of a container's output pipes a line came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LogStream {
+    #[default]
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    /// As CRI log records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
 
 /// The query options of `GET /api/v1/namespaces/NS/pods/NAME/log`, named as on the wire
 /// so an API server can deserialize its query string straight into this.

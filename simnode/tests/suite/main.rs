@@ -11,3 +11,4 @@ mod jobs;
 mod lifecycle;
 mod logs_and_metrics;
 mod pipelines;
+mod pod_log_files;
