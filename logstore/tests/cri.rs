@@ -334,3 +334,74 @@ mod joining_partial_records {
         }
     }
 }
+
+#[test]
+fn a_new_file_that_takes_a_read_files_inode_is_read_from_its_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("ns_pod-a_uid/app");
+    fs::create_dir_all(&c).unwrap();
+    let live = c.join("0.log");
+    append(&live, &cri(1, "stdout", "F", "a"));
+    append(&live, &cri(2, "stdout", "F", "b"));
+    let store = Store::in_memory(Config::default()).unwrap();
+    let mut f = Follower::new(tmp.path(), store.clone());
+    f.poll().unwrap();
+    // What the follower sees when the kubelet deletes a rotated file and the new live file
+    // gets its inode: the same inode, another name, other lines (here made on purpose by
+    // renaming and rewriting one file, so the inode is surely the same).
+    let rotated = c.join("0.log.20240501-100002");
+    fs::rename(&live, &rotated).unwrap();
+    fs::write(
+        &rotated,
+        [
+            cri(3, "stdout", "F", "c, a new file longer than the old one"),
+            cri(4, "stdout", "F", "d"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    f.poll().unwrap();
+    // and a file shorter than what was read of it is new too
+    fs::write(&rotated, cri(5, "stdout", "F", "e")).unwrap();
+    f.poll().unwrap();
+    let got: Vec<String> = all(&store)
+        .into_iter()
+        .map(|s| s.split('|').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        got,
+        ["a", "b", "c, a new file longer than the old one", "d", "e"]
+    );
+}
+
+#[test]
+fn a_file_first_seen_empty_is_read_in_time_order_after_a_rotation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("ns_pod-a_uid/app");
+    fs::create_dir_all(&c).unwrap();
+    let live = c.join("0.log");
+    fs::write(&live, "").unwrap();
+    let store = Store::in_memory(Config::default()).unwrap();
+    let mut f = Follower::new(tmp.path(), store.clone());
+    f.poll().unwrap(); // seen empty
+    append(&live, &cri(1, "stdout", "F", "a"));
+    f.poll().unwrap();
+    append(&live, &cri(2, "stdout", "F", "b"));
+    // rotated before "b" was read; the new live file is newer
+    fs::rename(&live, c.join("0.log.20240501-100002")).unwrap();
+    append(&live, &cri(3, "stdout", "F", "c"));
+    f.poll().unwrap();
+    let got: Vec<String> = all(&store)
+        .into_iter()
+        .map(|s| s.split('|').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(got, ["a", "b", "c"]);
+    let ts: Vec<Timestamp> = store
+        .query(&Query::new(StreamSelector::default()))
+        .unwrap()
+        .lines
+        .iter()
+        .map(|l| l.timestamp())
+        .collect();
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+}

@@ -85,6 +85,9 @@ pub async fn follow(
 struct FileState {
     offset: u64,
     first_ts: Option<i64>,
+    /// The name the file had when last read (a rename keeps the inode; so may a new file
+    /// that took a deleted one's inode, which the kubelet's rotation does often).
+    name: std::ffi::OsString,
     /// A `.gz` (read once, whole).
     done: bool,
 }
@@ -254,9 +257,24 @@ impl Container {
         // Order by first timestamp (peeking new files), then name.
         let mut ordered = Vec::new();
         for c in found {
+            // NB: an inode seen before may now be another file: the kubelet deletes a rotated
+            // file and creates the new live one, which the file system often gives the same
+            // inode. A file shorter than what was read of it, or renamed and starting with
+            // another line, is a new file.
+            let file_name = c.path.file_name().unwrap_or_default();
+            let replaced = self.files.get(&c.id).is_some_and(|s| {
+                (!c.name.gz && c.len < s.offset)
+                    || (s.name != file_name
+                        && s.first_ts.is_some()
+                        && peek_first_ts(&c.path, c.name.gz) != s.first_ts)
+            });
+            if replaced {
+                self.files.remove(&c.id);
+            }
             let first_ts = match self.files.get(&c.id) {
-                Some(s) => s.first_ts,
-                None => peek_first_ts(&c.path, c.name.gz),
+                // NB: a file first seen empty is looked at again, so it sorts by its first line
+                Some(s) if s.first_ts.is_some() => s.first_ts,
+                _ => peek_first_ts(&c.path, c.name.gz),
             };
             ordered.push((first_ts.unwrap_or(i64::MAX), c));
         }
@@ -266,9 +284,14 @@ impl Container {
             let handle = self.handle(store)?;
             let state = self.files.entry(c.id).or_insert(FileState {
                 offset: 0,
-                first_ts: (first_ts != i64::MAX).then_some(first_ts),
+                first_ts: None,
+                name: Default::default(),
                 done: false,
             });
+            state.first_ts = state
+                .first_ts
+                .or((first_ts != i64::MAX).then_some(first_ts));
+            state.name = c.path.file_name().unwrap_or_default().to_owned();
             if state.done || (!c.name.gz && state.offset >= c.len) {
                 continue;
             }
