@@ -5,13 +5,17 @@
 pub mod alertmanager;
 pub mod alerts;
 pub mod endpoints;
+pub mod operator;
 pub mod promql;
 pub mod rules;
 pub mod silences;
 
 use crate::auth::{forbidden, TenantScope};
-use crate::monitoring::alertmanager::{receivers_of, render, tenant_routes, ConfigStore};
+use crate::monitoring::alertmanager::{
+    receivers_of, render, tenant_routes, ConfigStore, TenantRoute,
+};
 pub use crate::monitoring::alerts::AlertBook;
+pub use crate::monitoring::operator::OperatorSettings;
 use crate::monitoring::promql::{quote, scope_query, ScopeError};
 use crate::monitoring::rules::RuleStore;
 use crate::state::AppState;
@@ -37,6 +41,22 @@ impl Token {
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// The token Alertmanager presents for alerts of `namespace` only (an HMAC of it under
+    /// this token): the operator mode keeps it in a Secret of that namespace, so whoever can
+    /// read that Secret can post alerts of that namespace and no other (see the webhook).
+    pub fn scoped(&self, namespace: &str) -> Token {
+        use base64::Engine;
+        use hmac::Mac;
+        // NB: HMAC takes a key of any length
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(b"wharf-alert-webhook/");
+        mac.update(namespace.as_bytes());
+        Token(format!(
+            "ns.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        ))
     }
     /// Compares in time independent of where the first difference is.
     pub fn matches(&self, other: &str) -> bool {
@@ -78,6 +98,21 @@ pub struct MonitoringSettings {
     /// How often firing alerts are re-read from Alertmanager and its configuration checked
     /// against the tenants' receivers.
     pub sync_every: Duration,
+    /// Where thresholds and receivers are kept: files the console renders for its own
+    /// Prometheus and Alertmanager, or the Prometheus Operator's resources.
+    pub alert_rules: AlertRules,
+}
+
+/// `--alert-rules`: the one setting that chooses how alert rules and receivers are kept.
+#[derive(Clone, Debug, Default)]
+pub enum AlertRules {
+    /// A rule file per app in `rules_dir`, one Alertmanager file (`alertmanager_config`),
+    /// both reloaded and confirmed by the console (the demo's way).
+    #[default]
+    Files,
+    /// `PrometheusRule` and `AlertmanagerConfig` objects the operator loads (see
+    /// [`operator`]); `rules_dir` and `alertmanager_config` are not used.
+    Operator(OperatorSettings),
 }
 
 impl Default for MonitoringSettings {
@@ -94,6 +129,7 @@ impl Default for MonitoringSettings {
             smtp: None,
             routing: RouteTiming::default(),
             sync_every: Duration::from_secs(30),
+            alert_rules: AlertRules::Files,
         }
     }
 }
@@ -130,13 +166,88 @@ impl Default for RouteTiming {
 }
 
 impl MonitoringSettings {
-    pub fn rule_store(&self) -> Result<RuleStore, AppError> {
+    /// Where this console keeps alert thresholds, or why it cannot.
+    pub fn rule_store(&self) -> Result<Rules, AppError> {
+        if let AlertRules::Operator(o) = &self.alert_rules {
+            return Ok(Rules::Operator(o.clone()));
+        }
         match (&self.rules_dir, &self.prometheus_url) {
-            (Some(dir), Some(url)) => Ok(RuleStore { dir: dir.clone(), prometheus_url: url.clone(), promtool: self.promtool.clone().unwrap_or_else(|| "promtool".into()) }),
+            (Some(dir), Some(url)) => Ok(Rules::Files(RuleStore { dir: dir.clone(), prometheus_url: url.clone(), promtool: self.promtool.clone().unwrap_or_else(|| "promtool".into()) })),
             _ => Err(AppError::Invalid(text!(
-                "alerts need Prometheus, and this console has none configured (wharf serve --prometheus-url … --rules-dir …)",
-                "告警需要 Prometheus,而本控制台未配置(wharf serve --prometheus-url … --rules-dir …)"
+                "alerts need Prometheus, and this console has none configured (wharf serve --prometheus-url … --rules-dir …, or --alert-rules operator)",
+                "告警需要 Prometheus,而本控制台未配置(wharf serve --prometheus-url … --rules-dir …,或 --alert-rules operator)"
             ))),
+        }
+    }
+
+    /// Where this console keeps tenants' receivers (`None`: it does not manage them).
+    fn receiver_sink(&self) -> Option<ReceiverSink<'_>> {
+        match &self.alert_rules {
+            AlertRules::Files => ConfigStore::of(self).map(ReceiverSink::File),
+            AlertRules::Operator(o) => Some(ReceiverSink::Operator(o)),
+        }
+    }
+}
+
+/// An app's alert thresholds, kept one way or the other (see [`AlertRules`]).
+pub enum Rules {
+    Files(RuleStore),
+    Operator(OperatorSettings),
+}
+
+impl Rules {
+    /// Saves an app's thresholds and confirms Prometheus loaded them; on failure the previous
+    /// ones stay (see [`rules`] and [`operator`]).
+    pub async fn apply(
+        &self,
+        state: &AppState,
+        namespace: &str,
+        app: &str,
+        t: &Thresholds,
+    ) -> Result<(), AppError> {
+        match self {
+            Rules::Files(store) => {
+                store
+                    .apply(
+                        &state.monitoring.rules_lock,
+                        &state.monitoring.http,
+                        namespace,
+                        app,
+                        t,
+                    )
+                    .await
+            }
+            Rules::Operator(o) => operator::apply_thresholds(state, o, namespace, app, t).await,
+        }
+    }
+}
+
+/// Where tenants' receivers go: Alertmanager's file, or an `AlertmanagerConfig` per namespace.
+enum ReceiverSink<'a> {
+    File(ConfigStore<'a>),
+    Operator(&'a OperatorSettings),
+}
+
+impl ReceiverSink<'_> {
+    /// Puts every tenant's receivers in place; `force`: even if the file looks current.
+    /// `Ok(true)`: something changed. Call with `alertmanager_lock` held.
+    async fn apply(
+        &self,
+        state: &AppState,
+        routes: &[TenantRoute],
+        force: bool,
+    ) -> Result<bool, AppError> {
+        let s = &state.settings.monitoring;
+        match self {
+            ReceiverSink::File(store) => {
+                let text = render(s, routes)?;
+                if !force && store.current() == text {
+                    return Ok(false);
+                }
+                store.apply(&state.monitoring.http, &text).await?;
+                Ok(true)
+            }
+            ReceiverSink::Operator(o) => operator::converge_receivers(state, o, routes).await,
         }
     }
 }
@@ -251,10 +362,31 @@ pub fn bytes(q: &str) -> Option<f64> {
     q.parse().ok()
 }
 
+/// An app's thresholds, as kept (empty when it has none, or nothing keeps them).
+async fn stored_thresholds(
+    state: &AppState,
+    namespace: &str,
+    app: &str,
+) -> Result<AlertThresholds, AppError> {
+    let s = &state.settings.monitoring;
+    match (&s.alert_rules, &s.rules_dir) {
+        (AlertRules::Operator(_), _) => {
+            operator::read_thresholds(&state.client, namespace, app).await
+        }
+        (AlertRules::Files, Some(dir)) => rules::read(dir, namespace, app),
+        (AlertRules::Files, None) => Ok(AlertThresholds::default()),
+    }
+}
+
 /// The threshold line of an app's panel, in the panel's unit.
-fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) -> Option<f64> {
-    let dir = state.settings.monitoring.rules_dir.as_ref()?;
-    let t = rules::read(dir, namespace, app).ok()?;
+async fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) -> Option<f64> {
+    if !matches!(
+        panel,
+        Panel::Threads | Panel::Sockets | Panel::Cpu | Panel::Memory
+    ) {
+        return None;
+    }
+    let t = stored_thresholds(state, namespace, app).await.ok()?;
     let limit = |f: fn(&k8s_openapi::api::core::v1::ResourceRequirements) -> Option<String>| -> Option<String> {
         let d = state.cache.deployments.get(&kube::runtime::reflector::ObjectRef::new(app).within(namespace))?;
         let c = d.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.resources.clone()?;
@@ -354,13 +486,15 @@ pub async fn panel(
                     quote(&rules::pod_pattern(name))
                 ),
                 "pod",
-                threshold_line(state, ns, name, panel),
+                threshold_line(state, ns, name, panel).await,
             )
         }
         Target::Pod { namespace, name } => {
             let ns = scope.namespace(namespace)?;
-            let threshold =
-                app_of_pod(state, ns, name).and_then(|app| threshold_line(state, ns, &app, panel));
+            let threshold = match app_of_pod(state, ns, name) {
+                Some(app) => threshold_line(state, ns, &app, panel).await,
+                None => None,
+            };
             (
                 format!("namespace={},pod={}", quote(ns), quote(name)),
                 "pod",
@@ -503,13 +637,10 @@ pub async fn thresholds_of(
 ) -> Result<AlertThresholds, AppError> {
     let ns = scope.namespace(namespace)?;
     wharf_api::workloads::validate::name(&text!("app", "应用"), app).map_err(AppError::Invalid)?;
-    match &state.settings.monitoring.rules_dir {
-        Some(dir) => rules::read(dir, ns, app),
-        None => Ok(AlertThresholds::default()),
-    }
+    stored_thresholds(state, ns, app).await
 }
 
-/// Checks, then writes/loads an app's rule file.
+/// Checks, then saves an app's thresholds and confirms Prometheus loaded them.
 pub async fn set_thresholds(
     state: &AppState,
     scope: &TenantScope,
@@ -523,15 +654,7 @@ pub async fn set_thresholds(
         .parse()
         .map_err(|e| AppError::Invalid(Text::join(&e, "; ", ";")))?;
     let store = state.settings.monitoring.rule_store()?;
-    store
-        .apply(
-            &state.monitoring.rules_lock,
-            &state.monitoring.http,
-            ns,
-            app,
-            &parsed,
-        )
-        .await
+    store.apply(state, ns, app, &parsed).await
 }
 
 pub fn alerts(
@@ -568,7 +691,7 @@ pub fn receivers(state: &AppState, scope: &TenantScope) -> Result<ReceiversView,
     })?;
     Ok(ReceiversView {
         receivers: receivers_of(&tenant, true),
-        managed: ConfigStore::of(s).is_some(),
+        managed: s.receiver_sink().is_some(),
         email: s.smtp.is_some(),
     })
 }
@@ -617,12 +740,15 @@ pub async fn change_receivers(
 ) -> Result<(), AppError> {
     use kube::api::{Api, PostParams};
     let s = &state.settings.monitoring;
-    let Some(store) = ConfigStore::of(s) else {
+    let Some(sink) = s.receiver_sink() else {
         return Err(AppError::Invalid(text!(
-            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG)",
-            "告警接收者需要控制台管理 Alertmanager 的配置,而本控制台未启用(WHARF_ALERTMANAGER_URL、WHARF_ALERTMANAGER_CONFIG)"
+            "alert receivers need the console to manage Alertmanager's configuration, and this one does not (WHARF_ALERTMANAGER_URL, WHARF_ALERTMANAGER_CONFIG, or WHARF_ALERT_RULES=operator)",
+            "告警接收者需要控制台管理 Alertmanager 的配置,而本控制台未启用(WHARF_ALERTMANAGER_URL、WHARF_ALERTMANAGER_CONFIG,或 WHARF_ALERT_RULES=operator)"
         )));
     };
+    if let ReceiverSink::Operator(_) = sink {
+        operator::require(&state.client, &operator::alertmanager_config()).await?;
+    }
     if let Ok(r) = &change {
         let r = r.cleaned().map_err(AppError::Invalid)?;
         // NB: before the lock: a name server that does not answer must not hold up every
@@ -666,11 +792,12 @@ pub async fn change_receivers(
         .alerting
         .get_or_insert_with(Default::default)
         .receivers = spec_receivers(&next);
-    let text = render(
-        s,
+    sink.apply(
+        state,
         &tenant_routes(&state.cache.tenants(), Some(&tenant), s.smtp.is_some()),
-    )?;
-    store.apply(&state.monitoring.http, &text).await?;
+        true,
+    )
+    .await?;
     let stored = match api
         .replace(scope.tenant(), &PostParams::default(), &tenant)
         .await
@@ -678,11 +805,8 @@ pub async fn change_receivers(
         Ok(t) => t,
         Err(e) => {
             // put Alertmanager back in step with the tenants as they are
-            let back = render(
-                s,
-                &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()),
-            )?;
-            if let Err(undo) = store.apply(&state.monitoring.http, &back).await {
+            let back = tenant_routes(&state.cache.tenants(), None, s.smtp.is_some());
+            if let Err(undo) = sink.apply(state, &back, true).await {
                 tracing::error!(error = %undo, "could not put Alertmanager's configuration back after the tenant was not updated");
             }
             return Err(e.into());
@@ -704,24 +828,18 @@ pub async fn change_receivers(
     Ok(())
 }
 
-/// Renders Alertmanager's configuration from the tenants as the cache has them and, if it
-/// differs from the file, applies it (at start, after a tenant was edited elsewhere, after
-/// Alertmanager was down). `Ok(false)`: nothing to do.
+/// Renders the receivers of the tenants as the cache has them and, where they differ from
+/// what is in place (Alertmanager's file, or each namespace's `AlertmanagerConfig`), applies
+/// them (at start, after a tenant was edited elsewhere, after Alertmanager was down).
+/// `Ok(false)`: nothing to do.
 pub async fn converge_alertmanager(state: &AppState) -> Result<bool, AppError> {
     let s = &state.settings.monitoring;
-    let Some(store) = ConfigStore::of(s) else {
+    let Some(sink) = s.receiver_sink() else {
         return Ok(false);
     };
     let _one_at_a_time = state.monitoring.alertmanager_lock.lock().await;
-    let text = render(
-        s,
-        &tenant_routes(&state.cache.tenants(), None, s.smtp.is_some()),
-    )?;
-    if store.current() == text {
-        return Ok(false);
-    }
-    store.apply(&state.monitoring.http, &text).await?;
-    Ok(true)
+    let routes = tenant_routes(&state.cache.tenants(), None, s.smtp.is_some());
+    sink.apply(state, &routes, false).await
 }
 
 #[cfg(test)]

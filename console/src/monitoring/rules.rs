@@ -11,6 +11,9 @@
 //! If 3 or 4 fail, the previous file is put back and Prometheus reloaded again: the previous
 //! rules stay, and the error says which step failed. Other apps' files are never opened.
 //! Changes are serialized in-process so two reloads cannot interleave.
+//!
+//! The rules themselves ([`rule_groups`]) are also what the Prometheus Operator mode writes
+//! as a `PrometheusRule`'s spec (`super::operator`); [`shows`] is the confirmation both use.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -92,29 +95,75 @@ fn conditions(
     out
 }
 
-/// The rule file of an app (`None`: no thresholds, no file).
-pub fn render(namespace: &str, app: &str, t: &Thresholds) -> Option<String> {
+/// The rule groups of an app, `{"groups": [{"name": …, "rules": […]}]}` (`None`: no
+/// thresholds). This one document is both the rule file's content ([`render`]) and a
+/// `PrometheusRule`'s `spec` (see `super::operator`): the Prometheus Operator writes the spec
+/// verbatim as a rule file, so either way Prometheus evaluates the same rules.
+pub fn rule_groups(namespace: &str, app: &str, t: &Thresholds) -> Option<serde_json::Value> {
     let conds = conditions(namespace, app, t);
     if conds.is_empty() {
         return None;
     }
-    let mut y = format!(
-        "# Managed by Wharf: the alert thresholds of app {app} in {namespace}, set from the console.\ngroups:\n  - name: {}\n    rules:\n",
-        group_name(namespace, app)
-    );
-    for (alert, metric, expr, threshold) in conds {
-        let what = match metric {
-            "cpu_percent" => "CPU use (% of limit)",
-            "memory_percent" => "Memory use (% of limit)",
-            "threads" => "Threads",
-            _ => "Sockets",
-        };
-        y.push_str(&format!(
-            "      - alert: {alert}\n        expr: '{expr}'\n        for: {for_}\n        labels:\n          severity: warning\n          wharf_app: {app}\n          wharf_metric: {metric}\n          wharf_threshold: \"{threshold}\"\n        annotations:\n          summary: '{what} of {{{{ $labels.pod }}}} is {{{{ $value | printf \"%.0f\" }}}}, above {threshold} for {for_}'\n",
-            for_ = t.duration,
-        ));
+    let rules: Vec<serde_json::Value> = conds
+        .into_iter()
+        .map(|(alert, metric, expr, threshold)| {
+            let what = match metric {
+                "cpu_percent" => "CPU use (% of limit)",
+                "memory_percent" => "Memory use (% of limit)",
+                "threads" => "Threads",
+                _ => "Sockets",
+            };
+            let for_ = &t.duration;
+            serde_json::json!({
+                "alert": alert,
+                "expr": expr,
+                "for": for_,
+                "labels": {
+                    "severity": "warning",
+                    "wharf_app": app,
+                    "wharf_metric": metric,
+                    "wharf_threshold": threshold,
+                },
+                "annotations": {
+                    "summary": format!("{what} of {{{{ $labels.pod }}}} is {{{{ $value | printf \"%.0f\" }}}}, above {threshold} for {for_}"),
+                },
+            })
+        })
+        .collect();
+    Some(serde_json::json!({"groups": [{"name": group_name(namespace, app), "rules": rules}]}))
+}
+
+/// The rule file of an app (`None`: no thresholds, no file).
+pub fn render(namespace: &str, app: &str, t: &Thresholds) -> Option<String> {
+    let doc = rule_groups(namespace, app, t)?;
+    // NB: a `Value` of strings and maps always serializes
+    let yaml = serde_yaml::to_string(&doc).unwrap_or_default();
+    Some(format!(
+        "# Managed by Wharf: the alert thresholds of app {app} in {namespace}, set from the console.\n{yaml}"
+    ))
+}
+
+/// The thresholds (as the form shows them) in a rule groups document: a rule file read as
+/// YAML, or a `PrometheusRule`'s `spec`.
+pub fn thresholds_in(doc: &serde_json::Value) -> wharf_api::monitoring::AlertThresholds {
+    let mut out = wharf_api::monitoring::AlertThresholds::default();
+    for rule in doc["groups"][0]["rules"].as_array().into_iter().flatten() {
+        let value = rule["labels"]["wharf_threshold"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match rule["labels"]["wharf_metric"].as_str() {
+            Some("cpu_percent") => out.cpu_percent = value,
+            Some("memory_percent") => out.memory_percent = value,
+            Some("threads") => out.threads = value,
+            Some("sockets") => out.sockets = value,
+            _ => {}
+        }
+        if let Some(d) = rule["for"].as_str() {
+            out.duration = d.to_string();
+        }
     }
-    Some(y)
+    out
 }
 
 /// The thresholds in an app's rule file (as the form shows them), if it has one.
@@ -135,32 +184,11 @@ pub fn read(
             )));
         }
     };
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
+    let doc: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| {
         let path = path.display();
         AppError::internal(text!("reading {path}", "读取 {path} 失败"), e)
     })?;
-    let mut out = wharf_api::monitoring::AlertThresholds::default();
-    for rule in doc["groups"][0]["rules"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-    {
-        let value = rule["labels"]["wharf_threshold"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match rule["labels"]["wharf_metric"].as_str() {
-            Some("cpu_percent") => out.cpu_percent = value,
-            Some("memory_percent") => out.memory_percent = value,
-            Some("threads") => out.threads = value,
-            Some("sockets") => out.sockets = value,
-            _ => {}
-        }
-        if let Some(d) = rule["for"].as_str() {
-            out.duration = d.to_string();
-        }
-    }
-    Ok(out)
+    Ok(thresholds_in(&doc))
 }
 
 fn unavailable(url: &str, e: impl std::fmt::Display) -> AppError {
@@ -338,29 +366,44 @@ impl RuleStore {
                 "Prometheus({url})重新加载规则失败:{body};原告警规则继续生效"
             )));
         }
-        let want: Vec<(String, String)> = conditions(namespace, app, t)
-            .into_iter()
-            .map(|(a, _, _, th)| (a.to_string(), th))
-            .collect();
-        let group = group_name(namespace, app);
-        let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
-        loop {
-            let loaded = loaded_rules(http, url, &group).await?;
-            let mut have: Vec<(String, String)> = loaded;
-            have.sort();
-            let mut w = want.clone();
-            w.sort();
-            if have == w {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(AppError::Unavailable(text!(
-                    "Prometheus at {url} reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}; the previous alert rules stay",
-                    "Prometheus({url})已重新加载,但 {CONFIRM_WITHIN:?} 后仍未出现 {namespace}/{app} 的新规则;原告警规则继续生效"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        if !shows(http, url, namespace, app, t, CONFIRM_WITHIN).await? {
+            return Err(AppError::Unavailable(text!(
+                "Prometheus at {url} reloaded but does not show the new rules of {namespace}/{app} after {CONFIRM_WITHIN:?}; the previous alert rules stay",
+                "Prometheus({url})已重新加载,但 {CONFIRM_WITHIN:?} 后仍未出现 {namespace}/{app} 的新规则;原告警规则继续生效"
+            )));
         }
+        Ok(())
+    }
+}
+
+/// Polls Prometheus at `url` until its `/api/v1/rules` shows the app's group with exactly the
+/// alerts and thresholds of `t` (no group at all when `t` has none): `Ok(false)` if it does
+/// not within `within`.
+pub async fn shows(
+    http: &reqwest::Client,
+    url: &str,
+    namespace: &str,
+    app: &str,
+    t: &Thresholds,
+    within: Duration,
+) -> Result<bool, AppError> {
+    let mut want: Vec<(String, String)> = conditions(namespace, app, t)
+        .into_iter()
+        .map(|(a, _, _, th)| (a.to_string(), th))
+        .collect();
+    want.sort();
+    let group = group_name(namespace, app);
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let mut have = loaded_rules(http, url, &group).await?;
+        have.sort();
+        if have == want {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -416,7 +459,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wharf-rules-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let text = render("alpha", "orders", &parsed("40", "80")).unwrap();
-        assert!(text.contains("container_threads{namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\",container!=\"\"}) > 40"), "{text}");
+        let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let exprs: Vec<&str> = doc["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["expr"].as_str())
+            .collect();
+        assert!(exprs.iter().any(|e| e.ends_with("container_threads{namespace=\"alpha\",pod=~\"orders-[a-z0-9]+-[a-z0-9]+\",container!=\"\"}) > 40")), "{text}");
+        assert_eq!(
+            doc["groups"][0]["rules"][1]["labels"]["wharf_threshold"], "40",
+            "a label is a string: {text}"
+        );
         std::fs::write(dir.join(file_name("alpha", "orders")), &text).unwrap();
         let back = read(&dir, "alpha", "orders").unwrap();
         assert_eq!(

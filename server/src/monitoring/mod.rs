@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use wharf_console::monitoring::{MonitoringSettings, RouteTiming, Smtp, Token};
+use wharf_console::monitoring::{
+    AlertRules, MonitoringSettings, OperatorSettings, RouteTiming, Smtp, Token,
+};
 
 /// How a stack is laid out and how fast it ticks.
 #[derive(Clone, Debug)]
@@ -91,6 +93,7 @@ impl StackConfig {
                 repeat_interval: "1m".into(),
             },
             sync_every: self.interval,
+            alert_rules: AlertRules::Files,
         }
     }
 }
@@ -243,10 +246,59 @@ pub struct AlertingArgs {
     /// Insist on STARTTLS with the mail server.
     #[arg(long, env = "WHARF_SMTP_REQUIRE_TLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub smtp_require_tls: bool,
+    /// How alert thresholds and tenants' receivers are kept: `files` (a rule file per app in
+    /// --rules-dir, Alertmanager's --alertmanager-config, both reloaded by the console) or
+    /// `operator` (PrometheusRule and AlertmanagerConfig resources the Prometheus Operator loads).
+    #[arg(long, env = "WHARF_ALERT_RULES", value_enum, default_value_t = AlertRulesMode::Files)]
+    pub alert_rules: AlertRulesMode,
+    /// With --alert-rules operator: a label `key=value` on every PrometheusRule and
+    /// AlertmanagerConfig, for the operator's selectors (kube-prometheus-stack selects
+    /// `release=<its Helm release>`); repeat or separate with commas.
+    #[arg(long = "rule-labels", env = "WHARF_RULE_LABELS", value_delimiter = ',')]
+    pub rule_labels: Vec<String>,
+    /// With --alert-rules operator and --prometheus-url: how long Prometheus may take to show
+    /// a saved PrometheusRule before it is put back, in seconds.
+    #[arg(long, env = "WHARF_RULE_CONFIRM_SECS", default_value_t = 120)]
+    pub rule_confirm_secs: u64,
+}
+
+/// `--alert-rules`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertRulesMode {
+    #[default]
+    Files,
+    Operator,
 }
 
 impl AlertingArgs {
     pub fn apply_to(self, s: &mut MonitoringSettings) -> Result<()> {
+        s.alert_rules = match self.alert_rules {
+            AlertRulesMode::Files => {
+                anyhow::ensure!(
+                    self.rule_labels.is_empty(),
+                    "--rule-labels is for --alert-rules operator"
+                );
+                AlertRules::Files
+            }
+            AlertRulesMode::Operator => {
+                anyhow::ensure!(
+                    s.rules_dir.is_none() && self.alertmanager_config.is_none(),
+                    "--alert-rules operator keeps rules and receivers in the cluster: drop --rules-dir and --alertmanager-config"
+                );
+                let mut labels = std::collections::BTreeMap::new();
+                for l in &self.rule_labels {
+                    let (k, v) = l
+                        .split_once('=')
+                        .filter(|(k, _)| !k.trim().is_empty())
+                        .with_context(|| format!("--rule-labels: '{l}' is not key=value"))?;
+                    labels.insert(k.trim().to_string(), v.trim().to_string());
+                }
+                AlertRules::Operator(OperatorSettings {
+                    labels,
+                    confirm_within: Duration::from_secs(self.rule_confirm_secs.max(1)),
+                })
+            }
+        };
         s.webhook_url = self.alert_webhook_url;
         s.alertmanager_config = self.alertmanager_config;
         s.smtp = match (self.smtp_smarthost, self.smtp_from) {

@@ -18,6 +18,7 @@ mod monitoring;
 mod nginx;
 mod oidc;
 mod pipelines;
+mod prometheus_operator;
 mod promql_property;
 mod tenants;
 mod terminal;

@@ -99,11 +99,16 @@ fn structure(s: &Value, path: &str, level: Level, out: &mut Vec<Cause>) {
     if ty.is_empty() && !exempt {
         let why = match level {
             Level::Root => Some("must not be empty at the root"),
-            Level::Item => Some("must not be empty for specified array items"),
+            // NB: an item or a field that keeps unknown fields may leave its type out (a real
+            // 1.20 API server takes the Prometheus Operator's AlertmanagerConfig CRD, whose
+            // `spec.route.routes.items` is such an item)
+            Level::Item if !preserves_unknown(s) => {
+                Some("must not be empty for specified array items")
+            }
             Level::Field if !preserves_unknown(s) => {
                 Some("must not be empty for specified object fields")
             }
-            Level::Field => None,
+            Level::Field | Level::Item => None,
         };
         if let Some(why) = why {
             out.push(Cause::new(
