@@ -362,13 +362,7 @@ pub async fn deploy(
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");
     if let (Some(rules), Ok(thresholds)) = (rules, form.alerts.parse()) {
         rules
-            .apply(
-                &state.monitoring.rules_lock,
-                &state.monitoring.http,
-                &form.namespace,
-                &form.name,
-                &thresholds,
-            )
+            .apply(state, &form.namespace, &form.name, &thresholds)
             .await
             .map_err(|e| {
                 let e = e.text();
