@@ -170,6 +170,14 @@ impl Bucket {
         self.prefix.child(STORES).child(name)
     }
 
+    /// The object at `rel` (a `/`-separated path of the store's format) in the store at
+    /// `root` (see [`Bucket::store_root`]).
+    pub(crate) fn object(root: &Path, rel: &str) -> Path {
+        rel.split('/')
+            .filter(|p| !p.is_empty())
+            .fold(root.clone(), |p, part| p.child(part))
+    }
+
     /// The names of the stores in the bucket (nodes that shipped, consoles that wrote).
     pub fn store_names(&self) -> Result<Vec<String>> {
         let root = self.prefix.child(STORES);

@@ -51,9 +51,7 @@ impl BucketDirectory {
     }
 
     fn path(&self, rel: &str) -> Path {
-        rel.split('/')
-            .filter(|p| !p.is_empty())
-            .fold(self.root.clone(), |p, part| p.child(part))
+        Bucket::object(&self.root, rel)
     }
 
     fn head(&self, rel: &str) -> logstore::Result<Option<object_store::ObjectMeta>> {

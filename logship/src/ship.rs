@@ -193,8 +193,7 @@ impl Shipper {
     }
 
     fn path(&self, rel: &str) -> Path {
-        rel.split('/')
-            .fold(self.root.clone(), |p, part| p.child(part))
+        Bucket::object(&self.root, rel)
     }
 
     fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {

@@ -132,27 +132,6 @@ impl Federation {
             .map(|m| m.store.clone())
     }
 
-    /// Every read-only member takes in what its writer flushed since
-    /// ([`Store::refresh`]); returns the lines that were new. A member that
-    /// fails is skipped (its error is returned after the others refreshed).
-    pub fn refresh(&self) -> Result<u64> {
-        let mut new = 0;
-        let mut failed = None;
-        for (_, m) in self.snapshot() {
-            match m.store.refresh() {
-                Ok(n) => new += n,
-                Err(e) => {
-                    tracing::warn!(member = %m.name, error = %e, "refreshing a log store");
-                    failed.get_or_insert(e);
-                }
-            }
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(new),
-        }
-    }
-
     /// The streams a selector picks in every member, with global ids.
     pub fn streams(&self, selector: &StreamSelector) -> Vec<StreamInfo> {
         let mut out = Vec::new();
