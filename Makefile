@@ -36,10 +36,13 @@ server:
 unit:
 	cargo nextest run --no-fail-fast
 
-# The Playwright suite in Debian's Chromium against a fresh `wharf demo`.
+# The Playwright suite in Debian's Chromium against a fresh `wharf demo`; then the specs of
+# what reads the log bucket (logs, pipelines' run logs, terminal recordings) against a fresh
+# `wharf demo --shared-logs` (node agents, SeaweedFS).
 e2e:
 	cargo build -p wharf-tests --bin wharf-test-ldap
 	cd end2end && npx playwright test
+	cd end2end && npx playwright test -c playwright.shared.config.ts
 
 bench:
 	cargo bench -p wharf-sim --bench scale

@@ -15,10 +15,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logship::seaweedfs::SeaweedFs;
 use logship::{BlockCache, Bucket, BucketDirectory, BucketSettings, Requests, Shipper};
 use logstore::{Config, LogStream, Query, Store, StreamKey, StreamSelector, Timestamp};
-use wharf_testkit::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 
+const ACCESS_KEY: &str = "wharf-bench";
+const SECRET_KEY: &str = "wharf-bench-secret";
 const DAY: i64 = 86_400 * 1_000_000_000;
 const START: i64 = 1_714_521_600 * 1_000_000_000; // 2024-05-01T00:00:00Z
 const WINDOW: i64 = 5 * 60 * 1_000_000_000;
@@ -48,8 +50,11 @@ fn main() {
     let containers = env("WHARF_BENCH_CONTAINERS", 20);
     let every_ms = env("WHARF_BENCH_EVERY_MS", 2000).max(1) as i64;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(S3Server::start());
-    rt.block_on(server.create_bucket("bench"));
+    let weed_dir = tempfile::tempdir().unwrap();
+    let server = rt
+        .block_on(SeaweedFs::start(weed_dir.path(), ACCESS_KEY, SECRET_KEY))
+        .unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(server.create_bucket("bench")).unwrap();
     let settings = BucketSettings {
         url: "s3://bench/cluster".into(),
         endpoint: Some(server.endpoint.clone()),

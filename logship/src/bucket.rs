@@ -165,6 +165,11 @@ impl Bucket {
         &self.url
     }
 
+    /// The prefix in the bucket everything lives under.
+    pub(crate) fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
     /// Where the store `name` lives: `<prefix>/stores/<name>`.
     pub fn store_root(&self, name: &str) -> Path {
         self.prefix.child(STORES).child(name)

@@ -14,6 +14,8 @@
 //!   stores/<name>/shipped.json                   written last by every pass that changed
 //!                                                something: readers look at it to know
 //!                                                whether to refresh
+//!   files/recordings/<namespace>/<session>.cast  whole files consoles share (terminal
+//!                                                session recordings; [`Bucket::put_file`])
 //! ```
 //! `<name>` is a node's name for an agent, a console's pod name for the
 //! console's own records.
@@ -47,12 +49,15 @@ mod bucket;
 mod cache;
 mod directory;
 mod error;
+mod files;
+pub mod seaweedfs;
 mod ship;
 
 pub use bucket::{Bucket, BucketSettings, Requests};
 pub use cache::BlockCache;
 pub use directory::BucketDirectory;
 pub use error::{Error, Result};
+pub use files::{FileInfo, FILES};
 pub use ship::{Pass, Shipper};
 
 /// The folder of the bucket (under its prefix) that holds one store per name.

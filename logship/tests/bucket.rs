@@ -6,9 +6,34 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use logship::seaweedfs::SeaweedFs;
 use logship::{BlockCache, Bucket, BucketDirectory, BucketSettings, Shipper};
 use logstore::*;
-use wharf_testkit::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+
+const ACCESS_KEY: &str = "wharf-test";
+const SECRET_KEY: &str = "wharf-test-secret";
+
+/// A real S3 server in a temporary folder (removed with it).
+struct S3Server {
+    server: SeaweedFs,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    async fn start() -> S3Server {
+        let dir = tempfile::tempdir().unwrap();
+        let server = SeaweedFs::start(dir.path(), ACCESS_KEY, SECRET_KEY)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let endpoint = server.endpoint.clone();
+        S3Server {
+            server,
+            endpoint,
+            _dir: dir,
+        }
+    }
+}
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_714_557_600 * S; // 2024-05-01T10:00:00Z
@@ -24,7 +49,7 @@ fn small() -> Config {
 }
 
 async fn bucket(server: &S3Server, name: &str) -> Bucket {
-    server.create_bucket(name).await;
+    server.server.create_bucket(name).await.unwrap();
     Bucket::connect(&BucketSettings {
         url: format!("s3://{name}/cluster-1"),
         endpoint: Some(server.endpoint.clone()),
@@ -328,7 +353,7 @@ async fn a_bucket_that_is_down_or_misconfigured_fails_with_a_clear_error() {
         Shipper::new(&b, "node-a", &path2).unwrap().pass().unwrap();
     })
     .await;
-    server.stop().await;
+    server.server.stop().await;
     let b = bucket.clone();
     blocking(move || {
         let err = Shipper::new(&b, "node-b", &path)
@@ -343,6 +368,67 @@ async fn a_bucket_that_is_down_or_misconfigured_fails_with_a_clear_error() {
         .err()
         .unwrap();
         assert!(err.to_string().contains("manifest"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_files_are_written_read_listed_and_deleted_beside_the_stores() {
+    let (_server, bucket, _local, _path) = setup().await;
+    blocking(move || {
+        let rec = "recordings/shop/0195-a.cast";
+        assert_eq!(bucket.get_file(rec).unwrap(), None, "nothing there yet");
+        assert_eq!(bucket.file_info(rec).unwrap(), None);
+        bucket
+            .put_file(rec, b"{\"version\": 2}\n".to_vec())
+            .unwrap();
+        bucket
+            .put_file("recordings/beta/0195-b.cast", vec![b'x'; 3000])
+            .unwrap();
+        assert_eq!(
+            bucket.get_file(rec).unwrap().as_deref(),
+            Some(&b"{\"version\": 2}\n"[..])
+        );
+        let info = bucket.file_info(rec).unwrap().unwrap();
+        assert_eq!((info.path.as_str(), info.size), (rec, 15));
+        let age = chrono::Utc::now() - info.modified;
+        assert!(
+            age.num_seconds().abs() < 600,
+            "its time is the write's: {info:?}"
+        );
+
+        let mut all: Vec<_> = bucket
+            .list_files("recordings")
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.path, f.size))
+            .collect();
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                ("recordings/beta/0195-b.cast".to_string(), 3000),
+                (rec.to_string(), 15)
+            ]
+        );
+        assert_eq!(bucket.list_files("recordings/shop").unwrap().len(), 1);
+        assert!(
+            bucket.store_names().unwrap().is_empty(),
+            "files are not stores"
+        );
+
+        bucket.delete_file(rec).unwrap();
+        bucket.delete_file(rec).unwrap(); // gone already: not an error
+        assert_eq!(bucket.get_file(rec).unwrap(), None);
+        assert_eq!(bucket.list_files("").unwrap().len(), 1);
+
+        for bad in ["../stores/x", "recordings//a", "./a", ""] {
+            let err = bucket.put_file(bad, vec![]).unwrap_err();
+            assert!(
+                err.to_string().contains("cannot name a file"),
+                "{bad}: {err}"
+            );
+        }
     })
     .await;
 }

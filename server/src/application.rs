@@ -50,13 +50,21 @@ impl Application {
     /// bound when this returns.
     pub async fn build(
         client: kube::Client,
-        settings: Settings,
+        mut settings: Settings,
         launch: Launch,
     ) -> Result<Application> {
         let reader = match &launch.shared_logs {
             None => logstore::Federation::single(launch.logs.clone()),
             Some(_) => logstore::Federation::new(),
         };
+        // finished terminal recordings go into the log bucket, where every replica finds them
+        let archive = launch.shared_logs.as_ref().map(|(shared, _)| {
+            wharf_console::terminal::archive::Archive::new(shared.bucket.clone())
+        });
+        let recordings = settings.terminal.recordings.clone();
+        if recordings.is_some() {
+            settings.terminal.archive = archive.clone();
+        }
         let (state, watchers, leaderships) =
             crate::console::prepare_with_logs(client, settings, launch.logs, reader).await?;
         let mut tasks: Vec<Task> = watchers
@@ -67,23 +75,46 @@ impl Application {
             })
             .collect();
         if let Some(retention) = launch.retention {
+            if let (Some(archive), Some(leadership)) = (&archive, leaderships.first()) {
+                tasks.push(Task {
+                    name: "the sweep of the log bucket's recordings",
+                    handle: crate::terminal::retention::spawn_shared(
+                        archive.bucket().clone(),
+                        retention.keep,
+                        retention.max_total,
+                        crate::terminal::retention::SWEEP_EVERY,
+                        leadership.clone(),
+                    ),
+                });
+            }
             tasks.push(Task {
                 name: "the terminal recordings' sweep",
                 handle: crate::terminal::retention::spawn(retention),
+            });
+        }
+        if let (Some(archive), Some(dir)) = (archive, recordings) {
+            // what a failed copy, or a console killed mid-copy, left behind
+            tokio::spawn(async move {
+                let copied = archive.upload_leftovers(&dir).await;
+                if copied > 0 {
+                    tracing::info!(copied, "recordings left on disk copied into the log bucket");
+                }
             });
         }
         let collector = match launch.shared_logs {
             None => Some(crate::logs::collector::spawn(&state)),
             Some((shared, own_dir)) => {
                 tracing::info!(bucket = shared.bucket.url(), name = %shared.name, "logs come from the log bucket");
+                let following = crate::logs::shared::Following::start(
+                    state.log_reader.clone(),
+                    state.logs.clone(),
+                    own_dir,
+                    shared,
+                )
+                .await;
                 tasks.push(Task {
                     name: "the log bucket's follower",
-                    handle: tokio::spawn(crate::logs::shared::run(
-                        state.log_reader.clone(),
-                        state.logs.clone(),
-                        own_dir,
-                        shared,
-                    )),
+                    handle: tokio::spawn(following.run()),
                 });
                 None
             }

@@ -35,6 +35,11 @@ enum Command {
         /// Forget the previous run's state and seed anew.
         #[arg(long)]
         fresh: bool,
+        /// Logs as on a cluster that outgrew one machine: a log agent per demo node ships into
+        /// a log bucket (a SeaweedFS the demo starts, or --log-bucket), and the console reads
+        /// the bucket.
+        #[arg(long)]
+        shared_logs: bool,
         #[command(flatten)]
         console: Box<ConsoleArgs>,
     },
@@ -156,7 +161,8 @@ async fn main() -> Result<()> {
         Command::Demo {
             data,
             fresh,
-            console,
+            shared_logs,
+            mut console,
         } => {
             let nginx_bin = PathBuf::from("/usr/sbin/nginx");
             server::nginx::demo::stop_leftovers(&data, &nginx_bin).await;
@@ -170,6 +176,18 @@ async fn main() -> Result<()> {
             server::demo::seed::apps(&client).await?;
             server::demo::seed::nginx(&client).await?;
             server::demo::seed::pipelines(&client, &cluster.shared_dir()).await?;
+            let mut shared = match shared_logs || console.log_bucket.url.is_some() {
+                true => Some(
+                    server::demo::shared_logs::SharedLogsDemo::start(
+                        &data,
+                        &cluster,
+                        &client,
+                        &mut console.log_bucket,
+                    )
+                    .await?,
+                ),
+                false => None,
+            };
             // Prometheus + Alertmanager under <data>/monitoring; Alertmanager posts to this console
             let listen = console.demo_listen();
             let webhook_host = if listen.ip().is_unspecified() {
@@ -183,6 +201,9 @@ async fn main() -> Result<()> {
                 webhook_host,
             )?;
             let (mut settings, launch) = console.demo(&data, monitoring.settings())?;
+            if let Some(shared) = shared.as_mut() {
+                println!("{}", shared.banner);
+            }
             settings.terminal.unconfined = cluster.sandbox_unavailable();
             if let Some(why) = &settings.terminal.unconfined {
                 println!("  ! the demo node cannot sandbox its containers ({why}): only platform admins get shells");
@@ -211,9 +232,15 @@ async fn main() -> Result<()> {
                 std::time::Duration::from_secs(2),
             )
             .await?;
+            if let Some(shared) = shared.as_mut() {
+                application.supervise("a demo node's log agent", shared.watchdog());
+            }
             println!("{}", server::demo::banner(application.addr(), &kubeconfig));
             println!("{}", nginx.banner());
             let outcome = application.run_until_stopped(stop_signal()).await;
+            if let Some(shared) = shared {
+                shared.stop().await;
+            }
             nginx.stop().await;
             drop(cluster);
             outcome

@@ -96,7 +96,7 @@ pub async fn start_with_routes(config: SimConfig, extra: Option<axum::Router>) -
 }
 
 /// Like [`start`], with the node side's timings from `node` (e.g. [`NodeConfig::fast`]
-/// in tests); its `scratch_dir` and `allow_exec` are decided here.
+/// in tests); its `scratch_dir`, `allow_exec` and `pod_logs_by_node` are decided here.
 pub async fn start_with_node(config: SimConfig, node: NodeConfig) -> Result<Sim> {
     start_inner(config, None, Some(node)).await
 }
@@ -124,9 +124,13 @@ async fn start_inner(
         .map_err(|e| Error::io(config.listen.to_string(), e))?;
     let tls_config = ca.server_config(addr.ip())?;
     seed::seed(&store, config.nodes, addr.port())?;
-    // The living cluster: controllers, scheduler, and pods run by one node runtime.
+    // The living cluster: controllers, scheduler, and pods run by one node runtime, which
+    // writes each node's pods' logs in that node's own `/var/log/pods` (one agent per node).
+    // NB: the scratch dir given here is replaced by `runtime`.
+    let mut node = node.unwrap_or_else(|| NodeConfig::new(PathBuf::new()));
+    node.pod_logs_by_node = true;
     let (runtime, scratch) =
-        controllers::ControlPlane::runtime(dir, node, addr.ip().is_loopback())?;
+        controllers::ControlPlane::runtime(dir, Some(node), addr.ip().is_loopback())?;
     let control = controllers::ControlPlane::start(&store, runtime, scratch, dir.is_some());
     let node_routes = node_api::router(
         store.clone(),
@@ -194,11 +198,33 @@ impl Sim {
             container,
         )
     }
-    /// The node's `/var/log/pods`: every container's log as the kubelet's CRI files
+    /// Node `node`'s `/var/log/pods`: the logs of the containers of the pods scheduled on
+    /// it (`spec.nodeName`), as the kubelet's CRI files
     /// (`<namespace>_<pod>_<uid>/<container>/<restartCount>.log`, rotated and compressed as
-    /// the kubelet does; see `simnode::logs::cri`). The folder to give a node log agent.
-    pub fn pod_logs_dir(&self) -> std::path::PathBuf {
-        self.control.node_runtime().pod_logs_dir().to_path_buf()
+    /// the kubelet does; see `simnode::logs::cri`). The folder to give that node's log
+    /// agent (`wharf logs agent --node NODE --pods-dir DIR`); it exists, even before the
+    /// node runs a pod. Pods with no (valid) node name have theirs in
+    /// `pod_logs_dir_of("")` (`<pods dir>/_unscheduled`). See [`Sim::node_names`].
+    pub fn pod_logs_dir_of(&self, node: &str) -> std::path::PathBuf {
+        self.control.node_runtime().pod_logs_dir_of(node)
+    }
+    /// The names of the cluster's nodes, sorted: the Node objects in the store (those a
+    /// fresh cluster was seeded with, `demo-node-1` … `demo-node-N`, unless some were
+    /// added or deleted since). One node log agent each, reading [`Sim::pod_logs_dir_of`].
+    pub fn node_names(&self) -> Vec<String> {
+        let params = crate::store::ListParams::default();
+        // NB: a list without a continue token does not fail.
+        let nodes = self
+            .store
+            .list(&ResourceId::core("nodes"), None, &params)
+            .map(|l| l.values())
+            .unwrap_or_default();
+        let mut names: Vec<String> = nodes
+            .iter()
+            .filter_map(|n| n.pointer("/metadata/name")?.as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
     }
     /// Why the node's containers run unconfined, if they do (see `simnode::sandbox`).
     pub fn sandbox_unavailable(&self) -> Option<String> {
@@ -244,4 +270,63 @@ fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: wharf-demo\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: wharf-demo\n  user:\n    token: {token}\ncontexts:\n- name: wharf-demo\n  context:\n    cluster: wharf-demo\n    user: wharf-demo\n    namespace: default\ncurrent-context: wharf-demo\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    /// Polls `check` every 50 ms until it holds, or panics after 20 s.
+    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn each_node_has_its_own_pod_logs_dir() {
+        let node = crate::NodeConfig::fast("");
+        let sim = crate::start_with_node(crate::SimConfig::default(), node)
+            .await
+            .unwrap();
+        let names = sim.node_names();
+        assert_eq!(names, ["demo-node-1", "demo-node-2", "demo-node-3"]);
+        let pods_dir = sim.control.node_runtime().pod_logs_dir().to_path_buf();
+        for name in &names {
+            let dir = sim.pod_logs_dir_of(name);
+            assert_eq!(dir, pods_dir.join(name));
+            assert!(
+                dir.is_dir(),
+                "an agent can start before the node runs a pod"
+            );
+        }
+        // A pod bound to demo-node-2 writes its logs in that node's folder only.
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "logger", "namespace": "default"},
+            "spec": {"nodeName": "demo-node-2", "containers": [{"name": "app", "image": "busybox"}]}
+        }))
+        .unwrap();
+        let pod = sim.store().create_typed(&pod).unwrap();
+        let uid = pod.metadata.uid.unwrap();
+        let node2 = sim.pod_logs_dir_of("demo-node-2");
+        let live = simnode::logs::cri::pod_dir(&node2, "default", "logger", &uid)
+            .join("app")
+            .join("0.log");
+        eventually("the pod's log file in demo-node-2's folder", || {
+            live.metadata().is_ok_and(|m| m.len() > 0)
+        })
+        .await;
+        for other in ["demo-node-1", "demo-node-3"] {
+            let entries = std::fs::read_dir(sim.pod_logs_dir_of(other))
+                .unwrap()
+                .count();
+            assert_eq!(entries, 0, "{other} runs no pod");
+        }
+        sim.shutdown().await;
+    }
 }

@@ -30,7 +30,11 @@
 //!   `log_flush_interval` by a thread of the node (never by the simulated process), and a
 //!   deleted pod's folder removed after `pod_logs_linger`. The pods dir is
 //!   `<node folder>/pods` unless [`NodeConfig::pod_logs_dir`] says otherwise;
-//!   [`NodeRuntime::pod_logs_dir`] tells an agent where it is ([`logs::cri`]);
+//!   [`NodeRuntime::pod_logs_dir`] tells an agent where it is ([`logs::cri`]). With
+//!   [`NodeConfig::pod_logs_by_node`] (the demo cluster sets it) every node of the
+//!   cluster gets its own `/var/log/pods`, `<pods dir>/<spec.nodeName>/<namespace>_<pod>_<uid>/…`
+//!   (`_unscheduled` for a pod without a valid node name), for one agent per node:
+//!   [`NodeRuntime::pod_logs_dir_of`] gives a node's folder;
 //! - exec and attach speak the `v4`/`v5.channel.k8s.io` WebSocket protocols, with a real
 //!   pseudo-terminal for `tty=true` ([`exec`]); an image can lack programs, which then
 //!   fail to exec as runc says ([`programs`]);

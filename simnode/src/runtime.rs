@@ -66,6 +66,12 @@ pub struct NodeConfig {
     /// [`crate::logs::cri`]); `None`: `<scratch_dir>/pods`. Read it with
     /// [`NodeConfig::pod_logs_dir`] or [`NodeRuntime::pod_logs_dir`].
     pub pod_logs_dir: Option<PathBuf>,
+    /// One `/var/log/pods` per node: a pod's log folder goes in
+    /// `<pods dir>/<spec.nodeName>/` (`<pods dir>/_unscheduled/` for a pod without a node
+    /// name, or with one that is not a valid node name), so that one node log agent per
+    /// node reads [`NodeRuntime::pod_logs_dir_of`] its node. Default `false`: every pod's
+    /// folder right in the pods dir, whatever its node. See [`crate::logs::cri`].
+    pub pod_logs_by_node: bool,
     /// The kubelet's `containerLogMaxSize`: a live log file this big is rotated.
     pub container_log_max_size: u64,
     /// The kubelet's `containerLogMaxFiles`: files kept per container instance, live
@@ -97,6 +103,7 @@ impl NodeConfig {
             keep_scratch_dirs: false,
             sandbox: crate::sandbox::Sandbox::detect(),
             pod_logs_dir: None,
+            pod_logs_by_node: false,
             container_log_max_size: logs::cri::DEFAULT_MAX_SIZE,
             container_log_max_files: logs::cri::DEFAULT_MAX_FILES,
             log_flush_interval: Duration::from_millis(250),
@@ -328,9 +335,14 @@ impl PodShared {
     /// `<restart>.log` too), keeping the last one as `previous`.
     pub fn new_log_instance(&self, container: &str, restart: u32) -> Arc<LogBuffer> {
         let plan = &self.plan;
-        let file = self
-            .pod_logs
-            .open(&plan.namespace, &plan.name, &plan.uid, container, restart);
+        let file = self.pod_logs.open(
+            &plan.node_name,
+            &plan.namespace,
+            &plan.name,
+            &plan.uid,
+            container,
+            restart,
+        );
         let buf = LogBuffer::with_file(self.cfg.log_buffer_lines, self.cfg.log_buffer_bytes, file);
         if let Some(slot) = self.slot(container) {
             let mut logs = lock(&slot.logs);
@@ -410,6 +422,7 @@ impl NodeRuntime {
         cfg.pod_logs_dir = Some(logs_dir.clone());
         let pod_logs = PodLogs::new(logs::cri::Settings {
             dir: logs_dir,
+            by_node: cfg.pod_logs_by_node,
             max_size: cfg.container_log_max_size,
             max_files: cfg.container_log_max_files,
             flush_interval: cfg.log_flush_interval,
@@ -433,9 +446,24 @@ impl NodeRuntime {
     }
 
     /// The node's `/var/log/pods`: containers' logs as CRI files, for a node log agent
-    /// (see [`crate::logs::cri`]). Absolute.
+    /// (see [`crate::logs::cri`]). Absolute. With [`NodeConfig::pod_logs_by_node`] it holds
+    /// one folder per node instead: see [`pod_logs_dir_of`](Self::pod_logs_dir_of).
     pub fn pod_logs_dir(&self) -> &std::path::Path {
         self.inner.pod_logs.dir()
+    }
+
+    /// The `/var/log/pods` of node `node`, the folder to give that node's log agent
+    /// (`wharf logs agent --node NODE --pods-dir DIR`). Absolute. With
+    /// [`NodeConfig::pod_logs_by_node`] it is `<pods dir>/<node>`, created here if
+    /// missing so an agent can start before the node runs a pod (`<pods dir>/_unscheduled`,
+    /// [`crate::logs::cri::UNSCHEDULED`], when `node` is empty or not a valid node name);
+    /// without it every node shares [`pod_logs_dir`](Self::pod_logs_dir).
+    pub fn pod_logs_dir_of(&self, node: &str) -> PathBuf {
+        let dir = self.inner.pod_logs.node_dir(node);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), "cannot create a node's pod log folder: {e}");
+        }
+        dir
     }
 
     /// Where containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
@@ -611,9 +639,12 @@ impl NodeRuntime {
         }
         if gone {
             let plan = &shared.plan;
-            self.inner
-                .pod_logs
-                .remove_pod_later(&plan.namespace, &plan.name, &plan.uid);
+            self.inner.pod_logs.remove_pod_later(
+                &plan.node_name,
+                &plan.namespace,
+                &plan.name,
+                &plan.uid,
+            );
         }
         shared.announce(None);
     }

@@ -9,6 +9,7 @@
 //! `outcome`, `recording`, `recording-truncated`); its message repeats it as a sentence for
 //! `kubectl get events`.
 
+pub mod archive;
 pub mod endpoints;
 
 use crate::auth::{forbidden, TenantScope};
@@ -39,6 +40,8 @@ pub struct TerminalOptions {
     pub debug_image: String,
     /// Where session recordings are written ([`recording_path`]); `None`: sessions are not recorded.
     pub recordings: Option<PathBuf>,
+    /// Where finished recordings go when the console has a log bucket ([`archive`]).
+    pub archive: Option<archive::Archive>,
     /// The largest recording of one session in bytes (a little more: the line saying it
     /// stopped); `None`: no limit.
     pub recording_max_bytes: Option<u64>,
@@ -61,6 +64,7 @@ impl Default for TerminalOptions {
         TerminalOptions {
             debug_image: DEFAULT_DEBUG_IMAGE.into(),
             recordings: None,
+            archive: None,
             recording_max_bytes: Some(DEFAULT_RECORDING_MAX_MB * 1024 * 1024),
             idle_timeout: std::time::Duration::from_secs(DEFAULT_IDLE_SECS),
             idle_warning: std::time::Duration::from_secs(DEFAULT_IDLE_WARN_SECS),
@@ -350,13 +354,20 @@ pub fn record_of(e: &Event) -> Option<SessionRecord> {
 /// Is the recording of this record gone (or out of this console's reach)? Only a file that
 /// is certainly not there counts; one that cannot be looked at keeps its link, and the
 /// download says what is wrong.
-pub async fn recording_expired(dir: Option<&Path>, record: &SessionRecord) -> bool {
-    match dir {
+pub async fn recording_expired(options: &TerminalOptions, record: &SessionRecord) -> bool {
+    let Some(dir) = options.recordings.as_deref() else {
+        return true;
+    };
+    if !valid_session_id(&record.id) {
+        return true;
+    }
+    let local = recording_path(dir, &record.namespace, &record.id);
+    if tokio::fs::try_exists(&local).await.unwrap_or(false) {
+        return false;
+    }
+    match &options.archive {
+        Some(archive) => !archive.holds(&record.namespace, &record.id).await,
         None => true,
-        Some(_) if !valid_session_id(&record.id) => true,
-        Some(dir) => !tokio::fs::try_exists(recording_path(dir, &record.namespace, &record.id))
-            .await
-            .unwrap_or(true),
     }
 }
 
@@ -372,9 +383,8 @@ pub async fn sessions(
         let list = api.list(&ListParams::default().labels(AUDIT_LABEL)).await?;
         rows.extend(list.items.iter().filter_map(record_of));
     }
-    let dir = state.settings.terminal.recordings.as_deref();
     for r in rows.iter_mut().filter(|r| r.recording) {
-        r.recording_expired = recording_expired(dir, r).await;
+        r.recording_expired = recording_expired(&state.settings.terminal, r).await;
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.started));
     Ok(rows)
@@ -534,13 +544,17 @@ mod tests {
         };
         std::fs::create_dir_all(dir.join("alpha")).unwrap();
         std::fs::write(recording_path(&dir, "alpha", "wharf-session-kept"), "{}").unwrap();
-        assert!(!recording_expired(Some(&dir), &record("wharf-session-kept")).await);
-        assert!(recording_expired(Some(&dir), &record("wharf-session-gone")).await);
+        let with = TerminalOptions {
+            recordings: Some(dir.clone()),
+            ..TerminalOptions::default()
+        };
+        assert!(!recording_expired(&with, &record("wharf-session-kept")).await);
+        assert!(recording_expired(&with, &record("wharf-session-gone")).await);
         assert!(
-            recording_expired(None, &record("wharf-session-kept")).await,
+            recording_expired(&TerminalOptions::default(), &record("wharf-session-kept")).await,
             "a console without a recordings folder has none to offer"
         );
-        assert!(recording_expired(Some(&dir), &record("..")).await);
+        assert!(recording_expired(&with, &record("..")).await);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,6 +3,7 @@
 //! needs: the URL and the demo credentials.
 
 pub mod seed;
+pub mod shared_logs;
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};

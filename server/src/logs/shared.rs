@@ -38,32 +38,51 @@ const EVERY: Duration = Duration::from_secs(1);
 /// How often the console's own store is shipped.
 const SHIP_EVERY: Duration = Duration::from_secs(2);
 
-/// Keeps `reader` in step with the bucket and ships `own` (kept in `own_dir`) into it;
-/// runs until aborted.
-pub async fn run(reader: Federation, own: Store, own_dir: std::path::PathBuf, shared: SharedLogs) {
-    let shipper = Shipper::new(&shared.bucket, &shared.name, &own_dir)
-        .inspect_err(
-            |e| tracing::error!(error = %e, "this console's audit records stay on its own disk"),
-        )
-        .ok();
-    let state = Arc::new(Mutex::new(Follower {
-        cache: BlockCache::new(shared.cache_bytes),
-        bucket: shared.bucket,
-        reader,
-        own,
-        shipper,
-        seen: HashMap::new(),
-        shipped_at: None,
-    }));
-    loop {
-        let state = state.clone();
+/// Keeps `reader` in step with the bucket and ships `own` (kept in `own_dir`) into it:
+/// [`Following::start`] takes a first look (so a console that starts serving shows every
+/// store the bucket holds), [`Following::run`] goes on until aborted.
+pub struct Following(Arc<Mutex<Follower>>);
+
+impl Following {
+    pub async fn start(
+        reader: Federation,
+        own: Store,
+        own_dir: std::path::PathBuf,
+        shared: SharedLogs,
+    ) -> Following {
+        let shipper = Shipper::new(&shared.bucket, &shared.name, &own_dir)
+            .inspect_err(
+                |e| tracing::error!(error = %e, "this console's audit records stay on its own disk"),
+            )
+            .ok();
+        let following = Following(Arc::new(Mutex::new(Follower {
+            cache: BlockCache::new(shared.cache_bytes),
+            bucket: shared.bucket,
+            reader,
+            own,
+            shipper,
+            seen: HashMap::new(),
+            shipped_at: None,
+        })));
+        following.step().await;
+        following
+    }
+
+    async fn step(&self) {
+        let state = self.0.clone();
         let step = tokio::task::spawn_blocking(move || {
             state.lock().unwrap_or_else(|e| e.into_inner()).step()
         });
         if let Err(e) = step.await {
             tracing::error!(error = %e, "following the log bucket");
         }
-        tokio::time::sleep(EVERY).await;
+    }
+
+    pub async fn run(self) {
+        loop {
+            tokio::time::sleep(EVERY).await;
+            self.step().await;
+        }
     }
 }
 

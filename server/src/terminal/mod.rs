@@ -54,13 +54,15 @@ pub struct TerminalArgs {
         default_value_t = 30
     )]
     pub recordings_keep_days: u64,
-    /// When all recordings together take more than this many GB, the oldest are deleted. 0: no cap.
+    /// When all recordings together take more than this many GB (fractions allowed: 0.5),
+    /// the oldest are deleted. 0: no cap.
     #[arg(
         long,
         env = "WHARF_TERMINAL_RECORDINGS_MAX_TOTAL_GB",
-        default_value_t = 20
+        default_value_t = 20.0,
+        value_parser = non_negative_gb
     )]
-    pub recordings_max_total_gb: u64,
+    pub recordings_max_total_gb: f64,
     /// A session without input for this many seconds is closed.
     #[arg(long, env = "WHARF_TERMINAL_IDLE_SECS", default_value_t = DEFAULT_IDLE_SECS)]
     pub terminal_idle_secs: u64,
@@ -91,14 +93,24 @@ impl TerminalArgs {
     pub fn retention(&self) -> Option<retention::Retention> {
         let keep = (self.recordings_keep_days > 0)
             .then(|| Duration::from_secs(self.recordings_keep_days.saturating_mul(86_400)));
-        let max_total = (self.recordings_max_total_gb > 0)
-            .then(|| self.recordings_max_total_gb.saturating_mul(1024 * MB));
+        let max_total = (self.recordings_max_total_gb > 0.0)
+            .then_some((self.recordings_max_total_gb * (1024 * MB) as f64) as u64);
         let dir = self.recordings_dir.clone()?;
         (keep.is_some() || max_total.is_some()).then_some(retention::Retention {
             dir,
             keep,
             max_total,
         })
+    }
+}
+
+/// A size in GB: a number, 0 or more.
+fn non_negative_gb(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(gb) if gb.is_finite() && gb >= 0.0 => Ok(gb),
+        _ => Err(format!(
+            "{s:?} is not a size in GB (0 or more, e.g. 20 or 0.5)"
+        )),
     }
 }
 
@@ -168,5 +180,19 @@ mod tests {
             None,
             "nothing recorded: nothing to sweep"
         );
+        let half = [
+            "wharf",
+            "--recordings-dir",
+            "/rec",
+            "--recordings-max-total-gb",
+        ];
+        let args = Cli::parse_from(half.into_iter().chain(["0.5"])).terminal;
+        assert_eq!(args.retention().unwrap().max_total, Some(512 * MB));
+        for bad in ["-1", "NaN", "lots"] {
+            assert!(
+                Cli::try_parse_from(half.into_iter().chain([bad])).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

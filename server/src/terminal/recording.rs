@@ -10,7 +10,9 @@
 //!
 //! NB: a folder of files, not the log store. The log store indexes container log *lines* by
 //! time for search; a recording is one session's raw terminal bytes with exact timing and
-//! resizes, replayed whole, and asciinema's tools read the file as it is. Several console
+//! resizes, replayed whole, and asciinema's tools read the file as it is. With a log bucket
+//! (`--log-bucket`), a finished recording is copied into the bucket and leaves the folder
+//! (`wharf_console::terminal::archive`), so every replica replays it; without one, several
 //! replicas need the folder on a shared volume.
 //!
 //! The session tees into a [`Tap`] (an unbounded channel: the keystroke path never waits on
@@ -46,6 +48,7 @@ use wharf_api::terminal::cast::{event_line, size_limit_marker, EventKind, Header
 use wharf_api::terminal::RecordingLink;
 use wharf_api::text;
 use wharf_console::state::AppState;
+use wharf_console::terminal::archive::Archive;
 use wharf_console::terminal::{recording_path, valid_session_id, Recorded};
 
 enum Rec {
@@ -74,6 +77,8 @@ pub struct Recorder {
     path: PathBuf,
     /// Gets the limit when the recording stops at it (see [`Recorder::take_stopped`]).
     stopped: Option<tokio::sync::oneshot::Receiver<u64>>,
+    /// Where the finished recording is copied (the log bucket), with its namespace and id.
+    archive: Option<(Archive, String, String)>,
 }
 
 impl Recorder {
@@ -135,7 +140,15 @@ impl Recorder {
             writer,
             path,
             stopped: Some(stopped),
+            archive: None,
         })
+    }
+
+    /// Copy the recording into `archive` when the session ends (see
+    /// `wharf_console::terminal::archive`).
+    pub fn archived_to(mut self, archive: Option<&Archive>, namespace: &str, id: &str) -> Self {
+        self.archive = archive.map(|a| (a.clone(), namespace.to_string(), id.to_string()));
+        self
     }
 
     pub fn tap(&self) -> Tap {
@@ -165,6 +178,11 @@ impl Recorder {
         };
         if recorded == Recorded::No {
             let _ = tokio::fs::remove_file(&self.path).await;
+        } else if let Some((archive, namespace, id)) = &self.archive {
+            // NB: a copy that fails stays on disk and is copied at the console's next start
+            if let Err(e) = archive.upload(&self.path, namespace, id).await {
+                tracing::error!(error = %e, path = %self.path.display(), "a session recording could not be copied into the log bucket");
+            }
         }
         recorded
     }
@@ -327,18 +345,38 @@ pub async fn serve(
             .into_response();
     };
     let path = recording_path(dir, &link.ns, &link.session);
-    let file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
+    let body = match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or_default();
+            (len, file_body(file, len))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let (session, ns) = (&link.session, &link.ns);
-            return (
-                StatusCode::NOT_FOUND,
-                Json(text!(
-                    "No recording of session {session} in namespace {ns}.",
-                    "命名空间 {ns} 中没有会话 {session} 的录像。"
-                )),
-            )
-                .into_response();
+            let archive = state.settings.terminal.archive.as_ref();
+            match from_archive(archive, &link.ns, &link.session).await {
+                Ok(Some(bytes)) => (bytes.len() as u64, Body::from(bytes)),
+                Ok(None) => {
+                    let (session, ns) = (&link.session, &link.ns);
+                    return (
+                        StatusCode::NOT_FOUND,
+                        Json(text!(
+                            "No recording of session {session} in namespace {ns}.",
+                            "命名空间 {ns} 中没有会话 {session} 的录像。"
+                        )),
+                    )
+                        .into_response();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading a session recording from the log bucket");
+                    return (
+                        StatusCode::BAD_GATEWAY,
+                        Json(text!(
+                            "The recording could not be read from the log bucket; try again later.",
+                            "无法从日志存储桶读取录像,请稍后重试。"
+                        )),
+                    )
+                        .into_response();
+                }
+            }
         }
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "reading a session recording");
@@ -349,30 +387,8 @@ pub async fn serve(
                 .into_response();
         }
     };
-    let len = file.metadata().await.map(|m| m.len()).unwrap_or_default();
+    let (len, body) = body;
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %link.ns, session = %link.session, download = link.download, "terminal recording read");
-    let body = Body::from_stream(futures::stream::unfold(
-        (file, len),
-        |(mut file, left)| async move {
-            if left == 0 {
-                return None;
-            }
-            let mut buf = vec![0u8; 64 * 1024];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    // NB: the length was promised; a file that grew meanwhile is cut there.
-                    let n = n.min(left as usize);
-                    buf.truncate(n);
-                    Some((
-                        Ok::<_, std::io::Error>(Bytes::from(buf)),
-                        (file, left - n as u64),
-                    ))
-                }
-                Err(e) => Some((Err(e), (file, 0))),
-            }
-        },
-    ));
     let disposition = if link.download {
         format!("attachment; filename=\"{}.cast\"", link.session)
     } else {
@@ -388,6 +404,44 @@ pub async fn serve(
         body,
     )
         .into_response()
+}
+
+/// A finished recording's bytes from the log bucket, if the console has one and it holds it.
+async fn from_archive(
+    archive: Option<&Archive>,
+    namespace: &str,
+    id: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    match archive {
+        Some(a) => a.read(namespace, id).await,
+        None => Ok(None),
+    }
+}
+
+/// The first `len` bytes of a local recording, streamed (a file that grows meanwhile, its
+/// session still going, is cut there: the length was promised).
+fn file_body(file: tokio::fs::File, len: u64) -> Body {
+    Body::from_stream(futures::stream::unfold(
+        (file, len),
+        |(mut file, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            let mut buf = vec![0u8; 64 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    let n = n.min(left as usize);
+                    buf.truncate(n);
+                    Some((
+                        Ok::<_, std::io::Error>(Bytes::from(buf)),
+                        (file, left - n as u64),
+                    ))
+                }
+                Err(e) => Some((Err(e), (file, 0))),
+            }
+        },
+    ))
 }
 
 #[cfg(test)]

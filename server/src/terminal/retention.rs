@@ -65,11 +65,33 @@ pub struct SweepReport {
     pub problems: Vec<String>,
 }
 
-/// A recording found in the folder.
-struct Found {
-    path: PathBuf,
-    bytes: u64,
-    modified: SystemTime,
+/// A recording found where recordings are kept.
+pub struct Found {
+    /// Its file (`<namespace>/<id>.cast` under the folder), or its path in the bucket.
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// When its session ended (the last write).
+    pub modified: SystemTime,
+}
+
+/// What became of one recording a sweep chose.
+pub enum Removal {
+    Deleted,
+    /// Someone else was first (another replica's sweep): it takes no room any more.
+    Gone,
+    /// Its session is still going: kept.
+    Active,
+    /// Kept, for the reason given (a sentence for the report).
+    Kept(String),
+}
+
+/// Where recordings are kept: the console's folder ([`Local`]) or the shared bucket
+/// ([`Shared`]).
+pub trait Shelf {
+    /// Every recording; what could not be looked at goes into `problems` as a sentence.
+    fn list(&self, problems: &mut Vec<String>) -> Vec<Found>;
+    /// Deletes one recording unless its session is still going.
+    fn remove(&self, f: &Found) -> Removal;
 }
 
 /// Deletes from `dir` the recordings that ended more than `keep` before `now`, then the
@@ -82,8 +104,18 @@ pub fn sweep(
     keep: Option<Duration>,
     max_total: Option<u64>,
 ) -> SweepReport {
+    sweep_shelf(&Local(dir), now, keep, max_total)
+}
+
+/// [`sweep`] of any [`Shelf`].
+pub fn sweep_shelf(
+    shelf: &impl Shelf,
+    now: SystemTime,
+    keep: Option<Duration>,
+    max_total: Option<u64>,
+) -> SweepReport {
     let mut report = SweepReport::default();
-    let mut files = list(dir, &mut report.problems);
+    let mut files = shelf.list(&mut report.problems);
     files.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
     report.total_bytes = files.iter().map(|f| f.bytes).sum();
     let mut left = Vec::with_capacity(files.len());
@@ -92,7 +124,7 @@ pub fn sweep(
             keep.is_some_and(|keep| now.duration_since(f.modified).is_ok_and(|age| age > keep));
         if expired {
             // NB: whatever came of it, an expired file is not tried again for the cap.
-            remove(&f, Why::Expired, now, &mut report);
+            remove(shelf, &f, Why::Expired, now, &mut report);
         } else {
             left.push(f);
         }
@@ -102,7 +134,7 @@ pub fn sweep(
             if report.total_bytes <= max {
                 break;
             }
-            remove(f, Why::OverTotal, now, &mut report);
+            remove(shelf, f, Why::OverTotal, now, &mut report);
         }
         if report.total_bytes > max {
             tracing::warn!(
@@ -116,66 +148,129 @@ pub fn sweep(
     report
 }
 
-/// The `<namespace>/<id>.cast` files under `dir`; a folder that does not exist yet holds none.
-fn list(dir: &Path, problems: &mut Vec<String>) -> Vec<Found> {
-    let mut found = Vec::new();
-    let mut problem = |text: String| {
-        tracing::warn!("{text}");
-        problems.push(text);
-    };
-    let namespaces = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return found,
-        Err(e) => {
-            problem(format!(
-                "The recordings folder {} could not be read, so no recording was deleted: {e}",
-                dir.display()
-            ));
-            return found;
-        }
-    };
-    for ns in namespaces.flatten() {
-        if !ns.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let entries = match std::fs::read_dir(ns.path()) {
+/// The console's recordings folder: `<dir>/<namespace>/<id>.cast`.
+pub struct Local<'a>(pub &'a Path);
+
+impl Shelf for Local<'_> {
+    /// The `<namespace>/<id>.cast` files; a folder that does not exist yet holds none.
+    fn list(&self, problems: &mut Vec<String>) -> Vec<Found> {
+        let dir = self.0;
+        let mut found = Vec::new();
+        let mut problem = |text: String| {
+            tracing::warn!("{text}");
+            problems.push(text);
+        };
+        let namespaces = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return found,
             Err(e) => {
                 problem(format!(
-                    "The recordings of namespace folder {} could not be read: {e}",
-                    ns.path().display()
+                    "The recordings folder {} could not be read, so no recording was deleted: {e}",
+                    dir.display()
                 ));
-                continue;
+                return found;
             }
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_none_or(|ext| ext != "cast") {
+        for ns in namespaces.flatten() {
+            if !ns.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            match entry.metadata() {
-                Ok(m) if m.is_file() => match m.modified() {
-                    Ok(modified) => found.push(Found {
-                        path,
-                        bytes: m.len(),
-                        modified,
-                    }),
+            let entries = match std::fs::read_dir(ns.path()) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    problem(format!(
+                        "The recordings of namespace folder {} could not be read: {e}",
+                        ns.path().display()
+                    ));
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|ext| ext != "cast") {
+                    continue;
+                }
+                match entry.metadata() {
+                    Ok(m) if m.is_file() => match m.modified() {
+                        Ok(modified) => found.push(Found {
+                            path,
+                            bytes: m.len(),
+                            modified,
+                        }),
+                        Err(e) => problem(format!(
+                            "The age of recording {} is unknown, so it is kept: {e}",
+                            path.display()
+                        )),
+                    },
+                    Ok(_) => {}
+                    // Deleted meanwhile (another replica's sweep, or a session that printed nothing).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => problem(format!(
-                        "The age of recording {} is unknown, so it is kept: {e}",
+                        "Recording {} could not be looked at, so it is kept: {e}",
                         path.display()
                     )),
-                },
-                Ok(_) => {}
-                // Deleted meanwhile (another replica's sweep, or a session that printed nothing).
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => problem(format!(
-                    "Recording {} could not be looked at, so it is kept: {e}",
-                    path.display()
-                )),
+                }
+            }
+        }
+        found
+    }
+
+    fn remove(&self, f: &Found) -> Removal {
+        match being_written(&f.path) {
+            Ok(false) => {}
+            Ok(true) => return Removal::Active,
+            Err(e) => {
+                return Removal::Kept(format!("Whether recording {} is still being written is unknown (no file lock: {e}), so it is kept.", f.path.display()))
+            }
+        }
+        match std::fs::remove_file(&f.path) {
+            Ok(()) => Removal::Deleted,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Removal::Gone,
+            Err(e) => Removal::Kept(format!(
+                "Recording {} could not be deleted: {e}",
+                f.path.display()
+            )),
+        }
+    }
+}
+
+/// The recordings in the shared bucket (`files/recordings/<namespace>/<id>.cast`, see
+/// `wharf_console::terminal::archive`): finished sessions only, so none is being written.
+/// Blocking: run it off the runtime's threads.
+pub struct Shared<'a>(pub &'a logship::Bucket);
+
+impl Shelf for Shared<'_> {
+    fn list(&self, problems: &mut Vec<String>) -> Vec<Found> {
+        match self.0.list_files(wharf_console::terminal::archive::FOLDER) {
+            Ok(files) => files
+                .into_iter()
+                .filter(|f| f.path.ends_with(".cast"))
+                .map(|f| Found {
+                    path: PathBuf::from(f.path),
+                    bytes: f.size,
+                    modified: f.modified.into(),
+                })
+                .collect(),
+            Err(e) => {
+                let text = format!(
+                    "The recordings in the log bucket could not be listed, so none was deleted: {e}"
+                );
+                tracing::warn!("{text}");
+                problems.push(text);
+                Vec::new()
             }
         }
     }
-    found
+
+    fn remove(&self, f: &Found) -> Removal {
+        match self.0.delete_file(&f.path.to_string_lossy()) {
+            Ok(()) => Removal::Deleted,
+            Err(e) => Removal::Kept(format!(
+                "Recording {} in the log bucket could not be deleted: {e}",
+                f.path.display()
+            )),
+        }
+    }
 }
 
 /// Is someone writing this file (does it hold a writer's lock)?
@@ -194,23 +289,9 @@ fn being_written(path: &Path) -> std::io::Result<bool> {
 }
 
 /// Deletes one recording unless it is being written; `report` learns what happened.
-fn remove(f: &Found, why: Why, now: SystemTime, report: &mut SweepReport) {
-    match being_written(&f.path) {
-        Ok(false) => {}
-        Ok(true) => {
-            tracing::debug!(path = %f.path.display(), ?why, "terminal recording kept: its session is still going");
-            report.active.push(f.path.clone());
-            return;
-        }
-        Err(e) => {
-            let text = format!("Whether recording {} is still being written is unknown (no file lock: {e}), so it is kept.", f.path.display());
-            tracing::warn!("{text}");
-            report.problems.push(text);
-            return;
-        }
-    }
-    match std::fs::remove_file(&f.path) {
-        Ok(()) => {
+fn remove(shelf: &impl Shelf, f: &Found, why: Why, now: SystemTime, report: &mut SweepReport) {
+    match shelf.remove(f) {
+        Removal::Deleted => {
             report.total_bytes -= f.bytes;
             let age_days = now
                 .duration_since(f.modified)
@@ -225,10 +306,12 @@ fn remove(f: &Found, why: Why, now: SystemTime, report: &mut SweepReport) {
                 why,
             });
         }
-        // Someone else was first (another replica's sweep): it takes no room any more.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => report.total_bytes -= f.bytes,
-        Err(e) => {
-            let text = format!("Recording {} could not be deleted: {e}", f.path.display());
+        Removal::Gone => report.total_bytes -= f.bytes,
+        Removal::Active => {
+            tracing::debug!(path = %f.path.display(), ?why, "terminal recording kept: its session is still going");
+            report.active.push(f.path.clone());
+        }
+        Removal::Kept(text) => {
             tracing::warn!("{text}");
             report.problems.push(text);
         }
@@ -261,6 +344,52 @@ pub fn spawn(retention: Retention) -> tokio::task::JoinHandle<()> {
                     "terminal recordings swept"
                 ),
                 Err(e) => tracing::error!(error = %e, "the terminal recordings sweep failed"),
+            }
+        }
+    })
+}
+
+/// The sweep of the recordings in the log bucket, by one console replica at a time: the one
+/// leading (the pipelines' Lease), once when it starts to lead and then every `every` while it
+/// does. Another replica takes over when this one stops or loses the Lease.
+pub fn spawn_shared(
+    bucket: logship::Bucket,
+    keep: Option<Duration>,
+    max_total: Option<u64>,
+    every: Duration,
+    mut leadership: wharf_console::leader::Leadership,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // NB: ends with the election
+        while leadership.acquired().await {
+            tracing::info!(
+                identity = leadership.identity(),
+                "this replica sweeps the recordings in the log bucket"
+            );
+            let sweeping = async {
+                loop {
+                    let b = bucket.clone();
+                    match tokio::task::spawn_blocking(move || {
+                        sweep_shelf(&Shared(&b), SystemTime::now(), keep, max_total)
+                    })
+                    .await
+                    {
+                        Ok(report) => tracing::info!(
+                            deleted = report.removed.len(),
+                            total_bytes = report.total_bytes,
+                            "terminal recordings in the log bucket swept"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "the bucket's recordings sweep failed")
+                        }
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            };
+            let mut lost = leadership.clone();
+            tokio::select! {
+                () = sweeping => {}
+                () = lost.lost() => {}
             }
         }
     })

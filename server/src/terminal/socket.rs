@@ -189,7 +189,11 @@ async fn session(
             )
             .await
             {
-                Ok(r) => Some(r),
+                Ok(r) => Some(r.archived_to(
+                    state.settings.terminal.archive.as_ref(),
+                    &target.namespace,
+                    audit.id(),
+                )),
                 Err(e) => {
                     // NB: where sessions are recorded, an unrecorded one does not open (as with the audit).
                     tracing::error!(error = %e, dir = %dir.display(), "a session recording could not be created");

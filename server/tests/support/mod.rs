@@ -37,6 +37,17 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 
 /// Starts `wharf serve` and reads its output until it listens.
 pub async fn serve(kubeconfig: &Path, logs: &Path, site: &Path) -> Started {
+    serve_with(kubeconfig, logs, site, &[], &[]).await
+}
+
+/// [`serve`] with more flags and environment.
+pub async fn serve_with(
+    kubeconfig: &Path,
+    logs: &Path,
+    site: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Started {
     let mut child = Command::new(WHARF)
         .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig"])
         .arg(kubeconfig)
@@ -44,6 +55,8 @@ pub async fn serve(kubeconfig: &Path, logs: &Path, site: &Path) -> Started {
         .arg(logs)
         .arg("--site-dir")
         .arg(site)
+        .args(flags)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -112,6 +125,17 @@ impl Client {
             base: format!("http://{addr}"),
         }
     }
+    /// `GET <path>` (a download): its status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("calling the console");
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
     pub async fn call(&self, endpoint: &str, args: Value) -> (u16, Value) {
         let res = self
             .http

@@ -8,9 +8,23 @@
 //!                                                    <n>.log.<YYYYMMDD-hhmmss>.gz   older, compressed
 //! ```
 //! The pods dir is the node's `/var/log/pods` ([`crate::NodeConfig::pod_logs_dir`],
-//! `<node folder>/pods` unless set). One file per container instance, init and ephemeral
-//! containers included; each record is one line
-//! `<RFC3339Nano time> <stdout|stderr> <F|P> <text>\n` with the time as Go prints it in
+//! `<node folder>/pods` unless set).
+//!
+//! One runtime runs the pods of every node of the demo cluster. With
+//! [`crate::NodeConfig::pod_logs_by_node`] each node gets a `/var/log/pods` of its own,
+//! `<pods dir>/<spec.nodeName>` ([`node_dir`], [`crate::NodeRuntime::pod_logs_dir_of`]),
+//! so one node log agent per node reads exactly its node's pods:
+//! ```text
+//! <pods dir>/<node>/<namespace>_<pod>_<pod uid>/<container>/<restartCount>.log
+//! ```
+//! A pod without a node name, or with one that is not a Kubernetes node name (a DNS
+//! subdomain: lowercase letters, digits, `-` and `.`, see [`is_node_name`]) and so might
+//! not be one safe path component, goes to [`UNSCHEDULED`] (`<pods dir>/_unscheduled`),
+//! which no node name can be: nothing is ever written outside the pods dir. Without the
+//! setting every pod's folder is right in the pods dir, whatever its node.
+//!
+//! One file per container instance, init and ephemeral containers included; each record
+//! is one line `<RFC3339Nano time> <stdout|stderr> <F|P> <text>\n` with the time as Go prints it in
 //! UTC (fraction without trailing zeros), a line's `\n` (or `\r\n`) dropped, and a line
 //! longer than containerd's 16 KiB cut into `P` records of exactly 16 KiB followed by an
 //! `F` record with the rest — containerd's rule, so an empty `F` never follows. All
@@ -73,6 +87,38 @@ pub fn default_dir(scratch: &Path) -> PathBuf {
     scratch.join("pods")
 }
 
+/// The folder, under the pods dir, of pods whose node name is missing or not a node name
+/// (see [`node_dir`]). `_` is in no node name, so it never is a node's folder.
+pub const UNSCHEDULED: &str = "_unscheduled";
+
+/// Whether `name` is a Kubernetes node name (a DNS-1123 subdomain: at most 253 lowercase
+/// letters, digits, `-` and `.`, starting and ending with a letter or digit), hence one
+/// path component that is neither `.` nor `..`.
+pub fn is_node_name(name: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
+            bytes.len() <= 253
+                && alnum(first)
+                && alnum(last)
+                && bytes.iter().all(|&b| alnum(b) || b == b'-' || b == b'.')
+        }
+        _ => false,
+    }
+}
+
+/// A node's `/var/log/pods` when the pods dir is split by node: `<pods dir>/<node>`, or
+/// `<pods dir>/`[`UNSCHEDULED`] when `node` is empty or not a node name (it then cannot
+/// lead outside the pods dir).
+pub fn node_dir(pods_dir: &Path, node: &str) -> PathBuf {
+    if is_node_name(node) {
+        pods_dir.join(node)
+    } else {
+        pods_dir.join(UNSCHEDULED)
+    }
+}
+
 /// A pod's log folder: `<pods dir>/<namespace>_<pod>_<uid>`.
 pub fn pod_dir(pods_dir: &Path, namespace: &str, pod: &str, uid: &str) -> PathBuf {
     pods_dir.join(format!("{namespace}_{pod}_{uid}"))
@@ -86,7 +132,10 @@ pub fn live_file(pod_dir: &Path, container: &str, restart: u32) -> PathBuf {
 /// How the node writes its pods' log files (from [`crate::NodeConfig`]).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The pods dir.
     pub dir: PathBuf,
+    /// Each node's pods in `<dir>/<node>` ([`node_dir`]) rather than all in `dir`.
+    pub by_node: bool,
     pub max_size: u64,
     pub max_files: usize,
     pub flush_interval: Duration,
@@ -167,7 +216,7 @@ struct Io {
 /// memory only); the node's [`PodLogs`] writes them out.
 #[derive(Debug)]
 pub struct CriFile {
-    /// `<pods dir>/<ns>_<pod>_<uid>/<container>`.
+    /// `<pods dir>[/<node>]/<ns>_<pod>_<uid>/<container>`.
     dir: PathBuf,
     /// `<restart>.log`.
     name: String,
@@ -509,22 +558,47 @@ impl PodLogs {
         Self { shared }
     }
 
-    /// The pods dir (the node's `/var/log/pods`).
+    /// The pods dir (the node's `/var/log/pods`, or the parent of every node's one when
+    /// split by node).
     pub fn dir(&self) -> &Path {
         &self.shared.settings.dir
     }
 
-    /// The file of instance `restart` of a container. Files of the container's instances
-    /// before `restart - 1` are removed after the linger time.
+    /// Where the pods of node `node` have their folders: [`node_dir`] when split by node,
+    /// else the pods dir itself (whatever `node`).
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        if self.shared.settings.by_node {
+            node_dir(self.dir(), node)
+        } else {
+            self.dir().to_path_buf()
+        }
+    }
+
+    /// The log folder of pod `namespace/pod` (`uid`) running on node `node`.
+    pub fn pod_dir(&self, node: &str, namespace: &str, pod: &str, uid: &str) -> PathBuf {
+        if self.shared.settings.by_node && !node.is_empty() && !is_node_name(node) {
+            tracing::warn!(
+                node,
+                namespace,
+                pod,
+                "not a node name; the pod's logs go to {UNSCHEDULED}"
+            );
+        }
+        pod_dir(&self.node_dir(node), namespace, pod, uid)
+    }
+
+    /// The file of instance `restart` of a container of a pod on node `node`. Files of
+    /// the container's instances before `restart - 1` are removed after the linger time.
     pub fn open(
         &self,
+        node: &str,
         namespace: &str,
         pod: &str,
         uid: &str,
         container: &str,
         restart: u32,
     ) -> Arc<CriFile> {
-        let pod_dir = pod_dir(self.dir(), namespace, pod, uid);
+        let pod_dir = self.pod_dir(node, namespace, pod, uid);
         let live = live_file(&pod_dir, container, restart);
         let file = Arc::new(CriFile {
             dir: pod_dir.join(container),
@@ -545,9 +619,11 @@ impl PodLogs {
         file
     }
 
-    /// The pod was deleted: its folder goes after the linger time.
-    pub fn remove_pod_later(&self, namespace: &str, pod: &str, uid: &str) {
-        self.remove_later(Removal::Pod(pod_dir(self.dir(), namespace, pod, uid)));
+    /// The pod (on node `node`) was deleted: its folder goes after the linger time; the
+    /// node's folder stays, as `/var/log/pods` does.
+    pub fn remove_pod_later(&self, node: &str, namespace: &str, pod: &str, uid: &str) {
+        let dir = pod_dir(&self.node_dir(node), namespace, pod, uid);
+        self.remove_later(Removal::Pod(dir));
     }
 
     fn remove_later(&self, removal: Removal) {
@@ -579,6 +655,44 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, at(ts), stream, line);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn only_node_names_are_node_folders() {
+        let pods = Path::new("/var/log/pods");
+        for ok in [
+            "demo-node-1",
+            "a",
+            "node.example.com",
+            "1-2",
+            "x".repeat(253).as_str(),
+        ] {
+            assert!(is_node_name(ok), "{ok}");
+            assert_eq!(node_dir(pods, ok), pods.join(ok));
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/../..",
+            "/etc",
+            "a/b",
+            "Node1",
+            "-a",
+            "a-",
+            ".a",
+            "a.",
+            "a_b",
+            "a b",
+            "a\0b",
+            "nöde",
+            "x".repeat(254).as_str(),
+        ] {
+            assert!(!is_node_name(bad), "{bad:?}");
+            assert_eq!(node_dir(pods, bad), pods.join(UNSCHEDULED), "{bad:?}");
+        }
+        assert!(!is_node_name(UNSCHEDULED));
     }
 
     #[test]

@@ -361,3 +361,201 @@ async fn a_deleted_pod_s_folder_goes_after_a_while() {
     .await;
     assert!(n.rt.pod_logs_dir().is_dir(), "the pods dir itself stays");
 }
+
+/// A pod with one simulated app container, scheduled on `node` (none when `None`).
+fn pod_on(node: Option<&str>, name: &str, uid: &str) -> k8s_openapi::api::core::v1::Pod {
+    let mut spec = json!({"containers": [
+        {"name": "app", "image": "busybox", "env": [{"name": "WHARF_SIM_LOG_RATE", "value": "50"}]}
+    ]});
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+    }
+    pod(json!({
+        "metadata": {"name": name, "namespace": "demo", "uid": uid},
+        "spec": spec,
+    }))
+}
+
+/// Waits until `file` has some lines in it.
+async fn wait_lines_in(file: &Path) {
+    wait_for(10, &format!("lines in {}", file.display()), || {
+        let ok = file.metadata().is_ok_and(|m| m.len() > 0);
+        async move { ok.then_some(()) }
+    })
+    .await;
+}
+
+/// The pods of the streams a store holds.
+fn stored_pods(store: &Store) -> BTreeSet<String> {
+    store
+        .streams(&StreamSelector::default())
+        .into_iter()
+        .map(|s| s.key.pod)
+        .collect()
+}
+
+fn set<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
+    names.into_iter().map(String::from).collect()
+}
+
+#[tokio::test]
+async fn by_node_each_node_s_pods_are_in_its_own_folder() {
+    let n = node_with(|c| {
+        c.pod_logs_by_node = true;
+        // Rotation and compression in a node's folder too, every file kept.
+        c.container_log_max_size = 2048;
+        c.container_log_max_files = 1000;
+    });
+    let pods = n.rt.pod_logs_dir().to_path_buf();
+    let a = n.rt.pod_logs_dir_of("node-a");
+    let b = n.rt.pod_logs_dir_of("node-b");
+    assert_eq!(a, pods.join("node-a"));
+    assert_eq!(b, pods.join("node-b"));
+    assert!(
+        a.is_dir() && b.is_dir(),
+        "an agent can start before any pod"
+    );
+    let placed = [
+        ("node-a", "web", "uid-node-1"),
+        ("node-a", "api", "uid-node-2"),
+        ("node-b", "db", "uid-node-3"),
+    ];
+    for (i, (node, name, uid)) in placed.into_iter().enumerate() {
+        n.rt.start_pod(&pod_on(Some(node), name, uid), ip(41, i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    for (node, name, uid) in placed {
+        wait_running(&n.rt, uid).await;
+        let dir = simnode::logs::cri::pod_dir(&n.rt.pod_logs_dir_of(node), "demo", name, uid);
+        wait_lines_in(&dir.join("app").join("0.log")).await;
+    }
+    let db = simnode::logs::cri::pod_dir(&b, "demo", "db", "uid-node-3").join("app");
+    wait_for(20, "a rotated, compressed file in node-b's folder", || {
+        let ok = file_names(&db).iter().any(|n| n.ends_with(".gz"));
+        async move { ok.then_some(()) }
+    })
+    .await;
+    let buffers: Vec<Vec<LogLine>> = placed
+        .iter()
+        .map(|(_, name, _)| n.rt.log_lines("demo", name, None, false).unwrap())
+        .collect();
+    n.rt.stop_all().await;
+    assert_eq!(file_names(&pods), set(["node-a", "node-b"]));
+
+    // One agent per node: each reads its node's pods, and only those.
+    let sa = store();
+    let report = ingest_dir(&a, &sa).unwrap();
+    assert_eq!(report.bad_lines, 0, "{:?}", report.first_error);
+    assert_eq!(stored_pods(&sa), set(["web", "api"]));
+    let sb = store();
+    let report = ingest_dir(&b, &sb).unwrap();
+    assert_eq!(report.bad_lines, 0, "{:?}", report.first_error);
+    assert_eq!(stored_pods(&sb), set(["db"]));
+    for ((node, name, _), buffer) in placed.iter().zip(&buffers) {
+        let s = if *node == "node-a" { &sa } else { &sb };
+        let got = rows_of_store(&stored(s, name, "app"));
+        assert!(got.len() >= buffer.len() && !buffer.is_empty(), "{name}");
+        assert_same_rows(&got[..buffer.len()], &rows_of_buffer(buffer));
+    }
+}
+
+#[tokio::test]
+async fn by_node_a_hostile_or_missing_node_name_stays_in_the_pods_dir() {
+    let n = node_with(|c| c.pod_logs_by_node = true);
+    let pods = n.rt.pod_logs_dir().to_path_buf();
+    let fallback = pods.join(simnode::logs::cri::UNSCHEDULED);
+    // NB: an absolute name inside the test's folder, so that a bug writes nowhere else.
+    let abs = n.dir.path().join("abs");
+    let abs = abs.to_str().unwrap();
+    let placed = [
+        (Some("../x"), "up", "uid-hostile-1"),
+        (Some(abs), "abs", "uid-hostile-2"),
+        (Some(".."), "dots", "uid-hostile-3"),
+        (None, "nowhere", "uid-hostile-4"),
+    ];
+    for (i, (node, name, uid)) in placed.into_iter().enumerate() {
+        n.rt.start_pod(&pod_on(node, name, uid), ip(42, i as u8 + 1))
+            .await
+            .unwrap();
+    }
+    for (_, name, uid) in placed {
+        wait_running(&n.rt, uid).await;
+        wait_for(10, "log lines", || {
+            let ok =
+                n.rt.log_lines("demo", name, None, false)
+                    .is_ok_and(|l| !l.is_empty());
+            async move { ok.then_some(()) }
+        })
+        .await;
+    }
+    // Everything is written out wherever it goes.
+    n.rt.stop_all().await;
+    assert_eq!(
+        file_names(&pods),
+        set([simnode::logs::cri::UNSCHEDULED]),
+        "nothing but the fallback folder"
+    );
+    assert!(
+        !n.dir.path().join("x").exists(),
+        "nothing next to the pods dir"
+    );
+    assert!(!Path::new(abs).exists(), "nothing at an absolute path");
+    let s = store();
+    ingest_dir(&fallback, &s).unwrap();
+    assert_eq!(stored_pods(&s), set(["up", "abs", "dots", "nowhere"]));
+    for (node, _, _) in placed {
+        assert_eq!(n.rt.pod_logs_dir_of(node.unwrap_or("")), fallback);
+    }
+}
+
+#[tokio::test]
+async fn by_node_a_deleted_pod_s_folder_goes_and_its_node_s_stays() {
+    let n = node_with(|c| {
+        c.pod_logs_by_node = true;
+        c.pod_logs_linger = std::time::Duration::from_millis(500);
+    });
+    n.rt.start_pod(&pod_on(Some("node-a"), "gone", "uid-node-gone"), ip(43, 1))
+        .await
+        .unwrap();
+    n.rt.start_pod(
+        &pod_on(Some("node-a"), "stays", "uid-node-stays"),
+        ip(43, 2),
+    )
+    .await
+    .unwrap();
+    let node_dir = n.rt.pod_logs_dir_of("node-a");
+    let gone = simnode::logs::cri::pod_dir(&node_dir, "demo", "gone", "uid-node-gone");
+    let stays = simnode::logs::cri::pod_dir(&node_dir, "demo", "stays", "uid-node-stays");
+    wait_running(&n.rt, "uid-node-gone").await;
+    wait_lines_in(&gone.join("app").join("0.log")).await;
+    n.rt.stop_pod("uid-node-gone").await;
+    assert!(
+        gone.join("app").join("0.log").is_file(),
+        "an agent still gets to read the last lines"
+    );
+    wait_for(10, "the pod's log folder removed", || {
+        let removed = !gone.exists();
+        async move { removed.then_some(()) }
+    })
+    .await;
+    assert!(stays.is_dir(), "the other pod's folder stays");
+    assert!(node_dir.is_dir(), "the node's folder stays");
+    n.rt.stop_all().await;
+}
+
+#[tokio::test]
+async fn without_by_node_every_node_shares_the_pods_dir() {
+    let n = node();
+    let pods = n.rt.pod_logs_dir().to_path_buf();
+    assert_eq!(n.rt.pod_logs_dir_of("node-a"), pods);
+    assert_eq!(n.rt.pod_logs_dir_of("../x"), pods);
+    n.rt.start_pod(&pod_on(Some("node-a"), "flat", "uid-flat"), ip(44, 1))
+        .await
+        .unwrap();
+    wait_running(&n.rt, "uid-flat").await;
+    let dir = simnode::logs::cri::pod_dir(&pods, "demo", "flat", "uid-flat");
+    wait_lines_in(&dir.join("app").join("0.log")).await;
+    n.rt.stop_all().await;
+    assert_eq!(file_names(&pods), set(["demo_flat_uid-flat"]));
+}
