@@ -194,7 +194,98 @@ fn main() {
         1000.0 * (segments + 1.0) / 1000.0,
         1000.0 * day_bytes / 1e9
     );
+
+    // 4. live: every container logs a line every `every_ms` while the agent ships every 2 s
+    // (into segments still being written: each pass sends what each gained as one part)
+    let live_passes = 30i64;
+    let per_pass = (2000 / every_ms).max(1);
+    let stored = |dir: &std::path::Path| -> u64 {
+        walk(dir)
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let stored_before = stored(dir.path());
+    let before = bucket.requests();
+    let mut raw_live = 0u64;
+    let mut pass_ms = Vec::new();
+    // the reference: what the previous shipper sent, every grown segment whole each pass
+    let sizes = |dir: &std::path::Path| -> std::collections::HashMap<std::path::PathBuf, u64> {
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .map(|p| {
+                let len = std::fs::metadata(&p).map_or(0, |m| m.len());
+                (p, len)
+            })
+            .collect()
+    };
+    let mut last = sizes(dir.path());
+    let mut whole_equiv = 0u64;
+    for p in 0..live_passes {
+        for c in 0..containers {
+            let s = store.stream(&key(c), &Default::default()).unwrap();
+            for j in 0..per_pass {
+                let i = p * per_pass + j;
+                let text = format!(
+                    "2024-05-02 INFO [http-nio-8080-exec-{}] c.e.shop.OrderController - GET /orders/{} 200 {} ms",
+                    i % 200,
+                    i * 7919 % 1_000_003,
+                    i % 900
+                );
+                raw_live += text.len() as u64 + 1;
+                s.append(
+                    Timestamp(START + DAY + i * every_ms * 1_000_000),
+                    LogStream::Stdout,
+                    text.as_bytes(),
+                )
+                .unwrap();
+            }
+        }
+        store.flush().unwrap();
+        let now = sizes(dir.path());
+        whole_equiv += now
+            .iter()
+            .filter(|(p, len)| last.get(*p) != Some(len))
+            .map(|(_, len)| len)
+            .sum::<u64>();
+        last = now;
+        let t = Instant::now();
+        shipper.pass().unwrap();
+        pass_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let live = minus(bucket.requests(), before);
+    let grown = stored(dir.path()) - stored_before;
+    pass_ms.sort_by(f64::total_cmp);
+    println!(
+        "live: {live_passes} passes, each after 2 s of {containers} containers logging: {:.0} PUTs and {:.1} KB sent a pass (p50 {:.1} ms) for {:.1} KB of new lines ({:.1} KB stored): {:.2} bytes sent per byte stored",
+        live.puts as f64 / live_passes as f64,
+        live.bytes_out as f64 / 1e3 / live_passes as f64,
+        pass_ms[pass_ms.len() / 2],
+        raw_live as f64 / 1e3 / live_passes as f64,
+        grown as f64 / 1e3 / live_passes as f64,
+        live.bytes_out as f64 / grown.max(1) as f64
+    );
+    println!(
+        "  reference, each grown segment sent whole every pass (the shipper before parts): {:.1} KB a pass, {:.1} bytes sent per byte stored",
+        whole_equiv as f64 / 1e3 / live_passes as f64,
+        whole_equiv as f64 / grown.max(1) as f64
+    );
     drop(server);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn minus(a: Requests, b: Requests) -> Requests {

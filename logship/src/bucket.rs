@@ -203,6 +203,52 @@ impl Bucket {
         Ok(names)
     }
 
+    /// When the store `name` was last shipped (its `shipped.json`, which a shipper writes at
+    /// least every [`crate::ship::HEARTBEAT`]); `None` if it has none.
+    pub fn store_shipped_at(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let path = self.store_root(name).child(crate::SHIPPED);
+        let store = self.store.clone();
+        Counters::add(&self.counts.heads, 1);
+        let at = path.clone();
+        match self.run(async move { store.head(&at).await }) {
+            Ok(meta) => Ok(Some(meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::bucket("head", &path)(e)),
+        }
+    }
+
+    /// Deletes the store `name` from the bucket (its mark and manifest first, so readers stop
+    /// following it); the number of objects deleted. Its writer must be gone for good: a
+    /// shipper still running would leave a broken copy behind until its next restart.
+    pub fn delete_store(&self, name: &str) -> Result<usize> {
+        if !crate::valid_name(name) {
+            return Err(Error::Settings(format!("{name:?} cannot name a store")));
+        }
+        let root = self.store_root(name);
+        let store = self.store.clone();
+        Counters::add(&self.counts.lists, 1);
+        let listed = {
+            let root = root.clone();
+            self.run(async move {
+                use futures::TryStreamExt;
+                store.list(Some(&root)).try_collect::<Vec<_>>().await
+            })
+        }
+        .map_err(Error::bucket("list", &root))?;
+        let first = [crate::SHIPPED, logstore::manifest::MANIFEST_PATH].map(|f| root.child(f));
+        let mut paths: Vec<Path> = listed.into_iter().map(|o| o.location).collect();
+        paths.sort_by_key(|p| !first.contains(p));
+        for path in &paths {
+            let (store, at) = (self.store.clone(), path.clone());
+            Counters::add(&self.counts.deletes, 1);
+            match self.run(async move { store.delete(&at).await }) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(Error::bucket("delete", path)(e)),
+            }
+        }
+        Ok(paths.len())
+    }
+
     /// Run one request on the bucket's runtime and wait for its answer.
     pub(crate) fn run<T, F>(&self, f: F) -> T
     where

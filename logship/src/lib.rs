@@ -10,7 +10,10 @@
 //! s3://BUCKET/PREFIX/
 //!   stores/<name>/manifest.json                  a copy of that store's files, as the
 //!   stores/<name>/streams/<id>/catalog.jsonl     store's own format describes them
-//!   stores/<name>/streams/<id>/<seg:016x>.seg    (logstore's crate docs)
+//!   stores/<name>/streams/<id>/<seg:016x>.seg    (logstore's crate docs): a sealed segment
+//!   stores/<name>/streams/<id>/<seg:016x>.seg.parts/<from:016x>-<to:016x>
+//!                                                a segment still being written, as parts
+//!                                                holding its bytes from..to
 //!   stores/<name>/shipped.json                   written last by every pass that changed
 //!                                                something: readers look at it to know
 //!                                                whether to refresh
@@ -23,27 +26,37 @@
 //! # Why readers always see a consistent store
 //! The store's files are append-only or replaced whole, and S3 replaces an
 //! object whole. A shipping pass first takes copies of the small files that
-//! list others (the manifest, the stream catalogs), then uploads every
-//! segment that grew, then those copies, then deletes what the store deleted
-//! (retention), then `shipped.json`. So whatever a reader lists was uploaded
-//! before anything that names it. A segment still being written is uploaded
-//! again each time it grew: a reader reads it up to its last complete block,
-//! exactly as a reader beside a local writer does. Keep the agent's
-//! segments small (a few MiB) so re-uploads stay cheap.
+//! list others (the manifest, the stream catalogs), then ships the segments,
+//! then those copies, then deletes what the store deleted (retention) and the
+//! parts retired by the pass before, then writes `shipped.json`. So whatever a
+//! reader lists was uploaded before anything that names it.
+//!
+//! A segment still being written grows by appends: each pass uploads what it
+//! gained since the last as one more immutable part (its bytes `from..to`), so
+//! shipping costs what was written, not the segment again and again; a reader
+//! lists the parts and reads the segment up to its last complete block, as a
+//! reader beside a local writer does. Once the catalog lists the segment as
+//! sealed, the pass uploads it whole (before the catalog that names it) and the
+//! next pass deletes its parts: a reader that opened the parts meanwhile reads
+//! the same bytes, at the same offsets, from the whole segment. A segment cut
+//! back when its store reopened after a crash (a torn last block) loses the parts
+//! past its new end before new ones are added.
 //!
 //! # Caching
-//! Consoles keep ranges of sealed segments (blocks, indexes) in a bounded [`BlockCache`]
-//! under the object's name, since a sealed segment never changes; ranges of a segment still
-//! being written are kept under its ETag. A node whose store is wiped and started anew
-//! under the same name would reuse segment names: give it a new name (or restart the
-//! consoles) in that case.
+//! Consoles keep ranges of sealed segments and of parts (blocks, indexes) in one bounded
+//! [`BlockCache`] for the whole bucket, under the object's full name (every store has a
+//! `streams/1/0000000000000000.seg`), since neither ever changes; ranges of other objects
+//! are kept under their ETag. A node whose store is wiped and started anew under the same
+//! name would reuse segment names: give it a new name (or restart the consoles) in that
+//! case.
 //!
 //! # Restarts
 //! A shipper keeps nothing on disk. After a restart (`kill -9` included) its
-//! first pass lists what the bucket holds and uploads only segments whose
-//! size differs, and every small file; the store itself resumes from its own
-//! files. Nothing is lost and nothing is stored twice, because the bucket
-//! holds copies of files, never lines appended twice.
+//! first pass lists what the bucket holds, uploads only sealed segments whose
+//! size differs and what growing segments gained past their parts, and every
+//! small file; the store itself resumes from its own files. Nothing is lost
+//! and nothing is stored twice, because the bucket holds copies of files'
+//! bytes, never lines appended twice.
 
 mod bucket;
 mod cache;
@@ -58,7 +71,7 @@ pub use cache::BlockCache;
 pub use directory::BucketDirectory;
 pub use error::{Error, Result};
 pub use files::{FileInfo, FILES};
-pub use ship::{Pass, Shipper};
+pub use ship::{Pass, Shipper, HEARTBEAT};
 
 /// The folder of the bucket (under its prefix) that holds one store per name.
 pub const STORES: &str = "stores";

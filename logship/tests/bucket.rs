@@ -432,3 +432,199 @@ async fn whole_files_are_written_read_listed_and_deleted_beside_the_stores() {
     })
     .await;
 }
+
+/// The size of the one segment of `pod`'s stream still being written (the last one).
+fn active_segment_len(path: &std::path::Path) -> u64 {
+    let streams = std::fs::read_dir(path.join("streams")).unwrap();
+    let stream = streams.flatten().next().expect("one stream").path();
+    let mut segments: Vec<_> = std::fs::read_dir(stream)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    std::fs::metadata(segments.last().unwrap()).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_growing_segment_ships_only_what_it_gained_and_is_compacted_once_sealed() {
+    let (_server, b, _local, path) = setup().await;
+    blocking(move || {
+        // NB: the lines compress to about 10 bytes each: 120 fit in one segment, 1,200 do not
+        let big = Config {
+            segment_bytes: 8 * 1024,
+            ..small()
+        };
+        let store = Store::open_path(&path, big.clone()).unwrap();
+        let mut shipper = Shipper::new(&b, "node-a", &path).unwrap();
+        write(&store, "web-0", 0, 20);
+        shipper.pass().unwrap();
+        // NB: no cache: every read goes to the bucket
+        let open_early = reader(&b, "node-a", &BlockCache::new(0)).0;
+        assert_eq!(all(&open_early).len(), 20);
+
+        // each pass sends the segment's new bytes as one more part, never the whole again
+        let mut parts_bytes = 0;
+        for round in 1..=5 {
+            let before = active_segment_len(&path);
+            write(&store, "web-0", round * 20, 20);
+            let gained = active_segment_len(&path) - before;
+            let pass = shipper.pass().unwrap();
+            let lists = pass.bytes - gained; // the catalog-less stream's manifest
+            assert!(
+                pass.bytes >= gained && lists < gained,
+                "round {round}: {pass:?}, the segment gained {gained} bytes"
+            );
+            parts_bytes += gained;
+            let fresh = reader(&b, "node-a", &BlockCache::new(0)).0;
+            assert_eq!(all(&fresh), all(&store), "round {round}");
+        }
+        assert!(parts_bytes > 0);
+
+        // a file of the segment opened now, from its parts
+        let seg_path = {
+            let stream = std::fs::read_dir(path.join("streams"))
+                .unwrap()
+                .flatten()
+                .next()
+                .unwrap()
+                .path();
+            let seg = std::fs::read_dir(&stream)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "seg"))
+                .unwrap();
+            seg.strip_prefix(&path)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        let parts_file = BucketDirectory::new(&b, "node-a", BlockCache::new(0))
+            .open_read(&seg_path)
+            .unwrap();
+        let head = std::fs::read(path.join(&seg_path)).unwrap()[..300].to_vec();
+        let mut got = vec![0; 300];
+        parts_file.read_exact_at(0, &mut got).unwrap();
+        assert_eq!(got, head);
+
+        // the segment seals: the pass ships it whole (and the new segment's first part);
+        // the pass after retires its parts; a reader that opened the parts before reads on
+        write(&store, "web-0", 120, 1200);
+        let sealed = shipper.pass().unwrap();
+        assert_eq!(sealed.parts_retired, 0, "parts stay one pass: {sealed:?}");
+        let lines = all(&store);
+        assert_eq!(
+            all(&open_early)[..20],
+            lines[..20],
+            "read through the parts"
+        );
+        write(&store, "web-0", 1320, 1);
+        let after = shipper.pass().unwrap();
+        assert!(after.parts_retired >= 6, "{after:?}");
+        assert_eq!(
+            all(&open_early)[..20],
+            lines[..20],
+            "its parts gone, the same bytes come from the whole segment"
+        );
+        let mut got = vec![0; 300];
+        parts_file.read_exact_at(0, &mut got).unwrap();
+        assert_eq!(
+            got, head,
+            "read from the whole segment once its parts are gone"
+        );
+        open_early.refresh().unwrap();
+        assert_eq!(all(&open_early), all(&store));
+        let fresh = reader(&b, "node-a", &BlockCache::new(0)).0;
+        assert_eq!(all(&fresh), all(&store));
+        assert_eq!(all(&fresh).len(), 1321);
+
+        // a restarted shipper finds the parts and goes on from their end
+        drop(shipper);
+        let before = active_segment_len(&path);
+        write(&store, "web-0", 1321, 5);
+        let gained = active_segment_len(&path) - before;
+        let mut again = Shipper::new(&b, "node-a", &path).unwrap();
+        let pass = again.pass().unwrap();
+        assert!(
+            pass.bytes - gained < 16 * 1024,
+            "the new bytes and the lists, no segment again: {pass:?}"
+        );
+        let fresh = reader(&b, "node-a", &BlockCache::new(0)).0;
+        assert_eq!(all(&fresh), all(&store));
+
+        // a segment cut back (a torn tail dropped when a store reopens) loses the parts past
+        // its new end, and the bucket holds what the file holds
+        drop(store);
+        again.pass().unwrap(); // what the store wrote as it closed
+        let active = {
+            let stream = std::fs::read_dir(path.join("streams"))
+                .unwrap()
+                .flatten()
+                .next()
+                .unwrap()
+                .path();
+            let mut segs: Vec<_> = std::fs::read_dir(stream)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+                .collect();
+            segs.sort();
+            segs.pop().unwrap()
+        };
+        let len = std::fs::metadata(&active).unwrap().len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .unwrap();
+        f.set_len(len - 10).unwrap(); // as if its last block were torn
+        drop(f);
+        let cut = again.pass().unwrap();
+        assert!(cut.parts_retired >= 1, "{cut:?}");
+        let store = Store::open_path(&path, big).unwrap();
+        again.pass().unwrap();
+        let fresh = reader(&b, "node-a", &BlockCache::new(0)).0;
+        assert_eq!(all(&fresh), all(&store));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_is_marked_alive_now_and_then_and_a_gone_one_is_deleted_whole() {
+    let (_server, b, _local, path) = setup().await;
+    blocking(move || {
+        let store = Store::open_path(&path, small()).unwrap();
+        write(&store, "web-0", 0, 300);
+        assert_eq!(b.store_shipped_at("node-a").unwrap(), None);
+        let mut shipper = Shipper::new(&b, "node-a", &path)
+            .unwrap()
+            .with_heartbeat(Duration::ZERO);
+        shipper.pass().unwrap();
+        let first = b.store_shipped_at("node-a").unwrap().expect("marked");
+        // nothing changed, but the mark is due: written again
+        let before = b.requests().puts;
+        assert!(!shipper.pass().unwrap().changed());
+        assert_eq!(b.requests().puts, before + 1, "only the mark");
+        assert!(b.store_shipped_at("node-a").unwrap().unwrap() >= first);
+        let mut quiet = Shipper::new(&b, "node-b", &path).unwrap(); // the hourly default
+        quiet.pass().unwrap();
+        let before = b.requests().puts;
+        quiet.pass().unwrap();
+        assert_eq!(b.requests().puts, before, "not due: nothing written");
+
+        // a gone node's store is deleted whole; the others stay
+        let deleted = b.delete_store("node-a").unwrap();
+        assert!(deleted > 3, "{deleted}");
+        assert_eq!(b.store_shipped_at("node-a").unwrap(), None);
+        // NB: SeaweedFS may still list the emptied folder among the stores (S3 has none)
+        let gone = reader(&b, "node-a", &BlockCache::new(0)).0;
+        assert!(all(&gone).is_empty(), "nothing left to read");
+        assert_eq!(b.delete_store("node-a").unwrap(), 0, "gone already");
+        assert!(b.delete_store("../x").is_err());
+        let copy = reader(&b, "node-b", &BlockCache::new(0)).0;
+        assert_eq!(all(&copy), all(&store));
+    })
+    .await;
+}

@@ -105,6 +105,18 @@ impl Application {
             None => Some(crate::logs::collector::spawn(&state)),
             Some((shared, own_dir)) => {
                 tracing::info!(bucket = shared.bucket.url(), name = %shared.name, "logs come from the log bucket");
+                if let (false, Some(leadership)) = (shared.stale.is_zero(), leaderships.first()) {
+                    tasks.push(Task {
+                        name: "the log bucket's janitor",
+                        handle: crate::logs::shared::spawn_janitor(
+                            shared.bucket.clone(),
+                            shared.name.clone(),
+                            shared.stale,
+                            crate::terminal::retention::SWEEP_EVERY,
+                            leadership.clone(),
+                        ),
+                    });
+                }
                 let following = crate::logs::shared::Following::start(
                     state.log_reader.clone(),
                     state.logs.clone(),

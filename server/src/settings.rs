@@ -95,6 +95,11 @@ pub struct ConsoleArgs {
     /// Memory for bucket blocks read by log queries, in MiB.
     #[arg(long, env = "WHARF_LOG_CACHE_MIB", default_value_t = 256)]
     pub log_cache_mib: usize,
+    /// A store in the log bucket not shipped for this many days (its node, or console pod,
+    /// gone for good; a live agent marks its store hourly) is deleted from the bucket, by
+    /// the replica holding the `wharf-pipelines` Lease. 0: never.
+    #[arg(long, env = "WHARF_LOG_BUCKET_STALE_DAYS", default_value_t = 14)]
+    pub log_bucket_stale_days: u64,
     /// Prometheus for dashboards and alert rules (e.g. http://prometheus:9090); the demo runs its own.
     #[arg(long, env = "WHARF_PROMETHEUS_URL")]
     pub prometheus_url: Option<String>,
@@ -173,6 +178,9 @@ impl ConsoleArgs {
             logs: self.logs.clone().unwrap_or(logs),
             log_bucket: self.log_bucket.clone(),
             log_cache_bytes: self.log_cache_mib.saturating_mul(1 << 20),
+            log_bucket_stale: std::time::Duration::from_secs(
+                self.log_bucket_stale_days.saturating_mul(86_400),
+            ),
             retention: self.terminal.retention(),
         }
     }
@@ -242,6 +250,7 @@ pub struct LaunchArgs {
     pub logs: PathBuf,
     pub log_bucket: crate::logs::bucket::BucketArgs,
     pub log_cache_bytes: usize,
+    pub log_bucket_stale: std::time::Duration,
     pub retention: Option<crate::terminal::retention::Retention>,
 }
 
@@ -254,6 +263,7 @@ impl LaunchArgs {
                 bucket,
                 name: crate::logs::shared::SharedLogs::console_name(),
                 cache_bytes: self.log_cache_bytes,
+                stale: self.log_bucket_stale,
             };
             (shared, self.logs.clone())
         });

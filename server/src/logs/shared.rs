@@ -19,6 +19,9 @@ pub struct SharedLogs {
     pub name: String,
     /// Bytes of segment blocks kept in memory across queries.
     pub cache_bytes: usize,
+    /// Stores not shipped for this long are deleted from the bucket ([`spawn_janitor`]);
+    /// zero: never.
+    pub stale: Duration,
 }
 
 impl SharedLogs {
@@ -127,6 +130,11 @@ fn follow(
             return;
         }
     };
+    for gone in reader.names().into_iter().filter(|n| !names.contains(n)) {
+        reader.remove(&gone);
+        seen.remove(&gone);
+        tracing::info!(store = %gone, "log store left the bucket");
+    }
     for name in names {
         let dir = BucketDirectory::new(bucket, &name, cache.clone());
         let tag = match dir.shipped_tag() {
@@ -137,6 +145,12 @@ fn follow(
             }
         };
         match (reader.member(&name), seen.get(&name)) {
+            (Some(_), _) if tag.is_none() => {
+                // deleted from the bucket (its node gone for good)
+                reader.remove(&name);
+                seen.remove(&name);
+                tracing::info!(store = %name, "log store left the bucket");
+            }
             (Some(_), Some(known)) if *known == tag => {}
             (Some(store), _) => match store.refresh() {
                 Ok(_) => {
@@ -162,5 +176,118 @@ fn follow(
                 }
             }
         }
+    }
+}
+
+/// Deletes from the bucket the stores whose writer has not marked them for `stale` (a node,
+/// or a console pod, gone for good: a live shipper marks its store at least hourly), never
+/// this console's own. Runs on one replica, the one leading (the pipelines' Lease): when it
+/// starts to lead, then every `every` while it does.
+pub fn spawn_janitor(
+    bucket: Bucket,
+    own: String,
+    stale: Duration,
+    every: Duration,
+    mut leadership: wharf_console::leader::Leadership,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while leadership.acquired().await {
+            let sweeping = async {
+                loop {
+                    let (b, own) = (bucket.clone(), own.clone());
+                    let swept = tokio::task::spawn_blocking(move || sweep_stale(&b, &own, stale));
+                    match swept.await {
+                        Ok(Ok(deleted)) => {
+                            for (name, objects) in deleted {
+                                tracing::info!(store = %name, objects, "a stale log store deleted from the bucket");
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "sweeping the log bucket's stale stores")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "sweeping the log bucket's stale stores")
+                        }
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            };
+            let mut lost = leadership.clone();
+            tokio::select! {
+                () = sweeping => {}
+                () = lost.lost() => {}
+            }
+        }
+    })
+}
+
+/// One sweep: the stale stores deleted, with how many objects each had.
+fn sweep_stale(
+    bucket: &Bucket,
+    own: &str,
+    stale: Duration,
+) -> logship::Result<Vec<(String, usize)>> {
+    let mut marks = Vec::new();
+    for name in bucket.store_names()? {
+        marks.push((name.clone(), bucket.store_shipped_at(&name)?));
+    }
+    let mut deleted = Vec::new();
+    for name in stale_stores(&marks, own, chrono::Utc::now(), stale) {
+        let objects = bucket.delete_store(&name)?;
+        deleted.push((name, objects));
+    }
+    Ok(deleted)
+}
+
+/// Of the stores and when each was last marked, those to delete: marked more than `stale`
+/// before `now` (a store never marked is on its first pass, or already emptied: kept), never
+/// `own`; none when `stale` is zero.
+pub fn stale_stores(
+    marks: &[(String, Option<chrono::DateTime<chrono::Utc>>)],
+    own: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    stale: Duration,
+) -> Vec<String> {
+    if stale.is_zero() {
+        return Vec::new();
+    }
+    let stale = chrono::Duration::from_std(stale).unwrap_or(chrono::Duration::MAX);
+    marks
+        .iter()
+        .filter(|(name, at)| name != own && at.is_some_and(|at| now - at > stale))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn only_stores_marked_longer_ago_than_the_limit_go_and_never_ones_own() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let days = |d: i64| Some(now - chrono::Duration::days(d));
+        let marks = [
+            ("node-live".to_string(), days(0)),
+            ("node-quiet".to_string(), days(13)),
+            ("node-gone".to_string(), days(15)),
+            ("console-me".to_string(), days(30)),
+            ("node-new".to_string(), None),
+        ];
+        let fortnight = Duration::from_secs(14 * 86_400);
+        assert_eq!(
+            stale_stores(&marks, "console-me", now, fortnight),
+            ["node-gone"]
+        );
+        assert_eq!(
+            stale_stores(&marks, "console-me", now, Duration::ZERO),
+            Vec::<String>::new(),
+            "0: never"
+        );
+        assert_eq!(
+            stale_stores(&marks, "console-other", now, fortnight),
+            ["node-gone", "console-me"]
+        );
     }
 }

@@ -230,6 +230,7 @@ async fn replica(
                 bucket,
                 name: name.into(),
                 cache_bytes: 16 << 20,
+                stale: Duration::ZERO,
             },
             dir.to_owned(),
         )),
