@@ -408,10 +408,24 @@ pub async fn converge_receivers(
         let (spec, secret) = render_receivers(s, route, ns)?;
         let object_labels = labels(o, &[]);
         let rendered = digest(&spec, &secret, &object_labels);
-        if own(ns).and_then(|x| x.metadata.annotations.as_ref()?.get(RENDERED)) == Some(&rendered) {
-            continue;
-        }
         let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        if own(ns).and_then(|x| x.metadata.annotations.as_ref()?.get(RENDERED)) == Some(&rendered) {
+            // NB: the digest is on the AlertmanagerConfig: a Secret deleted by hand (or by a
+            // namespace clean-up) is written again
+            match secrets.get_opt(SECRET).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {
+                    tracing::info!(
+                        namespace = ns,
+                        "the receivers' Secret {SECRET} is gone: writing it again"
+                    )
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e.into());
+                    continue;
+                }
+            }
+        }
         let data: BTreeMap<&String, String> = secret
             .iter()
             .map(|(k, v)| {

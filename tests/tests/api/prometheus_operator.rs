@@ -545,6 +545,25 @@ async fn receivers_are_alertmanager_configs(real: bool) {
             token.scoped(ns).expose()
         );
     }
+    // a Secret deleted by hand is written again by the next round
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(app.kube.clone(), "alpha");
+    secrets
+        .delete(SECRET, &Default::default())
+        .await
+        .expect("deleting the Secret");
+    let want = token.scoped("alpha").expose().to_string();
+    eventually(
+        Duration::from_secs(60),
+        "alpha's Secret written again",
+        || async {
+            let s = secrets.get_opt(SECRET).await.ok()??;
+            let stored = s.data.unwrap_or_default().get("webhook-token")?.0.clone();
+            (String::from_utf8(stored).ok()? == want).then_some(())
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         hooks(&all["beta"]),
         vec![CONSOLE_HOOK.to_string()],
