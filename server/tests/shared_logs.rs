@@ -97,11 +97,12 @@ fn write_lines(file: &Path, node: &str, from: usize, to: usize) {
     f.write_all(chunk.as_bytes()).unwrap();
 }
 
-/// Every line's text of alpha's `burst` app in the window, through the console's download
-/// (`q`: a search), as alice sees them.
+/// Every line's text of alpha's `burst` app in a five-minute window (the burst's lines are
+/// 1 ms apart from 10:00:00), through the console's download (`q`: a search), as alice sees
+/// them.
 async fn download(alice: &Client, q: &str) -> Option<Vec<String>> {
     let (status, body) = alice
-        .get(&format!("/download/logs/alpha?ns=alpha&app=burst&from=2026-12-05T09:00:00Z&to=2026-12-05T12:00:00Z{q}"))
+        .get(&format!("/download/logs/alpha?ns=alpha&app=burst&from=2026-12-05T09:58:00Z&to=2026-12-05T10:03:00Z{q}"))
         .await;
     (status == 200).then(|| {
         body.lines()
