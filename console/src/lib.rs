@@ -13,6 +13,7 @@
 //! [`pipelines`].
 
 pub mod admin;
+pub mod apm;
 pub mod audit;
 pub mod auth;
 pub mod call;
