@@ -7,6 +7,7 @@
 //! error conversions) or anything that touches a cluster.
 
 pub mod admin;
+pub mod apm;
 pub mod audit;
 pub mod auth;
 pub mod error;

@@ -9,6 +9,7 @@
 //! Nothing here runs only on the server: the server side lives in `console/`.
 
 pub mod admin;
+pub mod apm;
 pub mod audit;
 pub mod auth;
 pub mod components;

@@ -33,6 +33,7 @@ pub const READ_ONLY: &[&str] = &[
     "workloads",
     "list_pods",
     "app_events",
+    "apm_state",
     "app_revisions",
     "get_yaml",
     "log_sources",

@@ -27,6 +27,8 @@ pub struct Settings {
     pub pipelines: crate::pipelines::PipelineSettings,
     /// The web terminal's debug-container image and session recordings.
     pub terminal: crate::terminal::TerminalOptions,
+    /// The per-app APM switch's agent and collector.
+    pub apm: crate::apm::ApmSettings,
     /// Where addresses tenants type (external upstreams, receivers) may lead.
     pub egress: crate::egress::EgressPolicy,
     /// Reverse proxies whose `X-Forwarded-For` names the client (login limits count per
@@ -56,6 +58,7 @@ impl Default for Settings {
             monitoring: Default::default(),
             pipelines: Default::default(),
             terminal: Default::default(),
+            apm: Default::default(),
             egress: Default::default(),
             trusted_proxies: Vec::new(),
             login_limits: Default::default(),

@@ -81,6 +81,21 @@ pub struct ConsoleArgs {
     /// user then goes through the provider again and their groups are read anew.
     #[arg(long, env = "WHARF_OIDC_SESSION_MINUTES", default_value_t = 60)]
     pub oidc_session_minutes: u64,
+    /// The Java agent the per-app APM switch attaches: opentelemetry, pinpoint or skywalking.
+    #[arg(long, env = "WHARF_APM_AGENT", default_value = "opentelemetry", value_parser = apm_agent)]
+    pub apm_agent: wharf_console::apm::AgentKind,
+    /// The agent's image (a mirror of it) [default: the agent's own image].
+    #[arg(long, env = "WHARF_APM_AGENT_IMAGE")]
+    pub apm_agent_image: Option<String>,
+    /// Where the agents send traces: the OTLP endpoint (`http://otel-collector.observability:4317`),
+    /// Pinpoint's collector host, or SkyWalking's OAP `host:port` [default: none, and the
+    /// switch says APM is not configured].
+    #[arg(long, env = "WHARF_APM_COLLECTOR")]
+    pub apm_collector: Option<String>,
+    /// The trace UI's page of an app, `{app}`, `{namespace}`, `{tenant}` replaced
+    /// (`https://jaeger.example.com/search?service={app}`).
+    #[arg(long, env = "WHARF_APM_TRACE_URL")]
+    pub apm_trace_url: Option<String>,
     /// The console's URL as people's browsers reach it (`https://wharf.example.com`): identity
     /// providers send people back below it [default: each request's Host].
     #[arg(long, env = "WHARF_PUBLIC_URL")]
@@ -141,7 +156,9 @@ impl ConsoleArgs {
             ..Default::default()
         };
         let egress = self.egress(&monitoring, launch.listen, Vec::new());
-        Ok((self.settings(monitoring, pipelines, egress), launch))
+        let mut settings = self.settings(monitoring, pipelines, egress);
+        settings.apm = self.apm()?;
+        Ok((settings, launch))
     }
 
     /// `wharf demo`'s settings: folders under `data`, the demo's own monitoring stack and
@@ -159,10 +176,9 @@ impl ConsoleArgs {
         // of their own (pods and the platform's services use other 127.x addresses).
         let demo_outside = vec![DEMO_OUTSIDE.parse().expect("a CIDR")];
         let egress = self.egress(&monitoring, launch.listen, demo_outside);
-        Ok((
-            self.settings(monitoring, PipelineSettings::demo(), egress),
-            launch,
-        ))
+        let mut settings = self.settings(monitoring, PipelineSettings::demo(), egress);
+        settings.apm = self.apm()?;
+        Ok((settings, launch))
     }
 
     /// Where `wharf demo` listens (its Alertmanager is told before the console starts).
@@ -220,6 +236,40 @@ impl ConsoleArgs {
         }
     }
 
+    /// The APM switch's settings; a bad image or collector stops the console with the reason.
+    fn apm(&self) -> Result<wharf_console::apm::ApmSettings> {
+        use wharf_console::apm::template::{valid_collector, valid_image};
+        let agent = match &self.apm_collector {
+            None => None,
+            Some(collector) => {
+                let kind = self.apm_agent;
+                if !valid_collector(kind, collector) {
+                    anyhow::bail!(
+                        "--apm-collector {collector:?} is not what the {} agent takes (see --help)",
+                        kind.label()
+                    );
+                }
+                if let Some(image) = self.apm_agent_image.as_deref().filter(|i| !valid_image(i)) {
+                    anyhow::bail!("--apm-agent-image {image:?} is not an image reference");
+                }
+                Some(wharf_console::apm::AgentSettings {
+                    kind,
+                    image: self.apm_agent_image.clone(),
+                    collector: collector.clone(),
+                })
+            }
+        };
+        if let Some(u) = &self.apm_trace_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                anyhow::bail!("--apm-trace-url {u:?} is not an http(s) URL");
+            }
+        }
+        Ok(wharf_console::apm::ApmSettings {
+            agent,
+            trace_url: self.apm_trace_url.clone(),
+        })
+    }
+
     fn settings(
         &self,
         monitoring: MonitoringSettings,
@@ -275,4 +325,13 @@ impl LaunchArgs {
             retention: self.retention,
         })
     }
+}
+
+/// `--apm-agent`'s values.
+fn apm_agent(s: &str) -> Result<wharf_console::apm::AgentKind, String> {
+    use wharf_console::apm::AgentKind;
+    AgentKind::ALL
+        .into_iter()
+        .find(|k| k.label().eq_ignore_ascii_case(s))
+        .ok_or_else(|| format!("{s:?}: one of opentelemetry, pinpoint, skywalking"))
 }

@@ -48,9 +48,218 @@
 //! Containers added by hand while APM is on get the agent only at the next off/on or change
 //! of settings.
 
+pub mod endpoints;
 pub mod template;
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::api::{Api, Patch, PatchParams};
+use kube::ResourceExt;
+use serde_json::json;
+use wharf_api::apm::ApmView;
+use wharf_api::error::AppError;
+use wharf_api::text;
+
+use crate::auth::TenantScope;
+use crate::state::AppState;
+use crate::workloads::CHANGE_CAUSE;
 
 pub use template::{
     annotate_for_operator, attach, attached, detach, java_likely, unannotate_for_operator,
     AgentKind, AgentSettings, ApmError, Target,
 };
+
+/// The APM settings of the console (`--apm-*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApmSettings {
+    /// The agent and collector; `None`: APM is not configured (the switch says so).
+    pub agent: Option<AgentSettings>,
+    /// The trace UI's page of an app: `{app}`, `{namespace}` and `{tenant}` are replaced
+    /// (`https://jaeger.example.com/search?service={app}`).
+    pub trace_url: Option<String>,
+}
+
+/// The OpenTelemetry Operator's kind: where it is served, the switch sets its annotation.
+const INSTRUMENTATION: (&str, &str) = ("opentelemetry.io/v1alpha1", "instrumentations");
+
+/// Whether the cluster runs the OpenTelemetry Operator.
+async fn operator_runs(state: &AppState) -> Result<bool, AppError> {
+    Ok(crate::discovery::serves(&state.client, INSTRUMENTATION.0, INSTRUMENTATION.1).await?)
+}
+
+async fn deployment(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+) -> Result<(Api<Deployment>, Deployment), AppError> {
+    let api: Api<Deployment> = Api::namespaced(state.client.clone(), scope.namespace(namespace)?);
+    let d = api.get_opt(app).await?.ok_or_else(|| {
+        AppError::NotFound(text!(
+            "no app '{app}' in namespace {namespace}",
+            "命名空间 {namespace} 中没有应用“{app}”"
+        ))
+    })?;
+    Ok((api, d))
+}
+
+fn template_of(d: &Deployment) -> PodTemplateSpec {
+    d.spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default()
+}
+
+fn operator_on(t: &PodTemplateSpec) -> bool {
+    t.metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(template::OPERATOR_INJECT))
+        .is_some_and(|v| v != "false")
+}
+
+/// The switch of `app` as its page shows it.
+pub async fn view(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+) -> Result<ApmView, AppError> {
+    let (_, d) = deployment(state, scope, namespace, app).await?;
+    let t = template_of(&d);
+    let settings = &state.settings.apm;
+    let kind = settings.agent.as_ref().map(|a| a.kind).unwrap_or_default();
+    let java = t
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .is_some_and(java_likely);
+    let trace_link = settings.trace_url.as_ref().map(|u| {
+        u.replace("{app}", app)
+            .replace("{namespace}", namespace)
+            .replace("{tenant}", scope.tenant())
+    });
+    Ok(ApmView {
+        configured: settings.agent.is_some(),
+        agent: kind.label().into(),
+        languages: kind.languages().iter().map(|l| l.to_string()).collect(),
+        operator: settings.agent.is_some() && operator_runs(state).await?,
+        on: attached(&t).is_some() || operator_on(&t),
+        java_likely: java,
+        trace_link,
+    })
+}
+
+/// Turns APM on or off for `app`: its pod template patched (a rollout, recorded as the
+/// change cause), or with the OpenTelemetry Operator its injection annotation. Switching
+/// to what it is changes nothing. On is refused for an app that does not look like Java
+/// unless `java` says it is.
+pub async fn set(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    on: bool,
+    java: bool,
+) -> Result<ApmView, AppError> {
+    let Some(agent) = state.settings.apm.agent.clone() else {
+        return Err(AppError::Unavailable(text!(
+            "APM is not configured on this console: a platform admin sets the agent's collector (--apm-collector)",
+            "本控制台未配置 APM:需由平台管理员设置探针的采集端(--apm-collector)"
+        )));
+    };
+    let operator = operator_runs(state).await?;
+    // NB: the resourceVersion read goes with the patch, and controllers write the status all
+    // the time: a 409 is tried again (client-go's RetryOnConflict) as long as the app's spec
+    // (its generation) is what was first read; a change by someone else is not overwritten
+    let mut generation = None;
+    for _ in 0..5 {
+        let (api, d) = deployment(state, scope, namespace, app).await?;
+        if generation.is_some_and(|g| g != d.metadata.generation) {
+            break;
+        }
+        generation = Some(d.metadata.generation);
+        let current = template_of(&d);
+        let next = next_template(scope, namespace, app, &agent, &current, on, java, operator)?;
+        if next == current {
+            return view(state, scope, namespace, app).await;
+        }
+        let level = crate::workloads::security::level_of(&state.cache, scope.tenant());
+        let mut candidate = serde_json::to_value(&d).unwrap_or_default();
+        candidate["spec"]["template"] = serde_json::to_value(&next).unwrap_or_default();
+        let errors = crate::workloads::security::policy_errors("Deployment", &candidate, level);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(wharf_api::Text::join(&errors, "; ", ";")));
+        }
+        let what = match (on, operator) {
+            (true, true) => "APM on (OpenTelemetry Operator)".to_string(),
+            (true, false) => format!("APM on ({})", agent.kind.label()),
+            (false, _) => "APM off".to_string(),
+        };
+        let cause = format!("{what} by {} at {}", scope.user(), Utc::now().to_rfc3339());
+        let from = serde_json::to_value(&current).unwrap_or_default();
+        let to = serde_json::to_value(&next).unwrap_or_default();
+        let patch = json!({
+            "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
+            "spec": {"template": crate::workloads::merge_patch_to(&from, &to)},
+        });
+        match api
+            .patch(app, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => other?,
+        };
+        tracing::info!(
+            user = scope.user(),
+            tenant = scope.tenant(),
+            namespace,
+            app,
+            on,
+            operator,
+            "APM switched"
+        );
+        return view(state, scope, namespace, app).await;
+    }
+    Err(AppError::Conflict(text!(
+        "'{app}' was changed by someone else meanwhile, so APM was not switched; look at it again and retry",
+        "“{app}”同时被他人修改,因此未切换 APM;请重新查看后再试"
+    )))
+}
+
+/// The template `current` becomes: the agent attached (or the operator's annotation set),
+/// or both taken away.
+#[allow(clippy::too_many_arguments)]
+fn next_template(
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    agent: &AgentSettings,
+    current: &PodTemplateSpec,
+    on: bool,
+    java: bool,
+    operator: bool,
+) -> Result<PodTemplateSpec, AppError> {
+    if !on {
+        return Ok(unannotate_for_operator(&detach(current)));
+    }
+    let first = current.spec.as_ref().and_then(|s| s.containers.first());
+    if !java && !first.is_some_and(java_likely) {
+        let agent_name = agent.kind.label();
+        let languages = agent.kind.languages().join(", ");
+        return Err(AppError::Invalid(text!(
+            "'{app}' does not look like a Java app, and the {agent_name} agent supports only {languages}; if it is one, say so and switch again",
+            "“{app}”看起来不是 Java 应用,而 {agent_name} 探针仅支持 {languages};若确为 Java 应用,请确认后再打开"
+        )));
+    }
+    if operator {
+        return Ok(annotate_for_operator(current, None));
+    }
+    let target = Target {
+        app: app.into(),
+        tenant: scope.tenant().into(),
+        namespace: namespace.into(),
+    };
+    Ok(attach(current, agent, &target)?)
+}

@@ -556,7 +556,7 @@ fn template_without_hash(t: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>
 
 /// A JSON merge patch (RFC 7386) that turns `from` into `to`: keys `to` lacks become null,
 /// so nothing of the current template survives a rollback by accident.
-fn merge_patch_to(from: &Value, to: &Value) -> Value {
+pub fn merge_patch_to(from: &Value, to: &Value) -> Value {
     match (from, to) {
         (Value::Object(f), Value::Object(t)) => {
             let mut out = Map::new();

@@ -77,6 +77,16 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         ("scale_app", with(json!({"replicas": 2})), Change),
         ("set_image", with(json!({"image": "nginx:1.27"})), Change),
         ("restart_app", app.clone(), Change),
+        (
+            "apm_state",
+            json!({"tenant": "alpha", "namespace": "alpha", "app": "shop"}),
+            Read,
+        ),
+        (
+            "set_apm",
+            json!({"tenant": "alpha", "namespace": "alpha", "app": "shop", "on": false, "java": false}),
+            Change,
+        ),
         ("delete_app", app.clone(), Change),
         ("app_events", app.clone(), Read),
         ("app_revisions", app.clone(), Read),

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod apm;
 mod audit;
 mod authorization;
 mod crds;
