@@ -226,6 +226,7 @@ pub fn AppPage() -> impl IntoView {
                         version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 </div>
                 <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
+                <crate::pages::apm::AppApm tenant ns name can_change/>
                 <Events tenant ns name/>
                 <YamlEditor tenant ns name can_change/>
             </Show>

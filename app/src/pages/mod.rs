@@ -5,6 +5,7 @@ pub mod admin_identity_oidc;
 pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;
+pub mod apm;
 pub mod app_detail;
 pub mod audit;
 pub mod deploy;
