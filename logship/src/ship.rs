@@ -171,24 +171,12 @@ impl Shipper {
             pass.uploaded += 1;
         }
         // 4. what the store deleted, and the parts retired by the last pass
-        let gone: Vec<String> = shipped
-            .whole
-            .keys()
-            .filter(|rel| !present.contains(*rel))
-            .cloned()
-            .collect();
-        for rel in gone {
+        for rel in absent(&shipped.whole, &present) {
             self.delete(&rel)?;
             shipped.whole.remove(&rel);
             pass.deleted += 1;
         }
-        let gone: Vec<String> = shipped
-            .parts
-            .keys()
-            .filter(|rel| !present.contains(*rel))
-            .cloned()
-            .collect();
-        for rel in gone {
+        for rel in absent(&shipped.parts, &present) {
             for (from, to) in shipped.parts.remove(&rel).unwrap_or_default() {
                 self.delete(&part(&rel, from, to))?;
             }
@@ -354,6 +342,15 @@ impl Shipper {
             Err(e) => Err(Error::bucket("delete", &self.path(rel))(e)),
         }
     }
+}
+
+/// The keys of `shipped` the store no longer has.
+fn absent<V>(shipped: &HashMap<String, V>, present: &HashSet<String>) -> Vec<String> {
+    shipped
+        .keys()
+        .filter(|rel| !present.contains(*rel))
+        .cloned()
+        .collect()
 }
 
 /// The object of the part of segment `rel` holding bytes `from..to`.

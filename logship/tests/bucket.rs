@@ -433,8 +433,8 @@ async fn whole_files_are_written_read_listed_and_deleted_beside_the_stores() {
     .await;
 }
 
-/// The size of the one segment of `pod`'s stream still being written (the last one).
-fn active_segment_len(path: &std::path::Path) -> u64 {
+/// The segment files of the store's one stream, oldest first (the last one is being written).
+fn segment_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
     let streams = std::fs::read_dir(path.join("streams")).unwrap();
     let stream = streams.flatten().next().expect("one stream").path();
     let mut segments: Vec<_> = std::fs::read_dir(stream)
@@ -444,7 +444,14 @@ fn active_segment_len(path: &std::path::Path) -> u64 {
         .filter(|p| p.extension().is_some_and(|e| e == "seg"))
         .collect();
     segments.sort();
-    std::fs::metadata(segments.last().unwrap()).unwrap().len()
+    segments
+}
+
+/// The size of the segment being written.
+fn active_segment_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(segment_files(path).last().unwrap())
+        .unwrap()
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -483,24 +490,11 @@ async fn a_growing_segment_ships_only_what_it_gained_and_is_compacted_once_seale
         assert!(parts_bytes > 0);
 
         // a file of the segment opened now, from its parts
-        let seg_path = {
-            let stream = std::fs::read_dir(path.join("streams"))
-                .unwrap()
-                .flatten()
-                .next()
-                .unwrap()
-                .path();
-            let seg = std::fs::read_dir(&stream)
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|e| e == "seg"))
-                .unwrap();
-            seg.strip_prefix(&path)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        };
+        let seg_path = segment_files(&path)[0]
+            .strip_prefix(&path)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let parts_file = BucketDirectory::new(&b, "node-a", BlockCache::new(0))
             .open_read(&seg_path)
             .unwrap();
@@ -558,22 +552,7 @@ async fn a_growing_segment_ships_only_what_it_gained_and_is_compacted_once_seale
         // its new end, and the bucket holds what the file holds
         drop(store);
         again.pass().unwrap(); // what the store wrote as it closed
-        let active = {
-            let stream = std::fs::read_dir(path.join("streams"))
-                .unwrap()
-                .flatten()
-                .next()
-                .unwrap()
-                .path();
-            let mut segs: Vec<_> = std::fs::read_dir(stream)
-                .unwrap()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-                .collect();
-            segs.sort();
-            segs.pop().unwrap()
-        };
+        let active = segment_files(&path).pop().unwrap();
         let len = std::fs::metadata(&active).unwrap().len();
         let f = std::fs::OpenOptions::new()
             .write(true)
