@@ -171,6 +171,10 @@ impl ConsoleArgs {
         self.terminal
             .recordings_dir
             .get_or_insert_with(|| data.join("recordings"));
+        // NB: the demo node copies stand-ins of the agents (simnode's shims) and its apps are
+        // no JVMs: the switch works, nothing listens here yet for traces
+        self.apm_collector
+            .get_or_insert_with(|| DEMO_APM_COLLECTOR.to_string());
         let launch = self.launch(DEMO_LISTEN, data.join("logs"));
         // NB: the demo's "servers outside Kubernetes" live on this machine, in a loopback block
         // of their own (pods and the platform's services use other 127.x addresses).
@@ -326,6 +330,9 @@ impl LaunchArgs {
         })
     }
 }
+
+/// Where the demo's APM agents would send traces.
+pub const DEMO_APM_COLLECTOR: &str = "http://127.0.0.1:4317";
 
 /// `--apm-agent`'s values.
 fn apm_agent(s: &str) -> Result<wharf_console::apm::AgentKind, String> {

@@ -25,6 +25,11 @@
 //!   `--tar-path` and prints `REPOSITORY@DIGEST` with the executor's digest; it uploads
 //!   nothing.
 //!
+//! - the Java tracing agents Wharf's APM switch copies out of their images in an init
+//!   container (`cp /javaagent.jar …`, `cp -R /pinpoint-agent/. …`): stand-in files at the
+//!   paths the OpenTelemetry, Pinpoint and SkyWalking agent images keep them
+//!   ([`AGENTS`]), so the copy succeeds; a JVM would load them, the demo's apps are no JVMs.
+//!
 //! Kaniko's `/kaniko/executor` and the scanner image's `/opt/sonar-scanner/bin/sonar-scanner`
 //! resolve to them too: as a command by the base-name fallback of
 //! [`crate::process::resolve_program`], inside scripts by [`crate::paths`].
@@ -42,10 +47,29 @@ pub const SHIMS: [(&str, &str); 3] = [
 ];
 
 /// Where real images keep the tools, mapped to the stand-ins in scripts.
-pub const IMAGE_PATHS: [(&str, &str); 3] = [
+pub const IMAGE_PATHS: [(&str, &str); 6] = [
     ("/kaniko/executor", "executor"),
     ("/opt/sonar-scanner/bin/sonar-scanner", "sonar-scanner"),
     ("/ko-app/crane", "crane"),
+    ("/javaagent.jar", "agents/javaagent.jar"),
+    ("/pinpoint-agent", "agents/pinpoint-agent"),
+    ("/skywalking/agent", "agents/skywalking-agent"),
+];
+
+/// The tracing agents' stand-in files under the stand-ins' folder: `(path, content)`.
+pub const AGENTS: [(&str, &str); 3] = [
+    (
+        "agents/javaagent.jar",
+        "stand-in for the OpenTelemetry Java agent\n",
+    ),
+    (
+        "agents/pinpoint-agent/pinpoint-bootstrap.jar",
+        "stand-in for the Pinpoint Java agent\n",
+    ),
+    (
+        "agents/skywalking-agent/skywalking-agent.jar",
+        "stand-in for the SkyWalking Java agent\n",
+    ),
 ];
 
 /// The directory the stand-ins live in.
@@ -73,6 +97,17 @@ pub async fn install(scratch: &Path) -> Result<PathBuf> {
         tokio::fs::rename(&tmp, &path)
             .await
             .map_err(io(format!("rename to {}", path.display())))?;
+    }
+    for (rel, content) in AGENTS {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io(format!("create {}", parent.display())))?;
+        }
+        tokio::fs::write(&path, content)
+            .await
+            .map_err(io(format!("write {}", path.display())))?;
     }
     Ok(dir)
 }

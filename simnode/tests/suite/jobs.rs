@@ -131,3 +131,45 @@ async fn stopping_a_job_kills_its_processes() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(!marker.exists(), "the whole process group was killed");
 }
+
+/// The APM switch's init containers, as Wharf writes them (`wharf_console::apm`): each copies
+/// its agent out of the agent image's usual path into the shared volume, where the app
+/// container finds it.
+#[tokio::test]
+async fn the_tracing_agents_are_copied_out_of_their_images() {
+    let n = node();
+    let copy = |name: &str, command: serde_json::Value| {
+        json!({"name": name, "image": "agent-image", "command": command,
+               "volumeMounts": [{"name": "wharf-apm", "mountPath": "/wharf-apm"}]})
+    };
+    let p = pod(json!({
+        "metadata": {"name": "traced-1", "namespace": "demo", "uid": "uid-job-apm"},
+        "spec": {"restartPolicy": "Never",
+            "volumes": [{"name": "wharf-apm", "emptyDir": {}}],
+            "initContainers": [
+                copy("otel", json!(["cp", "/javaagent.jar", "/wharf-apm/javaagent.jar"])),
+                copy("pinpoint", json!(["cp", "-R", "/pinpoint-agent/.", "/wharf-apm/pinpoint-agent"])),
+                copy("skywalking", json!(["cp", "-R", "/skywalking/agent/.", "/wharf-apm/skywalking-agent"])),
+            ],
+            "containers": [{"name": "app", "image": "eclipse-temurin:17-jre",
+                "command": ["sh", "-c", "cat /wharf-apm/javaagent.jar /wharf-apm/pinpoint-agent/pinpoint-bootstrap.jar /wharf-apm/skywalking-agent/skywalking-agent.jar"],
+                "volumeMounts": [{"name": "wharf-apm", "mountPath": "/wharf-apm"}]}]}
+    }));
+    n.rt.start_pod(&p, ip(3, 9)).await.unwrap();
+    let s = wait_state(&n.rt, "uid-job-apm", "the app ran", |s| {
+        s.containers[0].state.terminated().is_some()
+    })
+    .await;
+    let log = log_of(&n.rt, "traced-1", "app").await;
+    assert_eq!(
+        s.containers[0].state.terminated().unwrap().exit_code,
+        0,
+        "{log}"
+    );
+    for agent in ["OpenTelemetry", "Pinpoint", "SkyWalking"] {
+        assert!(
+            log.contains(&format!("stand-in for the {agent} Java agent")),
+            "{log}"
+        );
+    }
+}
