@@ -30,6 +30,8 @@ pub enum LocalError {
     },
     #[error("SeaweedFS {0}; its log: {1}")]
     Failed(String, String),
+    #[error("SeaweedFS exited ({0}) while starting; its log: {1}")]
+    Exited(String, String),
 }
 
 /// The `weed` binary: `$WEED`, else where `scripts/setup.sh` installs it.
@@ -63,7 +65,25 @@ impl SeaweedFs {
     /// Starts a server keeping its data in `dir` (created; what an earlier server left there
     /// is served again) that accepts one access key, and waits (at most a minute) until its
     /// S3 gateway answers; then writes `dir/endpoints.json` (`{"s3": URL, "filer": URL}`).
+    ///
+    /// The ports are picked free just before the start, so another process may take one in
+    /// between (tests start several servers at once): a server that exits while starting is
+    /// started again on fresh ports, twice at most.
     pub async fn start(dir: &Path, access_key: &str, secret_key: &str) -> Result<Self, LocalError> {
+        let mut attempt = 0;
+        loop {
+            match Self::launch(dir, access_key, secret_key).await {
+                Err(LocalError::Exited(status, log)) if attempt < 2 => {
+                    attempt += 1;
+                    let last = log.lines().last().unwrap_or_default().to_string();
+                    tracing::warn!(%status, %last, "SeaweedFS exited while starting; starting it again on other ports");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn launch(dir: &Path, access_key: &str, secret_key: &str) -> Result<Self, LocalError> {
         let weed = weed();
         if !weed.exists() {
             return Err(LocalError::Missing(weed));
@@ -133,7 +153,7 @@ impl SeaweedFs {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(LocalError::Failed(format!("exited ({status})"), self.log()));
+                return Err(LocalError::Exited(status.to_string(), self.log()));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(LocalError::Failed(
