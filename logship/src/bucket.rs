@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientOptions, ListResult, ObjectMeta, ObjectStore, PutPayload, RetryConfig};
 
 use crate::{Error, Result, STORES};
 
@@ -38,11 +39,11 @@ pub struct BucketSettings {
 /// A connected bucket; cheap to clone.
 #[derive(Clone)]
 pub struct Bucket {
-    pub(crate) store: Arc<dyn ObjectStore>,
+    store: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
     io: Arc<Io>,
-    pub(crate) counts: Arc<Counters>,
+    counts: Arc<Counters>,
 }
 
 /// Requests made to the bucket since it was connected (for operators and benchmarks).
@@ -60,7 +61,7 @@ pub struct Requests {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+struct Counters {
     pub lists: AtomicU64,
     pub heads: AtomicU64,
     pub gets: AtomicU64,
@@ -186,13 +187,9 @@ impl Bucket {
     /// The names of the stores in the bucket (nodes that shipped, consoles that wrote).
     pub fn store_names(&self) -> Result<Vec<String>> {
         let root = self.prefix.child(STORES);
-        let store = self.store.clone();
-        Counters::add(&self.counts.lists, 1);
-        let listed = {
-            let root = root.clone();
-            self.run(async move { store.list_with_delimiter(Some(&root)).await })
-        }
-        .map_err(Error::bucket("list", &root))?;
+        let listed = self
+            .list_folder(&root)
+            .map_err(Error::bucket("list", &root))?;
         let mut names: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -207,14 +204,10 @@ impl Bucket {
     /// least every [`crate::ship::HEARTBEAT`]); `None` if it has none.
     pub fn store_shipped_at(&self, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
         let path = self.store_root(name).child(crate::SHIPPED);
-        let store = self.store.clone();
-        Counters::add(&self.counts.heads, 1);
-        let at = path.clone();
-        match self.run(async move { store.head(&at).await }) {
-            Ok(meta) => Ok(Some(meta.last_modified)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::bucket("head", &path)(e)),
-        }
+        let meta = self
+            .head_object(&path)
+            .map_err(Error::bucket("head", &path))?;
+        Ok(meta.map(|m| m.last_modified))
     }
 
     /// Deletes the store `name` from the bucket (its mark and manifest first, so readers stop
@@ -225,38 +218,121 @@ impl Bucket {
             return Err(Error::Settings(format!("{name:?} cannot name a store")));
         }
         let root = self.store_root(name);
-        let store = self.store.clone();
-        Counters::add(&self.counts.lists, 1);
-        let listed = {
-            let root = root.clone();
-            self.run(async move {
-                use futures::TryStreamExt;
-                store.list(Some(&root)).try_collect::<Vec<_>>().await
-            })
-        }
-        .map_err(Error::bucket("list", &root))?;
+        let listed = self
+            .list_objects(&root)
+            .map_err(Error::bucket("list", &root))?;
         let first = [crate::SHIPPED, logstore::manifest::MANIFEST_PATH].map(|f| root.child(f));
         let mut paths: Vec<Path> = listed.into_iter().map(|o| o.location).collect();
         paths.sort_by_key(|p| !first.contains(p));
         for path in &paths {
-            let (store, at) = (self.store.clone(), path.clone());
-            Counters::add(&self.counts.deletes, 1);
-            match self.run(async move { store.delete(&at).await }) {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(Error::bucket("delete", path)(e)),
-            }
+            self.delete_object(path)
+                .map_err(Error::bucket("delete", path))?;
         }
         Ok(paths.len())
     }
 
+    /// Writes `bytes` as the object at `path` (replacing one that is there). Every request of
+    /// this crate goes through these few functions, which count it.
+    pub(crate) fn put_object(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+    ) -> Result<(), object_store::Error> {
+        Counters::add(&self.counts.puts, 1);
+        Counters::add(&self.counts.bytes_out, bytes.len() as u64);
+        let (store, at) = (self.store.clone(), path.clone());
+        self.run(async move { store.put(&at, PutPayload::from(bytes)).await })
+            .map(|_| ())
+    }
+
+    /// The object at `path`, whole; `None` if there is none.
+    pub(crate) fn get_object(&self, path: &Path) -> Result<Option<Bytes>, object_store::Error> {
+        Counters::add(&self.counts.gets, 1);
+        let (store, at) = (self.store.clone(), path.clone());
+        let got = self.run(async move {
+            match store.get(&at).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        if let Some(b) = &got {
+            Counters::add(&self.counts.bytes_in, b.len() as u64);
+        }
+        Ok(got)
+    }
+
+    /// Bytes `from..to` of the object at `path`.
+    pub(crate) fn get_object_range(
+        &self,
+        path: &Path,
+        from: u64,
+        to: u64,
+    ) -> Result<Bytes, object_store::Error> {
+        Counters::add(&self.counts.gets, 1);
+        Counters::add(&self.counts.bytes_in, to - from);
+        let (store, at) = (self.store.clone(), path.clone());
+        self.run(async move { store.get_range(&at, from..to).await })
+    }
+
+    /// The object at `path`'s size, time and ETag; `None` if there is none.
+    pub(crate) fn head_object(
+        &self,
+        path: &Path,
+    ) -> Result<Option<ObjectMeta>, object_store::Error> {
+        Counters::add(&self.counts.heads, 1);
+        let (store, at) = (self.store.clone(), path.clone());
+        match self.run(async move { store.head(&at).await }) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the object at `path` (one that is not there is not an error).
+    pub(crate) fn delete_object(&self, path: &Path) -> Result<(), object_store::Error> {
+        Counters::add(&self.counts.deletes, 1);
+        let (store, at) = (self.store.clone(), path.clone());
+        match self.run(async move { store.delete(&at).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object under `path`, at any depth.
+    pub(crate) fn list_objects(&self, path: &Path) -> Result<Vec<ObjectMeta>, object_store::Error> {
+        Counters::add(&self.counts.lists, 1);
+        let (store, at) = (self.store.clone(), path.clone());
+        self.run(async move {
+            use futures::TryStreamExt;
+            store.list(Some(&at)).try_collect::<Vec<_>>().await
+        })
+    }
+
+    /// The objects and folders right under `path`.
+    pub(crate) fn list_folder(&self, path: &Path) -> Result<ListResult, object_store::Error> {
+        Counters::add(&self.counts.lists, 1);
+        let (store, at) = (self.store.clone(), path.clone());
+        self.run(async move { store.list_with_delimiter(Some(&at)).await })
+    }
+
     /// Run one request on the bucket's runtime and wait for its answer.
-    pub(crate) fn run<T, F>(&self, f: F) -> T
+    fn run<T, F>(&self, f: F) -> T
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
     {
         self.io.run(f)
     }
+}
+
+/// `location`'s path under `root`, `/`-separated; `None` if it is not under it.
+pub(crate) fn relative(root: &Path, location: &Path) -> Option<String> {
+    let parts: Vec<String> = location
+        .prefix_match(root)?
+        .map(|p| p.as_ref().to_owned())
+        .collect();
+    Some(parts.join("/"))
 }
 
 /// The runtime the bucket's requests run on (two threads: requests mostly wait).

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use logstore::directory::{AppendFile, ReadFile, WriterLock};
 use logstore::Directory;
 use object_store::path::Path;
-use object_store::ObjectStore;
 
-use crate::bucket::Counters;
 use crate::cache::{BlockCache, Key};
 use crate::{Bucket, SHIPPED};
 
@@ -62,11 +60,9 @@ impl BucketDirectory {
     /// read as missing until the next look).
     fn open_parts(&self, rel: &str) -> logstore::Result<Option<BucketFile>> {
         let folder = format!("{rel}{PARTS}");
-        let (store, location) = (self.bucket.store.clone(), self.path(&folder));
-        Counters::add(&self.bucket.counts.lists, 1);
         let listed = self
             .bucket
-            .run(async move { store.list_with_delimiter(Some(&location)).await })
+            .list_folder(&self.path(&folder))
             .map_err(|e| io_error(&folder, e))?;
         let mut pieces: Vec<Piece> = listed
             .objects
@@ -102,13 +98,9 @@ impl BucketDirectory {
     }
 
     fn head(&self, rel: &str) -> logstore::Result<Option<object_store::ObjectMeta>> {
-        let (store, path) = (self.bucket.store.clone(), self.path(rel));
-        Counters::add(&self.bucket.counts.heads, 1);
-        match self.bucket.run(async move { store.head(&path).await }) {
-            Ok(meta) => Ok(Some(meta)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(io_error(rel, e)),
-        }
+        self.bucket
+            .head_object(&self.path(rel))
+            .map_err(|e| io_error(rel, e))
     }
 }
 
@@ -182,28 +174,16 @@ impl Directory for BucketDirectory {
     }
 
     fn read_all(&self, path: &str) -> logstore::Result<Option<Vec<u8>>> {
-        let (store, location) = (self.bucket.store.clone(), self.path(path));
-        Counters::add(&self.bucket.counts.gets, 1);
-        let got = self.bucket.run(async move {
-            match store.get(&location).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
-        if let Ok(Some(b)) = &got {
-            Counters::add(&self.bucket.counts.bytes_in, b.len() as u64);
-        }
-        got.map(|b| b.map(|b| b.to_vec()))
+        self.bucket
+            .get_object(&self.path(path))
+            .map(|b| b.map(|b| b.to_vec()))
             .map_err(|e| io_error(path, e))
     }
 
     fn list(&self, dir: &str) -> logstore::Result<Vec<String>> {
-        let (store, location) = (self.bucket.store.clone(), self.path(dir));
-        Counters::add(&self.bucket.counts.lists, 1);
         let listed = self
             .bucket
-            .run(async move { store.list_with_delimiter(Some(&location)).await })
+            .list_folder(&self.path(dir))
             .map_err(|e| io_error(dir, e))?;
         // NB: a segment still being written is a folder of parts: listed as the segment
         let folders = listed
@@ -344,13 +324,7 @@ impl BucketFile {
         from: u64,
         to: u64,
     ) -> Result<bytes::Bytes, object_store::Error> {
-        let (store, location) = (self.dir.bucket.store.clone(), location.clone());
-        let counts = &self.dir.bucket.counts;
-        Counters::add(&counts.gets, 1);
-        Counters::add(&counts.bytes_in, to - from);
-        self.dir
-            .bucket
-            .run(async move { store.get_range(&location, from..to).await })
+        self.dir.bucket.get_object_range(location, from, to)
     }
 }
 

@@ -4,11 +4,9 @@
 //! bucket's runtime while the calling thread waits: call them from blocking threads.
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::PutPayload;
 
-use crate::bucket::{Bucket, Counters};
+use crate::bucket::{relative, Bucket};
 use crate::{Error, Result};
 
 /// The folder of the bucket (under its prefix) that holds whole files.
@@ -50,49 +48,25 @@ impl Bucket {
     /// Writes `bytes` as the file `rel` (replacing one that is there).
     pub fn put_file(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
         let path = self.checked(rel)?;
-        let store = self.store.clone();
-        Counters::add(&self.counts.puts, 1);
-        Counters::add(&self.counts.bytes_out, bytes.len() as u64);
-        let at = path.clone();
-        self.run(async move { store.put(&at, PutPayload::from(bytes)).await })
-            .map(|_| ())
+        self.put_object(&path, bytes)
             .map_err(Error::bucket("put", &path))
     }
 
     /// The file `rel`, whole; `None` if there is none.
     pub fn get_file(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let path = self.checked(rel)?;
-        let store = self.store.clone();
-        Counters::add(&self.counts.gets, 1);
-        let at = path.clone();
-        let got = self.run(async move {
-            match store.get(&at).await {
-                Ok(r) => r.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
-        let got = got.map_err(Error::bucket("get", &path))?;
-        if let Some(b) = &got {
-            Counters::add(&self.counts.bytes_in, b.len() as u64);
-        }
+        let got = self
+            .get_object(&path)
+            .map_err(Error::bucket("get", &path))?;
         Ok(got.map(|b| b.to_vec()))
     }
 
     /// The file `rel`'s size and time; `None` if there is none.
     pub fn file_info(&self, rel: &str) -> Result<Option<FileInfo>> {
         let path = self.checked(rel)?;
-        let store = self.store.clone();
-        Counters::add(&self.counts.heads, 1);
-        let at = path.clone();
-        let meta = self.run(async move {
-            match store.head(&at).await {
-                Ok(m) => Ok(Some(m)),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        });
-        let meta = meta.map_err(Error::bucket("head", &path))?;
+        let meta = self
+            .head_object(&path)
+            .map_err(Error::bucket("head", &path))?;
         Ok(meta.map(|m| FileInfo {
             path: rel.to_owned(),
             size: m.size,
@@ -108,19 +82,14 @@ impl Bucket {
         } else {
             self.checked(under)?
         };
-        let store = self.store.clone();
-        Counters::add(&self.counts.lists, 1);
-        let at = dir.clone();
         let listed = self
-            .run(async move { store.list(Some(&at)).try_collect::<Vec<_>>().await })
+            .list_objects(&dir)
             .map_err(Error::bucket("list", &dir))?;
         Ok(listed
             .into_iter()
             .filter_map(|m| {
-                let rel = m.location.prefix_match(&root)?;
-                let rel: Vec<String> = rel.map(|p| p.as_ref().to_owned()).collect();
                 Some(FileInfo {
-                    path: rel.join("/"),
+                    path: relative(&root, &m.location)?,
                     size: m.size,
                     modified: m.last_modified,
                 })
@@ -131,15 +100,7 @@ impl Bucket {
     /// Deletes the file `rel` (one that is not there is not an error).
     pub fn delete_file(&self, rel: &str) -> Result<()> {
         let path = self.checked(rel)?;
-        let store = self.store.clone();
-        Counters::add(&self.counts.deletes, 1);
-        let at = path.clone();
-        self.run(async move {
-            match store.delete(&at).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-        .map_err(Error::bucket("delete", &path))
+        self.delete_object(&path)
+            .map_err(Error::bucket("delete", &path))
     }
 }

@@ -6,9 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path as LocalPath, PathBuf};
 
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
 
-use crate::bucket::Counters;
+use crate::bucket::relative;
 use crate::directory::{part_name, part_range, PARTS};
 use crate::{Bucket, Error, Result, SHIPPED};
 
@@ -271,22 +270,15 @@ impl Shipper {
     /// whole segments and the parts of growing ones, so only what differs is uploaded again;
     /// lists are uploaded again.
     fn listed(&self) -> Result<Shipped> {
-        let (store, root) = (self.bucket.store.clone(), self.root.clone());
-        Counters::add(&self.bucket.counts.lists, 1);
         let objects = self
             .bucket
-            .run(async move {
-                use futures::TryStreamExt;
-                store.list(Some(&root)).try_collect::<Vec<_>>().await
-            })
+            .list_objects(&self.root)
             .map_err(Error::bucket("list", &self.root))?;
         let mut out = Shipped::default();
         for o in objects {
-            let Some(rel) = o.location.prefix_match(&self.root) else {
+            let Some(rel) = relative(&self.root, &o.location) else {
                 continue;
             };
-            let rel: Vec<_> = rel.map(|p| p.as_ref().to_owned()).collect();
-            let rel = rel.join("/");
             let in_parts = rel
                 .rsplit_once('/')
                 .and_then(|(folder, name)| Some((folder.strip_suffix(PARTS)?, part_range(name)?)));
@@ -321,26 +313,17 @@ impl Shipper {
     }
 
     fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<()> {
-        let (store, path) = (self.bucket.store.clone(), self.path(rel));
-        Counters::add(&self.bucket.counts.puts, 1);
-        Counters::add(&self.bucket.counts.bytes_out, bytes.len() as u64);
-        let payload = PutPayload::from(bytes);
-        {
-            let path = path.clone();
-            self.bucket
-                .run(async move { store.put(&path, payload).await })
-        }
-        .map_err(Error::bucket("upload", &path))?;
-        Ok(())
+        let path = self.path(rel);
+        self.bucket
+            .put_object(&path, bytes)
+            .map_err(Error::bucket("upload", &path))
     }
 
     fn delete(&self, rel: &str) -> Result<()> {
-        let (store, path) = (self.bucket.store.clone(), self.path(rel));
-        Counters::add(&self.bucket.counts.deletes, 1);
-        match self.bucket.run(async move { store.delete(&path).await }) {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(Error::bucket("delete", &self.path(rel))(e)),
-        }
+        let path = self.path(rel);
+        self.bucket
+            .delete_object(&path)
+            .map_err(Error::bucket("delete", &path))
     }
 }
 
