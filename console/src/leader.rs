@@ -99,6 +99,35 @@ impl Leadership {
     }
 }
 
+/// Runs `job` while this replica leads: once when it takes the Lease, then every `every`,
+/// until it loses the Lease (then again once it takes it back); ends with the election. For
+/// housekeeping that must run on one replica only (sweeps of shared storage).
+pub fn every_while_leading<F, Fut>(
+    mut leadership: Leadership,
+    every: Duration,
+    mut job: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        while leadership.acquired().await {
+            let mut lost = leadership.clone();
+            let running = async {
+                loop {
+                    job().await;
+                    tokio::time::sleep(every).await;
+                }
+            };
+            tokio::select! {
+                () = running => {}
+                () = lost.lost() => {}
+            }
+        }
+    })
+}
+
 /// Releases the Leases of these elections (the `Application` does it on a clean stop, after
 /// the console stopped), so a restarted or another replica takes over at once instead of after
 /// `lease_duration`.

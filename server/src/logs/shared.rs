@@ -188,34 +188,20 @@ pub fn spawn_janitor(
     own: String,
     stale: Duration,
     every: Duration,
-    mut leadership: wharf_console::leader::Leadership,
+    leadership: wharf_console::leader::Leadership,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while leadership.acquired().await {
-            let sweeping = async {
-                loop {
-                    let (b, own) = (bucket.clone(), own.clone());
-                    let swept = tokio::task::spawn_blocking(move || sweep_stale(&b, &own, stale));
-                    match swept.await {
-                        Ok(Ok(deleted)) => {
-                            for (name, objects) in deleted {
-                                tracing::info!(store = %name, objects, "a stale log store deleted from the bucket");
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "sweeping the log bucket's stale stores")
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "sweeping the log bucket's stale stores")
-                        }
+    wharf_console::leader::every_while_leading(leadership, every, move || {
+        let (b, own) = (bucket.clone(), own.clone());
+        async move {
+            let swept = tokio::task::spawn_blocking(move || sweep_stale(&b, &own, stale));
+            match swept.await {
+                Ok(Ok(deleted)) => {
+                    for (name, objects) in deleted {
+                        tracing::info!(store = %name, objects, "a stale log store deleted from the bucket");
                     }
-                    tokio::time::sleep(every).await;
                 }
-            };
-            let mut lost = leadership.clone();
-            tokio::select! {
-                () = sweeping => {}
-                () = lost.lost() => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "sweeping the log bucket's stale stores"),
+                Err(e) => tracing::error!(error = %e, "sweeping the log bucket's stale stores"),
             }
         }
     })

@@ -357,39 +357,21 @@ pub fn spawn_shared(
     keep: Option<Duration>,
     max_total: Option<u64>,
     every: Duration,
-    mut leadership: wharf_console::leader::Leadership,
+    leadership: wharf_console::leader::Leadership,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        // NB: ends with the election
-        while leadership.acquired().await {
-            tracing::info!(
-                identity = leadership.identity(),
-                "this replica sweeps the recordings in the log bucket"
-            );
-            let sweeping = async {
-                loop {
-                    let b = bucket.clone();
-                    match tokio::task::spawn_blocking(move || {
-                        sweep_shelf(&Shared(&b), SystemTime::now(), keep, max_total)
-                    })
-                    .await
-                    {
-                        Ok(report) => tracing::info!(
-                            deleted = report.removed.len(),
-                            total_bytes = report.total_bytes,
-                            "terminal recordings in the log bucket swept"
-                        ),
-                        Err(e) => {
-                            tracing::error!(error = %e, "the bucket's recordings sweep failed")
-                        }
-                    }
-                    tokio::time::sleep(every).await;
-                }
-            };
-            let mut lost = leadership.clone();
-            tokio::select! {
-                () = sweeping => {}
-                () = lost.lost() => {}
+    wharf_console::leader::every_while_leading(leadership, every, move || {
+        let b = bucket.clone();
+        async move {
+            let swept = tokio::task::spawn_blocking(move || {
+                sweep_shelf(&Shared(&b), SystemTime::now(), keep, max_total)
+            });
+            match swept.await {
+                Ok(report) => tracing::info!(
+                    deleted = report.removed.len(),
+                    total_bytes = report.total_bytes,
+                    "terminal recordings in the log bucket swept"
+                ),
+                Err(e) => tracing::error!(error = %e, "the bucket's recordings sweep failed"),
             }
         }
     })
