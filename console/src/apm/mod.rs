@@ -127,7 +127,26 @@ pub async fn view(
     app: &str,
 ) -> Result<ApmView, AppError> {
     let (_, d) = deployment(state, scope, namespace, app).await?;
-    let t = template_of(&d);
+    let operator = state.settings.apm.agent.is_some() && operator_runs(state).await?;
+    Ok(view_of(
+        state,
+        scope,
+        namespace,
+        app,
+        &template_of(&d),
+        operator,
+    ))
+}
+
+/// The switch of `app` whose pod template is `t`.
+fn view_of(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    t: &PodTemplateSpec,
+    operator: bool,
+) -> ApmView {
     let settings = &state.settings.apm;
     let kind = settings.agent.as_ref().map(|a| a.kind).unwrap_or_default();
     let java = t
@@ -140,15 +159,15 @@ pub async fn view(
             .replace("{namespace}", namespace)
             .replace("{tenant}", scope.tenant())
     });
-    Ok(ApmView {
+    ApmView {
         configured: settings.agent.is_some(),
         agent: kind.label().into(),
         languages: kind.languages().iter().map(|l| l.to_string()).collect(),
-        operator: settings.agent.is_some() && operator_runs(state).await?,
-        on: attached(&t).is_some() || operator_on(&t),
+        operator,
+        on: attached(t).is_some() || operator_on(t),
         java_likely: java,
         trace_link,
-    })
+    }
 }
 
 /// Turns APM on or off for `app`: its pod template patched (a rollout, recorded as the
@@ -183,7 +202,7 @@ pub async fn set(
         let current = template_of(&d);
         let next = next_template(scope, namespace, app, &agent, &current, on, java, operator)?;
         if next == current {
-            return view(state, scope, namespace, app).await;
+            return Ok(view_of(state, scope, namespace, app, &current, operator));
         }
         let level = crate::workloads::security::level_of(&state.cache, scope.tenant());
         let mut candidate = serde_json::to_value(&d).unwrap_or_default();
@@ -220,7 +239,7 @@ pub async fn set(
             operator,
             "APM switched"
         );
-        return view(state, scope, namespace, app).await;
+        return Ok(view_of(state, scope, namespace, app, &next, operator));
     }
     Err(AppError::Conflict(text!(
         "'{app}' was changed by someone else meanwhile, so APM was not switched; look at it again and retry",
