@@ -41,6 +41,9 @@
 //! - ephemeral containers (`kubectl debug`) run their command, or an interactive shell on
 //!   a pty that attach connects to ([`NodeRuntime::start_ephemeral_containers`]);
 //! - cAdvisor-style metrics in Prometheus text and for `metrics.k8s.io` ([`metrics`]).
+//! - for apps whose OpenTelemetry Java agent is on (the APM switch's), the series an
+//!   OpenTelemetry Collector's `servicegraph` and `spanmetrics` connectors would export, in
+//!   the same Prometheus text, from the calls the pods' annotations declare ([`traces`]).
 //!
 //! # Knobs in the pod spec
 //! | container env | pod annotation | effect |
@@ -51,6 +54,7 @@
 //! | `WHARF_SIM_CPU=<millicores>` | `sim.wharf.dev/cpu` | pin CPU usage |
 //! | `WHARF_SIM_LOG_RATE=<lines/s>` | `sim.wharf.dev/log-rate` | override the log rate |
 //! | | `sim.wharf.dev/missing-programs` | `tar,bash` or `*`: programs the images lack (images named `distroless` lack all) |
+//! | | `sim.wharf.dev/calls` | `payments, billing/invoices@900ms!5%, db:orders-db@1.2s`: calls the app makes, for the trace metrics ([`traces::parse_calls`]) |
 //!
 //! Images tagged `:bad` or named `doesnotexist` fail to pull (ErrImagePull, ImagePullBackOff).
 
@@ -72,6 +76,7 @@ pub mod sandbox;
 pub mod shims;
 pub mod state;
 pub mod termination;
+pub mod traces;
 
 pub use env::ObjectSource;
 pub use error::{Error, Result};

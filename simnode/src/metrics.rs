@@ -48,7 +48,8 @@ pub struct MetricsModel {
     phase: f64,
 }
 
-fn unit(seed: u64, k: u64) -> f64 {
+/// A seeded uniform number in `[0, 1)`: the `k`-th of `seed`'s sequence (splitmix64).
+pub(crate) fn unit(seed: u64, k: u64) -> f64 {
     // splitmix64 → [0, 1)
     let mut z = seed.wrapping_add(k.wrapping_mul(0x9E3779B97F4A7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
@@ -276,13 +277,15 @@ const FAMILIES: [Family; 13] = [
     },
 ];
 
-fn escape(v: &str) -> String {
+/// A label value as the text format quotes it.
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn fmt_value(v: f64) -> String {
+/// A sample value: integers without a fraction.
+pub(crate) fn fmt_value(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {

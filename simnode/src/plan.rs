@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::programs::{MissingPrograms, ANN_MISSING_PROGRAMS};
-use crate::termination;
+use crate::{shims, termination};
 use crate::{Error, Result};
 
 /// Pod annotation: seconds until each container exits with code 1.
@@ -27,6 +27,10 @@ pub const ANN_LEAK: &str = "sim.wharf.dev/leak";
 pub const ANN_CPU: &str = "sim.wharf.dev/cpu";
 /// Pod annotation: log lines per second, overriding the node's default.
 pub const ANN_LOG_RATE: &str = "sim.wharf.dev/log-rate";
+/// Pod annotation: the calls the app makes, for the trace metrics of [`crate::traces`]
+/// (`payments, billing/invoices@900ms!5%, db:orders-db@1.2s`; see
+/// [`crate::traces::parse_calls`]).
+pub const ANN_CALLS: &str = "sim.wharf.dev/calls";
 
 /// Container env twins of the annotations above (the env var wins).
 pub const ENV_CRASH_AFTER: &str = "WHARF_SIM_CRASH_AFTER";
@@ -319,6 +323,11 @@ fn container_plan(
         Workload::App
     } else if policy != RestartPolicy::Always && !argv.is_empty() {
         Workload::Command(argv)
+    } else if init && shims::is_agent_copy(&argv) {
+        // NB: other init containers of a long-running pod are simulated tasks; the APM
+        // switch's copy of a tracing agent runs for real, so the agent is where the app
+        // container looks for it (see `crate::traces`).
+        Workload::Command(argv)
     } else {
         Workload::Task
     };
@@ -554,6 +563,26 @@ mod tests {
             once.workload,
             Workload::Command(vec!["ls".into(), "/".into()])
         );
+    }
+
+    #[test]
+    fn a_long_running_pod_runs_only_the_agent_copy_of_its_init_containers() {
+        let p = pod(serde_json::json!({
+            "metadata": {"name": "a", "uid": "u4"},
+            "spec": {"initContainers": [
+                {"name": "wharf-apm-agent", "image": "otel-agent", "command": ["cp", "/javaagent.jar", "/wharf-apm/javaagent.jar"]},
+                {"name": "pinpoint", "image": "pinpoint", "command": ["/bin/cp", "-R", "/pinpoint-agent/.", "/wharf-apm/pinpoint-agent"]},
+                {"name": "migrate", "image": "flyway", "command": ["flyway", "migrate"]},
+                {"name": "other-cp", "image": "busybox", "command": ["cp", "/etc/hosts", "/x"]}],
+                "containers": [{"name": "app", "image": "eclipse-temurin:21"}]}
+        }));
+        let p = PodPlan::from_pod(&p).unwrap();
+        let runs: Vec<bool> = p
+            .init_containers
+            .iter()
+            .map(|c| matches!(c.workload, Workload::Command(_)))
+            .collect();
+        assert_eq!(runs, [true, true, false, false]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -32,7 +32,7 @@ use crate::metrics::{self, ContainerRow, ContainerUsage, MetricsModel, PodUsage}
 use crate::paths::PathMap;
 use crate::plan::{ContainerPlan, PodPlan};
 use crate::state::{ContainerRuntimeState, PodPhase, PodRuntimeState};
-use crate::{process, shims};
+use crate::{process, shims, traces};
 use crate::{Error, Result};
 
 /// How the node behaves; [`NodeConfig::new`] gives realistic defaults,
@@ -388,6 +388,8 @@ struct Inner {
     /// The stand-ins' directory, once written.
     shims: OnceCell<PathBuf>,
     pod_logs: PodLogs,
+    /// The trace metrics' start instants (see [`crate::traces`]).
+    traces: Mutex<traces::Emitter>,
 }
 
 /// The node side of the demo cluster. Cheap to clone; one per demo cluster.
@@ -437,6 +439,7 @@ impl NodeRuntime {
                 objects: Arc::default(),
                 shims: OnceCell::new(),
                 pod_logs,
+                traces: Mutex::default(),
             }),
         }
     }
@@ -981,10 +984,14 @@ impl NodeRuntime {
         Ok(exec::attach::spawn(log))
     }
 
-    /// Prometheus text exposition of every container of every pod (cAdvisor's names).
+    /// Prometheus text exposition of every container of every pod (cAdvisor's names),
+    /// followed by the OpenTelemetry Collector's servicegraph and spanmetrics series of the
+    /// traced apps ([`crate::traces`]; the runtime hosts every node's pods, so both ends of
+    /// a call are seen here).
     pub fn metrics_text(&self) -> String {
         let mut rows = Vec::new();
-        for shared in self.all_shared() {
+        let all = self.all_shared();
+        for shared in &all {
             let state = shared.state();
             for plan in shared.plan.all_containers() {
                 let Some(c) = state.container(&plan.name) else {
@@ -1012,7 +1019,10 @@ impl NodeRuntime {
         rows.sort_by(|a, b| {
             (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
         });
-        metrics::render(&rows)
+        let mut text = metrics::render(&rows);
+        let pods: Vec<traces::PodInput> = all.iter().filter_map(|s| traces::pod_input(s)).collect();
+        text.push_str(&lock(&self.inner.traces).render(&pods, Instant::now()));
+        text
     }
 
     /// Usage of every pod with a running container, for `metrics.k8s.io` `PodMetrics`.

@@ -29,6 +29,9 @@
 //!   container (`cp /javaagent.jar …`, `cp -R /pinpoint-agent/. …`): stand-in files at the
 //!   paths the OpenTelemetry, Pinpoint and SkyWalking agent images keep them
 //!   ([`AGENTS`]), so the copy succeeds; a JVM would load them, the demo's apps are no JVMs.
+//!   Such a copy ([`is_agent_copy`]) runs for real also in a long-running pod, whose other
+//!   init containers are simulated tasks, so the agent really lands in the pod's volume
+//!   (what [`crate::traces`] checks before it counts a pod as traced).
 //!
 //! Kaniko's `/kaniko/executor` and the scanner image's `/opt/sonar-scanner/bin/sonar-scanner`
 //! resolve to them too: as a command by the base-name fallback of
@@ -71,6 +74,24 @@ pub const AGENTS: [(&str, &str); 3] = [
         "stand-in for the SkyWalking Java agent\n",
     ),
 ];
+
+/// Whether `argv` is a tracing agent's copy out of its image: `cp` (any path to it) with a
+/// source at one of the agents' paths in [`IMAGE_PATHS`] (`/javaagent.jar`,
+/// `/pinpoint-agent/.`, …).
+pub fn is_agent_copy(argv: &[String]) -> bool {
+    let Some((program, args)) = argv.split_first() else {
+        return false;
+    };
+    let sources = IMAGE_PATHS
+        .iter()
+        .filter(|(_, to)| to.starts_with("agents/"))
+        .map(|(from, _)| *from);
+    program.rsplit('/').next() == Some("cp")
+        && args.iter().any(|a| {
+            let a = a.strip_suffix("/.").unwrap_or(a).trim_end_matches('/');
+            sources.clone().any(|s| s == a)
+        })
+}
 
 /// The directory the stand-ins live in.
 pub fn bin_dir(scratch: &Path) -> PathBuf {

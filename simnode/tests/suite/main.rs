@@ -12,3 +12,4 @@ mod lifecycle;
 mod logs_and_metrics;
 mod pipelines;
 mod pod_log_files;
+mod traces;
