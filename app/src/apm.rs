@@ -28,3 +28,9 @@ pub async fn set_apm(
 ) -> Result<ApmView, AppError> {
     wharf_console::apm::endpoints::set_apm(expect_context(), tenant, namespace, app, on, java).await
 }
+
+/// The tenant's call graph over the last `minutes` (one of `GRAPH_RANGES`).
+#[server(prefix = "/api", endpoint = "tenant_calls", input = Json)]
+pub async fn tenant_calls(tenant: String, minutes: u32) -> Result<CallGraph, AppError> {
+    wharf_console::apm::endpoints::tenant_calls(expect_context(), tenant, minutes).await
+}

@@ -71,6 +71,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant/logs") view=pages::logs::LogsPage/>
                     <Route path=path!("/t/:tenant/terminal") view=pages::terminal::TerminalPage/>
                     <Route path=path!("/t/:tenant/monitoring") view=pages::monitoring::MonitoringPage/>
+                    <Route path=path!("/t/:tenant/calls") view=pages::call_graph::CallGraphPage/>
                     <Route path=path!("/t/:tenant/alerts") view=pages::alerts::AlertsPage/>
                     <Route path=path!("/t/:tenant/nginx") view=pages::nginx::NginxPage/>
                     <Route path=path!("/t/:tenant/pipelines") view=pages::pipelines::PipelinesPage/>

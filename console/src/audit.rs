@@ -34,6 +34,7 @@ pub const READ_ONLY: &[&str] = &[
     "list_pods",
     "app_events",
     "apm_state",
+    "tenant_calls",
     "app_revisions",
     "get_yaml",
     "log_sources",

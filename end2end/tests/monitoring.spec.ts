@@ -1,7 +1,8 @@
 // Monitoring and alerts, as a user sees them: the dashboards draw (tenant, app, one pod with
 // the app's threshold lines), a low threads threshold on the seeded `orders` app (which leaks
 // threads) raises an alert on the alerts page, raising the threshold resolves it, bad
-// thresholds in the deploy form are explained, a tenant manages its own receivers, and a
+// thresholds in the deploy form are explained, error-ratio and latency thresholds (read from
+// traces) go from the deploy form to the app page, a tenant manages its own receivers, and a
 // firing alert is silenced from its row and the silence expired.
 import { Page } from '@playwright/test';
 import { test, expect } from './fixtures';
@@ -76,6 +77,40 @@ test('bad thresholds in the deploy form get a clear message', async ({ page }) =
   await expect(errors).toContainText('over 100 %');
   await expect(errors).toContainText('negative');
   await expect(errors).toContainText("'lots' is not a number");
+});
+
+test('error-ratio and latency thresholds are explained, saved from the deploy form and shown on the app page', async ({ page }) => {
+  test.setTimeout(120_000);
+  await loginAs(page, 'alice');
+  await page.goto('/t/alpha/deploy');
+  const name = uniqueName('traced');
+  await page.getByTestId('deploy-name').fill(name);
+  await page.getByTestId('deploy-image').fill('nginx:1.25');
+  await expect(page.getByTestId('deploy-alert-apm-hint')).toContainText('APM');
+  await page.getByTestId('deploy-alert-errors').fill('-1');
+  await page.getByTestId('deploy-alert-p95').fill('fast');
+  await page.getByTestId('deploy-submit').click();
+  const errors = page.getByTestId('deploy-errors');
+  await expect(errors).toContainText('error ratio alert (% of calls): -1 is negative');
+  await expect(errors).toContainText("p95 latency alert (ms): 'fast' is not a whole number of milliseconds");
+
+  await page.getByTestId('deploy-alert-errors').fill('2.5');
+  await page.getByTestId('deploy-alert-p95').fill('800ms');
+  await page.getByTestId('deploy-submit').click();
+  await expect(page).toHaveURL(new RegExp(`/t/alpha/apps/alpha/${name}$`), { timeout: 60_000 });
+  await expect(page.getByTestId('threshold-errors')).toHaveValue('2.5', { timeout: 30_000 });
+  await expect(page.getByTestId('threshold-p95')).toHaveValue('800');
+  await expect(page.getByTestId('threshold-apm-hint')).toContainText('APM');
+
+  await page.getByTestId('threshold-p95').fill('0');
+  await page.getByTestId('thresholds-save').click();
+  await expect(page.getByTestId('thresholds-error')).toContainText('0 ms would always fire');
+  await page.getByTestId('threshold-p95').fill('1200');
+  await page.getByTestId('thresholds-save').click();
+  await expect(page.getByTestId('thresholds-ok')).toBeVisible({ timeout: 30_000 });
+  await page.reload();
+  await expect(page.getByTestId('threshold-p95')).toHaveValue('1200', { timeout: 30_000 });
+  await expect(page.getByTestId('threshold-errors')).toHaveValue('2.5');
 });
 
 test('a low threads threshold fires an alert, raising it resolves the alert', async ({ page }) => {

@@ -92,8 +92,9 @@ pub struct ConsoleArgs {
     /// switch says APM is not configured].
     #[arg(long, env = "WHARF_APM_COLLECTOR")]
     pub apm_collector: Option<String>,
-    /// The trace UI's page of an app, `{app}`, `{namespace}`, `{tenant}` replaced
-    /// (`https://jaeger.example.com/search?service={app}`).
+    /// The trace UI's page of an app, `{app}`, `{namespace}`, `{tenant}` replaced, and
+    /// `{start}`/`{end}` (unix ms) or `{start_us}`/`{end_us}` by the range looked at
+    /// (`https://jaeger.example.com/search?service={app}&start={start_us}&end={end_us}`).
     #[arg(long, env = "WHARF_APM_TRACE_URL")]
     pub apm_trace_url: Option<String>,
     /// The console's URL as people's browsers reach it (`https://wharf.example.com`): identity

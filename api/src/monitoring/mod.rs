@@ -39,6 +39,12 @@ pub enum Panel {
     NetIn,
     NetOut,
     Restarts,
+    /// Calls the app received per second (from traces: needs APM).
+    Requests,
+    /// Failed received calls, % of all (from traces).
+    Errors,
+    /// p95 latency of received calls, ms (from traces).
+    Latency,
 }
 
 impl Panel {
@@ -53,6 +59,13 @@ impl Panel {
         Panel::Restarts,
     ];
 
+    /// The panels read from traces (the OpenTelemetry Collector's spanmetrics), per app.
+    pub const TRACED: [Panel; 3] = [Panel::Requests, Panel::Errors, Panel::Latency];
+
+    pub fn traced(self) -> bool {
+        Panel::TRACED.contains(&self)
+    }
+
     pub fn title(self) -> (&'static str, &'static str) {
         match self {
             Panel::Cpu => ("CPU (cores)", "CPU(核)"),
@@ -63,6 +76,9 @@ impl Panel {
             Panel::NetIn => ("Network in (bytes/s)", "网络入(字节/秒)"),
             Panel::NetOut => ("Network out (bytes/s)", "网络出(字节/秒)"),
             Panel::Restarts => ("Restarts", "重启次数"),
+            Panel::Requests => ("Requests (calls/s)", "请求率(次/秒)"),
+            Panel::Errors => ("Failed calls (%)", "失败调用(%)"),
+            Panel::Latency => ("p95 latency (ms)", "p95 延迟(毫秒)"),
         }
     }
 
@@ -76,6 +92,9 @@ impl Panel {
             Panel::NetIn => "net-in",
             Panel::NetOut => "net-out",
             Panel::Restarts => "restarts",
+            Panel::Requests => "requests",
+            Panel::Errors => "errors",
+            Panel::Latency => "latency",
         }
     }
 
@@ -135,10 +154,22 @@ pub struct AlertThresholds {
     pub threads: String,
     #[serde(default)]
     pub sockets: String,
+    /// Failed received calls in % of all received calls over 5 minutes (from traces: needs APM).
+    #[serde(default)]
+    pub error_percent: String,
+    /// p95 latency of received calls over 5 minutes, in milliseconds (from traces: needs APM).
+    #[serde(default)]
+    pub p95_ms: String,
     /// How long the condition must hold before the alert fires: `30s`, `5m`, `1h` (default 1m).
     #[serde(default)]
     pub duration: String,
 }
+
+/// What the form says under the error-ratio and latency fields: they are read from traces.
+pub const TRACED_THRESHOLDS_HINT: (&str, &str) = (
+    "Failed calls and p95 latency (over 5 minutes) come from traces: they need APM turned on for the app (its pods traced by the OpenTelemetry agent).",
+    "失败调用与 p95 延迟(5 分钟内)来自调用链:需要为应用开启 APM(由 OpenTelemetry 探针追踪其 Pod)。",
+);
 
 /// Checked thresholds.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -147,8 +178,13 @@ pub struct Thresholds {
     pub memory_percent: Option<f64>,
     pub threads: Option<u64>,
     pub sockets: Option<u64>,
+    pub error_percent: Option<f64>,
+    pub p95_ms: Option<u64>,
     pub duration: String,
 }
+
+/// The highest p95 latency threshold, in ms (10 minutes): above it, a typo more than a wish.
+pub const MAX_P95_MS: u64 = 600_000;
 
 impl AlertThresholds {
     pub fn is_empty(&self) -> bool {
@@ -157,6 +193,8 @@ impl AlertThresholds {
             &self.memory_percent,
             &self.threads,
             &self.sockets,
+            &self.error_percent,
+            &self.p95_ms,
         ]
         .iter()
         .all(|s| s.trim().is_empty())
@@ -198,6 +236,10 @@ impl AlertThresholds {
             text!("memory alert (% of limit)", "内存告警(占上限的 %)"),
             &self.memory_percent,
         );
+        let error_percent = percent(
+            text!("error ratio alert (% of calls)", "错误率告警(占调用的 %)"),
+            &self.error_percent,
+        );
         let mut count = |field: Text, v: &str| -> Option<u64> {
             let v = v.trim();
             if v.is_empty() {
@@ -225,6 +267,37 @@ impl AlertThresholds {
         };
         let threads = count(text!("threads alert", "线程数告警"), &self.threads);
         let sockets = count(text!("sockets alert", "连接数告警"), &self.sockets);
+        let p95_ms = (|| {
+            let field = text!("p95 latency alert (ms)", "p95 延迟告警(毫秒)");
+            let v = self.p95_ms.trim();
+            let v = v.strip_suffix("ms").unwrap_or(v).trim();
+            if v.is_empty() {
+                return None;
+            }
+            if v.starts_with('-') && v[1..].parse::<f64>().is_ok() {
+                errors.push(text!(
+                    "{field}: {v} is negative; give a whole number of milliseconds, e.g. 500",
+                    "{field}:{v} 是负数,请填写整数毫秒数,如 500"
+                ));
+                return None;
+            }
+            match v.parse::<u64>() {
+                Ok(0) => errors.push(text!(
+                    "{field}: 0 ms would always fire; give a whole number of milliseconds, e.g. 500",
+                    "{field}:0 毫秒会一直触发告警,请填写整数毫秒数,如 500"
+                )),
+                Ok(n) if n > MAX_P95_MS => errors.push(text!(
+                    "{field}: {v} ms is over {MAX_P95_MS} ms (10 minutes); give a whole number of milliseconds, e.g. 500",
+                    "{field}:{v} 毫秒超过了 {MAX_P95_MS} 毫秒(10 分钟),请填写整数毫秒数,如 500"
+                )),
+                Ok(n) => return Some(n),
+                Err(_) => errors.push(text!(
+                    "{field}: '{v}' is not a whole number of milliseconds, e.g. 500",
+                    "{field}:“{v}”不是整数毫秒数,请填写如 500"
+                )),
+            }
+            None
+        })();
         let d = self.duration.trim();
         let duration = if d.is_empty() {
             "1m".to_string()
@@ -248,6 +321,8 @@ impl AlertThresholds {
                 memory_percent,
                 threads,
                 sockets,
+                error_percent,
+                p95_ms,
                 duration,
             })
         } else {
@@ -295,6 +370,7 @@ mod tests {
             threads: threads.into(),
             sockets: sockets.into(),
             duration: d.into(),
+            ..Default::default()
         }
     }
 
@@ -327,9 +403,105 @@ mod tests {
         assert!(t("", "", "1.5", "", "").parse().is_err());
     }
 
+    fn traced(error_percent: &str, p95_ms: &str) -> Result<Thresholds, Vec<Text>> {
+        AlertThresholds {
+            error_percent: error_percent.into(),
+            p95_ms: p95_ms.into(),
+            ..Default::default()
+        }
+        .parse()
+    }
+
+    #[test]
+    fn good_error_ratio_and_latency_thresholds_parse() {
+        for (typed, want) in [("5", 5.0), ("0.5", 0.5), (" 2.5 % ", 2.5), ("100", 100.0)] {
+            assert_eq!(
+                traced(typed, "").unwrap().error_percent,
+                Some(want),
+                "{typed}"
+            );
+        }
+        for (typed, want) in [
+            ("500", 500),
+            ("250ms", 250),
+            (" 1000 ms ", 1000),
+            ("600000", 600_000),
+        ] {
+            assert_eq!(traced("", typed).unwrap().p95_ms, Some(want), "{typed}");
+        }
+        let p = traced("", "").unwrap();
+        assert_eq!((p.error_percent, p.p95_ms), (None, None));
+    }
+
+    #[test]
+    fn bad_error_ratio_and_latency_thresholds_are_explained_in_both_languages() {
+        for (typed, says) in [
+            ("150", "over 100 %"),
+            ("-1", "negative"),
+            ("0", "would always fire"),
+            ("many", "'many' is not a number"),
+            ("inf", "is not a number"),
+        ] {
+            let errs = traced(typed, "").unwrap_err();
+            assert_eq!(errs.len(), 1, "{typed}: {errs:?}");
+            assert!(errs[0].en.starts_with("error ratio alert"), "{errs:?}");
+            assert!(errs[0].en.contains(says), "{typed}: {errs:?}");
+            assert!(errs[0].zh.starts_with("错误率告警"), "{errs:?}");
+        }
+        for (typed, says, zh) in [
+            ("0", "0 ms would always fire", "会一直触发"),
+            ("0ms", "0 ms would always fire", "会一直触发"),
+            ("-20", "-20 is negative", "是负数"),
+            (
+                "slow",
+                "'slow' is not a whole number of milliseconds",
+                "不是整数毫秒数",
+            ),
+            ("1.5", "'1.5' is not a whole number", "不是整数毫秒数"),
+            ("0.5s", "'0.5s' is not a whole number", "不是整数毫秒数"),
+            ("600001", "is over 600000 ms", "超过了 600000 毫秒"),
+            (
+                "99999999999999999999",
+                "is not a whole number",
+                "不是整数毫秒数",
+            ),
+        ] {
+            let errs = traced("", typed).unwrap_err();
+            assert_eq!(errs.len(), 1, "{typed}: {errs:?}");
+            assert!(
+                errs[0].en.starts_with("p95 latency alert (ms): "),
+                "{errs:?}"
+            );
+            assert!(errs[0].en.contains(says), "{typed}: {errs:?}");
+            assert!(errs[0].zh.starts_with("p95 延迟告警"), "{errs:?}");
+            assert!(errs[0].zh.contains(zh), "{typed}: {errs:?}");
+        }
+        assert_eq!(traced("abc", "0").unwrap_err().len(), 2);
+    }
+
     #[test]
     fn old_deploy_forms_without_thresholds_still_read() {
         let v: AlertThresholds = serde_json::from_str("{}").unwrap();
         assert!(v.is_empty());
+        let v: AlertThresholds =
+            serde_json::from_str(r#"{"threads": "", "sockets": "", "duration": "1m"}"#).unwrap();
+        assert_eq!((v.error_percent.as_str(), v.p95_ms.as_str()), ("", ""));
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn error_ratio_or_latency_alone_is_a_threshold() {
+        for t in [
+            AlertThresholds {
+                error_percent: "5".into(),
+                ..Default::default()
+            },
+            AlertThresholds {
+                p95_ms: "500".into(),
+                ..Default::default()
+            },
+        ] {
+            assert!(!t.is_empty(), "{t:?}");
+        }
     }
 }

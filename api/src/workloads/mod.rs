@@ -117,6 +117,9 @@ pub struct DeployForm {
     /// Alert thresholds written into the app's Prometheus rule file (absent in older clients).
     #[serde(default)]
     pub alerts: crate::monitoring::AlertThresholds,
+    /// Deploy with the APM switch on (a Java app: the agent is attached from the start).
+    #[serde(default)]
+    pub apm: bool,
 }
 
 impl Default for DeployForm {
@@ -133,6 +136,7 @@ impl Default for DeployForm {
             memory_request: "128Mi".into(),
             memory_limit: "512Mi".into(),
             alerts: Default::default(),
+            apm: false,
         }
     }
 }

@@ -115,6 +115,7 @@ fn TopBar() -> impl IntoView {
                     <A href=format!("/t/{tn}/logs") attr:data-testid="nav-logs">{t("Logs", "日志")}</A>
                     <A href=format!("/t/{tn}/nginx") attr:data-testid="nav-nginx">{t("Nginx", "Nginx")}</A>
                     <A href=format!("/t/{tn}/monitoring") attr:data-testid="nav-monitoring">{t("Monitoring", "监控")}</A>
+                    <A href=format!("/t/{tn}/calls") attr:data-testid="nav-calls">{t("Calls", "调用拓扑")}</A>
                     <A href=format!("/t/{tn}/alerts") attr:data-testid="nav-alerts">{t("Alerts", "告警")}</A>
                     <A href=format!("/t/{tn}/terminal") attr:data-testid="nav-terminal">{t("Terminal", "终端")}</A>
                     <A href=format!("/t/{tn}/tenant") attr:data-testid="nav-tenant">{t("Tenant", "租户")}</A>

@@ -479,7 +479,7 @@ pub fn AlertList(
                 </td>
                 <td>{r.name.clone()}</td>
                 <td>{format!("{}/{}", r.namespace, r.app)}</td>
-                <td>{r.pod.clone()}</td>
+                <td>{if r.pod.is_empty() { view! { <span class="muted" data-testid="alert-whole-app">{t("(whole app)", "(整个应用)")}</span> }.into_any() } else { r.pod.clone().into_any() }}</td>
                 <td>{r.summary.clone()}</td>
                 <td class="muted">{r.starts_at.get(..19).unwrap_or(&r.starts_at).replace('T', " ")}</td>
                 {on_silence.is_some().then(|| view! { <td>{action}</td> })}
@@ -515,7 +515,9 @@ pub fn AppMonitoring(
     name: Memo<String>,
     can_change: Memo<bool>,
 ) -> impl IntoView {
-    use crate::monitoring::{alert_rules, set_alert_rules, AlertThresholds, Panel, Target};
+    use crate::monitoring::{
+        alert_rules, set_alert_rules, AlertThresholds, Panel, Target, TRACED_THRESHOLDS_HINT,
+    };
     use crate::pages::monitoring::PanelChart;
     let target = Signal::derive(move || Target::App {
         namespace: ns.get(),
@@ -561,6 +563,8 @@ pub fn AppMonitoring(
     let (mem, on_mem) = field(|f| f.memory_percent.clone(), |f, v| f.memory_percent = v);
     let (thr, on_thr) = field(|f| f.threads.clone(), |f, v| f.threads = v);
     let (sock, on_sock) = field(|f| f.sockets.clone(), |f, v| f.sockets = v);
+    let (errs, on_errs) = field(|f| f.error_percent.clone(), |f, v| f.error_percent = v);
+    let (p95, on_p95) = field(|f| f.p95_ms.clone(), |f, v| f.p95_ms = v);
     let (dur, on_dur) = field(|f| f.duration.clone(), |f, v| f.duration = v);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -585,6 +589,11 @@ pub fn AppMonitoring(
                 <label>{t("Sockets", "套接字数")}<input data-testid="threshold-sockets" prop:value=sock on:input=on_sock disabled=move || !can_change.get()/></label>
                 <label>{t("For", "持续")}<input data-testid="threshold-duration" placeholder="1m" prop:value=dur on:input=on_dur disabled=move || !can_change.get()/></label>
             </div>
+            <div class="row">
+                <label>{t("Failed calls %", "失败调用 %")}<input data-testid="threshold-errors" placeholder="5" prop:value=errs on:input=on_errs disabled=move || !can_change.get()/></label>
+                <label>{t("p95 latency (ms)", "p95 延迟(毫秒)")}<input data-testid="threshold-p95" placeholder="500" prop:value=p95 on:input=on_p95 disabled=move || !can_change.get()/></label>
+            </div>
+            <p class="muted small" data-testid="threshold-apm-hint">{t(TRACED_THRESHOLDS_HINT.0, TRACED_THRESHOLDS_HINT.1)}</p>
             <Show when=move || can_change.get()>
                 <button type="submit" data-testid="thresholds-save" disabled=move || busy.get()>{t("Save alert thresholds", "保存告警阈值")}</button>
             </Show>

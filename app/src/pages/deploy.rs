@@ -5,6 +5,7 @@ use super::param;
 use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_me;
 use crate::i18n::{t, tr};
+use crate::monitoring::TRACED_THRESHOLDS_HINT;
 use crate::workloads::{validate, DeployApp, DeployForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -53,6 +54,7 @@ pub fn DeployPage() -> impl IntoView {
     let memory_request = RwSignal::new(defaults.memory_request.clone());
     let memory_limit = RwSignal::new(defaults.memory_limit.clone());
     let alerts = RwSignal::new(crate::monitoring::AlertThresholds::default());
+    let apm = RwSignal::new(false);
     let errors = RwSignal::new(Vec::<Text>::new());
     let deploy = ServerAction::<DeployApp>::new();
     let (busy, answer) = (deploy.pending(), deploy.value());
@@ -113,6 +115,7 @@ pub fn DeployPage() -> impl IntoView {
             memory_request: memory_request.get().trim().to_string(),
             memory_limit: memory_limit.get().trim().to_string(),
             alerts: alerts.get(),
+            apm: apm.get(),
         };
         problems.extend(validate::deploy_form(&form));
         errors.set(problems.clone());
@@ -160,6 +163,13 @@ pub fn DeployPage() -> impl IntoView {
                 <label>{t("Environment (KEY=value, one per line)", "环境变量(每行 KEY=value)")}
                     <textarea data-testid="deploy-env" rows="4" bind:value=env></textarea>
                 </label>
+                <label class="check">
+                    <input type="checkbox" data-testid="deploy-apm" bind:checked=apm/>
+                    {t(
+                        "Trace with APM from the start (Java apps: the platform's tracing agent is attached, no rebuild)",
+                        "部署即开启 APM(Java 应用:自动挂载平台的调用链探针,无需重新构建)",
+                    )}
+                </label>
                 <fieldset class="thresholds">
                     <legend>{t("Alert when (empty: no alert)", "告警阈值(留空则不告警)")}</legend>
                     <div class="row">
@@ -174,6 +184,13 @@ pub fn DeployPage() -> impl IntoView {
                         <label>{t("For", "持续")}<input data-testid="deploy-alert-duration" placeholder="1m"
                             on:input=move |ev| alerts.update(|a| a.duration = event_target_value(&ev))/></label>
                     </div>
+                    <div class="row">
+                        <label>{t("Failed calls %", "失败调用 %")}<input data-testid="deploy-alert-errors" placeholder="5"
+                            on:input=move |ev| alerts.update(|a| a.error_percent = event_target_value(&ev))/></label>
+                        <label>{t("p95 latency (ms)", "p95 延迟(毫秒)")}<input data-testid="deploy-alert-p95" placeholder="500"
+                            on:input=move |ev| alerts.update(|a| a.p95_ms = event_target_value(&ev))/></label>
+                    </div>
+                    <p class="muted small" data-testid="deploy-alert-apm-hint">{t(TRACED_THRESHOLDS_HINT.0, TRACED_THRESHOLDS_HINT.1)}</p>
                 </fieldset>
                 <Show when=move || !errors.with(Vec::is_empty)>
                     <ul class="banner error" data-testid="deploy-errors">

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod apm;
 pub mod app_detail;
 pub mod audit;
+pub mod call_graph;
 pub mod deploy;
 pub mod home;
 pub mod login;

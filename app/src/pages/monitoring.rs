@@ -2,6 +2,8 @@
 //! (`?app=<ns>/<name>` links straight to it) or one pod of that app (`&pod=<name>`), a time
 //! range from 15 minutes to 7 days, and auto-refresh; every panel is one chart (see
 //! `components::chart`), with the app's alert thresholds drawn on its and its pods' charts.
+//! Below them, for the tenant or one app, the calls it received from traces (requests, failed
+//! calls, p95 latency; they need the APM switch), which the call graph's boxes link to.
 //! Below, a PromQL box for hand-written queries — the server limits them to the tenant's
 //! namespaces like the panels.
 //!
@@ -112,6 +114,13 @@ pub fn MonitoringPage() -> impl IntoView {
             <div class="chart-grid">
                 {Panel::ALL.into_iter().map(|p| view! { <PanelChart tenant=tenant target=target minutes=minutes tick=tick panel=p/> }).collect_view()}
             </div>
+            // per app, from traces: shown for the tenant and an app, not for one pod
+            <Show when=move || !matches!(target.get(), Target::Pod { .. })>
+                <h2 data-testid="traced-panels">{t("Calls (APM)", "调用(APM)")}</h2>
+                <div class="chart-grid">
+                    {Panel::TRACED.into_iter().map(|p| view! { <PanelChart tenant=tenant target=target minutes=minutes tick=tick panel=p/> }).collect_view()}
+                </div>
+            </Show>
             <PromqlBox tenant=tenant minutes=minutes/>
         </div>
     }

@@ -2,7 +2,7 @@
 //! call for its tenant first. Viewers see the switch; developers flip it.
 
 use crate::call::Call;
-use wharf_api::apm::ApmView;
+use wharf_api::apm::{ApmView, CallGraph};
 use wharf_api::auth::Role;
 use wharf_api::error::AppError;
 
@@ -30,4 +30,10 @@ pub async fn set_apm(
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     call.audit_target(format!("{namespace}/{app}"));
     super::set(&state, &scope, &namespace, &app, on, java).await
+}
+
+/// The tenant's call graph over the last `minutes` (one of `GRAPH_RANGES`).
+pub async fn tenant_calls(call: Call, tenant: String, minutes: u32) -> Result<CallGraph, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Viewer)?;
+    super::graph::call_graph(&state, &scope, minutes).await
 }

@@ -49,6 +49,7 @@
 //! of settings.
 
 pub mod endpoints;
+pub mod graph;
 pub mod template;
 
 use chrono::Utc;
@@ -75,8 +76,10 @@ pub use template::{
 pub struct ApmSettings {
     /// The agent and collector; `None`: APM is not configured (the switch says so).
     pub agent: Option<AgentSettings>,
-    /// The trace UI's page of an app: `{app}`, `{namespace}` and `{tenant}` are replaced
-    /// (`https://jaeger.example.com/search?service={app}`).
+    /// The trace UI's page of an app: `{app}`, `{namespace}` and `{tenant}` are replaced, and
+    /// `{start}`/`{end}` (unix milliseconds) or `{start_us}`/`{end_us}` (microseconds, as
+    /// Jaeger wants them) by the range looked at
+    /// (`https://jaeger.example.com/search?service={app}&start={start_us}&end={end_us}`).
     pub trace_url: Option<String>,
 }
 
@@ -138,6 +141,28 @@ pub async fn view(
     ))
 }
 
+/// The trace UI's page of `app` from `start` to `end`, when the admin configured one. Every
+/// replaced value is a Kubernetes name or a number, so nothing needs escaping.
+pub fn trace_link(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    start: chrono::DateTime<Utc>,
+    end: chrono::DateTime<Utc>,
+) -> Option<String> {
+    let u = state.settings.apm.trace_url.as_ref()?;
+    Some(
+        u.replace("{app}", app)
+            .replace("{namespace}", namespace)
+            .replace("{tenant}", scope.tenant())
+            .replace("{start_us}", &(start.timestamp_millis() * 1000).to_string())
+            .replace("{end_us}", &(end.timestamp_millis() * 1000).to_string())
+            .replace("{start}", &start.timestamp_millis().to_string())
+            .replace("{end}", &end.timestamp_millis().to_string()),
+    )
+}
+
 /// The switch of `app` whose pod template is `t`.
 fn view_of(
     state: &AppState,
@@ -154,11 +179,15 @@ fn view_of(
         .as_ref()
         .and_then(|s| s.containers.first())
         .is_some_and(java_likely);
-    let trace_link = settings.trace_url.as_ref().map(|u| {
-        u.replace("{app}", app)
-            .replace("{namespace}", namespace)
-            .replace("{tenant}", scope.tenant())
-    });
+    let end = Utc::now();
+    let trace_link = trace_link(
+        state,
+        scope,
+        namespace,
+        app,
+        end - chrono::Duration::hours(1),
+        end,
+    );
     ApmView {
         configured: settings.agent.is_some(),
         agent: kind.label().into(),
@@ -245,6 +274,28 @@ pub async fn set(
         "'{app}' was changed by someone else meanwhile, so APM was not switched; look at it again and retry",
         "“{app}”同时被他人修改,因此未切换 APM;请重新查看后再试"
     )))
+}
+
+/// The pod template of an app being deployed with APM on (the deploy form's tick, which says
+/// the app is Java): the agent attached, or the operator's annotation set. Nothing is created
+/// yet, so there is no rollout; refused when APM is not configured.
+pub async fn template_for_new_app(
+    state: &AppState,
+    scope: &TenantScope,
+    namespace: &str,
+    app: &str,
+    template: &PodTemplateSpec,
+) -> Result<PodTemplateSpec, AppError> {
+    let Some(agent) = state.settings.apm.agent.clone() else {
+        return Err(AppError::Invalid(text!(
+            "APM: this console has no collector for the agents (--apm-collector), so the app cannot be deployed with APM on; untick it or ask a platform admin",
+            "APM:本控制台未配置探针采集端(--apm-collector),无法在部署时开启 APM;请取消勾选或联系平台管理员"
+        )));
+    };
+    let operator = operator_runs(state).await?;
+    next_template(
+        scope, namespace, app, &agent, template, true, true, operator,
+    )
 }
 
 /// The template `current` becomes: the agent attached (or the operator's annotation set),

@@ -320,7 +320,101 @@ pub fn panel_query(panel: Panel, sel: &str, by: &str) -> String {
         Panel::Restarts => {
             format!("sum by ({by}) (kube_pod_container_status_restarts_total{{{sel}}})")
         }
+        Panel::Requests | Panel::Errors | Panel::Latency => traced_query(panel, sel, by),
     }
+}
+
+/// A traced panel's PromQL (spanmetrics of the calls received), over `sel`: matchers on
+/// `k8s_namespace_name` and `service_name` built by the server, summed `by`.
+pub fn traced_query(panel: Panel, sel: &str, by: &str) -> String {
+    let calls = |extra: &str| {
+        format!(
+            "sum by ({by}) (rate(traces_span_metrics_calls_total{{{sel},span_kind=\"SPAN_KIND_SERVER\"{extra}}}[1m]))"
+        )
+    };
+    match panel {
+        Panel::Errors => format!(
+            "100 * ({} or 0 * {}) / {}",
+            calls(",status_code=\"STATUS_CODE_ERROR\""),
+            calls(""),
+            calls("")
+        ),
+        Panel::Latency => format!(
+            "1000 * histogram_quantile(0.95, sum by ({by}, le) (rate(traces_span_metrics_duration_seconds_bucket{{{sel},span_kind=\"SPAN_KIND_SERVER\"}}[1m])))"
+        ),
+        _ => calls(""),
+    }
+}
+
+/// A traced panel: the series' namespace label is the collector's, so it is not scoped by
+/// `scope_query`; the tenant's namespaces are put on `k8s_namespace_name` here instead.
+async fn traced_panel(
+    state: &AppState,
+    scope: &TenantScope,
+    panel: Panel,
+    target: &Target,
+    minutes: u32,
+) -> Result<PanelData, AppError> {
+    let (sel, by) = match target {
+        Target::Tenant => (
+            format!(
+                "k8s_namespace_name=~{}",
+                quote(&promql::alternation(scope.namespaces()))
+            ),
+            "k8s_namespace_name, service_name",
+        ),
+        Target::App { namespace, name } => {
+            let ns = scope.namespace(namespace)?;
+            wharf_api::workloads::validate::name(&text!("app", "应用"), name)
+                .map_err(AppError::Invalid)?;
+            (
+                format!(
+                    "k8s_namespace_name={},service_name={}",
+                    quote(ns),
+                    quote(name)
+                ),
+                "service_name",
+            )
+        }
+        Target::Pod { namespace, .. } => {
+            scope.namespace(namespace)?;
+            let (start, end) = span(minutes);
+            return Ok(PanelData {
+                start,
+                end,
+                notice: Some(text!(
+                    "Calls are counted per app, not per pod: pick the app.",
+                    "调用按应用统计,不按 Pod:请选择应用。"
+                )),
+                ..Default::default()
+            });
+        }
+    };
+    if scope.namespaces().is_empty() {
+        let (start, end) = span(minutes);
+        return Ok(PanelData {
+            start,
+            end,
+            ..Default::default()
+        });
+    }
+    let mut data = fetch_range(state, &traced_query(panel, &sel, by), minutes).await?;
+    if let Target::App { namespace, name } = target {
+        data.threshold = threshold_line(state, namespace, name, panel).await;
+    }
+    if data.series.is_empty() && data.notice.is_none() {
+        data.notice = Some(text!(
+            "No traced calls: turn APM on for the app (its page has the switch).",
+            "没有调用链数据:请在应用页面开启 APM。"
+        ));
+    }
+    Ok(data)
+}
+
+/// Unix seconds of the last `minutes`.
+fn span(minutes: u32) -> (i64, i64) {
+    let end = chrono::Utc::now().timestamp();
+    (end - i64::from(minutes) * 60, end)
 }
 
 fn minutes_ok(minutes: u32) -> Result<u32, AppError> {
@@ -382,7 +476,12 @@ async fn stored_thresholds(
 async fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Panel) -> Option<f64> {
     if !matches!(
         panel,
-        Panel::Threads | Panel::Sockets | Panel::Cpu | Panel::Memory
+        Panel::Threads
+            | Panel::Sockets
+            | Panel::Cpu
+            | Panel::Memory
+            | Panel::Errors
+            | Panel::Latency
     ) {
         return None;
     }
@@ -393,6 +492,14 @@ async fn threshold_line(state: &AppState, namespace: &str, app: &str, panel: Pan
         f(&c)
     };
     match panel {
+        Panel::Errors => t
+            .error_percent
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse()
+            .ok(),
+        Panel::Latency => t.p95_ms.trim().trim_end_matches("ms").trim().parse().ok(),
         Panel::Threads => t.threads.parse().ok(),
         Panel::Sockets => t.sockets.parse().ok(),
         Panel::Cpu => {
@@ -473,6 +580,9 @@ pub async fn panel(
     minutes: u32,
 ) -> Result<PanelData, AppError> {
     let minutes = minutes_ok(minutes)?;
+    if panel.traced() {
+        return traced_panel(state, scope, panel, target, minutes).await;
+    }
     let (sel, by, threshold) = match target {
         Target::Tenant => (String::new(), "namespace, pod", None),
         Target::App { namespace, name } => {
@@ -525,8 +635,13 @@ async fn range(
     minutes: u32,
 ) -> Result<PanelData, AppError> {
     let scoped = scope_query(query, scope.namespaces()).map_err(scope_err)?;
-    let end = chrono::Utc::now().timestamp();
-    let start = end - i64::from(minutes) * 60;
+    fetch_range(state, &scoped, minutes).await
+}
+
+/// Asks Prometheus for `query` (already scoped, or built by the server) over the last
+/// `minutes`.
+async fn fetch_range(state: &AppState, query: &str, minutes: u32) -> Result<PanelData, AppError> {
+    let (start, end) = span(minutes);
     let step = (i64::from(minutes) * 60 / i64::from(POINTS)).max(2);
     let Some(url) = state.settings.monitoring.prometheus_url.as_deref() else {
         return Ok(PanelData {
@@ -539,57 +654,33 @@ async fn range(
             ..Default::default()
         });
     };
-    let url = url.trim_end_matches('/');
     let form = [
-        ("query", scoped.clone()),
+        ("query", query.to_string()),
         ("start", start.to_string()),
         ("end", end.to_string()),
         ("step", step.to_string()),
     ];
-    let res = state
-        .monitoring
-        .http
-        .post(format!("{url}/api/v1/query_range"))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = cause(&e);
-            AppError::Unavailable(text!(
-                "Prometheus at {url} is not reachable ({e})",
-                "无法连接 Prometheus({url}):{e}"
-            ))
-        })?;
-    let status = res.status();
-    let body: serde_json::Value = res.json().await.map_err(|e| {
-        AppError::Unavailable(text!(
-            "Prometheus at {url} answered {status} with something unreadable ({e})",
-            "Prometheus({url})返回了 {status},但内容无法解析({e})"
-        ))
-    })?;
-    if body["status"] != "success" {
-        let msg = body["error"].as_str().unwrap_or("unknown error");
-        return Err(if status.is_client_error() {
-            AppError::Invalid(text!("Prometheus: {msg}", "Prometheus:{msg}"))
-        } else {
-            AppError::Unavailable(text!(
-                "Prometheus at {url} could not answer ({status}): {msg}",
-                "Prometheus({url})无法应答({status}):{msg}"
-            ))
-        });
-    }
+    let data = prometheus_api(state, url, "query_range", &form).await?;
     let mut series: Vec<Series> = Vec::new();
-    for r in body["data"]["result"]
+    for r in data["result"]
         .as_array()
         .into_iter()
         .flatten()
         .take(MAX_SERIES)
     {
         let metric = r["metric"].as_object().cloned().unwrap_or_default();
+        let service = (
+            metric.get("k8s_namespace_name").and_then(|v| v.as_str()),
+            metric.get("service_name").and_then(|v| v.as_str()),
+        );
         let label = match (
             metric.get("namespace").and_then(|v| v.as_str()),
             metric.get("pod").and_then(|v| v.as_str()),
         ) {
+            _ if service.1.is_some() => match service {
+                (Some(ns), Some(name)) => format!("{ns}/{name}"),
+                (_, name) => name.unwrap_or_default().to_string(),
+            },
             (Some(ns), Some(pod)) if metric.len() == 2 => format!("{ns}/{pod}"),
             (_, Some(pod)) if metric.len() == 1 => pod.to_string(),
             _ if metric.is_empty() => "value".to_string(),
@@ -627,6 +718,76 @@ async fn range(
         end,
         notice: None,
     })
+}
+
+/// Asks Prometheus' HTTP API (`endpoint`: `query`, `query_range`) and returns its `data`; a
+/// refused query is the user's error (400), anything else Prometheus' (503), in both
+/// languages.
+async fn prometheus_api(
+    state: &AppState,
+    url: &str,
+    endpoint: &str,
+    form: &[(&str, String)],
+) -> Result<serde_json::Value, AppError> {
+    let url = url.trim_end_matches('/');
+    let res = state
+        .monitoring
+        .http
+        .post(format!("{url}/api/v1/{endpoint}"))
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = cause(&e);
+            AppError::Unavailable(text!(
+                "Prometheus at {url} is not reachable ({e})",
+                "无法连接 Prometheus({url}):{e}"
+            ))
+        })?;
+    let status = res.status();
+    let mut body: serde_json::Value = res.json().await.map_err(|e| {
+        AppError::Unavailable(text!(
+            "Prometheus at {url} answered {status} with something unreadable ({e})",
+            "Prometheus({url})返回了 {status},但内容无法解析({e})"
+        ))
+    })?;
+    if body["status"] != "success" {
+        let msg = body["error"].as_str().unwrap_or("unknown error");
+        return Err(if status.is_client_error() {
+            AppError::Invalid(text!("Prometheus: {msg}", "Prometheus:{msg}"))
+        } else {
+            AppError::Unavailable(text!(
+                "Prometheus at {url} could not answer ({status}): {msg}",
+                "Prometheus({url})无法应答({status}):{msg}"
+            ))
+        });
+    }
+    Ok(body["data"].take())
+}
+
+/// An instant query built by the server (never the user's text: it is not scoped here): each
+/// series' labels and value, at most [`MAX_SERIES`] × 20 of them.
+pub async fn instant(
+    state: &AppState,
+    url: &str,
+    query: String,
+) -> Result<Vec<(std::collections::BTreeMap<String, String>, f64)>, AppError> {
+    let data = prometheus_api(state, url, "query", &[("query", query)]).await?;
+    Ok(data["result"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(MAX_SERIES * 20)
+        .filter_map(|r| {
+            let labels = r["metric"]
+                .as_object()?
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect();
+            let v = r["value"][1].as_str()?.parse::<f64>().ok()?;
+            Some((labels, v))
+        })
+        .collect())
 }
 
 pub async fn thresholds_of(

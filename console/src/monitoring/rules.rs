@@ -45,7 +45,19 @@ pub fn pod_pattern(app: &str) -> String {
     format!("{}-[a-z0-9]+-[a-z0-9]+", regex::escape(app))
 }
 
-/// `(alert name, metric key, PromQL over one pod, threshold)`.
+/// `s` as the inside of a PromQL string literal.
+fn literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Names of the OpenTelemetry Collector's spanmetrics connector as the console's collector is
+/// configured (`namespace: traces.span.metrics`, `histogram.unit: s`, dimension
+/// `k8s.namespace.name`): calls by service, span, kind and status, and their durations.
+const SPAN_CALLS: &str = "traces_span_metrics_calls_total";
+const SPAN_DURATION_BUCKETS: &str = "traces_span_metrics_duration_seconds_bucket";
+
+/// `(alert name, metric key, PromQL over one pod, or over the app for the trace-based
+/// ones, threshold)`.
 fn conditions(
     namespace: &str,
     app: &str,
@@ -92,6 +104,33 @@ fn conditions(
             n.to_string(),
         ));
     }
+    // NB: from traces, an app is its service (the Deployment's name, as the agent reports it)
+    // and the calls it receives are its server spans; no pod label survives the connector
+    let received = format!(
+        "k8s_namespace_name=\"{}\",service_name=\"{}\",span_kind=\"SPAN_KIND_SERVER\"",
+        literal(namespace),
+        literal(app)
+    );
+    if let Some(p) = t.error_percent {
+        out.push((
+            "WharfErrorRatioHigh",
+            "error_percent",
+            format!(
+                "100 * sum by (k8s_namespace_name, service_name) (rate({SPAN_CALLS}{{{received},status_code=\"STATUS_CODE_ERROR\"}}[5m])) / sum by (k8s_namespace_name, service_name) (rate({SPAN_CALLS}{{{received}}}[5m])) > {p}"
+            ),
+            p.to_string(),
+        ));
+    }
+    if let Some(ms) = t.p95_ms {
+        out.push((
+            "WharfLatencyHigh",
+            "p95_ms",
+            format!(
+                "1000 * histogram_quantile(0.95, sum by (k8s_namespace_name, service_name, le) (rate({SPAN_DURATION_BUCKETS}{{{received}}}[5m]))) > {ms}"
+            ),
+            ms.to_string(),
+        ));
+    }
     out
 }
 
@@ -107,25 +146,37 @@ pub fn rule_groups(namespace: &str, app: &str, t: &Thresholds) -> Option<serde_j
     let rules: Vec<serde_json::Value> = conds
         .into_iter()
         .map(|(alert, metric, expr, threshold)| {
-            let what = match metric {
-                "cpu_percent" => "CPU use (% of limit)",
-                "memory_percent" => "Memory use (% of limit)",
-                "threads" => "Threads",
-                _ => "Sockets",
-            };
             let for_ = &t.duration;
+            let (what, value) = match metric {
+                "cpu_percent" => ("CPU use (% of limit)", "%.0f"),
+                "memory_percent" => ("Memory use (% of limit)", "%.0f"),
+                "threads" => ("Threads", "%.0f"),
+                "sockets" => ("Sockets", "%.0f"),
+                "error_percent" => ("Failed calls (% of calls received)", "%.1f"),
+                _ => ("p95 latency of calls received (ms)", "%.0f"),
+            };
+            let mut labels = serde_json::json!({
+                "severity": "warning",
+                "wharf_app": app,
+                "wharf_metric": metric,
+                "wharf_threshold": threshold,
+            });
+            // the trace-based ones are the app's, not a pod's
+            let of = if matches!(metric, "error_percent" | "p95_ms") {
+                // NB: the tenant's route in Alertmanager and the alert's Event go by
+                // `namespace`, which spanmetrics names `k8s_namespace_name`
+                labels["namespace"] = namespace.into();
+                format!("app {app}")
+            } else {
+                "{{ $labels.pod }}".to_string()
+            };
             serde_json::json!({
                 "alert": alert,
                 "expr": expr,
                 "for": for_,
-                "labels": {
-                    "severity": "warning",
-                    "wharf_app": app,
-                    "wharf_metric": metric,
-                    "wharf_threshold": threshold,
-                },
+                "labels": labels,
                 "annotations": {
-                    "summary": format!("{what} of {{{{ $labels.pod }}}} is {{{{ $value | printf \"%.0f\" }}}}, above {threshold} for {for_}"),
+                    "summary": format!("{what} of {of} is {{{{ $value | printf \"{value}\" }}}}, above {threshold} for {for_}"),
                 },
             })
         })
@@ -157,6 +208,8 @@ pub fn thresholds_in(doc: &serde_json::Value) -> wharf_api::monitoring::AlertThr
             Some("memory_percent") => out.memory_percent = value,
             Some("threads") => out.threads = value,
             Some("sockets") => out.sockets = value,
+            Some("error_percent") => out.error_percent = value,
+            Some("p95_ms") => out.p95_ms = value,
             _ => {}
         }
         if let Some(d) = rule["for"].as_str() {
@@ -290,13 +343,11 @@ impl RuleStore {
                         String::from_utf8_lossy(&o.stderr),
                         String::from_utf8_lossy(&o.stdout),
                     );
-                    let why = stderr
-                        .trim()
-                        .lines()
-                        .chain(stdout.lines())
-                        .last()
-                        .unwrap_or("")
-                        .trim();
+                    // NB: promtool ends its stdout with a blank line and says why on stderr
+                    fn last(s: &str) -> Option<&str> {
+                        s.lines().map(str::trim).rfind(|l| !l.is_empty())
+                    }
+                    let why = last(&stderr).or_else(|| last(&stdout)).unwrap_or("");
                     Err(AppError::Invalid(text!(
                         "promtool refused the alert rules: {why}",
                         "promtool 拒绝了告警规则:{why}"
@@ -512,14 +563,17 @@ mod tests {
             memory_percent: "90".into(),
             threads: "10".into(),
             sockets: "5".into(),
+            error_percent: "0.5".into(),
+            p95_ms: "500ms".into(),
             duration: "1m".into(),
         };
         let path = dir.join("x.rules.yml");
-        std::fs::write(
-            &path,
-            render("alpha", "shop-web", &t.parse().unwrap()).unwrap(),
-        )
-        .unwrap();
+        let text = render("alpha", "shop-web", &t.parse().unwrap()).unwrap();
+        assert!(
+            text.contains("WharfErrorRatioHigh") && text.contains("WharfLatencyHigh"),
+            "{text}"
+        );
+        std::fs::write(&path, text).unwrap();
         let check = std::process::Command::new("promtool")
             .arg("check")
             .arg("rules")
@@ -532,5 +586,115 @@ mod tests {
             String::from_utf8_lossy(&check.stderr)
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn traced(error_percent: &str, p95_ms: &str) -> Thresholds {
+        AlertThresholds {
+            error_percent: error_percent.into(),
+            p95_ms: p95_ms.into(),
+            duration: "2m".into(),
+            ..Default::default()
+        }
+        .parse()
+        .unwrap()
+    }
+
+    #[test]
+    fn error_ratio_and_latency_rules_read_the_apps_server_spans() {
+        let doc = rule_groups("alpha", "orders", &traced("0.5", "500")).unwrap();
+        let rules = doc["groups"][0]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2, "{doc}");
+        let sel =
+            r#"k8s_namespace_name="alpha",service_name="orders",span_kind="SPAN_KIND_SERVER""#;
+        let errors = &rules[0];
+        assert_eq!(errors["alert"], "WharfErrorRatioHigh");
+        assert_eq!(
+            errors["expr"].as_str().unwrap(),
+            format!(
+                r#"100 * sum by (k8s_namespace_name, service_name) (rate(traces_span_metrics_calls_total{{{sel},status_code="STATUS_CODE_ERROR"}}[5m])) / sum by (k8s_namespace_name, service_name) (rate(traces_span_metrics_calls_total{{{sel}}}[5m])) > 0.5"#
+            )
+        );
+        let latency = &rules[1];
+        assert_eq!(latency["alert"], "WharfLatencyHigh");
+        assert_eq!(
+            latency["expr"].as_str().unwrap(),
+            format!(
+                r#"1000 * histogram_quantile(0.95, sum by (k8s_namespace_name, service_name, le) (rate(traces_span_metrics_duration_seconds_bucket{{{sel}}}[5m]))) > 500"#
+            )
+        );
+        for (rule, metric, threshold) in
+            [(errors, "error_percent", "0.5"), (latency, "p95_ms", "500")]
+        {
+            assert_eq!(rule["for"], "2m");
+            assert_eq!(
+                rule["labels"],
+                serde_json::json!({
+                    "severity": "warning",
+                    "namespace": "alpha",
+                    "wharf_app": "orders",
+                    "wharf_metric": metric,
+                    "wharf_threshold": threshold,
+                }),
+                "the tenant's route matches on namespace, which spans do not carry"
+            );
+            let summary = rule["annotations"]["summary"].as_str().unwrap();
+            assert!(
+                summary.contains("of app orders is {{ $value")
+                    && summary.ends_with(&format!("above {threshold} for 2m"))
+                    && !summary.contains("$labels.pod"),
+                "{summary}"
+            );
+        }
+        let back = thresholds_in(&doc);
+        assert_eq!(
+            (
+                back.error_percent.as_str(),
+                back.p95_ms.as_str(),
+                back.duration.as_str()
+            ),
+            ("0.5", "500", "2m")
+        );
+        assert_eq!(back.parse().unwrap(), traced("0.5", "500"));
+    }
+
+    #[test]
+    fn pod_rules_keep_their_pod_summaries_and_no_fixed_namespace() {
+        let doc = rule_groups("alpha", "orders", &parsed("40", "80")).unwrap();
+        for rule in doc["groups"][0]["rules"].as_array().unwrap() {
+            assert_eq!(rule["labels"].get("namespace"), None, "{rule}");
+            assert!(
+                rule["annotations"]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .contains(" of {{ $labels.pod }} is {{ $value | printf \"%.0f\" }}"),
+                "{rule}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_threshold_round_trips_through_a_rule_file() {
+        let typed = AlertThresholds {
+            cpu_percent: "80".into(),
+            memory_percent: "90".into(),
+            threads: "10".into(),
+            sockets: "5".into(),
+            error_percent: "2.5".into(),
+            p95_ms: "750".into(),
+            duration: "5m".into(),
+        };
+        let text = render("alpha", "orders", &typed.parse().unwrap()).unwrap();
+        let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(thresholds_in(&doc), typed, "{text}");
+    }
+
+    #[test]
+    fn names_in_span_selectors_are_escaped() {
+        let doc = rule_groups("al\"pha", "or\\ders", &traced("", "300")).unwrap();
+        let expr = doc["groups"][0]["rules"][0]["expr"].as_str().unwrap();
+        assert!(
+            expr.contains(r#"k8s_namespace_name="al\"pha",service_name="or\\ders","#),
+            "{expr}"
+        );
     }
 }

@@ -326,13 +326,31 @@ pub async fn deploy(
     };
     let level = security::level_of(&state.cache, scope.tenant());
     let mut deployment = deployment_of(&form, level)?;
+    if form.apm {
+        if let Some(spec) = deployment.spec.as_mut() {
+            spec.template = crate::apm::template_for_new_app(
+                state,
+                scope,
+                &form.namespace,
+                &form.name,
+                &spec.template,
+            )
+            .await?;
+        }
+        let candidate = serde_json::to_value(&deployment).unwrap_or_default();
+        let errors = security::policy_errors("Deployment", &candidate, level);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(wharf_api::Text::join(&errors, "; ", ";")));
+        }
+    }
+    let apm = if form.apm { " with APM on" } else { "" };
     deployment
         .metadata
         .annotations
         .get_or_insert_default()
         .insert(
             CHANGE_CAUSE.into(),
-            format!("deployed {} by {}", form.image, scope.user()),
+            format!("deployed {}{apm} by {}", form.image, scope.user()),
         );
     match api.create(&PostParams::default(), &deployment).await {
         Err(kube::Error::Api(s)) if s.code == 409 => {

@@ -144,8 +144,18 @@ pub async fn identities(client: &Client) -> Result<()> {
 
 /// A few running apps, one of them leaking threads (what operators hunt on the dashboards).
 pub async fn apps(client: &Client) -> Result<()> {
+    // (namespace, name, image, replicas, port, leaking count, calls it makes: see
+    // `simnode::traces`: shop-web → orders → its database (slow) and beta's billing)
     let apps = [
-        ("alpha", "shop-web", "nginx:1.25", 2, 80, None),
+        (
+            "alpha",
+            "shop-web",
+            "nginx:1.25",
+            2,
+            80,
+            None,
+            Some("orders"),
+        ),
         (
             "alpha",
             "orders",
@@ -153,6 +163,7 @@ pub async fn apps(client: &Client) -> Result<()> {
             1,
             8080,
             Some("threads"),
+            Some("db:orders-db@900ms,beta/billing"),
         ),
         (
             "beta",
@@ -161,9 +172,10 @@ pub async fn apps(client: &Client) -> Result<()> {
             2,
             8080,
             None,
+            None,
         ),
     ];
-    for (ns, name, image, replicas, port, leak) in apps {
+    for (ns, name, image, replicas, port, leak, calls) in apps {
         let form = DeployForm {
             namespace: ns.into(),
             name: name.into(),
@@ -174,14 +186,18 @@ pub async fn apps(client: &Client) -> Result<()> {
         };
         let mut d: Deployment = deployment_of(&form, crds::PodSecurity::Baseline)
             .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-        if let (Some(leak), Some(spec)) = (leak, d.spec.as_mut()) {
+        let annotations: BTreeMap<String, String> = [
+            leak.map(|l| ("sim.wharf.dev/leak".to_string(), l.to_string())),
+            calls.map(|c| ("sim.wharf.dev/calls".to_string(), c.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let (false, Some(spec)) = (annotations.is_empty(), d.spec.as_mut()) {
             spec.template
                 .metadata
                 .get_or_insert_with(Default::default)
-                .annotations = Some(BTreeMap::from([(
-                "sim.wharf.dev/leak".to_string(),
-                leak.to_string(),
-            )]));
+                .annotations = Some(annotations);
         }
         create_missing(&Api::<Deployment>::namespaced(client.clone(), ns), &d).await?;
         let svc: Service = serde_json::from_value(serde_json::json!({

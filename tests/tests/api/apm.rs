@@ -29,8 +29,12 @@ fn apm_settings(_real: bool) -> wharf_console::state::Settings {
 on_both_clusters!(settings = apm_settings:
     on_attaches_the_agent_and_off_gives_the_template_back,
     with_the_opentelemetry_operator_the_switch_sets_its_annotation,
+    deployed_with_apm_on_the_agent_is_there_from_the_start,
 );
-on_both_clusters!(without_a_collector_the_switch_says_apm_is_not_configured);
+on_both_clusters!(
+    without_a_collector_the_switch_says_apm_is_not_configured,
+    without_a_collector_deploying_with_apm_is_refused_and_nothing_is_created,
+);
 
 /// alice deploys `orders` (a Java image) in alpha.
 async fn deploy_orders(app: &TestApp) -> wharf_tests::Session {
@@ -266,4 +270,377 @@ async fn without_a_collector_the_switch_says_apm_is_not_configured(app: TestApp)
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.to_string().contains("--apm-collector"), "{body}");
     assert_eq!(template(&app).await.0, original);
+}
+
+fn catalog_form(apm: bool) -> Value {
+    json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "catalog", "image": "eclipse-temurin:21-jre",
+        "replicas": 1, "port": 8080, "env": [["JAVA_TOOL_OPTIONS", "-Xmx128m"]],
+        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": "", "apm": apm}})
+}
+
+/// The deploy form's APM tick: the Deployment is created with the agent (no rollout after),
+/// its cause says so, and the switch shows on; off then gives the form's plain template.
+async fn deployed_with_apm_on_the_agent_is_there_from_the_start(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let (status, body) = alice.call("deploy_app", catalog_form(true)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .get("catalog")
+        .await
+        .unwrap();
+    let cause =
+        d.metadata.annotations.clone().unwrap_or_default()["kubernetes.io/change-cause"].clone();
+    assert!(cause.contains("with APM on by alice"), "{cause}");
+    assert_eq!(
+        d.metadata.generation,
+        Some(1),
+        "created with the agent, not patched after"
+    );
+    let t = serde_json::to_value(d.spec.unwrap().template).unwrap();
+    assert_eq!(t["spec"]["initContainers"][0]["name"], "wharf-apm-agent");
+    let opts = t["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "JAVA_TOOL_OPTIONS")
+        .unwrap()["value"]
+        .clone();
+    assert!(
+        opts.as_str()
+            .unwrap()
+            .starts_with("-Xmx128m -javaagent:/wharf-apm/"),
+        "{opts}"
+    );
+    let which = json!({"tenant": "alpha", "namespace": "alpha", "app": "catalog"});
+    let (_, view) = alice.call("apm_state", which.clone()).await.unwrap();
+    assert_eq!(view["on"], true, "{view}");
+    let mut off = which.clone();
+    off["on"] = json!(false);
+    off["java"] = json!(false);
+    let (status, body) = alice.call("set_apm", off).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let plain = Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .get("catalog")
+        .await
+        .unwrap();
+    let t = serde_json::to_value(plain.spec.unwrap().template).unwrap();
+    assert!(t["spec"].get("initContainers").is_none(), "{t}");
+}
+
+async fn without_a_collector_deploying_with_apm_is_refused_and_nothing_is_created(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let (status, body) = alice.call("deploy_app", catalog_form(true)).await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("--apm-collector"), "{body}");
+    assert!(body.to_string().contains("采集端"), "{body}");
+    let left = Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .get_opt("catalog")
+        .await
+        .unwrap();
+    assert!(left.is_none(), "nothing half-created");
+    let services =
+        Api::<k8s_openapi::api::core::v1::Service>::namespaced(app.kube.clone(), "alpha");
+    assert!(services.get_opt("catalog").await.unwrap().is_none());
+}
+
+// ---- the call graph -------------------------------------------------------------------
+
+/// What an OpenTelemetry Collector's `servicegraph` and `spanmetrics` connectors export for
+/// alpha's shop-web → orders → orders-db (slow), orders → beta's billing, and beta's spy →
+/// alpha's orders, `secs` seconds after the exporter started (counters grow at fixed rates).
+fn collector_metrics(secs: f64) -> String {
+    let mut out = String::new();
+    let les = ["0.05", "0.4", "1", "+Inf"];
+    // (client ns, client, server ns, server, database?, calls/s, failed/s, share per bucket)
+    let edges = [
+        (
+            "alpha",
+            "shop-web",
+            "alpha",
+            "orders",
+            false,
+            10.0,
+            0.1,
+            [0.9, 1.0, 1.0, 1.0],
+        ),
+        (
+            "alpha",
+            "orders",
+            "",
+            "orders-db",
+            true,
+            6.0,
+            0.0,
+            [0.0, 0.1, 1.0, 1.0],
+        ),
+        (
+            "alpha",
+            "orders",
+            "beta",
+            "billing",
+            false,
+            2.0,
+            0.0,
+            [1.0, 1.0, 1.0, 1.0],
+        ),
+        (
+            "beta",
+            "spy",
+            "alpha",
+            "orders",
+            false,
+            1.0,
+            0.5,
+            [1.0, 1.0, 1.0, 1.0],
+        ),
+    ];
+    for (cns, c, sns, s, db, rate, failed, shares) in edges {
+        let server_ns = if sns.is_empty() {
+            String::new()
+        } else {
+            format!(",server_k8s_namespace_name=\"{sns}\"")
+        };
+        let l = format!(
+            "client=\"{c}\",server=\"{s}\",connection_type=\"{}\",client_k8s_namespace_name=\"{cns}\"{server_ns}",
+            if db { "database" } else { "" }
+        );
+        out += &format!(
+            "traces_service_graph_request_total{{{l}}} {}\n",
+            rate * secs
+        );
+        out += &format!(
+            "traces_service_graph_request_failed_total{{{l}}} {}\n",
+            failed * secs
+        );
+        for (le, share) in les.iter().zip(shares) {
+            out += &format!(
+                "traces_service_graph_request_server_seconds_bucket{{{l},le=\"{le}\"}} {}\n",
+                rate * secs * share
+            );
+        }
+    }
+    for (ns, svc, code, rate) in [
+        ("alpha", "orders", "STATUS_CODE_UNSET", 10.0),
+        ("alpha", "orders", "STATUS_CODE_ERROR", 1.0),
+        ("beta", "billing", "STATUS_CODE_UNSET", 2.0),
+    ] {
+        out += &format!(
+            "traces_span_metrics_calls_total{{service_name=\"{svc}\",span_name=\"GET /\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"{code}\",k8s_namespace_name=\"{ns}\"}} {}\n",
+            rate * secs
+        );
+    }
+    out
+}
+
+/// A real Prometheus scraping, every second, an exporter serving [`collector_metrics`].
+async fn collector_and_prometheus(
+    dir: &std::path::Path,
+) -> (
+    String,
+    server::monitoring::Process,
+    tokio::task::JoinHandle<()>,
+) {
+    use server::monitoring::{free_port, wait_ready, Process};
+    let started = std::time::Instant::now();
+    let exporter = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(
+            move || async move { collector_metrics(started.elapsed().as_secs_f64()) },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let exporter_addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, exporter).await.unwrap();
+    });
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: otel-collector\n    static_configs:\n      - targets: ['{exporter_addr}']\n"
+        ),
+    )
+    .unwrap();
+    let addr = free_port().unwrap();
+    let args = vec![
+        format!("--config.file={}", dir.join("prometheus.yml").display()),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--web.listen-address={addr}"),
+        "--log.level=warn".into(),
+    ];
+    let mut process = Process::spawn("prometheus", "prometheus", &args, dir).unwrap();
+    let url = format!("http://{addr}");
+    wait_ready(
+        &reqwest::Client::new(),
+        &format!("{url}/-/ready"),
+        &mut process,
+        Duration::from_secs(60),
+        &dir.join("prometheus.log"),
+    )
+    .await
+    .unwrap();
+    (url, process, serving)
+}
+
+mod the_call_graph_is_the_tenants_own {
+    #[tokio::test]
+    async fn demo() {
+        super::the_call_graph_is_the_tenants_own(false).await
+    }
+    #[tokio::test]
+    async fn real() {
+        super::the_call_graph_is_the_tenants_own(true).await
+    }
+}
+
+fn ids(graph: &Value, what: &str) -> Vec<String> {
+    let mut v: Vec<String> = graph[what]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| match what {
+            "nodes" => x["id"].as_str().unwrap().to_string(),
+            _ => format!(
+                "{} -> {}",
+                x["from"].as_str().unwrap(),
+                x["to"].as_str().unwrap()
+            ),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// alpha sees its services, its database and one unnamed "outside" for beta's; beta sees the
+/// mirror image; numbers come through a real Prometheus; a range not offered is refused.
+async fn the_call_graph_is_the_tenants_own(real: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _prometheus, _exporter) = collector_and_prometheus(dir.path()).await;
+    let mut settings = apm_settings(real);
+    settings.monitoring.prometheus_url = Some(url);
+    let listen = "127.0.0.1:0".parse().unwrap();
+    let app = if real {
+        wharf_tests::real::spawn_real_app_with(settings, listen).await
+    } else {
+        wharf_tests::spawn_app_with(settings, listen).await
+    }
+    .expect("the console");
+    let (vera, bob) = (
+        app.login("vera").await.unwrap(),
+        app.login("bob").await.unwrap(),
+    );
+    let graph = |who: &'static str, tenant: &'static str| {
+        let session = if who == "vera" { &vera } else { &bob };
+        async move {
+            let (s, g) = session
+                .call("tenant_calls", json!({"tenant": tenant, "minutes": 5}))
+                .await
+                .unwrap();
+            assert_eq!(s, StatusCode::OK, "{g}");
+            g
+        }
+    };
+    // a viewer reads the graph once Prometheus has two scrapes of every edge
+    let alpha = eventually(Duration::from_secs(60), "alpha's four edges", || async {
+        let g = graph("vera", "alpha").await;
+        (g["edges"].as_array().map(Vec::len) == Some(4)).then_some(g)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(&alpha, "nodes"),
+        [
+            "alpha/orders",
+            "alpha/shop-web",
+            "db:alpha/orders-db",
+            "outside"
+        ]
+    );
+    assert_eq!(
+        ids(&alpha, "edges"),
+        [
+            "alpha/orders -> db:alpha/orders-db",
+            "alpha/orders -> outside",
+            "alpha/shop-web -> alpha/orders",
+            "outside -> alpha/orders",
+        ]
+    );
+    let text = alpha.to_string();
+    for other in ["beta", "billing", "spy"] {
+        assert!(!text.contains(other), "alpha's graph names {other}: {text}");
+    }
+    let edge = |g: &Value, from: &str, to: &str| {
+        g["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["from"] == from && e["to"] == to)
+            .unwrap()["stats"]
+            .clone()
+    };
+    let web = edge(&alpha, "alpha/shop-web", "alpha/orders");
+    // NB: a rate is averaged over the whole range, and these series are seconds old: compare
+    // edges that started together (10/s against 2/s) rather than absolute rates
+    let r = web["rate"].as_f64().unwrap();
+    let billing = edge(&alpha, "alpha/orders", "outside")["rate"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        r > 0.0 && (4.0..=6.0).contains(&(r / billing)),
+        "shop-web → orders at {r}/s, orders → outside at {billing}/s"
+    );
+    let p95 = edge(&alpha, "alpha/orders", "db:alpha/orders-db")["p95_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(p95 >= 500.0, "the database call is the slow one: {p95} ms");
+    let web_p95 = web["p95_ms"].as_f64().unwrap();
+    assert!(web_p95 < 500.0, "{web_p95}");
+    let orders = alpha["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "alpha/orders")
+        .unwrap()
+        .clone();
+    let ratio = orders["stats"]["error_ratio"].as_f64().unwrap();
+    assert!(
+        (0.07..=0.11).contains(&ratio),
+        "orders fails 1 call in 11: {ratio}"
+    );
+    assert!(
+        orders["trace_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://jaeger.example.com/search?service=orders&tags=alpha"),
+        "{orders}"
+    );
+
+    // beta: billing called from outside, spy calling outside; nothing of alpha by name
+    let beta = eventually(Duration::from_secs(30), "beta's two edges", || async {
+        let g = graph("bob", "beta").await;
+        (g["edges"].as_array().map(Vec::len) == Some(2)).then_some(g)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(&beta, "edges"),
+        ["beta/spy -> outside", "outside -> beta/billing"]
+    );
+    let text = beta.to_string();
+    for other in ["alpha", "orders", "shop-web"] {
+        assert!(!text.contains(other), "beta's graph names {other}: {text}");
+    }
+    // bob asking for alpha's graph gets nothing
+    let (s, body) = bob
+        .call("tenant_calls", json!({"tenant": "alpha", "minutes": 5}))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    // a range the page does not offer
+    let (s, body) = vera
+        .call("tenant_calls", json!({"tenant": "alpha", "minutes": 7}))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("时间范围"), "{body}");
 }

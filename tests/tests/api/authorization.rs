@@ -83,6 +83,11 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             Read,
         ),
         (
+            "tenant_calls",
+            json!({"tenant": "alpha", "minutes": 15}),
+            Read,
+        ),
+        (
             "set_apm",
             json!({"tenant": "alpha", "namespace": "alpha", "app": "shop", "on": false, "java": false}),
             Change,

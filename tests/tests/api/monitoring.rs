@@ -358,6 +358,248 @@ async fn dashboards_rules_and_alerts_against_prometheus() {
     assert!(b.to_string().contains(&named), "{b}");
 }
 
+/// The two thresholds read from traces (issue 19): refused in both languages when wrong,
+/// written, checked by promtool, loaded and confirmed by Prometheus (which evaluates them
+/// without error), read back; and an alert of theirs, which names the app but no pod, goes
+/// through Alertmanager to its tenant's list and to an Event on the Deployment.
+#[tokio::test]
+async fn error_ratio_and_latency_thresholds_are_checked_loaded_and_read_back() {
+    use k8s_openapi::api::core::v1::Event;
+    let m = spawn_monitored().await.unwrap();
+    let app = &m.app;
+    let (alice, bob) = (
+        app.login("alice").await.unwrap(),
+        app.login("bob").await.unwrap(),
+    );
+    let rules_dir = m.cfg.rules_dir();
+    let set = |t: Value| {
+        alice.call(
+            "set_alert_rules",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "orders", "thresholds": t}),
+        )
+    };
+
+    // 1. bad input: 400, one sentence in each language, nothing written
+    for (t, en, zh) in [
+        (
+            json!({"error_percent": "150"}),
+            "error ratio alert (% of calls): 150 % is over 100 %",
+            "错误率告警",
+        ),
+        (
+            json!({"error_percent": "0"}),
+            "0 % would always fire",
+            "会一直触发告警",
+        ),
+        (
+            json!({"error_percent": "lots"}),
+            "'lots' is not a number",
+            "不是数字",
+        ),
+        (
+            json!({"p95_ms": "0"}),
+            "p95 latency alert (ms): 0 ms would always fire",
+            "p95 延迟告警",
+        ),
+        (json!({"p95_ms": "-5"}), "-5 is negative", "是负数"),
+        (
+            json!({"p95_ms": "fast"}),
+            "'fast' is not a whole number of milliseconds",
+            "不是整数毫秒数",
+        ),
+        (
+            json!({"p95_ms": "1.5s"}),
+            "'1.5s' is not a whole number of milliseconds",
+            "不是整数毫秒数",
+        ),
+        (
+            json!({"p95_ms": "700000"}),
+            "700000 ms is over 600000 ms",
+            "超过了 600000 毫秒",
+        ),
+    ] {
+        let (s, b) = set(t.clone()).await.unwrap();
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{t}: {b}");
+        let text = b.to_string();
+        assert!(text.contains(en) && text.contains(zh), "{t}: {b}");
+    }
+    assert!(
+        !rules_dir.join("alpha_orders.rules.yml").exists(),
+        "a refused change left a file"
+    );
+
+    // 2. good input: the server answers once Prometheus shows both rules
+    let (s, b) = set(
+        json!({"error_percent": "0.5", "p95_ms": "500 ms", "threads": "100000", "duration": "2m"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, back) = alice
+        .call(
+            "alert_rules",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "orders"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{back}");
+    assert_eq!(
+        (
+            &back["error_percent"],
+            &back["p95_ms"],
+            &back["threads"],
+            &back["duration"]
+        ),
+        (&json!("0.5"), &json!("500"), &json!("100000"), &json!("2m")),
+        "{back}"
+    );
+    let file = std::fs::read_to_string(rules_dir.join("alpha_orders.rules.yml")).unwrap();
+    let doc: Value = serde_yaml::from_str(&file).unwrap();
+    let server_spans =
+        r#"{k8s_namespace_name="alpha",service_name="orders",span_kind="SPAN_KIND_SERVER""#;
+    for (alert, metric) in [
+        ("WharfErrorRatioHigh", "traces_span_metrics_calls_total"),
+        (
+            "WharfLatencyHigh",
+            "traces_span_metrics_duration_seconds_bucket",
+        ),
+    ] {
+        let rule = doc["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["alert"] == alert)
+            .unwrap_or_else(|| panic!("no {alert}: {file}"));
+        assert!(
+            rule["expr"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{metric}{server_spans}")),
+            "{file}"
+        );
+        assert_eq!(rule["labels"]["namespace"], "alpha", "{file}");
+    }
+    // Prometheus evaluates them (no series yet, so nothing fires) without an error
+    let prometheus = format!("http://{}/api/v1/rules", m.cfg.prometheus_addr);
+    eventually(
+        Duration::from_secs(60),
+        "the trace rules evaluated without error",
+        || async {
+            let body: Value = reqwest::get(&prometheus).await.ok()?.json().await.ok()?;
+            let group = body["data"]["groups"]
+                .as_array()?
+                .iter()
+                .find(|g| g["name"] == "wharf/alpha/orders")?
+                .clone();
+            let health = |alert: &str| {
+                group["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["name"] == alert)
+                    .map(|r| r["health"].clone())
+            };
+            for alert in ["WharfErrorRatioHigh", "WharfLatencyHigh"] {
+                let h = health(alert)?;
+                assert_ne!(h, "err", "{alert}: {group}");
+                if h != "ok" {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // 3. one of their alerts names the app and no pod: it reaches alpha's list (routed on the
+    //    rule's fixed `namespace` label), not beta's, and its Event is on the Deployment
+    let latency = doc["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["alert"] == "WharfLatencyHigh")
+        .unwrap();
+    let mut labels = latency["labels"].clone();
+    labels["alertname"] = json!("WharfLatencyHigh");
+    // what Prometheus would send: the rule's labels over the expression's (no pod)
+    labels["k8s_namespace_name"] = json!("alpha");
+    labels["service_name"] = json!("orders");
+    let alert = json!([{
+        "labels": labels,
+        "annotations": {"summary": "p95 latency of calls received (ms) of app orders is 812, above 500 for 2m"},
+    }]);
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v2/alerts", m.cfg.alertmanager_addr))
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let row = eventually(
+        Duration::from_secs(60),
+        "the latency alert in alpha's list",
+        || async {
+            let (_, b) = alice
+                .call(
+                    "list_alerts",
+                    json!({"tenant": "alpha", "namespace": "alpha", "app": "orders"}),
+                )
+                .await
+                .ok()?;
+            b.as_array()?
+                .iter()
+                .find(|a| a["name"] == "WharfLatencyHigh" && a["status"] == "firing")
+                .cloned()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (&row["app"], &row["pod"]),
+        (&json!("orders"), &json!("")),
+        "{row}"
+    );
+    let (_, b) = bob
+        .call(
+            "list_alerts",
+            json!({"tenant": "beta", "namespace": null, "app": null}),
+        )
+        .await
+        .unwrap();
+    assert!(!b.to_string().contains("WharfLatencyHigh"), "{b}");
+    let events: kube::Api<Event> = kube::Api::namespaced(app.kube.clone(), "alpha");
+    let on = eventually(
+        Duration::from_secs(30),
+        "the latency alert's Event",
+        || async {
+            events
+                .list(&kube::api::ListParams::default().labels("wharf.dev/alert"))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("WharfLatencyHigh"))
+                })
+                .map(|e| e.involved_object)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (on.kind.as_deref(), on.name.as_deref()),
+        (Some("Deployment"), Some("orders"))
+    );
+
+    // 4. cleared: the file goes
+    let (s, b) = set(json!({})).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(!rules_dir.join("alpha_orders.rules.yml").exists());
+}
+
 #[tokio::test]
 async fn the_alert_webhook_needs_its_token() {
     let app = wharf_tests::spawn_app().await.unwrap();
