@@ -399,7 +399,10 @@ impl Histogram {
         let mut below = 0;
         for (b, le) in h.buckets.iter_mut().zip(BUCKETS) {
             let cdf = 0.5 * erfc(-(le / median).ln() / (sigma * std::f64::consts::SQRT_2));
-            below = ((count as f64 * cdf).floor() as u64).clamp(below, count);
+            // NB: rounded, not floored: a floor leaves one call above the last finite bucket
+            // for good (count × 0.9999999 floors to count − 1), which a young series' few
+            // calls turn into a p95 of "more than 15 s"
+            below = ((count as f64 * cdf).round() as u64).clamp(below, count);
             *b = below;
         }
         h
@@ -1220,6 +1223,15 @@ mod tests {
             None,
             "Pinpoint"
         );
+    }
+
+    #[test]
+    fn no_call_is_left_above_the_last_bucket_by_rounding() {
+        // 900 ms p95: practically nothing takes 15 s, so the 15 s bucket holds every call
+        for count in [1, 17, 18, 1_000_003] {
+            let h = Histogram::log_normal(count, 0.9);
+            assert_eq!(h.buckets[BUCKETS.len() - 1], count, "{count}: {h:?}");
+        }
     }
 
     #[test]

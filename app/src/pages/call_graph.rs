@@ -12,10 +12,11 @@ use crate::components::banner::ErrorBanner;
 use crate::i18n::{t, I18n, Lang};
 use crate::pages::monitoring::REFRESH_MS;
 use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 
 const BOX_W: f64 = 190.0;
 const BOX_H: f64 = 64.0;
-const COL_W: f64 = 290.0;
+const COL_W: f64 = 400.0;
 const ROW_H: f64 = 100.0;
 const MARGIN: f64 = 20.0;
 
@@ -52,7 +53,7 @@ fn summary(s: &CallStats) -> String {
 #[component]
 pub fn CallGraphPage() -> impl IntoView {
     let tenant = param("tenant");
-    let minutes = RwSignal::new(15u32);
+    let minutes = RwSignal::new(5u32);
     let auto = RwSignal::new(true);
     let tick = RwSignal::new(0u64);
     let handle = set_interval_with_handle(
@@ -190,10 +191,16 @@ fn Graph(tenant: Memo<String>, graph: CallGraph) -> impl IntoView {
             let class = format!("node {kind}{}", if slow { " slow" } else { "" });
             let title = match n.kind {
                 NodeKind::Outside => outside_label().to_string(),
-                NodeKind::Database => format!("🛢 {}", n.name),
+                NodeKind::Database => n.name.clone(),
                 NodeKind::App => n.name.clone(),
             };
-            let line = n.stats.as_ref().map(summary).unwrap_or_default();
+            let zh = lang.get_untracked() == Lang::Zh;
+            let line = match (n.kind, &n.stats) {
+                (NodeKind::Database, _) => (if zh { "数据库" } else { "database" }).to_string(),
+                (NodeKind::Outside, _) => (if zh { "其他租户的应用" } else { "other tenants' apps" }).to_string(),
+                (NodeKind::App, Some(s)) => summary(s),
+                (NodeKind::App, None) => String::new(),
+            };
             let shape = view! {
                 <rect class=class x=x y=y width=BOX_W height=BOX_H rx=8/>
                 <text class="node-name" x=x + 10.0 y=y + 24.0>{title}</text>
@@ -201,11 +208,22 @@ fn Graph(tenant: Memo<String>, graph: CallGraph) -> impl IntoView {
             };
             let href = (n.kind == NodeKind::App)
                 .then(|| format!("/t/{}/monitoring?app={}/{}", tenant.get_untracked(), n.namespace, n.name));
+            // NB: an `<a>` written inside `<svg>` is made an HTML element, which SVG does not
+            // draw: the box is a group that navigates when clicked (or Enter is pressed)
             match href {
-                Some(href) => view! {
-                    <a href=href data-testid="graph-node" data-id=n.id.clone() data-kind=kind>{shape}</a>
+                Some(href) => {
+                    let (to, to_key) = (href.clone(), href.clone());
+                    let navigate = use_navigate();
+                    let navigate_key = navigate.clone();
+                    view! {
+                        <g class="link" role="link" tabindex="0" data-href=href data-testid="graph-node" data-id=n.id.clone() data-kind=kind
+                            on:click=move |_| navigate(&to, Default::default())
+                            on:keydown=move |ev| if ev.key() == "Enter" { navigate_key(&to_key, Default::default()) }>
+                            {shape}
+                        </g>
+                    }
+                    .into_any()
                 }
-                .into_any(),
                 None => view! { <g data-testid="graph-node" data-id=n.id.clone() data-kind=kind>{shape}</g> }.into_any(),
             }
         })
@@ -242,7 +260,7 @@ fn Graph(tenant: Memo<String>, graph: CallGraph) -> impl IntoView {
         {(!empty).then(|| view! {
             <svg class="graph" data-testid="graph" width=width height=height viewBox=format!("0 0 {width} {height}")>
                 <defs>
-                    <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+                    <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse">
                         <path d="M 0 0 L 10 5 L 0 10 z"/>
                     </marker>
                 </defs>
@@ -254,7 +272,7 @@ fn Graph(tenant: Memo<String>, graph: CallGraph) -> impl IntoView {
             <table class="grid graph-table" data-testid="graph-table">
                 <thead><tr>
                     <th>{t("From", "调用方")}</th><th>{t("To", "被调用方")}</th>
-                    <th>{t("Requests", "请求率")}</th><th>{t("Errors", "错误率")}</th><th>"p95"</th>
+                    <th>{t("Requests (average/s)", "请求率(平均每秒)")}</th><th>{t("Errors", "错误率")}</th><th>"p95"</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
             </table>
