@@ -23,6 +23,11 @@ pub struct ApmView {
     pub java_likely: bool,
     /// The trace UI's page for this app, when the admin configured one (`--apm-trace-url`).
     pub trace_link: Option<String>,
+    /// The agent's init container cannot start in a pod of the app (its image does not pull,
+    /// say): the reason and the kubelet's message. The rollout waits and the pods from before
+    /// keep serving.
+    #[serde(default)]
+    pub agent_problem: Option<String>,
 }
 
 /// How far back the call graph looks, in minutes, and the picker's label.

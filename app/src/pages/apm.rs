@@ -18,9 +18,29 @@ pub fn AppApm(
     can_change: Memo<bool>,
 ) -> impl IntoView {
     let switched = RwSignal::new(0u32);
+    // NB: read again every 10 s, so an agent that cannot start in the new pods shows up
+    let tick = RwSignal::new(0u64);
+    let handle = set_interval_with_handle(
+        move || tick.update(|n| *n += 1),
+        std::time::Duration::from_millis(crate::pages::monitoring::REFRESH_MS),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
     let state = Resource::new(
-        move || (tenant.get(), ns.get(), name.get(), switched.get()),
-        |(t, n, a, _)| apm_state(t, n, a),
+        move || {
+            (
+                tenant.get(),
+                ns.get(),
+                name.get(),
+                switched.get(),
+                tick.get(),
+            )
+        },
+        |(t, n, a, _, _)| apm_state(t, n, a),
     );
     let java = RwSignal::new(false);
     let set = Action::new(move |on: &bool| {
@@ -81,6 +101,19 @@ pub fn AppApm(
                                 }}
                                 " " <span class="muted" data-testid="apm-agent">{mode}</span>
                             </p>
+                            {v.agent_problem.clone().map(|why| view! {
+                                <p class="banner error" data-testid="apm-agent-problem">
+                                    {t(
+                                        "The agent cannot start in a new pod, so the rollout waits and the pods from before keep serving: ",
+                                        "探针无法在新 Pod 中启动,滚动更新暂停,原有 Pod 继续提供服务:",
+                                    )}
+                                    <code>{why}</code>
+                                    {t(
+                                        " Turn APM off to go back, or ask a platform admin to check the agent image (--apm-agent-image).",
+                                        " 可关闭 APM 恢复原状,或请平台管理员检查探针镜像(--apm-agent-image)。",
+                                    )}
+                                </p>
+                            })}
                             {(!v.configured).then(|| view! {
                                 <p class="muted" data-testid="apm-unconfigured">{t(
                                     "APM is not configured on this console: a platform admin sets the agents' collector (--apm-collector).",

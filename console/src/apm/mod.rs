@@ -196,7 +196,40 @@ fn view_of(
         on: attached(t).is_some() || operator_on(t),
         java_likely: java,
         trace_link,
+        agent_problem: agent_problem(state, namespace, app),
     }
+}
+
+/// Why the agent's init container is stuck in a pod of `app`, if it is: waiting on a pull
+/// (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`) or failing (`CrashLoopBackOff`).
+fn agent_problem(state: &AppState, namespace: &str, app: &str) -> Option<String> {
+    state.cache.pods.state().iter().find_map(|p| {
+        if p.metadata.namespace.as_deref() != Some(namespace)
+            || p.labels().get("app").map(String::as_str) != Some(app)
+        {
+            return None;
+        }
+        let status = p.status.as_ref()?;
+        let init = status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .find(|c| c.name == template::INIT_CONTAINER)?;
+        let waiting = init.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.clone().unwrap_or_default();
+        let stuck = [
+            "ErrImagePull",
+            "ImagePullBackOff",
+            "InvalidImageName",
+            "CrashLoopBackOff",
+        ];
+        stuck.contains(&reason.as_str()).then(|| {
+            match waiting.message.as_deref().filter(|m| !m.is_empty()) {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            }
+        })
+    })
 }
 
 /// Turns APM on or off for `app`: its pod template patched (a rollout, recorded as the

@@ -644,3 +644,69 @@ async fn the_call_graph_is_the_tenants_own(real: bool) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("时间范围"), "{body}");
 }
+
+// ---- an agent image that does not pull ------------------------------------------------
+
+/// On the demo cluster (whose node fails to pull images tagged `:bad`): the switch rolls, the
+/// new pod's agent container cannot pull, the card says so, the pod from before keeps
+/// running; off clears it.
+#[tokio::test]
+async fn a_missing_agent_image_leaves_the_app_running_and_says_why() {
+    let mut settings = apm_settings(false);
+    if let Some(agent) = settings.apm.agent.as_mut() {
+        agent.image = Some("registry.local/agents/otel-java:bad".into());
+    }
+    let app = wharf_tests::spawn_app_with(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("the console over the demo cluster");
+    let alice = deploy_orders(&app).await;
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(app.kube.clone(), "alpha");
+    let running_without_agent = || async {
+        let list = pods
+            .list(&kube::api::ListParams::default().labels("app=orders"))
+            .await
+            .unwrap();
+        list.items.iter().any(|p| {
+            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                && p.spec.as_ref().is_some_and(|s| s.init_containers.is_none())
+        })
+    };
+    eventually(Duration::from_secs(60), "orders running", || async {
+        running_without_agent().await.then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, body) = alice.call("set_apm", switch(true, true)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let which: Value = serde_json::from_str(WHICH).unwrap();
+    let problem = eventually(
+        Duration::from_secs(60),
+        "the pull error on the card",
+        || async {
+            let (_, view) = alice.call("apm_state", which.clone()).await.unwrap();
+            view["agent_problem"].as_str().map(str::to_string)
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        problem.contains("ErrImagePull") || problem.contains("ImagePullBackOff"),
+        "{problem}"
+    );
+    assert!(
+        running_without_agent().await,
+        "the pod from before keeps serving"
+    );
+    let (status, body) = alice.call("set_apm", switch(false, false)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(
+        Duration::from_secs(60),
+        "the problem gone with the pod",
+        || async {
+            let (_, view) = alice.call("apm_state", which.clone()).await.unwrap();
+            view["agent_problem"].is_null().then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
