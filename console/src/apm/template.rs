@@ -629,8 +629,10 @@ fn pod_name_var() -> EnvVar {
         name: POD_NAME_VAR.into(),
         value: None,
         value_from: Some(EnvVarSource {
+            // NB: written as the API server stores it (it defaults the version), so the
+            // variable read back is the one attach left and detach takes it away
             field_ref: Some(ObjectFieldSelector {
-                api_version: None,
+                api_version: Some("v1".into()),
                 field_path: "metadata.name".into(),
             }),
             ..Default::default()

@@ -167,6 +167,14 @@ fn container(c: &mut Value) {
             default(p, "protocol", json!("TCP"));
         }
     }
+    // SetDefaults_ObjectFieldSelector: the downward API's field references name their version
+    if let Some(env) = c.get_mut("env").and_then(Value::as_array_mut) {
+        for e in env {
+            if let Some(r) = e.pointer_mut("/valueFrom/fieldRef") {
+                default(r, "apiVersion", json!("v1"));
+            }
+        }
+    }
 }
 
 /// Guaranteed, Burstable or BestEffort, from the containers' requests and limits.

@@ -65,3 +65,36 @@ async fn workload_field_errors_are_the_same_422() {
         assert_eq!(real.status, 422, "{what}: {}", real.body);
     }
 }
+
+/// Defaults of a pod template as stored: a downward-API variable's `fieldRef` gets its
+/// `apiVersion` (`SetDefaults_ObjectFieldSelector`), besides the container defaults. The APM
+/// switch's undo record compares variables with what the server stored.
+#[tokio::test]
+async fn a_stored_template_has_the_same_defaults() {
+    let pair = Pair::start().await;
+    let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "downward", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "downward"}},
+            "template": {"metadata": {"labels": {"app": "downward"}}, "spec": {
+                "initContainers": [{"name": "init", "image": "busybox:1.36",
+                    "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}],
+                "containers": [{"name": "app", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
+                    "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "PLAIN", "value": "x"}]}]}}}});
+    let real = pair
+        .same_in(
+            "a Deployment with downward-API variables",
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            "application/json",
+            &body,
+            &["/spec/template"],
+        )
+        .await;
+    assert_eq!(real.status, 201);
+    assert_eq!(
+        real.body["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["fieldRef"]
+            ["apiVersion"],
+        json!("v1")
+    );
+}

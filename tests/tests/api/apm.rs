@@ -31,6 +31,121 @@ on_both_clusters!(settings = apm_settings:
     with_the_opentelemetry_operator_the_switch_sets_its_annotation,
     deployed_with_apm_on_the_agent_is_there_from_the_start,
 );
+fn pinpoint_settings(_real: bool) -> wharf_console::state::Settings {
+    kind_settings(AgentKind::Pinpoint, "pinpoint-collector.observability")
+}
+
+fn skywalking_settings(_real: bool) -> wharf_console::state::Settings {
+    kind_settings(AgentKind::SkyWalking, "oap.observability:11800")
+}
+
+fn kind_settings(kind: AgentKind, collector: &str) -> wharf_console::state::Settings {
+    wharf_console::state::Settings {
+        apm: ApmSettings {
+            agent: Some(AgentSettings {
+                kind,
+                image: None,
+                collector: collector.into(),
+            }),
+            trace_url: None,
+        },
+        ..Default::default()
+    }
+}
+
+on_both_clusters!(settings = pinpoint_settings: pinpoint_is_attached_and_removed);
+on_both_clusters!(settings = skywalking_settings: skywalking_is_attached_and_removed);
+
+async fn pinpoint_is_attached_and_removed(app: TestApp) {
+    kind_is_attached_and_removed(
+        app,
+        AgentKind::Pinpoint,
+        &[
+            "-Dpinpoint.applicationName=orders",
+            "-Dpinpoint.agentName=$(WHARF_APM_POD_NAME)",
+            "-Dprofiler.transport.grpc.collector.ip=pinpoint-collector.observability",
+        ],
+        &[],
+    )
+    .await
+}
+
+async fn skywalking_is_attached_and_removed(app: TestApp) {
+    kind_is_attached_and_removed(
+        app,
+        AgentKind::SkyWalking,
+        &[],
+        &[
+            ("SW_AGENT_NAME", "alpha::orders"),
+            (
+                "SW_AGENT_COLLECTOR_BACKEND_SERVICES",
+                "oap.observability:11800",
+            ),
+        ],
+    )
+    .await
+}
+
+/// The template as the API server stored it: the kind's image in the init container, the
+/// volume, `-javaagent:` and the kind's options appended to the app's own
+/// `JAVA_TOOL_OPTIONS`, its variables; off gives back the stored template exactly.
+async fn kind_is_attached_and_removed(
+    app: TestApp,
+    kind: AgentKind,
+    options: &[&str],
+    vars: &[(&str, &str)],
+) {
+    let alice = deploy_orders(&app).await;
+    let (original, _) = template(&app).await;
+    let (status, view) = alice.call("set_apm", switch(true, true)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["agent"], kind.label());
+    let (on, cause) = template(&app).await;
+    assert!(
+        cause.starts_with(&format!("APM on ({}) by alice", kind.label())),
+        "{cause}"
+    );
+    let spec = &on["spec"];
+    assert_eq!(spec["initContainers"][0]["name"], "wharf-apm-agent");
+    assert_eq!(spec["initContainers"][0]["image"], kind.default_image());
+    assert!(spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == "wharf-apm" && v["emptyDir"].is_object()));
+    assert!(spec["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "wharf-apm" && m["mountPath"] == "/wharf-apm"));
+    let env = spec["containers"][0]["env"].as_array().unwrap().clone();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let opts = value("JAVA_TOOL_OPTIONS");
+    assert!(
+        opts.starts_with(&format!("-Xmx256m {}", kind.javaagent_option())),
+        "appended, never clobbered: {opts}"
+    );
+    for o in options {
+        assert!(opts.contains(o), "{o} in {opts}");
+    }
+    for (k, v) in vars {
+        assert_eq!(value(k), *v, "{k}");
+    }
+    let (status, view) = alice.call("set_apm", switch(false, false)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(
+        template(&app).await.0,
+        original,
+        "off: the template as it was"
+    );
+}
+
 on_both_clusters!(
     without_a_collector_the_switch_says_apm_is_not_configured,
     without_a_collector_deploying_with_apm_is_refused_and_nothing_is_created,
