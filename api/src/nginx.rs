@@ -181,6 +181,23 @@ pub enum NginxChange {
     },
     /// Remove such a proxy (route and upstream).
     RemoveExternal { namespace: String, name: String },
+    /// Expose a Service of the tenant through nginx: an `NginxRoute` to one of its ports,
+    /// created, or changed when it exists ("expose through nginx" on an app's page).
+    SetRoute {
+        cluster: String,
+        namespace: String,
+        name: String,
+        host: String,
+        path: String,
+        service: String,
+        /// One of the Service's ports (not the pod's).
+        port: u16,
+        /// A `kubernetes.io/tls` Secret of the namespace: the host is served over HTTPS too.
+        tls_secret: Option<String>,
+        directives: Vec<String>,
+    },
+    /// Remove a route to a Service.
+    RemoveRoute { namespace: String, name: String },
 }
 
 /// The answer of `nginx -t` on the candidate config.

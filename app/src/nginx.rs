@@ -54,3 +54,29 @@ pub async fn apply_nginx_change(
 ) -> Result<Validation, AppError> {
     wharf_console::nginx::endpoints::apply_nginx_change(expect_context(), tenant, change).await
 }
+
+/// Adds a `kubernetes.io/tls` Secret from an uploaded certificate chain and key (developers).
+#[server(prefix = "/api", endpoint = "add_tls_secret", input = Json)]
+pub async fn add_tls_secret(
+    tenant: String,
+    namespace: String,
+    name: String,
+    cert_pem: String,
+    key_pem: String,
+) -> Result<(), AppError> {
+    wharf_console::nginx::endpoints::add_tls_secret(
+        expect_context(),
+        tenant,
+        namespace,
+        name,
+        cert_pem,
+        key_pem,
+    )
+    .await
+}
+
+/// The tenant's `kubernetes.io/tls` Secrets a route may name, `(namespace, name)`.
+#[server(prefix = "/api", endpoint = "tls_secrets", input = Json)]
+pub async fn tls_secrets(tenant: String) -> Result<Vec<(String, String)>, AppError> {
+    wharf_console::nginx::endpoints::tls_secrets(expect_context(), tenant).await
+}

@@ -42,6 +42,7 @@ pub const READ_ONLY: &[&str] = &[
     "terminal_sessions",
     "terminal_check",
     "nginx_clusters",
+    "tls_secrets",
     "nginx_config",
     "nginx_drift",
     "validate_nginx_change",

@@ -227,6 +227,7 @@ pub fn AppPage() -> impl IntoView {
                 </div>
                 <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
                 <crate::pages::apm::AppApm tenant ns name can_change/>
+                <crate::pages::expose::AppRoutes tenant ns name can_change/>
                 <Events tenant ns name/>
                 <YamlEditor tenant ns name can_change/>
             </Show>

@@ -10,6 +10,7 @@ pub mod app_detail;
 pub mod audit;
 pub mod call_graph;
 pub mod deploy;
+pub mod expose;
 pub mod home;
 pub mod login;
 pub mod logs;

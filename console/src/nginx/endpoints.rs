@@ -60,3 +60,23 @@ pub async fn apply_nginx_change(
     let (state, who) = super::access(&call, &tenant, Role::Developer)?;
     super::apply(&state, &who, &change).await
 }
+
+/// Adds a `kubernetes.io/tls` Secret from an uploaded certificate chain and key (developers).
+pub async fn add_tls_secret(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    cert_pem: String,
+    key_pem: String,
+) -> Result<(), AppError> {
+    let (state, who) = super::access(&call, &tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{name}"));
+    super::add_tls_secret(&state, &who, &namespace, &name, &cert_pem, &key_pem).await
+}
+
+/// The tenant's `kubernetes.io/tls` Secrets a route may name, `(namespace, name)`.
+pub async fn tls_secrets(call: Call, tenant: String) -> Result<Vec<(String, String)>, AppError> {
+    let (state, who) = super::access(&call, &tenant, Role::Viewer)?;
+    super::tls_secrets(&state, &who).await
+}

@@ -583,6 +583,157 @@ fn host_of_tenant(state: &AppState, tenant: &str, host: &str) -> Result<(), AppE
     }))
 }
 
+/// The creation time a changed route keeps, or now for a new one: a host belongs to whoever
+/// routed it first (`desired::host_refusals`), so a change must not make a route younger.
+fn age_of(
+    routes: &[Arc<NginxRoute>],
+    namespace: &str,
+    name: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    routes
+        .iter()
+        .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == name)
+        .and_then(|r| r.metadata.creation_timestamp.clone())
+        .unwrap_or_else(|| {
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now())
+        })
+}
+
+/// Refuses a route's TLS Secret unless it is a `kubernetes.io/tls` Secret of the route's own
+/// namespace (empty: no TLS, nothing to check).
+async fn tls_secret_of(
+    state: &AppState,
+    access: &Access,
+    namespace: &str,
+    secret: &str,
+) -> Result<(), AppError> {
+    if secret.is_empty() {
+        return Ok(());
+    }
+    check_name(text!("TLS Secret", "TLS 密钥"), secret)?;
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(state.client.clone(), access.scope.namespace(namespace)?);
+    match api.get_opt(secret).await? {
+        None => Err(AppError::Invalid(text!(
+            "TLS Secret '{secret}': there is none in namespace '{namespace}'; add it on the page first",
+            "TLS 密钥“{secret}”:命名空间“{namespace}”中没有,请先在页面上添加"
+        ))),
+        Some(s) if s.type_.as_deref() != Some("kubernetes.io/tls") => {
+            let kind = s.type_.unwrap_or_else(|| "Opaque".into());
+            Err(AppError::Invalid(text!(
+                "TLS Secret '{secret}' is of type {kind}, not kubernetes.io/tls",
+                "密钥“{secret}”的类型是 {kind},不是 kubernetes.io/tls"
+            )))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Largest PEM file a TLS upload takes (a chain of a few certificates is a few KiB).
+pub const MAX_PEM: usize = 64 * 1024;
+
+/// Adds a `kubernetes.io/tls` Secret to a namespace of the tenant from an uploaded certificate
+/// chain and key, after `nginx -t` loaded them together (a key that does not match the
+/// certificate is refused with nginx's words). An existing Secret is never replaced.
+pub async fn add_tls_secret(
+    state: &AppState,
+    access: &Access,
+    namespace: &str,
+    name: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(), AppError> {
+    let ns = access.scope.namespace(namespace)?.to_string();
+    check_name(text!("name", "名称"), name)?;
+    for (what, pem) in [("tls.crt", cert_pem), ("tls.key", key_pem)] {
+        if pem.len() > MAX_PEM {
+            let kib = MAX_PEM / 1024;
+            return Err(AppError::Invalid(text!(
+                "{what}: larger than {kib} KiB; is it really a PEM file?",
+                "{what}:超过 {kib} KiB,确定是 PEM 文件吗?"
+            )));
+        }
+    }
+    ngx::tls::check(cert_pem, key_pem, &state.settings.nginx_bin)
+        .await
+        .map_err(|e| {
+            let e = e.to_string();
+            AppError::Invalid(text!(
+                "the certificate and key were refused: {e}",
+                "证书与私钥未通过检查:{e}"
+            ))
+        })?;
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(ns.clone()),
+            labels: Some(std::collections::BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "wharf".to_string(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some(tls::TLS_SECRET_TYPE.into()),
+        data: Some(std::collections::BTreeMap::from([
+            (
+                "tls.crt".to_string(),
+                k8s_openapi::ByteString(cert_pem.as_bytes().to_vec()),
+            ),
+            (
+                "tls.key".to_string(),
+                k8s_openapi::ByteString(key_pem.as_bytes().to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(state.client.clone(), &ns);
+    match api.create(&kube::api::PostParams::default(), &secret).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(AppError::Conflict(text!(
+            "a Secret named '{name}' already exists in '{ns}'; pick another name",
+            "命名空间“{ns}”中已有名为“{name}”的密钥,请换一个名称"
+        ))),
+        other => {
+            other?;
+            tracing::info!(user = access.scope.user(), tenant = access.scope.tenant(), namespace = %ns, name, "TLS Secret added");
+            Ok(())
+        }
+    }
+}
+
+/// The `kubernetes.io/tls` Secrets of the tenant's namespaces a route may use, as
+/// `(namespace, name)` (names only: their keys never leave the server).
+pub async fn tls_secrets(
+    state: &AppState,
+    access: &Access,
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut out = Vec::new();
+    for ns in access.scope.namespaces() {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(state.client.clone(), ns);
+        let lp = kube::api::ListParams::default().fields("type=kubernetes.io/tls");
+        for s in api.list_metadata(&lp).await?.items {
+            out.push((ns.clone(), s.metadata.name.unwrap_or_default()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A route's path: `/` when empty, else a location prefix nginx cannot misread.
+fn route_path(path: &str) -> Result<String, AppError> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Ok("/".into());
+    }
+    ngx::directive::check_path(path).map_err(|_| {
+        AppError::Invalid(text!(
+            "path '{path}': it must start with / and hold no spaces, quotes, ;, {{, }}, #, $ or \\",
+            "路径“{path}”:必须以 / 开头,且不含空格、引号、;、{{、}}、#、$ 或 \\"
+        ))
+    })?;
+    Ok(path.to_string())
+}
+
 fn candidate(
     state: &AppState,
     access: &Access,
@@ -677,18 +828,7 @@ fn candidate(
             route.metadata.namespace = Some(namespace.clone());
             // NB: a host belongs to whoever routed it first (`desired::host_refusals`): the
             // route keeps its age when it is changed, and a new one is the newest
-            route.metadata.creation_timestamp = Some(
-                inputs
-                    .routes
-                    .iter()
-                    .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
-                    .and_then(|r| r.metadata.creation_timestamp.clone())
-                    .unwrap_or_else(|| {
-                        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                            k8s_openapi::jiff::Timestamp::now(),
-                        )
-                    }),
-            );
+            route.metadata.creation_timestamp = Some(age_of(&inputs.routes, namespace, name));
             let mut up = NginxUpstream::new(
                 name,
                 NginxUpstreamSpec {
@@ -710,6 +850,107 @@ fn candidate(
             inputs.routes.push(Arc::new(route));
             inputs.upstreams.push(Arc::new(up));
             (namespace.clone(), cluster.clone())
+        }
+        NginxChange::SetRoute {
+            cluster,
+            namespace,
+            name,
+            host,
+            path,
+            service,
+            port,
+            tls_secret,
+            directives,
+        } => {
+            access.scope.namespace(namespace)?;
+            check_name(text!("name", "名称"), name)?;
+            let host = host.trim().to_ascii_lowercase();
+            host_of_tenant(state, access.scope.tenant(), &host)?;
+            let path = route_path(path)?;
+            let svc = state
+                .cache
+                .services
+                .state()
+                .into_iter()
+                .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == *service)
+                .ok_or_else(|| {
+                    AppError::NotFound(text!(
+                        "Service '{service}' in namespace '{namespace}'",
+                        "命名空间“{namespace}”中的 Service“{service}”"
+                    ))
+                })?;
+            let ports: Vec<String> = svc
+                .spec
+                .iter()
+                .flat_map(|s| s.ports.iter().flatten())
+                .map(|p| p.port.to_string())
+                .collect();
+            if !ports.contains(&port.to_string()) {
+                let have = if ports.is_empty() {
+                    "none".to_string()
+                } else {
+                    ports.join(", ")
+                };
+                return Err(AppError::Invalid(text!(
+                    "port {port}: Service '{service}' has no such port (it has: {have})",
+                    "端口 {port}:Service“{service}”没有该端口(已有:{have})"
+                )));
+            }
+            if let Some(t) = tls_secret.as_deref().filter(|t| !t.is_empty()) {
+                check_name(text!("TLS Secret", "TLS 密钥"), t)?;
+            }
+            let taken = inputs.routes.iter().any(|r| {
+                r.namespace().as_deref() == Some(namespace)
+                    && r.name_any() == *name
+                    && r.spec.upstream.is_some()
+            });
+            if taken {
+                return Err(AppError::Conflict(text!(
+                    "{namespace}/{name} is a proxy to servers outside Kubernetes; pick another name",
+                    "{namespace}/{name} 已是指向集群外服务器的代理,请换一个名称"
+                )));
+            }
+            let mut route = NginxRoute::new(
+                name,
+                NginxRouteSpec {
+                    cluster: cluster.clone(),
+                    host,
+                    path,
+                    service: Some(crds::nginx::RouteService {
+                        name: service.clone(),
+                        port: *port,
+                    }),
+                    upstream: None,
+                    directives: clean_directives(directives),
+                    tls_secret: tls_secret.clone().filter(|t| !t.is_empty()),
+                },
+            );
+            route.metadata.namespace = Some(namespace.clone());
+            route.metadata.creation_timestamp = Some(age_of(&inputs.routes, namespace, name));
+            inputs.routes.retain(|r| {
+                !(r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+            });
+            inputs.routes.push(Arc::new(route));
+            (namespace.clone(), cluster.clone())
+        }
+        NginxChange::RemoveRoute { namespace, name } => {
+            access.scope.namespace(namespace)?;
+            let route = inputs
+                .routes
+                .iter()
+                .find(|r| {
+                    r.namespace().as_deref() == Some(namespace)
+                        && r.name_any() == *name
+                        && r.spec.service.is_some()
+                })
+                .ok_or_else(|| {
+                    AppError::NotFound(text!("route {namespace}/{name}", "路由 {namespace}/{name}"))
+                })?;
+            let cluster = route.spec.cluster.clone();
+            inputs.routes.retain(|r| {
+                !(r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+            });
+            (namespace.clone(), cluster)
         }
         NginxChange::RemoveExternal { namespace, name } => {
             access.scope.namespace(namespace)?;
@@ -743,6 +984,9 @@ fn candidate(
     }
     if let NginxChange::AddExternal {
         namespace, name, ..
+    }
+    | NginxChange::SetRoute {
+        namespace, name, ..
     } = change
     {
         let id = desired::route_id(namespace, name);
@@ -767,6 +1011,14 @@ pub async fn check(
     access: &Access,
     change: &NginxChange,
 ) -> Result<Validation, AppError> {
+    if let NginxChange::SetRoute {
+        namespace,
+        tls_secret: Some(secret),
+        ..
+    } = change
+    {
+        tls_secret_of(state, access, namespace, secret).await?;
+    }
     let cand = candidate(state, access, change)?;
     let mut desired = desired::desired_state(&cand.cluster, &cand.inputs);
     attach_certificates(
@@ -912,6 +1164,32 @@ pub async fn apply(
                 )
                 .await?;
             }
+        }
+        NginxChange::SetRoute {
+            namespace, name, ..
+        } => {
+            let cand = candidate(state, access, change)?;
+            let route = cand
+                .inputs
+                .routes
+                .iter()
+                .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+                .cloned();
+            if let Some(route) = route {
+                upsert(
+                    &Api::<NginxRoute>::namespaced(client, namespace),
+                    (*route).clone(),
+                )
+                .await?;
+            }
+        }
+        NginxChange::RemoveRoute { namespace, name } => {
+            ignore_missing(
+                Api::<NginxRoute>::namespaced(client, namespace)
+                    .delete(name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )?;
         }
         NginxChange::RemoveExternal { namespace, name } => {
             let routes: Api<NginxRoute> = Api::namespaced(client.clone(), namespace);

@@ -117,6 +117,12 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             Change,
         ),
         ("nginx_clusters", json!({"tenant": "alpha"}), Read),
+        ("tls_secrets", json!({"tenant": "alpha"}), Read),
+        (
+            "add_tls_secret",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe-tls", "cert_pem": "x", "key_pem": "x"}),
+            Change,
+        ),
         (
             "nginx_config",
             json!({"tenant": "alpha", "cluster": "alpha-edge"}),

@@ -1249,3 +1249,187 @@ async fn an_agent_follows_a_services_endpoints_with_its_own_account(app: TestApp
     .await
     .unwrap();
 }
+
+/// "Expose through nginx" from the console: a route to a Service port of the tenant's app,
+/// refused with the reason for a host outside the tenant's names, a port the Service does not
+/// have, a path nginx would misread, a TLS Secret that is missing or not a TLS one; a TLS pair
+/// uploaded from the page (checked with `nginx -t`, never replacing a Secret) then serves the
+/// host over HTTPS; removing the route takes it out of nginx. Nothing is stored on a refusal.
+#[tokio::test]
+async fn an_app_is_exposed_from_the_console_with_an_uploaded_certificate() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    deploy(&app, "shop", 1, 80).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    let (alice, bob) = (
+        app.login("alice").await.unwrap(),
+        app.login("bob").await.unwrap(),
+    );
+    let set = |host: &str, port: u16, path: &str, tls: Option<&str>| {
+        json!({"tenant": "alpha", "change": {"kind": "SetRoute", "cluster": "edge", "namespace": "alpha",
+            "name": "shop", "host": host, "path": path, "service": "shop", "port": port,
+            "tls_secret": tls, "directives": []}})
+    };
+    let routes: Api<NginxRoute> = Api::namespaced(app.kube.clone(), "alpha");
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(app.kube.clone(), "alpha")
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "plain"}, "type": "Opaque", "stringData": {"a": "b"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    for (change, status, says) in [
+        (
+            set("billing.beta.demo", 80, "/", None),
+            StatusCode::FORBIDDEN,
+            "*.alpha.demo",
+        ),
+        (
+            set("shop.alpha.demo", 81, "/", None),
+            StatusCode::BAD_REQUEST,
+            "(it has: 80)",
+        ),
+        (
+            set("shop.alpha.demo", 80, "/a b", None),
+            StatusCode::BAD_REQUEST,
+            "must start with /",
+        ),
+        (
+            set("shop.alpha.demo", 80, "/;}", None),
+            StatusCode::BAD_REQUEST,
+            "must start with /",
+        ),
+        (
+            set("shop.alpha.demo", 80, "/", Some("nope")),
+            StatusCode::BAD_REQUEST,
+            "there is none in namespace",
+        ),
+        (
+            set("shop.alpha.demo", 80, "/", Some("plain")),
+            StatusCode::BAD_REQUEST,
+            "not kubernetes.io/tls",
+        ),
+        (
+            set("shop.alpha.demo", 80, "/", Some("beta/x")),
+            StatusCode::BAD_REQUEST,
+            "TLS",
+        ),
+    ] {
+        let (s, body) = alice
+            .call("apply_nginx_change", change.clone())
+            .await
+            .unwrap();
+        assert_eq!(s, status, "{change}: {body}");
+        assert!(body.to_string().contains(says), "{says} in {body}");
+        assert!(
+            routes.get_opt("shop").await.unwrap().is_none(),
+            "nothing stored: {change}"
+        );
+    }
+    let (s, body) = bob
+        .call("apply_nginx_change", set("shop.alpha.demo", 80, "/", None))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+
+    let (s, body) = alice
+        .call("apply_nginx_change", set("shop.alpha.demo", 80, "/", None))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    node.wait_ok("shop.alpha.demo", "the exposed app answers through nginx")
+        .await;
+
+    // the certificate from the page
+    let (ca, other) = (
+        TestCa::new("wharf upload CA"),
+        TestCa::new("wharf other CA"),
+    );
+    let (cert, key) = ca.issue("shop.alpha.demo");
+    let (_, other_key) = other.issue("shop.alpha.demo");
+    let upload = |name: &str, cert: &str, key: &str| json!({"tenant": "alpha", "namespace": "alpha", "name": name, "cert_pem": cert, "key_pem": key});
+    for (args, says) in [
+        (
+            upload("shop-tls", "not a pem", &key),
+            "holds no PEM certificate",
+        ),
+        (upload("shop-tls", &cert, &other_key), "refused"),
+        (upload("Bad Name", &cert, &key), "name"),
+    ] {
+        let (s, body) = alice.call("add_tls_secret", args).await.unwrap();
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains(says), "{says} in {body}");
+        assert!(
+            body.to_string().contains("证书") || body.to_string().contains("名称"),
+            "{body}"
+        );
+    }
+    let (s, body) = alice
+        .call("add_tls_secret", upload("shop-tls", &cert, &key))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, body) = alice
+        .call("add_tls_secret", upload("shop-tls", &cert, &key))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::CONFLICT, "never replaced: {body}");
+    let (_, listed) = alice
+        .call("tls_secrets", json!({"tenant": "alpha"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed,
+        json!([["alpha", "shop-tls"]]),
+        "TLS Secrets only, by name"
+    );
+    let (_, theirs) = bob
+        .call("tls_secrets", json!({"tenant": "beta"}))
+        .await
+        .unwrap();
+    assert!(!theirs.to_string().contains("shop-tls"), "{theirs}");
+
+    let (s, body) = alice
+        .call(
+            "apply_nginx_change",
+            set("shop.alpha.demo", 80, "/", Some("shop-tls")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    eventually(
+        WITHIN,
+        "shop over HTTPS with the uploaded certificate",
+        || async {
+            https_get(&ca, &node, "shop.alpha.demo")
+                .await
+                .ok()
+                .filter(|(s, _)| *s == 200)
+        },
+    )
+    .await
+    .unwrap();
+
+    let remove = json!({"tenant": "alpha", "change": {"kind": "RemoveRoute", "namespace": "alpha", "name": "shop"}});
+    let (s, body) = bob.call("apply_nginx_change", json!({"tenant": "beta", "change": {"kind": "RemoveRoute", "namespace": "alpha", "name": "shop"}})).await.unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let (s, body) = alice.call("apply_nginx_change", remove).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(routes.get_opt("shop").await.unwrap().is_none());
+    eventually(
+        WITHIN,
+        "the removed route falls to the default server",
+        || async {
+            node.hit("shop.alpha.demo")
+                .await
+                .filter(|(s, _)| *s == 404)
+                .map(|_| ())
+        },
+    )
+    .await
+    .unwrap();
+}
