@@ -16,6 +16,7 @@ mod login_limits;
 mod logs;
 mod metrics;
 mod monitoring;
+mod ng_agent_packaging;
 mod nginx;
 mod oidc;
 mod pipelines;
