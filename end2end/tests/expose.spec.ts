@@ -75,3 +75,21 @@ test('alice exposes an app through nginx from its page, with a certificate added
   await expect(page.getByTestId('expose-none')).toBeVisible();
   await expect.poll(() => curl(host), { timeout: 30_000 }).toBe('404');
 });
+
+test('an app deployed with "expose through nginx" ticked answers by its host at once', async ({ page }) => {
+  const name = uniqueName('shelf');
+  const host = `${name}.alpha.demo`;
+  await loginAs(page, 'alice');
+  await page.goto('/t/alpha');
+  await page.getByTestId('deploy-button').click();
+  await page.getByTestId('deploy-name').fill(name);
+  await page.getByTestId('deploy-image').fill('nginx:1.25');
+  await page.getByTestId('deploy-port').fill('80');
+  await page.getByTestId('deploy-expose').check();
+  await expect(page.getByTestId('deploy-expose-cluster')).toHaveValue('edge');
+  await page.getByTestId('deploy-expose-host').fill(host);
+  await page.getByTestId('deploy-submit').click();
+  await expect(page.getByTestId('app-name')).toHaveText(name);
+  await expect(page.locator(`[data-testid="expose-route"][data-host="${host}"]`)).toBeVisible();
+  await expect.poll(() => curl(host), { timeout: 30_000 }).toBe('200');
+});

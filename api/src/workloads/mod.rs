@@ -120,6 +120,25 @@ pub struct DeployForm {
     /// Deploy with the APM switch on (a Java app: the agent is attached from the start).
     #[serde(default)]
     pub apm: bool,
+    /// Expose the app through nginx in the same step (needs `port`): checked with `nginx -t`
+    /// before anything is created.
+    #[serde(default)]
+    pub expose: Option<ExposeForm>,
+}
+
+/// "Expose through nginx" in the deploy form: a route named like the app to its Service port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposeForm {
+    /// The `NginxCluster`.
+    pub cluster: String,
+    /// One of the tenant's host names.
+    pub host: String,
+    /// A path prefix (`/` when empty).
+    #[serde(default)]
+    pub path: String,
+    /// A `kubernetes.io/tls` Secret of the namespace (empty: HTTP only).
+    #[serde(default)]
+    pub tls_secret: String,
 }
 
 impl Default for DeployForm {
@@ -137,6 +156,7 @@ impl Default for DeployForm {
             memory_limit: "512Mi".into(),
             alerts: Default::default(),
             apm: false,
+            expose: None,
         }
     }
 }

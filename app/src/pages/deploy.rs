@@ -55,6 +55,11 @@ pub fn DeployPage() -> impl IntoView {
     let memory_limit = RwSignal::new(defaults.memory_limit.clone());
     let alerts = RwSignal::new(crate::monitoring::AlertThresholds::default());
     let apm = RwSignal::new(false);
+    let expose = RwSignal::new(false);
+    let expose_cluster = RwSignal::new(String::new());
+    let expose_host = RwSignal::new(String::new());
+    let expose_path = RwSignal::new("/".to_string());
+    let clusters = Resource::new(move || tenant.get(), crate::nginx::nginx_clusters);
     let errors = RwSignal::new(Vec::<Text>::new());
     let deploy = ServerAction::<DeployApp>::new();
     let (busy, answer) = (deploy.pending(), deploy.value());
@@ -116,6 +121,12 @@ pub fn DeployPage() -> impl IntoView {
             memory_limit: memory_limit.get().trim().to_string(),
             alerts: alerts.get(),
             apm: apm.get(),
+            expose: expose.get().then(|| wharf_api::workloads::ExposeForm {
+                cluster: expose_cluster.get(),
+                host: expose_host.get().trim().to_string(),
+                path: expose_path.get().trim().to_string(),
+                tls_secret: String::new(),
+            }),
         };
         problems.extend(validate::deploy_form(&form));
         errors.set(problems.clone());
@@ -170,6 +181,30 @@ pub fn DeployPage() -> impl IntoView {
                         "部署即开启 APM(Java 应用:自动挂载平台的调用链探针,无需重新构建)",
                     )}
                 </label>
+                <label class="check">
+                    <input type="checkbox" data-testid="deploy-expose" bind:checked=expose/>
+                    {t("Expose through nginx (a route to the container port, checked with nginx -t first)", "通过 nginx 暴露(指向容器端口的路由,先经 nginx -t 校验)")}
+                </label>
+                <Show when=move || expose.get()>
+                    <div class="row">
+                        <label>{t("nginx cluster", "nginx 集群")}
+                            <select data-testid="deploy-expose-cluster" on:change=move |ev| expose_cluster.set(event_target_value(&ev)) prop:value=move || expose_cluster.get()>
+                                <option value="">"…"</option>
+                                {move || clusters.get().and_then(Result::ok).map(|cs| {
+                                    let ns = namespace.get();
+                                    let serving: Vec<_> = cs.into_iter().filter(|c| c.namespaces.contains(&ns)).collect();
+                                    if expose_cluster.get_untracked().is_empty() {
+                                        if let Some(c) = serving.first() { expose_cluster.set(c.name.clone()) }
+                                    }
+                                    serving.into_iter().map(|c| view! { <option value=c.name.clone()>{format!("{} ({})", c.display_name, c.name)}</option> }).collect_view()
+                                })}
+                            </select>
+                        </label>
+                        <label>{t("Host", "域名")}<input data-testid="deploy-expose-host" placeholder="shop.example.com" bind:value=expose_host/></label>
+                        <label>{t("Path", "路径")}<input data-testid="deploy-expose-path" bind:value=expose_path/></label>
+                    </div>
+                    <p class="muted small">{t("HTTPS: add a certificate on the app's page once it is deployed.", "HTTPS:部署后可在应用页面添加证书。")}</p>
+                </Show>
                 <fieldset class="thresholds">
                     <legend>{t("Alert when (empty: no alert)", "告警阈值(留空则不告警)")}</legend>
                     <div class="row">

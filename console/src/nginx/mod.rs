@@ -29,7 +29,7 @@ use crds::nginx::{
     NginxRouteSpec, NginxUpstream, NginxUpstreamSpec,
 };
 use crds::SYSTEM_NAMESPACE;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -739,6 +739,17 @@ fn candidate(
     access: &Access,
     change: &NginxChange,
 ) -> Result<Candidate, AppError> {
+    candidate_with(state, access, change, None)
+}
+
+/// [`candidate`], with `planned` a Service not created yet (an app being deployed with its
+/// route) that a `SetRoute` may name.
+fn candidate_with(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+    planned: Option<&Service>,
+) -> Result<Candidate, AppError> {
     let mut inputs = inputs(state);
     let (ns, cluster_name) = match change {
         NginxChange::SetDirectives {
@@ -872,6 +883,7 @@ fn candidate(
                 .services
                 .state()
                 .into_iter()
+                .chain(planned.cloned().map(Arc::new))
                 .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == *service)
                 .ok_or_else(|| {
                     AppError::NotFound(text!(
@@ -1011,6 +1023,65 @@ pub async fn check(
     access: &Access,
     change: &NginxChange,
 ) -> Result<Validation, AppError> {
+    check_with(state, access, change, None).await
+}
+
+/// The route of an app being deployed, checked before anything is created: `planned` is the
+/// Service the deploy is about to create. A refusal (or nginx's) is the deploy's error.
+pub async fn check_planned_route(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+    planned: &Service,
+) -> Result<(), AppError> {
+    let v = check_with(state, access, change, Some(planned)).await?;
+    if v.ok {
+        return Ok(());
+    }
+    let message = v.message.unwrap_or_default();
+    Err(AppError::Invalid(Text::new(
+        format!("route: nginx refused it: {message}"),
+        format!("路由:nginx 拒绝了它:{message}"),
+    )))
+}
+
+/// Stores the route [`check_planned_route`] passed, once its app and Service are created (the
+/// console's cache may not have the Service yet, so it is named here).
+pub async fn store_planned_route(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+    planned: &Service,
+) -> Result<(), AppError> {
+    let NginxChange::SetRoute {
+        namespace, name, ..
+    } = change
+    else {
+        return Ok(());
+    };
+    let cand = candidate_with(state, access, change, Some(planned))?;
+    let route = cand
+        .inputs
+        .routes
+        .iter()
+        .find(|r| r.namespace().as_deref() == Some(namespace) && r.name_any() == *name)
+        .cloned();
+    if let Some(route) = route {
+        upsert(
+            &Api::<NginxRoute>::namespaced(state.client.clone(), namespace),
+            (*route).clone(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn check_with(
+    state: &AppState,
+    access: &Access,
+    change: &NginxChange,
+    planned: Option<&Service>,
+) -> Result<Validation, AppError> {
     if let NginxChange::SetRoute {
         namespace,
         tls_secret: Some(secret),
@@ -1019,7 +1090,7 @@ pub async fn check(
     {
         tls_secret_of(state, access, namespace, secret).await?;
     }
-    let cand = candidate(state, access, change)?;
+    let cand = candidate_with(state, access, change, planned)?;
     let mut desired = desired::desired_state(&cand.cluster, &cand.inputs);
     attach_certificates(
         state,

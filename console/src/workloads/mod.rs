@@ -311,6 +311,17 @@ pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Depl
     .map_err(|e| AppError::internal(text!("building the Deployment", "生成 Deployment 失败"), e))
 }
 
+/// The Service a deploy creates beside its app: the app's port, same name.
+fn service_of(form: &DeployForm, port: u16) -> Result<Service, AppError> {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
+        "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
+    }))
+    .map_err(|e| AppError::internal(text!("building the Service", "生成 Service 失败"), e))
+}
+
 pub async fn deploy(
     state: &AppState,
     scope: &TenantScope,
@@ -343,6 +354,37 @@ pub async fn deploy(
             return Err(AppError::Invalid(wharf_api::Text::join(&errors, "; ", ";")));
         }
     }
+    // NB: the route is checked (names, Service port, TLS Secret, nginx -t) before anything is
+    // created, and stored after the Service; a failure then takes the app back
+    let route = match (&form.expose, form.port) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(AppError::Invalid(text!(
+                "expose through nginx: the app needs a container port",
+                "通过 nginx 暴露:应用需要容器端口"
+            )))
+        }
+        (Some(e), Some(port)) => {
+            let access = crate::nginx::Access {
+                scope: scope.clone(),
+                platform_admin: false,
+            };
+            let change = wharf_api::nginx::NginxChange::SetRoute {
+                cluster: e.cluster.clone(),
+                namespace: form.namespace.clone(),
+                name: form.name.clone(),
+                host: e.host.clone(),
+                path: e.path.clone(),
+                service: form.name.clone(),
+                port,
+                tls_secret: Some(e.tls_secret.trim().to_string()).filter(|t| !t.is_empty()),
+                directives: Vec::new(),
+            };
+            let planned = service_of(&form, port)?;
+            crate::nginx::check_planned_route(state, &access, &change, &planned).await?;
+            Some((access, change, planned))
+        }
+    };
     let apm = if form.apm { " with APM on" } else { "" };
     deployment
         .metadata
@@ -364,17 +406,21 @@ pub async fn deploy(
     };
     if let Some(port) = form.port {
         let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
-        let service: Service = serde_json::from_value(json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": form.name, "namespace": form.namespace, "labels": {"app": form.name, MANAGED_BY.0: MANAGED_BY.1}},
-            "spec": {"selector": {"app": form.name}, "ports": [{"name": "http", "port": port, "targetPort": port}]}
-        }))
-        .map_err(|e| AppError::internal(text!("building the Service", "生成 Service 失败"), e))?;
+        let service = service_of(&form, port)?;
         if let Err(e) = services.create(&PostParams::default(), &service).await {
             // NB: the app without its Service is half an app: take the Deployment back.
             let _ = api.delete(&form.name, &DeleteParams::background()).await;
             return Err(e.into());
+        }
+    }
+    if let Some((access, change, planned)) = &route {
+        if let Err(e) = crate::nginx::store_planned_route(state, access, change, planned).await {
+            let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
+            let _ = services
+                .delete(&form.name, &DeleteParams::background())
+                .await;
+            let _ = api.delete(&form.name, &DeleteParams::background()).await;
+            return Err(e);
         }
     }
     tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %form.namespace, app = %form.name, "deployed");

@@ -1433,3 +1433,52 @@ async fn an_app_is_exposed_from_the_console_with_an_uploaded_certificate() {
     .await
     .unwrap();
 }
+
+/// The deploy form's "expose through nginx": the route is checked before anything is created
+/// (a host of another tenant leaves no Deployment, Service or route behind), and a good one
+/// makes the new app answer through nginx with no second step.
+#[tokio::test]
+async fn an_app_deployed_with_expose_answers_through_nginx_at_once() {
+    let app = spawn_app().await.unwrap();
+    cluster(&app).await;
+    let mut node = Node::new();
+    node.start(&app).await;
+    let alice = app.login("alice").await.unwrap();
+    let form = |host: &str| {
+        json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "catalog", "image": "nginx:1.25",
+            "replicas": 1, "port": 80, "env": [], "cpu_request": "", "cpu_limit": "", "memory_request": "",
+            "memory_limit": "", "expose": {"cluster": "edge", "host": host, "path": "/"}}})
+    };
+    let deployments: Api<Deployment> = Api::namespaced(app.kube.clone(), "alpha");
+    let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
+    let routes: Api<NginxRoute> = Api::namespaced(app.kube.clone(), "alpha");
+    let (s, body) = alice
+        .call("deploy_app", form("billing.beta.demo"))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("*.alpha.demo"), "{body}");
+    assert!(
+        deployments.get_opt("catalog").await.unwrap().is_none(),
+        "nothing half-created"
+    );
+    assert!(services.get_opt("catalog").await.unwrap().is_none());
+    assert!(routes.get_opt("catalog").await.unwrap().is_none());
+    let mut no_port = form("catalog.alpha.demo");
+    no_port["form"]["port"] = json!(null);
+    let (s, body) = alice.call("deploy_app", no_port).await.unwrap();
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("容器端口"), "{body}");
+    assert!(deployments.get_opt("catalog").await.unwrap().is_none());
+
+    let (s, body) = alice
+        .call("deploy_app", form("catalog.alpha.demo"))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let route = routes.get("catalog").await.unwrap();
+    assert_eq!(route.spec.host, "catalog.alpha.demo");
+    assert_eq!(route.spec.service.unwrap().port, 80);
+    node.wait_ok("catalog.alpha.demo", "the new app answers through nginx")
+        .await;
+}
