@@ -12,4 +12,5 @@ pub mod pod_table;
 pub mod prefs;
 pub mod shell;
 pub mod terminal_session;
+pub mod ticker;
 pub mod xterm;

@@ -75,21 +75,12 @@ fn Silences(
     namespaces: Memo<Vec<String>>,
     draft: RwSignal<Option<NewSilence>>,
 ) -> impl IntoView {
-    let tick = RwSignal::new(0u64);
+    let tick =
+        crate::components::ticker::ticker(std::time::Duration::from_millis(REFRESH_MS), None);
     let data = Resource::new(
         move || (tenant.get(), tick.get()),
         |(tn, _)| list_silences(tn),
     );
-    let handle = set_interval_with_handle(
-        move || tick.update(|n| *n += 1),
-        std::time::Duration::from_millis(REFRESH_MS),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = handle {
-            h.clear();
-        }
-    });
     let ns = RwSignal::new(String::new());
     let app = RwSignal::new(String::new());
     let app_regex = RwSignal::new(false);
@@ -440,7 +431,8 @@ pub fn AlertList(
     app: Option<String>,
     on_silence: Option<Callback<AlertRow>>,
 ) -> impl IntoView {
-    let tick = RwSignal::new(0u64);
+    let tick =
+        crate::components::ticker::ticker(std::time::Duration::from_millis(REFRESH_MS), None);
     let rows = Resource::new(
         move || tick.get(),
         move |_| {
@@ -448,16 +440,6 @@ pub fn AlertList(
             async move { list_alerts(tn, ns, app).await }
         },
     );
-    let handle = set_interval_with_handle(
-        move || tick.update(|n| *n += 1),
-        std::time::Duration::from_millis(REFRESH_MS),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = handle {
-            h.clear();
-        }
-    });
     let row_view = move |r: AlertRow| {
         let silenced = r.silenced();
         let class = format!(

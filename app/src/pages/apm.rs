@@ -19,17 +19,10 @@ pub fn AppApm(
 ) -> impl IntoView {
     let switched = RwSignal::new(0u32);
     // NB: read again every 10 s, so an agent that cannot start in the new pods shows up
-    let tick = RwSignal::new(0u64);
-    let handle = set_interval_with_handle(
-        move || tick.update(|n| *n += 1),
+    let tick = crate::components::ticker::ticker(
         std::time::Duration::from_millis(crate::pages::monitoring::REFRESH_MS),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = handle {
-            h.clear();
-        }
-    });
+        None,
+    );
     let state = Resource::new(
         move || {
             (

@@ -55,21 +55,8 @@ pub fn CallGraphPage() -> impl IntoView {
     let tenant = param("tenant");
     let minutes = RwSignal::new(5u32);
     let auto = RwSignal::new(true);
-    let tick = RwSignal::new(0u64);
-    let handle = set_interval_with_handle(
-        move || {
-            if auto.get_untracked() {
-                tick.update(|n| *n += 1)
-            }
-        },
-        std::time::Duration::from_millis(REFRESH_MS),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = handle {
-            h.clear();
-        }
-    });
+    let tick =
+        crate::components::ticker::ticker(std::time::Duration::from_millis(REFRESH_MS), Some(auto));
     let graph = Resource::new(
         move || (tenant.get(), minutes.get(), tick.get()),
         |(tn, m, _)| tenant_calls(tn, m),

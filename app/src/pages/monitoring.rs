@@ -30,22 +30,9 @@ pub fn MonitoringPage() -> impl IntoView {
     let pod = RwSignal::new(query.with_untracked(|q| q.get("pod").unwrap_or_default()));
     let minutes = RwSignal::new(60u32);
     let auto = RwSignal::new(true);
-    let tick = RwSignal::new(0u64);
+    let tick =
+        crate::components::ticker::ticker(std::time::Duration::from_millis(REFRESH_MS), Some(auto));
     let apps = Resource::new(move || tenant.get(), workloads);
-    let handle = set_interval_with_handle(
-        move || {
-            if auto.get_untracked() {
-                tick.update(|n| *n += 1)
-            }
-        },
-        std::time::Duration::from_millis(REFRESH_MS),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = handle {
-            h.clear();
-        }
-    });
     let target = Memo::new(move |_| match (chosen.get().split_once('/'), pod.get()) {
         (Some((ns, _)), p) if !p.is_empty() => Target::Pod {
             namespace: ns.to_string(),
