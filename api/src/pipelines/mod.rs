@@ -110,6 +110,12 @@ pub struct RunRow {
     pub pod: Option<String>,
     /// Why quick deploy is refused, if it is (not succeeded, quality gate failed…).
     pub deploy_blocked: Option<crate::Text>,
+    /// The app the run deploys to (`deploy` stage), and whether it exists yet: when it does
+    /// not, quick deploy opens the deploy form prefilled with the run's image.
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub app_exists: bool,
 }
 
 /// A pipeline with its recent runs, newest first.

@@ -43,9 +43,13 @@ pub fn DeployPage() -> impl IntoView {
         })
     });
     let defaults = DeployForm::default();
-    let namespace = RwSignal::new(String::new());
-    let name = RwSignal::new(String::new());
-    let image = RwSignal::new(String::new());
+    // prefilled from a pipeline run's "deploy as a new app" (`?ns=&name=&image=&run=`)
+    let query = leptos_router::hooks::use_query_map();
+    let given = move |k: &str| query.with_untracked(|q| q.get(k).unwrap_or_default());
+    let from_run = given("run");
+    let namespace = RwSignal::new(given("ns"));
+    let name = RwSignal::new(given("name"));
+    let image = RwSignal::new(given("image"));
     let replicas = RwSignal::new(defaults.replicas.to_string());
     let port = RwSignal::new(defaults.port.map(|p| p.to_string()).unwrap_or_default());
     let env = RwSignal::new(String::new());
@@ -66,9 +70,28 @@ pub fn DeployPage() -> impl IntoView {
     let navigate = use_navigate();
     // The new app's page, opened once the server made it.
     let opens = StoredValue::new(String::new());
+    // NB: a deploy from a run records the run as deployed (its image is the app's now) before
+    // the app's page opens
+    let marked = Action::new(move |(tn, ns, run): &(String, String, String)| {
+        crate::pipelines::deploy_run(tn.clone(), ns.clone(), run.clone())
+    });
+    let marked_done = marked.value();
+    Effect::new(move |_| {
+        if marked_done.get().is_some() {
+            navigate(&opens.get_value(), Default::default());
+        }
+    });
     Effect::new(move |_| {
         if let Some(Ok(())) = answer.get() {
-            navigate(&opens.get_value(), Default::default());
+            if from_run.is_empty() {
+                marked_done.set(Some(Ok(String::new())));
+            } else {
+                marked.dispatch((
+                    tenant.get_untracked(),
+                    namespace.get_untracked(),
+                    from_run.clone(),
+                ));
+            }
         }
     });
 

@@ -199,7 +199,21 @@ pub fn PipelineRunPage() -> impl IntoView {
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.phase.is_finished()))>
                     <button data-testid="retry-run" disabled=move || busy.get() on:click=move |_| act_retry(RunAction::Retry)>{t("Retry", "重试")}</button>
                 </Show>
-                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some()))>
+                // the target app does not exist yet: the deploy form, prefilled with the image
+                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some() && !r.app_exists && !r.app.is_empty() && r.deploy_blocked.is_none()))>
+                    {move || run.get().map(|r| {
+                        let href = format!(
+                            "/t/{}/deploy?ns={}&name={}&image={}&run={}",
+                            tenant.get(),
+                            r.namespace,
+                            r.app,
+                            query_value(r.status.image.as_deref().unwrap_or_default()),
+                            r.name
+                        );
+                        view! { <A href=href attr:class="button primary" attr:data-testid="quick-deploy-new">{t("Deploy as a new app…", "作为新应用部署…")}</A> }
+                    })}
+                </Show>
+                <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some() && (r.app_exists || r.app.is_empty())))>
                     <button class="primary" data-testid="quick-deploy"
                         disabled=move || busy.get() || run.with(|r| r.as_ref().is_none_or(|r| r.deploy_blocked.is_some()))
                         title=move || run.with(|r| r.as_ref().and_then(|r| r.deploy_blocked.as_ref().map(tr))).unwrap_or_default()
@@ -257,4 +271,17 @@ pub fn PipelineRunPage() -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// A value for a URL's query: the characters that would end or change it escaped (an image
+/// reference holds none of them, but a run's status is not ours to trust).
+fn query_value(v: &str) -> String {
+    v.chars()
+        .map(|c| match c {
+            '%' | '&' | '#' | '+' | '=' | '?' | ' ' | '"' | '<' | '>' => {
+                format!("%{:02X}", c as u32)
+            }
+            c => c.to_string(),
+        })
+        .collect()
 }

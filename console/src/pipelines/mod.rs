@@ -209,13 +209,16 @@ pub fn deploy_blocked(run: &PipelineRun) -> Option<Text> {
     None
 }
 
-/// A run as lists show it; `pod` is its Job's pod, if there is one.
-pub fn run_row(run: &PipelineRun, pod: Option<String>) -> RunRow {
+/// A run as lists show it; `pod` is its Job's pod, if there is one; `app_exists`: its
+/// target app is deployed.
+pub fn run_row(run: &PipelineRun, pod: Option<String>, app_exists: bool) -> RunRow {
     let namespace = run.namespace().unwrap_or_default();
     let name = run.name_any();
     RunRow {
         pod,
         deploy_blocked: deploy_blocked(run),
+        app: run.spec.snapshot.app.clone(),
+        app_exists,
         namespace,
         name,
         pipeline: run.spec.pipeline.clone(),
@@ -264,7 +267,11 @@ pub fn view(cache: &Cache, scope: &TenantScope) -> PipelinesView {
                 runs: mine
                     .iter()
                     .take(RUNS_SHOWN)
-                    .map(|r| run_row(r, pod_of(r)))
+                    .map(|r| {
+                        let app = kube::runtime::reflector::ObjectRef::new(&r.spec.snapshot.app)
+                            .within(&r.namespace().unwrap_or_default());
+                        run_row(r, pod_of(r), cache.deployments.get(&app).is_some())
+                    })
                     .collect(),
                 namespace: key.0,
                 name: key.1,
@@ -711,6 +718,14 @@ pub async fn deploy_image(
         .and_then(|s| s.image.clone())
         .unwrap_or_default();
     let app = &run.spec.snapshot.app;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &namespace);
+    if deployments.get_opt(app).await?.is_none() {
+        return Err(AppError::NotFound(text!(
+            "app '{app}' does not exist in '{namespace}' yet: deploy it as a new app (the run page's button opens the deploy form with this image)",
+            "命名空间“{namespace}”中还没有应用“{app}”:请作为新应用部署(运行页面的按钮会打开已填好此镜像的部署表单)"
+        )));
+    }
     crate::workloads::set_app_image(client, &namespace, app, &image).await?;
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), &namespace);
     let deployed = Deployed {

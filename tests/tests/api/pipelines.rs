@@ -982,3 +982,58 @@ async fn a_run_is_a_job_the_api_server_accepts_and_is_followed_to_its_end(app: T
         assert_eq!(phase(&done), "Succeeded", "{done}");
     }
 }
+
+/// Quick deploy that creates: a run whose app does not exist yet says so (its row and a 404
+/// that names the way), and once the app is deployed from the form with the run's image, the
+/// same call records the run as deployed without a second rollout.
+#[tokio::test]
+async fn quick_deploy_of_an_app_that_does_not_exist_yet_points_to_the_deploy_form() {
+    let app = spawn().await;
+    let repo = repo_dir(&app);
+    make_repo(repo.path(), GOOD_BUILD, &[]);
+    let alice = app.login("alice").await.unwrap();
+    let mut fresh = spec(repo.path(), "sh build.sh", None, false);
+    fresh["app"] = json!("fresh");
+    save(&alice, "fresh", fresh).await;
+    let run = start(&alice, "fresh").await;
+    let done = run_when(&alice, &run, "the run to finish", |r| {
+        ["Succeeded", "Failed", "Cancelled"].contains(&phase(r))
+    })
+    .await;
+    assert_eq!(phase(&done), "Succeeded", "{done:#}");
+    assert_eq!(
+        (done["app"].clone(), done["app_exists"].clone()),
+        (json!("fresh"), json!(false))
+    );
+    let image = done["status"]["image"].as_str().unwrap().to_string();
+    let quick = json!({"tenant": "alpha", "namespace": "alpha", "run": run});
+    let (status, body) = alice.call("deploy_run", quick.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body.to_string().contains("deploy it as a new app"),
+        "{body}"
+    );
+    assert!(body.to_string().contains("作为新应用部署"), "{body}");
+
+    // what the prefilled form sends, then what it calls once the app exists
+    let form = json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "fresh", "image": image,
+        "replicas": 1, "port": 8080, "env": [], "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""}});
+    let (status, body) = alice.call("deploy_app", form).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let generation = deployments.get("fresh").await.unwrap().metadata.generation;
+    let (status, body) = alice.call("deploy_run", quick).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, image.as_str());
+    assert_eq!(
+        deployments.get("fresh").await.unwrap().metadata.generation,
+        generation,
+        "the same image: no second rollout"
+    );
+    let marked = run_when(&alice, &run, "the run marked deployed", |r| {
+        r["status"]["deployed"]["by"] == "alice" && r["app_exists"] == true
+    })
+    .await;
+    assert_eq!(marked["status"]["deployed"]["by"], "alice");
+}
