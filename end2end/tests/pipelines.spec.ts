@@ -100,6 +100,34 @@ test('design a pipeline, run it, watch its log, see the quality verdict, quick-d
   await expect(page.getByTestId('app-pipelines').getByTestId('run-badge')).toHaveAttribute('data-phase', 'Succeeded');
 });
 
+test('a run for an app that does not exist yet deploys it as a new app from the prefilled form', async ({ page }) => {
+  test.setTimeout(180_000);
+  const app = uniqueName('fresh');
+  const pipeline = `${app}-ci`;
+  const repo = makeRepo(BUILD);
+  await loginAs(page, 'alice');
+  await design(page, pipeline, app, repo.url, false);
+  await page.getByTestId('run-pipeline').click();
+  await expect(page.getByTestId('run-phase')).toHaveText('Succeeded', { timeout: 90_000 });
+  const image = (await page.getByTestId('run-image').textContent())!.trim();
+  const runUrl = page.url();
+  // nothing to set the image of: the button opens the deploy form instead
+  await expect(page.getByTestId('quick-deploy')).toHaveCount(0);
+  await page.getByTestId('quick-deploy-new').click();
+  await expect(page).toHaveURL(/\/t\/alpha\/deploy\?/);
+  await expect(page.getByTestId('deploy-name')).toHaveValue(app);
+  await expect(page.getByTestId('deploy-image')).toHaveValue(image);
+  await expect(page.getByTestId('deploy-namespace')).toHaveValue('alpha');
+  await page.getByTestId('deploy-submit').click();
+  await expect(page.getByTestId('app-name')).toHaveText(app);
+  await expect(page.getByTestId('app-image')).toHaveText(image);
+  // the run knows it was deployed, and now offers the ordinary quick deploy
+  await page.goto(runUrl);
+  await expect(page.getByTestId('run-deployed')).toContainText('alice');
+  await expect(page.getByTestId('quick-deploy')).toBeVisible();
+  await expect(page.getByTestId('quick-deploy-new')).toHaveCount(0);
+});
+
 test('a failing build shows the failing stage and its log lines; a retry is a new run', async ({ page }) => {
   const app = uniqueName('broken');
   const repo = makeRepo("echo 'App.java:3: error: cannot find symbol'\nexit 3\n");
