@@ -126,7 +126,9 @@ pub struct ConsoleArgs {
     #[arg(long, env = "WHARF_RULES_DIR")]
     pub rules_dir: Option<PathBuf>,
     /// A registry pipelines may push to, `name=host` or `name=host@push-secret` (a
-    /// dockerconfigjson Secret in each pipeline's namespace); repeat or separate with commas.
+    /// dockerconfigjson Secret in each pipeline's namespace), and `+pull-secret` at the end
+    /// when apps need one to pull from it (attached to apps deployed with its images);
+    /// repeat or separate with commas.
     #[arg(long = "registry", env = "WHARF_REGISTRIES", value_delimiter = ',')]
     pub registries: Vec<Registry>,
     /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.

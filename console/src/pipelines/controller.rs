@@ -182,7 +182,7 @@ async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, E
     if status.phase == RunPhase::Succeeded && status.deployed.is_none() && auto {
         match deploy_blocked(&current) {
             None => {
-                deploy_image(&ctx.client, &current, "pipeline (automatic)").await?;
+                deploy_image(&ctx.client, &ctx.settings, &current, "pipeline (automatic)").await?;
             }
             Some(why) => tracing::info!(%why, "automatic deploy skipped"),
         }

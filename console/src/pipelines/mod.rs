@@ -36,28 +36,51 @@ pub struct Registry {
     /// A `kubernetes.io/dockerconfigjson` Secret, expected in each pipeline's namespace,
     /// mounted for the image builder.
     pub push_secret: Option<String>,
+    /// A `kubernetes.io/dockerconfigjson` Secret, expected in the apps' namespaces, that apps
+    /// need to pull from this registry: a deploy of one of its images attaches it to the app
+    /// (`imagePullSecrets`).
+    pub pull_secret: Option<String>,
 }
 
 impl std::str::FromStr for Registry {
     type Err = String;
-    /// `name=host` or `name=host@push-secret`.
+    /// `name=host`, `name=host@push-secret`, and either with `+pull-secret` at the end.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (name, rest) = s
-            .split_once('=')
-            .ok_or_else(|| format!("registry '{s}': expected name=host[@push-secret]"))?;
+        let expected = || format!("registry '{s}': expected name=host[@push-secret][+pull-secret]");
+        let (name, rest) = s.split_once('=').ok_or_else(expected)?;
+        let (rest, pull) = match rest.split_once('+') {
+            Some((r, p)) if !p.is_empty() => (r, Some(p.to_string())),
+            Some(_) => return Err(expected()),
+            None => (rest, None),
+        };
         let (host, secret) = match rest.split_once('@') {
-            Some((h, sec)) => (h, Some(sec.to_string())),
+            Some((h, sec)) if !sec.is_empty() => (h, Some(sec.to_string())),
+            Some(_) => return Err(expected()),
             None => (rest, None),
         };
         if name.is_empty() || host.is_empty() {
-            return Err(format!("registry '{s}': expected name=host[@push-secret]"));
+            return Err(expected());
+        }
+        for secret in [&secret, &pull].into_iter().flatten() {
+            if !wharf_api::names::is_dns_label(secret) {
+                return Err(format!("registry '{s}': '{secret}' is not a Secret name"));
+            }
         }
         Ok(Registry {
             name: name.into(),
             host: host.into(),
             push_secret: secret,
+            pull_secret: pull,
         })
     }
+}
+
+/// The registry host of an image reference (`registry.example.com:5000/team/app:1` →
+/// `registry.example.com:5000`), when it names one (a first part with `.` or `:`, or
+/// `localhost`); Docker Hub's short names have none.
+pub fn registry_host(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
 }
 
 /// The images the stages run in. The builder images users pick; these are the console's.
@@ -99,10 +122,21 @@ impl PipelineSettings {
                 name: "demo".into(),
                 host: "registry.wharf.local:5000".into(),
                 push_secret: None,
+                pull_secret: None,
             }],
             local_git: true,
             ..PipelineSettings::default()
         }
+    }
+
+    /// The pull Secret an app running `image` needs, if its registry is one of these and has
+    /// one.
+    pub fn pull_secret_for(&self, image: &str) -> Option<&str> {
+        let host = registry_host(image)?;
+        self.registries
+            .iter()
+            .find(|r| r.host == host)
+            .and_then(|r| r.pull_secret.as_deref())
     }
 
     pub fn options(&self) -> DesignerOptions {
@@ -705,6 +739,7 @@ pub async fn retry(
 /// the button and by the controller's automatic deploy.
 pub async fn deploy_image(
     client: &kube::Client,
+    settings: &PipelineSettings,
     run: &PipelineRun,
     by: &str,
 ) -> Result<String, AppError> {
@@ -726,7 +761,14 @@ pub async fn deploy_image(
             "命名空间“{namespace}”中还没有应用“{app}”:请作为新应用部署(运行页面的按钮会打开已填好此镜像的部署表单)"
         )));
     }
-    crate::workloads::set_app_image(client, &namespace, app, &image).await?;
+    crate::workloads::set_app_image(
+        client,
+        &namespace,
+        app,
+        &image,
+        settings.pull_secret_for(&image),
+    )
+    .await?;
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), &namespace);
     let deployed = Deployed {
         by: by.into(),
@@ -749,7 +791,13 @@ pub async fn quick_deploy(
     run: &str,
 ) -> Result<String, AppError> {
     let found = runs_api(state, scope, namespace)?.get(run).await?;
-    deploy_image(&state.client, &found, scope.user()).await
+    deploy_image(
+        &state.client,
+        &state.settings.pipelines,
+        &found,
+        scope.user(),
+    )
+    .await
 }
 
 pub async fn webhook_info(
@@ -770,4 +818,64 @@ pub async fn webhook_info(
         path: format!("/hooks/pipelines/{namespace}/{name}"),
         secret: value,
     })
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn registries_read_their_secrets() {
+        let r: Registry = "corp=harbor.example.com@push-creds+pull-creds"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (
+                r.host.as_str(),
+                r.push_secret.as_deref(),
+                r.pull_secret.as_deref()
+            ),
+            ("harbor.example.com", Some("push-creds"), Some("pull-creds"))
+        );
+        let r: Registry = "corp=harbor.example.com+pull-creds".parse().unwrap();
+        assert_eq!(
+            (r.push_secret, r.pull_secret.as_deref()),
+            (None, Some("pull-creds"))
+        );
+        for bad in [
+            "corp=h@",
+            "corp=h+",
+            "corp=h+Bad_Name",
+            "corp=h@a b",
+            "=h",
+            "corp",
+        ] {
+            assert!(bad.parse::<Registry>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_image_gets_its_registrys_pull_secret() {
+        let settings = PipelineSettings {
+            registries: vec![
+                "corp=harbor.example.com:5000+pull-creds".parse().unwrap(),
+                "open=registry.example.com".parse().unwrap(),
+            ],
+            ..PipelineSettings::default()
+        };
+        let of = |i: &str| settings.pull_secret_for(i);
+        assert_eq!(
+            of("harbor.example.com:5000/alpha/shop:1@sha256:ab"),
+            Some("pull-creds")
+        );
+        assert_eq!(of("registry.example.com/alpha/shop:1"), None);
+        assert_eq!(
+            of("harbor.example.com/alpha/shop:1"),
+            None,
+            "another port is another host"
+        );
+        assert_eq!(of("nginx:1.25"), None);
+        assert_eq!(of("library/nginx"), None);
+        assert_eq!(registry_host("localhost/x"), Some("localhost"));
+    }
 }

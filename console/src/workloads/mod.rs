@@ -337,6 +337,17 @@ pub async fn deploy(
     };
     let level = security::level_of(&state.cache, scope.tenant());
     let mut deployment = deployment_of(&form, level)?;
+    if let (Some(secret), Some(pod)) = (
+        state.settings.pipelines.pull_secret_for(&form.image),
+        deployment
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.spec.as_mut()),
+    ) {
+        pod.image_pull_secrets = Some(vec![k8s_openapi::api::core::v1::LocalObjectReference {
+            name: secret.to_string(),
+        }]);
+    }
     if form.apm {
         if let Some(spec) = deployment.spec.as_mut() {
             spec.template = crate::apm::template_for_new_app(
@@ -472,6 +483,7 @@ pub async fn set_image(
         name,
         image,
         &cause,
+        state.settings.pipelines.pull_secret_for(image),
     )
     .await
 }
@@ -484,6 +496,7 @@ pub async fn set_app_image(
     namespace: &str,
     name: &str,
     image: &str,
+    pull_secret: Option<&str>,
 ) -> Result<(), AppError> {
     set_image_because(
         client,
@@ -491,6 +504,7 @@ pub async fn set_app_image(
         name,
         image,
         &format!("image set to {image}"),
+        pull_secret,
     )
     .await
 }
@@ -502,6 +516,7 @@ async fn set_image_because(
     name: &str,
     image: &str,
     cause: &str,
+    pull_secret: Option<&str>,
 ) -> Result<(), AppError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let current = api.get(name).await?;
@@ -517,10 +532,14 @@ async fn set_image_because(
                 "“{name}”没有可升级的容器"
             ))
         })?;
-    let patch = json!({
+    let mut patch = json!({
         "metadata": {"annotations": {CHANGE_CAUSE: cause}},
         "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}
     });
+    // NB: merged by name (a strategic merge key): the app's other pull secrets stay
+    if let Some(secret) = pull_secret {
+        patch["spec"]["template"]["spec"]["imagePullSecrets"] = json!([{"name": secret}]);
+    }
     api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
         .await?;
     Ok(())

@@ -1037,3 +1037,80 @@ async fn quick_deploy_of_an_app_that_does_not_exist_yet_points_to_the_deploy_for
     .await;
     assert_eq!(marked["status"]["deployed"]["by"], "alice");
 }
+
+/// A registry whose images need a pull secret (`--registry name=host+pull-secret`): an app
+/// deployed with one of its images gets the secret; an image from elsewhere does not; setting
+/// such an image on an app adds the secret and keeps the app's other ones.
+#[tokio::test]
+async fn images_of_a_registry_with_a_pull_secret_carry_it_to_the_app() {
+    let mut pipelines = wharf_console::pipelines::PipelineSettings::demo();
+    pipelines.registries = vec!["corp=harbor.example.com:5000+corp-pull".parse().unwrap()];
+    let settings = wharf_console::state::Settings {
+        pipelines,
+        ..Default::default()
+    };
+    let app = spawn_app_with(settings, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let alice = app.login("alice").await.unwrap();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let secrets = |name: &'static str| {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get(name).await.unwrap();
+            d.spec
+                .unwrap()
+                .template
+                .spec
+                .unwrap()
+                .image_pull_secrets
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let form = |name: &str, image: &str| {
+        json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": name, "image": image,
+            "replicas": 1, "port": 8080, "env": [], "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""}})
+    };
+    let (s, body) = alice
+        .call(
+            "deploy_app",
+            form("corp-app", "harbor.example.com:5000/alpha/shop:1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(secrets("corp-app").await, ["corp-pull"]);
+    let (s, body) = alice
+        .call("deploy_app", form("hub-app", "nginx:1.25"))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(secrets("hub-app").await.is_empty());
+
+    // an app with its own pull secret, upgraded to the registry's image: both
+    deployments
+        .patch(
+            "hub-app",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(
+                json!({"spec": {"template": {"spec": {"imagePullSecrets": [{"name": "own"}]}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let (s, body) = alice
+        .call(
+            "set_image",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "hub-app", "image": "harbor.example.com:5000/alpha/shop:2"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let mut got = secrets("hub-app").await;
+    got.sort();
+    assert_eq!(got, ["corp-pull", "own"]);
+}
