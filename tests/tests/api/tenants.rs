@@ -90,23 +90,26 @@ async fn a_new_tenant_gets_its_namespaces_quota_security_and_isolation(app: Test
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let hard = Api::<ResourceQuota>::namespaced(app.kube.clone(), "gamma")
-        .get("wharf-quota")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .hard
-        .unwrap();
-    assert_eq!(hard.keys().collect::<Vec<_>>(), ["requests.cpu"]);
-    let ns = Api::<Namespace>::all(app.kube.clone())
-        .get("gamma")
-        .await
-        .unwrap();
-    assert_eq!(
-        ns.metadata.labels.unwrap()["pod-security.kubernetes.io/enforce"],
-        "baseline"
-    );
+    // NB: every replica's sync loop also applies the tenant from its cache, which may still
+    // hold the version before the edit for a moment: the namespace converges to the edit
+    let quotas = Api::<ResourceQuota>::namespaced(app.kube.clone(), "gamma");
+    let namespaces = Api::<Namespace>::all(app.kube.clone());
+    eventually(
+        Duration::from_secs(30),
+        "the edited quota and level in gamma",
+        || async {
+            let hard = quotas.get("wharf-quota").await.ok()?.spec?.hard?;
+            let labels = namespaces.get("gamma").await.ok()?.metadata.labels?;
+            (hard.keys().collect::<Vec<_>>() == ["requests.cpu"]
+                && labels
+                    .get("pod-security.kubernetes.io/enforce")
+                    .map(String::as_str)
+                    == Some("baseline"))
+            .then_some(())
+        },
+    )
+    .await
+    .unwrap();
     // bad input is refused with a sentence, and nothing is made
     for (extra, says) in [
         (
