@@ -8,6 +8,7 @@
 pub mod ldap;
 pub mod nginx;
 pub mod oidc;
+pub mod prometheus;
 pub mod real;
 
 use anyhow::{Context, Result};

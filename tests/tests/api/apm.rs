@@ -555,7 +555,6 @@ async fn collector_and_prometheus(
     server::monitoring::Process,
     tokio::task::JoinHandle<()>,
 ) {
-    use server::monitoring::{free_port, wait_ready, Process};
     let started = std::time::Instant::now();
     let exporter = axum::Router::new().route(
         "/metrics",
@@ -568,32 +567,13 @@ async fn collector_and_prometheus(
     let serving = tokio::spawn(async move {
         axum::serve(listener, exporter).await.unwrap();
     });
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let (url, process) = wharf_tests::prometheus::start(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: otel-collector\n    static_configs:\n      - targets: ['{exporter_addr}']\n"
         ),
     )
-    .unwrap();
-    let addr = free_port().unwrap();
-    let args = vec![
-        format!("--config.file={}", dir.join("prometheus.yml").display()),
-        format!("--storage.tsdb.path={}", dir.join("data").display()),
-        format!("--web.listen-address={addr}"),
-        "--log.level=warn".into(),
-    ];
-    let mut process = Process::spawn("prometheus", "prometheus", &args, dir).unwrap();
-    let url = format!("http://{addr}");
-    wait_ready(
-        &reqwest::Client::new(),
-        &format!("{url}/-/ready"),
-        &mut process,
-        Duration::from_secs(60),
-        &dir.join("prometheus.log"),
-    )
-    .await
-    .unwrap();
+    .await;
     (url, process, serving)
 }
 

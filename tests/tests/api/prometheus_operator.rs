@@ -12,7 +12,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use server::monitoring::{free_port, wait_ready, Process};
+use server::monitoring::Process;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,34 +88,14 @@ struct Prometheus {
 async fn start_prometheus(dir: &Path) -> Prometheus {
     let rules = dir.join("rules");
     std::fs::create_dir_all(&rules).unwrap();
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let (url, process) = wharf_tests::prometheus::start(
+        dir,
+        &format!(
             "global:\n  evaluation_interval: 1s\nrule_files:\n  - '{}/*.rules.yml'\n",
             rules.display()
         ),
     )
-    .unwrap();
-    let addr = free_port().unwrap();
-    let args = vec![
-        format!("--config.file={}", dir.join("prometheus.yml").display()),
-        format!("--storage.tsdb.path={}", dir.join("data").display()),
-        format!("--web.listen-address={addr}"),
-        "--web.enable-lifecycle".into(),
-        "--log.level=warn".into(),
-    ];
-    let mut process = Process::spawn("prometheus", "prometheus", &args, dir).unwrap();
-    let url = format!("http://{addr}");
-    wait_ready(
-        &reqwest::Client::new(),
-        &format!("{url}/-/ready"),
-        &mut process,
-        Duration::from_secs(60),
-        &dir.join("prometheus.log"),
-    )
-    .await
-    .unwrap();
+    .await;
     Prometheus {
         url,
         rules,
