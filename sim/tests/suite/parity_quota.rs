@@ -418,7 +418,10 @@ async fn a_deployment_runs_into_its_quota() {
         eventually(180, || async {
             let d = api.get("web").await.ok()?;
             let conds = d.status?.conditions?;
-            let types: Vec<String> = conds.iter().map(|c| c.type_.clone()).collect();
+            // NB: sorted: both controllers move a condition to the end when its reason changes,
+            // so the order depends on when the ReplicaSet's pods came (it differed once in CI).
+            let mut types: Vec<String> = conds.iter().map(|c| c.type_.clone()).collect();
+            types.sort();
             let f = conds.into_iter().find(|c| c.type_ == "ReplicaFailure")?;
             let msg = f.message?;
             let (_, rest) = msg.split_once(" is forbidden: ")?;
