@@ -67,6 +67,8 @@ pub struct NodeView {
     pub name: String,
     pub state: NodeState,
     pub mode: Option<String>,
+    /// What `nginx -v` says on the node.
+    pub nginx_version: Option<String>,
     pub generation: Option<i64>,
     pub rendered_sha: Option<String>,
     pub on_disk_sha: Option<String>,
@@ -198,6 +200,76 @@ pub enum NginxChange {
     },
     /// Remove a route to a Service.
     RemoveRoute { namespace: String, name: String },
+}
+
+/// An nginx cluster as a platform admin edits it (the page's form; `NginxCluster`'s spec).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterForm {
+    /// A DNS label; fixed once created.
+    pub name: String,
+    pub display_name: String,
+    pub http_port: u16,
+    pub https_port: Option<u16>,
+    /// Tenants whose routes it serves.
+    pub tenants: Vec<String>,
+    /// nginx size syntax (`1m`, `20m`); empty: nginx's default (1m).
+    pub client_max_body_size: String,
+    pub proxy_connect_timeout_secs: Option<u32>,
+    pub proxy_read_timeout_secs: Option<u32>,
+    pub proxy_send_timeout_secs: Option<u32>,
+    pub upstream_keepalive: Option<u32>,
+    pub access_log: bool,
+    /// For every host's `server {}` block, one directive per entry, without `;`.
+    pub server_directives: Vec<String>,
+    /// For the `http {}` block.
+    pub http_directives: Vec<String>,
+    /// The version edited (`metadata.resourceVersion`); `None` when creating. A save over a
+    /// newer version is refused rather than undoing someone else's change.
+    pub version: Option<String>,
+}
+
+/// One nginx cluster on the platform admins' page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminClusterView {
+    pub form: ClusterForm,
+    pub nodes: Vec<NodeView>,
+    /// Routes and upstreams that point at it, `namespace/name` (a cluster is deleted only
+    /// when none is left).
+    pub routes: Vec<String>,
+    /// Nodes joined with a command from the console (each has a token of its own).
+    pub joined: Vec<String>,
+}
+
+/// What to run on a new nginx server so that it joins a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinCommand {
+    /// The path of the install script on the console, with the join code
+    /// (`/ng-agent/join/<code>`): the page prefixes the console's address.
+    pub script_path: String,
+    /// The console's address when configured (`--public-url`); else the page uses its own.
+    pub public_url: Option<String>,
+    /// RFC 3339: the code stops working then (the node's token does not).
+    pub expires: String,
+    /// The API server the node's kubeconfig names.
+    pub api_server: String,
+}
+
+impl JoinCommand {
+    /// The line to run on the new server: the script installs the agent beside nginx
+    /// (systemd), or with `--foreground` runs it (and nginx) in the foreground.
+    pub fn line(&self, console: &str, extra: &str) -> String {
+        let base = self.public_url.as_deref().unwrap_or(console);
+        let mut line = format!(
+            "curl -fsSL '{}{}' | sh -s --",
+            base.trim_end_matches('/'),
+            self.script_path
+        );
+        if !extra.trim().is_empty() {
+            line.push(' ');
+            line.push_str(extra.trim());
+        }
+        line
+    }
 }
 
 /// The answer of `nginx -t` on the candidate config.

@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/password") view=pages::password::PasswordPage/>
                     <Route path=path!("/tokens") view=pages::tokens::TokensPage/>
                     <Route path=path!("/admin/tenants") view=pages::admin_tenants::AdminTenantsPage/>
+                    <Route path=path!("/admin/nginx") view=pages::admin_nginx::AdminNginxPage/>
                     <Route path=path!("/admin/users") view=pages::admin_users::AdminUsersPage/>
                     <Route path=path!("/admin/identity") view=pages::admin_identity::AdminIdentityPage/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>

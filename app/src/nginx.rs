@@ -80,3 +80,39 @@ pub async fn add_tls_secret(
 pub async fn tls_secrets(tenant: String) -> Result<Vec<(String, String)>, AppError> {
     wharf_console::nginx::endpoints::tls_secrets(expect_context(), tenant).await
 }
+
+/// Every nginx cluster with its nodes (platform admins).
+#[server(prefix = "/api", endpoint = "admin_nginx_clusters", input = Json)]
+pub async fn admin_nginx_clusters() -> Result<Vec<AdminClusterView>, AppError> {
+    wharf_console::nginx::endpoints::admin_nginx_clusters(expect_context()).await
+}
+
+/// `nginx -t` on a cluster's new settings with everything it serves (platform admins).
+#[server(prefix = "/api", endpoint = "check_nginx_cluster", input = Json)]
+pub async fn check_nginx_cluster(form: ClusterForm) -> Result<Validation, AppError> {
+    wharf_console::nginx::endpoints::check_nginx_cluster(expect_context(), form).await
+}
+
+/// Creates (no `version`) or changes a cluster, only if nginx accepts the result.
+#[server(prefix = "/api", endpoint = "save_nginx_cluster", input = Json)]
+pub async fn save_nginx_cluster(form: ClusterForm) -> Result<Validation, AppError> {
+    wharf_console::nginx::endpoints::save_nginx_cluster(expect_context(), form).await
+}
+
+/// Deletes a cluster no route points at, revoking its joined nodes' tokens.
+#[server(prefix = "/api", endpoint = "delete_nginx_cluster", input = Json)]
+pub async fn delete_nginx_cluster(cluster: String) -> Result<(), AppError> {
+    wharf_console::nginx::endpoints::delete_nginx_cluster(expect_context(), cluster).await
+}
+
+/// A join command for a new node of the cluster (its own token; the code works an hour).
+#[server(prefix = "/api", endpoint = "join_nginx_node", input = Json)]
+pub async fn join_nginx_node(cluster: String, node: String) -> Result<JoinCommand, AppError> {
+    wharf_console::nginx::endpoints::join_nginx_node(expect_context(), cluster, node).await
+}
+
+/// Removes a node: its token is revoked, its report and files forgotten.
+#[server(prefix = "/api", endpoint = "remove_nginx_node", input = Json)]
+pub async fn remove_nginx_node(cluster: String, node: String) -> Result<(), AppError> {
+    wharf_console::nginx::endpoints::remove_nginx_node(expect_context(), cluster, node).await
+}

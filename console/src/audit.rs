@@ -46,6 +46,8 @@ pub const READ_ONLY: &[&str] = &[
     "nginx_config",
     "nginx_drift",
     "validate_nginx_change",
+    "admin_nginx_clusters",
+    "check_nginx_cluster",
     "query_range",
     "query_promql",
     "alert_rules",

@@ -46,6 +46,10 @@ pub struct Settings {
     /// The console's URL as people's browsers reach it (`https://wharf.example.com`), for the
     /// redirect URIs identity providers send people back to; unset: each request's `Host`.
     pub public_url: Option<String>,
+    /// The API server as nginx servers outside the cluster reach it, written into the
+    /// kubeconfig of each node joined from the console (`--ng-agent-api-server`); the server
+    /// sets it to its own kubeconfig's when not given.
+    pub api_server_for_nodes: Option<String>,
 }
 
 impl Default for Settings {
@@ -66,6 +70,7 @@ impl Default for Settings {
             directory_sync: std::time::Duration::from_secs(300),
             oidc_session: std::time::Duration::from_secs(3600),
             public_url: None,
+            api_server_for_nodes: None,
         }
     }
 }
@@ -202,6 +207,19 @@ impl Cache {
         wait_until(self.changes.tenants.clone(), || {
             let t = self.tenant(name);
             done(t.as_deref()).then_some(())
+        })
+        .await;
+    }
+
+    /// [`Cache::wait_for_tenant`] for nginx clusters.
+    pub async fn wait_for_nginx_cluster(
+        &self,
+        name: &str,
+        done: impl Fn(Option<&crds::nginx::NginxCluster>) -> bool,
+    ) {
+        wait_until(self.changes.nginx_clusters.clone(), || {
+            let c = self.nginx_clusters.get(&ObjectRef::new(name));
+            done(c.as_deref()).then_some(())
         })
         .await;
     }

@@ -42,6 +42,13 @@ pub struct NginxClusterSpec {
     pub listen: NginxListen,
     #[serde(default)]
     pub defaults: NginxDefaults,
+    /// Directives for every host's `server {}` block, each `name value...` without the `;`
+    /// (an allow-list: `ngx::directive::SERVER_ALLOWED`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_directives: Vec<String>,
+    /// Directives for the `http {}` block (an allow-list: `ngx::directive::HTTP_ALLOWED`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_directives: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -85,6 +92,9 @@ pub struct NginxNodeStatus {
     /// `dynamic` (peers through lua, no reload for endpoint changes) or `static`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// What `nginx -v` says on the node (`1.22.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx_version: Option<String>,
     /// The cluster's `metadata.generation` of the last state applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,

@@ -182,6 +182,11 @@ async fn run(
     window: Duration,
 ) {
     let mut last_reload: Option<Instant> = None;
+    {
+        let mut conv = converger.lock().await;
+        conv.read_nginx_version().await;
+        status.send_replace(conv.status().clone());
+    }
     while desired.changed().await.is_ok() {
         loop {
             // `None` is the shutdown signal.

@@ -102,6 +102,8 @@ pub struct Converger {
     /// The peer table nginx confirmed holding.
     pushed: Option<PeerTable>,
     seed: Seed,
+    /// `nginx -v` was run (whatever it said).
+    version_read: bool,
 }
 
 impl Converger {
@@ -129,7 +131,24 @@ impl Converger {
             live: None,
             pushed: None,
             seed: Seed::default(),
+            version_read: false,
         })
+    }
+
+    /// Reads the nginx binary's version into the status, once: the agent
+    /// calls this as its task starts, a bare converger on its first plan.
+    /// A failure leaves it `None` with a warning; it is not retried.
+    pub async fn read_nginx_version(&mut self) {
+        if std::mem::replace(&mut self.version_read, true) {
+            return;
+        }
+        match nginx::version(&self.cfg.paths.nginx_bin).await {
+            Ok(v) => {
+                info!(version = %v, "nginx version");
+                self.status.nginx_version = Some(v);
+            }
+            Err(e) => warn!(error = %e, "reading the nginx version"),
+        }
     }
 
     pub fn config(&self) -> &ConvergerConfig {
@@ -181,6 +200,7 @@ impl Converger {
     /// Renders `desired` and works out what it needs. `Err` only for a state
     /// that cannot be rendered.
     pub async fn plan(&mut self, desired: &DesiredState) -> Result<Plan> {
+        self.read_nginx_version().await;
         let rendered = match render(desired, &self.cfg.render) {
             Ok(r) => r,
             Err(e) => {

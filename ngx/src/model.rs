@@ -46,6 +46,18 @@ pub struct ClusterSpec {
     pub tenants: Vec<String>,
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// Extra directives for the `http {}` block of nginx.conf, each
+    /// `name value...` without the `;`. Checked by
+    /// [`crate::directive::check_at`] at [`crate::directive::Level::Http`]; one
+    /// naming a line Wharf writes there itself (`keepalive_timeout`,
+    /// `sendfile`, ...) replaces that line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_directives: Vec<String>,
+    /// Extra directives for every host's `server {}` block (not the
+    /// catch-all server, not the control server). Checked at
+    /// [`crate::directive::Level::Server`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_directives: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,6 +48,41 @@ pub async fn test_config(nginx_bin: &Path, prefix: &Path, conf: &Path) -> Result
     ))
 }
 
+/// `nginx -v`: the version of the binary, like `1.22.1`.
+pub async fn version(nginx_bin: &Path) -> Result<String> {
+    let out = Command::new(nginx_bin)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(spawn_err(nginx_bin))?;
+    // NB: nginx prints it to stderr; stdout too, in case a wrapper does.
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    parse_version(&text).ok_or_else(|| {
+        Error::Nginx(NginxError::plain(format!(
+            "`nginx -v` ({}) printed no version: {}",
+            out.status,
+            text.trim()
+        )))
+    })
+}
+
+/// The version out of `nginx version: nginx/1.22.1` (any product name:
+/// `openresty/1.21.4.1`; anything after it, like ` (Ubuntu)`, ignored).
+fn parse_version(text: &str) -> Option<String> {
+    let rest = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("nginx version:"))?;
+    let (_, v) = rest.split_whitespace().next()?.rsplit_once('/')?;
+    let ok = v.starts_with(|c: char| c.is_ascii_digit())
+        && v.chars().all(|c| c.is_ascii_digit() || c == '.');
+    ok.then(|| v.to_string())
+}
+
 /// `nginx -s <signal>` for the master of this prefix and config.
 pub async fn signal(paths: &NginxPaths, signal: &str) -> Result<()> {
     let out = Command::new(&paths.nginx_bin)
@@ -233,4 +268,35 @@ pub fn accepting_workers(master: u32) -> Option<Vec<u32>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn parses_the_version_line() {
+        assert_eq!(
+            parse_version("nginx version: nginx/1.22.1\n").as_deref(),
+            Some("1.22.1")
+        );
+        assert_eq!(
+            parse_version("nginx version: nginx/1.24.0 (Ubuntu)").as_deref(),
+            Some("1.24.0")
+        );
+        assert_eq!(
+            parse_version("\nnginx version: openresty/1.21.4.1\n").as_deref(),
+            Some("1.21.4.1")
+        );
+        for bad in [
+            "",
+            "nginx: [emerg] something",
+            "nginx version: nginx",
+            "nginx version: nginx/",
+            "nginx version: nginx/x.y",
+            "version: nginx/1.2.3",
+        ] {
+            assert_eq!(parse_version(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -11,6 +11,9 @@ use crate::render::Mode;
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub mode: Option<Mode>,
+    /// `nginx -v` of the node's binary (`1.22.1`), read once when the
+    /// converger starts; `None` if that failed (logged as a warning).
+    pub nginx_version: Option<String>,
     /// `DesiredState::generation` of the last state applied successfully.
     pub generation: Option<u64>,
     /// sha256 of the tree rendered for that state.

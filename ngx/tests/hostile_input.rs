@@ -509,6 +509,8 @@ fn state(routes: &[GenRoute]) -> DesiredState {
             defaults: Defaults::default(),
             tenants: vec![],
             namespaces: vec![],
+            http_directives: vec![],
+            server_directives: vec![],
         },
         routes: routes
             .iter()

@@ -556,3 +556,49 @@ async fn dynamic_control_endpoint_needs_the_agents_token_and_bounds_its_input() 
         .unwrap();
     assert_eq!(node.hit("shop.test", "/").await, Some((200, "b".into())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nginx_version_is_read_once_at_start() {
+    let v = ngx::nginx::version(std::path::Path::new(NGINX))
+        .await
+        .unwrap();
+    let mut parts = v.split('.');
+    assert!(
+        (0..3).all(|_| parts
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))),
+        "{v}"
+    );
+
+    // the agent reports it before anything is applied
+    let node = Node::new(Mode::Static);
+    let agent = Agent::start(node.agent_config()).unwrap();
+    let mut status = agent.watch_status();
+    let seen = status
+        .wait_for(|s| s.nginx_version.is_some())
+        .await
+        .unwrap()
+        .nginx_version
+        .clone();
+    assert_eq!(seen.as_deref(), Some(v.as_str()));
+    // and in the status the console gets
+    assert!(serde_json::to_string(&agent.status())
+        .unwrap()
+        .contains(&format!("\"nginxVersion\":\"{v}\"")));
+
+    // a binary that is not there: no version, and no failure because of it
+    let err = ngx::nginx::version(std::path::Path::new("/nonexistent/nginx"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Spawn { .. }), "{err}");
+    let mut cfg = node.converger_config();
+    cfg.paths.nginx_bin = "/nonexistent/nginx".into();
+    let mut conv = ngx::Converger::new(cfg).unwrap();
+    conv.read_nginx_version().await;
+    assert_eq!(conv.status().nginx_version, None);
+    let out = conv
+        .apply(&node.state(vec![route("shop/web", "shop.test", "/", "web")], vec![]))
+        .await;
+    // (nginx -t cannot run either; the version is not what fails)
+    assert!(matches!(out, Err(Error::Spawn { .. })), "{out:?}");
+}

@@ -223,6 +223,11 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
             get(crate::nginx::download::download),
         )
         .route(routes::WS_NGINX.pattern, get(crate::nginx::live::follow))
+        .route("/ng-agent/join/{code}", get(crate::nginx::join::script))
+        .route(
+            "/ng-agent/join/{code}/{file}",
+            get(crate::nginx::join::file),
+        )
         .route(
             routes::WS_PIPELINES.pattern,
             get(crate::pipelines::socket::follow),

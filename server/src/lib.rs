@@ -40,8 +40,13 @@ pub mod terminal;
 /// A client for the cluster of a kubeconfig file, or (none given) of `KUBECONFIG` or the
 /// pod's service account.
 pub async fn kube_client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<kube::Client> {
+    Ok(kube::Client::try_from(kube_config(kubeconfig).await?)?)
+}
+
+/// [`kube_client`]'s configuration.
+pub async fn kube_config(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Result<kube::Config> {
     use anyhow::Context;
-    let config = match kubeconfig {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -50,6 +55,5 @@ pub async fn kube_client(kubeconfig: Option<std::path::PathBuf>) -> anyhow::Resu
         None => kube::Config::infer()
             .await
             .context("no kubeconfig given and no in-cluster configuration found")?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    })
 }

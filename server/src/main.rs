@@ -204,6 +204,10 @@ async fn main() -> Result<()> {
             if let Some(shared) = shared.as_mut() {
                 println!("{}", shared.banner);
             }
+            // nginx nodes joined from the console run on this machine, beside the demo cluster
+            settings
+                .api_server_for_nodes
+                .get_or_insert_with(|| format!("https://{}", cluster.addr()));
             settings.terminal.unconfined = cluster.sandbox_unavailable();
             if let Some(why) = &settings.terminal.unconfined {
                 println!("  ! the demo node cannot sandbox its containers ({why}): only platform admins get shells");
@@ -249,8 +253,17 @@ async fn main() -> Result<()> {
             kubeconfig,
             console,
         } => {
-            let client = server::kube_client(kubeconfig).await?;
-            let (settings, launch) = console.serve()?;
+            // NB: the console's own API server address is what joined nginx nodes get unless
+            // --ng-agent-api-server says otherwise, but only from a kubeconfig: in a pod it is
+            // the cluster-internal Service address, which servers outside do not reach.
+            let from_file = kubeconfig.is_some();
+            let config = server::kube_config(kubeconfig).await?;
+            let own_api = from_file.then(|| config.cluster_url.to_string());
+            let client = kube::Client::try_from(config)?;
+            let (mut settings, launch) = console.serve()?;
+            if settings.api_server_for_nodes.is_none() {
+                settings.api_server_for_nodes = own_api;
+            }
             let application = Application::build(client, settings, launch.open()?).await?;
             tracing::info!(addr = %application.addr(), "console listening");
             application.run_until_stopped(stop_signal()).await

@@ -101,6 +101,11 @@ pub struct ConsoleArgs {
     /// providers send people back below it [default: each request's Host].
     #[arg(long, env = "WHARF_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The Kubernetes API server as nginx servers outside the cluster reach it: the kubeconfig
+    /// of each node joined from the console names it [default: the console's kubeconfig's
+    /// server; none when the console runs in a pod].
+    #[arg(long, env = "WHARF_NG_AGENT_API_SERVER")]
+    pub ng_agent_api_server: Option<String>,
     /// The log store's folder: the collector writes every container's log there
     /// [default: .wharf/logs for serve, <data>/logs for demo].
     #[arg(long, env = "WHARF_LOGS_DIR")]
@@ -289,6 +294,7 @@ impl ConsoleArgs {
             directory_sync: std::time::Duration::from_secs(self.directory_sync_secs.max(10)),
             oidc_session: std::time::Duration::from_secs(self.oidc_session_minutes.max(1) * 60),
             public_url: self.public_url.clone(),
+            api_server_for_nodes: self.ng_agent_api_server.clone(),
             secure_cookies: self.secure_cookies,
             allowed_origins: self.allowed_origins.clone(),
             trusted_proxies: self.trusted_proxies.clone(),

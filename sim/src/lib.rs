@@ -10,6 +10,11 @@
 //! real cluster (no RBAC, no admission webhooks, no OpenAPI documents served,
 //! one stored version per resource).
 //!
+//! Requests authenticate with a bearer token: the kubeconfig's, or a ServiceAccount's
+//! from a `kubernetes.io/service-account-token` Secret, which the token controller fills
+//! as kube-controller-manager does and whose deletion revokes it. With no RBAC, both may
+//! do everything: a ServiceAccount token is no narrower than the admin's.
+//!
 //! ```no_run
 //! # async fn demo() -> sim::Result<()> {
 //! let sim = sim::start(sim::SimConfig::default()).await?;
@@ -131,7 +136,8 @@ async fn start_inner(
     node.pod_logs_by_node = true;
     let (runtime, scratch) =
         controllers::ControlPlane::runtime(dir, Some(node), addr.ip().is_loopback())?;
-    let control = controllers::ControlPlane::start(&store, runtime, scratch, dir.is_some());
+    let control =
+        controllers::ControlPlane::start(&store, runtime, scratch, dir.is_some(), &ca.cert_pem);
     let node_routes = node_api::router(
         store.clone(),
         control.node_runtime().clone(),
@@ -159,6 +165,7 @@ async fn start_inner(
     let state = api::AppState {
         store: store.clone(),
         token: Arc::from(token.as_str()),
+        sa_tokens: Default::default(),
         server_address: Arc::from(server.as_str()),
     };
     let app = node_api::with_metrics_discovery(api::router(state, extra));

@@ -50,6 +50,10 @@ pub async fn spawn_app_with(
     if settings.terminal.unconfined.is_none() {
         settings.terminal.unconfined = cluster.sandbox_unavailable();
     }
+    // As `wharf demo` does: nginx nodes joined from the console reach the demo cluster here.
+    settings
+        .api_server_for_nodes
+        .get_or_insert_with(|| format!("https://{}", cluster.addr()));
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let console = start_console(kube.clone(), settings, logs, listen).await?;

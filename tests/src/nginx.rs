@@ -167,6 +167,7 @@ pub async fn cluster(app: &TestApp) {
                 https: None,
             },
             defaults: Default::default(),
+            ..Default::default()
         },
     );
     Api::<NginxCluster>::all(app.kube.clone())

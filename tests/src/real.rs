@@ -86,6 +86,14 @@ pub async fn spawn_real_app_with(
     listen: SocketAddr,
 ) -> Result<TestApp> {
     let (real, admin, console_client) = prepared_cluster().await?;
+    let mut settings = settings;
+    if settings.api_server_for_nodes.is_none() {
+        let kubeconfig = kube::config::Kubeconfig::read_from(real.kubeconfig())?;
+        settings.api_server_for_nodes = kubeconfig
+            .clusters
+            .first()
+            .and_then(|c| c.cluster.as_ref()?.server.clone());
+    }
     let logs_dir = tempfile::tempdir()?;
     let logs = logstore::Store::open_path(logs_dir.path(), logstore::Config::default())?;
     let console = start_console(console_client, settings, logs, listen).await?;

@@ -125,6 +125,7 @@ fn TopBar() -> impl IntoView {
                     <A href="/admin/tenants" attr:data-testid="nav-admin-tenants">{t("Tenants", "租户管理")}</A>
                     <A href="/admin/users" attr:data-testid="nav-admin-users">{t("Users", "用户管理")}</A>
                     <A href="/admin/identity" attr:data-testid="nav-admin-identity">{t("Sign-in", "登录目录")}</A>
+                    <A href="/admin/nginx" attr:data-testid="nav-admin-nginx">{t("Nginx clusters", "Nginx 集群")}</A>
                 })}
                 {move || me_sig.with(|m| m.as_ref().is_some_and(|m| m.platform_admin || m.tenants.iter().any(|t| t.role == crate::auth::Role::Admin))).then(|| view! {
                     <A href="/audit" attr:data-testid="nav-audit">{t("Audit", "审计")}</A>

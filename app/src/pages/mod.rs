@@ -2,6 +2,7 @@
 
 pub mod admin_identity;
 pub mod admin_identity_oidc;
+pub mod admin_nginx;
 pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;

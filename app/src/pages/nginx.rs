@@ -37,7 +37,7 @@ enum Form {
     External,
 }
 
-fn state_badge(s: NodeState) -> (&'static str, &'static str) {
+pub(crate) fn state_badge(s: NodeState) -> (&'static str, &'static str) {
     match s {
         NodeState::InSync => ("badge ok", "in sync"),
         NodeState::Drifted => ("badge busy", "drifted"),
@@ -56,7 +56,9 @@ fn lines_of(text: &str) -> Vec<String> {
 
 /// What a validation or apply said, with nginx's message and the lines it points at.
 #[component]
-fn ValidationView(result: RwSignal<Option<Result<Validation, AppError>>>) -> impl IntoView {
+pub(crate) fn ValidationView(
+    result: RwSignal<Option<Result<Validation, AppError>>>,
+) -> impl IntoView {
     move || {
         result.get().map(|r| match r {
             Ok(v) if v.ok => view! { <div class="banner ok" data-testid="validation">{t("nginx -t: the configuration is valid.", "nginx -t：配置有效。")}</div> }.into_any(),

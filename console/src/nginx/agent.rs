@@ -316,6 +316,7 @@ fn repair_request(c: &NginxCluster, node: &str, handled: Option<&str>) -> Option
 fn node_status(s: &ngx::Status, notes: &Notes, heartbeat: Duration) -> NginxNodeStatus {
     NginxNodeStatus {
         mode: s.mode.map(|m| format!("{m:?}").to_lowercase()),
+        nginx_version: s.nginx_version.clone(),
         generation: s.generation.and_then(|g| i64::try_from(g).ok()),
         rendered_sha: s.rendered_sha.clone(),
         on_disk_sha: s.on_disk_sha.clone(),

@@ -81,6 +81,8 @@ fn cluster_spec(cluster: &NginxCluster, namespaces: &BTreeSet<String>) -> Cluste
         },
         tenants: cluster.spec.tenants.clone(),
         namespaces: namespaces.iter().cloned().collect(),
+        server_directives: cluster.spec.server_directives.clone(),
+        http_directives: cluster.spec.http_directives.clone(),
     }
 }
 

@@ -12,9 +12,11 @@
 //! `nginx -t`), and only nginx's verdicts are kept between requests, by content hash.
 
 pub mod agent;
+pub mod clusters;
 pub mod desired;
 pub mod endpoint_source;
 pub mod endpoints;
+pub mod join;
 pub mod secrets;
 pub mod tls;
 
@@ -139,6 +141,7 @@ fn node_view(c: &NginxCluster, name: &str, s: &NginxNodeStatus, now: DateTime<Ut
         name: name.to_string(),
         state: node_state(s, now),
         mode: s.mode.clone(),
+        nginx_version: s.nginx_version.clone(),
         generation: s.generation,
         rendered_sha: s.rendered_sha.clone(),
         on_disk_sha: s.on_disk_sha.clone(),
@@ -291,12 +294,20 @@ pub fn secret_sources(
     access: &Access,
     asked: &BTreeSet<(String, String)>,
 ) -> BTreeMap<(String, String), SecretSource> {
+    sources_by(&|ns| access.owns(Some(ns.to_string())), asked)
+}
+
+/// [`secret_sources`] for a caller who owns the namespaces `owns` says yes to.
+fn sources_by(
+    owns: &(dyn Fn(&str) -> bool + Sync),
+    asked: &BTreeSet<(String, String)>,
+) -> BTreeMap<(String, String), SecretSource> {
     asked
         .iter()
         .map(|(ns, name)| {
             (
                 (ns.clone(), name.clone()),
-                if access.owns(Some(ns.clone())) {
+                if owns(ns) {
                     SecretSource::Read
                 } else {
                     SecretSource::StandIn
@@ -330,12 +341,12 @@ const MAX_VERDICTS: usize = 4096;
 /// routes left on HTTP and why, as a node reports them.
 async fn attach_certificates(
     state: &AppState,
-    access: &Access,
+    owns: &(dyn Fn(&str) -> bool + Sync),
     cluster: &NginxCluster,
     desired: &mut ngx::DesiredState,
     routes: &[Arc<NginxRoute>],
 ) -> Result<Vec<NginxRouteError>, AppError> {
-    let sources = secret_sources(access, &tls::asked(desired, routes));
+    let sources = sources_by(owns, &tls::asked(desired, routes));
     let reads = sources
         .iter()
         .filter(|(_, s)| **s == SecretSource::Read)
@@ -400,7 +411,8 @@ pub async fn config(
     let inputs = inputs(state);
     let (mut desired, mut errors) = desired::desired_state_and_refusals(&c, &inputs);
     errors.extend(desired::upstream_refusals(&c, &inputs));
-    errors.extend(attach_certificates(state, access, &c, &mut desired, &inputs.routes).await?);
+    let owns = |ns: &str| access.owns(Some(ns.to_string()));
+    errors.extend(attach_certificates(state, &owns, &c, &mut desired, &inputs.routes).await?);
     let opts = ngx::RenderOptions {
         tls_dir: Some(CONFIG_VIEW_TLS_DIR.into()),
         ..render_options()
@@ -1091,15 +1103,32 @@ async fn check_with(
         tls_secret_of(state, access, namespace, secret).await?;
     }
     let cand = candidate_with(state, access, change, planned)?;
-    let mut desired = desired::desired_state(&cand.cluster, &cand.inputs);
-    attach_certificates(
-        state,
-        access,
-        &cand.cluster,
-        &mut desired,
-        &cand.inputs.routes,
-    )
-    .await?;
+    let owns = |ns: &str| access.owns(Some(ns.to_string()));
+    verdict(state, &owns, &cand.cluster, &cand.inputs).await
+}
+
+/// `nginx -t` on what `cluster` would serve from `inputs`, the routes' certificates attached
+/// as the agents attach them (those of namespaces `owns` refuses by a stand-in).
+async fn verdict(
+    state: &AppState,
+    owns: &(dyn Fn(&str) -> bool + Sync),
+    cluster: &NginxCluster,
+    inputs: &Inputs,
+) -> Result<Validation, AppError> {
+    verdict_with(state, owns, cluster, inputs, Vec::new()).await
+}
+
+/// [`verdict`] with `extra` routes beside the cluster's own.
+async fn verdict_with(
+    state: &AppState,
+    owns: &(dyn Fn(&str) -> bool + Sync),
+    cluster: &NginxCluster,
+    inputs: &Inputs,
+    extra: Vec<ngx::Route>,
+) -> Result<Validation, AppError> {
+    let mut desired = desired::desired_state(cluster, inputs);
+    desired.routes.extend(extra);
+    attach_certificates(state, owns, cluster, &mut desired, &inputs.routes).await?;
     let tested =
         match ngx::validate::test_state(&desired, &render_options(), &state.settings.nginx_bin)
             .await
@@ -1171,6 +1200,21 @@ pub async fn validate(
     Ok(v)
 }
 
+/// nginx's refusal as the error of a change that is not stored.
+fn refusal(v: &Validation) -> AppError {
+    let place = v
+        .nginx
+        .as_ref()
+        .and_then(|n| Some(format!(" ({}:{})", n.file.as_ref()?, n.line?)))
+        .unwrap_or_default();
+    // NB: nginx's own words (the English of the log), with a Chinese lead-in
+    let message = v.message.clone().unwrap_or_default();
+    AppError::Invalid(Text::new(
+        format!("{message}{place}"),
+        format!("nginx 拒绝了此修改:{message}{place}"),
+    ))
+}
+
 /// Validates, and only if nginx accepts, writes the resources.
 pub async fn apply(
     state: &AppState,
@@ -1179,17 +1223,7 @@ pub async fn apply(
 ) -> Result<Validation, AppError> {
     let v = check(state, access, change).await?;
     if !v.ok {
-        let place = v
-            .nginx
-            .as_ref()
-            .and_then(|n| Some(format!(" ({}:{})", n.file.as_ref()?, n.line?)))
-            .unwrap_or_default();
-        // NB: nginx's own words (the English of the log), with a Chinese lead-in
-        let message = v.message.clone().unwrap_or_default();
-        return Err(AppError::Invalid(Text::new(
-            format!("{message}{place}"),
-            format!("nginx 拒绝了此修改:{message}{place}"),
-        )));
+        return Err(refusal(&v));
     }
     let client = state.client.clone();
     match change {

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::directive;
+use crate::directive::{self, Level};
 use crate::model::{Certificate, DesiredState, Route, Target, Tls};
 use crate::peers::PeerTable;
 use crate::{Error, Result};
@@ -211,7 +211,8 @@ pub fn stamp(sha: &str) -> String {
 }
 
 /// Renders the whole tree. Fails on anything the checks in
-/// [`crate::directive`] refuse, on two routes claiming one host and path, on
+/// [`crate::directive`] refuse (a route's directives at the location level,
+/// the cluster's at the http and server levels), on two routes claiming one host and path, on
 /// one host with two different certificates, and on a route naming a
 /// certificate that is not in the state.
 pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedConfig> {
@@ -231,6 +232,25 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
             ));
         }
     }
+
+    let http_extra = cluster
+        .http_directives
+        .iter()
+        .map(|x| directive::check_at(Level::Http, x))
+        .collect::<Result<Vec<_>>>()?;
+    let server_extra = cluster
+        .server_directives
+        .iter()
+        .map(|x| directive::check_at(Level::Server, x))
+        .collect::<Result<Vec<_>>>()?;
+    // Wharf's own http lines give way to the admin's of the same name: nginx
+    // refuses most directives twice in one block.
+    let admin_sets = |name: &str| http_extra.iter().any(|x| x.split(' ').next() == Some(name));
+    let builtin = |m: &mut String, name: &str, value: &str| {
+        if !admin_sets(name) {
+            let _ = writeln!(m, "    {name} {value};");
+        }
+    };
 
     // Routes grouped by host, then path; checked as we go.
     // NB: keyed by the lower-cased host: nginx matches server names without regard to case,
@@ -368,7 +388,9 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
         d.worker_connections.max(64)
     );
     m.push_str("http {\n    include mime.types;\n    default_type application/octet-stream;\n");
-    m.push_str("    sendfile on;\n    server_tokens off;\n    keepalive_timeout 65s;\n");
+    builtin(&mut m, "sendfile", "on");
+    builtin(&mut m, "server_tokens", "off");
+    builtin(&mut m, "keepalive_timeout", "65s");
     // NB: sized for the host count up front. With the defaults nginx searches
     // for a hash size that fits, which takes over 30 s at 5,000 hosts.
     let _ = writeln!(
@@ -402,10 +424,21 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
         "    proxy_send_timeout {}s;",
         d.proxy_send_timeout_secs.max(1)
     );
-    m.push_str(
-        "    # HTTP/1.1 with an empty Connection header keeps upstream connections alive.\n",
-    );
-    m.push_str("    proxy_http_version 1.1;\n    proxy_next_upstream error timeout;\n    proxy_next_upstream_tries 3;\n\n");
+    if !admin_sets("proxy_http_version") {
+        m.push_str(
+            "    # HTTP/1.1 with an empty Connection header keeps upstream connections alive.\n",
+        );
+        builtin(&mut m, "proxy_http_version", "1.1");
+    }
+    builtin(&mut m, "proxy_next_upstream", "error timeout");
+    builtin(&mut m, "proxy_next_upstream_tries", "3");
+    if !http_extra.is_empty() {
+        m.push_str("\n    # The cluster's own http directives (they replace Wharf's lines of the same name).\n");
+        for x in &http_extra {
+            let _ = writeln!(m, "    {x};");
+        }
+    }
+    m.push('\n');
     if opts.mode == Mode::Dynamic {
         m.push_str("    include lua.conf;\n");
     }
@@ -512,6 +545,12 @@ pub fn render(desired: &DesiredState, opts: &RenderOptions) -> Result<RenderedCo
             let _ = writeln!(s, "    ssl_certificate_key {};", tls.key.display());
         }
         let _ = writeln!(s, "    server_name {host};");
+        if !server_extra.is_empty() {
+            s.push_str("\n    # the cluster's server directives\n");
+            for x in &server_extra {
+                let _ = writeln!(s, "    {x};");
+            }
+        }
         for (path, (route, extra)) in by_path {
             let _ = writeln!(
                 s,

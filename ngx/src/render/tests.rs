@@ -13,6 +13,8 @@ pub(crate) fn state() -> DesiredState {
             defaults: Defaults::default(),
             tenants: vec![],
             namespaces: vec!["shop".into()],
+            http_directives: vec![],
+            server_directives: vec![],
         },
         routes: vec![
             Route {
@@ -262,4 +264,192 @@ fn certificates_must_exist_be_unique_per_host_and_have_a_dir() {
         name: "shop/web tls".into(),
     });
     assert!(render(&s, &tls_opts()).is_err());
+}
+
+/// The trees rendered before the cluster's `httpDirectives` and
+/// `serverDirectives` existed, file by file (`src/render/golden/`), and their
+/// shas: with both lists empty the tree must stay byte for byte what it was,
+/// or every existing cluster would reload after an upgrade.
+#[test]
+fn without_cluster_directives_the_tree_is_byte_identical_to_before() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/render/golden");
+    let shas = [
+        (
+            "dynamic-tls",
+            "32b2cb14fc770c56d3861523d142bef92f26ec7a9529316ce12777dbcf340cdc",
+        ),
+        (
+            "static",
+            "98f6a2b4e870ba7db07d63ab9ca3ed5a39db192546fdeb11386fd645cc2b89e1",
+        ),
+    ];
+    for ((name, r), (golden_name, sha)) in golden_fixtures().into_iter().zip(shas) {
+        assert_eq!(name, golden_name);
+        let dir = base.join(name);
+        let mut golden = BTreeMap::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(&dir).unwrap().to_path_buf();
+                    golden.insert(rel, std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        assert_eq!(
+            golden.keys().collect::<Vec<_>>(),
+            r.files.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+        for (path, body) in &r.files {
+            assert!(
+                golden[path] == *body,
+                "{name}/{}: differs from the golden file\n--- golden\n{}\n--- now\n{body}",
+                path.display(),
+                golden[path]
+            );
+        }
+        assert_eq!(r.sha256, sha, "{name}");
+        // and serde leaves the empty lists out, so a stored spec reads back the same
+        let json = serde_json::to_value(&state().cluster).unwrap();
+        assert!(json.get("httpDirectives").is_none() && json.get("serverDirectives").is_none());
+    }
+}
+
+fn golden_fixtures() -> Vec<(&'static str, RenderedConfig)> {
+    let tls = render(&tls_state("CERT-1"), &tls_opts()).unwrap();
+    let mut s = state();
+    s.cluster.defaults.access_log = true;
+    s.cluster.defaults.client_max_body_size = "8m".into();
+    let st = render(
+        &s,
+        &RenderOptions {
+            listen_address: Some("127.0.0.1".parse().unwrap()),
+            user: Some("www-data".into()),
+            ..opts(Mode::Static)
+        },
+    )
+    .unwrap();
+    vec![("dynamic-tls", tls), ("static", st)]
+}
+
+#[test]
+fn cluster_directives_land_in_the_http_block_and_every_host_server() {
+    let mut s = tls_state("CERT-1");
+    // a second host, HTTP only
+    s.routes[1].host = "billing.example.com".into();
+    s.cluster.http_directives = vec![
+        "keepalive_timeout 30s".into(),
+        "proxy_http_version 1.0".into(),
+        "limit_req_zone $binary_remote_addr zone=per_ip:10m rate=10r/s".into(),
+    ];
+    s.cluster.server_directives = vec!["gzip on".into(), "limit_req zone=per_ip burst=20".into()];
+    let r = render(&s, &tls_opts()).unwrap();
+    let main = &r.files[Path::new("nginx.conf")];
+    // after the cluster defaults, before the includes, under a comment
+    assert!(main.contains(
+        "    proxy_send_timeout 60s;\n    proxy_next_upstream error timeout;\n    proxy_next_upstream_tries 3;\n\n    # The cluster's own http directives (they replace Wharf's lines of the same name).\n    keepalive_timeout 30s;\n    proxy_http_version 1.0;\n    limit_req_zone $binary_remote_addr zone=per_ip:10m rate=10r/s;\n\n    include lua.conf;\n"
+    ), "{main}");
+    // Wharf's lines of those names are replaced, not doubled; the others stay
+    assert_eq!(main.matches("keepalive_timeout").count(), 1, "{main}");
+    assert_eq!(main.matches("proxy_http_version").count(), 1, "{main}");
+    assert!(!main.contains("HTTP/1.1 with an empty Connection header"));
+    assert!(
+        main.contains("    sendfile on;\n    server_tokens off;\n    server_names_hash_max_size")
+    );
+    assert!(
+        !main.contains("gzip on"),
+        "server directives stay out of http"
+    );
+
+    let block = "\n    # the cluster's server directives\n    gzip on;\n    limit_req zone=per_ip burst=20;\n\n    # route ";
+    // the HTTPS server (listens on both ports) ...
+    let shop = &r.files[Path::new("servers/shop.example.com.conf")];
+    assert!(shop.contains(" ssl;\n"), "{shop}");
+    assert!(
+        shop.contains(&format!("    server_name shop.example.com;\n{block}")),
+        "{shop}"
+    );
+    // ... and the plain HTTP one, before their locations
+    let billing = &r.files[Path::new("servers/billing.example.com.conf")];
+    assert!(!billing.contains(" ssl;"), "{billing}");
+    assert!(
+        billing.contains(&format!("    server_name billing.example.com;\n{block}")),
+        "{billing}"
+    );
+    assert!(billing.find("gzip on;") < billing.find("location "));
+    // not the catch-all server, not the control server, not a location
+    for f in ["servers/_default.conf", "control.conf"] {
+        assert!(!r.files[Path::new(f)].contains("gzip"), "{f}");
+    }
+    assert!(!shop.contains("        gzip"), "{shop}");
+    assert!(
+        !shop.contains("keepalive_timeout"),
+        "http directives stay out of servers"
+    );
+
+    // and they change the sha (the nodes reload)
+    assert_ne!(
+        r.sha256,
+        render(&tls_state("CERT-1"), &tls_opts()).unwrap().sha256
+    );
+}
+
+#[test]
+fn every_builtin_http_line_gives_way_to_the_admins() {
+    for (name, value) in [
+        ("sendfile", "off"),
+        ("server_tokens", "on"),
+        ("keepalive_timeout", "30s"),
+        ("proxy_http_version", "1.0"),
+        ("proxy_next_upstream", "error timeout http_502"),
+        ("proxy_next_upstream_tries", "1"),
+    ] {
+        let mut s = state();
+        s.cluster.http_directives = vec![format!("{name} {value}")];
+        let r = render(&s, &opts(Mode::Static)).unwrap();
+        let main = &r.files[Path::new("nginx.conf")];
+        let lines: Vec<_> = main
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .collect();
+        assert_eq!(lines, vec![format!("    {name} {value};")], "{main}");
+    }
+}
+
+#[test]
+fn bad_cluster_directives_render_nothing() {
+    for (http, server, says) in [
+        (
+            vec!["client_max_body_size 10m"],
+            vec![],
+            "cluster's defaults",
+        ),
+        (
+            vec!["include /etc/shadow"],
+            vec![],
+            "not allowed in the http block",
+        ),
+        (
+            vec![],
+            vec!["return 301 https://evil"],
+            "not allowed in a server block",
+        ),
+        (vec![], vec!["gzip on; include /etc/shadow"], "contains `;`"),
+        (
+            vec!["gzip on"],
+            vec!["tcp_nopush on"],
+            "not allowed in a server block",
+        ),
+    ] {
+        let mut s = state();
+        s.cluster.http_directives = http.into_iter().map(String::from).collect();
+        s.cluster.server_directives = server.into_iter().map(String::from).collect();
+        let err = render(&s, &opts(Mode::Dynamic)).unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
 }

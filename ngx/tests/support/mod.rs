@@ -187,6 +187,8 @@ impl Node {
                 },
                 tenants: vec![],
                 namespaces: vec![],
+                http_directives: vec![],
+                server_directives: vec![],
             },
             routes,
             upstreams,

@@ -217,6 +217,17 @@ pub async fn nginx(client: &Client) -> Result<()> {
     use crds::nginx::{
         NginxCluster, NginxClusterSpec, NginxListen, NginxRoute, NginxRouteSpec, RouteService,
     };
+    // The account nodes joined from the console authenticate as (deploy/wharf.yaml on a
+    // real cluster).
+    let account = k8s_openapi::api::core::v1::ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(wharf_console::nginx::join::AGENT_ACCOUNT.into()),
+            namespace: Some(SYSTEM_NAMESPACE.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    create_missing(&Api::namespaced(client.clone(), SYSTEM_NAMESPACE), &account).await?;
     let cluster = NginxCluster::new(
         crate::nginx::demo::CLUSTER,
         NginxClusterSpec {
@@ -228,6 +239,7 @@ pub async fn nginx(client: &Client) -> Result<()> {
                 https: Some(8443),
             },
             defaults: Default::default(),
+            ..Default::default()
         },
     );
     create_missing(&Api::<NginxCluster>::all(client.clone()), &cluster).await?;

@@ -1,11 +1,12 @@
 //! nginx beside Kubernetes: `agent` is `wharf ng-agent` (watchers of the cluster's custom
 //! resources, Services and EndpointSlices → `ngx::Agent`, status per node, repairs), `tls`
 //! watches the routes' TLS secrets for it, `download` is the console's authorized
-//! GET of a node's files, `live` the NgFront page's socket, `demo` starts the demo's nginx
+//! GET of a node's files, `join` what a new node's join command fetches, `live` the NgFront page's socket, `demo` starts the demo's nginx
 //! nodes.
 
 pub mod demo;
 pub mod download;
+pub mod join;
 pub mod live;
 
 use axum::http::HeaderMap;

@@ -420,7 +420,7 @@ async fn from_archive(
 
 /// The first `len` bytes of a local recording, streamed (a file that grows meanwhile, its
 /// session still going, is cut there: the length was promised).
-fn file_body(file: tokio::fs::File, len: u64) -> Body {
+pub(crate) fn file_body(file: tokio::fs::File, len: u64) -> Body {
     Body::from_stream(futures::stream::unfold(
         (file, len),
         |(mut file, left)| async move {

@@ -1,7 +1,8 @@
-//! The HTTP side of the demo cluster: an axum router with bearer-token auth in
-//! front of discovery, OpenAPI stubs and the resource endpoints. Paths are
-//! parsed by hand (`path.rs`) because the Kubernetes URL scheme (optional
-//! namespace, optional name, optional subresource) does not fit a route table.
+//! The HTTP side of the demo cluster: an axum router with bearer-token auth (the
+//! cluster's own token or a ServiceAccount's, see `auth.rs`) in front of discovery,
+//! OpenAPI stubs and the resource endpoints. Paths are parsed by hand (`path.rs`)
+//! because the Kubernetes URL scheme (optional namespace, optional name, optional
+//! subresource) does not fit a route table.
 //!
 //! Other modules (logs, exec, attach, metrics) plug in by passing their own
 //! `axum::Router` to [`crate::start_with_routes`]: its routes win over the
@@ -34,7 +35,10 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The cluster's own bearer token (the kubeconfig's).
     pub token: Arc<str>,
+    /// Where ServiceAccount tokens were last found (see `auth.rs`).
+    pub(crate) sa_tokens: Arc<auth::TokenCache>,
     /// `https://host:port`, for `/api`'s serverAddressByClientCIDRs.
     pub server_address: Arc<str>,
 }

@@ -7,7 +7,9 @@
 //! - [`scheduler`]: binds pending pods to Ready nodes;
 //! - [`kubelet`]: runs bound pods on one [`simnode::NodeRuntime`] and writes their status;
 //! - [`quota`]: ResourceQuota `status.hard` / `status.used`;
-//! - [`events`]: records core/v1 Events, aggregated like client-go's recorder.
+//! - [`events`]: records core/v1 Events, aggregated like client-go's recorder;
+//! - [`serviceaccount_token`]: fills `kubernetes.io/service-account-token` Secrets (token,
+//!   CA, namespace) and deletes those whose ServiceAccount is gone.
 //!
 //! Every controller has the same shape as a `kube_runtime::Controller`, but in-process:
 //! store watches map changes to keys on a deduplicating [`queue::Queue`], and one
@@ -28,6 +30,7 @@ mod queue;
 pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
+pub mod serviceaccount_token;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -396,12 +399,14 @@ impl ControlPlane {
         Ok((NodeRuntime::new(cfg), temp))
     }
 
-    /// Starts every controller on `store`; pods run on `runtime`.
+    /// Starts every controller on `store`; pods run on `runtime`. `ca_pem` is the cluster
+    /// CA that ServiceAccount token Secrets carry.
     pub(crate) fn start(
         store: &Store,
         runtime: NodeRuntime,
         temp: Option<tempfile_dir::TempDir>,
         persistent: bool,
+        ca_pem: &str,
     ) -> ControlPlane {
         let mut tasks = JoinSet::new();
         let recorder = events::Recorder::new(store.clone());
@@ -410,6 +415,7 @@ impl ControlPlane {
         job::spawn(&mut tasks, store, &recorder);
         endpoints::spawn(&mut tasks, store);
         quota::spawn(&mut tasks, store);
+        serviceaccount_token::spawn(&mut tasks, store, ca_pem);
         scheduler::spawn(&mut tasks, store, &recorder);
         let kubelet = kubelet_enabled()
             .then(|| kubelet::spawn(&mut tasks, store, &recorder, runtime.clone(), persistent));

@@ -51,6 +51,10 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
     let oidc_form = json!({"name": "corp-oidc", "display_name": "", "disabled": false,
         "issuer": "http://127.0.0.1:1", "client_id": "wharf", "client_secret": "x", "scopes": "",
         "username_claim": "", "groups_claim": ""});
+    let ngc_form = json!({"name": "probe-edge", "display_name": "", "http_port": 8099, "https_port": null,
+        "tenants": ["alpha"], "client_max_body_size": "", "proxy_connect_timeout_secs": null,
+        "proxy_read_timeout_secs": null, "proxy_send_timeout_secs": null, "upstream_keepalive": null,
+        "access_log": false, "server_directives": [], "http_directives": [], "version": null});
     let with = |extra: Value| {
         let mut v = app.clone();
         v.as_object_mut()
@@ -263,6 +267,25 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         ),
         ("delete_user", json!({"user": "alice"}), Platform),
         ("members", json!({"tenant": "alpha"}), TenantAdmin),
+        // nginx clusters and their nodes: a platform admin's
+        ("admin_nginx_clusters", json!({}), Platform),
+        ("check_nginx_cluster", json!({"form": ngc_form}), Platform),
+        ("save_nginx_cluster", json!({"form": ngc_form}), Platform),
+        (
+            "delete_nginx_cluster",
+            json!({"cluster": "probe-edge"}),
+            Platform,
+        ),
+        (
+            "join_nginx_node",
+            json!({"cluster": "probe-edge", "node": "n9"}),
+            Platform,
+        ),
+        (
+            "remove_nginx_node",
+            json!({"cluster": "probe-edge", "node": "n9"}),
+            Platform,
+        ),
         // identity: directories are a platform admin's, a tenant's group mappings its admins'
         ("identity_providers", json!({}), Platform),
         ("save_ldap_provider", json!({"form": ldap_form}), Platform),
@@ -567,6 +590,8 @@ async fn users_unchanged(app: &TestApp) {
     assert!(alpha.spec.group_roles.is_empty(), "alpha's group mappings");
     let providers: kube::Api<crds::IdentityProvider> = kube::Api::all(app.kube.clone());
     assert!(providers.get_opt("corp").await.unwrap().is_none());
+    let clusters: kube::Api<crds::nginx::NginxCluster> = kube::Api::all(app.kube.clone());
+    assert!(clusters.get_opt("probe-edge").await.unwrap().is_none());
 }
 
 async fn a_platform_admin_reaches_every_tenant(app: TestApp) {

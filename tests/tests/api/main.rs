@@ -18,6 +18,7 @@ mod metrics;
 mod monitoring;
 mod ng_agent_packaging;
 mod nginx;
+mod nginx_clusters;
 mod oidc;
 mod pipelines;
 mod prometheus_operator;

@@ -738,6 +738,7 @@ async fn the_agents_account_may_do_what_the_agents_code_asks_for_and_no_more() {
                 https: None,
             },
             defaults: Default::default(),
+            ..Default::default()
         },
     );
     let clusters: Api<NginxCluster> = Api::all(c.admin.clone());

@@ -768,6 +768,7 @@ async fn tls_cluster(app: &wharf_tests::TestApp) {
                 https: Some(8443),
             },
             defaults: Default::default(),
+            ..Default::default()
         },
     );
     Api::<NginxCluster>::all(app.kube.clone())

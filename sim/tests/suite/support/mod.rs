@@ -7,6 +7,24 @@ pub mod parity;
 use std::future::Future;
 use std::time::Duration;
 
+/// A kube-rs client for the cluster of `kubeconfig` (its server and CA) that authenticates
+/// with bearer `token` instead of the kubeconfig's credentials.
+pub async fn client_with_token(kubeconfig: &str, token: &str) -> kube::Client {
+    // NB: both ring and aws-lc-rs may be compiled in; pick one for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut kc = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("a kubeconfig");
+    for named in &mut kc.auth_infos {
+        named.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.to_string().into()),
+            ..Default::default()
+        });
+    }
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("a client config from the kubeconfig");
+    kube::Client::try_from(config).expect("a client")
+}
+
 pub async fn spawn() -> (sim::Sim, kube::Client) {
     let sim = sim::start(sim::SimConfig::default())
         .await

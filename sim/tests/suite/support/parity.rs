@@ -56,31 +56,24 @@ impl Pair {
         } else {
             serde_json::to_vec(body).expect("json")
         };
-        let one = |client: kube::Client| {
-            let req = Request::builder()
-                .method(method)
-                .uri(path)
-                .header("content-type", content_type)
-                .header("accept", "application/json")
-                .body(bytes.clone())
-                .expect("request");
-            async move {
-                let res = client.send(req.map(Into::into)).await.expect("send");
-                let status = res.status().as_u16();
-                let body = http_body_util::BodyExt::collect(res.into_body())
-                    .await
-                    .expect("body")
-                    .to_bytes();
-                Answer {
-                    status,
-                    body: serde_json::from_slice(&body)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
-                }
-            }
-        };
-        let demo = one(self.sim_client.clone()).await;
-        let real = one(self.real_client.clone()).await;
+        let demo = request(&self.sim_client, method, path, content_type, bytes.clone()).await;
+        let real = request(&self.real_client, method, path, content_type, bytes).await;
         (demo, real)
+    }
+
+    /// Clients for (the demo cluster, the real one) that authenticate with these bearer
+    /// tokens instead of the admin's credentials.
+    pub async fn clients_with_tokens(
+        &self,
+        demo: &str,
+        real: &str,
+    ) -> (kube::Client, kube::Client) {
+        let real_kubeconfig =
+            std::fs::read_to_string(self.real.kubeconfig()).expect("read the real kubeconfig");
+        (
+            super::client_with_token(&self.sim.kubeconfig_yaml(), demo).await,
+            super::client_with_token(&real_kubeconfig, real).await,
+        )
     }
 
     /// Waits until both serve `path` (a new CRD's resources, say) with a 200.
@@ -154,6 +147,34 @@ impl Pair {
         let (d, r) = (pick(&demo), pick(&real));
         assert_same(what, &d, &r);
         real
+    }
+}
+
+/// Sends `method path` with `bytes` (as `content_type`) through `client`; the answer.
+pub async fn request(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Answer {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .header("accept", "application/json")
+        .body(bytes)
+        .expect("request");
+    let res = client.send(req.map(Into::into)).await.expect("send");
+    let status = res.status().as_u16();
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    Answer {
+        status,
+        body: serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
     }
 }
 
