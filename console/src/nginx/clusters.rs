@@ -240,13 +240,7 @@ pub async fn list_with_joined(state: &AppState) -> Result<Vec<AdminClusterView>,
 /// The cluster the form describes, as it would be stored (status and annotations kept).
 fn candidate(state: &AppState, form: &ClusterForm) -> Result<NginxCluster, AppError> {
     let spec = spec_of(state, form)?;
-    let existing = state
-        .cache
-        .nginx_clusters
-        .state()
-        .into_iter()
-        .find(|c| c.name_any() == form.name);
-    match (&form.version, existing) {
+    match (&form.version, super::any_cluster(state, &form.name).ok()) {
         (None, Some(_)) => Err(invalid(
             format!("nginx cluster '{}' already exists", form.name),
             format!("nginx 集群“{}”已存在", form.name),
@@ -342,7 +336,7 @@ pub async fn delete(state: &AppState, name: &str, who: &str) -> Result<(), AppEr
     let view = list(state)
         .into_iter()
         .find(|c| c.form.name == name)
-        .ok_or_else(|| AppError::NotFound(text!("nginx cluster '{name}'", "nginx 集群“{name}”")))?;
+        .ok_or_else(|| super::not_found(name))?;
     if !view.routes.is_empty() {
         let shown: Vec<&str> = view.routes.iter().take(10).map(String::as_str).collect();
         let more = view.routes.len().saturating_sub(shown.len());
@@ -413,15 +407,7 @@ pub async fn remove_node(
     node: &str,
     who: &str,
 ) -> Result<(), AppError> {
-    let c = state
-        .cache
-        .nginx_clusters
-        .state()
-        .into_iter()
-        .find(|c| c.name_any() == cluster)
-        .ok_or_else(|| {
-            AppError::NotFound(text!("nginx cluster '{cluster}'", "nginx 集群“{cluster}”"))
-        })?;
+    let c = super::any_cluster(state, cluster)?;
     let reported = c
         .status
         .as_ref()

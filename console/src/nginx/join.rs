@@ -83,15 +83,7 @@ pub async fn create(
     who: &str,
 ) -> Result<JoinCommand, AppError> {
     super::check_name(text!("node name", "节点名称"), node)?;
-    let c = state
-        .cache
-        .nginx_clusters
-        .state()
-        .into_iter()
-        .find(|c| c.name_any() == cluster)
-        .ok_or_else(|| {
-            AppError::NotFound(text!("nginx cluster '{cluster}'", "nginx 集群“{cluster}”"))
-        })?;
+    let c = super::any_cluster(state, cluster)?;
     if c.status
         .as_ref()
         .is_some_and(|s| s.nodes.contains_key(node))

@@ -101,13 +101,28 @@ fn cluster_named(
     access: &Access,
     name: &str,
 ) -> Result<Arc<NginxCluster>, AppError> {
+    any_cluster(state, name).and_then(|c| {
+        if access.sees(&c) {
+            Ok(c)
+        } else {
+            Err(not_found(name))
+        }
+    })
+}
+
+fn not_found(name: &str) -> AppError {
+    AppError::NotFound(text!("nginx cluster '{name}'", "nginx 集群“{name}”"))
+}
+
+/// The cluster of that name, from this replica's cache, whoever asks (platform admins).
+fn any_cluster(state: &AppState, name: &str) -> Result<Arc<NginxCluster>, AppError> {
     state
         .cache
         .nginx_clusters
         .state()
         .into_iter()
-        .find(|c| c.name_any() == name && access.sees(c))
-        .ok_or_else(|| AppError::NotFound(text!("nginx cluster '{name}'", "nginx 集群“{name}”")))
+        .find(|c| c.name_any() == name)
+        .ok_or_else(|| not_found(name))
 }
 
 fn parse_time(s: &Option<String>) -> Option<DateTime<Utc>> {
