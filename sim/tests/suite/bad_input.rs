@@ -5,26 +5,14 @@ use axum::http::Request;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Error;
 use serde_json::{json, Value};
-
-async fn client_with_token(sim: &sim::Sim, token: Option<&str>) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut kc = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
-    let auth = kc.auth_infos[0].auth_info.as_mut().unwrap();
-    auth.token = token.map(|t| t.to_string().into());
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
 
 #[tokio::test]
 async fn missing_or_wrong_token_is_401_with_status() {
     let (sim, _) = crate::support::spawn().await;
     for token in [None, Some("wrong")] {
-        let client = client_with_token(&sim, token).await;
+        let client = crate::support::client_with_token(&sim.kubeconfig_yaml(), token).await;
         let err = Api::<ConfigMap>::namespaced(client, "default")
             .list(&ListParams::default())
             .await

@@ -96,7 +96,7 @@ async fn a_filled_token_authenticates_until_its_secret_is_deleted() {
     assert!(token.len() >= 32, "{token}");
     assert!(!kubeconfig.contains(&token), "not the cluster's own token");
 
-    let robot = client_with_token(&kubeconfig, &token).await;
+    let robot = client_with_token(&kubeconfig, Some(&token)).await;
     let names: Vec<String> = Api::<Secret>::namespaced(robot.clone(), "default")
         .list(&ListParams::default())
         .await
@@ -106,7 +106,7 @@ async fn a_filled_token_authenticates_until_its_secret_is_deleted() {
         .filter_map(|s| s.metadata.name)
         .collect();
     assert!(names.contains(&"robot-token".to_string()), "{names:?}");
-    let stranger = client_with_token(&kubeconfig, "not-a-token-anyone-made").await;
+    let stranger = client_with_token(&kubeconfig, Some("not-a-token-anyone-made")).await;
     assert_eq!(list_code(stranger).await, 401, "a random token");
 
     secrets
@@ -145,7 +145,7 @@ async fn token_secrets_without_their_service_account_are_deleted() {
         .await
         .unwrap();
     let token = token_of(&filled(&secrets, "robot-token").await);
-    let robot = client_with_token(&sim.kubeconfig_yaml(), &token).await;
+    let robot = client_with_token(&sim.kubeconfig_yaml(), Some(&token)).await;
     assert_eq!(list_code(robot.clone()).await, 200);
     sas.delete("robot", &DeleteParams::default()).await.unwrap();
     assert_eq!(list_code(robot).await, 401, "its ServiceAccount is gone");

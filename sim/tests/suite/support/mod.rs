@@ -8,14 +8,14 @@ use std::future::Future;
 use std::time::Duration;
 
 /// A kube-rs client for the cluster of `kubeconfig` (its server and CA) that authenticates
-/// with bearer `token` instead of the kubeconfig's credentials.
-pub async fn client_with_token(kubeconfig: &str, token: &str) -> kube::Client {
+/// with bearer `token` (none: no credentials at all) instead of the kubeconfig's.
+pub async fn client_with_token(kubeconfig: &str, token: Option<&str>) -> kube::Client {
     // NB: both ring and aws-lc-rs may be compiled in; pick one for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut kc = kube::config::Kubeconfig::from_yaml(kubeconfig).expect("a kubeconfig");
     for named in &mut kc.auth_infos {
         named.auth_info = Some(kube::config::AuthInfo {
-            token: Some(token.to_string().into()),
+            token: token.map(|t| t.to_string().into()),
             ..Default::default()
         });
     }

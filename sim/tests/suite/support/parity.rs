@@ -71,8 +71,8 @@ impl Pair {
         let real_kubeconfig =
             std::fs::read_to_string(self.real.kubeconfig()).expect("read the real kubeconfig");
         (
-            super::client_with_token(&self.sim.kubeconfig_yaml(), demo).await,
-            super::client_with_token(&real_kubeconfig, real).await,
+            super::client_with_token(&self.sim.kubeconfig_yaml(), Some(demo)).await,
+            super::client_with_token(&real_kubeconfig, Some(real)).await,
         )
     }
 
