@@ -6,7 +6,7 @@
 //! Nodes join with a command from [`crate::nginx::join`]; removing one here revokes its
 //! token and forgets what it reported.
 
-use super::{desired, inputs, node_view, refusal, verdict_with};
+use super::{desired, inputs, node_views, refusal, verdict_with};
 use crate::state::AppState;
 use chrono::Utc;
 use crds::nginx::{node_configmap, NginxCluster, NginxClusterSpec, NginxDefaults, NginxListen};
@@ -204,16 +204,7 @@ pub fn list(state: &AppState) -> Vec<AdminClusterView> {
             pointing.sort();
             AdminClusterView {
                 form: form_of(c),
-                nodes: c
-                    .status
-                    .as_ref()
-                    .map(|s| {
-                        s.nodes
-                            .iter()
-                            .map(|(n, st)| node_view(c, n, st, now))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                nodes: node_views(c, now),
                 routes: pointing,
                 joined: Vec::new(),
             }
@@ -353,12 +344,14 @@ pub async fn delete(state: &AppState, name: &str, who: &str) -> Result<(), AppEr
     Api::<NginxCluster>::all(state.client.clone())
         .delete(name, &DeleteParams::default())
         .await?;
-    for node in view
+    // NB: a set: a joined node that reports is in both lists
+    let nodes: BTreeSet<String> = view
         .nodes
         .iter()
         .map(|n| n.name.clone())
         .chain(view_joined(state, name).await?)
-    {
+        .collect();
+    for node in nodes {
         forget_node_files(state, name, &node).await?;
     }
     state

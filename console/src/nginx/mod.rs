@@ -176,6 +176,19 @@ fn node_view(c: &NginxCluster, name: &str, s: &NginxNodeStatus, now: DateTime<Ut
     }
 }
 
+/// Every node the cluster's status has, as the pages show them.
+fn node_views(c: &NginxCluster, now: DateTime<Utc>) -> Vec<NodeView> {
+    c.status
+        .as_ref()
+        .map(|s| {
+            s.nodes
+                .iter()
+                .map(|(n, st)| node_view(c, n, st, now))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What the cluster's nodes report about a route (the first node that reports something).
 fn route_error(c: &NginxCluster, id: &str) -> Option<String> {
     c.status
@@ -244,16 +257,7 @@ pub fn clusters(state: &AppState, access: &Access) -> Vec<ClusterView> {
                 })
                 .collect();
             us.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-            let nodes = c
-                .status
-                .as_ref()
-                .map(|s| {
-                    s.nodes
-                        .iter()
-                        .map(|(n, st)| node_view(c, n, st, now))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let nodes = node_views(c, now);
             ClusterView {
                 display_name: if c.spec.display_name.is_empty() {
                     name.clone()
