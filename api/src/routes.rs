@@ -58,6 +58,11 @@ pub const UPLOAD_TERMINAL: Route = Route {
     kind: Kind::Upload,
     pattern: "/upload/terminal/{tenant}",
 };
+/// An artifact (jar, war, zip) for a pipeline's source stage: `?ns=NAMESPACE&name=FILE`.
+pub const UPLOAD_ARTIFACT: Route = Route {
+    kind: Kind::Upload,
+    pattern: "/upload/pipelines/{tenant}",
+};
 pub const DOWNLOAD_RECORDING: Route = Route {
     kind: Kind::Download,
     pattern: "/recordings/terminal/{tenant}",
@@ -75,7 +80,12 @@ pub const ALL: &[Route] = &[
     DOWNLOAD_TERMINAL,
     DOWNLOAD_RECORDING,
     UPLOAD_TERMINAL,
+    UPLOAD_ARTIFACT,
 ];
+
+/// Where a pipeline run's build pod fetches its uploaded artifact: no session, the token
+/// (sealed by the console for one namespace's file, until the run's deadline) is the right.
+pub const ARTIFACT_FOR_BUILD: &str = "/pipelines/artifacts/{token}";
 
 /// Sign-in through an OpenID Connect provider: `start` sends the browser to the provider,
 /// which sends it back to `callback`. Not tenant entry points (nobody is signed in yet); the

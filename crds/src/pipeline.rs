@@ -172,10 +172,15 @@ impl Stage {
 /// The Dockerfile a new image stage starts from: a jar built by Maven, run on a JRE.
 pub const DOCKERFILE_TEMPLATE: &str = "FROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY target/*.jar app.jar\nEXPOSE 8080\nCMD [\"java\", \"-jar\", \"/app/app.jar\"]\n";
 
+/// Where the build starts from: a git repository (`gitUrl`, `gitRef`) or a file uploaded
+/// through the console (`artifact`), never both.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceStage {
     /// `https://…`, `ssh://…`, `git@host:path`, or (where the console allows it) `file:///…`.
+    /// Empty when the source is an uploaded artifact.
+    // NB: omitted when empty, as `gitRef`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub git_url: String,
     /// Branch or tag to build.
     // NB: omitted when empty: kube-apiserver 1.20 built with Go >= 1.19 reads "" as null and
@@ -186,6 +191,80 @@ pub struct SourceStage {
     /// password) for HTTPS clones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
+    /// A jar, war or zip uploaded through the console instead of a repository: the image is
+    /// built from it on a base image the platform admin lists (no build or quality stage runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<ArtifactSource>,
+}
+
+/// An uploaded file, and how the image around it starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactSource {
+    /// The file's SHA-256 (64 hex digits): the console keeps each upload per namespace under
+    /// it, so a run (and its retries) builds exactly the file that was chosen.
+    pub sha256: String,
+    /// The name it was uploaded with (`orders-1.4.jar`, `site.zip`); its kind follows from it.
+    pub file_name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The name of one of the base images the platform admin lists (`jre17`).
+    pub base_image: String,
+    /// The shell command the image starts with (in `/app`, where a jar or war is kept and a
+    /// zip is unpacked); for a jar or war `java -jar /app/<file>` when empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub start_command: String,
+    /// The port the app listens on (the image's `EXPOSE`).
+    pub port: u16,
+}
+
+/// What an artifact is, from its file name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactKind {
+    Jar,
+    War,
+    Zip,
+}
+
+impl ArtifactKind {
+    /// `.jar`, `.war` or `.zip` at the end of `file_name` (any case).
+    pub fn of(file_name: &str) -> Option<ArtifactKind> {
+        let lower = file_name.to_ascii_lowercase();
+        [
+            (".jar", ArtifactKind::Jar),
+            (".war", ArtifactKind::War),
+            (".zip", ArtifactKind::Zip),
+        ]
+        .into_iter()
+        .find(|(ext, _)| lower.ends_with(ext) && lower.len() > ext.len())
+        .map(|(_, k)| k)
+    }
+}
+
+impl ArtifactSource {
+    /// The command the image starts with: the one given, else `java -jar` of a jar or war.
+    /// `None` for a zip without one (it has no obvious entry point).
+    pub fn command(&self) -> Option<String> {
+        let given = self.start_command.trim();
+        if !given.is_empty() {
+            return Some(given.to_string());
+        }
+        match ArtifactKind::of(&self.file_name)? {
+            ArtifactKind::Jar | ArtifactKind::War => {
+                Some(format!("exec java -jar /app/{}", self.file_name))
+            }
+            ArtifactKind::Zip => None,
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// The uploaded artifact the pipeline builds from, if its source is one.
+    pub fn artifact(&self) -> Option<&ArtifactSource> {
+        self.stages
+            .iter()
+            .find_map(|s| s.source.as_ref()?.artifact.as_ref())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -219,6 +298,9 @@ pub struct QualityStage {
 #[serde(rename_all = "camelCase")]
 pub struct ImageStage {
     /// The Dockerfile, edited in the page; the build context is the checked-out source.
+    /// Empty (and unused) when the source is an uploaded artifact: Wharf writes that one.
+    // NB: omitted when empty, as `gitRef`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dockerfile: String,
     /// The name of one of the registries the console is configured with.
     pub registry: String,

@@ -61,6 +61,21 @@ impl Application {
         let archive = launch.shared_logs.as_ref().map(|(shared, _)| {
             wharf_console::terminal::archive::Archive::new(shared.bucket.clone())
         });
+        let listener = tokio::net::TcpListener::bind(launch.listen)
+            .await
+            .with_context(|| format!("binding the console to {}", launch.listen))?;
+        let addr = listener.local_addr()?;
+        // NB: where build pods run on this host (the demo cluster), they reach the console
+        // where it listens
+        let artifacts = &mut settings.pipelines.artifacts;
+        if artifacts.url_for_builds.is_none() && settings.pipelines.local_git {
+            artifacts.url_for_builds = Some(format!("http://{}", crate::settings::loopback(addr)));
+        }
+        // uploaded artifacts too, so any replica serves them to a run's build pod
+        settings.pipelines.artifacts.bucket = launch
+            .shared_logs
+            .as_ref()
+            .map(|(shared, _)| shared.bucket.clone());
         let recordings = settings.terminal.recordings.clone();
         if recordings.is_some() {
             settings.terminal.archive = archive.clone();
@@ -131,10 +146,6 @@ impl Application {
                 None
             }
         };
-        let listener = tokio::net::TcpListener::bind(launch.listen)
-            .await
-            .with_context(|| format!("binding the console to {}", launch.listen))?;
-        let addr = listener.local_addr()?;
         let router = crate::console::router(state.clone(), launch.site_dir);
         Ok(Application {
             addr,

@@ -239,6 +239,10 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
             )),
         )
         .route(
+            routes::ARTIFACT_FOR_BUILD,
+            get(crate::pipelines::artifacts::for_build),
+        )
+        .route(
             "/hooks/alertmanager",
             post(crate::monitoring::webhook::alertmanager),
         )
@@ -250,6 +254,10 @@ pub fn router(state: AppState, site_dir: PathBuf) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // NB: after the body limit: uploads stream their body and have their own (larger) limit.
         .merge(crate::terminal::routes())
+        .route(
+            routes::UPLOAD_ARTIFACT.pattern,
+            post(crate::pipelines::artifacts::upload),
+        )
         // requests from other origins refused (see `cross_site`); added before `track`, so
         // it runs inside it and refused requests are counted too
         .route_layer(axum::middleware::from_fn_with_state(
@@ -329,6 +337,7 @@ pub async fn prepare_with_logs(
     handles.push(wharf_console::pipelines::controller::spawn(
         state.client.clone(),
         state.settings.pipelines.clone(),
+        state.session_key.clone(),
         leadership.clone(),
     ));
     // directory users' groups re-read, by the same replica

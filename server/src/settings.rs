@@ -136,6 +136,23 @@ pub struct ConsoleArgs {
     /// repeat or separate with commas.
     #[arg(long = "registry", env = "WHARF_REGISTRIES", value_delimiter = ',')]
     pub registries: Vec<Registry>,
+    /// A base image uploaded artifacts may be built on, `name=image` (`jre17=eclipse-temurin:17-jre`);
+    /// repeat or separate with commas [default: eclipse-temurin 8, 11, 17 and 21 JREs as
+    /// jre8…jre21, python:3.11-slim as python3].
+    #[arg(long = "artifact-base-image", env = "WHARF_ARTIFACT_BASE_IMAGES", value_delimiter = ',', value_parser = wharf_console::pipelines::artifacts::parse_base_image)]
+    pub artifact_base_images: Vec<wharf_api::pipelines::BaseImageOption>,
+    /// The largest artifact (jar, war, zip) a pipeline may upload, in MiB.
+    #[arg(long, env = "WHARF_ARTIFACT_MAX_MIB", default_value_t = 200)]
+    pub artifact_max_mib: u64,
+    /// Where uploaded artifacts arrive, and are kept when there is no log bucket
+    /// [default: .wharf/artifacts for serve, <data>/artifacts for demo].
+    #[arg(long, env = "WHARF_ARTIFACTS_DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+    /// The console's URL as the cluster's pods reach it (`http://wharf.wharf-system.svc`):
+    /// pipeline runs fetch uploaded artifacts from it [default: none, and pipelines cannot
+    /// build from uploads; the demo: its own address].
+    #[arg(long, env = "WHARF_CONSOLE_URL_FOR_BUILDS")]
+    pub console_url_for_builds: Option<String>,
     /// The token Alertmanager sends (Authorization: Bearer) to /hooks/alertmanager.
     #[arg(long, env = "WHARF_ALERT_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
@@ -164,7 +181,7 @@ impl ConsoleArgs {
             ..Default::default()
         };
         let egress = self.egress(&monitoring, launch.listen, Vec::new());
-        let mut settings = self.settings(monitoring, pipelines, egress);
+        let mut settings = self.settings(monitoring, pipelines, egress, None)?;
         settings.apm = self.apm()?;
         Ok((settings, launch))
     }
@@ -188,7 +205,12 @@ impl ConsoleArgs {
         // of their own (pods and the platform's services use other 127.x addresses).
         let demo_outside = vec![DEMO_OUTSIDE.parse().expect("a CIDR")];
         let egress = self.egress(&monitoring, launch.listen, demo_outside);
-        let mut settings = self.settings(monitoring, PipelineSettings::demo(), egress);
+        let mut settings = self.settings(
+            monitoring,
+            PipelineSettings::demo(),
+            egress,
+            Some(data.join("artifacts")),
+        )?;
         settings.apm = self.apm()?;
         Ok((settings, launch))
     }
@@ -282,13 +304,30 @@ impl ConsoleArgs {
         })
     }
 
+    /// What both modes share; `demo_artifacts`: the demo's artifacts folder. (The demo's
+    /// build pods reach the console where it listens: see `Application::build`.)
     fn settings(
         &self,
         monitoring: MonitoringSettings,
-        pipelines: PipelineSettings,
+        mut pipelines: PipelineSettings,
         egress: EgressPolicy,
-    ) -> Settings {
-        Settings {
+        demo_artifacts: Option<PathBuf>,
+    ) -> Result<Settings> {
+        let artifacts = &mut pipelines.artifacts;
+        if let Some(dir) = self.artifacts_dir.clone().or(demo_artifacts) {
+            artifacts.dir = dir;
+        }
+        artifacts.url_for_builds = self.console_url_for_builds.clone();
+        if let Some(u) = &artifacts.url_for_builds {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                anyhow::bail!("--console-url-for-builds {u:?} is not an http(s) URL");
+            }
+        }
+        artifacts.max_bytes = self.artifact_max_mib.max(1) << 20;
+        if !self.artifact_base_images.is_empty() {
+            artifacts.base_images = self.artifact_base_images.clone();
+        }
+        Ok(Settings {
             egress,
             session_ttl_secs: self.session_hours * 3600,
             directory_sync: std::time::Duration::from_secs(self.directory_sync_secs.max(10)),
@@ -302,7 +341,20 @@ impl ConsoleArgs {
             pipelines,
             terminal: self.terminal.options(),
             ..Settings::default()
+        })
+    }
+}
+
+/// The address to reach a listener at: itself, or loopback for a wildcard address.
+pub fn loopback(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, listen.port()))
         }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
     }
 }
 

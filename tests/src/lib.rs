@@ -33,6 +33,7 @@ pub struct TestApp {
     /// The running log collector.
     pub collector: tokio::task::JoinHandle<()>,
     _site: tempfile::TempDir,
+    _artifacts: tempfile::TempDir,
 }
 
 pub async fn spawn_app() -> Result<TestApp> {
@@ -65,6 +66,7 @@ pub async fn spawn_app_with(
         logs_dir,
         collector: console.collector,
         _site: console.site,
+        _artifacts: console.artifacts,
     })
 }
 
@@ -113,6 +115,8 @@ pub struct Console {
     pub collector: tokio::task::JoinHandle<()>,
     /// The stand-in site it serves (removed when dropped).
     pub site: tempfile::TempDir,
+    /// Where its uploaded artifacts are kept (removed when dropped).
+    pub artifacts: tempfile::TempDir,
 }
 
 /// Starts a console over `kube` (already bootstrapped or not: the application does it) with
@@ -124,6 +128,9 @@ pub async fn start_console(
     listen: SocketAddr,
 ) -> Result<Console> {
     let site = site_dir()?;
+    let artifacts = tempfile::tempdir()?;
+    let mut settings = settings;
+    settings.pipelines.artifacts.dir = artifacts.path().to_path_buf();
     let launch = Launch {
         listen,
         site_dir: site.path().to_path_buf(),
@@ -142,6 +149,7 @@ pub async fn start_console(
         state,
         collector,
         site,
+        artifacts,
     })
 }
 

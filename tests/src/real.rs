@@ -105,6 +105,7 @@ pub async fn spawn_real_app_with(
         logs_dir,
         collector: console.collector,
         _site: console.site,
+        _artifacts: console.artifacts,
     })
 }
 

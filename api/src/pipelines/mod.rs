@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crds::pipeline::{
-    PipelineRunStatus, PipelineSpec, RunPhase, Stage, StageKind, StagePhase, StageStatus,
+    ArtifactKind, ArtifactSource, PipelineRunStatus, PipelineSpec, RunPhase, Stage, StageKind,
+    StagePhase, StageStatus,
 };
 
 pub mod dockerfile;
@@ -84,13 +85,58 @@ pub struct RegistryOption {
     pub host: String,
 }
 
+/// A base image an uploaded artifact may be built on, as the platform admin lists them
+/// (`--artifact-base-image jre17=eclipse-temurin:17-jre`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseImageOption {
+    /// What users pick (`jre17`).
+    pub name: String,
+    /// The image reference (`eclipse-temurin:17-jre`).
+    pub image: String,
+}
+
 /// What the designer may choose from; the server validates against the same.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DesignerOptions {
     pub registries: Vec<RegistryOption>,
     /// `file://` git URLs are allowed (the demo cluster, whose builds run on this host).
     pub local_git: bool,
+    /// The base images an uploaded artifact may be built on; empty: no uploads.
+    #[serde(default)]
+    pub base_images: Vec<BaseImageOption>,
+    /// The largest artifact the console takes, in bytes.
+    #[serde(default)]
+    pub artifact_max_bytes: u64,
+    /// Why uploaded artifacts cannot be built here, when they cannot (the console does not
+    /// know the address its build pods reach it at).
+    #[serde(default)]
+    pub artifacts_unavailable: Option<crate::Text>,
 }
+
+impl DesignerOptions {
+    pub fn base_image(&self, name: &str) -> Option<&BaseImageOption> {
+        self.base_images.iter().find(|b| b.name == name)
+    }
+}
+
+/// What an artifact upload answers: what the pipeline's source stage then names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedArtifact {
+    pub sha256: String,
+    pub file_name: String,
+    pub size: u64,
+}
+
+/// The artifact upload's query string: `POST /upload/pipelines/{tenant}?ns=NAMESPACE&name=FILE`
+/// (raw body, `Content-Length` required, at most `artifact_max_bytes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactLink {
+    pub ns: String,
+    pub name: String,
+}
+
+/// The largest file name an artifact keeps.
+pub const MAX_ARTIFACT_NAME: usize = 100;
 
 /// One run, as lists and the run page show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -157,9 +203,11 @@ pub enum PipelinesMessage {
     Error(crate::error::AppError),
 }
 
-/// The Dockerfile the image stage will build (the user's plus the debug tools), for the
-/// designer's preview.
-pub fn final_dockerfile(spec: &PipelineSpec) -> Option<String> {
+/// The Dockerfile the image stage will build, plus the debug tools: the user's, or for an
+/// uploaded artifact the one Wharf writes ([`artifact_dockerfile`]). For the designer's
+/// preview and the run's Job alike. `None` without an image stage, or for an artifact whose
+/// base image is not listed.
+pub fn final_dockerfile(spec: &PipelineSpec, base_images: &[BaseImageOption]) -> Option<String> {
     let image = spec.stages.iter().find_map(|s| s.image.as_ref())?;
     let tools: Vec<String> = spec
         .stages
@@ -167,5 +215,24 @@ pub fn final_dockerfile(spec: &PipelineSpec) -> Option<String> {
         .filter_map(|s| s.tools.as_ref())
         .flat_map(|t| t.tools.clone())
         .collect();
-    Some(dockerfile::with_tools(&image.dockerfile, &tools))
+    let dockerfile = match spec.artifact() {
+        None => image.dockerfile.clone(),
+        Some(artifact) => {
+            let base = base_images.iter().find(|b| b.name == artifact.base_image)?;
+            artifact_dockerfile(artifact, &base.image)
+        }
+    };
+    Some(dockerfile::with_tools(&dockerfile, &tools))
+}
+
+/// The Dockerfile around an uploaded artifact: the base image, the file (or the zip's
+/// contents, unpacked by the source stage) in `/app`, the port, the start command run by
+/// `sh -c` (JSON-quoted, so any text is one argument).
+pub fn artifact_dockerfile(artifact: &ArtifactSource, base_image: &str) -> String {
+    let command = artifact.command().unwrap_or_default();
+    let cmd = serde_json::to_string(&["sh", "-c", command.as_str()]).expect("strings serialize");
+    format!(
+        "# written by Wharf for the uploaded {} (sha256 {})\nFROM {base_image}\nWORKDIR /app\nCOPY . /app/\nEXPOSE {}\nCMD {cmd}\n",
+        artifact.file_name, artifact.sha256, artifact.port
+    )
 }

@@ -2,7 +2,10 @@
 //! (the real gate, before anything is stored or run). Each message names the stage and the
 //! field and says what is expected.
 
-use super::{dockerfile, DesignerOptions, PipelineSpec, StageKind, TOOLS};
+use super::{
+    dockerfile, ArtifactKind, ArtifactSource, DesignerOptions, PipelineSpec, StageKind,
+    MAX_ARTIFACT_NAME, TOOLS,
+};
 use crate::workloads::validate::{image as image_ref, name as dns_label};
 use crate::{text, Text};
 
@@ -213,6 +216,98 @@ pub fn repository(value: &str) -> Result<(), Text> {
     }
 }
 
+/// An artifact's file name as uploaded: letters, digits, `.`, `_`, `-`, ending in `.jar`,
+/// `.war` or `.zip`, at most [`MAX_ARTIFACT_NAME`] bytes. It becomes a file name in the
+/// image and a line of its Dockerfile, so nothing else gets through.
+pub fn artifact_file_name(value: &str) -> Result<ArtifactKind, Text> {
+    let ok_chars = !value.is_empty()
+        && value.len() <= MAX_ARTIFACT_NAME
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && value.as_bytes()[0].is_ascii_alphanumeric();
+    if !ok_chars {
+        return Err(text!(
+            "artifact: file name '{value}' may use letters, digits, '.', '_' and '-' (at most {MAX_ARTIFACT_NAME}, starting with a letter or digit); rename the file and upload it again",
+            "制品:文件名“{value}”只能使用字母、数字、“.”、“_”和“-”(最多 {MAX_ARTIFACT_NAME} 个字符,以字母或数字开头);请重命名后重新上传"
+        ));
+    }
+    ArtifactKind::of(value).ok_or_else(|| {
+        text!(
+            "artifact: '{value}' is not a .jar, .war or .zip file",
+            "制品:“{value}”不是 .jar、.war 或 .zip 文件"
+        )
+    })
+}
+
+/// A SHA-256 as the console names uploads: 64 lower-case hex digits.
+pub fn is_sha256(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The longest start command an artifact's image takes.
+pub const MAX_START_COMMAND: usize = 1000;
+
+/// An uploaded artifact as a source: the file, the base image (one the admin lists), the
+/// start command (required for a zip) and the port.
+pub fn artifact(a: &ArtifactSource, options: &DesignerOptions) -> Vec<Text> {
+    let mut errors = Vec::new();
+    if let Some(why) = &options.artifacts_unavailable {
+        errors.push(text!("artifact: {why}", "制品:{why}"));
+    }
+    if !is_sha256(&a.sha256) {
+        errors.push(text!(
+            "artifact: no file uploaded yet (upload a .jar, .war or .zip)",
+            "制品:尚未上传文件(请上传 .jar、.war 或 .zip)"
+        ));
+    }
+    let kind = artifact_file_name(&a.file_name)
+        .map_err(|e| errors.push(e))
+        .ok();
+    if options.base_image(&a.base_image).is_none() {
+        let known: Vec<&str> = options
+            .base_images
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect();
+        let (base, known) = (&a.base_image, known.join(", "));
+        errors.push(if known.is_empty() {
+            text!(
+                "artifact: base image '{base}' is not listed (the platform admin lists none: --artifact-base-image)",
+                "制品:基础镜像“{base}”不在列表中(平台管理员尚未配置:--artifact-base-image)"
+            )
+        } else {
+            text!(
+                "artifact: base image '{base}' is not one the platform admin lists ({known})",
+                "制品:基础镜像“{base}”不在平台管理员提供的列表中({known})"
+            )
+        });
+    }
+    let command = a.start_command.trim();
+    if command.len() > MAX_START_COMMAND || command.chars().any(|c| c.is_control()) {
+        errors.push(text!(
+            "artifact: the start command is one line of at most {MAX_START_COMMAND} characters",
+            "制品:启动命令须为一行,最多 {MAX_START_COMMAND} 个字符"
+        ));
+    }
+    if command.is_empty() && kind == Some(ArtifactKind::Zip) {
+        errors.push(text!(
+            "artifact: a zip needs a start command (run in /app, where it is unpacked, e.g. ./start.sh)",
+            "制品:zip 包需要启动命令(在解压目录 /app 中执行,例如 ./start.sh)"
+        ));
+    }
+    if a.port == 0 {
+        errors.push(text!(
+            "artifact: the port the app listens on is 1 to 65535",
+            "制品:应用监听端口须在 1 到 65535 之间"
+        ));
+    }
+    errors
+}
+
 fn http_url(field: &Text, value: &str) -> Result<(), Text> {
     let rest = value
         .strip_prefix("https://")
@@ -334,9 +429,22 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<Text> {
     }
     for stage in &spec.stages {
         if let Some(s) = &stage.source {
-            push(git_url(&s.git_url, options.local_git));
-            push(git_ref(&s.git_ref));
-            push(secret_name(StageKind::Source, &s.credentials_secret));
+            match &s.artifact {
+                None => {
+                    push(git_url(&s.git_url, options.local_git));
+                    push(git_ref(&s.git_ref));
+                    push(secret_name(StageKind::Source, &s.credentials_secret));
+                }
+                Some(a) => {
+                    if !s.git_url.is_empty() {
+                        push(Err(text!(
+                            "source: either a git URL or an uploaded artifact, not both",
+                            "源码:Git 地址与上传的制品只能二选一"
+                        )));
+                    }
+                    artifact(a, options).into_iter().for_each(|e| push(Err(e)));
+                }
+            }
         }
         if let Some(b) = &stage.build {
             let name = &stage.name;
@@ -387,7 +495,10 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<Text> {
             }
         }
         if let Some(img) = &stage.image {
-            push(dockerfile::check(&img.dockerfile));
+            // NB: for an artifact the console writes the Dockerfile (see `final_dockerfile`)
+            if spec.artifact().is_none() {
+                push(dockerfile::check(&img.dockerfile));
+            }
             if !options.registries.iter().any(|r| r.name == img.registry) {
                 let known: Vec<&str> = options.registries.iter().map(|r| r.name.as_str()).collect();
                 let known = if known.is_empty() {
@@ -409,6 +520,7 @@ pub fn pipeline(spec: &PipelineSpec, options: &DesignerOptions) -> Vec<Text> {
 
 #[cfg(test)]
 mod tests {
+    use super::dockerfile::check as check_dockerfile;
     use super::*;
     use crate::pipelines::{RegistryOption, Stage};
 
@@ -419,7 +531,126 @@ mod tests {
                 host: "registry.wharf.local:5000".into(),
             }],
             local_git: false,
+            base_images: vec![crate::pipelines::BaseImageOption {
+                name: "jre17".into(),
+                image: "eclipse-temurin:17-jre".into(),
+            }],
+            artifact_max_bytes: 1 << 20,
+            artifacts_unavailable: None,
         }
+    }
+
+    /// `good()` with an uploaded jar as its source.
+    fn from_artifact() -> PipelineSpec {
+        let mut spec = good();
+        let source = spec.stages[0].source.as_mut().unwrap();
+        source.git_url.clear();
+        source.artifact = Some(ArtifactSource {
+            sha256: "ab".repeat(32),
+            file_name: "orders-1.4.jar".into(),
+            size: 1234,
+            base_image: "jre17".into(),
+            start_command: String::new(),
+            port: 8080,
+        });
+        spec
+    }
+
+    #[test]
+    fn an_uploaded_artifact_is_a_source() {
+        assert_eq!(pipeline(&from_artifact(), &options()), Vec::<Text>::new());
+        let errors = |change: fn(&mut ArtifactSource)| {
+            let mut spec = from_artifact();
+            change(
+                spec.stages[0]
+                    .source
+                    .as_mut()
+                    .unwrap()
+                    .artifact
+                    .as_mut()
+                    .unwrap(),
+            );
+            let got = pipeline(&spec, &options());
+            assert!(got.iter().all(|e| !e.zh.is_empty()), "{got:?}");
+            got.into_iter().map(|e| e.en).collect::<Vec<_>>().join("; ")
+        };
+        assert!(errors(|a| a.sha256 = "x".into()).contains("no file uploaded"));
+        assert!(errors(|a| a.file_name = "app.tar.gz".into()).contains("not a .jar, .war or .zip"));
+        assert!(errors(|a| a.file_name = "a b.jar".into()).contains("may use letters"));
+        assert!(errors(|a| a.file_name = "x\nRUN evil.jar".into()).contains("may use letters"));
+        assert!(errors(|a| a.file_name = "-x.jar".into()).contains("may use letters"));
+        assert!(errors(|a| a.base_image = "jre99".into())
+            .contains("not one the platform admin lists (jre17)"));
+        assert!(errors(|a| a.port = 0).contains("port"));
+        assert!(errors(|a| a.start_command = "a\nb".into()).contains("one line"));
+        // a zip has no entry point of its own
+        assert!(errors(|a| a.file_name = "site.zip".into()).contains("a zip needs a start command"));
+        assert_eq!(
+            errors(|a| {
+                a.file_name = "site.zip".into();
+                a.start_command = "./start.sh".into();
+            }),
+            ""
+        );
+        // both sources at once
+        let mut spec = from_artifact();
+        spec.stages[0].source.as_mut().unwrap().git_url = "https://git.example.com/a.git".into();
+        assert!(pipeline(&spec, &options())
+            .iter()
+            .any(|e| e.en.contains("not both")));
+        // where the console cannot serve uploads to its build pods
+        let mut o = options();
+        o.artifacts_unavailable = Some(Text::new("not configured", "未配置"));
+        assert!(pipeline(&from_artifact(), &o)
+            .iter()
+            .any(|e| e.en == "artifact: not configured"));
+    }
+
+    #[test]
+    fn an_artifacts_dockerfile_is_written_for_it() {
+        let spec = from_artifact();
+        let got = crate::pipelines::final_dockerfile(&spec, &options().base_images).unwrap();
+        assert!(
+            got.contains(
+                "\nFROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY . /app/\nEXPOSE 8080\n"
+            ),
+            "{got}"
+        );
+        assert!(
+            got.ends_with("CMD [\"sh\",\"-c\",\"exec java -jar /app/orders-1.4.jar\"]\n"),
+            "{got}"
+        );
+        assert_eq!(check_dockerfile(&got), Ok(()));
+        let mut spec = from_artifact();
+        spec.stages[0]
+            .source
+            .as_mut()
+            .unwrap()
+            .artifact
+            .as_mut()
+            .unwrap()
+            .start_command = r#"python3 -m http.server "$PORT" # "quoted""#.into();
+        let got = crate::pipelines::final_dockerfile(&spec, &options().base_images).unwrap();
+        assert!(
+            got.ends_with(
+                "CMD [\"sh\",\"-c\",\"python3 -m http.server \\\"$PORT\\\" # \\\"quoted\\\"\"]\n"
+            ),
+            "{got}"
+        );
+        // an unlisted base image gives no Dockerfile to build
+        let mut spec = from_artifact();
+        spec.stages[0]
+            .source
+            .as_mut()
+            .unwrap()
+            .artifact
+            .as_mut()
+            .unwrap()
+            .base_image = "x".into();
+        assert_eq!(
+            crate::pipelines::final_dockerfile(&spec, &options().base_images),
+            None
+        );
     }
 
     fn good() -> PipelineSpec {

@@ -13,4 +13,5 @@ pub mod prefs;
 pub mod shell;
 pub mod terminal_session;
 pub mod ticker;
+pub mod upload;
 pub mod xterm;

@@ -9,15 +9,17 @@ use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
 use crate::components::live::{LinkDot, Live};
 use crate::components::shell::use_me;
+use crate::components::upload::UploadProgress;
 use crate::error::AppError;
-use crate::i18n::t;
+use crate::i18n::{t, tr};
 use crate::pipelines::{
-    final_dockerfile, pipeline_options, save_pipeline, validate, DesignerOptions, PipelineSpec,
-    PipelineWebhook, Stage, StageKind, TOOLS,
+    final_dockerfile, pipeline_options, save_pipeline, validate, ArtifactSource, DesignerOptions,
+    PipelineSpec, PipelineWebhook, Stage, StageKind, TOOLS,
 };
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
+use wharf_api::Text;
 
 /// One card: a stable id (so moving a card keeps its inputs) and the stage it edits.
 #[derive(Clone, Copy)]
@@ -89,24 +91,193 @@ fn checkbox(
     }
 }
 
-fn card_fields(
-    kind: Option<StageKind>,
-    stage: RwSignal<Stage>,
+/// What every card may need besides its stage.
+#[derive(Clone, Copy)]
+struct CardCtx {
     options: RwSignal<DesignerOptions>,
-) -> AnyView {
-    match kind {
-        Some(StageKind::Source) => view! {
+    tenant: Memo<String>,
+    /// The namespace the pipeline is (to be) saved in: uploads go there.
+    namespace: RwSignal<String>,
+    /// The source is an uploaded artifact (build and quality are skipped, the Dockerfile is
+    /// written by Wharf).
+    from_artifact: Memo<bool>,
+}
+
+fn with_artifact(stage: &Stage, f: impl Fn(&ArtifactSource) -> String) -> String {
+    stage
+        .source
+        .as_ref()
+        .and_then(|x| x.artifact.as_ref())
+        .map(f)
+        .unwrap_or_default()
+}
+
+fn set_artifact(stage: &mut Stage, f: impl FnOnce(&mut ArtifactSource)) {
+    if let Some(a) = stage.source.as_mut().and_then(|x| x.artifact.as_mut()) {
+        f(a)
+    }
+}
+
+/// The source card: a git repository, or an uploaded jar, war or zip.
+#[component]
+fn SourceFields(stage: RwSignal<Stage>, ctx: CardCtx) -> impl IntoView {
+    let is_artifact =
+        move || stage.with(|s| s.source.as_ref().is_some_and(|x| x.artifact.is_some()));
+    let choose = move |artifact: bool| {
+        let base = ctx.options.with_untracked(|o| {
+            o.base_images
+                .first()
+                .map(|b| b.name.clone())
+                .unwrap_or_default()
+        });
+        stage.update(|s| {
+            let Some(x) = s.source.as_mut() else { return };
+            if artifact && x.artifact.is_none() {
+                x.git_url.clear();
+                x.git_ref.clear();
+                x.credentials_secret = None;
+                x.artifact = Some(ArtifactSource {
+                    base_image: base,
+                    port: 8080,
+                    ..Default::default()
+                });
+            } else if !artifact && x.artifact.is_some() {
+                x.artifact = None;
+                x.git_ref = "main".into();
+            }
+        })
+    };
+    let progress = RwSignal::new(None::<(f64, f64)>);
+    let upload_error = RwSignal::new(None::<Text>);
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let on_pick = move |_| {
+        upload_error.set(None);
+        let Some(input) = file_input.get_untracked() else {
+            return;
+        };
+        #[cfg(feature = "csr")]
+        {
+            use crate::components::upload::{broke_off, picked, send_file};
+            let Some(file) = picked(&input) else { return };
+            let name = file.name();
+            if let Err(e) = validate::artifact_file_name(&name) {
+                upload_error.set(Some(e));
+                return;
+            }
+            let max = ctx.options.with_untracked(|o| o.artifact_max_bytes);
+            if max > 0 && file.size() > max as f64 {
+                let (mb, limit) = ((file.size() / 1048576.0).ceil() as u64, max >> 20);
+                upload_error.set(Some(wharf_api::text!(
+                    "The file is {mb} MB; artifacts are limited to {limit} MB.",
+                    "文件大小为 {mb} MB,制品上限为 {limit} MB。"
+                )));
+                return;
+            }
+            let link = crate::terminal::query_of(&[
+                ("ns", &ctx.namespace.get_untracked()),
+                ("name", &name),
+            ]);
+            let url = wharf_api::routes::UPLOAD_ARTIFACT
+                .with_query(&[&ctx.tenant.get_untracked()], &link);
+            send_file(&file, &url, progress, move |status, body| {
+                progress.try_set(None);
+                if status == 200 {
+                    match serde_json::from_str::<crate::pipelines::UploadedArtifact>(&body) {
+                        Ok(up) => {
+                            stage.try_update(|s| {
+                                set_artifact(s, |a| {
+                                    a.sha256 = up.sha256;
+                                    a.file_name = up.file_name;
+                                    a.size = up.size;
+                                })
+                            });
+                        }
+                        Err(_) => {
+                            upload_error.try_set(Some(Text::verbatim(body)));
+                        }
+                    }
+                } else if status == 0 {
+                    upload_error.try_set(Some(broke_off()));
+                } else {
+                    upload_error.try_set(Some(crate::i18n::refusal_of(&body)));
+                }
+            });
+        }
+        #[cfg(not(feature = "csr"))]
+        let _ = (input, ctx.tenant, ctx.namespace);
+    };
+    let uploaded = move || stage.with(|s| !with_artifact(s, |a| a.sha256.clone()).is_empty());
+    view! {
+        <div class="row">
+            <label class="check"><input type="radio" data-testid="source-git" prop:checked=move || !is_artifact() on:change=move |_| choose(false)/>{t("Git repository", "Git 仓库")}</label>
+            <label class="check"><input type="radio" data-testid="source-artifact" prop:checked=is_artifact on:change=move |_| choose(true)/>{t("Upload a jar, war or zip", "上传 jar、war 或 zip")}</label>
+        </div>
+        <Show when=move || !is_artifact()>
             {input(t("Git URL", "Git 地址"), "field-git-url", stage, |s| s.source.as_ref().map(|x| x.git_url.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.git_url = v })}
             <div class="row">
                 {input(t("Branch or tag", "分支或标签"), "field-git-ref", stage, |s| s.source.as_ref().map(|x| x.git_ref.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.git_ref = v })}
                 {input(t("Credentials Secret (optional)", "凭据 Secret(可选)"), "field-git-secret", stage, |s| s.source.as_ref().and_then(|x| x.credentials_secret.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.source.as_mut() { x.credentials_secret = Some(v).filter(|v| !v.is_empty()) })}
             </div>
-        }.into_any(),
+        </Show>
+        <Show when=is_artifact>
+            {move || ctx.options.with(|o| o.artifacts_unavailable.clone()).map(|why| view! { <p class="banner error" data-testid="artifacts-unavailable">{move || tr(&why)}</p> })}
+            <div class="row">
+                <label>{t("File (.jar, .war, .zip)", "文件(.jar、.war、.zip)")}
+                    <input type="file" accept=".jar,.war,.zip" data-testid="field-artifact-file" node_ref=file_input on:change=on_pick/>
+                </label>
+                <UploadProgress progress/>
+            </div>
+            <Show when=uploaded>
+                <dl class="kv" data-testid="artifact-uploaded">
+                    <dt>{t("File", "文件")}</dt><dd class="mono" data-testid="artifact-name">{move || stage.with(|s| with_artifact(s, |a| a.file_name.clone()))}</dd>
+                    <dt>{t("Size", "大小")}</dt><dd data-testid="artifact-size">{move || stage.with(|s| with_artifact(s, |a| format!("{} bytes", a.size)))}</dd>
+                    <dt>"SHA-256"</dt><dd class="mono small" data-testid="artifact-sha256">{move || stage.with(|s| with_artifact(s, |a| a.sha256.clone()))}</dd>
+                </dl>
+            </Show>
+            {move || upload_error.get().map(|e| view! { <p class="banner error" data-testid="artifact-error">{move || tr(&e)}</p> })}
+            <div class="row">
+                <label>{t("Base image", "基础镜像")}
+                    <select data-testid="field-base-image"
+                        prop:value=move || stage.with(|s| with_artifact(s, |a| a.base_image.clone()))
+                        on:change=move |ev| { let v = event_target_value(&ev); stage.update(|s| set_artifact(s, |a| a.base_image = v)) }>
+                        {move || ctx.options.get().base_images.into_iter().map(|b| {
+                            let this = b.name.clone();
+                            view! { <option value=b.name.clone() selected=move || stage.with(|s| with_artifact(s, |a| a.base_image.clone()) == this)>{format!("{} ({})", b.name, b.image)}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label>{t("Port", "端口")}
+                    <input type="number" min="1" max="65535" data-testid="field-artifact-port"
+                        prop:value=move || stage.with(|s| with_artifact(s, |a| a.port.to_string()))
+                        on:input=move |ev| { let v = event_target_value(&ev).trim().parse::<u16>().unwrap_or(0); stage.update(|s| set_artifact(s, |a| a.port = v)) }/>
+                </label>
+            </div>
+            <label>{t("Start command (run in /app; a jar or war: java -jar when empty)", "启动命令(在 /app 中执行;jar 或 war 留空则为 java -jar)")}
+                <input class="mono" data-testid="field-start-command"
+                    prop:value=move || stage.with(|s| with_artifact(s, |a| a.start_command.clone()))
+                    on:input=move |ev| { let v = event_target_value(&ev); stage.update(|s| set_artifact(s, |a| a.start_command = v)) }/>
+            </label>
+            <p class="muted">{t("A zip is unpacked into /app; a jar or war is kept there under its name. Build and quality stages are skipped for an uploaded artifact; the Dockerfile is written for it (see below).", "zip 包解压到 /app;jar 或 war 以原文件名放在 /app。上传制品时跳过构建和质量检查阶段;Dockerfile 由平台生成(见下方)。")}</p>
+        </Show>
+    }
+}
+
+fn card_fields(kind: Option<StageKind>, stage: RwSignal<Stage>, ctx: CardCtx) -> AnyView {
+    let options = ctx.options;
+    let skipped = move || {
+        ctx.from_artifact.get().then(|| view! {
+            <p class="muted" data-testid="stage-skipped">{t("Skipped: the source is an uploaded artifact.", "已跳过:源码为上传的制品。")}</p>
+        })
+    };
+    match kind {
+        Some(StageKind::Source) => view! { <SourceFields stage ctx/> }.into_any(),
         Some(StageKind::Build) => view! {
+            {skipped}
             {input(t("Builder image", "构建镜像"), "field-build-image", stage, |s| s.build.as_ref().map(|x| x.image.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.build.as_mut() { x.image = v })}
             {input(t("Build command", "构建命令"), "field-build-command", stage, |s| s.build.as_ref().map(|x| x.command.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.build.as_mut() { x.command = v })}
         }.into_any(),
         Some(StageKind::Quality) => view! {
+            {skipped}
             {input(t("Sonar server URL", "Sonar 服务地址"), "field-sonar-url", stage, |s| s.quality.as_ref().map(|x| x.server_url.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.quality.as_mut() { x.server_url = v })}
             <div class="row">
                 {input(t("Token Secret (key: token)", "令牌 Secret(键 token)"), "field-sonar-secret", stage, |s| s.quality.as_ref().and_then(|x| x.token_secret.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.quality.as_mut() { x.token_secret = Some(v).filter(|v| !v.is_empty()) })}
@@ -151,11 +322,15 @@ fn card_fields(
                 </label>
                 {input(t("Repository", "仓库路径"), "field-repository", stage, |s| s.image.as_ref().map(|x| x.repository.clone()).unwrap_or_default(), |s, v| if let Some(x) = s.image.as_mut() { x.repository = v })}
             </div>
-            <label>"Dockerfile"
-                <textarea class="mono" rows="8" data-testid="field-dockerfile"
-                    prop:value=move || stage.with(|s| s.image.as_ref().map(|x| x.dockerfile.clone()).unwrap_or_default())
-                    on:input=move |ev| { let v = event_target_value(&ev); stage.update(|s| if let Some(x) = s.image.as_mut() { x.dockerfile = v }) }></textarea>
-            </label>
+            <Show when=move || !ctx.from_artifact.get() fallback=|| view! {
+                <p class="muted" data-testid="dockerfile-written">{t("The Dockerfile is written for the uploaded artifact: its base image, /app, its port and start command.", "Dockerfile 根据上传的制品生成:基础镜像、/app、端口和启动命令。")}</p>
+            }>
+                <label>"Dockerfile"
+                    <textarea class="mono" rows="8" data-testid="field-dockerfile"
+                        prop:value=move || stage.with(|s| s.image.as_ref().map(|x| x.dockerfile.clone()).unwrap_or_default())
+                        on:input=move |ev| { let v = event_target_value(&ev); stage.update(|s| if let Some(x) = s.image.as_mut() { x.dockerfile = v }) }></textarea>
+                </label>
+            </Show>
         }.into_any(),
         Some(StageKind::Deploy) => view! {
             {checkbox(t("Deploy automatically when the run succeeds (else: a button on the run)", "运行成功后自动部署(否则在运行页点击部署)"), "field-deploy-auto", stage, |s| s.deploy.as_ref().is_some_and(|x| x.auto), |s, v| if let Some(x) = s.deploy.as_mut() { x.auto = v })}
@@ -271,6 +446,13 @@ pub fn PipelineDesigner() -> impl IntoView {
     let spec = move || PipelineSpec {
         app: app.get().trim().to_string(),
         stages: cards.get().iter().map(|c| c.stage.get()).collect(),
+    };
+    let from_artifact = Memo::new(move |_| spec().artifact().is_some());
+    let ctx = CardCtx {
+        options,
+        tenant,
+        namespace,
+        from_artifact,
     };
     let runs = Memo::new(move |_| {
         data.with(|d| {
@@ -454,7 +636,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                                         <button class="link" title="move down" data-testid="stage-down" on:click=move |_| move_card(id, 1)>"↓"</button>
                                         <button class="link danger" title="remove" data-testid="stage-remove" on:click=move |_| remove_card(id)>"✕"</button>
                                     </div>
-                                    {card_fields(kind, card.stage, options)}
+                                    {card_fields(kind, card.stage, ctx)}
                                 </div>
                             }
                         }
@@ -468,7 +650,7 @@ pub fn PipelineDesigner() -> impl IntoView {
                 </div>
                 <details data-testid="dockerfile-preview">
                     <summary>{t("The Dockerfile that will be built", "将要构建的 Dockerfile")}</summary>
-                    <pre class="mono">{move || final_dockerfile(&spec()).unwrap_or_default()}</pre>
+                    <pre class="mono" data-testid="dockerfile-final">{move || final_dockerfile(&spec(), &options.with(|o| o.base_images.clone())).unwrap_or_default()}</pre>
                 </details>
                 <Show when=move || !errors.with(Vec::is_empty)>
                     <ul class="banner error" data-testid="pipeline-errors">

@@ -13,6 +13,7 @@ use crate::components::shell::use_me;
 pub use crate::components::terminal_session::Conn;
 #[cfg(feature = "csr")]
 use crate::components::terminal_session::{Do, Event, Session};
+use crate::components::upload::UploadProgress;
 use crate::error::AppError;
 use crate::i18n::{t, tr};
 use crate::logs::{log_sources, LogSource};
@@ -768,9 +769,7 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
                 <input type="file" data-testid="upload-file" node_ref=file_input/>
                 <input class="mono" data-testid="upload-dest" bind:value=dest title="folder or full path in the container"/>
                 <button data-testid="upload-button" on:click=do_upload>{t("Upload", "上传")}</button>
-                {move || progress.get().map(|(done, total)| view! {
-                    <progress data-testid="upload-progress" max=total value=done></progress>
-                })}
+                <UploadProgress progress/>
                 {move || result.get().map(|r| match r {
                     Ok(m) => view! { <span class="ok" data-testid="upload-done">{move || tr(&m)}</span> }.into_any(),
                     Err(e) => view! { <span class="banner error inline-banner" data-testid="upload-error">{move || tr(&e)}</span> }.into_any(),
@@ -784,7 +783,7 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
     }
 }
 
-/// Sends the picked file with XMLHttpRequest (fetch cannot report upload progress).
+/// Sends the picked file to `dest` in the container.
 #[cfg(feature = "csr")]
 fn start_upload(
     input: web_sys::HtmlInputElement,
@@ -793,8 +792,8 @@ fn start_upload(
     progress: RwSignal<Option<(f64, f64)>>,
     result: RwSignal<Option<Result<Text, Text>>>,
 ) {
-    use wasm_bindgen::{closure::Closure, JsCast, JsValue};
-    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+    use crate::components::upload::{broke_off, picked, send_file};
+    let Some(file) = picked(&input) else {
         result.set(Some(Err(text!("Pick a file first.", "请先选择文件。"))));
         return;
     };
@@ -806,54 +805,25 @@ fn start_upload(
     } else {
         dest
     };
-    let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
-        return;
-    };
-    if xhr.open("POST", &url(&path)).is_err() {
-        return;
-    }
-    progress.try_set(Some((0.0, file.size())));
-    let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-        if let Ok(ev) = ev.dyn_into::<web_sys::ProgressEvent>() {
-            // NB: `try_`: an upload goes on after the pane is closed; its signals may be gone.
-            progress.try_set(Some((ev.loaded(), ev.total())));
-        }
+    send_file(&file, &url(&path), progress, move |status, text| {
+        result.try_set(Some(if status == 200 {
+            let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
+            Ok(done
+                .map(|d| {
+                    text!(
+                        "Uploaded {} bytes to {}",
+                        "已上传 {} 字节到 {}",
+                        d.bytes,
+                        d.path
+                    )
+                })
+                .unwrap_or_else(|| Text::verbatim(text)))
+        } else if status == 0 {
+            Err(broke_off())
+        } else {
+            Err(crate::i18n::refusal_of(&text))
+        }));
     });
-    if let Ok(upload) = xhr.upload() {
-        upload.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
-    }
-    let done = {
-        let xhr = xhr.clone();
-        Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            let status = xhr.status().unwrap_or(0);
-            let text = xhr.response_text().ok().flatten().unwrap_or_default();
-            result.try_set(Some(if status == 200 {
-                let done: Option<crate::terminal::UploadDone> = serde_json::from_str(&text).ok();
-                Ok(done
-                    .map(|d| {
-                        text!(
-                            "Uploaded {} bytes to {}",
-                            "已上传 {} 字节到 {}",
-                            d.bytes,
-                            d.path
-                        )
-                    })
-                    .unwrap_or_else(|| Text::verbatim(text)))
-            } else if status == 0 {
-                Err(text!(
-                    "The upload broke off (connection lost).",
-                    "上传中断(连接断开)。"
-                ))
-            } else {
-                Err(crate::i18n::refusal_of(&text))
-            }));
-        })
-    };
-    xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
-    let _ = xhr.send_with_opt_blob(Some(&file));
-    // NB: the request owns nothing on the Rust side; the callbacks live as long as the page.
-    on_progress.forget();
-    done.forget();
 }
 
 /// What a session row offers of its recording.

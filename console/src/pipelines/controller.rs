@@ -10,6 +10,7 @@
 //! Every step is idempotent: a reconcile may run any number of times for the same state.
 
 use super::{job::job_for, status::compute};
+use crate::auth::SessionKey;
 use crate::leader::Leadership;
 use crate::pipelines::{deploy_blocked, deploy_image, PipelineSettings};
 use crds::pipeline::{Pipeline, PipelineRun, RunPhase, LABEL_RUN};
@@ -30,6 +31,8 @@ use wharf_api::error::AppError;
 struct Context {
     client: kube::Client,
     settings: PipelineSettings,
+    /// Seals the tokens build pods fetch uploaded artifacts with (see `artifacts`).
+    key: SessionKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,7 @@ pub const LEASE: &str = "wharf-pipelines";
 pub fn spawn(
     client: kube::Client,
     settings: PipelineSettings,
+    key: SessionKey,
     mut leadership: Leadership,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -59,7 +63,7 @@ pub fn spawn(
                 "pipeline controller starts (this replica leads)"
             );
             let mut lost = leadership.clone();
-            run(client.clone(), settings.clone(), async move {
+            run(client.clone(), settings.clone(), key.clone(), async move {
                 lost.lost().await
             })
             .await;
@@ -75,13 +79,18 @@ pub fn spawn(
 async fn run(
     client: kube::Client,
     settings: PipelineSettings,
+    key: SessionKey,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let runs: Api<PipelineRun> = Api::all(client.clone());
     let jobs: Api<Job> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
     let labelled = watcher::Config::default().labels(LABEL_RUN);
-    let ctx = Arc::new(Context { client, settings });
+    let ctx = Arc::new(Context {
+        client,
+        settings,
+        key,
+    });
     Controller::new(runs, watcher::Config::default())
         .owns(jobs, labelled.clone())
         .watches(pods, labelled, |pod: Pod| {
@@ -122,7 +131,14 @@ async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, E
         }
         job = None;
     } else if job.is_none() && !finished {
-        match job_for(&run, &ctx.settings) {
+        let artifact_url = super::artifacts::url_for_run(
+            &ctx.settings.artifacts,
+            &ctx.key,
+            &run,
+            ctx.settings.timeout_secs,
+            chrono::Utc::now().timestamp(),
+        );
+        match artifact_url.and_then(|url| job_for(&run, &ctx.settings, url.as_deref())) {
             Ok(new) => match jobs.create(&PostParams::default(), &new).await {
                 Ok(created) => job = Some(created),
                 Err(kube::Error::Api(s)) if s.code == 409 => job = jobs.get_opt(&name).await?,

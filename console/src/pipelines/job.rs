@@ -19,11 +19,12 @@
 //! runs these containers as local processes, runs the very same Job).
 
 use crate::pipelines::PipelineSettings;
+use crds::pipeline::PipelineSpec;
 use crds::pipeline::{PipelineRun, StageKind, LABEL_PIPELINE, LABEL_RUN};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
-use wharf_api::pipelines::dockerfile;
+use wharf_api::pipelines::final_dockerfile;
 
 pub const WORKSPACE: &str = "/workspace";
 
@@ -44,6 +45,34 @@ fi
 cd src
 git log -1 --format='commit %H%nAuthor: %an <%ae>%n%n    %s'
 git rev-parse HEAD > /dev/termination-log
+"#;
+
+// NB: the file comes from the console (ARTIFACT_URL, a token for this file only) and is
+// checked against the hash the pipeline names before anything is built from it. curl where
+// the image has it (the demo node's host), else busybox wget (alpine/git).
+const ARTIFACT_SCRIPT: &str = r#"set -eu
+mkdir -p .wharf
+rm -rf src .wharf/artifact
+mkdir src
+echo "fetching the uploaded $ARTIFACT_NAME (sha256 $ARTIFACT_SHA256)"
+if command -v curl >/dev/null 2>&1; then
+  curl -fsS -o .wharf/artifact "$ARTIFACT_URL"
+else
+  wget -q -O .wharf/artifact "$ARTIFACT_URL"
+fi
+got=$(sha256sum .wharf/artifact | cut -d ' ' -f 1)
+if [ "$got" != "$ARTIFACT_SHA256" ]; then
+  echo "the file fetched has sha256 $got, not $ARTIFACT_SHA256" >&2
+  exit 1
+fi
+case "$ARTIFACT_NAME" in
+  *.zip|*.ZIP|*.Zip)
+    echo "unpacking $ARTIFACT_NAME"
+    unzip -q .wharf/artifact -d src ;;
+  *) cp .wharf/artifact "src/$ARTIFACT_NAME" ;;
+esac
+rm -f .wharf/artifact
+printf 'sha256:%s' "$ARTIFACT_SHA256" > /dev/termination-log
 "#;
 
 const BUILD_SCRIPT: &str = r#"set -eu
@@ -138,22 +167,44 @@ fn container(name: &str, image: &str, script: &str, env: Vec<Value>) -> Value {
     })
 }
 
-/// The Job for `run`, owned by it. `Err` names what makes the run impossible.
-pub fn job_for(run: &PipelineRun, settings: &PipelineSettings) -> Result<Job, String> {
+/// Whether a stage of `kind` runs in a run of `spec`: an uploaded artifact is built already
+/// and has no source to analyse, so build and quality stages are skipped (and say so).
+pub fn runs(spec: &PipelineSpec, kind: StageKind) -> bool {
+    !(spec.artifact().is_some() && matches!(kind, StageKind::Build | StageKind::Quality))
+}
+
+/// The Job for `run`, owned by it; `artifact_url` is where its source stage fetches an
+/// uploaded artifact (see `artifacts::url_for_run`). `Err` names what makes the run impossible.
+pub fn job_for(
+    run: &PipelineRun,
+    settings: &PipelineSettings,
+    artifact_url: Option<&str>,
+) -> Result<Job, String> {
     let spec = &run.spec.snapshot;
     let name = run.name_any();
     let namespace = run.namespace().unwrap_or_default();
     let mut init = Vec::new();
     let mut main = None;
     let mut volumes = vec![json!({"name": "workspace", "emptyDir": {}})];
-    let tools: Vec<String> = spec
-        .stages
-        .iter()
-        .filter_map(|s| s.tools.as_ref())
-        .flat_map(|t| t.tools.clone())
-        .collect();
     for stage in &spec.stages {
         match stage.kind() {
+            Some(kind) if !runs(spec, kind) => {}
+            Some(StageKind::Source) if spec.artifact().is_some() => {
+                let a = spec.artifact().expect("checked");
+                let url =
+                    artifact_url.ok_or("the run has no address to fetch its artifact from")?;
+                let vars = vec![
+                    env("ARTIFACT_URL", url),
+                    env("ARTIFACT_NAME", &a.file_name),
+                    env("ARTIFACT_SHA256", &a.sha256),
+                ];
+                init.push(container(
+                    &stage.name,
+                    &settings.git_image,
+                    ARTIFACT_SCRIPT,
+                    vars,
+                ));
+            }
             Some(StageKind::Source) => {
                 let s = stage.source.as_ref().expect("kind says source");
                 let mut vars = vec![env("GIT_URL", &s.git_url), env("GIT_REF", &s.git_ref)];
@@ -204,10 +255,12 @@ pub fn job_for(run: &PipelineRun, settings: &PipelineSettings) -> Result<Job, St
                     .registry(&i.registry)
                     .ok_or_else(|| format!("unknown registry '{}'", i.registry))?;
                 let repo = format!("{}/{}", registry.host, i.repository);
+                let dockerfile = final_dockerfile(spec, &settings.artifacts.base_images)
+                    .ok_or("the artifact's base image is no longer on the console's list")?;
                 let vars = vec![
                     env("IMAGE_REPO", repo),
                     env("IMAGE_TAG", base_tag(run)),
-                    env("DOCKERFILE", dockerfile::with_tools(&i.dockerfile, &tools)),
+                    env("DOCKERFILE", dockerfile),
                 ];
                 init.push(container(
                     &stage.name,
@@ -301,7 +354,7 @@ mod tests {
 
     #[test]
     fn stages_become_containers_in_order() {
-        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let job = job_for(&run(), &PipelineSettings::demo(), None).unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
         let init: Vec<&str> = pod
             .init_containers
@@ -334,7 +387,7 @@ mod tests {
     fn only_the_push_step_sees_the_registry_credentials() {
         let mut settings = PipelineSettings::demo();
         settings.registries[0].push_secret = Some("demo-push".into());
-        let job = job_for(&run(), &settings).unwrap();
+        let job = job_for(&run(), &settings, None).unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
         let mounts = |c: &k8s_openapi::api::core::v1::Container| -> Vec<String> {
             c.volume_mounts
@@ -369,7 +422,7 @@ mod tests {
 
     #[test]
     fn user_values_stay_out_of_the_script() {
-        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let job = job_for(&run(), &PipelineSettings::demo(), None).unwrap();
         let pod = job.spec.unwrap().template.spec.unwrap();
         let clone = &pod.init_containers.unwrap()[0];
         let script = clone.command.as_ref().unwrap().join(" ");
@@ -410,7 +463,7 @@ mod tests {
 
     #[test]
     fn the_job_is_owned_by_its_run() {
-        let job = job_for(&run(), &PipelineSettings::demo()).unwrap();
+        let job = job_for(&run(), &PipelineSettings::demo(), None).unwrap();
         let owner = &job.metadata.owner_references.unwrap()[0];
         assert_eq!(
             (owner.kind.as_str(), owner.name.as_str(), owner.controller),
@@ -419,9 +472,63 @@ mod tests {
         assert_eq!(job.spec.unwrap().backoff_limit, Some(0));
     }
 
+    /// `run()` with an uploaded jar as its source.
+    fn artifact_run() -> PipelineRun {
+        let mut run = run();
+        let source = run.spec.snapshot.stages[0].source.as_mut().unwrap();
+        source.git_url.clear();
+        source.credentials_secret = None;
+        source.artifact = Some(crds::pipeline::ArtifactSource {
+            sha256: "ab".repeat(32),
+            file_name: "orders-1.4.jar".into(),
+            size: 10,
+            base_image: "jre17".into(),
+            start_command: String::new(),
+            port: 8080,
+        });
+        run
+    }
+
+    #[test]
+    fn an_artifact_is_fetched_checked_and_built_without_build_or_quality() {
+        let url = "http://wharf.wharf-system.svc/pipelines/artifacts/T0K3N";
+        let job = job_for(&artifact_run(), &PipelineSettings::demo(), Some(url)).unwrap();
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let init = pod.init_containers.unwrap();
+        let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["clone", "image"], "build and quality are skipped");
+        let get = |c: &k8s_openapi::api::core::v1::Container, n: &str| {
+            c.env
+                .iter()
+                .flatten()
+                .find(|e| e.name == n)
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(get(&init[0], "ARTIFACT_URL"), url);
+        assert_eq!(get(&init[0], "ARTIFACT_SHA256"), "ab".repeat(32));
+        assert_eq!(get(&init[0], "ARTIFACT_NAME"), "orders-1.4.jar");
+        let script = init[0].command.as_ref().unwrap().join(" ");
+        assert!(
+            script.contains("sha256sum") && script.contains("unzip"),
+            "{script}"
+        );
+        assert!(!script.contains("git clone"));
+        let dockerfile = get(&init[1], "DOCKERFILE");
+        assert!(
+            dockerfile.contains("FROM eclipse-temurin:17-jre\n"),
+            "{dockerfile}"
+        );
+        assert!(dockerfile.contains("CMD [\"sh\",\"-c\",\"exec java -jar /app/orders-1.4.jar\"]"));
+        // the tools stage still adds its lines
+        assert!(dockerfile.contains("curl"), "{dockerfile}");
+        // without an address the Job cannot be made
+        assert!(job_for(&artifact_run(), &PipelineSettings::demo(), None).is_err());
+    }
+
     #[test]
     fn an_unknown_registry_is_refused() {
-        let err = job_for(&run(), &PipelineSettings::default()).unwrap_err();
+        let err = job_for(&run(), &PipelineSettings::default(), None).unwrap_err();
         assert_eq!(err, "unknown registry 'demo'");
     }
 }

@@ -3,6 +3,7 @@
 //! namespaces of a [`TenantScope`]. Runs are created here (and by the git webhook); the
 //! server's pipeline controller turns each into a Job and reports back into its status.
 
+pub mod artifacts;
 pub mod controller;
 pub mod endpoints;
 pub mod job;
@@ -98,6 +99,8 @@ pub struct PipelineSettings {
     pub sonar_image: String,
     /// A run's Job is stopped after this long.
     pub timeout_secs: i64,
+    /// Uploaded artifacts (jar, war, zip) as sources.
+    pub artifacts: artifacts::ArtifactSettings,
 }
 
 impl Default for PipelineSettings {
@@ -110,6 +113,7 @@ impl Default for PipelineSettings {
             push_image: "gcr.io/go-containerregistry/crane:debug".into(),
             sonar_image: "sonarsource/sonar-scanner-cli:11".into(),
             timeout_secs: 3600,
+            artifacts: Default::default(),
         }
     }
 }
@@ -150,6 +154,13 @@ impl PipelineSettings {
                 })
                 .collect(),
             local_git: self.local_git,
+            base_images: self.artifacts.base_images.clone(),
+            artifact_max_bytes: self.artifacts.max_bytes,
+            artifacts_unavailable: self
+                .artifacts
+                .url_for_builds
+                .is_none()
+                .then(artifacts::not_configured),
         }
     }
 
@@ -227,14 +238,7 @@ pub fn deploy_blocked(run: &PipelineRun) -> Option<Text> {
             "运行 #{number} 没有记录镜像"
         ));
     }
-    let blocks = run
-        .spec
-        .snapshot
-        .stages
-        .iter()
-        .filter_map(|s| s.quality.as_ref())
-        .any(|q| q.block_on_fail);
-    if blocks && status.quality.as_deref() != Some("passed") {
+    if status::gate_blocks(&run.spec.snapshot) && status.quality.as_deref() != Some("passed") {
         return Some(text!(
             "the quality gate of run #{number} failed, and this pipeline blocks deploying failed builds",
             "运行 #{number} 未通过质量门禁,而该流水线禁止部署未通过的构建"
@@ -354,7 +358,40 @@ pub async fn check_reach(
     spec: &PipelineSpec,
 ) -> Result<(), AppError> {
     check_push(state, namespace, spec)?;
-    check_sources(state, spec).await
+    check_sources(state, spec).await?;
+    check_artifact(state, namespace, spec).await
+}
+
+/// An uploaded artifact the pipeline names must be kept for its namespace (an upload to
+/// another tenant's namespace is not this one's, whatever its hash).
+pub async fn check_artifact(
+    state: &AppState,
+    namespace: &str,
+    spec: &PipelineSpec,
+) -> Result<(), AppError> {
+    let Some(artifact) = spec.artifact() else {
+        return Ok(());
+    };
+    let held = state
+        .settings
+        .pipelines
+        .artifacts
+        .holds(namespace, &artifact.sha256)
+        .await
+        .map_err(|e| {
+            AppError::internal(
+                text!("looking for the uploaded artifact", "查找上传的制品失败"),
+                std::io::Error::other(e),
+            )
+        })?;
+    if held {
+        return Ok(());
+    }
+    let (file, sha) = (&artifact.file_name, &artifact.sha256);
+    Err(AppError::Invalid(text!(
+        "artifact: '{file}' (sha256 {sha}) is not among the files uploaded to namespace '{namespace}'; upload it again",
+        "制品:“{file}”(sha256 {sha})不在命名空间“{namespace}”已上传的文件中;请重新上传"
+    )))
 }
 
 /// Every remote git URL of `spec` must lead where the egress policy allows (see

@@ -8,7 +8,7 @@ use crate::pipelines::PipelineSettings;
 use crate::workloads::to_chrono;
 use chrono::{DateTime, Utc};
 use crds::pipeline::{
-    PipelineRun, PipelineRunStatus, RunPhase, StageKind, StagePhase, StageStatus,
+    PipelineRun, PipelineRunStatus, PipelineSpec, RunPhase, StageKind, StagePhase, StageStatus,
 };
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -97,6 +97,21 @@ fn job_condition(job: Option<&Job>, kind: &str) -> Option<(Option<DateTime<Utc>>
     ))
 }
 
+/// What a skipped build or quality stage says when the source is an uploaded artifact.
+pub const SKIPPED_FOR_ARTIFACT: &str =
+    "skipped: the source is an uploaded artifact, built already, with no source to analyse";
+
+/// Whether a failed (or missing) quality verdict keeps the run's image from being deployed:
+/// a quality stage that blocks on failure and runs at all (see [`super::job::runs`]).
+pub fn gate_blocks(spec: &PipelineSpec) -> bool {
+    super::job::runs(spec, StageKind::Quality)
+        && spec
+            .stages
+            .iter()
+            .filter_map(|s| s.quality.as_ref())
+            .any(|q| q.block_on_fail)
+}
+
 /// The run's status given its Job and pod as they are now. `previous` keeps what only the
 /// console knows (who deployed) and the times of a finished run.
 pub fn compute(
@@ -123,6 +138,13 @@ pub fn compute(
         let kind = stage.kind();
         let cs = container_status(pod, &stage.name);
         let mut s = match kind {
+            Some(k) if !super::job::runs(snapshot, k) => StageStatus {
+                name: stage.name.clone(),
+                kind,
+                phase: StagePhase::Skipped,
+                message: Some(SKIPPED_FOR_ARTIFACT.into()),
+                ..Default::default()
+            },
             Some(StageKind::Tools) => {
                 // debug tools are lines of the image stage's Dockerfile: they share its fate
                 let mut s = stage_status(&stage.name, kind, container_status(pod, &image_stage));
@@ -282,12 +304,7 @@ pub fn compute(
                 .iter()
                 .filter_map(|s| s.deploy.as_ref())
                 .any(|d| d.auto);
-            let blocks = snapshot
-                .stages
-                .iter()
-                .filter_map(|s| s.quality.as_ref())
-                .any(|q| q.block_on_fail)
-                && status.quality.as_deref() != Some("passed");
+            let blocks = gate_blocks(snapshot) && status.quality.as_deref() != Some("passed");
             if blocks {
                 deploy.phase = StagePhase::Skipped;
                 deploy.message = Some("blocked: the quality gate failed".into());
@@ -354,6 +371,54 @@ mod tests {
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
     const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// An uploaded artifact's run: build and quality (blocking on failure) are skipped and
+    /// say so; the run succeeds with its image and nothing blocks its deploy.
+    #[test]
+    fn a_run_from_an_artifact_skips_build_and_quality_and_deploys() {
+        let mut run = run(true);
+        let stages = &mut run.spec.snapshot.stages;
+        stages[2].quality.as_mut().unwrap().block_on_fail = true;
+        stages[0].source.as_mut().unwrap().artifact = Some(crds::pipeline::ArtifactSource {
+            sha256: "ab".repeat(32),
+            file_name: "site.zip".into(),
+            start_command: "./start.sh".into(),
+            port: 8080,
+            ..Default::default()
+        });
+        let pod = pod(
+            vec![
+                terminated("clone", 0, &format!("sha256:{}", "ab".repeat(32))),
+                terminated("image", 0, ""),
+            ],
+            vec![terminated("image-push", 0, DIGEST)],
+        );
+        let s = compute(
+            &run,
+            Some(&job("Complete")),
+            Some(&pod),
+            &PipelineSettings::demo(),
+            Utc::now(),
+        );
+        assert_eq!(s.phase, RunPhase::Succeeded, "{s:?}");
+        let phase = |n: &str| s.stages.iter().find(|x| x.name == n).unwrap().clone();
+        for skipped in ["build", "sonar"] {
+            assert_eq!(phase(skipped).phase, StagePhase::Skipped);
+            assert_eq!(
+                phase(skipped).message.as_deref(),
+                Some(SKIPPED_FOR_ARTIFACT)
+            );
+        }
+        assert_eq!(phase("clone").phase, StagePhase::Succeeded);
+        assert_eq!(s.commit, None);
+        assert!(s.image.is_some());
+        assert_eq!(
+            phase("ship").message.as_deref(),
+            Some("waiting for the deploy button")
+        );
+        run.status = Some(s);
+        assert_eq!(super::super::deploy_blocked(&run), None);
+    }
 
     #[test]
     fn a_successful_run_reports_commit_verdict_and_image() {
