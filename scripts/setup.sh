@@ -7,7 +7,7 @@ set -euo pipefail
 TRUNK_VERSION=0.21.14
 # Must equal the wasm-bindgen in Cargo.lock (the workspace pins it with "=").
 WASM_BINDGEN_VERSION=0.2.130
-DEB_PACKAGES=(chromium nginx libnginx-mod-http-lua lua-resty-core prometheus prometheus-alertmanager ripgrep git bubblewrap slapd ldap-utils curl python3-venv)
+DEB_PACKAGES=(chromium nginx libnginx-mod-http-lua lua-resty-core prometheus prometheus-alertmanager ripgrep git bubblewrap slapd ldap-utils curl unzip python3-venv)
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }

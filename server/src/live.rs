@@ -27,6 +27,23 @@ pub fn refuse(err: AppError) -> Response {
     (code, axum::Json(err.text())).into_response()
 }
 
+/// An upload's announced length (`Content-Length`), or the refusal (411) to send instead:
+/// uploads check their limit before a byte is read.
+#[allow(clippy::result_large_err)]
+pub fn announced_length(headers: &HeaderMap) -> Result<u64, Response> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| {
+            let needs = wharf_api::text!(
+                "an upload needs a Content-Length",
+                "上传需要 Content-Length"
+            );
+            (StatusCode::LENGTH_REQUIRED, axum::Json(needs)).into_response()
+        })
+}
+
 /// The principal and scope for a socket, or the refusal to send instead of upgrading.
 // NB: the refusal is the handler's whole answer, returned at once; boxing it buys nothing.
 #[allow(clippy::result_large_err)]

@@ -310,6 +310,37 @@ if [ -n "$labels" ]; then
     printf '%s' "$labels" | while IFS= read -r l; do info "LABEL $l"; done
 fi
 
+# Keep the image for the demo node, which runs images built here (see simnode's image
+# module): the Dockerfile and the context (.git skipped) in $WHARF_SIM_IMAGES/sha256-DIGEST,
+# written to a temporary folder first and moved into place; one already there is kept
+# (the same digest is the same content).
+if [ -n "${WHARF_SIM_IMAGES:-}" ]; then
+    stored="$WHARF_SIM_IMAGES/sha256-$digest"
+    if [ ! -d "$stored" ]; then
+        mkdir -p "$WHARF_SIM_IMAGES" || fail "creating the images folder $WHARF_SIM_IMAGES"
+        work=$(mktemp -d "$WHARF_SIM_IMAGES/.build.XXXXXX") || fail "creating a temporary folder in $WHARF_SIM_IMAGES"
+        chmod 755 "$work"
+        mkdir "$work/context" &&
+            cp -RP "$context/." "$work/context/" &&
+            find "$work/context" -name .git -prune -exec rm -rf {} + &&
+            cp "$df" "$work/Dockerfile" || {
+            rm -rf "$work"
+            fail "storing the image in $stored"
+        }
+        if [ ! -d "$stored" ]; then
+            mv "$work" "$stored" || {
+                rm -rf "$work"
+                fail "storing the image in $stored"
+            }
+            # Another build of the same digest won the race: mv put this one inside it.
+            rm -rf "${stored:?}/${work##*/}"
+        else
+            rm -rf "$work"
+        fi
+    fi
+    info "Stored image sha256:$digest for the demo node"
+fi
+
 if [ -n "$digest_file" ]; then
     printf 'sha256:%s' "$digest" >"$(out_path "$digest_file")" || fail "writing digest file: $digest_file"
 fi

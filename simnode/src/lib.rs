@@ -12,6 +12,17 @@
 //! - Job pods (restartPolicy `Never`/`OnFailure`) really run their containers' commands as
 //!   local processes in a scratch directory; long-running containers are simulated apps
 //!   that write realistic logs ([`process`], [`logs`]);
+//! - except images a pipeline built on the demo cluster from an uploaded artifact: a
+//!   long-running container whose image pins `@sha256:<digest>` of an image the executor
+//!   stand-in stored in the node's images folder ([`NodeConfig::images_dir`]), labelled
+//!   [`image::ARTIFACT_LABEL`] (images built from git stay simulated apps: the demo's
+//!   builds compile nothing, so their outputs are made up), runs the Dockerfile's `ENTRYPOINT`/`CMD`
+//!   (or the pod's `command`/`args`) as a local process with the build context's files at
+//!   their image paths, the Dockerfile's `ENV` and `POD_IP`; the host's programs stand in
+//!   for the base image's, `RUN` steps are not replayed. It must listen on its pod IP
+//!   (`${POD_IP:-0.0.0.0}`); the node does not serve its ports, and it is Ready once each
+//!   declared TCP port accepts a connection (the stand-in for readiness probes). Its
+//!   output is its log, an exit restarts it with back-off ([`image`]);
 //! - containers' environment comes from `env`, `envFrom`, Secrets, ConfigMaps and the
 //!   downward API, resolved when each container starts; a missing Secret keeps it in
 //!   `CreateContainerConfigError` ([`env`]);
@@ -57,12 +68,18 @@
 //! | | `sim.wharf.dev/calls` | `payments, billing/invoices@900ms!5%, db:orders-db@1.2s`: calls the app makes, for the trace metrics ([`traces::parse_calls`]) |
 //!
 //! Images tagged `:bad` or named `doesnotexist` fail to pull (ErrImagePull, ImagePullBackOff).
+//! An image reference `…@sha256:<64 hex>` whose digest is in the images folder
+//! (`<images>/sha256-<hex>/`, kept there by the executor stand-in, which every process
+//! container finds as `WHARF_SIM_IMAGES`) and whose Dockerfile carries
+//! [`image::ARTIFACT_LABEL`] runs as a built image ([`image`]); any other image of a
+//! long-running container is a simulated app.
 
 mod console;
 pub mod env;
 pub mod error;
 pub mod exec;
 pub mod http;
+pub mod image;
 pub mod ip;
 pub mod lifecycle;
 pub mod logs;

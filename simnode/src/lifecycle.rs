@@ -37,7 +37,7 @@ use crate::paths::PathMap;
 use crate::plan::{expand_env_refs, ContainerKind, ContainerPlan, Flavor, RestartPolicy, Workload};
 use crate::runtime::PodShared;
 use crate::state::{ContainerState, Terminated};
-use crate::{env, exec, process, termination};
+use crate::{env, exec, image, process, termination};
 
 /// Runs a whole pod until it is stopped (the future is dropped) or all its containers are
 /// done for good.
@@ -73,11 +73,11 @@ fn hex_digest(parts: &[&str]) -> String {
 
 /// `docker.io/library/nginx@sha256:…` for `nginx:1.27`.
 fn image_id(image: &str) -> String {
-    let without_tag = match image.rsplit_once(':') {
+    let name = image.split('@').next().unwrap_or(image);
+    let repo = match name.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => image,
+        _ => name,
     };
-    let repo = without_tag.split('@').next().unwrap_or(without_tag);
     let full = match repo.split_once('/') {
         None => format!("docker.io/library/{repo}"),
         Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
@@ -85,7 +85,10 @@ fn image_id(image: &str) -> String {
         }
         Some(_) => format!("docker.io/{repo}"),
     };
-    format!("{full}@sha256:{}", hex_digest(&[image]))
+    match image::digest_of(image) {
+        Some(hex) => format!("{full}@sha256:{}", hex.to_ascii_lowercase()),
+        None => format!("{full}@sha256:{}", hex_digest(&[image])),
+    }
 }
 
 fn between(seed: u64, min: Duration, max: Duration) -> Duration {
@@ -309,10 +312,34 @@ async fn run_instance(
         Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
     };
     let root = process::container_dir(&pod.dir, &plan.name);
-    let runs_process = matches!(
-        plan.workload,
-        Workload::Command(_) | Workload::Interactive(_)
+    // A long-running container of an image the executor stand-in built runs it for real.
+    let stored = (plan.workload == Workload::App)
+        .then(|| image::stored(&pod.cfg.images_dir(), &plan.image))
+        .flatten();
+    let built = match stored {
+        None => None,
+        Some(stored) => match prepare_image(pod, plan, &stored, &root, &cwd).await {
+            Ok(b) => Some(b),
+            Err(msg) => {
+                log.push_to(LogStream::Stderr, format!("Error: {msg}"));
+                pod.event(plan, "Warning", "Failed", format!("Error: {msg}"));
+                return terminated(128, "StartError", Some(msg), None);
+            }
+        },
+    };
+    let unconfined = pod.cfg.sandbox.unavailable().is_some();
+    pod.set_binds(
+        &plan.name,
+        match &built {
+            Some(b) if !unconfined => b.rootfs.top_level(),
+            _ => Vec::new(),
+        },
     );
+    let runs_process = built.is_some()
+        || matches!(
+            plan.workload,
+            Workload::Command(_) | Workload::Interactive(_)
+        );
     let message_file: Option<PathBuf> = runs_process.then(|| termination::file_of(&root));
     if let Some(file) = &message_file {
         let prepared = termination::prepare(file).await.and_then(|()| {
@@ -325,9 +352,29 @@ async fn run_instance(
             return terminated(128, "StartError", Some(e.to_string()), None);
         }
     }
-    let paths = PathMap::for_container(&root, plan, Some(&pod.bin_dir));
-    let mut env =
-        process::container_env(&resolved, &pod.plan.name, &cwd, &root, Some(&pod.bin_dir));
+    let mut paths = PathMap::for_container(&root, plan, Some(&pod.bin_dir));
+    // A built image's env: its ENV, then POD_IP, then the pod's (which wins).
+    let mut env_in = Vec::new();
+    if let Some(b) = &built {
+        if unconfined {
+            // NB: no sandbox to show the image's files at their paths: rewrite the paths.
+            for p in &b.rootfs.paths {
+                paths.add(p, &b.rootfs.host_path(p));
+            }
+        }
+        env_in.extend(b.config.env.iter().cloned());
+        env_in.push(("POD_IP".to_string(), pod.ip.to_string()));
+    }
+    env_in.extend(resolved.iter().cloned());
+    let images = pod.cfg.images_dir();
+    let mut env = process::container_env(
+        &env_in,
+        &pod.plan.name,
+        &cwd,
+        &root,
+        Some(&pod.bin_dir),
+        Some(&images),
+    );
     for (_, v) in env.iter_mut() {
         *v = paths.rewrite(v);
     }
@@ -358,8 +405,9 @@ async fn run_instance(
         format!("Created container: {}", plan.name),
     );
 
-    // Ports are bound before the container counts as started, as a real server would.
-    let listeners = if plan.workload == Workload::App {
+    // Ports are bound before the container counts as started, as a real server would (a
+    // built image's process binds its own).
+    let listeners = if plan.workload == Workload::App && built.is_none() {
         match http::bind_all(pod.ip, &plan.ports).await {
             Ok(l) => l,
             Err(msg) => {
@@ -393,8 +441,9 @@ async fn run_instance(
         c.container_id = container_id.clone();
         c.state = ContainerState::Running { started_at };
         c.started = true;
-        c.ready =
-            plan.kind == ContainerKind::Regular && plan.readiness_delay.is_none_or(|d| d.is_zero());
+        c.ready = plan.kind == ContainerKind::Regular
+            && plan.readiness_delay.is_none_or(|d| d.is_zero())
+            && (built.is_none() || plan.ports.is_empty());
     });
     pod.event(
         plan,
@@ -412,6 +461,18 @@ async fn run_instance(
     );
 
     let exit = match &plan.workload {
+        _ if built.is_some() => {
+            let b = built.as_ref().expect("checked");
+            // `$(VAR)` is Kubernetes' syntax: only the pod's command and args have it.
+            let expand = |v: &[String]| -> Vec<String> {
+                v.iter().map(|a| expand_env_refs(a, &resolved)).collect()
+            };
+            let argv = b
+                .config
+                .argv(&expand(&plan.command), &expand(&plan.args))
+                .map(|a| a.iter().map(|x| paths.rewrite(x)).collect());
+            run_built(pod, plan, b, argv, unconfined, &env, &log).await
+        }
         Workload::Command(argv) => {
             let argv = argv_of(argv);
             let launch = pod.launch(plan, &argv, false, &cwd, &env);
@@ -427,6 +488,81 @@ async fn run_instance(
     let started = exit.reason != "StartError";
     let message = message(exit.code, started, exit.message);
     terminated(exit.code, exit.reason, message, Some(started_at))
+}
+
+/// Reads a stored image and lays out its files for this instance (see [`crate::image`]),
+/// handed to the sandbox's user. `Err` is the message the container fails with.
+async fn prepare_image(
+    pod: &PodShared,
+    plan: &ContainerPlan,
+    stored: &std::path::Path,
+    root: &std::path::Path,
+    home: &std::path::Path,
+) -> Result<image::Prepared, String> {
+    // The "base image's" variables the Dockerfile's substitutions see: the node's defaults.
+    let base = process::container_env(&[], &pod.plan.name, home, root, None, None);
+    let (stored, rootfs) = (stored.to_path_buf(), root.join("rootfs"));
+    let working_dir = plan.working_dir.clone();
+    let sandbox = pod.cfg.sandbox.clone();
+    let image = plan.image.clone();
+    tokio::task::spawn_blocking(move || {
+        let prepared = image::prepare(&stored, &rootfs, working_dir.as_deref(), &base)
+            .map_err(|e| format!("image {image}: {e}"))?;
+        image::give_tree(&prepared.rootfs.host, &|p| sandbox.give(p))
+            .map_err(|e| format!("hand {} to the sandbox: {e}", rootfs.display()))?;
+        Ok(prepared)
+    })
+    .await
+    .map_err(|e| format!("preparing the image: {e}"))?
+}
+
+/// Runs a built image's process (`argv`, or why there is none) in its working directory,
+/// Ready once each declared TCP port accepts a connection on the pod IP (after a readiness
+/// probe's `initialDelaySeconds`): the demo node's stand-in for readiness probes.
+async fn run_built(
+    pod: &PodShared,
+    plan: &ContainerPlan,
+    built: &image::Prepared,
+    argv: Result<Vec<String>, String>,
+    unconfined: bool,
+    env: &[(String, String)],
+    log: &Arc<LogBuffer>,
+) -> process::Exit {
+    let argv = match argv {
+        Ok(a) => a,
+        Err(msg) => return process::start_error(&msg, log),
+    };
+    let host_cwd = built.rootfs.host_path(&built.workdir);
+    // Under bubblewrap the process starts at the image's path, outside at its host copy.
+    let inside_cwd = if unconfined {
+        host_cwd.clone()
+    } else {
+        PathBuf::from(&built.workdir)
+    };
+    let launch = pod.launch(plan, &argv, false, &inside_cwd, env);
+    let run = process::run_to_log(launch, &host_cwd, env, log.clone());
+    let ready = async {
+        let delay = plan.readiness_delay.filter(|d| !d.is_zero());
+        if delay.is_some() || !plan.ports.is_empty() {
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            for &port in &plan.ports {
+                while tokio::net::TcpStream::connect((pod.ip, port))
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            pod.update(&plan.name, |c| c.ready = true);
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        exit = run => exit,
+        () = ready => unreachable!("readiness never ends"),
+    }
 }
 
 fn exited(code: i32) -> process::Exit {
@@ -588,6 +724,12 @@ mod tests {
         assert!(image_id("bitnami/redis").starts_with("docker.io/bitnami/redis@sha256:"));
         assert!(image_id("registry.local:5000/team/app:v1")
             .starts_with("registry.local:5000/team/app@sha256:"));
+        let hex = "0f".repeat(32);
+        assert_eq!(
+            image_id(&format!("registry.local:5000/team/app:v1@sha256:{hex}")),
+            format!("registry.local:5000/team/app@sha256:{hex}"),
+            "a pinned digest is the image's id"
+        );
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub struct ContainerPlan {
     pub stdin_once: bool,
     pub tty: bool,
     pub working_dir: Option<String>,
+    /// `command` and `args` as the pod spec gives them (empty: unset), for a built image
+    /// whose `ENTRYPOINT` and `CMD` they replace (see [`crate::image`]).
+    pub command: Vec<String>,
+    pub args: Vec<String>,
     /// `(volume name, mount path)` pairs; volumes become shared directories of the pod.
     pub mounts: Vec<(String, String)>,
     pub workload: Workload,
@@ -366,6 +370,8 @@ fn container_plan(
             .filter(|p| *p != 0)
             .collect(),
         working_dir: c.working_dir.clone(),
+        command: c.command.clone().unwrap_or_default(),
+        args: c.args.clone().unwrap_or_default(),
         mounts: c
             .volume_mounts
             .iter()

@@ -10,7 +10,8 @@
 //! argv and env to their place under the container directory (see [`crate::paths`]).
 //!
 //! The environment is the container's resolved `env` and `envFrom` (see [`crate::env`])
-//! plus `HOSTNAME`, `HOME`, `WHARF_SIM_ROOT` (the container directory) and the host's
+//! plus `HOSTNAME`, `HOME`, `WHARF_SIM_ROOT` (the container directory),
+//! `WHARF_SIM_IMAGES` (the node's images folder, see [`crate::image`]) and the host's
 //! `PATH` with the builder stand-ins first (see [`crate::shims`]). A program given by a
 //! path that does not exist on the host is looked up by its base name (so
 //! `/usr/local/bin/mvn` finds `mvn`, `/kaniko/executor` the stand-in, `/bin/bash` falls
@@ -127,13 +128,15 @@ pub async fn prepare_dirs(
 
 /// The environment a container's processes get: `resolved` (its `env` and `envFrom`)
 /// over `HOSTNAME`, `HOME` and the host's `PATH`, then `bin` (the stand-ins) put first on
-/// `PATH` and [`paths::ENV_ROOT`] set to the container directory `root`.
+/// `PATH`, [`paths::ENV_ROOT`] set to the container directory `root` and
+/// [`crate::image::ENV_IMAGES`] to the node's images folder `images`.
 pub fn container_env(
     resolved: &[(String, String)],
     pod: &str,
     home: &Path,
     root: &Path,
     bin: Option<&Path>,
+    images: Option<&Path>,
 ) -> Vec<(String, String)> {
     let mut env = vec![
         (
@@ -154,6 +157,13 @@ pub fn container_env(
     }
     env.retain(|(k, _)| k != paths::ENV_ROOT);
     env.push((paths::ENV_ROOT.to_string(), root.display().to_string()));
+    if let Some(images) = images {
+        env.retain(|(k, _)| k != crate::image::ENV_IMAGES);
+        env.push((
+            crate::image::ENV_IMAGES.to_string(),
+            images.display().to_string(),
+        ));
+    }
     env
 }
 

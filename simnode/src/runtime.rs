@@ -41,6 +41,10 @@ use crate::{Error, Result};
 pub struct NodeConfig {
     /// Where pods' scratch directories go (`<scratch>/<ns>_<pod>/<container>/`).
     pub scratch_dir: PathBuf,
+    /// Where the executor stand-in keeps the images it builds and where the node finds
+    /// them to run (see [`crate::image`]); it outlives pods. `None`: `<scratch_dir>/images`.
+    /// Read it with [`NodeConfig::images_dir`].
+    pub images_dir: Option<PathBuf>,
     /// Default log rate of simulated apps (a pod annotation may override it).
     pub log_lines_per_sec: f64,
     /// Whether exec and attach are allowed (the API server answers 403 otherwise).
@@ -90,6 +94,7 @@ impl NodeConfig {
     pub fn new(scratch_dir: impl Into<PathBuf>) -> Self {
         Self {
             scratch_dir: scratch_dir.into(),
+            images_dir: None,
             log_lines_per_sec: 1.0,
             allow_exec: true,
             start_delay_min: Duration::from_millis(1000),
@@ -124,6 +129,14 @@ impl NodeConfig {
             pod_logs_linger: Duration::from_secs(2),
             ..Self::new(scratch_dir)
         }
+    }
+
+    /// The images folder: [`images_dir`](Self::images_dir) if set, else
+    /// `<scratch_dir>/images`. Every process container gets it as `WHARF_SIM_IMAGES`.
+    pub fn images_dir(&self) -> PathBuf {
+        self.images_dir
+            .clone()
+            .unwrap_or_else(|| self.scratch_dir.join("images"))
     }
 
     /// Where containers' CRI log files go: [`pod_logs_dir`](Self::pod_logs_dir) if set,
@@ -175,6 +188,9 @@ pub(crate) struct ContainerSlot {
     pub env: Mutex<Option<Vec<(String, String)>>>,
     /// The current instance's interactive main process, for attach.
     pub console: Mutex<Option<Arc<Console>>>,
+    /// A built image's files, `(host, inside)`, bound in the sandbox for every process of
+    /// the current instance (see [`crate::image`]).
+    pub binds: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 /// Where Secrets and ConfigMaps come from, shared by the runtime and its pods.
@@ -230,11 +246,17 @@ impl PodShared {
         env: &[(String, String)],
     ) -> std::result::Result<crate::sandbox::Launch, String> {
         let dir = process::container_dir(&self.dir, &container.name);
+        let binds = self
+            .slot(&container.name)
+            .map(|s| lock(&s.binds).clone())
+            .unwrap_or_default();
         let view = crate::sandbox::View {
             hostname: self.plan.name.clone(),
             tmp: Some(dir.join("tmp")),
-            writable: vec![dir, self.dir.join("volumes")],
+            // NB: the images folder is writable: the executor stand-in stores images there.
+            writable: vec![dir, self.dir.join("volumes"), self.cfg.images_dir()],
             read_only: vec![self.bin_dir.clone()],
+            binds,
         };
         process::launch(
             argv,
@@ -311,6 +333,13 @@ impl PodShared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Sets the built image's files `(host, inside)` of `container`'s current instance.
+    pub fn set_binds(&self, container: &str, binds: Vec<(PathBuf, PathBuf)>) {
+        if let Some(slot) = self.slot(container) {
+            *lock(&slot.binds) = binds;
+        }
     }
 
     /// Records the environment of `container`'s current instance.
@@ -422,6 +451,11 @@ impl NodeRuntime {
             logs_dir = abs;
         }
         cfg.pod_logs_dir = Some(logs_dir.clone());
+        let mut images = cfg.images_dir();
+        if let Ok(abs) = std::path::absolute(&images) {
+            images = abs;
+        }
+        cfg.images_dir = Some(images);
         let pod_logs = PodLogs::new(logs::cri::Settings {
             dir: logs_dir,
             by_node: cfg.pod_logs_by_node,
@@ -495,6 +529,15 @@ impl NodeRuntime {
             .get_or_try_init(|| shims::install(scratch))
             .await?
             .clone();
+        let images = self.inner.cfg.images_dir();
+        tokio::fs::create_dir_all(&images)
+            .await
+            .map_err(|e| Error::io(format!("create {}", images.display()), e))?;
+        self.inner
+            .cfg
+            .sandbox
+            .give(&images)
+            .map_err(|e| Error::io(format!("hand {} to the sandbox", images.display()), e))?;
         let dir = process::pod_dir(scratch, &plan.namespace, &plan.name);
         tokio::fs::create_dir_all(&dir)
             .await
@@ -937,6 +980,7 @@ impl NodeRuntime {
                 &cwd,
                 &root,
                 Some(&shared.bin_dir),
+                Some(&shared.cfg.images_dir()),
             )
         });
         let map = PathMap::for_container(&root, &plan, Some(&shared.bin_dir));

@@ -13,8 +13,10 @@
 //! - in its own mount namespace that shows only the system's programs and libraries
 //!   (`/usr`, `/etc` read-only; root-only files in `/etc` stay unreadable), fresh `/proc`
 //!   and `/dev`, the container's own folder and its pod's volumes (read-write), the
-//!   container's `tmp` folder as `/tmp`, and the builder stand-ins and the node's shared
-//!   folder (read-only). Everything else is read-only and empty. The demo's data
+//!   container's `tmp` folder as `/tmp`, the node's images folder (read-write: the
+//!   executor stand-in stores images there), a built image's files at their image paths
+//!   (read-write, [`View::binds`], see [`crate::image`]), and the builder stand-ins and
+//!   the node's shared folder (read-only). Everything else is read-only and empty. The demo's data
 //!   folder, its kubeconfig and keys, other pods' folders and the user's home are not there;
 //! - in its own PID, IPC and UTS namespaces (it sees and signals only its own processes;
 //!   its host name is the pod's), dying with the node.
@@ -59,6 +61,28 @@ pub struct View {
     pub read_only: Vec<PathBuf>,
     /// The folder that is its `/tmp` (else an empty one per process).
     pub tmp: Option<PathBuf>,
+    /// `(host, inside)`: folders or files shown read-write at another path (a built
+    /// image's files at their image paths, see [`crate::image`]).
+    pub binds: Vec<(PathBuf, PathBuf)>,
+}
+
+impl View {
+    /// Where `program` (a path inside, relative ones against `cwd`) is on the host, when
+    /// it lies under one of [`View::binds`].
+    fn bound_host_path(&self, program: &str, cwd: &Path) -> Option<PathBuf> {
+        if !program.contains('/') {
+            return None;
+        }
+        let inside = cwd.join(program);
+        self.binds.iter().find_map(|(host, at)| {
+            let rest = inside.strip_prefix(at).ok()?;
+            Some(if rest.as_os_str().is_empty() {
+                host.clone()
+            } else {
+                host.join(rest)
+            })
+        })
+    }
 }
 
 /// A process to start: `program` with `args`, as `run_as` (uid, gid) if set. `argv0` is
@@ -184,12 +208,19 @@ impl Sandbox {
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_str())
             .unwrap_or("/usr/local/bin:/usr/bin:/bin");
-        let program = find_program(&plain.program, path).ok_or_else(|| {
+        let not_found = || {
             crate::process::start_error_message(
                 &plain.argv0,
                 &std::io::Error::from(std::io::ErrorKind::NotFound),
             )
-        })?;
+        };
+        let program = match view.bound_host_path(&plain.argv0, cwd) {
+            // NB: a program of a built image: it runs at its path inside, checked outside.
+            Some(host) => find_program(&host.display().to_string(), path)
+                .map(|_| plain.argv0.clone())
+                .ok_or_else(not_found)?,
+            None => find_program(&plain.program, path).ok_or_else(not_found)?,
+        };
         let mut args: Vec<String> = [
             "--unshare-user",
             "--uid",
@@ -232,6 +263,13 @@ impl Sandbox {
         }
         for dir in &view.writable {
             args.extend(bind("--bind-try", dir));
+        }
+        for (host, inside) in &view.binds {
+            args.extend([
+                "--bind".into(),
+                host.display().to_string(),
+                inside.display().to_string(),
+            ]);
         }
         // Anything else is read-only: a write outside the container fails loudly.
         args.extend(["--remount-ro".into(), "/".into()]);

@@ -13,7 +13,11 @@
 //!   Dockerfile without `FROM` first, an unknown instruction or a `COPY` source missing
 //!   from the context, logs kaniko-like `INFO` lines and `Pushed REPO@sha256:…`, and writes
 //!   a digest computed from the context's files, the Dockerfile, labels and build args
-//!   (same sources, same digest).
+//!   (same sources, same digest). With `WHARF_SIM_IMAGES` naming a folder (the node sets
+//!   it to [`crate::NodeConfig::images_dir`] for every process container) it keeps the
+//!   image there, `sha256-<digest>/Dockerfile` and `sha256-<digest>/context/` (`.git`
+//!   skipped), written to a temporary folder and moved into place, an existing one kept;
+//!   a long-running container of `…@sha256:<digest>` then runs it ([`crate::image`]).
 //! - `sonar-scanner` — the SonarScanner CLI (`shims/sonar-scanner.sh`): reads
 //!   `-Dsonar.host.url` (required, exit 2 without), `-Dsonar.token` or `SONAR_TOKEN`,
 //!   `-Dsonar.projectKey`, `-Dsonar.projectBaseDir`, `-Dsonar.sources`,

@@ -225,14 +225,18 @@ pub fn final_dockerfile(spec: &PipelineSpec, base_images: &[BaseImageOption]) ->
     Some(dockerfile::with_tools(&dockerfile, &tools))
 }
 
-/// The Dockerfile around an uploaded artifact: the base image, the file (or the zip's
-/// contents, unpacked by the source stage) in `/app`, the port, the start command run by
-/// `sh -c` (JSON-quoted, so any text is one argument).
+/// The labels an image built from an uploaded artifact carries: which file it is.
+pub const ARTIFACT_SHA256_LABEL: &str = "dev.wharf.artifact.sha256";
+pub const ARTIFACT_NAME_LABEL: &str = "dev.wharf.artifact.name";
+
+/// The Dockerfile around an uploaded artifact: the base image, labels naming the file, the
+/// file (or the zip's contents, unpacked by the source stage) in `/app`, the port, the start
+/// command run by `sh -c` (JSON-quoted, so any text is one argument).
 pub fn artifact_dockerfile(artifact: &ArtifactSource, base_image: &str) -> String {
     let command = artifact.command().unwrap_or_default();
     let cmd = serde_json::to_string(&["sh", "-c", command.as_str()]).expect("strings serialize");
+    let (file, sha, port) = (&artifact.file_name, &artifact.sha256, artifact.port);
     format!(
-        "# written by Wharf for the uploaded {} (sha256 {})\nFROM {base_image}\nWORKDIR /app\nCOPY . /app/\nEXPOSE {}\nCMD {cmd}\n",
-        artifact.file_name, artifact.sha256, artifact.port
+        "# written by Wharf for the uploaded {file}\nFROM {base_image}\nLABEL {ARTIFACT_SHA256_LABEL}=\"{sha}\" {ARTIFACT_NAME_LABEL}=\"{file}\"\nWORKDIR /app\nCOPY . /app/\nEXPOSE {port}\nCMD {cmd}\n"
     )
 }

@@ -610,10 +610,14 @@ mod tests {
     fn an_artifacts_dockerfile_is_written_for_it() {
         let spec = from_artifact();
         let got = crate::pipelines::final_dockerfile(&spec, &options().base_images).unwrap();
+        let labels = format!(
+            "LABEL dev.wharf.artifact.sha256=\"{}\" dev.wharf.artifact.name=\"orders-1.4.jar\"",
+            "ab".repeat(32)
+        );
         assert!(
-            got.contains(
-                "\nFROM eclipse-temurin:17-jre\nWORKDIR /app\nCOPY . /app/\nEXPOSE 8080\n"
-            ),
+            got.contains(&format!(
+                "\nFROM eclipse-temurin:17-jre\n{labels}\nWORKDIR /app\nCOPY . /app/\nEXPOSE 8080\n"
+            )),
             "{got}"
         );
         assert!(

@@ -43,7 +43,7 @@ pub fn DeployPage() -> impl IntoView {
         })
     });
     let defaults = DeployForm::default();
-    // prefilled from a pipeline run's "deploy as a new app" (`?ns=&name=&image=&run=`)
+    // prefilled from a pipeline run's "deploy as a new app" (`?ns=&name=&image=&run=[&port=]`)
     let query = leptos_router::hooks::use_query_map();
     let given = move |k: &str| query.with_untracked(|q| q.get(k).unwrap_or_default());
     let from_run = given("run");
@@ -51,7 +51,12 @@ pub fn DeployPage() -> impl IntoView {
     let name = RwSignal::new(given("name"));
     let image = RwSignal::new(given("image"));
     let replicas = RwSignal::new(defaults.replicas.to_string());
-    let port = RwSignal::new(defaults.port.map(|p| p.to_string()).unwrap_or_default());
+    let port = RwSignal::new(
+        Some(given("port"))
+            .filter(|p| !p.is_empty())
+            .or_else(|| defaults.port.map(|p| p.to_string()))
+            .unwrap_or_default(),
+    );
     let env = RwSignal::new(String::new());
     let cpu_request = RwSignal::new(defaults.cpu_request.clone());
     let cpu_limit = RwSignal::new(defaults.cpu_limit.clone());

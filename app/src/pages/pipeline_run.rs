@@ -202,8 +202,15 @@ pub fn PipelineRunPage() -> impl IntoView {
                 // the target app does not exist yet: the deploy form, prefilled with the image
                 <Show when=move || can_change.get() && run.with(|r| r.as_ref().is_some_and(|r| r.status.image.is_some() && !r.app_exists && !r.app.is_empty() && r.deploy_blocked.is_none()))>
                     {move || run.get().map(|r| {
+                        // an uploaded artifact says the port its app listens on
+                        let port = r
+                            .stages
+                            .iter()
+                            .find_map(|s| s.source.as_ref()?.artifact.as_ref())
+                            .map(|a| format!("&port={}", a.port))
+                            .unwrap_or_default();
                         let href = format!(
-                            "/t/{}/deploy?ns={}&name={}&image={}&run={}",
+                            "/t/{}/deploy?ns={}&name={}&image={}&run={}{port}",
                             tenant.get(),
                             r.namespace,
                             r.app,

@@ -8,7 +8,7 @@
 //! read, and by what arrives), when it does not start as a zip does (a jar and a war are zips),
 //! or when its length is not what was announced.
 
-use crate::live::{refuse, scope_for_socket};
+use crate::live::{announced_length, refuse, scope_for_socket};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -56,18 +56,9 @@ pub async fn upload(
         return fail(StatusCode::BAD_REQUEST, why);
     }
     let settings = &state.settings.pipelines.artifacts;
-    let Some(size) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return fail(
-            StatusCode::LENGTH_REQUIRED,
-            text!(
-                "an upload needs a Content-Length",
-                "上传需要 Content-Length"
-            ),
-        );
+    let size = match announced_length(&headers) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
     if size > settings.max_bytes {
         return too_large(size, settings.max_bytes);

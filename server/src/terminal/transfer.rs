@@ -12,7 +12,7 @@
 //! container without `tar` gets 422 and a sentence saying so.
 
 use super::{audit, tar};
-use crate::live::{refuse, scope_for_socket};
+use crate::live::{announced_length, refuse, scope_for_socket};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -212,18 +212,9 @@ pub async fn upload(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(size) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return fail(
-            StatusCode::LENGTH_REQUIRED,
-            text!(
-                "an upload needs a Content-Length",
-                "上传需要 Content-Length"
-            ),
-        );
+    let size = match announced_length(&headers) {
+        Ok(n) => n,
+        Err(r) => return r,
     };
     let settings = &state.settings.terminal;
     if size > settings.max_upload {

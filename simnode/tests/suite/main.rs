@@ -7,6 +7,7 @@ mod config;
 mod debug;
 mod exec;
 mod http;
+mod images;
 mod jobs;
 mod lifecycle;
 mod logs_and_metrics;

@@ -20,6 +20,7 @@ mod ng_agent_packaging;
 mod nginx;
 mod nginx_clusters;
 mod oidc;
+mod pipeline_artifacts;
 mod pipelines;
 mod prometheus_operator;
 mod promql_property;
