@@ -18,6 +18,7 @@ pub mod names;
 pub mod nginx;
 pub mod pipelines;
 pub mod routes;
+pub mod storage;
 pub mod terminal;
 pub mod text;
 pub mod time;

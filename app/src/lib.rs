@@ -21,6 +21,7 @@ pub mod monitoring;
 pub mod nginx;
 pub mod pages;
 pub mod pipelines;
+pub mod storage;
 pub mod terminal;
 pub use wharf_api::time;
 pub mod workloads;
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant/alerts") view=pages::alerts::AlertsPage/>
                     <Route path=path!("/t/:tenant/nginx") view=pages::nginx::NginxPage/>
                     <Route path=path!("/t/:tenant/pipelines") view=pages::pipelines::PipelinesPage/>
+                    <Route path=path!("/t/:tenant/storage") view=pages::storage::StoragePage/>
                     <Route path=path!("/t/:tenant/pipelines/new") view=pages::pipeline_designer::PipelineDesigner/>
                     <Route path=path!("/t/:tenant/pipelines/:ns/:name") view=pages::pipeline_designer::PipelineDesigner/>
                     <Route path=path!("/t/:tenant/pipelines/:ns/:name/runs/:run") view=pages::pipeline_run::PipelineRunPage/>

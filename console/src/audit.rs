@@ -54,6 +54,7 @@ pub const READ_ONLY: &[&str] = &[
     "list_alerts",
     "alert_receivers",
     "list_silences",
+    "storage",
     "pipelines",
     "pipeline_options",
     "pipeline_webhook",

@@ -27,6 +27,7 @@ pub mod monitoring;
 pub mod nginx;
 pub mod pipelines;
 pub mod state;
+pub mod storage;
 pub mod terminal;
 pub mod watchers;
 pub mod workloads;

@@ -10,6 +10,11 @@
 //! real cluster (no RBAC, no admission webhooks, no OpenAPI documents served,
 //! one stored version per resource).
 //!
+//! Storage is served as on a cluster with Rook-Ceph: StorageClasses `rook-ceph-block` (the
+//! default), `rook-cephfs` and `local-path`, claims provisioned and bound by the demo's own
+//! provisioner, whose volumes are folders on this host that the node mounts into pods
+//! (Ceph is simulated by folders; see `controllers::volume` and the README's *Storage*).
+//!
 //! Requests authenticate with a bearer token: the kubeconfig's, or a ServiceAccount's
 //! from a `kubernetes.io/service-account-token` Secret, which the token controller fills
 //! as kube-controller-manager does and whose deletion revokes it. With no RBAC, both may

@@ -1,6 +1,9 @@
 //! The objects a fresh demo cluster starts with: the system namespaces (each
-//! gets its `default` ServiceAccount), N Ready nodes, and the `kubernetes`
-//! Service in `default`.
+//! gets its `default` ServiceAccount), N Ready nodes, the `kubernetes`
+//! Service in `default`, and three StorageClasses named as a Rook-Ceph cluster's
+//! (`rook-ceph-block`, the default, and `rook-cephfs`) plus `local-path` (binding
+//! `WaitForFirstConsumer`). All three are served by the demo's own provisioner, which makes
+//! folders on the node (see `controllers/volume.rs`): Ceph is simulated by folders.
 
 use serde_json::json;
 
@@ -65,5 +68,43 @@ pub fn seed(store: &Store, nodes: usize, api_port: u16) -> Result<(), ApiError> 
         "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}]}
     });
     store.create(&ResourceId::core("services"), "default", svc, &w)?;
+    for class in storage_classes() {
+        store.create(
+            &ResourceId::new("storage.k8s.io", "storageclasses"),
+            "",
+            class,
+            &w,
+        )?;
+    }
     Ok(())
+}
+
+/// The seeded StorageClasses (parameters as in Rook's examples, for the console to show).
+fn storage_classes() -> [serde_json::Value; 3] {
+    let class = |name: &str, provisioner: &str| {
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name}, "provisioner": provisioner})
+    };
+    let mut block = class("rook-ceph-block", crate::controllers::volume::CEPH_RBD);
+    block["metadata"]["annotations"] = json!({crate::store::claims::DEFAULT_CLASS: "true"});
+    block["parameters"] = json!({
+        "clusterID": "rook-ceph",
+        "pool": "replicapool",
+        "imageFormat": "2",
+        "imageFeatures": "layering",
+        "csi.storage.k8s.io/fstype": "ext4",
+    });
+    block["allowVolumeExpansion"] = json!(true);
+    block["reclaimPolicy"] = json!("Delete");
+    block["volumeBindingMode"] = json!("Immediate");
+    let mut fs = class("rook-cephfs", crate::controllers::volume::CEPH_FS);
+    fs["parameters"] =
+        json!({"clusterID": "rook-ceph", "fsName": "myfs", "pool": "myfs-replicated"});
+    fs["allowVolumeExpansion"] = json!(true);
+    fs["reclaimPolicy"] = json!("Delete");
+    let mut local = class("local-path", crate::controllers::volume::LOCAL_PATH);
+    local["volumeBindingMode"] = json!("WaitForFirstConsumer");
+    local["allowVolumeExpansion"] = json!(false);
+    local["reclaimPolicy"] = json!("Delete");
+    [block, fs, local]
 }

@@ -29,6 +29,13 @@ pub trait ObjectSource: Send + Sync + 'static {
     fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>>;
     /// The ConfigMap's `data`; `None` when there is no such ConfigMap.
     fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>>;
+    /// The folder on this host of the volume bound to claim `namespace/name`; `None` when
+    /// there is no such claim or it is not bound (the kubelet's volume manager, for a node
+    /// whose volumes are folders).
+    fn claim_folder(&self, namespace: &str, name: &str) -> Option<std::path::PathBuf> {
+        let _ = (namespace, name);
+        None
+    }
 }
 
 /// The demo node's allocatable resources (as the demo cluster's Node objects say), the

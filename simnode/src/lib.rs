@@ -26,6 +26,10 @@
 //! - containers' environment comes from `env`, `envFrom`, Secrets, ConfigMaps and the
 //!   downward API, resolved when each container starts; a missing Secret keeps it in
 //!   `CreateContainerConfigError` ([`env`]);
+//! - a `persistentVolumeClaim` volume is the bound volume's folder on this host, which the
+//!   [`ObjectSource`] names ([`ObjectSource::claim_folder`]): its files outlive the pod;
+//!   read-only with `readOnly` (in the sandbox); a claim it cannot find bound fails the
+//!   container with a `FailedMount` event ([`process`], [`sandbox`]);
 //! - a process container's `terminationMessagePath` becomes a file whose content is
 //!   `terminated.message`, with `FallbackToLogsOnError` ([`termination`], [`paths`]);
 //! - CI builder tools have stand-ins first on PATH: `executor` for kaniko and

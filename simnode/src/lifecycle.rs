@@ -307,7 +307,14 @@ async fn run_instance(
             finished_at: Utc::now(),
             container_id: container_id.clone(),
         };
-    let cwd = match process::prepare_dirs(&pod.dir, plan, &pod.cfg.sandbox).await {
+    let claims = match pod.claim_folders() {
+        Ok(c) => c,
+        Err(msg) => {
+            pod.event(plan, "Warning", "FailedMount", msg.clone());
+            return terminated(128, "StartError", Some(msg), None);
+        }
+    };
+    let cwd = match process::prepare_dirs(&pod.dir, plan, &pod.cfg.sandbox, &claims).await {
         Ok(cwd) => cwd,
         Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
     };

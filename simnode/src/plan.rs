@@ -159,6 +159,8 @@ pub struct ContainerPlan {
     pub args: Vec<String>,
     /// `(volume name, mount path)` pairs; volumes become shared directories of the pod.
     pub mounts: Vec<(String, String)>,
+    /// Volumes this container mounts only `readOnly` (honoured for claims' folders).
+    pub read_only_volumes: Vec<String>,
     pub workload: Workload,
     pub crash_after: Option<Duration>,
     pub exit_code: Option<i32>,
@@ -193,6 +195,17 @@ pub struct PodPlan {
     pub service_account: String,
     pub init_containers: Vec<ContainerPlan>,
     pub containers: Vec<ContainerPlan>,
+    /// Volumes that are PersistentVolumeClaims: volume name → the claim (the node asks its
+    /// [`crate::ObjectSource`] for the claim's folder).
+    pub claims: BTreeMap<String, ClaimVolume>,
+}
+
+/// A `persistentVolumeClaim` volume of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimVolume {
+    pub claim_name: String,
+    /// `persistentVolumeClaim.readOnly`: every container sees it read-only.
+    pub read_only: bool,
 }
 
 impl PodPlan {
@@ -246,6 +259,21 @@ impl PodPlan {
                 .service_account_name
                 .clone()
                 .unwrap_or_else(|| "default".into()),
+            claims: spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter_map(|v| {
+                    let c = v.persistent_volume_claim.as_ref()?;
+                    Some((
+                        v.name.clone(),
+                        ClaimVolume {
+                            claim_name: c.claim_name.clone(),
+                            read_only: c.read_only == Some(true),
+                        },
+                    ))
+                })
+                .collect(),
         })
     }
 
@@ -378,6 +406,14 @@ fn container_plan(
             .flatten()
             .map(|m| (m.name.clone(), m.mount_path.clone()))
             .collect(),
+        read_only_volumes: {
+            let mounts = c.volume_mounts.iter().flatten();
+            let (ro, rw): (Vec<_>, Vec<_>) = mounts.partition(|m| m.read_only == Some(true));
+            ro.into_iter()
+                .filter(|m| !rw.iter().any(|w| w.name == m.name))
+                .map(|m| m.name.clone())
+                .collect()
+        },
         workload,
         crash_after: knob(ENV_CRASH_AFTER, ANN_CRASH_AFTER)
             .and_then(|v| v.parse::<f64>().ok())
@@ -501,6 +537,35 @@ mod tests {
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn claim_volumes_and_read_only_mounts_are_read() {
+        let p = PodPlan::from_pod(&pod(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u1"},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "seen", "mountPath": "/seen", "readOnly": true},
+                    {"name": "both", "mountPath": "/a", "readOnly": true},
+                    {"name": "both", "mountPath": "/b"}]}],
+                "volumes": [
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "db"}},
+                    {"name": "seen", "persistentVolumeClaim": {"claimName": "ref", "readOnly": true}},
+                    {"name": "both", "emptyDir": {}}]}
+        })))
+        .unwrap();
+        let claim = |n: &str, ro| ClaimVolume {
+            claim_name: n.into(),
+            read_only: ro,
+        };
+        assert_eq!(
+            p.claims,
+            BTreeMap::from([
+                ("data".to_string(), claim("db", false)),
+                ("seen".to_string(), claim("ref", true)),
+            ])
+        );
+        assert_eq!(p.containers[0].read_only_volumes, ["seen"]);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! its working directory (or `workingDir` under it). Volumes are shared per pod: a
 //! `volumeMount` at `/workspace` becomes `<container dir>/workspace`, a symlink to
 //! `<pod dir>/volumes/<volume>/`, so init containers can hand files on (clone → build →
-//! image), and a `workingDir: /workspace` lands there. Other absolute paths in commands
+//! image), and a `workingDir: /workspace` lands there. A PersistentVolumeClaim volume links
+//! to the claim's folder instead (outside the pod's, so its files outlive the pod). Other absolute paths in commands
 //! are the host's: this is a stand-in for a container runtime, not an isolation boundary;
 //! the paths the pod spec defines (mounts, the termination message path) are rewritten in
 //! argv and env to their place under the container directory (see [`crate::paths`]).
@@ -19,6 +20,7 @@
 //! leads its own process group, and the whole group is killed when the container is
 //! stopped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -53,11 +55,14 @@ pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
 }
 
 /// Creates the container's directory, its volume links and working directory, hands
-/// them to the sandbox's user, and returns the working directory.
+/// them to the sandbox's user, and returns the working directory. A volume in `claims`
+/// (a PersistentVolumeClaim's folder, see [`crate::ObjectSource::claim_folder`]) is linked
+/// to that folder instead of one of the pod's, so its files outlive the pod.
 pub async fn prepare_dirs(
     pod_dir: &Path,
     plan: &ContainerPlan,
     sandbox: &Sandbox,
+    claims: &BTreeMap<String, PathBuf>,
 ) -> Result<PathBuf> {
     let dir = container_dir(pod_dir, &plan.name);
     let io = |what: String| move |e| Error::io(what, e);
@@ -77,11 +82,25 @@ pub async fn prepare_dirs(
     }
     let mut made = vec![dir.clone(), tmp];
     for (volume, mount_path) in &plan.mounts {
-        let target = pod_dir.join("volumes").join(volume);
-        tokio::fs::create_dir_all(&target)
-            .await
-            .map_err(io(format!("create {}", target.display())))?;
-        made.push(target.clone());
+        let target = match claims.get(volume) {
+            Some(folder) => {
+                tokio::fs::create_dir_all(folder)
+                    .await
+                    .map_err(io(format!("create {}", folder.display())))?;
+                sandbox
+                    .give(folder)
+                    .map_err(io(format!("hand {} to the sandbox", folder.display())))?;
+                folder.clone()
+            }
+            None => {
+                let target = pod_dir.join("volumes").join(volume);
+                tokio::fs::create_dir_all(&target)
+                    .await
+                    .map_err(io(format!("create {}", target.display())))?;
+                made.push(target.clone());
+                target
+            }
+        };
         let rel = mount_path.trim_start_matches('/');
         if rel.is_empty() || rel.split('/').any(|p| p == "..") {
             continue;

@@ -8,7 +8,7 @@
 //! [`NodeRuntime::start_ephemeral_containers`]. Stopping a pod aborts its tasks, kills its
 //! processes and closes its listeners before `stop_pod` returns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -250,7 +250,7 @@ impl PodShared {
             .slot(&container.name)
             .map(|s| lock(&s.binds).clone())
             .unwrap_or_default();
-        let view = crate::sandbox::View {
+        let mut view = crate::sandbox::View {
             hostname: self.plan.name.clone(),
             tmp: Some(dir.join("tmp")),
             // NB: the images folder is writable: the executor stand-in stores images there.
@@ -258,6 +258,20 @@ impl PodShared {
             read_only: vec![self.bin_dir.clone()],
             binds,
         };
+        // Claims' folders, at their own paths (the container's mount links point there).
+        let folders = self.claim_folders().unwrap_or_default();
+        for (volume, folder) in folders {
+            if !container.mounts.iter().any(|(v, _)| *v == volume) {
+                continue;
+            }
+            let ro = container.read_only_volumes.contains(&volume)
+                || self.plan.claims.get(&volume).is_some_and(|c| c.read_only);
+            if ro {
+                view.read_only.push(folder);
+            } else {
+                view.writable.push(folder);
+            }
+        }
         process::launch(
             argv,
             tty,
@@ -267,6 +281,32 @@ impl PodShared {
             &view,
             env,
         )
+    }
+
+    /// The folders of the pod's PersistentVolumeClaim volumes, by volume name; `Err` names
+    /// a claim the node cannot find bound (the kubelet's `FailedMount`).
+    pub fn claim_folders(&self) -> std::result::Result<BTreeMap<String, PathBuf>, String> {
+        if self.plan.claims.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let source = self.object_source();
+        let ns = &self.plan.namespace;
+        self.plan
+            .claims
+            .iter()
+            .map(|(volume, c)| {
+                source
+                    .as_ref()
+                    .and_then(|s| s.claim_folder(ns, &c.claim_name))
+                    .map(|f| (volume.clone(), f))
+                    .ok_or_else(|| {
+                        format!(
+                            "unable to attach or mount volumes: unmounted volumes=[{volume}]: persistentvolumeclaim \"{}\" is not bound",
+                            c.claim_name
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// Changes one container's state and announces it.
@@ -971,7 +1011,8 @@ impl NodeRuntime {
         if let Err(msg) = plan.missing_programs.check(argv0) {
             return Ok(fail(msg));
         }
-        let cwd = process::prepare_dirs(&shared.dir, &plan, &shared.cfg.sandbox).await?;
+        let claims = shared.claim_folders().unwrap_or_default();
+        let cwd = process::prepare_dirs(&shared.dir, &plan, &shared.cfg.sandbox, &claims).await?;
         let root = process::container_dir(&shared.dir, &plan.name);
         let mut env = shared.env_of(&plan.name).unwrap_or_else(|| {
             process::container_env(

@@ -112,6 +112,7 @@ fn TopBar() -> impl IntoView {
                 {move || current_tenant.get().map(|tn| view! {
                     <A href=format!("/t/{tn}") exact=true>{t("Workloads", "工作负载")}</A>
                     <A href=format!("/t/{tn}/pipelines") attr:data-testid="nav-pipelines">{t("Pipelines", "流水线")}</A>
+                    <A href=format!("/t/{tn}/storage") attr:data-testid="nav-storage">{t("Storage", "存储")}</A>
                     <A href=format!("/t/{tn}/logs") attr:data-testid="nav-logs">{t("Logs", "日志")}</A>
                     <A href=format!("/t/{tn}/nginx") attr:data-testid="nav-nginx">{t("Nginx", "Nginx")}</A>
                     <A href=format!("/t/{tn}/monitoring") attr:data-testid="nav-monitoring">{t("Monitoring", "监控")}</A>

@@ -22,6 +22,7 @@ pub mod password;
 pub mod pipeline_designer;
 pub mod pipeline_run;
 pub mod pipelines;
+pub mod storage;
 pub mod tenant;
 pub mod terminal;
 pub mod terminal_replay;

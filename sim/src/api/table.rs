@@ -43,6 +43,23 @@ struct Col {
     cell: fn(&Value) -> Value,
 }
 
+/// Access modes as kubectl abbreviates them (`RWO,ROX`).
+fn access_modes(v: &Value) -> Value {
+    let short = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| match m.as_str().unwrap_or_default() {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            other => other,
+        })
+        .collect::<Vec<_>>();
+    json!(short.join(","))
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -319,6 +336,62 @@ fn builtin_columns(info: &ResourceInfo) -> Vec<Col> {
                     .find(|x| x["type"] == "InternalIP")
                     .map_or("<none>", |x| s(&x["address"])))
             }),
+        ],
+        ("storage.k8s.io", "StorageClass") => vec![
+            name_col,
+            col!("Provisioner", "string", 0, |o| o["provisioner"].clone()),
+            col!("ReclaimPolicy", "string", 0, |o| o["reclaimPolicy"].clone()),
+            col!("VolumeBindingMode", "string", 0, |o| o["volumeBindingMode"]
+                .clone()),
+            col!("AllowVolumeExpansion", "string", 0, |o| json!(o
+                ["allowVolumeExpansion"]
+                .as_bool()
+                .unwrap_or(false)
+                .to_string())),
+            age_col,
+        ],
+        ("", "PersistentVolume") => vec![
+            name_col,
+            col!("Capacity", "string", 0, |o| o["spec"]["capacity"]
+                ["storage"]
+                .clone()),
+            col!("Access Modes", "string", 0, |o| access_modes(
+                &o["spec"]["accessModes"]
+            )),
+            col!("Reclaim Policy", "string", 0, |o| o["spec"]
+                ["persistentVolumeReclaimPolicy"]
+                .clone()),
+            col!("Status", "string", 0, |o| o["status"]["phase"].clone()),
+            col!("Claim", "string", 0, |o| {
+                let c = &o["spec"]["claimRef"];
+                json!(if c.is_object() {
+                    format!("{}/{}", s(&c["namespace"]), s(&c["name"]))
+                } else {
+                    String::new()
+                })
+            }),
+            col!("StorageClass", "string", 0, |o| o["spec"]
+                ["storageClassName"]
+                .clone()),
+            col!("Reason", "string", 0, |o| json!(s(&o["status"]["reason"]))),
+            age_col,
+        ],
+        ("", "PersistentVolumeClaim") => vec![
+            name_col,
+            col!("Status", "string", 0, |o| o["status"]["phase"].clone()),
+            col!("Volume", "string", 0, |o| json!(
+                s(&o["spec"]["volumeName"])
+            )),
+            col!("Capacity", "string", 0, |o| json!(s(
+                &o["status"]["capacity"]["storage"]
+            ))),
+            col!("Access Modes", "string", 0, |o| access_modes(
+                &o["status"]["accessModes"]
+            )),
+            col!("StorageClass", "string", 0, |o| o["spec"]
+                ["storageClassName"]
+                .clone()),
+            age_col,
         ],
         ("coordination.k8s.io", "Lease") => vec![
             name_col,

@@ -11,7 +11,8 @@
 //! - Kubelet events (Pulling, Pulled, Created, Started, BackOff...) become Events.
 //! - Containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
 //!   ConfigMaps from the store (decoding Secrets' base64) each time a container starts;
-//!   simnode resolves them as a kubelet does (see `simnode::env`).
+//!   simnode resolves them as a kubelet does (see `simnode::env`). A pod's
+//!   `persistentVolumeClaim` volumes are the bound PVs' folders (`hostPath`/`local` path).
 //! - Ephemeral containers appended to a running pod (`pods/ephemeralcontainers`, as
 //!   `kubectl debug` does) are started by the runtime, which reports them in
 //!   `status.ephemeralContainerStatuses`.
@@ -138,7 +139,9 @@ impl Drop for IpPool {
 }
 
 /// Secrets and ConfigMaps for containers' environment, read from the store.
-struct StoreObjects(Store);
+/// `.1`: the volumes folder; a PV's path elsewhere is not mounted (a PV may name any path
+/// of this host, and the demo has no RBAC to keep users from making one).
+struct StoreObjects(Store, std::path::PathBuf);
 
 impl StoreObjects {
     fn data(&self, resource: &str, ns: &str, name: &str) -> Option<serde_json::Map<String, Value>> {
@@ -165,6 +168,28 @@ impl ObjectSource for StoreObjects {
                 .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
                 .collect(),
         )
+    }
+
+    /// The bound PV's `hostPath` or `local` path (the demo's volumes are folders, see
+    /// `volume.rs`).
+    fn claim_folder(&self, ns: &str, name: &str) -> Option<std::path::PathBuf> {
+        let claim = self
+            .0
+            .get(&ResourceId::core("persistentvolumeclaims"), ns, name)
+            .ok()?;
+        if str_at(&claim, &["status", "phase"]) != "Bound" {
+            return None;
+        }
+        let pv_name = str_at(&claim, &["spec", "volumeName"]);
+        let pv = self
+            .0
+            .get(&ResourceId::core("persistentvolumes"), "", pv_name)
+            .ok()?;
+        ["hostPath", "local"]
+            .iter()
+            .find_map(|k| pv["spec"][*k]["path"].as_str())
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.parent() == Some(self.1.as_path()))
     }
 }
 
@@ -470,7 +495,8 @@ pub(crate) fn spawn(
     persistent: bool,
 ) -> Arc<Kubelet> {
     let queue = Queue::new();
-    runtime.set_object_source(Arc::new(StoreObjects(store.clone())));
+    let volumes = super::volume::volumes_dir(&runtime.config().scratch_dir);
+    runtime.set_object_source(Arc::new(StoreObjects(store.clone(), volumes)));
     let kubelet = Arc::new(Kubelet {
         store: store.clone(),
         runtime: runtime.clone(),

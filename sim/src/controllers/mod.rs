@@ -8,6 +8,8 @@
 //! - [`kubelet`]: runs bound pods on one [`simnode::NodeRuntime`] and writes their status;
 //! - [`quota`]: ResourceQuota `status.hard` / `status.used`;
 //! - [`events`]: records core/v1 Events, aggregated like client-go's recorder;
+//! - [`volume`]: StorageClasses' provisioner (folders standing in for Ceph), binds claims
+//!   to PersistentVolumes, reclaims volumes, expands them, protects claims in use;
 //! - [`serviceaccount_token`]: fills `kubernetes.io/service-account-token` Secrets (token,
 //!   CA, namespace) and deletes those whose ServiceAccount is gone.
 //!
@@ -31,6 +33,7 @@ pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount_token;
+pub mod volume;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -416,6 +419,11 @@ impl ControlPlane {
         endpoints::spawn(&mut tasks, store);
         quota::spawn(&mut tasks, store);
         serviceaccount_token::spawn(&mut tasks, store, ca_pem);
+        let volumes = volume::volumes_dir(&runtime.config().scratch_dir);
+        if let Err(e) = std::fs::create_dir_all(&volumes) {
+            tracing::warn!(dir = %volumes.display(), "cannot create the volumes folder: {e}");
+        }
+        volume::spawn(&mut tasks, store, &recorder, volumes);
         scheduler::spawn(&mut tasks, store, &recorder);
         let kubelet = kubelet_enabled()
             .then(|| kubelet::spawn(&mut tasks, store, &recorder, runtime.clone(), persistent));

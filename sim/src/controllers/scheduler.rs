@@ -3,6 +3,14 @@
 //! the pod's `nodeSelector`, then sets the `PodScheduled` condition and records the
 //! `Scheduled` event — or `FailedScheduling` when no node fits.
 //!
+//! Volumes, as the `VolumeBinding` plugin: a pod whose claim is missing, being deleted, or
+//! not bound while its class binds `Immediate` stays unschedulable (`persistentvolumeclaim
+//! "x" not found`, `pod has unbound immediate PersistentVolumeClaims`); a bound claim's PV
+//! with a node affinity pins the pod to that node; for an unbound claim of a
+//! `WaitForFirstConsumer` class the node is chosen first, written on the claim
+//! (`volume.kubernetes.io/selected-node`, see `volume.rs`), and the pod is bound once the
+//! claim is.
+//!
 //! Pod counts per node are kept from the pod watch (no list per pod), so scheduling
 //! thousands of pods stays linear.
 
@@ -119,6 +127,19 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder) {
             }
         }
     });
+    // Claims changing (bound, made) let pods waiting for them try again.
+    let (q, c) = (queue.clone(), cluster.clone());
+    super::spawn_watch(
+        tasks,
+        store,
+        ResourceId::core("persistentvolumeclaims"),
+        move |_| {
+            let mut cl = c.lock().unwrap_or_else(|e| e.into_inner());
+            for k in std::mem::take(&mut cl.waiting) {
+                q.add(k);
+            }
+        },
+    );
     let s = Arc::new(Scheduler {
         store: store.clone(),
         events: events.clone(),
@@ -155,6 +176,19 @@ impl Reconciler for Scheduler {
                     .collect()
             })
             .unwrap_or_default();
+        let volumes = match self.volumes(&p, ns)? {
+            Ok(v) => v,
+            Err(why) => {
+                let total = self
+                    .cluster
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .nodes
+                    .len();
+                let msg = format!("0/{total} nodes are available: {total} {why}.");
+                return self.unschedulable(key, &p, &uid, &msg);
+            }
+        };
         let choice = {
             let cl = self.cluster.lock().unwrap_or_else(|e| e.into_inner());
             let total = cl.nodes.len();
@@ -166,6 +200,7 @@ impl Reconciler for Scheduler {
                         && !n.unschedulable
                         && selector.iter().all(|(k, v)| n.labels.get(k) == Some(v))
                 })
+                .filter(|(name, _)| volumes.pinned.as_ref().is_none_or(|p| p == *name))
                 .map(|(name, _)| name)
                 .collect();
             match fits.into_iter().min_by_key(|n| cl.count(n)) {
@@ -178,34 +213,24 @@ impl Reconciler for Scheduler {
             Err(total) => {
                 let msg = if total == 0 {
                     "no nodes available to schedule pods".to_string()
+                } else if volumes.pinned.is_some() {
+                    format!("0/{total} nodes are available: {total} node(s) had volume node affinity conflict.")
                 } else if selector.is_empty() {
                     format!("0/{total} nodes are available: {total} node(s) were not ready or unschedulable.")
                 } else {
                     format!("0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector.")
                 };
-                self.set_condition(
-                    ns,
-                    name,
-                    &uid,
-                    "False",
-                    Some(("Unschedulable", msg.as_str())),
-                )?;
-                self.events.record(
-                    &ObjectRef::to(&p),
-                    SOURCE,
-                    "Warning",
-                    "FailedScheduling",
-                    &msg,
-                );
-                self.cluster
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .waiting
-                    .push(key.clone());
-                // Nodes changing requeue it; a slow retry covers anything else.
-                return Ok(Action::RequeueAfter(Duration::from_secs(30)));
+                return self.unschedulable(key, &p, &uid, &msg);
             }
         };
+        if !volumes.delayed.is_empty() {
+            // PreBind: the claims learn the node; the pod waits until they are bound.
+            for claim in &volumes.delayed {
+                self.select_node(ns, claim, &node)?;
+            }
+            self.wait(key);
+            return Ok(Action::RequeueAfter(Duration::from_secs(30)));
+        }
         // Bind (the binding subresource sets spec.nodeName and nothing else).
         let bound = self.store.modify(
             &pods,
@@ -241,7 +266,135 @@ impl Reconciler for Scheduler {
     }
 }
 
+/// What a pod's claims ask of its node.
+#[derive(Default)]
+struct Volumes {
+    /// The only node it may run on (a bound local PV's, or a claim's selected node).
+    pinned: Option<String>,
+    /// Unbound claims of `WaitForFirstConsumer` classes: the pod waits for them.
+    delayed: Vec<String>,
+}
+
 impl Scheduler {
+    fn wait(&self, key: &Key) {
+        let mut cl = self.cluster.lock().unwrap_or_else(|e| e.into_inner());
+        if !cl.waiting.contains(key) {
+            cl.waiting.push(key.clone());
+        }
+    }
+
+    /// Records why `p` cannot be scheduled and waits for a change.
+    fn unschedulable(
+        &self,
+        key: &Key,
+        p: &Value,
+        uid: &str,
+        msg: &str,
+    ) -> Result<Action, ApiError> {
+        let (ns, name) = key;
+        self.set_condition(ns, name, uid, "False", Some(("Unschedulable", msg)))?;
+        self.events.record(
+            &ObjectRef::to(p),
+            SOURCE,
+            "Warning",
+            "FailedScheduling",
+            msg,
+        );
+        self.wait(key);
+        // Nodes and claims changing requeue it; a slow retry covers anything else.
+        Ok(Action::RequeueAfter(Duration::from_secs(30)))
+    }
+
+    /// The `VolumeBinding` checks: `Err` with the reason when the pod cannot be placed now.
+    fn volumes(&self, p: &Value, ns: &str) -> Result<Result<Volumes, String>, ApiError> {
+        let mut out = Volumes::default();
+        for claim_name in super::volume::claims_of(p) {
+            let claim =
+                match self
+                    .store
+                    .get(&ResourceId::core("persistentvolumeclaims"), ns, &claim_name)
+                {
+                    Ok(c) => c,
+                    Err(e) if e.code == 404 => {
+                        return Ok(Err(format!(
+                            "persistentvolumeclaim \"{claim_name}\" not found"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                };
+            if pod::deleting(&claim) {
+                return Ok(Err(format!(
+                    "persistentvolumeclaim \"{claim_name}\" is being deleted"
+                )));
+            }
+            let selected = claim["metadata"]["annotations"][super::volume::SELECTED_NODE].as_str();
+            if str_at(&claim, &["status", "phase"]) == "Bound" {
+                let pv_name = str_at(&claim, &["spec", "volumeName"]);
+                if let Ok(pv) = self
+                    .store
+                    .get(&ResourceId::core("persistentvolumes"), "", pv_name)
+                {
+                    let terms = &pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"];
+                    let host = terms[0]["matchExpressions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|e| e["key"] == "kubernetes.io/hostname" && e["operator"] == "In")
+                        .and_then(|e| e["values"][0].as_str());
+                    if let Some(h) = host {
+                        out.pinned = Some(h.to_string());
+                    }
+                }
+                continue;
+            }
+            let class_name = str_at(&claim, &["spec", "storageClassName"]);
+            let class = self
+                .store
+                .get(
+                    &ResourceId::new("storage.k8s.io", "storageclasses"),
+                    "",
+                    class_name,
+                )
+                .ok();
+            let delayed = class.is_some_and(|c| c["volumeBindingMode"] == "WaitForFirstConsumer");
+            if !delayed {
+                return Ok(Err(
+                    "pod has unbound immediate PersistentVolumeClaims".into()
+                ));
+            }
+            if let Some(n) = selected {
+                out.pinned = Some(n.to_string());
+            }
+            out.delayed.push(claim_name);
+        }
+        Ok(Ok(out))
+    }
+
+    /// Writes the chosen node on a `WaitForFirstConsumer` claim that has none.
+    fn select_node(&self, ns: &str, claim: &str, node: &str) -> Result<(), ApiError> {
+        let res = self.store.modify(
+            &ResourceId::core("persistentvolumeclaims"),
+            ns,
+            claim,
+            None,
+            &WriteOptions::by(MANAGER),
+            |mut cur| {
+                if !cur["metadata"]["annotations"].is_object() {
+                    cur["metadata"]["annotations"] = serde_json::json!({});
+                }
+                let ann = &mut cur["metadata"]["annotations"][super::volume::SELECTED_NODE];
+                if ann.is_null() {
+                    *ann = json!(node);
+                }
+                Ok(cur)
+            },
+        );
+        match res {
+            Ok(_) | Err(ApiError { code: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn set_condition(
         &self,
         ns: &str,

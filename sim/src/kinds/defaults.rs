@@ -99,6 +99,22 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
             default(&mut obj["spec"], "finalizers", json!(["kubernetes"]));
         }
         "PersistentVolumeClaim" => default(&mut obj["spec"], "volumeMode", json!("Filesystem")),
+        "PersistentVolume" => {
+            // `SetDefaults_PersistentVolume`: a static PV keeps its data unless told otherwise.
+            default(
+                &mut obj["spec"],
+                "persistentVolumeReclaimPolicy",
+                json!("Retain"),
+            );
+            default(&mut obj["spec"], "volumeMode", json!("Filesystem"));
+            if let Some(hp) = obj["spec"].get_mut("hostPath").filter(|h| h.is_object()) {
+                default(hp, "type", json!(""));
+            }
+        }
+        "StorageClass" => {
+            default(obj, "reclaimPolicy", json!("Delete"));
+            default(obj, "volumeBindingMode", json!("Immediate"));
+        }
         "CustomResourceDefinition" => {
             default(&mut obj["spec"], "conversion", json!({"strategy": "None"}));
         }

@@ -110,6 +110,10 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
         ("", "Event") => roundtrip::<core::Event>(obj),
         ("", "ServiceAccount") => roundtrip::<core::ServiceAccount>(obj),
         ("", "PersistentVolumeClaim") => roundtrip::<core::PersistentVolumeClaim>(obj),
+        ("", "PersistentVolume") => roundtrip::<core::PersistentVolume>(obj),
+        ("storage.k8s.io", "StorageClass") => {
+            roundtrip::<k8s_openapi::api::storage::v1::StorageClass>(obj)
+        }
         ("", "Node") => roundtrip::<core::Node>(obj),
         ("", "ResourceQuota") => roundtrip::<core::ResourceQuota>(obj),
         ("", "LimitRange") => roundtrip::<core::LimitRange>(obj),
@@ -156,6 +160,8 @@ pub fn has_generation(info: &ResourceInfo) -> bool {
             | "Pod"
             | "ResourceQuota"
             | "LimitRange"
+            | "PersistentVolume"
+            | "StorageClass"
             | "Role"
             | "ClusterRole"
             | "RoleBinding"
@@ -186,6 +192,8 @@ pub(crate) fn on_create(
         "PersistentVolumeClaim" if obj["status"]["phase"].as_str().is_none() => {
             obj["status"] = json!({"phase": "Pending"});
         }
+        // NB: `SetDefaults_PersistentVolume`; the PV controller then makes it Available.
+        "PersistentVolume" => obj["status"] = json!({"phase": "Pending"}),
         "Job" => defaults::job_selector(obj),
         "ResourceQuota" => obj["status"] = json!({}),
         "CustomResourceDefinition" => obj["status"] = crd_status(obj),
@@ -235,12 +243,40 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
             new["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
         }
         "CustomResourceDefinition" => new["status"] = crd_status(new),
+        "StorageClass" => storage_class_update(info, old, new)?,
         _ => {}
     }
     defaults::apply(info, new);
     rbac::encode(info, new);
     // NB: a binding's roleRef is compared once both sides are defaulted, as 1.20 does.
     rbac::validate(info, new, Some(old))
+}
+
+/// `ValidateStorageClassUpdate`: what provisions a class's volumes never changes (the
+/// defaults are compared, as the stored object has them).
+fn storage_class_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    defaults::apply(info, new);
+    let mut causes = Vec::new();
+    for k in ["parameters", "provisioner", "reclaimPolicy"] {
+        let empty = |v: &Value| v.is_null() || v.as_object().is_some_and(|m| m.is_empty());
+        if old[k] != new[k] && !(empty(&old[k]) && empty(&new[k])) {
+            causes.push(Cause::new(
+                "FieldValueForbidden",
+                k,
+                format!("Forbidden: updates to {k} are forbidden."),
+            ));
+        }
+    }
+    if old["volumeBindingMode"] != new["volumeBindingMode"] {
+        causes.push(Cause::invalid(
+            "volumeBindingMode",
+            format!(
+                "Invalid value: {}: field is immutable",
+                new["volumeBindingMode"]
+            ),
+        ));
+    }
+    validate::answer(info, new, causes)
 }
 
 /// Custom resources cannot be replaced unconditionally: a PUT must carry the

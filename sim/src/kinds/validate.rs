@@ -102,7 +102,71 @@ pub fn fields(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
             );
         }
         "Pod" => containers(&obj["spec"], "spec", &mut out),
+        "StorageClass" => storage_class(obj, &mut out),
+        "PersistentVolume" => persistent_volume(obj, &mut out),
         _ => {}
     }
     answer(info, obj, out)
+}
+
+/// `Unsupported value` for `path` unless its value (when set) is one of `allowed`.
+fn one_of(obj: &Value, path: &str, allowed: &[&str], out: &mut Vec<Cause>) {
+    let v = path.split('.').fold(obj, |v, k| &v[k]);
+    if let Some(s) = v.as_str().filter(|s| !allowed.contains(s)) {
+        let list: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        out.push(Cause {
+            field: path.into(),
+            reason: "FieldValueNotSupported",
+            message: format!(
+                "Unsupported value: \"{s}\": supported values: {}",
+                list.join(", ")
+            ),
+        });
+    }
+}
+
+fn required(field: &str, message: &str, out: &mut Vec<Cause>) {
+    out.push(Cause {
+        field: field.into(),
+        reason: "FieldValueRequired",
+        message: message.into(),
+    });
+}
+
+/// `ValidateStorageClass` (storage/validation): a provisioner, known policies.
+fn storage_class(obj: &Value, out: &mut Vec<Cause>) {
+    if obj["provisioner"].as_str().is_none_or(str::is_empty) {
+        required("provisioner", "Required value", out);
+    }
+    one_of(obj, "reclaimPolicy", &["Delete", "Retain"], out);
+    one_of(
+        obj,
+        "volumeBindingMode",
+        &["Immediate", "WaitForFirstConsumer"],
+        out,
+    );
+}
+
+/// The parts of `ValidatePersistentVolume` for what the demo serves: a capacity, access
+/// modes, one volume source, a known reclaim policy.
+fn persistent_volume(obj: &Value, out: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    if spec["accessModes"].as_array().is_none_or(Vec::is_empty) {
+        required("spec.accessModes", "Required value", out);
+    }
+    if spec["capacity"]["storage"].is_null() {
+        required("spec.capacity", "Required value", out);
+    }
+    const SOURCES: [&str; 8] = [
+        "hostPath", "local", "csi", "nfs", "iscsi", "rbd", "cephfs", "fc",
+    ];
+    if !SOURCES.iter().any(|k| spec[*k].is_object()) {
+        required("spec", "Required value: must specify a volume type", out);
+    }
+    one_of(
+        obj,
+        "spec.persistentVolumeReclaimPolicy",
+        &["Delete", "Recycle", "Retain"],
+        out,
+    );
 }

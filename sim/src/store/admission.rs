@@ -214,7 +214,15 @@ pub(super) fn on_create(
             (pod_usage(obj), pod_resource)
         }
         "Namespace" => return namespace_labels(&name, obj, None),
-        "PersistentVolumeClaim" => (pvc_usage(obj), pvc_resource),
+        "PersistentVolume" => {
+            super::claims::on_create_volume(obj);
+            return Ok(());
+        }
+        "PersistentVolumeClaim" => {
+            // NB: the mutating plugins first: the quota is charged to the defaulted class.
+            super::claims::on_create(st, obj);
+            (pvc_usage(obj), pvc_resource)
+        }
         _ => return Ok(()),
     };
     let res = info.id().key();
@@ -313,6 +321,7 @@ pub(super) fn on_update(
     match info.kind.as_str() {
         "Pod" if pod_security::significant_update(old, new) => pod_security(st, ns, name, new),
         "Namespace" => namespace_labels(name, new, Some(old)),
+        "PersistentVolumeClaim" => super::claims::on_update(st, name, old, new),
         _ => Ok(()),
     }
 }

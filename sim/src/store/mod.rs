@@ -70,6 +70,7 @@
 //! `ownerReferences` on what it creates gets cleanup for free.
 
 pub mod admission;
+pub mod claims;
 mod deletion;
 mod gc;
 pub mod managed_fields;

@@ -292,14 +292,15 @@ async fn json_merge_and_strategic_patches() {
 }
 
 // NB: the living cluster's controllers write Deployment and ReplicaSet status, so
-// status semantics are checked on a PersistentVolumeClaim, which nothing else writes.
+// status semantics are checked on a PersistentVolumeClaim of no class, which nothing else writes.
 #[tokio::test]
 async fn status_and_scale_subresources() {
     let (sim, client) = crate::support::spawn().await;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
     let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": ""},
         "status": {"phase": "Bound"}
     }))
     .unwrap();

@@ -195,6 +195,22 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             json!({"tenant": "alpha", "id": "002fe24b-98dc-475f-bc48-392b176a984a"}),
             Change,
         ),
+        ("storage", json!({"tenant": "alpha"}), Read),
+        (
+            "create_claim",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "probe", "class": "", "size": "1Gi", "access_mode": "ReadWriteOnce"}}),
+            Change,
+        ),
+        (
+            "expand_claim",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "size": "2Gi"}),
+            Change,
+        ),
+        (
+            "delete_claim",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "confirm": "probe"}),
+            Change,
+        ),
         ("pipelines", json!({"tenant": "alpha"}), Read),
         ("pipeline_options", json!({"tenant": "alpha"}), Read),
         (

@@ -24,6 +24,7 @@ mod pipeline_artifacts;
 mod pipelines;
 mod prometheus_operator;
 mod promql_property;
+mod storage;
 mod tenants;
 mod terminal;
 mod tokens;

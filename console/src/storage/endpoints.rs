@@ -1,0 +1,47 @@
+//! The bodies of the storage server functions (declared in `wharf_app::storage`): each
+//! authorizes the call for its tenant first. Viewers see classes and claims; developers
+//! create, expand and delete claims.
+
+use crate::call::Call;
+use wharf_api::auth::Role;
+use wharf_api::error::AppError;
+use wharf_api::storage::{ClaimForm, StorageView};
+
+/// The cluster's storage classes and the tenant's claims.
+pub async fn storage(call: Call, tenant: String) -> Result<StorageView, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Viewer)?;
+    super::view(&state, &scope).await
+}
+
+/// Creates a claim.
+pub async fn create_claim(call: Call, tenant: String, form: ClaimForm) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{}/{}", form.namespace, form.name));
+    super::create(&state, &scope, &form).await
+}
+
+/// Grows a claim to `size`.
+pub async fn expand_claim(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    size: String,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{name} size={size}"));
+    super::expand(&state, &scope, &namespace, &name, &size).await
+}
+
+/// Deletes a claim (`confirm`: its name, typed).
+pub async fn delete_claim(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{name}"));
+    super::delete(&state, &scope, &namespace, &name, &confirm).await
+}

@@ -1,0 +1,221 @@
+//! The storage page's server functions on the demo cluster and a real kube-apiserver: classes
+//! read with what they give, claims created (bad input refused in both languages, nothing
+//! created), expansion refused where it cannot be done, deletion only typed and never while a
+//! pod mounts the claim.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wharf_tests::{eventually, Session, TestApp};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+wharf_tests::on_both_clusters!(claims_are_created_expanded_and_deleted_with_their_checks);
+
+async fn view(alice: &Session) -> Value {
+    let (status, body) = alice
+        .call("storage", json!({"tenant": "alpha"}))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn claim<'a>(view: &'a Value, name: &str) -> Option<&'a Value> {
+    view["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+/// `(status, English, Chinese)` of a refused call.
+async fn refused(who: &Session, f: &str, args: Value) -> (StatusCode, String, String) {
+    let (status, body) = who.call(f, args).await.unwrap();
+    let text = body
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    (
+        status,
+        text["en"].as_str().unwrap_or_default().to_string(),
+        text["zh"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp) {
+    // two classes of the test's own, so both clusters have the same (a real one has none)
+    let classes: kube::Api<k8s_openapi::api::storage::v1::StorageClass> =
+        kube::Api::all(app.kube.clone());
+    for (name, provisioner, expand) in [
+        ("test-shared", "rook-ceph.cephfs.csi.ceph.com", true),
+        ("test-fixed", "rancher.io/local-path", false),
+    ] {
+        let class = serde_json::from_value(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name}, "provisioner": provisioner, "allowVolumeExpansion": expand,
+            "volumeBindingMode": "WaitForFirstConsumer"}),
+        )
+        .unwrap();
+        classes.create(&Default::default(), &class).await.unwrap();
+    }
+    let alice = app.login("alice").await.unwrap();
+    let v = view(&alice).await;
+    let class = |n: &str| {
+        v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n}: {v}"))
+    };
+    assert_eq!(class("test-shared")["kind"], "CephFs");
+    assert_eq!(class("test-shared")["allow_expansion"], true);
+    assert_eq!(class("test-fixed")["kind"], "Local");
+    assert_eq!(class("test-fixed")["binding_mode"], "WaitForFirstConsumer");
+
+    let form = |name: &str, class: &str, size: &str| {
+        json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": name, "class": class,
+            "size": size, "access_mode": "ReadWriteMany"}})
+    };
+    // bad input: each refused with its reason in both languages, nothing created
+    for (args, says) in [
+        (
+            form("data", "test-shared", "1GB"),
+            "'1GB' is not a storage size",
+        ),
+        (
+            form("data", "no-such-class", "1Gi"),
+            "'no-such-class' is not a storage class",
+        ),
+        (form("Data_1", "test-shared", "1Gi"), "name"),
+    ] {
+        let (status, en, zh) = refused(&alice, "create_claim", args).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
+        assert!(en.contains(says), "{says}: {en}");
+        assert!(!zh.is_empty());
+    }
+    let pvcs: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    assert!(pvcs
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    // another tenant's namespace
+    let mut beta = form("data", "test-shared", "1Gi");
+    beta["form"]["namespace"] = json!("beta");
+    assert_eq!(
+        refused(&alice, "create_claim", beta).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, body) = alice
+        .call("create_claim", form("data", "test-shared", "1Gi"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, en, zh) =
+        refused(&alice, "create_claim", form("data", "test-shared", "1Gi")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{en}");
+    assert!(en.contains("already exists") && !zh.is_empty(), "{en}");
+    let v = view(&alice).await;
+    let row = claim(&v, "data").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (
+            row["class"].clone(),
+            row["requested"].clone(),
+            row["access_modes"].clone()
+        ),
+        (json!("test-shared"), json!("1Gi"), json!(["ReadWriteMany"]))
+    );
+    // waits for its first consumer: pending on both clusters
+    assert_eq!(row["phase"], "Pending", "{row}");
+
+    // expansion: never smaller, only where the class allows it, only once bound
+    let expand = |name: &str, size: &str| json!({"tenant": "alpha", "namespace": "alpha", "name": name, "size": size});
+    for (args, says) in [
+        (expand("data", "512Mi"), "a claim only grows"),
+        (expand("data", "lots"), "not a storage size"),
+        (expand("data", "2Gi"), "only a bound claim can be expanded"),
+    ] {
+        let (status, en, zh) = refused(&alice, "expand_claim", args).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
+        assert!(en.contains(says), "{says}: {en}");
+        assert!(!zh.is_empty());
+    }
+    let (status, body) = alice
+        .call("create_claim", form("fixed", "test-fixed", "1Gi"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, en, _) = refused(&alice, "expand_claim", expand("fixed", "2Gi")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("does not allow expanding"), "{en}");
+
+    // deletion: typed, and never while a pod mounts the claim
+    let delete = |name: &str, confirm: &str| json!({"tenant": "alpha", "namespace": "alpha", "name": name, "confirm": confirm});
+    let (status, en, _) = refused(&alice, "delete_claim", delete("data", "dat")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("type the claim's name"), "{en}");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let pod = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "uses-data", "namespace": "alpha"},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}))
+    .unwrap();
+    pods.create(&Default::default(), &pod).await.unwrap();
+    let users = eventually(WAIT, "the claim's user in the view", || async {
+        let v = view(&alice).await;
+        let users = claim(&v, "data")?["used_by"].clone();
+        (users == json!(["uses-data"])).then_some(users)
+    })
+    .await;
+    assert!(users.is_ok());
+    let (status, en, zh) = refused(&alice, "delete_claim", delete("data", "data")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{en}");
+    assert!(
+        en.contains("mounted by uses-data") && zh.contains("uses-data"),
+        "{en}"
+    );
+    assert!(pvcs.get_opt("data").await.unwrap().is_some());
+
+    pods.delete(
+        "uses-data",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "the pod gone from the console's view", || async {
+        let v = view(&alice).await;
+        claim(&v, "data")?["used_by"]
+            .as_array()?
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let (status, body) = alice
+        .call("delete_claim", delete("data", "data"))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(WAIT, "the claim gone", || async {
+        pvcs.get_opt("data").await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    // a viewer sees the claims and changes nothing
+    let vera = app.login("vera").await.unwrap();
+    assert!(claim(&view(&vera).await, "fixed").is_some());
+    let (status, _, _) = refused(&vera, "delete_claim", delete("fixed", "fixed")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for name in ["test-shared", "test-fixed"] {
+        classes.delete(name, &Default::default()).await.unwrap();
+    }
+}
