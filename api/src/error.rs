@@ -170,6 +170,16 @@ mod tests {
 
 #[cfg(feature = "server")]
 impl AppError {
+    /// `Err(Invalid)` naming every problem found (`; `-joined), or `Ok` when there is none:
+    /// how a form's checks become the server's answer.
+    pub fn invalid_if_any(errors: Vec<Text>) -> Result<(), AppError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
+        }
+    }
+
     /// A failure of the console's own (a file it writes, a hash it computes): the user reads
     /// `context` and the error's own sentence; the log keeps the whole cause chain.
     /// The error's own text is appended verbatim to both languages.

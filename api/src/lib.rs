@@ -10,6 +10,7 @@ pub mod admin;
 pub mod apm;
 pub mod audit;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod identity;
 pub mod logs;

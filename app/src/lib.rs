@@ -13,6 +13,7 @@ pub mod apm;
 pub mod audit;
 pub mod auth;
 pub mod components;
+pub mod config;
 pub use wharf_api::error;
 pub mod i18n;
 pub mod identity;
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/t/:tenant/nginx") view=pages::nginx::NginxPage/>
                     <Route path=path!("/t/:tenant/pipelines") view=pages::pipelines::PipelinesPage/>
                     <Route path=path!("/t/:tenant/storage") view=pages::storage::StoragePage/>
+                    <Route path=path!("/t/:tenant/config") view=pages::config::ConfigPage/>
                     <Route path=path!("/t/:tenant/pipelines/new") view=pages::pipeline_designer::PipelineDesigner/>
                     <Route path=path!("/t/:tenant/pipelines/:ns/:name") view=pages::pipeline_designer::PipelineDesigner/>
                     <Route path=path!("/t/:tenant/pipelines/:ns/:name/runs/:run") view=pages::pipeline_run::PipelineRunPage/>

@@ -17,6 +17,7 @@ pub mod apm;
 pub mod audit;
 pub mod auth;
 pub mod call;
+pub mod config;
 pub mod discovery;
 pub mod egress;
 pub mod identity;

@@ -18,6 +18,35 @@ pub fn use_me() -> RwSignal<Option<Me>> {
     expect_context::<MeCtx>().0
 }
 
+/// What the signed-in user may do in `tenant`: change things (a developer or admin), and in
+/// which namespaces. Nothing while the user is not known yet.
+#[derive(Clone, Copy)]
+pub struct TenantAccess {
+    pub can_change: Memo<bool>,
+    pub namespaces: Memo<Vec<String>>,
+}
+
+pub fn use_tenant_access(tenant: Memo<String>) -> TenantAccess {
+    let me = use_me();
+    TenantAccess {
+        can_change: Memo::new(move |_| {
+            me.with(|m| {
+                m.as_ref()
+                    .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
+                    .unwrap_or(false)
+            })
+        }),
+        namespaces: Memo::new(move |_| {
+            me.with(|m| {
+                m.as_ref()
+                    .and_then(|m| m.tenant(&tenant.get()))
+                    .map(|t| t.namespaces.clone())
+                    .unwrap_or_default()
+            })
+        }),
+    }
+}
+
 /// The tenant named in the current path (`/t/<tenant>/...`).
 pub fn tenant_of_path(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/t/")?;
@@ -113,6 +142,7 @@ fn TopBar() -> impl IntoView {
                     <A href=format!("/t/{tn}") exact=true>{t("Workloads", "工作负载")}</A>
                     <A href=format!("/t/{tn}/pipelines") attr:data-testid="nav-pipelines">{t("Pipelines", "流水线")}</A>
                     <A href=format!("/t/{tn}/storage") attr:data-testid="nav-storage">{t("Storage", "存储")}</A>
+                    <A href=format!("/t/{tn}/config") attr:data-testid="nav-config">{t("Config", "配置")}</A>
                     <A href=format!("/t/{tn}/logs") attr:data-testid="nav-logs">{t("Logs", "日志")}</A>
                     <A href=format!("/t/{tn}/nginx") attr:data-testid="nav-nginx">{t("Nginx", "Nginx")}</A>
                     <A href=format!("/t/{tn}/monitoring") attr:data-testid="nav-monitoring">{t("Monitoring", "监控")}</A>

@@ -8,7 +8,7 @@
 use super::param;
 use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::changes::Changes;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::i18n::t;
 use crate::monitoring::{
     add_alert_receiver, alert_receivers, create_silence, expire_silence, list_alerts,
@@ -37,21 +37,8 @@ enum ReceiverChange {
 #[component]
 pub fn AlertsPage() -> impl IntoView {
     let tenant = param("tenant");
-    let me = use_me();
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
-    let namespaces = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.namespaces.clone()))
-                .unwrap_or_default()
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
+    let namespaces = use_tenant_access(tenant).namespaces;
     // set by an alert's Silence button: the silence form takes it over
     let draft = RwSignal::new(None::<NewSilence>);
     let on_silence = Callback::new(move |r: AlertRow| draft.set(Some(NewSilence::for_alert(&r))));

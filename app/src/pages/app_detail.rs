@@ -7,7 +7,7 @@ use crate::components::badges::{health_class, health_text, Ago};
 use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::live::{use_live, LinkDot, Live};
 use crate::components::pod_table::PodTable;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::error::AppError;
 use crate::i18n::{t, t_now};
 use crate::workloads::{
@@ -46,7 +46,6 @@ pub fn AppPage() -> impl IntoView {
     let tenant = param("tenant");
     let ns = param("ns");
     let name = param("name");
-    let me = use_me();
     let Live {
         data,
         error: live_error,
@@ -65,13 +64,7 @@ pub fn AppPage() -> impl IntoView {
             })
         })
     });
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
 
     // Scale, upgrade, restart and roll back: one action, its outcome in one banner.
     let change = Action::new(move |c: &Change| {

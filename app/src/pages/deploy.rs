@@ -3,7 +3,7 @@
 
 use super::param;
 use crate::components::banner::ErrorBanner;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::i18n::{t, tr};
 use crate::monitoring::TRACED_THRESHOLDS_HINT;
 use crate::workloads::{validate, DeployApp, DeployForm};
@@ -33,15 +33,7 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Text> {
 #[component]
 pub fn DeployPage() -> impl IntoView {
     let tenant = param("tenant");
-    let me = use_me();
-    let namespaces = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()))
-                .map(|t| t.namespaces.clone())
-                .unwrap_or_default()
-        })
-    });
+    let namespaces = use_tenant_access(tenant).namespaces;
     let defaults = DeployForm::default();
     // prefilled from a pipeline run's "deploy as a new app" (`?ns=&name=&image=&run=[&port=]`)
     let query = leptos_router::hooks::use_query_map();

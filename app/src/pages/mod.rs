@@ -10,6 +10,7 @@ pub mod apm;
 pub mod app_detail;
 pub mod audit;
 pub mod call_graph;
+pub mod config;
 pub mod deploy;
 pub mod expose;
 pub mod home;

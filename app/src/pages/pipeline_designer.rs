@@ -8,7 +8,7 @@ use super::pipelines::{kind_label, use_pipelines, use_start_run, RunBadge};
 use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
 use crate::components::live::{LinkDot, Live};
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::components::upload::UploadProgress;
 use crate::error::AppError;
 use crate::i18n::{t, tr};
@@ -345,27 +345,13 @@ pub fn PipelineDesigner() -> impl IntoView {
     let route_ns = param("ns");
     let route_name = param("name");
     let is_new = Memo::new(move |_| route_name.get().is_empty());
-    let me = use_me();
     let Live {
         data,
         error: live_error,
         link,
     } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
-    let namespaces = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()))
-                .map(|t| t.namespaces.clone())
-                .unwrap_or_default()
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
+    let namespaces = use_tenant_access(tenant).namespaces;
 
     let namespace = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());

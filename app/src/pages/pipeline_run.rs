@@ -8,7 +8,7 @@ use crate::components::badges::Ago;
 use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::live::{follow, Link, LinkDot, Live};
 use crate::components::log_view::LogView;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::error::AppError;
 use crate::i18n::{t, tr};
 use crate::logs::{LogLine, LogLink, LogMessage, LogSearch, LogSelection};
@@ -56,19 +56,12 @@ pub fn PipelineRunPage() -> impl IntoView {
     let ns = param("ns");
     let pipeline = param("name");
     let run_name = param("run");
-    let me = use_me();
     let Live {
         data,
         error: live_error,
         link,
     } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
     let run = Memo::new(move |_| -> Option<RunRow> {
         data.with(|d| {
             d.as_ref()?

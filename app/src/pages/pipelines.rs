@@ -6,7 +6,7 @@ use super::param;
 use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
 use crate::components::live::{use_live, LinkDot, Live, LiveFeed};
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::error::AppError;
 use crate::i18n::t;
 use crate::pipelines::{
@@ -87,15 +87,8 @@ pub fn RunBadge(number: u32, phase: RunPhase) -> impl IntoView {
 #[component]
 pub fn PipelinesPage() -> impl IntoView {
     let tenant = param("tenant");
-    let me = use_me();
     let Live { data, error, link } = use_pipelines(tenant);
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
     // Run straight from the list; the run's page follows it.
     let start = use_start_run(tenant);
     let started = start.value();

@@ -6,7 +6,7 @@
 use super::param;
 use crate::components::banner::{ErrorBanner, Outcome};
 use crate::components::changes::Changes;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::i18n::{t, t_now, tr};
 use crate::storage::{
     check_form, create_claim, delete_claim, expand_claim, storage, ClaimForm, ClassKind,
@@ -25,7 +25,6 @@ enum ClaimChange {
 #[component]
 pub fn StoragePage() -> impl IntoView {
     let tenant = param("tenant");
-    let me = use_me();
     let tick = RwSignal::new(0u64);
     // claims bind and pods come and go by themselves: read again every 5 s
     let every = crate::components::ticker::ticker(std::time::Duration::from_secs(5), None);
@@ -33,21 +32,8 @@ pub fn StoragePage() -> impl IntoView {
         move || (tenant.get(), tick.get(), every.get()),
         |(tn, _, _)| storage(tn),
     );
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
-    let namespaces = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()))
-                .map(|t| t.namespaces.clone())
-                .unwrap_or_default()
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
+    let namespaces = use_tenant_access(tenant).namespaces;
     let namespace = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let class = RwSignal::new(String::new());

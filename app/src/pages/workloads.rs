@@ -5,7 +5,7 @@ use crate::components::badges::{health_class, health_text, Ago};
 use crate::components::banner::ErrorBanner;
 use crate::components::live::{use_live, LinkDot, Live, LiveFeed};
 use crate::components::pod_table::PodTable;
-use crate::components::shell::use_me;
+use crate::components::shell::use_tenant_access;
 use crate::error::AppError;
 use crate::i18n::t;
 use crate::workloads::{workloads, LiveMessage, WorkloadView};
@@ -34,7 +34,6 @@ enum Tab {
 #[component]
 pub fn WorkloadsPage() -> impl IntoView {
     let tenant = param("tenant");
-    let me = use_me();
     let tab = RwSignal::new(Tab::Apps);
     let filter = RwSignal::new(String::new());
     // First paint from a server function, then the live feed keeps it current.
@@ -45,13 +44,7 @@ pub fn WorkloadsPage() -> impl IntoView {
     let loaded = Memo::new(move |_| data.with(Option::is_some));
     let version = Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)));
 
-    let can_change = Memo::new(move |_| {
-        me.with(|m| {
-            m.as_ref()
-                .and_then(|m| m.tenant(&tenant.get()).map(|t| t.role.can_change()))
-                .unwrap_or(false)
-        })
-    });
+    let can_change = use_tenant_access(tenant).can_change;
     let matches = move |name: &str| {
         let f = filter.get();
         f.is_empty() || name.contains(f.trim())

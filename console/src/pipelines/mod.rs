@@ -169,14 +169,6 @@ impl PipelineSettings {
     }
 }
 
-fn invalid(errors: Vec<Text>) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
-    }
-}
-
 /// The name of a pipeline's run number `n`.
 pub fn run_name(pipeline: &str, n: u32) -> String {
     format!("{pipeline}-{n}")
@@ -470,7 +462,7 @@ pub async fn save(
         &spec,
         &state.settings.pipelines.options(),
     ));
-    invalid(errors)?;
+    AppError::invalid_if_any(errors)?;
     check_reach(state, namespace, &spec).await?;
     if create {
         create_pipeline(&state.client, namespace, name, spec).await?;
@@ -691,7 +683,7 @@ pub async fn start(
         .get(pipeline)
         .await?;
     // NB: a pipeline saved before a setting changed (a registry removed) is caught here, not in the Job
-    invalid(validate::pipeline(
+    AppError::invalid_if_any(validate::pipeline(
         &found.spec,
         &state.settings.pipelines.options(),
     ))?;
@@ -755,7 +747,7 @@ pub async fn retry(
     let pipeline = pipelines_api(state, scope, namespace)?
         .get(&found.spec.pipeline)
         .await?;
-    invalid(validate::pipeline(
+    AppError::invalid_if_any(validate::pipeline(
         &found.spec.snapshot,
         &state.settings.pipelines.options(),
     ))?;

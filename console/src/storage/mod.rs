@@ -19,18 +19,10 @@ use wharf_api::error::AppError;
 use wharf_api::storage::{
     check_form, check_size, size_bytes, ClaimForm, ClaimRow, ClassKind, ClassRow, StorageView,
 };
-use wharf_api::{text, Text};
+use wharf_api::text;
 
 /// The annotation that makes a class the cluster's default.
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
-
-fn invalid(errors: Vec<Text>) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
-    }
-}
 
 fn claims(
     state: &AppState,
@@ -190,7 +182,7 @@ pub async fn create(
     form: &ClaimForm,
 ) -> Result<(), AppError> {
     let api = claims(state, scope, &form.namespace)?;
-    invalid(check_form(form))?;
+    AppError::invalid_if_any(check_form(form))?;
     let classes: Api<StorageClass> = Api::all(state.client.clone());
     let all = classes.list(&ListParams::default()).await?.items;
     let class = if form.class.is_empty() {
@@ -319,7 +311,7 @@ pub async fn delete(
     let used = users_of(state, namespace, name);
     if !used.is_empty() {
         let pods = used.join(", ");
-        return Err(AppError::Conflict(text!(
+        return Err(AppError::Invalid(text!(
             "'{name}' is mounted by {pods}; delete or change what uses it first",
             "“{name}”正被 {pods} 挂载;请先删除或修改使用它的应用"
         )));

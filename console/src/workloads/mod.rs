@@ -15,11 +15,11 @@ use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use wharf_api::error::AppError;
+use wharf_api::text;
 use wharf_api::workloads::{
     validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow,
     ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE,
 };
-use wharf_api::{text, Text};
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
 /// Why the Deployment's template last changed; the controller copies it onto the
@@ -245,14 +245,6 @@ pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage,
     })
 }
 
-fn invalid(errors: Vec<Text>) -> Result<(), AppError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::Invalid(Text::join(&errors, "; ", ";")))
-    }
-}
-
 fn deployments(
     state: &AppState,
     scope: &TenantScope,
@@ -327,7 +319,7 @@ pub async fn deploy(
     scope: &TenantScope,
     form: DeployForm,
 ) -> Result<(), AppError> {
-    invalid(validate::deploy_form(&form))?;
+    AppError::invalid_if_any(validate::deploy_form(&form))?;
     let api = deployments(state, scope, &form.namespace)?;
     // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
     let rules = if form.alerts.is_empty() {
@@ -457,7 +449,7 @@ pub async fn scale(
     name: &str,
     replicas: i32,
 ) -> Result<(), AppError> {
-    invalid(validate::replicas(replicas).err().into_iter().collect())?;
+    AppError::invalid_if_any(validate::replicas(replicas).err().into_iter().collect())?;
     let api = deployments(state, scope, namespace)?;
     api.patch_scale(
         name,
@@ -475,7 +467,7 @@ pub async fn set_image(
     name: &str,
     image: &str,
 ) -> Result<(), AppError> {
-    invalid(validate::image(image).err().into_iter().collect())?;
+    AppError::invalid_if_any(validate::image(image).err().into_iter().collect())?;
     let cause = format!("image set to {image} by {}", scope.user());
     set_image_because(
         &state.client,
@@ -921,7 +913,7 @@ pub async fn put_yaml(
     let level = security::level_of(&state.cache, scope.tenant());
     let json = serde_json::to_value(&obj)
         .map_err(|e| AppError::internal(text!("reading the YAML", "读取 YAML 失败"), e))?;
-    invalid(security::policy_errors(kind, &json, level))?;
+    AppError::invalid_if_any(security::policy_errors(kind, &json, level))?;
     let labels: BTreeMap<String, String> = obj.metadata.labels.clone().unwrap_or_default();
     tracing::info!(user = scope.user(), ns = %namespace, %kind, %name, labels = labels.len(), "replacing from YAML");
     let pp = PostParams {

@@ -211,6 +211,39 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "confirm": "probe"}),
             Change,
         ),
+        ("config_objects", json!({"tenant": "alpha"}), Read),
+        (
+            "config_object",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "ConfigMap", "name": "probe"}),
+            Read,
+        ),
+        (
+            "app_config",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "shop"}),
+            Read,
+        ),
+        // developers only: the values are the secret
+        (
+            "reveal_secret",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "probe"}),
+            Change,
+        ),
+        (
+            "save_config",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "probe", "kind": "ConfigMap",
+                "entries": [["k", "v"]], "resource_version": null}}),
+            Change,
+        ),
+        (
+            "apply_config",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "ConfigMap", "name": "probe"}),
+            Change,
+        ),
+        (
+            "delete_config",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "ConfigMap", "name": "probe", "confirm": "probe"}),
+            Change,
+        ),
         ("pipelines", json!({"tenant": "alpha"}), Read),
         ("pipeline_options", json!({"tenant": "alpha"}), Read),
         (
@@ -360,6 +393,16 @@ const SESSION_ONLY: &[&str] = &[
 async fn deploy_shop(app: &TestApp) {
     let alice = app.login("alice").await.unwrap();
     alice.deploy("alpha", "shop", 1, 80).await;
+    // the ConfigMap the config editor's read calls open
+    let (status, body) = alice
+        .call(
+            "save_config",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "probe", "kind": "ConfigMap",
+                "entries": [["k", "v"]], "resource_version": null}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
     nginx_cluster_of_alpha(app).await;
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod apm;
 mod audit;
 mod authorization;
+mod config;
 mod crds;
 mod cross_site;
 mod identity;

@@ -178,7 +178,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
     .await;
     assert!(users.is_ok());
     let (status, en, zh) = refused(&alice, "delete_claim", delete("data", "data")).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{en}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
     assert!(
         en.contains("mounted by uses-data") && zh.contains("uses-data"),
         "{en}"
