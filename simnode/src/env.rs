@@ -36,6 +36,12 @@ pub trait ObjectSource: Send + Sync + 'static {
         let _ = (namespace, name);
         None
     }
+    /// The capacity in bytes of claim `namespace/name` (its `status.capacity.storage`, or
+    /// its volume's), for `kubelet_volume_stats_capacity_bytes`; `None` when unknown.
+    fn claim_capacity(&self, namespace: &str, name: &str) -> Option<u64> {
+        let _ = (namespace, name);
+        None
+    }
 }
 
 /// The demo node's allocatable resources (as the demo cluster's Node objects say), the
@@ -197,7 +203,7 @@ fn env_var_value(
 }
 
 /// The downward API's `fieldRef`.
-fn field_value(path: &str, pod: &PodPlan, ip: Ipv4Addr) -> Result<String, String> {
+pub(crate) fn field_value(path: &str, pod: &PodPlan, ip: Ipv4Addr) -> Result<String, String> {
     let keyed = |prefix: &str, map: &BTreeMap<String, String>| {
         path.strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix("']"))
@@ -223,7 +229,10 @@ fn field_value(path: &str, pod: &PodPlan, ip: Ipv4Addr) -> Result<String, String
 }
 
 /// The downward API's `resourceFieldRef` for cpu and memory.
-fn resource_value(r: &ResourceFieldSelector, c: &ContainerPlan) -> Result<String, String> {
+pub(crate) fn resource_value(
+    r: &ResourceFieldSelector,
+    c: &ContainerPlan,
+) -> Result<String, String> {
     let quantity = |kind: &str, name: &str| -> Option<String> {
         let res = c.resources.as_ref()?;
         let map = if kind == "limits" {

@@ -4,8 +4,12 @@
 //! loopback IP and answers HTTP/1.1 (keep-alive) and HTTP/1.0 with a small page naming the
 //! namespace, pod, container, image and the request path, so an nginx in front of the demo
 //! cluster routes real traffic and a person sees which pod answered. `/healthz` answers
-//! `ok`. nginx-flavoured containers write an access log line per request. Dropping the
-//! future returned by [`serve`] closes the listener and every open connection.
+//! 200 `ok`; `/status/<code>` answers with that status code, as httpbin does (100 to 599,
+//! anything else is 400), so a probe (see [`crate::probes`]) or a client can be made to
+//! fail on purpose — `httpGet: {path: /status/503, port: 8080}` keeps a pod unready;
+//! every other path answers 200 with the page. nginx-flavoured containers write an
+//! access log line per request. Dropping the future returned by [`serve`] closes the
+//! listener and every open connection.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -86,6 +90,15 @@ pub async fn serve(listener: TcpListener, info: Arc<PageInfo>) {
     }
 }
 
+/// The status `/status/<code>` answers: `code` from 100 to 599, otherwise 400 (httpbin's
+/// rule, as a mistyped path is the client's error).
+pub fn status_of(code: &str) -> u16 {
+    code.parse::<u16>()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .unwrap_or(400)
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -104,8 +117,16 @@ fn respond<B>(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
+    let status_asked = req.uri().path().strip_prefix("/status/").map(status_of);
     let (status, content_type, body) = if req.uri().path() == "/healthz" {
         (200, "text/plain; charset=utf-8", "ok\n".to_string())
+    } else if let Some(code) = status_asked {
+        let reason = hyper::StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let body = format!("{code} {reason}\n").replace(" \n", "\n");
+        (code, "text/plain; charset=utf-8", body)
     } else {
         let page = format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{pod}</title></head>\n<body>\n\

@@ -20,9 +20,17 @@
 //!   (or the pod's `command`/`args`) as a local process with the build context's files at
 //!   their image paths, the Dockerfile's `ENV` and `POD_IP`; the host's programs stand in
 //!   for the base image's, `RUN` steps are not replayed. It must listen on its pod IP
-//!   (`${POD_IP:-0.0.0.0}`); the node does not serve its ports, and it is Ready once each
-//!   declared TCP port accepts a connection (the stand-in for readiness probes). Its
-//!   output is its log, an exit restarts it with back-off ([`image`]);
+//!   (`${POD_IP:-0.0.0.0}`); the node does not serve its ports, and without a readiness
+//!   probe it is Ready once each declared TCP port accepts a connection. Its output is
+//!   its log, an exit restarts it with back-off ([`image`]);
+//! - liveness, readiness and startup probes (`httpGet`, `tcpSocket`, `exec`) run as the
+//!   kubelet runs them, with its thresholds, `Unhealthy` events and restarts; a simulated
+//!   app answers `/status/<code>` with that status, so a probe can fail on purpose
+//!   ([`probes`], [`http`]);
+//! - `configMap`, `secret`, `downwardAPI` and `projected` volumes are files the node
+//!   writes (items, modes, `optional`) and keeps up to date while the pod runs, mounted
+//!   read-only (`subPath` mounts are copies, never updated); a missing ConfigMap or
+//!   Secret keeps the pod in ContainerCreating with a `FailedMount` event ([`volumes`]);
 //! - containers' environment comes from `env`, `envFrom`, Secrets, ConfigMaps and the
 //!   downward API, resolved when each container starts; a missing Secret keeps it in
 //!   `CreateContainerConfigError` ([`env`]);
@@ -55,7 +63,8 @@
 //!   fail to exec as runc says ([`programs`]);
 //! - ephemeral containers (`kubectl debug`) run their command, or an interactive shell on
 //!   a pty that attach connects to ([`NodeRuntime::start_ephemeral_containers`]);
-//! - cAdvisor-style metrics in Prometheus text and for `metrics.k8s.io` ([`metrics`]).
+//! - cAdvisor-style metrics in Prometheus text and for `metrics.k8s.io` ([`metrics`]),
+//!   with the kubelet's `kubelet_volume_stats_*` of the claims running pods mount;
 //! - for apps whose OpenTelemetry Java agent is on (the APM switch's), the series an
 //!   OpenTelemetry Collector's `servicegraph` and `spanmetrics` connectors would export, in
 //!   the same Prometheus text, from the calls the pods' annotations declare ([`traces`]).
@@ -90,6 +99,7 @@ pub mod logs;
 pub mod metrics;
 pub mod paths;
 pub mod plan;
+pub mod probes;
 pub mod process;
 pub mod programs;
 pub mod runtime;
@@ -98,6 +108,7 @@ pub mod shims;
 pub mod state;
 pub mod termination;
 pub mod traces;
+pub mod volumes;
 
 pub use env::ObjectSource;
 pub use error::{Error, Result};

@@ -4,7 +4,8 @@
 //! one restarts with back-off unless `restartPolicy: Never`, which fails the pod), then all
 //! its containers at once. A container pulls its image (ContainerCreating for a short,
 //! reproducible delay; images that fail to pull stay in ErrImagePull / ImagePullBackOff),
-//! runs (Running; Ready at once or after the readiness probe's `initialDelaySeconds`),
+//! runs (Running; Ready at once or as its probes say, see [`crate::probes`], which may
+//! also kill it for a failed liveness or startup probe),
 //! and when it exits is restarted per the pod's `restartPolicy` after a CrashLoopBackOff
 //! delay of `base·2ⁿ` capped at `max` (reset after it ran for `2·max`), counting
 //! `restartCount` and keeping `lastState.terminated`. Each instance has its own log
@@ -37,24 +38,32 @@ use crate::paths::PathMap;
 use crate::plan::{expand_env_refs, ContainerKind, ContainerPlan, Flavor, RestartPolicy, Workload};
 use crate::runtime::PodShared;
 use crate::state::{ContainerState, Terminated};
-use crate::{env, exec, image, process, termination};
+use crate::{env, exec, image, probes, process, termination, volumes};
 
 /// Runs a whole pod until it is stopped (the future is dropped) or all its containers are
 /// done for good.
 pub(crate) async fn run_pod(pod: Arc<PodShared>) {
-    for plan in &pod.plan.init_containers {
-        let code = run_container(&pod, plan).await;
-        if code != 0 {
-            // Only reached with restartPolicy Never: the pod has failed.
-            return;
+    // The kubelet mounts a pod's volumes before any of its containers starts.
+    volumes::mount_all(&pod).await;
+    let containers = async {
+        for plan in &pod.plan.init_containers {
+            let code = run_container(&pod, plan).await;
+            if code != 0 {
+                // Only reached with restartPolicy Never: the pod has failed.
+                return;
+            }
         }
+        let all = pod
+            .plan
+            .containers
+            .iter()
+            .map(|plan| run_container(&pod, plan));
+        futures::future::join_all(all).await;
+    };
+    tokio::select! {
+        () = containers => {}
+        () = volumes::keep_synced(&pod) => {}
     }
-    let all = pod
-        .plan
-        .containers
-        .iter()
-        .map(|plan| run_container(&pod, plan));
-    futures::future::join_all(all).await;
 }
 
 /// Runs one ephemeral container until it exits (it is never restarted).
@@ -307,14 +316,12 @@ async fn run_instance(
             finished_at: Utc::now(),
             container_id: container_id.clone(),
         };
-    let claims = match pod.claim_folders() {
-        Ok(c) => c,
-        Err(msg) => {
-            pod.event(plan, "Warning", "FailedMount", msg.clone());
-            return terminated(128, "StartError", Some(msg), None);
-        }
-    };
-    let cwd = match process::prepare_dirs(&pod.dir, plan, &pod.cfg.sandbox, &claims).await {
+    if let Err(msg) = pod.claim_folders() {
+        pod.event(plan, "Warning", "FailedMount", msg.clone());
+        return terminated(128, "StartError", Some(msg), None);
+    }
+    let sources = pod.mount_sources();
+    let cwd = match process::prepare_dirs(&pod.dir, plan, &pod.cfg.sandbox, &sources).await {
         Ok(cwd) => cwd,
         Err(e) => return terminated(128, "StartError", Some(e.to_string()), None),
     };
@@ -447,10 +454,8 @@ async fn run_instance(
     pod.update(&plan.name, |c| {
         c.container_id = container_id.clone();
         c.state = ContainerState::Running { started_at };
-        c.started = true;
-        c.ready = plan.kind == ContainerKind::Regular
-            && plan.readiness_delay.is_none_or(|d| d.is_zero())
-            && (built.is_none() || plan.ports.is_empty());
+        c.started = plan.startup.is_none() || plan.kind != ContainerKind::Regular;
+        c.ready = probes::ready_at_start(plan, built.is_some());
     });
     pod.event(
         plan,
@@ -467,30 +472,38 @@ async fn run_instance(
         )),
     );
 
-    let exit = match &plan.workload {
-        _ if built.is_some() => {
-            let b = built.as_ref().expect("checked");
-            // `$(VAR)` is Kubernetes' syntax: only the pod's command and args have it.
-            let expand = |v: &[String]| -> Vec<String> {
-                v.iter().map(|a| expand_env_refs(a, &resolved)).collect()
-            };
-            let argv = b
-                .config
-                .argv(&expand(&plan.command), &expand(&plan.args))
-                .map(|a| a.iter().map(|x| paths.rewrite(x)).collect());
-            run_built(pod, plan, b, argv, unconfined, &env, &log).await
+    let workload = async {
+        match &plan.workload {
+            _ if built.is_some() => {
+                let b = built.as_ref().expect("checked");
+                // `$(VAR)` is Kubernetes' syntax: only the pod's command and args have it.
+                let expand = |v: &[String]| -> Vec<String> {
+                    v.iter().map(|a| expand_env_refs(a, &resolved)).collect()
+                };
+                let argv = b
+                    .config
+                    .argv(&expand(&plan.command), &expand(&plan.args))
+                    .map(|a| a.iter().map(|x| paths.rewrite(x)).collect());
+                run_built(pod, plan, b, argv, unconfined, &env, &log).await
+            }
+            Workload::Command(argv) => {
+                let argv = argv_of(argv);
+                let launch = pod.launch(plan, &argv, false, &cwd, &env);
+                process::run_to_log(launch, &cwd, &env, log.clone()).await
+            }
+            Workload::Interactive(_) => match console_pump {
+                Some(pump) => pump_interactive(pump).await,
+                None => unreachable!("an interactive workload's process was started above"),
+            },
+            Workload::Task => exited(run_task(pod, plan, &log).await),
+            Workload::App => exited(run_app(pod, plan, &log, listeners, restart_count).await),
         }
-        Workload::Command(argv) => {
-            let argv = argv_of(argv);
-            let launch = pod.launch(plan, &argv, false, &cwd, &env);
-            process::run_to_log(launch, &cwd, &env, log.clone()).await
-        }
-        Workload::Interactive(_) => match console_pump {
-            Some(pump) => pump_interactive(pump).await,
-            None => unreachable!("an interactive workload's process was started above"),
-        },
-        Workload::Task => exited(run_task(pod, plan, &log).await),
-        Workload::App => exited(run_app(pod, plan, &log, listeners, restart_count).await),
+    };
+    // NB: a liveness or startup probe that fails for good ends the instance: the workload
+    // is dropped, which kills its processes and closes its ports.
+    let exit = tokio::select! {
+        exit = workload => exit,
+        killed = probes::run(pod, plan, built.is_some()) => killed,
     };
     let started = exit.reason != "StartError";
     let message = message(exit.code, started, exit.message);
@@ -523,9 +536,8 @@ async fn prepare_image(
     .map_err(|e| format!("preparing the image: {e}"))?
 }
 
-/// Runs a built image's process (`argv`, or why there is none) in its working directory,
-/// Ready once each declared TCP port accepts a connection on the pod IP (after a readiness
-/// probe's `initialDelaySeconds`): the demo node's stand-in for readiness probes.
+/// Runs a built image's process (`argv`, or why there is none) in its working directory
+/// (its readiness is the probes' business, see [`crate::probes`]).
 async fn run_built(
     pod: &PodShared,
     plan: &ContainerPlan,
@@ -547,29 +559,7 @@ async fn run_built(
         PathBuf::from(&built.workdir)
     };
     let launch = pod.launch(plan, &argv, false, &inside_cwd, env);
-    let run = process::run_to_log(launch, &host_cwd, env, log.clone());
-    let ready = async {
-        let delay = plan.readiness_delay.filter(|d| !d.is_zero());
-        if delay.is_some() || !plan.ports.is_empty() {
-            if let Some(d) = delay {
-                tokio::time::sleep(d).await;
-            }
-            for &port in &plan.ports {
-                while tokio::net::TcpStream::connect((pod.ip, port))
-                    .await
-                    .is_err()
-                {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-            pod.update(&plan.name, |c| c.ready = true);
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        exit = run => exit,
-        () = ready => unreachable!("readiness never ends"),
-    }
+    process::run_to_log(launch, &host_cwd, env, log.clone()).await
 }
 
 fn exited(code: i32) -> process::Exit {
@@ -635,8 +625,8 @@ async fn run_task(pod: &PodShared, plan: &ContainerPlan, log: &LogBuffer) -> i32
     0
 }
 
-/// A simulated long-running app: serves its ports, writes logs, becomes ready, and exits
-/// only when told to by the pod spec.
+/// A simulated long-running app: serves its ports, writes logs, and exits only when told
+/// to by the pod spec (or killed for a failed liveness probe, see [`crate::probes`]).
 async fn run_app(
     pod: &PodShared,
     plan: &ContainerPlan,
@@ -688,13 +678,6 @@ async fn run_app(
             }
         }
     };
-    let readiness = async {
-        if let Some(delay) = plan.readiness_delay.filter(|d| !d.is_zero()) {
-            tokio::time::sleep(delay).await;
-            pod.update(&plan.name, |c| c.ready = true);
-        }
-        std::future::pending::<()>().await
-    };
     let fate = async {
         if let Some(code) = plan.exit_code {
             code
@@ -706,8 +689,8 @@ async fn run_app(
         }
     };
     // NB: joined, not raced: a pod without ports has nothing to serve, and that must not
-    // stop its logs or readiness.
-    let background = futures::future::join3(serving, writing, readiness);
+    // stop its logs.
+    let background = futures::future::join(serving, writing);
     tokio::pin!(fate);
     let code = tokio::select! {
         code = &mut fate => code,

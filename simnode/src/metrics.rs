@@ -372,6 +372,73 @@ pub fn render(rows: &[ContainerRow]) -> String {
     out
 }
 
+/// The kubelet's volume stats of one PersistentVolumeClaim a running pod mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub namespace: String,
+    pub claim: String,
+    /// Bytes of the files in the claim's folder.
+    pub used_bytes: u64,
+    /// The claim's (or its volume's) capacity, when known.
+    pub capacity_bytes: Option<u64>,
+}
+
+/// The kubelet's `kubelet_volume_stats_{capacity,available,used}_bytes`, labelled
+/// `namespace` and `persistentvolumeclaim` (available: capacity less used, never below
+/// zero; capacity and available only when the capacity is known).
+pub fn render_volume_stats(rows: &[VolumeRow]) -> String {
+    let mut out = String::new();
+    type Value = fn(&VolumeRow) -> Option<u64>;
+    let families: [(&str, &str, Value); 3] = [
+        (
+            "kubelet_volume_stats_capacity_bytes",
+            "[ALPHA] Capacity in bytes of the volume",
+            |r| r.capacity_bytes,
+        ),
+        (
+            "kubelet_volume_stats_available_bytes",
+            "[ALPHA] Number of available bytes in the volume",
+            |r| r.capacity_bytes.map(|c| c.saturating_sub(r.used_bytes)),
+        ),
+        (
+            "kubelet_volume_stats_used_bytes",
+            "[ALPHA] Number of used bytes in the volume",
+            |r| Some(r.used_bytes),
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for r in rows {
+            if let Some(v) = value(r) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{namespace=\"{}\",persistentvolumeclaim=\"{}\"}} {}",
+                    escape(&r.namespace),
+                    escape(&r.claim),
+                    fmt_value(v as f64)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of the files under `dir` (links are not followed), as `du --apparent-size`.
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Seed of a container instance's model.
 pub fn instance_seed(uid: &str, container: &str, restart_count: i32) -> u64 {
     seed_of(&[uid, container, &restart_count.to_string()])
@@ -433,6 +500,43 @@ mod tests {
             b.threads
         );
         assert!((b.cpu_cores - 0.9).abs() < 0.05);
+    }
+
+    #[test]
+    fn volume_stats_are_the_kubelets() {
+        let rows = [
+            VolumeRow {
+                namespace: "shop".into(),
+                claim: "data".into(),
+                used_bytes: 300,
+                capacity_bytes: Some(1 << 30),
+            },
+            VolumeRow {
+                namespace: "shop".into(),
+                claim: "odd".into(),
+                used_bytes: 7,
+                capacity_bytes: None,
+            },
+        ];
+        let text = render_volume_stats(&rows);
+        let labels = "{namespace=\"shop\",persistentvolumeclaim=\"data\"}";
+        assert!(text.contains(&format!(
+            "kubelet_volume_stats_capacity_bytes{labels} 1073741824\n"
+        )));
+        assert!(text.contains(&format!(
+            "kubelet_volume_stats_available_bytes{labels} 1073741524\n"
+        )));
+        assert!(text.contains(&format!("kubelet_volume_stats_used_bytes{labels} 300\n")));
+        assert!(text.contains(
+            "kubelet_volume_stats_used_bytes{namespace=\"shop\",persistentvolumeclaim=\"odd\"} 7\n"
+        ));
+        assert!(!text.contains("capacity_bytes{namespace=\"shop\",persistentvolumeclaim=\"odd\"}"));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("sub/b"), [0u8; 23]).unwrap();
+        assert_eq!(dir_bytes(dir.path()), 123);
     }
 
     #[test]

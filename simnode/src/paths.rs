@@ -37,8 +37,8 @@ impl PathMap {
                 map.add(path, &bin.join(name));
             }
         }
-        for (_, mount_path) in &plan.mounts {
-            map.add(mount_path, &dir.join(mount_path.trim_start_matches('/')));
+        for m in &plan.mounts {
+            map.add(&m.path, &dir.join(m.path.trim_start_matches('/')));
         }
         map.add(&plan.termination_message_path, &termination::file_of(dir));
         map

@@ -13,7 +13,9 @@ use k8s_openapi::api::core::v1::{
     Container, EnvFromSource, EnvVar, EphemeralContainer, Pod, ResourceRequirements,
 };
 
+use crate::probes::Probe;
 use crate::programs::{MissingPrograms, ANN_MISSING_PROGRAMS};
+use crate::volumes::FileVolume;
 use crate::{shims, termination};
 use crate::{Error, Result};
 
@@ -157,16 +159,19 @@ pub struct ContainerPlan {
     /// whose `ENTRYPOINT` and `CMD` they replace (see [`crate::image`]).
     pub command: Vec<String>,
     pub args: Vec<String>,
-    /// `(volume name, mount path)` pairs; volumes become shared directories of the pod.
-    pub mounts: Vec<(String, String)>,
+    /// `volumeMounts`; volumes become shared directories of the pod.
+    pub mounts: Vec<Mount>,
     /// Volumes this container mounts only `readOnly` (honoured for claims' folders).
     pub read_only_volumes: Vec<String>,
     pub workload: Workload,
     pub crash_after: Option<Duration>,
     pub exit_code: Option<i32>,
     pub image_pull_fails: bool,
-    /// `None`: no readiness probe, ready as soon as it runs.
-    pub readiness_delay: Option<Duration>,
+    /// `livenessProbe`, `readinessProbe`, `startupProbe` (see [`crate::probes`]); only
+    /// containers (not init or ephemeral ones) are probed.
+    pub liveness: Option<Probe>,
+    pub readiness: Option<Probe>,
+    pub startup: Option<Probe>,
     pub leak: Option<Leak>,
     pub cpu_millicores: Option<f64>,
     pub log_rate: Option<f64>,
@@ -198,6 +203,20 @@ pub struct PodPlan {
     /// Volumes that are PersistentVolumeClaims: volume name → the claim (the node asks its
     /// [`crate::ObjectSource`] for the claim's folder).
     pub claims: BTreeMap<String, ClaimVolume>,
+    /// Volumes whose files the node writes: `configMap`, `secret`, `downwardAPI` and
+    /// `projected` ones, by volume name (see [`crate::volumes`]).
+    pub file_volumes: BTreeMap<String, FileVolume>,
+}
+
+/// One `volumeMounts` entry of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub volume: String,
+    /// `mountPath`, absolute in the container.
+    pub path: String,
+    /// `subPath`: only this file or folder of the volume is mounted (a file volume's is a
+    /// copy made when the container starts, never updated, as in Kubernetes).
+    pub sub_path: Option<String>,
 }
 
 /// A `persistentVolumeClaim` volume of a pod.
@@ -274,6 +293,12 @@ impl PodPlan {
                     ))
                 })
                 .collect(),
+            file_volumes: spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter_map(|v| Some((v.name.clone(), FileVolume::of(v)?)))
+                .collect(),
         })
     }
 
@@ -313,7 +338,7 @@ impl PodPlan {
         };
         plan.missing_programs = MissingPrograms::None;
         plan.ports.clear();
-        plan.readiness_delay = None;
+        (plan.liveness, plan.readiness, plan.startup) = (None, None, None);
         plan
     }
 
@@ -330,6 +355,7 @@ fn container_plan(
     annotations: &BTreeMap<String, String>,
 ) -> ContainerPlan {
     let init = kind == ContainerKind::Init;
+    let probed = kind == ContainerKind::Regular;
     let env: Vec<(String, String)> = c
         .env
         .iter()
@@ -404,7 +430,11 @@ fn container_plan(
             .volume_mounts
             .iter()
             .flatten()
-            .map(|m| (m.name.clone(), m.mount_path.clone()))
+            .map(|m| Mount {
+                volume: m.name.clone(),
+                path: m.mount_path.clone(),
+                sub_path: m.sub_path.clone().filter(|p| !p.is_empty()),
+            })
             .collect(),
         read_only_volumes: {
             let mounts = c.volume_mounts.iter().flatten();
@@ -421,10 +451,15 @@ fn container_plan(
             .map(Duration::from_secs_f64),
         exit_code: knob(ENV_EXIT, ANN_EXIT_CODE).and_then(|v| v.parse().ok()),
         image_pull_fails: image_pull_fails(&image),
-        readiness_delay: c
-            .readiness_probe
-            .as_ref()
-            .map(|p| Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64)),
+        liveness: probed
+            .then(|| Probe::of(c.liveness_probe.as_ref()?, c))
+            .flatten(),
+        readiness: probed
+            .then(|| Probe::of(c.readiness_probe.as_ref()?, c))
+            .flatten(),
+        startup: probed
+            .then(|| Probe::of(c.startup_probe.as_ref()?, c))
+            .flatten(),
         leak: knob(ENV_LEAK, ANN_LEAK).and_then(|v| match v.to_ascii_lowercase().as_str() {
             "threads" | "thread" => Some(Leak::Threads),
             "sockets" | "socket" => Some(Leak::Sockets),
@@ -607,7 +642,13 @@ mod tests {
         assert_eq!(c.flavor, Flavor::Nginx);
         assert_eq!(c.cpu_limit_millicores, Some(500));
         assert_eq!(c.memory_limit_bytes, Some(128 * 1024 * 1024));
-        assert_eq!(c.readiness_delay, Some(Duration::from_secs(4)));
+        let readiness = c.readiness.as_ref().expect("a readiness probe");
+        assert_eq!(readiness.initial_delay, Duration::from_secs(4));
+        assert_eq!(
+            readiness.period,
+            Duration::from_secs(10),
+            "the API's default"
+        );
     }
 
     #[test]
@@ -626,7 +667,7 @@ mod tests {
         assert_eq!(shell.kind, ContainerKind::Ephemeral);
         assert_eq!(shell.workload, Workload::Interactive(vec!["sh".into()]));
         assert_eq!(shell.missing_programs, MissingPrograms::None);
-        assert!(shell.tty && shell.readiness_delay.is_none());
+        assert!(shell.tty && shell.readiness.is_none());
         let once = ec(
             serde_json::json!({"name": "ls", "image": "busybox", "command": ["ls"], "args": ["/"]}),
         );

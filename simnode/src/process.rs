@@ -54,15 +54,34 @@ pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
     pod_dir.join(container)
 }
 
+/// Folders of a pod's volumes that are not the pod's own `volumes/<name>` (an `emptyDir`
+/// or any other volume the node does not know).
+#[derive(Debug, Clone, Default)]
+pub struct MountSources {
+    /// PersistentVolumeClaims' folders (see [`crate::ObjectSource::claim_folder`]).
+    pub claims: BTreeMap<String, PathBuf>,
+    /// Folders the node writes a `configMap`, `secret`, `downwardAPI` or `projected`
+    /// volume's files in (see [`crate::volumes`]).
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+/// Where copies of file volumes' `subPath` mounts go, per container.
+pub fn sub_paths_dir(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("subpaths")
+}
+
 /// Creates the container's directory, its volume links and working directory, hands
-/// them to the sandbox's user, and returns the working directory. A volume in `claims`
-/// (a PersistentVolumeClaim's folder, see [`crate::ObjectSource::claim_folder`]) is linked
-/// to that folder instead of one of the pod's, so its files outlive the pod.
+/// them to the sandbox's user, and returns the working directory. A volume in
+/// `sources.claims` (a PersistentVolumeClaim's folder) is linked to that folder instead of
+/// one of the pod's, so its files outlive the pod; one in `sources.files` to the folder
+/// the node writes its files in. A `subPath` mount links to that file or folder of the
+/// volume (made if missing, as the kubelet does), except in a file volume, where it links
+/// to a copy made the first time: a `subPath` mount of a ConfigMap is never updated.
 pub async fn prepare_dirs(
     pod_dir: &Path,
     plan: &ContainerPlan,
     sandbox: &Sandbox,
-    claims: &BTreeMap<String, PathBuf>,
+    sources: &MountSources,
 ) -> Result<PathBuf> {
     let dir = container_dir(pod_dir, &plan.name);
     let io = |what: String| move |e| Error::io(what, e);
@@ -81,9 +100,23 @@ pub async fn prepare_dirs(
             .map_err(io(format!("chmod {}", tmp.display())))?;
     }
     let mut made = vec![dir.clone(), tmp];
-    for (volume, mount_path) in &plan.mounts {
-        let target = match claims.get(volume) {
-            Some(folder) => {
+    for (index, mount) in plan.mounts.iter().enumerate() {
+        let rel = mount.path.trim_start_matches('/');
+        if rel.is_empty() || rel.split('/').any(|p| p == "..") {
+            continue;
+        }
+        let link = dir.join(rel);
+        if tokio::fs::symlink_metadata(&link).await.is_ok() {
+            continue;
+        }
+        let volume = &mount.volume;
+        let sub_path = mount
+            .sub_path
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty() && !p.split('/').any(|p| p == ".."));
+        let target = match (sources.claims.get(volume), sources.files.get(volume)) {
+            (Some(folder), _) => {
                 tokio::fs::create_dir_all(folder)
                     .await
                     .map_err(io(format!("create {}", folder.display())))?;
@@ -92,7 +125,22 @@ pub async fn prepare_dirs(
                     .map_err(io(format!("hand {} to the sandbox", folder.display())))?;
                 folder.clone()
             }
-            None => {
+            (None, Some(folder)) => match sub_path {
+                None => folder.clone(),
+                Some(sub) => {
+                    let copy = sub_paths_dir(pod_dir)
+                        .join(&plan.name)
+                        .join(index.to_string());
+                    let from = folder.join(sub);
+                    let (copy2, sandbox2) = (copy.clone(), sandbox.clone());
+                    tokio::task::spawn_blocking(move || copy_tree(&from, &copy2, &sandbox2))
+                        .await
+                        .map_err(|e| Error::io(format!("copy {}", copy.display()), e.into()))?
+                        .map_err(io(format!("copy {}", copy.display())))?;
+                    copy
+                }
+            },
+            (None, None) => {
                 let target = pod_dir.join("volumes").join(volume);
                 tokio::fs::create_dir_all(&target)
                     .await
@@ -101,14 +149,25 @@ pub async fn prepare_dirs(
                 target
             }
         };
-        let rel = mount_path.trim_start_matches('/');
-        if rel.is_empty() || rel.split('/').any(|p| p == "..") {
-            continue;
-        }
-        let link = dir.join(rel);
-        if tokio::fs::symlink_metadata(&link).await.is_ok() {
-            continue;
-        }
+        let target = match sub_path {
+            Some(sub) if !sources.files.contains_key(volume) => {
+                let inner = target.join(sub);
+                if tokio::fs::symlink_metadata(&inner).await.is_err() {
+                    tokio::fs::create_dir_all(&inner)
+                        .await
+                        .map_err(io(format!("create {}", inner.display())))?;
+                    if !sources.claims.contains_key(volume) {
+                        made.push(inner.clone());
+                    } else {
+                        sandbox
+                            .give(&inner)
+                            .map_err(io(format!("hand {} to the sandbox", inner.display())))?;
+                    }
+                }
+                inner
+            }
+            _ => target,
+        };
         if let Some(parent) = link.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
@@ -184,6 +243,37 @@ pub fn container_env(
         ));
     }
     env
+}
+
+/// Copies a file or folder (following links, as a bind mount of it would show it) to
+/// `to`, read-only for the container: a file volume's `subPath` mount. Does nothing when
+/// `to` exists already (the copy is made once per container) or `from` does not.
+fn copy_tree(from: &Path, to: &Path, sandbox: &Sandbox) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Ok(());
+    }
+    let Ok(meta) = std::fs::metadata(from) else {
+        return Ok(());
+    };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if meta.is_dir() {
+        std::fs::create_dir(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            // The kubelet's own bookkeeping (`..data`, the timestamped folder) is not data.
+            if name.to_string_lossy().starts_with("..") {
+                continue;
+            }
+            copy_tree(&entry.path(), &to.join(name), sandbox)?;
+        }
+    } else {
+        std::fs::copy(from, to)?;
+    }
+    std::fs::set_permissions(to, meta.permissions())?;
+    sandbox.give(to)
 }
 
 /// Where to find `argv0` on this host (see the module docs).

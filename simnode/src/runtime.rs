@@ -86,6 +86,12 @@ pub struct NodeConfig {
     /// How long a deleted pod's log folder (and a dead instance's files but the last)
     /// stays before it is removed, as the kubelet removes them at its next clean-up.
     pub pod_logs_linger: Duration,
+    /// How often a running pod's ConfigMap, Secret, downward API and projected volumes
+    /// are rendered again and rewritten when they changed (see [`crate::volumes`]).
+    pub volume_sync_period: Duration,
+    /// How long the bytes used in a claim's folder are kept before the folder is walked
+    /// again for `kubelet_volume_stats_*` (see [`crate::metrics`]).
+    pub volume_stats_ttl: Duration,
 }
 
 impl NodeConfig {
@@ -113,6 +119,8 @@ impl NodeConfig {
             container_log_max_files: logs::cri::DEFAULT_MAX_FILES,
             log_flush_interval: Duration::from_millis(250),
             pod_logs_linger: Duration::from_secs(30),
+            volume_sync_period: Duration::from_secs(2),
+            volume_stats_ttl: Duration::from_secs(5),
         }
     }
 
@@ -127,6 +135,8 @@ impl NodeConfig {
             log_lines_per_sec: 20.0,
             log_flush_interval: Duration::from_millis(100),
             pod_logs_linger: Duration::from_secs(2),
+            volume_sync_period: Duration::from_millis(200),
+            volume_stats_ttl: Duration::from_millis(200),
             ..Self::new(scratch_dir)
         }
     }
@@ -246,6 +256,7 @@ impl PodShared {
         env: &[(String, String)],
     ) -> std::result::Result<crate::sandbox::Launch, String> {
         let dir = process::container_dir(&self.dir, &container.name);
+        let root = dir.clone();
         let binds = self
             .slot(&container.name)
             .map(|s| lock(&s.binds).clone())
@@ -255,13 +266,19 @@ impl PodShared {
             tmp: Some(dir.join("tmp")),
             // NB: the images folder is writable: the executor stand-in stores images there.
             writable: vec![dir, self.dir.join("volumes"), self.cfg.images_dir()],
-            read_only: vec![self.bin_dir.clone()],
+            // The kubelet mounts ConfigMaps, Secrets and their subPath copies read-only.
+            read_only: vec![
+                self.bin_dir.clone(),
+                crate::volumes::root_of(&self.dir),
+                process::sub_paths_dir(&self.dir),
+            ],
             binds,
+            ..Default::default()
         };
         // Claims' folders, at their own paths (the container's mount links point there).
         let folders = self.claim_folders().unwrap_or_default();
         for (volume, folder) in folders {
-            if !container.mounts.iter().any(|(v, _)| *v == volume) {
+            if !container.mounts.iter().any(|m| m.volume == volume) {
                 continue;
             }
             let ro = container.read_only_volumes.contains(&volume)
@@ -270,6 +287,17 @@ impl PodShared {
                 view.read_only.push(folder);
             } else {
                 view.writable.push(folder);
+            }
+        }
+        // Every mount at its path too: where its link in the container's folder points
+        // (see [`process::prepare_dirs`]).
+        for m in &container.mounts {
+            let link = root.join(m.path.trim_start_matches('/'));
+            if let Ok(target) = std::fs::read_link(&link) {
+                let ro = self.plan.file_volumes.contains_key(&m.volume)
+                    || container.read_only_volumes.contains(&m.volume)
+                    || self.plan.claims.get(&m.volume).is_some_and(|c| c.read_only);
+                view.mounts.push((target, PathBuf::from(&m.path), ro));
             }
         }
         process::launch(
@@ -307,6 +335,56 @@ impl PodShared {
                     })
             })
             .collect()
+    }
+
+    /// Every folder a container's mounts may link to, by volume: claims' folders (those
+    /// the node finds bound) and file volumes' folders (see [`crate::volumes`]).
+    pub fn mount_sources(&self) -> process::MountSources {
+        process::MountSources {
+            claims: self.claim_folders().unwrap_or_default(),
+            files: self
+                .plan
+                .file_volumes
+                .keys()
+                .map(|v| (v.clone(), crate::volumes::dir_of(&self.dir, v)))
+                .collect(),
+        }
+    }
+
+    /// What an exec of `command` in `plan`'s container starts from, as `kubectl exec`
+    /// does (exec probes too): its working directory, the environment of its current
+    /// instance, and `command` with the container's paths rewritten (see [`PathMap`]).
+    pub async fn exec_setup(
+        &self,
+        plan: &ContainerPlan,
+        command: &[String],
+    ) -> Result<(PathBuf, Vec<(String, String)>, Vec<String>)> {
+        let sources = self.mount_sources();
+        let cwd = process::prepare_dirs(&self.dir, plan, &self.cfg.sandbox, &sources).await?;
+        let root = process::container_dir(&self.dir, &plan.name);
+        let env = self.env_of(&plan.name).unwrap_or_else(|| {
+            process::container_env(
+                &plan.env,
+                &self.plan.name,
+                &cwd,
+                &root,
+                Some(&self.bin_dir),
+                Some(&self.cfg.images_dir()),
+            )
+        });
+        let map = PathMap::for_container(&root, plan, Some(&self.bin_dir));
+        let command = command.iter().map(|a| map.rewrite(a)).collect();
+        Ok((cwd, env, command))
+    }
+
+    /// Records a kubelet event about the pod itself (`FailedMount`).
+    pub fn pod_event(&self, type_: &'static str, reason: &'static str, message: String) {
+        self.announce(Some(KubeletEvent {
+            type_,
+            reason,
+            message,
+            field_path: None,
+        }));
     }
 
     /// Changes one container's state and announces it.
@@ -459,6 +537,8 @@ struct Inner {
     pod_logs: PodLogs,
     /// The trace metrics' start instants (see [`crate::traces`]).
     traces: Mutex<traces::Emitter>,
+    /// Claims' folders → when their bytes were counted, and how many.
+    volume_bytes: Mutex<HashMap<PathBuf, (Instant, u64)>>,
 }
 
 /// The node side of the demo cluster. Cheap to clone; one per demo cluster.
@@ -514,6 +594,7 @@ impl NodeRuntime {
                 shims: OnceCell::new(),
                 pod_logs,
                 traces: Mutex::default(),
+                volume_bytes: Mutex::default(),
             }),
         }
     }
@@ -1011,21 +1092,7 @@ impl NodeRuntime {
         if let Err(msg) = plan.missing_programs.check(argv0) {
             return Ok(fail(msg));
         }
-        let claims = shared.claim_folders().unwrap_or_default();
-        let cwd = process::prepare_dirs(&shared.dir, &plan, &shared.cfg.sandbox, &claims).await?;
-        let root = process::container_dir(&shared.dir, &plan.name);
-        let mut env = shared.env_of(&plan.name).unwrap_or_else(|| {
-            process::container_env(
-                &plan.env,
-                &shared.plan.name,
-                &cwd,
-                &root,
-                Some(&shared.bin_dir),
-                Some(&shared.cfg.images_dir()),
-            )
-        });
-        let map = PathMap::for_container(&root, &plan, Some(&shared.bin_dir));
-        let command: Vec<String> = req.command.iter().map(|a| map.rewrite(a)).collect();
+        let (cwd, mut env, command) = shared.exec_setup(&plan, &req.command).await?;
         Ok(if req.tty {
             env.retain(|(k, _)| k != "TERM" && k != "PS1");
             env.push(("TERM".into(), "xterm".into()));
@@ -1069,8 +1136,8 @@ impl NodeRuntime {
         Ok(exec::attach::spawn(log))
     }
 
-    /// Prometheus text exposition of every container of every pod (cAdvisor's names),
-    /// followed by the OpenTelemetry Collector's servicegraph and spanmetrics series of the
+    /// Prometheus text exposition of every container of every pod (cAdvisor's names), the
+    /// kubelet's `kubelet_volume_stats_*` of every claim a running pod mounts, followed by the OpenTelemetry Collector's servicegraph and spanmetrics series of the
     /// traced apps ([`crate::traces`]; the runtime hosts every node's pods, so both ends of
     /// a call are seen here).
     pub fn metrics_text(&self) -> String {
@@ -1105,9 +1172,60 @@ impl NodeRuntime {
             (&a.namespace, &a.pod, &a.container).cmp(&(&b.namespace, &b.pod, &b.container))
         });
         let mut text = metrics::render(&rows);
+        text.push_str(&metrics::render_volume_stats(&self.volume_rows(&all)));
         let pods: Vec<traces::PodInput> = all.iter().filter_map(|s| traces::pod_input(s)).collect();
         text.push_str(&lock(&self.inner.traces).render(&pods, Instant::now()));
         text
+    }
+
+    /// Volume stats of every claim a running pod mounts, each claim once; the bytes
+    /// used are walked at most once per [`NodeConfig::volume_stats_ttl`] per folder.
+    fn volume_rows(&self, pods: &[Arc<PodShared>]) -> Vec<metrics::VolumeRow> {
+        let Some(source) = self
+            .inner
+            .objects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return Vec::new();
+        };
+        let mut claims: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+        for shared in pods {
+            let running = shared
+                .state()
+                .containers
+                .iter()
+                .any(|c| c.state.is_running());
+            if !running {
+                continue;
+            }
+            let ns = &shared.plan.namespace;
+            for c in shared.plan.claims.values() {
+                if let Some(folder) = source.claim_folder(ns, &c.claim_name) {
+                    claims.insert((ns.clone(), c.claim_name.clone()), folder);
+                }
+            }
+        }
+        let ttl = self.inner.cfg.volume_stats_ttl;
+        let mut cache = lock(&self.inner.volume_bytes);
+        let now = Instant::now();
+        cache.retain(|_, (at, _)| now.duration_since(*at) < ttl);
+        claims
+            .into_iter()
+            .map(|((namespace, claim), folder)| {
+                let used_bytes = cache
+                    .entry(folder.clone())
+                    .or_insert_with(|| (now, metrics::dir_bytes(&folder)))
+                    .1;
+                metrics::VolumeRow {
+                    capacity_bytes: source.claim_capacity(&namespace, &claim),
+                    namespace,
+                    claim,
+                    used_bytes,
+                }
+            })
+            .collect()
     }
 
     /// Usage of every pod with a running container, for `metrics.k8s.io` `PodMetrics`.

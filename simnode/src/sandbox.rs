@@ -64,6 +64,10 @@ pub struct View {
     /// `(host, inside)`: folders or files shown read-write at another path (a built
     /// image's files at their image paths, see [`crate::image`]).
     pub binds: Vec<(PathBuf, PathBuf)>,
+    /// `(host, mount path, read-only)`: the container's volume mounts, shown at their
+    /// paths (a ConfigMap at `/etc/config` is there for an interactive shell too). A
+    /// system folder holding one (`/etc`) is rebuilt from its entries around it.
+    pub mounts: Vec<(PathBuf, PathBuf, bool)>,
 }
 
 impl View {
@@ -237,6 +241,12 @@ impl Sandbox {
         if !view.hostname.is_empty() {
             args.extend(["--hostname".into(), view.hostname.clone()]);
         }
+        let mount_points: Vec<&Path> = view
+            .mounts
+            .iter()
+            .map(|(_, inside, _)| inside.as_path())
+            .filter(|p| mountable(p))
+            .collect();
         for dir in SYSTEM {
             let path = Path::new(dir);
             match std::fs::symlink_metadata(path) {
@@ -249,7 +259,7 @@ impl Sandbox {
                         ]);
                     }
                 }
-                Ok(m) if m.is_dir() => args.extend(bind("--ro-bind", path)),
+                Ok(m) if m.is_dir() => rebuild_around(path, &mount_points, &mut args),
                 _ => {}
             }
         }
@@ -270,6 +280,20 @@ impl Sandbox {
                 host.display().to_string(),
                 inside.display().to_string(),
             ]);
+        }
+        for (host, inside, read_only) in &view.mounts {
+            if mountable(inside) {
+                let flag = if *read_only {
+                    "--ro-bind-try"
+                } else {
+                    "--bind-try"
+                };
+                args.extend([
+                    flag.to_string(),
+                    host.display().to_string(),
+                    inside.display().to_string(),
+                ]);
+            }
         }
         // Anything else is read-only: a write outside the container fails loudly.
         args.extend(["--remount-ro".into(), "/".into()]);
@@ -296,6 +320,56 @@ impl Sandbox {
             return Ok(());
         };
         std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+}
+
+/// Whether a volume may be mounted at `inside`: an absolute, plain path, not the root nor
+/// in the sandbox's own `/proc` and `/dev`.
+fn mountable(inside: &Path) -> bool {
+    use std::path::Component;
+    let mut parts = inside.components();
+    parts.next() == Some(Component::RootDir)
+        && inside.components().count() > 1
+        && inside
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        && !inside.starts_with("/proc")
+        && !inside.starts_with("/dev")
+}
+
+/// Shows the host's `dir` read-only, leaving room for the mounts in it: bound whole when
+/// none lies in it; otherwise an empty folder with each entry bound (or linked) in turn,
+/// down the path to each mount, the mount points themselves left to the mounts.
+fn rebuild_around(dir: &Path, mounts: &[&Path], args: &mut Vec<String>) {
+    if mounts.contains(&dir) {
+        return;
+    }
+    if !mounts.iter().any(|m| m.starts_with(dir)) {
+        args.extend(bind("--ro-bind", dir));
+        return;
+    }
+    args.extend(["--dir".to_string(), dir.display().to_string()]);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                if let Ok(target) = std::fs::read_link(&path) {
+                    args.extend([
+                        "--symlink".into(),
+                        target.display().to_string(),
+                        path.display().to_string(),
+                    ]);
+                }
+            }
+            Ok(m) if m.is_dir() => rebuild_around(&path, mounts, args),
+            Ok(_) if mounts.contains(&path.as_path()) => {}
+            Ok(_) => args.extend(bind("--ro-bind-try", &path)),
+            Err(_) => {}
+        }
     }
 }
 

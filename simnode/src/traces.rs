@@ -258,8 +258,8 @@ pub fn otel_service(container: &ContainerPlan, root: &Path) -> Option<String> {
     let service = var("OTEL_SERVICE_NAME").filter(|s| !s.is_empty())?;
     let options = var("JAVA_TOOL_OPTIONS")?;
     let mut mounts = PathMap::default();
-    for (_, mount_path) in &container.mounts {
-        mounts.add(mount_path, &root.join(mount_path.trim_start_matches('/')));
+    for m in &container.mounts {
+        mounts.add(&m.path, &root.join(m.path.trim_start_matches('/')));
     }
     let has_agent = options
         .split_whitespace()

@@ -1,7 +1,7 @@
 //! Server-side printing: `meta.k8s.io/v1` Table responses for clients that ask
 //! with `Accept: application/json;as=Table;...` (kubectl get). Columns follow
 //! the real API server's for the kinds a person looks at (pods, deployments,
-//! replicasets, services, nodes, namespaces, jobs, events, RBAC roles and bindings), a CRD's
+//! replicasets, statefulsets, services, nodes, namespaces, jobs, events, RBAC roles and bindings), a CRD's
 //! `additionalPrinterColumns` for custom resources, and NAME/AGE otherwise.
 
 use axum::http::HeaderMap;
@@ -294,6 +294,17 @@ fn builtin_columns(info: &ResourceInfo) -> Vec<Col> {
             col!("Containers", "string", 1, containers),
             col!("Images", "string", 1, images),
             col!("Selector", "string", 1, selector),
+        ],
+        ("apps", "StatefulSet") => vec![
+            name_col,
+            col!("Ready", "string", 0, |o| json!(format!(
+                "{}/{}",
+                int(&o["status"]["readyReplicas"]),
+                int(&o["spec"]["replicas"])
+            ))),
+            age_col,
+            col!("Containers", "string", 1, containers),
+            col!("Images", "string", 1, images),
         ],
         ("", "Service") => vec![
             name_col,

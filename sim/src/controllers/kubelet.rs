@@ -11,8 +11,15 @@
 //! - Kubelet events (Pulling, Pulled, Created, Started, BackOff...) become Events.
 //! - Containers' `secretKeyRef`, `configMapKeyRef` and `envFrom` read Secrets and
 //!   ConfigMaps from the store (decoding Secrets' base64) each time a container starts;
-//!   simnode resolves them as a kubelet does (see `simnode::env`). A pod's
-//!   `persistentVolumeClaim` volumes are the bound PVs' folders (`hostPath`/`local` path).
+//!   simnode resolves them as a kubelet does (see `simnode::env`). The same reads give
+//!   `configMap`, `secret` and `projected` volumes their files, which simnode renders
+//!   again while the pod runs, so an edited ConfigMap reaches them (see
+//!   `simnode::volumes`). A pod's `persistentVolumeClaim` volumes are the bound PVs'
+//!   folders (`hostPath`/`local` path); their capacity feeds the node's
+//!   `kubelet_volume_stats_*`.
+//! - Probes run in simnode (see `simnode::probes`): a readiness change is a runtime state
+//!   change, so it is written to the pod's status (its `Ready` condition) like any other,
+//!   and the endpoints controller follows that condition.
 //! - Ephemeral containers appended to a running pod (`pods/ephemeralcontainers`, as
 //!   `kubectl debug` does) are started by the runtime, which reports them in
 //!   `status.ephemeralContainerStatuses`.
@@ -138,7 +145,8 @@ impl Drop for IpPool {
     }
 }
 
-/// Secrets and ConfigMaps for containers' environment, read from the store.
+/// Secrets, ConfigMaps and claims for containers' environment and volumes, read from the
+/// store.
 /// `.1`: the volumes folder; a PV's path elsewhere is not mounted (a PV may name any path
 /// of this host, and the demo has no RBAC to keep users from making one).
 struct StoreObjects(Store, std::path::PathBuf);
@@ -190,6 +198,28 @@ impl ObjectSource for StoreObjects {
             .find_map(|k| pv["spec"][*k]["path"].as_str())
             .map(std::path::PathBuf::from)
             .filter(|p| p.parent() == Some(self.1.as_path()))
+    }
+
+    /// The claim's `status.capacity.storage`, else its bound PV's `spec.capacity.storage`.
+    fn claim_capacity(&self, ns: &str, name: &str) -> Option<u64> {
+        let claim = self
+            .0
+            .get(&ResourceId::core("persistentvolumeclaims"), ns, name)
+            .ok()?;
+        let quantity = claim["status"]["capacity"]["storage"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                let pv_name = str_at(&claim, &["spec", "volumeName"]);
+                let pv = self
+                    .0
+                    .get(&ResourceId::core("persistentvolumes"), "", pv_name)
+                    .ok()?;
+                pv["spec"]["capacity"]["storage"]
+                    .as_str()
+                    .map(str::to_string)
+            })?;
+        simnode::plan::parse_bytes(&quantity)
     }
 }
 

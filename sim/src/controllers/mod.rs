@@ -2,6 +2,8 @@
 //!
 //! - [`deployment`]: Deployment → ReplicaSets (rolling update, recreate, history);
 //! - [`replicaset`]: ReplicaSet → Pods;
+//! - [`statefulset`]: StatefulSet → Pods `<set>-<ordinal>` with their own claims, in order,
+//!   and ControllerRevisions;
 //! - [`job`]: Job → Pods run to completion;
 //! - [`endpoints`]: Service → Endpoints and EndpointSlices;
 //! - [`scheduler`]: binds pending pods to Ready nodes;
@@ -33,6 +35,7 @@ pub mod quota;
 pub mod replicaset;
 pub mod scheduler;
 pub mod serviceaccount_token;
+pub mod statefulset;
 pub mod volume;
 
 use std::collections::BTreeMap;
@@ -415,6 +418,7 @@ impl ControlPlane {
         let recorder = events::Recorder::new(store.clone());
         deployment::spawn(&mut tasks, store, &recorder);
         replicaset::spawn(&mut tasks, store, &recorder);
+        statefulset::spawn(&mut tasks, store, &recorder);
         job::spawn(&mut tasks, store, &recorder);
         endpoints::spawn(&mut tasks, store);
         quota::spawn(&mut tasks, store);

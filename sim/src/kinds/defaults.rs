@@ -1,6 +1,6 @@
 //! Defaults the real API server fills in, for the fields that `kubectl
 //! rollout status`, `describe` and the console read: pod specs, Deployments,
-//! ReplicaSets, Jobs, Services, Secrets, CRDs.
+//! ReplicaSets, StatefulSets, Jobs, Services, Secrets, CRDs.
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -51,6 +51,40 @@ pub fn apply(info: &ResourceInfo, obj: &mut Value) {
         "ReplicaSet" => {
             default(&mut obj["spec"], "replicas", json!(1));
             template_spec(&mut obj["spec"]);
+        }
+        "StatefulSet" => {
+            // `SetDefaults_StatefulSet`: a `rollingUpdate` (partition 0) only when the type
+            // was left out; a given `RollingUpdate` without one stays without.
+            let spec = &mut obj["spec"];
+            default(spec, "podManagementPolicy", json!("OrderedReady"));
+            default(spec, "updateStrategy", json!({}));
+            if spec["updateStrategy"]["type"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {}});
+            }
+            if spec["updateStrategy"]["type"] == "RollingUpdate" {
+                if let Some(ru) = spec["updateStrategy"]
+                    .get_mut("rollingUpdate")
+                    .filter(|r| r.is_object())
+                {
+                    default(ru, "partition", json!(0));
+                }
+            }
+            default(spec, "replicas", json!(1));
+            default(spec, "revisionHistoryLimit", json!(10));
+            // NB: not `omitempty` in Go, and not required by 1.20's validation.
+            default(spec, "serviceName", json!(""));
+            template_spec(spec);
+            if let Some(claims) = spec
+                .get_mut("volumeClaimTemplates")
+                .and_then(Value::as_array_mut)
+            {
+                for c in claims {
+                    claim_template(c);
+                }
+            }
         }
         "Job" => {
             let spec = &mut obj["spec"];
@@ -133,6 +167,20 @@ fn template_spec(spec: &mut Value) {
     if let Some(s) = t.get_mut("spec") {
         pod_spec(s);
     }
+}
+
+/// A StatefulSet's claim template: what `SetDefaults_PersistentVolumeClaim` gives a claim
+/// (its volume mode, the `Pending` phase), with Go's zero-valued `creationTimestamp`.
+fn claim_template(c: &mut Value) {
+    if !c.is_object() {
+        return;
+    }
+    default(c, "metadata", json!({}));
+    default(&mut c["metadata"], "creationTimestamp", Value::Null);
+    default(c, "spec", json!({}));
+    default(&mut c["spec"], "volumeMode", json!("Filesystem"));
+    default(c, "status", json!({}));
+    default(&mut c["status"], "phase", json!("Pending"));
 }
 
 // NB: reads go through `get_mut`, never `v["k"]` on a `&mut Value`, which would insert nulls.

@@ -9,6 +9,7 @@ mod policy;
 pub mod quantity;
 mod rbac;
 mod schema;
+mod statefulset;
 mod strict;
 mod validate;
 
@@ -87,6 +88,13 @@ pub fn check_body(info: &ResourceInfo, mut obj: Value, strict: bool) -> Result<V
     }
     policy::prepare(info, &mut obj)?;
     let mut typed = typed_roundtrip(info, &obj).map_err(cannot)?;
+    if info.kind == "StatefulSet" && obj["spec"]["selector"].is_null() {
+        // NB: k8s-openapi's selector is not optional; a missing one must stay missing, as
+        // 1.20 answers it differently from an empty one.
+        if let Some(spec) = typed.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("selector");
+        }
+    }
     if strict {
         strict::report(&obj, &typed, "").map_err(cannot)?;
     }
@@ -129,6 +137,8 @@ fn typed_roundtrip(info: &ResourceInfo, obj: &Value) -> Result<Value, String> {
         }
         ("apps", "Deployment") => roundtrip::<apps::v1::Deployment>(obj),
         ("apps", "ReplicaSet") => roundtrip::<apps::v1::ReplicaSet>(obj),
+        ("apps", "StatefulSet") => roundtrip::<apps::v1::StatefulSet>(obj),
+        ("apps", "ControllerRevision") => roundtrip::<apps::v1::ControllerRevision>(obj),
         ("batch", "Job") => roundtrip::<batch::v1::Job>(obj),
         ("coordination.k8s.io", "Lease") => {
             roundtrip::<k8s_openapi::api::coordination::v1::Lease>(obj)
@@ -166,6 +176,7 @@ pub fn has_generation(info: &ResourceInfo) -> bool {
             | "ClusterRole"
             | "RoleBinding"
             | "ClusterRoleBinding"
+            | "ControllerRevision"
     ) || info.custom
 }
 
@@ -195,6 +206,8 @@ pub(crate) fn on_create(
         // NB: `SetDefaults_PersistentVolume`; the PV controller then makes it Available.
         "PersistentVolume" => obj["status"] = json!({"phase": "Pending"}),
         "Job" => defaults::job_selector(obj),
+        // NB: `replicas` has no `omitempty`: a new set's status shows it.
+        "StatefulSet" => obj["status"] = json!({"replicas": 0}),
         "ResourceQuota" => obj["status"] = json!({}),
         "CustomResourceDefinition" => obj["status"] = crd_status(obj),
         _ => {}
@@ -248,6 +261,7 @@ pub(crate) fn on_update(info: &ResourceInfo, old: &Value, new: &mut Value) -> Re
     }
     defaults::apply(info, new);
     rbac::encode(info, new);
+    statefulset::validate_update(info, old, new)?;
     // NB: a binding's roleRef is compared once both sides are defaulted, as 1.20 does.
     rbac::validate(info, new, Some(old))
 }
@@ -308,6 +322,9 @@ pub(crate) fn check_update_precondition(
 /// RBAC kinds (after their defaults, see `rbac::validate`).
 pub(crate) fn validate(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     rbac::validate(info, obj, None)?;
+    if !info.custom {
+        statefulset::validate(info, obj)?;
+    }
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     match info.kind.as_str() {
         "CustomResourceDefinition" if !info.custom => {

@@ -103,7 +103,7 @@ fn sites(info: &ResourceInfo, obj: &Value) -> Vec<Site> {
             ));
         }
         "Pod" => pod_sites(&obj["spec"], "/spec", "v1.Pod.Spec: ", &mut out),
-        "Deployment" | "ReplicaSet" | "Job" => pod_sites(
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "Job" => pod_sites(
             &obj["spec"]["template"]["spec"],
             "/spec/template/spec",
             &format!("v1.{kind}.Spec: v1.{kind}Spec.Template: v1.PodTemplateSpec.Spec: "),

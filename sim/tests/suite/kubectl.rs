@@ -333,3 +333,77 @@ async fn kubectl_versions_1_27_to_1_33_apply() {
     eprintln!("ran {ran} kubectl versions");
     sim.shutdown().await;
 }
+
+const STS: &str = r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 2
+  serviceName: db
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+    spec:
+      containers:
+      - name: db
+        image: postgres:16
+        volumeMounts:
+        - {name: data, mountPath: /var/lib/postgresql/data}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"#;
+
+/// `kubectl apply` of a StatefulSet, `rollout status` until both pods are ready, and
+/// `get sts` printed from the server's Table (READY `2/2`; `-o wide` adds containers and images).
+#[tokio::test]
+async fn kubectl_rolls_out_and_gets_a_statefulset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, k) = crate::support::kubectl::Kubectl::with_cluster(dir.path()).await;
+    let file = dir.path().join("sts.yaml");
+    std::fs::write(&file, STS).unwrap();
+    let out = kubectl(
+        &k.kubeconfig,
+        &k.cache,
+        &["apply", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(out.contains("statefulset.apps/db created"), "{out}");
+    let out = kubectl(
+        &k.kubeconfig,
+        &k.cache,
+        &["rollout", "status", "sts/db", "--timeout=60s"],
+    )
+    .await;
+    // NB: with the default `rollingUpdate` (partition 0), kubectl words it as partitioned.
+    assert!(
+        out.contains("partitioned roll out complete: 2 new pods have been updated"),
+        "{out}"
+    );
+    let out = kubectl(&k.kubeconfig, &k.cache, &["get", "sts"]).await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["NAME", "READY", "AGE"], "{out}");
+    assert_eq!(lines[1][..2], ["db", "2/2"], "{out}");
+    let out = kubectl(&k.kubeconfig, &k.cache, &["get", "sts", "-o", "wide"]).await;
+    assert!(
+        out.contains("CONTAINERS") && out.contains("postgres:16"),
+        "{out}"
+    );
+    let out = kubectl(&k.kubeconfig, &k.cache, &["get", "pvc", "-o", "name"]).await;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "persistentvolumeclaim/data-db-0",
+            "persistentvolumeclaim/data-db-1"
+        ]
+    );
+    sim.shutdown().await;
+}

@@ -13,4 +13,6 @@ mod lifecycle;
 mod logs_and_metrics;
 mod pipelines;
 mod pod_log_files;
+mod probes;
 mod traces;
+mod volumes;

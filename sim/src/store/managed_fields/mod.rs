@@ -154,6 +154,10 @@ fn empty_object(info: &ResourceInfo) -> Value {
         "ReplicaSet" => {
             json!({"metadata": md, "spec": {"selector": null, "template": template}, "status": {}})
         }
+        "StatefulSet" => json!({"metadata": md,
+            "spec": {"selector": null, "template": template, "serviceName": "", "updateStrategy": {}},
+            "status": {"replicas": 0}}),
+        "ControllerRevision" => json!({"metadata": md, "revision": 0}),
         "Job" => json!({"metadata": md, "spec": {"template": template}, "status": {}}),
         "Pod" => json!({"metadata": md, "spec": {"containers": null}, "status": {}}),
         "Service" => json!({"metadata": md, "spec": {}, "status": {"loadBalancer": {}}}),

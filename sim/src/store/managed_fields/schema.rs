@@ -127,7 +127,8 @@ impl<'a> Schema<'a> {
     /// A map the schema says is replaced as a whole.
     pub fn atomic_map(&self) -> bool {
         match self {
-            // LabelSelectors are `structType=atomic`; a Service's selector is a plain map.
+            // LabelSelectors are `structType=atomic`; a Service's selector is a plain map; a
+            // ControllerRevision's `data` is a RawExtension, one value.
             Schema::Builtin {
                 kind,
                 field,
@@ -137,6 +138,7 @@ impl<'a> Schema<'a> {
                     *field,
                     "labelSelector" | "namespaceSelector" | "podSelector"
                 ) || (*field == "selector" && !(*kind == "Service" && parent_list.is_none()))
+                    || (*field == "data" && *kind == "ControllerRevision" && parent_list.is_none())
             }
             Schema::OpenApi(s) => s["x-kubernetes-map-type"] == "atomic",
             Schema::Custom(_) | Schema::Deduced => false,
