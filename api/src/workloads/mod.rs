@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod pod;
 pub mod validate;
 
 /// The kinds the YAML editor opens.
@@ -124,6 +125,30 @@ pub struct DeployForm {
     /// before anything is created.
     #[serde(default)]
     pub expose: Option<ExposeForm>,
+    /// A Deployment (replicas alike) or a StatefulSet (stable names, a claim per replica).
+    #[serde(default)]
+    pub kind: AppKind,
+    #[serde(default)]
+    pub mounts: Vec<pod::MountForm>,
+    #[serde(default)]
+    pub probes: pod::ProbesForm,
+    #[serde(default)]
+    pub sidecars: Vec<pod::SidecarForm>,
+    /// A `kubernetes.io/dockerconfigjson` Secret of the namespace (empty: none, or the
+    /// console's own for its registry).
+    #[serde(default)]
+    pub image_pull_secret: String,
+    /// Environment variables whose values are kept in a Secret made with the app
+    /// (`<name>-env`): passwords, tokens. An empty value is a password the server makes.
+    #[serde(default)]
+    pub secret_env: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppKind {
+    #[default]
+    Deployment,
+    StatefulSet,
 }
 
 /// "Expose through nginx" in the deploy form: a route named like the app to its Service port.
@@ -157,6 +182,12 @@ impl Default for DeployForm {
             alerts: Default::default(),
             apm: false,
             expose: None,
+            kind: AppKind::Deployment,
+            mounts: Vec::new(),
+            probes: Default::default(),
+            sidecars: Vec::new(),
+            image_pull_secret: String::new(),
+            secret_env: Vec::new(),
         }
     }
 }

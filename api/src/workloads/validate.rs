@@ -214,8 +214,19 @@ pub fn deploy_form(form: &DeployForm) -> Vec<Text> {
     for (k, _) in &form.env {
         check(env_name(k));
     }
+    for (k, _) in &form.secret_env {
+        check(env_name(k));
+    }
+    if !form.image_pull_secret.is_empty() && !crate::config::is_object_name(&form.image_pull_secret)
+    {
+        let s = &form.image_pull_secret;
+        check(Err(text!(
+            "image pull secret '{s}': not a valid name",
+            "镜像拉取凭据“{s}”:名称无效"
+        )));
+    }
     let mut seen = std::collections::HashSet::new();
-    for (k, _) in &form.env {
+    for (k, _) in form.env.iter().chain(&form.secret_env) {
         if !seen.insert(k) {
             check(Err(text!(
                 "environment variable '{k}' is given twice",
@@ -226,6 +237,13 @@ pub fn deploy_form(form: &DeployForm) -> Vec<Text> {
     if let Err(alerts) = form.alerts.parse() {
         errors.extend(alerts);
     }
+    errors.extend(super::pod::check(
+        &form.mounts,
+        &form.probes,
+        &form.sidecars,
+        form.port,
+        &form.name,
+    ));
     errors
 }
 

@@ -1,12 +1,16 @@
 //! `/t/:tenant/deploy`: the deploy form. Checked as you submit (the same checks the server
 //! makes), then the Deployment and its Service are created and the app's page opens.
 
+use super::deploy_parts::{
+    preset, preset_note, probe_texts, MountRow, Mounts, ProbeEditor, ProbeRow, Sidecar, SidecarRow,
+};
 use super::param;
 use crate::components::banner::ErrorBanner;
 use crate::components::shell::use_tenant_access;
 use crate::i18n::{t, tr};
 use crate::monitoring::TRACED_THRESHOLDS_HINT;
-use crate::workloads::{validate, DeployApp, DeployForm};
+use crate::workloads::pod::ProbesForm;
+use crate::workloads::{validate, AppKind, DeployApp, DeployForm};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use wharf_api::{text, Text};
@@ -61,6 +65,78 @@ pub fn DeployPage() -> impl IntoView {
     let expose_host = RwSignal::new(String::new());
     let expose_path = RwSignal::new("/".to_string());
     let clusters = Resource::new(move || tenant.get(), crate::nginx::nginx_clusters);
+    // volumes, config, checks, sidecar, StatefulSet (and the Redis/MySQL forms that fill them)
+    let kind = RwSignal::new(AppKind::Deployment);
+    let mounts = RwSignal::new(Vec::<MountRow>::new());
+    let next_mount = StoredValue::new(0u64);
+    let readiness = ProbeRow::new("off", "/");
+    let liveness = ProbeRow::new("off", "/");
+    let startup = ProbeRow::new("off", "/");
+    let sidecar = SidecarRow::new();
+    let secret_env = RwSignal::new(String::new());
+    let pull_secret = RwSignal::new(String::new());
+    let which_preset = given("preset");
+    let preset_on = preset(&which_preset).is_some();
+    if let Some(p) = preset(&which_preset) {
+        kind.set(AppKind::StatefulSet);
+        if name.get_untracked().is_empty() {
+            name.set(p.name.into());
+        }
+        image.set(p.image.into());
+        port.set(p.port.to_string());
+        mounts.set(vec![MountRow::new(
+            0,
+            "new-claim",
+            "data",
+            p.size,
+            p.data_path,
+        )]);
+        next_mount.set_value(1);
+        readiness.how.set("tcp".into());
+        secret_env.set(format!("{}=", p.password_env));
+    }
+    let storage = Resource::new(move || tenant.get(), crate::storage::storage);
+    let configs = Resource::new(move || tenant.get(), crate::config::config_objects);
+    let in_ns = move |ns: &str, row_ns: &str| ns == row_ns;
+    let claim_names = Signal::derive(move || {
+        let ns = namespace.get();
+        storage
+            .get()
+            .and_then(Result::ok)
+            .map(|v| {
+                v.claims
+                    .into_iter()
+                    .filter(|c| in_ns(&ns, &c.namespace))
+                    .map(|c| c.name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let class_names = Signal::derive(move || {
+        storage
+            .get()
+            .and_then(Result::ok)
+            .map(|v| v.classes.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default()
+    });
+    let config_names = move |secret: bool| {
+        Signal::derive(move || {
+            let ns = namespace.get();
+            configs
+                .get()
+                .and_then(Result::ok)
+                .map(|rows| {
+                    rows.into_iter()
+                        .filter(|r| {
+                            in_ns(&ns, &r.namespace)
+                                && (r.kind == crate::config::ConfigKind::Secret) == secret
+                        })
+                        .map(|r| r.name)
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    };
     let errors = RwSignal::new(Vec::<Text>::new());
     let deploy = ServerAction::<DeployApp>::new();
     let (busy, answer) = (deploy.pending(), deploy.value());
@@ -147,6 +223,19 @@ pub fn DeployPage() -> impl IntoView {
                 path: expose_path.get().trim().to_string(),
                 tls_secret: String::new(),
             }),
+            kind: kind.get_untracked(),
+            mounts: mounts.get_untracked().iter().map(MountRow::form).collect(),
+            probes: ProbesForm {
+                readiness: readiness.form(&probe_texts("readiness").0, &mut problems),
+                liveness: liveness.form(&probe_texts("liveness").0, &mut problems),
+                startup: startup.form(&probe_texts("startup").0, &mut problems),
+            },
+            sidecars: sidecar.form(),
+            image_pull_secret: pull_secret.get().trim().to_string(),
+            secret_env: parse_env(&secret_env.get()).unwrap_or_else(|e| {
+                problems.push(e);
+                Vec::new()
+            }),
         };
         problems.extend(validate::deploy_form(&form));
         errors.set(problems.clone());
@@ -169,7 +258,20 @@ pub fn DeployPage() -> impl IntoView {
     view! {
         <div class="page narrow">
             <h1>{t("Deploy an app", "部署应用")}</h1>
+            <p class="muted">
+                {t("Ready-made: ", "快速部署:")}
+                <a href=move || format!("/t/{}/deploy?preset=redis", tenant.get()) data-testid="preset-redis" rel="external">"Redis"</a>" · "
+                <a href=move || format!("/t/{}/deploy?preset=mysql", tenant.get()) data-testid="preset-mysql" rel="external">"MySQL"</a>
+            </p>
+            {preset_on.then(|| view! { <p class="banner info" data-testid="preset-note">{preset_note()}</p> })}
             <form class="form" on:submit=submit data-testid="deploy-form" novalidate=true>
+                <label>{t("Kind", "类型")}
+                    <select data-testid="deploy-kind" prop:value=move || match kind.get() { AppKind::Deployment => "Deployment", AppKind::StatefulSet => "StatefulSet" }
+                        on:change=move |ev| kind.set(if event_target_value(&ev) == "StatefulSet" { AppKind::StatefulSet } else { AppKind::Deployment })>
+                        <option value="Deployment">{t("Deployment: replicas alike (web apps, services)", "Deployment:副本相同(Web 应用、服务)")}</option>
+                        <option value="StatefulSet">{t("StatefulSet: stable names, a volume per replica (databases, caches)", "StatefulSet:名称固定,每个副本一个存储卷(数据库、缓存)")}</option>
+                    </select>
+                </label>
                 <label>{t("Namespace", "命名空间")}
                     <select data-testid="deploy-namespace" on:change=move |ev| namespace.set(event_target_value(&ev)) prop:value=move || namespace.get()>
                         {move || namespaces.get().into_iter().map(|ns| view! { <option value=ns.clone()>{ns.clone()}</option> }).collect_view()}
@@ -193,6 +295,21 @@ pub fn DeployPage() -> impl IntoView {
                 </div>
                 <label>{t("Environment (KEY=value, one per line)", "环境变量(每行 KEY=value)")}
                     <textarea data-testid="deploy-env" rows="4" bind:value=env></textarea>
+                </label>
+                <label>{t("Secret environment (KEY=value; kept in a Secret; an empty value is a generated password)", "密文环境变量(KEY=value,保存在 Secret 中;留空则自动生成密码)")}
+                    <textarea data-testid="deploy-secret-env" rows="2" bind:value=secret_env></textarea>
+                </label>
+                <Mounts rows=mounts next_id=next_mount claims=claim_names configs=config_names(false) secrets=config_names(true) classes=class_names/>
+                <fieldset class="probes" data-testid="deploy-probes">
+                    <legend>{t("Health checks", "健康检查")}</legend>
+                    {[("readiness", readiness), ("liveness", liveness), ("startup", startup)].into_iter().map(|(which, row)| {
+                        let (label, hint) = probe_texts(which);
+                        view! { <ProbeEditor which label hint row/> }
+                    }).collect_view()}
+                </fieldset>
+                <Sidecar row=sidecar/>
+                <label>{t("Image pull secret (a registry credential of the namespace; empty: none)", "镜像拉取凭据(命名空间中的仓库凭据;留空则不使用)")}
+                    <input data-testid="deploy-pull-secret" bind:value=pull_secret/>
                 </label>
                 <label class="check">
                     <input type="checkbox" data-testid="deploy-apm" bind:checked=apm/>

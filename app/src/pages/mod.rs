@@ -12,6 +12,7 @@ pub mod audit;
 pub mod call_graph;
 pub mod config;
 pub mod deploy;
+pub mod deploy_parts;
 pub mod expose;
 pub mod home;
 pub mod login;

@@ -2,13 +2,14 @@
 //! `kube::Api` in the namespaces of a [`TenantScope`].
 
 pub mod endpoints;
+pub mod pod;
 pub mod security;
 
 use crate::auth::TenantScope;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Pod, Service};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::ResourceExt;
@@ -17,8 +18,8 @@ use std::collections::BTreeMap;
 use wharf_api::error::AppError;
 use wharf_api::text;
 use wharf_api::workloads::{
-    validate, AppHealth, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery, PodRow,
-    ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE,
+    validate, AppHealth, AppKind, AppRevision, AppRow, DeployForm, EventRow, PodPage, PodQuery,
+    PodRow, ServiceRow, WorkloadView, EDITABLE_KINDS, MAX_POD_PAGE,
 };
 
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "wharf");
@@ -256,8 +257,9 @@ fn deployments(
     ))
 }
 
-/// The Deployment the deploy form describes, its pods fit for the tenant's Pod Security `level`.
-pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Deployment, AppError> {
+/// The pod spec the deploy form describes (the app's container first, then sidecars), fit
+/// for the tenant's Pod Security `level`.
+fn pod_of(form: &DeployForm, level: crds::PodSecurity) -> Value {
     let mut resources = json!({});
     let mut put = |section: &str, key: &str, value: &str| {
         if !value.is_empty() {
@@ -278,7 +280,6 @@ pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Depl
         .iter()
         .map(|p| json!({"name": "http", "containerPort": p}))
         .collect();
-    let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
     let mut pod = json!({"containers": [{
         "name": form.name,
         "image": form.image,
@@ -286,7 +287,14 @@ pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Depl
         "env": env,
         "resources": resources,
     }]});
+    pod::extend_pod(&mut pod, form);
     security::harden(&mut pod, level);
+    pod
+}
+
+/// The Deployment the deploy form describes, its pods fit for the tenant's Pod Security `level`.
+pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Deployment, AppError> {
+    let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
     serde_json::from_value(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -296,11 +304,51 @@ pub fn deployment_of(form: &DeployForm, level: crds::PodSecurity) -> Result<Depl
             "selector": {"matchLabels": {"app": form.name}},
             "template": {
                 "metadata": {"labels": {"app": form.name}},
-                "spec": pod,
+                "spec": pod_of(form, level),
             }
         }
     }))
     .map_err(|e| AppError::internal(text!("building the Deployment", "生成 Deployment 失败"), e))
+}
+
+/// The StatefulSet the deploy form describes: stable pod names, a claim per replica from
+/// each new claim of the form, its Service (the app's name) as the governing one.
+pub fn stateful_set_of(
+    form: &DeployForm,
+    level: crds::PodSecurity,
+) -> Result<StatefulSet, AppError> {
+    let labels = json!({"app": form.name, MANAGED_BY.0: MANAGED_BY.1});
+    let templates: Vec<Value> = pod::claims(form)
+        .into_iter()
+        .map(|mut c| {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("apiVersion");
+                o.remove("kind");
+            }
+            c
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": form.name, "namespace": form.namespace, "labels": labels},
+        "spec": {
+            "replicas": form.replicas,
+            "serviceName": form.name,
+            "selector": {"matchLabels": {"app": form.name}},
+            "template": {
+                "metadata": {"labels": {"app": form.name}},
+                "spec": pod_of(form, level),
+            },
+            "volumeClaimTemplates": templates,
+        }
+    }))
+    .map_err(|e| {
+        AppError::internal(
+            text!("building the StatefulSet", "生成 StatefulSet 失败"),
+            e,
+        )
+    })
 }
 
 /// The Service a deploy creates beside its app: the app's port, same name.
@@ -314,13 +362,137 @@ fn service_of(form: &DeployForm, port: u16) -> Result<Service, AppError> {
     .map_err(|e| AppError::internal(text!("building the Service", "生成 Service 失败"), e))
 }
 
+/// What a deploy created so far, in order, to take back when a later step fails.
+struct Made<'a> {
+    client: kube::Client,
+    namespace: &'a str,
+    done: Vec<(&'static str, String)>,
+}
+
+impl<'a> Made<'a> {
+    fn new(state: &AppState, namespace: &'a str) -> Made<'a> {
+        Made {
+            client: state.client.clone(),
+            namespace,
+            done: Vec::new(),
+        }
+    }
+
+    /// The `-env` Secret, the new claims (a Deployment's), the app, its Service.
+    async fn create(
+        &mut self,
+        form: &DeployForm,
+        deployment: &Deployment,
+        stateful: Option<&StatefulSet>,
+    ) -> Result<(), AppError> {
+        let pp = PostParams::default();
+        let ns = self.namespace;
+        if !form.secret_env.is_empty() {
+            let name = pod::env_secret_name(&form.name);
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": ns, "labels": {"app": form.name}},
+                "type": "Opaque",
+                "stringData": form
+                    .secret_env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), if v.is_empty() { pod::password() } else { v.clone() }))
+                    .collect::<BTreeMap<String, String>>(),
+            }))
+            .map_err(|e| AppError::internal(text!("building the Secret", "生成 Secret 失败"), e))?;
+            Api::<Secret>::namespaced(self.client.clone(), ns)
+                .create(&pp, &secret)
+                .await?;
+            self.done.push(("Secret", name));
+        }
+        if stateful.is_none() {
+            for claim in pod::claims(form) {
+                let claim: PersistentVolumeClaim = serde_json::from_value(claim).map_err(|e| {
+                    AppError::internal(text!("building the claim", "生成存储卷声明失败"), e)
+                })?;
+                let name = claim.name_any();
+                Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), ns)
+                    .create(&pp, &claim)
+                    .await?;
+                self.done.push(("PersistentVolumeClaim", name));
+            }
+        }
+        let exists = |e: kube::Error| match e {
+            kube::Error::Api(s) if s.code == 409 => {
+                let (name, namespace) = (&form.name, &form.namespace);
+                AppError::Conflict(text!(
+                    "an app named '{name}' already exists in '{namespace}'",
+                    "命名空间“{namespace}”中已有名为“{name}”的应用"
+                ))
+            }
+            other => other.into(),
+        };
+        match stateful {
+            Some(sts) => {
+                Api::<StatefulSet>::namespaced(self.client.clone(), ns)
+                    .create(&pp, sts)
+                    .await
+                    .map_err(exists)?;
+                self.done.push(("StatefulSet", form.name.clone()));
+            }
+            None => {
+                Api::<Deployment>::namespaced(self.client.clone(), ns)
+                    .create(&pp, deployment)
+                    .await
+                    .map_err(exists)?;
+                self.done.push(("Deployment", form.name.clone()));
+            }
+        }
+        if let Some(port) = form.port {
+            Api::<Service>::namespaced(self.client.clone(), ns)
+                .create(&pp, &service_of(form, port)?)
+                .await?;
+            self.done.push(("Service", form.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes what was created, newest first (best effort: the first error is the user's).
+    async fn undo(&mut self) {
+        let dp = DeleteParams::background();
+        let c = self.client.clone();
+        let ns = self.namespace;
+        while let Some((kind, name)) = self.done.pop() {
+            let result = match kind {
+                "Secret" => Api::<Secret>::namespaced(c.clone(), ns)
+                    .delete(&name, &dp)
+                    .await
+                    .map(drop),
+                "PersistentVolumeClaim" => Api::<PersistentVolumeClaim>::namespaced(c.clone(), ns)
+                    .delete(&name, &dp)
+                    .await
+                    .map(drop),
+                "StatefulSet" => Api::<StatefulSet>::namespaced(c.clone(), ns)
+                    .delete(&name, &dp)
+                    .await
+                    .map(drop),
+                "Deployment" => Api::<Deployment>::namespaced(c.clone(), ns)
+                    .delete(&name, &dp)
+                    .await
+                    .map(drop),
+                _ => Api::<Service>::namespaced(c.clone(), ns)
+                    .delete(&name, &dp)
+                    .await
+                    .map(drop),
+            };
+            if let Err(e) = result {
+                tracing::warn!(%kind, %name, error = %e, "taking back a refused deploy");
+            }
+        }
+    }
+}
+
 pub async fn deploy(
     state: &AppState,
     scope: &TenantScope,
     form: DeployForm,
 ) -> Result<(), AppError> {
     AppError::invalid_if_any(validate::deploy_form(&form))?;
-    let api = deployments(state, scope, &form.namespace)?;
+    scope.namespace(&form.namespace)?;
     // NB: refused before anything is created when thresholds are asked for and there is no Prometheus
     let rules = if form.alerts.is_empty() {
         None
@@ -328,13 +500,16 @@ pub async fn deploy(
         Some(state.settings.monitoring.rule_store()?)
     };
     let level = security::level_of(&state.cache, scope.tenant());
+    // NB: what only the cluster knows (claims, ConfigMaps, Secrets, quota) is asked first
+    pod::check_in_cluster(&state.client, &form).await?;
     let mut deployment = deployment_of(&form, level)?;
-    if let (Some(secret), Some(pod)) = (
+    if let (Some(secret), Some(pod), true) = (
         state.settings.pipelines.pull_secret_for(&form.image),
         deployment
             .spec
             .as_mut()
             .and_then(|s| s.template.spec.as_mut()),
+        form.image_pull_secret.is_empty(),
     ) {
         pod.image_pull_secrets = Some(vec![k8s_openapi::api::core::v1::LocalObjectReference {
             name: secret.to_string(),
@@ -351,12 +526,20 @@ pub async fn deploy(
             )
             .await?;
         }
-        let candidate = serde_json::to_value(&deployment).unwrap_or_default();
-        let errors = security::policy_errors("Deployment", &candidate, level);
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(wharf_api::Text::join(&errors, "; ", ";")));
-        }
     }
+    let candidate = serde_json::to_value(&deployment).unwrap_or_default();
+    AppError::invalid_if_any(security::policy_errors("Deployment", &candidate, level))?;
+    // a StatefulSet takes the same pod template (APM and pull secret included)
+    let mut stateful = match form.kind {
+        AppKind::Deployment => None,
+        AppKind::StatefulSet => {
+            let mut sts = stateful_set_of(&form, level)?;
+            if let (Some(s), Some(d)) = (sts.spec.as_mut(), deployment.spec.as_ref()) {
+                s.template = d.template.clone();
+            }
+            Some(sts)
+        }
+    };
     // NB: the route is checked (names, Service port, TLS Secret, nginx -t) before anything is
     // created, and stored after the Service; a failure then takes the app back
     let route = match (&form.expose, form.port) {
@@ -397,32 +580,19 @@ pub async fn deploy(
             CHANGE_CAUSE.into(),
             format!("deployed {}{apm} by {}", form.image, scope.user()),
         );
-    match api.create(&PostParams::default(), &deployment).await {
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let (name, namespace) = (&form.name, &form.namespace);
-            return Err(AppError::Conflict(text!(
-                "an app named '{name}' already exists in '{namespace}'",
-                "命名空间“{namespace}”中已有名为“{name}”的应用"
-            )));
-        }
-        other => other?,
-    };
-    if let Some(port) = form.port {
-        let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
-        let service = service_of(&form, port)?;
-        if let Err(e) = services.create(&PostParams::default(), &service).await {
-            // NB: the app without its Service is half an app: take the Deployment back.
-            let _ = api.delete(&form.name, &DeleteParams::background()).await;
-            return Err(e.into());
-        }
+    if let Some(sts) = stateful.as_mut() {
+        sts.metadata.annotations = deployment.metadata.annotations.clone();
+    }
+    // NB: each object is taken back when a later one fails: a refused deploy leaves nothing
+    let mut made = Made::new(state, &form.namespace);
+    let created = made.create(&form, &deployment, stateful.as_ref()).await;
+    if let Err(e) = created {
+        made.undo().await;
+        return Err(e);
     }
     if let Some((access, change, planned)) = &route {
         if let Err(e) = crate::nginx::store_planned_route(state, access, change, planned).await {
-            let services: Api<Service> = Api::namespaced(state.client.clone(), &form.namespace);
-            let _ = services
-                .delete(&form.name, &DeleteParams::background())
-                .await;
-            let _ = api.delete(&form.name, &DeleteParams::background()).await;
+            made.undo().await;
             return Err(e);
         }
     }

@@ -10,6 +10,7 @@ mod authorization;
 mod config;
 mod crds;
 mod cross_site;
+mod deploy_volumes;
 mod identity;
 mod leader;
 mod log_agent;

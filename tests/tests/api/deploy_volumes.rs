@@ -1,0 +1,319 @@
+//! The deploy form's volumes, config, health checks, sidecars and secret environment on the
+//! demo cluster and a real kube-apiserver: bad input — overlapping paths, a size that does
+//! not parse, a probe on a port the container does not expose, a ConfigMap that is not there,
+//! claims over the storage quota — refused in both languages with nothing created; a good
+//! form makes the claim, the `-env` Secret, the Deployment with every part, or a StatefulSet
+//! with a claim template.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceQuota, Secret, Service};
+use kube::Api;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use wharf_tests::{Session, TestApp};
+
+wharf_tests::on_both_clusters!(
+    bad_volumes_and_checks_are_refused_and_nothing_is_created,
+    a_deployment_gets_claims_config_checks_and_a_sidecar,
+    a_stateful_set_gets_a_claim_per_replica,
+);
+
+fn form(name: &str, extra: Value) -> Value {
+    let mut f = json!({"namespace": "alpha", "name": name, "image": "nginx:1.25", "replicas": 1,
+        "port": 8080, "env": [], "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+    for (k, v) in extra.as_object().unwrap() {
+        f[k] = v.clone();
+    }
+    json!({"tenant": "alpha", "form": f})
+}
+
+async fn refused(who: &Session, args: Value) -> (StatusCode, String, String) {
+    let (status, body) = who.call("deploy_app", args).await.unwrap();
+    let text = body
+        .as_object()
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or_default();
+    (
+        status,
+        text["en"].as_str().unwrap_or_default().to_string(),
+        text["zh"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+async fn save_config(alice: &Session, kind: &str, name: &str) {
+    let (status, body) = alice
+        .call(
+            "save_config",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": name, "kind": kind,
+                "entries": [["app.properties", "level=info\n"]], "resource_version": null}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Nothing of a refused deploy: no app, claim, Secret or Service named after it.
+async fn nothing_of(app: &TestApp, name: &str) {
+    let ns = "alpha";
+    let c = app.kube.clone();
+    assert!(Api::<Deployment>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(Api::<StatefulSet>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(Api::<Service>::namespaced(c.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(Api::<Secret>::namespaced(c.clone(), ns)
+        .get_opt(&format!("{name}-env"))
+        .await
+        .unwrap()
+        .is_none());
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c, ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        claims.items.iter().all(|c| c
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .map(String::as_str)
+            != Some(name)),
+        "a claim of {name} was left"
+    );
+}
+
+async fn bad_volumes_and_checks_are_refused_and_nothing_is_created(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    save_config(&alice, "ConfigMap", "orders-config").await;
+    let claim = |name: &str, size: &str, path: &str| json!({"source": {"NewClaim": {"name": name, "size": size, "class": ""}}, "path": path});
+    let config =
+        |name: &str, path: &str| json!({"source": {"ConfigMap": {"name": name}}, "path": path});
+    let readiness = |port: u16| {
+        json!({"readiness": {"action": {"Http": {"path": "/ready"}}, "port": port,
+        "initial_delay_seconds": 0, "period_seconds": 10, "failure_threshold": 3}})
+    };
+    for (extra, says) in [
+        (
+            json!({"mounts": [claim("orders-data", "1Gi", "/data"), config("orders-config", "/data/conf")]}),
+            "'/data' and '/data/conf' overlap",
+        ),
+        (
+            json!({"mounts": [claim("orders-data", "1GB", "/data")]}),
+            "'1GB' is not a storage size",
+        ),
+        (
+            json!({"probes": readiness(9090)}),
+            "port 9090 is not a port the container exposes",
+        ),
+        (
+            json!({"mounts": [config("no-such-config", "/etc/orders")]}),
+            "there is no ConfigMap 'no-such-config' in alpha",
+        ),
+        (
+            json!({"mounts": [claim("orders-data", "1Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]],
+                "image_pull_secret": "nope"}),
+            "there is no image pull secret 'nope'",
+        ),
+    ] {
+        let (status, en, zh) = refused(&alice, form("orders", extra)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{says}: {en}");
+        assert!(en.contains(says), "{says}: {en}");
+        assert!(!zh.is_empty() && zh != en, "{zh}");
+        nothing_of(&app, "orders").await;
+    }
+    // a quota of 1 GiB of claims: 2 GiB more is refused before anything is made
+    let quota = serde_json::from_value(
+        json!({"metadata": {"name": "storage-cap", "namespace": "alpha"},
+        "spec": {"hard": {"requests.storage": "1Gi"}}}),
+    )
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(app.kube.clone(), "alpha");
+    quotas.create(&Default::default(), &quota).await.unwrap();
+    let (status, en, _) = refused(
+        &alice,
+        form("orders", json!({"mounts": [claim("orders-data", "2Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
+    assert!(
+        en.contains("need 2.0 GiB of storage but the tenant's quota has 1.0 GiB left"),
+        "{en}"
+    );
+    nothing_of(&app, "orders").await;
+    quotas
+        .delete("storage-cap", &Default::default())
+        .await
+        .unwrap();
+    // the Service is refused by the cluster (its name taken by a Service of another app):
+    // the Deployment, claim and Secret made before it are taken back
+    let svc = serde_json::from_value(json!({"metadata": {"name": "taken", "namespace": "alpha"},
+        "spec": {"ports": [{"port": 80}]}}))
+    .unwrap();
+    let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
+    services.create(&Default::default(), &svc).await.unwrap();
+    let (status, en, _) = refused(
+        &alice,
+        form("taken", json!({"mounts": [claim("taken-data", "1Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{en}");
+    assert!(Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .get_opt("taken")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(Api::<Secret>::namespaced(app.kube.clone(), "alpha")
+        .get_opt("taken-env")
+        .await
+        .unwrap()
+        .is_none());
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(app.kube.clone(), "alpha");
+    let left = claims.get_opt("taken-data").await.unwrap();
+    assert!(
+        left.is_none() || left.unwrap().metadata.deletion_timestamp.is_some(),
+        "the claim was left"
+    );
+}
+
+async fn a_deployment_gets_claims_config_checks_and_a_sidecar(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    save_config(&alice, "ConfigMap", "orders-config").await;
+    save_config(&alice, "Secret", "orders-db").await;
+    let (status, body) = alice
+        .call(
+            "deploy_app",
+            form(
+                "orders",
+                json!({
+                    "mounts": [
+                        {"source": {"NewClaim": {"name": "orders-data", "size": "1Gi", "class": ""}}, "path": "/data"},
+                        {"source": {"ConfigMap": {"name": "orders-config"}}, "path": "/etc/orders"},
+                        {"source": {"SecretEnv": {"name": "orders-db"}}, "path": ""}],
+                    "probes": {"readiness": {"action": {"Http": {"path": "/healthz"}}, "port": null,
+                        "initial_delay_seconds": 0, "period_seconds": 5, "failure_threshold": 2},
+                        "liveness": {"action": "Tcp", "port": null, "initial_delay_seconds": 10,
+                        "period_seconds": 10, "failure_threshold": 3}},
+                    "sidecars": [{"name": "shipper", "image": "busybox:1.36", "command": "tail -F /data/app.log",
+                        "port": null, "share_mounts": true}],
+                    "secret_env": [["API_TOKEN", "t0ken"]]
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = Api::<Deployment>::namespaced(app.kube.clone(), "alpha")
+        .get("orders")
+        .await
+        .unwrap();
+    let pod = serde_json::to_value(d.spec.unwrap().template.spec.unwrap()).unwrap();
+    let main = &pod["containers"][0];
+    assert_eq!(
+        main["volumeMounts"][0],
+        json!({"name": "orders-data", "mountPath": "/data"})
+    );
+    assert_eq!(main["volumeMounts"][1]["mountPath"], "/etc/orders");
+    assert_eq!(main["volumeMounts"][1]["readOnly"], true);
+    assert_eq!(
+        main["envFrom"],
+        json!([{"secretRef": {"name": "orders-db"}}])
+    );
+    assert_eq!(
+        main["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "orders-env"
+    );
+    assert_eq!(main["readinessProbe"]["httpGet"]["port"], 8080);
+    assert_eq!(main["readinessProbe"]["periodSeconds"], 5);
+    assert_eq!(main["livenessProbe"]["tcpSocket"]["port"], 8080);
+    assert_eq!(pod["containers"][1]["name"], "shipper");
+    assert_eq!(pod["containers"][1]["volumeMounts"], main["volumeMounts"]);
+    let claim = Api::<PersistentVolumeClaim>::namespaced(app.kube.clone(), "alpha")
+        .get("orders-data")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0,
+        "1Gi"
+    );
+    let secret = Api::<Secret>::namespaced(app.kube.clone(), "alpha")
+        .get("orders-env")
+        .await
+        .unwrap();
+    assert_eq!(secret.data.unwrap()["API_TOKEN"].0, b"t0ken");
+    // the claim now exists: a second app may mount it, not create it again
+    let (status, en, _) = refused(
+        &alice,
+        form("orders2", json!({"mounts": [{"source": {"NewClaim": {"name": "orders-data", "size": "1Gi", "class": ""}}, "path": "/data"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("claim 'orders-data' already exists"), "{en}");
+}
+
+async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let (status, body) = alice
+        .call(
+            "deploy_app",
+            form(
+                "redis",
+                json!({"kind": "StatefulSet", "image": "redis:7", "port": 6379, "replicas": 2,
+                    "mounts": [{"source": {"NewClaim": {"name": "data", "size": "1Gi", "class": ""}}, "path": "/data"}],
+                    "secret_env": [["REDIS_PASSWORD", "pw"]]}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sts = Api::<StatefulSet>::namespaced(app.kube.clone(), "alpha")
+        .get("redis")
+        .await
+        .unwrap();
+    let spec = sts.spec.unwrap();
+    assert_eq!(spec.service_name.as_deref(), Some("redis"));
+    let templates = spec.volume_claim_templates.unwrap();
+    assert_eq!(templates[0].metadata.name.as_deref(), Some("data"));
+    let pod = spec.template.spec.unwrap();
+    assert!(pod.volumes.unwrap_or_default().is_empty());
+    assert_eq!(
+        pod.containers[0].volume_mounts.as_ref().unwrap()[0].name,
+        "data"
+    );
+    // no claim of its own is made: the StatefulSet makes data-redis-0, data-redis-1
+    assert!(
+        Api::<PersistentVolumeClaim>::namespaced(app.kube.clone(), "alpha")
+            .get_opt("data")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // a StatefulSet's claims count per replica against the quota
+    let quota = serde_json::from_value(
+        json!({"metadata": {"name": "storage-cap", "namespace": "alpha"},
+        "spec": {"hard": {"requests.storage": "3Gi"}}}),
+    )
+    .unwrap();
+    Api::<ResourceQuota>::namespaced(app.kube.clone(), "alpha")
+        .create(&Default::default(), &quota)
+        .await
+        .unwrap();
+    let (status, en, _) = refused(
+        &alice,
+        form("cache", json!({"kind": "StatefulSet", "replicas": 4,
+            "mounts": [{"source": {"NewClaim": {"name": "data", "size": "1Gi", "class": ""}}, "path": "/data"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
+    assert!(en.contains("need 4.0 GiB"), "{en}");
+}
