@@ -218,6 +218,8 @@ pub fn AppPage() -> impl IntoView {
                     <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new())
                         version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 </div>
+                <crate::pages::config::AppConfig tenant ns name
+                    version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
                 <crate::pages::apm::AppApm tenant ns name can_change/>
                 <crate::pages::expose::AppRoutes tenant ns name can_change/>

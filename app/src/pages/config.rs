@@ -412,3 +412,46 @@ pub fn ConfigPage() -> impl IntoView {
         </div>
     }
 }
+
+/// The app page's section: the config objects the app's pods read, how, and a warning for
+/// each that changed after the app's oldest pod started (its pods still have the old
+/// environment; files follow within a minute) — with a link to the editor.
+#[component]
+pub fn AppConfig(
+    tenant: Memo<String>,
+    ns: Memo<String>,
+    name: Memo<String>,
+    version: Signal<u64>,
+) -> impl IntoView {
+    let uses = Resource::new(
+        move || (tenant.get(), ns.get(), name.get(), version.get()),
+        |(t, n, a, _)| crate::config::app_config(t, n, a),
+    );
+    view! {
+        {move || uses.get().and_then(Result::ok).filter(|u| !u.is_empty()).map(|u| view! {
+            <h2>{t("Config", "配置")}</h2>
+            <table class="grid" data-testid="app-config">
+                <tbody>
+                    {u.into_iter().map(|c| {
+                        let label = c.kind.label();
+                        let how = c.how.clone();
+                        view! {
+                            <tr data-testid="app-config-row" data-name=c.name.clone() data-stale=c.changed_after_start.to_string()>
+                                <td class="mono"><a href=format!("/t/{}/config", tenant.get_untracked())>{c.name.clone()}</a></td>
+                                <td>{move || tr(&label)}</td>
+                                <td class="small">{move || how.iter().map(tr).collect::<Vec<_>>().join("; ")}</td>
+                                <td><Ago at=c.changed/></td>
+                                <td>{c.changed_after_start.then(|| view! {
+                                    <span class="badge warn" data-testid="app-config-stale">{t(
+                                        "changed after the pods started: apply it to roll them",
+                                        "在 Pod 启动后被修改:点击“应用”以滚动更新",
+                                    )}</span>
+                                })}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+    }
+}
