@@ -86,6 +86,9 @@ pub struct ClaimRow {
     pub volume: Option<String>,
     /// Pods (not finished) that mount it.
     pub used_by: Vec<String>,
+    /// Bytes written on it, as the kubelet of a pod mounting it reports (through Prometheus).
+    #[serde(default)]
+    pub used_bytes: Option<u64>,
     pub created: Option<DateTime<Utc>>,
 }
 
@@ -105,6 +108,21 @@ pub struct ClaimForm {
     /// `1Gi`, `500Mi`, `10G`.
     pub size: String,
     pub access_mode: String,
+}
+
+/// A byte count as people read sizes: `512 B`, `12.0 KiB`, `1.5 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 pub const ACCESS_MODES: [&str; 3] = ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"];
@@ -184,6 +202,13 @@ pub fn check_form(form: &ClaimForm) -> Vec<Text> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_read_as_sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(12 * 1024), "12.0 KiB");
+        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
+    }
 
     #[test]
     fn sizes_are_kubernetes_quantities() {

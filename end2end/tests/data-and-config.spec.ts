@@ -62,6 +62,11 @@ test('redis from its form keeps a file on its claim when its pod is deleted', as
   const marker = `kept-${Date.now()}`;
   await typeInTerminal(page, `echo ${marker} > /bitnami/redis/data/marker.txt && echo written`);
   await expect(screen(page)).toContainText('written');
+  // the storage page shows what the kubelet reports written on the claim
+  await page.goto('/t/alpha/storage');
+  const claimRow = page.locator(`[data-testid=claim-row][data-claim="data-${name}-0"]`);
+  await expect(claimRow.getByTestId('claim-users')).toHaveText(`${name}-0`);
+  await expect(claimRow.getByTestId('claim-used')).toContainText(' B used', { timeout: 60_000 });
 
   const uid = kubectl('get', 'pod', '-n', 'alpha', `${name}-0`, '-o', 'jsonpath={.metadata.uid}');
   kubectl('delete', 'pod', '-n', 'alpha', `${name}-0`, '--wait=true');

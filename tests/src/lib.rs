@@ -339,6 +339,22 @@ impl Session {
         assert_eq!(status, StatusCode::OK, "deploying {name}: {body}");
     }
 
+    /// Calls a server function expected to refuse: its status and the error's English and
+    /// Chinese (`{"Invalid": {"en", "zh"}}` and the like; empty when the answer is no error).
+    pub async fn refused(&self, endpoint: &str, args: Value) -> (StatusCode, String, String) {
+        let (status, body) = self.call(endpoint, args).await.expect("the call answers");
+        let text = body
+            .as_object()
+            .and_then(|o| o.values().next())
+            .cloned()
+            .unwrap_or_default();
+        (
+            status,
+            text["en"].as_str().unwrap_or_default().to_string(),
+            text["zh"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
     /// Calls a server function by its endpoint name with JSON arguments.
     pub async fn call(&self, endpoint: &str, args: Value) -> Result<(StatusCode, Value)> {
         let mut req = self

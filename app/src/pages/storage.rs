@@ -9,8 +9,8 @@ use crate::components::changes::Changes;
 use crate::components::shell::use_tenant_access;
 use crate::i18n::{t, t_now, tr};
 use crate::storage::{
-    check_form, create_claim, delete_claim, expand_claim, storage, ClaimForm, ClassKind,
-    ACCESS_MODES,
+    check_form, create_claim, delete_claim, expand_claim, human_bytes, storage, ClaimForm,
+    ClassKind, ACCESS_MODES,
 };
 use leptos::prelude::*;
 
@@ -167,7 +167,13 @@ pub fn StoragePage() -> impl IntoView {
                                 view! {
                                     <tr data-testid="claim-row" data-claim=c.name.clone() data-phase=c.phase.clone()>
                                         <td class="mono">{format!("{}/{}", c.namespace, c.name)}</td>
-                                        <td data-testid="claim-size">{current}</td>
+                                        <td>
+                                            <span data-testid="claim-size">{current}</span>
+                                            <div class="muted small" data-testid="claim-used">{let used = c.used_bytes; move || match used {
+                                                Some(b) => format!("{} {}", human_bytes(b), t_now("used", "已用")),
+                                                None => "—".to_string(),
+                                            }}</div>
+                                        </td>
                                         <td class="mono">{c.class.clone()}</td>
                                         <td>{c.access_modes.join(", ")}</td>
                                         <td data-testid="claim-phase">{c.phase.clone()}{c.message.clone().map(|m| view! { <div class="muted small">{m}</div> })}</td>

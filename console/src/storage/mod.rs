@@ -122,6 +122,7 @@ fn claim_row(state: &AppState, claim: &PersistentVolumeClaim, events: &[Event]) 
         .flatten();
     ClaimRow {
         used_by: users_of(state, &namespace, &name),
+        used_bytes: None,
         namespace,
         name,
         class: spec.storage_class_name.unwrap_or_default(),
@@ -169,10 +170,53 @@ pub async fn view(state: &AppState, scope: &TenantScope) -> Result<StorageView, 
         claim_rows.extend(list.items.iter().map(|c| claim_row(state, c, &events)));
     }
     claim_rows.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+    for (ns, name, used) in usage(state, scope).await {
+        if let Some(row) = claim_rows
+            .iter_mut()
+            .find(|r| r.namespace == ns && r.name == name)
+        {
+            row.used_bytes = Some(used);
+        }
+    }
     Ok(StorageView {
         classes: class_rows,
         claims: claim_rows,
     })
+}
+
+/// What the kubelets report of the tenant's mounted claims (`kubelet_volume_stats_used_bytes`
+/// in Prometheus): `(namespace, claim, bytes)`. Nothing without Prometheus or when it does not
+/// answer — usage is a hint on the page, never a reason to fail it.
+async fn usage(state: &AppState, scope: &TenantScope) -> Vec<(String, String, u64)> {
+    let Some(url) = state.settings.monitoring.prometheus_url.as_deref() else {
+        return Vec::new();
+    };
+    if scope.namespaces().is_empty() {
+        return Vec::new();
+    }
+    // NB: namespaces are DNS labels, safe inside the regex and the quotes
+    let query = format!(
+        "max by (namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes{{namespace=~\"{}\"}})",
+        scope.namespaces().join("|")
+    );
+    match crate::monitoring::instant(state, url, query).await {
+        Ok(series) => series
+            .into_iter()
+            .filter_map(|(labels, v)| {
+                let ns = labels.get("namespace")?;
+                scope.contains(ns).then_some(())?;
+                Some((
+                    ns.clone(),
+                    labels.get("persistentvolumeclaim")?.clone(),
+                    v.max(0.0) as u64,
+                ))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "claim usage from Prometheus");
+            Vec::new()
+        }
+    }
 }
 
 /// Creates a claim; the class must exist (empty: the cluster's default, which must exist).

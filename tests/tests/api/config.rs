@@ -13,21 +13,6 @@ const WAIT: Duration = Duration::from_secs(60);
 
 wharf_tests::on_both_clusters!(config_is_edited_with_history_applied_and_deleted);
 
-/// `(status, English, Chinese)` of a refused call.
-async fn refused(who: &Session, f: &str, args: Value) -> (StatusCode, String, String) {
-    let (status, body) = who.call(f, args).await.unwrap();
-    let text = body
-        .as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or_default();
-    (
-        status,
-        text["en"].as_str().unwrap_or_default().to_string(),
-        text["zh"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 fn form(kind: &str, name: &str, entries: Value, version: Option<&str>) -> Value {
     json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": name, "kind": kind,
         "entries": entries, "resource_version": version}})
@@ -85,7 +70,7 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
             "at least one key",
         ),
     ] {
-        let (status, en, zh) = refused(&alice, "save_config", args).await;
+        let (status, en, zh) = alice.refused("save_config", args).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{says}: {en}");
         assert!(en.contains(says), "{says}: {en}");
         assert!(!zh.is_empty() && zh != en, "{zh}");
@@ -118,12 +103,12 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
         ),
     )
     .await;
-    let (status, en, _) = refused(
-        &alice,
-        "save_config",
-        form("ConfigMap", "orders-config", json!([["k", "v"]]), None),
-    )
-    .await;
+    let (status, en, _) = alice
+        .refused(
+            "save_config",
+            form("ConfigMap", "orders-config", json!([["k", "v"]]), None),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(en.contains("already exists"), "{en}");
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
@@ -168,17 +153,17 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
         ),
     )
     .await;
-    let (status, en, zh) = refused(
-        &alice,
-        "save_config",
-        form(
-            "ConfigMap",
-            "orders-config",
-            json!([["app.properties", "lost"]]),
-            Some(&version),
-        ),
-    )
-    .await;
+    let (status, en, zh) = alice
+        .refused(
+            "save_config",
+            form(
+                "ConfigMap",
+                "orders-config",
+                json!([["app.properties", "lost"]]),
+                Some(&version),
+            ),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{en}");
     assert!(
         en.contains("changed after you opened it") && !zh.is_empty(),
@@ -249,16 +234,16 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
     assert!(!seen.to_string().contains("s3cret"), "{seen}");
     let reveal = json!({"tenant": "alpha", "namespace": "alpha", "name": "orders-db"});
     assert_eq!(
-        refused(&vera, "reveal_secret", reveal.clone()).await.0,
+        vera.refused("reveal_secret", reveal.clone()).await.0,
         StatusCode::FORBIDDEN
     );
     let bob = app.login("bob").await.unwrap();
     assert_eq!(
-        refused(&bob, "reveal_secret", reveal).await.0,
+        bob.refused("reveal_secret", reveal).await.0,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        refused(&bob, "config_objects", json!({"tenant": "alpha"}))
+        bob.refused("config_objects", json!({"tenant": "alpha"}))
             .await
             .0,
         StatusCode::FORBIDDEN
@@ -324,12 +309,9 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
 
     // deletion: never while used, only typed
     let delete = |name: &str, confirm: &str| json!({"tenant": "alpha", "namespace": "alpha", "kind": "ConfigMap", "name": name, "confirm": confirm});
-    let (status, en, zh) = refused(
-        &alice,
-        "delete_config",
-        delete("orders-config", "orders-config"),
-    )
-    .await;
+    let (status, en, zh) = alice
+        .refused("delete_config", delete("orders-config", "orders-config"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
     assert!(
         en.contains("used by orders") && zh.contains("orders"),
@@ -348,7 +330,9 @@ async fn config_is_edited_with_history_applied_and_deleted(app: TestApp) {
     })
     .await
     .unwrap();
-    let (status, en, _) = refused(&alice, "delete_config", delete("orders-config", "orders")).await;
+    let (status, en, _) = alice
+        .refused("delete_config", delete("orders-config", "orders"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(en.contains("type the name"), "{en}");
     ok(

@@ -27,20 +27,6 @@ fn form(name: &str, extra: Value) -> Value {
     json!({"tenant": "alpha", "form": f})
 }
 
-async fn refused(who: &Session, args: Value) -> (StatusCode, String, String) {
-    let (status, body) = who.call("deploy_app", args).await.unwrap();
-    let text = body
-        .as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or_default();
-    (
-        status,
-        text["en"].as_str().unwrap_or_default().to_string(),
-        text["zh"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 async fn save_config(alice: &Session, kind: &str, name: &str) {
     let (status, body) = alice
         .call(
@@ -126,7 +112,7 @@ async fn bad_volumes_and_checks_are_refused_and_nothing_is_created(app: TestApp)
             "there is no image pull secret 'nope'",
         ),
     ] {
-        let (status, en, zh) = refused(&alice, form("orders", extra)).await;
+        let (status, en, zh) = alice.refused("deploy_app", form("orders", extra)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{says}: {en}");
         assert!(en.contains(says), "{says}: {en}");
         assert!(!zh.is_empty() && zh != en, "{zh}");
@@ -140,9 +126,7 @@ async fn bad_volumes_and_checks_are_refused_and_nothing_is_created(app: TestApp)
     .unwrap();
     let quotas: Api<ResourceQuota> = Api::namespaced(app.kube.clone(), "alpha");
     quotas.create(&Default::default(), &quota).await.unwrap();
-    let (status, en, _) = refused(
-        &alice,
-        form("orders", json!({"mounts": [claim("orders-data", "2Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
+    let (status, en, _) = alice.refused("deploy_app", form("orders", json!({"mounts": [claim("orders-data", "2Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
@@ -162,9 +146,7 @@ async fn bad_volumes_and_checks_are_refused_and_nothing_is_created(app: TestApp)
     .unwrap();
     let services: Api<Service> = Api::namespaced(app.kube.clone(), "alpha");
     services.create(&Default::default(), &svc).await.unwrap();
-    let (status, en, _) = refused(
-        &alice,
-        form("taken", json!({"mounts": [claim("taken-data", "1Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
+    let (status, en, _) = alice.refused("deploy_app", form("taken", json!({"mounts": [claim("taken-data", "1Gi", "/data")], "secret_env": [["DB_PASSWORD", "x"]]})),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{en}");
@@ -252,9 +234,7 @@ async fn a_deployment_gets_claims_config_checks_and_a_sidecar(app: TestApp) {
         .unwrap();
     assert_eq!(secret.data.unwrap()["API_TOKEN"].0, b"t0ken");
     // the claim now exists: a second app may mount it, not create it again
-    let (status, en, _) = refused(
-        &alice,
-        form("orders2", json!({"mounts": [{"source": {"NewClaim": {"name": "orders-data", "size": "1Gi", "class": ""}}, "path": "/data"}]})),
+    let (status, en, _) = alice.refused("deploy_app", form("orders2", json!({"mounts": [{"source": {"NewClaim": {"name": "orders-data", "size": "1Gi", "class": ""}}, "path": "/data"}]})),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -308,9 +288,7 @@ async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
         .create(&Default::default(), &quota)
         .await
         .unwrap();
-    let (status, en, _) = refused(
-        &alice,
-        form("cache", json!({"kind": "StatefulSet", "replicas": 4,
+    let (status, en, _) = alice.refused("deploy_app", form("cache", json!({"kind": "StatefulSet", "replicas": 4,
             "mounts": [{"source": {"NewClaim": {"name": "data", "size": "1Gi", "class": ""}}, "path": "/data"}]})),
     )
     .await;

@@ -29,21 +29,6 @@ fn claim<'a>(view: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|c| c["name"] == name)
 }
 
-/// `(status, English, Chinese)` of a refused call.
-async fn refused(who: &Session, f: &str, args: Value) -> (StatusCode, String, String) {
-    let (status, body) = who.call(f, args).await.unwrap();
-    let text = body
-        .as_object()
-        .and_then(|o| o.values().next())
-        .cloned()
-        .unwrap_or_default();
-    (
-        status,
-        text["en"].as_str().unwrap_or_default().to_string(),
-        text["zh"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp) {
     // two classes of the test's own, so both clusters have the same (a real one has none)
     let classes: kube::Api<k8s_openapi::api::storage::v1::StorageClass> =
@@ -92,7 +77,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
         ),
         (form("Data_1", "test-shared", "1Gi"), "name"),
     ] {
-        let (status, en, zh) = refused(&alice, "create_claim", args).await;
+        let (status, en, zh) = alice.refused("create_claim", args).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
         assert!(en.contains(says), "{says}: {en}");
         assert!(!zh.is_empty());
@@ -109,7 +94,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
     let mut beta = form("data", "test-shared", "1Gi");
     beta["form"]["namespace"] = json!("beta");
     assert_eq!(
-        refused(&alice, "create_claim", beta).await.0,
+        alice.refused("create_claim", beta).await.0,
         StatusCode::FORBIDDEN
     );
 
@@ -118,8 +103,9 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, en, zh) =
-        refused(&alice, "create_claim", form("data", "test-shared", "1Gi")).await;
+    let (status, en, zh) = alice
+        .refused("create_claim", form("data", "test-shared", "1Gi"))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{en}");
     assert!(en.contains("already exists") && !zh.is_empty(), "{en}");
     let v = view(&alice).await;
@@ -142,7 +128,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
         (expand("data", "lots"), "not a storage size"),
         (expand("data", "2Gi"), "only a bound claim can be expanded"),
     ] {
-        let (status, en, zh) = refused(&alice, "expand_claim", args).await;
+        let (status, en, zh) = alice.refused("expand_claim", args).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
         assert!(en.contains(says), "{says}: {en}");
         assert!(!zh.is_empty());
@@ -152,13 +138,13 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, en, _) = refused(&alice, "expand_claim", expand("fixed", "2Gi")).await;
+    let (status, en, _) = alice.refused("expand_claim", expand("fixed", "2Gi")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(en.contains("does not allow expanding"), "{en}");
 
     // deletion: typed, and never while a pod mounts the claim
     let delete = |name: &str, confirm: &str| json!({"tenant": "alpha", "namespace": "alpha", "name": name, "confirm": confirm});
-    let (status, en, _) = refused(&alice, "delete_claim", delete("data", "dat")).await;
+    let (status, en, _) = alice.refused("delete_claim", delete("data", "dat")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(en.contains("type the claim's name"), "{en}");
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
@@ -177,7 +163,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
     })
     .await;
     assert!(users.is_ok());
-    let (status, en, zh) = refused(&alice, "delete_claim", delete("data", "data")).await;
+    let (status, en, zh) = alice.refused("delete_claim", delete("data", "data")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
     assert!(
         en.contains("mounted by uses-data") && zh.contains("uses-data"),
@@ -213,7 +199,7 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
     // a viewer sees the claims and changes nothing
     let vera = app.login("vera").await.unwrap();
     assert!(claim(&view(&vera).await, "fixed").is_some());
-    let (status, _, _) = refused(&vera, "delete_claim", delete("fixed", "fixed")).await;
+    let (status, _, _) = vera.refused("delete_claim", delete("fixed", "fixed")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     for name in ["test-shared", "test-fixed"] {
         classes.delete(name, &Default::default()).await.unwrap();
