@@ -116,6 +116,11 @@ fn changed_at(meta: &ObjectMeta) -> Option<DateTime<Utc>> {
         .or(meta.creation_timestamp.as_ref().map(|t| to_chrono(&t.0)))
 }
 
+/// A Secret's `type` (`Opaque` when unset, as the API server defaults it).
+fn secret_type(s: &Secret) -> String {
+    s.type_.clone().unwrap_or_else(|| "Opaque".into())
+}
+
 fn editable(kind: ConfigKind, meta: &ObjectMeta, secret_type: &str) -> Editable {
     let labels = meta.labels.clone().unwrap_or_default();
     let managed = labels.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
@@ -291,7 +296,7 @@ fn config_map_row(ns: &str, cm: &ConfigMap, apps: &[App]) -> ConfigRow {
 fn secret_row(ns: &str, s: &Secret, apps: &[App]) -> ConfigRow {
     let data = Data::of_secret(s);
     let name = s.name_any();
-    let secret_type = s.type_.clone().unwrap_or_else(|| "Opaque".into());
+    let secret_type = secret_type(s);
     ConfigRow {
         namespace: ns.to_string(),
         used_by: users(apps, ConfigKind::Secret, &name),
@@ -339,6 +344,12 @@ impl Object {
         match self {
             Object::ConfigMap(cm) => &cm.metadata,
             Object::Secret(s) => &s.metadata,
+        }
+    }
+    fn editable(&self) -> Editable {
+        match self {
+            Object::ConfigMap(cm) => editable(ConfigKind::ConfigMap, &cm.metadata, ""),
+            Object::Secret(s) => editable(ConfigKind::Secret, &s.metadata, &secret_type(s)),
         }
     }
     fn found(&self) -> history::Found {
@@ -430,11 +441,7 @@ pub async fn save(
                 "{name} 在您打开后已被修改;请重新打开查看"
             )));
         }
-        let secret_type = match o {
-            Object::Secret(s) => s.type_.clone().unwrap_or_else(|| "Opaque".into()),
-            Object::ConfigMap(_) => String::new(),
-        };
-        if editable(form.kind, o.meta(), &secret_type) != Editable::Yes {
+        if o.editable() != Editable::Yes {
             return Err(AppError::Forbidden(text!(
                 "{name} is kept by Kubernetes, by Wharf or by another page, not by the config editor",
                 "{name} 由 Kubernetes、Wharf 或其他页面维护,不能在配置编辑器中修改"
@@ -585,11 +592,7 @@ pub async fn delete(
         )));
     }
     let object = get(state, ns, kind, name).await?;
-    let secret_type = match &object {
-        Object::Secret(s) => s.type_.clone().unwrap_or_else(|| "Opaque".into()),
-        Object::ConfigMap(_) => String::new(),
-    };
-    if editable(kind, object.meta(), &secret_type) == Editable::Managed {
+    if object.editable() == Editable::Managed {
         return Err(AppError::Forbidden(text!(
             "{name} is kept by Kubernetes or by Wharf",
             "{name} 由 Kubernetes 或 Wharf 维护"
