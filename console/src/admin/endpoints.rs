@@ -174,10 +174,12 @@ pub async fn reset_password(call: Call, user: String, password: String) -> Resul
 pub async fn set_user_disabled(call: Call, user: String, disabled: bool) -> Result<(), AppError> {
     let who = platform_admin(&call, text!("disable users", "禁用用户"))?;
     not_self(&who, &user, text!("disable", "禁用"))?;
-    users::set_disabled(&call.state.client, &user, disabled).await?;
+    let ended = users::set_disabled(&call.state.client, &user, disabled).await?;
     call.state
         .cache
-        .wait_for_user(&user, |u| u.spec.disabled == disabled)
+        .wait_for_user(&user, |u| {
+            u.spec.disabled == disabled && sessions_ended(u, Some(ended))
+        })
         .await;
     Ok(())
 }
@@ -193,10 +195,12 @@ pub async fn set_platform_admin(
         &user,
         text!("change the platform-admin right of", "更改平台管理员权限:"),
     )?;
-    users::set_platform_admin(&call.state.client, &user, platform_admin).await?;
+    let ended = users::set_platform_admin(&call.state.client, &user, platform_admin).await?;
     call.state
         .cache
-        .wait_for_user(&user, |u| u.spec.platform_admin == platform_admin)
+        .wait_for_user(&user, |u| {
+            u.spec.platform_admin == platform_admin && sessions_ended(u, Some(ended))
+        })
         .await;
     Ok(())
 }
@@ -214,18 +218,34 @@ pub async fn members(call: Call, tenant: String) -> Result<Vec<Member>, AppError
     Ok(members::of_tenant(&all_users(&call).await?, scope.tenant()))
 }
 
-/// Waits until the cache shows `user`'s role in `tenant` as `role`.
-async fn settled(call: &Call, tenant: &str, user: &str, role: Option<Role>) {
+/// Does the cached user show their sessions ended at `stamp` (or later)? Trivially so without
+/// a stamp.
+fn sessions_ended(user: &crds::User, stamp: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+    let valid_after = user.status.as_ref().and_then(|s| s.sessions_valid_after);
+    stamp.is_none_or(|stamp| valid_after >= Some(stamp))
+}
+
+/// Waits until the cache shows `user`'s role in `tenant` as `role` and, when the change ended
+/// their sessions at `ended`, that too: the two are separate writes, and a request between
+/// them would meet a session still open with the membership already gone.
+async fn settled(
+    call: &Call,
+    tenant: &str,
+    user: &str,
+    role: Option<Role>,
+    ended: Option<chrono::DateTime<chrono::Utc>>,
+) {
     let want = role.map(crd_role);
     call.state
         .cache
         .wait_for_user(user, |u| {
-            u.spec
+            let role = u
+                .spec
                 .memberships
                 .iter()
                 .find(|m| m.tenant == tenant)
-                .map(|m| m.role)
-                == want
+                .map(|m| m.role);
+            role == want && sessions_ended(u, ended)
         })
         .await;
 }
@@ -238,7 +258,7 @@ pub async fn add_member(
 ) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Admin)?;
     members::add(&state.client, scope.tenant(), user.trim(), crd_role(role)).await?;
-    settled(&call, scope.tenant(), user.trim(), Some(role)).await;
+    settled(&call, scope.tenant(), user.trim(), Some(role), None).await;
     Ok(())
 }
 
@@ -249,14 +269,14 @@ pub async fn set_member_role(
     role: Role,
 ) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Admin)?;
-    members::set_role(&state.client, scope.tenant(), &user, crd_role(role)).await?;
-    settled(&call, scope.tenant(), &user, Some(role)).await;
+    let ended = members::set_role(&state.client, scope.tenant(), &user, crd_role(role)).await?;
+    settled(&call, scope.tenant(), &user, Some(role), ended).await;
     Ok(())
 }
 
 pub async fn remove_member(call: Call, tenant: String, user: String) -> Result<(), AppError> {
     let (state, scope) = call.scope(&tenant, Role::Admin)?;
-    members::remove(&state.client, scope.tenant(), &user).await?;
-    settled(&call, scope.tenant(), &user, None).await;
+    let ended = members::remove(&state.client, scope.tenant(), &user).await?;
+    settled(&call, scope.tenant(), &user, None, ended).await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use super::{not_installed, users, AdminError};
 use crate::auth::role_of;
+use chrono::{DateTime, Utc};
 use crds::{Membership, Role, User};
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
@@ -42,14 +43,15 @@ fn last_admin(all: &[User], tenant: &str, user: &str) -> bool {
     admins == [user]
 }
 
-/// Sets (`Some`) or removes (`None`) the user's membership in the tenant.
+/// Sets (`Some`) or removes (`None`) the user's membership in the tenant. Unless `adding`, the
+/// user's sessions end; returns the stamp that ended them.
 async fn change(
     client: &Client,
     tenant: &str,
     user: &str,
     role: Option<Role>,
     adding: bool,
-) -> Result<(), AdminError> {
+) -> Result<Option<DateTime<Utc>>, AdminError> {
     let api: Api<User> = Api::all(client.clone());
     let all = api
         .list(&Default::default())
@@ -100,29 +102,34 @@ async fn change(
             .sort_by(|a, b| a.tenant.cmp(&b.tenant));
     }
     api.replace(user, &PostParams::default(), &found).await?;
-    if !adding {
-        users::end_sessions(client, user).await?;
+    if adding {
+        return Ok(None);
     }
-    Ok(())
+    Ok(Some(users::end_sessions(client, user).await?))
 }
 
 /// Adds an existing user to the tenant with a role.
 pub async fn add(client: &Client, tenant: &str, user: &str, role: Role) -> Result<(), AdminError> {
-    change(client, tenant, user, Some(role), true).await
+    change(client, tenant, user, Some(role), true).await?;
+    Ok(())
 }
 
-/// Gives a member another role; their sessions end.
+/// Gives a member another role; their sessions end (returns the stamp that ended them).
 pub async fn set_role(
     client: &Client,
     tenant: &str,
     user: &str,
     role: Role,
-) -> Result<(), AdminError> {
+) -> Result<Option<DateTime<Utc>>, AdminError> {
     change(client, tenant, user, Some(role), false).await
 }
 
-/// Removes a member from the tenant; their sessions end.
-pub async fn remove(client: &Client, tenant: &str, user: &str) -> Result<(), AdminError> {
+/// Removes a member from the tenant; their sessions end (returns the stamp that ended them).
+pub async fn remove(
+    client: &Client,
+    tenant: &str,
+    user: &str,
+) -> Result<Option<DateTime<Utc>>, AdminError> {
     change(client, tenant, user, None, false).await
 }
 

@@ -333,7 +333,12 @@ async fn store_password(client: &Client, name: &str, password: &str) -> Result<(
 }
 
 /// Disables (or enables again) the user: a disabled user cannot log in, and their sessions end.
-pub async fn set_disabled(client: &Client, name: &str, disabled: bool) -> Result<(), AdminError> {
+/// Returns the stamp that ended the sessions.
+pub async fn set_disabled(
+    client: &Client,
+    name: &str,
+    disabled: bool,
+) -> Result<DateTime<Utc>, AdminError> {
     existing(client, name).await?;
     Api::<User>::all(client.clone())
         .patch(
@@ -342,8 +347,7 @@ pub async fn set_disabled(client: &Client, name: &str, disabled: bool) -> Result
             &Patch::Merge(serde_json::json!({"spec": {"disabled": disabled}})),
         )
         .await?;
-    end_sessions(client, name).await?;
-    Ok(())
+    end_sessions(client, name).await
 }
 
 /// Every user, by name.
@@ -382,7 +386,7 @@ pub async fn set_platform_admin(
     client: &Client,
     name: &str,
     platform_admin: bool,
-) -> Result<(), AdminError> {
+) -> Result<DateTime<Utc>, AdminError> {
     existing(client, name).await?;
     Api::<User>::all(client.clone())
         .patch(
@@ -391,8 +395,7 @@ pub async fn set_platform_admin(
             &Patch::Merge(serde_json::json!({"spec": {"platformAdmin": platform_admin}})),
         )
         .await?;
-    end_sessions(client, name).await?;
-    Ok(())
+    end_sessions(client, name).await
 }
 
 /// Deletes the user and their password Secret.

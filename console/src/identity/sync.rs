@@ -77,7 +77,7 @@ pub async fn once(state: &AppState) -> Pass {
                     }
                     .await;
                     match result {
-                        Ok(()) => pass.gone.push(wharf),
+                        Ok(_) => pass.gone.push(wharf),
                         Err(e) => tracing::warn!(user = %wharf, error = %e, "directory sync"),
                     }
                 }
