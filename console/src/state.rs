@@ -4,7 +4,7 @@
 
 use crate::auth::SessionKey;
 use crds::{NginxCluster, NginxRoute, NginxUpstream, Pipeline, PipelineRun, Tenant, User};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
@@ -82,6 +82,8 @@ pub struct Cache {
     pub tenants: Store<Tenant>,
     pub users: Store<User>,
     pub deployments: Store<Deployment>,
+    /// Apps with stable names and a claim per replica (databases, caches).
+    pub statefulsets: Store<StatefulSet>,
     pub pods: Store<Pod>,
     pub services: Store<Service>,
     /// nginx clusters, routes and external upstreams (the NgFront page).
@@ -107,6 +109,7 @@ pub struct Changes {
     pub tenants: watch::Receiver<u64>,
     pub users: watch::Receiver<u64>,
     pub deployments: watch::Receiver<u64>,
+    pub statefulsets: watch::Receiver<u64>,
     pub pods: watch::Receiver<u64>,
     pub services: watch::Receiver<u64>,
     pub nginx_clusters: watch::Receiver<u64>,
@@ -126,6 +129,7 @@ impl Changes {
             tenants: rx(),
             users: rx(),
             deployments: rx(),
+            statefulsets: rx(),
             pods: rx(),
             services: rx(),
             nginx_clusters: rx(),
@@ -145,7 +149,7 @@ impl Changes {
 
     /// What a workloads view is built from.
     pub fn workloads(&self) -> ChangeSet {
-        self.of(|c| vec![&c.deployments, &c.pods, &c.services])
+        self.of(|c| vec![&c.deployments, &c.statefulsets, &c.pods, &c.services])
     }
 }
 
@@ -262,6 +266,7 @@ impl Cache {
             tenants: store().0,
             users: store().0,
             deployments: store().0,
+            statefulsets: store().0,
             pods,
             services: store().0,
             nginx_clusters: store().0,

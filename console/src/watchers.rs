@@ -73,6 +73,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
     let (c10, pipeline_runs_changed) = counter();
     let (c11, tokens_changed) = counter();
     let (c12, providers_changed) = counter();
+    let (c13, statefulsets_changed) = counter();
     let (tenants, t1) = reflect(Api::<crds::Tenant>::all(client.clone()), c1);
     let (users, t2) = reflect(Api::<crds::User>::all(client.clone()), c2);
     let (deployments, t3) = reflect(Api::all(client.clone()), c3);
@@ -89,10 +90,12 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
         c11,
     );
     let (providers, t12) = reflect(Api::<crds::IdentityProvider>::all(client.clone()), c12);
+    let (statefulsets, t13) = reflect(Api::all(client.clone()), c13);
     let changes = Changes {
         tenants: tenants_changed,
         users: users_changed,
         deployments: deployments_changed,
+        statefulsets: statefulsets_changed,
         pods: pods_changed,
         services: services_changed,
         nginx_clusters: nginx_clusters_changed,
@@ -108,6 +111,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
             tenants,
             users,
             deployments,
+            statefulsets,
             pods,
             services,
             nginx_clusters,
@@ -119,7 +123,7 @@ pub fn cache(client: &Client) -> (Cache, Vec<BoxFuture<'static, ()>>) {
             providers,
             changes,
         },
-        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12],
+        vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13],
     )
 }
 
@@ -128,6 +132,7 @@ pub async fn ready(cache: &Cache) -> Result<(), reflector::store::WriterDropped>
     cache.tenants.wait_until_ready().await?;
     cache.users.wait_until_ready().await?;
     cache.deployments.wait_until_ready().await?;
+    cache.statefulsets.wait_until_ready().await?;
     cache.pods.wait_until_ready().await?;
     cache.services.wait_until_ready().await?;
     cache.nginx_clusters.wait_until_ready().await?;

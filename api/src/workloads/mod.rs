@@ -37,6 +37,9 @@ pub struct AppRow {
     /// condition: a quota exceeded, a pod spec refused), if they are.
     #[serde(default)]
     pub problem: Option<String>,
+    /// A Deployment or a StatefulSet.
+    #[serde(default)]
+    pub kind: AppKind,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -95,8 +95,9 @@ pub fn WorkloadsPage() -> impl IntoView {
                                     let href = format!("/t/{}/apps/{}/{}", tenant.get_untracked(), a.namespace, a.name);
                                     let label = a.name.clone();
                                     view! {
-                                        <tr data-testid="app-row" data-name=a.name.clone()>
-                                            <td><A href=href>{label}</A></td>
+                                        <tr data-testid="app-row" data-name=a.name.clone() data-kind=format!("{:?}", a.kind)>
+                                            <td><A href=href>{label}</A>
+                                                {(a.kind == crate::workloads::AppKind::StatefulSet).then(|| view! { " " <span class="badge" title="StatefulSet">"sts"</span> })}</td>
                                             <td>{a.namespace.clone()}</td>
                                             <td><span class=health_class(a.health) data-testid="app-health">{health_text(a.health)}</span>
                                                 {a.problem.clone().map(|p| view! { <div class="problem small" data-testid="app-problem">{p}</div> })}</td>

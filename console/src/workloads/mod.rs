@@ -78,6 +78,44 @@ pub fn app_row(d: &Deployment) -> AppRow {
             .flatten()
             .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
             .and_then(|c| c.message.clone()),
+        kind: AppKind::Deployment,
+    }
+}
+
+/// A StatefulSet as an app row: updated replicas are those of the update revision.
+pub fn stateful_app_row(s: &StatefulSet) -> AppRow {
+    let spec = s.spec.as_ref();
+    let status = s.status.clone().unwrap_or_default();
+    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let current = status.replicas;
+    let observed = status.observed_generation.unwrap_or(0);
+    let generation = s.metadata.generation.unwrap_or(0);
+    let health = if desired == 0 && current == 0 {
+        AppHealth::Stopped
+    } else if observed < generation || updated < desired || current != desired {
+        AppHealth::Progressing
+    } else if ready < desired {
+        AppHealth::Degraded
+    } else {
+        AppHealth::Running
+    };
+    AppRow {
+        namespace: s.namespace().unwrap_or_default(),
+        name: s.name_any(),
+        image: spec
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default(),
+        replicas: desired,
+        ready,
+        updated,
+        health,
+        created: created(&s.metadata),
+        problem: None,
+        kind: AppKind::StatefulSet,
     }
 }
 
@@ -172,6 +210,14 @@ pub fn view(cache: &Cache, scope: &TenantScope) -> WorkloadView {
         .filter(|d| in_scope(scope, d.metadata.namespace.as_deref()))
         .map(|d| app_row(d))
         .collect();
+    apps.extend(
+        cache
+            .statefulsets
+            .state()
+            .iter()
+            .filter(|s| in_scope(scope, s.metadata.namespace.as_deref()))
+            .map(|s| stateful_app_row(s)),
+    );
     let mut services: Vec<ServiceRow> = cache
         .services
         .state()
@@ -255,6 +301,32 @@ fn deployments(
         state.client.clone(),
         scope.namespace(namespace)?,
     ))
+}
+
+/// The app `name` of `namespace`, a Deployment or a StatefulSet, as a dynamic object with
+/// its `Api` (scale, patch and delete are the same for both).
+async fn app_object(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(AppKind, Api<DynamicObject>, DynamicObject), AppError> {
+    for (kind, ar) in [
+        (AppKind::Deployment, ApiResource::erase::<Deployment>(&())),
+        (AppKind::StatefulSet, ApiResource::erase::<StatefulSet>(&())),
+    ] {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
+        match api.get_opt(name).await {
+            Ok(Some(obj)) => return Ok((kind, api, obj)),
+            Ok(None) => {}
+            // a cluster that serves no StatefulSets has none of that name
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::NotFound(text!(
+        "app {namespace}/{name}",
+        "应用 {namespace}/{name}"
+    )))
 }
 
 /// The pod spec the deploy form describes (the app's container first, then sidecars), fit
@@ -620,7 +692,7 @@ pub async fn scale(
     replicas: i32,
 ) -> Result<(), AppError> {
     AppError::invalid_if_any(validate::replicas(replicas).err().into_iter().collect())?;
-    let api = deployments(state, scope, namespace)?;
+    let (_, api, _) = app_object(&state.client, scope.namespace(namespace)?, name).await?;
     api.patch_scale(
         name,
         &PatchParams::default(),
@@ -680,14 +752,10 @@ async fn set_image_because(
     cause: &str,
     pull_secret: Option<&str>,
 ) -> Result<(), AppError> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let current = api.get(name).await?;
-    let container = current
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.first())
-        .map(|c| c.name.clone())
+    let (_, api, current) = app_object(client, namespace, name).await?;
+    let container = current.data["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .map(str::to_string)
         .ok_or_else(|| {
             AppError::Invalid(text!(
                 "'{name}' has no container to upgrade",
@@ -713,7 +781,7 @@ pub async fn restart(
     namespace: &str,
     name: &str,
 ) -> Result<(), AppError> {
-    let api = deployments(state, scope, namespace)?;
+    let (_, api, _) = app_object(&state.client, scope.namespace(namespace)?, name).await?;
     let now = Utc::now().to_rfc3339();
     let patch = json!({
         "metadata": {"annotations": {CHANGE_CAUSE: format!("restarted by {}", scope.user())}},
@@ -730,7 +798,7 @@ pub async fn delete(
     namespace: &str,
     name: &str,
 ) -> Result<(), AppError> {
-    let api = deployments(state, scope, namespace)?;
+    let (_, api, _) = app_object(&state.client, scope.namespace(namespace)?, name).await?;
     api.delete(name, &DeleteParams::background()).await?;
     let services: Api<Service> = Api::namespaced(state.client.clone(), namespace);
     if let Some(svc) = services.get_opt(name).await? {
@@ -880,6 +948,11 @@ pub async fn revisions(
     namespace: &str,
     name: &str,
 ) -> Result<Vec<AppRevision>, AppError> {
+    // NB: a StatefulSet keeps ControllerRevisions, not ReplicaSets: none are listed (yet)
+    let ns = scope.namespace(namespace)?;
+    if let (AppKind::StatefulSet, _, _) = app_object(&state.client, ns, name).await? {
+        return Ok(Vec::new());
+    }
     let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
     let template = template_without_hash(d.spec.as_ref().map(|s| &s.template));
     let mut rows: Vec<AppRevision> = owned

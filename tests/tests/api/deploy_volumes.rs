@@ -278,6 +278,52 @@ async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
             .unwrap()
             .is_none()
     );
+    // it is an app like the others: listed, scaled, restarted, deleted
+    let row = wharf_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "redis in the apps list",
+        || async {
+            let (_, v) = alice
+                .call("workloads", json!({"tenant": "alpha"}))
+                .await
+                .ok()?;
+            v["apps"]
+                .as_array()?
+                .iter()
+                .find(|a| a["name"] == "redis")
+                .cloned()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(row["kind"], "StatefulSet", "{row}");
+    assert_eq!(row["replicas"], 2);
+    let redis = json!({"tenant": "alpha", "namespace": "alpha", "name": "redis"});
+    let mut scale = redis.clone();
+    scale["replicas"] = json!(1);
+    let (status, body) = alice.call("scale_app", scale).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = alice.call("restart_app", redis.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sets = Api::<StatefulSet>::namespaced(app.kube.clone(), "alpha");
+    let now = sets.get("redis").await.unwrap().spec.unwrap();
+    assert_eq!(now.replicas, Some(1));
+    assert!(now
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap()
+        .contains_key("kubectl.kubernetes.io/restartedAt"));
+    let (status, body) = alice.call("app_revisions", redis.clone()).await.unwrap();
+    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    let (status, body) = alice.call("delete_app", redis).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(sets
+        .get_opt("redis")
+        .await
+        .unwrap()
+        .is_none_or(|s| s.metadata.deletion_timestamp.is_some()));
     // a StatefulSet's claims count per replica against the quota
     let quota = serde_json::from_value(
         json!({"metadata": {"name": "storage-cap", "namespace": "alpha"},
