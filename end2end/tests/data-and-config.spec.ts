@@ -52,6 +52,12 @@ test('redis from its form keeps a file on its claim when its pod is deleted', as
   await page.getByTestId('deploy-name').fill(name);
   await page.getByTestId('deploy-submit').click();
   await expect(page).toHaveURL(new RegExp(`/apps/alpha/${name}$`));
+  // a StatefulSet is an app like the others: its page, in the list with its kind
+  await expect(page.getByTestId('app-name')).toHaveText(name);
+  await expect(page.getByTestId('app-pods').getByTestId('pod-row').first()).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('.banner.error')).toHaveCount(0);
+  await page.goto('/t/alpha');
+  await expect(page.locator(`[data-testid=app-row][data-name="${name}"]`)).toHaveAttribute('data-kind', 'StatefulSet');
 
   // one claim per replica, bound; the password in a Secret made with it
   await expect.poll(() => kubectl('get', 'pvc', '-n', 'alpha', `data-${name}-0`, '-o', 'jsonpath={.status.phase}'), { timeout: 60_000 }).toBe('Bound');
