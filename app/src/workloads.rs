@@ -105,6 +105,34 @@ pub async fn app_events(
     wharf_console::workloads::endpoints::app_events(expect_context(), tenant, namespace, name).await
 }
 
+/// The app's health checks, as the deploy form shows them.
+#[server(prefix = "/api", endpoint = "app_probes", input = Json)]
+pub async fn app_probes(
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<pod::AppProbes, AppError> {
+    wharf_console::workloads::endpoints::app_probes(expect_context(), tenant, namespace, name).await
+}
+
+/// Gives the app new health checks (a rollout); checks only YAML can show stay as they are.
+#[server(prefix = "/api", endpoint = "set_app_probes", input = Json)]
+pub async fn set_app_probes(
+    tenant: String,
+    namespace: String,
+    name: String,
+    probes: pod::ProbesForm,
+) -> Result<(), AppError> {
+    wharf_console::workloads::endpoints::set_app_probes(
+        expect_context(),
+        tenant,
+        namespace,
+        name,
+        probes,
+    )
+    .await
+}
+
 /// An object as YAML, without the server's bookkeeping fields.
 #[server(prefix = "/api", endpoint = "get_yaml", input = Json)]
 pub async fn get_yaml(

@@ -58,6 +58,7 @@ pub const READ_ONLY: &[&str] = &[
     "config_objects",
     "config_object",
     "app_config",
+    "app_probes",
     "pipelines",
     "pipeline_options",
     "pipeline_webhook",

@@ -55,6 +55,8 @@ test('redis from its form keeps a file on its claim when its pod is deleted', as
   // a StatefulSet is an app like the others: its page, in the list with its kind
   await expect(page.getByTestId('app-name')).toHaveText(name);
   await expect(page.getByTestId('app-pods').getByTestId('pod-row').first()).toBeVisible({ timeout: 60_000 });
+  // each replica shows its own claim
+  await expect(page.getByTestId('app-pods').getByTestId('pod-claims').first()).toHaveText(`data-${name}-0`);
   await expect(page.locator('.banner.error')).toHaveCount(0);
   await page.goto('/t/alpha');
   await expect(page.locator(`[data-testid=app-row][data-name="${name}"]`)).toHaveAttribute('data-kind', 'StatefulSet');
@@ -75,7 +77,7 @@ test('redis from its form keeps a file on its claim when its pod is deleted', as
   await expect(claimRow.getByTestId('claim-used')).toContainText(' B used', { timeout: 60_000 });
 
   const uid = kubectl('get', 'pod', '-n', 'alpha', `${name}-0`, '-o', 'jsonpath={.metadata.uid}');
-  kubectl('delete', 'pod', '-n', 'alpha', `${name}-0`, '--wait=true');
+  kubectl('delete', 'pod', '-n', 'alpha', `${name}-0`, '--wait=false');
   // the StatefulSet makes a new pod of the same name, with the same claim
   await expect.poll(() => {
     try {
@@ -174,8 +176,18 @@ test('a failing readiness check keeps the pod out of nginx until it passes', asy
   expect(kubectl('get', 'pod', '-n', 'alpha', podsOf(app)[0], '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')).toBe('False');
   expect(curl(host)).not.toBe('200');
 
-  // the check pointed at a path that answers: the new pod is ready and nginx sends to it
-  kubectl('patch', 'deployment', '-n', 'alpha', app, '--type', 'json', '-p',
-    '[{"op":"replace","path":"/spec/template/spec/containers/0/readinessProbe/httpGet/path","value":"/healthz"}]');
+  // on the app page the check shows as deployed; pointed at a path that answers, the new pod
+  // is ready and nginx sends to it
+  const checks = page.getByTestId('app-probes');
+  const shown = checks.getByTestId('probe-readiness');
+  await expect(shown.getByTestId('probe-how')).toHaveValue('http');
+  await expect(shown.getByTestId('probe-path')).toHaveValue('/status/503');
+  await expect(shown.getByTestId('probe-period')).toHaveValue('1');
+  await expect(checks.getByTestId('probe-liveness').getByTestId('probe-how')).toHaveValue('off');
+  await shown.getByTestId('probe-path').fill('/healthz');
+  await checks.getByTestId('probes-save').click();
+  await expect(page.getByTestId('probes-saved')).toBeVisible();
+  expect(kubectl('get', 'deployment', '-n', 'alpha', app, '-o',
+    'jsonpath={.spec.template.spec.containers[0].readinessProbe.httpGet.path}')).toBe('/healthz');
   await expect.poll(() => curl(host), { timeout: 60_000 }).toBe('200');
 });

@@ -9,7 +9,7 @@ pub mod pod;
 pub mod validate;
 
 /// The kinds the YAML editor opens.
-pub const EDITABLE_KINDS: &[&str] = &["Deployment", "Service", "Pod", "ConfigMap"];
+pub const EDITABLE_KINDS: &[&str] = &["Deployment", "StatefulSet", "Service", "Pod", "ConfigMap"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppHealth {
@@ -57,6 +57,13 @@ pub struct PodRow {
     pub image: String,
     pub containers: Vec<String>,
     pub created: Option<DateTime<Utc>>,
+    /// The PersistentVolumeClaims the pod mounts (for a StatefulSet's replica: its own).
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// For a StatefulSet's replica: does it run the set's update revision yet? (`None` for
+    /// other pods.) A rolling update replaces replicas from the highest ordinal down.
+    #[serde(default)]
+    pub updated: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

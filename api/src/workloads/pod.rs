@@ -120,6 +120,19 @@ impl ProbesForm {
     }
 }
 
+/// An app's health checks, as its page shows and edits them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppProbes {
+    /// The checks the form can show (a check in `custom` is `None` here).
+    pub probes: ProbesForm,
+    /// The app container's port, which a check with `port: None` asks.
+    pub port: Option<u16>,
+    /// Checks set in a way only the YAML editor shows (a named port, HTTPS, headers, a
+    /// timeout or success threshold of their own, a command not run by `sh -c`): `readiness`,
+    /// `liveness` or `startup`. Saving the form leaves them as they are.
+    pub custom: Vec<String>,
+}
+
 /// A second container in the app's pods (a log shipper, a proxy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SidecarForm {

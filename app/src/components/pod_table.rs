@@ -28,6 +28,10 @@ pub fn PodTable(
     /// Refetch when this moves (the live feed's version).
     #[prop(into)]
     version: Signal<u64>,
+    /// Show the claims each pod mounts (an app's page: a StatefulSet's replicas each have
+    /// their own).
+    #[prop(optional)]
+    claims: bool,
 ) -> impl IntoView {
     let scroll_top = RwSignal::new(0usize);
     let page = RwSignal::new(None::<PodPage>);
@@ -75,6 +79,7 @@ pub fn PodTable(
                 <thead><tr>
                     <th>{t("Name", "名称")}</th><th>{t("Status", "状态")}</th><th>{t("Ready", "就绪")}</th>
                     <th>{t("Restarts", "重启")}</th><th>{t("Image", "镜像")}</th><th>{t("Node", "节点")}</th><th>"IP"</th><th>{t("Age", "创建")}</th>
+                    {claims.then(|| view! { <th>{t("Volume claims", "存储卷声明")}</th> })}
                 </tr></thead>
                 <tbody>
                     {move || page.get().map(|p| {
@@ -84,7 +89,13 @@ pub fn PodTable(
                             <tr class="spacer" style=format!("height:{above}px")></tr>
                             {p.rows.into_iter().map(|p| view! {
                                 <tr data-testid="pod-row" data-name=p.name.clone() data-app=p.app.clone().unwrap_or_default()>
-                                    <td class="mono">{p.name.clone()}</td>
+                                    <td class="mono">{p.name.clone()}
+                                        {(p.updated == Some(false)).then(|| view! {
+                                            " " <span class="badge" data-testid="pod-old-revision"
+                                                title=t("Still runs the previous revision: the rolling update replaces it in turn", "仍运行上一版本:滚动更新将依次替换")>
+                                                {t("old", "旧版")}
+                                            </span>
+                                        })}</td>
                                     <td><PodStatus status=p.status.clone()/></td>
                                     <td>{p.ready.clone()}</td>
                                     <td>{p.restarts}</td>
@@ -92,6 +103,11 @@ pub fn PodTable(
                                     <td>{p.node.clone()}</td>
                                     <td class="mono">{p.ip.clone()}</td>
                                     <td><Ago at=p.created/></td>
+                                    {claims.then(|| view! {
+                                        <td class="mono small" data-testid="pod-claims">
+                                            {if p.claims.is_empty() { "—".to_string() } else { p.claims.join(", ") }}
+                                        </td>
+                                    })}
                                 </tr>
                             }).collect_view()}
                             <tr class="spacer" style=format!("height:{below}px")></tr>

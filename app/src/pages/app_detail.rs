@@ -215,11 +215,12 @@ pub fn AppPage() -> impl IntoView {
                 <crate::pages::pipelines::AppPipelines tenant ns name/>
                 <h2>{t("Pods", "容器组")}</h2>
                 <div data-testid="app-pods">
-                    <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new())
+                    <PodTable tenant app=name namespace=ns filter=Signal::stored(String::new()) claims=true
                         version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 </div>
                 <crate::pages::config::AppConfig tenant ns name
                     version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
+                <crate::pages::app_checks::AppChecks tenant ns name can_change/>
                 <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
                 // NB: the APM switch patches a Deployment's template; not offered for StatefulSets yet
                 <Show when=move || app.with(|a| a.as_ref().is_some_and(|a| a.kind == crate::workloads::AppKind::Deployment))>
@@ -227,7 +228,11 @@ pub fn AppPage() -> impl IntoView {
                 </Show>
                 <crate::pages::expose::AppRoutes tenant ns name can_change/>
                 <Events tenant ns name/>
-                <YamlEditor tenant ns name can_change/>
+                <YamlEditor tenant ns name can_change
+                    kind=Signal::derive(move || app.with(|a| match a.as_ref().map(|a| a.kind) {
+                        Some(crate::workloads::AppKind::StatefulSet) => "StatefulSet",
+                        _ => "Deployment",
+                    }))/>
             </Show>
         </div>
     }
@@ -353,6 +358,9 @@ fn YamlEditor(
     tenant: Memo<String>,
     ns: Memo<String>,
     name: Memo<String>,
+    /// "Deployment" or "StatefulSet".
+    #[prop(into)]
+    kind: Signal<&'static str>,
     can_change: Memo<bool>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
@@ -381,7 +389,7 @@ fn YamlEditor(
         get.dispatch(GetYaml {
             tenant: tenant.get_untracked(),
             namespace: ns.get_untracked(),
-            kind: "Deployment".into(),
+            kind: kind.get_untracked().into(),
             name: name.get_untracked(),
         });
     };
@@ -391,7 +399,7 @@ fn YamlEditor(
         put.dispatch(PutYaml {
             tenant: tenant.get_untracked(),
             namespace: ns.get_untracked(),
-            kind: "Deployment".into(),
+            kind: kind.get_untracked().into(),
             name: name.get_untracked(),
             yaml: text.get_untracked(),
         });

@@ -79,6 +79,28 @@ impl ProbeRow {
         }
     }
 
+    /// Shows `form` (off for `None`), as the app page does with an app's checks.
+    pub fn show(&self, form: Option<&ProbeForm>) {
+        let Some(f) = form else {
+            self.how.set("off".into());
+            return;
+        };
+        match &f.action {
+            ProbeAction::Http { path } => {
+                self.how.set("http".into());
+                self.path.set(path.clone());
+            }
+            ProbeAction::Tcp => self.how.set("tcp".into()),
+            ProbeAction::Command { command } => {
+                self.how.set("command".into());
+                self.command.set(command.clone());
+            }
+        }
+        self.delay.set(f.initial_delay_seconds.to_string());
+        self.period.set(f.period_seconds.to_string());
+        self.failures.set(f.failure_threshold.to_string());
+    }
+
     /// The check, or `None` when off; numbers that do not parse are named in `problems`.
     pub fn form(&self, label: &Text, problems: &mut Vec<Text>) -> Option<ProbeForm> {
         let action = match self.how.get_untracked().as_str() {

@@ -7,6 +7,7 @@ pub mod admin_tenants;
 pub mod admin_users;
 pub mod alerts;
 pub mod apm;
+pub mod app_checks;
 pub mod app_detail;
 pub mod audit;
 pub mod call_graph;

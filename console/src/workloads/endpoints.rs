@@ -127,3 +127,26 @@ pub async fn put_yaml(
     let (state, scope) = call.scope(&tenant, Role::Developer)?;
     super::put_yaml(&state, &scope, &namespace, &kind, &name, &yaml).await
 }
+
+/// The app's health checks, as the form shows them.
+pub async fn app_probes(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+) -> Result<pod::AppProbes, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Viewer)?;
+    super::probes::probes(&state, &scope, &namespace, &name).await
+}
+
+/// Gives the app new health checks (a rollout).
+pub async fn set_app_probes(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    name: String,
+    probes: pod::ProbesForm,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    super::probes::set_probes(&state, &scope, &namespace, &name, probes).await
+}

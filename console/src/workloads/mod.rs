@@ -3,6 +3,7 @@
 
 pub mod endpoints;
 pub mod pod;
+pub mod probes;
 pub mod security;
 
 use crate::auth::TenantScope;
@@ -12,6 +13,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -168,7 +170,34 @@ pub fn pod_row(p: &Pod) -> PodRow {
             .unwrap_or_default(),
         containers: spec.containers.iter().map(|c| c.name.clone()).collect(),
         created: created(&p.metadata),
+        claims: spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone())
+            .collect(),
+        updated: None,
     }
+}
+
+/// For a StatefulSet's replica: whether its revision (label `controller-revision-hash`) is the
+/// set's update revision. `None` for other pods, or while the set reports no revision.
+fn runs_update_revision(cache: &Cache, p: &Pod) -> Option<bool> {
+    let owner = p
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "StatefulSet" && o.controller == Some(true))?;
+    let set = cache.statefulsets.get(
+        &ObjectRef::new(&owner.name).within(p.metadata.namespace.as_deref().unwrap_or_default()),
+    )?;
+    let want = set.status.as_ref()?.update_revision.as_deref()?;
+    Some(
+        p.labels()
+            .get("controller-revision-hash")
+            .map(String::as_str)
+            == Some(want),
+    )
 }
 
 pub fn service_row(s: &Service) -> ServiceRow {
@@ -284,7 +313,13 @@ pub fn pods(cache: &Cache, scope: &TenantScope, q: &PodQuery) -> Result<PodPage,
         }
         rest[..end - offset].sort_by_key(key);
     }
-    let rows = matching[offset..end].iter().map(|p| pod_row(p)).collect();
+    let rows = matching[offset..end]
+        .iter()
+        .map(|p| PodRow {
+            updated: runs_update_revision(cache, p),
+            ..pod_row(p)
+        })
+        .collect();
     Ok(PodPage {
         total,
         offset,
@@ -305,7 +340,7 @@ fn deployments(
 
 /// The app `name` of `namespace`, a Deployment or a StatefulSet, as a dynamic object with
 /// its `Api` (scale, patch and delete are the same for both).
-async fn app_object(
+pub(super) async fn app_object(
     client: &kube::Client,
     namespace: &str,
     name: &str,
@@ -1066,6 +1101,7 @@ pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Resul
 fn api_resource(kind: &str) -> Result<ApiResource, AppError> {
     let gvk = match kind {
         "Deployment" => GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "StatefulSet" => GroupVersionKind::gvk("apps", "v1", "StatefulSet"),
         "Service" => GroupVersionKind::gvk("", "v1", "Service"),
         "Pod" => GroupVersionKind::gvk("", "v1", "Pod"),
         "ConfigMap" => GroupVersionKind::gvk("", "v1", "ConfigMap"),

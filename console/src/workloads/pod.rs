@@ -36,7 +36,7 @@ fn volume_name(i: usize, source: &MountSource) -> String {
     }
 }
 
-fn probe_json(p: &ProbeForm, port: Option<u16>) -> Value {
+pub(super) fn probe_json(p: &ProbeForm, port: Option<u16>) -> Value {
     let mut v = match &p.action {
         ProbeAction::Http { path } => json!({"httpGet": {"path": path, "port": p.port.or(port)}}),
         ProbeAction::Tcp => json!({"tcpSocket": {"port": p.port.or(port)}}),

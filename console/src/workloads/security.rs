@@ -74,7 +74,7 @@ pub fn policy_errors(kind: &str, obj: &Value, level: PodSecurity) -> Vec<Text> {
     let mut errors = Vec::new();
     let spec = &obj["spec"];
     match kind {
-        "Deployment" => {
+        "Deployment" | "StatefulSet" => {
             if let Some(n) = spec["replicas"].as_i64() {
                 if n > i64::from(validate::MAX_REPLICAS) {
                     let max = validate::MAX_REPLICAS;

@@ -100,6 +100,12 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
         ("app_events", app.clone(), Read),
         ("app_revisions", app.clone(), Read),
         ("rollback_app", with(json!({"revision": 1})), Change),
+        ("app_probes", app.clone(), Read),
+        (
+            "set_app_probes",
+            with(json!({"probes": {"readiness": null, "liveness": null, "startup": null}})),
+            Change,
+        ),
         ("get_yaml", with(json!({"kind": "Deployment"})), Read),
         (
             "put_yaml",

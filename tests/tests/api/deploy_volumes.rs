@@ -16,6 +16,7 @@ wharf_tests::on_both_clusters!(
     bad_volumes_and_checks_are_refused_and_nothing_is_created,
     a_deployment_gets_claims_config_checks_and_a_sidecar,
     a_stateful_set_gets_a_claim_per_replica,
+    health_checks_are_read_back_and_changed_after_deploy,
 );
 
 fn form(name: &str, extra: Value) -> Value {
@@ -299,6 +300,49 @@ async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
     assert_eq!(row["kind"], "StatefulSet", "{row}");
     assert_eq!(row["replicas"], 2);
     let redis = json!({"tenant": "alpha", "namespace": "alpha", "name": "redis"});
+    // its first replica is listed with its own claim and as running the update revision
+    let first = wharf_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "redis-0 with its revision",
+        || async {
+            let (_, page) = alice
+                .call(
+                    "list_pods",
+                    json!({"tenant": "alpha", "query": {"app": "redis", "namespace": "alpha",
+                        "filter": "", "offset": 0, "limit": 10}}),
+                )
+                .await
+                .ok()?;
+            let first = page["rows"].as_array()?.first()?.clone();
+            (first["updated"] == true).then_some(first)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(first["name"], "redis-0", "{first}");
+    assert_eq!(first["claims"], json!(["data-redis-0"]), "{first}");
+    // its YAML opens and is held to the tenant's pod security like a Deployment's
+    let (status, yaml) = alice
+        .call(
+            "get_yaml",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "StatefulSet", "name": "redis"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{yaml}");
+    let mut edited: serde_json::Value = serde_yaml::from_str(yaml.as_str().unwrap()).unwrap();
+    assert_eq!(edited["kind"], "StatefulSet");
+    edited["spec"]["template"]["spec"]["volumes"] =
+        json!([{"name": "root", "hostPath": {"path": "/"}}]);
+    let (status, en, _) = alice
+        .refused(
+            "put_yaml",
+            json!({"tenant": "alpha", "namespace": "alpha", "kind": "StatefulSet", "name": "redis",
+                "yaml": serde_yaml::to_string(&edited).unwrap()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("hostPath volumes"), "{en}");
     let mut scale = redis.clone();
     scale["replicas"] = json!(1);
     let (status, body) = alice.call("scale_app", scale).await.unwrap();
@@ -340,4 +384,135 @@ async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{en}");
     assert!(en.contains("need 4.0 GiB"), "{en}");
+}
+
+async fn health_checks_are_read_back_and_changed_after_deploy(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let http = |path: &str| {
+        json!({"action": {"Http": {"path": path}}, "port": null, "initial_delay_seconds": 0,
+            "period_seconds": 10, "failure_threshold": 3})
+    };
+    let (status, body) = alice
+        .call(
+            "deploy_app",
+            form(
+                "checked",
+                json!({"probes": {"readiness": http("/healthz")}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let web = json!({"tenant": "alpha", "namespace": "alpha", "name": "checked"});
+    let (status, read) = alice.call("app_probes", web.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["probes"]["readiness"], http("/healthz"), "{read}");
+    assert_eq!(read["probes"]["liveness"], Value::Null);
+    assert_eq!((&read["port"], &read["custom"]), (&json!(8080), &json!([])));
+
+    let apps = Api::<Deployment>::namespaced(app.kube.clone(), "alpha");
+    let generation = |d: &Deployment| d.metadata.generation;
+    let before = apps.get("checked").await.unwrap();
+    // a port the container does not expose: refused in both languages, nothing changed
+    let mut bad = http("/");
+    bad["port"] = json!(9999);
+    let mut args = web.clone();
+    args["probes"] = json!({"readiness": bad});
+    let (status, en, zh) = alice.refused("set_app_probes", args).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        en.contains("port 9999 is not a port the container exposes"),
+        "{en}"
+    );
+    assert!(zh.contains("端口 9999"), "{zh}");
+    assert_eq!(
+        generation(&apps.get("checked").await.unwrap()),
+        generation(&before)
+    );
+
+    // TCP readiness, a liveness command: a rollout with its cause
+    let mut args = web.clone();
+    args["probes"] = json!({
+        "readiness": {"action": "Tcp", "port": null, "initial_delay_seconds": 5, "period_seconds": 7, "failure_threshold": 2},
+        "liveness": {"action": {"Command": {"command": "test -f /tmp/alive"}}, "port": null,
+            "initial_delay_seconds": 0, "period_seconds": 10, "failure_threshold": 3},
+    });
+    let (status, body) = alice.call("set_app_probes", args).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = apps.get("checked").await.unwrap();
+    assert_eq!(
+        now.metadata.annotations.as_ref().unwrap()["kubernetes.io/change-cause"],
+        "health checks changed by alice"
+    );
+    let c = &now.spec.unwrap().template.spec.unwrap().containers[0];
+    let ready = c.readiness_probe.as_ref().unwrap();
+    assert!(
+        ready.http_get.is_none(),
+        "the HTTP check is replaced, not merged"
+    );
+    assert_eq!(
+        ready.tcp_socket.as_ref().unwrap().port,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080)
+    );
+    assert_eq!(
+        (
+            ready.initial_delay_seconds,
+            ready.period_seconds,
+            ready.failure_threshold
+        ),
+        (Some(5), Some(7), Some(2))
+    );
+    assert_eq!(
+        c.liveness_probe
+            .as_ref()
+            .unwrap()
+            .exec
+            .as_ref()
+            .unwrap()
+            .command,
+        Some(vec!["sh".into(), "-c".into(), "test -f /tmp/alive".into()])
+    );
+    let (_, read) = alice.call("app_probes", web.clone()).await.unwrap();
+    assert_eq!(read["probes"]["readiness"]["action"], "Tcp", "{read}");
+    assert_eq!(read["probes"]["readiness"]["period_seconds"], 7, "{read}");
+
+    // a startup check set in YAML beyond the form (HTTPS) is named, kept, and not overwritten
+    apps.patch(
+        "checked",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+            {"name": c.name, "startupProbe": {"httpGet": {"path": "/", "port": 8080, "scheme": "HTTPS"}}}
+        ]}}}})),
+    )
+    .await
+    .unwrap();
+    let (_, read) = alice.call("app_probes", web.clone()).await.unwrap();
+    assert_eq!(read["custom"], json!(["startup"]), "{read}");
+    assert_eq!(read["probes"]["startup"], Value::Null);
+    let mut args = web.clone();
+    args["probes"] = json!({"startup": http("/")});
+    let (status, en, _) = alice.refused("set_app_probes", args).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("YAML editor"), "{en}");
+    // clearing the others leaves it
+    let mut args = web.clone();
+    args["probes"] = json!({});
+    let (status, body) = alice.call("set_app_probes", args).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c = apps
+        .get("checked")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0]
+        .clone();
+    assert!(c.readiness_probe.is_none() && c.liveness_probe.is_none());
+    assert_eq!(
+        c.startup_probe.unwrap().http_get.unwrap().scheme.as_deref(),
+        Some("HTTPS")
+    );
 }
