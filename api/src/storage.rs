@@ -267,3 +267,82 @@ mod tests {
         assert_eq!(ClassKind::of("ebs.csi.aws.com"), ClassKind::Other);
     }
 }
+
+/// One entry of a folder on a volume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeEntry {
+    pub name: String,
+    /// A folder (a symbolic link is shown as what it is, not followed).
+    pub dir: bool,
+    pub size: u64,
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// A folder of a claim's volume, read through a running pod that mounts it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeListing {
+    /// The pod and container the files are reached through (downloads and uploads use the
+    /// terminal's transfer routes with them).
+    pub pod: String,
+    pub container: String,
+    /// Where the claim is mounted in that container.
+    pub mount_path: String,
+    /// The folder listed, relative to the volume's root ("" for the root).
+    pub path: String,
+    /// Folders first, then files, by name.
+    pub entries: Vec<VolumeEntry>,
+    /// More entries than [`MAX_VOLUME_ENTRIES`]: only the first are listed.
+    pub truncated: bool,
+}
+
+/// The most entries of one folder listed.
+pub const MAX_VOLUME_ENTRIES: usize = 2000;
+
+/// A folder on a volume as the user typed or clicked it: relative to the volume's root,
+/// without `.` or `..` parts, empty parts or control characters. Returns it normalized
+/// (no leading or trailing `/`; "" for the root).
+pub fn volume_path(path: &str) -> Result<String, Text> {
+    let mut parts = Vec::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." || part.chars().any(char::is_control) {
+            return Err(text!(
+                "folder '{path}': a path inside the volume, without '.' or '..' parts",
+                "文件夹“{path}”:应为存储卷内的路径,不能包含“.”或“..”"
+            ));
+        }
+        parts.push(part);
+    }
+    Ok(parts.join("/"))
+}
+
+/// `path` (checked by [`volume_path`]) as a path in the container where the volume is mounted
+/// at `mount_path`.
+pub fn in_container(mount_path: &str, path: &str) -> String {
+    let root = mount_path.trim_end_matches('/');
+    if path.is_empty() {
+        if root.is_empty() {
+            "/".into()
+        } else {
+            root.into()
+        }
+    } else {
+        format!("{root}/{path}")
+    }
+}
+
+#[cfg(test)]
+mod volume_path_tests {
+    use super::*;
+
+    #[test]
+    fn folders_stay_inside_the_volume() {
+        assert_eq!(volume_path("").unwrap(), "");
+        assert_eq!(volume_path("/").unwrap(), "");
+        assert_eq!(volume_path("/a//b/").unwrap(), "a/b");
+        for bad in ["..", "a/../..", "./a", "a/\n", "a/./b"] {
+            assert!(volume_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(in_container("/data", ""), "/data");
+        assert_eq!(in_container("/data/", "a/b"), "/data/a/b");
+    }
+}

@@ -50,3 +50,21 @@ pub async fn delete_claim(
     )
     .await
 }
+
+/// A folder of a claim's volume, read through a running pod that mounts it (developers).
+#[server(prefix = "/api", endpoint = "volume_files", input = Json)]
+pub async fn volume_files(
+    tenant: String,
+    namespace: String,
+    claim: String,
+    path: String,
+) -> Result<VolumeListing, AppError> {
+    wharf_console::storage::endpoints::volume_files(
+        expect_context(),
+        tenant,
+        namespace,
+        claim,
+        path,
+    )
+    .await
+}

@@ -2,9 +2,12 @@
 // 1 GiB claim keeps a file written through the web terminal when its pod is deleted; a
 // ConfigMap edited on the config page and applied rolls the app that mounts it, the file in
 // the container has the new content, and the history shows the diff and the user; a
-// readiness check that fails keeps the pod out of nginx's upstreams until it passes.
+// readiness check that fails keeps the pod out of nginx's upstreams until it passes (and is
+// fixed on the app page). The claim's files are browsed, uploaded and downloaded on the
+// storage page.
 import { Page } from '@playwright/test';
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
 import { test, expect } from './fixtures';
 import { kubectl, loginAs, uniqueName } from './pages';
 
@@ -75,6 +78,18 @@ test('redis from its form keeps a file on its claim when its pod is deleted', as
   const claimRow = page.locator(`[data-testid=claim-row][data-claim="data-${name}-0"]`);
   await expect(claimRow.getByTestId('claim-users')).toHaveText(`${name}-0`);
   await expect(claimRow.getByTestId('claim-used')).toContainText(' B used', { timeout: 60_000 });
+  // its files, through the pod that mounts it: the one written, and one uploaded here
+  await claimRow.getByTestId('claim-files-open').click();
+  const files = page.getByTestId('claim-files');
+  await expect(files.getByTestId('claim-files-through')).toContainText(`${name}-0`);
+  await expect(files.locator('[data-testid=file-row][data-name="marker.txt"]')).toBeVisible();
+  await files.getByTestId('claim-upload-file').setInputFiles({ name: 'dump.rdb', mimeType: 'application/octet-stream', buffer: Buffer.from('REDIS0011') });
+  await files.getByTestId('claim-upload').click();
+  await expect(files.getByTestId('claim-upload-done')).toContainText('/bitnami/redis/data/dump.rdb');
+  const uploaded = files.locator('[data-testid=file-row][data-name="dump.rdb"]');
+  await expect(uploaded).toContainText('9 B');
+  const [download] = await Promise.all([page.waitForEvent('download'), uploaded.getByTestId('file-download').click()]);
+  expect(fs.readFileSync(await download.path(), 'utf8')).toBe('REDIS0011');
 
   const uid = kubectl('get', 'pod', '-n', 'alpha', `${name}-0`, '-o', 'jsonpath={.metadata.uid}');
   kubectl('delete', 'pod', '-n', 'alpha', `${name}-0`, '--wait=false');

@@ -26,6 +26,7 @@ pub mod pipeline_designer;
 pub mod pipeline_run;
 pub mod pipelines;
 pub mod storage;
+pub mod storage_files;
 pub mod tenant;
 pub mod terminal;
 pub mod terminal_replay;

@@ -33,6 +33,8 @@ pub fn StoragePage() -> impl IntoView {
         |(tn, _, _)| storage(tn),
     );
     let can_change = use_tenant_access(tenant).can_change;
+    // the claim whose files are open (namespace, name)
+    let browsing = RwSignal::new(None::<(String, String)>);
     let namespaces = use_tenant_access(tenant).namespaces;
     let namespace = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
@@ -182,6 +184,8 @@ pub fn StoragePage() -> impl IntoView {
                                             <Show when=move || can_change.get()>
                                                 <button class="small" data-testid="claim-expand" disabled=move || busy.get()
                                                     on:click={let a = expand_args.clone(); move |_| ask_expand(a.clone())}>{t("Expand…", "扩容…")}</button>
+                                                <button class="small" data-testid="claim-files-open"
+                                                    on:click={let a = delete_args.clone(); move |_| browsing.set(Some(a.clone()))}>{t("Files", "文件")}</button>
                                                 <button class="small danger" data-testid="claim-delete" disabled=move || busy.get()
                                                     on:click={let a = delete_args.clone(); move |_| ask_delete(a.clone())}>{t("Delete…", "删除…")}</button>
                                             </Show>
@@ -194,6 +198,9 @@ pub fn StoragePage() -> impl IntoView {
                 }.into_any()
             })}
 
+            {move || browsing.get().map(|(namespace, claim)| view! {
+                <crate::pages::storage_files::ClaimFiles tenant namespace claim on_close=Callback::new(move |()| browsing.set(None))/>
+            })}
             <Show when=move || can_change.get()>
                 <h2>{t("New volume claim", "新建存储卷声明")}</h2>
                 <form class="form" data-testid="claim-form" on:submit=submit>

@@ -783,9 +783,10 @@ fn Transfer(tenant: String, tab: Tab) -> impl IntoView {
     }
 }
 
-/// Sends the picked file to `dest` in the container.
+/// Sends the picked file to `dest` in the container (a folder ending in `/` gets the file's
+/// own name); also the storage page's upload onto a volume.
 #[cfg(feature = "csr")]
-fn start_upload(
+pub(crate) fn start_upload(
     input: web_sys::HtmlInputElement,
     dest: String,
     url: impl Fn(&str) -> String + 'static,

@@ -45,3 +45,17 @@ pub async fn delete_claim(
     call.audit_target(format!("{namespace}/{name}"));
     super::delete(&state, &scope, &namespace, &name, &confirm).await
 }
+
+/// A folder of a claim's volume, through a running pod that mounts it (developers: it reads
+/// the tenant's data; audited).
+pub async fn volume_files(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    claim: String,
+    path: String,
+) -> Result<wharf_api::storage::VolumeListing, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{claim}:/{path}"));
+    super::files::list(&state, &scope, &namespace, &claim, &path).await
+}

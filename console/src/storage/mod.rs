@@ -7,6 +7,7 @@
 //! first so that the usual mistakes read as sentences in both languages and nothing is sent.
 
 pub mod endpoints;
+pub mod files;
 
 use crate::auth::TenantScope;
 use crate::state::AppState;

@@ -217,6 +217,12 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             json!({"tenant": "alpha", "namespace": "alpha", "name": "probe", "confirm": "probe"}),
             Change,
         ),
+        // developers only: it reads the tenant's data
+        (
+            "volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "probe", "path": ""}),
+            Change,
+        ),
         ("config_objects", json!({"tenant": "alpha"}), Read),
         (
             "config_object",

@@ -1,7 +1,8 @@
 //! The storage page's server functions on the demo cluster and a real kube-apiserver: classes
 //! read with what they give, claims created (bad input refused in both languages, nothing
 //! created), expansion refused where it cannot be done, deletion only typed and never while a
-//! pod mounts the claim.
+//! pod mounts the claim. On the demo cluster (whose node runs pods), a claim's files are
+//! listed through a pod that mounts it, and downloaded through the terminal's route.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -204,4 +205,136 @@ async fn claims_are_created_expanded_and_deleted_with_their_checks(app: TestApp)
     for name in ["test-shared", "test-fixed"] {
         classes.delete(name, &Default::default()).await.unwrap();
     }
+}
+
+/// The folder `path` of claim `claim` in alpha, as alice lists it.
+async fn files(alice: &Session, claim: &str, path: &str) -> (StatusCode, Value) {
+    alice
+        .call(
+            "volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": claim, "path": path}),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_claims_files_are_listed_through_a_pod_that_mounts_it() {
+    let app = wharf_tests::spawn_app().await.unwrap();
+    let alice = app.login("alice").await.unwrap();
+    // a claim no pod mounts: said plainly
+    let (status, body) = alice
+        .call(
+            "create_claim",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "idle", "class": "",
+                "size": "1Gi", "access_mode": "ReadWriteOnce"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, en, zh) = alice
+        .refused(
+            "volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "idle", "path": ""}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(en.contains("no running pod mounts claim 'idle'"), "{en}");
+    assert!(zh.contains("idle"), "{zh}");
+
+    // an app with a claim at /data, and files written on it in its pod
+    let (status, body) = alice
+        .call(
+            "deploy_app",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "files", "image": "nginx:1.25",
+                "replicas": 1, "port": 8080, "env": [], "cpu_request": "", "cpu_limit": "", "memory_request": "",
+                "memory_limit": "", "mounts": [{"source": {"NewClaim": {"name": "files-data", "size": "1Gi", "class": ""}}, "path": "/data"}]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cache = app.state.cache.pods.clone();
+    let pod = eventually(WAIT, "a running pod of files", || {
+        let cache = cache.clone();
+        async move {
+            cache.state().iter().find_map(|p| {
+                let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                let of_app = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("app"))
+                    .map(String::as_str)
+                    == Some("files");
+                (running && of_app).then(|| p.metadata.name.clone().unwrap())
+            })
+        }
+    })
+    .await
+    .unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let mut write = pods
+        .exec(
+            &pod,
+            [
+                "sh",
+                "-c",
+                "mkdir -p /data/docs && printf hello > /data/docs/note.txt && touch /data/.hidden",
+            ],
+            &kube::api::AttachParams::default().stderr(false),
+        )
+        .await
+        .unwrap();
+    let status = write.take_status().unwrap().await.unwrap();
+    assert_eq!(status.status.as_deref(), Some("Success"), "{status:?}");
+
+    // the root: folders first; the pod and mount it was read through
+    let (status, root) = files(&alice, "files-data", "").await;
+    assert_eq!(status, StatusCode::OK, "{root}");
+    assert_eq!(
+        (&root["pod"], &root["mount_path"]),
+        (&json!(pod), &json!("/data"))
+    );
+    let names: Vec<(&str, bool)> = root["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["dir"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("docs", true), (".hidden", false)], "{root}");
+    let (status, docs) = files(&alice, "files-data", "/docs/").await;
+    assert_eq!(status, StatusCode::OK, "{docs}");
+    assert_eq!(docs["path"], "docs");
+    assert_eq!(docs["entries"][0]["name"], "note.txt");
+    assert_eq!(docs["entries"][0]["size"], 5);
+    assert!(docs["entries"][0]["modified"].is_string(), "{docs}");
+
+    // out of the volume, or not there: refused, in both languages
+    let (status, en, zh) = alice
+        .refused(
+            "volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "files-data", "path": "docs/../../etc"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(en.contains("without '.' or '..'"), "{en}");
+    assert!(zh.contains("不能包含"), "{zh}");
+    let (status, _) = files(&alice, "files-data", "missing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // the file comes down through the terminal's route with what the listing said
+    let url = app.url(&format!(
+        "/download/terminal/alpha?ns=alpha&pod={pod}&container={}&path={}",
+        root["container"].as_str().unwrap(),
+        wharf_api::logs::encode("/data/docs/note.txt")
+    ));
+    let res = reqwest::Client::new()
+        .get(url)
+        .header("cookie", alice.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "hello");
 }

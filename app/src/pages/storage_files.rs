@@ -1,0 +1,130 @@
+//! The storage page's file browser for one claim: folders of its volume listed through a
+//! running pod that mounts it, files downloaded and uploaded through the terminal's transfer
+//! routes (developers; every listing and transfer is audited).
+
+use crate::components::badges::Ago;
+use crate::components::banner::ErrorBanner;
+use crate::components::upload::UploadProgress;
+use crate::i18n::{t, tr};
+use crate::storage::{human_bytes, in_container, volume_files};
+use crate::terminal::query_of;
+use leptos::prelude::*;
+use wharf_api::{routes, Text};
+
+#[component]
+pub fn ClaimFiles(
+    tenant: Memo<String>,
+    namespace: String,
+    claim: String,
+    /// Closes the browser.
+    on_close: Callback<()>,
+) -> impl IntoView {
+    let path = RwSignal::new(String::new());
+    let reload = RwSignal::new(0u64);
+    let listing = {
+        let (namespace, claim) = (namespace.clone(), claim.clone());
+        Resource::new(
+            move || (tenant.get(), path.get(), reload.get()),
+            move |(tn, p, _)| volume_files(tn, namespace.clone(), claim.clone(), p),
+        )
+    };
+    let error = Signal::derive(move || listing.get().and_then(Result::err));
+    let progress = RwSignal::new(None::<(f64, f64)>);
+    let result = RwSignal::new(None::<Result<Text, Text>>);
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let transfer_query = {
+        let namespace = namespace.clone();
+        move |pod: &str, container: &str, file: &str| {
+            query_of(&[
+                ("ns", &namespace),
+                ("pod", pod),
+                ("container", container),
+                ("path", file),
+            ])
+        }
+    };
+    let up_query = transfer_query.clone();
+    let do_upload = move |_| {
+        result.set(None);
+        let (Some(input), Some(Ok(l))) = (file_input.get_untracked(), listing.get_untracked())
+        else {
+            return;
+        };
+        let folder = format!("{}/", in_container(&l.mount_path, &l.path));
+        let url = {
+            let (tn, q) = (tenant.get_untracked(), up_query.clone());
+            move |to: &str| routes::UPLOAD_TERMINAL.with_query(&[&tn], &q(&l.pod, &l.container, to))
+        };
+        #[cfg(feature = "csr")]
+        crate::pages::terminal::start_upload(input, folder, url, progress, result);
+        #[cfg(not(feature = "csr"))]
+        let _ = (input, folder, url);
+    };
+    // a finished upload shows in the listing
+    Effect::new(move |_| {
+        if matches!(result.get(), Some(Ok(_))) {
+            reload.update(|n| *n += 1);
+        }
+    });
+    let title = format!("{namespace}/{claim}");
+    view! {
+        <div class="card wide" data-testid="claim-files" data-claim=claim.clone()>
+            <div class="page-head">
+                <h3>{t("Files of", "文件:")} " " <span class="mono">{title}</span></h3>
+                <div class="spacer"></div>
+                <button class="small" data-testid="claim-files-close" on:click=move |_| on_close.run(())>{t("Close", "关闭")}</button>
+            </div>
+            <ErrorBanner error/>
+            {move || listing.get().and_then(Result::ok).map(|l| {
+                let crumbs: Vec<String> = l.path.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
+                let q = transfer_query.clone();
+                view! {
+                    <p class="muted small" data-testid="claim-files-through">
+                        {t("Through", "通过")} " " <span class="mono">{format!("{}/{}", l.pod, l.container)}</span>
+                        ", " {t("mounted at", "挂载于")} " " <span class="mono">{l.mount_path.clone()}</span>
+                    </p>
+                    <p class="mono" data-testid="claim-files-path">
+                        <button class="link" on:click=move |_| path.set(String::new())>"/"</button>
+                        {crumbs.iter().enumerate().map(|(i, c)| {
+                            let to = crumbs[..=i].join("/");
+                            view! { <button class="link" on:click=move |_| path.set(to.clone())>{c.clone()}</button> "/" }
+                        }).collect_view()}
+                    </p>
+                    <table class="grid" data-testid="claim-files-table">
+                        <thead><tr><th>{t("Name", "名称")}</th><th>{t("Size", "大小")}</th><th>{t("Modified", "修改时间")}</th></tr></thead>
+                        <tbody>
+                            {l.entries.iter().map(|e| {
+                                let inside = if l.path.is_empty() { e.name.clone() } else { format!("{}/{}", l.path, e.name) };
+                                let name = if e.dir {
+                                    let to = inside.clone();
+                                    view! { <button class="link" data-testid="file-open" on:click=move |_| path.set(to.clone())>{format!("{}/", e.name)}</button> }.into_any()
+                                } else {
+                                    let href = routes::DOWNLOAD_TERMINAL.with_query(&[&tenant.get_untracked()], &q(&l.pod, &l.container, &in_container(&l.mount_path, &inside)));
+                                    view! { <a data-testid="file-download" href=href download="">{e.name.clone()}</a> }.into_any()
+                                };
+                                view! {
+                                    <tr data-testid="file-row" data-name=e.name.clone() data-dir=e.dir.to_string()>
+                                        <td class="mono">{name}</td>
+                                        <td>{if e.dir { "—".to_string() } else { human_bytes(e.size) }}</td>
+                                        <td><Ago at=e.modified/></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    {l.entries.is_empty().then(|| view! { <p class="empty" data-testid="claim-files-empty">{t("This folder is empty.", "此文件夹为空。")}</p> })}
+                    {l.truncated.then(|| view! { <p class="muted" data-testid="claim-files-truncated">{t("Only the first 2000 entries are listed.", "仅列出前 2000 项。")}</p> })}
+                }
+            })}
+            <div class="inline">
+                <input type="file" data-testid="claim-upload-file" node_ref=file_input/>
+                <button data-testid="claim-upload" on:click=do_upload>{t("Upload here", "上传到此处")}</button>
+                <UploadProgress progress/>
+                {move || result.get().map(|r| match r {
+                    Ok(m) => view! { <span class="ok" data-testid="claim-upload-done">{move || tr(&m)}</span> }.into_any(),
+                    Err(e) => view! { <span class="banner error inline-banner" data-testid="claim-upload-error">{move || tr(&e)}</span> }.into_any(),
+                })}
+            </div>
+        </div>
+    }
+}
