@@ -218,7 +218,7 @@ pub struct EventRow {
 pub struct AppRevision {
     /// `deployment.kubernetes.io/revision`; a ReplicaSet rolled back to takes the next one.
     pub revision: i64,
-    /// The ReplicaSet's name.
+    /// The ReplicaSet's name (for a StatefulSet: its ControllerRevision's).
     pub replica_set: String,
     /// (container, image) for each container of the pod template.
     pub images: Vec<(String, String)>,

@@ -5,6 +5,7 @@ pub mod endpoints;
 pub mod pod;
 pub mod probes;
 pub mod security;
+pub mod stateful_revisions;
 
 use crate::auth::TenantScope;
 use crate::state::{AppState, Cache};
@@ -983,10 +984,9 @@ pub async fn revisions(
     namespace: &str,
     name: &str,
 ) -> Result<Vec<AppRevision>, AppError> {
-    // NB: a StatefulSet keeps ControllerRevisions, not ReplicaSets: none are listed (yet)
     let ns = scope.namespace(namespace)?;
     if let (AppKind::StatefulSet, _, _) = app_object(&state.client, ns, name).await? {
-        return Ok(Vec::new());
+        return stateful_revisions::revisions(state, ns, name).await;
     }
     let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
     let template = template_without_hash(d.spec.as_ref().map(|s| &s.template));
@@ -1031,6 +1031,10 @@ pub async fn rollback(
     name: &str,
     revision: i64,
 ) -> Result<(), AppError> {
+    let ns = scope.namespace(namespace)?;
+    if let (AppKind::StatefulSet, _, _) = app_object(&state.client, ns, name).await? {
+        return stateful_revisions::rollback(state, scope, ns, name, revision).await;
+    }
     let cause = format!("rolled back to revision {revision} by {}", scope.user());
     let mut generation = None;
     // NB: on a live cluster the controller writes the Deployment's status between our read

@@ -359,8 +359,51 @@ async fn a_stateful_set_gets_a_claim_per_replica(app: TestApp) {
         .annotations
         .unwrap()
         .contains_key("kubectl.kubernetes.io/restartedAt"));
-    let (status, body) = alice.call("app_revisions", redis.clone()).await.unwrap();
-    assert_eq!((status, body), (StatusCode::OK, json!([])));
+    // the restart is a second revision (a ControllerRevision); rolling back to the first
+    // takes the restart's annotation away again
+    let revisions = wharf_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "two revisions, the second current",
+        || async {
+            let (_, v) = alice.call("app_revisions", redis.clone()).await.ok()?;
+            let rows = v.as_array()?.clone();
+            (rows.len() == 2 && rows[0]["current"] == true).then_some(rows)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            &revisions[0]["revision"],
+            &revisions[1]["revision"],
+            &revisions[1]["current"]
+        ),
+        (&json!(2), &json!(1), &json!(false)),
+        "{revisions:?}"
+    );
+    assert_eq!(revisions[1]["images"], json!([["redis", "redis:7"]]));
+    let mut back = redis.clone();
+    back["revision"] = json!(1);
+    let (status, body) = alice.call("rollback_app", back.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rolled = sets.get("redis").await.unwrap();
+    assert_eq!(
+        rolled.metadata.annotations.as_ref().unwrap()["kubernetes.io/change-cause"],
+        "rolled back to revision 1 by alice"
+    );
+    assert!(!rolled
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap_or_default()
+        .contains_key("kubectl.kubernetes.io/restartedAt"));
+    back["revision"] = json!(9);
+    let (status, en, _) = alice.refused("rollback_app", back).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(en.contains("no revision 9"), "{en}");
     let (status, body) = alice.call("delete_app", redis).await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(sets
