@@ -175,18 +175,30 @@ pub async fn set_probes(
         }
     }
     let cause = format!("health checks changed by {}", scope.user());
-    let mut app = obj;
-    apply_form(&mut app, &form, &now.custom, &cause);
     tracing::info!(user = scope.user(), %namespace, %name, ?kind, "changing health checks");
-    // NB: a replace carries the resourceVersion read: a change made meanwhile gets 409
-    match api.replace(name, &PostParams::default(), &app).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Err(AppError::Conflict(text!(
-            "the app changed since its checks were read: look again, then save",
-            "读取检查之后应用已被修改:请重新查看后再保存"
-        ))),
-        Err(e) => Err(e.into()),
+    // NB: a replace carries the resourceVersion read, so a change made meanwhile gets 409. On
+    // a live cluster the controllers write the app's status all the time; while only that
+    // moved (the same generation: nobody changed the spec), the form still applies to what
+    // the user saw, and is applied to the fresh read (client-go's RetryOnConflict).
+    let generation = obj.metadata.generation;
+    let mut app = obj;
+    for _ in 0..5 {
+        apply_form(&mut app, &form, &now.custom, &cause);
+        match api.replace(name, &PostParams::default(), &app).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                app = api.get(name).await?;
+                if app.metadata.generation != generation || probes_of(&app.data) != now {
+                    break;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(AppError::Conflict(text!(
+        "the app changed since its checks were read: look again, then save",
+        "读取检查之后应用已被修改:请重新查看后再保存"
+    )))
 }
 
 #[cfg(test)]
