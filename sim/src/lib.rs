@@ -201,6 +201,11 @@ impl Sim {
     pub fn shared_dir(&self) -> std::path::PathBuf {
         simnode::process::shared_dir(&self.control.node_runtime().config().scratch_dir)
     }
+    /// The folder of the demo's volumes: a PV's `hostPath` (or `local`) folder directly in it
+    /// is what the node mounts for a claim bound to that PV (see `controllers::volume`).
+    pub fn volumes_dir(&self) -> std::path::PathBuf {
+        controllers::volume::volumes_dir(&self.control.node_runtime().config().scratch_dir)
+    }
     /// The folder on this host of `container` of pod `namespace/pod` (what its processes
     /// may write; its `tmp` is their `/tmp`).
     pub fn container_dir(&self, namespace: &str, pod: &str, container: &str) -> std::path::PathBuf {

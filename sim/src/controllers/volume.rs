@@ -15,11 +15,17 @@
 //! - With `WaitForFirstConsumer` the claim stays `Pending` (event `WaitForFirstConsumer`)
 //!   until the scheduler picks a node for a pod using it and sets the annotation
 //!   `volume.kubernetes.io/selected-node` (see `scheduler.rs`); then as above.
+//! - Before any provisioning (not for `WaitForFirstConsumer`), an unbound claim is bound to
+//!   an existing PV it matches, as `findBestMatchForClaim` picks: not bound to another
+//!   claim, of the claim's class, access modes, volume mode and selector, the smallest with
+//!   enough storage. The PV gets `claimRef` and `pv.kubernetes.io/bound-by-controller`; the
+//!   claim `bound-by-controller` only when the controller chose its `volumeName` (a claim
+//!   naming its PV is completed, not marked). A new unbound PV looks at the pending claims.
 //! - A class that does not exist: `Pending`, event `ProvisioningFailed`
 //!   (`storageclass.storage.k8s.io "x" not found`); a provisioner not served here:
-//!   `Pending`, event `ExternalProvisioning`. A claim without a class (`""`) waits for a PV:
-//!   static binding of existing PVs to claims is not done (a PV may be pre-bound with
-//!   `claimRef` and the claim's `volumeName`, which is then completed).
+//!   `Pending`, event `ExternalProvisioning`. A claim without a class (`""`) that no PV
+//!   matches: `Pending`, event `FailedBinding` (`no persistent volumes available for this
+//!   claim and no storage class is set`).
 //! - Growing a bound claim's request (the API server allows it only for classes with
 //!   `allowVolumeExpansion`, see `store/claims.rs`) sets the PV's capacity and the claim's
 //!   `status.capacity` directly, where a real cluster goes through the `Resizing` and
@@ -111,9 +117,14 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder, d
             }
         }
     });
-    let q = queue.clone();
+    let (q, st) = (queue.clone(), store.clone());
     super::spawn_watch(tasks, store, volumes(), move |ev| {
         q.add((String::new(), ev.name.clone()));
+        // An unbound PV may be what a pending claim waits for.
+        if ev.kind == EventType::Deleted || !ev.value()["spec"]["claimRef"].is_null() {
+            return;
+        }
+        pending_claims(&st, &q);
     });
     let q = queue.clone();
     super::spawn_watch(tasks, store, ResourceId::core("pods"), move |ev| {
@@ -131,13 +142,7 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder, d
         if ev.kind == EventType::Deleted {
             return;
         }
-        if let Ok(list) = st.list(&claims(), None, &Default::default()) {
-            for c in list.values() {
-                if str_at(&c, &["status", "phase"]) == "Pending" {
-                    q.add(super::key_of(&c));
-                }
-            }
-        }
+        pending_claims(&st, &q);
     });
     for res in [claims(), volumes()] {
         super::spawn_resync(tasks, store, res, Duration::from_secs(30), queue.clone());
@@ -148,6 +153,17 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, store: &Store, events: &Recorder, d
         dir,
     });
     tasks.spawn(super::run_worker(c, queue));
+}
+
+/// Queues every claim still `Pending`.
+fn pending_claims(store: &Store, q: &Queue) {
+    if let Ok(list) = store.list(&claims(), None, &Default::default()) {
+        for c in list.values() {
+            if str_at(&c, &["status", "phase"]) == "Pending" {
+                q.add(super::key_of(&c));
+            }
+        }
+    }
 }
 
 impl Reconciler for VolumeController {
@@ -203,10 +219,30 @@ impl VolumeController {
             return Ok(Action::Done);
         }
         let class_name = str_at(&claim, &["spec", "storageClassName"]);
+        let class = match class_name {
+            "" => None,
+            c => get(&self.store, &classes(), "", c)?,
+        };
+        let delayed = class
+            .as_ref()
+            .is_some_and(|c| str_at(c, &["volumeBindingMode"]) == "WaitForFirstConsumer");
+        if !delayed {
+            if let Some(pv) = self.matching_volume(&claim)? {
+                self.bind(&claim, &pv)?;
+                return Ok(Action::Done);
+            }
+        }
         if class_name.is_empty() {
+            self.events.record(
+                &ObjectRef::to(&claim),
+                SOURCE,
+                "Normal",
+                "FailedBinding",
+                "no persistent volumes available for this claim and no storage class is set",
+            );
             return Ok(Action::Done);
         }
-        let Some(class) = get(&self.store, &classes(), "", class_name)? else {
+        let Some(class) = class else {
             let msg = format!("storageclass.storage.k8s.io \"{class_name}\" not found");
             self.events.record(
                 &ObjectRef::to(&claim),
@@ -245,6 +281,54 @@ impl VolumeController {
         let pv = self.provision(&claim, &class, node.as_deref())?;
         self.bind(&claim, &pv)?;
         Ok(Action::Done)
+    }
+
+    /// The PV the real controller's `findBestMatchForClaim` picks for an unbound claim: one
+    /// not bound to another claim nor being deleted, of the claim's class, with all its
+    /// access modes (the fewest modes first), its volume mode, the selector's labels and at
+    /// least the storage asked for — the smallest of those.
+    fn matching_volume(&self, claim: &Value) -> Result<Option<Value>, ApiError> {
+        let q = |v: &Value| v.as_str().and_then(Quantity::parse);
+        let Some(want) = q(&claim["spec"]["resources"]["requests"]["storage"]) else {
+            return Ok(None);
+        };
+        let modes = |v: &Value| -> Vec<String> {
+            v["spec"]["accessModes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect()
+        };
+        let wanted_modes = modes(claim);
+        let class = str_at(claim, &["spec", "storageClassName"]);
+        let mode = |v: &Value| {
+            v["spec"]["volumeMode"]
+                .as_str()
+                .unwrap_or("Filesystem")
+                .to_string()
+        };
+        let selector = super::label_selector(&claim["spec"]["selector"]);
+        let list = self.store.list(&volumes(), None, &Default::default())?;
+        let best = list
+            .values()
+            .into_iter()
+            .filter(|pv| pv["spec"]["claimRef"].is_null() && !pod::deleting(pv))
+            .filter(|pv| str_at(pv, &["spec", "storageClassName"]) == class)
+            .filter(|pv| mode(pv) == mode(claim))
+            .filter(|pv| {
+                selector
+                    .as_ref()
+                    .is_none_or(|s| s.matches(&super::labels_of(pv)))
+            })
+            .filter(|pv| {
+                let has = modes(pv);
+                wanted_modes.iter().all(|m| has.contains(m))
+            })
+            .filter_map(|pv| Some((modes(&pv).len(), q(&pv["spec"]["capacity"]["storage"])?, pv)))
+            .filter(|(_, size, _)| *size >= want)
+            .min_by_key(|(n, size, _)| (*n, *size));
+        Ok(best.map(|(_, _, pv)| pv))
     }
 
     /// Makes the folder and the PV of `claim` (or finds the PV made before).
@@ -349,6 +433,10 @@ impl VolumeController {
                         return Err(ApiError::conflict("persistentvolumes", &pv_name));
                     }
                     cur["spec"]["claimRef"] = cref.clone();
+                    if !cur["metadata"]["annotations"].is_object() {
+                        cur["metadata"]["annotations"] = json!({});
+                    }
+                    cur["metadata"]["annotations"][BOUND_BY_CONTROLLER] = json!("yes");
                     Ok(cur)
                 });
             match res {
@@ -364,6 +452,8 @@ impl VolumeController {
                 }),
         )?;
         let provisioner = pv["metadata"]["annotations"][PROVISIONED_BY].clone();
+        // NB: only a claim whose volume the controller chose is marked bound by it.
+        let chosen = str_at(claim, &["spec", "volumeName"]).is_empty();
         let res = self
             .store
             .modify(&claims(), &ns, &name, None, &w, |mut cur| {
@@ -376,7 +466,9 @@ impl VolumeController {
                 }
                 let ann = &mut cur["metadata"]["annotations"];
                 ann[BIND_COMPLETED] = json!("yes");
-                ann[BOUND_BY_CONTROLLER] = json!("yes");
+                if chosen {
+                    ann[BOUND_BY_CONTROLLER] = json!("yes");
+                }
                 if provisioner.is_string() {
                     ann["volume.beta.kubernetes.io/storage-provisioner"] = provisioner.clone();
                     ann["volume.kubernetes.io/storage-provisioner"] = provisioner.clone();

@@ -18,6 +18,7 @@ mod parity;
 mod parity_apply;
 mod parity_crd;
 mod parity_delete;
+mod parity_describe;
 mod parity_kubectl;
 mod parity_quota;
 mod parity_rbac;

@@ -76,6 +76,11 @@ impl Pair {
         )
     }
 
+    /// The demo cluster's volumes folder (a static PV's path must be in it to be mounted).
+    pub fn demo_volumes_dir(&self) -> std::path::PathBuf {
+        self.sim.volumes_dir()
+    }
+
     /// Waits until both serve `path` (a new CRD's resources, say) with a 200.
     pub async fn wait_until_served(&self, path: &str) {
         super::eventually(30, || async {
