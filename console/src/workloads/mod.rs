@@ -943,17 +943,7 @@ async fn with_replica_sets(
             ))
         })?;
     let uid = d.metadata.uid.clone().unwrap_or_default();
-    let selector = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = match_labels(d.spec.as_ref().map(|s| &s.selector));
     let api: Api<ReplicaSet> = Api::namespaced(state.client.clone(), namespace);
     let owned = api
         .list(&ListParams::default().labels(&selector))
@@ -967,6 +957,21 @@ async fn with_replica_sets(
         })
         .collect();
     Ok((d, owned))
+}
+
+/// A selector's `matchLabels` as a list's label selector (`k=v,k2=v2`); empty without any.
+fn match_labels(
+    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+) -> String {
+    selector
+        .and_then(|s| s.match_labels.as_ref())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 fn revision_of(rs: &ReplicaSet) -> i64 {

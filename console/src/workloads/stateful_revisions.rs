@@ -3,7 +3,7 @@
 //! template again (`kubectl rollout undo sts --to-revision`), after which the controller rolls
 //! the replicas from the highest ordinal down.
 
-use super::{app_object, created, merge_patch_to, AppKind, CHANGE_CAUSE};
+use super::{app_object, created, match_labels, merge_patch_to, AppKind, CHANGE_CAUSE};
 use crate::auth::TenantScope;
 use crate::state::AppState;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
@@ -57,17 +57,7 @@ async fn with_revisions(
             ))
         })?;
     let uid = set.metadata.uid.clone().unwrap_or_default();
-    let selector = set
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+    let selector = match_labels(set.spec.as_ref().map(|s| &s.selector));
     let owned = Api::<ControllerRevision>::namespaced(state.client.clone(), ns)
         .list(&ListParams::default().labels(&selector))
         .await?
