@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { test, expect } from './fixtures';
-import { loginAs, uniqueName } from './pages';
+import { kubectlWith, loginAs, uniqueName } from './pages';
 
 /** Status and headers of a GET with this Host through a node's HTTP port. */
 function get(port: number, host: string): { status: string; headers: string } {
@@ -97,7 +97,7 @@ test('an admin creates a dedicated nginx cluster, a node joins it with the print
     const kubeconfig = path.join(dir, 'node-3', 'ng-agent.kubeconfig');
     await expect.poll(() => {
       try {
-        execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'get', 'nginxclusters'], { stdio: 'pipe' });
+        kubectlWith(kubeconfig, 'get', 'nginxclusters');
         return 'still works';
       } catch (e: any) {
         return `${e.stderr}`;

@@ -1,6 +1,7 @@
 // Page objects for the console: each method is something a user does.
 import { expect, Page, APIRequestContext } from '@playwright/test';
 import { execFile, execFileSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 export const PASSWORD = 'wharf-demo';
@@ -25,14 +26,35 @@ export async function callServerFn(request: APIRequestContext, name: string, arg
   return request.post(`/api/${name}`, { data: args, headers: { 'content-type': 'application/json' } });
 }
 
+/**
+ * The kubectl the project installs (`make setup-test` builds it with the real kube-apiserver),
+ * never whichever one the machine has on PATH; `KUBECTL` names another. Its own discovery cache
+ * under the demo's data folder, so an earlier demo on the same port is never remembered.
+ */
+export const KUBECTL = process.env.KUBECTL ?? '/opt/kube-real/bin/kubectl-1.20';
+
+function kubectlArgs(kubeconfig: string, args: string[]): string[] {
+  if (!fs.existsSync(KUBECTL)) {
+    throw new Error(`${KUBECTL} is missing: \`make setup-test\` (or bash scripts/setup.sh --real-cluster) builds it`);
+  }
+  return ['--kubeconfig', kubeconfig, '--cache-dir', path.join(DEMO_DATA, 'kube-cache'), ...args];
+}
+
+/** kubectl as the demo's admin. */
 export function kubectl(...args: string[]): string {
-  return execFileSync('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8' });
+  return kubectlWith(KUBECONFIG, ...args);
+}
+
+/** kubectl with another kubeconfig (a node agent's, say); throws with kubectl's stderr. */
+export function kubectlWith(kubeconfig: string, ...args: string[]): string {
+  return execFileSync(KUBECTL, kubectlArgs(kubeconfig, args), { encoding: 'utf8', stdio: 'pipe' });
 }
 
 /** The same without blocking the test while it runs (for work going on in the background). */
 export function kubectlAsync(...args: string[]): Promise<string> {
+  const argv = kubectlArgs(KUBECONFIG, args);
   return new Promise((resolve, reject) =>
-    execFile('kubectl', ['--kubeconfig', KUBECONFIG, ...args], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile(KUBECTL, argv, { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
   );
 }
 
