@@ -161,6 +161,16 @@ pub enum AppKind {
     StatefulSet,
 }
 
+impl AppKind {
+    /// The Kubernetes kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Deployment => "Deployment",
+            AppKind::StatefulSet => "StatefulSet",
+        }
+    }
+}
+
 /// "Expose through nginx" in the deploy form: a route named like the app to its Service port.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExposeForm {

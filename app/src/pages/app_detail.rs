@@ -222,17 +222,11 @@ pub fn AppPage() -> impl IntoView {
                     version=Signal::derive(move || data.with(|d| d.as_ref().map(|d| d.version).unwrap_or(0)))/>
                 <crate::pages::app_checks::AppChecks tenant ns name can_change/>
                 <crate::pages::alerts::AppMonitoring tenant ns name can_change/>
-                // NB: the APM switch patches a Deployment's template; not offered for StatefulSets yet
-                <Show when=move || app.with(|a| a.as_ref().is_some_and(|a| a.kind == crate::workloads::AppKind::Deployment))>
-                    <crate::pages::apm::AppApm tenant ns name can_change/>
-                </Show>
+                <crate::pages::apm::AppApm tenant ns name can_change/>
                 <crate::pages::expose::AppRoutes tenant ns name can_change/>
                 <Events tenant ns name/>
                 <YamlEditor tenant ns name can_change
-                    kind=Signal::derive(move || app.with(|a| match a.as_ref().map(|a| a.kind) {
-                        Some(crate::workloads::AppKind::StatefulSet) => "StatefulSet",
-                        _ => "Deployment",
-                    }))/>
+                    kind=Signal::derive(move || app.with(|a| a.as_ref().map(|a| a.kind).unwrap_or_default().as_str()))/>
             </Show>
         </div>
     }

@@ -266,7 +266,7 @@ pub fn DeployPage() -> impl IntoView {
             {preset_on.then(|| view! { <p class="banner info" data-testid="preset-note">{preset_note()}</p> })}
             <form class="form" on:submit=submit data-testid="deploy-form" novalidate=true>
                 <label>{t("Kind", "类型")}
-                    <select data-testid="deploy-kind" prop:value=move || match kind.get() { AppKind::Deployment => "Deployment", AppKind::StatefulSet => "StatefulSet" }
+                    <select data-testid="deploy-kind" prop:value=move || kind.get().as_str()
                         on:change=move |ev| kind.set(if event_target_value(&ev) == "StatefulSet" { AppKind::StatefulSet } else { AppKind::Deployment })>
                         <option value="Deployment">{t("Deployment: replicas alike (web apps, services)", "Deployment:副本相同(Web 应用、服务)")}</option>
                         <option value="StatefulSet">{t("StatefulSet: stable names, a volume per replica (databases, caches)", "StatefulSet:名称固定,每个副本一个存储卷(数据库、缓存)")}</option>

@@ -1,7 +1,8 @@
 //! The per-app APM switch (issue 19): a team turns application performance monitoring on or
-//! off for a Deployment without rebuilding its image. This module is the pure core — edits of
-//! a `PodTemplateSpec`, no cluster access; the caller reads the Deployment, calls these and
-//! patches the template back (a changed template rolls the pods).
+//! off for an app — a Deployment or a StatefulSet — without rebuilding its image. The core is
+//! pure ([`template`]: edits of a `PodTemplateSpec`, no cluster access); [`set`] reads the
+//! app, calls it and patches the template back (a changed template rolls the pods, in order
+//! for a StatefulSet).
 //!
 //! **On** ([`template::attach`]) adds three things and changes a few variables:
 //! * an `emptyDir` volume `wharf-apm`;
@@ -53,14 +54,14 @@ pub mod graph;
 pub mod template;
 
 use chrono::Utc;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 use wharf_api::apm::ApmView;
 use wharf_api::error::AppError;
 use wharf_api::text;
+use wharf_api::workloads::AppKind;
 
 use crate::auth::TenantScope;
 use crate::state::AppState;
@@ -91,27 +92,25 @@ async fn operator_runs(state: &AppState) -> Result<bool, AppError> {
     Ok(crate::discovery::serves(&state.client, INSTRUMENTATION.0, INSTRUMENTATION.1).await?)
 }
 
-async fn deployment(
+/// The app `app` (a Deployment or a StatefulSet) and its pod template.
+async fn app_with_template(
     state: &AppState,
     scope: &TenantScope,
     namespace: &str,
     app: &str,
-) -> Result<(Api<Deployment>, Deployment), AppError> {
-    let api: Api<Deployment> = Api::namespaced(state.client.clone(), scope.namespace(namespace)?);
-    let d = api.get_opt(app).await?.ok_or_else(|| {
-        AppError::NotFound(text!(
-            "no app '{app}' in namespace {namespace}",
-            "命名空间 {namespace} 中没有应用“{app}”"
-        ))
+) -> Result<(AppKind, Api<DynamicObject>, DynamicObject, PodTemplateSpec), AppError> {
+    let (kind, api, obj) =
+        crate::workloads::app_object(&state.client, scope.namespace(namespace)?, app).await?;
+    let template = serde_json::from_value(obj.data["spec"]["template"].clone()).map_err(|e| {
+        AppError::internal(
+            text!(
+                "reading the pod template of '{app}'",
+                "读取“{app}”的 Pod 模板失败"
+            ),
+            e,
+        )
     })?;
-    Ok((api, d))
-}
-
-fn template_of(d: &Deployment) -> PodTemplateSpec {
-    d.spec
-        .as_ref()
-        .map(|s| s.template.clone())
-        .unwrap_or_default()
+    Ok((kind, api, obj, template))
 }
 
 fn operator_on(t: &PodTemplateSpec) -> bool {
@@ -129,16 +128,9 @@ pub async fn view(
     namespace: &str,
     app: &str,
 ) -> Result<ApmView, AppError> {
-    let (_, d) = deployment(state, scope, namespace, app).await?;
+    let (_, _, _, template) = app_with_template(state, scope, namespace, app).await?;
     let operator = state.settings.apm.agent.is_some() && operator_runs(state).await?;
-    Ok(view_of(
-        state,
-        scope,
-        namespace,
-        app,
-        &template_of(&d),
-        operator,
-    ))
+    Ok(view_of(state, scope, namespace, app, &template, operator))
 }
 
 /// The trace UI's page of `app` from `start` to `end`, when the admin configured one. Every
@@ -256,20 +248,19 @@ pub async fn set(
     // (its generation) is what was first read; a change by someone else is not overwritten
     let mut generation = None;
     for _ in 0..5 {
-        let (api, d) = deployment(state, scope, namespace, app).await?;
-        if generation.is_some_and(|g| g != d.metadata.generation) {
+        let (kind, api, obj, current) = app_with_template(state, scope, namespace, app).await?;
+        if generation.is_some_and(|g| g != obj.metadata.generation) {
             break;
         }
-        generation = Some(d.metadata.generation);
-        let current = template_of(&d);
+        generation = Some(obj.metadata.generation);
         let next = next_template(scope, namespace, app, &agent, &current, on, java, operator)?;
         if next == current {
             return Ok(view_of(state, scope, namespace, app, &current, operator));
         }
         let level = crate::workloads::security::level_of(&state.cache, scope.tenant());
-        let mut candidate = serde_json::to_value(&d).unwrap_or_default();
+        let mut candidate = obj.data.clone();
         candidate["spec"]["template"] = serde_json::to_value(&next).unwrap_or_default();
-        let errors = crate::workloads::security::policy_errors("Deployment", &candidate, level);
+        let errors = crate::workloads::security::policy_errors(kind.as_str(), &candidate, level);
         if !errors.is_empty() {
             return Err(AppError::Invalid(wharf_api::Text::join(&errors, "; ", ";")));
         }
@@ -282,7 +273,7 @@ pub async fn set(
         let from = serde_json::to_value(&current).unwrap_or_default();
         let to = serde_json::to_value(&next).unwrap_or_default();
         let patch = json!({
-            "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
+            "metadata": {"resourceVersion": obj.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
             "spec": {"template": crate::workloads::merge_patch_to(&from, &to)},
         });
         match api

@@ -163,7 +163,7 @@ impl AgentSettings {
 /// The app being switched, as the APM backend should name it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Target {
-    /// The Deployment's name.
+    /// The app's name (its Deployment or StatefulSet).
     pub app: String,
     pub tenant: String,
     pub namespace: String,

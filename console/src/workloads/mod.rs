@@ -341,7 +341,7 @@ fn deployments(
 
 /// The app `name` of `namespace`, a Deployment or a StatefulSet, as a dynamic object with
 /// its `Api` (scale, patch and delete are the same for both).
-pub(super) async fn app_object(
+pub(crate) async fn app_object(
     client: &kube::Client,
     namespace: &str,
     name: &str,

@@ -4,7 +4,7 @@
 //! with the OpenTelemetry Operator's `Instrumentation` kind served, the switch sets the
 //! operator's annotation instead. Viewers see the switch, other tenants do not.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use kube::api::{Api, DynamicObject, PostParams};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -30,6 +30,7 @@ on_both_clusters!(settings = apm_settings:
     on_attaches_the_agent_and_off_gives_the_template_back,
     with_the_opentelemetry_operator_the_switch_sets_its_annotation,
     deployed_with_apm_on_the_agent_is_there_from_the_start,
+    a_statefulsets_switch_patches_its_template_and_gives_it_back,
 );
 fn pinpoint_settings(_real: bool) -> wharf_console::state::Settings {
     kind_settings(AgentKind::Pinpoint, "pinpoint-collector.observability")
@@ -292,6 +293,96 @@ async fn on_attaches_the_agent_and_off_gives_the_template_back(app: TestApp) {
     let (off, cause) = template(&app).await;
     assert!(cause.starts_with("APM off by alice"), "{cause}");
     assert_eq!(off, original);
+}
+
+/// A StatefulSet (a Java app keeping data) has the same switch: on patches its pod template
+/// (the set's controller then replaces the pods in order), recorded on the set; off gives
+/// the template back exactly; another tenant cannot touch it.
+async fn a_statefulsets_switch_patches_its_template_and_gives_it_back(app: TestApp) {
+    let alice = app.login("alice").await.unwrap();
+    let form = json!({"namespace": "alpha", "name": "ledger", "kind": "StatefulSet",
+        "image": "registry.local/alpha/ledger:2.0", "replicas": 2, "port": 8080,
+        "env": [["JAVA_TOOL_OPTIONS", "-Xmx512m"]],
+        "mounts": [{"source": {"NewClaim": {"name": "data", "size": "1Gi", "class": ""}}, "path": "/data"}],
+        "cpu_request": "", "cpu_limit": "", "memory_request": "", "memory_limit": ""});
+    let (status, body) = alice
+        .call("deploy_app", json!({"tenant": "alpha", "form": form}))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sets = Api::<StatefulSet>::namespaced(app.kube.clone(), "alpha");
+    let read = || async {
+        let s = sets.get("ledger").await.unwrap();
+        let cause = s
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .get("kubernetes.io/change-cause")
+            .cloned()
+            .unwrap_or_default();
+        (
+            serde_json::to_value(s.spec.unwrap().template).unwrap(),
+            cause,
+        )
+    };
+    let (original, _) = read().await;
+    let which = json!({"tenant": "alpha", "namespace": "alpha", "app": "ledger"});
+    let (status, view) = alice.call("apm_state", which.clone()).await.unwrap();
+    assert_eq!(
+        (status, view["on"].clone()),
+        (StatusCode::OK, json!(false)),
+        "{view}"
+    );
+
+    let mut on = which.clone();
+    on["on"] = json!(true);
+    on["java"] = json!(true);
+    let bob = app.login("bob").await.unwrap();
+    let (status, _) = bob.call("set_apm", on.clone()).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "another tenant");
+    assert_eq!(read().await.0, original);
+
+    let (status, view) = alice.call("set_apm", on).await.unwrap();
+    assert_eq!(
+        (status, view["on"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{view}"
+    );
+    let (t, cause) = read().await;
+    assert!(
+        cause.starts_with("APM on (OpenTelemetry) by alice"),
+        "{cause}"
+    );
+    assert_eq!(t["spec"]["initContainers"][0]["name"], "wharf-apm-agent");
+    let opts = t["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "JAVA_TOOL_OPTIONS")
+        .unwrap()["value"]
+        .clone();
+    assert!(
+        opts.as_str()
+            .unwrap()
+            .starts_with("-Xmx512m -javaagent:/wharf-apm/"),
+        "{opts}"
+    );
+    let (_, view) = alice.call("apm_state", which.clone()).await.unwrap();
+    assert_eq!(view["on"], true, "{view}");
+
+    let mut off = which.clone();
+    off["on"] = json!(false);
+    off["java"] = json!(false);
+    let (status, view) = alice.call("set_apm", off).await.unwrap();
+    assert_eq!(
+        (status, view["on"].clone()),
+        (StatusCode::OK, json!(false)),
+        "{view}"
+    );
+    let (t, cause) = read().await;
+    assert!(cause.starts_with("APM off by alice"), "{cause}");
+    assert_eq!(t, original, "off: the template as it was");
 }
 
 /// The OpenTelemetry Operator's `Instrumentation` kind, as its CRD serves it (the schema
