@@ -136,80 +136,107 @@ fn editable(kind: ConfigKind, meta: &ObjectMeta, secret_type: &str) -> Editable 
     }
 }
 
-/// How a pod spec reads `kind`/`name`, as sentences; empty when it does not.
-pub fn uses(spec: &PodSpec, kind: ConfigKind, name: &str) -> Vec<Text> {
-    let mut how = Vec::new();
-    let mounts = |volume: &str| -> Vec<String> {
+/// Every way a pod spec reads a ConfigMap or Secret, in the spec's order: the object and
+/// how, as a sentence (a volume no container mounts says so). The one walk behind both the
+/// config page's "used by" and the app page's config list, so the two always agree.
+pub fn references(spec: &PodSpec) -> Vec<(ConfigKind, String, Text)> {
+    let mut found = Vec::new();
+    let containers = || {
         spec.containers
             .iter()
             .chain(spec.init_containers.iter().flatten())
+    };
+    for v in spec.volumes.iter().flatten() {
+        let mut read = Vec::new();
+        if let Some(c) = &v.config_map {
+            read.push((ConfigKind::ConfigMap, c.name.clone()));
+        }
+        if let Some(n) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            read.push((ConfigKind::Secret, n));
+        }
+        for s in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(c) = &s.config_map {
+                read.push((ConfigKind::ConfigMap, c.name.clone()));
+            }
+            if let Some(c) = &s.secret {
+                read.push((ConfigKind::Secret, c.name.clone()));
+            }
+        }
+        let paths: Vec<String> = containers()
             .flat_map(|c| c.volume_mounts.iter().flatten())
-            .filter(|m| m.name == volume)
+            .filter(|m| m.name == v.name)
             .map(|m| match &m.sub_path {
                 Some(sub) if !sub.is_empty() => format!("{} ({sub})", m.mount_path),
                 _ => m.mount_path.clone(),
             })
-            .collect()
-    };
-    for v in spec.volumes.iter().flatten() {
-        let direct = match kind {
-            ConfigKind::ConfigMap => v.config_map.as_ref().is_some_and(|c| c.name == name),
-            ConfigKind::Secret => v
-                .secret
-                .as_ref()
-                .is_some_and(|s| s.secret_name.as_deref() == Some(name)),
-        };
-        let projected = v.projected.as_ref().is_some_and(|p| {
-            p.sources.iter().flatten().any(|s| match kind {
-                ConfigKind::ConfigMap => s.config_map.as_ref().is_some_and(|c| c.name == name),
-                ConfigKind::Secret => s.secret.as_ref().is_some_and(|c| c.name == name),
-            })
-        });
-        if direct || projected {
-            for path in mounts(&v.name) {
-                how.push(text!("files at {path}", "以文件挂载于 {path}"));
+            .collect();
+        for (kind, name) in read {
+            let volume = &v.name;
+            if paths.is_empty() {
+                found.push((
+                    kind,
+                    name.clone(),
+                    text!(
+                        "volume {volume}, mounted by no container",
+                        "卷 {volume},未被任何容器挂载"
+                    ),
+                ));
+            }
+            for path in &paths {
+                found.push((
+                    kind,
+                    name.clone(),
+                    text!("files at {path}", "以文件挂载于 {path}"),
+                ));
             }
         }
     }
-    for c in spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-    {
+    for c in containers() {
         for e in c.env.iter().flatten() {
             let Some(from) = &e.value_from else { continue };
-            let hit = match kind {
-                ConfigKind::ConfigMap => from
-                    .config_map_key_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name),
-                ConfigKind::Secret => from.secret_key_ref.as_ref().is_some_and(|r| r.name == name),
-            };
-            if hit {
-                let var = &e.name;
-                how.push(text!("env {var}", "环境变量 {var}"));
+            let var = &e.name;
+            if let Some(r) = &from.config_map_key_ref {
+                found.push((
+                    ConfigKind::ConfigMap,
+                    r.name.clone(),
+                    text!("env {var}", "环境变量 {var}"),
+                ));
+            }
+            if let Some(r) = &from.secret_key_ref {
+                found.push((
+                    ConfigKind::Secret,
+                    r.name.clone(),
+                    text!("env {var}", "环境变量 {var}"),
+                ));
             }
         }
         for f in c.env_from.iter().flatten() {
-            let hit = match kind {
-                ConfigKind::ConfigMap => f.config_map_ref.as_ref().is_some_and(|r| r.name == name),
-                ConfigKind::Secret => f.secret_ref.as_ref().is_some_and(|r| r.name == name),
-            };
-            if hit {
-                how.push(text!("every key as env", "全部键作为环境变量"));
+            let every = || text!("every key as env", "全部键作为环境变量");
+            if let Some(r) = &f.config_map_ref {
+                found.push((ConfigKind::ConfigMap, r.name.clone(), every()));
+            }
+            if let Some(r) = &f.secret_ref {
+                found.push((ConfigKind::Secret, r.name.clone(), every()));
             }
         }
     }
-    if kind == ConfigKind::Secret
-        && spec
-            .image_pull_secrets
-            .iter()
-            .flatten()
-            .any(|s| s.name == name)
-    {
-        how.push(text!("image pull secret", "镜像拉取凭据"));
+    for s in spec.image_pull_secrets.iter().flatten() {
+        found.push((
+            ConfigKind::Secret,
+            s.name.clone(),
+            text!("image pull secret", "镜像拉取凭据"),
+        ));
     }
-    how
+    found
+}
+
+/// How a pod spec reads `kind`/`name`, as sentences; empty when it does not.
+pub fn uses(spec: &PodSpec, kind: ConfigKind, name: &str) -> Vec<Text> {
+    references(spec)
+        .into_iter()
+        .filter(|(k, n, _)| *k == kind && n == name)
+        .map(|(_, _, how)| how)
+        .collect()
 }
 
 /// An app of a namespace: its kind, name and pod spec.
@@ -712,59 +739,25 @@ pub async fn app_uses(
                 .map(|t| to_chrono(&t.0))
         })
         .min();
-    let mut referenced: Vec<(ConfigKind, String)> = Vec::new();
-    let spec = &found.spec;
-    let mut note = |kind, name: &str| {
-        if !referenced.iter().any(|(k, n)| *k == kind && n == name) {
-            referenced.push((kind, name.to_string()));
-        }
-    };
-    for v in spec.volumes.iter().flatten() {
-        if let Some(c) = &v.config_map {
-            note(ConfigKind::ConfigMap, &c.name);
-        }
-        if let Some(n) = v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) {
-            note(ConfigKind::Secret, n);
-        }
-        for s in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
-            if let Some(c) = &s.config_map {
-                note(ConfigKind::ConfigMap, &c.name);
-            }
-            if let Some(c) = &s.secret {
-                note(ConfigKind::Secret, &c.name);
-            }
-        }
-    }
-    for c in spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-    {
-        for e in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
-            if let Some(r) = &e.config_map_key_ref {
-                note(ConfigKind::ConfigMap, &r.name);
-            }
-            if let Some(r) = &e.secret_key_ref {
-                note(ConfigKind::Secret, &r.name);
-            }
-        }
-        for f in c.env_from.iter().flatten() {
-            if let Some(r) = &f.config_map_ref {
-                note(ConfigKind::ConfigMap, &r.name);
-            }
-            if let Some(r) = &f.secret_ref {
-                note(ConfigKind::Secret, &r.name);
-            }
+    // each object once, in the order the spec first names it, with every way it is read
+    let mut referenced: Vec<(ConfigKind, String, Vec<Text>)> = Vec::new();
+    for (kind, name, how) in references(&found.spec) {
+        match referenced
+            .iter_mut()
+            .find(|(k, n, _)| *k == kind && *n == name)
+        {
+            Some((_, _, all)) => all.push(how),
+            None => referenced.push((kind, name, vec![how])),
         }
     }
     let mut out = Vec::new();
-    for (kind, name) in referenced {
+    for (kind, name, how) in referenced {
         let changed = match kind_get_opt(state, ns, kind, &name).await? {
             Some(o) => changed_at(o.meta()),
             None => None,
         };
         out.push(ConfigUse {
-            how: uses(spec, kind, &name),
+            how,
             changed_after_start: matches!((changed, oldest_start), (Some(c), Some(s)) if c > s),
             kind,
             name,
@@ -794,7 +787,8 @@ mod tests {
                                  {"name": "one", "mountPath": "/app/app.properties", "subPath": "app.properties"}]}],
             "volumes": [{"name": "cfg", "configMap": {"name": "settings"}},
                         {"name": "one", "configMap": {"name": "orders"}},
-                        {"name": "both", "projected": {"sources": [{"secret": {"name": "db"}}]}}],
+                        {"name": "both", "projected": {"sources": [{"secret": {"name": "db"}}]}},
+                        {"name": "spare", "secret": {"secretName": "tls"}}],
             "imagePullSecrets": [{"name": "registry"}]
         }));
         let en = |v: Vec<Text>| v.into_iter().map(|t| t.en).collect::<Vec<_>>();
@@ -814,7 +808,29 @@ mod tests {
             en(uses(&s, ConfigKind::Secret, "registry")),
             ["image pull secret"]
         );
+        assert_eq!(
+            en(uses(&s, ConfigKind::Secret, "tls")),
+            ["volume spare, mounted by no container"]
+        );
         assert!(uses(&s, ConfigKind::Secret, "settings").is_empty());
+        let objects: Vec<_> = references(&s)
+            .into_iter()
+            .map(|(k, n, _)| format!("{k:?}/{n}"))
+            .collect();
+        assert_eq!(
+            objects,
+            [
+                "ConfigMap/settings",
+                "ConfigMap/orders",
+                "Secret/db",
+                "Secret/tls",
+                "ConfigMap/settings",
+                "Secret/db",
+                "ConfigMap/settings",
+                "Secret/registry"
+            ],
+            "every reference, in the spec's order"
+        );
     }
 
     #[test]
