@@ -36,6 +36,14 @@ pub trait ObjectSource: Send + Sync + 'static {
         let _ = (namespace, name);
         None
     }
+    /// Why claim `namespace/name` has no folder, in the words of the kubelet's volume
+    /// manager: `failed to fetch PVC from API server: persistentvolumeclaims "x" not
+    /// found`, `PVC is being deleted`, `PVC is not bound`. The default cannot tell them
+    /// apart and says the last.
+    fn claim_error(&self, namespace: &str, name: &str) -> String {
+        let _ = (namespace, name);
+        "PVC is not bound".into()
+    }
     /// The capacity in bytes of claim `namespace/name` (its `status.capacity.storage`, or
     /// its volume's), for `kubelet_volume_stats_capacity_bytes`; `None` when unknown.
     fn claim_capacity(&self, namespace: &str, name: &str) -> Option<u64> {

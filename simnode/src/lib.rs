@@ -36,8 +36,9 @@
 //!   `CreateContainerConfigError` ([`env`]);
 //! - a `persistentVolumeClaim` volume is the bound volume's folder on this host, which the
 //!   [`ObjectSource`] names ([`ObjectSource::claim_folder`]): its files outlive the pod;
-//!   read-only with `readOnly` (in the sandbox); a claim it cannot find bound fails the
-//!   container with a `FailedMount` event ([`process`], [`sandbox`]);
+//!   read-only with `readOnly` (in the sandbox); a claim it cannot find bound keeps the
+//!   pod in ContainerCreating with a `FailedMount` event until it is ([`volumes`],
+//!   [`process`], [`sandbox`]);
 //! - a process container's `terminationMessagePath` becomes a file whose content is
 //!   `terminated.message`, with `FallbackToLogsOnError` ([`termination`], [`paths`]);
 //! - CI builder tools have stand-ins first on PATH: `executor` for kaniko and

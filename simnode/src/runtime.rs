@@ -311,30 +311,43 @@ impl PodShared {
         )
     }
 
-    /// The folders of the pod's PersistentVolumeClaim volumes, by volume name; `Err` names
-    /// a claim the node cannot find bound (the kubelet's `FailedMount`).
+    /// The folders of the pod's PersistentVolumeClaim volumes, by volume name; `Err` is the
+    /// kubelet's `FailedMount` message for the claims the node cannot find bound.
     pub fn claim_folders(&self) -> std::result::Result<BTreeMap<String, PathBuf>, String> {
         if self.plan.claims.is_empty() {
             return Ok(BTreeMap::new());
         }
         let source = self.object_source();
         let ns = &self.plan.namespace;
-        self.plan
-            .claims
-            .iter()
-            .map(|(volume, c)| {
-                source
-                    .as_ref()
-                    .and_then(|s| s.claim_folder(ns, &c.claim_name))
-                    .map(|f| (volume.clone(), f))
-                    .ok_or_else(|| {
-                        format!(
-                            "unable to attach or mount volumes: unmounted volumes=[{volume}]: persistentvolumeclaim \"{}\" is not bound",
-                            c.claim_name
-                        )
-                    })
-            })
-            .collect()
+        let mut folders = BTreeMap::new();
+        let (mut unmounted, mut errors) = (Vec::new(), Vec::new());
+        for (volume, c) in &self.plan.claims {
+            match source
+                .as_ref()
+                .and_then(|s| s.claim_folder(ns, &c.claim_name))
+            {
+                Some(f) => {
+                    folders.insert(volume.clone(), f);
+                }
+                None => {
+                    let why = source.as_ref().map_or_else(
+                        || "PVC is not bound".to_string(),
+                        |s| s.claim_error(ns, &c.claim_name),
+                    );
+                    unmounted.push(volume.as_str());
+                    errors.push(format!("error processing PVC {ns}/{}: {why}", c.claim_name));
+                }
+            }
+        }
+        if errors.is_empty() {
+            return Ok(folders);
+        }
+        // NB: Kubernetes 1.20's `WaitForAttachAndMount` and its populator's errors, joined.
+        let unmounted = unmounted.join(" ");
+        Err(format!(
+            "Unable to attach or mount volumes: unmounted volumes=[{unmounted}], unattached volumes=[{unmounted}]: {}",
+            errors.join("; ")
+        ))
     }
 
     /// Every folder a container's mounts may link to, by volume: claims' folders (those

@@ -14,7 +14,10 @@
 //! A ConfigMap or Secret that is missing and not `optional`, or a missing key an item
 //! names, keeps the pod's containers in `ContainerCreating` (`PodInitializing` with init
 //! containers) with the kubelet's `FailedMount` event, `MountVolume.SetUp failed for volume
-//! "cfg" : configmap "x" not found`, tried again every back-off base until it exists.
+//! "cfg" : configmap "x" not found`, tried again every back-off base until it exists. So
+//! does a `persistentVolumeClaim` volume whose claim the node cannot find bound (a pod
+//! placed past the scheduler, which holds such pods), with `Unable to attach or mount
+//! volumes: unmounted volumes=[data], …: error processing PVC ns/x: PVC is not bound`.
 //!
 //! While the pod runs, its volumes are rendered again every
 //! [`crate::NodeConfig::volume_sync_period`] and rewritten when their content changed: an
@@ -402,13 +405,19 @@ pub(crate) async fn sync(pod: &PodShared) -> Result<(), String> {
     first_error.map_or(Ok(()), Err)
 }
 
-/// Sets up a pod's file volumes before its containers start: until every one can be
-/// written, records `FailedMount` and tries again every back-off base.
+/// Sets up a pod's volumes before its containers start: until every claim is bound (see
+/// [`PodShared::claim_folders`]) and every file volume can be written, records
+/// `FailedMount` and tries again every back-off base.
 pub(crate) async fn mount_all(pod: &PodShared) {
-    if pod.plan.file_volumes.is_empty() {
+    if pod.plan.file_volumes.is_empty() && pod.plan.claims.is_empty() {
         return;
     }
-    while let Err(msg) = sync(pod).await {
+    loop {
+        let failed = match pod.claim_folders() {
+            Ok(_) => sync(pod).await.err(),
+            Err(msg) => Some(msg),
+        };
+        let Some(msg) = failed else { return };
         pod.pod_event("Warning", "FailedMount", msg);
         tokio::time::sleep(pod.cfg.backoff_base).await;
     }

@@ -200,6 +200,23 @@ impl ObjectSource for StoreObjects {
             .filter(|p| p.parent() == Some(self.1.as_path()))
     }
 
+    /// Why a claim has no folder, as the kubelet 1.20's volume manager words it.
+    fn claim_error(&self, ns: &str, name: &str) -> String {
+        match self
+            .0
+            .get(&ResourceId::core("persistentvolumeclaims"), ns, name)
+        {
+            Err(_) => format!(
+                "failed to fetch PVC from API server: persistentvolumeclaims \"{name}\" not found"
+            ),
+            Ok(c) if !c["metadata"]["deletionTimestamp"].is_null() => "PVC is being deleted".into(),
+            Ok(c) if str_at(&c, &["spec", "volumeName"]).is_empty() => {
+                "PVC has empty pvc.Spec.VolumeName".into()
+            }
+            Ok(_) => "PVC is not bound".into(),
+        }
+    }
+
     /// The claim's `status.capacity.storage`, else its bound PV's `spec.capacity.storage`.
     fn claim_capacity(&self, ns: &str, name: &str) -> Option<u64> {
         let claim = self

@@ -9,6 +9,7 @@ mod bad_input;
 mod crd;
 mod debug;
 mod exec_guard;
+mod failed_mount;
 mod kubectl;
 mod kubectl_debug;
 mod kubectl_living;

@@ -1,7 +1,7 @@
 //! ConfigMap and Secret volumes as files the node writes (items, modes), seen by exec and
 //! by an interactive shell at their mount paths, updated when the object changes (but not
-//! through a `subPath` mount); a missing ConfigMap holds the pod with `FailedMount`; the
-//! kubelet's volume stats of mounted claims.
+//! through a `subPath` mount); a missing ConfigMap or a claim not bound holds the pod with
+//! `FailedMount`; the kubelet's volume stats of mounted claims.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -227,6 +227,47 @@ async fn a_missing_config_map_holds_the_pod_with_failed_mount_until_it_exists() 
     wait_running(&n.rt, "uid-vol-3").await;
     let out = exec_out(&n.rt, "cfg-3", &["cat", "/etc/config/app.properties"], None).await;
     assert_eq!(out, "late=yes\n");
+}
+
+#[tokio::test]
+async fn a_claim_not_bound_holds_the_pod_with_failed_mount_until_it_is() {
+    let objects = Arc::new(Objects::default());
+    let n = node_with_objects(&objects);
+    let mut events = n.rt.subscribe();
+    let p = pod(json!({
+        "metadata": {"name": "db-1", "namespace": "demo", "uid": "uid-vol-5"},
+        "spec": {"containers": [{"name": "db", "image": "postgres",
+            "volumeMounts": [{"name": "d", "mountPath": "/var/lib/data"}]}],
+            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}
+    }));
+    n.rt.start_pod(&p, ip(31, 5)).await.unwrap();
+    // Twice: the node tries again, and holds the pod meanwhile.
+    let mut seen = Vec::new();
+    wait_for(20, "two FailedMount events", || {
+        while let Ok(ev) = events.try_recv() {
+            seen.extend(ev.event.filter(|k| k.reason == "FailedMount"));
+        }
+        let done = seen.len() >= 2;
+        async move { done.then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        seen[0].message,
+        "Unable to attach or mount volumes: unmounted volumes=[d], unattached volumes=[d]: error processing PVC demo/data: PVC is not bound"
+    );
+    assert_eq!(
+        (seen[0].type_, seen[0].field_path.as_deref()),
+        ("Warning", None)
+    );
+    let s = n.rt.pod_state("uid-vol-5").unwrap();
+    let c = &s.containers[0];
+    assert_eq!(c.state.waiting_reason(), Some("ContainerCreating"));
+    assert_eq!((c.restart_count, c.last_state.is_none()), (0, true));
+
+    let folder = tempfile::tempdir().unwrap();
+    *objects.claim.lock().unwrap() = Some(("data".into(), folder.path().to_path_buf(), 1 << 20));
+    let s = wait_running(&n.rt, "uid-vol-5").await;
+    assert_eq!(s.containers[0].restart_count, 0);
 }
 
 #[tokio::test]
