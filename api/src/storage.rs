@@ -293,6 +293,10 @@ pub struct VolumeListing {
     pub entries: Vec<VolumeEntry>,
     /// More entries than [`MAX_VOLUME_ENTRIES`]: only the first are listed.
     pub truncated: bool,
+    /// The pod is a files pod Wharf started for the claim (no app's pod mounts it), which
+    /// the browser offers to stop.
+    #[serde(default)]
+    pub files_pod: bool,
 }
 
 /// The most entries of one folder listed.

@@ -68,3 +68,30 @@ pub async fn volume_files(
     )
     .await
 }
+
+/// Starts a files pod for a claim no running pod mounts (developers); the pod's name.
+#[server(prefix = "/api", endpoint = "open_volume_files", input = Json)]
+pub async fn open_volume_files(
+    tenant: String,
+    namespace: String,
+    claim: String,
+) -> Result<String, AppError> {
+    wharf_console::storage::endpoints::open_volume_files(expect_context(), tenant, namespace, claim)
+        .await
+}
+
+/// Stops the files pods of a claim (developers).
+#[server(prefix = "/api", endpoint = "close_volume_files", input = Json)]
+pub async fn close_volume_files(
+    tenant: String,
+    namespace: String,
+    claim: String,
+) -> Result<(), AppError> {
+    wharf_console::storage::endpoints::close_volume_files(
+        expect_context(),
+        tenant,
+        namespace,
+        claim,
+    )
+    .await
+}

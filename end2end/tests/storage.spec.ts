@@ -1,6 +1,6 @@
 // The storage page (issue 17): the demo's classes named like Rook-Ceph's, a claim created,
-// bound by the demo's provisioner, expanded and deleted with its name typed; a viewer sees the
-// claims and no buttons.
+// bound by the demo's provisioner, its files reached through a files pod, expanded and deleted
+// with its name typed; a viewer sees the claims and no buttons.
 import { test, expect } from './fixtures';
 import { loginAs, uniqueName } from './pages';
 
@@ -28,6 +28,20 @@ test('alice creates a claim on the demo\'s Ceph block class, expands it and dele
   const row = page.locator(`[data-testid=claim-row][data-claim="${name}"]`);
   await expect(row).toHaveAttribute('data-phase', 'Bound', { timeout: 30_000 });
   await expect(row.getByTestId('claim-size')).toHaveText('1Gi');
+
+  // no pod mounts it: its files through a files pod alice starts, then stops
+  await row.getByTestId('claim-files-open').click();
+  const files = page.getByTestId('claim-files');
+  await files.getByTestId('claim-files-start-pod').click();
+  await expect(files.getByTestId('claim-files-through')).toContainText(`files-${name}-`, { timeout: 60_000 });
+  await expect(files.getByTestId('claim-files-through')).toContainText('/data');
+  await expect(files.getByTestId('claim-files-empty')).toBeVisible();
+  await files.getByTestId('claim-upload-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('kept') });
+  await files.getByTestId('claim-upload').click();
+  await expect(files.locator('[data-testid=file-row][data-name="notes.txt"]')).toContainText('4 B');
+  await files.getByTestId('claim-files-stop-pod').click();
+  await expect(files.getByTestId('claim-files-start-pod')).toBeVisible({ timeout: 30_000 });
+  await files.getByTestId('claim-files-close').click();
 
   page.once('dialog', (d) => d.accept('2Gi'));
   await row.getByTestId('claim-expand').click();

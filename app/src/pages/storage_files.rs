@@ -1,12 +1,18 @@
 //! The storage page's file browser for one claim: folders of its volume listed through a
 //! running pod that mounts it, files downloaded and uploaded through the terminal's transfer
-//! routes (developers; every listing and transfer is audited).
+//! routes (developers; every listing and transfer is audited). A claim no running pod mounts
+//! is offered a files pod (`wharf_console::storage::files`), which the browser waits for and
+//! can stop.
 
 use crate::components::badges::Ago;
 use crate::components::banner::ErrorBanner;
+use crate::components::ticker::ticker;
 use crate::components::upload::UploadProgress;
+use crate::error::AppError;
 use crate::i18n::{t, tr};
-use crate::storage::{human_bytes, in_container, volume_files};
+use crate::storage::{
+    close_volume_files, human_bytes, in_container, open_volume_files, volume_files,
+};
 use crate::terminal::query_of;
 use leptos::prelude::*;
 use wharf_api::{routes, Text};
@@ -21,14 +27,60 @@ pub fn ClaimFiles(
 ) -> impl IntoView {
     let path = RwSignal::new(String::new());
     let reload = RwSignal::new(0u64);
+    // a files pod asked for and not reachable yet: listed again every 2 s until it is
+    let starting = RwSignal::new(None::<String>);
+    let waiting = RwSignal::new(false);
+    let tick = ticker(std::time::Duration::from_secs(2), Some(waiting));
     let listing = {
         let (namespace, claim) = (namespace.clone(), claim.clone());
         Resource::new(
-            move || (tenant.get(), path.get(), reload.get()),
-            move |(tn, p, _)| volume_files(tn, namespace.clone(), claim.clone(), p),
+            move || (tenant.get(), path.get(), reload.get(), tick.get()),
+            move |(tn, p, _, _)| volume_files(tn, namespace.clone(), claim.clone(), p),
         )
     };
-    let error = Signal::derive(move || listing.get().and_then(Result::err));
+    // no running pod mounts the claim
+    let unmounted =
+        Signal::derive(move || matches!(listing.get(), Some(Err(AppError::Conflict(_)))));
+    Effect::new(move |_| waiting.set(starting.get().is_some() && unmounted.get()));
+    let error = Signal::derive(move || {
+        listing
+            .get()
+            .and_then(Result::err)
+            .filter(|_| starting.get().is_none())
+    });
+    let pod_error = RwSignal::new(None::<AppError>);
+    let start_pod = {
+        let (namespace, claim) = (namespace.clone(), claim.clone());
+        Action::new(move |_: &()| {
+            let (tn, ns, c) = (tenant.get_untracked(), namespace.clone(), claim.clone());
+            async move {
+                match open_volume_files(tn, ns, c).await {
+                    Ok(pod) => {
+                        pod_error.set(None);
+                        starting.set(Some(pod));
+                        reload.update(|n| *n += 1);
+                    }
+                    Err(e) => pod_error.set(Some(e)),
+                }
+            }
+        })
+    };
+    let stop_pod = {
+        let (namespace, claim) = (namespace.clone(), claim.clone());
+        Action::new(move |_: &()| {
+            let (tn, ns, c) = (tenant.get_untracked(), namespace.clone(), claim.clone());
+            async move {
+                match close_volume_files(tn, ns, c).await {
+                    Ok(()) => {
+                        pod_error.set(None);
+                        starting.set(None);
+                        reload.update(|n| *n += 1);
+                    }
+                    Err(e) => pod_error.set(Some(e)),
+                }
+            }
+        })
+    };
     let progress = RwSignal::new(None::<(f64, f64)>);
     let result = RwSignal::new(None::<Result<Text, Text>>);
     let file_input = NodeRef::<leptos::html::Input>::new();
@@ -75,6 +127,32 @@ pub fn ClaimFiles(
                 <button class="small" data-testid="claim-files-close" on:click=move |_| on_close.run(())>{t("Close", "关闭")}</button>
             </div>
             <ErrorBanner error/>
+            <ErrorBanner error=pod_error/>
+            <Show when=move || unmounted.get() && starting.get().is_none()>
+                <div data-testid="claim-files-no-pod">
+                    <p class="muted">{t(
+                        "Wharf can start a files pod for this claim: it mounts the claim at /data with the terminal's tools image, and Kubernetes stops it after an hour (or stop it here).",
+                        "Wharf 可为该存储卷声明启动一个文件 Pod:它以终端的工具镜像将声明挂载到 /data,一小时后由 Kubernetes 停止(也可在此停止)。",
+                    )}</p>
+                    <button data-testid="claim-files-start-pod" disabled=move || start_pod.pending().get()
+                        on:click=move |_| { start_pod.dispatch(()); }>
+                        {t("Start a files pod", "启动文件 Pod")}
+                    </button>
+                </div>
+            </Show>
+            {move || starting.get().filter(|_| unmounted.get()).map(|pod| {
+                // the server's words for what the pod waits on (pulling, scheduling, …)
+                let how = match listing.get() {
+                    Some(Err(AppError::Conflict(why))) => Some(why),
+                    _ => None,
+                };
+                view! {
+                    <p class="muted" data-testid="claim-files-starting">
+                        {t("Starting files pod", "正在启动文件 Pod")} " " <span class="mono">{pod}</span> "… "
+                        {how.map(|w| view! { <span class="small">{move || tr(&w)}</span> })}
+                    </p>
+                }
+            })}
             {move || listing.get().and_then(Result::ok).map(|l| {
                 let crumbs: Vec<String> = l.path.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
                 let q = transfer_query.clone();
@@ -82,6 +160,13 @@ pub fn ClaimFiles(
                     <p class="muted small" data-testid="claim-files-through">
                         {t("Through", "通过")} " " <span class="mono">{format!("{}/{}", l.pod, l.container)}</span>
                         ", " {t("mounted at", "挂载于")} " " <span class="mono">{l.mount_path.clone()}</span>
+                        {l.files_pod.then(|| view! {
+                            " " <span class="badge">{t("files pod", "文件 Pod")}</span> " "
+                            <button class="small" data-testid="claim-files-stop-pod" disabled=move || stop_pod.pending().get()
+                                on:click=move |_| { stop_pod.dispatch(()); }>
+                                {t("Stop the files pod", "停止文件 Pod")}
+                            </button>
+                        })}
                     </p>
                     <p class="mono" data-testid="claim-files-path">
                         <button class="link" on:click=move |_| path.set(String::new())>"/"</button>

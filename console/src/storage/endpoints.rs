@@ -59,3 +59,28 @@ pub async fn volume_files(
     call.audit_target(format!("{namespace}/{claim}:/{path}"));
     super::files::list(&state, &scope, &namespace, &claim, &path).await
 }
+
+/// Starts a files pod for a claim no running pod mounts (developers; audited); the name of
+/// the pod that reaches the claim.
+pub async fn open_volume_files(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    claim: String,
+) -> Result<String, AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{claim}"));
+    super::files::open(&state, &scope, &namespace, &claim).await
+}
+
+/// Stops the files pods of a claim (developers; audited).
+pub async fn close_volume_files(
+    call: Call,
+    tenant: String,
+    namespace: String,
+    claim: String,
+) -> Result<(), AppError> {
+    let (state, scope) = call.scope(&tenant, Role::Developer)?;
+    call.audit_target(format!("{namespace}/{claim}"));
+    super::files::close(&state, &scope, &namespace, &claim).await
+}

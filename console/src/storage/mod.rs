@@ -353,7 +353,19 @@ pub async fn delete(
             "请输入存储卷声明的名称“{name}”以确认删除它及其数据"
         )));
     }
-    let used = users_of(state, namespace, name);
+    // a files pod (see `files`) is no user: it goes with the claim
+    let files_pods: Vec<String> = state
+        .cache
+        .pods
+        .state()
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace) && files::is_files_pod(p))
+        .map(|p| p.name_any())
+        .collect();
+    let used: Vec<String> = users_of(state, namespace, name)
+        .into_iter()
+        .filter(|p| !files_pods.contains(p))
+        .collect();
     if !used.is_empty() {
         let pods = used.join(", ");
         return Err(AppError::Invalid(text!(
@@ -361,6 +373,7 @@ pub async fn delete(
             "“{name}”正被 {pods} 挂载;请先删除或修改使用它的应用"
         )));
     }
+    files::close(state, scope, namespace, name).await?;
     api.delete(name, &DeleteParams::default()).await?;
     tracing::info!(
         user = scope.user(),

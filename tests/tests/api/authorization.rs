@@ -223,6 +223,16 @@ fn entry_points() -> Vec<(&'static str, Value, Need)> {
             json!({"tenant": "alpha", "namespace": "alpha", "claim": "probe", "path": ""}),
             Change,
         ),
+        (
+            "open_volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "probe"}),
+            Change,
+        ),
+        (
+            "close_volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "probe"}),
+            Change,
+        ),
         ("config_objects", json!({"tenant": "alpha"}), Read),
         (
             "config_object",

@@ -338,3 +338,205 @@ async fn a_claims_files_are_listed_through_a_pod_that_mounts_it() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap(), "hello");
 }
+
+wharf_tests::on_both_clusters!(a_files_pod_reaches_a_claim_no_pod_mounts);
+
+/// A claim no pod mounts gets a files pod on request: the terminal's tools image, the claim at
+/// /data, stopped by Kubernetes after an hour; asked again, the same pod; the browser says
+/// what it waits on, then (where pods run) lists through it; stopped on request, and with the
+/// claim. Only the tenant's developers start or stop one.
+async fn a_files_pod_reaches_a_claim_no_pod_mounts(app: TestApp) {
+    // a real cluster has no class (nor provisioner): one of the test's own; the demo's default
+    let class = if app.cluster.is_real() {
+        let classes: kube::Api<k8s_openapi::api::storage::v1::StorageClass> =
+            kube::Api::all(app.kube.clone());
+        let class = serde_json::from_value(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "test-files"}, "provisioner": "rook-ceph.rbd.csi.ceph.com",
+            "volumeBindingMode": "WaitForFirstConsumer"}),
+        )
+        .unwrap();
+        classes.create(&Default::default(), &class).await.unwrap();
+        "test-files"
+    } else {
+        ""
+    };
+    let alice = app.login("alice").await.unwrap();
+    let (status, body) = alice
+        .call(
+            "create_claim",
+            json!({"tenant": "alpha", "form": {"namespace": "alpha", "name": "archive", "class": class,
+                "size": "1Gi", "access_mode": "ReadWriteOnce"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let which = json!({"tenant": "alpha", "namespace": "alpha", "claim": "archive"});
+
+    // only alpha's developers; a claim that is not there is said so
+    for who in ["vera", "bob"] {
+        let s = app.login(who).await.unwrap();
+        let (status, _) = s.call("open_volume_files", which.clone()).await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
+    }
+    let (status, en, zh) = alice
+        .refused(
+            "open_volume_files",
+            json!({"tenant": "alpha", "namespace": "alpha", "claim": "nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(en.contains("claim 'nope'") && zh.contains("nope"), "{en}");
+    let (status, _) = alice
+        .call(
+            "open_volume_files",
+            json!({"tenant": "alpha", "namespace": "beta", "claim": "archive"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "another tenant's namespace");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(app.kube.clone(), "alpha");
+    let files_pods = || async {
+        pods.list(&kube::api::ListParams::default().labels("wharf.dev/files-pod=true"))
+            .await
+            .unwrap()
+            .items
+    };
+    assert!(
+        files_pods().await.is_empty(),
+        "nothing made by refused calls"
+    );
+
+    let (status, name) = alice
+        .call("open_volume_files", which.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{name}");
+    let name = name.as_str().unwrap().to_string();
+    assert!(name.starts_with("files-archive-"), "{name}");
+    let made = pods.get(&name).await.unwrap();
+    let pod = serde_json::to_value(&made).unwrap();
+    let spec = &pod["spec"];
+    assert_eq!(spec["activeDeadlineSeconds"], 3600);
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    assert_eq!(spec["restartPolicy"], "Never");
+    assert_eq!(
+        spec["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "archive"
+    );
+    let c = &spec["containers"][0];
+    assert_eq!(c["image"], app.state.settings.terminal.debug_image.as_str());
+    assert_eq!(c["command"], json!(["sleep", "3600"]));
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/data");
+    assert_eq!(
+        pod["metadata"]["annotations"]["wharf.dev/opened-by"],
+        "alice"
+    );
+    // asked again while it starts: the same pod
+    let (status, again) = alice
+        .call("open_volume_files", which.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, again.as_str()),
+        (StatusCode::OK, Some(name.as_str()))
+    );
+    assert_eq!(files_pods().await.len(), 1);
+
+    let list = json!({"tenant": "alpha", "namespace": "alpha", "claim": "archive", "path": ""});
+    if app.cluster.is_real() {
+        // no node runs it: the browser says what it waits on
+        let en = eventually(WAIT, "the files pod named while it waits", || {
+            let alice = &alice;
+            let list = list.clone();
+            async move {
+                let (status, en, _) = alice.refused("volume_files", list).await;
+                (status == StatusCode::CONFLICT && en.contains("the files pod")).then_some(en)
+            }
+        })
+        .await
+        .unwrap();
+        assert!(en.contains(&name) && en.contains("Pending"), "{en}");
+    } else {
+        // the demo node runs it: listed through it, as a files pod
+        let listing = eventually(WAIT, "the claim listed through its files pod", || {
+            let alice = &alice;
+            let list = list.clone();
+            async move {
+                let (status, body) = alice.call("volume_files", list).await.unwrap();
+                (status == StatusCode::OK).then_some(body)
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(listing["pod"], name.as_str(), "{listing}");
+        assert_eq!(listing["files_pod"], true);
+        assert_eq!(listing["mount_path"], "/data");
+    }
+
+    // stopped: gone, and the browser says no pod mounts the claim
+    let vera = app.login("vera").await.unwrap();
+    let (status, _) = vera
+        .call("close_volume_files", which.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers stop nothing");
+    let (status, body) = alice
+        .call("close_volume_files", which.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(WAIT, "the files pod gone", || async {
+        files_pods().await.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
+    eventually(WAIT, "no pod reaches the claim", || {
+        let alice = &alice;
+        let list = list.clone();
+        async move {
+            let (status, en, _) = alice.refused("volume_files", list).await;
+            (status == StatusCode::CONFLICT && en.contains("no running pod mounts")).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+
+    // a files pod goes with its claim: deleting the claim is not refused for it
+    let (status, _) = alice
+        .call("open_volume_files", which.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    eventually(WAIT, "the console sees the files pod", || {
+        let cache = app.state.cache.pods.clone();
+        async move {
+            cache
+                .state()
+                .iter()
+                .any(|p| {
+                    p.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("files-archive-"))
+                })
+                .then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    let (status, body) = alice
+        .call(
+            "delete_claim",
+            json!({"tenant": "alpha", "namespace": "alpha", "name": "archive", "confirm": "archive"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(WAIT, "the files pod deleted with the claim", || async {
+        files_pods().await.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
+}
