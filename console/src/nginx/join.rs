@@ -34,6 +34,8 @@ const CLUSTER_LABEL: &str = "wharf.dev/ng-agent-cluster";
 const NODE_LABEL: &str = "wharf.dev/ng-agent-node";
 const CODE_ANNOTATION: &str = "wharf.dev/join-code-sha256";
 const EXPIRES_ANNOTATION: &str = "wharf.dev/join-expires";
+/// When the code's script was fetched (a code gives its script once).
+const USED_ANNOTATION: &str = "wharf.dev/join-used";
 const ACCOUNT_ANNOTATION: &str = "kubernetes.io/service-account.name";
 
 /// The Secret holding a joined node's token.
@@ -140,6 +142,7 @@ pub async fn create(
     let patch = serde_json::json!({"metadata": {"annotations": {
         CODE_ANNOTATION: code_hash(&code),
         EXPIRES_ANNOTATION: expires.to_rfc3339(),
+        USED_ANNOTATION: null,
     }}});
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
@@ -190,8 +193,15 @@ fn unknown_code() -> AppError {
     ))
 }
 
-/// The node a code (not expired) was made for, with its kubeconfig.
-pub async fn redeem(state: &AppState, code: &str) -> Result<Joining, AppError> {
+fn used_code() -> AppError {
+    AppError::Conflict(text!(
+        "this join code's script was already fetched (a code gives its script once): ask for a new command",
+        "该加入码的脚本已被获取过(每个加入码只能获取一次脚本):请重新生成命令"
+    ))
+}
+
+/// The Secret a code (well formed, not expired) was made for.
+async fn secret_of(state: &AppState, code: &str) -> Result<Secret, AppError> {
     if code.len() != 43
         || !code
             .bytes()
@@ -200,37 +210,70 @@ pub async fn redeem(state: &AppState, code: &str) -> Result<Joining, AppError> {
         return Err(unknown_code());
     }
     let hash = code_hash(code);
-    let api = secrets(state);
-    let list = api
+    let list = secrets(state)
         .list(&ListParams::default().labels(CLUSTER_LABEL))
         .await?;
     let now = Utc::now();
-    let found = list.items.into_iter().find(|s| {
-        let a = s.annotations();
-        a.get(CODE_ANNOTATION) == Some(&hash)
-            && a.get(EXPIRES_ANNOTATION)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .is_some_and(|t| t > now)
-    });
-    let Some(secret) = found else {
-        return Err(unknown_code());
-    };
-    let labels = secret.labels();
-    let (Some(cluster), Some(node)) = (labels.get(CLUSTER_LABEL), labels.get(NODE_LABEL)) else {
-        return Err(unknown_code());
-    };
-    let (cluster, node) = (cluster.clone(), node.clone());
-    let (token, ca) = token_of(&api, &secret.name_any()).await?;
+    list.items
+        .into_iter()
+        .find(|s| {
+            let a = s.annotations();
+            a.get(CODE_ANNOTATION) == Some(&hash)
+                && a.get(EXPIRES_ANNOTATION)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| t > now)
+        })
+        .ok_or_else(unknown_code)
+}
+
+/// Whether a code is good for the downloads without a credential (used or not, within its
+/// hour).
+pub async fn check(state: &AppState, code: &str) -> Result<(), AppError> {
+    secret_of(state, code).await.map(|_| ())
+}
+
+/// The node a code (not expired, its script not fetched yet) was made for, with its
+/// kubeconfig; the code is marked used.
+pub async fn redeem(state: &AppState, code: &str) -> Result<Joining, AppError> {
     let server = state
         .settings
         .api_server_for_nodes
         .clone()
         .ok_or_else(unknown_code)?;
-    Ok(Joining {
-        kubeconfig: kubeconfig(&server, &ca, &token, &node),
-        cluster,
-        node,
-    })
+    let api = secrets(state);
+    // NB: the resourceVersion read makes the mark a compare-and-swap: of two fetches at once
+    // one gets 409, reads again and finds the code used; a 409 from another write (the
+    // token controller's) finds it unused and tries again
+    for _ in 0..3 {
+        let secret = secret_of(state, code).await?;
+        if secret.annotations().contains_key(USED_ANNOTATION) {
+            return Err(used_code());
+        }
+        let labels = secret.labels();
+        let (Some(cluster), Some(node)) = (labels.get(CLUSTER_LABEL), labels.get(NODE_LABEL))
+        else {
+            return Err(unknown_code());
+        };
+        let name = secret.name_any();
+        let mark = serde_json::json!({"metadata": {
+            "resourceVersion": secret.resource_version(),
+            "annotations": {USED_ANNOTATION: Utc::now().to_rfc3339()},
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&mark))
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            other => other?,
+        };
+        let (token, ca) = token_of(&api, &name).await?;
+        return Ok(Joining {
+            kubeconfig: kubeconfig(&server, &ca, &token, node),
+            cluster: cluster.clone(),
+            node: node.clone(),
+        });
+    }
+    Err(used_code())
 }
 
 /// A kubeconfig for the agent's token (the cluster's CA when the Secret carries one).

@@ -1,8 +1,9 @@
 //! `GET /ng-agent/join/{code}`: the install script of a node joining an nginx cluster, and
 //! `GET /ng-agent/join/{code}/{file}` what it downloads (`wharf`, this console's own binary;
 //! `install.sh` and the systemd unit from `deploy/ng-agent/`). No session: the join code is
-//! the credential (made by a platform admin, valid an hour, only its hash stored; see
-//! `wharf_console::nginx::join`). An unknown or expired code answers 404 and nothing else.
+//! the credential (made by a platform admin, valid an hour, only its hash stored, its script
+//! served once; see `wharf_console::nginx::join`). An unknown or expired code answers 404 and
+//! nothing else; a used one 409 for the script.
 
 use crate::live::refuse;
 use axum::extract::{Path, State};
@@ -74,7 +75,8 @@ pub async fn file(
     State(state): State<AppState>,
     Path((code, file)): Path<(String, String)>,
 ) -> Response {
-    if let Err(e) = join::redeem(&state, &code).await {
+    // what is downloaded carries no credential: the code need not be unused
+    if let Err(e) = join::check(&state, &code).await {
         return refuse(e);
     }
     let text = |body: &'static str| {

@@ -315,6 +315,13 @@ async fn a_node_joins_with_the_printed_command_and_leaves_with_its_token(app: Te
         .output()
         .unwrap();
     assert!(check.status.success(), "sh -n: {check:?}");
+    // the script carries the node's token: a code gives it once (a code copied from a shell
+    // history later gets nothing); the downloads without a credential still work below
+    let again = http.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let again = again.text().await.unwrap();
+    assert!(again.contains("already fetched"), "{again}");
+    assert!(!again.contains("apiVersion"), "no kubeconfig: {again}");
     // what it downloads with the code: this console's own binary, install.sh, the unit
     let binary = http
         .get(app.url(&format!("{path}/wharf")))
@@ -341,6 +348,23 @@ async fn a_node_joins_with_the_printed_command_and_leaves_with_its_token(app: Te
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{file}");
     }
+    // a new command for the node (its script fetched but not run, say): a new code, whose
+    // script is served; the old code is gone
+    let (status, cmd) = admin
+        .call("join_nginx_node", json!({"cluster": "edge", "node": "n1"}))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{cmd}");
+    let fresh = cmd["script_path"].as_str().unwrap().to_string();
+    assert_ne!(fresh, path);
+    let res = http.get(app.url(&fresh)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "a new code's script");
+    let res = http
+        .get(app.url(&format!("{path}/install.sh")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "the old code");
     for bad in [
         "/ng-agent/join/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
         "/ng-agent/join/short".to_string(),
