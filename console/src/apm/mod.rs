@@ -65,6 +65,7 @@ use wharf_api::workloads::AppKind;
 
 use crate::auth::TenantScope;
 use crate::state::AppState;
+use crate::workloads::conflict::retry_on_conflict;
 use crate::workloads::CHANGE_CAUSE;
 
 pub use template::{
@@ -92,13 +93,17 @@ async fn operator_runs(state: &AppState) -> Result<bool, AppError> {
     Ok(crate::discovery::serves(&state.client, INSTRUMENTATION.0, INSTRUMENTATION.1).await?)
 }
 
-/// The app `app` (a Deployment or a StatefulSet) and its pod template.
+/// An app (a Deployment or a StatefulSet) as read: its kind, its API, the object and its pod
+/// template.
+type AppRead = (AppKind, Api<DynamicObject>, DynamicObject, PodTemplateSpec);
+
+/// The app `app` and its pod template.
 async fn app_with_template(
     state: &AppState,
     scope: &TenantScope,
     namespace: &str,
     app: &str,
-) -> Result<(AppKind, Api<DynamicObject>, DynamicObject, PodTemplateSpec), AppError> {
+) -> Result<AppRead, AppError> {
     let (kind, api, obj) =
         crate::workloads::app_object(&state.client, scope.namespace(namespace)?, app).await?;
     let template = serde_json::from_value(obj.data["spec"]["template"].clone()).map_err(|e| {
@@ -236,26 +241,25 @@ pub async fn set(
     on: bool,
     java: bool,
 ) -> Result<ApmView, AppError> {
-    let Some(agent) = state.settings.apm.agent.clone() else {
+    let Some(agent) = &state.settings.apm.agent else {
         return Err(AppError::Unavailable(text!(
             "APM is not configured on this console: a platform admin sets the agent's collector (--apm-collector)",
             "本控制台未配置 APM:需由平台管理员设置探针的采集端(--apm-collector)"
         )));
     };
     let operator = operator_runs(state).await?;
-    // NB: the resourceVersion read goes with the patch, and controllers write the status all
-    // the time: a 409 is tried again (client-go's RetryOnConflict) as long as the app's spec
-    // (its generation) is what was first read; a change by someone else is not overwritten
-    let mut generation = None;
-    for _ in 0..5 {
+    // NB: the resourceVersion read goes with the patch; a 409 is tried again on a fresh read
+    // while the app's generation is what was first read (see `workloads::conflict`)
+    let read = || async {
         let (kind, api, obj, current) = app_with_template(state, scope, namespace, app).await?;
-        if generation.is_some_and(|g| g != obj.metadata.generation) {
-            break;
-        }
-        generation = Some(obj.metadata.generation);
-        let next = next_template(scope, namespace, app, &agent, &current, on, java, operator)?;
+        let generation = obj.metadata.generation;
+        Ok(((kind, api, obj, current), generation))
+    };
+    let write = |(kind, api, obj, current): AppRead| async move {
+        let next = next_template(scope, namespace, app, agent, &current, on, java, operator)?;
         if next == current {
-            return Ok(view_of(state, scope, namespace, app, &current, operator));
+            // already so: nothing to write
+            return Ok(Ok(current));
         }
         let level = crate::workloads::security::level_of(&state.cache, scope.tenant());
         let mut candidate = obj.data.clone();
@@ -276,28 +280,29 @@ pub async fn set(
             "metadata": {"resourceVersion": obj.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
             "spec": {"template": crate::workloads::merge_patch_to(&from, &to)},
         });
-        match api
+        let answer = api
             .patch(app, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            other => other?,
-        };
-        tracing::info!(
-            user = scope.user(),
-            tenant = scope.tenant(),
-            namespace,
-            app,
-            on,
-            operator,
-            "APM switched"
-        );
-        return Ok(view_of(state, scope, namespace, app, &next, operator));
+            .await;
+        if answer.is_ok() {
+            tracing::info!(
+                user = scope.user(),
+                tenant = scope.tenant(),
+                namespace,
+                app,
+                on,
+                operator,
+                "APM switched"
+            );
+        }
+        Ok(answer.map(|_| next))
+    };
+    match retry_on_conflict(read().await?, read, write).await? {
+        Some(now) => Ok(view_of(state, scope, namespace, app, &now, operator)),
+        None => Err(AppError::Conflict(text!(
+            "'{app}' was changed by someone else meanwhile, so APM was not switched; look at it again and retry",
+            "“{app}”同时被他人修改,因此未切换 APM;请重新查看后再试"
+        ))),
     }
-    Err(AppError::Conflict(text!(
-        "'{app}' was changed by someone else meanwhile, so APM was not switched; look at it again and retry",
-        "“{app}”同时被他人修改,因此未切换 APM;请重新查看后再试"
-    )))
 }
 
 /// The pod template of an app being deployed with APM on (the deploy form's tick, which says

@@ -1,6 +1,7 @@
 //! Server side of workloads: rows built from the watcher cache, and changes made through
 //! `kube::Api` in the namespaces of a [`TenantScope`].
 
+pub(crate) mod conflict;
 pub mod endpoints;
 pub mod pod;
 pub mod probes;
@@ -10,6 +11,7 @@ pub mod stateful_revisions;
 use crate::auth::TenantScope;
 use crate::state::{AppState, Cache};
 use chrono::{DateTime, Utc};
+use conflict::retry_on_conflict;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -1040,55 +1042,64 @@ pub async fn rollback(
     if let (AppKind::StatefulSet, _, _) = app_object(&state.client, ns, name).await? {
         return stateful_revisions::rollback(state, scope, ns, name, revision).await;
     }
-    let cause = format!("rolled back to revision {revision} by {}", scope.user());
-    let mut generation = None;
-    // NB: on a live cluster the controller writes the Deployment's status between our read
-    // and our patch; a conflict with the same generation (nobody changed the spec) is read
-    // again and retried, a few times.
-    for _ in 0..5 {
+    let api = &deployments(state, scope, namespace)?;
+    let cause = &format!("rolled back to revision {revision} by {}", scope.user());
+    let read = || async {
         let (d, owned) = with_replica_sets(state, scope, namespace, name).await?;
-        if generation.is_some() && d.metadata.generation != generation {
-            break;
-        }
-        generation = d.metadata.generation;
-        let Some(target) = owned.iter().find(|rs| revision_of(rs) == revision) else {
-            let mut known: Vec<i64> = owned.iter().map(revision_of).collect();
-            known.sort_unstable();
-            let known = known
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(AppError::NotFound(text!(
-                "'{name}' has no revision {revision} (its revisions: {known})",
-                "“{name}”没有版本 {revision}(现有版本:{known})"
-            )));
-        };
-        let patch = rollback_patch(&d, target, &cause)?;
-        match deployments(state, scope, namespace)?
+        let generation = d.metadata.generation;
+        Ok(((d, owned), generation))
+    };
+    let write = |(d, owned): (Deployment, Vec<ReplicaSet>)| async move {
+        let target = numbered(name, revision, owned.iter().map(|rs| (revision_of(rs), rs)))?;
+        let patch = rollback_patch(&d, target, cause)?;
+        Ok(api
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            other => other?,
-        };
-        tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
-        return Ok(());
+            .await)
+    };
+    let Some(_) = retry_on_conflict(read().await?, read, write).await? else {
+        return Err(AppError::Conflict(text!(
+            "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry",
+            "读取版本后“{name}”又被修改了,因此没有回滚;请重新查看版本后再试"
+        )));
+    };
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), ns = %namespace, app = %name, revision, "rolled back");
+    Ok(())
+}
+
+/// The revision numbered `revision` among an app's `(number, revision)` pairs; refused, naming
+/// the numbers there are, when there is none.
+fn numbered<T>(
+    name: &str,
+    revision: i64,
+    revisions: impl IntoIterator<Item = (i64, T)>,
+) -> Result<T, AppError> {
+    let mut known = Vec::new();
+    for (number, r) in revisions {
+        if number == revision {
+            return Ok(r);
+        }
+        known.push(number);
     }
-    Err(AppError::Conflict(text!(
-        "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry",
-        "读取版本后“{name}”又被修改了,因此没有回滚;请重新查看版本后再试"
+    known.sort_unstable();
+    let known = known
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(AppError::NotFound(text!(
+        "'{name}' has no revision {revision} (its revisions: {known})",
+        "“{name}”没有版本 {revision}(现有版本:{known})"
     )))
 }
 
-/// The merge patch that gives `d` the pod template of `target` (one of its ReplicaSets),
-/// recording `cause`. It carries the resourceVersion `d` was read at, so the API server
-/// refuses it (409) when the app changed since. Refused here when `target` is what `d` runs.
-pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Result<Value, AppError> {
-    let name = d.name_any();
-    let revision = revision_of(target);
-    let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
-    let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
+/// Refuses to roll `name` back to revision `revision`'s pod template `wanted` when it has
+/// none or it is `current`, what the app runs now.
+fn check_rollback(
+    name: &str,
+    revision: i64,
+    wanted: &Value,
+    current: &Value,
+) -> Result<(), AppError> {
     if wanted.is_null() {
         return Err(AppError::Invalid(text!(
             "revision {revision} of '{name}' has no pod template to roll back to",
@@ -1101,6 +1112,16 @@ pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Resul
             "“{name}”当前运行的就是版本 {revision}:无需回滚"
         )));
     }
+    Ok(())
+}
+
+/// The merge patch that gives `d` the pod template of `target` (one of its ReplicaSets),
+/// recording `cause`. It carries the resourceVersion `d` was read at, so the API server
+/// refuses it (409) when the app changed since. Refused here when `target` is what `d` runs.
+pub fn rollback_patch(d: &Deployment, target: &ReplicaSet, cause: &str) -> Result<Value, AppError> {
+    let current = template_without_hash(d.spec.as_ref().map(|s| &s.template));
+    let wanted = template_without_hash(target.spec.as_ref().and_then(|s| s.template.as_ref()));
+    check_rollback(&d.name_any(), revision_of(target), &wanted, &current)?;
     Ok(json!({
         "metadata": {"resourceVersion": d.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
         "spec": {"template": merge_patch_to(&current, &wanted)},
@@ -1208,29 +1229,26 @@ pub async fn put_yaml(
         field_manager: Some("wharf".into()),
         ..PostParams::default()
     };
-    // NB: on a live cluster the controllers write an object's status all the time (a rollout
-    // writes it several times a second), so the resourceVersion the editor started from is often
-    // stale by the time it is saved, and so can be the one read after a conflict. While only
-    // that moved (the same generation: nobody changed the spec), the edit still applies to what
-    // the user saw; client-go's RetryOnConflict makes the same few attempts.
-    const ATTEMPTS: usize = 5;
-    let base = obj.metadata.generation;
-    for _ in 1..ATTEMPTS {
-        match api.replace(name, &pp, &obj).await {
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                let current = api.get(name).await?;
-                if base.is_none() || current.metadata.generation != base {
-                    return Err(AppError::Conflict(text!(
-                        "someone changed this {kind} since you opened it: reload it to see their change, then edit again",
-                        "你打开这个 {kind} 之后有人修改了它:请重新加载查看其修改,然后再编辑"
-                    )));
-                }
-                obj.metadata.resource_version = current.metadata.resource_version;
-            }
-            other => return to_yaml(other?),
-        }
+    // NB: the YAML carries the resourceVersion the editor started from; see `conflict` for
+    // why a 409 on it is tried again while the generation is the YAML's.
+    let first = (obj.clone(), obj.metadata.generation);
+    let read = || async {
+        let current = api.get(name).await?;
+        let mut edit = obj.clone();
+        edit.metadata.resource_version = current.metadata.resource_version;
+        Ok((edit, current.metadata.generation))
+    };
+    let write = |edit: DynamicObject| {
+        let (api, pp) = (&api, &pp);
+        async move { Ok(api.replace(name, pp, &edit).await) }
+    };
+    match retry_on_conflict(first, read, write).await? {
+        Some(saved) => to_yaml(saved),
+        None => Err(AppError::Conflict(text!(
+            "someone changed this {kind} since you opened it: reload it to see their change, then edit again",
+            "你打开这个 {kind} 之后有人修改了它:请重新加载查看其修改,然后再编辑"
+        ))),
     }
-    to_yaml(api.replace(name, &pp, &obj).await?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! A check set in a way the form cannot show (see [`AppProbes::custom`]) is reported as such
 //! and never rewritten here: the YAML editor owns it.
 
-use super::{app_object, CHANGE_CAUSE};
+use super::{app_object, retry_on_conflict, CHANGE_CAUSE};
 use crate::auth::TenantScope;
 use crate::state::AppState;
 use kube::api::{DynamicObject, PostParams};
@@ -176,29 +176,30 @@ pub async fn set_probes(
     }
     let cause = format!("health checks changed by {}", scope.user());
     tracing::info!(user = scope.user(), %namespace, %name, ?kind, "changing health checks");
-    // NB: a replace carries the resourceVersion read, so a change made meanwhile gets 409. On
-    // a live cluster the controllers write the app's status all the time; while only that
-    // moved (the same generation: nobody changed the spec), the form still applies to what
-    // the user saw, and is applied to the fresh read (client-go's RetryOnConflict).
+    // NB: the replace carries the resourceVersion read; after a 409 the form is applied to a
+    // fresh read while the generation (see `conflict`) and the checks are what were read
     let generation = obj.metadata.generation;
-    let mut app = obj;
-    for _ in 0..5 {
+    let read = || async {
+        let app = api.get(name).await?;
+        // checks changed meanwhile end the retry as a moved generation does
+        let generation = app
+            .metadata
+            .generation
+            .filter(|_| probes_of(&app.data) == now);
+        Ok((app, generation))
+    };
+    let write = |mut app: DynamicObject| {
         apply_form(&mut app, &form, &now.custom, &cause);
-        match api.replace(name, &PostParams::default(), &app).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => {
-                app = api.get(name).await?;
-                if app.metadata.generation != generation || probes_of(&app.data) != now {
-                    break;
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let api = &api;
+        async move { Ok(api.replace(name, &PostParams::default(), &app).await) }
+    };
+    match retry_on_conflict((obj, generation), read, write).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::Conflict(text!(
+            "the app changed since its checks were read: look again, then save",
+            "读取检查之后应用已被修改:请重新查看后再保存"
+        ))),
     }
-    Err(AppError::Conflict(text!(
-        "the app changed since its checks were read: look again, then save",
-        "读取检查之后应用已被修改:请重新查看后再保存"
-    )))
 }
 
 #[cfg(test)]

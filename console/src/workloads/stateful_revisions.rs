@@ -3,7 +3,10 @@
 //! template again (`kubectl rollout undo sts --to-revision`), after which the controller rolls
 //! the replicas from the highest ordinal down.
 
-use super::{app_object, created, match_labels, merge_patch_to, AppKind, CHANGE_CAUSE};
+use super::{
+    check_rollback, created, match_labels, merge_patch_to, numbered, retry_on_conflict,
+    CHANGE_CAUSE,
+};
 use crate::auth::TenantScope;
 use crate::state::AppState;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
@@ -141,58 +144,37 @@ pub async fn rollback(
     name: &str,
     revision: i64,
 ) -> Result<(), AppError> {
-    let (set, owned) = with_revisions(state, ns, name).await?;
-    let Some(target) = owned.iter().find(|r| r.revision == revision) else {
-        let mut known: Vec<i64> = owned.iter().map(|r| r.revision).collect();
-        known.sort_unstable();
-        let known = known
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(AppError::NotFound(text!(
-            "'{name}' has no revision {revision} (its revisions: {known})",
-            "“{name}”没有版本 {revision}(现有版本:{known})"
-        )));
+    let api = &Api::<StatefulSet>::namespaced(state.client.clone(), ns);
+    let cause = &format!("rolled back to revision {revision} by {}", scope.user());
+    let read = || async {
+        let (set, owned) = with_revisions(state, ns, name).await?;
+        let generation = set.metadata.generation;
+        Ok(((set, owned), generation))
     };
-    let current = without_revision_label(
-        set.spec
-            .as_ref()
-            .map(|s| serde_json::to_value(&s.template).unwrap_or_default())
-            .unwrap_or_default(),
-    );
-    let wanted = template_of(target);
-    if wanted.is_null() {
-        return Err(AppError::Invalid(text!(
-            "revision {revision} of '{name}' has no pod template to roll back to",
-            "“{name}”的版本 {revision} 没有可回滚的 Pod 模板"
-        )));
-    }
-    if wanted == current {
-        return Err(AppError::Invalid(text!(
-            "revision {revision} is what '{name}' runs now: nothing to roll back",
-            "“{name}”当前运行的就是版本 {revision}:无需回滚"
-        )));
-    }
-    let cause = format!("rolled back to revision {revision} by {}", scope.user());
-    let patch = json!({
-        "metadata": {"resourceVersion": set.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
-        "spec": {"template": merge_patch_to(&current, &wanted)},
-    });
-    let (kind, api, _) = app_object(&state.client, ns, name).await?;
-    debug_assert_eq!(kind, AppKind::StatefulSet);
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Err(kube::Error::Api(s)) if s.code == 409 => Err(AppError::Conflict(text!(
+    let write = |(set, owned): (StatefulSet, Vec<ControllerRevision>)| async move {
+        let target = numbered(name, revision, owned.iter().map(|r| (r.revision, r)))?;
+        let current = without_revision_label(
+            set.spec
+                .as_ref()
+                .map(|s| serde_json::to_value(&s.template).unwrap_or_default())
+                .unwrap_or_default(),
+        );
+        let wanted = template_of(target);
+        check_rollback(name, revision, &wanted, &current)?;
+        let patch = json!({
+            "metadata": {"resourceVersion": set.resource_version(), "annotations": {CHANGE_CAUSE: cause}},
+            "spec": {"template": merge_patch_to(&current, &wanted)},
+        });
+        Ok(api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await)
+    };
+    let Some(_) = retry_on_conflict(read().await?, read, write).await? else {
+        return Err(AppError::Conflict(text!(
             "'{name}' changed after its revisions were read, so nothing was rolled back; look at them again and retry",
             "读取版本后“{name}”又被修改了,因此没有回滚;请重新查看版本后再试"
-        ))),
-        other => {
-            other?;
-            tracing::info!(user = scope.user(), tenant = scope.tenant(), %ns, app = %name, revision, "rolled back");
-            Ok(())
-        }
-    }
+        )));
+    };
+    tracing::info!(user = scope.user(), tenant = scope.tenant(), %ns, app = %name, revision, "rolled back");
+    Ok(())
 }
