@@ -4,11 +4,11 @@
 //! `FailedMount` event from the kubelet; once the object appears the same pod starts.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod};
-use kube::api::{Api, AttachParams, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::Client;
 use serde_json::json;
 
-use crate::support::{eventually, spawn_with_node as spawn};
+use crate::support::{cat, eventually, spawn_with_node as spawn};
 
 const SECS: u64 = 60;
 
@@ -78,25 +78,6 @@ async fn running(pods: &Api<Pod>, name: &str) -> Pod {
         (s.phase.as_deref() == Some("Running") && cs.state.as_ref()?.running.is_some()).then_some(p)
     })
     .await
-}
-
-/// What `cat path` prints in pod `pod`, through the API's exec.
-async fn cat(client: &Client, pod: &str, path: &str) -> String {
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    let mut proc = pods
-        .exec(
-            pod,
-            ["cat", path],
-            &AttachParams::default().stdout(true).stderr(true),
-        )
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut proc.stdout().unwrap(), &mut out)
-        .await
-        .unwrap();
-    let _ = proc.take_status().unwrap().await;
-    out
 }
 
 #[tokio::test]

@@ -6,11 +6,11 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, AttachParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
 
-use crate::support::{eventually, spawn_with_node as spawn};
+use crate::support::{cat, eventually, spawn_with_node as spawn};
 
 const SECS: u64 = 60;
 
@@ -172,25 +172,6 @@ async fn a_failing_readiness_probe_keeps_a_pod_out_of_its_services_ready_endpoin
     })
     .await;
     assert_ne!(second.metadata.name, first.metadata.name);
-}
-
-/// What `cat path` prints in pod `pod`, through the API's exec.
-async fn cat(client: &Client, pod: &str, path: &str) -> String {
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    let mut proc = pods
-        .exec(
-            pod,
-            ["cat", path],
-            &AttachParams::default().stdout(true).stderr(true),
-        )
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::io::AsyncReadExt::read_to_string(&mut proc.stdout().unwrap(), &mut out)
-        .await
-        .unwrap();
-    let _ = proc.take_status().unwrap().await;
-    out
 }
 
 #[tokio::test]

@@ -56,3 +56,23 @@ where
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// What `cat path` prints in pod `pod`, through the API's exec.
+pub async fn cat(client: &kube::Client, pod: &str, path: &str) -> String {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::default_namespaced(client.clone());
+    let mut proc = pods
+        .exec(
+            pod,
+            ["cat", path],
+            &kube::api::AttachParams::default().stdout(true).stderr(true),
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut proc.stdout().unwrap(), &mut out)
+        .await
+        .unwrap();
+    let _ = proc.take_status().unwrap().await;
+    out
+}
