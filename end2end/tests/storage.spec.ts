@@ -32,6 +32,10 @@ test('alice creates a claim on the demo\'s Ceph block class, expands it and dele
   // no pod mounts it: its files through a files pod alice starts, then stops
   await row.getByTestId('claim-files-open').click();
   const files = page.getByTestId('claim-files');
+  // a state with what to do, not an error; nothing to upload through yet
+  await expect(files.getByTestId('claim-files-why')).toContainText("no running pod mounts claim");
+  await expect(files.getByTestId('error')).toHaveCount(0);
+  await expect(files.getByTestId('claim-upload')).toBeHidden();
   await files.getByTestId('claim-files-start-pod').click();
   await expect(files.getByTestId('claim-files-through')).toContainText(`files-${name}-`, { timeout: 60_000 });
   await expect(files.getByTestId('claim-files-through')).toContainText('/data');

@@ -42,12 +42,17 @@ pub fn ClaimFiles(
     let unmounted =
         Signal::derive(move || matches!(listing.get(), Some(Err(AppError::Conflict(_)))));
     Effect::new(move |_| waiting.set(starting.get().is_some() && unmounted.get()));
+    // no pod mounting the claim is a state, said below with what to do, not an error
     let error = Signal::derive(move || {
         listing
             .get()
             .and_then(Result::err)
-            .filter(|_| starting.get().is_none())
+            .filter(|e| !matches!(e, AppError::Conflict(_)))
     });
+    let why_unmounted = move || match listing.get() {
+        Some(Err(AppError::Conflict(why))) => Some(why),
+        _ => None,
+    };
     let pod_error = RwSignal::new(None::<AppError>);
     let start_pod = {
         let (namespace, claim) = (namespace.clone(), claim.clone());
@@ -130,6 +135,7 @@ pub fn ClaimFiles(
             <ErrorBanner error=pod_error/>
             <Show when=move || unmounted.get() && starting.get().is_none()>
                 <div data-testid="claim-files-no-pod">
+                    <p data-testid="claim-files-why">{move || why_unmounted().map(|w| tr(&w))}</p>
                     <p class="muted">{t(
                         "Wharf can start a files pod for this claim: it mounts the claim at /data with the terminal's tools image, and Kubernetes stops it after an hour (or stop it here).",
                         "Wharf 可为该存储卷声明启动一个文件 Pod:它以终端的工具镜像将声明挂载到 /data,一小时后由 Kubernetes 停止(也可在此停止)。",
@@ -142,10 +148,7 @@ pub fn ClaimFiles(
             </Show>
             {move || starting.get().filter(|_| unmounted.get()).map(|pod| {
                 // the server's words for what the pod waits on (pulling, scheduling, …)
-                let how = match listing.get() {
-                    Some(Err(AppError::Conflict(why))) => Some(why),
-                    _ => None,
-                };
+                let how = why_unmounted();
                 view! {
                     <p class="muted" data-testid="claim-files-starting">
                         {t("Starting files pod", "正在启动文件 Pod")} " " <span class="mono">{pod}</span> "… "
@@ -201,7 +204,8 @@ pub fn ClaimFiles(
                     {l.truncated.then(|| view! { <p class="muted" data-testid="claim-files-truncated">{t("Only the first 2000 entries are listed.", "仅列出前 2000 项。")}</p> })}
                 }
             })}
-            <div class="inline">
+            // uploads need a pod to go through
+            <div class="inline" style:display=move || if matches!(listing.get(), Some(Ok(_))) { "" } else { "none" }>
                 <input type="file" data-testid="claim-upload-file" node_ref=file_input/>
                 <button data-testid="claim-upload" on:click=do_upload>{t("Upload here", "上传到此处")}</button>
                 <UploadProgress progress/>
